@@ -1,0 +1,34 @@
+//===- Pipelines.h - registered qopt pass pipelines -------------*- C++ -*-===//
+//
+/// \file
+/// The pass pipelines quant-opt, quant-compile and the Python bindings share.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef QOPT_CONVERSION_PIPELINES_H
+#define QOPT_CONVERSION_PIPELINES_H
+
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Pass/PassOptions.h"
+
+namespace mlir::qopt {
+
+/// Options of `qopt-cpu-pipeline`.
+struct CPUPipelineOptions : public PassPipelineOptions<CPUPipelineOptions> {
+  PassOptions::Option<bool> fuseElementwise{
+      *this, "fuse-elementwise",
+      llvm::cl::desc("Fuse producer/consumer element-wise linalg ops"),
+      llvm::cl::init(true)};
+};
+
+/// Lowers a graph-level module (qopt + linalg/tensor/arith/math on tensors)
+/// to the LLVM dialect for the host CPU: qopt to linalg, element-wise
+/// fusion, one-shot bufferization with deallocation, loops, LLVM.
+void buildCPUPipeline(OpPassManager &pm, const CPUPipelineOptions &options);
+
+/// Registers every qopt pipeline with the global pass registry.
+void registerPipelines();
+
+} // namespace mlir::qopt
+
+#endif // QOPT_CONVERSION_PIPELINES_H

@@ -1,0 +1,24 @@
+//===- QOptToLinalg.h - qopt to linalg lowering -----------------*- C++ -*-===//
+//
+/// \file
+/// Patterns that lower qopt operations to linalg/arith/math on tensors, for
+/// reuse by compilers that embed qopt without running our pass.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef QOPT_CONVERSION_QOPTTOLINALG_QOPTTOLINALG_H
+#define QOPT_CONVERSION_QOPTTOLINALG_QOPTTOLINALG_H
+
+namespace mlir {
+class RewritePatternSet;
+
+namespace qopt {
+
+/// Adds the patterns of `convert-qopt-to-linalg` to `patterns`: linear,
+/// quantize, dequantize, fake_quant and observe.
+void populateQOptToLinalgPatterns(RewritePatternSet &patterns);
+
+} // namespace qopt
+} // namespace mlir
+
+#endif // QOPT_CONVERSION_QOPTTOLINALG_QOPTTOLINALG_H

@@ -1,0 +1,24 @@
+//===- QOptDialect.h - the qopt dialect -------------------------*- C++ -*-===//
+//
+/// \file
+/// Declares mlir::qopt::QOptDialect, the graph-level dialect of quant-opt, and
+/// its attributes. Operations are declared in QOptOps.h.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef QOPT_DIALECT_QOPT_IR_QOPTDIALECT_H
+#define QOPT_DIALECT_QOPT_IR_QOPTDIALECT_H
+
+#include "mlir/Bytecode/BytecodeOpInterface.h"
+#include "mlir/Dialect/Quant/IR/Quant.h"
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/Dialect.h"
+#include "mlir/IR/OpImplementation.h"
+
+#include "qopt/Dialect/QOpt/IR/QOptDialect.h.inc"
+#include "qopt/Dialect/QOpt/IR/QOptEnums.h.inc"
+
+#define GET_ATTRDEF_CLASSES
+#include "qopt/Dialect/QOpt/IR/QOptAttrs.h.inc"
+
+#endif // QOPT_DIALECT_QOPT_IR_QOPTDIALECT_H

@@ -1,0 +1,179 @@
+//===- QOptOps.td - qopt operations ------------------------*- tablegen -*-===//
+//
+// Reference semantics of every op are in docs/Dialect/QOpt.md; keep the two
+// in step.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef QOPT_DIALECT_QOPT_IR_QOPTOPS_TD
+#define QOPT_DIALECT_QOPT_IR_QOPTOPS_TD
+
+include "qopt/Dialect/QOpt/IR/QOptDialect.td"
+include "qopt/Dialect/QOpt/IR/QOptAttrs.td"
+include "mlir/Dialect/Quant/IR/QuantBase.td"
+include "mlir/Interfaces/SideEffectInterfaces.td"
+include "mlir/Interfaces/InferTypeOpInterface.td"
+
+def QOpt_FloatTensor : RankedTensorOf<[AnyFloat]>;
+def QOpt_QuantizedTensor : RankedTensorOf<[quant_QuantizedType]>;
+
+//===----------------------------------------------------------------------===//
+// qopt.linear
+//===----------------------------------------------------------------------===//
+
+def QOpt_LinearOp : QOpt_Op<"linear", [Pure]> {
+  let summary = "linear layer y = x · Wᵀ + b with a named weight";
+  let description = [{
+    Computes `y[..., n] = sum_k x[..., k] * weight[n, k] + bias[n]`, the
+    PyTorch `nn.Linear` convention: `weight` is `[out_features,
+    in_features]` and the input may carry any number of leading (batch)
+    dimensions. `bias` is optional. All operands share one float element
+    type.
+
+    `weight_name` keeps the name of the weight in the source model (the ONNX
+    initializer or PyTorch module path). Passes use it to match LoRA
+    adapters, to select or exclude layers by regular expression, and to name
+    layers in reports.
+
+    Example:
+
+    ```mlir
+    %y = qopt.linear %x, %w, %b {weight_name = "layers.0.mlp.fc1.weight"}
+        : (tensor<4x16xf32>, tensor<32x16xf32>, tensor<32xf32>)
+        -> tensor<4x32xf32>
+    ```
+  }];
+  let arguments = (ins QOpt_FloatTensor:$input, QOpt_FloatTensor:$weight,
+                       Optional<QOpt_FloatTensor>:$bias,
+                       OptionalAttr<StrAttr>:$weight_name);
+  let results = (outs QOpt_FloatTensor:$result);
+  let assemblyFormat = [{
+    $input `,` $weight (`,` $bias^)? attr-dict `:` functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// qopt.observe
+//===----------------------------------------------------------------------===//
+
+def QOpt_ObserveOp : QOpt_Op<"observe", [
+    SameOperandsAndResultType,
+    MemoryEffects<[MemWrite]>]> {
+  let summary = "calibration point: identity that records statistics";
+  let description = [{
+    Returns its operand unchanged. When the model is instrumented for
+    calibration, the op records statistics of the values flowing through it
+    (`kind`: `minmax` or `histogram`) under the integer `id`, which must be
+    non-negative and unique within the enclosing function. Outside of
+    calibration it lowers to nothing.
+
+    The op declares a write effect so that dead-code elimination and CSE do
+    not remove or merge calibration points.
+
+    ```mlir
+    %0 = qopt.observe %x {id = 3, kind = #qopt.observer<histogram>}
+        : tensor<1x128x768xf32>
+    ```
+  }];
+  let arguments = (ins QOpt_FloatTensor:$input,
+                       ConfinedAttr<I64Attr, [IntNonNegative]>:$id,
+                       DefaultValuedAttr<QOpt_ObserverKindAttr,
+                           "::mlir::qopt::ObserverKind::MinMax">:$kind);
+  let results = (outs QOpt_FloatTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input)";
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// qopt.quantize / qopt.dequantize
+//===----------------------------------------------------------------------===//
+
+def QOpt_QuantizeOp : QOpt_Op<"quantize", [Pure]> {
+  let summary = "float to quantized tensor (ONNX QuantizeLinear)";
+  let description = [{
+    `q = saturate(round_half_to_even(x / scale) + zero_point)`, where scale,
+    zero point and the storage range come from the result's element type, a
+    per-tensor (`!quant.uniform<i8:f32, 0.1:-3>`) or per-axis
+    (`!quant.uniform<i8:f32:1, {0.1:0, 0.2:0}>`) uniform quantized type.
+    Saturation clamps to the storage type's range (`i8` [-128, 127], `u8`
+    [0, 255], `i4` [-8, 7], `u4` [0, 15], or the explicit range of the
+    type). The float element type must be the type's expressed type.
+
+    ```mlir
+    %q = qopt.quantize %x : tensor<4x8xf32> -> tensor<4x8x!quant.uniform<i8:f32, 0.1>>
+    ```
+  }];
+  let arguments = (ins QOpt_FloatTensor:$input);
+  let results = (outs QOpt_QuantizedTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input) `->` type($result)";
+  let hasVerifier = 1;
+  let hasFolder = 1;
+}
+
+def QOpt_DequantizeOp : QOpt_Op<"dequantize", [Pure]> {
+  let summary = "quantized to float tensor (ONNX DequantizeLinear)";
+  let description = [{
+    `x = (q - zero_point) * scale`, with scale and zero point from the
+    operand's uniform quantized element type (per-tensor or per-axis). The
+    result element type must be the type's expressed type.
+
+    ```mlir
+    %x = qopt.dequantize %q : tensor<4x8x!quant.uniform<i8:f32, 0.1>> -> tensor<4x8xf32>
+    ```
+  }];
+  let arguments = (ins QOpt_QuantizedTensor:$input);
+  let results = (outs QOpt_FloatTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input) `->` type($result)";
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// qopt.fake_quant
+//===----------------------------------------------------------------------===//
+
+def QOpt_FakeQuantOp : QOpt_Op<"fake_quant", [Pure, SameOperandsAndResultType]> {
+  let summary = "quantize then dequantize in float (quantization-aware training)";
+  let description = [{
+    Simulates quantization without leaving the float domain:
+
+    ```
+    q = clamp(round_half_to_even(x / scale) + zero_point, quant_min, quant_max)
+    y = (q - zero_point) * scale
+    ```
+
+    Per tensor, `scale` and `zero_point` hold one value; per axis (`axis`
+    present), one value per index of dimension `axis`. `quant_min` and
+    `quant_max` give the integer range ([-128, 127] for int8, [0, 255] for
+    uint8, [-8, 7] for int4, narrower for "narrow range").
+
+    Gradient (straight-through estimator, as PyTorch's
+    `fake_quantize_per_{tensor,channel}_affine`): `dy/dx = 1` where
+    `quant_min <= round(x / scale) + zero_point <= quant_max`, and `0` where
+    the value was clamped. Scale and zero point receive no gradient through
+    this op (LSQ-style learned scales are out of scope).
+
+    ```mlir
+    %y = qopt.fake_quant %x scale [0.05] zero_point [0] range [-128, 127]
+        : tensor<4x8xf32>
+    %z = qopt.fake_quant %w scale [0.1, 0.2] zero_point [0, 0] range [-8, 7]
+        axis 0 : tensor<2x8xf32>
+    ```
+  }];
+  let arguments = (ins QOpt_FloatTensor:$input,
+                       DenseF64ArrayAttr:$scale,
+                       DenseI64ArrayAttr:$zero_point,
+                       I64Attr:$quant_min,
+                       I64Attr:$quant_max,
+                       OptionalAttr<I64Attr>:$axis);
+  let results = (outs QOpt_FloatTensor:$result);
+  let assemblyFormat = [{
+    $input `scale` $scale `zero_point` $zero_point
+    `range` `[` $quant_min `,` $quant_max `]` (`axis` $axis^)?
+    attr-dict `:` type($input)
+  }];
+  let hasVerifier = 1;
+  let hasFolder = 1;
+}
+
+#endif // QOPT_DIALECT_QOPT_IR_QOPTOPS_TD

@@ -1,0 +1,62 @@
+//===- Pipelines.cpp - registered qopt pass pipelines ---------------------===//
+//
+// Every pipeline is registered here once, so quant-opt, quant-compile and the
+// Python bindings run the very same sequence of passes.
+//
+//===----------------------------------------------------------------------===//
+
+#include "qopt/Conversion/Pipelines.h"
+#include "qopt/Conversion/Passes.h"
+
+#include "mlir/Conversion/Passes.h"
+#include "mlir/Dialect/Bufferization/Pipelines/Passes.h"
+#include "mlir/Dialect/Bufferization/Transforms/Passes.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Linalg/Passes.h"
+#include "mlir/Dialect/MemRef/Transforms/Passes.h"
+#include "mlir/Dialect/Quant/Transforms/Passes.h"
+#include "mlir/Pass/PassRegistry.h"
+#include "mlir/Transforms/Passes.h"
+
+using namespace mlir;
+
+void mlir::qopt::buildCPUPipeline(OpPassManager &pm,
+                                  const CPUPipelineOptions &options) {
+  // Graph level: qopt to linalg on tensors; canonicalization folds the
+  // storage casts that pair up between a quantize and a dequantize.
+  pm.addPass(createConvertQOptToLinalgPass());
+  pm.addPass(createCanonicalizerPass());
+  pm.addPass(quant::createStripFuncQuantTypes());
+  if (options.fuseElementwise)
+    pm.addNestedPass<func::FuncOp>(createLinalgElementwiseOpFusionPass());
+  pm.addPass(createCanonicalizerPass());
+
+  // Buffers: whole-module one-shot bufferization with identity layouts at
+  // function boundaries (a plain C ABI), then ownership-based deallocation.
+  bufferization::OneShotBufferizePassOptions bufOpts;
+  bufOpts.bufferizeFunctionBoundaries = true;
+  bufOpts.functionBoundaryTypeConversion =
+      bufferization::LayoutMapOption::IdentityLayoutMap;
+  pm.addPass(bufferization::createOneShotBufferizePass(bufOpts));
+  bufferization::buildBufferDeallocationPipeline(pm);
+
+  // Loops and LLVM. Tiling and vectorization for the target CPU come with
+  // the code-generation work (quant-compile).
+  pm.addPass(createConvertLinalgToLoopsPass());
+  pm.addPass(memref::createExpandStridedMetadataPass());
+  pm.addPass(createLowerAffinePass());
+  pm.addPass(createSCFToControlFlowPass());
+  pm.addPass(createConvertMathToLLVMPass());
+  pm.addPass(createArithToLLVMConversionPass());
+  pm.addPass(createFinalizeMemRefToLLVMConversionPass());
+  pm.addPass(createConvertFuncToLLVMPass());
+  pm.addPass(createConvertControlFlowToLLVMPass());
+  pm.addPass(createReconcileUnrealizedCastsPass());
+}
+
+void mlir::qopt::registerPipelines() {
+  PassPipelineRegistration<CPUPipelineOptions>(
+      "qopt-cpu-pipeline",
+      "Lower a qopt graph module to the LLVM dialect for the host CPU",
+      buildCPUPipeline);
+}

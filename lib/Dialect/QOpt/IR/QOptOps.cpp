@@ -1,0 +1,268 @@
+//===- QOptOps.cpp - qopt operations: verifiers and folders ---------------===//
+
+#include "qopt/Dialect/QOpt/IR/QOptOps.h"
+
+#include "mlir/IR/BuiltinAttributes.h"
+#include "mlir/IR/TypeUtilities.h"
+#include "llvm/ADT/DenseMap.h"
+
+#include <cmath>
+
+using namespace mlir;
+using namespace mlir::qopt;
+
+//===----------------------------------------------------------------------===//
+// Shared checks
+//===----------------------------------------------------------------------===//
+
+/// Prints a shape as `4x?x8` for diagnostics.
+static std::string shapeStr(ArrayRef<int64_t> shape) {
+  std::string s;
+  llvm::raw_string_ostream os(s);
+  llvm::interleave(
+      shape, os,
+      [&](int64_t d) {
+        if (ShapedType::isDynamic(d))
+          os << "?";
+        else
+          os << d;
+      },
+      "x");
+  return s;
+}
+
+/// Checks that the element type of `quantTy` is a per-tensor or per-axis
+/// uniform quantized type expressing `floatTy`'s element type, that both
+/// tensors have the same shape, and that the quantization parameters fit the
+/// tensor and the storage range.
+static LogicalResult verifyQuantPair(Operation *op, RankedTensorType floatTy,
+                                     RankedTensorType quantTy) {
+  if (failed(verifyCompatibleShape(floatTy.getShape(), quantTy.getShape())))
+    return op->emitOpError("float shape ")
+           << shapeStr(floatTy.getShape())
+           << " must equal the quantized shape "
+           << shapeStr(quantTy.getShape());
+
+  auto qTy = dyn_cast<quant::QuantizedType>(quantTy.getElementType());
+  if (!isa<quant::UniformQuantizedType, quant::UniformQuantizedPerAxisType>(
+          qTy))
+    return op->emitOpError("only per-tensor (!quant.uniform<s:f, scale:zp>) "
+                           "and per-axis uniform quantized types are "
+                           "supported, got ")
+           << quantTy.getElementType();
+  if (qTy.getExpressedType() != floatTy.getElementType())
+    return op->emitOpError("float element type ")
+           << floatTy.getElementType()
+           << " must equal the expressed type of the quantized type ("
+           << qTy.getExpressedType() << ")";
+
+  int64_t qmin = qTy.getStorageTypeMin(), qmax = qTy.getStorageTypeMax();
+  auto checkZeroPoint = [&](int64_t zp) -> LogicalResult {
+    if (zp < qmin || zp > qmax)
+      return op->emitOpError("zero point ")
+             << zp << " is outside the storage range [" << qmin << ", "
+             << qmax << "]";
+    return success();
+  };
+
+  if (auto perTensor = dyn_cast<quant::UniformQuantizedType>(qTy))
+    return checkZeroPoint(perTensor.getZeroPoint());
+
+  auto perAxis = cast<quant::UniformQuantizedPerAxisType>(qTy);
+  int64_t axis = perAxis.getQuantizedDimension();
+  int64_t rank = quantTy.getRank();
+  if (axis < 0 || axis >= rank)
+    return op->emitOpError("quantized dimension ")
+           << axis << " is out of range for a tensor of rank " << rank;
+  int64_t dim = quantTy.getDimSize(axis);
+  int64_t count = perAxis.getScales().size();
+  if (!ShapedType::isDynamic(dim) && count != dim)
+    return op->emitOpError("scale count (")
+           << count << ") must equal the size of axis " << axis << " (" << dim
+           << ")";
+  for (int64_t zp : perAxis.getZeroPoints())
+    if (failed(checkZeroPoint(zp)))
+      return failure();
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// LinearOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult LinearOp::verify() {
+  RankedTensorType inTy = getInput().getType();
+  RankedTensorType wTy = getWeight().getType();
+  RankedTensorType outTy = getResult().getType();
+  Type elemTy = inTy.getElementType();
+
+  if (inTy.getRank() < 1)
+    return emitOpError("input must have rank >= 1, got a rank-0 tensor");
+  if (wTy.getRank() != 2)
+    return emitOpError("weight must be 2-D [out_features, in_features], got "
+                       "rank ")
+           << wTy.getRank();
+  if (wTy.getElementType() != elemTy || outTy.getElementType() != elemTy)
+    return emitOpError("input, weight and result must share one element "
+                       "type, got ")
+           << elemTy << ", " << wTy.getElementType() << " and "
+           << outTy.getElementType();
+
+  int64_t inFeatures = inTy.getShape().back();
+  int64_t outFeatures = wTy.getDimSize(0);
+  if (!ShapedType::isDynamic(inFeatures) &&
+      !ShapedType::isDynamic(wTy.getDimSize(1)) &&
+      inFeatures != wTy.getDimSize(1))
+    return emitOpError("input feature size (")
+           << inFeatures << ") must equal the weight's in_features ("
+           << wTy.getDimSize(1) << ")";
+
+  if (Value bias = getBias()) {
+    auto bTy = cast<RankedTensorType>(bias.getType());
+    if (bTy.getElementType() != elemTy)
+      return emitOpError("bias element type ")
+             << bTy.getElementType() << " must equal the input's " << elemTy;
+    if (bTy.getRank() != 1)
+      return emitOpError("bias must be 1-D [out_features], got rank ")
+             << bTy.getRank();
+    if (!ShapedType::isDynamic(bTy.getDimSize(0)) &&
+        !ShapedType::isDynamic(outFeatures) &&
+        bTy.getDimSize(0) != outFeatures)
+      return emitOpError("bias size (")
+             << bTy.getDimSize(0) << ") must equal out_features ("
+             << outFeatures << ")";
+  }
+
+  SmallVector<int64_t> expected(inTy.getShape().drop_back());
+  expected.push_back(outFeatures);
+  if (outTy.getRank() != inTy.getRank() ||
+      failed(verifyCompatibleShape(outTy.getShape(), expected)))
+    return emitOpError("result shape ")
+           << shapeStr(outTy.getShape()) << " must be " << shapeStr(expected)
+           << " (input batch dims followed by out_features)";
+
+  if (auto name = getWeightName(); name && name->empty())
+    return emitOpError("weight_name must not be empty when present");
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// ObserveOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult ObserveOp::verify() {
+  // Ids must be unique within the enclosing isolated region (the function).
+  // Only the first observer of that region checks, so the whole check is
+  // linear in the number of observers.
+  Operation *scope = (*this)->getParentWithTrait<OpTrait::IsIsolatedFromAbove>();
+  if (!scope)
+    return success();
+  ObserveOp first;
+  scope->walk([&](ObserveOp op) {
+    first = op;
+    return WalkResult::interrupt();
+  });
+  if (first != *this)
+    return success();
+
+  llvm::DenseMap<int64_t, ObserveOp> seen;
+  ObserveOp dupFirst, dupSecond;
+  scope->walk([&](ObserveOp op) {
+    auto [it, inserted] = seen.try_emplace(op.getId(), op);
+    if (inserted)
+      return WalkResult::advance();
+    dupFirst = it->second;
+    dupSecond = op;
+    return WalkResult::interrupt();
+  });
+  if (dupSecond) {
+    InFlightDiagnostic diag = dupSecond.emitOpError("id ")
+                              << dupSecond.getId()
+                              << " is not unique in the enclosing function";
+    diag.attachNote(dupFirst.getLoc()) << "first used here";
+    return diag;
+  }
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// QuantizeOp / DequantizeOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult QuantizeOp::verify() {
+  return verifyQuantPair(*this, getInput().getType(), getResult().getType());
+}
+
+/// quantize(dequantize(%q)) with the same quantized type is %q: dequantized
+/// values sit exactly on the grid, so requantizing returns them unchanged.
+OpFoldResult QuantizeOp::fold(FoldAdaptor) {
+  auto dq = getInput().getDefiningOp<DequantizeOp>();
+  if (dq && dq.getInput().getType() == getResult().getType())
+    return dq.getInput();
+  return {};
+}
+
+LogicalResult DequantizeOp::verify() {
+  return verifyQuantPair(*this, getResult().getType(), getInput().getType());
+}
+
+//===----------------------------------------------------------------------===//
+// FakeQuantOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult FakeQuantOp::verify() {
+  int64_t qmin = getQuantMin(), qmax = getQuantMax();
+  if (qmin >= qmax)
+    return emitOpError("quant_min (")
+           << qmin << ") must be less than quant_max (" << qmax << ")";
+
+  ArrayRef<double> scales = getScale();
+  ArrayRef<int64_t> zps = getZeroPoint();
+  if (scales.empty())
+    return emitOpError("needs at least one scale");
+  if (scales.size() != zps.size())
+    return emitOpError("scale count (")
+           << scales.size() << ") must equal the zero point count ("
+           << zps.size() << ")";
+  for (double s : scales)
+    if (!(s > 0.0) || !std::isfinite(s))
+      return emitOpError("scale ") << s << " must be positive and finite";
+  for (int64_t zp : zps)
+    if (zp < qmin || zp > qmax)
+      return emitOpError("zero point ")
+             << zp << " is outside the range [" << qmin << ", " << qmax
+             << "]";
+
+  RankedTensorType ty = getInput().getType();
+  std::optional<int64_t> axis = getAxis();
+  if (!axis) {
+    if (scales.size() != 1)
+      return emitOpError("per-tensor fake quantization takes one scale, got ")
+             << scales.size() << " (set `axis` for per-axis)";
+    return success();
+  }
+  if (*axis < 0 || *axis >= ty.getRank())
+    return emitOpError("axis ") << *axis << " is out of range for a tensor "
+                                << "of rank " << ty.getRank();
+  int64_t dim = ty.getDimSize(*axis);
+  if (!ShapedType::isDynamic(dim) &&
+      static_cast<int64_t>(scales.size()) != dim)
+    return emitOpError("scale count (")
+           << scales.size() << ") must equal the size of axis " << *axis
+           << " (" << dim << ")";
+  return success();
+}
+
+/// Fake quantization is idempotent: a second identical fake_quant is a no-op.
+OpFoldResult FakeQuantOp::fold(FoldAdaptor) {
+  auto inner = getInput().getDefiningOp<FakeQuantOp>();
+  if (inner && inner.getScale() == getScale() &&
+      inner.getZeroPoint() == getZeroPoint() &&
+      inner.getQuantMin() == getQuantMin() &&
+      inner.getQuantMax() == getQuantMax() && inner.getAxis() == getAxis())
+    return inner.getResult();
+  return {};
+}
+
+#define GET_OP_CLASSES
+#include "qopt/Dialect/QOpt/IR/QOptOps.cpp.inc"

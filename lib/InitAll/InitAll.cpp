@@ -1,0 +1,28 @@
+//===- InitAll.cpp - register qopt and the upstream dialects --------------===//
+
+#include "qopt/InitAll.h"
+
+#include "qopt/Conversion/Passes.h"
+#include "qopt/Conversion/Pipelines.h"
+#include "qopt/Dialect/QOpt/IR/QOptDialect.h"
+
+#include "mlir/IR/DialectRegistry.h"
+#include "mlir/InitAllDialects.h"
+#include "mlir/InitAllExtensions.h"
+#include "mlir/InitAllPasses.h"
+
+void mlir::qopt::registerQOptDialect(DialectRegistry &registry) {
+  registry.insert<QOptDialect>();
+}
+
+void mlir::qopt::registerAllDialects(DialectRegistry &registry) {
+  registerQOptDialect(registry);
+  mlir::registerAllDialects(registry);
+  mlir::registerAllExtensions(registry);
+}
+
+void mlir::qopt::registerAllPasses() {
+  mlir::registerAllPasses();
+  registerQOptConversionPasses();
+  registerPipelines();
+}
