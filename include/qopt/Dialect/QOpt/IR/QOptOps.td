@@ -169,7 +169,7 @@ def QOpt_FakeQuantOp : QOpt_Op<"fake_quant", [Pure, SameOperandsAndResultType]> 
   let results = (outs QOpt_FloatTensor:$result);
   let assemblyFormat = [{
     $input `scale` $scale `zero_point` $zero_point
-    `range` `[` $quant_min `,` $quant_max `]` (`axis` $axis^)?
+    `range` ` ` `[` $quant_min `,` $quant_max `]` (`axis` $axis^)?
     attr-dict `:` type($input)
   }];
   let hasVerifier = 1;

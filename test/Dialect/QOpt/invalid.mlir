@@ -1,0 +1,299 @@
+// Every verifier error of the qopt ops, with its diagnostic.
+// RUN: quant-opt %s --split-input-file --verify-diagnostics
+
+func.func @linear_weight_rank(%x: tensor<4x16xf32>, %w: tensor<16xf32>) -> tensor<4x32xf32> {
+  // expected-error @+1 {{'qopt.linear' op weight must be 2-D [out_features, in_features], got rank 1}}
+  %y = qopt.linear %x, %w : (tensor<4x16xf32>, tensor<16xf32>) -> tensor<4x32xf32>
+  return %y : tensor<4x32xf32>
+}
+
+// -----
+
+func.func @linear_rank0_input(%x: tensor<f32>, %w: tensor<32x16xf32>) -> tensor<32xf32> {
+  // expected-error @+1 {{input must have rank >= 1, got a rank-0 tensor}}
+  %y = qopt.linear %x, %w : (tensor<f32>, tensor<32x16xf32>) -> tensor<32xf32>
+  return %y : tensor<32xf32>
+}
+
+// -----
+
+func.func @linear_elem_types(%x: tensor<4x16xf32>, %w: tensor<32x16xf16>) -> tensor<4x32xf32> {
+  // expected-error @+1 {{input, weight and result must share one element type, got 'f32', 'f16' and 'f32'}}
+  %y = qopt.linear %x, %w : (tensor<4x16xf32>, tensor<32x16xf16>) -> tensor<4x32xf32>
+  return %y : tensor<4x32xf32>
+}
+
+// -----
+
+func.func @linear_in_features(%x: tensor<4x15xf32>, %w: tensor<32x16xf32>) -> tensor<4x32xf32> {
+  // expected-error @+1 {{input feature size (15) must equal the weight's in_features (16)}}
+  %y = qopt.linear %x, %w : (tensor<4x15xf32>, tensor<32x16xf32>) -> tensor<4x32xf32>
+  return %y : tensor<4x32xf32>
+}
+
+// -----
+
+func.func @linear_bias_type(%x: tensor<4x16xf32>, %w: tensor<32x16xf32>, %b: tensor<32xf16>) -> tensor<4x32xf32> {
+  // expected-error @+1 {{bias element type 'f16' must equal the input's 'f32'}}
+  %y = qopt.linear %x, %w, %b : (tensor<4x16xf32>, tensor<32x16xf32>, tensor<32xf16>) -> tensor<4x32xf32>
+  return %y : tensor<4x32xf32>
+}
+
+// -----
+
+func.func @linear_bias_rank(%x: tensor<4x16xf32>, %w: tensor<32x16xf32>, %b: tensor<1x32xf32>) -> tensor<4x32xf32> {
+  // expected-error @+1 {{bias must be 1-D [out_features], got rank 2}}
+  %y = qopt.linear %x, %w, %b : (tensor<4x16xf32>, tensor<32x16xf32>, tensor<1x32xf32>) -> tensor<4x32xf32>
+  return %y : tensor<4x32xf32>
+}
+
+// -----
+
+func.func @linear_bias_size(%x: tensor<4x16xf32>, %w: tensor<32x16xf32>, %b: tensor<31xf32>) -> tensor<4x32xf32> {
+  // expected-error @+1 {{bias size (31) must equal out_features (32)}}
+  %y = qopt.linear %x, %w, %b : (tensor<4x16xf32>, tensor<32x16xf32>, tensor<31xf32>) -> tensor<4x32xf32>
+  return %y : tensor<4x32xf32>
+}
+
+// -----
+
+func.func @linear_result_shape(%x: tensor<2x4x16xf32>, %w: tensor<32x16xf32>) -> tensor<2x4x16xf32> {
+  // expected-error @+1 {{result shape 2x4x16 must be 2x4x32 (input batch dims followed by out_features)}}
+  %y = qopt.linear %x, %w : (tensor<2x4x16xf32>, tensor<32x16xf32>) -> tensor<2x4x16xf32>
+  return %y : tensor<2x4x16xf32>
+}
+
+// -----
+
+func.func @linear_empty_name(%x: tensor<4x16xf32>, %w: tensor<32x16xf32>) -> tensor<4x32xf32> {
+  // expected-error @+1 {{weight_name must not be empty when present}}
+  %y = qopt.linear %x, %w {weight_name = ""} : (tensor<4x16xf32>, tensor<32x16xf32>) -> tensor<4x32xf32>
+  return %y : tensor<4x32xf32>
+}
+
+// -----
+
+func.func @linear_int_weight(%x: tensor<4x16xf32>, %w: tensor<32x16xi8>) -> tensor<4x32xf32> {
+  // expected-error @+1 {{operand #1 must be ranked tensor of floating-point values}}
+  %y = qopt.linear %x, %w : (tensor<4x16xf32>, tensor<32x16xi8>) -> tensor<4x32xf32>
+  return %y : tensor<4x32xf32>
+}
+
+// -----
+
+func.func @observe_duplicate_id(%x: tensor<8xf32>) -> tensor<8xf32> {
+  // expected-note @+1 {{first used here}}
+  %0 = qopt.observe %x {id = 7} : tensor<8xf32>
+  // expected-error @+1 {{'qopt.observe' op id 7 is not unique in the enclosing function}}
+  %1 = qopt.observe %0 {id = 7} : tensor<8xf32>
+  return %1 : tensor<8xf32>
+}
+
+// -----
+
+func.func @observe_negative_id(%x: tensor<8xf32>) -> tensor<8xf32> {
+  // expected-error @+1 {{attribute 'id' failed to satisfy constraint: 64-bit signless integer attribute whose value is non-negative}}
+  %0 = qopt.observe %x {id = -1} : tensor<8xf32>
+  return %0 : tensor<8xf32>
+}
+
+// -----
+
+func.func @observe_bad_kind(%x: tensor<8xf32>) -> tensor<8xf32> {
+  // expected-error @+2 {{expected ::mlir::qopt::ObserverKind to be one of: minmax, histogram}}
+  // expected-error @+1 {{failed to parse QOpt_ObserverKindAttr parameter 'value'}}
+  %0 = qopt.observe %x {id = 0, kind = #qopt.observer<entropy>} : tensor<8xf32>
+  return %0 : tensor<8xf32>
+}
+
+// -----
+
+func.func @quantize_shape(%x: tensor<4x8xf32>) {
+  // expected-error @+1 {{float shape 4x8 must equal the quantized shape 4x9}}
+  %q = qopt.quantize %x : tensor<4x8xf32> -> tensor<4x9x!quant.uniform<i8:f32, 0.1>>
+  return
+}
+
+// -----
+
+func.func @quantize_expressed_type(%x: tensor<4x8xf16>) {
+  // expected-error @+1 {{float element type 'f16' must equal the expressed type of the quantized type ('f32')}}
+  %q = qopt.quantize %x : tensor<4x8xf16> -> tensor<4x8x!quant.uniform<i8:f32, 0.1>>
+  return
+}
+
+// -----
+
+func.func @quantize_zero_point_range(%x: tensor<4x8xf32>) {
+  // expected-error @+1 {{zero point 300 is outside the storage range [0, 255]}}
+  %q = qopt.quantize %x : tensor<4x8xf32> -> tensor<4x8x!quant.uniform<u8:f32, 0.1:300>>
+  return
+}
+
+// -----
+
+func.func @quantize_zero_point_range_int4(%x: tensor<4x8xf32>) {
+  // expected-error @+1 {{zero point -9 is outside the storage range [-8, 7]}}
+  %q = qopt.quantize %x : tensor<4x8xf32> -> tensor<4x8x!quant.uniform<i4:f32, 0.1:-9>>
+  return
+}
+
+// -----
+
+func.func @quantize_non_positive_scale(%x: tensor<4x8xf32>) {
+  // expected-error @+1 {{scale -1.000000e-01 out of expressed type range}}
+  %q = qopt.quantize %x : tensor<4x8xf32> -> tensor<4x8x!quant.uniform<i8:f32, -0.1>>
+  return
+}
+
+// -----
+
+func.func @quantize_zero_scale(%x: tensor<4x8xf32>) {
+  // expected-error @+1 {{scale 0.000000e+00 out of expressed type range}}
+  %q = qopt.quantize %x : tensor<4x8xf32> -> tensor<4x8x!quant.uniform<i8:f32, 0.0>>
+  return
+}
+
+// -----
+
+func.func @quantize_per_axis_count(%x: tensor<4x3xf32>) {
+  // expected-error @+1 {{scale count (2) must equal the size of axis 1 (3)}}
+  %q = qopt.quantize %x : tensor<4x3xf32> -> tensor<4x3x!quant.uniform<i8:f32:1, {0.1, 0.2}>>
+  return
+}
+
+// -----
+
+func.func @quantize_per_axis_dim(%x: tensor<4x3xf32>) {
+  // expected-error @+1 {{quantized dimension 2 is out of range for a tensor of rank 2}}
+  %q = qopt.quantize %x : tensor<4x3xf32> -> tensor<4x3x!quant.uniform<i8:f32:2, {0.1, 0.2}>>
+  return
+}
+
+// -----
+
+func.func @quantize_per_axis_zero_point(%x: tensor<4x2xf32>) {
+  // expected-error @+1 {{zero point 128 is outside the storage range [-128, 127]}}
+  %q = qopt.quantize %x : tensor<4x2xf32> -> tensor<4x2x!quant.uniform<i8:f32:1, {0.1:0, 0.2:128}>>
+  return
+}
+
+// -----
+
+func.func @quantize_any_type(%x: tensor<4x2xf32>) {
+  // expected-error @+1 {{only per-tensor (!quant.uniform<s:f, scale:zp>) and per-axis uniform quantized types are supported, got '!quant.any<i8:f32>'}}
+  %q = qopt.quantize %x : tensor<4x2xf32> -> tensor<4x2x!quant.any<i8:f32>>
+  return
+}
+
+// -----
+
+func.func @quantize_to_int(%x: tensor<4x2xf32>) {
+  // expected-error @+1 {{result #0 must be ranked tensor of quantized type values, but got 'tensor<4x2xi8>'}}
+  %q = qopt.quantize %x : tensor<4x2xf32> -> tensor<4x2xi8>
+  return
+}
+
+// -----
+
+func.func @dequantize_shape(%q: tensor<4x8x!quant.uniform<i8:f32, 0.1>>) {
+  // expected-error @+1 {{float shape 8x4 must equal the quantized shape 4x8}}
+  %x = qopt.dequantize %q : tensor<4x8x!quant.uniform<i8:f32, 0.1>> -> tensor<8x4xf32>
+  return
+}
+
+// -----
+
+func.func @dequantize_expressed_type(%q: tensor<4x8x!quant.uniform<i8:f32, 0.1>>) {
+  // expected-error @+1 {{float element type 'bf16' must equal the expressed type of the quantized type ('f32')}}
+  %x = qopt.dequantize %q : tensor<4x8x!quant.uniform<i8:f32, 0.1>> -> tensor<4x8xbf16>
+  return
+}
+
+// -----
+
+func.func @dequantize_per_axis_count(%q: tensor<3x8x!quant.uniform<i8:f32:0, {0.1, 0.2}>>) {
+  // expected-error @+1 {{scale count (2) must equal the size of axis 0 (3)}}
+  %x = qopt.dequantize %q : tensor<3x8x!quant.uniform<i8:f32:0, {0.1, 0.2}>> -> tensor<3x8xf32>
+  return
+}
+
+// -----
+
+func.func @fake_quant_range(%x: tensor<4xf32>) -> tensor<4xf32> {
+  // expected-error @+1 {{quant_min (127) must be less than quant_max (-128)}}
+  %y = qopt.fake_quant %x scale [0.1] zero_point [0] range [127, -128] : tensor<4xf32>
+  return %y : tensor<4xf32>
+}
+
+// -----
+
+func.func @fake_quant_no_scale(%x: tensor<4xf32>) -> tensor<4xf32> {
+  // expected-error @+1 {{needs at least one scale}}
+  %y = qopt.fake_quant %x scale [] zero_point [] range [-128, 127] : tensor<4xf32>
+  return %y : tensor<4xf32>
+}
+
+// -----
+
+func.func @fake_quant_counts(%x: tensor<2x4xf32>) -> tensor<2x4xf32> {
+  // expected-error @+1 {{scale count (2) must equal the zero point count (1)}}
+  %y = qopt.fake_quant %x scale [0.1, 0.2] zero_point [0] range [-128, 127] axis 0 : tensor<2x4xf32>
+  return %y : tensor<2x4xf32>
+}
+
+// -----
+
+func.func @fake_quant_negative_scale(%x: tensor<4xf32>) -> tensor<4xf32> {
+  // expected-error @+1 {{scale -1.000000e-01 must be positive and finite}}
+  %y = qopt.fake_quant %x scale [-0.1] zero_point [0] range [-128, 127] : tensor<4xf32>
+  return %y : tensor<4xf32>
+}
+
+// -----
+
+func.func @fake_quant_zero_scale(%x: tensor<4xf32>) -> tensor<4xf32> {
+  // expected-error @+1 {{scale 0.000000e+00 must be positive and finite}}
+  %y = qopt.fake_quant %x scale [0.0] zero_point [0] range [-128, 127] : tensor<4xf32>
+  return %y : tensor<4xf32>
+}
+
+// -----
+
+func.func @fake_quant_inf_scale(%x: tensor<4xf32>) -> tensor<4xf32> {
+  // expected-error @+1 {{must be positive and finite}}
+  %y = qopt.fake_quant %x scale [0x7FF0000000000000] zero_point [0] range [-128, 127] : tensor<4xf32>
+  return %y : tensor<4xf32>
+}
+
+// -----
+
+func.func @fake_quant_zero_point(%x: tensor<4xf32>) -> tensor<4xf32> {
+  // expected-error @+1 {{zero point 16 is outside the range [0, 15]}}
+  %y = qopt.fake_quant %x scale [0.1] zero_point [16] range [0, 15] : tensor<4xf32>
+  return %y : tensor<4xf32>
+}
+
+// -----
+
+func.func @fake_quant_per_tensor_two_scales(%x: tensor<2x4xf32>) -> tensor<2x4xf32> {
+  // expected-error @+1 {{per-tensor fake quantization takes one scale, got 2 (set `axis` for per-axis)}}
+  %y = qopt.fake_quant %x scale [0.1, 0.2] zero_point [0, 0] range [-128, 127] : tensor<2x4xf32>
+  return %y : tensor<2x4xf32>
+}
+
+// -----
+
+func.func @fake_quant_axis(%x: tensor<2x4xf32>) -> tensor<2x4xf32> {
+  // expected-error @+1 {{axis 2 is out of range for a tensor of rank 2}}
+  %y = qopt.fake_quant %x scale [0.1] zero_point [0] range [-128, 127] axis 2 : tensor<2x4xf32>
+  return %y : tensor<2x4xf32>
+}
+
+// -----
+
+func.func @fake_quant_axis_count(%x: tensor<2x4xf32>) -> tensor<2x4xf32> {
+  // expected-error @+1 {{scale count (3) must equal the size of axis 1 (4)}}
+  %y = qopt.fake_quant %x scale [0.1, 0.2, 0.3] zero_point [0, 0, 0] range [-128, 127] axis 1 : tensor<2x4xf32>
+  return %y : tensor<2x4xf32>
+}
