@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Installs every dependency (Debian packages, then PyPI packages into .venv),
+# configures and builds quant-opt into build/. Idempotent: a second run only
+# rebuilds what changed.
+#
+#   scripts/setup.sh            # install + build
+#   QOPT_BUILD_DIR=out scripts/setup.sh
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+BUILD_DIR="${QOPT_BUILD_DIR:-$ROOT/build}"
+VENV="$ROOT/.venv"
+
+APT_PACKAGES=(
+  llvm-22-dev llvm-22-tools libmlir-22-dev mlir-22-tools clang-22 lld-22
+  libonnx-dev libprotobuf-dev protobuf-compiler
+  cmake ninja-build ccache libgtest-dev libgmock-dev
+  python3 python3-venv python3-pip
+)
+PIP_PACKAGES=(onnx onnxruntime numpy nanobind pytest safetensors)
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" \
+    || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "== installing Debian packages: ${missing[*]}"
+  $SUDO apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q \
+    --no-install-recommends "${missing[@]}"
+fi
+
+if [ ! -x "$VENV/bin/python" ]; then
+  echo "== creating $VENV"
+  python3 -m venv "$VENV"
+fi
+if ! "$VENV/bin/python" -c "import onnx, onnxruntime, numpy, nanobind, pytest, safetensors" 2>/dev/null; then
+  echo "== installing Python packages: ${PIP_PACKAGES[*]}"
+  "$VENV/bin/python" -m pip install -q --upgrade pip
+  "$VENV/bin/python" -m pip install -q "${PIP_PACKAGES[@]}"
+fi
+
+if [ ! -f "$BUILD_DIR/build.ninja" ]; then
+  echo "== configuring $BUILD_DIR"
+  cmake -G Ninja -S "$ROOT" -B "$BUILD_DIR" \
+    -DCMAKE_BUILD_TYPE=Release \
+    -DCMAKE_C_COMPILER=clang-22 -DCMAKE_CXX_COMPILER=clang++-22 \
+    -DCMAKE_EXE_LINKER_FLAGS=-fuse-ld=lld \
+    -DCMAKE_SHARED_LINKER_FLAGS=-fuse-ld=lld \
+    -DMLIR_DIR="$(llvm-config-22 --prefix)/lib/cmake/mlir" \
+    -DPython3_EXECUTABLE="$VENV/bin/python"
+fi
+echo "== building"
+cmake --build "$BUILD_DIR" -- -j2
