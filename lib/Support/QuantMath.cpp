@@ -81,8 +81,7 @@ float dequantizeValue(int64_t q, QuantParams params) {
 }
 
 std::optional<QuantParams> chooseQuantParams(float rmin, float rmax,
-                                             StorageType type,
-                                             bool symmetric) {
+                                             StorageType type, bool symmetric) {
   if (!std::isfinite(rmin) || !std::isfinite(rmax) || rmin > rmax)
     return std::nullopt;
   StorageRange r = symmetric ? symmetricStorageRange(type) : storageRange(type);
@@ -102,9 +101,9 @@ std::optional<QuantParams> chooseQuantParams(float rmin, float rmax,
     // All-zero (or denormal) range: any positive scale represents it; pick
     // 1.0 as onnxruntime does and a zero point that maps 0 exactly.
     p.scale = 1.0f;
-    p.zeroPoint = symmetric ? static_cast<int64_t>(roundHalfToEven(
-                                  (qmin + qmax) / 2.0))
-                            : std::clamp<int64_t>(0, r.min, r.max);
+    p.zeroPoint =
+        symmetric ? static_cast<int64_t>(roundHalfToEven((qmin + qmax) / 2.0))
+                  : std::clamp<int64_t>(0, r.min, r.max);
     return p;
   }
   p.scale = static_cast<float>(scale);

@@ -57,8 +57,7 @@ TEST(Quantize, SaturatesToStorageRange) {
   StorageRange i8 = storageRange(StorageType::Int8);
   EXPECT_EQ(quantizeValue(1000.0f, p, i8), 127);
   EXPECT_EQ(quantizeValue(-1000.0f, p, i8), -128);
-  EXPECT_EQ(quantizeValue(std::numeric_limits<float>::infinity(), p, i8),
-            127);
+  EXPECT_EQ(quantizeValue(std::numeric_limits<float>::infinity(), p, i8), 127);
   EXPECT_EQ(quantizeValue(-std::numeric_limits<float>::infinity(), p, i8),
             -128);
   StorageRange u4 = storageRange(StorageType::UInt4);
@@ -101,8 +100,7 @@ TEST(ChooseParams, WorkedExampleMinus20To1000Uint8) {
   EXPECT_EQ(p->zeroPoint, 5);
   // -20 and 1000 land exactly on the range ends.
   EXPECT_EQ(quantizeValue(-20.0f, *p, storageRange(StorageType::UInt8)), 0);
-  EXPECT_EQ(quantizeValue(1000.0f, *p, storageRange(StorageType::UInt8)),
-            255);
+  EXPECT_EQ(quantizeValue(1000.0f, *p, storageRange(StorageType::UInt8)), 255);
 }
 
 TEST(ChooseParams, RangeIsWidenedToIncludeZero) {
@@ -111,9 +109,8 @@ TEST(ChooseParams, RangeIsWidenedToIncludeZero) {
   ASSERT_TRUE(p.has_value());
   EXPECT_NEAR(p->scale, 10.0 / 255.0, 1e-7);
   EXPECT_EQ(p->zeroPoint, -128);
-  EXPECT_EQ(dequantizeValue(quantizeValue(0.0f, *p,
-                                          storageRange(StorageType::Int8)),
-                            *p),
+  EXPECT_EQ(dequantizeValue(
+                quantizeValue(0.0f, *p, storageRange(StorageType::Int8)), *p),
             0.0f);
 }
 

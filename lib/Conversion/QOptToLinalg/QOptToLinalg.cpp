@@ -79,8 +79,8 @@ Value emptyTensor(OpBuilder &b, Location loc, RankedTensorType type,
     if (ShapedType::isDynamic(d))
       dyn.push_back(tensor::DimOp::create(b, loc, dimSources[i].first,
                                           dimSources[i].second));
-  return tensor::EmptyOp::create(b, loc, type.getShape(),
-                                 type.getElementType(), dyn);
+  return tensor::EmptyOp::create(b, loc, type.getShape(), type.getElementType(),
+                                 dyn);
 }
 
 Value emptyLike(OpBuilder &b, Location loc, Value like, Type elemTy) {
@@ -154,17 +154,13 @@ Value buildAffineElementwise(
 /// clamp(round_half_to_even(x / scale) + zp, qmin, qmax) in float; NaN maps
 /// to the zero point.
 Value quantizeInFloat(OpBuilder &b, Location loc, Value x, Value scale,
-                      Value zp, FloatType floatTy, int64_t qmin,
-                      int64_t qmax) {
+                      Value zp, FloatType floatTy, int64_t qmin, int64_t qmax) {
   Value v = arith::DivFOp::create(b, loc, x, scale);
   v = math::RoundEvenOp::create(b, loc, v);
   v = arith::AddFOp::create(b, loc, v, zp);
-  v = arith::MaxNumFOp::create(b, loc, v,
-                               floatConst(b, loc, floatTy, qmin));
-  v = arith::MinNumFOp::create(b, loc, v,
-                               floatConst(b, loc, floatTy, qmax));
-  Value isNan =
-      arith::CmpFOp::create(b, loc, arith::CmpFPredicate::UNO, x, x);
+  v = arith::MaxNumFOp::create(b, loc, v, floatConst(b, loc, floatTy, qmin));
+  v = arith::MinNumFOp::create(b, loc, v, floatConst(b, loc, floatTy, qmax));
+  Value isNan = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::UNO, x, x);
   return arith::SelectOp::create(b, loc, isNan, zp, v);
 }
 
@@ -224,9 +220,8 @@ struct LinearLowering : OpConversionPattern<LinearOp> {
         ArrayRef<AffineMap>{inMap, wMap, outMap}, iters,
         [](OpBuilder &b, Location l, ValueRange args) {
           Value prod = arith::MulFOp::create(b, l, args[0], args[1]);
-          linalg::YieldOp::create(b, l,
-                                  arith::AddFOp::create(b, l, args[2], prod)
-                                      .getResult());
+          linalg::YieldOp::create(
+              b, l, arith::AddFOp::create(b, l, args[2], prod).getResult());
         });
     rewriter.replaceOp(op, matmul.getResult(0));
     return success();
@@ -273,10 +268,9 @@ struct DequantizeLowering : OpConversionPattern<DequantizeOp> {
     Value out = buildAffineElementwise(
         rewriter, loc, ints, floatTy, floatTy, paramsOf(qTy),
         [&](OpBuilder &b, Location l, Value q, Value s, Value zp) -> Value {
-          Value f = isSigned ? arith::SIToFPOp::create(b, l, floatTy, q)
-                                   .getResult()
-                             : arith::UIToFPOp::create(b, l, floatTy, q)
-                                   .getResult();
+          Value f = isSigned
+                        ? arith::SIToFPOp::create(b, l, floatTy, q).getResult()
+                        : arith::UIToFPOp::create(b, l, floatTy, q).getResult();
           Value centered = arith::SubFOp::create(b, l, f, zp);
           return arith::MulFOp::create(b, l, centered, s);
         });

@@ -39,8 +39,7 @@ static LogicalResult verifyQuantPair(Operation *op, RankedTensorType floatTy,
                                      RankedTensorType quantTy) {
   if (failed(verifyCompatibleShape(floatTy.getShape(), quantTy.getShape())))
     return op->emitOpError("float shape ")
-           << shapeStr(floatTy.getShape())
-           << " must equal the quantized shape "
+           << shapeStr(floatTy.getShape()) << " must equal the quantized shape "
            << shapeStr(quantTy.getShape());
 
   auto qTy = dyn_cast<quant::QuantizedType>(quantTy.getElementType());
@@ -60,8 +59,8 @@ static LogicalResult verifyQuantPair(Operation *op, RankedTensorType floatTy,
   auto checkZeroPoint = [&](int64_t zp) -> LogicalResult {
     if (zp < qmin || zp > qmax)
       return op->emitOpError("zero point ")
-             << zp << " is outside the storage range [" << qmin << ", "
-             << qmax << "]";
+             << zp << " is outside the storage range [" << qmin << ", " << qmax
+             << "]";
     return success();
   };
 
@@ -126,8 +125,7 @@ LogicalResult LinearOp::verify() {
       return emitOpError("bias must be 1-D [out_features], got rank ")
              << bTy.getRank();
     if (!ShapedType::isDynamic(bTy.getDimSize(0)) &&
-        !ShapedType::isDynamic(outFeatures) &&
-        bTy.getDimSize(0) != outFeatures)
+        !ShapedType::isDynamic(outFeatures) && bTy.getDimSize(0) != outFeatures)
       return emitOpError("bias size (")
              << bTy.getDimSize(0) << ") must equal out_features ("
              << outFeatures << ")";
@@ -154,7 +152,8 @@ LogicalResult ObserveOp::verify() {
   // Ids must be unique within the enclosing isolated region (the function).
   // Only the first observer of that region checks, so the whole check is
   // linear in the number of observers.
-  Operation *scope = (*this)->getParentWithTrait<OpTrait::IsIsolatedFromAbove>();
+  Operation *scope =
+      (*this)->getParentWithTrait<OpTrait::IsIsolatedFromAbove>();
   if (!scope)
     return success();
   ObserveOp first;
@@ -230,8 +229,7 @@ LogicalResult FakeQuantOp::verify() {
   for (int64_t zp : zps)
     if (zp < qmin || zp > qmax)
       return emitOpError("zero point ")
-             << zp << " is outside the range [" << qmin << ", " << qmax
-             << "]";
+             << zp << " is outside the range [" << qmin << ", " << qmax << "]";
 
   RankedTensorType ty = getInput().getType();
   std::optional<int64_t> axis = getAxis();
@@ -245,11 +243,10 @@ LogicalResult FakeQuantOp::verify() {
     return emitOpError("axis ") << *axis << " is out of range for a tensor "
                                 << "of rank " << ty.getRank();
   int64_t dim = ty.getDimSize(*axis);
-  if (!ShapedType::isDynamic(dim) &&
-      static_cast<int64_t>(scales.size()) != dim)
+  if (!ShapedType::isDynamic(dim) && static_cast<int64_t>(scales.size()) != dim)
     return emitOpError("scale count (")
-           << scales.size() << ") must equal the size of axis " << *axis
-           << " (" << dim << ")";
+           << scales.size() << ") must equal the size of axis " << *axis << " ("
+           << dim << ")";
   return success();
 }
 
