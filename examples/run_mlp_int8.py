@@ -26,16 +26,16 @@ def llvm_prefix():
     return out.stdout.strip()
 
 
-def compile_and_run(mlir_text, work_dir, quant_opt):
-    """Lowers `mlir_text` to the LLVM dialect and runs its @main; returns the
-    tensors it printed."""
+def compile_and_run(mlir_text, work_dir, quant_opt, pre_passes=()):
+    """Lowers `mlir_text` to the LLVM dialect (after the quant-opt flags in
+    `pre_passes`) and runs its @main; returns the tensors it printed."""
     prefix = llvm_prefix()
     src = os.path.join(work_dir, "model.mlir")
     lowered = os.path.join(work_dir, "model.llvm.mlir")
     with open(src, "w") as f:
         f.write(mlir_text)
-    subprocess.run([quant_opt, src, "--qopt-cpu-pipeline", "-o", lowered],
-                   check=True)
+    subprocess.run([quant_opt, src, *pre_passes, "--qopt-cpu-pipeline", "-o",
+                    lowered], check=True)
     libs = ",".join(os.path.join(prefix, "lib", name) for name in
                     ("libmlir_runner_utils.so", "libmlir_c_runner_utils.so"))
     run = subprocess.run(

@@ -5,6 +5,7 @@
 #include "qopt/Conversion/Passes.h"
 #include "qopt/Conversion/Pipelines.h"
 #include "qopt/Dialect/QOpt/IR/QOptDialect.h"
+#include "qopt/Transforms/Passes.h"
 
 #include "mlir/IR/DialectRegistry.h"
 #include "mlir/InitAllDialects.h"
@@ -23,6 +24,7 @@ void mlir::qopt::registerAllDialects(DialectRegistry &registry) {
 
 void mlir::qopt::registerAllPasses() {
   mlir::registerAllPasses();
+  registerQOptTransformsPasses();
   registerQOptConversionPasses();
   registerPipelines();
 }

@@ -65,8 +65,11 @@ def numpy_qdq(x, storage, scales, zps, axis):
     return ((q - z) * s).astype(np.float32)
 
 
+@pytest.mark.parametrize("expand", [False, True],
+                         ids=["fake_quant", "expanded-to-qdq"])
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_quantize_dequantize_fake_quant_match_numpy(tmp_path, quant_opt, seed):
+def test_quantize_dequantize_fake_quant_match_numpy(tmp_path, quant_opt, seed,
+                                                    expand):
     rng = np.random.default_rng(seed)
     rows, cols = 3, 6
     x = rng.normal(0, 4, (rows, cols)).astype(np.float32)
@@ -81,7 +84,11 @@ def test_quantize_dequantize_fake_quant_match_numpy(tmp_path, quant_opt, seed):
             scales = rng.uniform(0.01, 1.0, n).astype(np.float32)
             zps = rng.integers(lo, hi + 1, n).tolist()
             cases.append((storage, scales, zps, axis))
-    outputs = compile_and_run(qdq_module(x, cases), str(tmp_path), quant_opt)
+    # With `expand`, qopt-expand-fake-quant first rewrites every fake_quant
+    # to quantize + dequantize: the values must not change.
+    pre = ["--qopt-expand-fake-quant"] if expand else []
+    outputs = compile_and_run(qdq_module(x, cases), str(tmp_path), quant_opt,
+                              pre)
     assert len(outputs) == 2 * len(cases)
     for i, case in enumerate(cases):
         expected = numpy_qdq(x, *case)

@@ -1,0 +1,31 @@
+//===- Passes.h - qopt graph passes -----------------------------*- C++ -*-===//
+//
+/// \file
+/// Declarations of the target-independent graph passes (generated from
+/// Passes.td) and their registration.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef QOPT_TRANSFORMS_PASSES_H
+#define QOPT_TRANSFORMS_PASSES_H
+
+#include "mlir/Pass/Pass.h"
+
+namespace mlir {
+class RewritePatternSet;
+
+namespace qopt {
+
+#define GEN_PASS_DECL
+#define GEN_PASS_REGISTRATION
+#include "qopt/Transforms/Passes.h.inc"
+
+/// Adds the pattern of `qopt-expand-fake-quant` (fake_quant to
+/// quantize + dequantize) to `patterns`.
+void populateExpandFakeQuantPatterns(RewritePatternSet &patterns,
+                                     bool onlyWeights = false);
+
+} // namespace qopt
+} // namespace mlir
+
+#endif // QOPT_TRANSFORMS_PASSES_H

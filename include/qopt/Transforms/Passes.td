@@ -1,0 +1,45 @@
+//===- Passes.td - qopt graph passes -----------------------*- tablegen -*-===//
+//
+// Target-independent graph passes (flags qopt-<verb>-<noun>).
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef QOPT_TRANSFORMS_PASSES_TD
+#define QOPT_TRANSFORMS_PASSES_TD
+
+include "mlir/Pass/PassBase.td"
+
+def ExpandFakeQuantPass : Pass<"qopt-expand-fake-quant"> {
+  let summary = "Rewrite qopt.fake_quant as qopt.quantize + qopt.dequantize";
+  let description = [{
+    Turns a quantization-aware (fake-quant) graph into an explicit
+    quantize/dequantize (QDQ) graph, the form deployment passes and ONNX
+    runtimes consume. Each `qopt.fake_quant` becomes a `qopt.quantize` to a
+    `!quant.uniform` type followed by a `qopt.dequantize`, with the same
+    scales, zero points and axis. The storage type is the narrowest of
+    i4/u4/i8/u8/i16/u16/i32 whose range contains `[quant_min, quant_max]`
+    (signed when `quant_min < 0`); a narrower range is kept as the type's
+    explicit storage range (`i8<-127:127>`). The rewrite is exact: both forms
+    compute the same values element for element.
+
+    ```mlir
+    %y = qopt.fake_quant %x scale [0.1] zero_point [0] range [-127, 127]
+        : tensor<4xf32>
+    // becomes
+    %q = qopt.quantize %x
+        : tensor<4xf32> -> tensor<4x!quant.uniform<i8<-127:127>:f32, 0.1>>
+    %y = qopt.dequantize %q
+        : tensor<4x!quant.uniform<i8<-127:127>:f32, 0.1>> -> tensor<4xf32>
+    ```
+
+    With `only-weights`, only fake_quants of constants (weights) are
+    expanded, leaving activation fake-quants for calibration to revisit.
+  }];
+  let options = [
+    Option<"onlyWeights", "only-weights", "bool", "false",
+           "Expand only fake_quant ops whose input is a constant">
+  ];
+  let dependentDialects = ["::mlir::quant::QuantDialect"];
+}
+
+#endif // QOPT_TRANSFORMS_PASSES_TD
