@@ -31,7 +31,8 @@ install(EXPORT QuantOptTargets
 configure_package_config_file(
   ${PROJECT_SOURCE_DIR}/cmake/QuantOptConfig.cmake.in
   ${PROJECT_BINARY_DIR}/QuantOptConfig.cmake
-  INSTALL_DESTINATION ${QOPT_INSTALL_CMAKE_DIR})
+  INSTALL_DESTINATION ${QOPT_INSTALL_CMAKE_DIR}
+  PATH_VARS CMAKE_INSTALL_INCLUDEDIR)
 write_basic_package_version_file(
   ${PROJECT_BINARY_DIR}/QuantOptConfigVersion.cmake
   COMPATIBILITY SameMinorVersion)

@@ -30,6 +30,13 @@ done
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "== installing Debian packages: ${missing[*]}"
   $SUDO apt-get update -q
+  for p in "${missing[@]}"; do
+    if ! apt-cache policy "$p" | grep -q "Candidate: [^(]"; then
+      echo "error: no Debian package '$p' is available. quant-opt needs Debian 12" >&2
+      echo "  (bookworm) with bookworm-security enabled, where LLVM/MLIR 22 is packaged." >&2
+      exit 1
+    fi
+  done
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q \
     --no-install-recommends "${missing[@]}"
 fi

@@ -15,16 +15,18 @@ LLVM_BIN="$(llvm-config-22 --bindir)"
 status=0
 
 echo "== lit"
-"$PY" "$LLVM_BIN/lit" -sv --xunit-xml-output="$REPORTS/lit.xml" \
+# Each suite is bounded in time so that a hung test fails instead of
+# eating CI's budget.
+timeout 1200 "$PY" "$LLVM_BIN/lit" -sv --xunit-xml-output="$REPORTS/lit.xml" \
   "$BUILD_DIR/test" || status=1
 
 echo "== GoogleTest"
-"$BUILD_DIR/bin/QOptUnitTests" --gtest_brief=1 \
+timeout 600 "$BUILD_DIR/bin/QOptUnitTests" --gtest_brief=1 \
   --gtest_output="xml:$REPORTS/gtest.xml" || status=1
 
 echo "== pytest"
 QOPT_BUILD_DIR="$BUILD_DIR" PATH="$ROOT/.venv/bin:$PATH" \
-  "$PY" -m pytest -q "$ROOT/test/python" --junitxml="$REPORTS/pytest.xml"
+  timeout 1200 "$PY" -m pytest -q "$ROOT/test/python" --junitxml="$REPORTS/pytest.xml"
 rc=$?
 # pytest exits 5 when it collected nothing: that is a failure here too.
 [ $rc -ne 0 ] && status=1

@@ -125,9 +125,9 @@ choosePerAxisParams(const std::vector<float> &data,
     return std::nullopt;
   int64_t total = 1, inner = 1;
   for (int64_t i = 0; i < rank; ++i) {
-    if (shape[i] < 0)
+    // Hostile shapes: negative dims and products beyond int64 are rejected.
+    if (shape[i] < 0 || __builtin_mul_overflow(total, shape[i], &total))
       return std::nullopt;
-    total *= shape[i];
     if (i > axis)
       inner *= shape[i];
   }
@@ -148,7 +148,7 @@ choosePerAxisParams(const std::vector<float> &data,
   params.reserve(channels);
   for (int64_t c = 0; c < channels; ++c) {
     // An empty tensor has no observations: treat each channel as all-zero.
-    float lo = inner == 0 ? 0.0f : mins[c], hi = inner == 0 ? 0.0f : maxs[c];
+    float lo = total == 0 ? 0.0f : mins[c], hi = total == 0 ? 0.0f : maxs[c];
     std::optional<QuantParams> p = chooseQuantParams(lo, hi, type, symmetric);
     if (!p)
       return std::nullopt;

@@ -10,7 +10,7 @@
 
 #include "mlir/IR/Matchers.h"
 #include "mlir/IR/PatternMatch.h"
-#include "mlir/Transforms/GreedyPatternRewriteDriver.h"
+#include "mlir/Transforms/WalkPatternRewriteDriver.h"
 
 namespace mlir::qopt {
 #define GEN_PASS_DEF_EXPANDFAKEQUANTPASS
@@ -28,10 +28,10 @@ std::optional<std::pair<unsigned, bool>> storageFor(int64_t qmin,
                                                     int64_t qmax) {
   bool isSigned = qmin < 0;
   for (unsigned width : {4u, 8u, 16u, 32u}) {
-    int64_t lo = quant::QuantizedType::getDefaultMinimumForInteger(isSigned,
-                                                                   width);
-    int64_t hi = quant::QuantizedType::getDefaultMaximumForInteger(isSigned,
-                                                                   width);
+    int64_t lo =
+        quant::QuantizedType::getDefaultMinimumForInteger(isSigned, width);
+    int64_t hi =
+        quant::QuantizedType::getDefaultMaximumForInteger(isSigned, width);
     if (qmin >= lo && qmax <= hi)
       return std::make_pair(width, isSigned);
   }
@@ -56,19 +56,24 @@ struct ExpandFakeQuant : OpRewritePattern<FakeQuantOp> {
     Type storageTy = rewriter.getIntegerType(storage->first);
     unsigned flags = storage->second ? quant::QuantizationFlags::Signed : 0;
 
+    // getChecked: the op verifier already bounds scales by the float type,
+    // but never build an invalid type (get() only asserts).
+    auto emitError = [&] { return op.emitOpError(); };
     quant::QuantizedType qTy;
     if (std::optional<int64_t> axis = op.getAxis()) {
-      qTy = quant::UniformQuantizedPerAxisType::get(
-          flags, storageTy, expressed, op.getScale(), op.getZeroPoint(),
-          static_cast<int32_t>(*axis), qmin, qmax);
+      qTy = quant::UniformQuantizedPerAxisType::getChecked(
+          emitError, flags, storageTy, expressed, op.getScale(),
+          op.getZeroPoint(), static_cast<int32_t>(*axis), qmin, qmax);
     } else {
-      qTy = quant::UniformQuantizedType::get(flags, storageTy, expressed,
-                                             op.getScale()[0],
-                                             op.getZeroPoint()[0], qmin, qmax);
+      qTy = quant::UniformQuantizedType::getChecked(
+          emitError, flags, storageTy, expressed, op.getScale()[0],
+          op.getZeroPoint()[0], qmin, qmax);
     }
+    if (!qTy)
+      return failure();
     auto quantTensorTy = floatTy.clone(qTy);
-    Value q = QuantizeOp::create(rewriter, op.getLoc(), quantTensorTy,
-                                 op.getInput());
+    Value q =
+        QuantizeOp::create(rewriter, op.getLoc(), quantTensorTy, op.getInput());
     rewriter.replaceOpWithNewOp<DequantizeOp>(op, floatTy, q);
     return success();
   }
@@ -84,9 +89,8 @@ struct ExpandFakeQuantPass
     WalkResult result = getOperation()->walk([&](FakeQuantOp op) {
       if (storageFor(op.getQuantMin(), op.getQuantMax()))
         return WalkResult::advance();
-      op.emitOpError("range [")
-          << op.getQuantMin() << ", " << op.getQuantMax()
-          << "] does not fit 32-bit storage";
+      op.emitOpError("range [") << op.getQuantMin() << ", " << op.getQuantMax()
+                                << "] does not fit 32-bit storage";
       return WalkResult::interrupt();
     });
     if (result.wasInterrupted())
@@ -94,12 +98,9 @@ struct ExpandFakeQuantPass
 
     RewritePatternSet patterns(&getContext());
     populateExpandFakeQuantPatterns(patterns, onlyWeights);
-    // One rewrite per op, no folding: the pass must not touch anything else.
-    GreedyRewriteConfig config;
-    config.enableFolding(false);
-    if (failed(applyPatternsGreedily(getOperation(), std::move(patterns),
-                                     config)))
-      signalPassFailure();
+    // One rewrite per fake_quant and nothing else: no folding, no dead-code
+    // removal, no region simplification.
+    walkAndApplyPatterns(getOperation(), std::move(patterns));
   }
 };
 

@@ -110,3 +110,55 @@ func.func @observe_erased(%x: tensor<4xf32>) -> tensor<4xf32> {
   %0 = qopt.observe %x {id = 0} : tensor<4xf32>
   return %0 : tensor<4xf32>
 }
+
+// -----
+
+// bf16 and f16 compute in f32 (as ONNX's reference does), then convert back.
+// CHECK-LABEL: func.func @bf16_quantize
+// CHECK: arith.constant 2.500000e-01 : f32
+// CHECK: ^bb0(%[[V:.*]]: bf16, %{{.*}}: i8):
+// CHECK-NEXT: %[[E:.*]] = arith.extf %[[V]] : bf16 to f32
+// CHECK-NEXT: arith.divf %[[E]], %{{.*}} : f32
+// CHECK: arith.fptosi %{{.*}} : f32 to i8
+// CHECK-LABEL: func.func @f16_dequantize
+// CHECK: ^bb0(%[[Q:.*]]: i8, %{{.*}}: f16):
+// CHECK-NEXT: %[[F:.*]] = arith.sitofp %[[Q]] : i8 to f32
+// CHECK-NEXT: %[[C:.*]] = arith.subf %[[F]]
+// CHECK-NEXT: %[[M:.*]] = arith.mulf %[[C]]
+// CHECK-NEXT: %[[T:.*]] = arith.truncf %[[M]] : f32 to f16
+// CHECK-NEXT: linalg.yield %[[T]] : f16
+// CHECK-LABEL: func.func @f16_fake_quant
+// CHECK: arith.extf %{{.*}} : f16 to f32
+// CHECK: arith.truncf %{{.*}} : f32 to f16
+func.func @bf16_quantize(%x: tensor<8xbf16>) -> tensor<8x!quant.uniform<i8:bf16, 0.25>> {
+  %q = qopt.quantize %x : tensor<8xbf16> -> tensor<8x!quant.uniform<i8:bf16, 0.25>>
+  return %q : tensor<8x!quant.uniform<i8:bf16, 0.25>>
+}
+func.func @f16_dequantize(%q: tensor<8x!quant.uniform<i8:f16, 0.25:3>>) -> tensor<8xf16> {
+  %x = qopt.dequantize %q : tensor<8x!quant.uniform<i8:f16, 0.25:3>> -> tensor<8xf16>
+  return %x : tensor<8xf16>
+}
+func.func @f16_fake_quant(%x: tensor<8xf16>) -> tensor<8xf16> {
+  %y = qopt.fake_quant %x scale [0.25] zero_point [0] range [-8, 7] : tensor<8xf16>
+  return %y : tensor<8xf16>
+}
+
+// -----
+
+// Dynamic non-axis dims and a rank-0 tensor.
+// CHECK-LABEL: func.func @dynamic_per_axis
+// CHECK-SAME: (%[[X:.*]]: tensor<?x3xf32>)
+// CHECK: %[[D:.*]] = tensor.dim %[[X]], %{{.*}} : tensor<?x3xf32>
+// CHECK: tensor.empty(%[[D]]) : tensor<?x3xi8>
+// CHECK: quant.scast %{{.*}} : tensor<?x3xi8> to tensor<?x3x!quant.uniform<i8:f32:1
+// CHECK-LABEL: func.func @rank0
+// CHECK: tensor.empty() : tensor<i8>
+// CHECK: linalg.generic {indexing_maps = [#{{.*}}, #{{.*}}], iterator_types = []}
+func.func @dynamic_per_axis(%x: tensor<?x3xf32>) -> tensor<?x3x!quant.uniform<i8:f32:1, {0.1, 0.2, 0.3}>> {
+  %q = qopt.quantize %x : tensor<?x3xf32> -> tensor<?x3x!quant.uniform<i8:f32:1, {0.1, 0.2, 0.3}>>
+  return %q : tensor<?x3x!quant.uniform<i8:f32:1, {0.1, 0.2, 0.3}>>
+}
+func.func @rank0(%x: tensor<f32>) -> tensor<!quant.uniform<i8:f32, 0.1>> {
+  %q = qopt.quantize %x : tensor<f32> -> tensor<!quant.uniform<i8:f32, 0.1>>
+  return %q : tensor<!quant.uniform<i8:f32, 0.1>>
+}

@@ -55,3 +55,19 @@ func.func @per_axis_weight() -> tensor<2x3xf32> {
   %y = qopt.fake_quant %w scale [0.1, 0.2] zero_point [0, 1] range [-128, 127] axis 0 : tensor<2x3xf32>
   return %y : tensor<2x3xf32>
 }
+
+// -----
+
+// Nothing else is touched: dead ops and other ops stay as they are.
+// CHECK-LABEL: func.func @leaves_other_ops
+// WEIGHTS-LABEL: func.func @leaves_other_ops
+// WEIGHTS: qopt.fake_quant
+// CHECK: %[[DEAD:.*]] = arith.constant 1.000000e+00 : f32
+// CHECK: arith.addf
+// CHECK: qopt.quantize
+func.func @leaves_other_ops(%x: tensor<4xf32>) -> tensor<4xf32> {
+  %dead = arith.constant 1.0 : f32
+  %s = arith.addf %dead, %dead : f32
+  %y = qopt.fake_quant %x scale [0.1] zero_point [0] range [-128, 127] : tensor<4xf32>
+  return %y : tensor<4xf32>
+}

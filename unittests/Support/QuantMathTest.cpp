@@ -29,10 +29,26 @@ TEST(StorageRange, MatchesOnnxSaturationRanges) {
   EXPECT_EQ(symmetricStorageRange(StorageType::UInt8).min, 0);
 }
 
+TEST(StorageRange, WideTypes) {
+  EXPECT_EQ(storageRange(StorageType::Int16).min, -32768);
+  EXPECT_EQ(storageRange(StorageType::Int16).max, 32767);
+  EXPECT_EQ(storageRange(StorageType::UInt16).max, 65535);
+  EXPECT_EQ(storageRange(StorageType::Int32).min, -2147483648LL);
+  EXPECT_EQ(storageRange(StorageType::Int32).max, 2147483647LL);
+  EXPECT_EQ(symmetricStorageRange(StorageType::Int4).min, -7);
+  EXPECT_EQ(symmetricStorageRange(StorageType::Int16).min, -32767);
+}
+
 TEST(StorageRange, ParsesNames) {
-  EXPECT_EQ(parseStorageType("int4"), StorageType::Int4);
+  EXPECT_EQ(parseStorageType("int8"), StorageType::Int8);
   EXPECT_EQ(parseStorageType("uint8"), StorageType::UInt8);
+  EXPECT_EQ(parseStorageType("int4"), StorageType::Int4);
+  EXPECT_EQ(parseStorageType("uint4"), StorageType::UInt4);
+  EXPECT_EQ(parseStorageType("int16"), StorageType::Int16);
+  EXPECT_EQ(parseStorageType("uint16"), StorageType::UInt16);
+  EXPECT_EQ(parseStorageType("int32"), StorageType::Int32);
   EXPECT_FALSE(parseStorageType("float8").has_value());
+  EXPECT_FALSE(parseStorageType("").has_value());
 }
 
 TEST(RoundHalfToEven, TiesGoToEven) {
@@ -200,6 +216,26 @@ TEST(PerAxis, AllZeroChannelGetsValidScale) {
   ASSERT_TRUE(params.has_value());
   EXPECT_EQ((*params)[0].scale, 1.0f);
   EXPECT_NEAR((*params)[1].scale, 2.0 / 127.0, 1e-7);
+}
+
+TEST(PerAxis, EmptyTensorGetsAllZeroParameters) {
+  // The zero dim comes before the axis: every channel saw no value.
+  auto params = choosePerAxisParams({}, {0, 3}, 1, StorageType::Int8, true);
+  ASSERT_TRUE(params.has_value());
+  ASSERT_EQ(params->size(), 3u);
+  for (const QuantParams &p : *params)
+    EXPECT_EQ(p.scale, 1.0f);
+  params = choosePerAxisParams({}, {2, 0}, 0, StorageType::UInt8, false);
+  ASSERT_TRUE(params.has_value());
+  EXPECT_EQ(params->size(), 2u);
+}
+
+TEST(PerAxis, RejectsOverflowingAndNegativeShapes) {
+  std::vector<float> w = {1, 2};
+  int64_t big = int64_t(1) << 40;
+  EXPECT_FALSE(
+      choosePerAxisParams(w, {big, big, 2}, 0, StorageType::Int8, true));
+  EXPECT_FALSE(choosePerAxisParams(w, {-1, -2}, 0, StorageType::Int8, true));
 }
 
 TEST(PerAxis, RejectsBadInput) {

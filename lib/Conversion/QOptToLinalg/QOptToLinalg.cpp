@@ -70,6 +70,23 @@ Value floatConst(OpBuilder &b, Location loc, FloatType type, double v) {
   return arith::ConstantOp::create(b, loc, type, FloatAttr::get(type, f));
 }
 
+/// The type (de)quantization arithmetic runs in: f32 for narrower floats, as
+/// ONNX's reference and onnxruntime compute f16/bf16 QuantizeLinear (bf16 has
+/// 8 significant bits: x / scale = 126.6 would round to 126.5 and then 126).
+FloatType computeTypeFor(FloatType t) {
+  return t.getWidth() < 32 ? Float32Type::get(t.getContext()) : t;
+}
+
+/// `v` converted to the float type `to` (extf / truncf / unchanged).
+Value castFloat(OpBuilder &b, Location loc, Value v, FloatType to) {
+  auto from = cast<FloatType>(v.getType());
+  if (from == to)
+    return v;
+  if (from.getWidth() < to.getWidth())
+    return arith::ExtFOp::create(b, loc, to, v);
+  return arith::TruncFOp::create(b, loc, to, v);
+}
+
 /// tensor.empty of `type`, taking each dynamic size from `dimSources`
 /// (value, dim index) in order.
 Value emptyTensor(OpBuilder &b, Location loc, RankedTensorType type,
@@ -93,7 +110,8 @@ Value emptyLike(OpBuilder &b, Location loc, Value like, Type elemTy) {
 
 /// Element-wise affine (de)quantization: builds a linalg.generic over
 /// `input` producing `resultElemTy`, where `body(b, loc, x, scale, zp)`
-/// computes one element from scale and zero point given as `floatTy` values.
+/// computes one element from scale and zero point given as `floatTy` values
+/// (the compute type).
 /// Per-axis parameters are constant vectors read at the axis index.
 Value buildAffineElementwise(
     OpBuilder &b, Location loc, Value input, Type resultElemTy,
@@ -236,14 +254,16 @@ struct QuantizeLowering : OpConversionPattern<QuantizeOp> {
     Location loc = op.getLoc();
     auto resTy = op.getResult().getType();
     auto qTy = cast<quant::QuantizedType>(resTy.getElementType());
-    auto floatTy = cast<FloatType>(op.getInput().getType().getElementType());
+    FloatType computeTy = computeTypeFor(
+        cast<FloatType>(op.getInput().getType().getElementType()));
     Type storageTy = qTy.getStorageType();
     bool isSigned = qTy.isSigned();
     AffineParams p = paramsOf(qTy);
     Value ints = buildAffineElementwise(
-        rewriter, loc, adaptor.getInput(), storageTy, floatTy, p,
+        rewriter, loc, adaptor.getInput(), storageTy, computeTy, p,
         [&](OpBuilder &b, Location l, Value x, Value s, Value zp) -> Value {
-          Value v = quantizeInFloat(b, l, x, s, zp, floatTy, p.qmin, p.qmax);
+          Value v = quantizeInFloat(b, l, castFloat(b, l, x, computeTy), s, zp,
+                                    computeTy, p.qmin, p.qmax);
           if (isSigned)
             return arith::FPToSIOp::create(b, l, storageTy, v);
           return arith::FPToUIOp::create(b, l, storageTy, v);
@@ -265,14 +285,17 @@ struct DequantizeLowering : OpConversionPattern<DequantizeOp> {
     bool isSigned = qTy.isSigned();
     Value ints = quant::StorageCastOp::create(
         rewriter, loc, inTy.clone(qTy.getStorageType()), adaptor.getInput());
+    FloatType computeTy = computeTypeFor(floatTy);
     Value out = buildAffineElementwise(
-        rewriter, loc, ints, floatTy, floatTy, paramsOf(qTy),
+        rewriter, loc, ints, floatTy, computeTy, paramsOf(qTy),
         [&](OpBuilder &b, Location l, Value q, Value s, Value zp) -> Value {
-          Value f = isSigned
-                        ? arith::SIToFPOp::create(b, l, floatTy, q).getResult()
-                        : arith::UIToFPOp::create(b, l, floatTy, q).getResult();
+          Value f =
+              isSigned
+                  ? arith::SIToFPOp::create(b, l, computeTy, q).getResult()
+                  : arith::UIToFPOp::create(b, l, computeTy, q).getResult();
           Value centered = arith::SubFOp::create(b, l, f, zp);
-          return arith::MulFOp::create(b, l, centered, s);
+          Value x = arith::MulFOp::create(b, l, centered, s);
+          return castFloat(b, l, x, floatTy);
         });
     rewriter.replaceOp(op, out);
     return success();
@@ -286,12 +309,15 @@ struct FakeQuantLowering : OpConversionPattern<FakeQuantOp> {
                   ConversionPatternRewriter &rewriter) const override {
     auto floatTy = cast<FloatType>(op.getInput().getType().getElementType());
     AffineParams p = paramsOf(op);
+    FloatType computeTy = computeTypeFor(floatTy);
     Value out = buildAffineElementwise(
-        rewriter, op.getLoc(), adaptor.getInput(), floatTy, floatTy, p,
+        rewriter, op.getLoc(), adaptor.getInput(), floatTy, computeTy, p,
         [&](OpBuilder &b, Location l, Value x, Value s, Value zp) -> Value {
-          Value q = quantizeInFloat(b, l, x, s, zp, floatTy, p.qmin, p.qmax);
+          Value q = quantizeInFloat(b, l, castFloat(b, l, x, computeTy), s, zp,
+                                    computeTy, p.qmin, p.qmax);
           Value centered = arith::SubFOp::create(b, l, q, zp);
-          return arith::MulFOp::create(b, l, centered, s);
+          return castFloat(b, l, arith::MulFOp::create(b, l, centered, s),
+                           floatTy);
         });
     rewriter.replaceOp(op, out);
     return success();

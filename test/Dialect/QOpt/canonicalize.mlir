@@ -73,3 +73,27 @@ func.func @observers_survive(%x: tensor<4xf32>) {
   %b = qopt.observe %x {id = 1} : tensor<4xf32>
   return
 }
+
+// -----
+
+// f16 cannot hold every i16 value (4097 dequantizes to 4096): not folded.
+// CHECK-LABEL: func.func @requantize_f16_i16_not_exact
+// CHECK: qopt.dequantize
+// CHECK: qopt.quantize
+func.func @requantize_f16_i16_not_exact(%q: tensor<4x!quant.uniform<i16:f16, 1.0>>) -> tensor<4x!quant.uniform<i16:f16, 1.0>> {
+  %d = qopt.dequantize %q : tensor<4x!quant.uniform<i16:f16, 1.0>> -> tensor<4xf16>
+  %r = qopt.quantize %d : tensor<4xf16> -> tensor<4x!quant.uniform<i16:f16, 1.0>>
+  return %r : tensor<4x!quant.uniform<i16:f16, 1.0>>
+}
+
+// -----
+
+// f16 holds every i8 value: folded.
+// CHECK-LABEL: func.func @requantize_f16_i8
+// CHECK-NOT: qopt.
+// CHECK: return
+func.func @requantize_f16_i8(%q: tensor<4x!quant.uniform<i8:f16, 0.5>>) -> tensor<4x!quant.uniform<i8:f16, 0.5>> {
+  %d = qopt.dequantize %q : tensor<4x!quant.uniform<i8:f16, 0.5>> -> tensor<4xf16>
+  %r = qopt.quantize %d : tensor<4xf16> -> tensor<4x!quant.uniform<i8:f16, 0.5>>
+  return %r : tensor<4x!quant.uniform<i8:f16, 0.5>>
+}

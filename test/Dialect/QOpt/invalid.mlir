@@ -84,7 +84,7 @@ func.func @linear_int_weight(%x: tensor<4x16xf32>, %w: tensor<32x16xi8>) -> tens
 func.func @observe_duplicate_id(%x: tensor<8xf32>) -> tensor<8xf32> {
   // expected-note @+1 {{first used here}}
   %0 = qopt.observe %x {id = 7} : tensor<8xf32>
-  // expected-error @+1 {{'qopt.observe' op id 7 is not unique in the enclosing function}}
+  // expected-error @+1 {{'qopt.observe' op id 7 is not unique in the enclosing module}}
   %1 = qopt.observe %0 {id = 7} : tensor<8xf32>
   return %1 : tensor<8xf32>
 }
@@ -296,4 +296,82 @@ func.func @fake_quant_axis_count(%x: tensor<2x4xf32>) -> tensor<2x4xf32> {
   // expected-error @+1 {{scale count (3) must equal the size of axis 1 (4)}}
   %y = qopt.fake_quant %x scale [0.1, 0.2, 0.3] zero_point [0, 0, 0] range [-128, 127] axis 1 : tensor<2x4xf32>
   return %y : tensor<2x4xf32>
+}
+
+// -----
+
+func.func @quantize_compatible_but_unequal_shape(%x: tensor<?x4xf32>) {
+  // expected-error @+1 {{float shape ?x4 must equal the quantized shape 2x4}}
+  %q = qopt.quantize %x : tensor<?x4xf32> -> tensor<2x4x!quant.uniform<i8:f32, 0.1>>
+  return
+}
+
+// -----
+
+func.func @quantize_dynamic_axis(%x: tensor<?x3xf32>) {
+  // expected-error @+1 {{quantized dimension 0 must have a static size (one scale per index)}}
+  %q = qopt.quantize %x : tensor<?x3xf32> -> tensor<?x3x!quant.uniform<i8:f32:0, {0.1, 0.2}>>
+  return
+}
+
+// -----
+
+func.func @dequantize_any_type(%q: tensor<4x!quant.any<i8:f32>>) {
+  // expected-error @+1 {{only per-tensor (!quant.uniform<s:f, scale:zp>) and per-axis uniform quantized types are supported}}
+  %x = qopt.dequantize %q : tensor<4x!quant.any<i8:f32>> -> tensor<4xf32>
+  return
+}
+
+// -----
+
+func.func @dequantize_axis_rank(%q: tensor<4x!quant.uniform<i8:f32:1, {0.1, 0.2}>>) {
+  // expected-error @+1 {{quantized dimension 1 is out of range for a tensor of rank 1}}
+  %x = qopt.dequantize %q : tensor<4x!quant.uniform<i8:f32:1, {0.1, 0.2}>> -> tensor<4xf32>
+  return
+}
+
+// -----
+
+func.func @fake_quant_dynamic_axis(%x: tensor<?x4xf32>) -> tensor<?x4xf32> {
+  // expected-error @+1 {{axis 0 must have a static size (one scale per index)}}
+  %y = qopt.fake_quant %x scale [0.1, 0.2] zero_point [0, 0] range [-128, 127] axis 0 : tensor<?x4xf32>
+  return %y : tensor<?x4xf32>
+}
+
+// -----
+
+func.func @fake_quant_scale_underflows_f16(%x: tensor<4xf16>) -> tensor<4xf16> {
+  // expected-error @+1 {{scale 1.000000e-09 is out of the range of 'f16'}}
+  %y = qopt.fake_quant %x scale [1.0e-9] zero_point [0] range [-128, 127] : tensor<4xf16>
+  return %y : tensor<4xf16>
+}
+
+// -----
+
+func.func @fake_quant_scale_overflows_f16(%x: tensor<4xf16>) -> tensor<4xf16> {
+  // expected-error @+1 {{scale 1.000000e+05 is out of the range of 'f16'}}
+  %y = qopt.fake_quant %x scale [1.0e5] zero_point [0] range [-128, 127] : tensor<4xf16>
+  return %y : tensor<4xf16>
+}
+
+// -----
+
+func.func @fake_quant_range_not_exact_in_bf16(%x: tensor<4xbf16>) -> tensor<4xbf16> {
+  // expected-error @+1 {{range [-32768, 32767] is not exactly representable in 'bf16'}}
+  %y = qopt.fake_quant %x scale [0.5] zero_point [0] range [-32768, 32767] : tensor<4xbf16>
+  return %y : tensor<4xbf16>
+}
+
+// -----
+
+// Observer ids are unique across the module: statistics are keyed by id.
+func.func @observe_a(%x: tensor<8xf32>) -> tensor<8xf32> {
+  // expected-note @+1 {{first used here}}
+  %0 = qopt.observe %x {id = 4} : tensor<8xf32>
+  return %0 : tensor<8xf32>
+}
+func.func @observe_b(%x: tensor<8xf32>) -> tensor<8xf32> {
+  // expected-error @+1 {{'qopt.observe' op id 4 is not unique in the enclosing module}}
+  %0 = qopt.observe %x {id = 4} : tensor<8xf32>
+  return %0 : tensor<8xf32>
 }

@@ -3,6 +3,7 @@
 #include "qopt/Dialect/QOpt/IR/QOptOps.h"
 
 #include "mlir/IR/BuiltinAttributes.h"
+#include "mlir/IR/SymbolTable.h"
 #include "mlir/IR/TypeUtilities.h"
 #include "llvm/ADT/DenseMap.h"
 
@@ -37,7 +38,9 @@ static std::string shapeStr(ArrayRef<int64_t> shape) {
 /// tensor and the storage range.
 static LogicalResult verifyQuantPair(Operation *op, RankedTensorType floatTy,
                                      RankedTensorType quantTy) {
-  if (failed(verifyCompatibleShape(floatTy.getShape(), quantTy.getShape())))
+  // Identical shapes, dynamic dims included, as quant.scast requires of the
+  // lowered form.
+  if (floatTy.getShape() != quantTy.getShape())
     return op->emitOpError("float shape ")
            << shapeStr(floatTy.getShape()) << " must equal the quantized shape "
            << shapeStr(quantTy.getShape());
@@ -75,7 +78,10 @@ static LogicalResult verifyQuantPair(Operation *op, RankedTensorType floatTy,
            << axis << " is out of range for a tensor of rank " << rank;
   int64_t dim = quantTy.getDimSize(axis);
   int64_t count = perAxis.getScales().size();
-  if (!ShapedType::isDynamic(dim) && count != dim)
+  if (ShapedType::isDynamic(dim))
+    return op->emitOpError("quantized dimension ")
+           << axis << " must have a static size (one scale per index)";
+  if (count != dim)
     return op->emitOpError("scale count (")
            << count << ") must equal the size of axis " << axis << " (" << dim
            << ")";
@@ -149,11 +155,10 @@ LogicalResult LinearOp::verify() {
 //===----------------------------------------------------------------------===//
 
 LogicalResult ObserveOp::verify() {
-  // Ids must be unique within the enclosing isolated region (the function).
-  // Only the first observer of that region checks, so the whole check is
-  // linear in the number of observers.
-  Operation *scope =
-      (*this)->getParentWithTrait<OpTrait::IsIsolatedFromAbove>();
+  // Calibration statistics are keyed by id, so ids must be unique within the
+  // enclosing symbol table (the module). Only the first observer of that
+  // scope checks, so the whole check is linear in the number of ops.
+  Operation *scope = (*this)->getParentWithTrait<OpTrait::SymbolTable>();
   if (!scope)
     return success();
   ObserveOp first;
@@ -177,7 +182,7 @@ LogicalResult ObserveOp::verify() {
   if (dupSecond) {
     InFlightDiagnostic diag = dupSecond.emitOpError("id ")
                               << dupSecond.getId()
-                              << " is not unique in the enclosing function";
+                              << " is not unique in the enclosing module";
     diag.attachNote(dupFirst.getLoc()) << "first used here";
     return diag;
   }
@@ -194,11 +199,20 @@ LogicalResult QuantizeOp::verify() {
 
 /// quantize(dequantize(%q)) with the same quantized type is %q: dequantized
 /// values sit exactly on the grid, so requantizing returns them unchanged.
+/// Only exact when the float type holds every storage value: e.g. f16 cannot
+/// tell 4096 from 4097 (i16 storage), so the round trip would change q.
 OpFoldResult QuantizeOp::fold(FoldAdaptor) {
   auto dq = getInput().getDefiningOp<DequantizeOp>();
-  if (dq && dq.getInput().getType() == getResult().getType())
-    return dq.getInput();
-  return {};
+  if (!dq || dq.getInput().getType() != getResult().getType())
+    return {};
+  auto qTy = cast<quant::QuantizedType>(getResult().getType().getElementType());
+  auto floatTy = cast<FloatType>(getInput().getType().getElementType());
+  // (q - zp) spans up to width + 1 bits; one more guards the rounding of the
+  // product with the scale.
+  if (llvm::APFloat::semanticsPrecision(floatTy.getFloatSemantics()) <
+      qTy.getStorageTypeIntegralWidth() + 2)
+    return {};
+  return dq.getInput();
 }
 
 LogicalResult DequantizeOp::verify() {
@@ -223,9 +237,27 @@ LogicalResult FakeQuantOp::verify() {
     return emitOpError("scale count (")
            << scales.size() << ") must equal the zero point count ("
            << zps.size() << ")";
-  for (double s : scales)
+  auto floatTy = cast<FloatType>(getInput().getType().getElementType());
+  const llvm::fltSemantics &sem = floatTy.getFloatSemantics();
+  double smallest = llvm::APFloat::getSmallest(sem).convertToDouble();
+  double largest = llvm::APFloat::getLargest(sem).convertToDouble();
+  for (double s : scales) {
     if (!(s > 0.0) || !std::isfinite(s))
       return emitOpError("scale ") << s << " must be positive and finite";
+    // The same bound upstream's !quant.uniform parser enforces.
+    if (s < smallest || s > largest)
+      return emitOpError("scale ")
+             << s << " is out of the range of " << floatTy << " [" << smallest
+             << ", " << largest << "]";
+  }
+  // Integers up to 2^precision are exact in the float type; the clamp
+  // bounds and zero points must be.
+  double exactLimit = std::ldexp(1.0, llvm::APFloat::semanticsPrecision(sem));
+  if (std::fabs(static_cast<double>(qmin)) > exactLimit ||
+      std::fabs(static_cast<double>(qmax)) > exactLimit)
+    return emitOpError("range [")
+           << qmin << ", " << qmax << "] is not exactly representable in "
+           << floatTy;
   for (int64_t zp : zps)
     if (zp < qmin || zp > qmax)
       return emitOpError("zero point ")
@@ -243,7 +275,10 @@ LogicalResult FakeQuantOp::verify() {
     return emitOpError("axis ") << *axis << " is out of range for a tensor "
                                 << "of rank " << ty.getRank();
   int64_t dim = ty.getDimSize(*axis);
-  if (!ShapedType::isDynamic(dim) && static_cast<int64_t>(scales.size()) != dim)
+  if (ShapedType::isDynamic(dim))
+    return emitOpError("axis ")
+           << *axis << " must have a static size (one scale per index)";
+  if (static_cast<int64_t>(scales.size()) != dim)
     return emitOpError("scale count (")
            << scales.size() << ") must equal the size of axis " << *axis << " ("
            << dim << ")";
