@@ -1,0 +1,66 @@
+//===- ONNX.h - import ONNX models into MLIR --------------------*- C++ -*-===//
+//
+/// \file
+/// Imports an ONNX model (binary protobuf or ONNX textual syntax) into a
+/// ModuleOp holding one `func.func @main` at the graph level: qopt +
+/// linalg/tensor/arith/math on tensors. Input is untrusted: sizes are
+/// limited, tensor byte counts checked against their dims, external data
+/// confined to the model's directory. Errors are reported through the
+/// context's diagnostic engine, naming the ONNX node, op type and opset.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef QOPT_IMPORT_ONNX_H
+#define QOPT_IMPORT_ONNX_H
+
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/OwningOpRef.h"
+#include "mlir/Support/LLVM.h"
+#include "llvm/ADT/StringMap.h"
+
+#include <string>
+
+namespace mlir {
+class DialectRegistry;
+
+namespace qopt {
+
+/// How to import a model.
+struct ONNXImportOptions {
+  /// The ai.onnx opset to assume when the model imports none.
+  int64_t defaultOpset = 17;
+  /// Static shapes for graph inputs, by input name (`--pin-shape x=1x128`).
+  llvm::StringMap<SmallVector<int64_t>> pinnedShapes;
+  /// Values for symbolic dims, by `dim_param` name (`--pin-dim batch=1`).
+  llvm::StringMap<int64_t> pinnedDims;
+  /// Directory that external data must resolve inside; empty means the
+  /// directory of the model file.
+  std::string externalDataDir;
+};
+
+/// Imports the model in `path` (`.onnx` binary; `.onnxtext` or text that
+/// starts with `<` is parsed as ONNX's textual syntax).
+OwningOpRef<ModuleOp> importONNXFile(StringRef path, MLIRContext *context,
+                                     const ONNXImportOptions &options = {});
+
+/// Imports a model from memory. `bufferName` names it in diagnostics; its
+/// directory is where external data is looked up unless the options say
+/// otherwise.
+OwningOpRef<ModuleOp> importONNXBytes(StringRef bytes, StringRef bufferName,
+                                      MLIRContext *context,
+                                      const ONNXImportOptions &options = {});
+
+/// Adds the dialects imported models use to `registry`.
+void registerONNXImportDialects(DialectRegistry &registry);
+
+/// Parses `name=AxBxC` into the pinned shapes of `options`; `?` is not
+/// allowed. Returns an error message, or an empty string on success.
+std::string parsePinnedShape(StringRef spec, ONNXImportOptions &options);
+
+/// Parses `dim_param=N` into the pinned dims of `options`.
+std::string parsePinnedDim(StringRef spec, ONNXImportOptions &options);
+
+} // namespace qopt
+} // namespace mlir
+
+#endif // QOPT_IMPORT_ONNX_H

@@ -1,0 +1,282 @@
+//===- GraphImporter.cpp - ONNX graph to func.func ------------------------===//
+
+#include "GraphImporter.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/Verifier.h"
+
+using namespace mlir;
+using namespace mlir::qopt;
+using namespace mlir::qopt::onnx_import;
+
+/// The newest ai.onnx opset whose semantics the builders know.
+static constexpr int64_t kMaxSupportedOpset = 23;
+
+GraphImporter::GraphImporter(MLIRContext *ctx,
+                             const ONNXImportOptions &options,
+                             std::string externalDataDir,
+                             std::string bufferName)
+    : ctx(ctx), options(options), bufferName(std::move(bufferName)) {
+  source.externalDataDir = std::move(externalDataDir);
+}
+
+std::optional<GraphValue> GraphImporter::lookup(StringRef name) const {
+  auto it = values.find(name);
+  if (it == values.end())
+    return std::nullopt;
+  return it->second;
+}
+
+std::optional<std::string> GraphImporter::initializerOf(Value v) const {
+  auto it = initializerNames.find(v);
+  if (it == initializerNames.end())
+    return std::nullopt;
+  return it->second;
+}
+
+LogicalResult GraphImporter::importAttributesOf(const onnx::ModelProto &model,
+                                                ModuleOp module) {
+  Builder b(ctx);
+  SmallVector<NamedAttribute> opsets;
+  for (const auto &imp : model.opset_import())
+    opsets.push_back(b.getNamedAttr(imp.domain().empty() ? "ai.onnx"
+                                                         : imp.domain(),
+                                    b.getI64IntegerAttr(imp.version())));
+  module->setAttr("onnx.opset_imports", b.getDictionaryAttr(opsets));
+  module->setAttr("onnx.ir_version", b.getI64IntegerAttr(model.ir_version()));
+  if (!model.producer_name().empty())
+    module->setAttr("onnx.producer_name",
+                    b.getStringAttr(model.producer_name()));
+  if (!model.producer_version().empty())
+    module->setAttr("onnx.producer_version",
+                    b.getStringAttr(model.producer_version()));
+  if (!model.graph().name().empty())
+    module->setAttr("onnx.graph_name", b.getStringAttr(model.graph().name()));
+  SmallVector<NamedAttribute> meta;
+  for (const auto &kv : model.metadata_props())
+    meta.push_back(b.getNamedAttr(kv.key(), b.getStringAttr(kv.value())));
+  if (!meta.empty())
+    module->setAttr("onnx.metadata", b.getDictionaryAttr(meta));
+  return success();
+}
+
+FailureOr<RankedTensorType>
+GraphImporter::inputType(const onnx::ValueInfoProto &info,
+                         SmallVector<Attribute> &dimParams, int32_t &dtype) {
+  Location loc = NameLoc::get(StringAttr::get(ctx, info.name()));
+  auto emitError = [&] { return mlir::emitError(loc) << "graph input '"
+                                                     << info.name() << "': "; };
+  if (!info.has_type() || !info.type().has_tensor_type()) {
+    emitError() << "only tensor inputs are supported";
+    return failure();
+  }
+  const auto &tt = info.type().tensor_type();
+  dtype = tt.elem_type();
+  FailureOr<Type> elemTy = elementTypeFor(
+      dtype, ctx, [&] { return mlir::emitError(loc); },
+      "graph input '" + info.name() + "'");
+  if (failed(elemTy))
+    return failure();
+
+  Builder b(ctx);
+  SmallVector<int64_t> shape;
+  auto pinned = options.pinnedShapes.find(info.name());
+  if (pinned != options.pinnedShapes.end()) {
+    if (tt.has_shape() && tt.shape().dim_size() !=
+                              static_cast<int>(pinned->second.size())) {
+      emitError() << "--pin-shape gives rank " << pinned->second.size()
+                  << ", the model declares rank " << tt.shape().dim_size();
+      return failure();
+    }
+    for (auto [i, d] : llvm::enumerate(pinned->second)) {
+      if (tt.has_shape() && tt.shape().dim(i).has_dim_value() &&
+          tt.shape().dim(i).dim_value() != d) {
+        emitError() << "--pin-shape gives " << d << " for dim " << i
+                    << ", the model declares " << tt.shape().dim(i).dim_value();
+        return failure();
+      }
+      shape.push_back(d);
+      dimParams.push_back(b.getStringAttr(""));
+    }
+    return RankedTensorType::get(shape, *elemTy);
+  }
+  if (!tt.has_shape()) {
+    emitError() << "has no shape; give one with --pin-shape "
+                << info.name() << "=DIMS";
+    return failure();
+  }
+  for (const auto &dim : tt.shape().dim()) {
+    if (dim.has_dim_value()) {
+      if (dim.dim_value() < 0) {
+        emitError() << "has a negative dimension (" << dim.dim_value() << ")";
+        return failure();
+      }
+      shape.push_back(dim.dim_value());
+      dimParams.push_back(b.getStringAttr(""));
+      continue;
+    }
+    // Symbolic (dim_param) or unknown: dynamic, unless pinned by name.
+    std::string param = dim.has_dim_param() ? dim.dim_param() : "";
+    auto pin = options.pinnedDims.find(param);
+    if (!param.empty() && pin != options.pinnedDims.end())
+      shape.push_back(pin->second);
+    else
+      shape.push_back(ShapedType::kDynamic);
+    dimParams.push_back(b.getStringAttr(param));
+  }
+  return RankedTensorType::get(shape, *elemTy);
+}
+
+LogicalResult GraphImporter::importNode(const onnx::NodeProto &node,
+                                        int64_t index, OpBuilder &b) {
+  std::string name = node.name().empty()
+                         ? node.op_type() + "_" + std::to_string(index)
+                         : node.name();
+  Location loc =
+      FusedLoc::get(ctx, {NameLoc::get(StringAttr::get(ctx, name))},
+                    StringAttr::get(ctx, node.op_type()));
+  StringRef domain = node.domain();
+  if (!domain.empty() && domain != "ai.onnx")
+    return mlir::emitError(loc)
+           << node.op_type() << " node '" << name << "': operator domain '"
+           << domain << "' is not supported";
+  ONNXNode n(*this, node, opset, b, loc);
+  for (int64_t i = 0; i < node.input_size(); ++i)
+    if (!node.input(i).empty() && !lookup(node.input(i)))
+      return n.emitError() << "input '" << node.input(i)
+                           << "' is not defined by a graph input, an "
+                              "initializer or an earlier node";
+  const OpBuilderFn *fn = OpRegistry::get().lookup("", node.op_type(), opset);
+  if (!fn)
+    return n.emitError() << "operator '" << node.op_type()
+                         << "' is not supported";
+  if (failed((*fn)(n)))
+    return failure();
+  SmallVector<std::string> unread = n.unreadAttributes();
+  if (!unread.empty())
+    return n.emitError() << "attribute '" << unread.front()
+                         << "' is not supported";
+  for (int64_t i = 0; i < node.output_size(); ++i)
+    if (!node.output(i).empty() && !lookup(node.output(i)))
+      return n.emitError() << "output #" << i << " ('" << node.output(i)
+                           << "') is not supported";
+  return success();
+}
+
+OwningOpRef<ModuleOp>
+GraphImporter::importModel(const onnx::ModelProto &model) {
+  Location fileLoc = FileLineColLoc::get(ctx, bufferName, 0, 0);
+  if (!model.has_graph()) {
+    mlir::emitError(fileLoc) << "not an ONNX model: no graph";
+    return nullptr;
+  }
+  opset = -1;
+  for (const auto &imp : model.opset_import())
+    if (imp.domain().empty() || imp.domain() == "ai.onnx")
+      opset = imp.version();
+  if (opset < 0)
+    opset = options.defaultOpset;
+  if (opset < 1 || opset > kMaxSupportedOpset) {
+    mlir::emitError(fileLoc) << "ai.onnx opset " << opset
+                             << " is not supported (1 to "
+                             << kMaxSupportedOpset << ")";
+    return nullptr;
+  }
+
+  OwningOpRef<ModuleOp> module = ModuleOp::create(fileLoc);
+  if (failed(importAttributesOf(model, *module)))
+    return nullptr;
+  const onnx::GraphProto &graph = model.graph();
+  OpBuilder b(ctx);
+
+  // Initializers are constants even when also listed as graph inputs (IR
+  // version >= 4 lets those be overridden; we fold the default in).
+  llvm::StringSet<> initNames;
+  for (const auto &init : graph.initializer())
+    initNames.insert(init.name());
+
+  SmallVector<Type> argTypes;
+  SmallVector<DictionaryAttr> argAttrs;
+  SmallVector<std::pair<std::string, int32_t>> args;
+  for (const auto &in : graph.input()) {
+    if (initNames.contains(in.name()))
+      continue;
+    SmallVector<Attribute> dimParams;
+    int32_t dtype = 0;
+    FailureOr<RankedTensorType> ty = inputType(in, dimParams, dtype);
+    if (failed(ty))
+      return nullptr;
+    argTypes.push_back(*ty);
+    SmallVector<NamedAttribute> attrs{
+        b.getNamedAttr("onnx.name", b.getStringAttr(in.name())),
+        b.getNamedAttr("onnx.dtype", b.getStringAttr(dtypeName(dtype)))};
+    if (llvm::any_of(dimParams, [](Attribute a) {
+          return !cast<StringAttr>(a).getValue().empty();
+        }))
+      attrs.push_back(
+          b.getNamedAttr("onnx.dim_params", b.getArrayAttr(dimParams)));
+    argAttrs.push_back(b.getDictionaryAttr(attrs));
+    args.push_back({in.name(), dtype});
+  }
+  for (const auto &[name, shape] : options.pinnedShapes)
+    if (llvm::none_of(args, [&](const auto &a) { return a.first == name; })) {
+      mlir::emitError(fileLoc) << "--pin-shape names '" << name
+                               << "', which is not a graph input";
+      return nullptr;
+    }
+
+  b.setInsertionPointToEnd(module->getBody());
+  auto func = func::FuncOp::create(b, fileLoc, "main",
+                                   b.getFunctionType(argTypes, {}));
+  Block *entry = func.addEntryBlock();
+  for (auto [i, a] : llvm::enumerate(args))
+    values[a.first] = GraphValue{entry->getArgument(i), a.second};
+  b.setInsertionPointToStart(entry);
+
+  for (const auto &init : graph.initializer()) {
+    Location loc = NameLoc::get(StringAttr::get(ctx, init.name()));
+    auto attr = tensorToAttr(init, init.name(), source, ctx,
+                             [&] { return mlir::emitError(loc); });
+    if (failed(attr))
+      return nullptr;
+    Value c = arith::ConstantOp::create(b, loc, cast<TypedAttr>(*attr));
+    values[init.name()] = GraphValue{c, init.data_type()};
+    initializerNames[c] = init.name();
+  }
+
+  for (const auto &node : graph.node())
+    for (const std::string &in : node.input())
+      ++useCounts[in];
+  for (const auto &out : graph.output())
+    ++useCounts[out.name()];
+
+  for (auto [i, node] : llvm::enumerate(graph.node()))
+    if (failed(importNode(node, i, b)))
+      return nullptr;
+
+  SmallVector<Value> results;
+  SmallVector<DictionaryAttr> resultAttrs;
+  for (const auto &out : graph.output()) {
+    std::optional<GraphValue> v = lookup(out.name());
+    if (!v) {
+      mlir::emitError(fileLoc) << "graph output '" << out.name()
+                               << "' is not produced by any node";
+      return nullptr;
+    }
+    results.push_back(v->value);
+    resultAttrs.push_back(b.getDictionaryAttr(
+        {b.getNamedAttr("onnx.name", b.getStringAttr(out.name())),
+         b.getNamedAttr("onnx.dtype", b.getStringAttr(dtypeName(v->dtype)))}));
+  }
+  func::ReturnOp::create(b, fileLoc, results);
+  func.setFunctionType(b.getFunctionType(argTypes, ValueRange(results).getTypes()));
+  func.setAllArgAttrs(argAttrs);
+  func.setAllResultAttrs(resultAttrs);
+
+  if (failed(verify(*module))) {
+    mlir::emitError(fileLoc) << "the imported module does not verify";
+    return nullptr;
+  }
+  return module;
+}

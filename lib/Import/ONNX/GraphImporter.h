@@ -1,0 +1,59 @@
+//===- GraphImporter.h - ONNX graph to func.func ----------------*- C++ -*-===//
+
+#ifndef QOPT_LIB_IMPORT_ONNX_GRAPHIMPORTER_H
+#define QOPT_LIB_IMPORT_ONNX_GRAPHIMPORTER_H
+
+#include "ONNXNode.h"
+#include "Tensors.h"
+
+#include "qopt/Import/ONNX.h"
+
+#include "mlir/IR/BuiltinOps.h"
+#include "llvm/ADT/DenseMap.h"
+#include "llvm/ADT/StringMap.h"
+
+namespace mlir::qopt::onnx_import {
+
+/// Imports one ModelProto: module attributes, `func.func @main` with the
+/// graph inputs as arguments, initializers as named constants, one builder
+/// call per node, the graph outputs as results.
+class GraphImporter {
+public:
+  GraphImporter(MLIRContext *ctx, const ONNXImportOptions &options,
+                std::string externalDataDir, std::string bufferName);
+
+  OwningOpRef<ModuleOp> importModel(const onnx::ModelProto &model);
+
+  /// The value bound to a graph name, if any.
+  std::optional<GraphValue> lookup(StringRef name) const;
+  /// Binds a graph name to a value (a later binding of the same name wins,
+  /// as in ONNX where names are unique anyway).
+  void bind(StringRef name, GraphValue v) { values[name] = v; }
+  /// How many node inputs and graph outputs name `name`.
+  int64_t useCount(StringRef name) const { return useCounts.lookup(name); }
+  /// The initializer a value comes from, if any.
+  std::optional<std::string> initializerOf(Value v) const;
+
+  MLIRContext *ctx;
+  TensorSource source;
+
+private:
+  LogicalResult importAttributesOf(const onnx::ModelProto &model,
+                                   ModuleOp module);
+  FailureOr<RankedTensorType> inputType(const onnx::ValueInfoProto &info,
+                                        SmallVector<Attribute> &dimParams,
+                                        int32_t &dtype);
+  LogicalResult importNode(const onnx::NodeProto &node, int64_t index,
+                           OpBuilder &b);
+
+  const ONNXImportOptions &options;
+  std::string bufferName;
+  int64_t opset = 0;
+  llvm::StringMap<GraphValue> values;
+  llvm::DenseMap<Value, std::string> initializerNames;
+  llvm::StringMap<int64_t> useCounts;
+};
+
+} // namespace mlir::qopt::onnx_import
+
+#endif // QOPT_LIB_IMPORT_ONNX_GRAPHIMPORTER_H

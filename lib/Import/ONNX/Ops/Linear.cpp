@@ -1,0 +1,418 @@
+//===- Linear.cpp - MatMul and Gemm ---------------------------------------===//
+//
+// A MatMul/Gemm against a constant 2-D weight becomes qopt.linear with the
+// weight stored [out_features, in_features] (transposed at import when ONNX
+// stores it [in, out]) and named after its source; a MatMul + Add(bias)
+// becomes one qopt.linear with a bias. Products of activations become
+// broadcasting linalg contractions.
+//
+//===----------------------------------------------------------------------===//
+
+#include "OpHelpers.h"
+
+#include "qopt/Dialect/QOpt/IR/QOptOps.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/IR/AsmState.h"
+#include "mlir/IR/DialectResourceBlobManager.h"
+
+using namespace mlir;
+using namespace mlir::qopt;
+using namespace mlir::qopt::onnx_import;
+
+namespace {
+
+/// The weight name passes should see: the initializer's name, unless it is
+/// one of PyTorch's anonymous `onnx::MatMul_123` names, in which case the
+/// module path is recovered from the node name
+/// (`/layers.0/attn/q_proj/MatMul` -> `layers.0.attn.q_proj.weight`).
+std::string weightNameFor(StringRef initName, StringRef nodeName) {
+  if (!initName.starts_with("onnx::") || !nodeName.starts_with("/"))
+    return initName.str();
+  StringRef path = nodeName.drop_front();
+  size_t slash = path.rfind('/');
+  if (slash == StringRef::npos)
+    return initName.str();
+  std::string out = path.take_front(slash).str();
+  std::replace(out.begin(), out.end(), '/', '.');
+  return out + ".weight";
+}
+
+/// Raw bytes of a non-splat constant.
+std::optional<ArrayRef<char>> rawBytesOf(ElementsAttr attr) {
+  if (auto dense = dyn_cast<DenseElementsAttr>(attr))
+    if (!dense.isSplat())
+      return dense.getRawData();
+  if (auto res = dyn_cast<DenseResourceElementsAttr>(attr))
+    if (AsmResourceBlob *blob = res.getRawHandle().getBlob())
+      return blob->getData();
+  return std::nullopt;
+}
+
+/// The transpose of the 2-D constant input `idx` of `n`. When the node is
+/// the constant's only user, the constant itself is rewritten (its blob keeps
+/// its name, the initializer's); otherwise a new constant is made.
+FailureOr<Value> transposedConstant(ONNXNode &n, int64_t idx,
+                                    StringRef name) {
+  Value v = n.input(idx);
+  auto cOp = v.getDefiningOp<arith::ConstantOp>();
+  auto attr = cast<ElementsAttr>(cOp.getValue());
+  auto ty = cast<RankedTensorType>(attr.getType());
+  auto tTy = RankedTensorType::get({ty.getDimSize(1), ty.getDimSize(0)},
+                                   ty.getElementType());
+  if (auto dense = dyn_cast<DenseElementsAttr>(attr); dense && dense.isSplat())
+    return arith::ConstantOp::create(n.b, n.loc, dense.reshape(tTy))
+        .getResult();
+  std::optional<ArrayRef<char>> bytes = rawBytesOf(attr);
+  unsigned bits = ty.getElementTypeBitWidth();
+  if (!bytes || bits % 8 != 0)
+    return n.emitError() << "cannot read the weight's data to transpose it";
+  size_t elem = bits / 8;
+  int64_t rows = ty.getDimSize(0), cols = ty.getDimSize(1);
+  if (static_cast<int64_t>(bytes->size()) !=
+      rows * cols * static_cast<int64_t>(elem))
+    return n.emitError() << "weight data does not match its shape";
+  AsmResourceBlob blob = HeapAsmResourceBlob::allocate(bytes->size(), elem);
+  char *dst = blob.getMutableData().data();
+  const char *src = bytes->data();
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t c = 0; c < cols; ++c)
+      std::memcpy(dst + (c * rows + r) * elem, src + (r * cols + c) * elem,
+                  elem);
+  auto res = dyn_cast<DenseResourceElementsAttr>(attr);
+  if (res && n.inputUseCount(idx) == 1 && v.use_empty()) {
+    // Same blob name, new data and shape: the only user sees [out, in].
+    DenseResourceElementsHandle handle = res.getRawHandle();
+    handle.getResource()->setBlob(std::move(blob));
+    OpBuilder::InsertionGuard g(n.b);
+    n.b.setInsertionPoint(cOp);
+    Value t = arith::ConstantOp::create(
+        n.b, cOp.getLoc(), DenseResourceElementsAttr::get(tTy, handle));
+    cOp.erase();
+    return t;
+  }
+  auto attrT = DenseResourceElementsAttr::get(tTy, name, std::move(blob));
+  return arith::ConstantOp::create(n.b, n.loc, attrT).getResult();
+}
+
+ElementsAttr constantAttr(Value v) {
+  auto c = v.getDefiningOp<arith::ConstantOp>();
+  return c ? dyn_cast<ElementsAttr>(c.getValue()) : nullptr;
+}
+
+/// A batched matmul A[..., M, K] x B[..., K, N] with numpy broadcasting of
+/// the batch dims, as a linalg.generic. Both ranks >= 2.
+FailureOr<Value> batchMatmul(ONNXNode &n, Value a, Value b) {
+  auto aTy = cast<RankedTensorType>(a.getType());
+  auto bTy = cast<RankedTensorType>(b.getType());
+  int64_t ra = aTy.getRank(), rb = bTy.getRank();
+  int64_t batch = std::max(ra, rb) - 2;
+  int64_t kA = aTy.getDimSize(ra - 1), kB = bTy.getDimSize(rb - 2);
+  if (!ShapedType::isDynamic(kA) && !ShapedType::isDynamic(kB) && kA != kB)
+    return n.emitError() << "inner dimensions differ: " << kA << " and " << kB;
+  // Broadcast batch dims.
+  auto batchOf = [](RankedTensorType t) {
+    return RankedTensorType::get(t.getShape().drop_back(2), t.getElementType());
+  };
+  FailureOr<SmallVector<int64_t>> bShape =
+      broadcastShapes(n, {batchOf(aTy), batchOf(bTy)});
+  if (failed(bShape))
+    return failure();
+  SmallVector<int64_t> outShape(*bShape);
+  outShape.push_back(aTy.getDimSize(ra - 2));
+  outShape.push_back(bTy.getDimSize(rb - 1));
+  MLIRContext *ctx = n.b.getContext();
+  int64_t loops = batch + 3; // batch..., m, n, k
+  auto operandMap = [&](RankedTensorType t, bool isA) {
+    int64_t r = t.getRank(), off = batch - (r - 2);
+    SmallVector<AffineExpr> e;
+    for (int64_t i = 0; i < r - 2; ++i)
+      e.push_back(t.getDimSize(i) == 1 && (*bShape)[off + i] != 1
+                      ? getAffineConstantExpr(0, ctx)
+                      : getAffineDimExpr(off + i, ctx));
+    if (isA) {
+      e.push_back(getAffineDimExpr(batch, ctx));
+      e.push_back(getAffineDimExpr(batch + 2, ctx));
+    } else {
+      e.push_back(getAffineDimExpr(batch + 2, ctx));
+      e.push_back(getAffineDimExpr(batch + 1, ctx));
+    }
+    return AffineMap::get(loops, 0, e, ctx);
+  };
+  SmallVector<AffineExpr> outE;
+  for (int64_t i = 0; i < batch + 2; ++i)
+    outE.push_back(getAffineDimExpr(i, ctx));
+  AffineMap outMap = AffineMap::get(loops, 0, outE, ctx);
+
+  SmallVector<Value> dyn;
+  for (int64_t i = 0; i < batch + 2; ++i) {
+    if (!ShapedType::isDynamic(outShape[i]))
+      continue;
+    if (i == batch)
+      dyn.push_back(tensor::DimOp::create(n.b, n.loc, a, ra - 2));
+    else if (i == batch + 1)
+      dyn.push_back(tensor::DimOp::create(n.b, n.loc, b, rb - 1));
+    else if (int64_t j = i - (batch - (ra - 2)); j >= 0 && aTy.isDynamicDim(j))
+      dyn.push_back(tensor::DimOp::create(n.b, n.loc, a, j));
+    else
+      dyn.push_back(
+          tensor::DimOp::create(n.b, n.loc, b, i - (batch - (rb - 2))));
+  }
+  Type elemTy = aTy.getElementType();
+  Value init = tensor::EmptyOp::create(n.b, n.loc, outShape, elemTy, dyn);
+  Value zero = scalarConstant(n.b, n.loc, elemTy, 0);
+  Value acc = linalg::FillOp::create(n.b, n.loc, zero, init).getResult(0);
+  SmallVector<utils::IteratorType> iters(loops, utils::IteratorType::parallel);
+  iters.back() = utils::IteratorType::reduction;
+  bool isFloat = isa<FloatType>(elemTy);
+  auto g = linalg::GenericOp::create(
+      n.b, n.loc, acc.getType(), ValueRange{a, b}, ValueRange{acc},
+      ArrayRef<AffineMap>{operandMap(aTy, true), operandMap(bTy, false), outMap},
+      iters, [&](OpBuilder &nb, Location l, ValueRange args) {
+        Value p = isFloat ? arith::MulFOp::create(nb, l, args[0], args[1]).getResult()
+                          : arith::MulIOp::create(nb, l, args[0], args[1]).getResult();
+        Value s = isFloat ? arith::AddFOp::create(nb, l, args[2], p).getResult()
+                          : arith::AddIOp::create(nb, l, args[2], p).getResult();
+        linalg::YieldOp::create(nb, l, s);
+      });
+  return g.getResult(0);
+}
+
+/// Reassociation that maps a rank-`rank` shape onto the same shape without
+/// its unit dim `pos` (that dim joins its neighbour's group).
+SmallVector<ReassociationIndices> reassocDropping(int64_t rank, int64_t pos) {
+  SmallVector<ReassociationIndices> re;
+  for (int64_t i = 0; i < rank; ++i)
+    if (i != pos)
+      re.push_back({i});
+  if (re.empty())
+    return re; // rank 1 -> rank 0
+  if (pos == 0)
+    re.front().insert(re.front().begin(), 0);
+  else
+    re[pos - 1].push_back(pos);
+  return re;
+}
+
+/// Inserts a unit dim at `pos` (expand_shape).
+Value insertUnitDim(OpBuilder &b, Location loc, Value v, int64_t pos) {
+  auto ty = cast<RankedTensorType>(v.getType());
+  SmallVector<int64_t> shape(ty.getShape());
+  shape.insert(shape.begin() + pos, 1);
+  return tensor::ExpandShapeOp::create(
+      b, loc, RankedTensorType::get(shape, ty.getElementType()), v,
+      reassocDropping(ty.getRank() + 1, pos));
+}
+
+/// Drops the unit dim at `pos` (collapse_shape).
+Value dropUnitDim(OpBuilder &b, Location loc, Value v, int64_t pos) {
+  auto ty = cast<RankedTensorType>(v.getType());
+  SmallVector<int64_t> shape(ty.getShape());
+  shape.erase(shape.begin() + pos);
+  return tensor::CollapseShapeOp::create(
+      b, loc, RankedTensorType::get(shape, ty.getElementType()), v,
+      reassocDropping(ty.getRank(), pos));
+}
+
+LogicalResult buildMatMul(ONNXNode &n) {
+  if (failed(n.checkArity(2, 2, 1, 1)))
+    return failure();
+  if (n.inputDType(0) != n.inputDType(1))
+    return n.emitError() << "inputs have different dtypes ("
+                         << dtypeName(n.inputDType(0)) << ", "
+                         << dtypeName(n.inputDType(1)) << ")";
+  RankedTensorType aTy = n.inputType(0), bTy = n.inputType(1);
+  if (aTy.getRank() == 0 || bTy.getRank() == 0)
+    return n.emitError() << "inputs must have rank >= 1";
+
+  // x @ W with a constant 2-D float weight: qopt.linear.
+  ElementsAttr w = constantAttr(n.input(1));
+  if (w && bTy.getRank() == 2 && isFloatDType(n.inputDType(0)) &&
+      bTy.hasStaticShape()) {
+    std::string init = n.initializerName(1).value_or(n.name().str() + ".weight");
+    FailureOr<Value> wT = transposedConstant(n, 1, init);
+    if (failed(wT))
+      return failure();
+    SmallVector<int64_t> outShape(aTy.getShape().drop_back());
+    outShape.push_back(bTy.getDimSize(1));
+    if (aTy.getDimSize(aTy.getRank() - 1) != bTy.getDimSize(0) &&
+        !aTy.isDynamicDim(aTy.getRank() - 1))
+      return n.emitError() << "inner dimensions differ: "
+                           << aTy.getDimSize(aTy.getRank() - 1) << " and "
+                           << bTy.getDimSize(0);
+    auto outTy = RankedTensorType::get(outShape, aTy.getElementType());
+    auto lin = LinearOp::create(n.b, n.loc, outTy, n.input(0), *wT, Value(),
+                                n.b.getStringAttr(weightNameFor(init, n.name())));
+    n.setOutput(0, lin.getResult(), n.inputDType(0));
+    return success();
+  }
+
+  // General numpy matmul: 1-D operands get a unit dim that is dropped again.
+  Value a = n.input(0), b = n.input(1);
+  bool aVec = aTy.getRank() == 1, bVec = bTy.getRank() == 1;
+  if (aVec)
+    a = insertUnitDim(n.b, n.loc, a, 0);
+  if (bVec)
+    b = insertUnitDim(n.b, n.loc, b, 1);
+  FailureOr<Value> y = batchMatmul(n, a, b);
+  if (failed(y))
+    return failure();
+  Value out = *y;
+  int64_t r = cast<RankedTensorType>(out.getType()).getRank();
+  if (bVec)
+    out = dropUnitDim(n.b, n.loc, out, r - 1);
+  if (aVec)
+    out = dropUnitDim(n.b, n.loc, out, r - 2);
+  n.setOutput(0, out, n.inputDType(0));
+  return success();
+}
+
+/// Transposes a 2-D value with linalg.transpose.
+Value transpose2D(OpBuilder &b, Location loc, Value v) {
+  auto ty = cast<RankedTensorType>(v.getType());
+  auto tTy = RankedTensorType::get({ty.getDimSize(1), ty.getDimSize(0)},
+                                   ty.getElementType());
+  Value init = tensor::EmptyOp::create(
+      b, loc, tTy.getShape(), tTy.getElementType(),
+      [&] {
+        SmallVector<Value> dyn;
+        if (tTy.isDynamicDim(0))
+          dyn.push_back(tensor::DimOp::create(b, loc, v, 1));
+        if (tTy.isDynamicDim(1))
+          dyn.push_back(tensor::DimOp::create(b, loc, v, 0));
+        return dyn;
+      }());
+  return linalg::TransposeOp::create(b, loc, v, init,
+                                     ArrayRef<int64_t>{1, 0})
+      .getResult()[0];
+}
+
+LogicalResult buildGemm(ONNXNode &n) {
+  if (failed(n.checkArity(2, 3, 1, 1)))
+    return failure();
+  FailureOr<int64_t> transA = n.getInt("transA", 0);
+  FailureOr<int64_t> transB = n.getInt("transB", 0);
+  FailureOr<double> alpha = n.getFloat("alpha", 1.0);
+  FailureOr<double> beta = n.getFloat("beta", 1.0);
+  if (failed(transA) || failed(transB) || failed(alpha) || failed(beta))
+    return failure();
+  if (n.opset < 7 && n.hasAttr("broadcast"))
+    (void)n.getInt("broadcast", 0);
+  RankedTensorType aTy = n.inputType(0), bTy = n.inputType(1);
+  if (aTy.getRank() != 2 || bTy.getRank() != 2)
+    return n.emitError() << "A and B must be 2-D, got ranks " << aTy.getRank()
+                         << " and " << bTy.getRank();
+  if (!isFloatDType(n.inputDType(0)))
+    return n.emitError() << "dtype " << dtypeName(n.inputDType(0))
+                         << " is not supported";
+  bool hasC = n.hasInput(2);
+  int64_t outN = *transB ? bTy.getDimSize(0) : bTy.getDimSize(1);
+
+  // Linear layer: constant B, plain A, alpha = beta = 1, 1-D (or [1, N]) C.
+  ElementsAttr w = constantAttr(n.input(1));
+  bool cIsBias = !hasC || (*beta == 1.0 && n.inputType(2).getNumElements() ==
+                                              outN &&
+                           n.inputType(2).getDimSize(n.inputType(2).getRank() - 1) ==
+                               outN &&
+                           n.inputType(2).getRank() <= 2);
+  if (w && !*transA && *alpha == 1.0 && cIsBias && bTy.hasStaticShape() &&
+      !ShapedType::isDynamic(outN)) {
+    std::string init = n.initializerName(1).value_or(n.name().str() + ".weight");
+    Value weight = n.input(1);
+    if (!*transB) {
+      FailureOr<Value> wT = transposedConstant(n, 1, init);
+      if (failed(wT))
+        return failure();
+      weight = *wT;
+    }
+    Value bias;
+    if (hasC) {
+      bias = n.input(2);
+      if (n.inputType(2).getRank() == 2)
+        bias = dropUnitDim(n.b, n.loc, bias, 0);
+    }
+    auto outTy = RankedTensorType::get({aTy.getDimSize(0), outN},
+                                       aTy.getElementType());
+    auto lin = LinearOp::create(n.b, n.loc, outTy, n.input(0), weight, bias,
+                                n.b.getStringAttr(weightNameFor(init, n.name())));
+    n.setOutput(0, lin.getResult(), n.inputDType(0));
+    return success();
+  }
+
+  // General: alpha * op(A) op(B) + beta * C.
+  Value a = *transA ? transpose2D(n.b, n.loc, n.input(0)) : n.input(0);
+  Value b = *transB ? transpose2D(n.b, n.loc, n.input(1)) : n.input(1);
+  FailureOr<Value> y = batchMatmul(n, a, b);
+  if (failed(y))
+    return failure();
+  Value out = *y;
+  SmallVector<Value> ins{out};
+  if (hasC)
+    ins.push_back(n.input(2));
+  double al = *alpha, be = *beta;
+  if (al != 1.0 || hasC) {
+    auto r = buildElementwise(n, ins, aTy.getElementType(),
+                              [&](OpBuilder &b, Location l, ValueRange v) -> Value {
+                                Value s = v[0];
+                                if (al != 1.0)
+                                  s = arith::MulFOp::create(
+                                      b, l, s, scalarConstant(b, l, s.getType(), al));
+                                if (v.size() > 1) {
+                                  Value c = v[1];
+                                  if (be != 1.0)
+                                    c = arith::MulFOp::create(
+                                        b, l, c, scalarConstant(b, l, c.getType(), be));
+                                  s = arith::AddFOp::create(b, l, s, c);
+                                }
+                                return s;
+                              });
+    if (failed(r))
+      return failure();
+    out = *r;
+  }
+  n.setOutput(0, out, n.inputDType(0));
+  return success();
+}
+
+} // namespace
+
+bool mlir::qopt::onnx_import::tryFuseLinearBias(ONNXNode &n) {
+  // Add(linear(x, W), b) or Add(b, linear(x, W)) with b a constant of shape
+  // [N]: the PyTorch export of nn.Linear on 3-D inputs.
+  if (n.numInputs() != 2 || !n.hasInput(0) || !n.hasInput(1))
+    return false;
+  for (int64_t i = 0; i < 2; ++i) {
+    auto lin = n.input(i).getDefiningOp<LinearOp>();
+    Value bias = n.input(1 - i);
+    // The linear's result must feed this Add alone (ONNX uses, not MLIR
+    // uses: later nodes are not imported yet).
+    if (!lin || lin.getBias() || !lin->use_empty() ||
+        n.inputUseCount(i) != 1 || !constantAttr(bias))
+      continue;
+    auto bTy = cast<RankedTensorType>(bias.getType());
+    int64_t outN = lin.getWeight().getType().getDimSize(0);
+    if (bTy.getRank() != 1 || bTy.getDimSize(0) != outN ||
+        bTy.getElementType() != lin.getType().getElementType())
+      continue;
+    OpBuilder::InsertionGuard g(n.b);
+    n.b.setInsertionPoint(lin);
+    // The bias constant is defined before the linear (initializers come
+    // first), so it can become its operand.
+    if (!bias.getDefiningOp()->isBeforeInBlock(lin))
+      continue;
+    auto fused = LinearOp::create(n.b, lin.getLoc(), lin.getType(),
+                                  lin.getInput(), lin.getWeight(), bias,
+                                  lin.getWeightNameAttr());
+    lin.erase();
+    n.setOutput(0, fused.getResult(), n.inputDType(i));
+    return true;
+  }
+  return false;
+}
+
+void mlir::qopt::onnx_import::registerLinearOps(OpRegistry &r) {
+  r.add("", "MatMul", 1, buildMatMul);
+  r.add("", "Gemm", 1, buildGemm);
+}

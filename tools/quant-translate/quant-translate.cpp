@@ -1,0 +1,77 @@
+//===- quant-translate.cpp - translations into and out of MLIR ------------===//
+//
+// mlir-translate with quant-opt's translations: `--import-onnx` turns an
+// ONNX model (binary or ONNX text) into graph-level MLIR.
+//
+//   quant-translate --import-onnx model.onnx -o model.mlir
+//       [--pin-shape input=1x128] [--pin-dim batch=1] [--default-opset 17]
+//
+//===----------------------------------------------------------------------===//
+
+#include "qopt/Import/ONNX.h"
+#include "qopt/InitAll.h"
+
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/DialectRegistry.h"
+#include "mlir/Tools/mlir-translate/MlirTranslateMain.h"
+#include "mlir/Tools/mlir-translate/Translation.h"
+#include "llvm/Support/CommandLine.h"
+#include "llvm/Support/SourceMgr.h"
+
+using namespace mlir;
+
+static llvm::cl::OptionCategory importCategory("ONNX import options");
+
+static llvm::cl::list<std::string>
+    pinShapes("pin-shape",
+              llvm::cl::desc("Static shape for a graph input: NAME=DxDxD "
+                             "(repeatable)"),
+              llvm::cl::cat(importCategory));
+static llvm::cl::list<std::string>
+    pinDims("pin-dim",
+            llvm::cl::desc("Value for a symbolic dim (dim_param): NAME=N "
+                           "(repeatable)"),
+            llvm::cl::cat(importCategory));
+static llvm::cl::opt<int64_t> defaultOpset(
+    "default-opset",
+    llvm::cl::desc("ai.onnx opset assumed when the model imports none"),
+    llvm::cl::init(17), llvm::cl::cat(importCategory));
+
+static OwningOpRef<Operation *> importONNX(llvm::SourceMgr &sourceMgr,
+                                           MLIRContext *context) {
+  qopt::ONNXImportOptions options;
+  options.defaultOpset = defaultOpset;
+  Location loc = UnknownLoc::get(context);
+  for (const std::string &s : pinShapes) {
+    std::string err = qopt::parsePinnedShape(s, options);
+    if (!err.empty()) {
+      emitError(loc) << err;
+      return nullptr;
+    }
+  }
+  for (const std::string &s : pinDims) {
+    std::string err = qopt::parsePinnedDim(s, options);
+    if (!err.empty()) {
+      emitError(loc) << err;
+      return nullptr;
+    }
+  }
+  const llvm::MemoryBuffer *buf =
+      sourceMgr.getMemoryBuffer(sourceMgr.getMainFileID());
+  OwningOpRef<ModuleOp> module = qopt::importONNXBytes(
+      buf->getBuffer(), buf->getBufferIdentifier(), context, options);
+  if (!module)
+    return nullptr;
+  return OwningOpRef<Operation *>(module.release());
+}
+
+int main(int argc, char **argv) {
+  TranslateToMLIRRegistration importReg(
+      "import-onnx", "Import an ONNX model (binary or ONNX text)", importONNX,
+      [](DialectRegistry &registry) {
+        qopt::registerONNXImportDialects(registry);
+      });
+  return failed(mlirTranslateMain(argc, argv, "quant-opt translation tool"))
+             ? 1
+             : 0;
+}
