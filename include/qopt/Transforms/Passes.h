@@ -9,6 +9,7 @@
 #ifndef QOPT_TRANSFORMS_PASSES_H
 #define QOPT_TRANSFORMS_PASSES_H
 
+#include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Pass/Pass.h"
 
 namespace mlir {

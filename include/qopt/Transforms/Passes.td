@@ -42,4 +42,19 @@ def ExpandFakeQuantPass : Pass<"qopt-expand-fake-quant"> {
   let dependentDialects = ["::mlir::quant::QuantDialect"];
 }
 
+def FuseElementwisePass : Pass<"qopt-fuse-elementwise", "func::FuncOp"> {
+  let summary = "Fuse producer/consumer element-wise linalg ops";
+  let description = [{
+    Fuses element-wise `linalg.generic` producers into their consumers when
+    the producer has a single use, like upstream's
+    `linalg-fuse-elementwise-ops`, but without its constant folding:
+    that folding evaluates generics over constant inputs at compile time,
+    which copies weight-sized tensors into the IR and aborts on
+    `dense_resource` weights (it iterates their elements). Weights stay
+    blobs; computing on them is the job of the compiled code.
+  }];
+  let dependentDialects = ["::mlir::linalg::LinalgDialect",
+                           "::mlir::tensor::TensorDialect"];
+}
+
 #endif // QOPT_TRANSFORMS_PASSES_TD

@@ -36,6 +36,9 @@ public:
 
   MLIRContext *ctx;
   TensorSource source;
+  /// Transposed copies of constant weights, so that a weight shared by
+  /// several MatMuls is transposed once.
+  llvm::DenseMap<Value, Value> transposedWeights;
 
 private:
   LogicalResult importAttributesOf(const onnx::ModelProto &model,

@@ -8,6 +8,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "../GraphImporter.h"
 #include "OpHelpers.h"
 
 #include "qopt/Dialect/QOpt/IR/QOptOps.h"
@@ -65,6 +66,8 @@ FailureOr<Value> transposedConstant(ONNXNode &n, int64_t idx,
   if (auto dense = dyn_cast<DenseElementsAttr>(attr); dense && dense.isSplat())
     return arith::ConstantOp::create(n.b, n.loc, dense.reshape(tTy))
         .getResult();
+  if (Value cached = n.importer.transposedWeights.lookup(v))
+    return cached;
   std::optional<ArrayRef<char>> bytes = rawBytesOf(attr);
   unsigned bits = ty.getElementTypeBitWidth();
   if (!bytes || bits % 8 != 0)
@@ -93,8 +96,15 @@ FailureOr<Value> transposedConstant(ONNXNode &n, int64_t idx,
     cOp.erase();
     return t;
   }
+  Value &cached = n.importer.transposedWeights[v];
+  if (cached)
+    return cached;
   auto attrT = DenseResourceElementsAttr::get(tTy, name, std::move(blob));
-  return arith::ConstantOp::create(n.b, n.loc, attrT).getResult();
+  // Right after the original so that every later user can share it.
+  OpBuilder::InsertionGuard g(n.b);
+  n.b.setInsertionPointAfter(cOp);
+  cached = arith::ConstantOp::create(n.b, cOp.getLoc(), attrT).getResult();
+  return cached;
 }
 
 ElementsAttr constantAttr(Value v) {
