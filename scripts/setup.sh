@@ -13,6 +13,7 @@ VENV="$ROOT/.venv"
 
 APT_PACKAGES=(
   llvm-22-dev llvm-22-tools libmlir-22-dev mlir-22-tools clang-22 lld-22
+  libclang-rt-22-dev
   libonnx-dev libprotobuf-dev protobuf-compiler
   cmake ninja-build ccache libgtest-dev libgmock-dev
   python3 python3-venv python3-pip
