@@ -34,9 +34,13 @@ runner_libs = ",".join(
     for lib in ("libmlir_runner_utils.so", "libmlir_c_runner_utils.so"))
 config.substitutions.append(("%mlir_runner_libs", runner_libs))
 
+if os.path.exists(os.path.join(config.qopt_tools_dir, "quant-fuzz-onnx")):
+    config.available_features.add("fuzzer")
+
 tools = [
     "quant-opt",
     "quant-translate",
+    ToolSubst("quant-fuzz-onnx", unresolved="ignore"),
     ToolSubst("mlir-runner", unresolved="fatal"),
 ]
 llvm_config.add_tool_substitutions(

@@ -36,6 +36,10 @@ struct ONNXImportOptions {
   /// Directory that external data must resolve inside; empty means the
   /// directory of the model file.
   std::string externalDataDir;
+  /// Whether tensors may load external data at all.
+  bool allowExternalData = true;
+  /// How to read the bytes: by extension/content, or forced.
+  enum class Format { Auto, Binary, Text } format = Format::Auto;
 };
 
 /// Imports the model in `path` (`.onnx` binary; `.onnxtext` or text that

@@ -57,7 +57,10 @@ mlir::qopt::importONNXBytes(StringRef bytes, StringRef bufferName,
                        tensor::TensorDialect, quant::QuantDialect>();
   Location loc = FileLineColLoc::get(context, bufferName, 0, 0);
   onnx::ModelProto model;
-  if (looksLikeText(bytes, bufferName)) {
+  bool text = options.format == ONNXImportOptions::Format::Text ||
+              (options.format == ONNXImportOptions::Format::Auto &&
+               looksLikeText(bytes, bufferName));
+  if (text) {
     std::string text = bytes.str(); // the parser needs NUL termination
     onnx::OnnxParser parser(text.c_str());
     auto status = parser.Parse(model);
@@ -89,7 +92,9 @@ mlir::qopt::importONNXBytes(StringRef bytes, StringRef bufferName,
     }
   }
   std::string dir = options.externalDataDir;
-  if (dir.empty()) {
+  if (!options.allowExternalData) {
+    dir.clear();
+  } else if (dir.empty()) {
     SmallString<256> d(bufferName);
     llvm::sys::path::remove_filename(d);
     dir = d.empty() ? "." : std::string(d);
