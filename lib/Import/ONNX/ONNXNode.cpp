@@ -303,6 +303,12 @@ const OpRegistry &OpRegistry::get() {
     registerElementwiseOps(r);
     registerLinearOps(r);
     registerQuantizationOps(r);
+    registerShapeOps(r);
+    registerIndexingOps(r);
+    registerNormalizationOps(r);
+    registerReductionOps(r);
+    registerConvOps(r);
+    registerQuantizedOps(r);
     return r;
   }();
   return registry;

@@ -154,6 +154,12 @@ void registerBasicOps(OpRegistry &r);
 void registerElementwiseOps(OpRegistry &r);
 void registerLinearOps(OpRegistry &r);
 void registerQuantizationOps(OpRegistry &r);
+void registerShapeOps(OpRegistry &r);
+void registerIndexingOps(OpRegistry &r);
+void registerNormalizationOps(OpRegistry &r);
+void registerReductionOps(OpRegistry &r);
+void registerConvOps(OpRegistry &r);
+void registerQuantizedOps(OpRegistry &r);
 
 } // namespace mlir::qopt::onnx_import
 
