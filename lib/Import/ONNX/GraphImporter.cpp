@@ -64,7 +64,8 @@ LogicalResult GraphImporter::importAttributesOf(const onnx::ModelProto &model,
 FailureOr<RankedTensorType>
 GraphImporter::inputType(const onnx::ValueInfoProto &info,
                          SmallVector<Attribute> &dimParams, int32_t &dtype) {
-  Location loc = NameLoc::get(StringAttr::get(ctx, info.name()));
+  Location loc = NameLoc::get(StringAttr::get(ctx, info.name()),
+                              FileLineColLoc::get(ctx, bufferName, 0, 0));
   auto emitError = [&] { return mlir::emitError(loc) << "graph input '"
                                                      << info.name() << "': "; };
   if (!info.has_type() || !info.type().has_tensor_type()) {
@@ -133,9 +134,12 @@ LogicalResult GraphImporter::importNode(const onnx::NodeProto &node,
   std::string name = node.name().empty()
                          ? node.op_type() + "_" + std::to_string(index)
                          : node.name();
-  Location loc =
-      FusedLoc::get(ctx, {NameLoc::get(StringAttr::get(ctx, name))},
-                    StringAttr::get(ctx, node.op_type()));
+  // loc(fused<"OpType">["node name"(file)]): diagnostics print the model
+  // file, the IR keeps node name and op type.
+  Location fileLoc = FileLineColLoc::get(ctx, bufferName, 0, 0);
+  Location loc = FusedLoc::get(
+      ctx, {NameLoc::get(StringAttr::get(ctx, name), fileLoc)},
+      StringAttr::get(ctx, node.op_type()));
   StringRef domain = node.domain();
   if (!domain.empty() && domain != "ai.onnx")
     return mlir::emitError(loc)
@@ -235,7 +239,7 @@ GraphImporter::importModel(const onnx::ModelProto &model) {
   b.setInsertionPointToStart(entry);
 
   for (const auto &init : graph.initializer()) {
-    Location loc = NameLoc::get(StringAttr::get(ctx, init.name()));
+    Location loc = NameLoc::get(StringAttr::get(ctx, init.name()), fileLoc);
     // Scalars stay inline: upstream's memref-to-LLVM lowering cannot read
     // a rank-0 dense_resource global, and scalars are no weights.
     bool scalar = llvm::all_of(init.dims(), [](int64_t d) { return d == 1; }) ||
