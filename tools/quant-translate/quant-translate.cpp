@@ -5,6 +5,7 @@
 //
 //   quant-translate --import-onnx model.onnx -o model.mlir
 //       [--pin-shape input=1x128] [--pin-dim batch=1] [--default-opset 17]
+//   quant-translate --list-onnx-ops
 //
 //===----------------------------------------------------------------------===//
 
@@ -66,6 +67,17 @@ static OwningOpRef<Operation *> importONNX(llvm::SourceMgr &sourceMgr,
 }
 
 int main(int argc, char **argv) {
+  // `--list-onnx-ops`: the supported operators, one per line
+  // ("Op since1,since2"), for docs and scripts.
+  if (argc == 2 && llvm::StringRef(argv[1]) == "--list-onnx-ops") {
+    for (const auto &op : qopt::listSupportedONNXOps()) {
+      llvm::outs() << (op.domain.empty() ? "" : op.domain + "::") << op.opType
+                   << " ";
+      llvm::interleave(op.sinceVersions, llvm::outs(), ",");
+      llvm::outs() << "\n";
+    }
+    return 0;
+  }
   TranslateToMLIRRegistration importReg(
       "import-onnx", "Import an ONNX model (binary or ONNX text)", importONNX,
       [](DialectRegistry &registry) {

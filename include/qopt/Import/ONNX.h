@@ -19,6 +19,7 @@
 #include "llvm/ADT/StringMap.h"
 
 #include <string>
+#include <vector>
 
 namespace mlir {
 class DialectRegistry;
@@ -53,6 +54,17 @@ OwningOpRef<ModuleOp> importONNXFile(StringRef path, MLIRContext *context,
 OwningOpRef<ModuleOp> importONNXBytes(StringRef bytes, StringRef bufferName,
                                       MLIRContext *context,
                                       const ONNXImportOptions &options = {});
+
+/// One supported operator: domain ("" for ai.onnx), op type and the opset
+/// versions from which a builder applies.
+struct ONNXOpSupport {
+  std::string domain;
+  std::string opType;
+  SmallVector<int64_t> sinceVersions;
+};
+
+/// Every operator the importer has a builder for, sorted by op type.
+std::vector<ONNXOpSupport> listSupportedONNXOps();
 
 /// Adds the dialects imported models use to `registry`.
 void registerONNXImportDialects(DialectRegistry &registry);

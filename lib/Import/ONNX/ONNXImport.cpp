@@ -153,3 +153,10 @@ std::string mlir::qopt::parsePinnedDim(StringRef spec,
   options.pinnedDims[name] = v;
   return "";
 }
+
+std::vector<ONNXOpSupport> mlir::qopt::listSupportedONNXOps() {
+  std::vector<ONNXOpSupport> out;
+  for (auto &[domain, op, since] : OpRegistry::get().entries())
+    out.push_back({domain, op, since});
+  return out;
+}

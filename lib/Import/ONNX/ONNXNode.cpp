@@ -288,11 +288,19 @@ const OpBuilderFn *OpRegistry::lookup(StringRef domain, StringRef opType,
   return best;
 }
 
-SmallVector<std::string> OpRegistry::opTypes() const {
-  SmallVector<std::string> out;
-  for (const auto &kv : table)
-    out.push_back(kv.getKey().str());
-  llvm::sort(out);
+SmallVector<std::tuple<std::string, std::string, SmallVector<int64_t>>>
+OpRegistry::entries() const {
+  SmallVector<std::tuple<std::string, std::string, SmallVector<int64_t>>> out;
+  for (const auto &kv : table) {
+    auto [domain, op] = kv.getKey().split("::");
+    SmallVector<int64_t> since;
+    for (const Entry &e : kv.getValue())
+      since.push_back(e.since);
+    out.emplace_back(domain.str(), op.str(), since);
+  }
+  llvm::sort(out, [](const auto &a, const auto &b) {
+    return std::get<1>(a) < std::get<1>(b);
+  });
   return out;
 }
 

@@ -136,8 +136,9 @@ public:
   /// The builder for `opType` at `opset`, or nullptr.
   const OpBuilderFn *lookup(StringRef domain, StringRef opType,
                             int64_t opset) const;
-  /// Every registered op type (for docs/tests), as "domain::Op".
-  SmallVector<std::string> opTypes() const;
+  /// Every registered (domain, op type) with its since-versions, sorted.
+  SmallVector<std::tuple<std::string, std::string, SmallVector<int64_t>>>
+  entries() const;
 
   static const OpRegistry &get();
 
