@@ -26,9 +26,11 @@ def llvm_prefix():
     return out.stdout.strip()
 
 
-def compile_and_run(mlir_text, work_dir, quant_opt, pre_passes=()):
-    """Lowers `mlir_text` to the LLVM dialect (after the quant-opt flags in
-    `pre_passes`) and runs its @main; returns the tensors it printed."""
+def lower_and_run(mlir_text, work_dir, quant_opt, pre_passes=(),
+                  entry="main"):
+    """Lowers `mlir_text` to the LLVM dialect with qopt-cpu-pipeline (after
+    the quant-opt flags in `pre_passes`), runs `entry` with mlir-runner and
+    returns what it printed."""
     prefix = llvm_prefix()
     src = os.path.join(work_dir, "model.mlir")
     lowered = os.path.join(work_dir, "model.llvm.mlir")
@@ -39,10 +41,17 @@ def compile_and_run(mlir_text, work_dir, quant_opt, pre_passes=()):
     libs = ",".join(os.path.join(prefix, "lib", name) for name in
                     ("libmlir_runner_utils.so", "libmlir_c_runner_utils.so"))
     run = subprocess.run(
-        [os.path.join(prefix, "bin", "mlir-runner"), lowered, "-e", "main",
+        [os.path.join(prefix, "bin", "mlir-runner"), lowered, "-e", entry,
          "-entry-point-result=void", f"-shared-libs={libs}"],
         capture_output=True, text=True, check=True)
-    return mlp_int8.parse_printed_memrefs(run.stdout)
+    return run.stdout
+
+
+def compile_and_run(mlir_text, work_dir, quant_opt, pre_passes=()):
+    """Runs @main of `mlir_text` (see lower_and_run); returns the tensors it
+    printed."""
+    out = lower_and_run(mlir_text, work_dir, quant_opt, pre_passes)
+    return mlp_int8.parse_printed_memrefs(out)
 
 
 def main():

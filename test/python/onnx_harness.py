@@ -9,13 +9,9 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 
+from run_mlp_int8 import lower_and_run
+
 _MLIR_FLOAT = {np.dtype(np.float32): "f32"}
-
-
-def llvm_prefix():
-    out = subprocess.run(["llvm-config-22", "--prefix"], capture_output=True,
-                         text=True, check=True)
-    return out.stdout.strip()
 
 
 def run_onnxruntime(model, inputs):
@@ -92,21 +88,9 @@ def run_quant_opt(model, inputs, tmp_path, build_dir, output_names=None):
     body_end = text.rfind("}", 0, cut if cut >= 0 else len(text))
     text = text[:body_end] + "\n".join(lines) + "\n" + text[body_end:]
 
-    src = os.path.join(tmp, "model.mlir")
-    lowered = os.path.join(tmp, "model.llvm.mlir")
-    with open(src, "w") as f:
-        f.write(text)
-    subprocess.run([quant_opt, src, "--qopt-cpu-pipeline", "-o", lowered],
-                   check=True)
-    prefix = llvm_prefix()
-    libs = ",".join(os.path.join(prefix, "lib", n) for n in
-                    ("libmlir_runner_utils.so", "libmlir_c_runner_utils.so"))
-    run = subprocess.run(
-        [os.path.join(prefix, "bin", "mlir-runner"), lowered, "-e", "entry",
-         "-entry-point-result=void", f"-shared-libs={libs}"],
-        capture_output=True, text=True, check=True)
-    printed = _parse_memrefs(run.stdout)
+    stdout = lower_and_run(text, tmp, quant_opt, entry="entry")
+    printed = _parse_memrefs(stdout)
     names = [n for n in out_order if n in output_names]
-    assert len(printed) == len(names), run.stdout[:2000]
+    assert len(printed) == len(names), stdout[:2000]
     ours = {n: v.reshape(ref[n].shape) for n, v in zip(names, printed)}
     return ours, ref
