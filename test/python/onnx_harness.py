@@ -11,7 +11,11 @@ import onnxruntime as ort
 
 from run_mlp_int8 import lower_and_run
 
-_MLIR_FLOAT = {np.dtype(np.float32): "f32"}
+_MLIR_ELEM = {np.dtype(np.float32): "f32", np.dtype(np.float64): "f64",
+              np.dtype(np.float16): "f16", np.dtype(np.int64): "i64",
+              np.dtype(np.int32): "i32", np.dtype(np.int16): "i16",
+              np.dtype(np.int8): "i8", np.dtype(np.uint8): "i8",
+              np.dtype(np.bool_): "i1"}
 
 
 def run_onnxruntime(model, inputs):
@@ -23,7 +27,7 @@ def run_onnxruntime(model, inputs):
 
 def _tensor_type(arr):
     dims = "x".join(str(d) for d in arr.shape)
-    return f"tensor<{dims + 'x' if dims else ''}{_MLIR_FLOAT[arr.dtype]}>"
+    return f"tensor<{dims + 'x' if dims else ''}{_MLIR_ELEM[arr.dtype]}>"
 
 
 def _hex_dense(arr):
@@ -43,12 +47,15 @@ def _parse_memrefs(text):
 
 def run_quant_opt(model, inputs, tmp_path, build_dir, output_names=None):
     """Imports `model` with static input shapes, compiles it for the CPU and
-    runs it; returns {output name: array} for float32 outputs."""
+    runs it; returns {output name: array} for the float32 outputs (others
+    are computed but not printed: Cast them to float in the model to
+    compare them)."""
     tmp = str(tmp_path)
     model_path = os.path.join(tmp, "model.onnx")
     onnx.save(model, model_path)
     ref = run_onnxruntime(model, inputs)
-    output_names = output_names or list(ref.keys())
+    output_names = output_names or [n for n, v in ref.items()
+                                     if v.dtype == np.float32]
     translate = os.path.join(build_dir, "bin", "quant-translate")
     quant_opt = os.path.join(build_dir, "bin", "quant-opt")
     pins = []

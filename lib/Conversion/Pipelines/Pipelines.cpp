@@ -40,6 +40,9 @@ void mlir::qopt::buildCPUPipeline(OpPassManager &pm,
       bufferization::LayoutMapOption::IdentityLayoutMap;
   pm.addPass(bufferization::createOneShotBufferizePass(bufOpts));
   bufferization::buildBufferDeallocationPipeline(pm);
+  // Clones that ownership-based deallocation keeps (e.g. a function that
+  // returns its argument) become alloc + copy.
+  pm.addPass(createConvertBufferizationToMemRefPass());
 
   // Loops and LLVM. Tiling and vectorization for the target CPU come with
   // the code-generation work (quant-compile).
