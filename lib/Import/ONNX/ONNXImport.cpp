@@ -14,6 +14,7 @@
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/Quant/IR/Quant.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/DialectRegistry.h"
 #include "llvm/Support/MemoryBuffer.h"
@@ -38,7 +39,7 @@ static constexpr int kMaxRecursion = 64;
 void mlir::qopt::registerONNXImportDialects(DialectRegistry &registry) {
   registry.insert<QOptDialect, func::FuncDialect, arith::ArithDialect,
                   math::MathDialect, linalg::LinalgDialect,
-                  tensor::TensorDialect, quant::QuantDialect>();
+                  tensor::TensorDialect, quant::QuantDialect, scf::SCFDialect>();
 }
 
 static bool looksLikeText(StringRef bytes, StringRef name) {
@@ -54,7 +55,8 @@ mlir::qopt::importONNXBytes(StringRef bytes, StringRef bufferName,
                             const ONNXImportOptions &options) {
   context->loadDialect<QOptDialect, func::FuncDialect, arith::ArithDialect,
                        math::MathDialect, linalg::LinalgDialect,
-                       tensor::TensorDialect, quant::QuantDialect>();
+                       tensor::TensorDialect, quant::QuantDialect,
+                       scf::SCFDialect>();
   Location loc = FileLineColLoc::get(context, bufferName, 0, 0);
   onnx::ModelProto model;
   bool text = options.format == ONNXImportOptions::Format::Text ||
