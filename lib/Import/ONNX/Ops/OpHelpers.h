@@ -45,6 +45,19 @@ FailureOr<Type> elementTypeForNode(ONNXNode &node, int32_t dtype);
 /// bias; binds the node's output and returns true when it did.
 bool tryFuseLinearBias(ONNXNode &node);
 
+/// The product of one input and one weight element in the accumulator type;
+/// null means float multiplication.
+using ConvProductFn =
+    function_ref<Value(OpBuilder &b, Location loc, Value x, Value w)>;
+
+/// A Conv of x [N, C, D...] with w [M, C/group, K...] reading the node's
+/// Conv attributes; accumulates in `accTy` starting from `bias` ([M], may be
+/// null); padding uses `padValue`. Shared by Conv, ConvInteger and
+/// QLinearConv (defined in Conv.cpp).
+FailureOr<Value> buildConvolution(ONNXNode &n, Value x, Value w, Value bias,
+                                  Value padValue, Type accTy,
+                                  ConvProductFn product);
+
 } // namespace mlir::qopt::onnx_import
 
 #endif // QOPT_LIB_IMPORT_ONNX_OPS_OPHELPERS_H
