@@ -1,31 +1,17 @@
 """Conv, ConvTranspose and pooling imported by quant-translate, compiled by
 quant-opt and compared with onnxruntime on the same inputs."""
 
+import functools
+
 import numpy as np
 from onnx import TensorProto, helper, numpy_helper
 
-from onnx_harness import run_quant_opt
+from onnx_harness import check as harness_check
+from onnx_harness import make_model, run_quant_opt, vi
 
 F = TensorProto.FLOAT
 
-
-def make_model(nodes, inputs, outputs, inits=(), opset=17):
-    graph = helper.make_graph(nodes, "g", inputs, outputs, list(inits))
-    ir = 8 if opset <= 17 else 9
-    return helper.make_model(graph, ir_version=ir,
-                             opset_imports=[helper.make_opsetid("", opset)])
-
-
-def vi(name, dtype=F):
-    # Output shapes are left to onnxruntime; the harness takes them from it.
-    return helper.make_tensor_value_info(name, dtype, None)
-
-
-def check(ours, ref, rtol=1e-4, atol=1e-4):
-    assert ours.keys() == ref.keys()
-    for name, expected in ref.items():
-        np.testing.assert_allclose(ours[name], expected, rtol=rtol, atol=atol,
-                                   err_msg=name)
+check = functools.partial(harness_check, atol=1e-4)
 
 
 def run_cases(cases, x, tmp_path, build_dir, opset=17, seed=0):

@@ -5,25 +5,20 @@ NonZero. The harness feeds float32 inputs and compares float32 outputs, so
 run-time indices come from a Cast of a float input and int results are cast
 back to float inside the models."""
 
+import functools
+
 import numpy as np
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from onnx_harness import run_quant_opt
+from onnx_harness import check as harness_check
+from onnx_harness import make_model, run_quant_opt, vi
 
 F = TensorProto.FLOAT
 I64 = TensorProto.INT64
 
-
-def make_model(nodes, inputs, outputs, inits=(), opset=17):
-    graph = helper.make_graph(nodes, "g", inputs, outputs, list(inits))
-    ir = 8 if opset <= 17 else (9 if opset <= 20 else 10)
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)],
-                             ir_version=ir)
-
-
-def vi(name, shape=None, dtype=F):
-    return helper.make_tensor_value_info(name, dtype, shape)
+check = functools.partial(harness_check, rtol=1e-5, atol=1e-6,
+                          check_shapes=True)
 
 
 def init(name, arr):
@@ -32,14 +27,6 @@ def init(name, arr):
 
 def cast(src, dst, to=I64):
     return helper.make_node("Cast", [src], [dst], to=to)
-
-
-def check(ours, ref, rtol=1e-5, atol=1e-6):
-    assert set(ours) == set(ref)
-    for name, expected in ref.items():
-        assert ours[name].shape == expected.shape, name
-        np.testing.assert_allclose(ours[name], expected, rtol=rtol, atol=atol,
-                                   err_msg=name)
 
 
 def run(nodes, inputs, outputs, inits, feeds, tmp_path, build_dir, opset=17):

@@ -3,33 +3,9 @@ quant-opt against onnxruntime."""
 
 import numpy as np
 import pytest
-from onnx import TensorProto, helper, numpy_helper
+from onnx import helper, numpy_helper
 
-from onnx_harness import run_quant_opt
-
-F = TensorProto.FLOAT
-
-
-def make_model(nodes, inputs, outputs, inits=(), opset=17):
-    graph = helper.make_graph(nodes, "g", inputs, outputs, list(inits))
-    ir = 8 if opset <= 17 else (9 if opset <= 20 else 10)
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)],
-                             ir_version=ir)
-
-
-def vi(name, shape, dtype=F):
-    return helper.make_tensor_value_info(name, dtype, shape)
-
-
-def out(name):
-    return helper.make_tensor_value_info(name, F, None)
-
-
-def check(ours, ref, rtol=1e-4, atol=1e-5):
-    assert set(ours) == set(ref)
-    for name, expected in ref.items():
-        np.testing.assert_allclose(ours[name], expected, rtol=rtol, atol=atol,
-                                   err_msg=name)
+from onnx_harness import check, make_model, run_quant_opt, vi
 
 
 def init(rng, name, shape, low=-1.0, high=1.0):
@@ -51,7 +27,7 @@ def test_batchnorm(tmp_path, build_dir, opset):
     if opset >= 14:
         nodes[0].attribute.append(helper.make_attribute("training_mode", 0))
     model = make_model(nodes, [vi("x", [2, 3, 4, 5]), vi("x2", [4, 3])],
-                       [out("y"), out("y2")], inits, opset=opset)
+                       [vi("y"), vi("y2")], inits, opset=opset)
     x = rng.normal(size=(2, 3, 4, 5)).astype(np.float32)
     x2 = rng.normal(size=(4, 3)).astype(np.float32)
     ours, ref = run_quant_opt(model, {"x": x, "x2": x2}, tmp_path, build_dir)
@@ -73,7 +49,7 @@ def test_layernorm(tmp_path, build_dir):
     ]
     inits.append(numpy_helper.from_array(np.array([1.5], np.float32), "one"))
     model = make_model(nodes, [vi("x", [2, 3, 4])],
-                       [out(n) for n in ("y", "y2", "mean2", "inv2", "y3",
+                       [vi(n) for n in ("y", "y2", "mean2", "inv2", "y3",
                                          "mean3", "y4")], inits)
     x = (rng.normal(size=(2, 3, 4)) * 3 + 1).astype(np.float32)
     ours, ref = run_quant_opt(model, {"x": x}, tmp_path, build_dir)
@@ -89,7 +65,7 @@ def test_instancenorm(tmp_path, build_dir):
                          epsilon=0.01),
     ]
     model = make_model(nodes, [vi("x", [2, 3, 4, 5]), vi("x3", [2, 3, 6])],
-                       [out("y"), out("y3")], inits)
+                       [vi("y"), vi("y3")], inits)
     x = (rng.normal(size=(2, 3, 4, 5)) * 2).astype(np.float32)
     x3 = rng.normal(size=(2, 3, 6)).astype(np.float32)
     ours, ref = run_quant_opt(model, {"x": x, "x3": x3}, tmp_path, build_dir)
@@ -108,7 +84,7 @@ def test_groupnorm(tmp_path, build_dir, opset):
                                       ["x", f"s{k}", f"b{k}"], [f"y{k}"],
                                       num_groups=groups,
                                       epsilon=1e-5 if k else 1e-2))
-        outs.append(out(f"y{k}"))
+        outs.append(vi(f"y{k}"))
     model = make_model(nodes, [vi("x", shape)], outs, inits, opset=opset)
     x = rng.normal(size=shape).astype(np.float32)
     ours, ref = run_quant_opt(model, {"x": x}, tmp_path, build_dir)
@@ -123,7 +99,7 @@ def test_rmsnorm(tmp_path, build_dir):
         helper.make_node("RMSNormalization", ["x", "s2"], ["y2"], axis=1,
                          epsilon=1e-2),
     ]
-    model = make_model(nodes, [vi("x", [2, 3, 4])], [out("y"), out("y2")],
+    model = make_model(nodes, [vi("x", [2, 3, 4])], [vi("y"), vi("y2")],
                        inits, opset=23)
     x = rng.normal(size=(2, 3, 4)).astype(np.float32)
     ours, ref = run_quant_opt(model, {"x": x}, tmp_path, build_dir)
@@ -139,7 +115,7 @@ def test_softmax(tmp_path, build_dir, opset):
             attrs = {} if axis is None else {"axis": axis}
             name = f"{op.lower()}_{k}"
             nodes.append(helper.make_node(op, ["x"], [name], **attrs))
-            outs.append(out(name))
+            outs.append(vi(name))
     model = make_model(nodes, [vi("x", [2, 3, 4])], outs, opset=opset)
     # Large values: without subtracting the max, exp would overflow.
     x = (rng.normal(size=(2, 3, 4)) * 40 + 60).astype(np.float32)

@@ -2,31 +2,16 @@
 inputs: linear layers, element-wise ops and activations, broadcasting,
 QuantizeLinear/DequantizeLinear."""
 
+import functools
+
 import numpy as np
 import pytest
-from onnx import TensorProto, helper, numpy_helper
+from onnx import helper, numpy_helper
 
-from onnx_harness import run_quant_opt
+from onnx_harness import check as harness_check
+from onnx_harness import make_model, run_quant_opt, vi
 
-F = TensorProto.FLOAT
-
-
-def make_model(nodes, inputs, outputs, inits=(), opset=17):
-    graph = helper.make_graph(nodes, "g", inputs, outputs, list(inits))
-    ir = 8 if opset <= 17 else 9
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)],
-                             ir_version=ir)
-
-
-def vi(name, shape, dtype=F):
-    return helper.make_tensor_value_info(name, dtype, shape)
-
-
-def check(ours, ref, rtol=1e-4, atol=1e-5):
-    for name, expected in ref.items():
-        if name in ours:
-            np.testing.assert_allclose(ours[name], expected, rtol=rtol,
-                                       atol=atol, err_msg=name)
+check = functools.partial(harness_check, all_outputs=False)
 
 
 def test_mlp_matmul_bias_gelu_gemm(tmp_path, build_dir):

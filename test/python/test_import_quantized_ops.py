@@ -4,38 +4,25 @@ with onnxruntime. The harness feeds and compares float32 only, so integer
 inputs are cast from float inputs and integer outputs cast back to float
 inside the models; integer results must match exactly."""
 
+import functools
+
 import numpy as np
 from onnx import TensorProto, helper, numpy_helper
 
-from onnx_harness import run_quant_opt
+from onnx_harness import check as harness_check
+from onnx_harness import make_model, run_quant_opt, vi
 
 F, U8, I8, I32 = (TensorProto.FLOAT, TensorProto.UINT8, TensorProto.INT8,
                   TensorProto.INT32)
 NP = {U8: np.uint8, I8: np.int8, I32: np.int32, F: np.float32}
 
-
-def make_model(nodes, inputs, outputs, inits=(), opset=17):
-    graph = helper.make_graph(nodes, "g", inputs, outputs, list(inits))
-    ir = 8 if opset <= 17 else 9
-    return helper.make_model(graph, ir_version=ir,
-                             opset_imports=[helper.make_opsetid("", opset)])
-
-
-def vi(name, shape=None, dtype=F):
-    return helper.make_tensor_value_info(name, dtype, shape)
+# mlir-runner prints 6 decimals: exact for the integers, close for the
+# scales.
+check = functools.partial(harness_check, rtol=1e-6, atol=1e-6)
 
 
 def const(name, value, dtype):
     return numpy_helper.from_array(np.asarray(value, dtype=NP[dtype]), name)
-
-
-def check(ours, ref):
-    # mlir-runner prints 6 decimals: exact for the integers, close for the
-    # scales.
-    assert ours.keys() == ref.keys()
-    for name, expected in ref.items():
-        np.testing.assert_allclose(ours[name], expected, rtol=1e-6, atol=1e-6,
-                                   err_msg=name)
 
 
 class Builder:

@@ -6,28 +6,10 @@ import numpy as np
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from onnx_harness import run_quant_opt
+from onnx_harness import check, make_model, run_quant_opt, vi
 
 F = TensorProto.FLOAT
 I64 = TensorProto.INT64
-
-
-def make_model(nodes, inputs, outputs, inits=(), opset=17):
-    graph = helper.make_graph(nodes, "g", inputs, outputs, list(inits))
-    ir = 8 if opset <= 17 else (9 if opset <= 20 else 10)
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)],
-                             ir_version=ir)
-
-
-def vi(name, shape, dtype=F):
-    return helper.make_tensor_value_info(name, dtype, shape)
-
-
-def check(ours, ref, rtol=1e-4, atol=1e-5):
-    assert set(ours) == set(ref)
-    for name, expected in ref.items():
-        np.testing.assert_allclose(ours[name], expected, rtol=rtol, atol=atol,
-                                   err_msg=name)
 
 
 REDUCE_OPS = ["ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin",

@@ -4,44 +4,24 @@ Squeeze, Unsqueeze, Transpose, Concat, Split, Slice, Expand, Tile, Pad,
 Shape, Size, ConstantOfShape and Range, with static (pinned) shapes and,
 for the ops with run-time size arithmetic, with dynamic ones."""
 
-import os
-import re
-import subprocess
+import functools
 
 import numpy as np
-import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from onnx_harness import (_hex_dense, _parse_memrefs, _tensor_type,
-                          run_onnxruntime, run_quant_opt)
-from run_mlp_int8 import lower_and_run
+from onnx_harness import check as harness_check
+from onnx_harness import make_model, run_quant_opt, vi
 
 F = TensorProto.FLOAT
 I64 = TensorProto.INT64
 BIG = np.iinfo(np.int64).max
 
-
-def make_model(nodes, inputs, outputs, inits=(), opset=17):
-    graph = helper.make_graph(nodes, "g", inputs, outputs, list(inits))
-    ir = 8 if opset <= 17 else 9
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)],
-                             ir_version=ir)
-
-
-def vi(name, shape=None, dtype=F):
-    return helper.make_tensor_value_info(name, dtype, shape)
+check = functools.partial(harness_check, rtol=1e-5, atol=1e-5,
+                          check_shapes=True)
 
 
 def ints(name, values):
     return numpy_helper.from_array(np.array(values, np.int64), name)
-
-
-def check(ours, ref):
-    assert set(ours) == set(ref)
-    for name, expected in ref.items():
-        assert ours[name].shape == expected.shape, name
-        np.testing.assert_allclose(ours[name], expected, rtol=1e-5, atol=1e-5,
-                                   err_msg=name)
 
 
 def run(nodes, inputs, outputs, values, tmp_path, build_dir, inits=(),
@@ -54,41 +34,10 @@ def run(nodes, inputs, outputs, values, tmp_path, build_dir, inits=(),
 
 
 def run_dynamic(model, values, tmp_path, build_dir):
-    """Like run_quant_opt but imports without pinning shapes, so that the
-    dynamic-shape code paths run; inputs are cast to the dynamic types."""
-    tmp = str(tmp_path)
-    path = os.path.join(tmp, "model.onnx")
-    onnx.save(model, path)
-    ref = run_onnxruntime(model, values)
-    text = subprocess.run(
-        [os.path.join(build_dir, "bin", "quant-translate"), "--import-onnx",
-         path], capture_output=True, text=True, check=True).stdout
-    sig = re.search(r"func\.func @main\((.*)\) -> \((.*)\) \{\n", text)
-    arg_types = re.findall(r"tensor<[^>]*>", sig.group(1))
-    res_types = re.findall(r"tensor<[^>]*>", sig.group(2))
-    names = [i.name for i in model.graph.input]
-    lines = ["func.func private @printMemrefF32(tensor<*xf32>)",
-             "func.func @entry() {"]
-    for i, name in enumerate(names):
-        arr = values[name]
-        lines.append(f"  %s{i} = arith.constant {_hex_dense(arr)} : "
-                     f"{_tensor_type(arr)}")
-        lines.append(f"  %a{i} = tensor.cast %s{i} : {_tensor_type(arr)} to "
-                     f"{arg_types[i]}")
-    lines.append(f"  %r:{len(res_types)} = call @main("
-                 f"{', '.join(f'%a{i}' for i in range(len(names)))}) : "
-                 f"({', '.join(arg_types)}) -> ({', '.join(res_types)})")
-    for i, ty in enumerate(res_types):
-        lines.append(f"  %u{i} = tensor.cast %r#{i} : {ty} to tensor<*xf32>")
-        lines.append(f"  call @printMemrefF32(%u{i}) : (tensor<*xf32>) -> ()")
-    lines += ["  return", "}"]
-    cut = text.find("\n{-#")
-    end = text.rfind("}", 0, cut if cut >= 0 else len(text))
-    text = text[:end] + "\n".join(lines) + "\n" + text[end:]
-    printed = _parse_memrefs(lower_and_run(
-        text, tmp, os.path.join(build_dir, "bin", "quant-opt"), entry="entry"))
-    outs = [o.name for o in model.graph.output]
-    ours = {n: v.reshape(ref[n].shape) for n, v in zip(outs, printed)}
+    """Like run but imports without pinning shapes, so that the dynamic-shape
+    code paths run."""
+    ours, ref = run_quant_opt(model, values, tmp_path, build_dir,
+                              pin_shapes=False)
     check(ours, ref)
 
 

@@ -13,8 +13,7 @@ using namespace mlir::qopt::onnx_import;
 /// The newest ai.onnx opset whose semantics the builders know.
 static constexpr int64_t kMaxSupportedOpset = 23;
 
-GraphImporter::GraphImporter(MLIRContext *ctx,
-                             const ONNXImportOptions &options,
+GraphImporter::GraphImporter(MLIRContext *ctx, const ONNXImportOptions &options,
                              std::string externalDataDir,
                              std::string bufferName)
     : ctx(ctx), options(options), bufferName(std::move(bufferName)) {
@@ -40,9 +39,9 @@ LogicalResult GraphImporter::importAttributesOf(const onnx::ModelProto &model,
   Builder b(ctx);
   SmallVector<NamedAttribute> opsets;
   for (const auto &imp : model.opset_import())
-    opsets.push_back(b.getNamedAttr(imp.domain().empty() ? "ai.onnx"
-                                                         : imp.domain(),
-                                    b.getI64IntegerAttr(imp.version())));
+    opsets.push_back(
+        b.getNamedAttr(imp.domain().empty() ? "ai.onnx" : imp.domain(),
+                       b.getI64IntegerAttr(imp.version())));
   module->setAttr("onnx.opset_imports", b.getDictionaryAttr(opsets));
   module->setAttr("onnx.ir_version", b.getI64IntegerAttr(model.ir_version()));
   if (!model.producer_name().empty())
@@ -66,8 +65,9 @@ GraphImporter::inputType(const onnx::ValueInfoProto &info,
                          SmallVector<Attribute> &dimParams, int32_t &dtype) {
   Location loc = NameLoc::get(StringAttr::get(ctx, info.name()),
                               FileLineColLoc::get(ctx, bufferName, 0, 0));
-  auto emitError = [&] { return mlir::emitError(loc) << "graph input '"
-                                                     << info.name() << "': "; };
+  auto emitError = [&] {
+    return mlir::emitError(loc) << "graph input '" << info.name() << "': ";
+  };
   if (!info.has_type() || !info.type().has_tensor_type()) {
     emitError() << "only tensor inputs are supported";
     return failure();
@@ -84,8 +84,8 @@ GraphImporter::inputType(const onnx::ValueInfoProto &info,
   SmallVector<int64_t> shape;
   auto pinned = options.pinnedShapes.find(info.name());
   if (pinned != options.pinnedShapes.end()) {
-    if (tt.has_shape() && tt.shape().dim_size() !=
-                              static_cast<int>(pinned->second.size())) {
+    if (tt.has_shape() &&
+        tt.shape().dim_size() != static_cast<int>(pinned->second.size())) {
       emitError() << "--pin-shape gives rank " << pinned->second.size()
                   << ", the model declares rank " << tt.shape().dim_size();
       return failure();
@@ -103,8 +103,8 @@ GraphImporter::inputType(const onnx::ValueInfoProto &info,
     return RankedTensorType::get(shape, *elemTy);
   }
   if (!tt.has_shape()) {
-    emitError() << "has no shape; give one with --pin-shape "
-                << info.name() << "=DIMS";
+    emitError() << "has no shape; give one with --pin-shape " << info.name()
+                << "=DIMS";
     return failure();
   }
   for (const auto &dim : tt.shape().dim()) {
@@ -137,9 +137,9 @@ LogicalResult GraphImporter::importNode(const onnx::NodeProto &node,
   // loc(fused<"OpType">["node name"(file)]): diagnostics print the model
   // file, the IR keeps node name and op type.
   Location fileLoc = FileLineColLoc::get(ctx, bufferName, 0, 0);
-  Location loc = FusedLoc::get(
-      ctx, {NameLoc::get(StringAttr::get(ctx, name), fileLoc)},
-      StringAttr::get(ctx, node.op_type()));
+  Location loc =
+      FusedLoc::get(ctx, {NameLoc::get(StringAttr::get(ctx, name), fileLoc)},
+                    StringAttr::get(ctx, node.op_type()));
   StringRef domain = node.domain();
   if (!domain.empty() && domain != "ai.onnx")
     return mlir::emitError(loc)
@@ -182,9 +182,9 @@ GraphImporter::importModel(const onnx::ModelProto &model) {
   if (opset < 0)
     opset = options.defaultOpset;
   if (opset < 1 || opset > kMaxSupportedOpset) {
-    mlir::emitError(fileLoc) << "ai.onnx opset " << opset
-                             << " is not supported (1 to "
-                             << kMaxSupportedOpset << ")";
+    mlir::emitError(fileLoc)
+        << "ai.onnx opset " << opset << " is not supported (1 to "
+        << kMaxSupportedOpset << ")";
     return nullptr;
   }
 
@@ -225,14 +225,14 @@ GraphImporter::importModel(const onnx::ModelProto &model) {
   }
   for (const auto &[name, shape] : options.pinnedShapes)
     if (llvm::none_of(args, [&](const auto &a) { return a.first == name; })) {
-      mlir::emitError(fileLoc) << "--pin-shape names '" << name
-                               << "', which is not a graph input";
+      mlir::emitError(fileLoc)
+          << "--pin-shape names '" << name << "', which is not a graph input";
       return nullptr;
     }
 
   b.setInsertionPointToEnd(module->getBody());
-  auto func = func::FuncOp::create(b, fileLoc, "main",
-                                   b.getFunctionType(argTypes, {}));
+  auto func =
+      func::FuncOp::create(b, fileLoc, "main", b.getFunctionType(argTypes, {}));
   Block *entry = func.addEntryBlock();
   for (auto [i, a] : llvm::enumerate(args))
     values[a.first] = GraphValue{entry->getArgument(i), a.second};
@@ -269,8 +269,8 @@ GraphImporter::importModel(const onnx::ModelProto &model) {
   for (const auto &out : graph.output()) {
     std::optional<GraphValue> v = lookup(out.name());
     if (!v) {
-      mlir::emitError(fileLoc) << "graph output '" << out.name()
-                               << "' is not produced by any node";
+      mlir::emitError(fileLoc)
+          << "graph output '" << out.name() << "' is not produced by any node";
       return nullptr;
     }
     results.push_back(v->value);
@@ -279,7 +279,8 @@ GraphImporter::importModel(const onnx::ModelProto &model) {
          b.getNamedAttr("onnx.dtype", b.getStringAttr(dtypeName(v->dtype)))}));
   }
   func::ReturnOp::create(b, fileLoc, results);
-  func.setFunctionType(b.getFunctionType(argTypes, ValueRange(results).getTypes()));
+  func.setFunctionType(
+      b.getFunctionType(argTypes, ValueRange(results).getTypes()));
   func.setAllArgAttrs(argAttrs);
   func.setAllResultAttrs(resultAttrs);
 

@@ -37,9 +37,10 @@ static constexpr int kMaxProtoBytes = INT_MAX;
 static constexpr int kMaxRecursion = 64;
 
 void mlir::qopt::registerONNXImportDialects(DialectRegistry &registry) {
-  registry.insert<QOptDialect, func::FuncDialect, arith::ArithDialect,
-                  math::MathDialect, linalg::LinalgDialect,
-                  tensor::TensorDialect, quant::QuantDialect, scf::SCFDialect>();
+  registry
+      .insert<QOptDialect, func::FuncDialect, arith::ArithDialect,
+              math::MathDialect, linalg::LinalgDialect, tensor::TensorDialect,
+              quant::QuantDialect, scf::SCFDialect>();
 }
 
 static bool looksLikeText(StringRef bytes, StringRef name) {
@@ -67,8 +68,7 @@ mlir::qopt::importONNXBytes(StringRef bytes, StringRef bufferName,
     onnx::OnnxParser parser(text.c_str());
     auto status = parser.Parse(model);
     if (!status.IsOK()) {
-      emitError(loc) << "cannot parse the ONNX text: "
-                     << status.ErrorMessage();
+      emitError(loc) << "cannot parse the ONNX text: " << status.ErrorMessage();
       return nullptr;
     }
   } else {
@@ -87,8 +87,7 @@ mlir::qopt::importONNXBytes(StringRef bytes, StringRef bufferName,
     google::protobuf::io::CodedInputStream coded(&raw);
     coded.SetTotalBytesLimit(kMaxProtoBytes);
     coded.SetRecursionLimit(kMaxRecursion);
-    if (!model.ParseFromCodedStream(&coded) ||
-        !coded.ConsumedEntireMessage()) {
+    if (!model.ParseFromCodedStream(&coded) || !coded.ConsumedEntireMessage()) {
       emitError(loc) << "not an ONNX model: the protobuf does not parse";
       return nullptr;
     }
@@ -149,8 +148,7 @@ std::string mlir::qopt::parsePinnedDim(StringRef spec,
                                        ONNXImportOptions &options) {
   auto [name, value] = spec.rsplit('=');
   int64_t v;
-  if (name.empty() || !spec.contains('=') || value.getAsInteger(10, v) ||
-      v < 0)
+  if (name.empty() || !spec.contains('=') || value.getAsInteger(10, v) || v < 0)
     return ("--pin-dim expects NAME=N, got '" + spec + "'").str();
   options.pinnedDims[name] = v;
   return "";

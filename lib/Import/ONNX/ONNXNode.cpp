@@ -12,12 +12,12 @@ using namespace mlir::qopt::onnx_import;
 
 std::string mlir::qopt::onnx_import::dtypeName(int32_t dtype) {
   static const char *names[] = {
-      "undefined",   "float",         "uint8",      "int8",
-      "uint16",      "int16",         "int32",      "int64",
-      "string",      "bool",          "float16",    "double",
-      "uint32",      "uint64",        "complex64",  "complex128",
-      "bfloat16",    "float8e4m3fn",  "float8e4m3fnuz", "float8e5m2",
-      "float8e5m2fnuz", "uint4",      "int4",       "float4e2m1"};
+      "undefined",      "float",        "uint8",          "int8",
+      "uint16",         "int16",        "int32",          "int64",
+      "string",         "bool",         "float16",        "double",
+      "uint32",         "uint64",       "complex64",      "complex128",
+      "bfloat16",       "float8e4m3fn", "float8e4m3fnuz", "float8e5m2",
+      "float8e5m2fnuz", "uint4",        "int4",           "float4e2m1"};
   if (dtype >= 0 && dtype < static_cast<int32_t>(std::size(names)))
     return names[dtype];
   return "dtype " + std::to_string(dtype);
@@ -252,15 +252,15 @@ SmallVector<std::string> ONNXNode::unreadAttributes() const {
 }
 
 InFlightDiagnostic ONNXNode::emitError() const {
-  return mlir::emitError(loc) << opType() << " node '" << nodeName
-                              << "' (opset " << opset << "): ";
+  return mlir::emitError(loc)
+         << opType() << " node '" << nodeName << "' (opset " << opset << "): ";
 }
 
 FailureOr<int64_t> ONNXNode::normalizeAxis(int64_t axis, int64_t rank,
                                            StringRef what) const {
   if (axis < -rank || axis >= std::max<int64_t>(rank, 1))
-    return emitError() << what << " " << axis
-                       << " is out of range for rank " << rank;
+    return emitError() << what << " " << axis << " is out of range for rank "
+                       << rank;
   return axis < 0 ? axis + rank : axis;
 }
 

@@ -26,12 +26,30 @@ namespace mlir::qopt::onnx_import {
 /// ONNX TensorProto.DataType values, including those newer than the proto
 /// libonnx was built with.
 enum ONNXDType : int32_t {
-  kUndefined = 0, kFloat = 1, kUInt8 = 2, kInt8 = 3, kUInt16 = 4,
-  kInt16 = 5, kInt32 = 6, kInt64 = 7, kString = 8, kBool = 9,
-  kFloat16 = 10, kDouble = 11, kUInt32 = 12, kUInt64 = 13,
-  kComplex64 = 14, kComplex128 = 15, kBFloat16 = 16,
-  kFloat8E4M3FN = 17, kFloat8E4M3FNUZ = 18, kFloat8E5M2 = 19,
-  kFloat8E5M2FNUZ = 20, kUInt4 = 21, kInt4 = 22, kFloat4E2M1 = 23
+  kUndefined = 0,
+  kFloat = 1,
+  kUInt8 = 2,
+  kInt8 = 3,
+  kUInt16 = 4,
+  kInt16 = 5,
+  kInt32 = 6,
+  kInt64 = 7,
+  kString = 8,
+  kBool = 9,
+  kFloat16 = 10,
+  kDouble = 11,
+  kUInt32 = 12,
+  kUInt64 = 13,
+  kComplex64 = 14,
+  kComplex128 = 15,
+  kBFloat16 = 16,
+  kFloat8E4M3FN = 17,
+  kFloat8E4M3FNUZ = 18,
+  kFloat8E5M2 = 19,
+  kFloat8E5M2FNUZ = 20,
+  kUInt4 = 21,
+  kInt4 = 22,
+  kFloat4E2M1 = 23
 };
 
 /// Name of an ONNX dtype ("float", "uint8", ...), or "dtype N".
@@ -50,8 +68,8 @@ class GraphImporter;
 
 class ONNXNode {
 public:
-  ONNXNode(GraphImporter &importer, const onnx::NodeProto &proto,
-           int64_t opset, OpBuilder &builder, Location loc);
+  ONNXNode(GraphImporter &importer, const onnx::NodeProto &proto, int64_t opset,
+           OpBuilder &builder, Location loc);
 
   OpBuilder &b;
   Location loc;

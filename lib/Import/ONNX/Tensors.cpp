@@ -14,9 +14,10 @@
 using namespace mlir;
 using namespace mlir::qopt::onnx_import;
 
-FailureOr<Type> mlir::qopt::onnx_import::elementTypeFor(
-    int32_t dtype, MLIRContext *ctx, const EmitErrorFn &emitError,
-    StringRef what) {
+FailureOr<Type>
+mlir::qopt::onnx_import::elementTypeFor(int32_t dtype, MLIRContext *ctx,
+                                        const EmitErrorFn &emitError,
+                                        StringRef what) {
   Builder b(ctx);
   switch (dtype) {
   case kFloat:
@@ -194,8 +195,7 @@ readExternal(const onnx::TensorProto &tensor, StringRef dir,
   auto buf = llvm::MemoryBuffer::getFileSlice(realFile, length, offset,
                                               /*IsVolatile=*/false);
   if (!buf) {
-    emitError() << what << ": cannot read external data '" << location
-                << "'";
+    emitError() << what << ": cannot read external data '" << location << "'";
     return failure();
   }
   holder = std::move(*buf);
@@ -297,7 +297,8 @@ FailureOr<ElementsAttr> mlir::qopt::onnx_import::tensorToAttr(
   for (int64_t d : *dims)
     numel *= d;
   // Bytes needed; guards the multiplication as well.
-  int64_t perElem = (dtype == kInt4 || dtype == kUInt4) ? 1 : elementBytes(dtype);
+  int64_t perElem =
+      (dtype == kInt4 || dtype == kUInt4) ? 1 : elementBytes(dtype);
   int64_t needed;
   if (__builtin_mul_overflow(numel, perElem, &needed)) {
     emitError() << what << " is too large";
@@ -360,12 +361,10 @@ FailureOr<ElementsAttr> mlir::qopt::onnx_import::tensorToAttr(
   // handed over without a copy when it is aligned for its element type.
   size_t align = std::max<int64_t>(elementBytes(dtype), 1);
   AsmResourceBlob blob;
-  if (external &&
-      reinterpret_cast<uintptr_t>(bytes.data()) % align == 0) {
+  if (external && reinterpret_cast<uintptr_t>(bytes.data()) % align == 0) {
     auto *raw = external.release();
     blob = AsmResourceBlob(
-        bytes, align,
-        [raw](void *, size_t, size_t) { delete raw; },
+        bytes, align, [raw](void *, size_t, size_t) { delete raw; },
         /*dataIsMutable=*/false);
   } else {
     blob = HeapAsmResourceBlob::allocateAndCopyWithAlign(bytes, align);

@@ -18,9 +18,9 @@ LogicalResult buildConstant(ONNXNode &n) {
   Builder b(n.b.getContext());
   auto emitError = [&] { return n.emitError(); };
   int set = 0;
-  for (StringRef a : {"value", "value_float", "value_floats", "value_int",
-                      "value_ints", "value_string", "value_strings",
-                      "sparse_value"})
+  for (StringRef a :
+       {"value", "value_float", "value_floats", "value_int", "value_ints",
+        "value_string", "value_strings", "sparse_value"})
     set += n.hasAttr(a);
   if (set != 1)
     return n.emitError() << "exactly one value attribute must be set, got "
@@ -35,13 +35,14 @@ LogicalResult buildConstant(ONNXNode &n) {
     attr = cast<TypedAttr>(*a);
     dtype = t->data_type();
   } else if (n.hasAttr("value_float")) {
-    attr = DenseElementsAttr::get(RankedTensorType::get({}, b.getF32Type()),
-                                  b.getF32FloatAttr(*n.getFloat("value_float", 0)));
+    attr = DenseElementsAttr::get(
+        RankedTensorType::get({}, b.getF32Type()),
+        b.getF32FloatAttr(*n.getFloat("value_float", 0)));
     dtype = kFloat;
   } else if (n.hasAttr("value_int")) {
-    attr = DenseElementsAttr::get(
-        RankedTensorType::get({}, b.getI64Type()),
-        b.getI64IntegerAttr(*n.getInt("value_int", 0)));
+    attr =
+        DenseElementsAttr::get(RankedTensorType::get({}, b.getI64Type()),
+                               b.getI64IntegerAttr(*n.getInt("value_int", 0)));
     dtype = kInt64;
   } else if (n.hasAttr("value_ints")) {
     SmallVector<int64_t> v = *n.getInts("value_ints", {});

@@ -374,10 +374,7 @@ LogicalResult buildConvTranspose(ONNXNode &n) {
   SmallVector<int64_t> spreadShape(xTy.getShape().take_front(2));
   SmallVector<OpFoldResult> offs(2, b.getIndexAttr(0)), sizes,
       steps(2, b.getIndexAttr(1));
-  sizes.push_back(
-      xTy.isDynamicDim(0)
-          ? OpFoldResult(tensor::DimOp::create(b, loc, x, 0).getResult())
-          : b.getIndexAttr(xTy.getDimSize(0)));
+  sizes.push_back(dimOFR(b, loc, x, 0));
   sizes.push_back(b.getIndexAttr(c));
   for (int64_t i = 0; i < k; ++i) {
     int64_t edge = (kernel[i] - 1) * (*dilations)[i];
@@ -459,18 +456,6 @@ FailureOr<SmallVector<int64_t>> poolKernel(ONNXNode &n, ArrayRef<int64_t> in) {
   return ks;
 }
 
-/// The lowest value of `t` (-inf for floats), signedness from `dtype`.
-Value lowestValue(OpBuilder &b, Location loc, Type t, int32_t dtype) {
-  if (auto ft = dyn_cast<FloatType>(t))
-    return arith::ConstantOp::create(
-        b, loc, t,
-        b.getFloatAttr(ft, APFloat::getInf(ft.getFloatSemantics(), true)));
-  unsigned bits = t.getIntOrFloatBitWidth();
-  APInt v = isUnsignedDType(dtype) ? APInt::getZero(bits)
-                                   : APInt::getSignedMinValue(bits);
-  return arith::ConstantOp::create(b, loc, t, b.getIntegerAttr(t, v));
-}
-
 LogicalResult buildMaxPool(ONNXNode &n) {
   if (failed(n.checkArity(1, 1, 1, 2)))
     return failure();
@@ -498,7 +483,8 @@ LogicalResult buildMaxPool(ONNXNode &n) {
     return failure();
   OpBuilder &b = n.b;
   Type elemTy = xTy.getElementType();
-  Value lowest = lowestValue(b, n.loc, elemTy, dt);
+  Value lowest =
+      extremeConstant(b, n.loc, elemTy, /*lowest=*/true, isUnsignedDType(dt));
   SmallVector<int64_t> high;
   for (size_t i = 0; i < in->size(); ++i)
     high.push_back(w->padEnd[i] + w->extraEnd[i]);
@@ -654,7 +640,8 @@ LogicalResult buildGlobalPool(ONNXNode &n, bool isMax) {
   for (int64_t i = 0; i < 2; ++i)
     if (xTy.isDynamicDim(i))
       dyn.push_back(tensor::DimOp::create(b, loc, x, i));
-  Value init = isMax ? lowestValue(b, loc, elemTy, n.inputDType(0))
+  Value init = isMax ? extremeConstant(b, loc, elemTy, /*lowest=*/true,
+                                       isUnsignedDType(n.inputDType(0)))
                      : scalarConstant(b, loc, elemTy, 0);
   Value acc = filled(b, loc,
                      tensor::EmptyOp::create(

@@ -19,8 +19,7 @@ using namespace mlir::qopt::onnx_import;
 namespace {
 
 using ScalarFn = std::function<Value(OpBuilder &, Location, Value)>;
-using ScalarBinFn =
-    std::function<Value(OpBuilder &, Location, Value, Value)>;
+using ScalarBinFn = std::function<Value(OpBuilder &, Location, Value, Value)>;
 
 Value cst(OpBuilder &b, Location l, Value like, double v) {
   return scalarConstant(b, l, like.getType(), v);
@@ -48,10 +47,9 @@ OpBuilderFn unaryFloat(ScalarFn fn) {
   return [fn](ONNXNode &n) -> LogicalResult {
     if (failed(n.checkArity(1, 1, 1, 1)) || failed(requireFloat(n)))
       return failure();
-    auto r = buildElementwise(n, {n.input(0)}, n.inputType(0).getElementType(),
-                              [&](OpBuilder &b, Location l, ValueRange a) {
-                                return fn(b, l, a[0]);
-                              });
+    auto r = buildElementwise(
+        n, {n.input(0)}, n.inputType(0).getElementType(),
+        [&](OpBuilder &b, Location l, ValueRange a) { return fn(b, l, a[0]); });
     if (failed(r))
       return failure();
     n.setOutput(0, *r, n.inputDType(0));
@@ -61,11 +59,11 @@ OpBuilderFn unaryFloat(ScalarFn fn) {
 
 /// A binary op with a float and an integer body (null: not for that kind);
 /// `resultBool` for comparisons.
-OpBuilderFn binary(ScalarBinFn floatFn,
-                   std::function<Value(OpBuilder &, Location, Value, Value,
-                                       bool isUnsigned)>
-                       intFn,
-                   bool resultBool = false) {
+OpBuilderFn binary(
+    ScalarBinFn floatFn,
+    std::function<Value(OpBuilder &, Location, Value, Value, bool isUnsigned)>
+        intFn,
+    bool resultBool = false) {
   return [=](ONNXNode &n) -> LogicalResult {
     if (failed(n.checkArity(2, 2, 1, 1)) || failed(checkSameDType(n)))
       return failure();
@@ -74,13 +72,14 @@ OpBuilderFn binary(ScalarBinFn floatFn,
     if ((isFloat && !floatFn) || (!isFloat && !intFn))
       return n.emitError() << "dtype " << dtypeName(n.inputDType(0))
                            << " is not supported";
-    Type elemTy = resultBool ? n.b.getI1Type() : n.inputType(0).getElementType();
-    auto r = buildElementwise(n, {n.input(0), n.input(1)}, elemTy,
-                              [&](OpBuilder &b, Location l, ValueRange a) {
-                                return isFloat ? floatFn(b, l, a[0], a[1])
-                                               : intFn(b, l, a[0], a[1],
-                                                       isUnsigned);
-                              });
+    Type elemTy =
+        resultBool ? n.b.getI1Type() : n.inputType(0).getElementType();
+    auto r =
+        buildElementwise(n, {n.input(0), n.input(1)}, elemTy,
+                         [&](OpBuilder &b, Location l, ValueRange a) {
+                           return isFloat ? floatFn(b, l, a[0], a[1])
+                                          : intFn(b, l, a[0], a[1], isUnsigned);
+                         });
     if (failed(r))
       return failure();
     n.setOutput(0, *r, resultBool ? kBool : n.inputDType(0));
@@ -88,15 +87,12 @@ OpBuilderFn binary(ScalarBinFn floatFn,
   };
 }
 
-template <typename FOp, typename IOp>
-OpBuilderFn arithBinary() {
-  return binary(
-      [](OpBuilder &b, Location l, Value x, Value y) -> Value {
-        return FOp::create(b, l, x, y);
-      },
-      [](OpBuilder &b, Location l, Value x, Value y, bool) -> Value {
-        return IOp::create(b, l, x, y);
-      });
+template <typename FOp, typename IOp> OpBuilderFn arithBinary() {
+  return binary([](OpBuilder &b, Location l, Value x,
+                   Value y) -> Value { return FOp::create(b, l, x, y); },
+                [](OpBuilder &b, Location l, Value x, Value y, bool) -> Value {
+                  return IOp::create(b, l, x, y);
+                });
 }
 
 OpBuilderFn compare(arith::CmpFPredicate fp, arith::CmpIPredicate sp,
@@ -105,18 +101,18 @@ OpBuilderFn compare(arith::CmpFPredicate fp, arith::CmpIPredicate sp,
       [=](OpBuilder &b, Location l, Value x, Value y) -> Value {
         return arith::CmpFOp::create(b, l, fp, x, y);
       },
-      [=](OpBuilder &b, Location l, Value x, Value y, bool isUnsigned) -> Value {
+      [=](OpBuilder &b, Location l, Value x, Value y,
+          bool isUnsigned) -> Value {
         return arith::CmpIOp::create(b, l, isUnsigned ? up : sp, x, y);
       },
       /*resultBool=*/true);
 }
 
 /// Min/Max/Sum/Mean over one or more broadcast inputs.
-OpBuilderFn variadic(ScalarBinFn floatFn,
-                     std::function<Value(OpBuilder &, Location, Value, Value,
-                                         bool)>
-                         intFn,
-                     bool mean = false) {
+OpBuilderFn
+variadic(ScalarBinFn floatFn,
+         std::function<Value(OpBuilder &, Location, Value, Value, bool)> intFn,
+         bool mean = false) {
   return [=](ONNXNode &n) -> LogicalResult {
     if (failed(n.checkArity(1, 1 << 20, 1, 1)) || failed(checkSameDType(n)))
       return failure();
@@ -128,17 +124,18 @@ OpBuilderFn variadic(ScalarBinFn floatFn,
     SmallVector<Value> ins;
     for (int64_t i = 0; i < n.numInputs(); ++i)
       ins.push_back(n.input(i));
-    auto r = buildElementwise(
-        n, ins, n.inputType(0).getElementType(),
-        [&](OpBuilder &b, Location l, ValueRange a) {
-          Value acc = a[0];
-          for (Value v : a.drop_front())
-            acc = isFloat ? floatFn(b, l, acc, v) : intFn(b, l, acc, v, isUnsigned);
-          if (mean)
-            acc = arith::DivFOp::create(b, l, acc,
-                                        cst(b, l, acc, double(a.size())));
-          return acc;
-        });
+    auto r =
+        buildElementwise(n, ins, n.inputType(0).getElementType(),
+                         [&](OpBuilder &b, Location l, ValueRange a) {
+                           Value acc = a[0];
+                           for (Value v : a.drop_front())
+                             acc = isFloat ? floatFn(b, l, acc, v)
+                                           : intFn(b, l, acc, v, isUnsigned);
+                           if (mean)
+                             acc = arith::DivFOp::create(
+                                 b, l, acc, cst(b, l, acc, double(a.size())));
+                           return acc;
+                         });
     if (failed(r))
       return failure();
     n.setOutput(0, *r, n.inputDType(0));
@@ -215,7 +212,8 @@ LogicalResult buildClip(ONNXNode &n) {
   SmallVector<Value> ins{n.input(0)};
   std::optional<double> lo, hi;
   if (n.opset < 11) {
-    FailureOr<double> mn = n.getFloat("min", -std::numeric_limits<float>::max());
+    FailureOr<double> mn =
+        n.getFloat("min", -std::numeric_limits<float>::max());
     FailureOr<double> mx = n.getFloat("max", std::numeric_limits<float>::max());
     if (failed(mn) || failed(mx))
       return failure();
@@ -227,9 +225,10 @@ LogicalResult buildClip(ONNXNode &n) {
         if (n.inputType(i).getNumElements() != 1)
           return n.emitError() << "input #" << i << " must be a scalar";
         if (n.inputDType(i) != n.inputDType(0))
-          return n.emitError() << "input #" << i << " has dtype "
-                               << dtypeName(n.inputDType(i)) << ", input #0 has "
-                               << dtypeName(n.inputDType(0));
+          return n.emitError()
+                 << "input #" << i << " has dtype "
+                 << dtypeName(n.inputDType(i)) << ", input #0 has "
+                 << dtypeName(n.inputDType(0));
       }
   }
   // Scalar min/max inputs are read inside the body with a zero-dim map.
@@ -249,11 +248,11 @@ LogicalResult buildClip(ONNXNode &n) {
         Value mn = minV ? a[k++] : (lo ? cst(b, l, x, *lo) : Value());
         Value mx = maxV ? a[k++] : (hi ? cst(b, l, x, *hi) : Value());
         if (mn)
-          x = isFloat ? arith::MaximumFOp::create(b, l, x, mn).getResult()
+          x = isFloat      ? arith::MaximumFOp::create(b, l, x, mn).getResult()
               : isUnsigned ? arith::MaxUIOp::create(b, l, x, mn).getResult()
                            : arith::MaxSIOp::create(b, l, x, mn).getResult();
         if (mx)
-          x = isFloat ? arith::MinimumFOp::create(b, l, x, mx).getResult()
+          x = isFloat      ? arith::MinimumFOp::create(b, l, x, mx).getResult()
               : isUnsigned ? arith::MinUIOp::create(b, l, x, mx).getResult()
                            : arith::MinSIOp::create(b, l, x, mx).getResult();
         return x;
@@ -269,11 +268,10 @@ LogicalResult castTo(ONNXNode &n, int32_t to) {
   if (failed(toTy))
     return failure();
   bool srcU = isUnsignedDType(n.inputDType(0)), dstU = isUnsignedDType(to);
-  auto r = buildElementwise(n, {n.input(0)}, *toTy,
-                            [&](OpBuilder &b, Location l, ValueRange a) {
-                              return convertScalar(b, l, a[0], *toTy, srcU,
-                                                   dstU);
-                            });
+  auto r = buildElementwise(
+      n, {n.input(0)}, *toTy, [&](OpBuilder &b, Location l, ValueRange a) {
+        return convertScalar(b, l, a[0], *toTy, srcU, dstU);
+      });
   if (failed(r))
     return failure();
   n.setOutput(0, *r, to);
@@ -286,15 +284,28 @@ FailureOr<Type> mlir::qopt::onnx_import::elementTypeForNode(ONNXNode &n,
                                                             int32_t dtype) {
   Builder b(n.b.getContext());
   switch (dtype) {
-  case kFloat: return Type(b.getF32Type());
-  case kDouble: return Type(b.getF64Type());
-  case kFloat16: return Type(b.getF16Type());
-  case kBFloat16: return Type(b.getBF16Type());
-  case kBool: return Type(b.getI1Type());
-  case kInt8: case kUInt8: return Type(b.getIntegerType(8));
-  case kInt16: case kUInt16: return Type(b.getIntegerType(16));
-  case kInt32: case kUInt32: return Type(b.getIntegerType(32));
-  case kInt64: case kUInt64: return Type(b.getIntegerType(64));
+  case kFloat:
+    return Type(b.getF32Type());
+  case kDouble:
+    return Type(b.getF64Type());
+  case kFloat16:
+    return Type(b.getF16Type());
+  case kBFloat16:
+    return Type(b.getBF16Type());
+  case kBool:
+    return Type(b.getI1Type());
+  case kInt8:
+  case kUInt8:
+    return Type(b.getIntegerType(8));
+  case kInt16:
+  case kUInt16:
+    return Type(b.getIntegerType(16));
+  case kInt32:
+  case kUInt32:
+    return Type(b.getIntegerType(32));
+  case kInt64:
+  case kUInt64:
+    return Type(b.getIntegerType(64));
   default:
     return n.emitError() << "dtype " << dtypeName(dtype) << " is not supported";
   }
@@ -308,9 +319,8 @@ void mlir::qopt::onnx_import::registerElementwiseOps(OpRegistry &r) {
   r.add("", "Sub", 7, arithBinary<SubFOp, SubIOp>());
   r.add("", "Mul", 7, arithBinary<MulFOp, MulIOp>());
   r.add("", "Div", 7,
-        binary([](OpBuilder &b, Location l, Value x, Value y) -> Value {
-                 return DivFOp::create(b, l, x, y);
-               },
+        binary([](OpBuilder &b, Location l, Value x,
+                  Value y) -> Value { return DivFOp::create(b, l, x, y); },
                [](OpBuilder &b, Location l, Value x, Value y, bool u) -> Value {
                  return u ? DivUIOp::create(b, l, x, y).getResult()
                           : DivSIOp::create(b, l, x, y).getResult();
@@ -331,28 +341,30 @@ void mlir::qopt::onnx_import::registerElementwiseOps(OpRegistry &r) {
     n.setOutput(0, *r, n.inputDType(0));
     return success();
   });
-  r.add("", "Max", 8,
-        variadic([](OpBuilder &b, Location l, Value x, Value y) -> Value {
-                   return MaximumFOp::create(b, l, x, y);
-                 },
-                 [](OpBuilder &b, Location l, Value x, Value y, bool u) -> Value {
-                   return u ? MaxUIOp::create(b, l, x, y).getResult()
-                            : MaxSIOp::create(b, l, x, y).getResult();
-                 }));
-  r.add("", "Min", 8,
-        variadic([](OpBuilder &b, Location l, Value x, Value y) -> Value {
-                   return MinimumFOp::create(b, l, x, y);
-                 },
-                 [](OpBuilder &b, Location l, Value x, Value y, bool u) -> Value {
-                   return u ? MinUIOp::create(b, l, x, y).getResult()
-                            : MinSIOp::create(b, l, x, y).getResult();
-                 }));
+  r.add(
+      "", "Max", 8,
+      variadic([](OpBuilder &b, Location l, Value x,
+                  Value y) -> Value { return MaximumFOp::create(b, l, x, y); },
+               [](OpBuilder &b, Location l, Value x, Value y, bool u) -> Value {
+                 return u ? MaxUIOp::create(b, l, x, y).getResult()
+                          : MaxSIOp::create(b, l, x, y).getResult();
+               }));
+  r.add(
+      "", "Min", 8,
+      variadic([](OpBuilder &b, Location l, Value x,
+                  Value y) -> Value { return MinimumFOp::create(b, l, x, y); },
+               [](OpBuilder &b, Location l, Value x, Value y, bool u) -> Value {
+                 return u ? MinUIOp::create(b, l, x, y).getResult()
+                          : MinSIOp::create(b, l, x, y).getResult();
+               }));
   auto addF = [](OpBuilder &b, Location l, Value x, Value y) -> Value {
     return AddFOp::create(b, l, x, y);
   };
   r.add("", "Sum", 8,
-        variadic(addF, [](OpBuilder &b, Location l, Value x, Value y,
-                          bool) -> Value { return AddIOp::create(b, l, x, y); }));
+        variadic(addF,
+                 [](OpBuilder &b, Location l, Value x, Value y, bool) -> Value {
+                   return AddIOp::create(b, l, x, y);
+                 }));
   r.add("", "Mean", 8, variadic(addF, nullptr, /*mean=*/true));
 
   r.add("", "Equal", 11,
@@ -385,11 +397,12 @@ void mlir::qopt::onnx_import::registerElementwiseOps(OpRegistry &r) {
       return failure();
     if (n.inputDType(0) != kBool)
       return n.emitError() << "input must be bool";
-    auto r = buildElementwise(n, {n.input(0)}, n.b.getI1Type(),
-                              [](OpBuilder &b, Location l, ValueRange a) -> Value {
-                                return XOrIOp::create(
-                                    b, l, a[0], scalarConstant(b, l, a[0].getType(), 1));
-                              });
+    auto r = buildElementwise(
+        n, {n.input(0)}, n.b.getI1Type(),
+        [](OpBuilder &b, Location l, ValueRange a) -> Value {
+          return XOrIOp::create(b, l, a[0],
+                                scalarConstant(b, l, a[0].getType(), 1));
+        });
     if (failed(r))
       return failure();
     n.setOutput(0, *r, kBool);
@@ -402,11 +415,12 @@ void mlir::qopt::onnx_import::registerElementwiseOps(OpRegistry &r) {
       return n.emitError() << "condition must be bool";
     if (n.inputDType(1) != n.inputDType(2))
       return n.emitError() << "X and Y must have one dtype";
-    auto r = buildElementwise(n, {n.input(0), n.input(1), n.input(2)},
-                              n.inputType(1).getElementType(),
-                              [](OpBuilder &b, Location l, ValueRange a) -> Value {
-                                return SelectOp::create(b, l, a[0], a[1], a[2]);
-                              });
+    auto r =
+        buildElementwise(n, {n.input(0), n.input(1), n.input(2)},
+                         n.inputType(1).getElementType(),
+                         [](OpBuilder &b, Location l, ValueRange a) -> Value {
+                           return SelectOp::create(b, l, a[0], a[1], a[2]);
+                         });
     if (failed(r))
       return failure();
     n.setOutput(0, *r, n.inputDType(1));
@@ -430,35 +444,41 @@ void mlir::qopt::onnx_import::registerElementwiseOps(OpRegistry &r) {
   r.add("", "Floor", 6, mathOp(math::FloorOp()));
   r.add("", "Ceil", 6, mathOp(math::CeilOp()));
   r.add("", "Round", 11, mathOp(math::RoundEvenOp()));
-  r.add("", "Reciprocal", 6, unaryFloat([](OpBuilder &b, Location l, Value x) -> Value {
+  r.add("", "Reciprocal", 6,
+        unaryFloat([](OpBuilder &b, Location l, Value x) -> Value {
           return DivFOp::create(b, l, cst(b, l, x, 1.0), x);
         }));
   r.add("", "Sigmoid", 6, unaryFloat(sigmoid));
   r.add("", "Softplus", 1, unaryFloat(softplus));
-  r.add("", "Softsign", 1, unaryFloat([](OpBuilder &b, Location l, Value x) -> Value {
+  r.add("", "Softsign", 1,
+        unaryFloat([](OpBuilder &b, Location l, Value x) -> Value {
           Value d = AddFOp::create(b, l, cst(b, l, x, 1.0),
                                    math::AbsFOp::create(b, l, x));
           return DivFOp::create(b, l, x, d);
         }));
-  r.add("", "Mish", 18, unaryFloat([](OpBuilder &b, Location l, Value x) -> Value {
+  r.add("", "Mish", 18,
+        unaryFloat([](OpBuilder &b, Location l, Value x) -> Value {
           return MulFOp::create(b, l, x,
                                 math::TanhOp::create(b, l, softplus(b, l, x)));
         }));
-  r.add("", "HardSwish", 14, unaryFloat([](OpBuilder &b, Location l, Value x) -> Value {
-          Value t = AddFOp::create(b, l, DivFOp::create(b, l, x, cst(b, l, x, 6.0)),
-                                   cst(b, l, x, 0.5));
-          t = MinimumFOp::create(b, l, MaximumFOp::create(b, l, t, cst(b, l, x, 0.0)),
+  r.add("", "HardSwish", 14,
+        unaryFloat([](OpBuilder &b, Location l, Value x) -> Value {
+          Value t =
+              AddFOp::create(b, l, DivFOp::create(b, l, x, cst(b, l, x, 6.0)),
+                             cst(b, l, x, 0.5));
+          t = MinimumFOp::create(b, l,
+                                 MaximumFOp::create(b, l, t, cst(b, l, x, 0.0)),
                                  cst(b, l, x, 1.0));
           return MulFOp::create(b, l, x, t);
         }));
   r.add("", "IsNaN", 9, [](ONNXNode &n) -> LogicalResult {
     if (failed(n.checkArity(1, 1, 1, 1)) || failed(requireFloat(n)))
       return failure();
-    auto r = buildElementwise(n, {n.input(0)}, n.b.getI1Type(),
-                              [](OpBuilder &b, Location l, ValueRange a) -> Value {
-                                return CmpFOp::create(b, l, CmpFPredicate::UNO,
-                                                      a[0], a[0]);
-                              });
+    auto r = buildElementwise(
+        n, {n.input(0)}, n.b.getI1Type(),
+        [](OpBuilder &b, Location l, ValueRange a) -> Value {
+          return CmpFOp::create(b, l, CmpFPredicate::UNO, a[0], a[0]);
+        });
     if (failed(r))
       return failure();
     n.setOutput(0, *r, kBool);
@@ -490,55 +510,56 @@ void mlir::qopt::onnx_import::registerElementwiseOps(OpRegistry &r) {
 
   // Unary for floats and integers.
   r.add("", "Neg", 6,
-        unaryAny([](OpBuilder &b, Location l, Value x) -> Value {
-                   return NegFOp::create(b, l, x);
-                 },
+        unaryAny([](OpBuilder &b, Location l,
+                    Value x) -> Value { return NegFOp::create(b, l, x); },
                  [](OpBuilder &b, Location l, Value x) -> Value {
                    return SubIOp::create(b, l, cst(b, l, x, 0), x);
                  }));
   r.add("", "Abs", 6,
-        unaryAny([](OpBuilder &b, Location l, Value x) -> Value {
-                   return math::AbsFOp::create(b, l, x);
-                 },
+        unaryAny([](OpBuilder &b, Location l,
+                    Value x) -> Value { return math::AbsFOp::create(b, l, x); },
                  [](OpBuilder &b, Location l, Value x) -> Value {
                    return math::AbsIOp::create(b, l, x);
                  }));
   r.add("", "Relu", 6,
-        unaryAny([](OpBuilder &b, Location l, Value x) -> Value {
-                   return MaximumFOp::create(b, l, x, cst(b, l, x, 0.0));
-                 },
-                 [](OpBuilder &b, Location l, Value x) -> Value {
-                   return MaxSIOp::create(b, l, x, cst(b, l, x, 0));
-                 }));
+        unaryAny(
+            [](OpBuilder &b, Location l, Value x) -> Value {
+              return MaximumFOp::create(b, l, x, cst(b, l, x, 0.0));
+            },
+            [](OpBuilder &b, Location l, Value x) -> Value {
+              return MaxSIOp::create(b, l, x, cst(b, l, x, 0));
+            }));
   r.add("", "Sign", 9,
-        unaryAny([](OpBuilder &b, Location l, Value x) -> Value {
-                   Value zero = cst(b, l, x, 0.0);
-                   Value pos = SelectOp::create(
-                       b, l, CmpFOp::create(b, l, CmpFPredicate::OGT, x, zero),
-                       cst(b, l, x, 1.0), zero);
-                   return SelectOp::create(
-                       b, l, CmpFOp::create(b, l, CmpFPredicate::OLT, x, zero),
-                       cst(b, l, x, -1.0), pos);
-                 },
-                 [](OpBuilder &b, Location l, Value x) -> Value {
-                   Value zero = cst(b, l, x, 0);
-                   Value pos = SelectOp::create(
-                       b, l, CmpIOp::create(b, l, CmpIPredicate::sgt, x, zero),
-                       cst(b, l, x, 1), zero);
-                   return SelectOp::create(
-                       b, l, CmpIOp::create(b, l, CmpIPredicate::slt, x, zero),
-                       cst(b, l, x, -1), pos);
-                 }));
+        unaryAny(
+            [](OpBuilder &b, Location l, Value x) -> Value {
+              Value zero = cst(b, l, x, 0.0);
+              Value pos = SelectOp::create(
+                  b, l, CmpFOp::create(b, l, CmpFPredicate::OGT, x, zero),
+                  cst(b, l, x, 1.0), zero);
+              return SelectOp::create(
+                  b, l, CmpFOp::create(b, l, CmpFPredicate::OLT, x, zero),
+                  cst(b, l, x, -1.0), pos);
+            },
+            [](OpBuilder &b, Location l, Value x) -> Value {
+              Value zero = cst(b, l, x, 0);
+              Value pos = SelectOp::create(
+                  b, l, CmpIOp::create(b, l, CmpIPredicate::sgt, x, zero),
+                  cst(b, l, x, 1), zero);
+              return SelectOp::create(
+                  b, l, CmpIOp::create(b, l, CmpIPredicate::slt, x, zero),
+                  cst(b, l, x, -1), pos);
+            }));
 
   // Activations with attributes.
   r.add("", "LeakyRelu", 6,
-        activation({{"alpha", 0.01}},
-                   [](OpBuilder &b, Location l, Value x, ArrayRef<double> p) -> Value {
-                     Value neg = CmpFOp::create(b, l, CmpFPredicate::OLT, x,
-                                                cst(b, l, x, 0.0));
-                     return SelectOp::create(
-                         b, l, neg, MulFOp::create(b, l, x, cst(b, l, x, p[0])), x);
-                   }));
+        activation(
+            {{"alpha", 0.01}},
+            [](OpBuilder &b, Location l, Value x, ArrayRef<double> p) -> Value {
+              Value neg = CmpFOp::create(b, l, CmpFPredicate::OLT, x,
+                                         cst(b, l, x, 0.0));
+              return SelectOp::create(
+                  b, l, neg, MulFOp::create(b, l, x, cst(b, l, x, p[0])), x);
+            }));
   auto elu = [](OpBuilder &b, Location l, Value x, double alpha) -> Value {
     Value neg = CmpFOp::create(b, l, CmpFPredicate::OLT, x, cst(b, l, x, 0.0));
     Value em1 = math::ExpM1Op::create(b, l, x);
@@ -547,52 +568,56 @@ void mlir::qopt::onnx_import::registerElementwiseOps(OpRegistry &r) {
   };
   r.add("", "Elu", 6,
         activation({{"alpha", 1.0}},
-                   [elu](OpBuilder &b, Location l, Value x, ArrayRef<double> p) {
-                     return elu(b, l, x, p[0]);
-                   }));
+                   [elu](OpBuilder &b, Location l, Value x,
+                         ArrayRef<double> p) { return elu(b, l, x, p[0]); }));
   r.add("", "Selu", 6,
         activation({{"alpha", 1.67326319217681884765625},
                     {"gamma", 1.05070102214813232421875}},
-                   [elu](OpBuilder &b, Location l, Value x, ArrayRef<double> p) -> Value {
+                   [elu](OpBuilder &b, Location l, Value x,
+                         ArrayRef<double> p) -> Value {
                      return MulFOp::create(b, l, elu(b, l, x, p[0]),
                                            cst(b, l, x, p[1]));
                    }));
   r.add("", "Celu", 12,
-        activation({{"alpha", 1.0}},
-                   [](OpBuilder &b, Location l, Value x, ArrayRef<double> p) -> Value {
-                     // max(0, x) + min(0, alpha * (exp(x / alpha) - 1))
-                     Value a = cst(b, l, x, p[0]);
-                     Value e = math::ExpM1Op::create(b, l, DivFOp::create(b, l, x, a));
-                     Value neg = MinimumFOp::create(b, l, cst(b, l, x, 0.0),
-                                                    MulFOp::create(b, l, a, e));
-                     return AddFOp::create(
-                         b, l, MaximumFOp::create(b, l, x, cst(b, l, x, 0.0)), neg);
-                   }));
+        activation(
+            {{"alpha", 1.0}},
+            [](OpBuilder &b, Location l, Value x, ArrayRef<double> p) -> Value {
+              // max(0, x) + min(0, alpha * (exp(x / alpha) - 1))
+              Value a = cst(b, l, x, p[0]);
+              Value e = math::ExpM1Op::create(b, l, DivFOp::create(b, l, x, a));
+              Value neg = MinimumFOp::create(b, l, cst(b, l, x, 0.0),
+                                             MulFOp::create(b, l, a, e));
+              return AddFOp::create(
+                  b, l, MaximumFOp::create(b, l, x, cst(b, l, x, 0.0)), neg);
+            }));
   r.add("", "HardSigmoid", 6,
-        activation({{"alpha", 0.2}, {"beta", 0.5}},
-                   [](OpBuilder &b, Location l, Value x, ArrayRef<double> p) -> Value {
-                     Value t = AddFOp::create(
-                         b, l, MulFOp::create(b, l, x, cst(b, l, x, p[0])),
-                         cst(b, l, x, p[1]));
-                     return MinimumFOp::create(
-                         b, l, MaximumFOp::create(b, l, t, cst(b, l, x, 0.0)),
-                         cst(b, l, x, 1.0));
-                   }));
+        activation(
+            {{"alpha", 0.2}, {"beta", 0.5}},
+            [](OpBuilder &b, Location l, Value x, ArrayRef<double> p) -> Value {
+              Value t = AddFOp::create(
+                  b, l, MulFOp::create(b, l, x, cst(b, l, x, p[0])),
+                  cst(b, l, x, p[1]));
+              return MinimumFOp::create(
+                  b, l, MaximumFOp::create(b, l, t, cst(b, l, x, 0.0)),
+                  cst(b, l, x, 1.0));
+            }));
   r.add("", "ThresholdedRelu", 10,
-        activation({{"alpha", 1.0}},
-                   [](OpBuilder &b, Location l, Value x, ArrayRef<double> p) -> Value {
-                     Value gt = CmpFOp::create(b, l, CmpFPredicate::OGT, x,
-                                               cst(b, l, x, p[0]));
-                     return SelectOp::create(b, l, gt, x, cst(b, l, x, 0.0));
-                   }));
+        activation(
+            {{"alpha", 1.0}},
+            [](OpBuilder &b, Location l, Value x, ArrayRef<double> p) -> Value {
+              Value gt = CmpFOp::create(b, l, CmpFPredicate::OGT, x,
+                                        cst(b, l, x, p[0]));
+              return SelectOp::create(b, l, gt, x, cst(b, l, x, 0.0));
+            }));
   r.add("", "PRelu", 9,
-        binary([](OpBuilder &b, Location l, Value x, Value slope) -> Value {
-                 Value neg = CmpFOp::create(b, l, CmpFPredicate::OLT, x,
-                                            cst(b, l, x, 0.0));
-                 return SelectOp::create(b, l, neg,
-                                         MulFOp::create(b, l, x, slope), x);
-               },
-               nullptr));
+        binary(
+            [](OpBuilder &b, Location l, Value x, Value slope) -> Value {
+              Value neg = CmpFOp::create(b, l, CmpFPredicate::OLT, x,
+                                         cst(b, l, x, 0.0));
+              return SelectOp::create(b, l, neg, MulFOp::create(b, l, x, slope),
+                                      x);
+            },
+            nullptr));
   r.add("", "Gelu", 20, [](ONNXNode &n) -> LogicalResult {
     if (failed(n.checkArity(1, 1, 1, 1)) || failed(requireFloat(n)))
       return failure();
@@ -615,7 +640,8 @@ void mlir::qopt::onnx_import::registerElementwiseOps(OpRegistry &r) {
             Value t = AddFOp::create(
                 b, l, x, MulFOp::create(b, l, x3, cst(b, l, x, 0.044715)));
             inner = math::TanhOp::create(
-                b, l, MulFOp::create(b, l, t, cst(b, l, x, std::sqrt(2.0 / M_PI))));
+                b, l,
+                MulFOp::create(b, l, t, cst(b, l, x, std::sqrt(2.0 / M_PI))));
           } else {
             inner = math::ErfOp::create(
                 b, l, MulFOp::create(b, l, x, cst(b, l, x, M_SQRT1_2)));

@@ -46,26 +46,6 @@ LogicalResult requireIndexDType(ONNXNode &n, int64_t i, StringRef what) {
   return success();
 }
 
-Value cIndex(OpBuilder &b, Location loc, int64_t v) {
-  return arith::ConstantIndexOp::create(b, loc, v);
-}
-
-/// Size of dim `d` of tensor `t` as an index value.
-Value dimValue(OpBuilder &b, Location loc, Value t, int64_t d) {
-  auto ty = cast<RankedTensorType>(t.getType());
-  if (!ty.isDynamicDim(d))
-    return cIndex(b, loc, ty.getDimSize(d));
-  return tensor::DimOp::create(b, loc, t, d);
-}
-
-/// Size of dim `d` of tensor `t`: an attribute when static.
-OpFoldResult dimOFR(OpBuilder &b, Location loc, Value t, int64_t d) {
-  auto ty = cast<RankedTensorType>(t.getType());
-  if (!ty.isDynamicDim(d))
-    return b.getIndexAttr(ty.getDimSize(d));
-  return tensor::DimOp::create(b, loc, t, d).getResult();
-}
-
 /// `ofr * f` or `ofr / f` (f > 0), folded when static.
 OpFoldResult scaleOFR(OpBuilder &b, Location loc, OpFoldResult ofr, int64_t f,
                       bool divide) {

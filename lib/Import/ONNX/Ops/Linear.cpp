@@ -55,8 +55,7 @@ std::optional<ArrayRef<char>> rawBytesOf(ElementsAttr attr) {
 /// The transpose of the 2-D constant input `idx` of `n`. When the node is
 /// the constant's only user, the constant itself is rewritten (its blob keeps
 /// its name, the initializer's); otherwise a new constant is made.
-FailureOr<Value> transposedConstant(ONNXNode &n, int64_t idx,
-                                    StringRef name) {
+FailureOr<Value> transposedConstant(ONNXNode &n, int64_t idx, StringRef name) {
   Value v = n.input(idx);
   auto cOp = v.getDefiningOp<arith::ConstantOp>();
   auto attr = cast<ElementsAttr>(cOp.getValue());
@@ -112,120 +111,6 @@ ElementsAttr constantAttr(Value v) {
   return c ? dyn_cast<ElementsAttr>(c.getValue()) : nullptr;
 }
 
-/// A batched matmul A[..., M, K] x B[..., K, N] with numpy broadcasting of
-/// the batch dims, as a linalg.generic. Both ranks >= 2.
-FailureOr<Value> batchMatmul(ONNXNode &n, Value a, Value b) {
-  auto aTy = cast<RankedTensorType>(a.getType());
-  auto bTy = cast<RankedTensorType>(b.getType());
-  int64_t ra = aTy.getRank(), rb = bTy.getRank();
-  int64_t batch = std::max(ra, rb) - 2;
-  int64_t kA = aTy.getDimSize(ra - 1), kB = bTy.getDimSize(rb - 2);
-  if (!ShapedType::isDynamic(kA) && !ShapedType::isDynamic(kB) && kA != kB)
-    return n.emitError() << "inner dimensions differ: " << kA << " and " << kB;
-  // Broadcast batch dims.
-  auto batchOf = [](RankedTensorType t) {
-    return RankedTensorType::get(t.getShape().drop_back(2), t.getElementType());
-  };
-  FailureOr<SmallVector<int64_t>> bShape =
-      broadcastShapes(n, {batchOf(aTy), batchOf(bTy)});
-  if (failed(bShape))
-    return failure();
-  SmallVector<int64_t> outShape(*bShape);
-  outShape.push_back(aTy.getDimSize(ra - 2));
-  outShape.push_back(bTy.getDimSize(rb - 1));
-  MLIRContext *ctx = n.b.getContext();
-  int64_t loops = batch + 3; // batch..., m, n, k
-  auto operandMap = [&](RankedTensorType t, bool isA) {
-    int64_t r = t.getRank(), off = batch - (r - 2);
-    SmallVector<AffineExpr> e;
-    for (int64_t i = 0; i < r - 2; ++i)
-      e.push_back(t.getDimSize(i) == 1 && (*bShape)[off + i] != 1
-                      ? getAffineConstantExpr(0, ctx)
-                      : getAffineDimExpr(off + i, ctx));
-    if (isA) {
-      e.push_back(getAffineDimExpr(batch, ctx));
-      e.push_back(getAffineDimExpr(batch + 2, ctx));
-    } else {
-      e.push_back(getAffineDimExpr(batch + 2, ctx));
-      e.push_back(getAffineDimExpr(batch + 1, ctx));
-    }
-    return AffineMap::get(loops, 0, e, ctx);
-  };
-  SmallVector<AffineExpr> outE;
-  for (int64_t i = 0; i < batch + 2; ++i)
-    outE.push_back(getAffineDimExpr(i, ctx));
-  AffineMap outMap = AffineMap::get(loops, 0, outE, ctx);
-
-  SmallVector<Value> dyn;
-  for (int64_t i = 0; i < batch + 2; ++i) {
-    if (!ShapedType::isDynamic(outShape[i]))
-      continue;
-    if (i == batch)
-      dyn.push_back(tensor::DimOp::create(n.b, n.loc, a, ra - 2));
-    else if (i == batch + 1)
-      dyn.push_back(tensor::DimOp::create(n.b, n.loc, b, rb - 1));
-    else if (int64_t j = i - (batch - (ra - 2)); j >= 0 && aTy.isDynamicDim(j))
-      dyn.push_back(tensor::DimOp::create(n.b, n.loc, a, j));
-    else
-      dyn.push_back(
-          tensor::DimOp::create(n.b, n.loc, b, i - (batch - (rb - 2))));
-  }
-  Type elemTy = aTy.getElementType();
-  Value init = tensor::EmptyOp::create(n.b, n.loc, outShape, elemTy, dyn);
-  Value zero = scalarConstant(n.b, n.loc, elemTy, 0);
-  Value acc = linalg::FillOp::create(n.b, n.loc, zero, init).getResult(0);
-  SmallVector<utils::IteratorType> iters(loops, utils::IteratorType::parallel);
-  iters.back() = utils::IteratorType::reduction;
-  bool isFloat = isa<FloatType>(elemTy);
-  auto g = linalg::GenericOp::create(
-      n.b, n.loc, acc.getType(), ValueRange{a, b}, ValueRange{acc},
-      ArrayRef<AffineMap>{operandMap(aTy, true), operandMap(bTy, false), outMap},
-      iters, [&](OpBuilder &nb, Location l, ValueRange args) {
-        Value p = isFloat ? arith::MulFOp::create(nb, l, args[0], args[1]).getResult()
-                          : arith::MulIOp::create(nb, l, args[0], args[1]).getResult();
-        Value s = isFloat ? arith::AddFOp::create(nb, l, args[2], p).getResult()
-                          : arith::AddIOp::create(nb, l, args[2], p).getResult();
-        linalg::YieldOp::create(nb, l, s);
-      });
-  return g.getResult(0);
-}
-
-/// Reassociation that maps a rank-`rank` shape onto the same shape without
-/// its unit dim `pos` (that dim joins its neighbour's group).
-SmallVector<ReassociationIndices> reassocDropping(int64_t rank, int64_t pos) {
-  SmallVector<ReassociationIndices> re;
-  for (int64_t i = 0; i < rank; ++i)
-    if (i != pos)
-      re.push_back({i});
-  if (re.empty())
-    return re; // rank 1 -> rank 0
-  if (pos == 0)
-    re.front().insert(re.front().begin(), 0);
-  else
-    re[pos - 1].push_back(pos);
-  return re;
-}
-
-/// Inserts a unit dim at `pos` (expand_shape).
-Value insertUnitDim(OpBuilder &b, Location loc, Value v, int64_t pos) {
-  auto ty = cast<RankedTensorType>(v.getType());
-  SmallVector<int64_t> shape(ty.getShape());
-  shape.insert(shape.begin() + pos, 1);
-  return tensor::ExpandShapeOp::create(
-      b, loc, RankedTensorType::get(shape, ty.getElementType()), v,
-      reassocDropping(ty.getRank() + 1, pos));
-}
-
-/// Drops the unit dim at `pos` (collapse_shape).
-Value dropUnitDim(OpBuilder &b, Location loc, Value v, int64_t pos) {
-  auto ty = cast<RankedTensorType>(v.getType());
-  SmallVector<int64_t> shape(ty.getShape());
-  shape.erase(shape.begin() + pos);
-  return tensor::CollapseShapeOp::create(
-      b, loc, RankedTensorType::get(shape, ty.getElementType()), v,
-      reassocDropping(ty.getRank(), pos));
-}
-
 LogicalResult buildMatMul(ONNXNode &n) {
   if (failed(n.checkArity(2, 2, 1, 1)))
     return failure();
@@ -241,7 +126,8 @@ LogicalResult buildMatMul(ONNXNode &n) {
   ElementsAttr w = constantAttr(n.input(1));
   if (w && bTy.getRank() == 2 && isFloatDType(n.inputDType(0)) &&
       bTy.hasStaticShape()) {
-    std::string init = n.initializerName(1).value_or(n.name().str() + ".weight");
+    std::string init =
+        n.initializerName(1).value_or(n.name().str() + ".weight");
     FailureOr<Value> wT = transposedConstant(n, 1, init);
     if (failed(wT))
       return failure();
@@ -253,29 +139,19 @@ LogicalResult buildMatMul(ONNXNode &n) {
                            << aTy.getDimSize(aTy.getRank() - 1) << " and "
                            << bTy.getDimSize(0);
     auto outTy = RankedTensorType::get(outShape, aTy.getElementType());
-    auto lin = LinearOp::create(n.b, n.loc, outTy, n.input(0), *wT, Value(),
-                                n.b.getStringAttr(weightNameFor(init, n.name())));
+    auto lin =
+        LinearOp::create(n.b, n.loc, outTy, n.input(0), *wT, Value(),
+                         n.b.getStringAttr(weightNameFor(init, n.name())));
     n.setOutput(0, lin.getResult(), n.inputDType(0));
     return success();
   }
 
   // General numpy matmul: 1-D operands get a unit dim that is dropped again.
-  Value a = n.input(0), b = n.input(1);
-  bool aVec = aTy.getRank() == 1, bVec = bTy.getRank() == 1;
-  if (aVec)
-    a = insertUnitDim(n.b, n.loc, a, 0);
-  if (bVec)
-    b = insertUnitDim(n.b, n.loc, b, 1);
-  FailureOr<Value> y = batchMatmul(n, a, b);
+  FailureOr<Value> y =
+      buildMatmul(n, n.input(0), n.input(1), aTy.getElementType());
   if (failed(y))
     return failure();
-  Value out = *y;
-  int64_t r = cast<RankedTensorType>(out.getType()).getRank();
-  if (bVec)
-    out = dropUnitDim(n.b, n.loc, out, r - 1);
-  if (aVec)
-    out = dropUnitDim(n.b, n.loc, out, r - 2);
-  n.setOutput(0, out, n.inputDType(0));
+  n.setOutput(0, *y, n.inputDType(0));
   return success();
 }
 
@@ -285,8 +161,7 @@ Value transpose2D(OpBuilder &b, Location loc, Value v) {
   auto tTy = RankedTensorType::get({ty.getDimSize(1), ty.getDimSize(0)},
                                    ty.getElementType());
   Value init = tensor::EmptyOp::create(
-      b, loc, tTy.getShape(), tTy.getElementType(),
-      [&] {
+      b, loc, tTy.getShape(), tTy.getElementType(), [&] {
         SmallVector<Value> dyn;
         if (tTy.isDynamicDim(0))
           dyn.push_back(tensor::DimOp::create(b, loc, v, 1));
@@ -294,8 +169,7 @@ Value transpose2D(OpBuilder &b, Location loc, Value v) {
           dyn.push_back(tensor::DimOp::create(b, loc, v, 0));
         return dyn;
       }());
-  return linalg::TransposeOp::create(b, loc, v, init,
-                                     ArrayRef<int64_t>{1, 0})
+  return linalg::TransposeOp::create(b, loc, v, init, ArrayRef<int64_t>{1, 0})
       .getResult()[0];
 }
 
@@ -322,14 +196,15 @@ LogicalResult buildGemm(ONNXNode &n) {
 
   // Linear layer: constant B, plain A, alpha = beta = 1, 1-D (or [1, N]) C.
   ElementsAttr w = constantAttr(n.input(1));
-  bool cIsBias = !hasC || (*beta == 1.0 && n.inputType(2).getNumElements() ==
-                                              outN &&
-                           n.inputType(2).getDimSize(n.inputType(2).getRank() - 1) ==
-                               outN &&
-                           n.inputType(2).getRank() <= 2);
+  bool cIsBias =
+      !hasC ||
+      (*beta == 1.0 && n.inputType(2).getNumElements() == outN &&
+       n.inputType(2).getDimSize(n.inputType(2).getRank() - 1) == outN &&
+       n.inputType(2).getRank() <= 2);
   if (w && !*transA && *alpha == 1.0 && cIsBias && bTy.hasStaticShape() &&
       !ShapedType::isDynamic(outN)) {
-    std::string init = n.initializerName(1).value_or(n.name().str() + ".weight");
+    std::string init =
+        n.initializerName(1).value_or(n.name().str() + ".weight");
     Value weight = n.input(1);
     if (!*transB) {
       FailureOr<Value> wT = transposedConstant(n, 1, init);
@@ -343,10 +218,11 @@ LogicalResult buildGemm(ONNXNode &n) {
       if (n.inputType(2).getRank() == 2)
         bias = dropUnitDim(n.b, n.loc, bias, 0);
     }
-    auto outTy = RankedTensorType::get({aTy.getDimSize(0), outN},
-                                       aTy.getElementType());
-    auto lin = LinearOp::create(n.b, n.loc, outTy, n.input(0), weight, bias,
-                                n.b.getStringAttr(weightNameFor(init, n.name())));
+    auto outTy =
+        RankedTensorType::get({aTy.getDimSize(0), outN}, aTy.getElementType());
+    auto lin =
+        LinearOp::create(n.b, n.loc, outTy, n.input(0), weight, bias,
+                         n.b.getStringAttr(weightNameFor(init, n.name())));
     n.setOutput(0, lin.getResult(), n.inputDType(0));
     return success();
   }
@@ -354,7 +230,8 @@ LogicalResult buildGemm(ONNXNode &n) {
   // General: alpha * op(A) op(B) + beta * C.
   Value a = *transA ? transpose2D(n.b, n.loc, n.input(0)) : n.input(0);
   Value b = *transB ? transpose2D(n.b, n.loc, n.input(1)) : n.input(1);
-  FailureOr<Value> y = batchMatmul(n, a, b);
+  FailureOr<Value> y = buildBatchMatmul(
+      n, a, b, cast<RankedTensorType>(a.getType()).getElementType());
   if (failed(y))
     return failure();
   Value out = *y;
@@ -363,21 +240,22 @@ LogicalResult buildGemm(ONNXNode &n) {
     ins.push_back(n.input(2));
   double al = *alpha, be = *beta;
   if (al != 1.0 || hasC) {
-    auto r = buildElementwise(n, ins, aTy.getElementType(),
-                              [&](OpBuilder &b, Location l, ValueRange v) -> Value {
-                                Value s = v[0];
-                                if (al != 1.0)
-                                  s = arith::MulFOp::create(
-                                      b, l, s, scalarConstant(b, l, s.getType(), al));
-                                if (v.size() > 1) {
-                                  Value c = v[1];
-                                  if (be != 1.0)
-                                    c = arith::MulFOp::create(
-                                        b, l, c, scalarConstant(b, l, c.getType(), be));
-                                  s = arith::AddFOp::create(b, l, s, c);
-                                }
-                                return s;
-                              });
+    auto r = buildElementwise(
+        n, ins, aTy.getElementType(),
+        [&](OpBuilder &b, Location l, ValueRange v) -> Value {
+          Value s = v[0];
+          if (al != 1.0)
+            s = arith::MulFOp::create(b, l, s,
+                                      scalarConstant(b, l, s.getType(), al));
+          if (v.size() > 1) {
+            Value c = v[1];
+            if (be != 1.0)
+              c = arith::MulFOp::create(b, l, c,
+                                        scalarConstant(b, l, c.getType(), be));
+            s = arith::AddFOp::create(b, l, s, c);
+          }
+          return s;
+        });
     if (failed(r))
       return failure();
     out = *r;
@@ -398,8 +276,8 @@ bool mlir::qopt::onnx_import::tryFuseLinearBias(ONNXNode &n) {
     Value bias = n.input(1 - i);
     // The linear's result must feed this Add alone (ONNX uses, not MLIR
     // uses: later nodes are not imported yet).
-    if (!lin || lin.getBias() || !lin->use_empty() ||
-        n.inputUseCount(i) != 1 || !constantAttr(bias))
+    if (!lin || lin.getBias() || !lin->use_empty() || n.inputUseCount(i) != 1 ||
+        !constantAttr(bias))
       continue;
     auto bTy = cast<RankedTensorType>(bias.getType());
     int64_t outN = lin.getWeight().getType().getDimSize(0);
@@ -412,9 +290,9 @@ bool mlir::qopt::onnx_import::tryFuseLinearBias(ONNXNode &n) {
     // first), so it can become its operand.
     if (!bias.getDefiningOp()->isBeforeInBlock(lin))
       continue;
-    auto fused = LinearOp::create(n.b, lin.getLoc(), lin.getType(),
-                                  lin.getInput(), lin.getWeight(), bias,
-                                  lin.getWeightNameAttr());
+    auto fused =
+        LinearOp::create(n.b, lin.getLoc(), lin.getType(), lin.getInput(),
+                         lin.getWeight(), bias, lin.getWeightNameAttr());
     lin.erase();
     n.setOutput(0, fused.getResult(), n.inputDType(i));
     return true;

@@ -28,13 +28,6 @@ using BodyFn = function_ref<Value(OpBuilder &, Location, ValueRange)>;
 // Shared pieces
 //===----------------------------------------------------------------------===//
 
-/// The type statistics are computed in: f32 for 16-bit floats.
-Type computeType(Type elemTy) {
-  if (auto ft = dyn_cast<FloatType>(elemTy); ft && ft.getWidth() < 32)
-    return Float32Type::get(elemTy.getContext());
-  return elemTy;
-}
-
 /// The type named by a stash_type attribute (float or double).
 FailureOr<Type> stashType(ONNXNode &n, int64_t stash) {
   if (stash == kFloat)
@@ -58,47 +51,6 @@ LogicalResult requireFloat(ONNXNode &n, int64_t i, StringRef what) {
   return success();
 }
 
-/// (d0, ..., d{rank-1}) -> (the dims not marked in `reduced`).
-AffineMap keptDimsMap(ArrayRef<bool> reduced, MLIRContext *ctx) {
-  SmallVector<AffineExpr> exprs;
-  for (auto [i, r] : llvm::enumerate(reduced))
-    if (!r)
-      exprs.push_back(getAffineDimExpr(i, ctx));
-  return AffineMap::get(reduced.size(), 0, exprs, ctx);
-}
-
-/// A linalg.generic over `x`'s shape that reduces the dims marked in
-/// `reduced` into a `ty` tensor (without those dims) filled with 0 first,
-/// reading `ins` through `maps`; `body` gets (ins..., acc).
-Value reduceLoops(OpBuilder &b, Location loc, Value x, ArrayRef<bool> reduced,
-                  ValueRange ins, ArrayRef<AffineMap> maps, Type ty, Value init,
-                  BodyFn body) {
-  auto xTy = cast<RankedTensorType>(x.getType());
-  SmallVector<int64_t> shape;
-  SmallVector<Value> dyn;
-  for (int64_t i = 0; i < xTy.getRank(); ++i) {
-    if (reduced[i])
-      continue;
-    shape.push_back(xTy.getDimSize(i));
-    if (xTy.isDynamicDim(i))
-      dyn.push_back(tensor::DimOp::create(b, loc, x, i));
-  }
-  Value empty = tensor::EmptyOp::create(b, loc, shape, ty, dyn);
-  Value filled = linalg::FillOp::create(b, loc, init, empty).getResult(0);
-  SmallVector<AffineMap> allMaps(maps);
-  allMaps.push_back(keptDimsMap(reduced, b.getContext()));
-  SmallVector<utils::IteratorType> iters;
-  for (bool r : reduced)
-    iters.push_back(r ? utils::IteratorType::reduction
-                      : utils::IteratorType::parallel);
-  return linalg::GenericOp::create(
-             b, loc, filled.getType(), ins, ValueRange{filled}, allMaps, iters,
-             [&](OpBuilder &nb, Location l, ValueRange args) {
-               linalg::YieldOp::create(nb, l, body(nb, l, args));
-             })
-      .getResult(0);
-}
-
 /// An element-wise linalg.generic over `shapeOf`'s shape with result element
 /// type `ty`, reading `ins` through `maps`.
 Value mapLoops(OpBuilder &b, Location loc, Value shapeOf, ValueRange ins,
@@ -118,61 +70,6 @@ Value mapLoops(OpBuilder &b, Location loc, Value shapeOf, ValueRange ins,
       .getResult(0);
 }
 
-/// Number of elements in the `reduced` dims of `x`, as a scalar of `ty`.
-Value reducedCount(OpBuilder &b, Location loc, Value x, ArrayRef<bool> reduced,
-                   Type ty) {
-  auto xTy = cast<RankedTensorType>(x.getType());
-  int64_t staticCount = 1;
-  Value dynCount;
-  for (int64_t i = 0; i < xTy.getRank(); ++i) {
-    if (!reduced[i])
-      continue;
-    if (!xTy.isDynamicDim(i)) {
-      staticCount *= xTy.getDimSize(i);
-      continue;
-    }
-    Value d = tensor::DimOp::create(b, loc, x, i);
-    dynCount =
-        dynCount ? arith::MulIOp::create(b, loc, dynCount, d).getResult() : d;
-  }
-  if (!dynCount)
-    return scalarConstant(b, loc, ty, static_cast<double>(staticCount));
-  Value c = arith::IndexCastOp::create(b, loc, b.getI64Type(), dynCount);
-  c = arith::MulIOp::create(
-      b, loc, c,
-      scalarConstant(b, loc, b.getI64Type(), static_cast<double>(staticCount)));
-  return arith::SIToFPOp::create(b, loc, ty, c);
-}
-
-/// Puts the `reduced` dims of a reduction result back as unit dims.
-Value expandReduced(OpBuilder &b, Location loc, Value v,
-                    ArrayRef<bool> reduced) {
-  auto ty = cast<RankedTensorType>(v.getType());
-  SmallVector<int64_t> shape;
-  SmallVector<ReassociationIndices> reassoc;
-  ReassociationIndices pending; // unit dims before the first kept dim
-  int64_t src = 0;
-  for (auto [i, r] : llvm::enumerate(reduced)) {
-    if (r) {
-      shape.push_back(1);
-      if (reassoc.empty())
-        pending.push_back(i);
-      else
-        reassoc.back().push_back(i);
-      continue;
-    }
-    shape.push_back(ty.getDimSize(src++));
-    ReassociationIndices group(pending);
-    group.push_back(i);
-    pending.clear();
-    reassoc.push_back(group);
-  }
-  auto outTy = RankedTensorType::get(shape, ty.getElementType());
-  if (outTy == ty)
-    return v;
-  return tensor::ExpandShapeOp::create(b, loc, outTy, v, reassoc);
-}
-
 /// Statistics of `x` over the `reduced` dims, in `ct`, shaped like `x`
 /// without those dims: the mean (null for RMS) and 1/sqrt(var + eps), or
 /// 1/sqrt(mean(x^2) + eps) for RMS.
@@ -188,11 +85,11 @@ std::pair<Value, Value> statistics(ONNXNode &n, Value x, ArrayRef<bool> reduced,
   Value count = reducedCount(b, loc, x, reduced, ct);
   Value mean;
   if (!rms) {
-    Value sum = reduceLoops(b, loc, x, reduced, {x}, {id}, ct, zero,
-                            [&](OpBuilder &nb, Location l, ValueRange a) {
-                              return arith::AddFOp::create(
-                                  nb, l, a[1], toType(nb, l, a[0], ct));
-                            });
+    Value sum = reduceLoops(
+        b, loc, x, reduced, {x}, {id}, ct, zero,
+        [&](OpBuilder &nb, Location l, ValueRange a, Value acc) {
+          return arith::AddFOp::create(nb, l, acc, toType(nb, l, a[0], ct));
+        });
     mean = mapLoops(b, loc, sum, {sum},
                     {AffineMap::getMultiDimIdentityMap(
                         cast<RankedTensorType>(sum.getType()).getRank(), ctx)},
@@ -208,14 +105,15 @@ std::pair<Value, Value> statistics(ONNXNode &n, Value x, ArrayRef<bool> reduced,
   }
   // Centred sum of squares: two passes are robust where E[x^2] - E[x]^2
   // cancels.
-  Value sq = reduceLoops(b, loc, x, reduced, ins, maps, ct, zero,
-                         [&](OpBuilder &nb, Location l, ValueRange a) {
-                           Value d = toType(nb, l, a[0], ct);
-                           if (a.size() == 3)
-                             d = arith::SubFOp::create(nb, l, d, a[1]);
-                           Value s = arith::MulFOp::create(nb, l, d, d);
-                           return arith::AddFOp::create(nb, l, a.back(), s);
-                         });
+  Value sq =
+      reduceLoops(b, loc, x, reduced, ins, maps, ct, zero,
+                  [&](OpBuilder &nb, Location l, ValueRange a, Value acc) {
+                    Value d = toType(nb, l, a[0], ct);
+                    if (a.size() == 2)
+                      d = arith::SubFOp::create(nb, l, d, a[1]);
+                    Value s = arith::MulFOp::create(nb, l, d, d);
+                    return arith::AddFOp::create(nb, l, acc, s);
+                  });
   Value inv = mapLoops(
       b, loc, sq, {sq},
       {AffineMap::getMultiDimIdentityMap(
@@ -336,7 +234,7 @@ OpBuilderFn batchNorm(int64_t since) {
     MLIRContext *ctx = b.getContext();
     int64_t rank = xTy.getRank();
     Type elemTy = xTy.getElementType();
-    Type ct = computeType(elemTy);
+    Type ct = accumulatorType(elemTy);
     AffineMap ch = singleDimMap(rank, 1, ctx);
     double e = *eps;
     Value y = mapLoops(
@@ -423,7 +321,7 @@ OpBuilderFn layerNorm(bool rms) {
     if (hasBias)
       ins.push_back(n.input(2));
     maps.append(paramMaps);
-    Type pt = computeType(elemTy);
+    Type pt = accumulatorType(elemTy);
     Value y = mapLoops(
         b, n.loc, n.input(0), ins, maps, elemTy,
         [&](OpBuilder &nb, Location l, ValueRange a) {
@@ -480,7 +378,7 @@ LogicalResult buildInstanceNorm(ONNXNode &n, bool legacy) {
   OpBuilder &b = n.b;
   MLIRContext *ctx = b.getContext();
   Type elemTy = xTy.getElementType();
-  Type ct = computeType(elemTy);
+  Type ct = accumulatorType(elemTy);
   SmallVector<bool> reduced(rank, true);
   reduced[0] = reduced[1] = false;
   std::pair<Value, Value> stats =
@@ -578,7 +476,7 @@ OpBuilderFn groupNorm(bool perChannel) {
                                perChannel ? "channels" : "num_groups")))
         return failure();
     Type elemTy = xTy.getElementType();
-    Type ct = computeType(elemTy);
+    Type ct = accumulatorType(elemTy);
     if (perChannel) {
       FailureOr<Type> st = stashType(n, *stash);
       if (failed(st))
@@ -605,7 +503,7 @@ OpBuilderFn groupNorm(bool perChannel) {
       pm = AffineMap::get(
           r, 0, {getAffineDimExpr(1, ctx), getAffineDimExpr(2, ctx)}, ctx);
     }
-    Type pt = computeType(elemTy);
+    Type pt = accumulatorType(elemTy);
     Value y = mapLoops(
         b, loc, x, {x, mean, inv, scale, bias},
         {AffineMap::getMultiDimIdentityMap(r, ctx), kept, kept, pm, pm}, elemTy,
@@ -652,27 +550,25 @@ OpBuilderFn softmax(bool isLog, bool coerced) {
     MLIRContext *ctx = b.getContext();
     Value x = n.input(0);
     Type elemTy = xTy.getElementType();
-    Type ct = computeType(elemTy);
+    Type ct = accumulatorType(elemTy);
     SmallVector<bool> reduced(rank, false);
     for (int64_t i = *axis; i < (coerced ? rank : *axis + 1); ++i)
       reduced[i] = true;
     AffineMap id = AffineMap::getMultiDimIdentityMap(rank, ctx);
     AffineMap kept = keptDimsMap(reduced, ctx);
-    auto ft = cast<FloatType>(ct);
-    Value ninf = arith::ConstantOp::create(
-        b, loc, ct,
-        b.getFloatAttr(ft, APFloat::getInf(ft.getFloatSemantics(), true)));
-    Value max = reduceLoops(b, loc, x, reduced, {x}, {id}, ct, ninf,
-                            [&](OpBuilder &nb, Location l, ValueRange a) {
-                              return arith::MaximumFOp::create(
-                                  nb, l, toType(nb, l, a[0], ct), a[1]);
-                            });
+    Value ninf = extremeConstant(b, loc, ct, /*lowest=*/true,
+                                 /*isUnsigned=*/false);
+    Value max = reduceLoops(
+        b, loc, x, reduced, {x}, {id}, ct, ninf,
+        [&](OpBuilder &nb, Location l, ValueRange a, Value acc) {
+          return arith::MaximumFOp::create(nb, l, toType(nb, l, a[0], ct), acc);
+        });
     Value sum = reduceLoops(
         b, loc, x, reduced, {x, max}, {id, kept}, ct,
         scalarConstant(b, loc, ct, 0),
-        [&](OpBuilder &nb, Location l, ValueRange a) {
+        [&](OpBuilder &nb, Location l, ValueRange a, Value acc) {
           Value d = arith::SubFOp::create(nb, l, toType(nb, l, a[0], ct), a[1]);
-          return arith::AddFOp::create(nb, l, a[2],
+          return arith::AddFOp::create(nb, l, acc,
                                        math::ExpOp::create(nb, l, d));
         });
     Value y = mapLoops(

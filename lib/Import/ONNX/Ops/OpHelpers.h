@@ -5,6 +5,7 @@
 
 #include "../ONNXNode.h"
 
+#include "mlir/Dialect/Utils/ReshapeOpsUtils.h"
 #include "mlir/IR/Builders.h"
 
 namespace mlir::qopt::onnx_import {
@@ -15,8 +16,8 @@ using ElementBodyFn =
 
 /// The numpy-style broadcast of `types`' shapes; reports incompatible static
 /// dims on `node`.
-FailureOr<SmallVector<int64_t>> broadcastShapes(ONNXNode &node,
-                                                ArrayRef<RankedTensorType> types);
+FailureOr<SmallVector<int64_t>>
+broadcastShapes(ONNXNode &node, ArrayRef<RankedTensorType> types);
 
 /// An element-wise linalg.generic over `inputs` broadcast to a common shape
 /// (numpy rules), with result element type `resultElemTy`. A dynamic result
@@ -57,6 +58,105 @@ using ConvProductFn =
 FailureOr<Value> buildConvolution(ONNXNode &n, Value x, Value w, Value bias,
                                   Value padValue, Type accTy,
                                   ConvProductFn product);
+
+//===----------------------------------------------------------------------===//
+// Reductions
+//===----------------------------------------------------------------------===//
+
+/// The type a reduction or statistic accumulates in: f32 for floats narrower
+/// than 32 bits (f16, bf16), `elemTy` otherwise.
+Type accumulatorType(Type elemTy);
+
+/// The smallest (`lowest`) or largest value of int or float type `ty`:
+/// -inf/+inf for floats, so that they are neutral for max/min; integer
+/// limits follow `isUnsigned`.
+Value extremeConstant(OpBuilder &b, Location loc, Type ty, bool lowest,
+                      bool isUnsigned);
+
+/// (d0, ..., d{rank-1}) -> (the dims not marked in `reduced`).
+AffineMap keptDimsMap(ArrayRef<bool> reduced, MLIRContext *ctx);
+
+/// tensor.empty of `x`'s shape without the `reduced` dims, element type
+/// `elemTy`; dynamic sizes read from `x`.
+Value emptyReduced(OpBuilder &b, Location loc, Value x, ArrayRef<bool> reduced,
+                   Type elemTy);
+
+/// Combines the input elements `ins` into the accumulator `acc`.
+using CombineFn =
+    function_ref<Value(OpBuilder &, Location, ValueRange ins, Value acc)>;
+
+/// A linalg.generic over the loops of `x`'s shape that reduces the loops
+/// marked in `reduced` into an `accTy` tensor (without those dims) that starts
+/// as `init`. `ins` are read through `inMaps`.
+Value reduceLoops(OpBuilder &b, Location loc, Value x, ArrayRef<bool> reduced,
+                  ValueRange ins, ArrayRef<AffineMap> inMaps, Type accTy,
+                  Value init, CombineFn combine);
+
+/// Puts the `reduced` dims of a reduction result back as unit dims
+/// (keepdims).
+Value expandReduced(OpBuilder &b, Location loc, Value v,
+                    ArrayRef<bool> reduced);
+
+/// Number of elements in the `reduced` dims of `x` (dynamic dims included),
+/// as a scalar of int or float type `ty`.
+Value reducedCount(OpBuilder &b, Location loc, Value x, ArrayRef<bool> reduced,
+                   Type ty);
+
+//===----------------------------------------------------------------------===//
+// Unit dims and matmuls
+//===----------------------------------------------------------------------===//
+
+/// Reassociation that maps a rank-`rank` shape onto the same shape without
+/// its unit dim `pos` (that dim joins its neighbour's group).
+SmallVector<ReassociationIndices> reassocDropping(int64_t rank, int64_t pos);
+
+/// Inserts a unit dim at `pos` (tensor.expand_shape).
+Value insertUnitDim(OpBuilder &b, Location loc, Value v, int64_t pos);
+
+/// Drops the unit dim at `pos` (tensor.collapse_shape).
+Value dropUnitDim(OpBuilder &b, Location loc, Value v, int64_t pos);
+
+/// The indexing maps of a batched matmul's extra operands, given the number
+/// of loops and the loop dims of the output rows (`m`) and columns (`n`).
+using MatmulExtraMapsFn = function_ref<SmallVector<AffineMap>(
+    int64_t loops, AffineExpr m, AffineExpr n)>;
+
+/// One step of a batched matmul: the new accumulator from
+/// (a, b, extra operands..., acc).
+using MatmulBodyFn =
+    function_ref<Value(OpBuilder &b, Location loc, ValueRange args)>;
+
+/// A batched matmul A[..., M, K] x B[..., K, N] with numpy broadcasting of
+/// the batch dims, as one linalg.generic (loops batch..., m, n, k) into an
+/// `accTy` tensor that starts at 0. Both ranks >= 2. `extraIns` are read
+/// through the maps `extraMaps` returns (may be null when there are none).
+/// A null `body` multiplies and adds in `accTy` (float or int).
+FailureOr<Value> buildBatchMatmul(ONNXNode &n, Value a, Value b, Type accTy,
+                                  ValueRange extraIns = {},
+                                  MatmulExtraMapsFn extraMaps = nullptr,
+                                  MatmulBodyFn body = nullptr);
+
+/// numpy matmul: buildBatchMatmul where a 1-D A (B) first gets a unit dim
+/// in front (at the end), dropped again from the result. Both ranks >= 1.
+FailureOr<Value> buildMatmul(ONNXNode &n, Value a, Value b, Type accTy,
+                             ValueRange extraIns = {},
+                             MatmulExtraMapsFn extraMaps = nullptr,
+                             MatmulBodyFn body = nullptr);
+
+//===----------------------------------------------------------------------===//
+// Index values and dims
+//===----------------------------------------------------------------------===//
+
+/// An index constant (arith.constant of index type).
+Value cIndex(OpBuilder &b, Location loc, int64_t v);
+
+/// Size of dim `d` of tensor `t`: an index attribute when static, a
+/// tensor.dim otherwise.
+OpFoldResult dimOFR(OpBuilder &b, Location loc, Value t, int64_t d);
+
+/// Size of dim `d` of tensor `t` as an index value: an index constant when
+/// static, a tensor.dim otherwise.
+Value dimValue(OpBuilder &b, Location loc, Value t, int64_t d);
 
 } // namespace mlir::qopt::onnx_import
 

@@ -23,12 +23,18 @@ namespace {
 /// Storage range of the ONNX zero-point dtype.
 FailureOr<std::pair<unsigned, bool>> storageOf(ONNXNode &n, int32_t dtype) {
   switch (dtype) {
-  case kUInt8: return std::make_pair(8u, false);
-  case kInt8: return std::make_pair(8u, true);
-  case kUInt16: return std::make_pair(16u, false);
-  case kInt16: return std::make_pair(16u, true);
-  case kUInt4: return std::make_pair(4u, false);
-  case kInt4: return std::make_pair(4u, true);
+  case kUInt8:
+    return std::make_pair(8u, false);
+  case kInt8:
+    return std::make_pair(8u, true);
+  case kUInt16:
+    return std::make_pair(16u, false);
+  case kInt16:
+    return std::make_pair(16u, true);
+  case kUInt4:
+    return std::make_pair(4u, false);
+  case kInt4:
+    return std::make_pair(4u, true);
   default:
     return n.emitError() << "quantized dtype " << dtypeName(dtype)
                          << " is not supported";
@@ -38,9 +44,9 @@ FailureOr<std::pair<unsigned, bool>> storageOf(ONNXNode &n, int32_t dtype) {
 /// Builds the !quant.uniform element type from the node's constant scale
 /// (input 1) and zero point (input 2, optional), per tensor or along `axis`
 /// of a tensor of type `tensorTy`.
-FailureOr<quant::QuantizedType>
-quantTypeOf(ONNXNode &n, RankedTensorType tensorTy, Type expressedTy,
-            int32_t zpDType) {
+FailureOr<quant::QuantizedType> quantTypeOf(ONNXNode &n,
+                                            RankedTensorType tensorTy,
+                                            Type expressedTy, int32_t zpDType) {
   FailureOr<int64_t> axisAttr = n.getInt("axis", 1);
   if (failed(axisAttr))
     return failure();
@@ -49,8 +55,8 @@ quantTypeOf(ONNXNode &n, RankedTensorType tensorTy, Type expressedTy,
     if (failed(block))
       return failure();
     if (*block != 0)
-      return n.emitError() << "block-wise quantization (block_size "
-                           << *block << ") is not supported yet";
+      return n.emitError() << "block-wise quantization (block_size " << *block
+                           << ") is not supported yet";
   }
   std::optional<SmallVector<double>> scales = n.constantFloats(1);
   if (!scales)
@@ -73,21 +79,23 @@ quantTypeOf(ONNXNode &n, RankedTensorType tensorTy, Type expressedTy,
   if (failed(storage))
     return failure();
   auto [width, isSigned] = *storage;
-  int64_t qmin = quant::QuantizedType::getDefaultMinimumForInteger(isSigned, width);
-  int64_t qmax = quant::QuantizedType::getDefaultMaximumForInteger(isSigned, width);
+  int64_t qmin =
+      quant::QuantizedType::getDefaultMinimumForInteger(isSigned, width);
+  int64_t qmax =
+      quant::QuantizedType::getDefaultMaximumForInteger(isSigned, width);
   for (double s : *scales)
     if (!(s > 0.0) || !std::isfinite(s))
       return n.emitError() << "scale " << s << " must be positive and finite";
   for (int64_t z : zps)
     if (z < qmin || z > qmax)
-      return n.emitError() << "zero point " << z << " is outside ["
-                           << qmin << ", " << qmax << "]";
+      return n.emitError() << "zero point " << z << " is outside [" << qmin
+                           << ", " << qmax << "]";
   Type storageTy = n.b.getIntegerType(width);
   unsigned flags = isSigned ? quant::QuantizationFlags::Signed : 0;
   auto emitErr = [&] { return n.emitError(); };
-  bool perTensor = sTy.getRank() == 0 || (sTy.getRank() == 1 &&
-                                          sTy.getDimSize(0) == 1 &&
-                                          !n.hasAttr("axis"));
+  bool perTensor =
+      sTy.getRank() == 0 ||
+      (sTy.getRank() == 1 && sTy.getDimSize(0) == 1 && !n.hasAttr("axis"));
   if (perTensor)
     return cast<quant::QuantizedType>(quant::UniformQuantizedType::getChecked(
         emitErr, flags, storageTy, expressedTy, (*scales)[0], zps[0], qmin,
@@ -97,9 +105,8 @@ quantTypeOf(ONNXNode &n, RankedTensorType tensorTy, Type expressedTy,
     return failure();
   if (tensorTy.isDynamicDim(*axis) ||
       tensorTy.getDimSize(*axis) != static_cast<int64_t>(scales->size()))
-    return n.emitError() << "scale has " << scales->size()
-                         << " values, axis " << *axis << " has size "
-                         << tensorTy.getDimSize(*axis);
+    return n.emitError() << "scale has " << scales->size() << " values, axis "
+                         << *axis << " has size " << tensorTy.getDimSize(*axis);
   return cast<quant::QuantizedType>(
       quant::UniformQuantizedPerAxisType::getChecked(
           emitErr, flags, storageTy, expressedTy, *scales, zps,
@@ -159,8 +166,8 @@ LogicalResult buildDequantizeLinear(ONNXNode &n) {
   FailureOr<quant::QuantizedType> qTy = quantTypeOf(n, xTy, expressed, inDType);
   if (failed(qTy))
     return failure();
-  Value q = quant::StorageCastOp::create(n.b, n.loc, xTy.clone(*qTy),
-                                         n.input(0));
+  Value q =
+      quant::StorageCastOp::create(n.b, n.loc, xTy.clone(*qTy), n.input(0));
   auto dq = DequantizeOp::create(n.b, n.loc, xTy.clone(expressed), q);
   n.setOutput(0, dq.getResult(), n.inputDType(1));
   return success();

@@ -97,38 +97,6 @@ Value toF32(OpBuilder &b, Location loc, Value v, bool isUnsigned = false) {
   return convertScalar(b, loc, v, b.getF32Type(), isUnsigned, false);
 }
 
-/// Reassociation that maps a rank-`rank` shape onto the same shape without
-/// its unit dim `pos`.
-SmallVector<ReassociationIndices> reassocDropping(int64_t rank, int64_t pos) {
-  SmallVector<ReassociationIndices> re;
-  for (int64_t i = 0; i < rank; ++i)
-    if (i != pos)
-      re.push_back({i});
-  if (re.empty())
-    return re;
-  if (pos == 0)
-    re.front().insert(re.front().begin(), 0);
-  else
-    re[pos - 1].push_back(pos);
-  return re;
-}
-
-Value insertUnitDim(OpBuilder &b, Location loc, Value v, int64_t pos) {
-  auto ty = cast<RankedTensorType>(v.getType());
-  SmallVector<int64_t> shape(ty.getShape());
-  shape.insert(shape.begin() + pos, 1);
-  return tensor::ExpandShapeOp::create(b, loc, ty.clone(shape), v,
-                                       reassocDropping(ty.getRank() + 1, pos));
-}
-
-Value dropUnitDim(OpBuilder &b, Location loc, Value v, int64_t pos) {
-  auto ty = cast<RankedTensorType>(v.getType());
-  SmallVector<int64_t> shape(ty.getShape());
-  shape.erase(shape.begin() + pos);
-  return tensor::CollapseShapeOp::create(b, loc, ty.clone(shape), v,
-                                         reassocDropping(ty.getRank(), pos));
-}
-
 /// One operand of an integer matmul: the tensor, its signedness, and its
 /// zero point (null, a scalar, or one per row of A / column of B).
 struct IntOperand {
@@ -142,97 +110,34 @@ struct IntOperand {
 ///   sum_k (ext(a) - ext(a_zp)) * (ext(b) - ext(b_zp)),
 /// with numpy broadcasting of the batch dims and 1-D operands.
 FailureOr<Value> integerMatmul(ONNXNode &n, IntOperand a, IntOperand b) {
-  OpBuilder &bld = n.b;
-  Location loc = n.loc;
-  MLIRContext *ctx = bld.getContext();
-  auto aTy0 = cast<RankedTensorType>(a.v.getType());
-  auto bTy0 = cast<RankedTensorType>(b.v.getType());
-  if (aTy0.getRank() == 0 || bTy0.getRank() == 0)
+  MLIRContext *ctx = n.b.getContext();
+  if (cast<RankedTensorType>(a.v.getType()).getRank() == 0 ||
+      cast<RankedTensorType>(b.v.getType()).getRank() == 0)
     return n.emitError() << "inputs must have rank >= 1";
-  bool aVec = aTy0.getRank() == 1, bVec = bTy0.getRank() == 1;
-  if (aVec)
-    a.v = insertUnitDim(bld, loc, a.v, 0);
-  if (bVec)
-    b.v = insertUnitDim(bld, loc, b.v, 1);
-  auto aTy = cast<RankedTensorType>(a.v.getType());
-  auto bTy = cast<RankedTensorType>(b.v.getType());
-  int64_t ra = aTy.getRank(), rb = bTy.getRank();
-  int64_t batch = std::max(ra, rb) - 2;
-  int64_t kA = aTy.getDimSize(ra - 1), kB = bTy.getDimSize(rb - 2);
-  if (!ShapedType::isDynamic(kA) && !ShapedType::isDynamic(kB) && kA != kB)
-    return n.emitError() << "inner dimensions differ: " << kA << " and " << kB;
-  auto batchOf = [](RankedTensorType t) {
-    return RankedTensorType::get(t.getShape().drop_back(2), t.getElementType());
+  SmallVector<Value> zps;
+  if (a.zp)
+    zps.push_back(a.zp);
+  if (b.zp)
+    zps.push_back(b.zp);
+  auto zpMaps = [&](int64_t loops, AffineExpr dm, AffineExpr dn) {
+    auto zpMap = [&](const IntOperand &o, AffineExpr axis) {
+      SmallVector<AffineExpr> e;
+      if (o.zpPerAxis)
+        e.push_back(axis);
+      else if (cast<RankedTensorType>(o.zp.getType()).getRank() == 1)
+        e.push_back(getAffineConstantExpr(0, ctx));
+      return AffineMap::get(loops, 0, e, ctx);
+    };
+    SmallVector<AffineMap> maps;
+    if (a.zp)
+      maps.push_back(zpMap(a, dm));
+    if (b.zp)
+      maps.push_back(zpMap(b, dn));
+    return maps;
   };
-  FailureOr<SmallVector<int64_t>> bShape =
-      broadcastShapes(n, {batchOf(aTy), batchOf(bTy)});
-  if (failed(bShape))
-    return failure();
-  SmallVector<int64_t> outShape(*bShape);
-  outShape.push_back(aTy.getDimSize(ra - 2));
-  outShape.push_back(bTy.getDimSize(rb - 1));
-  int64_t loops = batch + 3; // batch..., m, n, k
-  AffineExpr dm = getAffineDimExpr(batch, ctx),
-             dn = getAffineDimExpr(batch + 1, ctx),
-             dk = getAffineDimExpr(batch + 2, ctx);
-  auto operandMap = [&](RankedTensorType t, bool isA) {
-    int64_t r = t.getRank(), off = batch - (r - 2);
-    SmallVector<AffineExpr> e;
-    for (int64_t i = 0; i < r - 2; ++i)
-      e.push_back(t.getDimSize(i) == 1 && (*bShape)[off + i] != 1
-                      ? getAffineConstantExpr(0, ctx)
-                      : getAffineDimExpr(off + i, ctx));
-    e.push_back(isA ? dm : dk);
-    e.push_back(isA ? dk : dn);
-    return AffineMap::get(loops, 0, e, ctx);
-  };
-  SmallVector<Value> ins{a.v, b.v};
-  SmallVector<AffineMap> maps{operandMap(aTy, true), operandMap(bTy, false)};
-  auto zpMap = [&](const IntOperand &o, AffineExpr axis) {
-    SmallVector<AffineExpr> e;
-    if (o.zpPerAxis)
-      e.push_back(axis);
-    else if (cast<RankedTensorType>(o.zp.getType()).getRank() == 1)
-      e.push_back(getAffineConstantExpr(0, ctx));
-    return AffineMap::get(loops, 0, e, ctx);
-  };
-  if (a.zp) {
-    ins.push_back(a.zp);
-    maps.push_back(zpMap(a, dm));
-  }
-  if (b.zp) {
-    ins.push_back(b.zp);
-    maps.push_back(zpMap(b, dn));
-  }
-  SmallVector<AffineExpr> outE;
-  for (int64_t i = 0; i < batch + 2; ++i)
-    outE.push_back(getAffineDimExpr(i, ctx));
-  maps.push_back(AffineMap::get(loops, 0, outE, ctx));
-
-  SmallVector<Value> dyn;
-  for (int64_t i = 0; i < batch + 2; ++i) {
-    if (!ShapedType::isDynamic(outShape[i]))
-      continue;
-    if (i == batch)
-      dyn.push_back(tensor::DimOp::create(bld, loc, a.v, ra - 2));
-    else if (i == batch + 1)
-      dyn.push_back(tensor::DimOp::create(bld, loc, b.v, rb - 1));
-    else if (int64_t j = i - (batch - (ra - 2)); j >= 0 && aTy.isDynamicDim(j))
-      dyn.push_back(tensor::DimOp::create(bld, loc, a.v, j));
-    else
-      dyn.push_back(
-          tensor::DimOp::create(bld, loc, b.v, i - (batch - (rb - 2))));
-  }
-  Type i32 = bld.getI32Type();
-  Value init = tensor::EmptyOp::create(bld, loc, outShape, i32, dyn);
-  Value acc =
-      linalg::FillOp::create(bld, loc, scalarConstant(bld, loc, i32, 0), init)
-          .getResult(0);
-  SmallVector<utils::IteratorType> iters(loops, utils::IteratorType::parallel);
-  iters.back() = utils::IteratorType::reduction;
-  auto g = linalg::GenericOp::create(
-      bld, loc, acc.getType(), ins, ValueRange{acc}, maps, iters,
-      [&](OpBuilder &nb, Location l, ValueRange args) {
+  return buildMatmul(
+      n, a.v, b.v, n.b.getI32Type(), zps, zpMaps,
+      [&](OpBuilder &nb, Location l, ValueRange args) -> Value {
         Value x = toI32(nb, l, args[0], a.isUnsigned);
         Value y = toI32(nb, l, args[1], b.isUnsigned);
         unsigned next = 2;
@@ -243,16 +148,8 @@ FailureOr<Value> integerMatmul(ONNXNode &n, IntOperand a, IntOperand b) {
           y = arith::SubIOp::create(nb, l, y,
                                     toI32(nb, l, args[next++], b.isUnsigned));
         Value p = arith::MulIOp::create(nb, l, x, y);
-        linalg::YieldOp::create(
-            nb, l, arith::AddIOp::create(nb, l, args.back(), p).getResult());
+        return arith::AddIOp::create(nb, l, args.back(), p).getResult();
       });
-  Value out = g.getResult(0);
-  int64_t r = outShape.size();
-  if (bVec)
-    out = dropUnitDim(bld, loc, out, r - 1);
-  if (aVec)
-    out = dropUnitDim(bld, loc, out, r - 2);
-  return out;
 }
 
 /// Rounds f32 `v` half to even, adds zero point `zp` (already f32) and

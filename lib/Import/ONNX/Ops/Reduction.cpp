@@ -27,38 +27,6 @@ namespace {
 // Shared pieces
 //===----------------------------------------------------------------------===//
 
-/// The type a reduction accumulates in: f32 for 16-bit floats.
-Type accumulatorType(Type elemTy) {
-  if (auto ft = dyn_cast<FloatType>(elemTy); ft && ft.getWidth() < 32)
-    return Float32Type::get(elemTy.getContext());
-  return elemTy;
-}
-
-/// The smallest (`lowest`) or largest value of int or float type `ty`:
-/// -inf/+inf for floats, so that they are neutral for max/min.
-Value extremeConstant(OpBuilder &b, Location loc, Type ty, bool lowest,
-                      bool isUnsigned) {
-  if (auto ft = dyn_cast<FloatType>(ty))
-    return arith::ConstantOp::create(
-        b, loc, ty,
-        b.getFloatAttr(ft, APFloat::getInf(ft.getFloatSemantics(), lowest)));
-  unsigned w = ty.getIntOrFloatBitWidth();
-  APInt v = isUnsigned
-                ? (lowest ? APInt::getMinValue(w) : APInt::getMaxValue(w))
-                : (lowest ? APInt::getSignedMinValue(w)
-                          : APInt::getSignedMaxValue(w));
-  return arith::ConstantOp::create(b, loc, ty, b.getIntegerAttr(ty, v));
-}
-
-/// (d0, ..., d{rank-1}) -> (the dims not marked in `reduced`).
-AffineMap keptDimsMap(ArrayRef<bool> reduced, MLIRContext *ctx) {
-  SmallVector<AffineExpr> exprs;
-  for (auto [i, r] : llvm::enumerate(reduced))
-    if (!r)
-      exprs.push_back(getAffineDimExpr(i, ctx));
-  return AffineMap::get(reduced.size(), 0, exprs, ctx);
-}
-
 /// The identity map over `numLoops` loops restricted to the first `rank`,
 /// with loop `extra` read at position `pos` instead (pos < 0: none).
 AffineMap loopMap(int64_t numLoops, int64_t rank, int64_t pos, int64_t extra,
@@ -67,78 +35,6 @@ AffineMap loopMap(int64_t numLoops, int64_t rank, int64_t pos, int64_t extra,
   for (int64_t i = 0; i < rank; ++i)
     exprs.push_back(getAffineDimExpr(i == pos ? extra : i, ctx));
   return AffineMap::get(numLoops, 0, exprs, ctx);
-}
-
-/// tensor.empty of `x`'s shape without the `reduced` dims.
-Value emptyReduced(OpBuilder &b, Location loc, Value x, ArrayRef<bool> reduced,
-                   Type elemTy) {
-  auto ty = cast<RankedTensorType>(x.getType());
-  SmallVector<int64_t> shape;
-  SmallVector<Value> dyn;
-  for (int64_t i = 0; i < ty.getRank(); ++i) {
-    if (reduced[i])
-      continue;
-    shape.push_back(ty.getDimSize(i));
-    if (ty.isDynamicDim(i))
-      dyn.push_back(tensor::DimOp::create(b, loc, x, i));
-  }
-  return tensor::EmptyOp::create(b, loc, shape, elemTy, dyn);
-}
-
-using CombineFn =
-    function_ref<Value(OpBuilder &, Location, ValueRange ins, Value acc)>;
-
-/// A linalg.generic over the loops of `x`'s shape that reduces the loops
-/// marked in `reduced` into a `accTy` tensor (without those dims) that starts
-/// as `init`. `ins` are read through `inMaps`.
-Value reduceLoops(OpBuilder &b, Location loc, Value x, ArrayRef<bool> reduced,
-                  ValueRange ins, ArrayRef<AffineMap> inMaps, Type accTy,
-                  Value init, CombineFn combine) {
-  MLIRContext *ctx = b.getContext();
-  Value empty = emptyReduced(b, loc, x, reduced, accTy);
-  Value filled = linalg::FillOp::create(b, loc, init, empty).getResult(0);
-  SmallVector<AffineMap> maps(inMaps);
-  maps.push_back(keptDimsMap(reduced, ctx));
-  SmallVector<utils::IteratorType> iters;
-  for (bool r : reduced)
-    iters.push_back(r ? utils::IteratorType::reduction
-                      : utils::IteratorType::parallel);
-  auto g = linalg::GenericOp::create(
-      b, loc, filled.getType(), ins, ValueRange{filled}, maps, iters,
-      [&](OpBuilder &nb, Location l, ValueRange args) {
-        linalg::YieldOp::create(nb, l,
-                                combine(nb, l, args.drop_back(), args.back()));
-      });
-  return g.getResult(0);
-}
-
-/// Puts the `reduced` dims of a reduction result back as unit dims.
-Value expandReduced(OpBuilder &b, Location loc, Value v,
-                    ArrayRef<bool> reduced) {
-  auto ty = cast<RankedTensorType>(v.getType());
-  SmallVector<int64_t> shape;
-  SmallVector<ReassociationIndices> reassoc;
-  int64_t src = 0;
-  ReassociationIndices pending; // unit dims before the first kept dim
-  for (auto [i, r] : llvm::enumerate(reduced)) {
-    if (r) {
-      shape.push_back(1);
-      if (reassoc.empty())
-        pending.push_back(i);
-      else
-        reassoc.back().push_back(i);
-      continue;
-    }
-    shape.push_back(ty.getDimSize(src++));
-    ReassociationIndices group(pending);
-    group.push_back(i);
-    pending.clear();
-    reassoc.push_back(group);
-  }
-  auto outTy = RankedTensorType::get(shape, ty.getElementType());
-  if (outTy == ty)
-    return v;
-  return tensor::ExpandShapeOp::create(b, loc, outTy, v, reassoc);
 }
 
 /// The reduced dims for `axes` (normalized; duplicates are an error).
@@ -221,32 +117,6 @@ Value preReduce(OpBuilder &b, Location l, ReduceKind kind, Value x, Type accTy,
   default:
     return x;
   }
-}
-
-/// Number of elements in the `reduced` dims of `x`, as a scalar of `ty`.
-Value reducedCount(OpBuilder &b, Location loc, Value x, ArrayRef<bool> reduced,
-                   Type ty) {
-  auto xTy = cast<RankedTensorType>(x.getType());
-  int64_t staticCount = 1;
-  Value dynCount;
-  for (int64_t i = 0; i < xTy.getRank(); ++i) {
-    if (!reduced[i])
-      continue;
-    if (!xTy.isDynamicDim(i)) {
-      staticCount *= xTy.getDimSize(i);
-      continue;
-    }
-    Value d = tensor::DimOp::create(b, loc, x, i);
-    dynCount =
-        dynCount ? arith::MulIOp::create(b, loc, dynCount, d).getResult() : d;
-  }
-  if (!dynCount)
-    return scalarConstant(b, loc, ty, static_cast<double>(staticCount));
-  Value c = arith::IndexCastOp::create(b, loc, b.getI64Type(), dynCount);
-  c = arith::MulIOp::create(
-      b, loc, c,
-      scalarConstant(b, loc, b.getI64Type(), static_cast<double>(staticCount)));
-  return convertScalar(b, loc, c, ty, false, false);
 }
 
 /// ReduceXxx; `axesInput`: axes come as input #1 (ReduceSum from opset 13,

@@ -38,26 +38,10 @@ constexpr int64_t kMaxFoldElements = 4096;
 // Small helpers
 //===----------------------------------------------------------------------===//
 
-Value cIndex(OpBuilder &b, Location loc, int64_t v) {
-  return arith::ConstantIndexOp::create(b, loc, v);
-}
-
-/// Size of dim `d` of tensor `t`: an attribute when static.
-OpFoldResult dimOFR(OpBuilder &b, Location loc, Value t, int64_t d) {
-  auto ty = cast<RankedTensorType>(t.getType());
-  if (!ty.isDynamicDim(d))
-    return b.getIndexAttr(ty.getDimSize(d));
-  return tensor::DimOp::create(b, loc, t, d).getResult();
-}
-
 Value toValue(OpBuilder &b, Location loc, OpFoldResult ofr) {
   if (auto v = dyn_cast<Value>(ofr))
     return v;
   return cIndex(b, loc, *getConstantIntValue(ofr));
-}
-
-Value dimValue(OpBuilder &b, Location loc, Value t, int64_t d) {
-  return toValue(b, loc, dimOFR(b, loc, t, d));
 }
 
 /// Product of `ofrs`, folded when all are static.
