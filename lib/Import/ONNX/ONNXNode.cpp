@@ -167,80 +167,76 @@ bool ONNXNode::hasAttr(StringRef name) const {
                       [&](const auto &a) { return a.name() == name; });
 }
 
-const onnx::AttributeProto *ONNXNode::findAttr(StringRef name,
-                                               int expectedType) {
+FailureOr<const onnx::AttributeProto *>
+ONNXNode::findAttr(StringRef name, int expectedType) {
   readAttrs.insert(name);
   for (const auto &a : proto.attribute()) {
     if (a.name() != name)
       continue;
     // Old exporters leave `type` unset; trust the field that is filled.
-    if (a.type() != 0 && a.type() != expectedType) {
-      emitError() << "attribute '" << name << "' has the wrong type";
-      return reinterpret_cast<const onnx::AttributeProto *>(-1);
-    }
+    if (a.type() != 0 && a.type() != expectedType)
+      return emitError() << "attribute '" << name << "' has the wrong type";
     return &a;
   }
-  return nullptr;
+  return static_cast<const onnx::AttributeProto *>(nullptr);
 }
 
-#define QOPT_BAD_ATTR reinterpret_cast<const onnx::AttributeProto *>(-1)
-
 FailureOr<int64_t> ONNXNode::getInt(StringRef name, int64_t defaultValue) {
-  const auto *a = findAttr(name, onnx::AttributeProto::INT);
-  if (a == QOPT_BAD_ATTR)
+  auto a = findAttr(name, onnx::AttributeProto::INT);
+  if (failed(a))
     return failure();
-  return a ? a->i() : defaultValue;
+  return *a ? (*a)->i() : defaultValue;
 }
 
 FailureOr<int64_t> ONNXNode::getRequiredInt(StringRef name) {
-  const auto *a = findAttr(name, onnx::AttributeProto::INT);
-  if (a == QOPT_BAD_ATTR)
+  auto a = findAttr(name, onnx::AttributeProto::INT);
+  if (failed(a))
     return failure();
-  if (!a)
+  if (!*a)
     return emitError() << "attribute '" << name << "' is required";
-  return a->i();
+  return (*a)->i();
 }
 
 FailureOr<double> ONNXNode::getFloat(StringRef name, double defaultValue) {
-  const auto *a = findAttr(name, onnx::AttributeProto::FLOAT);
-  if (a == QOPT_BAD_ATTR)
+  auto a = findAttr(name, onnx::AttributeProto::FLOAT);
+  if (failed(a))
     return failure();
-  return a ? static_cast<double>(a->f()) : defaultValue;
+  return *a ? static_cast<double>((*a)->f()) : defaultValue;
 }
 
 FailureOr<std::string> ONNXNode::getString(StringRef name,
                                            StringRef defaultValue) {
-  const auto *a = findAttr(name, onnx::AttributeProto::STRING);
-  if (a == QOPT_BAD_ATTR)
+  auto a = findAttr(name, onnx::AttributeProto::STRING);
+  if (failed(a))
     return failure();
-  return a ? a->s() : defaultValue.str();
+  return *a ? (*a)->s() : defaultValue.str();
 }
 
 FailureOr<SmallVector<int64_t>>
 ONNXNode::getInts(StringRef name, ArrayRef<int64_t> defaultValue) {
-  const auto *a = findAttr(name, onnx::AttributeProto::INTS);
-  if (a == QOPT_BAD_ATTR)
+  auto a = findAttr(name, onnx::AttributeProto::INTS);
+  if (failed(a))
     return failure();
-  if (!a)
+  if (!*a)
     return SmallVector<int64_t>(defaultValue.begin(), defaultValue.end());
-  return SmallVector<int64_t>(a->ints().begin(), a->ints().end());
+  return SmallVector<int64_t>((*a)->ints().begin(), (*a)->ints().end());
 }
 
 FailureOr<SmallVector<double>>
 ONNXNode::getFloats(StringRef name, ArrayRef<double> defaultValue) {
-  const auto *a = findAttr(name, onnx::AttributeProto::FLOATS);
-  if (a == QOPT_BAD_ATTR)
+  auto a = findAttr(name, onnx::AttributeProto::FLOATS);
+  if (failed(a))
     return failure();
-  if (!a)
+  if (!*a)
     return SmallVector<double>(defaultValue.begin(), defaultValue.end());
-  return SmallVector<double>(a->floats().begin(), a->floats().end());
+  return SmallVector<double>((*a)->floats().begin(), (*a)->floats().end());
 }
 
 const onnx::TensorProto *ONNXNode::getTensor(StringRef name) {
-  const auto *a = findAttr(name, onnx::AttributeProto::TENSOR);
-  if (!a || a == QOPT_BAD_ATTR)
+  auto a = findAttr(name, onnx::AttributeProto::TENSOR);
+  if (failed(a) || !*a)
     return nullptr;
-  return &a->t();
+  return &(*a)->t();
 }
 
 SmallVector<std::string> ONNXNode::unreadAttributes() const {

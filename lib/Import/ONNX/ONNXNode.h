@@ -135,7 +135,10 @@ public:
   GraphImporter &importer;
 
 private:
-  const onnx::AttributeProto *findAttr(StringRef name, int expectedType);
+  /// The attribute `name` (nullptr when absent), marking it read; failure
+  /// (reported) when it has another type than `expectedType`.
+  FailureOr<const onnx::AttributeProto *> findAttr(StringRef name,
+                                                   int expectedType);
   SmallVector<GraphValue> inputs;
   std::string nodeName;
   llvm::StringSet<> readAttrs;
