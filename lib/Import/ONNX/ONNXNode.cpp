@@ -167,8 +167,8 @@ bool ONNXNode::hasAttr(StringRef name) const {
                       [&](const auto &a) { return a.name() == name; });
 }
 
-FailureOr<const onnx::AttributeProto *>
-ONNXNode::findAttr(StringRef name, int expectedType) {
+FailureOr<const onnx::AttributeProto *> ONNXNode::findAttr(StringRef name,
+                                                           int expectedType) {
   readAttrs.insert(name);
   for (const auto &a : proto.attribute()) {
     if (a.name() != name)
