@@ -42,6 +42,18 @@ def ExpandFakeQuantPass : Pass<"qopt-expand-fake-quant"> {
   let dependentDialects = ["::mlir::quant::QuantDialect"];
 }
 
+def InlineScalarResourcesPass : Pass<"qopt-inline-scalar-resources"> {
+  let summary = "Turn one-element dense_resource constants into dense ones";
+  let description = [{
+    Rewrites every `arith.constant dense_resource<...>` holding at most one
+    element into the equivalent inline `dense<...>` constant. Weights stay
+    blobs; scalars gain nothing from being blobs, and upstream MLIR 22's
+    memref-to-LLVM lowering aborts on a rank-0 `dense_resource` global (it
+    iterates its elements), so the CPU pipeline runs this first. A blob
+    whose data is missing or does not match its type is an error.
+  }];
+}
+
 def FuseElementwisePass : Pass<"qopt-fuse-elementwise", "func::FuncOp"> {
   let summary = "Fuse producer/consumer element-wise linalg ops";
   let description = [{

@@ -25,6 +25,7 @@ void mlir::qopt::buildCPUPipeline(OpPassManager &pm,
                                   const CPUPipelineOptions &options) {
   // Graph level: qopt to linalg on tensors; canonicalization folds the
   // storage casts that pair up between a quantize and a dequantize.
+  pm.addPass(createInlineScalarResourcesPass());
   pm.addPass(createConvertQOptToLinalgPass());
   pm.addPass(createCanonicalizerPass());
   pm.addPass(quant::createStripFuncQuantTypes());

@@ -240,8 +240,8 @@ GraphImporter::importModel(const onnx::ModelProto &model) {
 
   for (const auto &init : graph.initializer()) {
     Location loc = NameLoc::get(StringAttr::get(ctx, init.name()), fileLoc);
-    // Scalars stay inline: upstream's memref-to-LLVM lowering cannot read
-    // a rank-0 dense_resource global, and scalars are no weights.
+    // Scalars (scales, zero points, axes) are no weights: inline, they stay
+    // readable and fold.
     bool scalar = llvm::all_of(init.dims(), [](int64_t d) { return d == 1; }) ||
                   llvm::any_of(init.dims(), [](int64_t d) { return d == 0; });
     StringRef resourceName = scalar ? StringRef() : StringRef(init.name());

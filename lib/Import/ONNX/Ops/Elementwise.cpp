@@ -5,6 +5,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "../Tensors.h"
 #include "OpHelpers.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -238,11 +239,8 @@ LogicalResult buildClip(ONNXNode &n) {
     ins.push_back(minV);
   if (maxV)
     ins.push_back(maxV);
-  SmallVector<Value> reshaped;
-  for (Value v : ins)
-    reshaped.push_back(v);
   auto r = buildElementwise(
-      n, reshaped, elemTy, [&](OpBuilder &b, Location l, ValueRange a) {
+      n, ins, elemTy, [&](OpBuilder &b, Location l, ValueRange a) {
         Value x = a[0];
         int64_t k = 1;
         Value mn = minV ? a[k++] : (lo ? cst(b, l, x, *lo) : Value());
@@ -282,33 +280,13 @@ LogicalResult castTo(ONNXNode &n, int32_t to) {
 
 FailureOr<Type> mlir::qopt::onnx_import::elementTypeForNode(ONNXNode &n,
                                                             int32_t dtype) {
-  Builder b(n.b.getContext());
-  switch (dtype) {
-  case kFloat:
-    return Type(b.getF32Type());
-  case kDouble:
-    return Type(b.getF64Type());
-  case kFloat16:
-    return Type(b.getF16Type());
-  case kBFloat16:
-    return Type(b.getBF16Type());
-  case kBool:
-    return Type(b.getI1Type());
-  case kInt8:
-  case kUInt8:
-    return Type(b.getIntegerType(8));
-  case kInt16:
-  case kUInt16:
-    return Type(b.getIntegerType(16));
-  case kInt32:
-  case kUInt32:
-    return Type(b.getIntegerType(32));
-  case kInt64:
-  case kUInt64:
-    return Type(b.getIntegerType(64));
-  default:
-    return n.emitError() << "dtype " << dtypeName(dtype) << " is not supported";
-  }
+  // Element types map as for initializers; computing in 4-bit types (their
+  // Cast saturation rules) is not supported.
+  if (dtype == kInt4 || dtype == kUInt4)
+    return n.emitError() << "the result has unsupported dtype "
+                         << dtypeName(dtype);
+  return elementTypeFor(
+      dtype, n.b.getContext(), [&] { return n.emitError(); }, "the result");
 }
 
 void mlir::qopt::onnx_import::registerElementwiseOps(OpRegistry &r) {

@@ -38,7 +38,8 @@ Value scalarConstant(OpBuilder &b, Location loc, Type type, double value);
 Value convertScalar(OpBuilder &b, Location loc, Value v, Type to,
                     bool srcUnsigned, bool dstUnsigned);
 
-/// The MLIR element type for ONNX dtype `dtype`, reported on `node` when
+/// The MLIR element type of a node's result of ONNX dtype `dtype` (as
+/// elementTypeFor, 4-bit types excluded), reported on `node` when
 /// unsupported.
 FailureOr<Type> elementTypeForNode(ONNXNode &node, int32_t dtype);
 
