@@ -248,3 +248,60 @@ def test_bad_pin_shape(build_dir, tmp_path):
     expect_error(build_dir, path, tmp_path,
                  "--pin-shape gives 5 for dim 0, the model declares 4",
                  "--pin-shape=x=5x2")
+
+
+def relu_model(input_info):
+    graph = helper.make_graph(
+        [helper.make_node("Relu", [input_info.name], ["y"])], "g", [input_info],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
+    return helper.make_model(graph, ir_version=8,
+                             opset_imports=[helper.make_opsetid("", 17)])
+
+
+def test_input_without_shape(build_dir, tmp_path):
+    path = save(relu_model(helper.make_tensor_value_info("x", TensorProto.FLOAT,
+                                                         None)), tmp_path)
+    expect_error(build_dir, path, tmp_path,
+                 "graph input 'x': has no shape; give one with --pin-shape x=DIMS")
+    r, wrote = translate(build_dir, path, tmp_path, "--pin-shape=x=2x3")
+    assert r.returncode == 0 and wrote, r.stderr
+
+
+def test_non_tensor_input(build_dir, tmp_path):
+    seq = helper.make_tensor_sequence_value_info("x", TensorProto.FLOAT, [2])
+    expect_error(build_dir, save(relu_model(seq), tmp_path), tmp_path,
+                 "graph input 'x': only tensor inputs are supported")
+
+
+def test_negative_input_dim(build_dir, tmp_path):
+    info = helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3])
+    info.type.tensor_type.shape.dim[1].dim_value = -3
+    expect_error(build_dir, save(relu_model(info), tmp_path), tmp_path,
+                 "graph input 'x': has a negative dimension (-3)")
+
+
+def test_pin_shape_rank_and_syntax(build_dir, tmp_path):
+    path = save(small_valid_model(), tmp_path)
+    expect_error(build_dir, path, tmp_path,
+                 "--pin-shape gives rank 3, the model declares rank 2",
+                 "--pin-shape=x=4x2x1")
+    expect_error(build_dir, path, tmp_path,
+                 "--pin-shape x=4xa: 'a' is not a non-negative dimension",
+                 "--pin-shape=x=4xa")
+    expect_error(build_dir, path, tmp_path,
+                 "--pin-shape expects NAME=DxDxD, got 'x'", "--pin-shape=x")
+    expect_error(build_dir, path, tmp_path,
+                 "--pin-dim expects NAME=N, got 'batch=-1'",
+                 "--pin-dim=batch=-1")
+
+
+def test_pin_dim_makes_symbolic_dim_static(build_dir, tmp_path):
+    path = save(relu_model(helper.make_tensor_value_info(
+        "x", TensorProto.FLOAT, ["batch", 3])), tmp_path)
+    r, _ = translate(build_dir, path, tmp_path, "--pin-dim=batch=5")
+    assert r.returncode == 0, r.stderr
+    text = open(os.path.join(str(tmp_path), "out.mlir")).read()
+    assert "tensor<5x3xf32>" in text and 'onnx.dim_params = ["batch", ""]' in text
+    r, _ = translate(build_dir, path, tmp_path)
+    text = open(os.path.join(str(tmp_path), "out.mlir")).read()
+    assert "tensor<?x3xf32>" in text
