@@ -32,7 +32,10 @@ if [ "${#missing[@]}" -gt 0 ]; then
   echo "== installing Debian packages: ${missing[*]}"
   $SUDO apt-get update -q
   for p in "${missing[@]}"; do
-    if ! apt-cache policy "$p" | grep -q "Candidate: [^(]"; then
+    # Capture first: `grep -q` closing the pipe early would make apt-cache
+    # die of SIGPIPE, which pipefail reports as a missing package.
+    policy="$(apt-cache policy "$p" 2>/dev/null || true)"
+    if ! grep -q "Candidate: [^(]" <<<"$policy"; then
       echo "error: no Debian package '$p' is available. quant-opt needs Debian 12" >&2
       echo "  (bookworm) with bookworm-security enabled, where LLVM/MLIR 22 is packaged." >&2
       exit 1

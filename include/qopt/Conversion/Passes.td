@@ -30,4 +30,60 @@ def ConvertQOptToLinalgPass : Pass<"convert-qopt-to-linalg", "ModuleOp"> {
   ];
 }
 
+def ExportSignaturePass : Pass<"qopt-export-signature", "ModuleOp"> {
+  let summary = "Record the entry function's signature for the artifact";
+  let description = [{
+    Writes the signature of the entry function (`@main` by default) into the
+    module as the NUL-terminated constant `@qopt_artifact_signature`, which
+    the lean runtime reads from a compiled artifact, and marks the entry
+    function `llvm.emit_c_interface` so that the CPU pipeline gives it a C
+    ABI (`_mlir_ciface_main`) taking memref descriptors.
+
+    The signature is text, one line per item:
+
+    ```
+    qopt-artifact 1
+    target cpu
+    entry main
+    threads 0
+    input hidden_states float32 3 ?batch ?sequence 64
+    output output float32 3 ? ? 64
+    ```
+
+    Names are the ONNX names the importer recorded (`onnx.name`), or
+    `input<i>`/`output<i>`; bytes outside `[A-Za-z0-9._:/-]` are written as
+    `%XX`. A dynamic dim is `?` followed by its ONNX `dim_param`. The dtype
+    is the ONNX one (`onnx.dtype`, which keeps signedness) or follows the
+    element type. Every argument and result must be a ranked tensor of a
+    numeric or boolean element type.
+  }];
+  let options = [
+    Option<"entry", "entry", "std::string", "\"main\"",
+           "Name of the function the artifact runs">,
+    Option<"target", "target", "std::string", "\"cpu\"",
+           "Target recorded in the signature">,
+    Option<"threads", "threads", "int", "0",
+           "Default thread count recorded in the signature (0: one per "
+           "core)">
+  ];
+  let dependentDialects = ["::mlir::LLVM::LLVMDialect"];
+}
+
+def EmitPackedEntryPass : Pass<"qopt-emit-packed-entry", "ModuleOp"> {
+  let summary = "Add the artifact's packed entry point to an LLVM module";
+  let description = [{
+    Runs on the LLVM dialect, after `func` lowering. Adds
+    `llvm.func @qopt_artifact_main(%args: !llvm.ptr)`, which loads one
+    pointer per parameter of the C interface `@_mlir_ciface_<entry>` from
+    the array `%args` and calls it: the result descriptors' buffer first,
+    then one memref descriptor per input. The runtime calls every artifact
+    through this one type, whatever its number of inputs and outputs.
+  }];
+  let options = [
+    Option<"entry", "entry", "std::string", "\"main\"",
+           "Name of the function the artifact runs">
+  ];
+  let dependentDialects = ["::mlir::LLVM::LLVMDialect"];
+}
+
 #endif // QOPT_CONVERSION_PASSES_TD

@@ -19,6 +19,19 @@ struct CPUPipelineOptions : public PassPipelineOptions<CPUPipelineOptions> {
       *this, "fuse-elementwise",
       llvm::cl::desc("Fuse producer/consumer element-wise linalg ops"),
       llvm::cl::init(true)};
+  PassOptions::Option<bool> artifact{
+      *this, "artifact",
+      llvm::cl::desc("Build an artifact: export @main's signature and add "
+                     "the packed entry point qopt_artifact_main"),
+      llvm::cl::init(false)};
+  PassOptions::Option<std::string> target{
+      *this, "target", llvm::cl::desc("Target named in the artifact signature"),
+      llvm::cl::init("cpu")};
+  PassOptions::Option<int> threads{
+      *this, "threads",
+      llvm::cl::desc("Default thread count recorded in the artifact (0: one "
+                     "per core)"),
+      llvm::cl::init(0)};
 };
 
 /// Lowers a graph-level module (qopt + linalg/tensor/arith/math on tensors)

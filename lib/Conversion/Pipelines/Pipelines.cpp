@@ -25,6 +25,12 @@ void mlir::qopt::buildCPUPipeline(OpPassManager &pm,
                                   const CPUPipelineOptions &options) {
   // Graph level: qopt to linalg on tensors; canonicalization folds the
   // storage casts that pair up between a quantize and a dequantize.
+  if (options.artifact) {
+    ExportSignaturePassOptions sigOpts;
+    sigOpts.target = options.target;
+    sigOpts.threads = options.threads;
+    pm.addPass(createExportSignaturePass(sigOpts));
+  }
   pm.addPass(createInlineScalarResourcesPass());
   pm.addPass(createConvertQOptToLinalgPass());
   pm.addPass(createCanonicalizerPass());
@@ -59,6 +65,8 @@ void mlir::qopt::buildCPUPipeline(OpPassManager &pm,
   pm.addPass(createConvertFuncToLLVMPass());
   pm.addPass(createConvertControlFlowToLLVMPass());
   pm.addPass(createReconcileUnrealizedCastsPass());
+  if (options.artifact)
+    pm.addPass(createEmitPackedEntryPass());
 }
 
 void mlir::qopt::registerPipelines() {

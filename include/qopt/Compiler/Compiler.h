@@ -1,0 +1,103 @@
+//===- Compiler.h - compile graph modules to artifacts ----------*- C++ -*-===//
+//
+/// \file
+/// What quant-compile does, as a library: lower a graph-level module with
+/// the registered CPU pipeline, translate it to LLVM IR, optimize and emit
+/// an object for the requested CPU, and link a shared-library artifact that
+/// the lean runtime loads. Also an in-process JIT over the same entry point
+/// (calibration uses it).
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef QOPT_COMPILER_COMPILER_H
+#define QOPT_COMPILER_COMPILER_H
+
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/Support/LLVM.h"
+
+#include <memory>
+#include <string>
+
+namespace llvm {
+class LLVMContext;
+class Module;
+class TargetMachine;
+} // namespace llvm
+
+namespace mlir {
+class ExecutionEngine;
+
+namespace qopt {
+
+/// How to compile for the CPU.
+struct CPUCompileOptions {
+  /// LLVM CPU name (`x86-64-v3`, `skylake-avx512`, ...) or `native` for
+  /// the host's CPU and features.
+  std::string cpu = "native";
+  /// Extra LLVM target features (`+avx2,-avx512f`), added to the CPU's.
+  std::string features;
+  /// LLVM optimization level (0-3).
+  unsigned optLevel = 3;
+  /// Element-wise fusion in the pipeline.
+  bool fuseElementwise = true;
+  /// Threads the artifact uses unless the runtime is told otherwise (0:
+  /// one per core).
+  int defaultThreads = 0;
+};
+
+/// Runs `qopt-cpu-pipeline{artifact=true}` on `module` (graph level to the
+/// LLVM dialect, with the signature and the packed entry point).
+LogicalResult lowerToLLVMDialect(ModuleOp module,
+                                 const CPUCompileOptions &options);
+
+/// A TargetMachine for `options.cpu` on the host's triple, or null with
+/// `error` set (unknown CPU name).
+std::unique_ptr<llvm::TargetMachine>
+createCPUTargetMachine(const CPUCompileOptions &options, std::string &error);
+
+/// Translates an LLVM-dialect module to LLVM IR for `tm` and optimizes it
+/// at `optLevel`; null with `error` set on failure.
+std::unique_ptr<llvm::Module> translateAndOptimize(ModuleOp module,
+                                                   llvm::LLVMContext &llvmCtx,
+                                                   llvm::TargetMachine &tm,
+                                                   unsigned optLevel,
+                                                   std::string &error);
+
+/// Writes `module` as an object file to `path` (atomically: a temporary
+/// file renamed on success).
+LogicalResult writeObjectFile(llvm::Module &module, llvm::TargetMachine &tm,
+                              StringRef path, std::string &error);
+
+/// Links the object `objectPath` into the shared library `outputPath` with
+/// the C compiler driver (`$QOPT_LINKER`, else the clang this project was
+/// configured with, else `cc`). Atomic like writeObjectFile.
+LogicalResult linkSharedLibrary(StringRef objectPath, StringRef outputPath,
+                                std::string &error);
+
+/// An artifact compiled in-process with mlir::ExecutionEngine: the same
+/// signature text and packed entry point as a shared-library artifact.
+class JITArtifact {
+public:
+  /// Compiles an LLVM-dialect module (see lowerToLLVMDialect). The lean
+  /// runtime's symbols (threads, kernels) are made visible to the code.
+  static std::unique_ptr<JITArtifact> create(ModuleOp module,
+                                             const CPUCompileOptions &options,
+                                             std::string &error);
+  ~JITArtifact();
+
+  /// The signature text (see qopt-export-signature).
+  const char *signature() const { return signatureText; }
+  /// `void qopt_artifact_main(void **args)`.
+  void (*entry() const)(void **) { return entryFn; }
+
+private:
+  JITArtifact() = default;
+  std::unique_ptr<ExecutionEngine> engine;
+  const char *signatureText = nullptr;
+  void (*entryFn)(void **) = nullptr;
+};
+
+} // namespace qopt
+} // namespace mlir
+
+#endif // QOPT_COMPILER_COMPILER_H

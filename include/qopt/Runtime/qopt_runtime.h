@@ -1,0 +1,179 @@
+/*===- qopt_runtime.h - quant-opt's lean runtime (C API) ----------*- C -*-===*
+ *
+ * Loads artifacts that quant-compile produced (shared libraries with a C
+ * ABI), reads their signature, creates tensors, runs them and reads/writes
+ * tensors as .npy or ONNX TensorProto (.pb) files. It links no LLVM or MLIR
+ * library: an artifact runs on any machine that has this runtime.
+ *
+ * Errors: every function that can fail returns a qopt_status; on failure
+ * (non-zero) qopt_last_error() holds a message for the calling thread.
+ *
+ *===----------------------------------------------------------------------===*/
+
+#ifndef QOPT_RUNTIME_QOPT_RUNTIME_H
+#define QOPT_RUNTIME_QOPT_RUNTIME_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** 0 on success; any other value is an error (see qopt_last_error()). */
+typedef int qopt_status;
+#define QOPT_OK 0
+#define QOPT_ERROR 1
+
+/** The message of the calling thread's last error ("" if none). */
+const char *qopt_last_error(void);
+
+/** Element types; the values are ONNX TensorProto.DataType codes. */
+typedef enum qopt_dtype {
+  QOPT_DTYPE_INVALID = 0,
+  QOPT_DTYPE_F32 = 1,
+  QOPT_DTYPE_U8 = 2,
+  QOPT_DTYPE_I8 = 3,
+  QOPT_DTYPE_U16 = 4,
+  QOPT_DTYPE_I16 = 5,
+  QOPT_DTYPE_I32 = 6,
+  QOPT_DTYPE_I64 = 7,
+  QOPT_DTYPE_BOOL = 9,
+  QOPT_DTYPE_F16 = 10,
+  QOPT_DTYPE_F64 = 11,
+  QOPT_DTYPE_U32 = 12,
+  QOPT_DTYPE_U64 = 13,
+  QOPT_DTYPE_BF16 = 16
+} qopt_dtype;
+
+/** numpy's name of a dtype ("float32", "int8", "bool", ...); "invalid" for
+ *  an unknown value. */
+const char *qopt_dtype_name(qopt_dtype dtype);
+/** Bytes per element (0 for an unknown dtype). */
+size_t qopt_dtype_size(qopt_dtype dtype);
+/** The dtype named `name` (numpy names), or QOPT_DTYPE_INVALID. */
+qopt_dtype qopt_dtype_from_name(const char *name);
+
+/* --- Tensors ------------------------------------------------------------ */
+
+/** A dense, C-order (row-major) tensor that owns its data. */
+typedef struct qopt_tensor qopt_tensor;
+
+/** The largest rank a tensor may have. */
+#define QOPT_MAX_RANK 16
+
+/** A zero-filled tensor. Fails on a bad dtype, rank, negative dim or a
+ *  byte size that overflows. */
+qopt_status qopt_tensor_create(qopt_dtype dtype, int rank, const int64_t *dims,
+                               qopt_tensor **out);
+/** A tensor holding a copy of `data` (`qopt_dtype_size * elements` bytes). */
+qopt_status qopt_tensor_create_copy(qopt_dtype dtype, int rank,
+                                    const int64_t *dims, const void *data,
+                                    qopt_tensor **out);
+void qopt_tensor_free(qopt_tensor *tensor);
+
+qopt_dtype qopt_tensor_dtype(const qopt_tensor *tensor);
+int qopt_tensor_rank(const qopt_tensor *tensor);
+const int64_t *qopt_tensor_dims(const qopt_tensor *tensor);
+int64_t qopt_tensor_num_elements(const qopt_tensor *tensor);
+size_t qopt_tensor_byte_size(const qopt_tensor *tensor);
+void *qopt_tensor_data(qopt_tensor *tensor);
+const void *qopt_tensor_const_data(const qopt_tensor *tensor);
+
+/** Min, max and mean over the elements as doubles (all 0 for an empty
+ *  tensor; NaNs are skipped for min/max and propagate into the mean). */
+qopt_status qopt_tensor_stats(const qopt_tensor *tensor, double *min,
+                              double *max, double *mean);
+
+/* --- Tensor files ------------------------------------------------------- */
+
+/** Reads a .npy file (format 1.0-3.0, C order, any numeric dtype of either
+ *  byte order, bool). */
+qopt_status qopt_tensor_load_npy(const char *path, qopt_tensor **out);
+/** Writes `tensor` as a .npy file (format 1.0, little-endian, C order). The
+ *  file is written to a temporary name and renamed: never half-written. */
+qopt_status qopt_tensor_save_npy(const qopt_tensor *tensor, const char *path);
+/** Reads a serialized ONNX TensorProto (raw_data or the typed repeated
+ *  fields). `name_out`, if not NULL, receives a malloc'ed copy of the
+ *  tensor's name (free it with free()). */
+qopt_status qopt_tensor_load_pb(const char *path, qopt_tensor **out,
+                                char **name_out);
+/** Writes a serialized ONNX TensorProto with raw_data. */
+qopt_status qopt_tensor_save_pb(const qopt_tensor *tensor, const char *name,
+                                const char *path);
+/** Reads .npy or .pb, chosen by the file's extension. */
+qopt_status qopt_tensor_load(const char *path, qopt_tensor **out);
+
+/* --- Artifacts ---------------------------------------------------------- */
+
+/** A loaded artifact: its code and its signature. */
+typedef struct qopt_model qopt_model;
+
+/** One input or output of an artifact. `dims[i]` is -1 for a dynamic dim,
+ *  whose name (ONNX dim_param) is `dim_names[i]` ("" when it has none). */
+typedef struct qopt_tensor_info {
+  const char *name;
+  qopt_dtype dtype;
+  int rank;
+  const int64_t *dims;
+  const char *const *dim_names;
+} qopt_tensor_info;
+
+/** Loads an artifact (a shared library written by quant-compile). */
+qopt_status qopt_model_load(const char *path, qopt_model **out);
+void qopt_model_free(qopt_model *model);
+
+/** The target the artifact was compiled for ("cpu", ...). */
+const char *qopt_model_target(const qopt_model *model);
+int qopt_model_num_inputs(const qopt_model *model);
+int qopt_model_num_outputs(const qopt_model *model);
+/** The i-th input/output, or NULL when `i` is out of range. */
+const qopt_tensor_info *qopt_model_input(const qopt_model *model, int i);
+const qopt_tensor_info *qopt_model_output(const qopt_model *model, int i);
+/** Index of the input/output named `name`, or -1. */
+int qopt_model_find_input(const qopt_model *model, const char *name);
+/** The signature as text, one line per input and output
+ *  ("input  x: float32[batch,16]"); owned by the model. */
+const char *qopt_model_signature_text(const qopt_model *model);
+
+/** Runs the model. `inputs` holds one tensor per model input, in signature
+ *  order; each must match the input's dtype, rank and static dims, and
+ *  dynamic dims of the same name must agree. On success `outputs[i]`
+ *  receives a new tensor per output (free each with qopt_tensor_free). On a
+ *  mismatch the error lists the expected signature. */
+qopt_status qopt_model_run(qopt_model *model, const qopt_tensor *const *inputs,
+                           int num_inputs, qopt_tensor **outputs,
+                           int num_outputs);
+
+/** Wraps code already in memory (an in-process JIT's) as a model:
+ *  `signature` is the text of qopt-export-signature, `entry` the packed
+ *  entry point `qopt_artifact_main`. Both must outlive the model. */
+qopt_status qopt_model_create(const char *signature, void (*entry)(void **),
+                              qopt_model **out);
+
+/** The runtime functions compiled code calls (threads, copies, kernels),
+ *  for JITs that must resolve them: `*count` entries. */
+typedef struct qopt_symbol {
+  const char *name;
+  void *address;
+} qopt_symbol;
+const qopt_symbol *qopt_runtime_codegen_symbols(size_t *count);
+
+/* --- Threads ------------------------------------------------------------ */
+
+/** The number of threads compiled models use for their parallel loops;
+ *  0 (the default) means one per core (or the QOPT_NUM_THREADS environment
+ *  variable when set). Takes effect at the next run. */
+void qopt_set_num_threads(int num_threads);
+int qopt_get_num_threads(void);
+
+/* --- Timing ------------------------------------------------------------- */
+
+/** A monotonic clock in seconds. */
+double qopt_now_seconds(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* QOPT_RUNTIME_QOPT_RUNTIME_H */

@@ -1,0 +1,52 @@
+//===- RuntimeInternal.h - shared internals of the lean runtime -*- C++ -*-===//
+//
+// What the runtime's source files share: the tensor struct behind the C
+// handle and the thread-local error message. Plain C++17, no LLVM/MLIR.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef QOPT_LIB_RUNTIME_RUNTIMEINTERNAL_H
+#define QOPT_LIB_RUNTIME_RUNTIMEINTERNAL_H
+
+#include "qopt/Runtime/qopt_runtime.h"
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+/// A dense C-order tensor. `data` points at the first element; `base` is
+/// what must be released (with `release`, default free()) or null when
+/// the data is not owned.
+struct qopt_tensor {
+  qopt_dtype dtype = QOPT_DTYPE_INVALID;
+  std::vector<int64_t> dims;
+  void *data = nullptr;
+  void *base = nullptr;
+  void (*release)(void *) = nullptr;
+  ~qopt_tensor();
+};
+
+namespace qopt::rt {
+
+/// Records `message` as the calling thread's last error; returns
+/// QOPT_ERROR so that callers can `return fail(...)`.
+qopt_status fail(std::string message);
+
+/// Element count of `dims`, or -1 if a dim is negative or the count (times
+/// `elemSize` bytes) overflows.
+int64_t checkedNumElements(const std::vector<int64_t> &dims, size_t elemSize);
+
+/// A new tensor owning a zeroed buffer (64-byte aligned); null with the
+/// error set on a bad dtype/rank/dims.
+qopt_tensor *newTensor(qopt_dtype dtype, std::vector<int64_t> dims);
+
+/// Sizes the thread pool before a run: qopt_set_num_threads(), else
+/// $QOPT_NUM_THREADS, else `artifactDefault`, else one thread per core.
+void prepareThreads(int artifactDefault);
+
+/// "float32[2,3]"-style description, for messages.
+std::string describe(qopt_dtype dtype, const std::vector<int64_t> &dims);
+
+} // namespace qopt::rt
+
+#endif // QOPT_LIB_RUNTIME_RUNTIMEINTERNAL_H

@@ -1,0 +1,54 @@
+//===- Symbols.cpp - the runtime functions compiled code calls ------------===//
+//
+// The table JITs use to resolve what compiled code calls. This file only
+// takes addresses: each function is declared here as `void name()`, the
+// C linkage name being all that matters (their real prototypes live with
+// their definitions in Threads.cpp, Codegen.cpp and Kernels.cpp), so it
+// must not include those files' headers.
+//
+//===----------------------------------------------------------------------===//
+
+#include "qopt/Runtime/qopt_runtime.h"
+
+extern "C" {
+
+#define QOPT_CODEGEN_SYMBOLS(X)                                                \
+  X(memrefCopy)                                                                \
+  X(mlirAsyncRuntimeAddRef)                                                    \
+  X(mlirAsyncRuntimeDropRef)                                                   \
+  X(mlirAsyncRuntimeCreateToken)                                               \
+  X(mlirAsyncRuntimeCreateValue)                                               \
+  X(mlirAsyncRuntimeCreateGroup)                                               \
+  X(mlirAsyncRuntimeAddTokenToGroup)                                           \
+  X(mlirAsyncRuntimeEmplaceToken)                                              \
+  X(mlirAsyncRuntimeEmplaceValue)                                              \
+  X(mlirAsyncRuntimeSetTokenError)                                             \
+  X(mlirAsyncRuntimeSetValueError)                                             \
+  X(mlirAsyncRuntimeIsTokenError)                                              \
+  X(mlirAsyncRuntimeIsValueError)                                              \
+  X(mlirAsyncRuntimeIsGroupError)                                              \
+  X(mlirAsyncRuntimeAwaitToken)                                                \
+  X(mlirAsyncRuntimeAwaitValue)                                                \
+  X(mlirAsyncRuntimeAwaitAllInGroup)                                           \
+  X(mlirAsyncRuntimeGetValueStorage)                                           \
+  X(mlirAsyncRuntimeExecute)                                                   \
+  X(mlirAsyncRuntimeAwaitTokenAndExecute)                                      \
+  X(mlirAsyncRuntimeAwaitValueAndExecute)                                      \
+  X(mlirAsyncRuntimeAwaitAllInGroupAndExecute)                                 \
+  X(mlirAsyncRuntimGetNumWorkerThreads)                                        \
+  X(mlirAsyncRuntimePrintCurrentThreadId)                                      \
+  X(qopt_kernel_matmul_f32)
+
+#define QOPT_DECLARE(name) void name();
+QOPT_CODEGEN_SYMBOLS(QOPT_DECLARE)
+#undef QOPT_DECLARE
+
+const qopt_symbol *qopt_runtime_codegen_symbols(size_t *count) {
+#define QOPT_ENTRY(name) {#name, reinterpret_cast<void *>(&name)},
+  static const qopt_symbol symbols[] = {QOPT_CODEGEN_SYMBOLS(QOPT_ENTRY)};
+#undef QOPT_ENTRY
+  *count = sizeof(symbols) / sizeof(symbols[0]);
+  return symbols;
+}
+
+} // extern "C"

@@ -1,0 +1,340 @@
+//===- Threads.cpp - thread pool and MLIR's async runtime ABI -------------===//
+//
+// Compiled models run their parallel loops through MLIR's async dialect
+// (async-parallel-for), whose lowering calls the `mlirAsyncRuntime*`
+// functions. This file implements that ABI over our own thread pool, so
+// artifacts need no MLIR runtime library. Reference-count conventions
+// follow MLIR's: tokens and values start at 2 (one reference is dropped
+// when they are emplaced), groups at 1.
+//
+//===----------------------------------------------------------------------===//
+
+#include "RuntimeInternal.h"
+#include "Threads.h"
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdio>
+#include <cstdlib>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <thread>
+
+using namespace qopt::rt;
+
+//===----------------------------------------------------------------------===//
+// Thread pool
+//===----------------------------------------------------------------------===//
+
+namespace {
+
+class ThreadPool {
+public:
+  explicit ThreadPool(int n) {
+    for (int i = 0; i < n; ++i)
+      workers.emplace_back([this] { work(); });
+  }
+  ~ThreadPool() {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      stopping = true;
+    }
+    cv.notify_all();
+    for (std::thread &t : workers)
+      t.join();
+  }
+  void submit(std::function<void()> task) {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      queue.push_back(std::move(task));
+    }
+    cv.notify_one();
+  }
+  int size() const { return int(workers.size()); }
+
+private:
+  void work() {
+    for (;;) {
+      std::function<void()> task;
+      {
+        std::unique_lock<std::mutex> lock(mu);
+        cv.wait(lock, [this] { return stopping || !queue.empty(); });
+        if (queue.empty())
+          return;
+        task = std::move(queue.front());
+        queue.pop_front();
+      }
+      task();
+    }
+  }
+  std::vector<std::thread> workers;
+  std::deque<std::function<void()>> queue;
+  std::mutex mu;
+  std::condition_variable cv;
+  bool stopping = false;
+};
+
+std::atomic<int> requestedThreads{0};
+std::mutex poolMu;
+ThreadPool *pool = nullptr; // leaked at exit: workers may still be parked
+
+/// qopt_set_num_threads, else $QOPT_NUM_THREADS, else the artifact's
+/// default, else one per core.
+int effectiveThreads(int artifactDefault = 0) {
+  int n = requestedThreads.load();
+  if (n <= 0)
+    if (const char *env = std::getenv("QOPT_NUM_THREADS"))
+      n = std::atoi(env);
+  if (n <= 0)
+    n = artifactDefault;
+  if (n <= 0)
+    n = int(std::thread::hardware_concurrency());
+  return n > 0 ? n : 1;
+}
+
+ThreadPool &getPool() {
+  std::lock_guard<std::mutex> lock(poolMu);
+  if (!pool)
+    pool = new ThreadPool(effectiveThreads());
+  return *pool;
+}
+
+} // namespace
+
+void qopt::rt::prepareThreads(int artifactDefault) {
+  int n = effectiveThreads(artifactDefault);
+  std::lock_guard<std::mutex> lock(poolMu);
+  if (pool && pool->size() == n)
+    return;
+  delete pool; // drains: no run is in flight between runs
+  pool = new ThreadPool(n);
+}
+
+int qopt::rt::numThreads() { return getPool().size(); }
+
+void qopt::rt::parallelFor(int64_t n,
+                           const std::function<void(int64_t)> &body) {
+  if (n <= 0)
+    return;
+  int threads = numThreads();
+  if (n == 1 || threads == 1) {
+    for (int64_t i = 0; i < n; ++i)
+      body(i);
+    return;
+  }
+  // Workers and the caller take indices from one counter; the caller waits
+  // for the helpers it enlisted.
+  struct Shared {
+    std::atomic<int64_t> next{0};
+    std::atomic<int> pending{0};
+    std::mutex mu;
+    std::condition_variable cv;
+  };
+  auto shared = std::make_shared<Shared>();
+  auto run = [shared, n, &body] {
+    for (int64_t i; (i = shared->next.fetch_add(1)) < n;)
+      body(i);
+  };
+  int helpers = int(std::min<int64_t>(threads, n)) - 1;
+  shared->pending = helpers;
+  for (int h = 0; h < helpers; ++h)
+    getPool().submit([shared, run] {
+      run();
+      std::lock_guard<std::mutex> lock(shared->mu);
+      if (--shared->pending == 0)
+        shared->cv.notify_all();
+    });
+  run();
+  std::unique_lock<std::mutex> lock(shared->mu);
+  shared->cv.wait(lock, [&] { return shared->pending == 0; });
+}
+
+extern "C" {
+void qopt_set_num_threads(int n) { requestedThreads = n < 0 ? 0 : n; }
+int qopt_get_num_threads(void) { return effectiveThreads(); }
+}
+
+//===----------------------------------------------------------------------===//
+// MLIR async runtime ABI
+//===----------------------------------------------------------------------===//
+
+namespace {
+
+using Awaiter = std::function<void()>;
+using CoroHandle = void *;
+using CoroResume = void (*)(void *);
+
+struct RefCounted {
+  explicit RefCounted(int64_t initial) : refs(initial) {}
+  virtual ~RefCounted() = default;
+  void addRef(int64_t n = 1) { refs.fetch_add(n); }
+  void dropRef(int64_t n = 1) {
+    if (refs.fetch_sub(n) == n)
+      delete this;
+  }
+  std::atomic<int64_t> refs;
+};
+
+enum class State { Unavailable, Available, Error };
+
+/// Tokens and values: a state that becomes final once, and the awaiters to
+/// run then.
+struct Completion : RefCounted {
+  Completion() : RefCounted(2) {}
+  std::mutex mu;
+  std::condition_variable cv;
+  State state = State::Unavailable;
+  std::vector<Awaiter> awaiters;
+
+  void finish(State final) {
+    std::vector<Awaiter> run;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      state = final;
+      run.swap(awaiters);
+    }
+    cv.notify_all();
+    for (Awaiter &a : run)
+      a();
+    dropRef(); // the reference the producer held
+  }
+  void wait() {
+    std::unique_lock<std::mutex> lock(mu);
+    cv.wait(lock, [this] { return state != State::Unavailable; });
+  }
+  /// Runs `a` now if finished, else when finished.
+  void onDone(Awaiter a) {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      if (state == State::Unavailable) {
+        awaiters.push_back(std::move(a));
+        return;
+      }
+    }
+    a();
+  }
+};
+
+struct AsyncToken : Completion {};
+struct AsyncValue : Completion {
+  explicit AsyncValue(int64_t size) : storage(size_t(size > 0 ? size : 1)) {}
+  std::vector<int8_t> storage;
+};
+
+struct AsyncGroup : RefCounted {
+  explicit AsyncGroup(int64_t size) : RefCounted(1), pending(size) {}
+  std::mutex mu;
+  std::condition_variable cv;
+  int64_t pending;
+  int64_t rank = 0;
+  bool error = false;
+  std::vector<Awaiter> awaiters;
+
+  void tokenDone(bool isError) {
+    std::vector<Awaiter> run;
+    bool done;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      error |= isError;
+      done = --pending == 0;
+      if (done)
+        run.swap(awaiters);
+    }
+    if (done)
+      cv.notify_all();
+    for (Awaiter &a : run)
+      a();
+  }
+};
+
+void execute(CoroHandle handle, CoroResume resume) {
+  getPool().submit([handle, resume] { resume(handle); });
+}
+
+} // namespace
+
+extern "C" {
+
+void mlirAsyncRuntimeAddRef(void *ptr, int64_t count) {
+  static_cast<RefCounted *>(ptr)->addRef(count);
+}
+void mlirAsyncRuntimeDropRef(void *ptr, int64_t count) {
+  static_cast<RefCounted *>(ptr)->dropRef(count);
+}
+AsyncToken *mlirAsyncRuntimeCreateToken() { return new AsyncToken; }
+AsyncValue *mlirAsyncRuntimeCreateValue(int64_t size) {
+  return new AsyncValue(size);
+}
+AsyncGroup *mlirAsyncRuntimeCreateGroup(int64_t size) {
+  return new AsyncGroup(size);
+}
+int64_t mlirAsyncRuntimeAddTokenToGroup(AsyncToken *token, AsyncGroup *group) {
+  int64_t rank;
+  {
+    std::lock_guard<std::mutex> lock(group->mu);
+    rank = group->rank++;
+  }
+  group->addRef(); // alive until the token is done
+  token->onDone([token, group] {
+    group->tokenDone(token->state == State::Error);
+    group->dropRef();
+  });
+  return rank;
+}
+void mlirAsyncRuntimeEmplaceToken(AsyncToken *t) { t->finish(State::Available); }
+void mlirAsyncRuntimeEmplaceValue(AsyncValue *v) { v->finish(State::Available); }
+void mlirAsyncRuntimeSetTokenError(AsyncToken *t) { t->finish(State::Error); }
+void mlirAsyncRuntimeSetValueError(AsyncValue *v) { v->finish(State::Error); }
+bool mlirAsyncRuntimeIsTokenError(AsyncToken *t) {
+  std::lock_guard<std::mutex> lock(t->mu);
+  return t->state == State::Error;
+}
+bool mlirAsyncRuntimeIsValueError(AsyncValue *v) {
+  std::lock_guard<std::mutex> lock(v->mu);
+  return v->state == State::Error;
+}
+bool mlirAsyncRuntimeIsGroupError(AsyncGroup *g) {
+  std::lock_guard<std::mutex> lock(g->mu);
+  return g->error;
+}
+void mlirAsyncRuntimeAwaitToken(AsyncToken *t) { t->wait(); }
+void mlirAsyncRuntimeAwaitValue(AsyncValue *v) { v->wait(); }
+void mlirAsyncRuntimeAwaitAllInGroup(AsyncGroup *g) {
+  std::unique_lock<std::mutex> lock(g->mu);
+  g->cv.wait(lock, [g] { return g->pending == 0; });
+}
+int8_t *mlirAsyncRuntimeGetValueStorage(AsyncValue *v) {
+  return v->storage.data();
+}
+void mlirAsyncRuntimeExecute(CoroHandle handle, CoroResume resume) {
+  execute(handle, resume);
+}
+void mlirAsyncRuntimeAwaitTokenAndExecute(AsyncToken *t, CoroHandle handle,
+                                          CoroResume resume) {
+  t->onDone([handle, resume] { resume(handle); });
+}
+void mlirAsyncRuntimeAwaitValueAndExecute(AsyncValue *v, CoroHandle handle,
+                                          CoroResume resume) {
+  v->onDone([handle, resume] { resume(handle); });
+}
+void mlirAsyncRuntimeAwaitAllInGroupAndExecute(AsyncGroup *g,
+                                               CoroHandle handle,
+                                               CoroResume resume) {
+  {
+    std::lock_guard<std::mutex> lock(g->mu);
+    if (g->pending != 0) {
+      g->awaiters.push_back([handle, resume] { resume(handle); });
+      return;
+    }
+  }
+  resume(handle);
+}
+// (sic) MLIR's name.
+int64_t mlirAsyncRuntimGetNumWorkerThreads() { return numThreads(); }
+void mlirAsyncRuntimePrintCurrentThreadId() {
+  std::printf("Current thread id: %zu\n",
+              std::hash<std::thread::id>()(std::this_thread::get_id()));
+}
+
+} // extern "C"

@@ -1,0 +1,234 @@
+//===- quant-compile.cpp - compile a model into a runnable artifact -------===//
+//
+//   quant-compile MODEL(.onnx|.onnxtext|.mlir) -o model.so [--target=cpu]
+//       [--cpu=native|x86-64-v3|...] [--pin-shape NAME=DxD] [--pin-dim N=V]
+//       [--threads N] [--emit=mlir|llvm|obj|so]
+//
+// Imports the model (or parses graph-level MLIR), lowers it with the
+// registered qopt-cpu-pipeline{artifact=true}, translates to LLVM IR,
+// optimizes and emits code for the CPU, and links a shared library that
+// the lean runtime (quant-run, libqopt_runtime) loads.
+//
+//===----------------------------------------------------------------------===//
+
+#include "qopt/Compiler/Compiler.h"
+#include "qopt/Import/ONNX.h"
+#include "qopt/InitAll.h"
+
+#include "mlir/IR/Diagnostics.h"
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/Parser/Parser.h"
+#include "mlir/Support/FileUtilities.h"
+#include "llvm/IR/LLVMContext.h"
+#include "llvm/IR/Module.h"
+#include "llvm/Support/CommandLine.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/FileUtilities.h"
+#include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/Path.h"
+#include "llvm/Support/SourceMgr.h"
+#include "llvm/Support/ToolOutputFile.h"
+#include "llvm/Support/raw_ostream.h"
+#include "llvm/Target/TargetMachine.h"
+
+using namespace mlir;
+namespace cl = llvm::cl;
+
+static cl::OptionCategory category("quant-compile options");
+static cl::opt<std::string> inputPath(cl::Positional, cl::Required,
+                                      cl::desc("<model.onnx|.onnxtext|.mlir>"),
+                                      cl::cat(category));
+static cl::opt<std::string> outputPath("o", cl::Required,
+                                       cl::desc("Output file"),
+                                       cl::value_desc("path"),
+                                       cl::cat(category));
+static cl::opt<std::string>
+    target("target", cl::desc("Target: cpu (the host's architecture)"),
+           cl::init("cpu"), cl::cat(category));
+static cl::opt<std::string>
+    cpu("cpu", cl::desc("CPU to generate code for: native, or an LLVM CPU "
+                        "name (x86-64-v3, skylake-avx512, znver4, ...)"),
+        cl::init("native"), cl::cat(category));
+static cl::opt<std::string>
+    features("features",
+             cl::desc("Extra LLVM target features, e.g. -avx512f"),
+             cl::cat(category));
+static cl::list<std::string>
+    pinShapes("pin-shape",
+              cl::desc("Static shape for a graph input: NAME=DxD (repeatable)"),
+              cl::cat(category));
+static cl::list<std::string>
+    pinDims("pin-dim",
+            cl::desc("Value for a symbolic dim (dim_param): NAME=N (repeatable)"),
+            cl::cat(category));
+// `--threads` is taken out of argv before LLVM's parser sees it: a library
+// linked into the tool registers a global option of that name.
+static int threads = 0;
+static const char *kThreadsHelp =
+    "  --threads=<N>          - Default number of threads of the artifact (0: "
+    "one per core;\n                           quant-run --threads and "
+    "QOPT_NUM_THREADS override it)\n";
+
+/// Removes `--threads N` / `--threads=N` from argv into `threads`; false on
+/// a malformed value.
+static bool extractThreads(int &argc, char **argv) {
+  int out = 1;
+  for (int i = 1; i < argc; ++i) {
+    llvm::StringRef arg = argv[i];
+    llvm::StringRef value;
+    if (arg == "--threads" || arg == "-threads") {
+      if (i + 1 >= argc)
+        return false;
+      value = argv[++i];
+    } else if (arg.consume_front("--threads=") ||
+               arg.consume_front("-threads=")) {
+      value = arg;
+    } else {
+      argv[out++] = argv[i];
+      continue;
+    }
+    if (value.getAsInteger(10, threads) || threads < 0)
+      return false;
+  }
+  argc = out;
+  argv[argc] = nullptr;
+  return true;
+}
+static cl::opt<int64_t> defaultOpset(
+    "default-opset", cl::desc("ai.onnx opset assumed when the model has none"),
+    cl::init(17), cl::cat(category));
+static cl::opt<unsigned> optLevel("O", cl::desc("LLVM optimization level"),
+                                  cl::init(3), cl::Prefix, cl::cat(category));
+static cl::opt<bool> noFusion("no-fusion",
+                              cl::desc("Skip element-wise fusion"),
+                              cl::cat(category));
+enum class Emit { MLIR, LLVM, Obj, So };
+static cl::opt<Emit> emit(
+    "emit", cl::desc("What to write"), cl::init(Emit::So),
+    cl::values(
+        clEnumValN(Emit::MLIR, "mlir", "the module after qopt-cpu-pipeline "
+                                       "(LLVM dialect)"),
+        clEnumValN(Emit::LLVM, "llvm", "optimized LLVM IR"),
+        clEnumValN(Emit::Obj, "obj", "an object file"),
+        clEnumValN(Emit::So, "so", "a shared-library artifact (default)")),
+    cl::cat(category));
+
+static int fail(const std::string &message) {
+  llvm::errs() << "quant-compile: error: " << message << "\n";
+  return 1;
+}
+
+static OwningOpRef<ModuleOp> loadModel(MLIRContext &ctx,
+                                       llvm::SourceMgr &sourceMgr) {
+  StringRef ext = llvm::sys::path::extension(inputPath);
+  if (ext == ".mlir" || ext == ".mlirbc") {
+    std::string error;
+    auto file = openInputFile(inputPath, &error);
+    if (!file) {
+      llvm::errs() << "quant-compile: error: " << error << "\n";
+      return nullptr;
+    }
+    sourceMgr.AddNewSourceBuffer(std::move(file), llvm::SMLoc());
+    return parseSourceFile<ModuleOp>(sourceMgr, &ctx);
+  }
+  qopt::ONNXImportOptions options;
+  options.defaultOpset = defaultOpset;
+  for (const std::string &s : pinShapes) {
+    std::string err = qopt::parsePinnedShape(s, options);
+    if (!err.empty()) {
+      fail("--pin-shape " + s + ": " + err);
+      return nullptr;
+    }
+  }
+  for (const std::string &s : pinDims) {
+    std::string err = qopt::parsePinnedDim(s, options);
+    if (!err.empty()) {
+      fail("--pin-dim " + s + ": " + err);
+      return nullptr;
+    }
+  }
+  return qopt::importONNXFile(inputPath, &ctx, options);
+}
+
+int main(int argc, char **argv) {
+  llvm::InitLLVM init(argc, argv);
+  if (!extractThreads(argc, argv))
+    return fail("--threads expects a count >= 0 (0: one per core)");
+  cl::HideUnrelatedOptions(category);
+  cl::AddExtraVersionPrinter([](llvm::raw_ostream &) {});
+  cl::SetVersionPrinter([](llvm::raw_ostream &os) {
+    os << "quant-compile (quant-opt 0.1.0, LLVM 22)\n";
+  });
+  std::string overview = std::string("quant-opt model compiler\n\n") +
+                         "Options not listed by LLVM's parser:\n" +
+                         kThreadsHelp;
+  cl::ParseCommandLineOptions(argc, argv, overview);
+  if (target != "cpu")
+    return fail("--target=" + target + " is not supported (supported: cpu)");
+  if (optLevel > 3)
+    return fail("-O" + std::to_string(optLevel) + ": levels are 0 to 3");
+
+  DialectRegistry registry;
+  qopt::registerAllDialects(registry);
+  qopt::registerONNXImportDialects(registry);
+  MLIRContext ctx(registry);
+  ctx.loadAllAvailableDialects();
+  llvm::SourceMgr sourceMgr;
+  SourceMgrDiagnosticHandler diagHandler(sourceMgr, &ctx);
+
+  OwningOpRef<ModuleOp> module = loadModel(ctx, sourceMgr);
+  if (!module)
+    return 1;
+
+  qopt::CPUCompileOptions options;
+  options.cpu = cpu;
+  options.features = features;
+  options.optLevel = optLevel;
+  options.fuseElementwise = !noFusion;
+  options.defaultThreads = threads;
+  std::string error;
+  // Check the CPU before the (longer) lowering.
+  std::unique_ptr<llvm::TargetMachine> tm =
+      qopt::createCPUTargetMachine(options, error);
+  if (!tm)
+    return fail(error);
+  if (failed(qopt::lowerToLLVMDialect(*module, options)))
+    return 1;
+
+  if (emit == Emit::MLIR) {
+    auto out = openOutputFile(outputPath, &error);
+    if (!out)
+      return fail(error);
+    module->print(out->os());
+    out->keep();
+    return 0;
+  }
+  llvm::LLVMContext llvmCtx;
+  std::unique_ptr<llvm::Module> llvmModule =
+      qopt::translateAndOptimize(*module, llvmCtx, *tm, optLevel, error);
+  if (!llvmModule)
+    return fail(error);
+  if (emit == Emit::LLVM) {
+    auto out = openOutputFile(outputPath, &error);
+    if (!out)
+      return fail(error);
+    llvmModule->print(out->os(), nullptr);
+    out->keep();
+    return 0;
+  }
+  if (emit == Emit::Obj)
+    return failed(qopt::writeObjectFile(*llvmModule, *tm, outputPath, error))
+               ? fail(error)
+               : 0;
+
+  llvm::SmallString<128> objPath;
+  if (std::error_code ec =
+          llvm::sys::fs::createTemporaryFile("quant-compile", "o", objPath))
+    return fail("cannot create a temporary object file: " + ec.message());
+  llvm::FileRemover removeObj(objPath);
+  if (failed(qopt::writeObjectFile(*llvmModule, *tm, objPath, error)) ||
+      failed(qopt::linkSharedLibrary(objPath, outputPath, error)))
+    return fail(error);
+  return 0;
+}

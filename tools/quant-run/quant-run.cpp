@@ -1,0 +1,224 @@
+//===- quant-run.cpp - run a compiled artifact on tensor files ------------===//
+//
+//   quant-run model.so --input NAME=FILE(.npy|.pb) ... [--output-dir DIR]
+//       [--bench N] [--warmup K] [--threads N] [--device=cpu]
+//
+// Loads an artifact with the lean runtime (no LLVM/MLIR), runs it, writes
+// each output as DIR/<output name>.npy and prints its dtype, shape and
+// min/max/mean; with --bench, the median and spread of the run time.
+//
+//===----------------------------------------------------------------------===//
+
+#include "qopt/Runtime/qopt_runtime.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <sys/stat.h>
+#include <vector>
+
+namespace {
+
+const char *kUsage =
+    "usage: quant-run ARTIFACT --input NAME=FILE ... [--output-dir DIR]\n"
+    "                 [--bench N] [--warmup K] [--threads N] "
+    "[--device=cpu|cuda]\n";
+
+int fail(const std::string &message) {
+  std::fprintf(stderr, "quant-run: error: %s\n", message.c_str());
+  return 1;
+}
+
+/// A file name for an output: bytes outside [A-Za-z0-9._-] become '_'.
+std::string fileNameFor(const std::string &name) {
+  std::string out = name;
+  for (char &c : out)
+    if (!(std::isalnum((unsigned char)c) || c == '.' || c == '_' || c == '-'))
+      c = '_';
+  if (out.empty() || out == "." || out == "..")
+    out = "_" + out;
+  return out;
+}
+
+bool makeDirs(const std::string &path) {
+  std::string prefix;
+  for (size_t i = 0; i <= path.size(); ++i) {
+    if (i == path.size() || path[i] == '/') {
+      prefix = path.substr(0, i);
+      if (!prefix.empty() && mkdir(prefix.c_str(), 0777) != 0 &&
+          errno != EEXIST)
+        return false;
+    }
+  }
+  struct stat st;
+  return stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+bool parseCount(const char *s, int &out) {
+  char *end = nullptr;
+  long v = std::strtol(s, &end, 10);
+  if (!*s || *end || v < 0 || v > 1000000000)
+    return false;
+  out = int(v);
+  return true;
+}
+
+std::string shapeOf(const qopt_tensor *t) {
+  std::string s = std::string(qopt_dtype_name(qopt_tensor_dtype(t))) + "[";
+  for (int i = 0; i < qopt_tensor_rank(t); ++i)
+    s += (i ? "," : "") + std::to_string(qopt_tensor_dims(t)[i]);
+  return s + "]";
+}
+
+struct Tensors {
+  std::vector<qopt_tensor *> items;
+  ~Tensors() {
+    for (qopt_tensor *t : items)
+      qopt_tensor_free(t);
+  }
+};
+
+} // namespace
+
+int main(int argc, char **argv) {
+  std::string artifact, outputDir, device = "cpu";
+  std::vector<std::pair<std::string, std::string>> inputs;
+  int bench = 0, warmup = 1, threads = -1;
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    auto value = [&](const char *flag) -> const char * {
+      std::string f = flag;
+      if (arg.rfind(f + "=", 0) == 0)
+        return argv[i] + f.size() + 1;
+      if (arg == f && i + 1 < argc)
+        return argv[++i];
+      return nullptr;
+    };
+    const char *v;
+    if (arg == "-h" || arg == "--help") {
+      std::fputs(kUsage, stdout);
+      return 0;
+    } else if ((v = value("--input"))) {
+      std::string spec = v;
+      size_t eq = spec.find('=');
+      if (eq == std::string::npos || eq == 0 || eq + 1 == spec.size())
+        return fail("--input " + spec + ": expected NAME=FILE");
+      inputs.emplace_back(spec.substr(0, eq), spec.substr(eq + 1));
+    } else if ((v = value("--output-dir"))) {
+      outputDir = v;
+    } else if ((v = value("--bench"))) {
+      if (!parseCount(v, bench) || bench == 0)
+        return fail(std::string("--bench ") + v + ": expected a count >= 1");
+    } else if ((v = value("--warmup"))) {
+      if (!parseCount(v, warmup))
+        return fail(std::string("--warmup ") + v + ": expected a count >= 0");
+    } else if ((v = value("--threads"))) {
+      if (!parseCount(v, threads) || threads == 0)
+        return fail(std::string("--threads ") + v +
+                    ": expected a count >= 1");
+    } else if ((v = value("--device"))) {
+      device = v;
+    } else if (!arg.empty() && arg[0] == '-') {
+      return fail("unknown option '" + arg + "'\n" + kUsage);
+    } else if (artifact.empty()) {
+      artifact = arg;
+    } else {
+      return fail("more than one artifact given ('" + artifact + "', '" +
+                  arg + "')");
+    }
+  }
+  if (artifact.empty())
+    return fail(std::string("no artifact given\n") + kUsage);
+  if (device != "cpu" && device != "cuda")
+    return fail("--device=" + device + ": expected cpu or cuda");
+  if (threads > 0)
+    qopt_set_num_threads(threads);
+
+  qopt_model *model = nullptr;
+  if (qopt_model_load(artifact.c_str(), &model) != QOPT_OK)
+    return fail(qopt_last_error());
+  struct ModelFree {
+    qopt_model *m;
+    ~ModelFree() { qopt_model_free(m); }
+  } freeModel{model};
+  if (device != qopt_model_target(model) &&
+      !(device == "cpu" && std::strcmp(qopt_model_target(model), "cpu") == 0))
+    return fail("--device=" + device + ": '" + artifact +
+                "' was compiled for target '" + qopt_model_target(model) +
+                "'");
+
+  // Bind the files to inputs by name.
+  int numIn = qopt_model_num_inputs(model), numOut = qopt_model_num_outputs(model);
+  Tensors in;
+  in.items.assign(size_t(numIn), nullptr);
+  for (const auto &[name, path] : inputs) {
+    int idx = qopt_model_find_input(model, name.c_str());
+    if (idx < 0)
+      return fail("the model has no input named '" + name +
+                  "'\nexpected signature:\n" +
+                  qopt_model_signature_text(model));
+    if (in.items[idx])
+      return fail("input '" + name + "' is given twice");
+    if (qopt_tensor_load(path.c_str(), &in.items[idx]) != QOPT_OK)
+      return fail("input '" + name + "': " + qopt_last_error());
+  }
+  for (int i = 0; i < numIn; ++i)
+    if (!in.items[i])
+      return fail(std::string("no file for input '") +
+                  qopt_model_input(model, i)->name + "' (--input " +
+                  qopt_model_input(model, i)->name +
+                  "=FILE)\nexpected signature:\n" +
+                  qopt_model_signature_text(model));
+
+  Tensors out;
+  out.items.assign(size_t(numOut), nullptr);
+  auto runOnce = [&]() -> bool {
+    for (qopt_tensor *&t : out.items) {
+      qopt_tensor_free(t);
+      t = nullptr;
+    }
+    return qopt_model_run(model, in.items.data(), numIn, out.items.data(),
+                          numOut) == QOPT_OK;
+  };
+  if (!runOnce())
+    return fail(qopt_last_error());
+
+  if (!outputDir.empty() && !makeDirs(outputDir))
+    return fail("cannot create the output directory '" + outputDir +
+                "': " + std::strerror(errno));
+  for (int o = 0; o < numOut; ++o) {
+    const char *name = qopt_model_output(model, o)->name;
+    double mn, mx, mean;
+    qopt_tensor_stats(out.items[o], &mn, &mx, &mean);
+    std::printf("output %s: %s min=%.6g max=%.6g mean=%.6g\n", name,
+                shapeOf(out.items[o]).c_str(), mn, mx, mean);
+    if (!outputDir.empty()) {
+      std::string path = outputDir + "/" + fileNameFor(name) + ".npy";
+      if (qopt_tensor_save_npy(out.items[o], path.c_str()) != QOPT_OK)
+        return fail(qopt_last_error());
+    }
+  }
+
+  if (bench > 0) {
+    for (int i = 0; i < warmup; ++i)
+      if (!runOnce())
+        return fail(qopt_last_error());
+    std::vector<double> ms;
+    for (int i = 0; i < bench; ++i) {
+      double t0 = qopt_now_seconds();
+      if (!runOnce())
+        return fail(qopt_last_error());
+      ms.push_back((qopt_now_seconds() - t0) * 1e3);
+    }
+    std::sort(ms.begin(), ms.end());
+    auto pct = [&](double p) { return ms[size_t(p * double(ms.size() - 1))]; };
+    std::printf("bench: %d runs (%d warm-up), %d threads: median %.4f ms, "
+                "p10 %.4f, p90 %.4f, min %.4f, max %.4f\n",
+                bench, warmup, qopt_get_num_threads(), pct(0.5), pct(0.1),
+                pct(0.9), ms.front(), ms.back());
+  }
+  return 0;
+}
