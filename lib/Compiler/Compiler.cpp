@@ -37,6 +37,7 @@ LogicalResult mlir::qopt::lowerToLLVMDialect(ModuleOp module,
   PassManager pm(module.getContext());
   CPUPipelineOptions pipeline;
   pipeline.artifact = true;
+  pipeline.kernelCalls = true;
   pipeline.fuseElementwise = options.fuseElementwise;
   pipeline.threads = options.defaultThreads;
   buildCPUPipeline(pm, pipeline);

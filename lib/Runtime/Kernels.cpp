@@ -16,6 +16,10 @@
 #include "Threads.h"
 
 #include <algorithm>
+#include <array>
+#include <map>
+#include <memory>
+#include <mutex>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -59,6 +63,24 @@ void packA(const float *a, Strides s, int64_t i0, int64_t mc, int64_t k0,
 /// columns: panel q holds B[k0 + k][j0 + q*kNr + c] at q*kc*kNr + k*kNr + c.
 void packB(const float *b, Strides s, int64_t k0, int64_t kc, int64_t j0,
            int64_t nc, float *out) {
+  if (s.r == 1 && s.c != 1) {
+    // K-contiguous (a linear layer's [N, K] weight): read along K.
+    for (int64_t q = 0; q < nc; q += kNr) {
+      int64_t cols = std::min(kNr, nc - q);
+      float *panel = out + q * kc;
+      for (int64_t c = 0; c < kNr; ++c) {
+        if (c >= cols) {
+          for (int64_t k = 0; k < kc; ++k)
+            panel[k * kNr + c] = 0;
+          continue;
+        }
+        const float *src = b + k0 + (j0 + q + c) * s.c;
+        for (int64_t k = 0; k < kc; ++k)
+          panel[k * kNr + c] = src[k];
+      }
+    }
+    return;
+  }
   for (int64_t q = 0; q < nc; q += kNr) {
     int64_t cols = std::min(kNr, nc - q);
     for (int64_t k = 0; k < kc; ++k) {
@@ -134,55 +156,180 @@ MicroKernel pickMicroKernel() {
   return microGeneric;
 }
 
+
+/// C += A·B over two outer dims; strides in elements (see the kernel
+/// declaration below for the order).
+struct Gemm {
+  int64_t batch0, batch1, m, n, k;
+  bool bConstant; // B is a constant of the artifact: pack it once
+  const float *a;
+  int64_t aB0, aB1, aM, aK;
+  const float *b;
+  int64_t bB0, bB1, bK, bN;
+  float *c;
+  int64_t cB0, cB1, cM, cN;
+};
+
+/// B packed whole, as packB lays out each (k0, j0) block: block (k0, j0)
+/// starts at k0 * nPadded + j0 * kc.
+struct PackedB {
+  std::vector<float> data;
+  int64_t nPadded;
+};
+
+/// Constant B matrices packed once per model, keyed by what identifies the
+/// view. Cleared when a model is freed (the next one may reuse addresses).
+std::mutex packedMu;
+std::map<std::array<int64_t, 6>, std::unique_ptr<PackedB>> packedCache;
+
+const PackedB &packedConstant(const float *b, int64_t k, int64_t n,
+                              int64_t bK, int64_t bN) {
+  std::array<int64_t, 6> key{reinterpret_cast<int64_t>(b), k, n, bK, bN, 0};
+  std::lock_guard<std::mutex> lock(packedMu);
+  std::unique_ptr<PackedB> &entry = packedCache[key];
+  if (!entry) {
+    auto p = std::make_unique<PackedB>();
+    p->nPadded = (n + kNr - 1) / kNr * kNr;
+    p->data.resize(size_t(p->nPadded * k));
+    for (int64_t k0 = 0; k0 < k; k0 += kKc) {
+      int64_t kc = std::min(kKc, k - k0);
+      for (int64_t j0 = 0; j0 < n; j0 += kNc)
+        packB(b, {0, 0, bK, bN}, k0, kc, j0, std::min(kNc, n - j0),
+              p->data.data() + k0 * p->nPadded + j0 * kc);
+    }
+    entry = std::move(p);
+  }
+  return *entry;
+}
+
+void runGemm(const Gemm &g) {
+  static const MicroKernel micro = pickMicroKernel();
+  if (g.batch0 <= 0 || g.batch1 <= 0 || g.m <= 0 || g.n <= 0 || g.k <= 0)
+    return;
+  int64_t mBlocks = (g.m + kMc - 1) / kMc, nBlocks = (g.n + kNc - 1) / kNc;
+  int64_t tasks = g.batch0 * g.batch1 * mBlocks * nBlocks;
+  // A constant B without batch strides is the same matrix for every task.
+  const PackedB *prepacked =
+      g.bConstant && g.bB0 == 0 && g.bB1 == 0
+          ? &packedConstant(g.b, g.k, g.n, g.bK, g.bN)
+          : nullptr;
+  qopt::rt::parallelFor(tasks, [&](int64_t task) {
+    int64_t nb = task % nBlocks, rest = task / nBlocks;
+    int64_t mb = rest % mBlocks;
+    rest /= mBlocks;
+    int64_t i1 = rest % g.batch1, i0 = rest / g.batch1;
+    const float *ab = g.a + i0 * g.aB0 + i1 * g.aB1;
+    const float *bb = g.b + i0 * g.bB0 + i1 * g.bB1;
+    float *cb = g.c + i0 * g.cB0 + i1 * g.cB1;
+    int64_t iStart = mb * kMc, mc = std::min(kMc, g.m - iStart);
+    int64_t jStart = nb * kNc, nc = std::min(kNc, g.n - jStart);
+    thread_local std::vector<float> aPack, bPack;
+    aPack.resize(size_t(kMc * kKc));
+    bPack.resize(size_t(kNc * kKc));
+    alignas(64) float acc[kMr * kNr];
+    for (int64_t k0 = 0; k0 < g.k; k0 += kKc) {
+      int64_t kc = std::min(kKc, g.k - k0);
+      packA(ab, {0, 0, g.aM, g.aK}, iStart, mc, k0, kc, aPack.data());
+      const float *bPanels;
+      if (prepacked) {
+        bPanels = prepacked->data.data() + k0 * prepacked->nPadded + jStart * kc;
+      } else {
+        packB(bb, {0, 0, g.bK, g.bN}, k0, kc, jStart, nc, bPack.data());
+        bPanels = bPack.data();
+      }
+      for (int64_t q = 0; q < nc; q += kNr)
+        for (int64_t p = 0; p < mc; p += kMr) {
+          micro(kc, aPack.data() + p * kc, bPanels + q * kc, acc);
+          int64_t rows = std::min(kMr, mc - p), cols = std::min(kNr, nc - q);
+          for (int64_t r = 0; r < rows; ++r) {
+            float *out = cb + (iStart + p + r) * g.cM + (jStart + q) * g.cN;
+            const float *src = acc + r * kNr;
+            if (g.cN == 1)
+              for (int64_t j = 0; j < cols; ++j)
+                out[j] += src[j];
+            else
+              for (int64_t j = 0; j < cols; ++j)
+                out[j * g.cN] += src[j];
+          }
+        }
+    }
+  });
+}
+
 } // namespace
 
+void qopt::rt::clearKernelCaches() {
+  std::lock_guard<std::mutex> lock(packedMu);
+  packedCache.clear();
+}
+
+// Addresses arrive as i64 (what the generated code computes); strides are
+// in elements.
 extern "C" void
 qopt_kernel_matmul_f32(int64_t batch0, int64_t batch1, int64_t m, int64_t n,
                        int64_t k, int64_t aPtr, int64_t aB0, int64_t aB1,
                        int64_t aM, int64_t aK, int64_t bPtr, int64_t bB0,
                        int64_t bB1, int64_t bK, int64_t bN, int64_t cPtr,
-                       int64_t cB0, int64_t cB1, int64_t cM, int64_t cN) {
-  static const MicroKernel micro = pickMicroKernel();
-  const auto *a = reinterpret_cast<const float *>(aPtr);
-  const auto *b = reinterpret_cast<const float *>(bPtr);
-  auto *c = reinterpret_cast<float *>(cPtr);
-  if (batch0 <= 0 || batch1 <= 0 || m <= 0 || n <= 0 || k <= 0)
+                       int64_t cB0, int64_t cB1, int64_t cM, int64_t cN,
+                       int64_t bConstant) {
+  runGemm({batch0, batch1, m, n, k, bConstant != 0,
+           reinterpret_cast<const float *>(aPtr),
+           aB0, aB1, aM, aK, reinterpret_cast<const float *>(bPtr), bB0, bB1,
+           bK, bN, reinterpret_cast<float *>(cPtr), cB0, cB1, cM, cN});
+}
+
+// out[n, f, oh, ow] += sum_{c, kh, kw} in[n, c, oh*sh + kh*dh, ow*sw + kw*dw]
+//                                     * filter[f, c, kh, kw]
+// (the input is already padded): im2col per image, then one matmul with
+// M = F, N = OH*OW (or OW per output row when rows are not contiguous),
+// K = C*KH*KW.
+extern "C" void qopt_kernel_conv2d_nchw_f32(
+    int64_t n, int64_t c, int64_t h, int64_t w, int64_t f, int64_t kh,
+    int64_t kw, int64_t oh, int64_t ow, int64_t sh, int64_t sw, int64_t dh,
+    int64_t dw, int64_t inPtr, int64_t inN, int64_t inC, int64_t inH,
+    int64_t inW, int64_t fPtr, int64_t fF, int64_t fC, int64_t fH, int64_t fW,
+    int64_t outPtr, int64_t outN, int64_t outF, int64_t outH, int64_t outW) {
+  (void)h;
+  (void)w;
+  const auto *in = reinterpret_cast<const float *>(inPtr);
+  const auto *filter = reinterpret_cast<const float *>(fPtr);
+  auto *out = reinterpret_cast<float *>(outPtr);
+  int64_t kdim = c * kh * kw, pixels = oh * ow;
+  if (n <= 0 || f <= 0 || kdim <= 0 || pixels <= 0)
     return;
-  int64_t mBlocks = (m + kMc - 1) / kMc, nBlocks = (n + kNc - 1) / kNc;
-  int64_t tasks = batch0 * batch1 * mBlocks * nBlocks;
-  qopt::rt::parallelFor(tasks, [&](int64_t task) {
-    int64_t nb = task % nBlocks, rest = task / nBlocks;
-    int64_t mb = rest % mBlocks;
-    rest /= mBlocks;
-    int64_t i1 = rest % batch1, i0 = rest / batch1;
-    const float *ab = a + i0 * aB0 + i1 * aB1;
-    const float *bb = b + i0 * bB0 + i1 * bB1;
-    float *cb = c + i0 * cB0 + i1 * cB1;
-    int64_t iStart = mb * kMc, mc = std::min(kMc, m - iStart);
-    int64_t jStart = nb * kNc, nc = std::min(kNc, n - jStart);
-    thread_local std::vector<float> aPack, bPack;
-    aPack.resize(size_t(kMc * kKc));
-    bPack.resize(size_t(kNc * kKc));
-    alignas(64) float acc[kMr * kNr];
-    for (int64_t k0 = 0; k0 < k; k0 += kKc) {
-      int64_t kc = std::min(kKc, k - k0);
-      packA(ab, {0, 0, aM, aK}, iStart, mc, k0, kc, aPack.data());
-      packB(bb, {0, 0, bK, bN}, k0, kc, jStart, nc, bPack.data());
-      for (int64_t q = 0; q < nc; q += kNr)
-        for (int64_t p = 0; p < mc; p += kMr) {
-          micro(kc, aPack.data() + p * kc, bPack.data() + q * kc, acc);
-          int64_t rows = std::min(kMr, mc - p), cols = std::min(kNr, nc - q);
-          for (int64_t r = 0; r < rows; ++r) {
-            float *out = cb + (iStart + p + r) * cM + (jStart + q) * cN;
-            const float *src = acc + r * kNr;
-            if (cN == 1)
-              for (int64_t j = 0; j < cols; ++j)
-                out[j] += src[j];
-            else
-              for (int64_t j = 0; j < cols; ++j)
-                out[j * cN] += src[j];
-          }
-        }
-    }
-  });
+  // The filter as a [F, K] matrix: its (c, kh, kw) dims must collapse.
+  std::vector<float> filterCopy;
+  int64_t fK = 1;
+  if (!(fW == 1 && fH == kw && fC == kh * kw)) {
+    filterCopy.resize(size_t(f * kdim));
+    for (int64_t i = 0; i < f; ++i)
+      for (int64_t ci = 0; ci < c; ++ci)
+        for (int64_t y = 0; y < kh; ++y)
+          for (int64_t x = 0; x < kw; ++x)
+            filterCopy[size_t(i * kdim + (ci * kh + y) * kw + x)] =
+                filter[i * fF + ci * fC + y * fH + x * fW];
+    filter = filterCopy.data();
+    fF = kdim;
+  }
+  std::vector<float> col(size_t(kdim * pixels));
+  bool rowsContiguous = outH == ow * outW;
+  for (int64_t b = 0; b < n; ++b) {
+    const float *img = in + b * inN;
+    qopt::rt::parallelFor(kdim, [&](int64_t row) {
+      int64_t x = row % kw, y = (row / kw) % kh, ci = row / (kw * kh);
+      float *dst = col.data() + row * pixels;
+      for (int64_t i = 0; i < oh; ++i) {
+        const float *src = img + ci * inC + (i * sh + y * dh) * inH + x * dw * inW;
+        for (int64_t j = 0; j < ow; ++j)
+          dst[i * ow + j] = src[j * sw * inW];
+      }
+    });
+    float *o = out + b * outN;
+    if (rowsContiguous)
+      runGemm({1, 1, f, pixels, kdim, false, filter, 0, 0, fF, fK, col.data(), 0, 0,
+               pixels, 1, o, 0, 0, outF, outW});
+    else
+      runGemm({oh, 1, f, ow, kdim, false, filter, 0, 0, fF, fK, col.data(), ow, 0,
+               pixels, 1, o, outH, 0, outF, outW});
+  }
 }

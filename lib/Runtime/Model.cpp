@@ -9,6 +9,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "RuntimeInternal.h"
+#include "Threads.h"
 
 #include <cctype>
 #include <cstdlib>
@@ -194,7 +195,14 @@ qopt_status qopt_model_load(const char *path, qopt_model **out) {
   return QOPT_OK;
 }
 
-void qopt_model_free(qopt_model *model) { delete model; }
+void qopt_model_free(qopt_model *model) {
+  if (!model)
+    return;
+  // Packed constants are keyed by address, which the next artifact loaded
+  // may reuse.
+  qopt::rt::clearKernelCaches();
+  delete model;
+}
 
 const char *qopt_model_target(const qopt_model *m) { return m->target.c_str(); }
 int qopt_model_num_inputs(const qopt_model *m) { return int(m->inputs.size()); }

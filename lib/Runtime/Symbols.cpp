@@ -37,7 +37,8 @@ extern "C" {
   X(mlirAsyncRuntimeAwaitAllInGroupAndExecute)                                 \
   X(mlirAsyncRuntimGetNumWorkerThreads)                                        \
   X(mlirAsyncRuntimePrintCurrentThreadId)                                      \
-  X(qopt_kernel_matmul_f32)
+  X(qopt_kernel_matmul_f32)                                                    \
+  X(qopt_kernel_conv2d_nchw_f32)
 
 #define QOPT_DECLARE(name) void name();
 QOPT_CODEGEN_SYMBOLS(QOPT_DECLARE)

@@ -15,6 +15,9 @@ int numThreads();
 /// returns when all are done.
 void parallelFor(int64_t n, const std::function<void(int64_t)> &body);
 
+/// Drops the kernels' packed copies of constants (see Kernels.cpp).
+void clearKernelCaches();
+
 } // namespace qopt::rt
 
 #endif // QOPT_LIB_RUNTIME_THREADS_H

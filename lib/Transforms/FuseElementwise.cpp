@@ -23,9 +23,14 @@ struct FuseElementwisePass
     MLIRContext *ctx = &getContext();
     RewritePatternSet patterns(ctx);
     // Fuse only into the single consumer: duplicating a producer into
-    // several consumers recomputes it.
+    // several consumers recomputes it. Contractions stay pure (out + a*b):
+    // the CPU pipeline hands those to its matmul kernel, which a fused
+    // element-wise prologue would defeat.
     linalg::ControlFusionFn control = [](OpOperand *fused) {
       Operation *producer = fused->get().getDefiningOp();
+      auto consumer = dyn_cast<linalg::LinalgOp>(fused->getOwner());
+      if (consumer && linalg::isaContractionOpInterface(consumer))
+        return false;
       return producer && producer->hasOneUse();
     };
     linalg::populateElementwiseOpsFusionPatterns(patterns, control);

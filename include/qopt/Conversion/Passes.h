@@ -9,6 +9,7 @@
 #ifndef QOPT_CONVERSION_PASSES_H
 #define QOPT_CONVERSION_PASSES_H
 
+#include "qopt/Conversion/KernelCalls/LinalgToKernelCalls.h"
 #include "qopt/Conversion/QOptToLinalg/QOptToLinalg.h"
 
 #include "mlir/Pass/Pass.h"

@@ -86,4 +86,28 @@ def EmitPackedEntryPass : Pass<"qopt-emit-packed-entry", "ModuleOp"> {
   let dependentDialects = ["::mlir::LLVM::LLVMDialect"];
 }
 
+def ConvertLinalgToKernelCallsPass
+    : Pass<"convert-linalg-to-kernel-calls", "ModuleOp"> {
+  let summary = "Call the runtime's kernels for f32 matmuls and convolutions";
+  let description = [{
+    Runs on buffers (after bufferization). Rewrites
+
+    - every f32 `linalg` contraction (a `linalg.generic` or named op whose
+      body is `out + a * b` over projected-permutation maps: `qopt.linear`,
+      MatMul, Gemm, batched MatMul) with one reduction dimension and at most
+      two dimensions besides one M and one N dimension, into a call of
+      `qopt_kernel_matmul_f32` (C += A·B with arbitrary element strides);
+    - every f32 `linalg.conv_2d_nchw_fchw` into a call of
+      `qopt_kernel_conv2d_nchw_f32` (im2col + the same matmul kernel).
+
+    Operands are passed as i64 addresses and element strides taken from
+    `memref.extract_strided_metadata`, so any layout works. Ops that do not
+    match are left for the loop lowering. The kernels live in the lean
+    runtime and use its thread pool.
+  }];
+  let dependentDialects = ["::mlir::func::FuncDialect",
+                           "::mlir::memref::MemRefDialect",
+                           "::mlir::arith::ArithDialect"];
+}
+
 #endif // QOPT_CONVERSION_PASSES_TD

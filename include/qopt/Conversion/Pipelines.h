@@ -19,6 +19,11 @@ struct CPUPipelineOptions : public PassPipelineOptions<CPUPipelineOptions> {
       *this, "fuse-elementwise",
       llvm::cl::desc("Fuse producer/consumer element-wise linalg ops"),
       llvm::cl::init(true)};
+  PassOptions::Option<bool> kernelCalls{
+      *this, "kernel-calls",
+      llvm::cl::desc("Call the runtime's kernels for f32 matmuls and "
+                     "convolutions (the code then needs libqopt_runtime)"),
+      llvm::cl::init(false)};
   PassOptions::Option<bool> artifact{
       *this, "artifact",
       llvm::cl::desc("Build an artifact: export @main's signature and add "

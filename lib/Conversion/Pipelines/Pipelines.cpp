@@ -50,6 +50,8 @@ void mlir::qopt::buildCPUPipeline(OpPassManager &pm,
   // Clones that ownership-based deallocation keeps (e.g. a function that
   // returns its argument) become alloc + copy.
   pm.addPass(createConvertBufferizationToMemRefPass());
+  if (options.kernelCalls)
+    pm.addPass(createConvertLinalgToKernelCallsPass());
 
   // Loops and LLVM. Tiling and vectorization for the target CPU come with
   // the code-generation work (quant-compile).

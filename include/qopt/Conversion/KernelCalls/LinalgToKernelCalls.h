@@ -1,0 +1,24 @@
+//===- LinalgToKernelCalls.h - matmuls/convs as runtime calls ---*- C++ -*-===//
+//
+/// \file
+/// Patterns of `convert-linalg-to-kernel-calls`, for reuse.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef QOPT_CONVERSION_KERNELCALLS_LINALGTOKERNELCALLS_H
+#define QOPT_CONVERSION_KERNELCALLS_LINALGTOKERNELCALLS_H
+
+namespace mlir {
+class RewritePatternSet;
+
+namespace qopt {
+
+/// Adds the patterns that rewrite f32 linalg contractions and
+/// `linalg.conv_2d_nchw_fchw` on buffers into calls of the runtime's
+/// `qopt_kernel_matmul_f32` / `qopt_kernel_conv2d_nchw_f32`.
+void populateLinalgToKernelCallsPatterns(RewritePatternSet &patterns);
+
+} // namespace qopt
+} // namespace mlir
+
+#endif // QOPT_CONVERSION_KERNELCALLS_LINALGTOKERNELCALLS_H

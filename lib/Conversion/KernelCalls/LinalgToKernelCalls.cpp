@@ -1,0 +1,216 @@
+//===- LinalgToKernelCalls.cpp - matmuls and convs as runtime calls -------===//
+//
+// Contractions and convolutions are where inference time goes; the runtime
+// has packed, register-tiled, multi-threaded kernels for them (IREE calls
+// these ukernels). This pass hands matching ops on buffers to them and
+// leaves everything else to generated loops.
+//
+//===----------------------------------------------------------------------===//
+
+#include "qopt/Conversion/Passes.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Arith/Utils/Utils.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Linalg/IR/LinalgInterfaces.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/IR/PatternMatch.h"
+#include "mlir/Transforms/GreedyPatternRewriteDriver.h"
+
+namespace mlir::qopt {
+#define GEN_PASS_DEF_CONVERTLINALGTOKERNELCALLSPASS
+#include "qopt/Conversion/Passes.h.inc"
+} // namespace mlir::qopt
+
+using namespace mlir;
+
+namespace {
+
+constexpr StringLiteral kMatmulKernel = "qopt_kernel_matmul_f32";
+constexpr StringLiteral kConvKernel = "qopt_kernel_conv2d_nchw_f32";
+
+/// Declares `void name(i64 x numArgs)` in the module once.
+func::FuncOp declareKernel(PatternRewriter &rewriter, Operation *from,
+                           StringRef name, unsigned numArgs) {
+  auto module = from->getParentOfType<ModuleOp>();
+  if (auto f = module.lookupSymbol<func::FuncOp>(name))
+    return f;
+  OpBuilder::InsertionGuard guard(rewriter);
+  rewriter.setInsertionPointToStart(module.getBody());
+  SmallVector<Type> args(numArgs, rewriter.getI64Type());
+  auto f = func::FuncOp::create(rewriter, module.getLoc(), name,
+                                rewriter.getFunctionType(args, {}));
+  f.setPrivate();
+  return f;
+}
+
+/// A memref's first-element address and element strides, as values.
+struct Buffer {
+  Value address;                // i64
+  SmallVector<Value> strides;   // index
+};
+
+Buffer describeBuffer(PatternRewriter &rewriter, Location loc, Value memref) {
+  auto meta = memref::ExtractStridedMetadataOp::create(rewriter, loc, memref);
+  Value base = memref::ExtractAlignedPointerAsIndexOp::create(rewriter, loc,
+                                                              memref);
+  unsigned bytes =
+      cast<MemRefType>(memref.getType()).getElementTypeBitWidth() / 8;
+  Value elem = arith::ConstantIndexOp::create(rewriter, loc, bytes);
+  Value offsetBytes =
+      arith::MulIOp::create(rewriter, loc, meta.getOffset(), elem);
+  Value addr = arith::AddIOp::create(rewriter, loc, base, offsetBytes);
+  Buffer b;
+  b.address = arith::IndexCastOp::create(rewriter, loc, rewriter.getI64Type(),
+                                         addr);
+  for (Value s : meta.getStrides())
+    b.strides.push_back(s);
+  return b;
+}
+
+Value toI64(PatternRewriter &rewriter, Location loc, OpFoldResult v) {
+  Value idx = getValueOrCreateConstantIndexOp(rewriter, loc, v);
+  return arith::IndexCastOp::create(rewriter, loc, rewriter.getI64Type(), idx);
+}
+
+bool allF32(linalg::LinalgOp op) {
+  return llvm::all_of(op->getOperands(), [](Value v) {
+    auto t = dyn_cast<MemRefType>(v.getType());
+    return t && t.getElementType().isF32();
+  });
+}
+
+struct ContractionToKernelCall
+    : OpInterfaceRewritePattern<linalg::LinalgOp> {
+  using OpInterfaceRewritePattern::OpInterfaceRewritePattern;
+
+  LogicalResult matchAndRewrite(linalg::LinalgOp op,
+                                PatternRewriter &rewriter) const override {
+    if (!op.hasPureBufferSemantics() || op.getNumDpsInputs() != 2 ||
+        op.getNumDpsInits() != 1 || !allF32(op) ||
+        !linalg::isaContractionOpInterface(op))
+      return failure();
+    FailureOr<linalg::ContractionDimensions> dims =
+        linalg::inferContractionDims(op);
+    if (failed(dims) || dims->k.size() != 1)
+      return failure();
+    // One M and one N dim go to the kernel; the rest (batch, extra M/N) are
+    // its two outer loops.
+    SmallVector<int64_t> outer(dims->batch.begin(), dims->batch.end());
+    std::optional<unsigned> mDim, nDim;
+    if (!dims->m.empty()) {
+      mDim = dims->m.back();
+      outer.append(dims->m.begin(), dims->m.end() - 1);
+    }
+    if (!dims->n.empty()) {
+      nDim = dims->n.back();
+      outer.append(dims->n.begin(), dims->n.end() - 1);
+    }
+    if (outer.size() > 2)
+      return rewriter.notifyMatchFailure(op, "more than two outer dims");
+
+    Location loc = op.getLoc();
+    SmallVector<Range> ranges = op.createLoopRanges(rewriter, loc);
+    SmallVector<Buffer> bufs;
+    for (OpOperand &operand : op->getOpOperands())
+      bufs.push_back(describeBuffer(rewriter, loc, operand.get()));
+    Value zero = arith::ConstantIntOp::create(rewriter, loc, 0, 64);
+    Value one = arith::ConstantIntOp::create(rewriter, loc, 1, 64);
+    SmallVector<AffineMap> maps = op.getIndexingMapsArray();
+    // Stride of loop dim `d` in operand `o` (0 when it does not index it).
+    auto strideOf = [&](unsigned o, std::optional<int64_t> d) -> Value {
+      if (!d)
+        return zero;
+      for (auto [pos, expr] : llvm::enumerate(maps[o].getResults()))
+        if (auto dimExpr = dyn_cast<AffineDimExpr>(expr))
+          if (dimExpr.getPosition() == *d)
+            return arith::IndexCastOp::create(
+                rewriter, loc, rewriter.getI64Type(), bufs[o].strides[pos]);
+      return zero;
+    };
+    auto sizeOf = [&](std::optional<int64_t> d) -> Value {
+      return d ? toI64(rewriter, loc, ranges[*d].size) : one;
+    };
+    std::optional<int64_t> o0 =
+        outer.size() > 0 ? std::optional<int64_t>(outer[0]) : std::nullopt;
+    std::optional<int64_t> o1 =
+        outer.size() > 1 ? std::optional<int64_t>(outer[1]) : std::nullopt;
+    std::optional<int64_t> m = mDim, n = nDim, k = dims->k.front();
+    SmallVector<Value> args{sizeOf(o0), sizeOf(o1), sizeOf(m), sizeOf(n),
+                            sizeOf(k)};
+    // A: (o0, o1, m, k); B: (o0, o1, k, n); C: (o0, o1, m, n).
+    std::optional<int64_t> perOperand[3][4] = {
+        {o0, o1, m, k}, {o0, o1, k, n}, {o0, o1, m, n}};
+    for (unsigned o = 0; o < 3; ++o) {
+      args.push_back(bufs[o].address);
+      for (std::optional<int64_t> d : perOperand[o])
+        args.push_back(strideOf(o, d));
+    }
+    // A constant B (a weight) is packed once by the kernel and reused.
+    bool bConstant = op.getDpsInputOperand(1)
+                         ->get()
+                         .getDefiningOp<memref::GetGlobalOp>() != nullptr;
+    args.push_back(arith::ConstantIntOp::create(rewriter, loc, bConstant, 64));
+    func::FuncOp kernel =
+        declareKernel(rewriter, op, kMatmulKernel, args.size());
+    func::CallOp::create(rewriter, loc, kernel, args);
+    rewriter.eraseOp(op);
+    return success();
+  }
+};
+
+struct ConvToKernelCall : OpRewritePattern<linalg::Conv2DNchwFchwOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(linalg::Conv2DNchwFchwOp op,
+                                PatternRewriter &rewriter) const override {
+    if (!op.hasPureBufferSemantics() ||
+        !allF32(cast<linalg::LinalgOp>(op.getOperation())))
+      return failure();
+    Location loc = op.getLoc();
+    Value in = op.getDpsInputOperand(0)->get();
+    Value filter = op.getDpsInputOperand(1)->get();
+    Value out = op.getDpsInitOperand(0)->get();
+    auto dim = [&](Value v, int64_t i) {
+      return toI64(rewriter, loc, memref::getMixedSize(rewriter, loc, v, i));
+    };
+    SmallVector<Value> args{dim(in, 0),     dim(in, 1),    dim(in, 2),
+                            dim(in, 3),     dim(filter, 0), dim(filter, 2),
+                            dim(filter, 3), dim(out, 2),   dim(out, 3)};
+    for (DenseIntElementsAttr attr : {op.getStrides(), op.getDilations()})
+      for (APInt v : attr.getValues<APInt>())
+        args.push_back(
+            arith::ConstantIntOp::create(rewriter, loc, v.getSExtValue(), 64));
+    for (Value v : {in, filter, out}) {
+      Buffer b = describeBuffer(rewriter, loc, v);
+      args.push_back(b.address);
+      for (Value s : b.strides)
+        args.push_back(arith::IndexCastOp::create(
+            rewriter, loc, rewriter.getI64Type(), s));
+    }
+    func::FuncOp kernel = declareKernel(rewriter, op, kConvKernel, args.size());
+    func::CallOp::create(rewriter, loc, kernel, args);
+    rewriter.eraseOp(op);
+    return success();
+  }
+};
+
+struct ConvertLinalgToKernelCallsPass
+    : qopt::impl::ConvertLinalgToKernelCallsPassBase<
+          ConvertLinalgToKernelCallsPass> {
+  void runOnOperation() override {
+    RewritePatternSet patterns(&getContext());
+    qopt::populateLinalgToKernelCallsPatterns(patterns);
+    if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
+      signalPassFailure();
+  }
+};
+
+} // namespace
+
+void mlir::qopt::populateLinalgToKernelCallsPatterns(
+    RewritePatternSet &patterns) {
+  patterns.add<ContractionToKernelCall, ConvToKernelCall>(
+      patterns.getContext());
+}
