@@ -73,9 +73,10 @@ static std::string decodeName(const std::string &s) {
   return out;
 }
 
-std::string qopt_model::describeItem(const Item &item, const char *kind) const {
+/// "float32[batch,16]": the type an item expects.
+static std::string describeType(const Item &item) {
   std::ostringstream os;
-  os << kind << " " << item.name << ": " << qopt_dtype_name(item.dtype) << "[";
+  os << qopt_dtype_name(item.dtype) << "[";
   for (size_t i = 0; i < item.dims.size(); ++i) {
     os << (i ? "," : "");
     if (item.dims[i] >= 0)
@@ -85,6 +86,10 @@ std::string qopt_model::describeItem(const Item &item, const char *kind) const {
   }
   os << "]";
   return os.str();
+}
+
+std::string qopt_model::describeItem(const Item &item, const char *kind) const {
+  return std::string(kind) + " " + item.name + ": " + describeType(item);
 }
 
 qopt_status qopt_model::parse(const char *text, const std::string &where) {
@@ -268,7 +273,7 @@ qopt_status qopt_model_run(qopt_model *model, const qopt_tensor *const *inputs,
     if (!ok)
       return mismatch("input '" + item.name + "' has " +
                       describe(t->dtype, t->dims) + ", expected " +
-                      model->describeItem(item, "input").substr(6));
+                      describeType(item));
   }
 
   // Descriptors: one buffer for the results, one per input.

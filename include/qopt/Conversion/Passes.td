@@ -110,4 +110,24 @@ def ConvertLinalgToKernelCallsPass
                            "::mlir::arith::ArithDialect"];
 }
 
+def ApproximateMathPass : Pass<"qopt-approximate-math"> {
+  let summary = "Replace f32 transcendental functions by polynomials";
+  let description = [{
+    Rewrites the f32 `math` operations named by `ops` into MLIR's polynomial
+    approximations (upstream `populateMathPolynomialApproximationPatterns`),
+    which are plain arithmetic: the loops around them vectorize, where a
+    libm call per element would not. The approximations are accurate to a
+    few ULP (checked against onnxruntime by the conformance tests). Ops not
+    listed keep their libm/LLVM lowering.
+  }];
+  let options = [
+    ListOption<"ops", "ops", "std::string",
+               "Mnemonics of the math ops to approximate (default: erf, "
+               "tanh, exp, expm1, log, log1p, log2)">
+  ];
+  let dependentDialects = ["::mlir::math::MathDialect",
+                           "::mlir::arith::ArithDialect",
+                           "::mlir::vector::VectorDialect"];
+}
+
 #endif // QOPT_CONVERSION_PASSES_TD

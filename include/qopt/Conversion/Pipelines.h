@@ -19,6 +19,11 @@ struct CPUPipelineOptions : public PassPipelineOptions<CPUPipelineOptions> {
       *this, "fuse-elementwise",
       llvm::cl::desc("Fuse producer/consumer element-wise linalg ops"),
       llvm::cl::init(true)};
+  PassOptions::Option<bool> approximateMath{
+      *this, "approximate-math",
+      llvm::cl::desc("Polynomial approximations for f32 erf/tanh/exp/log "
+                     "(vectorizable) instead of libm calls"),
+      llvm::cl::init(true)};
   PassOptions::Option<bool> kernelCalls{
       *this, "kernel-calls",
       llvm::cl::desc("Call the runtime's kernels for f32 matmuls and "

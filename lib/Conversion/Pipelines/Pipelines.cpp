@@ -37,6 +37,8 @@ void mlir::qopt::buildCPUPipeline(OpPassManager &pm,
   pm.addPass(quant::createStripFuncQuantTypes());
   if (options.fuseElementwise)
     pm.addNestedPass<func::FuncOp>(createFuseElementwisePass());
+  if (options.approximateMath)
+    pm.addPass(createApproximateMathPass());
   pm.addPass(createCanonicalizerPass());
 
   // Buffers: whole-module one-shot bufferization with identity layouts at

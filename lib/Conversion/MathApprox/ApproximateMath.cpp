@@ -1,0 +1,40 @@
+//===- ApproximateMath.cpp - vectorizable transcendental functions --------===//
+
+#include "qopt/Conversion/Passes.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/Math/Transforms/Approximation.h"
+#include "mlir/Dialect/Math/Transforms/Passes.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "mlir/Transforms/GreedyPatternRewriteDriver.h"
+#include "llvm/ADT/StringSet.h"
+
+namespace mlir::qopt {
+#define GEN_PASS_DEF_APPROXIMATEMATHPASS
+#include "qopt/Conversion/Passes.h.inc"
+} // namespace mlir::qopt
+
+using namespace mlir;
+
+namespace {
+
+struct ApproximateMathPass
+    : qopt::impl::ApproximateMathPassBase<ApproximateMathPass> {
+  using Base::Base;
+
+  void runOnOperation() override {
+    llvm::StringSet<> names;
+    if (ops.empty())
+      names = {"erf", "tanh", "exp", "expm1", "log", "log1p", "log2"};
+    for (const std::string &op : ops)
+      names.insert(op);
+    RewritePatternSet patterns(&getContext());
+    populateMathPolynomialApproximationPatterns(
+        patterns, [&](StringRef name) { return names.contains(name); });
+    if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
+      signalPassFailure();
+  }
+};
+
+} // namespace

@@ -1,0 +1,1300 @@
+//===- TensorIO.cpp - .npy and TensorProto files --------------------------===//
+//
+// Reads and writes tensors as numpy .npy files and as serialized ONNX
+// TensorProto (.pb) files with nothing but the C++ standard library: the
+// npy header dict and the protobuf wire format are parsed here by hand.
+//
+// Every file is untrusted input: each length, count and shape is checked
+// against the file before anything is allocated, and every message starts
+// with the file's path. Files are written to a temporary name in the same
+// directory and renamed, so a reader never sees half a file.
+//
+//===----------------------------------------------------------------------===//
+
+#include "RuntimeInternal.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cctype>
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <limits>
+#include <memory>
+#include <new>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <vector>
+
+using namespace qopt::rt;
+
+namespace {
+
+//===----------------------------------------------------------------------===//
+// Shared helpers
+//===----------------------------------------------------------------------===//
+
+/// The largest .npy header we accept. numpy writes a few hundred bytes; a
+/// larger length field means a corrupt or hostile file.
+constexpr uint64_t kMaxNpyHeaderBytes = 1 << 20;
+/// Protobuf cannot parse messages of 2 GiB or more.
+constexpr uint64_t kMaxProtoBytes = 0x7fffffff;
+
+qopt_status failAt(const std::string &path, const std::string &what) {
+  return fail(path + ": " + what);
+}
+
+std::string errnoMessage(int err) {
+  return std::generic_category().message(err);
+}
+
+bool hostIsLittleEndian() {
+  const uint16_t one = 1;
+  unsigned char first;
+  std::memcpy(&first, &one, 1);
+  return first == 1;
+}
+
+void swapBytes(void *data, size_t count, size_t width) {
+  if (width < 2)
+    return;
+  auto *p = static_cast<unsigned char *>(data);
+  for (size_t i = 0; i < count; ++i, p += width)
+    std::reverse(p, p + width);
+}
+
+/// The tensor's data as little-endian bytes: its own buffer on a
+/// little-endian host, else a byte-swapped copy held in `scratch`.
+const void *littleEndianData(const qopt_tensor *t, size_t bytes,
+                             std::vector<unsigned char> &scratch) {
+  if (bytes == 0 || hostIsLittleEndian())
+    return t->data;
+  const auto *p = static_cast<const unsigned char *>(t->data);
+  scratch.assign(p, p + bytes);
+  size_t width = qopt_dtype_size(t->dtype);
+  swapBytes(scratch.data(), bytes / width, width);
+  return scratch.data();
+}
+
+uint64_t loadLittleEndian(const unsigned char *p, size_t width) {
+  uint64_t v = 0;
+  for (size_t i = 0; i < width; ++i)
+    v |= uint64_t(p[i]) << (8 * i);
+  return v;
+}
+
+/// Stores the low `width` bytes of `bits` as element `index`, in host order.
+void storeElement(void *data, size_t index, size_t width, uint64_t bits) {
+  auto *p = static_cast<unsigned char *>(data) + index * width;
+  switch (width) {
+  case 1: {
+    uint8_t v = uint8_t(bits);
+    std::memcpy(p, &v, 1);
+    break;
+  }
+  case 2: {
+    uint16_t v = uint16_t(bits);
+    std::memcpy(p, &v, 2);
+    break;
+  }
+  case 4: {
+    uint32_t v = uint32_t(bits);
+    std::memcpy(p, &v, 4);
+    break;
+  }
+  default:
+    std::memcpy(p, &bits, 8);
+    break;
+  }
+}
+
+/// A tensor of `dtype` and `dims` whose allocation errors name `path`.
+qopt_status allocate(const std::string &path, qopt_dtype dtype,
+                     const std::vector<int64_t> &dims,
+                     std::unique_ptr<qopt_tensor> &out) {
+  out.reset(newTensor(dtype, dims));
+  if (!out)
+    return failAt(path, qopt_last_error());
+  return QOPT_OK;
+}
+
+/// C API functions must not throw: the only exception the code below can
+/// raise is std::bad_alloc from a std::string or std::vector.
+template <typename Fn> qopt_status guarded(Fn &&fn) {
+  try {
+    return fn();
+  } catch (const std::bad_alloc &) {
+    return fail("out of memory");
+  } catch (...) {
+    return fail("unexpected internal error");
+  }
+}
+
+//===----------------------------------------------------------------------===//
+// Files
+//===----------------------------------------------------------------------===//
+
+struct FileCloser {
+  void operator()(std::FILE *f) const { std::fclose(f); }
+};
+using File = std::unique_ptr<std::FILE, FileCloser>;
+
+qopt_status openForReading(const std::string &path, File &file) {
+  errno = 0;
+  file.reset(std::fopen(path.c_str(), "rb"));
+  if (!file)
+    return failAt(path, "cannot open: " + errnoMessage(errno));
+  return QOPT_OK;
+}
+
+/// Reads exactly `size` bytes; on a short read reports a read error, or
+/// calls it truncation described by `truncated(bytesRead)`.
+template <typename Describe>
+qopt_status readExactly(const std::string &path, std::FILE *file, void *into,
+                        size_t size, Describe truncated) {
+  if (size == 0)
+    return QOPT_OK;
+  errno = 0;
+  size_t got = std::fread(into, 1, size, file);
+  if (got == size)
+    return QOPT_OK;
+  if (std::ferror(file))
+    return failAt(path, "cannot read: " + errnoMessage(errno));
+  return failAt(path, truncated(got));
+}
+
+qopt_status readWholeFile(const std::string &path,
+                          std::vector<unsigned char> &bytes) {
+  File file;
+  if (openForReading(path, file))
+    return QOPT_ERROR;
+  bytes.clear();
+  size_t chunk = 1 << 16;
+  while (true) {
+    size_t old = bytes.size();
+    bytes.resize(old + chunk);
+    errno = 0;
+    size_t got = std::fread(bytes.data() + old, 1, chunk, file.get());
+    bytes.resize(old + got);
+    if (got < chunk)
+      break;
+    chunk = std::min<size_t>(chunk * 2, size_t(1) << 26);
+  }
+  if (std::ferror(file.get()))
+    return failAt(path, "cannot read: " + errnoMessage(errno));
+  return QOPT_OK;
+}
+
+std::string temporaryNameFor(const std::string &path) {
+  static std::atomic<uint64_t> counter{0};
+  uint64_t stamp =
+      uint64_t(std::chrono::steady_clock::now().time_since_epoch().count());
+  uint64_t mix = stamp ^ (counter.fetch_add(1) * 0x9e3779b97f4a7c15ull) ^
+                 (uint64_t(reinterpret_cast<uintptr_t>(&stamp)) << 20);
+  char suffix[24];
+  std::snprintf(suffix, sizeof suffix, ".tmp%016llx",
+                static_cast<unsigned long long>(mix));
+  return path + suffix;
+}
+
+/// Removes the temporary file unless the rename succeeded.
+struct TemporaryFile {
+  std::string name;
+  bool committed = false;
+  ~TemporaryFile() {
+    if (!committed && !name.empty())
+      std::remove(name.c_str());
+  }
+};
+
+struct Chunk {
+  const void *data;
+  size_t size;
+};
+
+/// Writes `chunks` to a new temporary file beside `path`, then renames it
+/// over `path`.
+qopt_status writeAtomically(const std::string &path,
+                            const std::vector<Chunk> &chunks) {
+  TemporaryFile tmp;
+  File file;
+  int err = 0;
+  // "x" (C11) creates exclusively, so a name another writer holds is never
+  // shared; on a collision try another name.
+  for (int attempt = 0; attempt < 16 && !file; ++attempt) {
+    std::string name = temporaryNameFor(path);
+    errno = 0;
+    file.reset(std::fopen(name.c_str(), "wbx"));
+    err = errno;
+    if (file)
+      tmp.name = std::move(name);
+    else if (err != EEXIST)
+      return failAt(path, "cannot create temporary file " + name + ": " +
+                              errnoMessage(err));
+  }
+  if (!file)
+    return failAt(path, "cannot create a temporary file beside it: " +
+                            errnoMessage(err));
+
+  bool ok = true;
+  for (const Chunk &c : chunks) {
+    errno = 0;
+    if (c.size && std::fwrite(c.data, 1, c.size, file.get()) != c.size) {
+      ok = false;
+      err = errno;
+      break;
+    }
+  }
+  errno = 0;
+  if (ok && std::fflush(file.get()) != 0) {
+    ok = false;
+    err = errno;
+  }
+  errno = 0;
+  if (std::fclose(file.release()) != 0 && ok) {
+    ok = false;
+    err = errno;
+  }
+  if (!ok)
+    return failAt(path, "cannot write " + tmp.name + ": " + errnoMessage(err));
+  errno = 0;
+  if (std::rename(tmp.name.c_str(), path.c_str()) != 0)
+    return failAt(path, "cannot rename " + tmp.name +
+                            " to it: " + errnoMessage(errno));
+  tmp.committed = true;
+  return QOPT_OK;
+}
+
+//===----------------------------------------------------------------------===//
+// .npy
+//===----------------------------------------------------------------------===//
+
+const unsigned char kNpyMagic[6] = {0x93, 'N', 'U', 'M', 'P', 'Y'};
+
+/// numpy's kind character and item size of each dtype .npy can hold.
+struct NpyType {
+  char kind;
+  size_t size;
+  qopt_dtype dtype;
+};
+constexpr NpyType kNpyTypes[] = {
+    {'f', 4, QOPT_DTYPE_F32}, {'f', 8, QOPT_DTYPE_F64},
+    {'f', 2, QOPT_DTYPE_F16}, {'i', 1, QOPT_DTYPE_I8},
+    {'u', 1, QOPT_DTYPE_U8},  {'b', 1, QOPT_DTYPE_BOOL},
+    {'i', 2, QOPT_DTYPE_I16}, {'u', 2, QOPT_DTYPE_U16},
+    {'i', 4, QOPT_DTYPE_I32}, {'u', 4, QOPT_DTYPE_U32},
+    {'i', 8, QOPT_DTYPE_I64}, {'u', 8, QOPT_DTYPE_U64}};
+
+struct NpyHeader {
+  qopt_dtype dtype = QOPT_DTYPE_INVALID;
+  /// Whether the data's byte order differs from the host's.
+  bool swap = false;
+  bool fortranOrder = false;
+  std::vector<int64_t> dims;
+};
+
+/// Parses the header dict, a Python literal such as
+/// "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }": the three
+/// keys in any order, either quote, any whitespace, trailing commas.
+class NpyHeaderParser {
+public:
+  explicit NpyHeaderParser(std::string_view text) : text(text) {}
+
+  /// False with `error` set when the header is malformed or unsupported.
+  bool parse(NpyHeader &header);
+
+  std::string error;
+
+private:
+  std::string_view text;
+  size_t pos = 0;
+
+  bool failHere(const std::string &what) {
+    error = what + " at offset " + std::to_string(pos) + " of the header";
+    return false;
+  }
+  void skipSpace() {
+    while (pos < text.size() && (text[pos] == ' ' || text[pos] == '\t' ||
+                                 text[pos] == '\n' || text[pos] == '\r'))
+      ++pos;
+  }
+  bool peek(char c) const { return pos < text.size() && text[pos] == c; }
+  bool consume(char c) {
+    if (!peek(c))
+      return false;
+    ++pos;
+    return true;
+  }
+  bool parseString(std::string &out);
+  bool parseBool(bool &out);
+  bool parseDim(int64_t &out);
+  bool parseShape(std::vector<int64_t> &dims);
+  bool parseDescr(NpyHeader &header);
+};
+
+bool NpyHeaderParser::parseString(std::string &out) {
+  if (!peek('\'') && !peek('"'))
+    return failHere("expected a quoted string");
+  char quote = text[pos++];
+  size_t start = pos;
+  while (pos < text.size() && text[pos] != quote) {
+    if (text[pos] == '\\')
+      return failHere("escape sequences are not supported");
+    ++pos;
+  }
+  if (pos == text.size())
+    return failHere("unterminated string");
+  out.assign(text.substr(start, pos - start));
+  ++pos;
+  return true;
+}
+
+bool NpyHeaderParser::parseBool(bool &out) {
+  for (auto [word, value] : {std::pair{"True", true}, {"False", false}}) {
+    std::string_view w(word);
+    if (text.substr(pos, w.size()) == w) {
+      pos += w.size();
+      out = value;
+      return true;
+    }
+  }
+  return failHere("expected True or False");
+}
+
+bool NpyHeaderParser::parseDim(int64_t &out) {
+  bool negative = consume('-');
+  if (pos == text.size() ||
+      !std::isdigit(static_cast<unsigned char>(text[pos])))
+    return failHere("expected an integer in 'shape'");
+  uint64_t value = 0;
+  const uint64_t limit = uint64_t(std::numeric_limits<int64_t>::max());
+  while (pos < text.size() &&
+         std::isdigit(static_cast<unsigned char>(text[pos]))) {
+    value = value * 10 + uint64_t(text[pos++] - '0');
+    if (value > limit)
+      return failHere("dimension in 'shape' overflows int64");
+  }
+  // Python 2 wrote long integers as "3L".
+  if (peek('L') || peek('l'))
+    ++pos;
+  if (negative && value != 0)
+    return failHere("negative dimension -" + std::to_string(value) +
+                    " in 'shape'");
+  out = int64_t(value);
+  return true;
+}
+
+bool NpyHeaderParser::parseShape(std::vector<int64_t> &dims) {
+  if (!consume('('))
+    return failHere("'shape' must be a tuple");
+  dims.clear();
+  skipSpace();
+  while (!consume(')')) {
+    int64_t dim;
+    if (!parseDim(dim))
+      return false;
+    if (dims.size() == QOPT_MAX_RANK)
+      return failHere("'shape' has more than " + std::to_string(QOPT_MAX_RANK) +
+                      " dimensions");
+    dims.push_back(dim);
+    skipSpace();
+    if (consume(')'))
+      break;
+    if (!consume(','))
+      return failHere("expected ',' or ')' in 'shape'");
+    skipSpace();
+  }
+  return true;
+}
+
+bool NpyHeaderParser::parseDescr(NpyHeader &header) {
+  if (peek('['))
+    return failHere("structured dtypes (a 'descr' list) are not supported");
+  std::string descr;
+  if (!parseString(descr))
+    return false;
+  std::string_view d(descr);
+  char order = '=';
+  if (!d.empty() && std::strchr("<>|=", d[0])) {
+    order = d[0];
+    d.remove_prefix(1);
+  }
+  for (const NpyType &type : kNpyTypes) {
+    if (d.size() != 2 || d[0] != type.kind || size_t(d[1] - '0') != type.size)
+      continue;
+    header.dtype = type.dtype;
+    // '|' (not applicable) and '=' (native) need no swap.
+    bool little = order == '<' || (order != '>' && hostIsLittleEndian());
+    header.swap = type.size > 1 && little != hostIsLittleEndian();
+    return true;
+  }
+  if (!d.empty() && d[0] == 'V')
+    error = "unsupported dtype '" + descr +
+            "' (raw void data; bfloat16 cannot be stored in .npy)";
+  else
+    error = "unsupported dtype '" + descr +
+            "' (supported: float16/32/64, int8-64, uint8-64, bool)";
+  return false;
+}
+
+bool NpyHeaderParser::parse(NpyHeader &header) {
+  bool seenDescr = false, seenFortran = false, seenShape = false;
+  skipSpace();
+  if (!consume('{'))
+    return failHere("expected '{'");
+  while (true) {
+    skipSpace();
+    if (consume('}'))
+      break;
+    std::string key;
+    if (!parseString(key))
+      return false;
+    skipSpace();
+    if (!consume(':'))
+      return failHere("expected ':' after '" + key + "'");
+    skipSpace();
+    bool *seen = key == "descr"           ? &seenDescr
+                 : key == "fortran_order" ? &seenFortran
+                 : key == "shape"         ? &seenShape
+                                          : nullptr;
+    if (!seen)
+      return failHere("unexpected key '" + key + "'");
+    if (*seen)
+      return failHere("duplicate key '" + key + "'");
+    *seen = true;
+    bool ok = key == "descr"           ? parseDescr(header)
+              : key == "fortran_order" ? parseBool(header.fortranOrder)
+                                       : parseShape(header.dims);
+    if (!ok)
+      return false;
+    skipSpace();
+    if (consume(','))
+      continue;
+    if (consume('}'))
+      break;
+    return failHere("expected ',' or '}'");
+  }
+  skipSpace();
+  if (pos != text.size())
+    return failHere("unexpected text after the dict");
+  for (auto [seenKey, name] : {std::pair{seenDescr, "descr"},
+                               {seenFortran, "fortran_order"},
+                               {seenShape, "shape"}})
+    if (!seenKey) {
+      error = std::string("the header has no '") + name + "' key";
+      return false;
+    }
+  return true;
+}
+
+qopt_status loadNpy(const std::string &path, qopt_tensor **out) {
+  File file;
+  if (openForReading(path, file))
+    return QOPT_ERROR;
+
+  // Preamble: magic, version, header length (2 bytes in 1.0, 4 after).
+  unsigned char pre[12];
+  errno = 0;
+  size_t got = std::fread(pre, 1, 10, file.get());
+  if (got < 10 && std::ferror(file.get()))
+    return failAt(path, "cannot read: " + errnoMessage(errno));
+  if (std::memcmp(pre, kNpyMagic, std::min<size_t>(got, 6)) != 0)
+    return failAt(path, "not a .npy file (bad magic; expected \\x93NUMPY)");
+  auto shortPreamble = [](size_t n) {
+    return "truncated: " + std::to_string(n) +
+           " bytes, shorter than the .npy preamble";
+  };
+  if (got < 10)
+    return failAt(path, shortPreamble(got));
+  unsigned major = pre[6], minor = pre[7];
+  uint64_t headerLen;
+  size_t prefix;
+  if (major == 1 && minor == 0) {
+    headerLen = loadLittleEndian(pre + 8, 2);
+    prefix = 10;
+  } else if ((major == 2 || major == 3) && minor == 0) {
+    if (readExactly(path, file.get(), pre + 10, 2,
+                    [&](size_t n) { return shortPreamble(10 + n); }))
+      return QOPT_ERROR;
+    headerLen = loadLittleEndian(pre + 8, 4);
+    prefix = 12;
+  } else {
+    return failAt(
+        path, "unsupported .npy format version " + std::to_string(major) + "." +
+                  std::to_string(minor) + " (1.0, 2.0 and 3.0 are supported)");
+  }
+  if (headerLen > kMaxNpyHeaderBytes)
+    return failAt(path, "header length " + std::to_string(headerLen) +
+                            " is implausible (the limit is " +
+                            std::to_string(kMaxNpyHeaderBytes) + " bytes)");
+
+  // The file size bounds everything the header claims, before allocating.
+  long end = -1;
+  if (std::fseek(file.get(), 0, SEEK_END) == 0)
+    end = std::ftell(file.get());
+  if (end < 0 || std::fseek(file.get(), long(prefix), SEEK_SET) != 0)
+    return failAt(path,
+                  "cannot determine the file's size: " + errnoMessage(errno));
+  uint64_t fileSize = uint64_t(end);
+  if (prefix + headerLen > fileSize)
+    return failAt(path, "truncated: header says " + std::to_string(headerLen) +
+                            " bytes of header, file has " +
+                            std::to_string(fileSize - prefix));
+
+  std::string text(size_t(headerLen), '\0');
+  if (readExactly(path, file.get(), text.data(), text.size(), [&](size_t n) {
+        return "truncated: header says " + std::to_string(headerLen) +
+               " bytes of header, file has " + std::to_string(n);
+      }))
+    return QOPT_ERROR;
+  NpyHeader header;
+  NpyHeaderParser parser(text);
+  if (!parser.parse(header))
+    return failAt(path, "bad .npy header: " + parser.error);
+
+  size_t width = qopt_dtype_size(header.dtype);
+  int64_t count = checkedNumElements(header.dims, width);
+  if (count < 0)
+    return failAt(path, "shape " + describe(header.dtype, header.dims) +
+                            " is too large");
+  // Fortran and C order lay out the same bytes when at most one dim is
+  // larger than 1 (numpy marks such arrays either way).
+  if (header.fortranOrder &&
+      std::count_if(header.dims.begin(), header.dims.end(),
+                    [](int64_t d) { return d > 1; }) > 1 &&
+      count > 0)
+    return failAt(path, "fortran_order arrays are not supported (shape " +
+                            describe(header.dtype, header.dims) +
+                            "); save np.ascontiguousarray(a) instead");
+
+  uint64_t dataBytes = uint64_t(count) * width;
+  uint64_t available = fileSize - prefix - headerLen;
+  auto truncated = [&](uint64_t has) {
+    return "truncated: header says " + std::to_string(dataBytes) +
+           " bytes of data, file has " + std::to_string(has);
+  };
+  if (available < dataBytes)
+    return failAt(path, truncated(available));
+
+  std::unique_ptr<qopt_tensor> tensor;
+  if (allocate(path, header.dtype, header.dims, tensor))
+    return QOPT_ERROR;
+  if (readExactly(path, file.get(), tensor->data, size_t(dataBytes), truncated))
+    return QOPT_ERROR;
+  if (header.swap)
+    swapBytes(tensor->data, size_t(count), width);
+  *out = tensor.release();
+  return QOPT_OK;
+}
+
+qopt_status saveNpy(const qopt_tensor *tensor, const std::string &path) {
+  const NpyType *type = nullptr;
+  for (const NpyType &t : kNpyTypes)
+    if (t.dtype == tensor->dtype)
+      type = &t;
+  if (tensor->dtype == QOPT_DTYPE_BF16)
+    return failAt(path, "bfloat16 tensors cannot be stored in .npy (numpy "
+                        "has no bfloat16); save as .pb instead");
+  if (!type)
+    return failAt(path, "cannot save a tensor of unknown dtype " +
+                            std::to_string(int(tensor->dtype)));
+
+  std::string dict = "{'descr': '";
+  dict += type->size == 1 ? '|' : '<';
+  dict += type->kind;
+  dict += char('0' + type->size);
+  dict += "', 'fortran_order': False, 'shape': (";
+  for (size_t i = 0; i < tensor->dims.size(); ++i)
+    dict += (i ? ", " : "") + std::to_string(tensor->dims[i]);
+  dict += tensor->dims.size() == 1 ? ",), }" : "), }";
+  // Pad with spaces and a final newline so the data starts at a multiple of
+  // 64 bytes, as numpy does.
+  size_t unpadded = 10 + dict.size() + 1;
+  dict.append((64 - unpadded % 64) % 64, ' ');
+  dict += '\n';
+  if (dict.size() > 0xffff)
+    return failAt(path, "the .npy header is too long for format 1.0");
+
+  unsigned char pre[10];
+  std::memcpy(pre, kNpyMagic, 6);
+  pre[6] = 1;
+  pre[7] = 0;
+  pre[8] = uint8_t(dict.size() & 0xff);
+  pre[9] = uint8_t(dict.size() >> 8);
+  size_t bytes = qopt_tensor_byte_size(tensor);
+  std::vector<unsigned char> scratch;
+  return writeAtomically(path,
+                         {{pre, sizeof pre},
+                          {dict.data(), dict.size()},
+                          {littleEndianData(tensor, bytes, scratch), bytes}});
+}
+
+//===----------------------------------------------------------------------===//
+// TensorProto (.pb)
+//===----------------------------------------------------------------------===//
+
+enum WireType : unsigned {
+  kVarint = 0,
+  kFixed64 = 1,
+  kLengthDelimited = 2,
+  kStartGroup = 3,
+  kEndGroup = 4,
+  kFixed32 = 5
+};
+
+const char *wireTypeName(unsigned wt) {
+  static const char *const kNames[] = {"varint",           "64-bit",
+                                       "length-delimited", "start-group",
+                                       "end-group",        "32-bit"};
+  return wt < 6 ? kNames[wt] : "invalid";
+}
+
+struct Span {
+  const unsigned char *data = nullptr;
+  size_t size = 0;
+};
+
+/// Reads protobuf wire primitives from [from, to); offsets in messages
+/// count from `file`, the first byte of the file.
+class WireReader {
+public:
+  WireReader(const unsigned char *file, const unsigned char *from,
+             const unsigned char *to)
+      : file(file), p(from), end(to) {}
+
+  bool atEnd() const { return p == end; }
+  size_t offset() const { return size_t(p - file); }
+  const unsigned char *position() const { return p; }
+
+  bool varint(uint64_t &value) {
+    size_t start = offset();
+    uint64_t result = 0;
+    for (unsigned i = 0; i < 10; ++i) {
+      if (p == end)
+        return failWith("truncated varint at byte " + std::to_string(start));
+      unsigned char b = *p++;
+      if (i == 9 && b > 1)
+        break;
+      result |= uint64_t(b & 0x7f) << (7 * i);
+      if (!(b & 0x80)) {
+        value = result;
+        return true;
+      }
+    }
+    return failWith("varint at byte " + std::to_string(start) +
+                    " is longer than 64 bits");
+  }
+
+  bool take(size_t size, Span &span, const char *what) {
+    if (size_t(end - p) < size)
+      return failWith(std::string(what) + " at byte " +
+                      std::to_string(offset()) + " needs " +
+                      std::to_string(size) + " bytes, only " +
+                      std::to_string(end - p) + " remain");
+    span = {p, size};
+    p += size;
+    return true;
+  }
+
+  bool lengthDelimited(Span &span) {
+    size_t start = offset();
+    uint64_t length;
+    if (!varint(length))
+      return false;
+    if (length > uint64_t(end - p))
+      return failWith("length " + std::to_string(length) + " at byte " +
+                      std::to_string(start) + " runs past the end (" +
+                      std::to_string(end - p) + " bytes remain)");
+    return take(size_t(length), span, "field");
+  }
+
+  bool failWith(std::string what) {
+    error = std::move(what);
+    return false;
+  }
+
+  std::string error;
+
+private:
+  const unsigned char *file;
+  const unsigned char *p;
+  const unsigned char *end;
+};
+
+/// Skips one field of wire type `wt` (groups included, nested at most 32
+/// deep).
+bool skipField(WireReader &r, uint64_t field, unsigned wt, unsigned depth) {
+  Span ignored;
+  uint64_t ignoredValue;
+  switch (wt) {
+  case kVarint:
+    return r.varint(ignoredValue);
+  case kFixed64:
+    return r.take(8, ignored, "64-bit field");
+  case kLengthDelimited:
+    return r.lengthDelimited(ignored);
+  case kFixed32:
+    return r.take(4, ignored, "32-bit field");
+  case kStartGroup:
+    if (depth >= 32)
+      return r.failWith("groups nested too deeply at byte " +
+                        std::to_string(r.offset()));
+    while (true) {
+      if (r.atEnd())
+        return r.failWith("group of field " + std::to_string(field) +
+                          " is not terminated");
+      uint64_t tag;
+      if (!r.varint(tag))
+        return false;
+      if (tag >> 3 == 0)
+        return r.failWith("field number 0 before byte " +
+                          std::to_string(r.offset()));
+      if ((tag & 7) == kEndGroup) {
+        if (tag >> 3 != field)
+          return r.failWith("end-group tag of field " +
+                            std::to_string(tag >> 3) + " closes field " +
+                            std::to_string(field));
+        return true;
+      }
+      if (!skipField(r, tag >> 3, unsigned(tag & 7), depth + 1))
+        return false;
+    }
+  case kEndGroup:
+    return r.failWith("unexpected end-group tag of field " +
+                      std::to_string(field) + " before byte " +
+                      std::to_string(r.offset()));
+  default:
+    return r.failWith("invalid wire type " + std::to_string(wt) + " of field " +
+                      std::to_string(field) + " before byte " +
+                      std::to_string(r.offset()));
+  }
+}
+
+/// One of TensorProto's repeated numeric fields: the spans of the file that
+/// hold its values, packed or not, and how many values they hold.
+struct RepeatedField {
+  const char *name;
+  unsigned number;
+  /// kVarint, kFixed32 or kFixed64: the wire type of one unpacked value.
+  unsigned valueWireType;
+  std::vector<Span> spans;
+  uint64_t count = 0;
+
+  size_t fixedWidth() const { return valueWireType == kFixed32 ? 4 : 8; }
+
+  /// Records one occurrence: a single value or a packed run.
+  bool add(WireReader &r, const unsigned char *file, unsigned wt) {
+    Span span;
+    if (wt == valueWireType) {
+      const unsigned char *start = r.position();
+      if (valueWireType == kVarint) {
+        uint64_t ignored;
+        if (!r.varint(ignored))
+          return false;
+        span = {start, size_t(r.position() - start)};
+      } else if (!r.take(fixedWidth(), span, name)) {
+        return false;
+      }
+      spans.push_back(span);
+      ++count;
+      return true;
+    }
+    if (wt != kLengthDelimited)
+      return r.failWith("field " + std::to_string(number) + " (" + name +
+                        ") has wire type " + std::to_string(wt) + " (" +
+                        wireTypeName(wt) + "); expected " +
+                        std::to_string(valueWireType) + " (" +
+                        wireTypeName(valueWireType) + ") or 2 (packed)");
+    size_t at = r.offset();
+    if (!r.lengthDelimited(span))
+      return false;
+    if (valueWireType == kVarint) {
+      WireReader values(file, span.data, span.data + span.size);
+      uint64_t ignored;
+      while (!values.atEnd()) {
+        if (!values.varint(ignored))
+          return r.failWith("packed " + std::string(name) + ": " +
+                            values.error);
+        ++count;
+      }
+    } else {
+      if (span.size % fixedWidth())
+        return r.failWith(
+            "packed " + std::string(name) + " at byte " + std::to_string(at) +
+            " has " + std::to_string(span.size) + " bytes, not a multiple of " +
+            std::to_string(fixedWidth()));
+      count += span.size / fixedWidth();
+    }
+    spans.push_back(span);
+    return true;
+  }
+
+  /// Calls fn(index, value) for every value in order (the raw bits for
+  /// fixed-width values); stops when fn returns false.
+  template <typename Fn> bool forEach(Fn fn) const {
+    uint64_t index = 0;
+    for (const Span &span : spans) {
+      if (valueWireType == kVarint) {
+        WireReader values(span.data, span.data, span.data + span.size);
+        uint64_t value;
+        while (!values.atEnd() && values.varint(value))
+          if (!fn(index++, value))
+            return false;
+      } else {
+        size_t width = fixedWidth();
+        for (size_t i = 0; i + width <= span.size; i += width)
+          if (!fn(index++, loadLittleEndian(span.data + i, width)))
+            return false;
+      }
+    }
+    return true;
+  }
+};
+
+/// What a TensorProto holds, before any of it is copied.
+struct TensorProtoFields {
+  std::vector<int64_t> dims;
+  bool hasDataType = false;
+  int32_t dataType = 0;
+  std::string name;
+  bool hasRawData = false;
+  Span rawData;
+  RepeatedField floatData{"float_data", 4, kFixed32, {}};
+  RepeatedField int32Data{"int32_data", 5, kVarint, {}};
+  RepeatedField int64Data{"int64_data", 7, kVarint, {}};
+  RepeatedField doubleData{"double_data", 10, kFixed64, {}};
+  RepeatedField uint64Data{"uint64_data", 11, kVarint, {}};
+
+  std::vector<const RepeatedField *> typedFields() const {
+    return {&floatData, &int32Data, &int64Data, &doubleData, &uint64Data};
+  }
+};
+
+bool expectWireType(WireReader &r, uint64_t field, const char *name,
+                    unsigned wt, unsigned expected) {
+  if (wt == expected)
+    return true;
+  return r.failWith(
+      "field " + std::to_string(field) + " (" + name + ") has wire type " +
+      std::to_string(wt) + " (" + wireTypeName(wt) + "); expected " +
+      std::to_string(expected) + " (" + wireTypeName(expected) + ")");
+}
+
+bool addDim(WireReader &r, TensorProtoFields &fields, uint64_t value) {
+  int64_t dim = int64_t(value);
+  if (dim < 0)
+    return r.failWith("negative dim " + std::to_string(dim) + " before byte " +
+                      std::to_string(r.offset()));
+  if (fields.dims.size() == QOPT_MAX_RANK)
+    return r.failWith("more than " + std::to_string(QOPT_MAX_RANK) + " dims");
+  fields.dims.push_back(dim);
+  return true;
+}
+
+/// Parses the fields of a TensorProto; false with `r.error` set.
+bool parseTensorProto(WireReader &r, const unsigned char *file,
+                      TensorProtoFields &fields) {
+  while (!r.atEnd()) {
+    size_t at = r.offset();
+    uint64_t tag;
+    if (!r.varint(tag))
+      return false;
+    uint64_t field = tag >> 3;
+    unsigned wt = unsigned(tag & 7);
+    if (field == 0 || tag > 0xffffffffu)
+      return r.failWith("bad field tag " + std::to_string(tag) + " at byte " +
+                        std::to_string(at));
+    Span span;
+    uint64_t value;
+    switch (field) {
+    case 1: // dims
+      if (wt == kVarint) {
+        if (!r.varint(value) || !addDim(r, fields, value))
+          return false;
+      } else if (wt == kLengthDelimited) {
+        if (!r.lengthDelimited(span))
+          return false;
+        WireReader packed(file, span.data, span.data + span.size);
+        while (!packed.atEnd())
+          if (!packed.varint(value) || !addDim(packed, fields, value))
+            return r.failWith("packed dims: " + packed.error);
+      } else if (!expectWireType(r, field, "dims", wt, kVarint)) {
+        return false;
+      }
+      break;
+    case 2: // data_type
+      if (!expectWireType(r, field, "data_type", wt, kVarint) ||
+          !r.varint(value))
+        return false;
+      fields.hasDataType = true;
+      fields.dataType = int32_t(uint32_t(value));
+      break;
+    case 3:
+      return r.failWith("segmented tensors (field 3, segment) are not "
+                        "supported");
+    case 4:
+      if (!fields.floatData.add(r, file, wt))
+        return false;
+      break;
+    case 5:
+      if (!fields.int32Data.add(r, file, wt))
+        return false;
+      break;
+    case 6:
+      return r.failWith("string tensors (string_data) are not supported");
+    case 7:
+      if (!fields.int64Data.add(r, file, wt))
+        return false;
+      break;
+    case 8: // name
+      if (!expectWireType(r, field, "name", wt, kLengthDelimited) ||
+          !r.lengthDelimited(span))
+        return false;
+      fields.name.assign(reinterpret_cast<const char *>(span.data), span.size);
+      break;
+    case 9: // raw_data
+      if (!expectWireType(r, field, "raw_data", wt, kLengthDelimited) ||
+          !r.lengthDelimited(fields.rawData))
+        return false;
+      fields.hasRawData = true;
+      break;
+    case 10:
+      if (!fields.doubleData.add(r, file, wt))
+        return false;
+      break;
+    case 11:
+      if (!fields.uint64Data.add(r, file, wt))
+        return false;
+      break;
+    case 13:
+      return r.failWith("external data (external_data) is not supported");
+    case 14: // data_location
+      if (!expectWireType(r, field, "data_location", wt, kVarint) ||
+          !r.varint(value))
+        return false;
+      if (value == 1)
+        return r.failWith("external data (data_location = EXTERNAL) is not "
+                          "supported");
+      if (value != 0)
+        return r.failWith("unknown data_location " + std::to_string(value));
+      break;
+    default:
+      if (!skipField(r, field, wt, 0))
+        return false;
+      break;
+    }
+  }
+  return true;
+}
+
+/// The name of an ONNX data_type code this runtime does not handle.
+const char *onnxTypeName(int32_t code) {
+  static const std::pair<int32_t, const char *> kNames[] = {
+      {0, "UNDEFINED"},   {8, "STRING"},          {14, "COMPLEX64"},
+      {15, "COMPLEX128"}, {17, "FLOAT8E4M3FN"},   {18, "FLOAT8E4M3FNUZ"},
+      {19, "FLOAT8E5M2"}, {20, "FLOAT8E5M2FNUZ"}, {21, "UINT4"},
+      {22, "INT4"},       {23, "FLOAT4E2M1"},     {24, "FLOAT8E8M0"},
+      {25, "UINT2"},      {26, "INT2"},           {27, "FLOAT6E2M3"},
+      {28, "FLOAT6E3M2"}};
+  for (auto [known, name] : kNames)
+    if (known == code)
+      return name;
+  return nullptr;
+}
+
+/// Copies the typed field's values into `tensor`, checking that each fits.
+qopt_status copyTypedField(const std::string &path, const RepeatedField &f,
+                           qopt_tensor *tensor) {
+  qopt_dtype dtype = tensor->dtype;
+  size_t width = qopt_dtype_size(dtype);
+  void *data = tensor->data;
+  std::string error;
+  auto outOfRange = [&](uint64_t index, const std::string &value) {
+    error = std::string(f.name) + "[" + std::to_string(index) + "] = " + value +
+            " is out of range for " + qopt_dtype_name(dtype);
+    return false;
+  };
+  bool ok;
+  if (f.number == 5) {
+    // int32_data: sign-extended varints of int32 values; 16-bit floats
+    // store their bits.
+    int64_t lo = std::numeric_limits<int32_t>::min();
+    int64_t hi = std::numeric_limits<int32_t>::max();
+    switch (dtype) {
+    case QOPT_DTYPE_I8:
+      lo = -128, hi = 127;
+      break;
+    case QOPT_DTYPE_U8:
+      lo = 0, hi = 255;
+      break;
+    case QOPT_DTYPE_I16:
+      lo = -32768, hi = 32767;
+      break;
+    case QOPT_DTYPE_U16:
+    case QOPT_DTYPE_F16:
+    case QOPT_DTYPE_BF16:
+      lo = 0, hi = 65535;
+      break;
+    default:
+      break;
+    }
+    ok = f.forEach([&](uint64_t i, uint64_t v) {
+      int64_t x = int32_t(uint32_t(v));
+      if (dtype == QOPT_DTYPE_BOOL)
+        x = x != 0;
+      else if (x < lo || x > hi)
+        return outOfRange(i, std::to_string(x));
+      storeElement(data, size_t(i), width, uint64_t(x));
+      return true;
+    });
+  } else if (f.number == 11 && dtype == QOPT_DTYPE_U32) {
+    ok = f.forEach([&](uint64_t i, uint64_t v) {
+      if (v > std::numeric_limits<uint32_t>::max())
+        return outOfRange(i, std::to_string(v));
+      storeElement(data, size_t(i), width, v);
+      return true;
+    });
+  } else {
+    // float_data and double_data hold IEEE bits; int64_data and
+    // uint64_data the values themselves.
+    ok = f.forEach([&](uint64_t i, uint64_t v) {
+      storeElement(data, size_t(i), width, v);
+      return true;
+    });
+  }
+  if (!ok)
+    return failAt(path, error);
+  return QOPT_OK;
+}
+
+/// The typed field that holds `dtype`'s values in a TensorProto.
+const RepeatedField &fieldFor(const TensorProtoFields &fields,
+                              qopt_dtype dtype) {
+  switch (dtype) {
+  case QOPT_DTYPE_F32:
+    return fields.floatData;
+  case QOPT_DTYPE_F64:
+    return fields.doubleData;
+  case QOPT_DTYPE_I64:
+    return fields.int64Data;
+  case QOPT_DTYPE_U32:
+  case QOPT_DTYPE_U64:
+    return fields.uint64Data;
+  default:
+    return fields.int32Data;
+  }
+}
+
+qopt_status loadPb(const std::string &path, qopt_tensor **out,
+                   std::string &name) {
+  std::vector<unsigned char> bytes;
+  if (readWholeFile(path, bytes))
+    return QOPT_ERROR;
+  if (bytes.empty())
+    return failAt(path, "empty file, not a TensorProto");
+  if (bytes.size() >= 6 && std::memcmp(bytes.data(), kNpyMagic, 6) == 0)
+    return failAt(path, "this is a .npy file, not a TensorProto");
+
+  const unsigned char *file = bytes.data();
+  WireReader reader(file, file, file + bytes.size());
+  TensorProtoFields fields;
+  if (!parseTensorProto(reader, file, fields))
+    return failAt(path, "bad TensorProto: " + reader.error);
+
+  int32_t code = fields.dataType;
+  if (!fields.hasDataType || code == 0)
+    return failAt(path, "data_type is missing or UNDEFINED (0)");
+  if (code == 8)
+    return failAt(path, "string tensors (data_type 8, STRING) are not "
+                        "supported");
+  // Codes 1-16 are qopt_dtype values; qopt_dtype_size says which exist.
+  qopt_dtype dtype = QOPT_DTYPE_INVALID;
+  if (code >= 1 && code <= 16 && qopt_dtype_size(qopt_dtype(code)) != 0)
+    dtype = qopt_dtype(code);
+  if (dtype == QOPT_DTYPE_INVALID) {
+    const char *known = onnxTypeName(code);
+    return failAt(path, "unsupported data_type " + std::to_string(code) +
+                            (known ? std::string(" (") + known + ")"
+                                   : std::string(" (unknown)")));
+  }
+
+  size_t width = qopt_dtype_size(dtype);
+  int64_t count = checkedNumElements(fields.dims, width);
+  std::string shape = describe(dtype, fields.dims);
+  if (count < 0)
+    return failAt(path, "shape " + shape + " is too large");
+
+  const RepeatedField *typed = nullptr;
+  for (const RepeatedField *f : fields.typedFields()) {
+    if (f->count == 0)
+      continue;
+    if (fields.hasRawData)
+      return failAt(path,
+                    std::string("both raw_data and ") + f->name + " are set");
+    if (typed)
+      return failAt(path, std::string("both ") + typed->name + " and " +
+                              f->name + " are set");
+    typed = f;
+  }
+  if (typed && typed != &fieldFor(fields, dtype))
+    return failAt(path, std::string(typed->name) + " cannot hold " +
+                            qopt_dtype_name(dtype) + " values (" +
+                            qopt_dtype_name(dtype) + " uses " +
+                            fieldFor(fields, dtype).name + ")");
+
+  uint64_t dataBytes = uint64_t(count) * width;
+  if (fields.hasRawData && fields.rawData.size != dataBytes)
+    return failAt(path, "raw_data has " + std::to_string(fields.rawData.size) +
+                            " bytes but " + shape + " needs " +
+                            std::to_string(dataBytes));
+  if (typed && typed->count != uint64_t(count))
+    return failAt(path, std::string(typed->name) + " has " +
+                            std::to_string(typed->count) + " values but " +
+                            shape + " needs " + std::to_string(count));
+  if (!typed && !fields.hasRawData && count != 0)
+    return failAt(path, "no data: " + shape + " needs " +
+                            std::to_string(count) +
+                            " values and neither raw_data nor " +
+                            fieldFor(fields, dtype).name + " is set");
+
+  std::unique_ptr<qopt_tensor> tensor;
+  if (allocate(path, dtype, fields.dims, tensor))
+    return QOPT_ERROR;
+  if (fields.hasRawData && dataBytes) {
+    std::memcpy(tensor->data, fields.rawData.data, size_t(dataBytes));
+    if (!hostIsLittleEndian())
+      swapBytes(tensor->data, size_t(count), width);
+  } else if (typed && copyTypedField(path, *typed, tensor.get())) {
+    return QOPT_ERROR;
+  }
+  name = std::move(fields.name);
+  *out = tensor.release();
+  return QOPT_OK;
+}
+
+void putVarint(std::string &out, uint64_t value) {
+  while (value >= 0x80) {
+    out += char((value & 0x7f) | 0x80);
+    value >>= 7;
+  }
+  out += char(value);
+}
+
+qopt_status savePb(const qopt_tensor *tensor, const char *name,
+                   const std::string &path) {
+  if (qopt_dtype_size(tensor->dtype) == 0)
+    return failAt(path, "cannot save a tensor of unknown dtype " +
+                            std::to_string(int(tensor->dtype)));
+  size_t bytes = qopt_tensor_byte_size(tensor);
+  if (bytes > kMaxProtoBytes - 1024)
+    return failAt(path, describe(tensor->dtype, tensor->dims) + " is " +
+                            std::to_string(bytes) +
+                            " bytes; a TensorProto must stay under 2 GiB "
+                            "(save as .npy instead)");
+  // Fields in number order, as protobuf serializers write them: dims
+  // (unpacked, as onnx.proto declares them), data_type, name, raw_data.
+  std::string head;
+  for (int64_t dim : tensor->dims) {
+    head += char(1 << 3 | kVarint);
+    putVarint(head, uint64_t(dim));
+  }
+  head += char(2 << 3 | kVarint);
+  putVarint(head, uint64_t(tensor->dtype));
+  if (name && *name) {
+    head += char(8 << 3 | kLengthDelimited);
+    putVarint(head, std::strlen(name));
+    head += name;
+  }
+  head += char(9 << 3 | kLengthDelimited);
+  putVarint(head, bytes);
+  std::vector<unsigned char> scratch;
+  return writeAtomically(path,
+                         {{head.data(), head.size()},
+                          {littleEndianData(tensor, bytes, scratch), bytes}});
+}
+
+/// The extension of the path's last component, lower-cased ("" if none).
+std::string extensionOf(const std::string &path) {
+  size_t slash = path.find_last_of("/\\");
+  size_t dot = path.find_last_of('.');
+  if (dot == std::string::npos || (slash != std::string::npos && dot < slash))
+    return "";
+  std::string ext = path.substr(dot);
+  for (char &c : ext)
+    c = char(std::tolower(static_cast<unsigned char>(c)));
+  return ext;
+}
+
+} // namespace
+
+extern "C" {
+
+qopt_status qopt_tensor_load_npy(const char *path, qopt_tensor **out) {
+  if (out)
+    *out = nullptr;
+  if (!path || !out)
+    return fail("qopt_tensor_load_npy: null path or output pointer");
+  return guarded([&] { return loadNpy(path, out); });
+}
+
+qopt_status qopt_tensor_save_npy(const qopt_tensor *tensor, const char *path) {
+  if (!tensor || !path)
+    return fail("qopt_tensor_save_npy: null tensor or path");
+  return guarded([&] { return saveNpy(tensor, path); });
+}
+
+qopt_status qopt_tensor_load_pb(const char *path, qopt_tensor **out,
+                                char **name_out) {
+  if (out)
+    *out = nullptr;
+  if (name_out)
+    *name_out = nullptr;
+  if (!path || !out)
+    return fail("qopt_tensor_load_pb: null path or output pointer");
+  return guarded([&] {
+    std::string name;
+    if (loadPb(path, out, name))
+      return QOPT_ERROR;
+    if (!name_out)
+      return QOPT_OK;
+    auto *copy = static_cast<char *>(std::malloc(name.size() + 1));
+    if (!copy) {
+      qopt_tensor_free(*out);
+      *out = nullptr;
+      return fail("out of memory");
+    }
+    std::memcpy(copy, name.c_str(), name.size() + 1);
+    *name_out = copy;
+    return QOPT_OK;
+  });
+}
+
+qopt_status qopt_tensor_save_pb(const qopt_tensor *tensor, const char *name,
+                                const char *path) {
+  if (!tensor || !path)
+    return fail("qopt_tensor_save_pb: null tensor or path");
+  return guarded([&] { return savePb(tensor, name, path); });
+}
+
+qopt_status qopt_tensor_load(const char *path, qopt_tensor **out) {
+  if (out)
+    *out = nullptr;
+  if (!path || !out)
+    return fail("qopt_tensor_load: null path or output pointer");
+  return guarded([&] {
+    std::string ext = extensionOf(path);
+    if (ext == ".npy")
+      return qopt_tensor_load_npy(path, out);
+    if (ext == ".pb")
+      return qopt_tensor_load_pb(path, out, nullptr);
+    if (ext.empty())
+      return failAt(path, "no file extension; expected .npy or .pb");
+    return failAt(path, "unknown tensor file extension '" + ext +
+                            "'; expected .npy or .pb");
+  });
+}
+
+} // extern "C"
