@@ -37,9 +37,15 @@ config.substitutions.append(("%mlir_runner_libs", runner_libs))
 if os.path.exists(os.path.join(config.qopt_tools_dir, "quant-fuzz-onnx")):
     config.available_features.add("fuzzer")
 
+config.substitutions.append(
+    ("%qopt_runtime_lib", os.path.join(config.qopt_obj_root, "lib",
+                                       "libqopt_runtime.so")))
+
 tools = [
     "quant-opt",
     "quant-translate",
+    "quant-compile",
+    "quant-run",
     ToolSubst("quant-fuzz-onnx", unresolved="ignore"),
     ToolSubst("mlir-runner", unresolved="fatal"),
 ]

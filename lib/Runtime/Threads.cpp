@@ -29,16 +29,35 @@ using namespace qopt::rt;
 
 namespace {
 
+/// Spins this many times (tens of µs) before a thread blocks: inference
+/// issues many short parallel regions, and waking a sleeping thread costs
+/// more than most of them.
+constexpr int kSpinIterations = 4096;
+
+/// One spin step; every 256th yields the core, in case the thread we wait
+/// for is not running (more threads than free cores).
+inline void cpuRelax(int spin = 1) {
+  if ((spin & 255) == 255) {
+    std::this_thread::yield();
+    return;
+  }
+#if defined(__x86_64__)
+  __builtin_ia32_pause();
+#endif
+}
+
 class ThreadPool {
 public:
   explicit ThreadPool(int n) {
-    for (int i = 0; i < n; ++i)
+    // The caller of parallelFor is one of the n threads.
+    for (int i = 0; i + 1 < n; ++i)
       workers.emplace_back([this] { work(); });
+    threads = n;
   }
   ~ThreadPool() {
     {
       std::lock_guard<std::mutex> lock(mu);
-      stopping = true;
+      stopping.store(true);
     }
     cv.notify_all();
     for (std::thread &t : workers)
@@ -48,31 +67,57 @@ public:
     {
       std::lock_guard<std::mutex> lock(mu);
       queue.push_back(std::move(task));
+      queued.fetch_add(1, std::memory_order_release);
     }
-    cv.notify_one();
+    if (sleeping.load(std::memory_order_acquire) > 0)
+      cv.notify_one();
   }
-  int size() const { return int(workers.size()); }
+  /// Threads that run work: the workers plus the calling thread.
+  int size() const { return threads; }
+  /// With no workers (one thread), tasks run on the submitting thread.
+  bool hasWorkers() const { return !workers.empty(); }
 
 private:
+  bool tryPop(std::function<void()> &task) {
+    std::lock_guard<std::mutex> lock(mu);
+    if (queue.empty())
+      return false;
+    task = std::move(queue.front());
+    queue.pop_front();
+    queued.fetch_sub(1, std::memory_order_relaxed);
+    return true;
+  }
   void work() {
     for (;;) {
       std::function<void()> task;
-      {
+      for (int spin = 0; spin < kSpinIterations && !task; ++spin) {
+        if (queued.load(std::memory_order_acquire) > 0 && tryPop(task))
+          break;
+        if (stopping.load(std::memory_order_relaxed))
+          break;
+        cpuRelax(spin);
+      }
+      if (!task) {
         std::unique_lock<std::mutex> lock(mu);
+        sleeping.fetch_add(1);
         cv.wait(lock, [this] { return stopping || !queue.empty(); });
+        sleeping.fetch_sub(1);
         if (queue.empty())
           return;
         task = std::move(queue.front());
         queue.pop_front();
+        queued.fetch_sub(1, std::memory_order_relaxed);
       }
       task();
     }
   }
   std::vector<std::thread> workers;
   std::deque<std::function<void()>> queue;
+  std::atomic<int> queued{0}, sleeping{0};
+  std::atomic<bool> stopping{false};
   std::mutex mu;
   std::condition_variable cv;
-  bool stopping = false;
+  int threads = 1;
 };
 
 std::atomic<int> requestedThreads{0};
@@ -146,6 +191,12 @@ void qopt::rt::parallelFor(int64_t n,
         shared->cv.notify_all();
     });
   run();
+  // Helpers that had not started find no index left and finish at once.
+  for (int spin = 0; spin < kSpinIterations; ++spin) {
+    if (shared->pending.load(std::memory_order_acquire) == 0)
+      return;
+    cpuRelax(spin);
+  }
   std::unique_lock<std::mutex> lock(shared->mu);
   shared->cv.wait(lock, [&] { return shared->pending == 0; });
 }
@@ -223,10 +274,12 @@ struct AsyncValue : Completion {
 };
 
 struct AsyncGroup : RefCounted {
-  explicit AsyncGroup(int64_t size) : RefCounted(1), pending(size) {}
+  explicit AsyncGroup(int64_t size)
+      : RefCounted(1), pending(size), remaining(size) {}
   std::mutex mu;
   std::condition_variable cv;
   int64_t pending;
+  std::atomic<int64_t> remaining; // `pending`, readable without the lock
   int64_t rank = 0;
   bool error = false;
   std::vector<Awaiter> awaiters;
@@ -241,6 +294,7 @@ struct AsyncGroup : RefCounted {
       if (done)
         run.swap(awaiters);
     }
+    remaining.fetch_sub(1, std::memory_order_release);
     if (done)
       cv.notify_all();
     for (Awaiter &a : run)
@@ -249,7 +303,12 @@ struct AsyncGroup : RefCounted {
 };
 
 void execute(CoroHandle handle, CoroResume resume) {
-  getPool().submit([handle, resume] { resume(handle); });
+  ThreadPool &pool = getPool();
+  if (!pool.hasWorkers()) {
+    resume(handle); // one thread: run inline
+    return;
+  }
+  pool.submit([handle, resume] { resume(handle); });
 }
 
 } // namespace
@@ -301,6 +360,11 @@ bool mlirAsyncRuntimeIsGroupError(AsyncGroup *g) {
 void mlirAsyncRuntimeAwaitToken(AsyncToken *t) { t->wait(); }
 void mlirAsyncRuntimeAwaitValue(AsyncValue *v) { v->wait(); }
 void mlirAsyncRuntimeAwaitAllInGroup(AsyncGroup *g) {
+  for (int spin = 0; spin < kSpinIterations; ++spin) {
+    if (g->remaining.load(std::memory_order_acquire) == 0)
+      return;
+    cpuRelax(spin);
+  }
   std::unique_lock<std::mutex> lock(g->mu);
   g->cv.wait(lock, [g] { return g->pending == 0; });
 }

@@ -29,6 +29,16 @@ struct CPUPipelineOptions : public PassPipelineOptions<CPUPipelineOptions> {
       llvm::cl::desc("Call the runtime's kernels for f32 matmuls and "
                      "convolutions (the code then needs libqopt_runtime)"),
       llvm::cl::init(false)};
+  PassOptions::Option<bool> parallel{
+      *this, "parallel",
+      llvm::cl::desc("Split parallel loops over the runtime's threads "
+                     "(async-parallel-for; the code then needs "
+                     "libqopt_runtime)"),
+      llvm::cl::init(false)};
+  PassOptions::Option<int> minTaskSize{
+      *this, "min-task-size",
+      llvm::cl::desc("Fewest loop iterations worth a task of their own"),
+      llvm::cl::init(4096)};
   PassOptions::Option<bool> artifact{
       *this, "artifact",
       llvm::cl::desc("Build an artifact: export @main's signature and add "

@@ -88,6 +88,11 @@ struct ExportSignaturePass
     FailureOr<std::string> dtype =
         ranked ? dtypeName(ranked.getElementType(), onnxDType)
                : FailureOr<std::string>(failure());
+    if (failed(dtype) && ranked && !onnxDType.empty())
+      return func.emitError("qopt-export-signature: ")
+             << kind << " #" << index << " of @" << func.getSymName()
+             << " has ONNX dtype '" << onnxDType
+             << "', which artifacts cannot pass";
     if (failed(dtype))
       return func.emitError("qopt-export-signature: ")
              << kind << " #" << index << " of @" << func.getSymName()

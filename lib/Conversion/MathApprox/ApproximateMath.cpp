@@ -24,11 +24,14 @@ struct ApproximateMathPass
   using Base::Base;
 
   void runOnOperation() override {
+    // The upstream predicate sees full op names ("math.erf").
     llvm::StringSet<> names;
     if (ops.empty())
-      names = {"erf", "tanh", "exp", "expm1", "log", "log1p", "log2"};
+      for (StringRef op : {"erf", "tanh", "exp", "expm1", "log", "log1p",
+                           "log2"})
+        names.insert(("math." + op).str());
     for (const std::string &op : ops)
-      names.insert(op);
+      names.insert("math." + op);
     RewritePatternSet patterns(&getContext());
     populateMathPolynomialApproximationPatterns(
         patterns, [&](StringRef name) { return names.contains(name); });

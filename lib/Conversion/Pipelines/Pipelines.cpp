@@ -10,6 +10,7 @@
 #include "qopt/Transforms/Passes.h"
 
 #include "mlir/Conversion/Passes.h"
+#include "mlir/Dialect/Async/Passes.h"
 #include "mlir/Dialect/Bufferization/Pipelines/Passes.h"
 #include "mlir/Dialect/Bufferization/Transforms/Passes.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -55,15 +56,31 @@ void mlir::qopt::buildCPUPipeline(OpPassManager &pm,
   if (options.kernelCalls)
     pm.addPass(createConvertLinalgToKernelCallsPass());
 
-  // Loops and LLVM. Tiling and vectorization for the target CPU come with
-  // the code-generation work (quant-compile).
-  pm.addPass(createConvertLinalgToLoopsPass());
+  // Loops. With `parallel`, the parallel dims of each linalg op become an
+  // scf.parallel that async-parallel-for splits over the runtime's threads
+  // (the worker count is read from the runtime when the code runs); loops
+  // too small to be worth a thread run in the caller.
+  if (options.parallel) {
+    pm.addPass(createConvertLinalgToParallelLoopsPass());
+    AsyncParallelForPassOptions asyncOpts;
+    asyncOpts.numWorkerThreads = -1;
+    asyncOpts.minTaskSize = options.minTaskSize;
+    pm.addPass(createAsyncParallelForPass(asyncOpts));
+    pm.addPass(createAsyncToAsyncRuntimePass());
+    pm.addPass(createAsyncRuntimeRefCountingPass());
+    pm.addPass(createAsyncRuntimeRefCountingOptPass());
+    pm.addPass(createCanonicalizerPass());
+  } else {
+    pm.addPass(createConvertLinalgToLoopsPass());
+  }
   pm.addPass(memref::createExpandStridedMetadataPass());
   pm.addPass(createLowerAffinePass());
   pm.addPass(createSCFToControlFlowPass());
   pm.addPass(createConvertMathToLLVMPass());
   // What has no LLVM intrinsic (erf, tanh, expm1, log1p, ...) calls libm.
   pm.addPass(createConvertMathToLibmPass());
+  if (options.parallel)
+    pm.addPass(createConvertAsyncToLLVMPass());
   pm.addPass(createArithToLLVMConversionPass());
   pm.addPass(createFinalizeMemRefToLLVMConversionPass());
   pm.addPass(createConvertFuncToLLVMPass());
