@@ -105,6 +105,14 @@ mlir::qopt::translateAndOptimize(ModuleOp module, llvm::LLVMContext &llvmCtx,
     return nullptr;
   }
   ExecutionEngine::setupTargetTripleAndDataLayout(llvmModule.get(), &tm);
+  // The IR names its CPU, so that the vectorizer's cost model and any later
+  // tool (llc, a JIT) see the same target.
+  for (llvm::Function &f : *llvmModule)
+    if (!f.isDeclaration()) {
+      f.addFnAttr("target-cpu", tm.getTargetCPU());
+      if (!tm.getTargetFeatureString().empty())
+        f.addFnAttr("target-features", tm.getTargetFeatureString());
+    }
   auto optimize = makeOptimizingTransformer(optLevel, /*sizeLevel=*/0, &tm);
   if (llvm::Error err = optimize(llvmModule.get())) {
     error = "LLVM optimization failed: " + llvm::toString(std::move(err));

@@ -34,6 +34,9 @@ void mlir::qopt::buildCPUPipeline(OpPassManager &pm,
   }
   pm.addPass(createInlineScalarResourcesPass());
   pm.addPass(createConvertQOptToLinalgPass());
+  // Element-wise arith/math on whole tensors (hand-written graph modules)
+  // become linalg too, which bufferizes.
+  pm.addNestedPass<func::FuncOp>(createConvertElementwiseToLinalgPass());
   pm.addPass(createCanonicalizerPass());
   pm.addPass(quant::createStripFuncQuantTypes());
   if (options.fuseElementwise)
