@@ -67,7 +67,7 @@ mlir::qopt::createCPUTargetMachine(const CPUCompileOptions &options,
     features += (features.empty() ? "" : ",") + options.features;
   // An unknown CPU name only warns inside LLVM: check it here.
   std::unique_ptr<llvm::MCSubtargetInfo> subtarget(
-      target->createMCSubtargetInfo(triple, cpu, ""));
+      target->createMCSubtargetInfo(triple, "", ""));
   if (!subtarget || !subtarget->isCPUStringValid(cpu)) {
     error = "unknown CPU '" + options.cpu +
             "' (use an LLVM CPU name such as x86-64-v3, skylake-avx512 or "

@@ -130,4 +130,19 @@ def ApproximateMathPass : Pass<"qopt-approximate-math"> {
                            "::mlir::vector::VectorDialect"];
 }
 
+def DecomposeAggregatesPass : Pass<"qopt-decompose-aggregates"> {
+  let summary = "Decompose aggregate linalg ops (softmax) into generics";
+  let description = [{
+    Rewrites every op implementing linalg's `AggregatedOpInterface`
+    (`linalg.softmax`, ...) into the named/generic ops it stands for, so
+    that fusion, bufferization and the loop lowering see only ops they
+    handle. The importer already emits generics; hand-written graph modules
+    may use the aggregates.
+  }];
+  let dependentDialects = ["::mlir::linalg::LinalgDialect",
+                           "::mlir::tensor::TensorDialect",
+                           "::mlir::arith::ArithDialect",
+                           "::mlir::math::MathDialect"];
+}
+
 #endif // QOPT_CONVERSION_PASSES_TD

@@ -37,6 +37,7 @@ void mlir::qopt::buildCPUPipeline(OpPassManager &pm,
   // Element-wise arith/math on whole tensors (hand-written graph modules)
   // become linalg too, which bufferizes.
   pm.addNestedPass<func::FuncOp>(createConvertElementwiseToLinalgPass());
+  pm.addPass(createDecomposeAggregatesPass());
   pm.addPass(createCanonicalizerPass());
   pm.addPass(quant::createStripFuncQuantTypes());
   if (options.fuseElementwise)
