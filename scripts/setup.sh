@@ -14,11 +14,11 @@ VENV="$ROOT/.venv"
 APT_PACKAGES=(
   llvm-22-dev llvm-22-tools libmlir-22-dev mlir-22-tools clang-22 lld-22
   libclang-rt-22-dev
-  libonnx-dev libprotobuf-dev protobuf-compiler
+  libonnx-dev libprotobuf-dev protobuf-compiler libonnx-testdata
   cmake ninja-build ccache libgtest-dev libgmock-dev
   python3 python3-venv python3-pip
 )
-PIP_PACKAGES=(onnx onnxruntime numpy nanobind pytest safetensors)
+PIP_PACKAGES=(onnx onnxruntime numpy nanobind pytest safetensors matplotlib)
 
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
@@ -49,7 +49,7 @@ if [ ! -x "$VENV/bin/python" ]; then
   echo "== creating $VENV"
   python3 -m venv "$VENV"
 fi
-if ! "$VENV/bin/python" -c "import onnx, onnxruntime, numpy, nanobind, pytest, safetensors" 2>/dev/null; then
+if ! "$VENV/bin/python" -c "import onnx, onnxruntime, numpy, nanobind, pytest, safetensors, matplotlib" 2>/dev/null; then
   echo "== installing Python packages: ${PIP_PACKAGES[*]}"
   "$VENV/bin/python" -m pip install -q --upgrade pip
   "$VENV/bin/python" -m pip install -q "${PIP_PACKAGES[@]}"

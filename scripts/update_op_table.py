@@ -2,9 +2,20 @@
 """Rewrites the operator table in docs/ONNXOperators.md.
 
 The `imports` column comes from the importer itself
-(`quant-translate --list-onnx-ops`); `lowers` and `conformance` come from a
-conformance run's JSON when one is given (see issue: conformance suite),
-else they stay as they are measured: "—" for not measured.
+(`quant-translate --list-onnx-ops`); `lowers`, `conformance tests` and
+`status` come from a conformance run's JSON when one is given
+(test/conformance/run_conformance.py; see docs/Conformance.md), else they
+stay as the table has them ("—" for not measured).
+
+From a conformance JSON, per operator, over the tests whose model uses it
+(including nested subgraphs):
+  lowers (CPU)       "yes" when some such test compiled (status pass or
+                     fail), "no" when all were unsupported;
+  conformance tests  passed/total;
+  status             "passes" (all pass), "partial" (some pass), "fails"
+                     (none passes), "not tested" (no test uses it).
+A JSON with an "operators" map of {op: {"lowers": ..., "conformance": ...}}
+(the older form) still fills `lowers` and `conformance tests`.
 
     scripts/update_op_table.py [--build-dir build] [--conformance conformance.json]
 """
@@ -12,6 +23,7 @@ else they stay as they are measured: "—" for not measured.
 import argparse
 import json
 import os
+import re
 import subprocess
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -61,36 +73,121 @@ def supported(build_dir):
     return ops
 
 
+HEADER = ["family", "operator", "imports (since opset)", "lowers (CPU)",
+          "conformance tests", "status"]
+MEASURED = HEADER[3:]
+NONE = "—"
+
+
+def current_rows(text):
+    """{operator: {column: cell}} of the table now in the doc, so that a run
+    without --conformance keeps the measured columns."""
+    rows = {}
+    if BEGIN not in text:
+        return rows
+    table = text.split(BEGIN, 1)[1].split(END, 1)[0]
+    lines = [l for l in table.splitlines() if l.startswith("|")]
+    if len(lines) < 2:
+        return rows
+    head = [c.strip() for c in lines[0].strip("|").split("|")]
+    # The older table had one "passes conformance" column.
+    head = ["conformance tests" if h == "passes conformance" else h
+            for h in head]
+    for line in lines[2:]:
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        row = dict(zip(head, cells))
+        if "operator" in row:
+            rows[row["operator"]] = row
+    return rows
+
+
+def from_conformance(data):
+    """({operator: {column: cell}}, caption line)."""
+    out = {}
+    tests = data.get("tests")
+    if tests is not None:
+        for t in tests:
+            for op in t.get("ops", []):
+                o = out.setdefault(op, {"n": 0, "pass": 0, "compiled": 0})
+                o["n"] += 1
+                o["pass"] += t.get("status") == "pass"
+                o["compiled"] += t.get("status") in ("pass", "fail")
+        cells = {}
+        for op, o in out.items():
+            status = ("passes" if o["pass"] == o["n"] else
+                      "partial" if o["pass"] else "fails")
+            cells[op] = {"lowers (CPU)": "yes" if o["compiled"] else "no",
+                         "conformance tests": f"{o['pass']}/{o['n']}",
+                         "status": status}
+        summ = data.get("summary", {}).get("overall", {})
+        caption = ("Conformance columns: "
+                   f"{summ.get('total', len(tests))} ONNX backend tests "
+                   f"({', '.join(data.get('suites', []))}"
+                   f"{' with the shadowed Debian copies' if data.get('all_sources') else ''}; "
+                   f"{summ.get('pass', '?')} pass), backend "
+                   f"`{data.get('backend', '?')}`, {data.get('date', '?')}; "
+                   "see docs/Conformance.md.")
+        return cells, caption, True
+    # Older form: {"operators": {op: {"lowers": .., "conformance": ..}}}.
+    cells = {}
+    for op, c in data.get("operators", {}).items():
+        cells[op] = {"lowers (CPU)": c.get("lowers", NONE),
+                     "conformance tests": c.get("conformance", NONE),
+                     "status": c.get("status", NONE)}
+    return cells, None, False
+
+
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[1])
     ap.add_argument("--build-dir", default=os.path.join(ROOT, "build"))
     ap.add_argument("--conformance")
     args = ap.parse_args()
     ops = supported(args.build_dir)
-    conf = {}
+    with open(DOC) as f:
+        text = f.read()
+    old = current_rows(text)
+    caption, tested = None, False
     if args.conformance:
         with open(args.conformance) as f:
-            conf = json.load(f).get("operators", {})
-    rows = ["| family | operator | imports (since opset) | lowers (CPU) | "
-            "passes conformance |", "|---|---|---|---|---|"]
+            conf, caption, tested = from_conformance(json.load(f))
+    else:
+        conf = {op: {k: row.get(k, NONE) for k in MEASURED}
+                for op, row in old.items()}
+        m = re.search(r"^Conformance columns:.*$",
+                      text.split(BEGIN, 1)[-1].split(END, 1)[0], re.M)
+        caption = m.group(0) if m else None
+
+    def cells(name):
+        c = conf.get(name)
+        if c is None:
+            # A conformance run that used no test with this op.
+            return ([NONE, "0/0", "not tested"] if tested
+                    else [NONE] * len(MEASURED))
+        return [c.get(k, NONE) for k in MEASURED]
+
+    rows = ["| " + " | ".join(HEADER) + " |",
+            "|" + "---|" * len(HEADER)]
     listed = set()
     for family, names in FAMILIES.items():
         for name in names:
             listed.add(name)
             imp = f"yes ({ops[name]})" if name in ops else "no"
-            c = conf.get(name, {})
-            rows.append(f"| {family} | {name} | {imp} | {c.get('lowers', '—')} "
-                        f"| {c.get('conformance', '—')} |")
+            rows.append("| " + " | ".join([family, name, imp, *cells(name)])
+                        + " |")
     for name in sorted(set(ops) - listed):
-        rows.append(f"| other | {name} | yes ({ops[name]}) | — | — |")
-    with open(DOC) as f:
-        text = f.read()
+        rows.append("| " + " | ".join(["other", name, f"yes ({ops[name]})",
+                                       *cells(name)]) + " |")
     head, rest = text.split(BEGIN, 1)
     _, tail = rest.split(END, 1)
+    body = ([caption, ""] if caption else []) + rows
     with open(DOC, "w") as f:
-        f.write(head + BEGIN + "\n" + "\n".join(rows) + "\n" + END + tail)
-    print(f"{DOC}: {sum(n in ops for n in listed)} of {len(listed)} listed "
-          "operators import")
+        f.write(head + BEGIN + "\n" + "\n".join(body) + "\n" + END + tail)
+    msg = (f"{DOC}: {sum(n in ops for n in listed)} of {len(listed)} listed "
+           "operators import")
+    if tested:
+        passing = sum(cells(n)[2] == "passes" for n in listed)
+        msg += f"; {passing} pass all their conformance tests"
+    print(msg)
 
 
 if __name__ == "__main__":

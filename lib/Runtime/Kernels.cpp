@@ -159,6 +159,8 @@ MicroKernel pickMicroKernel() {
 
 /// C += A·B over two outer dims; strides in elements (see the kernel
 /// declaration below for the order).
+struct PackedB;
+
 struct Gemm {
   int64_t batch0, batch1, m, n, k;
   bool bConstant; // B is a constant of the artifact: pack it once
@@ -168,6 +170,9 @@ struct Gemm {
   int64_t bB0, bB1, bK, bN;
   float *c;
   int64_t cB0, cB1, cM, cN;
+  /// B already packed by the caller (the convolution's im2col); b and its
+  /// strides are then unused.
+  const PackedB *packed = nullptr;
 };
 
 /// B packed whole, as packB lays out each (k0, j0) block: block (k0, j0)
@@ -210,7 +215,8 @@ void runGemm(const Gemm &g) {
   int64_t tasks = g.batch0 * g.batch1 * mBlocks * nBlocks;
   // A constant B without batch strides is the same matrix for every task.
   const PackedB *prepacked =
-      g.bConstant && g.bB0 == 0 && g.bB1 == 0
+      g.packed ? g.packed
+      : g.bConstant && g.bB0 == 0 && g.bB1 == 0
           ? &packedConstant(g.b, g.k, g.n, g.bK, g.bN)
           : nullptr;
   qopt::rt::parallelFor(tasks, [&](int64_t task) {
@@ -311,25 +317,76 @@ extern "C" void qopt_kernel_conv2d_nchw_f32(
     filter = filterCopy.data();
     fF = kdim;
   }
-  std::vector<float> col(size_t(kdim * pixels));
   bool rowsContiguous = outH == ow * outW;
+  // im2col straight into the matmul's packed-B layout (K x pixels in
+  // panels of kNr pixels), so that no separate packing pass is needed.
+  // Reused between calls (grown, never shrunk): no allocation per call.
+  // Named through a reference: inside the lambdas, which run on the pool's
+  // threads, `colCache` would name each thread's own copy.
+  thread_local PackedB colCache;
+  PackedB &col = colCache;
+  col.nPadded = (pixels + kNr - 1) / kNr * kNr;
+  if (col.data.size() < size_t(col.nPadded * kdim))
+    col.data.resize(size_t(col.nPadded * kdim));
+  int64_t panels = col.nPadded / kNr;
+  const int64_t rowStep = sh * inH, colStep = sw * inW;
   for (int64_t b = 0; b < n; ++b) {
     const float *img = in + b * inN;
-    qopt::rt::parallelFor(kdim, [&](int64_t row) {
-      int64_t x = row % kw, y = (row / kw) % kh, ci = row / (kw * kh);
-      float *dst = col.data() + row * pixels;
-      for (int64_t i = 0; i < oh; ++i) {
-        const float *src = img + ci * inC + (i * sh + y * dh) * inH + x * dw * inW;
-        for (int64_t j = 0; j < ow; ++j)
-          dst[i * ow + j] = src[j * sw * inW];
+    int64_t kBlocks = (kdim + kKc - 1) / kKc;
+    qopt::rt::parallelFor(kBlocks * panels, [&](int64_t task) {
+      int64_t kb = task / panels, q = task % panels;
+      int64_t k0 = kb * kKc, kc = std::min(kKc, kdim - k0);
+      // Block (k0, j0) starts at k0 * nPadded + j0 * kc; panel q of it at
+      // q * kNr * kc.
+      float *panel = col.data.data() + k0 * col.nPadded + q * kNr * kc;
+      int64_t p0 = q * kNr, count = std::min(kNr, pixels - p0);
+      // The panel's pixels as runs within one output row.
+      struct Run {
+        int64_t dst, src, len;
+      } runs[kNr];
+      int numRuns = 0;
+      for (int64_t e = 0; e < count;) {
+        int64_t i = (p0 + e) / ow, j = (p0 + e) % ow;
+        int64_t len = std::min(count - e, ow - j);
+        runs[numRuns++] = {e, i * rowStep + j * colStep, len};
+        e += len;
+      }
+      for (int64_t k = 0; k < kc; ++k) {
+        int64_t r = k0 + k;
+        int64_t x = r % kw, y = (r / kw) % kh, ci = r / (kw * kh);
+        const float *base = img + ci * inC + y * dh * inH + x * dw * inW;
+        float *dst = panel + k * kNr;
+        for (int u = 0; u < numRuns; ++u) {
+          const Run &run = runs[u];
+          if (colStep == 1) {
+            std::memcpy(dst + run.dst, base + run.src,
+                        sizeof(float) * size_t(run.len));
+          } else {
+            for (int64_t e = 0; e < run.len; ++e)
+              dst[run.dst + e] = base[run.src + e * colStep];
+          }
+        }
+        for (int64_t e = count; e < kNr; ++e)
+          dst[e] = 0;
       }
     });
     float *o = out + b * outN;
-    if (rowsContiguous)
-      runGemm({1, 1, f, pixels, kdim, false, filter, 0, 0, fF, fK, col.data(), 0, 0,
-               pixels, 1, o, 0, 0, outF, outW});
-    else
-      runGemm({oh, 1, f, ow, kdim, false, filter, 0, 0, fF, fK, col.data(), ow, 0,
-               pixels, 1, o, outH, 0, outF, outW});
+    Gemm g{1,       1,       f,       pixels, kdim, false, filter, 0,
+           0,       fF,      fK,      nullptr, 0,   0,     0,      0,
+           o,       0,       0,       outF,    outW};
+    g.packed = &col;
+    if (rowsContiguous) {
+      runGemm(g);
+      continue;
+    }
+    // Output rows are not contiguous: write through a contiguous buffer.
+    std::vector<float> tmp(size_t(f * pixels), 0.0f);
+    g.c = tmp.data();
+    g.cM = pixels;
+    g.cN = 1;
+    runGemm(g);
+    for (int64_t i = 0; i < f; ++i)
+      for (int64_t p = 0; p < pixels; ++p)
+        o[i * outF + (p / ow) * outH + (p % ow) * outW] += tmp[i * pixels + p];
   }
 }
