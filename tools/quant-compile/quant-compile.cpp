@@ -14,6 +14,7 @@
 #include "qopt/Compiler/Compiler.h"
 #include "qopt/Import/ONNX.h"
 #include "qopt/InitAll.h"
+#include "qopt/Runtime/qopt_runtime.h"
 
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/MLIRContext.h"
@@ -95,6 +96,11 @@ static bool extractThreads(int &argc, char **argv) {
   argv[argc] = nullptr;
   return true;
 }
+static cl::list<std::string> freezeInputs(
+    "freeze-input",
+    cl::desc("Import graph input NAME as a constant with the value in FILE "
+             "(.npy or TensorProto .pb): NAME=FILE (repeatable)"),
+    cl::cat(category));
 static cl::opt<int64_t> defaultOpset(
     "default-opset", cl::desc("ai.onnx opset assumed when the model has none"),
     cl::init(17), cl::cat(category));
@@ -147,6 +153,27 @@ static OwningOpRef<ModuleOp> loadModel(MLIRContext &ctx,
       fail("--pin-dim " + s + ": " + err);
       return nullptr;
     }
+  }
+  for (const std::string &s : freezeInputs) {
+    size_t eq = s.find('=');
+    if (eq == std::string::npos || eq == 0 || eq + 1 == s.size()) {
+      fail("--freeze-input " + s + ": expected NAME=FILE");
+      return nullptr;
+    }
+    std::string name = s.substr(0, eq), file = s.substr(eq + 1);
+    qopt_tensor *t = nullptr;
+    if (qopt_tensor_load(file.c_str(), &t) != QOPT_OK) {
+      fail("--freeze-input " + name + ": " + qopt_last_error());
+      return nullptr;
+    }
+    qopt::FrozenInput value;
+    value.dtype = qopt_tensor_dtype(t); // the runtime uses ONNX's codes
+    value.dims.assign(qopt_tensor_dims(t),
+                      qopt_tensor_dims(t) + qopt_tensor_rank(t));
+    value.rawData.assign(static_cast<const char *>(qopt_tensor_const_data(t)),
+                         qopt_tensor_byte_size(t));
+    qopt_tensor_free(t);
+    options.frozenInputs[name] = std::move(value);
   }
   return qopt::importONNXFile(inputPath, &ctx, options);
 }

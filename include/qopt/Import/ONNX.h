@@ -26,6 +26,14 @@ class DialectRegistry;
 
 namespace qopt {
 
+/// A value for a graph input that is to become a constant
+/// (`--freeze-input`): ONNX element type code, dims, little-endian data.
+struct FrozenInput {
+  int32_t dtype = 0;
+  SmallVector<int64_t> dims;
+  std::string rawData;
+};
+
 /// How to import a model.
 struct ONNXImportOptions {
   /// The ai.onnx opset to assume when the model imports none.
@@ -34,6 +42,10 @@ struct ONNXImportOptions {
   llvm::StringMap<SmallVector<int64_t>> pinnedShapes;
   /// Values for symbolic dims, by `dim_param` name (`--pin-dim batch=1`).
   llvm::StringMap<int64_t> pinnedDims;
+  /// Graph inputs imported as constants with these values, by input name
+  /// (`--freeze-input axes=axes.npy`): parameters such as axes or shapes
+  /// that a model takes as inputs. They leave the function signature.
+  llvm::StringMap<FrozenInput> frozenInputs;
   /// Directory that external data must resolve inside; empty means the
   /// directory of the model file.
   std::string externalDataDir;

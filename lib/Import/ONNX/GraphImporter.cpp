@@ -10,8 +10,11 @@ using namespace mlir;
 using namespace mlir::qopt;
 using namespace mlir::qopt::onnx_import;
 
-/// The newest ai.onnx opset whose semantics the builders know.
-static constexpr int64_t kMaxSupportedOpset = 23;
+/// The newest ai.onnx opset whose semantics the builders know (ONNX 1.23).
+/// Opsets 24 to 28 changed the listed operators only by new element types
+/// and attributes (Cast round_mode, SpaceToDepth mode, Range stash_type),
+/// which the builders reject when a model uses them.
+static constexpr int64_t kMaxSupportedOpset = 28;
 
 GraphImporter::GraphImporter(MLIRContext *ctx, const ONNXImportOptions &options,
                              std::string externalDataDir,
@@ -129,6 +132,44 @@ GraphImporter::inputType(const onnx::ValueInfoProto &info,
   return RankedTensorType::get(shape, *elemTy);
 }
 
+FailureOr<onnx::TensorProto>
+GraphImporter::frozenInputProto(const onnx::ValueInfoProto &info,
+                                const FrozenInput &value) {
+  Location loc = NameLoc::get(StringAttr::get(ctx, info.name()),
+                              FileLineColLoc::get(ctx, bufferName, 0, 0));
+  auto emitError = [&] {
+    return mlir::emitError(loc)
+           << "--freeze-input " << info.name() << ": ";
+  };
+  if (info.has_type() && info.type().has_tensor_type()) {
+    const auto &tt = info.type().tensor_type();
+    if (tt.elem_type() != value.dtype) {
+      emitError() << "the value is " << dtypeName(value.dtype)
+                  << ", the model declares " << dtypeName(tt.elem_type());
+      return failure();
+    }
+    if (tt.has_shape()) {
+      bool ok = tt.shape().dim_size() == static_cast<int>(value.dims.size());
+      for (int i = 0; ok && i < tt.shape().dim_size(); ++i)
+        ok = !tt.shape().dim(i).has_dim_value() ||
+             tt.shape().dim(i).dim_value() == value.dims[i];
+      if (!ok) {
+        auto diag = emitError() << "the value has shape [";
+        llvm::interleaveComma(value.dims, diag);
+        diag << "], which the model's declared shape does not allow";
+        return failure();
+      }
+    }
+  }
+  onnx::TensorProto proto;
+  proto.set_name(info.name());
+  proto.set_data_type(value.dtype);
+  for (int64_t d : value.dims)
+    proto.add_dims(d);
+  proto.set_raw_data(value.rawData);
+  return proto;
+}
+
 LogicalResult GraphImporter::importNode(const onnx::NodeProto &node,
                                         int64_t index, OpBuilder &b) {
   std::string name = node.name().empty()
@@ -203,6 +244,32 @@ GraphImporter::importModel(const onnx::ModelProto &model) {
   SmallVector<Type> argTypes;
   SmallVector<DictionaryAttr> argAttrs;
   SmallVector<std::pair<std::string, int32_t>> args;
+  // Frozen inputs are imported as initializers holding the given values.
+  std::vector<onnx::TensorProto> frozen;
+  for (const auto &in : graph.input()) {
+    auto it = options.frozenInputs.find(in.name());
+    if (it == options.frozenInputs.end())
+      continue;
+    if (initNames.contains(in.name())) {
+      mlir::emitError(fileLoc) << "--freeze-input " << in.name()
+                               << ": the input has an initializer already";
+      return nullptr;
+    }
+    FailureOr<onnx::TensorProto> proto = frozenInputProto(in, it->second);
+    if (failed(proto))
+      return nullptr;
+    frozen.push_back(std::move(*proto));
+    initNames.insert(in.name());
+  }
+  for (const auto &entry : options.frozenInputs)
+    if (llvm::none_of(graph.input(), [&](const onnx::ValueInfoProto &in) {
+          return in.name() == entry.getKey();
+        })) {
+      mlir::emitError(fileLoc) << "--freeze-input names '" << entry.getKey()
+                               << "', which is not a graph input";
+      return nullptr;
+    }
+
   for (const auto &in : graph.input()) {
     if (initNames.contains(in.name()))
       continue;
@@ -238,7 +305,13 @@ GraphImporter::importModel(const onnx::ModelProto &model) {
     values[a.first] = GraphValue{entry->getArgument(i), a.second};
   b.setInsertionPointToStart(entry);
 
-  for (const auto &init : graph.initializer()) {
+  std::vector<const onnx::TensorProto *> constants;
+  for (const auto &init : graph.initializer())
+    constants.push_back(&init);
+  for (const auto &init : frozen)
+    constants.push_back(&init);
+  for (const onnx::TensorProto *initPtr : constants) {
+    const onnx::TensorProto &init = *initPtr;
     Location loc = NameLoc::get(StringAttr::get(ctx, init.name()), fileLoc);
     // Scalars (scales, zero points, axes) are no weights: inline, they stay
     // readable and fold.

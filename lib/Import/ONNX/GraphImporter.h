@@ -48,6 +48,10 @@ private:
                                         int32_t &dtype);
   LogicalResult importNode(const onnx::NodeProto &node, int64_t index,
                            OpBuilder &b);
+  /// The initializer standing for graph input `info` frozen to `value`,
+  /// after checking the value against the declared type.
+  FailureOr<onnx::TensorProto> frozenInputProto(const onnx::ValueInfoProto &info,
+                                                const FrozenInput &value);
 
   const ONNXImportOptions &options;
   std::string bufferName;
