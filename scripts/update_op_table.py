@@ -11,7 +11,9 @@ From a conformance JSON, per operator, over the tests whose model uses it
 (including nested subgraphs):
   lowers (CPU)       "yes" when some such test compiled (status pass or
                      fail), "no" when all were unsupported;
-  conformance tests  passed/total;
+  conformance tests  passed/total, plus "(F frozen)" when F of the passes
+                     froze parameter inputs (the test's "frozen_inputs",
+                     see docs/Conformance.md);
   status             "passes" (all pass), "partial" (some pass), "fails"
                      (none passes), "not tested" (no test uses it).
 A JSON with an "operators" map of {op: {"lowers": ..., "conformance": ...}}
@@ -108,23 +110,33 @@ def from_conformance(data):
     if tests is not None:
         for t in tests:
             for op in t.get("ops", []):
-                o = out.setdefault(op, {"n": 0, "pass": 0, "compiled": 0})
+                o = out.setdefault(op, {"n": 0, "pass": 0, "compiled": 0,
+                                        "frozen": 0})
                 o["n"] += 1
                 o["pass"] += t.get("status") == "pass"
+                o["frozen"] += (t.get("status") == "pass" and
+                                bool(t.get("frozen_inputs")))
                 o["compiled"] += t.get("status") in ("pass", "fail")
         cells = {}
         for op, o in out.items():
             status = ("passes" if o["pass"] == o["n"] else
                       "partial" if o["pass"] else "fails")
             cells[op] = {"lowers (CPU)": "yes" if o["compiled"] else "no",
-                         "conformance tests": f"{o['pass']}/{o['n']}",
+                         "conformance tests": f"{o['pass']}/{o['n']}" + (
+                             f" ({o['frozen']} frozen)" if o["frozen"]
+                             else ""),
                          "status": status}
         summ = data.get("summary", {}).get("overall", {})
         caption = ("Conformance columns: "
                    f"{summ.get('total', len(tests))} ONNX backend tests "
                    f"({', '.join(data.get('suites', []))}"
                    f"{' with the shadowed Debian copies' if data.get('all_sources') else ''}; "
-                   f"{summ.get('pass', '?')} pass), backend "
+                   f"{summ.get('pass', '?')} pass"
+                   + (f", {summ['pass_with_frozen_inputs']} of them with "
+                      "frozen inputs: `P/N (F frozen)` counts F passes that "
+                      "froze parameters fed as graph inputs"
+                      if summ.get("pass_with_frozen_inputs") else "")
+                   + "), backend "
                    f"`{data.get('backend', '?')}`, {data.get('date', '?')}; "
                    "see docs/Conformance.md.")
         return cells, caption, True

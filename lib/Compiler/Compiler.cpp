@@ -38,7 +38,7 @@ LogicalResult mlir::qopt::lowerToLLVMDialect(ModuleOp module,
   CPUPipelineOptions pipeline;
   pipeline.artifact = true;
   pipeline.kernelCalls = true;
-  pipeline.parallel = true;
+  pipeline.parallel = options.parallelLoops;
   pipeline.fuseElementwise = options.fuseElementwise;
   pipeline.threads = options.defaultThreads;
   buildCPUPipeline(pm, pipeline);

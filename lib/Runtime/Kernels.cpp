@@ -1,12 +1,15 @@
-//===- Kernels.cpp - matmul kernel that compiled code calls ---------------===//
+//===- Kernels.cpp - matmul and convolution kernels compiled code calls ---===//
 //
 // `qopt_kernel_matmul_f32` computes C += A·B for (up to two) batch dims
 // with arbitrary element strides, the way BLIS-style GEMMs do: blocks of A
-// and B are packed into contiguous panels and a 6x16 register-tile
-// microkernel (AVX2 + FMA, chosen at run time; portable C++ otherwise)
-// accumulates over K. Blocks are spread over the thread pool. The CPU
-// pipeline lowers f32 contractions (qopt.linear, MatMul, Gemm) to calls of
-// it; everything else is generated code.
+// and B are packed into contiguous panels and a register-tile microkernel
+// accumulates over K — AVX-512 (8x32) or AVX2+FMA (6x16) chosen at run time,
+// portable C++ otherwise. Blocks are spread over the thread pool; constant
+// B matrices (weights) are packed once and kept. `qopt_kernel_conv2d_nchw_f32`
+// writes im2col straight into the packed-B layout and reuses the same
+// blocks. The CPU pipeline lowers f32 contractions (qopt.linear, MatMul,
+// Gemm) and NCHW convolutions to calls of these; everything else is
+// generated code.
 //
 // The sum over K is evaluated in blocks of kKc in order, so results do not
 // depend on the thread count.
@@ -17,12 +20,12 @@
 
 #include <algorithm>
 #include <array>
-#include <map>
-#include <memory>
-#include <mutex>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <map>
+#include <memory>
+#include <mutex>
 #include <vector>
 
 #if defined(__x86_64__)
@@ -31,136 +34,206 @@
 
 namespace {
 
-constexpr int64_t kMr = 6, kNr = 16; // register tile
-constexpr int64_t kKc = 256;         // K block (A and B panels in L1/L2)
-constexpr int64_t kMc = 72;          // M block (multiple of kMr)
-constexpr int64_t kNc = 256;         // N block (multiple of kNr)
+constexpr int64_t kKc = 256; // K block (A and B panels stay in L1/L2)
+constexpr int64_t kMc = 96;  // M block (a multiple of every kernel's mr)
+constexpr int64_t kNc = 256; // N block (a multiple of every kernel's nr)
+constexpr int64_t kMaxTile = 8 * 32;
 
-struct Strides {
-  int64_t b0, b1, r, c; // batch0, batch1, row, column
+/// A register-tile kernel: C[mr x nr] (row stride ldc, unit column stride)
+/// += sum_k ap[k][r] * bp[k][c] over packed panels.
+struct Micro {
+  int64_t mr, nr;
+  void (*fn)(int64_t kc, const float *ap, const float *bp, float *c,
+             int64_t ldc);
 };
 
-/// Packs rows [i0, i0+mc) x cols [k0, k0+kc) of A into panels of kMr rows:
-/// panel p holds A[i0 + p*kMr + r][k0 + k] at p*kc*kMr + k*kMr + r, zero
-/// padded.
-void packA(const float *a, Strides s, int64_t i0, int64_t mc, int64_t k0,
-           int64_t kc, float *out) {
-  for (int64_t p = 0; p < mc; p += kMr) {
-    int64_t rows = std::min(kMr, mc - p);
+void microGeneric(int64_t kc, const float *ap, const float *bp, float *c,
+                  int64_t ldc) {
+  float t[6][16] = {};
+  for (int64_t k = 0; k < kc; ++k)
+    for (int64_t r = 0; r < 6; ++r)
+      for (int64_t j = 0; j < 16; ++j)
+        t[r][j] += ap[k * 6 + r] * bp[k * 16 + j];
+  for (int64_t r = 0; r < 6; ++r)
+    for (int64_t j = 0; j < 16; ++j)
+      c[r * ldc + j] += t[r][j];
+}
+
+#if defined(__x86_64__)
+__attribute__((target("avx2,fma"))) void
+microAVX2(int64_t kc, const float *ap, const float *bp, float *c, int64_t ldc) {
+  __m256 acc[6][2];
+  for (auto &row : acc)
+    row[0] = row[1] = _mm256_setzero_ps();
+  for (int64_t k = 0; k < kc; ++k) {
+    __m256 b0 = _mm256_loadu_ps(bp), b1 = _mm256_loadu_ps(bp + 8);
+#pragma GCC unroll 6
+    for (int r = 0; r < 6; ++r) {
+      __m256 a = _mm256_broadcast_ss(ap + r);
+      acc[r][0] = _mm256_fmadd_ps(a, b0, acc[r][0]);
+      acc[r][1] = _mm256_fmadd_ps(a, b1, acc[r][1]);
+    }
+    ap += 6;
+    bp += 16;
+  }
+  for (int r = 0; r < 6; ++r) {
+    float *row = c + r * ldc;
+    _mm256_storeu_ps(row, _mm256_add_ps(_mm256_loadu_ps(row), acc[r][0]));
+    _mm256_storeu_ps(row + 8,
+                     _mm256_add_ps(_mm256_loadu_ps(row + 8), acc[r][1]));
+  }
+}
+
+__attribute__((target("avx512f"))) void
+microAVX512(int64_t kc, const float *ap, const float *bp, float *c,
+            int64_t ldc) {
+  __m512 acc[8][2];
+  for (auto &row : acc)
+    row[0] = row[1] = _mm512_setzero_ps();
+  for (int64_t k = 0; k < kc; ++k) {
+    __m512 b0 = _mm512_loadu_ps(bp), b1 = _mm512_loadu_ps(bp + 16);
+#pragma GCC unroll 8
+    for (int r = 0; r < 8; ++r) {
+      __m512 a = _mm512_set1_ps(ap[r]);
+      acc[r][0] = _mm512_fmadd_ps(a, b0, acc[r][0]);
+      acc[r][1] = _mm512_fmadd_ps(a, b1, acc[r][1]);
+    }
+    ap += 8;
+    bp += 32;
+  }
+  for (int r = 0; r < 8; ++r) {
+    float *row = c + r * ldc;
+    _mm512_storeu_ps(row, _mm512_add_ps(_mm512_loadu_ps(row), acc[r][0]));
+    _mm512_storeu_ps(row + 16,
+                     _mm512_add_ps(_mm512_loadu_ps(row + 16), acc[r][1]));
+  }
+}
+#endif
+
+/// The widest kernel the CPU runs; QOPT_KERNEL=avx2|generic picks a
+/// narrower one (for tests and comparisons).
+const Micro &micro() {
+  static const Micro chosen = [] {
+    const char *force = std::getenv("QOPT_KERNEL");
+    std::string want = force ? force : "";
+#if defined(__x86_64__)
+    if ((want.empty() || want == "avx512") &&
+        __builtin_cpu_supports("avx512f"))
+      return Micro{8, 32, microAVX512};
+    if ((want.empty() || want == "avx512" || want == "avx2") &&
+        __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+      return Micro{6, 16, microAVX2};
+#endif
+    return Micro{6, 16, microGeneric};
+  }();
+  return chosen;
+}
+
+/// Packs rows [i0, i0+mc) x cols [k0, k0+kc) of A (row stride sr, column
+/// stride sc) into panels of mr rows: panel p holds A[i0 + p + r][k0 + k]
+/// at p*kc + k*mr + r, zero padded.
+void packA(const float *a, int64_t sr, int64_t sc, int64_t i0, int64_t mc,
+           int64_t k0, int64_t kc, int64_t mr, float *out) {
+  for (int64_t p = 0; p < mc; p += mr) {
+    int64_t rows = std::min(mr, mc - p);
+    float *panel = out + p * kc;
+    if (sc == 1) {
+      // Row-major A: read each row along K.
+      for (int64_t r = 0; r < mr; ++r) {
+        if (r >= rows) {
+          for (int64_t k = 0; k < kc; ++k)
+            panel[k * mr + r] = 0;
+          continue;
+        }
+        const float *src = a + (i0 + p + r) * sr + k0;
+        for (int64_t k = 0; k < kc; ++k)
+          panel[k * mr + r] = src[k];
+      }
+      continue;
+    }
     for (int64_t k = 0; k < kc; ++k) {
-      const float *col = a + (k0 + k) * s.c + (i0 + p) * s.r;
-      float *dst = out + p * kc + k * kMr;
+      const float *col = a + (k0 + k) * sc + (i0 + p) * sr;
       int64_t r = 0;
       for (; r < rows; ++r)
-        dst[r] = col[r * s.r];
-      for (; r < kMr; ++r)
-        dst[r] = 0;
+        panel[k * mr + r] = col[r * sr];
+      for (; r < mr; ++r)
+        panel[k * mr + r] = 0;
     }
   }
 }
 
-/// Packs rows [k0, k0+kc) x cols [j0, j0+nc) of B into panels of kNr
-/// columns: panel q holds B[k0 + k][j0 + q*kNr + c] at q*kc*kNr + k*kNr + c.
-void packB(const float *b, Strides s, int64_t k0, int64_t kc, int64_t j0,
-           int64_t nc, float *out) {
-  if (s.r == 1 && s.c != 1) {
-    // K-contiguous (a linear layer's [N, K] weight): read along K.
-    for (int64_t q = 0; q < nc; q += kNr) {
-      int64_t cols = std::min(kNr, nc - q);
-      float *panel = out + q * kc;
-      for (int64_t c = 0; c < kNr; ++c) {
+/// Packs rows [k0, k0+kc) x cols [j0, j0+nc) of B (row stride sr, column
+/// stride sc) into panels of nr columns: panel q holds B[k0 + k][j0 + q + c]
+/// at q*kc + k*nr + c, zero padded.
+void packB(const float *b, int64_t sr, int64_t sc, int64_t k0, int64_t kc,
+           int64_t j0, int64_t nc, int64_t nr, float *out) {
+  for (int64_t q = 0; q < nc; q += nr) {
+    int64_t cols = std::min(nr, nc - q);
+    float *panel = out + q * kc;
+    if (sr == 1 && sc != 1) {
+      // K-contiguous B (a linear layer's [N, K] weight): read along K.
+      for (int64_t c = 0; c < nr; ++c) {
         if (c >= cols) {
           for (int64_t k = 0; k < kc; ++k)
-            panel[k * kNr + c] = 0;
+            panel[k * nr + c] = 0;
           continue;
         }
-        const float *src = b + k0 + (j0 + q + c) * s.c;
+        const float *src = b + k0 + (j0 + q + c) * sc;
         for (int64_t k = 0; k < kc; ++k)
-          panel[k * kNr + c] = src[k];
+          panel[k * nr + c] = src[k];
       }
+      continue;
     }
-    return;
-  }
-  for (int64_t q = 0; q < nc; q += kNr) {
-    int64_t cols = std::min(kNr, nc - q);
     for (int64_t k = 0; k < kc; ++k) {
-      const float *row = b + (k0 + k) * s.r + (j0 + q) * s.c;
-      float *dst = out + q * kc + k * kNr;
-      int64_t c = 0;
-      if (s.c == 1 && cols == kNr) {
-        std::memcpy(dst, row, sizeof(float) * kNr);
+      const float *row = b + (k0 + k) * sr + (j0 + q) * sc;
+      float *dst = panel + k * nr;
+      if (sc == 1 && cols == nr) {
+        std::memcpy(dst, row, sizeof(float) * size_t(nr));
         continue;
       }
+      int64_t c = 0;
       for (; c < cols; ++c)
-        dst[c] = row[c * s.c];
-      for (; c < kNr; ++c)
+        dst[c] = row[c * sc];
+      for (; c < nr; ++c)
         dst[c] = 0;
     }
   }
 }
 
-/// acc[kMr][kNr] = sum_k ap[k][r] * bp[k][c].
-void microGeneric(int64_t kc, const float *ap, const float *bp, float *acc) {
-  float t[kMr][kNr] = {};
-  for (int64_t k = 0; k < kc; ++k)
-    for (int64_t r = 0; r < kMr; ++r)
-      for (int64_t c = 0; c < kNr; ++c)
-        t[r][c] += ap[k * kMr + r] * bp[k * kNr + c];
-  std::memcpy(acc, t, sizeof(t));
-}
+/// B packed whole: block (k0, j0) laid out as packB writes it, at
+/// k0 * nPadded + j0 * kc.
+struct PackedB {
+  std::vector<float> data;
+  int64_t nPadded = 0;
+};
 
-#if defined(__x86_64__)
-__attribute__((target("avx2,fma"))) void
-microAVX2(int64_t kc, const float *ap, const float *bp, float *acc) {
-  __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00,
-         c20 = c00, c21 = c00, c30 = c00, c31 = c00, c40 = c00, c41 = c00,
-         c50 = c00, c51 = c00;
-  for (int64_t k = 0; k < kc; ++k) {
-    __m256 b0 = _mm256_loadu_ps(bp), b1 = _mm256_loadu_ps(bp + 8);
-    __m256 a;
-    a = _mm256_broadcast_ss(ap + 0);
-    c00 = _mm256_fmadd_ps(a, b0, c00);
-    c01 = _mm256_fmadd_ps(a, b1, c01);
-    a = _mm256_broadcast_ss(ap + 1);
-    c10 = _mm256_fmadd_ps(a, b0, c10);
-    c11 = _mm256_fmadd_ps(a, b1, c11);
-    a = _mm256_broadcast_ss(ap + 2);
-    c20 = _mm256_fmadd_ps(a, b0, c20);
-    c21 = _mm256_fmadd_ps(a, b1, c21);
-    a = _mm256_broadcast_ss(ap + 3);
-    c30 = _mm256_fmadd_ps(a, b0, c30);
-    c31 = _mm256_fmadd_ps(a, b1, c31);
-    a = _mm256_broadcast_ss(ap + 4);
-    c40 = _mm256_fmadd_ps(a, b0, c40);
-    c41 = _mm256_fmadd_ps(a, b1, c41);
-    a = _mm256_broadcast_ss(ap + 5);
-    c50 = _mm256_fmadd_ps(a, b0, c50);
-    c51 = _mm256_fmadd_ps(a, b1, c51);
-    ap += kMr;
-    bp += kNr;
+/// Constant B matrices packed once, keyed by what identifies the view and
+/// the layout. Cleared when a model is freed (the next one may reuse the
+/// addresses).
+std::mutex packedMu;
+std::map<std::array<int64_t, 6>, std::unique_ptr<PackedB>> packedCache;
+
+const PackedB &packedConstant(const float *b, int64_t k, int64_t n,
+                              int64_t bK, int64_t bN, int64_t nr) {
+  std::array<int64_t, 6> key{reinterpret_cast<int64_t>(b), k, n, bK, bN, nr};
+  std::lock_guard<std::mutex> lock(packedMu);
+  std::unique_ptr<PackedB> &entry = packedCache[key];
+  if (!entry) {
+    auto p = std::make_unique<PackedB>();
+    p->nPadded = (n + nr - 1) / nr * nr;
+    p->data.resize(size_t(p->nPadded * k));
+    for (int64_t k0 = 0; k0 < k; k0 += kKc) {
+      int64_t kc = std::min(kKc, k - k0);
+      for (int64_t j0 = 0; j0 < n; j0 += kNc)
+        packB(b, bK, bN, k0, kc, j0, std::min(kNc, n - j0), nr,
+              p->data.data() + k0 * p->nPadded + j0 * kc);
+    }
+    entry = std::move(p);
   }
-  __m256 rows[12] = {c00, c01, c10, c11, c20, c21,
-                     c30, c31, c40, c41, c50, c51};
-  for (int i = 0; i < 12; ++i)
-    _mm256_storeu_ps(acc + 8 * i, rows[i]);
-}
-#endif
-
-using MicroKernel = void (*)(int64_t, const float *, const float *, float *);
-
-MicroKernel pickMicroKernel() {
-#if defined(__x86_64__)
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
-    return microAVX2;
-#endif
-  return microGeneric;
+  return *entry;
 }
 
-
-/// C += A·B over two outer dims; strides in elements (see the kernel
-/// declaration below for the order).
-struct PackedB;
-
+/// C += A·B over two outer dims; strides in elements.
 struct Gemm {
   int64_t batch0, batch1, m, n, k;
   bool bConstant; // B is a constant of the artifact: pack it once
@@ -175,40 +248,12 @@ struct Gemm {
   const PackedB *packed = nullptr;
 };
 
-/// B packed whole, as packB lays out each (k0, j0) block: block (k0, j0)
-/// starts at k0 * nPadded + j0 * kc.
-struct PackedB {
-  std::vector<float> data;
-  int64_t nPadded;
-};
-
-/// Constant B matrices packed once per model, keyed by what identifies the
-/// view. Cleared when a model is freed (the next one may reuse addresses).
-std::mutex packedMu;
-std::map<std::array<int64_t, 6>, std::unique_ptr<PackedB>> packedCache;
-
-const PackedB &packedConstant(const float *b, int64_t k, int64_t n,
-                              int64_t bK, int64_t bN) {
-  std::array<int64_t, 6> key{reinterpret_cast<int64_t>(b), k, n, bK, bN, 0};
-  std::lock_guard<std::mutex> lock(packedMu);
-  std::unique_ptr<PackedB> &entry = packedCache[key];
-  if (!entry) {
-    auto p = std::make_unique<PackedB>();
-    p->nPadded = (n + kNr - 1) / kNr * kNr;
-    p->data.resize(size_t(p->nPadded * k));
-    for (int64_t k0 = 0; k0 < k; k0 += kKc) {
-      int64_t kc = std::min(kKc, k - k0);
-      for (int64_t j0 = 0; j0 < n; j0 += kNc)
-        packB(b, {0, 0, bK, bN}, k0, kc, j0, std::min(kNc, n - j0),
-              p->data.data() + k0 * p->nPadded + j0 * kc);
-    }
-    entry = std::move(p);
-  }
-  return *entry;
-}
+/// Below this many multiply-adds a matmul runs on the calling thread:
+/// waking helpers would cost more.
+constexpr int64_t kParallelWork = 1 << 16;
 
 void runGemm(const Gemm &g) {
-  static const MicroKernel micro = pickMicroKernel();
+  const Micro &mk = micro();
   if (g.batch0 <= 0 || g.batch1 <= 0 || g.m <= 0 || g.n <= 0 || g.k <= 0)
     return;
   int64_t mBlocks = (g.m + kMc - 1) / kMc, nBlocks = (g.n + kNc - 1) / kNc;
@@ -217,10 +262,10 @@ void runGemm(const Gemm &g) {
   const PackedB *prepacked =
       g.packed ? g.packed
       : g.bConstant && g.bB0 == 0 && g.bB1 == 0
-          ? &packedConstant(g.b, g.k, g.n, g.bK, g.bN)
+          ? &packedConstant(g.b, g.k, g.n, g.bK, g.bN, mk.nr)
           : nullptr;
-  qopt::rt::parallelFor(tasks, [&](int64_t task) {
-    int64_t nb = task % nBlocks, rest = task / nBlocks;
+  auto task = [&](int64_t t) {
+    int64_t nb = t % nBlocks, rest = t / nBlocks;
     int64_t mb = rest % mBlocks;
     rest /= mBlocks;
     int64_t i1 = rest % g.batch1, i0 = rest / g.batch1;
@@ -232,34 +277,40 @@ void runGemm(const Gemm &g) {
     thread_local std::vector<float> aPack, bPack;
     aPack.resize(size_t(kMc * kKc));
     bPack.resize(size_t(kNc * kKc));
-    alignas(64) float acc[kMr * kNr];
+    alignas(64) float tile[kMaxTile];
     for (int64_t k0 = 0; k0 < g.k; k0 += kKc) {
       int64_t kc = std::min(kKc, g.k - k0);
-      packA(ab, {0, 0, g.aM, g.aK}, iStart, mc, k0, kc, aPack.data());
+      packA(ab, g.aM, g.aK, iStart, mc, k0, kc, mk.mr, aPack.data());
       const float *bPanels;
       if (prepacked) {
-        bPanels = prepacked->data.data() + k0 * prepacked->nPadded + jStart * kc;
+        bPanels =
+            prepacked->data.data() + k0 * prepacked->nPadded + jStart * kc;
       } else {
-        packB(bb, {0, 0, g.bK, g.bN}, k0, kc, jStart, nc, bPack.data());
+        packB(bb, g.bK, g.bN, k0, kc, jStart, nc, mk.nr, bPack.data());
         bPanels = bPack.data();
       }
-      for (int64_t q = 0; q < nc; q += kNr)
-        for (int64_t p = 0; p < mc; p += kMr) {
-          micro(kc, aPack.data() + p * kc, bPanels + q * kc, acc);
-          int64_t rows = std::min(kMr, mc - p), cols = std::min(kNr, nc - q);
-          for (int64_t r = 0; r < rows; ++r) {
-            float *out = cb + (iStart + p + r) * g.cM + (jStart + q) * g.cN;
-            const float *src = acc + r * kNr;
-            if (g.cN == 1)
-              for (int64_t j = 0; j < cols; ++j)
-                out[j] += src[j];
-            else
-              for (int64_t j = 0; j < cols; ++j)
-                out[j * g.cN] += src[j];
+      for (int64_t q = 0; q < nc; q += mk.nr)
+        for (int64_t p = 0; p < mc; p += mk.mr) {
+          int64_t rows = std::min(mk.mr, mc - p), cols = std::min(mk.nr, nc - q);
+          float *out = cb + (iStart + p) * g.cM + (jStart + q) * g.cN;
+          const float *ap = aPack.data() + p * kc, *bp = bPanels + q * kc;
+          if (rows == mk.mr && cols == mk.nr && g.cN == 1) {
+            mk.fn(kc, ap, bp, out, g.cM); // full tile straight into C
+            continue;
           }
+          std::memset(tile, 0, sizeof(float) * size_t(mk.mr * mk.nr));
+          mk.fn(kc, ap, bp, tile, mk.nr);
+          for (int64_t r = 0; r < rows; ++r)
+            for (int64_t j = 0; j < cols; ++j)
+              out[r * g.cM + j * g.cN] += tile[r * mk.nr + j];
         }
     }
-  });
+  };
+  if (g.batch0 * g.batch1 * g.m * g.n * g.k < kParallelWork)
+    for (int64_t t = 0; t < tasks; ++t)
+      task(t);
+  else
+    qopt::rt::parallelFor(tasks, task);
 }
 
 } // namespace
@@ -278,17 +329,20 @@ qopt_kernel_matmul_f32(int64_t batch0, int64_t batch1, int64_t m, int64_t n,
                        int64_t bB1, int64_t bK, int64_t bN, int64_t cPtr,
                        int64_t cB0, int64_t cB1, int64_t cM, int64_t cN,
                        int64_t bConstant) {
-  runGemm({batch0, batch1, m, n, k, bConstant != 0,
-           reinterpret_cast<const float *>(aPtr),
-           aB0, aB1, aM, aK, reinterpret_cast<const float *>(bPtr), bB0, bB1,
-           bK, bN, reinterpret_cast<float *>(cPtr), cB0, cB1, cM, cN});
+  Gemm g{batch0, batch1, m,   n,   k,   bConstant != 0,
+         reinterpret_cast<const float *>(aPtr),
+         aB0,    aB1,    aM,  aK,
+         reinterpret_cast<const float *>(bPtr),
+         bB0,    bB1,    bK,  bN,
+         reinterpret_cast<float *>(cPtr),
+         cB0,    cB1,    cM,  cN};
+  runGemm(g);
 }
 
 // out[n, f, oh, ow] += sum_{c, kh, kw} in[n, c, oh*sh + kh*dh, ow*sw + kw*dw]
 //                                     * filter[f, c, kh, kw]
-// (the input is already padded): im2col per image, then one matmul with
-// M = F, N = OH*OW (or OW per output row when rows are not contiguous),
-// K = C*KH*KW.
+// (the input is already padded): per image, im2col into packed-B panels,
+// then one matmul with M = F, N = OH*OW, K = C*KH*KW.
 extern "C" void qopt_kernel_conv2d_nchw_f32(
     int64_t n, int64_t c, int64_t h, int64_t w, int64_t f, int64_t kh,
     int64_t kw, int64_t oh, int64_t ow, int64_t sh, int64_t sw, int64_t dh,
@@ -300,12 +354,12 @@ extern "C" void qopt_kernel_conv2d_nchw_f32(
   const auto *in = reinterpret_cast<const float *>(inPtr);
   const auto *filter = reinterpret_cast<const float *>(fPtr);
   auto *out = reinterpret_cast<float *>(outPtr);
-  int64_t kdim = c * kh * kw, pixels = oh * ow;
+  const int64_t kdim = c * kh * kw, pixels = oh * ow;
   if (n <= 0 || f <= 0 || kdim <= 0 || pixels <= 0)
     return;
+  const int64_t nr = micro().nr;
   // The filter as a [F, K] matrix: its (c, kh, kw) dims must collapse.
   std::vector<float> filterCopy;
-  int64_t fK = 1;
   if (!(fW == 1 && fH == kw && fC == kh * kw)) {
     filterCopy.resize(size_t(f * kdim));
     for (int64_t i = 0; i < f; ++i)
@@ -317,33 +371,28 @@ extern "C" void qopt_kernel_conv2d_nchw_f32(
     filter = filterCopy.data();
     fF = kdim;
   }
-  bool rowsContiguous = outH == ow * outW;
-  // im2col straight into the matmul's packed-B layout (K x pixels in
-  // panels of kNr pixels), so that no separate packing pass is needed.
   // Reused between calls (grown, never shrunk): no allocation per call.
-  // Named through a reference: inside the lambdas, which run on the pool's
+  // Named through a reference: inside the lambda, which runs on the pool's
   // threads, `colCache` would name each thread's own copy.
   thread_local PackedB colCache;
   PackedB &col = colCache;
-  col.nPadded = (pixels + kNr - 1) / kNr * kNr;
+  col.nPadded = (pixels + nr - 1) / nr * nr;
   if (col.data.size() < size_t(col.nPadded * kdim))
     col.data.resize(size_t(col.nPadded * kdim));
-  int64_t panels = col.nPadded / kNr;
+  const int64_t panels = col.nPadded / nr, kBlocks = (kdim + kKc - 1) / kKc;
   const int64_t rowStep = sh * inH, colStep = sw * inW;
+  const bool rowsContiguous = outH == ow * outW;
   for (int64_t b = 0; b < n; ++b) {
     const float *img = in + b * inN;
-    int64_t kBlocks = (kdim + kKc - 1) / kKc;
-    qopt::rt::parallelFor(kBlocks * panels, [&](int64_t task) {
-      int64_t kb = task / panels, q = task % panels;
+    auto fill = [&](int64_t t) {
+      int64_t kb = t / panels, q = t % panels;
       int64_t k0 = kb * kKc, kc = std::min(kKc, kdim - k0);
-      // Block (k0, j0) starts at k0 * nPadded + j0 * kc; panel q of it at
-      // q * kNr * kc.
-      float *panel = col.data.data() + k0 * col.nPadded + q * kNr * kc;
-      int64_t p0 = q * kNr, count = std::min(kNr, pixels - p0);
+      float *panel = col.data.data() + k0 * col.nPadded + q * nr * kc;
+      int64_t p0 = q * nr, count = std::min(nr, pixels - p0);
       // The panel's pixels as runs within one output row.
       struct Run {
         int64_t dst, src, len;
-      } runs[kNr];
+      } runs[32];
       int numRuns = 0;
       for (int64_t e = 0; e < count;) {
         int64_t i = (p0 + e) / ow, j = (p0 + e) % ow;
@@ -355,31 +404,35 @@ extern "C" void qopt_kernel_conv2d_nchw_f32(
         int64_t r = k0 + k;
         int64_t x = r % kw, y = (r / kw) % kh, ci = r / (kw * kh);
         const float *base = img + ci * inC + y * dh * inH + x * dw * inW;
-        float *dst = panel + k * kNr;
+        float *dst = panel + k * nr;
         for (int u = 0; u < numRuns; ++u) {
           const Run &run = runs[u];
-          if (colStep == 1) {
+          if (colStep == 1)
             std::memcpy(dst + run.dst, base + run.src,
                         sizeof(float) * size_t(run.len));
-          } else {
+          else
             for (int64_t e = 0; e < run.len; ++e)
               dst[run.dst + e] = base[run.src + e * colStep];
-          }
         }
-        for (int64_t e = count; e < kNr; ++e)
+        for (int64_t e = count; e < nr; ++e)
           dst[e] = 0;
       }
-    });
+    };
+    if (kdim * pixels < kParallelWork)
+      for (int64_t t = 0; t < kBlocks * panels; ++t)
+        fill(t);
+    else
+      qopt::rt::parallelFor(kBlocks * panels, fill);
+
     float *o = out + b * outN;
-    Gemm g{1,       1,       f,       pixels, kdim, false, filter, 0,
-           0,       fF,      fK,      nullptr, 0,   0,     0,      0,
-           o,       0,       0,       outF,    outW};
+    Gemm g{1, 1, f, pixels, kdim, false, filter, 0, 0, fF, 1, nullptr,
+           0, 0, 0, 0,      o,    0,     0,      outF, outW};
     g.packed = &col;
     if (rowsContiguous) {
       runGemm(g);
       continue;
     }
-    // Output rows are not contiguous: write through a contiguous buffer.
+    // Output rows are not contiguous: accumulate in a contiguous buffer.
     std::vector<float> tmp(size_t(f * pixels), 0.0f);
     g.c = tmp.data();
     g.cM = pixels;

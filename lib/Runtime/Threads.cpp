@@ -32,7 +32,7 @@ namespace {
 /// Spins this many times (tens of µs) before a thread blocks: inference
 /// issues many short parallel regions, and waking a sleeping thread costs
 /// more than most of them.
-constexpr int kSpinIterations = 4096;
+constexpr int kSpinIterations = 65536;
 
 /// One spin step; every 256th yields the core, in case the thread we wait
 /// for is not running (more threads than free cores).

@@ -5,7 +5,11 @@ Compiles every model of the ONNX backend test data with `quant-compile`,
 runs each of its data sets with `quant-run` and compares the outputs with
 the expected ones the way onnx.backend.test does (rtol=1e-3, atol=1e-7
 unless the test's data.json says otherwise; shapes, dtypes and NaN positions
-must match). See docs/Conformance.md.
+must match). A compile that fails because the importer needs a graph input
+to be a constant (a parameter such as ReduceSum's axes fed as an input) is
+retried with exactly that input frozen to the data set's value
+(quant-compile --freeze-input); the test records "frozen_inputs". See
+docs/Conformance.md.
 
     run_conformance.py --build-dir build [--suites node,simple] [--filter RE]
         [--subset N | --subset-file FILE] [--timeout-per-test 60] [--jobs 2]
@@ -26,6 +30,7 @@ import argparse
 import concurrent.futures
 import datetime
 import glob
+import hashlib
 import json
 import math
 import os
@@ -129,8 +134,12 @@ def read_output_files(out_dir, names):
 
 
 # --------------------------------------------------------------------------
-# Backends: compile(model_path, out_dir, pins) -> artifact;
+# Backends: compile(model_path, out_dir, pins, frozen) -> artifact;
 #           run(artifact, inputs {name: path}, out_dir) -> {name: value}.
+# pins: {input name: shape}; frozen: {input name: .pb/.npy path}, graph
+# inputs that become constants with that value (and leave the artifact's
+# inputs: run() is not given them). can_freeze: whether compile() takes
+# frozen inputs.
 
 class OursBackend:
     """quant-compile + quant-run from BUILD/bin."""
@@ -149,11 +158,27 @@ class OursBackend:
             return "not built: " + ", ".join(missing)
         return None
 
-    def compile(self, model_path, out_dir, pins):
+    @property
+    def can_freeze(self):
+        """Whether this quant-compile has --freeze-input (asked once)."""
+        if not hasattr(self, "_can_freeze"):
+            try:
+                r = subprocess.run([self.compiler, "--help"],
+                                   capture_output=True, text=True,
+                                   errors="replace", timeout=60,
+                                   stdin=subprocess.DEVNULL)
+                self._can_freeze = "--freeze-input" in r.stdout + r.stderr
+            except Exception:  # noqa: BLE001
+                self._can_freeze = False
+        return self._can_freeze
+
+    def compile(self, model_path, out_dir, pins, frozen=None):
         artifact = os.path.join(out_dir, "model.so")
         cmd = [self.compiler, model_path, "-o", artifact, "--target=cpu"]
         for name, shape in pins.items():
             cmd += ["--pin-shape", name + "=" + "x".join(map(str, shape))]
+        for name, path in (frozen or {}).items():
+            cmd += ["--freeze-input", f"{name}={path}"]
         r = run_step(cmd, self.timeout, "quant-compile")
         if r.returncode < 0:
             raise BackendFailure(crash_message("quant-compile", r.returncode,
@@ -186,6 +211,7 @@ class OnnxruntimeBackend:
     loading, pinning, file round trip of the outputs, comparison)."""
 
     name = "onnxruntime"
+    can_freeze = True
 
     def __init__(self, build_dir, timeout):
         import onnxruntime  # noqa: F401,PLC0415
@@ -220,7 +246,11 @@ class OnnxruntimeBackend:
             raise box["error"]
         return box["value"]
 
-    def compile(self, model_path, out_dir, pins):
+    def compile(self, model_path, out_dir, pins, frozen=None):
+        if frozen:
+            model = freeze_inputs(onnx.load(model_path), frozen)
+            model_path = os.path.join(out_dir, "model.onnx")
+            onnx.save(model, model_path)
         try:
             self._with_timeout(lambda: self._session(model_path),
                                "onnxruntime session")
@@ -594,6 +624,113 @@ def compare(exp, got, rtol, atol):
 
 
 # --------------------------------------------------------------------------
+# Parameters fed as graph inputs.
+#
+# Many node tests feed an operator's parameter (ReduceSum's axes, Reshape's
+# shape, Slice's starts, Range's start, Resize's scales, ...) as a graph
+# input, where the importer needs a constant. When quant-compile says so,
+# the runner freezes exactly that graph input to the value of the data set
+# being compiled (quant-compile --freeze-input NAME=FILE) and compiles again;
+# everything else still runs in the compiled code. The test records
+# "frozen_inputs".
+
+MAX_FREEZE_ROUNDS = 8
+
+# "<Op> node '<name>' (opset N): <what> must be a constant ..." as the
+# importer's diagnostics say it; <what> names the input by position
+# ("axes (input #1)") or by its ONNX schema name ("start", "scales",
+# "training_mode", "scale", "zero point").
+_DEMAND = re.compile(r"(?P<op>[A-Za-z_][A-Za-z0-9_]*) node '(?P<node>.*?)' "
+                     r"\(opset (?P<opset>\d+)\): (?P<what>[^;:]*?) must be a "
+                     r"constant\b")
+_INPUT_NO = re.compile(r"\(input #(\d+)\)")
+
+
+def schema_input_position(op_type, opset, what):
+    """The position of the input of `op_type` at `opset` that `what` (a
+    phrase of the importer's message: "start", "the shape", "zero point")
+    names by its schema name, or None. A name matches exactly or as the
+    last part of a schema name ("scale" is QuantizeLinear's y_scale); a
+    phrase that matches no input or several gives None."""
+    words = re.sub(r"^the\s+", "", what.strip().lower())
+    name = re.sub(r"\s+", "_", words)
+    if not name or name in ("input", "inputs", "x"):
+        return None  # the data input itself ("the input must be a constant")
+    try:
+        schema = onnx.defs.get_schema(op_type, int(opset), "")
+    except Exception:  # noqa: BLE001 - unknown op or opset
+        return None
+    names = [i.name.lower() for i in schema.inputs]
+    if name in names:
+        return names.index(name)
+    hits = [k for k, n in enumerate(names) if n.endswith("_" + name)]
+    return hits[0] if len(hits) == 1 else None
+
+
+def find_node(graph, op_type, name):
+    """The node the importer calls `name`: its own name, or for an unnamed
+    node '<OpType>_<index in graph.node>'."""
+    for node in graph.node:
+        if node.name and node.name == name and node.op_type == op_type:
+            return node
+    m = re.fullmatch(re.escape(op_type) + r"_(\d+)", name)
+    if m:
+        k = int(m.group(1))
+        if k < len(graph.node) and not graph.node[k].name and \
+           graph.node[k].op_type == op_type:
+            return graph.node[k]
+    return None
+
+
+def demanded_input(model, message):
+    """The graph input that a compile error says must be a constant, when
+    the node input it names is directly that graph input (not an
+    initializer, not computed by a node), else None."""
+    m = _DEMAND.search(message)
+    if not m:
+        return None
+    node = find_node(model.graph, m.group("op"), m.group("node"))
+    if node is None:
+        return None
+    what = m.group("what")
+    no = _INPUT_NO.search(what)
+    pos = (int(no.group(1)) if no else
+           schema_input_position(m.group("op"), m.group("opset"), what))
+    if pos is None or pos >= len(node.input) or not node.input[pos]:
+        return None
+    value = node.input[pos]
+    inits = {t.name for t in model.graph.initializer}
+    if value in inits:
+        return None
+    for vi in model.graph.input:
+        if vi.name == value and type_kind(vi.type) == "tensor_type":
+            return value
+    return None
+
+
+def freeze_inputs(model, frozen):
+    """A copy of `model` whose graph inputs named in `frozen` ({name: .pb or
+    .npy path}) are initializers holding those values."""
+    model = onnx.ModelProto.FromString(model.SerializeToString())
+    g = model.graph
+    keep = [vi for vi in g.input if vi.name not in frozen]
+    for name, path in frozen.items():
+        g.initializer.append(numpy_helper.from_array(
+            np.asarray(load_value(path)), name))
+    del g.input[:]
+    g.input.extend(keep)
+    return model
+
+
+def value_digest(path):
+    """A digest of an input file's value (dtype, shape, data)."""
+    v = np.ascontiguousarray(np.asarray(load_value(path)))
+    h = hashlib.sha1(f"{v.dtype.str}{v.shape}".encode())
+    h.update(v.tobytes())
+    return h.hexdigest()
+
+
+# --------------------------------------------------------------------------
 # One test.
 
 def run_test(test, backend, listed, work_root, keep):
@@ -604,7 +741,7 @@ def run_test(test, backend, listed, work_root, keep):
            "all_ops_listed": (None if listed is None else
                               all(o in listed for o in test.ops)),
            "max_error": None, "message": "", "seconds": 0.0,
-           "data_sets": 0}
+           "data_sets": 0, "frozen_inputs": []}
     work = tempfile.mkdtemp(prefix=re.sub(r"\W", "_", test.name)[:60] + "-",
                             dir=work_root)
     try:
@@ -666,27 +803,61 @@ def _run_test(test, backend, work, res):
                           if path.endswith(".npy") else tensor_dims(path))
         return pins
 
+    # Graph inputs frozen to constants because the importer demands them
+    # constant (see demanded_input), in the order learned; shared by the
+    # data sets, each compile freezing them to its data set's values.
+    frozen = res["frozen_inputs"]
+
+    def compile_key(files):
+        return json.dumps({"pins": {n: s for n, s in shapes(files).items()
+                                    if n not in frozen},
+                           "frozen": {n: value_digest(files[n])
+                                      for n in frozen}}, sort_keys=True)
+
+    def compile_freezing(cdir, files):
+        """backend.compile, freezing each graph input the compile errors
+        demand constant (one more a round); (artifact, the frozen names)."""
+        for _ in range(MAX_FREEZE_ROUNDS + 1):
+            fz = {n: files[n] for n in frozen}
+            pins = {n: s for n, s in shapes(files).items() if n not in fz}
+            try:
+                return backend.compile(test.model_path, cdir, pins,
+                                       fz), set(fz)
+            except CompileError as e:
+                name = (demanded_input(model, str(e))
+                        if getattr(backend, "can_freeze", False) else None)
+                if name is None or name in fz or name not in files or \
+                   len(frozen) >= MAX_FREEZE_ROUNDS:
+                    raise
+                frozen.append(name)
+        raise AssertionError("unreachable")
+
     # One compile per distinct set of input shapes (the ONNX data sets of a
-    # test almost always share one; the first one's shapes are pinned).
+    # test almost always share one; the first one's shapes are pinned), and
+    # of frozen input values.
     artifacts = {}
     worst = 0.0
     for idx, (label, ins, outs) in enumerate(sets):
         ds_dir = os.path.join(work, f"ds{idx}")
         os.makedirs(ds_dir)
         files = input_files(label, ins, ds_dir)
-        pins = shapes(files)
-        key = json.dumps(pins, sort_keys=True)
+        key = compile_key(files)
         if key not in artifacts:
             cdir = os.path.join(work, f"compile{len(artifacts)}")
             os.makedirs(cdir)
             try:
-                artifacts[key] = backend.compile(test.model_path, cdir, pins)
+                artifacts[key] = compile_freezing(cdir, files)
             except CompileError as e:
                 if artifacts:  # compiled for data set 0, not for this one
                     raise BackendFailure(f"{label}: compile with shapes "
-                                         f"{pins} failed: {e}")
+                                         f"{shapes(files)} failed: {e}")
                 res["status"], res["message"] = "unsupported", str(e)
+                if frozen:
+                    res["message"] += f" [frozen inputs: {', '.join(frozen)}]"
                 return
+            # Under the key with what this compile froze, too.
+            artifacts.setdefault(compile_key(files), artifacts[key])
+        artifact, used = artifacts[key]
         if non_tensor and backend.name == "ours":
             res["status"] = "unsupported"
             res["message"] = ("runner: " + "; ".join(non_tensor) +
@@ -694,7 +865,8 @@ def _run_test(test, backend, work, res):
             return
         odir = os.path.join(ds_dir, "out")
         os.makedirs(odir)
-        got = backend.run(artifacts[key], files, odir, out_names)
+        got = backend.run(artifact, {n: p for n, p in files.items()
+                                     if n not in used}, odir, out_names)
         if len(outs) != len(gout):
             raise BackendFailure(f"{label}: {len(outs)} expected outputs for "
                                  f"a graph with {len(gout)} outputs")
@@ -779,6 +951,10 @@ def counts(results):
     c = {"total": len(results)}
     for s in ("pass", "fail", "unsupported"):
         c[s] = sum(r["status"] == s for r in results)
+    # Of the passes, those that froze graph inputs to constants.
+    c["pass_with_frozen_inputs"] = sum(
+        r["status"] == "pass" and bool(r.get("frozen_inputs"))
+        for r in results)
     return c
 
 
@@ -807,9 +983,12 @@ def operator_stats(results):
     for r in results:
         for op in r["ops"]:
             o = ops.setdefault(op, {"tests": 0, "pass": 0, "fail": 0,
-                                    "unsupported": 0})
+                                    "unsupported": 0,
+                                    "pass_with_frozen_inputs": 0})
             o["tests"] += 1
             o[r["status"]] += 1
+            o["pass_with_frozen_inputs"] += (r["status"] == "pass" and
+                                             bool(r.get("frozen_inputs")))
     return dict(sorted(ops.items()))
 
 
@@ -818,6 +997,7 @@ def summary_line(name, s):
     rate = ("n/a" if s["pass_rate_supported"] is None
             else f"{100 * s['pass_rate_supported']:.1f}%")
     return (f"{name:18s} {s['total']:5d} tests: {s['pass']:5d} pass "
+            f"({s['pass_with_frozen_inputs']} with frozen inputs) "
             f"{s['fail']:5d} fail {s['unsupported']:5d} unsupported | "
             f"all ops listed: {lst['total']:5d} tests, {lst['pass']:5d} pass "
             f"({rate})")
@@ -916,6 +1096,8 @@ def main(argv=None):
             results.append(r)
             if args.verbose:
                 extra = f": {r['message']}" if r["message"] else ""
+                if r["frozen_inputs"] and r["status"] == "pass":
+                    extra += f" [frozen inputs: {', '.join(r['frozen_inputs'])}]"
                 print(f"[{len(results)}/{len(tests)}] {r['id']} "
                       f"{r['status']} ({r['seconds']:.1f}s)"
                       f"{extra}", file=sys.stderr, flush=True)

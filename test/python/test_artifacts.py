@@ -119,3 +119,21 @@ def test_results_do_not_depend_on_the_thread_count(artifacts, build_dir,
                                   threads))
         for key in runs[0]:
             assert np.array_equal(runs[0][key], runs[1][key]), (name, key)
+
+
+def test_parallel_loops_artifact(artifacts, build_dir, tmp_path):
+    """--parallel-loops: generated loops run on the thread pool too (async
+    lowering); same results as onnxruntime, with 1 and 2 threads."""
+    root, compiled = artifacts
+    model = compiled["transformer"][0]
+    so = os.path.join(tmp_path, "par.so")
+    subprocess.run([os.path.join(build_dir, "bin", "quant-compile"), model,
+                    "--parallel-loops", "-o", so], check=True)
+    x = np.random.default_rng(3).standard_normal((2, 70, 64)).astype(
+        np.float32)
+    ref = onnxruntime_run(model, {"hidden_states": x})
+    for threads in (1, 2):
+        out = tmp_path / f"t{threads}"
+        out.mkdir()
+        assert_close(quant_run(build_dir, so, {"hidden_states": x}, out,
+                               threads), ref)

@@ -106,6 +106,11 @@ static cl::opt<int64_t> defaultOpset(
     cl::init(17), cl::cat(category));
 static cl::opt<unsigned> optLevel("O", cl::desc("LLVM optimization level"),
                                   cl::init(3), cl::Prefix, cl::cat(category));
+static cl::opt<bool> parallelLoops(
+    "parallel-loops",
+    cl::desc("Split generated loops over threads as well (the matmul and "
+             "convolution kernels always are)"),
+    cl::cat(category));
 static cl::opt<bool> noFusion("no-fusion",
                               cl::desc("Skip element-wise fusion"),
                               cl::cat(category));
@@ -214,6 +219,7 @@ int main(int argc, char **argv) {
   options.optLevel = optLevel;
   options.fuseElementwise = !noFusion;
   options.defaultThreads = threads;
+  options.parallelLoops = parallelLoops;
   std::string error;
   // Check the CPU before the (longer) lowering.
   std::unique_ptr<llvm::TargetMachine> tm =

@@ -43,6 +43,10 @@ struct CPUCompileOptions {
   /// Threads the artifact uses unless the runtime is told otherwise (0:
   /// one per core).
   int defaultThreads = 0;
+  /// Split generated (non-kernel) loops over threads too. Off by default:
+  /// the kernels, where the time goes, are threaded either way, and the
+  /// async lowering makes the code several times larger.
+  bool parallelLoops = false;
 };
 
 /// Runs `qopt-cpu-pipeline{artifact=true}` on `module` (graph level to the

@@ -38,7 +38,7 @@ struct CPUPipelineOptions : public PassPipelineOptions<CPUPipelineOptions> {
   PassOptions::Option<int> minTaskSize{
       *this, "min-task-size",
       llvm::cl::desc("Fewest loop iterations worth a task of their own"),
-      llvm::cl::init(4096)};
+      llvm::cl::init(16384)};
   PassOptions::Option<bool> artifact{
       *this, "artifact",
       llvm::cl::desc("Build an artifact: export @main's signature and add "
