@@ -407,12 +407,15 @@ extern "C" void qopt_kernel_conv2d_nchw_f32(
         float *dst = panel + k * nr;
         for (int u = 0; u < numRuns; ++u) {
           const Run &run = runs[u];
+          // Runs are at most nr long: a loop beats a memcpy call.
+          const float *src = base + run.src;
+          float *to = dst + run.dst;
           if (colStep == 1)
-            std::memcpy(dst + run.dst, base + run.src,
-                        sizeof(float) * size_t(run.len));
+            for (int64_t e = 0; e < run.len; ++e)
+              to[e] = src[e];
           else
             for (int64_t e = 0; e < run.len; ++e)
-              dst[run.dst + e] = base[run.src + e * colStep];
+              to[e] = src[e * colStep];
         }
         for (int64_t e = count; e < nr; ++e)
           dst[e] = 0;

@@ -64,6 +64,11 @@ def test_conformance_subset(build_dir, tmp_path):
     assert rate >= PASS_RATE, (
         f"pass rate {rate:.1%} < {PASS_RATE:.0%} over the {len(listed)} "
         f"all-ops-listed subset tests; not passing:\n{describe(bad)}")
+    # The subset's tests with parameters fed as graph inputs pass by
+    # freezing them (docs/Conformance.md, "Frozen inputs").
+    assert data["summary"]["overall"]["pass_with_frozen_inputs"] > 0, (
+        "no subset test passed with frozen inputs:\n" + describe(
+            [t for t in data["tests"] if t["frozen_inputs"]]))
 
 
 SELF_CHECK = ["test_abs", "test_gemm_all_attributes",
