@@ -4,7 +4,8 @@
 //       [--bench N] [--warmup K] [--threads N] [--device=cpu]
 //
 // Loads an artifact with the lean runtime (no LLVM/MLIR), runs it, writes
-// each output as DIR/<output name>.npy and prints its dtype, shape and
+// each output as DIR/<output name>.npy (.pb for bfloat16, which .npy cannot
+// hold) and prints its dtype, shape and
 // min/max/mean; with --bench, the median and spread of the run time.
 //
 //===----------------------------------------------------------------------===//
@@ -196,8 +197,14 @@ int main(int argc, char **argv) {
     std::printf("output %s: %s min=%.6g max=%.6g mean=%.6g\n", name,
                 shapeOf(out.items[o]).c_str(), mn, mx, mean);
     if (!outputDir.empty()) {
-      std::string path = outputDir + "/" + fileNameFor(name) + ".npy";
-      if (qopt_tensor_save_npy(out.items[o], path.c_str()) != QOPT_OK)
+      // .npy has no bfloat16: those outputs are written as TensorProto.
+      bool bf16 = qopt_tensor_dtype(out.items[o]) == QOPT_DTYPE_BF16;
+      std::string path =
+          outputDir + "/" + fileNameFor(name) + (bf16 ? ".pb" : ".npy");
+      qopt_status st =
+          bf16 ? qopt_tensor_save_pb(out.items[o], name, path.c_str())
+               : qopt_tensor_save_npy(out.items[o], path.c_str());
+      if (st != QOPT_OK)
         return fail(qopt_last_error());
     }
   }
