@@ -11,8 +11,10 @@ it with quant-compile for the host CPU, check that our output matches
 onnxruntime on the first evaluation sample, then time both on the same
 input with the same thread count: ours with `quant-run --bench` (one
 process, repeated runs), onnxruntime in this process (intra-op threads =
-N, sequential execution). Reports the median and spread of each, and the
-ratio ours / onnxruntime (< 1 means we are faster). Writes
+N, sequential execution). The two alternate over --rounds rounds, so that
+a slow phase of the machine hits both; each side's median over all rounds
+is reported with its spread, and the ratio ours / onnxruntime (< 1 means
+we are faster). Writes
 OUT/bench_cpu.json and OUT/bench_cpu.png. Never asserts a time.
 """
 
@@ -51,14 +53,16 @@ def run_ours(build_dir, artifact, inputs, runs, warmup, threads, out_dir):
             "max_ms": mx}
 
 
-def run_onnxruntime(model_path, feeds, runs, warmup, threads):
+def onnxruntime_session(model_path, threads):
     so = ort.SessionOptions()
     so.intra_op_num_threads = threads
     so.inter_op_num_threads = 1
     so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    sess = ort.InferenceSession(model_path, so,
+    return ort.InferenceSession(model_path, so,
                                 providers=["CPUExecutionProvider"])
-    outputs = sess.run(None, feeds)
+
+
+def time_onnxruntime(sess, feeds, runs, warmup):
     for _ in range(warmup):
         sess.run(None, feeds)
     times = []
@@ -66,11 +70,14 @@ def run_onnxruntime(model_path, feeds, runs, warmup, threads):
         t0 = time.perf_counter()
         sess.run(None, feeds)
         times.append((time.perf_counter() - t0) * 1e3)
-    times.sort()
+    return times
+
+
+def summarize(times):
+    times = sorted(times)
     pct = lambda p: times[int(p * (len(times) - 1))]
-    return outputs, {"median_ms": pct(0.5), "p10_ms": pct(0.1),
-                     "p90_ms": pct(0.9), "min_ms": times[0],
-                     "max_ms": times[-1]}
+    return {"median_ms": pct(0.5), "p10_ms": pct(0.1), "p90_ms": pct(0.9),
+            "min_ms": times[0], "max_ms": times[-1]}
 
 
 def chart(results, path):
@@ -110,6 +117,7 @@ def main(argv=None):
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     ap.add_argument("--runs", type=int, default=200)
     ap.add_argument("--warmup", type=int, default=20)
+    ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--out", default=None)
     args = ap.parse_args(argv)
     out = args.out or os.path.join(args.build_dir, "benchmarks", "cpu")
@@ -134,10 +142,23 @@ def main(argv=None):
         feeds = {n: np.load(p) for n, p in inputs.items()}
         runs = max(10, args.runs // (10 if name == "transformer_large" else 1))
         run_dir = os.path.join(out, "outputs", name)
-        ours = run_ours(args.build_dir, artifact, inputs, runs, args.warmup,
-                        args.threads, run_dir)
-        ref_out, theirs = run_onnxruntime(model, feeds, runs, args.warmup,
-                                          args.threads)
+        sess = onnxruntime_session(model, args.threads)
+        ref_out = sess.run(None, feeds)
+        ours_rounds, theirs_times = [], []
+        for _ in range(args.rounds):
+            ours_rounds.append(run_ours(args.build_dir, artifact, inputs, runs,
+                                        args.warmup, args.threads, run_dir))
+            theirs_times += time_onnxruntime(sess, feeds, runs, args.warmup)
+        # quant-run reports a summary per round: combine the rounds'
+        # medians (and the extremes) for our side.
+        meds = sorted(r["median_ms"] for r in ours_rounds)
+        ours = {"median_ms": meds[len(meds) // 2],
+                "p10_ms": min(r["p10_ms"] for r in ours_rounds),
+                "p90_ms": max(r["p90_ms"] for r in ours_rounds),
+                "min_ms": min(r["min_ms"] for r in ours_rounds),
+                "max_ms": max(r["max_ms"] for r in ours_rounds),
+                "round_medians_ms": meds}
+        theirs = summarize(theirs_times)
         sess_outputs = [o.name for o in ort.InferenceSession(
             model, providers=["CPUExecutionProvider"]).get_outputs()]
         max_err = 0.0
@@ -146,6 +167,7 @@ def main(argv=None):
             max_err = max(max_err, float(np.max(np.abs(got - ref))))
         ratio = ours["median_ms"] / theirs["median_ms"]
         results.append({"model": name, "threads": args.threads, "runs": runs,
+                        "rounds": args.rounds,
                         "compile_s": round(compile_s, 3), "ours": ours,
                         "onnxruntime": theirs, "ratio": ratio,
                         "max_abs_error_vs_onnxruntime": max_err})
