@@ -1,6 +1,7 @@
 //===- GraphImporter.cpp - ONNX graph to func.func ------------------------===//
 
 #include "GraphImporter.h"
+#include "ConstantFolding.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -196,8 +197,26 @@ LogicalResult GraphImporter::importNode(const onnx::NodeProto &node,
   if (!fn)
     return n.emitError() << "operator '" << node.op_type()
                          << "' is not supported";
+  // Nodes computing on constants only (shapes, axes, pads) are evaluated
+  // as they are imported, so that later builders see constants.
+  bool allConstant = llvm::all_of(node.input(), [&](const std::string &in) {
+    return in.empty() || lookup(in)->value.getDefiningOp<arith::ConstantOp>();
+  });
+  Block *block = b.getInsertionBlock();
+  Operation *last = block->empty() ? nullptr : &block->back();
   if (failed((*fn)(n)))
     return failure();
+  if (allConstant && node.input_size() > 0) {
+    DenseMap<Value, Value> replaced = evaluateConstantOps(b, *block, last);
+    if (!replaced.empty()) {
+      for (auto &entry : values)
+        if (Value c = replaced.lookup(entry.second.value))
+          entry.second.value = c;
+      for (auto &entry : transposedWeights)
+        if (Value c = replaced.lookup(entry.second))
+          entry.second = c;
+    }
+  }
   SmallVector<std::string> unread = n.unreadAttributes();
   if (!unread.empty())
     return n.emitError() << "attribute '" << unread.front()

@@ -1,0 +1,258 @@
+//===- ConstantFolding.cpp - evaluate small constant subgraphs ------------===//
+
+#include "ConstantFolding.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/IR/BuiltinAttributes.h"
+#include "mlir/IR/DialectResourceBlobManager.h"
+
+using namespace mlir;
+
+namespace {
+
+/// The dense value of `v` when it is a small constant, else null.
+DenseElementsAttr smallDense(Value v) {
+  auto c = v.getDefiningOp<arith::ConstantOp>();
+  if (!c)
+    return {};
+  auto type = dyn_cast<RankedTensorType>(c.getType());
+  if (!type || !type.hasStaticShape() ||
+      type.getNumElements() > qopt::onnx_import::kMaxEvaluatedElements)
+    return {};
+  if (auto d = dyn_cast<DenseElementsAttr>(c.getValue()))
+    return d;
+  if (auto r = dyn_cast<DenseResourceElementsAttr>(c.getValue())) {
+    AsmResourceBlob *blob = r.getRawHandle().getBlob();
+    bool splat = false;
+    if (blob && !type.getElementType().isInteger(1) &&
+        DenseElementsAttr::isValidRawBuffer(type, blob->getData(), splat))
+      return DenseElementsAttr::getFromRawBuffer(type, blob->getData());
+  }
+  return {};
+}
+
+/// The scalar attributes of `attr` in row-major order.
+SmallVector<Attribute> elementsOf(DenseElementsAttr attr) {
+  return llvm::to_vector(attr.getValues<Attribute>());
+}
+
+/// Row-major flat index of `idx` in `shape`.
+int64_t flatten(ArrayRef<int64_t> idx, ArrayRef<int64_t> shape) {
+  int64_t f = 0;
+  for (auto [i, s] : llvm::zip(idx, shape))
+    f = f * s + i;
+  return f;
+}
+
+/// Interprets a linalg.generic over constant operands; null if an operand
+/// is not a small constant or a body op cannot be folded.
+DenseElementsAttr evaluateGeneric(linalg::GenericOp op) {
+  if (op.getNumResults() != 1 || op.getNumDpsInits() != 1)
+    return {};
+  auto outTy = dyn_cast<RankedTensorType>(op.getResult(0).getType());
+  if (!outTy || !outTy.hasStaticShape() ||
+      outTy.getNumElements() > qopt::onnx_import::kMaxEvaluatedElements)
+    return {};
+  SmallVector<SmallVector<Attribute>> operands;
+  SmallVector<ArrayRef<int64_t>> shapes;
+  Block &body = op.getRegion().front();
+  for (OpOperand &operand : op->getOpOperands()) {
+    auto ty = cast<RankedTensorType>(operand.get().getType());
+    DenseElementsAttr d = smallDense(operand.get());
+    bool isInit = op.isDpsInit(&operand);
+    if (!d && isInit && op.getMatchingBlockArgument(&operand).use_empty() &&
+        ty.hasStaticShape()) {
+      // An unread init (tensor.empty): start from zeros of its type.
+      d = DenseElementsAttr::get(ty, OpBuilder(op).getZeroAttr(
+                                         ty.getElementType()));
+    }
+    if (!d) {
+      // A linalg.fill of a constant scalar is a splat.
+      if (auto fill = operand.get().getDefiningOp<linalg::FillOp>())
+        if (auto cst =
+                fill.getInputs()[0].getDefiningOp<arith::ConstantOp>())
+          if (ty.hasStaticShape())
+            d = DenseElementsAttr::get(ty, cst.getValue());
+    }
+    if (!d)
+      return {};
+    operands.push_back(elementsOf(d));
+    shapes.push_back(ty.getShape());
+  }
+  SmallVector<int64_t> ranges = op.getStaticLoopRanges();
+  int64_t iterations = 1;
+  for (int64_t r : ranges) {
+    if (ShapedType::isDynamic(r))
+      return {};
+    iterations *= r;
+  }
+  if (iterations > 16 * qopt::onnx_import::kMaxEvaluatedElements)
+    return {};
+  SmallVector<AffineMap> maps = op.getIndexingMapsArray();
+  unsigned outIdx = op.getNumDpsInputs();
+  SmallVector<Attribute> &out = operands[outIdx];
+  SmallVector<int64_t> point(ranges.size(), 0);
+  DenseMap<Value, Attribute> env;
+  for (int64_t it = 0; it < iterations; ++it) {
+    env.clear();
+    for (auto [i, arg] : llvm::enumerate(body.getArguments())) {
+      SmallVector<int64_t> idx = maps[i].compose(point);
+      env[arg] = operands[i][flatten(idx, shapes[i])];
+    }
+    Attribute result;
+    for (Operation &inner : body.without_terminator()) {
+      if (auto index = dyn_cast<linalg::IndexOp>(inner)) {
+        env[index.getResult()] =
+            IntegerAttr::get(index.getType(), point[index.getDim()]);
+        continue;
+      }
+      SmallVector<Attribute> args;
+      for (Value v : inner.getOperands()) {
+        Attribute a = env.lookup(v);
+        if (!a) {
+          // Values from outside the body: constants.
+          if (auto c = v.getDefiningOp<arith::ConstantOp>())
+            a = c.getValue();
+          else
+            return {};
+        }
+        args.push_back(a);
+      }
+      SmallVector<OpFoldResult> folded;
+      if (inner.getNumResults() != 1 || failed(inner.fold(args, folded)) ||
+          folded.size() != 1)
+        return {};
+      if (auto a = dyn_cast<Attribute>(folded[0]))
+        env[inner.getResult(0)] = a;
+      else if (Attribute same = env.lookup(cast<Value>(folded[0])))
+        env[inner.getResult(0)] = same;
+      else
+        return {};
+    }
+    auto yield = cast<linalg::YieldOp>(body.getTerminator());
+    result = env.lookup(yield.getOperand(0));
+    if (!result) {
+      if (auto c = yield.getOperand(0).getDefiningOp<arith::ConstantOp>())
+        result = c.getValue();
+      else
+        return {};
+    }
+    out[flatten(maps[outIdx].compose(point), shapes[outIdx])] = result;
+    for (int64_t d = static_cast<int64_t>(point.size()) - 1; d >= 0; --d) {
+      if (++point[d] < ranges[d])
+        break;
+      point[d] = 0;
+    }
+  }
+  // Folders may give attributes of a different but compatible kind (an
+  // index for an i64): rebuild with the element type.
+  Type et = outTy.getElementType();
+  for (Attribute &a : out) {
+    if (auto i = dyn_cast<IntegerAttr>(a); i && i.getType() != et) {
+      if (!isa<IntegerType>(et))
+        return {};
+      a = IntegerAttr::get(et, i.getValue().sextOrTrunc(
+                                   cast<IntegerType>(et).getWidth()));
+    } else if (auto f = dyn_cast<FloatAttr>(a); f && f.getType() != et) {
+      return {};
+    } else if (!isa<IntegerAttr, FloatAttr>(a)) {
+      return {};
+    }
+  }
+  return DenseElementsAttr::get(outTy, out);
+}
+
+/// Folds an op with a folder when its operands are small constants.
+std::optional<SmallVector<Attribute>> evaluateByFolder(Operation *op) {
+  if (op->getNumResults() == 0 || op->getNumRegions() != 0)
+    return std::nullopt;
+  SmallVector<Attribute> args;
+  for (Value v : op->getOperands()) {
+    DenseElementsAttr d = smallDense(v);
+    if (!d && isa<TensorType>(v.getType()))
+      return std::nullopt;
+    if (d) {
+      args.push_back(d);
+      continue;
+    }
+    auto c = v.getDefiningOp<arith::ConstantOp>();
+    if (!c)
+      return std::nullopt;
+    args.push_back(c.getValue());
+  }
+  SmallVector<OpFoldResult> folded;
+  if (failed(op->fold(args, folded)) || folded.size() != op->getNumResults())
+    return std::nullopt;
+  SmallVector<Attribute> out;
+  for (OpFoldResult r : folded) {
+    auto a = dyn_cast<Attribute>(r);
+    auto d = dyn_cast_or_null<DenseElementsAttr>(a);
+    if (!d)
+      return std::nullopt;
+    out.push_back(d);
+  }
+  return out;
+}
+
+} // namespace
+
+DenseMap<Value, Value>
+mlir::qopt::onnx_import::evaluateConstantOps(OpBuilder &b, Block &block,
+                                             Operation *after) {
+  DenseMap<Value, Value> replaced;
+  SmallVector<Operation *> ops;
+  for (Operation &op : block) {
+    if (after && (op.isBeforeInBlock(after) || &op == after))
+      continue;
+    ops.push_back(&op);
+  }
+  SmallVector<tensor::EmptyOp> empties; // never erased by the loop below
+  for (Operation *op : ops)
+    if (auto empty = dyn_cast<tensor::EmptyOp>(op))
+      empties.push_back(empty);
+  for (Operation *op : ops) {
+    if (isa<arith::ConstantOp, tensor::EmptyOp>(op) ||
+        op->getNumResults() == 0)
+      continue;
+    if (!llvm::all_of(op->getResultTypes(), [](Type t) {
+          auto rt = dyn_cast<RankedTensorType>(t);
+          return rt && rt.hasStaticShape() &&
+                 rt.getNumElements() <= kMaxEvaluatedElements;
+        }))
+      continue;
+    SmallVector<Attribute> values;
+    if (auto generic = dyn_cast<linalg::GenericOp>(op)) {
+      DenseElementsAttr d = evaluateGeneric(generic);
+      if (!d)
+        continue;
+      values.push_back(d);
+    } else if (auto fill = dyn_cast<linalg::FillOp>(op)) {
+      auto cst = fill.getInputs()[0].getDefiningOp<arith::ConstantOp>();
+      if (!cst)
+        continue;
+      values.push_back(DenseElementsAttr::get(
+          cast<ShapedType>(fill.getResult(0).getType()), cst.getValue()));
+    } else if (std::optional<SmallVector<Attribute>> v = evaluateByFolder(op)) {
+      values = std::move(*v);
+    } else {
+      continue;
+    }
+    b.setInsertionPoint(op);
+    for (auto [result, value] : llvm::zip(op->getResults(), values)) {
+      Value c = arith::ConstantOp::create(b, op->getLoc(),
+                                          cast<TypedAttr>(value));
+      result.replaceAllUsesWith(c);
+      replaced[result] = c;
+    }
+    op->erase();
+  }
+  // The evaluated ops' tensor.empty inits are dead now. (Unused constants
+  // stay: the importer may have bound a node output to one.)
+  for (tensor::EmptyOp empty : empties)
+    if (empty->use_empty())
+      empty->erase();
+  b.setInsertionPointToEnd(&block);
+  return replaced;
+}
