@@ -210,16 +210,19 @@ struct PackedB {
 /// Constant B matrices packed once, keyed by what identifies the view and
 /// the layout. Cleared when a model is freed (the next one may reuse the
 /// addresses).
+/// Shared pointers: a run in flight keeps its entry alive while another
+/// thread frees a model (and clears the cache).
 std::mutex packedMu;
-std::map<std::array<int64_t, 6>, std::unique_ptr<PackedB>> packedCache;
+std::map<std::array<int64_t, 6>, std::shared_ptr<const PackedB>> packedCache;
 
-const PackedB &packedConstant(const float *b, int64_t k, int64_t n,
-                              int64_t bK, int64_t bN, int64_t nr) {
+std::shared_ptr<const PackedB> packedConstant(const float *b, int64_t k,
+                                              int64_t n, int64_t bK,
+                                              int64_t bN, int64_t nr) {
   std::array<int64_t, 6> key{reinterpret_cast<int64_t>(b), k, n, bK, bN, nr};
   std::lock_guard<std::mutex> lock(packedMu);
-  std::unique_ptr<PackedB> &entry = packedCache[key];
+  std::shared_ptr<const PackedB> &entry = packedCache[key];
   if (!entry) {
-    auto p = std::make_unique<PackedB>();
+    auto p = std::make_shared<PackedB>();
     p->nPadded = (n + nr - 1) / nr * nr;
     p->data.resize(size_t(p->nPadded * k));
     for (int64_t k0 = 0; k0 < k; k0 += kKc) {
@@ -230,7 +233,7 @@ const PackedB &packedConstant(const float *b, int64_t k, int64_t n,
     }
     entry = std::move(p);
   }
-  return *entry;
+  return entry;
 }
 
 /// C += A·B over two outer dims; strides in elements.
@@ -259,11 +262,10 @@ void runGemm(const Gemm &g) {
   int64_t mBlocks = (g.m + kMc - 1) / kMc, nBlocks = (g.n + kNc - 1) / kNc;
   int64_t tasks = g.batch0 * g.batch1 * mBlocks * nBlocks;
   // A constant B without batch strides is the same matrix for every task.
-  const PackedB *prepacked =
-      g.packed ? g.packed
-      : g.bConstant && g.bB0 == 0 && g.bB1 == 0
-          ? &packedConstant(g.b, g.k, g.n, g.bK, g.bN, mk.nr)
-          : nullptr;
+  std::shared_ptr<const PackedB> cached;
+  if (!g.packed && g.bConstant && g.bB0 == 0 && g.bB1 == 0)
+    cached = packedConstant(g.b, g.k, g.n, g.bK, g.bN, mk.nr);
+  const PackedB *prepacked = g.packed ? g.packed : cached.get();
   auto task = [&](int64_t t) {
     int64_t nb = t % nBlocks, rest = t / nBlocks;
     int64_t mb = rest % mBlocks;

@@ -366,9 +366,28 @@ GraphImporter::importModel(const onnx::ModelProto &model) {
       return nullptr;
     }
     results.push_back(v->value);
-    resultAttrs.push_back(b.getDictionaryAttr(
-        {b.getNamedAttr("onnx.name", b.getStringAttr(out.name())),
-         b.getNamedAttr("onnx.dtype", b.getStringAttr(dtypeName(v->dtype)))}));
+    SmallVector<NamedAttribute> attrs{
+        b.getNamedAttr("onnx.name", b.getStringAttr(out.name())),
+        b.getNamedAttr("onnx.dtype", b.getStringAttr(dtypeName(v->dtype)))};
+    // The declared dim_params of dims that are still dynamic name them in
+    // the artifact's signature.
+    auto resultTy = dyn_cast<RankedTensorType>(v->value.getType());
+    if (resultTy && out.has_type() && out.type().has_tensor_type() &&
+        out.type().tensor_type().has_shape() &&
+        out.type().tensor_type().shape().dim_size() == resultTy.getRank()) {
+      SmallVector<Attribute> params;
+      bool any = false;
+      for (auto [i, dim] :
+           llvm::enumerate(out.type().tensor_type().shape().dim())) {
+        bool named = dim.has_dim_param() && resultTy.isDynamicDim(i);
+        params.push_back(b.getStringAttr(named ? dim.dim_param() : ""));
+        any |= named;
+      }
+      if (any)
+        attrs.push_back(
+            b.getNamedAttr("onnx.dim_params", b.getArrayAttr(params)));
+    }
+    resultAttrs.push_back(b.getDictionaryAttr(attrs));
   }
   func::ReturnOp::create(b, fileLoc, results);
   func.setFunctionType(
