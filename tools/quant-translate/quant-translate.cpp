@@ -1,7 +1,9 @@
 //===- quant-translate.cpp - translations into and out of MLIR ------------===//
 //
 // mlir-translate with quant-opt's translations: `--import-onnx` turns an
-// ONNX model (binary or ONNX text) into graph-level MLIR.
+// ONNX model (binary or ONNX text) into graph-level MLIR; `--mlir-to-llvmir`
+// translates the LLVM-dialect output of qopt-cpu-pipeline to LLVM IR (the
+// stage between quant-opt and an object file, as quant-compile runs it).
 //
 //   quant-translate --import-onnx model.onnx -o model.mlir
 //       [--pin-shape input=1x128] [--pin-dim batch=1] [--default-opset 17]
@@ -14,6 +16,7 @@
 
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/DialectRegistry.h"
+#include "mlir/InitAllTranslations.h"
 #include "mlir/Tools/mlir-translate/MlirTranslateMain.h"
 #include "mlir/Tools/mlir-translate/Translation.h"
 #include "llvm/Support/CommandLine.h"
@@ -78,6 +81,7 @@ int main(int argc, char **argv) {
     }
     return 0;
   }
+  registerToLLVMIRTranslation();
   TranslateToMLIRRegistration importReg(
       "import-onnx", "Import an ONNX model (binary or ONNX text)", importONNX,
       [](DialectRegistry &registry) {
