@@ -122,7 +122,10 @@ private:
 
 std::atomic<int> requestedThreads{0};
 std::mutex poolMu;
-ThreadPool *pool = nullptr; // leaked at exit: workers may still be parked
+// The current pool. A pool replaced because the thread count changed is
+// kept, not destroyed: a run on another thread may still be using it.
+// (Pools are leaked at exit, where workers may still be parked.)
+std::atomic<ThreadPool *> pool{nullptr};
 
 /// qopt_set_num_threads, else $QOPT_NUM_THREADS, else the artifact's
 /// default, else one per core.
@@ -139,21 +142,25 @@ int effectiveThreads(int artifactDefault = 0) {
 }
 
 ThreadPool &getPool() {
+  if (ThreadPool *p = pool.load(std::memory_order_acquire))
+    return *p;
   std::lock_guard<std::mutex> lock(poolMu);
-  if (!pool)
-    pool = new ThreadPool(effectiveThreads());
-  return *pool;
+  if (!pool.load())
+    pool.store(new ThreadPool(effectiveThreads()), std::memory_order_release);
+  return *pool.load();
 }
 
 } // namespace
 
 void qopt::rt::prepareThreads(int artifactDefault) {
   int n = effectiveThreads(artifactDefault);
-  std::lock_guard<std::mutex> lock(poolMu);
-  if (pool && pool->size() == n)
+  if (ThreadPool *p = pool.load(std::memory_order_acquire); p && p->size() == n)
     return;
-  delete pool; // drains: no run is in flight between runs
-  pool = new ThreadPool(n);
+  std::lock_guard<std::mutex> lock(poolMu);
+  ThreadPool *p = pool.load();
+  if (p && p->size() == n)
+    return;
+  pool.store(new ThreadPool(n), std::memory_order_release);
 }
 
 int qopt::rt::numThreads() { return getPool().size(); }
