@@ -27,7 +27,9 @@ constexpr DTypeInfo kDTypes[] = {
     {QOPT_DTYPE_I64, "int64", 8},   {QOPT_DTYPE_BOOL, "bool", 1},
     {QOPT_DTYPE_F16, "float16", 2}, {QOPT_DTYPE_F64, "float64", 8},
     {QOPT_DTYPE_U32, "uint32", 4},  {QOPT_DTYPE_U64, "uint64", 8},
-    {QOPT_DTYPE_BF16, "bfloat16", 2}};
+    {QOPT_DTYPE_BF16, "bfloat16", 2}, {QOPT_DTYPE_U4, "uint4", 1},
+    {QOPT_DTYPE_I4, "int4", 1},     {QOPT_DTYPE_U2, "uint2", 1},
+    {QOPT_DTYPE_I2, "int2", 1}};
 
 const DTypeInfo *findDType(qopt_dtype dtype) {
   for (const DTypeInfo &info : kDTypes)
@@ -66,8 +68,12 @@ double elementAsDouble(qopt_dtype dtype, const void *data, int64_t i) {
   }
   case QOPT_DTYPE_U8:
   case QOPT_DTYPE_BOOL:
+  case QOPT_DTYPE_U4:
+  case QOPT_DTYPE_U2:
     return static_cast<const uint8_t *>(data)[i];
   case QOPT_DTYPE_I8:
+  case QOPT_DTYPE_I4:
+  case QOPT_DTYPE_I2:
     return static_cast<const int8_t *>(data)[i];
   case QOPT_DTYPE_U16:
     return static_cast<const uint16_t *>(data)[i];

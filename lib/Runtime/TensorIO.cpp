@@ -29,6 +29,9 @@
 #include <system_error>
 #include <vector>
 
+/// Bits of a sub-byte integer dtype (4 or 2), else 0.
+static int subByteBits(qopt_dtype dtype);
+
 using namespace qopt::rt;
 
 namespace {
@@ -598,6 +601,10 @@ qopt_status saveNpy(const qopt_tensor *tensor, const std::string &path) {
   if (tensor->dtype == QOPT_DTYPE_BF16)
     return failAt(path, "bfloat16 tensors cannot be stored in .npy (numpy "
                         "has no bfloat16); save as .pb instead");
+  if (subByteBits(tensor->dtype))
+    return failAt(path, std::string(qopt_dtype_name(tensor->dtype)) +
+                            " tensors cannot be stored in .npy (numpy has "
+                            "no such dtype); save as .pb instead");
   if (!type)
     return failAt(path, "cannot save a tensor of unknown dtype " +
                             std::to_string(int(tensor->dtype)));
@@ -990,6 +997,59 @@ bool parseTensorProto(WireReader &r, const unsigned char *file,
   return true;
 }
 
+} // namespace
+
+static int subByteBits(qopt_dtype dtype) {
+  switch (dtype) {
+  case QOPT_DTYPE_I4:
+  case QOPT_DTYPE_U4:
+    return 4;
+  case QOPT_DTYPE_I2:
+  case QOPT_DTYPE_U2:
+    return 2;
+  default:
+    return 0;
+  }
+}
+
+namespace {
+
+/// Bytes that `count` packed elements of `bits` take.
+uint64_t packedBytes(int64_t count, int bits) {
+  return (uint64_t(count) * uint64_t(bits) + 7) / 8;
+}
+
+/// Unpacks `count` elements (low bits first) into one byte each,
+/// sign-extending signed types.
+void unpackSubByte(const unsigned char *packed, int64_t count,
+                   qopt_dtype dtype, void *out) {
+  int bits = subByteBits(dtype);
+  int perByte = 8 / bits;
+  unsigned mask = (1u << bits) - 1;
+  bool isSigned = dtype == QOPT_DTYPE_I4 || dtype == QOPT_DTYPE_I2;
+  auto *dst = static_cast<uint8_t *>(out);
+  for (int64_t i = 0; i < count; ++i) {
+    unsigned v = (packed[i / perByte] >> ((i % perByte) * bits)) & mask;
+    if (isSigned && (v >> (bits - 1)))
+      v |= ~mask;
+    dst[i] = uint8_t(v);
+  }
+}
+
+/// Packs one-byte-per-element values (low bits first).
+std::vector<unsigned char> packSubByte(const void *in, int64_t count,
+                                       qopt_dtype dtype) {
+  int bits = subByteBits(dtype);
+  int perByte = 8 / bits;
+  unsigned mask = (1u << bits) - 1;
+  std::vector<unsigned char> out(size_t(packedBytes(count, bits)), 0);
+  const auto *src = static_cast<const uint8_t *>(in);
+  for (int64_t i = 0; i < count; ++i)
+    out[size_t(i / perByte)] |=
+        (unsigned(src[i]) & mask) << ((i % perByte) * bits);
+  return out;
+}
+
 /// The name of an ONNX data_type code this runtime does not handle.
 const char *onnxTypeName(int32_t code) {
   static const std::pair<int32_t, const char *> kNames[] = {
@@ -1112,7 +1172,7 @@ qopt_status loadPb(const std::string &path, qopt_tensor **out,
                         "supported");
   // Codes 1-16 are qopt_dtype values; qopt_dtype_size says which exist.
   qopt_dtype dtype = QOPT_DTYPE_INVALID;
-  if (code >= 1 && code <= 16 && qopt_dtype_size(qopt_dtype(code)) != 0)
+  if (code >= 1 && code <= 26 && qopt_dtype_size(qopt_dtype(code)) != 0)
     dtype = qopt_dtype(code);
   if (dtype == QOPT_DTYPE_INVALID) {
     const char *known = onnxTypeName(code);
@@ -1144,6 +1204,49 @@ qopt_status loadPb(const std::string &path, qopt_tensor **out,
                             qopt_dtype_name(dtype) + " values (" +
                             qopt_dtype_name(dtype) + " uses " +
                             fieldFor(fields, dtype).name + ")");
+
+  // Sub-byte integers are packed in the file (raw_data, and int32_data
+  // holding one packed byte per value).
+  int bits = subByteBits(dtype);
+  if (bits) {
+    uint64_t need = packedBytes(count, bits);
+    if (fields.hasRawData && fields.rawData.size != need)
+      return failAt(path, "raw_data has " + std::to_string(fields.rawData.size) +
+                              " bytes but " + shape + " needs " +
+                              std::to_string(need) + " (packed)");
+    if (typed && typed->count != need)
+      return failAt(path, std::string(typed->name) + " has " +
+                              std::to_string(typed->count) + " values but " +
+                              shape + " needs " + std::to_string(need) +
+                              " (packed bytes)");
+    if (!typed && !fields.hasRawData && count != 0)
+      return failAt(path, "no data: " + shape + " needs raw_data or int32_data");
+    std::unique_ptr<qopt_tensor> tensor;
+    if (allocate(path, dtype, fields.dims, tensor))
+      return QOPT_ERROR;
+    std::vector<unsigned char> packed;
+    if (fields.hasRawData) {
+      packed.assign(fields.rawData.data, fields.rawData.data + need);
+    } else if (typed) {
+      std::string error;
+      bool ok = typed->forEach([&](uint64_t i, uint64_t v) {
+        if (v > 255) {
+          error = std::string(typed->name) + "[" + std::to_string(i) +
+                  "] = " + std::to_string(v) + " is not a packed byte";
+          return false;
+        }
+        packed.push_back((unsigned char)v);
+        return true;
+      });
+      if (!ok)
+        return failAt(path, error);
+    }
+    if (count)
+      unpackSubByte(packed.data(), count, dtype, tensor->data);
+    name = std::move(fields.name);
+    *out = tensor.release();
+    return QOPT_OK;
+  }
 
   uint64_t dataBytes = uint64_t(count) * width;
   if (fields.hasRawData && fields.rawData.size != dataBytes)
@@ -1209,6 +1312,14 @@ qopt_status savePb(const qopt_tensor *tensor, const char *name,
     head += name;
   }
   head += char(9 << 3 | kLengthDelimited);
+  if (subByteBits(tensor->dtype)) {
+    std::vector<unsigned char> packed =
+        packSubByte(tensor->data, int64_t(qopt_tensor_num_elements(tensor)),
+                    tensor->dtype);
+    putVarint(head, packed.size());
+    return writeAtomically(path, {{head.data(), head.size()},
+                                  {packed.data(), packed.size()}});
+  }
   putVarint(head, bytes);
   std::vector<unsigned char> scratch;
   return writeAtomically(path,

@@ -17,6 +17,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <initializer_list>
 #include <memory>
 #include <string>
@@ -981,6 +982,57 @@ TEST_F(TensorIOTest, NullArgumentsAreErrors) {
   TensorPtr tensor = patterned(QOPT_DTYPE_F32, {1});
   EXPECT_EQ(qopt_tensor_save_npy(tensor.get(), nullptr), QOPT_ERROR);
   EXPECT_EQ(qopt_tensor_save_pb(tensor.get(), "x", nullptr), QOPT_ERROR);
+}
+
+} // namespace
+
+namespace {
+
+// 4- and 2-bit integers: one byte per element in memory, packed (low bits
+// first) in TensorProto files, refused by .npy.
+TEST(TensorIOSubByte, PackedTensorProtoRoundTrips) {
+  std::string dir = ::testing::TempDir();
+  struct Case {
+    qopt_dtype dtype;
+    std::vector<int8_t> values;
+    std::vector<unsigned char> packed;
+  } cases[] = {
+      {QOPT_DTYPE_I4, {1, -2, 7, -8, 0}, {0xE1, 0x87, 0x00}},
+      {QOPT_DTYPE_U4, {15, 0, 3}, {0x0F, 0x03}},
+      {QOPT_DTYPE_I2, {1, -2, 1, 0, -1}, {0x19, 0x03}},
+      {QOPT_DTYPE_U2, {3, 2, 1, 0, 3, 3}, {0x1B, 0x0F}}};
+  for (const Case &c : cases) {
+    int64_t n = int64_t(c.values.size());
+    qopt_tensor *t = nullptr;
+    ASSERT_EQ(qopt_tensor_create_copy(c.dtype, 1, &n, c.values.data(), &t),
+              QOPT_OK);
+    std::string path = dir + "/sub_" + qopt_dtype_name(c.dtype) + ".pb";
+    ASSERT_EQ(qopt_tensor_save_pb(t, "x", path.c_str()), QOPT_OK)
+        << qopt_last_error();
+    // The file holds the packed bytes as raw_data (the last field).
+    std::ifstream in(path, std::ios::binary);
+    std::string bytes((std::istreambuf_iterator<char>(in)),
+                      std::istreambuf_iterator<char>());
+    ASSERT_GE(bytes.size(), c.packed.size());
+    EXPECT_EQ(0, std::memcmp(bytes.data() + bytes.size() - c.packed.size(),
+                             c.packed.data(), c.packed.size()))
+        << qopt_dtype_name(c.dtype);
+    qopt_tensor *back = nullptr;
+    ASSERT_EQ(qopt_tensor_load(path.c_str(), &back), QOPT_OK)
+        << qopt_last_error();
+    EXPECT_EQ(qopt_tensor_dtype(back), c.dtype);
+    ASSERT_EQ(qopt_tensor_num_elements(back), n);
+    EXPECT_EQ(0, std::memcmp(qopt_tensor_const_data(back), c.values.data(),
+                             size_t(n)))
+        << qopt_dtype_name(c.dtype);
+    // .npy cannot hold them.
+    std::string npy = dir + "/sub.npy";
+    EXPECT_NE(qopt_tensor_save_npy(t, npy.c_str()), QOPT_OK);
+    EXPECT_NE(std::string(qopt_last_error()).find("cannot be stored in .npy"),
+              std::string::npos);
+    qopt_tensor_free(back);
+    qopt_tensor_free(t);
+  }
 }
 
 } // namespace

@@ -28,7 +28,10 @@ typedef int qopt_status;
 /** The message of the calling thread's last error ("" if none). */
 const char *qopt_last_error(void);
 
-/** Element types; the values are ONNX TensorProto.DataType codes. */
+/** Element types; the values are ONNX TensorProto.DataType codes. The 4-
+ *  and 2-bit integers take one byte per element in memory (signed ones
+ *  sign-extended), as compiled code stores them; TensorProto files pack
+ *  them (two or four to a byte, low bits first). .npy cannot hold them. */
 typedef enum qopt_dtype {
   QOPT_DTYPE_INVALID = 0,
   QOPT_DTYPE_F32 = 1,
@@ -43,7 +46,11 @@ typedef enum qopt_dtype {
   QOPT_DTYPE_F64 = 11,
   QOPT_DTYPE_U32 = 12,
   QOPT_DTYPE_U64 = 13,
-  QOPT_DTYPE_BF16 = 16
+  QOPT_DTYPE_BF16 = 16,
+  QOPT_DTYPE_U4 = 21,
+  QOPT_DTYPE_I4 = 22,
+  QOPT_DTYPE_U2 = 25,
+  QOPT_DTYPE_I2 = 26
 } qopt_dtype;
 
 /** numpy's name of a dtype ("float32", "int8", "bool", ...); "invalid" for

@@ -42,7 +42,8 @@ FailureOr<std::string> dtypeName(Type elem, StringRef onnxDType) {
       return std::string("float64");
     static const char *same[] = {"float16", "bfloat16", "int8",  "uint8",
                                  "int16",   "uint16",   "int32", "uint32",
-                                 "int64",   "uint64",   "bool"};
+                                 "int64",   "uint64",   "bool",  "int4",
+                                 "uint4",   "int2",     "uint2"};
     for (const char *n : same)
       if (onnxDType == n)
         return std::string(n);
@@ -60,7 +61,7 @@ FailureOr<std::string> dtypeName(Type elem, StringRef onnxDType) {
     return std::string("bool");
   if (auto it = dyn_cast<IntegerType>(elem)) {
     unsigned w = it.getWidth();
-    if (w == 8 || w == 16 || w == 32 || w == 64)
+    if (w == 2 || w == 4 || w == 8 || w == 16 || w == 32 || w == 64)
       return (it.isUnsigned() ? "uint" : "int") + std::to_string(w);
   }
   return failure();

@@ -17,7 +17,8 @@ std::string mlir::qopt::onnx_import::dtypeName(int32_t dtype) {
       "string",         "bool",         "float16",        "double",
       "uint32",         "uint64",       "complex64",      "complex128",
       "bfloat16",       "float8e4m3fn", "float8e4m3fnuz", "float8e5m2",
-      "float8e5m2fnuz", "uint4",        "int4",           "float4e2m1"};
+      "float8e5m2fnuz", "uint4",        "int4",           "float4e2m1",
+      "float8e8m0",     "uint2",        "int2"};
   if (dtype >= 0 && dtype < static_cast<int32_t>(std::size(names)))
     return names[dtype];
   return "dtype " + std::to_string(dtype);
@@ -25,7 +26,8 @@ std::string mlir::qopt::onnx_import::dtypeName(int32_t dtype) {
 
 bool mlir::qopt::onnx_import::isUnsignedDType(int32_t dtype) {
   return dtype == kUInt8 || dtype == kUInt16 || dtype == kUInt32 ||
-         dtype == kUInt64 || dtype == kUInt4 || dtype == kBool;
+         dtype == kUInt64 || dtype == kUInt4 || dtype == kUInt2 ||
+         dtype == kBool;
 }
 
 bool mlir::qopt::onnx_import::isFloatDType(int32_t dtype) {

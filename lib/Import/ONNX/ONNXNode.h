@@ -49,7 +49,10 @@ enum ONNXDType : int32_t {
   kFloat8E5M2FNUZ = 20,
   kUInt4 = 21,
   kInt4 = 22,
-  kFloat4E2M1 = 23
+  kFloat4E2M1 = 23,
+  kFloat8E8M0 = 24,
+  kUInt2 = 25,
+  kInt2 = 26
 };
 
 /// Name of an ONNX dtype ("float", "uint8", ...), or "dtype N".

@@ -33,6 +33,9 @@ mlir::qopt::onnx_import::elementTypeFor(int32_t dtype, MLIRContext *ctx,
   case kInt4:
   case kUInt4:
     return b.getIntegerType(4);
+  case kInt2:
+  case kUInt2:
+    return b.getIntegerType(2);
   case kInt8:
   case kUInt8:
     return b.getIntegerType(8);
@@ -95,10 +98,19 @@ int64_t elementBytes(int32_t dtype) {
   }
 }
 
-/// Bytes of `numel` elements in raw_data: 4-bit types pack two per byte.
-int64_t rawBytes(int32_t dtype, int64_t numel) {
+/// Bits of a packed sub-byte integer type (4 or 2), else 0.
+int subByteBits(int32_t dtype) {
   if (dtype == kInt4 || dtype == kUInt4)
-    return (numel + 1) / 2;
+    return 4;
+  if (dtype == kInt2 || dtype == kUInt2)
+    return 2;
+  return 0;
+}
+
+/// Bytes of `numel` elements in raw_data: 4- and 2-bit types are packed.
+int64_t rawBytes(int32_t dtype, int64_t numel) {
+  if (int bits = subByteBits(dtype))
+    return (numel * bits + 7) / 8;
   return numel * elementBytes(dtype);
 }
 
@@ -297,8 +309,7 @@ FailureOr<ElementsAttr> mlir::qopt::onnx_import::tensorToAttr(
   for (int64_t d : *dims)
     numel *= d;
   // Bytes needed; guards the multiplication as well.
-  int64_t perElem =
-      (dtype == kInt4 || dtype == kUInt4) ? 1 : elementBytes(dtype);
+  int64_t perElem = subByteBits(dtype) ? 1 : elementBytes(dtype);
   int64_t needed;
   if (__builtin_mul_overflow(numel, perElem, &needed)) {
     emitError() << what << " is too large";
@@ -338,14 +349,15 @@ FailureOr<ElementsAttr> mlir::qopt::onnx_import::tensorToAttr(
       values.push_back(c != 0);
     return cast<ElementsAttr>(DenseElementsAttr::get(type, values));
   }
-  if (dtype == kInt4 || dtype == kUInt4) {
-    // Two values per byte, low nibble first.
+  if (int bits = subByteBits(dtype)) {
+    // Packed, low bits first: two 4-bit or four 2-bit values a byte.
+    int perByte = 8 / bits;
     SmallVector<APInt> values;
     values.reserve(numel);
     for (int64_t i = 0; i < numel; ++i) {
-      uint8_t byte = static_cast<uint8_t>(bytes[i / 2]);
-      uint8_t nibble = (i % 2) ? (byte >> 4) : (byte & 0xF);
-      values.push_back(APInt(4, nibble));
+      uint8_t byte = static_cast<uint8_t>(bytes[i / perByte]);
+      uint8_t v = (byte >> ((i % perByte) * bits)) & ((1u << bits) - 1);
+      values.push_back(APInt(bits, v));
     }
     return cast<ElementsAttr>(DenseElementsAttr::get(type, values));
   }

@@ -282,7 +282,7 @@ FailureOr<Type> mlir::qopt::onnx_import::elementTypeForNode(ONNXNode &n,
                                                             int32_t dtype) {
   // Element types map as for initializers; computing in 4-bit types (their
   // Cast saturation rules) is not supported.
-  if (dtype == kInt4 || dtype == kUInt4)
+  if (dtype == kInt4 || dtype == kUInt4 || dtype == kInt2 || dtype == kUInt2)
     return n.emitError() << "the result has unsupported dtype "
                          << dtypeName(dtype);
   return elementTypeFor(
