@@ -29,7 +29,33 @@ constexpr DTypeInfo kDTypes[] = {
     {QOPT_DTYPE_U32, "uint32", 4},  {QOPT_DTYPE_U64, "uint64", 8},
     {QOPT_DTYPE_BF16, "bfloat16", 2}, {QOPT_DTYPE_U4, "uint4", 1},
     {QOPT_DTYPE_I4, "int4", 1},     {QOPT_DTYPE_U2, "uint2", 1},
-    {QOPT_DTYPE_I2, "int2", 1}};
+    {QOPT_DTYPE_I2, "int2", 1},
+    {QOPT_DTYPE_F8E4M3FN, "float8_e4m3fn", 1},
+    {QOPT_DTYPE_F8E4M3FNUZ, "float8_e4m3fnuz", 1},
+    {QOPT_DTYPE_F8E5M2, "float8_e5m2", 1},
+    {QOPT_DTYPE_F8E5M2FNUZ, "float8_e5m2fnuz", 1},
+    {QOPT_DTYPE_F4E2M1, "float4_e2m1fn", 1}};
+
+/// A small float code as a double: `exp` and `mant` bits, `bias`; FNUZ
+/// formats have code signBit as their only NaN; `ieee` formats (E5M2) have
+/// infinities and NaNs at the top exponent; E4M3FN has NaN at all ones.
+double smallFloat(unsigned code, int exp, int mant, int bias, bool fnuz,
+                  bool ieee) {
+  int bits = 1 + exp + mant;
+  unsigned signBit = 1u << (bits - 1);
+  if (fnuz && code == signBit)
+    return std::numeric_limits<double>::quiet_NaN();
+  bool negative = code & signBit;
+  unsigned e = (code >> mant) & ((1u << exp) - 1), m = code & ((1u << mant) - 1);
+  if (ieee && e == (1u << exp) - 1)
+    return m ? std::numeric_limits<double>::quiet_NaN()
+             : (negative ? -1.0 : 1.0) * std::numeric_limits<double>::infinity();
+  if (!ieee && !fnuz && exp == 4 && e == 15 && m == 7)
+    return std::numeric_limits<double>::quiet_NaN(); // E4M3FN
+  double v = e ? std::ldexp(1.0 + m / double(1u << mant), int(e) - bias)
+               : std::ldexp(m / double(1u << mant), 1 - bias);
+  return negative ? -v : v;
+}
 
 const DTypeInfo *findDType(qopt_dtype dtype) {
   for (const DTypeInfo &info : kDTypes)
@@ -66,6 +92,21 @@ double elementAsDouble(qopt_dtype dtype, const void *data, int64_t i) {
     std::memcpy(&f, &bits, 4);
     return f;
   }
+  case QOPT_DTYPE_F8E4M3FN:
+    return smallFloat(static_cast<const uint8_t *>(data)[i], 4, 3, 7, false,
+                      false);
+  case QOPT_DTYPE_F8E4M3FNUZ:
+    return smallFloat(static_cast<const uint8_t *>(data)[i], 4, 3, 8, true,
+                      false);
+  case QOPT_DTYPE_F8E5M2:
+    return smallFloat(static_cast<const uint8_t *>(data)[i], 5, 2, 15, false,
+                      true);
+  case QOPT_DTYPE_F8E5M2FNUZ:
+    return smallFloat(static_cast<const uint8_t *>(data)[i], 5, 2, 16, true,
+                      false);
+  case QOPT_DTYPE_F4E2M1:
+    return smallFloat(static_cast<const uint8_t *>(data)[i] & 15, 2, 1, 1,
+                      false, false);
   case QOPT_DTYPE_U8:
   case QOPT_DTYPE_BOOL:
   case QOPT_DTYPE_U4:

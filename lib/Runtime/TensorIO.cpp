@@ -601,7 +601,9 @@ qopt_status saveNpy(const qopt_tensor *tensor, const std::string &path) {
   if (tensor->dtype == QOPT_DTYPE_BF16)
     return failAt(path, "bfloat16 tensors cannot be stored in .npy (numpy "
                         "has no bfloat16); save as .pb instead");
-  if (subByteBits(tensor->dtype))
+  if (subByteBits(tensor->dtype) ||
+      (tensor->dtype >= QOPT_DTYPE_F8E4M3FN &&
+       tensor->dtype <= QOPT_DTYPE_F8E5M2FNUZ))
     return failAt(path, std::string(qopt_dtype_name(tensor->dtype)) +
                             " tensors cannot be stored in .npy (numpy has "
                             "no such dtype); save as .pb instead");
@@ -1003,6 +1005,7 @@ static int subByteBits(qopt_dtype dtype) {
   switch (dtype) {
   case QOPT_DTYPE_I4:
   case QOPT_DTYPE_U4:
+  case QOPT_DTYPE_F4E2M1:
     return 4;
   case QOPT_DTYPE_I2:
   case QOPT_DTYPE_U2:

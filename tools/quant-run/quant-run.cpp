@@ -4,8 +4,8 @@
 //       [--bench N] [--warmup K] [--threads N] [--device=cpu]
 //
 // Loads an artifact with the lean runtime (no LLVM/MLIR), runs it, writes
-// each output as DIR/<output name>.npy (.pb for bfloat16 and 4/2-bit integers,
-// which .npy cannot hold) and prints its dtype, shape and
+// each output as DIR/<output name>.npy (.pb for bfloat16, float8/float4 and
+// 4/2-bit integers, which .npy cannot hold) and prints its dtype, shape and
 // min/max/mean; with --bench, the median and spread of the run time.
 //
 //===----------------------------------------------------------------------===//
@@ -197,12 +197,13 @@ int main(int argc, char **argv) {
     std::printf("output %s: %s min=%.6g max=%.6g mean=%.6g\n", name,
                 shapeOf(out.items[o]).c_str(), mn, mx, mean);
     if (!outputDir.empty()) {
-      // .npy has no bfloat16 nor 4/2-bit integers: those outputs are
-      // written as TensorProto.
+      // .npy has no bfloat16, float8/float4 or 4/2-bit integers: those
+      // outputs are written as TensorProto.
       qopt_dtype dt = qopt_tensor_dtype(out.items[o]);
       bool bf16 = dt == QOPT_DTYPE_BF16 || dt == QOPT_DTYPE_I4 ||
                   dt == QOPT_DTYPE_U4 || dt == QOPT_DTYPE_I2 ||
-                  dt == QOPT_DTYPE_U2;
+                  dt == QOPT_DTYPE_U2 || dt == QOPT_DTYPE_F4E2M1 ||
+                  (dt >= QOPT_DTYPE_F8E4M3FN && dt <= QOPT_DTYPE_F8E5M2FNUZ);
       std::string path =
           outputDir + "/" + fileNameFor(name) + (bf16 ? ".pb" : ".npy");
       qopt_status st =

@@ -145,4 +145,30 @@ def DecomposeAggregatesPass : Pass<"qopt-decompose-aggregates"> {
                            "::mlir::math::MathDialect"];
 }
 
+def ExpandSmallFloatCastsPass : Pass<"qopt-expand-small-float-casts"> {
+  let summary = "Lower f32 <-> float8/float4 conversions to table lookups";
+  let description = [{
+    LLVM has no float8 or float4 types (their buffers become i8/i4), so
+    `arith.extf` from and `arith.truncf` to `f8E4M3FN`, `f8E4M3FNUZ`,
+    `f8E5M2`, `f8E5M2FNUZ` and `f4E2M1FN` are rewritten here, on the bits:
+
+    - `extf` (to f32): a lookup in a 256- (16-) entry table of the format's
+      values, indexed by the code;
+    - `truncf` (from f32): round to nearest, ties to even, by a branch-free
+      binary search of |x| among the midpoints between consecutive finite
+      values (the code of a positive value is its rank); the sign bit is
+      set for negative inputs (not for zero in the FNUZ formats, which have
+      no negative zero); NaN gives the format's NaN; a magnitude beyond
+      the largest finite value gives infinity (E5M2), NaN (the others) or
+      the largest value (E2M1, which has neither). ONNX's saturating Cast
+      clamps before the conversion.
+
+    Tables come from APFloat's definition of each format. Conversions
+    between other types are left alone.
+  }];
+  let dependentDialects = ["::mlir::arith::ArithDialect",
+                           "::mlir::math::MathDialect",
+                           "::mlir::tensor::TensorDialect"];
+}
+
 #endif // QOPT_CONVERSION_PASSES_TD

@@ -29,9 +29,10 @@ typedef int qopt_status;
 const char *qopt_last_error(void);
 
 /** Element types; the values are ONNX TensorProto.DataType codes. The 4-
- *  and 2-bit integers take one byte per element in memory (signed ones
- *  sign-extended), as compiled code stores them; TensorProto files pack
- *  them (two or four to a byte, low bits first). .npy cannot hold them. */
+ *  and 2-bit integers and float4 take one byte per element in memory
+ *  (signed integers sign-extended), as compiled code stores them;
+ *  TensorProto files pack them (two or four to a byte, low bits first).
+ *  .npy cannot hold them, nor bfloat16 and the float8 formats. */
 typedef enum qopt_dtype {
   QOPT_DTYPE_INVALID = 0,
   QOPT_DTYPE_F32 = 1,
@@ -47,8 +48,13 @@ typedef enum qopt_dtype {
   QOPT_DTYPE_U32 = 12,
   QOPT_DTYPE_U64 = 13,
   QOPT_DTYPE_BF16 = 16,
+  QOPT_DTYPE_F8E4M3FN = 17,
+  QOPT_DTYPE_F8E4M3FNUZ = 18,
+  QOPT_DTYPE_F8E5M2 = 19,
+  QOPT_DTYPE_F8E5M2FNUZ = 20,
   QOPT_DTYPE_U4 = 21,
   QOPT_DTYPE_I4 = 22,
+  QOPT_DTYPE_F4E2M1 = 23,
   QOPT_DTYPE_U2 = 25,
   QOPT_DTYPE_I2 = 26
 } qopt_dtype;

@@ -47,6 +47,15 @@ FailureOr<std::string> dtypeName(Type elem, StringRef onnxDType) {
     for (const char *n : same)
       if (onnxDType == n)
         return std::string(n);
+    static const std::pair<const char *, const char *> renamed[] = {
+        {"float8e4m3fn", "float8_e4m3fn"},
+        {"float8e4m3fnuz", "float8_e4m3fnuz"},
+        {"float8e5m2", "float8_e5m2"},
+        {"float8e5m2fnuz", "float8_e5m2fnuz"},
+        {"float4e2m1", "float4_e2m1fn"}};
+    for (auto [onnx, ours] : renamed)
+      if (onnxDType == onnx)
+        return std::string(ours);
     return failure();
   }
   if (elem.isF32())
@@ -57,6 +66,16 @@ FailureOr<std::string> dtypeName(Type elem, StringRef onnxDType) {
     return std::string("float16");
   if (elem.isBF16())
     return std::string("bfloat16");
+  if (isa<Float8E4M3FNType>(elem))
+    return std::string("float8_e4m3fn");
+  if (isa<Float8E4M3FNUZType>(elem))
+    return std::string("float8_e4m3fnuz");
+  if (isa<Float8E5M2Type>(elem))
+    return std::string("float8_e5m2");
+  if (isa<Float8E5M2FNUZType>(elem))
+    return std::string("float8_e5m2fnuz");
+  if (isa<Float4E2M1FNType>(elem))
+    return std::string("float4_e2m1fn");
   if (elem.isInteger(1))
     return std::string("bool");
   if (auto it = dyn_cast<IntegerType>(elem)) {

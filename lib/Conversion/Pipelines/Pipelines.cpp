@@ -44,6 +44,7 @@ void mlir::qopt::buildCPUPipeline(OpPassManager &pm,
     pm.addNestedPass<func::FuncOp>(createFuseElementwisePass());
   if (options.approximateMath)
     pm.addPass(createApproximateMathPass());
+  pm.addPass(createExpandSmallFloatCastsPass());
   pm.addPass(createCanonicalizerPass());
 
   // Buffers: whole-module one-shot bufferization with identity layouts at

@@ -36,6 +36,16 @@ mlir::qopt::onnx_import::elementTypeFor(int32_t dtype, MLIRContext *ctx,
   case kInt2:
   case kUInt2:
     return b.getIntegerType(2);
+  case kFloat8E4M3FN:
+    return b.getType<Float8E4M3FNType>();
+  case kFloat8E4M3FNUZ:
+    return b.getType<Float8E4M3FNUZType>();
+  case kFloat8E5M2:
+    return b.getType<Float8E5M2Type>();
+  case kFloat8E5M2FNUZ:
+    return b.getType<Float8E5M2FNUZType>();
+  case kFloat4E2M1:
+    return b.getType<Float4E2M1FNType>();
   case kInt8:
   case kUInt8:
     return b.getIntegerType(8);
@@ -79,6 +89,10 @@ int64_t elementBytes(int32_t dtype) {
   case kBool:
   case kInt8:
   case kUInt8:
+  case kFloat8E4M3FN:
+  case kFloat8E4M3FNUZ:
+  case kFloat8E5M2:
+  case kFloat8E5M2FNUZ:
     return 1;
   case kInt16:
   case kUInt16:

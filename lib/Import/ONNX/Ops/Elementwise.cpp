@@ -261,14 +261,41 @@ LogicalResult buildClip(ONNXNode &n) {
   return success();
 }
 
-LogicalResult castTo(ONNXNode &n, int32_t to) {
+/// Whether `t` is one of the 8- or 4-bit float formats.
+bool isSmallFloat(Type t) {
+  auto ft = dyn_cast<FloatType>(t);
+  return ft && ft.getWidth() <= 8;
+}
+
+/// Cast, with ONNX's `saturate` for float8/float4 results: out-of-range
+/// values (and infinities) clamp to the largest finite value; without it
+/// they become infinity or NaN (qopt-expand-small-float-casts). Conversions
+/// from or to the small formats go through f32.
+LogicalResult castTo(ONNXNode &n, int32_t to, bool saturate = true) {
   auto toTy = elementTypeForNode(n, to);
   if (failed(toTy))
     return failure();
   bool srcU = isUnsignedDType(n.inputDType(0)), dstU = isUnsignedDType(to);
+  Type srcTy = n.inputType(0).getElementType();
+  bool viaF32 = isSmallFloat(srcTy) || isSmallFloat(*toTy);
   auto r = buildElementwise(
       n, {n.input(0)}, *toTy, [&](OpBuilder &b, Location l, ValueRange a) {
-        return convertScalar(b, l, a[0], *toTy, srcU, dstU);
+        if (!viaF32)
+          return convertScalar(b, l, a[0], *toTy, srcU, dstU);
+        Value x = convertScalar(b, l, a[0], b.getF32Type(), srcU, false);
+        if (isSmallFloat(*toTy) && saturate) {
+          llvm::APFloat big = llvm::APFloat::getLargest(
+              cast<FloatType>(*toTy).getFloatSemantics());
+          bool lost;
+          big.convert(llvm::APFloat::IEEEsingle(),
+                      llvm::APFloat::rmNearestTiesToEven, &lost);
+          Value hi = arith::ConstantFloatOp::create(b, l, b.getF32Type(), big);
+          Value lo = arith::NegFOp::create(b, l, hi);
+          // minimumf/maximumf keep NaN a NaN.
+          x = arith::MaximumFOp::create(
+              b, l, arith::MinimumFOp::create(b, l, x, hi), lo);
+        }
+        return convertScalar(b, l, x, *toTy, false, dstU);
       });
   if (failed(r))
     return failure();
@@ -640,18 +667,25 @@ void mlir::qopt::onnx_import::registerElementwiseOps(OpRegistry &r) {
     FailureOr<int64_t> to = n.getRequiredInt("to");
     if (failed(to))
       return failure();
+    int64_t saturate = 1;
     if (n.opset >= 19) {
-      FailureOr<int64_t> saturate = n.getInt("saturate", 1);
-      if (failed(saturate))
+      FailureOr<int64_t> s = n.getInt("saturate", 1);
+      if (failed(s))
         return failure();
+      saturate = *s;
     }
-    return castTo(n, static_cast<int32_t>(*to));
+    return castTo(n, static_cast<int32_t>(*to), saturate != 0);
   });
   r.add("", "CastLike", 15, [](ONNXNode &n) -> LogicalResult {
     if (failed(n.checkArity(2, 2, 1, 1)))
       return failure();
-    if (n.opset >= 19 && failed(n.getInt("saturate", 1)))
-      return failure();
-    return castTo(n, n.inputDType(1));
+    int64_t saturate = 1;
+    if (n.opset >= 19) {
+      FailureOr<int64_t> s = n.getInt("saturate", 1);
+      if (failed(s))
+        return failure();
+      saturate = *s;
+    }
+    return castTo(n, n.inputDType(1), saturate != 0);
   });
 }
