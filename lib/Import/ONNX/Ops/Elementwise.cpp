@@ -331,15 +331,25 @@ void mlir::qopt::onnx_import::registerElementwiseOps(OpRegistry &r) {
                           : DivSIOp::create(b, l, x, y).getResult();
                }));
   r.add("", "Pow", 7, [](ONNXNode &n) -> LogicalResult {
-    if (failed(n.checkArity(2, 2, 1, 1)) || failed(requireFloat(n)))
+    if (failed(n.checkArity(2, 2, 1, 1)))
       return failure();
+    bool baseUnsigned = isUnsignedDType(n.inputDType(0));
     bool expUnsigned = isUnsignedDType(n.inputDType(1));
     Type elemTy = n.inputType(0).getElementType();
+    if (n.inputDType(0) == kBool || n.inputDType(1) == kBool)
+      return n.emitError() << "bool inputs are not supported";
+    // An integer base (opset 12+) is raised in f64 and converted back, as
+    // onnxruntime does; exact while the result fits in 53 bits.
+    bool intBase = isa<IntegerType>(elemTy);
+    Type computeTy = intBase ? n.b.getF64Type() : elemTy;
     auto r = buildElementwise(
         n, {n.input(0), n.input(1)}, elemTy,
         [&](OpBuilder &b, Location l, ValueRange a) -> Value {
-          Value e = convertScalar(b, l, a[1], elemTy, expUnsigned, false);
-          return math::PowFOp::create(b, l, a[0], e);
+          Value x = convertScalar(b, l, a[0], computeTy, baseUnsigned, false);
+          Value e = convertScalar(b, l, a[1], computeTy, expUnsigned, false);
+          Value p = math::PowFOp::create(b, l, x, e);
+          return intBase ? convertScalar(b, l, p, elemTy, false, baseUnsigned)
+                         : p;
         });
     if (failed(r))
       return failure();
