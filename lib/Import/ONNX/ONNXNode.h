@@ -91,6 +91,9 @@ public:
   Value input(int64_t i) const { return inputs[i].value; }
   int32_t inputDType(int64_t i) const { return inputs[i].dtype; }
   RankedTensorType inputType(int64_t i) const;
+  /// Replaces input `i` for the builder (legacy forms rewritten to the
+  /// current one, such as opset-6 broadcasting).
+  void replaceInput(int64_t i, Value v) { inputs[i].value = v; }
   /// Whether output `i` is requested (present and not "").
   bool hasOutput(int64_t i) const;
   /// Binds output `i` to `v` with ONNX element type `dtype`.

@@ -10,6 +10,7 @@
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
 
 #include <cmath>
 #include <limits>
@@ -316,21 +317,91 @@ FailureOr<Type> mlir::qopt::onnx_import::elementTypeForNode(ONNXNode &n,
       dtype, n.b.getContext(), [&] { return n.emitError(); }, "the result");
 }
 
+namespace {
+
+/// Opsets 1-6 of the arithmetic ops: with `broadcast` = 1, B broadcasts to
+/// A's shape from dimension `axis` (default: aligned with A's last dims);
+/// without it the shapes must be equal; opsets 1-5 also carry the ignored
+/// `consumed_inputs`. Rewritten to opset 7's numpy broadcasting by giving B
+/// trailing unit dims, then built by `modern`.
+OpBuilderFn legacyBroadcast(OpBuilderFn modern) {
+  return [modern](ONNXNode &n) -> LogicalResult {
+    FailureOr<int64_t> broadcast = n.getInt("broadcast", 0);
+    FailureOr<int64_t> axis =
+        n.getInt("axis", std::numeric_limits<int64_t>::min());
+    if (failed(broadcast) || failed(axis) ||
+        (n.opset < 6 && failed(n.getInts("consumed_inputs", {}))))
+      return failure();
+    if (n.numInputs() != 2 || !n.hasInput(1))
+      return modern(n);
+    RankedTensorType a = n.inputType(0), bTy = n.inputType(1);
+    if (!*broadcast) {
+      if (a.getShape() != bTy.getShape())
+        return n.emitError() << "inputs of shapes " << a << " and " << bTy
+                             << " need broadcast = 1";
+      return modern(n);
+    }
+    if (*axis == std::numeric_limits<int64_t>::min())
+      return modern(n); // suffix alignment is numpy's
+    FailureOr<int64_t> ax = n.normalizeAxis(*axis, a.getRank());
+    if (failed(ax))
+      return failure();
+    int64_t trailing = a.getRank() - *ax - bTy.getRank();
+    if (trailing < 0)
+      return n.emitError() << "B of rank " << bTy.getRank()
+                           << " does not fit A of rank " << a.getRank()
+                           << " from axis " << *ax;
+    if (trailing > 0) {
+      SmallVector<int64_t> shape(bTy.getShape());
+      shape.append(trailing, 1);
+      SmallVector<ReassociationIndices> re;
+      for (int64_t i = 0; i < bTy.getRank(); ++i)
+        re.push_back({i});
+      if (re.empty())
+        re.push_back({});
+      for (int64_t t = 0; t < trailing; ++t)
+        re.back().push_back(bTy.getRank() + t);
+      if (bTy.getRank() == 0) {
+        // A scalar B broadcasts like numpy already.
+        return modern(n);
+      }
+      auto outTy = RankedTensorType::get(shape, bTy.getElementType());
+      SmallVector<OpFoldResult> sizes;
+      for (int64_t i = 0; i < bTy.getRank(); ++i)
+        sizes.push_back(
+            tensor::getMixedSize(n.b, n.loc, n.input(1), i));
+      for (int64_t t = 0; t < trailing; ++t)
+        sizes.push_back(n.b.getIndexAttr(1));
+      n.replaceInput(1, tensor::ExpandShapeOp::create(n.b, n.loc, outTy,
+                                                      n.input(1), re, sizes));
+    }
+    return modern(n);
+  };
+}
+
+} // namespace
+
 void mlir::qopt::onnx_import::registerElementwiseOps(OpRegistry &r) {
   using namespace arith;
-  r.add("", "Add", 7, [add = arithBinary<AddFOp, AddIOp>()](ONNXNode &n) {
-    return tryFuseLinearBias(n) ? success() : add(n);
-  });
+  OpBuilderFn add = [a = arithBinary<AddFOp, AddIOp>()](ONNXNode &n) {
+    return tryFuseLinearBias(n) ? success() : a(n);
+  };
+  r.add("", "Add", 1, legacyBroadcast(add));
+  r.add("", "Add", 7, add);
+  r.add("", "Sub", 1, legacyBroadcast(arithBinary<SubFOp, SubIOp>()));
+  r.add("", "Mul", 1, legacyBroadcast(arithBinary<MulFOp, MulIOp>()));
   r.add("", "Sub", 7, arithBinary<SubFOp, SubIOp>());
   r.add("", "Mul", 7, arithBinary<MulFOp, MulIOp>());
-  r.add("", "Div", 7,
-        binary([](OpBuilder &b, Location l, Value x,
-                  Value y) -> Value { return DivFOp::create(b, l, x, y); },
-               [](OpBuilder &b, Location l, Value x, Value y, bool u) -> Value {
-                 return u ? DivUIOp::create(b, l, x, y).getResult()
-                          : DivSIOp::create(b, l, x, y).getResult();
-               }));
-  r.add("", "Pow", 7, [](ONNXNode &n) -> LogicalResult {
+  OpBuilderFn div =
+      binary([](OpBuilder &b, Location l, Value x,
+                Value y) -> Value { return DivFOp::create(b, l, x, y); },
+             [](OpBuilder &b, Location l, Value x, Value y, bool u) -> Value {
+               return u ? DivUIOp::create(b, l, x, y).getResult()
+                        : DivSIOp::create(b, l, x, y).getResult();
+             });
+  r.add("", "Div", 1, legacyBroadcast(div));
+  r.add("", "Div", 7, div);
+  OpBuilderFn pow = [](ONNXNode &n) -> LogicalResult {
     if (failed(n.checkArity(2, 2, 1, 1)))
       return failure();
     bool baseUnsigned = isUnsignedDType(n.inputDType(0));
@@ -355,32 +426,42 @@ void mlir::qopt::onnx_import::registerElementwiseOps(OpRegistry &r) {
       return failure();
     n.setOutput(0, *r, n.inputDType(0));
     return success();
-  });
-  r.add(
-      "", "Max", 8,
+    };
+  r.add("", "Pow", 1, legacyBroadcast(pow));
+  r.add("", "Pow", 7, pow);
+  // Opset 6 of Max/Min/Sum/Mean takes equal shapes only, which numpy
+  // broadcasting (opset 8) covers.
+  OpBuilderFn max =
       variadic([](OpBuilder &b, Location l, Value x,
                   Value y) -> Value { return MaximumFOp::create(b, l, x, y); },
                [](OpBuilder &b, Location l, Value x, Value y, bool u) -> Value {
                  return u ? MaxUIOp::create(b, l, x, y).getResult()
                           : MaxSIOp::create(b, l, x, y).getResult();
-               }));
-  r.add(
-      "", "Min", 8,
+               });
+  r.add("", "Max", 6, max);
+  r.add("", "Max", 8, max);
+  OpBuilderFn min =
       variadic([](OpBuilder &b, Location l, Value x,
                   Value y) -> Value { return MinimumFOp::create(b, l, x, y); },
                [](OpBuilder &b, Location l, Value x, Value y, bool u) -> Value {
                  return u ? MinUIOp::create(b, l, x, y).getResult()
                           : MinSIOp::create(b, l, x, y).getResult();
-               }));
+               });
+  r.add("", "Min", 6, min);
+  r.add("", "Min", 8, min);
   auto addF = [](OpBuilder &b, Location l, Value x, Value y) -> Value {
     return AddFOp::create(b, l, x, y);
   };
-  r.add("", "Sum", 8,
-        variadic(addF,
-                 [](OpBuilder &b, Location l, Value x, Value y, bool) -> Value {
-                   return AddIOp::create(b, l, x, y);
-                 }));
-  r.add("", "Mean", 8, variadic(addF, nullptr, /*mean=*/true));
+  OpBuilderFn sum =
+      variadic(addF,
+               [](OpBuilder &b, Location l, Value x, Value y, bool) -> Value {
+                 return AddIOp::create(b, l, x, y);
+               });
+  r.add("", "Sum", 6, sum);
+  r.add("", "Sum", 8, sum);
+  OpBuilderFn mean = variadic(addF, nullptr, /*mean=*/true);
+  r.add("", "Mean", 6, mean);
+  r.add("", "Mean", 8, mean);
 
   r.add("", "Equal", 11,
         compare(CmpFPredicate::OEQ, CmpIPredicate::eq, CmpIPredicate::eq));
@@ -624,7 +705,8 @@ void mlir::qopt::onnx_import::registerElementwiseOps(OpRegistry &r) {
                                         cst(b, l, x, p[0]));
               return SelectOp::create(b, l, gt, x, cst(b, l, x, 0.0));
             }));
-  r.add("", "PRelu", 9,
+  // PRelu-6 takes a slope of X's shape or broadcastable to it.
+  OpBuilderFn prelu =
         binary(
             [](OpBuilder &b, Location l, Value x, Value slope) -> Value {
               Value neg = CmpFOp::create(b, l, CmpFPredicate::OLT, x,
@@ -632,7 +714,29 @@ void mlir::qopt::onnx_import::registerElementwiseOps(OpRegistry &r) {
               return SelectOp::create(b, l, neg, MulFOp::create(b, l, x, slope),
                                       x);
             },
-            nullptr));
+            nullptr);
+  // PRelu-6 applies a 1-D slope of X's dim-1 size per channel (PyTorch's
+  // export): aligned at axis 1, it is opset-6 broadcasting.
+  r.add("", "PRelu", 6, [prelu](ONNXNode &n) -> LogicalResult {
+    if (n.numInputs() == 2 && n.hasInput(1)) {
+      RankedTensorType x = n.inputType(0), slope = n.inputType(1);
+      if (slope.getRank() == 1 && x.getRank() > 2 &&
+          slope.getDimSize(0) == x.getDimSize(1) && slope.getDimSize(0) != 1 &&
+          !slope.isDynamicDim(0)) {
+        SmallVector<int64_t> shape{slope.getDimSize(0)};
+        shape.append(x.getRank() - 2, 1);
+        ReassociationIndices all =
+            llvm::to_vector(llvm::seq<int64_t>(0, x.getRank() - 1));
+        n.replaceInput(
+            1, tensor::ExpandShapeOp::create(
+                   n.b, n.loc,
+                   RankedTensorType::get(shape, slope.getElementType()),
+                   n.input(1), ArrayRef<ReassociationIndices>{all}));
+      }
+    }
+    return prelu(n);
+  });
+  r.add("", "PRelu", 9, prelu);
   r.add("", "Gelu", 20, [](ONNXNode &n) -> LogicalResult {
     if (failed(n.checkArity(1, 1, 1, 1)) || failed(requireFloat(n)))
       return failure();
