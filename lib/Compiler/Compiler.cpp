@@ -78,9 +78,9 @@ mlir::qopt::createCPUTargetMachine(const CPUCompileOptions &options,
   auto level = options.optLevel >= 3   ? llvm::CodeGenOptLevel::Aggressive
                : options.optLevel == 0 ? llvm::CodeGenOptLevel::None
                                        : llvm::CodeGenOptLevel::Default;
-  std::unique_ptr<llvm::TargetMachine> tm(target->createTargetMachine(
-      triple, cpu, features, targetOptions, llvm::Reloc::PIC_, std::nullopt,
-      level));
+  std::unique_ptr<llvm::TargetMachine> tm(
+      target->createTargetMachine(triple, cpu, features, targetOptions,
+                                  llvm::Reloc::PIC_, std::nullopt, level));
   if (!tm)
     error = "cannot create a target machine for CPU '" + cpu + "'";
   return tm;
@@ -192,11 +192,11 @@ LogicalResult mlir::qopt::linkSharedLibrary(StringRef objectPath,
   return writeAtomically(outputPath, error, [&](StringRef tmp) {
     // The runtime provides the qopt/async symbols when it loads the
     // artifact; libm the math functions without LLVM intrinsics.
-    SmallVector<StringRef> args{*program, "-shared", "-o", tmp, objectPath,
-                                "-lm"};
+    SmallVector<StringRef> args{*program, "-shared",  "-o",
+                                tmp,      objectPath, "-lm"};
     std::string msg;
-    int rc = llvm::sys::ExecuteAndWait(*program, args, std::nullopt, {}, 0, 0,
-                                       &msg);
+    int rc =
+        llvm::sys::ExecuteAndWait(*program, args, std::nullopt, {}, 0, 0, &msg);
     if (rc != 0) {
       error = "linking '" + outputPath.str() + "' with " + *program +
               " failed" + (msg.empty() ? "" : ": " + msg);

@@ -84,9 +84,9 @@ microAVX2(int64_t kc, const float *ap, const float *bp, float *c, int64_t ldc) {
   }
 }
 
-__attribute__((target("avx512f"))) void
-microAVX512(int64_t kc, const float *ap, const float *bp, float *c,
-            int64_t ldc) {
+__attribute__((target("avx512f"))) void microAVX512(int64_t kc, const float *ap,
+                                                    const float *bp, float *c,
+                                                    int64_t ldc) {
   __m512 acc[8][2];
   for (auto &row : acc)
     row[0] = row[1] = _mm512_setzero_ps();
@@ -117,8 +117,7 @@ const Micro &micro() {
     const char *force = std::getenv("QOPT_KERNEL");
     std::string want = force ? force : "";
 #if defined(__x86_64__)
-    if ((want.empty() || want == "avx512") &&
-        __builtin_cpu_supports("avx512f"))
+    if ((want.empty() || want == "avx512") && __builtin_cpu_supports("avx512f"))
       return Micro{8, 32, microAVX512};
     if ((want.empty() || want == "avx512" || want == "avx2") &&
         __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
@@ -216,8 +215,8 @@ std::mutex packedMu;
 std::map<std::array<int64_t, 6>, std::shared_ptr<const PackedB>> packedCache;
 
 std::shared_ptr<const PackedB> packedConstant(const float *b, int64_t k,
-                                              int64_t n, int64_t bK,
-                                              int64_t bN, int64_t nr) {
+                                              int64_t n, int64_t bK, int64_t bN,
+                                              int64_t nr) {
   std::array<int64_t, 6> key{reinterpret_cast<int64_t>(b), k, n, bK, bN, nr};
   std::lock_guard<std::mutex> lock(packedMu);
   std::shared_ptr<const PackedB> &entry = packedCache[key];
@@ -293,7 +292,8 @@ void runGemm(const Gemm &g) {
       }
       for (int64_t q = 0; q < nc; q += mk.nr)
         for (int64_t p = 0; p < mc; p += mk.mr) {
-          int64_t rows = std::min(mk.mr, mc - p), cols = std::min(mk.nr, nc - q);
+          int64_t rows = std::min(mk.mr, mc - p),
+                  cols = std::min(mk.nr, nc - q);
           float *out = cb + (iStart + p) * g.cM + (jStart + q) * g.cN;
           const float *ap = aPack.data() + p * kc, *bp = bPanels + q * kc;
           if (rows == mk.mr && cols == mk.nr && g.cN == 1) {
@@ -324,20 +324,35 @@ void qopt::rt::clearKernelCaches() {
 
 // Addresses arrive as i64 (what the generated code computes); strides are
 // in elements.
-extern "C" void
-qopt_kernel_matmul_f32(int64_t batch0, int64_t batch1, int64_t m, int64_t n,
-                       int64_t k, int64_t aPtr, int64_t aB0, int64_t aB1,
-                       int64_t aM, int64_t aK, int64_t bPtr, int64_t bB0,
-                       int64_t bB1, int64_t bK, int64_t bN, int64_t cPtr,
-                       int64_t cB0, int64_t cB1, int64_t cM, int64_t cN,
-                       int64_t bConstant) {
-  Gemm g{batch0, batch1, m,   n,   k,   bConstant != 0,
+extern "C" void qopt_kernel_matmul_f32(int64_t batch0, int64_t batch1,
+                                       int64_t m, int64_t n, int64_t k,
+                                       int64_t aPtr, int64_t aB0, int64_t aB1,
+                                       int64_t aM, int64_t aK, int64_t bPtr,
+                                       int64_t bB0, int64_t bB1, int64_t bK,
+                                       int64_t bN, int64_t cPtr, int64_t cB0,
+                                       int64_t cB1, int64_t cM, int64_t cN,
+                                       int64_t bConstant) {
+  Gemm g{batch0,
+         batch1,
+         m,
+         n,
+         k,
+         bConstant != 0,
          reinterpret_cast<const float *>(aPtr),
-         aB0,    aB1,    aM,  aK,
+         aB0,
+         aB1,
+         aM,
+         aK,
          reinterpret_cast<const float *>(bPtr),
-         bB0,    bB1,    bK,  bN,
+         bB0,
+         bB1,
+         bK,
+         bN,
          reinterpret_cast<float *>(cPtr),
-         cB0,    cB1,    cM,  cN};
+         cB0,
+         cB1,
+         cM,
+         cN};
   runGemm(g);
 }
 
@@ -430,8 +445,8 @@ extern "C" void qopt_kernel_conv2d_nchw_f32(
       qopt::rt::parallelFor(kBlocks * panels, fill);
 
     float *o = out + b * outN;
-    Gemm g{1, 1, f, pixels, kdim, false, filter, 0, 0, fF, 1, nullptr,
-           0, 0, 0, 0,      o,    0,     0,      outF, outW};
+    Gemm g{1,       1, f, pixels, kdim, false, filter, 0, 0,    fF,  1,
+           nullptr, 0, 0, 0,      0,    o,     0,      0, outF, outW};
     g.packed = &col;
     if (rowsContiguous) {
       runGemm(g);

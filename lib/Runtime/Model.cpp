@@ -96,8 +96,9 @@ qopt_status qopt_model::parse(const char *text, const std::string &where) {
   std::istringstream in(text);
   std::string line;
   if (!std::getline(in, line) || line != "qopt-artifact 1")
-    return fail(where + ": not a quant-opt artifact of ABI version 1 (its "
-                        "signature starts with '" +
+    return fail(where +
+                ": not a quant-opt artifact of ABI version 1 (its "
+                "signature starts with '" +
                 line.substr(0, 40) + "')");
   while (std::getline(in, line)) {
     std::istringstream ls(line);
@@ -188,8 +189,8 @@ qopt_status qopt_model_load(const char *path, qopt_model **out) {
   model->handle = handle;
   auto *sig =
       static_cast<const char *>(dlsym(handle, "qopt_artifact_signature"));
-  model->entry = reinterpret_cast<void (*)(void **)>(
-      dlsym(handle, "qopt_artifact_main"));
+  model->entry =
+      reinterpret_cast<void (*)(void **)>(dlsym(handle, "qopt_artifact_main"));
   if (!sig || !model->entry)
     return fail(std::string(path) +
                 ": not a quant-opt artifact (no qopt_artifact_signature / "
@@ -331,8 +332,8 @@ qopt_status qopt_model_run(qopt_model *model, const qopt_tensor *const *inputs,
       stride *= dims[k];
     }
     Dl_info info;
-    bool fresh = allocated && !adopted.count(allocated) &&
-                 dladdr(allocated, &info) == 0;
+    bool fresh =
+        allocated && !adopted.count(allocated) && dladdr(allocated, &info) == 0;
     bool owned = fresh && contiguous;
     qopt_tensor *t = nullptr;
     if (owned) {

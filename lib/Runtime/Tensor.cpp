@@ -20,21 +20,28 @@ struct DTypeInfo {
   const char *name;
   size_t size;
 };
-constexpr DTypeInfo kDTypes[] = {
-    {QOPT_DTYPE_F32, "float32", 4}, {QOPT_DTYPE_U8, "uint8", 1},
-    {QOPT_DTYPE_I8, "int8", 1},     {QOPT_DTYPE_U16, "uint16", 2},
-    {QOPT_DTYPE_I16, "int16", 2},   {QOPT_DTYPE_I32, "int32", 4},
-    {QOPT_DTYPE_I64, "int64", 8},   {QOPT_DTYPE_BOOL, "bool", 1},
-    {QOPT_DTYPE_F16, "float16", 2}, {QOPT_DTYPE_F64, "float64", 8},
-    {QOPT_DTYPE_U32, "uint32", 4},  {QOPT_DTYPE_U64, "uint64", 8},
-    {QOPT_DTYPE_BF16, "bfloat16", 2}, {QOPT_DTYPE_U4, "uint4", 1},
-    {QOPT_DTYPE_I4, "int4", 1},     {QOPT_DTYPE_U2, "uint2", 1},
-    {QOPT_DTYPE_I2, "int2", 1},
-    {QOPT_DTYPE_F8E4M3FN, "float8_e4m3fn", 1},
-    {QOPT_DTYPE_F8E4M3FNUZ, "float8_e4m3fnuz", 1},
-    {QOPT_DTYPE_F8E5M2, "float8_e5m2", 1},
-    {QOPT_DTYPE_F8E5M2FNUZ, "float8_e5m2fnuz", 1},
-    {QOPT_DTYPE_F4E2M1, "float4_e2m1fn", 1}};
+constexpr DTypeInfo kDTypes[] = {{QOPT_DTYPE_F32, "float32", 4},
+                                 {QOPT_DTYPE_U8, "uint8", 1},
+                                 {QOPT_DTYPE_I8, "int8", 1},
+                                 {QOPT_DTYPE_U16, "uint16", 2},
+                                 {QOPT_DTYPE_I16, "int16", 2},
+                                 {QOPT_DTYPE_I32, "int32", 4},
+                                 {QOPT_DTYPE_I64, "int64", 8},
+                                 {QOPT_DTYPE_BOOL, "bool", 1},
+                                 {QOPT_DTYPE_F16, "float16", 2},
+                                 {QOPT_DTYPE_F64, "float64", 8},
+                                 {QOPT_DTYPE_U32, "uint32", 4},
+                                 {QOPT_DTYPE_U64, "uint64", 8},
+                                 {QOPT_DTYPE_BF16, "bfloat16", 2},
+                                 {QOPT_DTYPE_U4, "uint4", 1},
+                                 {QOPT_DTYPE_I4, "int4", 1},
+                                 {QOPT_DTYPE_U2, "uint2", 1},
+                                 {QOPT_DTYPE_I2, "int2", 1},
+                                 {QOPT_DTYPE_F8E4M3FN, "float8_e4m3fn", 1},
+                                 {QOPT_DTYPE_F8E4M3FNUZ, "float8_e4m3fnuz", 1},
+                                 {QOPT_DTYPE_F8E5M2, "float8_e5m2", 1},
+                                 {QOPT_DTYPE_F8E5M2FNUZ, "float8_e5m2fnuz", 1},
+                                 {QOPT_DTYPE_F4E2M1, "float4_e2m1fn", 1}};
 
 /// A small float code as a double: `exp` and `mant` bits, `bias`; FNUZ
 /// formats have code signBit as their only NaN; `ieee` formats (E5M2) have
@@ -46,10 +53,12 @@ double smallFloat(unsigned code, int exp, int mant, int bias, bool fnuz,
   if (fnuz && code == signBit)
     return std::numeric_limits<double>::quiet_NaN();
   bool negative = code & signBit;
-  unsigned e = (code >> mant) & ((1u << exp) - 1), m = code & ((1u << mant) - 1);
+  unsigned e = (code >> mant) & ((1u << exp) - 1),
+           m = code & ((1u << mant) - 1);
   if (ieee && e == (1u << exp) - 1)
     return m ? std::numeric_limits<double>::quiet_NaN()
-             : (negative ? -1.0 : 1.0) * std::numeric_limits<double>::infinity();
+             : (negative ? -1.0 : 1.0) *
+                   std::numeric_limits<double>::infinity();
   if (!ieee && !fnuz && exp == 4 && e == 15 && m == 7)
     return std::numeric_limits<double>::quiet_NaN(); // E4M3FN
   double v = e ? std::ldexp(1.0 + m / double(1u << mant), int(e) - bias)

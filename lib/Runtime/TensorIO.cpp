@@ -601,9 +601,8 @@ qopt_status saveNpy(const qopt_tensor *tensor, const std::string &path) {
   if (tensor->dtype == QOPT_DTYPE_BF16)
     return failAt(path, "bfloat16 tensors cannot be stored in .npy (numpy "
                         "has no bfloat16); save as .pb instead");
-  if (subByteBits(tensor->dtype) ||
-      (tensor->dtype >= QOPT_DTYPE_F8E4M3FN &&
-       tensor->dtype <= QOPT_DTYPE_F8E5M2FNUZ))
+  if (subByteBits(tensor->dtype) || (tensor->dtype >= QOPT_DTYPE_F8E4M3FN &&
+                                     tensor->dtype <= QOPT_DTYPE_F8E5M2FNUZ))
     return failAt(path, std::string(qopt_dtype_name(tensor->dtype)) +
                             " tensors cannot be stored in .npy (numpy has "
                             "no such dtype); save as .pb instead");
@@ -1024,8 +1023,8 @@ uint64_t packedBytes(int64_t count, int bits) {
 
 /// Unpacks `count` elements (low bits first) into one byte each,
 /// sign-extending signed types.
-void unpackSubByte(const unsigned char *packed, int64_t count,
-                   qopt_dtype dtype, void *out) {
+void unpackSubByte(const unsigned char *packed, int64_t count, qopt_dtype dtype,
+                   void *out) {
   int bits = subByteBits(dtype);
   int perByte = 8 / bits;
   unsigned mask = (1u << bits) - 1;
@@ -1048,8 +1047,8 @@ std::vector<unsigned char> packSubByte(const void *in, int64_t count,
   std::vector<unsigned char> out(size_t(packedBytes(count, bits)), 0);
   const auto *src = static_cast<const uint8_t *>(in);
   for (int64_t i = 0; i < count; ++i)
-    out[size_t(i / perByte)] |=
-        (unsigned(src[i]) & mask) << ((i % perByte) * bits);
+    out[size_t(i / perByte)] |= (unsigned(src[i]) & mask)
+                                << ((i % perByte) * bits);
   return out;
 }
 
@@ -1214,7 +1213,8 @@ qopt_status loadPb(const std::string &path, qopt_tensor **out,
   if (bits) {
     uint64_t need = packedBytes(count, bits);
     if (fields.hasRawData && fields.rawData.size != need)
-      return failAt(path, "raw_data has " + std::to_string(fields.rawData.size) +
+      return failAt(path, "raw_data has " +
+                              std::to_string(fields.rawData.size) +
                               " bytes but " + shape + " needs " +
                               std::to_string(need) + " (packed)");
     if (typed && typed->count != need)
@@ -1223,7 +1223,8 @@ qopt_status loadPb(const std::string &path, qopt_tensor **out,
                               shape + " needs " + std::to_string(need) +
                               " (packed bytes)");
     if (!typed && !fields.hasRawData && count != 0)
-      return failAt(path, "no data: " + shape + " needs raw_data or int32_data");
+      return failAt(path,
+                    "no data: " + shape + " needs raw_data or int32_data");
     std::unique_ptr<qopt_tensor> tensor;
     if (allocate(path, dtype, fields.dims, tensor))
       return QOPT_ERROR;
@@ -1316,12 +1317,11 @@ qopt_status savePb(const qopt_tensor *tensor, const char *name,
   }
   head += char(9 << 3 | kLengthDelimited);
   if (subByteBits(tensor->dtype)) {
-    std::vector<unsigned char> packed =
-        packSubByte(tensor->data, int64_t(qopt_tensor_num_elements(tensor)),
-                    tensor->dtype);
+    std::vector<unsigned char> packed = packSubByte(
+        tensor->data, int64_t(qopt_tensor_num_elements(tensor)), tensor->dtype);
     putVarint(head, packed.size());
-    return writeAtomically(path, {{head.data(), head.size()},
-                                  {packed.data(), packed.size()}});
+    return writeAtomically(
+        path, {{head.data(), head.size()}, {packed.data(), packed.size()}});
   }
   putVarint(head, bytes);
   std::vector<unsigned char> scratch;

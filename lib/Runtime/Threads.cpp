@@ -9,8 +9,8 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "RuntimeInternal.h"
 #include "Threads.h"
+#include "RuntimeInternal.h"
 
 #include <atomic>
 #include <condition_variable>
@@ -348,8 +348,12 @@ int64_t mlirAsyncRuntimeAddTokenToGroup(AsyncToken *token, AsyncGroup *group) {
   });
   return rank;
 }
-void mlirAsyncRuntimeEmplaceToken(AsyncToken *t) { t->finish(State::Available); }
-void mlirAsyncRuntimeEmplaceValue(AsyncValue *v) { v->finish(State::Available); }
+void mlirAsyncRuntimeEmplaceToken(AsyncToken *t) {
+  t->finish(State::Available);
+}
+void mlirAsyncRuntimeEmplaceValue(AsyncValue *v) {
+  v->finish(State::Available);
+}
 void mlirAsyncRuntimeSetTokenError(AsyncToken *t) { t->finish(State::Error); }
 void mlirAsyncRuntimeSetValueError(AsyncValue *v) { v->finish(State::Error); }
 bool mlirAsyncRuntimeIsTokenError(AsyncToken *t) {
@@ -389,8 +393,7 @@ void mlirAsyncRuntimeAwaitValueAndExecute(AsyncValue *v, CoroHandle handle,
                                           CoroResume resume) {
   v->onDone([handle, resume] { resume(handle); });
 }
-void mlirAsyncRuntimeAwaitAllInGroupAndExecute(AsyncGroup *g,
-                                               CoroHandle handle,
+void mlirAsyncRuntimeAwaitAllInGroupAndExecute(AsyncGroup *g, CoroHandle handle,
                                                CoroResume resume) {
   {
     std::lock_guard<std::mutex> lock(g->mu);

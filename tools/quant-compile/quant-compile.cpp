@@ -48,21 +48,21 @@ static cl::opt<std::string>
     target("target", cl::desc("Target: cpu (the host's architecture)"),
            cl::init("cpu"), cl::cat(category));
 static cl::opt<std::string>
-    cpu("cpu", cl::desc("CPU to generate code for: native, or an LLVM CPU "
-                        "name (x86-64-v3, skylake-avx512, znver4, ...)"),
+    cpu("cpu",
+        cl::desc("CPU to generate code for: native, or an LLVM CPU "
+                 "name (x86-64-v3, skylake-avx512, znver4, ...)"),
         cl::init("native"), cl::cat(category));
 static cl::opt<std::string>
-    features("features",
-             cl::desc("Extra LLVM target features, e.g. -avx512f"),
+    features("features", cl::desc("Extra LLVM target features, e.g. -avx512f"),
              cl::cat(category));
 static cl::list<std::string>
     pinShapes("pin-shape",
               cl::desc("Static shape for a graph input: NAME=DxD (repeatable)"),
               cl::cat(category));
-static cl::list<std::string>
-    pinDims("pin-dim",
-            cl::desc("Value for a symbolic dim (dim_param): NAME=N (repeatable)"),
-            cl::cat(category));
+static cl::list<std::string> pinDims(
+    "pin-dim",
+    cl::desc("Value for a symbolic dim (dim_param): NAME=N (repeatable)"),
+    cl::cat(category));
 // `--threads` is taken out of argv before LLVM's parser sees it: a library
 // linked into the tool registers a global option of that name.
 static int threads = 0;
@@ -101,9 +101,10 @@ static cl::list<std::string> freezeInputs(
     cl::desc("Import graph input NAME as a constant with the value in FILE "
              "(.npy or TensorProto .pb): NAME=FILE (repeatable)"),
     cl::cat(category));
-static cl::opt<int64_t> defaultOpset(
-    "default-opset", cl::desc("ai.onnx opset assumed when the model has none"),
-    cl::init(17), cl::cat(category));
+static cl::opt<int64_t>
+    defaultOpset("default-opset",
+                 cl::desc("ai.onnx opset assumed when the model has none"),
+                 cl::init(17), cl::cat(category));
 static cl::opt<unsigned> optLevel("O", cl::desc("LLVM optimization level"),
                                   cl::init(3), cl::Prefix, cl::cat(category));
 static cl::opt<bool> parallelLoops(
@@ -111,19 +112,19 @@ static cl::opt<bool> parallelLoops(
     cl::desc("Split generated loops over threads as well (the matmul and "
              "convolution kernels always are)"),
     cl::cat(category));
-static cl::opt<bool> noFusion("no-fusion",
-                              cl::desc("Skip element-wise fusion"),
+static cl::opt<bool> noFusion("no-fusion", cl::desc("Skip element-wise fusion"),
                               cl::cat(category));
 enum class Emit { MLIR, LLVM, Obj, So };
-static cl::opt<Emit> emit(
-    "emit", cl::desc("What to write"), cl::init(Emit::So),
-    cl::values(
-        clEnumValN(Emit::MLIR, "mlir", "the module after qopt-cpu-pipeline "
-                                       "(LLVM dialect)"),
-        clEnumValN(Emit::LLVM, "llvm", "optimized LLVM IR"),
-        clEnumValN(Emit::Obj, "obj", "an object file"),
-        clEnumValN(Emit::So, "so", "a shared-library artifact (default)")),
-    cl::cat(category));
+static cl::opt<Emit>
+    emit("emit", cl::desc("What to write"), cl::init(Emit::So),
+         cl::values(clEnumValN(Emit::MLIR, "mlir",
+                               "the module after qopt-cpu-pipeline "
+                               "(LLVM dialect)"),
+                    clEnumValN(Emit::LLVM, "llvm", "optimized LLVM IR"),
+                    clEnumValN(Emit::Obj, "obj", "an object file"),
+                    clEnumValN(Emit::So, "so",
+                               "a shared-library artifact (default)")),
+         cl::cat(category));
 
 static int fail(const std::string &message) {
   llvm::errs() << "quant-compile: error: " << message << "\n";

@@ -118,8 +118,7 @@ int main(int argc, char **argv) {
         return fail(std::string("--warmup ") + v + ": expected a count >= 0");
     } else if ((v = value("--threads"))) {
       if (!parseCount(v, threads) || threads == 0)
-        return fail(std::string("--threads ") + v +
-                    ": expected a count >= 1");
+        return fail(std::string("--threads ") + v + ": expected a count >= 1");
     } else if ((v = value("--device"))) {
       device = v;
     } else if (!arg.empty() && arg[0] == '-') {
@@ -127,8 +126,8 @@ int main(int argc, char **argv) {
     } else if (artifact.empty()) {
       artifact = arg;
     } else {
-      return fail("more than one artifact given ('" + artifact + "', '" +
-                  arg + "')");
+      return fail("more than one artifact given ('" + artifact + "', '" + arg +
+                  "')");
     }
   }
   if (artifact.empty())
@@ -148,11 +147,11 @@ int main(int argc, char **argv) {
   if (device != qopt_model_target(model) &&
       !(device == "cpu" && std::strcmp(qopt_model_target(model), "cpu") == 0))
     return fail("--device=" + device + ": '" + artifact +
-                "' was compiled for target '" + qopt_model_target(model) +
-                "'");
+                "' was compiled for target '" + qopt_model_target(model) + "'");
 
   // Bind the files to inputs by name.
-  int numIn = qopt_model_num_inputs(model), numOut = qopt_model_num_outputs(model);
+  int numIn = qopt_model_num_inputs(model),
+      numOut = qopt_model_num_outputs(model);
   Tensors in;
   in.items.assign(size_t(numIn), nullptr);
   for (const auto &[name, path] : inputs) {

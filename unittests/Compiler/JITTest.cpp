@@ -52,8 +52,7 @@ TEST(JIT, CompilesAndRunsThroughTheRuntime) {
   ASSERT_TRUE(jit) << error;
 
   qopt_model *model = nullptr;
-  ASSERT_EQ(qopt_model_create(jit->signature(), jit->entry(), &model),
-            QOPT_OK)
+  ASSERT_EQ(qopt_model_create(jit->signature(), jit->entry(), &model), QOPT_OK)
       << qopt_last_error();
   EXPECT_STREQ(qopt_model_input(model, 0)->name, "x");
   EXPECT_STREQ(qopt_model_input(model, 0)->dim_names[0], "batch");

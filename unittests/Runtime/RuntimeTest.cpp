@@ -77,9 +77,7 @@ void addOneEntry(void **args) {
 }
 
 // Returns its input's buffer: the runtime must copy, not adopt it.
-void aliasEntry(void **args) {
-  std::memcpy(args[0], args[1], 7 * 8);
-}
+void aliasEntry(void **args) { std::memcpy(args[0], args[1], 7 * 8); }
 
 struct ModelFixture : ::testing::Test {
   qopt_model *model = nullptr;
@@ -248,9 +246,9 @@ TEST_P(MatmulKernel, MatchesNaiveLoops) {
     // Twice each: the constant path packs on the first call, reuses after.
     for (int rep = 0; rep < 2; ++rep) {
       out = c;
-      qopt_kernel_matmul_f32(batch, 1, m, n, k, addr(a.data()), m * k, 0, k,
-                             1, addr(b.data()), 0, 0, bK, bN,
-                             addr(out.data()), m * n, 0, n, 1, constant);
+      qopt_kernel_matmul_f32(batch, 1, m, n, k, addr(a.data()), m * k, 0, k, 1,
+                             addr(b.data()), 0, 0, bK, bN, addr(out.data()),
+                             m * n, 0, n, 1, constant);
     }
     for (size_t i = 0; i < out.size(); ++i)
       ASSERT_NEAR(out[i], ref[i], 1e-4 * std::sqrt(double(k)))
@@ -258,13 +256,13 @@ TEST_P(MatmulKernel, MatchesNaiveLoops) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Shapes, MatmulKernel,
-    ::testing::Values(MatmulCase{1, 1, 1, false}, MatmulCase{5, 7, 3, false},
-                      MatmulCase{8, 512, 256, true},
-                      MatmulCase{73, 300, 513, false},
-                      MatmulCase{16, 17, 600, true},
-                      MatmulCase{100, 33, 64, true}));
+INSTANTIATE_TEST_SUITE_P(Shapes, MatmulKernel,
+                         ::testing::Values(MatmulCase{1, 1, 1, false},
+                                           MatmulCase{5, 7, 3, false},
+                                           MatmulCase{8, 512, 256, true},
+                                           MatmulCase{73, 300, 513, false},
+                                           MatmulCase{16, 17, 600, true},
+                                           MatmulCase{100, 33, 64, true}));
 
 TEST(ConvKernel, MatchesNaiveLoops) {
   const int64_t n = 2, c = 3, h = 9, w = 8, f = 5, kh = 3, kw = 2;
@@ -287,10 +285,10 @@ TEST(ConvKernel, MatchesNaiveLoops) {
                      filter[((o * c + ci) * kh + i) * kw + j];
           ref[((b * f + o) * oh + y) * ow + x] += float(s);
         }
-  qopt_kernel_conv2d_nchw_f32(
-      n, c, h, w, f, kh, kw, oh, ow, sh, sw, dh, dw, addr(in.data()),
-      c * h * w, h * w, w, 1, addr(filter.data()), c * kh * kw, kh * kw, kw, 1,
-      addr(out.data()), f * oh * ow, oh * ow, ow, 1);
+  qopt_kernel_conv2d_nchw_f32(n, c, h, w, f, kh, kw, oh, ow, sh, sw, dh, dw,
+                              addr(in.data()), c * h * w, h * w, w, 1,
+                              addr(filter.data()), c * kh * kw, kh * kw, kw, 1,
+                              addr(out.data()), f * oh * ow, oh * ow, ow, 1);
   for (size_t i = 0; i < out.size(); ++i)
     ASSERT_NEAR(out[i], ref[i], 1e-4) << "element " << i;
 }

@@ -84,9 +84,8 @@ class JITArtifact {
 public:
   /// Compiles an LLVM-dialect module (see lowerToLLVMDialect). The lean
   /// runtime's symbols (threads, kernels) are made visible to the code.
-  static std::unique_ptr<JITArtifact> create(ModuleOp module,
-                                             const CPUCompileOptions &options,
-                                             std::string &error);
+  static std::unique_ptr<JITArtifact>
+  create(ModuleOp module, const CPUCompileOptions &options, std::string &error);
   ~JITArtifact();
 
   /// The signature text (see qopt-export-signature).

@@ -56,16 +56,16 @@ struct EmitPackedEntryPass
     b.setInsertionPointToEnd(module.getBody());
     Location loc = callee.getLoc();
     auto voidTy = LLVM::LLVMVoidType::get(&getContext());
-    auto fn = LLVM::LLVMFuncOp::create(
-        b, loc, "qopt_artifact_main",
-        LLVM::LLVMFunctionType::get(voidTy, {ptrTy}));
+    auto fn =
+        LLVM::LLVMFuncOp::create(b, loc, "qopt_artifact_main",
+                                 LLVM::LLVMFunctionType::get(voidTy, {ptrTy}));
     Block *body = fn.addEntryBlock(b);
     b.setInsertionPointToStart(body);
     SmallVector<Value> args;
     for (unsigned i = 0, e = calleeTy.getNumParams(); i < e; ++i) {
-      Value slot = LLVM::GEPOp::create(
-          b, loc, ptrTy, ptrTy, body->getArgument(0),
-          ArrayRef<LLVM::GEPArg>{static_cast<int32_t>(i)});
+      Value slot =
+          LLVM::GEPOp::create(b, loc, ptrTy, ptrTy, body->getArgument(0),
+                              ArrayRef<LLVM::GEPArg>{static_cast<int32_t>(i)});
       args.push_back(LLVM::LoadOp::create(b, loc, ptrTy, slot));
     }
     LLVM::CallOp::create(b, loc, callee, args);

@@ -164,8 +164,7 @@ struct ExportSignaturePass
     if (Operation *old = module.lookupSymbol("qopt_artifact_signature"))
       old->erase();
     OpBuilder b(module.getBodyRegion());
-    auto arrayTy =
-        LLVM::LLVMArrayType::get(b.getIntegerType(8), text.size());
+    auto arrayTy = LLVM::LLVMArrayType::get(b.getIntegerType(8), text.size());
     LLVM::GlobalOp::create(b, func.getLoc(), arrayTy, /*isConstant=*/true,
                            LLVM::Linkage::External, "qopt_artifact_signature",
                            b.getStringAttr(text));

@@ -47,14 +47,14 @@ func::FuncOp declareKernel(PatternRewriter &rewriter, Operation *from,
 
 /// A memref's first-element address and element strides, as values.
 struct Buffer {
-  Value address;                // i64
-  SmallVector<Value> strides;   // index
+  Value address;              // i64
+  SmallVector<Value> strides; // index
 };
 
 Buffer describeBuffer(PatternRewriter &rewriter, Location loc, Value memref) {
   auto meta = memref::ExtractStridedMetadataOp::create(rewriter, loc, memref);
-  Value base = memref::ExtractAlignedPointerAsIndexOp::create(rewriter, loc,
-                                                              memref);
+  Value base =
+      memref::ExtractAlignedPointerAsIndexOp::create(rewriter, loc, memref);
   unsigned bytes =
       cast<MemRefType>(memref.getType()).getElementTypeBitWidth() / 8;
   Value elem = arith::ConstantIndexOp::create(rewriter, loc, bytes);
@@ -62,8 +62,8 @@ Buffer describeBuffer(PatternRewriter &rewriter, Location loc, Value memref) {
       arith::MulIOp::create(rewriter, loc, meta.getOffset(), elem);
   Value addr = arith::AddIOp::create(rewriter, loc, base, offsetBytes);
   Buffer b;
-  b.address = arith::IndexCastOp::create(rewriter, loc, rewriter.getI64Type(),
-                                         addr);
+  b.address =
+      arith::IndexCastOp::create(rewriter, loc, rewriter.getI64Type(), addr);
   for (Value s : meta.getStrides())
     b.strides.push_back(s);
   return b;
@@ -81,8 +81,7 @@ bool allF32(linalg::LinalgOp op) {
   });
 }
 
-struct ContractionToKernelCall
-    : OpInterfaceRewritePattern<linalg::LinalgOp> {
+struct ContractionToKernelCall : OpInterfaceRewritePattern<linalg::LinalgOp> {
   using OpInterfaceRewritePattern::OpInterfaceRewritePattern;
 
   LogicalResult matchAndRewrite(linalg::LinalgOp op,
@@ -148,9 +147,9 @@ struct ContractionToKernelCall
         args.push_back(strideOf(o, d));
     }
     // A constant B (a weight) is packed once by the kernel and reused.
-    bool bConstant = op.getDpsInputOperand(1)
-                         ->get()
-                         .getDefiningOp<memref::GetGlobalOp>() != nullptr;
+    bool bConstant =
+        op.getDpsInputOperand(1)->get().getDefiningOp<memref::GetGlobalOp>() !=
+        nullptr;
     args.push_back(arith::ConstantIntOp::create(rewriter, loc, bConstant, 64));
     func::FuncOp kernel =
         declareKernel(rewriter, op, kMatmulKernel, args.size());
@@ -175,9 +174,9 @@ struct ConvToKernelCall : OpRewritePattern<linalg::Conv2DNchwFchwOp> {
     auto dim = [&](Value v, int64_t i) {
       return toI64(rewriter, loc, memref::getMixedSize(rewriter, loc, v, i));
     };
-    SmallVector<Value> args{dim(in, 0),     dim(in, 1),    dim(in, 2),
+    SmallVector<Value> args{dim(in, 0),     dim(in, 1),     dim(in, 2),
                             dim(in, 3),     dim(filter, 0), dim(filter, 2),
-                            dim(filter, 3), dim(out, 2),   dim(out, 3)};
+                            dim(filter, 3), dim(out, 2),    dim(out, 3)};
     for (DenseIntElementsAttr attr : {op.getStrides(), op.getDilations()})
       for (APInt v : attr.getValues<APInt>())
         args.push_back(
@@ -186,8 +185,8 @@ struct ConvToKernelCall : OpRewritePattern<linalg::Conv2DNchwFchwOp> {
       Buffer b = describeBuffer(rewriter, loc, v);
       args.push_back(b.address);
       for (Value s : b.strides)
-        args.push_back(arith::IndexCastOp::create(
-            rewriter, loc, rewriter.getI64Type(), s));
+        args.push_back(arith::IndexCastOp::create(rewriter, loc,
+                                                  rewriter.getI64Type(), s));
     }
     func::FuncOp kernel = declareKernel(rewriter, op, kConvKernel, args.size());
     func::CallOp::create(rewriter, loc, kernel, args);

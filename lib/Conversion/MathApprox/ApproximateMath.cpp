@@ -27,8 +27,8 @@ struct ApproximateMathPass
     // The upstream predicate sees full op names ("math.erf").
     llvm::StringSet<> names;
     if (ops.empty())
-      for (StringRef op : {"erf", "tanh", "exp", "expm1", "log", "log1p",
-                           "log2"})
+      for (StringRef op :
+           {"erf", "tanh", "exp", "expm1", "log", "log1p", "log2"})
         names.insert(("math." + op).str());
     for (const std::string &op : ops)
       names.insert("math." + op);

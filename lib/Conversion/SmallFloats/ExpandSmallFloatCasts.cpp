@@ -26,12 +26,12 @@ namespace {
 /// What the rewrite needs to know of a small float format.
 struct Format {
   unsigned bits;
-  SmallVector<float> values;     // by code (NaN where the code is NaN)
-  SmallVector<float> midpoints;  // between positive finite values 0..K-1
-  int64_t numPositive;           // K: codes 0..K-1 are the finite values >= 0
-  int64_t overflowCode;          // code for |x| beyond the largest value
-  int64_t nanCode;               // -1: the format has no NaN
-  bool negativeZero;             // whether code signBit|0 is -0
+  SmallVector<float> values;    // by code (NaN where the code is NaN)
+  SmallVector<float> midpoints; // between positive finite values 0..K-1
+  int64_t numPositive;          // K: codes 0..K-1 are the finite values >= 0
+  int64_t overflowCode;         // code for |x| beyond the largest value
+  int64_t nanCode;              // -1: the format has no NaN
+  bool negativeZero;            // whether code signBit|0 is -0
 };
 
 std::optional<Format> formatOf(Type t) {
@@ -60,7 +60,7 @@ std::optional<Format> formatOf(Type t) {
     ++f.numPositive;
   for (int64_t i = 0; i + 1 < f.numPositive; ++i)
     f.midpoints.push_back((f.values[i] + f.values[i + 1]) / 2);
-  f.overflowCode = infCode >= 0    ? infCode
+  f.overflowCode = infCode >= 0     ? infCode
                    : f.nanCode >= 0 ? f.nanCode
                                     : f.numPositive - 1;
   f.negativeZero = !llvm::APFloat(sem, llvm::APInt(f.bits, signBit)).isNaN();
@@ -74,10 +74,10 @@ Value tableConstant(PatternRewriter &rewriter, Operation *at,
   OpBuilder::InsertionGuard guard(rewriter);
   if (fn)
     rewriter.setInsertionPointToStart(&fn.getBody().front());
-  auto type = RankedTensorType::get({int64_t(values.size())},
-                                    rewriter.getF32Type());
-  return arith::ConstantOp::create(
-      rewriter, at->getLoc(), DenseElementsAttr::get(type, values));
+  auto type =
+      RankedTensorType::get({int64_t(values.size())}, rewriter.getF32Type());
+  return arith::ConstantOp::create(rewriter, at->getLoc(),
+                                   DenseElementsAttr::get(type, values));
 }
 
 struct ExpandExt : OpRewritePattern<arith::ExtFOp> {
@@ -159,8 +159,9 @@ struct ExpandTrunc : OpRewritePattern<arith::TruncFOp> {
           arith::ConstantIntOp::create(rewriter, loc, 0, 64));
       Value take = arith::AndIOp::create(
           rewriter, loc, inRange,
-          arith::OrIOp::create(rewriter, loc, above,
-                               arith::AndIOp::create(rewriter, loc, tie, even)));
+          arith::OrIOp::create(
+              rewriter, loc, above,
+              arith::AndIOp::create(rewriter, loc, tie, even)));
       pos = arith::SelectOp::create(rewriter, loc, take, cand, pos);
     }
     Value code = arith::IndexCastUIOp::create(rewriter, loc, codeTy, pos);
@@ -171,12 +172,12 @@ struct ExpandTrunc : OpRewritePattern<arith::TruncFOp> {
         rewriter, loc, arith::CmpFPredicate::OGT, a,
         arith::ConstantFloatOp::create(rewriter, loc, rewriter.getF32Type(),
                                        llvm::APFloat(limit)));
-    code = arith::SelectOp::create(rewriter, loc, over,
-                                   cCode(f->overflowCode), code);
+    code = arith::SelectOp::create(rewriter, loc, over, cCode(f->overflowCode),
+                                   code);
     // The sign: negative inputs, but no -0 where the format has none.
     int64_t signBit = int64_t(1) << (f->bits - 1);
-    Value xBits = arith::BitcastOp::create(rewriter, loc, rewriter.getI32Type(),
-                                           x);
+    Value xBits =
+        arith::BitcastOp::create(rewriter, loc, rewriter.getI32Type(), x);
     Value negative = arith::CmpIOp::create(
         rewriter, loc, arith::CmpIPredicate::slt, xBits,
         arith::ConstantIntOp::create(rewriter, loc, 0, 32));
@@ -187,15 +188,15 @@ struct ExpandTrunc : OpRewritePattern<arith::TruncFOp> {
                                 cCode(0)));
     bool overflowIsNaN = f->overflowCode == f->nanCode;
     Value signed_ = arith::OrIOp::create(rewriter, loc, code, cCode(signBit));
-    Value withSign = arith::SelectOp::create(rewriter, loc, negative, signed_,
-                                             code);
+    Value withSign =
+        arith::SelectOp::create(rewriter, loc, negative, signed_, code);
     // A NaN overflow code of an FNUZ format already is the NaN (0x80).
     if (overflowIsNaN && f->nanCode == signBit)
-      withSign = arith::SelectOp::create(rewriter, loc, over,
-                                         cCode(f->nanCode), withSign);
+      withSign = arith::SelectOp::create(rewriter, loc, over, cCode(f->nanCode),
+                                         withSign);
     if (f->nanCode >= 0) {
-      Value isNaN = arith::CmpFOp::create(rewriter, loc,
-                                          arith::CmpFPredicate::UNO, x, x);
+      Value isNaN =
+          arith::CmpFOp::create(rewriter, loc, arith::CmpFPredicate::UNO, x, x);
       withSign = arith::SelectOp::create(rewriter, loc, isNaN,
                                          cCode(f->nanCode), withSign);
     }

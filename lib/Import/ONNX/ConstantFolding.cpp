@@ -65,14 +65,13 @@ DenseElementsAttr evaluateGeneric(linalg::GenericOp op) {
     if (!d && isInit && op.getMatchingBlockArgument(&operand).use_empty() &&
         ty.hasStaticShape()) {
       // An unread init (tensor.empty): start from zeros of its type.
-      d = DenseElementsAttr::get(ty, OpBuilder(op).getZeroAttr(
-                                         ty.getElementType()));
+      d = DenseElementsAttr::get(
+          ty, OpBuilder(op).getZeroAttr(ty.getElementType()));
     }
     if (!d) {
       // A linalg.fill of a constant scalar is a splat.
       if (auto fill = operand.get().getDefiningOp<linalg::FillOp>())
-        if (auto cst =
-                fill.getInputs()[0].getDefiningOp<arith::ConstantOp>())
+        if (auto cst = fill.getInputs()[0].getDefiningOp<arith::ConstantOp>())
           if (ty.hasStaticShape())
             d = DenseElementsAttr::get(ty, cst.getValue());
     }
@@ -153,8 +152,8 @@ DenseElementsAttr evaluateGeneric(linalg::GenericOp op) {
     if (auto i = dyn_cast<IntegerAttr>(a); i && i.getType() != et) {
       if (!isa<IntegerType>(et))
         return {};
-      a = IntegerAttr::get(et, i.getValue().sextOrTrunc(
-                                   cast<IntegerType>(et).getWidth()));
+      a = IntegerAttr::get(
+          et, i.getValue().sextOrTrunc(cast<IntegerType>(et).getWidth()));
     } else if (auto f = dyn_cast<FloatAttr>(a); f && f.getType() != et) {
       return {};
     } else if (!isa<IntegerAttr, FloatAttr>(a)) {
@@ -213,8 +212,7 @@ mlir::qopt::onnx_import::evaluateConstantOps(OpBuilder &b, Block &block,
     if (auto empty = dyn_cast<tensor::EmptyOp>(op))
       empties.push_back(empty);
   for (Operation *op : ops) {
-    if (isa<arith::ConstantOp, tensor::EmptyOp>(op) ||
-        op->getNumResults() == 0)
+    if (isa<arith::ConstantOp, tensor::EmptyOp>(op) || op->getNumResults() == 0)
       continue;
     if (!llvm::all_of(op->getResultTypes(), [](Type t) {
           auto rt = dyn_cast<RankedTensorType>(t);
@@ -241,8 +239,8 @@ mlir::qopt::onnx_import::evaluateConstantOps(OpBuilder &b, Block &block,
     }
     b.setInsertionPoint(op);
     for (auto [result, value] : llvm::zip(op->getResults(), values)) {
-      Value c = arith::ConstantOp::create(b, op->getLoc(),
-                                          cast<TypedAttr>(value));
+      Value c =
+          arith::ConstantOp::create(b, op->getLoc(), cast<TypedAttr>(value));
       result.replaceAllUsesWith(c);
       replaced[result] = c;
     }

@@ -139,8 +139,7 @@ GraphImporter::frozenInputProto(const onnx::ValueInfoProto &info,
   Location loc = NameLoc::get(StringAttr::get(ctx, info.name()),
                               FileLineColLoc::get(ctx, bufferName, 0, 0));
   auto emitError = [&] {
-    return mlir::emitError(loc)
-           << "--freeze-input " << info.name() << ": ";
+    return mlir::emitError(loc) << "--freeze-input " << info.name() << ": ";
   };
   if (info.has_type() && info.type().has_tensor_type()) {
     const auto &tt = info.type().tensor_type();

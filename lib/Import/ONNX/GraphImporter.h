@@ -50,8 +50,8 @@ private:
                            OpBuilder &b);
   /// The initializer standing for graph input `info` frozen to `value`,
   /// after checking the value against the declared type.
-  FailureOr<onnx::TensorProto> frozenInputProto(const onnx::ValueInfoProto &info,
-                                                const FrozenInput &value);
+  FailureOr<onnx::TensorProto>
+  frozenInputProto(const onnx::ValueInfoProto &info, const FrozenInput &value);
 
   const ONNXImportOptions &options;
   std::string bufferName;

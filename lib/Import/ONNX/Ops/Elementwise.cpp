@@ -368,8 +368,7 @@ OpBuilderFn legacyBroadcast(OpBuilderFn modern) {
       auto outTy = RankedTensorType::get(shape, bTy.getElementType());
       SmallVector<OpFoldResult> sizes;
       for (int64_t i = 0; i < bTy.getRank(); ++i)
-        sizes.push_back(
-            tensor::getMixedSize(n.b, n.loc, n.input(1), i));
+        sizes.push_back(tensor::getMixedSize(n.b, n.loc, n.input(1), i));
       for (int64_t t = 0; t < trailing; ++t)
         sizes.push_back(n.b.getIndexAttr(1));
       n.replaceInput(1, tensor::ExpandShapeOp::create(n.b, n.loc, outTy,
@@ -426,7 +425,7 @@ void mlir::qopt::onnx_import::registerElementwiseOps(OpRegistry &r) {
       return failure();
     n.setOutput(0, *r, n.inputDType(0));
     return success();
-    };
+  };
   r.add("", "Pow", 1, legacyBroadcast(pow));
   r.add("", "Pow", 7, pow);
   // Opset 6 of Max/Min/Sum/Mean takes equal shapes only, which numpy
@@ -452,11 +451,10 @@ void mlir::qopt::onnx_import::registerElementwiseOps(OpRegistry &r) {
   auto addF = [](OpBuilder &b, Location l, Value x, Value y) -> Value {
     return AddFOp::create(b, l, x, y);
   };
-  OpBuilderFn sum =
-      variadic(addF,
-               [](OpBuilder &b, Location l, Value x, Value y, bool) -> Value {
-                 return AddIOp::create(b, l, x, y);
-               });
+  OpBuilderFn sum = variadic(
+      addF, [](OpBuilder &b, Location l, Value x, Value y, bool) -> Value {
+        return AddIOp::create(b, l, x, y);
+      });
   r.add("", "Sum", 6, sum);
   r.add("", "Sum", 8, sum);
   OpBuilderFn mean = variadic(addF, nullptr, /*mean=*/true);
@@ -706,15 +704,13 @@ void mlir::qopt::onnx_import::registerElementwiseOps(OpRegistry &r) {
               return SelectOp::create(b, l, gt, x, cst(b, l, x, 0.0));
             }));
   // PRelu-6 takes a slope of X's shape or broadcastable to it.
-  OpBuilderFn prelu =
-        binary(
-            [](OpBuilder &b, Location l, Value x, Value slope) -> Value {
-              Value neg = CmpFOp::create(b, l, CmpFPredicate::OLT, x,
-                                         cst(b, l, x, 0.0));
-              return SelectOp::create(b, l, neg, MulFOp::create(b, l, x, slope),
-                                      x);
-            },
-            nullptr);
+  OpBuilderFn prelu = binary(
+      [](OpBuilder &b, Location l, Value x, Value slope) -> Value {
+        Value neg =
+            CmpFOp::create(b, l, CmpFPredicate::OLT, x, cst(b, l, x, 0.0));
+        return SelectOp::create(b, l, neg, MulFOp::create(b, l, x, slope), x);
+      },
+      nullptr);
   // PRelu-6 applies a 1-D slope of X's dim-1 size per channel (PyTorch's
   // export): aligned at axis 1, it is opset-6 broadcasting.
   r.add("", "PRelu", 6, [prelu](ONNXNode &n) -> LogicalResult {
@@ -727,11 +723,11 @@ void mlir::qopt::onnx_import::registerElementwiseOps(OpRegistry &r) {
         shape.append(x.getRank() - 2, 1);
         ReassociationIndices all =
             llvm::to_vector(llvm::seq<int64_t>(0, x.getRank() - 1));
-        n.replaceInput(
-            1, tensor::ExpandShapeOp::create(
-                   n.b, n.loc,
-                   RankedTensorType::get(shape, slope.getElementType()),
-                   n.input(1), ArrayRef<ReassociationIndices>{all}));
+        n.replaceInput(1,
+                       tensor::ExpandShapeOp::create(
+                           n.b, n.loc,
+                           RankedTensorType::get(shape, slope.getElementType()),
+                           n.input(1), ArrayRef<ReassociationIndices>{all}));
       }
     }
     return prelu(n);
