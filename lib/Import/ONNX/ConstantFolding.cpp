@@ -163,6 +163,76 @@ DenseElementsAttr evaluateGeneric(linalg::GenericOp op) {
   return DenseElementsAttr::get(outTy, out);
 }
 
+/// Multi-index of `flat` in `shape` (row-major).
+SmallVector<int64_t> unflatten(int64_t flat, ArrayRef<int64_t> shape) {
+  SmallVector<int64_t> idx(shape.size());
+  for (int64_t d = int64_t(shape.size()) - 1; d >= 0; --d) {
+    idx[d] = shape[d] ? flat % shape[d] : 0;
+    flat = shape[d] ? flat / shape[d] : 0;
+  }
+  return idx;
+}
+
+/// Reshapes, casts, static slices and concatenations of small constants
+/// (Shape -> Gather -> Unsqueeze -> Concat, as PyTorch exports reshapes).
+DenseElementsAttr evaluateTensorOp(Operation *op) {
+  auto resTy = dyn_cast<RankedTensorType>(op->getResult(0).getType());
+  if (!resTy || !resTy.hasStaticShape())
+    return {};
+  if (isa<tensor::ExpandShapeOp, tensor::CollapseShapeOp, tensor::CastOp>(op)) {
+    DenseElementsAttr src = smallDense(op->getOperand(0));
+    return src ? src.reshape(resTy) : DenseElementsAttr();
+  }
+  if (auto slice = dyn_cast<tensor::ExtractSliceOp>(op)) {
+    DenseElementsAttr src = smallDense(slice.getSource());
+    if (!src || ShapedType::isDynamicShape(slice.getStaticOffsets()) ||
+        ShapedType::isDynamicShape(slice.getStaticSizes()) ||
+        ShapedType::isDynamicShape(slice.getStaticStrides()))
+      return {};
+    ArrayRef<int64_t> offsets = slice.getStaticOffsets(),
+                      sizes = slice.getStaticSizes(),
+                      strides = slice.getStaticStrides();
+    ArrayRef<int64_t> srcShape = slice.getSourceType().getShape();
+    SmallVector<Attribute> in = elementsOf(src), out;
+    int64_t count = 1;
+    for (int64_t s : sizes)
+      count *= s;
+    for (int64_t e = 0; e < count; ++e) {
+      SmallVector<int64_t> idx = unflatten(e, sizes);
+      for (size_t d = 0; d < idx.size(); ++d)
+        idx[d] = offsets[d] + idx[d] * strides[d];
+      out.push_back(in[flatten(idx, srcShape)]);
+    }
+    return DenseElementsAttr::get(resTy, out);
+  }
+  if (auto concat = dyn_cast<tensor::ConcatOp>(op)) {
+    int64_t dim = int64_t(concat.getDim());
+    SmallVector<SmallVector<Attribute>> ins;
+    SmallVector<int64_t> starts;
+    int64_t at = 0;
+    for (Value v : concat.getInputs()) {
+      DenseElementsAttr d = smallDense(v);
+      if (!d)
+        return {};
+      ins.push_back(elementsOf(d));
+      starts.push_back(at);
+      at += cast<RankedTensorType>(v.getType()).getDimSize(dim);
+    }
+    SmallVector<Attribute> out;
+    for (int64_t e = 0, n = resTy.getNumElements(); e < n; ++e) {
+      SmallVector<int64_t> idx = unflatten(e, resTy.getShape());
+      size_t k = starts.size() - 1;
+      while (idx[dim] < starts[k])
+        --k;
+      idx[dim] -= starts[k];
+      auto inTy = cast<RankedTensorType>(concat.getInputs()[k].getType());
+      out.push_back(ins[k][flatten(idx, inTy.getShape())]);
+    }
+    return DenseElementsAttr::get(resTy, out);
+  }
+  return {};
+}
+
 /// Folds an op with a folder when its operands are small constants.
 std::optional<SmallVector<Attribute>> evaluateByFolder(Operation *op) {
   if (op->getNumResults() == 0 || op->getNumRegions() != 0)
@@ -232,6 +302,8 @@ mlir::qopt::onnx_import::evaluateConstantOps(OpBuilder &b, Block &block,
         continue;
       values.push_back(DenseElementsAttr::get(
           cast<ShapedType>(fill.getResult(0).getType()), cst.getValue()));
+    } else if (DenseElementsAttr d = evaluateTensorOp(op)) {
+      values.push_back(d);
     } else if (std::optional<SmallVector<Attribute>> v = evaluateByFolder(op)) {
       values = std::move(*v);
     } else {
