@@ -180,6 +180,37 @@ const qopt_symbol *qopt_runtime_codegen_symbols(size_t *count);
 void qopt_set_num_threads(int num_threads);
 int qopt_get_num_threads(void);
 
+/* --- Calibration statistics ---------------------------------------------- */
+
+/** A streamed histogram of observed values (fixed memory; see
+ *  qopt/Support/Calibration.h): what a calibration observer keeps. */
+typedef struct qopt_histogram qopt_histogram;
+
+/** `bins` bins for |x| (2048 for entropy calibration). */
+qopt_status qopt_histogram_create(int64_t bins, qopt_histogram **out);
+void qopt_histogram_free(qopt_histogram *histogram);
+/** Adds `n` values; a NaN or infinity is an error (nothing is added). */
+qopt_status qopt_histogram_add(qopt_histogram *histogram, const float *values,
+                               int64_t n);
+int64_t qopt_histogram_count(const qopt_histogram *histogram);
+/** The |x| counts: writes them to `out` when not NULL and returns their
+ *  number; `*width` receives the bin width. */
+int64_t qopt_histogram_magnitudes(const qopt_histogram *histogram,
+                                  double *out, double *width);
+/** The clipping range a method chooses: `method` is "minmax",
+ *  "percentile", "entropy" or "mse"; `symmetric` (entropy and mse are);
+ *  `percentile` in (0, 100]. */
+qopt_status qopt_histogram_choose_range(const qopt_histogram *histogram,
+                                        const char *method, int symmetric,
+                                        double percentile, float *lo,
+                                        float *hi);
+/** TensorRT's KL-divergence threshold over |x| counts (REFERENCE.md). */
+double qopt_entropy_threshold(const double *hist, int64_t bins, double width,
+                              int64_t target_bins);
+/** The threshold minimizing symmetric quantization's squared error. */
+double qopt_mse_threshold(const double *hist, int64_t bins, double width,
+                          int64_t levels);
+
 /* --- Timing ------------------------------------------------------------- */
 
 /** A monotonic clock in seconds. */

@@ -1,0 +1,101 @@
+//===- Calibration.h - activation statistics and clipping ranges -*- C++
+//-*-===//
+//
+/// \file
+/// What post-training quantization observes and how it turns observations
+/// into a range: a streamed histogram per observer (fixed memory,
+/// deterministic for the same data in the same order), and the methods
+/// minmax, percentile, entropy (KL divergence, as TensorRT's int8
+/// calibrator) and mse. Plain C++ (no LLVM/MLIR), shared by the calibration
+/// run and the tests. Formulas: shared/REFERENCE.md.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef QOPT_SUPPORT_CALIBRATION_H
+#define QOPT_SUPPORT_CALIBRATION_H
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace qopt {
+
+/// A streamed histogram of the values seen and of their magnitudes.
+///
+/// `bins` bins of equal width cover [-range, range] for the signed values
+/// (and [0, range] for |x| in `magnitudes()`); when a value beyond the range
+/// arrives, the range doubles (as often as needed) and pairs of bins merge,
+/// so memory stays fixed and earlier counts stay exact. Min, max and count
+/// are kept exactly. NaN and infinities are rejected by `add` (the caller
+/// names the tensor and sample).
+class Histogram {
+public:
+  /// `bins` is the number of |x| bins (2048 for entropy); the signed
+  /// histogram has twice as many.
+  explicit Histogram(int64_t bins = 2048);
+
+  /// Adds `n` values; false (nothing added) if one is not finite.
+  bool add(const float *values, int64_t n);
+
+  int64_t count() const { return total; }
+  float min() const { return minValue; }
+  float max() const { return maxValue; }
+  /// Half-width of the signed histogram (0 before any nonzero value).
+  double range() const { return halfRange; }
+  int64_t magnitudeBins() const { return numBins; }
+
+  /// Counts of |x| over `magnitudeBins()` bins covering [0, range()].
+  std::vector<double> magnitudes() const;
+  /// Counts of x over 2 * magnitudeBins() bins covering [-range, range].
+  const std::vector<double> &signedCounts() const { return counts; }
+
+private:
+  void grow(double needed);
+
+  int64_t numBins;
+  std::vector<double> counts;
+  double halfRange = 0;
+  int64_t total = 0;
+  float minValue = 0, maxValue = 0;
+};
+
+/// How a range is chosen from a histogram.
+enum class CalibrationMethod { MinMax, Percentile, Entropy, MSE };
+
+/// Parses "minmax", "percentile", "entropy", "mse".
+std::optional<CalibrationMethod> parseCalibrationMethod(const std::string &s);
+
+/// A clipping range [lo, hi] for quantization (lo = -hi when symmetric).
+struct ClipRange {
+  float lo;
+  float hi;
+};
+
+/// The range `method` chooses. `symmetric`: around 0 from |x|
+/// (entropy and mse are symmetric methods, as TensorRT's; asymmetric
+/// percentile clips both ends). `percentile` in (0, 100] for Percentile;
+/// `levels` is the number of positive quantization levels mse assumes
+/// (127 for int8). A histogram with no values, or only zeros, gives [0, 0]
+/// (chooseQuantParams then picks scale 1).
+ClipRange chooseRange(const Histogram &h, CalibrationMethod method,
+                      bool symmetric, double percentile = 99.99,
+                      int64_t levels = 127);
+
+/// TensorRT's entropy threshold over |x| counts `hist` (bins of `binWidth`):
+/// for each i in [targetBins, bins], P = the first i bins with the mass
+/// beyond folded into bin i-1, Q = P merged into `targetBins` levels and
+/// expanded back over P's nonzero bins; the i with the smallest KL(P||Q)
+/// gives the threshold, the upper edge of P's last bin (i * binWidth).
+double entropyThreshold(const std::vector<double> &hist, double binWidth,
+                        int64_t targetBins = 128);
+
+/// The threshold T minimizing the expected squared error of symmetric
+/// quantization with `levels` positive levels (scale T / levels) over the
+/// |x| counts `hist` (bin centres stand for their values).
+double mseThreshold(const std::vector<double> &hist, double binWidth,
+                    int64_t levels = 127);
+
+} // namespace qopt
+
+#endif // QOPT_SUPPORT_CALIBRATION_H
