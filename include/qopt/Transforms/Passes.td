@@ -69,4 +69,32 @@ def FuseElementwisePass : Pass<"qopt-fuse-elementwise", "func::FuncOp"> {
                            "::mlir::tensor::TensorDialect"];
 }
 
+def InsertObserversPass : Pass<"qopt-insert-observers", "ModuleOp"> {
+  let summary = "Put calibration observers on the inputs of quantizable ops";
+  let description = [{
+    Inserts a `qopt.observe` (a calibration point, identity otherwise) on
+    every non-constant operand that feeds a quantizable op: the activation
+    input of `qopt.linear` (`linear`), both operands of f32 linalg
+    contractions such as batched MatMul (`matmul`), the input of linalg
+    convolutions (`conv`). Constants (weights) are not observed: their
+    ranges are known. A value feeding several such ops gets one observer,
+    and an operand that already is an observer's result is not observed
+    again, so the pass is idempotent. Ids continue after the largest one in
+    the module; `kind` is the statistics the calibration run keeps.
+
+    ```mlir
+    %y = qopt.linear %x, %w, %b ...
+    // becomes
+    %o = qopt.observe %x {id = 0 : i64, kind = #qopt.observer<histogram>} : tensor<1x16x64xf32>
+    %y = qopt.linear %o, %w, %b ...
+    ```
+  }];
+  let options = [
+    ListOption<"ops", "ops", "std::string",
+               "Which ops to observe: linear, matmul, conv (default: all)">,
+    Option<"kind", "kind", "std::string", "\"histogram\"",
+           "Statistics to keep: histogram or minmax">
+  ];
+}
+
 #endif // QOPT_TRANSFORMS_PASSES_TD
