@@ -39,6 +39,7 @@ LogicalResult mlir::qopt::lowerToLLVMDialect(ModuleOp module,
   pipeline.artifact = true;
   pipeline.kernelCalls = true;
   pipeline.parallel = options.parallelLoops;
+  pipeline.instrument = options.instrument;
   pipeline.fuseElementwise = options.fuseElementwise;
   pipeline.threads = options.defaultThreads;
   buildCPUPipeline(pm, pipeline);

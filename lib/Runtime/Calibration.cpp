@@ -9,7 +9,11 @@
 #include "RuntimeInternal.h"
 
 #include <cstring>
+#include <map>
+#include <memory>
+#include <mutex>
 #include <new>
+#include <vector>
 
 using namespace qopt::rt;
 
@@ -18,7 +22,108 @@ struct qopt_histogram {
   qopt::Histogram h;
 };
 
+namespace {
+/// The observers of the current calibration session.
+struct Session {
+  std::mutex mu;
+  int64_t bins = 2048;
+  std::map<int64_t, std::unique_ptr<qopt_histogram>> observers;
+  std::string error;
+};
+Session &session() {
+  static Session s;
+  return s;
+}
+
+/// MLIR's unranked memref: rank and the ranked descriptor
+/// {allocated, aligned, offset, sizes[rank], strides[rank]}.
+struct UnrankedMemRef {
+  int64_t rank;
+  void *descriptor;
+};
+} // namespace
+
 extern "C" {
+
+// Called by instrumented code (qopt-instrument-observers); the memref is
+// passed as its rank and descriptor pointer.
+void qopt_observe_f32(int64_t id, int64_t rank, void *descriptor) {
+  auto *d = static_cast<const int64_t *>(descriptor);
+  const float *aligned;
+  std::memcpy(&aligned, &d[1], sizeof(aligned));
+  const float *base = aligned + d[2];
+  const int64_t *sizes = d + 3, *strides = d + 3 + rank;
+  int64_t n = 1;
+  bool contiguous = true;
+  for (int64_t k = rank - 1, expect = 1; k >= 0; --k) {
+    n *= sizes[k];
+    if (sizes[k] != 1 && strides[k] != expect)
+      contiguous = false;
+    expect *= sizes[k];
+  }
+  std::vector<float> packed;
+  if (!contiguous && n > 0) {
+    packed.reserve(size_t(n));
+    std::vector<int64_t> idx(size_t(rank), 0);
+    for (int64_t e = 0; e < n; ++e) {
+      int64_t off = 0;
+      for (int64_t k = 0; k < rank; ++k)
+        off += idx[size_t(k)] * strides[k];
+      packed.push_back(base[off]);
+      for (int64_t k = rank - 1; k >= 0; --k) {
+        if (++idx[size_t(k)] < sizes[k])
+          break;
+        idx[size_t(k)] = 0;
+      }
+    }
+    base = packed.data();
+  }
+  Session &s = session();
+  std::lock_guard<std::mutex> lock(s.mu);
+  std::unique_ptr<qopt_histogram> &h = s.observers[id];
+  if (!h)
+    h = std::make_unique<qopt_histogram>(s.bins);
+  if (!h->h.add(base, n) && s.error.empty())
+    s.error = "observer " + std::to_string(id) + " saw a NaN or an infinity";
+}
+
+qopt_status qopt_calibration_begin(int64_t bins) {
+  if (bins < 1 || bins > (int64_t(1) << 24))
+    return fail("qopt_calibration_begin: bins must be in [1, 2^24]");
+  Session &s = session();
+  std::lock_guard<std::mutex> lock(s.mu);
+  s.bins = bins;
+  s.observers.clear();
+  s.error.clear();
+  return QOPT_OK;
+}
+
+const qopt_histogram *qopt_calibration_observer(int64_t id) {
+  Session &s = session();
+  std::lock_guard<std::mutex> lock(s.mu);
+  auto it = s.observers.find(id);
+  return it == s.observers.end() ? nullptr : it->second.get();
+}
+
+int64_t qopt_calibration_observer_ids(int64_t *ids, int64_t capacity) {
+  Session &s = session();
+  std::lock_guard<std::mutex> lock(s.mu);
+  int64_t i = 0;
+  for (const auto &entry : s.observers) {
+    if (ids && i < capacity)
+      ids[i] = entry.first;
+    ++i;
+  }
+  return i;
+}
+
+const char *qopt_calibration_error(void) {
+  Session &s = session();
+  std::lock_guard<std::mutex> lock(s.mu);
+  thread_local std::string copy;
+  copy = s.error;
+  return copy.c_str();
+}
 
 qopt_status qopt_histogram_create(int64_t bins, qopt_histogram **out) {
   if (!out)

@@ -38,7 +38,8 @@ extern "C" {
   X(mlirAsyncRuntimGetNumWorkerThreads)                                        \
   X(mlirAsyncRuntimePrintCurrentThreadId)                                      \
   X(qopt_kernel_matmul_f32)                                                    \
-  X(qopt_kernel_conv2d_nchw_f32)
+  X(qopt_kernel_conv2d_nchw_f32)                                               \
+  X(qopt_observe_f32)
 
 #define QOPT_DECLARE(name) void name();
 QOPT_CODEGEN_SYMBOLS(QOPT_DECLARE)

@@ -47,6 +47,8 @@ struct CPUCompileOptions {
   /// the kernels, where the time goes, are threaded either way, and the
   /// async lowering makes the code several times larger.
   bool parallelLoops = false;
+  /// Calibration build: qopt.observe ops report to the runtime.
+  bool instrument = false;
 };
 
 /// Runs `qopt-cpu-pipeline{artifact=true}` on `module` (graph level to the
@@ -99,6 +101,27 @@ private:
   const char *signatureText = nullptr;
   void (*entryFn)(void **) = nullptr;
 };
+
+/// A calibration run over a data directory.
+struct CalibrationRunOptions {
+  /// One subfolder per sample, each with one file per model input named
+  /// `<input name>.npy` or `<input name>.pb`; samples run in name order.
+  std::string dataDir;
+  /// Histogram bins of each observer (|x| bins).
+  int64_t bins = 2048;
+  CPUCompileOptions cpu;
+};
+
+/// Compiles a copy of `module` (a graph module with qopt.observe ops, see
+/// qopt-insert-observers) instrumented, in process, and runs it on every
+/// sample of `options.dataDir`. The observers' statistics are left in the
+/// runtime's calibration session (qopt_calibration_observer(id)). Returns
+/// the number of samples; on failure `error` names the sample and tensor
+/// (a missing file, a mismatch with the signature, which it lists, a NaN or
+/// infinity in the data or in an observed activation).
+FailureOr<int64_t> runCalibration(ModuleOp module,
+                                  const CalibrationRunOptions &options,
+                                  std::string &error);
 
 } // namespace qopt
 } // namespace mlir

@@ -171,4 +171,21 @@ def ExpandSmallFloatCastsPass : Pass<"qopt-expand-small-float-casts"> {
                            "::mlir::tensor::TensorDialect"];
 }
 
+def InstrumentObserversPass : Pass<"qopt-instrument-observers", "ModuleOp"> {
+  let summary = "Make every qopt.observe report its values to the runtime";
+  let description = [{
+    For the calibration run: replaces each `qopt.observe` by a call of the
+    runtime's `qopt_observe_f32(id, values)` (an unranked tensor, which
+    bufferizes to a memref descriptor the runtime walks with its strides)
+    and forwards the observed value. The runtime adds the values to the
+    observer's streamed histogram (`qopt_calibration_*` in
+    qopt_runtime.h). The callee is declared read-only
+    (`bufferization.access = "read"`), so no copy is made for it. Observers
+    of other element types than f32 are an error.
+  }];
+  let dependentDialects = ["::mlir::func::FuncDialect",
+                           "::mlir::tensor::TensorDialect",
+                           "::mlir::arith::ArithDialect"];
+}
+
 #endif // QOPT_CONVERSION_PASSES_TD

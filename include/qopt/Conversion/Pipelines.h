@@ -39,6 +39,11 @@ struct CPUPipelineOptions : public PassPipelineOptions<CPUPipelineOptions> {
       *this, "min-task-size",
       llvm::cl::desc("Fewest loop iterations worth a task of their own"),
       llvm::cl::init(16384)};
+  PassOptions::Option<bool> instrument{
+      *this, "instrument",
+      llvm::cl::desc("Calibration build: qopt.observe ops report their "
+                     "values to the runtime (qopt-instrument-observers)"),
+      llvm::cl::init(false)};
   PassOptions::Option<bool> artifact{
       *this, "artifact",
       llvm::cl::desc("Build an artifact: export @main's signature and add "

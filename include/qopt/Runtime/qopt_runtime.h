@@ -204,6 +204,21 @@ qopt_status qopt_histogram_choose_range(const qopt_histogram *histogram,
                                         const char *method, int symmetric,
                                         double percentile, float *lo,
                                         float *hi);
+/** The calibration run's observers: code compiled with
+ *  qopt-instrument-observers calls qopt_observe_f32(id, values) at each
+ *  qopt.observe, which adds the values to observer `id`'s histogram.
+ *  qopt_calibration_begin clears them all (and sets the bins of new ones);
+ *  a NaN or infinity is recorded as the session's error (the values are
+ *  dropped), readable with qopt_calibration_error() ("" when none). */
+qopt_status qopt_calibration_begin(int64_t bins);
+/** Observer `id`'s histogram, or NULL if it saw no values. Owned by the
+ *  runtime until the next qopt_calibration_begin. */
+const qopt_histogram *qopt_calibration_observer(int64_t id);
+/** The ids seen, ascending: writes up to `capacity` to `ids` (may be NULL)
+ *  and returns how many there are. */
+int64_t qopt_calibration_observer_ids(int64_t *ids, int64_t capacity);
+const char *qopt_calibration_error(void);
+
 /** TensorRT's KL-divergence threshold over |x| counts (REFERENCE.md). */
 double qopt_entropy_threshold(const double *hist, int64_t bins, double width,
                               int64_t target_bins);

@@ -32,6 +32,8 @@ void mlir::qopt::buildCPUPipeline(OpPassManager &pm,
     sigOpts.threads = options.threads;
     pm.addPass(createExportSignaturePass(sigOpts));
   }
+  if (options.instrument)
+    pm.addPass(createInstrumentObserversPass());
   pm.addPass(createInlineScalarResourcesPass());
   pm.addPass(createConvertQOptToLinalgPass());
   // Element-wise arith/math on whole tensors (hand-written graph modules)

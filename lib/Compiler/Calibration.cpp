@@ -1,0 +1,142 @@
+//===- Calibration.cpp - run an instrumented model over calibration data --===//
+//
+// Calibration runs the float model compiled for this CPU (not an
+// interpreter): the observers' values stream into the runtime's
+// histograms, sample after sample, in a fixed order.
+//
+//===----------------------------------------------------------------------===//
+
+#include "qopt/Compiler/Compiler.h"
+#include "qopt/Runtime/qopt_runtime.h"
+
+#include "mlir/IR/BuiltinOps.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/Path.h"
+
+#include <algorithm>
+#include <cmath>
+#include <memory>
+#include <vector>
+
+using namespace mlir;
+using namespace mlir::qopt;
+
+namespace {
+
+struct TensorDeleter {
+  void operator()(qopt_tensor *t) const { qopt_tensor_free(t); }
+};
+using TensorPtr = std::unique_ptr<qopt_tensor, TensorDeleter>;
+
+/// The first non-finite element of a float tensor, or -1.
+int64_t firstNonFinite(const qopt_tensor *t) {
+  if (qopt_tensor_dtype(t) != QOPT_DTYPE_F32)
+    return -1;
+  const auto *v = static_cast<const float *>(qopt_tensor_const_data(t));
+  for (int64_t i = 0, n = qopt_tensor_num_elements(t); i < n; ++i)
+    if (!std::isfinite(v[i]))
+      return i;
+  return -1;
+}
+
+} // namespace
+
+FailureOr<int64_t> mlir::qopt::runCalibration(
+    ModuleOp module, const CalibrationRunOptions &options, std::string &error) {
+  // The samples, in name order.
+  std::vector<std::string> samples;
+  std::error_code ec;
+  for (llvm::sys::fs::directory_iterator it(options.dataDir, ec), end;
+       !ec && it != end; it.increment(ec))
+    if (llvm::sys::fs::is_directory(it->path()))
+      samples.push_back(it->path());
+  if (ec) {
+    error = "cannot read the calibration data directory '" + options.dataDir +
+            "': " + ec.message();
+    return failure();
+  }
+  if (samples.empty()) {
+    error = "the calibration data directory '" + options.dataDir +
+            "' holds no sample folders (one folder per sample, with one "
+            "<input name>.npy or .pb per model input)";
+    return failure();
+  }
+  std::sort(samples.begin(), samples.end());
+
+  OwningOpRef<ModuleOp> copy(cast<ModuleOp>(module->clone()));
+  CPUCompileOptions cpu = options.cpu;
+  cpu.instrument = true;
+  if (failed(lowerToLLVMDialect(*copy, cpu))) {
+    error = "cannot lower the instrumented model";
+    return failure();
+  }
+  std::unique_ptr<JITArtifact> jit = JITArtifact::create(*copy, cpu, error);
+  if (!jit)
+    return failure();
+  qopt_model *raw = nullptr;
+  if (qopt_model_create(jit->signature(), jit->entry(), &raw) != QOPT_OK) {
+    error = qopt_last_error();
+    return failure();
+  }
+  std::unique_ptr<qopt_model, void (*)(qopt_model *)> model(raw,
+                                                            qopt_model_free);
+  if (qopt_calibration_begin(options.bins) != QOPT_OK) {
+    error = qopt_last_error();
+    return failure();
+  }
+
+  int numInputs = qopt_model_num_inputs(model.get());
+  int numOutputs = qopt_model_num_outputs(model.get());
+  for (const std::string &sample : samples) {
+    std::string name = llvm::sys::path::filename(sample).str();
+    std::vector<TensorPtr> inputs;
+    for (int i = 0; i < numInputs; ++i) {
+      std::string input = qopt_model_input(model.get(), i)->name;
+      std::string path;
+      for (const char *ext : {".npy", ".pb"}) {
+        llvm::SmallString<256> p(sample);
+        llvm::sys::path::append(p, input + ext);
+        if (llvm::sys::fs::exists(p)) {
+          path = p.str().str();
+          break;
+        }
+      }
+      if (path.empty()) {
+        error = "calibration sample '" + name + "': no file for input '" +
+                input + "' (" + input + ".npy or " + input +
+                ".pb)\nexpected signature:\n" +
+                qopt_model_signature_text(model.get());
+        return failure();
+      }
+      qopt_tensor *t = nullptr;
+      if (qopt_tensor_load(path.c_str(), &t) != QOPT_OK) {
+        error = "calibration sample '" + name + "': " + qopt_last_error();
+        return failure();
+      }
+      inputs.emplace_back(t);
+      if (int64_t bad = firstNonFinite(t); bad >= 0) {
+        error = "calibration sample '" + name + "': input '" + input +
+                "' holds a NaN or an infinity (element " + std::to_string(bad) +
+                ")";
+        return failure();
+      }
+    }
+    std::vector<const qopt_tensor *> args;
+    for (const TensorPtr &t : inputs)
+      args.push_back(t.get());
+    std::vector<qopt_tensor *> outputs(size_t(numOutputs), nullptr);
+    qopt_status st = qopt_model_run(model.get(), args.data(), numInputs,
+                                    outputs.data(), numOutputs);
+    for (qopt_tensor *t : outputs)
+      qopt_tensor_free(t);
+    if (st != QOPT_OK) {
+      error = "calibration sample '" + name + "': " + qopt_last_error();
+      return failure();
+    }
+    if (*qopt_calibration_error()) {
+      error = "calibration sample '" + name + "': " + qopt_calibration_error();
+      return failure();
+    }
+  }
+  return int64_t(samples.size());
+}
