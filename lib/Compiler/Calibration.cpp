@@ -9,6 +9,9 @@
 #include "qopt/Compiler/Compiler.h"
 #include "qopt/Runtime/qopt_runtime.h"
 
+#include "qopt/Dialect/QOpt/IR/QOptOps.h"
+
+#include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/Path.h"
@@ -139,4 +142,29 @@ FailureOr<int64_t> mlir::qopt::runCalibration(
     }
   }
   return int64_t(samples.size());
+}
+
+void mlir::qopt::attachCalibrationStatistics(ModuleOp module) {
+  Builder b(module.getContext());
+  module.walk([&](ObserveOp op) {
+    const qopt_histogram *h = qopt_calibration_observer(op.getId());
+    if (!h)
+      return;
+    double range = 0;
+    float lo = 0, hi = 0;
+    int64_t n = qopt_histogram_state(h, nullptr, nullptr, nullptr, nullptr);
+    std::vector<double> counts(static_cast<size_t>(n), 0.0);
+    qopt_histogram_state(h, counts.data(), &range, &lo, &hi);
+    auto countsTy = RankedTensorType::get({n}, b.getF64Type());
+    op->setAttr(
+        "qopt.stats",
+        b.getDictionaryAttr(
+            {b.getNamedAttr("count",
+                            b.getI64IntegerAttr(qopt_histogram_count(h))),
+             b.getNamedAttr("min", b.getF32FloatAttr(lo)),
+             b.getNamedAttr("max", b.getF32FloatAttr(hi)),
+             b.getNamedAttr("range", b.getF64FloatAttr(range)),
+             b.getNamedAttr("counts", DenseElementsAttr::get(
+                                          countsTy, llvm::ArrayRef(counts)))}));
+  });
 }

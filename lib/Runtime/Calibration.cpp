@@ -163,6 +163,22 @@ int64_t qopt_histogram_magnitudes(const qopt_histogram *histogram, double *out,
   return int64_t(m.size());
 }
 
+int64_t qopt_histogram_state(const qopt_histogram *histogram, double *out,
+                             double *range, float *min, float *max) {
+  if (!histogram)
+    return 0;
+  const std::vector<double> &c = histogram->h.signedCounts();
+  if (out)
+    std::memcpy(out, c.data(), c.size() * sizeof(double));
+  if (range)
+    *range = histogram->h.range();
+  if (min)
+    *min = histogram->h.min();
+  if (max)
+    *max = histogram->h.max();
+  return int64_t(c.size());
+}
+
 qopt_status qopt_histogram_choose_range(const qopt_histogram *histogram,
                                         const char *method, int symmetric,
                                         double percentile, float *lo,

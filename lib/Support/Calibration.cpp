@@ -11,6 +11,21 @@ using namespace qopt;
 Histogram::Histogram(int64_t bins)
     : numBins(bins < 1 ? 1 : bins), counts(size_t(2 * numBins), 0.0) {}
 
+std::optional<Histogram> Histogram::fromState(std::vector<double> signedCounts,
+                                              double range, int64_t count,
+                                              float min, float max) {
+  if (signedCounts.empty() || signedCounts.size() % 2 || range < 0 ||
+      count < 0 || min > max || !std::isfinite(range))
+    return std::nullopt;
+  Histogram h(int64_t(signedCounts.size() / 2));
+  h.counts = std::move(signedCounts);
+  h.halfRange = range;
+  h.total = count;
+  h.minValue = min;
+  h.maxValue = max;
+  return h;
+}
+
 void Histogram::grow(double needed) {
   if (halfRange == 0) {
     halfRange = needed;

@@ -1,6 +1,7 @@
 //===- CalibrationRunTest.cpp - observers through a JIT calibration run ---===//
 
 #include "qopt/Compiler/Compiler.h"
+#include "qopt/Dialect/QOpt/IR/QOptOps.h"
 #include "qopt/InitAll.h"
 #include "qopt/Runtime/qopt_runtime.h"
 #include "qopt/Transforms/Passes.h"
@@ -97,6 +98,21 @@ TEST_F(CalibrationRun, ObserversSeeEverySample) {
             QOPT_OK);
   EXPECT_EQ(lo, -5);
   EXPECT_EQ(hi, 7);
+
+  // The statistics go onto the observers; qopt-calibrate turns them into
+  // parameters: minmax int8 symmetric over [-5, 7] gives scale 7 / 127.
+  qopt::attachCalibrationStatistics(*module);
+  PassManager pm(ctx.get());
+  pm.addPass(qopt::createCalibratePass());
+  ASSERT_TRUE(succeeded(pm.run(*module)));
+  int seen = 0;
+  module->walk([&](qopt::ObserveOp op) {
+    auto scale = op->getAttrOfType<FloatAttr>("qopt.scale");
+    ASSERT_TRUE(scale);
+    EXPECT_FLOAT_EQ(float(scale.getValueAsDouble()), 7.0f / 127.0f);
+    ++seen;
+  });
+  EXPECT_EQ(seen, 2);
 }
 
 TEST_F(CalibrationRun, ErrorsNameTheSampleAndTensor) {

@@ -123,6 +123,12 @@ FailureOr<int64_t> runCalibration(ModuleOp module,
                                   const CalibrationRunOptions &options,
                                   std::string &error);
 
+/// Writes each observer's statistics from the runtime's calibration session
+/// onto its qopt.observe op as `qopt.stats = {count, min, max, range,
+/// counts}` (the histogram state, see qopt::Histogram), for qopt-calibrate.
+/// Observers that saw no values get none.
+void attachCalibrationStatistics(ModuleOp module);
+
 } // namespace qopt
 } // namespace mlir
 

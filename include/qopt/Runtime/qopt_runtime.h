@@ -197,6 +197,11 @@ int64_t qopt_histogram_count(const qopt_histogram *histogram);
  *  number; `*width` receives the bin width. */
 int64_t qopt_histogram_magnitudes(const qopt_histogram *histogram,
                                   double *out, double *width);
+/** The full state: the 2 * bins signed counts covering [-range, range]
+ *  (written to `out` when not NULL), `*range`, `*min`, `*max`; returns
+ *  the number of counts. */
+int64_t qopt_histogram_state(const qopt_histogram *histogram, double *out,
+                             double *range, float *min, float *max);
 /** The clipping range a method chooses: `method` is "minmax",
  *  "percentile", "entropy" or "mse"; `symmetric` (entropy and mse are);
  *  `percentile` in (0, 100]. */

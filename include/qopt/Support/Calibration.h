@@ -35,6 +35,13 @@ public:
   /// histogram has twice as many.
   explicit Histogram(int64_t bins = 2048);
 
+  /// A histogram with a saved state (as `signedCounts()`, `range()`,
+  /// `count()`, `min()`, `max()` gave it); std::nullopt if the counts are
+  /// not 2 * bins long or the state is inconsistent.
+  static std::optional<Histogram> fromState(std::vector<double> signedCounts,
+                                            double range, int64_t count,
+                                            float min, float max);
+
   /// Adds `n` values; false (nothing added) if one is not finite.
   bool add(const float *values, int64_t n);
 

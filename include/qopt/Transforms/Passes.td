@@ -97,4 +97,30 @@ def InsertObserversPass : Pass<"qopt-insert-observers", "ModuleOp"> {
   ];
 }
 
+def CalibratePass : Pass<"qopt-calibrate", "ModuleOp"> {
+  let summary = "Turn observers' calibration statistics into quantization parameters";
+  let description = [{
+    Reads the statistics a calibration run attached to each `qopt.observe`
+    (`qopt.stats`: the streamed histogram's state, exact min/max; see
+    qopt::runCalibration and qopt::attachCalibrationStatistics) and chooses
+    a clipping range with `method` — `minmax`, `percentile` (of |x|, or of
+    both ends when not symmetric), `entropy` (TensorRT's KL search over
+    2048 bins) or `mse` — then the scale and zero point for `storage`
+    (REFERENCE.md; a degenerate range gets scale 1). Writes them on the
+    observer as `qopt.range = [lo, hi]`, `qopt.scale`, `qopt.zero_point`
+    and `qopt.storage`, for qopt-quantize. An observer without statistics
+    is an error.
+  }];
+  let options = [
+    Option<"method", "method", "std::string", "\"minmax\"",
+           "minmax, percentile, entropy or mse">,
+    Option<"percentile", "percentile", "double", "99.99",
+           "Percentile for method=percentile, in (0, 100]">,
+    Option<"storage", "storage", "std::string", "\"int8\"",
+           "Activation storage type: int8 or uint8">,
+    Option<"symmetric", "symmetric", "bool", "true",
+           "Symmetric ranges (zero point 0 for int8, 128 for uint8)">
+  ];
+}
+
 #endif // QOPT_TRANSFORMS_PASSES_TD
