@@ -42,6 +42,7 @@ constexpr int64_t kMaxTile = 8 * 32;
 /// A register-tile kernel: C[mr x nr] (row stride ldc, unit column stride)
 /// += sum_k ap[k][r] * bp[k][c] over packed panels.
 struct Micro {
+  const char *isa;
   int64_t mr, nr;
   void (*fn)(int64_t kc, const float *ap, const float *bp, float *c,
              int64_t ldc);
@@ -118,12 +119,12 @@ const Micro &micro() {
     std::string want = force ? force : "";
 #if defined(__x86_64__)
     if ((want.empty() || want == "avx512") && __builtin_cpu_supports("avx512f"))
-      return Micro{8, 32, microAVX512};
+      return Micro{"avx512", 8, 32, microAVX512};
     if ((want.empty() || want == "avx512" || want == "avx2") &&
         __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
-      return Micro{6, 16, microAVX2};
+      return Micro{"avx2", 6, 16, microAVX2};
 #endif
-    return Micro{6, 16, microGeneric};
+    return Micro{"generic", 6, 16, microGeneric};
   }();
   return chosen;
 }
@@ -316,6 +317,8 @@ void runGemm(const Gemm &g) {
 }
 
 } // namespace
+
+extern "C" const char *qopt_kernel_isa(void) { return micro().isa; }
 
 void qopt::rt::clearKernelCaches() {
   std::lock_guard<std::mutex> lock(packedMu);

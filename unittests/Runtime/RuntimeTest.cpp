@@ -264,6 +264,18 @@ INSTANTIATE_TEST_SUITE_P(Shapes, MatmulKernel,
                                            MatmulCase{16, 17, 600, true},
                                            MatmulCase{100, 33, 64, true}));
 
+TEST(ConvKernel, UsesTheRequestedISA) {
+  // QOPT_KERNEL narrows the choice (kernel-variants.test runs each).
+  const char *want = std::getenv("QOPT_KERNEL");
+  std::string isa = qopt_kernel_isa();
+  if (want && std::string(want) == "generic")
+    EXPECT_EQ(isa, "generic");
+  else if (want && std::string(want) == "avx2")
+    EXPECT_TRUE(isa == "avx2" || isa == "generic") << isa;
+  else
+    EXPECT_TRUE(isa == "avx512" || isa == "avx2" || isa == "generic") << isa;
+}
+
 TEST(ConvKernel, MatchesNaiveLoops) {
   const int64_t n = 2, c = 3, h = 9, w = 8, f = 5, kh = 3, kw = 2;
   const int64_t sh = 2, sw = 1, dh = 1, dw = 2;

@@ -172,6 +172,10 @@ typedef struct qopt_symbol {
 } qopt_symbol;
 const qopt_symbol *qopt_runtime_codegen_symbols(size_t *count);
 
+/** The matmul microkernel in use: "avx512", "avx2" or "generic" (the
+ *  widest the CPU runs, or what $QOPT_KERNEL narrows it to). */
+const char *qopt_kernel_isa(void);
+
 /* --- Threads ------------------------------------------------------------ */
 
 /** The number of threads compiled models use for their parallel loops;
