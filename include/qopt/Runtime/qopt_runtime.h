@@ -199,8 +199,8 @@ qopt_status qopt_histogram_add(qopt_histogram *histogram, const float *values,
 int64_t qopt_histogram_count(const qopt_histogram *histogram);
 /** The |x| counts: writes them to `out` when not NULL and returns their
  *  number; `*width` receives the bin width. */
-int64_t qopt_histogram_magnitudes(const qopt_histogram *histogram,
-                                  double *out, double *width);
+int64_t qopt_histogram_magnitudes(const qopt_histogram *histogram, double *out,
+                                  double *width);
 /** The full state: the 2 * bins signed counts covering [-range, range]
  *  (written to `out` when not NULL), `*range`, `*min`, `*max`; returns
  *  the number of counts. */
