@@ -123,4 +123,35 @@ def CalibratePass : Pass<"qopt-calibrate", "ModuleOp"> {
   ];
 }
 
+def QuantizePass : Pass<"qopt-quantize", "ModuleOp"> {
+  let summary = "Quantize calibrated linear layers (W8A8 static, as QDQ)";
+  let description = [{
+    For every `qopt.linear` whose input is a calibrated observer (the
+    `qopt.scale`, `qopt.zero_point`, `qopt.storage` that qopt-calibrate
+    writes) and whose weight is a f32 constant:
+
+    - the activation becomes `qopt.dequantize(qopt.quantize(x))` with the
+      observer's per-tensor parameters (int8 or uint8); all consumers of
+      the observer share it and the observer is removed;
+    - the weight is quantized to int8, symmetric per output channel
+      (scale = max|w_row| / 127, REFERENCE.md's formulas), stored as an
+      int8 `dense_resource` blob, and dequantized with a per-axis type.
+
+    The result is the QDQ form of W8A8 static quantization (what
+    onnxruntime's QDQ format holds): it runs through the CPU pipeline as
+    quantize/dequantize + float matmul and defines the numbers an integer
+    kernel must reproduce. Layers whose `weight_name` matches the `exclude`
+    regex stay float. Observers without parameters are an error; layers
+    whose input is not observed are left alone.
+  }];
+  let options = [
+    Option<"scheme", "scheme", "std::string", "\"w8a8\"",
+           "Quantization scheme (w8a8)">,
+    Option<"exclude", "exclude", "std::string", "\"\"",
+           "Regex: layers whose weight_name matches stay float">
+  ];
+  let dependentDialects = ["::mlir::quant::QuantDialect",
+                           "::mlir::arith::ArithDialect"];
+}
+
 #endif // QOPT_TRANSFORMS_PASSES_TD
