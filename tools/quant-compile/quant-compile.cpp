@@ -3,6 +3,8 @@
 //   quant-compile MODEL(.onnx|.onnxtext|.mlir) -o model.so [--target=cpu]
 //       [--cpu=native|x86-64-v3|...] [--pin-shape NAME=DxD] [--pin-dim N=V]
 //       [--threads N] [--emit=mlir|llvm|obj|so]
+//       [--quantize=w8a8 --calibration-data=DIR
+//        --calibration-method=minmax|percentile|entropy|mse]
 //
 // Imports the model (or parses graph-level MLIR), lowers it with the
 // registered qopt-cpu-pipeline{artifact=true}, translates to LLVM IR,
@@ -12,13 +14,16 @@
 //===----------------------------------------------------------------------===//
 
 #include "qopt/Compiler/Compiler.h"
+#include "qopt/Dialect/QOpt/IR/QOptOps.h"
 #include "qopt/Import/ONNX.h"
 #include "qopt/InitAll.h"
 #include "qopt/Runtime/qopt_runtime.h"
+#include "qopt/Transforms/Passes.h"
 
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/Parser/Parser.h"
+#include "mlir/Pass/PassManager.h"
 #include "mlir/Support/FileUtilities.h"
 #include "llvm/IR/LLVMContext.h"
 #include "llvm/IR/Module.h"
@@ -100,6 +105,26 @@ static cl::list<std::string> freezeInputs(
     "freeze-input",
     cl::desc("Import graph input NAME as a constant with the value in FILE "
              "(.npy or TensorProto .pb): NAME=FILE (repeatable)"),
+    cl::cat(category));
+static cl::opt<std::string>
+    quantize("quantize",
+             cl::desc("Post-training quantization scheme: w8a8 (static; needs "
+                      "--calibration-data)"),
+             cl::cat(category));
+static cl::opt<std::string>
+    calibrationData("calibration-data",
+                    cl::desc("Calibration samples: one folder per sample, one "
+                             "<input name>.npy or .pb per model input"),
+                    cl::value_desc("dir"), cl::cat(category));
+static cl::opt<std::string> calibrationMethod(
+    "calibration-method",
+    cl::desc("minmax, percentile, entropy or mse (default minmax)"),
+    cl::init("minmax"), cl::cat(category));
+static cl::opt<double> calibrationPercentile(
+    "percentile", cl::desc("Percentile for --calibration-method=percentile"),
+    cl::init(99.99), cl::cat(category));
+static cl::opt<std::string> excludeLayers(
+    "exclude", cl::desc("Regex: layers whose weight name matches stay float"),
     cl::cat(category));
 static cl::opt<int64_t>
     defaultOpset("default-opset",
@@ -227,6 +252,42 @@ int main(int argc, char **argv) {
       qopt::createCPUTargetMachine(options, error);
   if (!tm)
     return fail(error);
+  if (!quantize.empty()) {
+    if (quantize != "w8a8")
+      return fail("--quantize=" + quantize +
+                  " is not supported yet (supported: w8a8)");
+    if (calibrationData.empty())
+      return fail("--quantize=w8a8 needs --calibration-data=DIR");
+    // Observe, calibrate on the samples (JIT), choose parameters, quantize.
+    PassManager observe(&ctx);
+    observe.addPass(qopt::createInsertObserversPass());
+    if (failed(observe.run(*module)))
+      return 1;
+    qopt::CalibrationRunOptions calib;
+    calib.dataDir = calibrationData;
+    calib.cpu = options;
+    FailureOr<int64_t> samples = qopt::runCalibration(*module, calib, error);
+    if (failed(samples))
+      return fail(error);
+    qopt::attachCalibrationStatistics(*module);
+    PassManager quant(&ctx);
+    qopt::CalibratePassOptions calibrateOptions;
+    calibrateOptions.method = calibrationMethod;
+    calibrateOptions.percentile = calibrationPercentile;
+    quant.addPass(qopt::createCalibratePass(calibrateOptions));
+    qopt::QuantizePassOptions quantizeOptions;
+    quantizeOptions.scheme = quantize;
+    quantizeOptions.exclude = excludeLayers;
+    quant.addPass(qopt::createQuantizePass(quantizeOptions));
+    if (failed(quant.run(*module)))
+      return 1;
+    // Observers of layers left float (excluded, non-constant weights) are
+    // calibration points only: drop them.
+    module->walk([](qopt::ObserveOp op) {
+      op.getResult().replaceAllUsesWith(op.getInput());
+      op.erase();
+    });
+  }
   if (failed(qopt::lowerToLLVMDialect(*module, options)))
     return 1;
 
