@@ -5,6 +5,7 @@
 #include "qopt/Transforms/Passes.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Quant/IR/Quant.h"
 #include "mlir/Dialect/Quant/IR/QuantTypes.h"
 #include "mlir/IR/BuiltinAttributes.h"
@@ -59,18 +60,40 @@ struct QuantizePass : mlir::qopt::impl::QuantizePassBase<QuantizePass> {
     DenseMap<Operation *, Value> quantizedActivations;
     DenseMap<Value, Value> quantizedWeights; // a shared weight is done once
 
-    SmallVector<LinearOp> layers;
-    module.walk([&](LinearOp op) { layers.push_back(op); });
-    for (LinearOp op : layers) {
-      auto observer = op.getInput().getDefiningOp<ObserveOp>();
+    // The layers: an activation operand and a constant weight whose axis 0
+    // is the output channel (qopt.linear's [out, in], conv's [F, C, KH, KW]).
+    struct Layer {
+      Operation *op;
+      OpOperand *input, *weight;
+      std::string name;
+    };
+    SmallVector<Layer> layers;
+    module.walk([&](Operation *op) {
+      if (auto linear = dyn_cast<LinearOp>(op))
+        layers.push_back({op, &linear->getOpOperand(0),
+                          &linear->getOpOperand(1),
+                          linear.getWeightName().value_or("").str()});
+      else if (auto conv = dyn_cast<linalg::Conv2DNchwFchwOp>(op))
+        if (conv.hasPureTensorSemantics()) {
+          std::string name;
+          if (auto fused = dyn_cast<FusedLoc>(op->getLoc()))
+            for (Location l : fused.getLocations())
+              if (auto n = dyn_cast<NameLoc>(l))
+                name = n.getName().str();
+          layers.push_back({op, conv.getDpsInputOperand(0),
+                            conv.getDpsInputOperand(1), name});
+        }
+    });
+    for (const Layer &layer : layers) {
+      Operation *op = layer.op;
+      auto observer = layer.input->get().getDefiningOp<ObserveOp>();
       if (!observer)
         continue;
-      if (!exclude.empty() && op.getWeightName() &&
-          excluded.match(*op.getWeightName()))
+      if (!exclude.empty() && !layer.name.empty() && excluded.match(layer.name))
         continue;
-      auto weightTy = op.getWeight().getType();
-      std::optional<std::vector<float>> w = weightValues(op.getWeight());
-      if (!w || !weightTy.hasStaticShape())
+      auto weightTy = cast<RankedTensorType>(layer.weight->get().getType());
+      std::optional<std::vector<float>> w = weightValues(layer.weight->get());
+      if (!w || !weightTy.hasStaticShape() || weightTy.getRank() < 2)
         continue; // not a constant f32 weight: stays float
 
       // The activation: one QDQ per observer.
@@ -99,9 +122,9 @@ struct QuantizePass : mlir::qopt::impl::QuantizePassBase<QuantizePass> {
       }
 
       // The weight: int8 symmetric per output channel.
-      if (Value done = quantizedWeights.lookup(op.getWeight())) {
-        op.getInputMutable().assign(act);
-        op.getWeightMutable().assign(done);
+      if (Value done = quantizedWeights.lookup(layer.weight->get())) {
+        layer.input->set(act);
+        layer.weight->set(done);
         continue;
       }
       std::vector<int64_t> shape(weightTy.getShape().begin(),
@@ -109,10 +132,10 @@ struct QuantizePass : mlir::qopt::impl::QuantizePassBase<QuantizePass> {
       auto params = ::qopt::choosePerAxisParams(
           *w, shape, 0, ::qopt::StorageType::Int8, /*symmetric=*/true);
       if (!params) {
-        op.emitOpError("qopt-quantize: the weight is not finite");
+        op->emitOpError("qopt-quantize: the weight is not finite");
         return signalPassFailure();
       }
-      int64_t rows = shape[0], cols = shape[1];
+      int64_t rows = shape[0], cols = weightTy.getNumElements() / rows;
       std::vector<int8_t> qw(w->size());
       SmallVector<double> scales;
       SmallVector<int64_t> zps;
@@ -128,22 +151,22 @@ struct QuantizePass : mlir::qopt::impl::QuantizePassBase<QuantizePass> {
       }
       auto intTy = RankedTensorType::get(weightTy.getShape(), i8);
       std::string blobName =
-          (op.getWeightName() ? op.getWeightName()->str() : "weight") + ".int8";
+          (layer.name.empty() ? std::string("weight") : layer.name) + ".int8";
       auto blob =
           HeapAsmResourceBlob::allocateAndCopyInferAlign(ArrayRef<int8_t>(qw));
       b.setInsertionPoint(op);
       Value ints = arith::ConstantOp::create(
-          b, op.getLoc(),
+          b, op->getLoc(),
           DenseResourceElementsAttr::get(intTy, blobName, std::move(blob)));
       auto wqTy = quant::UniformQuantizedPerAxisType::get(
           quant::QuantizationFlags::Signed, i8, f32, scales, zps,
           /*quantizedDimension=*/0, -128, 127);
-      Value wq = quant::StorageCastOp::create(b, op.getLoc(),
+      Value wq = quant::StorageCastOp::create(b, op->getLoc(),
                                               weightTy.clone(wqTy), ints);
-      Value wdq = DequantizeOp::create(b, op.getLoc(), weightTy, wq);
-      quantizedWeights[op.getWeight()] = wdq;
-      op.getInputMutable().assign(act);
-      op.getWeightMutable().assign(wdq);
+      Value wdq = DequantizeOp::create(b, op->getLoc(), weightTy, wq);
+      quantizedWeights[layer.weight->get()] = wdq;
+      layer.input->set(act);
+      layer.weight->set(wdq);
     }
     // Observers that were quantized are replaced by their QDQ value.
     for (auto [observer, act] : quantizedActivations) {

@@ -41,3 +41,21 @@ func.func @uint8(%x: tensor<4x2xf32>, %z: tensor<4x2xf32>) -> (tensor<4x2xf32>, 
   %u = qopt.linear %z, %w : (tensor<4x2xf32>, tensor<2x2xf32>) -> tensor<4x2xf32>
   return %y, %u : tensor<4x2xf32>, tensor<4x2xf32>
 }
+
+// -----
+
+// An NCHW convolution: its input from the observer, its filter per output
+// channel (axis 0 of [F, C, KH, KW]); max |w| per filter: 4 and 0.5.
+// CHECK-LABEL: func.func @conv
+// CHECK: %[[Q:.*]] = qopt.quantize %arg0
+// CHECK: %[[DQ:.*]] = qopt.dequantize %[[Q]]
+// CHECK: quant.scast %{{.*}} : tensor<2x1x2x2xi8> to tensor<2x1x2x2x!quant.uniform<i8:f32:0, {0.031496062{{[0-9]*}},0.0039370078{{[0-9]*}}}>>
+// CHECK: %[[F:.*]] = qopt.dequantize
+// CHECK: linalg.conv_2d_nchw_fchw ins(%[[DQ]], %[[F]] :
+// CHECK: conv1.int8: "0x010000007FC020007F408100"
+func.func @conv(%x: tensor<1x1x3x3xf32>, %o: tensor<1x2x2x2xf32>) -> tensor<1x2x2x2xf32> {
+  %obs = qopt.observe %x {id = 0 : i64, qopt.scale = 0.02 : f32, qopt.zero_point = 0 : i64, qopt.storage = "int8"} : tensor<1x1x3x3xf32>
+  %f = arith.constant dense<[[[[4.0, -2.0], [1.0, 0.0]]], [[[0.5, 0.25], [-0.5, 0.0]]]]> : tensor<2x1x2x2xf32>
+  %c = linalg.conv_2d_nchw_fchw ins(%obs, %f : tensor<1x1x3x3xf32>, tensor<2x1x2x2xf32>) outs(%o : tensor<1x2x2x2xf32>) -> tensor<1x2x2x2xf32> loc(fused<"Conv">["conv1"])
+  return %c : tensor<1x2x2x2xf32>
+}

@@ -13,7 +13,7 @@ import pytest
 
 import make_examples
 
-INPUTS = {"mlp": "input", "transformer": "hidden_states"}
+INPUTS = {"mlp": "input", "transformer": "hidden_states", "cnn": "image"}
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +48,8 @@ def sqnr(build_dir, so, model, eval_dir, inp, tmp):
 
 @pytest.mark.parametrize("name,method,floor", [
     ("mlp", "minmax", 25.0), ("mlp", "mse", 25.0),
-    ("transformer", "minmax", 50.0), ("transformer", "percentile", 50.0)])
+    ("transformer", "minmax", 50.0), ("transformer", "percentile", 50.0),
+    ("cnn", "minmax", 30.0)])
 def test_w8a8_examples(build_dir, examples, tmp_path, name, method, floor):
     model = examples / name / "model.onnx"
     so = tmp_path / "q.so"

@@ -126,7 +126,8 @@ def CalibratePass : Pass<"qopt-calibrate", "ModuleOp"> {
 def QuantizePass : Pass<"qopt-quantize", "ModuleOp"> {
   let summary = "Quantize calibrated linear layers (W8A8 static, as QDQ)";
   let description = [{
-    For every `qopt.linear` whose input is a calibrated observer (the
+    For every `qopt.linear` and NCHW convolution whose input is a
+    calibrated observer (the
     `qopt.scale`, `qopt.zero_point`, `qopt.storage` that qopt-calibrate
     writes) and whose weight is a f32 constant:
 
@@ -140,7 +141,8 @@ def QuantizePass : Pass<"qopt-quantize", "ModuleOp"> {
     The result is the QDQ form of W8A8 static quantization (what
     onnxruntime's QDQ format holds): it runs through the CPU pipeline as
     quantize/dequantize + float matmul and defines the numbers an integer
-    kernel must reproduce. Layers whose `weight_name` matches the `exclude`
+    kernel must reproduce. Layers whose name (a linear layer's
+    `weight_name`, a convolution's ONNX node name) matches the `exclude`
     regex stay float. Observers without parameters are an error; layers
     whose input is not observed are left alone.
   }];
