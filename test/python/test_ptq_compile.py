@@ -46,16 +46,19 @@ def sqnr(build_dir, so, model, eval_dir, inp, tmp):
     return 10 * np.log10(num / den)
 
 
-@pytest.mark.parametrize("name,method,floor", [
-    ("mlp", "minmax", 25.0), ("mlp", "mse", 25.0),
-    ("transformer", "minmax", 50.0), ("transformer", "percentile", 50.0),
-    ("cnn", "minmax", 30.0)])
-def test_w8a8_examples(build_dir, examples, tmp_path, name, method, floor):
+@pytest.mark.parametrize("name,method,floor,extra", [
+    ("mlp", "minmax", 25.0, ()), ("mlp", "mse", 25.0, ()),
+    ("mlp", "minmax", 28.0, ("--activation-type=uint8",)),
+    ("transformer", "minmax", 50.0, ()),
+    ("transformer", "percentile", 50.0, ()),
+    ("cnn", "minmax", 30.0, ())])
+def test_w8a8_examples(build_dir, examples, tmp_path, name, method, floor,
+                       extra):
     model = examples / name / "model.onnx"
     so = tmp_path / "q.so"
     r = compile_q(build_dir, model, so, "--quantize=w8a8",
                   f"--calibration-data={examples / name / 'calibration'}",
-                  f"--calibration-method={method}")
+                  f"--calibration-method={method}", *extra)
     assert r.returncode == 0, r.stderr
     db = sqnr(build_dir, so, model, examples / name / "eval", INPUTS[name],
               tmp_path)
@@ -72,6 +75,10 @@ def test_w8a8_errors(build_dir, examples, tmp_path):
     r = compile_q(build_dir, model, out, "--quantize=w3a3",
                   f"--calibration-data={examples / 'mlp' / 'calibration'}")
     assert "--quantize=w3a3 is not supported yet" in r.stderr
+    r = compile_q(build_dir, model, out, "--quantize=w8a8",
+                  f"--calibration-data={examples / 'mlp' / 'calibration'}",
+                  "--activation-type=int4")
+    assert "--activation-type=int4: expected int8 or uint8" in r.stderr
     # A sample whose file is named after no input: the signature is listed.
     bad = tmp_path / "calib"
     shutil.copytree(examples / "mlp" / "calibration", bad)

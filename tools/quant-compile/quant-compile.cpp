@@ -123,6 +123,11 @@ static cl::opt<std::string> calibrationMethod(
 static cl::opt<double> calibrationPercentile(
     "percentile", cl::desc("Percentile for --calibration-method=percentile"),
     cl::init(99.99), cl::cat(category));
+static cl::opt<std::string> activationType(
+    "activation-type",
+    cl::desc("Activation storage: int8 (symmetric, default) or uint8 "
+             "(asymmetric)"),
+    cl::init("int8"), cl::cat(category));
 static cl::opt<std::string> excludeLayers(
     "exclude", cl::desc("Regex: layers whose weight name matches stay float"),
     cl::cat(category));
@@ -274,6 +279,11 @@ int main(int argc, char **argv) {
     qopt::CalibratePassOptions calibrateOptions;
     calibrateOptions.method = calibrationMethod;
     calibrateOptions.percentile = calibrationPercentile;
+    if (activationType != "int8" && activationType != "uint8")
+      return fail("--activation-type=" + activationType +
+                  ": expected int8 or uint8");
+    calibrateOptions.storage = activationType;
+    calibrateOptions.symmetric = activationType == "int8";
     quant.addPass(qopt::createCalibratePass(calibrateOptions));
     qopt::QuantizePassOptions quantizeOptions;
     quantizeOptions.scheme = quantize;
