@@ -598,11 +598,8 @@ qopt_status saveNpy(const qopt_tensor *tensor, const std::string &path) {
   for (const NpyType &t : kNpyTypes)
     if (t.dtype == tensor->dtype)
       type = &t;
-  if (tensor->dtype == QOPT_DTYPE_BF16)
-    return failAt(path, "bfloat16 tensors cannot be stored in .npy (numpy "
-                        "has no bfloat16); save as .pb instead");
-  if (subByteBits(tensor->dtype) || (tensor->dtype >= QOPT_DTYPE_F8E4M3FN &&
-                                     tensor->dtype <= QOPT_DTYPE_F8E5M2FNUZ))
+  // bfloat16, float8/float4 and 4/2-bit integers have no numpy dtype.
+  if (!type && qopt_dtype_size(tensor->dtype) != 0)
     return failAt(path, std::string(qopt_dtype_name(tensor->dtype)) +
                             " tensors cannot be stored in .npy (numpy has "
                             "no such dtype); save as .pb instead");
@@ -1352,6 +1349,13 @@ qopt_status qopt_tensor_load_npy(const char *path, qopt_tensor **out) {
   if (!path || !out)
     return fail("qopt_tensor_load_npy: null path or output pointer");
   return guarded([&] { return loadNpy(path, out); });
+}
+
+int qopt_dtype_has_npy(qopt_dtype dtype) {
+  for (const NpyType &t : kNpyTypes)
+    if (t.dtype == dtype)
+      return 1;
+  return 0;
 }
 
 qopt_status qopt_tensor_save_npy(const qopt_tensor *tensor, const char *path) {

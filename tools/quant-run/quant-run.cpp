@@ -196,18 +196,13 @@ int main(int argc, char **argv) {
     std::printf("output %s: %s min=%.6g max=%.6g mean=%.6g\n", name,
                 shapeOf(out.items[o]).c_str(), mn, mx, mean);
     if (!outputDir.empty()) {
-      // .npy has no bfloat16, float8/float4 or 4/2-bit integers: those
-      // outputs are written as TensorProto.
-      qopt_dtype dt = qopt_tensor_dtype(out.items[o]);
-      bool bf16 = dt == QOPT_DTYPE_BF16 || dt == QOPT_DTYPE_I4 ||
-                  dt == QOPT_DTYPE_U4 || dt == QOPT_DTYPE_I2 ||
-                  dt == QOPT_DTYPE_U2 || dt == QOPT_DTYPE_F4E2M1 ||
-                  (dt >= QOPT_DTYPE_F8E4M3FN && dt <= QOPT_DTYPE_F8E5M2FNUZ);
+      // Dtypes .npy cannot hold are written as TensorProto.
+      bool npy = qopt_dtype_has_npy(qopt_tensor_dtype(out.items[o]));
       std::string path =
-          outputDir + "/" + fileNameFor(name) + (bf16 ? ".pb" : ".npy");
+          outputDir + "/" + fileNameFor(name) + (npy ? ".npy" : ".pb");
       qopt_status st =
-          bf16 ? qopt_tensor_save_pb(out.items[o], name, path.c_str())
-               : qopt_tensor_save_npy(out.items[o], path.c_str());
+          npy ? qopt_tensor_save_npy(out.items[o], path.c_str())
+              : qopt_tensor_save_pb(out.items[o], name, path.c_str());
       if (st != QOPT_OK)
         return fail(qopt_last_error());
     }

@@ -990,6 +990,14 @@ namespace {
 
 // 4- and 2-bit integers: one byte per element in memory, packed (low bits
 // first) in TensorProto files, refused by .npy.
+TEST(TensorIOSubByte, NpyHoldsNumpysDtypesOnly) {
+  EXPECT_TRUE(qopt_dtype_has_npy(QOPT_DTYPE_F32));
+  EXPECT_TRUE(qopt_dtype_has_npy(QOPT_DTYPE_BOOL));
+  EXPECT_FALSE(qopt_dtype_has_npy(QOPT_DTYPE_BF16));
+  EXPECT_FALSE(qopt_dtype_has_npy(QOPT_DTYPE_F8E5M2));
+  EXPECT_FALSE(qopt_dtype_has_npy(QOPT_DTYPE_INVALID));
+}
+
 TEST(TensorIOSubByte, PackedTensorProtoRoundTrips) {
   std::string dir = ::testing::TempDir();
   struct Case {
@@ -1025,6 +1033,7 @@ TEST(TensorIOSubByte, PackedTensorProtoRoundTrips) {
                              size_t(n)))
         << qopt_dtype_name(c.dtype);
     // .npy cannot hold them.
+    EXPECT_FALSE(qopt_dtype_has_npy(c.dtype)) << qopt_dtype_name(c.dtype);
     std::string npy = dir + "/sub.npy";
     EXPECT_NE(qopt_tensor_save_npy(t, npy.c_str()), QOPT_OK);
     EXPECT_NE(std::string(qopt_last_error()).find("cannot be stored in .npy"),

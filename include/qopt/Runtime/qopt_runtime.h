@@ -103,6 +103,9 @@ qopt_status qopt_tensor_stats(const qopt_tensor *tensor, double *min,
 /** Reads a .npy file (format 1.0-3.0, C order, any numeric dtype of either
  *  byte order, bool). */
 qopt_status qopt_tensor_load_npy(const char *path, qopt_tensor **out);
+/** Whether .npy files can hold `dtype` (numpy has no bfloat16, float8,
+ *  float4 or 4/2-bit integers: save those as .pb). */
+int qopt_dtype_has_npy(qopt_dtype dtype);
 /** Writes `tensor` as a .npy file (format 1.0, little-endian, C order). The
  *  file is written to a temporary name and renamed: never half-written. */
 qopt_status qopt_tensor_save_npy(const qopt_tensor *tensor, const char *path);
