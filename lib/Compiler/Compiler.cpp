@@ -37,7 +37,7 @@ LogicalResult mlir::qopt::lowerToLLVMDialect(ModuleOp module,
   PassManager pm(module.getContext());
   CPUPipelineOptions pipeline;
   pipeline.artifact = true;
-  pipeline.kernelCalls = true;
+  pipeline.kernelCalls = options.kernelCalls;
   pipeline.parallel = options.parallelLoops;
   pipeline.instrument = options.instrument;
   pipeline.fuseElementwise = options.fuseElementwise;

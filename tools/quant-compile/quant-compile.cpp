@@ -144,6 +144,11 @@ static cl::opt<bool> parallelLoops(
     cl::cat(category));
 static cl::opt<bool> noFusion("no-fusion", cl::desc("Skip element-wise fusion"),
                               cl::cat(category));
+static cl::opt<bool>
+    noKernels("no-kernels",
+              cl::desc("Generate loops for matmuls and convolutions instead "
+                       "of calling the runtime's kernels (a reference build)"),
+              cl::cat(category));
 enum class Emit { MLIR, LLVM, Obj, So };
 static cl::opt<Emit>
     emit("emit", cl::desc("What to write"), cl::init(Emit::So),
@@ -249,6 +254,7 @@ int main(int argc, char **argv) {
   options.features = features;
   options.optLevel = optLevel;
   options.fuseElementwise = !noFusion;
+  options.kernelCalls = !noKernels;
   options.defaultThreads = threads;
   options.parallelLoops = parallelLoops;
   std::string error;

@@ -40,6 +40,9 @@ struct CPUCompileOptions {
   unsigned optLevel = 3;
   /// Element-wise fusion in the pipeline.
   bool fuseElementwise = true;
+  /// Hand matmuls, convolutions and qopt.qlinear's integer products to the
+  /// runtime's kernels; off: generated loops compute the same reference.
+  bool kernelCalls = true;
   /// Threads the artifact uses unless the runtime is told otherwise (0:
   /// one per core).
   int defaultThreads = 0;

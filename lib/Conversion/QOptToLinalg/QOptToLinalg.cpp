@@ -334,6 +334,398 @@ struct ObserveLowering : OpConversionPattern<ObserveOp> {
   }
 };
 
+
+//===----------------------------------------------------------------------===//
+// qopt.qlinear
+//===----------------------------------------------------------------------===//
+
+/// `x` ([..., K]) as a 2-D [M, K] tensor.
+Value collapseTo2D(OpBuilder &b, Location loc, Value x) {
+  auto ty = cast<RankedTensorType>(x.getType());
+  int64_t rank = ty.getRank();
+  if (rank == 2)
+    return x;
+  if (rank == 1) {
+    auto to = RankedTensorType::get({1, ty.getDimSize(0)}, ty.getElementType());
+    return tensor::ExpandShapeOp::create(
+        b, loc, to, x, ArrayRef<ReassociationIndices>{{0, 1}},
+        ArrayRef<OpFoldResult>{b.getIndexAttr(1),
+                               tensor::getMixedSize(b, loc, x, 0)});
+  }
+  ReassociationIndices lead;
+  int64_t m = 1;
+  for (int64_t i = 0; i + 1 < rank; ++i) {
+    lead.push_back(i);
+    m = ShapedType::isDynamic(ty.getDimSize(i)) || ShapedType::isDynamic(m)
+            ? ShapedType::kDynamic
+            : m * ty.getDimSize(i);
+  }
+  return tensor::CollapseShapeOp::create(
+      b, loc, x, ArrayRef<ReassociationIndices>{lead, {rank - 1}});
+}
+
+/// The 2-D [M, N] result back in the shape of `resultTy` (the input's
+/// leading dims followed by N).
+Value expandFrom2D(OpBuilder &b, Location loc, Value y, Value x,
+                   RankedTensorType resultTy) {
+  int64_t rank = resultTy.getRank();
+  if (rank == 2)
+    return y;
+  if (rank == 1)
+    return tensor::CollapseShapeOp::create(
+        b, loc, y, ArrayRef<ReassociationIndices>{{0, 1}});
+  SmallVector<OpFoldResult> sizes;
+  for (int64_t i = 0; i + 1 < rank; ++i)
+    sizes.push_back(tensor::getMixedSize(b, loc, x, i));
+  sizes.push_back(b.getIndexAttr(resultTy.getShape().back()));
+  ReassociationIndices lead;
+  for (int64_t i = 0; i + 1 < rank; ++i)
+    lead.push_back(i);
+  return tensor::ExpandShapeOp::create(
+      b, loc, resultTy, y, ArrayRef<ReassociationIndices>{lead, {rank - 1}},
+      sizes);
+}
+
+/// The i8 values of a constant (dense or dense_resource) tensor.
+std::optional<SmallVector<int8_t>> constantInts(Value v) {
+  auto c = v.getDefiningOp<arith::ConstantOp>();
+  if (!c)
+    return std::nullopt;
+  if (auto d = dyn_cast<DenseIntElementsAttr>(c.getValue())) {
+    SmallVector<int8_t> out;
+    for (APInt i : d.getValues<APInt>())
+      out.push_back(int8_t(i.getSExtValue()));
+    return out;
+  }
+  if (auto r = dyn_cast<DenseI8ResourceElementsAttr>(c.getValue()))
+    if (auto arr = r.tryGetAsArrayRef())
+      return SmallVector<int8_t>(arr->begin(), arr->end());
+  return std::nullopt;
+}
+
+AffineMap mapOf(MLIRContext *ctx, unsigned numDims, ArrayRef<unsigned> dims) {
+  SmallVector<AffineExpr> exprs;
+  for (unsigned d : dims)
+    exprs.push_back(getAffineDimExpr(d, ctx));
+  return AffineMap::get(numDims, 0, exprs, ctx);
+}
+
+SmallVector<utils::IteratorType> iteratorsOf(unsigned parallel,
+                                             unsigned reduction) {
+  SmallVector<utils::IteratorType> it(parallel, utils::IteratorType::parallel);
+  it.append(reduction, utils::IteratorType::reduction);
+  return it;
+}
+
+/// The [M, N] f32 accumulator: the bias broadcast over rows, or zeros.
+Value biasOrZeros(OpBuilder &b, Location loc, Value bias, Value x2d,
+                  RankedTensorType accTy) {
+  MLIRContext *ctx = b.getContext();
+  Value init = emptyTensor(b, loc, accTy, {{x2d, 0}, {x2d, 0}});
+  if (!bias) {
+    Value zero = arith::ConstantOp::create(
+        b, loc, b.getZeroAttr(accTy.getElementType()));
+    return linalg::FillOp::create(b, loc, zero, init).getResult(0);
+  }
+  return linalg::GenericOp::create(
+             b, loc, accTy, ValueRange{bias}, ValueRange{init},
+             ArrayRef<AffineMap>{mapOf(ctx, 2, {1}), mapOf(ctx, 2, {0, 1})},
+             iteratorsOf(2, 0),
+             [](OpBuilder &nb, Location l, ValueRange args) {
+               linalg::YieldOp::create(nb, l, args[0]);
+             })
+      .getResult(0);
+}
+
+/// acc[m, n] = sum_k ext(qx[m, k]) * ext(w[n, k]) in i32 (extui for a uint8
+/// input). The runtime's int8 GEMM takes it over (library_call).
+Value integerMatmul(OpBuilder &b, Location loc, Value qx, Value w,
+                    bool unsignedInput, int64_t n) {
+  MLIRContext *ctx = b.getContext();
+  Type i32 = b.getI32Type();
+  auto accTy = RankedTensorType::get(
+      {cast<RankedTensorType>(qx.getType()).getDimSize(0), n}, i32);
+  Value init = emptyTensor(b, loc, accTy, {{qx, 0}, {qx, 0}});
+  Value zero = arith::ConstantIntOp::create(b, loc, 0, 32);
+  Value acc = linalg::FillOp::create(b, loc, zero, init).getResult(0);
+  auto op = linalg::GenericOp::create(
+      b, loc, accTy, ValueRange{qx, w}, ValueRange{acc},
+      ArrayRef<AffineMap>{mapOf(ctx, 3, {0, 2}), mapOf(ctx, 3, {1, 2}),
+                          mapOf(ctx, 3, {0, 1})},
+      iteratorsOf(2, 1), [&](OpBuilder &nb, Location l, ValueRange args) {
+        Value a = unsignedInput
+                      ? arith::ExtUIOp::create(nb, l, i32, args[0]).getResult()
+                      : arith::ExtSIOp::create(nb, l, i32, args[0]).getResult();
+        Value c = arith::ExtSIOp::create(nb, l, i32, args[1]);
+        Value prod = arith::MulIOp::create(nb, l, a, c);
+        linalg::YieldOp::create(nb, l,
+                                arith::AddIOp::create(nb, l, args[2], prod)
+                                    .getResult());
+      });
+  op.setLibraryCallAttr(b.getStringAttr(
+      unsignedInput ? "qopt_kernel_matmul_u8s8" : "qopt_kernel_matmul_s8s8"));
+  return op.getResult(0);
+}
+
+/// sum_k w[n, k] as an i32 [N] tensor: a constant when the weight is one
+/// (the common case: computed once here, not per run), else a reduction.
+Value weightRowSums(OpBuilder &b, Location loc, Value w) {
+  auto wTy = cast<RankedTensorType>(w.getType());
+  int64_t n = wTy.getDimSize(0), k = wTy.getDimSize(1);
+  auto sumTy = RankedTensorType::get({n}, b.getI32Type());
+  if (auto ints = constantInts(w)) {
+    SmallVector<int32_t> sums(size_t(n), 0);
+    for (int64_t r = 0; r < n; ++r)
+      for (int64_t c = 0; c < k; ++c)
+        sums[size_t(r)] += (*ints)[size_t(r * k + c)];
+    return arith::ConstantOp::create(
+        b, loc, sumTy, DenseElementsAttr::get(sumTy, ArrayRef<int32_t>(sums)));
+  }
+  MLIRContext *ctx = b.getContext();
+  Value init = emptyTensor(b, loc, sumTy, {{w, 0}});
+  Value zero = arith::ConstantIntOp::create(b, loc, 0, 32);
+  Value acc = linalg::FillOp::create(b, loc, zero, init).getResult(0);
+  return linalg::GenericOp::create(
+             b, loc, sumTy, ValueRange{w}, ValueRange{acc},
+             ArrayRef<AffineMap>{mapOf(ctx, 2, {0, 1}), mapOf(ctx, 2, {0})},
+             iteratorsOf(1, 1),
+             [&](OpBuilder &nb, Location l, ValueRange args) {
+               Value v = arith::ExtSIOp::create(nb, l, nb.getI32Type(), args[0]);
+               linalg::YieldOp::create(
+                   nb, l, arith::AddIOp::create(nb, l, args[1], v).getResult());
+             })
+      .getResult(0);
+}
+
+/// Dynamic per-token scales: sx[m] = max_k |x[m, k]| / 127, 1 for a zero row.
+Value rowScales(OpBuilder &b, Location loc, Value x2d) {
+  MLIRContext *ctx = b.getContext();
+  auto xTy = cast<RankedTensorType>(x2d.getType());
+  Type f32 = b.getF32Type();
+  auto rowTy = RankedTensorType::get({xTy.getDimSize(0)}, f32);
+  Value init = emptyTensor(b, loc, rowTy, {{x2d, 0}});
+  Value zero = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(0));
+  Value acc = linalg::FillOp::create(b, loc, zero, init).getResult(0);
+  Value absmax =
+      linalg::GenericOp::create(
+          b, loc, rowTy, ValueRange{x2d}, ValueRange{acc},
+          ArrayRef<AffineMap>{mapOf(ctx, 2, {0, 1}), mapOf(ctx, 2, {0})},
+          iteratorsOf(1, 1),
+          [](OpBuilder &nb, Location l, ValueRange args) {
+            Value a = math::AbsFOp::create(nb, l, args[0]);
+            linalg::YieldOp::create(
+                nb, l, arith::MaximumFOp::create(nb, l, args[1], a).getResult());
+          })
+          .getResult(0);
+  Value init2 = emptyTensor(b, loc, rowTy, {{x2d, 0}});
+  return linalg::GenericOp::create(
+             b, loc, rowTy, ValueRange{absmax}, ValueRange{init2},
+             ArrayRef<AffineMap>{mapOf(ctx, 1, {0}), mapOf(ctx, 1, {0})},
+             iteratorsOf(1, 0),
+             [&](OpBuilder &nb, Location l, ValueRange args) {
+               Value c127 = arith::ConstantOp::create(
+                   nb, l, nb.getF32FloatAttr(127.0f));
+               Value one =
+                   arith::ConstantOp::create(nb, l, nb.getF32FloatAttr(1.0f));
+               Value z =
+                   arith::ConstantOp::create(nb, l, nb.getF32FloatAttr(0.0f));
+               Value s = arith::DivFOp::create(nb, l, args[0], c127);
+               Value isZero = arith::CmpFOp::create(
+                   nb, l, arith::CmpFPredicate::OEQ, args[0], z);
+               linalg::YieldOp::create(
+                   nb, l,
+                   arith::SelectOp::create(nb, l, isZero, one, s).getResult());
+             })
+      .getResult(0);
+}
+
+struct QLinearLowering : OpConversionPattern<QLinearOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult
+  matchAndRewrite(QLinearOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    MLIRContext *ctx = rewriter.getContext();
+    Type f32 = rewriter.getF32Type(), i8 = rewriter.getI8Type();
+    Value x = collapseTo2D(rewriter, loc, adaptor.getInput());
+    Value w = adaptor.getWeight(), ws = adaptor.getWeightScale();
+    Value bias = adaptor.getBias();
+    auto wTy = cast<RankedTensorType>(w.getType());
+    auto xTy = cast<RankedTensorType>(x.getType());
+    int64_t n = wTy.getDimSize(0), k = xTy.getDimSize(1);
+    auto accTy = RankedTensorType::get({xTy.getDimSize(0), n}, f32);
+    StringRef act = op.getActivation();
+    Value y;
+
+    if (act == "none" && op.getWeightFormat() == "int8") {
+      // Weight-only int8: acc + x * (w * scale[n]).
+      Value acc = biasOrZeros(rewriter, loc, bias, x, accTy);
+      auto mm = linalg::GenericOp::create(
+          rewriter, loc, accTy, ValueRange{x, w, ws}, ValueRange{acc},
+          ArrayRef<AffineMap>{mapOf(ctx, 3, {0, 2}), mapOf(ctx, 3, {1, 2}),
+                              mapOf(ctx, 3, {1}), mapOf(ctx, 3, {0, 1})},
+          iteratorsOf(2, 1), [&](OpBuilder &b, Location l, ValueRange args) {
+            Value wf = arith::SIToFPOp::create(b, l, f32, args[1]);
+            Value deq = arith::MulFOp::create(b, l, wf, args[2]);
+            Value prod = arith::MulFOp::create(b, l, args[0], deq);
+            linalg::YieldOp::create(
+                b, l, arith::AddFOp::create(b, l, args[3], prod).getResult());
+          });
+      mm.setLibraryCallAttr(rewriter.getStringAttr("qopt_kernel_matmul_w8"));
+      y = mm.getResult(0);
+    } else if (act == "none") {
+      // Weight-only 4-bit, block-wise: loops (m, n, g, h, j) over
+      // x [M, K/G, G/2, 2] and the packed bytes w [N, K/G, G/2], element
+      // j of a byte in its low (j = 0) or high nibble.
+      int64_t g = op.getGroupSize(), blocks = k / g;
+      bool isUnsigned = op.getWeightFormat() == "uint4";
+      auto x4Ty = RankedTensorType::get({xTy.getDimSize(0), blocks, g / 2, 2},
+                                        f32);
+      Value x4 = tensor::ExpandShapeOp::create(
+          rewriter, loc, x4Ty, x,
+          ArrayRef<ReassociationIndices>{{0}, {1, 2, 3}},
+          ArrayRef<OpFoldResult>{tensor::getMixedSize(rewriter, loc, x, 0),
+                                 rewriter.getIndexAttr(blocks),
+                                 rewriter.getIndexAttr(g / 2),
+                                 rewriter.getIndexAttr(2)});
+      auto w3Ty = RankedTensorType::get({n, blocks, g / 2}, i8);
+      Value w3 = tensor::ExpandShapeOp::create(
+          rewriter, loc, w3Ty, w, ArrayRef<ReassociationIndices>{{0}, {1, 2}},
+          ArrayRef<OpFoldResult>{rewriter.getIndexAttr(n),
+                                 rewriter.getIndexAttr(blocks),
+                                 rewriter.getIndexAttr(g / 2)});
+      SmallVector<Value> ins{x4, w3, ws};
+      SmallVector<AffineMap> maps{mapOf(ctx, 5, {0, 2, 3, 4}),
+                                  mapOf(ctx, 5, {1, 2, 3}),
+                                  mapOf(ctx, 5, {1, 2})};
+      if (isUnsigned) {
+        ins.push_back(adaptor.getWeightZeroPoint());
+        maps.push_back(mapOf(ctx, 5, {1, 2}));
+      }
+      maps.push_back(mapOf(ctx, 5, {0, 1}));
+      Value acc = biasOrZeros(rewriter, loc, bias, x, accTy);
+      auto mm = linalg::GenericOp::create(
+          rewriter, loc, accTy, ins, ValueRange{acc}, maps, iteratorsOf(2, 3),
+          [&](OpBuilder &b, Location l, ValueRange args) {
+            Type i32 = b.getI32Type();
+            Value j = linalg::IndexOp::create(b, l, 4);
+            Value shift = arith::MulIOp::create(
+                b, l, arith::IndexCastOp::create(b, l, i32, j),
+                arith::ConstantIntOp::create(b, l, 4, 32));
+            Value byte = arith::ExtUIOp::create(b, l, i32, args[1]);
+            Value nib = arith::AndIOp::create(
+                b, l, arith::ShRUIOp::create(b, l, byte, shift),
+                arith::ConstantIntOp::create(b, l, 15, 32));
+            Value v;
+            if (isUnsigned) {
+              v = arith::SubIOp::create(
+                  b, l, nib, arith::ExtSIOp::create(b, l, i32, args[3]));
+            } else {
+              // Two's complement of a nibble: v - 16 when bit 3 is set.
+              Value sign = arith::AndIOp::create(
+                  b, l, nib, arith::ConstantIntOp::create(b, l, 8, 32));
+              v = arith::SubIOp::create(
+                  b, l, nib,
+                  arith::ShLIOp::create(
+                      b, l, sign, arith::ConstantIntOp::create(b, l, 1, 32)));
+            }
+            Value deq = arith::MulFOp::create(
+                b, l, arith::SIToFPOp::create(b, l, f32, v), args[2]);
+            Value prod = arith::MulFOp::create(b, l, args[0], deq);
+            linalg::YieldOp::create(
+                b, l,
+                arith::AddFOp::create(b, l, args.back(), prod).getResult());
+          });
+      mm.setLibraryCallAttr(rewriter.getStringAttr(
+          isUnsigned ? "qopt_kernel_matmul_wu4" : "qopt_kernel_matmul_w4"));
+      y = mm.getResult(0);
+    } else {
+      // W8A8: quantize the input, i32 GEMM, dequantizing epilogue.
+      bool isStatic = act == "static";
+      bool unsignedInput = isStatic && *op.getInputStorage() == "uint8";
+      int64_t zx = isStatic ? *op.getInputZeroPoint() : 0;
+      Value sx = isStatic ? arith::ConstantOp::create(
+                                rewriter, loc,
+                                rewriter.getF32FloatAttr(
+                                    float(op.getInputScale()->convertToDouble())))
+                                .getResult()
+                          : rowScales(rewriter, loc, x);
+      int64_t qmin = unsignedInput ? 0 : -128, qmax = qmin + 255;
+      Value zpF = arith::ConstantOp::create(rewriter, loc,
+                                            rewriter.getF32FloatAttr(zx));
+      SmallVector<Value> qIns{x};
+      SmallVector<AffineMap> qMaps{mapOf(ctx, 2, {0, 1})};
+      if (!isStatic) {
+        qIns.push_back(sx);
+        qMaps.push_back(mapOf(ctx, 2, {0}));
+      }
+      qMaps.push_back(mapOf(ctx, 2, {0, 1}));
+      Value qInit = emptyLike(rewriter, loc, x, i8);
+      Value qx =
+          linalg::GenericOp::create(
+              rewriter, loc, qInit.getType(), qIns, ValueRange{qInit}, qMaps,
+              iteratorsOf(2, 0),
+              [&](OpBuilder &b, Location l, ValueRange args) {
+                Value s = isStatic ? sx : args[1];
+                Value v = quantizeInFloat(b, l, args[0], s, zpF,
+                                          cast<FloatType>(f32), qmin, qmax);
+                Value q =
+                    unsignedInput
+                        ? arith::FPToUIOp::create(b, l, i8, v).getResult()
+                        : arith::FPToSIOp::create(b, l, i8, v).getResult();
+                linalg::YieldOp::create(b, l, q);
+              })
+              .getResult(0);
+      Value acc = integerMatmul(rewriter, loc, qx, w, unsignedInput, n);
+
+      // y = float(acc - zx * sum_k w[n, k]) * (sx * sw[n]) + bias[n].
+      SmallVector<Value> eIns{acc, ws};
+      SmallVector<AffineMap> eMaps{mapOf(ctx, 2, {0, 1}), mapOf(ctx, 2, {1})};
+      int rowSumArg = -1, scaleArg = -1, biasArg = -1;
+      if (zx != 0) {
+        rowSumArg = eIns.size();
+        eIns.push_back(weightRowSums(rewriter, loc, w));
+        eMaps.push_back(mapOf(ctx, 2, {1}));
+      }
+      if (!isStatic) {
+        scaleArg = eIns.size();
+        eIns.push_back(sx);
+        eMaps.push_back(mapOf(ctx, 2, {0}));
+      }
+      if (bias) {
+        biasArg = eIns.size();
+        eIns.push_back(bias);
+        eMaps.push_back(mapOf(ctx, 2, {1}));
+      }
+      eMaps.push_back(mapOf(ctx, 2, {0, 1}));
+      Value eInit = emptyTensor(rewriter, loc, accTy, {{x, 0}, {x, 0}});
+      y = linalg::GenericOp::create(
+              rewriter, loc, accTy, eIns, ValueRange{eInit}, eMaps,
+              iteratorsOf(2, 0),
+              [&](OpBuilder &b, Location l, ValueRange args) {
+                Value a = args[0];
+                if (rowSumArg >= 0) {
+                  Value corr = arith::MulIOp::create(
+                      b, l, args[rowSumArg],
+                      arith::ConstantIntOp::create(b, l, zx, 32));
+                  a = arith::SubIOp::create(b, l, a, corr);
+                }
+                Value s = isStatic ? sx : args[scaleArg];
+                Value scale = arith::MulFOp::create(b, l, s, args[1]);
+                Value v = arith::MulFOp::create(
+                    b, l, arith::SIToFPOp::create(b, l, f32, a), scale);
+                if (biasArg >= 0)
+                  v = arith::AddFOp::create(b, l, v, args[biasArg]);
+                linalg::YieldOp::create(b, l, v);
+              })
+              .getResult(0);
+    }
+    rewriter.replaceOp(op, expandFrom2D(rewriter, loc, y, adaptor.getInput(),
+                                        op.getResult().getType()));
+    return success();
+  }
+};
+
 struct ConvertQOptToLinalgPass
     : qopt::impl::ConvertQOptToLinalgPassBase<ConvertQOptToLinalgPass> {
   void runOnOperation() override {
@@ -352,6 +744,6 @@ struct ConvertQOptToLinalgPass
 } // namespace
 
 void mlir::qopt::populateQOptToLinalgPatterns(RewritePatternSet &patterns) {
-  patterns.add<LinearLowering, QuantizeLowering, DequantizeLowering,
+  patterns.add<LinearLowering, QLinearLowering, QuantizeLowering, DequantizeLowering,
                FakeQuantLowering, ObserveLowering>(patterns.getContext());
 }

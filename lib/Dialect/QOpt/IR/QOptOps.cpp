@@ -296,5 +296,131 @@ OpFoldResult FakeQuantOp::fold(FoldAdaptor) {
   return {};
 }
 
+//===----------------------------------------------------------------------===//
+// QLinearOp
+//===----------------------------------------------------------------------===//
+
+/// `a` and `b` agree where both are static.
+static bool dimsAgree(int64_t a, int64_t b) {
+  return ShapedType::isDynamic(a) || ShapedType::isDynamic(b) || a == b;
+}
+
+LogicalResult QLinearOp::verify() {
+  RankedTensorType inTy = getInput().getType();
+  RankedTensorType wTy = getWeight().getType();
+  RankedTensorType sTy = getWeightScale().getType();
+  RankedTensorType outTy = getResult().getType();
+  if (!inTy.getElementType().isF32() || !outTy.getElementType().isF32() ||
+      !sTy.getElementType().isF32())
+    return emitOpError("input, weight_scale and result must be f32");
+  if (inTy.getRank() < 1)
+    return emitOpError("input must have rank >= 1, got a rank-0 tensor");
+  if (wTy.getRank() != 2)
+    return emitOpError("weight must be 2-D, got rank ") << wTy.getRank();
+
+  StringRef format = getWeightFormat();
+  bool packed = format == "int4" || format == "uint4";
+  if (format != "int8" && !packed)
+    return emitOpError("weight_format must be int8, int4 or uint4, got '")
+           << format << "'";
+  int64_t n = wTy.getDimSize(0), k = inTy.getShape().back();
+  int64_t group = getGroupSize();
+  if (!packed && !dimsAgree(wTy.getDimSize(1), k))
+    return emitOpError("int8 weight must be [N, K] with K = ")
+           << k << ", got " << shapeStr(wTy.getShape());
+  if (packed) {
+    if (ShapedType::isDynamic(k))
+      return emitOpError("a 4-bit weight needs a static K");
+    if (k % 2 != 0)
+      return emitOpError("a 4-bit weight needs an even K, got ") << k;
+    if (!dimsAgree(wTy.getDimSize(1), k / 2))
+      return emitOpError("4-bit weight must be packed [N, K/2] = [N, ")
+             << k / 2 << "], got " << shapeStr(wTy.getShape());
+  }
+
+  // Scales: per channel, or per block of group_size along K.
+  if (group < 0)
+    return emitOpError("group_size must be >= 0, got ") << group;
+  if (group == 0) {
+    if (packed)
+      return emitOpError("4-bit weights are block-wise: group_size must be "
+                         "> 0");
+    if (sTy.getRank() != 1 || !dimsAgree(sTy.getDimSize(0), n))
+      return emitOpError("per-channel weight_scale must be [N] = [")
+             << n << "], got " << shapeStr(sTy.getShape());
+  } else {
+    if (!packed)
+      return emitOpError("group_size applies to 4-bit weights only; int8 "
+                         "weights are per channel");
+    if (group % 2 != 0 || k % group != 0)
+      return emitOpError("group_size ")
+             << group << " must be even and divide K = " << k;
+    if (sTy.getRank() != 2 || !dimsAgree(sTy.getDimSize(0), n) ||
+        !dimsAgree(sTy.getDimSize(1), k / group))
+      return emitOpError("block-wise weight_scale must be [N, K/group] = [")
+             << n << ", " << k / group << "], got " << shapeStr(sTy.getShape());
+  }
+  if (Value zp = getWeightZeroPoint()) {
+    if (format != "uint4")
+      return emitOpError("weight_zero_point is for uint4 weights only; ")
+             << format << " weights are symmetric";
+    if (cast<RankedTensorType>(zp.getType()).getShape() != sTy.getShape())
+      return emitOpError("weight_zero_point must have weight_scale's shape ")
+             << shapeStr(sTy.getShape());
+  } else if (format == "uint4") {
+    return emitOpError("uint4 weights need a weight_zero_point");
+  }
+
+  StringRef act = getActivation();
+  if (act != "static" && act != "dynamic" && act != "none")
+    return emitOpError("activation must be static, dynamic or none, got '")
+           << act << "'";
+  if (act != "none" && format != "int8")
+    return emitOpError("activation '")
+           << act << "' needs int8 weights, got " << format
+           << " (4-bit weights are weight-only)";
+  bool hasInputParams =
+      getInputScale() || getInputZeroPoint() || getInputStorage();
+  if (act == "static") {
+    if (!getInputScale() || !getInputZeroPoint() || !getInputStorage())
+      return emitOpError("static activation needs input_scale, "
+                         "input_zero_point and input_storage");
+    double scale = getInputScale()->convertToDouble();
+    if (!(scale > 0) || !std::isfinite(scale))
+      return emitOpError("input_scale must be positive and finite, got ")
+             << scale;
+    StringRef storage = *getInputStorage();
+    if (storage != "int8" && storage != "uint8")
+      return emitOpError("input_storage must be int8 or uint8, got '")
+             << storage << "'";
+    int64_t zp = *getInputZeroPoint();
+    int64_t lo = storage == "int8" ? -128 : 0, hi = lo + 255;
+    if (zp < lo || zp > hi)
+      return emitOpError("input_zero_point ")
+             << zp << " is outside " << storage << "'s range [" << lo << ", "
+             << hi << "]";
+  } else if (hasInputParams) {
+    return emitOpError("input_scale/input_zero_point/input_storage are for "
+                       "static activations only");
+  }
+
+  if (Value bias = getBias()) {
+    auto bTy = cast<RankedTensorType>(bias.getType());
+    if (!bTy.getElementType().isF32() || bTy.getRank() != 1 ||
+        !dimsAgree(bTy.getDimSize(0), n))
+      return emitOpError("bias must be f32 [N] = [")
+             << n << "], got " << bTy;
+  }
+  SmallVector<int64_t> expected(inTy.getShape().drop_back());
+  expected.push_back(n);
+  if (outTy.getRank() != inTy.getRank() ||
+      failed(verifyCompatibleShape(outTy.getShape(), expected)))
+    return emitOpError("result shape ")
+           << shapeStr(outTy.getShape()) << " must be " << shapeStr(expected);
+  if (auto name = getWeightName(); name && name->empty())
+    return emitOpError("weight_name must not be empty when present");
+  return success();
+}
+
 #define GET_OP_CLASSES
 #include "qopt/Dialect/QOpt/IR/QOptOps.cpp.inc"

@@ -176,4 +176,71 @@ def QOpt_FakeQuantOp : QOpt_Op<"fake_quant", [Pure, SameOperandsAndResultType]> 
   let hasFolder = 1;
 }
 
+//===----------------------------------------------------------------------===//
+// qopt.qlinear
+//===----------------------------------------------------------------------===//
+
+def QOpt_QLinearOp : QOpt_Op<"qlinear", [Pure, AttrSizedOperandSegments]> {
+  let summary = "linear layer with integer weights (W8A8, W8A8 dynamic, W8, W4)";
+  let description = [{
+    `y[..., n] = sum_k x'[..., k] * w'[n, k] + bias[n]` where `w'` is the
+    dequantized weight and `x'` the input as the `activation` mode sees it.
+    The weight is integer storage, laid out `[N, K]` (`weight_format =
+    "int8"`) or packed two values per byte `[N, K/2]` (`"int4"`, `"uint4"`;
+    element `k` of a row in the low nibble of byte `k/2` when `k` is even,
+    in the high nibble when odd — ONNX's int4 packing).
+
+    * `group_size = 0`: one scale per output channel, `weight_scale: [N]`.
+      `group_size = G > 0` (int4/uint4 only): one scale per block of G
+      consecutive k, `weight_scale: [N, K/G]`; `uint4` weights also carry
+      `weight_zero_point: [N, K/G]` (i8 values in [0, 15]);
+      `w'[n, k] = (w[n, k] - zp[n, k/G]) * scale[n, k/G]`. int8 and int4
+      weights are symmetric (zero point 0).
+    * `activation = "static"` (int8 weights, per channel): the input is
+      quantized with the calibrated per-tensor `input_scale` /
+      `input_zero_point` to `input_storage` (`"int8"` or `"uint8"`), as
+      `qopt.quantize` does; the products accumulate exactly in i32 and the
+      epilogue dequantizes:
+      `y = (acc[m, n] - zx * sum_k w[n, k]) * sx * sw[n] + bias[n]`.
+    * `activation = "dynamic"` (int8 weights, per channel): each row of the
+      input (a token) gets its own symmetric int8 scale at run time,
+      `sx[m] = max_k |x[m, k]| / 127` (1 for an all-zero row),
+      `q = clamp(round_half_to_even(x / sx[m]), -128, 127)`, then as above
+      with zero point 0.
+    * `activation = "none"` (weight-only): the float input multiplies the
+      dequantized weight; the kernels dequantize blocks of the weight as
+      they go and never hold it whole in float.
+
+    The i32 accumulator cannot overflow while `K * 255 * 128 < 2^31`
+    (K ≤ 65793): `qopt-quantize` leaves wider layers float.
+
+    ```mlir
+    %y = qopt.qlinear %x, %w scale %s bias %b {weight_format = "int8",
+        activation = "static", input_scale = 0.02 : f64,
+        input_zero_point = 0 : i64, input_storage = "int8"}
+        : (tensor<4x64xf32>, tensor<32x64xi8>, tensor<32xf32>, tensor<32xf32>)
+        -> tensor<4x32xf32>
+    ```
+  }];
+  let arguments = (ins QOpt_FloatTensor:$input,
+                       RankedTensorOf<[I8]>:$weight,
+                       QOpt_FloatTensor:$weight_scale,
+                       Optional<RankedTensorOf<[I8]>>:$weight_zero_point,
+                       Optional<QOpt_FloatTensor>:$bias,
+                       StrAttr:$weight_format,
+                       DefaultValuedAttr<I64Attr, "0">:$group_size,
+                       StrAttr:$activation,
+                       OptionalAttr<F64Attr>:$input_scale,
+                       OptionalAttr<I64Attr>:$input_zero_point,
+                       OptionalAttr<StrAttr>:$input_storage,
+                       OptionalAttr<StrAttr>:$weight_name);
+  let results = (outs QOpt_FloatTensor:$result);
+  let assemblyFormat = [{
+    $input `,` $weight `scale` $weight_scale
+    (`zero_point` $weight_zero_point^)? (`bias` $bias^)?
+    attr-dict `:` functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+}
+
 #endif // QOPT_DIALECT_QOPT_IR_QOPTOPS_TD

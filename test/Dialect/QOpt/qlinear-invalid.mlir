@@ -1,0 +1,167 @@
+// RUN: quant-opt %s --split-input-file --verify-diagnostics
+
+func.func @bad_format(%x: tensor<4x64xf32>, %w: tensor<32x64xi8>, %s: tensor<32xf32>) -> tensor<4x32xf32> {
+  // expected-error @+1 {{'qopt.qlinear' op weight_format must be int8, int4 or uint4, got 'int3'}}
+  %y = qopt.qlinear %x, %w scale %s {weight_format = "int3", activation = "none"} : (tensor<4x64xf32>, tensor<32x64xi8>, tensor<32xf32>) -> tensor<4x32xf32>
+  return %y : tensor<4x32xf32>
+}
+
+// -----
+
+func.func @int8_shape(%x: tensor<4x64xf32>, %w: tensor<32x60xi8>, %s: tensor<32xf32>) -> tensor<4x32xf32> {
+  // expected-error @+1 {{int8 weight must be [N, K] with K = 64, got 32x60}}
+  %y = qopt.qlinear %x, %w scale %s {weight_format = "int8", activation = "none"} : (tensor<4x64xf32>, tensor<32x60xi8>, tensor<32xf32>) -> tensor<4x32xf32>
+  return %y : tensor<4x32xf32>
+}
+
+// -----
+
+func.func @int4_unpacked(%x: tensor<4x64xf32>, %w: tensor<32x64xi8>, %s: tensor<32x2xf32>) -> tensor<4x32xf32> {
+  // expected-error @+1 {{4-bit weight must be packed [N, K/2] = [N, 32], got 32x64}}
+  %y = qopt.qlinear %x, %w scale %s {weight_format = "int4", group_size = 32, activation = "none"} : (tensor<4x64xf32>, tensor<32x64xi8>, tensor<32x2xf32>) -> tensor<4x32xf32>
+  return %y : tensor<4x32xf32>
+}
+
+// -----
+
+func.func @int4_per_channel(%x: tensor<4x64xf32>, %w: tensor<32x32xi8>, %s: tensor<32xf32>) -> tensor<4x32xf32> {
+  // expected-error @+1 {{4-bit weights are block-wise: group_size must be > 0}}
+  %y = qopt.qlinear %x, %w scale %s {weight_format = "int4", activation = "none"} : (tensor<4x64xf32>, tensor<32x32xi8>, tensor<32xf32>) -> tensor<4x32xf32>
+  return %y : tensor<4x32xf32>
+}
+
+// -----
+
+func.func @group_divides(%x: tensor<4x64xf32>, %w: tensor<32x32xi8>, %s: tensor<32x2xf32>) -> tensor<4x32xf32> {
+  // expected-error @+1 {{group_size 48 must be even and divide K = 64}}
+  %y = qopt.qlinear %x, %w scale %s {weight_format = "int4", group_size = 48, activation = "none"} : (tensor<4x64xf32>, tensor<32x32xi8>, tensor<32x2xf32>) -> tensor<4x32xf32>
+  return %y : tensor<4x32xf32>
+}
+
+// -----
+
+func.func @block_scale_shape(%x: tensor<4x64xf32>, %w: tensor<32x32xi8>, %s: tensor<32x4xf32>) -> tensor<4x32xf32> {
+  // expected-error @+1 {{block-wise weight_scale must be [N, K/group] = [32, 2], got 32x4}}
+  %y = qopt.qlinear %x, %w scale %s {weight_format = "int4", group_size = 32, activation = "none"} : (tensor<4x64xf32>, tensor<32x32xi8>, tensor<32x4xf32>) -> tensor<4x32xf32>
+  return %y : tensor<4x32xf32>
+}
+
+// -----
+
+func.func @int8_grouped(%x: tensor<4x64xf32>, %w: tensor<32x64xi8>, %s: tensor<32x2xf32>) -> tensor<4x32xf32> {
+  // expected-error @+1 {{group_size applies to 4-bit weights only; int8 weights are per channel}}
+  %y = qopt.qlinear %x, %w scale %s {weight_format = "int8", group_size = 32, activation = "none"} : (tensor<4x64xf32>, tensor<32x64xi8>, tensor<32x2xf32>) -> tensor<4x32xf32>
+  return %y : tensor<4x32xf32>
+}
+
+// -----
+
+func.func @channel_scale_shape(%x: tensor<4x64xf32>, %w: tensor<32x64xi8>, %s: tensor<16xf32>) -> tensor<4x32xf32> {
+  // expected-error @+1 {{per-channel weight_scale must be [N] = [32], got 16}}
+  %y = qopt.qlinear %x, %w scale %s {weight_format = "int8", activation = "none"} : (tensor<4x64xf32>, tensor<32x64xi8>, tensor<16xf32>) -> tensor<4x32xf32>
+  return %y : tensor<4x32xf32>
+}
+
+// -----
+
+func.func @uint4_needs_zp(%x: tensor<4x64xf32>, %w: tensor<32x32xi8>, %s: tensor<32x2xf32>) -> tensor<4x32xf32> {
+  // expected-error @+1 {{uint4 weights need a weight_zero_point}}
+  %y = qopt.qlinear %x, %w scale %s {weight_format = "uint4", group_size = 32, activation = "none"} : (tensor<4x64xf32>, tensor<32x32xi8>, tensor<32x2xf32>) -> tensor<4x32xf32>
+  return %y : tensor<4x32xf32>
+}
+
+// -----
+
+func.func @int4_zp(%x: tensor<4x64xf32>, %w: tensor<32x32xi8>, %s: tensor<32x2xf32>, %z: tensor<32x2xi8>) -> tensor<4x32xf32> {
+  // expected-error @+1 {{weight_zero_point is for uint4 weights only; int4 weights are symmetric}}
+  %y = qopt.qlinear %x, %w scale %s zero_point %z {weight_format = "int4", group_size = 32, activation = "none"} : (tensor<4x64xf32>, tensor<32x32xi8>, tensor<32x2xf32>, tensor<32x2xi8>) -> tensor<4x32xf32>
+  return %y : tensor<4x32xf32>
+}
+
+// -----
+
+func.func @zp_shape(%x: tensor<4x64xf32>, %w: tensor<32x32xi8>, %s: tensor<32x2xf32>, %z: tensor<32x1xi8>) -> tensor<4x32xf32> {
+  // expected-error @+1 {{weight_zero_point must have weight_scale's shape 32x2}}
+  %y = qopt.qlinear %x, %w scale %s zero_point %z {weight_format = "uint4", group_size = 32, activation = "none"} : (tensor<4x64xf32>, tensor<32x32xi8>, tensor<32x2xf32>, tensor<32x1xi8>) -> tensor<4x32xf32>
+  return %y : tensor<4x32xf32>
+}
+
+// -----
+
+func.func @int4_activations(%x: tensor<4x64xf32>, %w: tensor<32x32xi8>, %s: tensor<32x2xf32>) -> tensor<4x32xf32> {
+  // expected-error @+1 {{activation 'dynamic' needs int8 weights, got int4 (4-bit weights are weight-only)}}
+  %y = qopt.qlinear %x, %w scale %s {weight_format = "int4", group_size = 32, activation = "dynamic"} : (tensor<4x64xf32>, tensor<32x32xi8>, tensor<32x2xf32>) -> tensor<4x32xf32>
+  return %y : tensor<4x32xf32>
+}
+
+// -----
+
+func.func @bad_activation(%x: tensor<4x64xf32>, %w: tensor<32x64xi8>, %s: tensor<32xf32>) -> tensor<4x32xf32> {
+  // expected-error @+1 {{activation must be static, dynamic or none, got 'float'}}
+  %y = qopt.qlinear %x, %w scale %s {weight_format = "int8", activation = "float"} : (tensor<4x64xf32>, tensor<32x64xi8>, tensor<32xf32>) -> tensor<4x32xf32>
+  return %y : tensor<4x32xf32>
+}
+
+// -----
+
+func.func @static_params(%x: tensor<4x64xf32>, %w: tensor<32x64xi8>, %s: tensor<32xf32>) -> tensor<4x32xf32> {
+  // expected-error @+1 {{static activation needs input_scale, input_zero_point and input_storage}}
+  %y = qopt.qlinear %x, %w scale %s {weight_format = "int8", activation = "static", input_scale = 0.1 : f64} : (tensor<4x64xf32>, tensor<32x64xi8>, tensor<32xf32>) -> tensor<4x32xf32>
+  return %y : tensor<4x32xf32>
+}
+
+// -----
+
+func.func @static_scale(%x: tensor<4x64xf32>, %w: tensor<32x64xi8>, %s: tensor<32xf32>) -> tensor<4x32xf32> {
+  // expected-error @+1 {{input_scale must be positive and finite, got 0}}
+  %y = qopt.qlinear %x, %w scale %s {weight_format = "int8", activation = "static", input_scale = 0.0 : f64, input_zero_point = 0 : i64, input_storage = "int8"} : (tensor<4x64xf32>, tensor<32x64xi8>, tensor<32xf32>) -> tensor<4x32xf32>
+  return %y : tensor<4x32xf32>
+}
+
+// -----
+
+func.func @static_storage(%x: tensor<4x64xf32>, %w: tensor<32x64xi8>, %s: tensor<32xf32>) -> tensor<4x32xf32> {
+  // expected-error @+1 {{input_storage must be int8 or uint8, got 'int4'}}
+  %y = qopt.qlinear %x, %w scale %s {weight_format = "int8", activation = "static", input_scale = 0.1 : f64, input_zero_point = 0 : i64, input_storage = "int4"} : (tensor<4x64xf32>, tensor<32x64xi8>, tensor<32xf32>) -> tensor<4x32xf32>
+  return %y : tensor<4x32xf32>
+}
+
+// -----
+
+func.func @static_zp(%x: tensor<4x64xf32>, %w: tensor<32x64xi8>, %s: tensor<32xf32>) -> tensor<4x32xf32> {
+  // expected-error @+1 {{input_zero_point 200 is outside int8's range [-128, 127]}}
+  %y = qopt.qlinear %x, %w scale %s {weight_format = "int8", activation = "static", input_scale = 0.1 : f64, input_zero_point = 200 : i64, input_storage = "int8"} : (tensor<4x64xf32>, tensor<32x64xi8>, tensor<32xf32>) -> tensor<4x32xf32>
+  return %y : tensor<4x32xf32>
+}
+
+// -----
+
+func.func @dynamic_params(%x: tensor<4x64xf32>, %w: tensor<32x64xi8>, %s: tensor<32xf32>) -> tensor<4x32xf32> {
+  // expected-error @+1 {{input_scale/input_zero_point/input_storage are for static activations only}}
+  %y = qopt.qlinear %x, %w scale %s {weight_format = "int8", activation = "dynamic", input_scale = 0.1 : f64} : (tensor<4x64xf32>, tensor<32x64xi8>, tensor<32xf32>) -> tensor<4x32xf32>
+  return %y : tensor<4x32xf32>
+}
+
+// -----
+
+func.func @f16(%x: tensor<4x64xf16>, %w: tensor<32x64xi8>, %s: tensor<32xf32>) -> tensor<4x32xf16> {
+  // expected-error @+1 {{input, weight_scale and result must be f32}}
+  %y = qopt.qlinear %x, %w scale %s {weight_format = "int8", activation = "none"} : (tensor<4x64xf16>, tensor<32x64xi8>, tensor<32xf32>) -> tensor<4x32xf16>
+  return %y : tensor<4x32xf16>
+}
+
+// -----
+
+func.func @bias(%x: tensor<4x64xf32>, %w: tensor<32x64xi8>, %s: tensor<32xf32>, %b: tensor<16xf32>) -> tensor<4x32xf32> {
+  // expected-error @+1 {{bias must be f32 [N] = [32], got 'tensor<16xf32>'}}
+  %y = qopt.qlinear %x, %w scale %s bias %b {weight_format = "int8", activation = "none"} : (tensor<4x64xf32>, tensor<32x64xi8>, tensor<32xf32>, tensor<16xf32>) -> tensor<4x32xf32>
+  return %y : tensor<4x32xf32>
+}
+
+// -----
+
+func.func @result(%x: tensor<4x64xf32>, %w: tensor<32x64xi8>, %s: tensor<32xf32>) -> tensor<4x16xf32> {
+  // expected-error @+1 {{result shape 4x16 must be 4x32}}
+  %y = qopt.qlinear %x, %w scale %s {weight_format = "int8", activation = "none"} : (tensor<4x64xf32>, tensor<32x64xi8>, tensor<32xf32>) -> tensor<4x16xf32>
+  return %y : tensor<4x16xf32>
+}
