@@ -16,6 +16,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "Gemm.h"
 #include "Threads.h"
 
 #include <algorithm>
@@ -31,6 +32,9 @@
 #if defined(__x86_64__)
 #include <immintrin.h>
 #endif
+
+using qopt::rt::Gemm;
+using qopt::rt::PackedB;
 
 namespace {
 
@@ -200,13 +204,6 @@ void packB(const float *b, int64_t sr, int64_t sc, int64_t k0, int64_t kc,
   }
 }
 
-/// B packed whole: block (k0, j0) laid out as packB writes it, at
-/// k0 * nPadded + j0 * kc.
-struct PackedB {
-  std::vector<float> data;
-  int64_t nPadded = 0;
-};
-
 /// Constant B matrices packed once, keyed by what identifies the view and
 /// the layout. Cleared when a model is freed (the next one may reuse the
 /// addresses).
@@ -236,26 +233,15 @@ std::shared_ptr<const PackedB> packedConstant(const float *b, int64_t k,
   return entry;
 }
 
-/// C += A·B over two outer dims; strides in elements.
-struct Gemm {
-  int64_t batch0, batch1, m, n, k;
-  bool bConstant; // B is a constant of the artifact: pack it once
-  const float *a;
-  int64_t aB0, aB1, aM, aK;
-  const float *b;
-  int64_t bB0, bB1, bK, bN;
-  float *c;
-  int64_t cB0, cB1, cM, cN;
-  /// B already packed by the caller (the convolution's im2col); b and its
-  /// strides are then unused.
-  const PackedB *packed = nullptr;
-};
-
 /// Below this many multiply-adds a matmul runs on the calling thread:
 /// waking helpers would cost more.
 constexpr int64_t kParallelWork = 1 << 16;
 
-void runGemm(const Gemm &g) {
+} // namespace
+
+int64_t qopt::rt::gemmPanelWidth() { return micro().nr; }
+
+void qopt::rt::runGemm(const Gemm &g) {
   const Micro &mk = micro();
   if (g.batch0 <= 0 || g.batch1 <= 0 || g.m <= 0 || g.n <= 0 || g.k <= 0)
     return;
@@ -287,6 +273,9 @@ void runGemm(const Gemm &g) {
       if (prepacked) {
         bPanels =
             prepacked->data.data() + k0 * prepacked->nPadded + jStart * kc;
+      } else if (g.packBlock) {
+        g.packBlock(g.packContext, k0, kc, jStart, nc, mk.nr, bPack.data());
+        bPanels = bPack.data();
       } else {
         packB(bb, g.bK, g.bN, k0, kc, jStart, nc, mk.nr, bPack.data());
         bPanels = bPack.data();
@@ -316,13 +305,14 @@ void runGemm(const Gemm &g) {
     qopt::rt::parallelFor(tasks, task);
 }
 
-} // namespace
-
 extern "C" const char *qopt_kernel_isa(void) { return micro().isa; }
 
 void qopt::rt::clearKernelCaches() {
-  std::lock_guard<std::mutex> lock(packedMu);
-  packedCache.clear();
+  {
+    std::lock_guard<std::mutex> lock(packedMu);
+    packedCache.clear();
+  }
+  clearQuantKernelCaches();
 }
 
 // Addresses arrive as i64 (what the generated code computes); strides are
@@ -356,7 +346,7 @@ extern "C" void qopt_kernel_matmul_f32(int64_t batch0, int64_t batch1,
          cB1,
          cM,
          cN};
-  runGemm(g);
+  qopt::rt::runGemm(g);
 }
 
 // out[n, f, oh, ow] += sum_{c, kh, kw} in[n, c, oh*sh + kh*dh, ow*sw + kw*dw]
@@ -452,7 +442,7 @@ extern "C" void qopt_kernel_conv2d_nchw_f32(
            nullptr, 0, 0, 0,      0,    o,     0,      0, outF, outW};
     g.packed = &col;
     if (rowsContiguous) {
-      runGemm(g);
+      qopt::rt::runGemm(g);
       continue;
     }
     // Output rows are not contiguous: accumulate in a contiguous buffer.
@@ -460,7 +450,7 @@ extern "C" void qopt_kernel_conv2d_nchw_f32(
     g.c = tmp.data();
     g.cM = pixels;
     g.cN = 1;
-    runGemm(g);
+    qopt::rt::runGemm(g);
     for (int64_t i = 0; i < f; ++i)
       for (int64_t p = 0; p < pixels; ++p)
         o[i * outF + (p / ow) * outH + (p % ow) * outW] += tmp[i * pixels + p];

@@ -39,6 +39,10 @@ extern "C" {
   X(mlirAsyncRuntimePrintCurrentThreadId)                                      \
   X(qopt_kernel_matmul_f32)                                                    \
   X(qopt_kernel_conv2d_nchw_f32)                                               \
+  X(qopt_kernel_matmul_s8s8)                                                   \
+  X(qopt_kernel_matmul_u8s8)                                                   \
+  X(qopt_kernel_matmul_w8)                                                     \
+  X(qopt_kernel_matmul_w4)                                                     \
   X(qopt_observe_f32)
 
 #define QOPT_DECLARE(name) void name();

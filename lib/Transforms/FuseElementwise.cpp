@@ -25,11 +25,15 @@ struct FuseElementwisePass
     // Fuse only into the single consumer: duplicating a producer into
     // several consumers recomputes it. Contractions stay pure (out + a*b):
     // the CPU pipeline hands those to its matmul kernel, which a fused
-    // element-wise prologue would defeat.
+    // element-wise prologue would defeat; so do generics that name a
+    // library_call (qopt.qlinear's kernels), whose operands are fixed.
     linalg::ControlFusionFn control = [](OpOperand *fused) {
       Operation *producer = fused->get().getDefiningOp();
       auto consumer = dyn_cast<linalg::LinalgOp>(fused->getOwner());
       if (consumer && linalg::isaContractionOpInterface(consumer))
+        return false;
+      if (auto generic = dyn_cast<linalg::GenericOp>(fused->getOwner());
+          generic && generic.getLibraryCall())
         return false;
       return producer && producer->hasOneUse();
     };

@@ -12,8 +12,17 @@ import subprocess
 import numpy as np
 import pytest
 
-M_SHAPE = (3, 5)          # leading dims: M = 15 (not a tile multiple)
-K, N, GROUP = 128, 40, 32
+# (leading dims, K): M = 15 (not a tile multiple, the GEMM paths) and M = 2
+# with a K spanning several kernel blocks (the weight-only dot-product path).
+SHAPES = [((3, 5), 128), ((2,), 1056)]
+M_SHAPE, K = SHAPES[0]
+N, GROUP = 40, 32
+
+
+@pytest.fixture(params=SHAPES, ids=["m15", "m2"], autouse=True)
+def shape(request):
+    global M_SHAPE, K
+    M_SHAPE, K = request.param
 
 
 def dense(a, ty):
@@ -53,7 +62,7 @@ func.func @main(%x: tensor<{lead}x{K}xf32> {{onnx.name = "x"}}{args}) -> (tensor
 def make_data(seed):
     rng = np.random.default_rng(seed)
     x = rng.standard_normal(M_SHAPE + (K,)).astype(np.float32)
-    x[0, 1] = 0.0  # an all-zero token (dynamic scale 1)
+    x.reshape(-1, K)[1] = 0.0  # an all-zero token (dynamic scale 1)
     w = rng.integers(-128, 128, (N, K)).astype(np.int8)
     ws = (rng.random(N) * 0.01 + 0.001).astype(np.float32)
     b = rng.standard_normal(N).astype(np.float32)
@@ -98,7 +107,7 @@ def test_dynamic_w8a8(build_dir, tmp_path, kernels):
     acc = qx @ w.astype(np.int64).T
     want = acc.astype(np.float32) * (sx * ws)
     np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-5)
-    assert np.all(got[0, 1] == 0)
+    assert np.all(got.reshape(-1, N)[1] == 0)
 
 
 @pytest.mark.parametrize("kernels", [True, False])

@@ -179,6 +179,10 @@ const qopt_symbol *qopt_runtime_codegen_symbols(size_t *count);
  *  widest the CPU runs, or what $QOPT_KERNEL narrows it to). */
 const char *qopt_kernel_isa(void);
 
+/** The int8 matmul microkernel in use: "avx512vnni", "avx2" or "generic"
+ *  ($QOPT_KERNEL=avx2|generic narrows it as for the f32 kernel). */
+const char *qopt_kernel_isa_int8(void);
+
 /* --- Threads ------------------------------------------------------------ */
 
 /** The number of threads compiled models use for their parallel loops;

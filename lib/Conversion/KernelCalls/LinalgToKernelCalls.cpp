@@ -195,6 +195,111 @@ struct ConvToKernelCall : OpRewritePattern<linalg::Conv2DNchwFchwOp> {
   }
 };
 
+
+/// Whether `v` is (a view of) a constant global: a weight the kernels may
+/// pack once.
+bool isConstantBuffer(Value v) {
+  while (Operation *def = v.getDefiningOp()) {
+    if (isa<memref::GetGlobalOp>(def))
+      return true;
+    auto view = dyn_cast<ViewLikeOpInterface>(def);
+    if (!view)
+      return false;
+    v = view.getViewSource();
+  }
+  return false;
+}
+
+/// The generics qopt.qlinear's lowering tags with a `library_call` naming a
+/// runtime kernel: the integer and weight-only matmuls (QuantKernels.cpp).
+/// Their operand order and layouts are the lowering's; this re-checks the
+/// element types before trusting them.
+struct QuantMatmulToKernelCall : OpRewritePattern<linalg::GenericOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(linalg::GenericOp op,
+                                PatternRewriter &rewriter) const override {
+    std::optional<StringRef> call = op.getLibraryCall();
+    if (!call || !op.hasPureBufferSemantics())
+      return failure();
+    StringRef name = *call;
+    bool integer =
+        name == "qopt_kernel_matmul_s8s8" || name == "qopt_kernel_matmul_u8s8";
+    bool w8 = name == "qopt_kernel_matmul_w8";
+    bool w4 = name == "qopt_kernel_matmul_w4" || name == "qopt_kernel_matmul_wu4";
+    if (!integer && !w8 && !w4)
+      return failure();
+    Location loc = op.getLoc();
+    SmallVector<Value> operands(op->getOperands());
+    auto typeOf = [&](unsigned i) {
+      return cast<MemRefType>(operands[i].getType());
+    };
+    Type i8 = rewriter.getI8Type();
+    if (typeOf(1).getElementType() != i8 ||
+        (integer && (typeOf(0).getElementType() != i8 ||
+                     !typeOf(2).getElementType().isInteger(32))) ||
+        (!integer && !typeOf(0).getElementType().isF32()))
+      return rewriter.notifyMatchFailure(op, "unexpected operand types");
+    SmallVector<Buffer> bufs;
+    for (Value v : operands)
+      bufs.push_back(describeBuffer(rewriter, loc, v));
+    auto stride = [&](unsigned o, unsigned d) {
+      return arith::IndexCastOp::create(rewriter, loc, rewriter.getI64Type(),
+                                        bufs[o].strides[d])
+          .getResult();
+    };
+    auto dim = [&](unsigned o, unsigned d) {
+      return toI64(rewriter, loc,
+                   memref::getMixedSize(rewriter, loc, operands[o], d));
+    };
+    auto constant = [&](int64_t v) {
+      return arith::ConstantIntOp::create(rewriter, loc, v, 64).getResult();
+    };
+    Value out = operands.back();
+    unsigned c = operands.size() - 1;
+    SmallVector<Value> args;
+    if (integer || w8) {
+      // A [M, K], B [N, K] (, scale [N]), C [M, N].
+      args = {dim(0, 0),        dim(c, 1),    dim(0, 1),    bufs[0].address,
+              stride(0, 0),     stride(0, 1), bufs[1].address, stride(1, 0),
+              stride(1, 1)};
+      if (w8)
+        args.append({bufs[2].address, stride(2, 0)});
+      args.append({bufs[c].address, stride(c, 0), stride(c, 1)});
+      if (integer)
+        args.push_back(constant(isConstantBuffer(operands[1])));
+    } else {
+      // A [M, K/G, G/2, 2], B [N, K/G, G/2] bytes, scale [N, K/G]
+      // (, zero point [N, K/G]), C [M, N]. The expanded views come from
+      // row-major [M, K] / [N, K/2]: the innermost stride steps along K.
+      auto aTy = typeOf(0);
+      if (ShapedType::isDynamic(aTy.getDimSize(1)) ||
+          ShapedType::isDynamic(aTy.getDimSize(2)))
+        return rewriter.notifyMatchFailure(op, "dynamic K");
+      int64_t group = aTy.getDimSize(2) * 2;
+      int64_t k = aTy.getDimSize(1) * group;
+      bool isSigned = name == "qopt_kernel_matmul_w4";
+      Value zero = constant(0);
+      args = {dim(0, 0),       dim(c, 1),       constant(k),
+              constant(group), constant(isSigned), bufs[0].address,
+              stride(0, 0),    stride(0, 3),    bufs[1].address,
+              stride(1, 0),    stride(1, 2),    bufs[2].address,
+              stride(2, 0),    stride(2, 1)};
+      if (isSigned)
+        args.append({zero, zero, zero});
+      else
+        args.append({bufs[3].address, stride(3, 0), stride(3, 1)});
+      args.append({bufs[c].address, stride(c, 0), stride(c, 1)});
+      name = "qopt_kernel_matmul_w4";
+    }
+    (void)out;
+    func::FuncOp kernel = declareKernel(rewriter, op, name, args.size());
+    func::CallOp::create(rewriter, loc, kernel, args);
+    rewriter.eraseOp(op);
+    return success();
+  }
+};
+
 struct ConvertLinalgToKernelCallsPass
     : qopt::impl::ConvertLinalgToKernelCallsPassBase<
           ConvertLinalgToKernelCallsPass> {
@@ -210,6 +315,6 @@ struct ConvertLinalgToKernelCallsPass
 
 void mlir::qopt::populateLinalgToKernelCallsPatterns(
     RewritePatternSet &patterns) {
-  patterns.add<ContractionToKernelCall, ConvToKernelCall>(
+  patterns.add<ContractionToKernelCall, ConvToKernelCall, QuantMatmulToKernelCall>(
       patterns.getContext());
 }

@@ -1,0 +1,481 @@
+//===- QuantKernels.cpp - integer and weight-only quantized matmuls -------===//
+//
+// What qopt.qlinear lowers to on the CPU (the linalg.generic ops its
+// lowering tags with `library_call`):
+//
+// * `qopt_kernel_matmul_{s8s8,u8s8}`: C(i32) += A(i8 or u8) · Bᵀ(i8), exact
+//   integer products. B (the weight, [N, K]) is packed into panels of 32
+//   columns by groups of 4 k — the operand layout of x86's `vpdpbusd`
+//   (u8×s8 → i32, no intermediate saturation) — once per model when it is
+//   a constant. A signed A is shifted to u8 (+128) while packing and
+//   corrected with -128·Σk B[n, k]; wrapping i32 arithmetic makes that exact
+//   whenever the true result fits in i32. Microkernels: AVX-512 VNNI 8x32,
+//   AVX2 8x32 (pmaddwd on sign/zero-extended halves: never the saturating
+//   pmaddubsw), portable C++.
+// * `qopt_kernel_matmul_w8` / `_w4` / `_wu4`: weight-only. C(f32) +=
+//   A(f32) · dequant(B)ᵀ. Up to kGemvRows rows run as dot products that
+//   dequantize the weight in registers (decoding: memory-bound, the weight
+//   read once at its quantized size); more rows go to the f32 GEMM, whose
+//   B panels are dequantized block by block (never the whole weight).
+//
+//===----------------------------------------------------------------------===//
+
+#include "Gemm.h"
+#include "Threads.h"
+
+#include <algorithm>
+#include <array>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
+namespace {
+
+constexpr int64_t kNr = 32;  // B panel width (columns)
+constexpr int64_t kMr = 8;   // A panel height (rows)
+constexpr int64_t kKq = 128; // k-quads per block (512 k)
+constexpr int64_t kMc = 96;
+constexpr int64_t kNc = 256;
+constexpr int64_t kParallelWork = 1 << 16;
+
+/// C[kMr x kNr] (row stride ldc) += sum over kq quads of
+/// ap[q][r][0..3] (u8) · bp[q][c][0..3] (s8).
+using MicroI8 = void (*)(int64_t kq, const uint8_t *ap, const int8_t *bp,
+                         int32_t *c, int64_t ldc);
+
+void microI8Generic(int64_t kq, const uint8_t *ap, const int8_t *bp,
+                    int32_t *c, int64_t ldc) {
+  int32_t t[kMr][kNr] = {};
+  for (int64_t q = 0; q < kq; ++q) {
+    for (int64_t r = 0; r < kMr; ++r)
+      for (int64_t j = 0; j < kNr; ++j) {
+        int32_t s = 0;
+        for (int u = 0; u < 4; ++u)
+          s += int32_t(ap[r * 4 + u]) * int32_t(bp[j * 4 + u]);
+        t[r][j] += s;
+      }
+    ap += kMr * 4;
+    bp += kNr * 4;
+  }
+  for (int64_t r = 0; r < kMr; ++r)
+    for (int64_t j = 0; j < kNr; ++j)
+      c[r * ldc + j] = int32_t(uint32_t(c[r * ldc + j]) + uint32_t(t[r][j]));
+}
+
+#if defined(__x86_64__)
+__attribute__((target("avx512f,avx512bw,avx512vnni"))) void
+microI8VNNI(int64_t kq, const uint8_t *ap, const int8_t *bp, int32_t *c,
+            int64_t ldc) {
+  __m512i acc[kMr][2];
+  for (auto &row : acc)
+    row[0] = row[1] = _mm512_setzero_si512();
+  for (int64_t q = 0; q < kq; ++q) {
+    __m512i b0 = _mm512_loadu_si512(bp), b1 = _mm512_loadu_si512(bp + 64);
+#pragma GCC unroll 8
+    for (int r = 0; r < kMr; ++r) {
+      int32_t quad;
+      std::memcpy(&quad, ap + r * 4, 4);
+      __m512i a = _mm512_set1_epi32(quad);
+      acc[r][0] = _mm512_dpbusd_epi32(acc[r][0], a, b0);
+      acc[r][1] = _mm512_dpbusd_epi32(acc[r][1], a, b1);
+    }
+    ap += kMr * 4;
+    bp += kNr * 4;
+  }
+  for (int r = 0; r < kMr; ++r) {
+    int32_t *row = c + r * ldc;
+    _mm512_storeu_si512(row,
+                        _mm512_add_epi32(_mm512_loadu_si512(row), acc[r][0]));
+    _mm512_storeu_si512(
+        row + 16, _mm512_add_epi32(_mm512_loadu_si512(row + 16), acc[r][1]));
+  }
+}
+
+/// dpbusd on 8 lanes without VNNI: even and odd bytes widened to i16
+/// (u8 zero-extended, s8 sign-extended), multiplied and pair-summed by
+/// pmaddwd — exact, unlike pmaddubsw's saturating i16 sums.
+__attribute__((target("avx2"))) inline __m256i dpbusdAVX2(__m256i acc,
+                                                          __m256i a,
+                                                          __m256i b) {
+  const __m256i lowBytes = _mm256_set1_epi16(0x00FF);
+  __m256i aEven = _mm256_and_si256(a, lowBytes);
+  __m256i aOdd = _mm256_srli_epi16(a, 8);
+  __m256i bEven = _mm256_srai_epi16(_mm256_slli_epi16(b, 8), 8);
+  __m256i bOdd = _mm256_srai_epi16(b, 8);
+  acc = _mm256_add_epi32(acc, _mm256_madd_epi16(aEven, bEven));
+  return _mm256_add_epi32(acc, _mm256_madd_epi16(aOdd, bOdd));
+}
+
+__attribute__((target("avx2"))) void microI8AVX2(int64_t kq, const uint8_t *ap,
+                                                 const int8_t *bp, int32_t *c,
+                                                 int64_t ldc) {
+  // Two rows at a time keep 8 accumulators and 4 B vectors in registers.
+  for (int r0 = 0; r0 < kMr; r0 += 2) {
+    __m256i acc[2][4];
+    for (auto &row : acc)
+      for (auto &v : row)
+        v = _mm256_setzero_si256();
+    const uint8_t *a = ap;
+    const int8_t *b = bp;
+    for (int64_t q = 0; q < kq; ++q) {
+      __m256i bv[4];
+      for (int j = 0; j < 4; ++j)
+        bv[j] = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(b) + j);
+      for (int r = 0; r < 2; ++r) {
+        int32_t quad;
+        std::memcpy(&quad, a + (r0 + r) * 4, 4);
+        __m256i av = _mm256_set1_epi32(quad);
+        for (int j = 0; j < 4; ++j)
+          acc[r][j] = dpbusdAVX2(acc[r][j], av, bv[j]);
+      }
+      a += kMr * 4;
+      b += kNr * 4;
+    }
+    for (int r = 0; r < 2; ++r) {
+      int32_t *row = c + (r0 + r) * ldc;
+      for (int j = 0; j < 4; ++j) {
+        auto *p = reinterpret_cast<__m256i *>(row + j * 8);
+        _mm256_storeu_si256(p, _mm256_add_epi32(_mm256_loadu_si256(p),
+                                                acc[r][j]));
+      }
+    }
+  }
+}
+#endif
+
+struct KernelI8 {
+  const char *isa;
+  MicroI8 fn;
+};
+
+/// The widest int8 kernel the CPU runs; QOPT_KERNEL=avx2|generic picks a
+/// narrower one, as for the f32 kernels.
+const KernelI8 &kernelI8() {
+  static const KernelI8 chosen = [] {
+    const char *force = std::getenv("QOPT_KERNEL");
+    std::string want = force ? force : "";
+#if defined(__x86_64__)
+    if ((want.empty() || want == "avx512") &&
+        __builtin_cpu_supports("avx512vnni") &&
+        __builtin_cpu_supports("avx512bw"))
+      return KernelI8{"avx512vnni", microI8VNNI};
+    if ((want.empty() || want == "avx512" || want == "avx2") &&
+        __builtin_cpu_supports("avx2"))
+      return KernelI8{"avx2", microI8AVX2};
+#endif
+    return KernelI8{"generic", microI8Generic};
+  }();
+  return chosen;
+}
+
+/// B [N, K] (strides in elements) packed into panels of kNr columns: panel
+/// p holds, for each quad q of k, B[p*kNr + c][4q + u] at
+/// p * kPadded * kNr + q * 4 * kNr + c * 4 + u (zero padded), and the row
+/// sums Σk B[n, k].
+struct PackedI8 {
+  std::vector<int8_t> data;
+  std::vector<int32_t> rowSums;
+  int64_t kPadded = 0;
+};
+
+std::shared_ptr<PackedI8> packI8(const int8_t *b, int64_t n, int64_t k,
+                                 int64_t sN, int64_t sK) {
+  auto p = std::make_shared<PackedI8>();
+  p->kPadded = (k + 3) / 4 * 4;
+  int64_t panels = (n + kNr - 1) / kNr;
+  p->data.assign(size_t(panels * p->kPadded * kNr), 0);
+  p->rowSums.assign(size_t(panels * kNr), 0);
+  for (int64_t j = 0; j < n; ++j) {
+    int8_t *panel = p->data.data() + (j / kNr) * p->kPadded * kNr;
+    int64_t c = j % kNr;
+    int32_t sum = 0;
+    for (int64_t kk = 0; kk < k; ++kk) {
+      int8_t v = b[j * sN + kk * sK];
+      panel[(kk / 4) * 4 * kNr + c * 4 + kk % 4] = v;
+      sum += v;
+    }
+    p->rowSums[size_t(j)] = sum;
+  }
+  return p;
+}
+
+std::mutex packedMu;
+std::map<std::array<int64_t, 5>, std::shared_ptr<const PackedI8>> packedCache;
+
+std::shared_ptr<const PackedI8> packedI8(const int8_t *b, int64_t n, int64_t k,
+                                         int64_t sN, int64_t sK,
+                                         bool constant) {
+  if (!constant)
+    return packI8(b, n, k, sN, sK);
+  std::array<int64_t, 5> key{reinterpret_cast<int64_t>(b), n, k, sN, sK};
+  std::lock_guard<std::mutex> lock(packedMu);
+  std::shared_ptr<const PackedI8> &entry = packedCache[key];
+  if (!entry)
+    entry = packI8(b, n, k, sN, sK);
+  return entry;
+}
+
+void matmulI8(int64_t m, int64_t n, int64_t k, const uint8_t *a, int64_t aM,
+              int64_t aK, bool aSigned, const int8_t *b, int64_t bN,
+              int64_t bK, int32_t *c, int64_t cM, int64_t cN, bool bConstant) {
+  if (m <= 0 || n <= 0 || k <= 0)
+    return;
+  const KernelI8 &kernel = kernelI8();
+  std::shared_ptr<const PackedI8> packed =
+      packedI8(b, n, k, bN, bK, bConstant);
+  const int64_t kp = packed->kPadded;
+  const int64_t mBlocks = (m + kMc - 1) / kMc, nBlocks = (n + kNc - 1) / kNc;
+  const uint8_t flip = aSigned ? 0x80 : 0; // s8 → u8: +128
+  auto task = [&](int64_t t) {
+    int64_t nb = t % nBlocks, mb = t / nBlocks;
+    int64_t i0 = mb * kMc, mc = std::min(kMc, m - i0);
+    int64_t j0 = nb * kNc, nc = std::min(kNc, n - j0);
+    thread_local std::vector<uint8_t> aPack;
+    aPack.resize(size_t(kMc * kKq * 4));
+    alignas(64) int32_t tile[kMr * kNr];
+    for (int64_t q0 = 0; q0 < kp / 4; q0 += kKq) {
+      int64_t kq = std::min(kKq, kp / 4 - q0);
+      // A block: panels of kMr rows, quads interleaved, zero padded.
+      for (int64_t p = 0; p < mc; p += kMr)
+        for (int64_t r = 0; r < kMr; ++r) {
+          uint8_t *dst = aPack.data() + p * kq * 4 + r * 4;
+          bool live = p + r < mc;
+          const uint8_t *src = a + (i0 + p + r) * aM;
+          for (int64_t q = 0; q < kq; ++q)
+            for (int u = 0; u < 4; ++u) {
+              int64_t kk = (q0 + q) * 4 + u;
+              dst[q * kMr * 4 + u] =
+                  live && kk < k ? uint8_t(src[kk * aK] ^ flip) : uint8_t(0);
+            }
+        }
+      for (int64_t jq = 0; jq < nc; jq += kNr) {
+        const int8_t *bp = packed->data.data() + ((j0 + jq) / kNr) * kp * kNr +
+                           q0 * 4 * kNr;
+        for (int64_t p = 0; p < mc; p += kMr) {
+          int64_t rows = std::min(kMr, mc - p), cols = std::min(kNr, nc - jq);
+          const uint8_t *ap = aPack.data() + p * kq * 4;
+          int32_t *out = c + (i0 + p) * cM + (j0 + jq) * cN;
+          if (rows == kMr && cols == kNr && cN == 1) {
+            kernel.fn(kq, ap, bp, out, cM);
+            continue;
+          }
+          std::memset(tile, 0, sizeof(tile));
+          kernel.fn(kq, ap, bp, tile, kNr);
+          for (int64_t r = 0; r < rows; ++r)
+            for (int64_t j = 0; j < cols; ++j) {
+              int32_t &o = out[r * cM + j * cN];
+              o = int32_t(uint32_t(o) + uint32_t(tile[r * kNr + j]));
+            }
+        }
+      }
+    }
+    if (aSigned) // undo the +128 shift: -128 · Σk B[n, k]
+      for (int64_t i = 0; i < mc; ++i)
+        for (int64_t j = 0; j < nc; ++j) {
+          int32_t &o = c[(i0 + i) * cM + (j0 + j) * cN];
+          o = int32_t(uint32_t(o) -
+                      uint32_t(128) * uint32_t(packed->rowSums[size_t(j0 + j)]));
+        }
+  };
+  int64_t tasks = mBlocks * nBlocks;
+  if (m * n * k < kParallelWork)
+    for (int64_t t = 0; t < tasks; ++t)
+      task(t);
+  else
+    qopt::rt::parallelFor(tasks, task);
+}
+
+//===----------------------------------------------------------------------===//
+// Weight-only
+//===----------------------------------------------------------------------===//
+
+/// A quantized [N, K] weight: int8 per channel, or 4-bit packed two per
+/// byte (even k in the low nibble) with per-group scales (and zero points
+/// for uint4).
+struct QuantWeight {
+  int bits;       // 8 or 4
+  bool isSigned;  // int4 (sign in bit 3) vs uint4 (zero points)
+  int64_t group;  // 4-bit: k per scale
+  const int8_t *w;
+  int64_t wN, wK; // element (8-bit) or byte (4-bit) strides
+  const float *scale;
+  int64_t sN, sG;
+  const int8_t *zp;
+  int64_t zN, zG;
+
+  /// Dequantized w[j][k0 .. k0+len) into out.
+  void row(int64_t j, int64_t k0, int64_t len, float *out) const {
+    const int8_t *r = w + j * wN;
+    if (bits == 8) {
+      float s = scale[j * sN];
+      for (int64_t i = 0; i < len; ++i)
+        out[i] = float(r[(k0 + i) * wK]) * s;
+      return;
+    }
+    for (int64_t i = 0; i < len; ++i) {
+      int64_t kk = k0 + i, g = kk / group;
+      int v = (uint8_t(r[(kk / 2) * wK]) >> ((kk & 1) * 4)) & 15;
+      v = isSigned ? v - ((v & 8) << 1) : v - zp[j * zN + g * zG];
+      out[i] = float(v) * scale[j * sN + g * sG];
+    }
+  }
+};
+
+/// runGemm's B block (B = Wᵀ: [K, N]) dequantized into its panels.
+void packDequantized(const void *context, int64_t k0, int64_t kc, int64_t j0,
+                     int64_t nc, int64_t nr, float *out) {
+  const auto &qw = *static_cast<const QuantWeight *>(context);
+  thread_local std::vector<float> rowBuf;
+  rowBuf.resize(size_t(kc));
+  for (int64_t q = 0; q < nc; q += nr) {
+    float *panel = out + q * kc;
+    for (int64_t c = 0; c < nr; ++c) {
+      if (q + c >= nc) {
+        for (int64_t k = 0; k < kc; ++k)
+          panel[k * nr + c] = 0;
+        continue;
+      }
+      qw.row(j0 + q + c, k0, kc, rowBuf.data());
+      for (int64_t k = 0; k < kc; ++k)
+        panel[k * nr + c] = rowBuf[size_t(k)];
+    }
+  }
+}
+
+constexpr int64_t kGemvRows = 4;
+
+/// Σk x[k] · w[k] over one dequantized row chunk.
+float dot(const float *x, int64_t xK, const float *w, int64_t len) {
+  float s = 0;
+  if (xK == 1) {
+    // Eight partial sums: vectorizes without reassociating floats.
+    float part[8] = {};
+    int64_t i = 0;
+    for (; i + 8 <= len; i += 8)
+      for (int u = 0; u < 8; ++u)
+        part[u] += x[i + u] * w[i + u];
+    for (; i < len; ++i)
+      part[0] += x[i] * w[i];
+    for (float p : part)
+      s += p;
+    return s;
+  }
+  for (int64_t i = 0; i < len; ++i)
+    s += x[i * xK] * w[i];
+  return s;
+}
+
+void matmulWeightOnly(int64_t m, int64_t n, int64_t k, const float *a,
+                      int64_t aM, int64_t aK, const QuantWeight &qw, float *c,
+                      int64_t cM, int64_t cN) {
+  if (m <= 0 || n <= 0 || k <= 0)
+    return;
+  if (m > kGemvRows) {
+    qopt::rt::Gemm g{1, 1, m, n, k, false, a, 0, 0, aM, aK, nullptr, 0, 0,
+                     0, 0, c, 0, 0, cM, cN};
+    g.packBlock = packDequantized;
+    g.packContext = &qw;
+    qopt::rt::runGemm(g);
+    return;
+  }
+  // Few rows: each weight row is dequantized once, in chunks that stay in
+  // L1, and dotted with every row of A.
+  constexpr int64_t kChunk = 512, kRowsPerTask = 16;
+  auto task = [&](int64_t t) {
+    float w[kChunk];
+    for (int64_t j = t * kRowsPerTask; j < std::min(n, (t + 1) * kRowsPerTask);
+         ++j) {
+      float acc[kGemvRows] = {};
+      for (int64_t k0 = 0; k0 < k; k0 += kChunk) {
+        int64_t len = std::min(kChunk, k - k0);
+        qw.row(j, k0, len, w);
+        for (int64_t i = 0; i < m; ++i)
+          acc[i] += dot(a + i * aM + k0 * aK, aK, w, len);
+      }
+      for (int64_t i = 0; i < m; ++i)
+        c[i * cM + j * cN] += acc[i];
+    }
+  };
+  int64_t tasks = (n + kRowsPerTask - 1) / kRowsPerTask;
+  if (m * n * k < kParallelWork)
+    for (int64_t t = 0; t < tasks; ++t)
+      task(t);
+  else
+    qopt::rt::parallelFor(tasks, task);
+}
+
+} // namespace
+
+void qopt::rt::clearQuantKernelCaches() {
+  std::lock_guard<std::mutex> lock(packedMu);
+  packedCache.clear();
+}
+
+extern "C" const char *qopt_kernel_isa_int8(void) { return kernelI8().isa; }
+
+// Addresses arrive as i64, strides in elements (bytes for packed 4-bit
+// weights' K stride).
+extern "C" void qopt_kernel_matmul_s8s8(int64_t m, int64_t n, int64_t k,
+                                        int64_t aPtr, int64_t aM, int64_t aK,
+                                        int64_t bPtr, int64_t bN, int64_t bK,
+                                        int64_t cPtr, int64_t cM, int64_t cN,
+                                        int64_t bConstant) {
+  matmulI8(m, n, k, reinterpret_cast<const uint8_t *>(aPtr), aM, aK, true,
+           reinterpret_cast<const int8_t *>(bPtr), bN, bK,
+           reinterpret_cast<int32_t *>(cPtr), cM, cN, bConstant != 0);
+}
+
+extern "C" void qopt_kernel_matmul_u8s8(int64_t m, int64_t n, int64_t k,
+                                        int64_t aPtr, int64_t aM, int64_t aK,
+                                        int64_t bPtr, int64_t bN, int64_t bK,
+                                        int64_t cPtr, int64_t cM, int64_t cN,
+                                        int64_t bConstant) {
+  matmulI8(m, n, k, reinterpret_cast<const uint8_t *>(aPtr), aM, aK, false,
+           reinterpret_cast<const int8_t *>(bPtr), bN, bK,
+           reinterpret_cast<int32_t *>(cPtr), cM, cN, bConstant != 0);
+}
+
+extern "C" void qopt_kernel_matmul_w8(int64_t m, int64_t n, int64_t k,
+                                      int64_t aPtr, int64_t aM, int64_t aK,
+                                      int64_t bPtr, int64_t bN, int64_t bK,
+                                      int64_t sPtr, int64_t sN, int64_t cPtr,
+                                      int64_t cM, int64_t cN) {
+  QuantWeight qw{8,  true,    0,       reinterpret_cast<const int8_t *>(bPtr),
+                 bN, bK,      reinterpret_cast<const float *>(sPtr),
+                 sN, 0,       nullptr, 0,
+                 0};
+  matmulWeightOnly(m, n, k, reinterpret_cast<const float *>(aPtr), aM, aK, qw,
+                   reinterpret_cast<float *>(cPtr), cM, cN);
+}
+
+extern "C" void qopt_kernel_matmul_w4(int64_t m, int64_t n, int64_t k,
+                                      int64_t group, int64_t isSigned,
+                                      int64_t aPtr, int64_t aM, int64_t aK,
+                                      int64_t bPtr, int64_t bN, int64_t bK,
+                                      int64_t sPtr, int64_t sN, int64_t sG,
+                                      int64_t zPtr, int64_t zN, int64_t zG,
+                                      int64_t cPtr, int64_t cM, int64_t cN) {
+  QuantWeight qw{4,
+                 isSigned != 0,
+                 group,
+                 reinterpret_cast<const int8_t *>(bPtr),
+                 bN,
+                 bK,
+                 reinterpret_cast<const float *>(sPtr),
+                 sN,
+                 sG,
+                 reinterpret_cast<const int8_t *>(zPtr),
+                 zN,
+                 zG};
+  matmulWeightOnly(m, n, k, reinterpret_cast<const float *>(aPtr), aM, aK, qw,
+                   reinterpret_cast<float *>(cPtr), cM, cN);
+}

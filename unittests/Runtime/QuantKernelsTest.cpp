@@ -1,0 +1,195 @@
+//===- QuantKernelsTest.cpp - int8 and weight-only matmul kernels ---------===//
+//
+// Each kernel against naive loops, with every microkernel the runtime can
+// pick (test/Runtime/kernel-variants.test runs these under QOPT_KERNEL).
+//
+//===----------------------------------------------------------------------===//
+
+#include "qopt/Runtime/qopt_runtime.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <cstdlib>
+#include <random>
+#include <string>
+#include <vector>
+
+extern "C" {
+void qopt_kernel_matmul_s8s8(int64_t, int64_t, int64_t, int64_t, int64_t,
+                             int64_t, int64_t, int64_t, int64_t, int64_t,
+                             int64_t, int64_t, int64_t);
+void qopt_kernel_matmul_u8s8(int64_t, int64_t, int64_t, int64_t, int64_t,
+                             int64_t, int64_t, int64_t, int64_t, int64_t,
+                             int64_t, int64_t, int64_t);
+void qopt_kernel_matmul_w8(int64_t, int64_t, int64_t, int64_t, int64_t,
+                           int64_t, int64_t, int64_t, int64_t, int64_t,
+                           int64_t, int64_t, int64_t, int64_t);
+void qopt_kernel_matmul_w4(int64_t, int64_t, int64_t, int64_t, int64_t,
+                           int64_t, int64_t, int64_t, int64_t, int64_t,
+                           int64_t, int64_t, int64_t, int64_t, int64_t,
+                           int64_t, int64_t, int64_t, int64_t, int64_t);
+}
+
+namespace {
+
+template <typename T> int64_t addr(const T *p) {
+  return reinterpret_cast<int64_t>(p);
+}
+
+template <typename T>
+std::vector<T> randomInts(size_t n, int lo, int hi, unsigned seed) {
+  std::mt19937 gen(seed);
+  std::uniform_int_distribution<int> d(lo, hi);
+  std::vector<T> v(n);
+  for (T &x : v)
+    x = T(d(gen));
+  return v;
+}
+
+std::vector<float> randomFloats(size_t n, unsigned seed) {
+  std::mt19937 gen(seed);
+  std::normal_distribution<float> d;
+  std::vector<float> v(n);
+  for (float &x : v)
+    x = d(gen);
+  return v;
+}
+
+struct Int8Case {
+  int64_t m, n, k;
+  bool aSigned, transposedA;
+};
+
+class Int8MatmulKernel : public ::testing::TestWithParam<Int8Case> {};
+
+TEST_P(Int8MatmulKernel, MatchesNaiveLoopsExactly) {
+  auto [m, n, k, aSigned, transposedA] = GetParam();
+  // A as bytes; interpreted as s8 or u8. Column-major A checks strides.
+  std::vector<int8_t> a = randomInts<int8_t>(m * k, -128, 127, 1);
+  std::vector<int8_t> b = randomInts<int8_t>(n * k, -128, 127, 2);
+  std::vector<int32_t> c = randomInts<int32_t>(m * n, -1000, 1000, 3);
+  int64_t aM = transposedA ? 1 : k, aK = transposedA ? m : 1;
+  std::vector<int32_t> ref = c;
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t j = 0; j < n; ++j) {
+      int64_t s = 0;
+      for (int64_t l = 0; l < k; ++l) {
+        int64_t av = aSigned ? int64_t(a[i * aM + l * aK])
+                             : int64_t(uint8_t(a[i * aM + l * aK]));
+        s += av * b[j * k + l];
+      }
+      ref[i * n + j] += int32_t(s);
+    }
+  for (int constant = 0; constant < 2; ++constant)
+    for (int rep = 0; rep < 2; ++rep) { // the constant path packs once
+      std::vector<int32_t> out = c;
+      (aSigned ? qopt_kernel_matmul_s8s8 : qopt_kernel_matmul_u8s8)(
+          m, n, k, addr(a.data()), aM, aK, addr(b.data()), k, 1,
+          addr(out.data()), n, 1, constant);
+      ASSERT_EQ(out, ref) << "constant " << constant << " rep " << rep;
+    }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Shapes, Int8MatmulKernel,
+    ::testing::Values(Int8Case{1, 1, 1, true, false},
+                      Int8Case{5, 7, 3, false, false},
+                      Int8Case{8, 32, 512, true, false},
+                      Int8Case{73, 300, 517, true, false},
+                      Int8Case{17, 45, 1030, false, true},
+                      Int8Case{100, 33, 64, false, false}));
+
+// The extremes at the largest K the i32 accumulator holds for u8 × s8
+// (255 · -128 · 65793 = -2147483520): the +128 shift of signed inputs
+// wraps internally and must still come out exact.
+TEST(Int8MatmulKernel, ExtremeValuesAtTheOverflowBound) {
+  const int64_t k = 65793, n = 3;
+  std::vector<int8_t> aU(k, int8_t(uint8_t(255))), aS(k, -128), b(n * k, -128);
+  std::vector<int32_t> out(n, 0);
+  qopt_kernel_matmul_u8s8(1, n, k, addr(aU.data()), k, 1, addr(b.data()), k, 1,
+                          addr(out.data()), n, 1, 0);
+  for (int32_t v : out)
+    EXPECT_EQ(v, int32_t(-2147483520));
+  out.assign(n, 0);
+  qopt_kernel_matmul_s8s8(1, n, k, addr(aS.data()), k, 1, addr(b.data()), k, 1,
+                          addr(out.data()), n, 1, 0);
+  for (int32_t v : out)
+    EXPECT_EQ(v, int32_t(16384 * k));
+}
+
+TEST(Int8MatmulKernel, UsesTheRequestedISA) {
+  const char *want = std::getenv("QOPT_KERNEL");
+  std::string isa = qopt_kernel_isa_int8();
+  if (want && std::string(want) == "generic")
+    EXPECT_EQ(isa, "generic");
+  else if (want && std::string(want) == "avx2")
+    EXPECT_TRUE(isa == "avx2" || isa == "generic") << isa;
+  else
+    EXPECT_TRUE(isa == "avx512vnni" || isa == "avx2" || isa == "generic")
+        << isa;
+}
+
+struct WeightOnlyCase {
+  int64_t m, n, k, bits, group;
+  bool isSigned;
+};
+
+class WeightOnlyMatmulKernel
+    : public ::testing::TestWithParam<WeightOnlyCase> {};
+
+TEST_P(WeightOnlyMatmulKernel, MatchesNaiveLoops) {
+  auto [m, n, k, bits, group, isSigned] = GetParam();
+  std::vector<float> a = randomFloats(m * k, 4);
+  std::vector<float> c = randomFloats(m * n, 5), ref = c;
+  int64_t groups = bits == 8 ? 1 : k / group;
+  std::vector<float> scale = randomFloats(n * groups, 6);
+  // Unpacked values, then the stored form.
+  std::vector<int> q = bits == 8  ? randomInts<int>(n * k, -128, 127, 7)
+                       : isSigned ? randomInts<int>(n * k, -8, 7, 7)
+                                  : randomInts<int>(n * k, 0, 15, 7);
+  std::vector<int8_t> zp = randomInts<int8_t>(n * groups, 0, 15, 8);
+  std::vector<int8_t> stored;
+  if (bits == 8) {
+    stored.assign(q.begin(), q.end());
+  } else {
+    stored.assign(n * k / 2, 0);
+    for (int64_t j = 0; j < n; ++j)
+      for (int64_t l = 0; l < k; ++l)
+        stored[j * k / 2 + l / 2] |= int8_t((q[j * k + l] & 15) << (l % 2 * 4));
+  }
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t j = 0; j < n; ++j) {
+      double s = 0;
+      for (int64_t l = 0; l < k; ++l) {
+        int64_t g = bits == 8 ? 0 : l / group;
+        int v = q[j * k + l] - (bits == 4 && !isSigned ? zp[j * groups + g] : 0);
+        s += double(a[i * k + l]) * double(float(v) * scale[j * groups + g]);
+      }
+      ref[i * n + j] += float(s);
+    }
+  std::vector<float> out = c;
+  if (bits == 8)
+    qopt_kernel_matmul_w8(m, n, k, addr(a.data()), k, 1, addr(stored.data()),
+                          k, 1, addr(scale.data()), 1, addr(out.data()), n, 1);
+  else
+    qopt_kernel_matmul_w4(m, n, k, group, isSigned, addr(a.data()), k, 1,
+                          addr(stored.data()), k / 2, 1, addr(scale.data()),
+                          groups, 1, isSigned ? 0 : addr(zp.data()), groups, 1,
+                          addr(out.data()), n, 1);
+  for (size_t i = 0; i < out.size(); ++i)
+    ASSERT_NEAR(out[i], ref[i], 2e-3 * std::sqrt(double(k)) + 1e-3)
+        << "element " << i;
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Shapes, WeightOnlyMatmulKernel,
+    ::testing::Values(WeightOnlyCase{1, 37, 96, 8, 0, true},
+                      WeightOnlyCase{3, 300, 1100, 8, 0, true},
+                      WeightOnlyCase{40, 70, 300, 8, 0, true},
+                      WeightOnlyCase{1, 33, 256, 4, 32, true},
+                      WeightOnlyCase{4, 64, 1024, 4, 128, false},
+                      WeightOnlyCase{21, 50, 384, 4, 64, true},
+                      WeightOnlyCase{9, 17, 256, 4, 128, false}));
+
+} // namespace
