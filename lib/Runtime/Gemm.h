@@ -1,4 +1,5 @@
-//===- Gemm.h - the runtime's packed f32 GEMM, shared by its kernels -*- C++ -*-===//
+//===- Gemm.h - the runtime's packed f32 GEMM, shared by its kernels -*- C++
+//-*-===//
 //
 // Kernels.cpp implements it; QuantKernels.cpp reuses it for weight-only
 // quantized matmuls, which dequantize B block by block into its panels.

@@ -52,8 +52,8 @@ constexpr int64_t kParallelWork = 1 << 16;
 using MicroI8 = void (*)(int64_t kq, const uint8_t *ap, const int8_t *bp,
                          int32_t *c, int64_t ldc);
 
-void microI8Generic(int64_t kq, const uint8_t *ap, const int8_t *bp,
-                    int32_t *c, int64_t ldc) {
+void microI8Generic(int64_t kq, const uint8_t *ap, const int8_t *bp, int32_t *c,
+                    int64_t ldc) {
   int32_t t[kMr][kNr] = {};
   for (int64_t q = 0; q < kq; ++q) {
     for (int64_t r = 0; r < kMr; ++r)
@@ -103,9 +103,8 @@ microI8VNNI(int64_t kq, const uint8_t *ap, const int8_t *bp, int32_t *c,
 /// dpbusd on 8 lanes without VNNI: even and odd bytes widened to i16
 /// (u8 zero-extended, s8 sign-extended), multiplied and pair-summed by
 /// pmaddwd — exact, unlike pmaddubsw's saturating i16 sums.
-__attribute__((target("avx2"))) inline __m256i dpbusdAVX2(__m256i acc,
-                                                          __m256i a,
-                                                          __m256i b) {
+__attribute__((target("avx2"))) inline __m256i
+dpbusdAVX2(__m256i acc, __m256i a, __m256i b) {
   const __m256i lowBytes = _mm256_set1_epi16(0x00FF);
   __m256i aEven = _mm256_and_si256(a, lowBytes);
   __m256i aOdd = _mm256_srli_epi16(a, 8);
@@ -144,8 +143,8 @@ __attribute__((target("avx2"))) void microI8AVX2(int64_t kq, const uint8_t *ap,
       int32_t *row = c + (r0 + r) * ldc;
       for (int j = 0; j < 4; ++j) {
         auto *p = reinterpret_cast<__m256i *>(row + j * 8);
-        _mm256_storeu_si256(p, _mm256_add_epi32(_mm256_loadu_si256(p),
-                                                acc[r][j]));
+        _mm256_storeu_si256(p,
+                            _mm256_add_epi32(_mm256_loadu_si256(p), acc[r][j]));
       }
     }
   }
@@ -225,13 +224,12 @@ std::shared_ptr<const PackedI8> packedI8(const int8_t *b, int64_t n, int64_t k,
 }
 
 void matmulI8(int64_t m, int64_t n, int64_t k, const uint8_t *a, int64_t aM,
-              int64_t aK, bool aSigned, const int8_t *b, int64_t bN,
-              int64_t bK, int32_t *c, int64_t cM, int64_t cN, bool bConstant) {
+              int64_t aK, bool aSigned, const int8_t *b, int64_t bN, int64_t bK,
+              int32_t *c, int64_t cM, int64_t cN, bool bConstant) {
   if (m <= 0 || n <= 0 || k <= 0)
     return;
   const KernelI8 &kernel = kernelI8();
-  std::shared_ptr<const PackedI8> packed =
-      packedI8(b, n, k, bN, bK, bConstant);
+  std::shared_ptr<const PackedI8> packed = packedI8(b, n, k, bN, bK, bConstant);
   const int64_t kp = packed->kPadded;
   const int64_t mBlocks = (m + kMc - 1) / kMc, nBlocks = (n + kNc - 1) / kNc;
   const uint8_t flip = aSigned ? 0x80 : 0; // s8 → u8: +128
@@ -258,8 +256,8 @@ void matmulI8(int64_t m, int64_t n, int64_t k, const uint8_t *a, int64_t aM,
             }
         }
       for (int64_t jq = 0; jq < nc; jq += kNr) {
-        const int8_t *bp = packed->data.data() + ((j0 + jq) / kNr) * kp * kNr +
-                           q0 * 4 * kNr;
+        const int8_t *bp =
+            packed->data.data() + ((j0 + jq) / kNr) * kp * kNr + q0 * 4 * kNr;
         for (int64_t p = 0; p < mc; p += kMr) {
           int64_t rows = std::min(kMr, mc - p), cols = std::min(kNr, nc - jq);
           const uint8_t *ap = aPack.data() + p * kq * 4;
@@ -283,7 +281,8 @@ void matmulI8(int64_t m, int64_t n, int64_t k, const uint8_t *a, int64_t aM,
         for (int64_t j = 0; j < nc; ++j) {
           int32_t &o = c[(i0 + i) * cM + (j0 + j) * cN];
           o = int32_t(uint32_t(o) -
-                      uint32_t(128) * uint32_t(packed->rowSums[size_t(j0 + j)]));
+                      uint32_t(128) *
+                          uint32_t(packed->rowSums[size_t(j0 + j)]));
         }
   };
   int64_t tasks = mBlocks * nBlocks;
@@ -302,9 +301,9 @@ void matmulI8(int64_t m, int64_t n, int64_t k, const uint8_t *a, int64_t aM,
 /// byte (even k in the low nibble) with per-group scales (and zero points
 /// for uint4).
 struct QuantWeight {
-  int bits;       // 8 or 4
-  bool isSigned;  // int4 (sign in bit 3) vs uint4 (zero points)
-  int64_t group;  // 4-bit: k per scale
+  int bits;      // 8 or 4
+  bool isSigned; // int4 (sign in bit 3) vs uint4 (zero points)
+  int64_t group; // 4-bit: k per scale
   const int8_t *w;
   int64_t wN, wK; // element (8-bit) or byte (4-bit) strides
   const float *scale;
@@ -380,8 +379,8 @@ void matmulWeightOnly(int64_t m, int64_t n, int64_t k, const float *a,
   if (m <= 0 || n <= 0 || k <= 0)
     return;
   if (m > kGemvRows) {
-    qopt::rt::Gemm g{1, 1, m, n, k, false, a, 0, 0, aM, aK, nullptr, 0, 0,
-                     0, 0, c, 0, 0, cM, cN};
+    qopt::rt::Gemm g{1,       1, m, n, k, false, a, 0, 0,  aM, aK,
+                     nullptr, 0, 0, 0, 0, c,     0, 0, cM, cN};
     g.packBlock = packDequantized;
     g.packContext = &qw;
     qopt::rt::runGemm(g);
@@ -449,9 +448,17 @@ extern "C" void qopt_kernel_matmul_w8(int64_t m, int64_t n, int64_t k,
                                       int64_t bPtr, int64_t bN, int64_t bK,
                                       int64_t sPtr, int64_t sN, int64_t cPtr,
                                       int64_t cM, int64_t cN) {
-  QuantWeight qw{8,  true,    0,       reinterpret_cast<const int8_t *>(bPtr),
-                 bN, bK,      reinterpret_cast<const float *>(sPtr),
-                 sN, 0,       nullptr, 0,
+  QuantWeight qw{8,
+                 true,
+                 0,
+                 reinterpret_cast<const int8_t *>(bPtr),
+                 bN,
+                 bK,
+                 reinterpret_cast<const float *>(sPtr),
+                 sN,
+                 0,
+                 nullptr,
+                 0,
                  0};
   matmulWeightOnly(m, n, k, reinterpret_cast<const float *>(aPtr), aM, aK, qw,
                    reinterpret_cast<float *>(cPtr), cM, cN);

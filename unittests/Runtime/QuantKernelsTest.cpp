@@ -22,13 +22,13 @@ void qopt_kernel_matmul_s8s8(int64_t, int64_t, int64_t, int64_t, int64_t,
 void qopt_kernel_matmul_u8s8(int64_t, int64_t, int64_t, int64_t, int64_t,
                              int64_t, int64_t, int64_t, int64_t, int64_t,
                              int64_t, int64_t, int64_t);
-void qopt_kernel_matmul_w8(int64_t, int64_t, int64_t, int64_t, int64_t,
-                           int64_t, int64_t, int64_t, int64_t, int64_t,
-                           int64_t, int64_t, int64_t, int64_t);
-void qopt_kernel_matmul_w4(int64_t, int64_t, int64_t, int64_t, int64_t,
-                           int64_t, int64_t, int64_t, int64_t, int64_t,
-                           int64_t, int64_t, int64_t, int64_t, int64_t,
-                           int64_t, int64_t, int64_t, int64_t, int64_t);
+void qopt_kernel_matmul_w8(int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,
+                           int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,
+                           int64_t, int64_t);
+void qopt_kernel_matmul_w4(int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,
+                           int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,
+                           int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,
+                           int64_t, int64_t);
 }
 
 namespace {
@@ -91,14 +91,14 @@ TEST_P(Int8MatmulKernel, MatchesNaiveLoopsExactly) {
     }
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Shapes, Int8MatmulKernel,
-    ::testing::Values(Int8Case{1, 1, 1, true, false},
-                      Int8Case{5, 7, 3, false, false},
-                      Int8Case{8, 32, 512, true, false},
-                      Int8Case{73, 300, 517, true, false},
-                      Int8Case{17, 45, 1030, false, true},
-                      Int8Case{100, 33, 64, false, false}));
+INSTANTIATE_TEST_SUITE_P(Shapes, Int8MatmulKernel,
+                         ::testing::Values(Int8Case{1, 1, 1, true, false},
+                                           Int8Case{5, 7, 3, false, false},
+                                           Int8Case{8, 32, 512, true, false},
+                                           Int8Case{73, 300, 517, true, false},
+                                           Int8Case{17, 45, 1030, false, true},
+                                           Int8Case{100, 33, 64, false,
+                                                    false}));
 
 // The extremes at the largest K the i32 accumulator holds for u8 × s8
 // (255 · -128 · 65793 = -2147483520): the +128 shift of signed inputs
@@ -135,8 +135,8 @@ struct WeightOnlyCase {
   bool isSigned;
 };
 
-class WeightOnlyMatmulKernel
-    : public ::testing::TestWithParam<WeightOnlyCase> {};
+class WeightOnlyMatmulKernel : public ::testing::TestWithParam<WeightOnlyCase> {
+};
 
 TEST_P(WeightOnlyMatmulKernel, MatchesNaiveLoops) {
   auto [m, n, k, bits, group, isSigned] = GetParam();
@@ -163,15 +163,16 @@ TEST_P(WeightOnlyMatmulKernel, MatchesNaiveLoops) {
       double s = 0;
       for (int64_t l = 0; l < k; ++l) {
         int64_t g = bits == 8 ? 0 : l / group;
-        int v = q[j * k + l] - (bits == 4 && !isSigned ? zp[j * groups + g] : 0);
+        int v =
+            q[j * k + l] - (bits == 4 && !isSigned ? zp[j * groups + g] : 0);
         s += double(a[i * k + l]) * double(float(v) * scale[j * groups + g]);
       }
       ref[i * n + j] += float(s);
     }
   std::vector<float> out = c;
   if (bits == 8)
-    qopt_kernel_matmul_w8(m, n, k, addr(a.data()), k, 1, addr(stored.data()),
-                          k, 1, addr(scale.data()), 1, addr(out.data()), n, 1);
+    qopt_kernel_matmul_w8(m, n, k, addr(a.data()), k, 1, addr(stored.data()), k,
+                          1, addr(scale.data()), 1, addr(out.data()), n, 1);
   else
     qopt_kernel_matmul_w4(m, n, k, group, isSigned, addr(a.data()), k, 1,
                           addr(stored.data()), k / 2, 1, addr(scale.data()),

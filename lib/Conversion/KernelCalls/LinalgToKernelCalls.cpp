@@ -195,7 +195,6 @@ struct ConvToKernelCall : OpRewritePattern<linalg::Conv2DNchwFchwOp> {
   }
 };
 
-
 /// Whether `v` is (a view of) a constant global: a weight the kernels may
 /// pack once.
 bool isConstantBuffer(Value v) {
@@ -226,7 +225,8 @@ struct QuantMatmulToKernelCall : OpRewritePattern<linalg::GenericOp> {
     bool integer =
         name == "qopt_kernel_matmul_s8s8" || name == "qopt_kernel_matmul_u8s8";
     bool w8 = name == "qopt_kernel_matmul_w8";
-    bool w4 = name == "qopt_kernel_matmul_w4" || name == "qopt_kernel_matmul_wu4";
+    bool w4 =
+        name == "qopt_kernel_matmul_w4" || name == "qopt_kernel_matmul_wu4";
     if (!integer && !w8 && !w4)
       return failure();
     Location loc = op.getLoc();
@@ -260,9 +260,9 @@ struct QuantMatmulToKernelCall : OpRewritePattern<linalg::GenericOp> {
     SmallVector<Value> args;
     if (integer || w8) {
       // A [M, K], B [N, K] (, scale [N]), C [M, N].
-      args = {dim(0, 0),        dim(c, 1),    dim(0, 1),    bufs[0].address,
-              stride(0, 0),     stride(0, 1), bufs[1].address, stride(1, 0),
-              stride(1, 1)};
+      args = {dim(0, 0),       dim(c, 1),    dim(0, 1),
+              bufs[0].address, stride(0, 0), stride(0, 1),
+              bufs[1].address, stride(1, 0), stride(1, 1)};
       if (w8)
         args.append({bufs[2].address, stride(2, 0)});
       args.append({bufs[c].address, stride(c, 0), stride(c, 1)});
@@ -280,10 +280,10 @@ struct QuantMatmulToKernelCall : OpRewritePattern<linalg::GenericOp> {
       int64_t k = aTy.getDimSize(1) * group;
       bool isSigned = name == "qopt_kernel_matmul_w4";
       Value zero = constant(0);
-      args = {dim(0, 0),       dim(c, 1),       constant(k),
+      args = {dim(0, 0),       dim(c, 1),          constant(k),
               constant(group), constant(isSigned), bufs[0].address,
-              stride(0, 0),    stride(0, 3),    bufs[1].address,
-              stride(1, 0),    stride(1, 2),    bufs[2].address,
+              stride(0, 0),    stride(0, 3),       bufs[1].address,
+              stride(1, 0),    stride(1, 2),       bufs[2].address,
               stride(2, 0),    stride(2, 1)};
       if (isSigned)
         args.append({zero, zero, zero});
@@ -315,6 +315,7 @@ struct ConvertLinalgToKernelCallsPass
 
 void mlir::qopt::populateLinalgToKernelCallsPatterns(
     RewritePatternSet &patterns) {
-  patterns.add<ContractionToKernelCall, ConvToKernelCall, QuantMatmulToKernelCall>(
-      patterns.getContext());
+  patterns
+      .add<ContractionToKernelCall, ConvToKernelCall, QuantMatmulToKernelCall>(
+          patterns.getContext());
 }

@@ -334,7 +334,6 @@ struct ObserveLowering : OpConversionPattern<ObserveOp> {
   }
 };
 
-
 //===----------------------------------------------------------------------===//
 // qopt.qlinear
 //===----------------------------------------------------------------------===//
@@ -458,9 +457,8 @@ Value integerMatmul(OpBuilder &b, Location loc, Value qx, Value w,
                       : arith::ExtSIOp::create(nb, l, i32, args[0]).getResult();
         Value c = arith::ExtSIOp::create(nb, l, i32, args[1]);
         Value prod = arith::MulIOp::create(nb, l, a, c);
-        linalg::YieldOp::create(nb, l,
-                                arith::AddIOp::create(nb, l, args[2], prod)
-                                    .getResult());
+        linalg::YieldOp::create(
+            nb, l, arith::AddIOp::create(nb, l, args[2], prod).getResult());
       });
   op.setLibraryCallAttr(b.getStringAttr(
       unsignedInput ? "qopt_kernel_matmul_u8s8" : "qopt_kernel_matmul_s8s8"));
@@ -490,7 +488,8 @@ Value weightRowSums(OpBuilder &b, Location loc, Value w) {
              ArrayRef<AffineMap>{mapOf(ctx, 2, {0, 1}), mapOf(ctx, 2, {0})},
              iteratorsOf(1, 1),
              [&](OpBuilder &nb, Location l, ValueRange args) {
-               Value v = arith::ExtSIOp::create(nb, l, nb.getI32Type(), args[0]);
+               Value v =
+                   arith::ExtSIOp::create(nb, l, nb.getI32Type(), args[0]);
                linalg::YieldOp::create(
                    nb, l, arith::AddIOp::create(nb, l, args[1], v).getResult());
              })
@@ -514,7 +513,8 @@ Value rowScales(OpBuilder &b, Location loc, Value x2d) {
           [](OpBuilder &nb, Location l, ValueRange args) {
             Value a = math::AbsFOp::create(nb, l, args[0]);
             linalg::YieldOp::create(
-                nb, l, arith::MaximumFOp::create(nb, l, args[1], a).getResult());
+                nb, l,
+                arith::MaximumFOp::create(nb, l, args[1], a).getResult());
           })
           .getResult(0);
   Value init2 = emptyTensor(b, loc, rowTy, {{x2d, 0}});
@@ -523,8 +523,8 @@ Value rowScales(OpBuilder &b, Location loc, Value x2d) {
              ArrayRef<AffineMap>{mapOf(ctx, 1, {0}), mapOf(ctx, 1, {0})},
              iteratorsOf(1, 0),
              [&](OpBuilder &nb, Location l, ValueRange args) {
-               Value c127 = arith::ConstantOp::create(
-                   nb, l, nb.getF32FloatAttr(127.0f));
+               Value c127 =
+                   arith::ConstantOp::create(nb, l, nb.getF32FloatAttr(127.0f));
                Value one =
                    arith::ConstantOp::create(nb, l, nb.getF32FloatAttr(1.0f));
                Value z =
@@ -579,8 +579,8 @@ struct QLinearLowering : OpConversionPattern<QLinearOp> {
       // j of a byte in its low (j = 0) or high nibble.
       int64_t g = op.getGroupSize(), blocks = k / g;
       bool isUnsigned = op.getWeightFormat() == "uint4";
-      auto x4Ty = RankedTensorType::get({xTy.getDimSize(0), blocks, g / 2, 2},
-                                        f32);
+      auto x4Ty =
+          RankedTensorType::get({xTy.getDimSize(0), blocks, g / 2, 2}, f32);
       Value x4 = tensor::ExpandShapeOp::create(
           rewriter, loc, x4Ty, x,
           ArrayRef<ReassociationIndices>{{0}, {1, 2, 3}},
@@ -646,8 +646,8 @@ struct QLinearLowering : OpConversionPattern<QLinearOp> {
       int64_t zx = isStatic ? *op.getInputZeroPoint() : 0;
       Value sx = isStatic ? arith::ConstantOp::create(
                                 rewriter, loc,
-                                rewriter.getF32FloatAttr(
-                                    float(op.getInputScale()->convertToDouble())))
+                                rewriter.getF32FloatAttr(float(
+                                    op.getInputScale()->convertToDouble())))
                                 .getResult()
                           : rowScales(rewriter, loc, x);
       int64_t qmin = unsignedInput ? 0 : -128, qmax = qmin + 255;
@@ -744,6 +744,7 @@ struct ConvertQOptToLinalgPass
 } // namespace
 
 void mlir::qopt::populateQOptToLinalgPatterns(RewritePatternSet &patterns) {
-  patterns.add<LinearLowering, QLinearLowering, QuantizeLowering, DequantizeLowering,
-               FakeQuantLowering, ObserveLowering>(patterns.getContext());
+  patterns.add<LinearLowering, QLinearLowering, QuantizeLowering,
+               DequantizeLowering, FakeQuantLowering, ObserveLowering>(
+      patterns.getContext());
 }

@@ -408,8 +408,7 @@ LogicalResult QLinearOp::verify() {
     auto bTy = cast<RankedTensorType>(bias.getType());
     if (!bTy.getElementType().isF32() || bTy.getRank() != 1 ||
         !dimsAgree(bTy.getDimSize(0), n))
-      return emitOpError("bias must be f32 [N] = [")
-             << n << "], got " << bTy;
+      return emitOpError("bias must be f32 [N] = [") << n << "], got " << bTy;
   }
   SmallVector<int64_t> expected(inTy.getShape().drop_back());
   expected.push_back(n);
