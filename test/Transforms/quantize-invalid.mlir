@@ -1,8 +1,16 @@
 // RUN: quant-opt %s --qopt-quantize --split-input-file -verify-diagnostics
-// RUN: not quant-opt %s --qopt-quantize="scheme=w4" --split-input-file 2>&1 | FileCheck %s --check-prefix=SCHEME
+// RUN: not quant-opt %s --qopt-quantize="scheme=w5" --split-input-file 2>&1 | FileCheck %s --check-prefix=SCHEME
 // RUN: not quant-opt %s --qopt-quantize="exclude=(" --split-input-file 2>&1 | FileCheck %s --check-prefix=REGEX
-// SCHEME: error: qopt-quantize: scheme 'w4' is not supported yet (w8a8)
+// RUN: not quant-opt %s --qopt-quantize="include=[" --split-input-file 2>&1 | FileCheck %s --check-prefix=INCLUDE
+// RUN: not quant-opt %s --qopt-quantize="form=qoperator" --split-input-file 2>&1 | FileCheck %s --check-prefix=FORM
+// RUN: not quant-opt %s --qopt-quantize="form=qdq scheme=w8" --split-input-file 2>&1 | FileCheck %s --check-prefix=QDQ
+// RUN: not quant-opt %s --qopt-quantize="scheme=w4 group-size=3" --split-input-file 2>&1 | FileCheck %s --check-prefix=GROUP
+// SCHEME: error: qopt-quantize: unknown scheme 'w5' (expected w8a8, w8a8-dynamic, w8 or w4)
 // REGEX: error: qopt-quantize: exclude regex '(':
+// INCLUDE: error: qopt-quantize: include regex '[':
+// FORM: error: qopt-quantize: unknown form 'qoperator' (expected qlinear or qdq)
+// QDQ: error: qopt-quantize: form=qdq is for scheme w8a8 only
+// GROUP: error: qopt-quantize: group-size must be a positive even number, got 3
 
 func.func @uncalibrated(%x: tensor<2x3xf32>) -> tensor<2x2xf32> {
   // expected-error @+1 {{qopt-quantize: observer 0 has no quantization parameters (run qopt-calibrate)}}

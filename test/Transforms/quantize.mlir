@@ -1,5 +1,5 @@
-// RUN: quant-opt %s --qopt-quantize --split-input-file | FileCheck %s
-// RUN: quant-opt %s --qopt-quantize="exclude=fc2" --split-input-file | FileCheck %s --check-prefix=EXCL
+// RUN: quant-opt %s --qopt-quantize="form=qdq" --split-input-file | FileCheck %s
+// RUN: quant-opt %s --qopt-quantize="form=qdq exclude=fc2" --split-input-file | FileCheck %s --check-prefix=EXCL
 
 // W8A8 static: the observed activation gets the observer's per-tensor
 // int8 QDQ (shared by both layers); each weight is int8 symmetric per

@@ -124,33 +124,48 @@ def CalibratePass : Pass<"qopt-calibrate", "ModuleOp"> {
 }
 
 def QuantizePass : Pass<"qopt-quantize", "ModuleOp"> {
-  let summary = "Quantize calibrated linear layers (W8A8 static, as QDQ)";
+  let summary = "Post-training quantization of linear layers and convolutions";
   let description = [{
-    For every `qopt.linear` and NCHW convolution whose input is a
-    calibrated observer (the
-    `qopt.scale`, `qopt.zero_point`, `qopt.storage` that qopt-calibrate
-    writes) and whose weight is a f32 constant:
+    Quantizes every `qopt.linear` and NCHW convolution with a constant f32
+    weight (docs/Quantization/Schemes.md):
 
-    - the activation becomes `qopt.dequantize(qopt.quantize(x))` with the
-      observer's per-tensor parameters (int8 or uint8); all consumers of
-      the observer share it and the observer is removed;
-    - the weight is quantized to int8, symmetric per output channel
-      (scale = max|w_row| / 127, REFERENCE.md's formulas), stored as an
-      int8 `dense_resource` blob, and dequantized with a per-axis type.
+    - `w8a8` (static): layers whose input is a calibrated observer (the
+      `qopt.scale`, `qopt.zero_point`, `qopt.storage` qopt-calibrate writes).
+      Weights int8 symmetric per output channel (scale = max|w_row| / 127);
+      a linear layer becomes `qopt.qlinear` with `activation = "static"`
+      (integer kernels); a convolution gets the QDQ form (quantize/dequantize
+      of its input, a dequantized int8 filter). `form=qdq` emits the QDQ
+      form for linear layers too (what onnxruntime's QDQ models hold).
+    - `w8a8-dynamic`: linear layers get per-token activation scales at run
+      time (no calibration needed); convolutions stay float.
+    - `w8`: weight-only int8 per output channel (linear and conv).
+    - `w4`: weight-only 4-bit block-wise for linear layers, `group-size` k
+      per scale, symmetric int4 or (`weight-symmetric=false`) asymmetric
+      uint4 with per-block zero points, two values per byte; a K that is
+      not a multiple of the group falls back to int8 with a warning;
+      convolutions get int8 filters.
 
-    The result is the QDQ form of W8A8 static quantization (what
-    onnxruntime's QDQ format holds): it runs through the CPU pipeline as
-    quantize/dequantize + float matmul and defines the numbers an integer
-    kernel must reproduce. Layers whose name (a linear layer's
-    `weight_name`, a convolution's ONNX node name) matches the `exclude`
-    regex stay float. Observers without parameters are an error; layers
-    whose input is not observed are left alone.
+    Quantized weights are `dense_resource` blobs named after the layer.
+    Layers whose name (a linear layer's `weight_name`, a convolution's ONNX
+    node name) matches `exclude` stay float; with `include`, only matching
+    layers are quantized. Integer activation schemes fall back to
+    weight-only int8 (with a warning) when K > 65793, where the i32
+    accumulator could overflow. Observers left without consumers are
+    removed.
   }];
   let options = [
     Option<"scheme", "scheme", "std::string", "\"w8a8\"",
-           "Quantization scheme (w8a8)">,
+           "w8a8 | w8a8-dynamic | w8 | w4">,
+    Option<"form", "form", "std::string", "\"qlinear\"",
+           "Linear layers as qopt.qlinear (integer kernels) or qdq">,
+    Option<"groupSize", "group-size", "int64_t", "128",
+           "w4: weights per scale along K">,
+    Option<"weightSymmetric", "weight-symmetric", "bool", "true",
+           "w4: symmetric int4 (else uint4 with zero points)">,
     Option<"exclude", "exclude", "std::string", "\"\"",
-           "Regex: layers whose weight_name matches stay float">
+           "Regex: layers whose name matches stay float">,
+    Option<"include", "include", "std::string", "\"\"",
+           "Regex: only layers whose name matches are quantized">
   ];
   let dependentDialects = ["::mlir::quant::QuantDialect",
                            "::mlir::arith::ArithDialect"];
