@@ -1,7 +1,9 @@
 # -*- Python -*-
 # lit configuration of the quant-opt test suite.
 
+import ctypes
 import os
+import shutil
 
 import lit.formats
 from lit.llvm import llvm_config
@@ -40,6 +42,23 @@ if os.path.exists(os.path.join(config.qopt_tools_dir, "quant-fuzz-onnx")):
 config.substitutions.append(
     ("%qopt_runtime_lib", os.path.join(config.qopt_obj_root, "lib",
                                        "libqopt_runtime.so")))
+
+# The GPU side needs no GPU to test: ptxas (the CUDA toolkit's) assembles the
+# PTX the runtime embeds, when the runtime was built with nvcc.
+ptxas = shutil.which("ptxas") or next(
+    (p for p in ("/usr/local/cuda/bin/ptxas",) if os.path.exists(p)), None)
+if ptxas:
+    config.available_features.add("ptxas")
+    config.substitutions.append(("%ptxas", ptxas))
+try:
+    _runtime = ctypes.CDLL(os.path.join(config.qopt_obj_root, "lib",
+                                        "libqopt_runtime.so"))
+    _runtime.qopt_cuda_gemv_ptx.restype = ctypes.c_char_p
+    _runtime.qopt_cuda_gemv_ptx.argtypes = [ctypes.c_char_p]
+    if _runtime.qopt_cuda_gemv_ptx(b"sm_90"):
+        config.available_features.add("qopt-gpu-ptx")
+except (OSError, AttributeError):
+    pass
 
 tools = [
     "quant-opt",

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Builds libqopt_runtime.so with g++ and nvcc alone, for a GPU machine that
+# has no LLVM/MLIR (the runtime needs neither): the GEMV kernels' PTX for
+# sm_80/sm_89/sm_90, embedded as the CMake build does (same script), and
+# lib/Runtime/*.cpp + lib/Support/*.cpp.
+#
+#   benchmarks/gpu/build_on_device.sh [OUT_DIR] [extra nvcc flags...]
+#
+# Writes OUT_DIR/libqopt_runtime.so (default: build-device/). Extra flags go
+# to nvcc, e.g. -DQOPT_GEMV_UNROLL_I4=4 for a tuning variant.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+OUT="${1:-$ROOT/build-device}"
+shift || true
+NVCC="${NVCC:-$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)}"
+CXX="${CXX:-g++}"
+ARCHS="${QOPT_CUDA_ARCHS:-sm_80 sm_89 sm_90}"
+mkdir -p "$OUT/GPUKernels" "$OUT/obj"
+
+pids=()
+inputs=""
+for arch in $ARCHS; do
+  "$NVCC" -ptx -arch="${arch/sm_/compute_}" -O3 -std=c++17 "$@" \
+    -o "$OUT/GPUKernels/gemv.$arch.ptx" "$ROOT/lib/Runtime/GPUKernels/Gemv.cu" &
+  pids+=($!)
+  inputs="$inputs${inputs:+,}$arch=$OUT/GPUKernels/gemv.$arch.ptx"
+done
+for pid in "${pids[@]}"; do wait "$pid"; done
+cmake -DOUTPUT="$OUT/GPUKernels/GemvPTX.cpp" -DINPUTS="$inputs" \
+  -P "$ROOT/lib/Runtime/GPUKernels/EmbedPTX.cmake"
+
+pids=()
+objs=()
+for src in "$ROOT"/lib/Runtime/*.cpp "$ROOT"/lib/Support/*.cpp \
+           "$OUT/GPUKernels/GemvPTX.cpp"; do
+  obj="$OUT/obj/$(basename "$(dirname "$src")")_$(basename "$src" .cpp).o"
+  "$CXX" -std=c++17 -O3 -fPIC -pthread -I"$ROOT/include" -I"$ROOT/lib/Runtime" \
+    -c "$src" -o "$obj" &
+  pids+=($!)
+  objs+=("$obj")
+done
+for pid in "${pids[@]}"; do wait "$pid"; done
+"$CXX" -shared -pthread -o "$OUT/libqopt_runtime.so" "${objs[@]}" -ldl
+echo "built $OUT/libqopt_runtime.so"

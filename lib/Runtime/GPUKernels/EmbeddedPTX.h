@@ -1,0 +1,29 @@
+//===- EmbeddedPTX.h - GEMV kernels' PTX, embedded at build -*- C++ -*-===//
+//-*-===//
+//
+// The build compiles GPUKernels/*.cu with nvcc to PTX for each target
+// architecture and generates a source file (in the build directory) that
+// defines this table; without nvcc the table is empty.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef QOPT_LIB_RUNTIME_GPUKERNELS_EMBEDDEDPTX_H
+#define QOPT_LIB_RUNTIME_GPUKERNELS_EMBEDDEDPTX_H
+
+#include <cstddef>
+
+namespace qopt::rt {
+
+/// PTX text (NUL-terminated) for one architecture ("sm_80").
+struct EmbeddedPTX {
+  const char *arch;
+  const char *text;
+  std::size_t size; ///< bytes, without the NUL
+};
+
+extern const EmbeddedPTX kGemvPTX[];
+extern const std::size_t kGemvPTXCount;
+
+} // namespace qopt::rt
+
+#endif // QOPT_LIB_RUNTIME_GPUKERNELS_EMBEDDEDPTX_H
