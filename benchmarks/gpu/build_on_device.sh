@@ -7,7 +7,8 @@
 #   benchmarks/gpu/build_on_device.sh [OUT_DIR] [extra nvcc flags...]
 #
 # Writes OUT_DIR/libqopt_runtime.so (default: build-device/). Extra flags go
-# to nvcc, e.g. -DQOPT_GEMV_UNROLL_I4=4 for a tuning variant.
+# to nvcc, e.g. -DQOPT_GEMV_UNROLL_I4=4 for a tuning variant; $CXXFLAGS to
+# the C++ compiler.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 OUT="${1:-$ROOT/build-device}"
@@ -34,8 +35,9 @@ objs=()
 for src in "$ROOT"/lib/Runtime/*.cpp "$ROOT"/lib/Support/*.cpp \
            "$OUT/GPUKernels/GemvPTX.cpp"; do
   obj="$OUT/obj/$(basename "$(dirname "$src")")_$(basename "$src" .cpp).o"
+  # shellcheck disable=SC2086
   "$CXX" -std=c++17 -O3 -fPIC -pthread -I"$ROOT/include" -I"$ROOT/lib/Runtime" \
-    -c "$src" -o "$obj" &
+    ${CXXFLAGS:-} -c "$src" -o "$obj" &
   pids+=($!)
   objs+=("$obj")
 done

@@ -1,40 +1,69 @@
 #!/usr/bin/env bash
 # One call on a GPU machine: build the runtime there (g++ + nvcc, no
-# LLVM/MLIR), run the CUDA pytest suite, dump the kernels' SASS resource
-# usage, then the GEMV benchmark. Results go to $OUT (default build-device/out).
+# LLVM/MLIR), run the CUDA pytest suite, summarize the kernels' registers and
+# SASS, then the GEMV benchmark. Results go to $OUT (default
+# build-device/out): log.txt, ptxas.txt, sass_summary.txt, pytest.txt,
+# bench.txt and bench_<variant>.json.
 #
-#   benchmarks/gpu/run_on_device.sh [bench_gemv.py arguments...]
+#   [QOPT_BENCH_VARIANTS="name:nvcc flags;..."] benchmarks/gpu/run_on_device.sh \
+#       [bench_gemv.py arguments...]
+#
+# Each variant (default: just "default" with no extra flags) is a runtime
+# built with other tuning macros of Gemv.cu and benchmarked the same way.
 set -uo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 OUT="${OUT:-$ROOT/build-device/out}"
 BUILD="$ROOT/build-device"
 mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1
+LOG="$OUT/log.txt"
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem,memory.total \
-  --format=csv 2>&1 | tee "$OUT/device.txt"
+  --format=csv > "$LOG" 2>&1
 
-"$ROOT/benchmarks/gpu/build_on_device.sh" "$BUILD" > "$OUT/build.log" 2>&1 \
-  || { cat "$OUT/build.log"; exit 1; }
-export QOPT_RUNTIME_LIB="$BUILD/libqopt_runtime.so"
+"$ROOT/benchmarks/gpu/build_on_device.sh" "$BUILD/default" >> "$LOG" 2>&1 \
+  || { cat "$LOG"; exit 1; }
+export QOPT_RUNTIME_LIB="$BUILD/default/libqopt_runtime.so"
 
-# Registers, spills and the instructions the hot loops use.
+# Registers, spills and the instructions the kernels use.
 nvcc -cubin -arch=sm_90 -O3 -std=c++17 -Xptxas -v \
   -o "$BUILD/gemv.sm_90.cubin" "$ROOT/lib/Runtime/GPUKernels/Gemv.cu" \
   > "$OUT/ptxas.txt" 2>&1
 cuobjdump --dump-sass "$BUILD/gemv.sm_90.cubin" > "$BUILD/gemv.sm_90.sass" 2>&1
-{
-  for k in f16_n1_m1 i8_n1_m1 i4_n1_m1; do
-    echo "== qopt_gemv_$k"
-    awk "/Function : qopt_gemv_$k\$/{p=1;next} /Function :/{p=0} p" \
-      "$BUILD/gemv.sm_90.sass" | grep -oE '(HMMA|LDG|LDS|STS|LOP3|PRMT|HADD2|HFMA2|FFMA|BAR|SHFL)[.A-Z0-9_]*' \
-      | sort | uniq -c
-  done
-} > "$OUT/sass_summary.txt"
-awk '/Function : qopt_gemv_i4_n1_m1$/{p=1} /Function : qopt_gemv_i4_n1_m2$/{p=0} p' \
-  "$BUILD/gemv.sm_90.sass" > "$OUT/sass_i4_n1_m1.txt"
+for k in f16_n1_m1 i8_n1_m1 i4_n1_m1; do
+  echo "== qopt_gemv_$k"
+  awk "/Function : qopt_gemv_$k\$/{p=1;next} /Function :/{p=0} p" \
+    "$BUILD/gemv.sm_90.sass" | grep -oE '[A-Z][A-Z0-9]+(\.[A-Z0-9_]+)*' \
+    | grep -E '^(HMMA|LDG|LDS|STS|LOP3|SHF|PRMT|HADD2|HFMA2|FFMA|FADD|BAR|SHFL|BRA|ISETP|IMAD|IADD3)' \
+    | sort | uniq -c
+done > "$OUT/sass_summary.txt"
 
-timeout 300 python3 -m pytest -q -p no:cacheprovider "$ROOT/test/python/test_cuda_runtime.py" \
-  2>&1 | tee "$OUT/pytest.txt" | tail -5
+timeout 300 python3 -m pytest -q -p no:cacheprovider \
+  "$ROOT/test/python/test_cuda_runtime.py" > "$OUT/pytest.txt" 2>&1
+tail -3 "$OUT/pytest.txt"
 
-timeout 420 python3 "$ROOT/benchmarks/gpu/bench_gemv.py" --runtime "$QOPT_RUNTIME_LIB" \
-  --out "$OUT/bench_gemv.json" "$@" 2>&1 | tee "$OUT/bench.txt"
+IFS=';' read -r -a variants <<< "${QOPT_BENCH_VARIANTS:-default:}"
+for v in "${variants[@]}"; do
+  name="${v%%:*}"
+  flags="${v#*:}"
+  lib="$BUILD/default/libqopt_runtime.so"
+  if [ "$name" != default ]; then
+    # shellcheck disable=SC2086
+    QOPT_CUDA_ARCHS=sm_90 "$ROOT/benchmarks/gpu/build_on_device.sh" \
+      "$BUILD/$name" $flags >> "$LOG" 2>&1 || { echo "variant $name failed"; continue; }
+    lib="$BUILD/$name/libqopt_runtime.so"
+  fi
+  echo "== variant $name ($flags)" | tee -a "$OUT/bench.txt"
+  timeout 400 python3 "$ROOT/benchmarks/gpu/bench_gemv.py" --runtime "$lib" \
+    --out "$OUT/bench_$name.json" "$@" >> "$OUT/bench.txt" 2>&1
+  python3 - "$OUT/bench_$name.json" <<'EOF'
+import json, sys
+d = json.load(open(sys.argv[1]))
+print(f"copy {d['copy_gbps']:.0f} GB/s")
+for r in [r for r in d["results"] if r["batch"] == 1]:
+    print(f"{r['n']:>5}x{r['k']:<5} b{r['batch']:<2} {r['format']:>5} "
+          f"{r['ours_us']:7.2f} ({r['best_us']:7.2f} {r['best_launch']['row_tiles']}x"
+          f"{r['best_launch']['warps']}) torch {r['torch_fp16_us']:7.2f} "
+          f"x{r['speedup_vs_torch_fp16']:.2f} {100 * r['ours_frac_copy']:.0f}%"
+          f"{'' if r['correct'] else ' WRONG'}")
+EOF
+done

@@ -48,9 +48,16 @@ struct Params {
   int asym;               // i4: unsigned nibbles with zero points
 };
 
+// Weights: read once, so they skip L1 (QOPT_GEMV_L2_PREFETCH=1 adds a
+// 256-byte L2 prefetch hint, for tuning).
+#if QOPT_GEMV_L2_PREFETCH
+#define QOPT_LD_STREAM "ld.global.nc.L1::no_allocate.L2::256B.v4.u32"
+#else
+#define QOPT_LD_STREAM "ld.global.nc.L1::no_allocate.v4.u32"
+#endif
 __device__ __forceinline__ uint4 loadStream(const uint8_t *p) {
   uint4 v;
-  asm("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];"
+  asm(QOPT_LD_STREAM " {%0, %1, %2, %3}, [%4];"
       : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
       : "l"(p));
   return v;
@@ -87,6 +94,18 @@ __device__ __forceinline__ uint32_t lop3AndOr(uint32_t a, uint32_t mask,
 
 __device__ __forceinline__ const uint32_t *words(const uint4 &v) {
   return reinterpret_cast<const uint32_t *>(&v);
+}
+
+/// The bits of scale `i` (float32, or float16 in the low half).
+__device__ __forceinline__ uint32_t loadScaleBits(const Params &p, int64_t i) {
+  return p.scaleF32 ? __ldg(static_cast<const uint32_t *>(p.scales) + i)
+                    : uint32_t(__ldg(
+                          static_cast<const unsigned short *>(p.scales) + i));
+}
+
+__device__ __forceinline__ float decodeScale(const Params &p, uint32_t bits) {
+  return p.scaleF32 ? __uint_as_float(bits)
+                    : __half2float(__ushort_as_half((unsigned short)bits));
 }
 
 __device__ __forceinline__ float loadScale(const Params &p, int64_t i) {
@@ -143,8 +162,8 @@ __device__ __forceinline__ void widenI4(uint32_t u, uint32_t offset,
 }
 
 /// f16x2 (1024 + z) for a zero point z in 0..15 (exact).
-__device__ __forceinline__ uint32_t offsetPair(int z) {
-  const uint32_t h = 0x6400u + static_cast<uint32_t>(z);
+__device__ __forceinline__ uint32_t offsetPair(uint32_t z) {
+  const uint32_t h = 0x6400u + z;
   return h | (h << 16);
 }
 
@@ -167,14 +186,14 @@ __device__ __forceinline__ void gemv(const Params &p) {
   // The rows this lane reads (clamped to row 0 when past N: loaded but
   // never stored, so the loads need no predicate).
   const uint8_t *wRow[MT][2];
-  bool rowOk[MT][2];
+  int rowIdx[MT][2];
 #pragma unroll
   for (int m = 0; m < MT; ++m)
 #pragma unroll
     for (int h = 0; h < 2; ++h) {
       const int row = rowBase + m * 16 + g + 8 * h;
-      rowOk[m][h] = row < N;
-      wRow[m][h] = p.w + (rowOk[m][h] ? row : 0) * rowBytes;
+      rowIdx[m][h] = row < N ? row : 0;
+      wRow[m][h] = p.w + rowIdx[m][h] * rowBytes;
     }
   const __half *xRow[NT];
   bool batchOk[NT];
@@ -186,19 +205,29 @@ __device__ __forceinline__ void gemv(const Params &p) {
   }
   const int groups = FMT == kI4 ? K / p.group : 1;
 
-  float acc[MT][NT][4];
+  // Two sets of accumulators, alternating with the step, so that the
+  // dependent chains of mma (about 30 cycles each) are half as long.
+  float accs[2][MT][NT][4];
 #pragma unroll
-  for (int m = 0; m < MT; ++m)
+  for (int j = 0; j < 2; ++j)
 #pragma unroll
-    for (int nt = 0; nt < NT; ++nt)
+    for (int m = 0; m < MT; ++m)
 #pragma unroll
-      for (int i = 0; i < 4; ++i)
-        acc[m][nt][i] = 0.f;
+      for (int nt = 0; nt < NT; ++nt)
+#pragma unroll
+        for (int i = 0; i < 4; ++i)
+          accs[j][m][nt][i] = 0.f;
 
-  for (int s0 = warp; s0 < nsteps; s0 += warps * U) {
-    uint4 wv[U][MT][2];
-    uint4 xv[U][NT][T::xLoads];
-    // Issue every load of U steps before the first use.
+  // Double-buffered in registers: the weights (and int4 scales and zero
+  // points) of the next U steps are in flight while the current ones are
+  // used. x is read when used: it is small and every warp of the SM reads
+  // the same, so it comes from L1.
+  struct Stage {
+    uint4 w[U][MT][2];
+    uint32_t s[U][MT][2]; // int4: scale bits (f16 or f32)
+    uint32_t z[U][MT][2]; // int4: zero point
+  };
+  auto load = [&](Stage &st, int s0) {
 #pragma unroll
     for (int u = 0; u < U; ++u) {
       const int step = s0 + u * warps;
@@ -209,27 +238,44 @@ __device__ __forceinline__ void gemv(const Params &p) {
       for (int m = 0; m < MT; ++m)
 #pragma unroll
         for (int h = 0; h < 2; ++h)
-          wv[u][m][h] =
+          st.w[u][m][h] =
               kOk ? loadStream(wRow[m][h] + wOff) : make_uint4(0, 0, 0, 0);
+      if constexpr (FMT == kI4) {
+        const int grp = (kOk ? step : 0) * kPerStep / p.group;
 #pragma unroll
-      for (int nt = 0; nt < NT; ++nt)
+        for (int m = 0; m < MT; ++m)
 #pragma unroll
-        for (int i = 0; i < T::xLoads; ++i)
-          xv[u][nt][i] = kOk && batchOk[nt] ? loadCached(xRow[nt] + k0 + 8 * i)
-                                            : make_uint4(0, 0, 0, 0);
+          for (int h = 0; h < 2; ++h) {
+            const int64_t si = int64_t(rowIdx[m][h]) * groups + grp;
+            st.s[u][m][h] = kOk ? loadScaleBits(p, si) : 0u;
+            st.z[u][m][h] = kOk && p.asym ? __ldg(p.zeros + si) : 8u;
+          }
+      }
     }
+  };
+  auto compute = [&](const Stage &st, int s0) {
 #pragma unroll
     for (int u = 0; u < U; ++u) {
       const int step = s0 + u * warps;
       if (step >= nsteps)
         break;
+      auto &acc = accs[u & 1];
+      const int k0 = step * kPerStep + t * T::kPerLane;
+      const bool kOk = k0 < K;
+      uint4 xv[NT][T::xLoads];
+#pragma unroll
+      for (int nt = 0; nt < NT; ++nt)
+#pragma unroll
+        for (int i = 0; i < T::xLoads; ++i)
+          xv[nt][i] = kOk && batchOk[nt] ? loadCached(xRow[nt] + k0 + 8 * i)
+                                         : make_uint4(0, 0, 0, 0);
       if constexpr (FMT == kF16) {
 #pragma unroll
         for (int m = 0; m < MT; ++m) {
-          const uint32_t *a = words(wv[u][m][0]), *a8 = words(wv[u][m][1]);
+          const uint32_t *a = words(st.w[u][m][0]), *a8 = words(st.w[u][m][1]);
 #pragma unroll
           for (int nt = 0; nt < NT; ++nt) {
-            const uint32_t *b = words(xv[u][nt][0]);
+            const uint32_t *b = words(xv[nt][0]);
             mma(acc[m][nt], a[0], a8[0], a[1], a8[1], b[0], b[1]);
             mma(acc[m][nt], a[2], a8[2], a[3], a8[3], b[2], b[3]);
           }
@@ -240,13 +286,13 @@ __device__ __forceinline__ void gemv(const Params &p) {
           uint32_t a[8], a8[8];
 #pragma unroll
           for (int i = 0; i < 4; ++i) {
-            widenI8(words(wv[u][m][0])[i], a[2 * i], a[2 * i + 1]);
-            widenI8(words(wv[u][m][1])[i], a8[2 * i], a8[2 * i + 1]);
+            widenI8(words(st.w[u][m][0])[i], a[2 * i], a[2 * i + 1]);
+            widenI8(words(st.w[u][m][1])[i], a8[2 * i], a8[2 * i + 1]);
           }
 #pragma unroll
           for (int nt = 0; nt < NT; ++nt) {
-            const uint32_t *b0 = words(xv[u][nt][0]);
-            const uint32_t *b1 = words(xv[u][nt][1]);
+            const uint32_t *b0 = words(xv[nt][0]);
+            const uint32_t *b1 = words(xv[nt][1]);
             mma(acc[m][nt], a[0], a8[0], a[1], a8[1], b0[0], b0[1]);
             mma(acc[m][nt], a[2], a8[2], a[3], a8[3], b0[2], b0[3]);
             mma(acc[m][nt], a[4], a8[4], a[5], a8[5], b1[0], b1[1]);
@@ -260,29 +306,25 @@ __device__ __forceinline__ void gemv(const Params &p) {
         for (int nt = 0; nt < NT; ++nt)
 #pragma unroll
           for (int i = 0; i < 4; ++i) {
-            const uint32_t *v = words(xv[u][nt][i]);
+            const uint32_t *v = words(xv[nt][i]);
             xp[nt][4 * i + 0] = __byte_perm(v[0], v[2], 0x5410);
             xp[nt][4 * i + 1] = __byte_perm(v[0], v[2], 0x7632);
             xp[nt][4 * i + 2] = __byte_perm(v[1], v[3], 0x5410);
             xp[nt][4 * i + 3] = __byte_perm(v[1], v[3], 0x7632);
           }
-        const int grp = step * kPerStep / p.group;
 #pragma unroll
         for (int m = 0; m < MT; ++m) {
           float scale[2];
           uint32_t a[2][16];
 #pragma unroll
           for (int h = 0; h < 2; ++h) {
-            const int row = rowBase + m * 16 + g + 8 * h;
-            const int64_t si = int64_t(rowOk[m][h] ? row : 0) * groups + grp;
-            scale[h] = rowOk[m][h] ? loadScale(p, si) : 0.f;
-            const int z = p.asym ? __ldg(p.zeros + si) : 8;
-            const uint32_t off = offsetPair(z);
+            scale[h] = decodeScale(p, st.s[u][m][h]);
+            const uint32_t off = offsetPair(st.z[u][m][h]);
             const uint32_t flip = p.asym ? 0u : 0x88888888u;
 #pragma unroll
             for (int i = 0; i < 4; ++i) {
               uint32_t q[4];
-              widenI4(words(wv[u][m][h])[i] ^ flip, off, q);
+              widenI4(words(st.w[u][m][h])[i] ^ flip, off, q);
 #pragma unroll
               for (int s = 0; s < 4; ++s)
                 a[h][4 * i + s] = q[s];
@@ -290,19 +332,34 @@ __device__ __forceinline__ void gemv(const Params &p) {
           }
 #pragma unroll
           for (int nt = 0; nt < NT; ++nt) {
-            float c[4] = {0.f, 0.f, 0.f, 0.f};
+            float c[2][4] = {};
 #pragma unroll
             for (int j = 0; j < 8; ++j)
-              mma(c, a[0][2 * j], a[1][2 * j], a[0][2 * j + 1], a[1][2 * j + 1],
-                  xp[nt][2 * j], xp[nt][2 * j + 1]);
-            acc[m][nt][0] += scale[0] * c[0];
-            acc[m][nt][1] += scale[0] * c[1];
-            acc[m][nt][2] += scale[1] * c[2];
-            acc[m][nt][3] += scale[1] * c[3];
+              mma(c[j & 1], a[0][2 * j], a[1][2 * j], a[0][2 * j + 1],
+                  a[1][2 * j + 1], xp[nt][2 * j], xp[nt][2 * j + 1]);
+            acc[m][nt][0] += scale[0] * (c[0][0] + c[1][0]);
+            acc[m][nt][1] += scale[0] * (c[0][1] + c[1][1]);
+            acc[m][nt][2] += scale[1] * (c[0][2] + c[1][2]);
+            acc[m][nt][3] += scale[1] * (c[0][3] + c[1][3]);
           }
         }
       }
     }
+  };
+
+  const int stride = warps * U;
+  Stage bufA, bufB;
+  int s0 = warp;
+  load(bufA, s0);
+  while (s0 < nsteps) {
+    load(bufB, s0 + stride);
+    compute(bufA, s0);
+    s0 += stride;
+    if (s0 >= nsteps)
+      break;
+    load(bufA, s0 + stride);
+    compute(bufB, s0);
+    s0 += stride;
   }
 
   // Sum the warps' partial results; the C fragment of lane (g, t) holds
@@ -311,8 +368,11 @@ __device__ __forceinline__ void gemv(const Params &p) {
   for (int m = 0; m < MT; ++m)
 #pragma unroll
     for (int nt = 0; nt < NT; ++nt)
-      partial[warp][m][nt][lane] = make_float4(acc[m][nt][0], acc[m][nt][1],
-                                               acc[m][nt][2], acc[m][nt][3]);
+      partial[warp][m][nt][lane] =
+          make_float4(accs[0][m][nt][0] + accs[1][m][nt][0],
+                      accs[0][m][nt][1] + accs[1][m][nt][1],
+                      accs[0][m][nt][2] + accs[1][m][nt][2],
+                      accs[0][m][nt][3] + accs[1][m][nt][3]);
   __syncthreads();
   constexpr int kOutputs = MT * NT * 32 * 4;
   const float *flat = reinterpret_cast<const float *>(partial);
@@ -334,12 +394,19 @@ __device__ __forceinline__ void gemv(const Params &p) {
   }
 }
 
+/// Blocks of 8 warps per SM the kernel's registers must allow: 2 where that
+/// costs no spills (ptxas -v), for latency hiding.
+constexpr int minBlocks(int fmt, int nt, int mt) {
+  return mt == 1 && !(fmt == kI4 && nt == 2) ? 2 : 1;
+}
+
 } // namespace
 
 // One entry point per (format, n-tiles, row tiles):
 // qopt_gemv_<fmt>_n<NT>_m<MT>.
 #define QOPT_GEMV_KERNEL(NAME, FMT, NT, MT)                                    \
-  extern "C" __global__ void __launch_bounds__(kMaxWarps * 32)                 \
+  extern "C" __global__ void __launch_bounds__(kMaxWarps * 32,                 \
+                                               minBlocks(FMT, NT, MT))         \
       qopt_gemv_##NAME##_n##NT##_m##MT(Params p) {                             \
     gemv<FMT, NT, MT>(p);                                                      \
   }
