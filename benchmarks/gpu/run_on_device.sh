@@ -41,6 +41,20 @@ timeout 300 python3 -m pytest -q -p no:cacheprovider \
   "$ROOT/test/python/test_cuda_runtime.py" > "$OUT/pytest.txt" 2>&1
 tail -3 "$OUT/pytest.txt"
 
+# QOPT_NCU=1: Nsight Compute's view of the int4 and f16 kernels at 8192x8192.
+if [ "${QOPT_NCU:-0}" = 1 ]; then
+  for k in i4_n1_m1 f16_n1_m1; do
+    fmt=int4; [ "$k" = f16_n1_m1 ] && fmt=f16
+    timeout 200 ncu --clock-control none --kernel-name "regex:qopt_gemv_$k" \
+      --launch-count 1 --section SpeedOfLight --section Occupancy \
+      --section WarpStateStats --section SchedulerStats --section LaunchStats \
+      --section MemoryWorkloadAnalysis \
+      python3 "$ROOT/benchmarks/gpu/bench_gemv.py" --runtime "$QOPT_RUNTIME_LIB" \
+      --shapes 8192x8192 --batches 1 --formats $fmt --quick --rounds 1 \
+      --replays 1 --out "$BUILD/ncu.json" 2>&1 | grep -vE '^ *(8192x|shape|wrote|$)'
+  done > "$OUT/ncu.txt"
+fi
+
 IFS=';' read -r -a variants <<< "${QOPT_BENCH_VARIANTS:-default:}"
 for v in "${variants[@]}"; do
   name="${v%%:*}"

@@ -92,6 +92,22 @@ __device__ __forceinline__ uint32_t lop3AndOr(uint32_t a, uint32_t mask,
   return d;
 }
 
+__device__ __forceinline__ uint32_t hfma2(uint32_t a, uint32_t b, uint32_t c) {
+  uint32_t d;
+  asm("fma.rn.f16x2 %0, %1, %2, %3;" : "=r"(d) : "r"(a), "r"(b), "r"(c));
+  return d;
+}
+
+__device__ __forceinline__ uint32_t lop3AndXor(uint32_t a, uint32_t mask,
+                                               uint32_t bits) {
+  uint32_t d;
+  // (a & mask) ^ bits
+  asm("lop3.b32 %0, %1, %2, %3, 0x6A;"
+      : "=r"(d)
+      : "r"(a), "r"(mask), "r"(bits));
+  return d;
+}
+
 __device__ __forceinline__ const uint32_t *words(const uint4 &v) {
   return reinterpret_cast<const uint32_t *>(&v);
 }
@@ -149,22 +165,53 @@ __device__ __forceinline__ void widenI8(uint32_t w, uint32_t &lo,
   hi = hsub2(__byte_perm(u, magic, 0x4342), bias);
 }
 
-/// int4 word (k0..k7, nibble j = k j) -> four f16x2 holding exact q - z:
-/// out[s] = (k s, k s+4). `u` is the word with unsigned nibbles, `offset`
-/// the f16x2 (1024 + z, 1024 + z).
-__device__ __forceinline__ void widenI4(uint32_t u, uint32_t offset,
-                                        uint32_t (&out)[4]) {
-  const uint32_t mask = 0x000F000Fu, magic = 0x64006400u;
-  out[0] = hsub2(lop3AndOr(u, mask, magic), offset);
-  out[1] = hsub2(lop3AndOr(u >> 4, mask, magic), offset);
-  out[2] = hsub2(lop3AndOr(u >> 8, mask, magic), offset);
-  out[3] = hsub2(lop3AndOr(u >> 12, mask, magic), offset);
+/// The constants of widenI4 for one row and group: zero point `z` (8 for
+/// signed weights, whose nibbles the lop3 flips to q + 8 on the way).
+struct I4Consts {
+  uint32_t bitsLo, bitsHi; // 0x6400 exponent | flip bits, f16x2
+  uint32_t offLo, offHi;   // f16x2 (1024 + z) and -(64 + z)
+};
+
+#ifndef QOPT_GEMV_FAST_I4
+#define QOPT_GEMV_FAST_I4 1
+#endif
+
+__device__ __forceinline__ I4Consts i4Consts(uint32_t z, bool asym) {
+  I4Consts c;
+  const uint32_t magic = 0x64006400u;
+  c.bitsLo = asym ? magic : magic | 0x00080008u;
+  c.bitsHi = asym ? magic : magic | 0x00800080u;
+  const uint32_t lo = 0x6400u + z; // 1024 + z, exact for z < 1024
+  c.offLo = lo | (lo << 16);
+  const uint32_t hi = __half_as_ushort(__float2half_rn(-64.f - float(z)));
+  c.offHi = hi | (hi << 16);
+  return c;
 }
 
-/// f16x2 (1024 + z) for a zero point z in 0..15 (exact).
-__device__ __forceinline__ uint32_t offsetPair(uint32_t z) {
-  const uint32_t h = 0x6400u + z;
-  return h | (h << 16);
+/// int4 word (k0..k7, nibble j = k j) -> four f16x2 holding exact q - z:
+/// out[s] = (k s, k s+4). Nibbles 0 and 4 (and, after >> 8, 2 and 6) are
+/// masked into the mantissa of 1024.0: 1024 + u, minus 1024 + z. Nibbles 1
+/// and 5 (3 and 7) are masked in place, 16 times higher: 1024 + 16u, times
+/// 1/16 minus 64 + z in one fma. Each pair costs one lop3 and one f16x2
+/// op, exact throughout.
+__device__ __forceinline__ void widenI4(uint32_t w, const I4Consts &c,
+                                        uint32_t (&out)[4]) {
+#if QOPT_GEMV_FAST_I4
+  const uint32_t sixteenth = 0x2C002C00u; // f16x2 (1/16, 1/16)
+  const uint32_t w8 = w >> 8;
+  out[0] = hsub2(lop3AndXor(w, 0x000F000Fu, c.bitsLo), c.offLo);
+  out[1] = hfma2(lop3AndXor(w, 0x00F000F0u, c.bitsHi), sixteenth, c.offHi);
+  out[2] = hsub2(lop3AndXor(w8, 0x000F000Fu, c.bitsLo), c.offLo);
+  out[3] = hfma2(lop3AndXor(w8, 0x00F000F0u, c.bitsHi), sixteenth, c.offHi);
+#else
+  // The plain form (kept for comparison): one shift, lop3 and sub a pair.
+  const uint32_t u = w ^ ((c.bitsLo & 0x00080008u) * 0x1111u);
+  const uint32_t mask = 0x000F000Fu, magic = 0x64006400u;
+  out[0] = hsub2(lop3AndOr(u, mask, magic), c.offLo);
+  out[1] = hsub2(lop3AndOr(u >> 4, mask, magic), c.offLo);
+  out[2] = hsub2(lop3AndOr(u >> 8, mask, magic), c.offLo);
+  out[3] = hsub2(lop3AndOr(u >> 12, mask, magic), c.offLo);
+#endif
 }
 
 template <int FMT, int NT, int MT>
@@ -319,12 +366,11 @@ __device__ __forceinline__ void gemv(const Params &p) {
 #pragma unroll
           for (int h = 0; h < 2; ++h) {
             scale[h] = decodeScale(p, st.s[u][m][h]);
-            const uint32_t off = offsetPair(st.z[u][m][h]);
-            const uint32_t flip = p.asym ? 0u : 0x88888888u;
+            const I4Consts consts = i4Consts(st.z[u][m][h], p.asym);
 #pragma unroll
             for (int i = 0; i < 4; ++i) {
               uint32_t q[4];
-              widenI4(words(st.w[u][m][h])[i] ^ flip, off, q);
+              widenI4(words(st.w[u][m][h])[i], consts, q);
 #pragma unroll
               for (int s = 0; s < 4; ++s)
                 a[h][4 * i + s] = q[s];
