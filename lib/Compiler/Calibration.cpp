@@ -26,11 +26,6 @@ using namespace mlir::qopt;
 
 namespace {
 
-struct TensorDeleter {
-  void operator()(qopt_tensor *t) const { qopt_tensor_free(t); }
-};
-using TensorPtr = std::unique_ptr<qopt_tensor, TensorDeleter>;
-
 /// The first non-finite element of a float tensor, or -1.
 int64_t firstNonFinite(const qopt_tensor *t) {
   if (qopt_tensor_dtype(t) != QOPT_DTYPE_F32)
@@ -44,28 +39,78 @@ int64_t firstNonFinite(const qopt_tensor *t) {
 
 } // namespace
 
-FailureOr<int64_t> mlir::qopt::runCalibration(
-    ModuleOp module, const CalibrationRunOptions &options, std::string &error) {
+FailureOr<std::vector<std::string>>
+mlir::qopt::listSamples(const std::string &dir, std::string &error) {
   // The samples, in name order.
   std::vector<std::string> samples;
   std::error_code ec;
-  for (llvm::sys::fs::directory_iterator it(options.dataDir, ec), end;
-       !ec && it != end; it.increment(ec))
+  for (llvm::sys::fs::directory_iterator it(dir, ec), end; !ec && it != end;
+       it.increment(ec))
     if (llvm::sys::fs::is_directory(it->path()))
       samples.push_back(it->path());
   if (ec) {
-    error = "cannot read the calibration data directory '" + options.dataDir +
+    error = "cannot read the calibration data directory '" + dir +
             "': " + ec.message();
     return failure();
   }
   if (samples.empty()) {
-    error = "the calibration data directory '" + options.dataDir +
+    error = "the calibration data directory '" + dir +
             "' holds no sample folders (one folder per sample, with one "
             "<input name>.npy or .pb per model input)";
     return failure();
   }
   std::sort(samples.begin(), samples.end());
 
+  return samples;
+}
+
+LogicalResult mlir::qopt::loadSample(qopt_model *model,
+                                     const std::string &sample,
+                                     std::vector<TensorPtr> &inputs,
+                                     std::string &error,
+                                     const std::string &kind) {
+  std::string name = llvm::sys::path::filename(sample).str();
+  int numInputs = qopt_model_num_inputs(model);
+  for (int i = 0; i < numInputs; ++i) {
+    std::string input = qopt_model_input(model, i)->name;
+    std::string path;
+    for (const char *ext : {".npy", ".pb"}) {
+      llvm::SmallString<256> p(sample);
+      llvm::sys::path::append(p, input + ext);
+      if (llvm::sys::fs::exists(p)) {
+        path = p.str().str();
+        break;
+      }
+    }
+    if (path.empty()) {
+      error = kind + " '" + name + "': no file for input '" + input + "' (" +
+              input + ".npy or " + input + ".pb)\nexpected signature:\n" +
+              qopt_model_signature_text(model);
+      return failure();
+    }
+    qopt_tensor *t = nullptr;
+    if (qopt_tensor_load(path.c_str(), &t) != QOPT_OK) {
+      error = kind + " '" + name + "': " + qopt_last_error();
+      return failure();
+    }
+    inputs.emplace_back(t);
+    if (int64_t bad = firstNonFinite(t); bad >= 0) {
+      error = kind + " '" + name + "': input '" + input +
+              "' holds a NaN or an infinity (element " + std::to_string(bad) +
+              ")";
+      return failure();
+    }
+  }
+  return success();
+}
+
+FailureOr<int64_t> mlir::qopt::runCalibration(
+    ModuleOp module, const CalibrationRunOptions &options, std::string &error) {
+  FailureOr<std::vector<std::string>> found =
+      listSamples(options.dataDir, error);
+  if (failed(found))
+    return failure();
+  const std::vector<std::string> &samples = *found;
   OwningOpRef<ModuleOp> copy(cast<ModuleOp>(module->clone()));
   CPUCompileOptions cpu = options.cpu;
   cpu.instrument = true;
@@ -93,37 +138,8 @@ FailureOr<int64_t> mlir::qopt::runCalibration(
   for (const std::string &sample : samples) {
     std::string name = llvm::sys::path::filename(sample).str();
     std::vector<TensorPtr> inputs;
-    for (int i = 0; i < numInputs; ++i) {
-      std::string input = qopt_model_input(model.get(), i)->name;
-      std::string path;
-      for (const char *ext : {".npy", ".pb"}) {
-        llvm::SmallString<256> p(sample);
-        llvm::sys::path::append(p, input + ext);
-        if (llvm::sys::fs::exists(p)) {
-          path = p.str().str();
-          break;
-        }
-      }
-      if (path.empty()) {
-        error = "calibration sample '" + name + "': no file for input '" +
-                input + "' (" + input + ".npy or " + input +
-                ".pb)\nexpected signature:\n" +
-                qopt_model_signature_text(model.get());
-        return failure();
-      }
-      qopt_tensor *t = nullptr;
-      if (qopt_tensor_load(path.c_str(), &t) != QOPT_OK) {
-        error = "calibration sample '" + name + "': " + qopt_last_error();
-        return failure();
-      }
-      inputs.emplace_back(t);
-      if (int64_t bad = firstNonFinite(t); bad >= 0) {
-        error = "calibration sample '" + name + "': input '" + input +
-                "' holds a NaN or an infinity (element " + std::to_string(bad) +
-                ")";
-        return failure();
-      }
-    }
+    if (failed(loadSample(model.get(), sample, inputs, error)))
+      return failure();
     std::vector<const qopt_tensor *> args;
     for (const TensorPtr &t : inputs)
       args.push_back(t.get());

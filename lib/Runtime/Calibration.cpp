@@ -29,6 +29,9 @@ struct Session {
   int64_t bins = 2048;
   std::map<int64_t, std::unique_ptr<qopt_histogram>> observers;
   std::string error;
+  /// Capture mode (qopt_capture_begin): observers keep their last values.
+  bool capture = false;
+  std::map<int64_t, std::vector<float>> captured;
 };
 Session &session() {
   static Session s;
@@ -80,6 +83,10 @@ void qopt_observe_f32(int64_t id, int64_t rank, void *descriptor) {
   }
   Session &s = session();
   std::lock_guard<std::mutex> lock(s.mu);
+  if (s.capture) {
+    s.captured[id].assign(base, base + n);
+    return;
+  }
   std::unique_ptr<qopt_histogram> &h = s.observers[id];
   if (!h)
     h = std::make_unique<qopt_histogram>(s.bins);
@@ -96,6 +103,32 @@ qopt_status qopt_calibration_begin(int64_t bins) {
   s.observers.clear();
   s.error.clear();
   return QOPT_OK;
+}
+
+void qopt_capture_begin(void) {
+  Session &s = session();
+  std::lock_guard<std::mutex> lock(s.mu);
+  s.capture = true;
+  s.captured.clear();
+}
+
+void qopt_capture_end(void) {
+  Session &s = session();
+  std::lock_guard<std::mutex> lock(s.mu);
+  s.capture = false;
+  s.captured.clear();
+}
+
+const float *qopt_capture_values(int64_t id, int64_t *count) {
+  Session &s = session();
+  std::lock_guard<std::mutex> lock(s.mu);
+  auto it = s.captured.find(id);
+  if (it == s.captured.end()) {
+    *count = 0;
+    return nullptr;
+  }
+  *count = int64_t(it->second.size());
+  return it->second.data();
 }
 
 const qopt_histogram *qopt_calibration_observer(int64_t id) {

@@ -22,6 +22,7 @@
 #include "mlir/Dialect/Quant/IR/QuantTypes.h"
 #include "mlir/IR/BuiltinAttributes.h"
 #include "mlir/IR/DialectResourceBlobManager.h"
+#include "llvm/ADT/SetVector.h"
 #include "llvm/Support/Regex.h"
 
 #include <cmath>
@@ -222,11 +223,15 @@ struct QuantizePass : mlir::qopt::impl::QuantizePassBase<QuantizePass> {
       if (failed(r))
         return signalPassFailure();
     }
-    // Observers all of whose consumers were quantized are done with.
+    // Observers all of whose consumers were quantized are done with, and
+    // so are the float weights nothing reads any more.
     module.walk([](ObserveOp observer) {
       if (observer->use_empty())
         observer->erase();
     });
+    for (Value w : replacedWeights)
+      if (auto c = w.getDefiningOp<arith::ConstantOp>(); c && c->use_empty())
+        c->erase();
   }
 
   /// The per-tensor QDQ of an observed activation (one per observer).
@@ -345,6 +350,7 @@ struct QuantizePass : mlir::qopt::impl::QuantizePassBase<QuantizePass> {
           return op.emitOpError("qopt-quantize: the weight is not finite");
         wdq = qdqWeight(b, loc, op.getWeight(), *q, name);
       }
+      replacedWeights.insert(op.getWeight());
       op.getInputMutable().assign(*act);
       op.getWeightMutable().assign(wdq);
       return success();
@@ -378,6 +384,10 @@ struct QuantizePass : mlir::qopt::impl::QuantizePassBase<QuantizePass> {
       qlinear.setInputStorageAttr(
           b.getStringAttr(qTy->isSigned() ? "int8" : "uint8"));
     }
+    // Discardable attributes (report ids, user tags) carry over.
+    for (NamedAttribute attr : op->getDiscardableAttrs())
+      qlinear->setAttr(attr.getName(), attr.getValue());
+    replacedWeights.insert(op.getWeight());
     op.replaceAllUsesWith(qlinear.getResult());
     op.erase();
     return success();
@@ -412,11 +422,13 @@ struct QuantizePass : mlir::qopt::impl::QuantizePassBase<QuantizePass> {
         return failure();
       input->set(*act);
     }
+    replacedWeights.insert(filter->get());
     filter->set(wdq);
     return success();
   }
 
   DenseMap<Operation *, Value> qdqOf;
+  SetVector<Value> replacedWeights;
   // A shared weight is quantized once.
   DenseMap<Value, Value> qdqWeights;
   DenseMap<std::pair<Value, int>, StoredWeight> storedWeights;

@@ -74,7 +74,7 @@ def test_w8a8_errors(build_dir, examples, tmp_path):
     assert "--quantize=w8a8 needs --calibration-data=DIR" in r.stderr
     r = compile_q(build_dir, model, out, "--quantize=w3a3",
                   f"--calibration-data={examples / 'mlp' / 'calibration'}")
-    assert "--quantize=w3a3 is not supported yet" in r.stderr
+    assert "--quantize=w3a3: expected w8a8, w8a8-dynamic, w8 or w4" in r.stderr
     r = compile_q(build_dir, model, out, "--quantize=w8a8",
                   f"--calibration-data={examples / 'mlp' / 'calibration'}",
                   "--activation-type=int4")

@@ -3,8 +3,10 @@
 //   quant-compile MODEL(.onnx|.onnxtext|.mlir) -o model.so [--target=cpu]
 //       [--cpu=native|x86-64-v3|...] [--pin-shape NAME=DxD] [--pin-dim N=V]
 //       [--threads N] [--emit=mlir|llvm|obj|so]
-//       [--quantize=w8a8 --calibration-data=DIR
-//        --calibration-method=minmax|percentile|entropy|mse]
+//       [--quantize=w8a8|w8a8-dynamic|w8|w4 [--group-size=128]
+//        --calibration-data=DIR --calibration-method=minmax|percentile|
+//        entropy|mse [--percentile=99.99] [--exclude=REGEX]
+//        [--report=report.json [--eval-data=DIR]]]
 //
 // Imports the model (or parses graph-level MLIR), lowers it with the
 // registered qopt-cpu-pipeline{artifact=true}, translates to LLVM IR,
@@ -14,6 +16,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "qopt/Compiler/Compiler.h"
+#include "qopt/Compiler/PTQ.h"
 #include "qopt/Dialect/QOpt/IR/QOptOps.h"
 #include "qopt/Import/ONNX.h"
 #include "qopt/InitAll.h"
@@ -108,8 +111,9 @@ static cl::list<std::string> freezeInputs(
     cl::cat(category));
 static cl::opt<std::string>
     quantize("quantize",
-             cl::desc("Post-training quantization scheme: w8a8 (static; needs "
-                      "--calibration-data)"),
+             cl::desc("Post-training quantization: w8a8 (static; needs "
+                      "--calibration-data), w8a8-dynamic, w8 (weight-only "
+                      "int8) or w4 (weight-only 4-bit, --group-size)"),
              cl::cat(category));
 static cl::opt<std::string>
     calibrationData("calibration-data",
@@ -128,6 +132,34 @@ static cl::opt<std::string> activationType(
     cl::desc("Activation storage: int8 (symmetric, default) or uint8 "
              "(asymmetric)"),
     cl::init("int8"), cl::cat(category));
+static cl::opt<std::string> includeLayers(
+    "include", cl::desc("Regex: only layers whose name matches are quantized"),
+    cl::cat(category));
+static cl::opt<int64_t>
+    groupSize("group-size",
+              cl::desc("--quantize=w4: weights per scale along K (32, 64, "
+                       "128, ...)"),
+              cl::init(128), cl::cat(category));
+static cl::opt<bool> weightAsymmetric(
+    "weight-asymmetric",
+    cl::desc("--quantize=w4: asymmetric uint4 weights with per-block zero "
+             "points (default: symmetric int4)"),
+    cl::cat(category));
+static cl::opt<std::string>
+    report("report",
+           cl::desc("Write the accuracy report (per-layer SQNR, output SQNR, "
+                    "cosine, max error, weight bytes, latency) as JSON here "
+                    "and print it as a table"),
+           cl::value_desc("file"), cl::cat(category));
+static cl::opt<std::string>
+    evalData("eval-data",
+             cl::desc("Held-back samples for the report (same layout as "
+                      "--calibration-data)"),
+             cl::value_desc("dir"), cl::cat(category));
+static cl::opt<int> reportLatencyRuns(
+    "report-latency-runs",
+    cl::desc("Timed runs of each model for the report's latency (0: none)"),
+    cl::init(50), cl::cat(category));
 static cl::opt<std::string> excludeLayers(
     "exclude", cl::desc("Regex: layers whose weight name matches stay float"),
     cl::cat(category));
@@ -263,39 +295,39 @@ int main(int argc, char **argv) {
       qopt::createCPUTargetMachine(options, error);
   if (!tm)
     return fail(error);
+  if (!report.empty() && quantize.empty())
+    return fail("--report needs --quantize");
   if (!quantize.empty()) {
-    if (quantize != "w8a8")
+    if (quantize != "w8a8" && quantize != "w8a8-dynamic" && quantize != "w8" &&
+        quantize != "w4")
       return fail("--quantize=" + quantize +
-                  " is not supported yet (supported: w8a8)");
-    if (calibrationData.empty())
-      return fail("--quantize=w8a8 needs --calibration-data=DIR");
-    // Observe, calibrate on the samples (JIT), choose parameters, quantize.
-    PassManager observe(&ctx);
-    observe.addPass(qopt::createInsertObserversPass());
-    if (failed(observe.run(*module)))
-      return 1;
-    qopt::CalibrationRunOptions calib;
-    calib.dataDir = calibrationData;
-    calib.cpu = options;
-    FailureOr<int64_t> samples = qopt::runCalibration(*module, calib, error);
-    if (failed(samples))
-      return fail(error);
-    qopt::attachCalibrationStatistics(*module);
-    PassManager quant(&ctx);
-    qopt::CalibratePassOptions calibrateOptions;
-    calibrateOptions.method = calibrationMethod;
-    calibrateOptions.percentile = calibrationPercentile;
+                  ": expected w8a8, w8a8-dynamic, w8 or w4");
+    if (quantize == "w8a8" && calibrationData.empty())
+      return fail("--quantize=w8a8 needs --calibration-data=DIR (static "
+                  "activation ranges come from calibration)");
     if (activationType != "int8" && activationType != "uint8")
       return fail("--activation-type=" + activationType +
                   ": expected int8 or uint8");
-    calibrateOptions.storage = activationType;
-    calibrateOptions.symmetric = activationType == "int8";
-    quant.addPass(qopt::createCalibratePass(calibrateOptions));
-    qopt::QuantizePassOptions quantizeOptions;
-    quantizeOptions.scheme = quantize;
-    quantizeOptions.exclude = excludeLayers;
-    quant.addPass(qopt::createQuantizePass(quantizeOptions));
-    if (failed(quant.run(*module)))
+    OwningOpRef<ModuleOp> floatModule;
+    if (!report.empty()) {
+      qopt::tagLayers(*module);
+      floatModule = cast<ModuleOp>((*module)->clone());
+    }
+    // The qopt-ptq pipeline: observe, calibrate on the samples (JIT),
+    // choose parameters, quantize.
+    qopt::PTQPipelineOptions ptq;
+    ptq.scheme = quantize;
+    ptq.calibrationData = calibrationData;
+    ptq.calibrationMethod = calibrationMethod;
+    ptq.percentile = calibrationPercentile;
+    ptq.activationType = activationType;
+    ptq.groupSize = groupSize;
+    ptq.weightSymmetric = !weightAsymmetric;
+    ptq.exclude = excludeLayers;
+    ptq.include = includeLayers;
+    PassManager pm(&ctx);
+    qopt::buildPTQPipeline(pm, ptq);
+    if (failed(pm.run(*module)))
       return 1;
     // Observers of layers left float (excluded, non-constant weights) are
     // calibration points only: drop them.
@@ -303,6 +335,25 @@ int main(int argc, char **argv) {
       op.getResult().replaceAllUsesWith(op.getInput());
       op.erase();
     });
+    if (!report.empty()) {
+      qopt::ReportOptions ro;
+      ro.calibrationData = calibrationData;
+      ro.evalData = evalData;
+      ro.scheme = quantize;
+      ro.latencyRuns = reportLatencyRuns;
+      ro.cpu = options;
+      std::string table;
+      FailureOr<std::string> json =
+          qopt::buildReport(*floatModule, *module, ro, table, error);
+      if (failed(json))
+        return fail("--report: " + error);
+      auto out = openOutputFile(report, &error);
+      if (!out)
+        return fail(error);
+      out->os() << *json << "\n";
+      out->keep();
+      llvm::outs() << table;
+    }
   }
   if (failed(qopt::lowerToLLVMDialect(*module, options)))
     return 1;

@@ -2,10 +2,11 @@
 //
 // mlir-opt for quant-opt: parses MLIR (text or bytecode), runs passes and
 // pipelines, prints the result. Registers qopt, every upstream dialect and
-// pass, and the qopt pipelines.
+// pass, the qopt pipelines and the JIT-backed PTQ passes (qopt-ptq).
 //
 //===----------------------------------------------------------------------===//
 
+#include "qopt/Compiler/PTQ.h"
 #include "qopt/InitAll.h"
 
 #include "mlir/IR/DialectRegistry.h"
@@ -13,6 +14,7 @@
 
 int main(int argc, char **argv) {
   mlir::qopt::registerAllPasses();
+  mlir::qopt::registerCompilerPasses();
   mlir::DialectRegistry registry;
   mlir::qopt::registerAllDialects(registry);
   return mlir::asMainReturnCode(mlir::MlirOptMain(

@@ -12,11 +12,14 @@
 #ifndef QOPT_COMPILER_COMPILER_H
 #define QOPT_COMPILER_COMPILER_H
 
+#include "qopt/Runtime/qopt_runtime.h"
+
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/Support/LLVM.h"
 
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace llvm {
 class LLVMContext;
@@ -125,6 +128,25 @@ struct CalibrationRunOptions {
 FailureOr<int64_t> runCalibration(ModuleOp module,
                                   const CalibrationRunOptions &options,
                                   std::string &error);
+
+/// The sample folders of `dir` in name order (see CalibrationRunOptions);
+/// failure, with `error` set, when it cannot be read or holds none.
+FailureOr<std::vector<std::string>> listSamples(const std::string &dir,
+                                                std::string &error);
+
+/// Owns a runtime tensor.
+struct TensorDeleter {
+  void operator()(qopt_tensor *t) const { qopt_tensor_free(t); }
+};
+using TensorPtr = std::unique_ptr<qopt_tensor, TensorDeleter>;
+
+/// Loads the inputs of `model` from the sample folder `sample`
+/// (`<input name>.npy` or `.pb` each), in signature order. Errors name the
+/// sample and input (a missing file, which lists the signature; a NaN or
+/// infinity).
+LogicalResult loadSample(qopt_model *model, const std::string &sample,
+                         std::vector<TensorPtr> &inputs, std::string &error,
+                         const std::string &kind = "calibration sample");
 
 /// Writes each observer's statistics from the runtime's calibration session
 /// onto its qopt.observe op as `qopt.stats = {count, min, max, range,

@@ -171,6 +171,22 @@ def ExpandSmallFloatCastsPass : Pass<"qopt-expand-small-float-casts"> {
                            "::mlir::tensor::TensorDialect"];
 }
 
+def ContiguousExpandShapesPass : Pass<"qopt-contiguous-expand-shapes"> {
+  let summary = "memref.expand_shape of contiguous buffers as reinterpret_cast";
+  let description = [{
+    Works around an upstream crash: MLIR 22's expand-strided-metadata
+    aborts on a `memref.expand_shape` whose reassociation group has more
+    than one dynamic size (e.g. `memref<?x64xf32>` into `memref<?x?x64xf32>`,
+    which collapsing a linear layer's dynamic batch and sequence dims and
+    expanding them back produces). Where the source has the identity layout
+    (a contiguous row-major buffer), such an expand_shape is rewritten to a
+    `memref.reinterpret_cast` with the output sizes and row-major strides;
+    other expand_shapes are left alone.
+  }];
+  let dependentDialects = ["::mlir::memref::MemRefDialect",
+                           "::mlir::arith::ArithDialect"];
+}
+
 def InstrumentObserversPass : Pass<"qopt-instrument-observers", "ModuleOp"> {
   let summary = "Make every qopt.observe report its values to the runtime";
   let description = [{

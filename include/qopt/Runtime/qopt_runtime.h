@@ -235,6 +235,16 @@ const qopt_histogram *qopt_calibration_observer(int64_t id);
 int64_t qopt_calibration_observer_ids(int64_t *ids, int64_t capacity);
 const char *qopt_calibration_error(void);
 
+/** Capture mode (the accuracy report): until qopt_capture_end, each
+ *  observer of instrumented code keeps a copy of the values it saw last
+ *  (row-major) instead of adding them to its histogram. Begin clears the
+ *  copies. */
+void qopt_capture_begin(void);
+void qopt_capture_end(void);
+/** The last values observer `id` captured (`*count` of them; NULL and 0
+ *  when none). Valid until the next capture or qopt_capture_begin/end. */
+const float *qopt_capture_values(int64_t id, int64_t *count);
+
 /** TensorRT's KL-divergence threshold over |x| counts (REFERENCE.md). */
 double qopt_entropy_threshold(const double *hist, int64_t bins, double width,
                               int64_t target_bins);

@@ -1,0 +1,504 @@
+//===- Report.cpp - accuracy of a quantized model against its float one ---===//
+//
+// Both models are compiled in process (the same CPU pipeline as the
+// artifact) with every quantizable layer's output added as an extra result,
+// and run on the same samples: per layer, the SQNR of the quantized model's
+// layer output against the float model's (errors of earlier layers
+// included, as they are at inference); per model output, SQNR, cosine
+// similarity and max |error|; weight bytes before and after; latency of
+// both models (without the extra results).
+//
+//===----------------------------------------------------------------------===//
+
+#include "qopt/Compiler/PTQ.h"
+#include "qopt/Dialect/QOpt/IR/QOptOps.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/IR/Builders.h"
+#include "llvm/Support/Format.h"
+#include "llvm/Support/JSON.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <map>
+
+using namespace mlir;
+using namespace mlir::qopt;
+
+namespace {
+
+constexpr StringLiteral kLayerAttr = "qopt.layer";
+constexpr StringLiteral kProbePrefix = "__qopt_layer.";
+
+bool isLayer(Operation *op) {
+  return isa<LinearOp, QLinearOp, linalg::Conv2DNchwFchwOp>(op);
+}
+
+std::string nameOf(Operation *op) {
+  if (auto l = dyn_cast<LinearOp>(op))
+    if (auto n = l.getWeightName())
+      return n->str();
+  if (auto l = dyn_cast<QLinearOp>(op))
+    if (auto n = l.getWeightName())
+      return n->str();
+  Location loc = op->getLoc();
+  if (auto fused = dyn_cast<FusedLoc>(loc))
+    for (Location l : fused.getLocations())
+      if (auto n = dyn_cast<NameLoc>(l))
+        return n.getName().str();
+  if (auto n = dyn_cast<NameLoc>(loc))
+    return n.getName().str();
+  return "";
+}
+
+int64_t tensorBytes(Type t) {
+  auto ty = dyn_cast<RankedTensorType>(t);
+  if (!ty || !ty.hasStaticShape())
+    return 0;
+  Type e = ty.getElementType();
+  int64_t bits = e.isIntOrFloat() ? e.getIntOrFloatBitWidth() : 32;
+  return ty.getNumElements() * std::max<int64_t>(bits, 8) / 8;
+}
+
+/// Bytes of the constants a weight operand is made of: through the
+/// dequantize / storage-cast of the QDQ form (per-axis scales counted as
+/// f32 each).
+int64_t weightBytes(Value v) {
+  Operation *def = v.getDefiningOp();
+  if (!def)
+    return 0;
+  if (isa<arith::ConstantOp>(def))
+    return tensorBytes(v.getType());
+  if (isa<DequantizeOp, quant::StorageCastOp>(def)) {
+    int64_t extra = 0;
+    if (auto ty = dyn_cast<RankedTensorType>(def->getOperand(0).getType()))
+      if (auto axis =
+              dyn_cast<quant::UniformQuantizedPerAxisType>(ty.getElementType()))
+        extra = int64_t(axis.getScales().size()) * 4;
+    return weightBytes(def->getOperand(0)) + extra;
+  }
+  return 0;
+}
+
+/// Weight bytes of a layer: its weight and, for qlinear, scales and zero
+/// points (the bias is the same in both models and left out).
+int64_t layerWeightBytes(Operation *op) {
+  if (auto q = dyn_cast<QLinearOp>(op)) {
+    int64_t n = weightBytes(q.getWeight()) + weightBytes(q.getWeightScale());
+    if (Value zp = q.getWeightZeroPoint())
+      n += weightBytes(zp);
+    return n;
+  }
+  if (auto l = dyn_cast<LinearOp>(op))
+    return weightBytes(l.getWeight());
+  return weightBytes(op->getOperand(1));
+}
+
+std::string layerForm(Operation *op) {
+  if (auto q = dyn_cast<QLinearOp>(op)) {
+    std::string act = q.getActivation() == "none"
+                          ? "weight-only"
+                          : ("activations " + q.getActivation()).str();
+    std::string group =
+        q.getGroupSize() ? " g" + std::to_string(q.getGroupSize()) : "";
+    return q.getWeightFormat().str() + group + ", " + act;
+  }
+  Value w = op->getOperand(1);
+  if (w.getDefiningOp<DequantizeOp>()) {
+    Value x = op->getOperand(0);
+    return x.getDefiningOp<DequantizeOp>() ? "int8, activations static (QDQ)"
+                                           : "int8, weight-only (QDQ)";
+  }
+  return "float";
+}
+
+/// The layer ops of the entry function by id.
+std::map<int64_t, Operation *> layersById(ModuleOp module) {
+  std::map<int64_t, Operation *> out;
+  module.walk([&](Operation *op) {
+    if (auto id = op->getAttrOfType<IntegerAttr>(kLayerAttr))
+      out[id.getInt()] = op;
+  });
+  return out;
+}
+
+/// A copy of `module` with a capturing observer (id = the layer id) on
+/// every tagged layer's output.
+OwningOpRef<ModuleOp> withProbes(ModuleOp module) {
+  OwningOpRef<ModuleOp> copy(cast<ModuleOp>(module->clone()));
+  // Observers left in the module would collide with the probes' ids.
+  copy->walk([](ObserveOp op) {
+    op.getResult().replaceAllUsesWith(op.getInput());
+    op.erase();
+  });
+  copy->walk([&](Operation *op) {
+    auto id = op->getAttrOfType<IntegerAttr>(kLayerAttr);
+    if (!id || op->getNumResults() != 1 ||
+        !isa<RankedTensorType>(op->getResult(0).getType()))
+      return;
+    OpBuilder b(op->getContext());
+    b.setInsertionPointAfter(op);
+    ObserveOp::create(b, op->getLoc(), op->getResult(0).getType(),
+                      op->getResult(0), id.getInt(), ObserverKind::MinMax);
+  });
+  return copy;
+}
+
+/// A model compiled in process, with the runtime's handle over it.
+struct Compiled {
+  std::unique_ptr<JITArtifact> jit;
+  std::unique_ptr<qopt_model, void (*)(qopt_model *)> model{nullptr,
+                                                            qopt_model_free};
+};
+
+FailureOr<Compiled> compile(ModuleOp module, CPUCompileOptions cpu,
+                            bool instrument, std::string &error) {
+  OwningOpRef<ModuleOp> copy(cast<ModuleOp>(module->clone()));
+  cpu.instrument = instrument;
+  if (failed(lowerToLLVMDialect(*copy, cpu))) {
+    error = "the report cannot lower the model";
+    return failure();
+  }
+  Compiled c;
+  c.jit = JITArtifact::create(*copy, cpu, error);
+  if (!c.jit)
+    return failure();
+  qopt_model *raw = nullptr;
+  if (qopt_model_create(c.jit->signature(), c.jit->entry(), &raw) != QOPT_OK) {
+    error = qopt_last_error();
+    return failure();
+  }
+  c.model.reset(raw);
+  return c;
+}
+
+/// Sums of one compared tensor over samples.
+struct Comparison {
+  double signal = 0, noise = 0, dot = 0, refNorm = 0, gotNorm = 0;
+  double maxAbs = 0;
+  int64_t count = 0;
+
+  void add(const float *ref, const float *got, int64_t n) {
+    for (int64_t i = 0; i < n; ++i) {
+      double r = ref[i], g = got[i], d = g - r;
+      signal += r * r;
+      noise += d * d;
+      dot += r * g;
+      refNorm += r * r;
+      gotNorm += g * g;
+      maxAbs = std::max(maxAbs, std::fabs(d));
+    }
+    count += n;
+  }
+  /// SQNR in dB; nullopt when the outputs are identical.
+  std::optional<double> sqnr() const {
+    if (noise == 0)
+      return std::nullopt;
+    return 10 * std::log10(signal / noise);
+  }
+  double cosine() const {
+    return refNorm > 0 && gotNorm > 0 ? dot / std::sqrt(refNorm * gotNorm)
+                                      : 1.0;
+  }
+};
+
+/// Runs both models over the samples of `dir`; results keyed by output
+/// name.
+LogicalResult compareOn(Compiled &ref, Compiled &got,
+                        const std::vector<int64_t> &layerIds,
+                        const std::string &dir, const std::string &kind,
+                        std::map<std::string, Comparison> &out,
+                        int64_t &samples, std::string &error) {
+  FailureOr<std::vector<std::string>> found = listSamples(dir, error);
+  if (failed(found))
+    return failure();
+  samples = int64_t(found->size());
+  int numOut = qopt_model_num_outputs(ref.model.get());
+  if (numOut != qopt_model_num_outputs(got.model.get())) {
+    error = "the float and quantized models have different outputs";
+    return failure();
+  }
+  for (const std::string &sample : *found) {
+    std::vector<TensorPtr> inputs;
+    if (failed(loadSample(ref.model.get(), sample, inputs, error, kind)))
+      return failure();
+    std::vector<const qopt_tensor *> args;
+    for (TensorPtr &t : inputs)
+      args.push_back(t.get());
+    std::vector<qopt_tensor *> a(numOut, nullptr), b(numOut, nullptr);
+    // The float model's layer outputs, captured by its probes.
+    qopt_capture_begin();
+    qopt_status st = qopt_model_run(ref.model.get(), args.data(),
+                                    int(args.size()), a.data(), numOut);
+    std::map<int64_t, std::vector<float>> floatLayers;
+    for (int64_t id : layerIds) {
+      int64_t n = 0;
+      const float *v = qopt_capture_values(id, &n);
+      if (v)
+        floatLayers[id].assign(v, v + n);
+    }
+    qopt_capture_begin();
+    if (st == QOPT_OK)
+      st = qopt_model_run(got.model.get(), args.data(), int(args.size()),
+                          b.data(), numOut);
+    if (st == QOPT_OK)
+      for (auto &[id, ref] : floatLayers) {
+        int64_t n = 0;
+        const float *v = qopt_capture_values(id, &n);
+        if (v && n == int64_t(ref.size()))
+          out[kProbePrefix.str() + std::to_string(id)].add(ref.data(), v, n);
+      }
+    qopt_capture_end();
+    if (st != QOPT_OK) {
+      error = kind + " '" + sample + "': " + qopt_last_error();
+      for (qopt_tensor *t : a)
+        qopt_tensor_free(t);
+      for (qopt_tensor *t : b)
+        qopt_tensor_free(t);
+      return failure();
+    }
+    for (int i = 0; i < numOut; ++i) {
+      TensorPtr ta(a[i]), tb(b[i]);
+      if (!ta || !tb)
+        continue;
+      if (qopt_tensor_dtype(ta.get()) != QOPT_DTYPE_F32 ||
+          qopt_tensor_num_elements(ta.get()) !=
+              qopt_tensor_num_elements(tb.get()))
+        continue;
+      out[qopt_model_output(ref.model.get(), i)->name].add(
+          static_cast<const float *>(qopt_tensor_const_data(ta.get())),
+          static_cast<const float *>(qopt_tensor_const_data(tb.get())),
+          qopt_tensor_num_elements(ta.get()));
+    }
+  }
+  return success();
+}
+
+/// Median wall time of `runs` runs of `c` on the first sample of `dir`.
+FailureOr<double> latencyMs(Compiled &c, const std::string &dir, int runs,
+                            std::string &error) {
+  FailureOr<std::vector<std::string>> found = listSamples(dir, error);
+  if (failed(found))
+    return failure();
+  std::vector<TensorPtr> inputs;
+  if (failed(
+          loadSample(c.model.get(), found->front(), inputs, error, "sample")))
+    return failure();
+  std::vector<const qopt_tensor *> args;
+  for (TensorPtr &t : inputs)
+    args.push_back(t.get());
+  int numOut = qopt_model_num_outputs(c.model.get());
+  std::vector<double> times;
+  for (int r = 0; r < runs + 5; ++r) {
+    std::vector<qopt_tensor *> outs(numOut, nullptr);
+    auto t0 = std::chrono::steady_clock::now();
+    qopt_status st = qopt_model_run(c.model.get(), args.data(),
+                                    int(args.size()), outs.data(), numOut);
+    auto t1 = std::chrono::steady_clock::now();
+    for (qopt_tensor *t : outs)
+      qopt_tensor_free(t);
+    if (st != QOPT_OK) {
+      error = qopt_last_error();
+      return failure();
+    }
+    if (r >= 5)
+      times.push_back(
+          std::chrono::duration<double, std::milli>(t1 - t0).count());
+  }
+  std::sort(times.begin(), times.end());
+  return times[times.size() / 2];
+}
+
+llvm::json::Value sqnrJson(const Comparison &c) {
+  if (auto s = c.sqnr())
+    return *s;
+  return nullptr;
+}
+
+std::string sqnrText(const Comparison *c) {
+  if (!c)
+    return "-";
+  if (auto s = c->sqnr()) {
+    std::string out;
+    llvm::raw_string_ostream os(out);
+    os << llvm::format("%.1f", *s);
+    return out;
+  }
+  return "exact";
+}
+
+int64_t constantBytes(ModuleOp module) {
+  int64_t n = 0;
+  module.walk([&](arith::ConstantOp c) { n += tensorBytes(c.getType()); });
+  return n;
+}
+
+} // namespace
+
+void mlir::qopt::tagLayers(ModuleOp module) {
+  int64_t id = 0;
+  Builder b(module.getContext());
+  module.walk([&](Operation *op) {
+    if (isLayer(op))
+      op->setAttr(kLayerAttr, b.getI64IntegerAttr(id++));
+  });
+}
+
+FailureOr<std::string> mlir::qopt::buildReport(ModuleOp floatModule,
+                                               ModuleOp quantModule,
+                                               const ReportOptions &options,
+                                               std::string &table,
+                                               std::string &error) {
+  if (options.calibrationData.empty() && options.evalData.empty()) {
+    error = "the report needs samples: --calibration-data or --eval-data";
+    return failure();
+  }
+  OwningOpRef<ModuleOp> floatProbed = withProbes(floatModule);
+  OwningOpRef<ModuleOp> quantProbed = withProbes(quantModule);
+  FailureOr<Compiled> ref = compile(*floatProbed, options.cpu, true, error);
+  if (failed(ref))
+    return failure();
+  FailureOr<Compiled> got = compile(*quantProbed, options.cpu, true, error);
+  if (failed(got))
+    return failure();
+
+  struct Set {
+    std::string key, dir;
+    std::map<std::string, Comparison> results;
+    int64_t samples = 0;
+  };
+  std::vector<Set> sets;
+  if (!options.calibrationData.empty())
+    sets.push_back({"calibration", options.calibrationData, {}, 0});
+  if (!options.evalData.empty())
+    sets.push_back({"eval", options.evalData, {}, 0});
+  std::map<int64_t, Operation *> floatLayers = layersById(floatModule);
+  std::map<int64_t, Operation *> quantLayers = layersById(quantModule);
+  std::vector<int64_t> layerIds;
+  for (auto &entry : floatLayers)
+    layerIds.push_back(entry.first);
+  for (Set &s : sets)
+    if (failed(compareOn(*ref, *got, layerIds, s.dir,
+                         s.key == "eval" ? "eval sample" : "calibration sample",
+                         s.results, s.samples, error)))
+      return failure();
+
+  llvm::json::Array layers;
+  std::string t;
+  llvm::raw_string_ostream os(t);
+  os << llvm::format("%-36s %-32s %10s %10s %12s %12s\n", "layer",
+                     "quantized as", "SQNR cal", "SQNR eval", "bytes float",
+                     "bytes quant");
+  int64_t floatWeights = 0, quantWeights = 0;
+  for (auto [id, fop] : floatLayers) {
+    Operation *qop = quantLayers.count(id) ? quantLayers[id] : nullptr;
+    std::string name = nameOf(fop);
+    if (name.empty())
+      name = "layer " + std::to_string(id);
+    int64_t fb = layerWeightBytes(fop), qb = qop ? layerWeightBytes(qop) : fb;
+    floatWeights += fb;
+    quantWeights += qb;
+    std::string probe = kProbePrefix.str() + std::to_string(id);
+    llvm::json::Object entry{{"name", name},
+                             {"op", fop->getName().getStringRef()},
+                             {"quantized_as", qop ? layerForm(qop) : "float"},
+                             {"weight_bytes_float", fb},
+                             {"weight_bytes_quantized", qb}};
+    const Comparison *cal = nullptr, *eval = nullptr;
+    for (Set &s : sets) {
+      auto it = s.results.find(probe);
+      if (it == s.results.end())
+        continue;
+      entry["sqnr_db_" + s.key] = sqnrJson(it->second);
+      (s.key == "eval" ? eval : cal) = &it->second;
+    }
+    layers.push_back(std::move(entry));
+    os << llvm::format("%-36s %-32s %10s %10s %12lld %12lld\n",
+                       name.substr(0, 36).c_str(),
+                       (qop ? layerForm(qop) : std::string("float")).c_str(),
+                       sqnrText(cal).c_str(), sqnrText(eval).c_str(),
+                       (long long)fb, (long long)qb);
+  }
+
+  llvm::json::Object outputs;
+  os << "\n";
+  for (Set &s : sets) {
+    llvm::json::Object perSet;
+    for (auto &[name, c] : s.results) {
+      if (StringRef(name).starts_with(kProbePrefix))
+        continue;
+      perSet[name] = llvm::json::Object{{"sqnr_db", sqnrJson(c)},
+                                        {"cosine", c.cosine()},
+                                        {"max_abs_error", c.maxAbs},
+                                        {"elements", c.count}};
+      os << llvm::format("output %-20s %-11s (%3lld samples): SQNR %s dB, "
+                         "cosine %.6f, max |err| %.3g\n",
+                         name.c_str(), s.key.c_str(), (long long)s.samples,
+                         sqnrText(&c).c_str(), c.cosine(), c.maxAbs);
+    }
+    outputs[s.key] = std::move(perSet);
+  }
+
+  int64_t floatConst = constantBytes(floatModule),
+          quantConst = constantBytes(quantModule);
+  os << llvm::format("weights: %lld -> %lld bytes (%.2fx smaller); all "
+                     "constants: %lld -> %lld bytes\n",
+                     (long long)floatWeights, (long long)quantWeights,
+                     quantWeights ? double(floatWeights) / quantWeights : 0.0,
+                     (long long)floatConst, (long long)quantConst);
+
+  llvm::json::Object report{
+      {"scheme", options.scheme},
+      {"kernel_isa", llvm::json::Object{{"f32", qopt_kernel_isa()},
+                                        {"int8", qopt_kernel_isa_int8()}}},
+      {"layers", std::move(layers)},
+      {"outputs", std::move(outputs)},
+      {"weight_bytes", llvm::json::Object{{"float", floatWeights},
+                                          {"quantized", quantWeights}}},
+      {"constant_bytes",
+       llvm::json::Object{{"float", floatConst}, {"quantized", quantConst}}}};
+  llvm::json::Object samples;
+  for (Set &s : sets)
+    samples[s.key] = s.samples;
+  report["samples"] = std::move(samples);
+
+  if (options.latencyRuns > 0) {
+    // Latency without the probes: the models as deployed.
+    FailureOr<Compiled> f = compile(floatModule, options.cpu, false, error);
+    if (failed(f))
+      return failure();
+    FailureOr<Compiled> q = compile(quantModule, options.cpu, false, error);
+    if (failed(q))
+      return failure();
+    const std::string &dir = sets.back().dir;
+    // Alternate the two so that both see the same machine state.
+    FailureOr<double> fMs = latencyMs(*f, dir, options.latencyRuns, error);
+    if (failed(fMs))
+      return failure();
+    FailureOr<double> qMs = latencyMs(*q, dir, options.latencyRuns, error);
+    if (failed(qMs))
+      return failure();
+    FailureOr<double> fMs2 = latencyMs(*f, dir, options.latencyRuns, error);
+    if (failed(fMs2))
+      return failure();
+    double fBest = std::min(*fMs, *fMs2);
+    report["latency_ms"] =
+        llvm::json::Object{{"float", fBest},
+                           {"quantized", *qMs},
+                           {"runs", options.latencyRuns},
+                           {"threads", qopt_get_num_threads()}};
+    os << llvm::format("latency (median of %d, %s sample): float %.4f ms, "
+                       "quantized %.4f ms (%.2fx)\n",
+                       options.latencyRuns, sets.back().key.c_str(), fBest,
+                       *qMs, *qMs > 0 ? fBest / *qMs : 0.0);
+  }
+  table = os.str();
+  std::string json;
+  llvm::raw_string_ostream js(json);
+  js << llvm::formatv("{0:2}", llvm::json::Value(std::move(report)));
+  return json;
+}
