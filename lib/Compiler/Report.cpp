@@ -95,6 +95,14 @@ int64_t layerWeightBytes(Operation *op) {
   }
   if (auto l = dyn_cast<LinearOp>(op))
     return weightBytes(l.getWeight());
+  if (auto g = dyn_cast<linalg::GenericOp>(op)) {
+    // An integer convolution's epilogue: filter, correction, scales.
+    auto conv = g->getOperand(0).getDefiningOp<linalg::Conv2DNchwFchwOp>();
+    if (!conv)
+      return 0;
+    return weightBytes(conv->getOperand(1)) + weightBytes(g->getOperand(2)) +
+           weightBytes(g->getOperand(3));
+  }
   return weightBytes(op->getOperand(1));
 }
 
@@ -107,6 +115,8 @@ std::string layerForm(Operation *op) {
         q.getGroupSize() ? " g" + std::to_string(q.getGroupSize()) : "";
     return q.getWeightFormat().str() + group + ", " + act;
   }
+  if (isa<linalg::GenericOp>(op))
+    return "int8, activations static";
   Value w = op->getOperand(1);
   if (w.getDefiningOp<DequantizeOp>()) {
     Value x = op->getOperand(0);

@@ -223,13 +223,14 @@ std::shared_ptr<const PackedI8> packedI8(const int8_t *b, int64_t n, int64_t k,
   return entry;
 }
 
-void matmulI8(int64_t m, int64_t n, int64_t k, const uint8_t *a, int64_t aM,
-              int64_t aK, bool aSigned, const int8_t *b, int64_t bN, int64_t bK,
-              int32_t *c, int64_t cM, int64_t cN, bool bConstant) {
+/// C += A·Bᵀ with B already packed.
+void matmulI8Packed(int64_t m, int64_t n, int64_t k, const uint8_t *a,
+                    int64_t aM, int64_t aK, bool aSigned,
+                    const PackedI8 *packed, int32_t *c, int64_t cM,
+                    int64_t cN) {
   if (m <= 0 || n <= 0 || k <= 0)
     return;
   const KernelI8 &kernel = kernelI8();
-  std::shared_ptr<const PackedI8> packed = packedI8(b, n, k, bN, bK, bConstant);
   const int64_t kp = packed->kPadded;
   const int64_t mBlocks = (m + kMc - 1) / kMc, nBlocks = (n + kNc - 1) / kNc;
   const uint8_t flip = aSigned ? 0x80 : 0; // s8 → u8: +128
@@ -243,16 +244,30 @@ void matmulI8(int64_t m, int64_t n, int64_t k, const uint8_t *a, int64_t aM,
     for (int64_t q0 = 0; q0 < kp / 4; q0 += kKq) {
       int64_t kq = std::min(kKq, kp / 4 - q0);
       // A block: panels of kMr rows, quads interleaved, zero padded.
+      const int64_t kLo = q0 * 4, kHi = std::min(k, (q0 + kq) * 4);
+      const uint32_t flip4 = uint32_t(flip) * 0x01010101u;
       for (int64_t p = 0; p < mc; p += kMr)
         for (int64_t r = 0; r < kMr; ++r) {
           uint8_t *dst = aPack.data() + p * kq * 4 + r * 4;
-          bool live = p + r < mc;
+          if (p + r >= mc) {
+            for (int64_t q = 0; q < kq; ++q)
+              std::memset(dst + q * kMr * 4, 0, 4);
+            continue;
+          }
           const uint8_t *src = a + (i0 + p + r) * aM;
-          for (int64_t q = 0; q < kq; ++q)
+          int64_t q = 0;
+          if (aK == 1) // whole quads of a row-major A: 4 bytes at a time
+            for (; kLo + q * 4 + 4 <= kHi; ++q) {
+              uint32_t v;
+              std::memcpy(&v, src + kLo + q * 4, 4);
+              v ^= flip4;
+              std::memcpy(dst + q * kMr * 4, &v, 4);
+            }
+          for (; q < kq; ++q)
             for (int u = 0; u < 4; ++u) {
-              int64_t kk = (q0 + q) * 4 + u;
+              int64_t kk = kLo + q * 4 + u;
               dst[q * kMr * 4 + u] =
-                  live && kk < k ? uint8_t(src[kk * aK] ^ flip) : uint8_t(0);
+                  kk < k ? uint8_t(src[kk * aK] ^ flip) : uint8_t(0);
             }
         }
       for (int64_t jq = 0; jq < nc; jq += kNr) {
@@ -291,6 +306,15 @@ void matmulI8(int64_t m, int64_t n, int64_t k, const uint8_t *a, int64_t aM,
       task(t);
   else
     qopt::rt::parallelFor(tasks, task);
+}
+
+void matmulI8(int64_t m, int64_t n, int64_t k, const uint8_t *a, int64_t aM,
+              int64_t aK, bool aSigned, const int8_t *b, int64_t bN, int64_t bK,
+              int32_t *c, int64_t cM, int64_t cN, bool bConstant) {
+  if (m <= 0 || n <= 0 || k <= 0)
+    return;
+  std::shared_ptr<const PackedI8> packed = packedI8(b, n, k, bN, bK, bConstant);
+  matmulI8Packed(m, n, k, a, aM, aK, aSigned, packed.get(), c, cM, cN);
 }
 
 //===----------------------------------------------------------------------===//
@@ -441,6 +465,159 @@ extern "C" void qopt_kernel_matmul_u8s8(int64_t m, int64_t n, int64_t k,
   matmulI8(m, n, k, reinterpret_cast<const uint8_t *>(aPtr), aM, aK, false,
            reinterpret_cast<const int8_t *>(bPtr), bN, bK,
            reinterpret_cast<int32_t *>(cPtr), cM, cN, bConstant != 0);
+}
+
+namespace {
+
+/// Σ over the quads of a packed B panel, per column (lane).
+void columnSumsGeneric(const int8_t *panel, int64_t quads, int32_t *sums) {
+  for (int64_t q = 0; q < quads; ++q)
+    for (int64_t c = 0; c < kNr; ++c)
+      for (int u = 0; u < 4; ++u)
+        sums[c] += panel[q * 4 * kNr + c * 4 + u];
+}
+
+#if defined(__x86_64__)
+__attribute__((target("avx512f,avx512bw,avx512vnni"))) void
+columnSumsVNNI(const int8_t *panel, int64_t quads, int32_t *sums) {
+  // vpdpbusd with u8 ones: each lane adds its four signed bytes.
+  const __m512i ones = _mm512_set1_epi8(1);
+  __m512i s0 = _mm512_setzero_si512(), s1 = _mm512_setzero_si512();
+  for (int64_t q = 0; q < quads; ++q) {
+    s0 = _mm512_dpbusd_epi32(s0, ones, _mm512_loadu_si512(panel + q * 128));
+    s1 =
+        _mm512_dpbusd_epi32(s1, ones, _mm512_loadu_si512(panel + q * 128 + 64));
+  }
+  _mm512_storeu_si512(sums, _mm512_add_epi32(_mm512_loadu_si512(sums), s0));
+  _mm512_storeu_si512(sums + 16,
+                      _mm512_add_epi32(_mm512_loadu_si512(sums + 16), s1));
+}
+#endif
+
+void columnSums(const int8_t *panel, int64_t quads, int32_t *sums) {
+#if defined(__x86_64__)
+  if (kernelI8().fn == microI8VNNI)
+    return columnSumsVNNI(panel, quads, sums);
+#endif
+  columnSumsGeneric(panel, quads, sums);
+}
+
+} // namespace
+
+// out[n, f, oh, ow] += sum_{c, kh, kw} in[n, c, oh*sh + kh*dh, ow*sw + kw*dw]
+//                                     * filter[f, c, kh, kw]
+// in int8 → i32 (the input already padded with its zero point): per image,
+// im2col into [pixels, C*KH*KW] bytes, then the int8 GEMM with the filter
+// as A (M = F) and the columns as B, so that output rows stay contiguous.
+extern "C" void qopt_kernel_conv2d_nchw_s8(
+    int64_t n, int64_t c, int64_t h, int64_t w, int64_t f, int64_t kh,
+    int64_t kw, int64_t oh, int64_t ow, int64_t sh, int64_t sw, int64_t dh,
+    int64_t dw, int64_t inPtr, int64_t inN, int64_t inC, int64_t inH,
+    int64_t inW, int64_t fPtr, int64_t fF, int64_t fC, int64_t fH, int64_t fW,
+    int64_t outPtr, int64_t outN, int64_t outF, int64_t outH, int64_t outW) {
+  (void)h;
+  (void)w;
+  const auto *in = reinterpret_cast<const int8_t *>(inPtr);
+  const auto *filter = reinterpret_cast<const int8_t *>(fPtr);
+  auto *out = reinterpret_cast<int32_t *>(outPtr);
+  const int64_t kdim = c * kh * kw, pixels = oh * ow;
+  if (n <= 0 || f <= 0 || kdim <= 0 || pixels <= 0)
+    return;
+  std::vector<int8_t> filterCopy;
+  if (!(fW == 1 && fH == kw && fC == kh * kw)) {
+    filterCopy.resize(size_t(f * kdim));
+    for (int64_t i = 0; i < f; ++i)
+      for (int64_t ci = 0; ci < c; ++ci)
+        for (int64_t y = 0; y < kh; ++y)
+          for (int64_t x = 0; x < kw; ++x)
+            filterCopy[size_t(i * kdim + (ci * kh + y) * kw + x)] =
+                filter[i * fF + ci * fC + y * fH + x * fW];
+    filter = filterCopy.data();
+    fF = kdim;
+  }
+  // The columns, packed as the GEMM's B (one pixel per column) as they are
+  // gathered: B[p][k] = in[ci, i*sh + y*dh, j*sw + x*dw] at panel p / 32,
+  // quad k / 4, lane p % 32, byte k % 4; with each pixel's Σk.
+  thread_local PackedI8 colCache;
+  PackedI8 &col = colCache;
+  col.kPadded = (kdim + 3) / 4 * 4;
+  const int64_t panels = (pixels + kNr - 1) / kNr;
+  col.data.assign(size_t(panels * col.kPadded * kNr), 0);
+  col.rowSums.assign(size_t(panels * kNr), 0);
+  const bool rowsContiguous = outH == ow * outW;
+  std::vector<int32_t> tmp;
+  for (int64_t b = 0; b < n; ++b) {
+    const int8_t *img = in + b * inN;
+    auto fill = [&](int64_t panel) {
+      int8_t *dst = col.data.data() + panel * col.kPadded * kNr;
+      int64_t p0 = panel * kNr, count = std::min(kNr, pixels - p0);
+      int32_t sums[kNr] = {};
+      // The panel's pixels as runs within one output row.
+      struct Run {
+        int64_t dst, src, len;
+      } runs[kNr];
+      int numRuns = 0;
+      for (int64_t e = 0; e < count;) {
+        int64_t i = (p0 + e) / ow, j = (p0 + e) % ow;
+        int64_t len = std::min(count - e, ow - j);
+        runs[numRuns++] = {e, i * sh * inH + j * sw * inW, len};
+        e += len;
+      }
+      const int64_t step = sw * inW;
+      // Four k at a time: the four bytes of a pixel's quad are gathered
+      // and stored as one 32-bit word.
+      int64_t x = 0, y = 0, ci = 0;
+      const int8_t *bases[4];
+      for (int64_t r0 = 0; r0 < kdim; r0 += 4) {
+        for (int u = 0; u < 4; ++u) {
+          if (r0 + u >= kdim) {
+            bases[u] = nullptr;
+            continue;
+          }
+          bases[u] = img + ci * inC + y * dh * inH + x * dw * inW;
+          if (++x == kw) {
+            x = 0;
+            if (++y == kh) {
+              y = 0;
+              ++ci;
+            }
+          }
+        }
+        uint8_t *to = reinterpret_cast<uint8_t *>(dst) + r0 * kNr;
+        for (int ru = 0; ru < numRuns; ++ru) {
+          const Run &run = runs[ru];
+          for (int64_t e = 0; e < run.len; ++e) {
+            int64_t off = run.src + e * step;
+            uint32_t word = 0;
+            for (int u = 0; u < 4; ++u)
+              if (bases[u])
+                word |= uint32_t(uint8_t(bases[u][off])) << (8 * u);
+            std::memcpy(to + (run.dst + e) * 4, &word, 4);
+          }
+        }
+      }
+      columnSums(dst, col.kPadded / 4, sums);
+      for (int64_t e = 0; e < kNr; ++e)
+        col.rowSums[size_t(p0 + e)] = e < count ? sums[e] : 0;
+    };
+    if (pixels * kdim < kParallelWork)
+      for (int64_t q = 0; q < panels; ++q)
+        fill(q);
+    else
+      qopt::rt::parallelFor(panels, fill);
+    int32_t *o = out + b * outN;
+    const auto *fa = reinterpret_cast<const uint8_t *>(filter);
+    if (rowsContiguous) {
+      matmulI8Packed(f, pixels, kdim, fa, fF, 1, true, &col, o, outF, outW);
+      continue;
+    }
+    tmp.assign(size_t(f * pixels), 0);
+    matmulI8Packed(f, pixels, kdim, fa, fF, 1, true, &col, tmp.data(), pixels,
+                   1);
+    for (int64_t i = 0; i < f; ++i)
+      for (int64_t p = 0; p < pixels; ++p)
+        o[i * outF + (p / ow) * outH + (p % ow) * outW] += tmp[i * pixels + p];
+  }
 }
 
 extern "C" void qopt_kernel_matmul_w8(int64_t m, int64_t n, int64_t k,

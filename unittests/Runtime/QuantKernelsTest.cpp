@@ -22,6 +22,12 @@ void qopt_kernel_matmul_s8s8(int64_t, int64_t, int64_t, int64_t, int64_t,
 void qopt_kernel_matmul_u8s8(int64_t, int64_t, int64_t, int64_t, int64_t,
                              int64_t, int64_t, int64_t, int64_t, int64_t,
                              int64_t, int64_t, int64_t);
+void qopt_kernel_conv2d_nchw_s8(int64_t, int64_t, int64_t, int64_t, int64_t,
+                                int64_t, int64_t, int64_t, int64_t, int64_t,
+                                int64_t, int64_t, int64_t, int64_t, int64_t,
+                                int64_t, int64_t, int64_t, int64_t, int64_t,
+                                int64_t, int64_t, int64_t, int64_t, int64_t,
+                                int64_t, int64_t, int64_t);
 void qopt_kernel_matmul_w8(int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,
                            int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,
                            int64_t, int64_t);
@@ -129,6 +135,49 @@ TEST(Int8MatmulKernel, UsesTheRequestedISA) {
     EXPECT_TRUE(isa == "avx512vnni" || isa == "avx2" || isa == "generic")
         << isa;
 }
+
+struct ConvCase {
+  int64_t n, c, h, w, f, kh, kw, sh, sw, dh, dw;
+};
+
+class Int8ConvKernel : public ::testing::TestWithParam<ConvCase> {};
+
+TEST_P(Int8ConvKernel, MatchesNaiveLoopsExactly) {
+  auto [n, c, h, w, f, kh, kw, sh, sw, dh, dw] = GetParam();
+  const int64_t oh = (h - dh * (kh - 1) - 1) / sh + 1;
+  const int64_t ow = (w - dw * (kw - 1) - 1) / sw + 1;
+  std::vector<int8_t> in = randomInts<int8_t>(n * c * h * w, -128, 127, 9);
+  std::vector<int8_t> filter =
+      randomInts<int8_t>(f * c * kh * kw, -128, 127, 10);
+  std::vector<int32_t> out = randomInts<int32_t>(n * f * oh * ow, -50, 50, 11);
+  std::vector<int32_t> ref = out;
+  for (int64_t b = 0; b < n; ++b)
+    for (int64_t o = 0; o < f; ++o)
+      for (int64_t i = 0; i < oh; ++i)
+        for (int64_t j = 0; j < ow; ++j) {
+          int64_t s = 0;
+          for (int64_t ci = 0; ci < c; ++ci)
+            for (int64_t y = 0; y < kh; ++y)
+              for (int64_t x = 0; x < kw; ++x)
+                s += int64_t(in[((b * c + ci) * h + i * sh + y * dh) * w +
+                                j * sw + x * dw]) *
+                     filter[((o * c + ci) * kh + y) * kw + x];
+          ref[((b * f + o) * oh + i) * ow + j] += int32_t(s);
+        }
+  qopt_kernel_conv2d_nchw_s8(n, c, h, w, f, kh, kw, oh, ow, sh, sw, dh, dw,
+                             addr(in.data()), c * h * w, h * w, w, 1,
+                             addr(filter.data()), c * kh * kw, kh * kw, kw, 1,
+                             addr(out.data()), f * oh * ow, oh * ow, ow, 1);
+  ASSERT_EQ(out, ref);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Shapes, Int8ConvKernel,
+    ::testing::Values(ConvCase{1, 3, 9, 8, 5, 3, 3, 1, 1, 1, 1},
+                      ConvCase{2, 3, 9, 8, 5, 3, 2, 2, 1, 1, 2},
+                      ConvCase{1, 16, 18, 18, 32, 3, 3, 1, 1, 1, 1},
+                      ConvCase{1, 7, 12, 40, 33, 1, 1, 1, 1, 1, 1},
+                      ConvCase{1, 5, 11, 13, 9, 5, 3, 2, 3, 1, 1}));
 
 struct WeightOnlyCase {
   int64_t m, n, k, bits, group;

@@ -167,7 +167,8 @@ def QuantizePass : Pass<"qopt-quantize", "ModuleOp"> {
     Option<"include", "include", "std::string", "\"\"",
            "Regex: only layers whose name matches are quantized">
   ];
-  let dependentDialects = ["::mlir::quant::QuantDialect",
+  let dependentDialects = ["::mlir::quant::QuantDialect", "::mlir::tensor::TensorDialect",
+                           "::mlir::linalg::LinalgDialect",
                            "::mlir::arith::ArithDialect"];
 }
 

@@ -29,6 +29,7 @@ namespace {
 
 constexpr StringLiteral kMatmulKernel = "qopt_kernel_matmul_f32";
 constexpr StringLiteral kConvKernel = "qopt_kernel_conv2d_nchw_f32";
+constexpr StringLiteral kConvKernelInt8 = "qopt_kernel_conv2d_nchw_s8";
 
 /// Declares `void name(i64 x numArgs)` in the module once.
 func::FuncOp declareKernel(PatternRewriter &rewriter, Operation *from,
@@ -164,8 +165,15 @@ struct ConvToKernelCall : OpRewritePattern<linalg::Conv2DNchwFchwOp> {
 
   LogicalResult matchAndRewrite(linalg::Conv2DNchwFchwOp op,
                                 PatternRewriter &rewriter) const override {
-    if (!op.hasPureBufferSemantics() ||
-        !allF32(cast<linalg::LinalgOp>(op.getOperation())))
+    if (!op.hasPureBufferSemantics())
+      return failure();
+    // f32, or int8 x int8 → i32 (qopt-quantize's W8A8 convolutions).
+    auto elem = [&](unsigned i) {
+      return cast<MemRefType>(op->getOperand(i).getType()).getElementType();
+    };
+    bool isInt8 =
+        elem(0).isInteger(8) && elem(1).isInteger(8) && elem(2).isInteger(32);
+    if (!isInt8 && !allF32(cast<linalg::LinalgOp>(op.getOperation())))
       return failure();
     Location loc = op.getLoc();
     Value in = op.getDpsInputOperand(0)->get();
@@ -188,7 +196,8 @@ struct ConvToKernelCall : OpRewritePattern<linalg::Conv2DNchwFchwOp> {
         args.push_back(arith::IndexCastOp::create(rewriter, loc,
                                                   rewriter.getI64Type(), s));
     }
-    func::FuncOp kernel = declareKernel(rewriter, op, kConvKernel, args.size());
+    func::FuncOp kernel = declareKernel(
+        rewriter, op, isInt8 ? kConvKernelInt8 : kConvKernel, args.size());
     func::CallOp::create(rewriter, loc, kernel, args);
     rewriter.eraseOp(op);
     return success();
