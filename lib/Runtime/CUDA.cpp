@@ -119,6 +119,9 @@ static_assert(sizeof(CUlaunchAttribute) == 72, "cuda.h's CUlaunchAttribute");
   X(cuModuleLoadDataEx, "cuModuleLoadDataEx",                                  \
     (CUmodule *, const void *, unsigned, int *, void **))                      \
   X(cuModuleUnload, "cuModuleUnload", (CUmodule))                              \
+  X(cuModuleGetGlobal, "cuModuleGetGlobal_v2",                                 \
+    (CUdeviceptr *, size_t *, CUmodule, const char *))                         \
+  X(cuMemcpyDtoH, "cuMemcpyDtoH_v2", (void *, CUdeviceptr, size_t))            \
   X(cuModuleGetFunction, "cuModuleGetFunction",                                \
     (CUfunction *, CUmodule, const char *))                                    \
   X(cuFuncSetAttribute, "cuFuncSetAttribute", (CUfunction, int, int))          \
@@ -864,6 +867,8 @@ struct GemvModule {
   std::string error; ///< why loading failed
   CUmodule module = nullptr;
   CUfunction kernels[kFormats][kBatchTiles][kRowTiles] = {};
+  /// Dynamic shared memory per warp (the kernels' cp.async ring).
+  int ringBytes[kFormats][kRowTiles] = {};
   int multiprocessors = 0;
 };
 

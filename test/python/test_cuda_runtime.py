@@ -124,7 +124,8 @@ def test_embedded_ptx(rt):
                 for mt in (1, 2):
                     assert f".entry qopt_gemv_{fmt}_n{nt}_m{mt}(" in text
         assert "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32" in text
-        assert "ld.global.nc.L1::no_allocate.v4.u32" in text
+        assert ("cp.async.cg.shared.global" in text or
+                "ld.global.nc.L1::no_allocate.v4.u32" in text)
     assert rt.qopt_cuda_gemv_ptx(b"sm_75") is None
 
 

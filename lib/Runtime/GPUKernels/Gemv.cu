@@ -29,6 +29,14 @@
 #include <cuda_fp16.h>
 #include <stdint.h>
 
+// Tuning switches (benchmarks/gpu/run_on_device.sh compares variants).
+#ifndef QOPT_GEMV_CP_ASYNC
+#define QOPT_GEMV_CP_ASYNC 1 // 0: weights double-buffered in registers
+#endif
+#ifndef QOPT_GEMV_FAST_I4
+#define QOPT_GEMV_FAST_I4 1 // 0: the plain int4 widening, for comparison
+#endif
+
 namespace {
 
 enum Format { kF16 = 0, kI8 = 1, kI4 = 2 };
@@ -48,6 +56,7 @@ struct Params {
   int asym;               // i4: unsigned nibbles with zero points
 };
 
+#if !QOPT_GEMV_CP_ASYNC
 // Weights: read once, so they skip L1 (QOPT_GEMV_L2_PREFETCH=1 adds a
 // 256-byte L2 prefetch hint, for tuning).
 #if QOPT_GEMV_L2_PREFETCH
@@ -60,6 +69,30 @@ __device__ __forceinline__ uint4 loadStream(const uint8_t *p) {
   asm(QOPT_LD_STREAM " {%0, %1, %2, %3}, [%4];"
       : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
       : "l"(p));
+  return v;
+}
+#endif
+
+/// 16 bytes global -> shared without registers; `bytes` 0 writes zeros
+/// and reads nothing.
+__device__ __forceinline__ void cpAsync16(uint32_t dst, const void *src,
+                                          int bytes) {
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(dst),
+               "l"(src), "r"(bytes)
+               : "memory");
+}
+__device__ __forceinline__ void cpAsyncCommit() {
+  asm volatile("cp.async.commit_group;" ::: "memory");
+}
+template <int N> __device__ __forceinline__ void cpAsyncWait() {
+  asm volatile("cp.async.wait_group %0;" ::"n"(N) : "memory");
+}
+__device__ __forceinline__ uint4 loadShared(uint32_t addr) {
+  uint4 v;
+  asm volatile("ld.shared.v4.u32 {%0, %1, %2, %3}, [%4];"
+               : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
+               : "r"(addr)
+               : "memory");
   return v;
 }
 
@@ -82,6 +115,7 @@ __device__ __forceinline__ uint32_t hsub2(uint32_t a, uint32_t b) {
   return d;
 }
 
+#if !QOPT_GEMV_FAST_I4
 __device__ __forceinline__ uint32_t lop3AndOr(uint32_t a, uint32_t mask,
                                               uint32_t bits) {
   uint32_t d;
@@ -91,6 +125,7 @@ __device__ __forceinline__ uint32_t lop3AndOr(uint32_t a, uint32_t mask,
       : "r"(a), "r"(mask), "r"(bits));
   return d;
 }
+#endif
 
 __device__ __forceinline__ uint32_t hfma2(uint32_t a, uint32_t b, uint32_t c) {
   uint32_t d;
@@ -146,13 +181,29 @@ template <int FMT> struct Traits;
 // Per lane and row, one step reads 16 bytes: 8 (f16), 16 (i8), 32 (i4) k;
 // x takes 16 bytes per 8 k.
 template <> struct Traits<kF16> {
-  static constexpr int kPerLane = 8, xLoads = 1, unroll = QOPT_GEMV_UNROLL_F16;
+  static constexpr int kPerLane = 8, xLoads = 1;
 };
 template <> struct Traits<kI8> {
-  static constexpr int kPerLane = 16, xLoads = 2, unroll = QOPT_GEMV_UNROLL_I8;
+  static constexpr int kPerLane = 16, xLoads = 2;
 };
 template <> struct Traits<kI4> {
-  static constexpr int kPerLane = 32, xLoads = 4, unroll = QOPT_GEMV_UNROLL_I4;
+  static constexpr int kPerLane = 32, xLoads = 4;
+};
+
+#ifndef QOPT_GEMV_RING
+#define QOPT_GEMV_RING 8 // steps in flight per warp (f16, int8)
+#endif
+#ifndef QOPT_GEMV_RING_I4
+#define QOPT_GEMV_RING_I4 6
+#endif
+
+/// The shared-memory ring of the cp.async path, per warp: `slots` steps of
+/// MT x 2 rows x 32 lanes x 16 bytes.
+template <int FMT, int MT> struct Ring {
+  static constexpr int slots =
+      (FMT == kI4 ? QOPT_GEMV_RING_I4 : QOPT_GEMV_RING) / MT;
+  static constexpr int slotBytes = MT * 2 * 32 * 16;
+  static constexpr int warpBytes = QOPT_GEMV_CP_ASYNC ? slots * slotBytes : 0;
 };
 
 /// int8 word (k0..k3) -> two f16x2 (k0, k1), (k2, k3) holding exact q.
@@ -171,10 +222,6 @@ struct I4Consts {
   uint32_t bitsLo, bitsHi; // 0x6400 exponent | flip bits, f16x2
   uint32_t offLo, offHi;   // f16x2 (1024 + z) and -(64 + z)
 };
-
-#ifndef QOPT_GEMV_FAST_I4
-#define QOPT_GEMV_FAST_I4 1
-#endif
 
 __device__ __forceinline__ I4Consts i4Consts(uint32_t z, bool asym) {
   I4Consts c;
@@ -217,7 +264,6 @@ __device__ __forceinline__ void widenI4(uint32_t w, const I4Consts &c,
 template <int FMT, int NT, int MT>
 __device__ __forceinline__ void gemv(const Params &p) {
   using T = Traits<FMT>;
-  constexpr int U = T::unroll;
   constexpr int kPerStep = 4 * T::kPerLane;
   constexpr int rowBytesPerK2 = FMT == kF16 ? 4 : FMT == kI8 ? 2 : 1; // x2
   __shared__ float4 partial[kMaxWarps][MT][NT][32];
@@ -265,14 +311,173 @@ __device__ __forceinline__ void gemv(const Params &p) {
         for (int i = 0; i < 4; ++i)
           accs[j][m][nt][i] = 0.f;
 
+  // One step of this warp: weights `w` (rows g and g + 8 of each row tile,
+  // 16 bytes each), int4 scale bits and zero points per row. x is read
+  // here: it is small and every warp of the SM reads the same, so it comes
+  // from L1.
+  auto computeStep = [&](const uint4(&w)[MT][2], const uint32_t(&sBits)[MT][2],
+                         const uint32_t(&zero)[MT][2], int step, int parity) {
+    auto &acc = accs[parity];
+    const int k0 = step * kPerStep + t * T::kPerLane;
+    const bool kOk = k0 < K;
+    uint4 xv[NT][T::xLoads];
+#pragma unroll
+    for (int nt = 0; nt < NT; ++nt)
+#pragma unroll
+      for (int i = 0; i < T::xLoads; ++i)
+        xv[nt][i] = kOk && batchOk[nt] ? loadCached(xRow[nt] + k0 + 8 * i)
+                                       : make_uint4(0, 0, 0, 0);
+    if constexpr (FMT == kF16) {
+#pragma unroll
+      for (int m = 0; m < MT; ++m) {
+        const uint32_t *a = words(w[m][0]), *a8 = words(w[m][1]);
+#pragma unroll
+        for (int nt = 0; nt < NT; ++nt) {
+          const uint32_t *b = words(xv[nt][0]);
+          mma(acc[m][nt], a[0], a8[0], a[1], a8[1], b[0], b[1]);
+          mma(acc[m][nt], a[2], a8[2], a[3], a8[3], b[2], b[3]);
+        }
+      }
+    } else if constexpr (FMT == kI8) {
+#pragma unroll
+      for (int m = 0; m < MT; ++m) {
+        uint32_t a[8], a8[8];
+#pragma unroll
+        for (int i = 0; i < 4; ++i) {
+          widenI8(words(w[m][0])[i], a[2 * i], a[2 * i + 1]);
+          widenI8(words(w[m][1])[i], a8[2 * i], a8[2 * i + 1]);
+        }
+#pragma unroll
+        for (int nt = 0; nt < NT; ++nt) {
+          const uint32_t *b0 = words(xv[nt][0]);
+          const uint32_t *b1 = words(xv[nt][1]);
+          mma(acc[m][nt], a[0], a8[0], a[1], a8[1], b0[0], b0[1]);
+          mma(acc[m][nt], a[2], a8[2], a[3], a8[3], b0[2], b0[3]);
+          mma(acc[m][nt], a[4], a8[4], a[5], a8[5], b1[0], b1[1]);
+          mma(acc[m][nt], a[6], a8[6], a[7], a8[7], b1[2], b1[3]);
+        }
+      }
+    } else {
+      // x pairs matching the int4 widening's (k s, k s+4) order.
+      uint32_t xp[NT][16];
+#pragma unroll
+      for (int nt = 0; nt < NT; ++nt)
+#pragma unroll
+        for (int i = 0; i < 4; ++i) {
+          const uint32_t *v = words(xv[nt][i]);
+          xp[nt][4 * i + 0] = __byte_perm(v[0], v[2], 0x5410);
+          xp[nt][4 * i + 1] = __byte_perm(v[0], v[2], 0x7632);
+          xp[nt][4 * i + 2] = __byte_perm(v[1], v[3], 0x5410);
+          xp[nt][4 * i + 3] = __byte_perm(v[1], v[3], 0x7632);
+        }
+#pragma unroll
+      for (int m = 0; m < MT; ++m) {
+        float scale[2];
+        uint32_t a[2][16];
+#pragma unroll
+        for (int h = 0; h < 2; ++h) {
+          scale[h] = decodeScale(p, sBits[m][h]);
+          const I4Consts consts = i4Consts(zero[m][h], p.asym);
+#pragma unroll
+          for (int i = 0; i < 4; ++i) {
+            uint32_t q[4];
+            widenI4(words(w[m][h])[i], consts, q);
+#pragma unroll
+            for (int s = 0; s < 4; ++s)
+              a[h][4 * i + s] = q[s];
+          }
+        }
+#pragma unroll
+        for (int nt = 0; nt < NT; ++nt) {
+          float c[2][4] = {};
+#pragma unroll
+          for (int j = 0; j < 8; ++j)
+            mma(c[j & 1], a[0][2 * j], a[1][2 * j], a[0][2 * j + 1],
+                a[1][2 * j + 1], xp[nt][2 * j], xp[nt][2 * j + 1]);
+          acc[m][nt][0] += scale[0] * (c[0][0] + c[1][0]);
+          acc[m][nt][1] += scale[0] * (c[0][1] + c[1][1]);
+          acc[m][nt][2] += scale[1] * (c[0][2] + c[1][2]);
+          acc[m][nt][3] += scale[1] * (c[0][3] + c[1][3]);
+        }
+      }
+    }
+  };
+  // The scale bits and zero point of each row of int4 step `step`.
+  auto loadGroup = [&](int step, uint32_t(&sBits)[MT][2],
+                       uint32_t(&zero)[MT][2]) {
+    const int grp = step * kPerStep / p.group;
+#pragma unroll
+    for (int m = 0; m < MT; ++m)
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        const int64_t si = int64_t(rowIdx[m][h]) * groups + grp;
+        sBits[m][h] = loadScaleBits(p, si);
+        zero[m][h] = p.asym ? __ldg(p.zeros + si) : 8u;
+      }
+  };
+
+#if QOPT_GEMV_CP_ASYNC
+  // The weights stream through a ring of R::slots steps in shared memory,
+  // filled by cp.async (no registers held while in flight). Each lane reads
+  // back only what it copied itself, so no barrier is needed.
+  using R = Ring<FMT, MT>;
+  extern __shared__ __align__(16) unsigned char ring[];
+  const uint32_t myRing =
+      static_cast<uint32_t>(__cvta_generic_to_shared(ring)) +
+      warp * R::warpBytes + lane * 16;
+  const int mySteps = warp < nsteps ? (nsteps - warp + warps - 1) / warps : 0;
+  auto issue = [&](int i) {
+    const int step = warp + i * warps;
+    const int k0 = step * kPerStep + t * T::kPerLane;
+    const bool kOk = i < mySteps && k0 < K;
+    const int64_t wOff = int64_t(kOk ? k0 : 0) * rowBytesPerK2 / 2;
+    const uint32_t slot = myRing + (i % R::slots) * R::slotBytes;
+#pragma unroll
+    for (int m = 0; m < MT; ++m)
+#pragma unroll
+      for (int h = 0; h < 2; ++h)
+        cpAsync16(slot + (m * 2 + h) * 512, wRow[m][h] + wOff, kOk ? 16 : 0);
+    cpAsyncCommit();
+  };
+#pragma unroll
+  for (int i = 0; i < R::slots; ++i)
+    issue(i);
+  auto stepAt = [&](int i, int parity) {
+    cpAsyncWait<R::slots - 1>();
+    const uint32_t slot = myRing + (i % R::slots) * R::slotBytes;
+    uint4 w[MT][2];
+#pragma unroll
+    for (int m = 0; m < MT; ++m)
+#pragma unroll
+      for (int h = 0; h < 2; ++h)
+        w[m][h] = loadShared(slot + (m * 2 + h) * 512);
+    const int step = warp + i * warps;
+    uint32_t sBits[MT][2] = {}, zero[MT][2] = {};
+    if constexpr (FMT == kI4)
+      loadGroup(step, sBits, zero);
+    computeStep(w, sBits, zero, step, parity);
+    // The slot just read is refilled: after its registers are used, so
+    // the copy cannot overtake the read.
+    issue(i + R::slots);
+  };
+  // Two steps an iteration: the accumulator set is a constant index.
+  for (int i = 0; i < mySteps; i += 2) {
+    stepAt(i, 0);
+    if (i + 1 < mySteps)
+      stepAt(i + 1, 1);
+  }
+  cpAsyncWait<0>();
+#else
   // Double-buffered in registers: the weights (and int4 scales and zero
   // points) of the next U steps are in flight while the current ones are
-  // used. x is read when used: it is small and every warp of the SM reads
-  // the same, so it comes from L1.
+  // used.
+  constexpr int U = FMT == kF16  ? QOPT_GEMV_UNROLL_F16
+                    : FMT == kI8 ? QOPT_GEMV_UNROLL_I8
+                                 : QOPT_GEMV_UNROLL_I4;
   struct Stage {
     uint4 w[U][MT][2];
-    uint32_t s[U][MT][2]; // int4: scale bits (f16 or f32)
-    uint32_t z[U][MT][2]; // int4: zero point
+    uint32_t s[U][MT][2];
+    uint32_t z[U][MT][2];
   };
   auto load = [&](Stage &st, int s0) {
 #pragma unroll
@@ -287,17 +492,8 @@ __device__ __forceinline__ void gemv(const Params &p) {
         for (int h = 0; h < 2; ++h)
           st.w[u][m][h] =
               kOk ? loadStream(wRow[m][h] + wOff) : make_uint4(0, 0, 0, 0);
-      if constexpr (FMT == kI4) {
-        const int grp = (kOk ? step : 0) * kPerStep / p.group;
-#pragma unroll
-        for (int m = 0; m < MT; ++m)
-#pragma unroll
-          for (int h = 0; h < 2; ++h) {
-            const int64_t si = int64_t(rowIdx[m][h]) * groups + grp;
-            st.s[u][m][h] = kOk ? loadScaleBits(p, si) : 0u;
-            st.z[u][m][h] = kOk && p.asym ? __ldg(p.zeros + si) : 8u;
-          }
-      }
+      if constexpr (FMT == kI4)
+        loadGroup(step < nsteps ? step : 0, st.s[u], st.z[u]);
     }
   };
   auto compute = [&](const Stage &st, int s0) {
@@ -306,93 +502,9 @@ __device__ __forceinline__ void gemv(const Params &p) {
       const int step = s0 + u * warps;
       if (step >= nsteps)
         break;
-      auto &acc = accs[u & 1];
-      const int k0 = step * kPerStep + t * T::kPerLane;
-      const bool kOk = k0 < K;
-      uint4 xv[NT][T::xLoads];
-#pragma unroll
-      for (int nt = 0; nt < NT; ++nt)
-#pragma unroll
-        for (int i = 0; i < T::xLoads; ++i)
-          xv[nt][i] = kOk && batchOk[nt] ? loadCached(xRow[nt] + k0 + 8 * i)
-                                         : make_uint4(0, 0, 0, 0);
-      if constexpr (FMT == kF16) {
-#pragma unroll
-        for (int m = 0; m < MT; ++m) {
-          const uint32_t *a = words(st.w[u][m][0]), *a8 = words(st.w[u][m][1]);
-#pragma unroll
-          for (int nt = 0; nt < NT; ++nt) {
-            const uint32_t *b = words(xv[nt][0]);
-            mma(acc[m][nt], a[0], a8[0], a[1], a8[1], b[0], b[1]);
-            mma(acc[m][nt], a[2], a8[2], a[3], a8[3], b[2], b[3]);
-          }
-        }
-      } else if constexpr (FMT == kI8) {
-#pragma unroll
-        for (int m = 0; m < MT; ++m) {
-          uint32_t a[8], a8[8];
-#pragma unroll
-          for (int i = 0; i < 4; ++i) {
-            widenI8(words(st.w[u][m][0])[i], a[2 * i], a[2 * i + 1]);
-            widenI8(words(st.w[u][m][1])[i], a8[2 * i], a8[2 * i + 1]);
-          }
-#pragma unroll
-          for (int nt = 0; nt < NT; ++nt) {
-            const uint32_t *b0 = words(xv[nt][0]);
-            const uint32_t *b1 = words(xv[nt][1]);
-            mma(acc[m][nt], a[0], a8[0], a[1], a8[1], b0[0], b0[1]);
-            mma(acc[m][nt], a[2], a8[2], a[3], a8[3], b0[2], b0[3]);
-            mma(acc[m][nt], a[4], a8[4], a[5], a8[5], b1[0], b1[1]);
-            mma(acc[m][nt], a[6], a8[6], a[7], a8[7], b1[2], b1[3]);
-          }
-        }
-      } else {
-        // x pairs matching the int4 widening's (k s, k s+4) order.
-        uint32_t xp[NT][16];
-#pragma unroll
-        for (int nt = 0; nt < NT; ++nt)
-#pragma unroll
-          for (int i = 0; i < 4; ++i) {
-            const uint32_t *v = words(xv[nt][i]);
-            xp[nt][4 * i + 0] = __byte_perm(v[0], v[2], 0x5410);
-            xp[nt][4 * i + 1] = __byte_perm(v[0], v[2], 0x7632);
-            xp[nt][4 * i + 2] = __byte_perm(v[1], v[3], 0x5410);
-            xp[nt][4 * i + 3] = __byte_perm(v[1], v[3], 0x7632);
-          }
-#pragma unroll
-        for (int m = 0; m < MT; ++m) {
-          float scale[2];
-          uint32_t a[2][16];
-#pragma unroll
-          for (int h = 0; h < 2; ++h) {
-            scale[h] = decodeScale(p, st.s[u][m][h]);
-            const I4Consts consts = i4Consts(st.z[u][m][h], p.asym);
-#pragma unroll
-            for (int i = 0; i < 4; ++i) {
-              uint32_t q[4];
-              widenI4(words(st.w[u][m][h])[i], consts, q);
-#pragma unroll
-              for (int s = 0; s < 4; ++s)
-                a[h][4 * i + s] = q[s];
-            }
-          }
-#pragma unroll
-          for (int nt = 0; nt < NT; ++nt) {
-            float c[2][4] = {};
-#pragma unroll
-            for (int j = 0; j < 8; ++j)
-              mma(c[j & 1], a[0][2 * j], a[1][2 * j], a[0][2 * j + 1],
-                  a[1][2 * j + 1], xp[nt][2 * j], xp[nt][2 * j + 1]);
-            acc[m][nt][0] += scale[0] * (c[0][0] + c[1][0]);
-            acc[m][nt][1] += scale[0] * (c[0][1] + c[1][1]);
-            acc[m][nt][2] += scale[1] * (c[0][2] + c[1][2]);
-            acc[m][nt][3] += scale[1] * (c[0][3] + c[1][3]);
-          }
-        }
-      }
+      computeStep(st.w[u], st.s[u], st.z[u], step, u & 1);
     }
   };
-
   const int stride = warps * U;
   Stage bufA, bufB;
   int s0 = warp;
@@ -407,6 +519,7 @@ __device__ __forceinline__ void gemv(const Params &p) {
     compute(bufB, s0);
     s0 += stride;
   }
+#endif
 
   // Sum the warps' partial results; the C fragment of lane (g, t) holds
   // rows g (c0, c1) and g + 8 (c2, c3), batch columns 2t and 2t + 1.
@@ -440,9 +553,11 @@ __device__ __forceinline__ void gemv(const Params &p) {
   }
 }
 
-/// Blocks of 8 warps per SM the kernel's registers must allow: 2 where that
-/// costs no spills (ptxas -v), for latency hiding.
+/// Blocks of 8 warps per SM the kernel's registers must allow, as many as
+/// cost no spills (ptxas -v), for latency hiding.
 constexpr int minBlocks(int fmt, int nt, int mt) {
+  if (QOPT_GEMV_CP_ASYNC)
+    return mt == 1 ? (fmt == kI4 ? 2 : 3) : fmt == kI4 && nt == 2 ? 1 : 2;
   return mt == 1 && !(fmt == kI4 && nt == 2) ? 2 : 1;
 }
 
@@ -465,3 +580,10 @@ constexpr int minBlocks(int fmt, int nt, int mt) {
 QOPT_GEMV_KERNELS(f16, kF16)
 QOPT_GEMV_KERNELS(i8, kI8)
 QOPT_GEMV_KERNELS(i4, kI4)
+
+/// Dynamic shared memory each warp of a block needs, [format][row tiles - 1]
+/// (the runtime reads it with cuModuleGetGlobal; 0 without cp.async).
+extern "C" __constant__ int qopt_gemv_ring_bytes[3][2] = {
+    {Ring<kF16, 1>::warpBytes, Ring<kF16, 2>::warpBytes},
+    {Ring<kI8, 1>::warpBytes, Ring<kI8, 2>::warpBytes},
+    {Ring<kI4, 1>::warpBytes, Ring<kI4, 2>::warpBytes}};
