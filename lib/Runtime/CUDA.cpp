@@ -926,6 +926,34 @@ GemvModule *gemvModule(const char *where) {
               m.error =
                   "kernel " + name + " is missing from the PTX: " + describe(r);
           }
+      // The ring size each kernel was compiled with; a block of 8 warps
+      // may need more than the default 48 KiB of shared memory.
+      CUdeviceptr table = 0;
+      size_t tableBytes = 0;
+      if (m.error.empty() &&
+          (d.cuModuleGetGlobal(&table, &tableBytes, m.module,
+                               "qopt_gemv_ring_bytes") != CUDA_SUCCESS ||
+           tableBytes != sizeof(m.ringBytes)))
+        m.error = "the GEMV PTX lacks its qopt_gemv_ring_bytes table";
+      if (m.error.empty()) {
+        CUresult r = d.cuMemcpyDtoH(m.ringBytes, table, sizeof(m.ringBytes));
+        if (r != CUDA_SUCCESS)
+          m.error = "reading qopt_gemv_ring_bytes: " + describe(r);
+      }
+      for (int f = 0; f < kFormats && m.error.empty(); ++f)
+        for (int nt = 0; nt < kBatchTiles && m.error.empty(); ++nt)
+          for (int mt = 0; mt < kRowTiles && m.error.empty(); ++mt) {
+            const int bytes = 8 * m.ringBytes[f][mt];
+            if (bytes == 0)
+              continue;
+            CUresult r = d.cuFuncSetAttribute(
+                m.kernels[f][nt][mt],
+                CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, bytes);
+            if (r != CUDA_SUCCESS)
+              m.error =
+                  "allowing " + std::to_string(bytes) +
+                  " bytes of shared memory to the GEMV kernels: " + describe(r);
+          }
     }
   }
   if (!m.error.empty()) {
@@ -1040,7 +1068,8 @@ qopt_status qopt_cuda_gemv_tuned(const qopt_cuda_gemv_args *args, void *stream,
     void *params[] = {&p};
     if (!QOPT_CHECK(where, false,
                     driver().cuLaunchKernel(
-                        kernel, unsigned(blocks), 1, 1, 32 * w, 1, 1, 0,
+                        kernel, unsigned(blocks), 1, 1, 32 * w, 1, 1,
+                        unsigned(w * m->ringBytes[format][mt - 1]),
                         static_cast<CUstream>(stream), params, nullptr)))
       return QOPT_ERROR;
   }

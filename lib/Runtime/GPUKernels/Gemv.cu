@@ -425,6 +425,10 @@ __device__ __forceinline__ void gemv(const Params &p) {
   const uint32_t myRing =
       static_cast<uint32_t>(__cvta_generic_to_shared(ring)) +
       warp * R::warpBytes + lane * 16;
+  uint32_t dynamicBytes;
+  asm("mov.u32 %0, %%dynamic_smem_size;" : "=r"(dynamicBytes));
+  if (dynamicBytes < uint32_t(warps * R::warpBytes))
+    __trap(); // launched without its ring (see qopt_gemv_ring_bytes)
   const int mySteps = warp < nsteps ? (nsteps - warp + warps - 1) / warps : 0;
   auto issue = [&](int i) {
     const int step = warp + i * warps;
