@@ -11,14 +11,19 @@ side by side in one run.
 For each model and method: end-to-end SQNR (dB) and cosine similarity of
 the quantized model's output against the float model on held-back
 samples, for ours and for onnxruntime's quantized model run in
-onnxruntime. Writes OUT/bench_ptq_accuracy.json. Never asserts.
+onnxruntime. Per model, latency on one held-back sample, in alternating
+rounds with the same thread count: our float and our W8A8 artifact
+(quant-run --bench), onnxruntime's float model and its own quantized
+(MinMax) model. Writes OUT/bench_ptq_accuracy.json. Never asserts.
 """
 
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
+import time
 
 import numpy as np
 import onnxruntime as ort
@@ -52,6 +57,49 @@ def metrics(refs, gots):
             "max_abs_error": float(np.max(np.abs(err)))}
 
 
+def quant_run_ms(bindir, so, feeds_dir, threads, runs):
+    cmd = [os.path.join(bindir, "quant-run"), so, "--bench", str(runs),
+           "--warmup", "20", "--threads", str(threads)]
+    for f in sorted(os.listdir(feeds_dir)):
+        if f.endswith(".npy"):
+            cmd += ["--input", f"{f[:-4]}={os.path.join(feeds_dir, f)}"]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True)
+    return float(re.search(r"median ([\d.]+) ms", out.stdout).group(1))
+
+
+def ort_ms(model, feeds, threads, runs):
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = threads
+    sess = ort.InferenceSession(model, so, providers=["CPUExecutionProvider"])
+    for _ in range(20):
+        sess.run(None, feeds)
+    times = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        sess.run(None, feeds)
+        times.append((time.perf_counter() - t) * 1e3)
+    return float(np.median(times))
+
+
+def latency(bindir, float_so, int8_so, model, ort_qmodel, sample_dir, threads,
+            runs, rounds=3):
+    """Best-of-rounds medians, the four systems alternating each round."""
+    feeds = {f[:-4]: np.load(os.path.join(sample_dir, f))
+             for f in os.listdir(sample_dir) if f.endswith(".npy")}
+    best = {}
+    for _ in range(rounds):
+        for key, fn in (
+                ("ours_float", lambda: quant_run_ms(bindir, float_so, sample_dir, threads, runs)),
+                ("ours_w8a8", lambda: quant_run_ms(bindir, int8_so, sample_dir, threads, runs)),
+                ("onnxruntime_float", lambda: ort_ms(model, feeds, threads, runs)),
+                ("onnxruntime_qdq_int8", lambda: ort_ms(ort_qmodel, feeds, threads, runs))):
+            v = fn()
+            best[key] = min(best.get(key, v), v)
+    best["ours_w8a8_speedup_vs_ours_float"] = best["ours_float"] / best["ours_w8a8"]
+    best["ours_w8a8_vs_onnxruntime_int8"] = best["ours_w8a8"] / best["onnxruntime_qdq_int8"]
+    return best
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--build-dir", default=os.path.join(ROOT, "build"))
@@ -60,6 +108,9 @@ def main(argv=None):
     ap.add_argument("--calib", type=int, default=32)
     ap.add_argument("--eval", type=int, default=8)
     ap.add_argument("--out", default=None)
+    ap.add_argument("--threads", type=int, default=os.cpu_count())
+    ap.add_argument("--runs", type=int, default=300,
+                    help="timed runs per latency measurement (0: skip)")
     args = ap.parse_args(argv)
     out = args.out or os.path.join(args.build_dir, "benchmarks", "ptq")
     data = os.path.join(out, "data")
@@ -69,6 +120,7 @@ def main(argv=None):
                   "entropy": CalibrationMethod.Entropy,
                   "percentile": CalibrationMethod.Percentile}
     results = []
+    latencies = {}
     for name in args.models.split(","):
         make_examples.write_model(data, name, calib=args.calib, eval_=args.eval)
         mdir = os.path.join(data, name)
@@ -118,16 +170,33 @@ def main(argv=None):
                    "ours_uint8_asymmetric": variants["uint8"],
                    "onnxruntime": metrics(refs, theirs)}
             results.append(row)
+            if method == "minmax" and args.runs > 0:
+                float_so = os.path.join(out, f"{name}_float.so")
+                subprocess.run([os.path.join(bindir, "quant-compile"), model,
+                                "-o", float_so], check=True)
+                sample_dir = os.path.join(mdir, "eval",
+                                          sorted(os.listdir(os.path.join(mdir, "eval")))[0])
+                lat = latency(bindir, float_so,
+                              os.path.join(out, f"{name}_{method}_int8.so"),
+                              model, qmodel, sample_dir, args.threads, args.runs)
+                latencies[name] = lat
+                print(f"{name:12s} latency ms ({args.threads} threads): ours "
+                      f"float {lat['ours_float']:.4f}, ours W8A8 "
+                      f"{lat['ours_w8a8']:.4f} "
+                      f"({lat['ours_w8a8_speedup_vs_ours_float']:.2f}x faster); "
+                      f"onnxruntime float {lat['onnxruntime_float']:.4f}, "
+                      f"onnxruntime int8 {lat['onnxruntime_qdq_int8']:.4f}")
             print(f"{name:12s} {method:8s} SQNR ours int8 "
                   f"{variants['int8']['sqnr_db']:6.2f} dB, uint8 "
                   f"{variants['uint8']['sqnr_db']:6.2f} dB; onnxruntime "
                   f"{row['onnxruntime']['sqnr_db']:6.2f} dB")
     with open(os.path.join(out, "bench_ptq_accuracy.json"), "w") as f:
-        json.dump({"benchmark": "W8A8 static PTQ accuracy vs onnxruntime "
-                                "quantize_static (QDQ, per-channel int8)",
+        json.dump({"benchmark": "W8A8 static PTQ accuracy and latency vs "
+                                "onnxruntime quantize_static (QDQ, per-channel int8)",
                    "onnxruntime_version": ort.__version__,
                    "calibration_samples": args.calib,
-                   "eval_samples": args.eval, "results": results}, f, indent=2)
+                   "eval_samples": args.eval, "threads": args.threads,
+                   "results": results, "latency_ms": latencies}, f, indent=2)
     print("wrote", os.path.join(out, "bench_ptq_accuracy.json"))
     return 0
 
