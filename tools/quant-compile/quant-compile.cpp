@@ -159,7 +159,7 @@ static cl::opt<std::string>
 static cl::opt<int> reportLatencyRuns(
     "report-latency-runs",
     cl::desc("Timed runs of each model for the report's latency (0: none)"),
-    cl::init(50), cl::cat(category));
+    cl::init(100), cl::cat(category));
 static cl::opt<std::string> excludeLayers(
     "exclude", cl::desc("Regex: layers whose weight name matches stay float"),
     cl::cat(category));

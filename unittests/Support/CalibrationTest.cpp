@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 #include <limits>
 #include <numeric>
 #include <vector>
@@ -50,6 +52,20 @@ TEST(Calibration, EntropyKeepsAConcentratedDistributionWhole) {
   double t = entropyThreshold(hist, 0.01);
   EXPECT_GE(t, 64 * 0.01);
   EXPECT_LE(t, 2048 * 0.01);
+}
+
+TEST(Calibration, EntropyIgnoresThePileOfZeros) {
+  // A ReLU'd N(0, 1) in |x| bins of 0.01 up to 4.8: half the values are
+  // exact zeros in bin 0. Without TensorRT's bins[0] = bins[1] the spike
+  // pulls the threshold down to ~1.8; with it the search keeps the body.
+  std::vector<double> hist(480, 0.0);
+  hist[0] = 500000;
+  for (int b = 1; b < 480; ++b) {
+    double x = (b + 0.5) * 0.01;
+    hist[b] = 1e6 * 0.01 * std::exp(-x * x / 2) / std::sqrt(2 * M_PI);
+  }
+  double t = entropyThreshold(hist, 0.01);
+  EXPECT_GT(t, 3.0);
 }
 
 TEST(Calibration, MSEClipsALongTail) {

@@ -74,8 +74,8 @@ struct ReportOptions {
   std::string calibrationData; // may be empty
   std::string evalData;        // held-back samples; may be empty
   std::string scheme;
-  /// Timed runs per model for the latency figures (0: none).
-  int latencyRuns = 50;
+  /// Timed runs per model and round for the latency figures (0: none).
+  int latencyRuns = 100;
   CPUCompileOptions cpu;
 };
 

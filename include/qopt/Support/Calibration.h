@@ -94,6 +94,8 @@ ClipRange chooseRange(const Histogram &h, CalibrationMethod method,
 /// beyond folded into bin i-1, Q = P merged into `targetBins` levels and
 /// expanded back over P's nonzero bins; the i with the smallest KL(P||Q)
 /// gives the threshold, the upper edge of P's last bin (i * binWidth).
+/// Bin 0 first takes bin 1's count, as TensorRT's tooling does, so that the
+/// exact zeros of ReLU-like activations do not drive the search.
 double entropyThreshold(const std::vector<double> &hist, double binWidth,
                         int64_t targetBins = 128);
 
