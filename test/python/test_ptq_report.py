@@ -160,3 +160,33 @@ def test_quant_opt_ptq_pipeline(build_dir, examples, tmp_path):
                         "--qopt-ptq=scheme=w8a8"], capture_output=True, text=True)
     assert r.returncode != 0
     assert "qopt-collect-statistics: no calibration-data directory given" in r.stderr
+
+
+def test_quantization_is_deterministic(build_dir, examples, tmp_path):
+    """Same model and samples: byte-identical quantized IR and outputs."""
+    d = examples / "cnn"
+    outs = []
+    for i in range(2):
+        mlir = tmp_path / f"q{i}.mlir"
+        r = quant_compile(build_dir, d / "model.onnx", "-o", mlir,
+                          "--emit=mlir", "--quantize=w8a8",
+                          "--calibration-method=entropy",
+                          f"--calibration-data={d / 'calibration'}")
+        assert r.returncode == 0, r.stderr
+        outs.append(mlir.read_bytes())
+    assert outs[0] == outs[1]
+    so = tmp_path / "q.so"
+    r = quant_compile(build_dir, d / "model.onnx", "-o", so, "--quantize=w8a8",
+                      f"--calibration-data={d / 'calibration'}")
+    assert r.returncode == 0, r.stderr
+    sample = sorted(os.listdir(d / "eval"))[0]
+    got = []
+    for i, threads in enumerate((1, 2, 2)):
+        od = tmp_path / f"out{i}"
+        subprocess.run([os.path.join(build_dir, "bin", "quant-run"), str(so),
+                        "--threads", str(threads), "--input",
+                        f"image={d / 'eval' / sample / 'image.npy'}",
+                        "--output-dir", str(od)], check=True,
+                       capture_output=True)
+        got.append(np.load(od / "logits.npy"))
+    assert np.array_equal(got[0], got[1]) and np.array_equal(got[1], got[2])
