@@ -1041,16 +1041,21 @@ qopt_status qopt_cuda_gemv_tuned(const qopt_cuda_gemv_args *args, void *stream,
   const int format = a.format == QOPT_CUDA_WEIGHT_F16    ? 0
                      : a.format == QOPT_CUDA_WEIGHT_INT8 ? 1
                                                          : 2;
-  // One 16-row tile per block and 8 warps splitting K unless the caller
-  // says otherwise (benchmarks/gpu/bench_gemv.py sweeps both).
-  const int mt = row_tiles ? row_tiles : 1;
-  const int64_t rowsPerBlock = 16 * mt;
-  const int64_t blocks = (a.n + rowsPerBlock - 1) / rowsPerBlock;
-  const int w = warps ? warps : 8;
   const size_t elemBytes = 2;
   for (int64_t b0 = 0; b0 < a.batch; b0 += kMaxBatch) {
     const int batch =
         static_cast<int>(std::min<int64_t>(kMaxBatch, a.batch - b0));
+    // The launch shape unless the caller gives it (measured on an H200 by
+    // benchmarks/gpu/bench_gemv.py, which sweeps them): one 16-row tile and
+    // 8 warps for float16/int8 at batch <= 8 and for narrow layers; two
+    // tiles (the cp.async kernels) for int4, or batch > 8, when N >= 8192,
+    // with 8 warps while the grid alone would not give each SM about 10.
+    const bool wide = a.n >= 8192 && (format == 2 || batch > 8);
+    const int mt = row_tiles ? row_tiles : wide ? 2 : 1;
+    const int64_t blocks = (a.n + 16 * mt - 1) / (16 * mt);
+    const int w = warps                                             ? warps
+                  : mt == 1 || blocks * 4 < 10 * m->multiprocessors ? 8
+                                                                    : 4;
     GemvParams p;
     p.x = static_cast<const char *>(a.x) + b0 * a.k * elemBytes;
     p.w = a.weight;

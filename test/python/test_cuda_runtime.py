@@ -244,6 +244,14 @@ def test_gemv_shapes(dev, fmt, k, group):
     check_close(y, ref)
 
 
+@pytest.mark.parametrize("fmt,batch", [(cr.INT4, 1), (cr.UINT4, 5),
+                                       (cr.F16, 12), (cr.INT8, 16)])
+def test_gemv_wide_layers(dev, fmt, batch):
+    # N >= 8192 picks the two-tile cp.async kernels automatically.
+    y, ref = run_gemv(dev, fmt, batch, n=8200, k=512, seed=batch)
+    check_close(y, ref)
+
+
 @pytest.mark.parametrize("fmt", [cr.INT8, cr.INT4, cr.UINT4],
                          ids=["int8", "int4", "uint4"])
 def test_gemv_f32_scales_and_bias(dev, fmt):

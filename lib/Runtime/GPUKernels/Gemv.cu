@@ -30,8 +30,11 @@
 #include <stdint.h>
 
 // Tuning switches (benchmarks/gpu/run_on_device.sh compares variants).
-#ifndef QOPT_GEMV_CP_ASYNC
-#define QOPT_GEMV_CP_ASYNC 1 // 0: weights double-buffered in registers
+// Kernels of at least this many row tiles stream the weights through a
+// cp.async ring in shared memory; the others double-buffer them in registers
+// (measured on an H200: registers win at one tile, the ring at two).
+#ifndef QOPT_GEMV_RING_MIN_TILES
+#define QOPT_GEMV_RING_MIN_TILES 2
 #endif
 #ifndef QOPT_GEMV_FAST_I4
 #define QOPT_GEMV_FAST_I4 1 // 0: the plain int4 widening, for comparison
@@ -56,7 +59,6 @@ struct Params {
   int asym;               // i4: unsigned nibbles with zero points
 };
 
-#if !QOPT_GEMV_CP_ASYNC
 // Weights: read once, so they skip L1 (QOPT_GEMV_L2_PREFETCH=1 adds a
 // 256-byte L2 prefetch hint, for tuning).
 #if QOPT_GEMV_L2_PREFETCH
@@ -71,7 +73,6 @@ __device__ __forceinline__ uint4 loadStream(const uint8_t *p) {
       : "l"(p));
   return v;
 }
-#endif
 
 /// 16 bytes global -> shared without registers; `bytes` 0 writes zeros
 /// and reads nothing.
@@ -203,7 +204,8 @@ template <int FMT, int MT> struct Ring {
   static constexpr int slots =
       (FMT == kI4 ? QOPT_GEMV_RING_I4 : QOPT_GEMV_RING) / MT;
   static constexpr int slotBytes = MT * 2 * 32 * 16;
-  static constexpr int warpBytes = QOPT_GEMV_CP_ASYNC ? slots * slotBytes : 0;
+  static constexpr int warpBytes =
+      MT >= QOPT_GEMV_RING_MIN_TILES ? slots * slotBytes : 0;
 };
 
 /// int8 word (k0..k3) -> two f16x2 (k0, k1), (k2, k3) holding exact q.
@@ -416,114 +418,114 @@ __device__ __forceinline__ void gemv(const Params &p) {
       }
   };
 
-#if QOPT_GEMV_CP_ASYNC
-  // The weights stream through a ring of R::slots steps in shared memory,
-  // filled by cp.async (no registers held while in flight). Each lane reads
-  // back only what it copied itself, so no barrier is needed.
-  using R = Ring<FMT, MT>;
-  extern __shared__ __align__(16) unsigned char ring[];
-  const uint32_t myRing =
-      static_cast<uint32_t>(__cvta_generic_to_shared(ring)) +
-      warp * R::warpBytes + lane * 16;
-  uint32_t dynamicBytes;
-  asm("mov.u32 %0, %%dynamic_smem_size;" : "=r"(dynamicBytes));
-  if (dynamicBytes < uint32_t(warps * R::warpBytes))
-    __trap(); // launched without its ring (see qopt_gemv_ring_bytes)
-  const int mySteps = warp < nsteps ? (nsteps - warp + warps - 1) / warps : 0;
-  auto issue = [&](int i) {
-    const int step = warp + i * warps;
-    const int k0 = step * kPerStep + t * T::kPerLane;
-    const bool kOk = i < mySteps && k0 < K;
-    const int64_t wOff = int64_t(kOk ? k0 : 0) * rowBytesPerK2 / 2;
-    const uint32_t slot = myRing + (i % R::slots) * R::slotBytes;
-#pragma unroll
-    for (int m = 0; m < MT; ++m)
-#pragma unroll
-      for (int h = 0; h < 2; ++h)
-        cpAsync16(slot + (m * 2 + h) * 512, wRow[m][h] + wOff, kOk ? 16 : 0);
-    cpAsyncCommit();
-  };
-#pragma unroll
-  for (int i = 0; i < R::slots; ++i)
-    issue(i);
-  auto stepAt = [&](int i, int parity) {
-    cpAsyncWait<R::slots - 1>();
-    const uint32_t slot = myRing + (i % R::slots) * R::slotBytes;
-    uint4 w[MT][2];
-#pragma unroll
-    for (int m = 0; m < MT; ++m)
-#pragma unroll
-      for (int h = 0; h < 2; ++h)
-        w[m][h] = loadShared(slot + (m * 2 + h) * 512);
-    const int step = warp + i * warps;
-    uint32_t sBits[MT][2] = {}, zero[MT][2] = {};
-    if constexpr (FMT == kI4)
-      loadGroup(step, sBits, zero);
-    computeStep(w, sBits, zero, step, parity);
-    // The slot just read is refilled: after its registers are used, so
-    // the copy cannot overtake the read.
-    issue(i + R::slots);
-  };
-  // Two steps an iteration: the accumulator set is a constant index.
-  for (int i = 0; i < mySteps; i += 2) {
-    stepAt(i, 0);
-    if (i + 1 < mySteps)
-      stepAt(i + 1, 1);
-  }
-  cpAsyncWait<0>();
-#else
-  // Double-buffered in registers: the weights (and int4 scales and zero
-  // points) of the next U steps are in flight while the current ones are
-  // used.
-  constexpr int U = FMT == kF16  ? QOPT_GEMV_UNROLL_F16
-                    : FMT == kI8 ? QOPT_GEMV_UNROLL_I8
-                                 : QOPT_GEMV_UNROLL_I4;
-  struct Stage {
-    uint4 w[U][MT][2];
-    uint32_t s[U][MT][2];
-    uint32_t z[U][MT][2];
-  };
-  auto load = [&](Stage &st, int s0) {
-#pragma unroll
-    for (int u = 0; u < U; ++u) {
-      const int step = s0 + u * warps;
+  if constexpr (MT >= QOPT_GEMV_RING_MIN_TILES) {
+    // The weights stream through a ring of R::slots steps in shared memory,
+    // filled by cp.async (no registers held while in flight). Each lane reads
+    // back only what it copied itself, so no barrier is needed.
+    using R = Ring<FMT, MT>;
+    extern __shared__ __align__(16) unsigned char ring[];
+    const uint32_t myRing =
+        static_cast<uint32_t>(__cvta_generic_to_shared(ring)) +
+        warp * R::warpBytes + lane * 16;
+    uint32_t dynamicBytes;
+    asm("mov.u32 %0, %%dynamic_smem_size;" : "=r"(dynamicBytes));
+    if (dynamicBytes < uint32_t(warps * R::warpBytes))
+      __trap(); // launched without its ring (see qopt_gemv_ring_bytes)
+    const int mySteps = warp < nsteps ? (nsteps - warp + warps - 1) / warps : 0;
+    auto issue = [&](int i) {
+      const int step = warp + i * warps;
       const int k0 = step * kPerStep + t * T::kPerLane;
-      const bool kOk = step < nsteps && k0 < K;
+      const bool kOk = i < mySteps && k0 < K;
       const int64_t wOff = int64_t(kOk ? k0 : 0) * rowBytesPerK2 / 2;
+      const uint32_t slot = myRing + (i % R::slots) * R::slotBytes;
 #pragma unroll
       for (int m = 0; m < MT; ++m)
 #pragma unroll
         for (int h = 0; h < 2; ++h)
-          st.w[u][m][h] =
-              kOk ? loadStream(wRow[m][h] + wOff) : make_uint4(0, 0, 0, 0);
-      if constexpr (FMT == kI4)
-        loadGroup(step < nsteps ? step : 0, st.s[u], st.z[u]);
-    }
-  };
-  auto compute = [&](const Stage &st, int s0) {
+          cpAsync16(slot + (m * 2 + h) * 512, wRow[m][h] + wOff, kOk ? 16 : 0);
+      cpAsyncCommit();
+    };
 #pragma unroll
-    for (int u = 0; u < U; ++u) {
-      const int step = s0 + u * warps;
-      if (step >= nsteps)
-        break;
-      computeStep(st.w[u], st.s[u], st.z[u], step, u & 1);
+    for (int i = 0; i < R::slots; ++i)
+      issue(i);
+    auto stepAt = [&](int i, int parity) {
+      cpAsyncWait<R::slots - 1>();
+      const uint32_t slot = myRing + (i % R::slots) * R::slotBytes;
+      uint4 w[MT][2];
+#pragma unroll
+      for (int m = 0; m < MT; ++m)
+#pragma unroll
+        for (int h = 0; h < 2; ++h)
+          w[m][h] = loadShared(slot + (m * 2 + h) * 512);
+      const int step = warp + i * warps;
+      uint32_t sBits[MT][2] = {}, zero[MT][2] = {};
+      if constexpr (FMT == kI4)
+        loadGroup(step, sBits, zero);
+      computeStep(w, sBits, zero, step, parity);
+      // The slot just read is refilled: after its registers are used, so
+      // the copy cannot overtake the read.
+      issue(i + R::slots);
+    };
+    // Two steps an iteration: the accumulator set is a constant index.
+    for (int i = 0; i < mySteps; i += 2) {
+      stepAt(i, 0);
+      if (i + 1 < mySteps)
+        stepAt(i + 1, 1);
     }
-  };
-  const int stride = warps * U;
-  Stage bufA, bufB;
-  int s0 = warp;
-  load(bufA, s0);
-  while (s0 < nsteps) {
-    load(bufB, s0 + stride);
-    compute(bufA, s0);
-    s0 += stride;
-    if (s0 >= nsteps)
-      break;
-    load(bufA, s0 + stride);
-    compute(bufB, s0);
-    s0 += stride;
+    cpAsyncWait<0>();
+  } else {
+    // Double-buffered in registers: the weights (and int4 scales and zero
+    // points) of the next U steps are in flight while the current ones are
+    // used.
+    constexpr int U = FMT == kF16  ? QOPT_GEMV_UNROLL_F16
+                      : FMT == kI8 ? QOPT_GEMV_UNROLL_I8
+                                   : QOPT_GEMV_UNROLL_I4;
+    struct Stage {
+      uint4 w[U][MT][2];
+      uint32_t s[U][MT][2];
+      uint32_t z[U][MT][2];
+    };
+    auto load = [&](Stage &st, int s0) {
+#pragma unroll
+      for (int u = 0; u < U; ++u) {
+        const int step = s0 + u * warps;
+        const int k0 = step * kPerStep + t * T::kPerLane;
+        const bool kOk = step < nsteps && k0 < K;
+        const int64_t wOff = int64_t(kOk ? k0 : 0) * rowBytesPerK2 / 2;
+#pragma unroll
+        for (int m = 0; m < MT; ++m)
+#pragma unroll
+          for (int h = 0; h < 2; ++h)
+            st.w[u][m][h] =
+                kOk ? loadStream(wRow[m][h] + wOff) : make_uint4(0, 0, 0, 0);
+        if constexpr (FMT == kI4)
+          loadGroup(step < nsteps ? step : 0, st.s[u], st.z[u]);
+      }
+    };
+    auto compute = [&](const Stage &st, int s0) {
+#pragma unroll
+      for (int u = 0; u < U; ++u) {
+        const int step = s0 + u * warps;
+        if (step >= nsteps)
+          break;
+        computeStep(st.w[u], st.s[u], st.z[u], step, u & 1);
+      }
+    };
+    const int stride = warps * U;
+    Stage bufA, bufB;
+    int s0 = warp;
+    load(bufA, s0);
+    while (s0 < nsteps) {
+      load(bufB, s0 + stride);
+      compute(bufA, s0);
+      s0 += stride;
+      if (s0 >= nsteps)
+        break;
+      load(bufA, s0 + stride);
+      compute(bufB, s0);
+      s0 += stride;
+    }
   }
-#endif
 
   // Sum the warps' partial results; the C fragment of lane (g, t) holds
   // rows g (c0, c1) and g + 8 (c2, c3), batch columns 2t and 2t + 1.
@@ -560,7 +562,7 @@ __device__ __forceinline__ void gemv(const Params &p) {
 /// Blocks of 8 warps per SM the kernel's registers must allow, as many as
 /// cost no spills (ptxas -v), for latency hiding.
 constexpr int minBlocks(int fmt, int nt, int mt) {
-  if (QOPT_GEMV_CP_ASYNC)
+  if (mt >= QOPT_GEMV_RING_MIN_TILES)
     return mt == 1 ? (fmt == kI4 ? 2 : 3) : fmt == kI4 && nt == 2 ? 1 : 2;
   return mt == 1 && !(fmt == kI4 && nt == 2) ? 2 : 1;
 }
