@@ -163,6 +163,16 @@ FailureOr<int64_t> mlir::qopt::runCalibration(
 void mlir::qopt::attachCalibrationStatistics(ModuleOp module) {
   Builder b(module.getContext());
   module.walk([&](ObserveOp op) {
+    if (op.getKind() == ObserverKind::ChannelAbsMax) {
+      int64_t n = 0;
+      const float *m = qopt_calibration_channel_absmax(op.getId(), &n);
+      if (m)
+        op->setAttr(
+            "qopt.channel_absmax",
+            DenseElementsAttr::get(RankedTensorType::get({n}, b.getF32Type()),
+                                   llvm::ArrayRef<float>(m, size_t(n))));
+      return;
+    }
     const qopt_histogram *h = qopt_calibration_observer(op.getId());
     if (!h)
       return;

@@ -10,6 +10,20 @@ using namespace mlir::qopt;
 
 void mlir::qopt::buildPTQPipeline(OpPassManager &pm,
                                   const PTQPipelineOptions &options) {
+  if (options.smoothquantAlpha >= 0) {
+    // SmoothQuant needs per-channel max |x| of the linear layers' inputs
+    // first: a calibration run of its own, before the ranges are taken.
+    InsertObserversPassOptions channels;
+    channels.ops = {"linear"};
+    channels.kind = "channel_absmax";
+    pm.addPass(createInsertObserversPass(channels));
+    CollectStatisticsPassOptions collect;
+    collect.calibrationData = options.calibrationData;
+    pm.addPass(createCollectStatisticsPass(collect));
+    SmoothQuantPassOptions smooth;
+    smooth.alpha = options.smoothquantAlpha;
+    pm.addPass(createSmoothQuantPass(smooth));
+  }
   if (options.scheme == "w8a8") {
     // Static activations: observe, run the float model on the samples,
     // turn the statistics into scales and zero points.

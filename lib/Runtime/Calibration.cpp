@@ -8,6 +8,7 @@
 #include "qopt/Support/Calibration.h"
 #include "RuntimeInternal.h"
 
+#include <cmath>
 #include <cstring>
 #include <map>
 #include <memory>
@@ -29,6 +30,8 @@ struct Session {
   int64_t bins = 2048;
   std::map<int64_t, std::unique_ptr<qopt_histogram>> observers;
   std::string error;
+  /// Per-channel observers: max |x| per index of the last dimension.
+  std::map<int64_t, std::vector<float>> channels;
   /// Capture mode (qopt_capture_begin): observers keep their last values.
   bool capture = false;
   std::map<int64_t, std::vector<float>> captured;
@@ -47,6 +50,70 @@ struct UnrankedMemRef {
 } // namespace
 
 extern "C" {
+
+// Called by instrumented code for channel_absmax observers: the running max
+// |x| of every index of the last dimension.
+void qopt_observe_channels_f32(int64_t id, int64_t rank, void *descriptor) {
+  auto *d = static_cast<const int64_t *>(descriptor);
+  const float *aligned;
+  std::memcpy(&aligned, &d[1], sizeof(aligned));
+  const float *base = aligned + d[2];
+  const int64_t *sizes = d + 3, *strides = d + 3 + rank;
+  Session &s = session();
+  std::lock_guard<std::mutex> lock(s.mu);
+  if (rank < 1) {
+    if (s.error.empty())
+      s.error = "observer " + std::to_string(id) +
+                " (channel_absmax) saw a rank-0 value";
+    return;
+  }
+  int64_t channels = sizes[rank - 1], rows = 1;
+  for (int64_t k = 0; k + 1 < rank; ++k)
+    rows *= sizes[k];
+  std::vector<float> &m = s.channels[id];
+  if (m.empty())
+    m.assign(size_t(channels), 0.0f);
+  if (int64_t(m.size()) != channels) {
+    if (s.error.empty())
+      s.error = "observer " + std::to_string(id) + " saw " +
+                std::to_string(channels) + " channels after " +
+                std::to_string(m.size());
+    return;
+  }
+  std::vector<int64_t> idx(size_t(rank), 0);
+  for (int64_t r = 0; r < rows; ++r) {
+    int64_t off = 0;
+    for (int64_t k = 0; k + 1 < rank; ++k)
+      off += idx[size_t(k)] * strides[k];
+    for (int64_t c = 0; c < channels; ++c) {
+      float v = base[off + c * strides[rank - 1]];
+      if (!std::isfinite(v)) {
+        if (s.error.empty())
+          s.error =
+              "observer " + std::to_string(id) + " saw a NaN or an infinity";
+        return;
+      }
+      m[size_t(c)] = std::max(m[size_t(c)], std::fabs(v));
+    }
+    for (int64_t k = rank - 2; k >= 0; --k) {
+      if (++idx[size_t(k)] < sizes[k])
+        break;
+      idx[size_t(k)] = 0;
+    }
+  }
+}
+
+const float *qopt_calibration_channel_absmax(int64_t id, int64_t *count) {
+  Session &s = session();
+  std::lock_guard<std::mutex> lock(s.mu);
+  auto it = s.channels.find(id);
+  if (it == s.channels.end()) {
+    *count = 0;
+    return nullptr;
+  }
+  *count = int64_t(it->second.size());
+  return it->second.data();
+}
 
 // Called by instrumented code (qopt-instrument-observers); the memref is
 // passed as its rank and descriptor pointer.
@@ -101,6 +168,7 @@ qopt_status qopt_calibration_begin(int64_t bins) {
   std::lock_guard<std::mutex> lock(s.mu);
   s.bins = bins;
   s.observers.clear();
+  s.channels.clear();
   s.error.clear();
   return QOPT_OK;
 }

@@ -48,7 +48,7 @@ struct InsertObserversPass
     std::optional<ObserverKind> observerKind = symbolizeObserverKind(kind);
     if (!observerKind) {
       module.emitError("qopt-insert-observers: unknown kind '")
-          << kind << "' (histogram, minmax)";
+          << kind << "' (histogram, minmax, channel_absmax)";
       return signalPassFailure();
     }
 

@@ -21,3 +21,15 @@ func.func @half(%x: tensor<2xf16>) -> tensor<2xf16> {
   %o = qopt.observe %x {id = 0 : i64} : tensor<2xf16>
   return %o : tensor<2xf16>
 }
+
+// -----
+
+// A channel_absmax observer (SmoothQuant) reports to its own function.
+// CHECK: func.func private @qopt_observe_channels_f32(i64, tensor<*xf32> {bufferization.access = "read"})
+// CHECK-LABEL: func.func @channels
+// CHECK: call @qopt_observe_channels_f32(
+// CHECK-NOT: call @qopt_observe_f32(
+func.func @channels(%x: tensor<2x4xf32>) -> tensor<2x4xf32> {
+  %o = qopt.observe %x {id = 1 : i64, kind = #qopt.observer<channel_absmax>} : tensor<2x4xf32>
+  return %o : tensor<2x4xf32>
+}

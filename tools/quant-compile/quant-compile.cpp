@@ -145,6 +145,11 @@ static cl::opt<bool> weightAsymmetric(
     cl::desc("--quantize=w4: asymmetric uint4 weights with per-block zero "
              "points (default: symmetric int4)"),
     cl::cat(category));
+static cl::opt<double> smoothquant(
+    "smoothquant",
+    cl::desc("SmoothQuant migration before --quantize=w8a8|w8a8-dynamic: "
+             "alpha in [0, 1] (0.5 in the paper; needs --calibration-data)"),
+    cl::init(-1.0), cl::cat(category));
 static cl::opt<std::string>
     report("report",
            cl::desc("Write the accuracy report (per-layer SQNR, output SQNR, "
@@ -308,6 +313,16 @@ int main(int argc, char **argv) {
     if (activationType != "int8" && activationType != "uint8")
       return fail("--activation-type=" + activationType +
                   ": expected int8 or uint8");
+    if (smoothquant.getNumOccurrences()) {
+      if (quantize != "w8a8" && quantize != "w8a8-dynamic")
+        return fail("--smoothquant is for --quantize=w8a8 or w8a8-dynamic");
+      if (calibrationData.empty())
+        return fail("--smoothquant needs --calibration-data=DIR (the "
+                    "activations' per-channel ranges)");
+      if (!(smoothquant >= 0 && smoothquant <= 1))
+        return fail("--smoothquant=" + std::to_string(smoothquant) +
+                    ": alpha must be in [0, 1]");
+    }
     OwningOpRef<ModuleOp> floatModule;
     if (!report.empty()) {
       qopt::tagLayers(*module);
@@ -323,6 +338,7 @@ int main(int argc, char **argv) {
     ptq.activationType = activationType;
     ptq.groupSize = groupSize;
     ptq.weightSymmetric = !weightAsymmetric;
+    ptq.smoothquantAlpha = smoothquant.getNumOccurrences() ? smoothquant : -1.0;
     ptq.exclude = excludeLayers;
     ptq.include = includeLayers;
     PassManager pm(&ctx);

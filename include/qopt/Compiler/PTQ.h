@@ -53,15 +53,21 @@ struct PTQPipelineOptions : public PassPipelineOptions<PTQPipelineOptions> {
       *this, "weight-symmetric",
       llvm::cl::desc("w4: symmetric int4 (else uint4 + zero points)"),
       llvm::cl::init(true)};
+  PassOptions::Option<double> smoothquantAlpha{
+      *this, "smoothquant-alpha",
+      llvm::cl::desc("SmoothQuant migration strength in [0, 1] before "
+                     "quantizing (w8a8, w8a8-dynamic); negative: off"),
+      llvm::cl::init(-1.0)};
   PassOptions::Option<std::string> exclude{
       *this, "exclude", llvm::cl::desc("Regex: layers left float")};
   PassOptions::Option<std::string> include{
       *this, "include", llvm::cl::desc("Regex: the only layers quantized")};
 };
 
-/// insert-observers → collect-statistics → calibrate (w8a8 only), then
-/// qopt-quantize. Option errors (an unknown scheme or activation type, w8a8
-/// without data) surface when the passes run.
+/// [SmoothQuant: insert-observers{kind=channel_absmax} → collect-statistics
+/// → smooth-quant] → insert-observers → collect-statistics → calibrate
+/// (w8a8 only), then qopt-quantize. Option errors (an unknown scheme or
+/// activation type, w8a8 without data) surface when the passes run.
 void buildPTQPipeline(OpPassManager &pm, const PTQPipelineOptions &options);
 
 /// Registers qopt-collect-statistics and the qopt-ptq pipeline.

@@ -234,6 +234,9 @@ const qopt_histogram *qopt_calibration_observer(int64_t id);
  *  and returns how many there are. */
 int64_t qopt_calibration_observer_ids(int64_t *ids, int64_t capacity);
 const char *qopt_calibration_error(void);
+/** A channel_absmax observer's max |x| per index of the last dimension
+ *  (`*count` values; NULL and 0 when it saw nothing). */
+const float *qopt_calibration_channel_absmax(int64_t id, int64_t *count);
 
 /** Capture mode (the accuracy report): until qopt_capture_end, each
  *  observer of instrumented code keeps a copy of the values it saw last

@@ -93,7 +93,7 @@ def InsertObserversPass : Pass<"qopt-insert-observers", "ModuleOp"> {
     ListOption<"ops", "ops", "std::string",
                "Which ops to observe: linear, matmul, conv (default: all)">,
     Option<"kind", "kind", "std::string", "\"histogram\"",
-           "Statistics to keep: histogram or minmax">
+           "Statistics to keep: histogram, minmax or channel_absmax">
   ];
 }
 
@@ -121,6 +121,31 @@ def CalibratePass : Pass<"qopt-calibrate", "ModuleOp"> {
     Option<"symmetric", "symmetric", "bool", "true",
            "Symmetric ranges (zero point 0 for int8, 128 for uint8)">
   ];
+}
+
+def SmoothQuantPass : Pass<"qopt-smooth-quant", "ModuleOp"> {
+  let summary = "SmoothQuant: migrate activation outliers into linear weights";
+  let description = [{
+    For every `channel_absmax` observer (qopt-insert-observers
+    kind=channel_absmax, then qopt-collect-statistics) whose activation X
+    feeds linear layers with constant f32 weights: per input channel j,
+    `s_j = max|X_j|^alpha / max|W_j|^(1 - alpha)` (max |W_j| over all those
+    layers; s_j = 1 where either is 0; clamped to [1e-5, 1e5]); the layers
+    read `X · diag(s)^-1` (one element-wise multiply, which element-wise
+    fusion folds into the producer) and their weights become
+    `W[:, j] · s_j` (new `dense_resource` blobs `<layer>.smoothed`). The
+    float result is unchanged; activations get flatter channels for the
+    W8A8 quantization that follows (Xiao et al., 2023). Other consumers of X
+    read it unchanged; the observers are removed. An observer without
+    statistics, or alpha outside [0, 1], is an error.
+  }];
+  let options = [
+    Option<"alpha", "alpha", "double", "0.5",
+           "Migration strength in [0, 1] (0.5 in the paper)">
+  ];
+  let dependentDialects = ["::mlir::arith::ArithDialect",
+                           "::mlir::linalg::LinalgDialect",
+                           "::mlir::tensor::TensorDialect"];
 }
 
 def QuantizePass : Pass<"qopt-quantize", "ModuleOp"> {

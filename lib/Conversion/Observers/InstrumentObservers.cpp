@@ -17,6 +17,7 @@ using namespace mlir;
 namespace {
 
 constexpr StringLiteral kObserveFn = "qopt_observe_f32";
+constexpr StringLiteral kObserveChannelsFn = "qopt_observe_channels_f32";
 
 struct InstrumentObserversPass
     : qopt::impl::InstrumentObserversPassBase<InstrumentObserversPass> {
@@ -28,16 +29,24 @@ struct InstrumentObserversPass
       return;
     OpBuilder b(&getContext());
     auto unranked = UnrankedTensorType::get(b.getF32Type());
-    func::FuncOp callee = module.lookupSymbol<func::FuncOp>(kObserveFn);
-    if (!callee) {
+    auto declare = [&](StringRef name) {
+      func::FuncOp callee = module.lookupSymbol<func::FuncOp>(name);
+      if (callee)
+        return callee;
+      OpBuilder::InsertionGuard guard(b);
       b.setInsertionPointToStart(module.getBody());
       callee = func::FuncOp::create(
-          b, module.getLoc(), kObserveFn,
+          b, module.getLoc(), name,
           b.getFunctionType({b.getI64Type(), unranked}, {}));
       callee.setPrivate();
       callee.setArgAttr(1, "bufferization.access", b.getStringAttr("read"));
-    }
+      return callee;
+    };
     for (qopt::ObserveOp op : observers) {
+      // Per-channel observers (SmoothQuant) report to their own function.
+      func::FuncOp callee = declare(
+          op.getKind() == qopt::ObserverKind::ChannelAbsMax ? kObserveChannelsFn
+                                                            : kObserveFn);
       auto type = cast<RankedTensorType>(op.getInput().getType());
       if (!type.getElementType().isF32()) {
         op.emitOpError("qopt-instrument-observers: observing ")

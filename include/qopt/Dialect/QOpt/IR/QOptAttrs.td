@@ -9,7 +9,8 @@ include "mlir/IR/EnumAttr.td"
 def QOpt_ObserverKind : I32EnumAttr<"ObserverKind",
     "statistics an observer collects", [
       I32EnumAttrCase<"MinMax", 0, "minmax">,
-      I32EnumAttrCase<"Histogram", 1, "histogram">
+      I32EnumAttrCase<"Histogram", 1, "histogram">,
+      I32EnumAttrCase<"ChannelAbsMax", 2, "channel_absmax">
     ]> {
   let cppNamespace = "::mlir::qopt";
   let genSpecializedAttr = 0;
@@ -17,8 +18,10 @@ def QOpt_ObserverKind : I32EnumAttr<"ObserverKind",
 
 def QOpt_ObserverKindAttr : EnumAttr<QOpt_Dialect, QOpt_ObserverKind,
                                      "observer"> {
-  let summary = "observer kind: `minmax` (running min/max) or `histogram` "
-                "(min/max plus a fixed-size streamed histogram)";
+  let summary = "observer kind: `minmax` (running min/max), `histogram` "
+                "(min/max plus a fixed-size streamed histogram) or "
+                "`channel_absmax` (max |x| per index of the last dimension, "
+                "for SmoothQuant)";
   let assemblyFormat = "`<` $value `>`";
 }
 
