@@ -344,11 +344,36 @@ struct QuantWeight {
         out[i] = float(r[(k0 + i) * wK]) * s;
       return;
     }
-    for (int64_t i = 0; i < len; ++i) {
-      int64_t kk = k0 + i, g = kk / group;
-      int v = (uint8_t(r[(kk / 2) * wK]) >> ((kk & 1) * 4)) & 15;
-      v = isSigned ? v - ((v & 8) << 1) : v - zp[j * zN + g * zG];
-      out[i] = float(v) * scale[j * sN + g * sG];
+    // 4-bit: a group at a time (one scale and zero point), bytes split
+    // into their two nibbles; (v ^ 8) - 8 sign-extends an int4.
+    const auto *bytes = reinterpret_cast<const uint8_t *>(r);
+    const int sign = isSigned ? 8 : 0;
+    int64_t kk = k0;
+    const int64_t end = k0 + len;
+    float *o = out;
+    auto one = [&](int64_t at, float sc, int z) {
+      int v = (bytes[(at / 2) * wK] >> ((at & 1) * 4)) & 15;
+      *o++ = float(((v ^ sign) - sign) - z) * sc;
+    };
+    while (kk < end) {
+      int64_t g = kk / group, gEnd = std::min(end, (g + 1) * group);
+      float sc = scale[j * sN + g * sG];
+      int z = isSigned ? 0 : zp[j * zN + g * zG];
+      if (kk & 1)
+        one(kk++, sc, z);
+      if (wK == 1) {
+        const uint8_t *b = bytes + kk / 2;
+        int64_t pairs = (gEnd - kk) / 2;
+        for (int64_t p = 0; p < pairs; ++p) {
+          int lo = b[p] & 15, hi = b[p] >> 4;
+          o[2 * p] = float(((lo ^ sign) - sign) - z) * sc;
+          o[2 * p + 1] = float(((hi ^ sign) - sign) - z) * sc;
+        }
+        o += 2 * pairs;
+        kk += 2 * pairs;
+      }
+      while (kk < gEnd)
+        one(kk++, sc, z);
     }
   }
 };
@@ -397,6 +422,98 @@ float dot(const float *x, int64_t xK, const float *w, int64_t len) {
   return s;
 }
 
+#if defined(__x86_64__)
+/// Horizontal sum of 16 floats.
+__attribute__((target("avx512f"))) inline float sum16(__m512 v) {
+  return _mm512_reduce_add_ps(v);
+}
+
+/// y[i][j] += Σk a[i][k] · w'[j][k] for rows [j0, j1) and m ≤ kGemvRows rows
+/// of A, dequantizing 16 weights at a time in registers (A and the weight
+/// rows contiguous along K; 4-bit groups a multiple of 16).
+/// M rows of A, known at compile time so that the accumulators stay in
+/// registers.
+template <int M>
+__attribute__((target("avx512f,avx512bw"))) void
+gemvRows(int64_t k, const float *a, int64_t aM, const QuantWeight &qw,
+         int64_t j0, int64_t j1, float *c, int64_t cM, int64_t cN) {
+  constexpr int64_t m = M;
+  for (int64_t j = j0; j < j1; ++j) {
+    const int8_t *r = qw.w + j * qw.wN;
+    float total[M] = {};
+    if (qw.bits == 8) {
+      __m512 acc[M];
+      for (int i = 0; i < M; ++i)
+        acc[i] = _mm512_setzero_ps();
+      int64_t kk = 0;
+      for (; kk + 16 <= k; kk += 16) {
+        __m512 wv = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(
+            _mm_loadu_si128(reinterpret_cast<const __m128i *>(r + kk))));
+        for (int64_t i = 0; i < m; ++i)
+          acc[i] =
+              _mm512_fmadd_ps(wv, _mm512_loadu_ps(a + i * aM + kk), acc[i]);
+      }
+      for (int64_t i = 0; i < m; ++i) {
+        float t = sum16(acc[i]);
+        for (int64_t q = kk; q < k; ++q)
+          t += a[i * aM + q] * float(r[q]);
+        total[i] = t * qw.scale[j * qw.sN];
+      }
+    } else {
+      const auto *bytes = reinterpret_cast<const uint8_t *>(r);
+      const __m512i sign = _mm512_set1_epi32(qw.isSigned ? 8 : 0);
+      const __m128i low = _mm_set1_epi16(0x000F);
+      __m512 sums[M];
+      for (int i = 0; i < M; ++i)
+        sums[i] = _mm512_setzero_ps();
+      for (int64_t g = 0; g < k / qw.group; ++g) {
+        __m512i zp =
+            _mm512_set1_epi32(qw.isSigned ? 0 : qw.zp[j * qw.zN + g * qw.zG]);
+        __m512 acc[M];
+        for (int i = 0; i < M; ++i)
+          acc[i] = _mm512_setzero_ps();
+        for (int64_t kk = g * qw.group; kk < (g + 1) * qw.group; kk += 16) {
+          // 8 bytes → 16 nibbles in k order: each byte's low then high.
+          __m128i v = _mm_cvtepu8_epi16(_mm_loadl_epi64(
+              reinterpret_cast<const __m128i *>(bytes + kk / 2)));
+          __m128i pairs = _mm_or_si128(_mm_and_si128(v, low),
+                                       _mm_slli_epi16(_mm_srli_epi16(v, 4), 8));
+          __m512i q = _mm512_cvtepu8_epi32(pairs);
+          q = _mm512_sub_epi32(
+              _mm512_sub_epi32(_mm512_xor_si512(q, sign), sign), zp);
+          __m512 wv = _mm512_cvtepi32_ps(q);
+          for (int64_t i = 0; i < m; ++i)
+            acc[i] =
+                _mm512_fmadd_ps(wv, _mm512_loadu_ps(a + i * aM + kk), acc[i]);
+        }
+        __m512 sc = _mm512_set1_ps(qw.scale[j * qw.sN + g * qw.sG]);
+        for (int64_t i = 0; i < m; ++i)
+          sums[i] = _mm512_fmadd_ps(acc[i], sc, sums[i]);
+      }
+      for (int64_t i = 0; i < m; ++i)
+        total[i] = sum16(sums[i]);
+    }
+    for (int64_t i = 0; i < m; ++i)
+      c[i * cM + j * cN] += total[i];
+  }
+}
+
+void gemvAVX512(int64_t m, int64_t k, const float *a, int64_t aM,
+                const QuantWeight &qw, int64_t j0, int64_t j1, float *c,
+                int64_t cM, int64_t cN) {
+  switch (m) {
+  case 1:
+    return gemvRows<1>(k, a, aM, qw, j0, j1, c, cM, cN);
+  case 2:
+    return gemvRows<2>(k, a, aM, qw, j0, j1, c, cM, cN);
+  case 3:
+    return gemvRows<3>(k, a, aM, qw, j0, j1, c, cM, cN);
+  default:
+    return gemvRows<4>(k, a, aM, qw, j0, j1, c, cM, cN);
+  }
+}
+#endif
+
 void matmulWeightOnly(int64_t m, int64_t n, int64_t k, const float *a,
                       int64_t aM, int64_t aK, const QuantWeight &qw, float *c,
                       int64_t cM, int64_t cN) {
@@ -410,6 +527,27 @@ void matmulWeightOnly(int64_t m, int64_t n, int64_t k, const float *a,
     qopt::rt::runGemm(g);
     return;
   }
+#if defined(__x86_64__)
+  // Few rows on AVX-512: dequantize in registers, stream each weight once.
+  bool vectorRows =
+      aK == 1 && qw.wK == 1 && (qw.bits == 8 || qw.group % 16 == 0) &&
+      kernelI8().fn != microI8Generic && kernelI8().fn != microI8AVX2 &&
+      __builtin_cpu_supports("avx512bw");
+  if (vectorRows) {
+    constexpr int64_t kRows = 16;
+    int64_t tasks = (n + kRows - 1) / kRows;
+    auto task = [&](int64_t t) {
+      gemvAVX512(m, k, a, aM, qw, t * kRows, std::min(n, (t + 1) * kRows), c,
+                 cM, cN);
+    };
+    if (m * n * k < kParallelWork)
+      for (int64_t t = 0; t < tasks; ++t)
+        task(t);
+    else
+      qopt::rt::parallelFor(tasks, task);
+    return;
+  }
+#endif
   // Few rows: each weight row is dequantized once, in chunks that stay in
   // L1, and dotted with every row of A.
   constexpr int64_t kChunk = 512, kRowsPerTask = 16;
