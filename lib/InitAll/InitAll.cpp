@@ -11,6 +11,8 @@
 #include "mlir/InitAllDialects.h"
 #include "mlir/InitAllExtensions.h"
 #include "mlir/InitAllPasses.h"
+#include "mlir/Target/LLVM/NVVM/Target.h"
+#include "mlir/Target/LLVMIR/Dialect/All.h"
 
 void mlir::qopt::registerQOptDialect(DialectRegistry &registry) {
   registry.insert<QOptDialect>();
@@ -20,6 +22,10 @@ void mlir::qopt::registerAllDialects(DialectRegistry &registry) {
   registerQOptDialect(registry);
   mlir::registerAllDialects(registry);
   mlir::registerAllExtensions(registry);
+  // gpu-module-to-binary (the NVPTX pipeline) translates kernels to LLVM IR
+  // and serializes them through the NVVM target.
+  mlir::registerAllToLLVMIRTranslations(registry);
+  NVVM::registerNVVMTargetInterfaceExternalModels(registry);
 }
 
 void mlir::qopt::registerAllPasses() {

@@ -17,6 +17,7 @@
 
 #include "qopt/Compiler/Compiler.h"
 #include "qopt/Compiler/PTQ.h"
+#include "qopt/Conversion/Pipelines.h"
 #include "qopt/Dialect/QOpt/IR/QOptOps.h"
 #include "qopt/Import/ONNX.h"
 #include "qopt/InitAll.h"
@@ -53,8 +54,19 @@ static cl::opt<std::string> outputPath("o", cl::Required,
                                        cl::value_desc("path"),
                                        cl::cat(category));
 static cl::opt<std::string>
-    target("target", cl::desc("Target: cpu (the host's architecture)"),
+    target("target",
+           cl::desc("Target: cpu (the host's architecture) or nvptx (NVIDIA "
+                    "GPUs: host code for this CPU plus PTX kernels)"),
            cl::init("cpu"), cl::cat(category));
+static cl::opt<std::string>
+    gpuArch("gpu-arch",
+            cl::desc("--target=nvptx: sm_80, sm_89 or sm_90 (default sm_90)"),
+            cl::init("sm_90"), cl::cat(category));
+static cl::opt<std::string> libdevice(
+    "libdevice",
+    cl::desc("--target=nvptx: libdevice.10.bc to link into the kernels "
+             "(default: $QOPT_LIBDEVICE, else the CUDA toolkit's)"),
+    cl::value_desc("path"), cl::cat(category));
 static cl::opt<std::string>
     cpu("cpu",
         cl::desc("CPU to generate code for: native, or an LLVM CPU "
@@ -256,6 +268,25 @@ static OwningOpRef<ModuleOp> loadModel(MLIRContext &ctx,
   return qopt::importONNXFile(inputPath, &ctx, options);
 }
 
+/// libdevice.10.bc: --libdevice, $QOPT_LIBDEVICE, then the CUDA toolkit's
+/// usual places; empty when none exists.
+static std::string findLibdevice() {
+  std::vector<std::string> candidates;
+  if (!libdevice.empty())
+    return libdevice;
+  if (const char *env = std::getenv("QOPT_LIBDEVICE"))
+    candidates.push_back(env);
+  if (const char *cuda = std::getenv("CUDA_PATH"))
+    candidates.push_back(std::string(cuda) + "/nvvm/libdevice/libdevice.10.bc");
+  candidates.push_back("/usr/local/cuda/nvvm/libdevice/libdevice.10.bc");
+  candidates.push_back(
+      "/usr/lib/nvidia-cuda-toolkit/libdevice/libdevice.10.bc");
+  for (const std::string &c : candidates)
+    if (llvm::sys::fs::exists(c))
+      return c;
+  return "";
+}
+
 int main(int argc, char **argv) {
   llvm::InitLLVM init(argc, argv);
   if (!extractThreads(argc, argv))
@@ -269,13 +300,19 @@ int main(int argc, char **argv) {
                          "Options not listed by LLVM's parser:\n" +
                          kThreadsHelp;
   cl::ParseCommandLineOptions(argc, argv, overview);
-  if (target != "cpu")
-    return fail("--target=" + target + " is not supported (supported: cpu)");
+  if (target != "cpu" && target != "nvptx")
+    return fail("--target=" + target + " is not supported (cpu or nvptx)");
+  if (target == "nvptx" && gpuArch != "sm_80" && gpuArch != "sm_86" &&
+      gpuArch != "sm_89" && gpuArch != "sm_90")
+    return fail("--gpu-arch=" + gpuArch +
+                ": expected sm_80, sm_86, sm_89 or sm_90");
   if (optLevel > 3)
     return fail("-O" + std::to_string(optLevel) + ": levels are 0 to 3");
 
   DialectRegistry registry;
   qopt::registerAllDialects(registry);
+  // The NVPTX pipeline spells upstream passes out by name.
+  qopt::registerAllPasses();
   qopt::registerONNXImportDialects(registry);
   MLIRContext ctx(registry);
   ctx.loadAllAvailableDialects();
@@ -371,7 +408,36 @@ int main(int argc, char **argv) {
       llvm::outs() << table;
     }
   }
-  if (failed(qopt::lowerToLLVMDialect(*module, options)))
+  if (target == "nvptx") {
+    PassManager pm(&ctx);
+    qopt::NVPTXPipelineOptions nv;
+    nv.chip = gpuArch;
+    nv.artifact = true;
+    nv.libdevice = findLibdevice();
+    qopt::buildNVPTXPipeline(pm, nv);
+    if (failed(pm.run(*module)))
+      return 1;
+    // Kernels that call libdevice's math without it linked would fail to
+    // load on the GPU: say so now.
+    std::string missing;
+    module->walk([&](Operation *op) {
+      if (op->getName().getStringRef() != "gpu.binary")
+        return;
+      std::string text;
+      llvm::raw_string_ostream os(text);
+      op->print(os);
+      size_t at = text.find("__nv_");
+      if (at != std::string::npos && missing.empty())
+        missing =
+            text.substr(at, text.find_first_not_of(
+                                "abcdefghijklmnopqrstuvwxyz_0123456789", at) -
+                                at);
+    });
+    if (!missing.empty() && nv.libdevice.empty())
+      return fail("--target=nvptx: the kernels call libdevice's " + missing +
+                  " but no libdevice.10.bc was found (--libdevice=PATH or "
+                  "$QOPT_LIBDEVICE)");
+  } else if (failed(qopt::lowerToLLVMDialect(*module, options)))
     return 1;
 
   if (emit == Emit::MLIR) {

@@ -10,6 +10,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "qopt/Runtime/qopt_cuda.h"
 #include "qopt/Runtime/qopt_runtime.h"
 
 #include <algorithm>
@@ -137,6 +138,10 @@ int main(int argc, char **argv) {
   if (threads > 0)
     qopt_set_num_threads(threads);
 
+  // A GPU artifact loads its kernels when it is opened: check the driver
+  // and device first.
+  if (device == "cuda" && !qopt_cuda_available())
+    return fail(std::string("--device=cuda: ") + qopt_cuda_last_error());
   qopt_model *model = nullptr;
   if (qopt_model_load(artifact.c_str(), &model) != QOPT_OK)
     return fail(qopt_last_error());

@@ -187,6 +187,22 @@ def ContiguousExpandShapesPass : Pass<"qopt-contiguous-expand-shapes"> {
                            "::mlir::arith::ArithDialect"];
 }
 
+def GPUManagedMemoryPass : Pass<"qopt-gpu-managed-memory", "ModuleOp"> {
+  let summary = "Host buffers as CUDA managed memory (the NVPTX pipeline)";
+  let description = [{
+    After bufferization: every `memref.alloc` / `memref.dealloc` becomes
+    `gpu.alloc host_shared` / `gpu.dealloc` (cuMemAllocManaged through the
+    runtime's mgpuMemAlloc), function arguments and `memref.get_global`
+    constants are copied into managed buffers at entry, and returned
+    buffers are copied back into ordinary host allocations (the managed
+    ones freed), so GPU kernels and the host code between them share memory
+    without explicit transfers and the caller owns plain host memory.
+    `memref.alloca` is an error (kernels cannot reach the host stack).
+  }];
+  let dependentDialects = ["::mlir::gpu::GPUDialect",
+                           "::mlir::memref::MemRefDialect"];
+}
+
 def InstrumentObserversPass : Pass<"qopt-instrument-observers", "ModuleOp"> {
   let summary = "Make every qopt.observe report its values to the runtime";
   let description = [{

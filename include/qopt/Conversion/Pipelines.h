@@ -64,6 +64,38 @@ struct CPUPipelineOptions : public PassPipelineOptions<CPUPipelineOptions> {
 /// fusion, one-shot bufferization with deallocation, loops, LLVM.
 void buildCPUPipeline(OpPassManager &pm, const CPUPipelineOptions &options);
 
+/// Options of `qopt-nvptx-pipeline`.
+struct NVPTXPipelineOptions : public PassPipelineOptions<NVPTXPipelineOptions> {
+  PassOptions::Option<std::string> chip{
+      *this, "chip", llvm::cl::desc("GPU architecture (sm_80, sm_89, sm_90)"),
+      llvm::cl::init("sm_90")};
+  PassOptions::Option<std::string> features{*this, "features",
+                                            llvm::cl::desc("PTX features"),
+                                            llvm::cl::init("+ptx80")};
+  PassOptions::Option<std::string> libdevice{
+      *this, "libdevice",
+      llvm::cl::desc("libdevice.10.bc to link into the kernels (defines the "
+                     "__nv_* math functions); empty: none"),
+      llvm::cl::init("")};
+  PassOptions::Option<int64_t> tileSize{
+      *this, "tile-size",
+      llvm::cl::desc("Threads per block along each of the two innermost "
+                     "mapped loop dimensions"),
+      llvm::cl::init(16)};
+  PassOptions::Option<bool> artifact{
+      *this, "artifact",
+      llvm::cl::desc("Build an artifact (signature target 'cuda', packed "
+                     "entry point)"),
+      llvm::cl::init(false)};
+};
+
+/// Lowers a graph-level module for NVIDIA GPUs: the CPU pipeline's graph
+/// and buffer stages, buffers in managed memory (qopt-gpu-managed-memory),
+/// linalg → parallel loops tiled into blocks of threads → gpu.launch →
+/// outlined kernels → NVVM → PTX embedded as gpu.binary; the host side
+/// through gpu-to-llvm, calling the runtime's mgpu* functions.
+void buildNVPTXPipeline(OpPassManager &pm, const NVPTXPipelineOptions &options);
+
 /// Registers every qopt pipeline with the global pass registry.
 void registerPipelines();
 

@@ -14,26 +14,25 @@
 #include "mlir/Dialect/Bufferization/Pipelines/Passes.h"
 #include "mlir/Dialect/Bufferization/Transforms/Passes.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/GPU/Pipelines/Passes.h"
+#include "mlir/Dialect/GPU/Transforms/Passes.h"
 #include "mlir/Dialect/Linalg/Passes.h"
 #include "mlir/Dialect/MemRef/Transforms/Passes.h"
 #include "mlir/Dialect/Quant/Transforms/Passes.h"
+#include "mlir/Dialect/SCF/Transforms/Passes.h"
 #include "mlir/Pass/PassRegistry.h"
 #include "mlir/Transforms/Passes.h"
+#include "llvm/Support/ErrorHandling.h"
 
 using namespace mlir;
 
-void mlir::qopt::buildCPUPipeline(OpPassManager &pm,
-                                  const CPUPipelineOptions &options) {
-  // Graph level: qopt to linalg on tensors; canonicalization folds the
-  // storage casts that pair up between a quantize and a dequantize.
-  if (options.artifact) {
-    ExportSignaturePassOptions sigOpts;
-    sigOpts.target = options.target;
-    sigOpts.threads = options.threads;
-    pm.addPass(createExportSignaturePass(sigOpts));
-  }
-  if (options.instrument)
-    pm.addPass(createInstrumentObserversPass());
+/// The graph and buffer stages both targets share: qopt to linalg on
+/// tensors, element-wise fusion, one-shot bufferization with ownership-based
+/// deallocation.
+static void addGraphToBufferPasses(OpPassManager &pm, bool fuseElementwise,
+                                   bool approximateMath) {
+  using namespace mlir::qopt;
   pm.addPass(createInlineScalarResourcesPass());
   pm.addPass(createConvertQOptToLinalgPass());
   // Element-wise arith/math on whole tensors (hand-written graph modules)
@@ -42,9 +41,9 @@ void mlir::qopt::buildCPUPipeline(OpPassManager &pm,
   pm.addPass(createDecomposeAggregatesPass());
   pm.addPass(createCanonicalizerPass());
   pm.addPass(quant::createStripFuncQuantTypes());
-  if (options.fuseElementwise)
+  if (fuseElementwise)
     pm.addNestedPass<func::FuncOp>(createFuseElementwisePass());
-  if (options.approximateMath)
+  if (approximateMath)
     pm.addPass(createApproximateMathPass());
   pm.addPass(createExpandSmallFloatCastsPass());
   pm.addPass(createCanonicalizerPass());
@@ -60,6 +59,21 @@ void mlir::qopt::buildCPUPipeline(OpPassManager &pm,
   // Clones that ownership-based deallocation keeps (e.g. a function that
   // returns its argument) become alloc + copy.
   pm.addPass(createConvertBufferizationToMemRefPass());
+}
+
+void mlir::qopt::buildCPUPipeline(OpPassManager &pm,
+                                  const CPUPipelineOptions &options) {
+  // Graph level: qopt to linalg on tensors; canonicalization folds the
+  // storage casts that pair up between a quantize and a dequantize.
+  if (options.artifact) {
+    ExportSignaturePassOptions sigOpts;
+    sigOpts.target = options.target;
+    sigOpts.threads = options.threads;
+    pm.addPass(createExportSignaturePass(sigOpts));
+  }
+  if (options.instrument)
+    pm.addPass(createInstrumentObserversPass());
+  addGraphToBufferPasses(pm, options.fuseElementwise, options.approximateMath);
   if (options.kernelCalls)
     pm.addPass(createConvertLinalgToKernelCallsPass());
 
@@ -98,7 +112,57 @@ void mlir::qopt::buildCPUPipeline(OpPassManager &pm,
     pm.addPass(createEmitPackedEntryPass());
 }
 
+void mlir::qopt::buildNVPTXPipeline(OpPassManager &pm,
+                                    const NVPTXPipelineOptions &options) {
+  if (options.artifact) {
+    ExportSignaturePassOptions sigOpts;
+    sigOpts.target = "cuda";
+    pm.addPass(createExportSignaturePass(sigOpts));
+  }
+  addGraphToBufferPasses(pm, /*fuseElementwise=*/true,
+                         /*approximateMath=*/true);
+  pm.addPass(createGPUManagedMemoryPass());
+  // Every linalg op becomes a parallel loop nest whose two outer dims are
+  // tiled: tiles map to blocks, points within a tile to threads (one output
+  // element per thread; reductions stay sequential loops in the thread).
+  pm.addNestedPass<func::FuncOp>(createConvertLinalgToParallelLoopsPass());
+  pm.addNestedPass<func::FuncOp>(createParallelLoopTilingPass(
+      {options.tileSize, options.tileSize}, /*noMinMaxBounds=*/true));
+  pm.addNestedPass<func::FuncOp>(createGpuMapParallelLoopsPass());
+  pm.addNestedPass<func::FuncOp>(createConvertParallelLoopToGpuPass());
+  pm.addPass(createContiguousExpandShapesPass());
+  pm.addPass(createLowerAffinePass());
+  pm.addPass(createCanonicalizerPass());
+  // Upstream's gpu-lower-to-nvvm-pipeline, spelled out so that libdevice
+  // (the CUDA toolkit's libdevice.10.bc, which defines the __nv_* math
+  // functions NVVM lowering calls) can be linked into the kernels.
+  std::string attach = "nvvm-attach-target{O=3 chip=" + options.chip +
+                       " features=" + options.features;
+  if (!options.libdevice.empty())
+    attach += " l=" + options.libdevice;
+  attach += "}";
+  std::string lowering =
+      "convert-nvgpu-to-nvvm,gpu-kernel-outlining,convert-vector-to-scf,"
+      "convert-scf-to-cf,convert-nvvm-to-llvm,convert-func-to-llvm,"
+      "expand-strided-metadata," +
+      attach +
+      ",lower-affine,convert-arith-to-llvm,convert-index-to-llvm{"
+      "index-bitwidth=64},canonicalize,cse,gpu.module(convert-gpu-to-nvvm{"
+      "index-bitwidth=64},canonicalize,cse,reconcile-unrealized-casts),"
+      "gpu-to-llvm,gpu-module-to-binary{format=isa},convert-math-to-llvm,"
+      "canonicalize,cse,reconcile-unrealized-casts";
+  if (failed(parsePassPipeline(lowering, pm)))
+    llvm::report_fatal_error("qopt-nvptx-pipeline: bad lowering pipeline");
+  if (options.artifact)
+    pm.addPass(createEmitPackedEntryPass());
+}
+
 void mlir::qopt::registerPipelines() {
+  PassPipelineRegistration<NVPTXPipelineOptions>(
+      "qopt-nvptx-pipeline",
+      "Lower a qopt graph module to host LLVM dialect plus PTX for NVIDIA "
+      "GPUs",
+      buildNVPTXPipeline);
   PassPipelineRegistration<CPUPipelineOptions>(
       "qopt-cpu-pipeline",
       "Lower a qopt graph module to the LLVM dialect for the host CPU",

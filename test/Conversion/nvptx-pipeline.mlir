@@ -1,0 +1,21 @@
+// RUN: quant-opt %s --qopt-nvptx-pipeline="artifact=true chip=sm_90" | FileCheck %s
+
+// A linear layer + ReLU for NVIDIA GPUs: kernels outlined and
+// serialized to PTX for sm_90 (embedded as gpu.binary), launched from the
+// host through the runtime's mgpu* functions; buffers in managed memory; the
+// artifact's signature names target cuda.
+// Kernel math is native here (no libdevice calls to link).
+// CHECK-NOT: __nv_
+// CHECK-DAG: llvm.mlir.global {{.*}}@qopt_artifact_signature{{.*}}target cuda
+// CHECK-DAG: gpu.binary @main_kernel {{.*}}#nvvm.target<O = 3, chip = "sm_90"{{.*}}.target sm_90
+// CHECK-DAG: llvm.call @mgpuMemAlloc
+// CHECK-DAG: gpu.launch_func  @main_kernel::@main_kernel blocks in
+// CHECK-DAG: llvm.call @mgpuMemFree
+// CHECK-DAG: llvm.func @qopt_artifact_main
+func.func @main(%x: tensor<4x32xf32> {onnx.name = "x"}) -> (tensor<4x16xf32> {onnx.name = "y"}) {
+  %w = arith.constant dense<0.5> : tensor<16x32xf32>
+  %y = qopt.linear %x, %w : (tensor<4x32xf32>, tensor<16x32xf32>) -> tensor<4x16xf32>
+  %z = arith.constant dense<0.0> : tensor<4x16xf32>
+  %t = arith.maximumf %y, %z : tensor<4x16xf32>
+  return %t : tensor<4x16xf32>
+}

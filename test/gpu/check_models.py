@@ -1,0 +1,61 @@
+#!/usr/bin/env python3
+"""On a GPU machine: runs every case of prepare_models.py's folder with
+quant-run --device=cuda and compares each output with the CPU artifact's
+(max |err| relative to the reference's range). Writes a JSON summary.
+
+    python3 test/gpu/check_models.py --dir build-gpurun --quant-run build-device/quant-run --out $OUT/gpu_models.json
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--dir", default="build-gpurun")
+    ap.add_argument("--quant-run", required=True)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--tolerance", type=float, default=1e-3)
+    args = ap.parse_args()
+    cases = json.load(open(os.path.join(args.dir, "cases.json")))
+    results, failed = [], 0
+    for c in cases:
+        out = os.path.join("/tmp", "gpu_out", c["model"], c["scheme"], c["sample"])
+        cmd = [args.quant_run, os.path.join(args.dir, c["artifact"]), "--device=cuda",
+               "--output-dir", out]
+        for k, v in c["inputs"].items():
+            cmd += ["--input", f"{k}={os.path.join(args.dir, v)}"]
+        t = time.perf_counter()
+        r = subprocess.run(cmd, capture_output=True, text=True)
+        row = dict(c, seconds=time.perf_counter() - t, returncode=r.returncode)
+        if r.returncode != 0:
+            row["error"] = r.stderr[-2000:]
+            failed += 1
+        else:
+            ref_dir = os.path.join(args.dir, c["reference"])
+            worst = 0.0
+            for f in os.listdir(ref_dir):
+                ref = np.load(os.path.join(ref_dir, f))
+                got = np.load(os.path.join(out, f))
+                scale = max(1.0, float(np.abs(ref).max()))
+                worst = max(worst, float(np.abs(got - ref).max()) / scale)
+            row["max_rel_error"] = worst
+            row["ok"] = worst <= args.tolerance
+            failed += not row["ok"]
+        results.append(row)
+        print(c["model"], c["scheme"], c["sample"], "rc", r.returncode,
+              row.get("max_rel_error"), row.get("error", "")[:300], flush=True)
+    json.dump({"cases": len(cases), "failed": failed, "results": results},
+              open(args.out, "w"), indent=1)
+    print(f"{len(cases) - failed}/{len(cases)} match the CPU artifacts")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
