@@ -12,6 +12,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "WeightValues.h"
 #include "qopt/Dialect/QOpt/IR/QOptOps.h"
 #include "qopt/Support/QuantMath.h"
 #include "qopt/Transforms/Passes.h"
@@ -41,21 +42,6 @@ namespace {
 /// The largest K whose i32 sums of (u8 - zp) x s8 products cannot overflow:
 /// 255 * 128 * K < 2^31 (REFERENCE.md).
 constexpr int64_t kMaxIntegerK = 65793;
-
-/// The f32 values of a constant weight (dense or dense_resource).
-std::optional<std::vector<float>> weightValues(Value w) {
-  auto c = w.getDefiningOp<arith::ConstantOp>();
-  if (!c || !cast<ShapedType>(c.getType()).getElementType().isF32())
-    return std::nullopt;
-  if (auto d = dyn_cast<DenseFPElementsAttr>(c.getValue())) {
-    auto v = d.getValues<float>();
-    return std::vector<float>(v.begin(), v.end());
-  }
-  if (auto r = dyn_cast<DenseF32ResourceElementsAttr>(c.getValue()))
-    if (auto arr = r.tryGetAsArrayRef())
-      return std::vector<float>(arr->begin(), arr->end());
-  return std::nullopt;
-}
 
 /// A constant holding `values` as a dense_resource blob named `name`.
 template <typename T>
@@ -312,7 +298,7 @@ struct QuantizePass : mlir::qopt::impl::QuantizePassBase<QuantizePass> {
 
   LogicalResult quantizeLinear(LinearOp op, const std::string &layer) {
     auto weightTy = cast<RankedTensorType>(op.getWeight().getType());
-    std::optional<std::vector<float>> w = weightValues(op.getWeight());
+    std::optional<std::vector<float>> w = constantF32Values(op.getWeight());
     if (!w || !weightTy.hasStaticShape() ||
         !op.getInput().getType().getElementType().isF32())
       return success(); // not a constant f32 weight: stays float
@@ -399,7 +385,7 @@ struct QuantizePass : mlir::qopt::impl::QuantizePassBase<QuantizePass> {
     OpOperand *input = conv.getDpsInputOperand(0);
     OpOperand *filter = conv.getDpsInputOperand(1);
     auto filterTy = cast<RankedTensorType>(filter->get().getType());
-    std::optional<std::vector<float>> w = weightValues(filter->get());
+    std::optional<std::vector<float>> w = constantF32Values(filter->get());
     if (!w || !filterTy.hasStaticShape())
       return success();
     if (scheme == "w8a8-dynamic")

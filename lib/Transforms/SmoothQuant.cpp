@@ -10,6 +10,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "WeightValues.h"
 #include "qopt/Dialect/QOpt/IR/QOptOps.h"
 #include "qopt/Transforms/Passes.h"
 
@@ -30,20 +31,6 @@ using namespace mlir;
 using namespace mlir::qopt;
 
 namespace {
-
-std::optional<std::vector<float>> constantF32(Value w) {
-  auto c = w.getDefiningOp<arith::ConstantOp>();
-  if (!c || !cast<ShapedType>(c.getType()).getElementType().isF32())
-    return std::nullopt;
-  if (auto d = dyn_cast<DenseFPElementsAttr>(c.getValue())) {
-    auto v = d.getValues<float>();
-    return std::vector<float>(v.begin(), v.end());
-  }
-  if (auto r = dyn_cast<DenseF32ResourceElementsAttr>(c.getValue()))
-    if (auto arr = r.tryGetAsArrayRef())
-      return std::vector<float>(arr->begin(), arr->end());
-  return std::nullopt;
-}
 
 struct SmoothQuantPass : qopt::impl::SmoothQuantPassBase<SmoothQuantPass> {
   using Base::Base;
@@ -91,7 +78,7 @@ struct SmoothQuantPass : qopt::impl::SmoothQuantPassBase<SmoothQuantPass> {
     for (OpOperand &use : observer->getUses())
       if (auto linear = dyn_cast<LinearOp>(use.getOwner()))
         if (use.getOperandNumber() == 0)
-          if (auto w = constantF32(linear.getWeight());
+          if (auto w = constantF32Values(linear.getWeight());
               w && int64_t(xMax.size()) == k &&
               linear.getWeight().getType().hasStaticShape())
             consumers.push_back({linear, std::move(*w)});
