@@ -206,6 +206,70 @@ class OursBackend:
         return read_output_files(out_dir, output_names)
 
 
+class NVPTXExportBackend(OursBackend):
+    """Ours on the CPU (judged as usual), and every test also compiled with
+    --target=nvptx and exported — artifact, inputs, the CPU outputs as the
+    reference — in test/gpu/check_models.py's format, for a GPU machine."""
+
+    name = "ours+nvptx-export"
+
+    def __init__(self, build_dir, timeout, export_dir, gpu_arch):
+        super().__init__(build_dir, timeout)
+        self.export_dir = os.path.abspath(export_dir)
+        self.gpu_arch = gpu_arch
+        self.cases = []
+        self.lock = threading.Lock()
+
+    def compile(self, model_path, out_dir, pins, frozen=None):
+        artifact = super().compile(model_path, out_dir, pins, frozen)
+        gpu = os.path.join(out_dir, "model.gpu.so")
+        cmd = [self.compiler, model_path, "-o", gpu, "--target=nvptx",
+               f"--gpu-arch={self.gpu_arch}"]
+        for name, shape in pins.items():
+            cmd += ["--pin-shape", name + "=" + "x".join(map(str, shape))]
+        for name, path in (frozen or {}).items():
+            cmd += ["--freeze-input", f"{name}={path}"]
+        r = run_step(cmd, self.timeout, "quant-compile --target=nvptx")
+        self.gpu_error = None if r.returncode == 0 else first_error_line(r.stderr)
+        return artifact
+
+    def run(self, artifact, inputs, out_dir, output_names):
+        outputs = super().run(artifact, inputs, out_dir, output_names)
+        gpu = os.path.join(os.path.dirname(artifact), "model.gpu.so")
+        if not os.path.exists(gpu):
+            return outputs
+        with self.lock:
+            index = len(self.cases)
+            case = os.path.join(self.export_dir, f"case{index:04d}")
+            self.cases.append(None)
+        os.makedirs(os.path.join(case, "ref"), exist_ok=True)
+        shutil.copy(gpu, os.path.join(case, "model.so"))
+        names = {}
+        for name, path in inputs.items():
+            dst = os.path.join(case, sanitize(name) + os.path.splitext(path)[1])
+            shutil.copy(path, dst)
+            names[name] = os.path.relpath(dst, self.export_dir)
+        for f in os.listdir(out_dir):
+            if f.endswith(".npy") or f.endswith(".pb"):
+                shutil.copy(os.path.join(out_dir, f), os.path.join(case, "ref", f))
+        with self.lock:
+            self.cases[index] = {
+                "model": os.path.basename(os.path.dirname(os.path.dirname(out_dir))),
+                "scheme": "float", "sample": os.path.basename(out_dir),
+                "artifact": os.path.relpath(os.path.join(case, "model.so"),
+                                            self.export_dir),
+                "inputs": names,
+                "reference": os.path.relpath(os.path.join(case, "ref"),
+                                             self.export_dir)}
+        return outputs
+
+    def write_cases(self):
+        cases = [c for c in self.cases if c]
+        with open(os.path.join(self.export_dir, "cases.json"), "w") as f:
+            json.dump(cases, f, indent=1)
+        print(f"exported {len(cases)} GPU cases to {self.export_dir}")
+
+
 class OnnxruntimeBackend:
     """Runs the model in onnxruntime: a self-check of the runner (data
     loading, pinning, file round trip of the outputs, comparison)."""
@@ -1030,6 +1094,10 @@ def parse_args(argv):
                     "(scripts/update_op_table.py)")
     ap.add_argument("--backend", choices=["ours", "onnxruntime"],
                     default="ours")
+    ap.add_argument("--export-gpu", metavar="DIR", default=None,
+                    help="also compile each test with --target=nvptx and "
+                         "export it for test/gpu/check_models.py")
+    ap.add_argument("--gpu-arch", default="sm_90")
     ap.add_argument("--onnx-data", default=ONNX_DATA,
                     help="the onnx package's test data (default %(default)s)")
     ap.add_argument("--debian-data", default=DEBIAN_DATA,
@@ -1068,8 +1136,13 @@ def parse_args(argv):
 
 def main(argv=None):
     args = parse_args(argv if argv is not None else sys.argv[1:])
-    backend_cls = OursBackend if args.backend == "ours" else OnnxruntimeBackend
-    backend = backend_cls(args.build_dir, args.timeout_per_test)
+    if args.export_gpu:
+        backend = NVPTXExportBackend(args.build_dir, args.timeout_per_test,
+                                     args.export_gpu, args.gpu_arch)
+    else:
+        backend_cls = (OursBackend if args.backend == "ours"
+                       else OnnxruntimeBackend)
+        backend = backend_cls(args.build_dir, args.timeout_per_test)
     listed = listed_ops(args.build_dir)
     tests, missing = select(*discover(args.suite_list, args), args, listed)
     if missing:
@@ -1105,6 +1178,8 @@ def main(argv=None):
                 print(f"  {len(results)}/{len(tests)} done", file=sys.stderr,
                       flush=True)
     wall = time.monotonic() - t0
+    if args.export_gpu:
+        backend.write_cases()
     order = {t.key: i for i, t in enumerate(tests)}
     results.sort(key=lambda r: order[r["id"]])
     summary = summarize(results, args.suite_list)

@@ -3,10 +3,12 @@
 # nvcc, no LLVM/MLIR), then run the NVPTX artifacts prepared by
 # test/gpu/prepare_models.py against their CPU references.
 #
-#   test/gpu/run_on_device.sh [CASES_DIR]   (default build-gpurun; results in $OUT)
+#   test/gpu/run_on_device.sh [CASES_DIR [MORE_CASES_DIRS...]]   (default build-gpurun;
+#   results in $OUT/<dir name>.json)
 set -uo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 CASES="${1:-$ROOT/build-gpurun}"
+shift || true
 OUT="${OUT:-$ROOT/build-device/out}"
 BUILD="$ROOT/build-device/models"
 mkdir -p "$OUT" "$BUILD"
@@ -16,5 +18,5 @@ nvidia-smi --query-gpu=name,driver_version --format=csv > "$OUT/gpu.txt" 2>&1
 g++ -std=c++17 -O2 -I"$ROOT/include" "$ROOT/tools/quant-run/quant-run.cpp" \
   -o "$BUILD/quant-run" -L"$BUILD" -lqopt_runtime -Wl,-rpath,"$BUILD" \
   >> "$OUT/build.txt" 2>&1 || { tail -50 "$OUT/build.txt"; exit 1; }
-python3 "$ROOT/test/gpu/check_models.py" --dir "$CASES" \
-  --quant-run "$BUILD/quant-run" --out "$OUT/gpu_models.json"
+for d in "$CASES" "$@"; do name=$(basename "$d"); python3 "$ROOT/test/gpu/check_models.py" --dir "$d" \
+  --quant-run "$BUILD/quant-run" --out "$OUT/$name.json"; done
