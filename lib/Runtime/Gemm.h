@@ -9,6 +9,7 @@
 #ifndef QOPT_LIB_RUNTIME_GEMM_H
 #define QOPT_LIB_RUNTIME_GEMM_H
 
+#include <cstddef>
 #include <cstdint>
 #include <vector>
 
@@ -42,6 +43,27 @@ struct Gemm {
                     int64_t nc, int64_t nr, float *out) = nullptr;
   const void *packContext = nullptr;
 };
+
+/// A convolution filter [F, C, KH, KW] (element strides fF, fC, fH, fW) as
+/// a row-major [F, C*KH*KW] matrix: the filter itself when its inner dims
+/// already collapse, else a copy in `copy`. Updates `fF` to the row stride.
+template <typename T>
+const T *filterAsMatrix(const T *filter, int64_t f, int64_t c, int64_t kh,
+                        int64_t kw, int64_t &fF, int64_t fC, int64_t fH,
+                        int64_t fW, std::vector<T> &copy) {
+  if (fW == 1 && fH == kw && fC == kh * kw)
+    return filter;
+  const int64_t kdim = c * kh * kw;
+  copy.resize(size_t(f * kdim));
+  for (int64_t i = 0; i < f; ++i)
+    for (int64_t ci = 0; ci < c; ++ci)
+      for (int64_t y = 0; y < kh; ++y)
+        for (int64_t x = 0; x < kw; ++x)
+          copy[size_t(i * kdim + (ci * kh + y) * kw + x)] =
+              filter[i * fF + ci * fC + y * fH + x * fW];
+  fF = kdim;
+  return copy.data();
+}
 
 /// Runs `g` on the thread pool (results independent of the thread count).
 void runGemm(const Gemm &g);

@@ -371,17 +371,8 @@ extern "C" void qopt_kernel_conv2d_nchw_f32(
   const int64_t nr = micro().nr;
   // The filter as a [F, K] matrix: its (c, kh, kw) dims must collapse.
   std::vector<float> filterCopy;
-  if (!(fW == 1 && fH == kw && fC == kh * kw)) {
-    filterCopy.resize(size_t(f * kdim));
-    for (int64_t i = 0; i < f; ++i)
-      for (int64_t ci = 0; ci < c; ++ci)
-        for (int64_t y = 0; y < kh; ++y)
-          for (int64_t x = 0; x < kw; ++x)
-            filterCopy[size_t(i * kdim + (ci * kh + y) * kw + x)] =
-                filter[i * fF + ci * fC + y * fH + x * fW];
-    filter = filterCopy.data();
-    fF = kdim;
-  }
+  filter = qopt::rt::filterAsMatrix(filter, f, c, kh, kw, fF, fC, fH, fW,
+                                    filterCopy);
   // Reused between calls (grown, never shrunk): no allocation per call.
   // Named through a reference: inside the lambda, which runs on the pool's
   // threads, `colCache` would name each thread's own copy.

@@ -662,17 +662,8 @@ extern "C" void qopt_kernel_conv2d_nchw_s8(
   if (n <= 0 || f <= 0 || kdim <= 0 || pixels <= 0)
     return;
   std::vector<int8_t> filterCopy;
-  if (!(fW == 1 && fH == kw && fC == kh * kw)) {
-    filterCopy.resize(size_t(f * kdim));
-    for (int64_t i = 0; i < f; ++i)
-      for (int64_t ci = 0; ci < c; ++ci)
-        for (int64_t y = 0; y < kh; ++y)
-          for (int64_t x = 0; x < kw; ++x)
-            filterCopy[size_t(i * kdim + (ci * kh + y) * kw + x)] =
-                filter[i * fF + ci * fC + y * fH + x * fW];
-    filter = filterCopy.data();
-    fF = kdim;
-  }
+  filter = qopt::rt::filterAsMatrix(filter, f, c, kh, kw, fF, fC, fH, fW,
+                                    filterCopy);
   // The columns, packed as the GEMM's B (one pixel per column) as they are
   // gathered: B[p][k] = in[ci, i*sh + y*dh, j*sw + x*dw] at panel p / 32,
   // quad k / 4, lane p % 32, byte k % 4; with each pixel's Σk.

@@ -55,7 +55,6 @@ def main():
                         inputs[f[:-4]] = os.path.relpath(os.path.join(sdir, f), args.out)
                         cmd += ["--input", f"{f[:-4]}={os.path.join(sdir, f)}"]
                 subprocess.run(cmd, check=True, capture_output=True)
-                os.remove(cpu_so) if False else None
                 cases.append({"model": name, "scheme": scheme, "sample": sample,
                               "artifact": os.path.relpath(gpu_so, args.out),
                               "inputs": inputs,

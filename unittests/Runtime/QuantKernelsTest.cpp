@@ -171,6 +171,33 @@ TEST_P(Int8ConvKernel, MatchesNaiveLoopsExactly) {
   ASSERT_EQ(out, ref);
 }
 
+// A filter whose (c, kh, kw) dims do not collapse (stored [F, KH, KW, C]):
+// the kernel copies it into [F, C*KH*KW] first.
+TEST(Int8ConvKernel, StridedFilter) {
+  const int64_t c = 3, h = 6, w = 5, f = 4, kh = 2, kw = 3;
+  const int64_t oh = h - kh + 1, ow = w - kw + 1;
+  std::vector<int8_t> in = randomInts<int8_t>(c * h * w, -128, 127, 12);
+  std::vector<int8_t> filter =
+      randomInts<int8_t>(f * kh * kw * c, -128, 127, 13);
+  std::vector<int32_t> out(f * oh * ow, 0), ref = out;
+  for (int64_t o = 0; o < f; ++o)
+    for (int64_t i = 0; i < oh; ++i)
+      for (int64_t j = 0; j < ow; ++j) {
+        int64_t s = 0;
+        for (int64_t ci = 0; ci < c; ++ci)
+          for (int64_t y = 0; y < kh; ++y)
+            for (int64_t x = 0; x < kw; ++x)
+              s += int64_t(in[(ci * h + i + y) * w + j + x]) *
+                   filter[((o * kh + y) * kw + x) * c + ci];
+        ref[(o * oh + i) * ow + j] = int32_t(s);
+      }
+  qopt_kernel_conv2d_nchw_s8(1, c, h, w, f, kh, kw, oh, ow, 1, 1, 1, 1,
+                             addr(in.data()), c * h * w, h * w, w, 1,
+                             addr(filter.data()), kh * kw * c, 1, kw * c, c,
+                             addr(out.data()), f * oh * ow, oh * ow, ow, 1);
+  ASSERT_EQ(out, ref);
+}
+
 INSTANTIATE_TEST_SUITE_P(
     Shapes, Int8ConvKernel,
     ::testing::Values(ConvCase{1, 3, 9, 8, 5, 3, 3, 1, 1, 1, 1},

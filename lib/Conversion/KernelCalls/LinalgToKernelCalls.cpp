@@ -264,7 +264,6 @@ struct QuantMatmulToKernelCall : OpRewritePattern<linalg::GenericOp> {
     auto constant = [&](int64_t v) {
       return arith::ConstantIntOp::create(rewriter, loc, v, 64).getResult();
     };
-    Value out = operands.back();
     unsigned c = operands.size() - 1;
     SmallVector<Value> args;
     if (integer || w8) {
@@ -301,7 +300,6 @@ struct QuantMatmulToKernelCall : OpRewritePattern<linalg::GenericOp> {
       args.append({bufs[c].address, stride(c, 0), stride(c, 1)});
       name = "qopt_kernel_matmul_w4";
     }
-    (void)out;
     func::FuncOp kernel = declareKernel(rewriter, op, name, args.size());
     func::CallOp::create(rewriter, loc, kernel, args);
     rewriter.eraseOp(op);

@@ -352,13 +352,8 @@ Value collapseTo2D(OpBuilder &b, Location loc, Value x) {
                                tensor::getMixedSize(b, loc, x, 0)});
   }
   ReassociationIndices lead;
-  int64_t m = 1;
-  for (int64_t i = 0; i + 1 < rank; ++i) {
+  for (int64_t i = 0; i + 1 < rank; ++i)
     lead.push_back(i);
-    m = ShapedType::isDynamic(ty.getDimSize(i)) || ShapedType::isDynamic(m)
-            ? ShapedType::kDynamic
-            : m * ty.getDimSize(i);
-  }
   return tensor::CollapseShapeOp::create(
       b, loc, x, ArrayRef<ReassociationIndices>{lead, {rank - 1}});
 }
