@@ -1,4 +1,7 @@
-// RUN: quant-opt %s --qopt-nvptx-pipeline="artifact=true chip=sm_90" | FileCheck %s
+// RUN: quant-opt %s --qopt-nvptx-pipeline="artifact=true chip=sm_90 cubin=never" | FileCheck %s
+// RUN: rm -rf %t && quant-opt %s --qopt-nvptx-pipeline="artifact=true chip=sm_90 write-ptx=%t" | FileCheck %s --check-prefix=FATBIN
+// RUN: %if ptxas %{ %ptxas -arch=sm_90 %t/main_kernel.ptx -o %t/main_kernel.cubin %}
+// RUN: FileCheck %s --check-prefix=PTX < %t/main_kernel.ptx
 
 // A linear layer + ReLU for NVIDIA GPUs: kernels outlined and
 // serialized to PTX for sm_90 (embedded as gpu.binary), launched from the
@@ -12,6 +15,12 @@
 // CHECK-DAG: gpu.launch_func  @main_kernel::@main_kernel blocks in
 // CHECK-DAG: llvm.call @mgpuMemFree
 // CHECK-DAG: llvm.func @qopt_artifact_main
+// With the CUDA toolkit present (cubin=auto), kernel modules are fatbins
+// (cubin + PTX); the PTX written for inspection assembles with ptxas.
+// FATBIN: gpu.binary @main_kernel {{.*}}#nvvm.target<O = 3, chip = "sm_90"
+// FATBIN-SAME: {{"P\\EDU\\BA|assembly = }}
+// PTX: .target sm_90
+// PTX: .entry main_kernel(
 func.func @main(%x: tensor<4x32xf32> {onnx.name = "x"}) -> (tensor<4x16xf32> {onnx.name = "y"}) {
   %w = arith.constant dense<0.5> : tensor<16x32xf32>
   %y = qopt.linear %x, %w : (tensor<4x32xf32>, tensor<16x32xf32>) -> tensor<4x16xf32>

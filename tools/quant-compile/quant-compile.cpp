@@ -68,6 +68,23 @@ static cl::opt<std::string> libdevice(
              "(default: $QOPT_LIBDEVICE, else the CUDA toolkit's)"),
     cl::value_desc("path"), cl::cat(category));
 static cl::opt<std::string>
+    cubin("cubin",
+          cl::desc("--target=nvptx: also embed a cubin for --gpu-arch "
+                   "(needs the CUDA toolkit's ptxas and fatbinary): auto "
+                   "(when found), always, never (PTX only, JIT-compiled by "
+                   "the driver)"),
+          cl::init("auto"), cl::cat(category));
+static cl::opt<std::string> cudaToolkit(
+    "cuda-toolkit",
+    cl::desc("--target=nvptx: CUDA toolkit root for ptxas and fatbinary "
+             "(default: PATH, then /usr/local/cuda)"),
+    cl::value_desc("dir"), cl::cat(category));
+static cl::opt<std::string>
+    emitPtx("emit-ptx",
+            cl::desc("--target=nvptx: also write each kernel module's "
+                     "PTX to DIR/<module>.ptx"),
+            cl::value_desc("dir"), cl::cat(category));
+static cl::opt<std::string>
     cpu("cpu",
         cl::desc("CPU to generate code for: native, or an LLVM CPU "
                  "name (x86-64-v3, skylake-avx512, znver4, ...)"),
@@ -306,6 +323,8 @@ int main(int argc, char **argv) {
       gpuArch != "sm_89" && gpuArch != "sm_90")
     return fail("--gpu-arch=" + gpuArch +
                 ": expected sm_80, sm_86, sm_89 or sm_90");
+  if (cubin != "auto" && cubin != "always" && cubin != "never")
+    return fail("--cubin=" + cubin + ": expected auto, always or never");
   if (optLevel > 3)
     return fail("-O" + std::to_string(optLevel) + ": levels are 0 to 3");
 
@@ -414,29 +433,14 @@ int main(int argc, char **argv) {
     nv.chip = gpuArch;
     nv.artifact = true;
     nv.libdevice = findLibdevice();
+    nv.cubin = cubin;
+    nv.toolkit = cudaToolkit;
+    nv.writePtx = emitPtx;
     qopt::buildNVPTXPipeline(pm, nv);
+    // The pipeline names the kernel module that calls libdevice math when
+    // no libdevice.10.bc was found.
     if (failed(pm.run(*module)))
       return 1;
-    // Kernels that call libdevice's math without it linked would fail to
-    // load on the GPU: say so now.
-    std::string missing;
-    module->walk([&](Operation *op) {
-      if (op->getName().getStringRef() != "gpu.binary")
-        return;
-      std::string text;
-      llvm::raw_string_ostream os(text);
-      op->print(os);
-      size_t at = text.find("__nv_");
-      if (at != std::string::npos && missing.empty())
-        missing =
-            text.substr(at, text.find_first_not_of(
-                                "abcdefghijklmnopqrstuvwxyz_0123456789", at) -
-                                at);
-    });
-    if (!missing.empty() && nv.libdevice.empty())
-      return fail("--target=nvptx: the kernels call libdevice's " + missing +
-                  " but no libdevice.10.bc was found (--libdevice=PATH or "
-                  "$QOPT_LIBDEVICE)");
   } else if (failed(qopt::lowerToLLVMDialect(*module, options)))
     return 1;
 

@@ -203,6 +203,31 @@ def GPUManagedMemoryPass : Pass<"qopt-gpu-managed-memory", "ModuleOp"> {
                            "::mlir::memref::MemRefDialect"];
 }
 
+def GPUEmbedCubinPass : Pass<"qopt-gpu-embed-cubin", "ModuleOp"> {
+  let summary = "Assemble each kernel module's PTX into a cubin (fatbin)";
+  let description = [{
+    After `gpu-module-to-binary{format=isa}`: every NVVM `gpu.object` that
+    holds PTX is assembled by the CUDA toolkit's `ptxas` for its target
+    chip and replaced by a fatbin (`fatbinary`) holding the cubin and the
+    PTX, so that the driver loads machine code on a matching GPU and JITs
+    the PTX only on newer ones; the host code then loads it with
+    `mgpuModuleLoad` instead of `mgpuModuleLoadJIT`. `cubin=auto` does this
+    when ptxas and fatbinary are found (`toolkit`/bin, else PATH, else
+    /usr/local/cuda/bin) and keeps PTX otherwise; `always` makes a missing
+    toolkit an error; `never` keeps PTX. `write-ptx=DIR` also writes the
+    PTX of every kernel module to DIR/<module>.ptx.
+  }];
+  let options = [
+    Option<"cubin", "cubin", "std::string", /*default=*/"\"auto\"",
+           "auto | always | never">,
+    Option<"toolkit", "toolkit", "std::string", /*default=*/"\"\"",
+           "CUDA toolkit root (its bin/ holds ptxas and fatbinary)">,
+    Option<"writePtx", "write-ptx", "std::string", /*default=*/"\"\"",
+           "Also write each kernel module's PTX to DIR/<module>.ptx">,
+  ];
+  let dependentDialects = ["::mlir::gpu::GPUDialect"];
+}
+
 def InstrumentObserversPass : Pass<"qopt-instrument-observers", "ModuleOp"> {
   let summary = "Make every qopt.observe report its values to the runtime";
   let description = [{

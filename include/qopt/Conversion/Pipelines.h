@@ -82,6 +82,21 @@ struct NVPTXPipelineOptions : public PassPipelineOptions<NVPTXPipelineOptions> {
       llvm::cl::desc("Threads per block along each of the two innermost "
                      "mapped loop dimensions"),
       llvm::cl::init(16)};
+  PassOptions::Option<std::string> cubin{
+      *this, "cubin",
+      llvm::cl::desc("Embed a cubin next to the PTX: auto (when ptxas is "
+                     "found), always, never"),
+      llvm::cl::init("auto")};
+  PassOptions::Option<std::string> toolkit{
+      *this, "toolkit",
+      llvm::cl::desc("CUDA toolkit root for ptxas/fatbinary (default: PATH, "
+                     "then /usr/local/cuda)"),
+      llvm::cl::init("")};
+  PassOptions::Option<std::string> writePtx{
+      *this, "write-ptx",
+      llvm::cl::desc("Also write each kernel module's PTX to "
+                     "DIR/<module>.ptx"),
+      llvm::cl::init("")};
   PassOptions::Option<bool> artifact{
       *this, "artifact",
       llvm::cl::desc("Build an artifact (signature target 'cuda', packed "

@@ -149,9 +149,18 @@ void mlir::qopt::buildNVPTXPipeline(OpPassManager &pm,
       ",lower-affine,convert-arith-to-llvm,convert-index-to-llvm{"
       "index-bitwidth=64},canonicalize,cse,gpu.module(convert-gpu-to-nvvm{"
       "index-bitwidth=64},canonicalize,cse,reconcile-unrealized-casts),"
-      "gpu-to-llvm,gpu-module-to-binary{format=isa},convert-math-to-llvm,"
-      "canonicalize,cse,reconcile-unrealized-casts";
+      "gpu-to-llvm,gpu-module-to-binary{format=isa}";
   if (failed(parsePassPipeline(lowering, pm)))
+    llvm::report_fatal_error("qopt-nvptx-pipeline: bad lowering pipeline");
+  // PTX → cubin + PTX in a fatbin when the toolkit is here.
+  GPUEmbedCubinPassOptions cubinOpts;
+  cubinOpts.cubin = options.cubin;
+  cubinOpts.toolkit = options.toolkit;
+  cubinOpts.writePtx = options.writePtx;
+  pm.addPass(createGPUEmbedCubinPass(cubinOpts));
+  if (failed(parsePassPipeline("convert-math-to-llvm,canonicalize,cse,"
+                               "reconcile-unrealized-casts",
+                               pm)))
     llvm::report_fatal_error("qopt-nvptx-pipeline: bad lowering pipeline");
   if (options.artifact)
     pm.addPass(createEmitPackedEntryPass());
