@@ -203,6 +203,56 @@ def GPUManagedMemoryPass : Pass<"qopt-gpu-managed-memory", "ModuleOp"> {
                            "::mlir::memref::MemRefDialect"];
 }
 
+def GPUTensorCoreMatmulPass : Pass<"qopt-gpu-tensor-core-matmul"> {
+  let summary = "float16 matmuls on the tensor cores (wmma via gpu.subgroup_mma)";
+  let description = [{
+    On buffers, before the generic linalg-to-GPU lowering: every float16
+    contraction with one M, one N and one K dimension (linalg.matmul,
+    batch_matmul, the x·Wᵀ generic of a linear layer, any operand layout;
+    batch dimensions become the grid's z) with a float16 or float32 output
+    becomes a `gpu.launch` of 64x64 output tiles per block of four warps.
+    64x32 and 32x64 operand tiles are staged in shared memory (workgroup
+    attributions) with coalesced loads along each operand's contiguous
+    dimension, zero outside the matrix (M, N, K need not be multiples of
+    the tile, and may be dynamic); each warp multiplies its 32x32 quarter
+    with `gpu.subgroup_mma_load_matrix` / `_compute` (PTX
+    `wmma.mma.sync.m16n16k16`, float32 accumulation); the sums go through
+    shared memory to an epilogue that adds the output's initial value and
+    rounds to the output type.
+  }];
+  let dependentDialects = ["::mlir::gpu::GPUDialect",
+                           "::mlir::scf::SCFDialect",
+                           "::mlir::memref::MemRefDialect",
+                           "::mlir::arith::ArithDialect"];
+}
+
+def GPUFuseRowKernelsPass : Pass<"qopt-gpu-fuse-row-kernels"> {
+  let summary = "Softmax / layer norm chains as one gpu.launch, a block a row";
+  let description = [{
+    On buffers, before the generic linalg-to-GPU lowering: a run of linalg
+    ops over the same rows (the first R loops parallel; at most one more
+    loop, the column; every operand indexed by the row loops first or by
+    none of them; equal row extents) that contains a reduction along the
+    column becomes a single `gpu.launch` with one block of `block-size`
+    threads per row. Stages run in order with `gpu.barrier` between them:
+    column-parallel stages stride the row over the threads, reductions
+    accumulate per-thread partials (from the combiner's identity) and
+    combine them with `gpu.all_reduce`, per-row stages run in thread 0.
+    Softmax (max, sum of exp, divide) and layer norm (mean, variance,
+    normalize) each become one kernel instead of five to seven, and their
+    reductions run across a block instead of sequentially in one thread.
+    Ops that only allocate or take views may sit between the stages.
+  }];
+  let options = [
+    Option<"blockSize", "block-size", "int64_t", /*default=*/"128",
+           "Threads per block (a multiple of 32, at most 1024)">,
+  ];
+  let dependentDialects = ["::mlir::gpu::GPUDialect",
+                           "::mlir::scf::SCFDialect",
+                           "::mlir::memref::MemRefDialect",
+                           "::mlir::arith::ArithDialect"];
+}
+
 def GPUEmbedCubinPass : Pass<"qopt-gpu-embed-cubin", "ModuleOp"> {
   let summary = "Assemble each kernel module's PTX into a cubin (fatbin)";
   let description = [{

@@ -82,6 +82,11 @@ struct NVPTXPipelineOptions : public PassPipelineOptions<NVPTXPipelineOptions> {
       llvm::cl::desc("Threads per block along each of the two innermost "
                      "mapped loop dimensions"),
       llvm::cl::init(16)};
+  PassOptions::Option<bool> tensorCores{
+      *this, "tensor-cores",
+      llvm::cl::desc("float16 matmuls on the tensor cores "
+                     "(qopt-gpu-tensor-core-matmul)"),
+      llvm::cl::init(true)};
   PassOptions::Option<std::string> cubin{
       *this, "cubin",
       llvm::cl::desc("Embed a cubin next to the PTX: auto (when ptxas is "

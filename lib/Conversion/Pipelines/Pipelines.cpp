@@ -122,6 +122,11 @@ void mlir::qopt::buildNVPTXPipeline(OpPassManager &pm,
   addGraphToBufferPasses(pm, /*fuseElementwise=*/true,
                          /*approximateMath=*/true);
   pm.addPass(createGPUManagedMemoryPass());
+  // float16 matmuls: shared-memory tiles on the tensor cores.
+  if (options.tensorCores)
+    pm.addNestedPass<func::FuncOp>(createGPUTensorCoreMatmulPass());
+  // Softmax / layer norm / reductions: one kernel per chain, a block a row.
+  pm.addNestedPass<func::FuncOp>(createGPUFuseRowKernelsPass());
   // Every linalg op becomes a parallel loop nest whose two outer dims are
   // tiled: tiles map to blocks, points within a tile to threads (one output
   // element per thread; reductions stay sequential loops in the thread).
@@ -142,8 +147,10 @@ void mlir::qopt::buildNVPTXPipeline(OpPassManager &pm,
     attach += " l=" + options.libdevice;
   attach += "}";
   std::string lowering =
-      "convert-nvgpu-to-nvvm,gpu-kernel-outlining,convert-vector-to-scf,"
-      "convert-scf-to-cf,convert-nvvm-to-llvm,convert-func-to-llvm,"
+      "gpu-kernel-outlining,convert-vector-to-scf,convert-scf-to-cf,"
+      // After scf-to-cf: its structural type conversion would reject loops
+      // that carry gpu.mma_matrix values (the tensor-core kernels).
+      "convert-nvgpu-to-nvvm,convert-nvvm-to-llvm,convert-func-to-llvm,"
       "expand-strided-metadata," +
       attach +
       ",lower-affine,convert-arith-to-llvm,convert-index-to-llvm{"

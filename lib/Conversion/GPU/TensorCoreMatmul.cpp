@@ -1,0 +1,367 @@
+//===- TensorCoreMatmul.cpp - float16 matmuls on the tensor cores ---------===//
+//
+// A float16 contraction (matmul, batched matmul, x·Wᵀ linear layers, any
+// operand order) becomes one gpu.launch that tiles the output 64x64 per
+// block of four warps, stages 64x32 / 32x64 tiles of the operands through
+// shared memory, and multiplies them on the tensor cores with
+// gpu.subgroup_mma_* (NVVM's wmma.mma.sync m16n16k16, float16 inputs,
+// float32 accumulation). Each warp owns a 32x32 quarter of the block's
+// tile (2x2 fragments). The operand tiles are copied with plain loads whose
+// thread order follows each operand's contiguous dimension (coalesced for
+// any layout), out-of-range elements read as zero, so M, N and K need not
+// be multiples of the tile and may be dynamic. The float32 sums go through
+// shared memory once more so that the epilogue can add the output's
+// initial value (linalg semantics) and round to the output type.
+//
+//===----------------------------------------------------------------------===//
+
+#include "qopt/Conversion/Passes.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Linalg/IR/LinalgInterfaces.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Utils/StaticValueUtils.h"
+
+namespace mlir::qopt {
+#define GEN_PASS_DEF_GPUTENSORCOREMATMULPASS
+#include "qopt/Conversion/Passes.h.inc"
+} // namespace mlir::qopt
+
+using namespace mlir;
+
+namespace {
+
+constexpr int64_t kTile = 64;     // block tile (M and N)
+constexpr int64_t kTileK = 32;    // K per shared-memory stage
+constexpr int64_t kFrag = 16;     // wmma m16n16k16
+constexpr int64_t kThreads = 128; // four warps, 2x2 over the tile
+// Shared-memory row pitches, padded by 8 halves / floats against bank
+// conflicts (wmma needs multiples of 16 bytes).
+constexpr int64_t kPitchA = kTileK + 8; // sA[64][40]  (m, k)
+constexpr int64_t kPitchB = kTile + 8;  // sB[32][72]  (k, n)
+constexpr int64_t kPitchC = kTile + 8;  // sC[64][72]  (m, n), f32
+
+/// The loop dims of a contraction, as linalg infers them.
+struct MatmulDims {
+  SmallVector<unsigned> batch;
+  unsigned m, n, k;
+};
+
+/// `a * b + acc` (float16 operands, possibly widened first) in the body.
+bool isMulAddBody(linalg::LinalgOp op) {
+  Block *body = op.getBlock();
+  auto yield = cast<linalg::YieldOp>(body->getTerminator());
+  auto add = yield.getOperand(0).getDefiningOp<arith::AddFOp>();
+  if (!add)
+    return false;
+  BlockArgument acc = body->getArguments().back();
+  Value other = add.getLhs() == acc ? add.getRhs() : add.getLhs();
+  if (add.getLhs() != acc && add.getRhs() != acc)
+    return false;
+  auto mul = other.getDefiningOp<arith::MulFOp>();
+  if (!mul)
+    return false;
+  auto isInput = [&](Value v) {
+    if (auto ext = v.getDefiningOp<arith::ExtFOp>())
+      v = ext.getIn();
+    auto arg = dyn_cast<BlockArgument>(v);
+    return arg && arg.getOwner() == body &&
+           arg.getArgNumber() < op.getNumDpsInputs();
+  };
+  return isInput(mul.getLhs()) && isInput(mul.getRhs()) &&
+         mul.getLhs() != mul.getRhs();
+}
+
+std::optional<MatmulDims> matchMatmul(linalg::LinalgOp op) {
+  if (!op.hasPureBufferSemantics() || op.getNumDpsInputs() != 2 ||
+      op.getNumDpsInits() != 1 || !linalg::isaContractionOpInterface(op))
+    return std::nullopt;
+  auto elemOf = [](Value v) {
+    return cast<MemRefType>(v.getType()).getElementType();
+  };
+  Value a = op.getDpsInputOperand(0)->get(),
+        b = op.getDpsInputOperand(1)->get(), c = op.getDpsInitOperand(0)->get();
+  if (!isa<MemRefType>(a.getType()) || !isa<MemRefType>(b.getType()) ||
+      !elemOf(a).isF16() || !elemOf(b).isF16() ||
+      !(elemOf(c).isF16() || elemOf(c).isF32()))
+    return std::nullopt;
+  if (!isMulAddBody(op))
+    return std::nullopt;
+  FailureOr<linalg::ContractionDimensions> dims =
+      linalg::inferContractionDims(op);
+  if (failed(dims) || dims->m.size() != 1 || dims->n.size() != 1 ||
+      dims->k.size() != 1)
+    return std::nullopt;
+  for (OpOperand &operand : op->getOpOperands())
+    if (!op.getMatchingIndexingMap(&operand).isProjectedPermutation())
+      return std::nullopt;
+  // A must be the (m, k) operand and B the (k, n) one.
+  auto uses = [&](OpOperand *o, unsigned d) {
+    return op.getMatchingIndexingMap(o)
+        .getResultPosition(getAffineDimExpr(d, op.getContext()))
+        .has_value();
+  };
+  OpOperand *oa = op.getDpsInputOperand(0), *ob = op.getDpsInputOperand(1);
+  if (!uses(oa, dims->m[0]) || !uses(oa, dims->k[0]) || uses(oa, dims->n[0]) ||
+      !uses(ob, dims->n[0]) || !uses(ob, dims->k[0]) || uses(ob, dims->m[0]))
+    return std::nullopt;
+  return MatmulDims{
+      SmallVector<unsigned>(dims->batch.begin(), dims->batch.end()), dims->m[0],
+      dims->n[0], dims->k[0]};
+}
+
+struct GPUTensorCoreMatmulPass
+    : public qopt::impl::GPUTensorCoreMatmulPassBase<GPUTensorCoreMatmulPass> {
+  using GPUTensorCoreMatmulPassBase::GPUTensorCoreMatmulPassBase;
+
+  void runOnOperation() override {
+    SmallVector<std::pair<linalg::LinalgOp, MatmulDims>> matmuls;
+    getOperation()->walk([&](linalg::LinalgOp op) {
+      if (op->getParentOfType<gpu::LaunchOp>())
+        return;
+      if (std::optional<MatmulDims> d = matchMatmul(op))
+        matmuls.emplace_back(op, *d);
+    });
+    for (auto &[op, dims] : matmuls) {
+      emitKernel(op, dims);
+      op->erase();
+    }
+  }
+
+  /// Indices into `operand` given values for the loop dims (unset dims are
+  /// not read by the operand's map).
+  static SmallVector<Value> indicesOf(linalg::LinalgOp op, OpOperand *operand,
+                                      ArrayRef<Value> loopValues) {
+    SmallVector<Value> idx;
+    for (AffineExpr e : op.getMatchingIndexingMap(operand).getResults())
+      idx.push_back(loopValues[cast<AffineDimExpr>(e).getPosition()]);
+    return idx;
+  }
+
+  /// Whether `dim` indexes `operand`'s innermost (contiguous) dimension.
+  static bool isContiguousDim(linalg::LinalgOp op, OpOperand *operand,
+                              unsigned dim) {
+    AffineMap map = op.getMatchingIndexingMap(operand);
+    return map.getNumResults() > 0 &&
+           cast<AffineDimExpr>(map.getResults().back()).getPosition() == dim;
+  }
+
+  void emitKernel(linalg::LinalgOp op, const MatmulDims &dims) {
+    MLIRContext *ctx = op.getContext();
+    Location loc = op.getLoc();
+    OpBuilder b(op);
+    auto cst = [&](OpBuilder &bb, int64_t v) -> Value {
+      return arith::ConstantIndexOp::create(bb, loc, v);
+    };
+    SmallVector<Range> ranges = op.createLoopRanges(b, loc);
+    auto size = [&](unsigned d) {
+      return getValueOrCreateConstantIndexOp(b, loc, ranges[d].size);
+    };
+    Value mSize = size(dims.m), nSize = size(dims.n), kSize = size(dims.k);
+    Value one = cst(b, 1);
+    // Blocks: ceil(N/64) x ceil(M/64) x (product of batch sizes).
+    auto ceilDiv = [&](Value v, int64_t d) -> Value {
+      return arith::DivUIOp::create(
+          b, loc, arith::AddIOp::create(b, loc, v, cst(b, d - 1)), cst(b, d));
+    };
+    SmallVector<Value> batchSizes;
+    Value batches;
+    for (unsigned d : dims.batch) {
+      batchSizes.push_back(size(d));
+      batches = batches
+                    ? arith::MulIOp::create(b, loc, batches, batchSizes.back())
+                          .getResult()
+                    : batchSizes.back();
+    }
+    if (!batches)
+      batches = one;
+    Type f16 = b.getF16Type(), f32 = b.getF32Type();
+    auto wg = gpu::AddressSpaceAttr::get(ctx, gpu::AddressSpace::Workgroup);
+    auto sAType = MemRefType::get({kTile, kPitchA}, f16, AffineMap(), wg);
+    auto sBType = MemRefType::get({kTileK, kPitchB}, f16, AffineMap(), wg);
+    auto sCType = MemRefType::get({kTile, kPitchC}, f32, AffineMap(), wg);
+    auto launch = gpu::LaunchOp::create(
+        b, loc, ceilDiv(nSize, kTile), ceilDiv(mSize, kTile), batches,
+        cst(b, kThreads), one, one, /*dynamicSharedMemorySize=*/Value(),
+        /*asyncTokenType=*/Type(), ValueRange{},
+        TypeRange{sAType, sBType, sCType});
+    Value sA = launch.getWorkgroupAttributions()[0];
+    Value sB = launch.getWorkgroupAttributions()[1];
+    Value sC = launch.getWorkgroupAttributions()[2];
+
+    OpBuilder kb = OpBuilder::atBlockBegin(&launch.getBody().front());
+    Value tid = launch.getThreadIds().x;
+    Value zeroIdx = cst(kb, 0);
+    Value m0 =
+        arith::MulIOp::create(kb, loc, launch.getBlockIds().y, cst(kb, kTile));
+    Value n0 =
+        arith::MulIOp::create(kb, loc, launch.getBlockIds().x, cst(kb, kTile));
+    // Batch indices (row-major over the batch dims).
+    SmallVector<Value> loopValues(op.getNumLoops(), zeroIdx);
+    Value rest = launch.getBlockIds().z;
+    for (int i = static_cast<int>(dims.batch.size()) - 1; i >= 0; --i) {
+      if (i == 0) {
+        loopValues[dims.batch[i]] = rest;
+        break;
+      }
+      loopValues[dims.batch[i]] =
+          arith::RemUIOp::create(kb, loc, rest, batchSizes[i]);
+      rest = arith::DivUIOp::create(kb, loc, rest, batchSizes[i]);
+    }
+    Value warp = arith::DivUIOp::create(kb, loc, tid, cst(kb, 32));
+    Value warpRow = arith::MulIOp::create(
+        kb, loc, arith::DivUIOp::create(kb, loc, warp, cst(kb, 2)),
+        cst(kb, 32));
+    Value warpCol = arith::MulIOp::create(
+        kb, loc, arith::RemUIOp::create(kb, loc, warp, cst(kb, 2)),
+        cst(kb, 32));
+
+    auto aType = gpu::MMAMatrixType::get({kFrag, kFrag}, f16, "AOp");
+    auto bType = gpu::MMAMatrixType::get({kFrag, kFrag}, f16, "BOp");
+    auto cType = gpu::MMAMatrixType::get({kFrag, kFrag}, f32, "COp");
+    Value zeroF32 = arith::ConstantOp::create(kb, loc, kb.getF32FloatAttr(0));
+    Value zeroF16 = arith::ConstantOp::create(kb, loc, kb.getF16FloatAttr(0));
+    Value zeroFrag =
+        gpu::SubgroupMmaConstantMatrixOp::create(kb, loc, cType, zeroF32);
+    SmallVector<Value> init(4, zeroFrag);
+
+    OpOperand *opA = op.getDpsInputOperand(0), *opB = op.getDpsInputOperand(1);
+    OpOperand *opC = op.getDpsInitOperand(0);
+
+    // Copies a rows x cols tile of `operand` (row dim `rowDim`, col dim
+    // `colDim` of the loop space, starting at r0 / c0) into `shared`,
+    // zero outside [0, rowSize) x [0, colSize). Consecutive threads walk
+    // the operand's contiguous dimension.
+    auto copyTile = [&](OpBuilder &bb, OpOperand *operand, Value shared,
+                        int64_t rows, int64_t cols, unsigned rowDim,
+                        unsigned colDim, Value r0, Value c0, Value rowSize,
+                        Value colSize) {
+      bool colsFast = !isContiguousDim(op, operand, rowDim);
+      int64_t perThread = rows * cols / kThreads;
+      auto loop = scf::ForOp::create(bb, loc, cst(bb, 0), cst(bb, perThread),
+                                     cst(bb, 1));
+      OpBuilder lb = OpBuilder::atBlockBegin(loop.getBody());
+      Value e = arith::AddIOp::create(
+          lb, loc, tid,
+          arith::MulIOp::create(lb, loc, loop.getInductionVar(),
+                                cst(lb, kThreads)));
+      Value r, c;
+      if (colsFast) {
+        r = arith::DivUIOp::create(lb, loc, e, cst(lb, cols));
+        c = arith::RemUIOp::create(lb, loc, e, cst(lb, cols));
+      } else {
+        c = arith::DivUIOp::create(lb, loc, e, cst(lb, rows));
+        r = arith::RemUIOp::create(lb, loc, e, cst(lb, rows));
+      }
+      Value gr = arith::AddIOp::create(lb, loc, r0, r);
+      Value gc = arith::AddIOp::create(lb, loc, c0, c);
+      Value inRange = arith::AndIOp::create(
+          lb, loc,
+          arith::CmpIOp::create(lb, loc, arith::CmpIPredicate::ult, gr,
+                                rowSize),
+          arith::CmpIOp::create(lb, loc, arith::CmpIPredicate::ult, gc,
+                                colSize));
+      auto ifOp = scf::IfOp::create(lb, loc, TypeRange{f16}, inRange,
+                                    /*withElseRegion=*/true);
+      {
+        OpBuilder tb = ifOp.getThenBodyBuilder();
+        SmallVector<Value> lv = loopValues;
+        lv[rowDim] = gr;
+        lv[colDim] = gc;
+        Value v = memref::LoadOp::create(tb, loc, operand->get(),
+                                         indicesOf(op, operand, lv));
+        scf::YieldOp::create(tb, loc, v);
+        OpBuilder eb = ifOp.getElseBodyBuilder();
+        scf::YieldOp::create(eb, loc, zeroF16);
+      }
+      memref::StoreOp::create(lb, loc, ifOp.getResult(0), shared,
+                              ValueRange{r, c});
+    };
+
+    auto kLoop =
+        scf::ForOp::create(kb, loc, cst(kb, 0), kSize, cst(kb, kTileK), init);
+    {
+      OpBuilder lb = OpBuilder::atBlockBegin(kLoop.getBody());
+      Value k0 = kLoop.getInductionVar();
+      copyTile(lb, opA, sA, kTile, kTileK, dims.m, dims.k, m0, k0, mSize,
+               kSize);
+      copyTile(lb, opB, sB, kTileK, kTile, dims.k, dims.n, k0, n0, kSize,
+               nSize);
+      gpu::BarrierOp::create(lb, loc);
+      SmallVector<Value> acc(kLoop.getRegionIterArgs());
+      for (int64_t kk = 0; kk < kTileK; kk += kFrag) {
+        Value a[2], bf[2];
+        for (int i = 0; i < 2; ++i) {
+          Value row =
+              arith::AddIOp::create(lb, loc, warpRow, cst(lb, i * kFrag));
+          a[i] = gpu::SubgroupMmaLoadMatrixOp::create(
+              lb, loc, aType, sA, ValueRange{row, cst(lb, kk)},
+              lb.getIndexAttr(kPitchA), UnitAttr());
+          Value col =
+              arith::AddIOp::create(lb, loc, warpCol, cst(lb, i * kFrag));
+          bf[i] = gpu::SubgroupMmaLoadMatrixOp::create(
+              lb, loc, bType, sB, ValueRange{cst(lb, kk), col},
+              lb.getIndexAttr(kPitchB), UnitAttr());
+        }
+        for (int i = 0; i < 2; ++i)
+          for (int j = 0; j < 2; ++j)
+            acc[i * 2 + j] = gpu::SubgroupMmaComputeOp::create(
+                lb, loc, cType, a[i], bf[j], acc[i * 2 + j], UnitAttr(),
+                UnitAttr());
+      }
+      gpu::BarrierOp::create(lb, loc);
+      scf::YieldOp::create(lb, loc, acc);
+    }
+    // Fragments → sC, then each thread finishes 32 outputs.
+    for (int i = 0; i < 2; ++i)
+      for (int j = 0; j < 2; ++j) {
+        Value row = arith::AddIOp::create(kb, loc, warpRow, cst(kb, i * kFrag));
+        Value col = arith::AddIOp::create(kb, loc, warpCol, cst(kb, j * kFrag));
+        gpu::SubgroupMmaStoreMatrixOp::create(
+            kb, loc, kLoop.getResult(i * 2 + j), sC, ValueRange{row, col},
+            kb.getIndexAttr(kPitchC), UnitAttr());
+      }
+    gpu::BarrierOp::create(kb, loc);
+    {
+      bool colsFast = isContiguousDim(op, opC, dims.n);
+      auto loop = scf::ForOp::create(
+          kb, loc, cst(kb, 0), cst(kb, kTile * kTile / kThreads), cst(kb, 1));
+      OpBuilder lb = OpBuilder::atBlockBegin(loop.getBody());
+      Value e = arith::AddIOp::create(
+          lb, loc, tid,
+          arith::MulIOp::create(lb, loc, loop.getInductionVar(),
+                                cst(lb, kThreads)));
+      Value quot = arith::DivUIOp::create(lb, loc, e, cst(lb, kTile));
+      Value rem = arith::RemUIOp::create(lb, loc, e, cst(lb, kTile));
+      Value r = colsFast ? quot : rem, c = colsFast ? rem : quot;
+      Value gm = arith::AddIOp::create(lb, loc, m0, r);
+      Value gn = arith::AddIOp::create(lb, loc, n0, c);
+      Value inRange = arith::AndIOp::create(
+          lb, loc,
+          arith::CmpIOp::create(lb, loc, arith::CmpIPredicate::ult, gm, mSize),
+          arith::CmpIOp::create(lb, loc, arith::CmpIPredicate::ult, gn, nSize));
+      auto ifOp = scf::IfOp::create(lb, loc, inRange, false);
+      OpBuilder tb = ifOp.getThenBodyBuilder();
+      SmallVector<Value> lv = loopValues;
+      lv[dims.m] = gm;
+      lv[dims.n] = gn;
+      SmallVector<Value> idx = indicesOf(op, opC, lv);
+      Value sum = memref::LoadOp::create(tb, loc, sC, ValueRange{r, c});
+      Value initial = memref::LoadOp::create(tb, loc, opC->get(), idx);
+      Type outTy = initial.getType();
+      if (outTy.isF16())
+        initial = arith::ExtFOp::create(tb, loc, f32, initial);
+      Value total = arith::AddFOp::create(tb, loc, initial, sum);
+      if (outTy.isF16())
+        total = arith::TruncFOp::create(tb, loc, f16, total);
+      memref::StoreOp::create(tb, loc, total, opC->get(), idx);
+    }
+    gpu::TerminatorOp::create(kb, loc);
+  }
+};
+
+} // namespace
