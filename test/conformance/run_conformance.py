@@ -263,8 +263,20 @@ class NVPTXExportBackend(OursBackend):
                                              self.export_dir)}
         return outputs
 
-    def write_cases(self):
-        cases = [c for c in self.cases if c]
+    def write_cases(self, results):
+        # Only the tests that pass on the CPU are worth a GPU run (their CPU
+        # outputs are the reference); the others' folders go.
+        passing = {r["name"] for r in results if r["status"] == "pass"}
+        cases = []
+        for c in self.cases:
+            if not c:
+                continue
+            if c["model"] in passing:
+                cases.append(c)
+            else:
+                shutil.rmtree(os.path.join(self.export_dir,
+                                           os.path.dirname(c["artifact"])),
+                              ignore_errors=True)
         with open(os.path.join(self.export_dir, "cases.json"), "w") as f:
             json.dump(cases, f, indent=1)
         print(f"exported {len(cases)} GPU cases to {self.export_dir}")
@@ -1179,7 +1191,7 @@ def main(argv=None):
                       flush=True)
     wall = time.monotonic() - t0
     if args.export_gpu:
-        backend.write_cases()
+        backend.write_cases(results)
     order = {t.key: i for i, t in enumerate(tests)}
     results.sort(key=lambda r: order[r["id"]])
     summary = summarize(results, args.suite_list)

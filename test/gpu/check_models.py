@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
 """On a GPU machine: runs every case of prepare_models.py's folder with
 quant-run --device=cuda and compares each output with the CPU artifact's
-(max |err| relative to the reference's range). Writes a JSON summary.
+(max |err| relative to the reference's range; a case may carry its own
+"tolerance"). Writes a JSON summary.
 
     python3 test/gpu/check_models.py --dir build-gpurun --quant-run build-device/quant-run --out $OUT/gpu_models.json
 """
 
 import argparse
+import concurrent.futures
 import json
 import os
 import subprocess
@@ -22,11 +24,14 @@ def main():
     ap.add_argument("--quant-run", required=True)
     ap.add_argument("--out", required=True)
     ap.add_argument("--tolerance", type=float, default=1e-3)
+    ap.add_argument("--jobs", "-j", type=int, default=1,
+                    help="quant-run processes at a time")
     args = ap.parse_args()
     cases = json.load(open(os.path.join(args.dir, "cases.json")))
-    results, failed = [], 0
-    for c in cases:
-        out = os.path.join("/tmp", "gpu_out", c["model"], c["scheme"], c["sample"])
+
+    def check(index, c):
+        out = os.path.join("/tmp", "gpu_out", os.path.basename(args.dir),
+                           str(index))
         cmd = [args.quant_run, os.path.join(args.dir, c["artifact"]), "--device=cuda",
                "--output-dir", out]
         for k, v in c["inputs"].items():
@@ -36,35 +41,43 @@ def main():
         row = dict(c, seconds=time.perf_counter() - t, returncode=r.returncode)
         if r.returncode != 0:
             row["error"] = r.stderr[-2000:]
-            failed += 1
-        else:
-            ref_dir = os.path.join(args.dir, c["reference"])
-            worst = 0.0
-            for f in os.listdir(ref_dir):
-                if not f.endswith(".npy"):  # .pb (dtypes .npy cannot hold)
-                    row["unchecked_outputs"] = row.get("unchecked_outputs", 0) + 1
-                    continue
-                ref = np.load(os.path.join(ref_dir, f)).astype(np.float64)
-                got = np.load(os.path.join(out, f)).astype(np.float64)
-                if ref.shape != got.shape:
-                    worst = float("inf")
-                    continue
-                if ref.size == 0:
-                    continue
-                finite = np.isfinite(ref)
-                if not np.array_equal(finite, np.isfinite(got)) or not np.array_equal(
-                        ref[~finite], got[~finite], equal_nan=True):
-                    worst = float("inf")
-                    continue
-                scale = max(1.0, float(np.abs(ref[finite]).max(initial=0)))
-                worst = max(worst, float(np.abs(got[finite] - ref[finite]).max(
-                    initial=0)) / scale)
-            row["max_rel_error"] = worst
-            row["ok"] = worst <= args.tolerance
-            failed += not row["ok"]
-        results.append(row)
-        print(c["model"], c["scheme"], c["sample"], "rc", r.returncode,
-              row.get("max_rel_error"), row.get("error", "")[:300], flush=True)
+            row["ok"] = False
+            return row
+        ref_dir = os.path.join(args.dir, c["reference"])
+        worst = 0.0
+        for f in os.listdir(ref_dir):
+            if not f.endswith(".npy"):  # .pb (dtypes .npy cannot hold)
+                row["unchecked_outputs"] = row.get("unchecked_outputs", 0) + 1
+                continue
+            ref = np.load(os.path.join(ref_dir, f)).astype(np.float64)
+            got = np.load(os.path.join(out, f)).astype(np.float64)
+            if ref.shape != got.shape:
+                worst = float("inf")
+                continue
+            if ref.size == 0:
+                continue
+            finite = np.isfinite(ref)
+            if not np.array_equal(finite, np.isfinite(got)) or not np.array_equal(
+                    ref[~finite], got[~finite], equal_nan=True):
+                worst = float("inf")
+                continue
+            scale = max(1.0, float(np.abs(ref[finite]).max(initial=0)))
+            worst = max(worst, float(np.abs(got[finite] - ref[finite]).max(
+                initial=0)) / scale)
+        row["max_rel_error"] = worst
+        row["ok"] = worst <= c.get("tolerance", args.tolerance)
+        return row
+
+    # Several processes share the GPU: the run is bound by process start,
+    # context creation and module loading, not by the kernels.
+    with concurrent.futures.ThreadPoolExecutor(max(1, args.jobs)) as pool:
+        results = list(pool.map(lambda ic: check(*ic), enumerate(cases)))
+    failed = sum(not r["ok"] for r in results)
+    for row in results:
+        if not row["ok"]:
+            print(row["model"], row["scheme"], row["sample"], "rc",
+                  row["returncode"], row.get("max_rel_error"),
+                  row.get("error", "")[:300], flush=True)
     json.dump({"cases": len(cases), "failed": failed, "results": results},
               open(args.out, "w"), indent=1)
     print(f"{len(cases) - failed}/{len(cases)} match the CPU artifacts")

@@ -18,5 +18,5 @@ nvidia-smi --query-gpu=name,driver_version --format=csv > "$OUT/gpu.txt" 2>&1
 g++ -std=c++17 -O2 -I"$ROOT/include" "$ROOT/tools/quant-run/quant-run.cpp" \
   -o "$BUILD/quant-run" -L"$BUILD" -lqopt_runtime -Wl,-rpath,"$BUILD" \
   >> "$OUT/build.txt" 2>&1 || { tail -50 "$OUT/build.txt"; exit 1; }
-for d in "$CASES" "$@"; do name=$(basename "$d"); python3 "$ROOT/test/gpu/check_models.py" --dir "$d" \
+for d in "$CASES" "$@"; do name=$(basename "$d"); python3 "$ROOT/test/gpu/check_models.py" --jobs "${QOPT_GPU_JOBS:-8}" --dir "$d" \
   --quant-run "$BUILD/quant-run" --out "$OUT/$name.json"; done

@@ -5,10 +5,13 @@ without one quant-run says why (test/gpu/check_models.py is the full GPU
 check, results in test/gpu/results/)."""
 
 import os
+import shutil
 import subprocess
 
 import numpy as np
+import onnx
 import pytest
+from onnx import TensorProto, helper, numpy_helper
 
 import make_examples
 
@@ -32,7 +35,8 @@ def test_compiles_ptx_kernels(build_dir, example, tmp_path, arch, scheme):
         f"--quantize={scheme}", f"--calibration-data={example / 'calibration'}"]
     out = tmp_path / "m.mlir"
     r = tool(build_dir, "quant-compile", example / "model.onnx", "--target=nvptx",
-             f"--gpu-arch={arch}", "--emit=mlir", "-o", out, *flags)
+             f"--gpu-arch={arch}", "--cubin=never", "--emit=mlir", "-o", out,
+             *flags)
     assert r.returncode == 0, r.stderr
     text = out.read_text()
     assert f'chip = "{arch}"' in text and f".target {arch}" in text
@@ -43,7 +47,9 @@ def test_compiles_ptx_kernels(build_dir, example, tmp_path, arch, scheme):
     assert r.returncode == 0, r.stderr
     undefined = subprocess.run(["nm", "-D", "--undefined-only", str(so)],
                                capture_output=True, text=True).stdout
-    assert "mgpuLaunchKernel" in undefined and "mgpuModuleLoadJIT" in undefined
+    # Fatbins (cubin + PTX) load with mgpuModuleLoad, PTX alone with
+    # mgpuModuleLoadJIT (no ptxas at compile time).
+    assert "mgpuLaunchKernel" in undefined and "mgpuModuleLoad" in undefined
 
 
 def test_runs_on_gpu_or_says_why(build_dir, example, tmp_path):
@@ -80,3 +86,119 @@ def test_errors(build_dir, example, tmp_path):
                 so).returncode == 0
     r = tool(build_dir, "quant-run", so, "--input", "input=x.npy")
     assert r.returncode != 0 and "compiled for target 'cuda'" in r.stderr
+
+
+PTXAS = shutil.which("ptxas") or (
+    "/usr/local/cuda/bin/ptxas" if os.path.exists("/usr/local/cuda/bin/ptxas")
+    else None)
+
+
+def save_model(path, nodes, inputs, outputs, inits=()):
+    g = helper.make_graph(nodes, "g", inputs, outputs, list(inits))
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 18)]),
+              str(path))
+    return path
+
+
+def run_gpu_or_skip(build_dir, so, inputs, out):
+    args = ["--device=cuda", "--output-dir", out]
+    for k, v in inputs.items():
+        args += ["--input", f"{k}={v}"]
+    r = tool(build_dir, "quant-run", so, *args)
+    if r.returncode != 0:
+        assert "--device=cuda:" in r.stderr and "Segmentation" not in r.stderr
+        pytest.skip("no CUDA device: " + r.stderr.strip())
+
+
+def test_cubin_and_emit_ptx(build_dir, example, tmp_path):
+    """--emit-ptx writes each kernel module's PTX (which ptxas assembles);
+    --cubin=always embeds fatbins (mgpuModuleLoad), --cubin=never PTX
+    (mgpuModuleLoadJIT); a missing toolkit is an error only with always."""
+    model = example / "model.onnx"
+    ptx = tmp_path / "ptx"
+    so = tmp_path / "m.so"
+    r = tool(build_dir, "quant-compile", model, "--target=nvptx",
+             "--cubin=never", f"--emit-ptx={ptx}", "-o", so)
+    assert r.returncode == 0, r.stderr
+    files = sorted(ptx.glob("*.ptx"))
+    assert files and all(".target sm_90" in f.read_text() for f in files)
+    undefined = subprocess.run(["nm", "-D", "--undefined-only", str(so)],
+                               capture_output=True, text=True).stdout
+    assert "mgpuModuleLoadJIT" in undefined
+    if PTXAS:
+        for f in files:
+            a = subprocess.run([PTXAS, "-arch=sm_90", str(f), "-o",
+                                str(f) + ".cubin"], capture_output=True, text=True)
+            assert a.returncode == 0, a.stderr
+        r = tool(build_dir, "quant-compile", model, "--target=nvptx",
+                 "--cubin=always", "-o", so)
+        assert r.returncode == 0, r.stderr
+        undefined = subprocess.run(["nm", "-D", "--undefined-only", str(so)],
+                                   capture_output=True, text=True).stdout
+        assert "mgpuModuleLoad" in undefined and "mgpuModuleLoadJIT" not in undefined
+    r = tool(build_dir, "quant-compile", model, "--target=nvptx",
+             "--cubin=always", f"--cuda-toolkit={tmp_path / 'none'}", "-o",
+             tmp_path / "x.so")
+    assert r.returncode != 0 and "ptxas was not found" in r.stderr
+    assert not (tmp_path / "x.so").exists()
+    r = tool(build_dir, "quant-compile", model, "--target=nvptx",
+             "--cubin=maybe", "-o", tmp_path / "x.so")
+    assert r.returncode != 0 and "--cubin=maybe: expected" in r.stderr
+
+
+def test_layer_norm_is_one_kernel(build_dir, tmp_path):
+    """Layer norm (mean, variance, normalize) compiles to one kernel with a
+    block-wide reduction; with a GPU it matches onnxruntime."""
+    ort = pytest.importorskip("onnxruntime")
+    rng = np.random.default_rng(0)
+    g = rng.standard_normal(512).astype(np.float32)
+    b = rng.standard_normal(512).astype(np.float32)
+    model = save_model(
+        tmp_path / "ln.onnx",
+        [helper.make_node("LayerNormalization", ["x", "g", "b"], ["y"], axis=-1)],
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [8, 512])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [8, 512])],
+        [numpy_helper.from_array(g, "g"), numpy_helper.from_array(b, "b")])
+    mlir = tmp_path / "ln.mlir"
+    r = tool(build_dir, "quant-compile", model, "--target=nvptx",
+             "--cubin=never", "--emit=mlir", "-o", mlir)
+    assert r.returncode == 0, r.stderr
+    text = mlir.read_text()
+    assert text.count("gpu.launch_func") == 1, text.count("gpu.launch_func")
+    assert "shfl.sync" in text  # the block reduction's warp shuffles
+    so = tmp_path / "ln.so"
+    assert tool(build_dir, "quant-compile", model, "--target=nvptx", "-o",
+                so).returncode == 0
+    x = rng.standard_normal((8, 512)).astype(np.float32) * 2 + 1
+    np.save(tmp_path / "x.npy", x)
+    run_gpu_or_skip(build_dir, so, {"x": tmp_path / "x.npy"}, tmp_path / "out")
+    ref = ort.InferenceSession(str(model)).run(None, {"x": x})[0]
+    np.testing.assert_allclose(np.load(tmp_path / "out" / "y.npy"), ref,
+                               rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("m,k,n", [(32, 64, 128), (33, 70, 45)])
+def test_float16_matmul_on_tensor_cores(build_dir, tmp_path, m, k, n):
+    """A float16 MatMul compiles to a wmma (tensor-core) kernel; with a GPU
+    it matches numpy (float64 products, rounded to float16)."""
+    rng = np.random.default_rng(1)
+    w = (rng.standard_normal((k, n)) * 0.5).astype(np.float16)
+    model = save_model(
+        tmp_path / "mm.onnx", [helper.make_node("MatMul", ["x", "W"], ["y"])],
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT16, [m, k])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT16, [m, n])],
+        [numpy_helper.from_array(w, "W")])
+    ptx = tmp_path / "ptx"
+    so = tmp_path / "mm.so"
+    r = tool(build_dir, "quant-compile", model, "--target=nvptx",
+             f"--emit-ptx={ptx}", "-o", so)
+    assert r.returncode == 0, r.stderr
+    text = "".join(f.read_text() for f in ptx.glob("*.ptx"))
+    assert "wmma.mma.sync.aligned.row.row.m16n16k16.f32.f32" in text
+    assert "wmma.load.a.sync.aligned.row.m16n16k16.shared.f16" in text
+    x = (rng.standard_normal((m, k)) * 0.5).astype(np.float16)
+    np.save(tmp_path / "x.npy", x)
+    run_gpu_or_skip(build_dir, so, {"x": tmp_path / "x.npy"}, tmp_path / "out")
+    ref = x.astype(np.float64) @ w.astype(np.float64)
+    got = np.load(tmp_path / "out" / "y.npy").astype(np.float64)
+    np.testing.assert_allclose(got, ref, rtol=2e-3, atol=2e-3)
