@@ -226,3 +226,50 @@ func.func @boundaries(%x: memref<8x32xf32>, %r: memref<8xf32>, %s: memref<8xf32>
   }
   return
 }
+
+// -----
+
+#id2 = affine_map<(d0, d1) -> (d0, d1)>
+#row2 = affine_map<(d0, d1) -> (d0)>
+
+// gpu.all_reduce shuffles 32-bit values: bfloat16 partials are added in
+// float32 and rounded once, int8 maxima sign-extended to i32 and
+// truncated; a 64-bit reduction stays on the generic path.
+// CHECK-LABEL: func.func @narrow_and_wide
+// CHECK: gpu.launch
+// CHECK: %[[P:.*]] = scf.for {{.*}} -> (bf16)
+// CHECK: %[[W:.*]] = arith.extf %[[P]] : bf16 to f32
+// CHECK: %[[T:.*]] = gpu.all_reduce add %[[W]] uniform
+// CHECK: arith.truncf %[[T]] : f32 to bf16
+// CHECK: gpu.terminator
+// CHECK: gpu.launch
+// CHECK: %[[Q:.*]] = scf.for {{.*}} -> (i8)
+// CHECK: %[[V:.*]] = arith.extsi %[[Q]] : i8 to i32
+// CHECK: %[[U:.*]] = gpu.all_reduce maxsi %[[V]] uniform
+// CHECK: arith.trunci %[[U]] : i32 to i8
+// CHECK: gpu.terminator
+// CHECK-NOT: gpu.launch
+// CHECK: linalg.generic
+func.func @narrow_and_wide(%x: memref<8x32xbf16>, %r: memref<8xbf16>, %i: memref<8x32xi8>, %m: memref<8xi8>,
+                           %l: memref<8x32xi64>, %s: memref<8xi64>) {
+  linalg.generic {indexing_maps = [#id2, #row2], iterator_types = ["parallel", "reduction"]}
+      ins(%x : memref<8x32xbf16>) outs(%r : memref<8xbf16>) {
+  ^bb0(%in: bf16, %acc: bf16):
+    %a = arith.addf %acc, %in : bf16
+    linalg.yield %a : bf16
+  }
+  memref.copy %r, %r : memref<8xbf16> to memref<8xbf16>
+  linalg.generic {indexing_maps = [#id2, #row2], iterator_types = ["parallel", "reduction"]}
+      ins(%i : memref<8x32xi8>) outs(%m : memref<8xi8>) {
+  ^bb0(%in: i8, %acc: i8):
+    %a = arith.maxsi %acc, %in : i8
+    linalg.yield %a : i8
+  }
+  linalg.generic {indexing_maps = [#id2, #row2], iterator_types = ["parallel", "reduction"]}
+      ins(%l : memref<8x32xi64>) outs(%s : memref<8xi64>) {
+  ^bb0(%in: i64, %acc: i64):
+    %a = arith.addi %acc, %in : i64
+    linalg.yield %a : i64
+  }
+  return
+}

@@ -266,11 +266,15 @@ class NVPTXExportBackend(OursBackend):
     def write_cases(self, results):
         # Only the tests that pass on the CPU are worth a GPU run (their CPU
         # outputs are the reference); the others' folders go.
-        passing = {r["name"] for r in results if r["status"] == "pass"}
+        # (A case's "model" is its work folder, run_test's mkdtemp of the
+        # test's name + "-" + 8 random characters.)
+        passing = {re.sub(r"\W", "_", r["name"])[:60] for r in results
+                   if r["status"] == "pass"}
         cases = []
         for c in self.cases:
             if not c:
                 continue
+            c["model"] = c["model"][:-9]
             if c["model"] in passing:
                 cases.append(c)
             else:

@@ -39,7 +39,8 @@ def matmul_cases(rng):
     def f16(*shape):
         return (rng.standard_normal(shape) * 0.5).astype(np.float16)
 
-    for m, k, n in [(32, 64, 128), (33, 70, 45), (1, 256, 512), (256, 512, 1024)]:
+    for m, k, n in [(32, 64, 128), (33, 70, 45), (1, 256, 512), (256, 512, 1024),
+                    (1024, 1024, 1024)]:
         x, w = f16(m, k), f16(k, n)
         model = graph_model([helper.make_node("MatMul", ["x", "W"], ["y"])],
                             [vi("x", F16, [m, k])], [vi("y", F16, [m, n])],

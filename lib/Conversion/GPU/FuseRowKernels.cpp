@@ -182,6 +182,11 @@ std::optional<Stage> asStage(linalg::LinalgOp op, unsigned rows) {
     std::optional<Combiner> c = classifyCombiner(comb);
     if (!c)
       return std::nullopt;
+    // gpu.all_reduce shuffles 32-bit values: narrower ones are widened for
+    // it, 64-bit ones stay on the generic path.
+    if (!acc.getType().isIntOrFloat() ||
+        acc.getType().getIntOrFloatBitWidth() > 32)
+      return std::nullopt;
     s.combiner = *c;
   }
   return s;
@@ -457,12 +462,35 @@ struct GPUFuseRowKernelsPass
       Operation *next = lb.clone(*comb, cm);
       scf::YieldOp::create(lb, loc, next->getResult(0));
     }
+    // Narrow types are combined as 32-bit values (exact for integers: the
+    // signed min/max sign-extend, the rest wrap the same way after the
+    // truncation; float16/bfloat16 partials are added in float32).
+    Value partial = loop.getResult(0);
+    Type wide = ty;
+    if (ty.getIntOrFloatBitWidth() < 32) {
+      using K = arith::AtomicRMWKind;
+      bool isSigned =
+          s.combiner.identity == K::maxs || s.combiner.identity == K::mins;
+      if (isa<FloatType>(ty)) {
+        wide = b.getF32Type();
+        partial = arith::ExtFOp::create(b, loc, wide, partial);
+      } else {
+        wide = b.getI32Type();
+        partial = isSigned
+                      ? arith::ExtSIOp::create(b, loc, wide, partial).getResult()
+                      : arith::ExtUIOp::create(b, loc, wide, partial).getResult();
+      }
+    }
     Value total =
         gpu::AllReduceOp::create(
-            b, loc, loop.getResult(0),
+            b, loc, partial,
             gpu::AllReduceOperationAttr::get(b.getContext(), s.combiner.reduce),
             /*uniform=*/true)
             .getResult();
+    if (wide != ty)
+      total = isa<FloatType>(ty)
+                  ? arith::TruncFOp::create(b, loc, ty, total).getResult()
+                  : arith::TruncIOp::create(b, loc, ty, total).getResult();
     auto ifOp = scf::IfOp::create(b, loc, isFirst, false);
     OpBuilder tb = ifOp.getThenBodyBuilder();
     OpOperand *init = op.getDpsInitOperand(0);
