@@ -147,7 +147,11 @@ void mlir::qopt::buildNVPTXPipeline(OpPassManager &pm,
     attach += " l=" + options.libdevice;
   attach += "}";
   std::string lowering =
-      "gpu-kernel-outlining,convert-vector-to-scf,convert-scf-to-cf,"
+      // Constants and index math are rematerialized in the kernels rather
+      // than passed as parameters (fewer parameters, folding inside the
+      // kernel; i4 parameters would not even assemble).
+      "gpu-launch-sink-index-computations,gpu-kernel-outlining,"
+      "convert-vector-to-scf,convert-scf-to-cf,"
       // After scf-to-cf: its structural type conversion would reject loops
       // that carry gpu.mma_matrix values (the tensor-core kernels).
       "convert-nvgpu-to-nvvm,convert-nvvm-to-llvm,convert-func-to-llvm,"
