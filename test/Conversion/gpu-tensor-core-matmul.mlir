@@ -93,3 +93,43 @@ func.func @left_alone(%a: memref<16x16xf32>, %b: memref<16x16xf32>, %c: memref<1
   }
   return
 }
+
+// -----
+
+#mk = affine_map<(d0, d1, d2) -> (d0, d2)>
+#nk = affine_map<(d0, d1, d2) -> (d1, d2)>
+#mn = affine_map<(d0, d1, d2) -> (d0, d1)>
+
+// W8A8's int8 x int8 -> int32 product (both operands sign-extended): s8
+// fragments, int32 sums, int8 tiles padded to 16-byte rows; a u8 x s8
+// product (mixed signedness, which wmma cannot multiply) is left alone.
+// CHECK-LABEL: func.func @int8
+// CHECK: gpu.launch {{.*}} workgroup(%{{.*}} : memref<64x48xi8, #gpu.address_space<workgroup>>, %{{.*}} : memref<32x80xi8, #gpu.address_space<workgroup>>, %{{.*}} : memref<64x72xi32, #gpu.address_space<workgroup>>)
+// CHECK: gpu.subgroup_mma_constant_matrix %{{.*}} : !gpu.mma_matrix<16x16xi32, "COp">
+// CHECK: gpu.subgroup_mma_load_matrix {{.*}} -> !gpu.mma_matrix<16x16xsi8, "AOp">
+// CHECK: gpu.subgroup_mma_compute {{.*}} : !gpu.mma_matrix<16x16xsi8, "AOp">, !gpu.mma_matrix<16x16xsi8, "BOp"> -> !gpu.mma_matrix<16x16xi32, "COp">
+// CHECK: arith.addi
+// CHECK: gpu.terminator
+// CHECK-NOT: gpu.launch
+// CHECK: linalg.generic
+func.func @int8(%x: memref<16x64xi8>, %w: memref<32x64xi8>, %y: memref<16x32xi32>, %z: memref<16x32xi32>) {
+  linalg.generic {indexing_maps = [#mk, #nk, #mn], iterator_types = ["parallel", "parallel", "reduction"]}
+      ins(%x, %w : memref<16x64xi8>, memref<32x64xi8>) outs(%y : memref<16x32xi32>) {
+  ^bb0(%a: i8, %b: i8, %acc: i32):
+    %ea = arith.extsi %a : i8 to i32
+    %eb = arith.extsi %b : i8 to i32
+    %p = arith.muli %ea, %eb : i32
+    %s = arith.addi %acc, %p : i32
+    linalg.yield %s : i32
+  }
+  linalg.generic {indexing_maps = [#mk, #nk, #mn], iterator_types = ["parallel", "parallel", "reduction"]}
+      ins(%x, %w : memref<16x64xi8>, memref<32x64xi8>) outs(%z : memref<16x32xi32>) {
+  ^bb0(%a: i8, %b: i8, %acc: i32):
+    %ea = arith.extui %a : i8 to i32
+    %eb = arith.extsi %b : i8 to i32
+    %p = arith.muli %ea, %eb : i32
+    %s = arith.addi %acc, %p : i32
+    linalg.yield %s : i32
+  }
+  return
+}

@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
 """Prepares the GPU check of the NVPTX pipeline's own kernels: small ONNX
 models that reach the tensor-core matmul (float16 MatMul / Gemm, odd and
-batched shapes) and the fused row kernels (softmax, layer norm, RMS norm,
+batched shapes; int8 MatMulInteger) and the fused row kernels (softmax, layer norm, RMS norm,
 row reductions over wide rows), each compiled with quant-compile
 --target=nvptx, with random inputs and an independent reference: numpy in
-float64 for the matmuls (rounded to float16), onnxruntime for the rest.
+float64 for the matmuls (rounded to float16; int8 ones exact), onnxruntime for the rest.
 
     .venv/bin/python test/gpu/prepare_kernels.py --build-dir build --out build-gpukernels
 
@@ -62,6 +62,15 @@ def matmul_cases(rng):
         [numpy_helper.from_array(w, "W"), numpy_helper.from_array(bias, "B")])
     ref = (x.astype(np.float64) @ w.astype(np.float64).T + bias).astype(np.float16)
     out.append(("gemm_f16_transb", model, {"x": x}, {"y": ref}))
+    # int8 x int8 -> int32 (MatMulInteger without zero points): s8 wmma.
+    a = rng.integers(-128, 128, (40, 96), dtype=np.int8)
+    b = rng.integers(-128, 128, (96, 72), dtype=np.int8)
+    model = graph_model([helper.make_node("MatMulInteger", ["a", "B"], ["y"])],
+                        [vi("a", TensorProto.INT8, [40, 96])],
+                        [vi("y", TensorProto.INT32, [40, 72])],
+                        [numpy_helper.from_array(b, "B")])
+    ref = a.astype(np.int64) @ b.astype(np.int64)
+    out.append(("matmul_integer_s8", model, {"a": a}, {"y": ref.astype(np.int32)}))
     return out
 
 
@@ -120,7 +129,9 @@ def main():
     import onnxruntime as ort
     rng = np.random.default_rng(7)
     compiler = os.path.join(args.build_dir, "bin", "quant-compile")
-    todo = [(n, m, i, r, 2e-3) for n, m, i, r in matmul_cases(rng)]
+    # int8 products are exact; float16 ones within a rounding of float16.
+    todo = [(n, m, i, r, 0.0 if "integer" in n else 2e-3)
+            for n, m, i, r in matmul_cases(rng)]
     for name, model, inputs in row_cases(rng):
         sess = ort.InferenceSession(model.SerializeToString(),
                                     providers=["CPUExecutionProvider"])

@@ -50,6 +50,15 @@ def test_compiles_ptx_kernels(build_dir, example, tmp_path, arch, scheme):
     # Fatbins (cubin + PTX) load with mgpuModuleLoad, PTX alone with
     # mgpuModuleLoadJIT (no ptxas at compile time).
     assert "mgpuLaunchKernel" in undefined and "mgpuModuleLoad" in undefined
+    if scheme == "w8a8":
+        # int8 linear layers run on the tensor cores.
+        ptx = tmp_path / "ptx"
+        r = tool(build_dir, "quant-compile", example / "model.onnx",
+                 "--target=nvptx", f"--gpu-arch={arch}", f"--emit-ptx={ptx}",
+                 "-o", so, *flags)
+        assert r.returncode == 0, r.stderr
+        text = "".join(f.read_text() for f in ptx.glob("*.ptx"))
+        assert "wmma.mma.sync.aligned.row.row.m16n16k16.s32.s8.s8.s32" in text
 
 
 def test_runs_on_gpu_or_says_why(build_dir, example, tmp_path):

@@ -204,19 +204,22 @@ def GPUManagedMemoryPass : Pass<"qopt-gpu-managed-memory", "ModuleOp"> {
 }
 
 def GPUTensorCoreMatmulPass : Pass<"qopt-gpu-tensor-core-matmul"> {
-  let summary = "float16 matmuls on the tensor cores (wmma via gpu.subgroup_mma)";
+  let summary = "float16 / int8 matmuls on the tensor cores (wmma via gpu.subgroup_mma)";
   let description = [{
     On buffers, before the generic linalg-to-GPU lowering: every float16
     contraction with one M, one N and one K dimension (linalg.matmul,
     batch_matmul, the x·Wᵀ generic of a linear layer, any operand layout;
-    batch dimensions become the grid's z) with a float16 or float32 output
-    becomes a `gpu.launch` of 64x64 output tiles per block of four warps.
+    batch dimensions become the grid's z) with a float16 or float32 output,
+    and every int8 x int8 -> int32 one whose operands are both sign- or
+    both zero-extended (W8A8's qlinear with int8 activations,
+    MatMulInteger), becomes a `gpu.launch` of 64x64 output tiles per block
+    of four warps.
     64x32 and 32x64 operand tiles are staged in shared memory (workgroup
     attributions) with coalesced loads along each operand's contiguous
     dimension, zero outside the matrix (M, N, K need not be multiples of
     the tile, and may be dynamic); each warp multiplies its 32x32 quarter
     with `gpu.subgroup_mma_load_matrix` / `_compute` (PTX
-    `wmma.mma.sync.m16n16k16`, float32 accumulation); the sums go through
+    `wmma.mma.sync.m16n16k16`, float32 / int32 accumulation); the sums go through
     shared memory to an epilogue that adds the output's initial value and
     rounds to the output type.
   }];

@@ -1,17 +1,18 @@
 //===- TensorCoreMatmul.cpp - float16 matmuls on the tensor cores ---------===//
 //
 // A float16 contraction (matmul, batched matmul, x·Wᵀ linear layers, any
-// operand order) becomes one gpu.launch that tiles the output 64x64 per
+// operand order), or an int8 one with int32 sums (W8A8's qlinear with int8
+// activations), becomes one gpu.launch that tiles the output 64x64 per
 // block of four warps, stages 64x32 / 32x64 tiles of the operands through
 // shared memory, and multiplies them on the tensor cores with
-// gpu.subgroup_mma_* (NVVM's wmma.mma.sync m16n16k16, float16 inputs,
-// float32 accumulation). Each warp owns a 32x32 quarter of the block's
-// tile (2x2 fragments). The operand tiles are copied with plain loads whose
-// thread order follows each operand's contiguous dimension (coalesced for
-// any layout), out-of-range elements read as zero, so M, N and K need not
-// be multiples of the tile and may be dynamic. The float32 sums go through
-// shared memory once more so that the epilogue can add the output's
-// initial value (linalg semantics) and round to the output type.
+// gpu.subgroup_mma_* (NVVM's wmma.mma.sync m16n16k16: float16 inputs with
+// float32 accumulation, or int8 inputs with int32 accumulation). Each warp owns
+// a 32x32 quarter of the block's tile (2x2 fragments). The operand tiles are
+// copied with plain loads whose thread order follows each operand's contiguous
+// dimension (coalesced for any layout), out-of-range elements read as zero, so
+// M, N and K need not be multiples of the tile and may be dynamic. The float32
+// sums go through shared memory once more so that the epilogue can add the
+// output's initial value (linalg semantics) and round to the output type.
 //
 //===----------------------------------------------------------------------===//
 
@@ -39,41 +40,60 @@ constexpr int64_t kTile = 64;     // block tile (M and N)
 constexpr int64_t kTileK = 32;    // K per shared-memory stage
 constexpr int64_t kFrag = 16;     // wmma m16n16k16
 constexpr int64_t kThreads = 128; // four warps, 2x2 over the tile
-// Shared-memory row pitches, padded by 8 halves / floats against bank
-// conflicts (wmma needs multiples of 16 bytes).
-constexpr int64_t kPitchA = kTileK + 8; // sA[64][40]  (m, k)
-constexpr int64_t kPitchB = kTile + 8;  // sB[32][72]  (k, n)
-constexpr int64_t kPitchC = kTile + 8;  // sC[64][72]  (m, n), f32
+// Shared-memory row pitches in elements, padded against bank conflicts
+// (wmma needs multiples of 16 bytes): float16 tiles by 8, int8 ones by 16.
+constexpr int64_t kPitchC = kTile + 8; // sC[64][72] (m, n), f32 / i32
+
+/// The two kinds of tensor-core contraction.
+struct MmaKind {
+  bool isInt = false;      // i8 x i8 -> i32, else f16 x f16 -> f32
+  bool isUnsigned = false; // int: both operands zero-extended (u8), else s8
+  int64_t pitchA() const { return kTileK + (isInt ? 16 : 8); }
+  int64_t pitchB() const { return kTile + (isInt ? 16 : 8); }
+};
 
 /// The loop dims of a contraction, as linalg infers them.
 struct MatmulDims {
   SmallVector<unsigned> batch;
   unsigned m, n, k;
+  MmaKind kind;
 };
 
-/// `a * b + acc` (float16 operands, possibly widened first) in the body.
-bool isMulAddBody(linalg::LinalgOp op) {
+/// `a * b + acc` in the body: float (operands possibly widened with extf)
+/// or integer (both widened with extsi, or both with extui). Sets `kind`.
+bool isMulAddBody(linalg::LinalgOp op, MmaKind &kind) {
   Block *body = op.getBlock();
   auto yield = cast<linalg::YieldOp>(body->getTerminator());
-  auto add = yield.getOperand(0).getDefiningOp<arith::AddFOp>();
-  if (!add)
+  Operation *add = yield.getOperand(0).getDefiningOp();
+  if (!add || !isa<arith::AddFOp, arith::AddIOp>(add))
     return false;
+  kind.isInt = isa<arith::AddIOp>(add);
   BlockArgument acc = body->getArguments().back();
-  Value other = add.getLhs() == acc ? add.getRhs() : add.getLhs();
-  if (add.getLhs() != acc && add.getRhs() != acc)
+  if (add->getOperand(0) != acc && add->getOperand(1) != acc)
     return false;
-  auto mul = other.getDefiningOp<arith::MulFOp>();
-  if (!mul)
+  Value other =
+      add->getOperand(0) == acc ? add->getOperand(1) : add->getOperand(0);
+  Operation *mul = other.getDefiningOp();
+  if (!mul || !(kind.isInt ? isa<arith::MulIOp>(mul) : isa<arith::MulFOp>(mul)))
     return false;
+  int exts = 0, extu = 0;
   auto isInput = [&](Value v) {
     if (auto ext = v.getDefiningOp<arith::ExtFOp>())
       v = ext.getIn();
+    else if (auto ext = v.getDefiningOp<arith::ExtSIOp>())
+      v = ext.getIn(), ++exts;
+    else if (auto ext = v.getDefiningOp<arith::ExtUIOp>())
+      v = ext.getIn(), ++extu;
     auto arg = dyn_cast<BlockArgument>(v);
     return arg && arg.getOwner() == body &&
            arg.getArgNumber() < op.getNumDpsInputs();
   };
-  return isInput(mul.getLhs()) && isInput(mul.getRhs()) &&
-         mul.getLhs() != mul.getRhs();
+  if (!isInput(mul->getOperand(0)) || !isInput(mul->getOperand(1)) ||
+      mul->getOperand(0) == mul->getOperand(1))
+    return false;
+  // wmma multiplies s8 x s8 or u8 x u8, not a mix.
+  kind.isUnsigned = extu == 2;
+  return !kind.isInt || exts == 2 || extu == 2;
 }
 
 std::optional<MatmulDims> matchMatmul(linalg::LinalgOp op) {
@@ -85,11 +105,15 @@ std::optional<MatmulDims> matchMatmul(linalg::LinalgOp op) {
   };
   Value a = op.getDpsInputOperand(0)->get(),
         b = op.getDpsInputOperand(1)->get(), c = op.getDpsInitOperand(0)->get();
-  if (!isa<MemRefType>(a.getType()) || !isa<MemRefType>(b.getType()) ||
-      !elemOf(a).isF16() || !elemOf(b).isF16() ||
-      !(elemOf(c).isF16() || elemOf(c).isF32()))
+  if (!isa<MemRefType>(a.getType()) || !isa<MemRefType>(b.getType()))
     return std::nullopt;
-  if (!isMulAddBody(op))
+  MmaKind kind;
+  if (!isMulAddBody(op, kind))
+    return std::nullopt;
+  if (kind.isInt ? !(elemOf(a).isInteger(8) && elemOf(b).isInteger(8) &&
+                     elemOf(c).isInteger(32))
+                 : !(elemOf(a).isF16() && elemOf(b).isF16() &&
+                     (elemOf(c).isF16() || elemOf(c).isF32())))
     return std::nullopt;
   FailureOr<linalg::ContractionDimensions> dims =
       linalg::inferContractionDims(op);
@@ -111,7 +135,7 @@ std::optional<MatmulDims> matchMatmul(linalg::LinalgOp op) {
     return std::nullopt;
   return MatmulDims{
       SmallVector<unsigned>(dims->batch.begin(), dims->batch.end()), dims->m[0],
-      dims->n[0], dims->k[0]};
+      dims->n[0], dims->k[0], kind};
 }
 
 struct GPUTensorCoreMatmulPass
@@ -179,11 +203,16 @@ struct GPUTensorCoreMatmulPass
     }
     if (!batches)
       batches = one;
-    Type f16 = b.getF16Type(), f32 = b.getF32Type();
+    // Operand tiles hold the inputs' type (f16 / i8), the sums f32 / i32.
+    const MmaKind &kind = dims.kind;
+    Type f32 = b.getF32Type();
+    Type elem = kind.isInt ? Type(b.getI8Type()) : Type(b.getF16Type());
+    Type accTy = kind.isInt ? Type(b.getI32Type()) : f32;
+    const int64_t pitchA = kind.pitchA(), pitchB = kind.pitchB();
     auto wg = gpu::AddressSpaceAttr::get(ctx, gpu::AddressSpace::Workgroup);
-    auto sAType = MemRefType::get({kTile, kPitchA}, f16, AffineMap(), wg);
-    auto sBType = MemRefType::get({kTileK, kPitchB}, f16, AffineMap(), wg);
-    auto sCType = MemRefType::get({kTile, kPitchC}, f32, AffineMap(), wg);
+    auto sAType = MemRefType::get({kTile, pitchA}, elem, AffineMap(), wg);
+    auto sBType = MemRefType::get({kTileK, pitchB}, elem, AffineMap(), wg);
+    auto sCType = MemRefType::get({kTile, kPitchC}, accTy, AffineMap(), wg);
     auto launch = gpu::LaunchOp::create(
         b, loc, ceilDiv(nSize, kTile), ceilDiv(mSize, kTile), batches,
         cst(b, kThreads), one, one, /*dynamicSharedMemorySize=*/Value(),
@@ -220,13 +249,20 @@ struct GPUTensorCoreMatmulPass
         kb, loc, arith::RemUIOp::create(kb, loc, warp, cst(kb, 2)),
         cst(kb, 32));
 
-    auto aType = gpu::MMAMatrixType::get({kFrag, kFrag}, f16, "AOp");
-    auto bType = gpu::MMAMatrixType::get({kFrag, kFrag}, f16, "BOp");
-    auto cType = gpu::MMAMatrixType::get({kFrag, kFrag}, f32, "COp");
-    Value zeroF32 = arith::ConstantOp::create(kb, loc, kb.getF32FloatAttr(0));
-    Value zeroF16 = arith::ConstantOp::create(kb, loc, kb.getF16FloatAttr(0));
+    // wmma names the signedness of int8 fragments (si8 / ui8).
+    Type fragElem =
+        kind.isInt
+            ? Type(IntegerType::get(ctx, 8,
+                                    kind.isUnsigned ? IntegerType::Unsigned
+                                                    : IntegerType::Signed))
+            : elem;
+    auto aType = gpu::MMAMatrixType::get({kFrag, kFrag}, fragElem, "AOp");
+    auto bType = gpu::MMAMatrixType::get({kFrag, kFrag}, fragElem, "BOp");
+    auto cType = gpu::MMAMatrixType::get({kFrag, kFrag}, accTy, "COp");
+    Value zeroAcc = arith::ConstantOp::create(kb, loc, kb.getZeroAttr(accTy));
+    Value zeroElem = arith::ConstantOp::create(kb, loc, kb.getZeroAttr(elem));
     Value zeroFrag =
-        gpu::SubgroupMmaConstantMatrixOp::create(kb, loc, cType, zeroF32);
+        gpu::SubgroupMmaConstantMatrixOp::create(kb, loc, cType, zeroAcc);
     SmallVector<Value> init(4, zeroFrag);
 
     OpOperand *opA = op.getDpsInputOperand(0), *opB = op.getDpsInputOperand(1);
@@ -265,7 +301,7 @@ struct GPUTensorCoreMatmulPass
                                 rowSize),
           arith::CmpIOp::create(lb, loc, arith::CmpIPredicate::ult, gc,
                                 colSize));
-      auto ifOp = scf::IfOp::create(lb, loc, TypeRange{f16}, inRange,
+      auto ifOp = scf::IfOp::create(lb, loc, TypeRange{elem}, inRange,
                                     /*withElseRegion=*/true);
       {
         OpBuilder tb = ifOp.getThenBodyBuilder();
@@ -276,7 +312,7 @@ struct GPUTensorCoreMatmulPass
                                          indicesOf(op, operand, lv));
         scf::YieldOp::create(tb, loc, v);
         OpBuilder eb = ifOp.getElseBodyBuilder();
-        scf::YieldOp::create(eb, loc, zeroF16);
+        scf::YieldOp::create(eb, loc, zeroElem);
       }
       memref::StoreOp::create(lb, loc, ifOp.getResult(0), shared,
                               ValueRange{r, c});
@@ -300,12 +336,12 @@ struct GPUTensorCoreMatmulPass
               arith::AddIOp::create(lb, loc, warpRow, cst(lb, i * kFrag));
           a[i] = gpu::SubgroupMmaLoadMatrixOp::create(
               lb, loc, aType, sA, ValueRange{row, cst(lb, kk)},
-              lb.getIndexAttr(kPitchA), UnitAttr());
+              lb.getIndexAttr(pitchA), UnitAttr());
           Value col =
               arith::AddIOp::create(lb, loc, warpCol, cst(lb, i * kFrag));
           bf[i] = gpu::SubgroupMmaLoadMatrixOp::create(
               lb, loc, bType, sB, ValueRange{cst(lb, kk), col},
-              lb.getIndexAttr(kPitchB), UnitAttr());
+              lb.getIndexAttr(pitchB), UnitAttr());
         }
         for (int i = 0; i < 2; ++i)
           for (int j = 0; j < 2; ++j)
@@ -353,11 +389,16 @@ struct GPUTensorCoreMatmulPass
       Value sum = memref::LoadOp::create(tb, loc, sC, ValueRange{r, c});
       Value initial = memref::LoadOp::create(tb, loc, opC->get(), idx);
       Type outTy = initial.getType();
-      if (outTy.isF16())
-        initial = arith::ExtFOp::create(tb, loc, f32, initial);
-      Value total = arith::AddFOp::create(tb, loc, initial, sum);
-      if (outTy.isF16())
-        total = arith::TruncFOp::create(tb, loc, f16, total);
+      Value total;
+      if (kind.isInt) {
+        total = arith::AddIOp::create(tb, loc, initial, sum);
+      } else {
+        if (outTy.isF16())
+          initial = arith::ExtFOp::create(tb, loc, f32, initial);
+        total = arith::AddFOp::create(tb, loc, initial, sum);
+        if (outTy.isF16())
+          total = arith::TruncFOp::create(tb, loc, outTy, total);
+      }
       memref::StoreOp::create(tb, loc, total, opC->get(), idx);
     }
     gpu::TerminatorOp::create(kb, loc);
