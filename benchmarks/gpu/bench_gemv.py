@@ -240,7 +240,8 @@ def bench_shape(lib, n, k, batches, formats, l2, copy_bps, rounds, replays,
             del copies, ys, argv
             torch.cuda.empty_cache()
             auto = timings[(0, 0)]
-            best_shape = min(launch_shapes, key=lambda s: timings[s]["median_us"])
+            best_shape = min(launch_shapes or [(0, 0)],
+                             key=lambda s: timings[s]["median_us"])
             best = timings[best_shape]
             moved = wbytes + io_bytes
             r = dict(base, format=name, group_size=GROUP if fmt >= INT4 else None,

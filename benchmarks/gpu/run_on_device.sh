@@ -9,7 +9,12 @@
 #       [bench_gemv.py arguments...]
 #
 # Each variant (default: just "default" with no extra flags) is a runtime
-# built with other tuning macros of Gemv.cu and benchmarked the same way.
+# built with other tuning macros of Gemv.cu and benchmarked the same way
+# (the variants build in parallel, then run one after another);
+# QOPT_BENCH_VARIANT_ARGS adds bench_gemv.py arguments for the variants other
+# than "default" (e.g. "--formats int4,uint4 --batches 1,4").
+# QOPT_NCU=1 profiles $QOPT_NCU_KERNELS (default "i4_n1_m2 f16_n1_m1") at
+# 8192x8192, batch 1.
 set -uo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 OUT="${OUT:-$ROOT/build-device/out}"
@@ -29,7 +34,7 @@ nvcc -cubin -arch=sm_90 -O3 -std=c++17 -Xptxas -v \
   -o "$BUILD/gemv.sm_90.cubin" "$ROOT/lib/Runtime/GPUKernels/Gemv.cu" \
   > "$OUT/ptxas.txt" 2>&1
 cuobjdump --dump-sass "$BUILD/gemv.sm_90.cubin" > "$BUILD/gemv.sm_90.sass" 2>&1
-for k in f16_n1_m1 i8_n1_m1 i4_n1_m1; do
+for k in f16_n1_m1 i8_n1_m1 i4_n1_m1 i4_n1_m2; do
   echo "== qopt_gemv_$k"
   awk "/Function : qopt_gemv_$k\$/{p=1;next} /Function :/{p=0} p" \
     "$BUILD/gemv.sm_90.sass" | grep -oE '[A-Z][A-Z0-9]+(\.[A-Z0-9_]+)*' \
@@ -37,15 +42,32 @@ for k in f16_n1_m1 i8_n1_m1 i4_n1_m1; do
     | sort | uniq -c
 done > "$OUT/sass_summary.txt"
 
+# Variants other than "default": built in parallel while the tests run.
+IFS=';' read -r -a variants <<< "${QOPT_BENCH_VARIANTS:-default:}"
+vpids=()
+for v in "${variants[@]}"; do
+  name="${v%%:*}"
+  flags="${v#*:}"
+  [ "$name" = default ] && continue
+  # shellcheck disable=SC2086
+  QOPT_CUDA_ARCHS=sm_90 "$ROOT/benchmarks/gpu/build_on_device.sh" \
+    "$BUILD/$name" $flags > "$BUILD/build_$name.log" 2>&1 &
+  vpids+=($!)
+done
+
 timeout 300 python3 -m pytest -q -p no:cacheprovider \
   "$ROOT/test/python/test_cuda_runtime.py" > "$OUT/pytest.txt" 2>&1
 tail -3 "$OUT/pytest.txt"
+echo "tests done $(date +%T)" >> "$LOG"
+for pid in "${vpids[@]}"; do wait "$pid"; done
+echo "variants built $(date +%T)" >> "$LOG"
 
 # QOPT_NCU=1: Nsight Compute's view of the int4 and f16 kernels at 8192x8192.
 if [ "${QOPT_NCU:-0}" = 1 ]; then
-  for k in i4_n1_m1 f16_n1_m1; do
-    fmt=int4; [ "$k" = f16_n1_m1 ] && fmt=f16
-    timeout 200 ncu --clock-control none --kernel-name "regex:qopt_gemv_$k" \
+  for k in ${QOPT_NCU_KERNELS:-i4_n1_m2 f16_n1_m1}; do
+    fmt=int4
+    case "$k" in f16*) fmt=f16 ;; i8*) fmt=int8 ;; u4*) fmt=uint4 ;; esac
+    timeout "${QOPT_NCU_TIMEOUT:-120}" ncu --clock-control none --kernel-name "regex:qopt_gemv_$k" \
       --launch-count 1 --section SpeedOfLight --section Occupancy \
       --section WarpStateStats --section SchedulerStats --section LaunchStats \
       --section MemoryWorkloadAnalysis \
@@ -55,20 +77,23 @@ if [ "${QOPT_NCU:-0}" = 1 ]; then
   done > "$OUT/ncu.txt"
 fi
 
-IFS=';' read -r -a variants <<< "${QOPT_BENCH_VARIANTS:-default:}"
 for v in "${variants[@]}"; do
   name="${v%%:*}"
   flags="${v#*:}"
   lib="$BUILD/default/libqopt_runtime.so"
+  extra=()
   if [ "$name" != default ]; then
-    # shellcheck disable=SC2086
-    QOPT_CUDA_ARCHS=sm_90 "$ROOT/benchmarks/gpu/build_on_device.sh" \
-      "$BUILD/$name" $flags >> "$LOG" 2>&1 || { echo "variant $name failed"; continue; }
     lib="$BUILD/$name/libqopt_runtime.so"
+    cat "$BUILD/build_$name.log" >> "$LOG"
+    [ -f "$lib" ] || { echo "variant $name failed to build"; continue; }
+    # shellcheck disable=SC2206
+    extra=(${QOPT_BENCH_VARIANT_ARGS:-})
   fi
   echo "== variant $name ($flags)" | tee -a "$OUT/bench.txt"
   timeout 400 python3 "$ROOT/benchmarks/gpu/bench_gemv.py" --runtime "$lib" \
-    --out "$OUT/bench_$name.json" "$@" >> "$OUT/bench.txt" 2>&1
+    --out "$OUT/bench_$name.json" "$@" ${extra[@]+"${extra[@]}"} \
+    >> "$OUT/bench.txt" 2>&1
+  echo "variant $name benchmarked $(date +%T)" >> "$LOG"
   python3 - "$OUT/bench_$name.json" <<'EOF'
 import json, sys
 d = json.load(open(sys.argv[1]))

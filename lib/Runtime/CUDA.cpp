@@ -856,7 +856,7 @@ struct GemvParams {
 };
 static_assert(sizeof(GemvParams) == 72, "must match Gemv.cu's Params");
 
-constexpr int kFormats = 3;    // f16, i8, i4
+constexpr int kFormats = 4;    // f16, i8, i4, u4 (int4 with zero points)
 constexpr int kBatchTiles = 2; // n-tiles of 8 batch rows
 constexpr int kRowTiles = 2;   // 16-row tiles per block
 constexpr int kMaxBatch = 8 * kBatchTiles;
@@ -868,7 +868,9 @@ struct GemvModule {
   CUmodule module = nullptr;
   CUfunction kernels[kFormats][kBatchTiles][kRowTiles] = {};
   /// Dynamic shared memory per warp (the kernels' cp.async ring).
-  int ringBytes[kFormats][kRowTiles] = {};
+  int ringBytes[kFormats][kBatchTiles][kRowTiles] = {};
+  /// The most bytes of staged x an int4 launch may add (2 * batch * k).
+  int xStageBytes = 0;
   int multiprocessors = 0;
 };
 
@@ -913,7 +915,7 @@ GemvModule *gemvModule(const char *where) {
     } else if (!(m.module = loadModule(ptx->text, 4, where, false))) {
       m.error = cudaError;
     } else {
-      static const char *names[kFormats] = {"f16", "i8", "i4"};
+      static const char *names[kFormats] = {"f16", "i8", "i4", "u4"};
       for (int f = 0; f < kFormats && m.error.empty(); ++f)
         for (int nt = 0; nt < kBatchTiles && m.error.empty(); ++nt)
           for (int mt = 0; mt < kRowTiles && m.error.empty(); ++mt) {
@@ -940,10 +942,20 @@ GemvModule *gemvModule(const char *where) {
         if (r != CUDA_SUCCESS)
           m.error = "reading qopt_gemv_ring_bytes: " + describe(r);
       }
+      // int4 kernels stage x in shared memory when the launch adds room.
+      if (m.error.empty() &&
+          d.cuModuleGetGlobal(&table, &tableBytes, m.module,
+                              "qopt_gemv_xstage_bytes") == CUDA_SUCCESS &&
+          tableBytes == sizeof(int)) {
+        CUresult r = d.cuMemcpyDtoH(&m.xStageBytes, table, sizeof(int));
+        if (r != CUDA_SUCCESS)
+          m.error = "reading qopt_gemv_xstage_bytes: " + describe(r);
+      }
       for (int f = 0; f < kFormats && m.error.empty(); ++f)
         for (int nt = 0; nt < kBatchTiles && m.error.empty(); ++nt)
           for (int mt = 0; mt < kRowTiles && m.error.empty(); ++mt) {
-            const int bytes = 8 * m.ringBytes[f][mt];
+            const int bytes =
+                8 * m.ringBytes[f][nt][mt] + (f >= 2 ? m.xStageBytes : 0);
             if (bytes == 0)
               continue;
             CUresult r = d.cuFuncSetAttribute(
@@ -977,6 +989,10 @@ std::string checkGemv(const qopt_cuda_gemv_args &a) {
            std::to_string(a.k) + ")";
   if (a.n > INT32_MAX || a.k > INT32_MAX)
     return "n and k must be below 2^31";
+  if ((a.format == QOPT_CUDA_WEIGHT_INT4 ||
+       a.format == QOPT_CUDA_WEIGHT_UINT4) &&
+      a.group_size > 0 && a.n * (a.k / a.group_size) > INT32_MAX)
+    return "int4 weights need n * k / group_size below 2^31";
   if (!aligned(a.x, 16) || !aligned(a.weight, 16))
     return "x and weight must be 16-byte aligned";
   if (!aligned(a.y, 2) || (a.bias && !aligned(a.bias, 2)))
@@ -1040,7 +1056,8 @@ qopt_status qopt_cuda_gemv_tuned(const qopt_cuda_gemv_args *args, void *stream,
   const qopt_cuda_gemv_args &a = *args;
   const int format = a.format == QOPT_CUDA_WEIGHT_F16    ? 0
                      : a.format == QOPT_CUDA_WEIGHT_INT8 ? 1
-                                                         : 2;
+                     : a.format == QOPT_CUDA_WEIGHT_INT4 ? 2
+                                                         : 3;
   const size_t elemBytes = 2;
   for (int64_t b0 = 0; b0 < a.batch; b0 += kMaxBatch) {
     const int batch =
@@ -1049,13 +1066,16 @@ qopt_status qopt_cuda_gemv_tuned(const qopt_cuda_gemv_args *args, void *stream,
     // benchmarks/gpu/bench_gemv.py, which sweeps them): one 16-row tile and
     // 8 warps for float16/int8 at batch <= 8 and for narrow layers; two
     // tiles (the cp.async kernels) for int4, or batch > 8, when N >= 8192,
-    // with 8 warps while the grid alone would not give each SM about 10.
-    const bool wide = a.n >= 8192 && (format == 2 || batch > 8);
+    // with 8 warps while the grid alone would not give each SM about 10
+    // warps. int4 at batch > 8 takes two tiles at any N, with 8 warps only
+    // for grids under 4 warps an SM (2x4 beat 2x8 by 10-30% from 8192 rows
+    // up, 2x8 won at 4096).
+    const bool int4Wide = format >= 2 && batch > 8;
+    const bool wide = int4Wide || (a.n >= 8192 && (format >= 2 || batch > 8));
     const int mt = row_tiles ? row_tiles : wide ? 2 : 1;
     const int64_t blocks = (a.n + 16 * mt - 1) / (16 * mt);
-    const int w = warps                                             ? warps
-                  : mt == 1 || blocks * 4 < 10 * m->multiprocessors ? 8
-                                                                    : 4;
+    const int64_t smallGrid = (int4Wide ? 4 : 10) * m->multiprocessors;
+    const int w = warps ? warps : mt == 1 || blocks * 4 < smallGrid ? 8 : 4;
     GemvParams p;
     p.x = static_cast<const char *>(a.x) + b0 * a.k * elemBytes;
     p.w = a.weight;
@@ -1070,12 +1090,18 @@ qopt_status qopt_cuda_gemv_tuned(const qopt_cuda_gemv_args *args, void *stream,
     p.scaleF32 = a.scale_dtype == QOPT_DTYPE_F32;
     p.asym = a.format == QOPT_CUDA_WEIGHT_UINT4;
     CUfunction kernel = m->kernels[format][batch > 8 ? 1 : 0][mt - 1];
+    // int4 at batch 1: room for x, staged once per block (measured on an
+    // H200: it pays at batch 1, and costs at batch 4).
+    const int64_t xBytes = 2 * int64_t(batch) * a.k;
+    const bool stageX = format >= 2 && batch == 1 && xBytes <= m->xStageBytes;
+    const int64_t smem = w * m->ringBytes[format][batch > 8 ? 1 : 0][mt - 1] +
+                         (stageX ? xBytes : 0);
     void *params[] = {&p};
     if (!QOPT_CHECK(where, false,
-                    driver().cuLaunchKernel(
-                        kernel, unsigned(blocks), 1, 1, 32 * w, 1, 1,
-                        unsigned(w * m->ringBytes[format][mt - 1]),
-                        static_cast<CUstream>(stream), params, nullptr)))
+                    driver().cuLaunchKernel(kernel, unsigned(blocks), 1, 1,
+                                            32 * w, 1, 1, unsigned(smem),
+                                            static_cast<CUstream>(stream),
+                                            params, nullptr)))
       return QOPT_ERROR;
   }
   return QOPT_OK;

@@ -119,7 +119,7 @@ def test_embedded_ptx(rt):
         assert text, f"no PTX for {arch}"
         text = text.decode()
         assert f".target {arch}" in text
-        for fmt in ("f16", "i8", "i4"):
+        for fmt in ("f16", "i8", "i4", "u4"):
             for nt in (1, 2):
                 for mt in (1, 2):
                     assert f".entry qopt_gemv_{fmt}_n{nt}_m{mt}(" in text
@@ -186,10 +186,10 @@ def make_weights(rng, fmt, n, k, group, scale_dtype):
 
 
 def run_gemv(dev, fmt, batch, n, k, group=128, scale_dtype=cr.DTYPE_F16,
-             bias=False, seed=0, tuned=None):
+             bias=False, seed=0, tuned=None, x_mean=0.0):
     rng = np.random.default_rng(seed)
     weight, scales, zeros = make_weights(rng, fmt, n, k, group, scale_dtype)
-    x = rng.standard_normal((batch, k)).astype(np.float16)
+    x = (rng.standard_normal((batch, k)) + x_mean).astype(np.float16)
     b = rng.standard_normal(n).astype(np.float16) if bias else None
     args = cr.GemvArgs(format=fmt, x=dev.put(x), weight=dev.put(weight),
                        scales=dev.put(scales) if scales is not None else None,
@@ -261,10 +261,34 @@ def test_gemv_f32_scales_and_bias(dev, fmt):
 
 
 @pytest.mark.parametrize("tuned", [(1, 1), (1, 4), (2, 8), (2, 3)])
-@pytest.mark.parametrize("fmt", [cr.F16, cr.INT8, cr.INT4],
-                         ids=["f16", "int8", "int4"])
+@pytest.mark.parametrize("fmt", [cr.F16, cr.INT8, cr.INT4, cr.UINT4],
+                         ids=["f16", "int8", "int4", "uint4"])
 def test_gemv_launch_shapes(dev, fmt, tuned):
     y, ref = run_gemv(dev, fmt, 5, n=130, k=2048, tuned=tuned)
+    check_close(y, ref)
+
+
+@pytest.mark.parametrize("fmt", [cr.INT4, cr.UINT4], ids=["int4", "uint4"])
+@pytest.mark.parametrize("batch,k,group,tuned", [
+    (1, 8192, 128, None),     # x staged in shared memory (2 * batch * k small)
+    (8, 4096, 128, None),     # x too large to stage: read from global memory
+    (8, 4096, 128, (2, 8)),
+    (3, 1536, 384, (1, 8)),   # a group of 3 steps (not a power of two)
+    (12, 1024, 512, (2, 4)),  # two batch tiles, staged
+])
+def test_gemv_int4_paths(dev, fmt, batch, k, group, tuned):
+    y, ref = run_gemv(dev, fmt, batch, n=300, k=k, group=group, seed=k + batch,
+                      tuned=tuned)
+    check_close(y, ref)
+
+
+@pytest.mark.parametrize("fmt", [cr.INT4, cr.UINT4], ids=["int4", "uint4"])
+@pytest.mark.parametrize("batch", [1, 4])
+def test_gemv_int4_zero_point_cancellation(dev, fmt, batch):
+    # The int4 kernels take the zero point (8 for signed nibbles) off each
+    # group's sum as z * sum(x): with x far from zero mean that difference
+    # cancels most of its bits, and must still be float32-accurate.
+    y, ref = run_gemv(dev, fmt, batch, n=256, k=4096, seed=batch, x_mean=6.0)
     check_close(y, ref)
 
 
