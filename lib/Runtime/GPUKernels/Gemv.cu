@@ -46,7 +46,7 @@
 // int4 widening: 1 (default) the nibble as a float16 subnormal, zero point
 // applied per group through the sum of x; 2 the same with 1024 + nibble
 // (0x6400) values; 0 exact q - z per weight (one more f16x2 op a pair, the
-// kernels before 2026-12-03), for comparison.
+// kernels of commit 0557378), for comparison.
 #ifndef QOPT_GEMV_I4_SCHEME
 #define QOPT_GEMV_I4_SCHEME 1
 #endif
@@ -284,7 +284,7 @@ __device__ __forceinline__ void widenI8(uint32_t w, uint32_t &lo,
 // exponent), so 16 lo + hi - (1024 + z) Xlo - (64 + z) Xhi with X* = 16 sum
 // of x over the lo / hi k, times 1/16.
 // Scheme 0: the weights widened to exact q - z before the mma (the kernels
-// before 2026-12-03).
+// of commit 0557378).
 
 #if QOPT_GEMV_I4_SCHEME == 0
 /// The constants of widenI4 for one row and group: zero point `z` (8 for
