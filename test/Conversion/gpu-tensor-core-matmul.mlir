@@ -1,7 +1,9 @@
 // RUN: quant-opt %s --pass-pipeline="builtin.module(func.func(qopt-gpu-tensor-core-matmul))" -split-input-file | FileCheck %s
 // RUN: rm -rf %t && quant-opt %s -split-input-file --pass-pipeline="builtin.module(func.func(qopt-gpu-tensor-core-matmul),gpu-kernel-outlining,nvvm-attach-target{chip=sm_90},gpu.module(convert-scf-to-cf,convert-gpu-to-nvvm),gpu-module-to-binary{format=isa},qopt-gpu-embed-cubin{cubin=never write-ptx=%t})" -o /dev/null
 // RUN: FileCheck %s --check-prefix=PTX < %t/linear_kernel.ptx
+// RUN: FileCheck %s --check-prefix=PTXBF < %t/bf16_kernel.ptx
 // RUN: %if ptxas %{ %ptxas -arch=sm_90 %t/linear_kernel.ptx -o %t/linear.cubin %}
+// RUN: %if ptxas %{ %ptxas -arch=sm_90 %t/bf16_kernel.ptx -o %t/bf16.cubin %}
 
 #mk = affine_map<(d0, d1, d2) -> (d0, d2)>
 #nk = affine_map<(d0, d1, d2) -> (d1, d2)>
@@ -42,6 +44,7 @@
 // PTX: wmma.load.a.sync.aligned.row.m16n16k16.shared.f16
 // PTX: wmma.mma.sync.aligned.row.row.m16n16k16.f32.f32
 // PTX: wmma.store.d.sync.aligned.row.m16n16k16.shared.f32
+// PTXBF: mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32
 func.func @linear(%x: memref<33x70xf16>, %w: memref<45x70xf16>, %y: memref<33x45xf16>) {
   linalg.generic {indexing_maps = [#mk, #nk, #mn], iterator_types = ["parallel", "parallel", "reduction"]}
       ins(%x, %w : memref<33x70xf16>, memref<45x70xf16>) outs(%y : memref<33x45xf16>) {
@@ -130,6 +133,36 @@ func.func @int8(%x: memref<16x64xi8>, %w: memref<32x64xi8>, %y: memref<16x32xi32
     %p = arith.muli %ea, %eb : i32
     %s = arith.addi %acc, %p : i32
     linalg.yield %s : i32
+  }
+  return
+}
+
+// -----
+
+#mk = affine_map<(d0, d1, d2) -> (d0, d2)>
+#nk = affine_map<(d0, d1, d2) -> (d1, d2)>
+#mn = affine_map<(d0, d1, d2) -> (d0, d1)>
+
+// bfloat16 (which the gpu dialect's wmma lacks): nvvm.mma.sync m16n8k16 on
+// per-lane fragments packed from shared memory (two bf16 an i32), a warp's
+// 32x32 quarter as 2x4 tiles of 16x8 with four f32 sums a lane each, 2x8
+// mma a k16 step; the sums stored to sC by lane position.
+// CHECK-LABEL: func.func @bf16
+// CHECK: gpu.launch {{.*}} workgroup(%{{.*}} : memref<64x40xbf16, #gpu.address_space<workgroup>>, %{{.*}} : memref<32x72xbf16, #gpu.address_space<workgroup>>, %[[SC:.*]] : memref<64x72xf32, #gpu.address_space<workgroup>>)
+// CHECK-NOT: gpu.subgroup_mma
+// CHECK: arith.bitcast %{{.*}} : bf16 to i16
+// CHECK: arith.shli
+// CHECK-COUNT-16: nvvm.mma.sync {{.*}} {layoutA = #nvvm.mma_layout<row>, layoutB = #nvvm.mma_layout<col>, multiplicandAPtxType = #nvvm.mma_type<bf16>, multiplicandBPtxType = #nvvm.mma_type<bf16>, shape = #nvvm.shape<m = 16, n = 8, k = 16>}
+// CHECK-COUNT-32: memref.store %{{.*}}, %[[SC]]
+// CHECK: arith.truncf %{{.*}} : f32 to bf16
+// CHECK: gpu.terminator
+func.func @bf16(%x: memref<33x70xbf16>, %w: memref<45x70xbf16>, %y: memref<33x45xbf16>) {
+  linalg.generic {indexing_maps = [#mk, #nk, #mn], iterator_types = ["parallel", "parallel", "reduction"]}
+      ins(%x, %w : memref<33x70xbf16>, memref<45x70xbf16>) outs(%y : memref<33x45xbf16>) {
+  ^bb0(%a: bf16, %b: bf16, %acc: bf16):
+    %p = arith.mulf %a, %b : bf16
+    %s = arith.addf %acc, %p : bf16
+    linalg.yield %s : bf16
   }
   return
 }

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Prepares the GPU check of the NVPTX pipeline's own kernels: small ONNX
 models that reach the tensor-core matmul (float16 MatMul / Gemm, odd and
-batched shapes; int8 MatMulInteger) and the fused row kernels (softmax, layer norm, RMS norm,
+batched shapes; a bfloat16 MatMul; int8 MatMulInteger) and the fused row kernels (softmax, layer norm, RMS norm,
 row reductions over wide rows), each compiled with quant-compile
 --target=nvptx, with random inputs and an independent reference: numpy in
 float64 for the matmuls (rounded to float16; int8 ones exact), onnxruntime for the rest.
@@ -30,6 +30,14 @@ def graph_model(nodes, inputs, outputs, inits=(), opset=18):
 
 def vi(name, elem, shape):
     return helper.make_tensor_value_info(name, elem, shape)
+
+
+def to_bf16(a):
+    """float32 values rounded to the nearest bfloat16 (ties to even), as
+    float32."""
+    bits = a.astype(np.float32).view(np.uint32).astype(np.uint64)
+    bits = ((bits + 0x7FFF + ((bits >> 16) & 1)) >> 16) << 16
+    return bits.astype(np.uint32).view(np.float32)
 
 
 def matmul_cases(rng):
@@ -62,6 +70,18 @@ def matmul_cases(rng):
         [numpy_helper.from_array(w, "W"), numpy_helper.from_array(bias, "B")])
     ref = (x.astype(np.float64) @ w.astype(np.float64).T + bias).astype(np.float16)
     out.append(("gemm_f16_transb", model, {"x": x}, {"y": ref}))
+    # bfloat16 (nvvm.mma.sync), between float32 casts (.npy has no bf16).
+    x = to_bf16(rng.standard_normal((48, 136)).astype(np.float32))
+    w = to_bf16(rng.standard_normal((136, 40)).astype(np.float32))
+    model = graph_model(
+        [helper.make_node("Cast", ["x"], ["xb"], to=TensorProto.BFLOAT16),
+         helper.make_node("MatMul", ["xb", "W"], ["yb"]),
+         helper.make_node("Cast", ["yb"], ["y"], to=TensorProto.FLOAT)],
+        [vi("x", F32, [48, 136])], [vi("y", F32, [48, 40])],
+        [helper.make_tensor("W", TensorProto.BFLOAT16, w.shape,
+                            w.flatten().tolist())])
+    ref = to_bf16((x.astype(np.float64) @ w.astype(np.float64)).astype(np.float32))
+    out.append(("matmul_bf16_48x136x40", model, {"x": x}, {"y": ref}))
     # int8 x int8 -> int32 (MatMulInteger without zero points): s8 wmma.
     a = rng.integers(-128, 128, (40, 96), dtype=np.int8)
     b = rng.integers(-128, 128, (96, 72), dtype=np.int8)
@@ -130,7 +150,8 @@ def main():
     rng = np.random.default_rng(7)
     compiler = os.path.join(args.build_dir, "bin", "quant-compile")
     # int8 products are exact; float16 ones within a rounding of float16.
-    todo = [(n, m, i, r, 0.0 if "integer" in n else 2e-3)
+    tolerance = {"integer": 0.0, "bf16": 8e-3}  # else float16's 2e-3
+    todo = [(n, m, i, r, next((t for k, t in tolerance.items() if k in n), 2e-3))
             for n, m, i, r in matmul_cases(rng)]
     for name, model, inputs in row_cases(rng):
         sess = ort.InferenceSession(model.SerializeToString(),

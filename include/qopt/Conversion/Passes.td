@@ -210,20 +210,24 @@ def GPUTensorCoreMatmulPass : Pass<"qopt-gpu-tensor-core-matmul"> {
     contraction with one M, one N and one K dimension (linalg.matmul,
     batch_matmul, the x·Wᵀ generic of a linear layer, any operand layout;
     batch dimensions become the grid's z) with a float16 or float32 output,
-    and every int8 x int8 -> int32 one whose operands are both sign- or
-    both zero-extended (W8A8's qlinear with int8 activations,
-    MatMulInteger), becomes a `gpu.launch` of 64x64 output tiles per block
-    of four warps.
+    a bfloat16 one (bfloat16 or float32 output), and every int8 x int8 ->
+    int32 one whose operands are both sign- or both zero-extended (W8A8's
+    qlinear with int8 activations, MatMulInteger), becomes a `gpu.launch`
+    of 64x64 output tiles per block of four warps.
     64x32 and 32x64 operand tiles are staged in shared memory (workgroup
     attributions) with coalesced loads along each operand's contiguous
     dimension, zero outside the matrix (M, N, K need not be multiples of
     the tile, and may be dynamic); each warp multiplies its 32x32 quarter
     with `gpu.subgroup_mma_load_matrix` / `_compute` (PTX
-    `wmma.mma.sync.m16n16k16`, float32 / int32 accumulation); the sums go through
+    `wmma.mma.sync.m16n16k16`, float32 / int32 accumulation) — bfloat16,
+    which the gpu dialect's wmma lacks, with `nvvm.mma.sync` m16n8k16 on
+    per-lane fragments read from shared memory; the sums go through
     shared memory to an epilogue that adds the output's initial value and
     rounds to the output type.
   }];
   let dependentDialects = ["::mlir::gpu::GPUDialect",
+                           "::mlir::NVVM::NVVMDialect",
+                           "::mlir::LLVM::LLVMDialect",
                            "::mlir::scf::SCFDialect",
                            "::mlir::memref::MemRefDialect",
                            "::mlir::arith::ArithDialect"];

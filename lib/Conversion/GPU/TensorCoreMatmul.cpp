@@ -21,6 +21,8 @@
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/LLVMIR/NVVMDialect.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Linalg/IR/LinalgInterfaces.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
@@ -48,6 +50,8 @@ constexpr int64_t kPitchC = kTile + 8; // sC[64][72] (m, n), f32 / i32
 struct MmaKind {
   bool isInt = false;      // i8 x i8 -> i32, else f16 x f16 -> f32
   bool isUnsigned = false; // int: both operands zero-extended (u8), else s8
+  bool isBF16 = false;     // bf16 x bf16 -> f32 through mma.sync (wmma in
+                           // the gpu dialect has no bf16)
   int64_t pitchA() const { return kTileK + (isInt ? 16 : 8); }
   int64_t pitchB() const { return kTile + (isInt ? 16 : 8); }
 };
@@ -110,10 +114,12 @@ std::optional<MatmulDims> matchMatmul(linalg::LinalgOp op) {
   MmaKind kind;
   if (!isMulAddBody(op, kind))
     return std::nullopt;
+  kind.isBF16 = !kind.isInt && elemOf(a).isBF16();
+  Type half = kind.isBF16 ? elemOf(a) : Float16Type::get(op.getContext());
   if (kind.isInt ? !(elemOf(a).isInteger(8) && elemOf(b).isInteger(8) &&
                      elemOf(c).isInteger(32))
-                 : !(elemOf(a).isF16() && elemOf(b).isF16() &&
-                     (elemOf(c).isF16() || elemOf(c).isF32())))
+                 : !(elemOf(a) == half && elemOf(b) == half &&
+                     (elemOf(c) == half || elemOf(c).isF32())))
     return std::nullopt;
   FailureOr<linalg::ContractionDimensions> dims =
       linalg::inferContractionDims(op);
@@ -174,6 +180,156 @@ struct GPUTensorCoreMatmulPass
            cast<AffineDimExpr>(map.getResults().back()).getPosition() == dim;
   }
 
+  using StageFn = llvm::function_ref<void(OpBuilder &, Value)>;
+
+  /// gpu.subgroup_mma (wmma) over the K loop: 2x2 16x16 fragments a warp,
+  /// the sums stored to sC.
+  static void emitWmmaTiles(OpBuilder &kb, Location loc, StageFn stageTiles,
+                            Value sA, Value sB, Value sC, Value kSize,
+                            Value warpRow, Value warpCol, Type fragElem,
+                            Type accTy, Value zeroAcc, int64_t pitchA,
+                            int64_t pitchB) {
+    auto cst = [&](OpBuilder &bb, int64_t v) -> Value {
+      return arith::ConstantIndexOp::create(bb, loc, v);
+    };
+    auto aType = gpu::MMAMatrixType::get({kFrag, kFrag}, fragElem, "AOp");
+    auto bType = gpu::MMAMatrixType::get({kFrag, kFrag}, fragElem, "BOp");
+    auto cType = gpu::MMAMatrixType::get({kFrag, kFrag}, accTy, "COp");
+    Value zeroFrag =
+        gpu::SubgroupMmaConstantMatrixOp::create(kb, loc, cType, zeroAcc);
+    SmallVector<Value> init(4, zeroFrag);
+    auto kLoop =
+        scf::ForOp::create(kb, loc, cst(kb, 0), kSize, cst(kb, kTileK), init);
+    {
+      OpBuilder lb = OpBuilder::atBlockBegin(kLoop.getBody());
+      stageTiles(lb, kLoop.getInductionVar());
+      SmallVector<Value> acc(kLoop.getRegionIterArgs());
+      for (int64_t kk = 0; kk < kTileK; kk += kFrag) {
+        Value a[2], bf[2];
+        for (int i = 0; i < 2; ++i) {
+          Value row =
+              arith::AddIOp::create(lb, loc, warpRow, cst(lb, i * kFrag));
+          a[i] = gpu::SubgroupMmaLoadMatrixOp::create(
+              lb, loc, aType, sA, ValueRange{row, cst(lb, kk)},
+              lb.getIndexAttr(pitchA), UnitAttr());
+          Value col =
+              arith::AddIOp::create(lb, loc, warpCol, cst(lb, i * kFrag));
+          bf[i] = gpu::SubgroupMmaLoadMatrixOp::create(
+              lb, loc, bType, sB, ValueRange{cst(lb, kk), col},
+              lb.getIndexAttr(pitchB), UnitAttr());
+        }
+        for (int i = 0; i < 2; ++i)
+          for (int j = 0; j < 2; ++j)
+            acc[i * 2 + j] = gpu::SubgroupMmaComputeOp::create(
+                lb, loc, cType, a[i], bf[j], acc[i * 2 + j], UnitAttr(),
+                UnitAttr());
+      }
+      gpu::BarrierOp::create(lb, loc);
+      scf::YieldOp::create(lb, loc, acc);
+    }
+    // Fragments → sC, then each thread finishes 32 outputs.
+    for (int i = 0; i < 2; ++i)
+      for (int j = 0; j < 2; ++j) {
+        Value row = arith::AddIOp::create(kb, loc, warpRow, cst(kb, i * kFrag));
+        Value col = arith::AddIOp::create(kb, loc, warpCol, cst(kb, j * kFrag));
+        gpu::SubgroupMmaStoreMatrixOp::create(
+            kb, loc, kLoop.getResult(i * 2 + j), sC, ValueRange{row, col},
+            kb.getIndexAttr(kPitchC), UnitAttr());
+      }
+  }
+
+  /// nvvm.mma.sync m16n8k16 (bfloat16, float32 sums) over the K loop: a
+  /// warp's 32x32 quarter is 2x4 tiles of 16x8, four f32 sums a lane each.
+  /// Lane (g, t) = (lane / 4, lane % 4) holds, per PTX's fragment layout,
+  /// A rows g and g+8 at columns 2t, 2t+1, 2t+8, 2t+9; B column g at rows
+  /// 2t, 2t+1, 2t+8, 2t+9; C rows g and g+8 at columns 2t, 2t+1 — each pair
+  /// packed in a 32-bit register, the lower index in the low half.
+  static void emitMmaSyncTiles(OpBuilder &kb, Location loc, StageFn stageTiles,
+                               Value sA, Value sB, Value sC, Value kSize,
+                               Value tid, Value warpRow, Value warpCol,
+                               Value zeroAcc) {
+    auto cst = [&](OpBuilder &bb, int64_t v) -> Value {
+      return arith::ConstantIndexOp::create(bb, loc, v);
+    };
+    auto add = [&](OpBuilder &bb, Value a, int64_t c) -> Value {
+      return c == 0 ? a : arith::AddIOp::create(bb, loc, a, cst(bb, c));
+    };
+    Value lane = arith::RemUIOp::create(kb, loc, tid, cst(kb, 32));
+    Value g = arith::DivUIOp::create(kb, loc, lane, cst(kb, 4));
+    Value t2 = arith::MulIOp::create(
+        kb, loc, arith::RemUIOp::create(kb, loc, lane, cst(kb, 4)), cst(kb, 2));
+    Type i32 = kb.getI32Type(), i16 = kb.getI16Type(), f32 = kb.getF32Type();
+    // Two bf16 from shared memory packed in an i32 (first in the low half).
+    auto pack = [&](OpBuilder &bb, Value m, Value r0, Value c0, Value r1,
+                    Value c1) -> Value {
+      auto bits = [&](Value r, Value c) -> Value {
+        Value v = memref::LoadOp::create(bb, loc, m, ValueRange{r, c});
+        return arith::ExtUIOp::create(
+            bb, loc, i32, arith::BitcastOp::create(bb, loc, i16, v));
+      };
+      Value lo = bits(r0, c0), hi = bits(r1, c1);
+      Value sh = arith::ShLIOp::create(
+          bb, loc, hi, arith::ConstantIntOp::create(bb, loc, i32, 16));
+      return arith::OrIOp::create(bb, loc, lo, sh);
+    };
+    constexpr int kTilesM = 2, kTilesN = 4;
+    SmallVector<Value> init(kTilesM * kTilesN * 4, zeroAcc);
+    auto kLoop =
+        scf::ForOp::create(kb, loc, cst(kb, 0), kSize, cst(kb, kTileK), init);
+    {
+      OpBuilder lb = OpBuilder::atBlockBegin(kLoop.getBody());
+      stageTiles(lb, kLoop.getInductionVar());
+      SmallVector<Value> acc(kLoop.getRegionIterArgs());
+      auto resTy = LLVM::LLVMStructType::getLiteral(lb.getContext(),
+                                                    SmallVector<Type>(4, f32));
+      for (int64_t kk = 0; kk < kTileK; kk += kFrag) {
+        Value ca = add(lb, t2, kk), cb = add(lb, t2, kk + 8);
+        SmallVector<Value> a[kTilesM], bf[kTilesN];
+        for (int i = 0; i < kTilesM; ++i) {
+          Value r0 =
+              arith::AddIOp::create(lb, loc, add(lb, warpRow, 16 * i), g);
+          Value r1 = add(lb, r0, 8);
+          a[i] = {pack(lb, sA, r0, ca, r0, add(lb, ca, 1)),
+                  pack(lb, sA, r1, ca, r1, add(lb, ca, 1)),
+                  pack(lb, sA, r0, cb, r0, add(lb, cb, 1)),
+                  pack(lb, sA, r1, cb, r1, add(lb, cb, 1))};
+        }
+        for (int j = 0; j < kTilesN; ++j) {
+          Value n = arith::AddIOp::create(lb, loc, add(lb, warpCol, 8 * j), g);
+          bf[j] = {pack(lb, sB, ca, n, add(lb, ca, 1), n),
+                   pack(lb, sB, cb, n, add(lb, cb, 1), n)};
+        }
+        for (int i = 0; i < kTilesM; ++i)
+          for (int j = 0; j < kTilesN; ++j) {
+            int64_t base = (i * kTilesN + j) * 4;
+            auto mma = NVVM::MmaOp::create(
+                lb, loc, resTy, a[i], bf[j],
+                ArrayRef<Value>(acc).slice(base, 4), {16, 8, 16}, std::nullopt,
+                std::nullopt,
+                std::array<NVVM::MMATypes, 2>{NVVM::MMATypes::bf16,
+                                              NVVM::MMATypes::bf16},
+                std::array<NVVM::MMALayout, 2>{NVVM::MMALayout::row,
+                                               NVVM::MMALayout::col});
+            for (int64_t e = 0; e < 4; ++e)
+              acc[base + e] = LLVM::ExtractValueOp::create(
+                  lb, loc, mma.getResult(), ArrayRef<int64_t>{e});
+          }
+      }
+      gpu::BarrierOp::create(lb, loc);
+      scf::YieldOp::create(lb, loc, acc);
+    }
+    for (int i = 0; i < kTilesM; ++i)
+      for (int j = 0; j < kTilesN; ++j) {
+        Value r0 = arith::AddIOp::create(kb, loc, add(kb, warpRow, 16 * i), g);
+        Value c0 = arith::AddIOp::create(kb, loc, add(kb, warpCol, 8 * j), t2);
+        int64_t base = (i * kTilesN + j) * 4;
+        for (int e = 0; e < 4; ++e)
+          memref::StoreOp::create(
+              kb, loc, kLoop.getResult(base + e), sC,
+              ValueRange{e < 2 ? r0 : add(kb, r0, 8), add(kb, c0, e % 2)});
+      }
+  }
+
   void emitKernel(linalg::LinalgOp op, const MatmulDims &dims) {
     MLIRContext *ctx = op.getContext();
     Location loc = op.getLoc();
@@ -206,7 +362,9 @@ struct GPUTensorCoreMatmulPass
     // Operand tiles hold the inputs' type (f16 / i8), the sums f32 / i32.
     const MmaKind &kind = dims.kind;
     Type f32 = b.getF32Type();
-    Type elem = kind.isInt ? Type(b.getI8Type()) : Type(b.getF16Type());
+    Type elem = kind.isInt    ? Type(b.getI8Type())
+                : kind.isBF16 ? Type(b.getBF16Type())
+                              : Type(b.getF16Type());
     Type accTy = kind.isInt ? Type(b.getI32Type()) : f32;
     const int64_t pitchA = kind.pitchA(), pitchB = kind.pitchB();
     auto wg = gpu::AddressSpaceAttr::get(ctx, gpu::AddressSpace::Workgroup);
@@ -256,14 +414,8 @@ struct GPUTensorCoreMatmulPass
                                     kind.isUnsigned ? IntegerType::Unsigned
                                                     : IntegerType::Signed))
             : elem;
-    auto aType = gpu::MMAMatrixType::get({kFrag, kFrag}, fragElem, "AOp");
-    auto bType = gpu::MMAMatrixType::get({kFrag, kFrag}, fragElem, "BOp");
-    auto cType = gpu::MMAMatrixType::get({kFrag, kFrag}, accTy, "COp");
     Value zeroAcc = arith::ConstantOp::create(kb, loc, kb.getZeroAttr(accTy));
     Value zeroElem = arith::ConstantOp::create(kb, loc, kb.getZeroAttr(elem));
-    Value zeroFrag =
-        gpu::SubgroupMmaConstantMatrixOp::create(kb, loc, cType, zeroAcc);
-    SmallVector<Value> init(4, zeroFrag);
 
     OpOperand *opA = op.getDpsInputOperand(0), *opB = op.getDpsInputOperand(1);
     OpOperand *opC = op.getDpsInitOperand(0);
@@ -318,49 +470,21 @@ struct GPUTensorCoreMatmulPass
                               ValueRange{r, c});
     };
 
-    auto kLoop =
-        scf::ForOp::create(kb, loc, cst(kb, 0), kSize, cst(kb, kTileK), init);
-    {
-      OpBuilder lb = OpBuilder::atBlockBegin(kLoop.getBody());
-      Value k0 = kLoop.getInductionVar();
+    // One K step: both operand tiles into shared memory, then the warps'
+    // products from there.
+    auto stageTiles = [&](OpBuilder &lb, Value k0) {
       copyTile(lb, opA, sA, kTile, kTileK, dims.m, dims.k, m0, k0, mSize,
                kSize);
       copyTile(lb, opB, sB, kTileK, kTile, dims.k, dims.n, k0, n0, kSize,
                nSize);
       gpu::BarrierOp::create(lb, loc);
-      SmallVector<Value> acc(kLoop.getRegionIterArgs());
-      for (int64_t kk = 0; kk < kTileK; kk += kFrag) {
-        Value a[2], bf[2];
-        for (int i = 0; i < 2; ++i) {
-          Value row =
-              arith::AddIOp::create(lb, loc, warpRow, cst(lb, i * kFrag));
-          a[i] = gpu::SubgroupMmaLoadMatrixOp::create(
-              lb, loc, aType, sA, ValueRange{row, cst(lb, kk)},
-              lb.getIndexAttr(pitchA), UnitAttr());
-          Value col =
-              arith::AddIOp::create(lb, loc, warpCol, cst(lb, i * kFrag));
-          bf[i] = gpu::SubgroupMmaLoadMatrixOp::create(
-              lb, loc, bType, sB, ValueRange{cst(lb, kk), col},
-              lb.getIndexAttr(pitchB), UnitAttr());
-        }
-        for (int i = 0; i < 2; ++i)
-          for (int j = 0; j < 2; ++j)
-            acc[i * 2 + j] = gpu::SubgroupMmaComputeOp::create(
-                lb, loc, cType, a[i], bf[j], acc[i * 2 + j], UnitAttr(),
-                UnitAttr());
-      }
-      gpu::BarrierOp::create(lb, loc);
-      scf::YieldOp::create(lb, loc, acc);
-    }
-    // Fragments → sC, then each thread finishes 32 outputs.
-    for (int i = 0; i < 2; ++i)
-      for (int j = 0; j < 2; ++j) {
-        Value row = arith::AddIOp::create(kb, loc, warpRow, cst(kb, i * kFrag));
-        Value col = arith::AddIOp::create(kb, loc, warpCol, cst(kb, j * kFrag));
-        gpu::SubgroupMmaStoreMatrixOp::create(
-            kb, loc, kLoop.getResult(i * 2 + j), sC, ValueRange{row, col},
-            kb.getIndexAttr(kPitchC), UnitAttr());
-      }
+    };
+    if (kind.isBF16)
+      emitMmaSyncTiles(kb, loc, stageTiles, sA, sB, sC, kSize, tid, warpRow,
+                       warpCol, zeroAcc);
+    else
+      emitWmmaTiles(kb, loc, stageTiles, sA, sB, sC, kSize, warpRow, warpCol,
+                    fragElem, accTy, zeroAcc, pitchA, pitchB);
     gpu::BarrierOp::create(kb, loc);
     {
       bool colsFast = isContiguousDim(op, opC, dims.n);
@@ -393,10 +517,10 @@ struct GPUTensorCoreMatmulPass
       if (kind.isInt) {
         total = arith::AddIOp::create(tb, loc, initial, sum);
       } else {
-        if (outTy.isF16())
+        if (!outTy.isF32())
           initial = arith::ExtFOp::create(tb, loc, f32, initial);
         total = arith::AddFOp::create(tb, loc, initial, sum);
-        if (outTy.isF16())
+        if (!outTy.isF32())
           total = arith::TruncFOp::create(tb, loc, outTy, total);
       }
       memref::StoreOp::create(tb, loc, total, opC->get(), idx);
