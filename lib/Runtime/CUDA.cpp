@@ -42,6 +42,7 @@
 #include <cstring>
 #include <mutex>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 using qopt::rt::fail;
@@ -358,6 +359,35 @@ CUmodule loadModule(const void *data, int optLevel, const char *where,
   return module;
 }
 
+/// Compiled artifacts allocate every buffer (cuMemAllocManaged) and a
+/// stream for every launch on each call, and free them before returning;
+/// the driver's allocation, first-touch page migration and stream creation
+/// then cost far more than the kernels. Freed managed buffers and streams
+/// are kept for reuse instead: the next call of the same model gets the
+/// same buffers back, already resident on the GPU. At most
+/// $QOPT_CUDA_POOL_MB (default 1024) MiB stay cached; 0 turns the cache
+/// off. qopt_cuda_release_cached() returns everything to the driver.
+struct Pools {
+  std::mutex mutex;
+  std::unordered_map<void *, size_t> managedSize; // every live managed block
+  std::unordered_multimap<size_t, void *> freeManaged;
+  size_t cachedBytes = 0;
+  std::vector<CUstream> freeStreams;
+  size_t limitBytes() {
+    static const size_t limit = [] {
+      const char *env = std::getenv("QOPT_CUDA_POOL_MB");
+      return static_cast<size_t>(env ? std::strtoull(env, nullptr, 10) : 1024)
+             << 20;
+    }();
+    return limit;
+  }
+};
+
+Pools &pools() {
+  static Pools *p = new Pools; // never destroyed: used from atexit paths
+  return *p;
+}
+
 } // namespace
 
 //===----------------------------------------------------------------------===//
@@ -520,6 +550,15 @@ CUstream mgpuStreamCreate() {
   ScopedContext ctx("mgpuStreamCreate", true);
   if (!ctx)
     return nullptr;
+  {
+    Pools &p = pools();
+    std::lock_guard<std::mutex> lock(p.mutex);
+    if (!p.freeStreams.empty()) {
+      CUstream s = p.freeStreams.back();
+      p.freeStreams.pop_back();
+      return s;
+    }
+  }
   CUstream stream = nullptr;
   if (!QOPT_CHECK("mgpuStreamCreate", true,
                   driver().cuStreamCreate(&stream, CU_STREAM_NON_BLOCKING)))
@@ -530,6 +569,16 @@ CUstream mgpuStreamCreate() {
 void mgpuStreamDestroy(CUstream stream) {
   if (!stream || !ready("mgpuStreamDestroy", true))
     return;
+  // Kept for the next mgpuStreamCreate (work still queued on it stays
+  // ordered before whatever comes next).
+  if (pools().limitBytes() > 0) {
+    Pools &p = pools();
+    std::lock_guard<std::mutex> lock(p.mutex);
+    if (p.freeStreams.size() < 64) {
+      p.freeStreams.push_back(stream);
+      return;
+    }
+  }
   QOPT_CHECK("mgpuStreamDestroy", true, driver().cuStreamDestroy(stream));
 }
 
@@ -594,6 +643,17 @@ void *mgpuMemAlloc(uint64_t sizeBytes, CUstream /*stream*/, bool isHostShared) {
   ScopedContext ctx("mgpuMemAlloc", true);
   if (!ctx || sizeBytes == 0)
     return nullptr;
+  if (isHostShared) {
+    Pools &p = pools();
+    std::lock_guard<std::mutex> lock(p.mutex);
+    auto it = p.freeManaged.find(sizeBytes);
+    if (it != p.freeManaged.end()) {
+      void *block = it->second;
+      p.freeManaged.erase(it);
+      p.cachedBytes -= sizeBytes;
+      return block;
+    }
+  }
   CUdeviceptr ptr = 0;
   bool ok = isHostShared
                 ? QOPT_CHECK("mgpuMemAlloc", true,
@@ -601,15 +661,42 @@ void *mgpuMemAlloc(uint64_t sizeBytes, CUstream /*stream*/, bool isHostShared) {
                                                         CU_MEM_ATTACH_GLOBAL))
                 : QOPT_CHECK("mgpuMemAlloc", true,
                              driver().cuMemAlloc(&ptr, sizeBytes));
-  return ok ? reinterpret_cast<void *>(ptr) : nullptr;
+  if (!ok)
+    return nullptr;
+  if (isHostShared) {
+    Pools &p = pools();
+    std::lock_guard<std::mutex> lock(p.mutex);
+    p.managedSize[reinterpret_cast<void *>(ptr)] = sizeBytes;
+  }
+  return reinterpret_cast<void *>(ptr);
 }
 
-void mgpuMemFree(void *ptr, CUstream /*stream*/) {
+void mgpuMemFree(void *ptr, CUstream stream) {
   if (!ptr)
     return;
   ScopedContext ctx("mgpuMemFree", true);
   if (!ctx)
     return;
+  {
+    Pools &p = pools();
+    std::unique_lock<std::mutex> lock(p.mutex);
+    auto it = p.managedSize.find(ptr);
+    if (it != p.managedSize.end() &&
+        p.cachedBytes + it->second <= p.limitBytes()) {
+      size_t bytes = it->second;
+      lock.unlock();
+      // Whatever still uses the block finishes before it is handed out
+      // again (artifacts free after a wait, so this returns at once).
+      if (stream)
+        QOPT_CHECK("mgpuMemFree", true, driver().cuStreamSynchronize(stream));
+      lock.lock();
+      p.freeManaged.emplace(bytes, ptr);
+      p.cachedBytes += bytes;
+      return;
+    }
+    if (it != p.managedSize.end())
+      p.managedSize.erase(it);
+  }
   QOPT_CHECK("mgpuMemFree", true, driver().cuMemFree(dptr(ptr)));
 }
 
@@ -813,6 +900,29 @@ qopt_status qopt_cuda_copy_to_host(void *host_dst, const void *device_src,
 qopt_status qopt_cuda_copy_device(void *device_dst, const void *device_src,
                                   size_t bytes) {
   return copySync(device_dst, device_src, bytes, "qopt_cuda_copy_device");
+}
+
+qopt_status qopt_cuda_release_cached(void) {
+  if (!qopt_cuda_available())
+    return QOPT_OK;
+  ScopedContext ctx("qopt_cuda_release_cached", false);
+  if (!ctx)
+    return QOPT_ERROR;
+  Pools &p = pools();
+  std::lock_guard<std::mutex> lock(p.mutex);
+  bool ok = true;
+  for (auto &[bytes, block] : p.freeManaged) {
+    p.managedSize.erase(block);
+    ok &= QOPT_CHECK("qopt_cuda_release_cached", false,
+                     driver().cuMemFree(dptr(block)));
+  }
+  p.freeManaged.clear();
+  p.cachedBytes = 0;
+  for (CUstream s : p.freeStreams)
+    ok &= QOPT_CHECK("qopt_cuda_release_cached", false,
+                     driver().cuStreamDestroy(s));
+  p.freeStreams.clear();
+  return ok ? QOPT_OK : QOPT_ERROR;
 }
 
 qopt_status qopt_cuda_synchronize(void *stream) {

@@ -389,6 +389,39 @@ def test_mgpu_abi_runs_a_kernel(gpu):
     assert rt.qopt_cuda_last_error() == b""
 
 
+def test_managed_buffers_and_streams_are_reused(gpu):
+    """Compiled artifacts allocate and free every buffer and stream on each
+    call: freed managed blocks come back for the same size (contents kept
+    resident), streams likewise; qopt_cuda_release_cached returns them to the
+    driver. Device memory (not host_shared) is never cached."""
+    rt = gpu
+    rt.qopt_cuda_clear_error()
+    stream = rt.mgpuStreamCreate()
+    a = rt.mgpuMemAlloc(4096, stream, True)
+    assert a
+    host = np.arange(1024, dtype=np.float32)
+    rt.mgpuMemcpy(a, host.ctypes.data, host.nbytes, stream)
+    rt.mgpuStreamSynchronize(stream)
+    rt.mgpuMemFree(a, stream)
+    b = rt.mgpuMemAlloc(4096, stream, True)
+    assert b == a
+    c = rt.mgpuMemAlloc(8192, stream, True)  # another size: a new block
+    assert c and c != a
+    out = np.zeros(1024, np.float32)
+    rt.mgpuMemcpy(out.ctypes.data, b, out.nbytes, stream)
+    rt.mgpuStreamSynchronize(stream)
+    np.testing.assert_array_equal(out, host)
+    rt.mgpuMemFree(b, stream)
+    rt.mgpuMemFree(c, stream)
+    rt.mgpuStreamDestroy(stream)
+    assert rt.mgpuStreamCreate() == stream
+    rt.mgpuStreamDestroy(stream)
+    d = rt.mgpuMemAlloc(4096, None, False)
+    rt.mgpuMemFree(d, None)
+    assert rt.qopt_cuda_release_cached() == 0
+    assert rt.qopt_cuda_last_error() == b""
+
+
 def test_mgpu_bad_ptx_reports_the_jit_log(gpu):
     rt = gpu
     rt.qopt_cuda_clear_error()

@@ -78,6 +78,10 @@ qopt_status qopt_cuda_copy_device(void *device_dst, const void *device_src,
 /** Waits for `stream` (a CUstream / cudaStream_t; NULL: the legacy default
  *  stream) and reports any error of the work queued on it. */
 qopt_status qopt_cuda_synchronize(void *stream);
+/** Compiled artifacts' freed managed buffers and streams are cached for
+ *  their next call (at most $QOPT_CUDA_POOL_MB MiB, default 1024; 0: no
+ *  cache). This returns the cached ones to the driver. */
+qopt_status qopt_cuda_release_cached(void);
 
 /* --- GEMV kernels -----------------------------------------------------------
  */

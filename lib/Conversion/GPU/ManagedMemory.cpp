@@ -37,6 +37,26 @@ SmallVector<Value> dynamicSizes(OpBuilder &b, Location loc, Value v) {
   return sizes;
 }
 
+/// Copies `src` into `dst` (same shape). Contiguous buffers go through
+/// gpu.memcpy (cuMemcpy: a DMA straight to where the managed pages live,
+/// usually the GPU, instead of host stores that would fault them back to
+/// the host); strided views through memref.copy on the host.
+void copyBuffer(OpBuilder &b, Location loc, Value src, Value dst) {
+  auto st = cast<MemRefType>(src.getType());
+  auto dt = cast<MemRefType>(dst.getType());
+  if (!st.getLayout().isIdentity() || !dt.getLayout().isIdentity() ||
+      st.getElementType() != dt.getElementType()) {
+    memref::CopyOp::create(b, loc, src, dst);
+    return;
+  }
+  if (st != dt) // static vs dynamic sizes of the same shape
+    src = memref::CastOp::create(b, loc, dt, src);
+  Type token = gpu::AsyncTokenType::get(b.getContext());
+  Value t = gpu::WaitOp::create(b, loc, token, ValueRange{}).getAsyncToken();
+  auto copy = gpu::MemcpyOp::create(b, loc, token, ValueRange{t}, dst, src);
+  gpu::WaitOp::create(b, loc, Type(), ValueRange{copy.getAsyncToken()});
+}
+
 /// A managed buffer with `v`'s contents (identity layout).
 Value managedCopy(OpBuilder &b, Location loc, Value v) {
   auto ty = cast<MemRefType>(v.getType());
@@ -45,7 +65,7 @@ Value managedCopy(OpBuilder &b, Location loc, Value v) {
                                  dynamicSizes(b, loc, v), ValueRange{},
                                  /*hostShared=*/true)
                 .getMemref();
-  memref::CopyOp::create(b, loc, v, m);
+  copyBuffer(b, loc, v, m);
   return m;
 }
 
@@ -151,7 +171,7 @@ struct GPUManagedMemoryPass
               b, ret.getLoc(),
               MemRefType::get(ty.getShape(), ty.getElementType()),
               dynamicSizes(b, ret.getLoc(), v));
-          memref::CopyOp::create(b, ret.getLoc(), v, h);
+          copyBuffer(b, ret.getLoc(), v, h);
           if (Operation *base = baseAllocation(v))
             if (!llvm::is_contained(temporaries, base->getResult(0)))
               owned.insert(base);
