@@ -44,6 +44,8 @@ SmallVector<Value> dynamicSizes(OpBuilder &b, Location loc, Value v) {
 void copyBuffer(OpBuilder &b, Location loc, Value src, Value dst) {
   auto st = cast<MemRefType>(src.getType());
   auto dt = cast<MemRefType>(dst.getType());
+  if (llvm::is_contained(st.getShape(), 0))
+    return; // statically empty: nothing to copy
   if (!st.getLayout().isIdentity() || !dt.getLayout().isIdentity() ||
       st.getElementType() != dt.getElementType()) {
     memref::CopyOp::create(b, loc, src, dst);
