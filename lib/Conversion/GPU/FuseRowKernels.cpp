@@ -476,9 +476,10 @@ struct GPUFuseRowKernelsPass
         partial = arith::ExtFOp::create(b, loc, wide, partial);
       } else {
         wide = b.getI32Type();
-        partial = isSigned
-                      ? arith::ExtSIOp::create(b, loc, wide, partial).getResult()
-                      : arith::ExtUIOp::create(b, loc, wide, partial).getResult();
+        partial =
+            isSigned
+                ? arith::ExtSIOp::create(b, loc, wide, partial).getResult()
+                : arith::ExtUIOp::create(b, loc, wide, partial).getResult();
       }
     }
     Value total =
