@@ -113,13 +113,12 @@ func.func @layer_norm(%x: memref<?x64xf32>, %g: memref<64xf32>, %bb: memref<64xf
 // CHECK: %[[R0:.*]] = memref.dim %{{.*}}, %c0
 // CHECK: %[[N2:.*]] = arith.muli %[[R0]], %c4
 // CHECK: gpu.launch blocks(%[[B:.*]], %{{.*}}, %{{.*}}) in (%{{.*}} = %[[N2]],
-// CHECK: %[[J:.*]] = arith.remui %[[B]], %c4
-// CHECK: %[[I:.*]] = arith.divui %[[B]], %c4
+// CHECK: %[[IJ:.*]]:2 = affine.delinearize_index %[[B]] into (%[[R0]], 4)
 // CHECK: gpu.all_reduce maximumf
 // CHECK: math.exp
 // CHECK: gpu.all_reduce add
 // CHECK: scf.for %[[C:.*]] =
-// CHECK:   memref.load %{{.*}}[%[[I]], %[[J]], %[[C]]]
+// CHECK:   memref.load %{{.*}}[%[[IJ]]#0, %[[IJ]]#1, %[[C]]]
 // CHECK:   arith.divf
 // CHECK: gpu.terminator
 // CHECK-NOT: linalg.

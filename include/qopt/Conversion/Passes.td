@@ -226,6 +226,7 @@ def GPUTensorCoreMatmulPass : Pass<"qopt-gpu-tensor-core-matmul"> {
     rounds to the output type.
   }];
   let dependentDialects = ["::mlir::gpu::GPUDialect",
+                           "::mlir::affine::AffineDialect",
                            "::mlir::NVVM::NVVMDialect",
                            "::mlir::LLVM::LLVMDialect",
                            "::mlir::scf::SCFDialect",
@@ -255,6 +256,7 @@ def GPUFuseRowKernelsPass : Pass<"qopt-gpu-fuse-row-kernels"> {
            "Threads per block (a multiple of 32, at most 1024)">,
   ];
   let dependentDialects = ["::mlir::gpu::GPUDialect",
+                           "::mlir::affine::AffineDialect",
                            "::mlir::scf::SCFDialect",
                            "::mlir::memref::MemRefDialect",
                            "::mlir::arith::ArithDialect"];

@@ -346,16 +346,12 @@ struct GPUFuseRowKernelsPass
     Value tid = launch.getThreadIds().x;
     Value bdim = launch.getBlockSize().x;
     // Row indices from the block index (row-major).
-    SmallVector<Value> rowIdx(rows);
-    Value rest = launch.getBlockIds().x;
-    for (int i = static_cast<int>(rows) - 1; i >= 0; --i) {
-      if (i == 0) {
-        rowIdx[i] = rest;
-        break;
-      }
-      rowIdx[i] = arith::RemUIOp::create(kb, loc, rest, rowSizes[i]);
-      rest = arith::DivUIOp::create(kb, loc, rest, rowSizes[i]);
-    }
+    SmallVector<Value> rowIdx =
+        rows == 1
+            ? SmallVector<Value>{launch.getBlockIds().x}
+            : SmallVector<Value>(affine::AffineDelinearizeIndexOp::create(
+                                     kb, loc, launch.getBlockIds().x, rowSizes)
+                                     .getResults());
     Value zero = arith::ConstantIndexOp::create(kb, loc, 0);
     Value isFirst =
         arith::CmpIOp::create(kb, loc, arith::CmpIPredicate::eq, tid, zero);

@@ -18,6 +18,7 @@
 
 #include "qopt/Conversion/Passes.h"
 
+#include "mlir/Dialect/Affine/IR/AffineOps.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
@@ -389,15 +390,16 @@ struct GPUTensorCoreMatmulPass
         arith::MulIOp::create(kb, loc, launch.getBlockIds().x, cst(kb, kTile));
     // Batch indices (row-major over the batch dims).
     SmallVector<Value> loopValues(op.getNumLoops(), zeroIdx);
-    Value rest = launch.getBlockIds().z;
-    for (int i = static_cast<int>(dims.batch.size()) - 1; i >= 0; --i) {
-      if (i == 0) {
-        loopValues[dims.batch[i]] = rest;
-        break;
-      }
-      loopValues[dims.batch[i]] =
-          arith::RemUIOp::create(kb, loc, rest, batchSizes[i]);
-      rest = arith::DivUIOp::create(kb, loc, rest, batchSizes[i]);
+    if (!dims.batch.empty()) {
+      SmallVector<Value> batchIdx =
+          dims.batch.size() == 1
+              ? SmallVector<Value>{launch.getBlockIds().z}
+              : SmallVector<Value>(
+                    affine::AffineDelinearizeIndexOp::create(
+                        kb, loc, launch.getBlockIds().z, batchSizes)
+                        .getResults());
+      for (auto [d, v] : llvm::zip(dims.batch, batchIdx))
+        loopValues[d] = v;
     }
     Value warp = arith::DivUIOp::create(kb, loc, tid, cst(kb, 32));
     Value warpRow = arith::MulIOp::create(
