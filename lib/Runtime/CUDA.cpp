@@ -33,6 +33,7 @@
 #include "RuntimeInternal.h"
 
 #include <dlfcn.h>
+#include <link.h>
 
 #include <algorithm>
 #include <cstdarg>
@@ -388,6 +389,26 @@ Pools &pools() {
   return *p;
 }
 
+/// GPU copies of compiled artifacts' constants (weights), made at their
+/// first use and kept while the artifact stays loaded: a call no longer
+/// copies its weights. Keyed by the constant's host address; `base` is the
+/// load address of the shared object holding it (forgotten at unload).
+struct ConstantCopy {
+  uint64_t bytes;
+  void *managed;
+  void *base;
+};
+
+std::mutex &constantsMutex() {
+  static std::mutex *m = new std::mutex;
+  return *m;
+}
+
+std::unordered_map<const void *, ConstantCopy> &constants() {
+  static auto *c = new std::unordered_map<const void *, ConstantCopy>;
+  return *c;
+}
+
 } // namespace
 
 //===----------------------------------------------------------------------===//
@@ -732,6 +753,40 @@ void mgpuMemset16(void *dst, unsigned short value, size_t count,
              driver().cuMemsetD16Async(dptr(dst), value, count, stream));
 }
 
+/// The GPU-reachable (managed) copy of the constant at `host` (`bytes`
+/// long), made once: compiled artifacts call this instead of copying their
+/// constants on every call. Null (with the error reported) on failure.
+void *qopt_cuda_constant(const void *host, uint64_t bytes) {
+  if (!host || bytes == 0)
+    return nullptr;
+  std::lock_guard<std::mutex> lock(constantsMutex());
+  auto it = constants().find(host);
+  if (it != constants().end() && it->second.bytes == bytes)
+    return it->second.managed;
+  ScopedContext ctx("qopt_cuda_constant", true);
+  if (!ctx)
+    return nullptr;
+  CUdeviceptr ptr = 0;
+  if (!QOPT_CHECK(
+          "qopt_cuda_constant", true,
+          driver().cuMemAllocManaged(&ptr, bytes, CU_MEM_ATTACH_GLOBAL)))
+    return nullptr;
+  if (!QOPT_CHECK("qopt_cuda_constant", true,
+                  driver().cuMemcpyAsync(ptr, dptr(const_cast<void *>(host)),
+                                         bytes, nullptr)) ||
+      !QOPT_CHECK("qopt_cuda_constant", true,
+                  driver().cuStreamSynchronize(nullptr))) {
+    driver().cuMemFree(ptr);
+    return nullptr;
+  }
+  Dl_info info{};
+  void *base = dladdr(host, &info) ? info.dli_fbase : nullptr;
+  if (it != constants().end()) // same address, another size: replaced
+    driver().cuMemFree(dptr(it->second.managed));
+  constants()[host] = {bytes, reinterpret_cast<void *>(ptr), base};
+  return reinterpret_cast<void *>(ptr);
+}
+
 void mgpuMemHostRegister(void *ptr, uint64_t sizeBytes) {
   ScopedContext ctx("mgpuMemHostRegister", true);
   if (!ctx || !ptr || sizeBytes == 0)
@@ -911,7 +966,8 @@ qopt_status qopt_cuda_release_cached(void) {
   Pools &p = pools();
   std::lock_guard<std::mutex> lock(p.mutex);
   bool ok = true;
-  for (auto &[bytes, block] : p.freeManaged) {
+  for (auto &entry : p.freeManaged) {
+    void *block = entry.second;
     p.managedSize.erase(block);
     ok &= QOPT_CHECK("qopt_cuda_release_cached", false,
                      driver().cuMemFree(dptr(block)));
@@ -1222,3 +1278,23 @@ qopt_status qopt_cuda_gemv(const qopt_cuda_gemv_args *args, void *stream) {
 }
 
 } // extern "C"
+
+void qopt::rt::forgetCudaConstants(void *dlHandle) {
+  std::lock_guard<std::mutex> lock(constantsMutex());
+  if (constants().empty() || !dlHandle)
+    return;
+  struct link_map *map = nullptr;
+  if (dlinfo(dlHandle, RTLD_DI_LINKMAP, &map) != 0 || !map)
+    return;
+  void *base = reinterpret_cast<void *>(map->l_addr);
+  ScopedContext ctx("qopt_cuda_constant", false);
+  for (auto it = constants().begin(); it != constants().end();) {
+    if (it->second.base == base) {
+      if (ctx)
+        driver().cuMemFree(dptr(it->second.managed));
+      it = constants().erase(it);
+    } else {
+      ++it;
+    }
+  }
+}

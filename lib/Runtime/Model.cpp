@@ -46,8 +46,10 @@ struct qopt_model {
   std::string signatureText;
 
   ~qopt_model() {
-    if (handle)
+    if (handle) {
+      qopt::rt::forgetCudaConstants(handle);
       dlclose(handle);
+    }
   }
 
   qopt_status parse(const char *text, const std::string &where);

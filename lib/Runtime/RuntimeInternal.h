@@ -47,6 +47,10 @@ void prepareThreads(int artifactDefault);
 /// "float32[2,3]"-style description, for messages.
 std::string describe(qopt_dtype dtype, const std::vector<int64_t> &dims);
 
+/// Frees the GPU copies of the constants of the shared object `dlHandle`
+/// (qopt_cuda_constant's cache), before it is unloaded.
+void forgetCudaConstants(void *dlHandle);
+
 } // namespace qopt::rt
 
 #endif // QOPT_LIB_RUNTIME_RUNTIMEINTERNAL_H

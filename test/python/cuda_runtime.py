@@ -61,6 +61,7 @@ def load(path=None):
         "qopt_cuda_copy_device": ([vp, vp, sz], ctypes.c_int),
         "qopt_cuda_synchronize": ([vp], ctypes.c_int),
         "qopt_cuda_release_cached": ([], ctypes.c_int),
+        "qopt_cuda_constant": ([vp, ctypes.c_uint64], vp),
         "qopt_cuda_gemv": ([ctypes.POINTER(GemvArgs), vp], ctypes.c_int),
         "qopt_cuda_gemv_tuned": ([ctypes.POINTER(GemvArgs), vp, ctypes.c_int,
                                   ctypes.c_int], ctypes.c_int),

@@ -74,6 +74,13 @@ def test_unavailable_reports_why_and_nothing_aborts(rt):
     rt.mgpuMemFree(None, None)
     rt.mgpuModuleUnload(None)
     assert rt.mgpuEventCreate() is None
+    # The constants' cache and the pools fail (or do nothing) just as quietly.
+    buf = np.zeros(4, np.float32)
+    rt.qopt_cuda_clear_error()
+    assert rt.qopt_cuda_constant(buf.ctypes.data, buf.nbytes) is None
+    assert "qopt_cuda_constant" in rt.qopt_cuda_last_error().decode()
+    assert rt.mgpuMemAlloc(64, None, True) is None
+    assert rt.qopt_cuda_release_cached() == 0
 
 
 def test_missing_driver_library_is_named():
@@ -419,6 +426,25 @@ def test_managed_buffers_and_streams_are_reused(gpu):
     d = rt.mgpuMemAlloc(4096, None, False)
     rt.mgpuMemFree(d, None)
     assert rt.qopt_cuda_release_cached() == 0
+    assert rt.qopt_cuda_last_error() == b""
+
+
+def test_constants_are_uploaded_once(gpu):
+    """qopt_cuda_constant: one GPU copy per host constant (same pointer on
+    every call, the data copied once), a new copy when the size differs."""
+    rt = gpu
+    rt.qopt_cuda_clear_error()
+    host = np.arange(4096, dtype=np.float32)
+    a = rt.qopt_cuda_constant(host.ctypes.data, host.nbytes)
+    assert a, rt.qopt_cuda_last_error()
+    host[:] = -1  # the cached copy keeps the first contents
+    assert rt.qopt_cuda_constant(host.ctypes.data, host.nbytes) == a
+    out = np.zeros(4096, np.float32)
+    assert rt.qopt_cuda_copy_to_host(out.ctypes.data, a, out.nbytes) == 0
+    np.testing.assert_array_equal(out, np.arange(4096, dtype=np.float32))
+    b = rt.qopt_cuda_constant(host.ctypes.data, 1024)
+    assert b and b != a
+    assert rt.qopt_cuda_constant(None, 16) is None
     assert rt.qopt_cuda_last_error() == b""
 
 

@@ -192,14 +192,25 @@ def GPUManagedMemoryPass : Pass<"qopt-gpu-managed-memory", "ModuleOp"> {
   let description = [{
     After bufferization: every `memref.alloc` / `memref.dealloc` becomes
     `gpu.alloc host_shared` / `gpu.dealloc` (cuMemAllocManaged through the
-    runtime's mgpuMemAlloc), function arguments and `memref.get_global`
-    constants are copied into managed buffers at entry, and returned
-    buffers are copied back into ordinary host allocations (the managed
-    ones freed), so GPU kernels and the host code between them share memory
-    without explicit transfers and the caller owns plain host memory.
+    runtime's mgpuMemAlloc), function arguments are copied into managed
+    buffers at entry (gpu.memcpy), constants come from the runtime's
+    `qopt_cuda_constant` (a managed copy made at the first call and kept
+    while the artifact is loaded; `cache-constants=false`: a copy per
+    call), and returned buffers are copied back into ordinary host
+    allocations (the managed ones freed), so GPU kernels and the host code
+    between them share memory without explicit transfers and the caller
+    owns plain host memory.
     `memref.alloca` is an error (kernels cannot reach the host stack).
   }];
+  let options = [
+    Option<"cacheConstants", "cache-constants", "bool", /*default=*/"true",
+           "Constants come from the runtime's qopt_cuda_constant (one GPU "
+           "copy per loaded artifact) instead of a copy per call">,
+  ];
   let dependentDialects = ["::mlir::gpu::GPUDialect",
+                           "::mlir::LLVM::LLVMDialect",
+                           "::mlir::arith::ArithDialect",
+                           "::mlir::func::FuncDialect",
                            "::mlir::memref::MemRefDialect"];
 }
 

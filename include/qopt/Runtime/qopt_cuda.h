@@ -82,6 +82,11 @@ qopt_status qopt_cuda_synchronize(void *stream);
  *  their next call (at most $QOPT_CUDA_POOL_MB MiB, default 1024; 0: no
  *  cache). This returns the cached ones to the driver. */
 qopt_status qopt_cuda_release_cached(void);
+/** The GPU-reachable (managed) copy of `bytes` bytes of constant host data
+ *  at `host`, made at the first call and kept (keyed by address) until the
+ *  artifact holding it is unloaded: compiled NVPTX artifacts fetch their
+ *  weights with it instead of copying them on every call. NULL on error. */
+void *qopt_cuda_constant(const void *host, uint64_t bytes);
 
 /* --- GEMV kernels -----------------------------------------------------------
  */

@@ -12,9 +12,12 @@
 
 #include "qopt/Conversion/Passes.h"
 
+#include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/Utils/IndexingUtils.h"
 #include "mlir/IR/Builders.h"
 #include "llvm/ADT/SetVector.h"
 
@@ -94,8 +97,71 @@ Operation *baseAllocation(Value v) {
   return nullptr;
 }
 
+/// The buffer `qopt_cuda_constant(host address, bytes)` returns for the
+/// constant `g` (static shape, identity layout, integer or float elements),
+/// as a memref: its descriptor is built in the LLVM dialect and cast to the
+/// memref type, the form memref-to-LLVM lowering reconciles. Null for other
+/// constants.
+Value cachedConstant(OpBuilder &b, memref::GetGlobalOp g) {
+  auto ty = cast<MemRefType>(g.getType());
+  Type elem = ty.getElementType();
+  if (!ty.hasStaticShape() || !ty.getLayout().isIdentity() ||
+      !elem.isIntOrIndexOrFloat() || ty.getMemorySpace())
+    return Value();
+  int64_t elemBytes =
+      elem.isIndex() ? 8 : (elem.getIntOrFloatBitWidth() + 7) / 8;
+  int64_t bytes = ty.getNumElements() * elemBytes;
+  if (bytes == 0)
+    return Value();
+  Location loc = g.getLoc();
+  MLIRContext *ctx = b.getContext();
+  auto module = g->getParentOfType<ModuleOp>();
+  Type i64 = b.getI64Type();
+  auto fnType = b.getFunctionType({i64, i64}, {i64});
+  if (!module.lookupSymbol<func::FuncOp>("qopt_cuda_constant")) {
+    OpBuilder mb = OpBuilder::atBlockBegin(module.getBody());
+    func::FuncOp::create(mb, loc, "qopt_cuda_constant", fnType).setPrivate();
+  }
+  Value host = arith::IndexCastOp::create(
+      b, loc, i64,
+      memref::ExtractAlignedPointerAsIndexOp::create(b, loc, g.getResult()));
+  Value size = arith::ConstantIntOp::create(b, loc, i64, bytes);
+  Value devAddr = func::CallOp::create(b, loc, "qopt_cuda_constant",
+                                       TypeRange{i64}, ValueRange{host, size})
+                      .getResult(0);
+  auto ptrTy = LLVM::LLVMPointerType::get(ctx);
+  Value ptr = LLVM::IntToPtrOp::create(b, loc, ptrTy, devAddr);
+  int64_t rank = ty.getRank();
+  SmallVector<Type> fields = {ptrTy, ptrTy, i64};
+  if (rank > 0) {
+    fields.push_back(LLVM::LLVMArrayType::get(i64, rank));
+    fields.push_back(LLVM::LLVMArrayType::get(i64, rank));
+  }
+  auto descTy = LLVM::LLVMStructType::getLiteral(ctx, fields);
+  Value desc = LLVM::PoisonOp::create(b, loc, descTy);
+  auto c64 = [&](int64_t v) -> Value {
+    return LLVM::ConstantOp::create(b, loc, i64, b.getI64IntegerAttr(v));
+  };
+  desc = LLVM::InsertValueOp::create(b, loc, desc, ptr, ArrayRef<int64_t>{0});
+  desc = LLVM::InsertValueOp::create(b, loc, desc, ptr, ArrayRef<int64_t>{1});
+  desc =
+      LLVM::InsertValueOp::create(b, loc, desc, c64(0), ArrayRef<int64_t>{2});
+  SmallVector<int64_t> strides = computeSuffixProduct(ty.getShape());
+  for (int64_t d = 0; d < rank; ++d) {
+    desc = LLVM::InsertValueOp::create(b, loc, desc, c64(ty.getDimSize(d)),
+                                       ArrayRef<int64_t>{3, d});
+    desc = LLVM::InsertValueOp::create(b, loc, desc, c64(strides[d]),
+                                       ArrayRef<int64_t>{4, d});
+  }
+  return UnrealizedConversionCastOp::create(b, loc, TypeRange{ty},
+                                            ValueRange{desc})
+      .getResult(0);
+}
+
 struct GPUManagedMemoryPass
     : qopt::impl::GPUManagedMemoryPassBase<GPUManagedMemoryPass> {
+  using GPUManagedMemoryPassBase::GPUManagedMemoryPassBase;
+
   void runOnOperation() override {
     ModuleOp module = getOperation();
     OpBuilder b(&getContext());
@@ -147,7 +213,8 @@ struct GPUManagedMemoryPass
         for (OpOperand *use : uses)
           use->set(replacement);
       }
-      // Constants: one managed copy per call.
+      // Constants: the runtime's cached GPU copy (made at the first call),
+      // else one managed copy per call.
       SmallVector<memref::GetGlobalOp> globals;
       f.walk([&](memref::GetGlobalOp g) { globals.push_back(g); });
       for (memref::GetGlobalOp g : globals) {
@@ -155,8 +222,11 @@ struct GPUManagedMemoryPass
         for (OpOperand &use : g.getResult().getUses())
           uses.push_back(&use);
         b.setInsertionPointAfter(g);
-        Value m = managedCopy(b, g.getLoc(), g.getResult());
-        temporaries.push_back(m);
+        Value m = cacheConstants ? cachedConstant(b, g) : Value();
+        if (!m) {
+          m = managedCopy(b, g.getLoc(), g.getResult());
+          temporaries.push_back(m);
+        }
         for (OpOperand *use : uses)
           use->set(m);
       }
