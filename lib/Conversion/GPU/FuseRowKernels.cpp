@@ -217,7 +217,7 @@ struct GPUFuseRowKernelsPass
     if (blockSize < 32 || blockSize > 1024 || blockSize % 32 != 0) {
       getOperation()->emitError("qopt-gpu-fuse-row-kernels: block-size must "
                                 "be a multiple of 32 in [32, 1024], not ")
-          << blockSize;
+          << static_cast<int64_t>(blockSize);
       return signalPassFailure();
     }
     SmallVector<Block *> blocks;

@@ -145,6 +145,34 @@ std::optional<MatmulDims> matchMatmul(linalg::LinalgOp op) {
       dims->n[0], dims->k[0], kind};
 }
 
+/// An index constant.
+Value indexConst(OpBuilder &b, Location loc, int64_t v) {
+  return arith::ConstantIndexOp::create(b, loc, v);
+}
+
+/// The element of a rows x cols tile that thread `tid` handles at step
+/// `step` of a walk of kThreads elements a step: consecutive threads move
+/// along the columns when `colsFast`, else along the rows. Returns (r, c).
+std::pair<Value, Value> tileElement(OpBuilder &b, Location loc, Value tid,
+                                    Value step, int64_t rows, int64_t cols,
+                                    bool colsFast) {
+  Value e = arith::AddIOp::create(
+      b, loc, tid,
+      arith::MulIOp::create(b, loc, step, indexConst(b, loc, kThreads)));
+  Value fast = indexConst(b, loc, colsFast ? cols : rows);
+  Value quot = arith::DivUIOp::create(b, loc, e, fast);
+  Value rem = arith::RemUIOp::create(b, loc, e, fast);
+  return colsFast ? std::make_pair(quot, rem) : std::make_pair(rem, quot);
+}
+
+/// r < rows && c < cols.
+Value inBounds(OpBuilder &b, Location loc, Value r, Value rows, Value c,
+               Value cols) {
+  return arith::AndIOp::create(
+      b, loc, arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, r, rows),
+      arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, c, cols));
+}
+
 struct GPUTensorCoreMatmulPass
     : public qopt::impl::GPUTensorCoreMatmulPassBase<GPUTensorCoreMatmulPass> {
   using GPUTensorCoreMatmulPassBase::GPUTensorCoreMatmulPassBase;
@@ -190,17 +218,14 @@ struct GPUTensorCoreMatmulPass
                             Value warpRow, Value warpCol, Type fragElem,
                             Type accTy, Value zeroAcc, int64_t pitchA,
                             int64_t pitchB) {
-    auto cst = [&](OpBuilder &bb, int64_t v) -> Value {
-      return arith::ConstantIndexOp::create(bb, loc, v);
-    };
     auto aType = gpu::MMAMatrixType::get({kFrag, kFrag}, fragElem, "AOp");
     auto bType = gpu::MMAMatrixType::get({kFrag, kFrag}, fragElem, "BOp");
     auto cType = gpu::MMAMatrixType::get({kFrag, kFrag}, accTy, "COp");
     Value zeroFrag =
         gpu::SubgroupMmaConstantMatrixOp::create(kb, loc, cType, zeroAcc);
     SmallVector<Value> init(4, zeroFrag);
-    auto kLoop =
-        scf::ForOp::create(kb, loc, cst(kb, 0), kSize, cst(kb, kTileK), init);
+    auto kLoop = scf::ForOp::create(kb, loc, indexConst(kb, loc, 0), kSize,
+                                    indexConst(kb, loc, kTileK), init);
     {
       OpBuilder lb = OpBuilder::atBlockBegin(kLoop.getBody());
       stageTiles(lb, kLoop.getInductionVar());
@@ -208,15 +233,15 @@ struct GPUTensorCoreMatmulPass
       for (int64_t kk = 0; kk < kTileK; kk += kFrag) {
         Value a[2], bf[2];
         for (int i = 0; i < 2; ++i) {
-          Value row =
-              arith::AddIOp::create(lb, loc, warpRow, cst(lb, i * kFrag));
+          Value row = arith::AddIOp::create(lb, loc, warpRow,
+                                            indexConst(lb, loc, i * kFrag));
           a[i] = gpu::SubgroupMmaLoadMatrixOp::create(
-              lb, loc, aType, sA, ValueRange{row, cst(lb, kk)},
+              lb, loc, aType, sA, ValueRange{row, indexConst(lb, loc, kk)},
               lb.getIndexAttr(pitchA), UnitAttr());
-          Value col =
-              arith::AddIOp::create(lb, loc, warpCol, cst(lb, i * kFrag));
+          Value col = arith::AddIOp::create(lb, loc, warpCol,
+                                            indexConst(lb, loc, i * kFrag));
           bf[i] = gpu::SubgroupMmaLoadMatrixOp::create(
-              lb, loc, bType, sB, ValueRange{cst(lb, kk), col},
+              lb, loc, bType, sB, ValueRange{indexConst(lb, loc, kk), col},
               lb.getIndexAttr(pitchB), UnitAttr());
         }
         for (int i = 0; i < 2; ++i)
@@ -231,8 +256,10 @@ struct GPUTensorCoreMatmulPass
     // Fragments → sC, then each thread finishes 32 outputs.
     for (int i = 0; i < 2; ++i)
       for (int j = 0; j < 2; ++j) {
-        Value row = arith::AddIOp::create(kb, loc, warpRow, cst(kb, i * kFrag));
-        Value col = arith::AddIOp::create(kb, loc, warpCol, cst(kb, j * kFrag));
+        Value row = arith::AddIOp::create(kb, loc, warpRow,
+                                          indexConst(kb, loc, i * kFrag));
+        Value col = arith::AddIOp::create(kb, loc, warpCol,
+                                          indexConst(kb, loc, j * kFrag));
         gpu::SubgroupMmaStoreMatrixOp::create(
             kb, loc, kLoop.getResult(i * 2 + j), sC, ValueRange{row, col},
             kb.getIndexAttr(kPitchC), UnitAttr());
@@ -249,16 +276,15 @@ struct GPUTensorCoreMatmulPass
                                Value sA, Value sB, Value sC, Value kSize,
                                Value tid, Value warpRow, Value warpCol,
                                Value zeroAcc) {
-    auto cst = [&](OpBuilder &bb, int64_t v) -> Value {
-      return arith::ConstantIndexOp::create(bb, loc, v);
-    };
     auto add = [&](OpBuilder &bb, Value a, int64_t c) -> Value {
-      return c == 0 ? a : arith::AddIOp::create(bb, loc, a, cst(bb, c));
+      return c == 0 ? a
+                    : arith::AddIOp::create(bb, loc, a, indexConst(bb, loc, c));
     };
-    Value lane = arith::RemUIOp::create(kb, loc, tid, cst(kb, 32));
-    Value g = arith::DivUIOp::create(kb, loc, lane, cst(kb, 4));
+    Value lane = arith::RemUIOp::create(kb, loc, tid, indexConst(kb, loc, 32));
+    Value g = arith::DivUIOp::create(kb, loc, lane, indexConst(kb, loc, 4));
     Value t2 = arith::MulIOp::create(
-        kb, loc, arith::RemUIOp::create(kb, loc, lane, cst(kb, 4)), cst(kb, 2));
+        kb, loc, arith::RemUIOp::create(kb, loc, lane, indexConst(kb, loc, 4)),
+        indexConst(kb, loc, 2));
     Type i32 = kb.getI32Type(), i16 = kb.getI16Type(), f32 = kb.getF32Type();
     // Two bf16 from shared memory packed in an i32 (first in the low half).
     auto pack = [&](OpBuilder &bb, Value m, Value r0, Value c0, Value r1,
@@ -275,8 +301,8 @@ struct GPUTensorCoreMatmulPass
     };
     constexpr int kTilesM = 2, kTilesN = 4;
     SmallVector<Value> init(kTilesM * kTilesN * 4, zeroAcc);
-    auto kLoop =
-        scf::ForOp::create(kb, loc, cst(kb, 0), kSize, cst(kb, kTileK), init);
+    auto kLoop = scf::ForOp::create(kb, loc, indexConst(kb, loc, 0), kSize,
+                                    indexConst(kb, loc, kTileK), init);
     {
       OpBuilder lb = OpBuilder::atBlockBegin(kLoop.getBody());
       stageTiles(lb, kLoop.getInductionVar());
@@ -335,19 +361,17 @@ struct GPUTensorCoreMatmulPass
     MLIRContext *ctx = op.getContext();
     Location loc = op.getLoc();
     OpBuilder b(op);
-    auto cst = [&](OpBuilder &bb, int64_t v) -> Value {
-      return arith::ConstantIndexOp::create(bb, loc, v);
-    };
     SmallVector<Range> ranges = op.createLoopRanges(b, loc);
     auto size = [&](unsigned d) {
       return getValueOrCreateConstantIndexOp(b, loc, ranges[d].size);
     };
     Value mSize = size(dims.m), nSize = size(dims.n), kSize = size(dims.k);
-    Value one = cst(b, 1);
+    Value one = indexConst(b, loc, 1);
     // Blocks: ceil(N/64) x ceil(M/64) x (product of batch sizes).
     auto ceilDiv = [&](Value v, int64_t d) -> Value {
       return arith::DivUIOp::create(
-          b, loc, arith::AddIOp::create(b, loc, v, cst(b, d - 1)), cst(b, d));
+          b, loc, arith::AddIOp::create(b, loc, v, indexConst(b, loc, d - 1)),
+          indexConst(b, loc, d));
     };
     SmallVector<Value> batchSizes;
     Value batches;
@@ -372,22 +396,23 @@ struct GPUTensorCoreMatmulPass
     auto sAType = MemRefType::get({kTile, pitchA}, elem, AffineMap(), wg);
     auto sBType = MemRefType::get({kTileK, pitchB}, elem, AffineMap(), wg);
     auto sCType = MemRefType::get({kTile, kPitchC}, accTy, AffineMap(), wg);
-    auto launch = gpu::LaunchOp::create(
-        b, loc, ceilDiv(nSize, kTile), ceilDiv(mSize, kTile), batches,
-        cst(b, kThreads), one, one, /*dynamicSharedMemorySize=*/Value(),
-        /*asyncTokenType=*/Type(), ValueRange{},
-        TypeRange{sAType, sBType, sCType});
+    auto launch = gpu::LaunchOp::create(b, loc, ceilDiv(nSize, kTile),
+                                        ceilDiv(mSize, kTile), batches,
+                                        indexConst(b, loc, kThreads), one, one,
+                                        /*dynamicSharedMemorySize=*/Value(),
+                                        /*asyncTokenType=*/Type(), ValueRange{},
+                                        TypeRange{sAType, sBType, sCType});
     Value sA = launch.getWorkgroupAttributions()[0];
     Value sB = launch.getWorkgroupAttributions()[1];
     Value sC = launch.getWorkgroupAttributions()[2];
 
     OpBuilder kb = OpBuilder::atBlockBegin(&launch.getBody().front());
     Value tid = launch.getThreadIds().x;
-    Value zeroIdx = cst(kb, 0);
-    Value m0 =
-        arith::MulIOp::create(kb, loc, launch.getBlockIds().y, cst(kb, kTile));
-    Value n0 =
-        arith::MulIOp::create(kb, loc, launch.getBlockIds().x, cst(kb, kTile));
+    Value zeroIdx = indexConst(kb, loc, 0);
+    Value m0 = arith::MulIOp::create(kb, loc, launch.getBlockIds().y,
+                                     indexConst(kb, loc, kTile));
+    Value n0 = arith::MulIOp::create(kb, loc, launch.getBlockIds().x,
+                                     indexConst(kb, loc, kTile));
     // Batch indices (row-major over the batch dims).
     SmallVector<Value> loopValues(op.getNumLoops(), zeroIdx);
     if (!dims.batch.empty()) {
@@ -401,13 +426,13 @@ struct GPUTensorCoreMatmulPass
       for (auto [d, v] : llvm::zip(dims.batch, batchIdx))
         loopValues[d] = v;
     }
-    Value warp = arith::DivUIOp::create(kb, loc, tid, cst(kb, 32));
+    Value warp = arith::DivUIOp::create(kb, loc, tid, indexConst(kb, loc, 32));
     Value warpRow = arith::MulIOp::create(
-        kb, loc, arith::DivUIOp::create(kb, loc, warp, cst(kb, 2)),
-        cst(kb, 32));
+        kb, loc, arith::DivUIOp::create(kb, loc, warp, indexConst(kb, loc, 2)),
+        indexConst(kb, loc, 32));
     Value warpCol = arith::MulIOp::create(
-        kb, loc, arith::RemUIOp::create(kb, loc, warp, cst(kb, 2)),
-        cst(kb, 32));
+        kb, loc, arith::RemUIOp::create(kb, loc, warp, indexConst(kb, loc, 2)),
+        indexConst(kb, loc, 32));
 
     // wmma names the signedness of int8 fragments (si8 / ui8).
     Type fragElem =
@@ -432,29 +457,15 @@ struct GPUTensorCoreMatmulPass
                         Value colSize) {
       bool colsFast = !isContiguousDim(op, operand, rowDim);
       int64_t perThread = rows * cols / kThreads;
-      auto loop = scf::ForOp::create(bb, loc, cst(bb, 0), cst(bb, perThread),
-                                     cst(bb, 1));
+      auto loop = scf::ForOp::create(bb, loc, indexConst(bb, loc, 0),
+                                     indexConst(bb, loc, perThread),
+                                     indexConst(bb, loc, 1));
       OpBuilder lb = OpBuilder::atBlockBegin(loop.getBody());
-      Value e = arith::AddIOp::create(
-          lb, loc, tid,
-          arith::MulIOp::create(lb, loc, loop.getInductionVar(),
-                                cst(lb, kThreads)));
-      Value r, c;
-      if (colsFast) {
-        r = arith::DivUIOp::create(lb, loc, e, cst(lb, cols));
-        c = arith::RemUIOp::create(lb, loc, e, cst(lb, cols));
-      } else {
-        c = arith::DivUIOp::create(lb, loc, e, cst(lb, rows));
-        r = arith::RemUIOp::create(lb, loc, e, cst(lb, rows));
-      }
+      auto [r, c] = tileElement(lb, loc, tid, loop.getInductionVar(), rows,
+                                cols, colsFast);
       Value gr = arith::AddIOp::create(lb, loc, r0, r);
       Value gc = arith::AddIOp::create(lb, loc, c0, c);
-      Value inRange = arith::AndIOp::create(
-          lb, loc,
-          arith::CmpIOp::create(lb, loc, arith::CmpIPredicate::ult, gr,
-                                rowSize),
-          arith::CmpIOp::create(lb, loc, arith::CmpIPredicate::ult, gc,
-                                colSize));
+      Value inRange = inBounds(lb, loc, gr, rowSize, gc, colSize);
       auto ifOp = scf::IfOp::create(lb, loc, TypeRange{elem}, inRange,
                                     /*withElseRegion=*/true);
       {
@@ -490,22 +501,16 @@ struct GPUTensorCoreMatmulPass
     gpu::BarrierOp::create(kb, loc);
     {
       bool colsFast = isContiguousDim(op, opC, dims.n);
-      auto loop = scf::ForOp::create(
-          kb, loc, cst(kb, 0), cst(kb, kTile * kTile / kThreads), cst(kb, 1));
+      auto loop =
+          scf::ForOp::create(kb, loc, indexConst(kb, loc, 0),
+                             indexConst(kb, loc, kTile * kTile / kThreads),
+                             indexConst(kb, loc, 1));
       OpBuilder lb = OpBuilder::atBlockBegin(loop.getBody());
-      Value e = arith::AddIOp::create(
-          lb, loc, tid,
-          arith::MulIOp::create(lb, loc, loop.getInductionVar(),
-                                cst(lb, kThreads)));
-      Value quot = arith::DivUIOp::create(lb, loc, e, cst(lb, kTile));
-      Value rem = arith::RemUIOp::create(lb, loc, e, cst(lb, kTile));
-      Value r = colsFast ? quot : rem, c = colsFast ? rem : quot;
+      auto [r, c] = tileElement(lb, loc, tid, loop.getInductionVar(), kTile,
+                                kTile, colsFast);
       Value gm = arith::AddIOp::create(lb, loc, m0, r);
       Value gn = arith::AddIOp::create(lb, loc, n0, c);
-      Value inRange = arith::AndIOp::create(
-          lb, loc,
-          arith::CmpIOp::create(lb, loc, arith::CmpIPredicate::ult, gm, mSize),
-          arith::CmpIOp::create(lb, loc, arith::CmpIPredicate::ult, gn, nSize));
+      Value inRange = inBounds(lb, loc, gm, mSize, gn, nSize);
       auto ifOp = scf::IfOp::create(lb, loc, inRange, false);
       OpBuilder tb = ifOp.getThenBodyBuilder();
       SmallVector<Value> lv = loopValues;
