@@ -38,6 +38,8 @@ import argparse
 import json
 import math
 import os
+import re
+import shutil
 import sys
 import time
 import zlib
@@ -485,10 +487,18 @@ def sample_dir_name(i, count):
 
 
 def write_samples(directory, make_inputs, rng, count):
+    """Writes COUNT sample folders; a rerun with another count leaves exactly
+    COUNT (older sample folders and anything else inside them removed)."""
     os.makedirs(directory, exist_ok=True)
-    for i in range(count):
-        d = os.path.join(directory, sample_dir_name(i, count))
-        os.makedirs(d, exist_ok=True)
+    names = [sample_dir_name(i, count) for i in range(count)]
+    for entry in os.listdir(directory):
+        if re.fullmatch(r"sample_\d+", entry) and entry not in names:
+            shutil.rmtree(os.path.join(directory, entry))
+    for name in names:
+        d = os.path.join(directory, name)
+        if os.path.isdir(d):
+            shutil.rmtree(d)
+        os.makedirs(d)
         for input_name, arr in make_inputs(rng).items():
             np.save(os.path.join(d, input_name + ".npy"), arr,
                     allow_pickle=False)

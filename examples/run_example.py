@@ -23,6 +23,7 @@ import onnxruntime as ort
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import make_examples  # noqa: E402
+import sample_data  # noqa: E402
 
 
 def main():
@@ -31,9 +32,12 @@ def main():
     ap.add_argument("--model", default="transformer",
                     choices=make_examples.ALL_MODELS)
     ap.add_argument("--threads", type=int, default=os.cpu_count())
+    ap.add_argument("--work-dir", default=None,
+                    help="where the model, its samples and the outputs go "
+                         "(default BUILD_DIR/examples-data)")
     args = ap.parse_args()
     bindir = os.path.join(args.build_dir, "bin")
-    work = os.path.join(args.build_dir, "examples-data")
+    work = args.work_dir or os.path.join(args.build_dir, "examples-data")
     info = make_examples.write_model(work, args.model, calib=4, eval_=4)
     model_dir = os.path.join(work, args.model)
     model = os.path.join(model_dir, "model.onnx")
@@ -50,40 +54,36 @@ def main():
     out_names = [o.name for o in sess.get_outputs()]
     worst = 0.0
     eval_dir = os.path.join(model_dir, "eval")
-    samples = sorted(os.listdir(eval_dir))
-    for sample in samples:
-        sdir = os.path.join(eval_dir, sample)
-        files = {f[:-4]: os.path.join(sdir, f) for f in os.listdir(sdir)}
+    samples = sample_data.list_samples(eval_dir)
+    for sdir in samples:
+        files = sample_data.sample_inputs(sdir)
+        out_dir = sample_data.outputs_dir(model_dir, artifact, sdir)
         cmd = [os.path.join(bindir, "quant-run"), artifact, "--output-dir",
-               os.path.join(sdir, "out")]
-        for name, path in files.items():
-            cmd += ["--input", f"{name}={path}"]
+               out_dir] + sample_data.quant_run_inputs(files)
         subprocess.run(cmd, check=True, capture_output=True)
-        ref = sess.run(None, {n: np.load(p) for n, p in files.items()})
+        ref = sess.run(None, sample_data.load_inputs(sdir))
         for name, want in zip(out_names, ref):
-            got = np.load(os.path.join(sdir, "out", name + ".npy"))
+            got = np.load(os.path.join(out_dir, name + ".npy"))
             if got.shape != want.shape:
-                print(f"error: {sample}/{name}: shape {got.shape}, "
-                      f"onnxruntime {want.shape}", file=sys.stderr)
+                print(f"error: {os.path.basename(sdir)}/{name}: shape "
+                      f"{got.shape}, onnxruntime {want.shape}",
+                      file=sys.stderr)
                 return 1
             worst = max(worst, float(np.max(np.abs(got - want))))
     print(f"  {len(samples)} held-back samples: max |ours - onnxruntime| = "
           f"{worst:.2e}")
 
     # Latency on the first sample, same thread count for both.
-    sdir = os.path.join(eval_dir, samples[0])
-    files = {f[:-4]: os.path.join(sdir, f) for f in os.listdir(sdir)
-             if f.endswith(".npy")}
+    files = sample_data.sample_inputs(samples[0])
     cmd = [os.path.join(bindir, "quant-run"), artifact, "--bench", "200",
            "--warmup", "20", "--threads", str(args.threads)]
-    for name, path in files.items():
-        cmd += ["--input", f"{name}={path}"]
+    cmd += sample_data.quant_run_inputs(files)
     out = subprocess.run(cmd, check=True, capture_output=True, text=True)
     ours = float(re.search(r"median ([\d.]+) ms", out.stdout).group(1))
     so = ort.SessionOptions()
     so.intra_op_num_threads = args.threads
     sess = ort.InferenceSession(model, so, providers=["CPUExecutionProvider"])
-    feeds = {n: np.load(p) for n, p in files.items()}
+    feeds = sample_data.load_inputs(samples[0])
     for _ in range(20):
         sess.run(None, feeds)
     times = []
@@ -101,4 +101,4 @@ def main():
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(sample_data.run_main(main))

@@ -12,7 +12,8 @@ with quant-run on the held-back samples against onnxruntime's float model
 
     python3 examples/run_ptq_example.py --build-dir build [--scheme w8a8]
 
-Exits non-zero when the held-back SQNR is below 30 dB.
+Ends with one verdict line (PASS/FAIL: size, SQNR vs float, speed-up);
+exits non-zero when the held-back SQNR is below 30 dB.
 """
 
 import argparse
@@ -28,13 +29,16 @@ import onnxruntime as ort
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import make_examples  # noqa: E402
+import sample_data  # noqa: E402
+
+# The held-back SQNR below which the example fails.
+MIN_SQNR_DB = 30
 
 
 def bench(bindir, artifact, files, threads, runs=300):
     cmd = [os.path.join(bindir, "quant-run"), artifact, "--bench", str(runs),
            "--warmup", "30", "--threads", str(threads)]
-    for name, path in files.items():
-        cmd += ["--input", f"{name}={path}"]
+    cmd += sample_data.quant_run_inputs(files)
     out = subprocess.run(cmd, check=True, capture_output=True, text=True)
     return float(re.search(r"median ([\d.]+) ms", out.stdout).group(1))
 
@@ -48,9 +52,12 @@ def main():
                     choices=["w8a8", "w8a8-dynamic", "w8", "w4"])
     ap.add_argument("--calibration-samples", type=int, default=64)
     ap.add_argument("--threads", type=int, default=os.cpu_count())
+    ap.add_argument("--work-dir", default=None,
+                    help="where the model, its samples and the outputs go "
+                         "(default BUILD_DIR/examples-data)")
     args = ap.parse_args()
     bindir = os.path.join(args.build_dir, "bin")
-    work = os.path.join(args.build_dir, "examples-data")
+    work = args.work_dir or os.path.join(args.build_dir, "examples-data")
     info = make_examples.write_model(work, args.model,
                                      calib=args.calibration_samples, eval_=8)
     d = os.path.join(work, args.model)
@@ -81,43 +88,43 @@ def main():
     sess = ort.InferenceSession(model, providers=["CPUExecutionProvider"])
     out_names = [o.name for o in sess.get_outputs()]
     num = den = 0.0
-    samples = sorted(os.listdir(held))
-    for sample in samples:
-        sdir = os.path.join(held, sample)
-        files = {f[:-4]: os.path.join(sdir, f) for f in os.listdir(sdir)
-                 if f.endswith(".npy")}
+    samples = sample_data.list_samples(held)
+    for sdir in samples:
+        out_dir = sample_data.outputs_dir(d, int8_so, sdir)
         cmd = [os.path.join(bindir, "quant-run"), int8_so, "--output-dir",
-               os.path.join(sdir, "out")]
-        for name, path in files.items():
-            cmd += ["--input", f"{name}={path}"]
+               out_dir] + sample_data.quant_run_inputs(
+                   sample_data.sample_inputs(sdir))
         subprocess.run(cmd, check=True, capture_output=True)
-        ref = sess.run(None, {n: np.load(p) for n, p in files.items()})
+        ref = sess.run(None, sample_data.load_inputs(sdir))
         for name, want in zip(out_names, ref):
-            got = np.load(os.path.join(sdir, "out", name + ".npy"))
+            got = np.load(os.path.join(out_dir, name + ".npy"))
             num += float(np.sum(want.astype(np.float64) ** 2))
             den += float(np.sum((got.astype(np.float64) - want) ** 2))
     sqnr = 10 * np.log10(num / den) if den > 0 else float("inf")
 
-    sdir = os.path.join(held, samples[0])
-    files = {f[:-4]: os.path.join(sdir, f) for f in os.listdir(sdir)
-             if f.endswith(".npy")}
+    files = sample_data.sample_inputs(samples[0])
     f_ms = min(bench(bindir, float_so, files, args.threads),
                bench(bindir, float_so, files, args.threads))
     q_ms = min(bench(bindir, int8_so, files, args.threads),
                bench(bindir, int8_so, files, args.threads))
     wb = rep["weight_bytes"]
+    ratio = wb["float"] / wb["quantized"]
     print(f"  size: weights {wb['float']:,} -> {wb['quantized']:,} bytes "
-          f"({wb['float'] / wb['quantized']:.2f}x smaller)")
+          f"({ratio:.2f}x smaller)")
     print(f"  {len(samples)} held-back samples vs onnxruntime float: "
           f"SQNR {sqnr:.1f} dB")
     print(f"  latency (quant-run, {args.threads} threads, median of 300): "
           f"float {f_ms:.4f} ms, {args.scheme} {q_ms:.4f} ms "
           f"({f_ms / q_ms:.2f}x)")
-    ok = sqnr >= 30
-    print("  result:", "quantized model within 30 dB of float" if ok
-          else "SQNR TOO LOW")
+    ok = sqnr >= MIN_SQNR_DB
+    verdict = "PASS" if ok else "FAIL"
+    why = "" if ok else f" (below the {MIN_SQNR_DB} dB floor)"
+    print(f"{verdict}: {args.model} quantized {args.scheme}: weights "
+          f"{ratio:.2f}x smaller, SQNR {sqnr:.1f} dB vs float on "
+          f"{len(samples)} held-back samples{why}, speed-up {f_ms / q_ms:.2f}x "
+          f"vs the float artifact -> {int8_so}")
     return 0 if ok else 1
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(sample_data.run_main(main))

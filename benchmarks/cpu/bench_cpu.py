@@ -33,6 +33,7 @@ import onnxruntime as ort
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "examples"))
 import make_examples  # noqa: E402
+import sample_data  # noqa: E402
 
 BENCH_RE = re.compile(r"median ([\d.]+) ms, p10 ([\d.]+), p90 ([\d.]+), "
                       r"min ([\d.]+), max ([\d.]+)")
@@ -135,11 +136,9 @@ def main(argv=None):
         subprocess.run([os.path.join(args.build_dir, "bin", "quant-compile"),
                         model, "-o", artifact], check=True)
         compile_s = time.perf_counter() - t0
-        sample = os.path.join(model_dir, "eval", sorted(
-            os.listdir(os.path.join(model_dir, "eval")))[0])
-        inputs = {f[:-4]: os.path.join(sample, f)
-                  for f in sorted(os.listdir(sample)) if f.endswith(".npy")}
-        feeds = {n: np.load(p) for n, p in inputs.items()}
+        sample = sample_data.list_samples(os.path.join(model_dir, "eval"))[0]
+        inputs = sample_data.sample_inputs(sample)
+        feeds = sample_data.load_inputs(sample)
         runs = max(10, args.runs // (10 if name == "transformer_large" else 1))
         run_dir = os.path.join(out, "outputs", name)
         sess = onnxruntime_session(model, args.threads)

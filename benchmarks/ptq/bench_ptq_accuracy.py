@@ -33,15 +33,13 @@ from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod,
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "examples"))
 import make_examples  # noqa: E402
+import sample_data  # noqa: E402
 
 
 class Samples(CalibrationDataReader):
     def __init__(self, directory):
-        self.items = []
-        for s in sorted(os.listdir(directory)):
-            d = os.path.join(directory, s)
-            self.items.append({f[:-4]: np.load(os.path.join(d, f))
-                               for f in os.listdir(d) if f.endswith(".npy")})
+        self.items = [sample_data.load_inputs(d)
+                      for d in sample_data.list_samples(directory)]
         self.it = iter(self.items)
 
     def get_next(self):
@@ -60,9 +58,7 @@ def metrics(refs, gots):
 def quant_run_ms(bindir, so, feeds_dir, threads, runs):
     cmd = [os.path.join(bindir, "quant-run"), so, "--bench", str(runs),
            "--warmup", "20", "--threads", str(threads)]
-    for f in sorted(os.listdir(feeds_dir)):
-        if f.endswith(".npy"):
-            cmd += ["--input", f"{f[:-4]}={os.path.join(feeds_dir, f)}"]
+    cmd += sample_data.quant_run_inputs(sample_data.sample_inputs(feeds_dir))
     out = subprocess.run(cmd, check=True, capture_output=True, text=True)
     return float(re.search(r"median ([\d.]+) ms", out.stdout).group(1))
 
@@ -84,8 +80,7 @@ def ort_ms(model, feeds, threads, runs):
 def latency(bindir, float_so, int8_so, model, ort_qmodel, sample_dir, threads,
             runs, rounds=3):
     """Best-of-rounds medians, the four systems alternating each round."""
-    feeds = {f[:-4]: np.load(os.path.join(sample_dir, f))
-             for f in os.listdir(sample_dir) if f.endswith(".npy")}
+    feeds = sample_data.load_inputs(sample_dir)
     best = {}
     for _ in range(rounds):
         for key, fn in (
@@ -174,8 +169,8 @@ def main(argv=None):
                 float_so = os.path.join(out, f"{name}_float.so")
                 subprocess.run([os.path.join(bindir, "quant-compile"), model,
                                 "-o", float_so], check=True)
-                sample_dir = os.path.join(mdir, "eval",
-                                          sorted(os.listdir(os.path.join(mdir, "eval")))[0])
+                sample_dir = sample_data.list_samples(
+                    os.path.join(mdir, "eval"))[0]
                 lat = latency(bindir, float_so,
                               os.path.join(out, f"{name}_{method}_int8.so"),
                               model, qmodel, sample_dir, args.threads, args.runs)

@@ -71,16 +71,43 @@ LogicalResult mlir::qopt::loadSample(qopt_model *model,
                                      const std::string &kind) {
   std::string name = llvm::sys::path::filename(sample).str();
   int numInputs = qopt_model_num_inputs(model);
+  // A sample's inputs are its .npy/.pb files; other entries (an out/ folder,
+  // notes) are skipped. A tensor file that names no input is refused: it is
+  // a misspelt input or data for another model.
+  std::error_code ec;
+  for (llvm::sys::fs::directory_iterator it(sample, ec), end; !ec && it != end;
+       it.increment(ec)) {
+    llvm::StringRef file = llvm::sys::path::filename(it->path());
+    llvm::StringRef ext = llvm::sys::path::extension(file);
+    if ((ext != ".npy" && ext != ".pb") ||
+        llvm::sys::fs::is_directory(it->path()))
+      continue;
+    llvm::StringRef stem = llvm::sys::path::stem(file);
+    if (qopt_model_find_input(model, stem.str().c_str()) < 0) {
+      error = kind + " '" + name + "': file '" + file.str() +
+              "' names no input of the model\nexpected signature:\n" +
+              qopt_model_signature_text(model);
+      return failure();
+    }
+  }
+  if (ec) {
+    error = kind + " '" + name + "': cannot read the folder: " + ec.message();
+    return failure();
+  }
   for (int i = 0; i < numInputs; ++i) {
     std::string input = qopt_model_input(model, i)->name;
     std::string path;
     for (const char *ext : {".npy", ".pb"}) {
       llvm::SmallString<256> p(sample);
       llvm::sys::path::append(p, input + ext);
-      if (llvm::sys::fs::exists(p)) {
-        path = p.str().str();
-        break;
+      if (!llvm::sys::fs::exists(p))
+        continue;
+      if (!path.empty()) {
+        error = kind + " '" + name + "': input '" + input +
+                "' is given twice (" + input + ".npy and " + input + ".pb)";
+        return failure();
       }
+      path = p.str().str();
     }
     if (path.empty()) {
       error = kind + " '" + name + "': no file for input '" + input + "' (" +

@@ -129,9 +129,19 @@ def test_report_errors(build_dir, examples, tmp_path):
     r = quant_compile(build_dir, model, "-o", tmp_path / "a.so", "--quantize=w8",
                       f"--eval-data={bad.parent}", f"--report={tmp_path / 'r.json'}")
     assert r.returncode != 0
-    assert "eval sample 's0': no file for input 'hidden_states'" in r.stderr
+    assert "eval sample 's0': file 'wrong_name.npy' names no input of the " \
+        "model" in r.stderr
     assert "expected signature" in r.stderr
     assert not (tmp_path / "r.json").exists()
+    assert not (tmp_path / "a.so").exists()
+    # A sample folder without the input's file (only notes).
+    (bad / "wrong_name.npy").unlink()
+    (bad / "notes.txt").write_text("x")
+    r = quant_compile(build_dir, model, "-o", tmp_path / "a.so", "--quantize=w8",
+                      f"--eval-data={bad.parent}", f"--report={tmp_path / 'r.json'}")
+    assert r.returncode != 0
+    assert "eval sample 's0': no file for input 'hidden_states'" in r.stderr
+    assert "expected signature" in r.stderr
     assert not (tmp_path / "a.so").exists()
     r = quant_compile(build_dir, model, "-o", tmp_path / "a.so", "--quantize=w4",
                       "--group-size=3", f"--eval-data={d / 'eval'}")

@@ -130,7 +130,8 @@ FailureOr<int64_t> runCalibration(ModuleOp module,
                                   std::string &error);
 
 /// The sample folders of `dir` in name order (see CalibrationRunOptions);
-/// failure, with `error` set, when it cannot be read or holds none.
+/// files beside them are skipped. Failure, with `error` set, when `dir`
+/// cannot be read or holds no folder.
 FailureOr<std::vector<std::string>> listSamples(const std::string &dir,
                                                 std::string &error);
 
@@ -141,9 +142,10 @@ struct TensorDeleter {
 using TensorPtr = std::unique_ptr<qopt_tensor, TensorDeleter>;
 
 /// Loads the inputs of `model` from the sample folder `sample`
-/// (`<input name>.npy` or `.pb` each), in signature order. Errors name the
-/// sample and input (a missing file, which lists the signature; a NaN or
-/// infinity).
+/// (`<input name>.npy` or `.pb` each), in signature order; entries that are
+/// not .npy/.pb files are skipped. Errors name the sample and input (a
+/// missing file or a tensor file that names no input, both listing the
+/// signature; an input given as both .npy and .pb; a NaN or infinity).
 LogicalResult loadSample(qopt_model *model, const std::string &sample,
                          std::vector<TensorPtr> &inputs, std::string &error,
                          const std::string &kind = "calibration sample");

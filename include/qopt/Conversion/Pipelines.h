@@ -1,7 +1,7 @@
 //===- Pipelines.h - registered qopt pass pipelines -------------*- C++ -*-===//
 //
 /// \file
-/// The pass pipelines quant-opt, quant-compile and the Python bindings share.
+/// The pass pipelines quant-opt and quant-compile share.
 //
 //===----------------------------------------------------------------------===//
 

@@ -1,7 +1,7 @@
 //===- Pipelines.cpp - registered qopt pass pipelines ---------------------===//
 //
-// Every pipeline is registered here once, so quant-opt, quant-compile and the
-// Python bindings run the very same sequence of passes.
+// Every pipeline is registered here once, so quant-opt and quant-compile run
+// the very same sequence of passes.
 //
 //===----------------------------------------------------------------------===//
 

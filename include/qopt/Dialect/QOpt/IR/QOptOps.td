@@ -31,9 +31,9 @@ def QOpt_LinearOp : QOpt_Op<"linear", [Pure]> {
     type.
 
     `weight_name` keeps the name of the weight in the source model (the ONNX
-    initializer or PyTorch module path). Passes use it to match LoRA
-    adapters, to select or exclude layers by regular expression, and to name
-    layers in reports.
+    initializer or PyTorch module path). Passes use it to select or exclude
+    layers by regular expression and to name layers in reports (and, once
+    adapters land, to match LoRA adapters).
 
     Example:
 
