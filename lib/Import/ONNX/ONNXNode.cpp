@@ -311,7 +311,14 @@ const OpRegistry &OpRegistry::get() {
     registerElementwiseOps(r);
     registerLinearOps(r);
     registerQuantizationOps(r);
+    registerReshapeOps(r);
+    registerConcatSliceOps(r);
+    registerExpandTilePadOps(r);
     registerShapeOps(r);
+    registerGatherScatterOps(r);
+    registerDepthSpaceOps(r);
+    registerEinsumOps(r);
+    registerResizeOps(r);
     registerIndexingOps(r);
     registerNormalizationOps(r);
     registerReductionOps(r);

@@ -246,6 +246,26 @@ FailureOr<std::vector<char>> typedFieldBytes(const onnx::TensorProto &t,
                                              StringRef what) {
   std::vector<char> out;
   int64_t count = -1;
+  // Integers, and the bit patterns that int32_data holds for the 16-bit
+  // floats, are truncated to the element's raw_data width: the same bytes
+  // whether the narrow type is signed or not.
+  auto takeInts = [&](const auto &field) {
+    count = field.size();
+    switch (elementBytes(t.data_type())) {
+    case 1:
+      appendAs<uint8_t>(out, field);
+      break;
+    case 2:
+      appendAs<uint16_t>(out, field);
+      break;
+    case 4:
+      appendAs<uint32_t>(out, field);
+      break;
+    default:
+      appendAs<uint64_t>(out, field);
+      break;
+    }
+  };
   switch (t.data_type()) {
   case kFloat:
     count = t.float_data_size();
@@ -256,39 +276,21 @@ FailureOr<std::vector<char>> typedFieldBytes(const onnx::TensorProto &t,
     appendAs<double>(out, t.double_data());
     break;
   case kInt64:
-    count = t.int64_data_size();
-    appendAs<int64_t>(out, t.int64_data());
+    takeInts(t.int64_data());
     break;
   case kInt32:
-    count = t.int32_data_size();
-    appendAs<int32_t>(out, t.int32_data());
-    break;
   case kInt16:
-    count = t.int32_data_size();
-    appendAs<int16_t>(out, t.int32_data());
-    break;
   case kUInt16:
   case kFloat16:
-  case kBFloat16: // bit patterns in the low 16 bits
-    count = t.int32_data_size();
-    appendAs<uint16_t>(out, t.int32_data());
-    break;
+  case kBFloat16:
   case kInt8:
-    count = t.int32_data_size();
-    appendAs<int8_t>(out, t.int32_data());
-    break;
   case kUInt8:
   case kBool:
-    count = t.int32_data_size();
-    appendAs<uint8_t>(out, t.int32_data());
+    takeInts(t.int32_data());
     break;
   case kUInt32:
-    count = t.uint64_data_size();
-    appendAs<uint32_t>(out, t.uint64_data());
-    break;
   case kUInt64:
-    count = t.uint64_data_size();
-    appendAs<uint64_t>(out, t.uint64_data());
+    takeInts(t.uint64_data());
     break;
   default:
     emitError() << what << ": typed data fields of dtype "

@@ -456,6 +456,38 @@ FailureOr<SmallVector<int64_t>> poolKernel(ONNXNode &n, ArrayRef<int64_t> in) {
   return ks;
 }
 
+/// The window of MaxPool/AveragePool over input X: its static spatial sizes,
+/// kernel_shape, and strides/pads/auto_pad (and dilations when the op has
+/// them).
+FailureOr<Window> readPoolWindow(ONNXNode &n, bool hasDilations,
+                                 bool ceilMode) {
+  FailureOr<SmallVector<int64_t>> in =
+      spatialSizes(n, n.inputType(0), "input X");
+  if (failed(in))
+    return failure();
+  FailureOr<SmallVector<int64_t>> ks = poolKernel(n, *in);
+  if (failed(ks))
+    return failure();
+  return readWindow(n, *in, *ks, hasDilations, ceilMode);
+}
+
+/// Input X padded with `init` for the window `w` (explicit pads plus
+/// ceil_mode's overhang), and the [N, C, out...] accumulator filled with
+/// `init`.
+std::pair<Value, Value> padPoolInput(OpBuilder &b, Location loc, Value x,
+                                     const Window &w, Value init) {
+  auto xTy = cast<RankedTensorType>(x.getType());
+  SmallVector<int64_t> high;
+  for (size_t i = 0; i < w.in.size(); ++i)
+    high.push_back(w.padEnd[i] + w.extraEnd[i]);
+  Value xp = padSpatial(b, loc, x, w.padBegin, high, init);
+  SmallVector<int64_t> shape(xTy.getShape().take_front(2));
+  shape.append(w.out);
+  Value acc = filled(
+      b, loc, emptyBatched(b, loc, shape, xTy.getElementType(), x), init);
+  return {xp, acc};
+}
+
 LogicalResult buildMaxPool(ONNXNode &n) {
   if (failed(n.checkArity(1, 1, 1, 2)))
     return failure();
@@ -471,28 +503,14 @@ LogicalResult buildMaxPool(ONNXNode &n) {
       n.opset >= 10 ? n.getInt("ceil_mode", 0) : FailureOr<int64_t>(0);
   if (failed(ceil))
     return failure();
-  RankedTensorType xTy = n.inputType(0);
-  FailureOr<SmallVector<int64_t>> in = spatialSizes(n, xTy, "input X");
-  if (failed(in))
-    return failure();
-  FailureOr<SmallVector<int64_t>> ks = poolKernel(n, *in);
-  if (failed(ks))
-    return failure();
-  FailureOr<Window> w = readWindow(n, *in, *ks, n.opset >= 10, *ceil != 0);
+  FailureOr<Window> w = readPoolWindow(n, n.opset >= 10, *ceil != 0);
   if (failed(w))
     return failure();
   OpBuilder &b = n.b;
-  Type elemTy = xTy.getElementType();
+  Type elemTy = n.inputType(0).getElementType();
   Value lowest =
       extremeConstant(b, n.loc, elemTy, /*lowest=*/true, isUnsignedDType(dt));
-  SmallVector<int64_t> high;
-  for (size_t i = 0; i < in->size(); ++i)
-    high.push_back(w->padEnd[i] + w->extraEnd[i]);
-  Value xp = padSpatial(b, n.loc, n.input(0), w->padBegin, high, lowest);
-  SmallVector<int64_t> shape(xTy.getShape().take_front(2));
-  shape.append(w->out);
-  Value acc = filled(b, n.loc,
-                     emptyBatched(b, n.loc, shape, elemTy, n.input(0)), lowest);
+  auto [xp, acc] = padPoolInput(b, n.loc, n.input(0), *w, lowest);
   bool isUnsigned = isUnsignedDType(dt);
   Value y = poolGeneric(
       b, n.loc, xp, acc, *w, [&](OpBuilder &nb, Location l, Value a, Value v) {
@@ -564,29 +582,14 @@ LogicalResult buildAveragePool(ONNXNode &n) {
       n.opset >= 10 ? n.getInt("ceil_mode", 0) : FailureOr<int64_t>(0);
   if (failed(includePad) || failed(ceil))
     return failure();
-  RankedTensorType xTy = n.inputType(0);
-  FailureOr<SmallVector<int64_t>> in = spatialSizes(n, xTy, "input X");
-  if (failed(in))
-    return failure();
-  FailureOr<SmallVector<int64_t>> ks = poolKernel(n, *in);
-  if (failed(ks))
-    return failure();
-  FailureOr<Window> w = readWindow(n, *in, *ks, n.opset >= 19, *ceil != 0);
+  FailureOr<Window> w = readPoolWindow(n, n.opset >= 19, *ceil != 0);
   if (failed(w))
     return failure();
   OpBuilder &b = n.b;
   Location loc = n.loc;
-  Type elemTy = xTy.getElementType();
-  Value zero = scalarConstant(b, loc, elemTy, 0);
-  int64_t k = in->size();
-  SmallVector<int64_t> high;
-  for (int64_t i = 0; i < k; ++i)
-    high.push_back(w->padEnd[i] + w->extraEnd[i]);
-  Value xp = padSpatial(b, loc, n.input(0), w->padBegin, high, zero);
-  SmallVector<int64_t> shape(xTy.getShape().take_front(2));
-  shape.append(w->out);
-  Value acc =
-      filled(b, loc, emptyBatched(b, loc, shape, elemTy, n.input(0)), zero);
+  Value zero = scalarConstant(b, loc, n.inputType(0).getElementType(), 0);
+  int64_t k = w->in.size();
+  auto [xp, acc] = padPoolInput(b, loc, n.input(0), *w, zero);
   Value sum = poolGeneric(
       b, loc, xp, acc, *w, [](OpBuilder &nb, Location l, Value a, Value v) {
         return arith::AddFOp::create(nb, l, a, v).getResult();
@@ -596,7 +599,7 @@ LogicalResult buildAveragePool(ONNXNode &n) {
   SmallVector<SmallVector<int64_t>> perDim(k);
   for (int64_t i = 0; i < k; ++i) {
     int64_t lo = *includePad ? -w->padBegin[i] : 0;
-    int64_t hi = (*in)[i] + (*includePad ? w->padEnd[i] : 0);
+    int64_t hi = w->in[i] + (*includePad ? w->padEnd[i] : 0);
     for (int64_t o = 0; o < w->out[i]; ++o) {
       int64_t cnt = 0;
       for (int64_t j = 0; j < w->kernel[i]; ++j) {

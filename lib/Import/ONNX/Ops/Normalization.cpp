@@ -51,6 +51,22 @@ LogicalResult requireFloat(ONNXNode &n, int64_t i, StringRef what) {
   return success();
 }
 
+/// Requires the inputs named `names` (from #0 on) to be float tensors and X
+/// (input #0) to have at least `minRank` dims, laid out as `layout`; X's
+/// type.
+FailureOr<RankedTensorType> requireFloatX(ONNXNode &n,
+                                          ArrayRef<const char *> names,
+                                          int64_t minRank, StringRef layout) {
+  for (auto [i, name] : llvm::enumerate(names))
+    if (failed(requireFloat(n, i, name)))
+      return failure();
+  RankedTensorType xTy = n.inputType(0);
+  if (xTy.getRank() < minRank)
+    return n.emitError() << names[0] << " must have rank >= " << minRank << " ("
+                         << layout << "), got " << xTy.getRank();
+  return xTy;
+}
+
 /// An element-wise linalg.generic over `shapeOf`'s shape with result element
 /// type `ty`, reading `ins` through `maps`.
 Value mapLoops(OpBuilder &b, Location loc, Value shapeOf, ValueRange ins,
@@ -218,13 +234,11 @@ OpBuilderFn batchNorm(int64_t since) {
                              << " (a training statistic) is not supported "
                                 "(inference only)";
     static const char *names[] = {"X", "scale", "B", "input_mean", "input_var"};
-    for (int64_t i = 0; i < 5; ++i)
-      if (failed(requireFloat(n, i, names[i])))
-        return failure();
-    RankedTensorType xTy = n.inputType(0);
-    if (xTy.getRank() < 2)
-      return n.emitError() << "X must have rank >= 2 (N x C x ...), got "
-                           << xTy.getRank();
+    FailureOr<RankedTensorType> xTyOr =
+        requireFloatX(n, names, 2, "N x C x ...");
+    if (failed(xTyOr))
+      return failure();
+    RankedTensorType xTy = *xTyOr;
     int64_t c = xTy.getDimSize(1);
     for (int64_t i = 1; i < 5; ++i)
       if (failed(requireVector(n, i, c, names[i], "channels")))
@@ -283,9 +297,7 @@ OpBuilderFn layerNorm(bool rms) {
         return failure();
     RankedTensorType xTy = n.inputType(0);
     int64_t rank = xTy.getRank();
-    if (rank == 0)
-      return n.emitError() << "X must have rank >= 1";
-    FailureOr<int64_t> axis = n.normalizeAxis(*axisAttr, rank);
+    FailureOr<int64_t> axis = inputAxis(n, *axisAttr, "X");
     if (failed(axis))
       return failure();
     SmallVector<AffineMap> paramMaps;
@@ -363,14 +375,12 @@ LogicalResult buildInstanceNorm(ONNXNode &n, bool legacy) {
   if (legacy && failed(n.getInts("consumed_inputs", {})))
     return failure();
   static const char *names[] = {"input", "scale", "B"};
-  for (int64_t i = 0; i < 3; ++i)
-    if (failed(requireFloat(n, i, names[i])))
-      return failure();
-  RankedTensorType xTy = n.inputType(0);
+  FailureOr<RankedTensorType> xTyOr =
+      requireFloatX(n, names, 3, "N x C x D1 ...");
+  if (failed(xTyOr))
+    return failure();
+  RankedTensorType xTy = *xTyOr;
   int64_t rank = xTy.getRank();
-  if (rank < 3)
-    return n.emitError() << "input must have rank >= 3 (N x C x D1 ...), got "
-                         << rank;
   for (int64_t i = 1; i < 3; ++i)
     if (failed(requireVector(n, i, xTy.getDimSize(1), names[i], "channels")))
       return failure();
@@ -457,14 +467,12 @@ OpBuilderFn groupNorm(bool perChannel) {
     if (failed(eps) || failed(groups) || failed(stash))
       return failure();
     static const char *names[] = {"X", "scale", "bias"};
-    for (int64_t i = 0; i < 3; ++i)
-      if (failed(requireFloat(n, i, names[i])))
-        return failure();
-    RankedTensorType xTy = n.inputType(0);
+    FailureOr<RankedTensorType> xTyOr =
+        requireFloatX(n, names, 2, "N x C x ...");
+    if (failed(xTyOr))
+      return failure();
+    RankedTensorType xTy = *xTyOr;
     int64_t rank = xTy.getRank();
-    if (rank < 2)
-      return n.emitError() << "X must have rank >= 2 (N x C x ...), got "
-                           << rank;
     int64_t g = *groups, c = xTy.getDimSize(1);
     if (g <= 0)
       return n.emitError() << "num_groups must be positive, got " << g;
@@ -539,9 +547,7 @@ OpBuilderFn softmax(bool isLog, bool coerced) {
       return failure();
     RankedTensorType xTy = n.inputType(0);
     int64_t rank = xTy.getRank();
-    if (rank == 0)
-      return n.emitError() << "input must have rank >= 1";
-    FailureOr<int64_t> axis = n.normalizeAxis(*axisAttr, rank);
+    FailureOr<int64_t> axis = inputAxis(n, *axisAttr);
     if (failed(axis))
       return failure();
 

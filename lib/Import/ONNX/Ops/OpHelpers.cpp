@@ -97,6 +97,14 @@ FailureOr<Value> mlir::qopt::onnx_import::buildElementwise(ONNXNode &node,
   return generic.getResult(0);
 }
 
+FailureOr<int64_t> mlir::qopt::onnx_import::inputAxis(ONNXNode &n, int64_t axis,
+                                                      StringRef what) {
+  int64_t rank = n.inputType(0).getRank();
+  if (rank == 0)
+    return n.emitError() << what << " must have rank >= 1";
+  return n.normalizeAxis(axis, rank);
+}
+
 Value mlir::qopt::onnx_import::scalarConstant(OpBuilder &b, Location loc,
                                               Type type, double value) {
   if (auto ft = dyn_cast<FloatType>(type))
@@ -429,4 +437,43 @@ Value mlir::qopt::onnx_import::dimValue(OpBuilder &b, Location loc, Value t,
   if (!ty.isDynamicDim(d))
     return cIndex(b, loc, ty.getDimSize(d));
   return tensor::DimOp::create(b, loc, t, d);
+}
+
+Value mlir::qopt::onnx_import::toIndex(OpBuilder &b, Location loc, Value v,
+                                       bool isUnsigned) {
+  if (isa<FloatType>(v.getType()))
+    v = arith::FPToSIOp::create(b, loc, b.getI64Type(), v);
+  else if (isUnsigned)
+    return arith::IndexCastUIOp::create(b, loc, b.getIndexType(), v);
+  return arith::IndexCastOp::create(b, loc, b.getIndexType(), v);
+}
+
+Value mlir::qopt::onnx_import::loopIndex(OpBuilder &b, Location loc,
+                                         int64_t d) {
+  return linalg::IndexOp::create(b, loc, d);
+}
+
+AffineMap mlir::qopt::onnx_import::dimRangeMap(MLIRContext *ctx,
+                                               int64_t numDims, int64_t first,
+                                               int64_t count) {
+  SmallVector<AffineExpr> e;
+  for (int64_t i = 0; i < count; ++i)
+    e.push_back(getAffineDimExpr(first + i, ctx));
+  return AffineMap::get(numDims, 0, e, ctx);
+}
+
+Value mlir::qopt::onnx_import::parallelGeneric(
+    OpBuilder &b, Location loc, ValueRange inputs,
+    ArrayRef<AffineMap> inputMaps, Value init,
+    function_ref<Value(OpBuilder &, Location, ValueRange)> body) {
+  int64_t rank = cast<RankedTensorType>(init.getType()).getRank();
+  SmallVector<AffineMap> maps(inputMaps);
+  maps.push_back(AffineMap::getMultiDimIdentityMap(rank, b.getContext()));
+  SmallVector<utils::IteratorType> iters(rank, utils::IteratorType::parallel);
+  auto g = linalg::GenericOp::create(
+      b, loc, init.getType(), inputs, ValueRange{init}, maps, iters,
+      [&](OpBuilder &nb, Location l, ValueRange args) {
+        linalg::YieldOp::create(nb, l, body(nb, l, args.drop_back()));
+      });
+  return g.getResult(0);
 }

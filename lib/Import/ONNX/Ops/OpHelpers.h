@@ -43,6 +43,11 @@ Value convertScalar(OpBuilder &b, Location loc, Value v, Type to,
 /// unsupported.
 FailureOr<Type> elementTypeForNode(ONNXNode &node, int32_t dtype);
 
+/// `axis` normalized against input #0 (named `what` in the error), which
+/// must have rank >= 1.
+FailureOr<int64_t> inputAxis(ONNXNode &n, int64_t axis,
+                             StringRef what = "input");
+
 /// Folds Add(qopt.linear without bias, constant [N]) into the linear's
 /// bias; binds the node's output and returns true when it did.
 bool tryFuseLinearBias(ONNXNode &node);
@@ -158,6 +163,24 @@ OpFoldResult dimOFR(OpBuilder &b, Location loc, Value t, int64_t d);
 /// Size of dim `d` of tensor `t` as an index value: an index constant when
 /// static, a tensor.dim otherwise.
 Value dimValue(OpBuilder &b, Location loc, Value t, int64_t d);
+
+/// An integer (signed or unsigned) or float scalar as an index; floats are
+/// truncated toward zero.
+Value toIndex(OpBuilder &b, Location loc, Value v, bool isUnsigned = false);
+
+/// Loop `d` of the enclosing linalg op (linalg.index).
+Value loopIndex(OpBuilder &b, Location loc, int64_t d);
+
+/// The map (d0..d[numDims-1]) -> (d[first], ..., d[first + count - 1]).
+AffineMap dimRangeMap(MLIRContext *ctx, int64_t numDims, int64_t first,
+                      int64_t count);
+
+/// An all-parallel linalg.generic writing `init` (identity map) from
+/// `inputs` (maps `inputMaps`); `body` gets the input elements.
+Value parallelGeneric(
+    OpBuilder &b, Location loc, ValueRange inputs,
+    ArrayRef<AffineMap> inputMaps, Value init,
+    function_ref<Value(OpBuilder &, Location, ValueRange)> body);
 
 } // namespace mlir::qopt::onnx_import
 

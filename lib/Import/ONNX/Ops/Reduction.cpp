@@ -329,9 +329,7 @@ OpBuilderFn argOp(bool isMax, bool selectLastAttr) {
       return failure();
     RankedTensorType xTy = n.inputType(0);
     int64_t rank = xTy.getRank();
-    if (rank == 0)
-      return n.emitError() << "input must have rank >= 1";
-    FailureOr<int64_t> axis = n.normalizeAxis(*axisAttr, rank);
+    FailureOr<int64_t> axis = inputAxis(n, *axisAttr);
     if (failed(axis))
       return failure();
     if (xTy.getDimSize(*axis) == 0)
@@ -500,9 +498,7 @@ OpBuilderFn topKOp(bool kInput, bool orderAttrs) {
     (void)sorted;
     RankedTensorType xTy = n.inputType(0);
     int64_t rank = xTy.getRank();
-    if (rank == 0)
-      return n.emitError() << "input must have rank >= 1";
-    FailureOr<int64_t> axis = n.normalizeAxis(*axisAttr, rank);
+    FailureOr<int64_t> axis = inputAxis(n, *axisAttr);
     if (failed(axis))
       return failure();
     int64_t ax = *axis;

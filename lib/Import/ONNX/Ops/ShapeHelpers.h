@@ -1,0 +1,75 @@
+//===- ShapeHelpers.h - helpers of the shape op builders --------*- C++ -*-===//
+//
+// Shared by the shape and data-movement builders (Reshape.cpp,
+// ConcatSlice.cpp, ExpandTilePad.cpp, Shape.cpp): axis and shape-input
+// checks, OpFoldResult arithmetic, and the import-time folding of small
+// constants that lets the shape subgraphs exporters emit
+// (Shape -> Slice -> Concat -> Reshape) end in constants.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef QOPT_LIB_IMPORT_ONNX_OPS_SHAPEHELPERS_H
+#define QOPT_LIB_IMPORT_ONNX_OPS_SHAPEHELPERS_H
+
+#include "OpHelpers.h"
+
+#include <string>
+
+namespace mlir::qopt::onnx_import {
+
+/// Constants up to this many elements are folded at import time.
+constexpr int64_t kMaxFoldElements = 4096;
+
+//===----------------------------------------------------------------------===//
+// Small helpers
+//===----------------------------------------------------------------------===//
+
+/// `ofr` as an index value (an index constant when static).
+Value toValue(OpBuilder &b, Location loc, OpFoldResult ofr);
+
+/// Product of `ofrs`, folded when all are static.
+OpFoldResult product(OpBuilder &b, Location loc, ArrayRef<OpFoldResult> ofrs);
+
+/// tensor.empty of `sizes` (dynamic where a size is a value).
+Value emptyTensor(OpBuilder &b, Location loc, ArrayRef<OpFoldResult> sizes,
+                  Type elemTy);
+
+/// `shape` as "[2, ?, 3]" for error messages.
+std::string shapeString(ArrayRef<int64_t> shape);
+
+/// Normalizes an axis; negative axes are only valid from opset 11.
+FailureOr<int64_t> axisOf(ONNXNode &n, int64_t axis, int64_t rank,
+                          StringRef what = "axis");
+
+/// Normalizes a list of distinct axes against `rank`.
+FailureOr<SmallVector<int64_t>> axesOf(ONNXNode &n, ArrayRef<int64_t> axes,
+                                       int64_t rank, StringRef what = "axis");
+
+/// A constant 1-D integer input that must be a constant (a shape, axes,
+/// repeats...): its values, or an error naming `what`.
+FailureOr<SmallVector<int64_t>>
+requireConstInts(ONNXNode &n, int64_t i, StringRef what, StringRef why = "");
+
+/// Static shape and sizes for an output of dims `sizes`.
+RankedTensorType typeOfSizes(ArrayRef<OpFoldResult> sizes, Type et);
+
+//===----------------------------------------------------------------------===//
+// Import-time folding of small constants
+//===----------------------------------------------------------------------===//
+
+/// The small dense constant behind input `i`, or null.
+DenseElementsAttr smallConstant(ONNXNode &n, int64_t i);
+
+/// Row-major strides of `shape`.
+SmallVector<int64_t> stridesOf(ArrayRef<int64_t> shape);
+
+/// A constant of `outTy` whose element at each multi-index is element
+/// `src(index)` of the concatenated values of `ins`. Null when the result
+/// is too large to fold.
+Value foldGather(OpBuilder &b, Location loc, ArrayRef<DenseElementsAttr> ins,
+                 RankedTensorType outTy,
+                 function_ref<int64_t(ArrayRef<int64_t>)> src);
+
+} // namespace mlir::qopt::onnx_import
+
+#endif // QOPT_LIB_IMPORT_ONNX_OPS_SHAPEHELPERS_H
