@@ -2,7 +2,7 @@
 # Builds libqopt_runtime.so with g++ and nvcc alone, for a GPU machine that
 # has no LLVM/MLIR (the runtime needs neither): the GEMV kernels' PTX for
 # sm_80/sm_89/sm_90, embedded as the CMake build does (same script), and
-# lib/Runtime/*.cpp + lib/Support/*.cpp.
+# lib/Runtime/{,IO/,CUDA/}*.cpp + lib/Support/*.cpp.
 #
 #   benchmarks/gpu/build_on_device.sh [OUT_DIR] [extra nvcc flags...]
 #
@@ -32,8 +32,10 @@ cmake -DOUTPUT="$OUT/GPUKernels/GemvPTX.cpp" -DINPUTS="$inputs" \
 
 pids=()
 objs=()
-for src in "$ROOT"/lib/Runtime/*.cpp "$ROOT"/lib/Support/*.cpp \
+for src in "$ROOT"/lib/Runtime/*.cpp "$ROOT"/lib/Runtime/IO/*.cpp \
+           "$ROOT"/lib/Runtime/CUDA/*.cpp "$ROOT"/lib/Support/*.cpp \
            "$OUT/GPUKernels/GemvPTX.cpp"; do
+  # Named by folder and file (Runtime_Model.o, CUDA_Gemv.o, ...): unique.
   obj="$OUT/obj/$(basename "$(dirname "$src")")_$(basename "$src" .cpp).o"
   # shellcheck disable=SC2086
   "$CXX" -std=c++17 -O3 -fPIC -pthread -I"$ROOT/include" -I"$ROOT/lib/Runtime" \

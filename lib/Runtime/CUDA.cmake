@@ -1,6 +1,6 @@
 #===- CUDA.cmake - the runtime's CUDA layer and embedded GEMV kernels ------===#
 #
-# Included by lib/Runtime/CMakeLists.txt. CUDA.cpp loads the driver with
+# Included by lib/Runtime/CMakeLists.txt. CUDA/*.cpp load the driver with
 # dlopen, so the runtime links nothing of CUDA. When nvcc is found (CMake's
 # CUDAToolkit, or /usr/local/cuda/bin/nvcc), GPUKernels/*.cu are compiled to
 # PTX for QOPT_CUDA_ARCHS and embedded through a generated source file in
@@ -12,7 +12,11 @@ set(QOPT_CUDA_ARCHS "sm_80;sm_89;sm_90" CACHE STRING
   "GPU architectures whose PTX the runtime embeds")
 option(QOPT_ENABLE_CUDA_KERNELS "Build the runtime's GPU kernels with nvcc" ON)
 
-target_sources(QOptRuntime PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/CUDA.cpp)
+target_sources(QOptRuntime PRIVATE
+  ${CMAKE_CURRENT_SOURCE_DIR}/CUDA/Driver.cpp
+  ${CMAKE_CURRENT_SOURCE_DIR}/CUDA/MgpuWrappers.cpp
+  ${CMAKE_CURRENT_SOURCE_DIR}/CUDA/ConstantCache.cpp
+  ${CMAKE_CURRENT_SOURCE_DIR}/CUDA/Gemv.cpp)
 
 set(QOPT_NVCC "")
 if(QOPT_ENABLE_CUDA_KERNELS)

@@ -3,6 +3,8 @@
 //
 // Kernels.cpp implements it; QuantKernels.cpp reuses it for weight-only
 // quantized matmuls, which dequantize B block by block into its panels.
+// The convolution kernels of both files (f32 and int8) share their C
+// signature and filter layout helpers here.
 //
 //===----------------------------------------------------------------------===//
 
@@ -64,6 +66,19 @@ const T *filterAsMatrix(const T *filter, int64_t f, int64_t c, int64_t kh,
   fF = kdim;
   return copy.data();
 }
+
+/// The parameters of every qopt_kernel_conv2d_nchw_* kernel, in the order
+/// compiled code passes them (LinalgToKernelCalls): the sizes, window
+/// strides and dilations, then the input, filter and output, each as its
+/// address and element strides. The input is already padded, so its h and
+/// w are not needed.
+#define QOPT_CONV2D_NCHW_PARAMS                                                \
+  int64_t n, int64_t c, [[maybe_unused]] int64_t h,                            \
+      [[maybe_unused]] int64_t w, int64_t f, int64_t kh, int64_t kw,           \
+      int64_t oh, int64_t ow, int64_t sh, int64_t sw, int64_t dh, int64_t dw,  \
+      int64_t inPtr, int64_t inN, int64_t inC, int64_t inH, int64_t inW,       \
+      int64_t fPtr, int64_t fF, int64_t fC, int64_t fH, int64_t fW,            \
+      int64_t outPtr, int64_t outN, int64_t outF, int64_t outH, int64_t outW
 
 /// Runs `g` on the thread pool (results independent of the thread count).
 void runGemm(const Gemm &g);

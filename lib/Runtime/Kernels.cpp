@@ -354,14 +354,7 @@ extern "C" void qopt_kernel_matmul_f32(int64_t batch0, int64_t batch1,
 //                                     * filter[f, c, kh, kw]
 // (the input is already padded): per image, im2col into packed-B panels,
 // then one matmul with M = F, N = OH*OW, K = C*KH*KW.
-extern "C" void qopt_kernel_conv2d_nchw_f32(
-    int64_t n, int64_t c, int64_t h, int64_t w, int64_t f, int64_t kh,
-    int64_t kw, int64_t oh, int64_t ow, int64_t sh, int64_t sw, int64_t dh,
-    int64_t dw, int64_t inPtr, int64_t inN, int64_t inC, int64_t inH,
-    int64_t inW, int64_t fPtr, int64_t fF, int64_t fC, int64_t fH, int64_t fW,
-    int64_t outPtr, int64_t outN, int64_t outF, int64_t outH, int64_t outW) {
-  (void)h;
-  (void)w;
+extern "C" void qopt_kernel_conv2d_nchw_f32(QOPT_CONV2D_NCHW_PARAMS) {
   const auto *in = reinterpret_cast<const float *>(inPtr);
   const auto *filter = reinterpret_cast<const float *>(fPtr);
   auto *out = reinterpret_cast<float *>(outPtr);

@@ -1,4 +1,4 @@
-"""The runtime's CUDA layer (lib/Runtime/CUDA.cpp) and GEMV kernels.
+"""The runtime's CUDA layer (lib/Runtime/CUDA/) and GEMV kernels.
 
 Without a GPU (CI): the layer reports why CUDA is unavailable and every entry
 point fails cleanly instead of aborting; the embedded PTX is there. With a

@@ -7,6 +7,8 @@
 
 #include "qopt/Runtime/qopt_runtime.h"
 
+#include "ConvReference.h"
+
 #include <gtest/gtest.h>
 
 #include <cstdint>
@@ -151,19 +153,8 @@ TEST_P(Int8ConvKernel, MatchesNaiveLoopsExactly) {
       randomInts<int8_t>(f * c * kh * kw, -128, 127, 10);
   std::vector<int32_t> out = randomInts<int32_t>(n * f * oh * ow, -50, 50, 11);
   std::vector<int32_t> ref = out;
-  for (int64_t b = 0; b < n; ++b)
-    for (int64_t o = 0; o < f; ++o)
-      for (int64_t i = 0; i < oh; ++i)
-        for (int64_t j = 0; j < ow; ++j) {
-          int64_t s = 0;
-          for (int64_t ci = 0; ci < c; ++ci)
-            for (int64_t y = 0; y < kh; ++y)
-              for (int64_t x = 0; x < kw; ++x)
-                s += int64_t(in[((b * c + ci) * h + i * sh + y * dh) * w +
-                                j * sw + x * dw]) *
-                     filter[((o * c + ci) * kh + y) * kw + x];
-          ref[((b * f + o) * oh + i) * ow + j] += int32_t(s);
-        }
+  qopt::test::naiveConv2d<int64_t>(in, filter, ref, n, c, h, w, f, kh, kw, sh,
+                                   sw, dh, dw, oh, ow);
   qopt_kernel_conv2d_nchw_s8(n, c, h, w, f, kh, kw, oh, ow, sh, sw, dh, dw,
                              addr(in.data()), c * h * w, h * w, w, 1,
                              addr(filter.data()), c * kh * kw, kh * kw, kw, 1,

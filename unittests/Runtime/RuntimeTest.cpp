@@ -8,6 +8,8 @@
 
 #include "qopt/Runtime/qopt_runtime.h"
 
+#include "ConvReference.h"
+
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -284,19 +286,8 @@ TEST(ConvKernel, MatchesNaiveLoops) {
   std::vector<float> in = randomVector(n * c * h * w, 4);
   std::vector<float> filter = randomVector(f * c * kh * kw, 5);
   std::vector<float> out(n * f * oh * ow, 0.5f), ref = out;
-  for (int64_t b = 0; b < n; ++b)
-    for (int64_t o = 0; o < f; ++o)
-      for (int64_t y = 0; y < oh; ++y)
-        for (int64_t x = 0; x < ow; ++x) {
-          double s = 0;
-          for (int64_t ci = 0; ci < c; ++ci)
-            for (int64_t i = 0; i < kh; ++i)
-              for (int64_t j = 0; j < kw; ++j)
-                s += double(in[((b * c + ci) * h + y * sh + i * dh) * w +
-                               x * sw + j * dw]) *
-                     filter[((o * c + ci) * kh + i) * kw + j];
-          ref[((b * f + o) * oh + y) * ow + x] += float(s);
-        }
+  qopt::test::naiveConv2d<double>(in, filter, ref, n, c, h, w, f, kh, kw, sh,
+                                  sw, dh, dw, oh, ow);
   qopt_kernel_conv2d_nchw_f32(n, c, h, w, f, kh, kw, oh, ow, sh, sw, dh, dw,
                               addr(in.data()), c * h * w, h * w, w, 1,
                               addr(filter.data()), c * kh * kw, kh * kw, kw, 1,

@@ -1,0 +1,216 @@
+//===- Driver.h - what the runtime's CUDA layer shares ----------*- C++ -*-===//
+//
+// Shared by CUDA/*.cpp (defined in CUDA/Driver.cpp): the subset of the CUDA
+// driver API the runtime uses, loaded with dlopen (the types are declared
+// here, handles are opaque pointers, so building needs no CUDA headers);
+// the thread's CUDA error; and the primary context every call makes
+// current. Plain C++17, no LLVM/MLIR and nothing of CUDA.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef QOPT_LIB_RUNTIME_CUDA_DRIVER_H
+#define QOPT_LIB_RUNTIME_CUDA_DRIVER_H
+
+#include "qopt/Runtime/qopt_cuda.h"
+
+#include "RuntimeInternal.h"
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+namespace qopt::rt::cuda {
+
+//===----------------------------------------------------------------------===//
+// The driver API subset (types and values as in cuda.h)
+//===----------------------------------------------------------------------===//
+
+using CUresult = int;
+using CUdevice = int;
+using CUdeviceptr = uintptr_t;
+using CUcontext = struct CUctx_st *;
+using CUmodule = struct CUmod_st *;
+using CUfunction = struct CUfunc_st *;
+using CUstream = struct CUstream_st *;
+using CUevent = struct CUevent_st *;
+
+constexpr CUresult CUDA_SUCCESS = 0;
+constexpr CUresult CUDA_ERROR_DEINITIALIZED = 4;
+constexpr CUresult CUDA_ERROR_STUB_LIBRARY = 34;
+constexpr CUresult CUDA_ERROR_NO_DEVICE = 100;
+
+constexpr int CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT = 16;
+constexpr int CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR = 75;
+constexpr int CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR = 76;
+constexpr int CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN = 97;
+constexpr int CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES = 8;
+constexpr int CU_FUNC_ATTRIBUTE_NON_PORTABLE_CLUSTER_SIZE_ALLOWED = 14;
+constexpr int CU_JIT_ERROR_LOG_BUFFER = 5;
+constexpr int CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES = 6;
+constexpr int CU_JIT_OPTIMIZATION_LEVEL = 7;
+constexpr unsigned CU_MEM_ATTACH_GLOBAL = 1;
+constexpr unsigned CU_STREAM_NON_BLOCKING = 1;
+constexpr unsigned CU_EVENT_DISABLE_TIMING = 2;
+constexpr int CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION = 4;
+
+struct CUlaunchAttribute {
+  int id;
+  char pad[4];
+  union {
+    char raw[64];
+    struct {
+      unsigned x, y, z;
+    } clusterDim;
+  } value;
+};
+struct CUlaunchConfig {
+  unsigned gridDimX, gridDimY, gridDimZ;
+  unsigned blockDimX, blockDimY, blockDimZ;
+  unsigned sharedMemBytes;
+  CUstream hStream;
+  CUlaunchAttribute *attrs;
+  unsigned numAttrs;
+};
+static_assert(sizeof(CUlaunchAttribute) == 72, "cuda.h's CUlaunchAttribute");
+
+// X(name, symbol, return, params): `symbol` is the versioned name cuda.h's
+// macros map `name` to.
+#define QOPT_CUDA_FUNCTIONS(X)                                                 \
+  X(cuInit, "cuInit", (unsigned))                                              \
+  X(cuDriverGetVersion, "cuDriverGetVersion", (int *))                         \
+  X(cuGetErrorName, "cuGetErrorName", (CUresult, const char **))               \
+  X(cuGetErrorString, "cuGetErrorString", (CUresult, const char **))           \
+  X(cuDeviceGetCount, "cuDeviceGetCount", (int *))                             \
+  X(cuDeviceGet, "cuDeviceGet", (CUdevice *, int))                             \
+  X(cuDeviceGetName, "cuDeviceGetName", (char *, int, CUdevice))               \
+  X(cuDeviceGetAttribute, "cuDeviceGetAttribute", (int *, int, CUdevice))      \
+  X(cuDeviceTotalMem, "cuDeviceTotalMem_v2", (size_t *, CUdevice))             \
+  X(cuDevicePrimaryCtxRetain, "cuDevicePrimaryCtxRetain",                      \
+    (CUcontext *, CUdevice))                                                   \
+  X(cuCtxPushCurrent, "cuCtxPushCurrent_v2", (CUcontext))                      \
+  X(cuCtxPopCurrent, "cuCtxPopCurrent_v2", (CUcontext *))                      \
+  X(cuModuleLoadDataEx, "cuModuleLoadDataEx",                                  \
+    (CUmodule *, const void *, unsigned, int *, void **))                      \
+  X(cuModuleUnload, "cuModuleUnload", (CUmodule))                              \
+  X(cuModuleGetGlobal, "cuModuleGetGlobal_v2",                                 \
+    (CUdeviceptr *, size_t *, CUmodule, const char *))                         \
+  X(cuMemcpyDtoH, "cuMemcpyDtoH_v2", (void *, CUdeviceptr, size_t))            \
+  X(cuModuleGetFunction, "cuModuleGetFunction",                                \
+    (CUfunction *, CUmodule, const char *))                                    \
+  X(cuFuncSetAttribute, "cuFuncSetAttribute", (CUfunction, int, int))          \
+  X(cuLaunchKernel, "cuLaunchKernel",                                          \
+    (CUfunction, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned,   \
+     unsigned, CUstream, void **, void **))                                    \
+  X(cuStreamCreate, "cuStreamCreate", (CUstream *, unsigned))                  \
+  X(cuStreamDestroy, "cuStreamDestroy_v2", (CUstream))                         \
+  X(cuStreamSynchronize, "cuStreamSynchronize", (CUstream))                    \
+  X(cuStreamWaitEvent, "cuStreamWaitEvent", (CUstream, CUevent, unsigned))     \
+  X(cuEventCreate, "cuEventCreate", (CUevent *, unsigned))                     \
+  X(cuEventDestroy, "cuEventDestroy_v2", (CUevent))                            \
+  X(cuEventSynchronize, "cuEventSynchronize", (CUevent))                       \
+  X(cuEventRecord, "cuEventRecord", (CUevent, CUstream))                       \
+  X(cuMemAlloc, "cuMemAlloc_v2", (CUdeviceptr *, size_t))                      \
+  X(cuMemAllocManaged, "cuMemAllocManaged", (CUdeviceptr *, size_t, unsigned)) \
+  X(cuMemFree, "cuMemFree_v2", (CUdeviceptr))                                  \
+  X(cuMemcpyAsync, "cuMemcpyAsync",                                            \
+    (CUdeviceptr, CUdeviceptr, size_t, CUstream))                              \
+  X(cuMemsetD32Async, "cuMemsetD32Async",                                      \
+    (CUdeviceptr, unsigned, size_t, CUstream))                                 \
+  X(cuMemsetD16Async, "cuMemsetD16Async",                                      \
+    (CUdeviceptr, unsigned short, size_t, CUstream))                           \
+  X(cuMemHostRegister, "cuMemHostRegister_v2", (void *, size_t, unsigned))     \
+  X(cuMemHostUnregister, "cuMemHostUnregister", (void *))
+
+/// Functions newer drivers have; absent ones are null.
+#define QOPT_CUDA_OPTIONAL_FUNCTIONS(X)                                        \
+  X(cuLaunchKernelEx, "cuLaunchKernelEx",                                      \
+    (const CUlaunchConfig *, CUfunction, void **, void **))
+
+struct Driver {
+#define QOPT_DECLARE(name, symbol, params) CUresult(*name) params = nullptr;
+  QOPT_CUDA_FUNCTIONS(QOPT_DECLARE)
+  QOPT_CUDA_OPTIONAL_FUNCTIONS(QOPT_DECLARE)
+#undef QOPT_DECLARE
+  bool ok = false;         ///< loaded, initialized, at least one device
+  std::string unavailable; ///< why not, when !ok
+  int deviceCount = 0;
+};
+
+/// Loads and initializes the driver once; never fails loudly.
+const Driver &driver();
+
+//===----------------------------------------------------------------------===//
+// Errors
+//===----------------------------------------------------------------------===//
+
+/// The calling thread's last CUDA error (qopt_cuda_last_error()).
+extern thread_local std::string cudaError;
+
+std::string describe(CUresult r);
+
+/// Records `message` as the thread's CUDA error and its runtime error;
+/// `print`: also to stderr (for the mgpu* functions, which return nothing).
+qopt_status report(const std::string &message, bool print);
+
+/// A failed driver call `what` inside `where`.
+qopt_status reportCall(const char *where, const char *what, CUresult r,
+                       bool print);
+
+/// Whether the driver is usable; reports why not (once per call site use).
+bool ready(const char *where, bool print);
+
+/// Calls the driver; false (with the failure reported) unless it succeeds.
+#define QOPT_CHECK(where, print, call)                                         \
+  [&]() {                                                                      \
+    CUresult qoptResult = (call);                                              \
+    if (qoptResult != CUDA_SUCCESS) {                                          \
+      reportCall(where, #call, qoptResult, print);                             \
+      return false;                                                            \
+    }                                                                          \
+    return true;                                                               \
+  }()
+
+//===----------------------------------------------------------------------===//
+// Contexts
+//===----------------------------------------------------------------------===//
+
+/// The device of the calling thread (mgpuSetDefaultDevice()).
+extern thread_local int32_t defaultDevice;
+
+/// The primary context of `device`, retained once for the process.
+CUcontext primaryContext(int device, const char *where, bool print);
+
+/// Makes the default device's primary context current for its lifetime.
+class ScopedContext {
+public:
+  ScopedContext(const char *where, bool print) {
+    if (!ready(where, print))
+      return;
+    CUcontext ctx = primaryContext(defaultDevice, where, print);
+    if (!ctx)
+      return;
+    ok_ = QOPT_CHECK(where, print, driver().cuCtxPushCurrent(ctx));
+  }
+  ~ScopedContext() {
+    if (ok_)
+      driver().cuCtxPopCurrent(nullptr);
+  }
+  ScopedContext(const ScopedContext &) = delete;
+  ScopedContext &operator=(const ScopedContext &) = delete;
+  explicit operator bool() const { return ok_; }
+
+private:
+  bool ok_ = false;
+};
+
+inline CUdeviceptr dptr(const void *p) {
+  return reinterpret_cast<CUdeviceptr>(p);
+}
+
+/// Loads PTX or a cubin/fatbin, with the JIT's error log in the message.
+CUmodule loadModule(const void *data, int optLevel, const char *where,
+                    bool print);
+
+} // namespace qopt::rt::cuda
+
+#endif // QOPT_LIB_RUNTIME_CUDA_DRIVER_H

@@ -1,0 +1,472 @@
+//===- MgpuWrappers.cpp - MLIR's gpu-to-llvm host functions over CUDA -----===//
+//
+// The host functions MLIR's gpu-to-llvm lowering emits calls to, with the
+// signatures of MLIR 22's mlir/lib/ExecutionEngine/CudaRuntimeWrappers.cpp
+// (mgpuModuleLoad, mgpuLaunchKernel, mgpuStreamCreate, mgpuMemAlloc, ...).
+// They return nothing, so a failure is printed to stderr (with the CUDA
+// error's name and description) and kept in qopt_cuda_last_error(); a
+// failed call returns a null handle, which the next call reports rather
+// than hand to the driver. They are exported with C linkage: compiled
+// artifacts resolve them from libqopt_runtime.so when they are loaded.
+// (They are not in qopt_runtime_codegen_symbols(), whose table lives in
+// Symbols.cpp: a JIT that runs GPU code must add them itself.)
+//
+// Freed managed buffers and streams are pooled here for reuse;
+// qopt_cuda_release_cached() (qopt_cuda.h) empties the pools.
+//
+//===----------------------------------------------------------------------===//
+
+#include "CUDA/Driver.h"
+
+#include <algorithm>
+#include <cstdint>
+#include <cstdlib>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+using namespace qopt::rt::cuda;
+
+namespace {
+
+/// Compiled artifacts allocate every buffer (cuMemAllocManaged) and a
+/// stream for every launch on each call, and free them before returning;
+/// the driver's allocation, first-touch page migration and stream creation
+/// then cost far more than the kernels. Freed managed buffers and streams
+/// are kept for reuse instead: the next call of the same model gets the
+/// same buffers back, already resident on the GPU. At most
+/// $QOPT_CUDA_POOL_MB (default 1024) MiB stay cached; 0 turns the cache
+/// off. qopt_cuda_release_cached() returns everything to the driver.
+struct Pools {
+  std::mutex mutex;
+  std::unordered_map<void *, size_t> managedSize; // every live managed block
+  std::unordered_multimap<size_t, void *> freeManaged;
+  size_t cachedBytes = 0;
+  std::vector<CUstream> freeStreams;
+  size_t limitBytes() {
+    static const size_t limit = [] {
+      const char *env = std::getenv("QOPT_CUDA_POOL_MB");
+      return static_cast<size_t>(env ? std::strtoull(env, nullptr, 10) : 1024)
+             << 20;
+    }();
+    return limit;
+  }
+};
+
+Pools &pools() {
+  static Pools *p = new Pools; // never destroyed: used from atexit paths
+  return *p;
+}
+
+} // namespace
+
+//===----------------------------------------------------------------------===//
+// The host functions of MLIR's gpu-to-llvm lowering (MLIR 22 signatures)
+//===----------------------------------------------------------------------===//
+
+extern "C" {
+
+/// A cubin or fatbin (or NUL-terminated PTX) embedded by gpu-module-to-binary.
+CUmodule mgpuModuleLoad(void *data, size_t /*gpuBlobSize*/) {
+  ScopedContext ctx("mgpuModuleLoad", true);
+  if (!ctx)
+    return nullptr;
+  if (!data) {
+    report("mgpuModuleLoad: no module data", true);
+    return nullptr;
+  }
+  return loadModule(data, -1, "mgpuModuleLoad", true);
+}
+
+/// NUL-terminated PTX, compiled by the driver's JIT at `optLevel` (0-4).
+CUmodule mgpuModuleLoadJIT(void *data, int optLevel) {
+  ScopedContext ctx("mgpuModuleLoadJIT", true);
+  if (!ctx)
+    return nullptr;
+  if (!data) {
+    report("mgpuModuleLoadJIT: no PTX", true);
+    return nullptr;
+  }
+  return loadModule(data, std::clamp(optLevel, 0, 4), "mgpuModuleLoadJIT",
+                    true);
+}
+
+void mgpuModuleUnload(CUmodule module) {
+  if (!module || !driver().ok)
+    return;
+  // At exit the primary context may be gone already: nothing to free then.
+  CUresult r = driver().cuModuleUnload(module);
+  if (r != CUDA_SUCCESS && r != CUDA_ERROR_DEINITIALIZED)
+    reportCall("mgpuModuleUnload", "cuModuleUnload", r, true);
+}
+
+CUfunction mgpuModuleGetFunction(CUmodule module, const char *name) {
+  if (!ready("mgpuModuleGetFunction", true))
+    return nullptr;
+  if (!module) {
+    report(std::string("mgpuModuleGetFunction: no module to look up '") +
+               (name ? name : "") + "' in (its load failed)",
+           true);
+    return nullptr;
+  }
+  CUfunction function = nullptr;
+  CUresult r = driver().cuModuleGetFunction(&function, module, name);
+  if (r != CUDA_SUCCESS) {
+    report(std::string("mgpuModuleGetFunction: kernel '") + name +
+               "': " + describe(r),
+           true);
+    return nullptr;
+  }
+  return function;
+}
+
+namespace {
+bool prepareSharedMemory(CUfunction function, int32_t smem, const char *where) {
+  if (smem <= 48 * 1024)
+    return true;
+  const Driver &d = driver();
+  CUdevice device;
+  int maxShmem = 0;
+  if (!QOPT_CHECK(where, true, d.cuDeviceGet(&device, defaultDevice)) ||
+      !QOPT_CHECK(where, true,
+                  d.cuDeviceGetAttribute(
+                      &maxShmem,
+                      CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN,
+                      device)))
+    return false;
+  if (smem > maxShmem) {
+    report(std::string(where) + ": the kernel asks for " +
+               std::to_string(smem) + " bytes of shared memory, the device " +
+               "allows " + std::to_string(maxShmem),
+           true);
+    return false;
+  }
+  return QOPT_CHECK(
+      where, true,
+      d.cuFuncSetAttribute(
+          function, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, smem));
+}
+} // namespace
+
+// intptr_t dimensions, as MLIR's index type (upstream's convention).
+void mgpuLaunchKernel(CUfunction function, intptr_t gridX, intptr_t gridY,
+                      intptr_t gridZ, intptr_t blockX, intptr_t blockY,
+                      intptr_t blockZ, int32_t smem, CUstream stream,
+                      void **params, void **extra, size_t /*paramsCount*/) {
+  ScopedContext ctx("mgpuLaunchKernel", true);
+  if (!ctx)
+    return;
+  if (!function) {
+    report("mgpuLaunchKernel: no kernel (its lookup failed)", true);
+    return;
+  }
+  if (!prepareSharedMemory(function, smem, "mgpuLaunchKernel"))
+    return;
+  QOPT_CHECK("mgpuLaunchKernel", true,
+             driver().cuLaunchKernel(function, gridX, gridY, gridZ, blockX,
+                                     blockY, blockZ, smem, stream, params,
+                                     extra));
+}
+
+void mgpuLaunchClusterKernel(CUfunction function, intptr_t clusterX,
+                             intptr_t clusterY, intptr_t clusterZ,
+                             intptr_t gridX, intptr_t gridY, intptr_t gridZ,
+                             intptr_t blockX, intptr_t blockY, intptr_t blockZ,
+                             int32_t smem, CUstream stream, void **params,
+                             void **extra, size_t /*paramsCount*/) {
+  ScopedContext ctx("mgpuLaunchClusterKernel", true);
+  if (!ctx)
+    return;
+  const Driver &d = driver();
+  if (!function) {
+    report("mgpuLaunchClusterKernel: no kernel (its lookup failed)", true);
+    return;
+  }
+  if (!d.cuLaunchKernelEx) {
+    report("mgpuLaunchClusterKernel: the CUDA driver has no cuLaunchKernelEx "
+           "(clusters need CUDA 11.8 or later)",
+           true);
+    return;
+  }
+  if (!prepareSharedMemory(function, smem, "mgpuLaunchClusterKernel"))
+    return;
+  if (clusterX * clusterY * clusterZ > 8 &&
+      !QOPT_CHECK("mgpuLaunchClusterKernel", true,
+                  d.cuFuncSetAttribute(
+                      function,
+                      CU_FUNC_ATTRIBUTE_NON_PORTABLE_CLUSTER_SIZE_ALLOWED, 1)))
+    return;
+  CUlaunchAttribute attr = {};
+  attr.id = CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION;
+  attr.value.clusterDim = {static_cast<unsigned>(clusterX),
+                           static_cast<unsigned>(clusterY),
+                           static_cast<unsigned>(clusterZ)};
+  CUlaunchConfig config = {};
+  config.gridDimX = gridX;
+  config.gridDimY = gridY;
+  config.gridDimZ = gridZ;
+  config.blockDimX = blockX;
+  config.blockDimY = blockY;
+  config.blockDimZ = blockZ;
+  config.sharedMemBytes = smem;
+  config.hStream = stream;
+  config.attrs = &attr;
+  config.numAttrs = 1;
+  QOPT_CHECK("mgpuLaunchClusterKernel", true,
+             d.cuLaunchKernelEx(&config, function, params, extra));
+}
+
+CUstream mgpuStreamCreate() {
+  ScopedContext ctx("mgpuStreamCreate", true);
+  if (!ctx)
+    return nullptr;
+  {
+    Pools &p = pools();
+    std::lock_guard<std::mutex> lock(p.mutex);
+    if (!p.freeStreams.empty()) {
+      CUstream s = p.freeStreams.back();
+      p.freeStreams.pop_back();
+      return s;
+    }
+  }
+  CUstream stream = nullptr;
+  if (!QOPT_CHECK("mgpuStreamCreate", true,
+                  driver().cuStreamCreate(&stream, CU_STREAM_NON_BLOCKING)))
+    return nullptr;
+  return stream;
+}
+
+void mgpuStreamDestroy(CUstream stream) {
+  if (!stream || !ready("mgpuStreamDestroy", true))
+    return;
+  // Kept for the next mgpuStreamCreate (work still queued on it stays
+  // ordered before whatever comes next).
+  if (pools().limitBytes() > 0) {
+    Pools &p = pools();
+    std::lock_guard<std::mutex> lock(p.mutex);
+    if (p.freeStreams.size() < 64) {
+      p.freeStreams.push_back(stream);
+      return;
+    }
+  }
+  QOPT_CHECK("mgpuStreamDestroy", true, driver().cuStreamDestroy(stream));
+}
+
+void mgpuStreamSynchronize(CUstream stream) {
+  ScopedContext ctx("mgpuStreamSynchronize", true);
+  if (!ctx)
+    return;
+  QOPT_CHECK("mgpuStreamSynchronize", true,
+             driver().cuStreamSynchronize(stream));
+}
+
+void mgpuStreamWaitEvent(CUstream stream, CUevent event) {
+  if (!ready("mgpuStreamWaitEvent", true))
+    return;
+  if (!event) {
+    report("mgpuStreamWaitEvent: no event (its creation failed)", true);
+    return;
+  }
+  QOPT_CHECK("mgpuStreamWaitEvent", true,
+             driver().cuStreamWaitEvent(stream, event, 0));
+}
+
+CUevent mgpuEventCreate() {
+  ScopedContext ctx("mgpuEventCreate", true);
+  if (!ctx)
+    return nullptr;
+  CUevent event = nullptr;
+  if (!QOPT_CHECK("mgpuEventCreate", true,
+                  driver().cuEventCreate(&event, CU_EVENT_DISABLE_TIMING)))
+    return nullptr;
+  return event;
+}
+
+void mgpuEventDestroy(CUevent event) {
+  if (!event || !ready("mgpuEventDestroy", true))
+    return;
+  QOPT_CHECK("mgpuEventDestroy", true, driver().cuEventDestroy(event));
+}
+
+void mgpuEventSynchronize(CUevent event) {
+  if (!ready("mgpuEventSynchronize", true))
+    return;
+  if (!event) {
+    report("mgpuEventSynchronize: no event (its creation failed)", true);
+    return;
+  }
+  QOPT_CHECK("mgpuEventSynchronize", true, driver().cuEventSynchronize(event));
+}
+
+void mgpuEventRecord(CUevent event, CUstream stream) {
+  if (!ready("mgpuEventRecord", true))
+    return;
+  if (!event) {
+    report("mgpuEventRecord: no event (its creation failed)", true);
+    return;
+  }
+  QOPT_CHECK("mgpuEventRecord", true, driver().cuEventRecord(event, stream));
+}
+
+/// `isHostShared`: managed memory, reachable from host and device.
+void *mgpuMemAlloc(uint64_t sizeBytes, CUstream /*stream*/, bool isHostShared) {
+  ScopedContext ctx("mgpuMemAlloc", true);
+  if (!ctx || sizeBytes == 0)
+    return nullptr;
+  if (isHostShared) {
+    Pools &p = pools();
+    std::lock_guard<std::mutex> lock(p.mutex);
+    auto it = p.freeManaged.find(sizeBytes);
+    if (it != p.freeManaged.end()) {
+      void *block = it->second;
+      p.freeManaged.erase(it);
+      p.cachedBytes -= sizeBytes;
+      return block;
+    }
+  }
+  CUdeviceptr ptr = 0;
+  bool ok = isHostShared
+                ? QOPT_CHECK("mgpuMemAlloc", true,
+                             driver().cuMemAllocManaged(&ptr, sizeBytes,
+                                                        CU_MEM_ATTACH_GLOBAL))
+                : QOPT_CHECK("mgpuMemAlloc", true,
+                             driver().cuMemAlloc(&ptr, sizeBytes));
+  if (!ok)
+    return nullptr;
+  if (isHostShared) {
+    Pools &p = pools();
+    std::lock_guard<std::mutex> lock(p.mutex);
+    p.managedSize[reinterpret_cast<void *>(ptr)] = sizeBytes;
+  }
+  return reinterpret_cast<void *>(ptr);
+}
+
+void mgpuMemFree(void *ptr, CUstream stream) {
+  if (!ptr)
+    return;
+  ScopedContext ctx("mgpuMemFree", true);
+  if (!ctx)
+    return;
+  {
+    Pools &p = pools();
+    std::unique_lock<std::mutex> lock(p.mutex);
+    auto it = p.managedSize.find(ptr);
+    if (it != p.managedSize.end() &&
+        p.cachedBytes + it->second <= p.limitBytes()) {
+      size_t bytes = it->second;
+      lock.unlock();
+      // Whatever still uses the block finishes before it is handed out
+      // again (artifacts free after a wait, so this returns at once).
+      if (stream)
+        QOPT_CHECK("mgpuMemFree", true, driver().cuStreamSynchronize(stream));
+      lock.lock();
+      p.freeManaged.emplace(bytes, ptr);
+      p.cachedBytes += bytes;
+      return;
+    }
+    if (it != p.managedSize.end())
+      p.managedSize.erase(it);
+  }
+  QOPT_CHECK("mgpuMemFree", true, driver().cuMemFree(dptr(ptr)));
+}
+
+void mgpuMemcpy(void *dst, void *src, size_t sizeBytes, CUstream stream) {
+  if (sizeBytes == 0)
+    return;
+  ScopedContext ctx("mgpuMemcpy", true);
+  if (!ctx)
+    return;
+  QOPT_CHECK("mgpuMemcpy", true,
+             driver().cuMemcpyAsync(dptr(dst), dptr(src), sizeBytes, stream));
+}
+
+void mgpuMemset32(void *dst, unsigned int value, size_t count,
+                  CUstream stream) {
+  if (count == 0)
+    return;
+  ScopedContext ctx("mgpuMemset32", true);
+  if (!ctx)
+    return;
+  QOPT_CHECK("mgpuMemset32", true,
+             driver().cuMemsetD32Async(dptr(dst), value, count, stream));
+}
+
+void mgpuMemset16(void *dst, unsigned short value, size_t count,
+                  CUstream stream) {
+  if (count == 0)
+    return;
+  ScopedContext ctx("mgpuMemset16", true);
+  if (!ctx)
+    return;
+  QOPT_CHECK("mgpuMemset16", true,
+             driver().cuMemsetD16Async(dptr(dst), value, count, stream));
+}
+
+void mgpuMemHostRegister(void *ptr, uint64_t sizeBytes) {
+  ScopedContext ctx("mgpuMemHostRegister", true);
+  if (!ctx || !ptr || sizeBytes == 0)
+    return;
+  QOPT_CHECK("mgpuMemHostRegister", true,
+             driver().cuMemHostRegister(ptr, sizeBytes, 0));
+}
+
+void mgpuMemHostUnregister(void *ptr) {
+  ScopedContext ctx("mgpuMemHostUnregister", true);
+  if (!ctx || !ptr)
+    return;
+  QOPT_CHECK("mgpuMemHostUnregister", true, driver().cuMemHostUnregister(ptr));
+}
+
+/// A ranked memref descriptor {allocated, aligned, offset, sizes[rank],
+/// strides[rank]} (dense, as upstream requires).
+void mgpuMemHostRegisterMemRef(int64_t rank, void *descriptor,
+                               int64_t elementSizeBytes) {
+  if (!descriptor)
+    return;
+  auto *words = static_cast<int64_t *>(descriptor);
+  char *aligned = reinterpret_cast<char *>(words[1]);
+  int64_t bytes = elementSizeBytes;
+  for (int64_t i = 0; i < rank; ++i)
+    bytes *= words[3 + i];
+  mgpuMemHostRegister(aligned + words[2] * elementSizeBytes,
+                      static_cast<uint64_t>(bytes));
+}
+
+void mgpuMemHostUnregisterMemRef(int64_t /*rank*/, void *descriptor,
+                                 int64_t elementSizeBytes) {
+  if (!descriptor)
+    return;
+  auto *words = static_cast<int64_t *>(descriptor);
+  char *aligned = reinterpret_cast<char *>(words[1]);
+  mgpuMemHostUnregister(aligned + words[2] * elementSizeBytes);
+}
+
+void mgpuSetDefaultDevice(int32_t device) { defaultDevice = device; }
+
+/// qopt_cuda.h: returns the pooled buffers and streams to the driver.
+qopt_status qopt_cuda_release_cached(void) {
+  if (!qopt_cuda_available())
+    return QOPT_OK;
+  ScopedContext ctx("qopt_cuda_release_cached", false);
+  if (!ctx)
+    return QOPT_ERROR;
+  Pools &p = pools();
+  std::lock_guard<std::mutex> lock(p.mutex);
+  bool ok = true;
+  for (auto &entry : p.freeManaged) {
+    void *block = entry.second;
+    p.managedSize.erase(block);
+    ok &= QOPT_CHECK("qopt_cuda_release_cached", false,
+                     driver().cuMemFree(dptr(block)));
+  }
+  p.freeManaged.clear();
+  p.cachedBytes = 0;
+  for (CUstream s : p.freeStreams)
+    ok &= QOPT_CHECK("qopt_cuda_release_cached", false,
+                     driver().cuStreamDestroy(s));
+  p.freeStreams.clear();
+  return ok ? QOPT_OK : QOPT_ERROR;
+}
+
+} // extern "C"
