@@ -1,6 +1,6 @@
 //===- CollectStatistics.cpp - calibration run as a pass ------------------===//
 
-#include "qopt/Compiler/PTQ.h"
+#include "qopt/Compiler/Report.h"
 
 namespace mlir::qopt {
 #define GEN_PASS_DEF_COLLECTSTATISTICSPASS
@@ -40,3 +40,5 @@ struct CollectStatisticsPass
 };
 
 } // namespace
+
+void mlir::qopt::registerCompilerPasses() { registerQOptCompilerPasses(); }

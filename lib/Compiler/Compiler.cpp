@@ -1,7 +1,7 @@
 //===- Compiler.cpp - graph module to object, shared library or JIT -------===//
 
 #include "qopt/Compiler/Compiler.h"
-#include "qopt/Conversion/Pipelines.h"
+#include "qopt/Pipelines/Pipelines.h"
 #include "qopt/Runtime/qopt_runtime.h"
 
 #include "mlir/ExecutionEngine/ExecutionEngine.h"

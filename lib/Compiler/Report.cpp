@@ -10,7 +10,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "qopt/Compiler/PTQ.h"
+#include "qopt/Compiler/Report.h"
 #include "qopt/Dialect/QOpt/IR/QOptOps.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"

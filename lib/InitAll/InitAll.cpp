@@ -2,10 +2,13 @@
 
 #include "qopt/InitAll.h"
 
+#include "qopt/Codegen/CPU/Passes.h"
+#include "qopt/Codegen/GPU/Passes.h"
 #include "qopt/Conversion/Passes.h"
-#include "qopt/Conversion/Pipelines.h"
 #include "qopt/Dialect/QOpt/IR/QOptDialect.h"
-#include "qopt/Transforms/Passes.h"
+#include "qopt/Dialect/QOpt/Transforms/Passes.h"
+#include "qopt/Pipelines/PTQPipeline.h"
+#include "qopt/Pipelines/Pipelines.h"
 
 #include "mlir/IR/DialectRegistry.h"
 #include "mlir/InitAllDialects.h"
@@ -32,5 +35,8 @@ void mlir::qopt::registerAllPasses() {
   mlir::registerAllPasses();
   registerQOptTransformsPasses();
   registerQOptConversionPasses();
+  registerQOptCodegenCPUPasses();
+  registerQOptCodegenGPUPasses();
   registerPipelines();
+  registerPTQPipeline();
 }

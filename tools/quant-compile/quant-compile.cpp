@@ -16,13 +16,14 @@
 //===----------------------------------------------------------------------===//
 
 #include "qopt/Compiler/Compiler.h"
-#include "qopt/Compiler/PTQ.h"
-#include "qopt/Conversion/Pipelines.h"
+#include "qopt/Compiler/Report.h"
+#include "qopt/Pipelines/PTQPipeline.h"
+#include "qopt/Pipelines/Pipelines.h"
 #include "qopt/Dialect/QOpt/IR/QOptOps.h"
 #include "qopt/Import/ONNX.h"
 #include "qopt/InitAll.h"
 #include "qopt/Runtime/qopt_runtime.h"
-#include "qopt/Transforms/Passes.h"
+#include "qopt/Dialect/QOpt/Transforms/Passes.h"
 
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/MLIRContext.h"

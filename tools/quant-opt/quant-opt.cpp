@@ -6,7 +6,6 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "qopt/Compiler/PTQ.h"
 #include "qopt/InitAll.h"
 
 #include "mlir/IR/DialectRegistry.h"
@@ -14,7 +13,6 @@
 
 int main(int argc, char **argv) {
   mlir::qopt::registerAllPasses();
-  mlir::qopt::registerCompilerPasses();
   mlir::DialectRegistry registry;
   mlir::qopt::registerAllDialects(registry);
   return mlir::asMainReturnCode(mlir::MlirOptMain(

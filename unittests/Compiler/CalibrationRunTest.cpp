@@ -4,7 +4,7 @@
 #include "qopt/Dialect/QOpt/IR/QOptOps.h"
 #include "qopt/InitAll.h"
 #include "qopt/Runtime/qopt_runtime.h"
-#include "qopt/Transforms/Passes.h"
+#include "qopt/Dialect/QOpt/Transforms/Passes.h"
 
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/Parser/Parser.h"

@@ -1,0 +1,23 @@
+//===- Passes.h - CPU code generation passes --------------------*- C++ -*-===//
+//
+/// \file
+/// Declarations and registration of the CPU pipeline's lowering passes
+/// (generated from Passes.td).
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef QOPT_CODEGEN_CPU_PASSES_H
+#define QOPT_CODEGEN_CPU_PASSES_H
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Pass/Pass.h"
+
+namespace mlir::qopt {
+
+#define GEN_PASS_DECL
+#define GEN_PASS_REGISTRATION
+#include "qopt/Codegen/CPU/Passes.h.inc"
+
+} // namespace mlir::qopt
+
+#endif // QOPT_CODEGEN_CPU_PASSES_H

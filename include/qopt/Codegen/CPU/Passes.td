@@ -1,0 +1,192 @@
+//===- Passes.td - CPU code generation passes --------------*- tablegen -*-===//
+//
+// Lowering passes of the CPU pipeline (flags qopt-<verb>-<noun>): graph
+// clean-ups before bufferization, math and float8 legalization, the
+// artifact ABI (signature, packed entry point) and calibration
+// instrumentation. The NVPTX pipeline reuses them for its host side.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef QOPT_CODEGEN_CPU_PASSES_TD
+#define QOPT_CODEGEN_CPU_PASSES_TD
+
+include "mlir/Pass/PassBase.td"
+
+def InlineScalarResourcesPass : Pass<"qopt-inline-scalar-resources"> {
+  let summary = "Turn one-element dense_resource constants into dense ones";
+  let description = [{
+    Rewrites every `arith.constant dense_resource<...>` holding at most one
+    element into the equivalent inline `dense<...>` constant. Weights stay
+    blobs; scalars gain nothing from being blobs, and upstream MLIR 22's
+    memref-to-LLVM lowering aborts on a rank-0 `dense_resource` global (it
+    iterates its elements), so the CPU pipeline runs this first. A blob
+    whose data is missing or does not match its type is an error.
+  }];
+}
+
+def FuseElementwisePass : Pass<"qopt-fuse-elementwise", "func::FuncOp"> {
+  let summary = "Fuse producer/consumer element-wise linalg ops";
+  let description = [{
+    Fuses element-wise `linalg.generic` producers into their consumers when
+    the producer has a single use, like upstream's
+    `linalg-fuse-elementwise-ops`, but without its constant folding:
+    that folding evaluates generics over constant inputs at compile time,
+    which copies weight-sized tensors into the IR and aborts on
+    `dense_resource` weights (it iterates their elements). Weights stay
+    blobs; computing on them is the job of the compiled code.
+  }];
+  let dependentDialects = ["::mlir::linalg::LinalgDialect",
+                           "::mlir::tensor::TensorDialect"];
+}
+
+def ExportSignaturePass : Pass<"qopt-export-signature", "ModuleOp"> {
+  let summary = "Record the entry function's signature for the artifact";
+  let description = [{
+    Writes the signature of the entry function (`@main` by default) into the
+    module as the NUL-terminated constant `@qopt_artifact_signature`, which
+    the lean runtime reads from a compiled artifact, and marks the entry
+    function `llvm.emit_c_interface` so that the CPU pipeline gives it a C
+    ABI (`_mlir_ciface_main`) taking memref descriptors.
+
+    The signature is text, one line per item:
+
+    ```
+    qopt-artifact 1
+    target cpu
+    entry main
+    threads 0
+    input hidden_states float32 3 ?batch ?sequence 64
+    output output float32 3 ? ? 64
+    ```
+
+    Names are the ONNX names the importer recorded (`onnx.name`), or
+    `input<i>`/`output<i>`; bytes outside `[A-Za-z0-9._:/-]` are written as
+    `%XX`. A dynamic dim is `?` followed by its ONNX `dim_param`. The dtype
+    is the ONNX one (`onnx.dtype`, which keeps signedness) or follows the
+    element type. Every argument and result must be a ranked tensor of a
+    numeric or boolean element type.
+  }];
+  let options = [
+    Option<"entry", "entry", "std::string", "\"main\"",
+           "Name of the function the artifact runs">,
+    Option<"target", "target", "std::string", "\"cpu\"",
+           "Target recorded in the signature">,
+    Option<"threads", "threads", "int", "0",
+           "Default thread count recorded in the signature (0: one per "
+           "core)">
+  ];
+  let dependentDialects = ["::mlir::LLVM::LLVMDialect"];
+}
+
+def EmitPackedEntryPass : Pass<"qopt-emit-packed-entry", "ModuleOp"> {
+  let summary = "Add the artifact's packed entry point to an LLVM module";
+  let description = [{
+    Runs on the LLVM dialect, after `func` lowering. Adds
+    `llvm.func @qopt_artifact_main(%args: !llvm.ptr)`, which loads one
+    pointer per parameter of the C interface `@_mlir_ciface_<entry>` from
+    the array `%args` and calls it: the result descriptors' buffer first,
+    then one memref descriptor per input. The runtime calls every artifact
+    through this one type, whatever its number of inputs and outputs.
+  }];
+  let options = [
+    Option<"entry", "entry", "std::string", "\"main\"",
+           "Name of the function the artifact runs">
+  ];
+  let dependentDialects = ["::mlir::LLVM::LLVMDialect"];
+}
+
+def ApproximateMathPass : Pass<"qopt-approximate-math"> {
+  let summary = "Replace f32 transcendental functions by polynomials";
+  let description = [{
+    Rewrites the f32 `math` operations named by `ops` into MLIR's polynomial
+    approximations (upstream `populateMathPolynomialApproximationPatterns`),
+    which are plain arithmetic: the loops around them vectorize, where a
+    libm call per element would not. The approximations are accurate to a
+    few ULP (checked against onnxruntime by the conformance tests). Ops not
+    listed keep their libm/LLVM lowering.
+  }];
+  let options = [
+    ListOption<"ops", "ops", "std::string",
+               "Mnemonics of the math ops to approximate (default: erf, "
+               "tanh, exp, expm1, log, log1p, log2)">
+  ];
+  let dependentDialects = ["::mlir::math::MathDialect",
+                           "::mlir::arith::ArithDialect",
+                           "::mlir::vector::VectorDialect"];
+}
+
+def DecomposeAggregatesPass : Pass<"qopt-decompose-aggregates"> {
+  let summary = "Decompose aggregate linalg ops (softmax) into generics";
+  let description = [{
+    Rewrites every op implementing linalg's `AggregatedOpInterface`
+    (`linalg.softmax`, ...) into the named/generic ops it stands for, so
+    that fusion, bufferization and the loop lowering see only ops they
+    handle. The importer already emits generics; hand-written graph modules
+    may use the aggregates.
+  }];
+  let dependentDialects = ["::mlir::linalg::LinalgDialect",
+                           "::mlir::tensor::TensorDialect",
+                           "::mlir::arith::ArithDialect",
+                           "::mlir::math::MathDialect"];
+}
+
+def ExpandSmallFloatCastsPass : Pass<"qopt-expand-small-float-casts"> {
+  let summary = "Lower f32 <-> float8/float4 conversions to table lookups";
+  let description = [{
+    LLVM has no float8 or float4 types (their buffers become i8/i4), so
+    `arith.extf` from and `arith.truncf` to `f8E4M3FN`, `f8E4M3FNUZ`,
+    `f8E5M2`, `f8E5M2FNUZ` and `f4E2M1FN` are rewritten here, on the bits:
+
+    - `extf` (to f32): a lookup in a 256- (16-) entry table of the format's
+      values, indexed by the code;
+    - `truncf` (from f32): round to nearest, ties to even, by a branch-free
+      binary search of |x| among the midpoints between consecutive finite
+      values (the code of a positive value is its rank); the sign bit is
+      set for negative inputs (not for zero in the FNUZ formats, which have
+      no negative zero); NaN gives the format's NaN; a magnitude beyond
+      the largest finite value gives infinity (E5M2), NaN (the others) or
+      the largest value (E2M1, which has neither). ONNX's saturating Cast
+      clamps before the conversion.
+
+    Tables come from APFloat's definition of each format. Conversions
+    between other types are left alone.
+  }];
+  let dependentDialects = ["::mlir::arith::ArithDialect",
+                           "::mlir::math::MathDialect",
+                           "::mlir::tensor::TensorDialect"];
+}
+
+def ContiguousExpandShapesPass : Pass<"qopt-contiguous-expand-shapes"> {
+  let summary = "memref.expand_shape of contiguous buffers as reinterpret_cast";
+  let description = [{
+    Works around an upstream crash: MLIR 22's expand-strided-metadata
+    aborts on a `memref.expand_shape` whose reassociation group has more
+    than one dynamic size (e.g. `memref<?x64xf32>` into `memref<?x?x64xf32>`,
+    which collapsing a linear layer's dynamic batch and sequence dims and
+    expanding them back produces). Where the source has the identity layout
+    (a contiguous row-major buffer), such an expand_shape is rewritten to a
+    `memref.reinterpret_cast` with the output sizes and row-major strides;
+    other expand_shapes are left alone.
+  }];
+  let dependentDialects = ["::mlir::memref::MemRefDialect",
+                           "::mlir::arith::ArithDialect"];
+}
+
+def InstrumentObserversPass : Pass<"qopt-instrument-observers", "ModuleOp"> {
+  let summary = "Make every qopt.observe report its values to the runtime";
+  let description = [{
+    For the calibration run: replaces each `qopt.observe` by a call of the
+    runtime's `qopt_observe_f32(id, values)` (an unranked tensor, which
+    bufferizes to a memref descriptor the runtime walks with its strides)
+    and forwards the observed value. The runtime adds the values to the
+    observer's streamed histogram (`qopt_calibration_*` in
+    qopt_runtime.h). The callee is declared read-only
+    (`bufferization.access = "read"`), so no copy is made for it. Observers
+    of other element types than f32 are an error.
+  }];
+  let dependentDialects = ["::mlir::func::FuncDialect",
+                           "::mlir::tensor::TensorDialect",
+                           "::mlir::arith::ArithDialect"];
+}
+
+#endif // QOPT_CODEGEN_CPU_PASSES_TD

@@ -1,0 +1,124 @@
+//===- Passes.td - NVPTX code generation passes ------------*- tablegen -*-===//
+//
+// Passes of the NVPTX pipeline (flags qopt-gpu-<verb>-<noun>): managed
+// memory, tensor-core matmuls, fused row kernels, cubin embedding.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef QOPT_CODEGEN_GPU_PASSES_TD
+#define QOPT_CODEGEN_GPU_PASSES_TD
+
+include "mlir/Pass/PassBase.td"
+
+def GPUManagedMemoryPass : Pass<"qopt-gpu-managed-memory", "ModuleOp"> {
+  let summary = "Host buffers as CUDA managed memory (the NVPTX pipeline)";
+  let description = [{
+    After bufferization: every `memref.alloc` / `memref.dealloc` becomes
+    `gpu.alloc host_shared` / `gpu.dealloc` (cuMemAllocManaged through the
+    runtime's mgpuMemAlloc), function arguments are copied into managed
+    buffers at entry (gpu.memcpy), constants come from the runtime's
+    `qopt_cuda_constant` (a managed copy made at the first call and kept
+    while the artifact is loaded; `cache-constants=false`: a copy per
+    call), and returned buffers are copied back into ordinary host
+    allocations (the managed ones freed), so GPU kernels and the host code
+    between them share memory without explicit transfers and the caller
+    owns plain host memory.
+    `memref.alloca` is an error (kernels cannot reach the host stack).
+  }];
+  let options = [
+    Option<"cacheConstants", "cache-constants", "bool", /*default=*/"true",
+           "Constants come from the runtime's qopt_cuda_constant (one GPU "
+           "copy per loaded artifact) instead of a copy per call">,
+  ];
+  let dependentDialects = ["::mlir::gpu::GPUDialect",
+                           "::mlir::LLVM::LLVMDialect",
+                           "::mlir::arith::ArithDialect",
+                           "::mlir::func::FuncDialect",
+                           "::mlir::memref::MemRefDialect"];
+}
+
+def GPUTensorCoreMatmulPass : Pass<"qopt-gpu-tensor-core-matmul"> {
+  let summary = "float16 / int8 matmuls on the tensor cores (wmma via gpu.subgroup_mma)";
+  let description = [{
+    On buffers, before the generic linalg-to-GPU lowering: every float16
+    contraction with one M, one N and one K dimension (linalg.matmul,
+    batch_matmul, the x·Wᵀ generic of a linear layer, any operand layout;
+    batch dimensions become the grid's z) with a float16 or float32 output,
+    a bfloat16 one (bfloat16 or float32 output), and every int8 x int8 ->
+    int32 one whose operands are both sign- or both zero-extended (W8A8's
+    qlinear with int8 activations, MatMulInteger), becomes a `gpu.launch`
+    of 64x64 output tiles per block of four warps.
+    64x32 and 32x64 operand tiles are staged in shared memory (workgroup
+    attributions) with coalesced loads along each operand's contiguous
+    dimension, zero outside the matrix (M, N, K need not be multiples of
+    the tile, and may be dynamic); each warp multiplies its 32x32 quarter
+    with `gpu.subgroup_mma_load_matrix` / `_compute` (PTX
+    `wmma.mma.sync.m16n16k16`, float32 / int32 accumulation) — bfloat16,
+    which the gpu dialect's wmma lacks, with `nvvm.mma.sync` m16n8k16 on
+    per-lane fragments read from shared memory; the sums go through
+    shared memory to an epilogue that adds the output's initial value and
+    rounds to the output type.
+  }];
+  let dependentDialects = ["::mlir::gpu::GPUDialect",
+                           "::mlir::affine::AffineDialect",
+                           "::mlir::NVVM::NVVMDialect",
+                           "::mlir::LLVM::LLVMDialect",
+                           "::mlir::scf::SCFDialect",
+                           "::mlir::memref::MemRefDialect",
+                           "::mlir::arith::ArithDialect"];
+}
+
+def GPUFuseRowKernelsPass : Pass<"qopt-gpu-fuse-row-kernels"> {
+  let summary = "Softmax / layer norm chains as one gpu.launch, a block a row";
+  let description = [{
+    On buffers, before the generic linalg-to-GPU lowering: a run of linalg
+    ops over the same rows (the first R loops parallel; at most one more
+    loop, the column; every operand indexed by the row loops first or by
+    none of them; equal row extents) that contains a reduction along the
+    column becomes a single `gpu.launch` with one block of `block-size`
+    threads per row. Stages run in order with `gpu.barrier` between them:
+    column-parallel stages stride the row over the threads, reductions
+    accumulate per-thread partials (from the combiner's identity) and
+    combine them with `gpu.all_reduce`, per-row stages run in thread 0.
+    Softmax (max, sum of exp, divide) and layer norm (mean, variance,
+    normalize) each become one kernel instead of five to seven, and their
+    reductions run across a block instead of sequentially in one thread.
+    Ops that only allocate or take views may sit between the stages.
+  }];
+  let options = [
+    Option<"blockSize", "block-size", "int64_t", /*default=*/"128",
+           "Threads per block (a multiple of 32, at most 1024)">,
+  ];
+  let dependentDialects = ["::mlir::gpu::GPUDialect",
+                           "::mlir::affine::AffineDialect",
+                           "::mlir::scf::SCFDialect",
+                           "::mlir::memref::MemRefDialect",
+                           "::mlir::arith::ArithDialect"];
+}
+
+def GPUEmbedCubinPass : Pass<"qopt-gpu-embed-cubin", "ModuleOp"> {
+  let summary = "Assemble each kernel module's PTX into a cubin (fatbin)";
+  let description = [{
+    After `gpu-module-to-binary{format=isa}`: every NVVM `gpu.object` that
+    holds PTX is assembled by the CUDA toolkit's `ptxas` for its target
+    chip and replaced by a fatbin (`fatbinary`) holding the cubin and the
+    PTX, so that the driver loads machine code on a matching GPU and JITs
+    the PTX only on newer ones; the host code then loads it with
+    `mgpuModuleLoad` instead of `mgpuModuleLoadJIT`. `cubin=auto` does this
+    when ptxas and fatbinary are found (`toolkit`/bin, else PATH, else
+    /usr/local/cuda/bin) and keeps PTX otherwise; `always` makes a missing
+    toolkit an error; `never` keeps PTX. `write-ptx=DIR` also writes the
+    PTX of every kernel module to DIR/<module>.ptx.
+  }];
+  let options = [
+    Option<"cubin", "cubin", "std::string", /*default=*/"\"auto\"",
+           "auto | always | never">,
+    Option<"toolkit", "toolkit", "std::string", /*default=*/"\"\"",
+           "CUDA toolkit root (its bin/ holds ptxas and fatbinary)">,
+    Option<"writePtx", "write-ptx", "std::string", /*default=*/"\"\"",
+           "Also write each kernel module's PTX to DIR/<module>.ptx">,
+  ];
+  let dependentDialects = ["::mlir::gpu::GPUDialect"];
+}
+
+#endif // QOPT_CODEGEN_GPU_PASSES_TD

@@ -1,0 +1,175 @@
+//===- Passes.td - qopt graph passes -----------------------*- tablegen -*-===//
+//
+// The qopt dialect's target-independent graph passes (flags
+// qopt-<verb>-<noun>): quantization-aware graphs, observers, calibration,
+// SmoothQuant, quantization.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef QOPT_DIALECT_QOPT_TRANSFORMS_PASSES_TD
+#define QOPT_DIALECT_QOPT_TRANSFORMS_PASSES_TD
+
+include "mlir/Pass/PassBase.td"
+
+def ExpandFakeQuantPass : Pass<"qopt-expand-fake-quant"> {
+  let summary = "Rewrite qopt.fake_quant as qopt.quantize + qopt.dequantize";
+  let description = [{
+    Turns a quantization-aware (fake-quant) graph into an explicit
+    quantize/dequantize (QDQ) graph, the form deployment passes and ONNX
+    runtimes consume. Each `qopt.fake_quant` becomes a `qopt.quantize` to a
+    `!quant.uniform` type followed by a `qopt.dequantize`, with the same
+    scales, zero points and axis. The storage type is the narrowest of
+    i4/u4/i8/u8/i16/u16/i32 whose range contains `[quant_min, quant_max]`
+    (signed when `quant_min < 0`); a narrower range is kept as the type's
+    explicit storage range (`i8<-127:127>`). The rewrite is exact: both forms
+    compute the same values element for element.
+
+    ```mlir
+    %y = qopt.fake_quant %x scale [0.1] zero_point [0] range [-127, 127]
+        : tensor<4xf32>
+    // becomes
+    %q = qopt.quantize %x
+        : tensor<4xf32> -> tensor<4x!quant.uniform<i8<-127:127>:f32, 0.1>>
+    %y = qopt.dequantize %q
+        : tensor<4x!quant.uniform<i8<-127:127>:f32, 0.1>> -> tensor<4xf32>
+    ```
+
+    With `only-weights`, only fake_quants of constants (weights) are
+    expanded, leaving activation fake-quants for calibration to revisit.
+  }];
+  let options = [
+    Option<"onlyWeights", "only-weights", "bool", "false",
+           "Expand only fake_quant ops whose input is a constant">
+  ];
+  let dependentDialects = ["::mlir::quant::QuantDialect"];
+}
+
+def InsertObserversPass : Pass<"qopt-insert-observers", "ModuleOp"> {
+  let summary = "Put calibration observers on the inputs of quantizable ops";
+  let description = [{
+    Inserts a `qopt.observe` (a calibration point, identity otherwise) on
+    every non-constant operand that feeds a quantizable op: the activation
+    input of `qopt.linear` (`linear`), both operands of f32 linalg
+    contractions such as batched MatMul (`matmul`), the input of linalg
+    convolutions (`conv`). Constants (weights) are not observed: their
+    ranges are known. A value feeding several such ops gets one observer,
+    and an operand that already is an observer's result is not observed
+    again, so the pass is idempotent. Ids continue after the largest one in
+    the module; `kind` is the statistics the calibration run keeps.
+
+    ```mlir
+    %y = qopt.linear %x, %w, %b ...
+    // becomes
+    %o = qopt.observe %x {id = 0 : i64, kind = #qopt.observer<histogram>} : tensor<1x16x64xf32>
+    %y = qopt.linear %o, %w, %b ...
+    ```
+  }];
+  let options = [
+    ListOption<"ops", "ops", "std::string",
+               "Which ops to observe: linear, matmul, conv (default: all)">,
+    Option<"kind", "kind", "std::string", "\"histogram\"",
+           "Statistics to keep: histogram, minmax or channel_absmax">
+  ];
+}
+
+def CalibratePass : Pass<"qopt-calibrate", "ModuleOp"> {
+  let summary = "Turn observers' calibration statistics into quantization parameters";
+  let description = [{
+    Reads the statistics a calibration run attached to each `qopt.observe`
+    (`qopt.stats`: the streamed histogram's state, exact min/max; see
+    qopt::runCalibration and qopt::attachCalibrationStatistics) and chooses
+    a clipping range with `method` — `minmax`, `percentile` (of |x|, or of
+    both ends when not symmetric), `entropy` (TensorRT's KL search over
+    2048 bins) or `mse` — then the scale and zero point for `storage`
+    (REFERENCE.md; a degenerate range gets scale 1). Writes them on the
+    observer as `qopt.range = [lo, hi]`, `qopt.scale`, `qopt.zero_point`
+    and `qopt.storage`, for qopt-quantize. An observer without statistics
+    is an error.
+  }];
+  let options = [
+    Option<"method", "method", "std::string", "\"minmax\"",
+           "minmax, percentile, entropy or mse">,
+    Option<"percentile", "percentile", "double", "99.99",
+           "Percentile for method=percentile, in (0, 100]">,
+    Option<"storage", "storage", "std::string", "\"int8\"",
+           "Activation storage type: int8 or uint8">,
+    Option<"symmetric", "symmetric", "bool", "true",
+           "Symmetric ranges (zero point 0 for int8, 128 for uint8)">
+  ];
+}
+
+def SmoothQuantPass : Pass<"qopt-smooth-quant", "ModuleOp"> {
+  let summary = "SmoothQuant: migrate activation outliers into linear weights";
+  let description = [{
+    For every `channel_absmax` observer (qopt-insert-observers
+    kind=channel_absmax, then qopt-collect-statistics) whose activation X
+    feeds linear layers with constant f32 weights: per input channel j,
+    `s_j = max|X_j|^alpha / max|W_j|^(1 - alpha)` (max |W_j| over all those
+    layers; s_j = 1 where either is 0; clamped to [1e-5, 1e5]); the layers
+    read `X · diag(s)^-1` (one element-wise multiply, which element-wise
+    fusion folds into the producer) and their weights become
+    `W[:, j] · s_j` (new `dense_resource` blobs `<layer>.smoothed`). The
+    float result is unchanged; activations get flatter channels for the
+    W8A8 quantization that follows (Xiao et al., 2023). Other consumers of X
+    read it unchanged; the observers are removed. An observer without
+    statistics, or alpha outside [0, 1], is an error.
+  }];
+  let options = [
+    Option<"alpha", "alpha", "double", "0.5",
+           "Migration strength in [0, 1] (0.5 in the paper)">
+  ];
+  let dependentDialects = ["::mlir::arith::ArithDialect",
+                           "::mlir::linalg::LinalgDialect",
+                           "::mlir::tensor::TensorDialect"];
+}
+
+def QuantizePass : Pass<"qopt-quantize", "ModuleOp"> {
+  let summary = "Post-training quantization of linear layers and convolutions";
+  let description = [{
+    Quantizes every `qopt.linear` and NCHW convolution with a constant f32
+    weight (docs/Quantization/Schemes.md):
+
+    - `w8a8` (static): layers whose input is a calibrated observer (the
+      `qopt.scale`, `qopt.zero_point`, `qopt.storage` qopt-calibrate writes).
+      Weights int8 symmetric per output channel (scale = max|w_row| / 127);
+      a linear layer becomes `qopt.qlinear` with `activation = "static"`
+      (integer kernels); a convolution gets the QDQ form (quantize/dequantize
+      of its input, a dequantized int8 filter). `form=qdq` emits the QDQ
+      form for linear layers too (what onnxruntime's QDQ models hold).
+    - `w8a8-dynamic`: linear layers get per-token activation scales at run
+      time (no calibration needed); convolutions stay float.
+    - `w8`: weight-only int8 per output channel (linear and conv).
+    - `w4`: weight-only 4-bit block-wise for linear layers, `group-size` k
+      per scale, symmetric int4 or (`weight-symmetric=false`) asymmetric
+      uint4 with per-block zero points, two values per byte; a K that is
+      not a multiple of the group falls back to int8 with a warning;
+      convolutions get int8 filters.
+
+    Quantized weights are `dense_resource` blobs named after the layer.
+    Layers whose name (a linear layer's `weight_name`, a convolution's ONNX
+    node name) matches `exclude` stay float; with `include`, only matching
+    layers are quantized. Integer activation schemes fall back to
+    weight-only int8 (with a warning) when K > 65793, where the i32
+    accumulator could overflow. Observers left without consumers are
+    removed.
+  }];
+  let options = [
+    Option<"scheme", "scheme", "std::string", "\"w8a8\"",
+           "w8a8 | w8a8-dynamic | w8 | w4">,
+    Option<"form", "form", "std::string", "\"qlinear\"",
+           "Linear layers as qopt.qlinear (integer kernels) or qdq">,
+    Option<"groupSize", "group-size", "int64_t", "128",
+           "w4: weights per scale along K">,
+    Option<"weightSymmetric", "weight-symmetric", "bool", "true",
+           "w4: symmetric int4 (else uint4 with zero points)">,
+    Option<"exclude", "exclude", "std::string", "\"\"",
+           "Regex: layers whose name matches stay float">,
+    Option<"include", "include", "std::string", "\"\"",
+           "Regex: only layers whose name matches are quantized">
+  ];
+  let dependentDialects = ["::mlir::quant::QuantDialect", "::mlir::tensor::TensorDialect",
+                           "::mlir::linalg::LinalgDialect",
+                           "::mlir::arith::ArithDialect"];
+}
+
+#endif // QOPT_DIALECT_QOPT_TRANSFORMS_PASSES_TD

@@ -1,0 +1,48 @@
+//===- FuseElementwise.cpp - element-wise fusion without constant folding -===//
+
+#include "qopt/Codegen/CPU/Passes.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Linalg/Transforms/Transforms.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/Transforms/GreedyPatternRewriteDriver.h"
+
+namespace mlir::qopt {
+#define GEN_PASS_DEF_FUSEELEMENTWISEPASS
+#include "qopt/Codegen/CPU/Passes.h.inc"
+} // namespace mlir::qopt
+
+using namespace mlir;
+
+namespace {
+
+struct FuseElementwisePass
+    : qopt::impl::FuseElementwisePassBase<FuseElementwisePass> {
+  void runOnOperation() override {
+    MLIRContext *ctx = &getContext();
+    RewritePatternSet patterns(ctx);
+    // Fuse only into the single consumer: duplicating a producer into
+    // several consumers recomputes it. Contractions stay pure (out + a*b):
+    // the CPU pipeline hands those to its matmul kernel, which a fused
+    // element-wise prologue would defeat; so do generics that name a
+    // library_call (qopt.qlinear's kernels), whose operands are fixed.
+    linalg::ControlFusionFn control = [](OpOperand *fused) {
+      Operation *producer = fused->get().getDefiningOp();
+      auto consumer = dyn_cast<linalg::LinalgOp>(fused->getOwner());
+      if (consumer && linalg::isaContractionOpInterface(consumer))
+        return false;
+      if (auto generic = dyn_cast<linalg::GenericOp>(fused->getOwner());
+          generic && generic.getLibraryCall())
+        return false;
+      return producer && producer->hasOneUse();
+    };
+    linalg::populateElementwiseOpsFusionPatterns(patterns, control);
+    linalg::GenericOp::getCanonicalizationPatterns(patterns, ctx);
+    tensor::EmptyOp::getCanonicalizationPatterns(patterns, ctx);
+    if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
+      signalPassFailure();
+  }
+};
+
+} // namespace

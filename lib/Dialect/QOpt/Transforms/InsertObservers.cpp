@@ -1,0 +1,100 @@
+//===- InsertObservers.cpp - calibration points before quantizable ops ----===//
+//
+// Post-training quantization needs the range of every activation that a
+// quantized op will consume; this pass marks those activations.
+//
+//===----------------------------------------------------------------------===//
+
+#include "qopt/Dialect/QOpt/IR/QOptOps.h"
+#include "qopt/Dialect/QOpt/Transforms/Passes.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Linalg/IR/LinalgInterfaces.h"
+#include "mlir/IR/Matchers.h"
+#include "llvm/ADT/StringSet.h"
+
+namespace mlir::qopt {
+#define GEN_PASS_DEF_INSERTOBSERVERSPASS
+#include "qopt/Dialect/QOpt/Transforms/Passes.h.inc"
+} // namespace mlir::qopt
+
+using namespace mlir;
+using namespace mlir::qopt;
+
+namespace {
+
+/// Whether `v` is a constant (a weight): it needs no observer.
+bool isConstant(Value v) { return matchPattern(v, m_Constant()); }
+
+struct InsertObserversPass
+    : qopt::impl::InsertObserversPassBase<InsertObserversPass> {
+  using Base::Base;
+
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    llvm::StringSet<> wanted;
+    for (const std::string &op : ops) {
+      if (op != "linear" && op != "matmul" && op != "conv") {
+        module.emitError("qopt-insert-observers: unknown op kind '")
+            << op << "' in ops (linear, matmul, conv)";
+        return signalPassFailure();
+      }
+      wanted.insert(op);
+    }
+    auto want = [&](StringRef k) {
+      return wanted.empty() || wanted.contains(k);
+    };
+    std::optional<ObserverKind> observerKind = symbolizeObserverKind(kind);
+    if (!observerKind) {
+      module.emitError("qopt-insert-observers: unknown kind '")
+          << kind << "' (histogram, minmax, channel_absmax)";
+      return signalPassFailure();
+    }
+
+    int64_t nextId = 0;
+    module.walk([&](ObserveOp op) {
+      nextId = std::max<int64_t>(nextId, op.getId() + 1);
+    });
+
+    // The operands to observe, in program order.
+    SmallVector<OpOperand *> operands;
+    module.walk([&](Operation *op) {
+      if (auto linear = dyn_cast<LinearOp>(op)) {
+        if (want("linear"))
+          operands.push_back(&linear->getOpOperand(0));
+        return;
+      }
+      auto linalgOp = dyn_cast<linalg::LinalgOp>(op);
+      if (!linalgOp || !linalgOp.hasPureTensorSemantics())
+        return;
+      bool isConv = linalg::isaConvolutionOpInterface(linalgOp) &&
+                    !linalg::isaContractionOpInterface(linalgOp);
+      bool isMatmul = !isConv && linalg::isaContractionOpInterface(linalgOp);
+      if ((isConv && want("conv")) || (isMatmul && want("matmul")))
+        for (OpOperand *in : linalgOp.getDpsInputOperands())
+          if (isa<FloatType>(getElementTypeOrSelf(in->get().getType())) &&
+              (isMatmul || in->getOperandNumber() == 0))
+            operands.push_back(in);
+    });
+
+    DenseMap<Value, Value> observed;
+    OpBuilder b(&getContext());
+    for (OpOperand *operand : operands) {
+      Value v = operand->get();
+      if (isConstant(v) || v.getDefiningOp<ObserveOp>() ||
+          !isa<RankedTensorType>(v.getType()))
+        continue;
+      Value &obs = observed[v];
+      if (!obs) {
+        b.setInsertionPointAfterValue(v);
+        obs = ObserveOp::create(
+            b, v.getLoc(), v, b.getI64IntegerAttr(nextId++),
+            ObserverKindAttr::get(&getContext(), *observerKind));
+      }
+      operand->set(obs);
+    }
+  }
+};
+
+} // namespace

@@ -1,0 +1,509 @@
+//===- Quantize.cpp - post-training quantization of linear layers and convs
+//===//
+//
+// Schemes (docs/Quantization/Schemes.md):
+//   w8a8          static: calibrated per-tensor activations, int8 weights
+//                 per output channel; linear layers become qopt.qlinear
+//                 (integer kernels), convolutions the QDQ form;
+//   w8a8-dynamic  per-token activation scales at run time (linear layers);
+//   w8            weight-only int8 per channel;
+//   w4            weight-only 4-bit block-wise (group-size, symmetric int4
+//                 or asymmetric uint4 with zero points), two per byte.
+//
+//===----------------------------------------------------------------------===//
+
+#include "WeightValues.h"
+#include "qopt/Dialect/QOpt/IR/QOptOps.h"
+#include "qopt/Support/QuantMath.h"
+#include "qopt/Dialect/QOpt/Transforms/Passes.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Quant/IR/Quant.h"
+#include "mlir/Dialect/Quant/IR/QuantTypes.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/IR/BuiltinAttributes.h"
+#include "mlir/IR/DialectResourceBlobManager.h"
+#include "llvm/ADT/SetVector.h"
+#include "llvm/Support/Regex.h"
+
+#include <cmath>
+
+namespace mlir::qopt {
+#define GEN_PASS_DEF_QUANTIZEPASS
+#include "qopt/Dialect/QOpt/Transforms/Passes.h.inc"
+} // namespace mlir::qopt
+
+using namespace mlir;
+using namespace mlir::qopt;
+
+namespace {
+
+/// The largest K whose i32 sums of (u8 - zp) x s8 products cannot overflow:
+/// 255 * 128 * K < 2^31 (REFERENCE.md).
+constexpr int64_t kMaxIntegerK = 65793;
+
+/// A constant holding `values` as a dense_resource blob named `name`.
+template <typename T>
+Value blobConstant(OpBuilder &b, Location loc, RankedTensorType type,
+                   StringRef name, ArrayRef<T> values) {
+  auto blob = HeapAsmResourceBlob::allocateAndCopyInferAlign(values);
+  return arith::ConstantOp::create(
+      b, loc, DenseResourceElementsAttr::get(type, name, std::move(blob)));
+}
+
+/// int8 symmetric per output channel (axis 0) of a [N, ...] weight.
+struct ChannelInt8 {
+  std::vector<int8_t> values;
+  SmallVector<double> scales;
+};
+
+std::optional<ChannelInt8> quantizePerChannel(const std::vector<float> &w,
+                                              ArrayRef<int64_t> shape) {
+  std::vector<int64_t> dims(shape.begin(), shape.end());
+  auto params = ::qopt::choosePerAxisParams(
+      w, dims, 0, ::qopt::StorageType::Int8, /*symmetric=*/true);
+  if (!params)
+    return std::nullopt;
+  int64_t rows = shape[0], cols = int64_t(w.size()) / rows;
+  ChannelInt8 out;
+  out.values.resize(w.size());
+  ::qopt::StorageRange range = ::qopt::storageRange(::qopt::StorageType::Int8);
+  for (int64_t r = 0; r < rows; ++r) {
+    const ::qopt::QuantParams &p = (*params)[size_t(r)];
+    out.scales.push_back(p.scale);
+    for (int64_t c = 0; c < cols; ++c)
+      out.values[size_t(r * cols + c)] =
+          int8_t(::qopt::quantizeValue(w[size_t(r * cols + c)], p, range));
+  }
+  return out;
+}
+
+/// 4-bit block-wise [N, K]: per group of `group` k, symmetric int4 (zero
+/// point 0) or asymmetric uint4; values packed two per byte, even k in the
+/// low nibble.
+struct Blocked4 {
+  std::vector<int8_t> packed, zeroPoints;
+  std::vector<float> scales;
+};
+
+std::optional<Blocked4> quantizeBlocked4(const std::vector<float> &w, int64_t n,
+                                         int64_t k, int64_t group,
+                                         bool symmetric) {
+  ::qopt::StorageType type =
+      symmetric ? ::qopt::StorageType::Int4 : ::qopt::StorageType::UInt4;
+  ::qopt::StorageRange range = ::qopt::storageRange(type);
+  Blocked4 out;
+  out.packed.assign(size_t(n * k / 2), 0);
+  for (int64_t r = 0; r < n; ++r)
+    for (int64_t g = 0; g < k / group; ++g) {
+      const float *v = w.data() + r * k + g * group;
+      float lo = 0, hi = 0;
+      for (int64_t i = 0; i < group; ++i) {
+        if (!std::isfinite(v[i]))
+          return std::nullopt;
+        lo = std::min(lo, v[i]);
+        hi = std::max(hi, v[i]);
+      }
+      auto p = ::qopt::chooseQuantParams(lo, hi, type, symmetric);
+      if (!p)
+        return std::nullopt;
+      out.scales.push_back(float(p->scale));
+      out.zeroPoints.push_back(int8_t(p->zeroPoint));
+      for (int64_t i = 0; i < group; ++i) {
+        int64_t kk = g * group + i;
+        int q = int(::qopt::quantizeValue(v[i], *p, range)) & 15;
+        out.packed[size_t((r * k + kk) / 2)] |= int8_t(q << ((kk % 2) * 4));
+      }
+    }
+  return out;
+}
+
+std::string layerName(Operation *op) {
+  if (auto linear = dyn_cast<LinearOp>(op))
+    if (auto name = linear.getWeightName())
+      return name->str();
+  if (auto fused = dyn_cast<FusedLoc>(op->getLoc())) {
+    for (Location l : fused.getLocations())
+      if (auto n = dyn_cast<NameLoc>(l))
+        return n.getName().str();
+  } else if (auto n = dyn_cast<NameLoc>(op->getLoc())) {
+    return n.getName().str();
+  }
+  return "";
+}
+
+struct QuantizePass : mlir::qopt::impl::QuantizePassBase<QuantizePass> {
+  using Base::Base;
+
+  /// Observer parameters as a per-tensor quantized type, or a diagnostic.
+  FailureOr<quant::UniformQuantizedType> observerType(ObserveOp observer) {
+    auto scale = observer->getAttrOfType<FloatAttr>("qopt.scale");
+    auto zp = observer->getAttrOfType<IntegerAttr>("qopt.zero_point");
+    auto storage = observer->getAttrOfType<StringAttr>("qopt.storage");
+    if (!scale || !zp || !storage ||
+        (storage.getValue() != "int8" && storage.getValue() != "uint8")) {
+      observer.emitOpError("qopt-quantize: observer ")
+          << observer.getId()
+          << " has no quantization parameters (run qopt-calibrate)";
+      return failure();
+    }
+    bool isSigned = storage.getValue() == "int8";
+    OpBuilder b(observer);
+    return quant::UniformQuantizedType::get(
+        isSigned ? quant::QuantizationFlags::Signed : 0, b.getI8Type(),
+        b.getF32Type(), scale.getValueAsDouble(), zp.getInt(),
+        isSigned ? -128 : 0, isSigned ? 127 : 255);
+  }
+
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    if (scheme != "w8a8" && scheme != "w8a8-dynamic" && scheme != "w8" &&
+        scheme != "w4") {
+      module.emitError("qopt-quantize: unknown scheme '")
+          << scheme << "' (expected w8a8, w8a8-dynamic, w8 or w4)";
+      return signalPassFailure();
+    }
+    if (form != "qlinear" && form != "qdq") {
+      module.emitError("qopt-quantize: unknown form '")
+          << form << "' (expected qlinear or qdq)";
+      return signalPassFailure();
+    }
+    if (form == "qdq" && scheme != "w8a8") {
+      module.emitError("qopt-quantize: form=qdq is for scheme w8a8 only");
+      return signalPassFailure();
+    }
+    if (scheme == "w4" && (groupSize <= 0 || groupSize % 2 != 0)) {
+      module.emitError("qopt-quantize: group-size must be a positive even "
+                       "number, got ")
+          << int64_t(groupSize);
+      return signalPassFailure();
+    }
+    llvm::Regex excluded(exclude), included(include);
+    std::string regexError;
+    for (auto [re, text, what] :
+         {std::tuple{&excluded, std::string(exclude), "exclude"},
+          std::tuple{&included, std::string(include), "include"}})
+      if (!text.empty() && !re->isValid(regexError)) {
+        module.emitError("qopt-quantize: ")
+            << what << " regex '" << text << "': " << regexError;
+        return signalPassFailure();
+      }
+
+    SmallVector<Operation *> layers;
+    module.walk([&](Operation *op) {
+      if (isa<LinearOp>(op))
+        layers.push_back(op);
+      else if (auto conv = dyn_cast<linalg::Conv2DNchwFchwOp>(op))
+        if (conv.hasPureTensorSemantics())
+          layers.push_back(op);
+    });
+    for (Operation *op : layers) {
+      std::string name = layerName(op);
+      if (!exclude.empty() && !name.empty() && excluded.match(name))
+        continue;
+      if (!include.empty() && !included.match(name))
+        continue;
+      LogicalResult r = isa<LinearOp>(op)
+                            ? quantizeLinear(cast<LinearOp>(op), name)
+                            : quantizeConv(op, name);
+      if (failed(r))
+        return signalPassFailure();
+    }
+    // Observers all of whose consumers were quantized are done with, and
+    // so are the float weights nothing reads any more.
+    module.walk([](ObserveOp observer) {
+      if (observer->use_empty())
+        observer->erase();
+    });
+    for (Value w : replacedWeights)
+      if (auto c = w.getDefiningOp<arith::ConstantOp>(); c && c->use_empty())
+        c->erase();
+  }
+
+  /// The per-tensor QDQ of an observed activation (one per observer).
+  FailureOr<Value> qdqActivation(ObserveOp observer) {
+    Value &act = qdqOf[observer];
+    if (act)
+      return act;
+    FailureOr<quant::UniformQuantizedType> qTy = observerType(observer);
+    if (failed(qTy))
+      return failure();
+    auto xTy = cast<RankedTensorType>(observer.getInput().getType());
+    OpBuilder b(observer->getContext());
+    b.setInsertionPointAfter(observer);
+    Value q = QuantizeOp::create(b, observer.getLoc(), xTy.clone(*qTy),
+                                 observer.getInput());
+    act = DequantizeOp::create(b, observer.getLoc(), xTy, q);
+    return act;
+  }
+
+  /// The weight as int8 per channel, dequantized (QDQ form).
+  Value qdqWeight(OpBuilder &b, Location loc, Value weight,
+                  const ChannelInt8 &q, StringRef name) {
+    auto weightTy = cast<RankedTensorType>(weight.getType());
+    auto intTy = weightTy.clone(b.getI8Type());
+    Value ints =
+        blobConstant<int8_t>(b, loc, intTy, (name + ".int8").str(), q.values);
+    SmallVector<int64_t> zps(q.scales.size(), 0);
+    auto wqTy = quant::UniformQuantizedPerAxisType::get(
+        quant::QuantizationFlags::Signed, b.getI8Type(), b.getF32Type(),
+        q.scales, zps, /*quantizedDimension=*/0, -128, 127);
+    Value wq = quant::StorageCastOp::create(b, loc, weightTy.clone(wqTy), ints);
+    return DequantizeOp::create(b, loc, weightTy, wq);
+  }
+
+  /// A linear layer's weight in its stored quantized form.
+  struct StoredWeight {
+    Value weight, scale, zeroPoint;
+    std::string format;
+    int64_t group = 0;
+  };
+
+  FailureOr<StoredWeight> storeWeight(OpBuilder &b, Location loc,
+                                      const std::vector<float> &w,
+                                      RankedTensorType weightTy,
+                                      const std::string &name, bool blocked) {
+    int64_t n = weightTy.getDimSize(0), k = weightTy.getDimSize(1);
+    Type f32 = b.getF32Type(), i8 = b.getI8Type();
+    StoredWeight out;
+    if (blocked) {
+      std::optional<Blocked4> q =
+          quantizeBlocked4(w, n, k, groupSize, weightSymmetric);
+      if (!q)
+        return failure();
+      out.format = weightSymmetric ? "int4" : "uint4";
+      out.group = groupSize;
+      out.weight =
+          blobConstant<int8_t>(b, loc, RankedTensorType::get({n, k / 2}, i8),
+                               name + "." + out.format, q->packed);
+      auto sTy = RankedTensorType::get({n, k / groupSize}, f32);
+      out.scale = blobConstant<float>(b, loc, sTy, name + ".scale", q->scales);
+      if (!weightSymmetric)
+        out.zeroPoint = blobConstant<int8_t>(
+            b, loc, sTy.clone(i8), name + ".zero_point", q->zeroPoints);
+      return out;
+    }
+    std::optional<ChannelInt8> q = quantizePerChannel(w, weightTy.getShape());
+    if (!q)
+      return failure();
+    out.format = "int8";
+    out.weight = blobConstant<int8_t>(b, loc, weightTy.clone(i8),
+                                      name + ".int8", q->values);
+    std::vector<float> scales(q->scales.begin(), q->scales.end());
+    out.scale = blobConstant<float>(b, loc, RankedTensorType::get({n}, f32),
+                                    name + ".scale", scales);
+    return out;
+  }
+
+  LogicalResult quantizeLinear(LinearOp op, const std::string &layer) {
+    auto weightTy = cast<RankedTensorType>(op.getWeight().getType());
+    std::optional<std::vector<float>> w = constantF32Values(op.getWeight());
+    if (!w || !weightTy.hasStaticShape() ||
+        !op.getInput().getType().getElementType().isF32())
+      return success(); // not a constant f32 weight: stays float
+    auto observer = op.getInput().getDefiningOp<ObserveOp>();
+    std::string activation = scheme == "w8a8"           ? "static"
+                             : scheme == "w8a8-dynamic" ? "dynamic"
+                                                        : "none";
+    if (activation == "static" && !observer)
+      return success(); // not calibrated: stays float
+    int64_t n = weightTy.getDimSize(0), k = weightTy.getDimSize(1);
+    std::string name = layer.empty() ? std::string("weight") : layer;
+    OpBuilder b(op);
+    Location loc = op.getLoc();
+
+    if (activation != "none" && k > kMaxIntegerK) {
+      op.emitWarning("qopt-quantize: K = ")
+          << k << " exceeds " << kMaxIntegerK
+          << " (i32 accumulation could overflow): weight-only int8 instead";
+      activation = "none";
+    }
+    if (scheme == "w4" && k % groupSize != 0) {
+      op.emitWarning("qopt-quantize: K = ")
+          << k << " is not a multiple of group-size " << int64_t(groupSize)
+          << ": weight-only int8 instead";
+    }
+
+    if (scheme == "w8a8" && form == "qdq") {
+      FailureOr<Value> act = qdqActivation(observer);
+      if (failed(act))
+        return failure();
+      Value &wdq = qdqWeights[op.getWeight()];
+      if (!wdq) {
+        std::optional<ChannelInt8> q =
+            quantizePerChannel(*w, weightTy.getShape());
+        if (!q)
+          return op.emitOpError("qopt-quantize: the weight is not finite");
+        wdq = qdqWeight(b, loc, op.getWeight(), *q, name);
+      }
+      replacedWeights.insert(op.getWeight());
+      op.getInputMutable().assign(*act);
+      op.getWeightMutable().assign(wdq);
+      return success();
+    }
+
+    Value input = observer ? observer.getInput() : op.getInput();
+    bool blocked = scheme == "w4" && k % groupSize == 0;
+    StoredWeight &stored = storedWeights[{op.getWeight(), int(blocked)}];
+    if (!stored.weight) {
+      FailureOr<StoredWeight> made =
+          storeWeight(b, loc, *w, weightTy, name, blocked);
+      if (failed(made))
+        return op.emitOpError("qopt-quantize: the weight is not finite");
+      stored = *made;
+    }
+    Value weight = stored.weight, scale = stored.scale,
+          zeroPoint = stored.zeroPoint;
+    StringRef format = stored.format;
+    int64_t group = stored.group;
+    auto qlinear = QLinearOp::create(
+        b, loc, op.getResult().getType(), input, weight, scale, zeroPoint,
+        op.getBias(), b.getStringAttr(format), b.getI64IntegerAttr(group),
+        b.getStringAttr(activation), FloatAttr(), IntegerAttr(), StringAttr(),
+        op.getWeightNameAttr());
+    if (activation == "static") {
+      FailureOr<quant::UniformQuantizedType> qTy = observerType(observer);
+      if (failed(qTy))
+        return failure();
+      qlinear.setInputScaleAttr(b.getF64FloatAttr(qTy->getScale()));
+      qlinear.setInputZeroPointAttr(b.getI64IntegerAttr(qTy->getZeroPoint()));
+      qlinear.setInputStorageAttr(
+          b.getStringAttr(qTy->isSigned() ? "int8" : "uint8"));
+    }
+    // Discardable attributes (report ids, user tags) carry over.
+    for (NamedAttribute attr : op->getDiscardableAttrs())
+      qlinear->setAttr(attr.getName(), attr.getValue());
+    replacedWeights.insert(op.getWeight());
+    op.replaceAllUsesWith(qlinear.getResult());
+    op.erase();
+    return success();
+  }
+
+  LogicalResult quantizeConv(Operation *op, const std::string &layer) {
+    auto conv = cast<linalg::Conv2DNchwFchwOp>(op);
+    OpOperand *input = conv.getDpsInputOperand(0);
+    OpOperand *filter = conv.getDpsInputOperand(1);
+    auto filterTy = cast<RankedTensorType>(filter->get().getType());
+    std::optional<std::vector<float>> w = constantF32Values(filter->get());
+    if (!w || !filterTy.hasStaticShape())
+      return success();
+    if (scheme == "w8a8-dynamic")
+      return success(); // per-token scales are for linear layers
+    auto observer = input->get().getDefiningOp<ObserveOp>();
+    if (scheme == "w8a8" && !observer)
+      return success();
+    OpBuilder b(op);
+    if (scheme == "w8a8" && form == "qlinear")
+      return integerConv(b, conv, observer, *w, layer);
+    Value &wdq = qdqWeights[filter->get()];
+    if (!wdq) {
+      std::optional<ChannelInt8> q =
+          quantizePerChannel(*w, filterTy.getShape());
+      if (!q)
+        return op->emitOpError("qopt-quantize: the weight is not finite");
+      wdq = qdqWeight(b, op->getLoc(), filter->get(), *q,
+                      layer.empty() ? "weight" : layer);
+    }
+    if (scheme == "w8a8") {
+      FailureOr<Value> act = qdqActivation(observer);
+      if (failed(act))
+        return failure();
+      input->set(*act);
+    }
+    replacedWeights.insert(filter->get());
+    filter->set(wdq);
+    return success();
+  }
+
+  /// W8A8 convolution in integers: the input quantized to int8 (a uint8
+  /// observer's zero point shifted by -128: the same values), an i8 x i8 →
+  /// i32 linalg convolution (the runtime's int8 conv kernel takes it), and
+  /// an epilogue `init + float(acc - zx * Σ w[f]) * sx * sw[f]`, with the
+  /// per-filter correction and combined scale computed here.
+  LogicalResult integerConv(OpBuilder &b, linalg::Conv2DNchwFchwOp conv,
+                            ObserveOp observer, const std::vector<float> &w,
+                            const std::string &layer) {
+    Location loc = conv.getLoc();
+    Value filter = conv.getDpsInputOperand(1)->get();
+    auto filterTy = cast<RankedTensorType>(filter.getType());
+    FailureOr<quant::UniformQuantizedType> obsTy = observerType(observer);
+    if (failed(obsTy))
+      return failure();
+    std::optional<ChannelInt8> q = quantizePerChannel(w, filterTy.getShape());
+    if (!q)
+      return conv->emitOpError("qopt-quantize: the weight is not finite");
+    Type f32 = b.getF32Type(), i8 = b.getI8Type(), i32 = b.getI32Type();
+    int64_t zx = obsTy->getZeroPoint() - (obsTy->isSigned() ? 0 : 128);
+    double sx = obsTy->getScale();
+    auto sTy = quant::UniformQuantizedType::get(
+        quant::QuantizationFlags::Signed, i8, f32, sx, zx, -128, 127);
+    Value x = observer.getInput();
+    auto xTy = cast<RankedTensorType>(x.getType());
+    Value qx = QuantizeOp::create(b, loc, xTy.clone(sTy), x);
+    Value xi = quant::StorageCastOp::create(b, loc, xTy.clone(i8), qx);
+    std::string name = layer.empty() ? std::string("weight") : layer;
+    Value wi = blobConstant<int8_t>(b, loc, filterTy.clone(i8), name + ".int8",
+                                    q->values);
+    int64_t f = filterTy.getDimSize(0),
+            perFilter = filterTy.getNumElements() / f;
+    std::vector<float> scale(static_cast<size_t>(f));
+    std::vector<int32_t> corr(static_cast<size_t>(f));
+    for (int64_t i = 0; i < f; ++i) {
+      int64_t sum = 0;
+      for (int64_t j = 0; j < perFilter; ++j)
+        sum += q->values[size_t(i * perFilter + j)];
+      corr[size_t(i)] = int32_t(zx * sum);
+      scale[size_t(i)] = float(sx * q->scales[size_t(i)]);
+    }
+    auto vecTy = RankedTensorType::get({f}, f32);
+    Value scaleV = blobConstant<float>(b, loc, vecTy, name + ".scale", scale);
+    Value corrV = blobConstant<int32_t>(b, loc, vecTy.clone(i32),
+                                        name + ".zero_point_correction", corr);
+    Value init = conv.getDpsInitOperand(0)->get();
+    auto outTy = cast<RankedTensorType>(init.getType());
+    SmallVector<Value> dyn;
+    for (int64_t d = 0; d < outTy.getRank(); ++d)
+      if (outTy.isDynamicDim(d))
+        dyn.push_back(tensor::DimOp::create(b, loc, init, d));
+    Value empty = tensor::EmptyOp::create(b, loc, outTy.getShape(), i32, dyn);
+    Value zero = arith::ConstantIntOp::create(b, loc, 0, 32);
+    Value acc0 = linalg::FillOp::create(b, loc, zero, empty).getResult(0);
+    auto intConv = linalg::Conv2DNchwFchwOp::create(
+        b, loc, TypeRange{acc0.getType()}, ValueRange{xi, wi}, ValueRange{acc0},
+        conv.getStrides(), conv.getDilations());
+    MLIRContext *ctx = b.getContext();
+    AffineMap id = AffineMap::getMultiDimIdentityMap(4, ctx);
+    AffineMap perF = AffineMap::get(4, 0, getAffineDimExpr(1, ctx), ctx);
+    Value out = tensor::EmptyOp::create(b, loc, outTy.getShape(), f32, dyn);
+    auto epilogue = linalg::GenericOp::create(
+        b, loc, outTy, ValueRange{intConv.getResult(0), init, corrV, scaleV},
+        ValueRange{out}, ArrayRef<AffineMap>{id, id, perF, perF, id},
+        SmallVector<utils::IteratorType>(4, utils::IteratorType::parallel),
+        [](OpBuilder &nb, Location l, ValueRange args) {
+          Value a = arith::SubIOp::create(nb, l, args[0], args[2]);
+          Value v = arith::MulFOp::create(
+              nb, l, arith::SIToFPOp::create(nb, l, nb.getF32Type(), a),
+              args[3]);
+          linalg::YieldOp::create(
+              nb, l, arith::AddFOp::create(nb, l, args[1], v).getResult());
+        });
+    // Discardable attributes (report ids, user tags) go to the op that
+    // produces the layer's float result.
+    for (NamedAttribute attr : conv->getDiscardableAttrs())
+      epilogue->setAttr(attr.getName(), attr.getValue());
+    intConv->setLoc(conv.getLoc());
+    replacedWeights.insert(filter);
+    conv->replaceAllUsesWith(epilogue->getResults());
+    conv->erase();
+    return success();
+  }
+
+  DenseMap<Operation *, Value> qdqOf;
+  SetVector<Value> replacedWeights;
+  // A shared weight is quantized once.
+  DenseMap<Value, Value> qdqWeights;
+  DenseMap<std::pair<Value, int>, StoredWeight> storedWeights;
+};
+
+} // namespace

@@ -1,0 +1,58 @@
+//===- PTQPipeline.cpp - the qopt-ptq pipeline ----------------------------===//
+
+#include "qopt/Pipelines/PTQPipeline.h"
+#include "qopt/Compiler/Report.h"
+#include "qopt/Dialect/QOpt/Transforms/Passes.h"
+
+#include "mlir/Pass/PassRegistry.h"
+
+using namespace mlir;
+using namespace mlir::qopt;
+
+void mlir::qopt::buildPTQPipeline(OpPassManager &pm,
+                                  const PTQPipelineOptions &options) {
+  if (options.smoothquantAlpha >= 0) {
+    // SmoothQuant needs per-channel max |x| of the linear layers' inputs
+    // first: a calibration run of its own, before the ranges are taken.
+    InsertObserversPassOptions channels;
+    channels.ops = {"linear"};
+    channels.kind = "channel_absmax";
+    pm.addPass(createInsertObserversPass(channels));
+    CollectStatisticsPassOptions collect;
+    collect.calibrationData = options.calibrationData;
+    pm.addPass(createCollectStatisticsPass(collect));
+    SmoothQuantPassOptions smooth;
+    smooth.alpha = options.smoothquantAlpha;
+    pm.addPass(createSmoothQuantPass(smooth));
+  }
+  if (options.scheme == "w8a8") {
+    // Static activations: observe, run the float model on the samples,
+    // turn the statistics into scales and zero points.
+    pm.addPass(createInsertObserversPass());
+    CollectStatisticsPassOptions collect;
+    collect.calibrationData = options.calibrationData;
+    pm.addPass(createCollectStatisticsPass(collect));
+    CalibratePassOptions calibrate;
+    calibrate.method = options.calibrationMethod;
+    calibrate.percentile = options.percentile;
+    calibrate.storage = options.activationType;
+    calibrate.symmetric = options.activationType != "uint8";
+    pm.addPass(createCalibratePass(calibrate));
+  }
+  QuantizePassOptions quantize;
+  quantize.scheme = options.scheme;
+  quantize.groupSize = options.groupSize;
+  quantize.weightSymmetric = options.weightSymmetric;
+  quantize.exclude = options.exclude;
+  quantize.include = options.include;
+  pm.addPass(createQuantizePass(quantize));
+}
+
+void mlir::qopt::registerPTQPipeline() {
+  registerCompilerPasses();
+  PassPipelineRegistration<PTQPipelineOptions>(
+      "qopt-ptq",
+      "Post-training quantization: observers, calibration on the compiled "
+      "float model, scales and zero points, quantized layers",
+      buildPTQPipeline);
+}

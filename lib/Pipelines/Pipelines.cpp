@@ -1,0 +1,191 @@
+//===- Pipelines.cpp - registered qopt pass pipelines ---------------------===//
+//
+// Every pipeline is registered here once, so quant-opt and quant-compile run
+// the very same sequence of passes.
+//
+//===----------------------------------------------------------------------===//
+
+#include "qopt/Pipelines/Pipelines.h"
+#include "qopt/Codegen/CPU/Passes.h"
+#include "qopt/Codegen/GPU/Passes.h"
+#include "qopt/Conversion/Passes.h"
+
+#include "mlir/Conversion/Passes.h"
+#include "mlir/Dialect/Async/Passes.h"
+#include "mlir/Dialect/Bufferization/Pipelines/Passes.h"
+#include "mlir/Dialect/Bufferization/Transforms/Passes.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/GPU/Pipelines/Passes.h"
+#include "mlir/Dialect/GPU/Transforms/Passes.h"
+#include "mlir/Dialect/Linalg/Passes.h"
+#include "mlir/Dialect/MemRef/Transforms/Passes.h"
+#include "mlir/Dialect/Quant/Transforms/Passes.h"
+#include "mlir/Dialect/SCF/Transforms/Passes.h"
+#include "mlir/Pass/PassRegistry.h"
+#include "mlir/Transforms/Passes.h"
+#include "llvm/Support/ErrorHandling.h"
+
+using namespace mlir;
+
+/// The graph and buffer stages both targets share: qopt to linalg on
+/// tensors, element-wise fusion, one-shot bufferization with ownership-based
+/// deallocation.
+static void addGraphToBufferPasses(OpPassManager &pm, bool fuseElementwise,
+                                   bool approximateMath) {
+  using namespace mlir::qopt;
+  pm.addPass(createInlineScalarResourcesPass());
+  pm.addPass(createConvertQOptToLinalgPass());
+  // Element-wise arith/math on whole tensors (hand-written graph modules)
+  // become linalg too, which bufferizes.
+  pm.addNestedPass<func::FuncOp>(createConvertElementwiseToLinalgPass());
+  pm.addPass(createDecomposeAggregatesPass());
+  pm.addPass(createCanonicalizerPass());
+  pm.addPass(quant::createStripFuncQuantTypes());
+  if (fuseElementwise)
+    pm.addNestedPass<func::FuncOp>(createFuseElementwisePass());
+  if (approximateMath)
+    pm.addPass(createApproximateMathPass());
+  pm.addPass(createExpandSmallFloatCastsPass());
+  pm.addPass(createCanonicalizerPass());
+
+  // Buffers: whole-module one-shot bufferization with identity layouts at
+  // function boundaries (a plain C ABI), then ownership-based deallocation.
+  bufferization::OneShotBufferizePassOptions bufOpts;
+  bufOpts.bufferizeFunctionBoundaries = true;
+  bufOpts.functionBoundaryTypeConversion =
+      bufferization::LayoutMapOption::IdentityLayoutMap;
+  pm.addPass(bufferization::createOneShotBufferizePass(bufOpts));
+  bufferization::buildBufferDeallocationPipeline(pm);
+  // Clones that ownership-based deallocation keeps (e.g. a function that
+  // returns its argument) become alloc + copy.
+  pm.addPass(createConvertBufferizationToMemRefPass());
+}
+
+void mlir::qopt::buildCPUPipeline(OpPassManager &pm,
+                                  const CPUPipelineOptions &options) {
+  // Graph level: qopt to linalg on tensors; canonicalization folds the
+  // storage casts that pair up between a quantize and a dequantize.
+  if (options.artifact) {
+    ExportSignaturePassOptions sigOpts;
+    sigOpts.target = options.target;
+    sigOpts.threads = options.threads;
+    pm.addPass(createExportSignaturePass(sigOpts));
+  }
+  if (options.instrument)
+    pm.addPass(createInstrumentObserversPass());
+  addGraphToBufferPasses(pm, options.fuseElementwise, options.approximateMath);
+  if (options.kernelCalls)
+    pm.addPass(createConvertLinalgToKernelCallsPass());
+
+  // Loops. With `parallel`, the parallel dims of each linalg op become an
+  // scf.parallel that async-parallel-for splits over the runtime's threads
+  // (the worker count is read from the runtime when the code runs); loops
+  // too small to be worth a thread run in the caller.
+  if (options.parallel) {
+    pm.addPass(createConvertLinalgToParallelLoopsPass());
+    AsyncParallelForPassOptions asyncOpts;
+    asyncOpts.numWorkerThreads = -1;
+    asyncOpts.minTaskSize = options.minTaskSize;
+    pm.addPass(createAsyncParallelForPass(asyncOpts));
+    pm.addPass(createAsyncToAsyncRuntimePass());
+    pm.addPass(createAsyncRuntimeRefCountingPass());
+    pm.addPass(createAsyncRuntimeRefCountingOptPass());
+    pm.addPass(createCanonicalizerPass());
+  } else {
+    pm.addPass(createConvertLinalgToLoopsPass());
+  }
+  pm.addPass(createContiguousExpandShapesPass());
+  pm.addPass(memref::createExpandStridedMetadataPass());
+  pm.addPass(createLowerAffinePass());
+  pm.addPass(createSCFToControlFlowPass());
+  pm.addPass(createConvertMathToLLVMPass());
+  // What has no LLVM intrinsic (erf, tanh, expm1, log1p, ...) calls libm.
+  pm.addPass(createConvertMathToLibmPass());
+  if (options.parallel)
+    pm.addPass(createConvertAsyncToLLVMPass());
+  pm.addPass(createArithToLLVMConversionPass());
+  pm.addPass(createFinalizeMemRefToLLVMConversionPass());
+  pm.addPass(createConvertFuncToLLVMPass());
+  pm.addPass(createConvertControlFlowToLLVMPass());
+  pm.addPass(createReconcileUnrealizedCastsPass());
+  if (options.artifact)
+    pm.addPass(createEmitPackedEntryPass());
+}
+
+void mlir::qopt::buildNVPTXPipeline(OpPassManager &pm,
+                                    const NVPTXPipelineOptions &options) {
+  if (options.artifact) {
+    ExportSignaturePassOptions sigOpts;
+    sigOpts.target = "cuda";
+    pm.addPass(createExportSignaturePass(sigOpts));
+  }
+  addGraphToBufferPasses(pm, /*fuseElementwise=*/true,
+                         /*approximateMath=*/true);
+  pm.addPass(createGPUManagedMemoryPass());
+  // float16 matmuls: shared-memory tiles on the tensor cores.
+  if (options.tensorCores)
+    pm.addNestedPass<func::FuncOp>(createGPUTensorCoreMatmulPass());
+  // Softmax / layer norm / reductions: one kernel per chain, a block a row.
+  pm.addNestedPass<func::FuncOp>(createGPUFuseRowKernelsPass());
+  // Every linalg op becomes a parallel loop nest whose two outer dims are
+  // tiled: tiles map to blocks, points within a tile to threads (one output
+  // element per thread; reductions stay sequential loops in the thread).
+  pm.addNestedPass<func::FuncOp>(createConvertLinalgToParallelLoopsPass());
+  pm.addNestedPass<func::FuncOp>(createParallelLoopTilingPass(
+      {options.tileSize, options.tileSize}, /*noMinMaxBounds=*/true));
+  pm.addNestedPass<func::FuncOp>(createGpuMapParallelLoopsPass());
+  pm.addNestedPass<func::FuncOp>(createConvertParallelLoopToGpuPass());
+  pm.addPass(createContiguousExpandShapesPass());
+  pm.addPass(createLowerAffinePass());
+  pm.addPass(createCanonicalizerPass());
+  // Upstream's gpu-lower-to-nvvm-pipeline, spelled out so that libdevice
+  // (the CUDA toolkit's libdevice.10.bc, which defines the __nv_* math
+  // functions NVVM lowering calls) can be linked into the kernels.
+  std::string attach = "nvvm-attach-target{O=3 chip=" + options.chip +
+                       " features=" + options.features;
+  if (!options.libdevice.empty())
+    attach += " l=" + options.libdevice;
+  attach += "}";
+  std::string lowering =
+      // Constants and index math are rematerialized in the kernels rather
+      // than passed as parameters (fewer parameters, folding inside the
+      // kernel; i4 parameters would not even assemble).
+      "gpu-launch-sink-index-computations,gpu-kernel-outlining,"
+      "convert-vector-to-scf,convert-scf-to-cf,"
+      // After scf-to-cf: its structural type conversion would reject loops
+      // that carry gpu.mma_matrix values (the tensor-core kernels).
+      "convert-nvgpu-to-nvvm,convert-nvvm-to-llvm,convert-func-to-llvm,"
+      "expand-strided-metadata," +
+      attach +
+      ",lower-affine,convert-arith-to-llvm,convert-index-to-llvm{"
+      "index-bitwidth=64},canonicalize,cse,gpu.module(convert-gpu-to-nvvm{"
+      "index-bitwidth=64},canonicalize,cse,reconcile-unrealized-casts),"
+      "gpu-to-llvm,gpu-module-to-binary{format=isa}";
+  if (failed(parsePassPipeline(lowering, pm)))
+    llvm::report_fatal_error("qopt-nvptx-pipeline: bad lowering pipeline");
+  // PTX → cubin + PTX in a fatbin when the toolkit is here.
+  GPUEmbedCubinPassOptions cubinOpts;
+  cubinOpts.cubin = options.cubin;
+  cubinOpts.toolkit = options.toolkit;
+  cubinOpts.writePtx = options.writePtx;
+  pm.addPass(createGPUEmbedCubinPass(cubinOpts));
+  if (failed(parsePassPipeline("convert-math-to-llvm,canonicalize,cse,"
+                               "reconcile-unrealized-casts",
+                               pm)))
+    llvm::report_fatal_error("qopt-nvptx-pipeline: bad lowering pipeline");
+  if (options.artifact)
+    pm.addPass(createEmitPackedEntryPass());
+}
+
+void mlir::qopt::registerPipelines() {
+  PassPipelineRegistration<NVPTXPipelineOptions>(
+      "qopt-nvptx-pipeline",
+      "Lower a qopt graph module to host LLVM dialect plus PTX for NVIDIA "
+      "GPUs",
+      buildNVPTXPipeline);
+  PassPipelineRegistration<CPUPipelineOptions>(
+      "qopt-cpu-pipeline",
+      "Lower a qopt graph module to the LLVM dialect for the host CPU",
+      buildCPUPipeline);
+}
