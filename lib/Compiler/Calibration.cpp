@@ -188,16 +188,12 @@ FailureOr<int64_t> mlir::qopt::runCalibration(
 }
 
 void mlir::qopt::attachCalibrationStatistics(ModuleOp module) {
-  Builder b(module.getContext());
+  MLIRContext *ctx = module.getContext();
   module.walk([&](ObserveOp op) {
     if (op.getKind() == ObserverKind::ChannelAbsMax) {
       int64_t n = 0;
-      const float *m = qopt_calibration_channel_absmax(op.getId(), &n);
-      if (m)
-        op->setAttr(
-            "qopt.channel_absmax",
-            DenseElementsAttr::get(RankedTensorType::get({n}, b.getF32Type()),
-                                   llvm::ArrayRef<float>(m, size_t(n))));
+      if (const float *m = qopt_calibration_channel_absmax(op.getId(), &n))
+        op.setChannelAbsmax(llvm::ArrayRef<float>(m, size_t(n)));
       return;
     }
     const qopt_histogram *h = qopt_calibration_observer(op.getId());
@@ -208,16 +204,7 @@ void mlir::qopt::attachCalibrationStatistics(ModuleOp module) {
     int64_t n = qopt_histogram_state(h, nullptr, nullptr, nullptr, nullptr);
     std::vector<double> counts(static_cast<size_t>(n), 0.0);
     qopt_histogram_state(h, counts.data(), &range, &lo, &hi);
-    auto countsTy = RankedTensorType::get({n}, b.getF64Type());
-    op->setAttr(
-        "qopt.stats",
-        b.getDictionaryAttr(
-            {b.getNamedAttr("count",
-                            b.getI64IntegerAttr(qopt_histogram_count(h))),
-             b.getNamedAttr("min", b.getF32FloatAttr(lo)),
-             b.getNamedAttr("max", b.getF32FloatAttr(hi)),
-             b.getNamedAttr("range", b.getF64FloatAttr(range)),
-             b.getNamedAttr("counts", DenseElementsAttr::get(
-                                          countsTy, llvm::ArrayRef(counts)))}));
+    op.setStatisticsAttr(HistogramAttr::get(ctx, qopt_histogram_count(h), lo,
+                                            hi, range, counts));
   });
 }

@@ -31,28 +31,11 @@ using namespace mlir::qopt;
 
 namespace {
 
-constexpr StringLiteral kLayerAttr = "qopt.layer";
 constexpr StringLiteral kProbePrefix = "__qopt_layer.";
 
-bool isLayer(Operation *op) {
-  return isa<LinearOp, QLinearOp, linalg::Conv2DNchwFchwOp>(op);
-}
-
-std::string nameOf(Operation *op) {
-  if (auto l = dyn_cast<LinearOp>(op))
-    if (auto n = l.getWeightName())
-      return n->str();
-  if (auto l = dyn_cast<QLinearOp>(op))
-    if (auto n = l.getWeightName())
-      return n->str();
-  Location loc = op->getLoc();
-  if (auto fused = dyn_cast<FusedLoc>(loc))
-    for (Location l : fused.getLocations())
-      if (auto n = dyn_cast<NameLoc>(l))
-        return n.getName().str();
-  if (auto n = dyn_cast<NameLoc>(loc))
-    return n.getName().str();
-  return "";
+/// The `qopt.layer` id helper of the dialect.
+QOptDialect::LayerAttrHelper layerIds(MLIRContext *ctx) {
+  return ctx->getOrLoadDialect<QOptDialect>()->getLayerAttrHelper();
 }
 
 int64_t tensorBytes(Type t) {
@@ -108,12 +91,15 @@ int64_t layerWeightBytes(Operation *op) {
 
 std::string layerForm(Operation *op) {
   if (auto q = dyn_cast<QLinearOp>(op)) {
-    std::string act = q.getActivation() == "none"
-                          ? "weight-only"
-                          : ("activations " + q.getActivation()).str();
+    std::string act =
+        q.getActivation() == ActivationMode::None
+            ? "weight-only"
+            : ("activations " + stringifyActivationMode(q.getActivation()))
+                  .str();
     std::string group =
         q.getGroupSize() ? " g" + std::to_string(q.getGroupSize()) : "";
-    return q.getWeightFormat().str() + group + ", " + act;
+    return stringifyWeightFormat(q.getWeightFormat()).str() + group + ", " +
+           act;
   }
   if (isa<linalg::GenericOp>(op))
     return "int8, activations static";
@@ -129,8 +115,9 @@ std::string layerForm(Operation *op) {
 /// The layer ops of the entry function by id.
 std::map<int64_t, Operation *> layersById(ModuleOp module) {
   std::map<int64_t, Operation *> out;
+  QOptDialect::LayerAttrHelper ids = layerIds(module.getContext());
   module.walk([&](Operation *op) {
-    if (auto id = op->getAttrOfType<IntegerAttr>(kLayerAttr))
+    if (IntegerAttr id = ids.getAttr(op))
       out[id.getInt()] = op;
   });
   return out;
@@ -145,15 +132,16 @@ OwningOpRef<ModuleOp> withProbes(ModuleOp module) {
     op.getResult().replaceAllUsesWith(op.getInput());
     op.erase();
   });
+  QOptDialect::LayerAttrHelper ids = layerIds(module.getContext());
   copy->walk([&](Operation *op) {
-    auto id = op->getAttrOfType<IntegerAttr>(kLayerAttr);
+    IntegerAttr id = ids.getAttr(op);
     if (!id || op->getNumResults() != 1 ||
         !isa<RankedTensorType>(op->getResult(0).getType()))
       return;
     OpBuilder b(op->getContext());
     b.setInsertionPointAfter(op);
-    ObserveOp::create(b, op->getLoc(), op->getResult(0).getType(),
-                      op->getResult(0), id.getInt(), ObserverKind::MinMax);
+    ObserveOp::create(b, op->getLoc(), op->getResult(0), id.getInt(),
+                      ObserverKind::MinMax);
   });
   return copy;
 }
@@ -352,9 +340,9 @@ int64_t constantBytes(ModuleOp module) {
 void mlir::qopt::tagLayers(ModuleOp module) {
   int64_t id = 0;
   Builder b(module.getContext());
-  module.walk([&](Operation *op) {
-    if (isLayer(op))
-      op->setAttr(kLayerAttr, b.getI64IntegerAttr(id++));
+  QOptDialect::LayerAttrHelper ids = layerIds(module.getContext());
+  module.walk([&](QuantizableLayerOpInterface layer) {
+    ids.setAttr(layer, b.getI64IntegerAttr(id++));
   });
 }
 
@@ -406,7 +394,8 @@ FailureOr<std::string> mlir::qopt::buildReport(ModuleOp floatModule,
   int64_t floatWeights = 0, quantWeights = 0;
   for (auto [id, fop] : floatLayers) {
     Operation *qop = quantLayers.count(id) ? quantLayers[id] : nullptr;
-    std::string name = nameOf(fop);
+    auto layer = dyn_cast<QuantizableLayerOpInterface>(fop);
+    std::string name = layer ? layer.getLayerName() : "";
     if (name.empty())
       name = "layer " + std::to_string(id);
     int64_t fb = layerWeightBytes(fop), qb = qop ? layerWeightBytes(qop) : fb;
@@ -462,7 +451,7 @@ FailureOr<std::string> mlir::qopt::buildReport(ModuleOp floatModule,
                      (long long)floatConst, (long long)quantConst);
 
   llvm::json::Object report{
-      {"scheme", options.scheme},
+      {"scheme", stringifyQuantScheme(options.scheme)},
       {"kernel_isa", llvm::json::Object{{"f32", qopt_kernel_isa()},
                                         {"int8", qopt_kernel_isa_int8()}}},
       {"layers", std::move(layers)},

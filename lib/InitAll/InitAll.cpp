@@ -6,6 +6,7 @@
 #include "qopt/Codegen/GPU/Passes.h"
 #include "qopt/Conversion/Passes.h"
 #include "qopt/Dialect/QOpt/IR/QOptDialect.h"
+#include "qopt/Dialect/QOpt/IR/QOptOps.h"
 #include "qopt/Dialect/QOpt/Transforms/Passes.h"
 #include "qopt/Pipelines/PTQPipeline.h"
 #include "qopt/Pipelines/Pipelines.h"
@@ -23,6 +24,7 @@ void mlir::qopt::registerQOptDialect(DialectRegistry &registry) {
 
 void mlir::qopt::registerAllDialects(DialectRegistry &registry) {
   registerQOptDialect(registry);
+  registerQuantizableLayerExternalModels(registry);
   mlir::registerAllDialects(registry);
   mlir::registerAllExtensions(registry);
   // gpu-module-to-binary (the NVPTX pipeline) translates kernels to LLVM IR

@@ -15,8 +15,8 @@ void mlir::qopt::buildPTQPipeline(OpPassManager &pm,
     // SmoothQuant needs per-channel max |x| of the linear layers' inputs
     // first: a calibration run of its own, before the ranges are taken.
     InsertObserversPassOptions channels;
-    channels.ops = {"linear"};
-    channels.kind = "channel_absmax";
+    channels.ops = {stringifyObservedOp(ObservedOp::Linear).str()};
+    channels.kind = ObserverKind::ChannelAbsMax;
     pm.addPass(createInsertObserversPass(channels));
     CollectStatisticsPassOptions collect;
     collect.calibrationData = options.calibrationData;
@@ -25,7 +25,7 @@ void mlir::qopt::buildPTQPipeline(OpPassManager &pm,
     smooth.alpha = options.smoothquantAlpha;
     pm.addPass(createSmoothQuantPass(smooth));
   }
-  if (options.scheme == "w8a8") {
+  if (options.scheme == QuantScheme::W8A8) {
     // Static activations: observe, run the float model on the samples,
     // turn the statistics into scales and zero points.
     pm.addPass(createInsertObserversPass());
@@ -36,7 +36,7 @@ void mlir::qopt::buildPTQPipeline(OpPassManager &pm,
     calibrate.method = options.calibrationMethod;
     calibrate.percentile = options.percentile;
     calibrate.storage = options.activationType;
-    calibrate.symmetric = options.activationType != "uint8";
+    calibrate.symmetric = options.activationType == ActivationStorage::Int8;
     pm.addPass(createCalibratePass(calibrate));
   }
   QuantizePassOptions quantize;

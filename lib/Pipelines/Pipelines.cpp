@@ -22,9 +22,9 @@
 #include "mlir/Dialect/MemRef/Transforms/Passes.h"
 #include "mlir/Dialect/Quant/Transforms/Passes.h"
 #include "mlir/Dialect/SCF/Transforms/Passes.h"
+#include "mlir/Pass/PassManager.h"
 #include "mlir/Pass/PassRegistry.h"
 #include "mlir/Transforms/Passes.h"
-#include "llvm/Support/ErrorHandling.h"
 
 using namespace mlir;
 
@@ -117,7 +117,7 @@ void mlir::qopt::buildNVPTXPipeline(OpPassManager &pm,
                                     const NVPTXPipelineOptions &options) {
   if (options.artifact) {
     ExportSignaturePassOptions sigOpts;
-    sigOpts.target = "cuda";
+    sigOpts.target = ArtifactTarget::CUDA;
     pm.addPass(createExportSignaturePass(sigOpts));
   }
   addGraphToBufferPasses(pm, /*fuseElementwise=*/true,
@@ -142,38 +142,57 @@ void mlir::qopt::buildNVPTXPipeline(OpPassManager &pm,
   // Upstream's gpu-lower-to-nvvm-pipeline, spelled out so that libdevice
   // (the CUDA toolkit's libdevice.10.bc, which defines the __nv_* math
   // functions NVVM lowering calls) can be linked into the kernels.
-  std::string attach = "nvvm-attach-target{O=3 chip=" + options.chip +
-                       " features=" + options.features;
+  //
+  // Constants and index math are rematerialized in the kernels rather than
+  // passed as parameters (fewer parameters, folding inside the kernel; i4
+  // parameters would not even assemble).
+  pm.addPass(createGpuLaunchSinkIndexComputationsPass());
+  pm.addPass(createGpuKernelOutliningPass());
+  pm.addPass(createConvertVectorToSCFPass());
+  pm.addPass(createSCFToControlFlowPass());
+  // After scf-to-cf: its structural type conversion would reject loops that
+  // carry gpu.mma_matrix values (the tensor-core kernels).
+  pm.addPass(createConvertNVGPUToNVVMPass());
+  pm.addPass(createConvertNVVMToLLVMPass());
+  pm.addPass(createConvertFuncToLLVMPass());
+  pm.addPass(memref::createExpandStridedMetadataPass());
+  GpuNVVMAttachTargetOptions attachOpts;
+  attachOpts.optLevel = 3;
+  attachOpts.chip = options.chip;
+  attachOpts.features = options.features;
   if (!options.libdevice.empty())
-    attach += " l=" + options.libdevice;
-  attach += "}";
-  std::string lowering =
-      // Constants and index math are rematerialized in the kernels rather
-      // than passed as parameters (fewer parameters, folding inside the
-      // kernel; i4 parameters would not even assemble).
-      "gpu-launch-sink-index-computations,gpu-kernel-outlining,"
-      "convert-vector-to-scf,convert-scf-to-cf,"
-      // After scf-to-cf: its structural type conversion would reject loops
-      // that carry gpu.mma_matrix values (the tensor-core kernels).
-      "convert-nvgpu-to-nvvm,convert-nvvm-to-llvm,convert-func-to-llvm,"
-      "expand-strided-metadata," +
-      attach +
-      ",lower-affine,convert-arith-to-llvm,convert-index-to-llvm{"
-      "index-bitwidth=64},canonicalize,cse,gpu.module(convert-gpu-to-nvvm{"
-      "index-bitwidth=64},canonicalize,cse,reconcile-unrealized-casts),"
-      "gpu-to-llvm,gpu-module-to-binary{format=isa}";
-  if (failed(parsePassPipeline(lowering, pm)))
-    llvm::report_fatal_error("qopt-nvptx-pipeline: bad lowering pipeline");
+    attachOpts.linkLibs.push_back(options.libdevice);
+  pm.addPass(createGpuNVVMAttachTarget(attachOpts));
+  pm.addPass(createLowerAffinePass());
+  pm.addPass(createArithToLLVMConversionPass());
+  ConvertIndexToLLVMPassOptions indexOpts;
+  indexOpts.indexBitwidth = 64;
+  pm.addPass(createConvertIndexToLLVMPass(indexOpts));
+  pm.addPass(createCanonicalizerPass());
+  pm.addPass(createCSEPass());
+  {
+    OpPassManager &gpuPM = pm.nest<gpu::GPUModuleOp>();
+    ConvertGpuOpsToNVVMOpsOptions nvvmOpts;
+    nvvmOpts.indexBitwidth = 64;
+    gpuPM.addPass(createConvertGpuOpsToNVVMOps(nvvmOpts));
+    gpuPM.addPass(createCanonicalizerPass());
+    gpuPM.addPass(createCSEPass());
+    gpuPM.addPass(createReconcileUnrealizedCastsPass());
+  }
+  pm.addPass(createGpuToLLVMConversionPass());
+  GpuModuleToBinaryPassOptions binaryOpts;
+  binaryOpts.compilationTarget = "isa";
+  pm.addPass(createGpuModuleToBinaryPass(binaryOpts));
   // PTX → cubin + PTX in a fatbin when the toolkit is here.
   GPUEmbedCubinPassOptions cubinOpts;
   cubinOpts.cubin = options.cubin;
   cubinOpts.toolkit = options.toolkit;
   cubinOpts.writePtx = options.writePtx;
   pm.addPass(createGPUEmbedCubinPass(cubinOpts));
-  if (failed(parsePassPipeline("convert-math-to-llvm,canonicalize,cse,"
-                               "reconcile-unrealized-casts",
-                               pm)))
-    llvm::report_fatal_error("qopt-nvptx-pipeline: bad lowering pipeline");
+  pm.addPass(createConvertMathToLLVMPass());
+  pm.addPass(createCanonicalizerPass());
+  pm.addPass(createCSEPass());
+  pm.addPass(createReconcileUnrealizedCastsPass());
   if (options.artifact)
     pm.addPass(createEmitPackedEntryPass());
 }

@@ -5,7 +5,7 @@
 // NODATA: error: qopt-collect-statistics: no calibration-data directory given
 // MISSING: error: qopt-collect-statistics: cannot read the calibration data directory '{{.*}}.missing'
 // BINS: error: qopt-collect-statistics: bins must be >= 128, got 10
-// SCHEME: error: qopt-quantize: unknown scheme 'w9'
+// SCHEME: for the --scheme option: Cannot find option named 'w9'!
 func.func @main(%x: tensor<2x3xf32> {onnx.name = "x"}) -> (tensor<2x2xf32> {onnx.name = "y"}) {
   %o = qopt.observe %x {id = 0 : i64} : tensor<2x3xf32>
   %w = arith.constant dense<1.0> : tensor<2x3xf32>

@@ -10,7 +10,7 @@
 // CHECK: func.func private @qopt_kernel_matmul_s8s8(i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64)
 func.func @static_int8(%x: tensor<3x8xf32>, %s: tensor<4xf32>) -> tensor<3x4xf32> {
   %w = arith.constant dense<1> : tensor<4x8xi8>
-  %y = qopt.qlinear %x, %w scale %s {weight_format = "int8", activation = "static", input_scale = 0.5 : f64, input_zero_point = 0 : i64, input_storage = "int8"} : (tensor<3x8xf32>, tensor<4x8xi8>, tensor<4xf32>) -> tensor<3x4xf32>
+  %y = qopt.qlinear %x, %w scale %s {weight_format = #qopt.weight_format<int8>, activation = #qopt.activation<static>, input_scale = 0.5 : f64, input_zero_point = 0 : i64, input_storage = #qopt.storage<int8>} : (tensor<3x8xf32>, tensor<4x8xi8>, tensor<4xf32>) -> tensor<3x4xf32>
   return %y : tensor<3x4xf32>
 }
 
@@ -20,7 +20,7 @@ func.func @static_int8(%x: tensor<3x8xf32>, %s: tensor<4xf32>) -> tensor<3x4xf32
 // CHECK-LABEL: func.func @dynamic_arg_weight
 // CHECK: call @qopt_kernel_matmul_s8s8({{([^,]*, )+}}%c0_i64) :
 func.func @dynamic_arg_weight(%x: tensor<3x8xf32>, %w: tensor<4x8xi8>, %s: tensor<4xf32>) -> tensor<3x4xf32> {
-  %y = qopt.qlinear %x, %w scale %s {weight_format = "int8", activation = "dynamic"} : (tensor<3x8xf32>, tensor<4x8xi8>, tensor<4xf32>) -> tensor<3x4xf32>
+  %y = qopt.qlinear %x, %w scale %s {weight_format = #qopt.weight_format<int8>, activation = #qopt.activation<dynamic>} : (tensor<3x8xf32>, tensor<4x8xi8>, tensor<4xf32>) -> tensor<3x4xf32>
   return %y : tensor<3x4xf32>
 }
 
@@ -34,8 +34,8 @@ func.func @dynamic_arg_weight(%x: tensor<3x8xf32>, %w: tensor<4x8xi8>, %s: tenso
 // CHECK: call @qopt_kernel_matmul_w4(%c2_i64, %c3_i64, %c16_i64, %c8_i64, %c1_i64, {{([^,]*, )+}}%c0_i64, %c0_i64, %c0_i64,
 // CHECK: call @qopt_kernel_matmul_w4(%c2_i64, %c3_i64, %c16_i64, %c8_i64, %c0_i64,
 func.func @weight_only(%x: tensor<2x16xf32>, %w: tensor<3x16xi8>, %s: tensor<3xf32>, %w4: tensor<3x8xi8>, %s4: tensor<3x2xf32>, %z: tensor<3x2xi8>) -> (tensor<2x3xf32>, tensor<2x3xf32>, tensor<2x3xf32>) {
-  %a = qopt.qlinear %x, %w scale %s {weight_format = "int8", activation = "none"} : (tensor<2x16xf32>, tensor<3x16xi8>, tensor<3xf32>) -> tensor<2x3xf32>
-  %b = qopt.qlinear %x, %w4 scale %s4 {weight_format = "int4", group_size = 8, activation = "none"} : (tensor<2x16xf32>, tensor<3x8xi8>, tensor<3x2xf32>) -> tensor<2x3xf32>
-  %c = qopt.qlinear %x, %w4 scale %s4 zero_point %z {weight_format = "uint4", group_size = 8, activation = "none"} : (tensor<2x16xf32>, tensor<3x8xi8>, tensor<3x2xf32>, tensor<3x2xi8>) -> tensor<2x3xf32>
+  %a = qopt.qlinear %x, %w scale %s {weight_format = #qopt.weight_format<int8>, activation = #qopt.activation<none>} : (tensor<2x16xf32>, tensor<3x16xi8>, tensor<3xf32>) -> tensor<2x3xf32>
+  %b = qopt.qlinear %x, %w4 scale %s4 {weight_format = #qopt.weight_format<int4>, group_size = 8, activation = #qopt.activation<none>} : (tensor<2x16xf32>, tensor<3x8xi8>, tensor<3x2xf32>) -> tensor<2x3xf32>
+  %c = qopt.qlinear %x, %w4 scale %s4 zero_point %z {weight_format = #qopt.weight_format<uint4>, group_size = 8, activation = #qopt.activation<none>} : (tensor<2x16xf32>, tensor<3x8xi8>, tensor<3x2xf32>, tensor<3x2xi8>) -> tensor<2x3xf32>
   return %a, %b, %c : tensor<2x3xf32>, tensor<2x3xf32>, tensor<2x3xf32>
 }

@@ -14,7 +14,7 @@
 // CHECK: tensor.expand_shape %{{.*}} {{\[}}[0, 1], [2]] output_shape [2, 3, 2]
 func.func @static_uint8(%x: tensor<2x3x2xf32>, %s: tensor<2xf32>) -> tensor<2x3x2xf32> {
   %w = arith.constant dense<[[1, 2], [-3, 4]]> : tensor<2x2xi8>
-  %y = qopt.qlinear %x, %w scale %s {weight_format = "int8", activation = "static", input_scale = 0.5 : f64, input_zero_point = 128 : i64, input_storage = "uint8"} : (tensor<2x3x2xf32>, tensor<2x2xi8>, tensor<2xf32>) -> tensor<2x3x2xf32>
+  %y = qopt.qlinear %x, %w scale %s {weight_format = #qopt.weight_format<int8>, activation = #qopt.activation<static>, input_scale = 0.5 : f64, input_zero_point = 128 : i64, input_storage = #qopt.storage<uint8>} : (tensor<2x3x2xf32>, tensor<2x2xi8>, tensor<2xf32>) -> tensor<2x3x2xf32>
   return %y : tensor<2x3x2xf32>
 }
 
@@ -32,7 +32,7 @@ func.func @static_uint8(%x: tensor<2x3x2xf32>, %s: tensor<2xf32>) -> tensor<2x3x
 // CHECK-NOT: arith.subi
 // CHECK: return
 func.func @dynamic(%x: tensor<?x8xf32>, %w: tensor<4x8xi8>, %s: tensor<4xf32>) -> tensor<?x4xf32> {
-  %y = qopt.qlinear %x, %w scale %s {weight_format = "int8", activation = "dynamic"} : (tensor<?x8xf32>, tensor<4x8xi8>, tensor<4xf32>) -> tensor<?x4xf32>
+  %y = qopt.qlinear %x, %w scale %s {weight_format = #qopt.weight_format<int8>, activation = #qopt.activation<dynamic>} : (tensor<?x8xf32>, tensor<4x8xi8>, tensor<4xf32>) -> tensor<?x4xf32>
   return %y : tensor<?x4xf32>
 }
 
@@ -45,7 +45,7 @@ func.func @dynamic(%x: tensor<?x8xf32>, %w: tensor<4x8xi8>, %s: tensor<4xf32>) -
 // CHECK: library_call = "qopt_kernel_matmul_w8"} ins(%arg0, %arg1, %arg3 : tensor<3x8xf32>, tensor<4x8xi8>, tensor<4xf32>)
 // CHECK: arith.sitofp %{{.*}} : i8 to f32
 func.func @weight_only_int8(%x: tensor<3x8xf32>, %w: tensor<4x8xi8>, %b: tensor<4xf32>, %s: tensor<4xf32>) -> tensor<3x4xf32> {
-  %y = qopt.qlinear %x, %w scale %s bias %b {weight_format = "int8", activation = "none"} : (tensor<3x8xf32>, tensor<4x8xi8>, tensor<4xf32>, tensor<4xf32>) -> tensor<3x4xf32>
+  %y = qopt.qlinear %x, %w scale %s bias %b {weight_format = #qopt.weight_format<int8>, activation = #qopt.activation<none>} : (tensor<3x8xf32>, tensor<4x8xi8>, tensor<4xf32>, tensor<4xf32>) -> tensor<3x4xf32>
   return %y : tensor<3x4xf32>
 }
 
@@ -62,6 +62,6 @@ func.func @weight_only_int8(%x: tensor<3x8xf32>, %w: tensor<4x8xi8>, %b: tensor<
 // CHECK: arith.shrui
 // CHECK: arith.subi
 func.func @uint4(%x: tensor<16xf32>, %w: tensor<3x8xi8>, %s: tensor<3x2xf32>, %z: tensor<3x2xi8>) -> tensor<3xf32> {
-  %y = qopt.qlinear %x, %w scale %s zero_point %z {weight_format = "uint4", group_size = 8, activation = "none"} : (tensor<16xf32>, tensor<3x8xi8>, tensor<3x2xf32>, tensor<3x2xi8>) -> tensor<3xf32>
+  %y = qopt.qlinear %x, %w scale %s zero_point %z {weight_format = #qopt.weight_format<uint4>, group_size = 8, activation = #qopt.activation<none>} : (tensor<16xf32>, tensor<3x8xi8>, tensor<3x2xf32>, tensor<3x2xi8>) -> tensor<3xf32>
   return %y : tensor<3xf32>
 }

@@ -74,16 +74,24 @@ def test_w8a8_errors(build_dir, examples, tmp_path):
     assert "--quantize=w8a8 needs --calibration-data=DIR" in r.stderr
     r = compile_q(build_dir, model, out, "--quantize=w3a3",
                   f"--calibration-data={examples / 'mlp' / 'calibration'}")
-    assert "--quantize=w3a3: expected w8a8, w8a8-dynamic, w8 or w4" in r.stderr
+    assert "for the --quantize option: 'w3a3' is not one of: w8a8, w8a8-dynamic, w8, w4" in r.stderr
     r = compile_q(build_dir, model, out, "--quantize=w8a8",
                   f"--calibration-data={examples / 'mlp' / 'calibration'}",
                   "--activation-type=int4")
-    assert "--activation-type=int4: expected int8 or uint8" in r.stderr
+    assert "for the --activation-type option: 'int4' is not one of: int8, uint8" in r.stderr
     # A sample whose file is named after no input: the signature is listed.
     bad = tmp_path / "calib"
     shutil.copytree(examples / "mlp" / "calibration", bad)
     first = sorted(os.listdir(bad))[0]
     os.rename(bad / first / "input.npy", bad / first / "x.npy")
+    r = compile_q(build_dir, model, out, "--quantize=w8a8",
+                  f"--calibration-data={bad}")
+    assert r.returncode != 0
+    assert (f"calibration sample '{first}': file 'x.npy' names no input of "
+            "the model") in r.stderr
+    assert "expected signature:" in r.stderr
+    assert not out.exists()
+    os.remove(bad / first / "x.npy")
     r = compile_q(build_dir, model, out, "--quantize=w8a8",
                   f"--calibration-data={bad}")
     assert r.returncode != 0

@@ -162,8 +162,8 @@ def test_quant_opt_ptq_pipeline(build_dir, examples, tmp_path):
                         "activation-type=uint8 exclude=fc2"],
                        capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
-    assert r.stdout.count('activation = "static"') == 5
-    assert 'input_storage = "uint8"' in r.stdout
+    assert r.stdout.count('activation = #qopt.activation<static>') == 5
+    assert 'input_storage = #qopt.storage<uint8>' in r.stdout
     assert 'weight_name = "layers.0.mlp.fc2.weight"' in r.stdout
     assert "qopt.linear" in r.stdout  # fc2 left float
     r = subprocess.run([os.path.join(bindir, "quant-opt"), str(mlir),

@@ -82,7 +82,7 @@ def test_static_w8a8(build_dir, tmp_path, kernels, storage, zp):
   %w = arith.constant {dense(w, "i8")}
   %s = arith.constant {dense(ws, "f32")}
   %b = arith.constant {dense(b, "f32")}
-  %y = qopt.qlinear %x, %w scale %s bias %b {{weight_format = "int8", activation = "static", input_scale = {float(sx):.9e} : f64, input_zero_point = {zp} : i64, input_storage = "{storage}"}} : (tensor<{lead_ty()}x{K}xf32>, tensor<{N}x{K}xi8>, tensor<{N}xf32>, tensor<{N}xf32>) -> tensor<{lead_ty()}x{N}xf32>"""
+  %y = qopt.qlinear %x, %w scale %s bias %b {{weight_format = #qopt.weight_format<int8>, activation = #qopt.activation<static>, input_scale = {float(sx):.9e} : f64, input_zero_point = {zp} : i64, input_storage = #qopt.storage<{storage}>}} : (tensor<{lead_ty()}x{K}xf32>, tensor<{N}x{K}xi8>, tensor<{N}xf32>, tensor<{N}xf32>) -> tensor<{lead_ty()}x{N}xf32>"""
     got = run_module(tmp_path, build_dir, body, "", x,
                      () if kernels else ("--no-kernels",))
     lo = -128 if storage == "int8" else 0
@@ -98,7 +98,7 @@ def test_dynamic_w8a8(build_dir, tmp_path, kernels):
     body = f"""
   %w = arith.constant {dense(w, "i8")}
   %s = arith.constant {dense(ws, "f32")}
-  %y = qopt.qlinear %x, %w scale %s {{weight_format = "int8", activation = "dynamic"}} : (tensor<{lead_ty()}x{K}xf32>, tensor<{N}x{K}xi8>, tensor<{N}xf32>) -> tensor<{lead_ty()}x{N}xf32>"""
+  %y = qopt.qlinear %x, %w scale %s {{weight_format = #qopt.weight_format<int8>, activation = #qopt.activation<dynamic>}} : (tensor<{lead_ty()}x{K}xf32>, tensor<{N}x{K}xi8>, tensor<{N}xf32>) -> tensor<{lead_ty()}x{N}xf32>"""
     got = run_module(tmp_path, build_dir, body, "", x,
                      () if kernels else ("--no-kernels",))
     amax = np.abs(x).max(axis=-1, keepdims=True)
@@ -123,7 +123,7 @@ def test_weight_only_int8(build_dir, tmp_path, kernels, weight_arg):
     body = wdef + f"""
   %s = arith.constant {dense(ws, "f32")}
   %b = arith.constant {dense(b, "f32")}
-  %y = qopt.qlinear %x, %w scale %s bias %b {{weight_format = "int8", activation = "none"}} : (tensor<{lead_ty()}x{K}xf32>, tensor<{N}x{K}xi8>, tensor<{N}xf32>, tensor<{N}xf32>) -> tensor<{lead_ty()}x{N}xf32>"""
+  %y = qopt.qlinear %x, %w scale %s bias %b {{weight_format = #qopt.weight_format<int8>, activation = #qopt.activation<none>}} : (tensor<{lead_ty()}x{K}xf32>, tensor<{N}x{K}xi8>, tensor<{N}xf32>, tensor<{N}xf32>) -> tensor<{lead_ty()}x{N}xf32>"""
     if weight_arg:
         bindir = os.path.join(build_dir, "bin")
         src = tmp_path / "m.mlir"
@@ -172,7 +172,7 @@ def test_weight_only_4bit(build_dir, tmp_path, kernels, fmt):
   %w = arith.constant {dense(packed, "i8")}
   %s = arith.constant {dense(ws, "f32")}
 {zdef}  %b = arith.constant {dense(b, "f32")}
-  %y = qopt.qlinear %x, %w scale %s{zuse} bias %b {{weight_format = "{fmt}", group_size = {GROUP}, activation = "none"}} : (tensor<{lead_ty()}x{K}xf32>, tensor<{N}x{K // 2}xi8>, tensor<{N}x{blocks}xf32>{zty}, tensor<{N}xf32>) -> tensor<{lead_ty()}x{N}xf32>"""
+  %y = qopt.qlinear %x, %w scale %s{zuse} bias %b {{weight_format = #qopt.weight_format<{fmt}>, group_size = {GROUP}, activation = #qopt.activation<none>}} : (tensor<{lead_ty()}x{K}xf32>, tensor<{N}x{K // 2}xi8>, tensor<{N}x{blocks}xf32>{zty}, tensor<{N}xf32>) -> tensor<{lead_ty()}x{N}xf32>"""
     got = run_module(tmp_path, build_dir, body, "", x,
                      () if kernels else ("--no-kernels",))
     deq = ((q - np.repeat(zp, GROUP, axis=1)) *

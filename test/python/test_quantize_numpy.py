@@ -27,7 +27,7 @@ def test_w8a8_static_matches_numpy(build_dir, tmp_path):
     scale, zp = np.float32(np.abs(x).max() / 127), 0
     module = f"""
 func.func @main(%x: tensor<8x16xf32> {{onnx.name = "x"}}) -> (tensor<8x12xf32> {{onnx.name = "y"}}) {{
-  %o = qopt.observe %x {{id = 0 : i64, qopt.scale = {float(scale):.9e} : f32, qopt.zero_point = {zp} : i64, qopt.storage = "int8"}} : tensor<8x16xf32>
+  %o = qopt.observe %x {{id = 0 : i64, calibration = #qopt.calibration<method = minmax, min = {-127 * float(scale):.17e}, max = {127 * float(scale):.17e}, type = !quant.uniform<i8:f32, {float(scale):.17e}>>}} : tensor<8x16xf32>
   %w = arith.constant {mlir_dense(w)}
   %b = arith.constant dense<[{", ".join(f"{v:.9e}" for v in b)}]> : tensor<12xf32>
   %y = qopt.linear %o, %w, %b {{weight_name = "fc"}} : (tensor<8x16xf32>, tensor<12x16xf32>, tensor<12xf32>) -> tensor<8x12xf32>

@@ -37,9 +37,9 @@ def test_channel_statistics_match_numpy(build_dir, example, tmp_path):
              f"--qopt-collect-statistics=calibration-data={example / 'calibration'}")
     assert r.returncode == 0, r.stderr
     text = r.stdout
-    i = text.index("qopt.channel_absmax = dense<[")
+    i = text.index("channel_absmax = array<f32: ")
     got = np.array([float(v) for v in
-                    text[i + len("qopt.channel_absmax = dense<["):].split("]")[0].split(",")])
+                    text[i + len("channel_absmax = array<f32: "):].split(">")[0].split(",")])
     # numpy: run onnxruntime with the LayerNorm output exposed.
     model = onnx.load(example / "model.onnx")
     ln = next(n for n in model.graph.node if n.op_type == "LayerNormalization")

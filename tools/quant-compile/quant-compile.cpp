@@ -47,6 +47,23 @@ using namespace mlir;
 namespace cl = llvm::cl;
 
 static cl::OptionCategory category("quant-compile options");
+
+/// cl's enum parser, with the accepted values in its error message.
+template <typename T> struct ChoiceParser : cl::parser<T> {
+  using cl::parser<T>::parser;
+  bool parse(cl::Option &o, StringRef argName, StringRef arg, T &value) {
+    std::string names;
+    for (const auto &choice : this->Values) {
+      if (choice.Name == arg) {
+        value = choice.V.getValue();
+        return false;
+      }
+      names += (names.empty() ? "" : ", ") + choice.Name.str();
+    }
+    return o.error("'" + arg + "' is not one of: " + names);
+  }
+};
+template <typename T> using ChoiceOpt = cl::opt<T, false, ChoiceParser<T>>;
 static cl::opt<std::string> inputPath(cl::Positional, cl::Required,
                                       cl::desc("<model.onnx|.onnxtext|.mlir>"),
                                       cl::cat(category));
@@ -54,27 +71,52 @@ static cl::opt<std::string> outputPath("o", cl::Required,
                                        cl::desc("Output file"),
                                        cl::value_desc("path"),
                                        cl::cat(category));
-static cl::opt<std::string>
-    target("target",
-           cl::desc("Target: cpu (the host's architecture) or nvptx (NVIDIA "
-                    "GPUs: host code for this CPU plus PTX kernels)"),
-           cl::init("cpu"), cl::cat(category));
-static cl::opt<std::string>
-    gpuArch("gpu-arch",
-            cl::desc("--target=nvptx: sm_80, sm_89 or sm_90 (default sm_90)"),
-            cl::init("sm_90"), cl::cat(category));
+enum class Target { CPU, NVPTX };
+static ChoiceOpt<Target>
+    target("target", cl::desc("Target"), cl::init(Target::CPU),
+           cl::values(clEnumValN(Target::CPU, "cpu", "the host's architecture"),
+                      clEnumValN(Target::NVPTX, "nvptx",
+                                 "NVIDIA GPUs: host code for this CPU plus PTX "
+                                 "kernels")),
+           cl::cat(category));
+enum class GpuArch { SM80, SM86, SM89, SM90 };
+static ChoiceOpt<GpuArch>
+    gpuArch("gpu-arch", cl::desc("--target=nvptx: the GPU architecture"),
+            cl::init(GpuArch::SM90),
+            cl::values(clEnumValN(GpuArch::SM80, "sm_80", "A100"),
+                       clEnumValN(GpuArch::SM86, "sm_86", "RTX 30xx, A10"),
+                       clEnumValN(GpuArch::SM89, "sm_89", "L4, L40, RTX 40xx"),
+                       clEnumValN(GpuArch::SM90, "sm_90", "H100, H200")),
+            cl::cat(category));
 static cl::opt<std::string> libdevice(
     "libdevice",
     cl::desc("--target=nvptx: libdevice.10.bc to link into the kernels "
              "(default: $QOPT_LIBDEVICE, else the CUDA toolkit's)"),
     cl::value_desc("path"), cl::cat(category));
-static cl::opt<std::string>
-    cubin("cubin",
-          cl::desc("--target=nvptx: also embed a cubin for --gpu-arch "
-                   "(needs the CUDA toolkit's ptxas and fatbinary): auto "
-                   "(when found), always, never (PTX only, JIT-compiled by "
-                   "the driver)"),
-          cl::init("auto"), cl::cat(category));
+static const char *gpuArchName(GpuArch arch) {
+  switch (arch) {
+  case GpuArch::SM80:
+    return "sm_80";
+  case GpuArch::SM86:
+    return "sm_86";
+  case GpuArch::SM89:
+    return "sm_89";
+  case GpuArch::SM90:
+    return "sm_90";
+  }
+  llvm_unreachable("unknown GPU architecture");
+}
+static ChoiceOpt<qopt::CubinMode> cubin(
+    "cubin",
+    cl::desc("--target=nvptx: also embed a cubin for --gpu-arch (needs the "
+             "CUDA toolkit's ptxas and fatbinary)"),
+    cl::init(qopt::CubinMode::Auto),
+    cl::values(clEnumValN(qopt::CubinMode::Auto, "auto", "when found"),
+               clEnumValN(qopt::CubinMode::Always, "always",
+                          "an error when not found"),
+               clEnumValN(qopt::CubinMode::Never, "never",
+                          "PTX only, JIT-compiled by the driver")),
+    cl::cat(category));
 static cl::opt<std::string> cudaToolkit(
     "cuda-toolkit",
     cl::desc("--target=nvptx: CUDA toolkit root for ptxas and fatbinary "
@@ -139,29 +181,44 @@ static cl::list<std::string> freezeInputs(
     cl::desc("Import graph input NAME as a constant with the value in FILE "
              "(.npy or TensorProto .pb): NAME=FILE (repeatable)"),
     cl::cat(category));
-static cl::opt<std::string>
-    quantize("quantize",
-             cl::desc("Post-training quantization: w8a8 (static; needs "
-                      "--calibration-data), w8a8-dynamic, w8 (weight-only "
-                      "int8) or w4 (weight-only 4-bit, --group-size)"),
-             cl::cat(category));
+static ChoiceOpt<qopt::QuantScheme> quantize(
+    "quantize", cl::desc("Post-training quantization"),
+    cl::values(clEnumValN(qopt::QuantScheme::W8A8, "w8a8",
+                          "static int8 activations (needs --calibration-data)"),
+               clEnumValN(qopt::QuantScheme::W8A8Dynamic, "w8a8-dynamic",
+                          "per-token activation scales at run time"),
+               clEnumValN(qopt::QuantScheme::W8, "w8", "weight-only int8"),
+               clEnumValN(qopt::QuantScheme::W4, "w4",
+                          "weight-only 4-bit (--group-size)")),
+    cl::cat(category));
 static cl::opt<std::string>
     calibrationData("calibration-data",
                     cl::desc("Calibration samples: one folder per sample, one "
                              "<input name>.npy or .pb per model input"),
                     cl::value_desc("dir"), cl::cat(category));
-static cl::opt<std::string> calibrationMethod(
-    "calibration-method",
-    cl::desc("minmax, percentile, entropy or mse (default minmax)"),
-    cl::init("minmax"), cl::cat(category));
+static ChoiceOpt<qopt::CalibrationMethod> calibrationMethod(
+    "calibration-method", cl::desc("Range selection"),
+    cl::init(qopt::CalibrationMethod::MinMax),
+    cl::values(clEnumValN(qopt::CalibrationMethod::MinMax, "minmax",
+                          "running min/max (default)"),
+               clEnumValN(qopt::CalibrationMethod::Percentile, "percentile",
+                          "clip at --percentile"),
+               clEnumValN(qopt::CalibrationMethod::Entropy, "entropy",
+                          "TensorRT's KL-divergence search"),
+               clEnumValN(qopt::CalibrationMethod::MSE, "mse",
+                          "least quantization error")),
+    cl::cat(category));
 static cl::opt<double> calibrationPercentile(
     "percentile", cl::desc("Percentile for --calibration-method=percentile"),
     cl::init(99.99), cl::cat(category));
-static cl::opt<std::string> activationType(
-    "activation-type",
-    cl::desc("Activation storage: int8 (symmetric, default) or uint8 "
-             "(asymmetric)"),
-    cl::init("int8"), cl::cat(category));
+static ChoiceOpt<qopt::ActivationStorage>
+    activationType("activation-type", cl::desc("Activation storage"),
+                   cl::init(qopt::ActivationStorage::Int8),
+                   cl::values(clEnumValN(qopt::ActivationStorage::Int8, "int8",
+                                         "symmetric (default)"),
+                              clEnumValN(qopt::ActivationStorage::UInt8,
+                                         "uint8", "asymmetric")),
+                   cl::cat(category));
 static cl::opt<std::string> includeLayers(
     "include", cl::desc("Regex: only layers whose name matches are quantized"),
     cl::cat(category));
@@ -318,14 +375,6 @@ int main(int argc, char **argv) {
                          "Options not listed by LLVM's parser:\n" +
                          kThreadsHelp;
   cl::ParseCommandLineOptions(argc, argv, overview);
-  if (target != "cpu" && target != "nvptx")
-    return fail("--target=" + target + " is not supported (cpu or nvptx)");
-  if (target == "nvptx" && gpuArch != "sm_80" && gpuArch != "sm_86" &&
-      gpuArch != "sm_89" && gpuArch != "sm_90")
-    return fail("--gpu-arch=" + gpuArch +
-                ": expected sm_80, sm_86, sm_89 or sm_90");
-  if (cubin != "auto" && cubin != "always" && cubin != "never")
-    return fail("--cubin=" + cubin + ": expected auto, always or never");
   if (optLevel > 3)
     return fail("-O" + std::to_string(optLevel) + ": levels are 0 to 3");
 
@@ -357,21 +406,16 @@ int main(int argc, char **argv) {
       qopt::createCPUTargetMachine(options, error);
   if (!tm)
     return fail(error);
-  if (!report.empty() && quantize.empty())
+  bool quantizing = quantize.getNumOccurrences() > 0;
+  if (!report.empty() && !quantizing)
     return fail("--report needs --quantize");
-  if (!quantize.empty()) {
-    if (quantize != "w8a8" && quantize != "w8a8-dynamic" && quantize != "w8" &&
-        quantize != "w4")
-      return fail("--quantize=" + quantize +
-                  ": expected w8a8, w8a8-dynamic, w8 or w4");
-    if (quantize == "w8a8" && calibrationData.empty())
+  if (quantizing) {
+    if (quantize == qopt::QuantScheme::W8A8 && calibrationData.empty())
       return fail("--quantize=w8a8 needs --calibration-data=DIR (static "
                   "activation ranges come from calibration)");
-    if (activationType != "int8" && activationType != "uint8")
-      return fail("--activation-type=" + activationType +
-                  ": expected int8 or uint8");
     if (smoothquant.getNumOccurrences()) {
-      if (quantize != "w8a8" && quantize != "w8a8-dynamic")
+      if (quantize != qopt::QuantScheme::W8A8 &&
+          quantize != qopt::QuantScheme::W8A8Dynamic)
         return fail("--smoothquant is for --quantize=w8a8 or w8a8-dynamic");
       if (calibrationData.empty())
         return fail("--smoothquant needs --calibration-data=DIR (the "
@@ -428,10 +472,10 @@ int main(int argc, char **argv) {
       llvm::outs() << table;
     }
   }
-  if (target == "nvptx") {
+  if (target == Target::NVPTX) {
     PassManager pm(&ctx);
     qopt::NVPTXPipelineOptions nv;
-    nv.chip = gpuArch;
+    nv.chip = gpuArchName(gpuArch);
     nv.artifact = true;
     nv.libdevice = findLibdevice();
     nv.cubin = cubin;

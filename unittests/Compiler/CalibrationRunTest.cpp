@@ -2,9 +2,9 @@
 
 #include "qopt/Compiler/Compiler.h"
 #include "qopt/Dialect/QOpt/IR/QOptOps.h"
+#include "qopt/Dialect/QOpt/Transforms/Passes.h"
 #include "qopt/InitAll.h"
 #include "qopt/Runtime/qopt_runtime.h"
-#include "qopt/Dialect/QOpt/Transforms/Passes.h"
 
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/Parser/Parser.h"
@@ -14,6 +14,7 @@
 
 #include <cmath>
 #include <filesystem>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -106,13 +107,21 @@ TEST_F(CalibrationRun, ObserversSeeEverySample) {
   pm.addPass(qopt::createCalibratePass());
   ASSERT_TRUE(succeeded(pm.run(*module)));
   int seen = 0;
+  std::set<int64_t> counts;
   module->walk([&](qopt::ObserveOp op) {
-    auto scale = op->getAttrOfType<FloatAttr>("qopt.scale");
-    ASSERT_TRUE(scale);
-    EXPECT_FLOAT_EQ(float(scale.getValueAsDouble()), 7.0f / 127.0f);
+    // x: 2 samples of 2x3 values; h: 2 samples of 2x2.
+    ASSERT_TRUE(op.getStatisticsAttr());
+    counts.insert(op.getStatisticsAttr().getCount());
+    qopt::CalibrationAttr calibration = op.getCalibrationAttr();
+    ASSERT_TRUE(calibration);
+    EXPECT_EQ(calibration.getMethod(), qopt::CalibrationMethod::MinMax);
+    EXPECT_FLOAT_EQ(float(calibration.getType().getScale()), 7.0f / 127.0f);
+    EXPECT_EQ(calibration.getType().getZeroPoint(), 0);
+    EXPECT_EQ(calibration.getStorage(), qopt::ActivationStorage::Int8);
     ++seen;
   });
   EXPECT_EQ(seen, 2);
+  EXPECT_EQ(counts, (std::set<int64_t>{8, 12}));
 }
 
 TEST_F(CalibrationRun, ErrorsNameTheSampleAndTensor) {

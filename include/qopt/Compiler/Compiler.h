@@ -151,10 +151,10 @@ LogicalResult loadSample(qopt_model *model, const std::string &sample,
                          const std::string &kind = "calibration sample");
 
 /// Writes each observer's statistics from the runtime's calibration session
-/// onto its qopt.observe op as `qopt.stats = {count, min, max, range,
-/// counts}` (the histogram state, see qopt::Histogram), for qopt-calibrate.
-/// channel_absmax observers get `qopt.channel_absmax` (f32 [channels]).
-/// Observers that saw no values get none.
+/// onto its qopt.observe op: `statistics` (#qopt.histogram, the streamed
+/// histogram's state, see qopt::Histogram) for qopt-calibrate, or
+/// `channel_absmax` for channel_absmax observers. Observers that saw no
+/// values get none.
 void attachCalibrationStatistics(ModuleOp module);
 
 } // namespace qopt

@@ -17,8 +17,8 @@ def CollectStatisticsPass : Pass<"qopt-collect-statistics", "ModuleOp"> {
     for this CPU with MLIR's ExecutionEngine, runs it on every sample of
     `calibration-data` (one folder per sample, one `<input name>.npy` or
     `.pb` per model input, samples in name order), and writes each
-    observer's statistics onto it as `qopt.stats` (count, min, max and the
-    streamed |x| histogram) for qopt-calibrate. Errors name the sample and
+    observer's statistics onto it as `statistics` (#qopt.histogram: count,
+    min, max and the streamed |x| histogram) for qopt-calibrate. Errors name the sample and
     the tensor: a missing file, a mismatch with the model's signature (which
     the message lists), a NaN or infinity.
   }];

@@ -11,6 +11,7 @@
 #define QOPT_COMPILER_REPORT_H
 
 #include "qopt/Compiler/Compiler.h"
+#include "qopt/Dialect/QOpt/IR/QOptDialect.h"
 
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/Pass/Pass.h"
@@ -36,7 +37,7 @@ void registerCompilerPasses();
 struct ReportOptions {
   std::string calibrationData; // may be empty
   std::string evalData;        // held-back samples; may be empty
-  std::string scheme;
+  QuantScheme scheme = QuantScheme::W8A8;
   /// Timed runs per model and round for the latency figures (0: none).
   int latencyRuns = 100;
   CPUCompileOptions cpu;

@@ -11,6 +11,8 @@
 #ifndef QOPT_PIPELINES_PTQPIPELINE_H
 #define QOPT_PIPELINES_PTQPIPELINE_H
 
+#include "qopt/Dialect/QOpt/IR/QOptDialect.h"
+
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Pass/PassOptions.h"
 
@@ -18,23 +20,39 @@ namespace mlir::qopt {
 
 /// Options of `qopt-ptq`.
 struct PTQPipelineOptions : public PassPipelineOptions<PTQPipelineOptions> {
-  PassOptions::Option<std::string> scheme{
-      *this, "scheme", llvm::cl::desc("w8a8 | w8a8-dynamic | w8 | w4"),
-      llvm::cl::init("w8a8")};
+  PassOptions::Option<QuantScheme> scheme{
+      *this, "scheme", llvm::cl::desc("Quantization scheme"),
+      llvm::cl::init(QuantScheme::W8A8),
+      llvm::cl::values(
+          clEnumValN(QuantScheme::W8A8, "w8a8",
+                     "static int8 activations (needs calibration-data)"),
+          clEnumValN(QuantScheme::W8A8Dynamic, "w8a8-dynamic",
+                     "per-token activation scales at run time"),
+          clEnumValN(QuantScheme::W8, "w8", "weight-only int8 per channel"),
+          clEnumValN(QuantScheme::W4, "w4", "weight-only 4-bit block-wise"))};
   PassOptions::Option<std::string> calibrationData{
       *this, "calibration-data",
       llvm::cl::desc("Calibration samples (w8a8): one folder per sample")};
-  PassOptions::Option<std::string> calibrationMethod{
-      *this, "calibration-method",
-      llvm::cl::desc("minmax, percentile, entropy or mse"),
-      llvm::cl::init("minmax")};
+  PassOptions::Option<CalibrationMethod> calibrationMethod{
+      *this, "calibration-method", llvm::cl::desc("Range selection"),
+      llvm::cl::init(CalibrationMethod::MinMax),
+      llvm::cl::values(
+          clEnumValN(CalibrationMethod::MinMax, "minmax", "running min/max"),
+          clEnumValN(CalibrationMethod::Percentile, "percentile",
+                     "clip at a percentile"),
+          clEnumValN(CalibrationMethod::Entropy, "entropy",
+                     "TensorRT's KL-divergence search"),
+          clEnumValN(CalibrationMethod::MSE, "mse",
+                     "least quantization error"))};
   PassOptions::Option<double> percentile{
       *this, "percentile", llvm::cl::desc("For calibration-method=percentile"),
       llvm::cl::init(99.99)};
-  PassOptions::Option<std::string> activationType{
-      *this, "activation-type",
-      llvm::cl::desc("int8 (symmetric) or uint8 (asymmetric) activations"),
-      llvm::cl::init("int8")};
+  PassOptions::Option<ActivationStorage> activationType{
+      *this, "activation-type", llvm::cl::desc("Activation storage"),
+      llvm::cl::init(ActivationStorage::Int8),
+      llvm::cl::values(
+          clEnumValN(ActivationStorage::Int8, "int8", "int8, symmetric"),
+          clEnumValN(ActivationStorage::UInt8, "uint8", "uint8, asymmetric"))};
   PassOptions::Option<int64_t> groupSize{
       *this, "group-size", llvm::cl::desc("w4: weights per scale"),
       llvm::cl::init(128)};

@@ -9,6 +9,8 @@
 #ifndef QOPT_PIPELINES_PIPELINES_H
 #define QOPT_PIPELINES_PIPELINES_H
 
+#include "qopt/Dialect/QOpt/IR/QOptDialect.h"
+
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Pass/PassOptions.h"
 
@@ -50,9 +52,12 @@ struct CPUPipelineOptions : public PassPipelineOptions<CPUPipelineOptions> {
       llvm::cl::desc("Build an artifact: export @main's signature and add "
                      "the packed entry point qopt_artifact_main"),
       llvm::cl::init(false)};
-  PassOptions::Option<std::string> target{
+  PassOptions::Option<ArtifactTarget> target{
       *this, "target", llvm::cl::desc("Target named in the artifact signature"),
-      llvm::cl::init("cpu")};
+      llvm::cl::init(ArtifactTarget::CPU),
+      llvm::cl::values(clEnumValN(ArtifactTarget::CPU, "cpu", "the host CPU"),
+                       clEnumValN(ArtifactTarget::CUDA, "cuda",
+                                  "NVIDIA GPUs through the CUDA driver"))};
   PassOptions::Option<int> threads{
       *this, "threads",
       llvm::cl::desc("Default thread count recorded in the artifact (0: one "
@@ -88,11 +93,13 @@ struct NVPTXPipelineOptions : public PassPipelineOptions<NVPTXPipelineOptions> {
       llvm::cl::desc("float16 matmuls on the tensor cores "
                      "(qopt-gpu-tensor-core-matmul)"),
       llvm::cl::init(true)};
-  PassOptions::Option<std::string> cubin{
-      *this, "cubin",
-      llvm::cl::desc("Embed a cubin next to the PTX: auto (when ptxas is "
-                     "found), always, never"),
-      llvm::cl::init("auto")};
+  PassOptions::Option<CubinMode> cubin{
+      *this, "cubin", llvm::cl::desc("Embed a cubin next to the PTX"),
+      llvm::cl::init(CubinMode::Auto),
+      llvm::cl::values(
+          clEnumValN(CubinMode::Auto, "auto", "when ptxas is found"),
+          clEnumValN(CubinMode::Always, "always", "an error without ptxas"),
+          clEnumValN(CubinMode::Never, "never", "PTX only"))};
   PassOptions::Option<std::string> toolkit{
       *this, "toolkit",
       llvm::cl::desc("CUDA toolkit root for ptxas/fatbinary (default: PATH, "

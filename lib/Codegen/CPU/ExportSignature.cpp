@@ -149,8 +149,8 @@ struct ExportSignaturePass
     }
     std::string text;
     llvm::raw_string_ostream os(text);
-    os << "qopt-artifact 1\ntarget " << target << "\nentry " << entry
-       << "\nthreads " << threads << '\n';
+    os << "qopt-artifact 1\ntarget " << stringifyArtifactTarget(target)
+       << "\nentry " << entry << "\nthreads " << threads << '\n';
     FunctionType type = func.getFunctionType();
     for (auto [i, t] : llvm::enumerate(type.getInputs()))
       if (failed(writeItem(os, func, "input", i, t, func.getArgAttrDict(i))))

@@ -109,18 +109,12 @@ struct GPUEmbedCubinPass
     ModuleOp module = getOperation();
     // Each kernel module's PTX, for write-ptx.
     SmallVector<std::pair<std::string, std::string>> ptxFiles;
-    if (cubin != "never" && cubin != "auto" && cubin != "always") {
-      module.emitError("qopt-gpu-embed-cubin: cubin must be auto, always or "
-                       "never, not '")
-          << cubin << "'";
-      return signalPassFailure();
-    }
-    bool assemble = cubin != "never";
+    bool assemble = cubin != qopt::CubinMode::Never;
     if (assemble) {
       ptxas = findCudaTool(toolkit, "ptxas");
       fatbinary = findCudaTool(toolkit, "fatbinary");
       if (ptxas.empty() || fatbinary.empty()) {
-        if (cubin == "always") {
+        if (cubin == qopt::CubinMode::Always) {
           module.emitError("qopt-gpu-embed-cubin: cubin=always but the CUDA "
                            "toolkit's ")
               << (ptxas.empty() ? "ptxas" : "fatbinary") << " was not found"

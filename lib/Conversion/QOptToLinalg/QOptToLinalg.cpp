@@ -549,10 +549,11 @@ struct QLinearLowering : OpConversionPattern<QLinearOp> {
     auto xTy = cast<RankedTensorType>(x.getType());
     int64_t n = wTy.getDimSize(0), k = xTy.getDimSize(1);
     auto accTy = RankedTensorType::get({xTy.getDimSize(0), n}, f32);
-    StringRef act = op.getActivation();
+    ActivationMode act = op.getActivation();
     Value y;
 
-    if (act == "none" && op.getWeightFormat() == "int8") {
+    if (act == ActivationMode::None &&
+        op.getWeightFormat() == WeightFormat::Int8) {
       // Weight-only int8: acc + x * (w * scale[n]).
       Value acc = biasOrZeros(rewriter, loc, bias, x, accTy);
       auto mm = linalg::GenericOp::create(
@@ -568,12 +569,12 @@ struct QLinearLowering : OpConversionPattern<QLinearOp> {
           });
       mm.setLibraryCallAttr(rewriter.getStringAttr("qopt_kernel_matmul_w8"));
       y = mm.getResult(0);
-    } else if (act == "none") {
+    } else if (act == ActivationMode::None) {
       // Weight-only 4-bit, block-wise: loops (m, n, g, h, j) over
       // x [M, K/G, G/2, 2] and the packed bytes w [N, K/G, G/2], element
       // j of a byte in its low (j = 0) or high nibble.
       int64_t g = op.getGroupSize(), blocks = k / g;
-      bool isUnsigned = op.getWeightFormat() == "uint4";
+      bool isUnsigned = op.getWeightFormat() == WeightFormat::UInt4;
       auto x4Ty =
           RankedTensorType::get({xTy.getDimSize(0), blocks, g / 2, 2}, f32);
       Value x4 = tensor::ExpandShapeOp::create(
@@ -636,8 +637,9 @@ struct QLinearLowering : OpConversionPattern<QLinearOp> {
       y = mm.getResult(0);
     } else {
       // W8A8: quantize the input, i32 GEMM, dequantizing epilogue.
-      bool isStatic = act == "static";
-      bool unsignedInput = isStatic && *op.getInputStorage() == "uint8";
+      bool isStatic = act == ActivationMode::Static;
+      bool unsignedInput =
+          isStatic && *op.getInputStorage() == ActivationStorage::UInt8;
       int64_t zx = isStatic ? *op.getInputZeroPoint() : 0;
       Value sx = isStatic ? arith::ConstantOp::create(
                                 rewriter, loc,

@@ -3,7 +3,7 @@
 // RUN: not quant-opt %s --qopt-gpu-embed-cubin="cubin=always toolkit=%t.no-such-toolkit" 2>&1 | FileCheck %s --check-prefix=TOOLKIT
 // RUN: not quant-opt %S/gpu-embed-cubin.mlir --qopt-gpu-embed-cubin="cubin=never write-ptx=%s/not-a-dir" 2>&1 | FileCheck %s --check-prefix=WRITE
 
-// OPTION: error: qopt-gpu-embed-cubin: cubin must be auto, always or never, not 'sometimes'
+// OPTION: for the --cubin option: Cannot find option named 'sometimes'!
 // TOOLKIT: error: qopt-gpu-embed-cubin: cubin=always but the CUDA toolkit's ptxas was not found in {{.*}}no-such-toolkit/bin
 // WRITE: error: qopt-gpu-embed-cubin: cannot create '{{.*}}not-a-dir'
 

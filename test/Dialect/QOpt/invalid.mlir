@@ -100,7 +100,7 @@ func.func @observe_negative_id(%x: tensor<8xf32>) -> tensor<8xf32> {
 // -----
 
 func.func @observe_bad_kind(%x: tensor<8xf32>) -> tensor<8xf32> {
-  // expected-error @+2 {{expected ::mlir::qopt::ObserverKind to be one of: minmax, histogram}}
+  // expected-error @+2 {{expected ::mlir::qopt::ObserverKind to be one of: minmax, histogram, channel_absmax}}
   // expected-error @+1 {{failed to parse QOpt_ObserverKindAttr parameter 'value'}}
   %0 = qopt.observe %x {id = 0, kind = #qopt.observer<entropy>} : tensor<8xf32>
   return %0 : tensor<8xf32>
@@ -374,4 +374,101 @@ func.func @observe_b(%x: tensor<8xf32>) -> tensor<8xf32> {
   // expected-error @+1 {{'qopt.observe' op id 4 is not unique in the enclosing module}}
   %0 = qopt.observe %x {id = 4} : tensor<8xf32>
   return %0 : tensor<8xf32>
+}
+
+// -----
+
+func.func @histogram_odd_bins(%x: tensor<8xf32>) -> tensor<8xf32> {
+  // expected-error @+1 {{histogram counts must be a non-empty, even number of bins (as many below zero as above), got 3}}
+  %0 = qopt.observe %x {id = 0, statistics = #qopt.histogram<count = 4, min = -4.0, max = 7.0, range = 8.0, counts = [1.0, 2.0, 1.0]>} : tensor<8xf32>
+  return %0 : tensor<8xf32>
+}
+
+// -----
+
+func.func @histogram_min_max(%x: tensor<8xf32>) -> tensor<8xf32> {
+  // expected-error @+1 {{histogram min 3.000000e+00 exceeds max 1.000000e+00}}
+  %0 = qopt.observe %x {id = 0, statistics = #qopt.histogram<count = 4, min = 3.0, max = 1.0, range = 8.0, counts = [1.0, 3.0]>} : tensor<8xf32>
+  return %0 : tensor<8xf32>
+}
+
+// -----
+
+func.func @histogram_negative_bin(%x: tensor<8xf32>) -> tensor<8xf32> {
+  // expected-error @+1 {{histogram bin counts must be >= 0}}
+  %0 = qopt.observe %x {id = 0, statistics = #qopt.histogram<count = 4, min = -1.0, max = 1.0, range = 8.0, counts = [-1.0, 3.0]>} : tensor<8xf32>
+  return %0 : tensor<8xf32>
+}
+
+// -----
+
+func.func @histogram_range(%x: tensor<8xf32>) -> tensor<8xf32> {
+  // expected-error @+1 {{histogram range must be finite and >= 0, got -1.000000e+00}}
+  %0 = qopt.observe %x {id = 0, statistics = #qopt.histogram<count = 4, min = -1.0, max = 1.0, range = -1.0, counts = [1.0, 3.0]>} : tensor<8xf32>
+  return %0 : tensor<8xf32>
+}
+
+// -----
+
+func.func @histogram_count(%x: tensor<8xf32>) -> tensor<8xf32> {
+  // expected-error @+1 {{histogram count must be >= 0, got -4}}
+  %0 = qopt.observe %x {id = 0, statistics = #qopt.histogram<count = -4, min = -1.0, max = 1.0, range = 1.0, counts = [1.0, 3.0]>} : tensor<8xf32>
+  return %0 : tensor<8xf32>
+}
+
+// -----
+
+func.func @calibration_range(%x: tensor<8xf32>) -> tensor<8xf32> {
+  // expected-error @+1 {{calibration range [2.000000e+00, 1.000000e+00] must be finite with min <= max}}
+  %0 = qopt.observe %x {id = 0, calibration = #qopt.calibration<method = minmax, min = 2.0, max = 1.0, type = !quant.uniform<i8:f32, 0.1>>} : tensor<8xf32>
+  return %0 : tensor<8xf32>
+}
+
+// -----
+
+func.func @calibration_storage(%x: tensor<8xf32>) -> tensor<8xf32> {
+  // expected-error @+1 {{calibration type must have 8-bit storage, got '!quant.uniform<i16:f32, 1.000000e-01>'}}
+  %0 = qopt.observe %x {id = 0, calibration = #qopt.calibration<method = minmax, min = -1.0, max = 1.0, type = !quant.uniform<i16:f32, 0.1>>} : tensor<8xf32>
+  return %0 : tensor<8xf32>
+}
+
+// -----
+
+func.func @calibration_bad_method(%x: tensor<8xf32>) -> tensor<8xf32> {
+  // expected-error @+2 {{expected one of [minmax, percentile, entropy, mse] for how a clipping range is chosen from an observer's statistics, got: kl}}
+  // expected-error @+1 {{failed to parse QOpt_CalibrationAttr parameter 'method'}}
+  %0 = qopt.observe %x {id = 0, calibration = #qopt.calibration<method = kl, min = -1.0, max = 1.0, type = !quant.uniform<i8:f32, 0.1>>} : tensor<8xf32>
+  return %0 : tensor<8xf32>
+}
+
+// -----
+
+func.func @calibration_expressed_type(%x: tensor<8xf16>) -> tensor<8xf16> {
+  // expected-error @+1 {{'qopt.observe' op calibration type '!quant.uniform<i8:f32, 1.000000e-01>' does not express the observed 'f16'}}
+  %0 = qopt.observe %x {id = 0, calibration = #qopt.calibration<method = minmax, min = -1.0, max = 1.0, type = !quant.uniform<i8:f32, 0.1>>} : tensor<8xf16>
+  return %0 : tensor<8xf16>
+}
+
+// -----
+
+func.func @channel_absmax_on_histogram(%x: tensor<2x4xf32>) -> tensor<2x4xf32> {
+  // expected-error @+1 {{'qopt.observe' op channel_absmax is for channel_absmax observers, this one is histogram}}
+  %0 = qopt.observe %x {id = 0, kind = #qopt.observer<histogram>, channel_absmax = array<f32: 1.0, 2.0, 3.0, 4.0>} : tensor<2x4xf32>
+  return %0 : tensor<2x4xf32>
+}
+
+// -----
+
+func.func @channel_absmax_count(%x: tensor<2x4xf32>) -> tensor<2x4xf32> {
+  // expected-error @+1 {{'qopt.observe' op channel_absmax has 3 values for 4 channels}}
+  %0 = qopt.observe %x {id = 0, kind = #qopt.observer<channel_absmax>, channel_absmax = array<f32: 1.0, 2.0, 3.0>} : tensor<2x4xf32>
+  return %0 : tensor<2x4xf32>
+}
+
+// -----
+
+func.func @channel_observer_with_statistics(%x: tensor<2x4xf32>) -> tensor<2x4xf32> {
+  // expected-error @+1 {{'qopt.observe' op a channel_absmax observer carries channel_absmax, not statistics or calibration}}
+  %0 = qopt.observe %x {id = 0, kind = #qopt.observer<channel_absmax>, statistics = #qopt.histogram<count = 4, min = -1.0, max = 1.0, range = 1.0, counts = [1.0, 3.0]>} : tensor<2x4xf32>
+  return %0 : tensor<2x4xf32>
 }

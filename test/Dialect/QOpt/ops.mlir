@@ -32,6 +32,19 @@ func.func @observe(%x: tensor<2x8xf32>) -> tensor<2x8xf32> {
   return %1 : tensor<2x8xf32>
 }
 
+// Calibration data on observers: statistics, calibrated type, per-channel
+// max |x|. Floats print so that they read back bit-exactly.
+// CHECK-LABEL: func.func @observe_calibrated
+// CHECK: qopt.observe %{{.*}} {calibration = #qopt.calibration<method = entropy, min = -1.500000e+00, max = 1.500000e+00, type = !quant.uniform<i8:f32, 0.011811023622047244>>, id = 2 : i64, kind = #qopt.observer<histogram>, statistics = #qopt.histogram<count = 16, min = -2.000000e+00, max = 1.000000e-01, range = 4.000000e+00, counts = [1.000000e+00, 1.500000e+01]>} : tensor<2x8xf32>
+// CHECK: qopt.observe %{{.*}} {channel_absmax = array<f32: 1.000000e+00, 2.000000e+00, 3.000000e+00, 4.000000e+00, 5.000000e+00, 6.000000e+00, 7.000000e+00, 8.000000e+00>, id = 3 : i64, kind = #qopt.observer<channel_absmax>} : tensor<2x8xf32>
+// GENERIC-LABEL: sym_name = "observe_calibrated"
+// GENERIC: calibration = #qopt.calibration<method = entropy
+func.func @observe_calibrated(%x: tensor<2x8xf32>) -> tensor<2x8xf32> {
+  %0 = qopt.observe %x {id = 2, kind = #qopt.observer<histogram>, statistics = #qopt.histogram<count = 16, min = -2.0, max = 0.1, range = 4.0, counts = [1.0, 15.0]>, calibration = #qopt.calibration<method = entropy, min = -1.5, max = 1.5, type = !quant.uniform<i8:f32, 0.011811023622047244>>} : tensor<2x8xf32>
+  %1 = qopt.observe %0 {id = 3, kind = #qopt.observer<channel_absmax>, channel_absmax = array<f32: 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0>} : tensor<2x8xf32>
+  return %1 : tensor<2x8xf32>
+}
+
 // CHECK-LABEL: func.func @quantize_per_tensor
 // CHECK: %[[Q:.*]] = qopt.quantize %{{.*}} : tensor<4x8xf32> -> tensor<4x8x!quant.uniform<i8:f32, 1.000000e-01:-3>>
 // CHECK: qopt.dequantize %[[Q]] : tensor<4x8x!quant.uniform<i8:f32, 1.000000e-01:-3>> -> tensor<4x8xf32>

@@ -1,8 +1,9 @@
 // RUN: quant-opt %s --split-input-file --verify-diagnostics
 
 func.func @bad_format(%x: tensor<4x64xf32>, %w: tensor<32x64xi8>, %s: tensor<32xf32>) -> tensor<4x32xf32> {
-  // expected-error @+1 {{'qopt.qlinear' op weight_format must be int8, int4 or uint4, got 'int3'}}
-  %y = qopt.qlinear %x, %w scale %s {weight_format = "int3", activation = "none"} : (tensor<4x64xf32>, tensor<32x64xi8>, tensor<32xf32>) -> tensor<4x32xf32>
+  // expected-error @+2 {{expected ::mlir::qopt::WeightFormat to be one of: int8, int4, uint4}}
+  // expected-error @+1 {{failed to parse QOpt_WeightFormatAttr parameter 'value'}}
+  %y = qopt.qlinear %x, %w scale %s {weight_format = #qopt.weight_format<int3>, activation = #qopt.activation<none>} : (tensor<4x64xf32>, tensor<32x64xi8>, tensor<32xf32>) -> tensor<4x32xf32>
   return %y : tensor<4x32xf32>
 }
 
@@ -10,7 +11,7 @@ func.func @bad_format(%x: tensor<4x64xf32>, %w: tensor<32x64xi8>, %s: tensor<32x
 
 func.func @int8_shape(%x: tensor<4x64xf32>, %w: tensor<32x60xi8>, %s: tensor<32xf32>) -> tensor<4x32xf32> {
   // expected-error @+1 {{int8 weight must be [N, K] with K = 64, got 32x60}}
-  %y = qopt.qlinear %x, %w scale %s {weight_format = "int8", activation = "none"} : (tensor<4x64xf32>, tensor<32x60xi8>, tensor<32xf32>) -> tensor<4x32xf32>
+  %y = qopt.qlinear %x, %w scale %s {weight_format = #qopt.weight_format<int8>, activation = #qopt.activation<none>} : (tensor<4x64xf32>, tensor<32x60xi8>, tensor<32xf32>) -> tensor<4x32xf32>
   return %y : tensor<4x32xf32>
 }
 
@@ -18,7 +19,7 @@ func.func @int8_shape(%x: tensor<4x64xf32>, %w: tensor<32x60xi8>, %s: tensor<32x
 
 func.func @int4_unpacked(%x: tensor<4x64xf32>, %w: tensor<32x64xi8>, %s: tensor<32x2xf32>) -> tensor<4x32xf32> {
   // expected-error @+1 {{4-bit weight must be packed [N, K/2] = [N, 32], got 32x64}}
-  %y = qopt.qlinear %x, %w scale %s {weight_format = "int4", group_size = 32, activation = "none"} : (tensor<4x64xf32>, tensor<32x64xi8>, tensor<32x2xf32>) -> tensor<4x32xf32>
+  %y = qopt.qlinear %x, %w scale %s {weight_format = #qopt.weight_format<int4>, group_size = 32, activation = #qopt.activation<none>} : (tensor<4x64xf32>, tensor<32x64xi8>, tensor<32x2xf32>) -> tensor<4x32xf32>
   return %y : tensor<4x32xf32>
 }
 
@@ -26,7 +27,7 @@ func.func @int4_unpacked(%x: tensor<4x64xf32>, %w: tensor<32x64xi8>, %s: tensor<
 
 func.func @int4_per_channel(%x: tensor<4x64xf32>, %w: tensor<32x32xi8>, %s: tensor<32xf32>) -> tensor<4x32xf32> {
   // expected-error @+1 {{4-bit weights are block-wise: group_size must be > 0}}
-  %y = qopt.qlinear %x, %w scale %s {weight_format = "int4", activation = "none"} : (tensor<4x64xf32>, tensor<32x32xi8>, tensor<32xf32>) -> tensor<4x32xf32>
+  %y = qopt.qlinear %x, %w scale %s {weight_format = #qopt.weight_format<int4>, activation = #qopt.activation<none>} : (tensor<4x64xf32>, tensor<32x32xi8>, tensor<32xf32>) -> tensor<4x32xf32>
   return %y : tensor<4x32xf32>
 }
 
@@ -34,7 +35,7 @@ func.func @int4_per_channel(%x: tensor<4x64xf32>, %w: tensor<32x32xi8>, %s: tens
 
 func.func @group_divides(%x: tensor<4x64xf32>, %w: tensor<32x32xi8>, %s: tensor<32x2xf32>) -> tensor<4x32xf32> {
   // expected-error @+1 {{group_size 48 must be even and divide K = 64}}
-  %y = qopt.qlinear %x, %w scale %s {weight_format = "int4", group_size = 48, activation = "none"} : (tensor<4x64xf32>, tensor<32x32xi8>, tensor<32x2xf32>) -> tensor<4x32xf32>
+  %y = qopt.qlinear %x, %w scale %s {weight_format = #qopt.weight_format<int4>, group_size = 48, activation = #qopt.activation<none>} : (tensor<4x64xf32>, tensor<32x32xi8>, tensor<32x2xf32>) -> tensor<4x32xf32>
   return %y : tensor<4x32xf32>
 }
 
@@ -42,7 +43,7 @@ func.func @group_divides(%x: tensor<4x64xf32>, %w: tensor<32x32xi8>, %s: tensor<
 
 func.func @block_scale_shape(%x: tensor<4x64xf32>, %w: tensor<32x32xi8>, %s: tensor<32x4xf32>) -> tensor<4x32xf32> {
   // expected-error @+1 {{block-wise weight_scale must be [N, K/group] = [32, 2], got 32x4}}
-  %y = qopt.qlinear %x, %w scale %s {weight_format = "int4", group_size = 32, activation = "none"} : (tensor<4x64xf32>, tensor<32x32xi8>, tensor<32x4xf32>) -> tensor<4x32xf32>
+  %y = qopt.qlinear %x, %w scale %s {weight_format = #qopt.weight_format<int4>, group_size = 32, activation = #qopt.activation<none>} : (tensor<4x64xf32>, tensor<32x32xi8>, tensor<32x4xf32>) -> tensor<4x32xf32>
   return %y : tensor<4x32xf32>
 }
 
@@ -50,7 +51,7 @@ func.func @block_scale_shape(%x: tensor<4x64xf32>, %w: tensor<32x32xi8>, %s: ten
 
 func.func @int8_grouped(%x: tensor<4x64xf32>, %w: tensor<32x64xi8>, %s: tensor<32x2xf32>) -> tensor<4x32xf32> {
   // expected-error @+1 {{group_size applies to 4-bit weights only; int8 weights are per channel}}
-  %y = qopt.qlinear %x, %w scale %s {weight_format = "int8", group_size = 32, activation = "none"} : (tensor<4x64xf32>, tensor<32x64xi8>, tensor<32x2xf32>) -> tensor<4x32xf32>
+  %y = qopt.qlinear %x, %w scale %s {weight_format = #qopt.weight_format<int8>, group_size = 32, activation = #qopt.activation<none>} : (tensor<4x64xf32>, tensor<32x64xi8>, tensor<32x2xf32>) -> tensor<4x32xf32>
   return %y : tensor<4x32xf32>
 }
 
@@ -58,7 +59,7 @@ func.func @int8_grouped(%x: tensor<4x64xf32>, %w: tensor<32x64xi8>, %s: tensor<3
 
 func.func @channel_scale_shape(%x: tensor<4x64xf32>, %w: tensor<32x64xi8>, %s: tensor<16xf32>) -> tensor<4x32xf32> {
   // expected-error @+1 {{per-channel weight_scale must be [N] = [32], got 16}}
-  %y = qopt.qlinear %x, %w scale %s {weight_format = "int8", activation = "none"} : (tensor<4x64xf32>, tensor<32x64xi8>, tensor<16xf32>) -> tensor<4x32xf32>
+  %y = qopt.qlinear %x, %w scale %s {weight_format = #qopt.weight_format<int8>, activation = #qopt.activation<none>} : (tensor<4x64xf32>, tensor<32x64xi8>, tensor<16xf32>) -> tensor<4x32xf32>
   return %y : tensor<4x32xf32>
 }
 
@@ -66,7 +67,7 @@ func.func @channel_scale_shape(%x: tensor<4x64xf32>, %w: tensor<32x64xi8>, %s: t
 
 func.func @uint4_needs_zp(%x: tensor<4x64xf32>, %w: tensor<32x32xi8>, %s: tensor<32x2xf32>) -> tensor<4x32xf32> {
   // expected-error @+1 {{uint4 weights need a weight_zero_point}}
-  %y = qopt.qlinear %x, %w scale %s {weight_format = "uint4", group_size = 32, activation = "none"} : (tensor<4x64xf32>, tensor<32x32xi8>, tensor<32x2xf32>) -> tensor<4x32xf32>
+  %y = qopt.qlinear %x, %w scale %s {weight_format = #qopt.weight_format<uint4>, group_size = 32, activation = #qopt.activation<none>} : (tensor<4x64xf32>, tensor<32x32xi8>, tensor<32x2xf32>) -> tensor<4x32xf32>
   return %y : tensor<4x32xf32>
 }
 
@@ -74,7 +75,7 @@ func.func @uint4_needs_zp(%x: tensor<4x64xf32>, %w: tensor<32x32xi8>, %s: tensor
 
 func.func @int4_zp(%x: tensor<4x64xf32>, %w: tensor<32x32xi8>, %s: tensor<32x2xf32>, %z: tensor<32x2xi8>) -> tensor<4x32xf32> {
   // expected-error @+1 {{weight_zero_point is for uint4 weights only; int4 weights are symmetric}}
-  %y = qopt.qlinear %x, %w scale %s zero_point %z {weight_format = "int4", group_size = 32, activation = "none"} : (tensor<4x64xf32>, tensor<32x32xi8>, tensor<32x2xf32>, tensor<32x2xi8>) -> tensor<4x32xf32>
+  %y = qopt.qlinear %x, %w scale %s zero_point %z {weight_format = #qopt.weight_format<int4>, group_size = 32, activation = #qopt.activation<none>} : (tensor<4x64xf32>, tensor<32x32xi8>, tensor<32x2xf32>, tensor<32x2xi8>) -> tensor<4x32xf32>
   return %y : tensor<4x32xf32>
 }
 
@@ -82,7 +83,7 @@ func.func @int4_zp(%x: tensor<4x64xf32>, %w: tensor<32x32xi8>, %s: tensor<32x2xf
 
 func.func @zp_shape(%x: tensor<4x64xf32>, %w: tensor<32x32xi8>, %s: tensor<32x2xf32>, %z: tensor<32x1xi8>) -> tensor<4x32xf32> {
   // expected-error @+1 {{weight_zero_point must have weight_scale's shape 32x2}}
-  %y = qopt.qlinear %x, %w scale %s zero_point %z {weight_format = "uint4", group_size = 32, activation = "none"} : (tensor<4x64xf32>, tensor<32x32xi8>, tensor<32x2xf32>, tensor<32x1xi8>) -> tensor<4x32xf32>
+  %y = qopt.qlinear %x, %w scale %s zero_point %z {weight_format = #qopt.weight_format<uint4>, group_size = 32, activation = #qopt.activation<none>} : (tensor<4x64xf32>, tensor<32x32xi8>, tensor<32x2xf32>, tensor<32x1xi8>) -> tensor<4x32xf32>
   return %y : tensor<4x32xf32>
 }
 
@@ -90,15 +91,16 @@ func.func @zp_shape(%x: tensor<4x64xf32>, %w: tensor<32x32xi8>, %s: tensor<32x2x
 
 func.func @int4_activations(%x: tensor<4x64xf32>, %w: tensor<32x32xi8>, %s: tensor<32x2xf32>) -> tensor<4x32xf32> {
   // expected-error @+1 {{activation 'dynamic' needs int8 weights, got int4 (4-bit weights are weight-only)}}
-  %y = qopt.qlinear %x, %w scale %s {weight_format = "int4", group_size = 32, activation = "dynamic"} : (tensor<4x64xf32>, tensor<32x32xi8>, tensor<32x2xf32>) -> tensor<4x32xf32>
+  %y = qopt.qlinear %x, %w scale %s {weight_format = #qopt.weight_format<int4>, group_size = 32, activation = #qopt.activation<dynamic>} : (tensor<4x64xf32>, tensor<32x32xi8>, tensor<32x2xf32>) -> tensor<4x32xf32>
   return %y : tensor<4x32xf32>
 }
 
 // -----
 
 func.func @bad_activation(%x: tensor<4x64xf32>, %w: tensor<32x64xi8>, %s: tensor<32xf32>) -> tensor<4x32xf32> {
-  // expected-error @+1 {{activation must be static, dynamic or none, got 'float'}}
-  %y = qopt.qlinear %x, %w scale %s {weight_format = "int8", activation = "float"} : (tensor<4x64xf32>, tensor<32x64xi8>, tensor<32xf32>) -> tensor<4x32xf32>
+  // expected-error @+2 {{expected ::mlir::qopt::ActivationMode to be one of: none, static, dynamic}}
+  // expected-error @+1 {{failed to parse QOpt_ActivationModeAttr parameter 'value'}}
+  %y = qopt.qlinear %x, %w scale %s {weight_format = #qopt.weight_format<int8>, activation = #qopt.activation<float>} : (tensor<4x64xf32>, tensor<32x64xi8>, tensor<32xf32>) -> tensor<4x32xf32>
   return %y : tensor<4x32xf32>
 }
 
@@ -106,7 +108,7 @@ func.func @bad_activation(%x: tensor<4x64xf32>, %w: tensor<32x64xi8>, %s: tensor
 
 func.func @static_params(%x: tensor<4x64xf32>, %w: tensor<32x64xi8>, %s: tensor<32xf32>) -> tensor<4x32xf32> {
   // expected-error @+1 {{static activation needs input_scale, input_zero_point and input_storage}}
-  %y = qopt.qlinear %x, %w scale %s {weight_format = "int8", activation = "static", input_scale = 0.1 : f64} : (tensor<4x64xf32>, tensor<32x64xi8>, tensor<32xf32>) -> tensor<4x32xf32>
+  %y = qopt.qlinear %x, %w scale %s {weight_format = #qopt.weight_format<int8>, activation = #qopt.activation<static>, input_scale = 0.1 : f64} : (tensor<4x64xf32>, tensor<32x64xi8>, tensor<32xf32>) -> tensor<4x32xf32>
   return %y : tensor<4x32xf32>
 }
 
@@ -114,15 +116,16 @@ func.func @static_params(%x: tensor<4x64xf32>, %w: tensor<32x64xi8>, %s: tensor<
 
 func.func @static_scale(%x: tensor<4x64xf32>, %w: tensor<32x64xi8>, %s: tensor<32xf32>) -> tensor<4x32xf32> {
   // expected-error @+1 {{input_scale must be positive and finite, got 0}}
-  %y = qopt.qlinear %x, %w scale %s {weight_format = "int8", activation = "static", input_scale = 0.0 : f64, input_zero_point = 0 : i64, input_storage = "int8"} : (tensor<4x64xf32>, tensor<32x64xi8>, tensor<32xf32>) -> tensor<4x32xf32>
+  %y = qopt.qlinear %x, %w scale %s {weight_format = #qopt.weight_format<int8>, activation = #qopt.activation<static>, input_scale = 0.0 : f64, input_zero_point = 0 : i64, input_storage = #qopt.storage<int8>} : (tensor<4x64xf32>, tensor<32x64xi8>, tensor<32xf32>) -> tensor<4x32xf32>
   return %y : tensor<4x32xf32>
 }
 
 // -----
 
 func.func @static_storage(%x: tensor<4x64xf32>, %w: tensor<32x64xi8>, %s: tensor<32xf32>) -> tensor<4x32xf32> {
-  // expected-error @+1 {{input_storage must be int8 or uint8, got 'int4'}}
-  %y = qopt.qlinear %x, %w scale %s {weight_format = "int8", activation = "static", input_scale = 0.1 : f64, input_zero_point = 0 : i64, input_storage = "int4"} : (tensor<4x64xf32>, tensor<32x64xi8>, tensor<32xf32>) -> tensor<4x32xf32>
+  // expected-error @+2 {{expected ::mlir::qopt::ActivationStorage to be one of: int8, uint8}}
+  // expected-error @+1 {{failed to parse QOpt_ActivationStorageAttr parameter 'value'}}
+  %y = qopt.qlinear %x, %w scale %s {weight_format = #qopt.weight_format<int8>, activation = #qopt.activation<static>, input_scale = 0.1 : f64, input_zero_point = 0 : i64, input_storage = #qopt.storage<int4>} : (tensor<4x64xf32>, tensor<32x64xi8>, tensor<32xf32>) -> tensor<4x32xf32>
   return %y : tensor<4x32xf32>
 }
 
@@ -130,7 +133,7 @@ func.func @static_storage(%x: tensor<4x64xf32>, %w: tensor<32x64xi8>, %s: tensor
 
 func.func @static_zp(%x: tensor<4x64xf32>, %w: tensor<32x64xi8>, %s: tensor<32xf32>) -> tensor<4x32xf32> {
   // expected-error @+1 {{input_zero_point 200 is outside int8's range [-128, 127]}}
-  %y = qopt.qlinear %x, %w scale %s {weight_format = "int8", activation = "static", input_scale = 0.1 : f64, input_zero_point = 200 : i64, input_storage = "int8"} : (tensor<4x64xf32>, tensor<32x64xi8>, tensor<32xf32>) -> tensor<4x32xf32>
+  %y = qopt.qlinear %x, %w scale %s {weight_format = #qopt.weight_format<int8>, activation = #qopt.activation<static>, input_scale = 0.1 : f64, input_zero_point = 200 : i64, input_storage = #qopt.storage<int8>} : (tensor<4x64xf32>, tensor<32x64xi8>, tensor<32xf32>) -> tensor<4x32xf32>
   return %y : tensor<4x32xf32>
 }
 
@@ -138,7 +141,7 @@ func.func @static_zp(%x: tensor<4x64xf32>, %w: tensor<32x64xi8>, %s: tensor<32xf
 
 func.func @dynamic_params(%x: tensor<4x64xf32>, %w: tensor<32x64xi8>, %s: tensor<32xf32>) -> tensor<4x32xf32> {
   // expected-error @+1 {{input_scale/input_zero_point/input_storage are for static activations only}}
-  %y = qopt.qlinear %x, %w scale %s {weight_format = "int8", activation = "dynamic", input_scale = 0.1 : f64} : (tensor<4x64xf32>, tensor<32x64xi8>, tensor<32xf32>) -> tensor<4x32xf32>
+  %y = qopt.qlinear %x, %w scale %s {weight_format = #qopt.weight_format<int8>, activation = #qopt.activation<dynamic>, input_scale = 0.1 : f64} : (tensor<4x64xf32>, tensor<32x64xi8>, tensor<32xf32>) -> tensor<4x32xf32>
   return %y : tensor<4x32xf32>
 }
 
@@ -146,7 +149,7 @@ func.func @dynamic_params(%x: tensor<4x64xf32>, %w: tensor<32x64xi8>, %s: tensor
 
 func.func @f16(%x: tensor<4x64xf16>, %w: tensor<32x64xi8>, %s: tensor<32xf32>) -> tensor<4x32xf16> {
   // expected-error @+1 {{input, weight_scale and result must be f32}}
-  %y = qopt.qlinear %x, %w scale %s {weight_format = "int8", activation = "none"} : (tensor<4x64xf16>, tensor<32x64xi8>, tensor<32xf32>) -> tensor<4x32xf16>
+  %y = qopt.qlinear %x, %w scale %s {weight_format = #qopt.weight_format<int8>, activation = #qopt.activation<none>} : (tensor<4x64xf16>, tensor<32x64xi8>, tensor<32xf32>) -> tensor<4x32xf16>
   return %y : tensor<4x32xf16>
 }
 
@@ -154,7 +157,7 @@ func.func @f16(%x: tensor<4x64xf16>, %w: tensor<32x64xi8>, %s: tensor<32xf32>) -
 
 func.func @bias(%x: tensor<4x64xf32>, %w: tensor<32x64xi8>, %s: tensor<32xf32>, %b: tensor<16xf32>) -> tensor<4x32xf32> {
   // expected-error @+1 {{bias must be f32 [N] = [32], got 'tensor<16xf32>'}}
-  %y = qopt.qlinear %x, %w scale %s bias %b {weight_format = "int8", activation = "none"} : (tensor<4x64xf32>, tensor<32x64xi8>, tensor<32xf32>, tensor<16xf32>) -> tensor<4x32xf32>
+  %y = qopt.qlinear %x, %w scale %s bias %b {weight_format = #qopt.weight_format<int8>, activation = #qopt.activation<none>} : (tensor<4x64xf32>, tensor<32x64xi8>, tensor<32xf32>, tensor<16xf32>) -> tensor<4x32xf32>
   return %y : tensor<4x32xf32>
 }
 
@@ -162,6 +165,15 @@ func.func @bias(%x: tensor<4x64xf32>, %w: tensor<32x64xi8>, %s: tensor<32xf32>, 
 
 func.func @result(%x: tensor<4x64xf32>, %w: tensor<32x64xi8>, %s: tensor<32xf32>) -> tensor<4x16xf32> {
   // expected-error @+1 {{result shape 4x16 must be 4x32}}
-  %y = qopt.qlinear %x, %w scale %s {weight_format = "int8", activation = "none"} : (tensor<4x64xf32>, tensor<32x64xi8>, tensor<32xf32>) -> tensor<4x16xf32>
+  %y = qopt.qlinear %x, %w scale %s {weight_format = #qopt.weight_format<int8>, activation = #qopt.activation<none>} : (tensor<4x64xf32>, tensor<32x64xi8>, tensor<32xf32>) -> tensor<4x16xf32>
   return %y : tensor<4x16xf32>
+}
+
+// -----
+
+// A string where the typed attribute belongs is refused by the op.
+func.func @string_format(%x: tensor<4x64xf32>, %w: tensor<32x64xi8>, %s: tensor<32xf32>) -> tensor<4x32xf32> {
+  // expected-error @+1 {{'qopt.qlinear' op attribute 'weight_format' failed to satisfy constraint: integer weight storage}}
+  %y = qopt.qlinear %x, %w scale %s {weight_format = "int8", activation = #qopt.activation<none>} : (tensor<4x64xf32>, tensor<32x64xi8>, tensor<32xf32>) -> tensor<4x32xf32>
+  return %y : tensor<4x32xf32>
 }

@@ -9,6 +9,8 @@
 #ifndef QOPT_CODEGEN_CPU_PASSES_H
 #define QOPT_CODEGEN_CPU_PASSES_H
 
+#include "qopt/Dialect/QOpt/IR/QOptDialect.h"
+
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Pass/Pass.h"
 

@@ -69,8 +69,12 @@ def ExportSignaturePass : Pass<"qopt-export-signature", "ModuleOp"> {
   let options = [
     Option<"entry", "entry", "std::string", "\"main\"",
            "Name of the function the artifact runs">,
-    Option<"target", "target", "std::string", "\"cpu\"",
-           "Target recorded in the signature">,
+    Option<"target", "target", "::mlir::qopt::ArtifactTarget",
+           "::mlir::qopt::ArtifactTarget::CPU", "Target recorded in the signature",
+           [{::llvm::cl::values(
+             clEnumValN(::mlir::qopt::ArtifactTarget::CPU, "cpu", "the host CPU"),
+             clEnumValN(::mlir::qopt::ArtifactTarget::CUDA, "cuda",
+                        "NVIDIA GPUs through the CUDA driver"))}]>,
     Option<"threads", "threads", "int", "0",
            "Default thread count recorded in the signature (0: one per "
            "core)">

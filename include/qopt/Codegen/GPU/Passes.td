@@ -111,8 +111,16 @@ def GPUEmbedCubinPass : Pass<"qopt-gpu-embed-cubin", "ModuleOp"> {
     PTX of every kernel module to DIR/<module>.ptx.
   }];
   let options = [
-    Option<"cubin", "cubin", "std::string", /*default=*/"\"auto\"",
-           "auto | always | never">,
+    Option<"cubin", "cubin", "::mlir::qopt::CubinMode",
+           "::mlir::qopt::CubinMode::Auto",
+           "Embed a cubin for the chip next to the PTX",
+           [{::llvm::cl::values(
+             clEnumValN(::mlir::qopt::CubinMode::Auto, "auto",
+                        "when ptxas and fatbinary are found"),
+             clEnumValN(::mlir::qopt::CubinMode::Always, "always",
+                        "an error without them"),
+             clEnumValN(::mlir::qopt::CubinMode::Never, "never",
+                        "PTX only (JIT-compiled by the driver)"))}]>,
     Option<"toolkit", "toolkit", "std::string", /*default=*/"\"\"",
            "CUDA toolkit root (its bin/ holds ptxas and fatbinary)">,
     Option<"writePtx", "write-ptx", "std::string", /*default=*/"\"\"",

@@ -2,7 +2,9 @@
 
 #include "qopt/Dialect/QOpt/IR/QOptOps.h"
 
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/IR/BuiltinAttributes.h"
+#include "mlir/IR/DialectImplementation.h"
 #include "mlir/IR/SymbolTable.h"
 #include "mlir/IR/TypeUtilities.h"
 #include "llvm/ADT/DenseMap.h"
@@ -155,6 +157,27 @@ LogicalResult LinearOp::verify() {
 //===----------------------------------------------------------------------===//
 
 LogicalResult ObserveOp::verify() {
+  // What calibration attaches must fit the observer's kind.
+  bool perChannel = getKind() == ObserverKind::ChannelAbsMax;
+  if (perChannel && (getStatistics() || getCalibration()))
+    return emitOpError("a channel_absmax observer carries channel_absmax, not "
+                       "statistics or calibration");
+  if (!perChannel && getChannelAbsmax())
+    return emitOpError("channel_absmax is for channel_absmax observers, this "
+                       "one is ")
+           << stringifyObserverKind(getKind());
+  if (auto absmax = getChannelAbsmax()) {
+    int64_t channels = getInput().getType().getShape().back();
+    if (!ShapedType::isDynamic(channels) && int64_t(absmax->size()) != channels)
+      return emitOpError("channel_absmax has ")
+             << absmax->size() << " values for " << channels << " channels";
+  }
+  if (auto cal = getCalibrationAttr();
+      cal &&
+      cal.getType().getExpressedType() != getInput().getType().getElementType())
+    return emitOpError("calibration type ")
+           << cal.getType() << " does not express the observed "
+           << getInput().getType().getElementType();
   // Calibration statistics are keyed by id, so ids must be unique within the
   // enclosing symbol table (the module). Only the first observer of that
   // scope checks, so the whole check is linear in the number of ops.
@@ -318,11 +341,8 @@ LogicalResult QLinearOp::verify() {
   if (wTy.getRank() != 2)
     return emitOpError("weight must be 2-D, got rank ") << wTy.getRank();
 
-  StringRef format = getWeightFormat();
-  bool packed = format == "int4" || format == "uint4";
-  if (format != "int8" && !packed)
-    return emitOpError("weight_format must be int8, int4 or uint4, got '")
-           << format << "'";
+  WeightFormat format = getWeightFormat();
+  bool packed = format != WeightFormat::Int8;
   int64_t n = wTy.getDimSize(0), k = inTy.getShape().back();
   int64_t group = getGroupSize();
   if (!packed && !dimsAgree(wTy.getDimSize(1), k))
@@ -361,27 +381,25 @@ LogicalResult QLinearOp::verify() {
              << n << ", " << k / group << "], got " << shapeStr(sTy.getShape());
   }
   if (Value zp = getWeightZeroPoint()) {
-    if (format != "uint4")
+    if (format != WeightFormat::UInt4)
       return emitOpError("weight_zero_point is for uint4 weights only; ")
-             << format << " weights are symmetric";
+             << stringifyWeightFormat(format) << " weights are symmetric";
     if (cast<RankedTensorType>(zp.getType()).getShape() != sTy.getShape())
       return emitOpError("weight_zero_point must have weight_scale's shape ")
              << shapeStr(sTy.getShape());
-  } else if (format == "uint4") {
+  } else if (format == WeightFormat::UInt4) {
     return emitOpError("uint4 weights need a weight_zero_point");
   }
 
-  StringRef act = getActivation();
-  if (act != "static" && act != "dynamic" && act != "none")
-    return emitOpError("activation must be static, dynamic or none, got '")
-           << act << "'";
-  if (act != "none" && format != "int8")
+  ActivationMode act = getActivation();
+  if (act != ActivationMode::None && format != WeightFormat::Int8)
     return emitOpError("activation '")
-           << act << "' needs int8 weights, got " << format
+           << stringifyActivationMode(act) << "' needs int8 weights, got "
+           << stringifyWeightFormat(format)
            << " (4-bit weights are weight-only)";
   bool hasInputParams =
       getInputScale() || getInputZeroPoint() || getInputStorage();
-  if (act == "static") {
+  if (act == ActivationMode::Static) {
     if (!getInputScale() || !getInputZeroPoint() || !getInputStorage())
       return emitOpError("static activation needs input_scale, "
                          "input_zero_point and input_storage");
@@ -389,16 +407,13 @@ LogicalResult QLinearOp::verify() {
     if (!(scale > 0) || !std::isfinite(scale))
       return emitOpError("input_scale must be positive and finite, got ")
              << scale;
-    StringRef storage = *getInputStorage();
-    if (storage != "int8" && storage != "uint8")
-      return emitOpError("input_storage must be int8 or uint8, got '")
-             << storage << "'";
+    ActivationStorage storage = *getInputStorage();
     int64_t zp = *getInputZeroPoint();
-    int64_t lo = storage == "int8" ? -128 : 0, hi = lo + 255;
+    int64_t lo = storage == ActivationStorage::Int8 ? -128 : 0, hi = lo + 255;
     if (zp < lo || zp > hi)
       return emitOpError("input_zero_point ")
-             << zp << " is outside " << storage << "'s range [" << lo << ", "
-             << hi << "]";
+             << zp << " is outside " << stringifyActivationStorage(storage)
+             << "'s range [" << lo << ", " << hi << "]";
   } else if (hasInputParams) {
     return emitOpError("input_scale/input_zero_point/input_storage are for "
                        "static activations only");
@@ -418,6 +433,114 @@ LogicalResult QLinearOp::verify() {
            << shapeStr(outTy.getShape()) << " must be " << shapeStr(expected);
   if (auto name = getWeightName(); name && name->empty())
     return emitOpError("weight_name must not be empty when present");
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// QuantizableLayerOpInterface
+//===----------------------------------------------------------------------===//
+
+#include "qopt/Dialect/QOpt/IR/QOptInterfaces.cpp.inc"
+
+std::string QuantizableLayerOpInterface::getLayerName() {
+  if (StringRef name = getLayerWeightName(); !name.empty())
+    return name.str();
+  Location loc = (*this)->getLoc();
+  if (auto fused = dyn_cast<FusedLoc>(loc)) {
+    for (Location l : fused.getLocations())
+      if (auto n = dyn_cast<NameLoc>(l))
+        return n.getName().str();
+  } else if (auto n = dyn_cast<NameLoc>(loc)) {
+    return n.getName().str();
+  }
+  return "";
+}
+
+OpOperand &LinearOp::getLayerInputOperand() { return getInputMutable(); }
+OpOperand &LinearOp::getLayerWeightOperand() { return getWeightMutable(); }
+StringRef LinearOp::getLayerWeightName() {
+  return getWeightName().value_or("");
+}
+
+OpOperand &QLinearOp::getLayerInputOperand() { return getInputMutable(); }
+OpOperand &QLinearOp::getLayerWeightOperand() { return getWeightMutable(); }
+StringRef QLinearOp::getLayerWeightName() {
+  return getWeightName().value_or("");
+}
+bool QLinearOp::isQuantizedLayer() { return true; }
+
+namespace {
+/// linalg.conv_2d_nchw_fchw as a layer: input 0, filter [F, C, KH, KW].
+struct ConvLayerModel
+    : QuantizableLayerOpInterface::ExternalModel<ConvLayerModel,
+                                                 linalg::Conv2DNchwFchwOp> {
+  OpOperand &getLayerInputOperand(Operation *op) const {
+    return *cast<linalg::Conv2DNchwFchwOp>(op).getDpsInputOperand(0);
+  }
+  OpOperand &getLayerWeightOperand(Operation *op) const {
+    return *cast<linalg::Conv2DNchwFchwOp>(op).getDpsInputOperand(1);
+  }
+};
+} // namespace
+
+void mlir::qopt::registerQuantizableLayerExternalModels(
+    DialectRegistry &registry) {
+  registry.addExtension(+[](MLIRContext *ctx, linalg::LinalgDialect *) {
+    linalg::Conv2DNchwFchwOp::attachInterface<ConvLayerModel>(*ctx);
+  });
+}
+
+//===----------------------------------------------------------------------===//
+// Attributes
+//===----------------------------------------------------------------------===//
+
+FailureOr<llvm::APFloat> mlir::qopt::detail::parseF64(AsmParser &parser) {
+  double value;
+  if (parser.parseFloat(value))
+    return failure();
+  return llvm::APFloat(value);
+}
+
+void mlir::qopt::detail::printF64(AsmPrinter &printer,
+                                  const llvm::APFloat &value) {
+  printer.printFloat(value);
+}
+
+LogicalResult
+HistogramAttr::verify(function_ref<InFlightDiagnostic()> emitError,
+                      int64_t count, llvm::APFloat minF, llvm::APFloat maxF,
+                      llvm::APFloat rangeF, DenseF64ArrayAttr counts) {
+  double min = minF.convertToDouble(), max = maxF.convertToDouble(),
+         range = rangeF.convertToDouble();
+  if (count < 0)
+    return emitError() << "histogram count must be >= 0, got " << count;
+  if (!(min <= max))
+    return emitError() << "histogram min " << min << " exceeds max " << max;
+  if (!(range >= 0) || !std::isfinite(range))
+    return emitError() << "histogram range must be finite and >= 0, got "
+                       << range;
+  // Signed bins: as many below zero as above.
+  if (!counts || counts.empty() || counts.size() % 2)
+    return emitError() << "histogram counts must be a non-empty, even number "
+                          "of bins (as many below zero as above), got "
+                       << (counts ? counts.size() : 0);
+  for (double c : counts.asArrayRef())
+    if (!(c >= 0))
+      return emitError() << "histogram bin counts must be >= 0";
+  return success();
+}
+
+LogicalResult
+CalibrationAttr::verify(function_ref<InFlightDiagnostic()> emitError,
+                        CalibrationMethod method, llvm::APFloat minF,
+                        llvm::APFloat maxF, quant::UniformQuantizedType type) {
+  double min = minF.convertToDouble(), max = maxF.convertToDouble();
+  if (!(min <= max) || !std::isfinite(min) || !std::isfinite(max))
+    return emitError() << "calibration range [" << min << ", " << max
+                       << "] must be finite with min <= max";
+  if (!type || type.getStorageTypeIntegralWidth() != 8)
+    return emitError() << "calibration type must have 8-bit storage, got "
+                       << type;
   return success();
 }
 

@@ -12,7 +12,6 @@
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Linalg/IR/LinalgInterfaces.h"
 #include "mlir/IR/Matchers.h"
-#include "llvm/ADT/StringSet.h"
 
 namespace mlir::qopt {
 #define GEN_PASS_DEF_INSERTOBSERVERSPASS
@@ -33,25 +32,19 @@ struct InsertObserversPass
 
   void runOnOperation() override {
     ModuleOp module = getOperation();
-    llvm::StringSet<> wanted;
+    SmallVector<ObservedOp> wanted;
     for (const std::string &op : ops) {
-      if (op != "linear" && op != "matmul" && op != "conv") {
+      std::optional<ObservedOp> k = symbolizeObservedOp(op);
+      if (!k) {
         module.emitError("qopt-insert-observers: unknown op kind '")
             << op << "' in ops (linear, matmul, conv)";
         return signalPassFailure();
       }
-      wanted.insert(op);
+      wanted.push_back(*k);
     }
-    auto want = [&](StringRef k) {
-      return wanted.empty() || wanted.contains(k);
+    auto want = [&](ObservedOp k) {
+      return wanted.empty() || llvm::is_contained(wanted, k);
     };
-    std::optional<ObserverKind> observerKind = symbolizeObserverKind(kind);
-    if (!observerKind) {
-      module.emitError("qopt-insert-observers: unknown kind '")
-          << kind << "' (histogram, minmax, channel_absmax)";
-      return signalPassFailure();
-    }
-
     int64_t nextId = 0;
     module.walk([&](ObserveOp op) {
       nextId = std::max<int64_t>(nextId, op.getId() + 1);
@@ -61,7 +54,7 @@ struct InsertObserversPass
     SmallVector<OpOperand *> operands;
     module.walk([&](Operation *op) {
       if (auto linear = dyn_cast<LinearOp>(op)) {
-        if (want("linear"))
+        if (want(ObservedOp::Linear))
           operands.push_back(&linear->getOpOperand(0));
         return;
       }
@@ -71,7 +64,8 @@ struct InsertObserversPass
       bool isConv = linalg::isaConvolutionOpInterface(linalgOp) &&
                     !linalg::isaContractionOpInterface(linalgOp);
       bool isMatmul = !isConv && linalg::isaContractionOpInterface(linalgOp);
-      if ((isConv && want("conv")) || (isMatmul && want("matmul")))
+      if ((isConv && want(ObservedOp::Conv)) ||
+          (isMatmul && want(ObservedOp::Matmul)))
         for (OpOperand *in : linalgOp.getDpsInputOperands())
           if (isa<FloatType>(getElementTypeOrSelf(in->get().getType())) &&
               (isMatmul || in->getOperandNumber() == 0))
@@ -88,9 +82,7 @@ struct InsertObserversPass
       Value &obs = observed[v];
       if (!obs) {
         b.setInsertionPointAfterValue(v);
-        obs = ObserveOp::create(
-            b, v.getLoc(), v, b.getI64IntegerAttr(nextId++),
-            ObserverKindAttr::get(&getContext(), *observerKind));
+        obs = ObserveOp::create(b, v.getLoc(), v, nextId++, kind);
       }
       operand->set(obs);
     }

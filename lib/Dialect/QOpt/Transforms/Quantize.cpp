@@ -119,61 +119,33 @@ std::optional<Blocked4> quantizeBlocked4(const std::vector<float> &w, int64_t n,
   return out;
 }
 
-std::string layerName(Operation *op) {
-  if (auto linear = dyn_cast<LinearOp>(op))
-    if (auto name = linear.getWeightName())
-      return name->str();
-  if (auto fused = dyn_cast<FusedLoc>(op->getLoc())) {
-    for (Location l : fused.getLocations())
-      if (auto n = dyn_cast<NameLoc>(l))
-        return n.getName().str();
-  } else if (auto n = dyn_cast<NameLoc>(op->getLoc())) {
-    return n.getName().str();
-  }
-  return "";
-}
-
 struct QuantizePass : mlir::qopt::impl::QuantizePassBase<QuantizePass> {
   using Base::Base;
 
-  /// Observer parameters as a per-tensor quantized type, or a diagnostic.
+  void getDependentDialects(DialectRegistry &registry) const override {
+    Base::getDependentDialects(registry);
+    registerQuantizableLayerExternalModels(registry);
+  }
+
+  /// The observer's calibrated per-tensor type, or a diagnostic.
   FailureOr<quant::UniformQuantizedType> observerType(ObserveOp observer) {
-    auto scale = observer->getAttrOfType<FloatAttr>("qopt.scale");
-    auto zp = observer->getAttrOfType<IntegerAttr>("qopt.zero_point");
-    auto storage = observer->getAttrOfType<StringAttr>("qopt.storage");
-    if (!scale || !zp || !storage ||
-        (storage.getValue() != "int8" && storage.getValue() != "uint8")) {
+    CalibrationAttr calibration = observer.getCalibrationAttr();
+    if (!calibration) {
       observer.emitOpError("qopt-quantize: observer ")
           << observer.getId()
           << " has no quantization parameters (run qopt-calibrate)";
       return failure();
     }
-    bool isSigned = storage.getValue() == "int8";
-    OpBuilder b(observer);
-    return quant::UniformQuantizedType::get(
-        isSigned ? quant::QuantizationFlags::Signed : 0, b.getI8Type(),
-        b.getF32Type(), scale.getValueAsDouble(), zp.getInt(),
-        isSigned ? -128 : 0, isSigned ? 127 : 255);
+    return calibration.getType();
   }
 
   void runOnOperation() override {
     ModuleOp module = getOperation();
-    if (scheme != "w8a8" && scheme != "w8a8-dynamic" && scheme != "w8" &&
-        scheme != "w4") {
-      module.emitError("qopt-quantize: unknown scheme '")
-          << scheme << "' (expected w8a8, w8a8-dynamic, w8 or w4)";
-      return signalPassFailure();
-    }
-    if (form != "qlinear" && form != "qdq") {
-      module.emitError("qopt-quantize: unknown form '")
-          << form << "' (expected qlinear or qdq)";
-      return signalPassFailure();
-    }
-    if (form == "qdq" && scheme != "w8a8") {
+    if (form == QuantizedLinearForm::QDQ && scheme != QuantScheme::W8A8) {
       module.emitError("qopt-quantize: form=qdq is for scheme w8a8 only");
       return signalPassFailure();
     }
-    if (scheme == "w4" && (groupSize <= 0 || groupSize % 2 != 0)) {
+    if (scheme == QuantScheme::W4 && (groupSize <= 0 || groupSize % 2 != 0)) {
       module.emitError("qopt-quantize: group-size must be a positive even "
                        "number, got ")
           << int64_t(groupSize);
@@ -190,23 +162,23 @@ struct QuantizePass : mlir::qopt::impl::QuantizePassBase<QuantizePass> {
         return signalPassFailure();
       }
 
-    SmallVector<Operation *> layers;
-    module.walk([&](Operation *op) {
-      if (isa<LinearOp>(op))
-        layers.push_back(op);
-      else if (auto conv = dyn_cast<linalg::Conv2DNchwFchwOp>(op))
-        if (conv.hasPureTensorSemantics())
-          layers.push_back(op);
+    SmallVector<QuantizableLayerOpInterface> layers;
+    module.walk([&](QuantizableLayerOpInterface layer) {
+      if (!layer.isQuantizedLayer())
+        layers.push_back(layer);
     });
-    for (Operation *op : layers) {
-      std::string name = layerName(op);
+    for (QuantizableLayerOpInterface layer : layers) {
+      Operation *op = layer;
+      std::string name = layer.getLayerName();
       if (!exclude.empty() && !name.empty() && excluded.match(name))
         continue;
       if (!include.empty() && !included.match(name))
         continue;
-      LogicalResult r = isa<LinearOp>(op)
-                            ? quantizeLinear(cast<LinearOp>(op), name)
-                            : quantizeConv(op, name);
+      LogicalResult r = success();
+      if (auto linear = dyn_cast<LinearOp>(op))
+        r = quantizeLinear(linear, name);
+      else if (auto conv = dyn_cast<linalg::Conv2DNchwFchwOp>(op))
+        r = quantizeConv(conv, name);
       if (failed(r))
         return signalPassFailure();
     }
@@ -256,7 +228,7 @@ struct QuantizePass : mlir::qopt::impl::QuantizePassBase<QuantizePass> {
   /// A linear layer's weight in its stored quantized form.
   struct StoredWeight {
     Value weight, scale, zeroPoint;
-    std::string format;
+    WeightFormat format = WeightFormat::Int8;
     int64_t group = 0;
   };
 
@@ -272,11 +244,11 @@ struct QuantizePass : mlir::qopt::impl::QuantizePassBase<QuantizePass> {
           quantizeBlocked4(w, n, k, groupSize, weightSymmetric);
       if (!q)
         return failure();
-      out.format = weightSymmetric ? "int4" : "uint4";
+      out.format = weightSymmetric ? WeightFormat::Int4 : WeightFormat::UInt4;
       out.group = groupSize;
-      out.weight =
-          blobConstant<int8_t>(b, loc, RankedTensorType::get({n, k / 2}, i8),
-                               name + "." + out.format, q->packed);
+      out.weight = blobConstant<int8_t>(
+          b, loc, RankedTensorType::get({n, k / 2}, i8),
+          name + "." + stringifyWeightFormat(out.format).str(), q->packed);
       auto sTy = RankedTensorType::get({n, k / groupSize}, f32);
       out.scale = blobConstant<float>(b, loc, sTy, name + ".scale", q->scales);
       if (!weightSymmetric)
@@ -287,7 +259,7 @@ struct QuantizePass : mlir::qopt::impl::QuantizePassBase<QuantizePass> {
     std::optional<ChannelInt8> q = quantizePerChannel(w, weightTy.getShape());
     if (!q)
       return failure();
-    out.format = "int8";
+    out.format = WeightFormat::Int8;
     out.weight = blobConstant<int8_t>(b, loc, weightTy.clone(i8),
                                       name + ".int8", q->values);
     std::vector<float> scales(q->scales.begin(), q->scales.end());
@@ -303,29 +275,30 @@ struct QuantizePass : mlir::qopt::impl::QuantizePassBase<QuantizePass> {
         !op.getInput().getType().getElementType().isF32())
       return success(); // not a constant f32 weight: stays float
     auto observer = op.getInput().getDefiningOp<ObserveOp>();
-    std::string activation = scheme == "w8a8"           ? "static"
-                             : scheme == "w8a8-dynamic" ? "dynamic"
-                                                        : "none";
-    if (activation == "static" && !observer)
+    ActivationMode activation =
+        scheme == QuantScheme::W8A8          ? ActivationMode::Static
+        : scheme == QuantScheme::W8A8Dynamic ? ActivationMode::Dynamic
+                                             : ActivationMode::None;
+    if (activation == ActivationMode::Static && !observer)
       return success(); // not calibrated: stays float
     int64_t n = weightTy.getDimSize(0), k = weightTy.getDimSize(1);
     std::string name = layer.empty() ? std::string("weight") : layer;
     OpBuilder b(op);
     Location loc = op.getLoc();
 
-    if (activation != "none" && k > kMaxIntegerK) {
+    if (activation != ActivationMode::None && k > kMaxIntegerK) {
       op.emitWarning("qopt-quantize: K = ")
           << k << " exceeds " << kMaxIntegerK
           << " (i32 accumulation could overflow): weight-only int8 instead";
-      activation = "none";
+      activation = ActivationMode::None;
     }
-    if (scheme == "w4" && k % groupSize != 0) {
+    if (scheme == QuantScheme::W4 && k % groupSize != 0) {
       op.emitWarning("qopt-quantize: K = ")
           << k << " is not a multiple of group-size " << int64_t(groupSize)
           << ": weight-only int8 instead";
     }
 
-    if (scheme == "w8a8" && form == "qdq") {
+    if (scheme == QuantScheme::W8A8 && form == QuantizedLinearForm::QDQ) {
       FailureOr<Value> act = qdqActivation(observer);
       if (failed(act))
         return failure();
@@ -344,7 +317,7 @@ struct QuantizePass : mlir::qopt::impl::QuantizePassBase<QuantizePass> {
     }
 
     Value input = observer ? observer.getInput() : op.getInput();
-    bool blocked = scheme == "w4" && k % groupSize == 0;
+    bool blocked = scheme == QuantScheme::W4 && k % groupSize == 0;
     StoredWeight &stored = storedWeights[{op.getWeight(), int(blocked)}];
     if (!stored.weight) {
       FailureOr<StoredWeight> made =
@@ -355,21 +328,22 @@ struct QuantizePass : mlir::qopt::impl::QuantizePassBase<QuantizePass> {
     }
     Value weight = stored.weight, scale = stored.scale,
           zeroPoint = stored.zeroPoint;
-    StringRef format = stored.format;
-    int64_t group = stored.group;
+    MLIRContext *ctx = b.getContext();
     auto qlinear = QLinearOp::create(
         b, loc, op.getResult().getType(), input, weight, scale, zeroPoint,
-        op.getBias(), b.getStringAttr(format), b.getI64IntegerAttr(group),
-        b.getStringAttr(activation), FloatAttr(), IntegerAttr(), StringAttr(),
-        op.getWeightNameAttr());
-    if (activation == "static") {
+        op.getBias(), WeightFormatAttr::get(ctx, stored.format),
+        b.getI64IntegerAttr(stored.group),
+        ActivationModeAttr::get(ctx, activation), FloatAttr(), IntegerAttr(),
+        ActivationStorageAttr(), op.getWeightNameAttr());
+    if (activation == ActivationMode::Static) {
       FailureOr<quant::UniformQuantizedType> qTy = observerType(observer);
       if (failed(qTy))
         return failure();
       qlinear.setInputScaleAttr(b.getF64FloatAttr(qTy->getScale()));
       qlinear.setInputZeroPointAttr(b.getI64IntegerAttr(qTy->getZeroPoint()));
-      qlinear.setInputStorageAttr(
-          b.getStringAttr(qTy->isSigned() ? "int8" : "uint8"));
+      qlinear.setInputStorageAttr(ActivationStorageAttr::get(
+          ctx, qTy->isSigned() ? ActivationStorage::Int8
+                               : ActivationStorage::UInt8));
     }
     // Discardable attributes (report ids, user tags) carry over.
     for (NamedAttribute attr : op->getDiscardableAttrs())
@@ -380,21 +354,24 @@ struct QuantizePass : mlir::qopt::impl::QuantizePassBase<QuantizePass> {
     return success();
   }
 
-  LogicalResult quantizeConv(Operation *op, const std::string &layer) {
-    auto conv = cast<linalg::Conv2DNchwFchwOp>(op);
+  LogicalResult quantizeConv(linalg::Conv2DNchwFchwOp conv,
+                             const std::string &layer) {
+    if (!conv.hasPureTensorSemantics())
+      return success();
+    Operation *op = conv;
     OpOperand *input = conv.getDpsInputOperand(0);
     OpOperand *filter = conv.getDpsInputOperand(1);
     auto filterTy = cast<RankedTensorType>(filter->get().getType());
     std::optional<std::vector<float>> w = constantF32Values(filter->get());
     if (!w || !filterTy.hasStaticShape())
       return success();
-    if (scheme == "w8a8-dynamic")
+    if (scheme == QuantScheme::W8A8Dynamic)
       return success(); // per-token scales are for linear layers
     auto observer = input->get().getDefiningOp<ObserveOp>();
-    if (scheme == "w8a8" && !observer)
+    if (scheme == QuantScheme::W8A8 && !observer)
       return success();
     OpBuilder b(op);
-    if (scheme == "w8a8" && form == "qlinear")
+    if (scheme == QuantScheme::W8A8 && form == QuantizedLinearForm::QLinear)
       return integerConv(b, conv, observer, *w, layer);
     Value &wdq = qdqWeights[filter->get()];
     if (!wdq) {
@@ -405,7 +382,7 @@ struct QuantizePass : mlir::qopt::impl::QuantizePassBase<QuantizePass> {
       wdq = qdqWeight(b, op->getLoc(), filter->get(), *q,
                       layer.empty() ? "weight" : layer);
     }
-    if (scheme == "w8a8") {
+    if (scheme == QuantScheme::W8A8) {
       FailureOr<Value> act = qdqActivation(observer);
       if (failed(act))
         return failure();

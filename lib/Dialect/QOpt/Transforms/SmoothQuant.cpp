@@ -57,8 +57,7 @@ struct SmoothQuantPass : qopt::impl::SmoothQuantPassBase<SmoothQuantPass> {
   }
 
   LogicalResult smooth(ObserveOp observer, SetVector<Operation *> &oldWeights) {
-    auto stats =
-        observer->getAttrOfType<DenseFPElementsAttr>("qopt.channel_absmax");
+    std::optional<ArrayRef<float>> stats = observer.getChannelAbsmax();
     if (!stats)
       return observer.emitOpError("qopt-smooth-quant: observer ")
              << observer.getId()
@@ -66,8 +65,7 @@ struct SmoothQuantPass : qopt::impl::SmoothQuantPassBase<SmoothQuantPass> {
     Value x = observer.getInput();
     auto xTy = cast<RankedTensorType>(x.getType());
     int64_t k = xTy.getShape().back();
-    std::vector<float> xMax(stats.getValues<float>().begin(),
-                            stats.getValues<float>().end());
+    std::vector<float> xMax(stats->begin(), stats->end());
     // The consumers that can absorb s: linear layers with constant f32
     // [N, K] weights reading the activation.
     struct Consumer {

@@ -18,7 +18,7 @@
 // CHECK: conv1.scale: "0x04000000{{.*}}"
 // CHECK: conv1.zero_point_correction: "0x04000000BE00000080000000"
 func.func @conv(%x: tensor<1x1x3x3xf32>, %o: tensor<1x2x2x2xf32>) -> tensor<1x2x2x2xf32> {
-  %obs = qopt.observe %x {id = 0 : i64, qopt.scale = 0.02 : f32, qopt.zero_point = 130 : i64, qopt.storage = "uint8"} : tensor<1x1x3x3xf32>
+  %obs = qopt.observe %x {id = 0 : i64, calibration = #qopt.calibration<method = minmax, min = -2.6, max = 2.5, type = !quant.uniform<u8:f32, 0.019999999552965164:130>>} : tensor<1x1x3x3xf32>
   %f = arith.constant dense<[[[[4.0, -2.0], [1.0, 0.0]]], [[[0.5, 0.25], [-0.5, 0.0]]]]> : tensor<2x1x2x2xf32>
   %c = linalg.conv_2d_nchw_fchw ins(%obs, %f : tensor<1x1x3x3xf32>, tensor<2x1x2x2xf32>) outs(%o : tensor<1x2x2x2xf32>) -> tensor<1x2x2x2xf32> loc(fused<"Conv">["conv1"])
   return %c : tensor<1x2x2x2xf32>

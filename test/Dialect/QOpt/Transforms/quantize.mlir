@@ -21,7 +21,7 @@
 // EXCL: %[[W:.*]] = arith.constant dense<{{.*}}> : tensor<2x3xf32>
 // EXCL: qopt.linear %{{.*}}, %[[W]] {weight_name = "fc2"} : (tensor<2x3xf32>, tensor<2x3xf32>)
 func.func @two_layers(%x: tensor<2x3xf32>) -> (tensor<2x2xf32>, tensor<2x2xf32>) {
-  %o = qopt.observe %x {id = 0 : i64, qopt.scale = 0.1 : f32, qopt.zero_point = 0 : i64, qopt.storage = "int8"} : tensor<2x3xf32>
+  %o = qopt.observe %x {id = 0 : i64, calibration = #qopt.calibration<method = minmax, min = -12.8, max = 12.7, type = !quant.uniform<i8:f32, 0.10000000149011612>>} : tensor<2x3xf32>
   %w = arith.constant dense<[[2.0, -1.0, 0.5], [0.5, 0.25, -0.5]]> : tensor<2x3xf32>
   %y1 = qopt.linear %o, %w {weight_name = "fc1"} : (tensor<2x3xf32>, tensor<2x3xf32>) -> tensor<2x2xf32>
   %y2 = qopt.linear %o, %w {weight_name = "fc2"} : (tensor<2x3xf32>, tensor<2x3xf32>) -> tensor<2x2xf32>
@@ -35,7 +35,7 @@ func.func @two_layers(%x: tensor<2x3xf32>) -> (tensor<2x2xf32>, tensor<2x2xf32>)
 // CHECK: qopt.quantize %arg0 : tensor<4x2xf32> -> tensor<4x2x!quant.uniform<u8:f32, 0.0500000007{{[0-9]*}}:128>>
 // CHECK: qopt.linear %arg1, %{{.*}} : (tensor<4x2xf32>, tensor<2x2xf32>)
 func.func @uint8(%x: tensor<4x2xf32>, %z: tensor<4x2xf32>) -> (tensor<4x2xf32>, tensor<4x2xf32>) {
-  %o = qopt.observe %x {id = 1 : i64, qopt.scale = 0.05 : f32, qopt.zero_point = 128 : i64, qopt.storage = "uint8"} : tensor<4x2xf32>
+  %o = qopt.observe %x {id = 1 : i64, calibration = #qopt.calibration<method = minmax, min = -6.4, max = 6.35, type = !quant.uniform<u8:f32, 0.05000000074505806:128>>} : tensor<4x2xf32>
   %w = arith.constant dense<[[1.0, 0.0], [0.0, 1.0]]> : tensor<2x2xf32>
   %y = qopt.linear %o, %w : (tensor<4x2xf32>, tensor<2x2xf32>) -> tensor<4x2xf32>
   %u = qopt.linear %z, %w : (tensor<4x2xf32>, tensor<2x2xf32>) -> tensor<4x2xf32>
@@ -54,7 +54,7 @@ func.func @uint8(%x: tensor<4x2xf32>, %z: tensor<4x2xf32>) -> (tensor<4x2xf32>, 
 // CHECK: linalg.conv_2d_nchw_fchw ins(%[[DQ]], %[[F]] :
 // CHECK: conv1.int8: "0x010000007FC020007F408100"
 func.func @conv(%x: tensor<1x1x3x3xf32>, %o: tensor<1x2x2x2xf32>) -> tensor<1x2x2x2xf32> {
-  %obs = qopt.observe %x {id = 0 : i64, qopt.scale = 0.02 : f32, qopt.zero_point = 0 : i64, qopt.storage = "int8"} : tensor<1x1x3x3xf32>
+  %obs = qopt.observe %x {id = 0 : i64, calibration = #qopt.calibration<method = minmax, min = -2.56, max = 2.54, type = !quant.uniform<i8:f32, 0.019999999552965164>>} : tensor<1x1x3x3xf32>
   %f = arith.constant dense<[[[[4.0, -2.0], [1.0, 0.0]]], [[[0.5, 0.25], [-0.5, 0.0]]]]> : tensor<2x1x2x2xf32>
   %c = linalg.conv_2d_nchw_fchw ins(%obs, %f : tensor<1x1x3x3xf32>, tensor<2x1x2x2xf32>) outs(%o : tensor<1x2x2x2xf32>) -> tensor<1x2x2x2xf32> loc(fused<"Conv">["conv1"])
   return %c : tensor<1x2x2x2xf32>

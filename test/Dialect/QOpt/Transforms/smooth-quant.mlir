@@ -22,7 +22,7 @@
 // alpha 1: s = max|X| = [4, 1].
 // ONE: fc1.smooth_inverse_scale: "0x040000000000803E0000803F"
 func.func @shared(%x: tensor<?x2xf32>) -> (tensor<?x2xf32>, tensor<?x1xf32>, tensor<?x2xf32>) {
-  %o = qopt.observe %x {id = 0 : i64, kind = #qopt.observer<channel_absmax>, qopt.channel_absmax = dense<[4.0, 1.0]> : tensor<2xf32>} : tensor<?x2xf32>
+  %o = qopt.observe %x {id = 0 : i64, kind = #qopt.observer<channel_absmax>, channel_absmax = array<f32: 4.0, 1.0>} : tensor<?x2xf32>
   %w1 = arith.constant dense<[[1.0, 0.25], [0.5, 1.0]]> : tensor<2x2xf32>
   %w2 = arith.constant dense<[[0.25, 4.0]]> : tensor<1x2xf32>
   %y1 = qopt.linear %o, %w1 {weight_name = "fc1"} : (tensor<?x2xf32>, tensor<2x2xf32>) -> tensor<?x2xf32>
@@ -37,7 +37,7 @@ func.func @shared(%x: tensor<?x2xf32>) -> (tensor<?x2xf32>, tensor<?x1xf32>, ten
 // CHECK-LABEL: func.func @zero_channel
 // CHECK: zero.smooth_inverse_scale: "0x040000000000803F0000803F"
 func.func @zero_channel(%x: tensor<3x2xf32>) -> tensor<3x2xf32> {
-  %o = qopt.observe %x {id = 0 : i64, kind = #qopt.observer<channel_absmax>, qopt.channel_absmax = dense<[0.0, 1.0]> : tensor<2xf32>} : tensor<3x2xf32>
+  %o = qopt.observe %x {id = 0 : i64, kind = #qopt.observer<channel_absmax>, channel_absmax = array<f32: 0.0, 1.0>} : tensor<3x2xf32>
   %w = arith.constant dense<[[1.0, 1.0], [1.0, 1.0]]> : tensor<2x2xf32>
   %y = qopt.linear %o, %w {weight_name = "zero"} : (tensor<3x2xf32>, tensor<2x2xf32>) -> tensor<3x2xf32>
   return %y : tensor<3x2xf32>

@@ -1,4 +1,11 @@
 //===- QOptAttrs.td - qopt attributes and enums ------------*- tablegen -*-===//
+//
+// The typed contract between the quantization passes: the enums their ops
+// and options use, and the calibration data an observer carries from the
+// calibration run (#qopt.histogram) through qopt-calibrate
+// (#qopt.calibration, holding the !quant.uniform type) to qopt-quantize.
+//
+//===----------------------------------------------------------------------===//
 
 #ifndef QOPT_DIALECT_QOPT_IR_QOPTATTRS_TD
 #define QOPT_DIALECT_QOPT_IR_QOPTATTRS_TD
@@ -6,15 +13,22 @@
 include "qopt/Dialect/QOpt/IR/QOptDialect.td"
 include "mlir/IR/EnumAttr.td"
 
-def QOpt_ObserverKind : I32EnumAttr<"ObserverKind",
+class QOpt_Enum<string name, string summary, list<I32EnumAttrCase> cases>
+    : I32EnumAttr<name, summary, cases> {
+  let cppNamespace = "::mlir::qopt";
+  let genSpecializedAttr = 0;
+}
+
+//===----------------------------------------------------------------------===//
+// Enums of ops and attributes
+//===----------------------------------------------------------------------===//
+
+def QOpt_ObserverKind : QOpt_Enum<"ObserverKind",
     "statistics an observer collects", [
       I32EnumAttrCase<"MinMax", 0, "minmax">,
       I32EnumAttrCase<"Histogram", 1, "histogram">,
       I32EnumAttrCase<"ChannelAbsMax", 2, "channel_absmax">
-    ]> {
-  let cppNamespace = "::mlir::qopt";
-  let genSpecializedAttr = 0;
-}
+    ]>;
 
 def QOpt_ObserverKindAttr : EnumAttr<QOpt_Dialect, QOpt_ObserverKind,
                                      "observer"> {
@@ -23,6 +37,173 @@ def QOpt_ObserverKindAttr : EnumAttr<QOpt_Dialect, QOpt_ObserverKind,
                 "`channel_absmax` (max |x| per index of the last dimension, "
                 "for SmoothQuant)";
   let assemblyFormat = "`<` $value `>`";
+}
+
+def QOpt_CalibrationMethod : QOpt_Enum<"CalibrationMethod",
+    "how a clipping range is chosen from an observer's statistics", [
+      I32EnumAttrCase<"MinMax", 0, "minmax">,
+      I32EnumAttrCase<"Percentile", 1, "percentile">,
+      I32EnumAttrCase<"Entropy", 2, "entropy">,
+      I32EnumAttrCase<"MSE", 3, "mse">
+    ]>;
+
+def QOpt_WeightFormat : QOpt_Enum<"WeightFormat",
+    "storage of qopt.qlinear's integer weight", [
+      I32EnumAttrCase<"Int8", 0, "int8">,
+      I32EnumAttrCase<"Int4", 1, "int4">,
+      I32EnumAttrCase<"UInt4", 2, "uint4">
+    ]>;
+
+def QOpt_WeightFormatAttr : EnumAttr<QOpt_Dialect, QOpt_WeightFormat,
+                                     "weight_format"> {
+  let summary = "integer weight storage: `int8` [N, K], or `int4` / `uint4` "
+                "packed two per byte [N, K/2]";
+  let assemblyFormat = "`<` $value `>`";
+}
+
+def QOpt_ActivationMode : QOpt_Enum<"ActivationMode",
+    "how qopt.qlinear treats its float input", [
+      I32EnumAttrCase<"None", 0, "none">,
+      I32EnumAttrCase<"Static", 1, "static">,
+      I32EnumAttrCase<"Dynamic", 2, "dynamic">
+    ]>;
+
+def QOpt_ActivationModeAttr : EnumAttr<QOpt_Dialect, QOpt_ActivationMode,
+                                       "activation"> {
+  let summary = "input handling: `none` (weight-only, float input), `static` "
+                "(calibrated per-tensor scale) or `dynamic` (per-token scales "
+                "at run time)";
+  let assemblyFormat = "`<` $value `>`";
+}
+
+def QOpt_ActivationStorage : QOpt_Enum<"ActivationStorage",
+    "8-bit storage of quantized activations", [
+      I32EnumAttrCase<"Int8", 0, "int8">,
+      I32EnumAttrCase<"UInt8", 1, "uint8">
+    ]>;
+
+def QOpt_ActivationStorageAttr : EnumAttr<QOpt_Dialect, QOpt_ActivationStorage,
+                                          "storage"> {
+  let summary = "activation storage: `int8` or `uint8`";
+  let assemblyFormat = "`<` $value `>`";
+}
+
+//===----------------------------------------------------------------------===//
+// Enums of pass options (llvm::cl::values in Passes.td)
+//===----------------------------------------------------------------------===//
+
+def QOpt_QuantScheme : QOpt_Enum<"QuantScheme",
+    "post-training quantization scheme", [
+      I32EnumAttrCase<"W8A8", 0, "w8a8">,
+      I32EnumAttrCase<"W8A8Dynamic", 1, "w8a8-dynamic">,
+      I32EnumAttrCase<"W8", 2, "w8">,
+      I32EnumAttrCase<"W4", 3, "w4">
+    ]>;
+
+def QOpt_QuantizedLinearForm : QOpt_Enum<"QuantizedLinearForm",
+    "what a W8A8 linear layer becomes", [
+      I32EnumAttrCase<"QLinear", 0, "qlinear">,
+      I32EnumAttrCase<"QDQ", 1, "qdq">
+    ]>;
+
+def QOpt_ObservedOp : QOpt_Enum<"ObservedOp",
+    "ops whose activations qopt-insert-observers observes", [
+      I32EnumAttrCase<"Linear", 0, "linear">,
+      I32EnumAttrCase<"Matmul", 1, "matmul">,
+      I32EnumAttrCase<"Conv", 2, "conv">
+    ]>;
+
+def QOpt_CubinMode : QOpt_Enum<"CubinMode",
+    "whether a cubin is embedded next to the PTX", [
+      I32EnumAttrCase<"Auto", 0, "auto">,
+      I32EnumAttrCase<"Always", 1, "always">,
+      I32EnumAttrCase<"Never", 2, "never">
+    ]>;
+
+def QOpt_ArtifactTarget : QOpt_Enum<"ArtifactTarget",
+    "where an artifact's code runs (recorded in its signature)", [
+      I32EnumAttrCase<"CPU", 0, "cpu">,
+      I32EnumAttrCase<"CUDA", 1, "cuda">
+    ]>;
+
+//===----------------------------------------------------------------------===//
+// Calibration data
+//===----------------------------------------------------------------------===//
+
+/// An IEEE double (APFloat: hashable, compared bitwise), printed so that it
+/// parses back bit-exactly.
+def QOpt_F64Parameter : APFloatParameter<"a 64-bit float"> {
+  let parser = "::mlir::qopt::detail::parseF64($_parser)";
+  let printer = "::mlir::qopt::detail::printF64($_printer, $_self)";
+}
+
+class QOpt_Attr<string name, string attrMnemonic, list<Trait> traits = []>
+    : AttrDef<QOpt_Dialect, name, traits> {
+  let mnemonic = attrMnemonic;
+}
+
+def QOpt_HistogramAttr : QOpt_Attr<"Histogram", "histogram"> {
+  let summary = "an observer's calibration statistics";
+  let description = [{
+    What a calibration run saw at one observer: `count` values, exact
+    `min` and `max`, and the streamed histogram of |x| (`counts`, one per
+    bin, over [0, `range`]); see qopt::Histogram. Written by the
+    calibration run (qopt-collect-statistics), read by qopt-calibrate.
+
+    ```mlir
+    #qopt.histogram<count = 4096, min = -1.5, max = 2.25, range = 2.25,
+                    counts = array<f64: 10.0, 7.0, ...>>
+    ```
+  }];
+  let parameters = (ins "int64_t":$count, QOpt_F64Parameter:$min,
+                        QOpt_F64Parameter:$max, QOpt_F64Parameter:$range,
+                        "::mlir::DenseF64ArrayAttr":$counts);
+  let assemblyFormat = "`<` struct(params) `>`";
+  let genVerifyDecl = 1;
+  let builders = [
+    AttrBuilder<(ins "int64_t":$count, "double":$min, "double":$max,
+                     "double":$range, "::llvm::ArrayRef<double>":$counts), [{
+      return $_get($_ctxt, count, ::llvm::APFloat(min), ::llvm::APFloat(max),
+                   ::llvm::APFloat(range),
+                   ::mlir::DenseF64ArrayAttr::get($_ctxt, counts));
+    }]>
+  ];
+}
+
+def QOpt_CalibrationAttr : QOpt_Attr<"Calibration", "calibration"> {
+  let summary = "an observer's calibrated quantization";
+  let description = [{
+    The clipping range [`min`, `max`] `method` chose from the observer's
+    statistics, and the per-tensor `!quant.uniform` type (8-bit storage,
+    scale, zero point) activations at this point are quantized to. Written
+    by qopt-calibrate, read by qopt-quantize and the report.
+
+    ```mlir
+    #qopt.calibration<method = entropy, min = -1.2, max = 1.2,
+                      type = !quant.uniform<i8:f32, 0.0094488188976377951>>
+    ```
+  }];
+  let parameters = (ins "::mlir::qopt::CalibrationMethod":$method,
+                        QOpt_F64Parameter:$min, QOpt_F64Parameter:$max,
+                        "::mlir::quant::UniformQuantizedType":$type);
+  let assemblyFormat = "`<` struct(params) `>`";
+  let genVerifyDecl = 1;
+  let builders = [
+    AttrBuilder<(ins "::mlir::qopt::CalibrationMethod":$method, "double":$min,
+                     "double":$max, "::mlir::quant::UniformQuantizedType":$type), [{
+      return $_get($_ctxt, method, ::llvm::APFloat(min), ::llvm::APFloat(max),
+                   type);
+    }]>
+  ];
+  let extraClassDeclaration = [{
+    double getMinValue() const { return getMin().convertToDouble(); }
+    double getMaxValue() const { return getMax().convertToDouble(); }
+    /// The storage of the calibrated type.
+    ::mlir::qopt::ActivationStorage getStorage() const {
+      return getType().isSigned() ? ::mlir::qopt::ActivationStorage::Int8
+                                  : ::mlir::qopt::ActivationStorage::UInt8;
+    }
+  }];
 }
 
 #endif // QOPT_DIALECT_QOPT_IR_QOPTATTRS_TD

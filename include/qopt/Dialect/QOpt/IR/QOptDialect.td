@@ -27,6 +27,9 @@ def QOpt_Dialect : Dialect {
   }];
   let dependentDialects = ["::mlir::quant::QuantDialect"];
   let useDefaultAttributePrinterParser = 1;
+  // `qopt.layer = N` numbers a quantizable layer so that the report can pair
+  // it with its quantized form (tagLayers); quantization carries it over.
+  let discardableAttrs = (ins "::mlir::IntegerAttr":$layer);
 }
 
 class QOpt_Op<string mnemonic, list<Trait> traits = []>

@@ -15,6 +15,18 @@
 #include "mlir/Interfaces/InferTypeOpInterface.h"
 #include "mlir/Interfaces/SideEffectInterfaces.h"
 
+#include "qopt/Dialect/QOpt/IR/QOptInterfaces.h.inc"
+
+namespace mlir {
+class DialectRegistry;
+namespace qopt {
+/// Attaches QuantizableLayerOpInterface to linalg's NCHW/FCHW convolution
+/// (the layers ONNX Conv imports to). Passes that walk layers register it
+/// in their dependent dialects; tools get it from registerAllDialects.
+void registerQuantizableLayerExternalModels(DialectRegistry &registry);
+} // namespace qopt
+} // namespace mlir
+
 #define GET_OP_CLASSES
 #include "qopt/Dialect/QOpt/IR/QOptOps.h.inc"
 

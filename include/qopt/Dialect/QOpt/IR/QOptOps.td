@@ -10,6 +10,7 @@
 
 include "qopt/Dialect/QOpt/IR/QOptDialect.td"
 include "qopt/Dialect/QOpt/IR/QOptAttrs.td"
+include "qopt/Dialect/QOpt/IR/QOptInterfaces.td"
 include "mlir/Dialect/Quant/IR/QuantBase.td"
 include "mlir/Interfaces/SideEffectInterfaces.td"
 include "mlir/Interfaces/InferTypeOpInterface.td"
@@ -21,7 +22,9 @@ def QOpt_QuantizedTensor : RankedTensorOf<[quant_QuantizedType]>;
 // qopt.linear
 //===----------------------------------------------------------------------===//
 
-def QOpt_LinearOp : QOpt_Op<"linear", [Pure]> {
+def QOpt_LinearOp : QOpt_Op<"linear", [Pure,
+    DeclareOpInterfaceMethods<QOpt_QuantizableLayerOpInterface,
+                              ["getLayerWeightName"]>]> {
   let summary = "linear layer y = x · Wᵀ + b with a named weight";
   let description = [{
     Computes `y[..., n] = sum_k x[..., k] * weight[n, k] + bias[n]`, the
@@ -71,6 +74,13 @@ def QOpt_ObserveOp : QOpt_Op<"observe", [
     The op declares a write effect so that dead-code elimination and CSE do
     not remove or merge calibration points.
 
+    What calibration learns stays on the op, typed: `statistics` (a
+    `#qopt.histogram`, written by the calibration run for `minmax` and
+    `histogram` observers), `channel_absmax` (per-channel max |x| of a
+    `channel_absmax` observer, for SmoothQuant) and `calibration` (a
+    `#qopt.calibration`: the chosen range and the `!quant.uniform` type,
+    written by qopt-calibrate, read by qopt-quantize).
+
     ```mlir
     %0 = qopt.observe %x {id = 3, kind = #qopt.observer<histogram>}
         : tensor<1x128x768xf32>
@@ -79,8 +89,21 @@ def QOpt_ObserveOp : QOpt_Op<"observe", [
   let arguments = (ins QOpt_FloatTensor:$input,
                        ConfinedAttr<I64Attr, [IntNonNegative]>:$id,
                        DefaultValuedAttr<QOpt_ObserverKindAttr,
-                           "::mlir::qopt::ObserverKind::MinMax">:$kind);
+                           "::mlir::qopt::ObserverKind::MinMax">:$kind,
+                       OptionalAttr<QOpt_HistogramAttr>:$statistics,
+                       OptionalAttr<DenseF32ArrayAttr>:$channel_absmax,
+                       OptionalAttr<QOpt_CalibrationAttr>:$calibration);
   let results = (outs QOpt_FloatTensor:$result);
+  let builders = [
+    OpBuilder<(ins "::mlir::Value":$input, "int64_t":$id,
+                   "::mlir::qopt::ObserverKind":$kind), [{
+      build($_builder, $_state, input.getType(), input,
+            $_builder.getI64IntegerAttr(id),
+            ::mlir::qopt::ObserverKindAttr::get($_builder.getContext(), kind),
+            /*statistics=*/nullptr, /*channel_absmax=*/nullptr,
+            /*calibration=*/nullptr);
+    }]>
+  ];
   let assemblyFormat = "$input attr-dict `:` type($input)";
   let hasVerifier = 1;
 }
@@ -180,13 +203,15 @@ def QOpt_FakeQuantOp : QOpt_Op<"fake_quant", [Pure, SameOperandsAndResultType]> 
 // qopt.qlinear
 //===----------------------------------------------------------------------===//
 
-def QOpt_QLinearOp : QOpt_Op<"qlinear", [Pure, AttrSizedOperandSegments]> {
+def QOpt_QLinearOp : QOpt_Op<"qlinear", [Pure, AttrSizedOperandSegments,
+    DeclareOpInterfaceMethods<QOpt_QuantizableLayerOpInterface,
+                              ["getLayerWeightName", "isQuantizedLayer"]>]> {
   let summary = "linear layer with integer weights (W8A8, W8A8 dynamic, W8, W4)";
   let description = [{
     `y[..., n] = sum_k x'[..., k] * w'[n, k] + bias[n]` where `w'` is the
     dequantized weight and `x'` the input as the `activation` mode sees it.
     The weight is integer storage, laid out `[N, K]` (`weight_format =
-    "int8"`) or packed two values per byte `[N, K/2]` (`"int4"`, `"uint4"`;
+    int8`) or packed two values per byte `[N, K/2]` (`int4`, `uint4`;
     element `k` of a row in the low nibble of byte `k/2` when `k` is even,
     in the high nibble when odd — ONNX's int4 packing).
 
@@ -196,18 +221,18 @@ def QOpt_QLinearOp : QOpt_Op<"qlinear", [Pure, AttrSizedOperandSegments]> {
       `weight_zero_point: [N, K/G]` (i8 values in [0, 15]);
       `w'[n, k] = (w[n, k] - zp[n, k/G]) * scale[n, k/G]`. int8 and int4
       weights are symmetric (zero point 0).
-    * `activation = "static"` (int8 weights, per channel): the input is
+    * `activation = static` (int8 weights, per channel): the input is
       quantized with the calibrated per-tensor `input_scale` /
-      `input_zero_point` to `input_storage` (`"int8"` or `"uint8"`), as
+      `input_zero_point` to `input_storage` (`int8` or `uint8`), as
       `qopt.quantize` does; the products accumulate exactly in i32 and the
       epilogue dequantizes:
       `y = (acc[m, n] - zx * sum_k w[n, k]) * sx * sw[n] + bias[n]`.
-    * `activation = "dynamic"` (int8 weights, per channel): each row of the
+    * `activation = dynamic` (int8 weights, per channel): each row of the
       input (a token) gets its own symmetric int8 scale at run time,
       `sx[m] = max_k |x[m, k]| / 127` (1 for an all-zero row),
       `q = clamp(round_half_to_even(x / sx[m]), -128, 127)`, then as above
       with zero point 0.
-    * `activation = "none"` (weight-only): the float input multiplies the
+    * `activation = none` (weight-only): the float input multiplies the
       dequantized weight; the kernels dequantize blocks of the weight as
       they go and never hold it whole in float.
 
@@ -215,9 +240,10 @@ def QOpt_QLinearOp : QOpt_Op<"qlinear", [Pure, AttrSizedOperandSegments]> {
     (K ≤ 65793): `qopt-quantize` leaves wider layers float.
 
     ```mlir
-    %y = qopt.qlinear %x, %w scale %s bias %b {weight_format = "int8",
-        activation = "static", input_scale = 0.02 : f64,
-        input_zero_point = 0 : i64, input_storage = "int8"}
+    %y = qopt.qlinear %x, %w scale %s bias %b {
+        weight_format = #qopt.weight_format<int8>,
+        activation = #qopt.activation<static>, input_scale = 0.02 : f64,
+        input_zero_point = 0 : i64, input_storage = #qopt.storage<int8>}
         : (tensor<4x64xf32>, tensor<32x64xi8>, tensor<32xf32>, tensor<32xf32>)
         -> tensor<4x32xf32>
     ```
@@ -227,12 +253,12 @@ def QOpt_QLinearOp : QOpt_Op<"qlinear", [Pure, AttrSizedOperandSegments]> {
                        QOpt_FloatTensor:$weight_scale,
                        Optional<RankedTensorOf<[I8]>>:$weight_zero_point,
                        Optional<QOpt_FloatTensor>:$bias,
-                       StrAttr:$weight_format,
+                       QOpt_WeightFormatAttr:$weight_format,
                        DefaultValuedAttr<I64Attr, "0">:$group_size,
-                       StrAttr:$activation,
+                       QOpt_ActivationModeAttr:$activation,
                        OptionalAttr<F64Attr>:$input_scale,
                        OptionalAttr<I64Attr>:$input_zero_point,
-                       OptionalAttr<StrAttr>:$input_storage,
+                       OptionalAttr<QOpt_ActivationStorageAttr>:$input_storage,
                        OptionalAttr<StrAttr>:$weight_name);
   let results = (outs QOpt_FloatTensor:$result);
   let assemblyFormat = [{

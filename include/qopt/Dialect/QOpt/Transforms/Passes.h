@@ -9,6 +9,8 @@
 #ifndef QOPT_DIALECT_QOPT_TRANSFORMS_PASSES_H
 #define QOPT_DIALECT_QOPT_TRANSFORMS_PASSES_H
 
+#include "qopt/Dialect/QOpt/IR/QOptDialect.h"
+
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Pass/Pass.h"
 

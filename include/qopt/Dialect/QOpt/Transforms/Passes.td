@@ -65,10 +65,19 @@ def InsertObserversPass : Pass<"qopt-insert-observers", "ModuleOp"> {
     ```
   }];
   let options = [
+    // Strings read with symbolizeObservedOp: MLIR 22's ListOption parses
+    // elements with a parser that llvm::cl::values does not reach.
     ListOption<"ops", "ops", "std::string",
                "Which ops to observe: linear, matmul, conv (default: all)">,
-    Option<"kind", "kind", "std::string", "\"histogram\"",
-           "Statistics to keep: histogram, minmax or channel_absmax">
+    Option<"kind", "kind", "::mlir::qopt::ObserverKind",
+           "::mlir::qopt::ObserverKind::Histogram", "Statistics to keep",
+           [{::llvm::cl::values(
+             clEnumValN(::mlir::qopt::ObserverKind::Histogram, "histogram",
+                        "min/max and a streamed |x| histogram"),
+             clEnumValN(::mlir::qopt::ObserverKind::MinMax, "minmax",
+                        "running min/max"),
+             clEnumValN(::mlir::qopt::ObserverKind::ChannelAbsMax,
+                        "channel_absmax", "max |x| per channel (SmoothQuant)"))}]>
   ];
 }
 
@@ -76,23 +85,37 @@ def CalibratePass : Pass<"qopt-calibrate", "ModuleOp"> {
   let summary = "Turn observers' calibration statistics into quantization parameters";
   let description = [{
     Reads the statistics a calibration run attached to each `qopt.observe`
-    (`qopt.stats`: the streamed histogram's state, exact min/max; see
-    qopt::runCalibration and qopt::attachCalibrationStatistics) and chooses
-    a clipping range with `method` — `minmax`, `percentile` (of |x|, or of
-    both ends when not symmetric), `entropy` (TensorRT's KL search over
-    2048 bins) or `mse` — then the scale and zero point for `storage`
-    (REFERENCE.md; a degenerate range gets scale 1). Writes them on the
-    observer as `qopt.range = [lo, hi]`, `qopt.scale`, `qopt.zero_point`
-    and `qopt.storage`, for qopt-quantize. An observer without statistics
-    is an error.
+    (`statistics = #qopt.histogram<...>`: the streamed histogram's state,
+    exact min/max; see qopt::runCalibration and
+    qopt::attachCalibrationStatistics) and chooses a clipping range with
+    `method` — `minmax`, `percentile` (of |x|, or of both ends when not
+    symmetric), `entropy` (TensorRT's KL search over 2048 bins) or `mse` —
+    then the scale and zero point for `storage` (REFERENCE.md; a degenerate
+    range gets scale 1). Writes them on the observer as
+    `calibration = #qopt.calibration<method, min, max, type>`, where `type`
+    is the `!quant.uniform` type qopt-quantize quantizes the activation to.
+    An observer without statistics is an error.
   }];
   let options = [
-    Option<"method", "method", "std::string", "\"minmax\"",
-           "minmax, percentile, entropy or mse">,
+    Option<"method", "method", "::mlir::qopt::CalibrationMethod",
+           "::mlir::qopt::CalibrationMethod::MinMax", "Range selection",
+           [{::llvm::cl::values(
+             clEnumValN(::mlir::qopt::CalibrationMethod::MinMax, "minmax",
+                        "running min/max"),
+             clEnumValN(::mlir::qopt::CalibrationMethod::Percentile,
+                        "percentile", "clip at a percentile"),
+             clEnumValN(::mlir::qopt::CalibrationMethod::Entropy, "entropy",
+                        "TensorRT's KL-divergence search"),
+             clEnumValN(::mlir::qopt::CalibrationMethod::MSE, "mse",
+                        "least quantization error"))}]>,
     Option<"percentile", "percentile", "double", "99.99",
            "Percentile for method=percentile, in (0, 100]">,
-    Option<"storage", "storage", "std::string", "\"int8\"",
-           "Activation storage type: int8 or uint8">,
+    Option<"storage", "storage", "::mlir::qopt::ActivationStorage",
+           "::mlir::qopt::ActivationStorage::Int8", "Activation storage type",
+           [{::llvm::cl::values(
+             clEnumValN(::mlir::qopt::ActivationStorage::Int8, "int8", "int8"),
+             clEnumValN(::mlir::qopt::ActivationStorage::UInt8, "uint8",
+                        "uint8"))}]>,
     Option<"symmetric", "symmetric", "bool", "true",
            "Symmetric ranges (zero point 0 for int8, 128 for uint8)">
   ];
@@ -126,13 +149,14 @@ def SmoothQuantPass : Pass<"qopt-smooth-quant", "ModuleOp"> {
 def QuantizePass : Pass<"qopt-quantize", "ModuleOp"> {
   let summary = "Post-training quantization of linear layers and convolutions";
   let description = [{
-    Quantizes every `qopt.linear` and NCHW convolution with a constant f32
-    weight (docs/Quantization/Schemes.md):
+    Quantizes every layer (QuantizableLayerOpInterface: `qopt.linear` and
+    NCHW convolutions) with a constant f32 weight
+    (docs/Quantization/Schemes.md):
 
     - `w8a8` (static): layers whose input is a calibrated observer (the
-      `qopt.scale`, `qopt.zero_point`, `qopt.storage` qopt-calibrate writes).
+      `#qopt.calibration` type qopt-calibrate writes).
       Weights int8 symmetric per output channel (scale = max|w_row| / 127);
-      a linear layer becomes `qopt.qlinear` with `activation = "static"`
+      a linear layer becomes `qopt.qlinear` with `activation = static`
       (integer kernels); a convolution gets the QDQ form (quantize/dequantize
       of its input, a dequantized int8 filter). `form=qdq` emits the QDQ
       form for linear layers too (what onnxruntime's QDQ models hold).
@@ -154,10 +178,25 @@ def QuantizePass : Pass<"qopt-quantize", "ModuleOp"> {
     removed.
   }];
   let options = [
-    Option<"scheme", "scheme", "std::string", "\"w8a8\"",
-           "w8a8 | w8a8-dynamic | w8 | w4">,
-    Option<"form", "form", "std::string", "\"qlinear\"",
-           "Linear layers as qopt.qlinear (integer kernels) or qdq">,
+    Option<"scheme", "scheme", "::mlir::qopt::QuantScheme",
+           "::mlir::qopt::QuantScheme::W8A8", "Quantization scheme",
+           [{::llvm::cl::values(
+             clEnumValN(::mlir::qopt::QuantScheme::W8A8, "w8a8",
+                        "static int8 activations, int8 weights"),
+             clEnumValN(::mlir::qopt::QuantScheme::W8A8Dynamic, "w8a8-dynamic",
+                        "per-token activation scales at run time"),
+             clEnumValN(::mlir::qopt::QuantScheme::W8, "w8",
+                        "weight-only int8 per channel"),
+             clEnumValN(::mlir::qopt::QuantScheme::W4, "w4",
+                        "weight-only 4-bit block-wise"))}]>,
+    Option<"form", "form", "::mlir::qopt::QuantizedLinearForm",
+           "::mlir::qopt::QuantizedLinearForm::QLinear",
+           "What a w8a8 linear layer becomes",
+           [{::llvm::cl::values(
+             clEnumValN(::mlir::qopt::QuantizedLinearForm::QLinear, "qlinear",
+                        "qopt.qlinear (integer kernels)"),
+             clEnumValN(::mlir::qopt::QuantizedLinearForm::QDQ, "qdq",
+                        "quantize/dequantize around a float linear"))}]>,
     Option<"groupSize", "group-size", "int64_t", "128",
            "w4: weights per scale along K">,
     Option<"weightSymmetric", "weight-symmetric", "bool", "true",
