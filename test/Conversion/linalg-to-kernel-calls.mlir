@@ -1,4 +1,4 @@
-// RUN: quant-opt %s --convert-linalg-to-kernel-calls --split-input-file | FileCheck %s
+// RUN: quant-opt %s --convert-linalg-to-qopt-kernel-calls --split-input-file | FileCheck %s
 
 // A linear layer (weight [N, K], constant): C += A·Bᵀ. Strides come from the
 // buffers; B's stride along K is 1 and along N is K; B is flagged constant.

@@ -1,4 +1,4 @@
-// RUN: quant-opt %s --convert-qopt-to-linalg --one-shot-bufferize="bufferize-function-boundaries" --convert-linalg-to-kernel-calls --split-input-file | FileCheck %s
+// RUN: quant-opt %s --convert-qopt-to-linalg --one-shot-bufferize="bufferize-function-boundaries" --convert-linalg-to-qopt-kernel-calls --split-input-file | FileCheck %s
 
 // After bufferization the generics qopt.qlinear's lowering tagged become
 // calls of the runtime's kernels (addresses and element strides as i64);

@@ -37,7 +37,7 @@ def ConvertQOptToLinalgPass : Pass<"convert-qopt-to-linalg", "ModuleOp"> {
 }
 
 def ConvertLinalgToKernelCallsPass
-    : Pass<"convert-linalg-to-kernel-calls", "ModuleOp"> {
+    : Pass<"convert-linalg-to-qopt-kernel-calls", "ModuleOp"> {
   let summary = "Call the runtime's kernels for f32 matmuls and convolutions";
   let description = [{
     Runs on buffers (after bufferization). Rewrites

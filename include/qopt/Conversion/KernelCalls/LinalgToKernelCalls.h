@@ -1,7 +1,7 @@
 //===- LinalgToKernelCalls.h - matmuls/convs as runtime calls ---*- C++ -*-===//
 //
 /// \file
-/// Patterns of `convert-linalg-to-kernel-calls`, for reuse.
+/// Patterns of `convert-linalg-to-qopt-kernel-calls`, for reuse.
 //
 //===----------------------------------------------------------------------===//
 
