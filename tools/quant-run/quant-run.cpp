@@ -20,6 +20,7 @@
 #include <cstring>
 #include <string>
 #include <sys/stat.h>
+#include <utility>
 #include <vector>
 
 namespace {
@@ -85,8 +86,31 @@ struct Tensors {
 
 } // namespace
 
+/// Where the artifact runs; named as the artifact's signature names its
+/// target.
+enum class Device { CPU, CUDA };
+constexpr std::pair<Device, const char *> kDevices[] = {{Device::CPU, "cpu"},
+                                                        {Device::CUDA, "cuda"}};
+
+static const char *deviceName(Device d) {
+  for (const auto &[device, name] : kDevices)
+    if (device == d)
+      return name;
+  return "?";
+}
+
+static bool parseDevice(const char *text, Device &out) {
+  for (const auto &[device, name] : kDevices)
+    if (std::strcmp(text, name) == 0) {
+      out = device;
+      return true;
+    }
+  return false;
+}
+
 int main(int argc, char **argv) {
-  std::string artifact, outputDir, device = "cpu";
+  std::string artifact, outputDir;
+  Device device = Device::CPU;
   std::vector<std::pair<std::string, std::string>> inputs;
   int bench = 0, warmup = 1, threads = -1;
   for (int i = 1; i < argc; ++i) {
@@ -121,7 +145,8 @@ int main(int argc, char **argv) {
       if (!parseCount(v, threads) || threads == 0)
         return fail(std::string("--threads ") + v + ": expected a count >= 1");
     } else if ((v = value("--device"))) {
-      device = v;
+      if (!parseDevice(v, device))
+        return fail(std::string("--device=") + v + ": expected cpu or cuda");
     } else if (!arg.empty() && arg[0] == '-') {
       return fail("unknown option '" + arg + "'\n" + kUsage);
     } else if (artifact.empty()) {
@@ -133,14 +158,12 @@ int main(int argc, char **argv) {
   }
   if (artifact.empty())
     return fail(std::string("no artifact given\n") + kUsage);
-  if (device != "cpu" && device != "cuda")
-    return fail("--device=" + device + ": expected cpu or cuda");
   if (threads > 0)
     qopt_set_num_threads(threads);
 
   // A GPU artifact loads its kernels when it is opened: check the driver
   // and device first.
-  if (device == "cuda" && !qopt_cuda_available())
+  if (device == Device::CUDA && !qopt_cuda_available())
     return fail(std::string("--device=cuda: ") + qopt_cuda_last_error());
   qopt_model *model = nullptr;
   if (qopt_model_load(artifact.c_str(), &model) != QOPT_OK)
@@ -149,10 +172,11 @@ int main(int argc, char **argv) {
     qopt_model *m;
     ~ModelFree() { qopt_model_free(m); }
   } freeModel{model};
-  if (device != qopt_model_target(model) &&
-      !(device == "cpu" && std::strcmp(qopt_model_target(model), "cpu") == 0))
-    return fail("--device=" + device + ": '" + artifact +
-                "' was compiled for target '" + qopt_model_target(model) + "'");
+  // The signature names the target as the device does (cpu, cuda).
+  if (std::strcmp(deviceName(device), qopt_model_target(model)) != 0)
+    return fail(std::string("--device=") + deviceName(device) + ": '" +
+                artifact + "' was compiled for target '" +
+                qopt_model_target(model) + "'");
 
   // Bind the files to inputs by name.
   int numIn = qopt_model_num_inputs(model),
