@@ -237,6 +237,18 @@ static cl::opt<double> smoothquant(
     cl::desc("SmoothQuant migration before --quantize=w8a8|w8a8-dynamic: "
              "alpha in [0, 1] (0.5 in the paper; needs --calibration-data)"),
     cl::init(-1.0), cl::cat(category));
+static cl::list<std::string> adapters(
+    "adapter",
+    cl::desc("PEFT LoRA adapter folder (adapter_config.json + "
+             "adapter_model.safetensors) merged into the model's weights "
+             "before anything else, times SCALE (default 1); repeatable: "
+             "several adapters add up"),
+    cl::value_desc("DIR[:SCALE]"), cl::cat(category));
+static cl::opt<bool> listLayers(
+    "list-layers",
+    cl::desc("Print the model's layers (the names --adapter modules, "
+             "--include and --exclude match) and exit"),
+    cl::cat(category));
 static cl::opt<std::string>
     report("report",
            cl::desc("Write the accuracy report (per-layer SQNR, output SQNR, "
@@ -391,6 +403,25 @@ int main(int argc, char **argv) {
   OwningOpRef<ModuleOp> module = loadModel(ctx, sourceMgr);
   if (!module)
     return 1;
+
+  if (listLayers) {
+    module->walk([](qopt::QuantizableLayerOpInterface layer) {
+      llvm::outs() << layer.getLayerName() << "  " << layer->getName()
+                   << "  " << layer.getLayerWeight().getType() << "\n";
+    });
+    return 0;
+  }
+  if (!adapters.empty()) {
+    // Adapters first: quantization and the report then see the merged
+    // model.
+    PassManager pm(&ctx);
+    qopt::AttachAdaptersPassOptions attach;
+    attach.adapters.assign(adapters.begin(), adapters.end());
+    pm.addPass(qopt::createAttachAdaptersPass(attach));
+    pm.addPass(qopt::createFoldLoRAPass());
+    if (failed(pm.run(*module)))
+      return 1;
+  }
 
   qopt::CPUCompileOptions options;
   options.cpu = cpu;

@@ -182,6 +182,60 @@ Value quantizeInFloat(OpBuilder &b, Location loc, Value x, Value scale,
   return arith::SelectOp::create(b, loc, isNan, zp, v);
 }
 
+/// `acc[..., n] + scale · Σ_k x[..., k] · w[n, k]`: a contraction over the
+/// last dimension of `x` ([..., K]) with `w` ([N, K]) into `acc` ([..., N]),
+/// one linalg.generic (no scale multiply when `scale` is none).
+Value contractLastDim(OpBuilder &b, Location loc, Value x, Value w, Value acc,
+                      std::optional<double> scale = std::nullopt) {
+  auto outTy = cast<RankedTensorType>(acc.getType());
+  int64_t rank = outTy.getRank();
+  MLIRContext *ctx = b.getContext();
+  // Loops: batch dims d0..d(rank-2), n = d(rank-1), k = d(rank).
+  SmallVector<AffineExpr> outExprs;
+  for (int64_t i = 0; i < rank; ++i)
+    outExprs.push_back(getAffineDimExpr(i, ctx));
+  AffineExpr n = getAffineDimExpr(rank - 1, ctx);
+  AffineExpr k = getAffineDimExpr(rank, ctx);
+  SmallVector<AffineExpr> inExprs(outExprs.begin(), outExprs.end() - 1);
+  inExprs.push_back(k);
+  AffineMap inMap = AffineMap::get(rank + 1, 0, inExprs, ctx);
+  AffineMap wMap = AffineMap::get(rank + 1, 0, {n, k}, ctx);
+  AffineMap outMap = AffineMap::get(rank + 1, 0, outExprs, ctx);
+  SmallVector<utils::IteratorType> iters(rank + 1,
+                                         utils::IteratorType::parallel);
+  iters.back() = utils::IteratorType::reduction;
+  auto floatTy = cast<FloatType>(outTy.getElementType());
+  return linalg::GenericOp::create(
+             b, loc, outTy, ValueRange{x, w}, ValueRange{acc},
+             ArrayRef<AffineMap>{inMap, wMap, outMap}, iters,
+             [&](OpBuilder &nb, Location l, ValueRange args) {
+               Value prod = arith::MulFOp::create(nb, l, args[0], args[1]);
+               if (scale)
+                 prod = arith::MulFOp::create(
+                     nb, l, prod,
+                     arith::ConstantOp::create(
+                         nb, l, floatTy, nb.getFloatAttr(floatTy, *scale)));
+               linalg::YieldOp::create(
+                   nb, l,
+                   arith::AddFOp::create(nb, l, args[2], prod).getResult());
+             })
+      .getResult(0);
+}
+
+/// Zeros of `type`, its leading dynamic sizes taken from `like`'s and the
+/// last from `last` (value, dim).
+Value zerosLike(OpBuilder &b, Location loc, RankedTensorType type, Value like,
+                std::pair<Value, int64_t> last) {
+  SmallVector<std::pair<Value, int64_t>> dimSrc;
+  for (int64_t i = 0; i + 1 < type.getRank(); ++i)
+    dimSrc.push_back({like, i});
+  dimSrc.push_back(last);
+  Value init = emptyTensor(b, loc, type, dimSrc);
+  Value zero =
+      arith::ConstantOp::create(b, loc, b.getZeroAttr(type.getElementType()));
+  return linalg::FillOp::create(b, loc, zero, init).getResult(0);
+}
+
 struct LinearLowering : OpConversionPattern<LinearOp> {
   using OpConversionPattern::OpConversionPattern;
   LogicalResult
@@ -193,23 +247,16 @@ struct LinearLowering : OpConversionPattern<LinearOp> {
     int64_t rank = outTy.getRank();
     MLIRContext *ctx = rewriter.getContext();
 
-    // Loops: batch dims d0..d(rank-2), n = d(rank-1), k = d(rank).
-    SmallVector<std::pair<Value, int64_t>> dimSrc;
-    for (int64_t i = 0; i + 1 < rank; ++i)
-      dimSrc.push_back({x, i});
-    dimSrc.push_back({w, 0});
-    Value init = emptyTensor(rewriter, loc, outTy, dimSrc);
-
-    SmallVector<AffineExpr> outExprs;
-    for (int64_t i = 0; i < rank; ++i)
-      outExprs.push_back(getAffineDimExpr(i, ctx));
-    AffineExpr n = getAffineDimExpr(rank - 1, ctx);
-    AffineExpr k = getAffineDimExpr(rank, ctx);
-
     Value acc;
     if (Value bias = adaptor.getBias()) {
+      SmallVector<std::pair<Value, int64_t>> dimSrc;
+      for (int64_t i = 0; i + 1 < rank; ++i)
+        dimSrc.push_back({x, i});
+      dimSrc.push_back({w, 0});
+      Value init = emptyTensor(rewriter, loc, outTy, dimSrc);
       AffineMap id = AffineMap::getMultiDimIdentityMap(rank, ctx);
-      AffineMap biasMap = AffineMap::get(rank, 0, n, ctx);
+      AffineMap biasMap =
+          AffineMap::get(rank, 0, getAffineDimExpr(rank - 1, ctx), ctx);
       SmallVector<utils::IteratorType> iters(rank,
                                              utils::IteratorType::parallel);
       acc = linalg::GenericOp::create(
@@ -220,28 +267,33 @@ struct LinearLowering : OpConversionPattern<LinearOp> {
                 })
                 .getResult(0);
     } else {
-      Value zero = arith::ConstantOp::create(
-          rewriter, loc, rewriter.getZeroAttr(outTy.getElementType()));
-      acc = linalg::FillOp::create(rewriter, loc, zero, init).getResult(0);
+      acc = zerosLike(rewriter, loc, outTy, x, {w, 0});
     }
+    rewriter.replaceOp(op, contractLastDim(rewriter, loc, x, w, acc));
+    return success();
+  }
+};
 
-    SmallVector<AffineExpr> inExprs(outExprs.begin(), outExprs.end() - 1);
-    inExprs.push_back(k);
-    AffineMap inMap = AffineMap::get(rank + 1, 0, inExprs, ctx);
-    AffineMap wMap = AffineMap::get(rank + 1, 0, {n, k}, ctx);
-    AffineMap outMap = AffineMap::get(rank + 1, 0, outExprs, ctx);
-    SmallVector<utils::IteratorType> iters(rank + 1,
-                                           utils::IteratorType::parallel);
-    iters.back() = utils::IteratorType::reduction;
-    auto matmul = linalg::GenericOp::create(
-        rewriter, loc, outTy, ValueRange{x, w}, ValueRange{acc},
-        ArrayRef<AffineMap>{inMap, wMap, outMap}, iters,
-        [](OpBuilder &b, Location l, ValueRange args) {
-          Value prod = arith::MulFOp::create(b, l, args[0], args[1]);
-          linalg::YieldOp::create(
-              b, l, arith::AddFOp::create(b, l, args[2], prod).getResult());
-        });
-    rewriter.replaceOp(op, matmul.getResult(0));
+/// base + scale · (x · Aᵀ) · Bᵀ, unmerged: two contractions through the
+/// [..., r] intermediate (r ≪ in, out: the cheap order).
+struct LoRALowering : OpConversionPattern<LoRAOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult
+  matchAndRewrite(LoRAOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    Value x = adaptor.getInput(), a = adaptor.getLoraA();
+    auto xTy = cast<RankedTensorType>(x.getType());
+    auto aTy = cast<RankedTensorType>(a.getType());
+    SmallVector<int64_t> tShape(xTy.getShape().drop_back());
+    tShape.push_back(aTy.getDimSize(0));
+    auto tTy = RankedTensorType::get(tShape, xTy.getElementType());
+    Value t = contractLastDim(rewriter, loc, x, a,
+                              zerosLike(rewriter, loc, tTy, x, {a, 0}));
+    rewriter.replaceOp(op, contractLastDim(
+                               rewriter, loc, t, adaptor.getLoraB(),
+                               adaptor.getBase(),
+                               op.getScale().convertToDouble()));
     return success();
   }
 };
@@ -741,7 +793,8 @@ struct ConvertQOptToLinalgPass
 } // namespace
 
 void mlir::qopt::populateQOptToLinalgPatterns(RewritePatternSet &patterns) {
-  patterns.add<LinearLowering, QLinearLowering, QuantizeLowering,
-               DequantizeLowering, FakeQuantLowering, ObserveLowering>(
+  patterns.add<LinearLowering, LoRALowering, QLinearLowering,
+               QuantizeLowering, DequantizeLowering, FakeQuantLowering,
+               ObserveLowering>(
       patterns.getContext());
 }

@@ -437,6 +437,47 @@ LogicalResult QLinearOp::verify() {
 }
 
 //===----------------------------------------------------------------------===//
+// LoRAOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult LoRAOp::verify() {
+  RankedTensorType baseTy = getBase().getType(), inTy = getInput().getType();
+  RankedTensorType aTy = getLoraA().getType(), bTy = getLoraB().getType();
+  Type elem = baseTy.getElementType();
+  if (inTy.getElementType() != elem || aTy.getElementType() != elem ||
+      bTy.getElementType() != elem || getResult().getType() != baseTy)
+    return emitOpError("base, input, lora_a, lora_b and result must share "
+                       "the element type, and result must have base's type");
+  if (aTy.getRank() != 2 || bTy.getRank() != 2)
+    return emitOpError("lora_a and lora_b must be 2-D, got ")
+           << shapeStr(aTy.getShape()) << " and " << shapeStr(bTy.getShape());
+  if (baseTy.getRank() < 1 || baseTy.getRank() != inTy.getRank())
+    return emitOpError("base and input must have the same rank >= 1");
+  int64_t r = aTy.getDimSize(0), in = inTy.getShape().back(),
+          out = baseTy.getShape().back();
+  if (!ShapedType::isDynamic(r) && r < 1)
+    return emitOpError("the rank r must be >= 1");
+  if (!dimsAgree(aTy.getDimSize(1), in))
+    return emitOpError("lora_a must be [r, in] = [r, ")
+           << in << "], got " << shapeStr(aTy.getShape());
+  if (!dimsAgree(bTy.getDimSize(0), out) || !dimsAgree(bTy.getDimSize(1), r))
+    return emitOpError("lora_b must be [out, r] = [")
+           << out << ", " << r << "], got " << shapeStr(bTy.getShape());
+  for (int64_t d = 0; d + 1 < baseTy.getRank(); ++d)
+    if (!dimsAgree(baseTy.getDimSize(d), inTy.getDimSize(d)))
+      return emitOpError("base ")
+             << shapeStr(baseTy.getShape()) << " and input "
+             << shapeStr(inTy.getShape()) << " differ in leading dimension "
+             << d;
+  double scale = getScale().convertToDouble();
+  if (!std::isfinite(scale))
+    return emitOpError("scale must be finite, got ") << scale;
+  if (getAdapter().empty())
+    return emitOpError("adapter must name the adapter");
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
 // QuantizableLayerOpInterface
 //===----------------------------------------------------------------------===//
 

@@ -269,4 +269,41 @@ def QOpt_QLinearOp : QOpt_Op<"qlinear", [Pure, AttrSizedOperandSegments,
   let hasVerifier = 1;
 }
 
+//===----------------------------------------------------------------------===//
+// qopt.lora
+//===----------------------------------------------------------------------===//
+
+def QOpt_LoRAOp : QOpt_Op<"lora", [Pure]> {
+  let summary = "low-rank adapter on a layer: base + scale · (x · Aᵀ) · Bᵀ";
+  let description = [{
+    Adds a LoRA adapter's contribution to the output of a layer (Hu et al.,
+    2021): `y = base + scale · (input · lora_aᵀ) · lora_bᵀ`, where `base` is
+    the layer's result `[..., out]`, `input` the layer's input `[..., in]`,
+    `lora_a` is `[r, in]` and `lora_b` `[out, r]` (PEFT's `lora_A.weight`
+    and `lora_B.weight`), and `scale` the adapter's scaling (PEFT:
+    `lora_alpha / r`, or `lora_alpha / sqrt(r)` with rsLoRA, times any user
+    weight). `adapter` names the adapter the matrices came from.
+
+    Since the op only reads the layer's input and output, adapters stack
+    (one op per adapter) and work unmerged; `qopt-fold-lora` merges them
+    into a `qopt.linear`'s constant weight, `W' = W + Σ scale · B · A`.
+
+    ```mlir
+    %y = qopt.linear %x, %w : (tensor<4x16xf32>, tensor<32x16xf32>) -> tensor<4x32xf32>
+    %z = qopt.lora %y, %x, %a, %b scale 2.0 {adapter = "sql"}
+        : (tensor<4x32xf32>, tensor<4x16xf32>, tensor<8x16xf32>, tensor<32x8xf32>)
+        -> tensor<4x32xf32>
+    ```
+  }];
+  let arguments = (ins QOpt_FloatTensor:$base, QOpt_FloatTensor:$input,
+                       QOpt_FloatTensor:$lora_a, QOpt_FloatTensor:$lora_b,
+                       F64Attr:$scale, StrAttr:$adapter);
+  let results = (outs QOpt_FloatTensor:$result);
+  let assemblyFormat = [{
+    $base `,` $input `,` $lora_a `,` $lora_b `scale` $scale attr-dict `:`
+    functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+}
+
 #endif // QOPT_DIALECT_QOPT_IR_QOPTOPS_TD

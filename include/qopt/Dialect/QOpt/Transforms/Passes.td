@@ -211,4 +211,51 @@ def QuantizePass : Pass<"qopt-quantize", "ModuleOp"> {
                            "::mlir::arith::ArithDialect"];
 }
 
+def AttachAdaptersPass : Pass<"qopt-attach-adapters", "ModuleOp"> {
+  let summary = "Put PEFT LoRA adapters on the layers they adapt (qopt.lora)";
+  let description = [{
+    For each `adapters` entry `DIR[:SCALE]`, reads PEFT's adapter folder:
+    `adapter_config.json` (`r`, `lora_alpha`, `use_rslora`,
+    `rank_pattern`, `alpha_pattern`; `peft_type` other than LORA, DoRA,
+    `bias` other than none and `modules_to_save` are refused by name) and
+    `adapter_model.safetensors` (`base_model.model.<module>.lora_A.weight`
+    [r, in] and `.lora_B.weight` [out, r], F32/F16/BF16, validated). Each
+    module is matched to the layer whose name (QuantizableLayerOpInterface)
+    is `<module>.weight`; its output gets a `qopt.lora` with scale
+    `SCALE · lora_alpha / r` (`/ sqrt(r)` with rsLoRA), stacked on the
+    adapters already there. `fan_in_fan_out` needs nothing: qopt.linear
+    keeps every weight [out, in]. A tensor that matches no layer (the error
+    lists the layers), a shape that does not fit, a rank that contradicts
+    the config, or a non-linear layer is an error.
+
+    ```mlir
+    %y = qopt.linear %x, %w {weight_name = "layers.0.q_proj.weight"} ...
+    // becomes
+    %y = qopt.linear %x, %w {weight_name = "layers.0.q_proj.weight"} ...
+    %z = qopt.lora %y, %x, %a, %b scale 2.0 {adapter = "sql"} ...
+    ```
+  }];
+  let options = [
+    ListOption<"adapters", "adapters", "std::string",
+               "PEFT adapter folders, DIR or DIR:SCALE (SCALE multiplies "
+               "the adapter's own scaling; default 1)">
+  ];
+  let dependentDialects = ["::mlir::arith::ArithDialect"];
+}
+
+def FoldLoRAPass : Pass<"qopt-fold-lora", "ModuleOp"> {
+  let summary = "Merge qopt.lora adapters into their linear layers' weights";
+  let description = [{
+    For every `qopt.linear` with a constant f32 weight `W` whose result
+    feeds a stack of `qopt.lora` ops (each reading the layer's input):
+    `W' = W + Σ_i scale_i · B_i · A_i`, accumulated in f64 and rounded once
+    to f32; the layer gets `W'` (inline if `W` was inline, else a
+    `dense_resource` blob named `<weight>+<adapter>...`) and the adapter ops
+    and their matrices are removed. An adapter that cannot be merged (its
+    base is not such a layer, or its matrices are not constants) is an error
+    that says why.
+  }];
+  let dependentDialects = ["::mlir::arith::ArithDialect"];
+}
+
 #endif // QOPT_DIALECT_QOPT_TRANSFORMS_PASSES_TD

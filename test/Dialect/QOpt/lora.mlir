@@ -1,0 +1,17 @@
+// qopt.lora: round trip through the custom form, the generic form and
+// bytecode.
+// RUN: quant-opt %s | quant-opt | FileCheck %s
+// RUN: quant-opt %s --mlir-print-op-generic | quant-opt | FileCheck %s
+// RUN: quant-opt %s --emit-bytecode | quant-opt | FileCheck %s --check-prefix=BC
+
+// CHECK-LABEL: func.func @stacked
+// CHECK: %[[Y:.*]] = qopt.linear %arg0, %arg1
+// CHECK: %[[Z:.*]] = qopt.lora %[[Y]], %arg0, %arg2, %arg3 scale 2.000000e+00 {adapter = "sql"} : (tensor<?x4x16xf32>, tensor<?x4x16xf32>, tensor<8x16xf32>, tensor<16x8xf32>) -> tensor<?x4x16xf32>
+// CHECK: qopt.lora %[[Z]], %arg0, %arg2, %arg3 scale 5.000000e-01 {adapter = "chat"}
+// BC: qopt.lora %{{.*}} scale 2.000000e+00 {adapter = "sql"}
+func.func @stacked(%x: tensor<?x4x16xf32>, %w: tensor<16x16xf32>, %a: tensor<8x16xf32>, %b: tensor<16x8xf32>) -> tensor<?x4x16xf32> {
+  %y = qopt.linear %x, %w : (tensor<?x4x16xf32>, tensor<16x16xf32>) -> tensor<?x4x16xf32>
+  %z = qopt.lora %y, %x, %a, %b scale 2.0 {adapter = "sql"} : (tensor<?x4x16xf32>, tensor<?x4x16xf32>, tensor<8x16xf32>, tensor<16x8xf32>) -> tensor<?x4x16xf32>
+  %u = qopt.lora %z, %x, %a, %b scale 0.5 {adapter = "chat"} : (tensor<?x4x16xf32>, tensor<?x4x16xf32>, tensor<8x16xf32>, tensor<16x8xf32>) -> tensor<?x4x16xf32>
+  return %u : tensor<?x4x16xf32>
+}

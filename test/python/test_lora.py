@@ -1,0 +1,238 @@
+"""LoRA adapters end to end: PEFT adapter folders written with numpy and the
+safetensors package (PEFT's file names, key names and config fields),
+merged by quant-compile --adapter, checked against onnxruntime running the
+model whose weights numpy merged with PEFT's formula
+W' = W + scale * B @ A (scale = lora_alpha / r, or / sqrt(r) with rsLoRA)."""
+
+import json
+import os
+import subprocess
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+from onnx import numpy_helper
+from safetensors.numpy import save_file
+
+import make_examples
+import sample_data
+
+# Modules of the bundled transformer block and its (ONNX) MatMul nodes.
+MODULES = {
+    "layers.0.attn.q_proj": "/layers.0/attn/q_proj/MatMul",
+    "layers.0.attn.v_proj": "/layers.0/attn/v_proj/MatMul",
+    "layers.0.mlp.fc1": "/layers.0/mlp/fc1/MatMul",
+}
+
+
+@pytest.fixture(scope="module")
+def example(tmp_path_factory):
+    root = tmp_path_factory.mktemp("lora")
+    make_examples.write_model(str(root), "transformer", calib=2, eval_=3)
+    return root / "transformer"
+
+
+def onnx_weights(model):
+    """{module: (initializer name, [in, out] array)} of the adapted MatMuls."""
+    inits = {i.name: i for i in model.graph.initializer}
+    out = {}
+    for node in model.graph.node:
+        for module, name in MODULES.items():
+            if node.name == name:
+                init = inits[node.input[1]]
+                out[module] = (init.name, numpy_helper.to_array(init))
+    assert out.keys() == MODULES.keys()
+    return out
+
+
+def write_adapter(directory, model, modules, r, alpha, seed, dtype=np.float32,
+                  **config):
+    """A PEFT folder; returns {module: (A, B)} as float64."""
+    rng = np.random.default_rng(seed)
+    weights = onnx_weights(model)
+    tensors, mats = {}, {}
+    for m in modules:
+        n_in, n_out = weights[m][1].shape
+        a = (rng.standard_normal((r, n_in)) * 0.2).astype(dtype)
+        b = (rng.standard_normal((n_out, r)) * 0.2).astype(dtype)
+        tensors[f"base_model.model.{m}.lora_A.weight"] = a
+        tensors[f"base_model.model.{m}.lora_B.weight"] = b
+        mats[m] = (a.astype(np.float64), b.astype(np.float64))
+    os.makedirs(directory, exist_ok=True)
+    save_file(tensors, os.path.join(directory, "adapter_model.safetensors"),
+              metadata={"format": "pt"})
+    cfg = {"peft_type": "LORA", "r": r, "lora_alpha": alpha,
+           "target_modules": sorted({m.split(".")[-1] for m in modules}),
+           "bias": "none", "fan_in_fan_out": False, "task_type": "CAUSAL_LM"}
+    cfg.update(config)
+    with open(os.path.join(directory, "adapter_config.json"), "w") as f:
+        json.dump(cfg, f)
+    return mats
+
+
+def merged_model(model, adapters):
+    """The ONNX model with W' = W + scale * B @ A for each (mats, scale)."""
+    merged = onnx.ModelProto()
+    merged.CopyFrom(model)
+    weights = onnx_weights(model)
+    delta = {m: np.zeros_like(w, dtype=np.float64)
+             for m, (_, w) in weights.items()}
+    for mats, scales in adapters:
+        for m, (a, b) in mats.items():
+            delta[m] += scales[m] * (b @ a).T  # ONNX stores W^T: [in, out]
+    for init in merged.graph.initializer:
+        for m, (name, w) in weights.items():
+            if init.name == name:
+                init.CopyFrom(numpy_helper.from_array(
+                    (w.astype(np.float64) + delta[m]).astype(np.float32),
+                    name))
+    return merged
+
+
+def run_ours(build_dir, so, sample, out):
+    subprocess.run([os.path.join(build_dir, "bin", "quant-run"), str(so),
+                    "--output-dir", str(out)] +
+                   sample_data.quant_run_inputs(sample_data.sample_inputs(sample)),
+                   check=True, capture_output=True)
+    return np.load(out / "output.npy")
+
+
+def compile_model(build_dir, model, so, *args):
+    return subprocess.run([os.path.join(build_dir, "bin", "quant-compile"),
+                           str(model), "-o", str(so), *map(str, args)],
+                          capture_output=True, text=True)
+
+
+def check_against(build_dir, example, so, reference, tmp_path, rtol=1e-5):
+    sess = ort.InferenceSession(reference.SerializeToString(),
+                                providers=["CPUExecutionProvider"])
+    base = ort.InferenceSession(str(example / "model.onnx"),
+                                providers=["CPUExecutionProvider"])
+    for i, sample in enumerate(sample_data.list_samples(example / "eval")):
+        feeds = sample_data.load_inputs(sample)
+        want = sess.run(None, feeds)[0]
+        got = run_ours(build_dir, so, sample, tmp_path / f"out{i}")
+        np.testing.assert_allclose(got, want, rtol=rtol, atol=rtol)
+        # The adapter changes the output (the test could not pass unmerged).
+        assert np.abs(want - base.run(None, feeds)[0]).max() > 1e-3
+
+
+def test_merge_one_adapter(build_dir, example, tmp_path):
+    model = onnx.load(example / "model.onnx")
+    mats = write_adapter(tmp_path / "sql", model, list(MODULES), r=4,
+                         alpha=8, seed=1)
+    so = tmp_path / "m.so"
+    r = compile_model(build_dir, example / "model.onnx", so,
+                      f"--adapter={tmp_path / 'sql'}")
+    assert r.returncode == 0, r.stderr
+    ref = merged_model(model, [(mats, {m: 8 / 4 for m in MODULES})])
+    check_against(build_dir, example, so, ref, tmp_path)
+
+
+def test_rslora_patterns_f16_and_two_adapters(build_dir, example, tmp_path):
+    """rsLoRA scale alpha / sqrt(r), per-module rank/alpha patterns, F16
+    tensors, and two adapters with user weights summed."""
+    model = onnx.load(example / "model.onnx")
+    a1 = write_adapter(tmp_path / "a1", model, ["layers.0.attn.q_proj",
+                                                "layers.0.mlp.fc1"],
+                       r=4, alpha=16, seed=2, dtype=np.float16,
+                       use_rslora=True, alpha_pattern={"fc1": 4})
+    a2 = write_adapter(tmp_path / "a2", model, ["layers.0.attn.v_proj"],
+                       r=2, alpha=2, seed=3, rank_pattern={"v_proj": 2})
+    so = tmp_path / "m.so"
+    r = compile_model(build_dir, example / "model.onnx", so,
+                      f"--adapter={tmp_path / 'a1'}:0.5",
+                      f"--adapter={tmp_path / 'a2'}:1.5")
+    assert r.returncode == 0, r.stderr
+    ref = merged_model(model, [
+        (a1, {"layers.0.attn.q_proj": 0.5 * 16 / 2.0,
+              "layers.0.mlp.fc1": 0.5 * 4 / 2.0}),
+        (a2, {"layers.0.attn.v_proj": 1.5 * 2 / 2})])
+    check_against(build_dir, example, so, ref, tmp_path)
+
+
+def test_merge_then_quantize(build_dir, example, tmp_path):
+    """--adapter with --quantize: the report compares the quantized merged
+    model with the merged float model."""
+    model = onnx.load(example / "model.onnx")
+    mats = write_adapter(tmp_path / "sql", model, list(MODULES), r=4,
+                         alpha=8, seed=4)
+    so, report = tmp_path / "q.so", tmp_path / "r.json"
+    r = compile_model(build_dir, example / "model.onnx", so,
+                      f"--adapter={tmp_path / 'sql'}", "--quantize=w8",
+                      f"--eval-data={example / 'eval'}", f"--report={report}",
+                      "--report-latency-runs=0")
+    assert r.returncode == 0, r.stderr
+    rep = json.loads(report.read_text())
+    assert rep["outputs"]["eval"]["output"]["sqnr_db"] > 30
+    # And against onnxruntime on the merged float model.
+    ref = merged_model(model, [(mats, {m: 2.0 for m in MODULES})])
+    sess = ort.InferenceSession(ref.SerializeToString(),
+                                providers=["CPUExecutionProvider"])
+    sample = sample_data.list_samples(example / "eval")[0]
+    want = sess.run(None, sample_data.load_inputs(sample))[0]
+    got = run_ours(build_dir, so, sample, tmp_path / "o")
+    err = got.astype(np.float64) - want
+    assert 10 * np.log10(np.sum(want.astype(np.float64) ** 2) /
+                         np.sum(err ** 2)) > 30
+
+
+def test_list_layers(build_dir, example):
+    r = subprocess.run([os.path.join(build_dir, "bin", "quant-compile"),
+                        str(example / "model.onnx"), "-o", "unused.so",
+                        "--list-layers"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    names = [line.split()[0] for line in r.stdout.splitlines()]
+    assert names == ["layers.0.attn.q_proj.weight", "layers.0.attn.k_proj.weight",
+                     "layers.0.attn.v_proj.weight", "layers.0.attn.o_proj.weight",
+                     "layers.0.mlp.fc1.weight", "layers.0.mlp.fc2.weight"]
+    assert "qopt.linear" in r.stdout and "tensor<64x64xf32>" in r.stdout
+    assert not os.path.exists("unused.so")
+
+
+def test_adapter_errors(build_dir, example, tmp_path):
+    model = onnx.load(example / "model.onnx")
+    # A module the model does not have: listed with the layers.
+    d = tmp_path / "bad"
+    write_adapter(d, model, ["layers.0.attn.q_proj"], r=2, alpha=2, seed=5)
+    from safetensors.numpy import load_file
+    t = load_file(d / "adapter_model.safetensors")
+    t = {k.replace("q_proj", "qq_proj"): v for k, v in t.items()}
+    save_file(t, d / "adapter_model.safetensors")
+    so = tmp_path / "x.so"
+    r = compile_model(build_dir, example / "model.onnx", so, f"--adapter={d}")
+    assert r.returncode != 0
+    assert "module 'layers.0.attn.qq_proj': matches no layer" in r.stderr
+    assert "layers.0.attn.q_proj" in r.stderr
+    assert not so.exists()
+    # A truncated safetensors file.
+    d2 = tmp_path / "trunc"
+    write_adapter(d2, model, ["layers.0.attn.q_proj"], r=2, alpha=2, seed=6)
+    f = d2 / "adapter_model.safetensors"
+    f.write_bytes(f.read_bytes()[:-10])
+    r = compile_model(build_dir, example / "model.onnx", so, f"--adapter={d2}")
+    assert r.returncode != 0 and "adapter_model.safetensors" in r.stderr
+    assert "Traceback" not in r.stderr and not so.exists()
+
+
+def test_unmerged_adapter_matches_merged(build_dir, example, tmp_path):
+    """qopt.lora lowered as it is (base + scale·(x·Aᵀ)·Bᵀ, no merge) gives
+    the merged model's outputs."""
+    model = onnx.load(example / "model.onnx")
+    mats = write_adapter(tmp_path / "sql", model, list(MODULES), r=4,
+                         alpha=8, seed=7)
+    bindir = os.path.join(build_dir, "bin")
+    imported, attached = tmp_path / "m.mlir", tmp_path / "a.mlir"
+    subprocess.run([os.path.join(bindir, "quant-translate"), "--import-onnx",
+                    str(example / "model.onnx"), "-o", str(imported)],
+                   check=True)
+    subprocess.run([os.path.join(bindir, "quant-opt"), str(imported),
+                    f"--qopt-attach-adapters=adapters={tmp_path / 'sql'}",
+                    "-o", str(attached)], check=True)
+    assert attached.read_text().count("qopt.lora") == len(MODULES)
+    so = tmp_path / "u.so"
+    r = compile_model(build_dir, attached, so)
+    assert r.returncode == 0, r.stderr
+    ref = merged_model(model, [(mats, {m: 2.0 for m in MODULES})])
+    check_against(build_dir, example, so, ref, tmp_path)
