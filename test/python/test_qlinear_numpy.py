@@ -179,3 +179,58 @@ def test_weight_only_4bit(build_dir, tmp_path, kernels, fmt):
            np.repeat(ws, GROUP, axis=1)).astype(np.float32)
     want = x @ deq.T + b
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+
+
+# QLoRA's NF4 levels (shared/REFERENCE.md), written out independently of
+# the compiler's table.
+NF4_LEVELS = np.array([
+    -1.0, -0.6961928009986877, -0.5250730514526367, -0.39491748809814453,
+    -0.28444138169288635, -0.18477343022823334, -0.09105003625154495, 0.0,
+    0.07958029955625534, 0.16093020141124725, 0.24611230194568634,
+    0.33791524171829224, 0.44070982933044434, 0.5626170039176941,
+    0.7229568362236023, 1.0], np.float32)
+
+
+def test_weight_only_nf4(build_dir, tmp_path):
+    """qopt.qlinear nf4: w = level[code] * absmax of the code's block."""
+    rng, x, _, _, b = make_data(5)
+    blocks = K // GROUP
+    codes = rng.integers(0, 16, (N, K))
+    absmax = (rng.random((N, blocks)) * 0.1 + 0.01).astype(np.float32)
+    body = f"""
+  %w = arith.constant {dense(pack_nibbles(codes), "i8")}
+  %s = arith.constant {dense(absmax, "f32")}
+  %b = arith.constant {dense(b, "f32")}
+  %y = qopt.qlinear %x, %w scale %s bias %b {{weight_format = #qopt.weight_format<nf4>, group_size = {GROUP}, activation = #qopt.activation<none>}} : (tensor<{lead_ty()}x{K}xf32>, tensor<{N}x{K // 2}xi8>, tensor<{N}x{blocks}xf32>, tensor<{N}xf32>) -> tensor<{lead_ty()}x{N}xf32>"""
+    got = run_module(tmp_path, build_dir, body, "", x, ())
+    deq = NF4_LEVELS[codes] * np.repeat(absmax, GROUP, axis=1)
+    want = x @ deq.T + b
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+
+
+def nf4_reference(w, group):
+    """numpy NF4 of a [N, K] weight: absmax per block, nearest level (a tie
+    takes the lower level), dequantized."""
+    n, k = w.shape
+    blocks = w.reshape(n, k // group, group)
+    absmax = np.abs(blocks).max(axis=2, keepdims=True)
+    scaled = np.where(absmax > 0, blocks / np.where(absmax > 0, absmax, 1), 0)
+    mids = (NF4_LEVELS[:-1] + NF4_LEVELS[1:]) / 2
+    codes = (scaled[..., None] > mids).sum(axis=-1)
+    return (NF4_LEVELS[codes] * absmax).reshape(n, k).astype(np.float32)
+
+
+def test_quantize_nf4_matches_numpy(build_dir, tmp_path):
+    """qopt-quantize scheme=nf4 end to end: the compiled layer equals x times
+    numpy's NF4-dequantized weight."""
+    rng, x, _, _, b = make_data(6)
+    w = (rng.standard_normal((N, K)) * 0.1).astype(np.float32)
+    w[0, :GROUP] = 0.0  # a block of zeros (absmax 0)
+    body = f"""
+  %w = arith.constant {dense(w, "f32")}
+  %b = arith.constant {dense(b, "f32")}
+  %y = qopt.linear %x, %w, %b {{weight_name = "fc"}} : (tensor<{lead_ty()}x{K}xf32>, tensor<{N}x{K}xf32>, tensor<{N}xf32>) -> tensor<{lead_ty()}x{N}xf32>"""
+    got = run_module(tmp_path, build_dir, body, "", x,
+                     ("--quantize=nf4", f"--group-size={GROUP}"))
+    want = x @ nf4_reference(w, GROUP).T + b
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)

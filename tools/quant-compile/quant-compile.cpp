@@ -189,7 +189,10 @@ static ChoiceOpt<qopt::QuantScheme> quantize(
                           "per-token activation scales at run time"),
                clEnumValN(qopt::QuantScheme::W8, "w8", "weight-only int8"),
                clEnumValN(qopt::QuantScheme::W4, "w4",
-                          "weight-only 4-bit (--group-size)")),
+                          "weight-only 4-bit (--group-size)"),
+               clEnumValN(qopt::QuantScheme::NF4, "nf4",
+                          "weight-only NF4 (QLoRA; --group-size, default "
+                          "64)")),
     cl::cat(category));
 static cl::opt<std::string>
     calibrationData("calibration-data",
@@ -468,7 +471,11 @@ int main(int argc, char **argv) {
     ptq.calibrationMethod = calibrationMethod;
     ptq.percentile = calibrationPercentile;
     ptq.activationType = activationType;
-    ptq.groupSize = groupSize;
+    // QLoRA's NF4 blocks are 64 weights; int4's default is 128.
+    ptq.groupSize = quantize == qopt::QuantScheme::NF4 &&
+                            !groupSize.getNumOccurrences()
+                        ? int64_t(64)
+                        : int64_t(groupSize);
     ptq.weightSymmetric = !weightAsymmetric;
     ptq.smoothquantAlpha = smoothquant.getNumOccurrences() ? smoothquant : -1.0;
     ptq.exclude = excludeLayers;

@@ -29,7 +29,9 @@ struct PTQPipelineOptions : public PassPipelineOptions<PTQPipelineOptions> {
           clEnumValN(QuantScheme::W8A8Dynamic, "w8a8-dynamic",
                      "per-token activation scales at run time"),
           clEnumValN(QuantScheme::W8, "w8", "weight-only int8 per channel"),
-          clEnumValN(QuantScheme::W4, "w4", "weight-only 4-bit block-wise"))};
+          clEnumValN(QuantScheme::W4, "w4", "weight-only 4-bit block-wise"),
+          clEnumValN(QuantScheme::NF4, "nf4",
+                     "weight-only NF4 (QLoRA), block-wise absmax"))};
   PassOptions::Option<std::string> calibrationData{
       *this, "calibration-data",
       llvm::cl::desc("Calibration samples (w8a8): one folder per sample")};

@@ -6,6 +6,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "qopt/Conversion/Passes.h"
+#include "qopt/Support/NF4.h"
 #include "qopt/Dialect/QOpt/IR/QOptOps.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -627,6 +628,14 @@ struct QLinearLowering : OpConversionPattern<QLinearOp> {
       // j of a byte in its low (j = 0) or high nibble.
       int64_t g = op.getGroupSize(), blocks = k / g;
       bool isUnsigned = op.getWeightFormat() == WeightFormat::UInt4;
+      bool isNF4 = op.getWeightFormat() == WeightFormat::NF4;
+      // NF4 codes index QLoRA's 16 levels.
+      Value levels;
+      if (isNF4)
+        levels = arith::ConstantOp::create(
+            rewriter, loc,
+            DenseElementsAttr::get(RankedTensorType::get({16}, f32),
+                                   ArrayRef<float>(::qopt::kNF4Levels)));
       auto x4Ty =
           RankedTensorType::get({xTy.getDimSize(0), blocks, g / 2, 2}, f32);
       Value x4 = tensor::ExpandShapeOp::create(
@@ -664,28 +673,41 @@ struct QLinearLowering : OpConversionPattern<QLinearOp> {
             Value nib = arith::AndIOp::create(
                 b, l, arith::ShRUIOp::create(b, l, byte, shift),
                 arith::ConstantIntOp::create(b, l, 15, 32));
-            Value v;
-            if (isUnsigned) {
-              v = arith::SubIOp::create(
-                  b, l, nib, arith::ExtSIOp::create(b, l, i32, args[3]));
+            // The weight's value: a level of the NF4 table, or the signed
+            // (int4) or zero-point shifted (uint4) nibble, times the scale.
+            Value w;
+            if (isNF4) {
+              w = tensor::ExtractOp::create(
+                  b, l, levels,
+                  ValueRange{arith::IndexCastOp::create(
+                      b, l, b.getIndexType(), nib)});
+            } else if (isUnsigned) {
+              w = arith::SIToFPOp::create(
+                  b, l, f32,
+                  arith::SubIOp::create(
+                      b, l, nib, arith::ExtSIOp::create(b, l, i32, args[3])));
             } else {
               // Two's complement of a nibble: v - 16 when bit 3 is set.
               Value sign = arith::AndIOp::create(
                   b, l, nib, arith::ConstantIntOp::create(b, l, 8, 32));
-              v = arith::SubIOp::create(
-                  b, l, nib,
-                  arith::ShLIOp::create(
-                      b, l, sign, arith::ConstantIntOp::create(b, l, 1, 32)));
+              w = arith::SIToFPOp::create(
+                  b, l, f32,
+                  arith::SubIOp::create(
+                      b, l, nib,
+                      arith::ShLIOp::create(
+                          b, l, sign,
+                          arith::ConstantIntOp::create(b, l, 1, 32))));
             }
-            Value deq = arith::MulFOp::create(
-                b, l, arith::SIToFPOp::create(b, l, f32, v), args[2]);
+            Value deq = arith::MulFOp::create(b, l, w, args[2]);
             Value prod = arith::MulFOp::create(b, l, args[0], deq);
             linalg::YieldOp::create(
                 b, l,
                 arith::AddFOp::create(b, l, args.back(), prod).getResult());
           });
-      mm.setLibraryCallAttr(rewriter.getStringAttr(
-          isUnsigned ? "qopt_kernel_matmul_wu4" : "qopt_kernel_matmul_w4"));
+      // NF4 has no runtime kernel yet: it runs as generated loops.
+      if (!isNF4)
+        mm.setLibraryCallAttr(rewriter.getStringAttr(
+            isUnsigned ? "qopt_kernel_matmul_wu4" : "qopt_kernel_matmul_w4"));
       y = mm.getResult(0);
     } else {
       // W8A8: quantize the input, i32 GEMM, dequantizing epilogue.
@@ -776,7 +798,7 @@ struct QLinearLowering : OpConversionPattern<QLinearOp> {
 };
 
 struct ConvertQOptToLinalgPass
-    : qopt::impl::ConvertQOptToLinalgPassBase<ConvertQOptToLinalgPass> {
+    : mlir::qopt::impl::ConvertQOptToLinalgPassBase<ConvertQOptToLinalgPass> {
   void runOnOperation() override {
     MLIRContext *ctx = &getContext();
     ConversionTarget target(*ctx);

@@ -177,3 +177,27 @@ func.func @string_format(%x: tensor<4x64xf32>, %w: tensor<32x64xi8>, %s: tensor<
   %y = qopt.qlinear %x, %w scale %s {weight_format = "int8", activation = #qopt.activation<none>} : (tensor<4x64xf32>, tensor<32x64xi8>, tensor<32xf32>) -> tensor<4x32xf32>
   return %y : tensor<4x32xf32>
 }
+
+// -----
+
+func.func @nf4_zp(%x: tensor<4x64xf32>, %w: tensor<32x32xi8>, %s: tensor<32x1xf32>, %z: tensor<32x1xi8>) -> tensor<4x32xf32> {
+  // expected-error @+1 {{weight_zero_point is for uint4 weights only; nf4 weights are symmetric}}
+  %y = qopt.qlinear %x, %w scale %s zero_point %z {weight_format = #qopt.weight_format<nf4>, group_size = 64, activation = #qopt.activation<none>} : (tensor<4x64xf32>, tensor<32x32xi8>, tensor<32x1xf32>, tensor<32x1xi8>) -> tensor<4x32xf32>
+  return %y : tensor<4x32xf32>
+}
+
+// -----
+
+func.func @nf4_static(%x: tensor<4x64xf32>, %w: tensor<32x32xi8>, %s: tensor<32x1xf32>) -> tensor<4x32xf32> {
+  // expected-error @+1 {{activation 'dynamic' needs int8 weights, got nf4 (4-bit weights are weight-only)}}
+  %y = qopt.qlinear %x, %w scale %s {weight_format = #qopt.weight_format<nf4>, group_size = 64, activation = #qopt.activation<dynamic>} : (tensor<4x64xf32>, tensor<32x32xi8>, tensor<32x1xf32>) -> tensor<4x32xf32>
+  return %y : tensor<4x32xf32>
+}
+
+// -----
+
+func.func @nf4_per_channel(%x: tensor<4x64xf32>, %w: tensor<32x32xi8>, %s: tensor<32xf32>) -> tensor<4x32xf32> {
+  // expected-error @+1 {{4-bit weights are block-wise: group_size must be > 0}}
+  %y = qopt.qlinear %x, %w scale %s {weight_format = #qopt.weight_format<nf4>, activation = #qopt.activation<none>} : (tensor<4x64xf32>, tensor<32x32xi8>, tensor<32xf32>) -> tensor<4x32xf32>
+  return %y : tensor<4x32xf32>
+}

@@ -29,3 +29,10 @@ func.func @weight_only_int4(%x: tensor<1x64xf32>, %w: tensor<8x32xi8>, %s: tenso
   %u = qopt.qlinear %x, %w scale %s zero_point %z bias %b {weight_format = #qopt.weight_format<uint4>, group_size = 32, activation = #qopt.activation<none>} : (tensor<1x64xf32>, tensor<8x32xi8>, tensor<8x2xf32>, tensor<8x2xi8>, tensor<8xf32>) -> tensor<1x8xf32>
   return %y, %u : tensor<1x8xf32>, tensor<1x8xf32>
 }
+
+// CHECK-LABEL: func.func @weight_only_nf4
+// CHECK: qopt.qlinear %{{.*}}, %{{.*}} scale %{{.*}} {activation = #qopt.activation<none>, group_size = 64 : i64, weight_format = #qopt.weight_format<nf4>} : (tensor<2x64xf32>, tensor<8x32xi8>, tensor<8x1xf32>) -> tensor<2x8xf32>
+func.func @weight_only_nf4(%x: tensor<2x64xf32>, %w: tensor<8x32xi8>, %s: tensor<8x1xf32>) -> tensor<2x8xf32> {
+  %y = qopt.qlinear %x, %w scale %s {weight_format = #qopt.weight_format<nf4>, group_size = 64, activation = #qopt.activation<none>} : (tensor<2x64xf32>, tensor<8x32xi8>, tensor<8x1xf32>) -> tensor<2x8xf32>
+  return %y : tensor<2x8xf32>
+}

@@ -7,6 +7,8 @@
 //                 (integer kernels), convolutions the QDQ form;
 //   w8a8-dynamic  per-token activation scales at run time (linear layers);
 //   w8            weight-only int8 per channel;
+//   nf4           weight-only NF4 (QLoRA's NormalFloat levels, absmax per
+//                 block of group-size), two codes per byte;
 //   w4            weight-only 4-bit block-wise (group-size, symmetric int4
 //                 or asymmetric uint4 with zero points), two per byte.
 //
@@ -14,6 +16,7 @@
 
 #include "WeightValues.h"
 #include "qopt/Dialect/QOpt/IR/QOptOps.h"
+#include "qopt/Support/NF4.h"
 #include "qopt/Support/QuantMath.h"
 #include "qopt/Dialect/QOpt/Transforms/Passes.h"
 
@@ -127,6 +130,11 @@ struct QuantizePass : mlir::qopt::impl::QuantizePassBase<QuantizePass> {
     registerQuantizableLayerExternalModels(registry);
   }
 
+  /// The schemes with block-wise 4-bit weights.
+  bool isBlocked4() const {
+    return scheme == QuantScheme::W4 || scheme == QuantScheme::NF4;
+  }
+
   /// The observer's calibrated per-tensor type, or a diagnostic.
   FailureOr<quant::UniformQuantizedType> observerType(ObserveOp observer) {
     CalibrationAttr calibration = observer.getCalibrationAttr();
@@ -145,7 +153,7 @@ struct QuantizePass : mlir::qopt::impl::QuantizePassBase<QuantizePass> {
       module.emitError("qopt-quantize: form=qdq is for scheme w8a8 only");
       return signalPassFailure();
     }
-    if (scheme == QuantScheme::W4 && (groupSize <= 0 || groupSize % 2 != 0)) {
+    if (isBlocked4() && (groupSize <= 0 || groupSize % 2 != 0)) {
       module.emitError("qopt-quantize: group-size must be a positive even "
                        "number, got ")
           << int64_t(groupSize);
@@ -239,6 +247,21 @@ struct QuantizePass : mlir::qopt::impl::QuantizePassBase<QuantizePass> {
     int64_t n = weightTy.getDimSize(0), k = weightTy.getDimSize(1);
     Type f32 = b.getF32Type(), i8 = b.getI8Type();
     StoredWeight out;
+    if (blocked && scheme == QuantScheme::NF4) {
+      std::vector<uint8_t> packed;
+      std::vector<float> absmax;
+      if (!::qopt::quantizeNF4(w.data(), n, k, groupSize, packed, absmax))
+        return failure();
+      out.format = WeightFormat::NF4;
+      out.group = groupSize;
+      std::vector<int8_t> bytes(packed.begin(), packed.end());
+      out.weight = blobConstant<int8_t>(
+          b, loc, RankedTensorType::get({n, k / 2}, i8), name + ".nf4", bytes);
+      out.scale = blobConstant<float>(
+          b, loc, RankedTensorType::get({n, k / groupSize}, f32),
+          name + ".absmax", absmax);
+      return out;
+    }
     if (blocked) {
       std::optional<Blocked4> q =
           quantizeBlocked4(w, n, k, groupSize, weightSymmetric);
@@ -292,7 +315,7 @@ struct QuantizePass : mlir::qopt::impl::QuantizePassBase<QuantizePass> {
           << " (i32 accumulation could overflow): weight-only int8 instead";
       activation = ActivationMode::None;
     }
-    if (scheme == QuantScheme::W4 && k % groupSize != 0) {
+    if (isBlocked4() && k % groupSize != 0) {
       op.emitWarning("qopt-quantize: K = ")
           << k << " is not a multiple of group-size " << int64_t(groupSize)
           << ": weight-only int8 instead";
@@ -317,7 +340,7 @@ struct QuantizePass : mlir::qopt::impl::QuantizePassBase<QuantizePass> {
     }
 
     Value input = observer ? observer.getInput() : op.getInput();
-    bool blocked = scheme == QuantScheme::W4 && k % groupSize == 0;
+    bool blocked = isBlocked4() && k % groupSize == 0;
     StoredWeight &stored = storedWeights[{op.getWeight(), int(blocked)}];
     if (!stored.weight) {
       FailureOr<StoredWeight> made =

@@ -51,13 +51,14 @@ def QOpt_WeightFormat : QOpt_Enum<"WeightFormat",
     "storage of qopt.qlinear's integer weight", [
       I32EnumAttrCase<"Int8", 0, "int8">,
       I32EnumAttrCase<"Int4", 1, "int4">,
-      I32EnumAttrCase<"UInt4", 2, "uint4">
+      I32EnumAttrCase<"UInt4", 2, "uint4">,
+      I32EnumAttrCase<"NF4", 3, "nf4">
     ]>;
 
 def QOpt_WeightFormatAttr : EnumAttr<QOpt_Dialect, QOpt_WeightFormat,
                                      "weight_format"> {
   let summary = "integer weight storage: `int8` [N, K], or `int4` / `uint4` "
-                "packed two per byte [N, K/2]";
+                "/ `nf4` (NormalFloat codes) packed two per byte [N, K/2]";
   let assemblyFormat = "`<` $value `>`";
 }
 
@@ -97,7 +98,8 @@ def QOpt_QuantScheme : QOpt_Enum<"QuantScheme",
       I32EnumAttrCase<"W8A8", 0, "w8a8">,
       I32EnumAttrCase<"W8A8Dynamic", 1, "w8a8-dynamic">,
       I32EnumAttrCase<"W8", 2, "w8">,
-      I32EnumAttrCase<"W4", 3, "w4">
+      I32EnumAttrCase<"W4", 3, "w4">,
+      I32EnumAttrCase<"NF4", 4, "nf4">
     ]>;
 
 def QOpt_QuantizedLinearForm : QOpt_Enum<"QuantizedLinearForm",

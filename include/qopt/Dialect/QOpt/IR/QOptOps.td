@@ -232,6 +232,10 @@ def QOpt_QLinearOp : QOpt_Op<"qlinear", [Pure, AttrSizedOperandSegments,
       `sx[m] = max_k |x[m, k]| / 127` (1 for an all-zero row),
       `q = clamp(round_half_to_even(x / sx[m]), -128, 127)`, then as above
       with zero point 0.
+    * `weight_format = nf4` (QLoRA's NormalFloat, weight-only): each nibble
+      is the index of one of 16 fixed levels in [-1, 1] (docs/Dialect/QOpt.md)
+      and `weight_scale` holds each block's absmax:
+      `w'[n, k] = level[w[n, k]] * scale[n, k/G]`; no zero point.
     * `activation = none` (weight-only): the float input multiplies the
       dequantized weight; the kernels dequantize blocks of the weight as
       they go and never hold it whole in float.

@@ -168,6 +168,9 @@ def QuantizePass : Pass<"qopt-quantize", "ModuleOp"> {
       uint4 with per-block zero points, two values per byte; a K that is
       not a multiple of the group falls back to int8 with a warning;
       convolutions get int8 filters.
+    - `nf4`: weight-only NF4 for linear layers (QLoRA's 16 NormalFloat
+      levels, one absmax per block of `group-size` along K: QLoRA uses 64),
+      two codes per byte; the same int8 fallbacks as `w4`.
 
     Quantized weights are `dense_resource` blobs named after the layer.
     Layers whose name (a linear layer's `weight_name`, a convolution's ONNX
@@ -188,7 +191,9 @@ def QuantizePass : Pass<"qopt-quantize", "ModuleOp"> {
              clEnumValN(::mlir::qopt::QuantScheme::W8, "w8",
                         "weight-only int8 per channel"),
              clEnumValN(::mlir::qopt::QuantScheme::W4, "w4",
-                        "weight-only 4-bit block-wise"))}]>,
+                        "weight-only 4-bit block-wise"),
+             clEnumValN(::mlir::qopt::QuantScheme::NF4, "nf4",
+                        "weight-only NF4 (QLoRA), block-wise absmax"))}]>,
     Option<"form", "form", "::mlir::qopt::QuantizedLinearForm",
            "::mlir::qopt::QuantizedLinearForm::QLinear",
            "What a w8a8 linear layer becomes",
