@@ -43,6 +43,8 @@ struct qopt_model {
   std::string target = "cpu";
   int defaultThreads = 0;
   std::vector<Item> inputs, outputs;
+  /// Switched LoRA adapters, in index order (the `qopt_adapter` input).
+  std::vector<std::string> adapters;
   std::string signatureText;
 
   ~qopt_model() {
@@ -117,6 +119,13 @@ qopt_status qopt_model::parse(const char *text, const std::string &where) {
       ls >> defaultThreads;
       continue;
     }
+    if (key == "adapter") {
+      std::string name;
+      if (!(ls >> name))
+        return fail(where + ": malformed signature line '" + line + "'");
+      adapters.push_back(decodeName(name));
+      continue;
+    }
     if (key != "input" && key != "output")
       continue; // later ABI additions; ignore
     Item item;
@@ -159,6 +168,8 @@ qopt_status qopt_model::parse(const char *text, const std::string &where) {
     os << "  " << describeItem(item, "input ") << "\n";
   for (const Item &item : outputs)
     os << "  " << describeItem(item, "output") << "\n";
+  for (size_t i = 0; i < adapters.size(); ++i)
+    os << "  adapter " << adapters[i] << " (qopt_adapter = " << i << ")\n";
   signatureText = os.str();
   return QOPT_OK;
 }
@@ -213,6 +224,19 @@ void qopt_model_free(qopt_model *model) {
 }
 
 const char *qopt_model_target(const qopt_model *m) { return m->target.c_str(); }
+int qopt_model_num_adapters(const qopt_model *m) {
+  return int(m->adapters.size());
+}
+const char *qopt_model_adapter(const qopt_model *m, int i) {
+  return i >= 0 && size_t(i) < m->adapters.size() ? m->adapters[i].c_str()
+                                                  : nullptr;
+}
+int qopt_model_find_adapter(const qopt_model *m, const char *name) {
+  for (size_t i = 0; name && i < m->adapters.size(); ++i)
+    if (m->adapters[i] == name)
+      return int(i);
+  return -1;
+}
 int qopt_model_num_inputs(const qopt_model *m) { return int(m->inputs.size()); }
 int qopt_model_num_outputs(const qopt_model *m) {
   return int(m->outputs.size());

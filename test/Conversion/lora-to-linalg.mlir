@@ -14,3 +14,18 @@ func.func @lora(%base: tensor<?x32xf32>, %x: tensor<?x16xf32>, %a: tensor<8x16xf
   %y = qopt.lora %base, %x, %a, %b scale 0.25 {adapter = "a"} : (tensor<?x32xf32>, tensor<?x16xf32>, tensor<8x16xf32>, tensor<32x8xf32>) -> tensor<?x32xf32>
   return %y : tensor<?x32xf32>
 }
+
+// A switched adapter computes only when its selector holds its index.
+// CHECK-LABEL: func.func @switched
+// CHECK: %[[SEL:.*]] = tensor.extract %arg4[] : tensor<i64>
+// CHECK: %[[IS:.*]] = arith.cmpi eq, %[[SEL]], %c3_i64
+// CHECK: %[[R:.*]] = scf.if %[[IS]] -> (tensor<2x32xf32>) {
+// CHECK: linalg.generic
+// CHECK: linalg.generic
+// CHECK: } else {
+// CHECK-NEXT: scf.yield %arg0
+// CHECK: return %[[R]]
+func.func @switched(%base: tensor<2x32xf32>, %x: tensor<2x16xf32>, %a: tensor<8x16xf32>, %b: tensor<32x8xf32>, %s: tensor<i64>) -> tensor<2x32xf32> {
+  %y = qopt.lora %base, %x, %a, %b scale 0.25 select %s {adapter = "a", adapter_index = 3} : (tensor<2x32xf32>, tensor<2x16xf32>, tensor<8x16xf32>, tensor<32x8xf32>, tensor<i64>) -> tensor<2x32xf32>
+  return %y : tensor<2x32xf32>
+}

@@ -236,3 +236,95 @@ def test_unmerged_adapter_matches_merged(build_dir, example, tmp_path):
     assert r.returncode == 0, r.stderr
     ref = merged_model(model, [(mats, {m: 2.0 for m in MODULES})])
     check_against(build_dir, example, so, ref, tmp_path)
+
+
+def run_switch(build_dir, so, sample, out, adapter=None):
+    cmd = [os.path.join(build_dir, "bin", "quant-run"), str(so),
+           "--output-dir", str(out)]
+    cmd += sample_data.quant_run_inputs(sample_data.sample_inputs(sample))
+    if adapter:
+        cmd += ["--adapter", adapter]
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    return np.load(out / "output.npy")
+
+
+def test_switch_mode(build_dir, example, tmp_path):
+    """One artifact, two adapters kept apart: each call runs the adapter it
+    names, or the base model; each matches the corresponding merged model."""
+    model = onnx.load(example / "model.onnx")
+    sql = write_adapter(tmp_path / "sql", model, list(MODULES), r=4,
+                        alpha=8, seed=8)
+    chat = write_adapter(tmp_path / "chat", model, ["layers.0.attn.q_proj"],
+                         r=2, alpha=2, seed=9)
+    so = tmp_path / "switch.so"
+    r = compile_model(build_dir, example / "model.onnx", so,
+                      "--adapter-mode=switch", f"--adapter={tmp_path / 'sql'}",
+                      f"--adapter={tmp_path / 'chat'}:0.5")
+    assert r.returncode == 0, r.stderr
+    refs = {
+        None: model,
+        "sql": merged_model(model, [(sql, {m: 2.0 for m in MODULES})]),
+        "chat": merged_model(model, [(chat, {"layers.0.attn.q_proj": 0.5})]),
+    }
+    for i, sample in enumerate(sample_data.list_samples(example / "eval")):
+        feeds = sample_data.load_inputs(sample)
+        for adapter, ref in refs.items():
+            want = ort.InferenceSession(
+                ref.SerializeToString(),
+                providers=["CPUExecutionProvider"]).run(None, feeds)[0]
+            got = run_switch(build_dir, so, sample,
+                             tmp_path / f"o{i}{adapter}", adapter)
+            np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5,
+                                       err_msg=str(adapter))
+    # The signature lists the adapters; an unknown one is an error.
+    sample = sample_data.list_samples(example / "eval")[0]
+    r = subprocess.run([os.path.join(build_dir, "bin", "quant-run"), str(so),
+                        "--adapter", "poem"] +
+                       sample_data.quant_run_inputs(
+                           sample_data.sample_inputs(sample)),
+                       capture_output=True, text=True)
+    assert r.returncode != 0
+    assert "--adapter poem: no such adapter" in r.stderr
+    assert "adapter sql (qopt_adapter = 0)" in r.stderr
+    assert "adapter chat (qopt_adapter = 1)" in r.stderr
+
+
+def test_switch_mode_on_a_quantized_base(build_dir, example, tmp_path):
+    """QLoRA-style: NF4 base layers, float adapters chosen per call."""
+    model = onnx.load(example / "model.onnx")
+    sql = write_adapter(tmp_path / "sql", model, list(MODULES), r=4,
+                        alpha=8, seed=10)
+    so = tmp_path / "q.so"
+    r = compile_model(build_dir, example / "model.onnx", so,
+                      "--adapter-mode=switch", f"--adapter={tmp_path / 'sql'}",
+                      "--quantize=nf4")
+    assert r.returncode == 0, r.stderr
+    ref = merged_model(model, [(sql, {m: 2.0 for m in MODULES})])
+    sample = sample_data.list_samples(example / "eval")[0]
+    want = ort.InferenceSession(ref.SerializeToString(),
+                                providers=["CPUExecutionProvider"]).run(
+        None, sample_data.load_inputs(sample))[0]
+    got = run_switch(build_dir, so, sample, tmp_path / "o", "sql")
+    err = got.astype(np.float64) - want
+    sqnr = 10 * np.log10(np.sum(want.astype(np.float64) ** 2) /
+                         np.sum(err ** 2))
+    assert sqnr > 40
+    base = run_switch(build_dir, so, sample, tmp_path / "b")
+    assert np.abs(base - got).max() > 1e-3  # the adapter is really applied
+
+
+def test_switch_mode_errors(build_dir, example, tmp_path):
+    r = compile_model(build_dir, example / "model.onnx", tmp_path / "x.so",
+                      "--adapter-mode=switch")
+    assert r.returncode != 0 and "--adapter-mode=switch needs --adapter" in r.stderr
+    # A merged (or plain) artifact has no adapters to choose from.
+    so = tmp_path / "plain.so"
+    assert compile_model(build_dir, example / "model.onnx", so).returncode == 0
+    sample = sample_data.list_samples(example / "eval")[0]
+    r = subprocess.run([os.path.join(build_dir, "bin", "quant-run"), str(so),
+                        "--adapter", "sql"] +
+                       sample_data.quant_run_inputs(
+                           sample_data.sample_inputs(sample)),
+                       capture_output=True, text=True)
+    assert r.returncode != 0 and "has no switchable adapters" in r.stderr

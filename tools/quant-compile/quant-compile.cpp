@@ -247,6 +247,17 @@ static cl::list<std::string> adapters(
              "before anything else, times SCALE (default 1); repeatable: "
              "several adapters add up"),
     cl::value_desc("DIR[:SCALE]"), cl::cat(category));
+enum class AdapterMode { Merge, Switch };
+static ChoiceOpt<AdapterMode> adapterMode(
+    "adapter-mode", cl::desc("What --adapter does"),
+    cl::init(AdapterMode::Merge),
+    cl::values(clEnumValN(AdapterMode::Merge, "merge",
+                          "merge the adapters into the weights (default)"),
+               clEnumValN(AdapterMode::Switch, "switch",
+                          "keep them apart: the artifact's int64 input "
+                          "qopt_adapter chooses one per call (quant-run "
+                          "--adapter NAME), none runs the base model")),
+    cl::cat(category));
 static cl::opt<bool> listLayers(
     "list-layers",
     cl::desc("Print the model's layers (the names --adapter modules, "
@@ -414,14 +425,23 @@ int main(int argc, char **argv) {
     });
     return 0;
   }
+  bool switched = adapterMode == AdapterMode::Switch;
+  if (switched && adapters.empty())
+    return fail("--adapter-mode=switch needs --adapter=DIR");
+  if (switched && !report.empty())
+    return fail("--report with --adapter-mode=switch is not supported (the "
+                "report runs one model; merge the adapter to measure it)");
   if (!adapters.empty()) {
     // Adapters first: quantization and the report then see the merged
-    // model.
+    // model (switch mode: the base layers are quantized, the adapters stay
+    // in float).
     PassManager pm(&ctx);
     qopt::AttachAdaptersPassOptions attach;
     attach.adapters.assign(adapters.begin(), adapters.end());
+    attach.switched = switched;
     pm.addPass(qopt::createAttachAdaptersPass(attach));
-    pm.addPass(qopt::createFoldLoRAPass());
+    if (!switched)
+      pm.addPass(qopt::createFoldLoRAPass());
     if (failed(pm.run(*module)))
       return 1;
   }

@@ -28,7 +28,7 @@ namespace {
 const char *kUsage =
     "usage: quant-run ARTIFACT --input NAME=FILE ... [--output-dir DIR]\n"
     "                 [--bench N] [--warmup K] [--threads N] "
-    "[--device=cpu|cuda]\n";
+    "[--device=cpu|cuda] [--adapter NAME]\n";
 
 int fail(const std::string &message) {
   std::fprintf(stderr, "quant-run: error: %s\n", message.c_str());
@@ -109,7 +109,7 @@ static bool parseDevice(const char *text, Device &out) {
 }
 
 int main(int argc, char **argv) {
-  std::string artifact, outputDir;
+  std::string artifact, outputDir, adapter;
   Device device = Device::CPU;
   std::vector<std::pair<std::string, std::string>> inputs;
   int bench = 0, warmup = 1, threads = -1;
@@ -144,6 +144,8 @@ int main(int argc, char **argv) {
     } else if ((v = value("--threads"))) {
       if (!parseCount(v, threads) || threads == 0)
         return fail(std::string("--threads ") + v + ": expected a count >= 1");
+    } else if ((v = value("--adapter"))) {
+      adapter = v;
     } else if ((v = value("--device"))) {
       if (!parseDevice(v, device))
         return fail(std::string("--device=") + v + ": expected cpu or cuda");
@@ -193,6 +195,28 @@ int main(int argc, char **argv) {
       return fail("input '" + name + "' is given twice");
     if (qopt_tensor_load(path.c_str(), &in.items[idx]) != QOPT_OK)
       return fail("input '" + name + "': " + qopt_last_error());
+  }
+  // A switched-adapter artifact: `qopt_adapter` selects the adapter by
+  // index (-1: the base model) unless given as a file.
+  int numAdapters = qopt_model_num_adapters(model);
+  if (!adapter.empty() && numAdapters == 0)
+    return fail("--adapter " + adapter + ": '" + artifact +
+                "' has no switchable adapters (quant-compile "
+                "--adapter-mode=switch)");
+  if (numAdapters > 0) {
+    int idx = qopt_model_find_input(model, "qopt_adapter");
+    int64_t choice = -1;
+    if (!adapter.empty()) {
+      choice = qopt_model_find_adapter(model, adapter.c_str());
+      if (choice < 0)
+        return fail("--adapter " + adapter + ": no such adapter\n" +
+                    "expected signature:\n" +
+                    qopt_model_signature_text(model));
+    }
+    if (idx >= 0 && !in.items[idx] &&
+        qopt_tensor_create_copy(QOPT_DTYPE_I64, 0, nullptr, &choice,
+                                &in.items[idx]) != QOPT_OK)
+      return fail(qopt_last_error());
   }
   for (int i = 0; i < numIn; ++i)
     if (!in.items[i])

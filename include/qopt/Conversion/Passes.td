@@ -32,7 +32,7 @@ def ConvertQOptToLinalgPass : Pass<"convert-qopt-to-linalg", "ModuleOp"> {
   let dependentDialects = [
     "::mlir::linalg::LinalgDialect", "::mlir::arith::ArithDialect",
     "::mlir::math::MathDialect", "::mlir::tensor::TensorDialect",
-    "::mlir::quant::QuantDialect"
+    "::mlir::quant::QuantDialect", "::mlir::scf::SCFDialect"
   ];
 }
 

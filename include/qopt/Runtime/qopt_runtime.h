@@ -148,6 +148,13 @@ const qopt_tensor_info *qopt_model_input(const qopt_model *model, int i);
 const qopt_tensor_info *qopt_model_output(const qopt_model *model, int i);
 /** Index of the input/output named `name`, or -1. */
 int qopt_model_find_input(const qopt_model *model, const char *name);
+/** Switched LoRA adapters (quant-compile --adapter-mode=switch): such an
+ *  artifact has a rank-0 int64 input `qopt_adapter`; adapter i applies when
+ *  it holds i, any other value (e.g. -1) runs the base model. The count,
+ *  the i-th name (NULL out of range), the index of a name (-1 if none). */
+int qopt_model_num_adapters(const qopt_model *model);
+const char *qopt_model_adapter(const qopt_model *model, int i);
+int qopt_model_find_adapter(const qopt_model *model, const char *name);
 /** The signature as text, one line per input and output
  *  ("input  x: float32[batch,16]"); owned by the model. */
 const char *qopt_model_signature_text(const qopt_model *model);

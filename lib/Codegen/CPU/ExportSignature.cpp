@@ -159,6 +159,17 @@ struct ExportSignaturePass
       if (failed(
               writeItem(os, func, "output", i, t, func.getResultAttrDict(i))))
         return signalPassFailure();
+    // Switched LoRA adapters, in index order (qopt-attach-adapters{switch}):
+    // callers choose one by name.
+    if (ArrayAttr adapters =
+            qopt::QOptDialect::AdaptersAttrHelper(&getContext())
+                .getAttr(module))
+      for (Attribute a : adapters)
+        if (auto name = dyn_cast<StringAttr>(a)) {
+          os << "adapter ";
+          writeEscaped(os, name.getValue());
+          os << '\n';
+        }
     text.push_back('\0');
 
     if (Operation *old = module.lookupSymbol("qopt_artifact_signature"))

@@ -13,6 +13,7 @@
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/Quant/IR/Quant.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/AffineMap.h"
 #include "mlir/Transforms/DialectConversion.h"
@@ -276,25 +277,44 @@ struct LinearLowering : OpConversionPattern<LinearOp> {
 };
 
 /// base + scale · (x · Aᵀ) · Bᵀ, unmerged: two contractions through the
-/// [..., r] intermediate (r ≪ in, out: the cheap order).
+/// [..., r] intermediate (r ≪ in, out: the cheap order). A switched adapter
+/// computes them only when its selector holds its index (scf.if), so an
+/// artifact with many adapters pays for the chosen one only.
 struct LoRALowering : OpConversionPattern<LoRAOp> {
   using OpConversionPattern::OpConversionPattern;
   LogicalResult
   matchAndRewrite(LoRAOp op, OpAdaptor adaptor,
                   ConversionPatternRewriter &rewriter) const override {
     Location loc = op.getLoc();
-    Value x = adaptor.getInput(), a = adaptor.getLoraA();
-    auto xTy = cast<RankedTensorType>(x.getType());
-    auto aTy = cast<RankedTensorType>(a.getType());
-    SmallVector<int64_t> tShape(xTy.getShape().drop_back());
-    tShape.push_back(aTy.getDimSize(0));
-    auto tTy = RankedTensorType::get(tShape, xTy.getElementType());
-    Value t = contractLastDim(rewriter, loc, x, a,
-                              zerosLike(rewriter, loc, tTy, x, {a, 0}));
-    rewriter.replaceOp(op, contractLastDim(
-                               rewriter, loc, t, adaptor.getLoraB(),
-                               adaptor.getBase(),
-                               op.getScale().convertToDouble()));
+    auto apply = [&](OpBuilder &b) {
+      Value x = adaptor.getInput(), a = adaptor.getLoraA();
+      auto xTy = cast<RankedTensorType>(x.getType());
+      auto aTy = cast<RankedTensorType>(a.getType());
+      SmallVector<int64_t> tShape(xTy.getShape().drop_back());
+      tShape.push_back(aTy.getDimSize(0));
+      auto tTy = RankedTensorType::get(tShape, xTy.getElementType());
+      Value t = contractLastDim(b, loc, x, a, zerosLike(b, loc, tTy, x, {a, 0}));
+      return contractLastDim(b, loc, t, adaptor.getLoraB(), adaptor.getBase(),
+                             op.getScale().convertToDouble());
+    };
+    Value selector = adaptor.getSelector();
+    if (!selector) {
+      rewriter.replaceOp(op, apply(rewriter));
+      return success();
+    }
+    Value chosen = arith::CmpIOp::create(
+        rewriter, loc, arith::CmpIPredicate::eq,
+        tensor::ExtractOp::create(rewriter, loc, selector, ValueRange{}),
+        arith::ConstantIntOp::create(rewriter, loc, *op.getAdapterIndex(), 64));
+    auto ifOp = scf::IfOp::create(
+        rewriter, loc, chosen,
+        [&](OpBuilder &b, Location l) {
+          scf::YieldOp::create(b, l, apply(b));
+        },
+        [&](OpBuilder &b, Location l) {
+          scf::YieldOp::create(b, l, adaptor.getBase());
+        });
+    rewriter.replaceOp(op, ifOp.getResults());
     return success();
   }
 };

@@ -70,3 +70,19 @@ func.func @name(%y: tensor<2x32xf32>, %x: tensor<2x16xf32>, %a: tensor<8x16xf32>
   %z = qopt.lora %y, %x, %a, %b scale 1.0 {adapter = ""} : (tensor<2x32xf32>, tensor<2x16xf32>, tensor<8x16xf32>, tensor<32x8xf32>) -> tensor<2x32xf32>
   return %z : tensor<2x32xf32>
 }
+
+// -----
+
+func.func @selector_without_index(%y: tensor<2x32xf32>, %x: tensor<2x16xf32>, %a: tensor<8x16xf32>, %b: tensor<32x8xf32>, %s: tensor<i64>) -> tensor<2x32xf32> {
+  // expected-error @+1 {{'qopt.lora' op a switched adapter needs both a selector and an adapter_index}}
+  %z = qopt.lora %y, %x, %a, %b scale 1.0 select %s {adapter = "a"} : (tensor<2x32xf32>, tensor<2x16xf32>, tensor<8x16xf32>, tensor<32x8xf32>, tensor<i64>) -> tensor<2x32xf32>
+  return %z : tensor<2x32xf32>
+}
+
+// -----
+
+func.func @negative_index(%y: tensor<2x32xf32>, %x: tensor<2x16xf32>, %a: tensor<8x16xf32>, %b: tensor<32x8xf32>, %s: tensor<i64>) -> tensor<2x32xf32> {
+  // expected-error @+1 {{'qopt.lora' op adapter_index must be >= 0, got -1}}
+  %z = qopt.lora %y, %x, %a, %b scale 1.0 select %s {adapter = "a", adapter_index = -1} : (tensor<2x32xf32>, tensor<2x16xf32>, tensor<8x16xf32>, tensor<32x8xf32>, tensor<i64>) -> tensor<2x32xf32>
+  return %z : tensor<2x32xf32>
+}

@@ -15,3 +15,10 @@ func.func @stacked(%x: tensor<?x4x16xf32>, %w: tensor<16x16xf32>, %a: tensor<8x1
   %u = qopt.lora %z, %x, %a, %b scale 0.5 {adapter = "chat"} : (tensor<?x4x16xf32>, tensor<?x4x16xf32>, tensor<8x16xf32>, tensor<16x8xf32>) -> tensor<?x4x16xf32>
   return %u : tensor<?x4x16xf32>
 }
+
+// CHECK-LABEL: func.func @switched
+// CHECK: qopt.lora %arg0, %arg1, %arg2, %arg3 scale 1.000000e+00 select %arg4 {adapter = "sql", adapter_index = 1 : i64} : (tensor<2x32xf32>, tensor<2x16xf32>, tensor<8x16xf32>, tensor<32x8xf32>, tensor<i64>) -> tensor<2x32xf32>
+func.func @switched(%y: tensor<2x32xf32>, %x: tensor<2x16xf32>, %a: tensor<8x16xf32>, %b: tensor<32x8xf32>, %s: tensor<i64>) -> tensor<2x32xf32> {
+  %z = qopt.lora %y, %x, %a, %b scale 1.0 select %s {adapter = "sql", adapter_index = 1} : (tensor<2x32xf32>, tensor<2x16xf32>, tensor<8x16xf32>, tensor<32x8xf32>, tensor<i64>) -> tensor<2x32xf32>
+  return %z : tensor<2x32xf32>
+}

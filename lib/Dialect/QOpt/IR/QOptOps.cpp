@@ -474,6 +474,11 @@ LogicalResult LoRAOp::verify() {
     return emitOpError("scale must be finite, got ") << scale;
   if (getAdapter().empty())
     return emitOpError("adapter must name the adapter");
+  if (bool(getSelector()) != getAdapterIndex().has_value())
+    return emitOpError("a switched adapter needs both a selector and an "
+                       "adapter_index");
+  if (IntegerAttr index = getAdapterIndexAttr(); index && index.getInt() < 0)
+    return emitOpError("adapter_index must be >= 0, got ") << index.getInt();
   return success();
 }
 

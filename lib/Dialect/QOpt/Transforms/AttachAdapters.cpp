@@ -79,6 +79,8 @@ struct AttachAdaptersPass
 
   void runOnOperation() override {
     ModuleOp module = getOperation();
+    selector = Value();
+    nextIndex = 0;
     // Layers by module path (the weight name without ".weight").
     std::map<std::string, QuantizableLayerOpInterface> layers;
     module.walk([&](QuantizableLayerOpInterface layer) {
@@ -88,6 +90,9 @@ struct AttachAdaptersPass
       if (!path.empty())
         layers.emplace(path.str(), layer);
     });
+    if (switched && failed(addSelector(module, layers)))
+      return signalPassFailure();
+    SmallVector<Attribute> names;
     for (const std::string &spec : adapters) {
       bool ok;
       auto [dir, scale] = parseSpec(spec, ok);
@@ -96,9 +101,56 @@ struct AttachAdaptersPass
             << spec << "': expected DIR or DIR:SCALE";
         return signalPassFailure();
       }
-      if (failed(attach(module, dir, scale, layers)))
+      FailureOr<std::string> name = attach(module, dir, scale, layers);
+      if (failed(name))
         return signalPassFailure();
+      if (llvm::is_contained(names, StringAttr::get(&getContext(), *name))) {
+        module.emitError("qopt-attach-adapters: two adapters are named '")
+            << *name << "' (the folder's name)";
+        return signalPassFailure();
+      }
+      names.push_back(StringAttr::get(&getContext(), *name));
+      nextIndex++;
     }
+    if (switched)
+      QOptDialect::AdaptersAttrHelper(&getContext())
+          .setAttr(module, ArrayAttr::get(&getContext(), names));
+  }
+
+  /// Switch mode: the function holding the layers gets the rank-0 i64
+  /// input `qopt_adapter` that chooses the adapter per call.
+  LogicalResult
+  addSelector(ModuleOp module,
+              std::map<std::string, QuantizableLayerOpInterface> &layers) {
+    func::FuncOp func;
+    for (auto &[name, layer] : layers) {
+      auto f = layer->getParentOfType<func::FuncOp>();
+      if (func && f != func)
+        return module.emitError("qopt-attach-adapters: switch needs the "
+                                "layers in one function, they are in @")
+               << func.getName() << " and @" << f.getName();
+      func = f;
+    }
+    if (!func || func.isExternal())
+      return module.emitError("qopt-attach-adapters: switch: no function "
+                              "with layers");
+    for (unsigned i = 0; i < func.getNumArguments(); ++i)
+      if (auto n = func.getArgAttrOfType<StringAttr>(i, "onnx.name");
+          n && n.getValue() == kSelectorName)
+        return module.emitError("qopt-attach-adapters: switch: @")
+               << func.getName() << " already has an input named '"
+               << kSelectorName << "'";
+    Builder b(&getContext());
+    auto type = RankedTensorType::get({}, b.getI64Type());
+    unsigned index = func.getNumArguments();
+    if (failed(func.insertArgument(
+            index, type,
+            b.getDictionaryAttr(
+                b.getNamedAttr("onnx.name", b.getStringAttr(kSelectorName))),
+            func.getLoc())))
+      return failure();
+    selector = func.getArgument(index);
+    return success();
   }
 
   /// Reads and checks adapter_config.json.
@@ -160,8 +212,10 @@ struct AttachAdaptersPass
     return c;
   }
 
-  LogicalResult attach(ModuleOp module, const std::string &dir, double weight,
-                       std::map<std::string, QuantizableLayerOpInterface> &layers) {
+  /// Attaches one adapter; returns its name (the folder's).
+  FailureOr<std::string>
+  attach(ModuleOp module, const std::string &dir, double weight,
+         std::map<std::string, QuantizableLayerOpInterface> &layers) {
     FailureOr<PeftConfig> config = readConfig(module, dir);
     if (failed(config))
       return failure();
@@ -289,14 +343,21 @@ struct AttachAdaptersPass
         else
           break;
       b.setInsertionPointAfterValue(base);
-      auto lora = LoRAOp::create(b, loc, base.getType(), base,
-                                 linear.getInput(), a, bm,
-                                 b.getF64FloatAttr(scale),
-                                 b.getStringAttr(name));
+      auto lora = LoRAOp::create(
+          b, loc, base.getType(), base, linear.getInput(), a, bm, selector,
+          b.getF64FloatAttr(scale), b.getStringAttr(name),
+          switched ? b.getI64IntegerAttr(nextIndex) : IntegerAttr());
       base.replaceAllUsesExcept(lora.getResult(), lora);
     }
-    return success();
+    return name;
   }
+
+  /// The switch input's name in the artifact's signature.
+  static constexpr StringLiteral kSelectorName = "qopt_adapter";
+  /// The switch input, in switch mode.
+  Value selector;
+  /// The index the next adapter gets.
+  int64_t nextIndex = 0;
 };
 
 } // namespace

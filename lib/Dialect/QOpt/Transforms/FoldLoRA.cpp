@@ -31,7 +31,8 @@ SmallVector<LoRAOp> adapterChain(LinearOp linear) {
   Value v = linear.getResult();
   while (v.hasOneUse()) {
     auto lora = dyn_cast<LoRAOp>(*v.getUsers().begin());
-    if (!lora || lora.getBase() != v || lora.getInput() != linear.getInput())
+    if (!lora || lora.getBase() != v || lora.getInput() != linear.getInput() ||
+        lora.getSelector())
       break;
     chain.push_back(lora);
     v = lora.getResult();
@@ -68,7 +69,10 @@ struct FoldLoRAPass : mlir::qopt::impl::FoldLoRAPassBase<FoldLoRAPass> {
       auto base = lora.getBase().getDefiningOp<QuantizableLayerOpInterface>();
       InFlightDiagnostic diag = lora.emitOpError("qopt-fold-lora: adapter '")
                                 << lora.getAdapter() << "' cannot be merged: ";
-      if (!base)
+      if (lora.getSelector())
+        diag << "it is switched per call (adapter_index "
+             << *lora.getAdapterIndex() << "); switched adapters stay unmerged";
+      else if (!base)
         diag << "its base is not the result of a layer";
       else if (!isa<LinearOp>(base))
         diag << "its layer is a '" << base->getName()

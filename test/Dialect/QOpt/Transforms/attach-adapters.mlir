@@ -4,6 +4,8 @@
 // RUN: quant-opt %s --qopt-attach-adapters="adapters=%t/sql" | FileCheck %s
 // RUN: quant-opt %s --qopt-attach-adapters="adapters=%t/sql:0.5,%t/rs" | FileCheck %s --check-prefix=TWO
 // RUN: quant-opt %s --qopt-attach-adapters="adapters=%t/sql" --qopt-fold-lora | FileCheck %s --check-prefix=FOLD
+// RUN: quant-opt %s --qopt-attach-adapters="adapters=%t/sql,%t/rs switch=true" | FileCheck %s --check-prefix=SWITCH
+// RUN: quant-opt %s --qopt-attach-adapters="adapters=%t/sql,%t/rs switch=true" --qopt-export-signature="entry=block" | FileCheck %s --check-prefix=SIG
 
 // scale = lora_alpha / r = 2; the adapter sits on q_proj's output and
 // reads its input; the unadapted layer is left alone.
@@ -21,6 +23,14 @@
 // A = [[0.5, 0.75]], B = [[1], [2]]: W' = W + 2 · B·A = [[1 + 1, 1.5], [2, 1 + 3]].
 // FOLD: arith.constant dense<{{\[\[}}2.000000e+00, 1.500000e+00], [2.000000e+00, 4.000000e+00]]> : tensor<2x2xf32>
 // FOLD-NOT: qopt.lora
+// Switch mode: the function gets the selector input, each adapter its index,
+// the module the adapter names; the signature lists them.
+// SWITCH: module attributes {qopt.adapters = ["sql", "rs"]}
+// SWITCH: func.func @block(%arg0: tensor<3x2xf32>, %arg1: tensor<i64> {onnx.name = "qopt_adapter"})
+// SWITCH: %[[Z:.*]] = qopt.lora %{{.*}}, %arg0, %{{.*}}, %{{.*}} scale 2.000000e+00 select %arg1 {adapter = "sql", adapter_index = 0 : i64}
+// SWITCH: qopt.lora %[[Z]], %arg0, %{{.*}}, %{{.*}} scale 3.000000e+00 select %arg1 {adapter = "rs", adapter_index = 1 : i64}
+// SIG: input qopt_adapter int64 0
+// SIG-SAME: adapter sql\0Aadapter rs\0A
 func.func @block(%x: tensor<3x2xf32>) -> tensor<3x2xf32> {
   %wq = arith.constant dense<[[1.0, 0.0], [0.0, 1.0]]> : tensor<2x2xf32>
   %wo = arith.constant dense<[[1.0, 0.0], [0.0, 1.0]]> : tensor<2x2xf32>

@@ -42,3 +42,15 @@ func.func @not_finite(%x: tensor<3x2xf32>) -> tensor<3x2xf32> {
   %z = qopt.lora %y, %x, %a, %b scale 1.0e38 {adapter = "a"} : (tensor<3x2xf32>, tensor<3x2xf32>, tensor<1x2xf32>, tensor<2x1xf32>) -> tensor<3x2xf32>
   return %z : tensor<3x2xf32>
 }
+
+// -----
+
+func.func @switched(%x: tensor<3x2xf32>, %s: tensor<i64>) -> tensor<3x2xf32> {
+  %w = arith.constant dense<[[1.0, 0.0], [0.0, 1.0]]> : tensor<2x2xf32>
+  %a = arith.constant dense<[[1.0, 2.0]]> : tensor<1x2xf32>
+  %b = arith.constant dense<[[0.5], [-1.0]]> : tensor<2x1xf32>
+  %y = qopt.linear %x, %w : (tensor<3x2xf32>, tensor<2x2xf32>) -> tensor<3x2xf32>
+  // expected-error @+1 {{qopt-fold-lora: adapter 'a' cannot be merged: it is switched per call (adapter_index 0); switched adapters stay unmerged}}
+  %z = qopt.lora %y, %x, %a, %b scale 2.0 select %s {adapter = "a", adapter_index = 0} : (tensor<3x2xf32>, tensor<3x2xf32>, tensor<1x2xf32>, tensor<2x1xf32>, tensor<i64>) -> tensor<3x2xf32>
+  return %z : tensor<3x2xf32>
+}

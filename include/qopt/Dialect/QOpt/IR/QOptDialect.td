@@ -29,7 +29,11 @@ def QOpt_Dialect : Dialect {
   let useDefaultAttributePrinterParser = 1;
   // `qopt.layer = N` numbers a quantizable layer so that the report can pair
   // it with its quantized form (tagLayers); quantization carries it over.
-  let discardableAttrs = (ins "::mlir::IntegerAttr":$layer);
+  // `qopt.adapters = ["sql", ...]` on a module: the switched adapters in
+  // index order (qopt-attach-adapters{switch}); the artifact's signature
+  // lists them so that a caller can choose one by name.
+  let discardableAttrs = (ins "::mlir::IntegerAttr":$layer,
+                              "::mlir::ArrayAttr":$adapters);
 }
 
 class QOpt_Op<string mnemonic, list<Trait> traits = []>

@@ -292,6 +292,11 @@ def QOpt_LoRAOp : QOpt_Op<"lora", [Pure]> {
     (one op per adapter) and work unmerged; `qopt-fold-lora` merges them
     into a `qopt.linear`'s constant weight, `W' = W + Σ scale · B · A`.
 
+    A switched adapter (`select %s` with `adapter_index = k`) applies only
+    when the rank-0 i64 `%s` equals `k`, and is `base` otherwise: one
+    artifact carries several adapters and each call chooses one (or none,
+    with a value that is no adapter's index).
+
     ```mlir
     %y = qopt.linear %x, %w : (tensor<4x16xf32>, tensor<32x16xf32>) -> tensor<4x32xf32>
     %z = qopt.lora %y, %x, %a, %b scale 2.0 {adapter = "sql"}
@@ -301,11 +306,13 @@ def QOpt_LoRAOp : QOpt_Op<"lora", [Pure]> {
   }];
   let arguments = (ins QOpt_FloatTensor:$base, QOpt_FloatTensor:$input,
                        QOpt_FloatTensor:$lora_a, QOpt_FloatTensor:$lora_b,
-                       F64Attr:$scale, StrAttr:$adapter);
+                       Optional<0DTensorOf<[I64]>>:$selector,
+                       F64Attr:$scale, StrAttr:$adapter,
+                       OptionalAttr<I64Attr>:$adapter_index);
   let results = (outs QOpt_FloatTensor:$result);
   let assemblyFormat = [{
-    $base `,` $input `,` $lora_a `,` $lora_b `scale` $scale attr-dict `:`
-    functional-type(operands, results)
+    $base `,` $input `,` $lora_a `,` $lora_b `scale` $scale
+    (`select` $selector^)? attr-dict `:` functional-type(operands, results)
   }];
   let hasVerifier = 1;
 }

@@ -233,6 +233,13 @@ def AttachAdaptersPass : Pass<"qopt-attach-adapters", "ModuleOp"> {
     lists the layers), a shape that does not fit, a rank that contradicts
     the config, or a non-linear layer is an error.
 
+    With `switch`, the adapters stay separate and selectable per call: the
+    function holding the layers gets a rank-0 i64 input named
+    `qopt_adapter` (its last argument), each `qopt.lora` of the k-th adapter
+    is `select`ed by it with `adapter_index = k`, and the module's
+    `qopt.adapters` lists the adapter names in index order (the artifact's
+    signature carries them, `quant-run --adapter NAME` uses them).
+
     ```mlir
     %y = qopt.linear %x, %w {weight_name = "layers.0.q_proj.weight"} ...
     // becomes
@@ -243,7 +250,12 @@ def AttachAdaptersPass : Pass<"qopt-attach-adapters", "ModuleOp"> {
   let options = [
     ListOption<"adapters", "adapters", "std::string",
                "PEFT adapter folders, DIR or DIR:SCALE (SCALE multiplies "
-               "the adapter's own scaling; default 1)">
+               "the adapter's own scaling; default 1)">,
+    Option<"switched", "switch", "bool", "false",
+           "Keep the adapters switchable per call: the layers' function "
+           "gets an i64 input `qopt_adapter`, adapter k applies when it "
+           "holds k (any other value: the base model), and the module "
+           "lists the adapters in `qopt.adapters`">
   ];
   let dependentDialects = ["::mlir::arith::ArithDialect"];
 }
