@@ -184,11 +184,11 @@ Value quantizeInFloat(OpBuilder &b, Location loc, Value x, Value scale,
   return arith::SelectOp::create(b, loc, isNan, zp, v);
 }
 
-/// `acc[..., n] + scale · Σ_k x[..., k] · w[n, k]`: a contraction over the
-/// last dimension of `x` ([..., K]) with `w` ([N, K]) into `acc` ([..., N]),
-/// one linalg.generic (no scale multiply when `scale` is none).
-Value contractLastDim(OpBuilder &b, Location loc, Value x, Value w, Value acc,
-                      std::optional<double> scale = std::nullopt) {
+/// `acc[..., n] + Σ_k x[..., k] · w[n, k]`: a contraction over the last
+/// dimension of `x` ([..., K]) with `w` ([N, K]) into `acc` ([..., N]), one
+/// linalg.generic the kernel-call pass recognizes.
+Value contractLastDim(OpBuilder &b, Location loc, Value x, Value w,
+                      Value acc) {
   auto outTy = cast<RankedTensorType>(acc.getType());
   int64_t rank = outTy.getRank();
   MLIRContext *ctx = b.getContext();
@@ -206,17 +206,11 @@ Value contractLastDim(OpBuilder &b, Location loc, Value x, Value w, Value acc,
   SmallVector<utils::IteratorType> iters(rank + 1,
                                          utils::IteratorType::parallel);
   iters.back() = utils::IteratorType::reduction;
-  auto floatTy = cast<FloatType>(outTy.getElementType());
   return linalg::GenericOp::create(
              b, loc, outTy, ValueRange{x, w}, ValueRange{acc},
              ArrayRef<AffineMap>{inMap, wMap, outMap}, iters,
              [&](OpBuilder &nb, Location l, ValueRange args) {
                Value prod = arith::MulFOp::create(nb, l, args[0], args[1]);
-               if (scale)
-                 prod = arith::MulFOp::create(
-                     nb, l, prod,
-                     arith::ConstantOp::create(
-                         nb, l, floatTy, nb.getFloatAttr(floatTy, *scale)));
                linalg::YieldOp::create(
                    nb, l,
                    arith::AddFOp::create(nb, l, args[2], prod).getResult());
@@ -294,8 +288,28 @@ struct LoRALowering : OpConversionPattern<LoRAOp> {
       tShape.push_back(aTy.getDimSize(0));
       auto tTy = RankedTensorType::get(tShape, xTy.getElementType());
       Value t = contractLastDim(b, loc, x, a, zerosLike(b, loc, tTy, x, {a, 0}));
-      return contractLastDim(b, loc, t, adaptor.getLoraB(), adaptor.getBase(),
-                             op.getScale().convertToDouble());
+      // The scale goes on the small [..., r] intermediate, so that both
+      // contractions stay plain ones the runtime's matmul kernel takes.
+      double scale = op.getScale().convertToDouble();
+      if (scale != 1.0) {
+        int64_t rank = tTy.getRank();
+        AffineMap id = AffineMap::getMultiDimIdentityMap(rank, b.getContext());
+        auto floatTy = cast<FloatType>(tTy.getElementType());
+        Value s = arith::ConstantOp::create(b, loc, floatTy,
+                                            b.getFloatAttr(floatTy, scale));
+        t = linalg::GenericOp::create(
+                b, loc, tTy, ValueRange{t}, ValueRange{t},
+                ArrayRef<AffineMap>{id, id},
+                SmallVector<utils::IteratorType>(
+                    rank, utils::IteratorType::parallel),
+                [&](OpBuilder &nb, Location l, ValueRange args) {
+                  linalg::YieldOp::create(
+                      nb, l, arith::MulFOp::create(nb, l, args[0], s)
+                                 .getResult());
+                })
+                .getResult(0);
+      }
+      return contractLastDim(b, loc, t, adaptor.getLoraB(), adaptor.getBase());
     };
     Value selector = adaptor.getSelector();
     if (!selector) {
