@@ -214,6 +214,14 @@ LogicalResult GraphImporter::importNode(const onnx::NodeProto &node,
       for (auto &entry : transposedWeights)
         if (Value c = replaced.lookup(entry.second))
           entry.second = c;
+      SmallVector<std::pair<Value, Value>> rekeyed;
+      for (auto &entry : transposeSources)
+        if (Value c = replaced.lookup(entry.first))
+          rekeyed.push_back({c, entry.second});
+      for (auto &[c, src] : rekeyed)
+        transposeSources[c] = src;
+      for (auto &entry : replaced)
+        transposeSources.erase(entry.first);
     }
   }
   SmallVector<std::string> unread = n.unreadAttributes();

@@ -39,6 +39,13 @@ public:
   /// Transposed copies of constant weights, so that a weight shared by
   /// several MatMuls is transposed once.
   llvm::DenseMap<Value, Value> transposedWeights;
+  /// Values that are the [1, 0] transpose of a 2-D float constant (PyTorch's
+  /// unoptimized exports feed an [out, in] weight to MatMul through a
+  /// Transpose node), mapped to that constant: MatMul and Gemm then use the
+  /// constant itself as the [out, in] weight of qopt.linear, under its
+  /// initializer's name. Filled by the Transpose builder; kept up to date when
+  /// the importer replaces a value by an evaluated constant.
+  llvm::DenseMap<Value, Value> transposeSources;
 
 private:
   LogicalResult importAttributesOf(const onnx::ModelProto &model,

@@ -7,6 +7,9 @@
 #include "mlir/IR/BuiltinAttributes.h"
 #include "mlir/IR/DialectResourceBlobManager.h"
 
+#include <google/protobuf/descriptor.h>
+#include <google/protobuf/unknown_field_set.h>
+
 using namespace mlir;
 using namespace mlir::qopt::onnx_import;
 
@@ -164,6 +167,33 @@ std::optional<std::string> ONNXNode::initializerName(int64_t i) const {
   if (!hasInput(i))
     return std::nullopt;
   return importer.initializerOf(input(i));
+}
+
+std::optional<std::string> ONNXNode::metadataProp(StringRef key) const {
+  // NodeProto.metadata_props = 9 (repeated StringStringEntryProto).
+  constexpr int kMetadataPropsField = 9;
+  std::optional<std::string> found;
+  auto consider = [&](const std::string &bytes) {
+    onnx::StringStringEntryProto kv;
+    if (kv.ParseFromString(bytes) && kv.key() == key)
+      found = kv.value();
+  };
+  const google::protobuf::Reflection *refl = proto.GetReflection();
+  const google::protobuf::FieldDescriptor *field =
+      proto.GetDescriptor()->FindFieldByNumber(kMetadataPropsField);
+  if (field && field->is_repeated() &&
+      field->cpp_type() == google::protobuf::FieldDescriptor::CPPTYPE_MESSAGE)
+    for (int i = 0, e = refl->FieldSize(proto, field); i < e; ++i)
+      consider(refl->GetRepeatedMessage(proto, field, i).SerializeAsString());
+  const google::protobuf::UnknownFieldSet &unknown =
+      refl->GetUnknownFields(proto);
+  for (int i = 0, e = unknown.field_count(); i < e; ++i) {
+    const google::protobuf::UnknownField &f = unknown.field(i);
+    if (f.number() == kMetadataPropsField &&
+        f.type() == google::protobuf::UnknownField::TYPE_LENGTH_DELIMITED)
+      consider(f.length_delimited());
+  }
+  return found;
 }
 
 bool ONNXNode::hasAttr(StringRef name) const {

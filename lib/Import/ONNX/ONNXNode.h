@@ -112,6 +112,13 @@ public:
   /// The initializer name behind input `i` when it is one.
   std::optional<std::string> initializerName(int64_t i) const;
 
+  //===-- node metadata ---------------------------------------------------===//
+  /// The value of the node's `metadata_props` entry `key` (the last one when
+  /// repeated), or std::nullopt. NodeProto.metadata_props is field 9 since
+  /// ONNX 1.16; a libonnx older than that keeps it as an unknown field,
+  /// which is read as well.
+  std::optional<std::string> metadataProp(StringRef key) const;
+
   //===-- attributes ------------------------------------------------------===//
   bool hasAttr(StringRef name) const;
   /// Typed accessors: an attribute of another type is an error (reported,

@@ -22,6 +22,7 @@
 
 #include <cmath>
 #include <map>
+#include <set>
 
 namespace mlir::qopt {
 #define GEN_PASS_DEF_ATTACHADAPTERSPASS
@@ -81,14 +82,15 @@ struct AttachAdaptersPass
     ModuleOp module = getOperation();
     selector = Value();
     nextIndex = 0;
+    ambiguous.clear();
     // Layers by module path (the weight name without ".weight").
     std::map<std::string, QuantizableLayerOpInterface> layers;
     module.walk([&](QuantizableLayerOpInterface layer) {
       std::string name = layer.getLayerName();
       StringRef path = StringRef(name);
       path.consume_back(".weight");
-      if (!path.empty())
-        layers.emplace(path.str(), layer);
+      if (!path.empty() && !layers.emplace(path.str(), layer).second)
+        ambiguous.insert(path.str());
     });
     if (switched && failed(addSelector(module, layers)))
       return signalPassFailure();
@@ -282,6 +284,9 @@ struct AttachAdaptersPass
         return fail("matches no layer of the model; its layers are:" +
                     known);
       }
+      if (ambiguous.count(modulePath))
+        return fail("matches several layers of that name (a module called "
+                    "more than once); it cannot be attached to one");
       auto linear = dyn_cast<LinearOp>(it->second.getOperation());
       if (!linear)
         return fail("its layer is a '" +
@@ -358,6 +363,8 @@ struct AttachAdaptersPass
   Value selector;
   /// The index the next adapter gets.
   int64_t nextIndex = 0;
+  /// Module paths more than one layer answers to.
+  std::set<std::string> ambiguous;
 };
 
 } // namespace

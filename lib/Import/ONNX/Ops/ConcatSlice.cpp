@@ -59,12 +59,14 @@ LogicalResult buildTranspose(ONNXNode &n) {
                 s += idx[d] * inStrides[(*perm)[d]];
               return s;
             })) {
+      noteTransposedWeight(n, v, *perm);
       n.setOutput(0, v, n.inputDType(0));
       return success();
     }
   }
   Value init = emptyTensor(n.b, n.loc, sizes, inTy.getElementType());
   auto t = linalg::TransposeOp::create(n.b, n.loc, n.input(0), init, *perm);
+  noteTransposedWeight(n, t.getResult()[0], *perm);
   n.setOutput(0, t.getResult()[0], n.inputDType(0));
   return success();
 }

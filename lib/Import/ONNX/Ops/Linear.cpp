@@ -2,9 +2,11 @@
 //
 // A MatMul/Gemm against a constant 2-D weight becomes qopt.linear with the
 // weight stored [out_features, in_features] (transposed at import when ONNX
-// stores it [in, out]) and named after its source; a MatMul + Add(bias)
-// becomes one qopt.linear with a bias. Products of activations become
-// broadcasting linalg contractions.
+// stores it [in, out]; used as it is when the weight reaches the MatMul
+// through a [1, 0] Transpose, as PyTorch's unoptimized exports have it) and
+// named after the PyTorch module it belongs to (see weightNameFor); a MatMul
+// + Add(bias) becomes one qopt.linear with a bias. Products of activations
+// become broadcasting linalg contractions.
 //
 //===----------------------------------------------------------------------===//
 
@@ -25,19 +27,191 @@ using namespace mlir::qopt::onnx_import;
 
 namespace {
 
-/// The weight name passes should see: the initializer's name, unless it is
-/// one of PyTorch's anonymous `onnx::MatMul_123` names, in which case the
-/// module path is recovered from the node name
-/// (`/layers.0/attn/q_proj/MatMul` -> `layers.0.attn.q_proj.weight`).
-std::string weightNameFor(StringRef initName, StringRef nodeName) {
+/// The strings of a Python list-of-strings repr (`['', 'model', "it's"]`),
+/// or std::nullopt when `text` is not one.
+std::optional<SmallVector<std::string>> parsePythonStringList(StringRef text) {
+  StringRef s = text.trim();
+  if (!s.consume_front("["))
+    return std::nullopt;
+  SmallVector<std::string> out;
+  while (true) {
+    s = s.ltrim();
+    if (s.consume_front("]"))
+      break;
+    if (s.empty() || (s.front() != '\'' && s.front() != '"'))
+      return std::nullopt;
+    char quote = s.front();
+    s = s.drop_front();
+    std::string item;
+    while (true) {
+      if (s.empty())
+        return std::nullopt;
+      char c = s.front();
+      s = s.drop_front();
+      if (c == quote)
+        break;
+      if (c != '\\') {
+        item.push_back(c);
+        continue;
+      }
+      if (s.empty())
+        return std::nullopt;
+      char e = s.front();
+      s = s.drop_front();
+      if (e == '\\' || e == '\'' || e == '"')
+        item.push_back(e);
+      else
+        item.append({'\\', e}); // other escapes never occur in module paths
+    }
+    out.push_back(std::move(item));
+    s = s.ltrim();
+    if (s.consume_front(","))
+      continue;
+    if (s.consume_front("]"))
+      break;
+    return std::nullopt;
+  }
+  if (!s.trim().empty())
+    return std::nullopt;
+  return out;
+}
+
+/// The end of the bracketed or parenthesized group that opens at `s[i]`.
+size_t groupEnd(StringRef s, size_t i) {
+  int depth = 0;
+  for (size_t j = i; j < s.size(); ++j) {
+    if (s[j] == '[' || s[j] == '(')
+      ++depth;
+    else if ((s[j] == ']' || s[j] == ')') && --depth == 0)
+      return j;
+  }
+  return StringRef::npos;
+}
+
+/// A module path as PyTorch's module names spell it: torch.export may
+/// write the stack of a module reached through a sliced ModuleList as
+/// `model.layers.slice(None, 2, None).0.mlp`, or dynamo's spelling
+/// `L['self'].model.layers[slice(None, 2, None)]._modules['0'].mlp`; both
+/// become `model.layers.0.mlp`.
+std::string normalizeModulePath(StringRef path) {
+  StringRef s = path.trim();
+  if (s.starts_with("L[")) {
+    size_t end = groupEnd(s, 1);
+    if (end == StringRef::npos)
+      return path.str();
+    s = s.drop_front(end + 1);
+    s.consume_front(".");
+  }
+  std::string out;
+  for (size_t i = 0; i < s.size();) {
+    bool segmentStart = out.empty() || out.back() == '.';
+    if (segmentStart && s.substr(i).starts_with("slice(")) {
+      size_t end = groupEnd(s, i + 5);
+      if (end == StringRef::npos)
+        return path.str();
+      i = end + 1;
+      if (i < s.size() && s[i] == '.')
+        ++i;
+      continue;
+    }
+    if (s[i] == '[') {
+      size_t end = groupEnd(s, i);
+      if (end == StringRef::npos)
+        return path.str();
+      StringRef inner = s.slice(i + 1, end).trim();
+      i = end + 1;
+      if (inner.starts_with("slice("))
+        continue;
+      if (inner.size() >= 2 &&
+          (inner.front() == '\'' || inner.front() == '"') &&
+          inner.back() == inner.front())
+        inner = inner.drop_front().drop_back();
+      out += ".";
+      out += inner.str();
+      continue;
+    }
+    out.push_back(s[i++]);
+  }
+  // `._modules.0` (from `._modules['0']`) is child `0`.
+  SmallVector<StringRef> parts;
+  StringRef(out).split(parts, '.', /*MaxSplit=*/-1, /*KeepEmpty=*/false);
+  std::string result;
+  for (StringRef p : parts) {
+    if (p == "_modules")
+      continue;
+    if (!result.empty())
+      result += ".";
+    result += p.str();
+  }
+  return result;
+}
+
+/// The PyTorch module path of the node from the dynamo exporter's
+/// `pkg.torch.onnx.name_scopes` metadata, or "". torch writes the repr of
+/// a list: the module paths from the root ("") down to the innermost module,
+/// then the FX node's own name (`['', 'model', 'model.layers.0',
+/// 'model.layers.0.self_attn', 'model.layers.0.self_attn.q_proj',
+/// 'linear_3']`), so the module is the entry before the last. A list whose
+/// last entry extends the one before it (`..., 'a.b', 'a.b.c']`) holds only
+/// module paths and ends in the module; a plain string is the module path.
+std::string moduleScopeOf(const ONNXNode &n) {
+  std::optional<std::string> value =
+      n.metadataProp("pkg.torch.onnx.name_scopes");
+  if (!value)
+    return "";
+  StringRef text = StringRef(*value).trim();
+  if (!text.starts_with("["))
+    return normalizeModulePath(text);
+  std::optional<SmallVector<std::string>> scopes = parsePythonStringList(text);
+  if (!scopes || scopes->size() < 2)
+    return ""; // [node name] alone: the exporter had no module stack
+  std::string last = normalizeModulePath(scopes->back());
+  std::string prev = normalizeModulePath((*scopes)[scopes->size() - 2]);
+  if (!prev.empty() && StringRef(last).starts_with(prev + "."))
+    return last;
+  return prev;
+}
+
+/// The layer name of a linear whose weight comes from initializer
+/// `initName` (or is named so when it has none), as passes see it and as
+/// PEFT adapters name modules (`<module path>.weight`), in this order:
+///  1. the module path in the node's `pkg.torch.onnx.name_scopes` metadata
+///     (torch.onnx.export with dynamo=True) + ".weight"; the initializer's
+///     own name when it is a parameter of that module (`<path>.<param>`);
+///  2. for PyTorch's anonymous `onnx::MatMul_123` initializers (the legacy
+///     exporter), the module path in the node name
+///     (`/layers.0/attn/q_proj/MatMul` -> `layers.0.attn.q_proj.weight`);
+///  3. the initializer's name.
+std::string weightNameFor(const ONNXNode &n, StringRef initName) {
+  std::string scope = moduleScopeOf(n);
+  if (!scope.empty()) {
+    if (initName.starts_with(scope + "."))
+      return initName.str();
+    return scope + ".weight";
+  }
+  StringRef nodeName = n.name();
   if (!initName.starts_with("onnx::") || !nodeName.starts_with("/"))
     return initName.str();
   StringRef path = nodeName.drop_front();
   size_t slash = path.rfind('/');
   if (slash == StringRef::npos)
     return initName.str();
-  std::string out = path.take_front(slash).str();
-  std::replace(out.begin(), out.end(), '/', '.');
+  // One scope per module called, each named by its attribute (with the
+  // index for a child of a container); a called container repeats in its
+  // child: `/encoder/encoder.0/MatMul` is module `encoder.0`.
+  SmallVector<StringRef> parts;
+  path.take_front(slash).split(parts, '/', /*MaxSplit=*/-1,
+                               /*KeepEmpty=*/false);
+  std::string out;
+  for (auto [i, part] : llvm::enumerate(parts)) {
+    if (i + 1 < parts.size() && parts[i + 1].starts_with((part + ".").str()))
+      continue;
+    if (!out.empty())
+      out += ".";
+    out += part.str();
+  }
+  if (out.empty())
+    return initName.str();
   return out + ".weight";
 }
 
@@ -52,11 +226,12 @@ std::optional<ArrayRef<char>> rawBytesOf(ElementsAttr attr) {
   return std::nullopt;
 }
 
-/// The transpose of the 2-D constant input `idx` of `n`. When the node is
-/// the constant's only user, the constant itself is rewritten (its blob keeps
-/// its name, the initializer's); otherwise a new constant is made.
-FailureOr<Value> transposedConstant(ONNXNode &n, int64_t idx, StringRef name) {
-  Value v = n.input(idx);
+/// The transpose of the 2-D constant `v`. When `soleUse` (node `n` is the
+/// only ONNX user of the constant) and nothing else uses it yet, the
+/// constant itself is rewritten (its blob keeps its name, the
+/// initializer's); otherwise a new constant is made (named `name`).
+FailureOr<Value> transposedConstant(ONNXNode &n, Value v, bool soleUse,
+                                    StringRef name) {
   auto cOp = v.getDefiningOp<arith::ConstantOp>();
   auto attr = cast<ElementsAttr>(cOp.getValue());
   auto ty = cast<RankedTensorType>(attr.getType());
@@ -84,7 +259,7 @@ FailureOr<Value> transposedConstant(ONNXNode &n, int64_t idx, StringRef name) {
       std::memcpy(dst + (c * rows + r) * elem, src + (r * cols + c) * elem,
                   elem);
   auto res = dyn_cast<DenseResourceElementsAttr>(attr);
-  if (res && n.inputUseCount(idx) == 1 && v.use_empty()) {
+  if (res && soleUse && v.use_empty()) {
     // Same blob name, new data and shape: the only user sees [out, in].
     DenseResourceElementsHandle handle = res.getRawHandle();
     handle.getResource()->setBlob(std::move(blob));
@@ -111,6 +286,34 @@ ElementsAttr constantAttr(Value v) {
   return c ? dyn_cast<ElementsAttr>(c.getValue()) : nullptr;
 }
 
+/// The 2-D constant whose [1, 0] transpose input `idx` of `n` is, or null.
+Value transposeSourceOf(ONNXNode &n, int64_t idx) {
+  return n.importer.transposeSources.lookup(n.input(idx));
+}
+
+/// The name of the weight constant `v`: its initializer's, else one made
+/// from the node's name.
+std::string initializerNameOf(ONNXNode &n, Value v) {
+  return n.importer.initializerOf(v).value_or(n.name().str() + ".weight");
+}
+
+/// Erases the Transpose result that input `idx` of `n` was, once the linear
+/// uses the constant behind it instead and nothing else uses it.
+void eraseUnusedTranspose(ONNXNode &n, int64_t idx) {
+  Value t = n.input(idx);
+  Operation *op = t.getDefiningOp();
+  if (!op || n.inputUseCount(idx) != 1 || !t.use_empty() ||
+      !isa<linalg::TransposeOp, arith::ConstantOp>(op))
+    return;
+  n.importer.transposeSources.erase(t);
+  SmallVector<Value> operands(op->getOperands());
+  op->erase();
+  for (Value v : operands)
+    if (auto empty = v.getDefiningOp<tensor::EmptyOp>();
+        empty && empty->use_empty())
+      empty->erase();
+}
+
 LogicalResult buildMatMul(ONNXNode &n) {
   if (failed(n.checkArity(2, 2, 1, 1)))
     return failure();
@@ -122,26 +325,37 @@ LogicalResult buildMatMul(ONNXNode &n) {
   if (aTy.getRank() == 0 || bTy.getRank() == 0)
     return n.emitError() << "inputs must have rank >= 1";
 
-  // x @ W with a constant 2-D float weight: qopt.linear.
+  // x @ W with a constant 2-D float weight: qopt.linear. W is [in, out]
+  // (transposed here), or the [1, 0] Transpose of an [out, in] constant,
+  // which is then the linear's weight as it is.
+  Value source = transposeSourceOf(n, 1);
   ElementsAttr w = constantAttr(n.input(1));
-  if (w && bTy.getRank() == 2 && isFloatDType(n.inputDType(0)) &&
+  if ((w || source) && bTy.getRank() == 2 && isFloatDType(n.inputDType(0)) &&
       bTy.hasStaticShape()) {
-    std::string init =
-        n.initializerName(1).value_or(n.name().str() + ".weight");
-    FailureOr<Value> wT = transposedConstant(n, 1, init);
-    if (failed(wT))
-      return failure();
-    SmallVector<int64_t> outShape(aTy.getShape().drop_back());
-    outShape.push_back(bTy.getDimSize(1));
     if (aTy.getDimSize(aTy.getRank() - 1) != bTy.getDimSize(0) &&
         !aTy.isDynamicDim(aTy.getRank() - 1))
       return n.emitError() << "inner dimensions differ: "
                            << aTy.getDimSize(aTy.getRank() - 1) << " and "
                            << bTy.getDimSize(0);
+    std::string init;
+    Value weight = source;
+    if (source) {
+      init = initializerNameOf(n, source);
+    } else {
+      init = initializerNameOf(n, n.input(1));
+      FailureOr<Value> wT =
+          transposedConstant(n, n.input(1), n.inputUseCount(1) == 1, init);
+      if (failed(wT))
+        return failure();
+      weight = *wT;
+    }
+    SmallVector<int64_t> outShape(aTy.getShape().drop_back());
+    outShape.push_back(bTy.getDimSize(1));
     auto outTy = RankedTensorType::get(outShape, aTy.getElementType());
-    auto lin =
-        LinearOp::create(n.b, n.loc, outTy, n.input(0), *wT, Value(),
-                         n.b.getStringAttr(weightNameFor(init, n.name())));
+    auto lin = LinearOp::create(n.b, n.loc, outTy, n.input(0), weight, Value(),
+                                n.b.getStringAttr(weightNameFor(n, init)));
+    if (source)
+      eraseUnusedTranspose(n, 1);
     n.setOutput(0, lin.getResult(), n.inputDType(0));
     return success();
   }
@@ -194,20 +408,37 @@ LogicalResult buildGemm(ONNXNode &n) {
   bool hasC = n.hasInput(2);
   int64_t outN = *transB ? bTy.getDimSize(0) : bTy.getDimSize(1);
 
-  // Linear layer: constant B, plain A, alpha = beta = 1, 1-D (or [1, N]) C.
+  // Linear layer: constant B (or the [1, 0] Transpose of a constant), plain
+  // A, alpha = beta = 1, 1-D (or [1, N]) C.
+  Value source = transposeSourceOf(n, 1);
   ElementsAttr w = constantAttr(n.input(1));
   bool cIsBias =
       !hasC ||
       (*beta == 1.0 && n.inputType(2).getNumElements() == outN &&
        n.inputType(2).getDimSize(n.inputType(2).getRank() - 1) == outN &&
        n.inputType(2).getRank() <= 2);
-  if (w && !*transA && *alpha == 1.0 && cIsBias && bTy.hasStaticShape() &&
-      !ShapedType::isDynamic(outN)) {
-    std::string init =
-        n.initializerName(1).value_or(n.name().str() + ".weight");
-    Value weight = n.input(1);
-    if (!*transB) {
-      FailureOr<Value> wT = transposedConstant(n, 1, init);
+  if ((w || source) && !*transA && *alpha == 1.0 && cIsBias &&
+      bTy.hasStaticShape() && !ShapedType::isDynamic(outN)) {
+    std::string init = initializerNameOf(n, source ? source : n.input(1));
+    // The [out, in] weight: B^T without transB, else B. With B = W^T that
+    // is W itself, or W^T made from W (so that it is a blob under W's name
+    // even when the Transpose folded into a small constant).
+    Value weight;
+    if (!*transB && source) {
+      weight = source;
+      eraseUnusedTranspose(n, 1);
+    } else if (*transB && !source) {
+      weight = n.input(1);
+    } else {
+      Value from = n.input(1);
+      bool soleUse = n.inputUseCount(1) == 1;
+      if (*transB) {
+        eraseUnusedTranspose(n, 1);
+        std::optional<std::string> name = n.importer.initializerOf(source);
+        from = source;
+        soleUse = name && n.importer.useCount(*name) == 1;
+      }
+      FailureOr<Value> wT = transposedConstant(n, from, soleUse, init);
       if (failed(wT))
         return failure();
       weight = *wT;
@@ -220,9 +451,8 @@ LogicalResult buildGemm(ONNXNode &n) {
     }
     auto outTy =
         RankedTensorType::get({aTy.getDimSize(0), outN}, aTy.getElementType());
-    auto lin =
-        LinearOp::create(n.b, n.loc, outTy, n.input(0), weight, bias,
-                         n.b.getStringAttr(weightNameFor(init, n.name())));
+    auto lin = LinearOp::create(n.b, n.loc, outTy, n.input(0), weight, bias,
+                                n.b.getStringAttr(weightNameFor(n, init)));
     n.setOutput(0, lin.getResult(), n.inputDType(0));
     return success();
   }
@@ -298,6 +528,17 @@ bool mlir::qopt::onnx_import::tryFuseLinearBias(ONNXNode &n) {
     return true;
   }
   return false;
+}
+
+void mlir::qopt::onnx_import::noteTransposedWeight(ONNXNode &n, Value out,
+                                                   ArrayRef<int64_t> perm) {
+  if (perm.size() != 2 || perm[0] != 1 || perm[1] != 0)
+    return;
+  Value in = n.input(0);
+  if (!in.getDefiningOp<arith::ConstantOp>() ||
+      !isFloatDType(n.inputDType(0)) || !n.inputType(0).hasStaticShape())
+    return;
+  n.importer.transposeSources[out] = in;
 }
 
 void mlir::qopt::onnx_import::registerLinearOps(OpRegistry &r) {

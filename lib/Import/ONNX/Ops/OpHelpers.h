@@ -52,6 +52,11 @@ FailureOr<int64_t> inputAxis(ONNXNode &n, int64_t axis,
 /// bias; binds the node's output and returns true when it did.
 bool tryFuseLinearBias(ONNXNode &node);
 
+/// Records that `out`, the result of Transpose node `node` with permutation
+/// `perm`, is the [1, 0] transpose of a 2-D float constant (when it is), so
+/// that MatMul(x, Transpose(W)) imports as qopt.linear on W itself.
+void noteTransposedWeight(ONNXNode &node, Value out, ArrayRef<int64_t> perm);
+
 /// The product of one input and one weight element in the accumulator type;
 /// null means float multiplication.
 using ConvProductFn =

@@ -4,6 +4,7 @@
 // RUN: %PYTHON %S/Inputs/make_adapter.py %t/nolayer '{"r": 1, "lora_alpha": 1}' layers.9.v_proj=1x2:2x1
 // RUN: not quant-opt %s --qopt-attach-adapters="adapters=%t/nolayer" 2>&1 | FileCheck %s --check-prefix=NOLAYER
 // NOLAYER: error: qopt-attach-adapters: adapter 'nolayer', module 'layers.9.v_proj': matches no layer of the model; its layers are:
+// NOLAYER-NEXT: layers.0.k_proj
 // NOLAYER-NEXT: layers.0.q_proj
 // RUN: %PYTHON %S/Inputs/make_adapter.py %t/shape '{"r": 1, "lora_alpha": 1}' layers.0.q_proj=1x3:2x1
 // RUN: not quant-opt %s --qopt-attach-adapters="adapters=%t/shape" 2>&1 | FileCheck %s --check-prefix=SHAPE
@@ -37,8 +38,14 @@
 // RUN: not quant-opt %s --qopt-attach-adapters="adapters=%t/sql:" 2>&1 | FileCheck %s --check-prefix=SPEC
 // SPEC: error: qopt-attach-adapters: '{{.*}}sql:': expected DIR or DIR:SCALE
 
+// RUN: %PYTHON %S/Inputs/make_adapter.py %t/twice '{"r": 1, "lora_alpha": 1}' layers.0.k_proj=1x2:2x1
+// RUN: not quant-opt %s --qopt-attach-adapters="adapters=%t/twice" 2>&1 | FileCheck %s --check-prefix=TWICE
+// TWICE: error: qopt-attach-adapters: adapter 'twice', module 'layers.0.k_proj': matches several layers of that name (a module called more than once); it cannot be attached to one
+
 func.func @block(%x: tensor<3x2xf32>) -> tensor<3x2xf32> {
   %wq = arith.constant dense<[[1.0, 0.0], [0.0, 1.0]]> : tensor<2x2xf32>
   %q = qopt.linear %x, %wq {weight_name = "layers.0.q_proj.weight"} : (tensor<3x2xf32>, tensor<2x2xf32>) -> tensor<3x2xf32>
-  return %q : tensor<3x2xf32>
+  %k1 = qopt.linear %q, %wq {weight_name = "layers.0.k_proj.weight"} : (tensor<3x2xf32>, tensor<2x2xf32>) -> tensor<3x2xf32>
+  %k2 = qopt.linear %k1, %wq {weight_name = "layers.0.k_proj.weight"} : (tensor<3x2xf32>, tensor<2x2xf32>) -> tensor<3x2xf32>
+  return %k2 : tensor<3x2xf32>
 }
