@@ -74,6 +74,8 @@ int64_t layerWeightBytes(Operation *op) {
     int64_t n = weightBytes(q.getWeight()) + weightBytes(q.getWeightScale());
     if (Value zp = q.getWeightZeroPoint())
       n += weightBytes(zp);
+    if (Value ss = q.getScaleScale())
+      n += weightBytes(ss) + 8; // and the f64 offset
     return n;
   }
   if (auto l = dyn_cast<LinearOp>(op))

@@ -43,6 +43,7 @@ void mlir::qopt::buildPTQPipeline(OpPassManager &pm,
   quantize.scheme = options.scheme;
   quantize.groupSize = options.groupSize;
   quantize.weightSymmetric = options.weightSymmetric;
+  quantize.doubleQuant = options.doubleQuant;
   quantize.exclude = options.exclude;
   quantize.include = options.include;
   pm.addPass(createQuantizePass(quantize));

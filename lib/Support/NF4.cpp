@@ -2,6 +2,7 @@
 
 #include "qopt/Support/NF4.h"
 
+#include <algorithm>
 #include <cmath>
 
 namespace qopt {
@@ -54,6 +55,28 @@ bool quantizeNF4(const float *w, int64_t rows, int64_t cols, int64_t block,
       }
     }
   return true;
+}
+
+DoubleQuantizedScales doubleQuantize(const std::vector<float> &scales,
+                                     int64_t block) {
+  DoubleQuantizedScales out;
+  double sum = 0;
+  for (float s : scales)
+    sum += s;
+  out.offset = scales.empty() ? 0.0f : float(sum / double(scales.size()));
+  out.codes.resize(scales.size());
+  for (size_t b = 0; b < scales.size(); b += size_t(block)) {
+    size_t end = std::min(scales.size(), b + size_t(block));
+    float m = 0;
+    for (size_t i = b; i < end; ++i)
+      m = std::fmax(m, std::fabs(scales[i] - out.offset));
+    float s = m > 0 ? m / 127.0f : 1.0f;
+    out.scales.push_back(s);
+    for (size_t i = b; i < end; ++i)
+      out.codes[i] = int8_t(std::clamp(
+          std::nearbyint((scales[i] - out.offset) / s), -127.0f, 127.0f));
+  }
+  return out;
 }
 
 } // namespace qopt

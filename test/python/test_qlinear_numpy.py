@@ -234,3 +234,34 @@ def test_quantize_nf4_matches_numpy(build_dir, tmp_path):
                      ("--quantize=nf4", f"--group-size={GROUP}"))
     want = x @ nf4_reference(w, GROUP).T + b
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+
+
+def test_quantize_nf4_double_quant_matches_numpy(build_dir, tmp_path):
+    """Double-quantized scales: numpy applies QLoRA's rule (scales minus
+    their mean, int8 per block of 256, round half to even) and the compiled
+    layer uses exactly those scales."""
+    rng, x, _, _, b = make_data(7)
+    w = (rng.standard_normal((N, K)) * 0.1).astype(np.float32)
+    body = f"""
+  %w = arith.constant {dense(w, "f32")}
+  %b = arith.constant {dense(b, "f32")}
+  %y = qopt.linear %x, %w, %b {{weight_name = "fc"}} : (tensor<{lead_ty()}x{K}xf32>, tensor<{N}x{K}xf32>, tensor<{N}xf32>) -> tensor<{lead_ty()}x{N}xf32>"""
+    got = run_module(tmp_path, build_dir, body, "", x,
+                     ("--quantize=nf4", f"--group-size={GROUP}",
+                      "--double-quant"))
+    blocks = w.reshape(N, K // GROUP, GROUP)
+    absmax = np.abs(blocks).max(axis=2).astype(np.float32).ravel()
+    offset = np.float32(absmax.astype(np.float64).mean())
+    centred = absmax - offset
+    deq_scales = np.empty_like(absmax)
+    for s in range(0, absmax.size, 256):
+        c = centred[s:s + 256]
+        step = np.float32(np.abs(c).max() / np.float32(127))
+        codes = np.clip(np.rint(c / step), -127, 127)
+        deq_scales[s:s + 256] = codes.astype(np.float32) * step + offset
+    mids = (NF4_LEVELS[:-1] + NF4_LEVELS[1:]) / 2
+    scaled = blocks / absmax.reshape(N, K // GROUP, 1)
+    levels = NF4_LEVELS[(scaled[..., None] > mids).sum(axis=-1)]
+    deq = (levels * deq_scales.reshape(N, K // GROUP, 1)).reshape(N, K)
+    want = x @ deq.T + b
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)

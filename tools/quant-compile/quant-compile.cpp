@@ -230,6 +230,11 @@ static cl::opt<int64_t>
               cl::desc("--quantize=w4: weights per scale along K (32, 64, "
                        "128, ...)"),
               cl::init(128), cl::cat(category));
+static cl::opt<bool> doubleQuant(
+    "double-quant",
+    cl::desc("--quantize=nf4: store the block scales as int8 too (QLoRA's "
+             "double quantization: minus their mean, blocks of 256)"),
+    cl::cat(category));
 static cl::opt<bool> weightAsymmetric(
     "weight-asymmetric",
     cl::desc("--quantize=w4: asymmetric uint4 weights with per-block zero "
@@ -461,6 +466,8 @@ int main(int argc, char **argv) {
   if (!tm)
     return fail(error);
   bool quantizing = quantize.getNumOccurrences() > 0;
+  if (doubleQuant && (!quantizing || quantize != qopt::QuantScheme::NF4))
+    return fail("--double-quant is for --quantize=nf4");
   if (!report.empty() && !quantizing)
     return fail("--report needs --quantize");
   if (quantizing) {
@@ -497,6 +504,7 @@ int main(int argc, char **argv) {
                         ? int64_t(64)
                         : int64_t(groupSize);
     ptq.weightSymmetric = !weightAsymmetric;
+    ptq.doubleQuant = doubleQuant;
     ptq.smoothquantAlpha = smoothquant.getNumOccurrences() ? smoothquant : -1.0;
     ptq.exclude = excludeLayers;
     ptq.include = includeLayers;

@@ -9,6 +9,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <vector>
@@ -90,6 +91,39 @@ TEST(NF4, ZeroBlockAndNonFinite) {
   EXPECT_FALSE(quantizeNF4(w.data(), 1, 4, 4, packed, absmax));
   w[2] = std::numeric_limits<float>::infinity();
   EXPECT_FALSE(quantizeNF4(w.data(), 1, 4, 4, packed, absmax));
+}
+
+TEST(NF4, DoubleQuantizedScales) {
+  // 600 scales: blocks of 256, 256, 88; int8 codes around the mean.
+  std::vector<float> scales;
+  for (int i = 0; i < 600; ++i)
+    scales.push_back(0.01f + 0.001f * float((i * 37) % 101));
+  DoubleQuantizedScales dq = doubleQuantize(scales);
+  double mean = 0;
+  for (float s : scales)
+    mean += s;
+  mean /= double(scales.size());
+  EXPECT_FLOAT_EQ(dq.offset, float(mean));
+  ASSERT_EQ(dq.scales.size(), 3u);
+  ASSERT_EQ(dq.codes.size(), scales.size());
+  for (size_t b = 0; b < 3; ++b) {
+    float m = 0;
+    for (size_t i = b * 256; i < std::min<size_t>(600, (b + 1) * 256); ++i)
+      m = std::fmax(m, std::fabs(scales[i] - dq.offset));
+    EXPECT_FLOAT_EQ(dq.scales[b], m / 127.0f);
+  }
+  for (size_t i = 0; i < scales.size(); ++i) {
+    EXPECT_GE(dq.codes[i], -127);
+    EXPECT_LE(dq.codes[i], 127);
+    // Round to nearest: within half a step of the original.
+    EXPECT_LE(std::fabs(dq.value(i) - scales[i]),
+              0.5f * dq.scales[i / 256] + 1e-7f)
+        << i;
+  }
+  // All equal: step 1, codes 0, values exact.
+  DoubleQuantizedScales flat = doubleQuantize(std::vector<float>(10, 0.5f));
+  EXPECT_EQ(flat.scales[0], 1.0f);
+  EXPECT_EQ(flat.value(3), 0.5f);
 }
 
 } // namespace

@@ -62,6 +62,10 @@ struct PTQPipelineOptions : public PassPipelineOptions<PTQPipelineOptions> {
       *this, "weight-symmetric",
       llvm::cl::desc("w4: symmetric int4 (else uint4 + zero points)"),
       llvm::cl::init(true)};
+  PassOptions::Option<bool> doubleQuant{
+      *this, "double-quant",
+      llvm::cl::desc("nf4: int8 block scales (QLoRA's double quantization)"),
+      llvm::cl::init(false)};
   PassOptions::Option<double> smoothquantAlpha{
       *this, "smoothquant-alpha",
       llvm::cl::desc("SmoothQuant migration strength in [0, 1] before "

@@ -11,6 +11,7 @@
 #ifndef QOPT_SUPPORT_NF4_H
 #define QOPT_SUPPORT_NF4_H
 
+#include <cstddef>
 #include <cstdint>
 #include <vector>
 
@@ -32,6 +33,22 @@ uint8_t nearestNF4(float v);
 /// finite.
 bool quantizeNF4(const float *w, int64_t rows, int64_t cols, int64_t block,
                  std::vector<uint8_t> &packed, std::vector<float> &absmax);
+
+/// Double quantization of block scales (QLoRA): the scales minus their
+/// mean `offset`, in blocks of `block` (256), each block int8 symmetric
+/// (`codes[i] = round_half_even((s[i] - offset) / scales[i / block])`,
+/// `scales[b] = max |s - offset| / 127` over the block, 1 when that is 0).
+struct DoubleQuantizedScales {
+  std::vector<int8_t> codes;
+  std::vector<float> scales;
+  float offset = 0;
+  /// The scale code `i` stands for.
+  float value(std::size_t i, int64_t block = 256) const {
+    return float(codes[i]) * scales[i / std::size_t(block)] + offset;
+  }
+};
+DoubleQuantizedScales doubleQuantize(const std::vector<float> &scales,
+                                     int64_t block = 256);
 
 /// The value a code stands for in a block with scale `absmax`.
 inline float dequantizeNF4(uint8_t code, float absmax) {

@@ -498,6 +498,46 @@ SmallVector<utils::IteratorType> iteratorsOf(unsigned parallel,
   return it;
 }
 
+/// Double-quantized NF4 block scales back in f32:
+/// `codes[i] * scales[i / 256] + offset` over the row-major flattened
+/// [N, B] codes.
+Value dequantizeScales(OpBuilder &b, Location loc, Value codes, Value scales,
+                       double offset) {
+  auto cTy = cast<RankedTensorType>(codes.getType());
+  Type f32 = b.getF32Type();
+  auto outTy = cTy.clone(f32);
+  MLIRContext *ctx = b.getContext();
+  int64_t cols = cTy.getDimSize(1);
+  AffineMap id = AffineMap::getMultiDimIdentityMap(2, ctx);
+  Value init = tensor::EmptyOp::create(b, loc, outTy.getShape(), f32);
+  return linalg::GenericOp::create(
+             b, loc, outTy, ValueRange{codes}, ValueRange{init},
+             ArrayRef<AffineMap>{id, id},
+             SmallVector<utils::IteratorType>(2,
+                                              utils::IteratorType::parallel),
+             [&](OpBuilder &nb, Location l, ValueRange args) {
+               Value row = linalg::IndexOp::create(nb, l, 0);
+               Value col = linalg::IndexOp::create(nb, l, 1);
+               Value flat = arith::AddIOp::create(
+                   nb, l,
+                   arith::MulIOp::create(
+                       nb, l, row,
+                       arith::ConstantIndexOp::create(nb, l, cols)),
+                   col);
+               Value block = arith::DivUIOp::create(
+                   nb, l, flat, arith::ConstantIndexOp::create(nb, l, 256));
+               Value s = tensor::ExtractOp::create(nb, l, scales,
+                                                   ValueRange{block});
+               Value v = arith::MulFOp::create(
+                   nb, l, arith::SIToFPOp::create(nb, l, f32, args[0]), s);
+               Value c = arith::ConstantOp::create(
+                   nb, l, f32, nb.getFloatAttr(f32, offset));
+               linalg::YieldOp::create(
+                   nb, l, arith::AddFOp::create(nb, l, v, c).getResult());
+             })
+      .getResult(0);
+}
+
 /// The [M, N] f32 accumulator: the bias broadcast over rows, or zeros.
 Value biasOrZeros(OpBuilder &b, Location loc, Value bias, Value x2d,
                   RankedTensorType accTy) {
@@ -663,6 +703,9 @@ struct QLinearLowering : OpConversionPattern<QLinearOp> {
       int64_t g = op.getGroupSize(), blocks = k / g;
       bool isUnsigned = op.getWeightFormat() == WeightFormat::UInt4;
       bool isNF4 = op.getWeightFormat() == WeightFormat::NF4;
+      if (Value ss = adaptor.getScaleScale())
+        ws = dequantizeScales(rewriter, loc, ws, ss,
+                              op.getScaleOffset()->convertToDouble());
       // NF4 codes index QLoRA's 16 levels.
       Value levels;
       if (isNF4)

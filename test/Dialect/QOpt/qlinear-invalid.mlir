@@ -201,3 +201,51 @@ func.func @nf4_per_channel(%x: tensor<4x64xf32>, %w: tensor<32x32xi8>, %s: tenso
   %y = qopt.qlinear %x, %w scale %s {weight_format = #qopt.weight_format<nf4>, activation = #qopt.activation<none>} : (tensor<4x64xf32>, tensor<32x32xi8>, tensor<32xf32>) -> tensor<4x32xf32>
   return %y : tensor<4x32xf32>
 }
+
+// -----
+
+func.func @dq_not_nf4(%x: tensor<4x64xf32>, %w: tensor<32x32xi8>, %s: tensor<32x1xi8>, %ss: tensor<1xf32>) -> tensor<4x32xf32> {
+  // expected-error @+1 {{double_quant scales are for nf4 weights only}}
+  %y = qopt.qlinear %x, %w scale %s double_quant %ss {weight_format = #qopt.weight_format<int4>, group_size = 64, activation = #qopt.activation<none>, scale_offset = 0.5} : (tensor<4x64xf32>, tensor<32x32xi8>, tensor<32x1xi8>, tensor<1xf32>) -> tensor<4x32xf32>
+  return %y : tensor<4x32xf32>
+}
+
+// -----
+
+func.func @dq_scale_type(%x: tensor<4x64xf32>, %w: tensor<32x32xi8>, %s: tensor<32x1xf32>, %ss: tensor<1xf32>) -> tensor<4x32xf32> {
+  // expected-error @+1 {{a double-quantized weight_scale must be i8, got 'f32'}}
+  %y = qopt.qlinear %x, %w scale %s double_quant %ss {weight_format = #qopt.weight_format<nf4>, group_size = 64, activation = #qopt.activation<none>, scale_offset = 0.5} : (tensor<4x64xf32>, tensor<32x32xi8>, tensor<32x1xf32>, tensor<1xf32>) -> tensor<4x32xf32>
+  return %y : tensor<4x32xf32>
+}
+
+// -----
+
+func.func @dq_offset(%x: tensor<4x64xf32>, %w: tensor<32x32xi8>, %s: tensor<32x1xi8>, %ss: tensor<1xf32>) -> tensor<4x32xf32> {
+  // expected-error @+1 {{double_quant needs a finite scale_offset}}
+  %y = qopt.qlinear %x, %w scale %s double_quant %ss {weight_format = #qopt.weight_format<nf4>, group_size = 64, activation = #qopt.activation<none>} : (tensor<4x64xf32>, tensor<32x32xi8>, tensor<32x1xi8>, tensor<1xf32>) -> tensor<4x32xf32>
+  return %y : tensor<4x32xf32>
+}
+
+// -----
+
+func.func @dq_scale_scale_size(%x: tensor<4x64xf32>, %w: tensor<300x32xi8>, %s: tensor<300x1xi8>, %ss: tensor<1xf32>) -> tensor<4x300xf32> {
+  // expected-error @+1 {{scale_scale must be [ceil(300 / 256)] = [2], got 1}}
+  %y = qopt.qlinear %x, %w scale %s double_quant %ss {weight_format = #qopt.weight_format<nf4>, group_size = 64, activation = #qopt.activation<none>, scale_offset = 0.5} : (tensor<4x64xf32>, tensor<300x32xi8>, tensor<300x1xi8>, tensor<1xf32>) -> tensor<4x300xf32>
+  return %y : tensor<4x300xf32>
+}
+
+// -----
+
+func.func @i8_scale_without_dq(%x: tensor<4x64xf32>, %w: tensor<32x32xi8>, %s: tensor<32x1xi8>) -> tensor<4x32xf32> {
+  // expected-error @+1 {{input, weight_scale and result must be f32}}
+  %y = qopt.qlinear %x, %w scale %s {weight_format = #qopt.weight_format<nf4>, group_size = 64, activation = #qopt.activation<none>} : (tensor<4x64xf32>, tensor<32x32xi8>, tensor<32x1xi8>) -> tensor<4x32xf32>
+  return %y : tensor<4x32xf32>
+}
+
+// -----
+
+func.func @offset_without_dq(%x: tensor<4x64xf32>, %w: tensor<32x32xi8>, %s: tensor<32x1xf32>) -> tensor<4x32xf32> {
+  // expected-error @+1 {{scale_offset is for double-quantized scales only}}
+  %y = qopt.qlinear %x, %w scale %s {weight_format = #qopt.weight_format<nf4>, group_size = 64, activation = #qopt.activation<none>, scale_offset = 0.5} : (tensor<4x64xf32>, tensor<32x32xi8>, tensor<32x1xf32>) -> tensor<4x32xf32>
+  return %y : tensor<4x32xf32>
+}

@@ -333,9 +333,31 @@ LogicalResult QLinearOp::verify() {
   RankedTensorType wTy = getWeight().getType();
   RankedTensorType sTy = getWeightScale().getType();
   RankedTensorType outTy = getResult().getType();
+  bool doubleQuant = bool(getScaleScale());
   if (!inTy.getElementType().isF32() || !outTy.getElementType().isF32() ||
-      !sTy.getElementType().isF32())
+      (!doubleQuant && !sTy.getElementType().isF32()))
     return emitOpError("input, weight_scale and result must be f32");
+  if (doubleQuant) {
+    // Double-quantized NF4 scales: int8 codes, f32 per 256 of them, offset.
+    if (getWeightFormat() != WeightFormat::NF4)
+      return emitOpError("double_quant scales are for nf4 weights only");
+    if (!sTy.getElementType().isInteger(8))
+      return emitOpError("a double-quantized weight_scale must be i8, got ")
+             << sTy.getElementType();
+    if (!getScaleOffset() ||
+        !std::isfinite(getScaleOffset()->convertToDouble()))
+      return emitOpError("double_quant needs a finite scale_offset");
+    auto ssTy = cast<RankedTensorType>(getScaleScale().getType());
+    if (sTy.hasStaticShape() &&
+        (ssTy.getRank() != 1 ||
+         !dimsAgree(ssTy.getDimSize(0), (sTy.getNumElements() + 255) / 256)))
+      return emitOpError("scale_scale must be [ceil(")
+             << sTy.getNumElements() << " / 256)] = ["
+             << (sTy.getNumElements() + 255) / 256 << "], got "
+             << shapeStr(ssTy.getShape());
+  } else if (getScaleOffset()) {
+    return emitOpError("scale_offset is for double-quantized scales only");
+  }
   if (inTy.getRank() < 1)
     return emitOpError("input must have rank >= 1, got a rank-0 tensor");
   if (wTy.getRank() != 2)

@@ -153,6 +153,10 @@ struct QuantizePass : mlir::qopt::impl::QuantizePassBase<QuantizePass> {
       module.emitError("qopt-quantize: form=qdq is for scheme w8a8 only");
       return signalPassFailure();
     }
+    if (doubleQuant && scheme != QuantScheme::NF4) {
+      module.emitError("qopt-quantize: double-quant is for scheme=nf4 only");
+      return signalPassFailure();
+    }
     if (isBlocked4() && (groupSize <= 0 || groupSize % 2 != 0)) {
       module.emitError("qopt-quantize: group-size must be a positive even "
                        "number, got ")
@@ -235,7 +239,8 @@ struct QuantizePass : mlir::qopt::impl::QuantizePassBase<QuantizePass> {
 
   /// A linear layer's weight in its stored quantized form.
   struct StoredWeight {
-    Value weight, scale, zeroPoint;
+    Value weight, scale, zeroPoint, scaleScale;
+    FloatAttr scaleOffset;
     WeightFormat format = WeightFormat::Int8;
     int64_t group = 0;
   };
@@ -257,9 +262,18 @@ struct QuantizePass : mlir::qopt::impl::QuantizePassBase<QuantizePass> {
       std::vector<int8_t> bytes(packed.begin(), packed.end());
       out.weight = blobConstant<int8_t>(
           b, loc, RankedTensorType::get({n, k / 2}, i8), name + ".nf4", bytes);
-      out.scale = blobConstant<float>(
-          b, loc, RankedTensorType::get({n, k / groupSize}, f32),
-          name + ".absmax", absmax);
+      auto sTy = RankedTensorType::get({n, k / groupSize}, f32);
+      if (!doubleQuant) {
+        out.scale = blobConstant<float>(b, loc, sTy, name + ".absmax", absmax);
+        return out;
+      }
+      ::qopt::DoubleQuantizedScales dq = ::qopt::doubleQuantize(absmax);
+      out.scale = blobConstant<int8_t>(b, loc, sTy.clone(i8),
+                                       name + ".absmax.int8", dq.codes);
+      out.scaleScale = blobConstant<float>(
+          b, loc, RankedTensorType::get({int64_t(dq.scales.size())}, f32),
+          name + ".absmax.scale", dq.scales);
+      out.scaleOffset = b.getF64FloatAttr(dq.offset);
       return out;
     }
     if (blocked) {
@@ -353,11 +367,12 @@ struct QuantizePass : mlir::qopt::impl::QuantizePassBase<QuantizePass> {
           zeroPoint = stored.zeroPoint;
     MLIRContext *ctx = b.getContext();
     auto qlinear = QLinearOp::create(
-        b, loc, op.getResult().getType(), input, weight, scale, zeroPoint,
-        op.getBias(), WeightFormatAttr::get(ctx, stored.format),
+        b, loc, op.getResult().getType(), input, weight, scale,
+        stored.scaleScale, zeroPoint, op.getBias(),
+        WeightFormatAttr::get(ctx, stored.format),
         b.getI64IntegerAttr(stored.group),
         ActivationModeAttr::get(ctx, activation), FloatAttr(), IntegerAttr(),
-        ActivationStorageAttr(), op.getWeightNameAttr());
+        ActivationStorageAttr(), op.getWeightNameAttr(), stored.scaleOffset);
     if (activation == ActivationMode::Static) {
       FailureOr<quant::UniformQuantizedType> qTy = observerType(observer);
       if (failed(qTy))

@@ -235,7 +235,11 @@ def QOpt_QLinearOp : QOpt_Op<"qlinear", [Pure, AttrSizedOperandSegments,
     * `weight_format = nf4` (QLoRA's NormalFloat, weight-only): each nibble
       is the index of one of 16 fixed levels in [-1, 1] (docs/Dialect/QOpt.md)
       and `weight_scale` holds each block's absmax:
-      `w'[n, k] = level[w[n, k]] * scale[n, k/G]`; no zero point.
+      `w'[n, k] = level[w[n, k]] * scale[n, k/G]`; no zero point. With
+      double quantization (`double_quant %ss`, `scale_offset = c`) the
+      absmax are themselves int8: `weight_scale` is i8 [N, K/G] and
+      `scale[i] = weight_scale[i] * ss[i / 256] + c` over the row-major
+      flattened scales (blocks of 256, `ss` f32 [ceil(N·K/G / 256)]).
     * `activation = none` (weight-only): the float input multiplies the
       dequantized weight; the kernels dequantize blocks of the weight as
       they go and never hold it whole in float.
@@ -254,7 +258,8 @@ def QOpt_QLinearOp : QOpt_Op<"qlinear", [Pure, AttrSizedOperandSegments,
   }];
   let arguments = (ins QOpt_FloatTensor:$input,
                        RankedTensorOf<[I8]>:$weight,
-                       QOpt_FloatTensor:$weight_scale,
+                       RankedTensorOf<[F32, I8]>:$weight_scale,
+                       Optional<RankedTensorOf<[F32]>>:$scale_scale,
                        Optional<RankedTensorOf<[I8]>>:$weight_zero_point,
                        Optional<QOpt_FloatTensor>:$bias,
                        QOpt_WeightFormatAttr:$weight_format,
@@ -263,10 +268,12 @@ def QOpt_QLinearOp : QOpt_Op<"qlinear", [Pure, AttrSizedOperandSegments,
                        OptionalAttr<F64Attr>:$input_scale,
                        OptionalAttr<I64Attr>:$input_zero_point,
                        OptionalAttr<QOpt_ActivationStorageAttr>:$input_storage,
-                       OptionalAttr<StrAttr>:$weight_name);
+                       OptionalAttr<StrAttr>:$weight_name,
+                       OptionalAttr<F64Attr>:$scale_offset);
   let results = (outs QOpt_FloatTensor:$result);
   let assemblyFormat = [{
     $input `,` $weight `scale` $weight_scale
+    (`double_quant` $scale_scale^)?
     (`zero_point` $weight_zero_point^)? (`bias` $bias^)?
     attr-dict `:` functional-type(operands, results)
   }];

@@ -170,7 +170,9 @@ def QuantizePass : Pass<"qopt-quantize", "ModuleOp"> {
       convolutions get int8 filters.
     - `nf4`: weight-only NF4 for linear layers (QLoRA's 16 NormalFloat
       levels, one absmax per block of `group-size` along K: QLoRA uses 64),
-      two codes per byte; the same int8 fallbacks as `w4`.
+      two codes per byte; the same int8 fallbacks as `w4`. With
+      `double-quant`, the block scales are stored int8 (QLoRA's double
+      quantization: minus their mean, blocks of 256, one f32 scale each).
 
     Quantized weights are `dense_resource` blobs named after the layer.
     Layers whose name (a linear layer's `weight_name`, a convolution's ONNX
@@ -206,6 +208,9 @@ def QuantizePass : Pass<"qopt-quantize", "ModuleOp"> {
            "w4: weights per scale along K">,
     Option<"weightSymmetric", "weight-symmetric", "bool", "true",
            "w4: symmetric int4 (else uint4 with zero points)">,
+    Option<"doubleQuant", "double-quant", "bool", "false",
+           "nf4: quantize the block scales too (int8, blocks of 256, minus "
+           "their mean; QLoRA's double quantization)">,
     Option<"exclude", "exclude", "std::string", "\"\"",
            "Regex: layers whose name matches stay float">,
     Option<"include", "include", "std::string", "\"\"",
