@@ -425,8 +425,8 @@ int main(int argc, char **argv) {
 
   if (listLayers) {
     module->walk([](qopt::QuantizableLayerOpInterface layer) {
-      llvm::outs() << layer.getLayerName() << "  " << layer->getName()
-                   << "  " << layer.getLayerWeight().getType() << "\n";
+      llvm::outs() << layer.getLayerName() << "  " << layer->getName() << "  "
+                   << layer.getLayerWeight().getType() << "\n";
     });
     return 0;
   }
@@ -499,10 +499,10 @@ int main(int argc, char **argv) {
     ptq.percentile = calibrationPercentile;
     ptq.activationType = activationType;
     // QLoRA's NF4 blocks are 64 weights; int4's default is 128.
-    ptq.groupSize = quantize == qopt::QuantScheme::NF4 &&
-                            !groupSize.getNumOccurrences()
-                        ? int64_t(64)
-                        : int64_t(groupSize);
+    ptq.groupSize =
+        quantize == qopt::QuantScheme::NF4 && !groupSize.getNumOccurrences()
+            ? int64_t(64)
+            : int64_t(groupSize);
     ptq.weightSymmetric = !weightAsymmetric;
     ptq.doubleQuant = doubleQuant;
     ptq.smoothquantAlpha = smoothquant.getNumOccurrences() ? smoothquant : -1.0;

@@ -210,8 +210,7 @@ int main(int argc, char **argv) {
       choice = qopt_model_find_adapter(model, adapter.c_str());
       if (choice < 0)
         return fail("--adapter " + adapter + ": no such adapter\n" +
-                    "expected signature:\n" +
-                    qopt_model_signature_text(model));
+                    "expected signature:\n" + qopt_model_signature_text(model));
     }
     if (idx >= 0 && !in.items[idx] &&
         qopt_tensor_create_copy(QOPT_DTYPE_I64, 0, nullptr, &choice,

@@ -6,8 +6,8 @@
 //===----------------------------------------------------------------------===//
 
 #include "qopt/Conversion/Passes.h"
-#include "qopt/Support/NF4.h"
 #include "qopt/Dialect/QOpt/IR/QOptOps.h"
+#include "qopt/Support/NF4.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
@@ -187,8 +187,7 @@ Value quantizeInFloat(OpBuilder &b, Location loc, Value x, Value scale,
 /// `acc[..., n] + Σ_k x[..., k] · w[n, k]`: a contraction over the last
 /// dimension of `x` ([..., K]) with `w` ([N, K]) into `acc` ([..., N]), one
 /// linalg.generic the kernel-call pass recognizes.
-Value contractLastDim(OpBuilder &b, Location loc, Value x, Value w,
-                      Value acc) {
+Value contractLastDim(OpBuilder &b, Location loc, Value x, Value w, Value acc) {
   auto outTy = cast<RankedTensorType>(acc.getType());
   int64_t rank = outTy.getRank();
   MLIRContext *ctx = b.getContext();
@@ -287,7 +286,8 @@ struct LoRALowering : OpConversionPattern<LoRAOp> {
       SmallVector<int64_t> tShape(xTy.getShape().drop_back());
       tShape.push_back(aTy.getDimSize(0));
       auto tTy = RankedTensorType::get(tShape, xTy.getElementType());
-      Value t = contractLastDim(b, loc, x, a, zerosLike(b, loc, tTy, x, {a, 0}));
+      Value t =
+          contractLastDim(b, loc, x, a, zerosLike(b, loc, tTy, x, {a, 0}));
       // The scale goes on the small [..., r] intermediate, so that both
       // contractions stay plain ones the runtime's matmul kernel takes.
       double scale = op.getScale().convertToDouble();
@@ -300,12 +300,12 @@ struct LoRALowering : OpConversionPattern<LoRAOp> {
         t = linalg::GenericOp::create(
                 b, loc, tTy, ValueRange{t}, ValueRange{t},
                 ArrayRef<AffineMap>{id, id},
-                SmallVector<utils::IteratorType>(
-                    rank, utils::IteratorType::parallel),
+                SmallVector<utils::IteratorType>(rank,
+                                                 utils::IteratorType::parallel),
                 [&](OpBuilder &nb, Location l, ValueRange args) {
                   linalg::YieldOp::create(
-                      nb, l, arith::MulFOp::create(nb, l, args[0], s)
-                                 .getResult());
+                      nb, l,
+                      arith::MulFOp::create(nb, l, args[0], s).getResult());
                 })
                 .getResult(0);
       }
@@ -322,9 +322,7 @@ struct LoRALowering : OpConversionPattern<LoRAOp> {
         arith::ConstantIntOp::create(rewriter, loc, *op.getAdapterIndex(), 64));
     auto ifOp = scf::IfOp::create(
         rewriter, loc, chosen,
-        [&](OpBuilder &b, Location l) {
-          scf::YieldOp::create(b, l, apply(b));
-        },
+        [&](OpBuilder &b, Location l) { scf::YieldOp::create(b, l, apply(b)); },
         [&](OpBuilder &b, Location l) {
           scf::YieldOp::create(b, l, adaptor.getBase());
         });
@@ -513,21 +511,19 @@ Value dequantizeScales(OpBuilder &b, Location loc, Value codes, Value scales,
   return linalg::GenericOp::create(
              b, loc, outTy, ValueRange{codes}, ValueRange{init},
              ArrayRef<AffineMap>{id, id},
-             SmallVector<utils::IteratorType>(2,
-                                              utils::IteratorType::parallel),
+             SmallVector<utils::IteratorType>(2, utils::IteratorType::parallel),
              [&](OpBuilder &nb, Location l, ValueRange args) {
                Value row = linalg::IndexOp::create(nb, l, 0);
                Value col = linalg::IndexOp::create(nb, l, 1);
                Value flat = arith::AddIOp::create(
                    nb, l,
                    arith::MulIOp::create(
-                       nb, l, row,
-                       arith::ConstantIndexOp::create(nb, l, cols)),
+                       nb, l, row, arith::ConstantIndexOp::create(nb, l, cols)),
                    col);
                Value block = arith::DivUIOp::create(
                    nb, l, flat, arith::ConstantIndexOp::create(nb, l, 256));
-               Value s = tensor::ExtractOp::create(nb, l, scales,
-                                                   ValueRange{block});
+               Value s =
+                   tensor::ExtractOp::create(nb, l, scales, ValueRange{block});
                Value v = arith::MulFOp::create(
                    nb, l, arith::SIToFPOp::create(nb, l, f32, args[0]), s);
                Value c = arith::ConstantOp::create(
@@ -756,8 +752,8 @@ struct QLinearLowering : OpConversionPattern<QLinearOp> {
             if (isNF4) {
               w = tensor::ExtractOp::create(
                   b, l, levels,
-                  ValueRange{arith::IndexCastOp::create(
-                      b, l, b.getIndexType(), nib)});
+                  ValueRange{
+                      arith::IndexCastOp::create(b, l, b.getIndexType(), nib)});
             } else if (isUnsigned) {
               w = arith::SIToFPOp::create(
                   b, l, f32,
@@ -892,8 +888,7 @@ struct ConvertQOptToLinalgPass
 } // namespace
 
 void mlir::qopt::populateQOptToLinalgPatterns(RewritePatternSet &patterns) {
-  patterns.add<LinearLowering, LoRALowering, QLinearLowering,
-               QuantizeLowering, DequantizeLowering, FakeQuantLowering,
-               ObserveLowering>(
+  patterns.add<LinearLowering, LoRALowering, QLinearLowering, QuantizeLowering,
+               DequantizeLowering, FakeQuantLowering, ObserveLowering>(
       patterns.getContext());
 }

@@ -487,10 +487,9 @@ LogicalResult LoRAOp::verify() {
            << out << ", " << r << "], got " << shapeStr(bTy.getShape());
   for (int64_t d = 0; d + 1 < baseTy.getRank(); ++d)
     if (!dimsAgree(baseTy.getDimSize(d), inTy.getDimSize(d)))
-      return emitOpError("base ")
-             << shapeStr(baseTy.getShape()) << " and input "
-             << shapeStr(inTy.getShape()) << " differ in leading dimension "
-             << d;
+      return emitOpError("base ") << shapeStr(baseTy.getShape())
+                                  << " and input " << shapeStr(inTy.getShape())
+                                  << " differ in leading dimension " << d;
   double scale = getScale().convertToDouble();
   if (!std::isfinite(scale))
     return emitOpError("scale must be finite, got ") << scale;

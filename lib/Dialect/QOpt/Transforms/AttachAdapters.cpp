@@ -201,7 +201,8 @@ struct AttachAdaptersPass
       for (const auto &[k, v] : *p) {
         std::optional<int64_t> n = v.getAsInteger();
         if (!n || *n < 1)
-          return fail("rank_pattern['" + k.str() + "'] must be an integer >= 1");
+          return fail("rank_pattern['" + k.str() +
+                      "'] must be an integer >= 1");
         c.rankPattern[k.str()] = *n;
       }
     if (const llvm::json::Object *p = obj->getObject("alpha_pattern"))
@@ -231,8 +232,8 @@ struct AttachAdaptersPass
       return failure();
     }
     std::string name =
-        llvm::sys::path::filename(llvm::sys::path::remove_leading_dotslash(
-                                      StringRef(dir).rtrim('/')))
+        llvm::sys::path::filename(
+            llvm::sys::path::remove_leading_dotslash(StringRef(dir).rtrim('/')))
             .str();
     // Group the tensors by module: base_model.model.<path>.lora_{A,B}.weight.
     std::map<std::string, ModuleAdapter> modules;
@@ -281,8 +282,7 @@ struct AttachAdaptersPass
             known += "\n  " + k;
         if (layers.size() > 12)
           known += "\n  ... (" + std::to_string(layers.size()) + " layers)";
-        return fail("matches no layer of the model; its layers are:" +
-                    known);
+        return fail("matches no layer of the model; its layers are:" + known);
       }
       if (ambiguous.count(modulePath))
         return fail("matches several layers of that name (a module called "

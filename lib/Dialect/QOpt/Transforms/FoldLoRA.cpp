@@ -101,8 +101,7 @@ struct FoldLoRAPass : mlir::qopt::impl::FoldLoRAPassBase<FoldLoRAPass> {
     std::vector<double> merged(w->begin(), w->end());
     for (LoRAOp lora : chain) {
       std::optional<std::vector<float>> a = constantF32Values(lora.getLoraA());
-      std::optional<std::vector<float>> bm =
-          constantF32Values(lora.getLoraB());
+      std::optional<std::vector<float>> bm = constantF32Values(lora.getLoraB());
       if (!a || !bm ||
           int64_t(a->size()) != lora.getLoraA().getType().getNumElements() ||
           int64_t(bm->size()) != lora.getLoraB().getType().getNumElements())
@@ -127,8 +126,8 @@ struct FoldLoRAPass : mlir::qopt::impl::FoldLoRAPassBase<FoldLoRAPass> {
       if (!std::isfinite(rounded[i]))
         return chain.front().emitOpError("qopt-fold-lora: the merged weight "
                                          "of '")
-               << linear.getLayerWeightName()
-               << "' is not finite (element " << i << ")";
+               << linear.getLayerWeightName() << "' is not finite (element "
+               << i << ")";
     }
     std::string name = linear.getWeightName().value_or("weight").str();
     for (LoRAOp lora : chain)

@@ -16,9 +16,9 @@
 
 #include "WeightValues.h"
 #include "qopt/Dialect/QOpt/IR/QOptOps.h"
+#include "qopt/Dialect/QOpt/Transforms/Passes.h"
 #include "qopt/Support/NF4.h"
 #include "qopt/Support/QuantMath.h"
-#include "qopt/Dialect/QOpt/Transforms/Passes.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
