@@ -318,6 +318,13 @@ def test_switch_mode_errors(build_dir, example, tmp_path):
     r = compile_model(build_dir, example / "model.onnx", tmp_path / "x.so",
                       "--adapter-mode=switch")
     assert r.returncode != 0 and "--adapter-mode=switch needs --adapter" in r.stderr
+    r = compile_model(build_dir, example / "model.onnx", tmp_path / "x.so",
+                      "--adapter-mode=switch", f"--adapter={tmp_path / 'sql'}",
+                      "--quantize=w8", f"--eval-data={example / 'eval'}",
+                      f"--report={tmp_path / 'r.json'}")
+    assert r.returncode != 0
+    assert "--report with --adapter-mode=switch is not supported" in r.stderr
+    assert not (tmp_path / "x.so").exists()
     # A merged (or plain) artifact has no adapters to choose from.
     so = tmp_path / "plain.so"
     assert compile_model(build_dir, example / "model.onnx", so).returncode == 0

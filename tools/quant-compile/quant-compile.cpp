@@ -17,13 +17,13 @@
 
 #include "qopt/Compiler/Compiler.h"
 #include "qopt/Compiler/Report.h"
-#include "qopt/Pipelines/PTQPipeline.h"
-#include "qopt/Pipelines/Pipelines.h"
 #include "qopt/Dialect/QOpt/IR/QOptOps.h"
+#include "qopt/Dialect/QOpt/Transforms/Passes.h"
 #include "qopt/Import/ONNX.h"
 #include "qopt/InitAll.h"
+#include "qopt/Pipelines/PTQPipeline.h"
+#include "qopt/Pipelines/Pipelines.h"
 #include "qopt/Runtime/qopt_runtime.h"
-#include "qopt/Dialect/QOpt/Transforms/Passes.h"
 
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/MLIRContext.h"

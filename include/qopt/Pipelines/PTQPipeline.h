@@ -1,4 +1,4 @@
-//===- PTQPipeline.h - the qopt-ptq pipeline ---------------------*- C++ -*-===//
+//===- PTQPipeline.h - the qopt-ptq pipeline --------------------*- C++ -*-===//
 //
 /// \file
 /// Post-training quantization as one registered pipeline: observers,

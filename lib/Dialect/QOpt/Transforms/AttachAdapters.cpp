@@ -256,7 +256,7 @@ struct AttachAdaptersPass
       ModuleAdapter &m = modules[key.str()];
       std::vector<float> &values = isA ? m.a : m.b;
       if (!file->toFloat(t, values, error))
-        return bad(": " + error);
+        return bad(error);
       (isA ? m.aShape : m.bShape) = t.shape;
     }
     if (modules.empty()) {

@@ -17,15 +17,17 @@ using namespace mlir::qopt;
 
 namespace {
 
-/// The support library's histogram, rebuilt from its attribute, or
-/// std::nullopt when the state is inconsistent.
-std::optional<::qopt::Histogram> histogramOf(HistogramAttr stats) {
+/// The support library's histogram, rebuilt from its attribute (whose
+/// verifier already checked everything fromState checks).
+::qopt::Histogram histogramOf(HistogramAttr stats) {
   ArrayRef<double> counts = stats.getCounts().asArrayRef();
-  return ::qopt::Histogram::fromState(
+  std::optional<::qopt::Histogram> h = ::qopt::Histogram::fromState(
       std::vector<double>(counts.begin(), counts.end()),
       stats.getRange().convertToDouble(), stats.getCount(),
       float(stats.getMin().convertToDouble()),
       float(stats.getMax().convertToDouble()));
+  assert(h && "a verified #qopt.histogram is a consistent state");
+  return *h;
 }
 
 ::qopt::CalibrationMethod supportMethod(CalibrationMethod m) {
@@ -69,14 +71,9 @@ struct CalibratePass : mlir::qopt::impl::CalibratePassBase<CalibratePass> {
                "(qopt-collect-statistics)";
         return WalkResult::interrupt();
       }
-      std::optional<::qopt::Histogram> h = histogramOf(stats);
-      if (!h) {
-        op.emitOpError("qopt-calibrate: observer ")
-            << op.getId() << " has inconsistent statistics " << stats;
-        return WalkResult::interrupt();
-      }
-      ::qopt::ClipRange r = ::qopt::chooseRange(*h, supportMethod(method),
-                                                symmetric, percentile, levels);
+      ::qopt::ClipRange r =
+          ::qopt::chooseRange(histogramOf(stats), supportMethod(method),
+                              symmetric, percentile, levels);
       std::optional<::qopt::QuantParams> p =
           ::qopt::chooseQuantParams(r.lo, r.hi, st, symmetric);
       if (!p) {
