@@ -12,8 +12,8 @@
 //   whenever the true result fits in i32. Microkernels: AVX-512 VNNI 8x32,
 //   AVX2 8x32 (pmaddwd on sign/zero-extended halves: never the saturating
 //   pmaddubsw), portable C++.
-// * `qopt_kernel_matmul_w8` / `_w4` / `_wu4`: weight-only. C(f32) +=
-//   A(f32) · dequant(B)ᵀ. Up to kGemvRows rows run as dot products that
+// * `qopt_kernel_matmul_w8` / `_w4` (int4, uint4, NF4): weight-only.
+//   C(f32) += A(f32) · dequant(B)ᵀ. Up to kGemvRows rows run as dot products that
 //   dequantize the weight in registers (decoding: memory-bound, the weight
 //   read once at its quantized size); more rows go to the f32 GEMM, whose
 //   B panels are dequantized block by block (never the whole weight).
@@ -22,6 +22,8 @@
 
 #include "Gemm.h"
 #include "Threads.h"
+
+#include "qopt/Support/NF4.h"
 
 #include <algorithm>
 #include <array>
@@ -328,6 +330,8 @@ struct QuantWeight {
   int bits;      // 8 or 4
   bool isSigned; // int4 (sign in bit 3) vs uint4 (zero points)
   int64_t group; // 4-bit: k per scale
+  /// NF4: the 16 levels a nibble indexes (QLoRA); null for int4/uint4.
+  const float *levels;
   const int8_t *w;
   int64_t wN, wK; // element (8-bit) or byte (4-bit) strides
   const float *scale;
@@ -351,9 +355,12 @@ struct QuantWeight {
     int64_t kk = k0;
     const int64_t end = k0 + len;
     float *o = out;
+    auto value = [&](int v, int z) {
+      return levels ? levels[v] : float(((v ^ sign) - sign) - z);
+    };
     auto one = [&](int64_t at, float sc, int z) {
       int v = (bytes[(at / 2) * wK] >> ((at & 1) * 4)) & 15;
-      *o++ = float(((v ^ sign) - sign) - z) * sc;
+      *o++ = value(v, z) * sc;
     };
     while (kk < end) {
       int64_t g = kk / group, gEnd = std::min(end, (g + 1) * group);
@@ -366,8 +373,8 @@ struct QuantWeight {
         int64_t pairs = (gEnd - kk) / 2;
         for (int64_t p = 0; p < pairs; ++p) {
           int lo = b[p] & 15, hi = b[p] >> 4;
-          o[2 * p] = float(((lo ^ sign) - sign) - z) * sc;
-          o[2 * p + 1] = float(((hi ^ sign) - sign) - z) * sc;
+          o[2 * p] = value(lo, z) * sc;
+          o[2 * p + 1] = value(hi, z) * sc;
         }
         o += 2 * pairs;
         kk += 2 * pairs;
@@ -463,6 +470,10 @@ gemvRows(int64_t k, const float *a, int64_t aM, const QuantWeight &qw,
       const auto *bytes = reinterpret_cast<const uint8_t *>(r);
       const __m512i sign = _mm512_set1_epi32(qw.isSigned ? 8 : 0);
       const __m128i low = _mm_set1_epi16(0x000F);
+      // NF4: one permute looks the 16 nibbles up in the 16 levels.
+      const bool nf4 = qw.levels != nullptr;
+      const __m512 levels =
+          nf4 ? _mm512_loadu_ps(qw.levels) : _mm512_setzero_ps();
       __m512 sums[M];
       for (int i = 0; i < M; ++i)
         sums[i] = _mm512_setzero_ps();
@@ -479,9 +490,14 @@ gemvRows(int64_t k, const float *a, int64_t aM, const QuantWeight &qw,
           __m128i pairs = _mm_or_si128(_mm_and_si128(v, low),
                                        _mm_slli_epi16(_mm_srli_epi16(v, 4), 8));
           __m512i q = _mm512_cvtepu8_epi32(pairs);
-          q = _mm512_sub_epi32(
-              _mm512_sub_epi32(_mm512_xor_si512(q, sign), sign), zp);
-          __m512 wv = _mm512_cvtepi32_ps(q);
+          __m512 wv;
+          if (nf4) {
+            wv = _mm512_permutexvar_ps(q, levels);
+          } else {
+            q = _mm512_sub_epi32(
+                _mm512_sub_epi32(_mm512_xor_si512(q, sign), sign), zp);
+            wv = _mm512_cvtepi32_ps(q);
+          }
           for (int64_t i = 0; i < m; ++i)
             acc[i] =
                 _mm512_fmadd_ps(wv, _mm512_loadu_ps(a + i * aM + kk), acc[i]);
@@ -750,6 +766,7 @@ extern "C" void qopt_kernel_matmul_w8(int64_t m, int64_t n, int64_t k,
   QuantWeight qw{8,
                  true,
                  0,
+                 nullptr,
                  reinterpret_cast<const int8_t *>(bPtr),
                  bN,
                  bK,
@@ -763,16 +780,18 @@ extern "C" void qopt_kernel_matmul_w8(int64_t m, int64_t n, int64_t k,
                    reinterpret_cast<float *>(cPtr), cM, cN);
 }
 
+// `format`: 0 uint4 with zero points, 1 int4, 2 NF4 (QLoRA's levels).
 extern "C" void qopt_kernel_matmul_w4(int64_t m, int64_t n, int64_t k,
-                                      int64_t group, int64_t isSigned,
+                                      int64_t group, int64_t format,
                                       int64_t aPtr, int64_t aM, int64_t aK,
                                       int64_t bPtr, int64_t bN, int64_t bK,
                                       int64_t sPtr, int64_t sN, int64_t sG,
                                       int64_t zPtr, int64_t zN, int64_t zG,
                                       int64_t cPtr, int64_t cM, int64_t cN) {
   QuantWeight qw{4,
-                 isSigned != 0,
+                 format != 0,
                  group,
+                 format == 2 ? qopt::kNF4Levels : nullptr,
                  reinterpret_cast<const int8_t *>(bPtr),
                  bN,
                  bK,

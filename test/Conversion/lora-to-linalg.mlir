@@ -30,3 +30,16 @@ func.func @switched(%base: tensor<2x32xf32>, %x: tensor<2x16xf32>, %a: tensor<8x
   %y = qopt.lora %base, %x, %a, %b scale 0.25 select %s {adapter = "a", adapter_index = 3} : (tensor<2x32xf32>, tensor<2x16xf32>, tensor<8x16xf32>, tensor<32x8xf32>, tensor<i64>) -> tensor<2x32xf32>
   return %y : tensor<2x32xf32>
 }
+
+// f16 storage: A and B widened to the layer's f32 (arith.extf) before the
+// same two contractions.
+// CHECK-LABEL: func.func @f16_storage
+// CHECK: %[[WA:.*]] = linalg.generic {{.*}} ins(%arg2 : tensor<8x16xf16>) outs(%{{.*}} : tensor<8x16xf32>)
+// CHECK: arith.extf %{{.*}} : f16 to f32
+// CHECK: linalg.generic {{.*}} ins(%arg1, %[[WA]] : tensor<2x16xf32>, tensor<8x16xf32>)
+// CHECK: %[[WB:.*]] = linalg.generic {{.*}} ins(%arg3 : tensor<32x8xf16>) outs(%{{.*}} : tensor<32x8xf32>)
+// CHECK: linalg.generic {{.*}} ins(%{{.*}}, %[[WB]] : tensor<2x8xf32>, tensor<32x8xf32>) outs(%arg0 : tensor<2x32xf32>)
+func.func @f16_storage(%base: tensor<2x32xf32>, %x: tensor<2x16xf32>, %a: tensor<8x16xf16>, %b: tensor<32x8xf16>) -> tensor<2x32xf32> {
+  %y = qopt.lora %base, %x, %a, %b scale 1.0 {adapter = "a"} : (tensor<2x32xf32>, tensor<2x16xf32>, tensor<8x16xf16>, tensor<32x8xf16>) -> tensor<2x32xf32>
+  return %y : tensor<2x32xf32>
+}

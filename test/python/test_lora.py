@@ -314,6 +314,64 @@ def test_switch_mode_on_a_quantized_base(build_dir, example, tmp_path):
     assert np.abs(base - got).max() > 1e-3  # the adapter is really applied
 
 
+def test_switch_mode_keeps_f16_and_bf16_adapters(build_dir, example,
+                                                  tmp_path):
+    """Adapters saved in f16 or bf16 stay so in a switch artifact (half the
+    bytes of f32) and are widened exactly: each matches the merged model
+    of its stored values."""
+    model = onnx.load(example / "model.onnx")
+    big = list(MODULES)  # every adapted layer, rank 32
+    f16 = write_adapter(tmp_path / "h", model, big, r=32, alpha=32, seed=12,
+                        dtype=np.float16)
+    f32 = write_adapter(tmp_path / "s", model, big, r=32, alpha=32, seed=12)
+    # bf16 through safetensors' own dtype (numpy has none): f32 values
+    # whose low 16 bits are zero, saved as BF16 by hand.
+    bf = write_adapter(tmp_path / "b", model, big, r=32, alpha=32, seed=13)
+    tensors = {}
+    for m, (a, b) in bf.items():
+        for which, v in (("A", a), ("B", b)):
+            bits = v.astype(np.float32).view(np.uint32) & 0xFFFF0000
+            tensors[f"base_model.model.{m}.lora_{which}.weight"] = bits
+    header = {k: {"dtype": "BF16", "shape": list(v.shape),
+                  "data_offsets": [0, 0]} for k, v in tensors.items()}
+    blobs, offset = [], 0
+    for k, v in tensors.items():
+        raw = (v >> 16).astype("<u2").tobytes()
+        header[k]["data_offsets"] = [offset, offset + len(raw)]
+        offset += len(raw)
+        blobs.append(raw)
+    head = json.dumps(header).encode()
+    head += b" " * (-len(head) % 8)
+    with open(tmp_path / "b" / "adapter_model.safetensors", "wb") as f:
+        f.write(len(head).to_bytes(8, "little") + head + b"".join(blobs))
+    bf = {m: tuple(tensors[f"base_model.model.{m}.lora_{w}.weight"]
+                   .view(np.float32).astype(np.float64) for w in "AB")
+          for m in big}
+    sizes = {}
+    for name in ("h", "s", "b"):
+        so = tmp_path / f"{name}.so"
+        r = compile_model(build_dir, example / "model.onnx", so,
+                          "--adapter-mode=switch",
+                          f"--adapter={tmp_path / name}")
+        assert r.returncode == 0, r.stderr
+        sizes[name] = os.path.getsize(so)
+    # 16-bit storage: the adapter bytes halve (r=32 on every layer).
+    adapter_f32 = sum(4 * (a.size + b.size) for a, b in f32.values())
+    assert sizes["s"] - sizes["h"] > 0.4 * adapter_f32
+    assert sizes["s"] - sizes["b"] > 0.4 * adapter_f32
+    sample = sample_data.list_samples(example / "eval")[0]
+    feeds = sample_data.load_inputs(sample)
+    for name, mats in (("h", f16), ("b", bf)):
+        ref = merged_model(model, [(mats, {m: 1.0 for m in big})])
+        want = ort.InferenceSession(ref.SerializeToString(),
+                                    providers=["CPUExecutionProvider"]).run(
+            None, feeds)[0]
+        got = run_switch(build_dir, tmp_path / f"{name}.so", sample,
+                         tmp_path / f"o{name}", name)
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5,
+                                   err_msg=name)
+
+
 def test_switch_mode_errors(build_dir, example, tmp_path):
     r = compile_model(build_dir, example / "model.onnx", tmp_path / "x.so",
                       "--adapter-mode=switch")

@@ -6,6 +6,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "qopt/Runtime/qopt_runtime.h"
+#include "qopt/Support/NF4.h"
 
 #include "ConvReference.h"
 
@@ -200,19 +201,21 @@ INSTANTIATE_TEST_SUITE_P(
 struct WeightOnlyCase {
   int64_t m, n, k, bits, group;
   bool isSigned;
+  bool nf4 = false; // 4-bit codes index QLoRA's NF4 levels
 };
 
 class WeightOnlyMatmulKernel : public ::testing::TestWithParam<WeightOnlyCase> {
 };
 
 TEST_P(WeightOnlyMatmulKernel, MatchesNaiveLoops) {
-  auto [m, n, k, bits, group, isSigned] = GetParam();
+  auto [m, n, k, bits, group, isSigned, nf4] = GetParam();
   std::vector<float> a = randomFloats(m * k, 4);
   std::vector<float> c = randomFloats(m * n, 5), ref = c;
   int64_t groups = bits == 8 ? 1 : k / group;
   std::vector<float> scale = randomFloats(n * groups, 6);
   // Unpacked values, then the stored form.
   std::vector<int> q = bits == 8  ? randomInts<int>(n * k, -128, 127, 7)
+                       : nf4      ? randomInts<int>(n * k, 0, 15, 7)
                        : isSigned ? randomInts<int>(n * k, -8, 7, 7)
                                   : randomInts<int>(n * k, 0, 15, 7);
   std::vector<int8_t> zp = randomInts<int8_t>(n * groups, 0, 15, 8);
@@ -232,7 +235,8 @@ TEST_P(WeightOnlyMatmulKernel, MatchesNaiveLoops) {
         int64_t g = bits == 8 ? 0 : l / group;
         int v =
             q[j * k + l] - (bits == 4 && !isSigned ? zp[j * groups + g] : 0);
-        s += double(a[i * k + l]) * double(float(v) * scale[j * groups + g]);
+        float wv = nf4 ? qopt::kNF4Levels[q[j * k + l]] : float(v);
+        s += double(a[i * k + l]) * double(wv * scale[j * groups + g]);
       }
       ref[i * n + j] += float(s);
     }
@@ -241,7 +245,8 @@ TEST_P(WeightOnlyMatmulKernel, MatchesNaiveLoops) {
     qopt_kernel_matmul_w8(m, n, k, addr(a.data()), k, 1, addr(stored.data()), k,
                           1, addr(scale.data()), 1, addr(out.data()), n, 1);
   else
-    qopt_kernel_matmul_w4(m, n, k, group, isSigned, addr(a.data()), k, 1,
+    qopt_kernel_matmul_w4(m, n, k, group, nf4 ? 2 : isSigned, addr(a.data()),
+                          k, 1,
                           addr(stored.data()), k / 2, 1, addr(scale.data()),
                           groups, 1, isSigned ? 0 : addr(zp.data()), groups, 1,
                           addr(out.data()), n, 1);
@@ -258,6 +263,10 @@ INSTANTIATE_TEST_SUITE_P(
                       WeightOnlyCase{1, 33, 256, 4, 32, true},
                       WeightOnlyCase{4, 64, 1024, 4, 128, false},
                       WeightOnlyCase{21, 50, 384, 4, 64, true},
-                      WeightOnlyCase{9, 17, 256, 4, 128, false}));
+                      WeightOnlyCase{9, 17, 256, 4, 128, false},
+                      WeightOnlyCase{1, 40, 512, 4, 64, true, true},
+                      WeightOnlyCase{3, 33, 192, 4, 64, true, true},
+                      WeightOnlyCase{1, 9, 100, 4, 50, true, true},
+                      WeightOnlyCase{24, 45, 256, 4, 64, true, true}));
 
 } // namespace

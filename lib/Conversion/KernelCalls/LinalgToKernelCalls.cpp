@@ -234,8 +234,9 @@ struct QuantMatmulToKernelCall : OpRewritePattern<linalg::GenericOp> {
     bool integer =
         name == "qopt_kernel_matmul_s8s8" || name == "qopt_kernel_matmul_u8s8";
     bool w8 = name == "qopt_kernel_matmul_w8";
-    bool w4 =
-        name == "qopt_kernel_matmul_w4" || name == "qopt_kernel_matmul_wu4";
+    bool w4 = name == "qopt_kernel_matmul_w4" ||
+              name == "qopt_kernel_matmul_wu4" ||
+              name == "qopt_kernel_matmul_nf4";
     if (!integer && !w8 && !w4)
       return failure();
     Location loc = op.getLoc();
@@ -286,10 +287,14 @@ struct QuantMatmulToKernelCall : OpRewritePattern<linalg::GenericOp> {
         return rewriter.notifyMatchFailure(op, "dynamic K");
       int64_t group = aTy.getDimSize(2) * 2;
       int64_t k = aTy.getDimSize(1) * group;
-      bool isSigned = name == "qopt_kernel_matmul_w4";
+      // The kernel's `format`: 0 uint4 (zero points), 1 int4, 2 NF4.
+      int64_t format = name == "qopt_kernel_matmul_wu4"  ? 0
+                       : name == "qopt_kernel_matmul_w4" ? 1
+                                                         : 2;
+      bool isSigned = format != 0;
       Value zero = constant(0);
-      args = {dim(0, 0),       dim(c, 1),          constant(k),
-              constant(group), constant(isSigned), bufs[0].address,
+      args = {dim(0, 0),       dim(c, 1),        constant(k),
+              constant(group), constant(format), bufs[0].address,
               stride(0, 0),    stride(0, 3),       bufs[1].address,
               stride(1, 0),    stride(1, 2),       bufs[2].address,
               stride(2, 0),    stride(2, 1)};

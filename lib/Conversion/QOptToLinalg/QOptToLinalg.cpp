@@ -279,8 +279,31 @@ struct LoRALowering : OpConversionPattern<LoRAOp> {
   matchAndRewrite(LoRAOp op, OpAdaptor adaptor,
                   ConversionPatternRewriter &rewriter) const override {
     Location loc = op.getLoc();
+    // f16/bf16 storage is widened exactly, per call (r·(in + out) values:
+    // small next to the layer), so the stored adapter keeps its size.
+    auto widen = [&](OpBuilder &b, Value m) -> Value {
+      auto mTy = cast<RankedTensorType>(m.getType());
+      Type to = op.getBase().getType().getElementType();
+      if (mTy.getElementType() == to)
+        return m;
+      auto wideTy = mTy.clone(to);
+      AffineMap id = AffineMap::getMultiDimIdentityMap(2, b.getContext());
+      return linalg::GenericOp::create(
+                 b, loc, wideTy, ValueRange{m},
+                 ValueRange{tensor::EmptyOp::create(b, loc, wideTy.getShape(),
+                                                    to)},
+                 ArrayRef<AffineMap>{id, id},
+                 SmallVector<utils::IteratorType>(
+                     2, utils::IteratorType::parallel),
+                 [&](OpBuilder &nb, Location l, ValueRange args) {
+                   linalg::YieldOp::create(
+                       nb, l, arith::ExtFOp::create(nb, l, to, args[0])
+                                  .getResult());
+                 })
+          .getResult(0);
+    };
     auto apply = [&](OpBuilder &b) {
-      Value x = adaptor.getInput(), a = adaptor.getLoraA();
+      Value x = adaptor.getInput(), a = widen(b, adaptor.getLoraA());
       auto xTy = cast<RankedTensorType>(x.getType());
       auto aTy = cast<RankedTensorType>(a.getType());
       SmallVector<int64_t> tShape(xTy.getShape().drop_back());
@@ -309,7 +332,8 @@ struct LoRALowering : OpConversionPattern<LoRAOp> {
                 })
                 .getResult(0);
       }
-      return contractLastDim(b, loc, t, adaptor.getLoraB(), adaptor.getBase());
+      return contractLastDim(b, loc, t, widen(b, adaptor.getLoraB()),
+                             adaptor.getBase());
     };
     Value selector = adaptor.getSelector();
     if (!selector) {
@@ -777,10 +801,10 @@ struct QLinearLowering : OpConversionPattern<QLinearOp> {
                 b, l,
                 arith::AddFOp::create(b, l, args.back(), prod).getResult());
           });
-      // NF4 has no runtime kernel yet: it runs as generated loops.
-      if (!isNF4)
-        mm.setLibraryCallAttr(rewriter.getStringAttr(
-            isUnsigned ? "qopt_kernel_matmul_wu4" : "qopt_kernel_matmul_w4"));
+      mm.setLibraryCallAttr(rewriter.getStringAttr(
+          isNF4        ? "qopt_kernel_matmul_nf4"
+          : isUnsigned ? "qopt_kernel_matmul_wu4"
+                       : "qopt_kernel_matmul_w4"));
       y = mm.getResult(0);
     } else {
       // W8A8: quantize the input, i32 GEMM, dequantizing epilogue.

@@ -34,9 +34,25 @@ func.func @not_2d(%y: tensor<2x32xf32>, %x: tensor<2x16xf32>, %a: tensor<8x16x1x
 // -----
 
 func.func @types(%y: tensor<2x32xf32>, %x: tensor<2x16xf16>, %a: tensor<8x16xf32>, %b: tensor<32x8xf32>) -> tensor<2x32xf32> {
-  // expected-error @+1 {{'qopt.lora' op base, input, lora_a, lora_b and result must share the element type, and result must have base's type}}
+  // expected-error @+1 {{'qopt.lora' op base, input and result must share the element type, and result must have base's type}}
   %z = qopt.lora %y, %x, %a, %b scale 1.0 {adapter = "a"} : (tensor<2x32xf32>, tensor<2x16xf16>, tensor<8x16xf32>, tensor<32x8xf32>) -> tensor<2x32xf32>
   return %z : tensor<2x32xf32>
+}
+
+// -----
+
+func.func @mixed_storage(%y: tensor<2x32xf32>, %x: tensor<2x16xf32>, %a: tensor<8x16xf16>, %b: tensor<32x8xf32>) -> tensor<2x32xf32> {
+  // expected-error @+1 {{'qopt.lora' op lora_a and lora_b must both have the layer's element type, or both be f16/bf16 storage of a wider one; got 'f16' and 'f32' for a layer in 'f32'}}
+  %z = qopt.lora %y, %x, %a, %b scale 1.0 {adapter = "a"} : (tensor<2x32xf32>, tensor<2x16xf32>, tensor<8x16xf16>, tensor<32x8xf32>) -> tensor<2x32xf32>
+  return %z : tensor<2x32xf32>
+}
+
+// -----
+
+func.func @wider_storage(%y: tensor<2x32xf16>, %x: tensor<2x16xf16>, %a: tensor<8x16xf32>, %b: tensor<32x8xf32>) -> tensor<2x32xf16> {
+  // expected-error @+1 {{'qopt.lora' op lora_a and lora_b must both have the layer's element type, or both be f16/bf16 storage of a wider one; got 'f32' and 'f32' for a layer in 'f16'}}
+  %z = qopt.lora %y, %x, %a, %b scale 1.0 {adapter = "a"} : (tensor<2x32xf16>, tensor<2x16xf16>, tensor<8x16xf32>, tensor<32x8xf32>) -> tensor<2x32xf16>
+  return %z : tensor<2x32xf16>
 }
 
 // -----

@@ -22,3 +22,13 @@ func.func @switched(%y: tensor<2x32xf32>, %x: tensor<2x16xf32>, %a: tensor<8x16x
   %z = qopt.lora %y, %x, %a, %b scale 1.0 select %s {adapter = "sql", adapter_index = 1} : (tensor<2x32xf32>, tensor<2x16xf32>, tensor<8x16xf32>, tensor<32x8xf32>, tensor<i64>) -> tensor<2x32xf32>
   return %z : tensor<2x32xf32>
 }
+
+// f16/bf16 storage of the matrices under an f32 layer.
+// CHECK-LABEL: func.func @narrow_storage
+// CHECK: qopt.lora %arg0, %arg1, %arg2, %arg3 scale 1.000000e+00 {adapter = "sql"} : (tensor<2x32xf32>, tensor<2x16xf32>, tensor<8x16xf16>, tensor<32x8xf16>) -> tensor<2x32xf32>
+// CHECK: qopt.lora {{.*}} : (tensor<2x32xf32>, tensor<2x16xf32>, tensor<8x16xbf16>, tensor<32x8xbf16>) -> tensor<2x32xf32>
+func.func @narrow_storage(%y: tensor<2x32xf32>, %x: tensor<2x16xf32>, %a: tensor<8x16xf16>, %b: tensor<32x8xf16>, %a2: tensor<8x16xbf16>, %b2: tensor<32x8xbf16>) -> tensor<2x32xf32> {
+  %z = qopt.lora %y, %x, %a, %b scale 1.0 {adapter = "sql"} : (tensor<2x32xf32>, tensor<2x16xf32>, tensor<8x16xf16>, tensor<32x8xf16>) -> tensor<2x32xf32>
+  %u = qopt.lora %z, %x, %a2, %b2 scale 1.0 {adapter = "chat"} : (tensor<2x32xf32>, tensor<2x16xf32>, tensor<8x16xbf16>, tensor<32x8xbf16>) -> tensor<2x32xf32>
+  return %u : tensor<2x32xf32>
+}

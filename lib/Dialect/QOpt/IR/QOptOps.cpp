@@ -466,10 +466,21 @@ LogicalResult LoRAOp::verify() {
   RankedTensorType baseTy = getBase().getType(), inTy = getInput().getType();
   RankedTensorType aTy = getLoraA().getType(), bTy = getLoraB().getType();
   Type elem = baseTy.getElementType();
-  if (inTy.getElementType() != elem || aTy.getElementType() != elem ||
-      bTy.getElementType() != elem || getResult().getType() != baseTy)
-    return emitOpError("base, input, lora_a, lora_b and result must share "
-                       "the element type, and result must have base's type");
+  if (inTy.getElementType() != elem || getResult().getType() != baseTy)
+    return emitOpError("base, input and result must share the element type, "
+                       "and result must have base's type");
+  // The matrices are in the layer's type, or stored narrower (f16/bf16, as
+  // PEFT saves them) and widened when they are used.
+  Type adapterElem = aTy.getElementType();
+  if (bTy.getElementType() != adapterElem ||
+      (adapterElem != elem &&
+       (!(adapterElem.isF16() || adapterElem.isBF16()) ||
+        cast<FloatType>(elem).getWidth() <= 16)))
+    return emitOpError("lora_a and lora_b must both have the layer's element "
+                       "type, or both be f16/bf16 storage of a wider one; "
+                       "got ")
+           << aTy.getElementType() << " and " << bTy.getElementType()
+           << " for a layer in " << elem;
   if (aTy.getRank() != 2 || bTy.getRank() != 2)
     return emitOpError("lora_a and lora_b must be 2-D, got ")
            << shapeStr(aTy.getShape()) << " and " << shapeStr(bTy.getShape());

@@ -21,6 +21,7 @@
 #include "llvm/Support/Regex.h"
 
 #include <cmath>
+#include <cstring>
 #include <map>
 #include <set>
 
@@ -43,10 +44,14 @@ struct PeftConfig {
   std::map<std::string, double> alphaPattern;
 };
 
-/// One adapted module: its A [r, in] and B [out, r] as f32.
+/// One adapted module: its A [r, in] and B [out, r] as f32, and their
+/// stored dtypes and bytes (f16/bf16 matrices are kept as stored).
 struct ModuleAdapter {
   std::vector<float> a, b;
   std::vector<int64_t> aShape, bShape;
+  ::qopt::SafetensorsDType aType = ::qopt::SafetensorsDType::F32,
+                           bType = ::qopt::SafetensorsDType::F32;
+  std::string aBytes, bBytes;
 };
 
 /// PEFT's pattern rule: `key` names the module when the module path is
@@ -258,6 +263,8 @@ struct AttachAdaptersPass
       if (!file->toFloat(t, values, error))
         return bad(error);
       (isA ? m.aShape : m.bShape) = t.shape;
+      (isA ? m.aType : m.bType) = t.dtype;
+      (isA ? m.aBytes : m.bBytes) = std::string(file->rawData(t));
     }
     if (modules.empty()) {
       module.emitError("qopt-attach-adapters: ") << path << " holds no tensor";
@@ -328,17 +335,36 @@ struct AttachAdaptersPass
       // stacked on it.
       OpBuilder b(linear);
       Location loc = linear.getLoc();
+      // Both matrices f16 (or both bf16) stay so: half the memory, widened
+      // exactly where they are used. Anything else is stored f32.
+      using ::qopt::SafetensorsDType;
+      Type storage = b.getF32Type();
+      if (m.aType == m.bType && m.aType == SafetensorsDType::F16)
+        storage = b.getF16Type();
+      else if (m.aType == m.bType && m.aType == SafetensorsDType::BF16)
+        storage = b.getBF16Type();
+      std::string prefix = name + "." + modulePath + ".";
       auto blob = [&](ArrayRef<int64_t> shape, ArrayRef<float> v,
-                      StringRef which) {
-        auto type = RankedTensorType::get(shape, b.getF32Type());
+                      const std::string &raw, StringRef which) {
+        auto type = RankedTensorType::get(shape, storage);
+        std::string key = prefix + which.str();
+        if (!storage.isF32()) {
+          std::vector<uint16_t> halves(raw.size() / 2);
+          std::memcpy(halves.data(), raw.data(), halves.size() * 2);
+          return arith::ConstantOp::create(
+              b, loc,
+              DenseResourceElementsAttr::get(
+                  type, key,
+                  HeapAsmResourceBlob::allocateAndCopyInferAlign(
+                      ArrayRef<uint16_t>(halves))));
+        }
         return arith::ConstantOp::create(
             b, loc,
             DenseResourceElementsAttr::get(
-                type, (name + "." + modulePath + "." + which).str(),
-                HeapAsmResourceBlob::allocateAndCopyInferAlign(v)));
+                type, key, HeapAsmResourceBlob::allocateAndCopyInferAlign(v)));
       };
-      Value a = blob(m.aShape, m.a, "lora_A");
-      Value bm = blob(m.bShape, m.b, "lora_B");
+      Value a = blob(m.aShape, m.a, m.aBytes, "lora_A");
+      Value bm = blob(m.bShape, m.b, m.bBytes, "lora_B");
       // Stack on top of adapters already there.
       Value base = linear.getResult();
       while (base.hasOneUse())

@@ -100,8 +100,11 @@ struct FoldLoRAPass : mlir::qopt::impl::FoldLoRAPassBase<FoldLoRAPass> {
     int64_t out = wTy.getDimSize(0), in = wTy.getDimSize(1);
     std::vector<double> merged(w->begin(), w->end());
     for (LoRAOp lora : chain) {
-      std::optional<std::vector<float>> a = constantF32Values(lora.getLoraA());
-      std::optional<std::vector<float>> bm = constantF32Values(lora.getLoraB());
+      // f16/bf16 storage is widened exactly (then everything in f64).
+      std::optional<std::vector<float>> a =
+          constantValuesAsF32(lora.getLoraA());
+      std::optional<std::vector<float>> bm =
+          constantValuesAsF32(lora.getLoraB());
       if (!a || !bm ||
           int64_t(a->size()) != lora.getLoraA().getType().getNumElements() ||
           int64_t(bm->size()) != lora.getLoraB().getType().getNumElements())

@@ -293,7 +293,10 @@ def QOpt_LoRAOp : QOpt_Op<"lora", [Pure]> {
     `lora_a` is `[r, in]` and `lora_b` `[out, r]` (PEFT's `lora_A.weight`
     and `lora_B.weight`), and `scale` the adapter's scaling (PEFT:
     `lora_alpha / r`, or `lora_alpha / sqrt(r)` with rsLoRA, times any user
-    weight). `adapter` names the adapter the matrices came from.
+    weight). `adapter` names the adapter the matrices came from. The
+    matrices have the layer's element type, or are f16/bf16 storage of a
+    wider one (kept as the adapter file holds them) widened exactly when
+    used.
 
     Since the op only reads the layer's input and output, adapters stack
     (one op per adapter) and work unmerged; `qopt-fold-lora` merges them
