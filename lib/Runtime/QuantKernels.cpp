@@ -13,8 +13,8 @@
 //   AVX2 8x32 (pmaddwd on sign/zero-extended halves: never the saturating
 //   pmaddubsw), portable C++.
 // * `qopt_kernel_matmul_w8` / `_w4` (int4, uint4, NF4): weight-only.
-//   C(f32) += A(f32) · dequant(B)ᵀ. Up to kGemvRows rows run as dot products that
-//   dequantize the weight in registers (decoding: memory-bound, the weight
+//   C(f32) += A(f32) · dequant(B)ᵀ. Up to kGemvRows rows run as dot products
+//   that dequantize the weight in registers (decoding: memory-bound, the weight
 //   read once at its quantized size); more rows go to the f32 GEMM, whose
 //   B panels are dequantized block by block (never the whole weight).
 //

@@ -393,3 +393,104 @@ def test_switch_mode_errors(build_dir, example, tmp_path):
                            sample_data.sample_inputs(sample)),
                        capture_output=True, text=True)
     assert r.returncode != 0 and "has no switchable adapters" in r.stderr
+
+
+#===------------------------------------------------------------------------===#
+# Real PEFT on a transformers Llama (only with torch, transformers and peft)
+#===------------------------------------------------------------------------===#
+
+
+@pytest.mark.parametrize("dynamo", [True, False], ids=["dynamo", "legacy"])
+def test_real_peft_llama(build_dir, tmp_path, dynamo):
+    """PEFT's own adapters (save_pretrained, two of them, one rsLoRA with a
+    rank pattern, f16) on a random tiny Llama exported by torch.onnx:
+    merged (--adapter) matches PEFT's forward, switch mode matches PEFT
+    with each adapter set active, and the base with none."""
+    torch = pytest.importorskip("torch")
+    transformers = pytest.importorskip("transformers")
+    peft = pytest.importorskip("peft")
+    if dynamo:
+        pytest.importorskip("onnxscript")
+    torch.manual_seed(0)
+    cfg = transformers.LlamaConfig(
+        vocab_size=64, hidden_size=32, intermediate_size=64,
+        num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+        max_position_embeddings=64)
+    base = transformers.LlamaForCausalLM(cfg).eval()
+
+    class Logits(torch.nn.Module):  # the export wraps the model: `m.` prefix
+        def __init__(self, m):
+            super().__init__()
+            self.m = m
+
+        def forward(self, input_ids):
+            # An explicit mask: without one transformers finds packed
+            # sequences with torch.diff, which the legacy exporter lacks.
+            return self.m(input_ids=input_ids, use_cache=False,
+                          attention_mask=torch.ones_like(input_ids)).logits
+
+    ids = torch.randint(0, 64, (1, 8))
+    torch.onnx.export(Logits(base), (ids,), str(tmp_path / "base.onnx"),
+                      input_names=["input_ids"], output_names=["logits"],
+                      dynamo=dynamo, **({} if dynamo else {"opset_version": 17}))
+    np.save(tmp_path / "ids.npy", ids.numpy())
+    with torch.no_grad():
+        want_base = base(input_ids=ids, use_cache=False).logits.numpy()
+    configs = {
+        "sql": peft.LoraConfig(r=4, lora_alpha=8, init_lora_weights=False,
+                               target_modules=["q_proj", "v_proj", "up_proj",
+                                               "down_proj"]),
+        "chat": peft.LoraConfig(r=8, lora_alpha=4, use_rslora=True,
+                                rank_pattern={"o_proj": 2},
+                                init_lora_weights=False,
+                                target_modules=["o_proj", "gate_proj"]),
+    }
+    model = peft.get_peft_model(base, configs["sql"], adapter_name="sql")
+    model.add_adapter("chat", configs["chat"])
+    want = {}
+    for name in configs:
+        model.set_adapter(name)
+        with torch.no_grad():
+            want[name] = model(input_ids=ids, use_cache=False).logits.numpy()
+        assert np.abs(want[name] - want_base).max() > 1e-2
+    model.save_pretrained(str(tmp_path / "adapters"))
+    # PEFT saves a non-default adapter in a folder of its name.
+    sql, chat = tmp_path / "adapters" / "sql", tmp_path / "adapters" / "chat"
+    # The chat adapter re-saved in f16, as PEFT does for f16 models.
+    from safetensors.numpy import load_file
+    st = chat / "adapter_model.safetensors"
+    save_file({k: v.astype(np.float16) for k, v in load_file(st).items()}, st)
+    model.set_adapter("chat")
+    for mod in model.modules():  # PEFT's forward on the same f16 values
+        if hasattr(mod, "lora_A") and "chat" in mod.lora_A:
+            for lin in (mod.lora_A["chat"], mod.lora_B["chat"]):
+                lin.weight.data = lin.weight.data.half().float()
+    with torch.no_grad():
+        want["chat"] = model(input_ids=ids, use_cache=False).logits.numpy()
+
+    def run(so, adapter=None):
+        out = tmp_path / f"out-{so.stem}-{adapter}"
+        cmd = [os.path.join(build_dir, "bin", "quant-run"), str(so),
+               "--input", f"input_ids={tmp_path / 'ids.npy'}",
+               "--output-dir", str(out)]
+        if adapter:
+            cmd += ["--adapter", adapter]
+        r = subprocess.run(cmd, capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+        return np.load(out / "logits.npy")
+
+    for name, folder in (("sql", sql), ("chat", chat)):
+        so = tmp_path / f"merged-{name}.so"
+        r = compile_model(build_dir, tmp_path / "base.onnx", so,
+                          f"--adapter={folder}")
+        assert r.returncode == 0, r.stderr
+        np.testing.assert_allclose(run(so), want[name], rtol=1e-5, atol=1e-5)
+    so = tmp_path / "switch.so"
+    r = compile_model(build_dir, tmp_path / "base.onnx", so,
+                      "--adapter-mode=switch", f"--adapter={sql}",
+                      f"--adapter={chat}")
+    assert r.returncode == 0, r.stderr
+    np.testing.assert_allclose(run(so), want_base, rtol=1e-5, atol=1e-5)
+    for name in ("sql", "chat"):
+        np.testing.assert_allclose(run(so, name), want[name], rtol=1e-5,
+                                   atol=1e-5, err_msg=name)

@@ -416,6 +416,9 @@ int main(int argc, char **argv) {
   qopt::registerONNXImportDialects(registry);
   MLIRContext ctx(registry);
   ctx.loadAllAvailableDialects();
+  // An error names the ONNX node, pass and option; a dump of the whole
+  // model after it (MLIR's default for errors on an op) helps no user.
+  ctx.printOpOnDiagnostic(false);
   llvm::SourceMgr sourceMgr;
   SourceMgrDiagnosticHandler diagHandler(sourceMgr, &ctx);
 

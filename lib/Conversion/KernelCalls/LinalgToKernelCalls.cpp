@@ -293,11 +293,10 @@ struct QuantMatmulToKernelCall : OpRewritePattern<linalg::GenericOp> {
                                                          : 2;
       bool isSigned = format != 0;
       Value zero = constant(0);
-      args = {dim(0, 0),       dim(c, 1),        constant(k),
-              constant(group), constant(format), bufs[0].address,
-              stride(0, 0),    stride(0, 3),       bufs[1].address,
-              stride(1, 0),    stride(1, 2),       bufs[2].address,
-              stride(2, 0),    stride(2, 1)};
+      args = {dim(0, 0),        dim(c, 1),       constant(k),  constant(group),
+              constant(format), bufs[0].address, stride(0, 0), stride(0, 3),
+              bufs[1].address,  stride(1, 0),    stride(1, 2), bufs[2].address,
+              stride(2, 0),     stride(2, 1)};
       if (isSigned)
         args.append({zero, zero, zero});
       else

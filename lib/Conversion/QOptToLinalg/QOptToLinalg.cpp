@@ -290,15 +290,15 @@ struct LoRALowering : OpConversionPattern<LoRAOp> {
       AffineMap id = AffineMap::getMultiDimIdentityMap(2, b.getContext());
       return linalg::GenericOp::create(
                  b, loc, wideTy, ValueRange{m},
-                 ValueRange{tensor::EmptyOp::create(b, loc, wideTy.getShape(),
-                                                    to)},
+                 ValueRange{
+                     tensor::EmptyOp::create(b, loc, wideTy.getShape(), to)},
                  ArrayRef<AffineMap>{id, id},
                  SmallVector<utils::IteratorType>(
                      2, utils::IteratorType::parallel),
                  [&](OpBuilder &nb, Location l, ValueRange args) {
                    linalg::YieldOp::create(
-                       nb, l, arith::ExtFOp::create(nb, l, to, args[0])
-                                  .getResult());
+                       nb, l,
+                       arith::ExtFOp::create(nb, l, to, args[0]).getResult());
                  })
           .getResult(0);
     };
@@ -801,10 +801,10 @@ struct QLinearLowering : OpConversionPattern<QLinearOp> {
                 b, l,
                 arith::AddFOp::create(b, l, args.back(), prod).getResult());
           });
-      mm.setLibraryCallAttr(rewriter.getStringAttr(
-          isNF4        ? "qopt_kernel_matmul_nf4"
-          : isUnsigned ? "qopt_kernel_matmul_wu4"
-                       : "qopt_kernel_matmul_w4"));
+      mm.setLibraryCallAttr(
+          rewriter.getStringAttr(isNF4        ? "qopt_kernel_matmul_nf4"
+                                 : isUnsigned ? "qopt_kernel_matmul_wu4"
+                                              : "qopt_kernel_matmul_w4"));
       y = mm.getResult(0);
     } else {
       // W8A8: quantize the input, i32 GEMM, dequantizing epilogue.

@@ -473,9 +473,8 @@ LogicalResult LoRAOp::verify() {
   // PEFT saves them) and widened when they are used.
   Type adapterElem = aTy.getElementType();
   if (bTy.getElementType() != adapterElem ||
-      (adapterElem != elem &&
-       (!(adapterElem.isF16() || adapterElem.isBF16()) ||
-        cast<FloatType>(elem).getWidth() <= 16)))
+      (adapterElem != elem && (!(adapterElem.isF16() || adapterElem.isBF16()) ||
+                               cast<FloatType>(elem).getWidth() <= 16)))
     return emitOpError("lora_a and lora_b must both have the layer's element "
                        "type, or both be f16/bf16 storage of a wider one; "
                        "got ")

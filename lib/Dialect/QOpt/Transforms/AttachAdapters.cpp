@@ -281,6 +281,24 @@ struct AttachAdaptersPass
         return fail(m.a.empty() ? "lora_A.weight is missing"
                                 : "lora_B.weight is missing");
       auto it = layers.find(modulePath);
+      // The model may have been exported through a wrapper module (its
+      // paths then carry a prefix, `m.model.layers.0...`): a unique layer
+      // whose path ends in `.<module>` is the one, as PEFT's own suffix
+      // rule for target_modules would have it.
+      if (it == layers.end()) {
+        std::string suffix = "." + modulePath;
+        SmallVector<std::string> candidates;
+        for (const auto &[k, v] : layers)
+          if (StringRef(k).ends_with(suffix))
+            candidates.push_back(k);
+        if (candidates.size() > 1)
+          return fail("matches no layer exactly, and " +
+                      std::to_string(candidates.size()) +
+                      " layers by suffix ('" + candidates[0] + "', '" +
+                      candidates[1] + "'...); it cannot be attached to one");
+        if (candidates.size() == 1)
+          it = layers.find(candidates[0]);
+      }
       if (it == layers.end()) {
         std::string known;
         int n = 0;
@@ -291,7 +309,7 @@ struct AttachAdaptersPass
           known += "\n  ... (" + std::to_string(layers.size()) + " layers)";
         return fail("matches no layer of the model; its layers are:" + known);
       }
-      if (ambiguous.count(modulePath))
+      if (ambiguous.count(it->first))
         return fail("matches several layers of that name (a module called "
                     "more than once); it cannot be attached to one");
       auto linear = dyn_cast<LinearOp>(it->second.getOperation());

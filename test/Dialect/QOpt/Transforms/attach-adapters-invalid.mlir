@@ -71,6 +71,9 @@
 // TWOFUNCS: error: qopt-attach-adapters: switch needs the layers in one function, they are in @
 // RUN: not quant-opt %S/Inputs/adapter-input-taken.mlir --qopt-attach-adapters="adapters=%t/a/sql switch=true" 2>&1 | FileCheck %s --check-prefix=TAKEN
 // TAKEN: error: qopt-attach-adapters: switch: @f already has an input named 'qopt_adapter'
+// RUN: %PYTHON %S/Inputs/make_adapter.py %t/suffix '{"r": 1, "lora_alpha": 1}' proj=1x2:2x1
+// RUN: not quant-opt %S/Inputs/two-layers-one-suffix.mlir --qopt-attach-adapters="adapters=%t/suffix" 2>&1 | FileCheck %s --check-prefix=SUFFIX
+// SUFFIX: error: qopt-attach-adapters: adapter 'suffix', module 'proj': matches no layer exactly, and 2 layers by suffix ('a.proj', 'b.proj'...); it cannot be attached to one
 // RUN: not quant-opt %S/Inputs/no-layers.mlir --qopt-attach-adapters="adapters=%t/a/sql switch=true" 2>&1 | FileCheck %s --check-prefix=NOLAYERS
 // NOLAYERS: error: qopt-attach-adapters: switch: no function with layers
 

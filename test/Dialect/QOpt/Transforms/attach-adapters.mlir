@@ -2,6 +2,10 @@
 // RUN: %PYTHON %S/Inputs/make_adapter.py %t/sql '{"peft_type": "LORA", "r": 1, "lora_alpha": 2, "target_modules": ["q_proj"], "bias": "none"}' layers.0.q_proj=1x2:2x1
 // RUN: %PYTHON %S/Inputs/make_adapter.py %t/rs '{"r": 4, "lora_alpha": 8, "use_rslora": true, "rank_pattern": {"q_proj": 1}, "alpha_pattern": {"q_proj": 3}}' layers.0.q_proj=1x2:2x1:f16
 // RUN: quant-opt %s --qopt-attach-adapters="adapters=%t/sql" | FileCheck %s
+// A module path that is a suffix of one layer's (an export through a
+// wrapper module adds a prefix) attaches to that layer.
+// RUN: %PYTHON %S/Inputs/make_adapter.py %t/suffix/sql '{"r": 1, "lora_alpha": 2}' 0.q_proj=1x2:2x1
+// RUN: quant-opt %s --qopt-attach-adapters="adapters=%t/suffix/sql" | FileCheck %s --check-prefix=SUFFIX
 // RUN: quant-opt %s --qopt-attach-adapters="adapters=%t/sql:0.5,%t/rs" | FileCheck %s --check-prefix=TWO
 // RUN: quant-opt %s --qopt-attach-adapters="adapters=%t/sql" --qopt-fold-lora | FileCheck %s --check-prefix=FOLD
 // RUN: quant-opt %s --qopt-attach-adapters="adapters=%t/sql,%t/rs switch=true" | FileCheck %s --check-prefix=SWITCH
@@ -16,10 +20,14 @@
 // CHECK: %[[Z:.*]] = qopt.lora %[[Y]], %arg0, %[[A]], %[[B]] scale 2.000000e+00 {adapter = "sql"}
 // CHECK: qopt.linear %[[Z]], %{{.*}} {weight_name = "layers.0.o_proj.weight"}
 // CHECK-NOT: qopt.lora
+// SUFFIX: %[[Y:.*]] = qopt.linear %arg0, %{{.*}} {weight_name = "layers.0.q_proj.weight"}
+// SUFFIX: qopt.lora %[[Y]], %arg0, %{{.*}}, %{{.*}} scale 2.000000e+00 {adapter = "sql"}
+// SUFFIX-NOT: qopt.lora
 // Two adapters stack; rsLoRA with the patterns: 3 / sqrt(1) = 3; the user's
 // weight 0.5 multiplies sql's 2.
 // TWO: %[[Z:.*]] = qopt.lora %{{.*}} scale 1.000000e+00 {adapter = "sql"}
-// TWO: qopt.lora %[[Z]], %arg0, %{{.*}}, %{{.*}} scale 3.000000e+00 {adapter = "rs"}
+// TWO: qopt.lora %[[Z]], %arg0, %{{.*}}, %{{.*}} scale 3.000000e+00 {adapter = "rs"} : (tensor<3x2xf32>, tensor<3x2xf32>, tensor<1x2xf16>, tensor<2x1xf16>) -> tensor<3x2xf32>
+// (rs's matrices are F16 in the file and stay f16.)
 // A = [[0.5, 0.75]], B = [[1], [2]]: W' = W + 2 · B·A = [[1 + 1, 1.5], [2, 1 + 3]].
 // FOLD: arith.constant dense<{{\[\[}}2.000000e+00, 1.500000e+00], [2.000000e+00, 4.000000e+00]]> : tensor<2x2xf32>
 // FOLD-NOT: qopt.lora
