@@ -127,6 +127,15 @@ mlir::qopt::translateAndOptimize(ModuleOp module, llvm::LLVMContext &llvmCtx,
 static LogicalResult
 writeAtomically(StringRef path, std::string &error,
                 llvm::function_ref<LogicalResult(StringRef tmp)> write) {
+  // The rename would replace a device node, FIFO or directory.
+  llvm::sys::fs::file_status st;
+  if (!llvm::sys::fs::status(path, st, /*follow=*/false) &&
+      llvm::sys::fs::exists(st) && !llvm::sys::fs::is_regular_file(st)) {
+    error = "'" + path.str() +
+            "' exists and is not a regular file; outputs are written to "
+            "regular files only";
+    return failure();
+  }
   llvm::SmallString<256> tmp;
   llvm::SmallString<256> model(path);
   model += ".tmp-%%%%%%";

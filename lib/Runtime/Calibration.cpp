@@ -304,7 +304,8 @@ qopt_status qopt_histogram_choose_range(const qopt_histogram *histogram,
 
 double qopt_entropy_threshold(const double *hist, int64_t bins, double width,
                               int64_t target_bins) {
-  if (!hist || bins <= 0)
+  if (!hist || bins <= 0 || target_bins < 1 || !(width > 0) ||
+      !std::isfinite(width))
     return 0;
   return qopt::entropyThreshold(std::vector<double>(hist, hist + bins), width,
                                 target_bins);
@@ -312,7 +313,8 @@ double qopt_entropy_threshold(const double *hist, int64_t bins, double width,
 
 double qopt_mse_threshold(const double *hist, int64_t bins, double width,
                           int64_t levels) {
-  if (!hist || bins <= 0)
+  if (!hist || bins <= 0 || levels < 1 || !(width > 0) ||
+      !std::isfinite(width))
     return 0;
   return qopt::mseThreshold(std::vector<double>(hist, hist + bins), width,
                             levels);

@@ -223,39 +223,62 @@ void qopt_model_free(qopt_model *model) {
   delete model;
 }
 
-const char *qopt_model_target(const qopt_model *m) { return m->target.c_str(); }
+// The getters answer a null model with an empty value (and an error
+// message) rather than a crash.
+static bool nullModel(const qopt_model *m, const char *fn) {
+  if (!m)
+    fail(std::string(fn) + ": null model");
+  return !m;
+}
+const char *qopt_model_target(const qopt_model *m) {
+  return nullModel(m, "qopt_model_target") ? "" : m->target.c_str();
+}
 int qopt_model_num_adapters(const qopt_model *m) {
-  return int(m->adapters.size());
+  return nullModel(m, "qopt_model_num_adapters") ? -1
+                                                 : int(m->adapters.size());
 }
 const char *qopt_model_adapter(const qopt_model *m, int i) {
+  if (nullModel(m, "qopt_model_adapter"))
+    return nullptr;
   return i >= 0 && size_t(i) < m->adapters.size() ? m->adapters[i].c_str()
                                                   : nullptr;
 }
 int qopt_model_find_adapter(const qopt_model *m, const char *name) {
+  if (nullModel(m, "qopt_model_find_adapter"))
+    return -1;
   for (size_t i = 0; name && i < m->adapters.size(); ++i)
     if (m->adapters[i] == name)
       return int(i);
   return -1;
 }
-int qopt_model_num_inputs(const qopt_model *m) { return int(m->inputs.size()); }
+int qopt_model_num_inputs(const qopt_model *m) {
+  return nullModel(m, "qopt_model_num_inputs") ? -1 : int(m->inputs.size());
+}
 int qopt_model_num_outputs(const qopt_model *m) {
-  return int(m->outputs.size());
+  return nullModel(m, "qopt_model_num_outputs") ? -1 : int(m->outputs.size());
 }
 const qopt_tensor_info *qopt_model_input(const qopt_model *m, int i) {
+  if (nullModel(m, "qopt_model_input"))
+    return nullptr;
   return i >= 0 && size_t(i) < m->inputs.size() ? &m->inputs[i].info : nullptr;
 }
 const qopt_tensor_info *qopt_model_output(const qopt_model *m, int i) {
+  if (nullModel(m, "qopt_model_output"))
+    return nullptr;
   return i >= 0 && size_t(i) < m->outputs.size() ? &m->outputs[i].info
                                                  : nullptr;
 }
 int qopt_model_find_input(const qopt_model *m, const char *name) {
+  if (nullModel(m, "qopt_model_find_input"))
+    return -1;
   for (size_t i = 0; i < m->inputs.size(); ++i)
     if (name && m->inputs[i].name == name)
       return int(i);
   return -1;
 }
 const char *qopt_model_signature_text(const qopt_model *m) {
-  return m->signatureText.c_str();
+  return nullModel(m, "qopt_model_signature_text") ? ""
+                                                   : m->signatureText.c_str();
 }
 
 qopt_status qopt_model_run(qopt_model *model, const qopt_tensor *const *inputs,

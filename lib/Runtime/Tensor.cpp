@@ -271,17 +271,36 @@ qopt_status qopt_tensor_create_copy(qopt_dtype dtype, int rank,
 
 void qopt_tensor_free(qopt_tensor *tensor) { delete tensor; }
 
-qopt_dtype qopt_tensor_dtype(const qopt_tensor *t) { return t->dtype; }
-int qopt_tensor_rank(const qopt_tensor *t) { return int(t->dims.size()); }
-const int64_t *qopt_tensor_dims(const qopt_tensor *t) { return t->dims.data(); }
+// The getters answer a null tensor with an empty value (and an error
+// message) rather than a crash.
+qopt_dtype qopt_tensor_dtype(const qopt_tensor *t) {
+  if (!t)
+    fail("qopt_tensor_dtype: null tensor");
+  return t ? t->dtype : QOPT_DTYPE_INVALID;
+}
+int qopt_tensor_rank(const qopt_tensor *t) {
+  if (!t)
+    fail("qopt_tensor_rank: null tensor");
+  return t ? int(t->dims.size()) : -1;
+}
+const int64_t *qopt_tensor_dims(const qopt_tensor *t) {
+  if (!t)
+    fail("qopt_tensor_dims: null tensor");
+  return t ? t->dims.data() : nullptr;
+}
 int64_t qopt_tensor_num_elements(const qopt_tensor *t) {
-  return checkedNumElements(t->dims, 1);
+  if (!t)
+    fail("qopt_tensor_num_elements: null tensor");
+  return t ? checkedNumElements(t->dims, 1) : -1;
 }
 size_t qopt_tensor_byte_size(const qopt_tensor *t) {
-  return size_t(qopt_tensor_num_elements(t)) * qopt_dtype_size(t->dtype);
+  int64_t n = qopt_tensor_num_elements(t);
+  return t && n > 0 ? size_t(n) * qopt_dtype_size(t->dtype) : 0;
 }
-void *qopt_tensor_data(qopt_tensor *t) { return t->data; }
-const void *qopt_tensor_const_data(const qopt_tensor *t) { return t->data; }
+void *qopt_tensor_data(qopt_tensor *t) { return t ? t->data : nullptr; }
+const void *qopt_tensor_const_data(const qopt_tensor *t) {
+  return t ? t->data : nullptr;
+}
 
 qopt_status qopt_tensor_stats(const qopt_tensor *t, double *min, double *max,
                               double *mean) {

@@ -12,13 +12,16 @@
 #include "Threads.h"
 #include "RuntimeInternal.h"
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
 #include <deque>
 #include <functional>
+#include <map>
 #include <mutex>
+#include <string>
 #include <thread>
 
 using namespace qopt::rt;
@@ -123,22 +126,42 @@ private:
 std::atomic<int> requestedThreads{0};
 std::mutex poolMu;
 // The current pool. A pool replaced because the thread count changed is
-// kept, not destroyed: a run on another thread may still be using it.
-// (Pools are leaked at exit, where workers may still be parked.)
+// kept, not destroyed (a run on another thread may still be using it), and
+// reused when that count comes back: one pool per count ever used, so
+// alternating counts cannot pile up threads. (Pools are leaked at exit,
+// where workers may still be parked.)
 std::atomic<ThreadPool *> pool{nullptr};
+std::map<int, ThreadPool *> poolsBySize; // guarded by poolMu
+
+/// A count from $QOPT_NUM_THREADS within [1, kMaxThreads], else 0.
+int envThreads() {
+  const char *env = std::getenv("QOPT_NUM_THREADS");
+  if (!env)
+    return 0;
+  char *end = nullptr;
+  long v = std::strtol(env, &end, 10);
+  return end != env && *end == 0 && v >= 1 && v <= kMaxThreads ? int(v) : 0;
+}
 
 /// qopt_set_num_threads, else $QOPT_NUM_THREADS, else the artifact's
-/// default, else one per core.
+/// default, else one per core; never more than kMaxThreads.
 int effectiveThreads(int artifactDefault = 0) {
   int n = requestedThreads.load();
   if (n <= 0)
-    if (const char *env = std::getenv("QOPT_NUM_THREADS"))
-      n = std::atoi(env);
+    n = envThreads();
   if (n <= 0)
     n = artifactDefault;
   if (n <= 0)
     n = int(std::thread::hardware_concurrency());
-  return n > 0 ? n : 1;
+  return std::clamp(n, 1, kMaxThreads);
+}
+
+/// The pool of `n` threads (poolMu held), created on first use.
+ThreadPool *poolOfSize(int n) {
+  ThreadPool *&p = poolsBySize[n];
+  if (!p)
+    p = new ThreadPool(n);
+  return p;
 }
 
 ThreadPool &getPool() {
@@ -146,7 +169,7 @@ ThreadPool &getPool() {
     return *p;
   std::lock_guard<std::mutex> lock(poolMu);
   if (!pool.load())
-    pool.store(new ThreadPool(effectiveThreads()), std::memory_order_release);
+    pool.store(poolOfSize(effectiveThreads()), std::memory_order_release);
   return *pool.load();
 }
 
@@ -160,7 +183,12 @@ void qopt::rt::prepareThreads(int artifactDefault) {
   ThreadPool *p = pool.load();
   if (p && p->size() == n)
     return;
-  pool.store(new ThreadPool(n), std::memory_order_release);
+  pool.store(poolOfSize(n), std::memory_order_release);
+}
+
+int qopt::rt::numPools() {
+  std::lock_guard<std::mutex> lock(poolMu);
+  return int(poolsBySize.size());
 }
 
 int qopt::rt::numThreads() { return getPool().size(); }
@@ -209,7 +237,14 @@ void qopt::rt::parallelFor(int64_t n,
 }
 
 extern "C" {
-void qopt_set_num_threads(int n) { requestedThreads = n < 0 ? 0 : n; }
+qopt_status qopt_set_num_threads(int n) {
+  if (n < 0 || n > kMaxThreads)
+    return qopt::rt::fail("qopt_set_num_threads(" + std::to_string(n) +
+                    "): the thread count must be 0 (one per core) to " +
+                    std::to_string(kMaxThreads));
+  requestedThreads = n;
+  return QOPT_OK;
+}
 int qopt_get_num_threads(void) { return effectiveThreads(); }
 }
 

@@ -8,8 +8,16 @@
 
 namespace qopt::rt {
 
+/// The most threads a pool gets: a larger request (qopt_set_num_threads,
+/// $QOPT_NUM_THREADS, an artifact's default) is refused or clamped rather
+/// than spawning threads until the process dies.
+constexpr int kMaxThreads = 1024;
+
 /// Threads of the pool (at least 1).
 int numThreads();
+
+/// Pools created so far (one per thread count used), for tests.
+int numPools();
 
 /// Runs body(0) ... body(n - 1) over the pool; the caller takes part and
 /// returns when all are done.

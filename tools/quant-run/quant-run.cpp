@@ -160,8 +160,9 @@ int main(int argc, char **argv) {
   }
   if (artifact.empty())
     return fail(std::string("no artifact given\n") + kUsage);
-  if (threads > 0)
-    qopt_set_num_threads(threads);
+  if (threads > 0 && qopt_set_num_threads(threads) != QOPT_OK)
+    return fail(std::string("--threads ") + std::to_string(threads) + ": " +
+                qopt_last_error());
 
   // A GPU artifact loads its kernels when it is opened: check the driver
   // and device first.
@@ -241,6 +242,26 @@ int main(int argc, char **argv) {
   if (!outputDir.empty() && !makeDirs(outputDir))
     return fail("cannot create the output directory '" + outputDir +
                 "': " + std::strerror(errno));
+  // Each output's file; two names that map to one file (`a/b`, `a_b`) are
+  // an error rather than one output silently replacing the other.
+  std::vector<std::string> files(static_cast<size_t>(numOut));
+  for (int o = 0; o < numOut && !outputDir.empty(); ++o) {
+    const char *name = qopt_model_output(model, o)->name;
+    bool npy = qopt_dtype_has_npy(qopt_tensor_dtype(out.items[o]));
+    files[o] = outputDir + "/" + fileNameFor(name) + (npy ? ".npy" : ".pb");
+    for (int p = 0; p < o; ++p)
+      if (files[p] == files[o])
+        return fail(std::string("outputs '") +
+                    qopt_model_output(model, p)->name + "' and '" + name +
+                    "' would both be written to " + files[o]);
+  }
+  // All outputs or none: a failed write removes the ones written before.
+  std::vector<std::string> written;
+  auto failWriting = [&](const std::string &message) {
+    for (const std::string &f : written)
+      std::remove(f.c_str());
+    return fail(message);
+  };
   for (int o = 0; o < numOut; ++o) {
     const char *name = qopt_model_output(model, o)->name;
     double mn, mx, mean;
@@ -249,14 +270,14 @@ int main(int argc, char **argv) {
                 shapeOf(out.items[o]).c_str(), mn, mx, mean);
     if (!outputDir.empty()) {
       // Dtypes .npy cannot hold are written as TensorProto.
-      bool npy = qopt_dtype_has_npy(qopt_tensor_dtype(out.items[o]));
-      std::string path =
-          outputDir + "/" + fileNameFor(name) + (npy ? ".npy" : ".pb");
+      const std::string &path = files[o];
       qopt_status st =
-          npy ? qopt_tensor_save_npy(out.items[o], path.c_str())
+          qopt_dtype_has_npy(qopt_tensor_dtype(out.items[o]))
+              ? qopt_tensor_save_npy(out.items[o], path.c_str())
               : qopt_tensor_save_pb(out.items[o], name, path.c_str());
       if (st != QOPT_OK)
-        return fail(qopt_last_error());
+        return failWriting(qopt_last_error());
+      written.push_back(path);
     }
   }
 

@@ -245,9 +245,8 @@ TEST_P(WeightOnlyMatmulKernel, MatchesNaiveLoops) {
     qopt_kernel_matmul_w8(m, n, k, addr(a.data()), k, 1, addr(stored.data()), k,
                           1, addr(scale.data()), 1, addr(out.data()), n, 1);
   else
-    qopt_kernel_matmul_w4(m, n, k, group, nf4 ? 2 : isSigned, addr(a.data()),
-                          k, 1,
-                          addr(stored.data()), k / 2, 1, addr(scale.data()),
+    qopt_kernel_matmul_w4(m, n, k, group, nf4 ? 2 : isSigned, addr(a.data()), k,
+                          1, addr(stored.data()), k / 2, 1, addr(scale.data()),
                           groups, 1, isSigned ? 0 : addr(zp.data()), groups, 1,
                           addr(out.data()), n, 1);
   for (size_t i = 0; i < out.size(); ++i)

@@ -9,10 +9,13 @@
 #include "qopt/Runtime/qopt_runtime.h"
 
 #include "ConvReference.h"
+#include "RuntimeInternal.h"
+#include "Threads.h"
 
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <climits>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -357,10 +360,84 @@ TEST(AsyncRuntime, ExecuteRunsOnThePool) {
 }
 
 TEST(Threads, SetAndGet) {
-  qopt_set_num_threads(3);
+  EXPECT_EQ(qopt_set_num_threads(3), QOPT_OK);
   EXPECT_EQ(qopt_get_num_threads(), 3);
-  qopt_set_num_threads(0);
+  EXPECT_EQ(qopt_set_num_threads(0), QOPT_OK);
   EXPECT_GE(qopt_get_num_threads(), 1);
+}
+
+TEST(Threads, RefusesCountsThatWouldExhaustTheProcess) {
+  EXPECT_EQ(qopt_set_num_threads(3), QOPT_OK);
+  EXPECT_NE(qopt_set_num_threads(INT_MAX), QOPT_OK);
+  EXPECT_NE(std::string(qopt_last_error()).find("0 (one per core) to 1024"),
+            std::string::npos);
+  EXPECT_NE(qopt_set_num_threads(-1), QOPT_OK);
+  EXPECT_EQ(qopt_get_num_threads(), 3); // unchanged
+  EXPECT_EQ(qopt_set_num_threads(0), QOPT_OK);
+}
+
+TEST(Threads, AlternatingCountsReuseTheirPools) {
+  // Each count gets one pool, reused when it comes back: no pile-up of
+  // threads (issue: 20,000 switches left 30,001 threads).
+  std::atomic<int64_t> sum{0};
+  auto runOnce = [&] {
+    qopt::rt::prepareThreads(0);
+    qopt::rt::parallelFor(8, [&](int64_t i) { sum += i; });
+  };
+  qopt_set_num_threads(2);
+  runOnce();
+  qopt_set_num_threads(3);
+  runOnce();
+  int pools = qopt::rt::numPools();
+  for (int i = 0; i < 200; ++i) {
+    qopt_set_num_threads(2 + i % 2);
+    runOnce();
+  }
+  EXPECT_EQ(qopt::rt::numPools(), pools);
+  EXPECT_EQ(sum.load(), 202 * 28);
+  qopt_set_num_threads(0);
+}
+
+} // namespace
+
+namespace {
+
+TEST(CAPI, NullHandlesGiveEmptyValuesNotCrashes) {
+  EXPECT_EQ(qopt_tensor_rank(nullptr), -1);
+  EXPECT_NE(std::string(qopt_last_error()).find("qopt_tensor_rank: null"),
+            std::string::npos);
+  EXPECT_EQ(qopt_tensor_dtype(nullptr), QOPT_DTYPE_INVALID);
+  EXPECT_EQ(qopt_tensor_dims(nullptr), nullptr);
+  EXPECT_EQ(qopt_tensor_num_elements(nullptr), -1);
+  EXPECT_EQ(qopt_tensor_byte_size(nullptr), 0u);
+  EXPECT_EQ(qopt_tensor_data(nullptr), nullptr);
+  EXPECT_EQ(qopt_tensor_const_data(nullptr), nullptr);
+  EXPECT_EQ(qopt_model_num_inputs(nullptr), -1);
+  EXPECT_NE(std::string(qopt_last_error()).find("qopt_model_num_inputs"),
+            std::string::npos);
+  EXPECT_EQ(qopt_model_num_outputs(nullptr), -1);
+  EXPECT_EQ(qopt_model_num_adapters(nullptr), -1);
+  EXPECT_EQ(qopt_model_input(nullptr, 0), nullptr);
+  EXPECT_EQ(qopt_model_output(nullptr, 0), nullptr);
+  EXPECT_EQ(qopt_model_adapter(nullptr, 0), nullptr);
+  EXPECT_EQ(qopt_model_find_input(nullptr, "x"), -1);
+  EXPECT_EQ(qopt_model_find_adapter(nullptr, "x"), -1);
+  EXPECT_STREQ(qopt_model_target(nullptr), "");
+  EXPECT_STREQ(qopt_model_signature_text(nullptr), "");
+}
+
+TEST(CAPI, ThresholdsRefuseBadArguments) {
+  std::vector<double> hist(16, 1.0);
+  EXPECT_EQ(qopt_entropy_threshold(hist.data(), 16, 0.1, 0), 0);
+  EXPECT_EQ(qopt_entropy_threshold(hist.data(), 16, 0.1, -3), 0);
+  EXPECT_EQ(qopt_entropy_threshold(hist.data(), 16, 0.0, 4), 0);
+  EXPECT_EQ(qopt_entropy_threshold(hist.data(), 16, NAN, 4), 0);
+  EXPECT_EQ(qopt_mse_threshold(hist.data(), 16, 0.1, 0), 0);
+  EXPECT_EQ(qopt_mse_threshold(hist.data(), 16, INFINITY, 127), 0);
+  // Valid arguments still give a threshold inside the histogram.
+  double t = qopt_entropy_threshold(hist.data(), 16, 0.1, 4);
+  EXPECT_GT(t, 0);
+  EXPECT_LE(t, 1.6 + 1e-12);
 }
 
 } // namespace

@@ -11,6 +11,8 @@
 
 #include <gtest/gtest.h>
 
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <cstdint>
 #include <cstdlib>
@@ -573,8 +575,35 @@ TEST_F(TensorIOTest, LoadNamesAMissingFile) {
 TEST_F(TensorIOTest, LoadingADirectoryFails) {
   fs::create_directory(path("d.npy"));
   fs::create_directory(path("d.pb"));
-  EXPECT_TRUE(npyFails(path("d.npy"), {"Is a directory"}));
-  EXPECT_TRUE(pbFails(path("d.pb"), {"Is a directory"}));
+  EXPECT_TRUE(npyFails(path("d.npy"), {"is a directory"}));
+  EXPECT_TRUE(pbFails(path("d.pb"), {"is a directory"}));
+}
+
+TEST_F(TensorIOTest, FifosAreRefusedNotReadForever) {
+  // A FIFO with no writer would block fopen/fread forever.
+  ASSERT_EQ(mkfifo(path("f.npy").c_str(), 0600), 0);
+  ASSERT_EQ(mkfifo(path("f.pb").c_str(), 0600), 0);
+  EXPECT_TRUE(npyFails(path("f.npy"), {"is not a regular file"}));
+  EXPECT_TRUE(pbFails(path("f.pb"), {"is not a regular file"}));
+}
+
+TEST_F(TensorIOTest, OutputsGoToRegularFilesOnly) {
+  // Saving over a FIFO (or a device node) would rename a regular file over
+  // it; it is an error and the FIFO stays.
+  ASSERT_EQ(mkfifo(path("out.npy").c_str(), 0600), 0);
+  int64_t dims[] = {2};
+  float values[] = {1, 2};
+  qopt_tensor *t = nullptr;
+  ASSERT_EQ(qopt_tensor_create_copy(QOPT_DTYPE_F32, 1, dims, values, &t),
+            QOPT_OK);
+  EXPECT_NE(qopt_tensor_save_npy(t, path("out.npy").c_str()), QOPT_OK);
+  EXPECT_NE(std::string(qopt_last_error()).find("is not a regular file"),
+            std::string::npos);
+  EXPECT_NE(qopt_tensor_save_pb(t, "x", path("out.npy").c_str()), QOPT_OK);
+  struct stat st;
+  ASSERT_EQ(lstat(path("out.npy").c_str(), &st), 0);
+  EXPECT_TRUE(S_ISFIFO(st.st_mode));
+  qopt_tensor_free(t);
 }
 
 //===----------------------------------------------------------------------===//

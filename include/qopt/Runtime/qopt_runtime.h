@@ -85,6 +85,8 @@ qopt_status qopt_tensor_create_copy(qopt_dtype dtype, int rank,
                                     qopt_tensor **out);
 void qopt_tensor_free(qopt_tensor *tensor);
 
+/** Getters. A NULL tensor gives QOPT_DTYPE_INVALID, rank and element count
+ *  -1, byte size 0 and NULL pointers, with qopt_last_error() set. */
 qopt_dtype qopt_tensor_dtype(const qopt_tensor *tensor);
 int qopt_tensor_rank(const qopt_tensor *tensor);
 const int64_t *qopt_tensor_dims(const qopt_tensor *tensor);
@@ -139,6 +141,8 @@ typedef struct qopt_tensor_info {
 qopt_status qopt_model_load(const char *path, qopt_model **out);
 void qopt_model_free(qopt_model *model);
 
+/** Getters. A NULL model gives counts -1, indices -1, NULL infos/names and
+ *  "" texts, with qopt_last_error() set. */
 /** The target the artifact was compiled for ("cpu", ...). */
 const char *qopt_model_target(const qopt_model *model);
 int qopt_model_num_inputs(const qopt_model *model);
@@ -194,8 +198,10 @@ const char *qopt_kernel_isa_int8(void);
 
 /** The number of threads compiled models use for their parallel loops;
  *  0 (the default) means one per core (or the QOPT_NUM_THREADS environment
- *  variable when set). Takes effect at the next run. */
-void qopt_set_num_threads(int num_threads);
+ *  variable when set). Takes effect at the next run. A count below 0 or
+ *  above 1024 is an error (nothing changes). Changing the count back and
+ *  forth reuses the pools already made. */
+qopt_status qopt_set_num_threads(int num_threads);
 int qopt_get_num_threads(void);
 
 /* --- Calibration statistics ---------------------------------------------- */
@@ -255,10 +261,13 @@ void qopt_capture_end(void);
  *  when none). Valid until the next capture or qopt_capture_begin/end. */
 const float *qopt_capture_values(int64_t id, int64_t *count);
 
-/** TensorRT's KL-divergence threshold over |x| counts (REFERENCE.md). */
+/** TensorRT's KL-divergence threshold over |x| counts (REFERENCE.md).
+ *  0 for bad arguments (null `hist`, `bins` < 1, `target_bins` < 1, a
+ *  width that is not finite and positive). */
 double qopt_entropy_threshold(const double *hist, int64_t bins, double width,
                               int64_t target_bins);
-/** The threshold minimizing symmetric quantization's squared error. */
+/** The threshold minimizing symmetric quantization's squared error; 0 for
+ *  bad arguments (as above, `levels` < 1). */
 double qopt_mse_threshold(const double *hist, int64_t bins, double width,
                           int64_t levels);
 

@@ -26,6 +26,8 @@
 #include <system_error>
 #include <vector>
 
+#include <sys/stat.h>
+
 using namespace qopt::rt;
 using namespace qopt::rt::io;
 
@@ -79,6 +81,13 @@ qopt_status allocate(const std::string &path, qopt_dtype dtype,
 //===----------------------------------------------------------------------===//
 
 qopt_status openForReading(const std::string &path, File &file) {
+  // Only regular files: a FIFO or a device would block or never end.
+  struct stat st;
+  if (::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode))
+    return failAt(path, S_ISDIR(st.st_mode)
+                            ? "is a directory, not a tensor file"
+                            : "is not a regular file (a FIFO, socket or "
+                              "device); tensors are read from files only");
   errno = 0;
   file.reset(std::fopen(path.c_str(), "rb"));
   if (!file)
@@ -138,6 +147,11 @@ struct TemporaryFile {
 /// over `path`.
 qopt_status writeAtomically(const std::string &path,
                             const std::vector<Chunk> &chunks) {
+  // The rename would replace a device node or FIFO by a regular file.
+  struct stat st;
+  if (::lstat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode))
+    return failAt(path, "exists and is not a regular file; outputs are "
+                        "written to regular files only");
   TemporaryFile tmp;
   File file;
   int err = 0;
