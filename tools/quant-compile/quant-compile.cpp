@@ -16,6 +16,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "qopt/Compiler/Compiler.h"
+#include "qopt/Compiler/Driver.h"
 #include "qopt/Compiler/Report.h"
 #include "qopt/Dialect/QOpt/IR/QOptOps.h"
 #include "qopt/Dialect/QOpt/Transforms/Passes.h"
@@ -93,19 +94,6 @@ static cl::opt<std::string> libdevice(
     cl::desc("--target=nvptx: libdevice.10.bc to link into the kernels "
              "(default: $QOPT_LIBDEVICE, else the CUDA toolkit's)"),
     cl::value_desc("path"), cl::cat(category));
-static const char *gpuArchName(GpuArch arch) {
-  switch (arch) {
-  case GpuArch::SM80:
-    return "sm_80";
-  case GpuArch::SM86:
-    return "sm_86";
-  case GpuArch::SM89:
-    return "sm_89";
-  case GpuArch::SM90:
-    return "sm_90";
-  }
-  llvm_unreachable("unknown GPU architecture");
-}
 static ChoiceOpt<qopt::CubinMode> cubin(
     "cubin",
     cl::desc("--target=nvptx: also embed a cubin for --gpu-arch (needs the "
@@ -321,78 +309,6 @@ static int fail(const std::string &message) {
   return 1;
 }
 
-static OwningOpRef<ModuleOp> loadModel(MLIRContext &ctx,
-                                       llvm::SourceMgr &sourceMgr) {
-  StringRef ext = llvm::sys::path::extension(inputPath);
-  if (ext == ".mlir" || ext == ".mlirbc") {
-    std::string error;
-    auto file = openInputFile(inputPath, &error);
-    if (!file) {
-      llvm::errs() << "quant-compile: error: " << error << "\n";
-      return nullptr;
-    }
-    sourceMgr.AddNewSourceBuffer(std::move(file), llvm::SMLoc());
-    return parseSourceFile<ModuleOp>(sourceMgr, &ctx);
-  }
-  qopt::ONNXImportOptions options;
-  options.defaultOpset = defaultOpset;
-  for (const std::string &s : pinShapes) {
-    std::string err = qopt::parsePinnedShape(s, options);
-    if (!err.empty()) {
-      fail("--pin-shape " + s + ": " + err);
-      return nullptr;
-    }
-  }
-  for (const std::string &s : pinDims) {
-    std::string err = qopt::parsePinnedDim(s, options);
-    if (!err.empty()) {
-      fail("--pin-dim " + s + ": " + err);
-      return nullptr;
-    }
-  }
-  for (const std::string &s : freezeInputs) {
-    size_t eq = s.find('=');
-    if (eq == std::string::npos || eq == 0 || eq + 1 == s.size()) {
-      fail("--freeze-input " + s + ": expected NAME=FILE");
-      return nullptr;
-    }
-    std::string name = s.substr(0, eq), file = s.substr(eq + 1);
-    qopt_tensor *t = nullptr;
-    if (qopt_tensor_load(file.c_str(), &t) != QOPT_OK) {
-      fail("--freeze-input " + name + ": " + qopt_last_error());
-      return nullptr;
-    }
-    qopt::FrozenInput value;
-    value.dtype = qopt_tensor_dtype(t); // the runtime uses ONNX's codes
-    value.dims.assign(qopt_tensor_dims(t),
-                      qopt_tensor_dims(t) + qopt_tensor_rank(t));
-    value.rawData.assign(static_cast<const char *>(qopt_tensor_const_data(t)),
-                         qopt_tensor_byte_size(t));
-    qopt_tensor_free(t);
-    options.frozenInputs[name] = std::move(value);
-  }
-  return qopt::importONNXFile(inputPath, &ctx, options);
-}
-
-/// libdevice.10.bc: --libdevice, $QOPT_LIBDEVICE, then the CUDA toolkit's
-/// usual places; empty when none exists.
-static std::string findLibdevice() {
-  std::vector<std::string> candidates;
-  if (!libdevice.empty())
-    return libdevice;
-  if (const char *env = std::getenv("QOPT_LIBDEVICE"))
-    candidates.push_back(env);
-  if (const char *cuda = std::getenv("CUDA_PATH"))
-    candidates.push_back(std::string(cuda) + "/nvvm/libdevice/libdevice.10.bc");
-  candidates.push_back("/usr/local/cuda/nvvm/libdevice/libdevice.10.bc");
-  candidates.push_back(
-      "/usr/lib/nvidia-cuda-toolkit/libdevice/libdevice.10.bc");
-  for (const std::string &c : candidates)
-    if (llvm::sys::fs::exists(c))
-      return c;
-  return "";
-}
-
 int main(int argc, char **argv) {
   llvm::InitLLVM init(argc, argv);
   if (!extractThreads(argc, argv))
@@ -409,11 +325,60 @@ int main(int argc, char **argv) {
   if (optLevel > 3)
     return fail("-O" + std::to_string(optLevel) + ": levels are 0 to 3");
 
+  // The flags fill the driver's options struct (qopt/Compiler/Driver.h),
+  // the one the C API and Python fill too.
+  qopt::CompileOptions options;
+  options.target = target == Target::NVPTX ? qopt::CompileOptions::Target::NVPTX
+                                           : qopt::CompileOptions::Target::CPU;
+  options.gpuArch = gpuArch == GpuArch::SM80   ? "sm_80"
+                    : gpuArch == GpuArch::SM86 ? "sm_86"
+                    : gpuArch == GpuArch::SM89 ? "sm_89"
+                                               : "sm_90";
+  options.libdevice = libdevice;
+  options.cubin = cubin;
+  options.cudaToolkit = cudaToolkit;
+  options.emitPtx = emitPtx;
+  options.cpu.cpu = cpu;
+  options.cpu.features = features;
+  options.cpu.optLevel = optLevel;
+  options.cpu.fuseElementwise = !noFusion;
+  options.cpu.kernelCalls = !noKernels;
+  options.cpu.defaultThreads = threads;
+  options.cpu.parallelLoops = parallelLoops;
+  options.pinShapes.assign(pinShapes.begin(), pinShapes.end());
+  options.pinDims.assign(pinDims.begin(), pinDims.end());
+  options.freezeInputs.assign(freezeInputs.begin(), freezeInputs.end());
+  options.defaultOpset = defaultOpset;
+  if (quantize.getNumOccurrences())
+    options.quantize = quantize;
+  options.calibrationData = calibrationData;
+  options.calibrationMethod = calibrationMethod;
+  options.percentile = calibrationPercentile;
+  options.activationType = activationType;
+  options.include = includeLayers;
+  options.exclude = excludeLayers;
+  if (groupSize.getNumOccurrences())
+    options.groupSize = groupSize;
+  options.doubleQuant = doubleQuant;
+  options.weightAsymmetric = weightAsymmetric;
+  if (smoothquant.getNumOccurrences())
+    options.smoothquant = smoothquant;
+  options.adapters.assign(adapters.begin(), adapters.end());
+  options.adapterMode = adapterMode == AdapterMode::Switch
+                            ? qopt::CompileOptions::AdapterMode::Switch
+                            : qopt::CompileOptions::AdapterMode::Merge;
+  options.reportPath = report;
+  options.evalData = evalData;
+  options.reportLatencyRuns = reportLatencyRuns;
+  options.emit = emit == Emit::MLIR   ? qopt::CompileOptions::Emit::MLIR
+                 : emit == Emit::LLVM ? qopt::CompileOptions::Emit::LLVM
+                 : emit == Emit::Obj  ? qopt::CompileOptions::Emit::Obj
+                                      : qopt::CompileOptions::Emit::So;
+
   DialectRegistry registry;
-  qopt::registerAllDialects(registry);
+  qopt::registerCompilerDialects(registry);
   // The NVPTX pipeline spells upstream passes out by name.
   qopt::registerAllPasses();
-  qopt::registerONNXImportDialects(registry);
   MLIRContext ctx(registry);
   ctx.loadAllAvailableDialects();
   // An error names the ONNX node, pass and option; a dump of the whole
@@ -422,9 +387,11 @@ int main(int argc, char **argv) {
   llvm::SourceMgr sourceMgr;
   SourceMgrDiagnosticHandler diagHandler(sourceMgr, &ctx);
 
-  OwningOpRef<ModuleOp> module = loadModel(ctx, sourceMgr);
+  std::string error;
+  OwningOpRef<ModuleOp> module =
+      qopt::loadModel(ctx, inputPath, options, sourceMgr, error);
   if (!module)
-    return 1;
+    return error.empty() ? 1 : fail(error);
 
   if (listLayers) {
     module->walk([](qopt::QuantizableLayerOpInterface layer) {
@@ -433,164 +400,11 @@ int main(int argc, char **argv) {
     });
     return 0;
   }
-  bool switched = adapterMode == AdapterMode::Switch;
-  if (switched && adapters.empty())
-    return fail("--adapter-mode=switch needs --adapter=DIR");
-  if (switched && !report.empty())
-    return fail("--report with --adapter-mode=switch is not supported (the "
-                "report runs one model; merge the adapter to measure it)");
-  if (!adapters.empty()) {
-    // Adapters first: quantization and the report then see the merged
-    // model (switch mode: the base layers are quantized, the adapters stay
-    // in float).
-    PassManager pm(&ctx);
-    qopt::AttachAdaptersPassOptions attach;
-    attach.adapters.assign(adapters.begin(), adapters.end());
-    attach.switched = switched;
-    pm.addPass(qopt::createAttachAdaptersPass(attach));
-    if (!switched)
-      pm.addPass(qopt::createFoldLoRAPass());
-    if (failed(pm.run(*module)))
-      return 1;
-  }
-
-  qopt::CPUCompileOptions options;
-  options.cpu = cpu;
-  options.features = features;
-  options.optLevel = optLevel;
-  options.fuseElementwise = !noFusion;
-  options.kernelCalls = !noKernels;
-  options.defaultThreads = threads;
-  options.parallelLoops = parallelLoops;
-  std::string error;
-  // Check the CPU before the (longer) lowering.
-  std::unique_ptr<llvm::TargetMachine> tm =
-      qopt::createCPUTargetMachine(options, error);
-  if (!tm)
-    return fail(error);
-  bool quantizing = quantize.getNumOccurrences() > 0;
-  if (doubleQuant && (!quantizing || quantize != qopt::QuantScheme::NF4))
-    return fail("--double-quant is for --quantize=nf4");
-  if (!report.empty() && !quantizing)
-    return fail("--report needs --quantize");
-  if (quantizing) {
-    if (quantize == qopt::QuantScheme::W8A8 && calibrationData.empty())
-      return fail("--quantize=w8a8 needs --calibration-data=DIR (static "
-                  "activation ranges come from calibration)");
-    if (smoothquant.getNumOccurrences()) {
-      if (quantize != qopt::QuantScheme::W8A8 &&
-          quantize != qopt::QuantScheme::W8A8Dynamic)
-        return fail("--smoothquant is for --quantize=w8a8 or w8a8-dynamic");
-      if (calibrationData.empty())
-        return fail("--smoothquant needs --calibration-data=DIR (the "
-                    "activations' per-channel ranges)");
-      if (!(smoothquant >= 0 && smoothquant <= 1))
-        return fail("--smoothquant=" + std::to_string(smoothquant) +
-                    ": alpha must be in [0, 1]");
-    }
-    OwningOpRef<ModuleOp> floatModule;
-    if (!report.empty()) {
-      qopt::tagLayers(*module);
-      floatModule = cast<ModuleOp>((*module)->clone());
-    }
-    // The qopt-ptq pipeline: observe, calibrate on the samples (JIT),
-    // choose parameters, quantize.
-    qopt::PTQPipelineOptions ptq;
-    ptq.scheme = quantize;
-    ptq.calibrationData = calibrationData;
-    ptq.calibrationMethod = calibrationMethod;
-    ptq.percentile = calibrationPercentile;
-    ptq.activationType = activationType;
-    // QLoRA's NF4 blocks are 64 weights; int4's default is 128.
-    ptq.groupSize =
-        quantize == qopt::QuantScheme::NF4 && !groupSize.getNumOccurrences()
-            ? int64_t(64)
-            : int64_t(groupSize);
-    ptq.weightSymmetric = !weightAsymmetric;
-    ptq.doubleQuant = doubleQuant;
-    ptq.smoothquantAlpha = smoothquant.getNumOccurrences() ? smoothquant : -1.0;
-    ptq.exclude = excludeLayers;
-    ptq.include = includeLayers;
-    PassManager pm(&ctx);
-    qopt::buildPTQPipeline(pm, ptq);
-    if (failed(pm.run(*module)))
-      return 1;
-    // Observers of layers left float (excluded, non-constant weights) are
-    // calibration points only: drop them.
-    module->walk([](qopt::ObserveOp op) {
-      op.getResult().replaceAllUsesWith(op.getInput());
-      op.erase();
-    });
-    if (!report.empty()) {
-      qopt::ReportOptions ro;
-      ro.calibrationData = calibrationData;
-      ro.evalData = evalData;
-      ro.scheme = quantize;
-      ro.latencyRuns = reportLatencyRuns;
-      ro.cpu = options;
-      std::string table;
-      FailureOr<std::string> json =
-          qopt::buildReport(*floatModule, *module, ro, table, error);
-      if (failed(json))
-        return fail("--report: " + error);
-      auto out = openOutputFile(report, &error);
-      if (!out)
-        return fail(error);
-      out->os() << *json << "\n";
-      out->keep();
-      llvm::outs() << table;
-    }
-  }
-  if (target == Target::NVPTX) {
-    PassManager pm(&ctx);
-    qopt::NVPTXPipelineOptions nv;
-    nv.chip = gpuArchName(gpuArch);
-    nv.artifact = true;
-    nv.libdevice = findLibdevice();
-    nv.cubin = cubin;
-    nv.toolkit = cudaToolkit;
-    nv.writePtx = emitPtx;
-    qopt::buildNVPTXPipeline(pm, nv);
-    // The pipeline names the kernel module that calls libdevice math when
-    // no libdevice.10.bc was found.
-    if (failed(pm.run(*module)))
-      return 1;
-  } else if (failed(qopt::lowerToLLVMDialect(*module, options)))
-    return 1;
-
-  if (emit == Emit::MLIR) {
-    auto out = openOutputFile(outputPath, &error);
-    if (!out)
-      return fail(error);
-    module->print(out->os());
-    out->keep();
-    return 0;
-  }
-  llvm::LLVMContext llvmCtx;
-  std::unique_ptr<llvm::Module> llvmModule =
-      qopt::translateAndOptimize(*module, llvmCtx, *tm, optLevel, error);
-  if (!llvmModule)
-    return fail(error);
-  if (emit == Emit::LLVM) {
-    auto out = openOutputFile(outputPath, &error);
-    if (!out)
-      return fail(error);
-    llvmModule->print(out->os(), nullptr);
-    out->keep();
-    return 0;
-  }
-  if (emit == Emit::Obj)
-    return failed(qopt::writeObjectFile(*llvmModule, *tm, outputPath, error))
-               ? fail(error)
-               : 0;
-
-  llvm::SmallString<128> objPath;
-  if (std::error_code ec =
-          llvm::sys::fs::createTemporaryFile("quant-compile", "o", objPath))
-    return fail("cannot create a temporary object file: " + ec.message());
-  llvm::FileRemover removeObj(objPath);
-  if (failed(qopt::writeObjectFile(*llvmModule, *tm, objPath, error)) ||
-      failed(qopt::linkSharedLibrary(objPath, outputPath, error)))
-    return fail(error);
+  qopt::CompileResult result;
+  LogicalResult compiled =
+      qopt::compileModule(*module, options, outputPath, result, error);
+  llvm::outs() << result.reportTable;
+  if (failed(compiled))
+    return error.empty() ? 1 : fail(error);
   return 0;
 }
