@@ -24,6 +24,7 @@ __version__ = "0.1.0"
 __all__ = [
     "Artifact", "CompileError", "Error", "IRError", "InputError", "LoadError",
     "TensorInfo", "compile", "import_onnx", "ir", "kernel_isa", "load",
+    "option_keys",
     "set_num_threads", "get_num_threads",
 ]
 
@@ -45,13 +46,11 @@ def kernel_isa() -> str:
 
 def __getattr__(name):
     # The compiler level loads LLVM and MLIR: only when first used.
-    if name == "compile":
-        from ._compile import compile
-        return compile
+    import importlib
+    if name in ("compile", "option_keys"):
+        return getattr(importlib.import_module("quant_opt._compile"), name)
     if name == "import_onnx":
-        from .ir import import_onnx
-        return import_onnx
+        return importlib.import_module("quant_opt.ir").import_onnx
     if name == "ir":
-        from . import ir
-        return ir
+        return importlib.import_module("quant_opt.ir")
     raise AttributeError(f"module 'quant_opt' has no attribute '{name}'")
