@@ -48,3 +48,37 @@ def quant_compile(build_dir, model_path, out, *args):
                          capture_output=True, text=True)
     assert res.returncode == 0, res.stderr
     return out
+
+
+def write_adapter(directory, module, din, dout, r, alpha, seed):
+    """A PEFT LoRA folder adapting `module` (A [r, din], B [dout, r]);
+    returns the weight delta (alpha / r) * (B @ A), transposed to the ONNX
+    MatMul layout [din, dout]."""
+    import json
+
+    from safetensors.numpy import save_file
+    rng = np.random.default_rng(seed)
+    a = (rng.standard_normal((r, din)) * 0.3).astype(np.float32)
+    b = (rng.standard_normal((dout, r)) * 0.3).astype(np.float32)
+    os.makedirs(directory, exist_ok=True)
+    save_file({f"base_model.model.{module}.lora_A.weight": a,
+               f"base_model.model.{module}.lora_B.weight": b},
+              os.path.join(directory, "adapter_model.safetensors"),
+              metadata={"format": "pt"})
+    with open(os.path.join(directory, "adapter_config.json"), "w") as f:
+        json.dump({"peft_type": "LORA", "r": r, "lora_alpha": alpha,
+                   "target_modules": [module], "bias": "none",
+                   "fan_in_fan_out": False}, f)
+    return ((alpha / r) * (b.astype(np.float64) @ a.astype(np.float64))).T
+
+
+def with_weight(model, name, delta):
+    """A copy of `model` whose initializer `name` has `delta` added."""
+    m = onnx.ModelProto()
+    m.CopyFrom(model)
+    for i, init in enumerate(m.graph.initializer):
+        if init.name == name:
+            w = numpy_helper.to_array(init).astype(np.float64) + delta
+            m.graph.initializer[i].CopyFrom(
+                numpy_helper.from_array(w.astype(np.float32), name))
+    return m
