@@ -14,6 +14,9 @@
 #include "mlir-c/IR.h"
 #include "mlir-c/Support.h"
 
+#include <stdbool.h>
+#include <stdint.h>
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -49,6 +52,16 @@ MLIR_CAPI_EXPORTED MlirLogicalResult qoptCompile(
     MlirStringRef modelBytes, MlirStringRef modelName,
     MlirStringRef outputPath, MlirStringCallback report,
     MlirStringCallback table, MlirStringCallback error, void *userData);
+
+/** Sets the process-wide calibration progress hook: `callback(done, total,
+ *  userData)` runs after each calibration sample; returning false stops the
+ *  compilation, which fails with "calibration interrupted ...". NULL
+ *  removes it. */
+typedef bool (*qoptProgressCallback)(int64_t done, int64_t total,
+                                     void *userData);
+MLIR_CAPI_EXPORTED void
+qoptSetCalibrationProgressCallback(qoptProgressCallback callback,
+                                   void *userData);
 
 /** Imports an ONNX model (binary or textual syntax, from memory) into
  *  `context` at the graph level (func + qopt + linalg/tensor/arith). The

@@ -101,6 +101,11 @@ MlirLogicalResult qoptCompile(qoptCompileOptions options,
   return mlirLogicalResultSuccess();
 }
 
+void qoptSetCalibrationProgressCallback(qoptProgressCallback callback,
+                                        void *userData) {
+  qopt::setCalibrationProgress(callback, userData);
+}
+
 MlirModule qoptImportONNX(MlirContext context, MlirStringRef bytes,
                           MlirStringRef name, qoptCompileOptions options) {
   qopt::CompileOptions defaults;

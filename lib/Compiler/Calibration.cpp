@@ -183,8 +183,28 @@ FailureOr<int64_t> mlir::qopt::runCalibration(
       error = "calibration sample '" + name + "': " + qopt_calibration_error();
       return failure();
     }
+    if (!reportCalibrationProgress(int64_t(&sample - samples.data()) + 1,
+                                   int64_t(samples.size()))) {
+      error = "calibration interrupted after " +
+              std::to_string(&sample - samples.data() + 1) + " of " +
+              std::to_string(samples.size()) + " samples";
+      return failure();
+    }
   }
   return int64_t(samples.size());
+}
+
+static CalibrationProgressFn progressFn = nullptr;
+static void *progressUserData = nullptr;
+
+void mlir::qopt::setCalibrationProgress(CalibrationProgressFn fn,
+                                        void *userData) {
+  progressFn = fn;
+  progressUserData = userData;
+}
+
+bool mlir::qopt::reportCalibrationProgress(int64_t done, int64_t total) {
+  return !progressFn || progressFn(done, total, progressUserData);
 }
 
 void mlir::qopt::attachCalibrationStatistics(ModuleOp module) {

@@ -1,7 +1,8 @@
 """Type stubs of quant_opt (the compiler level is loaded lazily)."""
 
 import os
-from typing import Any, Dict, Iterable, Mapping, Optional, Sequence, Tuple, Union
+from typing import (Any, Callable, Dict, Iterable, Mapping, Optional, Sequence,
+                    Tuple, Union)
 
 from . import ir as ir
 from ._artifact import Artifact as Artifact, TensorInfo as TensorInfo, load as load
@@ -27,7 +28,7 @@ def compile(model: Union[_PathLike, bytes, Any], *,
             adapter_mode: Optional[str] = ...,
             eval_data: Optional[_Samples] = ...,
             report: Optional[bool] = ...,
-            progress: bool = ...,
+            progress: Union[bool, Callable[[int, int], Optional[bool]]] = ...,
             **options: Any) -> Artifact: ...
 def option_keys() -> Dict[str, str]: ...
 def import_onnx(model: Union[_PathLike, bytes, Any],

@@ -6,7 +6,8 @@ import json
 import os
 import tempfile
 import threading
-from typing import Any, Dict, Iterable, Mapping, Optional, Sequence, Tuple, Union
+from typing import (Any, Callable, Dict, Iterable, Mapping, Optional, Sequence,
+                    Tuple, Union)
 
 import numpy as np
 
@@ -89,6 +90,35 @@ def write_samples(samples: Iterable[Mapping[str, Any]], directory: str,
     return n
 
 
+class _Progress:
+    """The calibration progress hook: a tqdm bar, or the user's callable."""
+
+    def __init__(self, progress):
+        self._progress = progress
+        self._bar = None
+
+    def __enter__(self):
+        if callable(self._progress):
+            return self._progress
+        if not self._progress:
+            return None
+        try:
+            from tqdm import tqdm
+        except ImportError:
+            return None
+
+        def hook(done, total):
+            if self._bar is None:
+                self._bar = tqdm(total=total, desc="calibration", unit="sample",
+                                 leave=False)
+            self._bar.update(done - self._bar.n)
+        return hook
+
+    def __exit__(self, *exc):
+        if self._bar is not None:
+            self._bar.close()
+
+
 def compile(model: ModelLike, *, output: Union[str, os.PathLike, None] = None,
             target: str = "cpu", gpu_arch: Optional[str] = None,
             quantize: Optional[str] = None,
@@ -97,7 +127,8 @@ def compile(model: ModelLike, *, output: Union[str, os.PathLike, None] = None,
             adapters: Optional[Adapters] = None,
             adapter_mode: Optional[str] = None,
             eval_data: Union[str, os.PathLike, Iterable[Mapping[str, Any]], None] = None,
-            report: Optional[bool] = None, progress: bool = True,
+            report: Optional[bool] = None,
+            progress: Union[bool, Callable[[int, int], Optional[bool]]] = True,
             **options: Any) -> Artifact:
     """Compiles `model` (a path to .onnx/.onnxtext/.mlir, ONNX bytes or an
     onnx.ModelProto) into an artifact and loads it.
@@ -156,8 +187,9 @@ def compile(model: ModelLike, *, output: Union[str, os.PathLike, None] = None,
                 write_samples(source, folder, progress)
                 flags.append((key, folder))
         out = os.fspath(output) if output is not None else os.path.join(owned, "model.so")
-        with _lock:
-            report_json, _table = _compiler.compile(path, data, name, out, flags)
+        with _lock, _Progress(progress) as hook:
+            report_json, _table = _compiler.compile(path, data, name, out, flags,
+                                                    hook)
         parsed = json.loads(report_json) if report_json else None
         art = Artifact(out, report=parsed,
                        _owned_dir=owned if output is None else None)

@@ -85,20 +85,56 @@ makeOptions(const std::vector<std::pair<std::string, std::string>> &options) {
   return opts;
 }
 
+/// The calibration progress hook during one compile(): calls the Python
+/// callable (a progress bar) and checks for signals (Ctrl-C) with the GIL
+/// held; an exception stops the compilation and is raised afterwards.
+struct Progress {
+  nb::object callback;
+  PyObject *type = nullptr, *value = nullptr, *traceback = nullptr;
+
+  static bool hook(int64_t done, int64_t total, void *userData) {
+    auto *self = static_cast<Progress *>(userData);
+    nb::gil_scoped_acquire gil;
+    try {
+      if (PyErr_CheckSignals() != 0)
+        throw nb::python_error();
+      if (self->callback.is_valid() && !self->callback.is_none()) {
+        nb::object keepGoing = self->callback(done, total);
+        if (!keepGoing.is_none() && !nb::cast<bool>(keepGoing))
+          return false;
+      }
+      return true;
+    } catch (nb::python_error &e) {
+      e.restore();
+      PyErr_Fetch(&self->type, &self->value, &self->traceback);
+      return false;
+    }
+  }
+};
+
 /// Compiles; returns (report JSON, report table), both "" without a report.
 std::pair<std::string, std::string>
 compile(const std::string &path, nb::bytes bytes, const std::string &name,
         const std::string &output,
-        const std::vector<std::pair<std::string, std::string>> &options) {
+        const std::vector<std::pair<std::string, std::string>> &options,
+        nb::object progress) {
   OptionsPtr opts = makeOptions(options);
   std::string data(bytes.c_str(), bytes.size());
   Strings out;
+  Progress state{progress};
   bool ok;
   {
     nb::gil_scoped_release release;
+    qoptSetCalibrationProgressCallback(&Progress::hook, &state);
     ok = mlirLogicalResultIsSuccess(
         qoptCompile(*opts, toRef(path), toRef(data), toRef(name), toRef(output),
                     toReport, toTable, toError, &out));
+    qoptSetCalibrationProgressCallback(nullptr, nullptr);
+  }
+  if (state.type) {
+    // Ctrl-C or the callback's own exception: raised as it was.
+    PyErr_Restore(state.type, state.value, state.traceback);
+    throw nb::python_error();
   }
   if (!ok)
     raise("CompileError", out.error);
@@ -285,7 +321,7 @@ NB_MODULE(_compiler, m) {
   m.doc() = "quant-opt's compiler and IR (libQOptCAPI, MLIR's C API)";
 
   m.def("compile", &compile, "path"_a, "bytes"_a, "name"_a, "output"_a,
-        "options"_a);
+        "options"_a, "progress"_a = nb::none());
   m.def("option_keys", [] {
     std::string out;
     qoptCompileOptionsDescribe(appendTo, &out);

@@ -171,3 +171,46 @@ def test_compiles_from_threads(model):
     outs = [results[i](**x)["y"] for i in range(3)]
     for o in outs[1:]:
         np.testing.assert_array_equal(o, outs[0])
+
+
+def test_calibration_progress_and_interrupt(model):
+    """The progress hook sees every calibration sample; returning False, an
+    exception in it, or Ctrl-C (simulated with _thread.interrupt_main) stops
+    the compilation cleanly, and the next one works."""
+    seen = []
+    quant_opt.compile(model, quantize="w8a8", calibration=samples(5),
+                      report=False, progress=lambda d, t: seen.append((d, t)))
+    assert seen == [(i, 5) for i in range(1, 6)]
+
+    with pytest.raises(quant_opt.CompileError,
+                       match="calibration interrupted after 2 of 5 samples"):
+        quant_opt.compile(model, quantize="w8a8", calibration=samples(5),
+                          report=False, progress=lambda d, t: d < 2)
+
+    class Stop(Exception):
+        pass
+
+    def boom(done, total):
+        raise Stop(done)
+    with pytest.raises(Stop):
+        quant_opt.compile(model, quantize="w8a8", calibration=samples(3),
+                          progress=boom)
+
+    import _thread
+    import tempfile
+    before = set(os.listdir(tempfile.gettempdir()))
+    calls = []
+
+    def ctrl_c(done, total):
+        calls.append(done)
+        if done == 1:
+            _thread.interrupt_main()  # as if SIGINT arrived now
+    with pytest.raises(KeyboardInterrupt):
+        quant_opt.compile(model, quantize="w8a8", calibration=samples(6),
+                          progress=ctrl_c)
+    assert calls == [1]  # stopped at the next sample
+    leftovers = {p for p in set(os.listdir(tempfile.gettempdir())) - before
+                 if p.startswith("quant_opt-")}
+    assert not leftovers
+    art = quant_opt.compile(model, quantize="w8a8", calibration=samples(2))
+    assert art.report is not None
