@@ -79,6 +79,8 @@ def InsertObserversPass : Pass<"qopt-insert-observers", "ModuleOp"> {
              clEnumValN(::mlir::qopt::ObserverKind::ChannelAbsMax,
                         "channel_absmax", "max |x| per channel (SmoothQuant)"))}]>
   ];
+  // It creates qopt ops and attributes on modules that may hold none yet.
+  let dependentDialects = ["::mlir::qopt::QOptDialect"];
 }
 
 def CalibratePass : Pass<"qopt-calibrate", "ModuleOp"> {
