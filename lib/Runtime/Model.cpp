@@ -194,8 +194,13 @@ qopt_status qopt_model_load(const char *path, qopt_model **out) {
   if (!out || !path)
     return fail("qopt_model_load: null argument");
   *out = nullptr;
+  // A bare file name is a file here, not a library for dlopen to search
+  // for on the system's library path.
+  std::string file = path;
+  if (file.find('/') == std::string::npos)
+    file = "./" + file;
   // RTLD_LOCAL: two artifacts define the same symbols.
-  void *handle = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+  void *handle = dlopen(file.c_str(), RTLD_NOW | RTLD_LOCAL);
   if (!handle)
     return fail(std::string("cannot load artifact '") + path +
                 "': " + dlerror());

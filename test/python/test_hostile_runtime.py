@@ -140,3 +140,21 @@ def test_all_zero_calibration_data_is_warned_about(build_dir, tmp_path):
     _, r = compile_model(build_dir, model, tmp_path, "--quantize=w8a8",
                          "--calibration-data", data)
     assert "all zeros" not in r.stderr, r.stderr
+
+
+def test_bare_artifact_name_is_a_file_here(build_dir, tmp_path):
+    # dlopen("m.so") searches the system library path, not the current
+    # directory: quant-run used to say "cannot open shared object file".
+    model = save_model(
+        tmp_path, [helper.make_node("Neg", ["x"], ["y"])],
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2])])
+    compile_model(build_dir, model, tmp_path)
+    np.save(os.path.join(str(tmp_path), "x.npy"), np.ones(2, np.float32))
+    r = subprocess.run([os.path.join(build_dir, "bin", "quant-run"), "m.so",
+                        "--input", "x=x.npy", "--output-dir", "o"],
+                       capture_output=True, text=True, cwd=str(tmp_path),
+                       timeout=60)
+    assert r.returncode == 0, r.stderr
+    np.testing.assert_array_equal(
+        np.load(os.path.join(str(tmp_path), "o", "y.npy")), [-1, -1])
