@@ -282,4 +282,50 @@ def FoldLoRAPass : Pass<"qopt-fold-lora", "ModuleOp"> {
   let dependentDialects = ["::mlir::arith::ArithDialect"];
 }
 
+def TernarizePass : Pass<"qopt-ternarize", "ModuleOp"> {
+  let summary = "Ternary BitLinear rewriting (BitNet b1.58)";
+  let description = [{
+    Turns `qopt.linear` layers with a constant f32 weight `[N, K]` (K a
+    multiple of 4) into `qopt.bitlinear` (docs/Quantization/Ternary.md):
+
+    - `mode=absmean` (post-training): BitNet b1.58's absmean formula in the
+      form of the authors' code, `gamma = max(mean |W|, 1e-5)`,
+      `t = clamp(round_half_to_even(W / gamma), -1, 1)`; the input is
+      quantized per token to int8 by its absmax (`activation=per-token-int8`,
+      the default) or stays float (`activation=none`).
+    - `mode=lossless`: only layers whose weight already takes at most three
+      values {-g, 0, +g} (bitwise; a model trained with BitLinear and
+      exported as float) are rewritten, with `gamma = g` and float inputs
+      (`activation` is ignored): the model computes what it computed. Every
+      other layer stays `qopt.linear` and is listed by a remark saying why.
+
+    The packed weights are `dense_resource` blobs named `<weight>.ternary`.
+    Layers whose name matches `exclude` stay float; with `include`, only
+    matching layers are rewritten. A layer whose K is not a multiple of 4
+    stays float (remark). A weight that is not finite is an error.
+  }];
+  let options = [
+    Option<"mode", "mode", "::mlir::qopt::TernaryMode",
+           "::mlir::qopt::TernaryMode::Absmean", "How weights become ternary",
+           [{::llvm::cl::values(
+             clEnumValN(::mlir::qopt::TernaryMode::Absmean, "absmean",
+                        "post-training absmean ternarization (BitNet b1.58)"),
+             clEnumValN(::mlir::qopt::TernaryMode::Lossless, "lossless",
+                        "only weights that are already ternary, unchanged"))}]>,
+    Option<"activation", "activation", "::mlir::qopt::BitLinearActivation",
+           "::mlir::qopt::BitLinearActivation::PerTokenInt8",
+           "absmean: how the layer's input is treated",
+           [{::llvm::cl::values(
+             clEnumValN(::mlir::qopt::BitLinearActivation::PerTokenInt8,
+                        "per-token-int8", "int8 per token by absmax (BitNet)"),
+             clEnumValN(::mlir::qopt::BitLinearActivation::None, "none",
+                        "float input"))}]>,
+    Option<"exclude", "exclude", "std::string", "\"\"",
+           "Regex: layers whose name matches stay float">,
+    Option<"include", "include", "std::string", "\"\"",
+           "Regex: only layers whose name matches are rewritten">
+  ];
+  let dependentDialects = ["::mlir::arith::ArithDialect"];
+}
+
 #endif // QOPT_DIALECT_QOPT_TRANSFORMS_PASSES_TD
