@@ -49,8 +49,10 @@ struct CPUPipelineOptions : public PassPipelineOptions<CPUPipelineOptions> {
       llvm::cl::init(false)};
   PassOptions::Option<bool> artifact{
       *this, "artifact",
-      llvm::cl::desc("Build an artifact: export @main's signature and add "
-                     "the packed entry point qopt_artifact_main"),
+      llvm::cl::desc("Build an artifact: export @main's signature, add "
+                     "the packed entry point qopt_artifact_main, and turn "
+                     "failed run-time checks (cf.assert) and allocations "
+                     "into errors the runtime reports"),
       llvm::cl::init(false)};
   PassOptions::Option<ArtifactTarget> target{
       *this, "target", llvm::cl::desc("Target named in the artifact signature"),
