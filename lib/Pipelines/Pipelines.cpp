@@ -32,14 +32,18 @@ using namespace mlir;
 /// tensors, element-wise fusion, one-shot bufferization with ownership-based
 /// deallocation.
 static void addGraphToBufferPasses(OpPassManager &pm, bool fuseElementwise,
-                                   bool approximateMath, bool runtimeErrors) {
+                                   bool approximateMath, bool runtimeErrors,
+                                   bool runtimeChecks = true) {
   using namespace mlir::qopt;
   pm.addPass(createInlineScalarResourcesPass());
   // In artifacts (run by our runtime), the importer's run-time checks
   // report errors instead of aborting; other users of the pipeline (e.g.
   // mlir-runner) keep upstream's abort.
-  if (runtimeErrors)
-    pm.addPass(createLowerAssertsPass());
+  if (runtimeErrors || !runtimeChecks) {
+    LowerAssertsPassOptions assertOpts;
+    assertOpts.drop = !runtimeChecks;
+    pm.addPass(createLowerAssertsPass(assertOpts));
+  }
   pm.addPass(createConvertQOptToLinalgPass());
   // Element-wise arith/math on whole tensors (hand-written graph modules)
   // become linalg too, which bufferizes.
@@ -80,7 +84,7 @@ void mlir::qopt::buildCPUPipeline(OpPassManager &pm,
   if (options.instrument)
     pm.addPass(createInstrumentObserversPass());
   addGraphToBufferPasses(pm, options.fuseElementwise, options.approximateMath,
-                         options.artifact);
+                         options.artifact, options.runtimeChecks);
   if (options.kernelCalls)
     pm.addPass(createConvertLinalgToKernelCallsPass());
 

@@ -297,6 +297,12 @@ static cl::opt<bool> parallelLoops(
     cl::desc("Split generated loops over threads as well (the matmul and "
              "convolution kernels always are)"),
     cl::cat(category));
+static cl::opt<bool> noRuntimeChecks(
+    "no-runtime-checks",
+    cl::desc("Drop the run-time checks of dynamic shapes and integer "
+             "division (docs/Security.md); a bad input is then undefined "
+             "behaviour"),
+    cl::cat(category));
 static cl::opt<bool> noFusion("no-fusion", cl::desc("Skip element-wise fusion"),
                               cl::cat(category));
 static cl::opt<bool>
@@ -459,6 +465,7 @@ int main(int argc, char **argv) {
   options.features = features;
   options.optLevel = optLevel;
   options.fuseElementwise = !noFusion;
+  options.runtimeChecks = !noRuntimeChecks;
   options.kernelCalls = !noKernels;
   options.defaultThreads = threads;
   options.parallelLoops = parallelLoops;

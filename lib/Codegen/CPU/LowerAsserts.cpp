@@ -24,12 +24,18 @@ using namespace mlir;
 namespace {
 
 struct LowerAssertsPass : qopt::impl::LowerAssertsPassBase<LowerAssertsPass> {
+  using Base::Base;
   void runOnOperation() override {
     ModuleOp module = getOperation();
     SmallVector<cf::AssertOp> asserts;
     module.walk([&](cf::AssertOp op) { asserts.push_back(op); });
     if (asserts.empty())
       return;
+    if (drop) {
+      for (cf::AssertOp op : asserts)
+        op.erase();
+      return;
+    }
     OpBuilder b(module.getBodyRegion());
     auto ptrTy = LLVM::LLVMPointerType::get(&getContext());
     b.setInsertionPointToStart(module.getBody());

@@ -33,8 +33,14 @@ def LowerAssertsPass : Pass<"qopt-lower-asserts", "ModuleOp"> {
     that must agree, Reshape element counts, integer division by zero);
     upstream lowers a failed assert to abort(), which kills the caller.
     qopt_rt_fail instead abandons the run and qopt_model_run returns
-    QOPT_ERROR with the message (see lib/Runtime/RunGuard.cpp).
+    QOPT_ERROR with the message (see lib/Runtime/RunGuard.cpp). With
+    `drop`, the checks are erased instead (quant-compile
+    --no-runtime-checks: no checking, a bad input is undefined behaviour).
   }];
+  let options = [
+    Option<"drop", "drop", "bool", "false",
+           "Erase the asserts instead of lowering them">
+  ];
   let dependentDialects = ["::mlir::LLVM::LLVMDialect",
                            "::mlir::scf::SCFDialect",
                            "::mlir::arith::ArithDialect"];
