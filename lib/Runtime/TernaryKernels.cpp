@@ -10,9 +10,10 @@
 //   go unchanged into x86's u8 x s8 dot products (vpdpbusd on AVX-512
 //   VNNI, vpmaddubsw + vpmaddwd on AVX2: |code · q| ≤ 256, never
 //   saturating), and Σ (t + 1) q = Σ t q + Σ q is corrected with Σ q.
-// * `qopt_kernel_matmul_f32t2`: C(f32) += A · (gamma · B)ᵀ, float inputs
-//   (a float model whose weights are ternary): each code picks one of
-//   {-gamma, 0, +gamma} (vpermps) and is multiplied-added in f32.
+// * `qopt_kernel_matmul_f32t2`: C(f32) += A · Bᵀ, float inputs (a float
+//   model whose weights are ternary; the scale gamma is applied after):
+//   each code picks one of {-1, 0, +1} (vpermps) and is multiplied-added
+//   in f32.
 //
 // A byte holds k = 4j .. 4j+3; shifting a vector of bytes right by 2s and
 // masking gives the weights k = 4j + s of consecutive bytes j. Rather than
@@ -395,22 +396,20 @@ extern "C" void qopt_kernel_matmul_s8t2(int64_t m, int64_t n, int64_t k,
   });
 }
 
-// C[i, j] += Σ_k A[i, k] · (t[j, k] · gamma), gamma read from gPtr (f32).
+// C[i, j] += Σ_k A[i, k] · t[j, k].
 extern "C" void qopt_kernel_matmul_f32t2(int64_t m, int64_t n, int64_t k,
-                                         int64_t gPtr, int64_t aPtr, int64_t aM,
-                                         int64_t aK, int64_t bPtr, int64_t bN,
-                                         int64_t bK, int64_t cPtr, int64_t cM,
-                                         int64_t cN) {
+                                         int64_t aPtr, int64_t aM, int64_t aK,
+                                         int64_t bPtr, int64_t bN, int64_t bK,
+                                         int64_t cPtr, int64_t cM, int64_t cN) {
   if (m <= 0 || n <= 0 || k <= 0 || k % 4 != 0)
     return;
-  const float gamma = *reinterpret_cast<const float *>(gPtr);
   const auto *a = reinterpret_cast<const float *>(aPtr);
   const auto *b = reinterpret_cast<const uint8_t *>(bPtr);
   auto *c = reinterpret_cast<float *>(cPtr);
   Isa isa = ternaryIsa().isa;
   const int64_t kb = k / 4, chunk = chunkBytes(isa, true);
   // Codes 0, 1, 2 are -1, 0, +1 (3 is invalid and reads as 0).
-  const float table[4] = {-gamma, 0.0f, gamma, 0.0f};
+  const float table[4] = {-1.0f, 0.0f, 1.0f, 0.0f};
   std::vector<float> x(size_t(m * k));
   std::vector<float> natural(static_cast<size_t>(k));
   for (int64_t i = 0; i < m; ++i) {

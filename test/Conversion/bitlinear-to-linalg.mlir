@@ -1,18 +1,21 @@
 // RUN: quant-opt %s --convert-qopt-to-linalg --split-input-file | FileCheck %s --enable-var-scope
 // RUN: quant-opt %s --convert-qopt-to-linalg --one-shot-bufferize="bufferize-function-boundaries" --convert-linalg-to-qopt-kernel-calls --split-input-file | FileCheck %s --check-prefix=CALL
 
-// Float input: one contraction over (m, n, byte, j) tagged for the f32 x
-// ternary kernel, gamma a rank-0 operand, the bias as the accumulator.
+// Float input: one f32 contraction over (m, n, byte, j) tagged for the
+// f32 x ternary kernel (x times t, decoded from the 2-bit codes), then
+// acc * gamma + bias.
 // CHECK-LABEL: func.func @float_input
 // CHECK: %[[X3:.*]] = tensor.expand_shape %{{.*}} {{\[\[}}0], [1, 2]] output_shape [6, 2, 4] : tensor<6x8xf32> into tensor<6x2x4xf32>
-// CHECK: %[[ACC:.*]] = linalg.generic {{.*}} ins(%arg1 : tensor<3xf32>)
-// CHECK: %[[G:.*]] = arith.constant dense<5.000000e-01> : tensor<f32>
-// CHECK: linalg.generic {{.*}}iterator_types = ["parallel", "parallel", "reduction", "reduction"], library_call = "qopt_kernel_matmul_f32t2"} ins(%[[X3]], %{{.*}}, %[[G]] : tensor<6x2x4xf32>, tensor<3x2xi8>, tensor<f32>) outs(%[[ACC]] : tensor<6x3xf32>)
+// CHECK: %[[ACC:.*]] = linalg.generic {{.*}}iterator_types = ["parallel", "parallel", "reduction", "reduction"], library_call = "qopt_kernel_matmul_f32t2"} ins(%[[X3]], %{{.*}} : tensor<6x2x4xf32>, tensor<3x2xi8>) outs(%{{.*}} : tensor<6x3xf32>)
 // CHECK: arith.shrui
 // CHECK: arith.andi
+// CHECK: linalg.generic {{.*}} ins(%[[ACC]], %arg1 : tensor<6x3xf32>, tensor<3xf32>)
+// CHECK: arith.constant 5.000000e-01 : f32
+// CHECK: arith.mulf
+// CHECK: arith.addf
 // CHECK: tensor.expand_shape {{.*}} into tensor<2x3x3xf32>
 // CALL-LABEL: func.func @float_input
-// CALL: call @qopt_kernel_matmul_f32t2({{.*}}) : (i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64) -> ()
+// CALL: call @qopt_kernel_matmul_f32t2({{.*}}) : (i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64) -> ()
 // CALL-NOT: library_call
 func.func @float_input(%x: tensor<2x3x8xf32>, %b: tensor<3xf32>) -> tensor<2x3x3xf32> {
   %w = arith.constant dense<[[100, 10], [85, 85], [0, 2]]> : tensor<3x2xi8>

@@ -7,6 +7,11 @@
 // RUN: quant-opt %s --qopt-cpu-pipeline="kernel-calls=true" \
 // RUN: | mlir-runner -e main -entry-point-result=void -shared-libs=%mlir_runner_libs,%qopt_obj_root/lib/libqopt_runtime.so \
 // RUN: | FileCheck %s
+// With kernel calls both contractions reach the runtime's kernels (not the
+// generated loops, which would print the same values).
+// RUN: quant-opt %s --qopt-cpu-pipeline="kernel-calls=true" | FileCheck %s --check-prefix=CALLS
+// CALLS-DAG: llvm.call @qopt_kernel_matmul_f32t2(
+// CALLS-DAG: llvm.call @qopt_kernel_matmul_s8t2(
 
 func.func private @printMemrefF32(tensor<*xf32>)
 

@@ -231,3 +231,108 @@ def test_ternary_mode_needs_ternary(build_dir, tmp_path):
                       "--ternary-mode=lossless")
     assert r.returncode != 0
     assert "--ternary-mode is for --quantize=ternary" in r.stderr
+
+
+def exported_bitlinear_model(path, layers, x_shape, act_quant=True):
+    """BitNet b1.58's reference BitLinear as the legacy torch.onnx exporter
+    writes it (the STE's .detach() vanishes): w + (weight_quant(w) - w)
+    and x + (activation_quant(x) - x) around Gemm (2-D input) or
+    MatMul(x, Transpose(w)) + Add (3-D input); Relu between layers."""
+    consts = {"eps": 1e-5, "one": 1.0, "m1": -1.0, "p1": 1.0, "c127": 127.0,
+              "m128": -128.0}
+    inits = [numpy_helper.from_array(np.array(v, np.float32), k)
+             for k, v in consts.items()]
+    nodes = []
+    cur = "x"
+    n = helper.make_node
+    for i, (name, w, b) in enumerate(layers):
+        p = f"/{name}/"
+        inits += [numpy_helper.from_array(w, f"{name}.weight"),
+                  numpy_helper.from_array(b, f"{name}.bias")]
+        wt, x = f"{name}.weight", cur
+        nodes += [
+            n("Abs", [wt], [p + "wa"], name=p + "Abs"),
+            n("ReduceMean", [p + "wa"], [p + "wm"], name=p + "ReduceMean",
+              keepdims=0),
+            n("Clip", [p + "wm", "eps", ""], [p + "wc"], name=p + "Clip"),
+            n("Div", ["one", p + "wc"], [p + "ws"], name=p + "Div"),
+            n("Mul", [wt, p + "ws"], [p + "wx"], name=p + "Mul"),
+            n("Round", [p + "wx"], [p + "wr"], name=p + "Round"),
+            n("Clip", [p + "wr", "m1", "p1"], [p + "wq"], name=p + "Clip_1"),
+            n("Div", [p + "wq", p + "ws"], [p + "wd"], name=p + "Div_1"),
+            n("Sub", [p + "wd", wt], [p + "wdiff"], name=p + "Sub"),
+            n("Add", [wt, p + "wdiff"], [p + "wfin"], name=p + "Add")]
+        if act_quant:
+            nodes += [
+                n("Abs", [x], [p + "xa"], name=p + "Abs_1"),
+                n("ReduceMax", [p + "xa"], [p + "xm"], name=p + "ReduceMax",
+                  axes=[-1], keepdims=1),
+                n("Clip", [p + "xm", "eps", ""], [p + "xc"], name=p + "Clip_2"),
+                n("Div", ["c127", p + "xc"], [p + "xs"], name=p + "Div_2"),
+                n("Mul", [x, p + "xs"], [p + "xx"], name=p + "Mul_1"),
+                n("Round", [p + "xx"], [p + "xr"], name=p + "Round_1"),
+                n("Clip", [p + "xr", "m128", "c127"], [p + "xq"],
+                  name=p + "Clip_3"),
+                n("Div", [p + "xq", p + "xs"], [p + "xd"], name=p + "Div_3"),
+                n("Sub", [p + "xd", x], [p + "xdiff"], name=p + "Sub_1"),
+                n("Add", [x, p + "xdiff"], [p + "xfin"], name=p + "Add_1")]
+            x = p + "xfin"
+        out = f"h{i}"
+        if len(x_shape) == 2:
+            nodes.append(n("Gemm", [x, p + "wfin", f"{name}.bias"], [out],
+                           name=p + "Gemm", transB=1))
+        else:
+            nodes += [n("Transpose", [p + "wfin"], [p + "wT"],
+                        name=p + "Transpose", perm=[1, 0]),
+                      n("MatMul", [x, p + "wT"], [p + "mm"], name=p + "MatMul"),
+                      n("Add", [p + "mm", f"{name}.bias"], [out],
+                        name=p + "Add_2")]
+        cur = out
+        if i + 1 < len(layers):
+            nodes.append(n("Relu", [cur], [f"r{i}"], name=f"/relu{i}/Relu"))
+            cur = f"r{i}"
+    nodes.append(n("Identity", [cur], ["y"], name="/out"))
+    out_shape = list(x_shape[:-1]) + [layers[-1][1].shape[0]]
+    graph = helper.make_graph(
+        nodes, "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(x_shape))],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, out_shape)],
+        inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, path)
+
+
+@pytest.mark.parametrize("x_shape,act_quant", [((3, 96), True),
+                                               ((3, 96), False),
+                                               ((2, 3, 96), True)])
+def test_exported_bitlinear_lossless(build_dir, tmp_path, x_shape, act_quant):
+    """The exporter's BitLinear subgraphs (weights of 96x160 and 64x96:
+    larger than what the importer evaluates, so they stay subgraphs) become
+    qopt.bitlinear in lossless mode and the model matches onnxruntime."""
+    rng = np.random.default_rng(7)
+    layers = [("l0", (rng.standard_normal((160, 96)) * 0.1).astype(np.float32),
+               (rng.standard_normal(160) * 0.1).astype(np.float32)),
+              ("l1", (rng.standard_normal((64, 160)) * 0.1).astype(np.float32),
+               (rng.standard_normal(64) * 0.1).astype(np.float32))]
+    model = tmp_path / "m.onnx"
+    exported_bitlinear_model(str(model), layers, x_shape, act_quant)
+    mlir = tmp_path / "m.mlir"
+    r = compile_model(build_dir, model, mlir, "--quantize=ternary",
+                      "--ternary-mode=lossless", "--emit=mlir")
+    assert r.returncode == 0, r.stderr
+    # Both layers run on the ternary kernels, nothing rounds in float.
+    kernel = "qopt_kernel_matmul_s8t2" if act_quant else \
+        "qopt_kernel_matmul_f32t2"
+    text = mlir.read_text()
+    assert text.count(f"call @{kernel}(") == 2
+    so = tmp_path / "m.so"
+    r = compile_model(build_dir, model, so, "--quantize=ternary",
+                      "--ternary-mode=lossless")
+    assert r.returncode == 0, r.stderr
+    sess = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
+    for _ in range(3):
+        x = (rng.standard_normal(x_shape) * 2).astype(np.float32)
+        got = run(build_dir, so, x, tmp_path)
+        ref = sess.run(None, {"x": x})[0]
+        np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-5)

@@ -314,7 +314,7 @@ struct QuantMatmulToKernelCall : OpRewritePattern<linalg::GenericOp> {
 /// qopt.bitlinear's contractions (BitLinearToLinalg.cpp): x viewed as
 /// [M, K/4, 4] against the packed ternary weight [N, K/4], into C [M, N].
 /// `_s8t2`: (x f32, s [M] f32, w i8, C i32); `_f32t2`: (x f32, w i8,
-/// gamma rank-0 f32, C f32). Kernels: TernaryKernels.cpp.
+/// C f32). Kernels: TernaryKernels.cpp.
 struct TernaryMatmulToKernelCall : OpRewritePattern<linalg::GenericOp> {
   using OpRewritePattern::OpRewritePattern;
 
@@ -330,13 +330,13 @@ struct TernaryMatmulToKernelCall : OpRewritePattern<linalg::GenericOp> {
     auto typeOf = [&](unsigned i) {
       return cast<MemRefType>(operands[i].getType());
     };
-    unsigned wIdx = integer ? 2 : 1, other = integer ? 1 : 2;
-    if (operands.size() != 4 || typeOf(0).getRank() != 3 ||
+    unsigned wIdx = integer ? 2 : 1, c = integer ? 3 : 2;
+    if (operands.size() != c + 1 || typeOf(0).getRank() != 3 ||
         !typeOf(0).getElementType().isF32() ||
         !typeOf(wIdx).getElementType().isInteger(8) ||
-        !typeOf(other).getElementType().isF32() ||
-        (integer ? !typeOf(3).getElementType().isInteger(32)
-                 : !typeOf(3).getElementType().isF32()) ||
+        (integer && !typeOf(1).getElementType().isF32()) ||
+        (integer ? !typeOf(c).getElementType().isInteger(32)
+                 : !typeOf(c).getElementType().isF32()) ||
         ShapedType::isDynamic(typeOf(0).getDimSize(1)))
       return rewriter.notifyMatchFailure(op, "unexpected operand types");
     Location loc = op.getLoc();
@@ -354,14 +354,12 @@ struct TernaryMatmulToKernelCall : OpRewritePattern<linalg::GenericOp> {
     };
     Value k = arith::ConstantIntOp::create(rewriter, loc,
                                            typeOf(0).getDimSize(1) * 4, 64);
-    SmallVector<Value> args{dim(0, 0), dim(3, 1), k};
-    if (!integer)
-      args.push_back(bufs[2].address);
-    args.append({bufs[0].address, stride(0, 0), stride(0, 2)});
+    SmallVector<Value> args{dim(0, 0),       dim(c, 1),    k,
+                            bufs[0].address, stride(0, 0), stride(0, 2)};
     if (integer)
       args.append({bufs[1].address, stride(1, 0)});
     args.append({bufs[wIdx].address, stride(wIdx, 0), stride(wIdx, 1),
-                 bufs[3].address, stride(3, 0), stride(3, 1)});
+                 bufs[c].address, stride(c, 0), stride(c, 1)});
     func::FuncOp kernel = declareKernel(rewriter, op, *call, args.size());
     func::CallOp::create(rewriter, loc, kernel, args);
     rewriter.eraseOp(op);

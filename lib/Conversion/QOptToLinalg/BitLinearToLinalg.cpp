@@ -6,8 +6,9 @@
 // over on the CPU (`library_call`, LinalgToKernelCalls.cpp); elsewhere the
 // generic's own body runs as loops:
 //
-//   activation = none            acc(f32, bias) += x · (t · gamma)
-//                                [qopt_kernel_matmul_f32t2]
+//   activation = none            acc(f32) += x · t
+//                                [qopt_kernel_matmul_f32t2];
+//                                y = acc · gamma + bias
 //   activation = per_token_int8  s[m] = 127 / max(max_k |x[m, k]|, 1e-5);
 //                                acc(i32) += q(x · s) · t
 //                                [qopt_kernel_matmul_s8t2];
@@ -180,43 +181,44 @@ struct BitLinearLowering : OpConversionPattern<BitLinearOp> {
               mMap = mapOf(ctx, 4, {0}), outMap = mapOf(ctx, 4, {0, 1});
     Value y;
     if (op.getActivation() == BitLinearActivation::None) {
-      // acc (bias, or zeros) += x · (t · gamma), gamma a rank-0 operand so
-      // that the kernel reads it from memory.
-      Value acc;
+      // acc = x · tᵀ in f32 (the kernel's part), then y = acc · gamma + b.
+      // gamma stays out of the contraction: element-wise fusion would fold
+      // a constant operand into its body and change the kernel's operands.
       Value init = emptyRows(rewriter, loc, x, {n}, f32);
-      if (bias)
-        acc =
-            linalg::GenericOp::create(
-                rewriter, loc, init.getType(), ValueRange{bias},
-                ValueRange{init},
-                ArrayRef<AffineMap>{mapOf(ctx, 2, {1}), mapOf(ctx, 2, {0, 1})},
-                iterators(2, 0),
-                [](OpBuilder &b, Location l, ValueRange args) {
-                  linalg::YieldOp::create(b, l, args[0]);
-                })
-                .getResult(0);
-      else
-        acc = linalg::FillOp::create(rewriter, loc,
-                                     f32Const(rewriter, loc, 0.0f), init)
-                  .getResult(0);
-      auto gTy = RankedTensorType::get({}, f32);
-      Value g = arith::ConstantOp::create(
-          rewriter, loc, DenseElementsAttr::get(gTy, ArrayRef<float>(gamma)));
+      Value acc = linalg::FillOp::create(rewriter, loc,
+                                         f32Const(rewriter, loc, 0.0f), init)
+                      .getResult(0);
       auto mm = linalg::GenericOp::create(
-          rewriter, loc, acc.getType(), ValueRange{x3, w, g}, ValueRange{acc},
-          ArrayRef<AffineMap>{xMap, wMap, AffineMap::get(4, 0, {}, ctx),
-                              outMap},
-          iterators(2, 2), [&](OpBuilder &b, Location l, ValueRange args) {
+          rewriter, loc, acc.getType(), ValueRange{x3, w}, ValueRange{acc},
+          ArrayRef<AffineMap>{xMap, wMap, outMap}, iterators(2, 2),
+          [&](OpBuilder &b, Location l, ValueRange args) {
             Value t =
                 ternaryAt(b, l, args[1], linalg::IndexOp::create(b, l, 3));
-            Value wv = arith::MulFOp::create(
-                b, l, arith::SIToFPOp::create(b, l, f32, t), args[2]);
-            Value prod = arith::MulFOp::create(b, l, args[0], wv);
+            Value prod = arith::MulFOp::create(
+                b, l, args[0], arith::SIToFPOp::create(b, l, f32, t));
             linalg::YieldOp::create(
-                b, l, arith::AddFOp::create(b, l, args[3], prod).getResult());
+                b, l, arith::AddFOp::create(b, l, args[2], prod).getResult());
           });
       mm.setLibraryCallAttr(rewriter.getStringAttr("qopt_kernel_matmul_f32t2"));
-      y = mm.getResult(0);
+      SmallVector<Value> ins{mm.getResult(0)};
+      SmallVector<AffineMap> maps{mapOf(ctx, 2, {0, 1})};
+      if (bias) {
+        ins.push_back(bias);
+        maps.push_back(mapOf(ctx, 2, {1}));
+      }
+      maps.push_back(mapOf(ctx, 2, {0, 1}));
+      Value out = emptyRows(rewriter, loc, x, {n}, f32);
+      y = linalg::GenericOp::create(
+              rewriter, loc, out.getType(), ins, ValueRange{out}, maps,
+              iterators(2, 0),
+              [&](OpBuilder &b, Location l, ValueRange args) {
+                Value v =
+                    arith::MulFOp::create(b, l, args[0], f32Const(b, l, gamma));
+                if (bias)
+                  v = arith::AddFOp::create(b, l, v, args[1]);
+                linalg::YieldOp::create(b, l, v);
+              })
+              .getResult(0);
     } else {
       Value s = tokenScales(rewriter, loc, x);
       Value init = emptyRows(rewriter, loc, x, {n}, i32);
