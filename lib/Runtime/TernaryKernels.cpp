@@ -130,21 +130,26 @@ __attribute__((target("avx512f,avx512bw,avx512vnni"))) void
 rowI8VNNI(const uint8_t *row, int64_t kb, const int8_t *q, int64_t k,
           int32_t *acc) {
   const __m512i mask = _mm512_set1_epi8(3);
-  __m512i a[T];
+  // One accumulator per shift: four independent vpdpbusd chains a token
+  // (one chain would wait on the instruction's latency).
+  __m512i a[T][4];
   for (int t = 0; t < T; ++t)
-    a[t] = _mm512_setzero_si512();
+    for (int s = 0; s < 4; ++s)
+      a[t][s] = _mm512_setzero_si512();
   int64_t full = kb / 64;
   for (int64_t c = 0; c < full; ++c) {
     __m512i w = _mm512_loadu_si512(row + c * 64);
     for (int s = 0; s < 4; ++s) {
       __m512i codes = _mm512_and_si512(_mm512_srli_epi16(w, 2 * s), mask);
       for (int t = 0; t < T; ++t)
-        a[t] = _mm512_dpbusd_epi32(
-            a[t], codes, _mm512_loadu_si512(q + t * k + c * 256 + s * 64));
+        a[t][s] = _mm512_dpbusd_epi32(
+            a[t][s], codes, _mm512_loadu_si512(q + t * k + c * 256 + s * 64));
     }
   }
   for (int t = 0; t < T; ++t)
-    acc[t] = _mm512_reduce_add_epi32(a[t]);
+    acc[t] = _mm512_reduce_add_epi32(
+        _mm512_add_epi32(_mm512_add_epi32(a[t][0], a[t][1]),
+                         _mm512_add_epi32(a[t][2], a[t][3])));
   tailI8<T>(row, full * 64, kb, q, k, acc);
 }
 
@@ -154,9 +159,11 @@ __attribute__((target("avx2"))) void rowI8AVX2(const uint8_t *row, int64_t kb,
                                                int32_t *acc) {
   const __m256i mask = _mm256_set1_epi8(3);
   const __m256i ones = _mm256_set1_epi16(1);
-  __m256i a[T];
+  constexpr int A = T <= 2 ? 4 : 2; // independent chains a token
+  __m256i a[T][A];
   for (int t = 0; t < T; ++t)
-    a[t] = _mm256_setzero_si256();
+    for (int u = 0; u < A; ++u)
+      a[t][u] = _mm256_setzero_si256();
   int64_t full = kb / 32;
   for (int64_t c = 0; c < full; ++c) {
     __m256i w =
@@ -168,13 +175,16 @@ __attribute__((target("avx2"))) void rowI8AVX2(const uint8_t *row, int64_t kb,
             reinterpret_cast<const __m256i *>(q + t * k + c * 128 + s * 32));
         // |code · q| ≤ 2 · 128: pairs sum to at most 512 in i16.
         __m256i p = _mm256_maddubs_epi16(codes, x);
-        a[t] = _mm256_add_epi32(a[t], _mm256_madd_epi16(p, ones));
+        a[t][s % A] = _mm256_add_epi32(a[t][s % A], _mm256_madd_epi16(p, ones));
       }
     }
   }
   for (int t = 0; t < T; ++t) {
-    __m128i v = _mm_add_epi32(_mm256_castsi256_si128(a[t]),
-                              _mm256_extracti128_si256(a[t], 1));
+    __m256i sum = a[t][0];
+    for (int u = 1; u < A; ++u)
+      sum = _mm256_add_epi32(sum, a[t][u]);
+    __m128i v = _mm_add_epi32(_mm256_castsi256_si128(sum),
+                              _mm256_extracti128_si256(sum, 1));
     v = _mm_add_epi32(v, _mm_shuffle_epi32(v, 0x4E));
     v = _mm_add_epi32(v, _mm_shuffle_epi32(v, 0xB1));
     acc[t] = _mm_cvtsi128_si32(v);
@@ -234,9 +244,10 @@ rowF32AVX512(const uint8_t *row, int64_t kb, const float *x, int64_t k,
   const __m512 lut = _mm512_setr_ps(table[0], table[1], table[2], table[3], 0,
                                     0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
   const __m512i mask = _mm512_set1_epi32(3);
-  __m512 a[T];
+  __m512 a[T][4]; // independent FMA chains a token
   for (int t = 0; t < T; ++t)
-    a[t] = _mm512_setzero_ps();
+    for (int s = 0; s < 4; ++s)
+      a[t][s] = _mm512_setzero_ps();
   int64_t full = kb / 16;
   for (int64_t c = 0; c < full; ++c) {
     __m512i w = _mm512_cvtepu8_epi32(
@@ -245,12 +256,13 @@ rowF32AVX512(const uint8_t *row, int64_t kb, const float *x, int64_t k,
       __m512 v = _mm512_permutexvar_ps(
           _mm512_and_si512(_mm512_srli_epi32(w, 2 * s), mask), lut);
       for (int t = 0; t < T; ++t)
-        a[t] = _mm512_fmadd_ps(_mm512_loadu_ps(x + t * k + c * 64 + s * 16), v,
-                               a[t]);
+        a[t][s] = _mm512_fmadd_ps(_mm512_loadu_ps(x + t * k + c * 64 + s * 16),
+                                  v, a[t][s]);
     }
   }
   for (int t = 0; t < T; ++t)
-    acc[t] = _mm512_reduce_add_ps(a[t]);
+    acc[t] = _mm512_reduce_add_ps(_mm512_add_ps(
+        _mm512_add_ps(a[t][0], a[t][1]), _mm512_add_ps(a[t][2], a[t][3])));
   tailF32<T>(row, full * 16, kb, x, k, table, acc);
 }
 
@@ -261,9 +273,11 @@ rowF32AVX2(const uint8_t *row, int64_t kb, const float *x, int64_t k,
   const __m256 lut =
       _mm256_setr_ps(table[0], table[1], table[2], table[3], 0, 0, 0, 0);
   const __m256i mask = _mm256_set1_epi32(3);
-  __m256 a[T];
+  constexpr int A = T <= 2 ? 4 : 2; // independent FMA chains a token
+  __m256 a[T][A];
   for (int t = 0; t < T; ++t)
-    a[t] = _mm256_setzero_ps();
+    for (int u = 0; u < A; ++u)
+      a[t][u] = _mm256_setzero_ps();
   int64_t full = kb / 8;
   for (int64_t c = 0; c < full; ++c) {
     __m256i w = _mm256_cvtepu8_epi32(
@@ -272,13 +286,16 @@ rowF32AVX2(const uint8_t *row, int64_t kb, const float *x, int64_t k,
       __m256 v = _mm256_permutevar8x32_ps(
           lut, _mm256_and_si256(_mm256_srli_epi32(w, 2 * s), mask));
       for (int t = 0; t < T; ++t)
-        a[t] = _mm256_fmadd_ps(_mm256_loadu_ps(x + t * k + c * 32 + s * 8), v,
-                               a[t]);
+        a[t][s % A] = _mm256_fmadd_ps(
+            _mm256_loadu_ps(x + t * k + c * 32 + s * 8), v, a[t][s % A]);
     }
   }
   for (int t = 0; t < T; ++t) {
-    __m128 v = _mm_add_ps(_mm256_castps256_ps128(a[t]),
-                          _mm256_extractf128_ps(a[t], 1));
+    __m256 sum = a[t][0];
+    for (int u = 1; u < A; ++u)
+      sum = _mm256_add_ps(sum, a[t][u]);
+    __m128 v =
+        _mm_add_ps(_mm256_castps256_ps128(sum), _mm256_extractf128_ps(sum, 1));
     v = _mm_add_ps(v, _mm_movehl_ps(v, v));
     v = _mm_add_ss(v, _mm_movehdup_ps(v));
     acc[t] = _mm_cvtss_f32(v);
