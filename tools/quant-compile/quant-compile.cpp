@@ -3,7 +3,8 @@
 //   quant-compile MODEL(.onnx|.onnxtext|.mlir) -o model.so [--target=cpu]
 //       [--cpu=native|x86-64-v3|...] [--pin-shape NAME=DxD] [--pin-dim N=V]
 //       [--threads N] [--emit=mlir|llvm|obj|so]
-//       [--quantize=w8a8|w8a8-dynamic|w8|w4 [--group-size=128]
+//       [--quantize=w8a8|w8a8-dynamic|w8|w4|nf4|ternary [--group-size=128]
+//        [--ternary-mode=absmean|lossless]
 //        --calibration-data=DIR --calibration-method=minmax|percentile|
 //        entropy|mse [--percentile=99.99] [--exclude=REGEX]
 //        [--report=report.json [--eval-data=DIR]]]
@@ -192,7 +193,20 @@ static ChoiceOpt<qopt::QuantScheme> quantize(
                           "weight-only 4-bit (--group-size)"),
                clEnumValN(qopt::QuantScheme::NF4, "nf4",
                           "weight-only NF4 (QLoRA; --group-size, default "
-                          "64)")),
+                          "64)"),
+               clEnumValN(qopt::QuantScheme::Ternary, "ternary",
+                          "BitNet b1.58 BitLinear: ternary weights, 2 bits "
+                          "each (--ternary-mode)")),
+    cl::cat(category));
+static ChoiceOpt<qopt::TernaryMode> ternaryMode(
+    "ternary-mode", cl::desc("--quantize=ternary: how weights become ternary"),
+    cl::init(qopt::TernaryMode::Absmean),
+    cl::values(clEnumValN(qopt::TernaryMode::Absmean, "absmean",
+                          "post-training absmean, int8 activations per token "
+                          "(default)"),
+               clEnumValN(qopt::TernaryMode::Lossless, "lossless",
+                          "only layers whose weights are already {-g, 0, +g}, "
+                          "float activations: the model is unchanged")),
     cl::cat(category));
 static cl::opt<std::string>
     calibrationData("calibration-data",
@@ -480,6 +494,9 @@ int main(int argc, char **argv) {
     return fail("--double-quant is for --quantize=nf4");
   if (!report.empty() && !quantizing)
     return fail("--report needs --quantize");
+  if (ternaryMode.getNumOccurrences() &&
+      (!quantizing || quantize != qopt::QuantScheme::Ternary))
+    return fail("--ternary-mode is for --quantize=ternary");
   if (quantizing) {
     if (quantize == qopt::QuantScheme::W8A8 && calibrationData.empty())
       return fail("--quantize=w8a8 needs --calibration-data=DIR (static "
@@ -518,6 +535,7 @@ int main(int argc, char **argv) {
     ptq.smoothquantAlpha = smoothquant.getNumOccurrences() ? smoothquant : -1.0;
     ptq.exclude = excludeLayers;
     ptq.include = includeLayers;
+    ptq.ternaryMode = ternaryMode;
     PassManager pm(&ctx);
     qopt::buildPTQPipeline(pm, ptq);
     if (failed(pm.run(*module)))

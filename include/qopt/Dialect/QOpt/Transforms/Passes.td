@@ -298,6 +298,11 @@ def TernarizePass : Pass<"qopt-ternarize", "ModuleOp"> {
       exported as float) are rewritten, with `gamma = g` and float inputs
       (`activation` is ignored): the model computes what it computed. Every
       other layer stays `qopt.linear` and is listed by a remark saying why.
+      The exporter's BitLinear subgraphs (BitNet's reference code exported
+      as float: `w + (clamp(round(w * S), -1, 1) / S - w)` on a constant
+      weight, optionally `x + (clamp(round(x * s), -128, 127) / s - x)` on
+      the input, around a matmul) become `qopt.bitlinear` too, with
+      `gamma = 1 / S` and `per_token_int8` where the input chain is there.
 
     The packed weights are `dense_resource` blobs named `<weight>.ternary`.
     Layers whose name matches `exclude` stay float; with `include`, only
@@ -325,7 +330,8 @@ def TernarizePass : Pass<"qopt-ternarize", "ModuleOp"> {
     Option<"include", "include", "std::string", "\"\"",
            "Regex: only layers whose name matches are rewritten">
   ];
-  let dependentDialects = ["::mlir::arith::ArithDialect"];
+  let dependentDialects = ["::mlir::arith::ArithDialect",
+                           "::mlir::qopt::QOptDialect"];
 }
 
 #endif // QOPT_DIALECT_QOPT_TRANSFORMS_PASSES_TD
