@@ -77,7 +77,10 @@ def InsertObserversPass : Pass<"qopt-insert-observers", "ModuleOp"> {
              clEnumValN(::mlir::qopt::ObserverKind::MinMax, "minmax",
                         "running min/max"),
              clEnumValN(::mlir::qopt::ObserverKind::ChannelAbsMax,
-                        "channel_absmax", "max |x| per channel (SmoothQuant)"))}]>
+                        "channel_absmax", "max |x| per channel (SmoothQuant)"),
+             clEnumValN(::mlir::qopt::ObserverKind::ChannelSumSq,
+                        "channel_sumsq",
+                        "sum of x² per input channel (Wanda pruning)"))}]>
   ];
 }
 
@@ -278,6 +281,117 @@ def FoldLoRAPass : Pass<"qopt-fold-lora", "ModuleOp"> {
     that says why.
   }];
   let dependentDialects = ["::mlir::arith::ArithDialect"];
+}
+
+def PrunePass : Pass<"qopt-prune", "ModuleOp"> {
+  let summary = "Prune layer weights by magnitude or Wanda (unstructured, n:m, channels)";
+  let description = [{
+    Zeroes the weights of every layer (QuantizableLayerOpInterface:
+    `qopt.linear` and NCHW convolutions) with a constant f32 weight whose
+    name matches `include` (all when empty) and not `exclude`, and records
+    the pattern on the layer as `qopt.sparsity = #qopt.sparsity<...>`
+    (docs/Pruning/Pruning.md).
+
+    Each weight gets a score: `magnitude` |W|, or `wanda` |W_ij| · ||X_j||₂
+    (Sun et al., 2023), where ||X_j||² is the sum of squares of input
+    channel j over the calibration samples: the `channel_sumsq` of a
+    `channel_sumsq` observer on the layer's input (qopt-insert-observers
+    kind=channel_sumsq, then qopt-collect-statistics). A convolution's
+    input channel c scores all its kernel positions. Then by `granularity`:
+
+    - `unstructured`: the floor(`sparsity` · count) smallest scores become 0,
+      counted per layer (`scope=layer`), per output row (`row`, Wanda's
+      comparison group) or over all selected layers at once (`global`).
+    - `n_m`: in every group of `m` consecutive weights along the reduction
+      dimension (a linear layer's in_features; a convolution's input
+      channels, for each output channel and kernel position, as sparse
+      tensor cores group them) the `m - n` smallest become 0. The
+      reduction dimension must be a multiple of `m`.
+    - `channels`: the floor(`sparsity` · out_channels) output channels
+      (rows of a linear weight, filters of a convolution) whose scores have
+      the smallest L2 norm become 0 (with their bias entries: the channel's
+      output is then exactly 0 before any activation), for
+      qopt-shrink-structured to remove.
+
+    Ties are broken by position, deterministically: among equal scores the
+    weight (row, channel) with the smaller row-major index is pruned first;
+    with `scope=global`, layers count in program order. The new weights are
+    `dense_resource` blobs `<layer>.pruned`. The pass removes the
+    channel_sumsq observers afterwards. Errors: `sparsity` outside [0, 1),
+    n:m with not 1 <= n < m or a reduction dimension that is not a multiple
+    of m, an invalid regex, `wanda` on a layer without statistics.
+  }];
+  let options = [
+    Option<"method", "method", "::mlir::qopt::PruneMethod",
+           "::mlir::qopt::PruneMethod::Magnitude", "Weight score",
+           [{::llvm::cl::values(
+             clEnumValN(::mlir::qopt::PruneMethod::Magnitude, "magnitude",
+                        "|W|"),
+             clEnumValN(::mlir::qopt::PruneMethod::Wanda, "wanda",
+                        "|W| times the input channel's L2 norm (needs "
+                        "channel_sumsq statistics)"))}]>,
+    Option<"granularity", "granularity", "::mlir::qopt::SparsityGranularity",
+           "::mlir::qopt::SparsityGranularity::Unstructured",
+           "What is removed",
+           [{::llvm::cl::values(
+             clEnumValN(::mlir::qopt::SparsityGranularity::Unstructured,
+                        "unstructured", "single weights"),
+             clEnumValN(::mlir::qopt::SparsityGranularity::NM, "n_m",
+                        "n of every m along the reduction dimension kept"),
+             clEnumValN(::mlir::qopt::SparsityGranularity::Channels,
+                        "channels", "whole output channels by L2 norm"))}]>,
+    Option<"sparsity", "sparsity", "double", "0.5",
+           "Fraction of weights (unstructured) or output channels (channels) "
+           "to remove, in [0, 1)">,
+    Option<"n", "n", "int64_t", "2", "n_m: weights kept per group">,
+    Option<"m", "m", "int64_t", "4", "n_m: group size">,
+    Option<"scope", "scope", "::mlir::qopt::PruneScope",
+           "::mlir::qopt::PruneScope::Layer",
+           "unstructured: where the target is reached",
+           [{::llvm::cl::values(
+             clEnumValN(::mlir::qopt::PruneScope::Layer, "layer",
+                        "each layer"),
+             clEnumValN(::mlir::qopt::PruneScope::Row, "row",
+                        "each output row (Wanda's comparison group)"),
+             clEnumValN(::mlir::qopt::PruneScope::Global, "global",
+                        "all selected layers together"))}]>,
+    Option<"exclude", "exclude", "std::string", "\"\"",
+           "Regex: layers whose name matches are not pruned">,
+    Option<"include", "include", "std::string", "\"\"",
+           "Regex: only layers whose name matches are pruned">
+  ];
+  let dependentDialects = ["::mlir::arith::ArithDialect",
+                           "::mlir::qopt::QOptDialect"];
+}
+
+def ShrinkStructuredPass : Pass<"qopt-shrink-structured", "ModuleOp"> {
+  let summary = "Remove zeroed output channels of linear layers and the matching inputs of their consumers";
+  let description = [{
+    After channel pruning (qopt-prune granularity=channels), makes the
+    model physically smaller: for every `qopt.linear` with a constant f32
+    weight whose rows are entirely zero, and whose bias (if any) is zero at
+    those rows, the rows are removed from the weight and bias, and the
+    matching columns of the consuming `qopt.linear`'s weight are removed.
+    Between the two layers the value may pass through element-wise ops
+    (`linalg.generic` with identity maps and only parallel loops, such as
+    ReLU or the GELU ONNX exports, with constant operands that are scalars
+    or broadcast along the channel dimension, which are sliced too) as long
+    as each maps 0 to 0 (checked by evaluating it on 0), so the removed
+    channels contributed nothing. Only the chain linear -> element-wise ops
+    -> linear is rewritten; every other case is left dense with a remark
+    saying why (the output reaches something other than a linear's input,
+    a residual add, an op that does not map 0 to 0, a non-constant weight).
+    With `strict`, such a layer is an error instead.
+  }];
+  let options = [
+    Option<"strict", "strict", "bool", "false",
+           "A pruned layer that cannot be shrunk is an error (default: a "
+           "remark, the layer stays dense)">
+  ];
+  let dependentDialects = ["::mlir::arith::ArithDialect",
+                           "::mlir::linalg::LinalgDialect",
+                           "::mlir::qopt::QOptDialect",
+                           "::mlir::tensor::TensorDialect"];
 }
 
 #endif // QOPT_DIALECT_QOPT_TRANSFORMS_PASSES_TD

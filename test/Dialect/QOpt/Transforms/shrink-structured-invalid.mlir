@@ -1,0 +1,55 @@
+// RUN: quant-opt %s --qopt-shrink-structured="strict=true" --split-input-file -verify-diagnostics
+
+// With strict, a pruned layer that cannot be shrunk is an error.
+func.func @to_return(%x: tensor<4x2xf32>) -> tensor<4x2xf32> {
+  %w1 = arith.constant dense<[[0.0, 0.0], [1.0, 1.0]]> : tensor<2x2xf32>
+  // expected-error @+1 {{qopt-shrink-structured: cannot shrink layer 'head': its output reaches 'func.return'}}
+  %h = qopt.linear %x, %w1 {weight_name = "head"} : (tensor<4x2xf32>, tensor<2x2xf32>) -> tensor<4x2xf32>
+  return %h : tensor<4x2xf32>
+}
+
+// -----
+
+func.func @weight_input(%x: tensor<4x2xf32>, %w2: tensor<1x2xf32>) -> tensor<4x1xf32> {
+  %w1 = arith.constant dense<[[0.0, 0.0], [1.0, 1.0]]> : tensor<2x2xf32>
+  // expected-error @+1 {{qopt-shrink-structured: cannot shrink layer 'fc1': the weight of consumer 'fc2' is not a constant f32 tensor}}
+  %h = qopt.linear %x, %w1 {weight_name = "fc1"} : (tensor<4x2xf32>, tensor<2x2xf32>) -> tensor<4x2xf32>
+  %y = qopt.linear %h, %w2 {weight_name = "fc2"} : (tensor<4x2xf32>, tensor<1x2xf32>) -> tensor<4x1xf32>
+  return %y : tensor<4x1xf32>
+}
+
+// -----
+
+#map = affine_map<(d0, d1) -> (d0, d1)>
+#t = affine_map<(d0, d1) -> (d1, d0)>
+func.func @transposed(%x: tensor<2x2xf32>) -> tensor<2x1xf32> {
+  %w1 = arith.constant dense<[[0.0, 0.0], [1.0, 1.0]]> : tensor<2x2xf32>
+  %w2 = arith.constant dense<[[1.0, 2.0]]> : tensor<1x2xf32>
+  // expected-error @+1 {{qopt-shrink-structured: cannot shrink layer 'fc1': 'linalg.generic' does not read the layer's output element-wise (a transpose or broadcast)}}
+  %h = qopt.linear %x, %w1 {weight_name = "fc1"} : (tensor<2x2xf32>, tensor<2x2xf32>) -> tensor<2x2xf32>
+  %e = tensor.empty() : tensor<2x2xf32>
+  %r = linalg.generic {indexing_maps = [#t, #map], iterator_types = ["parallel", "parallel"]} ins(%h : tensor<2x2xf32>) outs(%e : tensor<2x2xf32>) {
+  ^bb0(%a: f32, %out: f32):
+    linalg.yield %a : f32
+  } -> tensor<2x2xf32>
+  %y = qopt.linear %r, %w2 : (tensor<2x2xf32>, tensor<1x2xf32>) -> tensor<2x1xf32>
+  return %y : tensor<2x1xf32>
+}
+
+// -----
+
+#map3 = affine_map<(d0, d1) -> (d0, d1)>
+func.func @unknown_math(%x: tensor<2x2xf32>) -> tensor<2x1xf32> {
+  %w1 = arith.constant dense<[[0.0, 0.0], [1.0, 1.0]]> : tensor<2x2xf32>
+  %w2 = arith.constant dense<[[1.0, 2.0]]> : tensor<1x2xf32>
+  // expected-error @+1 {{qopt-shrink-structured: cannot shrink layer 'fc1': the element-wise op 'linalg.generic' holds an op that cannot be evaluated}}
+  %h = qopt.linear %x, %w1 {weight_name = "fc1"} : (tensor<2x2xf32>, tensor<2x2xf32>) -> tensor<2x2xf32>
+  %e = tensor.empty() : tensor<2x2xf32>
+  %r = linalg.generic {indexing_maps = [#map3, #map3], iterator_types = ["parallel", "parallel"]} ins(%h : tensor<2x2xf32>) outs(%e : tensor<2x2xf32>) {
+  ^bb0(%a: f32, %out: f32):
+    %s = math.sin %a : f32
+    linalg.yield %s : f32
+  } -> tensor<2x2xf32>
+  %y = qopt.linear %r, %w2 : (tensor<2x2xf32>, tensor<1x2xf32>) -> tensor<2x1xf32>
+  return %y : tensor<2x1xf32>
+}
