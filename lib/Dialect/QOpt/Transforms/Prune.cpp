@@ -183,11 +183,16 @@ struct PrunePass : mlir::qopt::impl::PrunePassBase<PrunePass> {
       if (!std::isfinite(v))
         return op.emitOpError("qopt-prune: the weight of layer '")
                << name << "' is not finite";
-    if (granularity == SparsityGranularity::NM && l.inChannels % m != 0)
-      return op.emitOpError("qopt-prune: ")
-             << int64_t(n) << ":" << int64_t(m) << " needs a reduction "
-             << "dimension that is a multiple of " << int64_t(m) << "; layer '"
-             << name << "' has " << l.inChannels;
+    // As NVIDIA's ASP does, a layer whose reduction dimension does not
+    // split into groups of m (a first convolution over 3 colour channels)
+    // stays dense.
+    if (granularity == SparsityGranularity::NM && l.inChannels % m != 0) {
+      op.emitWarning("qopt-prune: ")
+          << int64_t(n) << ":" << int64_t(m) << " needs a reduction "
+          << "dimension that is a multiple of " << int64_t(m) << "; layer '"
+          << name << "' has " << l.inChannels << " and stays dense";
+      return std::optional<Layer>();
+    }
 
     std::vector<double> norms(size_t(l.inChannels), 1.0);
     if (method == PruneMethod::Wanda) {

@@ -305,8 +305,9 @@ def PrunePass : Pass<"qopt-prune", "ModuleOp"> {
     - `n_m`: in every group of `m` consecutive weights along the reduction
       dimension (a linear layer's in_features; a convolution's input
       channels, for each output channel and kernel position, as sparse
-      tensor cores group them) the `m - n` smallest become 0. The
-      reduction dimension must be a multiple of `m`.
+      tensor cores group them) the `m - n` smallest become 0. A layer
+      whose reduction dimension is not a multiple of `m` stays dense (with
+      a warning), as NVIDIA's ASP leaves such layers.
     - `channels`: the floor(`sparsity` · out_channels) output channels
       (rows of a linear weight, filters of a convolution) whose scores have
       the smallest L2 norm become 0 (with their bias entries: the channel's
@@ -318,8 +319,8 @@ def PrunePass : Pass<"qopt-prune", "ModuleOp"> {
     with `scope=global`, layers count in program order. The new weights are
     `dense_resource` blobs `<layer>.pruned`. The pass removes the
     channel_sumsq observers afterwards. Errors: `sparsity` outside [0, 1),
-    n:m with not 1 <= n < m or a reduction dimension that is not a multiple
-    of m, an invalid regex, `wanda` on a layer without statistics.
+    n:m with not 1 <= n < m, `scope` other than `layer` for n_m or
+    channels, an invalid regex, `wanda` on a layer without statistics.
   }];
   let options = [
     Option<"method", "method", "::mlir::qopt::PruneMethod",
