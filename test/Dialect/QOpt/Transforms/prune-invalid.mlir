@@ -24,3 +24,13 @@ func.func @observer_without_stats(%x: tensor<3x4xf32>) -> tensor<3x1xf32> {
   %y = qopt.linear %o, %w {weight_name = "fc2"} : (tensor<3x4xf32>, tensor<1x4xf32>) -> tensor<3x1xf32>
   return %y : tensor<3x1xf32>
 }
+
+// -----
+
+func.func @not_finite(%x: tensor<3x4xf32>) -> tensor<3x1xf32> {
+  %o = qopt.observe %x {id = 7 : i64, kind = #qopt.observer<channel_sumsq>, channel_sumsq = array<f64: 1.0, 1.0, 1.0, 1.0>} : tensor<3x4xf32>
+  %w = arith.constant dense<[[1.0, 0x7FC00000, 2.0, 3.0]]> : tensor<1x4xf32>
+  // expected-error @+1 {{qopt-prune: the weight of layer 'nan' is not finite}}
+  %y = qopt.linear %o, %w {weight_name = "nan"} : (tensor<3x4xf32>, tensor<1x4xf32>) -> tensor<3x1xf32>
+  return %y : tensor<3x1xf32>
+}
