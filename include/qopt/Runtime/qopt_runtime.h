@@ -194,6 +194,10 @@ const char *qopt_kernel_isa(void);
  *  ($QOPT_KERNEL=avx2|generic narrows it as for the f32 kernel). */
 const char *qopt_kernel_isa_int8(void);
 
+/** The ternary (BitLinear) matmul kernel in use: "avx512vnni", "avx2" or
+ *  "generic" ($QOPT_KERNEL narrows it as for the other kernels). */
+const char *qopt_kernel_isa_ternary(void);
+
 /* --- Threads ------------------------------------------------------------ */
 
 /** The number of threads compiled models use for their parallel loops;

@@ -398,6 +398,16 @@ void mlir::qopt::onnx_import::registerElementwiseOps(OpRegistry &r) {
                return u ? DivUIOp::create(b, l, x, y).getResult()
                         : DivSIOp::create(b, l, x, y).getResult();
              });
+  // An integer division by a constant zero is undefined behaviour once
+  // compiled (LLVM may fold it to anything); onnxruntime refuses such a
+  // model at load, so do we.
+  div = [d = div](ONNXNode &n) -> LogicalResult {
+    if (n.numInputs() == 2 && n.hasInput(1) && !isFloatDType(n.inputDType(1)))
+      if (auto ints = n.constantInts(1); ints && llvm::is_contained(*ints, 0))
+        return n.emitError() << "integer division by a constant divisor "
+                                "(input #1) holding zero";
+    return d(n);
+  };
   r.add("", "Div", 1, legacyBroadcast(div));
   r.add("", "Div", 7, div);
   OpBuilderFn pow = [](ONNXNode &n) -> LogicalResult {

@@ -91,6 +91,21 @@ def QOpt_ActivationStorageAttr : EnumAttr<QOpt_Dialect, QOpt_ActivationStorage,
   let assemblyFormat = "`<` $value `>`";
 }
 
+def QOpt_BitLinearActivation : QOpt_Enum<"BitLinearActivation",
+    "how qopt.bitlinear treats its float input", [
+      I32EnumAttrCase<"None", 0, "none">,
+      I32EnumAttrCase<"PerTokenInt8", 1, "per_token_int8">
+    ]>;
+
+def QOpt_BitLinearActivationAttr : EnumAttr<QOpt_Dialect,
+    QOpt_BitLinearActivation, "bitlinear_activation"> {
+  let summary = "BitLinear input handling: `none` (float input times the "
+                "ternary weight, as a float model with ternary weights "
+                "computes) or `per_token_int8` (BitNet b1.58: each token "
+                "quantized to int8 by its absmax)";
+  let assemblyFormat = "`<` $value `>`";
+}
+
 //===----------------------------------------------------------------------===//
 // Enums of pass options (llvm::cl::values in Passes.td)
 //===----------------------------------------------------------------------===//
@@ -101,7 +116,8 @@ def QOpt_QuantScheme : QOpt_Enum<"QuantScheme",
       I32EnumAttrCase<"W8A8Dynamic", 1, "w8a8-dynamic">,
       I32EnumAttrCase<"W8", 2, "w8">,
       I32EnumAttrCase<"W4", 3, "w4">,
-      I32EnumAttrCase<"NF4", 4, "nf4">
+      I32EnumAttrCase<"NF4", 4, "nf4">,
+      I32EnumAttrCase<"Ternary", 5, "ternary">
     ]>;
 
 def QOpt_QuantizedLinearForm : QOpt_Enum<"QuantizedLinearForm",
@@ -122,6 +138,12 @@ def QOpt_CubinMode : QOpt_Enum<"CubinMode",
       I32EnumAttrCase<"Auto", 0, "auto">,
       I32EnumAttrCase<"Always", 1, "always">,
       I32EnumAttrCase<"Never", 2, "never">
+    ]>;
+
+def QOpt_TernaryMode : QOpt_Enum<"TernaryMode",
+    "how qopt-ternarize turns linear layers into BitLinear", [
+      I32EnumAttrCase<"Absmean", 0, "absmean">,
+      I32EnumAttrCase<"Lossless", 1, "lossless">
     ]>;
 
 def QOpt_ArtifactTarget : QOpt_Enum<"ArtifactTarget",

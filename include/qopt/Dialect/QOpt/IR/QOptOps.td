@@ -339,4 +339,52 @@ def QOpt_LoRAOp : QOpt_Op<"lora", [Pure]> {
   let hasVerifier = 1;
 }
 
+//===----------------------------------------------------------------------===//
+// qopt.bitlinear
+//===----------------------------------------------------------------------===//
+
+def QOpt_BitLinearOp : QOpt_Op<"bitlinear", [Pure,
+    DeclareOpInterfaceMethods<QOpt_QuantizableLayerOpInterface,
+                              ["getLayerWeightName", "isQuantizedLayer"]>]> {
+  let summary = "ternary linear layer (BitNet b1.58 BitLinear)";
+  let description = [{
+    `y[..., n] = gamma * sum_k x'[..., k] * t[n, k] + bias[n]` with ternary
+    weights `t` in {-1, 0, +1} and one per-tensor scale `gamma`
+    (`weight_scale`, BitNet's absmean `max(mean |W|, 1e-5)`, or the
+    magnitude of an already ternary float weight).
+
+    `weight` holds `t` packed 2 bits a weight, `[N, K/4]` bytes (K a
+    multiple of 4): weight k of row n is in bits `2*(k%4)` and `2*(k%4)+1`
+    of byte `k/4` as the code `t + 1` (0: -1, 1: 0, 2: +1; 3 is invalid).
+
+    * `activation = none`: `x' = x` (f32 times ternary, accumulated in f32),
+      the semantics of a float model whose weights are ternary.
+    * `activation = per_token_int8` (BitNet b1.58): each row of the input
+      (a token) is quantized by its absmax,
+      `s[m] = 127 / max(max_k |x[m, k]|, 1e-5)`,
+      `q = clamp(round_half_to_even(x * s[m]), -128, 127)`; the integer
+      products accumulate exactly in i32 and
+      `y = float(acc) * gamma / s[m] + bias[n]`.
+
+    ```mlir
+    %y = qopt.bitlinear %x, %w scale 0.0125 bias %b {
+        activation = #qopt.bitlinear_activation<per_token_int8>}
+        : (tensor<4x64xf32>, tensor<32x16xi8>, tensor<32xf32>)
+        -> tensor<4x32xf32>
+    ```
+  }];
+  let arguments = (ins RankedTensorOf<[F32]>:$input,
+                       RankedTensorOf<[I8]>:$weight,
+                       Optional<RankedTensorOf<[F32]>>:$bias,
+                       F64Attr:$weight_scale,
+                       QOpt_BitLinearActivationAttr:$activation,
+                       OptionalAttr<StrAttr>:$weight_name);
+  let results = (outs RankedTensorOf<[F32]>:$result);
+  let assemblyFormat = [{
+    $input `,` $weight `scale` $weight_scale (`bias` $bias^)?
+    attr-dict `:` functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+}
+
 #endif // QOPT_DIALECT_QOPT_IR_QOPTOPS_TD

@@ -82,6 +82,8 @@ def InsertObserversPass : Pass<"qopt-insert-observers", "ModuleOp"> {
                         "channel_sumsq",
                         "sum of x² per input channel (Wanda pruning)"))}]>
   ];
+  // It creates qopt ops and attributes on modules that may hold none yet.
+  let dependentDialects = ["::mlir::qopt::QOptDialect"];
 }
 
 def CalibratePass : Pass<"qopt-calibrate", "ModuleOp"> {
@@ -369,19 +371,21 @@ def ShrinkStructuredPass : Pass<"qopt-shrink-structured", "ModuleOp"> {
   let summary = "Remove zeroed output channels of linear layers and the matching inputs of their consumers";
   let description = [{
     After channel pruning (qopt-prune granularity=channels), makes the
-    model physically smaller: for every `qopt.linear` with a constant f32
-    weight whose rows are entirely zero, and whose bias (if any) is zero at
-    those rows, the rows are removed from the weight and bias, and the
-    matching columns of the consuming `qopt.linear`'s weight are removed.
-    Between the two layers the value may pass through element-wise ops
-    (`linalg.generic` with identity maps and only parallel loops, such as
-    ReLU or the GELU ONNX exports, with constant operands that are scalars
-    or broadcast along the channel dimension, which are sliced too) as long
-    as each maps 0 to 0 (checked by evaluating it on 0), so the removed
-    channels contributed nothing. Only the chain linear -> element-wise ops
-    -> linear is rewritten; every other case is left dense with a remark
-    saying why (the output reaches something other than a linear's input,
-    a residual add, an op that does not map 0 to 0, a non-constant weight).
+    model physically smaller. For every `qopt.linear` with a constant f32
+    weight with all-zero rows, output channel j of such a row is the
+    constant b_j (the bias, or 0). The output is followed through
+    element-wise ops (`linalg.generic` with identity maps for the layer's
+    values and only parallel loops, such as ReLU or the GELU ONNX exports;
+    other operands scalar or per-channel constants, which are sliced too)
+    to the `qopt.linear` layers that read it. The chain is evaluated on b_j
+    for each removed channel (e_j), W2[:, j] · e_j is folded into each
+    consumer's bias (created if needed, f64 sums), and row j leaves the
+    producer's weight and bias, the chain's tensors and constants, and
+    column j the consumers' weights: the result computes what the pruned
+    model computed. Every other case stays dense with a remark saying why
+    (the output reaches something other than an element-wise op or a
+    linear's input, a residual add, a transpose, an op the evaluator does
+    not know, a non-constant weight or bias, a read of the channel size).
     With `strict`, such a layer is an error instead.
   }];
   let options = [
@@ -393,6 +397,52 @@ def ShrinkStructuredPass : Pass<"qopt-shrink-structured", "ModuleOp"> {
                            "::mlir::linalg::LinalgDialect",
                            "::mlir::qopt::QOptDialect",
                            "::mlir::tensor::TensorDialect"];
+}
+
+def TernarizePass : Pass<"qopt-ternarize", "ModuleOp"> {
+  let summary = "Ternary BitLinear rewriting (BitNet b1.58)";
+  let description = [{
+    Turns `qopt.linear` layers with a constant f32 weight `[N, K]` (K a
+    multiple of 4) into `qopt.bitlinear` (docs/Quantization/Ternary.md):
+
+    - `mode=absmean` (post-training): BitNet b1.58's absmean formula in the
+      form of the authors' code, `gamma = max(mean |W|, 1e-5)`,
+      `t = clamp(round_half_to_even(W / gamma), -1, 1)`; the input is
+      quantized per token to int8 by its absmax (`activation=per-token-int8`,
+      the default) or stays float (`activation=none`).
+    - `mode=lossless`: only layers whose weight already takes at most three
+      values {-g, 0, +g} (bitwise; a model trained with BitLinear and
+      exported as float) are rewritten, with `gamma = g` and float inputs
+      (`activation` is ignored): the model computes what it computed. Every
+      other layer stays `qopt.linear` and is listed by a remark saying why.
+
+    The packed weights are `dense_resource` blobs named `<weight>.ternary`.
+    Layers whose name matches `exclude` stay float; with `include`, only
+    matching layers are rewritten. A layer whose K is not a multiple of 4
+    stays float (remark). A weight that is not finite is an error.
+  }];
+  let options = [
+    Option<"mode", "mode", "::mlir::qopt::TernaryMode",
+           "::mlir::qopt::TernaryMode::Absmean", "How weights become ternary",
+           [{::llvm::cl::values(
+             clEnumValN(::mlir::qopt::TernaryMode::Absmean, "absmean",
+                        "post-training absmean ternarization (BitNet b1.58)"),
+             clEnumValN(::mlir::qopt::TernaryMode::Lossless, "lossless",
+                        "only weights that are already ternary, unchanged"))}]>,
+    Option<"activation", "activation", "::mlir::qopt::BitLinearActivation",
+           "::mlir::qopt::BitLinearActivation::PerTokenInt8",
+           "absmean: how the layer's input is treated",
+           [{::llvm::cl::values(
+             clEnumValN(::mlir::qopt::BitLinearActivation::PerTokenInt8,
+                        "per-token-int8", "int8 per token by absmax (BitNet)"),
+             clEnumValN(::mlir::qopt::BitLinearActivation::None, "none",
+                        "float input"))}]>,
+    Option<"exclude", "exclude", "std::string", "\"\"",
+           "Regex: layers whose name matches stay float">,
+    Option<"include", "include", "std::string", "\"\"",
+           "Regex: only layers whose name matches are rewritten">
+  ];
+  let dependentDialects = ["::mlir::arith::ArithDialect"];
 }
 
 #endif // QOPT_DIALECT_QOPT_TRANSFORMS_PASSES_TD
