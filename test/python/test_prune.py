@@ -412,3 +412,54 @@ def test_quant_compile_prune_errors(build_dir, examples, tmp_path, args, message
     assert r.returncode != 0
     assert message in r.stderr, r.stderr
     assert not (tmp_path / "x.so").exists()
+
+
+def test_shrunk_transformer_mlp_equals_channel_pruned(build_dir, examples, tmp_path):
+    """The transformer block's fc1 -> GELU (Div, Erf, Add, Mul, Mul as
+    exported) -> fc2: half of fc1's channels pruned and removed; the
+    attention layers (residual connections) are not pruned. Same outputs as
+    the pruned dense model and onnxruntime on it (1e-5)."""
+    example = examples / "transformer"
+    mlir = imported(build_dir, example, tmp_path)
+    opts = "granularity=channels sparsity=0.5 include=fc1"
+    pruned = layer_weights(prune(build_dir, mlir, opts, tmp_path / "pruned.mlir"))
+    r = tool(build_dir, "quant-opt", tmp_path / "pruned.mlir",
+             "--qopt-shrink-structured=strict=true", "-o", tmp_path / "shrunk.mlir")
+    assert r.returncode == 0, r.stderr
+    shrunk = layer_weights((tmp_path / "shrunk.mlir").read_text())
+    assert pruned["layers.0.mlp.fc1.weight"].shape == (256, 64)
+    assert shrunk["layers.0.mlp.fc1.weight"].shape == (128, 64)
+    assert shrunk["layers.0.mlp.fc2.weight"].shape == (64, 128)
+    ref = ort.InferenceSession(str(substitute(example, pruned, tmp_path)),
+                               providers=["CPUExecutionProvider"])
+    sos = {}
+    for tag in ("pruned", "shrunk"):
+        sos[tag] = tmp_path / f"{tag}.so"
+        r = tool(build_dir, "quant-compile", tmp_path / f"{tag}.mlir", "-o", sos[tag])
+        assert r.returncode == 0, r.stderr
+    for s in sorted(os.listdir(example / "eval")):
+        x = example / "eval" / s / "hidden_states.npy"
+        got = {}
+        for tag, so in sos.items():
+            d = tmp_path / tag
+            d.mkdir(exist_ok=True)
+            r = tool(build_dir, "quant-run", so, "--input", f"hidden_states={x}",
+                     "--output-dir", d)
+            assert r.returncode == 0, r.stderr
+            got[tag] = np.load(d / "output.npy")
+        np.testing.assert_allclose(got["shrunk"], got["pruned"], rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(got["pruned"],
+                                   ref.run(None, {"hidden_states": np.load(x)})[0],
+                                   rtol=1e-4, atol=1e-4)
+
+
+def test_shrink_refuses_attention_with_reason(build_dir, examples, tmp_path):
+    """q_proj's output goes through the attention head split (a reshape):
+    the layer stays dense and the remark says why."""
+    example = examples / "transformer"
+    mlir = imported(build_dir, example, tmp_path)
+    r = tool(build_dir, "quant-opt", mlir,
+             "--qopt-prune-pipeline=granularity=channels sparsity=0.25 include=q_proj shrink=true")
+    assert r.returncode == 0, r.stderr
+    assert "cannot shrink layer 'layers.0.attn.q_proj.weight': its output reaches" in r.stderr
+    assert layer_weights(r.stdout)["layers.0.attn.q_proj.weight"].shape == (64, 64)

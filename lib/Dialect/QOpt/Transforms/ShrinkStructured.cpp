@@ -193,8 +193,6 @@ struct ShrinkStructuredPass
         }
         if (llvm::is_contained(chain.ops, generic))
           continue;
-        if (failed(addElementwise(generic, values, chain, why)))
-          return refuse(layer, why);
         for (Value r : generic.getResults())
           values.insert(r);
         chain.ops.push_back(generic);
@@ -202,12 +200,17 @@ struct ShrinkStructuredPass
     }
     if (chain.consumers.empty())
       return refuse(layer, "its output reaches no linear layer");
-    llvm::sort(chain.ops, [](linalg::GenericOp a, linalg::GenericOp b) {
-      return a->isBeforeInBlock(b);
-    });
     for (linalg::GenericOp g : chain.ops)
       if (g->getBlock() != layer->getBlock())
         return refuse(layer, "an element-wise op is in another block");
+    llvm::sort(chain.ops, [](linalg::GenericOp a, linalg::GenericOp b) {
+      return a->isBeforeInBlock(b);
+    });
+    // Checked once the whole chain is known: an op may read two chain
+    // values reached along different paths (GELU's x · (1 + erf(x/√2))).
+    for (linalg::GenericOp g : chain.ops)
+      if (failed(addElementwise(g, values, chain, why)))
+        return refuse(layer, why);
 
     // The consumers' weights and biases.
     struct Consumer {

@@ -71,8 +71,9 @@ func.func @channel_size_read(%x: tensor<4x2xf32>) -> (tensor<4x1xf32>, index) {
 
 #id = affine_map<(d0, d1) -> (d0, d1)>
 #row = affine_map<(d0, d1) -> (d0)>
-func.func @reduction(%x: tensor<4x2xf32>) -> tensor<4xf32> {
+func.func @reduction(%x: tensor<4x2xf32>) -> tensor<1xf32> {
   %w1 = arith.constant dense<[[0.0, 0.0], [1.0, 1.0]]> : tensor<2x2xf32>
+  %w2 = arith.constant dense<1.0> : tensor<1x4xf32>
   // expected-error @+1 {{qopt-shrink-structured: cannot shrink layer 'fc1': 'linalg.generic' reduces over a dimension}}
   %h = qopt.linear %x, %w1 {weight_name = "fc1"} : (tensor<4x2xf32>, tensor<2x2xf32>) -> tensor<4x2xf32>
   %e = tensor.empty() : tensor<4xf32>
@@ -81,7 +82,8 @@ func.func @reduction(%x: tensor<4x2xf32>) -> tensor<4xf32> {
     %s = arith.addf %a, %acc : f32
     linalg.yield %s : f32
   } -> tensor<4xf32>
-  return %r : tensor<4xf32>
+  %y = qopt.linear %r, %w2 : (tensor<4xf32>, tensor<1x4xf32>) -> tensor<1xf32>
+  return %y : tensor<1xf32>
 }
 
 // -----

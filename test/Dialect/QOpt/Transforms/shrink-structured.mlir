@@ -102,3 +102,57 @@ func.func @all_zero(%x: tensor<4x2xf32>) -> tensor<4x1xf32> {
   %y = qopt.linear %h, %w2 : (tensor<4x2xf32>, tensor<1x2xf32>) -> tensor<4x1xf32>
   return %y : tensor<4x1xf32>
 }
+
+// -----
+
+// GELU as ONNX exports it, x · (1 + erf(x / √2)) · 0.5: one op reads two
+// chain values reached along different paths. Channel 0 (bias 1.0) folds
+// gelu(1.0) = 0.8413447 · 2.0 into fc2's bias.
+// CHECK-LABEL: func.func @gelu
+// CHECK: qopt.linear %arg0, {{.*}} -> tensor<3x1xf32>
+// CHECK-COUNT-5: outs(%{{.*}} : tensor<3x1xf32>)
+// CHECK: %[[B2:.*]] = arith.constant dense<1.68268{{[0-9]*}}> : tensor<1xf32>
+// CHECK: qopt.linear %{{.*}}, %{{.*}}, %[[B2]] : (tensor<3x1xf32>, tensor<1x1xf32>, tensor<1xf32>) -> tensor<3x1xf32>
+#e = affine_map<(d0, d1) -> (d0, d1)>
+#s = affine_map<(d0, d1) -> ()>
+func.func @gelu(%x: tensor<3x2xf32>) -> tensor<3x1xf32> {
+  %w1 = arith.constant dense<[[0.0, 0.0], [1.0, -1.0]]> : tensor<2x2xf32>
+  %b1 = arith.constant dense<[1.0, 0.5]> : tensor<2xf32>
+  %w2 = arith.constant dense<[[2.0, 3.0]]> : tensor<1x2xf32>
+  %sqrt2 = arith.constant dense<1.41421354> : tensor<f32>
+  %one = arith.constant dense<1.0> : tensor<f32>
+  %half = arith.constant dense<0.5> : tensor<f32>
+  %h = qopt.linear %x, %w1, %b1 : (tensor<3x2xf32>, tensor<2x2xf32>, tensor<2xf32>) -> tensor<3x2xf32>
+  %e0 = tensor.empty() : tensor<3x2xf32>
+  %d = linalg.generic {indexing_maps = [#e, #s, #e], iterator_types = ["parallel", "parallel"]} ins(%h, %sqrt2 : tensor<3x2xf32>, tensor<f32>) outs(%e0 : tensor<3x2xf32>) {
+  ^bb0(%a: f32, %b: f32, %o: f32):
+    %r = arith.divf %a, %b : f32
+    linalg.yield %r : f32
+  } -> tensor<3x2xf32>
+  %e1 = tensor.empty() : tensor<3x2xf32>
+  %er = linalg.generic {indexing_maps = [#e, #e], iterator_types = ["parallel", "parallel"]} ins(%d : tensor<3x2xf32>) outs(%e1 : tensor<3x2xf32>) {
+  ^bb0(%a: f32, %o: f32):
+    %r = math.erf %a : f32
+    linalg.yield %r : f32
+  } -> tensor<3x2xf32>
+  %e2 = tensor.empty() : tensor<3x2xf32>
+  %p1 = linalg.generic {indexing_maps = [#e, #s, #e], iterator_types = ["parallel", "parallel"]} ins(%er, %one : tensor<3x2xf32>, tensor<f32>) outs(%e2 : tensor<3x2xf32>) {
+  ^bb0(%a: f32, %b: f32, %o: f32):
+    %r = arith.addf %a, %b : f32
+    linalg.yield %r : f32
+  } -> tensor<3x2xf32>
+  %e3 = tensor.empty() : tensor<3x2xf32>
+  %m = linalg.generic {indexing_maps = [#e, #e, #e], iterator_types = ["parallel", "parallel"]} ins(%h, %p1 : tensor<3x2xf32>, tensor<3x2xf32>) outs(%e3 : tensor<3x2xf32>) {
+  ^bb0(%a: f32, %b: f32, %o: f32):
+    %r = arith.mulf %a, %b : f32
+    linalg.yield %r : f32
+  } -> tensor<3x2xf32>
+  %e4 = tensor.empty() : tensor<3x2xf32>
+  %g = linalg.generic {indexing_maps = [#e, #s, #e], iterator_types = ["parallel", "parallel"]} ins(%m, %half : tensor<3x2xf32>, tensor<f32>) outs(%e4 : tensor<3x2xf32>) {
+  ^bb0(%a: f32, %b: f32, %o: f32):
+    %r = arith.mulf %a, %b : f32
+    linalg.yield %r : f32
+  } -> tensor<3x2xf32>
+  %y = qopt.linear %g, %w2 : (tensor<3x2xf32>, tensor<1x2xf32>) -> tensor<3x1xf32>
+  return %y : tensor<3x1xf32>
+}
