@@ -212,6 +212,12 @@ FailureOr<int64_t> mlir::qopt::runCalibration(
 void mlir::qopt::attachCalibrationStatistics(ModuleOp module) {
   MLIRContext *ctx = module.getContext();
   module.walk([&](ObserveOp op) {
+    if (op.getKind() == ObserverKind::ChannelSumSq) {
+      int64_t n = 0;
+      if (const double *m = qopt_calibration_channel_sumsq(op.getId(), &n))
+        op.setChannelSumsq(llvm::ArrayRef<double>(m, size_t(n)));
+      return;
+    }
     if (op.getKind() == ObserverKind::ChannelAbsMax) {
       int64_t n = 0;
       if (const float *m = qopt_calibration_channel_absmax(op.getId(), &n))

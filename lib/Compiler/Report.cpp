@@ -93,6 +93,53 @@ int64_t layerWeightBytes(Operation *op) {
   return weightBytes(op->getOperand(1));
 }
 
+/// Logical weight elements of a layer (a packed or quantized weight counts
+/// its unpacked [N, K]), and how many of them are zero.
+struct Parameters {
+  int64_t count = 0, zeros = 0;
+};
+
+Parameters layerParameters(Operation *op) {
+  Parameters p;
+  if (auto q = dyn_cast<QLinearOp>(op)) {
+    auto in = q.getInput().getType(), out = q.getResult().getType();
+    if (in.hasStaticShape() || (!in.isDynamicDim(in.getRank() - 1) &&
+                                !out.isDynamicDim(out.getRank() - 1)))
+      p.count = in.getShape().back() * out.getShape().back();
+  } else if (auto layer = dyn_cast<QuantizableLayerOpInterface>(op)) {
+    if (auto ty = dyn_cast<RankedTensorType>(layer.getLayerWeight().getType());
+        ty && ty.hasStaticShape())
+      p.count = ty.getNumElements();
+  } else if (auto g = dyn_cast<linalg::GenericOp>(op)) {
+    // An integer convolution's epilogue: its filter's elements.
+    if (auto conv = g->getOperand(0).getDefiningOp<linalg::Conv2DNchwFchwOp>())
+      if (auto ty = dyn_cast<RankedTensorType>(conv->getOperand(1).getType());
+          ty && ty.hasStaticShape())
+        p.count = ty.getNumElements();
+  }
+  SparsityAttr s = op->getAttrOfType<SparsityAttr>(SparsityAttr::getAttrName());
+  if (s)
+    p.zeros = int64_t(std::llround(s.getAchievedValue() * double(p.count)));
+  return p;
+}
+
+std::string sparsityText(Operation *op) {
+  SparsityAttr s =
+      op ? op->getAttrOfType<SparsityAttr>(SparsityAttr::getAttrName())
+         : SparsityAttr();
+  if (!s)
+    return "dense";
+  std::string out;
+  llvm::raw_string_ostream os(out);
+  os << stringifyPruneMethod(s.getMethod()) << " ";
+  if (s.getGranularity() == SparsityGranularity::NM)
+    os << s.getN() << ":" << s.getM();
+  else
+    os << stringifySparsityGranularity(s.getGranularity());
+  os << llvm::format(" %.1f%%", 100 * s.getAchievedValue());
+  return out;
+}
+
 std::string layerForm(Operation *op) {
   if (auto t = dyn_cast<BitLinearOp>(op))
     return t.getActivation() == BitLinearActivation::None
@@ -444,6 +491,13 @@ FailureOr<std::string> mlir::qopt::buildReport(ModuleOp floatModule,
                      "quantized as", "SQNR cal", "SQNR eval", "bytes float",
                      "bytes quant");
   int64_t floatWeights = 0, quantWeights = 0;
+  int64_t paramsBefore = 0, paramsAfter = 0, nonzeroBefore = 0,
+          nonzeroAfter = 0;
+  std::string pruneTable;
+  llvm::raw_string_ostream ps(pruneTable);
+  if (!options.prune.empty())
+    ps << llvm::format("\n%-36s %-28s %12s %12s %12s\n", "layer", "sparsity",
+                       "params", "params after", "nonzero after");
   for (auto [id, fop] : floatLayers) {
     Operation *qop = quantLayers.count(id) ? quantLayers[id] : nullptr;
     auto layer = dyn_cast<QuantizableLayerOpInterface>(fop);
@@ -469,6 +523,38 @@ FailureOr<std::string> mlir::qopt::buildReport(ModuleOp floatModule,
     }
     if (auto t = dyn_cast_or_null<BitLinearOp>(qop))
       entry["ternary"] = ternaryJson(fop, t);
+    if (!options.prune.empty()) {
+      Parameters before = layerParameters(fop);
+      Parameters after = qop ? layerParameters(qop) : before;
+      paramsBefore += before.count;
+      paramsAfter += after.count;
+      nonzeroBefore += before.count - before.zeros;
+      nonzeroAfter += after.count - after.zeros;
+      llvm::json::Object params{{"before", before.count},
+                                {"after", after.count},
+                                {"nonzero_after", after.count - after.zeros}};
+      entry["parameters"] = std::move(params);
+      if (SparsityAttr sp = qop ? qop->getAttrOfType<SparsityAttr>(
+                                      SparsityAttr::getAttrName())
+                                : SparsityAttr()) {
+        llvm::json::Object o{
+            {"method", stringifyPruneMethod(sp.getMethod())},
+            {"granularity", stringifySparsityGranularity(sp.getGranularity())},
+            {"target", sp.getTargetValue()},
+            {"achieved", sp.getAchievedValue()}};
+        if (sp.getGranularity() == SparsityGranularity::NM) {
+          o["n"] = sp.getN();
+          o["m"] = sp.getM();
+        }
+        entry["sparsity"] = std::move(o);
+      } else {
+        entry["sparsity"] = nullptr;
+      }
+      ps << llvm::format("%-36s %-28s %12lld %12lld %12lld\n",
+                         name.substr(0, 36).c_str(), sparsityText(qop).c_str(),
+                         (long long)before.count, (long long)after.count,
+                         (long long)(after.count - after.zeros));
+    }
     layers.push_back(std::move(entry));
     os << llvm::format("%-36s %-32s %10s %10s %12lld %12lld\n",
                        name.substr(0, 36).c_str(),
@@ -477,6 +563,7 @@ FailureOr<std::string> mlir::qopt::buildReport(ModuleOp floatModule,
                        (long long)fb, (long long)qb);
   }
 
+  os << ps.str();
   llvm::json::Object outputs;
   os << "\n";
   for (Set &s : sets) {
@@ -504,8 +591,18 @@ FailureOr<std::string> mlir::qopt::buildReport(ModuleOp floatModule,
                      quantWeights ? double(floatWeights) / quantWeights : 0.0,
                      (long long)floatConst, (long long)quantConst);
 
+  if (!options.prune.empty())
+    os << llvm::format("parameters: %lld -> %lld (%lld nonzero, %.1f%% "
+                       "sparse)\n",
+                       (long long)paramsBefore, (long long)paramsAfter,
+                       (long long)nonzeroAfter,
+                       paramsBefore
+                           ? 100.0 * double(paramsBefore - nonzeroAfter) /
+                                 double(paramsBefore)
+                           : 0.0);
   llvm::json::Object report{
-      {"scheme", stringifyQuantScheme(options.scheme)},
+      {"scheme", options.quantized ? stringifyQuantScheme(options.scheme).str()
+                                   : std::string("none")},
       {"kernel_isa", llvm::json::Object{{"f32", qopt_kernel_isa()},
                                         {"int8", qopt_kernel_isa_int8()}}},
       {"layers", std::move(layers)},
@@ -514,6 +611,13 @@ FailureOr<std::string> mlir::qopt::buildReport(ModuleOp floatModule,
                                           {"quantized", quantWeights}}},
       {"constant_bytes",
        llvm::json::Object{{"float", floatConst}, {"quantized", quantConst}}}};
+  if (!options.prune.empty()) {
+    report["prune"] = options.prune;
+    report["parameters"] = llvm::json::Object{{"before", paramsBefore},
+                                              {"after", paramsAfter},
+                                              {"nonzero_before", nonzeroBefore},
+                                              {"nonzero_after", nonzeroAfter}};
+  }
   llvm::json::Object samples;
   for (Set &s : sets)
     samples[s.key] = s.samples;

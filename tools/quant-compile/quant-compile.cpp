@@ -8,6 +8,9 @@
 //        --calibration-data=DIR --calibration-method=minmax|percentile|
 //        entropy|mse [--percentile=99.99] [--exclude=REGEX]
 //        [--report=report.json [--eval-data=DIR]]]
+//       [--prune=magnitude:S|wanda:S|N:M|channels:S [--prune-method=M]
+//        [--prune-scope=layer|row|global] [--prune-include=REGEX]
+//        [--prune-exclude=REGEX] [--shrink-structured]]
 //
 // Imports the model (or parses graph-level MLIR), lowers it with the
 // registered qopt-cpu-pipeline{artifact=true}, translates to LLVM IR,
@@ -24,6 +27,7 @@
 #include "qopt/InitAll.h"
 #include "qopt/Pipelines/PTQPipeline.h"
 #include "qopt/Pipelines/Pipelines.h"
+#include "qopt/Pipelines/PrunePipeline.h"
 #include "qopt/Runtime/qopt_runtime.h"
 
 #include "mlir/IR/Diagnostics.h"
@@ -336,9 +340,93 @@ static cl::opt<Emit>
                                "a shared-library artifact (default)")),
          cl::cat(category));
 
+// Pruning (docs/Pruning/Pruning.md): before quantization.
+static cl::opt<std::string> pruneSpec(
+    "prune",
+    cl::desc("Prune before anything else is quantized: magnitude:S or "
+             "wanda:S (unstructured, fraction S; wanda needs "
+             "--calibration-data), N:M (e.g. 2:4, 4:8: N of every M kept "
+             "along the reduction dimension), channels:S (fraction S of "
+             "output channels, by L2 norm)"),
+    cl::value_desc("spec"), cl::cat(category));
+static ChoiceOpt<qopt::PruneMethod> pruneMethod(
+    "prune-method",
+    cl::desc("Score for --prune=N:M and channels:S (magnitude:S and "
+             "wanda:S name theirs)"),
+    cl::init(qopt::PruneMethod::Magnitude),
+    cl::values(clEnumValN(qopt::PruneMethod::Magnitude, "magnitude", "|W|"),
+               clEnumValN(qopt::PruneMethod::Wanda, "wanda",
+                          "|W| times the input channel's L2 norm")),
+    cl::cat(category));
+static ChoiceOpt<qopt::PruneScope> pruneScope(
+    "prune-scope",
+    cl::desc("Where an unstructured target is reached (default: layer for "
+             "magnitude, row for wanda as in the paper)"),
+    cl::values(clEnumValN(qopt::PruneScope::Layer, "layer", "each layer"),
+               clEnumValN(qopt::PruneScope::Row, "row", "each output row"),
+               clEnumValN(qopt::PruneScope::Global, "global",
+                          "all pruned layers together")),
+    cl::cat(category));
+static cl::opt<std::string>
+    pruneInclude("prune-include",
+                 cl::desc("Regex: only layers whose name matches are pruned"),
+                 cl::value_desc("regex"), cl::cat(category));
+static cl::opt<std::string>
+    pruneExclude("prune-exclude",
+                 cl::desc("Regex: layers whose name matches are not pruned"),
+                 cl::value_desc("regex"), cl::cat(category));
+static cl::opt<bool> shrinkStructured(
+    "shrink-structured",
+    cl::desc("After --prune=channels:S, remove the zeroed channels "
+             "(linear -> element-wise ops -> linear chains); layers that "
+             "cannot be shrunk stay dense, with a remark saying why"),
+    cl::cat(category));
+
 static int fail(const std::string &message) {
   llvm::errs() << "quant-compile: error: " << message << "\n";
   return 1;
+}
+
+/// Parses --prune into the pipeline's options; an error message or "".
+static std::string parsePruneSpec(StringRef spec,
+                                  qopt::PrunePipelineOptions &o) {
+  auto [head, tail] = spec.split(':');
+  std::string usage = "--prune=" + spec.str() +
+                      ": expected magnitude:S, wanda:S, N:M (2:4, 4:8) or "
+                      "channels:S with S in [0, 1)";
+  if (tail.empty())
+    return usage;
+  int64_t n = 0, m = 0;
+  if (!head.getAsInteger(10, n) && !tail.getAsInteger(10, m)) {
+    if (!(n >= 1 && n < m))
+      return "--prune=" + spec.str() + ": N:M needs 1 <= N < M";
+    o.granularity = qopt::SparsityGranularity::NM;
+    o.n = n;
+    o.m = m;
+    o.method = pruneMethod;
+    return "";
+  }
+  double s = 0;
+  if (tail.getAsDouble(s) || !(s >= 0 && s < 1))
+    return usage;
+  o.sparsity = s;
+  if (head == "channels") {
+    o.granularity = qopt::SparsityGranularity::Channels;
+    o.method = pruneMethod;
+    return "";
+  }
+  std::optional<qopt::PruneMethod> method = qopt::symbolizePruneMethod(head);
+  if (!method)
+    return usage;
+  if (pruneMethod.getNumOccurrences())
+    return "--prune-method is for --prune=N:M and channels:S; --prune=" +
+           spec.str() + " names its method";
+  o.method = *method;
+  o.granularity = qopt::SparsityGranularity::Unstructured;
+  // Wanda compares weights within each output row (Sun et al., 2023).
+  o.scope = *method == qopt::PruneMethod::Wanda ? qopt::PruneScope::Row
+                                                : qopt::PruneScope::Layer;
+  return "";
 }
 
 static OwningOpRef<ModuleOp> loadModel(MLIRContext &ctx,
@@ -490,13 +578,52 @@ int main(int argc, char **argv) {
   if (!tm)
     return fail(error);
   bool quantizing = quantize.getNumOccurrences() > 0;
+  bool pruning = !pruneSpec.empty();
   if (doubleQuant && (!quantizing || quantize != qopt::QuantScheme::NF4))
     return fail("--double-quant is for --quantize=nf4");
-  if (!report.empty() && !quantizing)
-    return fail("--report needs --quantize");
+  if (!report.empty() && !quantizing && !pruning)
+    return fail("--report needs --quantize or --prune");
   if (ternaryMode.getNumOccurrences() &&
       (!quantizing || quantize != qopt::QuantScheme::Ternary))
     return fail("--ternary-mode is for --quantize=ternary");
+  if (!pruning &&
+      (pruneMethod.getNumOccurrences() || pruneScope.getNumOccurrences() ||
+       !pruneInclude.empty() || !pruneExclude.empty() || shrinkStructured))
+    return fail("--prune-method, --prune-scope, --prune-include, "
+                "--prune-exclude and --shrink-structured need --prune");
+  // The report compares against the model as it was before pruning and
+  // quantization.
+  OwningOpRef<ModuleOp> floatModule;
+  if (!report.empty()) {
+    qopt::tagLayers(*module);
+    floatModule = cast<ModuleOp>((*module)->clone());
+  }
+  if (pruning) {
+    qopt::PrunePipelineOptions po;
+    if (std::string err = parsePruneSpec(pruneSpec, po); !err.empty())
+      return fail(err);
+    if (pruneScope.getNumOccurrences()) {
+      if (po.granularity != qopt::SparsityGranularity::Unstructured)
+        return fail("--prune-scope is for --prune=magnitude:S or wanda:S");
+      po.scope = pruneScope;
+    }
+    if (shrinkStructured &&
+        po.granularity != qopt::SparsityGranularity::Channels)
+      return fail("--shrink-structured is for --prune=channels:S");
+    if (po.method == qopt::PruneMethod::Wanda && calibrationData.empty())
+      return fail("--prune=" + pruneSpec +
+                  " with wanda needs --calibration-data=DIR (qopt-prune "
+                  "method=wanda scores weights by the input channels' L2 "
+                  "norms over the samples)");
+    po.calibrationData = calibrationData;
+    po.include = pruneInclude;
+    po.exclude = pruneExclude;
+    po.shrink = shrinkStructured;
+    PassManager pm(&ctx);
+    qopt::buildPrunePipeline(pm, po);
+    if (failed(pm.run(*module)))
+      return 1;
+  }
   if (quantizing) {
     if (quantize == qopt::QuantScheme::W8A8 && calibrationData.empty())
       return fail("--quantize=w8a8 needs --calibration-data=DIR (static "
@@ -511,11 +638,6 @@ int main(int argc, char **argv) {
       if (!(smoothquant >= 0 && smoothquant <= 1))
         return fail("--smoothquant=" + std::to_string(smoothquant) +
                     ": alpha must be in [0, 1]");
-    }
-    OwningOpRef<ModuleOp> floatModule;
-    if (!report.empty()) {
-      qopt::tagLayers(*module);
-      floatModule = cast<ModuleOp>((*module)->clone());
     }
     // The qopt-ptq pipeline: observe, calibrate on the samples (JIT),
     // choose parameters, quantize.
@@ -546,11 +668,15 @@ int main(int argc, char **argv) {
       op.getResult().replaceAllUsesWith(op.getInput());
       op.erase();
     });
-    if (!report.empty()) {
+  }
+  if (!report.empty()) {
+    {
       qopt::ReportOptions ro;
       ro.calibrationData = calibrationData;
       ro.evalData = evalData;
       ro.scheme = quantize;
+      ro.quantized = quantizing;
+      ro.prune = pruneSpec;
       ro.latencyRuns = reportLatencyRuns;
       ro.cpu = options;
       std::string table;

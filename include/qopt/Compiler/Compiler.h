@@ -156,7 +156,8 @@ LogicalResult loadSample(qopt_model *model, const std::string &sample,
 /// Writes each observer's statistics from the runtime's calibration session
 /// onto its qopt.observe op: `statistics` (#qopt.histogram, the streamed
 /// histogram's state, see qopt::Histogram) for qopt-calibrate, or
-/// `channel_absmax` for channel_absmax observers. Observers that saw no
+/// `channel_absmax` for channel_absmax observers, or `channel_sumsq` for
+/// channel_sumsq observers (Wanda). Observers that saw no
 /// values get none.
 void attachCalibrationStatistics(ModuleOp module);
 

@@ -77,7 +77,10 @@ def QOpt_ObserveOp : QOpt_Op<"observe", [
     What calibration learns stays on the op, typed: `statistics` (a
     `#qopt.histogram`, written by the calibration run for `minmax` and
     `histogram` observers), `channel_absmax` (per-channel max |x| of a
-    `channel_absmax` observer, for SmoothQuant) and `calibration` (a
+    `channel_absmax` observer, for SmoothQuant), `channel_sumsq` (sum of
+    x² per index of dimension `channel_axis`, default the last, over every
+    value a `channel_sumsq` observer saw: Wanda's squared input-channel
+    norms ||X_j||², for qopt-prune) and `calibration` (a
     `#qopt.calibration`: the chosen range and the `!quant.uniform` type,
     written by qopt-calibrate, read by qopt-quantize).
 
@@ -92,7 +95,9 @@ def QOpt_ObserveOp : QOpt_Op<"observe", [
                            "::mlir::qopt::ObserverKind::MinMax">:$kind,
                        OptionalAttr<QOpt_HistogramAttr>:$statistics,
                        OptionalAttr<DenseF32ArrayAttr>:$channel_absmax,
-                       OptionalAttr<QOpt_CalibrationAttr>:$calibration);
+                       OptionalAttr<QOpt_CalibrationAttr>:$calibration,
+                       OptionalAttr<DenseF64ArrayAttr>:$channel_sumsq,
+                       OptionalAttr<ConfinedAttr<I64Attr, [IntNonNegative]>>:$channel_axis);
   let results = (outs QOpt_FloatTensor:$result);
   let builders = [
     OpBuilder<(ins "::mlir::Value":$input, "int64_t":$id,
@@ -101,9 +106,16 @@ def QOpt_ObserveOp : QOpt_Op<"observe", [
             $_builder.getI64IntegerAttr(id),
             ::mlir::qopt::ObserverKindAttr::get($_builder.getContext(), kind),
             /*statistics=*/nullptr, /*channel_absmax=*/nullptr,
-            /*calibration=*/nullptr);
+            /*calibration=*/nullptr, /*channel_sumsq=*/nullptr,
+            /*channel_axis=*/nullptr);
     }]>
   ];
+  let extraClassDeclaration = [{
+    /// The dimension a per-channel observer keys its statistics by.
+    int64_t getChannelDim() {
+      return getChannelAxis().value_or(getInput().getType().getRank() - 1);
+    }
+  }];
   let assemblyFormat = "$input attr-dict `:` type($input)";
   let hasVerifier = 1;
 }

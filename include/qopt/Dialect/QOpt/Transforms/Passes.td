@@ -77,7 +77,10 @@ def InsertObserversPass : Pass<"qopt-insert-observers", "ModuleOp"> {
              clEnumValN(::mlir::qopt::ObserverKind::MinMax, "minmax",
                         "running min/max"),
              clEnumValN(::mlir::qopt::ObserverKind::ChannelAbsMax,
-                        "channel_absmax", "max |x| per channel (SmoothQuant)"))}]>
+                        "channel_absmax", "max |x| per channel (SmoothQuant)"),
+             clEnumValN(::mlir::qopt::ObserverKind::ChannelSumSq,
+                        "channel_sumsq",
+                        "sum of x² per input channel (Wanda pruning)"))}]>
   ];
   // It creates qopt ops and attributes on modules that may hold none yet.
   let dependentDialects = ["::mlir::qopt::QOptDialect"];
@@ -280,6 +283,120 @@ def FoldLoRAPass : Pass<"qopt-fold-lora", "ModuleOp"> {
     that says why.
   }];
   let dependentDialects = ["::mlir::arith::ArithDialect"];
+}
+
+def PrunePass : Pass<"qopt-prune", "ModuleOp"> {
+  let summary = "Prune layer weights by magnitude or Wanda (unstructured, n:m, channels)";
+  let description = [{
+    Zeroes the weights of every layer (QuantizableLayerOpInterface:
+    `qopt.linear` and NCHW convolutions) with a constant f32 weight whose
+    name matches `include` (all when empty) and not `exclude`, and records
+    the pattern on the layer as `qopt.sparsity = #qopt.sparsity<...>`
+    (docs/Pruning/Pruning.md).
+
+    Each weight gets a score: `magnitude` |W|, or `wanda` |W_ij| · ||X_j||₂
+    (Sun et al., 2023), where ||X_j||² is the sum of squares of input
+    channel j over the calibration samples: the `channel_sumsq` of a
+    `channel_sumsq` observer on the layer's input (qopt-insert-observers
+    kind=channel_sumsq, then qopt-collect-statistics). A convolution's
+    input channel c scores all its kernel positions. Then by `granularity`:
+
+    - `unstructured`: the floor(`sparsity` · count) smallest scores become 0,
+      counted per layer (`scope=layer`), per output row (`row`, Wanda's
+      comparison group) or over all selected layers at once (`global`).
+    - `n_m`: in every group of `m` consecutive weights along the reduction
+      dimension (a linear layer's in_features; a convolution's input
+      channels, for each output channel and kernel position, as sparse
+      tensor cores group them) the `m - n` smallest become 0. A layer
+      whose reduction dimension is not a multiple of `m` stays dense (with
+      a warning), as NVIDIA's ASP leaves such layers.
+    - `channels`: the floor(`sparsity` · out_channels) output channels
+      (rows of a linear weight, filters of a convolution) whose scores have
+      the smallest L2 norm become 0 (with their bias entries: the channel's
+      output is then exactly 0 before any activation), for
+      qopt-shrink-structured to remove.
+
+    Ties are broken by position, deterministically: among equal scores the
+    weight (row, channel) with the smaller row-major index is pruned first;
+    with `scope=global`, layers count in program order. The new weights are
+    `dense_resource` blobs `<layer>.pruned`. The pass removes the
+    channel_sumsq observers afterwards. Errors: `sparsity` outside [0, 1),
+    n:m with not 1 <= n < m, `scope` other than `layer` for n_m or
+    channels, an invalid regex, `wanda` on a layer without statistics.
+  }];
+  let options = [
+    Option<"method", "method", "::mlir::qopt::PruneMethod",
+           "::mlir::qopt::PruneMethod::Magnitude", "Weight score",
+           [{::llvm::cl::values(
+             clEnumValN(::mlir::qopt::PruneMethod::Magnitude, "magnitude",
+                        "|W|"),
+             clEnumValN(::mlir::qopt::PruneMethod::Wanda, "wanda",
+                        "|W| times the input channel's L2 norm (needs "
+                        "channel_sumsq statistics)"))}]>,
+    Option<"granularity", "granularity", "::mlir::qopt::SparsityGranularity",
+           "::mlir::qopt::SparsityGranularity::Unstructured",
+           "What is removed",
+           [{::llvm::cl::values(
+             clEnumValN(::mlir::qopt::SparsityGranularity::Unstructured,
+                        "unstructured", "single weights"),
+             clEnumValN(::mlir::qopt::SparsityGranularity::NM, "n_m",
+                        "n of every m along the reduction dimension kept"),
+             clEnumValN(::mlir::qopt::SparsityGranularity::Channels,
+                        "channels", "whole output channels by L2 norm"))}]>,
+    Option<"sparsity", "sparsity", "double", "0.5",
+           "Fraction of weights (unstructured) or output channels (channels) "
+           "to remove, in [0, 1)">,
+    Option<"n", "n", "int64_t", "2", "n_m: weights kept per group">,
+    Option<"m", "m", "int64_t", "4", "n_m: group size">,
+    Option<"scope", "scope", "::mlir::qopt::PruneScope",
+           "::mlir::qopt::PruneScope::Layer",
+           "unstructured: where the target is reached",
+           [{::llvm::cl::values(
+             clEnumValN(::mlir::qopt::PruneScope::Layer, "layer",
+                        "each layer"),
+             clEnumValN(::mlir::qopt::PruneScope::Row, "row",
+                        "each output row (Wanda's comparison group)"),
+             clEnumValN(::mlir::qopt::PruneScope::Global, "global",
+                        "all selected layers together"))}]>,
+    Option<"exclude", "exclude", "std::string", "\"\"",
+           "Regex: layers whose name matches are not pruned">,
+    Option<"include", "include", "std::string", "\"\"",
+           "Regex: only layers whose name matches are pruned">
+  ];
+  let dependentDialects = ["::mlir::arith::ArithDialect",
+                           "::mlir::qopt::QOptDialect"];
+}
+
+def ShrinkStructuredPass : Pass<"qopt-shrink-structured", "ModuleOp"> {
+  let summary = "Remove zeroed output channels of linear layers and the matching inputs of their consumers";
+  let description = [{
+    After channel pruning (qopt-prune granularity=channels), makes the
+    model physically smaller. For every `qopt.linear` with a constant f32
+    weight with all-zero rows, output channel j of such a row is the
+    constant b_j (the bias, or 0). The output is followed through
+    element-wise ops (`linalg.generic` with identity maps for the layer's
+    values and only parallel loops, such as ReLU or the GELU ONNX exports;
+    other operands scalar or per-channel constants, which are sliced too)
+    to the `qopt.linear` layers that read it. The chain is evaluated on b_j
+    for each removed channel (e_j), W2[:, j] · e_j is folded into each
+    consumer's bias (created if needed, f64 sums), and row j leaves the
+    producer's weight and bias, the chain's tensors and constants, and
+    column j the consumers' weights: the result computes what the pruned
+    model computed. Every other case stays dense with a remark saying why
+    (the output reaches something other than an element-wise op or a
+    linear's input, a residual add, a transpose, an op the evaluator does
+    not know, a non-constant weight or bias, a read of the channel size).
+    With `strict`, such a layer is an error instead.
+  }];
+  let options = [
+    Option<"strict", "strict", "bool", "false",
+           "A pruned layer that cannot be shrunk is an error (default: a "
+           "remark, the layer stays dense)">
+  ];
+  let dependentDialects = ["::mlir::arith::ArithDialect",
+                           "::mlir::linalg::LinalgDialect",
+                           "::mlir::qopt::QOptDialect",
+                           "::mlir::tensor::TensorDialect"];
 }
 
 def TernarizePass : Pass<"qopt-ternarize", "ModuleOp"> {
