@@ -18,6 +18,7 @@
 #include "qopt/Compiler/Compiler.h"
 #include "qopt/Compiler/Report.h"
 #include "qopt/Dialect/QOpt/IR/QOptOps.h"
+#include "qopt/Dialect/QOpt/Transforms/FoldQDQ.h"
 #include "qopt/Dialect/QOpt/Transforms/Passes.h"
 #include "qopt/Import/ONNX.h"
 #include "qopt/InitAll.h"
@@ -304,6 +305,13 @@ static cl::opt<bool>
               cl::desc("Generate loops for matmuls and convolutions instead "
                        "of calling the runtime's kernels (a reference build)"),
               cl::cat(category));
+// QDQ models (issue 18).
+static cl::opt<bool> foldQdq(
+    "fold-qdq",
+    cl::desc("Fold the QDQ patterns of a QDQ model (DequantizeLinear in "
+             "front of MatMul/Gemm/Conv) into integer layers with the "
+             "model's scales (default; =false keeps them float)"),
+    cl::init(true), cl::cat(category));
 enum class Emit { MLIR, LLVM, Obj, So };
 static cl::opt<Emit>
     emit("emit", cl::desc("What to write"), cl::init(Emit::So),
@@ -471,8 +479,22 @@ int main(int argc, char **argv) {
   bool quantizing = quantize.getNumOccurrences() > 0;
   if (doubleQuant && (!quantizing || quantize != qopt::QuantScheme::NF4))
     return fail("--double-quant is for --quantize=nf4");
-  if (!report.empty() && !quantizing)
-    return fail("--report needs --quantize");
+  bool qdqModel = qopt::hasQDQ(*module);
+  if (!report.empty() && !quantizing && !(qdqModel && foldQdq))
+    return fail("--report needs --quantize (or a QDQ model to fold)");
+  if (qdqModel && foldQdq) {
+    // The model's own quantization first: its scales, no calibration.
+    qopt::QDQFoldResult folded = qopt::foldQDQ(*module);
+    if (!report.empty() && !quantizing) {
+      auto out = openOutputFile(report, &error);
+      if (!out)
+        return fail(error);
+      out->os() << "{\"qdq\": " << qopt::qdqFoldResultToJSON(folded) << "}\n";
+      out->keep();
+      llvm::outs() << "qdq: " << folded.folded.size() << " layers folded, "
+                   << folded.staysFloat.size() << " stay float\n";
+    }
+  }
   if (quantizing) {
     if (quantize == qopt::QuantScheme::W8A8 && calibrationData.empty())
       return fail("--quantize=w8a8 needs --calibration-data=DIR (static "
