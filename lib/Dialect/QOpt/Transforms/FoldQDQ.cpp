@@ -583,6 +583,35 @@ struct Folder {
     }
   }
 
+  /// Other contractions that read dequantized values (attention's products
+  /// of two activations, grouped or 1-D/3-D convolutions): float, listed.
+  void listFloatContractions() {
+    module.walk([&](linalg::LinalgOp op) {
+      if (isa<linalg::Conv2DNchwFchwOp>(op)) // foldConv's
+        return;
+      if (op.getNumReductionLoops() == 0 || op.getNumDpsInputs() < 2)
+        return;
+      // Products summed (not pooling windows).
+      bool multiplies = false;
+      op->walk([&](arith::MulFOp) { multiplies = true; });
+      if (!multiplies)
+        return;
+      bool fromDQ = llvm::any_of(op.getDpsInputs(), [](Value v) {
+        if (auto pad = v.getDefiningOp<tensor::PadOp>())
+          v = pad.getSource();
+        return v.getDefiningOp<DequantizeOp>() != nullptr;
+      });
+      if (!fromDQ)
+        return;
+      std::string name = locationName(op->getLoc());
+      if (name.empty())
+        name = op->getName().getStringRef().str();
+      staysFloat(op, "contraction", name,
+                 "no integer form for this contraction (a product of two "
+                 "activations, or a grouped / 1-D / 3-D convolution)");
+    });
+  }
+
   void run() {
     foldConstantBiases();
     SmallVector<LinearOp> linears;
@@ -598,6 +627,7 @@ struct Folder {
     for (linalg::Conv2DNchwFchwOp c : convs)
       foldConv(c);
     eraseDead();
+    listFloatContractions();
   }
 };
 

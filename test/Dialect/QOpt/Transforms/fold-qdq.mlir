@@ -152,3 +152,17 @@ func.func @stays_float(%x: tensor<3x2xf32>, %w2: tensor<2x2xf32>) -> (tensor<3x2
   %z = qopt.linear %dx, %w2 {weight_name = "dynamic_w"} : (tensor<3x2xf32>, tensor<2x2xf32>) -> tensor<3x2xf32>
   return %y, %z : tensor<3x2xf32>, tensor<3x2xf32>
 }
+
+// -----
+
+// A product of two dequantized activations (attention's Q·Kᵀ) has no
+// integer kernel: float, listed.
+// CHECK-LABEL: func.func @activation_product
+// CHECK: linalg.batch_matmul
+func.func @activation_product(%a: tensor<1x2x3x!quant.uniform<i8:f32, 0.1>>, %b: tensor<1x3x2x!quant.uniform<i8:f32, 0.2>>, %o: tensor<1x2x2xf32>) -> tensor<1x2x2xf32> {
+  %da = qopt.dequantize %a : tensor<1x2x3x!quant.uniform<i8:f32, 0.1>> -> tensor<1x2x3xf32>
+  %db = qopt.dequantize %b : tensor<1x3x2x!quant.uniform<i8:f32, 0.2>> -> tensor<1x3x2xf32>
+  // expected-remark @+1 {{qopt-fold-qdq: contraction 'linalg.batch_matmul' stays float: no integer form for this contraction (a product of two activations, or a grouped / 1-D / 3-D convolution)}}
+  %y = linalg.batch_matmul ins(%da, %db : tensor<1x2x3xf32>, tensor<1x3x2xf32>) outs(%o : tensor<1x2x2xf32>) -> tensor<1x2x2xf32>
+  return %y : tensor<1x2x2xf32>
+}
