@@ -75,6 +75,15 @@ struct PTQPipelineOptions : public PassPipelineOptions<PTQPipelineOptions> {
       *this, "exclude", llvm::cl::desc("Regex: layers left float")};
   PassOptions::Option<std::string> include{
       *this, "include", llvm::cl::desc("Regex: the only layers quantized")};
+  PassOptions::Option<QuantizedLinearForm> form{
+      *this, "form",
+      llvm::cl::desc("w8a8: integer layers, or the QDQ form (what the ONNX "
+                     "QDQ export writes)"),
+      llvm::cl::init(QuantizedLinearForm::QLinear),
+      llvm::cl::values(clEnumValN(QuantizedLinearForm::QLinear, "qlinear",
+                                  "qopt.qlinear and integer convolutions"),
+                       clEnumValN(QuantizedLinearForm::QDQ, "qdq",
+                                  "quantize/dequantize around float layers"))};
 };
 
 /// [SmoothQuant: insert-observers{kind=channel_absmax} → collect-statistics
