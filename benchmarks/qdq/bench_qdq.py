@@ -7,7 +7,11 @@ running the QDQ and the float model — side by side in one run.
 
     .venv/bin/python benchmarks/qdq/bench_qdq.py --build-dir build
         [--models mlp,cnn,transformer] [--runs 200] [--rounds 3]
-        [--threads 2] [--out build/benchmarks/qdq]
+        [--threads 2] [--preprocess] [--out build/benchmarks/qdq]
+
+With --preprocess, each model also goes through onnxruntime's recommended
+quant_pre_process (BatchNorm folded into convolutions, graph optimized)
+first, float and QDQ alike (rows `<model>+pre`).
 
 For each model: the largest difference of our folded artifact from
 onnxruntime's QDQ run in steps of the output scale (LSB), the layers folded
@@ -32,13 +36,15 @@ import onnxruntime as ort
 from onnx import numpy_helper
 from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod,
                                       QuantFormat, QuantType, quantize_static)
+from onnxruntime.quantization.shape_inference import quant_pre_process
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "examples"))
 import make_examples  # noqa: E402
 
 MEDIAN = re.compile(r"median ([\d.]+) ms")
-INPUTS = {"mlp": "input", "cnn": "image", "transformer": "hidden_states"}
+INPUTS = {"mlp": "input", "cnn": "image", "transformer": "hidden_states",
+          "transformer_large": "hidden_states"}
 
 
 class Reader(CalibrationDataReader):
@@ -105,6 +111,7 @@ def main():
     ap.add_argument("--runs", type=int, default=200)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--preprocess", action="store_true")
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
     bindir = os.path.join(args.build_dir, "bin")
@@ -112,12 +119,21 @@ def main():
     os.makedirs(out_dir, exist_ok=True)
     results = []
     with tempfile.TemporaryDirectory() as tmp:
-        for name in args.models.split(","):
-            make_examples.write_model(tmp, name, calib=16, eval_=1)
+        runs = [(n, False) for n in args.models.split(",")]
+        if args.preprocess:
+            runs += [(n, True) for n in args.models.split(",")]
+        for name, pre in runs:
+            if not pre:
+                make_examples.write_model(tmp, name, calib=16, eval_=1)
             folder = os.path.join(tmp, name)
             inp = INPUTS[name]
             fmodel = os.path.join(folder, "model.onnx")
             qmodel = os.path.join(folder, "qdq.onnx")
+            if pre:
+                fmodel = os.path.join(folder, "pre.onnx")
+                qmodel = os.path.join(folder, "pre_qdq.onnx")
+                quant_pre_process(os.path.join(folder, "model.onnx"), fmodel,
+                                  skip_symbolic_shape=True)
             quantize_static(fmodel, qmodel,
                             Reader(os.path.join(folder, "calibration"), inp),
                             quant_format=QuantFormat.QDQ, per_channel=True,
@@ -128,7 +144,7 @@ def main():
             x_path = os.path.join(eval_dir, sorted(os.listdir(eval_dir))[0],
                                   inp + ".npy")
             feeds = {inp: np.load(x_path)}
-            arts = {k: os.path.join(folder, k + ".so")
+            arts = {k: os.path.join(folder, k + ("_pre" if pre else "") + ".so")
                     for k in ("float", "qdq_folded", "qdq_unfolded")}
             compile_model(bindir, fmodel, arts["float"])
             report = os.path.join(folder, "report.json")
@@ -150,7 +166,7 @@ def main():
                 times["ort_float"].append(bench_ort(fmodel, feeds, args.runs,
                                                     args.threads))
             med = {k: float(np.median(v)) for k, v in times.items()}
-            row = dict(model=name, input_shape=list(feeds[inp].shape),
+            row = dict(model=name + ("+pre" if pre else ""), input_shape=list(feeds[inp].shape),
                        folded=len(rep["folded"]),
                        stays_float=rep["stays_float"],
                        max_abs_diff_vs_ort_qdq=diff, output_scale=scale,
@@ -162,7 +178,7 @@ def main():
                        med["qdq_folded"],
                        folded_vs_ort_qdq=med["qdq_folded"] / med["ort_qdq"])
             results.append(row)
-            print(f"{name}: {row['folded']} folded, "
+            print(f"{row['model']}: {row['folded']} folded, "
                   f"{len(row['stays_float'])} float; |ours - ort| = "
                   f"{lsb} LSB; ms: " +
                   ", ".join(f"{k} {v:.3f}" for k, v in med.items()) +

@@ -612,6 +612,47 @@ struct Folder {
     });
   }
 
+  /// The Q -> DQ pairs left between float ops (around ReLU, pools, norms,
+  /// adds) become one qopt.fake_quant each: the same arithmetic in one
+  /// element-wise pass, with no integer tensor in between.
+  void fuseQDQPairs() {
+    SmallVector<DequantizeOp> dqs;
+    module.walk([&](DequantizeOp dq) { dqs.push_back(dq); });
+    for (DequantizeOp dq : dqs) {
+      auto q = throughStorageCasts(dq.getInput()).getDefiningOp<QuantizeOp>();
+      if (!q || dq->use_empty() ||
+          q.getResult().getType() != dq.getInput().getType() ||
+          q.getInput().getType() != dq.getResult().getType())
+        continue;
+      auto qTy =
+          cast<quant::QuantizedType>(dq.getInput().getType().getElementType());
+      SmallVector<double> scales;
+      SmallVector<int64_t> zps;
+      IntegerAttr axis;
+      OpBuilder b(dq);
+      if (auto t = dyn_cast<quant::UniformQuantizedType>(qTy)) {
+        scales.push_back(t.getScale());
+        zps.push_back(t.getZeroPoint());
+      } else if (auto a = dyn_cast<quant::UniformQuantizedPerAxisType>(qTy)) {
+        scales.assign(a.getScales().begin(), a.getScales().end());
+        zps.assign(a.getZeroPoints().begin(), a.getZeroPoints().end());
+        axis = b.getI64IntegerAttr(a.getQuantizedDimension());
+      } else {
+        continue;
+      }
+      auto fq = FakeQuantOp::create(
+          b, dq.getLoc(), q.getInput(), b.getDenseF64ArrayAttr(scales),
+          b.getDenseI64ArrayAttr(zps),
+          b.getI64IntegerAttr(qTy.getStorageTypeMin()),
+          b.getI64IntegerAttr(qTy.getStorageTypeMax()), axis);
+      Operation *in = dq.getInput().getDefiningOp();
+      dq.getResult().replaceAllUsesWith(fq.getResult());
+      llvm::erase(maybeDead, dq.getOperation());
+      dq.erase();
+      maybeDead.push_back(in);
+    }
+  }
+
   void run() {
     foldConstantBiases();
     SmallVector<LinearOp> linears;
@@ -626,8 +667,9 @@ struct Folder {
       foldLinear(l);
     for (linalg::Conv2DNchwFchwOp c : convs)
       foldConv(c);
-    eraseDead();
     listFloatContractions();
+    fuseQDQPairs();
+    eraseDead();
   }
 };
 

@@ -136,10 +136,13 @@ func.func @conv(%x: tensor<1x1x2x2xf32>, %o: tensor<1x2x3x3xf32>) -> tensor<1x2x
 
 // What does not fold stays float, with a remark: weight scales per input
 // channel, and a dequantized input in front of a weight that is not one.
+// The Q -> DQ pair left in front of the float layer is one fake_quant.
 // CHECK-LABEL: func.func @stays_float
 // CHECK: qopt.linear
-// CHECK: qopt.linear
+// CHECK: %[[FQ:.*]] = qopt.fake_quant %arg0 scale [1.000000e-01] zero_point [0] range [-128, 127] : tensor<3x2xf32>
+// CHECK: qopt.linear %[[FQ]], %arg1
 // CHECK-NOT: qopt.qlinear
+// CHECK-NOT: qopt.quantize
 func.func @stays_float(%x: tensor<3x2xf32>, %w2: tensor<2x2xf32>) -> (tensor<3x2xf32>, tensor<3x2xf32>) {
   %wi = arith.constant dense<[[1, 2], [3, 4]]> : tensor<2x2xi8>
   %wq = quant.scast %wi : tensor<2x2xi8> to tensor<2x2x!quant.uniform<i8:f32:1, {0.1, 0.2}>>
