@@ -254,3 +254,13 @@ def test_emit_onnx_errors(build_dir, examples, tmp_path):
            "--emit=onnx", "-o", out)
     assert "--emit=onnx rewrites the source ONNX model" in r.stderr
     assert not out.exists()
+
+
+def test_qat_example(build_dir, tmp_path):
+    # examples/qat_example.py: export the QAT graph, train it when torch is
+    # installed (skipped otherwise), compile it, check it against
+    # onnxruntime.
+    import qat_example
+    assert qat_example.main(["--build-dir", build_dir, "--out",
+                             str(tmp_path), "--steps", "3"]) == 0
+    assert (tmp_path / "mlp" / "model.trained.so").exists()
