@@ -256,10 +256,15 @@ def test_hand_written_qdq(build_dir, tmp_path, opset, blocked):
     forms = sorted(l["form"] for l in rep["folded"])
     assert forms == (["uint4 g8"] * 2 if blocked else ["w8a8"] * 2), rep
     assert rep["folded_biases"] == (0 if blocked else 2)
+    # Unfolded: the float semantics (block-wise dequantization included).
+    flt = tmp_path / "f.so"
+    compile_model(build_dir, path, flt, "--fold-qdq=false")
     for _ in range(3):
         x = rng.normal(0, 1.5, (4, 16)).astype(np.float32)
         ref = sess.run(None, {"x": x})[0]
         got = run_artifact(build_dir, so, {"x": x}, tmp_path / "o")["y"]
+        assert_within_lsb(got, ref, 0.05)
+        got = run_artifact(build_dir, flt, {"x": x}, tmp_path / "o")["y"]
         assert_within_lsb(got, ref, 0.05)
 
 
