@@ -531,10 +531,14 @@ int main(int argc, char **argv) {
     }
     qopt::ONNXExportOptions eo;
     eo.fakeQuantWeights = prepareQat;
+    auto out = openOutputFile(outputPath, &error);
+    if (!out)
+      return fail(error);
     FailureOr<int64_t> layers =
-        qopt::exportQDQModel(*module, inputPath, outputPath, eo, error);
+        qopt::exportQDQModel(*module, inputPath, out->os(), eo, error);
     if (failed(layers))
       return fail("--emit=onnx: " + error);
+    out->keep();
     llvm::outs() << "wrote " << outputPath << ": " << *layers
                  << " layers quantized"
                  << (prepareQat ? " (fake quant, for training)\n" : "\n");

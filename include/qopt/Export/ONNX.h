@@ -15,6 +15,7 @@
 
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/Support/LLVM.h"
+#include "llvm/Support/raw_ostream.h"
 
 #include <string>
 
@@ -34,11 +35,11 @@ struct ONNXExportOptions {
 
 /// Exports `module` — the model at `sourcePath` as imported, then quantized
 /// W8A8 in the QDQ form (qopt-quantize form=qdq), or still float — by
-/// rewriting the source model and writing it to `outputPath`. Layers are
+/// rewriting the source model and writing its protobuf to `os`. Layers are
 /// found by their ONNX node names (the ops' locations). Returns the number
 /// of layers quantized, or failure with `error` set.
 FailureOr<int64_t> exportQDQModel(ModuleOp module, StringRef sourcePath,
-                                  StringRef outputPath,
+                                  llvm::raw_ostream &os,
                                   const ONNXExportOptions &options,
                                   std::string &error);
 

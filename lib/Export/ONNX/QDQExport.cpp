@@ -198,7 +198,7 @@ onnx::NodeProto makeNode(const std::string &op, const std::string &name,
 
 FailureOr<int64_t> mlir::qopt::exportQDQModel(ModuleOp module,
                                               StringRef sourcePath,
-                                              StringRef outputPath,
+                                              llvm::raw_ostream &os,
                                               const ONNXExportOptions &options,
                                               std::string &error) {
   // What the module quantizes, by ONNX node.
@@ -221,8 +221,15 @@ FailureOr<int64_t> mlir::qopt::exportQDQModel(ModuleOp module,
       return WalkResult::advance();
     }
     std::optional<QuantPoint> p = pointOf(op, x, w, options);
-    if (p && !p->node.empty())
-      points[p->node] = *p;
+    if (!p)
+      return WalkResult::advance();
+    if (p->node.empty()) {
+      error = "a quantized layer has no ONNX node name in its location "
+              "(keep locations: print the module with "
+              "--mlir-print-debuginfo)";
+      return WalkResult::interrupt();
+    }
+    points[p->node] = *p;
     return WalkResult::advance();
   });
   if (walk.wasInterrupted())
@@ -418,12 +425,6 @@ FailureOr<int64_t> mlir::qopt::exportQDQModel(ModuleOp module,
   std::string bytesOut;
   if (!model.SerializeToString(&bytesOut)) {
     error = "cannot serialize the model (over protobuf's 2 GiB limit?)";
-    return failure();
-  }
-  std::error_code ec;
-  llvm::raw_fd_ostream os(outputPath, ec);
-  if (ec) {
-    error = "cannot write '" + outputPath.str() + "': " + ec.message();
     return failure();
   }
   os << bytesOut;
