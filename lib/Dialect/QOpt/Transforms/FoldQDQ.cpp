@@ -624,6 +624,14 @@ struct Folder {
           q.getResult().getType() != dq.getInput().getType() ||
           q.getInput().getType() != dq.getResult().getType())
         continue;
+      // Sizes read from the pair are the input's (same shape).
+      for (OpOperand &use : llvm::make_early_inc_range(dq->getUses()))
+        if (isa<tensor::DimOp>(use.getOwner()))
+          use.set(q.getInput());
+      if (dq->use_empty()) {
+        maybeDead.push_back(dq);
+        continue;
+      }
       auto qTy =
           cast<quant::QuantizedType>(dq.getInput().getType().getElementType());
       SmallVector<double> scales;
@@ -668,6 +676,9 @@ struct Folder {
     for (linalg::Conv2DNchwFchwOp c : convs)
       foldConv(c);
     listFloatContractions();
+    // What the folds left unused goes first, so that only live Q -> DQ
+    // pairs become fake quants.
+    eraseDead();
     fuseQDQPairs();
     eraseDead();
   }
