@@ -56,6 +56,7 @@ void mlir::qopt::buildPTQPipeline(OpPassManager &pm,
   quantize.doubleQuant = options.doubleQuant;
   quantize.exclude = options.exclude;
   quantize.include = options.include;
+  quantize.form = options.form;
   pm.addPass(createQuantizePass(quantize));
 }
 

@@ -86,6 +86,15 @@ struct PTQPipelineOptions : public PassPipelineOptions<PTQPipelineOptions> {
           clEnumValN(TernaryMode::Absmean, "absmean", "BitNet's absmean"),
           clEnumValN(TernaryMode::Lossless, "lossless",
                      "weights already in {-g, 0, +g} only"))};
+  PassOptions::Option<QuantizedLinearForm> form{
+      *this, "form",
+      llvm::cl::desc("w8a8: integer layers, or the QDQ form (what the ONNX "
+                     "QDQ export writes)"),
+      llvm::cl::init(QuantizedLinearForm::QLinear),
+      llvm::cl::values(clEnumValN(QuantizedLinearForm::QLinear, "qlinear",
+                                  "qopt.qlinear and integer convolutions"),
+                       clEnumValN(QuantizedLinearForm::QDQ, "qdq",
+                                  "quantize/dequantize around float layers"))};
 };
 
 /// [SmoothQuant: insert-observers{kind=channel_absmax} → collect-statistics
