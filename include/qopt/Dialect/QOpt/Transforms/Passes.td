@@ -449,6 +449,7 @@ def TernarizePass : Pass<"qopt-ternarize", "ModuleOp"> {
   ];
   let dependentDialects = ["::mlir::arith::ArithDialect",
                            "::mlir::qopt::QOptDialect"];
+}
 
 def FoldQDQPass : Pass<"qopt-fold-qdq", "ModuleOp"> {
   let summary = "Fold QDQ patterns (DequantizeLinear -> layer) into integer layers";
