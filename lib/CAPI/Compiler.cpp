@@ -92,7 +92,7 @@ MlirLogicalResult qoptCompile(qoptCompileOptions options,
     return fail();
   qopt::CompileResult result;
   if (failed(qopt::compileModule(*module, opts, unwrap(outputPath), result,
-                                 message)))
+                                 message, unwrap(modelPath))))
     return fail();
   if (!result.reportJson.empty())
     send(report, result.reportJson, userData);

@@ -137,11 +137,12 @@ def compile(model: ModelLike, *, output: Union[str, os.PathLike, None] = None,
     qopt::CompileOptions): the named keywords, and any other flag by its
     name with underscores (`group_size=64`, `smoothquant=0.5`,
     `exclude="head"`, `pin_shape=["x=1x16"]`, `cpu="x86-64-v3"`, `O=2`,
-    `threads=4`); list values repeat a flag. `calibration` is a sample
+    `threads=4`, `prune="2:4"`, `ternary_mode="lossless"`); list values
+    repeat a flag. `calibration` is a sample
     folder (quant-compile's layout) or an iterable of {input name: array}
-    dicts. With `quantize`, `report=True` computes the accuracy report
-    (per-layer SQNR, output SQNR, weight bytes, latency), available as
-    `artifact.report`. Errors raise quant_opt.CompileError with the message
+    dicts. With `quantize` or `prune`, `report=True` computes the accuracy
+    report (per-layer SQNR, output SQNR, weight bytes, latency), available
+    as `artifact.report`. Errors raise quant_opt.CompileError with the message
     quant-compile prints. Without `output`, the artifact lives in a
     temporary folder removed with it (`artifact.save(path)` keeps it).
     """
@@ -167,11 +168,14 @@ def compile(model: ModelLike, *, output: Union[str, os.PathLike, None] = None,
             continue
         values = value if isinstance(value, (list, tuple)) else [value]
         flags += [(key, _flag_value(v)) for v in values]
-    # The report compares float and quantized runs on samples: by default
-    # it is made whenever there are samples to run.
+    # The report compares float and quantized (or pruned) runs on samples:
+    # by default it is made whenever there are samples to run and the model
+    # is quantized or pruned; report=True asks for it in any case (a QDQ
+    # model's report lists what was folded).
     if report is None:
-        report = calibration is not None or eval_data is not None
-    if report and quantize is not None:
+        report = ((calibration is not None or eval_data is not None)
+                  and (quantize is not None or "prune" in options))
+    if report:
         flags.append(("report", "true"))
 
     owned = tempfile.mkdtemp(prefix="quant_opt-")
