@@ -48,7 +48,8 @@ extern "C" {
   X(qopt_kernel_matmul_f32t2)                                                  \
   X(qopt_observe_f32)                                                          \
   X(qopt_observe_channels_f32)                                                 \
-  X(qopt_observe_channel_sumsq_f32)
+  X(qopt_observe_channel_sumsq_f32)                                            \
+  X(qopt_kernel_matmul_sparse24_f32)
 
 #define QOPT_DECLARE(name) void name();
 QOPT_CODEGEN_SYMBOLS(QOPT_DECLARE)
