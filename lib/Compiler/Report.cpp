@@ -12,11 +12,13 @@
 
 #include "qopt/Compiler/Report.h"
 #include "qopt/Dialect/QOpt/IR/QOptOps.h"
+#include "qopt/Support/Ternary.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/IR/Builders.h"
+#include "mlir/IR/DialectResourceBlobManager.h"
 #include "llvm/Support/Format.h"
 #include "llvm/Support/JSON.h"
 #include "llvm/Support/raw_ostream.h"
@@ -139,6 +141,10 @@ std::string sparsityText(Operation *op) {
 }
 
 std::string layerForm(Operation *op) {
+  if (auto t = dyn_cast<BitLinearOp>(op))
+    return t.getActivation() == BitLinearActivation::None
+               ? "ternary, float activations"
+               : "ternary, activations int8 per token";
   if (auto q = dyn_cast<QLinearOp>(op)) {
     std::string act =
         q.getActivation() == ActivationMode::None
@@ -159,6 +165,50 @@ std::string layerForm(Operation *op) {
                                            : "int8, weight-only (QDQ)";
   }
   return "float";
+}
+
+/// A BitLinear layer's ternary statistics (docs/Quantization/Ternary.md):
+/// gamma, the share of zero weights and the SQNR of gamma * t against the
+/// float layer's weight, when both are constants.
+llvm::json::Object ternaryJson(Operation *floatOp, BitLinearOp t) {
+  llvm::json::Object out{{"gamma", t.getWeightScale().convertToDouble()}};
+  auto packedTy = cast<RankedTensorType>(t.getWeight().getType());
+  auto c = t.getWeight().getDefiningOp<arith::ConstantOp>();
+  auto r = c ? dyn_cast<DenseResourceElementsAttr>(c.getValue()) : nullptr;
+  AsmResourceBlob *blob = r ? r.getRawHandle().getBlob() : nullptr;
+  if (!blob || !packedTy.hasStaticShape())
+    return out;
+  ArrayRef<char> bytes = blob->getData();
+  int64_t n = packedTy.getDimSize(0), k = packedTy.getDimSize(1) * 4;
+  if (int64_t(bytes.size()) != n * k / 4)
+    return out;
+  ::qopt::TernaryWeight tw;
+  tw.gamma = float(t.getWeightScale().convertToDouble());
+  tw.values.resize(size_t(n * k));
+  ::qopt::unpackTernary(reinterpret_cast<const uint8_t *>(bytes.data()), n, k,
+                        tw.values.data());
+  out["zero_share"] = ::qopt::ternaryStats(tw).zeroShare;
+  // The float weight, if it is an f32 constant.
+  auto linear = dyn_cast<LinearOp>(floatOp);
+  auto wc =
+      linear ? linear.getWeight().getDefiningOp<arith::ConstantOp>() : nullptr;
+  std::optional<std::vector<float>> w;
+  if (wc) {
+    if (auto d = dyn_cast<DenseFPElementsAttr>(wc.getValue());
+        d && d.getElementType().isF32()) {
+      auto values = d.getValues<float>();
+      w = std::vector<float>(values.begin(), values.end());
+    } else if (auto fr = dyn_cast<DenseF32ResourceElementsAttr>(wc.getValue()))
+      if (auto arr = fr.tryGetAsArrayRef())
+        w = std::vector<float>(arr->begin(), arr->end());
+  }
+  if (w && int64_t(w->size()) == n * k) {
+    double sqnr = ::qopt::ternarySQNR(w->data(), tw);
+    out["weight_sqnr_db"] =
+        std::isinf(sqnr) ? llvm::json::Value(nullptr) : llvm::json::Value(sqnr);
+    out["lossless"] = std::isinf(sqnr);
+  }
+  return out;
 }
 
 /// The layer ops of the entry function by id.
@@ -471,6 +521,8 @@ FailureOr<std::string> mlir::qopt::buildReport(ModuleOp floatModule,
       entry["sqnr_db_" + s.key] = sqnrJson(it->second);
       (s.key == "eval" ? eval : cal) = &it->second;
     }
+    if (auto t = dyn_cast_or_null<BitLinearOp>(qop))
+      entry["ternary"] = ternaryJson(fop, t);
     if (!options.prune.empty()) {
       Parameters before = layerParameters(fop);
       Parameters after = qop ? layerParameters(qop) : before;

@@ -373,7 +373,12 @@ qopt_status qopt_model_run(qopt_model *model, const qopt_tensor *const *inputs,
   }
 
   qopt::rt::prepareThreads(model->defaultThreads);
-  model->entry(args.data());
+  std::string runError;
+  if (!qopt::rt::runGuarded(model->entry, args.data(), runError)) {
+    for (int o = 0; o < numOutputs; ++o)
+      outputs[o] = nullptr;
+    return fail(runError);
+  }
 
   // Adopt each result buffer; copy where a buffer is shared, aliases an
   // input or lies in a loaded image (a constant).

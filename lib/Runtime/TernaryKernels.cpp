@@ -10,9 +10,10 @@
 //   go unchanged into x86's u8 x s8 dot products (vpdpbusd on AVX-512
 //   VNNI, vpmaddubsw + vpmaddwd on AVX2: |code · q| ≤ 256, never
 //   saturating), and Σ (t + 1) q = Σ t q + Σ q is corrected with Σ q.
-// * `qopt_kernel_matmul_f32t2`: C(f32) += A · (gamma · B)ᵀ, float inputs
-//   (a float model whose weights are ternary): each code picks one of
-//   {-gamma, 0, +gamma} (vpermps) and is multiplied-added in f32.
+// * `qopt_kernel_matmul_f32t2`: C(f32) += A · Bᵀ, float inputs (a float
+//   model whose weights are ternary; the scale gamma is applied after):
+//   each code picks one of {-1, 0, +1} (vpermps) and is multiplied-added
+//   in f32.
 //
 // A byte holds k = 4j .. 4j+3; shifting a vector of bytes right by 2s and
 // masking gives the weights k = 4j + s of consecutive bytes j. Rather than
@@ -129,21 +130,26 @@ __attribute__((target("avx512f,avx512bw,avx512vnni"))) void
 rowI8VNNI(const uint8_t *row, int64_t kb, const int8_t *q, int64_t k,
           int32_t *acc) {
   const __m512i mask = _mm512_set1_epi8(3);
-  __m512i a[T];
+  // One accumulator per shift: four independent vpdpbusd chains a token
+  // (one chain would wait on the instruction's latency).
+  __m512i a[T][4];
   for (int t = 0; t < T; ++t)
-    a[t] = _mm512_setzero_si512();
+    for (int s = 0; s < 4; ++s)
+      a[t][s] = _mm512_setzero_si512();
   int64_t full = kb / 64;
   for (int64_t c = 0; c < full; ++c) {
     __m512i w = _mm512_loadu_si512(row + c * 64);
     for (int s = 0; s < 4; ++s) {
       __m512i codes = _mm512_and_si512(_mm512_srli_epi16(w, 2 * s), mask);
       for (int t = 0; t < T; ++t)
-        a[t] = _mm512_dpbusd_epi32(
-            a[t], codes, _mm512_loadu_si512(q + t * k + c * 256 + s * 64));
+        a[t][s] = _mm512_dpbusd_epi32(
+            a[t][s], codes, _mm512_loadu_si512(q + t * k + c * 256 + s * 64));
     }
   }
   for (int t = 0; t < T; ++t)
-    acc[t] = _mm512_reduce_add_epi32(a[t]);
+    acc[t] = _mm512_reduce_add_epi32(
+        _mm512_add_epi32(_mm512_add_epi32(a[t][0], a[t][1]),
+                         _mm512_add_epi32(a[t][2], a[t][3])));
   tailI8<T>(row, full * 64, kb, q, k, acc);
 }
 
@@ -153,9 +159,11 @@ __attribute__((target("avx2"))) void rowI8AVX2(const uint8_t *row, int64_t kb,
                                                int32_t *acc) {
   const __m256i mask = _mm256_set1_epi8(3);
   const __m256i ones = _mm256_set1_epi16(1);
-  __m256i a[T];
+  constexpr int A = T <= 2 ? 4 : 2; // independent chains a token
+  __m256i a[T][A];
   for (int t = 0; t < T; ++t)
-    a[t] = _mm256_setzero_si256();
+    for (int u = 0; u < A; ++u)
+      a[t][u] = _mm256_setzero_si256();
   int64_t full = kb / 32;
   for (int64_t c = 0; c < full; ++c) {
     __m256i w =
@@ -167,13 +175,16 @@ __attribute__((target("avx2"))) void rowI8AVX2(const uint8_t *row, int64_t kb,
             reinterpret_cast<const __m256i *>(q + t * k + c * 128 + s * 32));
         // |code · q| ≤ 2 · 128: pairs sum to at most 512 in i16.
         __m256i p = _mm256_maddubs_epi16(codes, x);
-        a[t] = _mm256_add_epi32(a[t], _mm256_madd_epi16(p, ones));
+        a[t][s % A] = _mm256_add_epi32(a[t][s % A], _mm256_madd_epi16(p, ones));
       }
     }
   }
   for (int t = 0; t < T; ++t) {
-    __m128i v = _mm_add_epi32(_mm256_castsi256_si128(a[t]),
-                              _mm256_extracti128_si256(a[t], 1));
+    __m256i sum = a[t][0];
+    for (int u = 1; u < A; ++u)
+      sum = _mm256_add_epi32(sum, a[t][u]);
+    __m128i v = _mm_add_epi32(_mm256_castsi256_si128(sum),
+                              _mm256_extracti128_si256(sum, 1));
     v = _mm_add_epi32(v, _mm_shuffle_epi32(v, 0x4E));
     v = _mm_add_epi32(v, _mm_shuffle_epi32(v, 0xB1));
     acc[t] = _mm_cvtsi128_si32(v);
@@ -233,9 +244,10 @@ rowF32AVX512(const uint8_t *row, int64_t kb, const float *x, int64_t k,
   const __m512 lut = _mm512_setr_ps(table[0], table[1], table[2], table[3], 0,
                                     0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
   const __m512i mask = _mm512_set1_epi32(3);
-  __m512 a[T];
+  __m512 a[T][4]; // independent FMA chains a token
   for (int t = 0; t < T; ++t)
-    a[t] = _mm512_setzero_ps();
+    for (int s = 0; s < 4; ++s)
+      a[t][s] = _mm512_setzero_ps();
   int64_t full = kb / 16;
   for (int64_t c = 0; c < full; ++c) {
     __m512i w = _mm512_cvtepu8_epi32(
@@ -244,12 +256,13 @@ rowF32AVX512(const uint8_t *row, int64_t kb, const float *x, int64_t k,
       __m512 v = _mm512_permutexvar_ps(
           _mm512_and_si512(_mm512_srli_epi32(w, 2 * s), mask), lut);
       for (int t = 0; t < T; ++t)
-        a[t] = _mm512_fmadd_ps(_mm512_loadu_ps(x + t * k + c * 64 + s * 16), v,
-                               a[t]);
+        a[t][s] = _mm512_fmadd_ps(_mm512_loadu_ps(x + t * k + c * 64 + s * 16),
+                                  v, a[t][s]);
     }
   }
   for (int t = 0; t < T; ++t)
-    acc[t] = _mm512_reduce_add_ps(a[t]);
+    acc[t] = _mm512_reduce_add_ps(_mm512_add_ps(
+        _mm512_add_ps(a[t][0], a[t][1]), _mm512_add_ps(a[t][2], a[t][3])));
   tailF32<T>(row, full * 16, kb, x, k, table, acc);
 }
 
@@ -260,9 +273,11 @@ rowF32AVX2(const uint8_t *row, int64_t kb, const float *x, int64_t k,
   const __m256 lut =
       _mm256_setr_ps(table[0], table[1], table[2], table[3], 0, 0, 0, 0);
   const __m256i mask = _mm256_set1_epi32(3);
-  __m256 a[T];
+  constexpr int A = T <= 2 ? 4 : 2; // independent FMA chains a token
+  __m256 a[T][A];
   for (int t = 0; t < T; ++t)
-    a[t] = _mm256_setzero_ps();
+    for (int u = 0; u < A; ++u)
+      a[t][u] = _mm256_setzero_ps();
   int64_t full = kb / 8;
   for (int64_t c = 0; c < full; ++c) {
     __m256i w = _mm256_cvtepu8_epi32(
@@ -271,13 +286,16 @@ rowF32AVX2(const uint8_t *row, int64_t kb, const float *x, int64_t k,
       __m256 v = _mm256_permutevar8x32_ps(
           lut, _mm256_and_si256(_mm256_srli_epi32(w, 2 * s), mask));
       for (int t = 0; t < T; ++t)
-        a[t] = _mm256_fmadd_ps(_mm256_loadu_ps(x + t * k + c * 32 + s * 8), v,
-                               a[t]);
+        a[t][s % A] = _mm256_fmadd_ps(
+            _mm256_loadu_ps(x + t * k + c * 32 + s * 8), v, a[t][s % A]);
     }
   }
   for (int t = 0; t < T; ++t) {
-    __m128 v = _mm_add_ps(_mm256_castps256_ps128(a[t]),
-                          _mm256_extractf128_ps(a[t], 1));
+    __m256 sum = a[t][0];
+    for (int u = 1; u < A; ++u)
+      sum = _mm256_add_ps(sum, a[t][u]);
+    __m128 v =
+        _mm_add_ps(_mm256_castps256_ps128(sum), _mm256_extractf128_ps(sum, 1));
     v = _mm_add_ps(v, _mm_movehl_ps(v, v));
     v = _mm_add_ss(v, _mm_movehdup_ps(v));
     acc[t] = _mm_cvtss_f32(v);
@@ -395,22 +413,20 @@ extern "C" void qopt_kernel_matmul_s8t2(int64_t m, int64_t n, int64_t k,
   });
 }
 
-// C[i, j] += Σ_k A[i, k] · (t[j, k] · gamma), gamma read from gPtr (f32).
+// C[i, j] += Σ_k A[i, k] · t[j, k].
 extern "C" void qopt_kernel_matmul_f32t2(int64_t m, int64_t n, int64_t k,
-                                         int64_t gPtr, int64_t aPtr, int64_t aM,
-                                         int64_t aK, int64_t bPtr, int64_t bN,
-                                         int64_t bK, int64_t cPtr, int64_t cM,
-                                         int64_t cN) {
+                                         int64_t aPtr, int64_t aM, int64_t aK,
+                                         int64_t bPtr, int64_t bN, int64_t bK,
+                                         int64_t cPtr, int64_t cM, int64_t cN) {
   if (m <= 0 || n <= 0 || k <= 0 || k % 4 != 0)
     return;
-  const float gamma = *reinterpret_cast<const float *>(gPtr);
   const auto *a = reinterpret_cast<const float *>(aPtr);
   const auto *b = reinterpret_cast<const uint8_t *>(bPtr);
   auto *c = reinterpret_cast<float *>(cPtr);
   Isa isa = ternaryIsa().isa;
   const int64_t kb = k / 4, chunk = chunkBytes(isa, true);
   // Codes 0, 1, 2 are -1, 0, +1 (3 is invalid and reads as 0).
-  const float table[4] = {-gamma, 0.0f, gamma, 0.0f};
+  const float table[4] = {-1.0f, 0.0f, 1.0f, 0.0f};
   std::vector<float> x(size_t(m * k));
   std::vector<float> natural(static_cast<size_t>(k));
   for (int64_t i = 0; i < m; ++i) {

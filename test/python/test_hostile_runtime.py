@@ -158,3 +158,103 @@ def test_bare_artifact_name_is_a_file_here(build_dir, tmp_path):
     assert r.returncode == 0, r.stderr
     np.testing.assert_array_equal(
         np.load(os.path.join(str(tmp_path), "o", "y.npy")), [-1, -1])
+
+
+def test_dynamic_dims_that_disagree_are_a_run_time_error(build_dir, tmp_path):
+    # x[a] + z[b]: a and b are never compared at compile time; the loop
+    # used to read past z (a=5, b=3) or silently use the shorter size.
+    model = save_model(
+        tmp_path, [helper.make_node("Add", ["x", "z"], ["y"])],
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["a"]),
+         helper.make_tensor_value_info("z", TensorProto.FLOAT, ["b"])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["a"])])
+    so, _ = compile_model(build_dir, model, tmp_path)
+    out = os.path.join(str(tmp_path), "out")
+    r = run(build_dir, so, {"x": np.ones(5, np.float32),
+                            "z": np.ones(3, np.float32)}, out)
+    assert r.returncode == 1, (r.returncode, r.stderr)
+    assert "Add node 'Add_0': inputs #0 and #1 differ in broadcast dim 0" \
+        in r.stderr, r.stderr
+    assert not os.path.exists(os.path.join(out, "y.npy"))
+    x = np.arange(3, dtype=np.float32)
+    r = run(build_dir, so, {"x": x, "z": x}, out)
+    assert r.returncode == 0, r.stderr
+    np.testing.assert_array_equal(np.load(os.path.join(out, "y.npy")), 2 * x)
+
+
+def test_failed_allocation_is_a_run_time_error(build_dir, tmp_path):
+    shape = onnx.numpy_helper.from_array(
+        np.array([1 << 20, 1 << 20], np.int64), "s")
+    model = save_model(
+        tmp_path, [helper.make_node("Expand", ["x", "s"], ["e"]),
+                   helper.make_node("ReduceSum", ["e"], ["y"], keepdims=0)],
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [])], [shape])
+    so, _ = compile_model(build_dir, model, tmp_path)
+    r = run(build_dir, so, {"x": np.ones(1, np.float32)},
+            os.path.join(str(tmp_path), "out"))
+    assert r.returncode == 1, (r.returncode, r.stderr)
+    assert "cannot allocate 4398046511" in r.stderr, r.stderr
+
+
+def test_integer_division_at_run_time(build_dir, tmp_path):
+    model = save_model(
+        tmp_path, [helper.make_node("Div", ["x", "d"], ["y"])],
+        [helper.make_tensor_value_info("x", TensorProto.INT32, [4]),
+         helper.make_tensor_value_info("d", TensorProto.INT32, [4])],
+        [helper.make_tensor_value_info("y", TensorProto.INT32, [4])])
+    so, _ = compile_model(build_dir, model, tmp_path)
+    out = os.path.join(str(tmp_path), "out")
+    x = np.array([7, -7, 9, np.iinfo(np.int32).min], np.int32)
+    r = run(build_dir, so, {"x": x, "d": np.array([2, 2, 0, 1], np.int32)},
+            out)
+    assert r.returncode == 1, (r.returncode, r.stderr)  # was SIGFPE
+    assert "Div node 'Div_0': integer division by zero" in r.stderr, r.stderr
+    d = np.array([2, 2, -3, -1], np.int32)
+    r = run(build_dir, so, {"x": x, "d": d}, out)
+    assert r.returncode == 0, r.stderr  # INT_MIN / -1 was SIGFPE too
+    got = np.load(os.path.join(out, "y.npy"))
+    # Truncation toward zero, as onnxruntime (-7 / 2 = -3).
+    want = ort_run(model, {"x": x, "d": np.array([2, 2, -3, 1], np.int32)})[0]
+    np.testing.assert_array_equal(got[:3], want[:3])
+    assert got[3] == np.iinfo(np.int32).min  # wraps, like numpy
+
+
+def test_matmul_dynamic_k_and_reshape_counts_are_checked(build_dir, tmp_path):
+    # x[2,k] @ W[16,8]: k=4 silently used 4 rows, k=32 read past W.
+    w = onnx.numpy_helper.from_array(np.ones((16, 8), np.float32), "w")
+    mm = save_model(
+        tmp_path, [helper.make_node("MatMul", ["x", "w"], ["y"])],
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, "k"])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 8])], [w],
+        name="mm.onnx")
+    so, _ = compile_model(build_dir, mm, tmp_path)
+    out = os.path.join(str(tmp_path), "out")
+    for k in (4, 32):
+        r = run(build_dir, so, {"x": np.ones((2, k), np.float32)}, out)
+        assert r.returncode == 1, (k, r.returncode, r.stderr)
+        assert "MatMul node 'MatMul_0': the input's last dim differs" \
+            in r.stderr, r.stderr
+    x = np.random.default_rng(1).standard_normal((2, 16)).astype(np.float32)
+    r = run(build_dir, so, {"x": x}, out)
+    assert r.returncode == 0, r.stderr
+    np.testing.assert_allclose(np.load(os.path.join(out, "y.npy")),
+                               ort_run(mm, {"x": x})[0], rtol=1e-5, atol=1e-5)
+
+    # x[a,4] reshaped to [-1,3]: a=2 (8 elements) used to give [2,3].
+    shape = onnx.numpy_helper.from_array(np.array([-1, 3], np.int64), "s")
+    rs = save_model(
+        tmp_path, [helper.make_node("Reshape", ["x", "s"], ["y"])],
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["a", 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["b", 3])],
+        [shape], name="rs.onnx")
+    so, _ = compile_model(build_dir, rs, tmp_path)
+    r = run(build_dir, so, {"x": np.ones((2, 4), np.float32)}, out)
+    assert r.returncode == 1, (r.returncode, r.stderr)
+    assert "Reshape node 'Reshape_0': the shape does not hold as many " \
+        "elements as the input" in r.stderr, r.stderr
+    x = np.arange(12, dtype=np.float32).reshape(3, 4)
+    r = run(build_dir, so, {"x": x}, out)
+    assert r.returncode == 0, r.stderr
+    np.testing.assert_array_equal(np.load(os.path.join(out, "y.npy")),
+                                  x.reshape(-1, 3))

@@ -3,7 +3,8 @@
 //   quant-compile MODEL(.onnx|.onnxtext|.mlir) -o model.so [--target=cpu]
 //       [--cpu=native|x86-64-v3|...] [--pin-shape NAME=DxD] [--pin-dim N=V]
 //       [--threads N] [--emit=mlir|llvm|obj|so]
-//       [--quantize=w8a8|w8a8-dynamic|w8|w4 [--group-size=128]
+//       [--quantize=w8a8|w8a8-dynamic|w8|w4|nf4|ternary [--group-size=128]
+//        [--ternary-mode=absmean|lossless]
 //        --calibration-data=DIR --calibration-method=minmax|percentile|
 //        entropy|mse [--percentile=99.99] [--exclude=REGEX]
 //        [--report=report.json [--eval-data=DIR]]]
@@ -21,7 +22,9 @@
 #include "qopt/Compiler/Compiler.h"
 #include "qopt/Compiler/Report.h"
 #include "qopt/Dialect/QOpt/IR/QOptOps.h"
+#include "qopt/Dialect/QOpt/Transforms/FoldQDQ.h"
 #include "qopt/Dialect/QOpt/Transforms/Passes.h"
+#include "qopt/Export/ONNX.h"
 #include "qopt/Import/ONNX.h"
 #include "qopt/InitAll.h"
 #include "qopt/Pipelines/PTQPipeline.h"
@@ -196,7 +199,20 @@ static ChoiceOpt<qopt::QuantScheme> quantize(
                           "weight-only 4-bit (--group-size)"),
                clEnumValN(qopt::QuantScheme::NF4, "nf4",
                           "weight-only NF4 (QLoRA; --group-size, default "
-                          "64)")),
+                          "64)"),
+               clEnumValN(qopt::QuantScheme::Ternary, "ternary",
+                          "BitNet b1.58 BitLinear: ternary weights, 2 bits "
+                          "each (--ternary-mode)")),
+    cl::cat(category));
+static ChoiceOpt<qopt::TernaryMode> ternaryMode(
+    "ternary-mode", cl::desc("--quantize=ternary: how weights become ternary"),
+    cl::init(qopt::TernaryMode::Absmean),
+    cl::values(clEnumValN(qopt::TernaryMode::Absmean, "absmean",
+                          "post-training absmean, int8 activations per token "
+                          "(default)"),
+               clEnumValN(qopt::TernaryMode::Lossless, "lossless",
+                          "only layers whose weights are already {-g, 0, +g}, "
+                          "float activations: the model is unchanged")),
     cl::cat(category));
 static cl::opt<std::string>
     calibrationData("calibration-data",
@@ -301,6 +317,12 @@ static cl::opt<bool> parallelLoops(
     cl::desc("Split generated loops over threads as well (the matmul and "
              "convolution kernels always are)"),
     cl::cat(category));
+static cl::opt<bool> noRuntimeChecks(
+    "no-runtime-checks",
+    cl::desc("Drop the run-time checks of dynamic shapes and integer "
+             "division (docs/Security.md); a bad input is then undefined "
+             "behaviour"),
+    cl::cat(category));
 static cl::opt<bool> noFusion("no-fusion", cl::desc("Skip element-wise fusion"),
                               cl::cat(category));
 static cl::opt<bool>
@@ -308,7 +330,23 @@ static cl::opt<bool>
               cl::desc("Generate loops for matmuls and convolutions instead "
                        "of calling the runtime's kernels (a reference build)"),
               cl::cat(category));
-enum class Emit { MLIR, LLVM, Obj, So };
+// QDQ models (issue 18).
+static cl::opt<bool> foldQdq(
+    "fold-qdq",
+    cl::desc("Fold the QDQ patterns of a QDQ model (DequantizeLinear in "
+             "front of MatMul/Gemm/Conv) into integer layers with the "
+             "model's scales (default; =false keeps them float)"),
+    cl::init(true), cl::cat(category));
+static cl::opt<bool> prepareQat(
+    "prepare-qat",
+    cl::desc("With --quantize=w8a8 --emit=onnx: write a quantization-aware "
+             "training graph: QuantizeLinear -> DequantizeLinear (fake quant) "
+             "on the float weights and activations at every point W8A8 "
+             "quantizes, initial scales and zero points as named "
+             "initializers (from --calibration-data; without it, weights' "
+             "own ranges and activations over [-1, 1])"),
+    cl::cat(category));
+enum class Emit { MLIR, LLVM, Obj, So, ONNX };
 static cl::opt<Emit>
     emit("emit", cl::desc("What to write"), cl::init(Emit::So),
          cl::values(clEnumValN(Emit::MLIR, "mlir",
@@ -317,7 +355,13 @@ static cl::opt<Emit>
                     clEnumValN(Emit::LLVM, "llvm", "optimized LLVM IR"),
                     clEnumValN(Emit::Obj, "obj", "an object file"),
                     clEnumValN(Emit::So, "so",
-                               "a shared-library artifact (default)")),
+                               "a shared-library artifact (default)"),
+                    clEnumValN(Emit::ONNX, "onnx",
+                               "the source ONNX model with the W8A8 "
+                               "quantization as QuantizeLinear/"
+                               "DequantizeLinear (a QDQ model; "
+                               "--prepare-qat: a fake-quant training "
+                               "graph)")),
          cl::cat(category));
 
 // Pruning (docs/Pruning/Pruning.md): before quantization.
@@ -547,6 +591,7 @@ int main(int argc, char **argv) {
   options.features = features;
   options.optLevel = optLevel;
   options.fuseElementwise = !noFusion;
+  options.runtimeChecks = !noRuntimeChecks;
   options.kernelCalls = !noKernels;
   options.defaultThreads = threads;
   options.parallelLoops = parallelLoops;
@@ -560,13 +605,79 @@ int main(int argc, char **argv) {
   bool pruning = !pruneSpec.empty();
   if (doubleQuant && (!quantizing || quantize != qopt::QuantScheme::NF4))
     return fail("--double-quant is for --quantize=nf4");
-  if (!report.empty() && !quantizing && !pruning)
-    return fail("--report needs --quantize or --prune");
+  if (prepareQat && emit != Emit::ONNX)
+    return fail("--prepare-qat writes an ONNX model: add --emit=onnx");
+  if (emit == Emit::ONNX) {
+    // The quantization goes back into the source model (lib/Export/ONNX).
+    StringRef ext = llvm::sys::path::extension(inputPath);
+    if (ext == ".mlir" || ext == ".mlirbc")
+      return fail("--emit=onnx rewrites the source ONNX model; " + inputPath +
+                  " is MLIR");
+    if (!quantizing || quantize != qopt::QuantScheme::W8A8)
+      return fail("--emit=onnx exports --quantize=w8a8 (static int8 "
+                  "activations, int8 weights per channel)");
+    if (!adapters.empty() || smoothquant.getNumOccurrences() || pruning)
+      return fail("--emit=onnx keeps the source model's weights: "
+                  "--adapter, --smoothquant and --prune change them");
+    if (qopt::hasQDQ(*module))
+      return fail("--emit=onnx: the model is already a QDQ model");
+    if (calibrationData.empty() && !prepareQat)
+      return fail("--quantize=w8a8 needs --calibration-data=DIR (static "
+                  "activation ranges come from calibration)");
+    if (!calibrationData.empty()) {
+      qopt::PTQPipelineOptions ptq;
+      ptq.scheme = qopt::QuantScheme::W8A8;
+      ptq.calibrationData = calibrationData;
+      ptq.calibrationMethod = calibrationMethod;
+      ptq.percentile = calibrationPercentile;
+      ptq.activationType = activationType;
+      ptq.exclude = excludeLayers;
+      ptq.include = includeLayers;
+      ptq.form = qopt::QuantizedLinearForm::QDQ;
+      PassManager pm(&ctx);
+      qopt::buildPTQPipeline(pm, ptq);
+      if (failed(pm.run(*module)))
+        return 1;
+    }
+    qopt::ONNXExportOptions eo;
+    eo.fakeQuantWeights = prepareQat;
+    auto out = openOutputFile(outputPath, &error);
+    if (!out)
+      return fail(error);
+    FailureOr<int64_t> layers =
+        qopt::exportQDQModel(*module, inputPath, out->os(), eo, error);
+    if (failed(layers))
+      return fail("--emit=onnx: " + error);
+    out->keep();
+    llvm::outs() << "wrote " << outputPath << ": " << *layers
+                 << " layers quantized"
+                 << (prepareQat ? " (fake quant, for training)\n" : "\n");
+    return 0;
+  }
+  bool qdqModel = qopt::hasQDQ(*module);
+  if (!report.empty() && !quantizing && !pruning && !(qdqModel && foldQdq))
+    return fail("--report needs --quantize, --prune or a QDQ model to fold");
+  if (ternaryMode.getNumOccurrences() &&
+      (!quantizing || quantize != qopt::QuantScheme::Ternary))
+    return fail("--ternary-mode is for --quantize=ternary");
   if (!pruning &&
       (pruneMethod.getNumOccurrences() || pruneScope.getNumOccurrences() ||
        !pruneInclude.empty() || !pruneExclude.empty() || shrinkStructured))
     return fail("--prune-method, --prune-scope, --prune-include, "
                 "--prune-exclude and --shrink-structured need --prune");
+  if (qdqModel && foldQdq) {
+    // The model's own quantization first: its scales, no calibration.
+    qopt::QDQFoldResult folded = qopt::foldQDQ(*module);
+    if (!report.empty() && !quantizing && !pruning) {
+      auto out = openOutputFile(report, &error);
+      if (!out)
+        return fail(error);
+      out->os() << "{\"qdq\": " << qopt::qdqFoldResultToJSON(folded) << "}\n";
+      out->keep();
+      llvm::outs() << "qdq: " << folded.folded.size() << " layers folded, "
+                   << folded.staysFloat.size() << " stay float\n";
+    }
+  }
   // The report compares against the model as it was before pruning and
   // quantization.
   OwningOpRef<ModuleOp> floatModule;
@@ -633,6 +744,7 @@ int main(int argc, char **argv) {
     ptq.smoothquantAlpha = smoothquant.getNumOccurrences() ? smoothquant : -1.0;
     ptq.exclude = excludeLayers;
     ptq.include = includeLayers;
+    ptq.ternaryMode = ternaryMode;
     PassManager pm(&ctx);
     qopt::buildPTQPipeline(pm, ptq);
     if (failed(pm.run(*module)))

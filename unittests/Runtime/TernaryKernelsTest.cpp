@@ -25,7 +25,7 @@ void qopt_kernel_matmul_s8t2(int64_t, int64_t, int64_t, int64_t, int64_t,
                              int64_t, int64_t, int64_t, int64_t);
 void qopt_kernel_matmul_f32t2(int64_t, int64_t, int64_t, int64_t, int64_t,
                               int64_t, int64_t, int64_t, int64_t, int64_t,
-                              int64_t, int64_t, int64_t);
+                              int64_t, int64_t);
 }
 
 namespace {
@@ -143,21 +143,20 @@ TEST(TernaryMatmulKernel, S8T2StridedOperands) {
 
 TEST(TernaryMatmulKernel, F32T2MatchesDoubleSums) {
   unsigned seed = 100;
-  const float gamma = 0.0371f;
   for (const Shape &sh : kShapes) {
     int64_t m = sh.m, n = sh.n, k = sh.k;
     Weight w = randomWeight(n, k, k / 4 + 3, seed++);
     std::vector<float> x = randomActivations(m, k, seed++);
     std::vector<float> c(size_t(m * n), 0.5f);
-    qopt_kernel_matmul_f32t2(m, n, k, addr(&gamma), addr(x.data()), k, 1,
+    qopt_kernel_matmul_f32t2(m, n, k, addr(x.data()), k, 1,
                              addr(w.bytes.data()), w.rowBytes, 1,
                              addr(c.data()), n, 1);
     for (int64_t i = 0; i < m; ++i)
       for (int64_t j = 0; j < n; ++j) {
         double want = 0.5, mag = 0;
         for (int64_t kk = 0; kk < k; ++kk) {
-          double p = double(x[size_t(i * k + kk)]) *
-                     double(float(w.t[size_t(j * k + kk)]) * gamma);
+          double p =
+              double(x[size_t(i * k + kk)]) * double(w.t[size_t(j * k + kk)]);
           want += p;
           mag += std::fabs(p);
         }

@@ -53,6 +53,9 @@ struct CPUCompileOptions {
   /// the kernels, where the time goes, are threaded either way, and the
   /// async lowering makes the code several times larger.
   bool parallelLoops = false;
+  /// Keep the run-time checks of dynamic shapes and integer division
+  /// (docs/Security.md); off: a bad input is undefined behaviour.
+  bool runtimeChecks = true;
   /// Calibration build: qopt.observe ops report to the runtime.
   bool instrument = false;
 };

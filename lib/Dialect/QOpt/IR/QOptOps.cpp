@@ -48,11 +48,11 @@ static LogicalResult verifyQuantPair(Operation *op, RankedTensorType floatTy,
            << shapeStr(quantTy.getShape());
 
   auto qTy = dyn_cast<quant::QuantizedType>(quantTy.getElementType());
-  if (!isa<quant::UniformQuantizedType, quant::UniformQuantizedPerAxisType>(
-          qTy))
-    return op->emitOpError("only per-tensor (!quant.uniform<s:f, scale:zp>) "
-                           "and per-axis uniform quantized types are "
-                           "supported, got ")
+  if (!isa<quant::UniformQuantizedType, quant::UniformQuantizedPerAxisType,
+           quant::UniformQuantizedSubChannelType>(qTy))
+    return op->emitOpError("only per-tensor (!quant.uniform<s:f, scale:zp>), "
+                           "per-axis and sub-channel (block-wise) uniform "
+                           "quantized types are supported, got ")
            << quantTy.getElementType();
   if (qTy.getExpressedType() != floatTy.getElementType())
     return op->emitOpError("float element type ")
@@ -71,6 +71,41 @@ static LogicalResult verifyQuantPair(Operation *op, RankedTensorType floatTy,
 
   if (auto perTensor = dyn_cast<quant::UniformQuantizedType>(qTy))
     return checkZeroPoint(perTensor.getZeroPoint());
+
+  if (auto blocked = dyn_cast<quant::UniformQuantizedSubChannelType>(qTy)) {
+    // Scales index [i0 / B0, i1 / B1, ...]; a dimension with no block size
+    // has one block.
+    int64_t rank = quantTy.getRank();
+    ArrayRef<int64_t> sShape = blocked.getScales().getType().getShape();
+    if (!quantTy.hasStaticShape())
+      return op->emitOpError("a sub-channel quantized tensor must have a "
+                             "static shape");
+    if (static_cast<int64_t>(sShape.size()) != rank)
+      return op->emitOpError("sub-channel scales have rank ")
+             << sShape.size() << ", the tensor " << rank;
+    SmallVector<int64_t> blocks(quantTy.getShape());
+    for (auto [d, size] :
+         llvm::zip(blocked.getQuantizedDimensions(), blocked.getBlockSizes())) {
+      if (d >= rank)
+        return op->emitOpError("quantized dimension ")
+               << d << " is out of range for a tensor of rank " << rank;
+      blocks[d] = size;
+    }
+    for (int64_t d = 0; d < rank; ++d) {
+      int64_t dim = quantTy.getDimSize(d);
+      if (dim % blocks[d] != 0 || sShape[d] != dim / blocks[d])
+        return op->emitOpError("block size ")
+               << blocks[d] << " of dimension " << d << " (size " << dim
+               << ") needs " << dim / std::max<int64_t>(blocks[d], 1)
+               << " whole blocks, the scales have " << sShape[d];
+    }
+    for (const APInt &zp : blocked.getZeroPoints().getValues<APInt>())
+      if (failed(checkZeroPoint(blocked.isSigned()
+                                    ? zp.getSExtValue()
+                                    : static_cast<int64_t>(zp.getZExtValue()))))
+        return failure();
+    return success();
+  }
 
   auto perAxis = cast<quant::UniformQuantizedPerAxisType>(qTy);
   int64_t axis = perAxis.getQuantizedDimension();

@@ -1,4 +1,5 @@
 // RUN: quant-opt %s --qopt-ternarize="mode=lossless" --split-input-file --verify-diagnostics | FileCheck %s --enable-var-scope
+// RUN: quant-opt %s --qopt-ternarize="mode=lossless" --split-input-file --convert-qopt-to-linalg 2>/dev/null | FileCheck %s --check-prefix=LOWER
 
 // Already ternary ({-0.25, 0, 0.25}): rewritten with gamma = 0.25 and float
 // input. Codes 2 0 1 2 -> 0x92, 1 1 0 2 -> 0x85.
@@ -6,6 +7,9 @@
 // CHECK: %[[W:.*]] = arith.constant dense_resource<ternary.w.ternary> : tensor<2x1xi8>
 // CHECK: qopt.bitlinear %arg0, %[[W]] scale 2.500000e-01 {activation = #qopt.bitlinear_activation<none>, weight_name = "ternary.w"}
 // CHECK: ternary.w.ternary: "0x010000009285"
+// LOWER-LABEL: func.func @ternary
+// LOWER-NOT: qopt.bitlinear
+// LOWER: library_call = "qopt_kernel_matmul_f32t2"
 func.func @ternary(%x: tensor<3x4xf32>) -> tensor<3x2xf32> {
   %w = arith.constant dense<[[0.25, -0.25, 0.0, 0.25], [0.0, -0.0, -0.25, 0.25]]> : tensor<2x4xf32>
   %y = qopt.linear %x, %w {weight_name = "ternary.w"} : (tensor<3x4xf32>, tensor<2x4xf32>) -> tensor<3x2xf32>

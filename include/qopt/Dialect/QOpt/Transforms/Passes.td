@@ -415,6 +415,11 @@ def TernarizePass : Pass<"qopt-ternarize", "ModuleOp"> {
       exported as float) are rewritten, with `gamma = g` and float inputs
       (`activation` is ignored): the model computes what it computed. Every
       other layer stays `qopt.linear` and is listed by a remark saying why.
+      The exporter's BitLinear subgraphs (BitNet's reference code exported
+      as float: `w + (clamp(round(w * S), -1, 1) / S - w)` on a constant
+      weight, optionally `x + (clamp(round(x * s), -128, 127) / s - x)` on
+      the input, around a matmul) become `qopt.bitlinear` too, with
+      `gamma = 1 / S` and `per_token_int8` where the input chain is there.
 
     The packed weights are `dense_resource` blobs named `<weight>.ternary`.
     Layers whose name matches `exclude` stay float; with `include`, only
@@ -442,7 +447,47 @@ def TernarizePass : Pass<"qopt-ternarize", "ModuleOp"> {
     Option<"include", "include", "std::string", "\"\"",
            "Regex: only layers whose name matches are rewritten">
   ];
-  let dependentDialects = ["::mlir::arith::ArithDialect"];
+  let dependentDialects = ["::mlir::arith::ArithDialect",
+                           "::mlir::qopt::QOptDialect"];
+}
+
+def FoldQDQPass : Pass<"qopt-fold-qdq", "ModuleOp"> {
+  let summary = "Fold QDQ patterns (DequantizeLinear -> layer) into integer layers";
+  let description = [{
+    A QDQ model (onnxruntime's `quantize_static`, QAT exports, hand-written
+    graphs) carries its quantization as QuantizeLinear/DequantizeLinear
+    pairs around float layers; the importer keeps them as `qopt.quantize`
+    / `qopt.dequantize`. This pass turns each recognized layer into integer
+    code with the scales the model carries (no calibration):
+
+    * `qopt.linear` whose weight is a dequantized constant (`[N, K]`, or
+      the `[1, 0]` transpose of a `[K, N]` one; integers stored, or a float
+      constant quantized by a `qopt.quantize`) with one scale per output
+      channel or per tensor, and whose input is a per-tensor 8-bit
+      `qopt.dequantize`, becomes a static `qopt.qlinear` (int8 weights,
+      i32 accumulation): `input_scale`/`input_zero_point` from the input's
+      type, the weights minus their zero points (they must fit int8). When
+      the input is `dequantize(quantize(x))` with one type, `x` itself
+      feeds the layer (qopt.qlinear quantizes it the same way).
+    * The same with a float input: a weight-only int8 `qopt.qlinear`.
+    * 4-bit weights (int4/uint4, blocked along K — opset 21 `block_size` —
+      or per channel): a weight-only `qopt.qlinear` `int4` (zero points 0)
+      or `uint4` (int4 with zero points is shifted by 8 into uint4).
+    * `linalg.conv_2d_nchw_fchw` whose input is a per-tensor 8-bit
+      dequantize (possibly padded) and whose filter a dequantized constant
+      per output channel: an i8 x i8 -> i32 convolution and a float
+      epilogue, as qopt-quantize's W8A8 convolutions.
+    * `qopt.dequantize` of an int32 constant (onnxruntime's bias) becomes
+      a float constant.
+
+    Anything else keeps its float semantics (the dequantize ops lower to
+    exact float code) and each layer with a dequantized input or weight
+    that did not fold gets a remark saying why.
+  }];
+  let dependentDialects = ["::mlir::arith::ArithDialect",
+                           "::mlir::linalg::LinalgDialect",
+                           "::mlir::tensor::TensorDialect",
+                           "::mlir::quant::QuantDialect"];
 }
 
 #endif // QOPT_DIALECT_QOPT_TRANSFORMS_PASSES_TD
