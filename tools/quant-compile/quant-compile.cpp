@@ -3,10 +3,14 @@
 //   quant-compile MODEL(.onnx|.onnxtext|.mlir) -o model.so [--target=cpu]
 //       [--cpu=native|x86-64-v3|...] [--pin-shape NAME=DxD] [--pin-dim N=V]
 //       [--threads N] [--emit=mlir|llvm|obj|so]
-//       [--quantize=w8a8|w8a8-dynamic|w8|w4 [--group-size=128]
+//       [--quantize=w8a8|w8a8-dynamic|w8|w4|nf4|ternary [--group-size=128]
+//        [--ternary-mode=absmean|lossless]
 //        --calibration-data=DIR --calibration-method=minmax|percentile|
 //        entropy|mse [--percentile=99.99] [--exclude=REGEX]
 //        [--report=report.json [--eval-data=DIR]]]
+//       [--prune=magnitude:S|wanda:S|N:M|channels:S [--prune-method=M]
+//        [--prune-scope=layer|row|global] [--prune-include=REGEX]
+//        [--prune-exclude=REGEX] [--shrink-structured]]
 //
 // Imports the model (or parses graph-level MLIR), lowers it with the
 // registered qopt-cpu-pipeline{artifact=true}, translates to LLVM IR,
@@ -25,6 +29,7 @@
 #include "qopt/InitAll.h"
 #include "qopt/Pipelines/PTQPipeline.h"
 #include "qopt/Pipelines/Pipelines.h"
+#include "qopt/Pipelines/PrunePipeline.h"
 #include "qopt/Runtime/qopt_runtime.h"
 
 #include "mlir/IR/Diagnostics.h"
@@ -194,7 +199,20 @@ static ChoiceOpt<qopt::QuantScheme> quantize(
                           "weight-only 4-bit (--group-size)"),
                clEnumValN(qopt::QuantScheme::NF4, "nf4",
                           "weight-only NF4 (QLoRA; --group-size, default "
-                          "64)")),
+                          "64)"),
+               clEnumValN(qopt::QuantScheme::Ternary, "ternary",
+                          "BitNet b1.58 BitLinear: ternary weights, 2 bits "
+                          "each (--ternary-mode)")),
+    cl::cat(category));
+static ChoiceOpt<qopt::TernaryMode> ternaryMode(
+    "ternary-mode", cl::desc("--quantize=ternary: how weights become ternary"),
+    cl::init(qopt::TernaryMode::Absmean),
+    cl::values(clEnumValN(qopt::TernaryMode::Absmean, "absmean",
+                          "post-training absmean, int8 activations per token "
+                          "(default)"),
+               clEnumValN(qopt::TernaryMode::Lossless, "lossless",
+                          "only layers whose weights are already {-g, 0, +g}, "
+                          "float activations: the model is unchanged")),
     cl::cat(category));
 static cl::opt<std::string>
     calibrationData("calibration-data",
@@ -299,6 +317,12 @@ static cl::opt<bool> parallelLoops(
     cl::desc("Split generated loops over threads as well (the matmul and "
              "convolution kernels always are)"),
     cl::cat(category));
+static cl::opt<bool> noRuntimeChecks(
+    "no-runtime-checks",
+    cl::desc("Drop the run-time checks of dynamic shapes and integer "
+             "division (docs/Security.md); a bad input is then undefined "
+             "behaviour"),
+    cl::cat(category));
 static cl::opt<bool> noFusion("no-fusion", cl::desc("Skip element-wise fusion"),
                               cl::cat(category));
 static cl::opt<bool>
@@ -340,9 +364,93 @@ static cl::opt<Emit>
                                "graph)")),
          cl::cat(category));
 
+// Pruning (docs/Pruning/Pruning.md): before quantization.
+static cl::opt<std::string> pruneSpec(
+    "prune",
+    cl::desc("Prune before anything else is quantized: magnitude:S or "
+             "wanda:S (unstructured, fraction S; wanda needs "
+             "--calibration-data), N:M (e.g. 2:4, 4:8: N of every M kept "
+             "along the reduction dimension), channels:S (fraction S of "
+             "output channels, by L2 norm)"),
+    cl::value_desc("spec"), cl::cat(category));
+static ChoiceOpt<qopt::PruneMethod> pruneMethod(
+    "prune-method",
+    cl::desc("Score for --prune=N:M and channels:S (magnitude:S and "
+             "wanda:S name theirs)"),
+    cl::init(qopt::PruneMethod::Magnitude),
+    cl::values(clEnumValN(qopt::PruneMethod::Magnitude, "magnitude", "|W|"),
+               clEnumValN(qopt::PruneMethod::Wanda, "wanda",
+                          "|W| times the input channel's L2 norm")),
+    cl::cat(category));
+static ChoiceOpt<qopt::PruneScope> pruneScope(
+    "prune-scope",
+    cl::desc("Where an unstructured target is reached (default: layer for "
+             "magnitude, row for wanda as in the paper)"),
+    cl::values(clEnumValN(qopt::PruneScope::Layer, "layer", "each layer"),
+               clEnumValN(qopt::PruneScope::Row, "row", "each output row"),
+               clEnumValN(qopt::PruneScope::Global, "global",
+                          "all pruned layers together")),
+    cl::cat(category));
+static cl::opt<std::string>
+    pruneInclude("prune-include",
+                 cl::desc("Regex: only layers whose name matches are pruned"),
+                 cl::value_desc("regex"), cl::cat(category));
+static cl::opt<std::string>
+    pruneExclude("prune-exclude",
+                 cl::desc("Regex: layers whose name matches are not pruned"),
+                 cl::value_desc("regex"), cl::cat(category));
+static cl::opt<bool> shrinkStructured(
+    "shrink-structured",
+    cl::desc("After --prune=channels:S, remove the zeroed channels "
+             "(linear -> element-wise ops -> linear chains); layers that "
+             "cannot be shrunk stay dense, with a remark saying why"),
+    cl::cat(category));
+
 static int fail(const std::string &message) {
   llvm::errs() << "quant-compile: error: " << message << "\n";
   return 1;
+}
+
+/// Parses --prune into the pipeline's options; an error message or "".
+static std::string parsePruneSpec(StringRef spec,
+                                  qopt::PrunePipelineOptions &o) {
+  auto [head, tail] = spec.split(':');
+  std::string usage = "--prune=" + spec.str() +
+                      ": expected magnitude:S, wanda:S, N:M (2:4, 4:8) or "
+                      "channels:S with S in [0, 1)";
+  if (tail.empty())
+    return usage;
+  int64_t n = 0, m = 0;
+  if (!head.getAsInteger(10, n) && !tail.getAsInteger(10, m)) {
+    if (!(n >= 1 && n < m))
+      return "--prune=" + spec.str() + ": N:M needs 1 <= N < M";
+    o.granularity = qopt::SparsityGranularity::NM;
+    o.n = n;
+    o.m = m;
+    o.method = pruneMethod;
+    return "";
+  }
+  double s = 0;
+  if (tail.getAsDouble(s) || !(s >= 0 && s < 1))
+    return usage;
+  o.sparsity = s;
+  if (head == "channels") {
+    o.granularity = qopt::SparsityGranularity::Channels;
+    o.method = pruneMethod;
+    return "";
+  }
+  std::optional<qopt::PruneMethod> method = qopt::symbolizePruneMethod(head);
+  if (!method)
+    return usage;
+  if (pruneMethod.getNumOccurrences())
+    return "--prune-method is for --prune=N:M and channels:S; --prune=" +
+           spec.str() + " names its method";
+  o.method = *method;
+  o.granularity = qopt::SparsityGranularity::Unstructured;
+  // Wanda compares weights within each output row (Sun et al., 2023).
+  o.scope = *method == qopt::PruneMethod::Wanda ? qopt::PruneScope::Row
+                                                : qopt::PruneScope::Layer;
+  return "";
 }
 
 static OwningOpRef<ModuleOp> loadModel(MLIRContext &ctx,
@@ -483,6 +591,7 @@ int main(int argc, char **argv) {
   options.features = features;
   options.optLevel = optLevel;
   options.fuseElementwise = !noFusion;
+  options.runtimeChecks = !noRuntimeChecks;
   options.kernelCalls = !noKernels;
   options.defaultThreads = threads;
   options.parallelLoops = parallelLoops;
@@ -493,6 +602,7 @@ int main(int argc, char **argv) {
   if (!tm)
     return fail(error);
   bool quantizing = quantize.getNumOccurrences() > 0;
+  bool pruning = !pruneSpec.empty();
   if (doubleQuant && (!quantizing || quantize != qopt::QuantScheme::NF4))
     return fail("--double-quant is for --quantize=nf4");
   if (prepareQat && emit != Emit::ONNX)
@@ -506,9 +616,9 @@ int main(int argc, char **argv) {
     if (!quantizing || quantize != qopt::QuantScheme::W8A8)
       return fail("--emit=onnx exports --quantize=w8a8 (static int8 "
                   "activations, int8 weights per channel)");
-    if (!adapters.empty() || smoothquant.getNumOccurrences())
+    if (!adapters.empty() || smoothquant.getNumOccurrences() || pruning)
       return fail("--emit=onnx keeps the source model's weights: "
-                  "--adapter and --smoothquant change them");
+                  "--adapter, --smoothquant and --prune change them");
     if (qopt::hasQDQ(*module))
       return fail("--emit=onnx: the model is already a QDQ model");
     if (calibrationData.empty() && !prepareQat)
@@ -545,12 +655,20 @@ int main(int argc, char **argv) {
     return 0;
   }
   bool qdqModel = qopt::hasQDQ(*module);
-  if (!report.empty() && !quantizing && !(qdqModel && foldQdq))
-    return fail("--report needs --quantize (or a QDQ model to fold)");
+  if (!report.empty() && !quantizing && !pruning && !(qdqModel && foldQdq))
+    return fail("--report needs --quantize, --prune or a QDQ model to fold");
+  if (ternaryMode.getNumOccurrences() &&
+      (!quantizing || quantize != qopt::QuantScheme::Ternary))
+    return fail("--ternary-mode is for --quantize=ternary");
+  if (!pruning &&
+      (pruneMethod.getNumOccurrences() || pruneScope.getNumOccurrences() ||
+       !pruneInclude.empty() || !pruneExclude.empty() || shrinkStructured))
+    return fail("--prune-method, --prune-scope, --prune-include, "
+                "--prune-exclude and --shrink-structured need --prune");
   if (qdqModel && foldQdq) {
     // The model's own quantization first: its scales, no calibration.
     qopt::QDQFoldResult folded = qopt::foldQDQ(*module);
-    if (!report.empty() && !quantizing) {
+    if (!report.empty() && !quantizing && !pruning) {
       auto out = openOutputFile(report, &error);
       if (!out)
         return fail(error);
@@ -559,6 +677,39 @@ int main(int argc, char **argv) {
       llvm::outs() << "qdq: " << folded.folded.size() << " layers folded, "
                    << folded.staysFloat.size() << " stay float\n";
     }
+  }
+  // The report compares against the model as it was before pruning and
+  // quantization.
+  OwningOpRef<ModuleOp> floatModule;
+  if (!report.empty()) {
+    qopt::tagLayers(*module);
+    floatModule = cast<ModuleOp>((*module)->clone());
+  }
+  if (pruning) {
+    qopt::PrunePipelineOptions po;
+    if (std::string err = parsePruneSpec(pruneSpec, po); !err.empty())
+      return fail(err);
+    if (pruneScope.getNumOccurrences()) {
+      if (po.granularity != qopt::SparsityGranularity::Unstructured)
+        return fail("--prune-scope is for --prune=magnitude:S or wanda:S");
+      po.scope = pruneScope;
+    }
+    if (shrinkStructured &&
+        po.granularity != qopt::SparsityGranularity::Channels)
+      return fail("--shrink-structured is for --prune=channels:S");
+    if (po.method == qopt::PruneMethod::Wanda && calibrationData.empty())
+      return fail("--prune=" + pruneSpec +
+                  " with wanda needs --calibration-data=DIR (qopt-prune "
+                  "method=wanda scores weights by the input channels' L2 "
+                  "norms over the samples)");
+    po.calibrationData = calibrationData;
+    po.include = pruneInclude;
+    po.exclude = pruneExclude;
+    po.shrink = shrinkStructured;
+    PassManager pm(&ctx);
+    qopt::buildPrunePipeline(pm, po);
+    if (failed(pm.run(*module)))
+      return 1;
   }
   if (quantizing) {
     if (quantize == qopt::QuantScheme::W8A8 && calibrationData.empty())
@@ -574,11 +725,6 @@ int main(int argc, char **argv) {
       if (!(smoothquant >= 0 && smoothquant <= 1))
         return fail("--smoothquant=" + std::to_string(smoothquant) +
                     ": alpha must be in [0, 1]");
-    }
-    OwningOpRef<ModuleOp> floatModule;
-    if (!report.empty()) {
-      qopt::tagLayers(*module);
-      floatModule = cast<ModuleOp>((*module)->clone());
     }
     // The qopt-ptq pipeline: observe, calibrate on the samples (JIT),
     // choose parameters, quantize.
@@ -598,6 +744,7 @@ int main(int argc, char **argv) {
     ptq.smoothquantAlpha = smoothquant.getNumOccurrences() ? smoothquant : -1.0;
     ptq.exclude = excludeLayers;
     ptq.include = includeLayers;
+    ptq.ternaryMode = ternaryMode;
     PassManager pm(&ctx);
     qopt::buildPTQPipeline(pm, ptq);
     if (failed(pm.run(*module)))
@@ -608,11 +755,15 @@ int main(int argc, char **argv) {
       op.getResult().replaceAllUsesWith(op.getInput());
       op.erase();
     });
-    if (!report.empty()) {
+  }
+  if (!report.empty()) {
+    {
       qopt::ReportOptions ro;
       ro.calibrationData = calibrationData;
       ro.evalData = evalData;
       ro.scheme = quantize;
+      ro.quantized = quantizing;
+      ro.prune = pruneSpec;
       ro.latencyRuns = reportLatencyRuns;
       ro.cpu = options;
       std::string table;

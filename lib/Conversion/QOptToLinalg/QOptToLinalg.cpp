@@ -6,6 +6,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "qopt/Conversion/Passes.h"
+#include "qopt/Conversion/QOptToLinalg/QOptToLinalg.h"
 #include "qopt/Dialect/QOpt/IR/QOptOps.h"
 #include "qopt/Support/NF4.h"
 
@@ -964,4 +965,5 @@ void mlir::qopt::populateQOptToLinalgPatterns(RewritePatternSet &patterns) {
   patterns.add<LinearLowering, LoRALowering, QLinearLowering, QuantizeLowering,
                DequantizeLowering, FakeQuantLowering, ObserveLowering>(
       patterns.getContext());
+  populateBitLinearToLinalgPatterns(patterns);
 }

@@ -10,6 +10,7 @@
 #include "qopt/Dialect/QOpt/IR/QOptDialect.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/ControlFlow/IR/ControlFlow.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Math/IR/Math.h"
@@ -40,7 +41,7 @@ void mlir::qopt::registerONNXImportDialects(DialectRegistry &registry) {
   registry
       .insert<QOptDialect, func::FuncDialect, arith::ArithDialect,
               math::MathDialect, linalg::LinalgDialect, tensor::TensorDialect,
-              quant::QuantDialect, scf::SCFDialect>();
+              quant::QuantDialect, scf::SCFDialect, cf::ControlFlowDialect>();
 }
 
 static bool looksLikeText(StringRef bytes, StringRef name) {
@@ -87,7 +88,7 @@ mlir::qopt::importONNXBytes(StringRef bytes, StringRef bufferName,
   context->loadDialect<QOptDialect, func::FuncDialect, arith::ArithDialect,
                        math::MathDialect, linalg::LinalgDialect,
                        tensor::TensorDialect, quant::QuantDialect,
-                       scf::SCFDialect>();
+                       scf::SCFDialect, cf::ControlFlowDialect>();
   Location loc = FileLineColLoc::get(context, bufferName, 0, 0);
   onnx::ModelProto model;
   bool text = options.format == ONNXImportOptions::Format::Text ||

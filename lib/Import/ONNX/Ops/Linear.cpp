@@ -357,6 +357,10 @@ LogicalResult buildMatMul(ONNXNode &n) {
       return n.emitError() << "inner dimensions differ: "
                            << aTy.getDimSize(aTy.getRank() - 1) << " and "
                            << bTy.getDimSize(0);
+    // A dynamic K is checked against the weight's when the model runs.
+    assertSameSize(n, n.input(0), aTy.getRank() - 1, n.input(1), 0,
+                   "the input's last dim differs from the weight's rows at "
+                   "run time");
     std::string init;
     Value weight = source;
     if (source) {
@@ -459,6 +463,9 @@ LogicalResult buildGemm(ONNXNode &n) {
        n.inputType(2).getRank() <= 2);
   if ((w || source) && !*transA && *alpha == 1.0 && cIsBias &&
       bTy.hasStaticShape() && !ShapedType::isDynamic(outN)) {
+    // A dynamic K is checked against B's when the model runs.
+    assertSameSize(n, n.input(0), 1, n.input(1), *transB ? 1 : 0,
+                   "A's columns differ from B's K at run time");
     std::string init = initializerNameOf(n, source ? source : n.input(1));
     // The [out, in] weight: B^T without transB, else B. With B = W^T that
     // is W itself, or W^T made from W (so that it is a blob under W's name
