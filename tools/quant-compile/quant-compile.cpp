@@ -680,8 +680,10 @@ int main(int argc, char **argv) {
   }
   // The report compares against the model as it was before pruning and
   // quantization.
+  // (A QDQ model's report, without --quantize or --prune, is the fold's.)
+  bool accuracyReport = !report.empty() && (quantizing || pruning);
   OwningOpRef<ModuleOp> floatModule;
-  if (!report.empty()) {
+  if (accuracyReport) {
     qopt::tagLayers(*module);
     floatModule = cast<ModuleOp>((*module)->clone());
   }
@@ -756,7 +758,7 @@ int main(int argc, char **argv) {
       op.erase();
     });
   }
-  if (!report.empty()) {
+  if (accuracyReport) {
     {
       qopt::ReportOptions ro;
       ro.calibrationData = calibrationData;
