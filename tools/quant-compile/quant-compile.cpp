@@ -681,10 +681,10 @@ int main(int argc, char **argv) {
   }
   // The report compares against the model as it was before pruning and
   // quantization.
-  // (A QDQ model folded without either got its report above.)
-  bool fullReport = !report.empty() && (quantizing || pruning);
+  // (A QDQ model's report, without --quantize or --prune, is the fold's.)
+  bool accuracyReport = !report.empty() && (quantizing || pruning);
   OwningOpRef<ModuleOp> floatModule;
-  if (fullReport) {
+  if (accuracyReport) {
     qopt::tagLayers(*module);
     floatModule = cast<ModuleOp>((*module)->clone());
   }
@@ -759,7 +759,7 @@ int main(int argc, char **argv) {
       op.erase();
     });
   }
-  if (fullReport) {
+  if (accuracyReport) {
     {
       qopt::ReportOptions ro;
       ro.calibrationData = calibrationData;
