@@ -106,6 +106,8 @@ struct TernarizePass : mlir::qopt::impl::TernarizePassBase<TernarizePass> {
     };
     if (!op.getInput().getType().getElementType().isF32())
       return leaveFloat("its input is not f32");
+    if (ShapedType::isDynamic(op.getInput().getType().getShape().back()))
+      return leaveFloat("its input's feature size is dynamic");
     std::optional<std::vector<float>> w = constantF32Values(op.getWeight());
     if (!w || !wTy.hasStaticShape())
       return leaveFloat("its weight is not a constant f32 tensor of static "
