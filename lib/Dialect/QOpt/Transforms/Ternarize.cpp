@@ -196,6 +196,14 @@ struct TernarizePass : mlir::qopt::impl::TernarizePassBase<TernarizePass> {
           << layer << "' stays float: K = " << k << " is not a multiple of 4";
       return false;
     }
+    Value in = m.activation ? m.activation : m.input;
+    auto inTy = dyn_cast<RankedTensorType>(in.getType());
+    if (!inTy || !inTy.getElementType().isF32() ||
+        inTy.getShape().back() != k) {
+      op.emitRemark("qopt-ternarize: BitLinear '")
+          << layer << "' stays float: its input is not f32 [..., " << k << "]";
+      return false;
+    }
     std::optional<std::vector<float>> w = constantF32Values(m.weight);
     if (!w)
       return false;
