@@ -5,8 +5,8 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "qopt/Conversion/Passes.h"
 #include "qopt/Conversion/QOptToLinalg/QOptToLinalg.h"
+#include "qopt/Conversion/Passes.h"
 #include "qopt/Dialect/QOpt/IR/QOptOps.h"
 #include "qopt/Support/NF4.h"
 #include "qopt/Support/Sparse24.h"
