@@ -59,53 +59,53 @@ def cpu_name():
     return platform.processor()
 
 
-def make_formats(lib, n, k, rng):
-    """(name, weight bytes, call(), check()) for each format."""
-    x = rng.standard_normal(k).astype(np.float32)
-    x2 = x.reshape(1, k)
+def make_formats(lib, n, k, m, rng):
+    """(name, weight bytes, call(), check()) for each format, m rows."""
+    x2 = rng.standard_normal((m, k)).astype(np.float32)
+    x = x2.T  # [K, M]: W @ x is [N, M]
     w = (rng.standard_normal((n, k)) * 0.02).astype(np.float32)
     out = []
 
     # f32: C[1, N] = x · W^T, B = W^T viewed [K, N] with strides (1, K).
-    c_f32 = np.zeros((1, n), np.float32)
+    c_f32 = np.zeros((m, n), np.float32)
 
     def f32():
         c_f32.fill(0)
         lib.qopt_kernel_matmul_f32(*map(I64, (
-            1, 1, 1, n, k, addr(x2), 0, 0, k, 1, addr(w), 0, 0, 1, k,
+            1, 1, m, n, k, addr(x2), 0, 0, k, 1, addr(w), 0, 0, 1, k,
             addr(c_f32), 0, 0, n, 1, 1)))
 
     out.append(("f32", w.nbytes, f32,
-                lambda: np.abs(c_f32[0] - w @ x).max() < 1e-3))
+                lambda: np.abs(c_f32 - (w @ x).T).max() < 1e-3))
 
     # int8 weight-only, per channel.
     s8 = (np.abs(w).max(axis=1) / 127).astype(np.float32)
     q8 = np.clip(np.round(w / s8[:, None]), -127, 127).astype(np.int8)
-    c_w8 = np.zeros((1, n), np.float32)
+    c_w8 = np.zeros((m, n), np.float32)
 
     def w8():
         c_w8.fill(0)
         lib.qopt_kernel_matmul_w8(*map(I64, (
-            1, n, k, addr(x2), k, 1, addr(q8), k, 1, addr(s8), 1,
+            m, n, k, addr(x2), k, 1, addr(q8), k, 1, addr(s8), 1,
             addr(c_w8), n, 1)))
 
     ref_w8 = (q8.astype(np.float32) * s8[:, None]) @ x
     out.append(("int8 weight-only (w8)", q8.nbytes + s8.nbytes, w8,
-                lambda: np.abs(c_w8[0] - ref_w8).max() < 1e-3))
+                lambda: np.abs(c_w8 - ref_w8.T).max() < 1e-3))
 
     # int8 x int8 (W8A8, activations quantized outside).
-    xq = np.clip(np.round(x / (np.abs(x).max() / 127)), -128, 127).astype(
-        np.int8).reshape(1, k)
-    c_s8 = np.zeros((1, n), np.int32)
+    xq = np.clip(np.round(x2 / (np.abs(x2).max() / 127)), -128, 127).astype(
+        np.int8)
+    c_s8 = np.zeros((m, n), np.int32)
 
     def s8s8():
         c_s8.fill(0)
         lib.qopt_kernel_matmul_s8s8(*map(I64, (
-            1, n, k, addr(xq), k, 1, addr(q8), k, 1, addr(c_s8), n, 1, 1)))
+            m, n, k, addr(xq), k, 1, addr(q8), k, 1, addr(c_s8), n, 1, 1)))
 
-    ref_s8 = q8.astype(np.int64) @ xq[0].astype(np.int64)
+    ref_s8 = xq.astype(np.int64) @ q8.astype(np.int64).T
     out.append(("int8 x int8 (w8a8)", q8.nbytes + s8.nbytes, s8s8,
-                lambda: (c_s8[0] == ref_s8).all()))
+                lambda: (c_s8 == ref_s8).all()))
 
     # int4 weight-only, blocks of 128 (two per byte, low nibble first).
     g = 128
@@ -114,47 +114,48 @@ def make_formats(lib, n, k, rng):
     q4 = np.clip(np.round(blocks / s4[..., None]), -8, 7).astype(np.int8)
     nib = (q4.reshape(n, k) & 15).astype(np.uint8)
     p4 = (nib[:, 0::2] | (nib[:, 1::2] << 4)).astype(np.uint8)
-    c_w4 = np.zeros((1, n), np.float32)
+    c_w4 = np.zeros((m, n), np.float32)
 
     def w4():
         c_w4.fill(0)
         lib.qopt_kernel_matmul_w4(*map(I64, (
-            1, n, k, g, 1, addr(x2), k, 1, addr(p4), k // 2, 1, addr(s4),
+            m, n, k, g, 1, addr(x2), k, 1, addr(p4), k // 2, 1, addr(s4),
             k // g, 1, 0, 0, 0, addr(c_w4), n, 1)))
 
     ref_w4 = (q4.astype(np.float32) * s4[..., None]).reshape(n, k) @ x
     out.append(("int4 weight-only g128 (w4)", p4.nbytes + s4.nbytes, w4,
-                lambda: np.abs(c_w4[0] - ref_w4).max() < 1e-3))
+                lambda: np.abs(c_w4 - ref_w4.T).max() < 1e-3))
 
     # Ternary: codes t + 1 at bits 2(k%4) of byte k/4.
     t = rng.integers(-1, 2, size=(n, k)).astype(np.int8)
     codes = (t.astype(np.uint8) + 1).reshape(n, k // 4, 4)
     pt = (codes[..., 0] | codes[..., 1] << 2 | codes[..., 2] << 4 |
           codes[..., 3] << 6).astype(np.uint8)
-    s = np.array([127 / max(np.abs(x).max(), 1e-5)], np.float32)
-    c_t = np.zeros((1, n), np.int32)
+    s = (np.float32(127) / np.maximum(np.abs(x2).max(axis=1),
+                                      np.float32(1e-5))).astype(np.float32)
+    c_t = np.zeros((m, n), np.int32)
 
     def s8t2():
         c_t.fill(0)
         lib.qopt_kernel_matmul_s8t2(*map(I64, (
-            1, n, k, addr(x2), k, 1, addr(s), 1, addr(pt), k // 4, 1,
+            m, n, k, addr(x2), k, 1, addr(s), 1, addr(pt), k // 4, 1,
             addr(c_t), n, 1)))
 
-    qx = np.clip(np.round(x * s[0]), -128, 127).astype(np.int64)
-    ref_t = t.astype(np.int64) @ qx
+    qx = np.clip(np.round(x2 * s[:, None]), -128, 127).astype(np.int64)
+    ref_t = qx @ t.astype(np.int64).T
     out.append(("ternary x int8 (s8t2)", pt.nbytes + 4, s8t2,
-                lambda: (c_t[0] == ref_t).all()))
+                lambda: (c_t == ref_t).all()))
 
-    c_tf = np.zeros((1, n), np.float32)
+    c_tf = np.zeros((m, n), np.float32)
 
     def f32t2():
         c_tf.fill(0)
         lib.qopt_kernel_matmul_f32t2(*map(I64, (
-            1, n, k, addr(x2), k, 1, addr(pt), k // 4, 1, addr(c_tf), n, 1)))
+            m, n, k, addr(x2), k, 1, addr(pt), k // 4, 1, addr(c_tf), n, 1)))
 
-    ref_tf = t.astype(np.float32) @ x
+    ref_tf = (t.astype(np.float32) @ x).T
     out.append(("ternary x f32 (f32t2)", pt.nbytes + 4, f32t2,
-                lambda: np.abs(c_tf[0] - ref_tf).max() < 1e-3))
+                lambda: np.abs(c_tf - ref_tf).max() < 1e-3))
     return out
 
 
@@ -172,6 +173,8 @@ def main():
     p.add_argument("--build-dir", default="build")
     p.add_argument("--shapes", default="4096x4096,8192x8192",
                    help="N x K weights, comma separated")
+    p.add_argument("--batch", type=int, default=1,
+                   help="rows of the input (1: GEMV; small-batch GEMM above)")
     p.add_argument("--threads", type=int, default=0,
                    help="runtime threads (0: one per core)")
     p.add_argument("--calls", type=int, default=50, help="timed calls a round")
@@ -186,7 +189,7 @@ def main():
     results = []
     for shape in a.shapes.split(","):
         n, k = map(int, shape.lower().split("x"))
-        formats = make_formats(lib, n, k, rng)
+        formats = make_formats(lib, n, k, a.batch, rng)
         for name, _, fn, check in formats:
             fn()  # packs constants once, warms caches
             if not check():
@@ -209,8 +212,8 @@ def main():
         tern = by["ternary x int8 (s8t2)"]["ms_median"]
         for r in rows:
             r["ternary_speedup"] = r["ms_median"] / tern
-        results.append({"n": n, "k": k, "batch": 1, "formats": rows})
-        print(f"\nGEMV {n}x{k}, batch 1, {threads} threads")
+        results.append({"n": n, "k": k, "batch": a.batch, "formats": rows})
+        print(f"\n{n}x{k}, batch {a.batch}, {threads} threads")
         print(f"{'format':30s} {'ms':>9s} {'p10':>9s} {'p90':>9s} "
               f"{'MB':>8s} {'GB/s':>7s} {'vs ternary':>10s}")
         for r in rows:
@@ -218,7 +221,7 @@ def main():
                   f"{r['ms_p90']:9.4f} {r['weight_bytes'] / 1e6:8.2f} "
                   f"{r['weight_gb_per_s']:7.2f} {r['ternary_speedup']:9.2f}x")
     report = {
-        "benchmark": "ternary_gemv_cpu",
+        "benchmark": "ternary_gemv_cpu", "batch": a.batch,
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(),
         "cpu": cpu_name(), "cores": os.cpu_count(), "threads": threads,
         "kernel_isa": {"f32": lib.qopt_kernel_isa().decode(),

@@ -59,7 +59,8 @@ constexpr KeyInfo kKeys[] = {
     {"features", "extra LLVM target features"},
     {"pin-shape", "NAME=DxD (repeatable)"},
     {"pin-dim", "dim_param=N (repeatable)"},
-    {"threads", "default thread count of the artifact (0: one per core)"},
+    {"threads", "default thread count of the artifact, 0 to 1024 (0: one per "
+                "core)"},
     {"freeze-input", "NAME=FILE (repeatable)"},
     {"quantize", "w8a8 | w8a8-dynamic | w8 | w4 | nf4 | ternary"},
     {"ternary-mode", "quantize=ternary: absmean | lossless"},
@@ -186,8 +187,9 @@ LogicalResult CompileOptions::set(StringRef key, StringRef value,
     return freezeInputs.push_back(value.str()), success();
   if (key == "threads") {
     if (failed(parseNumber(key, value, cpu.defaultThreads, error)) ||
-        cpu.defaultThreads < 0) {
-      error = "--threads expects a count >= 0 (0: one per core)";
+        cpu.defaultThreads < 0 || cpu.defaultThreads > 1024) {
+      // The runtime runs at most 1024 threads (lib/Runtime/Threads.h).
+      error = "--threads expects a count from 0 to 1024 (0: one per core)";
       return failure();
     }
     return success();

@@ -87,6 +87,9 @@ def test_compile_prune_2_4_with_quantize_and_report(tmp_path):
     (dict(ternary_mode="lossless"), "--ternary-mode is for --quantize=ternary"),
     (dict(quantize="ternary", ternary_mode="exact"),
      "--ternary-mode='exact' is not one of: absmean, lossless"),
+    # main's cap on --threads (the runtime's 1024), through set() too.
+    (dict(threads=100000000),
+     "--threads expects a count from 0 to 1024 (0: one per core)"),
 ])
 def test_new_option_errors(options, message):
     with pytest.raises(quant_opt.CompileError, match=message.replace(

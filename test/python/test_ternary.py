@@ -336,3 +336,21 @@ def test_exported_bitlinear_lossless(build_dir, tmp_path, x_shape, act_quant):
         got = run(build_dir, so, x, tmp_path)
         ref = sess.run(None, {"x": x})[0]
         np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("flag,calls", [("--exclude=^fc2", 1),
+                                        ("--include=^fc2", 1),
+                                        ("--exclude=^nothing$", 2)])
+def test_include_exclude(build_dir, tmp_path, flag, calls):
+    rng = np.random.default_rng(8)
+    layers = [("fc1", (rng.standard_normal((32, 64)) * 0.1).astype(np.float32),
+               np.zeros(32, np.float32)),
+              ("fc2", (rng.standard_normal((16, 32)) * 0.1).astype(np.float32),
+               np.zeros(16, np.float32))]
+    model = tmp_path / "m.onnx"
+    gemm_model(str(model), layers, 64)
+    out = tmp_path / "m.mlir"
+    r = compile_model(build_dir, model, out, "--quantize=ternary", flag,
+                      "--emit=mlir")
+    assert r.returncode == 0, r.stderr
+    assert out.read_text().count("call @qopt_kernel_matmul_s8t2(") == calls

@@ -26,6 +26,7 @@
 #include <onnx/defs/parser.h>
 
 #include <climits>
+#include <exception>
 
 using namespace mlir;
 using namespace mlir::qopt;
@@ -55,10 +56,18 @@ std::string mlir::qopt::parseONNXModel(StringRef bytes, bool text,
                                        onnx::ModelProto &model) {
   if (text) {
     std::string copy = bytes.str(); // the parser needs NUL termination
-    onnx::OnnxParser parser(copy.c_str());
-    auto status = parser.Parse(model);
-    if (!status.IsOK())
-      return "cannot parse the ONNX text: " + status.ErrorMessage();
+    // libonnx's text parser throws on some bad literals (std::stof on
+    // `1e40`: std::out_of_range) instead of returning a status.
+    try {
+      onnx::OnnxParser parser(copy.c_str());
+      auto status = parser.Parse(model);
+      if (!status.IsOK())
+        return "cannot parse the ONNX text: " + status.ErrorMessage();
+    } catch (const std::exception &e) {
+      return std::string("cannot parse the ONNX text: a literal is malformed "
+                         "or out of range for its type (") +
+             e.what() + ")";
+    }
     return "";
   }
   if (bytes.empty())

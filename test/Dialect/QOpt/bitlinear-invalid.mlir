@@ -24,6 +24,14 @@ func.func @weight_rank(%x: tensor<4x8xf32>, %w: tensor<6xi8>) -> tensor<4x3xf32>
 
 // -----
 
+func.func @dynamic_n(%x: tensor<4x8xf32>, %w: tensor<?x2xi8>) -> tensor<4x?xf32> {
+  // expected-error @+1 {{packed ternary weight must have a static shape, got 'tensor<?x2xi8>'}}
+  %y = qopt.bitlinear %x, %w scale 1.0 {activation = #qopt.bitlinear_activation<none>} : (tensor<4x8xf32>, tensor<?x2xi8>) -> tensor<4x?xf32>
+  return %y : tensor<4x?xf32>
+}
+
+// -----
+
 func.func @dynamic_k(%x: tensor<4x?xf32>, %w: tensor<3x2xi8>) -> tensor<4x3xf32> {
   // expected-error @+1 {{needs a static input feature size K}}
   %y = qopt.bitlinear %x, %w scale 1.0 {activation = #qopt.bitlinear_activation<none>} : (tensor<4x?xf32>, tensor<3x2xi8>) -> tensor<4x3xf32>

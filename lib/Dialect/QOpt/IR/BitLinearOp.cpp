@@ -41,6 +41,9 @@ LogicalResult BitLinearOp::verify() {
   if (wTy.getRank() != 2)
     return emitOpError("packed ternary weight must be 2-D [N, K/4], got rank ")
            << wTy.getRank();
+  if (!wTy.hasStaticShape())
+    return emitOpError("packed ternary weight must have a static shape, got ")
+           << wTy;
   int64_t k = inTy.getShape().back(), n = wTy.getDimSize(0);
   if (ShapedType::isDynamic(k))
     return emitOpError("needs a static input feature size K");

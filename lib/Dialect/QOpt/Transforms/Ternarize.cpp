@@ -106,6 +106,8 @@ struct TernarizePass : mlir::qopt::impl::TernarizePassBase<TernarizePass> {
     };
     if (!op.getInput().getType().getElementType().isF32())
       return leaveFloat("its input is not f32");
+    if (ShapedType::isDynamic(op.getInput().getType().getShape().back()))
+      return leaveFloat("its input's feature size is dynamic");
     std::optional<std::vector<float>> w = constantF32Values(op.getWeight());
     if (!w || !wTy.hasStaticShape())
       return leaveFloat("its weight is not a constant f32 tensor of static "
@@ -192,6 +194,14 @@ struct TernarizePass : mlir::qopt::impl::TernarizePassBase<TernarizePass> {
     if (k % 4 != 0) {
       op.emitRemark("qopt-ternarize: BitLinear '")
           << layer << "' stays float: K = " << k << " is not a multiple of 4";
+      return false;
+    }
+    Value in = m.activation ? m.activation : m.input;
+    auto inTy = dyn_cast<RankedTensorType>(in.getType());
+    if (!inTy || !inTy.getElementType().isF32() ||
+        inTy.getShape().back() != k) {
+      op.emitRemark("qopt-ternarize: BitLinear '")
+          << layer << "' stays float: its input is not f32 [..., " << k << "]";
       return false;
     }
     std::optional<std::vector<float>> w = constantF32Values(m.weight);

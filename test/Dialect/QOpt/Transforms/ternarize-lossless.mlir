@@ -49,3 +49,14 @@ func.func @not_constant(%x: tensor<3x4xf32>, %w: tensor<2x4xf32>) -> tensor<3x2x
   %y = qopt.linear %x, %w {weight_name = "arg"} : (tensor<3x4xf32>, tensor<2x4xf32>) -> tensor<3x2xf32>
   return %y : tensor<3x2xf32>
 }
+
+// -----
+
+// CHECK-LABEL: func.func @dynamic_features
+// CHECK: qopt.linear
+func.func @dynamic_features(%x: tensor<3x?xf32>) -> tensor<3x2xf32> {
+  %w = arith.constant dense<[[0.25, -0.25, 0.0, 0.25], [0.0, -0.0, -0.25, 0.25]]> : tensor<2x4xf32>
+  // expected-remark @+1 {{qopt-ternarize: layer 'dyn' stays float: its input's feature size is dynamic}}
+  %y = qopt.linear %x, %w {weight_name = "dyn"} : (tensor<3x?xf32>, tensor<2x4xf32>) -> tensor<3x2xf32>
+  return %y : tensor<3x2xf32>
+}
