@@ -66,6 +66,7 @@ tools = [
     "quant-compile",
     "quant-run",
     ToolSubst("quant-fuzz-onnx", unresolved="ignore"),
+    ToolSubst("quant-fuzz-tensor-files", unresolved="ignore"),
     ToolSubst("mlir-runner", unresolved="fatal"),
 ]
 llvm_config.add_tool_substitutions(

@@ -136,6 +136,12 @@ def main(argv=None):
         subprocess.run([os.path.join(args.build_dir, "bin", "quant-compile"),
                         model, "-o", artifact], check=True)
         compile_s = time.perf_counter() - t0
+        # The same model without the run-time checks of dynamic shapes and
+        # integer division (docs/Security.md): their cost, measured here.
+        unchecked = os.path.join(out, name + ".nochecks.so")
+        subprocess.run([os.path.join(args.build_dir, "bin", "quant-compile"),
+                        model, "-o", unchecked, "--no-runtime-checks"],
+                       check=True)
         sample = sample_data.list_samples(os.path.join(model_dir, "eval"))[0]
         inputs = sample_data.sample_inputs(sample)
         feeds = sample_data.load_inputs(sample)
@@ -143,11 +149,14 @@ def main(argv=None):
         run_dir = os.path.join(out, "outputs", name)
         sess = onnxruntime_session(model, args.threads)
         ref_out = sess.run(None, feeds)
-        ours_rounds, theirs_times = [], []
+        ours_rounds, theirs_times, unchecked_rounds = [], [], []
         for _ in range(args.rounds):
             ours_rounds.append(run_ours(args.build_dir, artifact, inputs, runs,
                                         args.warmup, args.threads, run_dir))
             theirs_times += time_onnxruntime(sess, feeds, runs, args.warmup)
+            unchecked_rounds.append(run_ours(
+                args.build_dir, unchecked, inputs, runs, args.warmup,
+                args.threads, run_dir + "-nochecks"))
         # quant-run reports a summary per round: combine the rounds'
         # medians (and the extremes) for our side.
         meds = sorted(r["median_ms"] for r in ours_rounds)
@@ -158,6 +167,8 @@ def main(argv=None):
                 "max_ms": max(r["max_ms"] for r in ours_rounds),
                 "round_medians_ms": meds}
         theirs = summarize(theirs_times)
+        unchecked_meds = sorted(r["median_ms"] for r in unchecked_rounds)
+        unchecked_ms = unchecked_meds[len(unchecked_meds) // 2]
         sess_outputs = [o.name for o in ort.InferenceSession(
             model, providers=["CPUExecutionProvider"]).get_outputs()]
         max_err = 0.0
@@ -169,10 +180,14 @@ def main(argv=None):
                         "rounds": args.rounds,
                         "compile_s": round(compile_s, 3), "ours": ours,
                         "onnxruntime": theirs, "ratio": ratio,
+                        "without_runtime_checks_median_ms": unchecked_ms,
+                        "runtime_checks_overhead": ours["median_ms"] /
+                        unchecked_ms - 1,
                         "max_abs_error_vs_onnxruntime": max_err})
         print(f"{name:18s} ours {ours['median_ms']:9.4f} ms  "
               f"onnxruntime {theirs['median_ms']:9.4f} ms  "
-              f"ours/ort {ratio:5.2f}x  max|err| {max_err:.2e}")
+              f"ours/ort {ratio:5.2f}x  max|err| {max_err:.2e}  "
+              f"checks {100 * (ours['median_ms'] / unchecked_ms - 1):+.1f}%")
 
     report = {
         "benchmark": "cpu float32 latency, quant-opt vs onnxruntime",

@@ -37,6 +37,14 @@ int64_t firstNonFinite(const qopt_tensor *t) {
   return -1;
 }
 
+/// Whether every byte of `t` is zero (an all-zero tensor of any dtype).
+bool allZero(const qopt_tensor *t) {
+  const auto *p = static_cast<const unsigned char *>(qopt_tensor_const_data(t));
+  size_t n = size_t(qopt_tensor_num_elements(t)) *
+             qopt_dtype_size(qopt_tensor_dtype(t));
+  return std::all_of(p, p + n, [](unsigned char b) { return b == 0; });
+}
+
 } // namespace
 
 FailureOr<std::vector<std::string>>
@@ -162,11 +170,15 @@ FailureOr<int64_t> mlir::qopt::runCalibration(
 
   int numInputs = qopt_model_num_inputs(model.get());
   int numOutputs = qopt_model_num_outputs(model.get());
+  std::vector<bool> everNonZero(size_t(numInputs), false);
   for (const std::string &sample : samples) {
     std::string name = llvm::sys::path::filename(sample).str();
     std::vector<TensorPtr> inputs;
     if (failed(loadSample(model.get(), sample, inputs, error)))
       return failure();
+    for (size_t i = 0; i < inputs.size(); ++i)
+      if (!everNonZero[i] && !allZero(inputs[i].get()))
+        everNonZero[i] = true;
     std::vector<const qopt_tensor *> args;
     for (const TensorPtr &t : inputs)
       args.push_back(t.get());
@@ -191,6 +203,16 @@ FailureOr<int64_t> mlir::qopt::runCalibration(
       return failure();
     }
   }
+  // Scales from all-zero data are meaningless (the model quantizes to
+  // noise); say so rather than hand back a silently broken model.
+  for (int i = 0; i < numInputs; ++i)
+    if (!everNonZero[size_t(i)] &&
+        qopt_model_input(model.get(), i)->dtype == QOPT_DTYPE_F32)
+      mlir::emitWarning(module.getLoc())
+          << "calibration input '" << qopt_model_input(model.get(), i)->name
+          << "' is all zeros in every one of the " << samples.size()
+          << " samples: the activation ranges (and so the scales) chosen "
+             "from it do not describe real data";
   return int64_t(samples.size());
 }
 
@@ -210,6 +232,12 @@ bool mlir::qopt::reportCalibrationProgress(int64_t done, int64_t total) {
 void mlir::qopt::attachCalibrationStatistics(ModuleOp module) {
   MLIRContext *ctx = module.getContext();
   module.walk([&](ObserveOp op) {
+    if (op.getKind() == ObserverKind::ChannelSumSq) {
+      int64_t n = 0;
+      if (const double *m = qopt_calibration_channel_sumsq(op.getId(), &n))
+        op.setChannelSumsq(llvm::ArrayRef<double>(m, size_t(n)));
+      return;
+    }
     if (op.getKind() == ObserverKind::ChannelAbsMax) {
       int64_t n = 0;
       if (const float *m = qopt_calibration_channel_absmax(op.getId(), &n))

@@ -41,6 +41,7 @@ LogicalResult mlir::qopt::lowerToLLVMDialect(ModuleOp module,
   pipeline.parallel = options.parallelLoops;
   pipeline.instrument = options.instrument;
   pipeline.fuseElementwise = options.fuseElementwise;
+  pipeline.runtimeChecks = options.runtimeChecks;
   pipeline.threads = options.defaultThreads;
   buildCPUPipeline(pm, pipeline);
   return pm.run(module);

@@ -9,10 +9,13 @@
 #include "qopt/Compiler/Driver.h"
 #include "qopt/Compiler/Report.h"
 #include "qopt/Dialect/QOpt/IR/QOptOps.h"
+#include "qopt/Dialect/QOpt/Transforms/FoldQDQ.h"
 #include "qopt/Dialect/QOpt/Transforms/Passes.h"
+#include "qopt/Export/ONNX.h"
 #include "qopt/Import/ONNX.h"
 #include "qopt/InitAll.h"
 #include "qopt/Pipelines/PTQPipeline.h"
+#include "qopt/Pipelines/PrunePipeline.h"
 #include "qopt/Runtime/qopt_runtime.h"
 
 #include "mlir/IR/DialectRegistry.h"
@@ -58,7 +61,8 @@ constexpr KeyInfo kKeys[] = {
     {"pin-dim", "dim_param=N (repeatable)"},
     {"threads", "default thread count of the artifact (0: one per core)"},
     {"freeze-input", "NAME=FILE (repeatable)"},
-    {"quantize", "w8a8 | w8a8-dynamic | w8 | w4 | nf4"},
+    {"quantize", "w8a8 | w8a8-dynamic | w8 | w4 | nf4 | ternary"},
+    {"ternary-mode", "ternary: absmean | lossless"},
     {"calibration-data", "folder of sample folders"},
     {"calibration-method", "minmax | percentile | entropy | mse"},
     {"percentile", "for calibration-method=percentile"},
@@ -79,7 +83,16 @@ constexpr KeyInfo kKeys[] = {
     {"parallel-loops", "split generated loops over threads"},
     {"no-fusion", "skip element-wise fusion"},
     {"no-kernels", "generated loops instead of the runtime's kernels"},
-    {"emit", "mlir | llvm | obj | so"},
+    {"no-runtime-checks", "drop the run-time shape/division checks"},
+    {"fold-qdq", "fold a QDQ model's patterns into integer layers"},
+    {"prepare-qat", "with emit=onnx: a fake-quant training graph"},
+    {"emit", "mlir | llvm | obj | so | onnx"},
+    {"prune", "magnitude:S | wanda:S | N:M | channels:S"},
+    {"prune-method", "magnitude | wanda (N:M, channels:S)"},
+    {"prune-scope", "layer | row | global"},
+    {"prune-include", "regex: only these layers are pruned"},
+    {"prune-exclude", "regex: these layers are not pruned"},
+    {"shrink-structured", "remove channels zeroed by channels:S"},
 };
 
 LogicalResult parseBool(StringRef key, StringRef value, bool &out,
@@ -182,11 +195,55 @@ LogicalResult CompileOptions::set(StringRef key, StringRef value,
   if (key == "quantize") {
     QuantScheme scheme;
     if (failed(parseChoice(key, value, symbolizeQuantScheme(value),
-                           "w8a8, w8a8-dynamic, w8, w4, nf4", scheme, error)))
+                           "w8a8, w8a8-dynamic, w8, w4, nf4, ternary", scheme,
+                           error)))
       return failure();
     quantize = scheme;
     return success();
   }
+  if (key == "ternary-mode") {
+    TernaryMode mode;
+    if (failed(parseChoice(key, value, symbolizeTernaryMode(value),
+                           "absmean, lossless", mode, error)))
+      return failure();
+    ternaryMode = mode;
+    return success();
+  }
+  if (key == "fold-qdq")
+    return parseBool(key, value, foldQdq, error);
+  if (key == "prepare-qat")
+    return parseBool(key, value, prepareQat, error);
+  if (key == "no-runtime-checks") {
+    bool b;
+    if (failed(parseBool(key, value, b, error)))
+      return failure();
+    cpu.runtimeChecks = !b;
+    return success();
+  }
+  if (key == "prune")
+    return prune = value.str(), success();
+  if (key == "prune-method") {
+    PruneMethod method;
+    if (failed(parseChoice(key, value, symbolizePruneMethod(value),
+                           "magnitude, wanda", method, error)))
+      return failure();
+    pruneMethod = method;
+    return success();
+  }
+  if (key == "prune-scope") {
+    PruneScope scope;
+    if (failed(parseChoice(key, value, symbolizePruneScope(value),
+                           "layer, row, global", scope, error)))
+      return failure();
+    pruneScope = scope;
+    return success();
+  }
+  if (key == "prune-include")
+    return pruneInclude = value.str(), success();
+  if (key == "prune-exclude")
+    return pruneExclude = value.str(), success();
+  if (key == "shrink-structured")
+    return parseBool(key, value, shrinkStructured, error);
   if (key == "calibration-data")
     return calibrationData = value.str(), success();
   if (key == "calibration-method")
@@ -279,8 +336,9 @@ LogicalResult CompileOptions::set(StringRef key, StringRef value,
                            .Case("llvm", Emit::LLVM)
                            .Case("obj", Emit::Obj)
                            .Case("so", Emit::So)
+                           .Case("onnx", Emit::ONNX)
                            .Default(std::nullopt),
-                       "mlir, llvm, obj, so", emit, error);
+                       "mlir, llvm, obj, so, onnx", emit, error);
   std::string keys;
   for (const KeyInfo &k : kKeys)
     keys += (keys.empty() ? "" : ", ") + std::string(k.key);
@@ -388,11 +446,52 @@ static std::string findLibdevice(const std::string &given) {
   return "";
 }
 
-LogicalResult mlir::qopt::compileModule(ModuleOp module,
-                                        const CompileOptions &options,
-                                        StringRef outputPath,
-                                        CompileResult &result,
-                                        std::string &error) {
+/// Parses --prune into the pipeline's options; an error message or "".
+static std::string parsePruneSpec(StringRef spec, const CompileOptions &opts,
+                                  PrunePipelineOptions &o) {
+  auto [head, tail] = spec.split(':');
+  std::string usage = "--prune=" + spec.str() +
+                      ": expected magnitude:S, wanda:S, N:M (2:4, 4:8) or "
+                      "channels:S with S in [0, 1)";
+  if (tail.empty())
+    return usage;
+  PruneMethod chosen = opts.pruneMethod.value_or(PruneMethod::Magnitude);
+  int64_t n = 0, m = 0;
+  if (!head.getAsInteger(10, n) && !tail.getAsInteger(10, m)) {
+    if (!(n >= 1 && n < m))
+      return "--prune=" + spec.str() + ": N:M needs 1 <= N < M";
+    o.granularity = SparsityGranularity::NM;
+    o.n = n;
+    o.m = m;
+    o.method = chosen;
+    return "";
+  }
+  double s = 0;
+  if (tail.getAsDouble(s) || !(s >= 0 && s < 1))
+    return usage;
+  o.sparsity = s;
+  if (head == "channels") {
+    o.granularity = SparsityGranularity::Channels;
+    o.method = chosen;
+    return "";
+  }
+  std::optional<PruneMethod> method = symbolizePruneMethod(head);
+  if (!method)
+    return usage;
+  if (opts.pruneMethod)
+    return "--prune-method is for --prune=N:M and channels:S; --prune=" +
+           spec.str() + " names its method";
+  o.method = *method;
+  o.granularity = SparsityGranularity::Unstructured;
+  // Wanda compares weights within each output row (Sun et al., 2023).
+  o.scope = *method == PruneMethod::Wanda ? PruneScope::Row : PruneScope::Layer;
+  return "";
+}
+
+LogicalResult
+mlir::qopt::compileModule(ModuleOp module, const CompileOptions &options,
+                          StringRef modelPath, StringRef outputPath,
+                          CompileResult &result, std::string &error) {
   MLIRContext &ctx = *module.getContext();
   auto fail = [&](const std::string &message) {
     error = message;
@@ -427,10 +526,126 @@ LogicalResult mlir::qopt::compileModule(ModuleOp module,
     return failure();
   bool quantizing = options.quantize.has_value();
   QuantScheme scheme = options.quantize.value_or(QuantScheme::W8A8);
+  bool pruning = !options.prune.empty();
+  using Emit = CompileOptions::Emit;
   if (options.doubleQuant && (!quantizing || scheme != QuantScheme::NF4))
     return fail("--double-quant is for --quantize=nf4");
-  if (reporting && !quantizing)
-    return fail("--report needs --quantize");
+  if (options.prepareQat && options.emit != Emit::ONNX)
+    return fail("--prepare-qat writes an ONNX model: add --emit=onnx");
+  if (options.emit == Emit::ONNX) {
+    // The quantization goes back into the source model (lib/Export/ONNX).
+    StringRef ext = llvm::sys::path::extension(modelPath);
+    if (modelPath.empty())
+      return fail("--emit=onnx rewrites the source ONNX model: give the "
+                  "model as a file");
+    if (ext == ".mlir" || ext == ".mlirbc")
+      return fail("--emit=onnx rewrites the source ONNX model; " +
+                  modelPath.str() + " is MLIR");
+    if (!quantizing || scheme != QuantScheme::W8A8)
+      return fail("--emit=onnx exports --quantize=w8a8 (static int8 "
+                  "activations, int8 weights per channel)");
+    if (!options.adapters.empty() || options.smoothquant || pruning)
+      return fail("--emit=onnx keeps the source model's weights: "
+                  "--adapter, --smoothquant and --prune change them");
+    if (hasQDQ(module))
+      return fail("--emit=onnx: the model is already a QDQ model");
+    if (options.calibrationData.empty() && !options.prepareQat)
+      return fail("--quantize=w8a8 needs --calibration-data=DIR (static "
+                  "activation ranges come from calibration)");
+    if (!options.calibrationData.empty()) {
+      PTQPipelineOptions ptq;
+      ptq.scheme = QuantScheme::W8A8;
+      ptq.calibrationData = options.calibrationData;
+      ptq.calibrationMethod = options.calibrationMethod;
+      ptq.percentile = options.percentile;
+      ptq.activationType = options.activationType;
+      ptq.exclude = options.exclude;
+      ptq.include = options.include;
+      ptq.form = QuantizedLinearForm::QDQ;
+      PassManager pm(&ctx);
+      buildPTQPipeline(pm, ptq);
+      if (failed(pm.run(module)))
+        return failure();
+    }
+    ONNXExportOptions eo;
+    eo.fakeQuantWeights = options.prepareQat;
+    auto out = openOutputFile(outputPath, &error);
+    if (!out)
+      return failure();
+    FailureOr<int64_t> layers =
+        exportQDQModel(module, modelPath, out->os(), eo, error);
+    if (failed(layers))
+      return fail("--emit=onnx: " + error);
+    out->keep();
+    result.message =
+        "wrote " + outputPath.str() + ": " + std::to_string(*layers) +
+        " layers quantized" +
+        (options.prepareQat ? " (fake quant, for training)\n" : "\n");
+    return success();
+  }
+  bool qdqModel = hasQDQ(module);
+  if (reporting && !quantizing && !pruning && !(qdqModel && options.foldQdq))
+    return fail("--report needs --quantize, --prune or a QDQ model to fold");
+  if (options.ternaryMode && (!quantizing || scheme != QuantScheme::Ternary))
+    return fail("--ternary-mode is for --quantize=ternary");
+  if (!pruning && (options.pruneMethod || options.pruneScope ||
+                   !options.pruneInclude.empty() ||
+                   !options.pruneExclude.empty() || options.shrinkStructured))
+    return fail("--prune-method, --prune-scope, --prune-include, "
+                "--prune-exclude and --shrink-structured need --prune");
+  if (qdqModel && options.foldQdq) {
+    // The model's own quantization first: its scales, no calibration.
+    QDQFoldResult folded = foldQDQ(module);
+    if (reporting && !quantizing && !pruning) {
+      result.reportJson = "{\"qdq\": " + qdqFoldResultToJSON(folded) + "}";
+      result.reportTable =
+          "qdq: " + std::to_string(folded.folded.size()) + " layers folded, " +
+          std::to_string(folded.staysFloat.size()) + " stay float\n";
+      if (!options.reportPath.empty()) {
+        auto out = openOutputFile(options.reportPath, &error);
+        if (!out)
+          return failure();
+        out->os() << result.reportJson << "\n";
+        out->keep();
+      }
+    }
+  }
+  // The report compares against the model as it was before pruning and
+  // quantization.
+  // (A QDQ model folded without either got its report above.)
+  bool fullReport = reporting && (quantizing || pruning);
+  OwningOpRef<ModuleOp> floatModule;
+  if (fullReport) {
+    tagLayers(module);
+    floatModule = cast<ModuleOp>(module->clone());
+  }
+  if (pruning) {
+    PrunePipelineOptions po;
+    if (std::string err = parsePruneSpec(options.prune, options, po);
+        !err.empty())
+      return fail(err);
+    if (options.pruneScope) {
+      if (po.granularity != SparsityGranularity::Unstructured)
+        return fail("--prune-scope is for --prune=magnitude:S or wanda:S");
+      po.scope = *options.pruneScope;
+    }
+    if (options.shrinkStructured &&
+        po.granularity != SparsityGranularity::Channels)
+      return fail("--shrink-structured is for --prune=channels:S");
+    if (po.method == PruneMethod::Wanda && options.calibrationData.empty())
+      return fail("--prune=" + options.prune +
+                  " with wanda needs --calibration-data=DIR (qopt-prune "
+                  "method=wanda scores weights by the input channels' L2 "
+                  "norms over the samples)");
+    po.calibrationData = options.calibrationData;
+    po.include = options.pruneInclude;
+    po.exclude = options.pruneExclude;
+    po.shrink = options.shrinkStructured;
+    PassManager pm(&ctx);
+    buildPrunePipeline(pm, po);
+    if (failed(pm.run(module)))
+      return failure();
+  }
   if (quantizing) {
     if (scheme == QuantScheme::W8A8 && options.calibrationData.empty())
       return fail("--quantize=w8a8 needs --calibration-data=DIR (static "
@@ -445,11 +660,6 @@ LogicalResult mlir::qopt::compileModule(ModuleOp module,
       if (!(alpha >= 0 && alpha <= 1))
         return fail("--smoothquant=" + std::to_string(alpha) +
                     ": alpha must be in [0, 1]");
-    }
-    OwningOpRef<ModuleOp> floatModule;
-    if (reporting) {
-      tagLayers(module);
-      floatModule = cast<ModuleOp>(module->clone());
     }
     // The qopt-ptq pipeline: observe, calibrate on the samples (JIT),
     // choose parameters, quantize.
@@ -467,6 +677,7 @@ LogicalResult mlir::qopt::compileModule(ModuleOp module,
     ptq.smoothquantAlpha = options.smoothquant.value_or(-1.0);
     ptq.exclude = options.exclude;
     ptq.include = options.include;
+    ptq.ternaryMode = options.ternaryMode.value_or(TernaryMode::Absmean);
     PassManager pm(&ctx);
     buildPTQPipeline(pm, ptq);
     if (failed(pm.run(module)))
@@ -477,26 +688,30 @@ LogicalResult mlir::qopt::compileModule(ModuleOp module,
       op.getResult().replaceAllUsesWith(op.getInput());
       op.erase();
     });
-    if (reporting) {
-      ReportOptions ro;
-      ro.calibrationData = options.calibrationData;
-      ro.evalData = options.evalData;
-      ro.scheme = scheme;
-      ro.latencyRuns = options.reportLatencyRuns;
-      ro.cpu = options.cpu;
-      std::string reportError;
-      FailureOr<std::string> json = buildReport(
-          *floatModule, module, ro, result.reportTable, reportError);
-      if (failed(json))
-        return fail("--report: " + reportError);
-      result.reportJson = *json;
-      if (!options.reportPath.empty()) {
-        auto out = openOutputFile(options.reportPath, &error);
-        if (!out)
-          return failure();
-        out->os() << *json << "\n";
-        out->keep();
-      }
+  }
+  if (fullReport) {
+    ReportOptions ro;
+    ro.calibrationData = options.calibrationData;
+    ro.evalData = options.evalData;
+    ro.scheme = scheme;
+    ro.quantized = quantizing;
+    ro.prune = options.prune;
+    ro.latencyRuns = options.reportLatencyRuns;
+    ro.cpu = options.cpu;
+    std::string reportError;
+    std::string table;
+    FailureOr<std::string> json =
+        buildReport(*floatModule, module, ro, table, reportError);
+    if (failed(json))
+      return fail("--report: " + reportError);
+    result.reportTable += table;
+    result.reportJson = *json;
+    if (!options.reportPath.empty()) {
+      auto out = openOutputFile(options.reportPath, &error);
+      if (!out)
+        return failure();
+      out->os() << *json << "\n";
+      out->keep();
     }
   }
   if (options.target == CompileOptions::Target::NVPTX) {
@@ -517,7 +732,6 @@ LogicalResult mlir::qopt::compileModule(ModuleOp module,
     return failure();
   }
 
-  using Emit = CompileOptions::Emit;
   if (options.emit == Emit::MLIR) {
     auto out = openOutputFile(outputPath, &error);
     if (!out)

@@ -12,11 +12,13 @@
 
 #include "qopt/Compiler/Report.h"
 #include "qopt/Dialect/QOpt/IR/QOptOps.h"
+#include "qopt/Support/Ternary.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/IR/Builders.h"
+#include "mlir/IR/DialectResourceBlobManager.h"
 #include "llvm/Support/Format.h"
 #include "llvm/Support/JSON.h"
 #include "llvm/Support/raw_ostream.h"
@@ -91,7 +93,58 @@ int64_t layerWeightBytes(Operation *op) {
   return weightBytes(op->getOperand(1));
 }
 
+/// Logical weight elements of a layer (a packed or quantized weight counts
+/// its unpacked [N, K]), and how many of them are zero.
+struct Parameters {
+  int64_t count = 0, zeros = 0;
+};
+
+Parameters layerParameters(Operation *op) {
+  Parameters p;
+  if (auto q = dyn_cast<QLinearOp>(op)) {
+    auto in = q.getInput().getType(), out = q.getResult().getType();
+    if (in.hasStaticShape() || (!in.isDynamicDim(in.getRank() - 1) &&
+                                !out.isDynamicDim(out.getRank() - 1)))
+      p.count = in.getShape().back() * out.getShape().back();
+  } else if (auto layer = dyn_cast<QuantizableLayerOpInterface>(op)) {
+    if (auto ty = dyn_cast<RankedTensorType>(layer.getLayerWeight().getType());
+        ty && ty.hasStaticShape())
+      p.count = ty.getNumElements();
+  } else if (auto g = dyn_cast<linalg::GenericOp>(op)) {
+    // An integer convolution's epilogue: its filter's elements.
+    if (auto conv = g->getOperand(0).getDefiningOp<linalg::Conv2DNchwFchwOp>())
+      if (auto ty = dyn_cast<RankedTensorType>(conv->getOperand(1).getType());
+          ty && ty.hasStaticShape())
+        p.count = ty.getNumElements();
+  }
+  SparsityAttr s = op->getAttrOfType<SparsityAttr>(SparsityAttr::getAttrName());
+  if (s)
+    p.zeros = int64_t(std::llround(s.getAchievedValue() * double(p.count)));
+  return p;
+}
+
+std::string sparsityText(Operation *op) {
+  SparsityAttr s =
+      op ? op->getAttrOfType<SparsityAttr>(SparsityAttr::getAttrName())
+         : SparsityAttr();
+  if (!s)
+    return "dense";
+  std::string out;
+  llvm::raw_string_ostream os(out);
+  os << stringifyPruneMethod(s.getMethod()) << " ";
+  if (s.getGranularity() == SparsityGranularity::NM)
+    os << s.getN() << ":" << s.getM();
+  else
+    os << stringifySparsityGranularity(s.getGranularity());
+  os << llvm::format(" %.1f%%", 100 * s.getAchievedValue());
+  return out;
+}
+
 std::string layerForm(Operation *op) {
+  if (auto t = dyn_cast<BitLinearOp>(op))
+    return t.getActivation() == BitLinearActivation::None
+               ? "ternary, float activations"
+               : "ternary, activations int8 per token";
   if (auto q = dyn_cast<QLinearOp>(op)) {
     std::string act =
         q.getActivation() == ActivationMode::None
@@ -112,6 +165,50 @@ std::string layerForm(Operation *op) {
                                            : "int8, weight-only (QDQ)";
   }
   return "float";
+}
+
+/// A BitLinear layer's ternary statistics (docs/Quantization/Ternary.md):
+/// gamma, the share of zero weights and the SQNR of gamma * t against the
+/// float layer's weight, when both are constants.
+llvm::json::Object ternaryJson(Operation *floatOp, BitLinearOp t) {
+  llvm::json::Object out{{"gamma", t.getWeightScale().convertToDouble()}};
+  auto packedTy = cast<RankedTensorType>(t.getWeight().getType());
+  auto c = t.getWeight().getDefiningOp<arith::ConstantOp>();
+  auto r = c ? dyn_cast<DenseResourceElementsAttr>(c.getValue()) : nullptr;
+  AsmResourceBlob *blob = r ? r.getRawHandle().getBlob() : nullptr;
+  if (!blob || !packedTy.hasStaticShape())
+    return out;
+  ArrayRef<char> bytes = blob->getData();
+  int64_t n = packedTy.getDimSize(0), k = packedTy.getDimSize(1) * 4;
+  if (int64_t(bytes.size()) != n * k / 4)
+    return out;
+  ::qopt::TernaryWeight tw;
+  tw.gamma = float(t.getWeightScale().convertToDouble());
+  tw.values.resize(size_t(n * k));
+  ::qopt::unpackTernary(reinterpret_cast<const uint8_t *>(bytes.data()), n, k,
+                        tw.values.data());
+  out["zero_share"] = ::qopt::ternaryStats(tw).zeroShare;
+  // The float weight, if it is an f32 constant.
+  auto linear = dyn_cast<LinearOp>(floatOp);
+  auto wc =
+      linear ? linear.getWeight().getDefiningOp<arith::ConstantOp>() : nullptr;
+  std::optional<std::vector<float>> w;
+  if (wc) {
+    if (auto d = dyn_cast<DenseFPElementsAttr>(wc.getValue());
+        d && d.getElementType().isF32()) {
+      auto values = d.getValues<float>();
+      w = std::vector<float>(values.begin(), values.end());
+    } else if (auto fr = dyn_cast<DenseF32ResourceElementsAttr>(wc.getValue()))
+      if (auto arr = fr.tryGetAsArrayRef())
+        w = std::vector<float>(arr->begin(), arr->end());
+  }
+  if (w && int64_t(w->size()) == n * k) {
+    double sqnr = ::qopt::ternarySQNR(w->data(), tw);
+    out["weight_sqnr_db"] =
+        std::isinf(sqnr) ? llvm::json::Value(nullptr) : llvm::json::Value(sqnr);
+    out["lossless"] = std::isinf(sqnr);
+  }
+  return out;
 }
 
 /// The layer ops of the entry function by id.
@@ -394,6 +491,13 @@ FailureOr<std::string> mlir::qopt::buildReport(ModuleOp floatModule,
                      "quantized as", "SQNR cal", "SQNR eval", "bytes float",
                      "bytes quant");
   int64_t floatWeights = 0, quantWeights = 0;
+  int64_t paramsBefore = 0, paramsAfter = 0, nonzeroBefore = 0,
+          nonzeroAfter = 0;
+  std::string pruneTable;
+  llvm::raw_string_ostream ps(pruneTable);
+  if (!options.prune.empty())
+    ps << llvm::format("\n%-36s %-28s %12s %12s %12s\n", "layer", "sparsity",
+                       "params", "params after", "nonzero after");
   for (auto [id, fop] : floatLayers) {
     Operation *qop = quantLayers.count(id) ? quantLayers[id] : nullptr;
     auto layer = dyn_cast<QuantizableLayerOpInterface>(fop);
@@ -417,6 +521,40 @@ FailureOr<std::string> mlir::qopt::buildReport(ModuleOp floatModule,
       entry["sqnr_db_" + s.key] = sqnrJson(it->second);
       (s.key == "eval" ? eval : cal) = &it->second;
     }
+    if (auto t = dyn_cast_or_null<BitLinearOp>(qop))
+      entry["ternary"] = ternaryJson(fop, t);
+    if (!options.prune.empty()) {
+      Parameters before = layerParameters(fop);
+      Parameters after = qop ? layerParameters(qop) : before;
+      paramsBefore += before.count;
+      paramsAfter += after.count;
+      nonzeroBefore += before.count - before.zeros;
+      nonzeroAfter += after.count - after.zeros;
+      llvm::json::Object params{{"before", before.count},
+                                {"after", after.count},
+                                {"nonzero_after", after.count - after.zeros}};
+      entry["parameters"] = std::move(params);
+      if (SparsityAttr sp = qop ? qop->getAttrOfType<SparsityAttr>(
+                                      SparsityAttr::getAttrName())
+                                : SparsityAttr()) {
+        llvm::json::Object o{
+            {"method", stringifyPruneMethod(sp.getMethod())},
+            {"granularity", stringifySparsityGranularity(sp.getGranularity())},
+            {"target", sp.getTargetValue()},
+            {"achieved", sp.getAchievedValue()}};
+        if (sp.getGranularity() == SparsityGranularity::NM) {
+          o["n"] = sp.getN();
+          o["m"] = sp.getM();
+        }
+        entry["sparsity"] = std::move(o);
+      } else {
+        entry["sparsity"] = nullptr;
+      }
+      ps << llvm::format("%-36s %-28s %12lld %12lld %12lld\n",
+                         name.substr(0, 36).c_str(), sparsityText(qop).c_str(),
+                         (long long)before.count, (long long)after.count,
+                         (long long)(after.count - after.zeros));
+    }
     layers.push_back(std::move(entry));
     os << llvm::format("%-36s %-32s %10s %10s %12lld %12lld\n",
                        name.substr(0, 36).c_str(),
@@ -425,6 +563,7 @@ FailureOr<std::string> mlir::qopt::buildReport(ModuleOp floatModule,
                        (long long)fb, (long long)qb);
   }
 
+  os << ps.str();
   llvm::json::Object outputs;
   os << "\n";
   for (Set &s : sets) {
@@ -452,8 +591,18 @@ FailureOr<std::string> mlir::qopt::buildReport(ModuleOp floatModule,
                      quantWeights ? double(floatWeights) / quantWeights : 0.0,
                      (long long)floatConst, (long long)quantConst);
 
+  if (!options.prune.empty())
+    os << llvm::format("parameters: %lld -> %lld (%lld nonzero, %.1f%% "
+                       "sparse)\n",
+                       (long long)paramsBefore, (long long)paramsAfter,
+                       (long long)nonzeroAfter,
+                       paramsBefore
+                           ? 100.0 * double(paramsBefore - nonzeroAfter) /
+                                 double(paramsBefore)
+                           : 0.0);
   llvm::json::Object report{
-      {"scheme", stringifyQuantScheme(options.scheme)},
+      {"scheme", options.quantized ? stringifyQuantScheme(options.scheme).str()
+                                   : std::string("none")},
       {"kernel_isa", llvm::json::Object{{"f32", qopt_kernel_isa()},
                                         {"int8", qopt_kernel_isa_int8()}}},
       {"layers", std::move(layers)},
@@ -462,6 +611,13 @@ FailureOr<std::string> mlir::qopt::buildReport(ModuleOp floatModule,
                                           {"quantized", quantWeights}}},
       {"constant_bytes",
        llvm::json::Object{{"float", floatConst}, {"quantized", quantConst}}}};
+  if (!options.prune.empty()) {
+    report["prune"] = options.prune;
+    report["parameters"] = llvm::json::Object{{"before", paramsBefore},
+                                              {"after", paramsAfter},
+                                              {"nonzero_before", nonzeroBefore},
+                                              {"nonzero_after", nonzeroAfter}};
+  }
   llvm::json::Object samples;
   for (Set &s : sets)
     samples[s.key] = s.samples;

@@ -10,6 +10,7 @@
 #include "qopt/Dialect/QOpt/Transforms/Passes.h"
 #include "qopt/Pipelines/PTQPipeline.h"
 #include "qopt/Pipelines/Pipelines.h"
+#include "qopt/Pipelines/PrunePipeline.h"
 
 #include "mlir/IR/DialectRegistry.h"
 #include "mlir/InitAllDialects.h"
@@ -41,4 +42,5 @@ void mlir::qopt::registerAllPasses() {
   registerQOptCodegenGPUPasses();
   registerPipelines();
   registerPTQPipeline();
+  registerPrunePipeline();
 }

@@ -25,6 +25,16 @@ void mlir::qopt::buildPTQPipeline(OpPassManager &pm,
     smooth.alpha = options.smoothquantAlpha;
     pm.addPass(createSmoothQuantPass(smooth));
   }
+  if (options.scheme == QuantScheme::Ternary) {
+    // BitLinear needs no calibration: weights by absmean (or as they are),
+    // activations per token at run time.
+    TernarizePassOptions ternary;
+    ternary.mode = options.ternaryMode;
+    ternary.exclude = options.exclude;
+    ternary.include = options.include;
+    pm.addPass(createTernarizePass(ternary));
+    return;
+  }
   if (options.scheme == QuantScheme::W8A8) {
     // Static activations: observe, run the float model on the samples,
     // turn the statistics into scales and zero points.
@@ -46,6 +56,7 @@ void mlir::qopt::buildPTQPipeline(OpPassManager &pm,
   quantize.doubleQuant = options.doubleQuant;
   quantize.exclude = options.exclude;
   quantize.include = options.include;
+  quantize.form = options.form;
   pm.addPass(createQuantizePass(quantize));
 }
 

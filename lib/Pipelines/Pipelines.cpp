@@ -32,9 +32,18 @@ using namespace mlir;
 /// tensors, element-wise fusion, one-shot bufferization with ownership-based
 /// deallocation.
 static void addGraphToBufferPasses(OpPassManager &pm, bool fuseElementwise,
-                                   bool approximateMath) {
+                                   bool approximateMath, bool runtimeErrors,
+                                   bool runtimeChecks = true) {
   using namespace mlir::qopt;
   pm.addPass(createInlineScalarResourcesPass());
+  // In artifacts (run by our runtime), the importer's run-time checks
+  // report errors instead of aborting; other users of the pipeline (e.g.
+  // mlir-runner) keep upstream's abort.
+  if (runtimeErrors || !runtimeChecks) {
+    LowerAssertsPassOptions assertOpts;
+    assertOpts.drop = !runtimeChecks;
+    pm.addPass(createLowerAssertsPass(assertOpts));
+  }
   pm.addPass(createConvertQOptToLinalgPass());
   // Element-wise arith/math on whole tensors (hand-written graph modules)
   // become linalg too, which bufferizes.
@@ -74,7 +83,8 @@ void mlir::qopt::buildCPUPipeline(OpPassManager &pm,
   }
   if (options.instrument)
     pm.addPass(createInstrumentObserversPass());
-  addGraphToBufferPasses(pm, options.fuseElementwise, options.approximateMath);
+  addGraphToBufferPasses(pm, options.fuseElementwise, options.approximateMath,
+                         options.artifact, options.runtimeChecks);
   if (options.kernelCalls)
     pm.addPass(createConvertLinalgToKernelCallsPass());
 
@@ -109,8 +119,10 @@ void mlir::qopt::buildCPUPipeline(OpPassManager &pm,
   pm.addPass(createConvertFuncToLLVMPass());
   pm.addPass(createConvertControlFlowToLLVMPass());
   pm.addPass(createReconcileUnrealizedCastsPass());
-  if (options.artifact)
+  if (options.artifact) {
+    pm.addPass(createCheckAllocationsPass());
     pm.addPass(createEmitPackedEntryPass());
+  }
 }
 
 void mlir::qopt::buildNVPTXPipeline(OpPassManager &pm,
@@ -121,7 +133,7 @@ void mlir::qopt::buildNVPTXPipeline(OpPassManager &pm,
     pm.addPass(createExportSignaturePass(sigOpts));
   }
   addGraphToBufferPasses(pm, /*fuseElementwise=*/true,
-                         /*approximateMath=*/true);
+                         /*approximateMath=*/true, options.artifact);
   pm.addPass(createGPUManagedMemoryPass());
   // float16 matmuls: shared-memory tiles on the tensor cores.
   if (options.tensorCores)

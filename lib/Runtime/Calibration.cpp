@@ -32,6 +32,8 @@ struct Session {
   std::string error;
   /// Per-channel observers: max |x| per index of the last dimension.
   std::map<int64_t, std::vector<float>> channels;
+  /// channel_sumsq observers: sum of x² per index of their channel axis.
+  std::map<int64_t, std::vector<double>> sumsq;
   /// Capture mode (qopt_capture_begin): observers keep their last values.
   bool capture = false;
   std::map<int64_t, std::vector<float>> captured;
@@ -103,6 +105,74 @@ void qopt_observe_channels_f32(int64_t id, int64_t rank, void *descriptor) {
   }
 }
 
+// Called by instrumented code for channel_sumsq observers (Wanda): the sum
+// of x² of every index of dimension `axis`, over all other dimensions and
+// all calls. Summed in double, in the memref's index order, so the result
+// is deterministic for the same samples.
+void qopt_observe_channel_sumsq_f32(int64_t id, int64_t axis, int64_t rank,
+                                    void *descriptor) {
+  auto *d = static_cast<const int64_t *>(descriptor);
+  const float *aligned;
+  std::memcpy(&aligned, &d[1], sizeof(aligned));
+  const float *base = aligned + d[2];
+  const int64_t *sizes = d + 3, *strides = d + 3 + rank;
+  Session &s = session();
+  std::lock_guard<std::mutex> lock(s.mu);
+  if (s.capture)
+    return;
+  if (axis < 0 || axis >= rank) {
+    if (s.error.empty())
+      s.error = "observer " + std::to_string(id) + " (channel_sumsq): axis " +
+                std::to_string(axis) + " is out of range for rank " +
+                std::to_string(rank);
+    return;
+  }
+  int64_t channels = sizes[axis], n = 1;
+  for (int64_t k = 0; k < rank; ++k)
+    n *= sizes[k];
+  std::vector<double> &m = s.sumsq[id];
+  if (m.empty())
+    m.assign(size_t(channels), 0.0);
+  if (int64_t(m.size()) != channels) {
+    if (s.error.empty())
+      s.error = "observer " + std::to_string(id) + " saw " +
+                std::to_string(channels) + " channels after " +
+                std::to_string(m.size());
+    return;
+  }
+  std::vector<int64_t> idx(size_t(rank), 0);
+  for (int64_t e = 0; e < n; ++e) {
+    int64_t off = 0;
+    for (int64_t k = 0; k < rank; ++k)
+      off += idx[size_t(k)] * strides[k];
+    double v = base[off];
+    if (!std::isfinite(v)) {
+      if (s.error.empty())
+        s.error =
+            "observer " + std::to_string(id) + " saw a NaN or an infinity";
+      return;
+    }
+    m[size_t(idx[size_t(axis)])] += v * v;
+    for (int64_t k = rank - 1; k >= 0; --k) {
+      if (++idx[size_t(k)] < sizes[k])
+        break;
+      idx[size_t(k)] = 0;
+    }
+  }
+}
+
+const double *qopt_calibration_channel_sumsq(int64_t id, int64_t *count) {
+  Session &s = session();
+  std::lock_guard<std::mutex> lock(s.mu);
+  auto it = s.sumsq.find(id);
+  if (it == s.sumsq.end()) {
+    *count = 0;
+    return nullptr;
+  }
+  *count = int64_t(it->second.size());
+  return it->second.data();
+}
+
 const float *qopt_calibration_channel_absmax(int64_t id, int64_t *count) {
   Session &s = session();
   std::lock_guard<std::mutex> lock(s.mu);
@@ -169,6 +239,7 @@ qopt_status qopt_calibration_begin(int64_t bins) {
   s.bins = bins;
   s.observers.clear();
   s.channels.clear();
+  s.sumsq.clear();
   s.error.clear();
   return QOPT_OK;
 }

@@ -11,6 +11,7 @@
 #include "RuntimeInternal.h"
 #include "Threads.h"
 
+#include <algorithm>
 #include <cctype>
 #include <cstdlib>
 #include <cstring>
@@ -193,8 +194,13 @@ qopt_status qopt_model_load(const char *path, qopt_model **out) {
   if (!out || !path)
     return fail("qopt_model_load: null argument");
   *out = nullptr;
+  // A bare file name is a file here, not a library for dlopen to search
+  // for on the system's library path.
+  std::string file = path;
+  if (file.find('/') == std::string::npos)
+    file = "./" + file;
   // RTLD_LOCAL: two artifacts define the same symbols.
-  void *handle = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+  void *handle = dlopen(file.c_str(), RTLD_NOW | RTLD_LOCAL);
   if (!handle)
     return fail(std::string("cannot load artifact '") + path +
                 "': " + dlerror());
@@ -234,8 +240,7 @@ const char *qopt_model_target(const qopt_model *m) {
   return nullModel(m, "qopt_model_target") ? "" : m->target.c_str();
 }
 int qopt_model_num_adapters(const qopt_model *m) {
-  return nullModel(m, "qopt_model_num_adapters") ? -1
-                                                 : int(m->adapters.size());
+  return nullModel(m, "qopt_model_num_adapters") ? -1 : int(m->adapters.size());
 }
 const char *qopt_model_adapter(const qopt_model *m, int i) {
   if (nullModel(m, "qopt_model_adapter"))
@@ -335,13 +340,29 @@ qopt_status qopt_model_run(qopt_model *model, const qopt_tensor *const *inputs,
   std::vector<void *> args;
   if (!model->outputs.empty())
     args.push_back(results.data());
+  // Compiled code reads a bool as the byte's lowest bit (Not of a byte 2
+  // would be true): a bool input holding bytes other than 0/1 runs on a
+  // normalized copy, so any non-zero byte means true, as in numpy.
+  std::vector<std::vector<uint8_t>> boolCopies;
   for (size_t i = 0; i < model->inputs.size(); ++i) {
     const qopt_tensor *t = inputs[i];
+    void *data = t->data;
+    if (t->dtype == QOPT_DTYPE_BOOL) {
+      const uint8_t *bytes = static_cast<const uint8_t *>(t->data);
+      size_t n = static_cast<size_t>(
+          std::max<int64_t>(0, qopt::rt::checkedNumElements(t->dims, 1)));
+      if (std::any_of(bytes, bytes + n, [](uint8_t v) { return v > 1; })) {
+        std::vector<uint8_t> &copy = boolCopies.emplace_back(n);
+        for (size_t k = 0; k < n; ++k)
+          copy[k] = bytes[k] != 0;
+        data = copy.data();
+      }
+    }
     size_t r = t->dims.size();
     std::vector<int64_t> &d = inDescs[i];
     d.assign(3 + 2 * r, 0);
-    std::memcpy(&d[0], &t->data, 8);
-    std::memcpy(&d[1], &t->data, 8);
+    std::memcpy(&d[0], &data, 8);
+    std::memcpy(&d[1], &data, 8);
     int64_t stride = 1;
     for (size_t k = r; k-- > 0;) {
       d[3 + k] = t->dims[k];
@@ -352,13 +373,20 @@ qopt_status qopt_model_run(qopt_model *model, const qopt_tensor *const *inputs,
   }
 
   qopt::rt::prepareThreads(model->defaultThreads);
-  model->entry(args.data());
+  std::string runError;
+  if (!qopt::rt::runGuarded(model->entry, args.data(), runError)) {
+    for (int o = 0; o < numOutputs; ++o)
+      outputs[o] = nullptr;
+    return fail(runError);
+  }
 
   // Adopt each result buffer; copy where a buffer is shared, aliases an
   // input or lies in a loaded image (a constant).
   std::set<void *> adopted;
   for (size_t i = 0; i < model->inputs.size(); ++i)
     adopted.insert(inputs[i]->data);
+  for (const std::vector<uint8_t> &copy : boolCopies)
+    adopted.insert(const_cast<uint8_t *>(copy.data()));
   std::vector<void *> toFree;
   size_t off = 0;
   qopt_status status = QOPT_OK;

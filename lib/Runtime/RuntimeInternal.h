@@ -45,6 +45,11 @@ qopt_tensor *newTensor(qopt_dtype dtype, std::vector<int64_t> dims);
 /// $QOPT_NUM_THREADS, else `artifactDefault`, else one thread per core.
 void prepareThreads(int artifactDefault);
 
+/// Calls the artifact's packed entry; false with `error` set when the
+/// compiled code raised a run-time error (qopt_rt_fail, a failed
+/// allocation) instead of returning.
+bool runGuarded(void (*entry)(void **), void **args, std::string &error);
+
 /// "float32[2,3]"-style description, for messages.
 std::string describe(qopt_dtype dtype, const std::vector<int64_t> &dims);
 

@@ -44,8 +44,14 @@ extern "C" {
   X(qopt_kernel_matmul_w8)                                                     \
   X(qopt_kernel_matmul_w4)                                                     \
   X(qopt_kernel_conv2d_nchw_s8)                                                \
+  X(qopt_kernel_matmul_s8t2)                                                   \
+  X(qopt_kernel_matmul_f32t2)                                                  \
   X(qopt_observe_f32)                                                          \
-  X(qopt_observe_channels_f32)
+  X(qopt_rt_fail)                                                              \
+  X(qopt_rt_malloc)                                                            \
+  X(qopt_rt_aligned_alloc)                                                     \
+  X(qopt_observe_channels_f32)                                                 \
+  X(qopt_observe_channel_sumsq_f32)
 
 #define QOPT_DECLARE(name) void name();
 QOPT_CODEGEN_SYMBOLS(QOPT_DECLARE)

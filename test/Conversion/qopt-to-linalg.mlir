@@ -162,3 +162,20 @@ func.func @rank0(%x: tensor<f32>) -> tensor<!quant.uniform<i8:f32, 0.1>> {
   %q = qopt.quantize %x : tensor<f32> -> tensor<!quant.uniform<i8:f32, 0.1>>
   return %q : tensor<!quant.uniform<i8:f32, 0.1>>
 }
+
+// -----
+
+// Sub-channel (block-wise, ONNX opset 21 block_size 2 along dimension 0):
+// scale and zero point tensors [2, 3] read at [i floordiv 2, j]; a
+// dimension with block size 1 is indexed directly.
+// CHECK-DAG: #[[$BID:.*]] = affine_map<(d0, d1) -> (d0, d1)>
+// CHECK-DAG: #[[$BLK:.*]] = affine_map<(d0, d1) -> (d0 floordiv 2, d1)>
+// CHECK-LABEL: func.func @dequantize_blocked_int4
+// CHECK: %[[S:.*]] = arith.constant dense<{{\[\[}}5.000000e-01, 1.000000e+00, 2.000000e+00], [2.500000e-01, 1.250000e-01, 1.000000e+00]]> : tensor<2x3xf32>
+// CHECK: %[[Z:.*]] = arith.constant dense<{{\[\[}}1.000000e+00, 0.000000e+00, -8.000000e+00], [0.000000e+00, 7.000000e+00, 0.000000e+00]]> : tensor<2x3xf32>
+// CHECK: linalg.generic {indexing_maps = [#[[$BID]], #[[$BLK]], #[[$BLK]], #[[$BID]]]{{.*}} ins(%{{.*}}, %[[S]], %[[Z]] : tensor<4x3xi4>, tensor<2x3xf32>, tensor<2x3xf32>) outs(%{{.*}} : tensor<4x3xf32>)
+// CHECK: arith.sitofp %{{.*}} : i4 to f32
+func.func @dequantize_blocked_int4(%q: tensor<4x3x!quant.uniform<i4:f32:{0:2, 1:1}, {{0.5:1, 1.0, 2.0:-8}, {0.25, 0.125:7, 1.0}}>>) -> tensor<4x3xf32> {
+  %d = qopt.dequantize %q : tensor<4x3x!quant.uniform<i4:f32:{0:2, 1:1}, {{0.5:1, 1.0, 2.0:-8}, {0.25, 0.125:7, 1.0}}>> -> tensor<4x3xf32>
+  return %d : tensor<4x3xf32>
+}

@@ -20,7 +20,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 sys.path.insert(0, os.path.join(ROOT, "examples"))
 import make_examples  # noqa: E402
 
-SCHEMES = {"float": [], "w8a8": ["--quantize=w8a8"], "w4": ["--quantize=w4", "--group-size=32"]}
+SCHEMES = {"float": [], "w8a8": ["--quantize=w8a8"], "w4": ["--quantize=w4", "--group-size=32"],
+           "ternary": ["--quantize=ternary"]}
 
 
 def main():
@@ -29,6 +30,7 @@ def main():
     ap.add_argument("--out", default="build-gpurun")
     ap.add_argument("--models", default="transformer,mlp,cnn")
     ap.add_argument("--gpu-arch", default="sm_90")
+    ap.add_argument("--schemes", default=",".join(SCHEMES))
     args = ap.parse_args()
     bindir = os.path.join(args.build_dir, "bin")
     data = os.path.join(args.out, "data")
@@ -37,7 +39,8 @@ def main():
         make_examples.write_model(data, name, calib=8, eval_=2)
         mdir = os.path.join(data, name)
         model = os.path.join(mdir, "model.onnx")
-        for scheme, flags in SCHEMES.items():
+        for scheme in args.schemes.split(","):
+            flags = SCHEMES[scheme]
             if scheme != "float":
                 flags = flags + [f"--calibration-data={os.path.join(mdir, 'calibration')}"]
             cpu_so = os.path.join(mdir, f"{scheme}.cpu.so")

@@ -3,10 +3,14 @@
 //   quant-compile MODEL(.onnx|.onnxtext|.mlir) -o model.so [--target=cpu]
 //       [--cpu=native|x86-64-v3|...] [--pin-shape NAME=DxD] [--pin-dim N=V]
 //       [--threads N] [--emit=mlir|llvm|obj|so]
-//       [--quantize=w8a8|w8a8-dynamic|w8|w4 [--group-size=128]
+//       [--quantize=w8a8|w8a8-dynamic|w8|w4|nf4|ternary [--group-size=128]
+//        [--ternary-mode=absmean|lossless]
 //        --calibration-data=DIR --calibration-method=minmax|percentile|
 //        entropy|mse [--percentile=99.99] [--exclude=REGEX]
 //        [--report=report.json [--eval-data=DIR]]]
+//       [--prune=magnitude:S|wanda:S|N:M|channels:S [--prune-method=M]
+//        [--prune-scope=layer|row|global] [--prune-include=REGEX]
+//        [--prune-exclude=REGEX] [--shrink-structured]]
 //
 // Imports the model (or parses graph-level MLIR), lowers it with the
 // registered qopt-cpu-pipeline{artifact=true}, translates to LLVM IR,
@@ -19,11 +23,14 @@
 #include "qopt/Compiler/Driver.h"
 #include "qopt/Compiler/Report.h"
 #include "qopt/Dialect/QOpt/IR/QOptOps.h"
+#include "qopt/Dialect/QOpt/Transforms/FoldQDQ.h"
 #include "qopt/Dialect/QOpt/Transforms/Passes.h"
+#include "qopt/Export/ONNX.h"
 #include "qopt/Import/ONNX.h"
 #include "qopt/InitAll.h"
 #include "qopt/Pipelines/PTQPipeline.h"
 #include "qopt/Pipelines/Pipelines.h"
+#include "qopt/Pipelines/PrunePipeline.h"
 #include "qopt/Runtime/qopt_runtime.h"
 
 #include "mlir/IR/Diagnostics.h"
@@ -180,7 +187,20 @@ static ChoiceOpt<qopt::QuantScheme> quantize(
                           "weight-only 4-bit (--group-size)"),
                clEnumValN(qopt::QuantScheme::NF4, "nf4",
                           "weight-only NF4 (QLoRA; --group-size, default "
-                          "64)")),
+                          "64)"),
+               clEnumValN(qopt::QuantScheme::Ternary, "ternary",
+                          "BitNet b1.58 BitLinear: ternary weights, 2 bits "
+                          "each (--ternary-mode)")),
+    cl::cat(category));
+static ChoiceOpt<qopt::TernaryMode> ternaryMode(
+    "ternary-mode", cl::desc("--quantize=ternary: how weights become ternary"),
+    cl::init(qopt::TernaryMode::Absmean),
+    cl::values(clEnumValN(qopt::TernaryMode::Absmean, "absmean",
+                          "post-training absmean, int8 activations per token "
+                          "(default)"),
+               clEnumValN(qopt::TernaryMode::Lossless, "lossless",
+                          "only layers whose weights are already {-g, 0, +g}, "
+                          "float activations: the model is unchanged")),
     cl::cat(category));
 static cl::opt<std::string>
     calibrationData("calibration-data",
@@ -285,6 +305,12 @@ static cl::opt<bool> parallelLoops(
     cl::desc("Split generated loops over threads as well (the matmul and "
              "convolution kernels always are)"),
     cl::cat(category));
+static cl::opt<bool> noRuntimeChecks(
+    "no-runtime-checks",
+    cl::desc("Drop the run-time checks of dynamic shapes and integer "
+             "division (docs/Security.md); a bad input is then undefined "
+             "behaviour"),
+    cl::cat(category));
 static cl::opt<bool> noFusion("no-fusion", cl::desc("Skip element-wise fusion"),
                               cl::cat(category));
 static cl::opt<bool>
@@ -292,7 +318,23 @@ static cl::opt<bool>
               cl::desc("Generate loops for matmuls and convolutions instead "
                        "of calling the runtime's kernels (a reference build)"),
               cl::cat(category));
-enum class Emit { MLIR, LLVM, Obj, So };
+// QDQ models (issue 18).
+static cl::opt<bool> foldQdq(
+    "fold-qdq",
+    cl::desc("Fold the QDQ patterns of a QDQ model (DequantizeLinear in "
+             "front of MatMul/Gemm/Conv) into integer layers with the "
+             "model's scales (default; =false keeps them float)"),
+    cl::init(true), cl::cat(category));
+static cl::opt<bool> prepareQat(
+    "prepare-qat",
+    cl::desc("With --quantize=w8a8 --emit=onnx: write a quantization-aware "
+             "training graph: QuantizeLinear -> DequantizeLinear (fake quant) "
+             "on the float weights and activations at every point W8A8 "
+             "quantizes, initial scales and zero points as named "
+             "initializers (from --calibration-data; without it, weights' "
+             "own ranges and activations over [-1, 1])"),
+    cl::cat(category));
+enum class Emit { MLIR, LLVM, Obj, So, ONNX };
 static cl::opt<Emit>
     emit("emit", cl::desc("What to write"), cl::init(Emit::So),
          cl::values(clEnumValN(Emit::MLIR, "mlir",
@@ -301,8 +343,56 @@ static cl::opt<Emit>
                     clEnumValN(Emit::LLVM, "llvm", "optimized LLVM IR"),
                     clEnumValN(Emit::Obj, "obj", "an object file"),
                     clEnumValN(Emit::So, "so",
-                               "a shared-library artifact (default)")),
+                               "a shared-library artifact (default)"),
+                    clEnumValN(Emit::ONNX, "onnx",
+                               "the source ONNX model with the W8A8 "
+                               "quantization as QuantizeLinear/"
+                               "DequantizeLinear (a QDQ model; "
+                               "--prepare-qat: a fake-quant training "
+                               "graph)")),
          cl::cat(category));
+
+// Pruning (docs/Pruning/Pruning.md): before quantization.
+static cl::opt<std::string> pruneSpec(
+    "prune",
+    cl::desc("Prune before anything else is quantized: magnitude:S or "
+             "wanda:S (unstructured, fraction S; wanda needs "
+             "--calibration-data), N:M (e.g. 2:4, 4:8: N of every M kept "
+             "along the reduction dimension), channels:S (fraction S of "
+             "output channels, by L2 norm)"),
+    cl::value_desc("spec"), cl::cat(category));
+static ChoiceOpt<qopt::PruneMethod> pruneMethod(
+    "prune-method",
+    cl::desc("Score for --prune=N:M and channels:S (magnitude:S and "
+             "wanda:S name theirs)"),
+    cl::init(qopt::PruneMethod::Magnitude),
+    cl::values(clEnumValN(qopt::PruneMethod::Magnitude, "magnitude", "|W|"),
+               clEnumValN(qopt::PruneMethod::Wanda, "wanda",
+                          "|W| times the input channel's L2 norm")),
+    cl::cat(category));
+static ChoiceOpt<qopt::PruneScope> pruneScope(
+    "prune-scope",
+    cl::desc("Where an unstructured target is reached (default: layer for "
+             "magnitude, row for wanda as in the paper)"),
+    cl::values(clEnumValN(qopt::PruneScope::Layer, "layer", "each layer"),
+               clEnumValN(qopt::PruneScope::Row, "row", "each output row"),
+               clEnumValN(qopt::PruneScope::Global, "global",
+                          "all pruned layers together")),
+    cl::cat(category));
+static cl::opt<std::string>
+    pruneInclude("prune-include",
+                 cl::desc("Regex: only layers whose name matches are pruned"),
+                 cl::value_desc("regex"), cl::cat(category));
+static cl::opt<std::string>
+    pruneExclude("prune-exclude",
+                 cl::desc("Regex: layers whose name matches are not pruned"),
+                 cl::value_desc("regex"), cl::cat(category));
+static cl::opt<bool> shrinkStructured(
+    "shrink-structured",
+    cl::desc("After --prune=channels:S, remove the zeroed channels "
+             "(linear -> element-wise ops -> linear chains); layers that "
+             "cannot be shrunk stay dense, with a remark saying why"),
+    cl::cat(category));
 
 static int fail(const std::string &message) {
   llvm::errs() << "quant-compile: error: " << message << "\n";
@@ -342,6 +432,7 @@ int main(int argc, char **argv) {
   options.cpu.features = features;
   options.cpu.optLevel = optLevel;
   options.cpu.fuseElementwise = !noFusion;
+  options.cpu.runtimeChecks = !noRuntimeChecks;
   options.cpu.kernelCalls = !noKernels;
   options.cpu.defaultThreads = threads;
   options.cpu.parallelLoops = parallelLoops;
@@ -363,6 +454,18 @@ int main(int argc, char **argv) {
   options.weightAsymmetric = weightAsymmetric;
   if (smoothquant.getNumOccurrences())
     options.smoothquant = smoothquant;
+  if (ternaryMode.getNumOccurrences())
+    options.ternaryMode = ternaryMode;
+  options.foldQdq = foldQdq;
+  options.prepareQat = prepareQat;
+  options.prune = pruneSpec;
+  if (pruneMethod.getNumOccurrences())
+    options.pruneMethod = pruneMethod;
+  if (pruneScope.getNumOccurrences())
+    options.pruneScope = pruneScope;
+  options.pruneInclude = pruneInclude;
+  options.pruneExclude = pruneExclude;
+  options.shrinkStructured = shrinkStructured;
   options.adapters.assign(adapters.begin(), adapters.end());
   options.adapterMode = adapterMode == AdapterMode::Switch
                             ? qopt::CompileOptions::AdapterMode::Switch
@@ -373,6 +476,7 @@ int main(int argc, char **argv) {
   options.emit = emit == Emit::MLIR   ? qopt::CompileOptions::Emit::MLIR
                  : emit == Emit::LLVM ? qopt::CompileOptions::Emit::LLVM
                  : emit == Emit::Obj  ? qopt::CompileOptions::Emit::Obj
+                 : emit == Emit::ONNX ? qopt::CompileOptions::Emit::ONNX
                                       : qopt::CompileOptions::Emit::So;
 
   DialectRegistry registry;
@@ -401,9 +505,9 @@ int main(int argc, char **argv) {
     return 0;
   }
   qopt::CompileResult result;
-  LogicalResult compiled =
-      qopt::compileModule(*module, options, outputPath, result, error);
-  llvm::outs() << result.reportTable;
+  LogicalResult compiled = qopt::compileModule(*module, options, inputPath,
+                                               outputPath, result, error);
+  llvm::outs() << result.reportTable << result.message;
   if (failed(compiled))
     return error.empty() ? 1 : fail(error);
   return 0;

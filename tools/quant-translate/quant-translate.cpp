@@ -3,14 +3,19 @@
 // mlir-translate with quant-opt's translations: `--import-onnx` turns an
 // ONNX model (binary or ONNX text) into graph-level MLIR; `--mlir-to-llvmir`
 // translates the LLVM-dialect output of qopt-cpu-pipeline to LLVM IR (the
-// stage between quant-opt and an object file, as quant-compile runs it).
+// stage between quant-opt and an object file, as quant-compile runs it);
+// `--export-onnx` writes the quantization of a module (the source model
+// imported, then qopt-ptq{form=qdq}) back into the source ONNX model.
 //
 //   quant-translate --import-onnx model.onnx -o model.mlir
 //       [--pin-shape input=1x128] [--pin-dim batch=1] [--default-opset 17]
 //   quant-translate --list-onnx-ops
+//   quant-translate --export-onnx --source-model model.onnx model.qdq.mlir
+//       -o model.qdq.onnx [--fake-quant-weights]
 //
 //===----------------------------------------------------------------------===//
 
+#include "qopt/Export/ONNX.h"
 #include "qopt/Import/ONNX.h"
 #include "qopt/InitAll.h"
 
@@ -40,6 +45,34 @@ static llvm::cl::opt<int64_t> defaultOpset(
     "default-opset",
     llvm::cl::desc("ai.onnx opset assumed when the model imports none"),
     llvm::cl::init(17), llvm::cl::cat(importCategory));
+
+static llvm::cl::OptionCategory exportCategory("ONNX export options");
+static llvm::cl::opt<std::string> sourceModel(
+    "source-model",
+    llvm::cl::desc("--export-onnx: the ONNX model the module was imported "
+                   "from (the export rewrites it)"),
+    llvm::cl::cat(exportCategory));
+static llvm::cl::opt<bool> fakeQuantWeights(
+    "fake-quant-weights",
+    llvm::cl::desc("--export-onnx: float weights behind QuantizeLinear -> "
+                   "DequantizeLinear (a QAT graph) instead of int8 "
+                   "initializers"),
+    llvm::cl::cat(exportCategory));
+
+static LogicalResult exportONNX(Operation *op, llvm::raw_ostream &os) {
+  auto module = dyn_cast<ModuleOp>(op);
+  if (!module)
+    return op->emitError("--export-onnx: expected a module");
+  if (sourceModel.empty())
+    return module.emitError("--export-onnx needs --source-model=PATH (the "
+                            "ONNX model the module was imported from)");
+  qopt::ONNXExportOptions options;
+  options.fakeQuantWeights = fakeQuantWeights;
+  std::string error;
+  if (failed(qopt::exportQDQModel(module, sourceModel, os, options, error)))
+    return module.emitError("--export-onnx: ") << error;
+  return success();
+}
 
 static OwningOpRef<Operation *> importONNX(llvm::SourceMgr &sourceMgr,
                                            MLIRContext *context) {
@@ -85,6 +118,13 @@ int main(int argc, char **argv) {
   TranslateToMLIRRegistration importReg(
       "import-onnx", "Import an ONNX model (binary or ONNX text)", importONNX,
       [](DialectRegistry &registry) {
+        qopt::registerONNXImportDialects(registry);
+      });
+  TranslateFromMLIRRegistration exportReg(
+      "export-onnx",
+      "Write a module's W8A8 quantization (QDQ form) into its source ONNX "
+      "model (--source-model)",
+      exportONNX, [](DialectRegistry &registry) {
         qopt::registerONNXImportDialects(registry);
       });
   return failed(mlirTranslateMain(argc, argv, "quant-opt translation tool"))

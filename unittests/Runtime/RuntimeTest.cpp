@@ -19,6 +19,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <dlfcn.h>
 #include <random>
 #include <string>
 #include <thread>
@@ -205,9 +206,16 @@ TEST(Model, LoadReportsMissingFilesAndNonArtifacts) {
   EXPECT_NE(qopt_model_load("/nonexistent/model.so", &m), QOPT_OK);
   EXPECT_NE(std::string(qopt_last_error()).find("cannot load artifact"),
             std::string::npos);
-  // libm is a shared library but no artifact.
-  EXPECT_NE(qopt_model_load("libm.so.6", &m), QOPT_OK);
+  // The runtime library itself is a shared library but no artifact.
+  Dl_info info;
+  ASSERT_NE(dladdr(reinterpret_cast<void *>(&qopt_model_load), &info), 0);
+  EXPECT_NE(qopt_model_load(info.dli_fname, &m), QOPT_OK);
   EXPECT_NE(std::string(qopt_last_error()).find("not a quant-opt artifact"),
+            std::string::npos);
+  // A bare name is a file in the current directory, not a system library
+  // found on the library path.
+  EXPECT_NE(qopt_model_load("libm.so.6", &m), QOPT_OK);
+  EXPECT_NE(std::string(qopt_last_error()).find("cannot load artifact"),
             std::string::npos);
 }
 

@@ -549,15 +549,15 @@ TEST_F(TensorIOTest, NpySaveReplacesTheFileAndLeavesNoTemporary) {
 }
 
 TEST_F(TensorIOTest, FailedSavesLeaveNoTemporary) {
-  // Renaming onto a directory fails after the data was written.
+  // A directory in the way is refused before anything is written.
   fs::create_directory(path("dir.npy"));
   fs::create_directory(path("dir.pb"));
   TensorPtr t = patterned(QOPT_DTYPE_F32, {3});
   std::string npy = path("dir.npy"), pb = path("dir.pb");
-  EXPECT_TRUE(
-      failsWith(qopt_tensor_save_npy(t.get(), npy.c_str()), npy, {"rename"}));
-  EXPECT_TRUE(
-      failsWith(qopt_tensor_save_pb(t.get(), "x", pb.c_str()), pb, {"rename"}));
+  EXPECT_TRUE(failsWith(qopt_tensor_save_npy(t.get(), npy.c_str()), npy,
+                        {"not a regular file"}));
+  EXPECT_TRUE(failsWith(qopt_tensor_save_pb(t.get(), "x", pb.c_str()), pb,
+                        {"not a regular file"}));
   EXPECT_EQ(entries(), (std::vector<std::string>{"dir.npy", "dir.pb"}));
 
   std::string missing = path("no/such/dir/t.npy");

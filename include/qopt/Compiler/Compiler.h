@@ -53,6 +53,9 @@ struct CPUCompileOptions {
   /// the kernels, where the time goes, are threaded either way, and the
   /// async lowering makes the code several times larger.
   bool parallelLoops = false;
+  /// Keep the run-time checks of dynamic shapes and integer division
+  /// (docs/Security.md); off: a bad input is undefined behaviour.
+  bool runtimeChecks = true;
   /// Calibration build: qopt.observe ops report to the runtime.
   bool instrument = false;
 };
@@ -163,7 +166,8 @@ LogicalResult loadSample(qopt_model *model, const std::string &sample,
 /// Writes each observer's statistics from the runtime's calibration session
 /// onto its qopt.observe op: `statistics` (#qopt.histogram, the streamed
 /// histogram's state, see qopt::Histogram) for qopt-calibrate, or
-/// `channel_absmax` for channel_absmax observers. Observers that saw no
+/// `channel_absmax` for channel_absmax observers, or `channel_sumsq` for
+/// channel_sumsq observers (Wanda). Observers that saw no
 /// values get none.
 void attachCalibrationStatistics(ModuleOp module);
 

@@ -35,7 +35,7 @@ namespace qopt {
 /// docs/Python.md); defaults are the tool's.
 struct CompileOptions {
   enum class Target { CPU, NVPTX };
-  enum class Emit { MLIR, LLVM, Obj, So };
+  enum class Emit { MLIR, LLVM, Obj, So, ONNX };
   enum class AdapterMode { Merge, Switch };
 
   Target target = Target::CPU;
@@ -66,6 +66,20 @@ struct CompileOptions {
   bool doubleQuant = false;
   bool weightAsymmetric = false;
   std::optional<double> smoothquant;
+  /// --quantize=ternary: unset means absmean (and is not an error without
+  /// ternary).
+  std::optional<TernaryMode> ternaryMode;
+
+  // QDQ models and exports.
+  bool foldQdq = true;
+  bool prepareQat = false;
+
+  // Pruning, before quantization: magnitude:S, wanda:S, N:M, channels:S.
+  std::string prune;
+  std::optional<PruneMethod> pruneMethod;
+  std::optional<PruneScope> pruneScope;
+  std::string pruneInclude, pruneExclude;
+  bool shrinkStructured = false;
 
   // LoRA adapters: DIR[:SCALE] each.
   std::vector<std::string> adapters;
@@ -94,6 +108,8 @@ struct CompileOptions {
 struct CompileResult {
   /// The accuracy report as JSON and as the printed table (options.report).
   std::string reportJson, reportTable;
+  /// What quant-compile prints on success besides the table (--emit=onnx).
+  std::string message;
 };
 
 /// Adds what quant-compile's context needs: every dialect and the ONNX
@@ -113,13 +129,15 @@ OwningOpRef<ModuleOp> loadModelBytes(MLIRContext &ctx, StringRef bytes,
                                      const CompileOptions &options,
                                      std::string &error);
 
-/// Adapters, quantization (+ report), lowering and emission of `module` to
-/// `outputPath`. Failure either with `error` set (option and driver errors,
-/// quant-compile prints them as `quant-compile: error: ...`) or with
-/// `error` empty when a pass failed and already reported its diagnostics.
+/// Adapters, QDQ folding, pruning, quantization (+ report), lowering and
+/// emission of `module` to `outputPath`. `modelPath` is the source model's
+/// file (--emit=onnx rewrites it; empty for a model from memory). Failure
+/// either with `error` set (option and driver errors, quant-compile prints them
+/// as `quant-compile: error: ...`) or with `error` empty when a pass failed and
+/// already reported its diagnostics.
 LogicalResult compileModule(ModuleOp module, const CompileOptions &options,
-                            StringRef outputPath, CompileResult &result,
-                            std::string &error);
+                            StringRef modelPath, StringRef outputPath,
+                            CompileResult &result, std::string &error);
 
 } // namespace qopt
 } // namespace mlir

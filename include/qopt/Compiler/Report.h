@@ -38,6 +38,10 @@ struct ReportOptions {
   std::string calibrationData; // may be empty
   std::string evalData;        // held-back samples; may be empty
   QuantScheme scheme = QuantScheme::W8A8;
+  /// Whether the model was quantized (else the report's scheme is "none").
+  bool quantized = true;
+  /// The --prune spec the model was pruned with, or "".
+  std::string prune;
   /// Timed runs per model and round for the latency figures (0: none).
   int latencyRuns = 100;
   CPUCompileOptions cpu;

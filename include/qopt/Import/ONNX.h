@@ -21,6 +21,10 @@
 #include <string>
 #include <vector>
 
+namespace onnx {
+class ModelProto;
+} // namespace onnx
+
 namespace mlir {
 class DialectRegistry;
 
@@ -80,6 +84,14 @@ std::vector<ONNXOpSupport> listSupportedONNXOps();
 
 /// Adds the dialects imported models use to `registry`.
 void registerONNXImportDialects(DialectRegistry &registry);
+
+/// Parses an untrusted model (binary protobuf, or ONNX text when `text`)
+/// with the importer's size and recursion limits; returns "" or what is
+/// wrong. Also used by the QDQ exporter, which rewrites the source model.
+std::string parseONNXModel(StringRef bytes, bool text, onnx::ModelProto &model);
+
+/// Whether `bytes` (from file `name`) is ONNX textual syntax.
+bool looksLikeONNXText(StringRef bytes, StringRef name);
 
 /// Parses `name=AxBxC` into the pinned shapes of `options`; `?` is not
 /// allowed. Returns an error message, or an empty string on success.

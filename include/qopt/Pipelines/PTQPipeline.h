@@ -31,7 +31,9 @@ struct PTQPipelineOptions : public PassPipelineOptions<PTQPipelineOptions> {
           clEnumValN(QuantScheme::W8, "w8", "weight-only int8 per channel"),
           clEnumValN(QuantScheme::W4, "w4", "weight-only 4-bit block-wise"),
           clEnumValN(QuantScheme::NF4, "nf4",
-                     "weight-only NF4 (QLoRA), block-wise absmax"))};
+                     "weight-only NF4 (QLoRA), block-wise absmax"),
+          clEnumValN(QuantScheme::Ternary, "ternary",
+                     "BitNet b1.58 BitLinear (qopt-ternarize)"))};
   PassOptions::Option<std::string> calibrationData{
       *this, "calibration-data",
       llvm::cl::desc("Calibration samples (w8a8): one folder per sample")};
@@ -75,6 +77,24 @@ struct PTQPipelineOptions : public PassPipelineOptions<PTQPipelineOptions> {
       *this, "exclude", llvm::cl::desc("Regex: layers left float")};
   PassOptions::Option<std::string> include{
       *this, "include", llvm::cl::desc("Regex: the only layers quantized")};
+  PassOptions::Option<TernaryMode> ternaryMode{
+      *this, "ternary-mode",
+      llvm::cl::desc("ternary: absmean (post-training) or lossless (only "
+                     "weights already ternary)"),
+      llvm::cl::init(TernaryMode::Absmean),
+      llvm::cl::values(
+          clEnumValN(TernaryMode::Absmean, "absmean", "BitNet's absmean"),
+          clEnumValN(TernaryMode::Lossless, "lossless",
+                     "weights already in {-g, 0, +g} only"))};
+  PassOptions::Option<QuantizedLinearForm> form{
+      *this, "form",
+      llvm::cl::desc("w8a8: integer layers, or the QDQ form (what the ONNX "
+                     "QDQ export writes)"),
+      llvm::cl::init(QuantizedLinearForm::QLinear),
+      llvm::cl::values(clEnumValN(QuantizedLinearForm::QLinear, "qlinear",
+                                  "qopt.qlinear and integer convolutions"),
+                       clEnumValN(QuantizedLinearForm::QDQ, "qdq",
+                                  "quantize/dequantize around float layers"))};
 };
 
 /// [SmoothQuant: insert-observers{kind=channel_absmax} → collect-statistics

@@ -22,6 +22,12 @@ struct CPUPipelineOptions : public PassPipelineOptions<CPUPipelineOptions> {
       *this, "fuse-elementwise",
       llvm::cl::desc("Fuse producer/consumer element-wise linalg ops"),
       llvm::cl::init(true)};
+  PassOptions::Option<bool> runtimeChecks{
+      *this, "runtime-checks",
+      llvm::cl::desc("Keep the importer's run-time checks (dynamic dims "
+                     "that must agree, Reshape counts, integer division by "
+                     "zero); off: erase them"),
+      llvm::cl::init(true)};
   PassOptions::Option<bool> approximateMath{
       *this, "approximate-math",
       llvm::cl::desc("Polynomial approximations for f32 erf/tanh/exp/log "
@@ -49,8 +55,10 @@ struct CPUPipelineOptions : public PassPipelineOptions<CPUPipelineOptions> {
       llvm::cl::init(false)};
   PassOptions::Option<bool> artifact{
       *this, "artifact",
-      llvm::cl::desc("Build an artifact: export @main's signature and add "
-                     "the packed entry point qopt_artifact_main"),
+      llvm::cl::desc("Build an artifact: export @main's signature, add "
+                     "the packed entry point qopt_artifact_main, and turn "
+                     "failed run-time checks (cf.assert) and allocations "
+                     "into errors the runtime reports"),
       llvm::cl::init(false)};
   PassOptions::Option<ArtifactTarget> target{
       *this, "target", llvm::cl::desc("Target named in the artifact signature"),

@@ -206,6 +206,10 @@ const char *qopt_kernel_isa(void);
  *  ($QOPT_KERNEL=avx2|generic narrows it as for the f32 kernel). */
 const char *qopt_kernel_isa_int8(void);
 
+/** The ternary (BitLinear) matmul kernel in use: "avx512vnni", "avx2" or
+ *  "generic" ($QOPT_KERNEL narrows it as for the other kernels). */
+const char *qopt_kernel_isa_ternary(void);
+
 /* --- Threads ------------------------------------------------------------ */
 
 /** The number of threads compiled models use for their parallel loops;
@@ -262,6 +266,10 @@ const char *qopt_calibration_error(void);
 /** A channel_absmax observer's max |x| per index of the last dimension
  *  (`*count` values; NULL and 0 when it saw nothing). */
 const float *qopt_calibration_channel_absmax(int64_t id, int64_t *count);
+/** A channel_sumsq observer's sum of x² per index of its channel axis over
+ *  every value it saw (Wanda's squared input-channel norms; `*count`
+ *  values; NULL and 0 when it saw nothing). */
+const double *qopt_calibration_channel_sumsq(int64_t id, int64_t *count);
 
 /** Capture mode (the accuracy report): until qopt_capture_end, each
  *  observer of instrumented code keeps a copy of the values it saw last

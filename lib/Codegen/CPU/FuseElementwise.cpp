@@ -17,6 +17,9 @@ using namespace mlir;
 
 namespace {
 
+/// The most operations one fused loop body may hold.
+constexpr size_t kMaxFusedBodyOps = 256;
+
 struct FuseElementwisePass
     : qopt::impl::FuseElementwisePassBase<FuseElementwisePass> {
   void runOnOperation() override {
@@ -35,7 +38,19 @@ struct FuseElementwisePass
       if (auto generic = dyn_cast<linalg::GenericOp>(fused->getOwner());
           generic && generic.getLibraryCall())
         return false;
-      return producer && producer->hasOneUse();
+      if (!producer || !producer->hasOneUse())
+        return false;
+      // Each fusion clones both bodies: unbounded, a chain of n element-wise
+      // ops costs O(n^2) to fuse (10k Adds took minutes). Past this size a
+      // loop's body is compute-bound anyway; a new loop starts.
+      auto producerGeneric = dyn_cast<linalg::GenericOp>(producer);
+      auto consumerGeneric = dyn_cast<linalg::GenericOp>(fused->getOwner());
+      if (producerGeneric && consumerGeneric &&
+          producerGeneric.getBody()->getOperations().size() +
+                  consumerGeneric.getBody()->getOperations().size() >
+              kMaxFusedBodyOps)
+        return false;
+      return true;
     };
     linalg::populateElementwiseOpsFusionPatterns(patterns, control);
     linalg::GenericOp::getCanonicalizationPatterns(patterns, ctx);

@@ -18,6 +18,7 @@ namespace {
 
 constexpr StringLiteral kObserveFn = "qopt_observe_f32";
 constexpr StringLiteral kObserveChannelsFn = "qopt_observe_channels_f32";
+constexpr StringLiteral kObserveSumSqFn = "qopt_observe_channel_sumsq_f32";
 
 struct InstrumentObserversPass
     : qopt::impl::InstrumentObserversPassBase<InstrumentObserversPass> {
@@ -29,24 +30,34 @@ struct InstrumentObserversPass
       return;
     OpBuilder b(&getContext());
     auto unranked = UnrankedTensorType::get(b.getF32Type());
-    auto declare = [&](StringRef name) {
+    // (id, values), or (id, channel axis, values) for channel_sumsq.
+    auto declare = [&](StringRef name, bool withAxis) {
       func::FuncOp callee = module.lookupSymbol<func::FuncOp>(name);
       if (callee)
         return callee;
       OpBuilder::InsertionGuard guard(b);
       b.setInsertionPointToStart(module.getBody());
-      callee = func::FuncOp::create(
-          b, module.getLoc(), name,
-          b.getFunctionType({b.getI64Type(), unranked}, {}));
+      SmallVector<Type> args{b.getI64Type()};
+      if (withAxis)
+        args.push_back(b.getI64Type());
+      args.push_back(unranked);
+      callee = func::FuncOp::create(b, module.getLoc(), name,
+                                    b.getFunctionType(args, {}));
       callee.setPrivate();
-      callee.setArgAttr(1, "bufferization.access", b.getStringAttr("read"));
+      callee.setArgAttr(args.size() - 1, "bufferization.access",
+                        b.getStringAttr("read"));
       return callee;
     };
     for (qopt::ObserveOp op : observers) {
-      // Per-channel observers (SmoothQuant) report to their own function.
-      func::FuncOp callee = declare(
-          op.getKind() == qopt::ObserverKind::ChannelAbsMax ? kObserveChannelsFn
-                                                            : kObserveFn);
+      // Per-channel observers (SmoothQuant, Wanda) report to their own
+      // functions.
+      bool sumSq = op.getKind() == qopt::ObserverKind::ChannelSumSq;
+      func::FuncOp callee =
+          declare(sumSq ? kObserveSumSqFn
+                  : op.getKind() == qopt::ObserverKind::ChannelAbsMax
+                      ? kObserveChannelsFn
+                      : kObserveFn,
+                  sumSq);
       auto type = cast<RankedTensorType>(op.getInput().getType());
       if (!type.getElementType().isF32()) {
         op.emitOpError("qopt-instrument-observers: observing ")
@@ -58,7 +69,12 @@ struct InstrumentObserversPass
       Value id = arith::ConstantIntOp::create(b, op.getLoc(), op.getId(), 64);
       Value values =
           tensor::CastOp::create(b, op.getLoc(), unranked, op.getInput());
-      func::CallOp::create(b, op.getLoc(), callee, ValueRange{id, values});
+      SmallVector<Value> args{id};
+      if (sumSq)
+        args.push_back(arith::ConstantIntOp::create(b, op.getLoc(),
+                                                    op.getChannelDim(), 64));
+      args.push_back(values);
+      func::CallOp::create(b, op.getLoc(), callee, args);
       op.getResult().replaceAllUsesWith(op.getInput());
       op.erase();
     }

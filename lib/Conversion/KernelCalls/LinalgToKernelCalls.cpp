@@ -311,6 +311,62 @@ struct QuantMatmulToKernelCall : OpRewritePattern<linalg::GenericOp> {
   }
 };
 
+/// qopt.bitlinear's contractions (BitLinearToLinalg.cpp): x viewed as
+/// [M, K/4, 4] against the packed ternary weight [N, K/4], into C [M, N].
+/// `_s8t2`: (x f32, s [M] f32, w i8, C i32); `_f32t2`: (x f32, w i8,
+/// C f32). Kernels: TernaryKernels.cpp.
+struct TernaryMatmulToKernelCall : OpRewritePattern<linalg::GenericOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(linalg::GenericOp op,
+                                PatternRewriter &rewriter) const override {
+    std::optional<StringRef> call = op.getLibraryCall();
+    if (!call || !op.hasPureBufferSemantics())
+      return failure();
+    bool integer = *call == "qopt_kernel_matmul_s8t2";
+    if (!integer && *call != "qopt_kernel_matmul_f32t2")
+      return failure();
+    SmallVector<Value> operands(op->getOperands());
+    auto typeOf = [&](unsigned i) {
+      return cast<MemRefType>(operands[i].getType());
+    };
+    unsigned wIdx = integer ? 2 : 1, c = integer ? 3 : 2;
+    if (operands.size() != c + 1 || typeOf(0).getRank() != 3 ||
+        !typeOf(0).getElementType().isF32() ||
+        !typeOf(wIdx).getElementType().isInteger(8) ||
+        (integer && !typeOf(1).getElementType().isF32()) ||
+        (integer ? !typeOf(c).getElementType().isInteger(32)
+                 : !typeOf(c).getElementType().isF32()) ||
+        ShapedType::isDynamic(typeOf(0).getDimSize(1)))
+      return rewriter.notifyMatchFailure(op, "unexpected operand types");
+    Location loc = op.getLoc();
+    SmallVector<Buffer> bufs;
+    for (Value v : operands)
+      bufs.push_back(describeBuffer(rewriter, loc, v));
+    auto stride = [&](unsigned o, unsigned d) {
+      return arith::IndexCastOp::create(rewriter, loc, rewriter.getI64Type(),
+                                        bufs[o].strides[d])
+          .getResult();
+    };
+    auto dim = [&](unsigned o, unsigned d) {
+      return toI64(rewriter, loc,
+                   memref::getMixedSize(rewriter, loc, operands[o], d));
+    };
+    Value k = arith::ConstantIntOp::create(rewriter, loc,
+                                           typeOf(0).getDimSize(1) * 4, 64);
+    SmallVector<Value> args{dim(0, 0),       dim(c, 1),    k,
+                            bufs[0].address, stride(0, 0), stride(0, 2)};
+    if (integer)
+      args.append({bufs[1].address, stride(1, 0)});
+    args.append({bufs[wIdx].address, stride(wIdx, 0), stride(wIdx, 1),
+                 bufs[c].address, stride(c, 0), stride(c, 1)});
+    func::FuncOp kernel = declareKernel(rewriter, op, *call, args.size());
+    func::CallOp::create(rewriter, loc, kernel, args);
+    rewriter.eraseOp(op);
+    return success();
+  }
+};
+
 struct ConvertLinalgToKernelCallsPass
     : qopt::impl::ConvertLinalgToKernelCallsPassBase<
           ConvertLinalgToKernelCallsPass> {
@@ -329,4 +385,5 @@ void mlir::qopt::populateLinalgToKernelCallsPatterns(
   patterns
       .add<ContractionToKernelCall, ConvToKernelCall, QuantMatmulToKernelCall>(
           patterns.getContext());
+  patterns.add<TernaryMatmulToKernelCall>(patterns.getContext());
 }

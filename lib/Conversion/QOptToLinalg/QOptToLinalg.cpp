@@ -6,6 +6,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "qopt/Conversion/Passes.h"
+#include "qopt/Conversion/QOptToLinalg/QOptToLinalg.h"
 #include "qopt/Dialect/QOpt/IR/QOptOps.h"
 #include "qopt/Support/NF4.h"
 
@@ -35,15 +36,30 @@ struct AffineParams {
   SmallVector<int64_t> zeroPoints;
   std::optional<int64_t> axis;
   int64_t qmin = 0, qmax = 0;
+  /// Sub-channel (block-wise): scale and zero point tensors read at
+  /// [i0 / B0, i1 / B1, ...]; `blocks` has one size per dimension.
+  DenseElementsAttr blockScales, blockZeroPoints;
+  SmallVector<int64_t> blocks;
+  bool isSigned = true;
 };
 
 AffineParams paramsOf(quant::QuantizedType qTy) {
   AffineParams p;
   p.qmin = qTy.getStorageTypeMin();
   p.qmax = qTy.getStorageTypeMax();
+  p.isSigned = qTy.isSigned();
   if (auto t = dyn_cast<quant::UniformQuantizedType>(qTy)) {
     p.scales.push_back(t.getScale());
     p.zeroPoints.push_back(t.getZeroPoint());
+  } else if (auto s = dyn_cast<quant::UniformQuantizedSubChannelType>(qTy)) {
+    p.blockScales = s.getScales();
+    p.blockZeroPoints = s.getZeroPoints();
+    // Dimensions with no block size have one block: their size, filled in
+    // from the tensor where the lowering needs it (0 here).
+    p.blocks.assign(p.blockScales.getType().getRank(), 0);
+    for (auto [d, size] :
+         llvm::zip(s.getQuantizedDimensions(), s.getBlockSizes()))
+      p.blocks[d] = size;
   } else {
     auto a = cast<quant::UniformQuantizedPerAxisType>(qTy);
     p.scales.assign(a.getScales().begin(), a.getScales().end());
@@ -127,7 +143,41 @@ Value buildAffineElementwise(
   SmallVector<Value> inputs{input};
   SmallVector<AffineMap> maps{id};
   Value scaleScalar, zpScalar;
-  if (p.axis) {
+  bool tensorParams = p.axis || p.blockScales;
+  if (p.blockScales) {
+    // Block-wise: [i0 / B0, ...] into the scale and zero point tensors.
+    auto sTy =
+        RankedTensorType::get(p.blockScales.getType().getShape(), floatTy);
+    SmallVector<APFloat> s, z;
+    for (APFloat v : p.blockScales.getValues<APFloat>()) {
+      bool lost;
+      v.convert(floatTy.getFloatSemantics(), APFloat::rmNearestTiesToEven,
+                &lost);
+      s.push_back(v);
+    }
+    for (const APInt &v : p.blockZeroPoints.getValues<APInt>()) {
+      APFloat f(floatTy.getFloatSemantics());
+      f.convertFromAPInt(v, p.isSigned, APFloat::rmNearestTiesToEven);
+      z.push_back(f);
+    }
+    inputs.push_back(
+        arith::ConstantOp::create(b, loc, sTy, DenseElementsAttr::get(sTy, s)));
+    inputs.push_back(
+        arith::ConstantOp::create(b, loc, sTy, DenseElementsAttr::get(sTy, z)));
+    SmallVector<AffineExpr> exprs;
+    for (int64_t d = 0; d < rank; ++d) {
+      int64_t block = p.blocks[d];
+      if (sTy.getDimSize(d) == 1)
+        exprs.push_back(getAffineConstantExpr(0, ctx));
+      else if (block == 1)
+        exprs.push_back(getAffineDimExpr(d, ctx));
+      else
+        exprs.push_back(getAffineDimExpr(d, ctx).floorDiv(block));
+    }
+    AffineMap blockMap = AffineMap::get(rank, 0, exprs, ctx);
+    maps.push_back(blockMap);
+    maps.push_back(blockMap);
+  } else if (p.axis) {
     int64_t n = p.scales.size();
     auto vecTy = RankedTensorType::get({n}, floatTy);
     SmallVector<APFloat> s, z;
@@ -163,8 +213,8 @@ Value buildAffineElementwise(
   auto generic = linalg::GenericOp::create(
       b, loc, init.getType(), inputs, ValueRange{init}, maps, iters,
       [&](OpBuilder &nb, Location nloc, ValueRange args) {
-        Value scale = p.axis ? args[1] : scaleScalar;
-        Value zp = p.axis ? args[2] : zpScalar;
+        Value scale = tensorParams ? args[1] : scaleScalar;
+        Value zp = tensorParams ? args[2] : zpScalar;
         Value r = body(nb, nloc, args[0], scale, zp);
         linalg::YieldOp::create(nb, nloc, r);
       });
@@ -915,4 +965,5 @@ void mlir::qopt::populateQOptToLinalgPatterns(RewritePatternSet &patterns) {
   patterns.add<LinearLowering, LoRALowering, QLinearLowering, QuantizeLowering,
                DequantizeLowering, FakeQuantLowering, ObserveLowering>(
       patterns.getContext());
+  populateBitLinearToLinalgPatterns(patterns);
 }

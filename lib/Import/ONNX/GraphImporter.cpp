@@ -170,6 +170,53 @@ GraphImporter::frozenInputProto(const onnx::ValueInfoProto &info,
   return proto;
 }
 
+/// ONNX graphs are in SSA form: each name is defined once, by a graph
+/// input, an initializer (which may also be listed as an input) or a node
+/// output. onnxruntime refuses a model that breaks this; importing it would
+/// silently let the last definition win.
+static LogicalResult checkSingleDefinitions(const onnx::GraphProto &graph,
+                                            Location fileLoc) {
+  llvm::StringMap<std::string> definedBy;
+  auto define = [&](const std::string &name,
+                    const std::string &what) -> LogicalResult {
+    auto [it, inserted] = definedBy.try_emplace(name, what);
+    if (inserted)
+      return success();
+    mlir::emitError(fileLoc)
+        << "name '" << name << "' is defined twice (by " << it->second
+        << ", then by " << what
+        << "); each name of an ONNX graph must be defined once";
+    return failure();
+  };
+  llvm::StringSet<> initNames;
+  for (const auto &init : graph.initializer()) {
+    if (failed(define(init.name(), "an initializer")))
+      return failure();
+    initNames.insert(init.name());
+  }
+  for (const auto &in : graph.input())
+    if (!initNames.contains(in.name()) &&
+        failed(define(in.name(), "a graph input")))
+      return failure();
+  for (auto [i, node] : llvm::enumerate(graph.node())) {
+    std::string nodeName = node.name().empty()
+                               ? node.op_type() + "_" + std::to_string(i)
+                               : node.name();
+    for (const std::string &out : node.output())
+      if (!out.empty() &&
+          failed(define(out, node.op_type() + " node '" + nodeName + "'")))
+        return failure();
+  }
+  llvm::StringSet<> outputs;
+  for (const auto &out : graph.output())
+    if (!outputs.insert(out.name()).second) {
+      mlir::emitError(fileLoc)
+          << "graph output '" << out.name() << "' is listed twice";
+      return failure();
+    }
+  return success();
+}
+
 LogicalResult GraphImporter::importNode(const onnx::NodeProto &node,
                                         int64_t index, OpBuilder &b) {
   std::string name = node.name().empty()
@@ -260,6 +307,9 @@ GraphImporter::importModel(const onnx::ModelProto &model) {
     return nullptr;
   const onnx::GraphProto &graph = model.graph();
   OpBuilder b(ctx);
+
+  if (failed(checkSingleDefinitions(graph, fileLoc)))
+    return nullptr;
 
   // Initializers are constants even when also listed as graph inputs (IR
   // version >= 4 lets those be overridden; we fold the default in).

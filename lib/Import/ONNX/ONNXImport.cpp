@@ -10,6 +10,7 @@
 #include "qopt/Dialect/QOpt/IR/QOptDialect.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/ControlFlow/IR/ControlFlow.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Math/IR/Math.h"
@@ -40,7 +41,7 @@ void mlir::qopt::registerONNXImportDialects(DialectRegistry &registry) {
   registry
       .insert<QOptDialect, func::FuncDialect, arith::ArithDialect,
               math::MathDialect, linalg::LinalgDialect, tensor::TensorDialect,
-              quant::QuantDialect, scf::SCFDialect>();
+              quant::QuantDialect, scf::SCFDialect, cf::ControlFlowDialect>();
 }
 
 static bool looksLikeText(StringRef bytes, StringRef name) {
@@ -50,6 +51,36 @@ static bool looksLikeText(StringRef bytes, StringRef name) {
   return trimmed.starts_with("<");
 }
 
+std::string mlir::qopt::parseONNXModel(StringRef bytes, bool text,
+                                       onnx::ModelProto &model) {
+  if (text) {
+    std::string copy = bytes.str(); // the parser needs NUL termination
+    onnx::OnnxParser parser(copy.c_str());
+    auto status = parser.Parse(model);
+    if (!status.IsOK())
+      return "cannot parse the ONNX text: " + status.ErrorMessage();
+    return "";
+  }
+  if (bytes.empty())
+    return "not an ONNX model: the file is empty";
+  if (bytes.size() > static_cast<size_t>(kMaxProtoBytes))
+    return "the model's protobuf is " + std::to_string(bytes.size()) +
+           " bytes, over protobuf's 2 GiB limit; save large weights as "
+           "external data";
+  google::protobuf::io::ArrayInputStream raw(bytes.data(),
+                                             static_cast<int>(bytes.size()));
+  google::protobuf::io::CodedInputStream coded(&raw);
+  coded.SetTotalBytesLimit(kMaxProtoBytes);
+  coded.SetRecursionLimit(kMaxRecursion);
+  if (!model.ParseFromCodedStream(&coded) || !coded.ConsumedEntireMessage())
+    return "not an ONNX model: the protobuf does not parse";
+  return "";
+}
+
+bool mlir::qopt::looksLikeONNXText(StringRef bytes, StringRef name) {
+  return looksLikeText(bytes, name);
+}
+
 OwningOpRef<ModuleOp>
 mlir::qopt::importONNXBytes(StringRef bytes, StringRef bufferName,
                             MLIRContext *context,
@@ -57,40 +88,16 @@ mlir::qopt::importONNXBytes(StringRef bytes, StringRef bufferName,
   context->loadDialect<QOptDialect, func::FuncDialect, arith::ArithDialect,
                        math::MathDialect, linalg::LinalgDialect,
                        tensor::TensorDialect, quant::QuantDialect,
-                       scf::SCFDialect>();
+                       scf::SCFDialect, cf::ControlFlowDialect>();
   Location loc = FileLineColLoc::get(context, bufferName, 0, 0);
   onnx::ModelProto model;
   bool text = options.format == ONNXImportOptions::Format::Text ||
               (options.format == ONNXImportOptions::Format::Auto &&
                looksLikeText(bytes, bufferName));
-  if (text) {
-    std::string text = bytes.str(); // the parser needs NUL termination
-    onnx::OnnxParser parser(text.c_str());
-    auto status = parser.Parse(model);
-    if (!status.IsOK()) {
-      emitError(loc) << "cannot parse the ONNX text: " << status.ErrorMessage();
-      return nullptr;
-    }
-  } else {
-    if (bytes.empty()) {
-      emitError(loc) << "not an ONNX model: the file is empty";
-      return nullptr;
-    }
-    if (bytes.size() > static_cast<size_t>(kMaxProtoBytes)) {
-      emitError(loc) << "the model's protobuf is " << bytes.size()
-                     << " bytes, over protobuf's 2 GiB limit; save large "
-                        "weights as external data";
-      return nullptr;
-    }
-    google::protobuf::io::ArrayInputStream raw(bytes.data(),
-                                               static_cast<int>(bytes.size()));
-    google::protobuf::io::CodedInputStream coded(&raw);
-    coded.SetTotalBytesLimit(kMaxProtoBytes);
-    coded.SetRecursionLimit(kMaxRecursion);
-    if (!model.ParseFromCodedStream(&coded) || !coded.ConsumedEntireMessage()) {
-      emitError(loc) << "not an ONNX model: the protobuf does not parse";
-      return nullptr;
-    }
+  std::string error = parseONNXModel(bytes, text, model);
+  if (!error.empty()) {
+    emitError(loc) << error;
+    return nullptr;
   }
   std::string dir = options.externalDataDir;
   if (!options.allowExternalData) {

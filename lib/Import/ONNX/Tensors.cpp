@@ -208,9 +208,12 @@ readExternal(const onnx::TensorProto &tensor, StringRef dir,
   if (offset > static_cast<int64_t>(fileSize) || length < 0 ||
       static_cast<uint64_t>(offset) + static_cast<uint64_t>(length) >
           fileSize) {
+    // Unsigned sum: a hostile offset near INT64_MAX must not overflow.
     emitError() << what << ": external data range [" << offset << ", "
-                << offset + std::max<int64_t>(length, 0) << ") exceeds the "
-                << fileSize << "-byte file '" << location << "'";
+                << static_cast<uint64_t>(offset) +
+                       static_cast<uint64_t>(std::max<int64_t>(length, 0))
+                << ") exceeds the " << fileSize << "-byte file '" << location
+                << "'";
     return failure();
   }
   if (length != expectedBytes) {

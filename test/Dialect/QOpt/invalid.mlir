@@ -181,7 +181,7 @@ func.func @quantize_per_axis_zero_point(%x: tensor<4x2xf32>) {
 // -----
 
 func.func @quantize_any_type(%x: tensor<4x2xf32>) {
-  // expected-error @+1 {{only per-tensor (!quant.uniform<s:f, scale:zp>) and per-axis uniform quantized types are supported, got '!quant.any<i8:f32>'}}
+  // expected-error @+1 {{only per-tensor (!quant.uniform<s:f, scale:zp>), per-axis and sub-channel (block-wise) uniform quantized types are supported, got '!quant.any<i8:f32>'}}
   %q = qopt.quantize %x : tensor<4x2xf32> -> tensor<4x2x!quant.any<i8:f32>>
   return
 }
@@ -317,7 +317,7 @@ func.func @quantize_dynamic_axis(%x: tensor<?x3xf32>) {
 // -----
 
 func.func @dequantize_any_type(%q: tensor<4x!quant.any<i8:f32>>) {
-  // expected-error @+1 {{only per-tensor (!quant.uniform<s:f, scale:zp>) and per-axis uniform quantized types are supported}}
+  // expected-error @+1 {{only per-tensor (!quant.uniform<s:f, scale:zp>), per-axis and sub-channel (block-wise) uniform quantized types are supported}}
   %x = qopt.dequantize %q : tensor<4x!quant.any<i8:f32>> -> tensor<4xf32>
   return
 }
@@ -471,4 +471,29 @@ func.func @channel_observer_with_statistics(%x: tensor<2x4xf32>) -> tensor<2x4xf
   // expected-error @+1 {{'qopt.observe' op a channel_absmax observer carries channel_absmax, not statistics or calibration}}
   %0 = qopt.observe %x {id = 0, kind = #qopt.observer<channel_absmax>, statistics = #qopt.histogram<count = 4, min = -1.0, max = 1.0, range = 1.0, counts = [1.0, 3.0]>} : tensor<2x4xf32>
   return %0 : tensor<2x4xf32>
+}
+
+// -----
+
+// Sub-channel (block-wise) types: whole blocks only.
+func.func @dequantize_partial_block(%q: tensor<3x2x!quant.uniform<i8:f32:{0:2, 1:1}, {{1.0, 1.0}, {1.0, 1.0}}>>) -> tensor<3x2xf32> {
+  // expected-error @+1 {{block size 2 of dimension 0 (size 3) needs 1 whole blocks, the scales have 2}}
+  %x = qopt.dequantize %q : tensor<3x2x!quant.uniform<i8:f32:{0:2, 1:1}, {{1.0, 1.0}, {1.0, 1.0}}>> -> tensor<3x2xf32>
+  return %x : tensor<3x2xf32>
+}
+
+// -----
+
+func.func @quantize_block_scales_rank(%x: tensor<4x2x2xf32>) -> tensor<4x2x2x!quant.uniform<i8:f32:{0:2}, {1.0, 1.0}>> {
+  // expected-error @+1 {{sub-channel scales have rank 1, the tensor 3}}
+  %q = qopt.quantize %x : tensor<4x2x2xf32> -> tensor<4x2x2x!quant.uniform<i8:f32:{0:2}, {1.0, 1.0}>>
+  return %q : tensor<4x2x2x!quant.uniform<i8:f32:{0:2}, {1.0, 1.0}>>
+}
+
+// -----
+
+func.func @dequantize_block_zero_point(%q: tensor<4x!quant.uniform<i8<-8:7>:f32:{0:2}, {1.0:9, 1.0}>>) -> tensor<4xf32> {
+  // expected-error @+1 {{zero point 9 is outside the storage range [-8, 7]}}
+  %x = qopt.dequantize %q : tensor<4x!quant.uniform<i8<-8:7>:f32:{0:2}, {1.0:9, 1.0}>> -> tensor<4xf32>
+  return %x : tensor<4xf32>
 }

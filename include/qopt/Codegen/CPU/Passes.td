@@ -24,6 +24,39 @@ def InlineScalarResourcesPass : Pass<"qopt-inline-scalar-resources"> {
   }];
 }
 
+def LowerAssertsPass : Pass<"qopt-lower-asserts", "ModuleOp"> {
+  let summary = "Turn cf.assert into run-time errors the runtime reports";
+  let description = [{
+    Rewrites every `cf.assert %ok, "message"` into
+    `scf.if (!%ok) { llvm.call @qopt_rt_fail(@message) }`. The importer
+    asserts what the ONNX spec makes an error at run time (dynamic dims
+    that must agree, Reshape element counts, integer division by zero);
+    upstream lowers a failed assert to abort(), which kills the caller.
+    qopt_rt_fail instead abandons the run and qopt_model_run returns
+    QOPT_ERROR with the message (see lib/Runtime/RunGuard.cpp). With
+    `drop`, the checks are erased instead (quant-compile
+    --no-runtime-checks: no checking, a bad input is undefined behaviour).
+  }];
+  let options = [
+    Option<"drop", "drop", "bool", "false",
+           "Erase the asserts instead of lowering them">
+  ];
+  let dependentDialects = ["::mlir::LLVM::LLVMDialect",
+                           "::mlir::scf::SCFDialect",
+                           "::mlir::arith::ArithDialect"];
+}
+
+def CheckAllocationsPass : Pass<"qopt-check-allocations", "ModuleOp"> {
+  let summary = "Route compiled code's heap allocations through the runtime";
+  let description = [{
+    Renames the LLVM calls to `malloc` / `aligned_alloc` that memref
+    lowering emits to `qopt_rt_malloc` / `qopt_rt_aligned_alloc`, which
+    behave the same but raise a run-time error (the run fails with
+    QOPT_ERROR, "cannot allocate N bytes") instead of returning null, which
+    the compiled code would write through. Runs on the LLVM dialect.
+  }];
+}
+
 def FuseElementwisePass : Pass<"qopt-fuse-elementwise", "func::FuncOp"> {
   let summary = "Fuse producer/consumer element-wise linalg ops";
   let description = [{

@@ -18,6 +18,10 @@ namespace qopt {
 /// quantize, dequantize, fake_quant and observe.
 void populateQOptToLinalgPatterns(RewritePatternSet &patterns);
 
+/// Adds the lowering of qopt.bitlinear (ternary weights) alone; included in
+/// populateQOptToLinalgPatterns.
+void populateBitLinearToLinalgPatterns(RewritePatternSet &patterns);
+
 } // namespace qopt
 } // namespace mlir
 

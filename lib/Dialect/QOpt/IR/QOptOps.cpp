@@ -48,11 +48,11 @@ static LogicalResult verifyQuantPair(Operation *op, RankedTensorType floatTy,
            << shapeStr(quantTy.getShape());
 
   auto qTy = dyn_cast<quant::QuantizedType>(quantTy.getElementType());
-  if (!isa<quant::UniformQuantizedType, quant::UniformQuantizedPerAxisType>(
-          qTy))
-    return op->emitOpError("only per-tensor (!quant.uniform<s:f, scale:zp>) "
-                           "and per-axis uniform quantized types are "
-                           "supported, got ")
+  if (!isa<quant::UniformQuantizedType, quant::UniformQuantizedPerAxisType,
+           quant::UniformQuantizedSubChannelType>(qTy))
+    return op->emitOpError("only per-tensor (!quant.uniform<s:f, scale:zp>), "
+                           "per-axis and sub-channel (block-wise) uniform "
+                           "quantized types are supported, got ")
            << quantTy.getElementType();
   if (qTy.getExpressedType() != floatTy.getElementType())
     return op->emitOpError("float element type ")
@@ -71,6 +71,41 @@ static LogicalResult verifyQuantPair(Operation *op, RankedTensorType floatTy,
 
   if (auto perTensor = dyn_cast<quant::UniformQuantizedType>(qTy))
     return checkZeroPoint(perTensor.getZeroPoint());
+
+  if (auto blocked = dyn_cast<quant::UniformQuantizedSubChannelType>(qTy)) {
+    // Scales index [i0 / B0, i1 / B1, ...]; a dimension with no block size
+    // has one block.
+    int64_t rank = quantTy.getRank();
+    ArrayRef<int64_t> sShape = blocked.getScales().getType().getShape();
+    if (!quantTy.hasStaticShape())
+      return op->emitOpError("a sub-channel quantized tensor must have a "
+                             "static shape");
+    if (static_cast<int64_t>(sShape.size()) != rank)
+      return op->emitOpError("sub-channel scales have rank ")
+             << sShape.size() << ", the tensor " << rank;
+    SmallVector<int64_t> blocks(quantTy.getShape());
+    for (auto [d, size] :
+         llvm::zip(blocked.getQuantizedDimensions(), blocked.getBlockSizes())) {
+      if (d >= rank)
+        return op->emitOpError("quantized dimension ")
+               << d << " is out of range for a tensor of rank " << rank;
+      blocks[d] = size;
+    }
+    for (int64_t d = 0; d < rank; ++d) {
+      int64_t dim = quantTy.getDimSize(d);
+      if (dim % blocks[d] != 0 || sShape[d] != dim / blocks[d])
+        return op->emitOpError("block size ")
+               << blocks[d] << " of dimension " << d << " (size " << dim
+               << ") needs " << dim / std::max<int64_t>(blocks[d], 1)
+               << " whole blocks, the scales have " << sShape[d];
+    }
+    for (const APInt &zp : blocked.getZeroPoints().getValues<APInt>())
+      if (failed(checkZeroPoint(blocked.isSigned()
+                                    ? zp.getSExtValue()
+                                    : static_cast<int64_t>(zp.getZExtValue()))))
+        return failure();
+    return success();
+  }
 
   auto perAxis = cast<quant::UniformQuantizedPerAxisType>(qTy);
   int64_t axis = perAxis.getQuantizedDimension();
@@ -159,13 +194,41 @@ LogicalResult LinearOp::verify() {
 LogicalResult ObserveOp::verify() {
   // What calibration attaches must fit the observer's kind.
   bool perChannel = getKind() == ObserverKind::ChannelAbsMax;
+  bool sumSq = getKind() == ObserverKind::ChannelSumSq;
   if (perChannel && (getStatistics() || getCalibration()))
     return emitOpError("a channel_absmax observer carries channel_absmax, not "
                        "statistics or calibration");
+  if (sumSq && (getStatistics() || getCalibration() || getChannelAbsmax()))
+    return emitOpError("a channel_sumsq observer carries channel_sumsq, not "
+                       "statistics, calibration or channel_absmax");
   if (!perChannel && getChannelAbsmax())
     return emitOpError("channel_absmax is for channel_absmax observers, this "
                        "one is ")
            << stringifyObserverKind(getKind());
+  if (!sumSq && (getChannelSumsq() || getChannelAxis()))
+    return emitOpError("channel_sumsq and channel_axis are for channel_sumsq "
+                       "observers, this one is ")
+           << stringifyObserverKind(getKind());
+  if (sumSq) {
+    int64_t rank = getInput().getType().getRank();
+    if (rank < 1)
+      return emitOpError("a channel_sumsq observer needs a ranked value of "
+                         "rank >= 1");
+    if (getChannelDim() >= rank)
+      return emitOpError("channel_axis ")
+             << getChannelDim() << " is out of range for rank " << rank;
+    if (auto sums = getChannelSumsq()) {
+      int64_t channels = getInput().getType().getDimSize(getChannelDim());
+      if (!ShapedType::isDynamic(channels) && int64_t(sums->size()) != channels)
+        return emitOpError("channel_sumsq has ")
+               << sums->size() << " values for " << channels << " channels";
+      for (double v : *sums)
+        if (!(v >= 0) || !std::isfinite(v))
+          return emitOpError("channel_sumsq values must be finite and >= 0, "
+                             "got ")
+                 << v;
+    }
+  }
   if (auto absmax = getChannelAbsmax()) {
     int64_t channels = getInput().getType().getShape().back();
     if (!ShapedType::isDynamic(channels) && int64_t(absmax->size()) != channels)
@@ -618,6 +681,73 @@ CalibrationAttr::verify(function_ref<InFlightDiagnostic()> emitError,
   if (!type || type.getStorageTypeIntegralWidth() != 8)
     return emitError() << "calibration type must have 8-bit storage, got "
                        << type;
+  return success();
+}
+
+LogicalResult SparsityAttr::verify(function_ref<InFlightDiagnostic()> emitError,
+                                   PruneMethod method,
+                                   SparsityGranularity granularity, int64_t n,
+                                   int64_t m, llvm::APFloat targetF,
+                                   llvm::APFloat achievedF) {
+  double target = targetF.convertToDouble(),
+         achieved = achievedF.convertToDouble();
+  if (!(target >= 0 && target < 1))
+    return emitError() << "sparsity target must be in [0, 1), got " << target;
+  if (!(achieved >= 0 && achieved <= 1))
+    return emitError() << "achieved sparsity must be in [0, 1], got "
+                       << achieved;
+  if (granularity != SparsityGranularity::NM) {
+    if (n || m)
+      return emitError() << "n and m are for granularity n_m, not "
+                         << stringifySparsityGranularity(granularity);
+    return success();
+  }
+  if (!(m >= 1 && n >= 1 && n < m))
+    return emitError() << "an n:m pattern needs 1 <= n < m, got " << n << ":"
+                       << m;
+  if (std::fabs(target - double(m - n) / double(m)) > 1e-12)
+    return emitError() << "the target of " << n << ":" << m << " is "
+                       << double(m - n) / double(m) << ", got " << target;
+  return success();
+}
+
+/// The length of a layer's reduction dimension that an n:m pattern groups
+/// along (a linear layer's in_features, a convolution's input channels), or
+/// nothing when unknown.
+static std::optional<int64_t> reductionSize(QuantizableLayerOpInterface layer) {
+  auto inTy = dyn_cast<RankedTensorType>(layer.getLayerInput().getType());
+  if (!inTy || inTy.getRank() < 1)
+    return std::nullopt;
+  // qopt.linear / qopt.qlinear: the last input dim; convolutions (NCHW): C.
+  int64_t size =
+      isa<LinearOp, QLinearOp>(layer.getOperation())
+          ? inTy.getShape().back()
+          : (inTy.getRank() >= 2 ? inTy.getDimSize(1) : ShapedType::kDynamic);
+  if (ShapedType::isDynamic(size))
+    return std::nullopt;
+  return size;
+}
+
+LogicalResult QOptDialect::verifyOperationAttribute(Operation *op,
+                                                    NamedAttribute attr) {
+  if (attr.getName() != SparsityAttr::getAttrName())
+    return success();
+  auto sparsity = dyn_cast<SparsityAttr>(attr.getValue());
+  if (!sparsity)
+    return op->emitOpError("'")
+           << attr.getName().strref() << "' must be a #qopt.sparsity attribute";
+  auto layer = dyn_cast<QuantizableLayerOpInterface>(op);
+  if (!layer)
+    return op->emitOpError("'")
+           << attr.getName().strref()
+           << "' is for layers (qopt.linear, qopt.qlinear, convolutions)";
+  if (sparsity.getGranularity() == SparsityGranularity::NM)
+    if (std::optional<int64_t> k = reductionSize(layer);
+        k && *k % sparsity.getM() != 0)
+      return op->emitOpError("a ")
+             << sparsity.getN() << ":" << sparsity.getM()
+             << " pattern needs a reduction dimension that is a multiple of "
+             << sparsity.getM() << ", this layer's is " << *k;
   return success();
 }
 

@@ -72,17 +72,32 @@ struct InsertObserversPass
             operands.push_back(in);
     });
 
-    DenseMap<Value, Value> observed;
+    // channel_sumsq observers key channels by the consumer's input-channel
+    // dimension: a convolution's (NCHW) is 1, everything else's the last.
+    auto channelAxis = [&](OpOperand *operand) -> std::optional<int64_t> {
+      if (kind != ObserverKind::ChannelSumSq)
+        return std::nullopt;
+      auto linalgOp = dyn_cast<linalg::LinalgOp>(operand->getOwner());
+      if (linalgOp && linalg::isaConvolutionOpInterface(linalgOp) &&
+          !linalg::isaContractionOpInterface(linalgOp))
+        return 1;
+      return std::nullopt;
+    };
+    DenseMap<std::pair<Value, int64_t>, Value> observed;
     OpBuilder b(&getContext());
     for (OpOperand *operand : operands) {
       Value v = operand->get();
       if (isConstant(v) || v.getDefiningOp<ObserveOp>() ||
           !isa<RankedTensorType>(v.getType()))
         continue;
-      Value &obs = observed[v];
+      std::optional<int64_t> axis = channelAxis(operand);
+      Value &obs = observed[{v, axis.value_or(-1)}];
       if (!obs) {
         b.setInsertionPointAfterValue(v);
-        obs = ObserveOp::create(b, v.getLoc(), v, nextId++, kind);
+        auto op = ObserveOp::create(b, v.getLoc(), v, nextId++, kind);
+        if (axis)
+          op.setChannelAxis(*axis);
+        obs = op;
       }
       operand->set(obs);
     }

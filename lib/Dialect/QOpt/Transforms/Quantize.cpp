@@ -14,6 +14,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "IntegerConv.h"
 #include "WeightValues.h"
 #include "qopt/Dialect/QOpt/IR/QOptOps.h"
 #include "qopt/Dialect/QOpt/Transforms/Passes.h"
@@ -439,7 +440,6 @@ struct QuantizePass : mlir::qopt::impl::QuantizePassBase<QuantizePass> {
   LogicalResult integerConv(OpBuilder &b, linalg::Conv2DNchwFchwOp conv,
                             ObserveOp observer, const std::vector<float> &w,
                             const std::string &layer) {
-    Location loc = conv.getLoc();
     Value filter = conv.getDpsInputOperand(1)->get();
     auto filterTy = cast<RankedTensorType>(filter.getType());
     FailureOr<quant::UniformQuantizedType> obsTy = observerType(observer);
@@ -448,69 +448,10 @@ struct QuantizePass : mlir::qopt::impl::QuantizePassBase<QuantizePass> {
     std::optional<ChannelInt8> q = quantizePerChannel(w, filterTy.getShape());
     if (!q)
       return conv->emitOpError("qopt-quantize: the weight is not finite");
-    Type f32 = b.getF32Type(), i8 = b.getI8Type(), i32 = b.getI32Type();
-    int64_t zx = obsTy->getZeroPoint() - (obsTy->isSigned() ? 0 : 128);
-    double sx = obsTy->getScale();
-    auto sTy = quant::UniformQuantizedType::get(
-        quant::QuantizationFlags::Signed, i8, f32, sx, zx, -128, 127);
-    Value x = observer.getInput();
-    auto xTy = cast<RankedTensorType>(x.getType());
-    Value qx = QuantizeOp::create(b, loc, xTy.clone(sTy), x);
-    Value xi = quant::StorageCastOp::create(b, loc, xTy.clone(i8), qx);
-    std::string name = layer.empty() ? std::string("weight") : layer;
-    Value wi = blobConstant<int8_t>(b, loc, filterTy.clone(i8), name + ".int8",
-                                    q->values);
-    int64_t f = filterTy.getDimSize(0),
-            perFilter = filterTy.getNumElements() / f;
-    std::vector<float> scale(static_cast<size_t>(f));
-    std::vector<int32_t> corr(static_cast<size_t>(f));
-    for (int64_t i = 0; i < f; ++i) {
-      int64_t sum = 0;
-      for (int64_t j = 0; j < perFilter; ++j)
-        sum += q->values[size_t(i * perFilter + j)];
-      corr[size_t(i)] = int32_t(zx * sum);
-      scale[size_t(i)] = float(sx * q->scales[size_t(i)]);
-    }
-    auto vecTy = RankedTensorType::get({f}, f32);
-    Value scaleV = blobConstant<float>(b, loc, vecTy, name + ".scale", scale);
-    Value corrV = blobConstant<int32_t>(b, loc, vecTy.clone(i32),
-                                        name + ".zero_point_correction", corr);
-    Value init = conv.getDpsInitOperand(0)->get();
-    auto outTy = cast<RankedTensorType>(init.getType());
-    SmallVector<Value> dyn;
-    for (int64_t d = 0; d < outTy.getRank(); ++d)
-      if (outTy.isDynamicDim(d))
-        dyn.push_back(tensor::DimOp::create(b, loc, init, d));
-    Value empty = tensor::EmptyOp::create(b, loc, outTy.getShape(), i32, dyn);
-    Value zero = arith::ConstantIntOp::create(b, loc, 0, 32);
-    Value acc0 = linalg::FillOp::create(b, loc, zero, empty).getResult(0);
-    auto intConv = linalg::Conv2DNchwFchwOp::create(
-        b, loc, TypeRange{acc0.getType()}, ValueRange{xi, wi}, ValueRange{acc0},
-        conv.getStrides(), conv.getDilations());
-    MLIRContext *ctx = b.getContext();
-    AffineMap id = AffineMap::getMultiDimIdentityMap(4, ctx);
-    AffineMap perF = AffineMap::get(4, 0, getAffineDimExpr(1, ctx), ctx);
-    Value out = tensor::EmptyOp::create(b, loc, outTy.getShape(), f32, dyn);
-    auto epilogue = linalg::GenericOp::create(
-        b, loc, outTy, ValueRange{intConv.getResult(0), init, corrV, scaleV},
-        ValueRange{out}, ArrayRef<AffineMap>{id, id, perF, perF, id},
-        SmallVector<utils::IteratorType>(4, utils::IteratorType::parallel),
-        [](OpBuilder &nb, Location l, ValueRange args) {
-          Value a = arith::SubIOp::create(nb, l, args[0], args[2]);
-          Value v = arith::MulFOp::create(
-              nb, l, arith::SIToFPOp::create(nb, l, nb.getF32Type(), a),
-              args[3]);
-          linalg::YieldOp::create(
-              nb, l, arith::AddFOp::create(nb, l, args[1], v).getResult());
-        });
-    // Discardable attributes (report ids, user tags) go to the op that
-    // produces the layer's float result.
-    for (NamedAttribute attr : conv->getDiscardableAttrs())
-      epilogue->setAttr(attr.getName(), attr.getValue());
-    intConv->setLoc(conv.getLoc());
     replacedWeights.insert(filter);
-    conv->replaceAllUsesWith(epilogue->getResults());
-    conv->erase();
+    replaceWithIntegerConv(b, conv, observer.getInput(), obsTy->getScale(),
+                           obsTy->getZeroPoint(), obsTy->isSigned(), q->values,
+                           q->scales, layer.empty() ? "weight" : layer);
     return success();
   }
 

@@ -67,6 +67,21 @@ inline std::optional<std::vector<float>> constantF32Values(Value w) {
   return constantValuesAsF32(w);
 }
 
+/// A constant f32 tensor of `type` holding `values`: inline (`dense<...>`)
+/// when `like` was inline, else a `dense_resource` blob named `name`, so
+/// that rewritten weights keep the form of the weights they replace.
+inline Value makeF32Constant(OpBuilder &b, Location loc, Value like,
+                             RankedTensorType type, llvm::StringRef name,
+                             ArrayRef<float> values) {
+  auto c = like ? like.getDefiningOp<arith::ConstantOp>() : nullptr;
+  if (c && isa<DenseElementsAttr>(c.getValue()))
+    return arith::ConstantOp::create(b, loc,
+                                     DenseElementsAttr::get(type, values));
+  auto blob = HeapAsmResourceBlob::allocateAndCopyInferAlign(values);
+  return arith::ConstantOp::create(
+      b, loc, DenseResourceElementsAttr::get(type, name, std::move(blob)));
+}
+
 } // namespace mlir::qopt
 
 #endif // QOPT_LIB_TRANSFORMS_WEIGHTVALUES_H

@@ -9,6 +9,8 @@
 #include "OpHelpers.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/ControlFlow/IR/ControlFlowOps.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 
@@ -57,6 +59,40 @@ OpBuilderFn unaryFloat(ScalarFn fn) {
     n.setOutput(0, *r, n.inputDType(0));
     return success();
   };
+}
+
+/// Asserts at run time that integer tensor `v` holds no zero (one pass
+/// over it, an OR reduction), with the message `what` after the node.
+void assertNoZero(ONNXNode &n, Value v, StringRef what) {
+  OpBuilder &b = n.b;
+  Location loc = n.loc;
+  auto ty = cast<RankedTensorType>(v.getType());
+  int64_t rank = ty.getRank();
+  MLIRContext *ctx = b.getContext();
+  Value falseV = arith::ConstantIntOp::create(b, loc, b.getI1Type(), 0);
+  Value empty =
+      tensor::EmptyOp::create(b, loc, ArrayRef<int64_t>{}, b.getI1Type());
+  Value init =
+      linalg::FillOp::create(b, loc, ValueRange{falseV}, ValueRange{empty})
+          .getResult(0);
+  SmallVector<utils::IteratorType> iters(rank, utils::IteratorType::reduction);
+  auto any = linalg::GenericOp::create(
+      b, loc, init.getType(), ValueRange{v}, ValueRange{init},
+      ArrayRef<AffineMap>{AffineMap::getMultiDimIdentityMap(rank, ctx),
+                          AffineMap::get(rank, 0, {}, ctx)},
+      iters, [&](OpBuilder &nb, Location l, ValueRange args) {
+        Value isZero = arith::CmpIOp::create(
+            nb, l, arith::CmpIPredicate::eq, args[0],
+            arith::ConstantIntOp::create(nb, l, args[0].getType(), 0));
+        linalg::YieldOp::create(
+            nb, l, arith::OrIOp::create(nb, l, args[1], isZero).getResult());
+      });
+  Value found =
+      tensor::ExtractOp::create(b, loc, any.getResult(0), ValueRange{});
+  Value ok = arith::XOrIOp::create(
+      b, loc, found, arith::ConstantIntOp::create(b, loc, b.getI1Type(), 1));
+  cf::AssertOp::create(
+      b, loc, ok, (n.opType() + " node '" + n.name() + "': " + what).str());
 }
 
 /// A binary op with a float and an integer body (null: not for that kind);
@@ -391,13 +427,49 @@ void mlir::qopt::onnx_import::registerElementwiseOps(OpRegistry &r) {
   r.add("", "Mul", 1, legacyBroadcast(arithBinary<MulFOp, MulIOp>()));
   r.add("", "Sub", 7, arithBinary<SubFOp, SubIOp>());
   r.add("", "Mul", 7, arithBinary<MulFOp, MulIOp>());
-  OpBuilderFn div =
-      binary([](OpBuilder &b, Location l, Value x,
-                Value y) -> Value { return DivFOp::create(b, l, x, y); },
-             [](OpBuilder &b, Location l, Value x, Value y, bool u) -> Value {
-               return u ? DivUIOp::create(b, l, x, y).getResult()
-                        : DivSIOp::create(b, l, x, y).getResult();
-             });
+  OpBuilderFn div = binary(
+      [](OpBuilder &b, Location l, Value x, Value y) -> Value {
+        return DivFOp::create(b, l, x, y);
+      },
+      [](OpBuilder &b, Location l, Value x, Value y, bool u) -> Value {
+        // The divisor's zeros were asserted away before the loop; the
+        // selects keep the division itself from trapping (speculated or
+        // vectorized lanes) and make INT_MIN / -1 wrap to INT_MIN as numpy
+        // does, rather than raise SIGFPE.
+        Type t = y.getType();
+        Value one = ConstantIntOp::create(b, l, t, 1);
+        Value zero = ConstantIntOp::create(b, l, t, 0);
+        Value bad = CmpIOp::create(b, l, CmpIPredicate::eq, y, zero);
+        if (!u) {
+          unsigned w = t.getIntOrFloatBitWidth();
+          Value minusOne = ConstantIntOp::create(b, l, t, -1);
+          Value intMin = ConstantOp::create(
+              b, l, t, b.getIntegerAttr(t, llvm::APInt::getSignedMinValue(w)));
+          bad = OrIOp::create(
+              b, l, bad,
+              AndIOp::create(
+                  b, l, CmpIOp::create(b, l, CmpIPredicate::eq, y, minusOne),
+                  CmpIOp::create(b, l, CmpIPredicate::eq, x, intMin)));
+        }
+        Value safe = SelectOp::create(b, l, bad, one, y);
+        return u ? DivUIOp::create(b, l, x, safe).getResult()
+                 : DivSIOp::create(b, l, x, safe).getResult();
+      });
+  // An integer division by a constant zero is undefined behaviour once
+  // compiled (LLVM may fold it to anything); onnxruntime refuses such a
+  // model at load, so do we.
+  div = [d = div](ONNXNode &n) -> LogicalResult {
+    if (n.numInputs() == 2 && n.hasInput(1) && !isFloatDType(n.inputDType(1))) {
+      if (auto ints = n.constantInts(1)) {
+        if (llvm::is_contained(*ints, 0))
+          return n.emitError() << "integer division by a constant divisor "
+                                  "(input #1) holding zero";
+      } else {
+        assertNoZero(n, n.input(1), "integer division by zero (input #1)");
+      }
+    }
+    return d(n);
+  };
   r.add("", "Div", 1, legacyBroadcast(div));
   r.add("", "Div", 7, div);
   OpBuilderFn pow = [](ONNXNode &n) -> LogicalResult {

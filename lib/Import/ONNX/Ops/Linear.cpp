@@ -17,6 +17,7 @@
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Quant/IR/Quant.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/AsmState.h"
 #include "mlir/IR/DialectResourceBlobManager.h"
@@ -281,6 +282,23 @@ FailureOr<Value> transposedConstant(ONNXNode &n, Value v, bool soleUse,
   return cached;
 }
 
+/// The constant whose DequantizeLinear `v` is (qopt.dequantize of a
+/// quant.scast of an integer arith.constant: a weight stored quantized, as
+/// QDQ models store them; or of a qopt.quantize of a float constant), or
+/// null.
+Value dequantizedConstantOf(Value v) {
+  auto dq = v.getDefiningOp<DequantizeOp>();
+  if (!dq)
+    return nullptr;
+  Value in = dq.getInput();
+  while (auto cast = in.getDefiningOp<quant::StorageCastOp>())
+    in = cast.getInput();
+  // A float weight + QuantizeLinear -> DequantizeLinear (QAT exports).
+  if (auto q = in.getDefiningOp<QuantizeOp>())
+    in = q.getInput();
+  return in.getDefiningOp<arith::ConstantOp>() ? in : nullptr;
+}
+
 ElementsAttr constantAttr(Value v) {
   auto c = v.getDefiningOp<arith::ConstantOp>();
   return c ? dyn_cast<ElementsAttr>(c.getValue()) : nullptr;
@@ -314,6 +332,8 @@ void eraseUnusedTranspose(ONNXNode &n, int64_t idx) {
       empty->erase();
 }
 
+Value transpose2D(OpBuilder &b, Location loc, Value v);
+
 LogicalResult buildMatMul(ONNXNode &n) {
   if (failed(n.checkArity(2, 2, 1, 1)))
     return failure();
@@ -337,6 +357,10 @@ LogicalResult buildMatMul(ONNXNode &n) {
       return n.emitError() << "inner dimensions differ: "
                            << aTy.getDimSize(aTy.getRank() - 1) << " and "
                            << bTy.getDimSize(0);
+    // A dynamic K is checked against the weight's when the model runs.
+    assertSameSize(n, n.input(0), aTy.getRank() - 1, n.input(1), 0,
+                   "the input's last dim differs from the weight's rows at "
+                   "run time");
     std::string init;
     Value weight = source;
     if (source) {
@@ -356,6 +380,25 @@ LogicalResult buildMatMul(ONNXNode &n) {
                                 n.b.getStringAttr(weightNameFor(n, init)));
     if (source)
       eraseUnusedTranspose(n, 1);
+    n.setOutput(0, lin.getResult(), n.inputDType(0));
+    return success();
+  }
+
+  // x @ DequantizeLinear(W_int) (a QDQ model's weight, stored quantized):
+  // qopt.linear over the transposed dequantized weight, named after the
+  // integer initializer; qopt-fold-qdq reads the integers behind it.
+  if (Value ints = dequantizedConstantOf(n.input(1));
+      ints && bTy.getRank() == 2 && bTy.hasStaticShape() &&
+      isFloatDType(n.inputDType(0)) &&
+      (aTy.isDynamicDim(aTy.getRank() - 1) ||
+       aTy.getDimSize(aTy.getRank() - 1) == bTy.getDimSize(0))) {
+    std::string init = initializerNameOf(n, ints);
+    Value weight = transpose2D(n.b, n.loc, n.input(1));
+    SmallVector<int64_t> outShape(aTy.getShape().drop_back());
+    outShape.push_back(bTy.getDimSize(1));
+    auto outTy = RankedTensorType::get(outShape, aTy.getElementType());
+    auto lin = LinearOp::create(n.b, n.loc, outTy, n.input(0), weight, Value(),
+                                n.b.getStringAttr(weightNameFor(n, init)));
     n.setOutput(0, lin.getResult(), n.inputDType(0));
     return success();
   }
@@ -412,6 +455,7 @@ LogicalResult buildGemm(ONNXNode &n) {
   // A, alpha = beta = 1, 1-D (or [1, N]) C.
   Value source = transposeSourceOf(n, 1);
   ElementsAttr w = constantAttr(n.input(1));
+  Value dqInts = dequantizedConstantOf(n.input(1));
   bool cIsBias =
       !hasC ||
       (*beta == 1.0 && n.inputType(2).getNumElements() == outN &&
@@ -419,6 +463,9 @@ LogicalResult buildGemm(ONNXNode &n) {
        n.inputType(2).getRank() <= 2);
   if ((w || source) && !*transA && *alpha == 1.0 && cIsBias &&
       bTy.hasStaticShape() && !ShapedType::isDynamic(outN)) {
+    // A dynamic K is checked against B's when the model runs.
+    assertSameSize(n, n.input(0), 1, n.input(1), *transB ? 1 : 0,
+                   "A's columns differ from B's K at run time");
     std::string init = initializerNameOf(n, source ? source : n.input(1));
     // The [out, in] weight: B^T without transB, else B. With B = W^T that
     // is W itself, or W^T made from W (so that it is a blob under W's name
@@ -443,6 +490,25 @@ LogicalResult buildGemm(ONNXNode &n) {
         return failure();
       weight = *wT;
     }
+    Value bias;
+    if (hasC) {
+      bias = n.input(2);
+      if (n.inputType(2).getRank() == 2)
+        bias = dropUnitDim(n.b, n.loc, bias, 0);
+    }
+    auto outTy =
+        RankedTensorType::get({aTy.getDimSize(0), outN}, aTy.getElementType());
+    auto lin = LinearOp::create(n.b, n.loc, outTy, n.input(0), weight, bias,
+                                n.b.getStringAttr(weightNameFor(n, init)));
+    n.setOutput(0, lin.getResult(), n.inputDType(0));
+    return success();
+  }
+  // B = DequantizeLinear(W_int) (QDQ models): the same, over the dequantized
+  // weight ([N, K] with transB, else transposed).
+  if (dqInts && !*transA && *alpha == 1.0 && cIsBias && bTy.hasStaticShape() &&
+      !ShapedType::isDynamic(outN)) {
+    std::string init = initializerNameOf(n, dqInts);
+    Value weight = *transB ? n.input(1) : transpose2D(n.b, n.loc, n.input(1));
     Value bias;
     if (hasC) {
       bias = n.input(2);

@@ -3,6 +3,7 @@
 #include "OpHelpers.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/ControlFlow/IR/ControlFlowOps.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 
@@ -34,6 +35,72 @@ mlir::qopt::onnx_import::broadcastShapes(ONNXNode &node,
     }
   }
   return out;
+}
+
+void mlir::qopt::onnx_import::assertDynamicDimsAgree(ONNXNode &node,
+                                                     ValueRange inputs,
+                                                     ArrayRef<int64_t> shape) {
+  OpBuilder &b = node.b;
+  Location loc = node.loc;
+  int64_t rank = shape.size();
+  for (int64_t i = 0; i < rank; ++i) {
+    // The size every input's dim i must have at run time: the static one
+    // when an input has it, else the first dynamic input's.
+    Value want;
+    int64_t wantInput = -1;
+    for (auto [k, v] : llvm::enumerate(inputs)) {
+      auto t = cast<RankedTensorType>(v.getType());
+      int64_t j = i - (rank - t.getRank());
+      if (j >= 0 && !t.isDynamicDim(j) && t.getDimSize(j) != 1) {
+        want = arith::ConstantIndexOp::create(b, loc, t.getDimSize(j));
+        wantInput = k;
+        break;
+      }
+    }
+    for (auto [k, v] : llvm::enumerate(inputs)) {
+      auto t = cast<RankedTensorType>(v.getType());
+      int64_t j = i - (rank - t.getRank());
+      if (j < 0 || !t.isDynamicDim(j))
+        continue;
+      Value size = tensor::DimOp::create(b, loc, v, j);
+      if (!want) {
+        want = size;
+        wantInput = k;
+        continue;
+      }
+      if (static_cast<int64_t>(k) == wantInput)
+        continue;
+      Value same =
+          arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, size, want);
+      std::string msg;
+      llvm::raw_string_ostream os(msg);
+      os << node.opType() << " node '" << node.name() << "': inputs #"
+         << wantInput << " and #" << k << " differ in broadcast dim " << i
+         << " at run time (a dynamic dim of size 1 does not broadcast here)";
+      cf::AssertOp::create(b, loc, same, os.str());
+    }
+  }
+}
+
+void mlir::qopt::onnx_import::assertSameSize(ONNXNode &node, Value a,
+                                             int64_t dimA, Value b,
+                                             int64_t dimB, StringRef what) {
+  auto ta = cast<RankedTensorType>(a.getType());
+  auto tb = cast<RankedTensorType>(b.getType());
+  if (!ta.isDynamicDim(dimA) && !tb.isDynamicDim(dimB))
+    return; // static sizes are checked at import
+  OpBuilder &bld = node.b;
+  Location loc = node.loc;
+  auto sizeOf = [&](Value v, RankedTensorType t, int64_t d) -> Value {
+    if (t.isDynamicDim(d))
+      return tensor::DimOp::create(bld, loc, v, d);
+    return arith::ConstantIndexOp::create(bld, loc, t.getDimSize(d));
+  };
+  Value same = arith::CmpIOp::create(bld, loc, arith::CmpIPredicate::eq,
+                                     sizeOf(a, ta, dimA), sizeOf(b, tb, dimB));
+  cf::AssertOp::create(
+      bld, loc, same,
+      (node.opType() + " node '" + node.name() + "': " + what).str());
 }
 
 Value mlir::qopt::onnx_import::emptyTensorLike(OpBuilder &b, Location loc,
@@ -74,6 +141,7 @@ FailureOr<Value> mlir::qopt::onnx_import::buildElementwise(ONNXNode &node,
   }
   maps.push_back(AffineMap::getMultiDimIdentityMap(rank, ctx));
 
+  assertDynamicDimsAgree(node, inputs, *shape);
   SmallVector<Value> dyn;
   for (int64_t i = 0; i < rank; ++i) {
     if (!ShapedType::isDynamic((*shape)[i]))
@@ -317,6 +385,8 @@ FailureOr<Value> mlir::qopt::onnx_import::buildBatchMatmul(
   int64_t kA = aTy.getDimSize(ra - 1), kB = bTy.getDimSize(rb - 2);
   if (!ShapedType::isDynamic(kA) && !ShapedType::isDynamic(kB) && kA != kB)
     return n.emitError() << "inner dimensions differ: " << kA << " and " << kB;
+  assertSameSize(n, a, ra - 1, b, rb - 2,
+                 "the inner dimensions differ at run time");
   // Broadcast batch dims.
   auto batchOf = [](RankedTensorType t) {
     return RankedTensorType::get(t.getShape().drop_back(2), t.getElementType());

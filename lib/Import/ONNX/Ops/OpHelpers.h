@@ -25,6 +25,19 @@ broadcastShapes(ONNXNode &node, ArrayRef<RankedTensorType> types);
 FailureOr<Value> buildElementwise(ONNXNode &node, ValueRange inputs,
                                   Type resultElemTy, ElementBodyFn body);
 
+/// Asserts at run time (cf.assert, a run-time error in artifacts) that the
+/// inputs' dynamic dims agree with each other and with the static size of
+/// the broadcast `shape`: element-wise loops index every input with the
+/// output's indices, so a shorter input would be read past its end.
+void assertDynamicDimsAgree(ONNXNode &node, ValueRange inputs,
+                            ArrayRef<int64_t> shape);
+
+/// Asserts at run time that dim `dimA` of `a` equals dim `dimB` of `b`
+/// (nothing when both are static: the importer checks those itself);
+/// `what` follows the node in the message.
+void assertSameSize(ONNXNode &node, Value a, int64_t dimA, Value b,
+                    int64_t dimB, StringRef what);
+
 /// tensor.empty of `type`, dynamic sizes read from `source`'s dims at the
 /// same positions.
 Value emptyTensorLike(OpBuilder &b, Location loc, RankedTensorType type,

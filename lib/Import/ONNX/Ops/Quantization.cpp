@@ -6,6 +6,13 @@
 // quant.scast + qopt.dequantize, so that a Q/DQ pair meets again after
 // canonicalization. Scales and zero points must be constants.
 //
+// Every form quantization tools write is accepted: per tensor, per axis,
+// blocked (opset 21 `block_size`: a !quant.uniform sub-channel type with
+// the block along `axis` and 1 along every other dimension), int8/uint8,
+// int4/uint4, int16/uint16, and int32 DequantizeLinear (the bias of
+// onnxruntime's QDQ Gemm/Conv, scale = input scale x weight scale).
+// qopt-fold-qdq later turns recognized patterns into integer layers.
+//
 //===----------------------------------------------------------------------===//
 
 #include "OpHelpers.h"
@@ -20,9 +27,23 @@ using namespace mlir::qopt::onnx_import;
 
 namespace {
 
-/// Storage range of the ONNX zero-point dtype.
-FailureOr<std::pair<unsigned, bool>> storageOf(ONNXNode &n, int32_t dtype) {
+/// `[a, b, c]`.
+std::string fmt(ArrayRef<int64_t> v) {
+  std::string s = "[";
+  for (auto [i, d] : llvm::enumerate(v))
+    s += (i ? ", " : "") + std::to_string(d);
+  return s + "]";
+}
+
+/// Storage range of the ONNX zero-point dtype (int32 only where
+/// `allowInt32`: DequantizeLinear of a bias).
+FailureOr<std::pair<unsigned, bool>> storageOf(ONNXNode &n, int32_t dtype,
+                                               bool allowInt32 = false) {
   switch (dtype) {
+  case kInt32:
+    if (allowInt32)
+      return std::make_pair(32u, true);
+    break;
   case kUInt8:
     return std::make_pair(8u, false);
   case kInt8:
@@ -36,9 +57,78 @@ FailureOr<std::pair<unsigned, bool>> storageOf(ONNXNode &n, int32_t dtype) {
   case kInt4:
     return std::make_pair(4u, true);
   default:
-    return n.emitError() << "quantized dtype " << dtypeName(dtype)
-                         << " is not supported";
+    break;
   }
+  return n.emitError() << "quantized dtype " << dtypeName(dtype)
+                       << " is not supported";
+}
+
+/// The blocked (opset 21 `block_size`) type: scale and zero point have the
+/// input's shape with dim[axis] divided by the block size; every other
+/// dimension has block size 1.
+FailureOr<quant::QuantizedType>
+blockedTypeOf(ONNXNode &n, RankedTensorType tensorTy, Type expressedTy,
+              int64_t axisAttr, int64_t block, ArrayRef<double> scales,
+              ArrayRef<int64_t> zps, Type storageTy, unsigned flags,
+              int64_t qmin, int64_t qmax) {
+  int64_t rank = tensorTy.getRank();
+  FailureOr<int64_t> axis = n.normalizeAxis(axisAttr, rank);
+  if (failed(axis))
+    return failure();
+  if (block < 0)
+    return n.emitError() << "block_size " << block << " must be positive";
+  if (!tensorTy.hasStaticShape())
+    return n.emitError() << "block-wise quantization needs a static input "
+                            "shape, got "
+                         << tensorTy;
+  int64_t dim = tensorTy.getDimSize(*axis);
+  if (dim % block != 0)
+    return n.emitError() << "block_size " << block
+                         << " does not divide the size of axis " << *axis
+                         << " (" << dim
+                         << "): partial blocks are not supported";
+  RankedTensorType sTy = n.inputType(1);
+  SmallVector<int64_t> expected(tensorTy.getShape());
+  expected[*axis] = dim / block;
+  if (sTy.getShape() != ArrayRef<int64_t>(expected))
+    return n.emitError() << "block-wise scale must have shape " << fmt(expected)
+                         << " (the input's with axis " << *axis
+                         << " divided by block_size " << block << "), got "
+                         << fmt(sTy.getShape());
+  if (n.hasInput(2) && n.inputType(2).getShape() != sTy.getShape())
+    return n.emitError() << "zero point shape "
+                         << fmt(n.inputType(2).getShape())
+                         << " differs from the scale's " << fmt(sTy.getShape());
+  SmallVector<APFloat> s;
+  for (double v : scales) {
+    APFloat f(v);
+    bool lost;
+    f.convert(cast<FloatType>(expressedTy).getFloatSemantics(),
+              APFloat::rmNearestTiesToEven, &lost);
+    s.push_back(f);
+  }
+  unsigned width = storageTy.getIntOrFloatBitWidth();
+  SmallVector<APInt> z;
+  for (int64_t v : zps)
+    z.push_back(APInt(width, static_cast<uint64_t>(v), /*isSigned=*/true,
+                      /*implicitTrunc=*/true));
+  auto scaleAttr =
+      DenseElementsAttr::get(RankedTensorType::get(expected, expressedTy), s);
+  auto zpAttr =
+      DenseElementsAttr::get(RankedTensorType::get(expected, storageTy), z);
+  SmallVector<int32_t> dims;
+  SmallVector<int64_t> blocks;
+  for (int64_t d = 0; d < rank; ++d) {
+    dims.push_back(static_cast<int32_t>(d));
+    blocks.push_back(d == *axis ? block : 1);
+  }
+  auto emitErr = [&] { return n.emitError(); };
+  auto t = quant::UniformQuantizedSubChannelType::getChecked(
+      emitErr, flags, storageTy, expressedTy, scaleAttr, zpAttr, dims, blocks,
+      qmin, qmax);
+  if (!t)
+    return failure();
+  return cast<quant::QuantizedType>(t);
 }
 
 /// Builds the !quant.uniform element type from the node's constant scale
@@ -46,25 +136,26 @@ FailureOr<std::pair<unsigned, bool>> storageOf(ONNXNode &n, int32_t dtype) {
 /// of a tensor of type `tensorTy`.
 FailureOr<quant::QuantizedType> quantTypeOf(ONNXNode &n,
                                             RankedTensorType tensorTy,
-                                            Type expressedTy, int32_t zpDType) {
+                                            Type expressedTy, int32_t zpDType,
+                                            bool allowInt32 = false) {
   FailureOr<int64_t> axisAttr = n.getInt("axis", 1);
   if (failed(axisAttr))
     return failure();
+  int64_t block = 0;
   if (n.opset >= 21) {
-    FailureOr<int64_t> block = n.getInt("block_size", 0);
-    if (failed(block))
+    FailureOr<int64_t> b = n.getInt("block_size", 0);
+    if (failed(b))
       return failure();
-    if (*block != 0)
-      return n.emitError() << "block-wise quantization (block_size " << *block
-                           << ") is not supported yet";
+    block = *b;
   }
   std::optional<SmallVector<double>> scales = n.constantFloats(1);
   if (!scales)
     return n.emitError() << "scale must be a constant (initializer or "
                             "Constant)";
   RankedTensorType sTy = n.inputType(1);
-  if (sTy.getRank() > 1)
-    return n.emitError() << "scale must be a scalar or 1-D";
+  if (sTy.getRank() > 1 && block == 0)
+    return n.emitError() << "scale must be a scalar or 1-D (or block_size "
+                            "set, opset 21)";
   SmallVector<int64_t> zps(scales->size(), 0);
   if (n.hasInput(2)) {
     std::optional<SmallVector<int64_t>> z = n.constantInts(2);
@@ -75,7 +166,8 @@ FailureOr<quant::QuantizedType> quantTypeOf(ONNXNode &n,
                            << " values, scale has " << scales->size();
     zps = *z;
   }
-  FailureOr<std::pair<unsigned, bool>> storage = storageOf(n, zpDType);
+  FailureOr<std::pair<unsigned, bool>> storage =
+      storageOf(n, zpDType, allowInt32);
   if (failed(storage))
     return failure();
   auto [width, isSigned] = *storage;
@@ -93,6 +185,9 @@ FailureOr<quant::QuantizedType> quantTypeOf(ONNXNode &n,
   Type storageTy = n.b.getIntegerType(width);
   unsigned flags = isSigned ? quant::QuantizationFlags::Signed : 0;
   auto emitErr = [&] { return n.emitError(); };
+  if (block != 0)
+    return blockedTypeOf(n, tensorTy, expressedTy, *axisAttr, block, *scales,
+                         zps, storageTy, flags, qmin, qmax);
   bool perTensor =
       sTy.getRank() == 0 ||
       (sTy.getRank() == 1 && sTy.getDimSize(0) == 1 && !n.hasAttr("axis"));
@@ -156,14 +251,12 @@ LogicalResult buildDequantizeLinear(ONNXNode &n) {
   if (n.hasInput(2) && n.inputDType(2) != inDType)
     return n.emitError() << "zero point dtype " << dtypeName(n.inputDType(2))
                          << " differs from the input's " << dtypeName(inDType);
-  if (inDType == kInt32)
-    return n.emitError() << "int32 input (bias dequantization) is not "
-                            "supported yet";
   if (!isFloatDType(n.inputDType(1)))
     return n.emitError() << "scale must be a float tensor";
   RankedTensorType xTy = n.inputType(0);
   Type expressed = n.inputType(1).getElementType();
-  FailureOr<quant::QuantizedType> qTy = quantTypeOf(n, xTy, expressed, inDType);
+  FailureOr<quant::QuantizedType> qTy =
+      quantTypeOf(n, xTy, expressed, inDType, /*allowInt32=*/true);
   if (failed(qTy))
     return failure();
   Value q =

@@ -378,12 +378,19 @@ OpBuilderFn argOp(bool isMax, bool selectLastAttr) {
         ArrayRef<AffineMap>{AffineMap::getMultiDimIdentityMap(rank, ctx), kept,
                             kept},
         iters, [&](OpBuilder &nb, Location l, ValueRange args) {
+          Value i = loopIndexI64(nb, l, ax);
           Value better =
               isFloat ? arith::CmpFOp::create(nb, l, fp, args[0], args[1])
                             .getResult()
                       : arith::CmpIOp::create(nb, l, ip, args[0], args[1])
                             .getResult();
-          Value i = loopIndexI64(nb, l, ax);
+          // The first element along the axis always starts the search, as
+          // in onnxruntime: a leading NaN is the answer (compared with the
+          // fill value it would be skipped), later NaNs never win.
+          Value first = arith::CmpIOp::create(
+              nb, l, arith::CmpIPredicate::eq, i,
+              arith::ConstantIntOp::create(nb, l, nb.getI64Type(), 0));
+          better = arith::OrIOp::create(nb, l, better, first);
           Value v = arith::SelectOp::create(nb, l, better, args[0], args[1]);
           Value j = arith::SelectOp::create(nb, l, better, i, args[2]);
           linalg::YieldOp::create(nb, l, ValueRange{v, j});

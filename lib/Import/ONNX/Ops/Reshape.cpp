@@ -9,6 +9,7 @@
 #include "ShapeHelpers.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/ControlFlow/IR/ControlFlowOps.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/Dialect/Utils/ReshapeOpsUtils.h"
 #include "mlir/Dialect/Utils/StaticValueUtils.h"
@@ -176,6 +177,9 @@ LogicalResult buildReshape(ONNXNode &n) {
     else
       totalStatic *= inTy.getDimSize(i);
   }
+  // Whether the sizes are equal in count to the input's by construction;
+  // else, with dynamic dims, the counts are compared when the model runs.
+  bool exact = totalDyn.empty() && copiedDyn.empty();
   if (inferred >= 0) {
     if (knownStatic == 0)
       return n.emitError() << "cannot infer the -1 in the shape "
@@ -196,7 +200,8 @@ LogicalResult buildReshape(ONNXNode &n) {
       }
       restDyn.erase(it);
     }
-    if (cancels && totalStatic % knownStatic == 0) {
+    exact = cancels && totalStatic % knownStatic == 0;
+    if (exact) {
       SmallVector<OpFoldResult> f{b.getIndexAttr(totalStatic / knownStatic)};
       for (int64_t d : restDyn)
         f.push_back(dimOFR(b, loc, x, d));
@@ -217,6 +222,21 @@ LogicalResult buildReshape(ONNXNode &n) {
                          << " (" << totalStatic << " elements) into "
                          << shapeString(shape) << " (" << knownStatic
                          << " elements)";
+  }
+  if (!exact) {
+    SmallVector<OpFoldResult> inSizes;
+    for (int64_t i = 0; i < inRank; ++i)
+      inSizes.push_back(dimOFR(b, loc, x, i));
+    Value same =
+        arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq,
+                              toValue(b, loc, product(b, loc, inSizes)),
+                              toValue(b, loc, product(b, loc, sizes)));
+    cf::AssertOp::create(
+        b, loc, same,
+        (n.opType() + " node '" + n.name() +
+         "': the shape does not hold as many elements as the input at run "
+         "time")
+            .str());
   }
   setReshaped(n, sizes);
   return success();

@@ -20,8 +20,13 @@ using namespace mlir::qopt::onnx_import;
 
 namespace {
 
+/// The longest output axis Resize builds: its source-index and weight
+/// tables are compile-time constants of one entry per output position.
+constexpr int64_t kMaxResizeAxisLength = int64_t(1) << 24;
+
 /// The source coordinate of output coordinate `x` (ONNX Runtime's float
 /// formulas).
+
 float originalCoordinate(StringRef mode, float x, float scale, float outLen,
                          float inLen) {
   if (mode == "half_pixel")
@@ -175,6 +180,15 @@ LogicalResult buildResize(ONNXNode &n) {
                  << "; only scale 1 is supported there";
         continue;
       }
+      // In double, bounded before the conversion: a scale of 1e30 must not
+      // overflow int64 (UB) nor ask for index tables of 1e9 entries.
+      double len = static_cast<double>(scale[a]) *
+                   static_cast<double>(xTy.getDimSize(a));
+      if (!(len < double(kMaxResizeAxisLength)))
+        return n.emitError()
+               << "scale " << v << " on axis " << a
+               << " gives an output length of " << len << ", more than the "
+               << kMaxResizeAxisLength << " supported per axis";
       outLen[a] = static_cast<int64_t>(scale[a] *
                                        static_cast<float>(xTy.getDimSize(a)));
     }
@@ -188,6 +202,10 @@ LogicalResult buildResize(ONNXNode &n) {
     for (auto [a, v] : llvm::zip(axes, *s)) {
       if (v < 1)
         return n.emitError() << "sizes must be positive, got " << v;
+      if (v > kMaxResizeAxisLength)
+        return n.emitError() << "sizes asks for " << v << " on axis " << a
+                             << ", more than the " << kMaxResizeAxisLength
+                             << " supported per axis";
       if (xTy.isDynamicDim(a))
         return n.emitError() << "axis " << a
                              << " has a dynamic size; resizing it to a given "

@@ -27,7 +27,8 @@ def QOpt_ObserverKind : QOpt_Enum<"ObserverKind",
     "statistics an observer collects", [
       I32EnumAttrCase<"MinMax", 0, "minmax">,
       I32EnumAttrCase<"Histogram", 1, "histogram">,
-      I32EnumAttrCase<"ChannelAbsMax", 2, "channel_absmax">
+      I32EnumAttrCase<"ChannelAbsMax", 2, "channel_absmax">,
+      I32EnumAttrCase<"ChannelSumSq", 3, "channel_sumsq">
     ]>;
 
 def QOpt_ObserverKindAttr : EnumAttr<QOpt_Dialect, QOpt_ObserverKind,
@@ -35,7 +36,8 @@ def QOpt_ObserverKindAttr : EnumAttr<QOpt_Dialect, QOpt_ObserverKind,
   let summary = "observer kind: `minmax` (running min/max), `histogram` "
                 "(min/max plus a fixed-size streamed histogram) or "
                 "`channel_absmax` (max |x| per index of the last dimension, "
-                "for SmoothQuant)";
+                "for SmoothQuant) or `channel_sumsq` (sum of x² per index of "
+                "`channel_axis`, for Wanda pruning)";
   let assemblyFormat = "`<` $value `>`";
 }
 
@@ -89,6 +91,21 @@ def QOpt_ActivationStorageAttr : EnumAttr<QOpt_Dialect, QOpt_ActivationStorage,
   let assemblyFormat = "`<` $value `>`";
 }
 
+def QOpt_BitLinearActivation : QOpt_Enum<"BitLinearActivation",
+    "how qopt.bitlinear treats its float input", [
+      I32EnumAttrCase<"None", 0, "none">,
+      I32EnumAttrCase<"PerTokenInt8", 1, "per_token_int8">
+    ]>;
+
+def QOpt_BitLinearActivationAttr : EnumAttr<QOpt_Dialect,
+    QOpt_BitLinearActivation, "bitlinear_activation"> {
+  let summary = "BitLinear input handling: `none` (float input times the "
+                "ternary weight, as a float model with ternary weights "
+                "computes) or `per_token_int8` (BitNet b1.58: each token "
+                "quantized to int8 by its absmax)";
+  let assemblyFormat = "`<` $value `>`";
+}
+
 //===----------------------------------------------------------------------===//
 // Enums of pass options (llvm::cl::values in Passes.td)
 //===----------------------------------------------------------------------===//
@@ -99,7 +116,8 @@ def QOpt_QuantScheme : QOpt_Enum<"QuantScheme",
       I32EnumAttrCase<"W8A8Dynamic", 1, "w8a8-dynamic">,
       I32EnumAttrCase<"W8", 2, "w8">,
       I32EnumAttrCase<"W4", 3, "w4">,
-      I32EnumAttrCase<"NF4", 4, "nf4">
+      I32EnumAttrCase<"NF4", 4, "nf4">,
+      I32EnumAttrCase<"Ternary", 5, "ternary">
     ]>;
 
 def QOpt_QuantizedLinearForm : QOpt_Enum<"QuantizedLinearForm",
@@ -122,10 +140,40 @@ def QOpt_CubinMode : QOpt_Enum<"CubinMode",
       I32EnumAttrCase<"Never", 2, "never">
     ]>;
 
+def QOpt_TernaryMode : QOpt_Enum<"TernaryMode",
+    "how qopt-ternarize turns linear layers into BitLinear", [
+      I32EnumAttrCase<"Absmean", 0, "absmean">,
+      I32EnumAttrCase<"Lossless", 1, "lossless">
+    ]>;
+
 def QOpt_ArtifactTarget : QOpt_Enum<"ArtifactTarget",
     "where an artifact's code runs (recorded in its signature)", [
       I32EnumAttrCase<"CPU", 0, "cpu">,
       I32EnumAttrCase<"CUDA", 1, "cuda">
+    ]>;
+
+//===----------------------------------------------------------------------===//
+// Pruning (qopt-prune, #qopt.sparsity)
+//===----------------------------------------------------------------------===//
+
+def QOpt_PruneMethod : QOpt_Enum<"PruneMethod",
+    "the score qopt-prune removes the smallest weights by", [
+      I32EnumAttrCase<"Magnitude", 0, "magnitude">,
+      I32EnumAttrCase<"Wanda", 1, "wanda">
+    ]>;
+
+def QOpt_SparsityGranularity : QOpt_Enum<"SparsityGranularity",
+    "what qopt-prune removes", [
+      I32EnumAttrCase<"Unstructured", 0, "unstructured">,
+      I32EnumAttrCase<"NM", 1, "n_m">,
+      I32EnumAttrCase<"Channels", 2, "channels">
+    ]>;
+
+def QOpt_PruneScope : QOpt_Enum<"PruneScope",
+    "which weights an unstructured target is reached over", [
+      I32EnumAttrCase<"Layer", 0, "layer">,
+      I32EnumAttrCase<"Row", 1, "row">,
+      I32EnumAttrCase<"Global", 2, "global">
     ]>;
 
 //===----------------------------------------------------------------------===//
@@ -205,6 +253,48 @@ def QOpt_CalibrationAttr : QOpt_Attr<"Calibration", "calibration"> {
       return getType().isSigned() ? ::mlir::qopt::ActivationStorage::Int8
                                   : ::mlir::qopt::ActivationStorage::UInt8;
     }
+  }];
+}
+
+def QOpt_SparsityAttr : QOpt_Attr<"Sparsity", "sparsity"> {
+  let summary = "the sparsity pattern qopt-prune gave a layer's weight";
+  let description = [{
+    Recorded on a pruned layer (any QuantizableLayerOpInterface op) as the
+    discardable attribute `qopt.sparsity`: the score `method`, the
+    `granularity` (`unstructured`; `n_m`: at most `n` nonzero weights in
+    every `m` consecutive ones along the reduction dimension; `channels`:
+    whole output channels zeroed), the fraction of weights the pattern asks
+    to remove (`target`; `(m - n) / m` for `n_m`) and the fraction of the
+    weight that is zero afterwards (`achieved`, zeros the weight already
+    had included). `n` and `m` are present for `n_m` only.
+
+    ```mlir
+    %y = qopt.linear %x, %w {qopt.sparsity = #qopt.sparsity<method = wanda,
+           granularity = n_m, n = 2, m = 4, target = 0.5, achieved = 0.5>}
+    ```
+  }];
+  let parameters = (ins "::mlir::qopt::PruneMethod":$method,
+                        "::mlir::qopt::SparsityGranularity":$granularity,
+                        DefaultValuedParameter<"int64_t", "0">:$n,
+                        DefaultValuedParameter<"int64_t", "0">:$m,
+                        QOpt_F64Parameter:$target,
+                        QOpt_F64Parameter:$achieved);
+  let assemblyFormat = "`<` struct(params) `>`";
+  let genVerifyDecl = 1;
+  let builders = [
+    AttrBuilder<(ins "::mlir::qopt::PruneMethod":$method,
+                     "::mlir::qopt::SparsityGranularity":$granularity,
+                     "int64_t":$n, "int64_t":$m, "double":$target,
+                     "double":$achieved), [{
+      return $_get($_ctxt, method, granularity, n, m, ::llvm::APFloat(target),
+                   ::llvm::APFloat(achieved));
+    }]>
+  ];
+  let extraClassDeclaration = [{
+    double getTargetValue() const { return getTarget().convertToDouble(); }
+    double getAchievedValue() const { return getAchieved().convertToDouble(); }
+    /// The name of the discardable attribute pruned layers carry it in.
+    static ::llvm::StringLiteral getAttrName() { return "qopt.sparsity"; }
   }];
 }
 

@@ -32,6 +32,9 @@ def QOpt_Dialect : Dialect {
   // `qopt.adapters = ["sql", ...]` on a module: the switched adapters in
   // index order (qopt-attach-adapters{switch}); the artifact's signature
   // lists them so that a caller can choose one by name.
+  // `qopt.sparsity = #qopt.sparsity<...>` on a pruned layer (qopt-prune):
+  // checked by verifyOperationAttribute.
+  let hasOperationAttrVerify = 1;
   let discardableAttrs = (ins "::mlir::IntegerAttr":$layer,
                               "::mlir::ArrayAttr":$adapters);
 }

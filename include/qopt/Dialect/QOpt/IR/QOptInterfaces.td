@@ -44,6 +44,18 @@ def QOpt_QuantizableLayerOpInterface
     ::mlir::Value getLayerWeight() {
       return $_op.getLayerWeightOperand().get();
     }
+    /// The sparsity pattern qopt-prune recorded (`qopt.sparsity`), or null.
+    ::mlir::qopt::SparsityAttr getLayerSparsity() {
+      return $_op->template getAttrOfType<::mlir::qopt::SparsityAttr>(
+          ::mlir::qopt::SparsityAttr::getAttrName());
+    }
+    /// Records the layer's sparsity pattern (null removes it).
+    void setLayerSparsity(::mlir::qopt::SparsityAttr sparsity) {
+      if (sparsity)
+        $_op->setAttr(::mlir::qopt::SparsityAttr::getAttrName(), sparsity);
+      else
+        $_op->removeAttr(::mlir::qopt::SparsityAttr::getAttrName());
+    }
   }];
   let extraClassDeclaration = [{
     /// The name users select the layer by: its weight name, else the ONNX

@@ -77,7 +77,10 @@ def QOpt_ObserveOp : QOpt_Op<"observe", [
     What calibration learns stays on the op, typed: `statistics` (a
     `#qopt.histogram`, written by the calibration run for `minmax` and
     `histogram` observers), `channel_absmax` (per-channel max |x| of a
-    `channel_absmax` observer, for SmoothQuant) and `calibration` (a
+    `channel_absmax` observer, for SmoothQuant), `channel_sumsq` (sum of
+    x² per index of dimension `channel_axis`, default the last, over every
+    value a `channel_sumsq` observer saw: Wanda's squared input-channel
+    norms ||X_j||², for qopt-prune) and `calibration` (a
     `#qopt.calibration`: the chosen range and the `!quant.uniform` type,
     written by qopt-calibrate, read by qopt-quantize).
 
@@ -92,7 +95,9 @@ def QOpt_ObserveOp : QOpt_Op<"observe", [
                            "::mlir::qopt::ObserverKind::MinMax">:$kind,
                        OptionalAttr<QOpt_HistogramAttr>:$statistics,
                        OptionalAttr<DenseF32ArrayAttr>:$channel_absmax,
-                       OptionalAttr<QOpt_CalibrationAttr>:$calibration);
+                       OptionalAttr<QOpt_CalibrationAttr>:$calibration,
+                       OptionalAttr<DenseF64ArrayAttr>:$channel_sumsq,
+                       OptionalAttr<ConfinedAttr<I64Attr, [IntNonNegative]>>:$channel_axis);
   let results = (outs QOpt_FloatTensor:$result);
   let builders = [
     OpBuilder<(ins "::mlir::Value":$input, "int64_t":$id,
@@ -101,9 +106,16 @@ def QOpt_ObserveOp : QOpt_Op<"observe", [
             $_builder.getI64IntegerAttr(id),
             ::mlir::qopt::ObserverKindAttr::get($_builder.getContext(), kind),
             /*statistics=*/nullptr, /*channel_absmax=*/nullptr,
-            /*calibration=*/nullptr);
+            /*calibration=*/nullptr, /*channel_sumsq=*/nullptr,
+            /*channel_axis=*/nullptr);
     }]>
   ];
+  let extraClassDeclaration = [{
+    /// The dimension a per-channel observer keys its statistics by.
+    int64_t getChannelDim() {
+      return getChannelAxis().value_or(getInput().getType().getRank() - 1);
+    }
+  }];
   let assemblyFormat = "$input attr-dict `:` type($input)";
   let hasVerifier = 1;
 }
@@ -323,6 +335,54 @@ def QOpt_LoRAOp : QOpt_Op<"lora", [Pure]> {
   let assemblyFormat = [{
     $base `,` $input `,` $lora_a `,` $lora_b `scale` $scale
     (`select` $selector^)? attr-dict `:` functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// qopt.bitlinear
+//===----------------------------------------------------------------------===//
+
+def QOpt_BitLinearOp : QOpt_Op<"bitlinear", [Pure,
+    DeclareOpInterfaceMethods<QOpt_QuantizableLayerOpInterface,
+                              ["getLayerWeightName", "isQuantizedLayer"]>]> {
+  let summary = "ternary linear layer (BitNet b1.58 BitLinear)";
+  let description = [{
+    `y[..., n] = gamma * sum_k x'[..., k] * t[n, k] + bias[n]` with ternary
+    weights `t` in {-1, 0, +1} and one per-tensor scale `gamma`
+    (`weight_scale`, BitNet's absmean `max(mean |W|, 1e-5)`, or the
+    magnitude of an already ternary float weight).
+
+    `weight` holds `t` packed 2 bits a weight, `[N, K/4]` bytes (K a
+    multiple of 4): weight k of row n is in bits `2*(k%4)` and `2*(k%4)+1`
+    of byte `k/4` as the code `t + 1` (0: -1, 1: 0, 2: +1; 3 is invalid).
+
+    * `activation = none`: `x' = x` (f32 times ternary, accumulated in f32),
+      the semantics of a float model whose weights are ternary.
+    * `activation = per_token_int8` (BitNet b1.58): each row of the input
+      (a token) is quantized by its absmax,
+      `s[m] = 127 / max(max_k |x[m, k]|, 1e-5)`,
+      `q = clamp(round_half_to_even(x * s[m]), -128, 127)`; the integer
+      products accumulate exactly in i32 and
+      `y = float(acc) * gamma / s[m] + bias[n]`.
+
+    ```mlir
+    %y = qopt.bitlinear %x, %w scale 0.0125 bias %b {
+        activation = #qopt.bitlinear_activation<per_token_int8>}
+        : (tensor<4x64xf32>, tensor<32x16xi8>, tensor<32xf32>)
+        -> tensor<4x32xf32>
+    ```
+  }];
+  let arguments = (ins RankedTensorOf<[F32]>:$input,
+                       RankedTensorOf<[I8]>:$weight,
+                       Optional<RankedTensorOf<[F32]>>:$bias,
+                       F64Attr:$weight_scale,
+                       QOpt_BitLinearActivationAttr:$activation,
+                       OptionalAttr<StrAttr>:$weight_name);
+  let results = (outs RankedTensorOf<[F32]>:$result);
+  let assemblyFormat = [{
+    $input `,` $weight `scale` $weight_scale (`bias` $bias^)?
+    attr-dict `:` functional-type(operands, results)
   }];
   let hasVerifier = 1;
 }

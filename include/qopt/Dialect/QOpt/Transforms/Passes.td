@@ -77,8 +77,13 @@ def InsertObserversPass : Pass<"qopt-insert-observers", "ModuleOp"> {
              clEnumValN(::mlir::qopt::ObserverKind::MinMax, "minmax",
                         "running min/max"),
              clEnumValN(::mlir::qopt::ObserverKind::ChannelAbsMax,
-                        "channel_absmax", "max |x| per channel (SmoothQuant)"))}]>
+                        "channel_absmax", "max |x| per channel (SmoothQuant)"),
+             clEnumValN(::mlir::qopt::ObserverKind::ChannelSumSq,
+                        "channel_sumsq",
+                        "sum of x² per input channel (Wanda pruning)"))}]>
   ];
+  // It creates qopt ops and attributes on modules that may hold none yet.
+  let dependentDialects = ["::mlir::qopt::QOptDialect"];
 }
 
 def CalibratePass : Pass<"qopt-calibrate", "ModuleOp"> {
@@ -278,6 +283,211 @@ def FoldLoRAPass : Pass<"qopt-fold-lora", "ModuleOp"> {
     that says why.
   }];
   let dependentDialects = ["::mlir::arith::ArithDialect"];
+}
+
+def PrunePass : Pass<"qopt-prune", "ModuleOp"> {
+  let summary = "Prune layer weights by magnitude or Wanda (unstructured, n:m, channels)";
+  let description = [{
+    Zeroes the weights of every layer (QuantizableLayerOpInterface:
+    `qopt.linear` and NCHW convolutions) with a constant f32 weight whose
+    name matches `include` (all when empty) and not `exclude`, and records
+    the pattern on the layer as `qopt.sparsity = #qopt.sparsity<...>`
+    (docs/Pruning/Pruning.md).
+
+    Each weight gets a score: `magnitude` |W|, or `wanda` |W_ij| · ||X_j||₂
+    (Sun et al., 2023), where ||X_j||² is the sum of squares of input
+    channel j over the calibration samples: the `channel_sumsq` of a
+    `channel_sumsq` observer on the layer's input (qopt-insert-observers
+    kind=channel_sumsq, then qopt-collect-statistics). A convolution's
+    input channel c scores all its kernel positions. Then by `granularity`:
+
+    - `unstructured`: the floor(`sparsity` · count) smallest scores become 0,
+      counted per layer (`scope=layer`), per output row (`row`, Wanda's
+      comparison group) or over all selected layers at once (`global`).
+    - `n_m`: in every group of `m` consecutive weights along the reduction
+      dimension (a linear layer's in_features; a convolution's input
+      channels, for each output channel and kernel position, as sparse
+      tensor cores group them) the `m - n` smallest become 0. A layer
+      whose reduction dimension is not a multiple of `m` stays dense (with
+      a warning), as NVIDIA's ASP leaves such layers.
+    - `channels`: the floor(`sparsity` · out_channels) output channels
+      (rows of a linear weight, filters of a convolution) whose scores have
+      the smallest L2 norm become 0 (with their bias entries: the channel's
+      output is then exactly 0 before any activation), for
+      qopt-shrink-structured to remove.
+
+    Ties are broken by position, deterministically: among equal scores the
+    weight (row, channel) with the smaller row-major index is pruned first;
+    with `scope=global`, layers count in program order. The new weights are
+    `dense_resource` blobs `<layer>.pruned`. The pass removes the
+    channel_sumsq observers afterwards. Errors: `sparsity` outside [0, 1),
+    n:m with not 1 <= n < m, `scope` other than `layer` for n_m or
+    channels, an invalid regex, `wanda` on a layer without statistics.
+  }];
+  let options = [
+    Option<"method", "method", "::mlir::qopt::PruneMethod",
+           "::mlir::qopt::PruneMethod::Magnitude", "Weight score",
+           [{::llvm::cl::values(
+             clEnumValN(::mlir::qopt::PruneMethod::Magnitude, "magnitude",
+                        "|W|"),
+             clEnumValN(::mlir::qopt::PruneMethod::Wanda, "wanda",
+                        "|W| times the input channel's L2 norm (needs "
+                        "channel_sumsq statistics)"))}]>,
+    Option<"granularity", "granularity", "::mlir::qopt::SparsityGranularity",
+           "::mlir::qopt::SparsityGranularity::Unstructured",
+           "What is removed",
+           [{::llvm::cl::values(
+             clEnumValN(::mlir::qopt::SparsityGranularity::Unstructured,
+                        "unstructured", "single weights"),
+             clEnumValN(::mlir::qopt::SparsityGranularity::NM, "n_m",
+                        "n of every m along the reduction dimension kept"),
+             clEnumValN(::mlir::qopt::SparsityGranularity::Channels,
+                        "channels", "whole output channels by L2 norm"))}]>,
+    Option<"sparsity", "sparsity", "double", "0.5",
+           "Fraction of weights (unstructured) or output channels (channels) "
+           "to remove, in [0, 1)">,
+    Option<"n", "n", "int64_t", "2", "n_m: weights kept per group">,
+    Option<"m", "m", "int64_t", "4", "n_m: group size">,
+    Option<"scope", "scope", "::mlir::qopt::PruneScope",
+           "::mlir::qopt::PruneScope::Layer",
+           "unstructured: where the target is reached",
+           [{::llvm::cl::values(
+             clEnumValN(::mlir::qopt::PruneScope::Layer, "layer",
+                        "each layer"),
+             clEnumValN(::mlir::qopt::PruneScope::Row, "row",
+                        "each output row (Wanda's comparison group)"),
+             clEnumValN(::mlir::qopt::PruneScope::Global, "global",
+                        "all selected layers together"))}]>,
+    Option<"exclude", "exclude", "std::string", "\"\"",
+           "Regex: layers whose name matches are not pruned">,
+    Option<"include", "include", "std::string", "\"\"",
+           "Regex: only layers whose name matches are pruned">
+  ];
+  let dependentDialects = ["::mlir::arith::ArithDialect",
+                           "::mlir::qopt::QOptDialect"];
+}
+
+def ShrinkStructuredPass : Pass<"qopt-shrink-structured", "ModuleOp"> {
+  let summary = "Remove zeroed output channels of linear layers and the matching inputs of their consumers";
+  let description = [{
+    After channel pruning (qopt-prune granularity=channels), makes the
+    model physically smaller. For every `qopt.linear` with a constant f32
+    weight with all-zero rows, output channel j of such a row is the
+    constant b_j (the bias, or 0). The output is followed through
+    element-wise ops (`linalg.generic` with identity maps for the layer's
+    values and only parallel loops, such as ReLU or the GELU ONNX exports;
+    other operands scalar or per-channel constants, which are sliced too)
+    to the `qopt.linear` layers that read it. The chain is evaluated on b_j
+    for each removed channel (e_j), W2[:, j] · e_j is folded into each
+    consumer's bias (created if needed, f64 sums), and row j leaves the
+    producer's weight and bias, the chain's tensors and constants, and
+    column j the consumers' weights: the result computes what the pruned
+    model computed. Every other case stays dense with a remark saying why
+    (the output reaches something other than an element-wise op or a
+    linear's input, a residual add, a transpose, an op the evaluator does
+    not know, a non-constant weight or bias, a read of the channel size).
+    With `strict`, such a layer is an error instead.
+  }];
+  let options = [
+    Option<"strict", "strict", "bool", "false",
+           "A pruned layer that cannot be shrunk is an error (default: a "
+           "remark, the layer stays dense)">
+  ];
+  let dependentDialects = ["::mlir::arith::ArithDialect",
+                           "::mlir::linalg::LinalgDialect",
+                           "::mlir::qopt::QOptDialect",
+                           "::mlir::tensor::TensorDialect"];
+}
+
+def TernarizePass : Pass<"qopt-ternarize", "ModuleOp"> {
+  let summary = "Ternary BitLinear rewriting (BitNet b1.58)";
+  let description = [{
+    Turns `qopt.linear` layers with a constant f32 weight `[N, K]` (K a
+    multiple of 4) into `qopt.bitlinear` (docs/Quantization/Ternary.md):
+
+    - `mode=absmean` (post-training): BitNet b1.58's absmean formula in the
+      form of the authors' code, `gamma = max(mean |W|, 1e-5)`,
+      `t = clamp(round_half_to_even(W / gamma), -1, 1)`; the input is
+      quantized per token to int8 by its absmax (`activation=per-token-int8`,
+      the default) or stays float (`activation=none`).
+    - `mode=lossless`: only layers whose weight already takes at most three
+      values {-g, 0, +g} (bitwise; a model trained with BitLinear and
+      exported as float) are rewritten, with `gamma = g` and float inputs
+      (`activation` is ignored): the model computes what it computed. Every
+      other layer stays `qopt.linear` and is listed by a remark saying why.
+      The exporter's BitLinear subgraphs (BitNet's reference code exported
+      as float: `w + (clamp(round(w * S), -1, 1) / S - w)` on a constant
+      weight, optionally `x + (clamp(round(x * s), -128, 127) / s - x)` on
+      the input, around a matmul) become `qopt.bitlinear` too, with
+      `gamma = 1 / S` and `per_token_int8` where the input chain is there.
+
+    The packed weights are `dense_resource` blobs named `<weight>.ternary`.
+    Layers whose name matches `exclude` stay float; with `include`, only
+    matching layers are rewritten. A layer whose K is not a multiple of 4
+    stays float (remark). A weight that is not finite is an error.
+  }];
+  let options = [
+    Option<"mode", "mode", "::mlir::qopt::TernaryMode",
+           "::mlir::qopt::TernaryMode::Absmean", "How weights become ternary",
+           [{::llvm::cl::values(
+             clEnumValN(::mlir::qopt::TernaryMode::Absmean, "absmean",
+                        "post-training absmean ternarization (BitNet b1.58)"),
+             clEnumValN(::mlir::qopt::TernaryMode::Lossless, "lossless",
+                        "only weights that are already ternary, unchanged"))}]>,
+    Option<"activation", "activation", "::mlir::qopt::BitLinearActivation",
+           "::mlir::qopt::BitLinearActivation::PerTokenInt8",
+           "absmean: how the layer's input is treated",
+           [{::llvm::cl::values(
+             clEnumValN(::mlir::qopt::BitLinearActivation::PerTokenInt8,
+                        "per-token-int8", "int8 per token by absmax (BitNet)"),
+             clEnumValN(::mlir::qopt::BitLinearActivation::None, "none",
+                        "float input"))}]>,
+    Option<"exclude", "exclude", "std::string", "\"\"",
+           "Regex: layers whose name matches stay float">,
+    Option<"include", "include", "std::string", "\"\"",
+           "Regex: only layers whose name matches are rewritten">
+  ];
+  let dependentDialects = ["::mlir::arith::ArithDialect",
+                           "::mlir::qopt::QOptDialect"];
+}
+
+def FoldQDQPass : Pass<"qopt-fold-qdq", "ModuleOp"> {
+  let summary = "Fold QDQ patterns (DequantizeLinear -> layer) into integer layers";
+  let description = [{
+    A QDQ model (onnxruntime's `quantize_static`, QAT exports, hand-written
+    graphs) carries its quantization as QuantizeLinear/DequantizeLinear
+    pairs around float layers; the importer keeps them as `qopt.quantize`
+    / `qopt.dequantize`. This pass turns each recognized layer into integer
+    code with the scales the model carries (no calibration):
+
+    * `qopt.linear` whose weight is a dequantized constant (`[N, K]`, or
+      the `[1, 0]` transpose of a `[K, N]` one; integers stored, or a float
+      constant quantized by a `qopt.quantize`) with one scale per output
+      channel or per tensor, and whose input is a per-tensor 8-bit
+      `qopt.dequantize`, becomes a static `qopt.qlinear` (int8 weights,
+      i32 accumulation): `input_scale`/`input_zero_point` from the input's
+      type, the weights minus their zero points (they must fit int8). When
+      the input is `dequantize(quantize(x))` with one type, `x` itself
+      feeds the layer (qopt.qlinear quantizes it the same way).
+    * The same with a float input: a weight-only int8 `qopt.qlinear`.
+    * 4-bit weights (int4/uint4, blocked along K — opset 21 `block_size` —
+      or per channel): a weight-only `qopt.qlinear` `int4` (zero points 0)
+      or `uint4` (int4 with zero points is shifted by 8 into uint4).
+    * `linalg.conv_2d_nchw_fchw` whose input is a per-tensor 8-bit
+      dequantize (possibly padded) and whose filter a dequantized constant
+      per output channel: an i8 x i8 -> i32 convolution and a float
+      epilogue, as qopt-quantize's W8A8 convolutions.
+    * `qopt.dequantize` of an int32 constant (onnxruntime's bias) becomes
+      a float constant.
+
+    Anything else keeps its float semantics (the dequantize ops lower to
+    exact float code) and each layer with a dequantized input or weight
+    that did not fold gets a remark saying why.
+  }];
+  let dependentDialects = ["::mlir::arith::ArithDialect",
+                           "::mlir::linalg::LinalgDialect",
+                           "::mlir::tensor::TensorDialect",
+                           "::mlir::quant::QuantDialect"];
 }
 
 #endif // QOPT_DIALECT_QOPT_TRANSFORMS_PASSES_TD
