@@ -171,7 +171,7 @@ def compile(model: ModelLike, *, output: Union[str, os.PathLike, None] = None,
     # it is made whenever there are samples to run.
     if report is None:
         report = calibration is not None or eval_data is not None
-    if report and quantize is not None:
+    if report and (quantize is not None or "prune" in options):
         flags.append(("report", "true"))
 
     owned = tempfile.mkdtemp(prefix="quant_opt-")
