@@ -14,8 +14,9 @@ qopt_kernel_gemv_sparse24_f32 and through qopt_kernel_matmul_f32 (M = 1,
 constant B: packed once and cached, as compiled models call it), both on
 the runtime's thread pool. Median time per call over repeated calls,
 alternating the two each round (best of rounds); the outputs are compared.
-Writes OUT/bench_sparse24.json. Never asserts. The compiler does not emit
-the 2:4 kernel yet: this measures the kernel alone.
+Writes OUT/bench_sparse24.json. Never asserts. This measures the GEMV
+alone; compiled 2:4 layers call its matmul form (bench_prune.py times
+them in a model).
 """
 
 import argparse

@@ -186,8 +186,8 @@ LogicalResult CompileOptions::set(StringRef key, StringRef value,
     return freezeInputs.push_back(value.str()), success();
   if (key == "threads") {
     if (failed(parseNumber(key, value, cpu.defaultThreads, error)) ||
-        cpu.defaultThreads < 0) {
-      error = "--threads expects a count >= 0 (0: one per core)";
+        cpu.defaultThreads < 0 || cpu.defaultThreads > 1024) {
+      error = "--threads expects a count from 0 to 1024 (0: one per core)";
       return failure();
     }
     return success();
@@ -612,7 +612,7 @@ mlir::qopt::compileModule(ModuleOp module, const CompileOptions &options,
   }
   // The report compares against the model as it was before pruning and
   // quantization.
-  // (A QDQ model folded without either got its report above.)
+  // (A QDQ model's report, without --quantize or --prune, is the fold's.)
   bool fullReport = reporting && (quantizing || pruning);
   OwningOpRef<ModuleOp> floatModule;
   if (fullReport) {

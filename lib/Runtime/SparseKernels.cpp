@@ -16,6 +16,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <vector>
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -89,6 +90,45 @@ __attribute__((target("avx512f"))) void rowAVX512(int64_t k, const float *x,
 }
 #endif
 
+#if defined(__x86_64__)
+/// R rows of A against one weight row: the positions are decoded once per
+/// 16 values and applied to every row of A (batch > 1 reuses the decode).
+template <int R>
+__attribute__((target("avx512f"))) void
+rowsAVX512(int64_t k, const float *const *xs, const float *values,
+           const uint8_t *meta, float *ys) {
+  const __m512i shifts = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18,
+                                           20, 22, 24, 26, 28, 30);
+  const __m512i base = _mm512_setr_epi32(0, 0, 4, 4, 8, 8, 12, 12, 16, 16, 20,
+                                         20, 24, 24, 28, 28);
+  const __m512i three = _mm512_set1_epi32(3);
+  __m512 acc[R];
+  for (int i = 0; i < R; ++i)
+    acc[i] = _mm512_setzero_ps();
+  int64_t c = 0;
+  for (; c + 32 <= k; c += 32) {
+    uint32_t m0;
+    std::memcpy(&m0, meta + c / 8, 4);
+    __m512i idx = _mm512_add_epi32(
+        _mm512_and_si512(_mm512_srlv_epi32(_mm512_set1_epi32(int(m0)), shifts),
+                         three),
+        base);
+    __m512 v = _mm512_loadu_ps(values + c / 2);
+    for (int i = 0; i < R; ++i) {
+      __m512 x = _mm512_permutex2var_ps(_mm512_loadu_ps(xs[i] + c), idx,
+                                        _mm512_loadu_ps(xs[i] + c + 16));
+      acc[i] = _mm512_fmadd_ps(v, x, acc[i]);
+    }
+  }
+  for (int i = 0; i < R; ++i) {
+    float tail = 0.0f;
+    if (c < k)
+      rowGeneric(k - c, xs[i] + c, values + c / 2, meta + c / 8, &tail);
+    ys[i] = _mm512_reduce_add_ps(acc[i]) + tail;
+  }
+}
+#endif
+
 struct Sparse24Kernel {
   const char *isa;
   RowFn row;
@@ -137,6 +177,67 @@ void qopt_kernel_gemv_sparse24_f32(int64_t n, int64_t k, int64_t xPtr,
       row(k, x, values + r * (k / 2), meta + r * (k / 8), y + r);
   };
   if (n * k < kParallelWork)
+    for (int64_t t = 0; t < tasks; ++t)
+      task(t);
+  else
+    qopt::rt::parallelFor(tasks, task);
+}
+
+/// C[i, r] += Σ W[r, :] · A[i, :] for i < m: the 2:4 weight as above, A
+/// [m, k] with strides (aM, aK), C [m, n] with strides (cM, cN). The layer
+/// form compiled models call (qopt.linear with a 2:4 weight).
+void qopt_kernel_matmul_sparse24_f32(int64_t m, int64_t n, int64_t k,
+                                     int64_t aPtr, int64_t aM, int64_t aK,
+                                     int64_t valuesPtr, int64_t metaPtr,
+                                     int64_t cPtr, int64_t cM, int64_t cN) {
+  const auto *a = reinterpret_cast<const float *>(aPtr);
+  const auto *values = reinterpret_cast<const float *>(valuesPtr);
+  const auto *meta = reinterpret_cast<const uint8_t *>(metaPtr);
+  auto *c = reinterpret_cast<float *>(cPtr);
+  RowFn row = kernel().row;
+  constexpr int64_t kRowsPerTask = 64;
+  int64_t chunks = (n + kRowsPerTask - 1) / kRowsPerTask;
+  bool avx512 = std::string(kernel().isa) == "avx512";
+  // Rows of A in blocks of 4 (the AVX-512 path decodes each weight row's
+  // positions once per block); a strided row is copied per task.
+  constexpr int64_t kBlock = 4;
+  int64_t blocks = (m + kBlock - 1) / kBlock;
+  auto task = [&](int64_t t) {
+    int64_t i0 = (t / chunks) * kBlock, r0 = (t % chunks) * kRowsPerTask;
+    int rows = int(std::min(kBlock, m - i0));
+    const float *xs[kBlock];
+    std::vector<float> copy;
+    if (aK != 1)
+      copy.resize(size_t(rows * k));
+    for (int i = 0; i < rows; ++i) {
+      xs[i] = a + (i0 + i) * aM;
+      if (aK != 1) {
+        for (int64_t l = 0; l < k; ++l)
+          copy[size_t(i * k + l)] = xs[i][l * aK];
+        xs[i] = copy.data() + i * k;
+      }
+    }
+    for (int64_t r = r0; r < std::min(n, r0 + kRowsPerTask); ++r) {
+      const float *v = values + r * (k / 2);
+      const uint8_t *mt = meta + r * (k / 8);
+      float ys[kBlock] = {0, 0, 0, 0};
+#if defined(__x86_64__)
+      if (avx512 && rows == 4)
+        rowsAVX512<4>(k, xs, v, mt, ys);
+      else if (avx512 && rows == 3)
+        rowsAVX512<3>(k, xs, v, mt, ys);
+      else if (avx512 && rows == 2)
+        rowsAVX512<2>(k, xs, v, mt, ys);
+      else
+#endif
+        for (int i = 0; i < rows; ++i)
+          row(k, xs[i], v, mt, &ys[i]);
+      for (int i = 0; i < rows; ++i)
+        c[(i0 + i) * cM + r * cN] += ys[i];
+    }
+  };
+  int64_t tasks = blocks * chunks;
+  if (m * n * k < kParallelWork)
     for (int64_t t = 0; t < tasks; ++t)
       task(t);
   else

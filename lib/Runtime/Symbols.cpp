@@ -51,7 +51,8 @@ extern "C" {
   X(qopt_rt_malloc)                                                            \
   X(qopt_rt_aligned_alloc)                                                     \
   X(qopt_observe_channels_f32)                                                 \
-  X(qopt_observe_channel_sumsq_f32)
+  X(qopt_observe_channel_sumsq_f32)                                            \
+  X(qopt_kernel_matmul_sparse24_f32)
 
 #define QOPT_DECLARE(name) void name();
 QOPT_CODEGEN_SYMBOLS(QOPT_DECLARE)

@@ -463,3 +463,35 @@ def test_shrink_refuses_attention_with_reason(build_dir, examples, tmp_path):
     assert r.returncode == 0, r.stderr
     assert "cannot shrink layer 'layers.0.attn.q_proj.weight': its output reaches" in r.stderr
     assert layer_weights(r.stdout)["layers.0.attn.q_proj.weight"].shape == (64, 64)
+
+
+@pytest.mark.parametrize("name", ["mlp", "transformer"])
+def test_2of4_layers_use_compressed_storage(build_dir, examples, tmp_path, name):
+    """--prune=2:4: the layers lower to values + 2-bit positions and the
+    runtime's 2:4 kernel (the artifact is smaller); the kernel and the
+    generated loops (--no-kernels) agree, and both match onnxruntime on the
+    pruned weights (checked above for the kernel path)."""
+    example = examples / name
+    inp, out = INPUTS[name]
+    sos = {}
+    for tag, extra in (("kernel", []), ("loops", ["--no-kernels"]), ("dense", None)):
+        sos[tag] = tmp_path / f"{tag}.so"
+        args = ["--prune=2:4"] + extra if extra is not None else []
+        r = tool(build_dir, "quant-compile", example / "model.onnx", "-o", sos[tag], *args)
+        assert r.returncode == 0, r.stderr
+    r = tool(build_dir, "quant-compile", example / "model.onnx", "-o",
+             tmp_path / "k.mlir", "--prune=2:4", "--emit=mlir")
+    assert r.returncode == 0 and "qopt_kernel_matmul_sparse24_f32" in \
+        (tmp_path / "k.mlir").read_text()
+    assert os.path.getsize(sos["kernel"]) < 0.75 * os.path.getsize(sos["dense"])
+    for s in sorted(os.listdir(example / "eval")):
+        x = example / "eval" / s / f"{inp}.npy"
+        got = {}
+        for tag in ("kernel", "loops"):
+            d = tmp_path / tag
+            d.mkdir(exist_ok=True)
+            r = tool(build_dir, "quant-run", sos[tag], "--input", f"{inp}={x}",
+                     "--output-dir", d)
+            assert r.returncode == 0, r.stderr
+            got[tag] = np.load(d / f"{out}.npy")
+        np.testing.assert_allclose(got["kernel"], got["loops"], rtol=1e-5, atol=1e-5)

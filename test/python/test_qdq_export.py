@@ -264,3 +264,20 @@ def test_qat_example(build_dir, tmp_path):
     assert qat_example.main(["--build-dir", build_dir, "--out",
                              str(tmp_path), "--steps", "3"]) == 0
     assert (tmp_path / "mlp" / "model.trained.so").exists()
+
+
+def test_excluded_layer_stays_float(build_dir, examples, tmp_path):
+    # --exclude leaves fc2 float: the export quantizes the other layers and
+    # leaves fc2's node and weight as they were.
+    folder = examples / "mlp"
+    out = tmp_path / "qdq.onnx"
+    r = qc(build_dir, folder / "model.onnx", "--quantize=w8a8",
+           f"--calibration-data={folder / 'calibration'}", "--exclude=fc2",
+           "--emit=onnx", "-o", out)
+    assert r.returncode == 0, r.stderr
+    assert "2 layers quantized" in r.stdout
+    model = onnx.load(str(out))
+    fc2 = next(n for n in model.graph.node if n.name == "/fc2/Gemm")
+    assert fc2.input[1] == "fc2.weight"
+    assert not fc2.input[0].endswith("_DequantizeLinear_Output")
+    assert inits(model)["fc2.weight"].dtype == np.float32

@@ -164,7 +164,8 @@ static bool extractThreads(int &argc, char **argv) {
       argv[out++] = argv[i];
       continue;
     }
-    if (value.getAsInteger(10, threads) || threads < 0)
+    // The runtime runs at most 1024 threads (lib/Runtime/Threads.h).
+    if (value.getAsInteger(10, threads) || threads < 0 || threads > 1024)
       return false;
   }
   argc = out;
@@ -402,7 +403,7 @@ static int fail(const std::string &message) {
 int main(int argc, char **argv) {
   llvm::InitLLVM init(argc, argv);
   if (!extractThreads(argc, argv))
-    return fail("--threads expects a count >= 0 (0: one per core)");
+    return fail("--threads expects a count from 0 to 1024 (0: one per core)");
   cl::HideUnrelatedOptions(category);
   cl::AddExtraVersionPrinter([](llvm::raw_ostream &) {});
   cl::SetVersionPrinter([](llvm::raw_ostream &os) {

@@ -121,3 +121,35 @@ INSTANTIATE_TEST_SUITE_P(
                       std::pair<int64_t, int64_t>{37, 96},
                       std::pair<int64_t, int64_t>{130, 1000},
                       std::pair<int64_t, int64_t>{257, 2048}));
+
+extern "C" void qopt_kernel_matmul_sparse24_f32(int64_t, int64_t, int64_t,
+                                                int64_t, int64_t, int64_t,
+                                                int64_t, int64_t, int64_t,
+                                                int64_t, int64_t);
+
+TEST(Sparse24Test, MatmulAccumulatesRowsWithStrides) {
+  // A [3, 64] read with stride 2 along K (a transposed view), C [3, 40]
+  // with a column stride: C += A · Wᵀ.
+  int64_t m = 3, n = 40, k = 64;
+  std::vector<float> w = random24(n, k, 2, 99);
+  std::vector<float> values;
+  std::vector<uint8_t> meta;
+  ASSERT_TRUE(qopt::pack24(w.data(), n, k, values, meta));
+  std::mt19937 rng(1);
+  std::normal_distribution<float> d;
+  std::vector<float> a(static_cast<size_t>(m * k * 2));
+  for (float &v : a)
+    v = d(rng);
+  std::vector<float> c(static_cast<size_t>(m * n * 2), 1.0f);
+  qopt_kernel_matmul_sparse24_f32(m, n, k, addr(a.data()), k * 2, 2,
+                                  addr(values.data()), addr(meta.data()),
+                                  addr(c.data()), n * 2, 2);
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t r = 0; r < n; ++r) {
+      double ref = 1.0;
+      for (int64_t l = 0; l < k; ++l)
+        ref += double(w[size_t(r * k + l)]) * a[size_t(i * k * 2 + l * 2)];
+      ASSERT_NEAR(c[size_t(i * n * 2 + r * 2)], ref, 1e-4) << i << "," << r;
+      ASSERT_EQ(c[size_t(i * n * 2 + r * 2 + 1)], 1.0f); // untouched
+    }
+}

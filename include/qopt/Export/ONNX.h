@@ -27,9 +27,11 @@ struct ONNXExportOptions {
   /// otherwise weights are stored int8 and dequantized (a QDQ model for
   /// deployment).
   bool fakeQuantWeights = false;
-  /// Activation range of layers `module` holds no calibration for (a float
-  /// module: `--prepare-qat` without calibration data): symmetric int8 over
-  /// [-defaultActivationRange, defaultActivationRange].
+  /// Activation range when `module` is still float (no dequantize at all:
+  /// `--prepare-qat` without calibration data): every layer gets symmetric
+  /// int8 over [-defaultActivationRange, defaultActivationRange] and its
+  /// weight's own per-channel range. In a quantized module, layers the
+  /// scheme left float stay float.
   double defaultActivationRange = 1.0;
 };
 

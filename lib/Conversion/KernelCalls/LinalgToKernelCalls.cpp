@@ -367,6 +367,56 @@ struct TernaryMatmulToKernelCall : OpRewritePattern<linalg::GenericOp> {
   }
 };
 
+/// The 2:4 product qopt.linear's lowering tags (qopt_kernel_matmul_sparse24):
+/// x [M, K/8, 8], values [N, K/8, 4] f32, positions [N, K/8] i8 (row-major
+/// constants), C [M, N] accumulated into.
+struct Sparse24MatmulToKernelCall : OpRewritePattern<linalg::GenericOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(linalg::GenericOp op,
+                                PatternRewriter &rewriter) const override {
+    std::optional<StringRef> call = op.getLibraryCall();
+    if (!call || *call != "qopt_kernel_matmul_sparse24" ||
+        !op.hasPureBufferSemantics() || op->getNumOperands() != 4)
+      return failure();
+    SmallVector<Value> operands(op->getOperands());
+    auto typeOf = [&](unsigned i) {
+      return cast<MemRefType>(operands[i].getType());
+    };
+    if (!typeOf(0).getElementType().isF32() ||
+        !typeOf(1).getElementType().isF32() ||
+        !typeOf(2).getElementType().isInteger(8) ||
+        !typeOf(1).getLayout().isIdentity() ||
+        !typeOf(2).getLayout().isIdentity() ||
+        ShapedType::isDynamic(typeOf(1).getDimSize(1)))
+      return rewriter.notifyMatchFailure(op, "unexpected operands");
+    Location loc = op.getLoc();
+    SmallVector<Buffer> bufs;
+    for (Value v : operands)
+      bufs.push_back(describeBuffer(rewriter, loc, v));
+    auto stride = [&](unsigned o, unsigned d) {
+      return arith::IndexCastOp::create(rewriter, loc, rewriter.getI64Type(),
+                                        bufs[o].strides[d])
+          .getResult();
+    };
+    auto dim = [&](unsigned o, unsigned d) {
+      return toI64(rewriter, loc,
+                   memref::getMixedSize(rewriter, loc, operands[o], d));
+    };
+    Value k = arith::ConstantIntOp::create(rewriter, loc,
+                                           typeOf(1).getDimSize(1) * 8, 64);
+    SmallVector<Value> args{dim(0, 0),       dim(3, 1),       k,
+                            bufs[0].address, stride(0, 0),    stride(0, 2),
+                            bufs[1].address, bufs[2].address, bufs[3].address,
+                            stride(3, 0),    stride(3, 1)};
+    func::FuncOp kernel = declareKernel(
+        rewriter, op, "qopt_kernel_matmul_sparse24_f32", args.size());
+    func::CallOp::create(rewriter, loc, kernel, args);
+    rewriter.eraseOp(op);
+    return success();
+  }
+};
+
 struct ConvertLinalgToKernelCallsPass
     : qopt::impl::ConvertLinalgToKernelCallsPassBase<
           ConvertLinalgToKernelCallsPass> {
@@ -386,4 +436,5 @@ void mlir::qopt::populateLinalgToKernelCallsPatterns(
       .add<ContractionToKernelCall, ConvToKernelCall, QuantMatmulToKernelCall>(
           patterns.getContext());
   patterns.add<TernaryMatmulToKernelCall>(patterns.getContext());
+  patterns.add<Sparse24MatmulToKernelCall>(patterns.getContext());
 }

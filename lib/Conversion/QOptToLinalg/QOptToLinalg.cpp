@@ -9,6 +9,7 @@
 #include "qopt/Conversion/QOptToLinalg/QOptToLinalg.h"
 #include "qopt/Dialect/QOpt/IR/QOptOps.h"
 #include "qopt/Support/NF4.h"
+#include "qopt/Support/Sparse24.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
@@ -17,6 +18,7 @@
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/AffineMap.h"
+#include "mlir/IR/DialectResourceBlobManager.h"
 #include "mlir/Transforms/DialectConversion.h"
 
 namespace mlir::qopt {
@@ -944,6 +946,127 @@ struct QLinearLowering : OpConversionPattern<QLinearOp> {
   }
 };
 
+//===----------------------------------------------------------------------===//
+// qopt.linear with a 2:4 weight
+//===----------------------------------------------------------------------===//
+
+/// The f32 values of a constant weight, or nothing.
+std::optional<std::vector<float>> constantFloats(Value v) {
+  auto c = v.getDefiningOp<arith::ConstantOp>();
+  if (!c || !cast<ShapedType>(c.getType()).getElementType().isF32())
+    return std::nullopt;
+  if (auto d = dyn_cast<DenseFPElementsAttr>(c.getValue())) {
+    std::vector<float> out;
+    for (const APFloat &f : d.getValues<APFloat>())
+      out.push_back(f.convertToFloat());
+    return out;
+  }
+  if (auto r = dyn_cast<DenseF32ResourceElementsAttr>(c.getValue()))
+    if (auto arr = r.tryGetAsArrayRef())
+      return std::vector<float>(arr->begin(), arr->end());
+  return std::nullopt;
+}
+
+/// A `qopt.linear` that qopt-prune made 2:4 (`qopt.sparsity` n_m 2:4) with a
+/// constant weight that packs (K a multiple of 8): the weight is stored as
+/// 2:4 values [N, K/8, 4] and 2-bit positions [N, K/8] (Sparse24.h), half
+/// the bytes, and the product is a generic over (m, n, byte b, value q,
+/// window r) that the runtime's 2:4 kernel replaces
+/// (library_call qopt_kernel_matmul_sparse24); as loops, value q of byte b
+/// multiplies x[m, 8b + r] where r = 4 (q / 2) + its position.
+struct SparseLinearLowering : OpConversionPattern<LinearOp> {
+  SparseLinearLowering(MLIRContext *ctx)
+      : OpConversionPattern<LinearOp>(ctx, /*benefit=*/2) {}
+  LogicalResult
+  matchAndRewrite(LinearOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    auto sparsity =
+        op->getAttrOfType<SparsityAttr>(SparsityAttr::getAttrName());
+    if (!sparsity || sparsity.getGranularity() != SparsityGranularity::NM ||
+        sparsity.getN() != 2 || sparsity.getM() != 4)
+      return failure();
+    auto wTy = op.getWeight().getType();
+    if (!wTy.hasStaticShape() || !wTy.getElementType().isF32() ||
+        !op.getInput().getType().getElementType().isF32())
+      return failure();
+    int64_t n = wTy.getDimSize(0), k = wTy.getDimSize(1);
+    std::optional<std::vector<float>> w = constantFloats(adaptor.getWeight());
+    std::vector<float> values;
+    std::vector<uint8_t> meta;
+    if (!w || !::qopt::pack24(w->data(), n, k, values, meta))
+      return failure(); // stays a dense linear
+    Location loc = op.getLoc();
+    MLIRContext *ctx = rewriter.getContext();
+    Type f32 = rewriter.getF32Type(), i8 = rewriter.getI8Type(),
+         i32 = rewriter.getI32Type();
+    std::string name = cast<QuantizableLayerOpInterface>(*op).getLayerName();
+    if (name.empty())
+      name = "weight";
+    auto vTy = RankedTensorType::get({n, k / 8, 4}, f32);
+    auto mTy = RankedTensorType::get({n, k / 8}, i8);
+    Value vals = arith::ConstantOp::create(
+        rewriter, loc,
+        DenseResourceElementsAttr::get(
+            vTy, name + ".2of4.values",
+            HeapAsmResourceBlob::allocateAndCopyInferAlign(
+                ArrayRef<float>(values))));
+    std::vector<int8_t> metaBytes(meta.begin(), meta.end());
+    Value metaC = arith::ConstantOp::create(
+        rewriter, loc,
+        DenseResourceElementsAttr::get(
+            mTy, name + ".2of4.meta",
+            HeapAsmResourceBlob::allocateAndCopyInferAlign(
+                ArrayRef<int8_t>(metaBytes))));
+    Value x = collapseTo2D(rewriter, loc, adaptor.getInput());
+    auto xTy = cast<RankedTensorType>(x.getType());
+    auto x8Ty = RankedTensorType::get({xTy.getDimSize(0), k / 8, 8}, f32);
+    Value x8 = tensor::ExpandShapeOp::create(
+        rewriter, loc, x8Ty, x, ArrayRef<ReassociationIndices>{{0}, {1, 2}},
+        ArrayRef<OpFoldResult>{tensor::getMixedSize(rewriter, loc, x, 0),
+                               rewriter.getIndexAttr(k / 8),
+                               rewriter.getIndexAttr(8)});
+    auto accTy = RankedTensorType::get({xTy.getDimSize(0), n}, f32);
+    Value acc = biasOrZeros(rewriter, loc, adaptor.getBias(), x, accTy);
+    auto mm = linalg::GenericOp::create(
+        rewriter, loc, accTy, ValueRange{x8, vals, metaC}, ValueRange{acc},
+        ArrayRef<AffineMap>{mapOf(ctx, 5, {0, 2, 4}), mapOf(ctx, 5, {1, 2, 3}),
+                            mapOf(ctx, 5, {1, 2}), mapOf(ctx, 5, {0, 1})},
+        iteratorsOf(2, 3), [&](OpBuilder &b, Location l, ValueRange args) {
+          Value q = arith::IndexCastOp::create(
+              b, l, i32, linalg::IndexOp::create(b, l, 3));
+          Value r = arith::IndexCastOp::create(
+              b, l, i32, linalg::IndexOp::create(b, l, 4));
+          auto c32 = [&](int32_t v) {
+            return arith::ConstantIntOp::create(b, l, v, 32).getResult();
+          };
+          Value byte = arith::ExtUIOp::create(b, l, i32, args[2]);
+          Value pos = arith::AndIOp::create(
+              b, l,
+              arith::ShRUIOp::create(b, l, byte,
+                                     arith::MulIOp::create(b, l, q, c32(2))),
+              c32(3));
+          Value at = arith::AddIOp::create(
+              b, l,
+              arith::MulIOp::create(
+                  b, l, arith::DivUIOp::create(b, l, q, c32(2)), c32(4)),
+              pos);
+          Value hit =
+              arith::CmpIOp::create(b, l, arith::CmpIPredicate::eq, r, at);
+          Value prod = arith::MulFOp::create(b, l, args[0], args[1]);
+          Value zero = arith::ConstantOp::create(b, l, b.getZeroAttr(f32));
+          Value term = arith::SelectOp::create(b, l, hit, prod, zero);
+          linalg::YieldOp::create(
+              b, l, arith::AddFOp::create(b, l, args[3], term).getResult());
+        });
+    mm.setLibraryCallAttr(
+        rewriter.getStringAttr("qopt_kernel_matmul_sparse24"));
+    rewriter.replaceOp(op, expandFrom2D(rewriter, loc, mm.getResult(0),
+                                        adaptor.getInput(),
+                                        op.getResult().getType()));
+    return success();
+  }
+};
+
 struct ConvertQOptToLinalgPass
     : mlir::qopt::impl::ConvertQOptToLinalgPassBase<ConvertQOptToLinalgPass> {
   void runOnOperation() override {
@@ -966,4 +1089,5 @@ void mlir::qopt::populateQOptToLinalgPatterns(RewritePatternSet &patterns) {
                DequantizeLowering, FakeQuantLowering, ObserveLowering>(
       patterns.getContext());
   populateBitLinearToLinalgPatterns(patterns);
+  patterns.add<SparseLinearLowering>(patterns.getContext());
 }

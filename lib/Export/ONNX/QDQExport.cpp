@@ -76,7 +76,8 @@ std::optional<std::vector<float>> f32Values(Value v) {
 /// Activation and weight quantization of one layer (input `x`, weight
 /// `w`): from the QDQ form, or chosen here for a float layer.
 std::optional<QuantPoint> pointOf(Operation *op, Value x, Value w,
-                                  const ONNXExportOptions &options) {
+                                  const ONNXExportOptions &options,
+                                  bool floatModule) {
   QuantPoint p;
   p.node = locationName(op->getLoc());
   if (auto pad = x.getDefiningOp<tensor::PadOp>())
@@ -107,7 +108,9 @@ std::optional<QuantPoint> pointOf(Operation *op, Value x, Value w,
     }
     return p;
   }
-  if (xdq || wdq)
+  // In a quantized module, a float layer is one the scheme left float
+  // (excluded, not calibrated): it stays so.
+  if (xdq || wdq || !floatModule)
     return std::nullopt;
   // A float layer (no calibration): weights symmetric int8 per channel as
   // qopt-quantize chooses them, activations over the default range.
@@ -203,6 +206,13 @@ FailureOr<int64_t> mlir::qopt::exportQDQModel(ModuleOp module,
                                               std::string &error) {
   // What the module quantizes, by ONNX node.
   std::map<std::string, QuantPoint> points;
+  // No dequantize at all: a float module (no calibration), whose layers all
+  // get initial parameters here.
+  bool floatModule = true;
+  module.walk([&](DequantizeOp) {
+    floatModule = false;
+    return WalkResult::interrupt();
+  });
   WalkResult walk = module.walk([&](Operation *op) -> WalkResult {
     Value x, w;
     if (auto lin = dyn_cast<LinearOp>(op)) {
@@ -220,7 +230,7 @@ FailureOr<int64_t> mlir::qopt::exportQDQModel(ModuleOp module,
       }
       return WalkResult::advance();
     }
-    std::optional<QuantPoint> p = pointOf(op, x, w, options);
+    std::optional<QuantPoint> p = pointOf(op, x, w, options, floatModule);
     if (!p)
       return WalkResult::advance();
     if (p->node.empty()) {

@@ -162,14 +162,18 @@ struct ShrinkStructuredPass
     llvm::SetVector<Value> values;
     values.insert(layer.getResult());
     std::string why;
+    // A user the chain cannot pass is reported after the chain's own ops
+    // are checked: a residual add explains a later func.return better.
+    std::string blocked;
     for (size_t i = 0; i < values.size(); ++i) {
       for (OpOperand &use : values[i].getUses()) {
         Operation *user = use.getOwner();
         if (auto lin = dyn_cast<LinearOp>(user)) {
-          if (use.getOperandNumber() != 0)
-            return refuse(layer, "its output is the weight or bias of '" +
-                                     lin->getName().getStringRef().str() + "'");
-          if (!llvm::is_contained(chain.consumers, lin))
+          if (use.getOperandNumber() != 0 && blocked.empty())
+            blocked = "its output is the weight or bias of '" +
+                      lin->getName().getStringRef().str() + "'";
+          if (use.getOperandNumber() == 0 &&
+              !llvm::is_contained(chain.consumers, lin))
             chain.consumers.push_back(lin);
           continue;
         }
@@ -179,17 +183,19 @@ struct ShrinkStructuredPass
           auto ty = cast<RankedTensorType>(values[i].getType());
           if (index && *index != ty.getRank() - 1)
             continue;
-          return refuse(layer, "the size of its channel dimension is read "
-                               "(tensor.dim)");
+          if (blocked.empty())
+            blocked = "the size of its channel dimension is read (tensor.dim)";
+          continue;
         }
         auto generic = dyn_cast<linalg::GenericOp>(user);
         if (!generic) {
-          std::string s;
-          llvm::raw_string_ostream os(s);
-          os << "its output reaches '" << user->getName()
-             << "' (only element-wise ops and linear layers' inputs can be "
-                "shrunk through)";
-          return refuse(layer, s);
+          if (blocked.empty()) {
+            llvm::raw_string_ostream os(blocked);
+            os << "its output reaches '" << user->getName()
+               << "' (only element-wise ops and linear layers' inputs can be "
+                  "shrunk through)";
+          }
+          continue;
         }
         if (llvm::is_contained(chain.ops, generic))
           continue;
@@ -198,8 +204,6 @@ struct ShrinkStructuredPass
         chain.ops.push_back(generic);
       }
     }
-    if (chain.consumers.empty())
-      return refuse(layer, "its output reaches no linear layer");
     for (linalg::GenericOp g : chain.ops)
       if (g->getBlock() != layer->getBlock())
         return refuse(layer, "an element-wise op is in another block");
@@ -211,6 +215,10 @@ struct ShrinkStructuredPass
     for (linalg::GenericOp g : chain.ops)
       if (failed(addElementwise(g, values, chain, why)))
         return refuse(layer, why);
+    if (!blocked.empty())
+      return refuse(layer, blocked);
+    if (chain.consumers.empty())
+      return refuse(layer, "its output reaches no linear layer");
 
     // The consumers' weights and biases.
     struct Consumer {
