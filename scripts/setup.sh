@@ -18,7 +18,7 @@ APT_PACKAGES=(
   cmake ninja-build ccache libgtest-dev libgmock-dev
   python3 python3-venv python3-pip
 )
-PIP_PACKAGES=(onnx onnxruntime numpy nanobind pytest safetensors matplotlib)
+PIP_PACKAGES=(onnx onnxruntime numpy nanobind pytest safetensors matplotlib scikit-build-core)
 
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
@@ -49,7 +49,7 @@ if [ ! -x "$VENV/bin/python" ]; then
   echo "== creating $VENV"
   python3 -m venv "$VENV"
 fi
-if ! "$VENV/bin/python" -c "import onnx, onnxruntime, numpy, nanobind, pytest, safetensors, matplotlib" 2>/dev/null; then
+if ! "$VENV/bin/python" -c "import onnx, onnxruntime, numpy, nanobind, pytest, safetensors, matplotlib, scikit_build_core" 2>/dev/null; then
   echo "== installing Python packages: ${PIP_PACKAGES[*]}"
   "$VENV/bin/python" -m pip install -q --upgrade pip
   "$VENV/bin/python" -m pip install -q "${PIP_PACKAGES[@]}"
@@ -67,3 +67,14 @@ if [ ! -f "$BUILD_DIR/build.ninja" ]; then
 fi
 echo "== building"
 cmake --build "$BUILD_DIR" -- -j2
+
+# The Python package quant_opt (python-bindings/): only its small nanobind
+# extensions are compiled, linked against the libraries just built (no
+# second build of the compiler). scikit-build-core keeps its build folder
+# in $BUILD_DIR/python-bindings, so a rerun only relinks what changed.
+echo "== installing the quant_opt Python package"
+QOPT_BUILD_DIR="$BUILD_DIR" CMAKE_BUILD_PARALLEL_LEVEL=2 \
+  "$VENV/bin/python" -m pip install -q --no-build-isolation --no-deps \
+  -C build-dir="$BUILD_DIR/python-bindings" \
+  -C cmake.define.CMAKE_CXX_COMPILER=clang++-22 \
+  "$ROOT/python-bindings"

@@ -26,7 +26,8 @@ timeout 600 "$BUILD_DIR/bin/QOptUnitTests" --gtest_brief=1 \
 
 echo "== pytest"
 QOPT_BUILD_DIR="$BUILD_DIR" PATH="$ROOT/.venv/bin:$PATH" \
-  timeout 1200 "$PY" -m pytest -q "$ROOT/test/python" --junitxml="$REPORTS/pytest.xml"
+  timeout 1200 "$PY" -m pytest -q "$ROOT/test/python" "$ROOT/python-bindings/tests" \
+  --junitxml="$REPORTS/pytest.xml"
 rc=$?
 # pytest exits 5 when it collected nothing: that is a failure here too.
 [ $rc -ne 0 ] && status=1

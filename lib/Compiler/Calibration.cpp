@@ -195,6 +195,13 @@ FailureOr<int64_t> mlir::qopt::runCalibration(
       error = "calibration sample '" + name + "': " + qopt_calibration_error();
       return failure();
     }
+    if (!reportCalibrationProgress(int64_t(&sample - samples.data()) + 1,
+                                   int64_t(samples.size()))) {
+      error = "calibration interrupted after " +
+              std::to_string(&sample - samples.data() + 1) + " of " +
+              std::to_string(samples.size()) + " samples";
+      return failure();
+    }
   }
   // Scales from all-zero data are meaningless (the model quantizes to
   // noise); say so rather than hand back a silently broken model.
@@ -207,6 +214,19 @@ FailureOr<int64_t> mlir::qopt::runCalibration(
           << " samples: the activation ranges (and so the scales) chosen "
              "from it do not describe real data";
   return int64_t(samples.size());
+}
+
+static CalibrationProgressFn progressFn = nullptr;
+static void *progressUserData = nullptr;
+
+void mlir::qopt::setCalibrationProgress(CalibrationProgressFn fn,
+                                        void *userData) {
+  progressFn = fn;
+  progressUserData = userData;
+}
+
+bool mlir::qopt::reportCalibrationProgress(int64_t done, int64_t total) {
+  return !progressFn || progressFn(done, total, progressUserData);
 }
 
 void mlir::qopt::attachCalibrationStatistics(ModuleOp module) {

@@ -15,8 +15,9 @@
 #include <vector>
 
 /// A dense C-order tensor. `data` points at the first element; `base` is
-/// what must be released (with `release`, default free()) or null when
-/// the data is not owned.
+/// what must be freed with free(), or null when the data is not owned. A
+/// view (qopt_tensor_create_view) sets `release`, which then receives
+/// `base` (its context, possibly null) instead.
 struct qopt_tensor {
   qopt_dtype dtype = QOPT_DTYPE_INVALID;
   std::vector<int64_t> dims;

@@ -144,8 +144,11 @@ double elementAsDouble(qopt_dtype dtype, const void *data, int64_t i) {
 } // namespace
 
 qopt_tensor::~qopt_tensor() {
-  if (base)
-    (release ? release : std::free)(base);
+  // A view's release function runs even for a null context.
+  if (release)
+    release(base);
+  else if (base)
+    std::free(base);
 }
 
 qopt_status qopt::rt::fail(std::string message) {
@@ -266,6 +269,42 @@ qopt_status qopt_tensor_create_copy(qopt_dtype dtype, int rank,
   }
   if (bytes)
     std::memcpy((*out)->data, data, bytes);
+  return QOPT_OK;
+}
+
+qopt_status qopt_tensor_create_view(qopt_dtype dtype, int rank,
+                                    const int64_t *dims, void *data,
+                                    void (*release)(void *), void *context,
+                                    qopt_tensor **out) {
+  if (!out)
+    return fail("qopt_tensor_create_view: null output pointer");
+  *out = nullptr;
+  if (rank < 0 || rank > QOPT_MAX_RANK || (rank > 0 && !dims))
+    return fail("qopt_tensor_create_view: bad rank or null dims");
+  const DTypeInfo *info = findDType(dtype);
+  if (!info)
+    return fail("qopt_tensor_create_view: unknown tensor dtype " +
+                std::to_string(int(dtype)));
+  std::vector<int64_t> shape(dims, dims + rank);
+  int64_t n = checkedNumElements(shape, info->size);
+  if (n < 0)
+    return fail("qopt_tensor_create_view: tensor shape " +
+                describe(dtype, shape) + " has a negative dim or is too large");
+  if (n > 0 && !data)
+    return fail("qopt_tensor_create_view: null data");
+  if (reinterpret_cast<uintptr_t>(data) % info->size != 0)
+    return fail("qopt_tensor_create_view: data is not aligned to its " +
+                std::to_string(info->size) + "-byte elements");
+  auto *t = new (std::nothrow) qopt_tensor;
+  if (!t)
+    return fail("out of memory");
+  t->dtype = dtype;
+  t->dims = std::move(shape);
+  t->data = data;
+  // Without a release function the memory is simply not owned.
+  t->base = context;
+  t->release = release;
+  *out = t;
   return QOPT_OK;
 }
 

@@ -20,6 +20,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "qopt/Compiler/Compiler.h"
+#include "qopt/Compiler/Driver.h"
 #include "qopt/Compiler/Report.h"
 #include "qopt/Dialect/QOpt/IR/QOptOps.h"
 #include "qopt/Dialect/QOpt/Transforms/FoldQDQ.h"
@@ -100,19 +101,6 @@ static cl::opt<std::string> libdevice(
     cl::desc("--target=nvptx: libdevice.10.bc to link into the kernels "
              "(default: $QOPT_LIBDEVICE, else the CUDA toolkit's)"),
     cl::value_desc("path"), cl::cat(category));
-static const char *gpuArchName(GpuArch arch) {
-  switch (arch) {
-  case GpuArch::SM80:
-    return "sm_80";
-  case GpuArch::SM86:
-    return "sm_86";
-  case GpuArch::SM89:
-    return "sm_89";
-  case GpuArch::SM90:
-    return "sm_90";
-  }
-  llvm_unreachable("unknown GPU architecture");
-}
 static ChoiceOpt<qopt::CubinMode> cubin(
     "cubin",
     cl::desc("--target=nvptx: also embed a cubin for --gpu-arch (needs the "
@@ -412,120 +400,6 @@ static int fail(const std::string &message) {
   return 1;
 }
 
-/// Parses --prune into the pipeline's options; an error message or "".
-static std::string parsePruneSpec(StringRef spec,
-                                  qopt::PrunePipelineOptions &o) {
-  auto [head, tail] = spec.split(':');
-  std::string usage = "--prune=" + spec.str() +
-                      ": expected magnitude:S, wanda:S, N:M (2:4, 4:8) or "
-                      "channels:S with S in [0, 1)";
-  if (tail.empty())
-    return usage;
-  int64_t n = 0, m = 0;
-  if (!head.getAsInteger(10, n) && !tail.getAsInteger(10, m)) {
-    if (!(n >= 1 && n < m))
-      return "--prune=" + spec.str() + ": N:M needs 1 <= N < M";
-    o.granularity = qopt::SparsityGranularity::NM;
-    o.n = n;
-    o.m = m;
-    o.method = pruneMethod;
-    return "";
-  }
-  double s = 0;
-  if (tail.getAsDouble(s) || !(s >= 0 && s < 1))
-    return usage;
-  o.sparsity = s;
-  if (head == "channels") {
-    o.granularity = qopt::SparsityGranularity::Channels;
-    o.method = pruneMethod;
-    return "";
-  }
-  std::optional<qopt::PruneMethod> method = qopt::symbolizePruneMethod(head);
-  if (!method)
-    return usage;
-  if (pruneMethod.getNumOccurrences())
-    return "--prune-method is for --prune=N:M and channels:S; --prune=" +
-           spec.str() + " names its method";
-  o.method = *method;
-  o.granularity = qopt::SparsityGranularity::Unstructured;
-  // Wanda compares weights within each output row (Sun et al., 2023).
-  o.scope = *method == qopt::PruneMethod::Wanda ? qopt::PruneScope::Row
-                                                : qopt::PruneScope::Layer;
-  return "";
-}
-
-static OwningOpRef<ModuleOp> loadModel(MLIRContext &ctx,
-                                       llvm::SourceMgr &sourceMgr) {
-  StringRef ext = llvm::sys::path::extension(inputPath);
-  if (ext == ".mlir" || ext == ".mlirbc") {
-    std::string error;
-    auto file = openInputFile(inputPath, &error);
-    if (!file) {
-      llvm::errs() << "quant-compile: error: " << error << "\n";
-      return nullptr;
-    }
-    sourceMgr.AddNewSourceBuffer(std::move(file), llvm::SMLoc());
-    return parseSourceFile<ModuleOp>(sourceMgr, &ctx);
-  }
-  qopt::ONNXImportOptions options;
-  options.defaultOpset = defaultOpset;
-  for (const std::string &s : pinShapes) {
-    std::string err = qopt::parsePinnedShape(s, options);
-    if (!err.empty()) {
-      fail("--pin-shape " + s + ": " + err);
-      return nullptr;
-    }
-  }
-  for (const std::string &s : pinDims) {
-    std::string err = qopt::parsePinnedDim(s, options);
-    if (!err.empty()) {
-      fail("--pin-dim " + s + ": " + err);
-      return nullptr;
-    }
-  }
-  for (const std::string &s : freezeInputs) {
-    size_t eq = s.find('=');
-    if (eq == std::string::npos || eq == 0 || eq + 1 == s.size()) {
-      fail("--freeze-input " + s + ": expected NAME=FILE");
-      return nullptr;
-    }
-    std::string name = s.substr(0, eq), file = s.substr(eq + 1);
-    qopt_tensor *t = nullptr;
-    if (qopt_tensor_load(file.c_str(), &t) != QOPT_OK) {
-      fail("--freeze-input " + name + ": " + qopt_last_error());
-      return nullptr;
-    }
-    qopt::FrozenInput value;
-    value.dtype = qopt_tensor_dtype(t); // the runtime uses ONNX's codes
-    value.dims.assign(qopt_tensor_dims(t),
-                      qopt_tensor_dims(t) + qopt_tensor_rank(t));
-    value.rawData.assign(static_cast<const char *>(qopt_tensor_const_data(t)),
-                         qopt_tensor_byte_size(t));
-    qopt_tensor_free(t);
-    options.frozenInputs[name] = std::move(value);
-  }
-  return qopt::importONNXFile(inputPath, &ctx, options);
-}
-
-/// libdevice.10.bc: --libdevice, $QOPT_LIBDEVICE, then the CUDA toolkit's
-/// usual places; empty when none exists.
-static std::string findLibdevice() {
-  std::vector<std::string> candidates;
-  if (!libdevice.empty())
-    return libdevice;
-  if (const char *env = std::getenv("QOPT_LIBDEVICE"))
-    candidates.push_back(env);
-  if (const char *cuda = std::getenv("CUDA_PATH"))
-    candidates.push_back(std::string(cuda) + "/nvvm/libdevice/libdevice.10.bc");
-  candidates.push_back("/usr/local/cuda/nvvm/libdevice/libdevice.10.bc");
-  candidates.push_back(
-      "/usr/lib/nvidia-cuda-toolkit/libdevice/libdevice.10.bc");
-  for (const std::string &c : candidates)
-    if (llvm::sys::fs::exists(c))
-      return c;
-  return "";
-}
-
 int main(int argc, char **argv) {
   llvm::InitLLVM init(argc, argv);
   if (!extractThreads(argc, argv))
@@ -542,11 +416,74 @@ int main(int argc, char **argv) {
   if (optLevel > 3)
     return fail("-O" + std::to_string(optLevel) + ": levels are 0 to 3");
 
+  // The flags fill the driver's options struct (qopt/Compiler/Driver.h),
+  // the one the C API and Python fill too.
+  qopt::CompileOptions options;
+  options.target = target == Target::NVPTX ? qopt::CompileOptions::Target::NVPTX
+                                           : qopt::CompileOptions::Target::CPU;
+  options.gpuArch = gpuArch == GpuArch::SM80   ? "sm_80"
+                    : gpuArch == GpuArch::SM86 ? "sm_86"
+                    : gpuArch == GpuArch::SM89 ? "sm_89"
+                                               : "sm_90";
+  options.libdevice = libdevice;
+  options.cubin = cubin;
+  options.cudaToolkit = cudaToolkit;
+  options.emitPtx = emitPtx;
+  options.cpu.cpu = cpu;
+  options.cpu.features = features;
+  options.cpu.optLevel = optLevel;
+  options.cpu.fuseElementwise = !noFusion;
+  options.cpu.runtimeChecks = !noRuntimeChecks;
+  options.cpu.kernelCalls = !noKernels;
+  options.cpu.defaultThreads = threads;
+  options.cpu.parallelLoops = parallelLoops;
+  options.pinShapes.assign(pinShapes.begin(), pinShapes.end());
+  options.pinDims.assign(pinDims.begin(), pinDims.end());
+  options.freezeInputs.assign(freezeInputs.begin(), freezeInputs.end());
+  options.defaultOpset = defaultOpset;
+  if (quantize.getNumOccurrences())
+    options.quantize = quantize;
+  options.calibrationData = calibrationData;
+  options.calibrationMethod = calibrationMethod;
+  options.percentile = calibrationPercentile;
+  options.activationType = activationType;
+  options.include = includeLayers;
+  options.exclude = excludeLayers;
+  if (groupSize.getNumOccurrences())
+    options.groupSize = groupSize;
+  options.doubleQuant = doubleQuant;
+  options.weightAsymmetric = weightAsymmetric;
+  if (smoothquant.getNumOccurrences())
+    options.smoothquant = smoothquant;
+  if (ternaryMode.getNumOccurrences())
+    options.ternaryMode = ternaryMode;
+  options.foldQdq = foldQdq;
+  options.prepareQat = prepareQat;
+  options.prune = pruneSpec;
+  if (pruneMethod.getNumOccurrences())
+    options.pruneMethod = pruneMethod;
+  if (pruneScope.getNumOccurrences())
+    options.pruneScope = pruneScope;
+  options.pruneInclude = pruneInclude;
+  options.pruneExclude = pruneExclude;
+  options.shrinkStructured = shrinkStructured;
+  options.adapters.assign(adapters.begin(), adapters.end());
+  options.adapterMode = adapterMode == AdapterMode::Switch
+                            ? qopt::CompileOptions::AdapterMode::Switch
+                            : qopt::CompileOptions::AdapterMode::Merge;
+  options.reportPath = report;
+  options.evalData = evalData;
+  options.reportLatencyRuns = reportLatencyRuns;
+  options.emit = emit == Emit::MLIR   ? qopt::CompileOptions::Emit::MLIR
+                 : emit == Emit::LLVM ? qopt::CompileOptions::Emit::LLVM
+                 : emit == Emit::Obj  ? qopt::CompileOptions::Emit::Obj
+                 : emit == Emit::ONNX ? qopt::CompileOptions::Emit::ONNX
+                                      : qopt::CompileOptions::Emit::So;
+
   DialectRegistry registry;
-  qopt::registerAllDialects(registry);
+  qopt::registerCompilerDialects(registry);
   // The NVPTX pipeline spells upstream passes out by name.
   qopt::registerAllPasses();
-  qopt::registerONNXImportDialects(registry);
   MLIRContext ctx(registry);
   ctx.loadAllAvailableDialects();
   // An error names the ONNX node, pass and option; a dump of the whole
@@ -555,9 +492,11 @@ int main(int argc, char **argv) {
   llvm::SourceMgr sourceMgr;
   SourceMgrDiagnosticHandler diagHandler(sourceMgr, &ctx);
 
-  OwningOpRef<ModuleOp> module = loadModel(ctx, sourceMgr);
+  std::string error;
+  OwningOpRef<ModuleOp> module =
+      qopt::loadModel(ctx, inputPath, options, sourceMgr, error);
   if (!module)
-    return 1;
+    return error.empty() ? 1 : fail(error);
 
   if (listLayers) {
     module->walk([](qopt::QuantizableLayerOpInterface layer) {
@@ -566,272 +505,11 @@ int main(int argc, char **argv) {
     });
     return 0;
   }
-  bool switched = adapterMode == AdapterMode::Switch;
-  if (switched && adapters.empty())
-    return fail("--adapter-mode=switch needs --adapter=DIR");
-  if (switched && !report.empty())
-    return fail("--report with --adapter-mode=switch is not supported (the "
-                "report runs one model; merge the adapter to measure it)");
-  if (!adapters.empty()) {
-    // Adapters first: quantization and the report then see the merged
-    // model (switch mode: the base layers are quantized, the adapters stay
-    // in float).
-    PassManager pm(&ctx);
-    qopt::AttachAdaptersPassOptions attach;
-    attach.adapters.assign(adapters.begin(), adapters.end());
-    attach.switched = switched;
-    pm.addPass(qopt::createAttachAdaptersPass(attach));
-    if (!switched)
-      pm.addPass(qopt::createFoldLoRAPass());
-    if (failed(pm.run(*module)))
-      return 1;
-  }
-
-  qopt::CPUCompileOptions options;
-  options.cpu = cpu;
-  options.features = features;
-  options.optLevel = optLevel;
-  options.fuseElementwise = !noFusion;
-  options.runtimeChecks = !noRuntimeChecks;
-  options.kernelCalls = !noKernels;
-  options.defaultThreads = threads;
-  options.parallelLoops = parallelLoops;
-  std::string error;
-  // Check the CPU before the (longer) lowering.
-  std::unique_ptr<llvm::TargetMachine> tm =
-      qopt::createCPUTargetMachine(options, error);
-  if (!tm)
-    return fail(error);
-  bool quantizing = quantize.getNumOccurrences() > 0;
-  bool pruning = !pruneSpec.empty();
-  if (doubleQuant && (!quantizing || quantize != qopt::QuantScheme::NF4))
-    return fail("--double-quant is for --quantize=nf4");
-  if (prepareQat && emit != Emit::ONNX)
-    return fail("--prepare-qat writes an ONNX model: add --emit=onnx");
-  if (emit == Emit::ONNX) {
-    // The quantization goes back into the source model (lib/Export/ONNX).
-    StringRef ext = llvm::sys::path::extension(inputPath);
-    if (ext == ".mlir" || ext == ".mlirbc")
-      return fail("--emit=onnx rewrites the source ONNX model; " + inputPath +
-                  " is MLIR");
-    if (!quantizing || quantize != qopt::QuantScheme::W8A8)
-      return fail("--emit=onnx exports --quantize=w8a8 (static int8 "
-                  "activations, int8 weights per channel)");
-    if (!adapters.empty() || smoothquant.getNumOccurrences() || pruning)
-      return fail("--emit=onnx keeps the source model's weights: "
-                  "--adapter, --smoothquant and --prune change them");
-    if (qopt::hasQDQ(*module))
-      return fail("--emit=onnx: the model is already a QDQ model");
-    if (calibrationData.empty() && !prepareQat)
-      return fail("--quantize=w8a8 needs --calibration-data=DIR (static "
-                  "activation ranges come from calibration)");
-    if (!calibrationData.empty()) {
-      qopt::PTQPipelineOptions ptq;
-      ptq.scheme = qopt::QuantScheme::W8A8;
-      ptq.calibrationData = calibrationData;
-      ptq.calibrationMethod = calibrationMethod;
-      ptq.percentile = calibrationPercentile;
-      ptq.activationType = activationType;
-      ptq.exclude = excludeLayers;
-      ptq.include = includeLayers;
-      ptq.form = qopt::QuantizedLinearForm::QDQ;
-      PassManager pm(&ctx);
-      qopt::buildPTQPipeline(pm, ptq);
-      if (failed(pm.run(*module)))
-        return 1;
-    }
-    qopt::ONNXExportOptions eo;
-    eo.fakeQuantWeights = prepareQat;
-    auto out = openOutputFile(outputPath, &error);
-    if (!out)
-      return fail(error);
-    FailureOr<int64_t> layers =
-        qopt::exportQDQModel(*module, inputPath, out->os(), eo, error);
-    if (failed(layers))
-      return fail("--emit=onnx: " + error);
-    out->keep();
-    llvm::outs() << "wrote " << outputPath << ": " << *layers
-                 << " layers quantized"
-                 << (prepareQat ? " (fake quant, for training)\n" : "\n");
-    return 0;
-  }
-  bool qdqModel = qopt::hasQDQ(*module);
-  if (!report.empty() && !quantizing && !pruning && !(qdqModel && foldQdq))
-    return fail("--report needs --quantize, --prune or a QDQ model to fold");
-  if (ternaryMode.getNumOccurrences() &&
-      (!quantizing || quantize != qopt::QuantScheme::Ternary))
-    return fail("--ternary-mode is for --quantize=ternary");
-  if (!pruning &&
-      (pruneMethod.getNumOccurrences() || pruneScope.getNumOccurrences() ||
-       !pruneInclude.empty() || !pruneExclude.empty() || shrinkStructured))
-    return fail("--prune-method, --prune-scope, --prune-include, "
-                "--prune-exclude and --shrink-structured need --prune");
-  if (qdqModel && foldQdq) {
-    // The model's own quantization first: its scales, no calibration.
-    qopt::QDQFoldResult folded = qopt::foldQDQ(*module);
-    if (!report.empty() && !quantizing && !pruning) {
-      auto out = openOutputFile(report, &error);
-      if (!out)
-        return fail(error);
-      out->os() << "{\"qdq\": " << qopt::qdqFoldResultToJSON(folded) << "}\n";
-      out->keep();
-      llvm::outs() << "qdq: " << folded.folded.size() << " layers folded, "
-                   << folded.staysFloat.size() << " stay float\n";
-    }
-  }
-  // The report compares against the model as it was before pruning and
-  // quantization.
-  // (A QDQ model's report, without --quantize or --prune, is the fold's.)
-  bool accuracyReport = !report.empty() && (quantizing || pruning);
-  OwningOpRef<ModuleOp> floatModule;
-  if (accuracyReport) {
-    qopt::tagLayers(*module);
-    floatModule = cast<ModuleOp>((*module)->clone());
-  }
-  if (pruning) {
-    qopt::PrunePipelineOptions po;
-    if (std::string err = parsePruneSpec(pruneSpec, po); !err.empty())
-      return fail(err);
-    if (pruneScope.getNumOccurrences()) {
-      if (po.granularity != qopt::SparsityGranularity::Unstructured)
-        return fail("--prune-scope is for --prune=magnitude:S or wanda:S");
-      po.scope = pruneScope;
-    }
-    if (shrinkStructured &&
-        po.granularity != qopt::SparsityGranularity::Channels)
-      return fail("--shrink-structured is for --prune=channels:S");
-    if (po.method == qopt::PruneMethod::Wanda && calibrationData.empty())
-      return fail("--prune=" + pruneSpec +
-                  " with wanda needs --calibration-data=DIR (qopt-prune "
-                  "method=wanda scores weights by the input channels' L2 "
-                  "norms over the samples)");
-    po.calibrationData = calibrationData;
-    po.include = pruneInclude;
-    po.exclude = pruneExclude;
-    po.shrink = shrinkStructured;
-    PassManager pm(&ctx);
-    qopt::buildPrunePipeline(pm, po);
-    if (failed(pm.run(*module)))
-      return 1;
-  }
-  if (quantizing) {
-    if (quantize == qopt::QuantScheme::W8A8 && calibrationData.empty())
-      return fail("--quantize=w8a8 needs --calibration-data=DIR (static "
-                  "activation ranges come from calibration)");
-    if (smoothquant.getNumOccurrences()) {
-      if (quantize != qopt::QuantScheme::W8A8 &&
-          quantize != qopt::QuantScheme::W8A8Dynamic)
-        return fail("--smoothquant is for --quantize=w8a8 or w8a8-dynamic");
-      if (calibrationData.empty())
-        return fail("--smoothquant needs --calibration-data=DIR (the "
-                    "activations' per-channel ranges)");
-      if (!(smoothquant >= 0 && smoothquant <= 1))
-        return fail("--smoothquant=" + std::to_string(smoothquant) +
-                    ": alpha must be in [0, 1]");
-    }
-    // The qopt-ptq pipeline: observe, calibrate on the samples (JIT),
-    // choose parameters, quantize.
-    qopt::PTQPipelineOptions ptq;
-    ptq.scheme = quantize;
-    ptq.calibrationData = calibrationData;
-    ptq.calibrationMethod = calibrationMethod;
-    ptq.percentile = calibrationPercentile;
-    ptq.activationType = activationType;
-    // QLoRA's NF4 blocks are 64 weights; int4's default is 128.
-    ptq.groupSize =
-        quantize == qopt::QuantScheme::NF4 && !groupSize.getNumOccurrences()
-            ? int64_t(64)
-            : int64_t(groupSize);
-    ptq.weightSymmetric = !weightAsymmetric;
-    ptq.doubleQuant = doubleQuant;
-    ptq.smoothquantAlpha = smoothquant.getNumOccurrences() ? smoothquant : -1.0;
-    ptq.exclude = excludeLayers;
-    ptq.include = includeLayers;
-    ptq.ternaryMode = ternaryMode;
-    PassManager pm(&ctx);
-    qopt::buildPTQPipeline(pm, ptq);
-    if (failed(pm.run(*module)))
-      return 1;
-    // Observers of layers left float (excluded, non-constant weights) are
-    // calibration points only: drop them.
-    module->walk([](qopt::ObserveOp op) {
-      op.getResult().replaceAllUsesWith(op.getInput());
-      op.erase();
-    });
-  }
-  if (accuracyReport) {
-    {
-      qopt::ReportOptions ro;
-      ro.calibrationData = calibrationData;
-      ro.evalData = evalData;
-      ro.scheme = quantize;
-      ro.quantized = quantizing;
-      ro.prune = pruneSpec;
-      ro.latencyRuns = reportLatencyRuns;
-      ro.cpu = options;
-      std::string table;
-      FailureOr<std::string> json =
-          qopt::buildReport(*floatModule, *module, ro, table, error);
-      if (failed(json))
-        return fail("--report: " + error);
-      auto out = openOutputFile(report, &error);
-      if (!out)
-        return fail(error);
-      out->os() << *json << "\n";
-      out->keep();
-      llvm::outs() << table;
-    }
-  }
-  if (target == Target::NVPTX) {
-    PassManager pm(&ctx);
-    qopt::NVPTXPipelineOptions nv;
-    nv.chip = gpuArchName(gpuArch);
-    nv.artifact = true;
-    nv.libdevice = findLibdevice();
-    nv.cubin = cubin;
-    nv.toolkit = cudaToolkit;
-    nv.writePtx = emitPtx;
-    qopt::buildNVPTXPipeline(pm, nv);
-    // The pipeline names the kernel module that calls libdevice math when
-    // no libdevice.10.bc was found.
-    if (failed(pm.run(*module)))
-      return 1;
-  } else if (failed(qopt::lowerToLLVMDialect(*module, options)))
-    return 1;
-
-  if (emit == Emit::MLIR) {
-    auto out = openOutputFile(outputPath, &error);
-    if (!out)
-      return fail(error);
-    module->print(out->os());
-    out->keep();
-    return 0;
-  }
-  llvm::LLVMContext llvmCtx;
-  std::unique_ptr<llvm::Module> llvmModule =
-      qopt::translateAndOptimize(*module, llvmCtx, *tm, optLevel, error);
-  if (!llvmModule)
-    return fail(error);
-  if (emit == Emit::LLVM) {
-    auto out = openOutputFile(outputPath, &error);
-    if (!out)
-      return fail(error);
-    llvmModule->print(out->os(), nullptr);
-    out->keep();
-    return 0;
-  }
-  if (emit == Emit::Obj)
-    return failed(qopt::writeObjectFile(*llvmModule, *tm, outputPath, error))
-               ? fail(error)
-               : 0;
-
-  llvm::SmallString<128> objPath;
-  if (std::error_code ec =
-          llvm::sys::fs::createTemporaryFile("quant-compile", "o", objPath))
-    return fail("cannot create a temporary object file: " + ec.message());
-  llvm::FileRemover removeObj(objPath);
-  if (failed(qopt::writeObjectFile(*llvmModule, *tm, objPath, error)) ||
-      failed(qopt::linkSharedLibrary(objPath, outputPath, error)))
-    return fail(error);
+  qopt::CompileResult result;
+  LogicalResult compiled = qopt::compileModule(*module, options, inputPath,
+                                               outputPath, result, error);
+  llvm::outs() << result.reportTable << result.message;
+  if (failed(compiled))
+    return error.empty() ? 1 : fail(error);
   return 0;
 }

@@ -132,6 +132,16 @@ FailureOr<int64_t> runCalibration(ModuleOp module,
                                   const CalibrationRunOptions &options,
                                   std::string &error);
 
+/// Called after each calibration sample with the samples done and their
+/// total (progress bars); returning false stops the calibration run, which
+/// then fails with "calibration interrupted" (Ctrl-C in Python). One hook
+/// per process (the calibration session is process-wide); null: none.
+using CalibrationProgressFn = bool (*)(int64_t done, int64_t total,
+                                       void *userData);
+void setCalibrationProgress(CalibrationProgressFn fn, void *userData);
+/// Calls the hook; true when there is none.
+bool reportCalibrationProgress(int64_t done, int64_t total);
+
 /// The sample folders of `dir` in name order (see CalibrationRunOptions);
 /// files beside them are skipped. Failure, with `error` set, when `dir`
 /// cannot be read or holds no folder.

@@ -83,6 +83,18 @@ qopt_status qopt_tensor_create(qopt_dtype dtype, int rank, const int64_t *dims,
 qopt_status qopt_tensor_create_copy(qopt_dtype dtype, int rank,
                                     const int64_t *dims, const void *data,
                                     qopt_tensor **out);
+/** A tensor over caller-owned memory, without a copy (zero-copy from numpy,
+ *  DLPack or another runtime): `data` must hold `qopt_dtype_size * elements`
+ *  bytes in C order, aligned to the element size, and stay valid until the
+ *  tensor is freed. qopt_tensor_free then calls `release(context)` when
+ *  `release` is not NULL (e.g. to drop a reference the caller took).
+ *  Fails like qopt_tensor_create, and on NULL data for a non-empty tensor
+ *  or misaligned data; on failure `release` is not called. A run reads an
+ *  input view and never writes it. */
+qopt_status qopt_tensor_create_view(qopt_dtype dtype, int rank,
+                                    const int64_t *dims, void *data,
+                                    void (*release)(void *context),
+                                    void *context, qopt_tensor **out);
 void qopt_tensor_free(qopt_tensor *tensor);
 
 /** Getters. A NULL tensor gives QOPT_DTYPE_INVALID, rank and element count

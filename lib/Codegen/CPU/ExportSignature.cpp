@@ -7,6 +7,7 @@
 
 #include "qopt/Codegen/CPU/Passes.h"
 
+#include "mlir/Dialect/Bufferization/IR/Bufferization.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/IR/BuiltinTypes.h"
@@ -181,6 +182,13 @@ struct ExportSignaturePass
                            b.getStringAttr(text));
     func->setAttr(LLVM::LLVMDialect::getEmitCWrapperAttrName(),
                   b.getUnitAttr());
+    // Inputs are the caller's (const qopt_tensor *, numpy arrays passed
+    // without a copy): bufferization must never update them in place.
+    for (auto [i, t] : llvm::enumerate(type.getInputs()))
+      if (isa<TensorType>(t))
+        func.setArgAttr(i,
+                        bufferization::BufferizationDialect::kWritableAttrName,
+                        b.getBoolAttr(false));
   }
 };
 
