@@ -91,8 +91,8 @@ MlirLogicalResult qoptCompile(qoptCompileOptions options,
   if (!module)
     return fail();
   qopt::CompileResult result;
-  if (failed(qopt::compileModule(*module, opts, unwrap(outputPath), result,
-                                 message, unwrap(modelPath))))
+  if (failed(qopt::compileModule(*module, opts, unwrap(modelPath),
+                                 unwrap(outputPath), result, message)))
     return fail();
   if (!result.reportJson.empty())
     send(report, result.reportJson, userData);

@@ -1,8 +1,8 @@
 //===- Driver.cpp - quant-compile as a library ----------------------------===//
 //
-// The body of quant-compile (import, adapters, QDQ folding, pruning, PTQ +
-// report, lowering, emission) moved out of the tool so that the C API and
-// Python run the very same code with the very same options struct.
+// The body of quant-compile (import, adapters, PTQ + report, lowering,
+// emission) moved out of the tool so that the C API and Python run the very
+// same code with the very same options struct.
 //
 //===----------------------------------------------------------------------===//
 
@@ -59,11 +59,10 @@ constexpr KeyInfo kKeys[] = {
     {"features", "extra LLVM target features"},
     {"pin-shape", "NAME=DxD (repeatable)"},
     {"pin-dim", "dim_param=N (repeatable)"},
-    {"threads", "default thread count of the artifact, 0 to 1024 (0: one per "
-                "core)"},
+    {"threads", "default thread count of the artifact (0: one per core)"},
     {"freeze-input", "NAME=FILE (repeatable)"},
     {"quantize", "w8a8 | w8a8-dynamic | w8 | w4 | nf4 | ternary"},
-    {"ternary-mode", "quantize=ternary: absmean | lossless"},
+    {"ternary-mode", "ternary: absmean | lossless"},
     {"calibration-data", "folder of sample folders"},
     {"calibration-method", "minmax | percentile | entropy | mse"},
     {"percentile", "for calibration-method=percentile"},
@@ -82,18 +81,18 @@ constexpr KeyInfo kKeys[] = {
     {"default-opset", "ai.onnx opset assumed when the model has none"},
     {"O", "LLVM optimization level 0-3"},
     {"parallel-loops", "split generated loops over threads"},
-    {"no-runtime-checks", "drop the run-time checks of shapes and division"},
     {"no-fusion", "skip element-wise fusion"},
     {"no-kernels", "generated loops instead of the runtime's kernels"},
-    {"fold-qdq", "fold a QDQ model's patterns into integer layers (true)"},
-    {"prepare-qat", "emit=onnx: a fake-quant training graph"},
+    {"no-runtime-checks", "drop the run-time shape/division checks"},
+    {"fold-qdq", "fold a QDQ model's patterns into integer layers"},
+    {"prepare-qat", "with emit=onnx: a fake-quant training graph"},
     {"emit", "mlir | llvm | obj | so | onnx"},
     {"prune", "magnitude:S | wanda:S | N:M | channels:S"},
-    {"prune-method", "prune=N:M or channels:S: magnitude | wanda"},
-    {"prune-scope", "unstructured prune: layer | row | global"},
+    {"prune-method", "magnitude | wanda (N:M, channels:S)"},
+    {"prune-scope", "layer | row | global"},
     {"prune-include", "regex: only these layers are pruned"},
     {"prune-exclude", "regex: these layers are not pruned"},
-    {"shrink-structured", "prune=channels:S: remove the zeroed channels"},
+    {"shrink-structured", "remove channels zeroed by channels:S"},
 };
 
 LogicalResult parseBool(StringRef key, StringRef value, bool &out,
@@ -188,7 +187,6 @@ LogicalResult CompileOptions::set(StringRef key, StringRef value,
   if (key == "threads") {
     if (failed(parseNumber(key, value, cpu.defaultThreads, error)) ||
         cpu.defaultThreads < 0 || cpu.defaultThreads > 1024) {
-      // The runtime runs at most 1024 threads (lib/Runtime/Threads.h).
       error = "--threads expects a count from 0 to 1024 (0: one per core)";
       return failure();
     }
@@ -211,6 +209,41 @@ LogicalResult CompileOptions::set(StringRef key, StringRef value,
     ternaryMode = mode;
     return success();
   }
+  if (key == "fold-qdq")
+    return parseBool(key, value, foldQdq, error);
+  if (key == "prepare-qat")
+    return parseBool(key, value, prepareQat, error);
+  if (key == "no-runtime-checks") {
+    bool b;
+    if (failed(parseBool(key, value, b, error)))
+      return failure();
+    cpu.runtimeChecks = !b;
+    return success();
+  }
+  if (key == "prune")
+    return prune = value.str(), success();
+  if (key == "prune-method") {
+    PruneMethod method;
+    if (failed(parseChoice(key, value, symbolizePruneMethod(value),
+                           "magnitude, wanda", method, error)))
+      return failure();
+    pruneMethod = method;
+    return success();
+  }
+  if (key == "prune-scope") {
+    PruneScope scope;
+    if (failed(parseChoice(key, value, symbolizePruneScope(value),
+                           "layer, row, global", scope, error)))
+      return failure();
+    pruneScope = scope;
+    return success();
+  }
+  if (key == "prune-include")
+    return pruneInclude = value.str(), success();
+  if (key == "prune-exclude")
+    return pruneExclude = value.str(), success();
+  if (key == "shrink-structured")
+    return parseBool(key, value, shrinkStructured, error);
   if (key == "calibration-data")
     return calibrationData = value.str(), success();
   if (key == "calibration-method")
@@ -282,41 +315,6 @@ LogicalResult CompileOptions::set(StringRef key, StringRef value,
   }
   if (key == "parallel-loops")
     return parseBool(key, value, cpu.parallelLoops, error);
-  if (key == "no-runtime-checks") {
-    bool b;
-    if (failed(parseBool(key, value, b, error)))
-      return failure();
-    cpu.runtimeChecks = !b;
-    return success();
-  }
-  if (key == "fold-qdq")
-    return parseBool(key, value, foldQdq, error);
-  if (key == "prepare-qat")
-    return parseBool(key, value, prepareQat, error);
-  if (key == "prune")
-    return prune = value.str(), success();
-  if (key == "prune-method") {
-    PruneMethod method;
-    if (failed(parseChoice(key, value, symbolizePruneMethod(value),
-                           "magnitude, wanda", method, error)))
-      return failure();
-    pruneMethod = method;
-    return success();
-  }
-  if (key == "prune-scope") {
-    PruneScope scope;
-    if (failed(parseChoice(key, value, symbolizePruneScope(value),
-                           "layer, row, global", scope, error)))
-      return failure();
-    pruneScope = scope;
-    return success();
-  }
-  if (key == "prune-include")
-    return pruneInclude = value.str(), success();
-  if (key == "prune-exclude")
-    return pruneExclude = value.str(), success();
-  if (key == "shrink-structured")
-    return parseBool(key, value, shrinkStructured, error);
   if (key == "no-fusion") {
     bool b;
     if (failed(parseBool(key, value, b, error)))
@@ -449,17 +447,15 @@ static std::string findLibdevice(const std::string &given) {
 }
 
 /// Parses --prune into the pipeline's options; an error message or "".
-static std::string parsePruneSpec(const CompileOptions &options,
+static std::string parsePruneSpec(StringRef spec, const CompileOptions &opts,
                                   PrunePipelineOptions &o) {
-  StringRef spec = options.prune;
-  PruneMethod pruneMethod =
-      options.pruneMethod.value_or(PruneMethod::Magnitude);
   auto [head, tail] = spec.split(':');
   std::string usage = "--prune=" + spec.str() +
                       ": expected magnitude:S, wanda:S, N:M (2:4, 4:8) or "
                       "channels:S with S in [0, 1)";
   if (tail.empty())
     return usage;
+  PruneMethod chosen = opts.pruneMethod.value_or(PruneMethod::Magnitude);
   int64_t n = 0, m = 0;
   if (!head.getAsInteger(10, n) && !tail.getAsInteger(10, m)) {
     if (!(n >= 1 && n < m))
@@ -467,7 +463,7 @@ static std::string parsePruneSpec(const CompileOptions &options,
     o.granularity = SparsityGranularity::NM;
     o.n = n;
     o.m = m;
-    o.method = pruneMethod;
+    o.method = chosen;
     return "";
   }
   double s = 0;
@@ -476,13 +472,13 @@ static std::string parsePruneSpec(const CompileOptions &options,
   o.sparsity = s;
   if (head == "channels") {
     o.granularity = SparsityGranularity::Channels;
-    o.method = pruneMethod;
+    o.method = chosen;
     return "";
   }
   std::optional<PruneMethod> method = symbolizePruneMethod(head);
   if (!method)
     return usage;
-  if (options.pruneMethod)
+  if (opts.pruneMethod)
     return "--prune-method is for --prune=N:M and channels:S; --prune=" +
            spec.str() + " names its method";
   o.method = *method;
@@ -494,8 +490,8 @@ static std::string parsePruneSpec(const CompileOptions &options,
 
 LogicalResult
 mlir::qopt::compileModule(ModuleOp module, const CompileOptions &options,
-                          StringRef outputPath, CompileResult &result,
-                          std::string &error, StringRef modelPath) {
+                          StringRef modelPath, StringRef outputPath,
+                          CompileResult &result, std::string &error) {
   MLIRContext &ctx = *module.getContext();
   auto fail = [&](const std::string &message) {
     error = message;
@@ -529,8 +525,8 @@ mlir::qopt::compileModule(ModuleOp module, const CompileOptions &options,
   if (!tm)
     return failure();
   bool quantizing = options.quantize.has_value();
-  bool pruning = !options.prune.empty();
   QuantScheme scheme = options.quantize.value_or(QuantScheme::W8A8);
+  bool pruning = !options.prune.empty();
   using Emit = CompileOptions::Emit;
   if (options.doubleQuant && (!quantizing || scheme != QuantScheme::NF4))
     return fail("--double-quant is for --quantize=nf4");
@@ -538,10 +534,10 @@ mlir::qopt::compileModule(ModuleOp module, const CompileOptions &options,
     return fail("--prepare-qat writes an ONNX model: add --emit=onnx");
   if (options.emit == Emit::ONNX) {
     // The quantization goes back into the source model (lib/Export/ONNX).
+    StringRef ext = llvm::sys::path::extension(modelPath);
     if (modelPath.empty())
       return fail("--emit=onnx rewrites the source ONNX model: give the "
                   "model as a file");
-    StringRef ext = llvm::sys::path::extension(modelPath);
     if (ext == ".mlir" || ext == ".mlirbc")
       return fail("--emit=onnx rewrites the source ONNX model; " +
                   modelPath.str() + " is MLIR");
@@ -576,13 +572,12 @@ mlir::qopt::compileModule(ModuleOp module, const CompileOptions &options,
     auto out = openOutputFile(outputPath, &error);
     if (!out)
       return failure();
-    std::string exportError;
     FailureOr<int64_t> layers =
-        exportQDQModel(module, modelPath, out->os(), eo, exportError);
+        exportQDQModel(module, modelPath, out->os(), eo, error);
     if (failed(layers))
-      return fail("--emit=onnx: " + exportError);
+      return fail("--emit=onnx: " + error);
     out->keep();
-    result.summary =
+    result.message =
         "wrote " + outputPath.str() + ": " + std::to_string(*layers) +
         " layers quantized" +
         (options.prepareQat ? " (fake quant, for training)\n" : "\n");
@@ -617,14 +612,17 @@ mlir::qopt::compileModule(ModuleOp module, const CompileOptions &options,
   }
   // The report compares against the model as it was before pruning and
   // quantization.
+  // (A QDQ model's report, without --quantize or --prune, is the fold's.)
+  bool fullReport = reporting && (quantizing || pruning);
   OwningOpRef<ModuleOp> floatModule;
-  if (reporting && (quantizing || pruning)) {
+  if (fullReport) {
     tagLayers(module);
     floatModule = cast<ModuleOp>(module->clone());
   }
   if (pruning) {
     PrunePipelineOptions po;
-    if (std::string err = parsePruneSpec(options, po); !err.empty())
+    if (std::string err = parsePruneSpec(options.prune, options, po);
+        !err.empty())
       return fail(err);
     if (options.pruneScope) {
       if (po.granularity != SparsityGranularity::Unstructured)
@@ -691,7 +689,7 @@ mlir::qopt::compileModule(ModuleOp module, const CompileOptions &options,
       op.erase();
     });
   }
-  if (floatModule) {
+  if (fullReport) {
     ReportOptions ro;
     ro.calibrationData = options.calibrationData;
     ro.evalData = options.evalData;
@@ -701,10 +699,12 @@ mlir::qopt::compileModule(ModuleOp module, const CompileOptions &options,
     ro.latencyRuns = options.reportLatencyRuns;
     ro.cpu = options.cpu;
     std::string reportError;
+    std::string table;
     FailureOr<std::string> json =
-        buildReport(*floatModule, module, ro, result.reportTable, reportError);
+        buildReport(*floatModule, module, ro, table, reportError);
     if (failed(json))
       return fail("--report: " + reportError);
+    result.reportTable += table;
     result.reportJson = *json;
     if (!options.reportPath.empty()) {
       auto out = openOutputFile(options.reportPath, &error);

@@ -15,7 +15,7 @@ IR level (embedding the qopt dialect, see quant_opt.ir):
         m.run_pipeline("qopt-ptq{scheme=w8}")
 """
 
-from ._errors import CompileError, Error, InputError, IRError, LoadError
+from ._errors import CompileError, Error, InputError, IRError, LoadError, RunError
 from ._artifact import Artifact, TensorInfo, load
 from . import _runtime
 
@@ -23,6 +23,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Artifact", "CompileError", "Error", "IRError", "InputError", "LoadError",
+    "RunError",
     "TensorInfo", "compile", "import_onnx", "ir", "kernel_isa", "load",
     "option_keys",
     "set_num_threads", "get_num_threads",

@@ -8,7 +8,7 @@ from . import ir as ir
 from ._artifact import Artifact as Artifact, TensorInfo as TensorInfo, load as load
 from ._errors import (CompileError as CompileError, Error as Error,
                       InputError as InputError, IRError as IRError,
-                      LoadError as LoadError)
+                      LoadError as LoadError, RunError as RunError)
 
 __version__: str
 

@@ -137,12 +137,11 @@ def compile(model: ModelLike, *, output: Union[str, os.PathLike, None] = None,
     qopt::CompileOptions): the named keywords, and any other flag by its
     name with underscores (`group_size=64`, `smoothquant=0.5`,
     `exclude="head"`, `pin_shape=["x=1x16"]`, `cpu="x86-64-v3"`, `O=2`,
-    `threads=4`, `prune="2:4"`, `ternary_mode="lossless"`); list values
-    repeat a flag. `calibration` is a sample
+    `threads=4`); list values repeat a flag. `calibration` is a sample
     folder (quant-compile's layout) or an iterable of {input name: array}
-    dicts. With `quantize` or `prune`, `report=True` computes the accuracy
-    report (per-layer SQNR, output SQNR, weight bytes, latency), available
-    as `artifact.report`. Errors raise quant_opt.CompileError with the message
+    dicts. With `quantize`, `report=True` computes the accuracy report
+    (per-layer SQNR, output SQNR, weight bytes, latency), available as
+    `artifact.report`. Errors raise quant_opt.CompileError with the message
     quant-compile prints. Without `output`, the artifact lives in a
     temporary folder removed with it (`artifact.save(path)` keeps it).
     """
@@ -171,7 +170,7 @@ def compile(model: ModelLike, *, output: Union[str, os.PathLike, None] = None,
     # The report compares float and quantized (or pruned) runs on samples:
     # by default it is made whenever there are samples to run and the model
     # is quantized or pruned; report=True asks for it in any case (a QDQ
-    # model's report lists what was folded).
+    # model compiled without quantize/prune: the list of folded layers).
     if report is None:
         report = ((calibration is not None or eval_data is not None)
                   and (quantize is not None or "prune" in options))

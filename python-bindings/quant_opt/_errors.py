@@ -15,6 +15,11 @@ class InputError(Error, ValueError):
     the message lists the expected signature."""
 
 
+class RunError(Error):
+    """Running an artifact failed for another reason than its inputs (a
+    GPU artifact without a usable CUDA device or driver, a CUDA error)."""
+
+
 class CompileError(Error):
     """Importing, transforming or compiling a model failed; the message
     names the ONNX node, pass or option as quant-compile does."""

@@ -9,6 +9,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "qopt/Runtime/qopt_cuda.h"
 #include "qopt/Runtime/qopt_runtime.h"
 
 #include <nanobind/nanobind.h>
@@ -179,6 +180,7 @@ public:
   explicit Model(const std::string &path) {
     if (qopt_model_load(path.c_str(), &model) != QOPT_OK)
       raise("LoadError", qopt_last_error());
+    onGPU = std::string(qopt_model_target(model)) != "cpu";
   }
   ~Model() { qopt_model_free(model); }
   Model(const Model &) = delete;
@@ -213,19 +215,27 @@ public:
       in[i] = views[i].get();
     int numOut = qopt_model_num_outputs(model);
     std::vector<qopt_tensor *> out(numOut, nullptr);
+    requireDevice();
     qopt_status status;
-    std::string error;
+    std::string error, deviceError;
     {
       nb::gil_scoped_release release;
+      if (onGPU)
+        qopt_cuda_clear_error();
       status =
           qopt_model_run(model, in.data(), int(in.size()), out.data(), numOut);
+      // Both messages are thread-local: read them on this thread.
       if (status != QOPT_OK)
-        error = qopt_last_error(); // thread-local: read it on this thread
+        error = qopt_last_error();
+      else if (onGPU)
+        deviceError = qopt_cuda_last_error();
     }
-    if (status != QOPT_OK) {
+    if (status != QOPT_OK || !deviceError.empty()) {
       for (qopt_tensor *t : out)
         qopt_tensor_free(t);
-      raise("InputError", error);
+      if (status != QOPT_OK)
+        raise("InputError", error);
+      raise("RunError", "the CUDA run failed: " + deviceError);
     }
     std::vector<nb::object> results;
     for (size_t i = 0; i < out.size(); ++i) {
@@ -253,18 +263,26 @@ public:
     for (size_t i = 0; i < views.size(); ++i)
       in[i] = views[i].get();
     int numOut = qopt_model_num_outputs(model);
+    requireDevice();
     std::vector<double> times;
     std::string error;
+    const char *errorClass = "InputError";
     {
       nb::gil_scoped_release release;
       std::vector<qopt_tensor *> out(numOut, nullptr);
+      if (onGPU)
+        qopt_cuda_clear_error();
       for (int r = 0; r < warmup + runs && error.empty(); ++r) {
         double start = qopt_now_seconds();
         qopt_status status = qopt_model_run(model, in.data(), int(in.size()),
                                             out.data(), numOut);
         double end = qopt_now_seconds();
-        if (status != QOPT_OK)
+        if (status != QOPT_OK) {
           error = qopt_last_error();
+        } else if (onGPU && *qopt_cuda_last_error()) {
+          error = std::string("the CUDA run failed: ") + qopt_cuda_last_error();
+          errorClass = "RunError";
+        }
         for (qopt_tensor *&t : out) {
           qopt_tensor_free(t);
           t = nullptr;
@@ -274,11 +292,19 @@ public:
       }
     }
     if (!error.empty())
-      raise("InputError", error);
+      raise(errorClass, error);
     return times;
   }
 
 private:
+  /// A GPU artifact needs a CUDA device: its mgpu* calls cannot return
+  /// errors, so a run without one would return garbage.
+  void requireDevice() {
+    if (onGPU && !qopt_cuda_available())
+      raise("RunError", "this artifact runs on a CUDA GPU (target " + target() +
+                            "): " + qopt_cuda_last_error());
+  }
+
   std::vector<TensorPtr> makeViews(const std::vector<InputArray> &arrays) {
     int numIn = qopt_model_num_inputs(model);
     if (int(arrays.size()) != numIn)
@@ -316,6 +342,7 @@ private:
   }
 
   qopt_model *model = nullptr;
+  bool onGPU = false;
 };
 
 /// Artifacts resolve the runtime's functions (kernels, threads) from the

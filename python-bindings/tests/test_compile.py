@@ -214,3 +214,45 @@ def test_calibration_progress_and_interrupt(model):
     assert not leftovers
     art = quant_opt.compile(model, quantize="w8a8", calibration=samples(2))
     assert art.report is not None
+
+
+def test_nvptx_artifact(model):
+    """--target=nvptx through compile(): a GPU artifact. Without a CUDA
+    driver or device, running it raises RunError (the mgpu* calls compiled
+    code makes cannot report errors: no garbage comes back); with one, it
+    matches onnxruntime."""
+    art = quant_opt.compile(model, target="nvptx", gpu_arch="sm_90", cubin="never")
+    assert art.target != "cpu"
+    x = samples(1, batch=2)[0]
+    from quant_opt import _runtime  # noqa: F401
+    import ctypes
+    rt = ctypes.CDLL(quant_opt._runtime.runtime_path())
+    if not rt.qopt_cuda_available():
+        with pytest.raises(quant_opt.RunError, match="CUDA"):
+            art(**x)
+        with pytest.raises(quant_opt.RunError, match="CUDA"):
+            art.benchmark(x, runs=1)
+    else:
+        np.testing.assert_allclose(art(**x)["y"], onnxruntime_run(model, x)["y"],
+                                   rtol=1e-3, atol=1e-3)
+    with pytest.raises(quant_opt.CompileError, match="sm_75"):
+        quant_opt.compile(model, target="nvptx", gpu_arch="sm_75")
+
+
+def test_prune_ternary_and_qdq_export_options(model, tmp_path):
+    """main's newer quant-compile options reach compile() by name."""
+    x = samples(1, seed=11)[0]
+    ref = onnxruntime_run(model, x)["y"]
+    pruned = quant_opt.compile(model, prune="2:4", calibration=samples(2))
+    assert pruned.report is not None
+    got = pruned(**x)["y"]
+    assert not np.allclose(got, ref, atol=1e-4)  # half the weights are gone
+    assert sqnr_db(ref, got) > 3
+    tern = quant_opt.compile(model, quantize="ternary", ternary_mode="absmean")
+    assert np.all(np.isfinite(tern(**x)["y"]))
+    with pytest.raises(quant_opt.CompileError, match="--ternary-mode is for"):
+        quant_opt.compile(model, quantize="w8", ternary_mode="absmean")
+    with pytest.raises(quant_opt.CompileError, match="need --prune"):
+        quant_opt.compile(model, shrink_structured=True)
+    with pytest.raises(quant_opt.CompileError, match="not a compile\\(\\) option"):
+        quant_opt.compile(model, emit="onnx")

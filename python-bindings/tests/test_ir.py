@@ -109,3 +109,20 @@ def test_pass_listing():
     for name in ("qopt-ptq", "qopt-cpu-pipeline"):
         assert all_passes[name].is_pipeline and all_passes[name].summary
     assert "canonicalize" in all_passes
+
+
+def test_import_registers_options_once():
+    """libQOptCAPI.so carries MLIR's C API archive beside libMLIR.so: loading
+    it must not register LLVM/MLIR command-line options twice (LLVM aborts
+    with 'Option ... registered more than once'). A fresh interpreter loads
+    both extensions and runs a pipeline."""
+    import subprocess
+    import sys
+    code = ("import quant_opt, quant_opt.ir as ir; "
+            "m = quant_opt.import_onnx(__import__('qopt_testutil').mlp_model()); "
+            "m.run_pipeline('canonicalize'); print('ok', len(ir.passes()))")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True,
+                         text=True, cwd=__import__("os").path.dirname(__file__))
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.startswith("ok ")
+    assert "registered more than once" not in res.stderr

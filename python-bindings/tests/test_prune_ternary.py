@@ -1,7 +1,9 @@
-"""quant_opt.compile with the options main's quant-compile gained while the
-bindings were written (pruning, ternary quantization): they go through
-CompileOptions::set by their flag names, and the artifacts they make run and
-compute what a numpy reference of the same transformation computes."""
+"""quant_opt.compile with main's newer quant-compile options (pruning,
+ternary quantization, QDQ folding) against independent references:
+numpy-pruned weights, the numpy BitLinear simulation, onnxruntime running
+the same QDQ model (test_compile.py checks they reach compile() by name;
+these check what they compute), and their error paths through
+CompileOptions::set."""
 
 import numpy as np
 import onnx

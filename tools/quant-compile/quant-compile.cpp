@@ -23,11 +23,14 @@
 #include "qopt/Compiler/Driver.h"
 #include "qopt/Compiler/Report.h"
 #include "qopt/Dialect/QOpt/IR/QOptOps.h"
+#include "qopt/Dialect/QOpt/Transforms/FoldQDQ.h"
 #include "qopt/Dialect/QOpt/Transforms/Passes.h"
+#include "qopt/Export/ONNX.h"
 #include "qopt/Import/ONNX.h"
 #include "qopt/InitAll.h"
 #include "qopt/Pipelines/PTQPipeline.h"
 #include "qopt/Pipelines/Pipelines.h"
+#include "qopt/Pipelines/PrunePipeline.h"
 #include "qopt/Runtime/qopt_runtime.h"
 
 #include "mlir/IR/Diagnostics.h"
@@ -454,6 +457,8 @@ int main(int argc, char **argv) {
     options.smoothquant = smoothquant;
   if (ternaryMode.getNumOccurrences())
     options.ternaryMode = ternaryMode;
+  options.foldQdq = foldQdq;
+  options.prepareQat = prepareQat;
   options.prune = pruneSpec;
   if (pruneMethod.getNumOccurrences())
     options.pruneMethod = pruneMethod;
@@ -462,8 +467,6 @@ int main(int argc, char **argv) {
   options.pruneInclude = pruneInclude;
   options.pruneExclude = pruneExclude;
   options.shrinkStructured = shrinkStructured;
-  options.foldQdq = foldQdq;
-  options.prepareQat = prepareQat;
   options.adapters.assign(adapters.begin(), adapters.end());
   options.adapterMode = adapterMode == AdapterMode::Switch
                             ? qopt::CompileOptions::AdapterMode::Switch
@@ -503,9 +506,9 @@ int main(int argc, char **argv) {
     return 0;
   }
   qopt::CompileResult result;
-  LogicalResult compiled = qopt::compileModule(*module, options, outputPath,
-                                               result, error, inputPath);
-  llvm::outs() << result.reportTable << result.summary;
+  LogicalResult compiled = qopt::compileModule(*module, options, inputPath,
+                                               outputPath, result, error);
+  llvm::outs() << result.reportTable << result.message;
   if (failed(compiled))
     return error.empty() ? 1 : fail(error);
   return 0;

@@ -166,3 +166,42 @@ TEST_F(CalibrationRun, ErrorsNameTheSampleAndTensor) {
 }
 
 } // namespace
+
+namespace {
+struct ProgressLog {
+  std::vector<std::pair<int64_t, int64_t>> calls;
+  int64_t stopAfter = -1;
+};
+bool logProgress(int64_t done, int64_t total, void *userData) {
+  auto *log = static_cast<ProgressLog *>(userData);
+  log->calls.emplace_back(done, total);
+  return done != log->stopAfter;
+}
+} // namespace
+
+TEST_F(CalibrationRun, ProgressHookSeesEverySampleAndCanStop) {
+  writeSample("s0", {1, 2, 3, -4, 5, 6});
+  writeSample("s1", {0.5, -0.5, 0, 7, 0, 0});
+  writeSample("s2", {0, 0, 0, 0, 0, 0});
+  ProgressLog log;
+  qopt::setCalibrationProgress(logProgress, &log);
+  std::string error;
+  FailureOr<int64_t> n = run(error);
+  ASSERT_TRUE(succeeded(n)) << error;
+  using Calls = std::vector<std::pair<int64_t, int64_t>>;
+  EXPECT_EQ(log.calls, (Calls{{1, 3}, {2, 3}, {3, 3}}));
+
+  // Returning false stops the run after that sample, with a message.
+  log = ProgressLog{{}, 2};
+  n = run(error);
+  EXPECT_TRUE(failed(n));
+  EXPECT_EQ(error, "calibration interrupted after 2 of 3 samples");
+  EXPECT_EQ(log.calls, (Calls{{1, 3}, {2, 3}}));
+
+  // Without a hook, nothing is called.
+  qopt::setCalibrationProgress(nullptr, nullptr);
+  log = ProgressLog{};
+  error.clear();
+  ASSERT_TRUE(succeeded(run(error))) << error;
+  EXPECT_TRUE(log.calls.empty());
+}

@@ -3,10 +3,8 @@
 /// \file
 /// Everything quant-compile does between its command line and its output
 /// file, behind one options struct: import (ONNX or MLIR), LoRA adapters,
-/// QDQ folding, pruning, post-training quantization with its accuracy
-/// report, lowering for the CPU or NVPTX and emission (MLIR, LLVM IR,
-/// object, shared library, or the source ONNX model with its W8A8
-/// quantization as QuantizeLinear/DequantizeLinear). The
+/// post-training quantization with its accuracy report, lowering for the
+/// CPU or NVPTX and emission (MLIR, LLVM IR, object, shared library). The
 /// tool fills CompileOptions from its flags; the C API (qopt-c/Compiler.h)
 /// and Python fill the same struct through CompileOptions::set, whose keys
 /// are the tool's flag names.
@@ -47,8 +45,7 @@ struct CompileOptions {
   CubinMode cubin = CubinMode::Auto;
   std::string cudaToolkit;
   std::string emitPtx;
-  /// CPU, features, -O, fusion, kernels, --threads, --parallel-loops,
-  /// --no-runtime-checks.
+  /// CPU, features, -O, fusion, kernels, --threads, --parallel-loops.
   CPUCompileOptions cpu;
 
   // Import.
@@ -69,30 +66,26 @@ struct CompileOptions {
   bool doubleQuant = false;
   bool weightAsymmetric = false;
   std::optional<double> smoothquant;
-  /// --quantize=ternary: unset means absmean (set only for ternary).
+  /// --quantize=ternary: unset means absmean (and is not an error without
+  /// ternary).
   std::optional<TernaryMode> ternaryMode;
 
-  // Pruning, before quantization (docs/Pruning/Pruning.md): the --prune
-  // spec (magnitude:S, wanda:S, N:M, channels:S) or "".
+  // QDQ models and exports.
+  bool foldQdq = true;
+  bool prepareQat = false;
+
+  // Pruning, before quantization: magnitude:S, wanda:S, N:M, channels:S.
   std::string prune;
-  /// N:M and channels:S: unset means magnitude.
   std::optional<PruneMethod> pruneMethod;
-  /// Unstructured: unset means layer for magnitude, row for wanda.
   std::optional<PruneScope> pruneScope;
   std::string pruneInclude, pruneExclude;
   bool shrinkStructured = false;
-
-  // QDQ models (docs/Quantization/QDQ.md).
-  bool foldQdq = true;
-  /// emit == ONNX: a fake-quant training graph.
-  bool prepareQat = false;
 
   // LoRA adapters: DIR[:SCALE] each.
   std::vector<std::string> adapters;
   AdapterMode adapterMode = AdapterMode::Merge;
 
-  // The accuracy report (needs quantize, prune or a QDQ model to fold):
-  // made when `report` is set or
+  // The accuracy report (needs quantize): made when `report` is set or
   // `reportPath` is not empty (then also written there as JSON).
   bool report = false;
   std::string reportPath;
@@ -113,12 +106,10 @@ struct CompileOptions {
 
 /// What a compilation produced besides the output file.
 struct CompileResult {
-  /// The accuracy report as JSON and as the printed table (options.report;
-  /// for a QDQ model only folded, `{"qdq": ...}` and a one-line summary).
+  /// The accuracy report as JSON and as the printed table (options.report).
   std::string reportJson, reportTable;
-  /// What quant-compile prints besides the report (--emit=onnx: the
-  /// written model and its quantized layer count), or "".
-  std::string summary;
+  /// What quant-compile prints on success besides the table (--emit=onnx).
+  std::string message;
 };
 
 /// Adds what quant-compile's context needs: every dialect and the ONNX
@@ -139,14 +130,14 @@ OwningOpRef<ModuleOp> loadModelBytes(MLIRContext &ctx, StringRef bytes,
                                      std::string &error);
 
 /// Adapters, QDQ folding, pruning, quantization (+ report), lowering and
-/// emission of `module` to `outputPath`. `modelPath` is the file `module`
-/// was loaded from ("" for a model from memory): --emit=onnx rewrites it.
-/// Failure either with `error` set (option and driver errors, quant-compile
-/// prints them as `quant-compile: error: ...`) or with `error` empty when a
-/// pass failed and already reported its diagnostics.
+/// emission of `module` to `outputPath`. `modelPath` is the source model's
+/// file (--emit=onnx rewrites it; empty for a model from memory). Failure
+/// either with `error` set (option and driver errors, quant-compile prints them
+/// as `quant-compile: error: ...`) or with `error` empty when a pass failed and
+/// already reported its diagnostics.
 LogicalResult compileModule(ModuleOp module, const CompileOptions &options,
-                            StringRef outputPath, CompileResult &result,
-                            std::string &error, StringRef modelPath = "");
+                            StringRef modelPath, StringRef outputPath,
+                            CompileResult &result, std::string &error);
 
 } // namespace qopt
 } // namespace mlir
