@@ -99,6 +99,20 @@ struct Parameters {
   int64_t count = 0, zeros = 0;
 };
 
+/// The sparsity pattern of a layer; an integer convolution's epilogue
+/// answers for its convolution, which carries it.
+SparsityAttr sparsityOf(Operation *op) {
+  if (!op)
+    return {};
+  if (auto s = op->getAttrOfType<SparsityAttr>(SparsityAttr::getAttrName()))
+    return s;
+  if (auto g = dyn_cast<linalg::GenericOp>(op))
+    if (Operation *conv = g->getOperand(0).getDefiningOp())
+      if (isa<linalg::Conv2DNchwFchwOp>(conv))
+        return conv->getAttrOfType<SparsityAttr>(SparsityAttr::getAttrName());
+  return {};
+}
+
 Parameters layerParameters(Operation *op) {
   Parameters p;
   if (auto q = dyn_cast<QLinearOp>(op)) {
@@ -117,16 +131,14 @@ Parameters layerParameters(Operation *op) {
           ty && ty.hasStaticShape())
         p.count = ty.getNumElements();
   }
-  SparsityAttr s = op->getAttrOfType<SparsityAttr>(SparsityAttr::getAttrName());
+  SparsityAttr s = sparsityOf(op);
   if (s)
     p.zeros = int64_t(std::llround(s.getAchievedValue() * double(p.count)));
   return p;
 }
 
 std::string sparsityText(Operation *op) {
-  SparsityAttr s =
-      op ? op->getAttrOfType<SparsityAttr>(SparsityAttr::getAttrName())
-         : SparsityAttr();
+  SparsityAttr s = sparsityOf(op);
   if (!s)
     return "dense";
   std::string out;
@@ -534,9 +546,7 @@ FailureOr<std::string> mlir::qopt::buildReport(ModuleOp floatModule,
                                 {"after", after.count},
                                 {"nonzero_after", after.count - after.zeros}};
       entry["parameters"] = std::move(params);
-      if (SparsityAttr sp = qop ? qop->getAttrOfType<SparsityAttr>(
-                                      SparsityAttr::getAttrName())
-                                : SparsityAttr()) {
+      if (SparsityAttr sp = sparsityOf(qop)) {
         llvm::json::Object o{
             {"method", stringifyPruneMethod(sp.getMethod())},
             {"granularity", stringifySparsityGranularity(sp.getGranularity())},

@@ -21,7 +21,10 @@ sys.path.insert(0, os.path.join(ROOT, "examples"))
 import make_examples  # noqa: E402
 
 SCHEMES = {"float": [], "w8a8": ["--quantize=w8a8"], "w4": ["--quantize=w4", "--group-size=32"],
-           "ternary": ["--quantize=ternary"]}
+           "ternary": ["--quantize=ternary"],
+           # 2:4 magnitude pruning, then W8A8 (pruning and quantization chained).
+           "prune24-w8a8": ["--prune=2:4", "--quantize=w8a8"],
+           "wanda-w4": ["--prune=wanda:0.5", "--quantize=w4", "--group-size=32"]}
 
 
 def main():

@@ -396,6 +396,31 @@ def test_quant_compile_prune_then_quantize_report(build_dir, examples, tmp_path)
     assert "sparsity" in r.stdout and "parameters:" in r.stdout
 
 
+def test_pruned_convolutions_quantize_to_integer_kernels(build_dir, examples,
+                                                         tmp_path):
+    """--prune=2:4 --quantize=w8a8 on the CNN: the sparsity pattern moves
+    with the filter onto the integer convolution (it used to land on the
+    float epilogue, which the verifier refused) and the report still
+    counts the convolutions' sparsity."""
+    import json
+    example = examples / "cnn"
+    so, rep = tmp_path / "c.so", tmp_path / "r.json"
+    r = tool(build_dir, "quant-compile", example / "model.onnx", "-o", so,
+             "--prune=2:4", "--quantize=w8a8", "--calibration-data",
+             example / "calibration", "--report", rep,
+             "--report-latency-runs=0")
+    assert r.returncode == 0, r.stderr
+    report = json.loads(rep.read_text())
+    convs = [l for l in report["layers"]
+             if l.get("sparsity") and "conv" in l["name"].lower()]
+    assert convs, report["layers"]
+    for layer in convs:
+        assert layer["sparsity"]["n"] == 2 and layer["sparsity"]["m"] == 4
+        assert layer["parameters"]["nonzero_after"] <= \
+            layer["parameters"]["before"] // 2
+        assert layer["quantized_as"].startswith("int8")
+
+
 @pytest.mark.parametrize("args,message", [
     (["--prune=3:2"], "N:M needs 1 <= N < M"),
     (["--prune=magnitude:1.5"], "expected magnitude:S"),

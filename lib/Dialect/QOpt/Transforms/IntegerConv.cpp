@@ -72,9 +72,14 @@ void mlir::qopt::replaceWithIntegerConv(OpBuilder &b,
             nb, l, arith::AddFOp::create(nb, l, args[1], v).getResult());
       });
   // Discardable attributes (report ids, user tags) go to the op that
-  // produces the layer's float result.
-  for (NamedAttribute attr : conv->getDiscardableAttrs())
-    epilogue->setAttr(attr.getName(), attr.getValue());
+  // produces the layer's float result; the sparsity pattern describes the
+  // filter, so it stays on the (integer) convolution.
+  for (NamedAttribute attr : conv->getDiscardableAttrs()) {
+    Operation *to = attr.getName() == SparsityAttr::getAttrName()
+                        ? intConv.getOperation()
+                        : epilogue.getOperation();
+    to->setAttr(attr.getName(), attr.getValue());
+  }
   conv->replaceAllUsesWith(epilogue->getResults());
   conv->erase();
 }
