@@ -16,6 +16,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "LinalgHelpers.h"
 #include "qopt/Conversion/QOptToLinalg/QOptToLinalg.h"
 #include "qopt/Dialect/QOpt/IR/QOptOps.h"
 #include "qopt/Support/Ternary.h"
@@ -28,22 +29,9 @@
 
 using namespace mlir;
 using namespace mlir::qopt;
+using namespace mlir::qopt::linalg_helpers;
 
 namespace {
-
-AffineMap mapOf(MLIRContext *ctx, unsigned numDims, ArrayRef<unsigned> dims) {
-  SmallVector<AffineExpr> exprs;
-  for (unsigned d : dims)
-    exprs.push_back(getAffineDimExpr(d, ctx));
-  return AffineMap::get(numDims, 0, exprs, ctx);
-}
-
-SmallVector<utils::IteratorType> iterators(unsigned parallel,
-                                           unsigned reduction) {
-  SmallVector<utils::IteratorType> it(parallel, utils::IteratorType::parallel);
-  it.append(reduction, utils::IteratorType::reduction);
-  return it;
-}
 
 /// tensor.empty [M, ...] with M (maybe dynamic) from dim 0 of `x2d`.
 Value emptyRows(OpBuilder &b, Location loc, Value x2d, ArrayRef<int64_t> rest,
@@ -55,45 +43,6 @@ Value emptyRows(OpBuilder &b, Location loc, Value x2d, ArrayRef<int64_t> rest,
   if (xTy.isDynamicDim(0))
     dyn.push_back(tensor::DimOp::create(b, loc, x2d, 0));
   return tensor::EmptyOp::create(b, loc, shape, elem, dyn);
-}
-
-/// `x` ([..., K]) as [M, K].
-Value collapseTo2D(OpBuilder &b, Location loc, Value x) {
-  auto ty = cast<RankedTensorType>(x.getType());
-  int64_t rank = ty.getRank();
-  if (rank == 2)
-    return x;
-  if (rank == 1)
-    return tensor::ExpandShapeOp::create(
-        b, loc,
-        RankedTensorType::get({1, ty.getDimSize(0)}, ty.getElementType()), x,
-        ArrayRef<ReassociationIndices>{{0, 1}});
-  ReassociationIndices lead;
-  for (int64_t i = 0; i + 1 < rank; ++i)
-    lead.push_back(i);
-  return tensor::CollapseShapeOp::create(
-      b, loc, x, ArrayRef<ReassociationIndices>{lead, {rank - 1}});
-}
-
-/// [M, N] back to the result's shape (the input's leading dims, then N).
-Value expandFrom2D(OpBuilder &b, Location loc, Value y, Value x,
-                   RankedTensorType resultTy) {
-  int64_t rank = resultTy.getRank();
-  if (rank == 2)
-    return y;
-  if (rank == 1)
-    return tensor::CollapseShapeOp::create(
-        b, loc, y, ArrayRef<ReassociationIndices>{{0, 1}});
-  SmallVector<OpFoldResult> sizes;
-  for (int64_t i = 0; i + 1 < rank; ++i)
-    sizes.push_back(tensor::getMixedSize(b, loc, x, i));
-  sizes.push_back(b.getIndexAttr(resultTy.getShape().back()));
-  ReassociationIndices lead;
-  for (int64_t i = 0; i + 1 < rank; ++i)
-    lead.push_back(i);
-  return tensor::ExpandShapeOp::create(
-      b, loc, resultTy, y, ArrayRef<ReassociationIndices>{lead, {rank - 1}},
-      sizes);
 }
 
 /// The ternary value (i32 in {-1, 0, 1}) of weight j (0..3) of `byte`:
@@ -132,7 +81,7 @@ Value tokenScales(OpBuilder &b, Location loc, Value x2d) {
       linalg::GenericOp::create(
           b, loc, init.getType(), ValueRange{x2d}, ValueRange{acc},
           ArrayRef<AffineMap>{mapOf(ctx, 2, {0, 1}), mapOf(ctx, 2, {0})},
-          iterators(1, 1),
+          iteratorsOf(1, 1),
           [](OpBuilder &nb, Location l, ValueRange args) {
             Value a = math::AbsFOp::create(nb, l, args[0]);
             linalg::YieldOp::create(
@@ -143,7 +92,7 @@ Value tokenScales(OpBuilder &b, Location loc, Value x2d) {
   return linalg::GenericOp::create(
              b, loc, init2.getType(), ValueRange{absmax}, ValueRange{init2},
              ArrayRef<AffineMap>{mapOf(ctx, 1, {0}), mapOf(ctx, 1, {0})},
-             iterators(1, 0),
+             iteratorsOf(1, 0),
              [](OpBuilder &nb, Location l, ValueRange args) {
                Value m = arith::MaxNumFOp::create(
                    nb, l, args[0], f32Const(nb, l, ::qopt::kTernaryEps));
@@ -190,7 +139,7 @@ struct BitLinearLowering : OpConversionPattern<BitLinearOp> {
                       .getResult(0);
       auto mm = linalg::GenericOp::create(
           rewriter, loc, acc.getType(), ValueRange{x3, w}, ValueRange{acc},
-          ArrayRef<AffineMap>{xMap, wMap, outMap}, iterators(2, 2),
+          ArrayRef<AffineMap>{xMap, wMap, outMap}, iteratorsOf(2, 2),
           [&](OpBuilder &b, Location l, ValueRange args) {
             Value t =
                 ternaryAt(b, l, args[1], linalg::IndexOp::create(b, l, 3));
@@ -210,7 +159,7 @@ struct BitLinearLowering : OpConversionPattern<BitLinearOp> {
       Value out = emptyRows(rewriter, loc, x, {n}, f32);
       y = linalg::GenericOp::create(
               rewriter, loc, out.getType(), ins, ValueRange{out}, maps,
-              iterators(2, 0),
+              iteratorsOf(2, 0),
               [&](OpBuilder &b, Location l, ValueRange args) {
                 Value v =
                     arith::MulFOp::create(b, l, args[0], f32Const(b, l, gamma));
@@ -227,7 +176,7 @@ struct BitLinearLowering : OpConversionPattern<BitLinearOp> {
           linalg::FillOp::create(rewriter, loc, zero, init).getResult(0);
       auto mm = linalg::GenericOp::create(
           rewriter, loc, acc.getType(), ValueRange{x3, s, w}, ValueRange{acc},
-          ArrayRef<AffineMap>{xMap, mMap, wMap, outMap}, iterators(2, 2),
+          ArrayRef<AffineMap>{xMap, mMap, wMap, outMap}, iteratorsOf(2, 2),
           [&](OpBuilder &b, Location l, ValueRange args) {
             // q = clamp(round_half_even(x · s), -128, 127); NaN -> 0.
             Value v = arith::MulFOp::create(b, l, args[0], args[1]);
@@ -256,7 +205,7 @@ struct BitLinearLowering : OpConversionPattern<BitLinearOp> {
       Value out = emptyRows(rewriter, loc, x, {n}, f32);
       y = linalg::GenericOp::create(
               rewriter, loc, out.getType(), ins, ValueRange{out}, maps,
-              iterators(2, 0),
+              iteratorsOf(2, 0),
               [&](OpBuilder &b, Location l, ValueRange args) {
                 Value v = arith::MulFOp::create(
                     b, l, arith::SIToFPOp::create(b, l, f32, args[0]),
