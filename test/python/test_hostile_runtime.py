@@ -258,3 +258,28 @@ def test_matmul_dynamic_k_and_reshape_counts_are_checked(build_dir, tmp_path):
     assert r.returncode == 0, r.stderr
     np.testing.assert_array_equal(np.load(os.path.join(out, "y.npy")),
                                   x.reshape(-1, 3))
+
+
+def test_gather_index_out_of_range_is_a_run_time_error(build_dir, tmp_path):
+    # Embedding lookups with a bad token id: the gather clamps (no read out
+    # of bounds) but the answer was silently the last row; onnxruntime
+    # reports an error, and so do we.
+    table = onnx.numpy_helper.from_array(
+        np.arange(12, dtype=np.float32).reshape(4, 3), "table")
+    model = save_model(
+        tmp_path, [helper.make_node("Gather", ["table", "ids"], ["y"])],
+        [helper.make_tensor_value_info("ids", TensorProto.INT64, [3])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [3, 3])],
+        [table])
+    so, _ = compile_model(build_dir, model, tmp_path)
+    out = os.path.join(str(tmp_path), "out")
+    for bad in (4, -5, 1 << 40):
+        r = run(build_dir, so, {"ids": np.array([0, bad, 1], np.int64)}, out)
+        assert r.returncode == 1, (bad, r.returncode, r.stderr)
+        assert "Gather node 'Gather_0': an index is out of range" \
+            in r.stderr, r.stderr
+    ids = np.array([3, -4, 1], np.int64)  # negative indices count from the end
+    r = run(build_dir, so, {"ids": ids}, out)
+    assert r.returncode == 0, r.stderr
+    np.testing.assert_array_equal(np.load(os.path.join(out, "y.npy")),
+                                  ort_run(model, {"ids": ids})[0])

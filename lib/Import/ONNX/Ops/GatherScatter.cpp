@@ -17,6 +17,7 @@
 #include "OpHelpers.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/ControlFlow/IR/ControlFlowOps.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
@@ -51,6 +52,51 @@ Value normalizeIndex(OpBuilder &b, Location loc, Value idx, Value size) {
   Value last = arith::SubIOp::create(b, loc, size, cIndex(b, loc, 1));
   idx = arith::MaxSIOp::create(b, loc, idx, zero);
   return arith::MinSIOp::create(b, loc, idx, last);
+}
+
+/// Asserts at run time (an error in artifacts) that every element of the
+/// integer tensor `indices` lies in [-size, size): out-of-range indices
+/// are an error in ONNX (onnxruntime reports one); the gather itself
+/// clamps, so it never reads out of bounds, but would answer wrongly.
+void assertIndicesInRange(ONNXNode &n, Value indices, Value size) {
+  OpBuilder &b = n.b;
+  Location loc = n.loc;
+  auto ty = cast<RankedTensorType>(indices.getType());
+  int64_t rank = ty.getRank();
+  MLIRContext *ctx = b.getContext();
+  Value falseV = arith::ConstantIntOp::create(b, loc, b.getI1Type(), 0);
+  Value empty =
+      tensor::EmptyOp::create(b, loc, ArrayRef<int64_t>{}, b.getI1Type());
+  Value init =
+      linalg::FillOp::create(b, loc, ValueRange{falseV}, ValueRange{empty})
+          .getResult(0);
+  Type elemTy = ty.getElementType();
+  Value hi = arith::IndexCastOp::create(b, loc, elemTy, size);
+  Value lo = arith::SubIOp::create(
+      b, loc, arith::ConstantIntOp::create(b, loc, elemTy, 0), hi);
+  auto any = linalg::GenericOp::create(
+      b, loc, init.getType(), ValueRange{indices}, ValueRange{init},
+      ArrayRef<AffineMap>{AffineMap::getMultiDimIdentityMap(rank, ctx),
+                          AffineMap::get(rank, 0, {}, ctx)},
+      SmallVector<utils::IteratorType>(rank, utils::IteratorType::reduction),
+      [&](OpBuilder &nb, Location l, ValueRange args) {
+        Value below = arith::CmpIOp::create(nb, l, arith::CmpIPredicate::slt,
+                                            args[0], lo);
+        Value above = arith::CmpIOp::create(nb, l, arith::CmpIPredicate::sge,
+                                            args[0], hi);
+        Value bad = arith::OrIOp::create(nb, l, below, above);
+        linalg::YieldOp::create(
+            nb, l, arith::OrIOp::create(nb, l, args[1], bad).getResult());
+      });
+  Value found =
+      tensor::ExtractOp::create(b, loc, any.getResult(0), ValueRange{});
+  Value ok = arith::XOrIOp::create(
+      b, loc, found, arith::ConstantIntOp::create(b, loc, b.getI1Type(), 1));
+  cf::AssertOp::create(b, loc, ok,
+                       (n.opType() + " node '" + n.name() +
+                        "': an index is out of range for the gathered axis "
+                        "at run time")
+                           .str());
 }
 
 /// Checks constant indices of input `i` against the static axis sizes given
@@ -126,6 +172,8 @@ LogicalResult buildGather(ONNXNode &n) {
   Value init = tensor::EmptyOp::create(b, loc, sizes, dTy.getElementType());
   int64_t outRank = r - 1 + q;
   Value axSize = dimValue(b, loc, data, ax);
+  if (!cIdx)
+    assertIndicesInRange(n, indices, axSize);
   Value y = parallelGeneric(
       b, loc, {indices}, {dimRangeMap(b.getContext(), outRank, ax, q)}, init,
       [&](OpBuilder &nb, Location l, ValueRange args) {
