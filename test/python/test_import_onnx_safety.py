@@ -307,3 +307,20 @@ def test_pin_dim_makes_symbolic_dim_static(build_dir, tmp_path):
     r, _ = translate(build_dir, path, tmp_path)
     text = open(os.path.join(str(tmp_path), "out.mlir")).read()
     assert "tensor<?x3xf32>" in text
+
+
+def test_dim_value_minus_one_is_an_unknown_dim(build_dir, tmp_path):
+    # Paddle exports declare the batch dim as dim_value -1; onnxruntime
+    # reads it as unknown, so do we (it used to be refused as negative).
+    info = helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3])
+    info.type.tensor_type.shape.dim[0].dim_value = -1
+    path = save(relu_model(info), tmp_path)
+    r, wrote = translate(build_dir, path, tmp_path)
+    assert r.returncode == 0, r.stderr
+    with open(os.path.join(str(tmp_path), "out.mlir")) as f:
+        assert "tensor<?x3xf32>" in f.read()
+    # ... and it can be pinned.
+    r, wrote = translate(build_dir, path, tmp_path, "--pin-shape", "x=4x3")
+    assert r.returncode == 0, r.stderr
+    with open(os.path.join(str(tmp_path), "out.mlir")) as f:
+        assert "tensor<4x3xf32>" in f.read()

@@ -31,6 +31,12 @@ std::optional<GraphValue> GraphImporter::lookup(StringRef name) const {
   return it->second;
 }
 
+/// Whether a declared dim gives a size: `dim_value: -1` is an unknown dim
+/// (Paddle exports write it), as onnxruntime reads it.
+static bool isKnownDim(const onnx::TensorShapeProto_Dimension &dim) {
+  return dim.has_dim_value() && dim.dim_value() != -1;
+}
+
 std::optional<std::string> GraphImporter::initializerOf(Value v) const {
   auto it = initializerNames.find(v);
   if (it == initializerNames.end())
@@ -95,7 +101,7 @@ GraphImporter::inputType(const onnx::ValueInfoProto &info,
       return failure();
     }
     for (auto [i, d] : llvm::enumerate(pinned->second)) {
-      if (tt.has_shape() && tt.shape().dim(i).has_dim_value() &&
+      if (tt.has_shape() && isKnownDim(tt.shape().dim(i)) &&
           tt.shape().dim(i).dim_value() != d) {
         emitError() << "--pin-shape gives " << d << " for dim " << i
                     << ", the model declares " << tt.shape().dim(i).dim_value();
@@ -112,7 +118,7 @@ GraphImporter::inputType(const onnx::ValueInfoProto &info,
     return failure();
   }
   for (const auto &dim : tt.shape().dim()) {
-    if (dim.has_dim_value()) {
+    if (dim.has_dim_value() && dim.dim_value() != -1) {
       if (dim.dim_value() < 0) {
         emitError() << "has a negative dimension (" << dim.dim_value() << ")";
         return failure();
@@ -121,7 +127,9 @@ GraphImporter::inputType(const onnx::ValueInfoProto &info,
       dimParams.push_back(b.getStringAttr(""));
       continue;
     }
-    // Symbolic (dim_param) or unknown: dynamic, unless pinned by name.
+    // Symbolic (dim_param) or unknown (no value, or -1 as Paddle and some
+    // converters write it; onnxruntime reads it as unknown too): dynamic,
+    // unless pinned by name.
     std::string param = dim.has_dim_param() ? dim.dim_param() : "";
     auto pin = options.pinnedDims.find(param);
     if (!param.empty() && pin != options.pinnedDims.end())
@@ -151,7 +159,7 @@ GraphImporter::frozenInputProto(const onnx::ValueInfoProto &info,
     if (tt.has_shape()) {
       bool ok = tt.shape().dim_size() == static_cast<int>(value.dims.size());
       for (int i = 0; ok && i < tt.shape().dim_size(); ++i)
-        ok = !tt.shape().dim(i).has_dim_value() ||
+        ok = !isKnownDim(tt.shape().dim(i)) ||
              tt.shape().dim(i).dim_value() == value.dims[i];
       if (!ok) {
         auto diag = emitError() << "the value has shape [";
