@@ -23,6 +23,21 @@ using namespace mlir::qopt;
 
 namespace {
 
+/// A convolution that multiplies (the quantizable kind). linalg's
+/// convolution interface also matches pooling windows (a max or a sum over
+/// the window), whose padded input holds -inf for max pooling: observing
+/// that made calibration fail on every CNN with a padded MaxPool.
+bool isMultiplyingConvolution(linalg::LinalgOp op) {
+  if (!linalg::isaConvolutionOpInterface(op) ||
+      linalg::isaContractionOpInterface(op))
+    return false;
+  bool multiplies = false;
+  op->getRegion(0).walk([&](Operation *inner) {
+    multiplies |= isa<arith::MulFOp, arith::MulIOp>(inner);
+  });
+  return multiplies;
+}
+
 /// Whether `v` is a constant (a weight): it needs no observer.
 bool isConstant(Value v) { return matchPattern(v, m_Constant()); }
 
@@ -61,8 +76,7 @@ struct InsertObserversPass
       auto linalgOp = dyn_cast<linalg::LinalgOp>(op);
       if (!linalgOp || !linalgOp.hasPureTensorSemantics())
         return;
-      bool isConv = linalg::isaConvolutionOpInterface(linalgOp) &&
-                    !linalg::isaContractionOpInterface(linalgOp);
+      bool isConv = isMultiplyingConvolution(linalgOp);
       bool isMatmul = !isConv && linalg::isaContractionOpInterface(linalgOp);
       if ((isConv && want(ObservedOp::Conv)) ||
           (isMatmul && want(ObservedOp::Matmul)))
@@ -78,8 +92,7 @@ struct InsertObserversPass
       if (kind != ObserverKind::ChannelSumSq)
         return std::nullopt;
       auto linalgOp = dyn_cast<linalg::LinalgOp>(operand->getOwner());
-      if (linalgOp && linalg::isaConvolutionOpInterface(linalgOp) &&
-          !linalg::isaContractionOpInterface(linalgOp))
+      if (linalgOp && isMultiplyingConvolution(linalgOp))
         return 1;
       return std::nullopt;
     };
