@@ -318,3 +318,26 @@ def test_w8a8_calibrates_through_a_padded_maxpool(build_dir, tmp_path):
     want = ort_run(model, {"x": x})[0]
     sqnr = 10 * np.log10(np.sum(want ** 2) / np.sum((got - want) ** 2))
     assert sqnr > 25, sqnr
+
+
+def test_concat_dynamic_dims_outside_the_axis_are_checked(build_dir, tmp_path):
+    # x[a,2] ++ z[b,2] along axis 1: a != b used to copy z past the
+    # output's end (or leave rows unwritten).
+    model = save_model(
+        tmp_path, [helper.make_node("Concat", ["x", "z"], ["y"], axis=1)],
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["a", 2]),
+         helper.make_tensor_value_info("z", TensorProto.FLOAT, ["b", 3])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["a", 5])])
+    so, _ = compile_model(build_dir, model, tmp_path)
+    out = os.path.join(str(tmp_path), "out")
+    r = run(build_dir, so, {"x": np.ones((2, 2), np.float32),
+                            "z": np.ones((64, 3), np.float32)}, out)
+    assert r.returncode == 1, (r.returncode, r.stderr)
+    assert "Concat node 'Concat_0': input #1's dim 0 differs from input " \
+        "#0's at run time" in r.stderr, r.stderr
+    x = np.arange(6, dtype=np.float32).reshape(3, 2)
+    z = np.arange(9, dtype=np.float32).reshape(3, 3)
+    r = run(build_dir, so, {"x": x, "z": z}, out)
+    assert r.returncode == 0, r.stderr
+    np.testing.assert_array_equal(np.load(os.path.join(out, "y.npy")),
+                                  np.concatenate([x, z], axis=1))

@@ -124,6 +124,15 @@ LogicalResult buildConcat(ONNXNode &n) {
     n.setOutput(0, ins[0], n.inputDType(0));
     return success();
   }
+  // Dims outside the axis must agree; dynamic ones are checked when the
+  // model runs (a longer input would be written past the output's end).
+  for (int64_t i = 1; i < n.numInputs(); ++i)
+    for (int64_t d = 0; d < rank; ++d)
+      if (d != *axis)
+        assertSameSize(n, n.input(0), d, n.input(i), d,
+                       "input #" + std::to_string(i) + "'s dim " +
+                           std::to_string(d) +
+                           " differs from input #0's at run time");
   // Small constants (shape vectors) fold.
   SmallVector<DenseElementsAttr> consts;
   for (int64_t i = 0; i < n.numInputs(); ++i)
