@@ -75,6 +75,32 @@ Value toI64(PatternRewriter &rewriter, Location loc, OpFoldResult v) {
   return arith::IndexCastOp::create(rewriter, loc, rewriter.getI64Type(), idx);
 }
 
+/// The buffers a kernel call passes (address and strides of each operand),
+/// with its sizes and strides as i64 kernel arguments.
+struct KernelOperands {
+  KernelOperands(PatternRewriter &rewriter, Location loc, ValueRange operands)
+      : rewriter(rewriter), loc(loc), operands(operands) {
+    for (Value v : operands)
+      bufs.push_back(describeBuffer(rewriter, loc, v));
+  }
+  /// Stride `d` of operand `o`, in elements.
+  Value stride(unsigned o, unsigned d) {
+    return arith::IndexCastOp::create(rewriter, loc, rewriter.getI64Type(),
+                                      bufs[o].strides[d])
+        .getResult();
+  }
+  /// Size `d` of operand `o`.
+  Value dim(unsigned o, unsigned d) {
+    return toI64(rewriter, loc,
+                 memref::getMixedSize(rewriter, loc, operands[o], d));
+  }
+
+  PatternRewriter &rewriter;
+  Location loc;
+  ValueRange operands;
+  SmallVector<Buffer> bufs;
+};
+
 bool allF32(linalg::LinalgOp op) {
   return llvm::all_of(op->getOperands(), [](Value v) {
     auto t = dyn_cast<MemRefType>(v.getType());
@@ -250,18 +276,10 @@ struct QuantMatmulToKernelCall : OpRewritePattern<linalg::GenericOp> {
                      !typeOf(2).getElementType().isInteger(32))) ||
         (!integer && !typeOf(0).getElementType().isF32()))
       return rewriter.notifyMatchFailure(op, "unexpected operand types");
-    SmallVector<Buffer> bufs;
-    for (Value v : operands)
-      bufs.push_back(describeBuffer(rewriter, loc, v));
-    auto stride = [&](unsigned o, unsigned d) {
-      return arith::IndexCastOp::create(rewriter, loc, rewriter.getI64Type(),
-                                        bufs[o].strides[d])
-          .getResult();
-    };
-    auto dim = [&](unsigned o, unsigned d) {
-      return toI64(rewriter, loc,
-                   memref::getMixedSize(rewriter, loc, operands[o], d));
-    };
+    KernelOperands ko(rewriter, loc, operands);
+    auto stride = [&](unsigned o, unsigned d) { return ko.stride(o, d); };
+    auto dim = [&](unsigned o, unsigned d) { return ko.dim(o, d); };
+    ArrayRef<Buffer> bufs = ko.bufs;
     auto constant = [&](int64_t v) {
       return arith::ConstantIntOp::create(rewriter, loc, v, 64).getResult();
     };
@@ -340,18 +358,10 @@ struct TernaryMatmulToKernelCall : OpRewritePattern<linalg::GenericOp> {
         ShapedType::isDynamic(typeOf(0).getDimSize(1)))
       return rewriter.notifyMatchFailure(op, "unexpected operand types");
     Location loc = op.getLoc();
-    SmallVector<Buffer> bufs;
-    for (Value v : operands)
-      bufs.push_back(describeBuffer(rewriter, loc, v));
-    auto stride = [&](unsigned o, unsigned d) {
-      return arith::IndexCastOp::create(rewriter, loc, rewriter.getI64Type(),
-                                        bufs[o].strides[d])
-          .getResult();
-    };
-    auto dim = [&](unsigned o, unsigned d) {
-      return toI64(rewriter, loc,
-                   memref::getMixedSize(rewriter, loc, operands[o], d));
-    };
+    KernelOperands ko(rewriter, loc, operands);
+    auto stride = [&](unsigned o, unsigned d) { return ko.stride(o, d); };
+    auto dim = [&](unsigned o, unsigned d) { return ko.dim(o, d); };
+    ArrayRef<Buffer> bufs = ko.bufs;
     Value k = arith::ConstantIntOp::create(rewriter, loc,
                                            typeOf(0).getDimSize(1) * 4, 64);
     SmallVector<Value> args{dim(0, 0),       dim(c, 1),    k,
@@ -391,18 +401,10 @@ struct Sparse24MatmulToKernelCall : OpRewritePattern<linalg::GenericOp> {
         ShapedType::isDynamic(typeOf(1).getDimSize(1)))
       return rewriter.notifyMatchFailure(op, "unexpected operands");
     Location loc = op.getLoc();
-    SmallVector<Buffer> bufs;
-    for (Value v : operands)
-      bufs.push_back(describeBuffer(rewriter, loc, v));
-    auto stride = [&](unsigned o, unsigned d) {
-      return arith::IndexCastOp::create(rewriter, loc, rewriter.getI64Type(),
-                                        bufs[o].strides[d])
-          .getResult();
-    };
-    auto dim = [&](unsigned o, unsigned d) {
-      return toI64(rewriter, loc,
-                   memref::getMixedSize(rewriter, loc, operands[o], d));
-    };
+    KernelOperands ko(rewriter, loc, operands);
+    auto stride = [&](unsigned o, unsigned d) { return ko.stride(o, d); };
+    auto dim = [&](unsigned o, unsigned d) { return ko.dim(o, d); };
+    ArrayRef<Buffer> bufs = ko.bufs;
     Value k = arith::ConstantIntOp::create(rewriter, loc,
                                            typeOf(1).getDimSize(1) * 8, 64);
     SmallVector<Value> args{dim(0, 0),       dim(3, 1),       k,

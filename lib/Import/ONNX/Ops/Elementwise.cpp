@@ -9,7 +9,6 @@
 #include "OpHelpers.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
-#include "mlir/Dialect/ControlFlow/IR/ControlFlowOps.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
@@ -59,40 +58,6 @@ OpBuilderFn unaryFloat(ScalarFn fn) {
     n.setOutput(0, *r, n.inputDType(0));
     return success();
   };
-}
-
-/// Asserts at run time that integer tensor `v` holds no zero (one pass
-/// over it, an OR reduction), with the message `what` after the node.
-void assertNoZero(ONNXNode &n, Value v, StringRef what) {
-  OpBuilder &b = n.b;
-  Location loc = n.loc;
-  auto ty = cast<RankedTensorType>(v.getType());
-  int64_t rank = ty.getRank();
-  MLIRContext *ctx = b.getContext();
-  Value falseV = arith::ConstantIntOp::create(b, loc, b.getI1Type(), 0);
-  Value empty =
-      tensor::EmptyOp::create(b, loc, ArrayRef<int64_t>{}, b.getI1Type());
-  Value init =
-      linalg::FillOp::create(b, loc, ValueRange{falseV}, ValueRange{empty})
-          .getResult(0);
-  SmallVector<utils::IteratorType> iters(rank, utils::IteratorType::reduction);
-  auto any = linalg::GenericOp::create(
-      b, loc, init.getType(), ValueRange{v}, ValueRange{init},
-      ArrayRef<AffineMap>{AffineMap::getMultiDimIdentityMap(rank, ctx),
-                          AffineMap::get(rank, 0, {}, ctx)},
-      iters, [&](OpBuilder &nb, Location l, ValueRange args) {
-        Value isZero = arith::CmpIOp::create(
-            nb, l, arith::CmpIPredicate::eq, args[0],
-            arith::ConstantIntOp::create(nb, l, args[0].getType(), 0));
-        linalg::YieldOp::create(
-            nb, l, arith::OrIOp::create(nb, l, args[1], isZero).getResult());
-      });
-  Value found =
-      tensor::ExtractOp::create(b, loc, any.getResult(0), ValueRange{});
-  Value ok = arith::XOrIOp::create(
-      b, loc, found, arith::ConstantIntOp::create(b, loc, b.getI1Type(), 1));
-  cf::AssertOp::create(
-      b, loc, ok, (n.opType() + " node '" + n.name() + "': " + what).str());
 }
 
 /// A binary op with a float and an integer body (null: not for that kind);
@@ -465,7 +430,14 @@ void mlir::qopt::onnx_import::registerElementwiseOps(OpRegistry &r) {
           return n.emitError() << "integer division by a constant divisor "
                                   "(input #1) holding zero";
       } else {
-        assertNoZero(n, n.input(1), "integer division by zero (input #1)");
+        assertNoElement(
+            n, n.input(1),
+            [](OpBuilder &b, Location l, Value d) -> Value {
+              return CmpIOp::create(
+                  b, l, CmpIPredicate::eq, d,
+                  ConstantIntOp::create(b, l, d.getType(), 0));
+            },
+            "integer division by zero (input #1)");
       }
     }
     return d(n);

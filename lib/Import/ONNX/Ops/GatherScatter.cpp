@@ -17,7 +17,6 @@
 #include "OpHelpers.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
-#include "mlir/Dialect/ControlFlow/IR/ControlFlowOps.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
@@ -60,43 +59,20 @@ Value normalizeIndex(OpBuilder &b, Location loc, Value idx, Value size) {
 /// clamps, so it never reads out of bounds, but would answer wrongly.
 void assertIndicesInRange(ONNXNode &n, Value indices, Value size) {
   OpBuilder &b = n.b;
-  Location loc = n.loc;
-  auto ty = cast<RankedTensorType>(indices.getType());
-  int64_t rank = ty.getRank();
-  MLIRContext *ctx = b.getContext();
-  Value falseV = arith::ConstantIntOp::create(b, loc, b.getI1Type(), 0);
-  Value empty =
-      tensor::EmptyOp::create(b, loc, ArrayRef<int64_t>{}, b.getI1Type());
-  Value init =
-      linalg::FillOp::create(b, loc, ValueRange{falseV}, ValueRange{empty})
-          .getResult(0);
-  Type elemTy = ty.getElementType();
-  Value hi = arith::IndexCastOp::create(b, loc, elemTy, size);
+  Type elemTy = cast<RankedTensorType>(indices.getType()).getElementType();
+  Value hi = arith::IndexCastOp::create(b, n.loc, elemTy, size);
   Value lo = arith::SubIOp::create(
-      b, loc, arith::ConstantIntOp::create(b, loc, elemTy, 0), hi);
-  auto any = linalg::GenericOp::create(
-      b, loc, init.getType(), ValueRange{indices}, ValueRange{init},
-      ArrayRef<AffineMap>{AffineMap::getMultiDimIdentityMap(rank, ctx),
-                          AffineMap::get(rank, 0, {}, ctx)},
-      SmallVector<utils::IteratorType>(rank, utils::IteratorType::reduction),
-      [&](OpBuilder &nb, Location l, ValueRange args) {
-        Value below = arith::CmpIOp::create(nb, l, arith::CmpIPredicate::slt,
-                                            args[0], lo);
-        Value above = arith::CmpIOp::create(nb, l, arith::CmpIPredicate::sge,
-                                            args[0], hi);
-        Value bad = arith::OrIOp::create(nb, l, below, above);
-        linalg::YieldOp::create(
-            nb, l, arith::OrIOp::create(nb, l, args[1], bad).getResult());
-      });
-  Value found =
-      tensor::ExtractOp::create(b, loc, any.getResult(0), ValueRange{});
-  Value ok = arith::XOrIOp::create(
-      b, loc, found, arith::ConstantIntOp::create(b, loc, b.getI1Type(), 1));
-  cf::AssertOp::create(b, loc, ok,
-                       (n.opType() + " node '" + n.name() +
-                        "': an index is out of range for the gathered axis "
-                        "at run time")
-                           .str());
+      b, n.loc, arith::ConstantIntOp::create(b, n.loc, elemTy, 0), hi);
+  assertNoElement(
+      n, indices,
+      [&](OpBuilder &nb, Location l, Value idx) -> Value {
+        Value below =
+            arith::CmpIOp::create(nb, l, arith::CmpIPredicate::slt, idx, lo);
+        Value above =
+            arith::CmpIOp::create(nb, l, arith::CmpIPredicate::sge, idx, hi);
+        return arith::OrIOp::create(nb, l, below, above);
+      },
+      "an index is out of range for the gathered axis at run time");
 }
 
 /// Checks constant indices of input `i` against the static axis sizes given

@@ -72,19 +72,56 @@ void mlir::qopt::onnx_import::assertDynamicDimsAgree(ONNXNode &node,
         continue;
       Value same =
           arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, size, want);
-      std::string msg;
-      llvm::raw_string_ostream os(msg);
-      os << node.opType() << " node '" << node.name() << "': inputs #"
-         << wantInput << " and #" << k << " differ in broadcast dim " << i
-         << " at run time (a dynamic dim of size 1 does not broadcast here)";
-      cf::AssertOp::create(b, loc, same, os.str());
+      assertAtRunTime(node, same,
+                      "inputs #" + Twine(wantInput) + " and #" + Twine(k) +
+                          " differ in broadcast dim " + Twine(i) +
+                          " at run time (a dynamic dim of size 1 does not "
+                          "broadcast here)");
     }
   }
 }
 
+void mlir::qopt::onnx_import::assertAtRunTime(ONNXNode &node, Value ok,
+                                              const Twine &what) {
+  cf::AssertOp::create(
+      node.b, node.loc, ok,
+      (node.opType() + " node '" + node.name() + "': " + what).str());
+}
+
+void mlir::qopt::onnx_import::assertNoElement(
+    ONNXNode &node, Value v,
+    function_ref<Value(OpBuilder &, Location, Value element)> isBad,
+    const Twine &what) {
+  OpBuilder &b = node.b;
+  Location loc = node.loc;
+  int64_t rank = cast<RankedTensorType>(v.getType()).getRank();
+  MLIRContext *ctx = b.getContext();
+  Value falseV = arith::ConstantIntOp::create(b, loc, b.getI1Type(), 0);
+  Value empty =
+      tensor::EmptyOp::create(b, loc, ArrayRef<int64_t>{}, b.getI1Type());
+  Value init =
+      linalg::FillOp::create(b, loc, ValueRange{falseV}, ValueRange{empty})
+          .getResult(0);
+  auto any = linalg::GenericOp::create(
+      b, loc, init.getType(), ValueRange{v}, ValueRange{init},
+      ArrayRef<AffineMap>{AffineMap::getMultiDimIdentityMap(rank, ctx),
+                          AffineMap::get(rank, 0, {}, ctx)},
+      SmallVector<utils::IteratorType>(rank, utils::IteratorType::reduction),
+      [&](OpBuilder &nb, Location l, ValueRange args) {
+        Value bad = isBad(nb, l, args[0]);
+        linalg::YieldOp::create(
+            nb, l, arith::OrIOp::create(nb, l, args[1], bad).getResult());
+      });
+  Value found =
+      tensor::ExtractOp::create(b, loc, any.getResult(0), ValueRange{});
+  Value ok = arith::XOrIOp::create(
+      b, loc, found, arith::ConstantIntOp::create(b, loc, b.getI1Type(), 1));
+  assertAtRunTime(node, ok, what);
+}
+
 void mlir::qopt::onnx_import::assertSameSize(ONNXNode &node, Value a,
                                              int64_t dimA, Value b,
-                                             int64_t dimB, StringRef what) {
+                                             int64_t dimB, const Twine &what) {
   auto ta = cast<RankedTensorType>(a.getType());
   auto tb = cast<RankedTensorType>(b.getType());
   if (!ta.isDynamicDim(dimA) && !tb.isDynamicDim(dimB))
@@ -98,9 +135,7 @@ void mlir::qopt::onnx_import::assertSameSize(ONNXNode &node, Value a,
   };
   Value same = arith::CmpIOp::create(bld, loc, arith::CmpIPredicate::eq,
                                      sizeOf(a, ta, dimA), sizeOf(b, tb, dimB));
-  cf::AssertOp::create(
-      bld, loc, same,
-      (node.opType() + " node '" + node.name() + "': " + what).str());
+  assertAtRunTime(node, same, what);
 }
 
 Value mlir::qopt::onnx_import::emptyTensorLike(OpBuilder &b, Location loc,

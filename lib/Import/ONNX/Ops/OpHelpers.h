@@ -25,6 +25,18 @@ broadcastShapes(ONNXNode &node, ArrayRef<RankedTensorType> types);
 FailureOr<Value> buildElementwise(ONNXNode &node, ValueRange inputs,
                                   Type resultElemTy, ElementBodyFn body);
 
+/// Asserts at run time (cf.assert: a run-time error naming the node in
+/// artifacts, see qopt-lower-asserts) that `ok` holds; `what` follows the
+/// node in the message.
+void assertAtRunTime(ONNXNode &node, Value ok, const Twine &what);
+
+/// Asserts at run time that no element of `v` satisfies `isBad` (one pass
+/// over `v`, an OR reduction to one i1).
+void assertNoElement(
+    ONNXNode &node, Value v,
+    function_ref<Value(OpBuilder &, Location, Value element)> isBad,
+    const Twine &what);
+
 /// Asserts at run time (cf.assert, a run-time error in artifacts) that the
 /// inputs' dynamic dims agree with each other and with the static size of
 /// the broadcast `shape`: element-wise loops index every input with the
@@ -36,7 +48,7 @@ void assertDynamicDimsAgree(ONNXNode &node, ValueRange inputs,
 /// (nothing when both are static: the importer checks those itself);
 /// `what` follows the node in the message.
 void assertSameSize(ONNXNode &node, Value a, int64_t dimA, Value b,
-                    int64_t dimB, StringRef what);
+                    int64_t dimB, const Twine &what);
 
 /// tensor.empty of `type`, dynamic sizes read from `source`'s dims at the
 /// same positions.

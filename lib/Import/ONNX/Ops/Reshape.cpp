@@ -9,7 +9,6 @@
 #include "ShapeHelpers.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
-#include "mlir/Dialect/ControlFlow/IR/ControlFlowOps.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/Dialect/Utils/ReshapeOpsUtils.h"
 #include "mlir/Dialect/Utils/StaticValueUtils.h"
@@ -231,12 +230,9 @@ LogicalResult buildReshape(ONNXNode &n) {
         arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq,
                               toValue(b, loc, product(b, loc, inSizes)),
                               toValue(b, loc, product(b, loc, sizes)));
-    cf::AssertOp::create(
-        b, loc, same,
-        (n.opType() + " node '" + n.name() +
-         "': the shape does not hold as many elements as the input at run "
-         "time")
-            .str());
+    assertAtRunTime(n, same,
+                    "the shape does not hold as many elements as the input "
+                    "at run time");
   }
   setReshaped(n, sizes);
   return success();
