@@ -47,11 +47,11 @@ MLIR_CAPI_EXPORTED void qoptCompileOptionsDescribe(MlirStringCallback callback,
  *  asked for one, `table` its printed form; on failure `error` receives
  *  what quant-compile prints (diagnostics naming the ONNX node or pass, or
  *  the option error). */
-MLIR_CAPI_EXPORTED MlirLogicalResult qoptCompile(
-    qoptCompileOptions options, MlirStringRef modelPath,
-    MlirStringRef modelBytes, MlirStringRef modelName,
-    MlirStringRef outputPath, MlirStringCallback report,
-    MlirStringCallback table, MlirStringCallback error, void *userData);
+MLIR_CAPI_EXPORTED MlirLogicalResult
+qoptCompile(qoptCompileOptions options, MlirStringRef modelPath,
+            MlirStringRef modelBytes, MlirStringRef modelName,
+            MlirStringRef outputPath, MlirStringCallback report,
+            MlirStringCallback table, MlirStringCallback error, void *userData);
 
 /** Sets the process-wide calibration progress hook: `callback(done, total,
  *  userData)` runs after each calibration sample; returning false stops the

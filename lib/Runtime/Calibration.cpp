@@ -49,6 +49,39 @@ struct UnrankedMemRef {
   int64_t rank;
   void *descriptor;
 };
+/// Observer `id`'s per-channel statistics in `table` (s.mu held), made with
+/// `channels` zeros on first use; null, with the session's error set, when
+/// the observer saw another channel count before.
+template <typename T>
+std::vector<T> *channelStats(Session &s,
+                             std::map<int64_t, std::vector<T>> &table,
+                             int64_t id, int64_t channels) {
+  std::vector<T> &m = table[id];
+  if (m.empty())
+    m.assign(size_t(channels), T(0));
+  if (int64_t(m.size()) == channels)
+    return &m;
+  if (s.error.empty())
+    s.error = "observer " + std::to_string(id) + " saw " +
+              std::to_string(channels) + " channels after " +
+              std::to_string(m.size());
+  return nullptr;
+}
+
+/// The statistics of observer `id` in `table` (and their count), or null.
+template <typename T>
+const T *findChannelStats(std::map<int64_t, std::vector<T>> &table, int64_t id,
+                          int64_t *count) {
+  Session &s = session();
+  std::lock_guard<std::mutex> lock(s.mu);
+  auto it = table.find(id);
+  if (it == table.end()) {
+    *count = 0;
+    return nullptr;
+  }
+  *count = int64_t(it->second.size());
+  return it->second.data();
+}
 } // namespace
 
 extern "C" {
@@ -72,16 +105,10 @@ void qopt_observe_channels_f32(int64_t id, int64_t rank, void *descriptor) {
   int64_t channels = sizes[rank - 1], rows = 1;
   for (int64_t k = 0; k + 1 < rank; ++k)
     rows *= sizes[k];
-  std::vector<float> &m = s.channels[id];
-  if (m.empty())
-    m.assign(size_t(channels), 0.0f);
-  if (int64_t(m.size()) != channels) {
-    if (s.error.empty())
-      s.error = "observer " + std::to_string(id) + " saw " +
-                std::to_string(channels) + " channels after " +
-                std::to_string(m.size());
+  std::vector<float> *stats = channelStats(s, s.channels, id, channels);
+  if (!stats)
     return;
-  }
+  std::vector<float> &m = *stats;
   std::vector<int64_t> idx(size_t(rank), 0);
   for (int64_t r = 0; r < rows; ++r) {
     int64_t off = 0;
@@ -130,16 +157,10 @@ void qopt_observe_channel_sumsq_f32(int64_t id, int64_t axis, int64_t rank,
   int64_t channels = sizes[axis], n = 1;
   for (int64_t k = 0; k < rank; ++k)
     n *= sizes[k];
-  std::vector<double> &m = s.sumsq[id];
-  if (m.empty())
-    m.assign(size_t(channels), 0.0);
-  if (int64_t(m.size()) != channels) {
-    if (s.error.empty())
-      s.error = "observer " + std::to_string(id) + " saw " +
-                std::to_string(channels) + " channels after " +
-                std::to_string(m.size());
+  std::vector<double> *stats = channelStats(s, s.sumsq, id, channels);
+  if (!stats)
     return;
-  }
+  std::vector<double> &m = *stats;
   std::vector<int64_t> idx(size_t(rank), 0);
   for (int64_t e = 0; e < n; ++e) {
     int64_t off = 0;
@@ -162,27 +183,11 @@ void qopt_observe_channel_sumsq_f32(int64_t id, int64_t axis, int64_t rank,
 }
 
 const double *qopt_calibration_channel_sumsq(int64_t id, int64_t *count) {
-  Session &s = session();
-  std::lock_guard<std::mutex> lock(s.mu);
-  auto it = s.sumsq.find(id);
-  if (it == s.sumsq.end()) {
-    *count = 0;
-    return nullptr;
-  }
-  *count = int64_t(it->second.size());
-  return it->second.data();
+  return findChannelStats(session().sumsq, id, count);
 }
 
 const float *qopt_calibration_channel_absmax(int64_t id, int64_t *count) {
-  Session &s = session();
-  std::lock_guard<std::mutex> lock(s.mu);
-  auto it = s.channels.find(id);
-  if (it == s.channels.end()) {
-    *count = 0;
-    return nullptr;
-  }
-  *count = int64_t(it->second.size());
-  return it->second.data();
+  return findChannelStats(session().channels, id, count);
 }
 
 // Called by instrumented code (qopt-instrument-observers); the memref is
@@ -384,8 +389,7 @@ double qopt_entropy_threshold(const double *hist, int64_t bins, double width,
 
 double qopt_mse_threshold(const double *hist, int64_t bins, double width,
                           int64_t levels) {
-  if (!hist || bins <= 0 || levels < 1 || !(width > 0) ||
-      !std::isfinite(width))
+  if (!hist || bins <= 0 || levels < 1 || !(width > 0) || !std::isfinite(width))
     return 0;
   return qopt::mseThreshold(std::vector<double>(hist, hist + bins), width,
                             levels);

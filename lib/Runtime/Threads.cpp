@@ -240,8 +240,8 @@ extern "C" {
 qopt_status qopt_set_num_threads(int n) {
   if (n < 0 || n > kMaxThreads)
     return qopt::rt::fail("qopt_set_num_threads(" + std::to_string(n) +
-                    "): the thread count must be 0 (one per core) to " +
-                    std::to_string(kMaxThreads));
+                          "): the thread count must be 0 (one per core) to " +
+                          std::to_string(kMaxThreads));
   requestedThreads = n;
   return QOPT_OK;
 }

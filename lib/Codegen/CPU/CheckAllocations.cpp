@@ -25,9 +25,9 @@ struct CheckAllocationsPass
     : qopt::impl::CheckAllocationsPassBase<CheckAllocationsPass> {
   void runOnOperation() override {
     ModuleOp module = getOperation();
-    for (auto [from, to] : {std::pair<StringRef, StringRef>{
-                                "malloc", "qopt_rt_malloc"},
-                            {"aligned_alloc", "qopt_rt_aligned_alloc"}}) {
+    for (auto [from, to] :
+         {std::pair<StringRef, StringRef>{"malloc", "qopt_rt_malloc"},
+          {"aligned_alloc", "qopt_rt_aligned_alloc"}}) {
       auto decl = module.lookupSymbol<LLVM::LLVMFuncOp>(from);
       if (!decl)
         continue;
