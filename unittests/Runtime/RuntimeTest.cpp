@@ -449,3 +449,56 @@ TEST(CAPI, ThresholdsRefuseBadArguments) {
 }
 
 } // namespace
+
+// --- Channel observers (what instrumented code calls) ----------------------
+
+extern "C" void qopt_observe_channels_f32(int64_t id, int64_t rank,
+                                          void *descriptor);
+extern "C" void qopt_observe_channel_sumsq_f32(int64_t id, int64_t axis,
+                                               int64_t rank, void *descriptor);
+
+namespace {
+/// A rank-2 row-major memref descriptor over `data` [rows, cols].
+std::vector<int64_t> descriptor2D(float *data, int64_t rows, int64_t cols) {
+  std::vector<int64_t> d(7, 0);
+  std::memcpy(&d[0], &data, sizeof(data));
+  std::memcpy(&d[1], &data, sizeof(data));
+  d[3] = rows;
+  d[4] = cols;
+  d[5] = cols;
+  d[6] = 1;
+  return d;
+}
+} // namespace
+
+TEST(Calibration, ChannelObserversAccumulateAndRefuseAChangedChannelCount) {
+  ASSERT_EQ(qopt_calibration_begin(64), QOPT_OK);
+  float a[6] = {1, -5, 2, -3, 4, 0.5f};
+  std::vector<int64_t> da = descriptor2D(a, 2, 3);
+  qopt_observe_channels_f32(7, 2, da.data());
+  qopt_observe_channel_sumsq_f32(8, 1, 2, da.data());
+  float b[2] = {-6, 1};
+  std::vector<int64_t> db = descriptor2D(b, 2, 1);
+  EXPECT_STREQ(qopt_calibration_error(), "");
+  int64_t n = 0;
+  const float *absmax = qopt_calibration_channel_absmax(7, &n);
+  ASSERT_EQ(n, 3);
+  EXPECT_EQ(std::vector<float>(absmax, absmax + n),
+            (std::vector<float>{3, 5, 2}));
+  const double *sumsq = qopt_calibration_channel_sumsq(8, &n);
+  ASSERT_EQ(n, 3);
+  EXPECT_EQ(std::vector<double>(sumsq, sumsq + n),
+            (std::vector<double>{1 + 9, 25 + 16, 4 + 0.25}));
+  // The same observer with another channel count is a session error; its
+  // statistics stay as they were.
+  qopt_observe_channels_f32(7, 2, db.data());
+  EXPECT_STREQ(qopt_calibration_error(), "observer 7 saw 1 channels after 3");
+  absmax = qopt_calibration_channel_absmax(7, &n);
+  EXPECT_EQ(n, 3);
+  ASSERT_EQ(qopt_calibration_begin(64), QOPT_OK);
+  qopt_observe_channel_sumsq_f32(8, 1, 2, da.data());
+  qopt_observe_channel_sumsq_f32(8, 1, 2, db.data());
+  EXPECT_STREQ(qopt_calibration_error(), "observer 8 saw 1 channels after 3");
+  EXPECT_EQ(qopt_calibration_channel_absmax(99, &n), nullptr);
+  EXPECT_EQ(n, 0);
+}
