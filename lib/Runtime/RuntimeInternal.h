@@ -50,6 +50,41 @@ void prepareThreads(int artifactDefault);
 /// allocation) instead of returning.
 bool runGuarded(void (*entry)(void **), void **args, std::string &error);
 
+/// The state of the qopt_model_run() the calling thread works for (null
+/// outside a run); see RunGuard.cpp.
+struct RunState;
+RunState *currentRunState();
+
+/// Counts a task submitted to the pool on behalf of `run` (may be null);
+/// runTask() uncounts it.
+void taskSubmitted(RunState *run);
+
+/// Runs task(arg) on a worker for `run`: a run-time error inside it is
+/// recorded in the run and ends the task instead of the process.
+void runTask(RunState *run, void (*task)(void *), void *arg);
+
+/// Called by threads waiting for tasks: if the calling thread's run has
+/// failed, abandons the wait (on the thread that entered the artifact:
+/// after the run's other tasks ended, returning the first error).
+void checkRunFailed();
+
+/// Abandons the current run or task with `message` (as qopt_rt_fail).
+[[noreturn]] void failRun(const std::string &message);
+
+/// While alive, an allocation failure on this thread throws std::bad_alloc
+/// instead of jumping out of the run: for code that must clean up first
+/// (parallelFor waits for its helpers, then fails the run).
+class AllocationsThrow {
+public:
+  AllocationsThrow();
+  ~AllocationsThrow();
+  AllocationsThrow(const AllocationsThrow &) = delete;
+  AllocationsThrow &operator=(const AllocationsThrow &) = delete;
+
+private:
+  void *savedJump;
+};
+
 /// "float32[2,3]"-style description, for messages.
 std::string describe(qopt_dtype dtype, const std::vector<int64_t> &dims);
 
