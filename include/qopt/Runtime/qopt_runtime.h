@@ -56,7 +56,11 @@ typedef enum qopt_dtype {
   QOPT_DTYPE_I4 = 22,
   QOPT_DTYPE_F4E2M1 = 23,
   QOPT_DTYPE_U2 = 25,
-  QOPT_DTYPE_I2 = 26
+  QOPT_DTYPE_I2 = 26,
+  /* Not a dtype: makes every int a valid qopt_dtype value, so that the
+   * runtime can check a caller's out-of-range value (C++ gives enums
+   * without it only the range of their enumerators' bits). */
+  QOPT_DTYPE_FORCE_INT32 = 0x7fffffff
 } qopt_dtype;
 
 /** numpy's name of a dtype ("float32", "int8", "bool", ...); "invalid" for
