@@ -129,7 +129,7 @@ LogicalResult buildExpand(ONNXNode &n) {
   if (DenseElementsAttr c = smallConstant(n, 0)) {
     Value v;
     if (c.isSplat())
-      v = outTy.getNumElements() <= kMaxFoldElements
+      v = outTy.hasStaticShape() && outTy.getNumElements() <= kMaxFoldElements
               ? arith::ConstantOp::create(b, loc, c.resizeSplat(outTy))
                     .getResult()
               : Value();
