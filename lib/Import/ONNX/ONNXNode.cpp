@@ -266,6 +266,16 @@ ONNXNode::getFloats(StringRef name, ArrayRef<double> defaultValue) {
   return SmallVector<double>((*a)->floats().begin(), (*a)->floats().end());
 }
 
+FailureOr<SmallVector<std::string>> ONNXNode::getStrings(StringRef name) {
+  auto a = findAttr(name, onnx::AttributeProto::STRINGS);
+  if (failed(a))
+    return failure();
+  SmallVector<std::string> out;
+  if (*a)
+    out.assign((*a)->strings().begin(), (*a)->strings().end());
+  return out;
+}
+
 const onnx::TensorProto *ONNXNode::getTensor(StringRef name) {
   auto a = findAttr(name, onnx::AttributeProto::TENSOR);
   if (failed(a) || !*a)
@@ -354,6 +364,7 @@ const OpRegistry &OpRegistry::get() {
     registerReductionOps(r);
     registerConvOps(r);
     registerQuantizedOps(r);
+    registerRecurrentOps(r);
     return r;
   }();
   return registry;

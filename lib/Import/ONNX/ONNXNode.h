@@ -131,6 +131,7 @@ public:
                                           ArrayRef<int64_t> defaultValue);
   FailureOr<SmallVector<double>> getFloats(StringRef name,
                                            ArrayRef<double> defaultValue);
+  FailureOr<SmallVector<std::string>> getStrings(StringRef name);
   /// A tensor attribute (e.g. Constant's `value`); nullptr when absent.
   const onnx::TensorProto *getTensor(StringRef name);
   /// Attributes that were never read; called by the importer after the
@@ -202,6 +203,7 @@ void registerNormalizationOps(OpRegistry &r);
 void registerReductionOps(OpRegistry &r);
 void registerConvOps(OpRegistry &r);
 void registerQuantizedOps(OpRegistry &r);
+void registerRecurrentOps(OpRegistry &r);
 
 } // namespace mlir::qopt::onnx_import
 
