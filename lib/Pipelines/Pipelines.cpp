@@ -64,6 +64,9 @@ static void addGraphToBufferPasses(OpPassManager &pm, bool fuseElementwise,
   bufOpts.bufferizeFunctionBoundaries = true;
   bufOpts.functionBoundaryTypeConversion =
       bufferization::LayoutMapOption::IdentityLayoutMap;
+  // ONNX Loop/Scan bodies (scf.while/scf.for) yield newly computed tensors
+  // as their loop-carried values.
+  bufOpts.allowReturnAllocsFromLoops = true;
   pm.addPass(bufferization::createOneShotBufferizePass(bufOpts));
   bufferization::buildBufferDeallocationPipeline(pm);
   // Clones that ownership-based deallocation keeps (e.g. a function that

@@ -133,6 +133,9 @@ public:
                                            ArrayRef<double> defaultValue);
   /// A tensor attribute (e.g. Constant's `value`); nullptr when absent.
   const onnx::TensorProto *getTensor(StringRef name);
+  /// A graph attribute (If's branches, Loop's and Scan's body); nullptr
+  /// when absent, failure (reported) when of another type.
+  FailureOr<const onnx::GraphProto *> getGraph(StringRef name);
   /// Attributes that were never read; called by the importer after the
   /// builder succeeded.
   SmallVector<std::string> unreadAttributes() const;
@@ -202,6 +205,7 @@ void registerNormalizationOps(OpRegistry &r);
 void registerReductionOps(OpRegistry &r);
 void registerConvOps(OpRegistry &r);
 void registerQuantizedOps(OpRegistry &r);
+void registerControlFlowOps(OpRegistry &r);
 
 } // namespace mlir::qopt::onnx_import
 
