@@ -183,6 +183,28 @@ def test_loop_carried_shape_grows(tmp_path, build_dir):
         tmp_path, build_dir)
 
 
+@pytest.mark.parametrize("dynamic", [False, True])
+def test_loop_without_trip_count_scan_grows(tmp_path, build_dir, dynamic):
+    """No trip count: the scan buffers grow while the loop runs (static
+    per-iteration shape: doubled in an outer loop; dynamic: in the body)."""
+    body = helper.make_graph(
+        [helper.make_node("Cast", ["i"], ["fi"], to=F),
+         helper.make_node("Mul", ["x", "fi"], ["y"]),
+         helper.make_node("Less", ["i", "n"], ["co"])], "body",
+        [vi("i", I64, []), vi("ci", B, [])],
+        [vi("co", B, []), vi("y", F, ["N"] if dynamic else [3])])
+    model = model_of(
+        [helper.make_node("Loop", ["", "c"], ["ys"], body=body)],
+        [vi("c", B, []), vi("x", F, ["N"] if dynamic else [3]),
+         vi("n", I64, [])],
+        [vi("ys", F, None)])
+    check_against_onnxruntime(
+        model, [{"c": np.array(True), "x": randn(3),
+                 "n": np.array(n, np.int64)} for n in (0, 15, 16, 40)] +
+        [{"c": np.array(False), "x": randn(3), "n": np.array(5, np.int64)}],
+        tmp_path, build_dir)
+
+
 @pytest.mark.parametrize("in_dir,in_axis,out_dir,out_axis", [
     (0, 0, 0, 0), (1, 0, 0, 0), (0, 1, 1, 0), (1, 1, 0, 1), (0, -1, 1, -1)])
 def test_scan_directions_and_axes(tmp_path, build_dir, in_dir, in_axis,

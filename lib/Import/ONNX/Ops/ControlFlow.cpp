@@ -476,13 +476,22 @@ LogicalResult buildLoop(ONNXNode &n) {
                                arith::ConstantIntOp::create(b, loc, i64, 0)));
   SmallVector<Value> initBufs;
   SmallVector<bool> mayGrow;
+  bool allStatic = true;
   for (int64_t k = 0; k < numScan; ++k) {
     auto elemTy =
         cast<RankedTensorType>(lb.outputs[1 + numCarried + k].value.getType());
     bool grow;
     initBufs.push_back(initialBuffer(b, loc, elemTy, 0, capacity, grow));
     mayGrow.push_back(grow);
+    allStatic &= elemTy.hasStaticShape();
   }
+  // Without a trip count, buffers of static per-iteration shape grow in an
+  // outer loop: the body runs in an inner loop until its buffers are full,
+  // so that the body's buffers stay in place (a buffer replaced inside the
+  // body would be copied by bufferization on every iteration).
+  bool chunked = !capacity && numScan > 0 && allStatic;
+  if (chunked)
+    mayGrow.assign(numScan, false);
 
   // The end of the body: next iteration, condition, carried values, scan
   // buffers written at the iteration number.
@@ -500,12 +509,14 @@ LogicalResult buildLoop(ONNXNode &n) {
         castTo(bb, loc, lb.outputs[1 + j].value, lb.carriedTypes[j]));
   Value iterIndex =
       arith::IndexCastOp::create(bb, loc, bb.getIndexType(), iter);
-  Value hint = capacity ? Value() : cIndex(bb, loc, 16);
+  Value hint = capacity || !llvm::is_contained(mayGrow, true)
+                   ? capacity
+                   : cIndex(bb, loc, 16);
   for (int64_t k = 0; k < numScan; ++k) {
     Value buf = block->addArgument(initBufs[k].getType(), loc);
     Value written =
         insertScanElement(bb, loc, buf, lb.outputs[1 + numCarried + k].value,
-                          iterIndex, 0, hint ? hint : capacity, mayGrow[k]);
+                          iterIndex, 0, hint, mayGrow[k]);
     yields.push_back(castTo(bb, loc, written, initBufs[k].getType()));
   }
   scf::YieldOp::create(bb, loc, yields);
@@ -515,21 +526,66 @@ LogicalResult buildLoop(ONNXNode &n) {
     inits.push_back(castTo(b, loc, v.value, lb.carriedTypes[j]));
   llvm::append_range(inits, initBufs);
   SmallVector<Type> types(ValueRange(inits).getTypes());
-  auto whileOp = scf::WhileOp::create(b, loc, types, inits);
-  Block *before = b.createBlock(&whileOp.getBefore(), {}, types,
-                                SmallVector<Location>(types.size(), loc));
-  {
+  SmallVector<Location> locs(types.size(), loc);
+  // The before region: on while the condition holds and the iteration is
+  // below M (and, with `capacity`, below the buffers' size).
+  auto buildBefore = [&](scf::WhileOp op, bool untilFull) {
     OpBuilder::InsertionGuard guard(b);
-    b.setInsertionPointToEnd(before);
+    Block *before = b.createBlock(&op.getBefore(), {}, types, locs);
     Value go = before->getArgument(1);
     if (tripCount) {
       Value inRange = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt,
                                             before->getArgument(0), tripCount);
       go = arith::AndIOp::create(b, loc, go, inRange);
     }
+    if (untilFull) {
+      Value i = arith::IndexCastOp::create(b, loc, b.getIndexType(),
+                                           before->getArgument(0));
+      Value cap =
+          tensor::DimOp::create(b, loc, before->getArgument(2 + numCarried), 0);
+      go = arith::AndIOp::create(
+          b, loc, go,
+          arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, i, cap));
+    }
     scf::ConditionOp::create(b, loc, go, before->getArguments());
+  };
+  auto whileOp = scf::WhileOp::create(b, loc, types, inits);
+  buildBefore(whileOp, false);
+  if (!chunked) {
+    whileOp.getAfter().push_back(lb.block.release());
+  } else {
+    // The outer body: double the buffers (at least 16 rows), then iterate
+    // until they are full or the loop ends.
+    OpBuilder::InsertionGuard guard(b);
+    Block *outer = b.createBlock(&whileOp.getAfter(), {}, types, locs);
+    SmallVector<Value> innerInits(
+        outer->getArguments().take_front(2 + numCarried));
+    for (int64_t k = 0; k < numScan; ++k) {
+      Value buf = outer->getArgument(2 + numCarried + k);
+      auto bufTy = cast<RankedTensorType>(buf.getType());
+      Value cap = tensor::DimOp::create(b, loc, buf, 0);
+      Value newCap = arith::MaxUIOp::create(
+          b, loc, arith::MulIOp::create(b, loc, cap, cIndex(b, loc, 2)),
+          cIndex(b, loc, 16));
+      SmallVector<OpFoldResult> sizes{newCap}, oldSizes{cap};
+      for (int64_t d = 1; d < bufTy.getRank(); ++d) {
+        sizes.push_back(b.getIndexAttr(bufTy.getDimSize(d)));
+        oldSizes.push_back(b.getIndexAttr(bufTy.getDimSize(d)));
+      }
+      Value grown =
+          tensor::EmptyOp::create(b, loc, sizes, bufTy.getElementType());
+      SmallVector<OpFoldResult> zeros(bufTy.getRank(), b.getIndexAttr(0));
+      SmallVector<OpFoldResult> ones(bufTy.getRank(), b.getIndexAttr(1));
+      Value copied = tensor::InsertSliceOp::create(b, loc, buf, grown, zeros,
+                                                   oldSizes, ones);
+      innerInits.push_back(castTo(b, loc, copied, bufTy));
+    }
+    auto inner = scf::WhileOp::create(b, loc, types, innerInits);
+    buildBefore(inner, true);
+    inner.getAfter().push_back(lb.block.release());
+    b.setInsertionPointToEnd(outer);
+    scf::YieldOp::create(b, loc, inner.getResults());
   }
-  whileOp.getAfter().push_back(lb.block.release());
   b.setInsertionPointAfter(whileOp);
 
   for (int64_t j = 0; j < numCarried; ++j)
