@@ -92,6 +92,35 @@ std::string describe(qopt_dtype dtype, const std::vector<int64_t> &dims);
 /// (qopt_cuda_constant's cache), before it is unloaded.
 void forgetCudaConstants(void *dlHandle);
 
+/// The times a profiled run gathers (quant-compile --profile): per region
+/// id, the start of the current entry, the total and the count.
+struct ProfileRun {
+  std::vector<double> start, seconds;
+  std::vector<int64_t> calls;
+  explicit ProfileRun(size_t n) : start(n), seconds(n), calls(n) {}
+};
+
+/// Makes `run` (or none) the calling thread's profile, which
+/// qopt_rt_profile_begin/end update; returns the previous one.
+ProfileRun *setActiveProfile(ProfileRun *run);
+
+/// A block of memory for the static memory plan's intermediates, grown
+/// (never shrunk) to the largest size a run asks for; 64-byte aligned.
+struct Arena {
+  void *data = nullptr;
+  uint64_t bytes = 0;
+  Arena() = default;
+  Arena(const Arena &) = delete;
+  Arena &operator=(const Arena &) = delete;
+  ~Arena();
+  /// At least `size` bytes; null when the memory cannot be had.
+  void *reserve(uint64_t size);
+};
+
+/// Makes `arena` (or none) the one qopt_rt_arena hands to compiled code
+/// running on the calling thread; returns the previous one.
+Arena *setActiveArena(Arena *arena);
+
 } // namespace qopt::rt
 
 #endif // QOPT_LIB_RUNTIME_RUNTIMEINTERNAL_H
