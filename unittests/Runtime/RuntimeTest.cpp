@@ -436,6 +436,13 @@ void hugeAllocation(void **) {
 }
 
 TEST(RunGuard, OperatorNewFailureInsideARunFailsTheRun) {
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+  // AddressSanitizer's operator new reports a failed allocation and stops
+  // the process before any new-handler runs.
+  GTEST_SKIP() << "not observable under AddressSanitizer";
+#endif
+#endif
   std::string error;
   EXPECT_FALSE(qopt::rt::runGuarded(hugeAllocation, nullptr, error));
   EXPECT_NE(error.find("could not allocate"), std::string::npos) << error;
