@@ -125,6 +125,8 @@ LogicalResult buildExpand(ONNXNode &n) {
       exprs.push_back(broadcast ? getAffineConstantExpr(0, ctx)
                                 : getAffineDimExpr(d, ctx));
   }
+  if (llvm::any_of(*shapeOfr, [](OpFoldResult e) { return isa<Value>(e); }))
+    assertSizesFit(n, sizes);
   RankedTensorType outTy = typeOfSizes(sizes, inTy.getElementType());
   if (DenseElementsAttr c = smallConstant(n, 0)) {
     Value v;
@@ -193,6 +195,8 @@ LogicalResult buildTile(ONNXNode &n) {
   for (int64_t d = 0; d < rank; ++d)
     outSizes.push_back(
         product(b, loc, {dimOFR(b, loc, n.input(0), d), (*reps)[d]}));
+  if (llvm::any_of(*reps, [](OpFoldResult r) { return isa<Value>(r); }))
+    assertSizesFit(n, outSizes);
   RankedTensorType outTy = typeOfSizes(outSizes, inTy.getElementType());
   if (DenseElementsAttr c = smallConstant(n, 0)) {
     SmallVector<int64_t> st = stridesOf(inTy.getShape());

@@ -255,6 +255,8 @@ LogicalResult buildReshape(ONNXNode &n) {
   } else if (sameDyn) {
     exact = true;
   }
+  if (anyDynEntry)
+    assertSizesFit(n, sizes);
   if (!exact) {
     SmallVector<OpFoldResult> inSizes;
     for (int64_t i = 0; i < inRank; ++i)

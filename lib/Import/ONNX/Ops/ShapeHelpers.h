@@ -98,6 +98,16 @@ bool evaluateSymbolically(ONNXNode &n);
 FailureOr<SmallVector<OpFoldResult>> dynamicInts(ONNXNode &n, int64_t i,
                                                  StringRef what);
 
+/// Results sized at run time hold fewer elements than this (2^48).
+constexpr int64_t kMaxRunTimeElements = int64_t(1) << 48;
+
+/// Asserts at run time that the product of `sizes` is below
+/// kMaxRunTimeElements, computed without overflow and with the sizes read
+/// as unsigned (a negative size fails): a result sized by a shape known
+/// only at run time must not wrap its byte count. Nothing when all are
+/// constants.
+void assertSizesFit(ONNXNode &n, ArrayRef<OpFoldResult> sizes);
+
 } // namespace mlir::qopt::onnx_import
 
 #endif // QOPT_LIB_IMPORT_ONNX_OPS_SHAPEHELPERS_H

@@ -20,6 +20,9 @@
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/Dialect/Utils/StaticValueUtils.h"
+#include "llvm/Support/MathExtras.h"
+
+#include <limits>
 
 using namespace mlir;
 using namespace mlir::qopt::onnx_import;
@@ -114,14 +117,18 @@ std::optional<OpFoldResult> binaryOp(OpBuilder &b, Location loc, StringRef op,
                          cy = getConstantIntValue(y);
   if (cx && cy) {
     int64_t u = *cx, v = *cy, r;
-    if (op == "Add")
-      r = u + v;
-    else if (op == "Sub")
-      r = u - v;
-    else if (op == "Mul")
-      r = u * v;
-    else if (op == "Div") {
-      if (v == 0)
+    // On overflow the builder computes it as tensor code.
+    if (op == "Add") {
+      if (llvm::AddOverflow(u, v, r))
+        return std::nullopt;
+    } else if (op == "Sub") {
+      if (llvm::SubOverflow(u, v, r))
+        return std::nullopt;
+    } else if (op == "Mul") {
+      if (llvm::MulOverflow(u, v, r))
+        return std::nullopt;
+    } else if (op == "Div") {
+      if (v == 0 || (v == -1 && u == std::numeric_limits<int64_t>::min()))
         return std::nullopt;
       r = u / v; // C truncation, as onnxruntime's integer Div
     } else if (op == "Max")
@@ -311,8 +318,10 @@ std::optional<KnownInts> evaluate(ONNXNode &n, int32_t &dtype) {
       start = *s;
       end = *e;
     }
-    // The spec's clamping (as Slice's static path).
+    // The spec's clamping (as Slice's static path); a step longer than
+    // the data takes one element, so clamping it changes nothing.
     int64_t dim = data->elems.size();
+    step = std::clamp<int64_t>(step, -(dim + 1), dim + 1);
     if (start < 0)
       start += dim;
     if (end < 0)
@@ -418,13 +427,16 @@ std::optional<KnownInts> evaluate(ONNXNode &n, int32_t &dtype) {
     if (!data || !onlyAttributes(n, {}) || (op == "Not") != (dtype == kBool))
       return std::nullopt;
     for (OpFoldResult &e : data->elems) {
-      if (op == "Neg")
-        e = *binaryOp(b, loc, "Sub", b.getIndexAttr(0), e);
-      else if (op == "Not")
-        e = *binaryOp(b, loc, "Equal", e, b.getIndexAttr(0));
-      else if (!isNonNegative(e))
-        e = *binaryOp(b, loc, "Max", e,
-                      *binaryOp(b, loc, "Sub", b.getIndexAttr(0), e));
+      std::optional<OpFoldResult> r = e;
+      if (op == "Not")
+        r = binaryOp(b, loc, "Equal", e, b.getIndexAttr(0));
+      else if (op == "Neg" || !isNonNegative(e))
+        r = binaryOp(b, loc, "Sub", b.getIndexAttr(0), e);
+      if (r && op == "Abs" && !isNonNegative(e))
+        r = binaryOp(b, loc, "Max", e, *r);
+      if (!r)
+        return std::nullopt;
+      e = *r;
     }
     return data;
   }
@@ -605,4 +617,39 @@ mlir::qopt::onnx_import::dynamicInts(ONNXNode &n, int64_t i, StringRef what) {
     out.push_back(toIndex(b, n.loc, e, isUnsigned));
   }
   return out;
+}
+
+void mlir::qopt::onnx_import::assertSizesFit(ONNXNode &n,
+                                             ArrayRef<OpFoldResult> sizes) {
+  if (llvm::all_of(sizes, [](OpFoldResult s) {
+        return getConstantIntValue(s).has_value();
+      }))
+    return;
+  OpBuilder &b = n.b;
+  Location loc = n.loc;
+  Type i64 = b.getI64Type();
+  // Unsigned: a negative size is a huge one and fails too.
+  Value prod = arith::ConstantIntOp::create(b, loc, i64, 1);
+  Value zero = arith::ConstantIntOp::create(b, loc, i64, 0);
+  Value overflow = arith::ConstantIntOp::create(b, loc, b.getI1Type(), 0);
+  for (OpFoldResult s : sizes) {
+    Value v = arith::IndexCastOp::create(b, loc, i64, toValue(b, loc, s));
+    auto m = arith::MulUIExtendedOp::create(b, loc, prod, v);
+    overflow = arith::OrIOp::create(
+        b, loc, overflow,
+        arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ne, m.getHigh(),
+                              zero));
+    prod = m.getLow();
+  }
+  Value small = arith::CmpIOp::create(
+      b, loc, arith::CmpIPredicate::ult, prod,
+      arith::ConstantIntOp::create(b, loc, i64, kMaxRunTimeElements));
+  Value ok = arith::AndIOp::create(
+      b, loc, small,
+      arith::XOrIOp::create(
+          b, loc, overflow,
+          arith::ConstantIntOp::create(b, loc, b.getI1Type(), 1)));
+  assertAtRunTime(n, ok,
+                  "the result's size is negative or over 2^48 elements at "
+                  "run time");
 }
