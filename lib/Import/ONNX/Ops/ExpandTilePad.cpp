@@ -74,7 +74,7 @@ LogicalResult buildExpand(ONNXNode &n) {
         // The input dim is kept: the shape entry must be 1 or equal it
         // (a dynamic dim of size 1 does not broadcast).
         Value ad = dimValue(b, loc, n.input(0), i);
-        if (v != ad)
+        if (!isSameSizeAsDim(n, v, n.input(0), i))
           assertAtRunTime(
               n, arith::OrIOp::create(b, loc, cmpEq(v, one), cmpEq(v, ad)),
               "shape entry " + Twine(k) + " differs from dynamic input dim " +

@@ -98,6 +98,13 @@ bool evaluateSymbolically(ONNXNode &n);
 FailureOr<SmallVector<OpFoldResult>> dynamicInts(ONNXNode &n, int64_t i,
                                                  StringRef what);
 
+/// Whether index size `size` provably equals dim `d` of `t` at import: the
+/// same constant, or a dynamic size that traces back (through casts,
+/// destination-style ops, the size operands of tensor.empty, expand_shape
+/// and extract_slice, tensor.dim and qopt.linear's leading dims) to the
+/// same graph-input dim as `t`'s, dims of one dim_param counting as one.
+bool isSameSizeAsDim(ONNXNode &n, OpFoldResult size, Value t, int64_t d);
+
 /// Results sized at run time hold fewer elements than this (2^48).
 constexpr int64_t kMaxRunTimeElements = int64_t(1) << 48;
 

@@ -17,9 +17,12 @@
 #include "../GraphImporter.h"
 #include "ShapeHelpers.h"
 
+#include "qopt/Dialect/QOpt/IR/QOptOps.h"
+
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/Dialect/Utils/StaticValueUtils.h"
+#include "mlir/Interfaces/DestinationStyleOpInterface.h"
 #include "llvm/Support/MathExtras.h"
 
 #include <limits>
@@ -652,4 +655,116 @@ void mlir::qopt::onnx_import::assertSizesFit(ONNXNode &n,
   assertAtRunTime(n, ok,
                   "the result's size is negative or over 2^48 elements at "
                   "run time");
+}
+
+//===----------------------------------------------------------------------===//
+// Equal sizes
+//===----------------------------------------------------------------------===//
+
+namespace {
+
+/// A dynamic size in canonical form: dim `dim` of tensor `value`, or the
+/// index value `value` itself (dim -1).
+struct SizeKey {
+  Value value;
+  int64_t dim = -1;
+  bool operator==(const SizeKey &o) const {
+    return value == o.value && dim == o.dim;
+  }
+};
+
+/// Follows dim `d` of `v` back to where its size comes from: tensor.cast,
+/// destination-style ops (a result dim is its init's), the size operands of
+/// tensor.empty, expand_shape and extract_slice, tensor.dim, qopt.linear's
+/// leading dims; a graph-input dim with a dim_param becomes the first
+/// input dim of that name (`param` is set to it).
+SizeKey canonicalDim(GraphImporter &imp, Value v, int64_t d,
+                     std::string &param) {
+  auto fromIndex = [&](Value s) -> std::optional<std::pair<Value, int64_t>> {
+    if (auto dim = s.getDefiningOp<tensor::DimOp>())
+      if (std::optional<int64_t> i = dim.getConstantIndex())
+        return std::make_pair(dim.getSource(), *i);
+    return std::nullopt;
+  };
+  for (int step = 0; step < 256; ++step) {
+    auto ty = dyn_cast<RankedTensorType>(v.getType());
+    if (!ty || d < 0 || d >= ty.getRank() || !ty.isDynamicDim(d))
+      return {v, d};
+    if (auto arg = dyn_cast<BlockArgument>(v)) {
+      auto it = imp.argDimParams.find(v);
+      if (it == imp.argDimParams.end() ||
+          d >= static_cast<int64_t>(it->second.size()) || it->second[d].empty())
+        return {v, d};
+      for (BlockArgument a : arg.getOwner()->getArguments()) {
+        auto pit = imp.argDimParams.find(a);
+        if (pit == imp.argDimParams.end())
+          continue;
+        for (auto [j, name] : llvm::enumerate(pit->second))
+          if (name == it->second[d] &&
+              cast<RankedTensorType>(a.getType()).isDynamicDim(j)) {
+            param = name;
+            return {a, static_cast<int64_t>(j)};
+          }
+      }
+      return {v, d};
+    }
+    Operation *op = v.getDefiningOp();
+    Value size;
+    if (auto c = dyn_cast<tensor::CastOp>(op)) {
+      v = c.getSource();
+      continue;
+    }
+    if (auto dps = dyn_cast<DestinationStyleOpInterface>(op)) {
+      v = dps.getDpsInitOperand(cast<OpResult>(v).getResultNumber())->get();
+      continue;
+    }
+    if (auto lin = dyn_cast<qopt::LinearOp>(op); lin && d < ty.getRank() - 1) {
+      v = lin.getInput();
+      continue;
+    }
+    if (auto e = dyn_cast<tensor::EmptyOp>(op))
+      size = e.getDynamicSize(d);
+    else if (auto ex = dyn_cast<tensor::ExpandShapeOp>(op))
+      size = dyn_cast<Value>(ex.getMixedOutputShape()[d]);
+    else if (auto sl = dyn_cast<tensor::ExtractSliceOp>(op);
+             sl && sl.getSourceType().getRank() == ty.getRank())
+      size = dyn_cast<Value>(sl.getMixedSizes()[d]);
+    if (!size)
+      return {v, d};
+    std::optional<std::pair<Value, int64_t>> src = fromIndex(size);
+    if (!src)
+      return {size, -1};
+    std::tie(v, d) = *src;
+  }
+  return {v, d};
+}
+
+SizeKey canonicalSize(GraphImporter &imp, Value s, std::string &param) {
+  if (auto dim = s.getDefiningOp<tensor::DimOp>())
+    if (std::optional<int64_t> i = dim.getConstantIndex())
+      return canonicalDim(imp, dim.getSource(), *i, param);
+  return {s, -1};
+}
+
+} // namespace
+
+bool mlir::qopt::onnx_import::isSameSizeAsDim(ONNXNode &n, OpFoldResult size,
+                                              Value t, int64_t d) {
+  auto ty = cast<RankedTensorType>(t.getType());
+  if (!ty.isDynamicDim(d))
+    return getConstantIntValue(size) == ty.getDimSize(d);
+  auto v = dyn_cast<Value>(size);
+  if (!v)
+    return false;
+  std::string p1, p2;
+  SizeKey a = canonicalSize(n.importer, v, p1);
+  SizeKey b = canonicalDim(n.importer, t, d, p2);
+  if (!(a == b))
+    return false;
+  // Dims of one name are equal only when the inputs agree: importModel
+  // asserts it on entry for the names a proof relied on.
+  for (const std::string &p : {p1, p2})
+    if (!p.empty())
+      n.importer.usedDimParams.insert(p);
+  return true;
 }
