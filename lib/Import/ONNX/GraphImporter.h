@@ -11,6 +11,7 @@
 #include "mlir/IR/BuiltinOps.h"
 #include "llvm/ADT/DenseMap.h"
 #include "llvm/ADT/StringMap.h"
+#include "llvm/ADT/StringSet.h"
 
 namespace mlir::qopt::onnx_import {
 
@@ -63,6 +64,12 @@ public:
   /// builders sizing a result from an input's values (Reshape, Expand,
   /// Range, Slice, ConstantOfShape, Tile) read them (Ops/SymbolicShapes.cpp).
   llvm::DenseMap<Value, SmallVector<OpFoldResult>> symbolicInts;
+  /// The dim_param of each dim of each graph input ("" when none): dims of
+  /// one name are one size to isSameSizeAsDim.
+  llvm::DenseMap<Value, SmallVector<std::string>> argDimParams;
+  /// The dim_params some import-time proof relied on: importModel asserts
+  /// on entry that the inputs agree on them.
+  llvm::StringSet<> usedDimParams;
 
 private:
   LogicalResult importAttributesOf(const onnx::ModelProto &model,
@@ -72,6 +79,10 @@ private:
                                         int32_t &dtype);
   LogicalResult importNode(const onnx::NodeProto &node, int64_t index,
                            OpBuilder &b);
+  /// Asserts on entry that graph inputs agree on the dim_params of
+  /// usedDimParams.
+  void assertDimParamsAgree(Block *entry,
+                            ArrayRef<std::pair<std::string, int32_t>> args);
   /// The initializers of a graph as constants at `b`'s insertion point.
   LogicalResult
   importInitializers(ArrayRef<const onnx::TensorProto *> constants,
