@@ -283,6 +283,17 @@ const onnx::TensorProto *ONNXNode::getTensor(StringRef name) {
   return &(*a)->t();
 }
 
+FailureOr<const onnx::GraphProto *> ONNXNode::getGraph(StringRef name) {
+  auto a = findAttr(name, onnx::AttributeProto::GRAPH);
+  if (failed(a))
+    return failure();
+  if (!*a)
+    return static_cast<const onnx::GraphProto *>(nullptr);
+  if (!(*a)->has_g())
+    return emitError() << "attribute '" << name << "' has no graph";
+  return &(*a)->g();
+}
+
 SmallVector<std::string> ONNXNode::unreadAttributes() const {
   SmallVector<std::string> out;
   for (const auto &a : proto.attribute())
@@ -365,6 +376,7 @@ const OpRegistry &OpRegistry::get() {
     registerConvOps(r);
     registerQuantizedOps(r);
     registerRecurrentOps(r);
+    registerControlFlowOps(r);
     return r;
   }();
   return registry;

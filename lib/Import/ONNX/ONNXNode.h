@@ -134,6 +134,9 @@ public:
   FailureOr<SmallVector<std::string>> getStrings(StringRef name);
   /// A tensor attribute (e.g. Constant's `value`); nullptr when absent.
   const onnx::TensorProto *getTensor(StringRef name);
+  /// A graph attribute (If's branches, Loop's and Scan's body); nullptr
+  /// when absent, failure (reported) when of another type.
+  FailureOr<const onnx::GraphProto *> getGraph(StringRef name);
   /// Attributes that were never read; called by the importer after the
   /// builder succeeded.
   SmallVector<std::string> unreadAttributes() const;
@@ -204,6 +207,7 @@ void registerReductionOps(OpRegistry &r);
 void registerConvOps(OpRegistry &r);
 void registerQuantizedOps(OpRegistry &r);
 void registerRecurrentOps(OpRegistry &r);
+void registerControlFlowOps(OpRegistry &r);
 
 } // namespace mlir::qopt::onnx_import
 
