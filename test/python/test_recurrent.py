@@ -313,3 +313,46 @@ def test_vad_model_quantized(tmp_path, build_dir, scheme):
     err = np.abs(ours["prob"] - ref["prob"]).max()
     assert 1e-6 < err < 1e-2, err
     np.testing.assert_allclose(ours["hn"], ref["hn"], atol=0.05)
+
+
+@pytest.mark.parametrize("op", ["LSTM", "GRU", "RNN"])
+def test_stacked_bidirectional_export_pattern(tmp_path, build_dir, op):
+    """Two bidirectional layers the way PyTorch's exporter writes a
+    batch-first nn.LSTM/GRU/RNN(num_layers=2, bidirectional=True): Transpose
+    to time-major, Y [T, 2, B, H] -> Transpose + Reshape [T, B, 2H] into the
+    next layer; batch and time symbolic."""
+    rng = np.random.default_rng(7)
+    I, H, G = 16, 32, GATES[op]
+
+    def u(name, *shape):
+        return numpy_helper.from_array(
+            rng.uniform(-0.3, 0.3, size=shape).astype(np.float32), name)
+
+    inits = [u("l0.W", 2, G * H, I), u("l0.R", 2, G * H, H),
+             u("l0.B", 2, 2 * G * H), u("l1.W", 2, G * H, 2 * H),
+             u("l1.R", 2, G * H, H), u("l1.B", 2, 2 * G * H),
+             u("head.W", 2 * H, 2),
+             numpy_helper.from_array(np.array([0, 0, -1], np.int64), "shape")]
+    nodes = [
+        helper.make_node("Transpose", ["x"], ["xt"], perm=[1, 0, 2]),
+        helper.make_node(op, ["xt", "l0.W", "l0.R", "l0.B"], ["y0"],
+                         hidden_size=H, direction="bidirectional"),
+        helper.make_node("Transpose", ["y0"], ["y0t"], perm=[0, 2, 1, 3]),
+        helper.make_node("Reshape", ["y0t", "shape"], ["in1"]),
+        helper.make_node(op, ["in1", "l1.W", "l1.R", "l1.B"], ["y1"],
+                         hidden_size=H, direction="bidirectional"),
+        helper.make_node("Transpose", ["y1"], ["y1t"], perm=[2, 0, 1, 3]),
+        helper.make_node("Reshape", ["y1t", "shape"], ["feat"]),
+        helper.make_node("MatMul", ["feat", "head.W"], ["y"]),
+    ]
+    graph = helper.make_graph(
+        nodes, "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT,
+                                       ["batch", "time", I])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], inits)
+    model = helper.make_model(
+        graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    feeds = {"x": rng.normal(size=(3, 20, I)).astype(np.float32)}
+    ref = onnxruntime_outputs(model, feeds)
+    ours = compile_and_run(model, feeds, tmp_path, build_dir)
+    np.testing.assert_allclose(ours["y"], ref["y"], rtol=1e-4, atol=1e-5)
