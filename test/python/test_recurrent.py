@@ -356,3 +356,28 @@ def test_stacked_bidirectional_export_pattern(tmp_path, build_dir, op):
     ref = onnxruntime_outputs(model, feeds)
     ours = compile_and_run(model, feeds, tmp_path, build_dir)
     np.testing.assert_allclose(ours["y"], ref["y"], rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("strides,dilations,pads", [
+    ([1], [1], [1, 1]), ([2], [1], [0, 2]), ([2], [3], [2, 1])])
+def test_conv1d_front_through_the_conv_kernel(tmp_path, build_dir, strides,
+                                              dilations, pads):
+    """The 1-D convolutions of audio front ends run on the conv kernel as
+    H = 1 (quant-compile's kernel calls) and match onnxruntime."""
+    rng = np.random.default_rng(3)
+    w = rng.uniform(-0.5, 0.5, size=(6, 5, 3)).astype(np.float32)
+    b = rng.uniform(-0.5, 0.5, size=(6,)).astype(np.float32)
+    node = helper.make_node("Conv", ["x", "w", "b"], ["y"], strides=strides,
+                            dilations=dilations, pads=pads)
+    graph = helper.make_graph(
+        [node], "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 5, 23])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+        [numpy_helper.from_array(w, "w"), numpy_helper.from_array(b, "b")])
+    model = helper.make_model(
+        graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    feeds = {"x": rng.normal(size=(2, 5, 23)).astype(np.float32)}
+    ref = onnxruntime_outputs(model, feeds)
+    ours = compile_and_run(model, feeds, tmp_path, build_dir)
+    assert ours["y"].shape == ref["y"].shape
+    np.testing.assert_allclose(ours["y"], ref["y"], rtol=1e-5, atol=1e-5)
