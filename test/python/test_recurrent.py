@@ -381,3 +381,17 @@ def test_conv1d_front_through_the_conv_kernel(tmp_path, build_dir, strides,
     ours = compile_and_run(model, feeds, tmp_path, build_dir)
     assert ours["y"].shape == ref["y"].shape
     np.testing.assert_allclose(ours["y"], ref["y"], rtol=1e-5, atol=1e-5)
+
+
+def test_static_state_with_symbolic_batch(tmp_path, build_dir):
+    """initial_h/initial_c declared static while X's batch is symbolic: the
+    states are read at X's (dynamic) batch."""
+    model, feeds = recurrent_model("LSTM", initial_h=True, initial_c=True,
+                                   direction="bidirectional")
+    dims = model.graph.input[0].type.tensor_type.shape.dim
+    dims[0].dim_param, dims[1].dim_param = "T", "N"
+    ref = onnxruntime_outputs(model, feeds)
+    ours = compile_and_run(model, feeds, tmp_path, build_dir)
+    for name, expected in ref.items():
+        np.testing.assert_allclose(ours[name], expected, rtol=1e-4, atol=2e-5,
+                                   err_msg=name)

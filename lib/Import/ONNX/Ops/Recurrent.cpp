@@ -310,12 +310,16 @@ Value sliceDirection(ONNXNode &n, Value v, int64_t d, int64_t first,
 }
 
 /// The [B, H] slice of a [dirs, B, H] (or [B, dirs, H] when batch-first)
-/// state at direction `d`.
+/// state at direction `d`, B sized (and typed) as X's batch `batch`: a
+/// static state with a symbolic X batch reads as dynamic (their agreement
+/// is checked at run time).
 Value stateOfDirection(OpBuilder &b, Location loc, Value v, int64_t d,
                        bool batchFirst, OpFoldResult batch, int64_t hidden) {
   auto ty = cast<RankedTensorType>(v.getType());
+  std::optional<int64_t> staticBatch = getConstantIntValue(batch);
   auto outTy = RankedTensorType::get(
-      {ty.getDimSize(batchFirst ? 0 : 1), hidden}, ty.getElementType());
+      {staticBatch ? *staticBatch : ShapedType::kDynamic, hidden},
+      ty.getElementType());
   OpFoldResult zero = b.getIndexAttr(0), one = b.getIndexAttr(1);
   SmallVector<OpFoldResult> offsets, sizes;
   if (batchFirst) {
