@@ -407,6 +407,8 @@ void packDequantized(const void *context, int64_t k0, int64_t kc, int64_t j0,
 }
 
 constexpr int64_t kGemvRows = 4;
+/// Up to this many rows run as groups of kGemvRows dot-product rows.
+constexpr int64_t kGemvSplitRows = 16;
 
 /// Σk x[k] · w[k] over one dequantized row chunk.
 float dot(const float *x, int64_t xK, const float *w, int64_t len) {
@@ -535,6 +537,15 @@ void matmulWeightOnly(int64_t m, int64_t n, int64_t k, const float *a,
                       int64_t cM, int64_t cN) {
   if (m <= 0 || n <= 0 || k <= 0)
     return;
+  // A few more rows (a recurrent step at batch 8, a short prompt): groups of
+  // kGemvRows dot-product rows, the weight decoded once per group, beat
+  // dequantizing every panel for the f32 GEMM.
+  if (m > kGemvRows && m <= kGemvSplitRows) {
+    for (int64_t i0 = 0; i0 < m; i0 += kGemvRows)
+      matmulWeightOnly(std::min(kGemvRows, m - i0), n, k, a + i0 * aM, aM, aK,
+                       qw, c + i0 * cM, cM, cN);
+    return;
+  }
   if (m > kGemvRows) {
     qopt::rt::Gemm g{1,       1, m, n, k, false, a, 0, 0,  aM, aK,
                      nullptr, 0, 0, 0, 0, c,     0, 0, cM, cN};

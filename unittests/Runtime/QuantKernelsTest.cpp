@@ -266,6 +266,9 @@ INSTANTIATE_TEST_SUITE_P(
                       WeightOnlyCase{1, 40, 512, 4, 64, true, true},
                       WeightOnlyCase{3, 33, 192, 4, 64, true, true},
                       WeightOnlyCase{1, 9, 100, 4, 50, true, true},
-                      WeightOnlyCase{24, 45, 256, 4, 64, true, true}));
+                      WeightOnlyCase{24, 45, 256, 4, 64, true, true},
+                      // 5-16 rows: groups of dot-product rows.
+                      WeightOnlyCase{8, 384, 128, 8, 0, true},
+                      WeightOnlyCase{13, 40, 256, 4, 64, true}));
 
 } // namespace
