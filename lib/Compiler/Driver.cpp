@@ -72,6 +72,7 @@ constexpr KeyInfo kKeys[] = {
     {"group-size", "w4/nf4: weights per scale"},
     {"double-quant", "nf4: int8 block scales"},
     {"weight-asymmetric", "w4: uint4 weights with zero points"},
+    {"int4-scale", "w4: mse | signed-extreme | absmax"},
     {"smoothquant", "SmoothQuant alpha in [0, 1]"},
     {"adapter", "PEFT LoRA folder DIR[:SCALE] (repeatable)"},
     {"adapter-mode", "merge | switch"},
@@ -270,6 +271,20 @@ LogicalResult CompileOptions::set(StringRef key, StringRef value,
     return parseBool(key, value, doubleQuant, error);
   if (key == "weight-asymmetric")
     return parseBool(key, value, weightAsymmetric, error);
+  if (key == "int4-scale") {
+    Int4ScaleMethod method;
+    if (failed(parseChoice(
+            key, value,
+            llvm::StringSwitch<std::optional<Int4ScaleMethod>>(value)
+                .Case("mse", Int4ScaleMethod::MSE)
+                .Case("signed-extreme", Int4ScaleMethod::SignedExtreme)
+                .Case("absmax", Int4ScaleMethod::AbsMax)
+                .Default(std::nullopt),
+            "mse, signed-extreme, absmax", method, error)))
+      return failure();
+    int4Scale = method;
+    return success();
+  }
   if (key == "smoothquant") {
     double alpha;
     if (failed(parseNumber(key, value, alpha, error)))
@@ -588,6 +603,9 @@ mlir::qopt::compileModule(ModuleOp module, const CompileOptions &options,
     return fail("--report needs --quantize, --prune or a QDQ model to fold");
   if (options.ternaryMode && (!quantizing || scheme != QuantScheme::Ternary))
     return fail("--ternary-mode is for --quantize=ternary");
+  if (options.int4Scale &&
+      (!quantizing || scheme != QuantScheme::W4 || options.weightAsymmetric))
+    return fail("--int4-scale is for --quantize=w4 (symmetric int4)");
   if (!pruning && (options.pruneMethod || options.pruneScope ||
                    !options.pruneInclude.empty() ||
                    !options.pruneExclude.empty() || options.shrinkStructured))
@@ -673,6 +691,7 @@ mlir::qopt::compileModule(ModuleOp module, const CompileOptions &options,
     ptq.groupSize = options.groupSize.value_or(
         scheme == QuantScheme::NF4 ? int64_t(64) : int64_t(128));
     ptq.weightSymmetric = !options.weightAsymmetric;
+    ptq.int4Scale = options.int4Scale.value_or(Int4ScaleMethod::MSE);
     ptq.doubleQuant = options.doubleQuant;
     ptq.smoothquantAlpha = options.smoothquant.value_or(-1.0);
     ptq.exclude = options.exclude;

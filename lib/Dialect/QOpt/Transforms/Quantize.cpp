@@ -10,7 +10,9 @@
 //   nf4           weight-only NF4 (QLoRA's NormalFloat levels, absmax per
 //                 block of group-size), two codes per byte;
 //   w4            weight-only 4-bit block-wise (group-size, symmetric int4
-//                 or asymmetric uint4 with zero points), two per byte.
+//                 (int4-scale: mse, signed-extreme or absmax; Int4Blocks.h)
+//                 or asymmetric uint4 with zero points), two per byte; a K
+//                 that is not a multiple of the group pads the last block.
 //
 //===----------------------------------------------------------------------===//
 
@@ -18,6 +20,7 @@
 #include "WeightValues.h"
 #include "qopt/Dialect/QOpt/IR/QOptOps.h"
 #include "qopt/Dialect/QOpt/Transforms/Passes.h"
+#include "qopt/Support/Int4Blocks.h"
 #include "qopt/Support/NF4.h"
 #include "qopt/Support/QuantMath.h"
 
@@ -93,33 +96,59 @@ struct Blocked4 {
 
 std::optional<Blocked4> quantizeBlocked4(const std::vector<float> &w, int64_t n,
                                          int64_t k, int64_t group,
-                                         bool symmetric) {
+                                         bool symmetric,
+                                         ::qopt::Int4Scale method) {
   ::qopt::StorageType type =
       symmetric ? ::qopt::StorageType::Int4 : ::qopt::StorageType::UInt4;
   ::qopt::StorageRange range = ::qopt::storageRange(type);
   Blocked4 out;
   out.packed.assign(size_t(n * k / 2), 0);
+  std::vector<int8_t> q(static_cast<size_t>(group));
   for (int64_t r = 0; r < n; ++r)
     for (int64_t g = 0; g < k / group; ++g) {
       const float *v = w.data() + r * k + g * group;
-      float lo = 0, hi = 0;
-      for (int64_t i = 0; i < group; ++i) {
-        if (!std::isfinite(v[i]))
+      if (symmetric) {
+        std::optional<float> scale =
+            ::qopt::quantizeInt4Block(v, group, method, q.data());
+        if (!scale)
           return std::nullopt;
-        lo = std::min(lo, v[i]);
-        hi = std::max(hi, v[i]);
+        out.scales.push_back(*scale);
+        out.zeroPoints.push_back(0);
+      } else {
+        float lo = 0, hi = 0;
+        for (int64_t i = 0; i < group; ++i) {
+          if (!std::isfinite(v[i]))
+            return std::nullopt;
+          lo = std::min(lo, v[i]);
+          hi = std::max(hi, v[i]);
+        }
+        auto p = ::qopt::chooseQuantParams(lo, hi, type, symmetric);
+        if (!p)
+          return std::nullopt;
+        out.scales.push_back(float(p->scale));
+        out.zeroPoints.push_back(int8_t(p->zeroPoint));
+        for (int64_t i = 0; i < group; ++i)
+          q[size_t(i)] = int8_t(::qopt::quantizeValue(v[i], *p, range));
       }
-      auto p = ::qopt::chooseQuantParams(lo, hi, type, symmetric);
-      if (!p)
-        return std::nullopt;
-      out.scales.push_back(float(p->scale));
-      out.zeroPoints.push_back(int8_t(p->zeroPoint));
       for (int64_t i = 0; i < group; ++i) {
         int64_t kk = g * group + i;
-        int q = int(::qopt::quantizeValue(v[i], *p, range)) & 15;
-        out.packed[size_t((r * k + kk) / 2)] |= int8_t(q << ((kk % 2) * 4));
+        int nib = int(q[size_t(i)]) & 15;
+        out.packed[size_t((r * k + kk) / 2)] |= int8_t(nib << ((kk % 2) * 4));
       }
     }
+  return out;
+}
+
+/// `w` [n, k] with each row padded with zeros to `kp` columns (the last
+/// 4-bit block of a K that is not a multiple of the group; zeros change
+/// neither a block's extreme nor its error).
+std::vector<float> padColumns(const std::vector<float> &w, int64_t n, int64_t k,
+                              int64_t kp) {
+  if (kp == k)
+    return w;
+  std::vector<float> out(size_t(n * kp), 0.0f);
+  for (int64_t r = 0; r < n; ++r)
+    std::copy(w.begin() + r * k, w.begin() + (r + 1) * k, out.begin() + r * kp);
   return out;
 }
 
@@ -253,7 +282,32 @@ struct QuantizePass : mlir::qopt::impl::QuantizePassBase<QuantizePass> {
     int64_t n = weightTy.getDimSize(0), k = weightTy.getDimSize(1);
     Type f32 = b.getF32Type(), i8 = b.getI8Type();
     StoredWeight out;
-    if (blocked && scheme == QuantScheme::NF4) {
+    if (blocked) {
+      // The last block padded with zeros: K rounded up to the group.
+      int64_t kp = (k + groupSize - 1) / groupSize * groupSize;
+      std::vector<float> padded = padColumns(w, n, k, kp);
+      return storeBlocked(b, loc, padded, n, kp, name);
+    }
+    std::optional<ChannelInt8> q = quantizePerChannel(w, weightTy.getShape());
+    if (!q)
+      return failure();
+    out.format = WeightFormat::Int8;
+    out.weight = blobConstant<int8_t>(b, loc, weightTy.clone(i8),
+                                      name + ".int8", q->values);
+    std::vector<float> scales(q->scales.begin(), q->scales.end());
+    out.scale = blobConstant<float>(b, loc, RankedTensorType::get({n}, f32),
+                                    name + ".scale", scales);
+    return out;
+  }
+
+  /// A 4-bit weight [n, k] (k a multiple of the group) packed, with its
+  /// block scales (and zero points).
+  FailureOr<StoredWeight> storeBlocked(OpBuilder &b, Location loc,
+                                       const std::vector<float> &w, int64_t n,
+                                       int64_t k, const std::string &name) {
+    Type f32 = b.getF32Type(), i8 = b.getI8Type();
+    StoredWeight out;
+    if (scheme == QuantScheme::NF4) {
       std::vector<uint8_t> packed;
       std::vector<float> absmax;
       if (!::qopt::quantizeNF4(w.data(), n, k, groupSize, packed, absmax))
@@ -277,32 +331,24 @@ struct QuantizePass : mlir::qopt::impl::QuantizePassBase<QuantizePass> {
       out.scaleOffset = b.getF64FloatAttr(dq.offset);
       return out;
     }
-    if (blocked) {
-      std::optional<Blocked4> q =
-          quantizeBlocked4(w, n, k, groupSize, weightSymmetric);
-      if (!q)
-        return failure();
-      out.format = weightSymmetric ? WeightFormat::Int4 : WeightFormat::UInt4;
-      out.group = groupSize;
-      out.weight = blobConstant<int8_t>(
-          b, loc, RankedTensorType::get({n, k / 2}, i8),
-          name + "." + stringifyWeightFormat(out.format).str(), q->packed);
-      auto sTy = RankedTensorType::get({n, k / groupSize}, f32);
-      out.scale = blobConstant<float>(b, loc, sTy, name + ".scale", q->scales);
-      if (!weightSymmetric)
-        out.zeroPoint = blobConstant<int8_t>(
-            b, loc, sTy.clone(i8), name + ".zero_point", q->zeroPoints);
-      return out;
-    }
-    std::optional<ChannelInt8> q = quantizePerChannel(w, weightTy.getShape());
+    std::optional<Blocked4> q = quantizeBlocked4(
+        w, n, k, groupSize, weightSymmetric,
+        int4Scale == Int4ScaleMethod::SignedExtreme
+            ? ::qopt::Int4Scale::SignedExtreme
+        : int4Scale == Int4ScaleMethod::AbsMax ? ::qopt::Int4Scale::AbsMax
+                                               : ::qopt::Int4Scale::MSE);
     if (!q)
       return failure();
-    out.format = WeightFormat::Int8;
-    out.weight = blobConstant<int8_t>(b, loc, weightTy.clone(i8),
-                                      name + ".int8", q->values);
-    std::vector<float> scales(q->scales.begin(), q->scales.end());
-    out.scale = blobConstant<float>(b, loc, RankedTensorType::get({n}, f32),
-                                    name + ".scale", scales);
+    out.format = weightSymmetric ? WeightFormat::Int4 : WeightFormat::UInt4;
+    out.group = groupSize;
+    out.weight = blobConstant<int8_t>(
+        b, loc, RankedTensorType::get({n, k / 2}, i8),
+        name + "." + stringifyWeightFormat(out.format).str(), q->packed);
+    auto sTy = RankedTensorType::get({n, k / groupSize}, f32);
+    out.scale = blobConstant<float>(b, loc, sTy, name + ".scale", q->scales);
+    if (!weightSymmetric)
+      out.zeroPoint = blobConstant<int8_t>(b, loc, sTy.clone(i8),
+                                           name + ".zero_point", q->zeroPoints);
     return out;
   }
 
@@ -330,11 +376,6 @@ struct QuantizePass : mlir::qopt::impl::QuantizePassBase<QuantizePass> {
           << " (i32 accumulation could overflow): weight-only int8 instead";
       activation = ActivationMode::None;
     }
-    if (isBlocked4() && k % groupSize != 0) {
-      op.emitWarning("qopt-quantize: K = ")
-          << k << " is not a multiple of group-size " << int64_t(groupSize)
-          << ": weight-only int8 instead";
-    }
 
     if (scheme == QuantScheme::W8A8 && form == QuantizedLinearForm::QDQ) {
       FailureOr<Value> act = qdqActivation(observer);
@@ -355,7 +396,7 @@ struct QuantizePass : mlir::qopt::impl::QuantizePassBase<QuantizePass> {
     }
 
     Value input = observer ? observer.getInput() : op.getInput();
-    bool blocked = isBlocked4() && k % groupSize == 0;
+    bool blocked = isBlocked4();
     StoredWeight &stored = storedWeights[{op.getWeight(), int(blocked)}];
     if (!stored.weight) {
       FailureOr<StoredWeight> made =
