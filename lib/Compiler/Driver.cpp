@@ -697,19 +697,9 @@ mlir::qopt::compileModule(ModuleOp module, const CompileOptions &options,
     ptq.exclude = options.exclude;
     ptq.include = options.include;
     ptq.ternaryMode = options.ternaryMode.value_or(TernaryMode::Absmean);
-    // A model with no layer to quantize would come back unchanged, as if
-    // quantized: say so (a MatMul on a computed weight, an export whose
-    // weights are graph inputs, ...).
-    int64_t layers = 0;
-    module->walk([&](Operation *op) {
-      if (isa<QuantizableLayerOpInterface>(op))
-        ++layers;
-    });
-    if (layers == 0)
-      mlir::emitWarning(module.getLoc())
-          << "--quantize: the model has no layer to quantize (no MatMul, "
-             "Gemm or Conv with a constant weight; quant-compile "
-             "--list-layers lists them): the output computes in float";
+    // A scheme that quantizes nothing (no layer, all excluded, weights
+    // computed at run time) is an error of qopt-quantize, which lists the
+    // ops left float and why.
     PassManager pm(&ctx);
     buildPTQPipeline(pm, ptq);
     if (failed(pm.run(module)))

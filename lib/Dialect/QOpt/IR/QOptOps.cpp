@@ -731,6 +731,13 @@ static std::optional<int64_t> reductionSize(QuantizableLayerOpInterface layer) {
 
 LogicalResult QOptDialect::verifyOperationAttribute(Operation *op,
                                                     NamedAttribute attr) {
+  if (attr.getName() == NotQuantizedReasonAttr::getAttrName()) {
+    if (!isa<NotQuantizedReasonAttr>(attr.getValue()))
+      return op->emitOpError("'")
+             << attr.getName().strref()
+             << "' must be a #qopt.not_quantized attribute";
+    return success();
+  }
   if (attr.getName() != SparsityAttr::getAttrName())
     return success();
   auto sparsity = dyn_cast<SparsityAttr>(attr.getValue());

@@ -205,24 +205,79 @@ struct QuantizePass : mlir::qopt::impl::QuantizePassBase<QuantizePass> {
       }
 
     SmallVector<QuantizableLayerOpInterface> layers;
+    int64_t alreadyQuantized = 0;
     module.walk([&](QuantizableLayerOpInterface layer) {
       if (!layer.isQuantizedLayer())
         layers.push_back(layer);
+      else
+        ++alreadyQuantized;
     });
+    // Every layer left float, with why (the report lists them).
+    SmallVector<std::pair<Operation *, NotQuantizedReason>> leftFloat;
+    int64_t quantized = 0;
     for (QuantizableLayerOpInterface layer : layers) {
       Operation *op = layer;
       std::string name = layer.getLayerName();
+      std::optional<NotQuantizedReason> skip;
       if (!exclude.empty() && !name.empty() && excluded.match(name))
-        continue;
-      if (!include.empty() && !included.match(name))
-        continue;
+        skip = NotQuantizedReason::Excluded;
+      else if (!include.empty() && !included.match(name))
+        skip = NotQuantizedReason::NotIncluded;
       LogicalResult r = success();
-      if (auto linear = dyn_cast<LinearOp>(op))
-        r = quantizeLinear(linear, name);
+      if (skip)
+        ; // stays float
+      else if (auto linear = dyn_cast<LinearOp>(op))
+        r = quantizeLinear(linear, name, skip);
       else if (auto conv = dyn_cast<linalg::Conv2DNchwFchwOp>(op))
-        r = quantizeConv(conv, name);
+        r = quantizeConv(conv, name, skip);
+      else
+        skip = NotQuantizedReason::Scheme;
       if (failed(r))
         return signalPassFailure();
+      if (skip)
+        leftFloat.push_back({op, *skip});
+      else
+        ++quantized;
+    }
+    // Matmul-like ops that are not layers: contractions without a constant
+    // operand (products of activations, weights computed at run time), or
+    // with one that is not a 2-D matrix.
+    module.walk([&](linalg::LinalgOp op) {
+      if (isa<QuantizableLayerOpInterface>(op.getOperation()) ||
+          !linalg::isaContractionOpInterface(op))
+        return;
+      bool constantOperand = llvm::any_of(op.getDpsInputs(), [](Value v) {
+        return bool(v.getDefiningOp<arith::ConstantOp>());
+      });
+      leftFloat.push_back({op, constantOperand
+                                   ? NotQuantizedReason::Shape
+                                   : NotQuantizedReason::DynamicWeight});
+    });
+    for (auto [op, reason] : leftFloat)
+      op->setAttr(NotQuantizedReasonAttr::getAttrName(),
+                  NotQuantizedReasonAttr::get(op->getContext(), reason));
+    if (quantized == 0 && alreadyQuantized == 0) {
+      // A requested scheme that changes nothing would pass a float model
+      // off as quantized.
+      InFlightDiagnostic diag = module.emitError("qopt-quantize: scheme ")
+                                << stringifyQuantScheme(scheme)
+                                << " quantized no layer";
+      if (leftFloat.empty())
+        diag << ": the model has no MatMul, Gemm or Conv with a constant "
+                "weight (quant-compile --list-layers lists the layers)";
+      else
+        diag << ": " << leftFloat.size()
+             << " matmul-like op(s) left float (qopt.not_quantized says why)";
+      for (auto [op, reason] : ArrayRef(leftFloat).take_front(8)) {
+        std::string name;
+        if (auto layer = dyn_cast<QuantizableLayerOpInterface>(op))
+          name = layer.getLayerName();
+        diag.attachNote(op->getLoc())
+            << op->getName() << (name.empty() ? "" : " '") << name
+            << (name.empty() ? "" : "'") << ": "
+            << stringifyNotQuantizedReason(reason);
+      }
+      return signalPassFailure();
     }
     // Observers all of whose consumers were quantized are done with, and
     // so are the float weights nothing reads any more.
@@ -352,19 +407,29 @@ struct QuantizePass : mlir::qopt::impl::QuantizePassBase<QuantizePass> {
     return out;
   }
 
-  LogicalResult quantizeLinear(LinearOp op, const std::string &layer) {
+  LogicalResult quantizeLinear(LinearOp op, const std::string &layer,
+                               std::optional<NotQuantizedReason> &skip) {
     auto weightTy = cast<RankedTensorType>(op.getWeight().getType());
     std::optional<std::vector<float>> w = constantF32Values(op.getWeight());
-    if (!w || !weightTy.hasStaticShape() ||
-        !op.getInput().getType().getElementType().isF32())
-      return success(); // not a constant f32 weight: stays float
+    // Not a constant f32 weight: stays float.
+    if (!op.getInput().getType().getElementType().isF32() ||
+        !weightTy.getElementType().isF32())
+      skip = NotQuantizedReason::NotF32;
+    else if (!weightTy.hasStaticShape())
+      skip = NotQuantizedReason::Shape;
+    else if (!w)
+      skip = NotQuantizedReason::DynamicWeight;
+    if (skip)
+      return success();
     auto observer = op.getInput().getDefiningOp<ObserveOp>();
     ActivationMode activation =
         scheme == QuantScheme::W8A8          ? ActivationMode::Static
         : scheme == QuantScheme::W8A8Dynamic ? ActivationMode::Dynamic
                                              : ActivationMode::None;
-    if (activation == ActivationMode::Static && !observer)
-      return success(); // not calibrated: stays float
+    if (activation == ActivationMode::Static && !observer) {
+      skip = NotQuantizedReason::NotCalibrated; // stays float
+      return success();
+    }
     int64_t n = weightTy.getDimSize(0), k = weightTy.getDimSize(1);
     std::string name = layer.empty() ? std::string("weight") : layer;
     OpBuilder b(op);
@@ -435,20 +500,27 @@ struct QuantizePass : mlir::qopt::impl::QuantizePassBase<QuantizePass> {
   }
 
   LogicalResult quantizeConv(linalg::Conv2DNchwFchwOp conv,
-                             const std::string &layer) {
-    if (!conv.hasPureTensorSemantics())
+                             const std::string &layer,
+                             std::optional<NotQuantizedReason> &skip) {
+    if (!conv.hasPureTensorSemantics()) {
+      skip = NotQuantizedReason::Scheme;
       return success();
+    }
     Operation *op = conv;
     OpOperand *input = conv.getDpsInputOperand(0);
     OpOperand *filter = conv.getDpsInputOperand(1);
     auto filterTy = cast<RankedTensorType>(filter->get().getType());
     std::optional<std::vector<float>> w = constantF32Values(filter->get());
-    if (!w || !filterTy.hasStaticShape())
-      return success();
-    if (scheme == QuantScheme::W8A8Dynamic)
-      return success(); // per-token scales are for linear layers
+    if (!filterTy.hasStaticShape())
+      skip = NotQuantizedReason::Shape;
+    else if (!w)
+      skip = NotQuantizedReason::DynamicWeight;
+    else if (scheme == QuantScheme::W8A8Dynamic)
+      skip = NotQuantizedReason::Scheme; // per-token scales: linear layers
     auto observer = input->get().getDefiningOp<ObserveOp>();
-    if (scheme == QuantScheme::W8A8 && !observer)
+    if (!skip && scheme == QuantScheme::W8A8 && !observer)
+      skip = NotQuantizedReason::NotCalibrated;
+    if (skip)
       return success();
     OpBuilder b(op);
     if (scheme == QuantScheme::W8A8 && form == QuantizedLinearForm::QLinear)

@@ -20,7 +20,7 @@
 // Dynamic needs no calibration; `include` keeps "head" float (and its observer).
 // DYN: %[[O:.*]] = qopt.observe %arg0
 // DYN: qopt.qlinear %arg0, {{.*}} {activation = #qopt.activation<dynamic>, weight_format = #qopt.weight_format<int8>, weight_name = "blocks.0.fc1"}
-// DYN: qopt.linear %[[O]], %{{.*}} {weight_name = "head"}
+// DYN: qopt.linear %[[O]], %{{.*}} {qopt.not_quantized = #qopt.not_quantized<not_included>, weight_name = "head"}
 
 // W8: qopt.qlinear {{.*}} {activation = #qopt.activation<none>, weight_format = #qopt.weight_format<int8>, weight_name = "blocks.0.fc1"}
 // W8: qopt.qlinear {{.*}} {activation = #qopt.activation<none>, weight_format = #qopt.weight_format<int8>, weight_name = "head"}
