@@ -17,7 +17,8 @@ Systems, each against onnxruntime's float output on the same held-back
 inputs (SQNR, dB) and timed (median ms, same thread count, alternating
 rounds, best of 3):
   ours w4 g32/g128 with --int4-scale=mse (default), signed-extreme (ORT's
-  convention) and absmax (max|w|/7), and --weight-asymmetric (uint4);
+  convention) and absmax (max|w|/7), and --weight-asymmetric (uint4) with
+  mse (default) and minmax (ORT's asymmetric range);
   ours w8a8-dynamic;
   onnxruntime MatMulNBits, 4 bits, block 32/128, symmetric and asymmetric,
   its weights from onnxruntime's own quantizer (quantize_matmul_4bits, the
@@ -249,8 +250,10 @@ def main(argv=None):
         for scale in ("mse", "signed-extreme", "absmax"):
             ours_systems[f"ours_w4_g{g}_{scale}"] = [
                 "--quantize=w4", f"--group-size={g}", f"--int4-scale={scale}"]
-        ours_systems[f"ours_w4_g{g}_asymmetric"] = [
-            "--quantize=w4", f"--group-size={g}", "--weight-asymmetric"]
+        for scale in ("mse", "minmax"):
+            ours_systems[f"ours_w4_g{g}_uint4_{scale}"] = [
+                "--quantize=w4", f"--group-size={g}", "--weight-asymmetric",
+                f"--int4-scale={scale}"]
     results = {}
     for arch in args.models.split(","):
         model = build(arch, args.layers, args.seq, seed=len(arch))

@@ -72,7 +72,7 @@ constexpr KeyInfo kKeys[] = {
     {"group-size", "w4/nf4: weights per scale"},
     {"double-quant", "nf4: int8 block scales"},
     {"weight-asymmetric", "w4: uint4 weights with zero points"},
-    {"int4-scale", "w4: mse | signed-extreme | absmax"},
+    {"int4-scale", "w4: mse | signed-extreme | absmax | minmax"},
     {"smoothquant", "SmoothQuant alpha in [0, 1]"},
     {"adapter", "PEFT LoRA folder DIR[:SCALE] (repeatable)"},
     {"adapter-mode", "merge | switch"},
@@ -279,8 +279,9 @@ LogicalResult CompileOptions::set(StringRef key, StringRef value,
                 .Case("mse", Int4ScaleMethod::MSE)
                 .Case("signed-extreme", Int4ScaleMethod::SignedExtreme)
                 .Case("absmax", Int4ScaleMethod::AbsMax)
+                .Case("minmax", Int4ScaleMethod::MinMax)
                 .Default(std::nullopt),
-            "mse, signed-extreme, absmax", method, error)))
+            "mse, signed-extreme, absmax, minmax", method, error)))
       return failure();
     int4Scale = method;
     return success();
@@ -603,9 +604,16 @@ mlir::qopt::compileModule(ModuleOp module, const CompileOptions &options,
     return fail("--report needs --quantize, --prune or a QDQ model to fold");
   if (options.ternaryMode && (!quantizing || scheme != QuantScheme::Ternary))
     return fail("--ternary-mode is for --quantize=ternary");
-  if (options.int4Scale &&
-      (!quantizing || scheme != QuantScheme::W4 || options.weightAsymmetric))
-    return fail("--int4-scale is for --quantize=w4 (symmetric int4)");
+  if (options.int4Scale && (!quantizing || scheme != QuantScheme::W4))
+    return fail("--int4-scale is for --quantize=w4");
+  if (options.int4Scale && options.weightAsymmetric &&
+      (*options.int4Scale == Int4ScaleMethod::SignedExtreme ||
+       *options.int4Scale == Int4ScaleMethod::AbsMax))
+    return fail("--int4-scale=signed-extreme|absmax are for symmetric int4; "
+                "--weight-asymmetric takes mse or minmax");
+  if (options.int4Scale && !options.weightAsymmetric &&
+      *options.int4Scale == Int4ScaleMethod::MinMax)
+    return fail("--int4-scale=minmax is for --weight-asymmetric (uint4)");
   if (!pruning && (options.pruneMethod || options.pruneScope ||
                    !options.pruneInclude.empty() ||
                    !options.pruneExclude.empty() || options.shrinkStructured))

@@ -16,6 +16,8 @@ std::optional<Int4Scale> parseInt4Scale(const std::string &name) {
     return Int4Scale::SignedExtreme;
   if (name == "absmax")
     return Int4Scale::AbsMax;
+  if (name == "minmax")
+    return Int4Scale::MinMax;
   return std::nullopt;
 }
 
@@ -27,6 +29,8 @@ const char *int4ScaleName(Int4Scale method) {
     return "signed-extreme";
   case Int4Scale::AbsMax:
     return "absmax";
+  case Int4Scale::MinMax:
+    return "minmax";
   }
   return "?";
 }
@@ -63,6 +67,8 @@ double int4MseCandidate(int i) {
 
 std::optional<float> quantizeInt4Block(const float *v, int64_t len,
                                        Int4Scale method, int8_t *q) {
+  if (method == Int4Scale::MinMax)
+    return std::nullopt; // an asymmetric rule
   for (int64_t i = 0; i < len; ++i)
     if (!std::isfinite(v[i]))
       return std::nullopt;
@@ -104,6 +110,48 @@ std::optional<float> quantizeInt4Block(const float *v, int64_t len,
   for (int64_t i = 0; i < len; ++i)
     q[i] = static_cast<int8_t>(quantizeInt4Ort(v[i], best));
   return best;
+}
+
+std::optional<UInt4Params> quantizeUInt4Block(const float *v, int64_t len,
+                                              Int4Scale method, int8_t *q) {
+  float lo = 0, hi = 0;
+  for (int64_t i = 0; i < len; ++i) {
+    if (!std::isfinite(v[i]))
+      return std::nullopt;
+    lo = std::min(lo, v[i]);
+    hi = std::max(hi, v[i]);
+  }
+  StorageRange range = storageRange(StorageType::UInt4);
+  auto params = [&](double alpha) {
+    return chooseQuantParams(static_cast<float>(lo * alpha),
+                             static_cast<float>(hi * alpha), StorageType::UInt4,
+                             /*symmetric=*/false);
+  };
+  std::optional<QuantParams> best = params(1.0);
+  if (!best)
+    return std::nullopt;
+  if (method == Int4Scale::MSE && hi > lo) {
+    double bestErr = std::numeric_limits<double>::infinity();
+    for (int c = 0; c <= 20; ++c) {
+      std::optional<QuantParams> p = params(1.0 - 0.01 * c);
+      if (!p)
+        continue;
+      double err = 0;
+      for (int64_t i = 0; i < len && err < bestErr; ++i) {
+        double d = static_cast<double>(v[i]) -
+                   static_cast<double>(
+                       dequantizeValue(quantizeValue(v[i], *p, range), *p));
+        err += d * d;
+      }
+      if (err < bestErr) {
+        bestErr = err;
+        best = p;
+      }
+    }
+  }
+  for (int64_t i = 0; i < len; ++i)
+    q[i] = static_cast<int8_t>(quantizeValue(v[i], *best, range));
+  return UInt4Params{best->scale, static_cast<int>(best->zeroPoint)};
 }
 
 } // namespace qopt

@@ -126,17 +126,84 @@ TEST(Int4Blocks, MseNeverWorseThanSignedExtreme) {
   }
 }
 
+std::vector<int> quantizeU(const std::vector<float> &v, Int4Scale method,
+                           UInt4Params &p) {
+  std::vector<int8_t> q(v.size());
+  std::optional<UInt4Params> r =
+      quantizeUInt4Block(v.data(), int64_t(v.size()), method, q.data());
+  EXPECT_TRUE(r.has_value());
+  p = r.value_or(UInt4Params{0.0f, 0});
+  return std::vector<int>(q.begin(), q.end());
+}
+
+TEST(Int4Blocks, UInt4MinMax) {
+  // REFERENCE.md asymmetric: [-0.5, 1] -> scale 1.5/15 = 0.1, zero point
+  // round(0.5 / 0.1) = 5; 1 -> 15, -0.5 -> 0.
+  UInt4Params p;
+  EXPECT_EQ(quantizeU({1.0f, -0.5f}, Int4Scale::MinMax, p),
+            (std::vector<int>{15, 0}));
+  EXPECT_FLOAT_EQ(p.scale, 0.1f);
+  EXPECT_EQ(p.zeroPoint, 5);
+  // Widened to include 0: [0.2, 0.75] -> scale 0.75/15 = 0.05, zero point
+  // 0; 0.2 -> 4.
+  EXPECT_EQ(quantizeU({0.2f, 0.75f}, Int4Scale::MinMax, p),
+            (std::vector<int>{4, 15}));
+  EXPECT_FLOAT_EQ(p.scale, 0.05f);
+  EXPECT_EQ(p.zeroPoint, 0);
+}
+
+TEST(Int4Blocks, UInt4Mse) {
+  // [1, 0.3, 0.3, 0.3]: the full range (scale 1/15) puts 0.3 at 4.5 -> 4
+  // (0.267, error 3 * 0.033^2 = 0.0033); the range 0.97 · [0, 1] (scale
+  // 0.0647) maps 1 to 15 (0.97) and 0.3 to 5 (0.323): 0.0009 + 3 * 0.0005 =
+  // 0.0025, the least among α = 1 ... 0.8.
+  UInt4Params p;
+  EXPECT_EQ(quantizeU({1.0f, 0.3f, 0.3f, 0.3f}, Int4Scale::MSE, p),
+            (std::vector<int>{15, 5, 5, 5}));
+  EXPECT_FLOAT_EQ(p.scale, 0.97f / 15.0f);
+  EXPECT_EQ(p.zeroPoint, 0);
+  // Exact at the full range: kept.
+  EXPECT_EQ(quantizeU({1.0f, -0.5f}, Int4Scale::MSE, p),
+            (std::vector<int>{15, 0}));
+  EXPECT_FLOAT_EQ(p.scale, 0.1f);
+}
+
+TEST(Int4Blocks, UInt4MseNeverWorseThanMinMax) {
+  uint32_t seed = 777;
+  auto next = [&] {
+    seed = seed * 1664525u + 1013904223u;
+    return float(int32_t(seed >> 8) - (1 << 23)) / float(1 << 23);
+  };
+  for (int block = 0; block < 200; ++block) {
+    std::vector<float> v(32);
+    for (float &x : v)
+      x = next() * next() * 2.0f + 0.1f;
+    auto sse = [&](Int4Scale method) {
+      UInt4Params p;
+      std::vector<int> q = quantizeU(v, method, p);
+      double e = 0;
+      for (size_t i = 0; i < v.size(); ++i)
+        e += std::pow(
+            double(v[i]) - double(float(q[i] - p.zeroPoint) * p.scale), 2);
+      return e;
+    };
+    EXPECT_LE(sse(Int4Scale::MSE), sse(Int4Scale::MinMax)) << "block " << block;
+  }
+}
+
 TEST(Int4Blocks, NotFinite) {
   std::vector<float> v{1.0f, std::numeric_limits<float>::infinity()};
   std::vector<int8_t> q(2);
   for (Int4Scale m :
        {Int4Scale::MSE, Int4Scale::SignedExtreme, Int4Scale::AbsMax})
     EXPECT_FALSE(quantizeInt4Block(v.data(), 2, m, q.data()).has_value());
+  EXPECT_FALSE(
+      quantizeUInt4Block(v.data(), 2, Int4Scale::MSE, q.data()).has_value());
 }
 
 TEST(Int4Blocks, Names) {
-  for (Int4Scale m :
-       {Int4Scale::MSE, Int4Scale::SignedExtreme, Int4Scale::AbsMax})
+  for (Int4Scale m : {Int4Scale::MSE, Int4Scale::SignedExtreme,
+                      Int4Scale::AbsMax, Int4Scale::MinMax})
     EXPECT_EQ(parseInt4Scale(int4ScaleName(m)), m);
   EXPECT_FALSE(parseInt4Scale("max7").has_value());
 }

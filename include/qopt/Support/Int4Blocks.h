@@ -18,6 +18,13 @@
 ///   signed-extreme's; α = 1 wins ties, so no block is worse than
 ///   onnxruntime's.
 ///
+/// Asymmetric uint4 (q in [0, 15], w ≈ (q - zp) · scale), by two rules:
+/// - minmax: REFERENCE.md's asymmetric formula on the block's range widened
+///   to include 0 (what onnxruntime's is_symmetric=False computes);
+/// - mse: the range [α·min, α·max] (α = 1, 0.99, ..., 0.80) whose
+///   quantization has the least squared error over the block; α = 1 wins
+///   ties, so no block is worse than minmax's.
+///
 /// Plain C++ with no LLVM/MLIR dependency.
 //
 //===----------------------------------------------------------------------===//
@@ -32,9 +39,9 @@
 namespace qopt {
 
 /// How a block's int4 scale is chosen.
-enum class Int4Scale { MSE, SignedExtreme, AbsMax };
+enum class Int4Scale { MSE, SignedExtreme, AbsMax, MinMax };
 
-/// Parses "mse", "signed-extreme", "absmax".
+/// Parses "mse", "signed-extreme", "absmax", "minmax".
 std::optional<Int4Scale> parseInt4Scale(const std::string &name);
 
 /// The option spelling of `method`.
@@ -57,6 +64,17 @@ double int4MseCandidate(int i);
 /// scale (w ≈ q · scale), or std::nullopt when a value is not finite.
 std::optional<float> quantizeInt4Block(const float *v, int64_t len,
                                        Int4Scale method, int8_t *q);
+
+/// Scale and zero point of an asymmetric uint4 block.
+struct UInt4Params {
+  float scale;
+  int zeroPoint;
+};
+
+/// Quantizes v[0, len) to q[0, len) in [0, 15] by `method` (MinMax or
+/// MSE), or std::nullopt when a value is not finite.
+std::optional<UInt4Params> quantizeUInt4Block(const float *v, int64_t len,
+                                              Int4Scale method, int8_t *q);
 
 } // namespace qopt
 

@@ -115,20 +115,12 @@ std::optional<Blocked4> quantizeBlocked4(const std::vector<float> &w, int64_t n,
         out.scales.push_back(*scale);
         out.zeroPoints.push_back(0);
       } else {
-        float lo = 0, hi = 0;
-        for (int64_t i = 0; i < group; ++i) {
-          if (!std::isfinite(v[i]))
-            return std::nullopt;
-          lo = std::min(lo, v[i]);
-          hi = std::max(hi, v[i]);
-        }
-        auto p = ::qopt::chooseQuantParams(lo, hi, type, symmetric);
+        std::optional<::qopt::UInt4Params> p =
+            ::qopt::quantizeUInt4Block(v, group, method, q.data());
         if (!p)
           return std::nullopt;
-        out.scales.push_back(float(p->scale));
+        out.scales.push_back(p->scale);
         out.zeroPoints.push_back(int8_t(p->zeroPoint));
-        for (int64_t i = 0; i < group; ++i)
-          q[size_t(i)] = int8_t(::qopt::quantizeValue(v[i], *p, range));
       }
       for (int64_t i = 0; i < group; ++i) {
         int64_t kk = g * group + i;
@@ -185,6 +177,17 @@ struct QuantizePass : mlir::qopt::impl::QuantizePassBase<QuantizePass> {
     }
     if (doubleQuant && scheme != QuantScheme::NF4) {
       module.emitError("qopt-quantize: double-quant is for scheme=nf4 only");
+      return signalPassFailure();
+    }
+    if (scheme == QuantScheme::W4 &&
+        (weightSymmetric ? int4Scale == Int4ScaleMethod::MinMax
+                         : (int4Scale == Int4ScaleMethod::SignedExtreme ||
+                            int4Scale == Int4ScaleMethod::AbsMax))) {
+      module.emitError("qopt-quantize: int4-scale=")
+          << (weightSymmetric ? "minmax is for asymmetric uint4 "
+                                "(weight-symmetric=false)"
+                              : "signed-extreme and absmax are for "
+                                "symmetric int4; uint4 takes mse or minmax");
       return signalPassFailure();
     }
     if (isBlocked4() && (groupSize <= 0 || groupSize % 2 != 0)) {
@@ -386,12 +389,15 @@ struct QuantizePass : mlir::qopt::impl::QuantizePassBase<QuantizePass> {
       out.scaleOffset = b.getF64FloatAttr(dq.offset);
       return out;
     }
-    std::optional<Blocked4> q = quantizeBlocked4(
-        w, n, k, groupSize, weightSymmetric,
-        int4Scale == Int4ScaleMethod::SignedExtreme
-            ? ::qopt::Int4Scale::SignedExtreme
-        : int4Scale == Int4ScaleMethod::AbsMax ? ::qopt::Int4Scale::AbsMax
-                                               : ::qopt::Int4Scale::MSE);
+    ::qopt::Int4Scale method = ::qopt::Int4Scale::MSE;
+    if (int4Scale == Int4ScaleMethod::SignedExtreme)
+      method = ::qopt::Int4Scale::SignedExtreme;
+    else if (int4Scale == Int4ScaleMethod::AbsMax)
+      method = ::qopt::Int4Scale::AbsMax;
+    else if (int4Scale == Int4ScaleMethod::MinMax)
+      method = ::qopt::Int4Scale::MinMax;
+    std::optional<Blocked4> q =
+        quantizeBlocked4(w, n, k, groupSize, weightSymmetric, method);
     if (!q)
       return failure();
     out.format = weightSymmetric ? WeightFormat::Int4 : WeightFormat::UInt4;

@@ -2,7 +2,7 @@
 // RUN: quant-opt %s --qopt-quantize="scheme=w8a8-dynamic include=blocks" | FileCheck %s --check-prefix=DYN
 // RUN: quant-opt %s --qopt-quantize="scheme=w8" | FileCheck %s --check-prefix=W8
 // RUN: quant-opt %s --qopt-quantize="scheme=w4 group-size=4 int4-scale=absmax" | FileCheck %s --check-prefix=W4
-// RUN: quant-opt %s --qopt-quantize="scheme=w4 group-size=2 weight-symmetric=false" | FileCheck %s --check-prefix=U4
+// RUN: quant-opt %s --qopt-quantize="scheme=w4 group-size=2 weight-symmetric=false int4-scale=minmax" | FileCheck %s --check-prefix=U4
 
 // Linear layers become qopt.qlinear; a weight shared by two layers is
 // stored once (blobs named after the first layer); the observer goes once

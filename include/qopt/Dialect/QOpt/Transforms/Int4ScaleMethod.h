@@ -14,7 +14,7 @@
 namespace mlir::qopt {
 
 /// How qopt-quantize picks a symmetric int4 block's scale.
-enum class Int4ScaleMethod { MSE, SignedExtreme, AbsMax };
+enum class Int4ScaleMethod { MSE, SignedExtreme, AbsMax, MinMax };
 
 } // namespace mlir::qopt
 

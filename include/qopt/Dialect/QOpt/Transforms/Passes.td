@@ -177,7 +177,10 @@ def QuantizePass : Pass<"qopt-quantize", "ModuleOp"> {
       (docs/Quantization/Int4.md): `mse` (default: the least squared error
       among onnxruntime's scale and 21 others), `signed-extreme`
       (onnxruntime MatMulNBits': the signed extreme / -8, bit-exact) or
-      `absmax` (max|w| / 7, shared/REFERENCE.md's symmetric formula).
+      `absmax` (max|w| / 7, shared/REFERENCE.md's symmetric formula); for
+      uint4, `mse` (default: the least-error range among α·[min, max],
+      α = 1 … 0.8) or `minmax` (the full range, REFERENCE.md's asymmetric
+      formula, what onnxruntime's asymmetric MatMulNBits stores).
     - `nf4`: weight-only NF4 for linear layers (QLoRA's 16 NormalFloat
       levels, one absmax per block of `group-size` along K: QLoRA uses 64),
       two codes per byte; the last block padded as `w4`'s. With
@@ -220,14 +223,17 @@ def QuantizePass : Pass<"qopt-quantize", "ModuleOp"> {
            "w4: symmetric int4 (else uint4 with zero points)">,
     Option<"int4Scale", "int4-scale", "::mlir::qopt::Int4ScaleMethod",
            "::mlir::qopt::Int4ScaleMethod::MSE",
-           "w4 (symmetric int4): how each block's scale is chosen",
+           "w4: how each block's scale (and zero point) is chosen",
            [{::llvm::cl::values(
              clEnumValN(::mlir::qopt::Int4ScaleMethod::MSE, "mse",
                         "least squared error (onnxruntime's scale or better)"),
              clEnumValN(::mlir::qopt::Int4ScaleMethod::SignedExtreme, "signed-extreme",
                         "onnxruntime MatMulNBits: signed extreme / -8"),
              clEnumValN(::mlir::qopt::Int4ScaleMethod::AbsMax, "absmax",
-                        "max|w| / 7 (REFERENCE.md symmetric)"))}]>,
+                        "max|w| / 7 (REFERENCE.md symmetric)"),
+             clEnumValN(::mlir::qopt::Int4ScaleMethod::MinMax, "minmax",
+                        "uint4: the block's full range (REFERENCE.md "
+                        "asymmetric)"))}]>,
     Option<"doubleQuant", "double-quant", "bool", "false",
            "nf4: quantize the block scales too (int8, blocks of 256, minus "
            "their mean; QLoRA's double quantization)">,
