@@ -346,3 +346,21 @@ func.func @main(%x: tensor<2x{k}xf32>) -> tensor<2x{n}xf32> {{
     z = np.frombuffer(blobs["fc.zero_point"], np.int8).reshape(n, blocks)
     deq = (q.reshape(n, blocks, block) - z[..., None]) * s[..., None]
     return deq.reshape(n, -1)[:, :k]
+
+
+@pytest.mark.parametrize("block", [32, 128])
+def test_padded_block_compiles_for_nvptx(build_dir, tmp_path, block):
+    """K = 688 (a partial last block) lowers for the GPU too: the padded
+    weight and the zero-padded input reach the PTX kernels."""
+    w = (np.random.default_rng(5).standard_normal((688, 64)) * 0.05).astype(f32)
+    onnx.save(matmul_model(w), tmp_path / "m.onnx")
+    r = subprocess.run([os.path.join(build_dir, "bin", "quant-compile"),
+                        str(tmp_path / "m.onnx"), "--target=nvptx",
+                        "--cubin=never", "--emit=mlir", "-o",
+                        str(tmp_path / "m.mlir"), "--quantize=w4",
+                        f"--group-size={block}"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    text = (tmp_path / "m.mlir").read_text()
+    padded = -(-688 // block) * block
+    assert "gpu.launch_func" in text
+    assert f"x{padded // 2}xi8" in text  # the packed, padded weight
