@@ -56,6 +56,9 @@ def chain(kind):
         return [helper.make_node("Reshape", ["wflat", "shape"], ["wr"]),
                 helper.make_node("Transpose", ["wr"], ["wk"], perm=[1, 0]), mm], \
             [init(wt.ravel(), "wflat"), init(np.array([N, K], np.int64), "shape")]
+    if kind == "flatten":
+        return [helper.make_node("Flatten", ["w3"], ["wk"], axis=1), mm], \
+            [init(w[:, None, :], "w3")]
     if kind == "gemm_cast":
         return [helper.make_node("Cast", ["wt64"], ["wc"], to=T.FLOAT),
                 helper.make_node("Gemm", ["x", "wc", "b"], ["y"], transB=1,
@@ -91,8 +94,8 @@ def compile_run(build_dir, tmp_path, m, x, *flags):
     return np.load(tmp_path / "y.npy")
 
 
-KINDS = ["cast", "reshape", "squeeze", "unsqueeze_squeeze", "cast_transpose",
-         "reshape_transpose", "gemm_cast"]
+KINDS = ["cast", "reshape", "squeeze", "unsqueeze_squeeze", "flatten",
+         "cast_transpose", "reshape_transpose", "gemm_cast"]
 
 
 @pytest.mark.parametrize("kind", KINDS)
