@@ -364,3 +364,39 @@ def test_padded_block_compiles_for_nvptx(build_dir, tmp_path, block):
     padded = -(-688 // block) * block
     assert "gpu.launch_func" in text
     assert f"x{padded // 2}xi8" in text  # the packed, padded weight
+
+
+def test_padded_block_with_dynamic_batch_and_sequence(build_dir, tmp_path):
+    """One artifact, symbolic batch and sequence, K = 688 with groups of 32:
+    equal to x times numpy's dequantized onnxruntime weights at 2 lengths."""
+    k, n, block = 688, 64, 32
+    w = (np.random.default_rng(9).standard_normal((k, n)) * 0.05).astype(f32)
+    m = helper.make_model(
+        helper.make_graph(
+            [helper.make_node("MatMul", ["x", "w"], ["y"], name="down_proj")],
+            "g",
+            [helper.make_tensor_value_info("x", TensorProto.FLOAT,
+                                           ["batch", "seq", k])],
+            [helper.make_tensor_value_info("y", TensorProto.FLOAT,
+                                           ["batch", "seq", n])],
+            [numpy_helper.from_array(w, "w")]),
+        opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    onnx.save(m, tmp_path / "m.onnx")
+    bindir = os.path.join(build_dir, "bin")
+    subprocess.run([os.path.join(bindir, "quant-compile"),
+                    str(tmp_path / "m.onnx"), "-o", str(tmp_path / "m.so"),
+                    "--quantize=w4", f"--group-size={block}",
+                    "--int4-scale=signed-extreme"], check=True)
+    q, s = ort_reference(w, block)
+    blocks = s.shape[1]
+    deq = ((q.astype(f32) - 8).reshape(n, blocks, block) *
+           s[..., None]).reshape(n, -1)[:, :k]
+    for seq in (1, 7):
+        x = np.random.default_rng(seq).standard_normal((2, seq, k)).astype(f32)
+        np.save(tmp_path / "x.npy", x)
+        subprocess.run([os.path.join(bindir, "quant-run"),
+                        str(tmp_path / "m.so"), "--input",
+                        f"x={tmp_path / 'x.npy'}", "--output-dir",
+                        str(tmp_path)], check=True, capture_output=True)
+        np.testing.assert_allclose(np.load(tmp_path / "y.npy"), x @ deq.T,
+                                   rtol=1e-4, atol=1e-4)
