@@ -53,6 +53,7 @@ void mlir::qopt::buildPTQPipeline(OpPassManager &pm,
   quantize.scheme = options.scheme;
   quantize.groupSize = options.groupSize;
   quantize.weightSymmetric = options.weightSymmetric;
+  quantize.int4Scale = options.int4Scale;
   quantize.doubleQuant = options.doubleQuant;
   quantize.exclude = options.exclude;
   quantize.include = options.include;

@@ -45,6 +45,11 @@ public:
   int64_t useCount(StringRef name) const { return useCounts.lookup(name); }
   /// The initializer a value comes from, if any.
   std::optional<std::string> initializerOf(Value v) const;
+  /// Records that `v` holds initializer `name`'s data (a weight folded
+  /// from a Cast/Reshape/... chain of it).
+  void noteInitializer(Value v, StringRef name) {
+    initializerNames[v] = name.str();
+  }
 
   MLIRContext *ctx;
   TensorSource source;
@@ -58,6 +63,9 @@ public:
   /// initializer's name. Filled by the Transpose builder; kept up to date when
   /// the importer replaces a value by an evaluated constant.
   llvm::DenseMap<Value, Value> transposeSources;
+  /// Constant weights folded from Cast/Reshape/... chains (WeightFolding),
+  /// by the chain's value.
+  llvm::DenseMap<Value, Value> foldedWeights;
   /// Small integer tensors computed from dynamic dims (Shape of a tensor
   /// with `?` dims and the shape arithmetic on it), mapped to their
   /// elements: index constants, or index values built from tensor.dim. The
