@@ -7,7 +7,9 @@
 
 using namespace qopt;
 
-static uint64_t alignUp(uint64_t v, uint64_t a) { return (v + a - 1) & ~(a - 1); }
+static uint64_t alignUp(uint64_t v, uint64_t a) {
+  return (v + a - 1) & ~(a - 1);
+}
 
 static bool liveTogether(const BufferLife &a, const BufferLife &b) {
   return a.first <= b.last && b.first <= a.last;
@@ -37,7 +39,8 @@ MemoryPlan qopt::planMemory(const std::vector<BufferLife> &buffers,
     for (size_t j : placed)
       if (liveTogether(buffers[i], buffers[j]))
         busy.emplace_back(plan.offsets[j],
-                          plan.offsets[j] + alignUp(buffers[j].bytes, alignment));
+                          plan.offsets[j] +
+                              alignUp(buffers[j].bytes, alignment));
     std::sort(busy.begin(), busy.end());
     // The first gap from 0 that fits.
     uint64_t offset = 0;

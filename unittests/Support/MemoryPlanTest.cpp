@@ -12,8 +12,8 @@ using qopt::planMemory;
 
 TEST(MemoryPlanTest, DisjointLifetimesShareTheSameBytes) {
   // a chain: each buffer dies when the next but one is born.
-  std::vector<BufferLife> b = {{0, 1, 1000}, {1, 2, 1000}, {2, 3, 1000},
-                               {3, 4, 1000}};
+  std::vector<BufferLife> b = {
+      {0, 1, 1000}, {1, 2, 1000}, {2, 3, 1000}, {3, 4, 1000}};
   MemoryPlan p = planMemory(b, 64);
   EXPECT_TRUE(qopt::isValidPlan(b, p, 64));
   EXPECT_EQ(p.totalBytes, 4u * 1024);
@@ -29,7 +29,7 @@ TEST(MemoryPlanTest, OverlappingLifetimesGetDisjointBytes) {
   MemoryPlan p = planMemory(b, 64);
   EXPECT_TRUE(qopt::isValidPlan(b, p, 64));
   EXPECT_EQ(p.arenaBytes, 192u); // 128 (a) + 64 (b, then c)
-  EXPECT_EQ(p.offsets[0], 0u);                  // largest first, at 0
+  EXPECT_EQ(p.offsets[0], 0u);   // largest first, at 0
   EXPECT_EQ(p.offsets[1], 128u);
   EXPECT_EQ(p.offsets[2], 128u); // b is dead by c's birth: same slot
 }

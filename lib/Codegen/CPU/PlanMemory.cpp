@@ -101,8 +101,7 @@ uint64_t staticBytes(MemRefType type) {
   return n * ((bits + 7) / 8);
 }
 
-struct PlanMemoryPass
-    : mlir::qopt::impl::PlanMemoryPassBase<PlanMemoryPass> {
+struct PlanMemoryPass : mlir::qopt::impl::PlanMemoryPassBase<PlanMemoryPass> {
   using Base::Base;
 
   void runOnOperation() override {
@@ -165,15 +164,15 @@ struct PlanMemoryPass
     OpBuilder b(func.getContext());
     Location loc = func.getLoc();
     b.setInsertionPointToStart(&block);
-    Value arena = createArena(b, loc, func->getParentOfType<ModuleOp>(),
-                              plan.arenaBytes);
+    Value arena =
+        createArena(b, loc, func->getParentOfType<ModuleOp>(), plan.arenaBytes);
     for (auto [life, offset] : llvm::zip(planned, plan.offsets)) {
       b.setInsertionPoint(life.alloc);
       Value shift = arith::ConstantIndexOp::create(b, life.alloc.getLoc(),
                                                    int64_t(offset));
-      Value view = memref::ViewOp::create(b, life.alloc.getLoc(),
-                                          life.alloc.getType(), arena, shift,
-                                          ValueRange{});
+      Value view =
+          memref::ViewOp::create(b, life.alloc.getLoc(), life.alloc.getType(),
+                                 arena, shift, ValueRange{});
       life.alloc.getResult().replaceAllUsesWith(view);
       for (memref::DeallocOp d : life.deallocs)
         d.erase();
@@ -195,22 +194,23 @@ struct PlanMemoryPass
     if (!fn) {
       OpBuilder::InsertionGuard guard(b);
       b.setInsertionPointToStart(module.getBody());
-      fn = LLVM::LLVMFuncOp::create(
-          b, loc, kArenaFn, LLVM::LLVMFunctionType::get(ptrTy, {i64}));
+      fn = LLVM::LLVMFuncOp::create(b, loc, kArenaFn,
+                                    LLVM::LLVMFunctionType::get(ptrTy, {i64}));
     }
     Value size = LLVM::ConstantOp::create(b, loc, i64, int64_t(bytes));
     Value ptr = LLVM::CallOp::create(b, loc, fn, ValueRange{size}).getResult();
     auto arrTy = LLVM::LLVMArrayType::get(i64, 1);
-    auto descTy =
-        LLVM::LLVMStructType::getLiteral(ctx, {ptrTy, ptrTy, i64, arrTy, arrTy});
+    auto descTy = LLVM::LLVMStructType::getLiteral(
+        ctx, {ptrTy, ptrTy, i64, arrTy, arrTy});
     Value desc = LLVM::PoisonOp::create(b, loc, descTy);
     Value zero = LLVM::ConstantOp::create(b, loc, i64, int64_t(0));
     Value one = LLVM::ConstantOp::create(b, loc, i64, int64_t(1));
     desc = LLVM::InsertValueOp::create(b, loc, desc, ptr, ArrayRef<int64_t>{0});
     desc = LLVM::InsertValueOp::create(b, loc, desc, ptr, ArrayRef<int64_t>{1});
-    desc = LLVM::InsertValueOp::create(b, loc, desc, zero, ArrayRef<int64_t>{2});
     desc =
-        LLVM::InsertValueOp::create(b, loc, desc, size, ArrayRef<int64_t>{3, 0});
+        LLVM::InsertValueOp::create(b, loc, desc, zero, ArrayRef<int64_t>{2});
+    desc = LLVM::InsertValueOp::create(b, loc, desc, size,
+                                       ArrayRef<int64_t>{3, 0});
     desc =
         LLVM::InsertValueOp::create(b, loc, desc, one, ArrayRef<int64_t>{4, 0});
     auto type = MemRefType::get({int64_t(bytes)}, b.getI8Type());
