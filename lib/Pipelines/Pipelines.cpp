@@ -90,6 +90,9 @@ void mlir::qopt::buildCPUPipeline(OpPassManager &pm,
                          options.artifact, options.runtimeChecks);
   if (options.kernelCalls)
     pm.addPass(createConvertLinalgToKernelCallsPass());
+  // Intermediates of fixed size in one arena kept by the runtime.
+  if (options.artifact && options.memoryPlan)
+    pm.addPass(createPlanMemoryPass());
   if (options.profile)
     pm.addPass(createInstrumentProfilePass());
 
