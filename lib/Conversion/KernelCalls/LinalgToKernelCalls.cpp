@@ -440,3 +440,8 @@ void mlir::qopt::populateLinalgToKernelCallsPatterns(
   patterns.add<TernaryMatmulToKernelCall>(patterns.getContext());
   patterns.add<Sparse24MatmulToKernelCall>(patterns.getContext());
 }
+
+void mlir::qopt::populateQuantKernelCallsPatterns(RewritePatternSet &patterns) {
+  patterns.add<QuantMatmulToKernelCall, TernaryMatmulToKernelCall>(
+      patterns.getContext());
+}
