@@ -98,9 +98,9 @@ def torch_rows(torch, hidden, heads, mlp, seq):
     return rows
 
 
-def run_artifact(qr, artifact, input_name, inp, bench, env=None):
-    cmd = [qr, artifact, "--device=cuda", "--bench", str(bench), "--warmup", "5",
-           "--input", f"{input_name}={inp}"]
+def run_artifact(qr, artifact, input_name, inp, bench, env=None, out_dir=None):
+    cmd = [qr, artifact, "--device=cuda", "--input", f"{input_name}={inp}"]
+    cmd += ["--output-dir", out_dir] if out_dir else ["--bench", str(bench), "--warmup", "5"]
     r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
     m = re.search(r"median ([0-9.]+) ms", r.stdout + r.stderr)
     return (float(m.group(1)) if m else None), r
@@ -124,6 +124,15 @@ def main():
         row = dict(c, ours_call_ms=ms, returncode=r.returncode)
         if ms is None:
             row["error"] = (r.stdout + r.stderr)[-600:]
+        # Output against the CPU artifact's (max |err| over the range).
+        with tempfile.TemporaryDirectory() as tmp:
+            run_artifact(args.quant_run, art, c["input_name"], inp, 0, out_dir=tmp)
+            got_path = os.path.join(tmp, "output.npy")
+            if os.path.exists(got_path):
+                ref = np.load(os.path.join(args.dir, c["reference"])).astype(np.float64)
+                got = np.load(got_path).astype(np.float64)
+                row["max_rel_error_vs_cpu"] = float(
+                    np.abs(got - ref).max() / max(np.abs(ref).max(), 1e-30))
         if c["variant"] == "after" and ms is not None:
             with tempfile.TemporaryDirectory() as tmp:
                 prof = os.path.join(tmp, "profile.json")
@@ -131,7 +140,7 @@ def main():
                 _, r2 = run_artifact(args.quant_run, art, c["input_name"], inp, 20, env)
                 if os.path.exists(prof):
                     ks = json.load(open(prof))["kernels"]
-                    calls = 25  # 5 warm-up + 20 timed calls
+                    calls = min(k["launches"] for k in ks)  # one-per-call kernels
                     row["kernels_per_call"] = [
                         dict(k, ms_per_call=k["total_ms"] / calls) for k in ks[:12]]
                     row["kernel_ms_per_call"] = sum(k["total_ms"] for k in ks) / calls
@@ -144,7 +153,8 @@ def main():
         rows.append(row)
         print(json.dumps({k: row.get(k) for k in ("model", "scheme", "variant", "shape",
                                                    "ours_call_ms", "kernel_ms_per_call",
-                                                   "launches_per_call", "torch_eager_ms",
+                                                   "launches_per_call", "max_rel_error_vs_cpu",
+                                                   "torch_eager_ms",
                                                    "torch_graph_ms")}), flush=True)
     doc = {"benchmark": "compiled NVPTX transformer artifacts vs torch",
            "device": torch.cuda.get_device_name(), "torch": torch.__version__,

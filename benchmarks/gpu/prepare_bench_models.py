@@ -52,6 +52,19 @@ def main():
             flags = SCHEMES[scheme]
             if scheme != "float":
                 flags = flags + [f"--calibration-data={os.path.join(mdir, 'calibration')}"]
+            # The CPU artifact's outputs: the reference the GPU output is
+            # checked against (the CPU artifact itself stays here).
+            cpu_so = os.path.join(mdir, f"{scheme}.cpu.so")
+            subprocess.run([after, os.path.join(mdir, "model.onnx"), "-o", cpu_so, *flags],
+                           check=True)
+            refs = {}
+            for label, inp in inputs.items():
+                ref = os.path.join(mdir, "ref", scheme, label)
+                subprocess.run([os.path.join(args.build_dir, "bin", "quant-run"), cpu_so,
+                                "--input", f"hidden_states={os.path.join(args.out, inp)}",
+                                "--output-dir", ref], check=True, capture_output=True)
+                refs[label] = os.path.relpath(os.path.join(ref, "output.npy"), args.out)
+            os.remove(cpu_so)
             for variant, qc in (("after", after), ("before", args.before)):
                 if not qc:
                     continue
@@ -62,6 +75,7 @@ def main():
                     cases.append({"model": name, "scheme": scheme, "variant": variant,
                                   "shape": label, "artifact": os.path.relpath(so, args.out),
                                   "input_name": "hidden_states", "input": inp,
+                                  "reference": refs[label],
                                   "hidden": hidden, "heads": cfg["heads"], "mlp": cfg["mlp"]})
     with open(os.path.join(args.out, "bench_cases.json"), "w") as f:
         json.dump(cases, f, indent=1)

@@ -58,8 +58,9 @@ struct QModule {
   bool tried = false;
   std::string error;
   CUmodule module = nullptr;
-  CUfunction kernels[kFormats][3][2] = {}; // format, MT 1/2/4, scalar/vector
-  CUfunction ternary[3] = {};              // s8t2, MT 1/2/4
+  // format, MT 1/2/4/8/16 (8 and 16: integer formats only), scalar/vector
+  CUfunction kernels[kFormats][5][2] = {};
+  CUfunction ternary[5] = {}; // s8t2, MT 1/2/4/8/16
   CUfunction quantize = nullptr;
 };
 
@@ -111,15 +112,15 @@ QModule *qmodule(std::string &error) {
         if (r != CUDA_SUCCESS)
           m.error = "kernel " + name + " is missing: " + describe(r);
       };
-      static const char *mts[] = {"1", "2", "4"};
+      static const char *mts[] = {"1", "2", "4", "8", "16"};
       for (int f = 0; f < kFormats; ++f)
-        for (int t = 0; t < 3; ++t) {
+        for (int t = 0; t < ((f == S8S8 || f == U8S8) ? 5 : 3); ++t) {
           std::string base =
               std::string("qopt_qmm_") + kKernelFormats[f] + "_m" + mts[t];
           get(&m.kernels[f][t][0], base + "_s");
           get(&m.kernels[f][t][1], base + "_v");
         }
-      for (int t = 0; t < 3; ++t)
+      for (int t = 0; t < 5; ++t)
         get(&m.ternary[t], std::string("qopt_qmm_s8t2_m") + mts[t]);
       get(&m.quantize, "qopt_qmm_tquant");
     }
@@ -166,7 +167,15 @@ bool aligned16(const void *p) {
   return reinterpret_cast<uintptr_t>(p) % 16 == 0;
 }
 
-int mtIndex(int64_t m) { return m >= 4 ? 2 : m >= 2 ? 1 : 0; }
+/// Rows of x a warp takes: MT = 1, 2, 4 (float formats), up to 16 (integer
+/// ones: their accumulators are cheap), the weights read once for MT rows.
+int mtIndex(int64_t m, bool integer) {
+  if (integer && m >= 16)
+    return 4;
+  if (integer && m >= 8)
+    return 3;
+  return m >= 4 ? 2 : m >= 2 ? 1 : 0;
+}
 
 /// Launches format `f` (or s8t2); "" on success, else the problem.
 std::string launch(Format f, QParams p, CUstream stream) {
@@ -182,27 +191,26 @@ std::string launch(Format f, QParams p, CUstream stream) {
   if (!m)
     return error;
   const Driver &d = driver();
-  const int t = mtIndex(p.m), mt = 1 << t;
+  const int t = mtIndex(p.m, f == S8S8 || f == U8S8 || f == S8T2), mt = 1 << t;
   const unsigned gridX = unsigned((p.n + kRowsPerBlock - 1) / kRowsPerBlock);
   const unsigned gridY = unsigned((p.m + mt - 1) / mt);
   if (f == S8T2) {
     if (p.k % 64 || p.wK != 1 || p.wN % 16 || !aligned16(p.w))
       return "ternary weights need K % 64 == 0 and 16-byte aligned rows";
     CUdeviceptr scratch = 0;
-    const size_t qBytes = size_t(p.m) * size_t(p.k);
-    const size_t bytes = (qBytes + 255) / 256 * 256 + 4 * size_t(p.m);
+    const size_t bytes = size_t(p.m) * size_t(p.k);
     if (std::string e = scratchFor(stream, bytes, &scratch); !e.empty())
       return e;
     int8_t *qx = reinterpret_cast<int8_t *>(scratch);
-    int *sums = reinterpret_cast<int *>(scratch + (qBytes + 255) / 256 * 256);
-    void *qArgs[] = {&p, &qx, &sums};
-    CUresult r = d.cuLaunchKernel(m->quantize, unsigned(p.m), 1, 1, 256, 1, 1,
-                                  0, stream, qArgs, nullptr);
+    void *qArgs[] = {&p, &qx};
+    // 8 activations a thread, 256 threads a block, a row of blocks per M.
+    const unsigned chunks = unsigned((p.k + 2047) / 2048);
+    CUresult r = d.cuLaunchKernel(m->quantize, chunks, unsigned(p.m), 1, 256, 1,
+                                  1, 0, stream, qArgs, nullptr);
     if (r != CUDA_SUCCESS)
       return "launching qopt_qmm_tquant: " + describe(r);
     const int8_t *cqx = qx;
-    const int *csums = sums;
-    void *args[] = {&p, &cqx, &csums};
+    void *args[] = {&p, &cqx};
     CUevent start = profileStart(stream);
     r = d.cuLaunchKernel(m->ternary[t], gridX, gridY, 1, 128, 1, 1, 0, stream,
                          args, nullptr);

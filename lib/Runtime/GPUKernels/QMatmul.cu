@@ -17,13 +17,13 @@
 // (docs/Quantization/Ternary.md).
 //
 // Shape of a launch: a block of 4 warps; each warp owns ROWS = 4 rows of W
-// and MT (1, 2 or 4) rows of x (grid.y walks the rest of M). Every lane
-// reads 16 bytes of each of its weight rows per step (coalesced 512-byte
-// rows per warp), decodes them once per x row and accumulates; the warp's
-// lanes are summed with shuffles at the end. Float formats decode exactly
-// with the 2^23 trick (bits | 0x4B000000 is 2^23 + v as a float); int8
-// products use dp4a. The integer sums are exact, so s8s8 and s8t2 match
-// the CPU bit for bit; float sums differ from it only in order.
+// and MT (1, 2, 4; the integer kernels also 8, 16) rows of x (grid.y walks the
+// rest of M). Every lane reads 16 bytes of each of its weight rows per step
+// (coalesced 512-byte rows per warp), decodes them once per x row and
+// accumulates; the warp's lanes are summed with shuffles at the end. Float
+// formats decode exactly with the 2^23 trick (bits | 0x4B000000 is 2^23 + v as
+// a float); int8 products use dp4a. The integer sums are exact, so s8s8 and
+// s8t2 match the CPU bit for bit; float sums differ from it only in order.
 //
 // When a row is not 16-byte aligned or K does not fill whole 16-byte
 // chunks, a scalar variant (VEC = false) reads element by element.
@@ -373,44 +373,31 @@ __device__ __forceinline__ void qmatmulI8(QParams p) {
 /// s8t2's activations: q = clamp(round_half_even(x · s[m]), -128, 127)
 /// (NaN: 0) into `qx` [M, K] bytes, reordered per 16 k so that word i of
 /// a chunk holds k = i, 4 + i, 8 + i, 12 + i (the bytes a 2-bit code word
-/// shifted by 2i and masked with 0x03030303 lines up with), and Σ_k q per
-/// row into `sums` (K % 16 == 0). One block a row.
-__device__ __forceinline__ void ternaryQuantize(QParams p, int8_t *qx,
-                                                int *sums) {
-  const int m = blockIdx.x;
+/// shifted by 2i and masked with 0x03030303 lines up with); K % 16 == 0.
+/// Grid (K chunks, M).
+__device__ __forceinline__ void ternaryQuantize(QParams p, int8_t *qx) {
+  const int m = blockIdx.y;
   const float *x = static_cast<const float *>(p.x) + (long long)m * p.xM;
   const float sm = static_cast<const float *>(p.s)[(long long)m * p.sN];
-  int local = 0;
-  for (int kk = threadIdx.x; kk < p.k; kk += blockDim.x) {
+  for (int kk = blockIdx.x * blockDim.x + threadIdx.x; kk < p.k;
+       kk += gridDim.x * blockDim.x) {
     const float v = x[(long long)kk * p.xK];
     float r = rintf(v * sm);
     r = fmaxf(r, -128.0f);
     r = fminf(r, 127.0f);
     const int q = v != v ? 0 : int(r);
-    local += q;
     const int chunk = kk & ~15, within = kk & 15;
     // k = 4j + i goes to byte 4i + j of the chunk.
     qx[(long long)m * p.k + chunk + 4 * (within & 3) + (within >> 2)] =
         int8_t(q);
   }
-  __shared__ int partial[32];
-  local = warpSum(local);
-  if ((threadIdx.x & 31) == 0)
-    partial[threadIdx.x >> 5] = local;
-  __syncthreads();
-  if (threadIdx.x == 0) {
-    int total = 0;
-    for (int i = 0; i < int(blockDim.x + 31) / 32; ++i)
-      total += partial[i];
-    sums[m] = total;
-  }
 }
 
-/// s8t2 on the reordered q: 64 codes (16 bytes) a lane-step; Σ q · (t + 1)
-/// by dp4a, minus Σ q at the end.
+/// s8t2 on the reordered q: 64 codes (16 bytes) a lane-step, the next
+/// step's weights loaded while this one's are used; Σ q · (t + 1) by dp4a,
+/// minus Σ q (dp4a against 0x01010101, once per x row) at the end.
 template <int MT>
-__device__ __forceinline__ void qmatmulS8T2(QParams p, const int8_t *qx,
-                                            const int *sums) {
+__device__ __forceinline__ void qmatmulS8T2(QParams p, const int8_t *qx) {
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const int n0 = (blockIdx.x * kWarps + warp) * kRows;
   const int m0 = blockIdx.y * MT;
@@ -419,14 +406,21 @@ __device__ __forceinline__ void qmatmulS8T2(QParams p, const int8_t *qx,
   const uint8_t *w = static_cast<const uint8_t *>(p.w);
   const int kb = p.k / 4; // bytes of a weight row
   int acc[MT][kRows] = {};
-  for (int b0 = lane * 16; b0 < kb; b0 += 32 * 16) {
-    uint4 wv[kRows];
+  int sumq[MT] = {};
+  auto load = [&](int b0, uint4 *wv) {
 #pragma unroll
     for (int r = 0; r < kRows; ++r)
-      wv[r] = n0 + r < p.n ? __ldg(reinterpret_cast<const uint4 *>(
-                                 w + (long long)(n0 + r) * p.wN + b0))
-                           : make_uint4(0x55555555u, 0x55555555u, 0x55555555u,
-                                        0x55555555u);
+      wv[r] =
+          n0 + r < p.n && b0 < kb
+              ? __ldg(reinterpret_cast<const uint4 *>(
+                    w + (long long)(n0 + r) * p.wN + b0))
+              : make_uint4(0x55555555u, 0x55555555u, 0x55555555u, 0x55555555u);
+  };
+  uint4 wv[kRows];
+  load(lane * 16, wv);
+  for (int b0 = lane * 16; b0 < kb; b0 += 32 * 16) {
+    uint4 next[kRows];
+    load(b0 + 32 * 16, next);
 #pragma unroll
     for (int mi = 0; mi < MT; ++mi) {
       if (m0 + mi >= p.m)
@@ -438,6 +432,15 @@ __device__ __forceinline__ void qmatmulS8T2(QParams p, const int8_t *qx,
 #pragma unroll
       for (int q = 0; q < 4; ++q)
         xv[q] = __ldg(xr + q);
+      int sq = sumq[mi];
+#pragma unroll
+      for (int q = 0; q < 4; ++q) {
+        sq = __dp4a(int(xv[q].x), 0x01010101, sq);
+        sq = __dp4a(int(xv[q].y), 0x01010101, sq);
+        sq = __dp4a(int(xv[q].z), 0x01010101, sq);
+        sq = __dp4a(int(xv[q].w), 0x01010101, sq);
+      }
+      sumq[mi] = sq;
 #pragma unroll
       for (int r = 0; r < kRows; ++r) {
         const uint32_t words[4] = {wv[r].x, wv[r].y, wv[r].z, wv[r].w};
@@ -453,17 +456,21 @@ __device__ __forceinline__ void qmatmulS8T2(QParams p, const int8_t *qx,
         acc[mi][r] = a;
       }
     }
+#pragma unroll
+    for (int r = 0; r < kRows; ++r)
+      wv[r] = next[r];
   }
   int *c = static_cast<int *>(p.c);
 #pragma unroll
-  for (int mi = 0; mi < MT; ++mi)
+  for (int mi = 0; mi < MT; ++mi) {
+    const int sq = warpSum(sumq[mi]);
 #pragma unroll
     for (int r = 0; r < kRows; ++r) {
       int v = warpSum(acc[mi][r]);
       if (lane == 0 && m0 + mi < p.m && n0 + r < p.n)
-        c[(long long)(m0 + mi) * p.cM + (long long)(n0 + r) * p.cN] +=
-            v - sums[m0 + mi];
+        c[(long long)(m0 + mi) * p.cM + (long long)(n0 + r) * p.cN] += v - sq;
     }
+  }
 }
 
 /// f32t2: C += Σ x · t, 16 codes (4 bytes) a lane-step (any alignment of
@@ -551,17 +558,27 @@ template <int MT, bool VEC> __device__ __forceinline__ void u8s8(QParams p) {
 }
 QOPT_QMM_MT(qopt_qmm_s8s8, s8s8)
 QOPT_QMM_MT(qopt_qmm_u8s8, u8s8)
+QOPT_QMM(qopt_qmm_s8s8_m8_v, (s8s8<8, true>(p)))
+QOPT_QMM(qopt_qmm_s8s8_m16_v, (s8s8<16, true>(p)))
+QOPT_QMM(qopt_qmm_s8s8_m8_s, (s8s8<8, false>(p)))
+QOPT_QMM(qopt_qmm_s8s8_m16_s, (s8s8<16, false>(p)))
+QOPT_QMM(qopt_qmm_u8s8_m8_v, (u8s8<8, true>(p)))
+QOPT_QMM(qopt_qmm_u8s8_m16_v, (u8s8<16, true>(p)))
+QOPT_QMM(qopt_qmm_u8s8_m8_s, (u8s8<8, false>(p)))
+QOPT_QMM(qopt_qmm_u8s8_m16_s, (u8s8<16, false>(p)))
 
 extern "C" __global__ void __launch_bounds__(256)
-    qopt_qmm_tquant(QParams p, int8_t *qx, int *sums) {
-  ternaryQuantize(p, qx, sums);
+    qopt_qmm_tquant(QParams p, int8_t *qx) {
+  ternaryQuantize(p, qx);
 }
 
 #define QOPT_QMM_T2(mt)                                                        \
   extern "C" __global__ void __launch_bounds__(kWarps * 32)                    \
-      qopt_qmm_s8t2_m##mt(QParams p, const int8_t *qx, const int *sums) {      \
-    qmatmulS8T2<mt>(p, qx, sums);                                              \
+      qopt_qmm_s8t2_m##mt(QParams p, const int8_t *qx) {                       \
+    qmatmulS8T2<mt>(p, qx);                                                    \
   }
 QOPT_QMM_T2(1)
 QOPT_QMM_T2(2)
 QOPT_QMM_T2(4)
+QOPT_QMM_T2(8)
+QOPT_QMM_T2(16)
