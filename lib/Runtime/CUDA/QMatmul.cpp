@@ -58,9 +58,8 @@ struct QModule {
   bool tried = false;
   std::string error;
   CUmodule module = nullptr;
-  // format, MT 1/2/4/8/16 (8 and 16: integer formats only), scalar/vector
-  CUfunction kernels[kFormats][5][2] = {};
-  CUfunction ternary[5] = {}; // s8t2, MT 1/2/4/8/16
+  CUfunction kernels[kFormats][3][2] = {}; // format, MT 1/2/4, scalar/vector
+  CUfunction ternary[3] = {};              // s8t2, MT 1/2/4
   CUfunction quantize = nullptr;
 };
 
@@ -112,15 +111,15 @@ QModule *qmodule(std::string &error) {
         if (r != CUDA_SUCCESS)
           m.error = "kernel " + name + " is missing: " + describe(r);
       };
-      static const char *mts[] = {"1", "2", "4", "8", "16"};
+      static const char *mts[] = {"1", "2", "4"};
       for (int f = 0; f < kFormats; ++f)
-        for (int t = 0; t < ((f == S8S8 || f == U8S8) ? 5 : 3); ++t) {
+        for (int t = 0; t < 3; ++t) {
           std::string base =
               std::string("qopt_qmm_") + kKernelFormats[f] + "_m" + mts[t];
           get(&m.kernels[f][t][0], base + "_s");
           get(&m.kernels[f][t][1], base + "_v");
         }
-      for (int t = 0; t < 5; ++t)
+      for (int t = 0; t < 3; ++t)
         get(&m.ternary[t], std::string("qopt_qmm_s8t2_m") + mts[t]);
       get(&m.quantize, "qopt_qmm_tquant");
     }
@@ -167,15 +166,10 @@ bool aligned16(const void *p) {
   return reinterpret_cast<uintptr_t>(p) % 16 == 0;
 }
 
-/// Rows of x a warp takes: MT = 1, 2, 4 (float formats), up to 16 (integer
-/// ones: their accumulators are cheap), the weights read once for MT rows.
-int mtIndex(int64_t m, bool integer) {
-  if (integer && m >= 16)
-    return 4;
-  if (integer && m >= 8)
-    return 3;
-  return m >= 4 ? 2 : m >= 2 ? 1 : 0;
-}
+/// Rows of x a warp takes (MT 1, 2 or 4; grid.y walks the rest of M). 8
+/// and 16 were slower on the H200 (register pressure: s8s8 16x8192x8192
+/// 163 us against 92 us as four passes over the weights, which stay in L2).
+int mtIndex(int64_t m) { return m >= 4 ? 2 : m >= 2 ? 1 : 0; }
 
 /// Launches format `f` (or s8t2); "" on success, else the problem.
 std::string launch(Format f, QParams p, CUstream stream) {
@@ -191,7 +185,7 @@ std::string launch(Format f, QParams p, CUstream stream) {
   if (!m)
     return error;
   const Driver &d = driver();
-  const int t = mtIndex(p.m, f == S8S8 || f == U8S8 || f == S8T2), mt = 1 << t;
+  const int t = mtIndex(p.m), mt = 1 << t;
   const unsigned gridX = unsigned((p.n + kRowsPerBlock - 1) / kRowsPerBlock);
   const unsigned gridY = unsigned((p.m + mt - 1) / mt);
   if (f == S8T2) {

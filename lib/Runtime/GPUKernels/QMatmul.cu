@@ -17,7 +17,7 @@
 // (docs/Quantization/Ternary.md).
 //
 // Shape of a launch: a block of 4 warps; each warp owns ROWS = 4 rows of W
-// and MT (1, 2, 4; the integer kernels also 8, 16) rows of x (grid.y walks the
+// and MT (1, 2 or 4) rows of x (grid.y walks the
 // rest of M). Every lane reads 16 bytes of each of its weight rows per step
 // (coalesced 512-byte rows per warp), decodes them once per x row and
 // accumulates; the warp's lanes are summed with shuffles at the end. Float
@@ -558,14 +558,6 @@ template <int MT, bool VEC> __device__ __forceinline__ void u8s8(QParams p) {
 }
 QOPT_QMM_MT(qopt_qmm_s8s8, s8s8)
 QOPT_QMM_MT(qopt_qmm_u8s8, u8s8)
-QOPT_QMM(qopt_qmm_s8s8_m8_v, (s8s8<8, true>(p)))
-QOPT_QMM(qopt_qmm_s8s8_m16_v, (s8s8<16, true>(p)))
-QOPT_QMM(qopt_qmm_s8s8_m8_s, (s8s8<8, false>(p)))
-QOPT_QMM(qopt_qmm_s8s8_m16_s, (s8s8<16, false>(p)))
-QOPT_QMM(qopt_qmm_u8s8_m8_v, (u8s8<8, true>(p)))
-QOPT_QMM(qopt_qmm_u8s8_m16_v, (u8s8<16, true>(p)))
-QOPT_QMM(qopt_qmm_u8s8_m8_s, (u8s8<8, false>(p)))
-QOPT_QMM(qopt_qmm_u8s8_m16_s, (u8s8<16, false>(p)))
 
 extern "C" __global__ void __launch_bounds__(256)
     qopt_qmm_tquant(QParams p, int8_t *qx) {
@@ -580,5 +572,3 @@ extern "C" __global__ void __launch_bounds__(256)
 QOPT_QMM_T2(1)
 QOPT_QMM_T2(2)
 QOPT_QMM_T2(4)
-QOPT_QMM_T2(8)
-QOPT_QMM_T2(16)
