@@ -477,3 +477,8 @@ void mlir::qopt::populateLinalgToKernelCallsPatterns(
   patterns.add<Sparse24MatmulToKernelCall>(patterns.getContext());
   patterns.add<Conv1DToKernelCall>(patterns.getContext());
 }
+
+void mlir::qopt::populateQuantKernelCallsPatterns(RewritePatternSet &patterns) {
+  patterns.add<QuantMatmulToKernelCall, TernaryMatmulToKernelCall>(
+      patterns.getContext());
+}
