@@ -8,7 +8,7 @@
 //    whose static shapes differ between the branches join to dynamic dims.
 //  - Loop: scf.while over (iteration, condition, loop-carried values, scan
 //    buffers); the trip count M and the condition are each optional.
-//  - Scan (opset 9 on): scf.for over the scan axis; scan inputs are sliced
+//  - Scan (opset 9 on; Scan-8's batched form is not imported): scf.for over the scan axis; scan inputs are sliced
 //    and scan outputs inserted, each in its direction along its axis.
 // A loop-carried value whose shape changes between iterations makes the
 // body be imported again with the joined (dynamic) type, until the types
@@ -617,11 +617,6 @@ LogicalResult buildLoop(ONNXNode &n) {
 // Scan
 //===----------------------------------------------------------------------===//
 
-LogicalResult buildScanBefore9(ONNXNode &n) {
-  return n.emitError() << "Scan before opset 9 (batched, with "
-                          "sequence_lens) is not supported";
-}
-
 LogicalResult buildScan(ONNXNode &n) {
   FailureOr<const onnx::GraphProto *> bodyG = requiredGraph(n, "body");
   if (failed(bodyG))
@@ -799,6 +794,5 @@ LogicalResult buildScan(ONNXNode &n) {
 void mlir::qopt::onnx_import::registerControlFlowOps(OpRegistry &r) {
   r.add("", "If", 1, buildIf);
   r.add("", "Loop", 1, buildLoop);
-  r.add("", "Scan", 8, buildScanBefore9);
   r.add("", "Scan", 9, buildScan);
 }
