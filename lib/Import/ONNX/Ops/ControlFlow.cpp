@@ -8,7 +8,8 @@
 //    whose static shapes differ between the branches join to dynamic dims.
 //  - Loop: scf.while over (iteration, condition, loop-carried values, scan
 //    buffers); the trip count M and the condition are each optional.
-//  - Scan (opset 9 on; Scan-8's batched form is not imported): scf.for over the scan axis; scan inputs are sliced
+//  - Scan (opset 9 on; Scan-8's batched form is not imported): scf.for over the
+//  scan axis; scan inputs are sliced
 //    and scan outputs inserted, each in its direction along its axis.
 // A loop-carried value whose shape changes between iterations makes the
 // body be imported again with the joined (dynamic) type, until the types
@@ -23,6 +24,7 @@
 #include "OpHelpers.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 
@@ -606,8 +608,13 @@ LogicalResult buildLoop(ONNXNode &n) {
     for (int64_t d = 1; d < bufTy.getRank(); ++d)
       sizes.push_back(dimOFR(b, loc, buf, d));
     SmallVector<OpFoldResult> strides(bufTy.getRank(), b.getIndexAttr(1));
-    Value out =
+    Value slice =
         tensor::ExtractSliceOp::create(b, loc, buf, offsets, sizes, strides);
+    // Copied out of the buffer: a strided view of it would reach the NVPTX
+    // pipeline's device copies, which need identity layouts (the result
+    // is copied out for the caller anyway).
+    Value init = tensor::EmptyOp::create(b, loc, sizes, bufTy.getElementType());
+    Value out = linalg::CopyOp::create(b, loc, slice, init).getResult(0);
     n.setOutput(numCarried + k, out, lb.outputs[1 + numCarried + k].dtype);
   }
   return success();
