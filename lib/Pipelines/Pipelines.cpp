@@ -90,6 +90,8 @@ void mlir::qopt::buildCPUPipeline(OpPassManager &pm,
                          options.artifact, options.runtimeChecks);
   if (options.kernelCalls)
     pm.addPass(createConvertLinalgToKernelCallsPass());
+  if (options.profile)
+    pm.addPass(createInstrumentProfilePass());
 
   // Loops. With `parallel`, the parallel dims of each linalg op become an
   // scf.parallel that async-parallel-for splits over the runtime's threads

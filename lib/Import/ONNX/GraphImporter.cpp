@@ -2,6 +2,7 @@
 
 #include "GraphImporter.h"
 #include "ConstantFolding.h"
+#include "Ops/ShapeHelpers.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -263,7 +264,10 @@ LogicalResult GraphImporter::importNode(const onnx::NodeProto &node,
   Operation *last = b.getInsertionPoint() == block->begin()
                         ? nullptr
                         : &*std::prev(b.getInsertionPoint());
-  if (failed((*fn)(n)))
+  // Shape arithmetic on dynamic dims is followed symbolically
+  // (Ops/SymbolicShapes.cpp) instead of building tensor code.
+  bool symbolic = !allConstant && evaluateSymbolically(n);
+  if (!symbolic && failed((*fn)(n)))
     return failure();
   if (allConstant && node.input_size() > 0) {
     DenseMap<Value, Value> replaced = evaluateConstantOps(b, *block, last);

@@ -57,6 +57,12 @@ public:
   /// initializer's name. Filled by the Transpose builder; kept up to date when
   /// the importer replaces a value by an evaluated constant.
   llvm::DenseMap<Value, Value> transposeSources;
+  /// Small integer tensors computed from dynamic dims (Shape of a tensor
+  /// with `?` dims and the shape arithmetic on it), mapped to their
+  /// elements: index constants, or index values built from tensor.dim. The
+  /// builders sizing a result from an input's values (Reshape, Expand,
+  /// Range, Slice, ConstantOfShape, Tile) read them (Ops/SymbolicShapes.cpp).
+  llvm::DenseMap<Value, SmallVector<OpFoldResult>> symbolicInts;
 
 private:
   LogicalResult importAttributesOf(const onnx::ModelProto &model,

@@ -266,6 +266,16 @@ ONNXNode::getFloats(StringRef name, ArrayRef<double> defaultValue) {
   return SmallVector<double>((*a)->floats().begin(), (*a)->floats().end());
 }
 
+FailureOr<SmallVector<std::string>> ONNXNode::getStrings(StringRef name) {
+  auto a = findAttr(name, onnx::AttributeProto::STRINGS);
+  if (failed(a))
+    return failure();
+  SmallVector<std::string> out;
+  if (*a)
+    out.assign((*a)->strings().begin(), (*a)->strings().end());
+  return out;
+}
+
 const onnx::TensorProto *ONNXNode::getTensor(StringRef name) {
   auto a = findAttr(name, onnx::AttributeProto::TENSOR);
   if (failed(a) || !*a)
@@ -365,6 +375,7 @@ const OpRegistry &OpRegistry::get() {
     registerReductionOps(r);
     registerConvOps(r);
     registerQuantizedOps(r);
+    registerRecurrentOps(r);
     registerControlFlowOps(r);
     return r;
   }();
