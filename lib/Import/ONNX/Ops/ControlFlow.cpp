@@ -624,6 +624,137 @@ LogicalResult buildLoop(ONNXNode &n) {
 // Scan
 //===----------------------------------------------------------------------===//
 
+/// Scan's loop at n.b's insertion point: `states` carried, `scans` sliced
+/// along `inAxes` in directions `inDirs`, the body's scan outputs stacked
+/// along `outAxes` (normalized here) in directions `outDirs`. Returns the
+/// final states, then the scan outputs.
+FailureOr<SmallVector<GraphValue>>
+buildScanLoop(ONNXNode &n, const onnx::GraphProto &body,
+              ArrayRef<GraphValue> states, ArrayRef<GraphValue> scans,
+              ArrayRef<int64_t> inAxes, ArrayRef<int64_t> inDirs,
+              SmallVector<int64_t> outAxes, ArrayRef<int64_t> outDirs) {
+  OpBuilder &b = n.b;
+  Location loc = n.loc;
+  int64_t m = scans.size(), numState = states.size();
+  int64_t numScanOut = body.output_size() - numState;
+  auto scanType = [&](int64_t j) {
+    return cast<RankedTensorType>(scans[j].value.getType());
+  };
+  // The sequence length: the scan axis of every scan input.
+  Value first = scans[0].value;
+  Value length = dimValue(b, loc, first, inAxes[0]);
+  std::optional<int64_t> staticLength;
+  if (!scanType(0).isDynamicDim(inAxes[0]))
+    staticLength = scanType(0).getDimSize(inAxes[0]);
+  for (int64_t j = 1; j < m; ++j) {
+    RankedTensorType ty = scanType(j);
+    int64_t d = ty.getDimSize(inAxes[j]);
+    if (staticLength && !ty.isDynamicDim(inAxes[j]) && d != *staticLength)
+      return n.emitError() << "scan input #" << j << " has " << d
+                           << " elements along its axis, scan input #0 has "
+                           << *staticLength;
+    assertSameSize(n, scans[j].value, inAxes[j], first, inAxes[0],
+                   "scan inputs of different lengths");
+  }
+
+  SmallVector<GraphValue> carried(states.begin(), states.end());
+  Value lastIndex = arith::SubIOp::create(b, loc, length, cIndex(b, loc, 1));
+  auto makeInputs = [&](OpBuilder &bb, Block &block) {
+    SmallVector<GraphValue> in;
+    for (auto [i, v] : llvm::enumerate(carried))
+      in.push_back({block.getArgument(1 + i), v.dtype});
+    Value iv = block.getArgument(0);
+    Value reversed = arith::SubIOp::create(bb, loc, lastIndex, iv);
+    for (int64_t j = 0; j < m; ++j) {
+      Value x = scans[j].value;
+      auto ty = cast<RankedTensorType>(x.getType());
+      int64_t axis = inAxes[j];
+      SmallVector<OpFoldResult> offsets(ty.getRank(), bb.getIndexAttr(0));
+      offsets[axis] = inDirs[j] ? reversed : iv;
+      SmallVector<OpFoldResult> sizes;
+      SmallVector<int64_t> sliceShape;
+      for (int64_t d = 0; d < ty.getRank(); ++d) {
+        sizes.push_back(d == axis ? bb.getIndexAttr(1) : dimOFR(bb, loc, x, d));
+        if (d != axis)
+          sliceShape.push_back(ty.getDimSize(d));
+      }
+      SmallVector<OpFoldResult> strides(ty.getRank(), bb.getIndexAttr(1));
+      auto sliceTy = RankedTensorType::get(sliceShape, ty.getElementType());
+      Value slice = tensor::ExtractSliceOp::create(bb, loc, sliceTy, x, offsets,
+                                                   sizes, strides);
+      in.push_back({slice, scans[j].dtype});
+    }
+    return in;
+  };
+  FailureOr<std::unique_ptr<LoopBody>> imported =
+      importLoopBody(n, body, {b.getIndexType()}, carried, 0, makeInputs);
+  if (failed(imported))
+    return failure();
+  LoopBody &lb = **imported;
+  Block *block = lb.block.get();
+
+  SmallVector<int64_t> outRanks;
+  for (int64_t k = 0; k < numScanOut; ++k)
+    outRanks.push_back(
+        cast<RankedTensorType>(lb.outputs[numState + k].value.getType())
+            .getRank() +
+        1);
+  if (failed(checkAxesAndDirections(n, outAxes, outDirs, outRanks,
+                                    "scan_output_axes",
+                                    "scan_output_directions")))
+    return failure();
+
+  SmallVector<Value> initBufs;
+  SmallVector<bool> mayGrow;
+  for (int64_t k = 0; k < numScanOut; ++k) {
+    auto elemTy =
+        cast<RankedTensorType>(lb.outputs[numState + k].value.getType());
+    bool grow;
+    initBufs.push_back(initialBuffer(b, loc, elemTy, outAxes[k], length, grow));
+    mayGrow.push_back(grow);
+  }
+
+  OpBuilder bb = builderAtEnd(n.b.getContext(), block);
+  SmallVector<Value> yields;
+  for (int64_t i = 0; i < numState; ++i)
+    yields.push_back(castTo(bb, loc, lb.outputs[i].value, lb.carriedTypes[i]));
+  Value iv = block->getArgument(0);
+  Value reversed = arith::SubIOp::create(bb, loc, lastIndex, iv);
+  for (int64_t k = 0; k < numScanOut; ++k) {
+    Value buf = block->addArgument(initBufs[k].getType(), loc);
+    Value written = insertScanElement(
+        bb, loc, buf, lb.outputs[numState + k].value,
+        outDirs[k] ? reversed : iv, outAxes[k], length, mayGrow[k]);
+    yields.push_back(castTo(bb, loc, written, initBufs[k].getType()));
+  }
+  scf::YieldOp::create(bb, loc, yields);
+
+  SmallVector<Value> inits;
+  for (auto [i, v] : llvm::enumerate(carried))
+    inits.push_back(castTo(b, loc, v.value, lb.carriedTypes[i]));
+  llvm::append_range(inits, initBufs);
+  auto forOp = scf::ForOp::create(b, loc, cIndex(b, loc, 0), length,
+                                  cIndex(b, loc, 1), inits);
+  forOp.getRegion().front().erase();
+  forOp.getRegion().push_back(lb.block.release());
+  b.setInsertionPointAfter(forOp);
+
+  SmallVector<GraphValue> results;
+  for (int64_t i = 0; i < numState; ++i)
+    results.push_back({forOp.getResult(i), carried[i].dtype});
+  for (int64_t k = 0; k < numScanOut; ++k) {
+    Value out = forOp.getResult(numState + k);
+    auto ty = cast<RankedTensorType>(out.getType());
+    if (staticLength) {
+      SmallVector<int64_t> shape(ty.getShape());
+      shape[outAxes[k]] = *staticLength;
+      out = castTo(b, loc, out, ty.clone(shape));
+    }
+    results.push_back({out, lb.outputs[numState + k].dtype});
+  }
+  return results;
+}
+
 LogicalResult buildScan(ONNXNode &n) {
   FailureOr<const onnx::GraphProto *> bodyG = requiredGraph(n, "body");
   if (failed(bodyG))
@@ -677,122 +808,15 @@ LogicalResult buildScan(ONNXNode &n) {
                                     "scan_input_directions")))
     return failure();
 
-  OpBuilder &b = n.b;
-  Location loc = n.loc;
-  // The sequence length: the scan axis of every scan input.
-  Value first = n.input(numState);
-  Value length = dimValue(b, loc, first, (*inAxes)[0]);
-  std::optional<int64_t> staticLength;
-  if (!n.inputType(numState).isDynamicDim((*inAxes)[0]))
-    staticLength = n.inputType(numState).getDimSize((*inAxes)[0]);
-  for (int64_t j = 1; j < m; ++j) {
-    RankedTensorType ty = n.inputType(numState + j);
-    int64_t d = ty.getDimSize((*inAxes)[j]);
-    if (staticLength && !ty.isDynamicDim((*inAxes)[j]) && d != *staticLength)
-      return n.emitError() << "scan input #" << j << " has " << d
-                           << " elements along its axis, scan input #0 has "
-                           << *staticLength;
-    assertSameSize(n, n.input(numState + j), (*inAxes)[j], first, (*inAxes)[0],
-                   "scan inputs of different lengths");
-  }
-
-  SmallVector<GraphValue> carried;
-  for (int64_t i = 0; i < numState; ++i)
-    carried.push_back({n.input(i), n.inputDType(i)});
-  Value lastIndex = arith::SubIOp::create(b, loc, length, cIndex(b, loc, 1));
-  auto makeInputs = [&](OpBuilder &bb, Block &block) {
-    SmallVector<GraphValue> in;
-    for (auto [i, v] : llvm::enumerate(carried))
-      in.push_back({block.getArgument(1 + i), v.dtype});
-    Value iv = block.getArgument(0);
-    Value reversed = arith::SubIOp::create(bb, loc, lastIndex, iv);
-    for (int64_t j = 0; j < m; ++j) {
-      Value x = n.input(numState + j);
-      auto ty = cast<RankedTensorType>(x.getType());
-      int64_t axis = (*inAxes)[j];
-      SmallVector<OpFoldResult> offsets(ty.getRank(), bb.getIndexAttr(0));
-      offsets[axis] = (*inDirs)[j] ? reversed : iv;
-      SmallVector<OpFoldResult> sizes;
-      SmallVector<int64_t> sliceShape;
-      for (int64_t d = 0; d < ty.getRank(); ++d) {
-        sizes.push_back(d == axis ? bb.getIndexAttr(1) : dimOFR(bb, loc, x, d));
-        if (d != axis)
-          sliceShape.push_back(ty.getDimSize(d));
-      }
-      SmallVector<OpFoldResult> strides(ty.getRank(), bb.getIndexAttr(1));
-      auto sliceTy = RankedTensorType::get(sliceShape, ty.getElementType());
-      Value slice = tensor::ExtractSliceOp::create(bb, loc, sliceTy, x, offsets,
-                                                   sizes, strides);
-      in.push_back({slice, n.inputDType(numState + j)});
-    }
-    return in;
-  };
-  FailureOr<std::unique_ptr<LoopBody>> imported =
-      importLoopBody(n, body, {b.getIndexType()}, carried, 0, makeInputs);
-  if (failed(imported))
+  SmallVector<GraphValue> states, scans;
+  for (int64_t i = 0; i < n.numInputs(); ++i)
+    (i < numState ? states : scans).push_back({n.input(i), n.inputDType(i)});
+  FailureOr<SmallVector<GraphValue>> results = buildScanLoop(
+      n, body, states, scans, *inAxes, *inDirs, *outAxes, *outDirs);
+  if (failed(results))
     return failure();
-  LoopBody &lb = **imported;
-  Block *block = lb.block.get();
-
-  SmallVector<int64_t> outRanks;
-  for (int64_t k = 0; k < numScanOut; ++k)
-    outRanks.push_back(
-        cast<RankedTensorType>(lb.outputs[numState + k].value.getType())
-            .getRank() +
-        1);
-  if (failed(checkAxesAndDirections(n, *outAxes, *outDirs, outRanks,
-                                    "scan_output_axes",
-                                    "scan_output_directions")))
-    return failure();
-
-  SmallVector<Value> initBufs;
-  SmallVector<bool> mayGrow;
-  for (int64_t k = 0; k < numScanOut; ++k) {
-    auto elemTy =
-        cast<RankedTensorType>(lb.outputs[numState + k].value.getType());
-    bool grow;
-    initBufs.push_back(
-        initialBuffer(b, loc, elemTy, (*outAxes)[k], length, grow));
-    mayGrow.push_back(grow);
-  }
-
-  OpBuilder bb = builderAtEnd(n.b.getContext(), block);
-  SmallVector<Value> yields;
-  for (int64_t i = 0; i < numState; ++i)
-    yields.push_back(castTo(bb, loc, lb.outputs[i].value, lb.carriedTypes[i]));
-  Value iv = block->getArgument(0);
-  Value reversed = arith::SubIOp::create(bb, loc, lastIndex, iv);
-  for (int64_t k = 0; k < numScanOut; ++k) {
-    Value buf = block->addArgument(initBufs[k].getType(), loc);
-    Value written = insertScanElement(
-        bb, loc, buf, lb.outputs[numState + k].value,
-        (*outDirs)[k] ? reversed : iv, (*outAxes)[k], length, mayGrow[k]);
-    yields.push_back(castTo(bb, loc, written, initBufs[k].getType()));
-  }
-  scf::YieldOp::create(bb, loc, yields);
-
-  SmallVector<Value> inits;
-  for (auto [i, v] : llvm::enumerate(carried))
-    inits.push_back(castTo(b, loc, v.value, lb.carriedTypes[i]));
-  llvm::append_range(inits, initBufs);
-  auto forOp = scf::ForOp::create(b, loc, cIndex(b, loc, 0), length,
-                                  cIndex(b, loc, 1), inits);
-  forOp.getRegion().front().erase();
-  forOp.getRegion().push_back(lb.block.release());
-  b.setInsertionPointAfter(forOp);
-
-  for (int64_t i = 0; i < numState; ++i)
-    n.setOutput(i, forOp.getResult(i), carried[i].dtype);
-  for (int64_t k = 0; k < numScanOut; ++k) {
-    Value out = forOp.getResult(numState + k);
-    auto ty = cast<RankedTensorType>(out.getType());
-    if (staticLength) {
-      SmallVector<int64_t> shape(ty.getShape());
-      shape[(*outAxes)[k]] = *staticLength;
-      out = castTo(b, loc, out, ty.clone(shape));
-    }
-    n.setOutput(numState + k, out, lb.outputs[numState + k].dtype);
-  }
+  for (auto [i, v] : llvm::enumerate(*results))
+    n.setOutput(i, v.value, v.dtype);
   return success();
 }
 
