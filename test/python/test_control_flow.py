@@ -396,3 +396,26 @@ def test_vad_weight_only_int8_shared_head(tmp_path, build_dir):
         want = sess.run(None, inputs)[0]
         got = run_artifact(so, inputs, tmp_path, build_dir, f"v{i}")
         np.testing.assert_allclose(got["speech_prob"], want, atol=0.01)
+
+
+@pytest.mark.parametrize("directions", [[0, 0], [1, 0]])
+def test_scan8_batched(tmp_path, build_dir, directions):
+    """Scan-8's batched form: a batch of 3 sequences of length 5; the body
+    sees one batch element (an scf.for over the batch runs the scan loop on
+    each); sequence_lens giving the full length is accepted."""
+    body = helper.make_graph(
+        [helper.make_node("Add", ["s", "a"], ["s2"]),
+         helper.make_node("Mul", ["s2", "bb"], ["y"])], "body",
+        [vi("s", F, [4]), vi("a", F, [4]), vi("bb", F, [4])],
+        [vi("s2", F, [4]), vi("y", F, [4])])
+    model = model_of(
+        [helper.make_node("Scan", ["lens", "s0", "xa", "xb"], ["s", "ys"],
+                          body=body, num_scan_inputs=2,
+                          directions=directions)],
+        [vi("s0", F, [3, 4]), vi("xa", F, [3, 5, 4]), vi("xb", F, [3, 5, 4])],
+        [vi("s", F, [3, 4]), vi("ys", F, [3, 5, 4])],
+        [numpy_helper.from_array(np.full(3, 5, np.int64), "lens")], opset=8)
+    model.ir_version = 4
+    check_against_onnxruntime(
+        model, [{"s0": randn(3, 4), "xa": randn(3, 5, 4),
+                 "xb": randn(3, 5, 4)}], tmp_path, build_dir)

@@ -8,7 +8,7 @@
 //    whose static shapes differ between the branches join to dynamic dims.
 //  - Loop: scf.while over (iteration, condition, loop-carried values, scan
 //    buffers); the trip count M and the condition are each optional.
-//  - Scan (opset 9 on; Scan-8's batched form is not imported): scf.for over the
+//  - Scan: scf.for over the
 //  scan axis; scan inputs are sliced
 //    and scan outputs inserted, each in its direction along its axis.
 // A loop-carried value whose shape changes between iterations makes the
@@ -820,10 +820,145 @@ LogicalResult buildScan(ONNXNode &n) {
   return success();
 }
 
+/// Scan-8: inputs (sequence_lens, states..., scan inputs...) with a leading
+/// batch dim, the sequence along dim 1 of every scan input; the body sees one
+/// batch element. An scf.for over the batch runs Scan's loop on each element
+/// and stacks its results along dim 0.
+LogicalResult buildScan8(ONNXNode &n) {
+  FailureOr<const onnx::GraphProto *> bodyG = requiredGraph(n, "body");
+  if (failed(bodyG))
+    return failure();
+  const onnx::GraphProto &body = **bodyG;
+  FailureOr<int64_t> numScanIn = n.getRequiredInt("num_scan_inputs");
+  if (failed(numScanIn))
+    return failure();
+  int64_t m = *numScanIn;
+  if (n.numInputs() < 2 || m < 1 || m > n.numInputs() - 1)
+    return n.emitError() << "num_scan_inputs is " << m << ", the node has "
+                         << n.numInputs() << " inputs (sequence_lens first)";
+  int64_t numState = n.numInputs() - 1 - m;
+  for (int64_t i = 1; i < n.numInputs(); ++i)
+    if (!n.hasInput(i))
+      return n.emitError() << "input #" << i << " is required";
+  if (body.input_size() != numState + m)
+    return n.emitError() << "body has " << body.input_size()
+                         << " inputs, expected " << numState + m << " ("
+                         << numState << " state variables and " << m
+                         << " scan inputs)";
+  if (body.output_size() < numState)
+    return n.emitError() << "body has " << body.output_size()
+                         << " outputs, expected at least " << numState
+                         << " (the state variables)";
+  int64_t numScanOut = body.output_size() - numState;
+  if (n.numOutputs() > numState + numScanOut)
+    return n.emitError() << "has " << n.numOutputs()
+                         << " outputs, the body gives " << numState
+                         << " state variables and " << numScanOut
+                         << " scan outputs";
+  FailureOr<SmallVector<int64_t>> dirs =
+      n.getInts("directions", SmallVector<int64_t>(m, 0));
+  if (failed(dirs))
+    return failure();
+  if (static_cast<int64_t>(dirs->size()) != m)
+    return n.emitError() << "attribute 'directions' has " << dirs->size()
+                         << " values, expected " << m;
+  for (int64_t d : *dirs)
+    if (d != 0 && d != 1)
+      return n.emitError() << "attribute 'directions' holds " << d
+                           << ", expected 0 or 1";
+  for (int64_t i = 1; i < n.numInputs(); ++i)
+    if (n.inputType(i).getRank() < (i > numState ? 2 : 1))
+      return n.emitError() << "input #" << i
+                           << " lacks the batch (and sequence) dims";
+  Value first = n.input(1 + numState);
+  RankedTensorType firstTy = n.inputType(1 + numState);
+  // sequence_lens: only the full length for every batch element.
+  if (n.hasInput(0)) {
+    std::optional<SmallVector<int64_t>> lens = n.constantInts(0);
+    if (!lens || firstTy.isDynamicDim(1) || llvm::any_of(*lens, [&](int64_t l) {
+          return l != firstTy.getDimSize(1);
+        }))
+      return n.emitError() << "sequence_lens shorter than the sequence (or "
+                              "not constant) is not supported";
+  }
+
+  OpBuilder &b = n.b;
+  Location loc = n.loc;
+  Value batch = dimValue(b, loc, first, 0);
+  // The per-element loop is built into a block of its own first, to learn
+  // its result types.
+  DetachedBlock block;
+  Block *body8 = block.get();
+  Value bi = body8->addArgument(b.getIndexType(), loc);
+  OpBuilder::InsertPoint outerIp = b.saveInsertionPoint();
+  b.setInsertionPointToEnd(body8);
+  auto element = [&](int64_t i) {
+    Value x = n.input(i);
+    auto ty = cast<RankedTensorType>(x.getType());
+    SmallVector<OpFoldResult> offsets(ty.getRank(), b.getIndexAttr(0));
+    offsets[0] = bi;
+    SmallVector<OpFoldResult> sizes{b.getIndexAttr(1)};
+    for (int64_t d = 1; d < ty.getRank(); ++d)
+      sizes.push_back(dimOFR(b, loc, x, d));
+    SmallVector<OpFoldResult> strides(ty.getRank(), b.getIndexAttr(1));
+    auto sliceTy =
+        RankedTensorType::get(ty.getShape().drop_front(), ty.getElementType());
+    return GraphValue{tensor::ExtractSliceOp::create(b, loc, sliceTy, x,
+                                                     offsets, sizes, strides),
+                      n.inputDType(i)};
+  };
+  SmallVector<GraphValue> states, scans;
+  for (int64_t i = 1; i < n.numInputs(); ++i)
+    (i <= numState ? states : scans).push_back(element(i));
+  FailureOr<SmallVector<GraphValue>> results = buildScanLoop(
+      n, body, states, scans, SmallVector<int64_t>(m, 0), *dirs,
+      SmallVector<int64_t>(numScanOut, 0), SmallVector<int64_t>(numScanOut, 0));
+  if (failed(results))
+    return failure();
+
+  // Stack each result along a new batch dim.
+  b.restoreInsertionPoint(outerIp);
+  SmallVector<Value> inits, yields;
+  SmallVector<bool> mayGrow;
+  for (const GraphValue &r : *results) {
+    auto ty = cast<RankedTensorType>(r.value.getType());
+    bool grow;
+    inits.push_back(initialBuffer(b, loc, ty, 0, batch, grow));
+    mayGrow.push_back(grow);
+  }
+  b.setInsertionPointToEnd(body8);
+  for (auto [k, r] : llvm::enumerate(*results)) {
+    Value buf = body8->addArgument(inits[k].getType(), loc);
+    Value written =
+        insertScanElement(b, loc, buf, r.value, bi, 0, batch, mayGrow[k]);
+    yields.push_back(castTo(b, loc, written, inits[k].getType()));
+  }
+  scf::YieldOp::create(b, loc, yields);
+  b.restoreInsertionPoint(outerIp);
+  auto forOp = scf::ForOp::create(b, loc, cIndex(b, loc, 0), batch,
+                                  cIndex(b, loc, 1), inits);
+  forOp.getRegion().front().erase();
+  forOp.getRegion().push_back(block.release());
+  b.setInsertionPointAfter(forOp);
+  for (auto [k, r] : llvm::enumerate(*results)) {
+    Value out = forOp.getResult(k);
+    if (!firstTy.isDynamicDim(0)) {
+      SmallVector<int64_t> shape(
+          cast<RankedTensorType>(out.getType()).getShape());
+      shape[0] = firstTy.getDimSize(0);
+      out = castTo(b, loc, out,
+                   cast<RankedTensorType>(out.getType()).clone(shape));
+    }
+    n.setOutput(k, out, r.dtype);
+  }
+  return success();
+}
+
 } // namespace
 
 void mlir::qopt::onnx_import::registerControlFlowOps(OpRegistry &r) {
   r.add("", "If", 1, buildIf);
   r.add("", "Loop", 1, buildLoop);
+  r.add("", "Scan", 8, buildScan8);
   r.add("", "Scan", 9, buildScan);
 }
