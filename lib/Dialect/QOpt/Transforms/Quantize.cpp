@@ -413,6 +413,17 @@ struct QuantizePass : mlir::qopt::impl::QuantizePassBase<QuantizePass> {
     return out;
   }
 
+  /// Where the quantized form of a weight shared by several layers goes:
+  /// right after the weight's definition, which dominates every use (the
+  /// first user may sit in a region, e.g. an If branch, that the others
+  /// cannot see).
+  static OpBuilder sharedWeightBuilder(Value weight, Operation *user) {
+    OpBuilder b(user);
+    if (Operation *def = weight.getDefiningOp())
+      b.setInsertionPointAfter(def);
+    return b;
+  }
+
   LogicalResult quantizeLinear(LinearOp op, const std::string &layer,
                                std::optional<NotQuantizedReason> &skip) {
     auto weightTy = cast<RankedTensorType>(op.getWeight().getType());
@@ -458,7 +469,8 @@ struct QuantizePass : mlir::qopt::impl::QuantizePassBase<QuantizePass> {
             quantizePerChannel(*w, weightTy.getShape());
         if (!q)
           return op.emitOpError("qopt-quantize: the weight is not finite");
-        wdq = qdqWeight(b, loc, op.getWeight(), *q, name);
+        OpBuilder wb = sharedWeightBuilder(op.getWeight(), op);
+        wdq = qdqWeight(wb, loc, op.getWeight(), *q, name);
       }
       replacedWeights.insert(op.getWeight());
       op.getInputMutable().assign(*act);
@@ -470,8 +482,9 @@ struct QuantizePass : mlir::qopt::impl::QuantizePassBase<QuantizePass> {
     bool blocked = isBlocked4();
     StoredWeight &stored = storedWeights[{op.getWeight(), int(blocked)}];
     if (!stored.weight) {
+      OpBuilder wb = sharedWeightBuilder(op.getWeight(), op);
       FailureOr<StoredWeight> made =
-          storeWeight(b, loc, *w, weightTy, name, blocked);
+          storeWeight(wb, loc, *w, weightTy, name, blocked);
       if (failed(made))
         return op.emitOpError("qopt-quantize: the weight is not finite");
       stored = *made;
@@ -537,7 +550,8 @@ struct QuantizePass : mlir::qopt::impl::QuantizePassBase<QuantizePass> {
           quantizePerChannel(*w, filterTy.getShape());
       if (!q)
         return op->emitOpError("qopt-quantize: the weight is not finite");
-      wdq = qdqWeight(b, op->getLoc(), filter->get(), *q,
+      OpBuilder wb = sharedWeightBuilder(filter->get(), op);
+      wdq = qdqWeight(wb, op->getLoc(), filter->get(), *q,
                       layer.empty() ? "weight" : layer);
     }
     if (scheme == QuantScheme::W8A8) {
