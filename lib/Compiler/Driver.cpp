@@ -67,6 +67,7 @@ constexpr KeyInfo kKeys[] = {
     {"calibration-method", "minmax | percentile | entropy | mse"},
     {"percentile", "for calibration-method=percentile"},
     {"activation-type", "int8 | uint8"},
+    {"calibration-margin-db", "clipping methods fall back to minmax beyond"},
     {"include", "regex: only these layers are quantized"},
     {"exclude", "regex: these layers stay float"},
     {"group-size", "w4/nf4: weights per scale"},
@@ -252,6 +253,8 @@ LogicalResult CompileOptions::set(StringRef key, StringRef value,
                        error);
   if (key == "percentile")
     return parseNumber(key, value, percentile, error);
+  if (key == "calibration-margin-db")
+    return parseNumber(key, value, calibrationMarginDb, error);
   if (key == "activation-type")
     return parseChoice(key, value, symbolizeActivationStorage(value),
                        "int8, uint8", activationType, error);
@@ -558,6 +561,7 @@ mlir::qopt::compileModule(ModuleOp module, const CompileOptions &options,
       ptq.calibrationData = options.calibrationData;
       ptq.calibrationMethod = options.calibrationMethod;
       ptq.percentile = options.percentile;
+      ptq.calibrationMarginDb = options.calibrationMarginDb;
       ptq.activationType = options.activationType;
       ptq.exclude = options.exclude;
       ptq.include = options.include;
@@ -668,6 +672,7 @@ mlir::qopt::compileModule(ModuleOp module, const CompileOptions &options,
     ptq.calibrationData = options.calibrationData;
     ptq.calibrationMethod = options.calibrationMethod;
     ptq.percentile = options.percentile;
+    ptq.calibrationMarginDb = options.calibrationMarginDb;
     ptq.activationType = options.activationType;
     // QLoRA's NF4 blocks are 64 weights; int4's default is 128.
     ptq.groupSize = options.groupSize.value_or(

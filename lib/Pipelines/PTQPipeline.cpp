@@ -45,6 +45,7 @@ void mlir::qopt::buildPTQPipeline(OpPassManager &pm,
     CalibratePassOptions calibrate;
     calibrate.method = options.calibrationMethod;
     calibrate.percentile = options.percentile;
+    calibrate.marginDb = options.calibrationMarginDb;
     calibrate.storage = options.activationType;
     calibrate.symmetric = options.activationType == ActivationStorage::Int8;
     pm.addPass(createCalibratePass(calibrate));

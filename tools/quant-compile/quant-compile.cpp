@@ -223,6 +223,13 @@ static ChoiceOpt<qopt::CalibrationMethod> calibrationMethod(
 static cl::opt<double> calibrationPercentile(
     "percentile", cl::desc("Percentile for --calibration-method=percentile"),
     cl::init(99.99), cl::cat(category));
+// PTQ accuracy (issue 25): the clipping methods' check against minmax.
+static cl::opt<double> calibrationMarginDb(
+    "calibration-margin-db",
+    cl::desc("percentile/entropy/mse keep a tensor's range only if it "
+             "quantizes the calibration histogram at most this many dB worse "
+             "than minmax (negative: never fall back)"),
+    cl::init(3.0), cl::cat(category));
 static ChoiceOpt<qopt::ActivationStorage>
     activationType("activation-type", cl::desc("Activation storage"),
                    cl::init(qopt::ActivationStorage::Int8),
@@ -447,6 +454,7 @@ int main(int argc, char **argv) {
   options.calibrationMethod = calibrationMethod;
   options.percentile = calibrationPercentile;
   options.activationType = activationType;
+  options.calibrationMarginDb = calibrationMarginDb;
   options.include = includeLayers;
   options.exclude = excludeLayers;
   if (groupSize.getNumOccurrences())

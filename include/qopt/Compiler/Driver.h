@@ -60,6 +60,8 @@ struct CompileOptions {
   CalibrationMethod calibrationMethod = CalibrationMethod::MinMax;
   double percentile = 99.99;
   ActivationStorage activationType = ActivationStorage::Int8;
+  /// qopt-calibrate's margin-db.
+  double calibrationMarginDb = 3.0;
   std::string include, exclude;
   /// Unset: 64 for nf4, else 128.
   std::optional<int64_t> groupSize;

@@ -51,6 +51,11 @@ struct PTQPipelineOptions : public PassPipelineOptions<PTQPipelineOptions> {
   PassOptions::Option<double> percentile{
       *this, "percentile", llvm::cl::desc("For calibration-method=percentile"),
       llvm::cl::init(99.99)};
+  PassOptions::Option<double> calibrationMarginDb{
+      *this, "calibration-margin-db",
+      llvm::cl::desc("qopt-calibrate's margin-db: a clipping method's range "
+                     "is kept only within this many dB of minmax's error"),
+      llvm::cl::init(3.0)};
   PassOptions::Option<ActivationStorage> activationType{
       *this, "activation-type", llvm::cl::desc("Activation storage"),
       llvm::cl::init(ActivationStorage::Int8),
