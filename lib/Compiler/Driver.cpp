@@ -7,6 +7,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "qopt/Compiler/Driver.h"
+#include "qopt/Compiler/AccuracyTarget.h"
 #include "qopt/Compiler/Report.h"
 #include "qopt/Dialect/QOpt/IR/QOptOps.h"
 #include "qopt/Dialect/QOpt/Transforms/FoldQDQ.h"
@@ -68,6 +69,7 @@ constexpr KeyInfo kKeys[] = {
     {"percentile", "for calibration-method=percentile"},
     {"activation-type", "int8 | uint8"},
     {"calibration-margin-db", "clipping methods fall back to minmax beyond"},
+    {"accuracy-target", "output SQNR dB: sensitive layers stay float"},
     {"include", "regex: only these layers are quantized"},
     {"exclude", "regex: these layers stay float"},
     {"group-size", "w4/nf4: weights per scale"},
@@ -255,6 +257,13 @@ LogicalResult CompileOptions::set(StringRef key, StringRef value,
     return parseNumber(key, value, percentile, error);
   if (key == "calibration-margin-db")
     return parseNumber(key, value, calibrationMarginDb, error);
+  if (key == "accuracy-target") {
+    double t;
+    if (failed(parseNumber(key, value, t, error)))
+      return failure();
+    accuracyTarget = t;
+    return success();
+  }
   if (key == "activation-type")
     return parseChoice(key, value, symbolizeActivationStorage(value),
                        "int8, uint8", activationType, error);
@@ -533,6 +542,9 @@ mlir::qopt::compileModule(ModuleOp module, const CompileOptions &options,
   using Emit = CompileOptions::Emit;
   if (options.doubleQuant && (!quantizing || scheme != QuantScheme::NF4))
     return fail("--double-quant is for --quantize=nf4");
+  if (options.accuracyTarget && (!quantizing || options.emit == Emit::ONNX))
+    return fail("--accuracy-target needs --quantize (and an artifact, not "
+                "--emit=onnx)");
   if (options.prepareQat && options.emit != Emit::ONNX)
     return fail("--prepare-qat writes an ONNX model: add --emit=onnx");
   if (options.emit == Emit::ONNX) {
@@ -618,6 +630,7 @@ mlir::qopt::compileModule(ModuleOp module, const CompileOptions &options,
   // quantization.
   // (A QDQ model's report, without --quantize or --prune, is the fold's.)
   bool fullReport = reporting && (quantizing || pruning);
+  std::optional<llvm::json::Value> accuracyTargetJson;
   OwningOpRef<ModuleOp> floatModule;
   if (fullReport) {
     tagLayers(module);
@@ -696,10 +709,42 @@ mlir::qopt::compileModule(ModuleOp module, const CompileOptions &options,
           << "--quantize: the model has no layer to quantize (no MatMul, "
              "Gemm or Conv with a constant weight; quant-compile "
              "--list-layers lists them): the output computes in float";
-    PassManager pm(&ctx);
-    buildPTQPipeline(pm, ptq);
-    if (failed(pm.run(module)))
-      return failure();
+    if (options.accuracyTarget) {
+      if (scheme == QuantScheme::Ternary)
+        return fail("--accuracy-target is for --quantize=w8a8, "
+                    "w8a8-dynamic, w8, w4 or nf4");
+      if (options.calibrationData.empty())
+        return fail("--accuracy-target needs --calibration-data=DIR (the "
+                    "output SQNR is measured on those samples)");
+      // Calibrate with nothing quantized, then let the search quantize.
+      OwningOpRef<ModuleOp> reference(cast<ModuleOp>(module->clone()));
+      std::string userInclude = ptq.include;
+      ptq.include = "^$";
+      PassManager pm(&ctx);
+      buildPTQPipeline(pm, ptq);
+      if (failed(pm.run(module)))
+        return failure();
+      QuantizePassOptions qo;
+      qo.scheme = ptq.scheme;
+      qo.groupSize = ptq.groupSize;
+      qo.weightSymmetric = ptq.weightSymmetric;
+      qo.doubleQuant = ptq.doubleQuant;
+      qo.exclude = ptq.exclude;
+      qo.include = userInclude;
+      qo.form = ptq.form;
+      FailureOr<AccuracyTargetResult> target =
+          meetAccuracyTarget(module, *reference, qo, *options.accuracyTarget,
+                             options.calibrationData, options.cpu, error);
+      if (failed(target))
+        return failure();
+      result.message += target->summary();
+      accuracyTargetJson = target->toJSON();
+    } else {
+      PassManager pm(&ctx);
+      buildPTQPipeline(pm, ptq);
+      if (failed(pm.run(module)))
+        return failure();
+    }
     // Observers of layers left float (excluded, non-constant weights) are
     // calibration points only: drop them.
     module->walk([](ObserveOp op) {
@@ -716,6 +761,7 @@ mlir::qopt::compileModule(ModuleOp module, const CompileOptions &options,
     ro.prune = options.prune;
     ro.latencyRuns = options.reportLatencyRuns;
     ro.cpu = options.cpu;
+    ro.accuracyTarget = accuracyTargetJson;
     std::string reportError;
     std::string table;
     FailureOr<std::string> json =
