@@ -32,6 +32,18 @@ rc=$?
 # pytest exits 5 when it collected nothing: that is a failure here too.
 [ $rc -ne 0 ] && status=1
 
+# Second stage: the same suites (pytest: the hostile-model ones) against an
+# AddressSanitizer + UndefinedBehaviorSanitizer build (issue 23). Set
+# QOPT_SKIP_SANITIZERS=1 to skip it locally; CI always runs it.
+SANITIZED_REPORTS=()
+if [ "${QOPT_SKIP_SANITIZERS:-0}" != 1 ]; then
+  echo "== sanitizer stage"
+  bash "$ROOT/scripts/test_sanitized.sh" "$REPORTS" || status=1
+  SANITIZED_REPORTS=("$REPORTS/asan-lit.xml" "$REPORTS/asan-gtest.xml" \
+    "$REPORTS/asan-pytest.xml")
+fi
+
 "$PY" "$ROOT/scripts/summarize_tests.py" "$REPORTS/lit.xml" \
-  "$REPORTS/gtest.xml" "$REPORTS/pytest.xml" || status=1
+  "$REPORTS/gtest.xml" "$REPORTS/pytest.xml" "${SANITIZED_REPORTS[@]}" \
+  || status=1
 exit $status

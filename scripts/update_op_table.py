@@ -61,6 +61,7 @@ FAMILIES = {
         "Expand", "Tile", "Pad", "Shape", "Size", "ConstantOfShape", "Constant",
         "Identity", "Dropout", "Range", "Trilu", "Einsum", "Resize",
         "DepthToSpace", "SpaceToDepth", "OneHot", "NonZero"],
+    "Recurrent": ["LSTM", "GRU", "RNN"],
 }
 
 

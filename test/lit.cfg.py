@@ -19,6 +19,17 @@ config.excludes = ["CMakeLists.txt", "lit.cfg.py", "lit.site.cfg.py.in", "Inputs
 # FileCheck runs with --enable-var-scope: captures die at each CHECK-LABEL.
 config.environment["FILECHECK_OPTS"] = "--enable-var-scope --dump-input=fail"
 
+# The sanitizer stage (scripts/test_sanitized.sh): libqopt_runtime.so and
+# artifacts are instrumented, so processes that are not (mlir-runner,
+# python) get the sanitizer runtime preloaded; its options pass through.
+_preload = os.environ.get("QOPT_SANITIZER_PRELOAD")
+if _preload:
+    config.environment["LD_PRELOAD"] = _preload
+    config.available_features.add("sanitized")
+for _var in ("ASAN_OPTIONS", "UBSAN_OPTIONS", "LD_LIBRARY_PATH"):
+    if _var in os.environ:
+        config.environment[_var] = os.environ[_var]
+
 llvm_config.use_default_substitutions()
 llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
 
@@ -51,6 +62,8 @@ if ptxas:
     config.available_features.add("ptxas")
     config.substitutions.append(("%ptxas", ptxas))
 try:
+    if _preload:
+        raise OSError("an instrumented runtime cannot load into lit itself")
     _runtime = ctypes.CDLL(os.path.join(config.qopt_obj_root, "lib",
                                         "libqopt_runtime.so"))
     _runtime.qopt_cuda_gemv_ptx.restype = ctypes.c_char_p

@@ -43,6 +43,8 @@ LogicalResult mlir::qopt::lowerToLLVMDialect(ModuleOp module,
   pipeline.fuseElementwise = options.fuseElementwise;
   pipeline.runtimeChecks = options.runtimeChecks;
   pipeline.threads = options.defaultThreads;
+  pipeline.profile = options.profile;
+  pipeline.memoryPlan = options.memoryPlan;
   buildCPUPipeline(pm, pipeline);
   return pm.run(module);
 }

@@ -96,6 +96,8 @@ constexpr KeyInfo kKeys[] = {
     {"prune-include", "regex: only these layers are pruned"},
     {"prune-exclude", "regex: these layers are not pruned"},
     {"shrink-structured", "remove channels zeroed by channels:S"},
+    {"profile", "time each kernel call / loop nest (quant-run --profile)"},
+    {"no-memory-plan", "malloc every intermediate (no arena)"},
 };
 
 LogicalResult parseBool(StringRef key, StringRef value, bool &out,
@@ -327,6 +329,15 @@ LogicalResult CompileOptions::set(StringRef key, StringRef value,
   }
   if (key == "parallel-loops")
     return parseBool(key, value, cpu.parallelLoops, error);
+  if (key == "profile")
+    return parseBool(key, value, cpu.profile, error);
+  if (key == "no-memory-plan") {
+    bool b;
+    if (failed(parseBool(key, value, b, error)))
+      return failure();
+    cpu.memoryPlan = !b;
+    return success();
+  }
   if (key == "no-fusion") {
     bool b;
     if (failed(parseBool(key, value, b, error)))

@@ -64,6 +64,9 @@ static void addGraphToBufferPasses(OpPassManager &pm, bool fuseElementwise,
   bufOpts.bufferizeFunctionBoundaries = true;
   bufOpts.functionBoundaryTypeConversion =
       bufferization::LayoutMapOption::IdentityLayoutMap;
+  // ONNX Loop/Scan bodies (scf.while/scf.for) yield newly computed tensors
+  // as their loop-carried values.
+  bufOpts.allowReturnAllocsFromLoops = true;
   pm.addPass(bufferization::createOneShotBufferizePass(bufOpts));
   bufferization::buildBufferDeallocationPipeline(pm);
   // Clones that ownership-based deallocation keeps (e.g. a function that
@@ -87,6 +90,8 @@ void mlir::qopt::buildCPUPipeline(OpPassManager &pm,
                          options.artifact, options.runtimeChecks);
   if (options.kernelCalls)
     pm.addPass(createConvertLinalgToKernelCallsPass());
+  if (options.profile)
+    pm.addPass(createInstrumentProfilePass());
 
   // Loops. With `parallel`, the parallel dims of each linalg op become an
   // scf.parallel that async-parallel-for splits over the runtime's threads

@@ -18,6 +18,7 @@
 #include <dlfcn.h>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <set>
 #include <sstream>
 
@@ -47,6 +48,51 @@ struct qopt_model {
   /// Switched LoRA adapters, in index order (the `qopt_adapter` input).
   std::vector<std::string> adapters;
   std::string signatureText;
+
+  /// Profiling (quant-compile --profile): region kinds and node names from
+  /// @qopt_profile_names, and the times of the profiled runs so far.
+  std::vector<std::string> profileKinds, profileNodes;
+  bool profiling = false;
+  std::mutex profileMutex;
+  std::vector<double> profileSeconds;
+  std::vector<int64_t> profileCalls;
+  double profileRunSeconds = 0;
+  int64_t profileRuns = 0;
+
+  /// The memory plan's arenas not in use by a run (one per concurrent run
+  /// seen so far), and how many there are in all.
+  std::mutex arenaMutex;
+  std::vector<std::unique_ptr<Arena>> freeArenas;
+  int numArenas = 0;
+
+  std::unique_ptr<Arena> takeArena() {
+    std::lock_guard<std::mutex> lock(arenaMutex);
+    if (freeArenas.empty()) {
+      ++numArenas;
+      return std::make_unique<Arena>();
+    }
+    std::unique_ptr<Arena> a = std::move(freeArenas.back());
+    freeArenas.pop_back();
+    return a;
+  }
+  void giveArena(std::unique_ptr<Arena> a) {
+    std::lock_guard<std::mutex> lock(arenaMutex);
+    freeArenas.push_back(std::move(a));
+  }
+
+  /// Reads the table of profiled regions ("kind\tnodes" entries, each
+  /// NUL-terminated, an empty one last).
+  void readProfileNames(const char *table) {
+    for (const char *p = table; p && *p; p += std::strlen(p) + 1) {
+      std::string entry = p;
+      size_t tab = entry.find('\t');
+      profileKinds.push_back(entry.substr(0, tab));
+      profileNodes.push_back(tab == std::string::npos ? ""
+                                                      : entry.substr(tab + 1));
+    }
+    profileSeconds.assign(profileKinds.size(), 0);
+    profileCalls.assign(profileKinds.size(), 0);
+  }
 
   ~qopt_model() {
     if (handle) {
@@ -216,6 +262,8 @@ qopt_status qopt_model_load(const char *path, qopt_model **out) {
                 "qopt_artifact_main; compile it with quant-compile)");
   if (model->parse(sig, path) != QOPT_OK)
     return QOPT_ERROR;
+  model->readProfileNames(
+      static_cast<const char *>(dlsym(handle, "qopt_profile_names")));
   *out = model.release();
   return QOPT_OK;
 }
@@ -284,6 +332,81 @@ int qopt_model_find_input(const qopt_model *m, const char *name) {
 const char *qopt_model_signature_text(const qopt_model *m) {
   return nullModel(m, "qopt_model_signature_text") ? ""
                                                    : m->signatureText.c_str();
+}
+
+int qopt_model_has_profile(const qopt_model *m) {
+  return nullModel(m, "qopt_model_has_profile") ? 0
+                                                : !m->profileKinds.empty();
+}
+
+qopt_status qopt_model_set_profiling(qopt_model *m, int enabled) {
+  if (nullModel(m, "qopt_model_set_profiling"))
+    return QOPT_ERROR;
+  if (enabled && m->profileKinds.empty())
+    return fail("the artifact has no profiling code (compile it with "
+                "quant-compile --profile)");
+  m->profiling = enabled != 0;
+  return QOPT_OK;
+}
+
+void qopt_model_profile_reset(qopt_model *m) {
+  if (nullModel(m, "qopt_model_profile_reset"))
+    return;
+  std::lock_guard<std::mutex> lock(m->profileMutex);
+  std::fill(m->profileSeconds.begin(), m->profileSeconds.end(), 0.0);
+  std::fill(m->profileCalls.begin(), m->profileCalls.end(), 0);
+  m->profileRunSeconds = 0;
+  m->profileRuns = 0;
+}
+
+int qopt_model_profile_size(const qopt_model *m) {
+  return nullModel(m, "qopt_model_profile_size") ? 0
+                                                 : int(m->profileKinds.size());
+}
+
+qopt_status qopt_model_profile_entry(const qopt_model *m, int i,
+                                     const char **kind, const char **nodes,
+                                     int64_t *calls, double *seconds) {
+  if (nullModel(m, "qopt_model_profile_entry"))
+    return QOPT_ERROR;
+  if (i < 0 || size_t(i) >= m->profileKinds.size())
+    return fail("qopt_model_profile_entry: no region " + std::to_string(i) +
+                " (the artifact has " +
+                std::to_string(m->profileKinds.size()) + ")");
+  auto *model = const_cast<qopt_model *>(m);
+  std::lock_guard<std::mutex> lock(model->profileMutex);
+  if (kind)
+    *kind = m->profileKinds[i].c_str();
+  if (nodes)
+    *nodes = m->profileNodes[i].c_str();
+  if (calls)
+    *calls = m->profileCalls[i];
+  if (seconds)
+    *seconds = m->profileSeconds[i];
+  return QOPT_OK;
+}
+
+double qopt_model_profile_run_seconds(const qopt_model *m, int64_t *runs) {
+  if (nullModel(m, "qopt_model_profile_run_seconds"))
+    return 0;
+  auto *model = const_cast<qopt_model *>(m);
+  std::lock_guard<std::mutex> lock(model->profileMutex);
+  if (runs)
+    *runs = m->profileRuns;
+  return m->profileRunSeconds;
+}
+
+uint64_t qopt_model_arena_bytes(const qopt_model *m, int *numArenas) {
+  if (nullModel(m, "qopt_model_arena_bytes"))
+    return 0;
+  auto *model = const_cast<qopt_model *>(m);
+  std::lock_guard<std::mutex> lock(model->arenaMutex);
+  uint64_t bytes = 0;
+  for (const auto &a : model->freeArenas)
+    bytes = std::max(bytes, a->bytes);
+  if (numArenas)
+    *numArenas = model->numArenas;
+  return bytes;
 }
 
 qopt_status qopt_model_run(qopt_model *model, const qopt_tensor *const *inputs,
@@ -374,7 +497,29 @@ qopt_status qopt_model_run(qopt_model *model, const qopt_tensor *const *inputs,
 
   qopt::rt::prepareThreads(model->defaultThreads);
   std::string runError;
-  if (!qopt::rt::runGuarded(model->entry, args.data(), runError)) {
+  // This run's arena (the memory plan) and, when profiling, its timers.
+  std::unique_ptr<Arena> arena = model->takeArena();
+  Arena *const savedArena = setActiveArena(arena.get());
+  std::unique_ptr<ProfileRun> profile;
+  if (model->profiling)
+    profile = std::make_unique<ProfileRun>(model->profileKinds.size());
+  ProfileRun *const savedProfile = setActiveProfile(profile.get());
+  const double runStart = profile ? qopt_now_seconds() : 0;
+  const bool ran = qopt::rt::runGuarded(model->entry, args.data(), runError);
+  const double runEnd = profile ? qopt_now_seconds() : 0;
+  setActiveProfile(savedProfile);
+  setActiveArena(savedArena);
+  model->giveArena(std::move(arena));
+  if (profile) {
+    std::lock_guard<std::mutex> lock(model->profileMutex);
+    for (size_t i = 0; i < profile->seconds.size(); ++i) {
+      model->profileSeconds[i] += profile->seconds[i];
+      model->profileCalls[i] += profile->calls[i];
+    }
+    model->profileRunSeconds += runEnd - runStart;
+    ++model->profileRuns;
+  }
+  if (!ran) {
     for (int o = 0; o < numOutputs; ++o)
       outputs[o] = nullptr;
     return fail(runError);

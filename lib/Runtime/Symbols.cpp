@@ -52,7 +52,10 @@ extern "C" {
   X(qopt_rt_aligned_alloc)                                                     \
   X(qopt_observe_channels_f32)                                                 \
   X(qopt_observe_channel_sumsq_f32)                                            \
-  X(qopt_kernel_matmul_sparse24_f32)
+  X(qopt_kernel_matmul_sparse24_f32)                                           \
+  X(qopt_rt_profile_begin)                                                     \
+  X(qopt_rt_profile_end)                                                       \
+  X(qopt_rt_arena)
 
 #define QOPT_DECLARE(name) void name();
 QOPT_CODEGEN_SYMBOLS(QOPT_DECLARE)

@@ -14,6 +14,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
@@ -199,8 +200,18 @@ void qopt::rt::parallelFor(int64_t n,
     return;
   int threads = numThreads();
   if (n == 1 || threads == 1) {
-    for (int64_t i = 0; i < n; ++i)
-      body(i);
+    bool failed = false;
+    {
+      AllocationsThrow throwing;
+      try {
+        for (int64_t i = 0; i < n; ++i)
+          body(i);
+      } catch (...) {
+        failed = true;
+      }
+    }
+    if (failed)
+      failRun("a runtime kernel could not allocate its scratch memory");
     return;
   }
   // Workers and the caller take indices from one counter; the caller waits
@@ -208,13 +219,23 @@ void qopt::rt::parallelFor(int64_t n,
   struct Shared {
     std::atomic<int64_t> next{0};
     std::atomic<int> pending{0};
+    std::atomic<bool> failed{false};
     std::mutex mu;
     std::condition_variable cv;
   };
   auto shared = std::make_shared<Shared>();
+  // An exception (std::bad_alloc from a kernel's scratch buffer) must not
+  // leave a worker: it is recorded, the remaining indices are skipped and
+  // the caller fails the run once every helper is done.
   auto run = [shared, n, &body] {
-    for (int64_t i; (i = shared->next.fetch_add(1)) < n;)
-      body(i);
+    AllocationsThrow throwing; // on the caller: do not jump past the helpers
+    try {
+      for (int64_t i; (i = shared->next.fetch_add(1)) < n;)
+        body(i);
+    } catch (...) {
+      shared->failed.store(true);
+      shared->next.store(n);
+    }
   };
   int helpers = int(std::min<int64_t>(threads, n)) - 1;
   shared->pending = helpers;
@@ -227,13 +248,17 @@ void qopt::rt::parallelFor(int64_t n,
     });
   run();
   // Helpers that had not started find no index left and finish at once.
-  for (int spin = 0; spin < kSpinIterations; ++spin) {
-    if (shared->pending.load(std::memory_order_acquire) == 0)
-      return;
+  bool done = false;
+  for (int spin = 0; spin < kSpinIterations && !done; ++spin) {
+    done = shared->pending.load(std::memory_order_acquire) == 0;
     cpuRelax(spin);
   }
-  std::unique_lock<std::mutex> lock(shared->mu);
-  shared->cv.wait(lock, [&] { return shared->pending == 0; });
+  if (!done) {
+    std::unique_lock<std::mutex> lock(shared->mu);
+    shared->cv.wait(lock, [&] { return shared->pending == 0; });
+  }
+  if (shared->failed.load())
+    failRun("a runtime kernel could not allocate its scratch memory");
 }
 
 extern "C" {
@@ -255,6 +280,10 @@ int qopt_get_num_threads(void) { return effectiveThreads(); }
 namespace {
 
 using Awaiter = std::function<void()>;
+
+/// How often a thread blocked on a token or group checks whether a task of
+/// its run failed (such a task never completes its token).
+constexpr std::chrono::milliseconds kFailurePoll{2};
 using CoroHandle = void *;
 using CoroResume = void (*)(void *);
 
@@ -294,7 +323,12 @@ struct Completion : RefCounted {
   }
   void wait() {
     std::unique_lock<std::mutex> lock(mu);
-    cv.wait(lock, [this] { return state != State::Unavailable; });
+    while (!cv.wait_for(lock, kFailurePoll,
+                        [this] { return state != State::Unavailable; })) {
+      lock.unlock();
+      checkRunFailed(); // a failed task never completes what we wait for
+      lock.lock();
+    }
   }
   /// Runs `a` now if finished, else when finished.
   void onDone(Awaiter a) {
@@ -350,7 +384,11 @@ void execute(CoroHandle handle, CoroResume resume) {
     resume(handle); // one thread: run inline
     return;
   }
-  pool.submit([handle, resume] { resume(handle); });
+  // The task runs for the run that submitted it: a run-time error inside
+  // it ends the task and fails that run (RunGuard.cpp).
+  RunState *run = currentRunState();
+  taskSubmitted(run);
+  pool.submit([handle, resume, run] { runTask(run, resume, handle); });
 }
 
 } // namespace
@@ -412,7 +450,11 @@ void mlirAsyncRuntimeAwaitAllInGroup(AsyncGroup *g) {
     cpuRelax(spin);
   }
   std::unique_lock<std::mutex> lock(g->mu);
-  g->cv.wait(lock, [g] { return g->pending == 0; });
+  while (!g->cv.wait_for(lock, kFailurePoll, [g] { return g->pending == 0; })) {
+    lock.unlock();
+    checkRunFailed(); // a failed task never completes its token
+    lock.lock();
+  }
 }
 int8_t *mlirAsyncRuntimeGetValueStorage(AsyncValue *v) {
   return v->storage.data();

@@ -285,6 +285,64 @@ def test_gather_index_out_of_range_is_a_run_time_error(build_dir, tmp_path):
                                   ort_run(model, {"ids": ids})[0])
 
 
+@pytest.mark.parametrize("op", ["GatherElements", "GatherND", "ScatterND"])
+def test_index_ops_out_of_range_are_run_time_errors(build_dir, tmp_path, op):
+    # These used to clamp out-of-range indices silently (a wrong answer with
+    # exit 0); onnxruntime reports an error and so do we, naming the node.
+    data = onnx.numpy_helper.from_array(
+        np.arange(12, dtype=np.float32).reshape(4, 3), "data")
+    if op == "GatherElements":
+        node = helper.make_node(op, ["data", "ids"], ["y"], axis=0,
+                                name="ge")
+        ids_shape, y_shape = [2, 3], [2, 3]
+        good = np.array([[3, 0, -4], [1, 2, 3]], np.int64)
+        bads = [np.array([[0, 4, 0], [0, 0, 0]], np.int64),
+                np.array([[0, 0, 0], [0, -5, 0]], np.int64)]
+        name = "GatherElements node 'ge'"
+        inits, extra_inputs, feeds = [data], [], {}
+    elif op == "GatherND":
+        node = helper.make_node(op, ["data", "ids"], ["y"], name="gnd")
+        ids_shape, y_shape = [2, 2], [2]
+        good = np.array([[3, 2], [-1, -3]], np.int64)
+        # Column 1 indexes an axis of 3: 3 is out of range there although
+        # it is a valid row index (each column has its own bound).
+        bads = [np.array([[0, 3], [0, 0]], np.int64),
+                np.array([[4, 0], [0, 0]], np.int64)]
+        name = "GatherND node 'gnd'"
+        inits, extra_inputs, feeds = [data], [], {}
+    else:
+        upd = onnx.numpy_helper.from_array(
+            np.array([[10, 11, 12], [20, 21, 22]], np.float32), "upd")
+        node = helper.make_node(op, ["x", "ids", "upd"], ["y"], name="snd")
+        ids_shape, y_shape = [2, 1], [4, 3]
+        good = np.array([[3], [-4]], np.int64)
+        bads = [np.array([[1], [4]], np.int64),
+                np.array([[-5], [0]], np.int64)]
+        name = "ScatterND node 'snd'"
+        inits = [upd]
+        extra_inputs = [helper.make_tensor_value_info(
+            "x", TensorProto.FLOAT, [4, 3])]
+        feeds = {"x": np.arange(12, dtype=np.float32).reshape(4, 3)}
+    model = save_model(
+        tmp_path, [node],
+        extra_inputs + [helper.make_tensor_value_info(
+            "ids", TensorProto.INT64, ids_shape)],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, y_shape)],
+        inits)
+    so, _ = compile_model(build_dir, model, tmp_path)
+    out = os.path.join(str(tmp_path), "out")
+    for bad in bads:
+        with pytest.raises(Exception):
+            ort_run(model, {**feeds, "ids": bad})
+        r = run(build_dir, so, {**feeds, "ids": bad}, out)
+        assert r.returncode == 1, (bad, r.returncode, r.stderr)
+        assert f"{name}: an index is out of range" in r.stderr, r.stderr
+    r = run(build_dir, so, {**feeds, "ids": good}, out)
+    assert r.returncode == 0, r.stderr
+    np.testing.assert_array_equal(np.load(os.path.join(out, "y.npy")),
+                                  ort_run(model, {**feeds, "ids": good})[0])
+
+
 def test_w8a8_calibrates_through_a_padded_maxpool(build_dir, tmp_path):
     # MaxPool pads with -inf: its padded input used to be observed (linalg
     # sees pooling as a convolution) and calibration failed with "observer

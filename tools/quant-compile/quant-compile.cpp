@@ -326,6 +326,17 @@ static cl::opt<bool> noRuntimeChecks(
              "division (docs/Security.md); a bad input is then undefined "
              "behaviour"),
     cl::cat(category));
+// Profiling and memory planning (docs/Runtime/Profile.md, Memory.md).
+static cl::opt<bool> profile(
+    "profile",
+    cl::desc("Time every runtime kernel call and generated loop nest when "
+             "the artifact runs (quant-run --profile prints the table)"),
+    cl::cat(category));
+static cl::opt<bool> noMemoryPlan(
+    "no-memory-plan",
+    cl::desc("Allocate every intermediate with malloc on each call instead "
+             "of the static memory plan's arena"),
+    cl::cat(category));
 static cl::opt<bool> noFusion("no-fusion", cl::desc("Skip element-wise fusion"),
                               cl::cat(category));
 static cl::opt<bool>
@@ -451,6 +462,8 @@ int main(int argc, char **argv) {
   options.cpu.kernelCalls = !noKernels;
   options.cpu.defaultThreads = threads;
   options.cpu.parallelLoops = parallelLoops;
+  options.cpu.profile = profile;
+  options.cpu.memoryPlan = !noMemoryPlan;
   options.pinShapes.assign(pinShapes.begin(), pinShapes.end());
   options.pinDims.assign(pinDims.begin(), pinDims.end());
   options.freezeInputs.assign(freezeInputs.begin(), freezeInputs.end());

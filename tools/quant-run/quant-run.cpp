@@ -1,12 +1,14 @@
 //===- quant-run.cpp - run a compiled artifact on tensor files ------------===//
 //
 //   quant-run model.so --input NAME=FILE(.npy|.pb) ... [--output-dir DIR]
-//       [--bench N] [--warmup K] [--threads N] [--device=cpu]
+//       [--bench N] [--warmup K] [--threads N] [--device=cpu] [--profile]
 //
 // Loads an artifact with the lean runtime (no LLVM/MLIR), runs it, writes
 // each output as DIR/<output name>.npy (.pb for bfloat16, float8/float4 and
 // 4/2-bit integers, which .npy cannot hold) and prints its dtype, shape and
-// min/max/mean; with --bench, the median and spread of the run time.
+// min/max/mean; with --bench, the median and spread of the run time; with
+// --profile (an artifact compiled with quant-compile --profile), the time
+// per kernel call and generated loop nest, by kind and by region.
 //
 //===----------------------------------------------------------------------===//
 
@@ -28,7 +30,8 @@ namespace {
 const char *kUsage =
     "usage: quant-run ARTIFACT --input NAME=FILE ... [--output-dir DIR]\n"
     "                 [--bench N] [--warmup K] [--threads N] "
-    "[--device=cpu|cuda] [--adapter NAME]\n";
+    "[--device=cpu|cuda] [--adapter NAME]\n"
+    "                 [--profile] [--profile-top N]\n";
 
 int fail(const std::string &message) {
   std::fprintf(stderr, "quant-run: error: %s\n", message.c_str());
@@ -76,6 +79,66 @@ std::string shapeOf(const qopt_tensor *t) {
   return s + "]";
 }
 
+/// Prints the profile gathered over the runs: the time per kind of region
+/// (kernel, loops, copy), then the `top` costliest regions.
+void printProfile(const qopt_model *model, int top) {
+  struct Row {
+    std::string kind, nodes;
+    int64_t calls = 0;
+    double seconds = 0;
+  };
+  std::vector<Row> rows;
+  double timed = 0;
+  for (int i = 0, n = qopt_model_profile_size(model); i < n; ++i) {
+    const char *kind = "", *nodes = "";
+    Row r;
+    if (qopt_model_profile_entry(model, i, &kind, &nodes, &r.calls,
+                                 &r.seconds) != QOPT_OK)
+      continue;
+    r.kind = kind;
+    r.nodes = nodes;
+    timed += r.seconds;
+    rows.push_back(std::move(r));
+  }
+  int64_t runs = 0;
+  double total = qopt_model_profile_run_seconds(model, &runs);
+  if (runs == 0 || total <= 0)
+    return;
+  auto ms = [&](double s) { return s * 1e3 / double(runs); };
+  std::printf("profile: %lld runs, %.4f ms per run; timed regions %.1f%%, "
+              "the rest (allocation, arguments, outputs) %.1f%%\n",
+              (long long)runs, ms(total), 100 * timed / total,
+              100 * (total - timed) / total);
+  std::vector<Row> kinds;
+  for (const Row &r : rows) {
+    auto it = std::find_if(kinds.begin(), kinds.end(),
+                           [&](const Row &k) { return k.kind == r.kind; });
+    if (it == kinds.end())
+      it = kinds.insert(kinds.end(), Row{r.kind, "", 0, 0});
+    it->calls += r.calls;
+    it->seconds += r.seconds;
+  }
+  auto bySeconds = [](const Row &a, const Row &b) {
+    return a.seconds > b.seconds;
+  };
+  std::sort(kinds.begin(), kinds.end(), bySeconds);
+  std::sort(rows.begin(), rows.end(), bySeconds);
+  std::printf("%-40s %10s %12s %7s\n", "kind", "calls/run", "ms/run", "%");
+  for (const Row &k : kinds)
+    std::printf("%-40s %10.1f %12.4f %6.1f%%\n", k.kind.c_str(),
+                double(k.calls) / double(runs), ms(k.seconds),
+                100 * k.seconds / total);
+  std::printf("%-40s %10s %12s %7s  %s\n", "region", "calls/run", "ms/run",
+              "%", "ONNX nodes");
+  for (size_t i = 0; i < rows.size() && int(i) < top; ++i)
+    std::printf("%-40s %10.1f %12.4f %6.1f%%  %s\n", rows[i].kind.c_str(),
+                double(rows[i].calls) / double(runs), ms(rows[i].seconds),
+                100 * rows[i].seconds / total, rows[i].nodes.c_str());
+  if (rows.size() > size_t(top))
+    std::printf("... %zu more regions (--profile-top N)\n",
+                rows.size() - size_t(top));
+}
+
 struct Tensors {
   std::vector<qopt_tensor *> items;
   ~Tensors() {
@@ -112,7 +175,8 @@ int main(int argc, char **argv) {
   std::string artifact, outputDir, adapter;
   Device device = Device::CPU;
   std::vector<std::pair<std::string, std::string>> inputs;
-  int bench = 0, warmup = 1, threads = -1;
+  int bench = 0, warmup = 1, threads = -1, profileTop = 25;
+  bool profile = false;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     auto value = [&](const char *flag) -> const char * {
@@ -144,6 +208,12 @@ int main(int argc, char **argv) {
     } else if ((v = value("--threads"))) {
       if (!parseCount(v, threads) || threads == 0)
         return fail(std::string("--threads ") + v + ": expected a count >= 1");
+    } else if (arg == "--profile") {
+      profile = true;
+    } else if ((v = value("--profile-top"))) {
+      if (!parseCount(v, profileTop))
+        return fail(std::string("--profile-top ") + v +
+                    ": expected a count >= 0");
     } else if ((v = value("--adapter"))) {
       adapter = v;
     } else if ((v = value("--device"))) {
@@ -226,6 +296,9 @@ int main(int argc, char **argv) {
                   "=FILE)\nexpected signature:\n" +
                   qopt_model_signature_text(model));
 
+  if (profile && qopt_model_set_profiling(model, 1) != QOPT_OK)
+    return fail(std::string("--profile: ") + qopt_last_error());
+
   Tensors out;
   out.items.assign(size_t(numOut), nullptr);
   auto runOnce = [&]() -> bool {
@@ -285,6 +358,8 @@ int main(int argc, char **argv) {
     for (int i = 0; i < warmup; ++i)
       if (!runOnce())
         return fail(qopt_last_error());
+    // The profile covers the timed runs only (warm caches and arena).
+    qopt_model_profile_reset(model);
     std::vector<double> ms;
     for (int i = 0; i < bench; ++i) {
       double t0 = qopt_now_seconds();
@@ -299,5 +374,7 @@ int main(int argc, char **argv) {
                 bench, warmup, qopt_get_num_threads(), pct(0.5), pct(0.1),
                 pct(0.9), ms.front(), ms.back());
   }
+  if (profile)
+    printProfile(model, profileTop);
   return 0;
 }

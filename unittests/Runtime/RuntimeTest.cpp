@@ -367,6 +367,82 @@ TEST(AsyncRuntime, ExecuteRunsOnThePool) {
   EXPECT_EQ(resumed.load(), 100);
 }
 
+// A run-time error inside a task of a parallel loop (a worker thread) fails
+// the run with its message instead of aborting the process, and only after
+// every other task of the run has ended.
+extern "C" void qopt_rt_fail(const char *message);
+std::atomic<int> tasksEnded{0};
+void failingTask(void *) { qopt_rt_fail("node 'n' failed in a worker"); }
+void slowTask(void *) {
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  tasksEnded.fetch_add(1);
+}
+void *runTasksGroup = nullptr;
+/// What compiled code does for a parallel loop: tasks into a group, then a
+/// blocking await. The failing task never completes its token.
+void parallelEntry(void **) {
+  void *group = mlirAsyncRuntimeCreateGroup(4);
+  for (int i = 0; i < 4; ++i) {
+    void *token = mlirAsyncRuntimeCreateToken();
+    mlirAsyncRuntimeAddTokenToGroup(token, group);
+  }
+  mlirAsyncRuntimeExecute(nullptr, slowTask);
+  mlirAsyncRuntimeExecute(nullptr, failingTask);
+  mlirAsyncRuntimeExecute(nullptr, slowTask);
+  mlirAsyncRuntimeAwaitAllInGroup(group); // would wait forever
+}
+
+TEST(RunGuard, FailureInAWorkerFailsTheRun) {
+  qopt_set_num_threads(3);
+  qopt::rt::prepareThreads(0);
+  for (int round = 0; round < 20; ++round) {
+    tasksEnded = 0;
+    std::string error;
+    EXPECT_FALSE(qopt::rt::runGuarded(parallelEntry, nullptr, error));
+    EXPECT_EQ(error, "node 'n' failed in a worker");
+    // The slow tasks ended (or were skipped once the run had failed)
+    // before the run returned: none is still running.
+    int ended = tasksEnded.load();
+    std::this_thread::sleep_for(std::chrono::milliseconds(30));
+    EXPECT_EQ(tasksEnded.load(), ended);
+  }
+  qopt_set_num_threads(0);
+}
+
+void kernelOutOfMemory(void **) {
+  qopt::rt::parallelFor(64, [](int64_t i) {
+    if (i == 17)
+      throw std::bad_alloc();
+  });
+}
+
+TEST(RunGuard, KernelAllocationFailureFailsTheRun) {
+  for (int threads : {1, 3}) {
+    qopt_set_num_threads(threads);
+    qopt::rt::prepareThreads(0);
+    std::string error;
+    EXPECT_FALSE(qopt::rt::runGuarded(kernelOutOfMemory, nullptr, error));
+    EXPECT_NE(error.find("could not allocate"), std::string::npos) << error;
+  }
+  qopt_set_num_threads(0);
+}
+
+void hugeAllocation(void **) {
+  // operator new fails (the size is past what malloc accepts); the run's
+  // new-handler turns that into a run-time error.
+  volatile size_t bytes = size_t(1) << 62;
+  void *p = ::operator new(bytes);
+  ::operator delete(p);
+}
+
+TEST(RunGuard, OperatorNewFailureInsideARunFailsTheRun) {
+  std::string error;
+  EXPECT_FALSE(qopt::rt::runGuarded(hugeAllocation, nullptr, error));
+  EXPECT_NE(error.find("could not allocate"), std::string::npos) << error;
+  // Outside a run operator new still throws.
+  EXPECT_THROW(hugeAllocation(nullptr), std::bad_alloc);
+}
+
 TEST(Threads, SetAndGet) {
   EXPECT_EQ(qopt_set_num_threads(3), QOPT_OK);
   EXPECT_EQ(qopt_get_num_threads(), 3);

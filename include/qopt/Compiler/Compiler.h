@@ -58,6 +58,12 @@ struct CPUCompileOptions {
   bool runtimeChecks = true;
   /// Calibration build: qopt.observe ops report to the runtime.
   bool instrument = false;
+  /// Time every kernel call and generated loop nest at run time
+  /// (qopt-instrument-profile; quant-run --profile prints the times).
+  bool profile = false;
+  /// Static memory plan: fixed-size intermediates share one arena kept
+  /// by the runtime across calls (qopt-plan-memory).
+  bool memoryPlan = true;
 };
 
 /// Runs `qopt-cpu-pipeline{artifact=true}` on `module` (graph level to the

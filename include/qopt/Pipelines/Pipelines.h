@@ -71,6 +71,16 @@ struct CPUPipelineOptions : public PassPipelineOptions<CPUPipelineOptions> {
       llvm::cl::desc("Default thread count recorded in the artifact (0: one "
                      "per core)"),
       llvm::cl::init(0)};
+  PassOptions::Option<bool> profile{
+      *this, "profile",
+      llvm::cl::desc("Time every kernel call and generated loop nest at run "
+                     "time (qopt-instrument-profile)"),
+      llvm::cl::init(false)};
+  PassOptions::Option<bool> memoryPlan{
+      *this, "memory-plan",
+      llvm::cl::desc("Artifacts: fixed-size intermediates share one arena "
+                     "the runtime keeps across calls (qopt-plan-memory)"),
+      llvm::cl::init(true)};
 };
 
 /// Lowers a graph-level module (qopt + linalg/tensor/arith/math on tensors)

@@ -56,7 +56,11 @@ typedef enum qopt_dtype {
   QOPT_DTYPE_I4 = 22,
   QOPT_DTYPE_F4E2M1 = 23,
   QOPT_DTYPE_U2 = 25,
-  QOPT_DTYPE_I2 = 26
+  QOPT_DTYPE_I2 = 26,
+  /* Not a dtype: makes every int a valid qopt_dtype value, so that the
+   * runtime can check a caller's out-of-range value (C++ gives enums
+   * without it only the range of their enumerators' bits). */
+  QOPT_DTYPE_FORCE_INT32 = 0x7fffffff
 } qopt_dtype;
 
 /** numpy's name of a dtype ("float32", "int8", "bool", ...); "invalid" for
@@ -209,6 +213,35 @@ const char *qopt_kernel_isa_int8(void);
 /** The ternary (BitLinear) matmul kernel in use: "avx512vnni", "avx2" or
  *  "generic" ($QOPT_KERNEL narrows it as for the other kernels). */
 const char *qopt_kernel_isa_ternary(void);
+
+/* --- Profiling and memory (docs/Runtime/Profile.md, Memory.md) --------- */
+
+/** Whether the artifact was compiled with `quant-compile --profile` (its
+ *  kernel calls and generated loop nests are timed when profiling is on). */
+int qopt_model_has_profile(const qopt_model *model);
+/** Turns timing on or off for the following runs (off at load); an error
+ *  when the artifact has no profiling code. Thread-safe: concurrent runs
+ *  add their times up. */
+qopt_status qopt_model_set_profiling(qopt_model *model, int enabled);
+/** Clears the times gathered so far. */
+void qopt_model_profile_reset(qopt_model *model);
+/** The timed regions, in program order: their number (0 without
+ *  profiling code), and region `i`'s kind ("kernel conv2d_nchw_f32",
+ *  "loops generic (parallel)", "copy", ...), the ONNX node names it
+ *  computes, how many times it ran and its total wall time in seconds
+ *  (NULL pointers are skipped). The strings are owned by the model. */
+int qopt_model_profile_size(const qopt_model *model);
+qopt_status qopt_model_profile_entry(const qopt_model *model, int i,
+                                     const char **kind, const char **nodes,
+                                     int64_t *calls, double *seconds);
+/** Wall time of the profiled runs (inside qopt_model_run), in seconds, and
+ *  their number (`*runs`, when not NULL). */
+double qopt_model_profile_run_seconds(const qopt_model *model, int64_t *runs);
+
+/** Bytes of the static memory plan's arena (the largest a run asked for;
+ *  0 before the first run or without a plan), and how many arenas the
+ *  model holds (one per concurrent run it has seen). */
+uint64_t qopt_model_arena_bytes(const qopt_model *model, int *num_arenas);
 
 /* --- Threads ------------------------------------------------------------ */
 

@@ -2,10 +2,12 @@
 
 #include "GraphImporter.h"
 #include "ConstantFolding.h"
+#include "Ops/ShapeHelpers.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/Verifier.h"
+#include "llvm/ADT/ScopeExit.h"
 
 using namespace mlir;
 using namespace mlir::qopt;
@@ -25,10 +27,12 @@ GraphImporter::GraphImporter(MLIRContext *ctx, const ONNXImportOptions &options,
 }
 
 std::optional<GraphValue> GraphImporter::lookup(StringRef name) const {
-  auto it = values.find(name);
-  if (it == values.end())
-    return std::nullopt;
-  return it->second;
+  for (const auto &scope : llvm::reverse(scopes)) {
+    auto it = scope.find(name);
+    if (it != scope.end())
+      return it->second;
+  }
+  return std::nullopt;
 }
 
 /// Whether a declared dim gives a size: `dim_value: -1` is an unknown dim
@@ -257,15 +261,21 @@ LogicalResult GraphImporter::importNode(const onnx::NodeProto &node,
     return in.empty() || lookup(in)->value.getDefiningOp<arith::ConstantOp>();
   });
   Block *block = b.getInsertionBlock();
-  Operation *last = block->empty() ? nullptr : &block->back();
-  if (failed((*fn)(n)))
+  Operation *last = b.getInsertionPoint() == block->begin()
+                        ? nullptr
+                        : &*std::prev(b.getInsertionPoint());
+  // Shape arithmetic on dynamic dims is followed symbolically
+  // (Ops/SymbolicShapes.cpp) instead of building tensor code.
+  bool symbolic = !allConstant && evaluateSymbolically(n);
+  if (!symbolic && failed((*fn)(n)))
     return failure();
   if (allConstant && node.input_size() > 0) {
     DenseMap<Value, Value> replaced = evaluateConstantOps(b, *block, last);
     if (!replaced.empty()) {
-      for (auto &entry : values)
-        if (Value c = replaced.lookup(entry.second.value))
-          entry.second.value = c;
+      for (auto &scope : scopes)
+        for (auto &entry : scope)
+          if (Value c = replaced.lookup(entry.second.value))
+            entry.second.value = c;
       for (auto &entry : transposedWeights)
         if (Value c = replaced.lookup(entry.second))
           entry.second = c;
@@ -288,6 +298,109 @@ LogicalResult GraphImporter::importNode(const onnx::NodeProto &node,
       return n.emitError() << "output #" << i << " ('" << node.output(i)
                            << "') is not supported";
   return success();
+}
+
+LogicalResult
+GraphImporter::importInitializers(ArrayRef<const onnx::TensorProto *> constants,
+                                  OpBuilder &b) {
+  Location fileLoc = FileLineColLoc::get(ctx, bufferName, 0, 0);
+  for (const onnx::TensorProto *initPtr : constants) {
+    const onnx::TensorProto &init = *initPtr;
+    Location loc = NameLoc::get(StringAttr::get(ctx, init.name()), fileLoc);
+    // Scalars (scales, zero points, axes) are no weights: inline, they stay
+    // readable and fold.
+    bool scalar = llvm::all_of(init.dims(), [](int64_t d) { return d == 1; }) ||
+                  llvm::any_of(init.dims(), [](int64_t d) { return d == 0; });
+    StringRef resourceName = scalar ? StringRef() : StringRef(init.name());
+    auto attr = tensorToAttr(init, resourceName, source, ctx,
+                             [&] { return mlir::emitError(loc); });
+    if (failed(attr))
+      return failure();
+    Value c = arith::ConstantOp::create(b, loc, cast<TypedAttr>(*attr));
+    bind(init.name(), GraphValue{c, init.data_type()});
+    initializerNames[c] = init.name();
+  }
+  return success();
+}
+
+void GraphImporter::countUses(const onnx::GraphProto &graph) {
+  for (const auto &node : graph.node()) {
+    for (const std::string &in : node.input())
+      ++useCounts[in];
+    for (const auto &attr : node.attribute()) {
+      if (attr.has_g())
+        countUses(attr.g());
+      for (const auto &g : attr.graphs())
+        countUses(g);
+    }
+  }
+  for (const auto &out : graph.output())
+    ++useCounts[out.name()];
+}
+
+FailureOr<SmallVector<GraphValue>>
+GraphImporter::importSubgraph(const onnx::GraphProto &graph,
+                              ArrayRef<GraphValue> inputs, OpBuilder &b,
+                              Location loc, const std::string &what) {
+  Location fileLoc = FileLineColLoc::get(ctx, bufferName, 0, 0);
+  if (graph.input_size() != static_cast<int>(inputs.size()))
+    return mlir::emitError(loc) << what << " has " << graph.input_size()
+                                << " inputs, expected " << inputs.size();
+  if (failed(checkSingleDefinitions(graph, fileLoc)))
+    return failure();
+  for (auto [i, in] : llvm::enumerate(graph.input())) {
+    if (in.has_type() && !in.type().has_tensor_type())
+      return mlir::emitError(loc) << what << " input '" << in.name()
+                                  << "': only tensor values are supported";
+    if (!in.has_type())
+      continue;
+    const auto &tt = in.type().tensor_type();
+    if (tt.elem_type() != kUndefined && tt.elem_type() != inputs[i].dtype)
+      return mlir::emitError(loc)
+             << what << " input '" << in.name() << "' is declared "
+             << dtypeName(tt.elem_type()) << ", the node gives "
+             << dtypeName(inputs[i].dtype);
+    auto ty = cast<RankedTensorType>(inputs[i].value.getType());
+    if (tt.has_shape() && tt.shape().dim_size() != ty.getRank())
+      return mlir::emitError(loc)
+             << what << " input '" << in.name() << "' is declared with rank "
+             << tt.shape().dim_size() << ", the node gives rank "
+             << ty.getRank();
+  }
+
+  // A new scope; the caches keyed by values must not leak values defined
+  // inside the subgraph's region to the enclosing graph.
+  scopes.emplace_back();
+  auto savedTransposed = transposedWeights;
+  auto savedSources = transposeSources;
+  auto savedInitializers = initializerNames;
+  llvm::scope_exit restore([&] {
+    scopes.pop_back();
+    transposedWeights = std::move(savedTransposed);
+    transposeSources = std::move(savedSources);
+    initializerNames = std::move(savedInitializers);
+  });
+  for (auto [in, v] : llvm::zip(graph.input(), inputs))
+    bind(in.name(), v);
+  std::vector<const onnx::TensorProto *> constants;
+  for (const auto &init : graph.initializer())
+    constants.push_back(&init);
+  if (failed(importInitializers(constants, b)))
+    return failure();
+  for (auto [i, node] : llvm::enumerate(graph.node()))
+    if (failed(importNode(node, i, b))) {
+      mlir::emitError(loc) << "in the " << what;
+      return failure();
+    }
+  SmallVector<GraphValue> outputs;
+  for (const auto &out : graph.output()) {
+    std::optional<GraphValue> v = lookup(out.name());
+    if (!v)
+      return mlir::emitError(loc) << what << " output '" << out.name()
+                                  << "' is not produced by any node";
+    outputs.push_back(*v);
+  }
+  return outputs;
 }
 
 OwningOpRef<ModuleOp>
@@ -386,7 +499,7 @@ GraphImporter::importModel(const onnx::ModelProto &model) {
       func::FuncOp::create(b, fileLoc, "main", b.getFunctionType(argTypes, {}));
   Block *entry = func.addEntryBlock();
   for (auto [i, a] : llvm::enumerate(args))
-    values[a.first] = GraphValue{entry->getArgument(i), a.second};
+    bind(a.first, GraphValue{entry->getArgument(i), a.second});
   b.setInsertionPointToStart(entry);
 
   std::vector<const onnx::TensorProto *> constants;
@@ -394,28 +507,10 @@ GraphImporter::importModel(const onnx::ModelProto &model) {
     constants.push_back(&init);
   for (const auto &init : frozen)
     constants.push_back(&init);
-  for (const onnx::TensorProto *initPtr : constants) {
-    const onnx::TensorProto &init = *initPtr;
-    Location loc = NameLoc::get(StringAttr::get(ctx, init.name()), fileLoc);
-    // Scalars (scales, zero points, axes) are no weights: inline, they stay
-    // readable and fold.
-    bool scalar = llvm::all_of(init.dims(), [](int64_t d) { return d == 1; }) ||
-                  llvm::any_of(init.dims(), [](int64_t d) { return d == 0; });
-    StringRef resourceName = scalar ? StringRef() : StringRef(init.name());
-    auto attr = tensorToAttr(init, resourceName, source, ctx,
-                             [&] { return mlir::emitError(loc); });
-    if (failed(attr))
-      return nullptr;
-    Value c = arith::ConstantOp::create(b, loc, cast<TypedAttr>(*attr));
-    values[init.name()] = GraphValue{c, init.data_type()};
-    initializerNames[c] = init.name();
-  }
+  if (failed(importInitializers(constants, b)))
+    return nullptr;
 
-  for (const auto &node : graph.node())
-    for (const std::string &in : node.input())
-      ++useCounts[in];
-  for (const auto &out : graph.output())
-    ++useCounts[out.name()];
+  countUses(graph);
 
   for (auto [i, node] : llvm::enumerate(graph.node()))
     if (failed(importNode(node, i, b)))

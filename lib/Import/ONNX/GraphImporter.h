@@ -26,9 +26,20 @@ public:
 
   /// The value bound to a graph name, if any.
   std::optional<GraphValue> lookup(StringRef name) const;
-  /// Binds a graph name to a value (a later binding of the same name wins,
-  /// as in ONNX where names are unique anyway).
-  void bind(StringRef name, GraphValue v) { values[name] = v; }
+  /// Binds a graph name to a value in the innermost scope (a later binding
+  /// of the same name wins, as in ONNX where names are unique anyway).
+  void bind(StringRef name, GraphValue v) { scopes.back()[name] = v; }
+
+  /// Imports `graph`, a node's graph attribute (If branch, Loop or Scan
+  /// body), at `b`'s insertion point in a new scope that sees the enclosing
+  /// ones (ONNX's outer-scope values): the graph's inputs are bound to
+  /// `inputs` (their declared element types must match), its initializers
+  /// become constants, its nodes are imported in order. Returns the values
+  /// of its outputs. `what` names the graph in diagnostics ("body of Loop
+  /// node 'l'"). Nothing bound inside is visible once it returns.
+  FailureOr<SmallVector<GraphValue>>
+  importSubgraph(const onnx::GraphProto &graph, ArrayRef<GraphValue> inputs,
+                 OpBuilder &b, Location loc, const std::string &what);
   /// How many node inputs and graph outputs name `name`.
   int64_t useCount(StringRef name) const { return useCounts.lookup(name); }
   /// The initializer a value comes from, if any.
@@ -46,6 +57,12 @@ public:
   /// initializer's name. Filled by the Transpose builder; kept up to date when
   /// the importer replaces a value by an evaluated constant.
   llvm::DenseMap<Value, Value> transposeSources;
+  /// Small integer tensors computed from dynamic dims (Shape of a tensor
+  /// with `?` dims and the shape arithmetic on it), mapped to their
+  /// elements: index constants, or index values built from tensor.dim. The
+  /// builders sizing a result from an input's values (Reshape, Expand,
+  /// Range, Slice, ConstantOfShape, Tile) read them (Ops/SymbolicShapes.cpp).
+  llvm::DenseMap<Value, SmallVector<OpFoldResult>> symbolicInts;
 
 private:
   LogicalResult importAttributesOf(const onnx::ModelProto &model,
@@ -55,6 +72,13 @@ private:
                                         int32_t &dtype);
   LogicalResult importNode(const onnx::NodeProto &node, int64_t index,
                            OpBuilder &b);
+  /// The initializers of a graph as constants at `b`'s insertion point.
+  LogicalResult
+  importInitializers(ArrayRef<const onnx::TensorProto *> constants,
+                     OpBuilder &b);
+  /// Counts the uses of names by the nodes of `graph` and of its subgraphs
+  /// (outer-scope references included) and by its outputs.
+  void countUses(const onnx::GraphProto &graph);
   /// The initializer standing for graph input `info` frozen to `value`,
   /// after checking the value against the declared type.
   FailureOr<onnx::TensorProto>
@@ -63,7 +87,9 @@ private:
   const ONNXImportOptions &options;
   std::string bufferName;
   int64_t opset = 0;
-  llvm::StringMap<GraphValue> values;
+  /// Graph names in scope: the main graph's first, one more per subgraph
+  /// being imported (innermost last).
+  SmallVector<llvm::StringMap<GraphValue>, 2> scopes{1};
   llvm::DenseMap<Value, std::string> initializerNames;
   llvm::StringMap<int64_t> useCounts;
 };

@@ -266,11 +266,32 @@ ONNXNode::getFloats(StringRef name, ArrayRef<double> defaultValue) {
   return SmallVector<double>((*a)->floats().begin(), (*a)->floats().end());
 }
 
+FailureOr<SmallVector<std::string>> ONNXNode::getStrings(StringRef name) {
+  auto a = findAttr(name, onnx::AttributeProto::STRINGS);
+  if (failed(a))
+    return failure();
+  SmallVector<std::string> out;
+  if (*a)
+    out.assign((*a)->strings().begin(), (*a)->strings().end());
+  return out;
+}
+
 const onnx::TensorProto *ONNXNode::getTensor(StringRef name) {
   auto a = findAttr(name, onnx::AttributeProto::TENSOR);
   if (failed(a) || !*a)
     return nullptr;
   return &(*a)->t();
+}
+
+FailureOr<const onnx::GraphProto *> ONNXNode::getGraph(StringRef name) {
+  auto a = findAttr(name, onnx::AttributeProto::GRAPH);
+  if (failed(a))
+    return failure();
+  if (!*a)
+    return static_cast<const onnx::GraphProto *>(nullptr);
+  if (!(*a)->has_g())
+    return emitError() << "attribute '" << name << "' has no graph";
+  return &(*a)->g();
 }
 
 SmallVector<std::string> ONNXNode::unreadAttributes() const {
@@ -354,6 +375,8 @@ const OpRegistry &OpRegistry::get() {
     registerReductionOps(r);
     registerConvOps(r);
     registerQuantizedOps(r);
+    registerRecurrentOps(r);
+    registerControlFlowOps(r);
     return r;
   }();
   return registry;

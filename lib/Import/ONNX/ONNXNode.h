@@ -131,8 +131,12 @@ public:
                                           ArrayRef<int64_t> defaultValue);
   FailureOr<SmallVector<double>> getFloats(StringRef name,
                                            ArrayRef<double> defaultValue);
+  FailureOr<SmallVector<std::string>> getStrings(StringRef name);
   /// A tensor attribute (e.g. Constant's `value`); nullptr when absent.
   const onnx::TensorProto *getTensor(StringRef name);
+  /// A graph attribute (If's branches, Loop's and Scan's body); nullptr
+  /// when absent, failure (reported) when of another type.
+  FailureOr<const onnx::GraphProto *> getGraph(StringRef name);
   /// Attributes that were never read; called by the importer after the
   /// builder succeeded.
   SmallVector<std::string> unreadAttributes() const;
@@ -202,6 +206,8 @@ void registerNormalizationOps(OpRegistry &r);
 void registerReductionOps(OpRegistry &r);
 void registerConvOps(OpRegistry &r);
 void registerQuantizedOps(OpRegistry &r);
+void registerRecurrentOps(OpRegistry &r);
+void registerControlFlowOps(OpRegistry &r);
 
 } // namespace mlir::qopt::onnx_import
 

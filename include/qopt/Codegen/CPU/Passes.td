@@ -226,4 +226,25 @@ def InstrumentObserversPass : Pass<"qopt-instrument-observers", "ModuleOp"> {
                            "::mlir::arith::ArithDialect"];
 }
 
+def InstrumentProfilePass : Pass<"qopt-instrument-profile", "ModuleOp"> {
+  let summary = "Time every kernel call and generated loop nest at run time";
+  let description = [{
+    For `quant-compile --profile`: on the buffer level (after
+    bufferization and the kernel-call conversion, before loops), wraps each
+    op of a function's body that does work — a call of a runtime kernel
+    (`func.call` of a declaration), a linalg op (a generated loop nest once
+    lowered), `memref.copy` — in calls of the runtime's
+    `qopt_rt_profile_begin(id)` / `qopt_rt_profile_end(id)`. Region `id`'s
+    name, `<kind>\t<ONNX node names>`, is entry `id` of the constant
+    `@qopt_profile_names` (NUL-separated, an empty name ends the table),
+    which the runtime reads to print a profile (`quant-run --profile`).
+    Without this pass an artifact carries no profiling code at all. Ops
+    inside loops or regions are timed as part of their enclosing op; the
+    names of the runtime's own functions are never wrapped.
+  }];
+  let dependentDialects = ["::mlir::func::FuncDialect",
+                           "::mlir::arith::ArithDialect",
+                           "::mlir::LLVM::LLVMDialect"];
+}
+
 #endif // QOPT_CODEGEN_CPU_PASSES_TD

@@ -328,6 +328,7 @@ LogicalResult buildSplit(ONNXNode &n) {
 
 LogicalResult buildSlice(ONNXNode &n) {
   SmallVector<int64_t> starts, ends, axes, steps;
+  SmallVector<OpFoldResult> dynStarts, dynEnds;
   RankedTensorType inTy = n.inputType(0);
   int64_t rank = inTy.getRank();
   if (n.opset < 10) {
@@ -349,12 +350,16 @@ LogicalResult buildSlice(ONNXNode &n) {
   } else {
     if (failed(n.checkArity(3, 5, 1, 1)))
       return failure();
-    auto s = requireConstInts(n, 1, "starts"),
-         e = requireConstInts(n, 2, "ends");
+    auto s = dynamicInts(n, 1, "starts"), e = dynamicInts(n, 2, "ends");
     if (failed(s) || failed(e))
       return failure();
-    starts = *s;
-    ends = *e;
+    // Entries known only at run time are values in dynStarts/dynEnds.
+    for (OpFoldResult v : *s)
+      starts.push_back(getConstantIntValue(v).value_or(0));
+    for (OpFoldResult v : *e)
+      ends.push_back(getConstantIntValue(v).value_or(0));
+    dynStarts = *s;
+    dynEnds = *e;
     if (n.hasInput(3)) {
       auto a = requireConstInts(n, 3, "axes");
       if (failed(a))
@@ -396,6 +401,44 @@ LogicalResult buildSlice(ONNXNode &n) {
     if (step == 0)
       return n.emitError() << "steps[" << k << "] is 0; a step must not be 0";
     int64_t dim = inTy.getDimSize(ax);
+    if (!dynStarts.empty() &&
+        (isa<Value>(dynStarts[k]) || isa<Value>(dynEnds[k]))) {
+      // A start or end known at run time (x[:, :seq_len]): clamped when
+      // the model runs, whatever its sign.
+      if (step < 0)
+        return n.emitError() << "a negative step with a start or end known "
+                                "only at run time is not supported";
+      Value d = toValue(b, loc, sizes[ax]);
+      Value zero = cIndex(b, loc, 0);
+      auto clamp = [&](OpFoldResult v) -> Value {
+        constexpr int64_t lim = int64_t(1) << 62; // no index overflow
+        Value x;
+        if (std::optional<int64_t> c = getConstantIntValue(v)) {
+          if (*c >= 0)
+            return arith::MinSIOp::create(b, loc,
+                                          cIndex(b, loc, std::min(*c, lim)), d);
+          x = arith::AddIOp::create(b, loc, d,
+                                    cIndex(b, loc, std::max(*c, -lim)));
+        } else {
+          Value y = cast<Value>(v);
+          Value neg =
+              arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt, y, zero);
+          x = arith::SelectOp::create(b, loc, neg,
+                                      arith::AddIOp::create(b, loc, y, d), y);
+          x = arith::MinSIOp::create(b, loc, x, d);
+        }
+        return arith::MaxSIOp::create(b, loc, x, zero);
+      };
+      Value s = clamp(dynStarts[k]), e = clamp(dynEnds[k]);
+      Value len = arith::SubIOp::create(b, loc, e, s);
+      len = arith::MaxSIOp::create(b, loc, len, zero);
+      if (step != 1)
+        len = arith::CeilDivSIOp::create(b, loc, len, cIndex(b, loc, step));
+      offsets[ax] = s;
+      sizes[ax] = len;
+      strides[ax] = b.getIndexAttr(step);
+      continue;
+    }
     if (ShapedType::isDynamic(dim)) {
       if (step < 0)
         return n.emitError() << "a negative step on dynamic dim " << ax

@@ -40,33 +40,77 @@ Value copyWithMap(OpBuilder &b, Location loc, Value src, Value init,
 LogicalResult buildExpand(ONNXNode &n) {
   if (failed(n.checkArity(2, 2, 1, 1)))
     return failure();
-  FailureOr<SmallVector<int64_t>> shape = requireConstInts(
-      n, 1, "the shape", "; Expand to a data-dependent shape is not supported");
-  if (failed(shape))
+  FailureOr<SmallVector<OpFoldResult>> shapeOfr =
+      dynamicInts(n, 1, "the shape");
+  if (failed(shapeOfr))
     return failure();
+  SmallVector<int64_t> shapeVals; // kDynamic: known at run time
+  for (OpFoldResult e : *shapeOfr)
+    shapeVals.push_back(getConstantIntValue(e).value_or(ShapedType::kDynamic));
   RankedTensorType inTy = n.inputType(0);
-  int64_t inRank = inTy.getRank(), sRank = shape->size();
+  int64_t inRank = inTy.getRank(), sRank = shapeVals.size();
   int64_t rank = std::max(inRank, sRank);
   OpBuilder &b = n.b;
   Location loc = n.loc;
   MLIRContext *ctx = b.getContext();
   SmallVector<OpFoldResult> sizes;
   SmallVector<AffineExpr> exprs;
+  auto cmpEq = [&](Value x, Value y) -> Value {
+    return arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, x, y);
+  };
   for (int64_t d = 0; d < rank; ++d) {
     int64_t i = d - (rank - inRank), k = d - (rank - sRank);
     int64_t a = i >= 0 ? inTy.getDimSize(i) : 1;
-    int64_t s = k >= 0 ? (*shape)[k] : 1;
-    if (s < 0)
-      return n.emitError() << "the shape " << shapeString(*shape)
-                           << " has the negative entry " << s;
+    int64_t s = k >= 0 ? shapeVals[k] : 1;
     bool broadcast = false;
+    if (k >= 0 && isa<Value>((*shapeOfr)[k])) {
+      // A size known at run time.
+      Value v = cast<Value>((*shapeOfr)[k]);
+      Value one = cIndex(b, loc, 1);
+      if (a == 1) {
+        sizes.push_back(v);
+        broadcast = true;
+      } else if (ShapedType::isDynamic(a)) {
+        // The input dim is kept: the shape entry must be 1 or equal it
+        // (a dynamic dim of size 1 does not broadcast).
+        Value ad = dimValue(b, loc, n.input(0), i);
+        if (v != ad)
+          assertAtRunTime(
+              n, arith::OrIOp::create(b, loc, cmpEq(v, one), cmpEq(v, ad)),
+              "shape entry " + Twine(k) + " differs from dynamic input dim " +
+                  Twine(i) +
+                  " and is not 1 at run time (a dynamic dim of size 1 does "
+                  "not broadcast here)");
+        sizes.push_back(ad);
+      } else {
+        assertAtRunTime(n,
+                        arith::OrIOp::create(b, loc, cmpEq(v, one),
+                                             cmpEq(v, cIndex(b, loc, a))),
+                        "shape entry " + Twine(k) + " is neither 1 nor " +
+                            Twine(a) + " (input dim " + Twine(i) +
+                            ") at run time");
+        sizes.push_back(b.getIndexAttr(a));
+      }
+      if (i >= 0)
+        exprs.push_back(broadcast ? getAffineConstantExpr(0, ctx)
+                                  : getAffineDimExpr(d, ctx));
+      continue;
+    }
+    if (s < 0)
+      return n.emitError() << "the shape " << shapeString(shapeVals)
+                           << " has the negative entry " << s;
     if (ShapedType::isDynamic(a)) {
-      if (s != 1)
-        return n.emitError()
-               << "input dim " << i << " is dynamic and the shape asks for "
-               << s << ": whether it broadcasts is only known at run time; "
-               << "pin the input shape";
-      sizes.push_back(dimOFR(b, loc, n.input(0), i));
+      if (s != 1) {
+        // Kept as is: a dynamic dim must equal s when the model runs.
+        assertAtRunTime(
+            n, cmpEq(dimValue(b, loc, n.input(0), i), cIndex(b, loc, s)),
+            "dynamic input dim " + Twine(i) + " is not " + Twine(s) +
+                " at run time (a dynamic dim of size 1 does not broadcast "
+                "here)");
+        sizes.push_back(b.getIndexAttr(s));
+      } else {
+        sizes.push_back(dimOFR(b, loc, n.input(0), i));
+      }
     } else if (a == s || s == 1) {
       sizes.push_back(b.getIndexAttr(a));
     } else if (a == 1) {
@@ -74,7 +118,8 @@ LogicalResult buildExpand(ONNXNode &n) {
       broadcast = true;
     } else {
       return n.emitError() << "input shape " << shapeString(inTy.getShape())
-                           << " cannot be expanded to " << shapeString(*shape);
+                           << " cannot be expanded to "
+                           << shapeString(shapeVals);
     }
     if (i >= 0)
       exprs.push_back(broadcast ? getAffineConstantExpr(0, ctx)
@@ -84,7 +129,7 @@ LogicalResult buildExpand(ONNXNode &n) {
   if (DenseElementsAttr c = smallConstant(n, 0)) {
     Value v;
     if (c.isSplat())
-      v = outTy.getNumElements() <= kMaxFoldElements
+      v = outTy.hasStaticShape() && outTy.getNumElements() <= kMaxFoldElements
               ? arith::ConstantOp::create(b, loc, c.resizeSplat(outTy))
                     .getResult()
               : Value();
@@ -118,27 +163,36 @@ LogicalResult buildExpand(ONNXNode &n) {
 LogicalResult buildTile(ONNXNode &n) {
   if (failed(n.checkArity(2, 2, 1, 1)))
     return failure();
-  FailureOr<SmallVector<int64_t>> repeats = requireConstInts(
-      n, 1, "repeats", "; Tile with data-dependent repeats is not supported");
-  if (failed(repeats))
+  FailureOr<SmallVector<OpFoldResult>> reps = dynamicInts(n, 1, "repeats");
+  if (failed(reps))
     return failure();
   RankedTensorType inTy = n.inputType(0);
   int64_t rank = inTy.getRank();
-  if (static_cast<int64_t>(repeats->size()) != rank)
-    return n.emitError() << "repeats has " << repeats->size()
+  if (static_cast<int64_t>(reps->size()) != rank)
+    return n.emitError() << "repeats has " << reps->size()
                          << " entries for an input of rank " << rank;
-  for (int64_t r : *repeats)
-    if (r < 0)
+  // kDynamic: known at run time.
+  SmallVector<int64_t> repeatVals;
+  for (OpFoldResult r : *reps)
+    repeatVals.push_back(getConstantIntValue(r).value_or(ShapedType::kDynamic));
+  auto *repeats = &repeatVals;
+  for (OpFoldResult r : *reps)
+    if (getConstantIntValue(r).value_or(0) < 0)
       return n.emitError() << "repeats " << shapeString(*repeats)
                            << " has a negative entry";
   OpBuilder &b = n.b;
   Location loc = n.loc;
   MLIRContext *ctx = b.getContext();
+  for (OpFoldResult r : *reps)
+    if (auto v = dyn_cast<Value>(r))
+      assertAtRunTime(n,
+                      arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sge,
+                                            v, cIndex(b, loc, 0)),
+                      "repeats has a negative entry at run time");
   SmallVector<OpFoldResult> outSizes;
   for (int64_t d = 0; d < rank; ++d)
-    outSizes.push_back(product(
-        b, loc,
-        {dimOFR(b, loc, n.input(0), d), b.getIndexAttr((*repeats)[d])}));
+    outSizes.push_back(
+        product(b, loc, {dimOFR(b, loc, n.input(0), d), (*reps)[d]}));
   RankedTensorType outTy = typeOfSizes(outSizes, inTy.getElementType());
   if (DenseElementsAttr c = smallConstant(n, 0)) {
     SmallVector<int64_t> st = stridesOf(inTy.getShape());
@@ -161,7 +215,7 @@ LogicalResult buildTile(ONNXNode &n) {
   SmallVector<AffineExpr> exprs;
   SmallVector<ReassociationIndices> re;
   for (int64_t d = 0; d < rank; ++d) {
-    wide.push_back(b.getIndexAttr((*repeats)[d]));
+    wide.push_back((*reps)[d]);
     wide.push_back(dimOFR(b, loc, n.input(0), d));
     exprs.push_back(getAffineDimExpr(2 * d + 1, ctx));
     re.push_back({2 * d, 2 * d + 1});

@@ -6,11 +6,12 @@
 // (scf.for) of tensor.insert into the data tensor, as a scatter has no
 // linalg form.
 //
-// Index values read at run time are normalized: negative indices count
-// from the end where the spec allows it, then they are clamped into the
-// valid range so that an out-of-range index (an error in ONNX) cannot
-// read or write out of bounds. Constant indices are range-checked at
-// import.
+// Index values read at run time are checked (an out-of-range index is an
+// error in ONNX: a run-time error naming the node, as onnxruntime reports
+// one), then normalized: negative indices count from the end where the
+// spec allows it and the result is clamped into the valid range, so that
+// even with --no-runtime-checks nothing is read or written out of bounds.
+// Constant indices are range-checked at import.
 //
 //===----------------------------------------------------------------------===//
 
@@ -73,6 +74,26 @@ void assertIndicesInRange(ONNXNode &n, Value indices, Value size) {
         return arith::OrIOp::create(nb, l, below, above);
       },
       "an index is out of range for the gathered axis at run time");
+}
+
+/// The GatherND/ScatterND form: column j of `indices` (its last dim) indexes
+/// an axis of size axSizes[j]; each column is checked on its own.
+void assertNDIndicesInRange(ONNXNode &n, Value indices,
+                            ArrayRef<Value> axSizes) {
+  OpBuilder &b = n.b;
+  auto iTy = cast<RankedTensorType>(indices.getType());
+  int64_t q = iTy.getRank();
+  for (auto [j, size] : llvm::enumerate(axSizes)) {
+    SmallVector<OpFoldResult> offsets(q, b.getIndexAttr(0)), sizes,
+        strides(q, b.getIndexAttr(1));
+    for (int64_t i = 0; i + 1 < q; ++i)
+      sizes.push_back(dimOFR(b, n.loc, indices, i));
+    sizes.push_back(b.getIndexAttr(1));
+    offsets[q - 1] = b.getIndexAttr(static_cast<int64_t>(j));
+    Value column = tensor::ExtractSliceOp::create(b, n.loc, indices, offsets,
+                                                  sizes, strides);
+    assertIndicesInRange(n, column, size);
+  }
 }
 
 /// Checks constant indices of input `i` against the static axis sizes given
@@ -194,6 +215,8 @@ LogicalResult buildGatherElements(ONNXNode &n) {
     sizes.push_back(dimOFR(b, loc, indices, i));
   Value init = tensor::EmptyOp::create(b, loc, sizes, dTy.getElementType());
   Value axSize = dimValue(b, loc, data, ax);
+  if (!n.constantInts(1))
+    assertIndicesInRange(n, indices, axSize);
   Value y = parallelGeneric(
       b, loc, {indices}, {AffineMap::getMultiDimIdentityMap(r, b.getContext())},
       init, [&](OpBuilder &nb, Location l, ValueRange args) {
@@ -268,6 +291,8 @@ LogicalResult buildGatherND(ONNXNode &n) {
   SmallVector<Value> axSizes;
   for (int64_t j = 0; j < k; ++j)
     axSizes.push_back(dimValue(b, loc, data, batchDims + j));
+  if (!n.constantInts(1))
+    assertNDIndicesInRange(n, indices, axSizes);
   Value y = parallelGeneric(
       b, loc, {}, {}, init, [&](OpBuilder &nb, Location l, ValueRange) {
         SmallVector<Value> idxCoords, coords;
@@ -356,6 +381,8 @@ LogicalResult buildScatterND(ONNXNode &n) {
   SmallVector<Value> axSizes;
   for (int64_t j = 0; j < k; ++j)
     axSizes.push_back(dimValue(b, loc, data, j));
+  if (!n.constantInts(1))
+    assertNDIndicesInRange(n, indices, axSizes);
   // Scatter into a copy of a function argument: bufferized in place, the
   // argument itself would be returned, which the deallocation pipeline can
   // only handle with a bufferization.clone that qopt-cpu-pipeline does not

@@ -100,6 +100,7 @@ void setReshaped(ONNXNode &n, ArrayRef<OpFoldResult> sizes) {
 
 LogicalResult buildReshape(ONNXNode &n) {
   SmallVector<int64_t> shape;
+  SmallVector<Value> dynEntries;
   int64_t allowZero = 0;
   if (n.opset < 5) {
     if (failed(n.checkArity(1, 1, 1, 1)))
@@ -113,11 +114,14 @@ LogicalResult buildReshape(ONNXNode &n) {
   } else {
     if (failed(n.checkArity(2, 2, 1, 1)))
       return failure();
-    FailureOr<SmallVector<int64_t>> s = requireConstInts(
-        n, 1, "the shape", "; a data-dependent Reshape is not supported");
+    FailureOr<SmallVector<OpFoldResult>> s = dynamicInts(n, 1, "the shape");
     if (failed(s))
       return failure();
-    shape = *s;
+    // Entries known only at run time are sizes (kDynamic here).
+    for (OpFoldResult e : *s) {
+      shape.push_back(getConstantIntValue(e).value_or(ShapedType::kDynamic));
+      dynEntries.push_back(dyn_cast<Value>(e));
+    }
     if (n.opset >= 14) {
       FailureOr<int64_t> az = n.getInt("allowzero", 0);
       if (failed(az))
@@ -137,7 +141,31 @@ LogicalResult buildReshape(ONNXNode &n) {
   SmallVector<int64_t> copiedDyn;
   int64_t inferred = -1, knownStatic = 1;
   bool hasZero = false;
+  bool anyDynEntry = false;
   for (auto [i, v] : llvm::enumerate(shape)) {
+    if (Value e = i < dynEntries.size() ? dynEntries[i] : Value()) {
+      // A dim of the input itself (x.view(x.size(0), ...)): as a 0 entry.
+      if (auto dim = e.getDefiningOp<tensor::DimOp>();
+          dim && dim.getSource() == x && dim.getConstantIndex() &&
+          static_cast<int64_t>(i) < inRank) {
+        sizes.push_back(e);
+        copiedDyn.push_back(*dim.getConstantIndex());
+        continue;
+      }
+      anyDynEntry = true;
+      Value zero = cIndex(b, loc, 0);
+      assertAtRunTime(
+          n, arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sge, e, zero),
+          "the shape has a negative entry at run time");
+      // 0 copies the input dim unless allowzero.
+      if (!allowZero && static_cast<int64_t>(i) < inRank)
+        e = arith::SelectOp::create(
+            b, loc,
+            arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, e, zero),
+            dimValue(b, loc, x, i), e);
+      sizes.push_back(e);
+      continue;
+    }
     if (v == -1) {
       if (inferred >= 0)
         return n.emitError()
@@ -178,7 +206,11 @@ LogicalResult buildReshape(ONNXNode &n) {
   }
   // Whether the sizes are equal in count to the input's by construction;
   // else, with dynamic dims, the counts are compared when the model runs.
-  bool exact = totalDyn.empty() && copiedDyn.empty();
+  bool exact = totalDyn.empty() && copiedDyn.empty() && !anyDynEntry;
+  // The same dynamic dims on both sides and as many static elements.
+  SmallVector<int64_t> sortedCopied(copiedDyn);
+  llvm::sort(sortedCopied);
+  bool sameDyn = !anyDynEntry && sortedCopied == totalDyn;
   if (inferred >= 0) {
     if (knownStatic == 0)
       return n.emitError() << "cannot infer the -1 in the shape "
@@ -199,7 +231,7 @@ LogicalResult buildReshape(ONNXNode &n) {
       }
       restDyn.erase(it);
     }
-    exact = cancels && totalStatic % knownStatic == 0;
+    exact = cancels && !anyDynEntry && totalStatic % knownStatic == 0;
     if (exact) {
       SmallVector<OpFoldResult> f{b.getIndexAttr(totalStatic / knownStatic)};
       for (int64_t d : restDyn)
@@ -215,12 +247,13 @@ LogicalResult buildReshape(ONNXNode &n) {
                             toValue(b, loc, product(b, loc, others)))
                             .getResult();
     }
-  } else if (totalDyn.empty() && copiedDyn.empty() &&
-             totalStatic != knownStatic) {
+  } else if (sameDyn && totalStatic != knownStatic) {
     return n.emitError() << "cannot reshape " << shapeString(inTy.getShape())
                          << " (" << totalStatic << " elements) into "
                          << shapeString(shape) << " (" << knownStatic
                          << " elements)";
+  } else if (sameDyn) {
+    exact = true;
   }
   if (!exact) {
     SmallVector<OpFoldResult> inSizes;

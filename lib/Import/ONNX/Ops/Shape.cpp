@@ -13,6 +13,7 @@
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/Dialect/Utils/StaticValueUtils.h"
 
@@ -22,33 +23,6 @@ using namespace mlir;
 using namespace mlir::qopt::onnx_import;
 
 namespace {
-
-/// A 1-D (or scalar when `scalar`) i64 tensor of `vals`: a constant when all
-/// are static, else tensor.from_elements.
-Value i64Tensor(OpBuilder &b, Location loc, ArrayRef<OpFoldResult> vals,
-                bool scalar) {
-  Type i64 = b.getI64Type();
-  SmallVector<int64_t> shape;
-  if (!scalar)
-    shape.push_back(vals.size());
-  auto ty = RankedTensorType::get(shape, i64);
-  SmallVector<int64_t> cs;
-  for (OpFoldResult v : vals)
-    if (std::optional<int64_t> c = getConstantIntValue(v))
-      cs.push_back(*c);
-  if (cs.size() == vals.size())
-    return arith::ConstantOp::create(
-        b, loc, DenseElementsAttr::get(ty, ArrayRef<int64_t>(cs)));
-  SmallVector<Value> elems;
-  for (OpFoldResult v : vals) {
-    if (std::optional<int64_t> c = getConstantIntValue(v))
-      elems.push_back(
-          arith::ConstantOp::create(b, loc, b.getI64IntegerAttr(*c)));
-    else
-      elems.push_back(arith::IndexCastOp::create(b, loc, i64, cast<Value>(v)));
-  }
-  return tensor::FromElementsOp::create(b, loc, ty, elems);
-}
 
 LogicalResult buildShape(ONNXNode &n) {
   if (failed(n.checkArity(1, 1, 1, 1)))
@@ -70,7 +44,7 @@ LogicalResult buildShape(ONNXNode &n) {
   SmallVector<OpFoldResult> dims;
   for (int64_t d = start; d < end; ++d)
     dims.push_back(dimOFR(n.b, n.loc, n.input(0), d));
-  n.setOutput(0, i64Tensor(n.b, n.loc, dims, /*scalar=*/false), kInt64);
+  setSymbolicOutput(n, dims, /*scalar=*/false, n.b.getI64Type(), kInt64);
   return success();
 }
 
@@ -80,10 +54,8 @@ LogicalResult buildSize(ONNXNode &n) {
   SmallVector<OpFoldResult> dims;
   for (int64_t d = 0; d < n.inputType(0).getRank(); ++d)
     dims.push_back(dimOFR(n.b, n.loc, n.input(0), d));
-  n.setOutput(0,
-              i64Tensor(n.b, n.loc, {product(n.b, n.loc, dims)},
-                        /*scalar=*/true),
-              kInt64);
+  setSymbolicOutput(n, {product(n.b, n.loc, dims)}, /*scalar=*/true,
+                    n.b.getI64Type(), kInt64);
   return success();
 }
 
@@ -104,15 +76,23 @@ LogicalResult buildConstantOfShape(ONNXNode &n) {
   if (n.inputDType(0) != kInt64)
     return n.emitError() << "the shape (input #0) must be int64, got "
                          << dtypeName(n.inputDType(0));
-  FailureOr<SmallVector<int64_t>> shape = requireConstInts(
-      n, 0, "the shape",
-      "; ConstantOfShape with a data-dependent shape is not supported");
-  if (failed(shape))
+  FailureOr<SmallVector<OpFoldResult>> sizes = dynamicInts(n, 0, "the shape");
+  if (failed(sizes))
     return failure();
-  for (int64_t d : *shape)
-    if (d < 0)
-      return n.emitError() << "the shape " << shapeString(*shape)
+  SmallVector<int64_t> shape;
+  for (OpFoldResult s : *sizes)
+    shape.push_back(getConstantIntValue(s).value_or(ShapedType::kDynamic));
+  for (OpFoldResult s : *sizes)
+    if (getConstantIntValue(s).value_or(0) < 0)
+      return n.emitError() << "the shape " << shapeString(shape)
                            << " has a negative entry";
+  for (OpFoldResult s : *sizes)
+    if (auto v = dyn_cast<Value>(s))
+      assertAtRunTime(n,
+                      arith::CmpIOp::create(n.b, n.loc,
+                                            arith::CmpIPredicate::sge, v,
+                                            cIndex(n.b, n.loc, 0)),
+                      "the shape has a negative entry at run time");
   TypedAttr value = n.b.getF32FloatAttr(0.0f);
   int32_t dtype = kFloat;
   if (const onnx::TensorProto *t = n.getTensor("value")) {
@@ -128,7 +108,14 @@ LogicalResult buildConstantOfShape(ONNXNode &n) {
   } else if (n.hasAttr("value")) {
     return failure(); // wrong attribute type, reported
   }
-  auto ty = RankedTensorType::get(*shape, value.getType());
+  auto ty = RankedTensorType::get(shape, value.getType());
+  if (!ty.hasStaticShape()) {
+    Value init = emptyTensor(n.b, n.loc, *sizes, value.getType());
+    Value v = arith::ConstantOp::create(n.b, n.loc, value);
+    n.setOutput(0, linalg::FillOp::create(n.b, n.loc, v, init).getResult(0),
+                dtype);
+    return success();
+  }
   n.setOutput(0, filled(n.b, n.loc, ty, value), dtype);
   return success();
 }
@@ -149,6 +136,93 @@ LogicalResult readRangeInputs(ONNXNode &n, SmallVector<T> &v, ReadFn read) {
   }
   if (v[2] == 0)
     return n.emitError() << "delta must not be 0";
+  return success();
+}
+
+/// Range whose start, limit or delta are only known at run time: the count
+/// max(ceil((limit - start) / delta), 0) is computed when the model runs
+/// and sizes a dynamic result.
+LogicalResult buildDynamicRange(ONNXNode &n, Type et, bool isFloat) {
+  OpBuilder &b = n.b;
+  Location loc = n.loc;
+  static const char *names[] = {"start", "limit", "delta"};
+  Value start, delta, count;
+  Value zeroIdx = cIndex(b, loc, 0);
+  auto scalarIdx = [&](int64_t i) {
+    return SmallVector<Value>(n.inputType(i).getRank(), zeroIdx);
+  };
+  if (isFloat) {
+    SmallVector<Value> v;
+    for (int64_t i = 0; i < 3; ++i) {
+      if (std::optional<SmallVector<double>> c = n.constantFloats(i))
+        v.push_back(scalarConstant(b, loc, et, (*c)[0]));
+      else
+        v.push_back(
+            tensor::ExtractOp::create(b, loc, n.input(i), scalarIdx(i)));
+    }
+    Value zero = scalarConstant(b, loc, et, 0);
+    assertAtRunTime(
+        n, arith::CmpFOp::create(b, loc, arith::CmpFPredicate::ONE, v[2], zero),
+        "delta is 0 at run time");
+    Value q = math::CeilOp::create(
+        b, loc,
+        arith::DivFOp::create(b, loc, arith::SubFOp::create(b, loc, v[1], v[0]),
+                              v[2]));
+    q = arith::MaximumFOp::create(b, loc, q, zero);
+    count = arith::IndexCastOp::create(
+        b, loc, b.getIndexType(),
+        arith::FPToSIOp::create(b, loc, b.getI64Type(), q));
+    start = v[0];
+    delta = v[2];
+  } else {
+    SmallVector<OpFoldResult> v;
+    for (int64_t i = 0; i < 3; ++i) {
+      FailureOr<SmallVector<OpFoldResult>> e = dynamicInts(n, i, names[i]);
+      if (failed(e))
+        return failure();
+      v.push_back((*e)[0]);
+    }
+    std::optional<int64_t> cd = getConstantIntValue(v[2]);
+    if (cd == 0)
+      return n.emitError() << "delta must not be 0";
+    Value d = toValue(b, loc, v[2]);
+    if (!cd)
+      assertAtRunTime(
+          n,
+          arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ne, d, zeroIdx),
+          "delta is 0 at run time");
+    Value diff = arith::SubIOp::create(b, loc, toValue(b, loc, v[1]),
+                                       toValue(b, loc, v[0]));
+    count = arith::MaxSIOp::create(
+        b, loc, arith::CeilDivSIOp::create(b, loc, diff, d), zeroIdx);
+    start = arith::IndexCastOp::create(b, loc, et, toValue(b, loc, v[0]));
+    delta = arith::IndexCastOp::create(b, loc, et, d);
+  }
+  auto ty = RankedTensorType::get({ShapedType::kDynamic}, et);
+  Value init = tensor::EmptyOp::create(b, loc, ty, ValueRange{count});
+  Value y =
+      linalg::GenericOp::create(
+          b, loc, ty, ValueRange{}, ValueRange{init},
+          AffineMap::getMultiDimIdentityMap(1, b.getContext()),
+          {utils::IteratorType::parallel},
+          [&](OpBuilder &nb, Location nl, ValueRange) {
+            Value i = linalg::IndexOp::create(nb, nl, 0);
+            Value r;
+            if (isFloat) {
+              Value fi = arith::UIToFPOp::create(
+                  nb, nl, et,
+                  arith::IndexCastUIOp::create(nb, nl, nb.getI64Type(), i));
+              r = arith::AddFOp::create(
+                  nb, nl, start, arith::MulFOp::create(nb, nl, fi, delta));
+            } else {
+              Value ii = arith::IndexCastOp::create(nb, nl, et, i);
+              r = arith::AddIOp::create(
+                  nb, nl, start, arith::MulIOp::create(nb, nl, ii, delta));
+            }
+            linalg::YieldOp::create(nb, nl, r);
+          })
+          .getResult(0);
+  n.setOutput(0, y, n.inputDType(0));
   return success();
 }
 
@@ -175,6 +249,9 @@ LogicalResult buildRange(ONNXNode &n) {
   OpBuilder &b = n.b;
   Location loc = n.loc;
   bool isFloat = isFloatDType(dt);
+  for (int64_t i = 0; i < 3; ++i)
+    if (isFloat ? !n.constantFloats(i) : !n.constantInts(i))
+      return buildDynamicRange(n, et, isFloat);
   int64_t count;
   double fs = 0, fd = 0;
   int64_t is = 0, id = 0;

@@ -70,6 +70,34 @@ Value foldGather(OpBuilder &b, Location loc, ArrayRef<DenseElementsAttr> ins,
                  RankedTensorType outTy,
                  function_ref<int64_t(ArrayRef<int64_t>)> src);
 
+//===----------------------------------------------------------------------===//
+// Shape computations on dynamic dims (SymbolicShapes.cpp)
+//===----------------------------------------------------------------------===//
+
+/// A 1-D (0-D when `scalar`) integer tensor of `elemTy` holding `elems`
+/// (index constants or values): a constant when all are constants, else
+/// tensor.from_elements.
+Value materializeInts(OpBuilder &b, Location loc, ArrayRef<OpFoldResult> elems,
+                      bool scalar, Type elemTy);
+
+/// Binds output #0 of `n` to `elems` materialized, and records them as the
+/// symbolic elements of that value when some are not constants.
+void setSymbolicOutput(ONNXNode &n, ArrayRef<OpFoldResult> elems, bool scalar,
+                       Type elemTy, int32_t dtype);
+
+/// Evaluates a shape-arithmetic node (Gather, Slice, Concat, Unsqueeze,
+/// Squeeze, Reshape, Cast, Identity, Add, Sub, Mul, Div, Max, Min, Neg, Abs,
+/// comparisons, And, Or, Not, Where) on the symbolic elements of its inputs;
+/// true when it did (the output is bound, the builder must not run).
+bool evaluateSymbolically(ONNXNode &n);
+
+/// The elements of the 1-D (or 0-D) integer input `i` (a shape, starts,
+/// repeats...) as index sizes: constants where known at import, symbolic
+/// values where the input is a shape computation on dynamic dims, and
+/// otherwise read at run time (tensor.extract). Errors name `what`.
+FailureOr<SmallVector<OpFoldResult>> dynamicInts(ONNXNode &n, int64_t i,
+                                                 StringRef what);
+
 } // namespace mlir::qopt::onnx_import
 
 #endif // QOPT_LIB_IMPORT_ONNX_OPS_SHAPEHELPERS_H
