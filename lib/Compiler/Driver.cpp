@@ -7,6 +7,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "qopt/Compiler/Driver.h"
+#include "qopt/Compiler/AccuracyTarget.h"
 #include "qopt/Compiler/Report.h"
 #include "qopt/Dialect/QOpt/IR/QOptOps.h"
 #include "qopt/Dialect/QOpt/Transforms/FoldQDQ.h"
@@ -67,6 +68,8 @@ constexpr KeyInfo kKeys[] = {
     {"calibration-method", "minmax | percentile | entropy | mse"},
     {"percentile", "for calibration-method=percentile"},
     {"activation-type", "int8 | uint8"},
+    {"calibration-margin-db", "clipping methods fall back to minmax beyond"},
+    {"accuracy-target", "output SQNR dB: sensitive layers stay float"},
     {"include", "regex: only these layers are quantized"},
     {"exclude", "regex: these layers stay float"},
     {"group-size", "w4/nf4: weights per scale"},
@@ -255,6 +258,15 @@ LogicalResult CompileOptions::set(StringRef key, StringRef value,
                        error);
   if (key == "percentile")
     return parseNumber(key, value, percentile, error);
+  if (key == "calibration-margin-db")
+    return parseNumber(key, value, calibrationMarginDb, error);
+  if (key == "accuracy-target") {
+    double t;
+    if (failed(parseNumber(key, value, t, error)))
+      return failure();
+    accuracyTarget = t;
+    return success();
+  }
   if (key == "activation-type")
     return parseChoice(key, value, symbolizeActivationStorage(value),
                        "int8, uint8", activationType, error);
@@ -557,6 +569,9 @@ mlir::qopt::compileModule(ModuleOp module, const CompileOptions &options,
   using Emit = CompileOptions::Emit;
   if (options.doubleQuant && (!quantizing || scheme != QuantScheme::NF4))
     return fail("--double-quant is for --quantize=nf4");
+  if (options.accuracyTarget && (!quantizing || options.emit == Emit::ONNX))
+    return fail("--accuracy-target needs --quantize (and an artifact, not "
+                "--emit=onnx)");
   if (options.prepareQat && options.emit != Emit::ONNX)
     return fail("--prepare-qat writes an ONNX model: add --emit=onnx");
   if (options.emit == Emit::ONNX) {
@@ -585,6 +600,7 @@ mlir::qopt::compileModule(ModuleOp module, const CompileOptions &options,
       ptq.calibrationData = options.calibrationData;
       ptq.calibrationMethod = options.calibrationMethod;
       ptq.percentile = options.percentile;
+      ptq.calibrationMarginDb = options.calibrationMarginDb;
       ptq.activationType = options.activationType;
       ptq.exclude = options.exclude;
       ptq.include = options.include;
@@ -651,6 +667,7 @@ mlir::qopt::compileModule(ModuleOp module, const CompileOptions &options,
   // quantization.
   // (A QDQ model's report, without --quantize or --prune, is the fold's.)
   bool fullReport = reporting && (quantizing || pruning);
+  std::optional<llvm::json::Value> accuracyTargetJson;
   OwningOpRef<ModuleOp> floatModule;
   if (fullReport) {
     tagLayers(module);
@@ -705,6 +722,7 @@ mlir::qopt::compileModule(ModuleOp module, const CompileOptions &options,
     ptq.calibrationData = options.calibrationData;
     ptq.calibrationMethod = options.calibrationMethod;
     ptq.percentile = options.percentile;
+    ptq.calibrationMarginDb = options.calibrationMarginDb;
     ptq.activationType = options.activationType;
     // QLoRA's NF4 blocks are 64 weights; int4's default is 128.
     ptq.groupSize = options.groupSize.value_or(
@@ -716,13 +734,47 @@ mlir::qopt::compileModule(ModuleOp module, const CompileOptions &options,
     ptq.exclude = options.exclude;
     ptq.include = options.include;
     ptq.ternaryMode = options.ternaryMode.value_or(TernaryMode::Absmean);
-    // A scheme that quantizes nothing (no layer, all excluded, weights
-    // computed at run time) is an error of qopt-quantize, which lists the
-    // ops left float and why.
-    PassManager pm(&ctx);
-    buildPTQPipeline(pm, ptq);
-    if (failed(pm.run(module)))
-      return failure();
+    if (options.accuracyTarget) {
+      if (scheme == QuantScheme::Ternary)
+        return fail("--accuracy-target is for --quantize=w8a8, "
+                    "w8a8-dynamic, w8, w4 or nf4");
+      if (options.calibrationData.empty())
+        return fail("--accuracy-target needs --calibration-data=DIR (the "
+                    "output SQNR is measured on those samples)");
+      // Calibrate with nothing quantized, then let the search quantize.
+      OwningOpRef<ModuleOp> reference(cast<ModuleOp>(module->clone()));
+      std::string userInclude = ptq.include;
+      ptq.include = "^$";
+      ptq.allowNoLayer = true;
+      PassManager pm(&ctx);
+      buildPTQPipeline(pm, ptq);
+      if (failed(pm.run(module)))
+        return failure();
+      QuantizePassOptions qo;
+      qo.scheme = ptq.scheme;
+      qo.groupSize = ptq.groupSize;
+      qo.weightSymmetric = ptq.weightSymmetric;
+      qo.doubleQuant = ptq.doubleQuant;
+      qo.exclude = ptq.exclude;
+      qo.include = userInclude;
+      qo.form = ptq.form;
+      qo.int4Scale = ptq.int4Scale;
+      FailureOr<AccuracyTargetResult> target =
+          meetAccuracyTarget(module, *reference, qo, *options.accuracyTarget,
+                             options.calibrationData, options.cpu, error);
+      if (failed(target))
+        return failure();
+      result.message += target->summary();
+      accuracyTargetJson = target->toJSON();
+    } else {
+      // A scheme that quantizes nothing (no layer, all excluded, weights
+      // computed at run time) is an error of qopt-quantize, which lists
+      // the ops left float and why.
+      PassManager pm(&ctx);
+      buildPTQPipeline(pm, ptq);
+      if (failed(pm.run(module)))
+        return failure();
+    }
     // Observers of layers left float (excluded, non-constant weights) are
     // calibration points only: drop them.
     module->walk([](ObserveOp op) {
@@ -739,6 +791,7 @@ mlir::qopt::compileModule(ModuleOp module, const CompileOptions &options,
     ro.prune = options.prune;
     ro.latencyRuns = options.reportLatencyRuns;
     ro.cpu = options.cpu;
+    ro.accuracyTarget = accuracyTargetJson;
     std::string reportError;
     std::string table;
     FailureOr<std::string> json =

@@ -26,6 +26,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <limits>
 #include <map>
 
 using namespace mlir;
@@ -448,6 +449,60 @@ int64_t constantBytes(ModuleOp module) {
 
 } // namespace
 
+namespace mlir::qopt {
+
+struct OutputComparator::Impl {
+  Compiled ref;
+  std::string samples;
+  CPUCompileOptions cpu;
+};
+
+OutputComparator::OutputComparator() : impl(std::make_unique<Impl>()) {}
+OutputComparator::~OutputComparator() = default;
+
+/// A copy of `module` without observers (calibration points only here).
+static OwningOpRef<ModuleOp> withoutObservers(ModuleOp module) {
+  OwningOpRef<ModuleOp> copy(cast<ModuleOp>(module->clone()));
+  copy->walk([](ObserveOp op) {
+    op.getResult().replaceAllUsesWith(op.getInput());
+    op.erase();
+  });
+  return copy;
+}
+
+std::unique_ptr<OutputComparator>
+OutputComparator::create(ModuleOp floatModule, const std::string &samples,
+                         const CPUCompileOptions &cpu, std::string &error) {
+  std::unique_ptr<OutputComparator> c(new OutputComparator());
+  OwningOpRef<ModuleOp> plain = withoutObservers(floatModule);
+  FailureOr<Compiled> ref = compile(*plain, cpu, false, error);
+  if (failed(ref))
+    return nullptr;
+  c->impl->ref = std::move(*ref);
+  c->impl->samples = samples;
+  c->impl->cpu = cpu;
+  return c;
+}
+
+FailureOr<double> OutputComparator::sqnr(ModuleOp variant, std::string &error) {
+  OwningOpRef<ModuleOp> plain = withoutObservers(variant);
+  FailureOr<Compiled> got = compile(*plain, impl->cpu, false, error);
+  if (failed(got))
+    return failure();
+  std::map<std::string, Comparison> results;
+  int64_t samples = 0;
+  if (failed(compareOn(impl->ref, *got, {}, impl->samples, "calibration sample",
+                       results, samples, error)))
+    return failure();
+  double worst = std::numeric_limits<double>::infinity();
+  for (auto &[name, c] : results)
+    if (std::optional<double> s = c.sqnr())
+      worst = std::min(worst, *s);
+  return worst;
+}
+
+} // namespace mlir::qopt
+
 void mlir::qopt::tagLayers(ModuleOp module) {
   int64_t id = 0;
   Builder b(module.getContext());
@@ -670,6 +725,8 @@ FailureOr<std::string> mlir::qopt::buildReport(ModuleOp floatModule,
   for (Set &s : sets)
     samples[s.key] = s.samples;
   report["samples"] = std::move(samples);
+  if (options.accuracyTarget)
+    report["accuracy_target"] = *options.accuracyTarget;
 
   if (options.latencyRuns > 0) {
     // Latency without the probes: the models as deployed.

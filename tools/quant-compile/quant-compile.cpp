@@ -225,6 +225,20 @@ static ChoiceOpt<qopt::CalibrationMethod> calibrationMethod(
 static cl::opt<double> calibrationPercentile(
     "percentile", cl::desc("Percentile for --calibration-method=percentile"),
     cl::init(99.99), cl::cat(category));
+// PTQ accuracy (issue 25): the clipping methods' check against minmax and
+// the accuracy target.
+static cl::opt<double> calibrationMarginDb(
+    "calibration-margin-db",
+    cl::desc("percentile/entropy/mse keep a tensor's range only if it "
+             "quantizes the calibration histogram at most this many dB worse "
+             "than minmax (negative: never fall back)"),
+    cl::init(3.0), cl::cat(category));
+static cl::opt<double> accuracyTarget(
+    "accuracy-target",
+    cl::desc("Keep the layers whose quantization costs the output most in "
+             "float until the output SQNR on the calibration samples reaches "
+             "this many dB (per-layer sensitivity in the report)"),
+    cl::value_desc("SQNR_DB"), cl::cat(category));
 static ChoiceOpt<qopt::ActivationStorage>
     activationType("activation-type", cl::desc("Activation storage"),
                    cl::init(qopt::ActivationStorage::Int8),
@@ -481,6 +495,9 @@ int main(int argc, char **argv) {
   options.calibrationMethod = calibrationMethod;
   options.percentile = calibrationPercentile;
   options.activationType = activationType;
+  options.calibrationMarginDb = calibrationMarginDb;
+  if (accuracyTarget.getNumOccurrences())
+    options.accuracyTarget = accuracyTarget;
   options.include = includeLayers;
   options.exclude = excludeLayers;
   if (groupSize.getNumOccurrences())

@@ -61,6 +61,9 @@ struct CompileOptions {
   CalibrationMethod calibrationMethod = CalibrationMethod::MinMax;
   double percentile = 99.99;
   ActivationStorage activationType = ActivationStorage::Int8;
+  /// qopt-calibrate's margin-db; --accuracy-target's output SQNR in dB.
+  double calibrationMarginDb = 3.0;
+  std::optional<double> accuracyTarget;
   std::string include, exclude;
   /// Unset: 64 for nf4, else 128.
   std::optional<int64_t> groupSize;

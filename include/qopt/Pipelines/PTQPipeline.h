@@ -52,6 +52,11 @@ struct PTQPipelineOptions : public PassPipelineOptions<PTQPipelineOptions> {
   PassOptions::Option<double> percentile{
       *this, "percentile", llvm::cl::desc("For calibration-method=percentile"),
       llvm::cl::init(99.99)};
+  PassOptions::Option<double> calibrationMarginDb{
+      *this, "calibration-margin-db",
+      llvm::cl::desc("qopt-calibrate's margin-db: a clipping method's range "
+                     "is kept only within this many dB of minmax's error"),
+      llvm::cl::init(3.0)};
   PassOptions::Option<ActivationStorage> activationType{
       *this, "activation-type", llvm::cl::desc("Activation storage"),
       llvm::cl::init(ActivationStorage::Int8),
@@ -98,6 +103,10 @@ struct PTQPipelineOptions : public PassPipelineOptions<PTQPipelineOptions> {
           clEnumValN(TernaryMode::Absmean, "absmean", "BitNet's absmean"),
           clEnumValN(TernaryMode::Lossless, "lossless",
                      "weights already in {-g, 0, +g} only"))};
+  PassOptions::Option<bool> allowNoLayer{
+      *this, "allow-no-layer",
+      llvm::cl::desc("quantizing no layer is not an error"),
+      llvm::cl::init(false)};
   PassOptions::Option<QuantizedLinearForm> form{
       *this, "form",
       llvm::cl::desc("w8a8: integer layers, or the QDQ form (what the ONNX "

@@ -259,7 +259,7 @@ struct QuantizePass : mlir::qopt::impl::QuantizePassBase<QuantizePass> {
     for (auto [op, reason] : leftFloat)
       op->setAttr(NotQuantizedReasonAttr::getAttrName(),
                   NotQuantizedReasonAttr::get(op->getContext(), reason));
-    if (quantized == 0 && alreadyQuantized == 0) {
+    if (quantized == 0 && alreadyQuantized == 0 && !allowNoLayer) {
       // A requested scheme that changes nothing would pass a float model
       // off as quantized.
       InFlightDiagnostic diag = module.emitError("qopt-quantize: scheme ")

@@ -100,6 +100,14 @@ def CalibratePass : Pass<"qopt-calibrate", "ModuleOp"> {
     `calibration = #qopt.calibration<method, min, max, type>`, where `type`
     is the `!quant.uniform` type qopt-quantize quantizes the activation to.
     An observer without statistics is an error.
+
+    The clipping methods are checked against minmax: where the chosen range
+    quantizes the observed histogram with an expected squared error more
+    than `margin-db` above minmax's (KL's threshold on softmax outputs or
+    heavy tails clips the few large values that matter), the observer keeps
+    minmax's range and its attribute says `method = minmax`. Asymmetric
+    ranges (`symmetric=false`) are one-sided where the data is: entropy's
+    threshold T gives [max(min, -T), min(max, T)].
   }];
   let options = [
     Option<"method", "method", "::mlir::qopt::CalibrationMethod",
@@ -122,7 +130,12 @@ def CalibratePass : Pass<"qopt-calibrate", "ModuleOp"> {
              clEnumValN(::mlir::qopt::ActivationStorage::UInt8, "uint8",
                         "uint8"))}]>,
     Option<"symmetric", "symmetric", "bool", "true",
-           "Symmetric ranges (zero point 0 for int8, 128 for uint8)">
+           "Symmetric ranges (zero point 0 for int8, 128 for uint8)">,
+    Option<"marginDb", "margin-db", "double", "3.0",
+           "percentile/entropy/mse keep their range only if its quantization "
+           "error over the histogram is at most this many dB above minmax's "
+           "(else minmax's range, recorded as method = minmax); negative: "
+           "never fall back">
   ];
 }
 
@@ -240,7 +253,10 @@ def QuantizePass : Pass<"qopt-quantize", "ModuleOp"> {
     Option<"exclude", "exclude", "std::string", "\"\"",
            "Regex: layers whose name matches stay float">,
     Option<"include", "include", "std::string", "\"\"",
-           "Regex: only layers whose name matches are quantized">
+           "Regex: only layers whose name matches are quantized">,
+    Option<"allowNoLayer", "allow-no-layer", "bool", "false",
+           "Quantizing no layer is not an error (--accuracy-target's "
+           "calibration and searches, which may keep every layer float)">
   ];
   let dependentDialects = ["::mlir::quant::QuantDialect", "::mlir::tensor::TensorDialect",
                            "::mlir::linalg::LinalgDialect",
