@@ -7,6 +7,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "qopt/Compiler/Driver.h"
+#include "qopt/Compiler/AccuracyTarget.h"
 #include "qopt/Compiler/Report.h"
 #include "qopt/Dialect/QOpt/IR/QOptOps.h"
 #include "qopt/Dialect/QOpt/Transforms/FoldQDQ.h"
@@ -67,11 +68,14 @@ constexpr KeyInfo kKeys[] = {
     {"calibration-method", "minmax | percentile | entropy | mse"},
     {"percentile", "for calibration-method=percentile"},
     {"activation-type", "int8 | uint8"},
+    {"calibration-margin-db", "clipping methods fall back to minmax beyond"},
+    {"accuracy-target", "output SQNR dB: sensitive layers stay float"},
     {"include", "regex: only these layers are quantized"},
     {"exclude", "regex: these layers stay float"},
     {"group-size", "w4/nf4: weights per scale"},
     {"double-quant", "nf4: int8 block scales"},
     {"weight-asymmetric", "w4: uint4 weights with zero points"},
+    {"int4-scale", "w4: mse | signed-extreme | absmax | minmax"},
     {"smoothquant", "SmoothQuant alpha in [0, 1]"},
     {"adapter", "PEFT LoRA folder DIR[:SCALE] (repeatable)"},
     {"adapter-mode", "merge | switch"},
@@ -254,6 +258,15 @@ LogicalResult CompileOptions::set(StringRef key, StringRef value,
                        error);
   if (key == "percentile")
     return parseNumber(key, value, percentile, error);
+  if (key == "calibration-margin-db")
+    return parseNumber(key, value, calibrationMarginDb, error);
+  if (key == "accuracy-target") {
+    double t;
+    if (failed(parseNumber(key, value, t, error)))
+      return failure();
+    accuracyTarget = t;
+    return success();
+  }
   if (key == "activation-type")
     return parseChoice(key, value, symbolizeActivationStorage(value),
                        "int8, uint8", activationType, error);
@@ -272,6 +285,21 @@ LogicalResult CompileOptions::set(StringRef key, StringRef value,
     return parseBool(key, value, doubleQuant, error);
   if (key == "weight-asymmetric")
     return parseBool(key, value, weightAsymmetric, error);
+  if (key == "int4-scale") {
+    Int4ScaleMethod method;
+    if (failed(parseChoice(
+            key, value,
+            llvm::StringSwitch<std::optional<Int4ScaleMethod>>(value)
+                .Case("mse", Int4ScaleMethod::MSE)
+                .Case("signed-extreme", Int4ScaleMethod::SignedExtreme)
+                .Case("absmax", Int4ScaleMethod::AbsMax)
+                .Case("minmax", Int4ScaleMethod::MinMax)
+                .Default(std::nullopt),
+            "mse, signed-extreme, absmax, minmax", method, error)))
+      return failure();
+    int4Scale = method;
+    return success();
+  }
   if (key == "smoothquant") {
     double alpha;
     if (failed(parseNumber(key, value, alpha, error)))
@@ -541,6 +569,9 @@ mlir::qopt::compileModule(ModuleOp module, const CompileOptions &options,
   using Emit = CompileOptions::Emit;
   if (options.doubleQuant && (!quantizing || scheme != QuantScheme::NF4))
     return fail("--double-quant is for --quantize=nf4");
+  if (options.accuracyTarget && (!quantizing || options.emit == Emit::ONNX))
+    return fail("--accuracy-target needs --quantize (and an artifact, not "
+                "--emit=onnx)");
   if (options.prepareQat && options.emit != Emit::ONNX)
     return fail("--prepare-qat writes an ONNX model: add --emit=onnx");
   if (options.emit == Emit::ONNX) {
@@ -569,6 +600,7 @@ mlir::qopt::compileModule(ModuleOp module, const CompileOptions &options,
       ptq.calibrationData = options.calibrationData;
       ptq.calibrationMethod = options.calibrationMethod;
       ptq.percentile = options.percentile;
+      ptq.calibrationMarginDb = options.calibrationMarginDb;
       ptq.activationType = options.activationType;
       ptq.exclude = options.exclude;
       ptq.include = options.include;
@@ -599,6 +631,16 @@ mlir::qopt::compileModule(ModuleOp module, const CompileOptions &options,
     return fail("--report needs --quantize, --prune or a QDQ model to fold");
   if (options.ternaryMode && (!quantizing || scheme != QuantScheme::Ternary))
     return fail("--ternary-mode is for --quantize=ternary");
+  if (options.int4Scale && (!quantizing || scheme != QuantScheme::W4))
+    return fail("--int4-scale is for --quantize=w4");
+  if (options.int4Scale && options.weightAsymmetric &&
+      (*options.int4Scale == Int4ScaleMethod::SignedExtreme ||
+       *options.int4Scale == Int4ScaleMethod::AbsMax))
+    return fail("--int4-scale=signed-extreme|absmax are for symmetric int4; "
+                "--weight-asymmetric takes mse or minmax");
+  if (options.int4Scale && !options.weightAsymmetric &&
+      *options.int4Scale == Int4ScaleMethod::MinMax)
+    return fail("--int4-scale=minmax is for --weight-asymmetric (uint4)");
   if (!pruning && (options.pruneMethod || options.pruneScope ||
                    !options.pruneInclude.empty() ||
                    !options.pruneExclude.empty() || options.shrinkStructured))
@@ -625,6 +667,7 @@ mlir::qopt::compileModule(ModuleOp module, const CompileOptions &options,
   // quantization.
   // (A QDQ model's report, without --quantize or --prune, is the fold's.)
   bool fullReport = reporting && (quantizing || pruning);
+  std::optional<llvm::json::Value> accuracyTargetJson;
   OwningOpRef<ModuleOp> floatModule;
   if (fullReport) {
     tagLayers(module);
@@ -679,33 +722,59 @@ mlir::qopt::compileModule(ModuleOp module, const CompileOptions &options,
     ptq.calibrationData = options.calibrationData;
     ptq.calibrationMethod = options.calibrationMethod;
     ptq.percentile = options.percentile;
+    ptq.calibrationMarginDb = options.calibrationMarginDb;
     ptq.activationType = options.activationType;
     // QLoRA's NF4 blocks are 64 weights; int4's default is 128.
     ptq.groupSize = options.groupSize.value_or(
         scheme == QuantScheme::NF4 ? int64_t(64) : int64_t(128));
     ptq.weightSymmetric = !options.weightAsymmetric;
+    ptq.int4Scale = options.int4Scale.value_or(Int4ScaleMethod::MSE);
     ptq.doubleQuant = options.doubleQuant;
     ptq.smoothquantAlpha = options.smoothquant.value_or(-1.0);
     ptq.exclude = options.exclude;
     ptq.include = options.include;
     ptq.ternaryMode = options.ternaryMode.value_or(TernaryMode::Absmean);
-    // A model with no layer to quantize would come back unchanged, as if
-    // quantized: say so (a MatMul on a computed weight, an export whose
-    // weights are graph inputs, ...).
-    int64_t layers = 0;
-    module->walk([&](Operation *op) {
-      if (isa<QuantizableLayerOpInterface>(op))
-        ++layers;
-    });
-    if (layers == 0)
-      mlir::emitWarning(module.getLoc())
-          << "--quantize: the model has no layer to quantize (no MatMul, "
-             "Gemm or Conv with a constant weight; quant-compile "
-             "--list-layers lists them): the output computes in float";
-    PassManager pm(&ctx);
-    buildPTQPipeline(pm, ptq);
-    if (failed(pm.run(module)))
-      return failure();
+    if (options.accuracyTarget) {
+      if (scheme == QuantScheme::Ternary)
+        return fail("--accuracy-target is for --quantize=w8a8, "
+                    "w8a8-dynamic, w8, w4 or nf4");
+      if (options.calibrationData.empty())
+        return fail("--accuracy-target needs --calibration-data=DIR (the "
+                    "output SQNR is measured on those samples)");
+      // Calibrate with nothing quantized, then let the search quantize.
+      OwningOpRef<ModuleOp> reference(cast<ModuleOp>(module->clone()));
+      std::string userInclude = ptq.include;
+      ptq.include = "^$";
+      ptq.allowNoLayer = true;
+      PassManager pm(&ctx);
+      buildPTQPipeline(pm, ptq);
+      if (failed(pm.run(module)))
+        return failure();
+      QuantizePassOptions qo;
+      qo.scheme = ptq.scheme;
+      qo.groupSize = ptq.groupSize;
+      qo.weightSymmetric = ptq.weightSymmetric;
+      qo.doubleQuant = ptq.doubleQuant;
+      qo.exclude = ptq.exclude;
+      qo.include = userInclude;
+      qo.form = ptq.form;
+      qo.int4Scale = ptq.int4Scale;
+      FailureOr<AccuracyTargetResult> target =
+          meetAccuracyTarget(module, *reference, qo, *options.accuracyTarget,
+                             options.calibrationData, options.cpu, error);
+      if (failed(target))
+        return failure();
+      result.message += target->summary();
+      accuracyTargetJson = target->toJSON();
+    } else {
+      // A scheme that quantizes nothing (no layer, all excluded, weights
+      // computed at run time) is an error of qopt-quantize, which lists
+      // the ops left float and why.
+      PassManager pm(&ctx);
+      buildPTQPipeline(pm, ptq);
+      if (failed(pm.run(module)))
+        return failure();
+    }
     // Observers of layers left float (excluded, non-constant weights) are
     // calibration points only: drop them.
     module->walk([](ObserveOp op) {
@@ -722,6 +791,7 @@ mlir::qopt::compileModule(ModuleOp module, const CompileOptions &options,
     ro.prune = options.prune;
     ro.latencyRuns = options.reportLatencyRuns;
     ro.cpu = options.cpu;
+    ro.accuracyTarget = accuracyTargetJson;
     std::string reportError;
     std::string table;
     FailureOr<std::string> json =

@@ -26,6 +26,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <limits>
 #include <map>
 
 using namespace mlir;
@@ -448,6 +449,60 @@ int64_t constantBytes(ModuleOp module) {
 
 } // namespace
 
+namespace mlir::qopt {
+
+struct OutputComparator::Impl {
+  Compiled ref;
+  std::string samples;
+  CPUCompileOptions cpu;
+};
+
+OutputComparator::OutputComparator() : impl(std::make_unique<Impl>()) {}
+OutputComparator::~OutputComparator() = default;
+
+/// A copy of `module` without observers (calibration points only here).
+static OwningOpRef<ModuleOp> withoutObservers(ModuleOp module) {
+  OwningOpRef<ModuleOp> copy(cast<ModuleOp>(module->clone()));
+  copy->walk([](ObserveOp op) {
+    op.getResult().replaceAllUsesWith(op.getInput());
+    op.erase();
+  });
+  return copy;
+}
+
+std::unique_ptr<OutputComparator>
+OutputComparator::create(ModuleOp floatModule, const std::string &samples,
+                         const CPUCompileOptions &cpu, std::string &error) {
+  std::unique_ptr<OutputComparator> c(new OutputComparator());
+  OwningOpRef<ModuleOp> plain = withoutObservers(floatModule);
+  FailureOr<Compiled> ref = compile(*plain, cpu, false, error);
+  if (failed(ref))
+    return nullptr;
+  c->impl->ref = std::move(*ref);
+  c->impl->samples = samples;
+  c->impl->cpu = cpu;
+  return c;
+}
+
+FailureOr<double> OutputComparator::sqnr(ModuleOp variant, std::string &error) {
+  OwningOpRef<ModuleOp> plain = withoutObservers(variant);
+  FailureOr<Compiled> got = compile(*plain, impl->cpu, false, error);
+  if (failed(got))
+    return failure();
+  std::map<std::string, Comparison> results;
+  int64_t samples = 0;
+  if (failed(compareOn(impl->ref, *got, {}, impl->samples, "calibration sample",
+                       results, samples, error)))
+    return failure();
+  double worst = std::numeric_limits<double>::infinity();
+  for (auto &[name, c] : results)
+    if (std::optional<double> s = c.sqnr())
+      worst = std::min(worst, *s);
+  return worst;
+}
+
+} // namespace mlir::qopt
+
 void mlir::qopt::tagLayers(ModuleOp module) {
   int64_t id = 0;
   Builder b(module.getContext());
@@ -535,6 +590,10 @@ FailureOr<std::string> mlir::qopt::buildReport(ModuleOp floatModule,
     }
     if (auto t = dyn_cast_or_null<BitLinearOp>(qop))
       entry["ternary"] = ternaryJson(fop, t);
+    if (auto why = qop ? qop->getAttrOfType<NotQuantizedReasonAttr>(
+                             NotQuantizedReasonAttr::getAttrName())
+                       : NotQuantizedReasonAttr())
+      entry["not_quantized"] = stringifyNotQuantizedReason(why.getValue());
     if (!options.prune.empty()) {
       Parameters before = layerParameters(fop);
       Parameters after = qop ? layerParameters(qop) : before;
@@ -574,6 +633,39 @@ FailureOr<std::string> mlir::qopt::buildReport(ModuleOp floatModule,
   }
 
   os << ps.str();
+  // Every matmul-like op qopt-quantize left float (layers and contractions
+  // that are not layers: products of activations, computed weights), and
+  // why.
+  llvm::json::Array notQuantized;
+  quantModule.walk([&](Operation *op) {
+    auto why = op->getAttrOfType<NotQuantizedReasonAttr>(
+        NotQuantizedReasonAttr::getAttrName());
+    if (!why)
+      return;
+    std::string name;
+    if (auto layer = dyn_cast<QuantizableLayerOpInterface>(op))
+      name = layer.getLayerName();
+    // Else the ONNX node's name (the importer's NameLoc).
+    Location loc = op->getLoc();
+    if (auto fused = dyn_cast<FusedLoc>(loc))
+      for (Location l : fused.getLocations())
+        if (isa<NameLoc>(l)) {
+          loc = l;
+          break;
+        }
+    if (auto n = dyn_cast<NameLoc>(loc); n && name.empty())
+      name = n.getName().str();
+    StringRef reason = stringifyNotQuantizedReason(why.getValue());
+    if (notQuantized.empty())
+      os << "\nleft float:\n";
+    os << llvm::format("  %-44s %-24s %s\n", name.substr(0, 44).c_str(),
+                       op->getName().getStringRef().str().c_str(),
+                       reason.str().c_str());
+    notQuantized.push_back(
+        llvm::json::Object{{"name", name},
+                           {"op", op->getName().getStringRef()},
+                           {"reason", reason}});
+  });
   llvm::json::Object outputs;
   os << "\n";
   for (Set &s : sets) {
@@ -616,6 +708,7 @@ FailureOr<std::string> mlir::qopt::buildReport(ModuleOp floatModule,
       {"kernel_isa", llvm::json::Object{{"f32", qopt_kernel_isa()},
                                         {"int8", qopt_kernel_isa_int8()}}},
       {"layers", std::move(layers)},
+      {"not_quantized", std::move(notQuantized)},
       {"outputs", std::move(outputs)},
       {"weight_bytes", llvm::json::Object{{"float", floatWeights},
                                           {"quantized", quantWeights}}},
@@ -632,6 +725,8 @@ FailureOr<std::string> mlir::qopt::buildReport(ModuleOp floatModule,
   for (Set &s : sets)
     samples[s.key] = s.samples;
   report["samples"] = std::move(samples);
+  if (options.accuracyTarget)
+    report["accuracy_target"] = *options.accuracyTarget;
 
   if (options.latencyRuns > 0) {
     // Latency without the probes: the models as deployed.

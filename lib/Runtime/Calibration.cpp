@@ -378,6 +378,36 @@ qopt_status qopt_histogram_choose_range(const qopt_histogram *histogram,
   return QOPT_OK;
 }
 
+qopt_status qopt_histogram_choose_range_checked(
+    const qopt_histogram *histogram, const char *method, int symmetric,
+    double percentile, double margin_db, float *lo, float *hi, int *fell_back,
+    double *error, double *minmax_error) {
+  if (!histogram || !method || !lo || !hi)
+    return fail("qopt_histogram_choose_range_checked: null argument");
+  std::optional<qopt::CalibrationMethod> m =
+      qopt::parseCalibrationMethod(method);
+  if (!m)
+    return fail(std::string("unknown calibration method '") + method +
+                "' (minmax, percentile, entropy, mse)");
+  if (*m == qopt::CalibrationMethod::Percentile &&
+      !(percentile > 0 && percentile <= 100))
+    return fail("percentile must be in (0, 100], got " +
+                std::to_string(percentile));
+  if (!std::isfinite(margin_db))
+    return fail("margin_db must be finite");
+  qopt::RangeChoice c = qopt::chooseRangeChecked(
+      histogram->h, *m, symmetric != 0, percentile, 127, margin_db);
+  *lo = c.range.lo;
+  *hi = c.range.hi;
+  if (fell_back)
+    *fell_back = c.method != *m;
+  if (error)
+    *error = c.error;
+  if (minmax_error)
+    *minmax_error = c.minmaxError;
+  return QOPT_OK;
+}
+
 double qopt_entropy_threshold(const double *hist, int64_t bins, double width,
                               int64_t target_bins) {
   if (!hist || bins <= 0 || target_bins < 1 || !(width > 0) ||

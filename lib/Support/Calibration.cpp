@@ -208,15 +208,57 @@ double qopt::mseThreshold(const std::vector<double> &hist, double binWidth,
   return bestT;
 }
 
-ClipRange qopt::chooseRange(const Histogram &h, CalibrationMethod method,
-                            bool symmetric, double percentile, int64_t levels) {
-  if (h.count() == 0 || h.range() == 0)
-    return {0, 0};
+double qopt::quantizationError(const Histogram &h, ClipRange r,
+                               StorageType storage, bool symmetric) {
+  if (h.count() == 0)
+    return 0;
+  std::optional<QuantParams> p =
+      chooseQuantParams(r.lo, r.hi, storage, symmetric);
+  if (!p)
+    return std::numeric_limits<double>::infinity();
+  StorageRange range = storageRange(storage);
+  const std::vector<double> &c = h.signedCounts();
+  double lo = h.min(), hi = h.max();
+  if (h.range() == 0) // only zeros
+    return std::pow(double(dequantizeValue(quantizeValue(0.0f, *p, range), *p)),
+                    2);
+  double width = h.range() / double(h.magnitudeBins()), err = 0;
+  constexpr int kPoints = 4;
+  for (size_t b = 0; b < c.size(); ++b) {
+    if (c[b] == 0)
+      continue;
+    // The part of the bin that can hold values: a near-constant tensor
+    // fills a sliver of one bin, not the whole bin.
+    double a = std::max(-h.range() + double(b) * width, lo);
+    double e = std::min(-h.range() + double(b + 1) * width, hi);
+    if (a > e)
+      a = e = std::clamp(-h.range() + (double(b) + 0.5) * width, lo, hi);
+    double binErr = 0;
+    for (int k = 0; k < kPoints; ++k) {
+      float x = float(a + (e - a) * (k + 0.5) / kPoints);
+      double d =
+          double(x) - double(dequantizeValue(quantizeValue(x, *p, range), *p));
+      binErr += d * d;
+    }
+    err += c[b] * binErr / kPoints;
+  }
+  return err / double(h.count());
+}
+
+/// The range of `method` before the guard.
+static ClipRange rawRange(const Histogram &h, CalibrationMethod method,
+                          bool symmetric, double percentile, int64_t levels,
+                          StorageType storage) {
   float absMax = std::max(std::fabs(h.min()), std::fabs(h.max()));
   double width = h.range() / double(h.magnitudeBins());
-  auto sym = [&](double t) {
+  // A symmetric threshold T: [-T, T], or [-T, T] within [min, max] for an
+  // asymmetric range ([0, T] for a one-sided tensor, as onnxruntime's
+  // entropy calibrator clips).
+  auto fromThreshold = [&](double t) {
     float v = float(std::min<double>(t, absMax));
-    return ClipRange{-v, v};
+    if (symmetric)
+      return ClipRange{-v, v};
+    return ClipRange{std::max(-v, h.min()), std::min(v, h.max())};
   };
   switch (method) {
   case CalibrationMethod::MinMax:
@@ -224,7 +266,7 @@ ClipRange qopt::chooseRange(const Histogram &h, CalibrationMethod method,
   case CalibrationMethod::Percentile: {
     double fraction = std::clamp(percentile, 0.0, 100.0) / 100.0;
     if (symmetric)
-      return sym(quantile(h.magnitudes(), 0, width, fraction));
+      return fromThreshold(quantile(h.magnitudes(), 0, width, fraction));
     const std::vector<double> &c = h.signedCounts();
     double hi = quantile(c, -h.range(), width, fraction);
     std::vector<double> reversed(c.rbegin(), c.rend());
@@ -232,9 +274,51 @@ ClipRange qopt::chooseRange(const Histogram &h, CalibrationMethod method,
     return {std::max(float(lo), h.min()), std::min(float(hi), h.max())};
   }
   case CalibrationMethod::Entropy:
-    return sym(entropyThreshold(h.magnitudes(), width));
-  case CalibrationMethod::MSE:
-    return sym(mseThreshold(h.magnitudes(), width, levels));
+    return fromThreshold(entropyThreshold(h.magnitudes(), width));
+  case CalibrationMethod::MSE: {
+    if (symmetric)
+      return fromThreshold(mseThreshold(h.magnitudes(), width, levels));
+    // Asymmetric: the least error among [s min, s max], s in (0, 1].
+    constexpr int kSteps = 256;
+    ClipRange best{h.min(), h.max()};
+    double bestErr = quantizationError(h, best, storage, false);
+    for (int k = 1; k < kSteps; ++k) {
+      double s = double(k) / kSteps;
+      ClipRange r{float(s * h.min()), float(s * h.max())};
+      double err = quantizationError(h, r, storage, false);
+      if (err < bestErr) {
+        bestErr = err;
+        best = r;
+      }
+    }
+    return best;
+  }
   }
   return {h.min(), h.max()};
+}
+
+RangeChoice qopt::chooseRangeChecked(const Histogram &h,
+                                     CalibrationMethod method, bool symmetric,
+                                     double percentile, int64_t levels,
+                                     double marginDb,
+                                     std::optional<StorageType> storage) {
+  if (h.count() == 0 || h.range() == 0)
+    return {{0, 0}, method, 0, 0};
+  StorageType st =
+      storage.value_or(symmetric ? StorageType::Int8 : StorageType::UInt8);
+  ClipRange minmax =
+      rawRange(h, CalibrationMethod::MinMax, symmetric, percentile, levels, st);
+  double minmaxErr = quantizationError(h, minmax, st, symmetric);
+  if (method == CalibrationMethod::MinMax)
+    return {minmax, method, minmaxErr, minmaxErr};
+  ClipRange r = rawRange(h, method, symmetric, percentile, levels, st);
+  double err = quantizationError(h, r, st, symmetric);
+  if (marginDb >= 0 && err > minmaxErr * std::pow(10.0, marginDb / 10.0))
+    return {minmax, CalibrationMethod::MinMax, minmaxErr, minmaxErr};
+  return {r, method, err, minmaxErr};
+}
+
+ClipRange qopt::chooseRange(const Histogram &h, CalibrationMethod method,
+                            bool symmetric, double percentile, int64_t levels) {
+  return chooseRangeChecked(h, method, symmetric, percentile, levels).range;
 }

@@ -4,6 +4,8 @@
 //       [--cpu=native|x86-64-v3|...] [--pin-shape NAME=DxD] [--pin-dim N=V]
 //       [--threads N] [--emit=mlir|llvm|obj|so]
 //       [--quantize=w8a8|w8a8-dynamic|w8|w4|nf4|ternary [--group-size=128]
+//        [--int4-scale=mse|signed-extreme|absmax|minmax]
+//        [--weight-asymmetric]
 //        [--ternary-mode=absmean|lossless]
 //        --calibration-data=DIR --calibration-method=minmax|percentile|
 //        entropy|mse [--percentile=99.99] [--exclude=REGEX]
@@ -223,6 +225,20 @@ static ChoiceOpt<qopt::CalibrationMethod> calibrationMethod(
 static cl::opt<double> calibrationPercentile(
     "percentile", cl::desc("Percentile for --calibration-method=percentile"),
     cl::init(99.99), cl::cat(category));
+// PTQ accuracy (issue 25): the clipping methods' check against minmax and
+// the accuracy target.
+static cl::opt<double> calibrationMarginDb(
+    "calibration-margin-db",
+    cl::desc("percentile/entropy/mse keep a tensor's range only if it "
+             "quantizes the calibration histogram at most this many dB worse "
+             "than minmax (negative: never fall back)"),
+    cl::init(3.0), cl::cat(category));
+static cl::opt<double> accuracyTarget(
+    "accuracy-target",
+    cl::desc("Keep the layers whose quantization costs the output most in "
+             "float until the output SQNR on the calibration samples reaches "
+             "this many dB (per-layer sensitivity in the report)"),
+    cl::value_desc("SQNR_DB"), cl::cat(category));
 static ChoiceOpt<qopt::ActivationStorage>
     activationType("activation-type", cl::desc("Activation storage"),
                    cl::init(qopt::ActivationStorage::Int8),
@@ -248,6 +264,25 @@ static cl::opt<bool> weightAsymmetric(
     "weight-asymmetric",
     cl::desc("--quantize=w4: asymmetric uint4 weights with per-block zero "
              "points (default: symmetric int4)"),
+    cl::cat(category));
+static ChoiceOpt<qopt::Int4ScaleMethod> int4Scale(
+    "int4-scale",
+    cl::desc("--quantize=w4: how each block's scale (and zero point) is "
+             "chosen (docs/Quantization/Int4.md); mse by default"),
+    cl::init(qopt::Int4ScaleMethod::MSE),
+    cl::values(clEnumValN(qopt::Int4ScaleMethod::MSE, "mse",
+                          "least squared error among onnxruntime's scale and "
+                          "21 others: never worse than onnxruntime (default)"),
+               clEnumValN(qopt::Int4ScaleMethod::SignedExtreme,
+                          "signed-extreme",
+                          "onnxruntime MatMulNBits: the signed extreme / -8 "
+                          "(bit-exact)"),
+               clEnumValN(qopt::Int4ScaleMethod::AbsMax, "absmax",
+                          "max|w| / 7 (REFERENCE.md's symmetric formula)"),
+               clEnumValN(qopt::Int4ScaleMethod::MinMax, "minmax",
+                          "--weight-asymmetric: the block's full range "
+                          "(REFERENCE.md's asymmetric formula, onnxruntime's "
+                          "asymmetric MatMulNBits)")),
     cl::cat(category));
 static cl::opt<double> smoothquant(
     "smoothquant",
@@ -460,12 +495,17 @@ int main(int argc, char **argv) {
   options.calibrationMethod = calibrationMethod;
   options.percentile = calibrationPercentile;
   options.activationType = activationType;
+  options.calibrationMarginDb = calibrationMarginDb;
+  if (accuracyTarget.getNumOccurrences())
+    options.accuracyTarget = accuracyTarget;
   options.include = includeLayers;
   options.exclude = excludeLayers;
   if (groupSize.getNumOccurrences())
     options.groupSize = groupSize;
   options.doubleQuant = doubleQuant;
   options.weightAsymmetric = weightAsymmetric;
+  if (int4Scale.getNumOccurrences())
+    options.int4Scale = int4Scale;
   if (smoothquant.getNumOccurrences())
     options.smoothquant = smoothquant;
   if (ternaryMode.getNumOccurrences())

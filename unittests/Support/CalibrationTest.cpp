@@ -6,8 +6,10 @@
 
 #include <cmath>
 
+#include <cstdio>
 #include <limits>
 #include <numeric>
+#include <random>
 #include <vector>
 
 using namespace qopt;
@@ -78,6 +80,71 @@ TEST(Calibration, MSEClipsALongTail) {
   double t = mseThreshold(hist, 0.01, 127);
   EXPECT_LT(t, 9.99);
   EXPECT_GE(t, 0.2);
+}
+
+TEST(Calibration, QuantizationErrorOfExactValuesIsZero) {
+  // Values on the int8 grid of [-127, 127] (scale 1): nothing is lost.
+  Histogram h(254); // bins of width 0.5 over [-127, 127]
+  std::vector<float> v;
+  for (int k = -127; k <= 127; ++k)
+    v.push_back(float(k));
+  ASSERT_TRUE(h.add(v.data(), int64_t(v.size())));
+  // The 4 points of a bin [k, k + 0.5] stand for k: an error below the
+  // uniform quantization noise (1/12), never 0 (the bins hide the values).
+  double err = quantizationError(h, {-127, 127}, StorageType::Int8, true);
+  EXPECT_GT(err, 0.0);
+  EXPECT_LT(err, 1.0 / 12);
+  // Clipping at 63.5 adds the clipped values' squared distance.
+  double clipped =
+      quantizationError(h, {-63.5f, 63.5f}, StorageType::Int8, true);
+  EXPECT_GT(clipped, 100 * err);
+  EXPECT_EQ(quantizationError(Histogram(), {-1, 1}, StorageType::Int8, true),
+            0.0);
+}
+
+TEST(Calibration, ClippingMethodsFallBackToMinMax) {
+  // Softmax outputs (rows of 64, logits N(0, 3^2)): most probabilities
+  // near 0, the few large ones carry the signal. KL keeps the shape of the
+  // bulk and clips the large values; its error is far above minmax's, so
+  // the checked choice keeps minmax (and says so).
+  Histogram h;
+  std::mt19937 rng(0);
+  std::normal_distribution<float> logit(0.0f, 3.0f);
+  std::vector<float> v(64 * 1500);
+  for (size_t row = 0; row < v.size(); row += 64) {
+    float sum = 0;
+    for (size_t j = 0; j < 64; ++j)
+      sum += v[row + j] = std::exp(logit(rng));
+    for (size_t j = 0; j < 64; ++j)
+      v[row + j] /= sum;
+  }
+  ASSERT_TRUE(h.add(v.data(), int64_t(v.size())));
+  RangeChoice raw =
+      chooseRangeChecked(h, CalibrationMethod::Entropy, true, 99.99, 127, -1);
+  EXPECT_EQ(raw.method, CalibrationMethod::Entropy);
+  EXPECT_LT(raw.range.hi, 0.8f * h.max());
+  EXPECT_GT(raw.error, 10 * raw.minmaxError); // > 10 dB
+  RangeChoice checked = chooseRangeChecked(h, CalibrationMethod::Entropy, true);
+  EXPECT_EQ(checked.method, CalibrationMethod::MinMax);
+  EXPECT_EQ(checked.range.hi, h.max());
+  EXPECT_EQ(chooseRange(h, CalibrationMethod::Entropy, true).hi, h.max());
+}
+
+TEST(Calibration, AsymmetricRangesStayOneSided) {
+  // A ReLU output: entropy and mse ranges start at 0 when asymmetric (they
+  // were [-T, T], wasting half of uint8's codes).
+  Histogram h;
+  std::vector<float> v;
+  for (int i = 0; i < 20000; ++i)
+    v.push_back(i % 2 ? 0.0f : float(i % 1000) / 250.0f);
+  ASSERT_TRUE(h.add(v.data(), int64_t(v.size())));
+  for (CalibrationMethod m :
+       {CalibrationMethod::Entropy, CalibrationMethod::MSE,
+        CalibrationMethod::Percentile}) {
+    ClipRange r = chooseRange(h, m, /*symmetric=*/false);
+    EXPECT_EQ(r.lo, 0.0f);
+    EXPECT_GT(r.hi, 3.0f);
+  }
 }
 
 TEST(Calibration, MethodsParse) {

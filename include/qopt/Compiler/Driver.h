@@ -16,6 +16,7 @@
 
 #include "qopt/Compiler/Compiler.h"
 #include "qopt/Dialect/QOpt/IR/QOptDialect.h"
+#include "qopt/Dialect/QOpt/Transforms/Int4ScaleMethod.h"
 #include "qopt/Pipelines/Pipelines.h"
 
 #include "mlir/IR/BuiltinOps.h"
@@ -60,11 +61,16 @@ struct CompileOptions {
   CalibrationMethod calibrationMethod = CalibrationMethod::MinMax;
   double percentile = 99.99;
   ActivationStorage activationType = ActivationStorage::Int8;
+  /// qopt-calibrate's margin-db; --accuracy-target's output SQNR in dB.
+  double calibrationMarginDb = 3.0;
+  std::optional<double> accuracyTarget;
   std::string include, exclude;
   /// Unset: 64 for nf4, else 128.
   std::optional<int64_t> groupSize;
   bool doubleQuant = false;
   bool weightAsymmetric = false;
+  /// --quantize=w4 (symmetric): unset means mse.
+  std::optional<Int4ScaleMethod> int4Scale;
   std::optional<double> smoothquant;
   /// --quantize=ternary: unset means absmean (and is not an error without
   /// ternary).

@@ -18,7 +18,10 @@
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Pass/PassOptions.h"
 
+#include "llvm/Support/JSON.h"
+
 #include <memory>
+#include <optional>
 #include <string>
 
 namespace mlir::qopt {
@@ -45,6 +48,9 @@ struct ReportOptions {
   /// Timed runs per model and round for the latency figures (0: none).
   int latencyRuns = 100;
   CPUCompileOptions cpu;
+  /// --accuracy-target's outcome (AccuracyTargetResult::toJSON), added to
+  /// the report as `accuracy_target` when set.
+  std::optional<llvm::json::Value> accuracyTarget;
 };
 
 /// `floatModule` and `quantModule` are graph modules whose layers carry
@@ -53,6 +59,27 @@ struct ReportOptions {
 FailureOr<std::string> buildReport(ModuleOp floatModule, ModuleOp quantModule,
                                    const ReportOptions &options,
                                    std::string &table, std::string &error);
+
+/// The output SQNR of variants of one float model on a folder of samples:
+/// the float model is compiled once (JIT, the artifact's CPU pipeline),
+/// each variant when measured.
+class OutputComparator {
+public:
+  static std::unique_ptr<OutputComparator> create(ModuleOp floatModule,
+                                                  const std::string &samples,
+                                                  const CPUCompileOptions &cpu,
+                                                  std::string &error);
+  ~OutputComparator();
+  /// The lowest SQNR (dB) over the model's f32 outputs (each over every
+  /// sample); +inf when `variant` reproduces the float outputs exactly.
+  /// Observers left in `variant` are ignored.
+  FailureOr<double> sqnr(ModuleOp variant, std::string &error);
+
+private:
+  OutputComparator();
+  struct Impl;
+  std::unique_ptr<Impl> impl;
+};
 
 /// Numbers the quantizable layers (qopt.linear, NCHW convolutions) with a
 /// `qopt.layer` attribute that quantization carries over.

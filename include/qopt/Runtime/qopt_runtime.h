@@ -276,12 +276,22 @@ int64_t qopt_histogram_magnitudes(const qopt_histogram *histogram, double *out,
 int64_t qopt_histogram_state(const qopt_histogram *histogram, double *out,
                              double *range, float *min, float *max);
 /** The clipping range a method chooses: `method` is "minmax",
- *  "percentile", "entropy" or "mse"; `symmetric` (entropy and mse are);
- *  `percentile` in (0, 100]. */
+ *  "percentile", "entropy" or "mse"; `symmetric` (around 0, else
+ *  asymmetric: one-sided where the data is); `percentile` in (0, 100].
+ *  Checked against minmax as qopt-calibrate does (3 dB margin). */
 qopt_status qopt_histogram_choose_range(const qopt_histogram *histogram,
                                         const char *method, int symmetric,
                                         double percentile, float *lo,
                                         float *hi);
+/** qopt_histogram_choose_range with the guard's margin in dB (negative:
+ *  the method's own range, unchecked); `*fell_back` (may be NULL) is 1 when
+ *  minmax's range was kept, `*error` and `*minmax_error` (may be NULL) the
+ *  expected squared quantization error of the range kept and of minmax's
+ *  over the histogram (int8 when symmetric, uint8 when not). */
+qopt_status qopt_histogram_choose_range_checked(
+    const qopt_histogram *histogram, const char *method, int symmetric,
+    double percentile, double margin_db, float *lo, float *hi, int *fell_back,
+    double *error, double *minmax_error);
 /** The calibration run's observers: code compiled with
  *  qopt-instrument-observers calls qopt_observe_f32(id, values) at each
  *  qopt.observe, which adds the values to observer `id`'s histogram.

@@ -7,6 +7,8 @@
 
 #include "mlir/IR/Builders.h"
 
+#include <cmath>
+
 namespace mlir::qopt {
 #define GEN_PASS_DEF_CALIBRATEPASS
 #include "qopt/Dialect/QOpt/Transforms/Passes.h.inc"
@@ -55,6 +57,11 @@ struct CalibratePass : mlir::qopt::impl::CalibratePassBase<CalibratePass> {
           << percentile;
       return signalPassFailure();
     }
+    if (!std::isfinite(double(marginDb))) {
+      module.emitError("qopt-calibrate: margin-db must be finite, got ")
+          << marginDb;
+      return signalPassFailure();
+    }
     bool isSigned = storage == ActivationStorage::Int8;
     ::qopt::StorageType st =
         isSigned ? ::qopt::StorageType::Int8 : ::qopt::StorageType::UInt8;
@@ -71,9 +78,16 @@ struct CalibratePass : mlir::qopt::impl::CalibratePassBase<CalibratePass> {
                "(qopt-collect-statistics)";
         return WalkResult::interrupt();
       }
-      ::qopt::ClipRange r =
-          ::qopt::chooseRange(histogramOf(stats), supportMethod(method),
-                              symmetric, percentile, levels);
+      // The clipping methods keep their range only where it does not
+      // quantize the observed values worse than minmax's (marginDb).
+      ::qopt::RangeChoice choice = ::qopt::chooseRangeChecked(
+          histogramOf(stats), supportMethod(method), symmetric, percentile,
+          levels, marginDb, st);
+      ::qopt::ClipRange r = choice.range;
+      CalibrationMethod used =
+          choice.method == ::qopt::CalibrationMethod::MinMax
+              ? CalibrationMethod::MinMax
+              : CalibrationMethod(method);
       std::optional<::qopt::QuantParams> p =
           ::qopt::chooseQuantParams(r.lo, r.hi, st, symmetric);
       if (!p) {
@@ -86,7 +100,7 @@ struct CalibratePass : mlir::qopt::impl::CalibratePassBase<CalibratePass> {
           double(p->scale), p->zeroPoint, isSigned ? -128 : 0,
           isSigned ? 127 : 255);
       op.setCalibrationAttr(
-          CalibrationAttr::get(ctx, method, double(r.lo), double(r.hi), type));
+          CalibrationAttr::get(ctx, used, double(r.lo), double(r.hi), type));
       return WalkResult::advance();
     });
     if (result.wasInterrupted())

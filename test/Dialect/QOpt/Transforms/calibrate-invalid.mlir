@@ -2,6 +2,8 @@
 // RUN: not quant-opt %s --qopt-calibrate="method=kl" --split-input-file 2>&1 | FileCheck %s --check-prefix=METHOD
 // RUN: not quant-opt %s --qopt-calibrate="storage=int4" --split-input-file 2>&1 | FileCheck %s --check-prefix=STORAGE
 // RUN: not quant-opt %s --qopt-calibrate="method=percentile percentile=0" --split-input-file 2>&1 | FileCheck %s --check-prefix=PCT
+// RUN: not quant-opt %s --qopt-calibrate="margin-db=inf" --split-input-file 2>&1 | FileCheck %s --check-prefix=MARGIN
+// MARGIN: error: qopt-calibrate: margin-db must be finite, got INF
 // METHOD: for the --method option: Cannot find option named 'kl'!
 // STORAGE: for the --storage option: Cannot find option named 'int4'!
 // PCT: error: qopt-calibrate: percentile must be in (0, 100], got 0
