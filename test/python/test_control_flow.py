@@ -419,3 +419,88 @@ def test_scan8_batched(tmp_path, build_dir, directions):
     check_against_onnxruntime(
         model, [{"s0": randn(3, 4), "xa": randn(3, 5, 4),
                  "xb": randn(3, 5, 4)}], tmp_path, build_dir)
+
+
+def vad_lstm_model():
+    """Closer to silero-vad v4: per sample-rate branch a strided conv front
+    end, then an LSTM over the conv frames whose state (h, c) is a model
+    input and output, then a linear head; the If picks the branch."""
+    r = np.random.default_rng(9)
+
+    def w(name, *shape):
+        return numpy_helper.from_array(
+            (r.standard_normal(shape) * 0.2).astype(np.float32), name)
+
+    def branch(tag, frame, kernel):
+        t = tag
+        nodes = [
+            helper.make_node("Reshape", ["audio", f"shape_{t}"], [f"fr_{t}"]),
+            helper.make_node("Conv", [f"fr_{t}", f"cw_{t}", f"cb_{t}"],
+                             [f"c_{t}"], strides=[kernel // 2]),
+            helper.make_node("Relu", [f"c_{t}"], [f"r_{t}"]),
+            helper.make_node("Transpose", [f"r_{t}"], [f"seq_{t}"],
+                             perm=[2, 0, 1]),
+            helper.make_node("LSTM", [f"seq_{t}", "lstm_w", "lstm_r",
+                                      "lstm_b", "", "h0", "c0"],
+                             ["", f"h_{t}", f"cn_{t}"], hidden_size=8),
+            helper.make_node("Reshape", [f"h_{t}", "shape_h"], [f"hf_{t}"]),
+            helper.make_node("Gemm", [f"hf_{t}", "head_w", "head_b"],
+                             [f"logit_{t}"], transB=1)]
+        return helper.make_graph(
+            nodes, t, [], [vi(f"logit_{t}", F, [1, 1]),
+                           vi(f"h_{t}", F, [1, 1, 8]),
+                           vi(f"cn_{t}", F, [1, 1, 8])])
+
+    inits = [w("cw_16k", 8, 1, 32), w("cb_16k", 8), w("cw_8k", 8, 1, 16),
+             w("cb_8k", 8), w("lstm_w", 1, 32, 8), w("lstm_r", 1, 32, 8),
+             w("lstm_b", 1, 64), w("head_w", 1, 8), w("head_b", 1),
+             numpy_helper.from_array(np.array([1, 1, 512], np.int64),
+                                     "shape_16k"),
+             numpy_helper.from_array(np.array([1, 1, 256], np.int64),
+                                     "shape_8k"),
+             numpy_helper.from_array(np.array([1, 8], np.int64), "shape_h"),
+             numpy_helper.from_array(np.array(16000, np.int64), "sr16k")]
+    return model_of(
+        [helper.make_node("Equal", ["sr", "sr16k"], ["is16k"]),
+         helper.make_node("If", ["is16k"], ["logit", "hn", "cn"],
+                          then_branch=branch("16k", 512, 32),
+                          else_branch=branch("8k", 256, 16)),
+         helper.make_node("Sigmoid", ["logit"], ["speech_prob"])],
+        [vi("audio", F, [1, "samples"]), vi("sr", I64, []),
+         vi("h0", F, [1, 1, 8]), vi("c0", F, [1, 1, 8])],
+        [vi("speech_prob", F, [1, 1]), vi("hn", F, [1, 1, 8]),
+         vi("cn", F, [1, 1, 8])], inits)
+
+
+@pytest.mark.parametrize("scheme", [None, "w8"])
+def test_vad_lstm_state_in_if_branches(tmp_path, build_dir, scheme):
+    """The silero-vad v4 shape: If on the sample rate, an LSTM in each
+    branch carrying the caller's state; three chunks streamed through,
+    the state fed back, at both sample rates. Float matches onnxruntime;
+    weight-only int8 (conv, LSTM gates and head in both branches) stays
+    within int8 error of it."""
+    extra = ["--quantize=" + scheme] if scheme else []
+    tol = dict(rtol=1e-5, atol=1e-6) if not scheme else dict(rtol=0,
+                                                               atol=0.02)
+    path, so = compile_model(vad_lstm_model(), tmp_path, build_dir, extra)
+    sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    for sr, n in ((16000, 512), (8000, 256)):
+        h = np.zeros((1, 1, 8), np.float32)
+        c = np.zeros((1, 1, 8), np.float32)
+        hr, cr = h, c
+        for chunk in range(3):
+            audio = randn(1, n) * 0.3
+            inputs = {"audio": audio, "sr": np.array(sr, np.int64),
+                      "h0": h, "c0": c}
+            got = run_artifact(so, inputs, tmp_path, build_dir,
+                               f"{sr}_{chunk}")
+            want = dict(zip(["speech_prob", "hn", "cn"], sess.run(
+                None, {"audio": audio, "sr": np.array(sr, np.int64),
+                       "h0": hr, "c0": cr})))
+            for name in want:
+                np.testing.assert_allclose(got[name], want[name],
+                                           err_msg=name, **tol)
+            if scheme:
+                assert not np.array_equal(got["hn"], want["hn"])
+            h, c = got["hn"], got["cn"]
+            hr, cr = want["hn"], want["cn"]

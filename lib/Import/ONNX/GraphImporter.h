@@ -53,6 +53,10 @@ public:
 
   MLIRContext *ctx;
   TensorSource source;
+  /// Loop bodies imported again because their carried types widened. Nested
+  /// loops multiply these; the control-flow builders bound the total so that
+  /// a hostile model cannot make the import run for ever.
+  int64_t loopBodyReimports = 0;
   /// Transposed copies of constant weights, so that a weight shared by
   /// several MatMuls is transposed once.
   llvm::DenseMap<Value, Value> transposedWeights;

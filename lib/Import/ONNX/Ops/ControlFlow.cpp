@@ -147,7 +147,13 @@ importLoopBody(ONNXNode &n, const onnx::GraphProto &body,
   for (const GraphValue &v : carried)
     types.push_back(cast<RankedTensorType>(v.value.getType()));
   std::string what = graphName(n, "body");
+  constexpr int64_t kMaxReimports = 10000;
   for (int round = 0;; ++round) {
+    if (round > 0 && ++n.importer.loopBodyReimports > kMaxReimports)
+      return n.emitError() << "loop bodies were imported again more than "
+                           << kMaxReimports
+                           << " times (nested loops whose carried shapes "
+                              "keep widening)";
     auto result = std::make_unique<LoopBody>();
     Block *block = result->block.get();
     for (Type t : leadingTypes)
