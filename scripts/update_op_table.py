@@ -62,6 +62,7 @@ FAMILIES = {
         "Identity", "Dropout", "Range", "Trilu", "Einsum", "Resize",
         "DepthToSpace", "SpaceToDepth", "OneHot", "NonZero"],
     "Recurrent": ["LSTM", "GRU", "RNN"],
+    "Control flow": ["If", "Loop", "Scan"],
 }
 
 

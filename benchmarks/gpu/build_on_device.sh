@@ -20,21 +20,28 @@ mkdir -p "$OUT/GPUKernels" "$OUT/obj"
 
 pids=()
 inputs=""
+qinputs=""
 for arch in $ARCHS; do
   "$NVCC" -ptx -arch="${arch/sm_/compute_}" -O3 -std=c++17 "$@" \
     -o "$OUT/GPUKernels/gemv.$arch.ptx" "$ROOT/lib/Runtime/GPUKernels/Gemv.cu" &
   pids+=($!)
+  "$NVCC" -ptx -arch="${arch/sm_/compute_}" -O3 -std=c++17 "$@" \
+    -o "$OUT/GPUKernels/qmatmul.$arch.ptx" "$ROOT/lib/Runtime/GPUKernels/QMatmul.cu" &
+  pids+=($!)
   inputs="$inputs${inputs:+,}$arch=$OUT/GPUKernels/gemv.$arch.ptx"
+  qinputs="$qinputs${qinputs:+,}$arch=$OUT/GPUKernels/qmatmul.$arch.ptx"
 done
 for pid in "${pids[@]}"; do wait "$pid"; done
 cmake -DOUTPUT="$OUT/GPUKernels/GemvPTX.cpp" -DINPUTS="$inputs" \
+  -P "$ROOT/lib/Runtime/GPUKernels/EmbedPTX.cmake"
+cmake -DOUTPUT="$OUT/GPUKernels/QMatmulPTX.cpp" -DNAME=kQMatmulPTX -DINPUTS="$qinputs" \
   -P "$ROOT/lib/Runtime/GPUKernels/EmbedPTX.cmake"
 
 pids=()
 objs=()
 for src in "$ROOT"/lib/Runtime/*.cpp "$ROOT"/lib/Runtime/IO/*.cpp \
            "$ROOT"/lib/Runtime/CUDA/*.cpp "$ROOT"/lib/Support/*.cpp \
-           "$OUT/GPUKernels/GemvPTX.cpp"; do
+           "$OUT/GPUKernels/GemvPTX.cpp" "$OUT/GPUKernels/QMatmulPTX.cpp"; do
   # Named by folder and file (Runtime_Model.o, CUDA_Gemv.o, ...): unique.
   obj="$OUT/obj/$(basename "$(dirname "$src")")_$(basename "$src" .cpp).o"
   # shellcheck disable=SC2086

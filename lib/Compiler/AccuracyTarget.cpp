@@ -49,8 +49,10 @@ std::string anyOf(const std::vector<std::string> &names) {
   return re;
 }
 
-/// Runs qopt-quantize with `options` on `module`.
+/// Runs qopt-quantize with `options` on `module`. Keeping every layer float
+/// is one of the search's candidates, not an error.
 LogicalResult runQuantize(ModuleOp module, QuantizePassOptions options) {
+  options.allowNoLayer = true;
   PassManager pm(module.getContext());
   pm.addPass(createQuantizePass(options));
   return pm.run(module);

@@ -75,6 +75,7 @@ constexpr KeyInfo kKeys[] = {
     {"group-size", "w4/nf4: weights per scale"},
     {"double-quant", "nf4: int8 block scales"},
     {"weight-asymmetric", "w4: uint4 weights with zero points"},
+    {"int4-scale", "w4: mse | signed-extreme | absmax | minmax"},
     {"smoothquant", "SmoothQuant alpha in [0, 1]"},
     {"adapter", "PEFT LoRA folder DIR[:SCALE] (repeatable)"},
     {"adapter-mode", "merge | switch"},
@@ -284,6 +285,21 @@ LogicalResult CompileOptions::set(StringRef key, StringRef value,
     return parseBool(key, value, doubleQuant, error);
   if (key == "weight-asymmetric")
     return parseBool(key, value, weightAsymmetric, error);
+  if (key == "int4-scale") {
+    Int4ScaleMethod method;
+    if (failed(parseChoice(
+            key, value,
+            llvm::StringSwitch<std::optional<Int4ScaleMethod>>(value)
+                .Case("mse", Int4ScaleMethod::MSE)
+                .Case("signed-extreme", Int4ScaleMethod::SignedExtreme)
+                .Case("absmax", Int4ScaleMethod::AbsMax)
+                .Case("minmax", Int4ScaleMethod::MinMax)
+                .Default(std::nullopt),
+            "mse, signed-extreme, absmax, minmax", method, error)))
+      return failure();
+    int4Scale = method;
+    return success();
+  }
   if (key == "smoothquant") {
     double alpha;
     if (failed(parseNumber(key, value, alpha, error)))
@@ -615,6 +631,16 @@ mlir::qopt::compileModule(ModuleOp module, const CompileOptions &options,
     return fail("--report needs --quantize, --prune or a QDQ model to fold");
   if (options.ternaryMode && (!quantizing || scheme != QuantScheme::Ternary))
     return fail("--ternary-mode is for --quantize=ternary");
+  if (options.int4Scale && (!quantizing || scheme != QuantScheme::W4))
+    return fail("--int4-scale is for --quantize=w4");
+  if (options.int4Scale && options.weightAsymmetric &&
+      (*options.int4Scale == Int4ScaleMethod::SignedExtreme ||
+       *options.int4Scale == Int4ScaleMethod::AbsMax))
+    return fail("--int4-scale=signed-extreme|absmax are for symmetric int4; "
+                "--weight-asymmetric takes mse or minmax");
+  if (options.int4Scale && !options.weightAsymmetric &&
+      *options.int4Scale == Int4ScaleMethod::MinMax)
+    return fail("--int4-scale=minmax is for --weight-asymmetric (uint4)");
   if (!pruning && (options.pruneMethod || options.pruneScope ||
                    !options.pruneInclude.empty() ||
                    !options.pruneExclude.empty() || options.shrinkStructured))
@@ -702,24 +728,12 @@ mlir::qopt::compileModule(ModuleOp module, const CompileOptions &options,
     ptq.groupSize = options.groupSize.value_or(
         scheme == QuantScheme::NF4 ? int64_t(64) : int64_t(128));
     ptq.weightSymmetric = !options.weightAsymmetric;
+    ptq.int4Scale = options.int4Scale.value_or(Int4ScaleMethod::MSE);
     ptq.doubleQuant = options.doubleQuant;
     ptq.smoothquantAlpha = options.smoothquant.value_or(-1.0);
     ptq.exclude = options.exclude;
     ptq.include = options.include;
     ptq.ternaryMode = options.ternaryMode.value_or(TernaryMode::Absmean);
-    // A model with no layer to quantize would come back unchanged, as if
-    // quantized: say so (a MatMul on a computed weight, an export whose
-    // weights are graph inputs, ...).
-    int64_t layers = 0;
-    module->walk([&](Operation *op) {
-      if (isa<QuantizableLayerOpInterface>(op))
-        ++layers;
-    });
-    if (layers == 0)
-      mlir::emitWarning(module.getLoc())
-          << "--quantize: the model has no layer to quantize (no MatMul, "
-             "Gemm or Conv with a constant weight; quant-compile "
-             "--list-layers lists them): the output computes in float";
     if (options.accuracyTarget) {
       if (scheme == QuantScheme::Ternary)
         return fail("--accuracy-target is for --quantize=w8a8, "
@@ -731,6 +745,7 @@ mlir::qopt::compileModule(ModuleOp module, const CompileOptions &options,
       OwningOpRef<ModuleOp> reference(cast<ModuleOp>(module->clone()));
       std::string userInclude = ptq.include;
       ptq.include = "^$";
+      ptq.allowNoLayer = true;
       PassManager pm(&ctx);
       buildPTQPipeline(pm, ptq);
       if (failed(pm.run(module)))
@@ -743,6 +758,7 @@ mlir::qopt::compileModule(ModuleOp module, const CompileOptions &options,
       qo.exclude = ptq.exclude;
       qo.include = userInclude;
       qo.form = ptq.form;
+      qo.int4Scale = ptq.int4Scale;
       FailureOr<AccuracyTargetResult> target =
           meetAccuracyTarget(module, *reference, qo, *options.accuracyTarget,
                              options.calibrationData, options.cpu, error);
@@ -751,6 +767,9 @@ mlir::qopt::compileModule(ModuleOp module, const CompileOptions &options,
       result.message += target->summary();
       accuracyTargetJson = target->toJSON();
     } else {
+      // A scheme that quantizes nothing (no layer, all excluded, weights
+      // computed at run time) is an error of qopt-quantize, which lists
+      // the ops left float and why.
       PassManager pm(&ctx);
       buildPTQPipeline(pm, ptq);
       if (failed(pm.run(module)))

@@ -590,6 +590,10 @@ FailureOr<std::string> mlir::qopt::buildReport(ModuleOp floatModule,
     }
     if (auto t = dyn_cast_or_null<BitLinearOp>(qop))
       entry["ternary"] = ternaryJson(fop, t);
+    if (auto why = qop ? qop->getAttrOfType<NotQuantizedReasonAttr>(
+                             NotQuantizedReasonAttr::getAttrName())
+                       : NotQuantizedReasonAttr())
+      entry["not_quantized"] = stringifyNotQuantizedReason(why.getValue());
     if (!options.prune.empty()) {
       Parameters before = layerParameters(fop);
       Parameters after = qop ? layerParameters(qop) : before;
@@ -629,6 +633,39 @@ FailureOr<std::string> mlir::qopt::buildReport(ModuleOp floatModule,
   }
 
   os << ps.str();
+  // Every matmul-like op qopt-quantize left float (layers and contractions
+  // that are not layers: products of activations, computed weights), and
+  // why.
+  llvm::json::Array notQuantized;
+  quantModule.walk([&](Operation *op) {
+    auto why = op->getAttrOfType<NotQuantizedReasonAttr>(
+        NotQuantizedReasonAttr::getAttrName());
+    if (!why)
+      return;
+    std::string name;
+    if (auto layer = dyn_cast<QuantizableLayerOpInterface>(op))
+      name = layer.getLayerName();
+    // Else the ONNX node's name (the importer's NameLoc).
+    Location loc = op->getLoc();
+    if (auto fused = dyn_cast<FusedLoc>(loc))
+      for (Location l : fused.getLocations())
+        if (isa<NameLoc>(l)) {
+          loc = l;
+          break;
+        }
+    if (auto n = dyn_cast<NameLoc>(loc); n && name.empty())
+      name = n.getName().str();
+    StringRef reason = stringifyNotQuantizedReason(why.getValue());
+    if (notQuantized.empty())
+      os << "\nleft float:\n";
+    os << llvm::format("  %-44s %-24s %s\n", name.substr(0, 44).c_str(),
+                       op->getName().getStringRef().str().c_str(),
+                       reason.str().c_str());
+    notQuantized.push_back(
+        llvm::json::Object{{"name", name},
+                           {"op", op->getName().getStringRef()},
+                           {"reason", reason}});
+  });
   llvm::json::Object outputs;
   os << "\n";
   for (Set &s : sets) {
@@ -671,6 +708,7 @@ FailureOr<std::string> mlir::qopt::buildReport(ModuleOp floatModule,
       {"kernel_isa", llvm::json::Object{{"f32", qopt_kernel_isa()},
                                         {"int8", qopt_kernel_isa_int8()}}},
       {"layers", std::move(layers)},
+      {"not_quantized", std::move(notQuantized)},
       {"outputs", std::move(outputs)},
       {"weight_bytes", llvm::json::Object{{"float", floatWeights},
                                           {"quantized", quantWeights}}},

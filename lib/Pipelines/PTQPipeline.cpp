@@ -54,10 +54,12 @@ void mlir::qopt::buildPTQPipeline(OpPassManager &pm,
   quantize.scheme = options.scheme;
   quantize.groupSize = options.groupSize;
   quantize.weightSymmetric = options.weightSymmetric;
+  quantize.int4Scale = options.int4Scale;
   quantize.doubleQuant = options.doubleQuant;
   quantize.exclude = options.exclude;
   quantize.include = options.include;
   quantize.form = options.form;
+  quantize.allowNoLayer = options.allowNoLayer;
   pm.addPass(createQuantizePass(quantize));
 }
 

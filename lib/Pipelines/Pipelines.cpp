@@ -90,6 +90,9 @@ void mlir::qopt::buildCPUPipeline(OpPassManager &pm,
                          options.artifact, options.runtimeChecks);
   if (options.kernelCalls)
     pm.addPass(createConvertLinalgToKernelCallsPass());
+  // Intermediates of fixed size in one arena kept by the runtime.
+  if (options.artifact && options.memoryPlan)
+    pm.addPass(createPlanMemoryPass());
   if (options.profile)
     pm.addPass(createInstrumentProfilePass());
 
@@ -140,6 +143,9 @@ void mlir::qopt::buildNVPTXPipeline(OpPassManager &pm,
   addGraphToBufferPasses(pm, /*fuseElementwise=*/true,
                          /*approximateMath=*/true, options.artifact);
   pm.addPass(createGPUManagedMemoryPass());
+  // Quantized matmuls: the runtime's GPU kernels.
+  if (options.kernelCalls)
+    pm.addPass(createGPUQuantKernelCallsPass());
   // float16 matmuls: shared-memory tiles on the tensor cores.
   if (options.tensorCores)
     pm.addNestedPass<func::FuncOp>(createGPUTensorCoreMatmulPass());
@@ -197,6 +203,8 @@ void mlir::qopt::buildNVPTXPipeline(OpPassManager &pm,
     gpuPM.addPass(createReconcileUnrealizedCastsPass());
   }
   pm.addPass(createGpuToLLVMConversionPass());
+  if (options.oneStream)
+    pm.addPass(createGPUOneStreamPass());
   GpuModuleToBinaryPassOptions binaryOpts;
   binaryOpts.compilationTarget = "isa";
   pm.addPass(createGpuModuleToBinaryPass(binaryOpts));

@@ -65,8 +65,8 @@ void *qopt_rt_arena(uint64_t bytes) {
   if (!p) {
     // Not a local: the failure jumps over this frame.
     thread_local std::string message;
-    message = "cannot allocate the " + std::to_string(bytes) +
-              "-byte arena of the memory plan";
+    message = "cannot allocate " + std::to_string(bytes) +
+              " bytes for the intermediate tensors (the memory plan's arena)";
     qopt_rt_fail(message.c_str());
   }
   return p;

@@ -16,7 +16,9 @@ target_sources(QOptRuntime PRIVATE
   ${CMAKE_CURRENT_SOURCE_DIR}/CUDA/Driver.cpp
   ${CMAKE_CURRENT_SOURCE_DIR}/CUDA/MgpuWrappers.cpp
   ${CMAKE_CURRENT_SOURCE_DIR}/CUDA/ConstantCache.cpp
-  ${CMAKE_CURRENT_SOURCE_DIR}/CUDA/Gemv.cpp)
+  ${CMAKE_CURRENT_SOURCE_DIR}/CUDA/Gemv.cpp
+  ${CMAKE_CURRENT_SOURCE_DIR}/CUDA/QMatmul.cpp
+  ${CMAKE_CURRENT_SOURCE_DIR}/CUDA/Profile.cpp)
 
 set(QOPT_NVCC "")
 if(QOPT_ENABLE_CUDA_KERNELS)
@@ -34,37 +36,47 @@ if(QOPT_ENABLE_CUDA_KERNELS)
 endif()
 
 set(qopt_gpu_dir "${CMAKE_CURRENT_BINARY_DIR}/GPUKernels")
-set(qopt_gpu_embedded "${qopt_gpu_dir}/GemvPTX.cpp")
-set(qopt_gpu_sources "${CMAKE_CURRENT_SOURCE_DIR}/GPUKernels/Gemv.cu")
 set(qopt_embed_script "${CMAKE_CURRENT_SOURCE_DIR}/GPUKernels/EmbedPTX.cmake")
 file(MAKE_DIRECTORY "${qopt_gpu_dir}")
 
+# GPUKernels/<source>.cu to PTX for each of QOPT_CUDA_ARCHS, embedded as
+# the table `table` in <build>/.../GPUKernels/<embedded>.
+function(qopt_embed_gpu_kernels source stem embedded table)
+  set(cu "${CMAKE_CURRENT_SOURCE_DIR}/GPUKernels/${source}")
+  set(out "${qopt_gpu_dir}/${embedded}")
+  if(QOPT_NVCC)
+    set(ptx_files "")
+    set(ptx_inputs "")
+    foreach(arch IN LISTS QOPT_CUDA_ARCHS)
+      string(REPLACE "sm_" "compute_" virtual "${arch}")
+      set(ptx "${qopt_gpu_dir}/${stem}.${arch}.ptx")
+      add_custom_command(OUTPUT "${ptx}"
+        COMMAND "${QOPT_NVCC}" -ptx -arch=${virtual} -O3 -std=c++17
+                -o "${ptx}" "${cu}"
+        DEPENDS "${cu}"
+        COMMENT "nvcc: ${source} to PTX for ${arch}"
+        VERBATIM)
+      list(APPEND ptx_files "${ptx}")
+      list(APPEND ptx_inputs "${arch}=${ptx}")
+    endforeach()
+    string(REPLACE ";" "," ptx_inputs_arg "${ptx_inputs}")
+    add_custom_command(OUTPUT "${out}"
+      COMMAND "${CMAKE_COMMAND}" "-DOUTPUT=${out}" "-DNAME=${table}"
+              "-DINPUTS=${ptx_inputs_arg}" -P "${qopt_embed_script}"
+      DEPENDS ${ptx_files} "${qopt_embed_script}"
+      COMMENT "Embedding the PTX of ${source}"
+      VERBATIM)
+  else()
+    execute_process(COMMAND "${CMAKE_COMMAND}" "-DOUTPUT=${out}"
+                    "-DNAME=${table}" "-DINPUTS=" -P "${qopt_embed_script}")
+  endif()
+  target_sources(QOptRuntime PRIVATE "${out}")
+endfunction()
+
 if(QOPT_NVCC)
   message(STATUS "GPU kernels: PTX for ${QOPT_CUDA_ARCHS} with ${QOPT_NVCC}")
-  set(ptx_files "")
-  set(ptx_inputs "")
-  foreach(arch IN LISTS QOPT_CUDA_ARCHS)
-    string(REPLACE "sm_" "compute_" virtual "${arch}")
-    set(ptx "${qopt_gpu_dir}/gemv.${arch}.ptx")
-    add_custom_command(OUTPUT "${ptx}"
-      COMMAND "${QOPT_NVCC}" -ptx -arch=${virtual} -O3 -std=c++17
-              -o "${ptx}" ${qopt_gpu_sources}
-      DEPENDS ${qopt_gpu_sources}
-      COMMENT "nvcc: GEMV kernels to PTX for ${arch}"
-      VERBATIM)
-    list(APPEND ptx_files "${ptx}")
-    list(APPEND ptx_inputs "${arch}=${ptx}")
-  endforeach()
-  string(REPLACE ";" "," ptx_inputs_arg "${ptx_inputs}")
-  add_custom_command(OUTPUT "${qopt_gpu_embedded}"
-    COMMAND "${CMAKE_COMMAND}" "-DOUTPUT=${qopt_gpu_embedded}"
-            "-DINPUTS=${ptx_inputs_arg}" -P "${qopt_embed_script}"
-    DEPENDS ${ptx_files} "${qopt_embed_script}"
-    COMMENT "Embedding the GEMV kernels' PTX"
-    VERBATIM)
 else()
   message(STATUS "GPU kernels: nvcc not found, the runtime embeds no PTX")
-  execute_process(COMMAND "${CMAKE_COMMAND}" "-DOUTPUT=${qopt_gpu_embedded}"
-                  "-DINPUTS=" -P "${qopt_embed_script}")
 endif()
-target_sources(QOptRuntime PRIVATE "${qopt_gpu_embedded}")
+qopt_embed_gpu_kernels(Gemv.cu gemv GemvPTX.cpp kGemvPTX)
+qopt_embed_gpu_kernels(QMatmul.cu qmatmul QMatmulPTX.cpp kQMatmulPTX)

@@ -46,11 +46,17 @@ constexpr int64_t kMaxTile = 8 * 32;
 
 /// A register-tile kernel: C[mr x nr] (row stride ldc, unit column stride)
 /// += sum_k ap[k][r] * bp[k][c] over packed panels.
+using MicroFn = void (*)(int64_t kc, const float *ap, const float *bp, float *c,
+                         int64_t ldc);
+
 struct Micro {
   const char *isa;
   int64_t mr, nr;
-  void (*fn)(int64_t kc, const float *ap, const float *bp, float *c,
-             int64_t ldc);
+  MicroFn fn;
+  /// For a tile of `rows` < mr rows (an edge tile, or all of a matmul with
+  /// few rows: a recurrent step's h · Rᵀ at batch 1): a kernel that computes
+  /// only those rows into a tile of nr columns; null: the full kernel.
+  MicroFn (*partial)(int64_t rows);
 };
 
 void microGeneric(int64_t kc, const float *ap, const float *bp, float *c,
@@ -114,6 +120,125 @@ __attribute__((target("avx512f"))) void microAVX512(int64_t kc, const float *ap,
                      _mm512_add_ps(_mm512_loadu_ps(row + 16), acc[r][1]));
   }
 }
+
+/// R of the mr rows of an AVX-512 tile (packed A panels keep their 8-row
+/// stride). With one or two rows the K loop splits over four independent
+/// accumulator chains, so that FMA latency, not the rows' few FMAs per k,
+/// does not bound it; the chains are added in a fixed order (results stay
+/// independent of the thread count).
+template <int R>
+__attribute__((target("avx512f"))) void
+microAVX512Rows(int64_t kc, const float *ap, const float *bp, float *c,
+                int64_t ldc) {
+  constexpr int S = R <= 2 ? 4 : 1;
+  __m512 acc[S][R][2];
+  for (auto &chain : acc)
+    for (auto &row : chain)
+      row[0] = row[1] = _mm512_setzero_ps();
+  int64_t k = 0;
+  for (; k + S <= kc; k += S) {
+#pragma GCC unroll 4
+    for (int s = 0; s < S; ++s) {
+      __m512 b0 = _mm512_loadu_ps(bp + s * 32),
+             b1 = _mm512_loadu_ps(bp + s * 32 + 16);
+#pragma GCC unroll 8
+      for (int r = 0; r < R; ++r) {
+        __m512 a = _mm512_set1_ps(ap[s * 8 + r]);
+        acc[s][r][0] = _mm512_fmadd_ps(a, b0, acc[s][r][0]);
+        acc[s][r][1] = _mm512_fmadd_ps(a, b1, acc[s][r][1]);
+      }
+    }
+    ap += 8 * S;
+    bp += 32 * S;
+  }
+  for (; k < kc; ++k) {
+    __m512 b0 = _mm512_loadu_ps(bp), b1 = _mm512_loadu_ps(bp + 16);
+    for (int r = 0; r < R; ++r) {
+      __m512 a = _mm512_set1_ps(ap[r]);
+      acc[0][r][0] = _mm512_fmadd_ps(a, b0, acc[0][r][0]);
+      acc[0][r][1] = _mm512_fmadd_ps(a, b1, acc[0][r][1]);
+    }
+    ap += 8;
+    bp += 32;
+  }
+  for (int r = 0; r < R; ++r) {
+    __m512 sum0 = acc[0][r][0], sum1 = acc[0][r][1];
+    for (int s = 1; s < S; ++s) {
+      sum0 = _mm512_add_ps(sum0, acc[s][r][0]);
+      sum1 = _mm512_add_ps(sum1, acc[s][r][1]);
+    }
+    float *row = c + r * ldc;
+    _mm512_storeu_ps(row, _mm512_add_ps(_mm512_loadu_ps(row), sum0));
+    _mm512_storeu_ps(row + 16, _mm512_add_ps(_mm512_loadu_ps(row + 16), sum1));
+  }
+}
+
+MicroFn partialAVX512(int64_t rows) {
+  static constexpr MicroFn fns[8] = {nullptr,
+                                     microAVX512Rows<1>,
+                                     microAVX512Rows<2>,
+                                     microAVX512Rows<3>,
+                                     microAVX512Rows<4>,
+                                     microAVX512Rows<5>,
+                                     microAVX512Rows<6>,
+                                     microAVX512Rows<7>};
+  return rows > 0 && rows < 8 ? fns[rows] : nullptr;
+}
+
+/// R of the 6 rows of an AVX2 tile; as microAVX512Rows.
+template <int R>
+__attribute__((target("avx2,fma"))) void
+microAVX2Rows(int64_t kc, const float *ap, const float *bp, float *c,
+              int64_t ldc) {
+  constexpr int S = R <= 2 ? 4 : 1;
+  __m256 acc[S][R][2];
+  for (auto &chain : acc)
+    for (auto &row : chain)
+      row[0] = row[1] = _mm256_setzero_ps();
+  int64_t k = 0;
+  for (; k + S <= kc; k += S) {
+#pragma GCC unroll 4
+    for (int s = 0; s < S; ++s) {
+      __m256 b0 = _mm256_loadu_ps(bp + s * 16),
+             b1 = _mm256_loadu_ps(bp + s * 16 + 8);
+#pragma GCC unroll 6
+      for (int r = 0; r < R; ++r) {
+        __m256 a = _mm256_broadcast_ss(ap + s * 6 + r);
+        acc[s][r][0] = _mm256_fmadd_ps(a, b0, acc[s][r][0]);
+        acc[s][r][1] = _mm256_fmadd_ps(a, b1, acc[s][r][1]);
+      }
+    }
+    ap += 6 * S;
+    bp += 16 * S;
+  }
+  for (; k < kc; ++k) {
+    __m256 b0 = _mm256_loadu_ps(bp), b1 = _mm256_loadu_ps(bp + 8);
+    for (int r = 0; r < R; ++r) {
+      __m256 a = _mm256_broadcast_ss(ap + r);
+      acc[0][r][0] = _mm256_fmadd_ps(a, b0, acc[0][r][0]);
+      acc[0][r][1] = _mm256_fmadd_ps(a, b1, acc[0][r][1]);
+    }
+    ap += 6;
+    bp += 16;
+  }
+  for (int r = 0; r < R; ++r) {
+    __m256 sum0 = acc[0][r][0], sum1 = acc[0][r][1];
+    for (int s = 1; s < S; ++s) {
+      sum0 = _mm256_add_ps(sum0, acc[s][r][0]);
+      sum1 = _mm256_add_ps(sum1, acc[s][r][1]);
+    }
+    float *row = c + r * ldc;
+    _mm256_storeu_ps(row, _mm256_add_ps(_mm256_loadu_ps(row), sum0));
+    _mm256_storeu_ps(row + 8, _mm256_add_ps(_mm256_loadu_ps(row + 8), sum1));
+  }
+}
+
+MicroFn partialAVX2(int64_t rows) {
+  static constexpr MicroFn fns[6] = {nullptr,          microAVX2Rows<1>,
+                                     microAVX2Rows<2>, microAVX2Rows<3>,
+                                     microAVX2Rows<4>, microAVX2Rows<5>};
+  return rows > 0 && rows < 6 ? fns[rows] : nullptr;
+}
 #endif
 
 /// The widest kernel the CPU runs; QOPT_KERNEL=avx2|generic picks a
@@ -124,12 +249,12 @@ const Micro &micro() {
     std::string want = force ? force : "";
 #if defined(__x86_64__)
     if ((want.empty() || want == "avx512") && __builtin_cpu_supports("avx512f"))
-      return Micro{"avx512", 8, 32, microAVX512};
+      return Micro{"avx512", 8, 32, microAVX512, partialAVX512};
     if ((want.empty() || want == "avx512" || want == "avx2") &&
         __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
-      return Micro{"avx2", 6, 16, microAVX2};
+      return Micro{"avx2", 6, 16, microAVX2, partialAVX2};
 #endif
-    return Micro{"generic", 6, 16, microGeneric};
+    return Micro{"generic", 6, 16, microGeneric, nullptr};
   }();
   return chosen;
 }
@@ -291,8 +416,11 @@ void qopt::rt::runGemm(const Gemm &g) {
             mk.fn(kc, ap, bp, out, g.cM); // full tile straight into C
             continue;
           }
-          std::memset(tile, 0, sizeof(float) * size_t(mk.mr * mk.nr));
-          mk.fn(kc, ap, bp, tile, mk.nr);
+          MicroFn partial =
+              rows < mk.mr && mk.partial ? mk.partial(rows) : nullptr;
+          std::memset(tile, 0,
+                      sizeof(float) * size_t((partial ? rows : mk.mr) * mk.nr));
+          (partial ? partial : mk.fn)(kc, ap, bp, tile, mk.nr);
           for (int64_t r = 0; r < rows; ++r)
             for (int64_t j = 0; j < cols; ++j)
               out[r * g.cM + j * g.cN] += tile[r * mk.nr + j];

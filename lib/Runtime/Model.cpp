@@ -335,8 +335,7 @@ const char *qopt_model_signature_text(const qopt_model *m) {
 }
 
 int qopt_model_has_profile(const qopt_model *m) {
-  return nullModel(m, "qopt_model_has_profile") ? 0
-                                                : !m->profileKinds.empty();
+  return nullModel(m, "qopt_model_has_profile") ? 0 : !m->profileKinds.empty();
 }
 
 qopt_status qopt_model_set_profiling(qopt_model *m, int enabled) {
@@ -371,8 +370,8 @@ qopt_status qopt_model_profile_entry(const qopt_model *m, int i,
     return QOPT_ERROR;
   if (i < 0 || size_t(i) >= m->profileKinds.size())
     return fail("qopt_model_profile_entry: no region " + std::to_string(i) +
-                " (the artifact has " +
-                std::to_string(m->profileKinds.size()) + ")");
+                " (the artifact has " + std::to_string(m->profileKinds.size()) +
+                ")");
   auto *model = const_cast<qopt_model *>(m);
   std::lock_guard<std::mutex> lock(model->profileMutex);
   if (kind)

@@ -407,6 +407,8 @@ void packDequantized(const void *context, int64_t k0, int64_t kc, int64_t j0,
 }
 
 constexpr int64_t kGemvRows = 4;
+/// Up to this many rows run as groups of kGemvRows dot-product rows.
+constexpr int64_t kGemvSplitRows = 16;
 
 /// Σk x[k] · w[k] over one dequantized row chunk.
 float dot(const float *x, int64_t xK, const float *w, int64_t len) {
@@ -477,13 +479,17 @@ gemvRows(int64_t k, const float *a, int64_t aM, const QuantWeight &qw,
       __m512 sums[M];
       for (int i = 0; i < M; ++i)
         sums[i] = _mm512_setzero_ps();
-      for (int64_t g = 0; g < k / qw.group; ++g) {
-        __m512i zp =
-            _mm512_set1_epi32(qw.isSigned ? 0 : qw.zp[j * qw.zN + g * qw.zG]);
+      // A last group shorter than the others (K not a multiple of the
+      // group) ends in scalar code.
+      for (int64_t g = 0; g * qw.group < k; ++g) {
+        const int64_t kEnd = std::min(k, (g + 1) * qw.group);
+        const int zpG = qw.isSigned ? 0 : qw.zp[j * qw.zN + g * qw.zG];
+        __m512i zp = _mm512_set1_epi32(zpG);
         __m512 acc[M];
         for (int i = 0; i < M; ++i)
           acc[i] = _mm512_setzero_ps();
-        for (int64_t kk = g * qw.group; kk < (g + 1) * qw.group; kk += 16) {
+        int64_t kk = g * qw.group;
+        for (; kk + 16 <= kEnd; kk += 16) {
           // 8 bytes → 16 nibbles in k order: each byte's low then high.
           __m128i v = _mm_cvtepu8_epi16(_mm_loadl_epi64(
               reinterpret_cast<const __m128i *>(bytes + kk / 2)));
@@ -502,12 +508,22 @@ gemvRows(int64_t k, const float *a, int64_t aM, const QuantWeight &qw,
             acc[i] =
                 _mm512_fmadd_ps(wv, _mm512_loadu_ps(a + i * aM + kk), acc[i]);
         }
-        __m512 sc = _mm512_set1_ps(qw.scale[j * qw.sN + g * qw.sG]);
+        const float scG = qw.scale[j * qw.sN + g * qw.sG];
+        for (; kk < kEnd; ++kk) {
+          int v = (bytes[kk / 2] >> ((kk & 1) * 4)) & 15;
+          float wk = nf4 ? qw.levels[v]
+                         : float(((v ^ (qw.isSigned ? 8 : 0)) -
+                                  (qw.isSigned ? 8 : 0)) -
+                                 zpG);
+          for (int64_t i = 0; i < m; ++i)
+            total[i] += a[i * aM + kk] * wk * scG;
+        }
+        __m512 sc = _mm512_set1_ps(scG);
         for (int64_t i = 0; i < m; ++i)
           sums[i] = _mm512_fmadd_ps(acc[i], sc, sums[i]);
       }
       for (int64_t i = 0; i < m; ++i)
-        total[i] = sum16(sums[i]);
+        total[i] += sum16(sums[i]);
     }
     for (int64_t i = 0; i < m; ++i)
       c[i * cM + j * cN] += total[i];
@@ -535,6 +551,15 @@ void matmulWeightOnly(int64_t m, int64_t n, int64_t k, const float *a,
                       int64_t cM, int64_t cN) {
   if (m <= 0 || n <= 0 || k <= 0)
     return;
+  // A few more rows (a recurrent step at batch 8, a short prompt): groups of
+  // kGemvRows dot-product rows, the weight decoded once per group, beat
+  // dequantizing every panel for the f32 GEMM.
+  if (m > kGemvRows && m <= kGemvSplitRows) {
+    for (int64_t i0 = 0; i0 < m; i0 += kGemvRows)
+      matmulWeightOnly(std::min(kGemvRows, m - i0), n, k, a + i0 * aM, aM, aK,
+                       qw, c + i0 * cM, cM, cN);
+    return;
+  }
   if (m > kGemvRows) {
     qopt::rt::Gemm g{1,       1, m, n, k, false, a, 0, 0,  aM, aK,
                      nullptr, 0, 0, 0, 0, c,     0, 0, cM, cN};

@@ -72,6 +72,23 @@ func.func @conv(%in: memref<1x3x9x9xf32>, %f: memref<4x3x3x3xf32>, %out: memref<
 
 // -----
 
+// A 1-D convolution (an audio front end) calls the same kernel with a unit
+// H: sizes N, C, 1, W, M, 1, K, 1, OW; strides and dilations (1, s), (1, d);
+// each buffer's H stride is its W stride times W.
+// CHECK-LABEL: func.func @conv1d
+// CHECK-DAG: %[[ONE:.*]] = arith.constant 1 : i64
+// CHECK-DAG: %[[S2:.*]] = arith.constant 2 : i64
+// CHECK-DAG: %[[D3:.*]] = arith.constant 3 : i64
+// CHECK: call @qopt_kernel_conv2d_nchw_f32(%{{.*}}, %{{.*}}, %[[ONE]], %{{.*}}, %{{.*}}, %[[ONE]], %{{.*}}, %[[ONE]], %{{.*}}, %[[ONE]], %[[S2]], %[[ONE]], %[[D3]],
+// CHECK-NOT: linalg.conv
+func.func @conv1d(%in: memref<2x3x20xf32>, %f: memref<4x3x3xf32>, %out: memref<2x4x7xf32>) {
+  linalg.conv_1d_ncw_fcw {dilations = dense<3> : tensor<1xi64>, strides = dense<2> : tensor<1xi64>}
+      ins(%in, %f : memref<2x3x20xf32>, memref<4x3x3xf32>) outs(%out : memref<2x4x7xf32>)
+  return
+}
+
+// -----
+
 // Left alone: integer matmuls, a contraction with an element-wise prologue,
 // tensors (before bufferization) and more than two outer dims.
 // CHECK-LABEL: func.func @unmatched

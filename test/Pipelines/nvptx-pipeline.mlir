@@ -1,4 +1,6 @@
 // RUN: quant-opt %s --qopt-nvptx-pipeline="artifact=true chip=sm_90 cubin=never" | FileCheck %s
+// RUN: quant-opt %s --qopt-nvptx-pipeline="artifact=true chip=sm_90 cubin=never" | FileCheck %s --check-prefix=STREAM
+// RUN: quant-opt %s --qopt-nvptx-pipeline="artifact=true chip=sm_90 cubin=never one-stream=false" | FileCheck %s --check-prefix=SYNC
 // RUN: rm -rf %t && quant-opt %s --qopt-nvptx-pipeline="artifact=true chip=sm_90 write-ptx=%t" | FileCheck %s --check-prefix=FATBIN
 // RUN: %if ptxas %{ %ptxas -arch=sm_90 %t/main_kernel.ptx -o %t/main_kernel.cubin %}
 // RUN: FileCheck %s --check-prefix=PTX < %t/main_kernel.ptx
@@ -12,9 +14,20 @@
 // CHECK-DAG: llvm.mlir.global {{.*}}@qopt_artifact_signature{{.*}}target cuda
 // CHECK-DAG: gpu.binary @main_kernel {{.*}}#nvvm.target<O = 3, chip = "sm_90"{{.*}}.target sm_90
 // CHECK-DAG: llvm.call @mgpuMemAlloc
-// CHECK-DAG: gpu.launch_func  @main_kernel::@main_kernel blocks in
 // CHECK-DAG: llvm.call @mgpuMemFree
 // CHECK-DAG: llvm.func @qopt_artifact_main
+// One stream for the call (qopt-gpu-one-stream): the launch queues on it, and
+// the host synchronizes once, before returning.
+// STREAM: %[[S:.*]] = llvm.call @mgpuStreamCreate()
+// STREAM-NOT: mgpuStreamCreate
+// STREAM: gpu.launch_func <%[[S]] : !llvm.ptr> @main_kernel::@main_kernel blocks in
+// STREAM-NOT: mgpuStreamCreate
+// STREAM: llvm.call @mgpuStreamSynchronize(%[[S]])
+// STREAM-NEXT: llvm.call @mgpuStreamDestroy(%[[S]])
+// STREAM-NEXT: llvm.return
+// one-stream=false: the launch is synchronous (the LLVM translation makes
+// a stream per launch).
+// SYNC: gpu.launch_func  @main_kernel::@main_kernel blocks in
 // With the CUDA toolkit present (cubin=auto), kernel modules are fatbins
 // (cubin + PTX); the PTX written for inspection assembles with ptxas.
 // FATBIN: gpu.binary @main_kernel {{.*}}#nvvm.target<O = 3, chip = "sm_90"

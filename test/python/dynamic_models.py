@@ -14,6 +14,13 @@ I64_MAX = np.iinfo(np.int64).max
 F32_MIN = float(np.finfo(np.float32).min)
 
 
+def configure(hidden=32, heads=4, ffn=48, max_pos=64):
+    """Sets the model sizes (benchmarks use larger ones than the tests)."""
+    global HIDDEN, HEADS, HEAD_DIM, FFN, MAX_POS
+    HIDDEN, HEADS, HEAD_DIM, FFN = hidden, heads, hidden // heads, ffn
+    MAX_POS = max_pos
+
+
 class Graph:
     """Accumulates nodes and initializers; names are made unique."""
 

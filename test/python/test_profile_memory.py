@@ -156,3 +156,144 @@ def test_profile_of_an_artifact_without_timers_is_an_error(cnn, build_dir,
     assert res.returncode != 0
     assert "--profile: the artifact has no profiling code (compile it with " \
            "quant-compile --profile)" in res.stderr
+
+
+def emitted_mlir(build_dir, model, tmp_path, *flags):
+    out = tmp_path / ("m%d.mlir" % len(flags))
+    compile_model(build_dir, model, out, "--emit=mlir", *flags)
+    return out.read_text()
+
+
+def test_planned_detector_matches_onnxruntime_and_the_malloc_build(
+        build_dir, tmp_path):
+    model = small_detector(tmp_path / "det.onnx")
+    planned = compile_model(build_dir, model, tmp_path / "plan.so")
+    malloced = compile_model(build_dir, model, tmp_path / "malloc.so",
+                             "--no-memory-plan")
+    # The plan is there (one arena call), and not with --no-memory-plan.
+    assert "llvm.call @qopt_rt_arena" in emitted_mlir(build_dir, model,
+                                                       tmp_path)
+    assert "qopt_rt_arena" not in emitted_mlir(build_dir, model, tmp_path,
+                                               "--no-memory-plan")
+    x = np.random.default_rng(5).standard_normal((1, 3, 32, 32)).astype(
+        np.float32)
+    ref = onnxruntime_run(model, {"image": x})["prob"]
+    a = outputs(quant_run(build_dir, planned, {"image": x}, tmp_path / "a",
+                          "--bench", "5", "--warmup", "0"), tmp_path / "a")
+    b = outputs(quant_run(build_dir, malloced, {"image": x}, tmp_path / "b"),
+                tmp_path / "b")
+    np.testing.assert_array_equal(a["prob"], b["prob"])
+    np.testing.assert_allclose(a["prob"], ref, rtol=1e-4, atol=1e-6)
+
+
+def test_bundled_models_with_dynamic_batch_stay_correct(cnn, build_dir,
+                                                        tmp_path):
+    """Dynamic shapes keep malloc, with frees moved to the last use; the
+    results do not change and match onnxruntime at two batch sizes."""
+    model, _ = cnn
+    so = compile_model(build_dir, model, tmp_path / "cnn.so")
+    for batch in (1, 3):
+        x = np.random.default_rng(batch).standard_normal(
+            (batch, 3, 32, 32)).astype(np.float32)
+        got = outputs(quant_run(build_dir, so, {"image": x},
+                                tmp_path / f"b{batch}"), tmp_path / f"b{batch}")
+        ref = onnxruntime_run(model, {"image": x})
+        np.testing.assert_allclose(got["logits"], ref["logits"], rtol=1e-4,
+                                   atol=1e-5)
+
+
+class Runtime:
+    """The runtime's C API through ctypes (calls release the GIL)."""
+
+    def __init__(self, build_dir):
+        # Global: artifacts resolve the runtime functions they call from
+        # the process.
+        lib = ctypes.CDLL(os.path.join(build_dir, "lib", "libqopt_runtime.so"),
+                          mode=ctypes.RTLD_GLOBAL)
+        P = ctypes.c_void_p
+        lib.qopt_last_error.restype = ctypes.c_char_p
+        lib.qopt_model_load.argtypes = [ctypes.c_char_p, ctypes.POINTER(P)]
+        lib.qopt_tensor_create_copy.argtypes = [
+            ctypes.c_int, ctypes.c_int, ctypes.POINTER(ctypes.c_int64), P,
+            ctypes.POINTER(P)]
+        lib.qopt_model_run.argtypes = [P, ctypes.POINTER(P), ctypes.c_int,
+                                       ctypes.POINTER(P), ctypes.c_int]
+        lib.qopt_tensor_data.argtypes = [P]
+        lib.qopt_tensor_data.restype = P
+        lib.qopt_tensor_free.argtypes = [P]
+        lib.qopt_model_free.argtypes = [P]
+        lib.qopt_model_arena_bytes.argtypes = [P, ctypes.POINTER(ctypes.c_int)]
+        lib.qopt_model_arena_bytes.restype = ctypes.c_uint64
+        lib.qopt_set_num_threads.argtypes = [ctypes.c_int]
+        self.lib = lib
+
+    def load(self, path):
+        m = ctypes.c_void_p()
+        assert self.lib.qopt_model_load(str(path).encode(), ctypes.byref(m)) \
+            == 0, self.lib.qopt_last_error()
+        return m
+
+    def tensor(self, x):
+        t = ctypes.c_void_p()
+        dims = (ctypes.c_int64 * x.ndim)(*x.shape)
+        assert self.lib.qopt_tensor_create_copy(
+            1, x.ndim, dims, x.ctypes.data_as(ctypes.c_void_p),
+            ctypes.byref(t)) == 0
+        return t
+
+    def run(self, model, t, shape):
+        ins = (ctypes.c_void_p * 1)(t)
+        outs = (ctypes.c_void_p * 1)()
+        assert self.lib.qopt_model_run(model, ins, 1, outs, 1) == 0, \
+            self.lib.qopt_last_error()
+        n = int(np.prod(shape))
+        buf = (ctypes.c_float * n).from_address(
+            self.lib.qopt_tensor_data(outs[0]))
+        y = np.frombuffer(buf, np.float32, n).reshape(shape).copy()
+        self.lib.qopt_tensor_free(outs[0])
+        return y
+
+
+def test_threads_share_one_planned_artifact(build_dir, tmp_path):
+    """8 threads x 1000 calls on one artifact whose intermediates live in
+    the arena: each run gets an arena of its own, every result is
+    bit-identical to the single-threaded one for its input."""
+    model = small_detector(tmp_path / "det.onnx")
+    so = compile_model(build_dir, model, tmp_path / "det.so")
+    rt = Runtime(build_dir)
+    rt.lib.qopt_set_num_threads(1)
+    m = rt.load(so)
+    rng = np.random.default_rng(11)
+    xs = [rng.standard_normal((1, 3, 32, 32)).astype(np.float32)
+          for _ in range(8)]
+    ts = [rt.tensor(x) for x in xs]
+    shape = (1, 1, 16, 16)
+    want = [rt.run(m, t, shape) for t in ts]
+    np.testing.assert_allclose(
+        want[0], onnxruntime_run(model, {"image": xs[0]})["prob"], rtol=1e-4,
+        atol=1e-6)
+    errors = []
+    barrier = threading.Barrier(len(xs))
+
+    def work(i):
+        try:
+            barrier.wait()
+            for k in range(1000):
+                y = rt.run(m, ts[i], shape)
+                if not np.array_equal(y, want[i]):
+                    raise AssertionError(f"thread {i} call {k} differs")
+        except Exception as e:  # reported below, on the main thread
+            errors.append(e)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors[0]
+    count = ctypes.c_int()
+    assert rt.lib.qopt_model_arena_bytes(m, ctypes.byref(count)) > 0
+    assert 1 <= count.value <= 8
+    for t in ts:
+        rt.lib.qopt_tensor_free(t)
+    rt.lib.qopt_model_free(m)

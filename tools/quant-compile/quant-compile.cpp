@@ -4,6 +4,8 @@
 //       [--cpu=native|x86-64-v3|...] [--pin-shape NAME=DxD] [--pin-dim N=V]
 //       [--threads N] [--emit=mlir|llvm|obj|so]
 //       [--quantize=w8a8|w8a8-dynamic|w8|w4|nf4|ternary [--group-size=128]
+//        [--int4-scale=mse|signed-extreme|absmax|minmax]
+//        [--weight-asymmetric]
 //        [--ternary-mode=absmean|lossless]
 //        --calibration-data=DIR --calibration-method=minmax|percentile|
 //        entropy|mse [--percentile=99.99] [--exclude=REGEX]
@@ -263,6 +265,25 @@ static cl::opt<bool> weightAsymmetric(
     cl::desc("--quantize=w4: asymmetric uint4 weights with per-block zero "
              "points (default: symmetric int4)"),
     cl::cat(category));
+static ChoiceOpt<qopt::Int4ScaleMethod> int4Scale(
+    "int4-scale",
+    cl::desc("--quantize=w4: how each block's scale (and zero point) is "
+             "chosen (docs/Quantization/Int4.md); mse by default"),
+    cl::init(qopt::Int4ScaleMethod::MSE),
+    cl::values(clEnumValN(qopt::Int4ScaleMethod::MSE, "mse",
+                          "least squared error among onnxruntime's scale and "
+                          "21 others: never worse than onnxruntime (default)"),
+               clEnumValN(qopt::Int4ScaleMethod::SignedExtreme,
+                          "signed-extreme",
+                          "onnxruntime MatMulNBits: the signed extreme / -8 "
+                          "(bit-exact)"),
+               clEnumValN(qopt::Int4ScaleMethod::AbsMax, "absmax",
+                          "max|w| / 7 (REFERENCE.md's symmetric formula)"),
+               clEnumValN(qopt::Int4ScaleMethod::MinMax, "minmax",
+                          "--weight-asymmetric: the block's full range "
+                          "(REFERENCE.md's asymmetric formula, onnxruntime's "
+                          "asymmetric MatMulNBits)")),
+    cl::cat(category));
 static cl::opt<double> smoothquant(
     "smoothquant",
     cl::desc("SmoothQuant migration before --quantize=w8a8|w8a8-dynamic: "
@@ -483,6 +504,8 @@ int main(int argc, char **argv) {
     options.groupSize = groupSize;
   options.doubleQuant = doubleQuant;
   options.weightAsymmetric = weightAsymmetric;
+  if (int4Scale.getNumOccurrences())
+    options.int4Scale = int4Scale;
   if (smoothquant.getNumOccurrences())
     options.smoothquant = smoothquant;
   if (ternaryMode.getNumOccurrences())

@@ -128,8 +128,8 @@ void printProfile(const qopt_model *model, int top) {
     std::printf("%-40s %10.1f %12.4f %6.1f%%\n", k.kind.c_str(),
                 double(k.calls) / double(runs), ms(k.seconds),
                 100 * k.seconds / total);
-  std::printf("%-40s %10s %12s %7s  %s\n", "region", "calls/run", "ms/run",
-              "%", "ONNX nodes");
+  std::printf("%-40s %10s %12s %7s  %s\n", "region", "calls/run", "ms/run", "%",
+              "ONNX nodes");
   for (size_t i = 0; i < rows.size() && int(i) < top; ++i)
     std::printf("%-40s %10.1f %12.4f %6.1f%%  %s\n", rows[i].kind.c_str(),
                 double(rows[i].calls) / double(runs), ms(rows[i].seconds),

@@ -211,7 +211,10 @@ TEST_P(WeightOnlyMatmulKernel, MatchesNaiveLoops) {
   auto [m, n, k, bits, group, isSigned, nf4] = GetParam();
   std::vector<float> a = randomFloats(m * k, 4);
   std::vector<float> c = randomFloats(m * n, 5), ref = c;
-  int64_t groups = bits == 8 ? 1 : k / group;
+  // 4-bit: the last group may be partial; rows are stored padded to whole
+  // groups, as qopt-quantize stores them.
+  int64_t groups = bits == 8 ? 1 : (k + group - 1) / group;
+  int64_t rowBytes = bits == 8 ? k : groups * group / 2;
   std::vector<float> scale = randomFloats(n * groups, 6);
   // Unpacked values, then the stored form.
   std::vector<int> q = bits == 8  ? randomInts<int>(n * k, -128, 127, 7)
@@ -223,10 +226,11 @@ TEST_P(WeightOnlyMatmulKernel, MatchesNaiveLoops) {
   if (bits == 8) {
     stored.assign(q.begin(), q.end());
   } else {
-    stored.assign(n * k / 2, 0);
+    stored.assign(n * rowBytes, 0);
     for (int64_t j = 0; j < n; ++j)
       for (int64_t l = 0; l < k; ++l)
-        stored[j * k / 2 + l / 2] |= int8_t((q[j * k + l] & 15) << (l % 2 * 4));
+        stored[j * rowBytes + l / 2] |=
+            int8_t((q[j * k + l] & 15) << (l % 2 * 4));
   }
   for (int64_t i = 0; i < m; ++i)
     for (int64_t j = 0; j < n; ++j) {
@@ -245,10 +249,10 @@ TEST_P(WeightOnlyMatmulKernel, MatchesNaiveLoops) {
     qopt_kernel_matmul_w8(m, n, k, addr(a.data()), k, 1, addr(stored.data()), k,
                           1, addr(scale.data()), 1, addr(out.data()), n, 1);
   else
-    qopt_kernel_matmul_w4(m, n, k, group, nf4 ? 2 : isSigned, addr(a.data()), k,
-                          1, addr(stored.data()), k / 2, 1, addr(scale.data()),
-                          groups, 1, isSigned ? 0 : addr(zp.data()), groups, 1,
-                          addr(out.data()), n, 1);
+    qopt_kernel_matmul_w4(
+        m, n, k, group, nf4 ? 2 : isSigned, addr(a.data()), k, 1,
+        addr(stored.data()), rowBytes, 1, addr(scale.data()), groups, 1,
+        isSigned ? 0 : addr(zp.data()), groups, 1, addr(out.data()), n, 1);
   for (size_t i = 0; i < out.size(); ++i)
     ASSERT_NEAR(out[i], ref[i], 2e-3 * std::sqrt(double(k)) + 1e-3)
         << "element " << i;
@@ -266,6 +270,19 @@ INSTANTIATE_TEST_SUITE_P(
                       WeightOnlyCase{1, 40, 512, 4, 64, true, true},
                       WeightOnlyCase{3, 33, 192, 4, 64, true, true},
                       WeightOnlyCase{1, 9, 100, 4, 50, true, true},
-                      WeightOnlyCase{24, 45, 256, 4, 64, true, true}));
+                      WeightOnlyCase{24, 45, 256, 4, 64, true, true},
+                      // 5-16 rows: groups of dot-product rows.
+                      WeightOnlyCase{8, 384, 128, 8, 0, true},
+                      WeightOnlyCase{13, 40, 256, 4, 64, true},
+                      // K not a multiple of the group: a partial last group
+                      // (vector tail, scalar tail, GEMM path, NF4, odd K).
+                      WeightOnlyCase{1, 33, 688, 4, 32, true},
+                      WeightOnlyCase{2, 40, 688, 4, 128, false},
+                      WeightOnlyCase{3, 17, 100, 4, 32, true},
+                      WeightOnlyCase{20, 30, 688, 4, 128, true},
+                      WeightOnlyCase{1, 9, 43, 4, 32, true, true},
+                      // 5-16 rows with a partial last group.
+                      WeightOnlyCase{8, 40, 688, 4, 128, true},
+                      WeightOnlyCase{11, 24, 100, 4, 32, false}));
 
 } // namespace

@@ -16,6 +16,7 @@
 
 #include "qopt/Compiler/Compiler.h"
 #include "qopt/Dialect/QOpt/IR/QOptDialect.h"
+#include "qopt/Dialect/QOpt/Transforms/Int4ScaleMethod.h"
 #include "qopt/Pipelines/Pipelines.h"
 
 #include "mlir/IR/BuiltinOps.h"
@@ -68,6 +69,8 @@ struct CompileOptions {
   std::optional<int64_t> groupSize;
   bool doubleQuant = false;
   bool weightAsymmetric = false;
+  /// --quantize=w4 (symmetric): unset means mse.
+  std::optional<Int4ScaleMethod> int4Scale;
   std::optional<double> smoothquant;
   /// --quantize=ternary: unset means absmean (and is not an error without
   /// ternary).

@@ -12,6 +12,7 @@
 #define QOPT_PIPELINES_PTQPIPELINE_H
 
 #include "qopt/Dialect/QOpt/IR/QOptDialect.h"
+#include "qopt/Dialect/QOpt/Transforms/Int4ScaleMethod.h"
 
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Pass/PassOptions.h"
@@ -69,6 +70,17 @@ struct PTQPipelineOptions : public PassPipelineOptions<PTQPipelineOptions> {
       *this, "weight-symmetric",
       llvm::cl::desc("w4: symmetric int4 (else uint4 + zero points)"),
       llvm::cl::init(true)};
+  PassOptions::Option<Int4ScaleMethod> int4Scale{
+      *this, "int4-scale",
+      llvm::cl::desc("w4: each block's scale (and zero point)"),
+      llvm::cl::init(Int4ScaleMethod::MSE),
+      llvm::cl::values(
+          clEnumValN(Int4ScaleMethod::MSE, "mse", "least squared error"),
+          clEnumValN(Int4ScaleMethod::SignedExtreme, "signed-extreme",
+                     "onnxruntime MatMulNBits: signed extreme / -8"),
+          clEnumValN(Int4ScaleMethod::AbsMax, "absmax", "max|w| / 7"),
+          clEnumValN(Int4ScaleMethod::MinMax, "minmax",
+                     "uint4: the full range"))};
   PassOptions::Option<bool> doubleQuant{
       *this, "double-quant",
       llvm::cl::desc("nf4: int8 block scales (QLoRA's double quantization)"),
@@ -91,6 +103,10 @@ struct PTQPipelineOptions : public PassPipelineOptions<PTQPipelineOptions> {
           clEnumValN(TernaryMode::Absmean, "absmean", "BitNet's absmean"),
           clEnumValN(TernaryMode::Lossless, "lossless",
                      "weights already in {-g, 0, +g} only"))};
+  PassOptions::Option<bool> allowNoLayer{
+      *this, "allow-no-layer",
+      llvm::cl::desc("quantizing no layer is not an error"),
+      llvm::cl::init(false)};
   PassOptions::Option<QuantizedLinearForm> form{
       *this, "form",
       llvm::cl::desc("w8a8: integer layers, or the QDQ form (what the ONNX "

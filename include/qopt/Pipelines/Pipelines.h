@@ -133,6 +133,17 @@ struct NVPTXPipelineOptions : public PassPipelineOptions<NVPTXPipelineOptions> {
       llvm::cl::desc("Build an artifact (signature target 'cuda', packed "
                      "entry point)"),
       llvm::cl::init(false)};
+  PassOptions::Option<bool> kernelCalls{
+      *this, "kernel-calls",
+      llvm::cl::desc("Weight-only, W8A8 (decode shapes) and ternary matmuls "
+                     "call the runtime's GPU kernels (qopt-gpu-kernel-calls)"),
+      llvm::cl::init(true)};
+  PassOptions::Option<bool> oneStream{
+      *this, "one-stream",
+      llvm::cl::desc("All of a call's GPU work on one stream with one "
+                     "synchronize (qopt-gpu-one-stream); off: a stream and a "
+                     "synchronize per launch"),
+      llvm::cl::init(true)};
 };
 
 /// Lowers a graph-level module for NVIDIA GPUs: the CPU pipeline's graph

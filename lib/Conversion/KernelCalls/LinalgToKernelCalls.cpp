@@ -186,47 +186,83 @@ struct ContractionToKernelCall : OpInterfaceRewritePattern<linalg::LinalgOp> {
   }
 };
 
+/// Replaces an NCHW (or NCW, as H = 1) convolution on buffers by a call of
+/// the conv kernel (f32, or int8 x int8 -> i32: qopt-quantize's W8A8
+/// convolutions). A 1-D convolution passes its buffers with a unit H dim
+/// (stride: that of a contiguous H of one row).
+LogicalResult convToKernelCall(linalg::LinalgOp op,
+                               DenseIntElementsAttr strides,
+                               DenseIntElementsAttr dilations,
+                               PatternRewriter &rewriter) {
+  if (!op.hasPureBufferSemantics())
+    return failure();
+  auto elem = [&](unsigned i) {
+    return cast<MemRefType>(op->getOperand(i).getType()).getElementType();
+  };
+  bool isInt8 =
+      elem(0).isInteger(8) && elem(1).isInteger(8) && elem(2).isInteger(32);
+  if (!isInt8 && !allF32(op))
+    return failure();
+  Location loc = op.getLoc();
+  Value in = op.getDpsInputOperand(0)->get();
+  Value filter = op.getDpsInputOperand(1)->get();
+  Value out = op.getDpsInitOperand(0)->get();
+  bool oneD = cast<MemRefType>(in.getType()).getRank() == 3;
+  Value one = arith::ConstantIntOp::create(rewriter, loc, 1, 64);
+  auto dim = [&](Value v, int64_t i) {
+    return toI64(rewriter, loc, memref::getMixedSize(rewriter, loc, v, i));
+  };
+  // [N, C, H, W] sizes; a 1-D operand's H is 1 and its W its last dim.
+  auto dim4 = [&](Value v, int64_t i) -> Value {
+    if (!oneD)
+      return dim(v, i);
+    return i == 2 ? one : dim(v, i == 3 ? 2 : i);
+  };
+  SmallVector<Value> args{dim4(in, 0),     dim4(in, 1),     dim4(in, 2),
+                          dim4(in, 3),     dim4(filter, 0), dim4(filter, 2),
+                          dim4(filter, 3), dim4(out, 2),    dim4(out, 3)};
+  for (DenseIntElementsAttr attr : {strides, dilations}) {
+    if (oneD)
+      args.push_back(one);
+    for (APInt v : attr.getValues<APInt>())
+      args.push_back(
+          arith::ConstantIntOp::create(rewriter, loc, v.getSExtValue(), 64));
+  }
+  for (Value v : {in, filter, out}) {
+    Buffer b = describeBuffer(rewriter, loc, v);
+    SmallVector<Value> st;
+    for (Value s : b.strides)
+      st.push_back(
+          arith::IndexCastOp::create(rewriter, loc, rewriter.getI64Type(), s));
+    if (oneD)
+      st.insert(st.begin() + 2,
+                arith::MulIOp::create(rewriter, loc, st[2], dim(v, 2)));
+    args.push_back(b.address);
+    args.append(st);
+  }
+  func::FuncOp kernel = declareKernel(
+      rewriter, op, isInt8 ? kConvKernelInt8 : kConvKernel, args.size());
+  func::CallOp::create(rewriter, loc, kernel, args);
+  rewriter.eraseOp(op);
+  return success();
+}
+
 struct ConvToKernelCall : OpRewritePattern<linalg::Conv2DNchwFchwOp> {
   using OpRewritePattern::OpRewritePattern;
-
   LogicalResult matchAndRewrite(linalg::Conv2DNchwFchwOp op,
                                 PatternRewriter &rewriter) const override {
-    if (!op.hasPureBufferSemantics())
-      return failure();
-    // f32, or int8 x int8 → i32 (qopt-quantize's W8A8 convolutions).
-    auto elem = [&](unsigned i) {
-      return cast<MemRefType>(op->getOperand(i).getType()).getElementType();
-    };
-    bool isInt8 =
-        elem(0).isInteger(8) && elem(1).isInteger(8) && elem(2).isInteger(32);
-    if (!isInt8 && !allF32(cast<linalg::LinalgOp>(op.getOperation())))
-      return failure();
-    Location loc = op.getLoc();
-    Value in = op.getDpsInputOperand(0)->get();
-    Value filter = op.getDpsInputOperand(1)->get();
-    Value out = op.getDpsInitOperand(0)->get();
-    auto dim = [&](Value v, int64_t i) {
-      return toI64(rewriter, loc, memref::getMixedSize(rewriter, loc, v, i));
-    };
-    SmallVector<Value> args{dim(in, 0),     dim(in, 1),     dim(in, 2),
-                            dim(in, 3),     dim(filter, 0), dim(filter, 2),
-                            dim(filter, 3), dim(out, 2),    dim(out, 3)};
-    for (DenseIntElementsAttr attr : {op.getStrides(), op.getDilations()})
-      for (APInt v : attr.getValues<APInt>())
-        args.push_back(
-            arith::ConstantIntOp::create(rewriter, loc, v.getSExtValue(), 64));
-    for (Value v : {in, filter, out}) {
-      Buffer b = describeBuffer(rewriter, loc, v);
-      args.push_back(b.address);
-      for (Value s : b.strides)
-        args.push_back(arith::IndexCastOp::create(rewriter, loc,
-                                                  rewriter.getI64Type(), s));
-    }
-    func::FuncOp kernel = declareKernel(
-        rewriter, op, isInt8 ? kConvKernelInt8 : kConvKernel, args.size());
-    func::CallOp::create(rewriter, loc, kernel, args);
-    rewriter.eraseOp(op);
-    return success();
+    return convToKernelCall(cast<linalg::LinalgOp>(op.getOperation()),
+                            op.getStrides(), op.getDilations(), rewriter);
+  }
+};
+
+/// 1-D convolutions (audio front ends) through the same kernel, as H = 1.
+struct Conv1DToKernelCall : OpRewritePattern<linalg::Conv1DNcwFcwOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(linalg::Conv1DNcwFcwOp op,
+                                PatternRewriter &rewriter) const override {
+    return convToKernelCall(cast<linalg::LinalgOp>(op.getOperation()),
+                            op.getStrides(), op.getDilations(), rewriter);
   }
 };
 
@@ -439,4 +475,10 @@ void mlir::qopt::populateLinalgToKernelCallsPatterns(
           patterns.getContext());
   patterns.add<TernaryMatmulToKernelCall>(patterns.getContext());
   patterns.add<Sparse24MatmulToKernelCall>(patterns.getContext());
+  patterns.add<Conv1DToKernelCall>(patterns.getContext());
+}
+
+void mlir::qopt::populateQuantKernelCallsPatterns(RewritePatternSet &patterns) {
+  patterns.add<QuantMatmulToKernelCall, TernaryMatmulToKernelCall>(
+      patterns.getContext());
 }

@@ -717,8 +717,20 @@ struct QLinearLowering : OpConversionPattern<QLinearOp> {
     } else if (act == ActivationMode::None) {
       // Weight-only 4-bit, block-wise: loops (m, n, g, h, j) over
       // x [M, K/G, G/2, 2] and the packed bytes w [N, K/G, G/2], element
-      // j of a byte in its low (j = 0) or high nibble.
-      int64_t g = op.getGroupSize(), blocks = k / g;
+      // j of a byte in its low (j = 0) or high nibble. A partial last
+      // block: x is padded with zeros to the weight's padded K.
+      int64_t g = op.getGroupSize(), blocks = (k + g - 1) / g;
+      if (blocks * g != k) {
+        SmallVector<OpFoldResult> lo(2, rewriter.getIndexAttr(0));
+        SmallVector<OpFoldResult> hi{rewriter.getIndexAttr(0),
+                                     rewriter.getIndexAttr(blocks * g - k)};
+        Value zero = arith::ConstantOp::create(rewriter, loc,
+                                               rewriter.getF32FloatAttr(0));
+        x = tensor::PadOp::create(
+            rewriter, loc,
+            RankedTensorType::get({xTy.getDimSize(0), blocks * g}, f32), x, lo,
+            hi, zero);
+      }
       bool isUnsigned = op.getWeightFormat() == WeightFormat::UInt4;
       bool isNF4 = op.getWeightFormat() == WeightFormat::NF4;
       if (Value ss = adaptor.getScaleScale())

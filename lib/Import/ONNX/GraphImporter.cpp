@@ -5,7 +5,9 @@
 #include "Ops/ShapeHelpers.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/ControlFlow/IR/ControlFlowOps.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/Verifier.h"
 #include "llvm/ADT/ScopeExit.h"
 
@@ -403,6 +405,35 @@ GraphImporter::importSubgraph(const onnx::GraphProto &graph,
   return outputs;
 }
 
+void GraphImporter::assertDimParamsAgree(
+    Block *entry, ArrayRef<std::pair<std::string, int32_t>> args) {
+  if (usedDimParams.empty())
+    return;
+  OpBuilder b = OpBuilder::atBlockBegin(entry);
+  Location loc = FileLineColLoc::get(ctx, bufferName, 0, 0);
+  // The first input dim of each name: (input, dim, input name).
+  llvm::StringMap<std::tuple<Value, int64_t, std::string>> first;
+  for (auto [i, arg] : llvm::enumerate(entry->getArguments())) {
+    auto ty = cast<RankedTensorType>(arg.getType());
+    for (auto [d, name] : llvm::enumerate(argDimParams[arg])) {
+      if (name.empty() || !usedDimParams.contains(name) || !ty.isDynamicDim(d))
+        continue;
+      auto [it, inserted] = first.try_emplace(name, arg, d, args[i].first);
+      if (inserted)
+        continue;
+      auto &[firstArg, firstDim, firstName] = it->second;
+      Value same = arith::CmpIOp::create(
+          b, loc, arith::CmpIPredicate::eq,
+          tensor::DimOp::create(b, loc, firstArg, firstDim),
+          tensor::DimOp::create(b, loc, arg, d));
+      cf::AssertOp::create(b, loc, same,
+                           "graph inputs '" + firstName + "' and '" +
+                               args[i].first + "' differ in dim '" + name +
+                               "'");
+    }
+  }
+}
+
 OwningOpRef<ModuleOp>
 GraphImporter::importModel(const onnx::ModelProto &model) {
   Location fileLoc = FileLineColLoc::get(ctx, bufferName, 0, 0);
@@ -439,6 +470,7 @@ GraphImporter::importModel(const onnx::ModelProto &model) {
     initNames.insert(init.name());
 
   SmallVector<Type> argTypes;
+  SmallVector<SmallVector<std::string>> paramsOfArgs;
   SmallVector<DictionaryAttr> argAttrs;
   SmallVector<std::pair<std::string, int32_t>> args;
   // Frozen inputs are imported as initializers holding the given values.
@@ -486,6 +518,9 @@ GraphImporter::importModel(const onnx::ModelProto &model) {
           b.getNamedAttr("onnx.dim_params", b.getArrayAttr(dimParams)));
     argAttrs.push_back(b.getDictionaryAttr(attrs));
     args.push_back({in.name(), dtype});
+    SmallVector<std::string> &params = paramsOfArgs.emplace_back();
+    for (Attribute a : dimParams)
+      params.push_back(cast<StringAttr>(a).getValue().str());
   }
   for (const auto &[name, shape] : options.pinnedShapes)
     if (llvm::none_of(args, [&](const auto &a) { return a.first == name; })) {
@@ -498,8 +533,10 @@ GraphImporter::importModel(const onnx::ModelProto &model) {
   auto func =
       func::FuncOp::create(b, fileLoc, "main", b.getFunctionType(argTypes, {}));
   Block *entry = func.addEntryBlock();
-  for (auto [i, a] : llvm::enumerate(args))
+  for (auto [i, a] : llvm::enumerate(args)) {
     bind(a.first, GraphValue{entry->getArgument(i), a.second});
+    argDimParams[entry->getArgument(i)] = paramsOfArgs[i];
+  }
   b.setInsertionPointToStart(entry);
 
   std::vector<const onnx::TensorProto *> constants;
@@ -515,6 +552,7 @@ GraphImporter::importModel(const onnx::ModelProto &model) {
   for (auto [i, node] : llvm::enumerate(graph.node()))
     if (failed(importNode(node, i, b)))
       return nullptr;
+  assertDimParamsAgree(entry, args);
 
   SmallVector<Value> results;
   SmallVector<DictionaryAttr> resultAttrs;

@@ -11,6 +11,7 @@
 #include "mlir/IR/BuiltinOps.h"
 #include "llvm/ADT/DenseMap.h"
 #include "llvm/ADT/StringMap.h"
+#include "llvm/ADT/StringSet.h"
 
 namespace mlir::qopt::onnx_import {
 
@@ -44,6 +45,11 @@ public:
   int64_t useCount(StringRef name) const { return useCounts.lookup(name); }
   /// The initializer a value comes from, if any.
   std::optional<std::string> initializerOf(Value v) const;
+  /// Records that `v` holds initializer `name`'s data (a weight folded
+  /// from a Cast/Reshape/... chain of it).
+  void noteInitializer(Value v, StringRef name) {
+    initializerNames[v] = name.str();
+  }
 
   MLIRContext *ctx;
   TensorSource source;
@@ -57,12 +63,21 @@ public:
   /// initializer's name. Filled by the Transpose builder; kept up to date when
   /// the importer replaces a value by an evaluated constant.
   llvm::DenseMap<Value, Value> transposeSources;
+  /// Constant weights folded from Cast/Reshape/... chains (WeightFolding),
+  /// by the chain's value.
+  llvm::DenseMap<Value, Value> foldedWeights;
   /// Small integer tensors computed from dynamic dims (Shape of a tensor
   /// with `?` dims and the shape arithmetic on it), mapped to their
   /// elements: index constants, or index values built from tensor.dim. The
   /// builders sizing a result from an input's values (Reshape, Expand,
   /// Range, Slice, ConstantOfShape, Tile) read them (Ops/SymbolicShapes.cpp).
   llvm::DenseMap<Value, SmallVector<OpFoldResult>> symbolicInts;
+  /// The dim_param of each dim of each graph input ("" when none): dims of
+  /// one name are one size to isSameSizeAsDim.
+  llvm::DenseMap<Value, SmallVector<std::string>> argDimParams;
+  /// The dim_params some import-time proof relied on: importModel asserts
+  /// on entry that the inputs agree on them.
+  llvm::StringSet<> usedDimParams;
 
 private:
   LogicalResult importAttributesOf(const onnx::ModelProto &model,
@@ -72,6 +87,10 @@ private:
                                         int32_t &dtype);
   LogicalResult importNode(const onnx::NodeProto &node, int64_t index,
                            OpBuilder &b);
+  /// Asserts on entry that graph inputs agree on the dim_params of
+  /// usedDimParams.
+  void assertDimParamsAgree(Block *entry,
+                            ArrayRef<std::pair<std::string, int32_t>> args);
   /// The initializers of a graph as constants at `b`'s insertion point.
   LogicalResult
   importInitializers(ArrayRef<const onnx::TensorProto *> constants,

@@ -51,6 +51,7 @@ constexpr int CU_JIT_OPTIMIZATION_LEVEL = 7;
 constexpr unsigned CU_MEM_ATTACH_GLOBAL = 1;
 constexpr unsigned CU_STREAM_NON_BLOCKING = 1;
 constexpr unsigned CU_EVENT_DISABLE_TIMING = 2;
+constexpr int CU_POINTER_ATTRIBUTE_MEMORY_TYPE = 2;
 constexpr int CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION = 4;
 
 struct CUlaunchAttribute {
@@ -119,7 +120,12 @@ static_assert(sizeof(CUlaunchAttribute) == 72, "cuda.h's CUlaunchAttribute");
   X(cuMemsetD16Async, "cuMemsetD16Async",                                      \
     (CUdeviceptr, unsigned short, size_t, CUstream))                           \
   X(cuMemHostRegister, "cuMemHostRegister_v2", (void *, size_t, unsigned))     \
-  X(cuMemHostUnregister, "cuMemHostUnregister", (void *))
+  X(cuMemHostUnregister, "cuMemHostUnregister", (void *))                     \
+  X(cuMemHostAlloc, "cuMemHostAlloc", (void **, size_t, unsigned))             \
+  X(cuMemFreeHost, "cuMemFreeHost", (void *))                                  \
+  X(cuPointerGetAttribute, "cuPointerGetAttribute",                            \
+    (void *, int, CUdeviceptr))                                                \
+  X(cuEventElapsedTime, "cuEventElapsedTime", (float *, CUevent, CUevent))
 
 /// Functions newer drivers have; absent ones are null.
 #define QOPT_CUDA_OPTIONAL_FUNCTIONS(X)                                        \
@@ -206,6 +212,16 @@ private:
 inline CUdeviceptr dptr(const void *p) {
   return reinterpret_cast<CUdeviceptr>(p);
 }
+
+/// QOPT_CUDA_PROFILE=FILE: every kernel launched on a stream is timed with
+/// CUDA events; the times are collected when the stream is synchronized
+/// and written to FILE as JSON (per kernel: launches, total and mean ms)
+/// at exit. `name` must outlive the process (a literal or an interned
+/// string).
+bool profilingKernels();
+void profileLaunch(const char *name, CUstream stream, CUevent start);
+CUevent profileStart(CUstream stream);
+void profileCollect(CUstream stream);
 
 /// Loads PTX or a cubin/fatbin, with the JIT's error log in the message.
 CUmodule loadModule(const void *data, int optLevel, const char *where,

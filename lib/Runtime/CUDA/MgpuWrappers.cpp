@@ -21,6 +21,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstdlib>
+#include <cstring>
 #include <mutex>
 #include <string>
 #include <unordered_map>
@@ -44,6 +45,23 @@ struct Pools {
   std::unordered_multimap<size_t, void *> freeManaged;
   size_t cachedBytes = 0;
   std::vector<CUstream> freeStreams;
+  /// Blocks freed on a stream whose work may still use them: handed out
+  /// again on that stream only (stream order keeps them safe) until the
+  /// stream is synchronized, then to anyone.
+  std::unordered_map<CUstream, std::vector<std::pair<void *, size_t>>>
+      pendingFree;
+  /// Pinned host staging buffers: free ones by size, and per stream those
+  /// its queued copies use, with the host copies to finish at the sync
+  /// (device-to-host copies into pageable memory).
+  std::unordered_multimap<size_t, void *> freePinned;
+  struct Staged {
+    void *pinned;
+    size_t bytes;
+    void *hostDst; ///< null for host-to-device staging
+  };
+  std::unordered_map<CUstream, std::vector<Staged>> staged;
+  /// Kernel names for QOPT_CUDA_PROFILE ("<name>#<lookup index>").
+  std::unordered_map<CUfunction, std::string> names;
   size_t limitBytes() {
     static const size_t limit = [] {
       const char *env = std::getenv("QOPT_CUDA_POOL_MB");
@@ -57,6 +75,82 @@ struct Pools {
 Pools &pools() {
   static Pools *p = new Pools; // never destroyed: used from atexit paths
   return *p;
+}
+
+/// Copies through pinned staging buffers ($QOPT_CUDA_STAGING=0: off):
+/// transfers between pageable host memory and the GPU on a stream then
+/// queue like any other work instead of blocking the host.
+bool stagingEnabled() {
+  static const bool on = [] {
+    const char *env = std::getenv("QOPT_CUDA_STAGING");
+    return !env || std::strcmp(env, "0") != 0;
+  }();
+  return on;
+}
+
+/// Whether `p` is ordinary (pageable) host memory: the driver knows
+/// nothing of it.
+bool isPageable(const void *p) {
+  unsigned type = 0;
+  return driver().cuPointerGetAttribute(&type, CU_POINTER_ATTRIBUTE_MEMORY_TYPE,
+                                        dptr(p)) != CUDA_SUCCESS;
+}
+
+/// A pinned buffer of at least `bytes` (caller holds the pool lock).
+size_t pinnedSize(size_t bytes);
+
+void *takePinned(Pools &p, size_t bytes) {
+  const size_t size = pinnedSize(bytes);
+  auto it = p.freePinned.find(size);
+  if (it != p.freePinned.end()) {
+    void *b = it->second;
+    p.freePinned.erase(it);
+    return b;
+  }
+  void *b = nullptr;
+  if (driver().cuMemHostAlloc(&b, size, 0) != CUDA_SUCCESS)
+    return nullptr;
+  return b;
+}
+
+/// Staging buffers come in powers of two (64 KiB up): a few sizes serve
+/// every call.
+size_t pinnedSize(size_t bytes) {
+  size_t rounded = std::max<size_t>(size_t(1) << 16, bytes), size = 1;
+  while (size < rounded)
+    size <<= 1;
+  return size;
+}
+
+/// After `stream` finished: blocks freed on it go to the common pool,
+/// staged device-to-host copies are finished, staging buffers reused.
+void releaseStream(CUstream stream) {
+  Pools &p = pools();
+  std::lock_guard<std::mutex> lock(p.mutex);
+  auto pf = p.pendingFree.find(stream);
+  if (pf != p.pendingFree.end()) {
+    for (auto &[block, bytes] : pf->second)
+      p.freeManaged.emplace(bytes, block);
+    pf->second.clear();
+  }
+  auto st = p.staged.find(stream);
+  if (st != p.staged.end()) {
+    for (Pools::Staged &s : st->second) {
+      if (s.hostDst)
+        std::memcpy(s.hostDst, s.pinned, s.bytes);
+      p.freePinned.emplace(pinnedSize(s.bytes), s.pinned);
+    }
+    st->second.clear();
+  }
+}
+
+bool hasPendingWork(CUstream stream) {
+  Pools &p = pools();
+  std::lock_guard<std::mutex> lock(p.mutex);
+  auto pf = p.pendingFree.find(stream);
+  auto st = p.staged.find(stream);
+  return (pf != p.pendingFree.end() && !pf->second.empty()) ||
+         (st != p.staged.end() && !st->second.empty());
 }
 
 } // namespace
@@ -118,6 +212,13 @@ CUfunction mgpuModuleGetFunction(CUmodule module, const char *name) {
            true);
     return nullptr;
   }
+  if (profilingKernels()) {
+    Pools &p = pools();
+    std::lock_guard<std::mutex> lock(p.mutex);
+    if (!p.names.count(function))
+      p.names[function] =
+          std::string(name) + "#" + std::to_string(p.names.size());
+  }
   return function;
 }
 
@@ -163,10 +264,22 @@ void mgpuLaunchKernel(CUfunction function, intptr_t gridX, intptr_t gridY,
   }
   if (!prepareSharedMemory(function, smem, "mgpuLaunchKernel"))
     return;
+  CUevent start = profileStart(stream);
   QOPT_CHECK("mgpuLaunchKernel", true,
              driver().cuLaunchKernel(function, gridX, gridY, gridZ, blockX,
                                      blockY, blockZ, smem, stream, params,
                                      extra));
+  if (start) {
+    Pools &p = pools();
+    const char *name = "kernel";
+    {
+      std::lock_guard<std::mutex> lock(p.mutex);
+      auto it = p.names.find(function);
+      if (it != p.names.end())
+        name = it->second.c_str(); // stable: entries are never erased
+    }
+    profileLaunch(name, stream, start);
+  }
 }
 
 void mgpuLaunchClusterKernel(CUfunction function, intptr_t clusterX,
@@ -217,6 +330,8 @@ void mgpuLaunchClusterKernel(CUfunction function, intptr_t clusterX,
              d.cuLaunchKernelEx(&config, function, params, extra));
 }
 
+void mgpuStreamSynchronize(CUstream stream);
+
 CUstream mgpuStreamCreate() {
   ScopedContext ctx("mgpuStreamCreate", true);
   if (!ctx)
@@ -240,6 +355,9 @@ CUstream mgpuStreamCreate() {
 void mgpuStreamDestroy(CUstream stream) {
   if (!stream || !ready("mgpuStreamDestroy", true))
     return;
+  // Work that still holds pooled blocks or staging buffers finishes first.
+  if (hasPendingWork(stream))
+    mgpuStreamSynchronize(stream);
   // Kept for the next mgpuStreamCreate (work still queued on it stays
   // ordered before whatever comes next).
   if (pools().limitBytes() > 0) {
@@ -257,8 +375,11 @@ void mgpuStreamSynchronize(CUstream stream) {
   ScopedContext ctx("mgpuStreamSynchronize", true);
   if (!ctx)
     return;
-  QOPT_CHECK("mgpuStreamSynchronize", true,
-             driver().cuStreamSynchronize(stream));
+  if (QOPT_CHECK("mgpuStreamSynchronize", true,
+                 driver().cuStreamSynchronize(stream))) {
+    releaseStream(stream);
+    profileCollect(stream);
+  }
 }
 
 void mgpuStreamWaitEvent(CUstream stream, CUevent event) {
@@ -310,13 +431,26 @@ void mgpuEventRecord(CUevent event, CUstream stream) {
 }
 
 /// `isHostShared`: managed memory, reachable from host and device.
-void *mgpuMemAlloc(uint64_t sizeBytes, CUstream /*stream*/, bool isHostShared) {
+void *mgpuMemAlloc(uint64_t sizeBytes, CUstream stream, bool isHostShared) {
   ScopedContext ctx("mgpuMemAlloc", true);
   if (!ctx || sizeBytes == 0)
     return nullptr;
   if (isHostShared) {
     Pools &p = pools();
     std::lock_guard<std::mutex> lock(p.mutex);
+    // A block freed earlier on the same stream: its last users come
+    // before whatever this caller queues on that stream.
+    if (stream) {
+      auto pf = p.pendingFree.find(stream);
+      if (pf != p.pendingFree.end())
+        for (auto it = pf->second.begin(); it != pf->second.end(); ++it)
+          if (it->second == sizeBytes) {
+            void *block = it->first;
+            pf->second.erase(it);
+            p.cachedBytes -= sizeBytes;
+            return block;
+          }
+    }
     auto it = p.freeManaged.find(sizeBytes);
     if (it != p.freeManaged.end()) {
       void *block = it->second;
@@ -355,19 +489,20 @@ void mgpuMemFree(void *ptr, CUstream stream) {
     if (it != p.managedSize.end() &&
         p.cachedBytes + it->second <= p.limitBytes()) {
       size_t bytes = it->second;
-      lock.unlock();
-      // Whatever still uses the block finishes before it is handed out
-      // again (artifacts free after a wait, so this returns at once).
+      // On a stream: work queued there may still use the block; it is
+      // reused on that stream alone until the stream is synchronized.
       if (stream)
-        QOPT_CHECK("mgpuMemFree", true, driver().cuStreamSynchronize(stream));
-      lock.lock();
-      p.freeManaged.emplace(bytes, ptr);
+        p.pendingFree[stream].emplace_back(ptr, bytes);
+      else
+        p.freeManaged.emplace(bytes, ptr);
       p.cachedBytes += bytes;
       return;
     }
     if (it != p.managedSize.end())
       p.managedSize.erase(it);
   }
+  if (stream)
+    QOPT_CHECK("mgpuMemFree", true, driver().cuStreamSynchronize(stream));
   QOPT_CHECK("mgpuMemFree", true, driver().cuMemFree(dptr(ptr)));
 }
 
@@ -377,6 +512,28 @@ void mgpuMemcpy(void *dst, void *src, size_t sizeBytes, CUstream stream) {
   ScopedContext ctx("mgpuMemcpy", true);
   if (!ctx)
     return;
+  // On a stream of its own, a copy from or to pageable host memory goes
+  // through a pinned staging buffer, so that it queues instead of blocking.
+  if (stream && stagingEnabled()) {
+    bool srcHost = isPageable(src), dstHost = isPageable(dst);
+    if (srcHost != dstHost) {
+      Pools &p = pools();
+      std::unique_lock<std::mutex> lock(p.mutex);
+      void *pinned = takePinned(p, sizeBytes);
+      if (pinned) {
+        if (srcHost)
+          std::memcpy(pinned, src, sizeBytes);
+        p.staged[stream].push_back(
+            {pinned, sizeBytes, srcHost ? nullptr : dst});
+        lock.unlock();
+        QOPT_CHECK("mgpuMemcpy", true,
+                   driver().cuMemcpyAsync(dptr(srcHost ? dst : pinned),
+                                          dptr(srcHost ? pinned : src),
+                                          sizeBytes, stream));
+        return;
+      }
+    }
+  }
   QOPT_CHECK("mgpuMemcpy", true,
              driver().cuMemcpyAsync(dptr(dst), dptr(src), sizeBytes, stream));
 }

@@ -24,6 +24,10 @@ struct EmbeddedPTX {
 extern const EmbeddedPTX kGemvPTX[];
 extern const std::size_t kGemvPTXCount;
 
+/// GPUKernels/QMatmul.cu: compiled models' quantized matmuls.
+extern const EmbeddedPTX kQMatmulPTX[];
+extern const std::size_t kQMatmulPTXCount;
+
 } // namespace qopt::rt
 
 #endif // QOPT_LIB_RUNTIME_GPUKERNELS_EMBEDDEDPTX_H

@@ -18,7 +18,7 @@ func.func @int8_shape(%x: tensor<4x64xf32>, %w: tensor<32x60xi8>, %s: tensor<32x
 // -----
 
 func.func @int4_unpacked(%x: tensor<4x64xf32>, %w: tensor<32x64xi8>, %s: tensor<32x2xf32>) -> tensor<4x32xf32> {
-  // expected-error @+1 {{4-bit weight must be packed [N, K/2] = [N, 32], got 32x64}}
+  // expected-error @+1 {{4-bit weight must be packed [N, ceil(K/group) * group/2] = [N, 32], got 32x64}}
   %y = qopt.qlinear %x, %w scale %s {weight_format = #qopt.weight_format<int4>, group_size = 32, activation = #qopt.activation<none>} : (tensor<4x64xf32>, tensor<32x64xi8>, tensor<32x2xf32>) -> tensor<4x32xf32>
   return %y : tensor<4x32xf32>
 }
@@ -33,17 +33,34 @@ func.func @int4_per_channel(%x: tensor<4x64xf32>, %w: tensor<32x32xi8>, %s: tens
 
 // -----
 
-func.func @group_divides(%x: tensor<4x64xf32>, %w: tensor<32x32xi8>, %s: tensor<32x2xf32>) -> tensor<4x32xf32> {
-  // expected-error @+1 {{group_size 48 must be even and divide K = 64}}
-  %y = qopt.qlinear %x, %w scale %s {weight_format = #qopt.weight_format<int4>, group_size = 48, activation = #qopt.activation<none>} : (tensor<4x64xf32>, tensor<32x32xi8>, tensor<32x2xf32>) -> tensor<4x32xf32>
+func.func @group_odd(%x: tensor<4x64xf32>, %w: tensor<32x32xi8>, %s: tensor<32x2xf32>) -> tensor<4x32xf32> {
+  // expected-error @+1 {{group_size must be even, got 33}}
+  %y = qopt.qlinear %x, %w scale %s {weight_format = #qopt.weight_format<int4>, group_size = 33, activation = #qopt.activation<none>} : (tensor<4x64xf32>, tensor<32x32xi8>, tensor<32x2xf32>) -> tensor<4x32xf32>
   return %y : tensor<4x32xf32>
 }
 
 // -----
 
 func.func @block_scale_shape(%x: tensor<4x64xf32>, %w: tensor<32x32xi8>, %s: tensor<32x4xf32>) -> tensor<4x32xf32> {
-  // expected-error @+1 {{block-wise weight_scale must be [N, K/group] = [32, 2], got 32x4}}
+  // expected-error @+1 {{block-wise weight_scale must be [N, ceil(K/group)] = [32, 2], got 32x4}}
   %y = qopt.qlinear %x, %w scale %s {weight_format = #qopt.weight_format<int4>, group_size = 32, activation = #qopt.activation<none>} : (tensor<4x64xf32>, tensor<32x32xi8>, tensor<32x4xf32>) -> tensor<4x32xf32>
+  return %y : tensor<4x32xf32>
+}
+
+// -----
+
+func.func @int4_partial_block_unpadded(%x: tensor<4x48xf32>, %w: tensor<32x24xi8>, %s: tensor<32x2xf32>) -> tensor<4x32xf32> {
+  // K = 48 with groups of 32: the packed weight holds the padded 64 k.
+  // expected-error @+1 {{4-bit weight must be packed [N, ceil(K/group) * group/2] = [N, 32], got 32x24}}
+  %y = qopt.qlinear %x, %w scale %s {weight_format = #qopt.weight_format<int4>, group_size = 32, activation = #qopt.activation<none>} : (tensor<4x48xf32>, tensor<32x24xi8>, tensor<32x2xf32>) -> tensor<4x32xf32>
+  return %y : tensor<4x32xf32>
+}
+
+// -----
+
+func.func @int4_partial_block_scales(%x: tensor<4x48xf32>, %w: tensor<32x32xi8>, %s: tensor<32x1xf32>) -> tensor<4x32xf32> {
+  // expected-error @+1 {{block-wise weight_scale must be [N, ceil(K/group)] = [32, 2], got 32x1}}
+  %y = qopt.qlinear %x, %w scale %s {weight_format = #qopt.weight_format<int4>, group_size = 32, activation = #qopt.activation<none>} : (tensor<4x48xf32>, tensor<32x32xi8>, tensor<32x1xf32>) -> tensor<4x32xf32>
   return %y : tensor<4x32xf32>
 }
 

@@ -30,6 +30,14 @@ func.func @weight_only_int4(%x: tensor<1x64xf32>, %w: tensor<8x32xi8>, %s: tenso
   return %y, %u : tensor<1x8xf32>, tensor<1x8xf32>
 }
 
+// K = 43 with groups of 32: the last block is partial, packed padded to 64 k.
+// CHECK-LABEL: func.func @weight_only_int4_partial_block
+// CHECK: qopt.qlinear %{{.*}}, %{{.*}} scale %{{.*}} {activation = #qopt.activation<none>, group_size = 32 : i64, weight_format = #qopt.weight_format<int4>} : (tensor<1x43xf32>, tensor<8x32xi8>, tensor<8x2xf32>) -> tensor<1x8xf32>
+func.func @weight_only_int4_partial_block(%x: tensor<1x43xf32>, %w: tensor<8x32xi8>, %s: tensor<8x2xf32>) -> tensor<1x8xf32> {
+  %y = qopt.qlinear %x, %w scale %s {weight_format = #qopt.weight_format<int4>, group_size = 32, activation = #qopt.activation<none>} : (tensor<1x43xf32>, tensor<8x32xi8>, tensor<8x2xf32>) -> tensor<1x8xf32>
+  return %y : tensor<1x8xf32>
+}
+
 // CHECK-LABEL: func.func @weight_only_nf4
 // CHECK: qopt.qlinear %{{.*}}, %{{.*}} scale %{{.*}} {activation = #qopt.activation<none>, group_size = 64 : i64, weight_format = #qopt.weight_format<nf4>} : (tensor<2x64xf32>, tensor<8x32xi8>, tensor<8x1xf32>) -> tensor<2x8xf32>
 func.func @weight_only_nf4(%x: tensor<2x64xf32>, %w: tensor<8x32xi8>, %s: tensor<8x1xf32>) -> tensor<2x8xf32> {

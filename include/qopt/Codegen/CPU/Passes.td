@@ -247,4 +247,39 @@ def InstrumentProfilePass : Pass<"qopt-instrument-profile", "ModuleOp"> {
                            "::mlir::LLVM::LLVMDialect"];
 }
 
+def PlanMemoryPass : Pass<"qopt-plan-memory", "ModuleOp"> {
+  let summary = "Static memory plan: intermediates share one arena by liveness";
+  let description = [{
+    Runs on buffers, after bufferization and deallocation. Ownership-based
+    deallocation frees every intermediate at the end of the function, so
+    each call mallocs (and the kernel maps and zeroes) the sum of all
+    intermediates. This pass computes each `memref.alloc`'s live range in
+    its function body: from the alloc to the last op that uses it or any
+    value derived from it (views, extracted pointers, ...). Then:
+
+    - every alloc of a static shape with the identity layout (alignment at
+      most `alignment`) in a function that no other function calls becomes
+      a `memref.view` into one arena at an offset planned so that buffers
+      live at the same time never overlap (greedy by size,
+      qopt/Support/MemoryPlan.h); its deallocs are erased. The arena comes
+      from the runtime's `qopt_rt_arena(bytes)`, called once at the
+      function's entry, which hands each run a block kept across calls (one
+      per concurrent run; docs/Runtime/Memory.md);
+    - the dealloc of every other alloc (dynamic shapes) moves to just after
+      its last use, so that malloc can reuse the memory within the run.
+
+    An alloc whose value (or a value derived from it) is returned, or that
+    is freed inside a nested region, is left alone. The arena's size and
+    the bytes planned are recorded on the function as `qopt.arena_bytes`
+    and `qopt.planned_bytes`.
+  }];
+  let options = [
+    Option<"alignment", "alignment", "int64_t", "64",
+           "Byte alignment of every buffer in the arena (a power of two)">
+  ];
+  let dependentDialects = ["::mlir::memref::MemRefDialect",
+                           "::mlir::LLVM::LLVMDialect",
+                           "::mlir::arith::ArithDialect"];
+}
+
 #endif // QOPT_CODEGEN_CPU_PASSES_TD

@@ -129,4 +129,51 @@ def GPUEmbedCubinPass : Pass<"qopt-gpu-embed-cubin", "ModuleOp"> {
   let dependentDialects = ["::mlir::gpu::GPUDialect"];
 }
 
+def GPUQuantKernelCallsPass
+    : Pass<"qopt-gpu-kernel-calls", "ModuleOp"> {
+  let summary = "Quantized matmuls as calls of the runtime's GPU kernels";
+  let description = [{
+    On buffers, before the tensor-core and generic GPU lowerings: the
+    weight-only int8 / int4 / uint4 / NF4, W8A8 (int8 x int8 -> int32) and
+    ternary (qopt.bitlinear) contractions that the qopt lowering tags with
+    a `library_call` become calls of the runtime's
+    `qopt_cuda_matmul_{w8,w4,s8s8,u8s8,s8t2,f32t2}` (lib/Runtime/CUDA/
+    QMatmul.cpp: GEMV-style kernels, a warp per four weight rows) with the
+    CPU kernels' arguments plus a trailing i64 stream, 0 here (filled in
+    by qopt-gpu-one-stream). W8A8 contractions are taken only with M of at
+    most `max-int8-rows` (decode shapes): a static M decides here, a
+    dynamic one at run time (`scf.if` over the kernel call and an untagged
+    copy for the tensor-core kernels). Ternary ones need K % 64 == 0, else
+    the generic lowering keeps them.
+  }];
+  let options = [
+    Option<"maxInt8Rows", "max-int8-rows", "int64_t", /*default=*/"16",
+           "Largest static M of a W8A8 matmul the GEMV kernel takes">,
+  ];
+  let dependentDialects = ["::mlir::func::FuncDialect",
+                           "::mlir::arith::ArithDialect",
+                           "::mlir::memref::MemRefDialect",
+                           "::mlir::scf::SCFDialect"];
+}
+
+def GPUOneStreamPass : Pass<"qopt-gpu-one-stream", "ModuleOp"> {
+  let summary = "Every GPU operation of a call on one stream, one sync";
+  let description = [{
+    After gpu-to-llvm: each host function that launches kernels gets one
+    stream (`mgpuStreamCreate` at entry) that every `gpu.launch_func`
+    (as its async object), `mgpuMemcpy` / `mgpuMemset*`, `mgpuMemAlloc` /
+    `mgpuMemFree` (stream-ordered reuse of pooled blocks) and
+    `qopt_cuda_matmul_*` call (its trailing stream argument) uses, instead
+    of a stream created, synchronized and destroyed around each of them.
+    `mgpuStreamSynchronize` is inserted only where the host needs the
+    results: before an operation that reads or writes memory other than
+    the stack (`llvm.alloca`) or calls anything but the allocation and
+    constant functions, and before each `llvm.return` (followed by
+    `mgpuStreamDestroy`). A block other than the entry starts as if work
+    were queued.
+  }];
+  let dependentDialects = ["::mlir::LLVM::LLVMDialect",
+                           "::mlir::gpu::GPUDialect"];
+}
+
 #endif // QOPT_CODEGEN_GPU_PASSES_TD

@@ -18,6 +18,12 @@ namespace qopt {
 /// `qopt_kernel_matmul_f32` / `qopt_kernel_conv2d_nchw_f32`.
 void populateLinalgToKernelCallsPatterns(RewritePatternSet &patterns);
 
+/// Only the quantized ones: the generics qopt.qlinear's and
+/// qopt.bitlinear's lowerings tag with a `library_call` (int8 / weight-only
+/// / ternary matmuls) become calls of `qopt_kernel_matmul_<kind>` with the
+/// CPU kernels' arguments (the NVPTX pipeline renames them).
+void populateQuantKernelCallsPatterns(RewritePatternSet &patterns);
+
 } // namespace qopt
 } // namespace mlir
 

@@ -433,19 +433,20 @@ LogicalResult QLinearOp::verify() {
   if (!packed && !dimsAgree(wTy.getDimSize(1), k))
     return emitOpError("int8 weight must be [N, K] with K = ")
            << k << ", got " << shapeStr(wTy.getShape());
+  // Scales: per channel, or per block of group_size along K; a 4-bit
+  // weight's last block may be partial, padded to the group.
+  if (group < 0)
+    return emitOpError("group_size must be >= 0, got ") << group;
+  int64_t blocks = group > 0 ? (k + group - 1) / group : 0;
   if (packed) {
     if (ShapedType::isDynamic(k))
       return emitOpError("a 4-bit weight needs a static K");
-    if (k % 2 != 0)
-      return emitOpError("a 4-bit weight needs an even K, got ") << k;
-    if (!dimsAgree(wTy.getDimSize(1), k / 2))
-      return emitOpError("4-bit weight must be packed [N, K/2] = [N, ")
-             << k / 2 << "], got " << shapeStr(wTy.getShape());
+    if (group > 0 && group % 2 == 0 &&
+        !dimsAgree(wTy.getDimSize(1), blocks * group / 2))
+      return emitOpError("4-bit weight must be packed [N, ceil(K/group) * "
+                         "group/2] = [N, ")
+             << blocks * group / 2 << "], got " << shapeStr(wTy.getShape());
   }
-
-  // Scales: per channel, or per block of group_size along K.
-  if (group < 0)
-    return emitOpError("group_size must be >= 0, got ") << group;
   if (group == 0) {
     if (packed)
       return emitOpError("4-bit weights are block-wise: group_size must be "
@@ -457,13 +458,13 @@ LogicalResult QLinearOp::verify() {
     if (!packed)
       return emitOpError("group_size applies to 4-bit weights only; int8 "
                          "weights are per channel");
-    if (group % 2 != 0 || k % group != 0)
-      return emitOpError("group_size ")
-             << group << " must be even and divide K = " << k;
+    if (group % 2 != 0)
+      return emitOpError("group_size must be even, got ") << group;
     if (sTy.getRank() != 2 || !dimsAgree(sTy.getDimSize(0), n) ||
-        !dimsAgree(sTy.getDimSize(1), k / group))
-      return emitOpError("block-wise weight_scale must be [N, K/group] = [")
-             << n << ", " << k / group << "], got " << shapeStr(sTy.getShape());
+        !dimsAgree(sTy.getDimSize(1), blocks))
+      return emitOpError("block-wise weight_scale must be [N, "
+                         "ceil(K/group)] = [")
+             << n << ", " << blocks << "], got " << shapeStr(sTy.getShape());
   }
   if (Value zp = getWeightZeroPoint()) {
     if (format != WeightFormat::UInt4)
@@ -730,6 +731,13 @@ static std::optional<int64_t> reductionSize(QuantizableLayerOpInterface layer) {
 
 LogicalResult QOptDialect::verifyOperationAttribute(Operation *op,
                                                     NamedAttribute attr) {
+  if (attr.getName() == NotQuantizedReasonAttr::getAttrName()) {
+    if (!isa<NotQuantizedReasonAttr>(attr.getValue()))
+      return op->emitOpError("'")
+             << attr.getName().strref()
+             << "' must be a #qopt.not_quantized attribute";
+    return success();
+  }
   if (attr.getName() != SparsityAttr::getAttrName())
     return success();
   auto sparsity = dyn_cast<SparsityAttr>(attr.getValue());

@@ -10,7 +10,9 @@
 //   nf4           weight-only NF4 (QLoRA's NormalFloat levels, absmax per
 //                 block of group-size), two codes per byte;
 //   w4            weight-only 4-bit block-wise (group-size, symmetric int4
-//                 or asymmetric uint4 with zero points), two per byte.
+//                 (int4-scale: mse, signed-extreme or absmax; Int4Blocks.h)
+//                 or asymmetric uint4 with zero points), two per byte; a K
+//                 that is not a multiple of the group pads the last block.
 //
 //===----------------------------------------------------------------------===//
 
@@ -18,6 +20,7 @@
 #include "WeightValues.h"
 #include "qopt/Dialect/QOpt/IR/QOptOps.h"
 #include "qopt/Dialect/QOpt/Transforms/Passes.h"
+#include "qopt/Support/Int4Blocks.h"
 #include "qopt/Support/NF4.h"
 #include "qopt/Support/QuantMath.h"
 
@@ -93,33 +96,51 @@ struct Blocked4 {
 
 std::optional<Blocked4> quantizeBlocked4(const std::vector<float> &w, int64_t n,
                                          int64_t k, int64_t group,
-                                         bool symmetric) {
+                                         bool symmetric,
+                                         ::qopt::Int4Scale method) {
   ::qopt::StorageType type =
       symmetric ? ::qopt::StorageType::Int4 : ::qopt::StorageType::UInt4;
   ::qopt::StorageRange range = ::qopt::storageRange(type);
   Blocked4 out;
   out.packed.assign(size_t(n * k / 2), 0);
+  std::vector<int8_t> q(static_cast<size_t>(group));
   for (int64_t r = 0; r < n; ++r)
     for (int64_t g = 0; g < k / group; ++g) {
       const float *v = w.data() + r * k + g * group;
-      float lo = 0, hi = 0;
-      for (int64_t i = 0; i < group; ++i) {
-        if (!std::isfinite(v[i]))
+      if (symmetric) {
+        std::optional<float> scale =
+            ::qopt::quantizeInt4Block(v, group, method, q.data());
+        if (!scale)
           return std::nullopt;
-        lo = std::min(lo, v[i]);
-        hi = std::max(hi, v[i]);
+        out.scales.push_back(*scale);
+        out.zeroPoints.push_back(0);
+      } else {
+        std::optional<::qopt::UInt4Params> p =
+            ::qopt::quantizeUInt4Block(v, group, method, q.data());
+        if (!p)
+          return std::nullopt;
+        out.scales.push_back(p->scale);
+        out.zeroPoints.push_back(int8_t(p->zeroPoint));
       }
-      auto p = ::qopt::chooseQuantParams(lo, hi, type, symmetric);
-      if (!p)
-        return std::nullopt;
-      out.scales.push_back(float(p->scale));
-      out.zeroPoints.push_back(int8_t(p->zeroPoint));
       for (int64_t i = 0; i < group; ++i) {
         int64_t kk = g * group + i;
-        int q = int(::qopt::quantizeValue(v[i], *p, range)) & 15;
-        out.packed[size_t((r * k + kk) / 2)] |= int8_t(q << ((kk % 2) * 4));
+        int nib = int(q[size_t(i)]) & 15;
+        out.packed[size_t((r * k + kk) / 2)] |= int8_t(nib << ((kk % 2) * 4));
       }
     }
+  return out;
+}
+
+/// `w` [n, k] with each row padded with zeros to `kp` columns (the last
+/// 4-bit block of a K that is not a multiple of the group; zeros change
+/// neither a block's extreme nor its error).
+std::vector<float> padColumns(const std::vector<float> &w, int64_t n, int64_t k,
+                              int64_t kp) {
+  if (kp == k)
+    return w;
+  std::vector<float> out(size_t(n * kp), 0.0f);
+  for (int64_t r = 0; r < n; ++r)
+    std::copy(w.begin() + r * k, w.begin() + (r + 1) * k, out.begin() + r * kp);
   return out;
 }
 
@@ -158,6 +179,17 @@ struct QuantizePass : mlir::qopt::impl::QuantizePassBase<QuantizePass> {
       module.emitError("qopt-quantize: double-quant is for scheme=nf4 only");
       return signalPassFailure();
     }
+    if (scheme == QuantScheme::W4 &&
+        (weightSymmetric ? int4Scale == Int4ScaleMethod::MinMax
+                         : (int4Scale == Int4ScaleMethod::SignedExtreme ||
+                            int4Scale == Int4ScaleMethod::AbsMax))) {
+      module.emitError("qopt-quantize: int4-scale=")
+          << (weightSymmetric ? "minmax is for asymmetric uint4 "
+                                "(weight-symmetric=false)"
+                              : "signed-extreme and absmax are for "
+                                "symmetric int4; uint4 takes mse or minmax");
+      return signalPassFailure();
+    }
     if (isBlocked4() && (groupSize <= 0 || groupSize % 2 != 0)) {
       module.emitError("qopt-quantize: group-size must be a positive even "
                        "number, got ")
@@ -176,24 +208,79 @@ struct QuantizePass : mlir::qopt::impl::QuantizePassBase<QuantizePass> {
       }
 
     SmallVector<QuantizableLayerOpInterface> layers;
+    int64_t alreadyQuantized = 0;
     module.walk([&](QuantizableLayerOpInterface layer) {
       if (!layer.isQuantizedLayer())
         layers.push_back(layer);
+      else
+        ++alreadyQuantized;
     });
+    // Every layer left float, with why (the report lists them).
+    SmallVector<std::pair<Operation *, NotQuantizedReason>> leftFloat;
+    int64_t quantized = 0;
     for (QuantizableLayerOpInterface layer : layers) {
       Operation *op = layer;
       std::string name = layer.getLayerName();
+      std::optional<NotQuantizedReason> skip;
       if (!exclude.empty() && !name.empty() && excluded.match(name))
-        continue;
-      if (!include.empty() && !included.match(name))
-        continue;
+        skip = NotQuantizedReason::Excluded;
+      else if (!include.empty() && !included.match(name))
+        skip = NotQuantizedReason::NotIncluded;
       LogicalResult r = success();
-      if (auto linear = dyn_cast<LinearOp>(op))
-        r = quantizeLinear(linear, name);
+      if (skip)
+        ; // stays float
+      else if (auto linear = dyn_cast<LinearOp>(op))
+        r = quantizeLinear(linear, name, skip);
       else if (auto conv = dyn_cast<linalg::Conv2DNchwFchwOp>(op))
-        r = quantizeConv(conv, name);
+        r = quantizeConv(conv, name, skip);
+      else
+        skip = NotQuantizedReason::Scheme;
       if (failed(r))
         return signalPassFailure();
+      if (skip)
+        leftFloat.push_back({op, *skip});
+      else
+        ++quantized;
+    }
+    // Matmul-like ops that are not layers: contractions without a constant
+    // operand (products of activations, weights computed at run time), or
+    // with one that is not a 2-D matrix.
+    module.walk([&](linalg::LinalgOp op) {
+      if (isa<QuantizableLayerOpInterface>(op.getOperation()) ||
+          !linalg::isaContractionOpInterface(op))
+        return;
+      bool constantOperand = llvm::any_of(op.getDpsInputs(), [](Value v) {
+        return bool(v.getDefiningOp<arith::ConstantOp>());
+      });
+      leftFloat.push_back({op, constantOperand
+                                   ? NotQuantizedReason::Shape
+                                   : NotQuantizedReason::DynamicWeight});
+    });
+    for (auto [op, reason] : leftFloat)
+      op->setAttr(NotQuantizedReasonAttr::getAttrName(),
+                  NotQuantizedReasonAttr::get(op->getContext(), reason));
+    if (quantized == 0 && alreadyQuantized == 0 && !allowNoLayer) {
+      // A requested scheme that changes nothing would pass a float model
+      // off as quantized.
+      InFlightDiagnostic diag = module.emitError("qopt-quantize: scheme ")
+                                << stringifyQuantScheme(scheme)
+                                << " quantized no layer";
+      if (leftFloat.empty())
+        diag << ": the model has no MatMul, Gemm or Conv with a constant "
+                "weight (quant-compile --list-layers lists the layers)";
+      else
+        diag << ": " << leftFloat.size()
+             << " matmul-like op(s) left float (qopt.not_quantized says why)";
+      for (auto [op, reason] : ArrayRef(leftFloat).take_front(8)) {
+        std::string name;
+        if (auto layer = dyn_cast<QuantizableLayerOpInterface>(op))
+          name = layer.getLayerName();
+        diag.attachNote(op->getLoc())
+            << op->getName() << (name.empty() ? "" : " '") << name
+            << (name.empty() ? "" : "'") << ": "
+            << stringifyNotQuantizedReason(reason);
+      }
+      return signalPassFailure();
     }
     // Observers all of whose consumers were quantized are done with, and
     // so are the float weights nothing reads any more.
@@ -253,7 +340,32 @@ struct QuantizePass : mlir::qopt::impl::QuantizePassBase<QuantizePass> {
     int64_t n = weightTy.getDimSize(0), k = weightTy.getDimSize(1);
     Type f32 = b.getF32Type(), i8 = b.getI8Type();
     StoredWeight out;
-    if (blocked && scheme == QuantScheme::NF4) {
+    if (blocked) {
+      // The last block padded with zeros: K rounded up to the group.
+      int64_t kp = (k + groupSize - 1) / groupSize * groupSize;
+      std::vector<float> padded = padColumns(w, n, k, kp);
+      return storeBlocked(b, loc, padded, n, kp, name);
+    }
+    std::optional<ChannelInt8> q = quantizePerChannel(w, weightTy.getShape());
+    if (!q)
+      return failure();
+    out.format = WeightFormat::Int8;
+    out.weight = blobConstant<int8_t>(b, loc, weightTy.clone(i8),
+                                      name + ".int8", q->values);
+    std::vector<float> scales(q->scales.begin(), q->scales.end());
+    out.scale = blobConstant<float>(b, loc, RankedTensorType::get({n}, f32),
+                                    name + ".scale", scales);
+    return out;
+  }
+
+  /// A 4-bit weight [n, k] (k a multiple of the group) packed, with its
+  /// block scales (and zero points).
+  FailureOr<StoredWeight> storeBlocked(OpBuilder &b, Location loc,
+                                       const std::vector<float> &w, int64_t n,
+                                       int64_t k, const std::string &name) {
+    Type f32 = b.getF32Type(), i8 = b.getI8Type();
+    StoredWeight out;
+    if (scheme == QuantScheme::NF4) {
       std::vector<uint8_t> packed;
       std::vector<float> absmax;
       if (!::qopt::quantizeNF4(w.data(), n, k, groupSize, packed, absmax))
@@ -277,48 +389,64 @@ struct QuantizePass : mlir::qopt::impl::QuantizePassBase<QuantizePass> {
       out.scaleOffset = b.getF64FloatAttr(dq.offset);
       return out;
     }
-    if (blocked) {
-      std::optional<Blocked4> q =
-          quantizeBlocked4(w, n, k, groupSize, weightSymmetric);
-      if (!q)
-        return failure();
-      out.format = weightSymmetric ? WeightFormat::Int4 : WeightFormat::UInt4;
-      out.group = groupSize;
-      out.weight = blobConstant<int8_t>(
-          b, loc, RankedTensorType::get({n, k / 2}, i8),
-          name + "." + stringifyWeightFormat(out.format).str(), q->packed);
-      auto sTy = RankedTensorType::get({n, k / groupSize}, f32);
-      out.scale = blobConstant<float>(b, loc, sTy, name + ".scale", q->scales);
-      if (!weightSymmetric)
-        out.zeroPoint = blobConstant<int8_t>(
-            b, loc, sTy.clone(i8), name + ".zero_point", q->zeroPoints);
-      return out;
-    }
-    std::optional<ChannelInt8> q = quantizePerChannel(w, weightTy.getShape());
+    ::qopt::Int4Scale method = ::qopt::Int4Scale::MSE;
+    if (int4Scale == Int4ScaleMethod::SignedExtreme)
+      method = ::qopt::Int4Scale::SignedExtreme;
+    else if (int4Scale == Int4ScaleMethod::AbsMax)
+      method = ::qopt::Int4Scale::AbsMax;
+    else if (int4Scale == Int4ScaleMethod::MinMax)
+      method = ::qopt::Int4Scale::MinMax;
+    std::optional<Blocked4> q =
+        quantizeBlocked4(w, n, k, groupSize, weightSymmetric, method);
     if (!q)
       return failure();
-    out.format = WeightFormat::Int8;
-    out.weight = blobConstant<int8_t>(b, loc, weightTy.clone(i8),
-                                      name + ".int8", q->values);
-    std::vector<float> scales(q->scales.begin(), q->scales.end());
-    out.scale = blobConstant<float>(b, loc, RankedTensorType::get({n}, f32),
-                                    name + ".scale", scales);
+    out.format = weightSymmetric ? WeightFormat::Int4 : WeightFormat::UInt4;
+    out.group = groupSize;
+    out.weight = blobConstant<int8_t>(
+        b, loc, RankedTensorType::get({n, k / 2}, i8),
+        name + "." + stringifyWeightFormat(out.format).str(), q->packed);
+    auto sTy = RankedTensorType::get({n, k / groupSize}, f32);
+    out.scale = blobConstant<float>(b, loc, sTy, name + ".scale", q->scales);
+    if (!weightSymmetric)
+      out.zeroPoint = blobConstant<int8_t>(b, loc, sTy.clone(i8),
+                                           name + ".zero_point", q->zeroPoints);
     return out;
   }
 
-  LogicalResult quantizeLinear(LinearOp op, const std::string &layer) {
+  /// Where the quantized form of a weight shared by several layers goes:
+  /// right after the weight's definition, which dominates every use (the
+  /// first user may sit in a region, e.g. an If branch, that the others
+  /// cannot see).
+  static OpBuilder sharedWeightBuilder(Value weight, Operation *user) {
+    OpBuilder b(user);
+    if (Operation *def = weight.getDefiningOp())
+      b.setInsertionPointAfter(def);
+    return b;
+  }
+
+  LogicalResult quantizeLinear(LinearOp op, const std::string &layer,
+                               std::optional<NotQuantizedReason> &skip) {
     auto weightTy = cast<RankedTensorType>(op.getWeight().getType());
     std::optional<std::vector<float>> w = constantF32Values(op.getWeight());
-    if (!w || !weightTy.hasStaticShape() ||
-        !op.getInput().getType().getElementType().isF32())
-      return success(); // not a constant f32 weight: stays float
+    // Not a constant f32 weight: stays float.
+    if (!op.getInput().getType().getElementType().isF32() ||
+        !weightTy.getElementType().isF32())
+      skip = NotQuantizedReason::NotF32;
+    else if (!weightTy.hasStaticShape())
+      skip = NotQuantizedReason::Shape;
+    else if (!w)
+      skip = NotQuantizedReason::DynamicWeight;
+    if (skip)
+      return success();
     auto observer = op.getInput().getDefiningOp<ObserveOp>();
     ActivationMode activation =
         scheme == QuantScheme::W8A8          ? ActivationMode::Static
         : scheme == QuantScheme::W8A8Dynamic ? ActivationMode::Dynamic
                                              : ActivationMode::None;
-    if (activation == ActivationMode::Static && !observer)
-      return success(); // not calibrated: stays float
+    if (activation == ActivationMode::Static && !observer) {
+      skip = NotQuantizedReason::NotCalibrated; // stays float
+      return success();
+    }
     int64_t n = weightTy.getDimSize(0), k = weightTy.getDimSize(1);
     std::string name = layer.empty() ? std::string("weight") : layer;
     OpBuilder b(op);
@@ -329,11 +457,6 @@ struct QuantizePass : mlir::qopt::impl::QuantizePassBase<QuantizePass> {
           << k << " exceeds " << kMaxIntegerK
           << " (i32 accumulation could overflow): weight-only int8 instead";
       activation = ActivationMode::None;
-    }
-    if (isBlocked4() && k % groupSize != 0) {
-      op.emitWarning("qopt-quantize: K = ")
-          << k << " is not a multiple of group-size " << int64_t(groupSize)
-          << ": weight-only int8 instead";
     }
 
     if (scheme == QuantScheme::W8A8 && form == QuantizedLinearForm::QDQ) {
@@ -346,7 +469,8 @@ struct QuantizePass : mlir::qopt::impl::QuantizePassBase<QuantizePass> {
             quantizePerChannel(*w, weightTy.getShape());
         if (!q)
           return op.emitOpError("qopt-quantize: the weight is not finite");
-        wdq = qdqWeight(b, loc, op.getWeight(), *q, name);
+        OpBuilder wb = sharedWeightBuilder(op.getWeight(), op);
+        wdq = qdqWeight(wb, loc, op.getWeight(), *q, name);
       }
       replacedWeights.insert(op.getWeight());
       op.getInputMutable().assign(*act);
@@ -355,11 +479,12 @@ struct QuantizePass : mlir::qopt::impl::QuantizePassBase<QuantizePass> {
     }
 
     Value input = observer ? observer.getInput() : op.getInput();
-    bool blocked = isBlocked4() && k % groupSize == 0;
+    bool blocked = isBlocked4();
     StoredWeight &stored = storedWeights[{op.getWeight(), int(blocked)}];
     if (!stored.weight) {
+      OpBuilder wb = sharedWeightBuilder(op.getWeight(), op);
       FailureOr<StoredWeight> made =
-          storeWeight(b, loc, *w, weightTy, name, blocked);
+          storeWeight(wb, loc, *w, weightTy, name, blocked);
       if (failed(made))
         return op.emitOpError("qopt-quantize: the weight is not finite");
       stored = *made;
@@ -394,20 +519,27 @@ struct QuantizePass : mlir::qopt::impl::QuantizePassBase<QuantizePass> {
   }
 
   LogicalResult quantizeConv(linalg::Conv2DNchwFchwOp conv,
-                             const std::string &layer) {
-    if (!conv.hasPureTensorSemantics())
+                             const std::string &layer,
+                             std::optional<NotQuantizedReason> &skip) {
+    if (!conv.hasPureTensorSemantics()) {
+      skip = NotQuantizedReason::Scheme;
       return success();
+    }
     Operation *op = conv;
     OpOperand *input = conv.getDpsInputOperand(0);
     OpOperand *filter = conv.getDpsInputOperand(1);
     auto filterTy = cast<RankedTensorType>(filter->get().getType());
     std::optional<std::vector<float>> w = constantF32Values(filter->get());
-    if (!w || !filterTy.hasStaticShape())
-      return success();
-    if (scheme == QuantScheme::W8A8Dynamic)
-      return success(); // per-token scales are for linear layers
+    if (!filterTy.hasStaticShape())
+      skip = NotQuantizedReason::Shape;
+    else if (!w)
+      skip = NotQuantizedReason::DynamicWeight;
+    else if (scheme == QuantScheme::W8A8Dynamic)
+      skip = NotQuantizedReason::Scheme; // per-token scales: linear layers
     auto observer = input->get().getDefiningOp<ObserveOp>();
-    if (scheme == QuantScheme::W8A8 && !observer)
+    if (!skip && scheme == QuantScheme::W8A8 && !observer)
+      skip = NotQuantizedReason::NotCalibrated;
+    if (skip)
       return success();
     OpBuilder b(op);
     if (scheme == QuantScheme::W8A8 && form == QuantizedLinearForm::QLinear)
@@ -418,7 +550,8 @@ struct QuantizePass : mlir::qopt::impl::QuantizePassBase<QuantizePass> {
           quantizePerChannel(*w, filterTy.getShape());
       if (!q)
         return op->emitOpError("qopt-quantize: the weight is not finite");
-      wdq = qdqWeight(b, op->getLoc(), filter->get(), *q,
+      OpBuilder wb = sharedWeightBuilder(filter->get(), op);
+      wdq = qdqWeight(wb, op->getLoc(), filter->get(), *q,
                       layer.empty() ? "weight" : layer);
     }
     if (scheme == QuantScheme::W8A8) {

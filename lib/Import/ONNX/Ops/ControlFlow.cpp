@@ -8,7 +8,8 @@
 //    whose static shapes differ between the branches join to dynamic dims.
 //  - Loop: scf.while over (iteration, condition, loop-carried values, scan
 //    buffers); the trip count M and the condition are each optional.
-//  - Scan (opset 9 on): scf.for over the scan axis; scan inputs are sliced
+//  - Scan: scf.for over the
+//  scan axis; scan inputs are sliced
 //    and scan outputs inserted, each in its direction along its axis.
 // A loop-carried value whose shape changes between iterations makes the
 // body be imported again with the joined (dynamic) type, until the types
@@ -23,6 +24,7 @@
 #include "OpHelpers.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 
@@ -606,8 +608,13 @@ LogicalResult buildLoop(ONNXNode &n) {
     for (int64_t d = 1; d < bufTy.getRank(); ++d)
       sizes.push_back(dimOFR(b, loc, buf, d));
     SmallVector<OpFoldResult> strides(bufTy.getRank(), b.getIndexAttr(1));
-    Value out =
+    Value slice =
         tensor::ExtractSliceOp::create(b, loc, buf, offsets, sizes, strides);
+    // Copied out of the buffer: a strided view of it would reach the NVPTX
+    // pipeline's device copies, which need identity layouts (the result
+    // is copied out for the caller anyway).
+    Value init = tensor::EmptyOp::create(b, loc, sizes, bufTy.getElementType());
+    Value out = linalg::CopyOp::create(b, loc, slice, init).getResult(0);
     n.setOutput(numCarried + k, out, lb.outputs[1 + numCarried + k].dtype);
   }
   return success();
@@ -617,9 +624,135 @@ LogicalResult buildLoop(ONNXNode &n) {
 // Scan
 //===----------------------------------------------------------------------===//
 
-LogicalResult buildScanBefore9(ONNXNode &n) {
-  return n.emitError() << "Scan before opset 9 (batched, with "
-                          "sequence_lens) is not supported";
+/// Scan's loop at n.b's insertion point: `states` carried, `scans` sliced
+/// along `inAxes` in directions `inDirs`, the body's scan outputs stacked
+/// along `outAxes` (normalized here) in directions `outDirs`. Returns the
+/// final states, then the scan outputs.
+FailureOr<SmallVector<GraphValue>>
+buildScanLoop(ONNXNode &n, const onnx::GraphProto &body,
+              ArrayRef<GraphValue> states, ArrayRef<GraphValue> scans,
+              ArrayRef<int64_t> inAxes, ArrayRef<int64_t> inDirs,
+              SmallVector<int64_t> outAxes, ArrayRef<int64_t> outDirs) {
+  OpBuilder &b = n.b;
+  Location loc = n.loc;
+  int64_t m = scans.size(), numState = states.size();
+  int64_t numScanOut = body.output_size() - numState;
+  auto scanType = [&](int64_t j) {
+    return cast<RankedTensorType>(scans[j].value.getType());
+  };
+  // The sequence length: the scan axis of every scan input.
+  Value first = scans[0].value;
+  Value length = dimValue(b, loc, first, inAxes[0]);
+  std::optional<int64_t> staticLength;
+  if (!scanType(0).isDynamicDim(inAxes[0]))
+    staticLength = scanType(0).getDimSize(inAxes[0]);
+  for (int64_t j = 1; j < m; ++j) {
+    RankedTensorType ty = scanType(j);
+    int64_t d = ty.getDimSize(inAxes[j]);
+    if (staticLength && !ty.isDynamicDim(inAxes[j]) && d != *staticLength)
+      return n.emitError() << "scan input #" << j << " has " << d
+                           << " elements along its axis, scan input #0 has "
+                           << *staticLength;
+    assertSameSize(n, scans[j].value, inAxes[j], first, inAxes[0],
+                   "scan inputs of different lengths");
+  }
+
+  SmallVector<GraphValue> carried(states.begin(), states.end());
+  Value lastIndex = arith::SubIOp::create(b, loc, length, cIndex(b, loc, 1));
+  auto makeInputs = [&](OpBuilder &bb, Block &block) {
+    SmallVector<GraphValue> in;
+    for (auto [i, v] : llvm::enumerate(carried))
+      in.push_back({block.getArgument(1 + i), v.dtype});
+    Value iv = block.getArgument(0);
+    Value reversed = arith::SubIOp::create(bb, loc, lastIndex, iv);
+    for (int64_t j = 0; j < m; ++j) {
+      Value x = scans[j].value;
+      auto ty = cast<RankedTensorType>(x.getType());
+      int64_t axis = inAxes[j];
+      SmallVector<OpFoldResult> offsets(ty.getRank(), bb.getIndexAttr(0));
+      offsets[axis] = inDirs[j] ? reversed : iv;
+      SmallVector<OpFoldResult> sizes;
+      SmallVector<int64_t> sliceShape;
+      for (int64_t d = 0; d < ty.getRank(); ++d) {
+        sizes.push_back(d == axis ? bb.getIndexAttr(1) : dimOFR(bb, loc, x, d));
+        if (d != axis)
+          sliceShape.push_back(ty.getDimSize(d));
+      }
+      SmallVector<OpFoldResult> strides(ty.getRank(), bb.getIndexAttr(1));
+      auto sliceTy = RankedTensorType::get(sliceShape, ty.getElementType());
+      Value slice = tensor::ExtractSliceOp::create(bb, loc, sliceTy, x, offsets,
+                                                   sizes, strides);
+      in.push_back({slice, scans[j].dtype});
+    }
+    return in;
+  };
+  FailureOr<std::unique_ptr<LoopBody>> imported =
+      importLoopBody(n, body, {b.getIndexType()}, carried, 0, makeInputs);
+  if (failed(imported))
+    return failure();
+  LoopBody &lb = **imported;
+  Block *block = lb.block.get();
+
+  SmallVector<int64_t> outRanks;
+  for (int64_t k = 0; k < numScanOut; ++k)
+    outRanks.push_back(
+        cast<RankedTensorType>(lb.outputs[numState + k].value.getType())
+            .getRank() +
+        1);
+  if (failed(checkAxesAndDirections(n, outAxes, outDirs, outRanks,
+                                    "scan_output_axes",
+                                    "scan_output_directions")))
+    return failure();
+
+  SmallVector<Value> initBufs;
+  SmallVector<bool> mayGrow;
+  for (int64_t k = 0; k < numScanOut; ++k) {
+    auto elemTy =
+        cast<RankedTensorType>(lb.outputs[numState + k].value.getType());
+    bool grow;
+    initBufs.push_back(initialBuffer(b, loc, elemTy, outAxes[k], length, grow));
+    mayGrow.push_back(grow);
+  }
+
+  OpBuilder bb = builderAtEnd(n.b.getContext(), block);
+  SmallVector<Value> yields;
+  for (int64_t i = 0; i < numState; ++i)
+    yields.push_back(castTo(bb, loc, lb.outputs[i].value, lb.carriedTypes[i]));
+  Value iv = block->getArgument(0);
+  Value reversed = arith::SubIOp::create(bb, loc, lastIndex, iv);
+  for (int64_t k = 0; k < numScanOut; ++k) {
+    Value buf = block->addArgument(initBufs[k].getType(), loc);
+    Value written = insertScanElement(
+        bb, loc, buf, lb.outputs[numState + k].value,
+        outDirs[k] ? reversed : iv, outAxes[k], length, mayGrow[k]);
+    yields.push_back(castTo(bb, loc, written, initBufs[k].getType()));
+  }
+  scf::YieldOp::create(bb, loc, yields);
+
+  SmallVector<Value> inits;
+  for (auto [i, v] : llvm::enumerate(carried))
+    inits.push_back(castTo(b, loc, v.value, lb.carriedTypes[i]));
+  llvm::append_range(inits, initBufs);
+  auto forOp = scf::ForOp::create(b, loc, cIndex(b, loc, 0), length,
+                                  cIndex(b, loc, 1), inits);
+  forOp.getRegion().front().erase();
+  forOp.getRegion().push_back(lb.block.release());
+  b.setInsertionPointAfter(forOp);
+
+  SmallVector<GraphValue> results;
+  for (int64_t i = 0; i < numState; ++i)
+    results.push_back({forOp.getResult(i), carried[i].dtype});
+  for (int64_t k = 0; k < numScanOut; ++k) {
+    Value out = forOp.getResult(numState + k);
+    auto ty = cast<RankedTensorType>(out.getType());
+    if (staticLength) {
+      SmallVector<int64_t> shape(ty.getShape());
+      shape[outAxes[k]] = *staticLength;
+      out = castTo(b, loc, out, ty.clone(shape));
+    }
+    results.push_back({out, lb.outputs[numState + k].dtype});
+  }
+  return results;
 }
 
 LogicalResult buildScan(ONNXNode &n) {
@@ -675,121 +808,148 @@ LogicalResult buildScan(ONNXNode &n) {
                                     "scan_input_directions")))
     return failure();
 
+  SmallVector<GraphValue> states, scans;
+  for (int64_t i = 0; i < n.numInputs(); ++i)
+    (i < numState ? states : scans).push_back({n.input(i), n.inputDType(i)});
+  FailureOr<SmallVector<GraphValue>> results = buildScanLoop(
+      n, body, states, scans, *inAxes, *inDirs, *outAxes, *outDirs);
+  if (failed(results))
+    return failure();
+  for (auto [i, v] : llvm::enumerate(*results))
+    n.setOutput(i, v.value, v.dtype);
+  return success();
+}
+
+/// Scan-8: inputs (sequence_lens, states..., scan inputs...) with a leading
+/// batch dim, the sequence along dim 1 of every scan input; the body sees one
+/// batch element. An scf.for over the batch runs Scan's loop on each element
+/// and stacks its results along dim 0.
+LogicalResult buildScan8(ONNXNode &n) {
+  FailureOr<const onnx::GraphProto *> bodyG = requiredGraph(n, "body");
+  if (failed(bodyG))
+    return failure();
+  const onnx::GraphProto &body = **bodyG;
+  FailureOr<int64_t> numScanIn = n.getRequiredInt("num_scan_inputs");
+  if (failed(numScanIn))
+    return failure();
+  int64_t m = *numScanIn;
+  if (n.numInputs() < 2 || m < 1 || m > n.numInputs() - 1)
+    return n.emitError() << "num_scan_inputs is " << m << ", the node has "
+                         << n.numInputs() << " inputs (sequence_lens first)";
+  int64_t numState = n.numInputs() - 1 - m;
+  for (int64_t i = 1; i < n.numInputs(); ++i)
+    if (!n.hasInput(i))
+      return n.emitError() << "input #" << i << " is required";
+  if (body.input_size() != numState + m)
+    return n.emitError() << "body has " << body.input_size()
+                         << " inputs, expected " << numState + m << " ("
+                         << numState << " state variables and " << m
+                         << " scan inputs)";
+  if (body.output_size() < numState)
+    return n.emitError() << "body has " << body.output_size()
+                         << " outputs, expected at least " << numState
+                         << " (the state variables)";
+  int64_t numScanOut = body.output_size() - numState;
+  if (n.numOutputs() > numState + numScanOut)
+    return n.emitError() << "has " << n.numOutputs()
+                         << " outputs, the body gives " << numState
+                         << " state variables and " << numScanOut
+                         << " scan outputs";
+  FailureOr<SmallVector<int64_t>> dirs =
+      n.getInts("directions", SmallVector<int64_t>(m, 0));
+  if (failed(dirs))
+    return failure();
+  if (static_cast<int64_t>(dirs->size()) != m)
+    return n.emitError() << "attribute 'directions' has " << dirs->size()
+                         << " values, expected " << m;
+  for (int64_t d : *dirs)
+    if (d != 0 && d != 1)
+      return n.emitError() << "attribute 'directions' holds " << d
+                           << ", expected 0 or 1";
+  for (int64_t i = 1; i < n.numInputs(); ++i)
+    if (n.inputType(i).getRank() < (i > numState ? 2 : 1))
+      return n.emitError() << "input #" << i
+                           << " lacks the batch (and sequence) dims";
+  Value first = n.input(1 + numState);
+  RankedTensorType firstTy = n.inputType(1 + numState);
+  // sequence_lens: only the full length for every batch element.
+  if (n.hasInput(0)) {
+    std::optional<SmallVector<int64_t>> lens = n.constantInts(0);
+    if (!lens || firstTy.isDynamicDim(1) || llvm::any_of(*lens, [&](int64_t l) {
+          return l != firstTy.getDimSize(1);
+        }))
+      return n.emitError() << "sequence_lens shorter than the sequence (or "
+                              "not constant) is not supported";
+  }
+
   OpBuilder &b = n.b;
   Location loc = n.loc;
-  // The sequence length: the scan axis of every scan input.
-  Value first = n.input(numState);
-  Value length = dimValue(b, loc, first, (*inAxes)[0]);
-  std::optional<int64_t> staticLength;
-  if (!n.inputType(numState).isDynamicDim((*inAxes)[0]))
-    staticLength = n.inputType(numState).getDimSize((*inAxes)[0]);
-  for (int64_t j = 1; j < m; ++j) {
-    RankedTensorType ty = n.inputType(numState + j);
-    int64_t d = ty.getDimSize((*inAxes)[j]);
-    if (staticLength && !ty.isDynamicDim((*inAxes)[j]) && d != *staticLength)
-      return n.emitError() << "scan input #" << j << " has " << d
-                           << " elements along its axis, scan input #0 has "
-                           << *staticLength;
-    assertSameSize(n, n.input(numState + j), (*inAxes)[j], first, (*inAxes)[0],
-                   "scan inputs of different lengths");
-  }
-
-  SmallVector<GraphValue> carried;
-  for (int64_t i = 0; i < numState; ++i)
-    carried.push_back({n.input(i), n.inputDType(i)});
-  Value lastIndex = arith::SubIOp::create(b, loc, length, cIndex(b, loc, 1));
-  auto makeInputs = [&](OpBuilder &bb, Block &block) {
-    SmallVector<GraphValue> in;
-    for (auto [i, v] : llvm::enumerate(carried))
-      in.push_back({block.getArgument(1 + i), v.dtype});
-    Value iv = block.getArgument(0);
-    Value reversed = arith::SubIOp::create(bb, loc, lastIndex, iv);
-    for (int64_t j = 0; j < m; ++j) {
-      Value x = n.input(numState + j);
-      auto ty = cast<RankedTensorType>(x.getType());
-      int64_t axis = (*inAxes)[j];
-      SmallVector<OpFoldResult> offsets(ty.getRank(), bb.getIndexAttr(0));
-      offsets[axis] = (*inDirs)[j] ? reversed : iv;
-      SmallVector<OpFoldResult> sizes;
-      SmallVector<int64_t> sliceShape;
-      for (int64_t d = 0; d < ty.getRank(); ++d) {
-        sizes.push_back(d == axis ? bb.getIndexAttr(1) : dimOFR(bb, loc, x, d));
-        if (d != axis)
-          sliceShape.push_back(ty.getDimSize(d));
-      }
-      SmallVector<OpFoldResult> strides(ty.getRank(), bb.getIndexAttr(1));
-      auto sliceTy = RankedTensorType::get(sliceShape, ty.getElementType());
-      Value slice = tensor::ExtractSliceOp::create(bb, loc, sliceTy, x, offsets,
-                                                   sizes, strides);
-      in.push_back({slice, n.inputDType(numState + j)});
-    }
-    return in;
+  Value batch = dimValue(b, loc, first, 0);
+  // The per-element loop is built into a block of its own first, to learn
+  // its result types.
+  DetachedBlock block;
+  Block *body8 = block.get();
+  Value bi = body8->addArgument(b.getIndexType(), loc);
+  OpBuilder::InsertPoint outerIp = b.saveInsertionPoint();
+  b.setInsertionPointToEnd(body8);
+  auto element = [&](int64_t i) {
+    Value x = n.input(i);
+    auto ty = cast<RankedTensorType>(x.getType());
+    SmallVector<OpFoldResult> offsets(ty.getRank(), b.getIndexAttr(0));
+    offsets[0] = bi;
+    SmallVector<OpFoldResult> sizes{b.getIndexAttr(1)};
+    for (int64_t d = 1; d < ty.getRank(); ++d)
+      sizes.push_back(dimOFR(b, loc, x, d));
+    SmallVector<OpFoldResult> strides(ty.getRank(), b.getIndexAttr(1));
+    auto sliceTy =
+        RankedTensorType::get(ty.getShape().drop_front(), ty.getElementType());
+    return GraphValue{tensor::ExtractSliceOp::create(b, loc, sliceTy, x,
+                                                     offsets, sizes, strides),
+                      n.inputDType(i)};
   };
-  FailureOr<std::unique_ptr<LoopBody>> imported =
-      importLoopBody(n, body, {b.getIndexType()}, carried, 0, makeInputs);
-  if (failed(imported))
-    return failure();
-  LoopBody &lb = **imported;
-  Block *block = lb.block.get();
-
-  SmallVector<int64_t> outRanks;
-  for (int64_t k = 0; k < numScanOut; ++k)
-    outRanks.push_back(
-        cast<RankedTensorType>(lb.outputs[numState + k].value.getType())
-            .getRank() +
-        1);
-  if (failed(checkAxesAndDirections(n, *outAxes, *outDirs, outRanks,
-                                    "scan_output_axes",
-                                    "scan_output_directions")))
+  SmallVector<GraphValue> states, scans;
+  for (int64_t i = 1; i < n.numInputs(); ++i)
+    (i <= numState ? states : scans).push_back(element(i));
+  FailureOr<SmallVector<GraphValue>> results = buildScanLoop(
+      n, body, states, scans, SmallVector<int64_t>(m, 0), *dirs,
+      SmallVector<int64_t>(numScanOut, 0), SmallVector<int64_t>(numScanOut, 0));
+  if (failed(results))
     return failure();
 
-  SmallVector<Value> initBufs;
+  // Stack each result along a new batch dim.
+  b.restoreInsertionPoint(outerIp);
+  SmallVector<Value> inits, yields;
   SmallVector<bool> mayGrow;
-  for (int64_t k = 0; k < numScanOut; ++k) {
-    auto elemTy =
-        cast<RankedTensorType>(lb.outputs[numState + k].value.getType());
+  for (const GraphValue &r : *results) {
+    auto ty = cast<RankedTensorType>(r.value.getType());
     bool grow;
-    initBufs.push_back(
-        initialBuffer(b, loc, elemTy, (*outAxes)[k], length, grow));
+    inits.push_back(initialBuffer(b, loc, ty, 0, batch, grow));
     mayGrow.push_back(grow);
   }
-
-  OpBuilder bb = builderAtEnd(n.b.getContext(), block);
-  SmallVector<Value> yields;
-  for (int64_t i = 0; i < numState; ++i)
-    yields.push_back(castTo(bb, loc, lb.outputs[i].value, lb.carriedTypes[i]));
-  Value iv = block->getArgument(0);
-  Value reversed = arith::SubIOp::create(bb, loc, lastIndex, iv);
-  for (int64_t k = 0; k < numScanOut; ++k) {
-    Value buf = block->addArgument(initBufs[k].getType(), loc);
-    Value written = insertScanElement(
-        bb, loc, buf, lb.outputs[numState + k].value,
-        (*outDirs)[k] ? reversed : iv, (*outAxes)[k], length, mayGrow[k]);
-    yields.push_back(castTo(bb, loc, written, initBufs[k].getType()));
+  b.setInsertionPointToEnd(body8);
+  for (auto [k, r] : llvm::enumerate(*results)) {
+    Value buf = body8->addArgument(inits[k].getType(), loc);
+    Value written =
+        insertScanElement(b, loc, buf, r.value, bi, 0, batch, mayGrow[k]);
+    yields.push_back(castTo(b, loc, written, inits[k].getType()));
   }
-  scf::YieldOp::create(bb, loc, yields);
-
-  SmallVector<Value> inits;
-  for (auto [i, v] : llvm::enumerate(carried))
-    inits.push_back(castTo(b, loc, v.value, lb.carriedTypes[i]));
-  llvm::append_range(inits, initBufs);
-  auto forOp = scf::ForOp::create(b, loc, cIndex(b, loc, 0), length,
+  scf::YieldOp::create(b, loc, yields);
+  b.restoreInsertionPoint(outerIp);
+  auto forOp = scf::ForOp::create(b, loc, cIndex(b, loc, 0), batch,
                                   cIndex(b, loc, 1), inits);
   forOp.getRegion().front().erase();
-  forOp.getRegion().push_back(lb.block.release());
+  forOp.getRegion().push_back(block.release());
   b.setInsertionPointAfter(forOp);
-
-  for (int64_t i = 0; i < numState; ++i)
-    n.setOutput(i, forOp.getResult(i), carried[i].dtype);
-  for (int64_t k = 0; k < numScanOut; ++k) {
-    Value out = forOp.getResult(numState + k);
-    auto ty = cast<RankedTensorType>(out.getType());
-    if (staticLength) {
-      SmallVector<int64_t> shape(ty.getShape());
-      shape[(*outAxes)[k]] = *staticLength;
-      out = castTo(b, loc, out, ty.clone(shape));
+  for (auto [k, r] : llvm::enumerate(*results)) {
+    Value out = forOp.getResult(k);
+    if (!firstTy.isDynamicDim(0)) {
+      SmallVector<int64_t> shape(
+          cast<RankedTensorType>(out.getType()).getShape());
+      shape[0] = firstTy.getDimSize(0);
+      out = castTo(b, loc, out,
+                   cast<RankedTensorType>(out.getType()).clone(shape));
     }
-    n.setOutput(numState + k, out, lb.outputs[numState + k].dtype);
+    n.setOutput(k, out, r.dtype);
   }
   return success();
 }
@@ -799,6 +959,6 @@ LogicalResult buildScan(ONNXNode &n) {
 void mlir::qopt::onnx_import::registerControlFlowOps(OpRegistry &r) {
   r.add("", "If", 1, buildIf);
   r.add("", "Loop", 1, buildLoop);
-  r.add("", "Scan", 8, buildScanBefore9);
+  r.add("", "Scan", 8, buildScan8);
   r.add("", "Scan", 9, buildScan);
 }

@@ -74,7 +74,7 @@ LogicalResult buildExpand(ONNXNode &n) {
         // The input dim is kept: the shape entry must be 1 or equal it
         // (a dynamic dim of size 1 does not broadcast).
         Value ad = dimValue(b, loc, n.input(0), i);
-        if (v != ad)
+        if (!isSameSizeAsDim(n, v, n.input(0), i))
           assertAtRunTime(
               n, arith::OrIOp::create(b, loc, cmpEq(v, one), cmpEq(v, ad)),
               "shape entry " + Twine(k) + " differs from dynamic input dim " +
@@ -125,6 +125,8 @@ LogicalResult buildExpand(ONNXNode &n) {
       exprs.push_back(broadcast ? getAffineConstantExpr(0, ctx)
                                 : getAffineDimExpr(d, ctx));
   }
+  if (llvm::any_of(*shapeOfr, [](OpFoldResult e) { return isa<Value>(e); }))
+    assertSizesFit(n, sizes);
   RankedTensorType outTy = typeOfSizes(sizes, inTy.getElementType());
   if (DenseElementsAttr c = smallConstant(n, 0)) {
     Value v;
@@ -193,6 +195,8 @@ LogicalResult buildTile(ONNXNode &n) {
   for (int64_t d = 0; d < rank; ++d)
     outSizes.push_back(
         product(b, loc, {dimOFR(b, loc, n.input(0), d), (*reps)[d]}));
+  if (llvm::any_of(*reps, [](OpFoldResult r) { return isa<Value>(r); }))
+    assertSizesFit(n, outSizes);
   RankedTensorType outTy = typeOfSizes(outSizes, inTy.getElementType());
   if (DenseElementsAttr c = smallConstant(n, 0)) {
     SmallVector<int64_t> st = stridesOf(inTy.getShape());

@@ -344,6 +344,10 @@ LogicalResult buildMatMul(ONNXNode &n) {
   RankedTensorType aTy = n.inputType(0), bTy = n.inputType(1);
   if (aTy.getRank() == 0 || bTy.getRank() == 0)
     return n.emitError() << "inputs must have rank >= 1";
+  // A weight behind Cast/Reshape/Squeeze/Transpose ops: the constant.
+  if (bTy.getRank() == 2 && isFloatDType(n.inputDType(0)))
+    if (Value folded = foldConstantWeight(n, 1))
+      n.replaceInput(1, folded);
 
   // x @ W with a constant 2-D float weight: qopt.linear. W is [in, out]
   // (transposed here), or the [1, 0] Transpose of an [out, in] constant,
@@ -450,6 +454,9 @@ LogicalResult buildGemm(ONNXNode &n) {
                          << " is not supported";
   bool hasC = n.hasInput(2);
   int64_t outN = *transB ? bTy.getDimSize(0) : bTy.getDimSize(1);
+  // A weight behind Cast/Reshape/Squeeze/Transpose ops: the constant.
+  if (Value folded = foldConstantWeight(n, 1))
+    n.replaceInput(1, folded);
 
   // Linear layer: constant B (or the [1, 0] Transpose of a constant), plain
   // A, alpha = beta = 1, 1-D (or [1, N]) C.

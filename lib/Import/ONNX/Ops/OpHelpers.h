@@ -82,6 +82,14 @@ bool tryFuseLinearBias(ONNXNode &node);
 /// that MatMul(x, Transpose(W)) imports as qopt.linear on W itself.
 void noteTransposedWeight(ONNXNode &node, Value out, ArrayRef<int64_t> perm);
 
+/// When input `idx` of `node` is an f32 tensor computed from one constant
+/// by reshapes (Reshape, Squeeze, Unsqueeze, Flatten), transposes and
+/// float Casts only, that chain evaluated into a new f32 constant (named
+/// after the constant's initializer; shared by every node reading the same
+/// value), else null. MatMul and Gemm use it as a constant weight
+/// (WeightFolding.cpp).
+Value foldConstantWeight(ONNXNode &node, int64_t idx);
+
 /// The product of one input and one weight element in the accumulator type;
 /// null means float multiplication.
 using ConvProductFn =

@@ -310,12 +310,16 @@ Value sliceDirection(ONNXNode &n, Value v, int64_t d, int64_t first,
 }
 
 /// The [B, H] slice of a [dirs, B, H] (or [B, dirs, H] when batch-first)
-/// state at direction `d`.
+/// state at direction `d`, B sized (and typed) as X's batch `batch`: a
+/// static state with a symbolic X batch reads as dynamic (their agreement
+/// is checked at run time).
 Value stateOfDirection(OpBuilder &b, Location loc, Value v, int64_t d,
                        bool batchFirst, OpFoldResult batch, int64_t hidden) {
   auto ty = cast<RankedTensorType>(v.getType());
+  std::optional<int64_t> staticBatch = getConstantIntValue(batch);
   auto outTy = RankedTensorType::get(
-      {ty.getDimSize(batchFirst ? 0 : 1), hidden}, ty.getElementType());
+      {staticBatch ? *staticBatch : ShapedType::kDynamic, hidden},
+      ty.getElementType());
   OpFoldResult zero = b.getIndexAttr(0), one = b.getIndexAttr(1);
   SmallVector<OpFoldResult> offsets, sizes;
   if (batchFirst) {
@@ -447,6 +451,9 @@ private:
   Value seqLens; // [B] i32 or null
   Value seqLenI32;
 
+  /// The name of a slice of input `input` (W, R, B, P): its initializer's
+  /// (else `<node>.<input>`), `.forward` / `.backward` for two directions,
+  /// then `suffix`.
   std::string weightName(int64_t input, StringRef suffix, int64_t dir) const;
   Value clip(OpBuilder &nb, Location l, Value x) const;
   DirectionResults runDirection(int64_t dir, const DirectionInputs &in,
@@ -458,10 +465,10 @@ private:
 
 std::string RecurrentBuilder::weightName(int64_t input, StringRef suffix,
                                          int64_t dir) const {
-  static constexpr StringLiteral inputNames[] = {"W", "R", "B"};
-  std::string base =
-      n.importer.initializerOf(n.input(input))
-          .value_or((n.name() + "." + inputNames[input - 1]).str());
+  static constexpr StringLiteral inputNames[] = {
+      "X", "W", "R", "B", "sequence_lens", "initial_h", "initial_c", "P"};
+  std::string base = n.importer.initializerOf(n.input(input))
+                         .value_or((n.name() + "." + inputNames[input]).str());
   if (spec.dirs == 2)
     base += dir == 0 ? ".forward" : ".backward";
   return base + suffix.str();
@@ -549,8 +556,8 @@ LogicalResult RecurrentBuilder::build() {
                                    weightName(3, ".recurrent_h", d));
     }
     if (spec.cell == Cell::LSTM && n.numInputs() > 7 && n.hasInput(7))
-      in.peephole = sliceDirection(n, n.input(7), d, 0, 3 * H,
-                                   weightName(2, ".peephole", d));
+      in.peephole =
+          sliceDirection(n, n.input(7), d, 0, 3 * H, weightName(7, "", d));
     SmallVector<OpFoldResult> stateSizes{batch, b.getIndexAttr(H)};
     in.h0 =
         n.numInputs() > 5 && n.hasInput(5)

@@ -144,12 +144,12 @@ LogicalResult buildReshape(ONNXNode &n) {
   bool anyDynEntry = false;
   for (auto [i, v] : llvm::enumerate(shape)) {
     if (Value e = i < dynEntries.size() ? dynEntries[i] : Value()) {
-      // A dim of the input itself (x.view(x.size(0), ...)): as a 0 entry.
-      if (auto dim = e.getDefiningOp<tensor::DimOp>();
-          dim && dim.getSource() == x && dim.getConstantIndex() &&
-          static_cast<int64_t>(i) < inRank) {
+      // The input's own dim at this position (x.view(x.size(0), ...), or
+      // the size of a tensor x was computed from): as a 0 entry.
+      if (static_cast<int64_t>(i) < inRank && inTy.isDynamicDim(i) &&
+          isSameSizeAsDim(n, e, x, i)) {
         sizes.push_back(e);
-        copiedDyn.push_back(*dim.getConstantIndex());
+        copiedDyn.push_back(i);
         continue;
       }
       anyDynEntry = true;
@@ -255,6 +255,8 @@ LogicalResult buildReshape(ONNXNode &n) {
   } else if (sameDyn) {
     exact = true;
   }
+  if (anyDynEntry)
+    assertSizesFit(n, sizes);
   if (!exact) {
     SmallVector<OpFoldResult> inSizes;
     for (int64_t i = 0; i < inRank; ++i)

@@ -110,6 +110,7 @@ LogicalResult buildConstantOfShape(ONNXNode &n) {
   }
   auto ty = RankedTensorType::get(shape, value.getType());
   if (!ty.hasStaticShape()) {
+    assertSizesFit(n, *sizes);
     Value init = emptyTensor(n.b, n.loc, *sizes, value.getType());
     Value v = arith::ConstantOp::create(n.b, n.loc, value);
     n.setOutput(0, linalg::FillOp::create(n.b, n.loc, v, init).getResult(0),
@@ -169,6 +170,14 @@ LogicalResult buildDynamicRange(ONNXNode &n, Type et, bool isFloat) {
         arith::DivFOp::create(b, loc, arith::SubFOp::create(b, loc, v[1], v[0]),
                               v[2]));
     q = arith::MaximumFOp::create(b, loc, q, zero);
+    // Checked before the conversion, which a huge or NaN count breaks.
+    assertAtRunTime(
+        n,
+        arith::CmpFOp::create(
+            b, loc, arith::CmpFPredicate::OLT, q,
+            scalarConstant(b, loc, et,
+                           static_cast<double>(kMaxRunTimeElements))),
+        "the range has too many elements at run time");
     count = arith::IndexCastOp::create(
         b, loc, b.getIndexType(),
         arith::FPToSIOp::create(b, loc, b.getI64Type(), q));
@@ -198,6 +207,8 @@ LogicalResult buildDynamicRange(ONNXNode &n, Type et, bool isFloat) {
     start = arith::IndexCastOp::create(b, loc, et, toValue(b, loc, v[0]));
     delta = arith::IndexCastOp::create(b, loc, et, d);
   }
+  if (!isFloat)
+    assertSizesFit(n, {count});
   auto ty = RankedTensorType::get({ShapedType::kDynamic}, et);
   Value init = tensor::EmptyOp::create(b, loc, ty, ValueRange{count});
   Value y =

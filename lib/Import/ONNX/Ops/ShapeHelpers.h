@@ -98,6 +98,23 @@ bool evaluateSymbolically(ONNXNode &n);
 FailureOr<SmallVector<OpFoldResult>> dynamicInts(ONNXNode &n, int64_t i,
                                                  StringRef what);
 
+/// Whether index size `size` provably equals dim `d` of `t` at import: the
+/// same constant, or a dynamic size that traces back (through casts,
+/// destination-style ops, the size operands of tensor.empty, expand_shape
+/// and extract_slice, tensor.dim and qopt.linear's leading dims) to the
+/// same graph-input dim as `t`'s, dims of one dim_param counting as one.
+bool isSameSizeAsDim(ONNXNode &n, OpFoldResult size, Value t, int64_t d);
+
+/// Results sized at run time hold fewer elements than this (2^48).
+constexpr int64_t kMaxRunTimeElements = int64_t(1) << 48;
+
+/// Asserts at run time that the product of `sizes` is below
+/// kMaxRunTimeElements, computed without overflow and with the sizes read
+/// as unsigned (a negative size fails): a result sized by a shape known
+/// only at run time must not wrap its byte count. Nothing when all are
+/// constants.
+void assertSizesFit(ONNXNode &n, ArrayRef<OpFoldResult> sizes);
+
 } // namespace mlir::qopt::onnx_import
 
 #endif // QOPT_LIB_IMPORT_ONNX_OPS_SHAPEHELPERS_H

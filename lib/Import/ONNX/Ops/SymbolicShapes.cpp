@@ -17,9 +17,15 @@
 #include "../GraphImporter.h"
 #include "ShapeHelpers.h"
 
+#include "qopt/Dialect/QOpt/IR/QOptOps.h"
+
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/Dialect/Utils/StaticValueUtils.h"
+#include "mlir/Interfaces/DestinationStyleOpInterface.h"
+#include "llvm/Support/MathExtras.h"
+
+#include <limits>
 
 using namespace mlir;
 using namespace mlir::qopt::onnx_import;
@@ -114,14 +120,18 @@ std::optional<OpFoldResult> binaryOp(OpBuilder &b, Location loc, StringRef op,
                          cy = getConstantIntValue(y);
   if (cx && cy) {
     int64_t u = *cx, v = *cy, r;
-    if (op == "Add")
-      r = u + v;
-    else if (op == "Sub")
-      r = u - v;
-    else if (op == "Mul")
-      r = u * v;
-    else if (op == "Div") {
-      if (v == 0)
+    // On overflow the builder computes it as tensor code.
+    if (op == "Add") {
+      if (llvm::AddOverflow(u, v, r))
+        return std::nullopt;
+    } else if (op == "Sub") {
+      if (llvm::SubOverflow(u, v, r))
+        return std::nullopt;
+    } else if (op == "Mul") {
+      if (llvm::MulOverflow(u, v, r))
+        return std::nullopt;
+    } else if (op == "Div") {
+      if (v == 0 || (v == -1 && u == std::numeric_limits<int64_t>::min()))
         return std::nullopt;
       r = u / v; // C truncation, as onnxruntime's integer Div
     } else if (op == "Max")
@@ -311,8 +321,10 @@ std::optional<KnownInts> evaluate(ONNXNode &n, int32_t &dtype) {
       start = *s;
       end = *e;
     }
-    // The spec's clamping (as Slice's static path).
+    // The spec's clamping (as Slice's static path); a step longer than
+    // the data takes one element, so clamping it changes nothing.
     int64_t dim = data->elems.size();
+    step = std::clamp<int64_t>(step, -(dim + 1), dim + 1);
     if (start < 0)
       start += dim;
     if (end < 0)
@@ -418,13 +430,16 @@ std::optional<KnownInts> evaluate(ONNXNode &n, int32_t &dtype) {
     if (!data || !onlyAttributes(n, {}) || (op == "Not") != (dtype == kBool))
       return std::nullopt;
     for (OpFoldResult &e : data->elems) {
-      if (op == "Neg")
-        e = *binaryOp(b, loc, "Sub", b.getIndexAttr(0), e);
-      else if (op == "Not")
-        e = *binaryOp(b, loc, "Equal", e, b.getIndexAttr(0));
-      else if (!isNonNegative(e))
-        e = *binaryOp(b, loc, "Max", e,
-                      *binaryOp(b, loc, "Sub", b.getIndexAttr(0), e));
+      std::optional<OpFoldResult> r = e;
+      if (op == "Not")
+        r = binaryOp(b, loc, "Equal", e, b.getIndexAttr(0));
+      else if (op == "Neg" || !isNonNegative(e))
+        r = binaryOp(b, loc, "Sub", b.getIndexAttr(0), e);
+      if (r && op == "Abs" && !isNonNegative(e))
+        r = binaryOp(b, loc, "Max", e, *r);
+      if (!r)
+        return std::nullopt;
+      e = *r;
     }
     return data;
   }
@@ -605,4 +620,151 @@ mlir::qopt::onnx_import::dynamicInts(ONNXNode &n, int64_t i, StringRef what) {
     out.push_back(toIndex(b, n.loc, e, isUnsigned));
   }
   return out;
+}
+
+void mlir::qopt::onnx_import::assertSizesFit(ONNXNode &n,
+                                             ArrayRef<OpFoldResult> sizes) {
+  if (llvm::all_of(sizes, [](OpFoldResult s) {
+        return getConstantIntValue(s).has_value();
+      }))
+    return;
+  OpBuilder &b = n.b;
+  Location loc = n.loc;
+  Type i64 = b.getI64Type();
+  // Unsigned: a negative size is a huge one and fails too.
+  Value prod = arith::ConstantIntOp::create(b, loc, i64, 1);
+  Value zero = arith::ConstantIntOp::create(b, loc, i64, 0);
+  Value overflow = arith::ConstantIntOp::create(b, loc, b.getI1Type(), 0);
+  for (OpFoldResult s : sizes) {
+    Value v = arith::IndexCastOp::create(b, loc, i64, toValue(b, loc, s));
+    auto m = arith::MulUIExtendedOp::create(b, loc, prod, v);
+    overflow = arith::OrIOp::create(
+        b, loc, overflow,
+        arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ne, m.getHigh(),
+                              zero));
+    prod = m.getLow();
+  }
+  Value small = arith::CmpIOp::create(
+      b, loc, arith::CmpIPredicate::ult, prod,
+      arith::ConstantIntOp::create(b, loc, i64, kMaxRunTimeElements));
+  Value ok = arith::AndIOp::create(
+      b, loc, small,
+      arith::XOrIOp::create(
+          b, loc, overflow,
+          arith::ConstantIntOp::create(b, loc, b.getI1Type(), 1)));
+  assertAtRunTime(n, ok,
+                  "the result's size is negative or over 2^48 elements at "
+                  "run time");
+}
+
+//===----------------------------------------------------------------------===//
+// Equal sizes
+//===----------------------------------------------------------------------===//
+
+namespace {
+
+/// A dynamic size in canonical form: dim `dim` of tensor `value`, or the
+/// index value `value` itself (dim -1).
+struct SizeKey {
+  Value value;
+  int64_t dim = -1;
+  bool operator==(const SizeKey &o) const {
+    return value == o.value && dim == o.dim;
+  }
+};
+
+/// Follows dim `d` of `v` back to where its size comes from: tensor.cast,
+/// destination-style ops (a result dim is its init's), the size operands of
+/// tensor.empty, expand_shape and extract_slice, tensor.dim, qopt.linear's
+/// leading dims; a graph-input dim with a dim_param becomes the first
+/// input dim of that name (`param` is set to it).
+SizeKey canonicalDim(GraphImporter &imp, Value v, int64_t d,
+                     std::string &param) {
+  auto fromIndex = [&](Value s) -> std::optional<std::pair<Value, int64_t>> {
+    if (auto dim = s.getDefiningOp<tensor::DimOp>())
+      if (std::optional<int64_t> i = dim.getConstantIndex())
+        return std::make_pair(dim.getSource(), *i);
+    return std::nullopt;
+  };
+  for (int step = 0; step < 256; ++step) {
+    auto ty = dyn_cast<RankedTensorType>(v.getType());
+    if (!ty || d < 0 || d >= ty.getRank() || !ty.isDynamicDim(d))
+      return {v, d};
+    if (auto arg = dyn_cast<BlockArgument>(v)) {
+      auto it = imp.argDimParams.find(v);
+      if (it == imp.argDimParams.end() ||
+          d >= static_cast<int64_t>(it->second.size()) || it->second[d].empty())
+        return {v, d};
+      for (BlockArgument a : arg.getOwner()->getArguments()) {
+        auto pit = imp.argDimParams.find(a);
+        if (pit == imp.argDimParams.end())
+          continue;
+        for (auto [j, name] : llvm::enumerate(pit->second))
+          if (name == it->second[d] &&
+              cast<RankedTensorType>(a.getType()).isDynamicDim(j)) {
+            param = name;
+            return {a, static_cast<int64_t>(j)};
+          }
+      }
+      return {v, d};
+    }
+    Operation *op = v.getDefiningOp();
+    Value size;
+    if (auto c = dyn_cast<tensor::CastOp>(op)) {
+      v = c.getSource();
+      continue;
+    }
+    if (auto dps = dyn_cast<DestinationStyleOpInterface>(op)) {
+      v = dps.getDpsInitOperand(cast<OpResult>(v).getResultNumber())->get();
+      continue;
+    }
+    if (auto lin = dyn_cast<qopt::LinearOp>(op); lin && d < ty.getRank() - 1) {
+      v = lin.getInput();
+      continue;
+    }
+    if (auto e = dyn_cast<tensor::EmptyOp>(op))
+      size = e.getDynamicSize(d);
+    else if (auto ex = dyn_cast<tensor::ExpandShapeOp>(op))
+      size = dyn_cast<Value>(ex.getMixedOutputShape()[d]);
+    else if (auto sl = dyn_cast<tensor::ExtractSliceOp>(op);
+             sl && sl.getSourceType().getRank() == ty.getRank())
+      size = dyn_cast<Value>(sl.getMixedSizes()[d]);
+    if (!size)
+      return {v, d};
+    std::optional<std::pair<Value, int64_t>> src = fromIndex(size);
+    if (!src)
+      return {size, -1};
+    std::tie(v, d) = *src;
+  }
+  return {v, d};
+}
+
+SizeKey canonicalSize(GraphImporter &imp, Value s, std::string &param) {
+  if (auto dim = s.getDefiningOp<tensor::DimOp>())
+    if (std::optional<int64_t> i = dim.getConstantIndex())
+      return canonicalDim(imp, dim.getSource(), *i, param);
+  return {s, -1};
+}
+
+} // namespace
+
+bool mlir::qopt::onnx_import::isSameSizeAsDim(ONNXNode &n, OpFoldResult size,
+                                              Value t, int64_t d) {
+  auto ty = cast<RankedTensorType>(t.getType());
+  if (!ty.isDynamicDim(d))
+    return getConstantIntValue(size) == ty.getDimSize(d);
+  auto v = dyn_cast<Value>(size);
+  if (!v)
+    return false;
+  std::string p1, p2;
+  SizeKey a = canonicalSize(n.importer, v, p1);
+  SizeKey b = canonicalDim(n.importer, t, d, p2);
+  if (!(a == b))
+    return false;
+  // Dims of one name are equal only when the inputs agree: importModel
+  // asserts it on entry for the names a proof relied on.
+  for (const std::string &p : {p1, p2})
+    if (!p.empty())
+      n.importer.usedDimParams.insert(p);
+  return true;
 }

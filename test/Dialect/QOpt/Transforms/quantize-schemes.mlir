@@ -1,8 +1,8 @@
 // RUN: quant-opt %s --qopt-quantize="scheme=w8a8" | FileCheck %s --check-prefix=STATIC
 // RUN: quant-opt %s --qopt-quantize="scheme=w8a8-dynamic include=blocks" | FileCheck %s --check-prefix=DYN
 // RUN: quant-opt %s --qopt-quantize="scheme=w8" | FileCheck %s --check-prefix=W8
-// RUN: quant-opt %s --qopt-quantize="scheme=w4 group-size=4" | FileCheck %s --check-prefix=W4
-// RUN: quant-opt %s --qopt-quantize="scheme=w4 group-size=2 weight-symmetric=false" | FileCheck %s --check-prefix=U4
+// RUN: quant-opt %s --qopt-quantize="scheme=w4 group-size=4 int4-scale=absmax" | FileCheck %s --check-prefix=W4
+// RUN: quant-opt %s --qopt-quantize="scheme=w4 group-size=2 weight-symmetric=false int4-scale=minmax" | FileCheck %s --check-prefix=U4
 
 // Linear layers become qopt.qlinear; a weight shared by two layers is
 // stored once (blobs named after the first layer); the observer goes once
@@ -20,12 +20,12 @@
 // Dynamic needs no calibration; `include` keeps "head" float (and its observer).
 // DYN: %[[O:.*]] = qopt.observe %arg0
 // DYN: qopt.qlinear %arg0, {{.*}} {activation = #qopt.activation<dynamic>, weight_format = #qopt.weight_format<int8>, weight_name = "blocks.0.fc1"}
-// DYN: qopt.linear %[[O]], %{{.*}} {weight_name = "head"}
+// DYN: qopt.linear %[[O]], %{{.*}} {qopt.not_quantized = #qopt.not_quantized<not_included>, weight_name = "head"}
 
 // W8: qopt.qlinear {{.*}} {activation = #qopt.activation<none>, weight_format = #qopt.weight_format<int8>, weight_name = "blocks.0.fc1"}
 // W8: qopt.qlinear {{.*}} {activation = #qopt.activation<none>, weight_format = #qopt.weight_format<int8>, weight_name = "head"}
 
-// Symmetric int4 per 4 weights: scale max|w| / 7; q = round(w / scale),
+// Symmetric int4 (int4-scale=absmax) per 4 weights: scale max|w| / 7; q = round(w / scale),
 // packed low nibble first: row 0 [7, -3, 2, 0] -> D7 02, row 1 [7, 7, -3, 3]
 // -> 77 3D.
 // W4: qopt.qlinear %arg0, %{{.*}} scale %{{.*}} bias %{{.*}} {activation = #qopt.activation<none>, group_size = 4 : i64, weight_format = #qopt.weight_format<int4>, weight_name = "blocks.0.fc1"} : (tensor<3x4xf32>, tensor<2x2xi8>, tensor<2x1xf32>, tensor<2xf32>) -> tensor<3x2xf32>

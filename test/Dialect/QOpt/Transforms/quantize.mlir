@@ -19,7 +19,7 @@
 // CHECK: fc1.int8: "0x010000007FC0207F4081"
 // CHECK-NOT: fc2.int8
 // EXCL: %[[W:.*]] = arith.constant dense<{{.*}}> : tensor<2x3xf32>
-// EXCL: qopt.linear %{{.*}}, %[[W]] {weight_name = "fc2"} : (tensor<2x3xf32>, tensor<2x3xf32>)
+// EXCL: qopt.linear %{{.*}}, %[[W]] {qopt.not_quantized = #qopt.not_quantized<excluded>, weight_name = "fc2"} : (tensor<2x3xf32>, tensor<2x3xf32>)
 func.func @two_layers(%x: tensor<2x3xf32>) -> (tensor<2x2xf32>, tensor<2x2xf32>) {
   %o = qopt.observe %x {id = 0 : i64, calibration = #qopt.calibration<method = minmax, min = -12.8, max = 12.7, type = !quant.uniform<i8:f32, 0.10000000149011612>>} : tensor<2x3xf32>
   %w = arith.constant dense<[[2.0, -1.0, 0.5], [0.5, 0.25, -0.5]]> : tensor<2x3xf32>
@@ -33,7 +33,7 @@ func.func @two_layers(%x: tensor<2x3xf32>) -> (tensor<2x2xf32>, tensor<2x2xf32>)
 // uint8 asymmetric activations; an unobserved layer stays float.
 // CHECK-LABEL: func.func @uint8
 // CHECK: qopt.quantize %arg0 : tensor<4x2xf32> -> tensor<4x2x!quant.uniform<u8:f32, 0.0500000007{{[0-9]*}}:128>>
-// CHECK: qopt.linear %arg1, %{{.*}} : (tensor<4x2xf32>, tensor<2x2xf32>)
+// CHECK: qopt.linear %arg1, %{{.*}} {qopt.not_quantized = #qopt.not_quantized<not_calibrated>} : (tensor<4x2xf32>, tensor<2x2xf32>)
 func.func @uint8(%x: tensor<4x2xf32>, %z: tensor<4x2xf32>) -> (tensor<4x2xf32>, tensor<4x2xf32>) {
   %o = qopt.observe %x {id = 1 : i64, calibration = #qopt.calibration<method = minmax, min = -6.4, max = 6.35, type = !quant.uniform<u8:f32, 0.05000000074505806:128>>} : tensor<4x2xf32>
   %w = arith.constant dense<[[1.0, 0.0], [0.0, 1.0]]> : tensor<2x2xf32>

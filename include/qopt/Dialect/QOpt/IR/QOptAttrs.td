@@ -298,4 +298,39 @@ def QOpt_SparsityAttr : QOpt_Attr<"Sparsity", "sparsity"> {
   }];
 }
 
+//===----------------------------------------------------------------------===//
+// Why qopt-quantize left a matmul-like op float
+//===----------------------------------------------------------------------===//
+
+def QOpt_NotQuantizedReason : QOpt_Enum<"NotQuantizedReason",
+    "why a matmul-like op was left float", [
+      I32EnumAttrCase<"DynamicWeight", 0, "dynamic_weight">,
+      I32EnumAttrCase<"Excluded", 1, "excluded">,
+      I32EnumAttrCase<"NotIncluded", 2, "not_included">,
+      I32EnumAttrCase<"NotF32", 3, "not_f32">,
+      I32EnumAttrCase<"Shape", 4, "shape">,
+      I32EnumAttrCase<"NotCalibrated", 5, "not_calibrated">,
+      I32EnumAttrCase<"Scheme", 6, "scheme">
+    ]>;
+
+def QOpt_NotQuantizedReasonAttr : EnumAttr<QOpt_Dialect, QOpt_NotQuantizedReason,
+                                     "not_quantized"> {
+  let summary = "why qopt-quantize left this matmul-like op float: "
+                "`dynamic_weight` (no constant operand: a product of "
+                "activations, or a weight computed at run time), `excluded` "
+                "(its layer name matches `exclude`), `not_included` (does not "
+                "match `include`), `not_f32` (not an f32 layer), "
+                "`shape` (the weight is not a static 2-D matrix: batched or "
+                "dynamically shaped), "
+                "`not_calibrated` (w8a8: its input was not observed) or "
+                "`scheme` (the scheme does not cover this op: convolutions "
+                "under w8a8-dynamic, 4-bit schemes' convolutions are int8)";
+  let assemblyFormat = "`<` $value `>`";
+  let extraClassDeclaration = [{
+    /// The discardable attribute qopt-quantize sets on the ops it left
+    /// float; the report reads it.
+    static ::llvm::StringLiteral getAttrName() { return "qopt.not_quantized"; }
+  }];
+}
+
 #endif // QOPT_DIALECT_QOPT_IR_QOPTATTRS_TD

@@ -10,6 +10,7 @@
 #define QOPT_DIALECT_QOPT_TRANSFORMS_PASSES_H
 
 #include "qopt/Dialect/QOpt/IR/QOptDialect.h"
+#include "qopt/Dialect/QOpt/Transforms/Int4ScaleMethod.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Pass/Pass.h"

@@ -184,11 +184,19 @@ def QuantizePass : Pass<"qopt-quantize", "ModuleOp"> {
     - `w4`: weight-only 4-bit block-wise for linear layers, `group-size` k
       per scale, symmetric int4 or (`weight-symmetric=false`) asymmetric
       uint4 with per-block zero points, two values per byte; a K that is
-      not a multiple of the group falls back to int8 with a warning;
-      convolutions get int8 filters.
+      not a multiple of the group pads the last block with zeros (the
+      packed weight is [N, ceil(K/G)·G/2]); convolutions get int8 filters.
+      `int4-scale` picks the symmetric blocks' scale
+      (docs/Quantization/Int4.md): `mse` (default: the least squared error
+      among onnxruntime's scale and 21 others), `signed-extreme`
+      (onnxruntime MatMulNBits': the signed extreme / -8, bit-exact) or
+      `absmax` (max|w| / 7, shared/REFERENCE.md's symmetric formula); for
+      uint4, `mse` (default: the least-error range among α·[min, max],
+      α = 1 … 0.8) or `minmax` (the full range, REFERENCE.md's asymmetric
+      formula, what onnxruntime's asymmetric MatMulNBits stores).
     - `nf4`: weight-only NF4 for linear layers (QLoRA's 16 NormalFloat
       levels, one absmax per block of `group-size` along K: QLoRA uses 64),
-      two codes per byte; the same int8 fallbacks as `w4`. With
+      two codes per byte; the last block padded as `w4`'s. With
       `double-quant`, the block scales are stored int8 (QLoRA's double
       quantization: minus their mean, blocks of 256, one f32 scale each).
 
@@ -226,13 +234,29 @@ def QuantizePass : Pass<"qopt-quantize", "ModuleOp"> {
            "w4: weights per scale along K">,
     Option<"weightSymmetric", "weight-symmetric", "bool", "true",
            "w4: symmetric int4 (else uint4 with zero points)">,
+    Option<"int4Scale", "int4-scale", "::mlir::qopt::Int4ScaleMethod",
+           "::mlir::qopt::Int4ScaleMethod::MSE",
+           "w4: how each block's scale (and zero point) is chosen",
+           [{::llvm::cl::values(
+             clEnumValN(::mlir::qopt::Int4ScaleMethod::MSE, "mse",
+                        "least squared error (onnxruntime's scale or better)"),
+             clEnumValN(::mlir::qopt::Int4ScaleMethod::SignedExtreme, "signed-extreme",
+                        "onnxruntime MatMulNBits: signed extreme / -8"),
+             clEnumValN(::mlir::qopt::Int4ScaleMethod::AbsMax, "absmax",
+                        "max|w| / 7 (REFERENCE.md symmetric)"),
+             clEnumValN(::mlir::qopt::Int4ScaleMethod::MinMax, "minmax",
+                        "uint4: the block's full range (REFERENCE.md "
+                        "asymmetric)"))}]>,
     Option<"doubleQuant", "double-quant", "bool", "false",
            "nf4: quantize the block scales too (int8, blocks of 256, minus "
            "their mean; QLoRA's double quantization)">,
     Option<"exclude", "exclude", "std::string", "\"\"",
            "Regex: layers whose name matches stay float">,
     Option<"include", "include", "std::string", "\"\"",
-           "Regex: only layers whose name matches are quantized">
+           "Regex: only layers whose name matches are quantized">,
+    Option<"allowNoLayer", "allow-no-layer", "bool", "false",
+           "Quantizing no layer is not an error (--accuracy-target's "
+           "calibration and searches, which may keep every layer float)">
   ];
   let dependentDialects = ["::mlir::quant::QuantDialect", "::mlir::tensor::TensorDialect",
                            "::mlir::linalg::LinalgDialect",
