@@ -7,6 +7,7 @@
 
 #include "qopt/Support/Calibration.h"
 #include "RuntimeInternal.h"
+#include "qopt/Support/GPTQ.h"
 
 #include <cmath>
 #include <cstring>
@@ -405,6 +406,30 @@ qopt_status qopt_histogram_choose_range_checked(
     *error = c.error;
   if (minmax_error)
     *minmax_error = c.minmaxError;
+  return QOPT_OK;
+}
+
+qopt_status qopt_gptq_quantize(const float *w, int64_t n, int64_t k,
+                               const double *h, int64_t qmin, int64_t qmax,
+                               int64_t group_size, int64_t block_size,
+                               double perc_damp, int8_t *codes, float *scales) {
+  if (!w || !h || !codes || !scales || n <= 0 || k <= 0 ||
+      n > (int64_t(1) << 31) / k)
+    return fail("qopt_gptq_quantize: null argument or bad shape");
+  qopt::GPTQOptions o;
+  o.qmin = qmin;
+  o.qmax = qmax;
+  o.groupSize = group_size;
+  o.blockSize = block_size;
+  o.percDamp = perc_damp;
+  std::string error;
+  std::optional<qopt::GPTQResult> r =
+      qopt::gptqQuantize(std::vector<float>(w, w + n * k), n, k,
+                         std::vector<double>(h, h + k * k), o, error);
+  if (!r)
+    return fail(error);
+  std::copy(r->codes.begin(), r->codes.end(), codes);
+  std::copy(r->scales.begin(), r->scales.end(), scales);
   return QOPT_OK;
 }
 

@@ -334,6 +334,17 @@ double qopt_entropy_threshold(const double *hist, int64_t bins, double width,
 double qopt_mse_threshold(const double *hist, int64_t bins, double width,
                           int64_t levels);
 
+/** GPTQ (qopt/Support/GPTQ.h) of `w` ([n, k] row-major) with the
+ *  Hessian `h` ([k, k], 2 X^T X): codes [n, k] in [qmin, qmax] to `codes`,
+ *  scales [n, groups] to `scales` (groups = 1 when `group_size` is 0, else
+ *  k / group_size). For tests and tools; QOPT_ERROR with the reason on bad
+ *  arguments or a Hessian that is not positive definite once damped. */
+qopt_status qopt_gptq_quantize(const float *w, int64_t n, int64_t k,
+                               const double *h, int64_t qmin, int64_t qmax,
+                               int64_t group_size, int64_t block_size,
+                               double perc_damp, int8_t *codes,
+                               float *scales);
+
 /* --- Timing ------------------------------------------------------------- */
 
 /** A monotonic clock in seconds. */
