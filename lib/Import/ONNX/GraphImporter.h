@@ -33,6 +33,8 @@ public:
   int64_t useCount(StringRef name) const { return useCounts.lookup(name); }
   /// The initializer a value comes from, if any.
   std::optional<std::string> initializerOf(Value v) const;
+  /// Whether BatchNormalization is folded into the Conv before it.
+  bool foldBatchNorm() const { return options.foldBatchNorm; }
 
   MLIRContext *ctx;
   TensorSource source;
