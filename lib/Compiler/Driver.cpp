@@ -397,6 +397,7 @@ void mlir::qopt::registerCompilerDialects(DialectRegistry &registry) {
 static bool importOptions(const CompileOptions &options,
                           ONNXImportOptions &import, std::string &error) {
   import.defaultOpset = options.defaultOpset;
+  import.foldBatchNorm = options.prune.empty();
   for (const std::string &s : options.pinShapes) {
     std::string err = parsePinnedShape(s, import);
     if (!err.empty()) {

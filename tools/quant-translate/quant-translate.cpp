@@ -41,6 +41,11 @@ static llvm::cl::list<std::string>
             llvm::cl::desc("Value for a symbolic dim (dim_param): NAME=N "
                            "(repeatable)"),
             llvm::cl::cat(importCategory));
+static llvm::cl::opt<bool> foldBatchNorm(
+    "fold-batchnorm",
+    llvm::cl::desc("--import-onnx: fold BatchNormalization into the Conv "
+                   "with constant weights before it (as quant-compile does)"),
+    llvm::cl::cat(importCategory));
 static llvm::cl::opt<int64_t> defaultOpset(
     "default-opset",
     llvm::cl::desc("ai.onnx opset assumed when the model imports none"),
@@ -78,6 +83,7 @@ static OwningOpRef<Operation *> importONNX(llvm::SourceMgr &sourceMgr,
                                            MLIRContext *context) {
   qopt::ONNXImportOptions options;
   options.defaultOpset = defaultOpset;
+  options.foldBatchNorm = foldBatchNorm;
   Location loc = UnknownLoc::get(context);
   for (const std::string &s : pinShapes) {
     std::string err = qopt::parsePinnedShape(s, options);

@@ -55,6 +55,11 @@ struct ONNXImportOptions {
   std::string externalDataDir;
   /// Whether tensors may load external data at all.
   bool allowExternalData = true;
+  /// Fold inference BatchNormalization into the Conv with constant weights
+  /// before it (quant-compile does, unless it prunes: pruning and its
+  /// reports work on the model's own weights; quant-translate
+  /// --fold-batchnorm).
+  bool foldBatchNorm = false;
   /// How to read the bytes: by extension/content, or forced.
   enum class Format { Auto, Binary, Text } format = Format::Auto;
 };

@@ -50,6 +50,8 @@ public:
   void noteInitializer(Value v, StringRef name) {
     initializerNames[v] = name.str();
   }
+  /// Whether BatchNormalization is folded into the Conv before it.
+  bool foldBatchNorm() const { return options.foldBatchNorm; }
 
   MLIRContext *ctx;
   TensorSource source;

@@ -244,6 +244,9 @@ OpBuilderFn batchNorm(int64_t since) {
       if (failed(requireVector(n, i, c, names[i], "channels")))
         return failure();
 
+    // Right after a Conv with constant weights: folded into it.
+    if (tryFoldBatchNormIntoConv(n, *eps))
+      return success();
     OpBuilder &b = n.b;
     MLIRContext *ctx = b.getContext();
     int64_t rank = xTy.getRank();

@@ -89,6 +89,12 @@ void noteTransposedWeight(ONNXNode &node, Value out, ArrayRef<int64_t> perm);
 /// value), else null. MatMul and Gemm use it as a constant weight
 /// (WeightFolding.cpp).
 Value foldConstantWeight(ONNXNode &node, int64_t idx);
+/// Folds inference BatchNormalization node `n` (epsilon `eps`) into the f32
+/// 2-D Conv with constant weights that produces its input and nothing else
+/// uses, when the statistics and affine parameters are constants: binds the
+/// node's output to the Conv and returns true when it did
+/// (FoldBatchNorm.cpp).
+bool tryFoldBatchNormIntoConv(ONNXNode &n, double eps);
 
 /// The product of one input and one weight element in the accumulator type;
 /// null means float multiplication.
