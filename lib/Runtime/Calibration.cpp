@@ -85,6 +85,25 @@ const T *findChannelStats(std::map<int64_t, std::vector<T>> &table, int64_t id,
 }
 } // namespace
 
+/// The method named `method`, checked with its percentile; nullopt with the
+/// error set when either is invalid.
+static std::optional<qopt::CalibrationMethod> checkedMethod(const char *method,
+                                                            double percentile) {
+  std::optional<qopt::CalibrationMethod> m =
+      qopt::parseCalibrationMethod(method);
+  if (!m) {
+    fail(std::string("unknown calibration method '") + method +
+         "' (minmax, percentile, entropy, mse)");
+    return std::nullopt;
+  }
+  if (*m == qopt::CalibrationMethod::Percentile &&
+      !(percentile > 0 && percentile <= 100)) {
+    fail("percentile must be in (0, 100], got " + std::to_string(percentile));
+    return std::nullopt;
+  }
+  return m;
+}
+
 extern "C" {
 
 // Called by instrumented code for channel_absmax observers: the running max
@@ -363,15 +382,9 @@ qopt_status qopt_histogram_choose_range(const qopt_histogram *histogram,
                                         float *hi) {
   if (!histogram || !method || !lo || !hi)
     return fail("qopt_histogram_choose_range: null argument");
-  std::optional<qopt::CalibrationMethod> m =
-      qopt::parseCalibrationMethod(method);
+  std::optional<qopt::CalibrationMethod> m = checkedMethod(method, percentile);
   if (!m)
-    return fail(std::string("unknown calibration method '") + method +
-                "' (minmax, percentile, entropy, mse)");
-  if (*m == qopt::CalibrationMethod::Percentile &&
-      !(percentile > 0 && percentile <= 100))
-    return fail("percentile must be in (0, 100], got " +
-                std::to_string(percentile));
+    return QOPT_ERROR;
   qopt::ClipRange r =
       qopt::chooseRange(histogram->h, *m, symmetric != 0, percentile);
   *lo = r.lo;
@@ -385,15 +398,9 @@ qopt_status qopt_histogram_choose_range_checked(
     double *error, double *minmax_error) {
   if (!histogram || !method || !lo || !hi)
     return fail("qopt_histogram_choose_range_checked: null argument");
-  std::optional<qopt::CalibrationMethod> m =
-      qopt::parseCalibrationMethod(method);
+  std::optional<qopt::CalibrationMethod> m = checkedMethod(method, percentile);
   if (!m)
-    return fail(std::string("unknown calibration method '") + method +
-                "' (minmax, percentile, entropy, mse)");
-  if (*m == qopt::CalibrationMethod::Percentile &&
-      !(percentile > 0 && percentile <= 100))
-    return fail("percentile must be in (0, 100], got " +
-                std::to_string(percentile));
+    return QOPT_ERROR;
   if (!std::isfinite(margin_db))
     return fail("margin_db must be finite");
   qopt::RangeChoice c = qopt::chooseRangeChecked(
