@@ -397,7 +397,13 @@ void mlir::qopt::registerCompilerDialects(DialectRegistry &registry) {
 static bool importOptions(const CompileOptions &options,
                           ONNXImportOptions &import, std::string &error) {
   import.defaultOpset = options.defaultOpset;
-  import.foldBatchNorm = options.prune.empty();
+  // BatchNormalization is folded into the Conv before it only for float
+  // compiles: pruning, quantization and the ONNX export (--emit=onnx,
+  // --prepare-qat) work on the model's own weights and nodes, and the
+  // exported QDQ model must compute what the artifact computes.
+  import.foldBatchNorm = options.prune.empty() && !options.quantize &&
+                         !options.prepareQat &&
+                         options.emit != CompileOptions::Emit::ONNX;
   for (const std::string &s : options.pinShapes) {
     std::string err = parsePinnedShape(s, import);
     if (!err.empty()) {

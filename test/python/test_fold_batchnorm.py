@@ -1,7 +1,7 @@
 """BatchNormalization folded into the preceding Conv at import
 (lib/Import/ONNX/Ops/FoldBatchNorm.cpp): compiled models against
 onnxruntime, with and without a Conv bias, strides/padding, a Conv output
-shared with another node (not folded), and the bundled CNN quantized."""
+shared with another node (not folded)."""
 
 import os
 import subprocess
