@@ -98,6 +98,55 @@ void setReshaped(ONNXNode &n, ArrayRef<OpFoldResult> sizes) {
               n.inputDType(0));
 }
 
+/// A -1 among the shape entries known only at run time: at most one -1 in
+/// the whole shape (checked when the model runs), and the entry that is -1
+/// becomes the input's element count over the product of the others (which
+/// hold 1 in its place until now).
+void inferAtRunTime(ONNXNode &n, SmallVectorImpl<OpFoldResult> &sizes,
+                    ArrayRef<std::pair<size_t, Value>> candidates,
+                    bool staticInferred) {
+  OpBuilder &b = n.b;
+  Location loc = n.loc;
+  Value zero = cIndex(b, loc, 0), one = cIndex(b, loc, 1);
+  Value count = zero;
+  for (auto [i, isInferred] : candidates)
+    count = arith::AddIOp::create(
+        b, loc, count,
+        arith::IndexCastOp::create(
+            b, loc, b.getIndexType(),
+            arith::ExtUIOp::create(b, loc, b.getI64Type(), isInferred)));
+  Value allowed = staticInferred ? zero : one;
+  assertAtRunTime(
+      n,
+      arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ule, count, allowed),
+      "the shape has more than one -1 at run time");
+  if (staticInferred)
+    return; // the static -1 is inferred by the caller
+  SmallVector<OpFoldResult> inSizes;
+  Value x = n.input(0);
+  for (int64_t d = 0; d < n.inputType(0).getRank(); ++d)
+    inSizes.push_back(dimOFR(b, loc, x, d));
+  Value others = toValue(b, loc, product(b, loc, sizes));
+  Value noElements =
+      arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, others, zero);
+  Value inferring =
+      arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, count, one);
+  assertAtRunTime(
+      n,
+      arith::XOrIOp::create(
+          b, loc, arith::AndIOp::create(b, loc, noElements, inferring),
+          arith::ConstantIntOp::create(b, loc, b.getI1Type(), 1)),
+      "cannot infer the -1 in the shape at run time: the other entries "
+      "hold no elements");
+  Value divisor = arith::SelectOp::create(b, loc, noElements, one, others);
+  Value quotient = arith::DivUIOp::create(
+      b, loc, toValue(b, loc, product(b, loc, inSizes)), divisor);
+  for (auto [i, isInferred] : candidates)
+    sizes[i] = arith::SelectOp::create(b, loc, isInferred, quotient,
+                                       toValue(b, loc, sizes[i]))
+                   .getResult();
+}
+
 LogicalResult buildReshape(ONNXNode &n) {
   SmallVector<int64_t> shape;
   SmallVector<Value> dynEntries;
@@ -140,6 +189,8 @@ LogicalResult buildReshape(ONNXNode &n) {
   // same dims of the element count when inferring a -1.
   SmallVector<int64_t> copiedDyn;
   int64_t inferred = -1, knownStatic = 1;
+  // Entries known only at run time, with whether each is -1 there.
+  SmallVector<std::pair<size_t, Value>> runTimeInferred;
   bool hasZero = false;
   bool anyDynEntry = false;
   for (auto [i, v] : llvm::enumerate(shape)) {
@@ -153,17 +204,25 @@ LogicalResult buildReshape(ONNXNode &n) {
         continue;
       }
       anyDynEntry = true;
-      Value zero = cIndex(b, loc, 0);
+      Value zero = cIndex(b, loc, 0), minusOne = cIndex(b, loc, -1);
       assertAtRunTime(
-          n, arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sge, e, zero),
-          "the shape has a negative entry at run time");
+          n,
+          arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sge, e, minusOne),
+          "the shape has an entry below -1 at run time");
+      // -1 (inferred) is known only at run time: it counts as 1 in the
+      // product of the other entries until the inference below.
+      Value isInferred =
+          arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, e, minusOne);
+      runTimeInferred.push_back({i, isInferred});
       // 0 copies the input dim unless allowzero.
       if (!allowZero && static_cast<int64_t>(i) < inRank)
         e = arith::SelectOp::create(
             b, loc,
             arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, e, zero),
             dimValue(b, loc, x, i), e);
-      sizes.push_back(e);
+      sizes.push_back(
+          arith::SelectOp::create(b, loc, isInferred, cIndex(b, loc, 1), e)
+              .getResult());
       continue;
     }
     if (v == -1) {
@@ -255,6 +314,8 @@ LogicalResult buildReshape(ONNXNode &n) {
   } else if (sameDyn) {
     exact = true;
   }
+  if (!runTimeInferred.empty())
+    inferAtRunTime(n, sizes, runTimeInferred, /*staticInferred=*/inferred >= 0);
   if (anyDynEntry)
     assertSizesFit(n, sizes);
   if (!exact) {
