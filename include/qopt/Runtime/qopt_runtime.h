@@ -342,8 +342,7 @@ double qopt_mse_threshold(const double *hist, int64_t bins, double width,
 qopt_status qopt_gptq_quantize(const float *w, int64_t n, int64_t k,
                                const double *h, int64_t qmin, int64_t qmax,
                                int64_t group_size, int64_t block_size,
-                               double perc_damp, int8_t *codes,
-                               float *scales);
+                               double perc_damp, int8_t *codes, float *scales);
 
 /* --- Timing ------------------------------------------------------------- */
 

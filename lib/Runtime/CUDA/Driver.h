@@ -120,7 +120,7 @@ static_assert(sizeof(CUlaunchAttribute) == 72, "cuda.h's CUlaunchAttribute");
   X(cuMemsetD16Async, "cuMemsetD16Async",                                      \
     (CUdeviceptr, unsigned short, size_t, CUstream))                           \
   X(cuMemHostRegister, "cuMemHostRegister_v2", (void *, size_t, unsigned))     \
-  X(cuMemHostUnregister, "cuMemHostUnregister", (void *))                     \
+  X(cuMemHostUnregister, "cuMemHostUnregister", (void *))                      \
   X(cuMemHostAlloc, "cuMemHostAlloc", (void **, size_t, unsigned))             \
   X(cuMemFreeHost, "cuMemFreeHost", (void *))                                  \
   X(cuPointerGetAttribute, "cuPointerGetAttribute",                            \
