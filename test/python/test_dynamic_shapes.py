@@ -9,10 +9,10 @@ import subprocess
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 import pytest
 
 import dynamic_models as dm
+from test_artifacts import onnxruntime_run, quant_run
 
 SEQ_LENS = (1, 5, 19)
 BATCHES = (1, 3)
@@ -36,29 +36,6 @@ def compiled(tmp_path_factory, build_dir):
             cache[name] = (model, so)
         return cache[name]
     return get
-
-
-def quant_run(build_dir, so, inputs, tmp):
-    args = [os.path.join(build_dir, "bin", "quant-run"), so, "--output-dir",
-            str(tmp)]
-    for name, arr in inputs.items():
-        path = os.path.join(tmp, f"in_{name}.npy")
-        np.save(path, arr)
-        args += ["--input", f"{name}={path}"]
-    res = subprocess.run(args, capture_output=True, text=True)
-    assert res.returncode == 0, res.stderr
-    outs = {}
-    for line in res.stdout.splitlines():
-        if line.startswith("output "):
-            name = line.split()[1].rstrip(":")
-            outs[name] = np.load(os.path.join(tmp, name + ".npy"))
-    return outs
-
-
-def onnxruntime_run(model, inputs):
-    sess = ort.InferenceSession(model, providers=["CPUExecutionProvider"])
-    names = [o.name for o in sess.get_outputs()]
-    return dict(zip(names, sess.run(names, inputs)))
 
 
 def assert_close(ours, ref):
@@ -113,6 +90,17 @@ def test_pinned_dims_still_compile_static(tmp_path, build_dir):
     assert "tensor.dim" not in res.stdout
 
 
+def assert_run_fails(build_dir, so, inputs, tmp_path, error):
+    """quant-run of `so` on `inputs` exits non-zero saying `error`."""
+    args = [os.path.join(build_dir, "bin", "quant-run"), so]
+    for name, arr in inputs.items():
+        np.save(tmp_path / f"{name}.npy", arr)
+        args += ["--input", f"{name}={tmp_path / (name + '.npy')}"]
+    res = subprocess.run(args, capture_output=True, text=True)
+    assert res.returncode != 0
+    assert error in res.stderr, res.stderr
+
+
 def data_shape_model():
     """Shapes that are graph inputs: read when the model runs."""
     from onnx import TensorProto, helper
@@ -160,13 +148,7 @@ def test_data_dependent_shapes_are_checked(build_dir, tmp_path, shape, limit,
         got = quant_run(build_dir, so, inputs, tmp_path)
         assert_close(got, ref)
         return
-    args = [os.path.join(build_dir, "bin", "quant-run"), so]
-    for name, arr in inputs.items():
-        np.save(tmp_path / f"{name}.npy", arr)
-        args += ["--input", f"{name}={tmp_path / (name + '.npy')}"]
-    res = subprocess.run(args, capture_output=True, text=True)
-    assert res.returncode != 0
-    assert error in res.stderr, res.stderr
+    assert_run_fails(build_dir, so, inputs, tmp_path, error)
 
 
 @pytest.mark.parametrize("shape,error", [
@@ -201,13 +183,7 @@ def test_reshape_infers_a_run_time_minus_one(build_dir, tmp_path, shape,
         return
     with pytest.raises(Exception):
         onnxruntime_run(model, inputs)
-    args = [os.path.join(build_dir, "bin", "quant-run"), so]
-    for name, arr in inputs.items():
-        np.save(tmp_path / f"{name}.npy", arr)
-        args += ["--input", f"{name}={tmp_path / (name + '.npy')}"]
-    res = subprocess.run(args, capture_output=True, text=True)
-    assert res.returncode != 0
-    assert error in res.stderr, res.stderr
+    assert_run_fails(build_dir, so, inputs, tmp_path, error)
 
 
 @pytest.mark.parametrize("name", sorted(dm.MODELS))
