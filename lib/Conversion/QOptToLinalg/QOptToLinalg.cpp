@@ -22,6 +22,8 @@
 #include "mlir/IR/DialectResourceBlobManager.h"
 #include "mlir/Transforms/DialectConversion.h"
 
+#include "../../Dialect/QOpt/Transforms/WeightValues.h"
+
 namespace mlir::qopt {
 #define GEN_PASS_DEF_CONVERTQOPTTOLINALGPASS
 #include "qopt/Conversion/Passes.h.inc"
@@ -908,23 +910,6 @@ struct QLinearLowering : OpConversionPattern<QLinearOp> {
 // qopt.linear with a 2:4 weight
 //===----------------------------------------------------------------------===//
 
-/// The f32 values of a constant weight, or nothing.
-std::optional<std::vector<float>> constantFloats(Value v) {
-  auto c = v.getDefiningOp<arith::ConstantOp>();
-  if (!c || !cast<ShapedType>(c.getType()).getElementType().isF32())
-    return std::nullopt;
-  if (auto d = dyn_cast<DenseFPElementsAttr>(c.getValue())) {
-    std::vector<float> out;
-    for (const APFloat &f : d.getValues<APFloat>())
-      out.push_back(f.convertToFloat());
-    return out;
-  }
-  if (auto r = dyn_cast<DenseF32ResourceElementsAttr>(c.getValue()))
-    if (auto arr = r.tryGetAsArrayRef())
-      return std::vector<float>(arr->begin(), arr->end());
-  return std::nullopt;
-}
-
 /// A `qopt.linear` that qopt-prune made 2:4 (`qopt.sparsity` n_m 2:4) with a
 /// constant weight that packs (K a multiple of 8): the weight is stored as
 /// 2:4 values [N, K/8, 4] and 2-bit positions [N, K/8] (Sparse24.h), half
@@ -948,7 +933,8 @@ struct SparseLinearLowering : OpConversionPattern<LinearOp> {
         !op.getInput().getType().getElementType().isF32())
       return failure();
     int64_t n = wTy.getDimSize(0), k = wTy.getDimSize(1);
-    std::optional<std::vector<float>> w = constantFloats(adaptor.getWeight());
+    std::optional<std::vector<float>> w =
+        constantF32Values(adaptor.getWeight());
     std::vector<float> values;
     std::vector<uint8_t> meta;
     if (!w || !::qopt::pack24(w->data(), n, k, values, meta))

@@ -14,6 +14,7 @@
 #include "qopt/Import/ONNX.h"
 #include "qopt/Support/QuantMath.h"
 
+#include "../../Dialect/QOpt/Transforms/WeightValues.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Quant/IR/QuantTypes.h"
@@ -54,23 +55,6 @@ std::string locationName(Location loc) {
       if (std::string s = locationName(l); !s.empty())
         return s;
   return "";
-}
-
-/// The f32 values of a constant weight.
-std::optional<std::vector<float>> f32Values(Value v) {
-  auto c = v.getDefiningOp<arith::ConstantOp>();
-  if (!c || !cast<ShapedType>(c.getType()).getElementType().isF32())
-    return std::nullopt;
-  if (auto d = dyn_cast<DenseFPElementsAttr>(c.getValue())) {
-    std::vector<float> out;
-    for (const APFloat &f : d.getValues<APFloat>())
-      out.push_back(f.convertToFloat());
-    return out;
-  }
-  if (auto r = dyn_cast<DenseF32ResourceElementsAttr>(c.getValue()))
-    if (auto arr = r.tryGetAsArrayRef())
-      return std::vector<float>(arr->begin(), arr->end());
-  return std::nullopt;
 }
 
 /// Activation and weight quantization of one layer (input `x`, weight
@@ -114,7 +98,7 @@ std::optional<QuantPoint> pointOf(Operation *op, Value x, Value w,
     return std::nullopt;
   // A float layer (no calibration): weights symmetric int8 per channel as
   // qopt-quantize chooses them, activations over the default range.
-  std::optional<std::vector<float>> values = f32Values(w);
+  std::optional<std::vector<float>> values = constantF32Values(w);
   auto wTy = cast<RankedTensorType>(w.getType());
   if (!values || !wTy.hasStaticShape() ||
       !cast<ShapedType>(x.getType()).getElementType().isF32())
