@@ -427,20 +427,18 @@ struct QuantizePass : mlir::qopt::impl::QuantizePassBase<QuantizePass> {
       method = ::qopt::Int4Scale::AbsMax;
     else if (int4Scale == Int4ScaleMethod::MinMax)
       method = ::qopt::Int4Scale::MinMax;
+    std::optional<Blocked4> nearest =
+        quantizeBlocked4(w, n, k, groupSize, weightSymmetric, method);
+    if (!nearest)
+      return failure();
     std::optional<Blocked4> q =
         moments && weightRounding == WeightRounding::GPTQ
-            ? gptqBlocked4(w, n, k)
-            : quantizeBlocked4(w, n, k, groupSize, weightSymmetric, method);
+            ? gptqBlocked4(w, n, k, nearest->scales)
+            : nearest;
     if (!q)
       return failure();
     if (moments) {
       // What the codes stand for, and round-to-nearest's for comparison.
-      std::optional<Blocked4> nearest =
-          weightRounding == WeightRounding::GPTQ
-              ? quantizeBlocked4(w, n, k, groupSize, weightSymmetric, method)
-              : q;
-      if (!nearest)
-        return failure();
       dequantized = dequantizeBlocked4(*q, n, k);
       nearestDequantized = dequantizeBlocked4(*nearest, n, k);
     }
@@ -745,7 +743,8 @@ struct QuantizePass : mlir::qopt::impl::QuantizePassBase<QuantizePass> {
   /// Symmetric int4 per group of `groupSize` by GPTQ ([n, k], k a multiple
   /// of the group; the moments padded with dead inputs to match).
   std::optional<Blocked4> gptqBlocked4(const std::vector<float> &w, int64_t n,
-                                       int64_t k) {
+                                       int64_t k,
+                                       const std::vector<float> &staticScales) {
     if (moments->k > k) {
       currentOp->emitOpError("qopt-quantize: layer '")
           << currentName << "': its input rows have " << moments->k
@@ -760,8 +759,22 @@ struct QuantizePass : mlir::qopt::impl::QuantizePassBase<QuantizePass> {
     o.blockSize = groupSize * std::max<int64_t>(1, 128 / groupSize);
     o.percDamp = gptqDamp;
     std::string error;
+    // Two scale rules: GPTQ's own (max |w| / 7 of the weights as they
+    // stand when the group is reached) and the static least-error scales
+    // of the original weights (int4-scale); the one with the lower output
+    // error on the layer's inputs is kept.
     std::optional<::qopt::GPTQResult> g =
         ::qopt::gptqQuantize(w, n, k, padded.matrix, o, error);
+    if (g && !staticScales.empty()) {
+      o.staticScales = staticScales;
+      std::optional<::qopt::GPTQResult> s =
+          ::qopt::gptqQuantize(w, n, k, padded.matrix, o, error);
+      if (!s)
+        g.reset();
+      else if (outputError(*s, w, n, k, padded) <
+               outputError(*g, w, n, k, padded))
+        g = std::move(s);
+    }
     if (!g) {
       currentOp->emitOpError("qopt-quantize: layer '")
           << currentName << "': " << error << " (gptq-damp=" << gptqDamp
@@ -778,6 +791,19 @@ struct QuantizePass : mlir::qopt::impl::QuantizePassBase<QuantizePass> {
         out.packed[size_t((r * k + c) / 2)] |= int8_t(nib << ((c % 2) * 4));
       }
     return out;
+  }
+
+  /// E||(W - Wq) x||² of grouped GPTQ codes (relative; for choosing).
+  double outputError(const ::qopt::GPTQResult &g, const std::vector<float> &w,
+                     int64_t n, int64_t k, const InputMoments &m) {
+    int64_t groups = k / groupSize;
+    std::vector<float> wq(w.size());
+    for (int64_t r = 0; r < n; ++r)
+      for (int64_t c = 0; c < k; ++c)
+        wq[size_t(r * k + c)] =
+            float(g.codes[size_t(r * k + c)] *
+                  double(g.scales[size_t(r * groups + c / groupSize)]));
+    return -roundingSQNR(w, wq, n, k, m, false);
   }
 
   /// The values a 4-bit weight [n, kp] stands for, its first moments->k
