@@ -308,6 +308,8 @@ struct QuantizePass : mlir::qopt::impl::QuantizePassBase<QuantizePass> {
     // layers left float stay: --accuracy-target quantizes them later).
     for (Operation *op : usedMoments) {
       auto observer = cast<ObserveOp>(op);
+      if (feedsFloatLayer(observer.getResult()))
+        continue; // shared with a layer left float
       observer.getResult().replaceAllUsesWith(observer.getInput());
       observer->erase();
     }
@@ -648,6 +650,24 @@ struct QuantizePass : mlir::qopt::impl::QuantizePassBase<QuantizePass> {
                            obsTy->getZeroPoint(), obsTy->isSigned(), q->values,
                            q->scales, layer.empty() ? "weight" : layer);
     return success();
+  }
+
+  /// Whether `v` reaches, directly or through observers, a layer still
+  /// float (a qopt.linear; a convolution whose filter is not dequantized).
+  static bool feedsFloatLayer(Value v) {
+    for (Operation *user : v.getUsers()) {
+      if (auto obs = dyn_cast<ObserveOp>(user)) {
+        if (feedsFloatLayer(obs.getResult()))
+          return true;
+      } else if (isa<LinearOp>(user)) {
+        return true;
+      } else if (auto conv = dyn_cast<linalg::Conv2DNchwFchwOp>(user)) {
+        if (!conv.getDpsInputs()[1].getDefiningOp<DequantizeOp>() &&
+            isa<FloatType>(getElementTypeOrSelf(conv.getDpsInputs()[0])))
+          return true;
+      }
+    }
+    return false;
   }
 
   /// The range observer (w8a8's histogram) among the observers `v` is the
