@@ -696,6 +696,13 @@ struct QuantizePass : mlir::qopt::impl::QuantizePassBase<QuantizePass> {
     if (weightRounding != WeightRounding::GPTQ && !biasCorrection)
       return success();
     moments = readInputMoments(observer);
+    if (moments && weightRounding == WeightRounding::GPTQ &&
+        moments->rows < 2 * moments->k)
+      op->emitWarning("qopt-quantize: GPTQ on layer '")
+          << name << "' from " << moments->rows
+          << " calibration rows for K = " << moments->k
+          << " inputs: XᵀX is poorly conditioned and GPTQ may fit the "
+             "calibration samples rather than the data (use more samples)";
     if (!moments)
       return op->emitOpError("qopt-quantize: ")
              << (weightRounding == WeightRounding::GPTQ ? "weight-rounding=gptq"
