@@ -377,6 +377,7 @@ const OpRegistry &OpRegistry::get() {
     registerQuantizedOps(r);
     registerRecurrentOps(r);
     registerControlFlowOps(r);
+    registerModOps(r);
     return r;
   }();
   return registry;

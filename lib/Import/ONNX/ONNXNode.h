@@ -208,6 +208,7 @@ void registerConvOps(OpRegistry &r);
 void registerQuantizedOps(OpRegistry &r);
 void registerRecurrentOps(OpRegistry &r);
 void registerControlFlowOps(OpRegistry &r);
+void registerModOps(OpRegistry &r);
 
 } // namespace mlir::qopt::onnx_import
 
