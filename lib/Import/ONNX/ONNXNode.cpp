@@ -378,6 +378,7 @@ const OpRegistry &OpRegistry::get() {
     registerRecurrentOps(r);
     registerControlFlowOps(r);
     registerModOps(r);
+    registerAttentionOps(r);
     return r;
   }();
   return registry;

@@ -209,6 +209,7 @@ void registerQuantizedOps(OpRegistry &r);
 void registerRecurrentOps(OpRegistry &r);
 void registerControlFlowOps(OpRegistry &r);
 void registerModOps(OpRegistry &r);
+void registerAttentionOps(OpRegistry &r);
 
 } // namespace mlir::qopt::onnx_import
 
