@@ -377,6 +377,9 @@ const OpRegistry &OpRegistry::get() {
     registerQuantizedOps(r);
     registerRecurrentOps(r);
     registerControlFlowOps(r);
+    registerLossOps(r);
+    registerBitwiseOps(r);
+    registerMathOps(r);
     return r;
   }();
   return registry;

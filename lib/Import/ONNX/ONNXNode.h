@@ -208,6 +208,9 @@ void registerConvOps(OpRegistry &r);
 void registerQuantizedOps(OpRegistry &r);
 void registerRecurrentOps(OpRegistry &r);
 void registerControlFlowOps(OpRegistry &r);
+void registerLossOps(OpRegistry &r);
+void registerBitwiseOps(OpRegistry &r);
+void registerMathOps(OpRegistry &r);
 
 } // namespace mlir::qopt::onnx_import
 
