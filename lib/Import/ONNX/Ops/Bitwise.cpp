@@ -153,19 +153,22 @@ LogicalResult buildBitCast(ONNXNode &n) {
                          << " bits) differ in width";
   Type resTy = *toTy;
   auto r = buildElementwise(
-      n, {n.input(0)}, resTy, [&](OpBuilder &b, Location l, ValueRange a) {
+      n, {n.input(0)}, resTy,
+      [&](OpBuilder &b, Location l, ValueRange a) -> Value {
         Value x = a[0];
         if (src == kBool)
           x = arith::ExtUIOp::create(b, l, b.getI8Type(), x);
-        if (dst == kBool)
+        if (x.getType() != resTy && dst != kBool)
+          return arith::BitcastOp::create(b, l, resTy, x).getResult();
+        if (dst == kBool) {
+          if (x.getType() != b.getI8Type())
+            x = arith::BitcastOp::create(b, l, b.getI8Type(), x);
           return arith::CmpIOp::create(
-                     b, l, arith::CmpIPredicate::ne,
-                     arith::BitcastOp::create(b, l, b.getI8Type(), x),
+                     b, l, arith::CmpIPredicate::ne, x,
                      arith::ConstantIntOp::create(b, l, b.getI8Type(), 0))
               .getResult();
-        if (x.getType() == resTy)
-          return x;
-        return arith::BitcastOp::create(b, l, resTy, x).getResult();
+        }
+        return x;
       });
   if (failed(r))
     return failure();
