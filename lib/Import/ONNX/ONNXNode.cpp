@@ -379,6 +379,9 @@ const OpRegistry &OpRegistry::get() {
     registerControlFlowOps(r);
     registerModOps(r);
     registerAttentionOps(r);
+    registerLossOps(r);
+    registerBitwiseOps(r);
+    registerMathOps(r);
     return r;
   }();
   return registry;

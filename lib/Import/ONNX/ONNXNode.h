@@ -210,6 +210,9 @@ void registerRecurrentOps(OpRegistry &r);
 void registerControlFlowOps(OpRegistry &r);
 void registerModOps(OpRegistry &r);
 void registerAttentionOps(OpRegistry &r);
+void registerLossOps(OpRegistry &r);
+void registerBitwiseOps(OpRegistry &r);
+void registerMathOps(OpRegistry &r);
 
 } // namespace mlir::qopt::onnx_import
 
