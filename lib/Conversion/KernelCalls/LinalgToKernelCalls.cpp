@@ -285,7 +285,12 @@ bool isConstantBuffer(Value v) {
 /// Their operand order and layouts are the lowering's; this re-checks the
 /// element types before trusting them.
 struct QuantMatmulToKernelCall : OpRewritePattern<linalg::GenericOp> {
-  using OpRewritePattern::OpRewritePattern;
+  /// `cpu`: the CPU runtime's w8/w4 kernels take one more argument, whether
+  /// the weight and its scales (and zero points) are constants whose
+  /// repacked panels may be kept; the GPU's keep the shorter signature.
+  QuantMatmulToKernelCall(MLIRContext *ctx, bool cpu)
+      : OpRewritePattern(ctx), cpu(cpu) {}
+  bool cpu;
 
   LogicalResult matchAndRewrite(linalg::GenericOp op,
                                 PatternRewriter &rewriter) const override {
@@ -358,6 +363,9 @@ struct QuantMatmulToKernelCall : OpRewritePattern<linalg::GenericOp> {
       args.append({bufs[c].address, stride(c, 0), stride(c, 1)});
       name = "qopt_kernel_matmul_w4";
     }
+    if (cpu && !integer)
+      args.push_back(constant(llvm::all_of(
+          ArrayRef<Value>(operands).slice(1, c - 1), isConstantBuffer)));
     func::FuncOp kernel = declareKernel(rewriter, op, name, args.size());
     func::CallOp::create(rewriter, loc, kernel, args);
     rewriter.eraseOp(op);
@@ -470,15 +478,15 @@ struct ConvertLinalgToKernelCallsPass
 
 void mlir::qopt::populateLinalgToKernelCallsPatterns(
     RewritePatternSet &patterns) {
-  patterns
-      .add<ContractionToKernelCall, ConvToKernelCall, QuantMatmulToKernelCall>(
-          patterns.getContext());
+  patterns.add<ContractionToKernelCall, ConvToKernelCall>(
+      patterns.getContext());
+  patterns.add<QuantMatmulToKernelCall>(patterns.getContext(), /*cpu=*/true);
   patterns.add<TernaryMatmulToKernelCall>(patterns.getContext());
   patterns.add<Sparse24MatmulToKernelCall>(patterns.getContext());
   patterns.add<Conv1DToKernelCall>(patterns.getContext());
 }
 
 void mlir::qopt::populateQuantKernelCallsPatterns(RewritePatternSet &patterns) {
-  patterns.add<QuantMatmulToKernelCall, TernaryMatmulToKernelCall>(
-      patterns.getContext());
+  patterns.add<QuantMatmulToKernelCall>(patterns.getContext(), /*cpu=*/false);
+  patterns.add<TernaryMatmulToKernelCall>(patterns.getContext());
 }
