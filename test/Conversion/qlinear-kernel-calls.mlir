@@ -16,8 +16,12 @@ func.func @static_int8(%x: tensor<3x8xf32>, %s: tensor<4xf32>) -> tensor<3x4xf32
 
 // -----
 
-// A weight that is a function argument is not flagged constant.
+// A weight that is a function argument is not flagged constant. The
+// per-token |x| maximum of dynamic quantization is the runtime's row
+// reduction: x [3, 8] (M, K, address and strides) into [3] (stride 1).
 // CHECK-LABEL: func.func @dynamic_arg_weight
+// CHECK: call @qopt_kernel_row_absmax_f32(%c3_i64, %c8_i64, %{{[^,]+}}, %{{[^,]+}}, %{{[^,]+}}, %{{[^,]+}}, %c1_i64) : (i64, i64, i64, i64, i64, i64, i64) -> ()
+// CHECK-NOT: maximumf
 // CHECK: call @qopt_kernel_matmul_s8s8({{([^,]*, )+}}%c0_i64) :
 func.func @dynamic_arg_weight(%x: tensor<3x8xf32>, %w: tensor<4x8xi8>, %s: tensor<4xf32>) -> tensor<3x4xf32> {
   %y = qopt.qlinear %x, %w scale %s {weight_format = #qopt.weight_format<int8>, activation = #qopt.activation<dynamic>} : (tensor<3x8xf32>, tensor<4x8xi8>, tensor<4xf32>) -> tensor<3x4xf32>

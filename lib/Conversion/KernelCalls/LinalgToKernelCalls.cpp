@@ -463,6 +463,36 @@ struct Sparse24MatmulToKernelCall : OpRewritePattern<linalg::GenericOp> {
   }
 };
 
+/// The per-row |x| maximum qopt.qlinear's dynamic activation quantization
+/// tags (qopt_kernel_row_absmax_f32): x [M, K] f32 reduced into out [M] f32.
+struct RowAbsMaxToKernelCall : OpRewritePattern<linalg::GenericOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(linalg::GenericOp op,
+                                PatternRewriter &rewriter) const override {
+    std::optional<StringRef> call = op.getLibraryCall();
+    if (!call || *call != "qopt_kernel_row_absmax_f32" ||
+        !op.hasPureBufferSemantics() || op->getNumOperands() != 2)
+      return failure();
+    SmallVector<Value> operands(op->getOperands());
+    auto x = cast<MemRefType>(operands[0].getType());
+    auto out = cast<MemRefType>(operands[1].getType());
+    if (!x.getElementType().isF32() || !out.getElementType().isF32() ||
+        x.getRank() != 2 || out.getRank() != 1)
+      return rewriter.notifyMatchFailure(op, "unexpected operands");
+    Location loc = op.getLoc();
+    KernelOperands ko(rewriter, loc, operands);
+    SmallVector<Value> args{ko.dim(0, 0),       ko.dim(0, 1),
+                            ko.bufs[0].address, ko.stride(0, 0),
+                            ko.stride(0, 1),    ko.bufs[1].address,
+                            ko.stride(1, 0)};
+    func::FuncOp kernel = declareKernel(rewriter, op, *call, args.size());
+    func::CallOp::create(rewriter, loc, kernel, args);
+    rewriter.eraseOp(op);
+    return success();
+  }
+};
+
 struct ConvertLinalgToKernelCallsPass
     : qopt::impl::ConvertLinalgToKernelCallsPassBase<
           ConvertLinalgToKernelCallsPass> {
@@ -484,6 +514,7 @@ void mlir::qopt::populateLinalgToKernelCallsPatterns(
   patterns.add<TernaryMatmulToKernelCall>(patterns.getContext());
   patterns.add<Sparse24MatmulToKernelCall>(patterns.getContext());
   patterns.add<Conv1DToKernelCall>(patterns.getContext());
+  patterns.add<RowAbsMaxToKernelCall>(patterns.getContext());
 }
 
 void mlir::qopt::populateQuantKernelCallsPatterns(RewritePatternSet &patterns) {
