@@ -285,7 +285,12 @@ bool isConstantBuffer(Value v) {
 /// Their operand order and layouts are the lowering's; this re-checks the
 /// element types before trusting them.
 struct QuantMatmulToKernelCall : OpRewritePattern<linalg::GenericOp> {
-  using OpRewritePattern::OpRewritePattern;
+  /// `cpu`: the CPU runtime's w8/w4 kernels take one more argument, whether
+  /// the weight and its scales (and zero points) are constants whose
+  /// repacked panels may be kept; the GPU's keep the shorter signature.
+  QuantMatmulToKernelCall(MLIRContext *ctx, bool cpu)
+      : OpRewritePattern(ctx), cpu(cpu) {}
+  bool cpu;
 
   LogicalResult matchAndRewrite(linalg::GenericOp op,
                                 PatternRewriter &rewriter) const override {
@@ -358,6 +363,9 @@ struct QuantMatmulToKernelCall : OpRewritePattern<linalg::GenericOp> {
       args.append({bufs[c].address, stride(c, 0), stride(c, 1)});
       name = "qopt_kernel_matmul_w4";
     }
+    if (cpu && !integer)
+      args.push_back(constant(llvm::all_of(
+          ArrayRef<Value>(operands).slice(1, c - 1), isConstantBuffer)));
     func::FuncOp kernel = declareKernel(rewriter, op, name, args.size());
     func::CallOp::create(rewriter, loc, kernel, args);
     rewriter.eraseOp(op);
@@ -455,6 +463,36 @@ struct Sparse24MatmulToKernelCall : OpRewritePattern<linalg::GenericOp> {
   }
 };
 
+/// The per-row |x| maximum qopt.qlinear's dynamic activation quantization
+/// tags (qopt_kernel_row_absmax_f32): x [M, K] f32 reduced into out [M] f32.
+struct RowAbsMaxToKernelCall : OpRewritePattern<linalg::GenericOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(linalg::GenericOp op,
+                                PatternRewriter &rewriter) const override {
+    std::optional<StringRef> call = op.getLibraryCall();
+    if (!call || *call != "qopt_kernel_row_absmax_f32" ||
+        !op.hasPureBufferSemantics() || op->getNumOperands() != 2)
+      return failure();
+    SmallVector<Value> operands(op->getOperands());
+    auto x = cast<MemRefType>(operands[0].getType());
+    auto out = cast<MemRefType>(operands[1].getType());
+    if (!x.getElementType().isF32() || !out.getElementType().isF32() ||
+        x.getRank() != 2 || out.getRank() != 1)
+      return rewriter.notifyMatchFailure(op, "unexpected operands");
+    Location loc = op.getLoc();
+    KernelOperands ko(rewriter, loc, operands);
+    SmallVector<Value> args{ko.dim(0, 0),       ko.dim(0, 1),
+                            ko.bufs[0].address, ko.stride(0, 0),
+                            ko.stride(0, 1),    ko.bufs[1].address,
+                            ko.stride(1, 0)};
+    func::FuncOp kernel = declareKernel(rewriter, op, *call, args.size());
+    func::CallOp::create(rewriter, loc, kernel, args);
+    rewriter.eraseOp(op);
+    return success();
+  }
+};
+
 struct ConvertLinalgToKernelCallsPass
     : qopt::impl::ConvertLinalgToKernelCallsPassBase<
           ConvertLinalgToKernelCallsPass> {
@@ -470,15 +508,16 @@ struct ConvertLinalgToKernelCallsPass
 
 void mlir::qopt::populateLinalgToKernelCallsPatterns(
     RewritePatternSet &patterns) {
-  patterns
-      .add<ContractionToKernelCall, ConvToKernelCall, QuantMatmulToKernelCall>(
-          patterns.getContext());
+  patterns.add<ContractionToKernelCall, ConvToKernelCall>(
+      patterns.getContext());
+  patterns.add<QuantMatmulToKernelCall>(patterns.getContext(), /*cpu=*/true);
   patterns.add<TernaryMatmulToKernelCall>(patterns.getContext());
   patterns.add<Sparse24MatmulToKernelCall>(patterns.getContext());
   patterns.add<Conv1DToKernelCall>(patterns.getContext());
+  patterns.add<RowAbsMaxToKernelCall>(patterns.getContext());
 }
 
 void mlir::qopt::populateQuantKernelCallsPatterns(RewritePatternSet &patterns) {
-  patterns.add<QuantMatmulToKernelCall, TernaryMatmulToKernelCall>(
-      patterns.getContext());
+  patterns.add<QuantMatmulToKernelCall>(patterns.getContext(), /*cpu=*/false);
+  patterns.add<TernaryMatmulToKernelCall>(patterns.getContext());
 }
