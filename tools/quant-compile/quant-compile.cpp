@@ -289,6 +289,22 @@ static cl::opt<double> smoothquant(
     cl::desc("SmoothQuant migration before --quantize=w8a8|w8a8-dynamic: "
              "alpha in [0, 1] (0.5 in the paper; needs --calibration-data)"),
     cl::init(-1.0), cl::cat(category));
+static ChoiceOpt<qopt::WeightRounding> weightRounding(
+    "weight-rounding",
+    cl::desc("How weights are rounded (--quantize=w8a8|w8a8-dynamic|w8|w4)"),
+    cl::init(qopt::WeightRounding::Nearest),
+    cl::values(clEnumValN(qopt::WeightRounding::Nearest, "nearest",
+                          "round to nearest (default)"),
+               clEnumValN(qopt::WeightRounding::GPTQ, "gptq",
+                          "GPTQ with each layer's calibration inputs (needs "
+                          "--calibration-data)")),
+    cl::cat(category));
+static cl::opt<bool> biasCorrection(
+    "bias-correction",
+    cl::desc("Add each quantized layer's mean output error (W - Wq)·E[x] "
+             "over the calibration inputs to its bias (needs "
+             "--calibration-data)"),
+    cl::init(false), cl::cat(category));
 static cl::list<std::string> adapters(
     "adapter",
     cl::desc("PEFT LoRA adapter folder (adapter_config.json + "
@@ -510,6 +526,8 @@ int main(int argc, char **argv) {
     options.smoothquant = smoothquant;
   if (ternaryMode.getNumOccurrences())
     options.ternaryMode = ternaryMode;
+  options.weightRounding = weightRounding;
+  options.biasCorrection = biasCorrection;
   options.foldQdq = foldQdq;
   options.prepareQat = prepareQat;
   options.prune = pruneSpec;

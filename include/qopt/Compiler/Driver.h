@@ -72,6 +72,9 @@ struct CompileOptions {
   /// --quantize=w4 (symmetric): unset means mse.
   std::optional<Int4ScaleMethod> int4Scale;
   std::optional<double> smoothquant;
+  /// GPTQ rounding and bias correction (both need calibrationData).
+  WeightRounding weightRounding = WeightRounding::Nearest;
+  bool biasCorrection = false;
   /// --quantize=ternary: unset means absmean (and is not an error without
   /// ternary).
   std::optional<TernaryMode> ternaryMode;
