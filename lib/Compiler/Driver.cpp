@@ -54,6 +54,7 @@ constexpr KeyInfo kKeys[] = {
     {"gpu-arch", "nvptx: sm_80 | sm_86 | sm_89 | sm_90"},
     {"libdevice", "nvptx: libdevice.10.bc path"},
     {"cubin", "nvptx: auto | always | never"},
+    {"gpu-precision", "nvptx: f32 | tf32 | fma (float32 matmuls)"},
     {"cuda-toolkit", "nvptx: CUDA toolkit root"},
     {"emit-ptx", "nvptx: folder for each kernel module's PTX"},
     {"cpu", "native or an LLVM CPU name"},
@@ -178,6 +179,9 @@ LogicalResult CompileOptions::set(StringRef key, StringRef value,
   if (key == "cubin")
     return parseChoice(key, value, symbolizeCubinMode(value),
                        "auto, always, never", cubin, error);
+  if (key == "gpu-precision")
+    return parseChoice(key, value, symbolizeGpuPrecision(value),
+                       "f32, tf32, fma", gpuPrecision, error);
   if (key == "cuda-toolkit")
     return cudaToolkit = value.str(), success();
   if (key == "emit-ptx")
@@ -847,6 +851,7 @@ mlir::qopt::compileModule(ModuleOp module, const CompileOptions &options,
     nv.artifact = true;
     nv.libdevice = findLibdevice(options.libdevice);
     nv.cubin = options.cubin;
+    nv.precision = options.gpuPrecision;
     nv.toolkit = options.cudaToolkit;
     nv.writePtx = options.emitPtx;
     buildNVPTXPipeline(pm, nv);

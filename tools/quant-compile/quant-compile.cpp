@@ -114,6 +114,18 @@ static ChoiceOpt<qopt::CubinMode> cubin(
                clEnumValN(qopt::CubinMode::Never, "never",
                           "PTX only, JIT-compiled by the driver")),
     cl::cat(category));
+static ChoiceOpt<qopt::GpuPrecision> gpuPrecision(
+    "gpu-precision",
+    cl::desc("--target=nvptx: how float32 matmuls multiply "
+             "(docs/Codegen/NVPTX.md)"),
+    cl::init(qopt::GpuPrecision::F32),
+    cl::values(clEnumValN(qopt::GpuPrecision::F32, "f32",
+                          "3xTF32 on the tensor cores: float32 accuracy"),
+               clEnumValN(qopt::GpuPrecision::TF32, "tf32",
+                          "one TF32 product: ~1e-3 relative, 3x faster"),
+               clEnumValN(qopt::GpuPrecision::FMA, "fma",
+                          "float32 FMAs on the CUDA cores (slow)")),
+    cl::cat(category));
 static cl::opt<std::string> cudaToolkit(
     "cuda-toolkit",
     cl::desc("--target=nvptx: CUDA toolkit root for ptxas and fatbinary "
@@ -489,6 +501,7 @@ int main(int argc, char **argv) {
                                                : "sm_90";
   options.libdevice = libdevice;
   options.cubin = cubin;
+  options.gpuPrecision = gpuPrecision;
   options.cudaToolkit = cudaToolkit;
   options.emitPtx = emitPtx;
   options.cpu.cpu = cpu;

@@ -44,6 +44,8 @@ struct CompileOptions {
   std::string gpuArch = "sm_90";
   std::string libdevice;
   CubinMode cubin = CubinMode::Auto;
+  /// --gpu-precision: how float32 matmuls multiply on the GPU.
+  GpuPrecision gpuPrecision = GpuPrecision::F32;
   std::string cudaToolkit;
   std::string emitPtx;
   /// CPU, features, -O, fusion, kernels, --threads, --parallel-loops.

@@ -406,4 +406,12 @@ def QOpt_NotQuantizedReasonAttr : EnumAttr<QOpt_Dialect, QOpt_NotQuantizedReason
   }];
 }
 
+def QOpt_GpuPrecision : QOpt_Enum<"GpuPrecision",
+    "how NVPTX artifacts multiply float32 matrices (the value is what "
+    "qopt_cuda_matmul_f32 takes)", [
+      I32EnumAttrCase<"F32", 0, "f32">,
+      I32EnumAttrCase<"TF32", 1, "tf32">,
+      I32EnumAttrCase<"FMA", 2, "fma">
+    ]>;
+
 #endif // QOPT_DIALECT_QOPT_IR_QOPTATTRS_TD
