@@ -379,6 +379,7 @@ const OpRegistry &OpRegistry::get() {
     registerControlFlowOps(r);
     registerModOps(r);
     registerAttentionOps(r);
+    registerLLMOps(r);
     return r;
   }();
   return registry;

@@ -210,6 +210,7 @@ void registerRecurrentOps(OpRegistry &r);
 void registerControlFlowOps(OpRegistry &r);
 void registerModOps(OpRegistry &r);
 void registerAttentionOps(OpRegistry &r);
+void registerLLMOps(OpRegistry &r);
 
 } // namespace mlir::qopt::onnx_import
 
