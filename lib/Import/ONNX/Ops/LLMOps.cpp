@@ -398,6 +398,137 @@ LogicalResult buildTensorScatter(ONNXNode &n) {
   return success();
 }
 
+//===----------------------------------------------------------------------===//
+// CausalConvWithState
+//===----------------------------------------------------------------------===//
+
+/// padded = concat(past_state or zeros [B, C, k-1], input) along the length;
+/// out[b,c,l] = bias[c] + sum_t padded[b,c,l+t] w[c,0,t] (a depthwise valid
+/// conv1d), then optionally x * sigmoid(x) in f32; present_state = the last
+/// k-1 positions of padded.
+LogicalResult buildCausalConvWithState(ONNXNode &n) {
+  if (failed(n.checkArity(2, 4, 1, 2)))
+    return failure();
+  FailureOr<std::string> act = n.getString("activation", "none");
+  if (failed(act) || failed(requireFloatInput(n, 0, "input")))
+    return failure();
+  if (*act != "none" && *act != "silu" && *act != "swish")
+    return n.emitError() << "activation must be 'none', 'silu' or 'swish', "
+                            "got '"
+                         << *act << "'";
+  for (int64_t i : {1, 2, 3})
+    if (n.hasInput(i) && n.inputDType(i) != n.inputDType(0))
+      return n.emitError() << "input #" << i << " has dtype "
+                           << dtypeName(n.inputDType(i)) << ", input has "
+                           << dtypeName(n.inputDType(0));
+  RankedTensorType xTy = n.inputType(0), wTy = n.inputType(1);
+  if (xTy.getRank() != 3 || wTy.getRank() != 3)
+    return n.emitError() << "input must be [batch, channels, length] and "
+                            "weight [channels, 1, k], got "
+                         << xTy << " and " << wTy;
+  int64_t ch = xTy.getDimSize(1), k = wTy.getDimSize(2);
+  if (ShapedType::isDynamic(ch) || ShapedType::isDynamic(k) || k < 1 ||
+      wTy.getDimSize(0) != ch || wTy.getDimSize(1) != 1)
+    return n.emitError() << "weight " << wTy
+                         << " must be [channels, 1, k] (static) for input "
+                         << xTy;
+  OpBuilder &b = n.b;
+  Location loc = n.loc;
+  MLIRContext *ctx = b.getContext();
+  Type t = xTy.getElementType(), c = accumulatorType(t);
+  Value x = n.input(0), w = n.input(1);
+  OpFoldResult bSz = dimOFR(b, loc, x, 0), lSz = dimOFR(b, loc, x, 2);
+  Value past;
+  if (n.hasInput(3)) {
+    past = n.input(3);
+    RankedTensorType pTy = n.inputType(3);
+    if (pTy.getRank() != 3 || pTy.getDimSize(1) != ch ||
+        pTy.getDimSize(2) != k - 1)
+      return n.emitError() << "past_state " << pTy << " must be [batch, " << ch
+                           << ", " << k - 1 << "]";
+    assertSameSize(n, past, 0, x, 0,
+                   "past_state's batch differs from the input's");
+  } else {
+    Value empty = tensor::EmptyOp::create(
+        b, loc,
+        SmallVector<OpFoldResult>{bSz, b.getIndexAttr(ch),
+                                  b.getIndexAttr(k - 1)},
+        t);
+    past = linalg::FillOp::create(b, loc, scalarConstant(b, loc, t, 0.0), empty)
+               .getResult(0);
+  }
+  Value padded = tensor::ConcatOp::create(b, loc, 2, ValueRange{past, x});
+  Value bias = n.hasInput(2) ? n.input(2) : Value();
+  if (bias &&
+      (n.inputType(2).getRank() != 1 || n.inputType(2).getDimSize(0) != ch))
+    return n.emitError() << "bias must be [" << ch << "], got "
+                         << n.inputType(2);
+
+  // Loops (b, c, l, t).
+  AffineExpr d0 = getAffineDimExpr(0, ctx), d1 = getAffineDimExpr(1, ctx),
+             d2 = getAffineDimExpr(2, ctx), d3 = getAffineDimExpr(3, ctx);
+  SmallVector<OpFoldResult> outSizes = {bSz, b.getIndexAttr(ch), lSz};
+  Value acc = tensor::EmptyOp::create(b, loc, outSizes, c);
+  if (bias) {
+    acc = parallelGeneric(b, loc, {bias}, {AffineMap::get(3, 0, {d1}, ctx)},
+                          acc, [&](OpBuilder &nb, Location l, ValueRange a) {
+                            return castF(nb, l, a[0], c);
+                          });
+  } else {
+    acc = linalg::FillOp::create(b, loc, scalarConstant(b, loc, c, 0.0), acc)
+              .getResult(0);
+  }
+  auto conv = linalg::GenericOp::create(
+      b, loc, acc.getType(), ValueRange{padded, w}, ValueRange{acc},
+      ArrayRef<AffineMap>{
+          AffineMap::get(4, 0, {d0, d1, d2 + d3}, ctx),
+          AffineMap::get(4, 0, {d1, getAffineConstantExpr(0, ctx), d3}, ctx),
+          AffineMap::get(4, 0, {d0, d1, d2}, ctx)},
+      ArrayRef<utils::IteratorType>{
+          utils::IteratorType::parallel, utils::IteratorType::parallel,
+          utils::IteratorType::parallel, utils::IteratorType::reduction},
+      [&](OpBuilder &nb, Location l, ValueRange a) {
+        Value p = arith::MulFOp::create(nb, l, castF(nb, l, a[0], c),
+                                        castF(nb, l, a[1], c));
+        linalg::YieldOp::create(
+            nb, l, arith::AddFOp::create(nb, l, a[2], p).getResult());
+      });
+  bool silu = *act != "none";
+  Type f32 = b.getF32Type();
+  Value y = parallelGeneric(
+      b, loc, {conv.getResult(0)}, {b.getMultiDimIdentityMap(3)},
+      tensor::EmptyOp::create(b, loc, outSizes, t),
+      [&](OpBuilder &nb, Location l, ValueRange a) -> Value {
+        Value v = castF(nb, l, a[0], t);
+        if (!silu)
+          return v;
+        // x * sigmoid(x) in f32 on the conv output rounded to T.
+        Value xf = castF(nb, l, v, f32);
+        Value one = scalarConstant(nb, l, f32, 1.0);
+        Value e = math::ExpOp::create(nb, l, arith::NegFOp::create(nb, l, xf));
+        Value sig = arith::DivFOp::create(nb, l, one,
+                                          arith::AddFOp::create(nb, l, one, e));
+        return castF(nb, l, arith::MulFOp::create(nb, l, xf, sig), t);
+      });
+  n.setOutput(0, y, n.inputDType(0));
+  if (n.hasOutput(1)) {
+    // padded[:, :, L : L + k - 1]; for k = 1 an empty tensor
+    // (tensor.extract_slice refuses the offset L of a size-0 slice).
+    SmallVector<OpFoldResult> presentSizes = {bSz, b.getIndexAttr(ch),
+                                              b.getIndexAttr(k - 1)};
+    Value present =
+        k == 1 ? tensor::EmptyOp::create(b, loc, presentSizes, t).getResult()
+               : tensor::ExtractSliceOp::create(
+                     b, loc, padded,
+                     SmallVector<OpFoldResult>{b.getIndexAttr(0),
+                                               b.getIndexAttr(0), lSz},
+                     presentSizes,
+                     SmallVector<OpFoldResult>(3, b.getIndexAttr(1)));
+    n.setOutput(1, present, n.inputDType(0));
+  }
+  return success();
+}
+
 } // namespace
 
 void mlir::qopt::onnx_import::registerLLMOps(OpRegistry &r) {
@@ -405,4 +536,5 @@ void mlir::qopt::onnx_import::registerLLMOps(OpRegistry &r) {
   r.add("", "Swish", 24, buildSwish);
   r.add("", "SwiGLU", 28, buildSwiGLU);
   r.add("", "TensorScatter", 24, buildTensorScatter);
+  r.add("", "CausalConvWithState", 27, buildCausalConvWithState);
 }
