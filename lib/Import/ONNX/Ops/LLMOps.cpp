@@ -1,4 +1,4 @@
-//===- LLMOps.cpp - RotaryEmbedding, Swish, SwiGLU, TensorScatter ---------===//
+//===- LLMOps.cpp - RotaryEmbedding, SwiGLU, TensorScatter, CausalConv ----===//
 //
 // Small operators of recent opsets written for language models, each one
 // linalg.generic over its output:
@@ -6,7 +6,7 @@
 //     cos/sin of the token's position (read with tensor.extract; position
 //     ids checked at run time), non-interleaved (halves) or interleaved
 //     (pairs), over the first rotary_embedding_dim elements of each head;
-//   * Swish (24): x * sigmoid(alpha x); SwiGLU (28): Swish_alpha(A) * B;
+//   * SwiGLU (28): Swish_alpha(A) * B (Swish itself is in MathOps.cpp);
 //   * TensorScatter (24): the cache with `update` written at write_indices[b]
 //     along `axis` (linear or circular), as a select per output element.
 // f16/bf16 are computed in f32, rounding each step the reference rounds.
@@ -237,22 +237,6 @@ Value swish(OpBuilder &b, Location l, Value a, double alpha, Type t, Type c) {
       b, l,
       arith::DivFOp::create(b, l, one, arith::AddFOp::create(b, l, one, e)), t);
   return roundVia(b, l, arith::MulFOp::create(b, l, x, sig), t);
-}
-
-LogicalResult buildSwish(ONNXNode &n) {
-  FailureOr<double> alpha = n.getFloat("alpha", 1.0);
-  if (failed(n.checkArity(1, 1, 1, 1)) || failed(alpha) ||
-      failed(requireFloatInput(n, 0, "X")))
-    return failure();
-  Type t = n.inputType(0).getElementType(), c = accumulatorType(t);
-  auto r = buildElementwise(
-      n, {n.input(0)}, t, [&](OpBuilder &b, Location l, ValueRange a) {
-        return castF(b, l, swish(b, l, a[0], *alpha, t, c), t);
-      });
-  if (failed(r))
-    return failure();
-  n.setOutput(0, *r, n.inputDType(0));
-  return success();
 }
 
 LogicalResult buildSwiGLU(ONNXNode &n) {
@@ -533,7 +517,6 @@ LogicalResult buildCausalConvWithState(ONNXNode &n) {
 
 void mlir::qopt::onnx_import::registerLLMOps(OpRegistry &r) {
   r.add("", "RotaryEmbedding", 23, buildRotaryEmbedding);
-  r.add("", "Swish", 24, buildSwish);
   r.add("", "SwiGLU", 28, buildSwiGLU);
   r.add("", "TensorScatter", 24, buildTensorScatter);
   r.add("", "CausalConvWithState", 27, buildCausalConvWithState);
