@@ -129,3 +129,35 @@ def test_swiglu(build_dir, tmp_path):
     model = model_of("SwiGLU", [("a", F32, [3, 16]), ("b", F32, [3, 16])],
                      [("y", F32, [3, 16])], 28, alpha=1.702)
     check(model, feeds, tmp_path, build_dir, use_ort=False)
+
+
+@pytest.mark.parametrize("rule,per_dim,past", [("linear", False, False),
+                                               ("gated", True, True),
+                                               ("delta", False, True),
+                                               ("gated_delta", False, False)])
+def test_linear_attention(build_dir, tmp_path, rule, per_dim, past):
+    """LinearAttention (GQA 4 over 2 heads) against onnx's reference."""
+    rng = np.random.default_rng(len(rule))
+    B, T, Hq, Hkv, dk, dv = 2, 5, 4, 2, 4, 3
+    feeds = {"q": rng.standard_normal((B, T, Hq * dk)).astype(np.float32),
+             "k": rng.standard_normal((B, T, Hkv * dk)).astype(np.float32),
+             "v": rng.standard_normal((B, T, Hkv * dv)).astype(np.float32)}
+    ins = [("q", F32, [B, T, Hq * dk]), ("k", F32, [B, T, Hkv * dk]),
+           ("v", F32, [B, T, Hkv * dv])]
+    if past:
+        feeds["p"] = rng.standard_normal((B, Hkv, dk, dv)).astype(np.float32)
+    ins.append(("p", F32, [B, Hkv, dk, dv]) if past else ("", F32, None))
+    if "gated" in rule:
+        w = Hkv * dk if per_dim else Hkv
+        feeds["d"] = -rng.random((B, T, w)).astype(np.float32)
+        ins.append(("d", F32, [B, T, w]))
+    elif "delta" in rule:
+        ins.append(("", F32, None))
+    if "delta" in rule:
+        feeds["b"] = rng.random((B, T, Hkv)).astype(np.float32)
+        ins.append(("b", F32, [B, T, Hkv]))
+    model = model_of("LinearAttention", ins,
+                     [("y", F32, [B, T, Hq * dv]),
+                      ("s", F32, [B, Hkv, dk, dv])], 27,
+                     q_num_heads=Hq, kv_num_heads=Hkv, update_rule=rule)
+    check(model, feeds, tmp_path, build_dir, use_ort=False, tol=1e-4)
