@@ -397,6 +397,7 @@ const OpRegistry &OpRegistry::get() {
     registerBitwiseOps(r);
     registerMathOps(r);
     registerSequenceOps(r);
+    registerLLMOps(r);
     return r;
   }();
   return registry;

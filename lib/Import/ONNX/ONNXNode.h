@@ -249,6 +249,7 @@ void registerLossOps(OpRegistry &r);
 void registerBitwiseOps(OpRegistry &r);
 void registerMathOps(OpRegistry &r);
 void registerSequenceOps(OpRegistry &r);
+void registerLLMOps(OpRegistry &r);
 
 /// Whether the builder of `opType` takes sequences and empty optionals as
 /// inputs (Ops/Sequences.cpp; If and Loop); other builders get tensors only.

@@ -30,6 +30,7 @@
 #include "mlir/Dialect/Arith/Utils/Utils.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 
 #include <cmath>
@@ -615,10 +616,284 @@ LogicalResult buildAttention(ONNXNode &n, int64_t since) {
   return success();
 }
 
+//===----------------------------------------------------------------------===//
+// LinearAttention (27)
+//===----------------------------------------------------------------------===//
+
+/// The recurrence of the reference, one scf.for step per token, the state
+/// S [B, Hkv, dk, dv] in f32:
+///   gated:  S *= exp(decay[b, t, h(, d)])
+///   delta:  v' = beta (v - sum_d S k)          (else v' = v)
+///   S += k ⊗ v';  out[b, t, hq, m] = scale sum_d q[b,hq,t,d] S[b,hq/r,d,m]
+LogicalResult buildLinearAttention(ONNXNode &n) {
+  if (failed(n.checkArity(3, 6, 1, 2)))
+    return failure();
+  FailureOr<int64_t> chunk = n.getInt("chunk_size", 64); // a tuning hint
+  FailureOr<int64_t> qHeads = n.getInt("q_num_heads", 0);
+  FailureOr<int64_t> kvHeads = n.getInt("kv_num_heads", 0);
+  FailureOr<double> scaleAttr = n.getFloat("scale", 0.0);
+  FailureOr<std::string> rule = n.getString("update_rule", "gated_delta");
+  if (failed(chunk) || failed(qHeads) || failed(kvHeads) || failed(scaleAttr) ||
+      failed(rule))
+    return failure();
+  if (*rule != "linear" && *rule != "gated" && *rule != "delta" &&
+      *rule != "gated_delta")
+    return n.emitError() << "update_rule must be linear, gated, delta or "
+                            "gated_delta, got '"
+                         << *rule << "'";
+  if (*qHeads <= 0 || *kvHeads <= 0 || *qHeads % *kvHeads)
+    return n.emitError() << "q_num_heads (" << *qHeads
+                         << ") must be a positive multiple of kv_num_heads ("
+                         << *kvHeads << ")";
+  bool gating = *rule == "gated" || *rule == "gated_delta";
+  bool delta = *rule == "delta" || *rule == "gated_delta";
+  bool hasDecay = n.numInputs() > 4 && n.hasInput(4);
+  bool hasBeta = n.numInputs() > 5 && n.hasInput(5);
+  if (gating != hasDecay)
+    return n.emitError() << "update_rule '" << *rule
+                         << (gating ? "' needs" : "' forbids")
+                         << " the decay input";
+  if (delta != hasBeta)
+    return n.emitError() << "update_rule '" << *rule
+                         << (delta ? "' needs" : "' forbids")
+                         << " the beta input";
+  OpBuilder &b = n.b;
+  Location loc = n.loc;
+  MLIRContext *ctx = b.getContext();
+  int32_t dtype = n.inputDType(0);
+  Type t = floatTypeOf(ctx, dtype);
+  if (!t)
+    return n.emitError() << "query has dtype " << dtypeName(dtype)
+                         << "; float, float16, bfloat16 or double needed";
+  for (int64_t i = 0; i < n.numInputs(); ++i)
+    if (n.hasInput(i) && !floatTypeOf(ctx, n.inputDType(i)))
+      return n.emitError() << "input #" << i << " has dtype "
+                           << dtypeName(n.inputDType(i));
+  RankedTensorType qTy = n.inputType(0), kTy = n.inputType(1),
+                   vTy = n.inputType(2);
+  if (qTy.getRank() != 3 || kTy.getRank() != 3 || vTy.getRank() != 3)
+    return n.emitError() << "query, key and value must be 3-D [B, T, H*D]";
+  int64_t hq = *qHeads, hkv = *kvHeads, r = hq / hkv;
+  for (auto [ty, h, what] :
+       {std::tuple(qTy, hq, "query"), std::tuple(kTy, hkv, "key"),
+        std::tuple(vTy, hkv, "value")})
+    if (ty.isDynamicDim(2) || ty.getDimSize(2) % h)
+      return n.emitError() << what
+                           << "'s last dim must be a static multiple "
+                              "of its heads ("
+                           << h << "), got " << ty;
+  int64_t dk = qTy.getDimSize(2) / hq, dv = vTy.getDimSize(2) / hkv;
+  if (kTy.getDimSize(2) / hkv != dk)
+    return n.emitError() << "query and key head sizes differ";
+  Type f32 = b.getF32Type();
+  Value q = splitHeads(b, loc, n.input(0), hq);
+  Value k = splitHeads(b, loc, n.input(1), hkv);
+  Value v = splitHeads(b, loc, n.input(2), hkv);
+  Value decay = hasDecay ? n.input(4) : Value();
+  Value beta = hasBeta ? n.input(5) : Value();
+  bool decayPerDim = false;
+  if (decay) {
+    RankedTensorType dTy = n.inputType(4);
+    if (dTy.getRank() != 3 ||
+        (dTy.getDimSize(2) != hkv && dTy.getDimSize(2) != hkv * dk))
+      return n.emitError() << "decay must be [B, T, kv_num_heads] or [B, T, "
+                              "kv_num_heads * d_k], got "
+                           << dTy;
+    decayPerDim = dTy.getDimSize(2) == hkv * dk && hkv * dk != hkv;
+  }
+  bool betaShared = false;
+  if (beta) {
+    RankedTensorType bTy = n.inputType(5);
+    if (bTy.getRank() != 3 ||
+        (bTy.getDimSize(2) != hkv && bTy.getDimSize(2) != 1))
+      return n.emitError() << "beta must be [B, T, kv_num_heads] or [B, T, 1], "
+                              "got "
+                           << bTy;
+    betaShared = bTy.getDimSize(2) == 1 && hkv != 1;
+  }
+  OpFoldResult bSz = dimOFR(b, loc, n.input(0), 0);
+  Value tLen = dimValue(b, loc, n.input(0), 1);
+  SmallVector<OpFoldResult> stateSizes = {
+      bSz, b.getIndexAttr(hkv), b.getIndexAttr(dk), b.getIndexAttr(dv)};
+  Value state;
+  int32_t stateDType = dtype;
+  if (n.numInputs() > 3 && n.hasInput(3)) {
+    RankedTensorType pTy = n.inputType(3);
+    if (pTy.getRank() != 4 || pTy.getDimSize(1) != hkv ||
+        pTy.getDimSize(2) != dk || pTy.getDimSize(3) != dv)
+      return n.emitError() << "past_state must be [B, " << hkv << ", " << dk
+                           << ", " << dv << "], got " << pTy;
+    stateDType = n.inputDType(3);
+    state = parallelGeneric(b, loc, {n.input(3)}, {b.getMultiDimIdentityMap(4)},
+                            emptyOf(b, loc, stateSizes, f32),
+                            [&](OpBuilder &nb, Location l, ValueRange a) {
+                              return castF(nb, l, a[0], f32);
+                            });
+  } else {
+    state = linalg::FillOp::create(b, loc, scalarConstant(b, loc, f32, 0.0),
+                                   emptyOf(b, loc, stateSizes, f32))
+                .getResult(0);
+  }
+  double scale = *scaleAttr != 0.0 ? *scaleAttr : 1.0 / std::sqrt(double(dk));
+  SmallVector<OpFoldResult> outSizes = {bSz, getAsOpFoldResult(tLen),
+                                        b.getIndexAttr(hq), b.getIndexAttr(dv)};
+  Value outs = emptyOf(b, loc, outSizes, f32);
+  AffineMap id4 = b.getMultiDimIdentityMap(4);
+  auto par = [](int64_t nLoops) {
+    return SmallVector<IteratorType>(nLoops, IteratorType::parallel);
+  };
+  auto loop = scf::ForOp::create(
+      b, loc, cIndex(b, loc, 0), tLen, cIndex(b, loc, 1),
+      ValueRange{state, outs},
+      [&](OpBuilder &nb, Location l, Value ti, ValueRange iter) {
+        Value st = iter[0], out = iter[1];
+        auto idx = [&](OpBuilder &bb, int64_t d) {
+          return linalg::IndexOp::create(bb, l, d).getResult();
+        };
+        auto read = [&](OpBuilder &bb, Value x, ValueRange i) {
+          return castF(bb, l, tensor::ExtractOp::create(bb, l, x, i), f32);
+        };
+        // (b, h, d, m) over the state.
+        if (decay)
+          st = parallelGeneric(
+              nb, l, {st}, {id4}, emptyOf(nb, l, stateSizes, f32),
+              [&](OpBuilder &bb, Location ll, ValueRange a) -> Value {
+                Value h = idx(bb, 1), d = idx(bb, 2);
+                Value col = decayPerDim
+                                ? arith::AddIOp::create(
+                                      bb, ll,
+                                      arith::MulIOp::create(bb, ll, h,
+                                                            cIndex(bb, ll, dk)),
+                                      d)
+                                      .getResult()
+                                : h;
+                Value g = read(bb, decay, {idx(bb, 0), ti, col});
+                return arith::MulFOp::create(bb, ll, a[0],
+                                             math::ExpOp::create(bb, ll, g));
+              });
+        // v' [B, Hkv, dv]
+        SmallVector<OpFoldResult> vSizes = {bSz, nb.getIndexAttr(hkv),
+                                            nb.getIndexAttr(dv)};
+        Value vNew;
+        if (delta) {
+          // retrieved[b,h,m] = sum_d S[b,h,d,m] k[b,h,t,d]: loops (b,h,m,d)
+          Value init =
+              linalg::FillOp::create(nb, l, scalarConstant(nb, l, f32, 0.0),
+                                     emptyOf(nb, l, vSizes, f32))
+                  .getResult(0);
+          AffineExpr e0 = nb.getAffineDimExpr(0), e1 = nb.getAffineDimExpr(1),
+                     e2 = nb.getAffineDimExpr(2), e3 = nb.getAffineDimExpr(3);
+          SmallVector<IteratorType> it = par(3);
+          it.push_back(IteratorType::reduction);
+          Value retrieved = generic(
+              nb, l, {st}, {AffineMap::get(4, 0, {e0, e1, e3, e2}, ctx)},
+              {init}, {AffineMap::get(4, 0, {e0, e1, e2}, ctx)}, it,
+              [&](OpBuilder &bb, Location ll,
+                  ValueRange a) -> SmallVector<Value> {
+                Value kv =
+                    read(bb, k, {idx(bb, 0), idx(bb, 1), ti, idx(bb, 3)});
+                return {arith::AddFOp::create(
+                    bb, ll, a[1], arith::MulFOp::create(bb, ll, a[0], kv))};
+              })[0];
+          vNew = parallelGeneric(
+              nb, l, {retrieved}, {nb.getMultiDimIdentityMap(3)},
+              emptyOf(nb, l, vSizes, f32),
+              [&](OpBuilder &bb, Location ll, ValueRange a) -> Value {
+                Value bi = idx(bb, 0), h = idx(bb, 1);
+                Value vv = read(bb, v, {bi, h, ti, idx(bb, 2)});
+                Value be = read(bb, beta,
+                                {bi, ti, betaShared ? cIndex(bb, ll, 0) : h});
+                return arith::MulFOp::create(
+                    bb, ll, be, arith::SubFOp::create(bb, ll, vv, a[0]));
+              });
+        }
+        // S += k ⊗ v'
+        SmallVector<Value> ins = {st};
+        SmallVector<AffineMap> maps = {id4};
+        if (vNew) {
+          ins.push_back(vNew);
+          maps.push_back(
+              AffineMap::get(4, 0,
+                             {nb.getAffineDimExpr(0), nb.getAffineDimExpr(1),
+                              nb.getAffineDimExpr(3)},
+                             ctx));
+        }
+        st = parallelGeneric(
+            nb, l, ins, maps, emptyOf(nb, l, stateSizes, f32),
+            [&](OpBuilder &bb, Location ll, ValueRange a) -> Value {
+              Value bi = idx(bb, 0), h = idx(bb, 1);
+              Value kv = read(bb, k, {bi, h, ti, idx(bb, 2)});
+              Value vv = vNew ? a[1] : read(bb, v, {bi, h, ti, idx(bb, 3)});
+              return arith::AddFOp::create(
+                  bb, ll, a[0], arith::MulFOp::create(bb, ll, kv, vv));
+            });
+        // o[b,hq,m] = scale sum_d q[b,hq,t,d] S[b,hq/r,d,m]: loops
+        // (b, hq, m, d)
+        SmallVector<OpFoldResult> oSizes = {bSz, nb.getIndexAttr(hq),
+                                            nb.getIndexAttr(dv)};
+        Value oInit =
+            linalg::FillOp::create(nb, l, scalarConstant(nb, l, f32, 0.0),
+                                   emptyOf(nb, l, oSizes, f32))
+                .getResult(0);
+        AffineExpr e0 = nb.getAffineDimExpr(0), e1 = nb.getAffineDimExpr(1),
+                   e2 = nb.getAffineDimExpr(2), e3 = nb.getAffineDimExpr(3);
+        SmallVector<IteratorType> it = par(3);
+        it.push_back(IteratorType::reduction);
+        Value o = generic(
+            nb, l, {st},
+            {AffineMap::get(4, 0, {e0, r == 1 ? e1 : e1.floorDiv(r), e3, e2},
+                            ctx)},
+            {oInit}, {AffineMap::get(4, 0, {e0, e1, e2}, ctx)}, it,
+            [&](OpBuilder &bb, Location ll,
+                ValueRange a) -> SmallVector<Value> {
+              Value qv = read(bb, q, {idx(bb, 0), idx(bb, 1), ti, idx(bb, 3)});
+              return {arith::AddFOp::create(
+                  bb, ll, a[1], arith::MulFOp::create(bb, ll, qv, a[0]))};
+            })[0];
+        o = parallelGeneric(
+            nb, l, {o}, {nb.getMultiDimIdentityMap(3)},
+            emptyOf(nb, l, oSizes, f32),
+            [&](OpBuilder &bb, Location ll, ValueRange a) -> Value {
+              return arith::MulFOp::create(
+                  bb, ll, scalarConstant(bb, ll, f32, scale), a[0]);
+            });
+        // out[:, t] = o
+        SmallVector<OpFoldResult> offs = {
+            nb.getIndexAttr(0), ti, nb.getIndexAttr(0), nb.getIndexAttr(0)};
+        SmallVector<OpFoldResult> sz = {
+            bSz, nb.getIndexAttr(1), nb.getIndexAttr(hq), nb.getIndexAttr(dv)};
+        out = tensor::InsertSliceOp::create(
+            nb, l, o, out, offs, sz,
+            SmallVector<OpFoldResult>(4, nb.getIndexAttr(1)));
+        scf::YieldOp::create(nb, l, ValueRange{st, out});
+      });
+  Value outF = loop.getResult(1);
+  auto outTy = cast<RankedTensorType>(outF.getType());
+  Value y = parallelGeneric(b, loc, {outF}, {id4}, emptyOf(b, loc, outSizes, t),
+                            [&](OpBuilder &nb, Location l, ValueRange a) {
+                              return castF(nb, l, a[0], t);
+                            });
+  (void)outTy;
+  y = tensor::CollapseShapeOp::create(
+      b, loc, y, SmallVector<ReassociationIndices>{{0}, {1}, {2, 3}});
+  n.setOutput(0, y, dtype);
+  if (n.hasOutput(1)) {
+    Type st = floatTypeOf(ctx, stateDType);
+    Value present = parallelGeneric(
+        b, loc, {loop.getResult(0)}, {id4}, emptyOf(b, loc, stateSizes, st),
+        [&](OpBuilder &nb, Location l, ValueRange a) {
+          return castF(nb, l, a[0], st);
+        });
+    n.setOutput(1, present, stateDType);
+  }
+  return success();
+}
+
 } // namespace
 
 void mlir::qopt::onnx_import::registerAttentionOps(OpRegistry &r) {
   for (int64_t since : {23, 24, 25})
     r.add("", "Attention", since,
           [since](ONNXNode &n) { return buildAttention(n, since); });
+  r.add("", "LinearAttention", 27, buildLinearAttention);
 }

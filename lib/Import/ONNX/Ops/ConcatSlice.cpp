@@ -169,7 +169,17 @@ LogicalResult buildConcat(ONNXNode &n) {
       return success();
     }
   }
-  Value c = tensor::ConcatOp::create(n.b, n.loc, *axis, ins);
+  // Inputs empty along the axis add nothing; left out, as the lowering of
+  // tensor.concat would insert them at an offset past the end (refused).
+  SmallVector<Value> nonEmpty;
+  for (Value v : ins)
+    if (cast<RankedTensorType>(v.getType()).getDimSize(*axis) != 0)
+      nonEmpty.push_back(v);
+  if (!nonEmpty.empty() && nonEmpty.size() != ins.size())
+    ins = nonEmpty;
+  Value c = ins.size() == 1
+                ? ins[0]
+                : tensor::ConcatOp::create(n.b, n.loc, *axis, ins).getResult();
   if (c.getType() != outTy)
     c = tensor::CastOp::create(n.b, n.loc, outTy, c);
   n.setOutput(0, c, n.inputDType(0));
@@ -199,6 +209,14 @@ Value sliceOf(ONNXNode &n, ArrayRef<OpFoldResult> offsets,
             }))
       return v;
   }
+  // An empty slice is an empty tensor: tensor.extract_slice refuses an
+  // offset at the end of the dim even for a size of 0 (Split's last part of
+  // size 0, as the RotaryEmbedding expansions write it).
+  if (llvm::any_of(sizes, [](OpFoldResult f) {
+        std::optional<int64_t> v = getConstantIntValue(f);
+        return v && *v == 0;
+      }))
+    return tensor::EmptyOp::create(n.b, n.loc, sizes, inTy.getElementType());
   return tensor::ExtractSliceOp::create(n.b, n.loc, outTy, n.input(0), offsets,
                                         sizes, strides);
 }
