@@ -722,8 +722,19 @@ void matmulWeightOnly(int64_t m, int64_t n, int64_t k, const float *a,
     return;
   // A few more rows (a recurrent step at batch 8, a short prompt): groups of
   // kGemvRows dot-product rows, the weight decoded once per group, beat
-  // dequantizing every panel for the f32 GEMM.
-  if (m > kGemvRows && m <= kGemvSplitRows) {
+  // repacking and dequantizing every panel for the f32 GEMM — unless the
+  // weight is a constant with AVX-512 panels (packed once, dequantized by
+  // vectors): then the GEMM is ~2x faster from 5 rows on (1024x1024 int4,
+  // one thread: 16 rows 0.90 ms as dot products, 17 rows 0.45 ms as GEMM).
+  static const bool vectorPanels =
+#if defined(__x86_64__)
+      __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw");
+#else
+      false;
+#endif
+  const bool fastPanels =
+      constant && vectorPanels && qopt::rt::gemmPanelWidth() == 32;
+  if (m > kGemvRows && m <= kGemvSplitRows && !fastPanels) {
     for (int64_t i0 = 0; i0 < m; i0 += kGemvRows)
       matmulWeightOnly(std::min(kGemvRows, m - i0), n, k, a + i0 * aM, aM, aK,
                        qw, c + i0 * cM, cM, cN, constant);
