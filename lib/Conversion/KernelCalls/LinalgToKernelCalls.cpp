@@ -108,6 +108,30 @@ bool allF32(linalg::LinalgOp op) {
   });
 }
 
+/// The body is exactly `acc + a * b` of the two inputs (in any order):
+/// isaContractionOpInterface also accepts bodies with more ops between the
+/// multiplication and the addition (e.g. a fused exp), which the kernels
+/// would not compute.
+bool isPlainMulAdd(linalg::LinalgOp op) {
+  Block *body = op.getBlock();
+  if (body->getOperations().size() != 3)
+    return false;
+  auto yield = cast<linalg::YieldOp>(body->getTerminator());
+  auto add = yield.getOperand(0).getDefiningOp<arith::AddFOp>();
+  if (!add)
+    return false;
+  BlockArgument acc = body->getArguments().back();
+  Value other = add.getLhs() == acc   ? add.getRhs()
+                : add.getRhs() == acc ? add.getLhs()
+                                      : Value();
+  auto mul = other ? other.getDefiningOp<arith::MulFOp>() : nullptr;
+  if (!mul)
+    return false;
+  auto isInput = [&](Value v, unsigned i) { return v == body->getArgument(i); };
+  return (isInput(mul.getLhs(), 0) && isInput(mul.getRhs(), 1)) ||
+         (isInput(mul.getLhs(), 1) && isInput(mul.getRhs(), 0));
+}
+
 struct ContractionToKernelCall : OpInterfaceRewritePattern<linalg::LinalgOp> {
   using OpInterfaceRewritePattern::OpInterfaceRewritePattern;
 
@@ -115,7 +139,7 @@ struct ContractionToKernelCall : OpInterfaceRewritePattern<linalg::LinalgOp> {
                                 PatternRewriter &rewriter) const override {
     if (!op.hasPureBufferSemantics() || op.getNumDpsInputs() != 2 ||
         op.getNumDpsInits() != 1 || !allF32(op) ||
-        !linalg::isaContractionOpInterface(op))
+        !linalg::isaContractionOpInterface(op) || !isPlainMulAdd(op))
       return failure();
     FailureOr<linalg::ContractionDimensions> dims =
         linalg::inferContractionDims(op);
@@ -520,4 +544,9 @@ void mlir::qopt::populateLinalgToKernelCallsPatterns(
 void mlir::qopt::populateQuantKernelCallsPatterns(RewritePatternSet &patterns) {
   patterns.add<QuantMatmulToKernelCall>(patterns.getContext(), /*cpu=*/false);
   patterns.add<TernaryMatmulToKernelCall>(patterns.getContext());
+}
+
+void mlir::qopt::populateFloatMatmulKernelCallsPatterns(
+    RewritePatternSet &patterns) {
+  patterns.add<ContractionToKernelCall>(patterns.getContext());
 }
