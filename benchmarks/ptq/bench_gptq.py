@@ -14,8 +14,8 @@ default, docs/Quantization/Calibration.md), w8 (weight-only int8 per
 channel) and w4 (int4, groups of 32; convolutions int8). Each with
 nearest, gptq, nearest+bias correction and gptq+bias correction.
 onnxruntime: quantize_static QDQ, per-channel int8 weights, asymmetric
-int8 activations, MinMax (its best on these models in
-bench_calibration.json). Output SQNR (dB) against the float model
+int8 activations, MinMax, MatMul/Gemm/Conv only (the layers we quantize,
+as bench_ptq_accuracy.py). Output SQNR (dB) against the float model
 (onnxruntime) on held-back samples, argmax agreement, and for the GPTQ
 runs the per-layer weight SQNR on the calibration inputs (the report's
 weight_rounding: nearest vs gptq). Writes OUT/bench_gptq.json. Never
@@ -105,6 +105,7 @@ def bench_model(name, args, data, quant_compile, quant_run):
                             quant_format=QuantFormat.QDQ, per_channel=True,
                             activation_type=QuantType.QInt8,
                             weight_type=QuantType.QInt8,
+                            op_types_to_quantize=["MatMul", "Gemm", "Conv"],
                             calibrate_method=CalibrationMethod.MinMax)
         qs = ort.InferenceSession(qpath, providers=["CPUExecutionProvider"])
         row["onnxruntime"]["w8a8_minmax"] = bc.metrics(

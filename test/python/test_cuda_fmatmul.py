@@ -3,7 +3,8 @@ FloatMatmul.cpp, GPUKernels/FloatMatmul.cu): qopt_cuda_matmul_f32
 (C += A·B, up to two batch dims, element strides) against numpy float64
 products, for each precision (0 f32 = 3xTF32, 1 tf32, 2 fma) and each
 path: K-contiguous B ("nt", linear layers and Q·Kᵀ), N-contiguous B ("nn",
-x·W and P·V), and the scalar kernel for anything else (A transposed,
+x·W and P·V), split K (atomic partial sums) when the output has few tiles,
+and the scalar kernel for anything else (A transposed,
 unaligned rows, K % 4 != 0). C starts as a random bias. Skipped without a
 GPU (CI)."""
 
@@ -70,7 +71,10 @@ def run_case(rt, dev, b0, b1, m, n, k, layout, precision, a_t=False,
 
 
 SHAPES = [(1, 1, 128, 128, 128), (1, 1, 1, 64, 32), (1, 1, 33, 70, 44),
-          (2, 3, 77, 130, 96), (1, 1, 256, 512, 1024), (1, 4, 128, 128, 64)]
+          (2, 3, 77, 130, 96), (1, 1, 256, 512, 1024), (1, 4, 128, 128, 64),
+          # Split K (few output tiles): even splits, and K = 1000 (a last
+          # split that ends inside a 32-k step).
+          (1, 1, 128, 1024, 4096), (1, 1, 1, 512, 1000), (2, 1, 40, 200, 2048)]
 
 
 @pytest.mark.parametrize("precision", [0, 1, 2])

@@ -16,6 +16,7 @@
 
 #include "GPUKernels/EmbeddedPTX.h"
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdlib>
 #include <mutex>
@@ -37,8 +38,9 @@ struct FParams {
   float *c;
   long long cB0, cB1, cM, cN;
   int b0, b1, m, n, k;
+  int splits, kPer;
 };
-static_assert(sizeof(FParams) == 144, "must match FloatMatmul.cu's FParams");
+static_assert(sizeof(FParams) == 152, "must match FloatMatmul.cu's FParams");
 
 /// 3 stages of a 128x32 A tile and a 32x128 B tile, float32.
 constexpr int kTcSmemBytes = 3 * (128 * 32 + 32 * 128) * 4;
@@ -119,6 +121,21 @@ FModule *fmodule(std::string &error) {
   return &m;
 }
 
+/// Multiprocessors of the default device (132 on an H200).
+int64_t smCount() {
+  static thread_local int device = -1, sms = 0;
+  if (device != defaultDevice) {
+    device = defaultDevice;
+    int count = 0;
+    if (qopt_cuda_device_info(defaultDevice, nullptr, 0, nullptr, nullptr,
+                              &count, nullptr) != QOPT_OK ||
+        count <= 0)
+      count = 100;
+    sms = count;
+  }
+  return sms;
+}
+
 bool aligned16(const void *p) {
   return reinterpret_cast<uintptr_t>(p) % 16 == 0;
 }
@@ -159,7 +176,10 @@ std::string launch(const FParams &p, int precision, CUstream stream) {
       p.bN == 1 && p.n % 4 == 0 && aligned16(p.b) && chunks(p.bK, p.bB0, p.bB1);
   const bool simt = precision == 2 || !aOk || !(nt || nn) ||
                     std::getenv("QOPT_CUDA_FMM_SIMT") != nullptr;
-  void *args[] = {const_cast<FParams *>(&p)};
+  FParams q = p;
+  q.splits = 1;
+  q.kPer = p.k;
+  void *args[] = {&q};
   const unsigned batches = unsigned(p.b0 * p.b1);
   CUevent start = profileStart(stream);
   CUresult r;
@@ -172,9 +192,24 @@ std::string launch(const FParams &p, int precision, CUstream stream) {
   } else {
     const int tf32 = precision == 1;
     name = kNames[nt][tf32];
+    // Split K when the tiles fill less than two waves of blocks (one block
+    // an SM), keeping at least 4 k-steps of 32 a split.
+    const int64_t tiles =
+        int64_t((p.n + 127) / 128) * ((p.m + 127) / 128) * batches;
+    const int64_t want = 2 * smCount();
+    if (tiles < want && std::getenv("QOPT_CUDA_FMM_NO_SPLITK") == nullptr) {
+      int64_t splits =
+          std::min<int64_t>((want + tiles - 1) / tiles, (p.k + 127) / 128);
+      splits = std::min<int64_t>(splits, 65535 / batches);
+      if (splits > 1) {
+        const int64_t per = ((p.k + splits - 1) / splits + 31) / 32 * 32;
+        q.kPer = int(per);
+        q.splits = int((p.k + per - 1) / per);
+      }
+    }
     r = d.cuLaunchKernel(m->tc[nt][tf32], unsigned((p.n + 127) / 128),
-                         unsigned((p.m + 127) / 128), batches, 256, 1, 1,
-                         kTcSmemBytes, stream, args, nullptr);
+                         unsigned((p.m + 127) / 128), batches * q.splits, 256,
+                         1, 1, kTcSmemBytes, stream, args, nullptr);
   }
   if (r != CUDA_SUCCESS)
     return std::string("launching ") + name + ": " + describe(r);

@@ -7,7 +7,10 @@
 //
 // Tensor-core kernels (qopt_fmm_tc_<b layout>_<precision>): a block of 8
 // warps computes a 128x128 tile of C; K is walked 32 at a time through a
-// 3-stage cp.async pipeline in shared memory (96 KiB). Each warp owns a
+// 3-stage cp.async pipeline in shared memory (96 KiB). When the output has
+// too few tiles to fill the GPU (the layers of a transformer at seq 128 and
+// below), K is split over blocks (grid.z) that add their partial sums into
+// C with atomicAdd. Each warp owns a
 // 64x32 quarter-column (4 x 4 mma.sync.m16n8k8 TF32 tiles). A must be
 // K-contiguous; B either K-contiguous ("nt": x·Wᵀ linear layers, Q·Kᵀ) or
 // N-contiguous ("nn": x·W, P·V). Shared-memory tiles are XOR-swizzled so
@@ -43,6 +46,7 @@ struct FParams {
   float *c;
   long long cB0, cB1, cM, cN;
   int b0, b1, m, n, k;
+  int splits, kPer; // split-K: blockIdx.z = batch * splits + split
 };
 
 constexpr int BM = 128, BN = 128, BK = 32, STAGES = 3, THREADS = 256;
@@ -81,8 +85,7 @@ __device__ __forceinline__ uint32_t lo(float x) {
 
 /// Base of batch z's operands.
 __device__ __forceinline__ void batchBase(const FParams &p, const float *&a,
-                                          const float *&b, float *&c) {
-  const int z = blockIdx.z;
+                                          const float *&b, float *&c, int z) {
   const long long z0 = z / p.b1, z1 = z % p.b1;
   a = p.a + z0 * p.aB0 + z1 * p.aB1;
   b = p.b + z0 * p.bB0 + z1 * p.bB1;
@@ -104,13 +107,13 @@ __device__ __forceinline__ int swzN(int k, int chunk) {
 template <bool NT>
 __device__ __forceinline__ void loadStage(float *sA, float *sB, const float *a,
                                           const float *b, const FParams &p,
-                                          int m0, int n0, int k0) {
+                                          int m0, int n0, int k0, int kEnd) {
   const int tid = threadIdx.x;
 #pragma unroll
   for (int i = 0; i < BM * BK / 4 / THREADS; ++i) {
     const int idx = tid + i * THREADS, row = idx >> 3, chunk = idx & 7;
     const int gm = m0 + row, gk = k0 + chunk * 4;
-    const bool ok = gm < p.m && gk < p.k;
+    const bool ok = gm < p.m && gk < kEnd;
     cpAsync16(sA + swzK(row, chunk), ok ? a + gm * p.aM + gk : a, ok);
   }
   if (NT) {
@@ -118,7 +121,7 @@ __device__ __forceinline__ void loadStage(float *sA, float *sB, const float *a,
     for (int i = 0; i < BN * BK / 4 / THREADS; ++i) {
       const int idx = tid + i * THREADS, row = idx >> 3, chunk = idx & 7;
       const int gn = n0 + row, gk = k0 + chunk * 4;
-      const bool ok = gn < p.n && gk < p.k;
+      const bool ok = gn < p.n && gk < kEnd;
       cpAsync16(sB + swzK(row, chunk), ok ? b + gn * p.bN + gk : b, ok);
     }
   } else {
@@ -126,7 +129,7 @@ __device__ __forceinline__ void loadStage(float *sA, float *sB, const float *a,
     for (int i = 0; i < BN * BK / 4 / THREADS; ++i) {
       const int idx = tid + i * THREADS, row = idx >> 5, chunk = idx & 31;
       const int gk = k0 + row, gn = n0 + chunk * 4;
-      const bool ok = gk < p.k && gn < p.n;
+      const bool ok = gk < kEnd && gn < p.n;
       cpAsync16(sB + swzN(row, chunk), ok ? b + gk * p.bK + gn : b, ok);
     }
   }
@@ -138,12 +141,23 @@ __device__ __forceinline__ void tcMatmul(const FParams &p) {
   float *smem = reinterpret_cast<float *>(smem4);
   const float *a, *b;
   float *c;
-  batchBase(p, a, b, c);
-  const int m0 = blockIdx.y * BM, n0 = blockIdx.x * BN;
+  batchBase(p, a, b, c, blockIdx.z / p.splits);
+  const int kBeg = (blockIdx.z % p.splits) * p.kPer;
+  const int kEnd = min(p.k, kBeg + p.kPer);
+  // Tiles in groups of 8 tile rows, column by column, so that blocks
+  // running together share A and B tiles in L2.
+  int by = blockIdx.y, bx = blockIdx.x;
+  {
+    const int gx = gridDim.x, id = blockIdx.y * gx + blockIdx.x;
+    const int first = id / (8 * gx) * 8, rows = min(int(gridDim.y) - first, 8);
+    by = first + id % (8 * gx) % rows;
+    bx = id % (8 * gx) / rows;
+  }
+  const int m0 = by * BM, n0 = bx * BN;
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const int g = lane >> 2, t = lane & 3;
   const int wm = (warp >> 2) * 64, wn = (warp & 3) * 32;
-  const int kTiles = (p.k + BK - 1) / BK;
+  const int kTiles = (kEnd - kBeg + BK - 1) / BK;
 
   float acc[4][4][4];
 #pragma unroll
@@ -158,7 +172,7 @@ __device__ __forceinline__ void tcMatmul(const FParams &p) {
   for (int s = 0; s < STAGES - 1; ++s) {
     if (s < kTiles)
       loadStage<NT>(smem + s * kStageFloats, smem + s * kStageFloats + BM * BK,
-                    a, b, p, m0, n0, s * BK);
+                    a, b, p, m0, n0, kBeg + s * BK, kEnd);
     cpAsyncCommit();
   }
 
@@ -171,7 +185,7 @@ __device__ __forceinline__ void tcMatmul(const FParams &p) {
       if (next < kTiles)
         loadStage<NT>(smem + st * kStageFloats,
                       smem + st * kStageFloats + BM * BK, a, b, p, m0, n0,
-                      next * BK);
+                      kBeg + next * BK, kEnd);
       cpAsyncCommit();
     }
     const float *sA = smem + (kt % STAGES) * kStageFloats;
@@ -246,10 +260,19 @@ __device__ __forceinline__ void tcMatmul(const FParams &p) {
 #pragma unroll
       for (int nt = 0; nt < 4; ++nt) {
         const int col = n0 + wn + nt * 8 + 2 * t;
-        if (col < p.n)
-          cr[col * p.cN] += acc[mt][nt][2 * hr];
-        if (col + 1 < p.n)
-          cr[(col + 1) * p.cN] += acc[mt][nt][2 * hr + 1];
+        // Split-K: the splits add their partial sums atomically (C holds
+        // the initial value once).
+        if (p.splits > 1) {
+          if (col < p.n)
+            atomicAdd(cr + col * p.cN, acc[mt][nt][2 * hr]);
+          if (col + 1 < p.n)
+            atomicAdd(cr + (col + 1) * p.cN, acc[mt][nt][2 * hr + 1]);
+        } else {
+          if (col < p.n)
+            cr[col * p.cN] += acc[mt][nt][2 * hr];
+          if (col + 1 < p.n)
+            cr[(col + 1) * p.cN] += acc[mt][nt][2 * hr + 1];
+        }
       }
     }
 }
@@ -259,7 +282,7 @@ __device__ __forceinline__ void simtMatmul(const FParams &p) {
   __shared__ float sA[16][64 + 1], sB[16][64 + 1];
   const float *a, *b;
   float *c;
-  batchBase(p, a, b, c);
+  batchBase(p, a, b, c, blockIdx.z);
   const int m0 = blockIdx.y * 64, n0 = blockIdx.x * 64;
   const int tx = threadIdx.x & 15, ty = threadIdx.x >> 4;
   float acc[4][4] = {};
@@ -321,8 +344,11 @@ __device__ __forceinline__ void simtMatmul(const FParams &p) {
   }
 QOPT_FMM_TC(qopt_fmm_tc_nt_f32, true, true, 1)
 QOPT_FMM_TC(qopt_fmm_tc_nn_f32, false, true, 1)
-QOPT_FMM_TC(qopt_fmm_tc_nt_tf32, true, false, 1)
-QOPT_FMM_TC(qopt_fmm_tc_nn_tf32, false, false, 1)
+#ifndef QOPT_FMM_TF32_MINB
+#define QOPT_FMM_TF32_MINB 2
+#endif
+QOPT_FMM_TC(qopt_fmm_tc_nt_tf32, true, false, QOPT_FMM_TF32_MINB)
+QOPT_FMM_TC(qopt_fmm_tc_nn_tf32, false, false, QOPT_FMM_TF32_MINB)
 
 extern "C" __global__ void __launch_bounds__(256) qopt_fmm_simt(FParams p) {
   simtMatmul(p);

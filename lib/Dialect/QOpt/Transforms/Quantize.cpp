@@ -308,6 +308,8 @@ struct QuantizePass : mlir::qopt::impl::QuantizePassBase<QuantizePass> {
     // layers left float stay: --accuracy-target quantizes them later).
     for (Operation *op : usedMoments) {
       auto observer = cast<ObserveOp>(op);
+      if (feedsFloatLayer(observer.getResult()))
+        continue; // shared with a layer left float
       observer.getResult().replaceAllUsesWith(observer.getInput());
       observer->erase();
     }
@@ -427,20 +429,18 @@ struct QuantizePass : mlir::qopt::impl::QuantizePassBase<QuantizePass> {
       method = ::qopt::Int4Scale::AbsMax;
     else if (int4Scale == Int4ScaleMethod::MinMax)
       method = ::qopt::Int4Scale::MinMax;
+    std::optional<Blocked4> nearest =
+        quantizeBlocked4(w, n, k, groupSize, weightSymmetric, method);
+    if (!nearest)
+      return failure();
     std::optional<Blocked4> q =
         moments && weightRounding == WeightRounding::GPTQ
-            ? gptqBlocked4(w, n, k)
-            : quantizeBlocked4(w, n, k, groupSize, weightSymmetric, method);
+            ? gptqBlocked4(w, n, k, nearest->scales)
+            : nearest;
     if (!q)
       return failure();
     if (moments) {
       // What the codes stand for, and round-to-nearest's for comparison.
-      std::optional<Blocked4> nearest =
-          weightRounding == WeightRounding::GPTQ
-              ? quantizeBlocked4(w, n, k, groupSize, weightSymmetric, method)
-              : q;
-      if (!nearest)
-        return failure();
       dequantized = dequantizeBlocked4(*q, n, k);
       nearestDequantized = dequantizeBlocked4(*nearest, n, k);
     }
@@ -652,6 +652,24 @@ struct QuantizePass : mlir::qopt::impl::QuantizePassBase<QuantizePass> {
     return success();
   }
 
+  /// Whether `v` reaches, directly or through observers, a layer still
+  /// float (a qopt.linear; a convolution whose filter is not dequantized).
+  static bool feedsFloatLayer(Value v) {
+    for (Operation *user : v.getUsers()) {
+      if (auto obs = dyn_cast<ObserveOp>(user)) {
+        if (feedsFloatLayer(obs.getResult()))
+          return true;
+      } else if (isa<LinearOp>(user)) {
+        return true;
+      } else if (auto conv = dyn_cast<linalg::Conv2DNchwFchwOp>(user)) {
+        if (!conv.getDpsInputs()[1].getDefiningOp<DequantizeOp>() &&
+            isa<FloatType>(getElementTypeOrSelf(conv.getDpsInputs()[0])))
+          return true;
+      }
+    }
+    return false;
+  }
+
   /// The range observer (w8a8's histogram) among the observers `v` is the
   /// result of, skipping second_moment observers; null when none.
   static ObserveOp rangeObserver(Value v) {
@@ -678,6 +696,13 @@ struct QuantizePass : mlir::qopt::impl::QuantizePassBase<QuantizePass> {
     if (weightRounding != WeightRounding::GPTQ && !biasCorrection)
       return success();
     moments = readInputMoments(observer);
+    if (moments && weightRounding == WeightRounding::GPTQ &&
+        moments->rows < 2 * moments->k)
+      op->emitWarning("qopt-quantize: GPTQ on layer '")
+          << name << "' from " << moments->rows
+          << " calibration rows for K = " << moments->k
+          << " inputs: XᵀX is poorly conditioned and GPTQ may fit the "
+             "calibration samples rather than the data (use more samples)";
     if (!moments)
       return op->emitOpError("qopt-quantize: ")
              << (weightRounding == WeightRounding::GPTQ ? "weight-rounding=gptq"
@@ -745,7 +770,8 @@ struct QuantizePass : mlir::qopt::impl::QuantizePassBase<QuantizePass> {
   /// Symmetric int4 per group of `groupSize` by GPTQ ([n, k], k a multiple
   /// of the group; the moments padded with dead inputs to match).
   std::optional<Blocked4> gptqBlocked4(const std::vector<float> &w, int64_t n,
-                                       int64_t k) {
+                                       int64_t k,
+                                       const std::vector<float> &staticScales) {
     if (moments->k > k) {
       currentOp->emitOpError("qopt-quantize: layer '")
           << currentName << "': its input rows have " << moments->k
@@ -760,8 +786,22 @@ struct QuantizePass : mlir::qopt::impl::QuantizePassBase<QuantizePass> {
     o.blockSize = groupSize * std::max<int64_t>(1, 128 / groupSize);
     o.percDamp = gptqDamp;
     std::string error;
+    // Two scale rules: GPTQ's own (max |w| / 7 of the weights as they
+    // stand when the group is reached) and the static least-error scales
+    // of the original weights (int4-scale); the one with the lower output
+    // error on the layer's inputs is kept.
     std::optional<::qopt::GPTQResult> g =
         ::qopt::gptqQuantize(w, n, k, padded.matrix, o, error);
+    if (g && !staticScales.empty()) {
+      o.staticScales = staticScales;
+      std::optional<::qopt::GPTQResult> s =
+          ::qopt::gptqQuantize(w, n, k, padded.matrix, o, error);
+      if (!s)
+        g.reset();
+      else if (outputError(*s, w, n, k, padded) <
+               outputError(*g, w, n, k, padded))
+        g = std::move(s);
+    }
     if (!g) {
       currentOp->emitOpError("qopt-quantize: layer '")
           << currentName << "': " << error << " (gptq-damp=" << gptqDamp
@@ -778,6 +818,19 @@ struct QuantizePass : mlir::qopt::impl::QuantizePassBase<QuantizePass> {
         out.packed[size_t((r * k + c) / 2)] |= int8_t(nib << ((c % 2) * 4));
       }
     return out;
+  }
+
+  /// E||(W - Wq) x||² of grouped GPTQ codes (relative; for choosing).
+  double outputError(const ::qopt::GPTQResult &g, const std::vector<float> &w,
+                     int64_t n, int64_t k, const InputMoments &m) {
+    int64_t groups = k / groupSize;
+    std::vector<float> wq(w.size());
+    for (int64_t r = 0; r < n; ++r)
+      for (int64_t c = 0; c < k; ++c)
+        wq[size_t(r * k + c)] =
+            float(g.codes[size_t(r * k + c)] *
+                  double(g.scales[size_t(r * groups + c / groupSize)]));
+    return -roundingSQNR(w, wq, n, k, m, false);
   }
 
   /// The values a 4-bit weight [n, kp] stands for, its first moments->k
