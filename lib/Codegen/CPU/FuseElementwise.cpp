@@ -2,9 +2,11 @@
 
 #include "qopt/Codegen/CPU/Passes.h"
 
+#include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Linalg/Transforms/Transforms.h"
+#include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 
@@ -39,6 +41,23 @@ struct FuseElementwisePass
           generic && generic.getLibraryCall())
         return false;
       if (!producer || !producer->hasOneUse())
+        return false;
+      // A producer the consumer reads broadcast (not a permutation of its
+      // loops: dims dropped or pinned to 0; a per-row
+      // sqrt(mean + eps) of RMSNorm dividing every element of its row) is
+      // computed once per element of its own domain; fused, it would be
+      // recomputed for every consumer element (and LLVM does not hoist it
+      // out of the planned arena's loops). Keep it apart when its body holds
+      // an expensive op (division, sqrt, transcendental).
+      if (auto producerGeneric = dyn_cast<linalg::GenericOp>(producer);
+          producerGeneric && consumer &&
+          !consumer.getMatchingIndexingMap(fused).isPermutation() &&
+          llvm::any_of(producerGeneric.getBody()->getOperations(),
+                       [](Operation &op) {
+                         return isa<arith::DivFOp, math::SqrtOp, math::RsqrtOp,
+                                    math::ExpOp, math::LogOp, math::TanhOp,
+                                    math::ErfOp, math::PowFOp>(op);
+                       }))
         return false;
       // Each fusion clones both bodies: unbounded, a chain of n element-wise
       // ops costs O(n^2) to fuse (10k Adds took minutes). Past this size a
