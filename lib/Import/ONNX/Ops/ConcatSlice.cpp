@@ -169,7 +169,18 @@ LogicalResult buildConcat(ONNXNode &n) {
       return success();
     }
   }
-  Value c = tensor::ConcatOp::create(n.b, n.loc, *axis, ins);
+  // Inputs statically empty along the axis add nothing; bufferized, they
+  // would be a subview at the end of the output, out of bounds.
+  SmallVector<Value> nonEmpty;
+  for (Value v : ins)
+    if (cast<RankedTensorType>(v.getType()).getDimSize(*axis) != 0)
+      nonEmpty.push_back(v);
+  if (nonEmpty.empty())
+    nonEmpty.push_back(ins[0]);
+  Value c =
+      nonEmpty.size() == 1
+          ? nonEmpty[0]
+          : tensor::ConcatOp::create(n.b, n.loc, *axis, nonEmpty).getResult();
   if (c.getType() != outTy)
     c = tensor::CastOp::create(n.b, n.loc, outTy, c);
   n.setOutput(0, c, n.inputDType(0));
@@ -182,6 +193,10 @@ Value sliceOf(ONNXNode &n, ArrayRef<OpFoldResult> offsets,
               ArrayRef<OpFoldResult> sizes, ArrayRef<OpFoldResult> strides) {
   RankedTensorType inTy = n.inputType(0);
   RankedTensorType outTy = typeOfSizes(sizes, inTy.getElementType());
+  // An empty piece (Split with a 0 entry, a rotary split that keeps nothing)
+  // may start at the end of the dim, which extract_slice's verifier rejects.
+  if (llvm::is_contained(outTy.getShape(), 0))
+    return tensor::EmptyOp::create(n.b, n.loc, sizes, inTy.getElementType());
   DenseElementsAttr c = smallConstant(n, 0);
   bool allStatic = llvm::all_of(offsets, [](OpFoldResult f) {
     return getConstantIntValue(f).has_value();
@@ -513,6 +528,14 @@ LogicalResult buildSlice(ONNXNode &n) {
       n.setOutput(0, v, n.inputDType(0));
       return success();
     }
+  }
+  if (llvm::is_contained(outTy.getShape(), 0)) {
+    // Nothing selected (e.g. starts clamped to the end of a dim): an empty
+    // tensor, as extract_slice rejects an offset at the end of a dim.
+    n.setOutput(0,
+                tensor::EmptyOp::create(b, loc, sizes, inTy.getElementType()),
+                n.inputDType(0));
+    return success();
   }
   Value y =
       tensor::ExtractSliceOp::create(b, loc, outTy, x, offsets, sizes, strides);
