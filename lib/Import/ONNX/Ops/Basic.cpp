@@ -92,9 +92,19 @@ LogicalResult buildDropout(ONNXNode &n) {
       std::optional<SmallVector<int64_t>> training = n.constantInts(2);
       if (!training)
         return n.emitError() << "training_mode must be a constant";
-      if (!training->empty() && (*training)[0] != 0)
+      // Training mode drops elements at random, except with ratio 0 (a
+      // constant), where it is the identity like inference.
+      bool train = !training->empty() && (*training)[0] != 0;
+      std::optional<SmallVector<double>> ratio =
+          n.hasInput(1) ? n.constantFloats(1) : std::nullopt;
+      if (train && n.hasInput(1) && !ratio)
         return n.emitError()
-               << "training_mode = true is not supported (inference only)";
+               << "ratio must be a constant when training_mode is true";
+      bool zeroRatio = ratio && ratio->size() == 1 && (*ratio)[0] == 0.0;
+      if (train && !zeroRatio)
+        return n.emitError() << "training_mode = true is only supported with "
+                                "a constant ratio of 0 (random dropout is not "
+                                "supported)";
     }
   }
   n.setOutput(0, n.input(0), n.inputDType(0));

@@ -532,6 +532,14 @@ LogicalResult buildSlice(ONNXNode &n) {
       return success();
     }
   }
+  if (llvm::is_contained(outTy.getShape(), 0)) {
+    // Nothing selected (e.g. starts clamped to the end of a dim): an empty
+    // tensor, as extract_slice rejects an offset at the end of a dim.
+    n.setOutput(0,
+                tensor::EmptyOp::create(b, loc, sizes, inTy.getElementType()),
+                n.inputDType(0));
+    return success();
+  }
   Value y =
       tensor::ExtractSliceOp::create(b, loc, outTy, x, offsets, sizes, strides);
   if (!reversed.empty()) {

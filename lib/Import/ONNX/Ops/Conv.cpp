@@ -340,32 +340,47 @@ LogicalResult buildConvTranspose(ONNXNode &n) {
   if (ap != "NOTSET" && llvm::any_of(*pads, [](int64_t p) { return p != 0; }))
     return n.emitError() << "pads cannot be given with auto_pad " << ap;
   SmallVector<int64_t> padBegin, out;
+  auto full = [&](int64_t i) {
+    return (*strides)[i] * ((*in)[i] - 1) + (*outPad)[i] +
+           (kernel[i] - 1) * (*dilations)[i] + 1;
+  };
   for (int64_t i = 0; i < k; ++i) {
     int64_t s = (*strides)[i], dil = (*dilations)[i], op = (*outPad)[i];
     if (s < 1 || dil < 1 || op < 0 || (*pads)[i] < 0 || (*pads)[i + k] < 0)
       return n.emitError() << "strides and dilations must be >= 1, pads and "
                            << "output_padding >= 0";
-    int64_t full = s * ((*in)[i] - 1) + op + (kernel[i] - 1) * dil + 1;
+    int64_t fullSize = full(i);
     int64_t pb = (*pads)[i], pe = (*pads)[i + k];
     if (ap == "VALID") {
       pb = pe = 0;
     }
     if (!outShape->empty() || same) {
       int64_t want = outShape->empty() ? (*in)[i] * s : (*outShape)[i];
-      int64_t total = full - want;
-      if (total < 0)
-        return n.emitError()
-               << "output_shape " << want << " in spatial dim " << i
-               << " is larger than the full result (" << full << ")";
-      // As the ONNX spec gives it: SAME_UPPER puts the odd unit at the end.
-      pb = ap == "SAME_UPPER" ? total / 2 : total - total / 2;
+      if (want < 1)
+        return n.emitError() << "output_shape " << want << " in spatial dim "
+                             << i << " must be >= 1";
+      // As the ONNX spec gives it, with floor division: SAME_UPPER puts the
+      // odd unit at the end. A negative total (an output larger than the
+      // full result) pads with zeros instead of cropping.
+      int64_t total = fullSize - want;
+      int64_t half = llvm::divideFloorSigned(total, 2);
+      pb = ap == "SAME_UPPER" ? half : total - half;
       pe = total - pb;
     }
-    if (full - pb - pe < 1)
+    if (fullSize - pb - pe < 1)
       return n.emitError() << "pads " << pb << " + " << pe
                            << " leave no output in spatial dim " << i;
     padBegin.push_back(pb);
-    out.push_back(full - pb - pe);
+    out.push_back(fullSize - pb - pe);
+  }
+  // Negative pads (from output_shape) become zeros around the spread input;
+  // padBegin then counts from the extended start.
+  SmallVector<int64_t> extraBegin, extraEnd;
+  for (int64_t i = 0; i < k; ++i) {
+    int64_t pe = full(i) - padBegin[i] - out[i];
+    extraBegin.push_back(std::max<int64_t>(0, -padBegin[i]));
+    extraEnd.push_back(std::max<int64_t>(0, -pe));
+    padBegin[i] += extraBegin[i];
   }
 
   // x spread by the strides, with (K - 1) * dilation zeros on both sides.
@@ -379,8 +394,8 @@ LogicalResult buildConvTranspose(ONNXNode &n) {
   for (int64_t i = 0; i < k; ++i) {
     int64_t edge = (kernel[i] - 1) * (*dilations)[i];
     spreadShape.push_back(((*in)[i] - 1) * (*strides)[i] + 1 + 2 * edge +
-                          (*outPad)[i]);
-    offs.push_back(b.getIndexAttr(edge));
+                          (*outPad)[i] + extraBegin[i] + extraEnd[i]);
+    offs.push_back(b.getIndexAttr(edge + extraBegin[i]));
     sizes.push_back(b.getIndexAttr((*in)[i]));
     steps.push_back(b.getIndexAttr((*strides)[i]));
   }

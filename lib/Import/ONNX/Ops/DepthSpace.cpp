@@ -110,6 +110,17 @@ LogicalResult buildSpaceToDepth(ONNXNode &n) {
   if (ty.getRank() != 4)
     return n.emitError() << "input must be 4-D [N, C, H, W], got rank "
                          << ty.getRank();
+  // Opset 28 adds DepthToSpace's modes: DCR (the old order) and CRD.
+  std::string mode = "DCR";
+  if (n.opset >= 28) {
+    FailureOr<std::string> m = n.getString("mode", "DCR");
+    if (failed(m))
+      return failure();
+    mode = *m;
+    if (mode != "DCR" && mode != "CRD")
+      return n.emitError() << "mode '" << mode
+                           << "' is not one of 'DCR', 'CRD'";
+  }
   int64_t bsz = *bs;
   if (bsz < 1)
     return n.emitError() << "blocksize must be >= 1, got " << bsz;
@@ -126,9 +137,13 @@ LogicalResult buildSpaceToDepth(ONNXNode &n) {
   OpFoldResult Hb = scaleOFR(b, loc, dimOFR(b, loc, x, 2), bsz, true);
   OpFoldResult Wb = scaleOFR(b, loc, dimOFR(b, loc, x, 3), bsz, true);
   OpFoldResult B = b.getIndexAttr(bsz);
-  // [N, C, H', b, W', b] -> [N, b, b, C, H', W'] -> [N, C*b*b, H', W'].
+  // [N, C, H', b, W', b] -> DCR [N, b, b, C, H', W'] or CRD
+  // [N, C, b, b, H', W'] -> [N, C*b*b, H', W'].
+  SmallVector<int64_t> perm = mode == "DCR"
+                                  ? SmallVector<int64_t>{0, 3, 5, 1, 2, 4}
+                                  : SmallVector<int64_t>{0, 1, 3, 5, 2, 4};
   Value y = expandTransposeCollapse(b, loc, x, {{0}, {1}, {2, 3}, {4, 5}},
-                                    {N, C, Hb, B, Wb, B}, {0, 3, 5, 1, 2, 4},
+                                    {N, C, Hb, B, Wb, B}, perm,
                                     {{0}, {1, 2, 3}, {4}, {5}});
   n.setOutput(0, y, n.inputDType(0));
   return success();
@@ -140,4 +155,5 @@ void mlir::qopt::onnx_import::registerDepthSpaceOps(OpRegistry &r) {
   r.add("", "DepthToSpace", 1, buildDepthToSpace);
   r.add("", "DepthToSpace", 11, buildDepthToSpace); // mode
   r.add("", "SpaceToDepth", 1, buildSpaceToDepth);
+  r.add("", "SpaceToDepth", 28, buildSpaceToDepth); // mode
 }

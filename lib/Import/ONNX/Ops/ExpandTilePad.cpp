@@ -7,6 +7,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "OpHelpers.h"
 #include "ShapeHelpers.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -241,9 +242,12 @@ LogicalResult buildPad(ONNXNode &n) {
   FailureOr<std::string> mode = n.getString("mode", "constant");
   if (failed(mode))
     return failure();
-  if (*mode != "constant" && *mode != "reflect" && *mode != "edge")
-    return n.emitError() << "mode '" << *mode
-                         << "' is not supported (constant, reflect, edge)";
+  bool wrapMode = *mode == "wrap" && n.opset >= 19;
+  if (*mode != "constant" && *mode != "reflect" && *mode != "edge" && !wrapMode)
+    return n.emitError() << "mode '" << *mode << "' is not supported "
+                         << (n.opset >= 19 ? "(constant, reflect, edge, wrap)"
+                                           : "before opset 19 (constant, "
+                                             "reflect, edge)");
   RankedTensorType inTy = n.inputType(0);
   int64_t rank = inTy.getRank();
   Type et = inTy.getElementType();
@@ -367,8 +371,9 @@ LogicalResult buildPad(ONNXNode &n) {
     return success();
   }
 
-  // reflect/edge: every output element reads a source element whose index
-  // is mirrored (reflect) or clamped (edge) into range.
+  // reflect/edge/wrap: every output element reads a source element whose
+  // index is mirrored (reflect), clamped (edge) or taken modulo the size
+  // (wrap) into range.
   for (int64_t d = 0; d < rank; ++d) {
     if (xTy.isDynamicDim(d) || (lo[d] == 0 && hi[d] == 0))
       continue;
@@ -382,8 +387,17 @@ LogicalResult buildPad(ONNXNode &n) {
                            << lo[d] << " and " << hi[d];
   }
   SmallVector<Value> srcDims;
-  for (int64_t d = 0; d < rank; ++d)
+  for (int64_t d = 0; d < rank; ++d) {
     srcDims.push_back(dimValue(b, loc, x, d));
+    // A dim known only at run time must not be empty where it is padded
+    // (every output element reads a source element).
+    if (xTy.isDynamicDim(d) && (lo[d] != 0 || hi[d] != 0))
+      assertAtRunTime(n,
+                      arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sgt,
+                                            srcDims.back(), cIndex(b, loc, 0)),
+                      "cannot pad dim " + Twine(d) + " of size 0 in mode '" +
+                          *mode + "'");
+  }
   Value init = emptyTensor(b, loc, outSizes, et);
   bool reflect = *mode == "reflect";
   SmallVector<AffineMap> maps{
@@ -403,7 +417,15 @@ LogicalResult buildPad(ONNXNode &n) {
                     Value j =
                         arith::SubIOp::create(nb, nl, i, cIndex(nb, nl, lo[d]));
                     Value last = arith::SubIOp::create(nb, nl, srcDims[d], one);
-                    if (reflect) {
+                    if (wrapMode) {
+                      // Euclidean j mod size: pads may exceed the size.
+                      Value r = arith::RemSIOp::create(nb, nl, j, srcDims[d]);
+                      Value isNeg = arith::CmpIOp::create(
+                          nb, nl, arith::CmpIPredicate::slt, r, zero);
+                      j = arith::SelectOp::create(
+                          nb, nl, isNeg,
+                          arith::AddIOp::create(nb, nl, r, srcDims[d]), r);
+                    } else if (reflect) {
                       // j < 0: -j; j > last: 2 * last - j.
                       Value neg = arith::SubIOp::create(nb, nl, zero, j);
                       Value isNeg = arith::CmpIOp::create(

@@ -197,6 +197,67 @@ AffineMap singleDimMap(int64_t rank, int64_t dim, MLIRContext *ctx) {
 
 /// BatchNormalization in inference form; `since` selects the attribute set
 /// of that version (1, 6, 7, 9, 14, 15).
+/// BatchNormalization with training_mode = 1 (opset 14+): normalizes with
+/// the batch's own per-channel mean and (population) variance, and returns
+/// the running statistics input * momentum + batch * (1 - momentum).
+LogicalResult batchNormTraining(ONNXNode &n, RankedTensorType xTy, double eps,
+                                double momentum) {
+  OpBuilder &b = n.b;
+  Location loc = n.loc;
+  MLIRContext *ctx = b.getContext();
+  int64_t rank = xTy.getRank();
+  Type elemTy = xTy.getElementType();
+  Type ct = accumulatorType(elemTy);
+  SmallVector<bool> reduced(rank, true);
+  reduced[1] = false;
+  auto [mean, inv] = statistics(n, n.input(0), reduced, ct, eps, false);
+  AffineMap ch = singleDimMap(rank, 1, ctx);
+  Value y = mapLoops(
+      b, loc, n.input(0), {n.input(0), n.input(1), n.input(2), mean, inv},
+      {AffineMap::getMultiDimIdentityMap(rank, ctx), ch, ch, ch, ch}, elemTy,
+      [&](OpBuilder &nb, Location l, ValueRange a) {
+        Value x = toType(nb, l, a[0], ct), s = toType(nb, l, a[1], ct),
+              bias = toType(nb, l, a[2], ct);
+        Value norm = arith::MulFOp::create(
+            nb, l, arith::SubFOp::create(nb, l, x, a[3]), a[4]);
+        Value r = arith::AddFOp::create(
+            nb, l, arith::MulFOp::create(nb, l, norm, s), bias);
+        return toType(nb, l, r, elemTy);
+      });
+  n.setOutput(0, y, n.inputDType(0));
+  // running = input * momentum + batch * (1 - momentum); the batch variance
+  // is recovered from 1/sqrt(var + eps).
+  AffineMap id1 = AffineMap::getMultiDimIdentityMap(1, ctx);
+  for (int64_t out = 1; out < 3; ++out) {
+    if (!n.hasOutput(out))
+      continue;
+    Value stat = n.input(out + 2);
+    Value r = mapLoops(
+        b, loc, stat, {stat, out == 1 ? mean : inv}, {id1, id1},
+        n.inputType(out + 2).getElementType(),
+        [&](OpBuilder &nb, Location l, ValueRange a) {
+          Value batch = a[1];
+          if (out == 2) {
+            Value sq = arith::MulFOp::create(nb, l, batch, batch);
+            batch = arith::SubFOp::create(
+                nb, l,
+                arith::DivFOp::create(nb, l, scalarConstant(nb, l, ct, 1.0),
+                                      sq),
+                scalarConstant(nb, l, ct, eps));
+          }
+          Value v = arith::AddFOp::create(
+              nb, l,
+              arith::MulFOp::create(nb, l, toType(nb, l, a[0], ct),
+                                    scalarConstant(nb, l, ct, momentum)),
+              arith::MulFOp::create(nb, l, batch,
+                                    scalarConstant(nb, l, ct, 1 - momentum)));
+          return toType(nb, l, v, n.inputType(out + 2).getElementType());
+        });
+    n.setOutput(out, r, n.inputDType(out + 2));
+  }
+  return success();
+}
+
 OpBuilderFn batchNorm(int64_t since) {
   return [=](ONNXNode &n) -> LogicalResult {
     if (failed(n.checkArity(5, 5, 1, since >= 14 ? 3 : 5)))
@@ -220,15 +281,16 @@ OpBuilderFn batchNorm(int64_t since) {
                              << " is not supported (only per-channel "
                                 "statistics, spatial = 1)";
     }
+    bool training = false;
     if (since >= 14) {
-      FailureOr<int64_t> training = n.getInt("training_mode", 0);
-      if (failed(training))
+      FailureOr<int64_t> t = n.getInt("training_mode", 0);
+      if (failed(t))
         return failure();
-      if (*training != 0)
-        return n.emitError() << "training_mode = " << *training
-                             << " is not supported (inference only)";
+      if (*t != 0 && *t != 1)
+        return n.emitError() << "training_mode must be 0 or 1, got " << *t;
+      training = *t == 1;
     }
-    for (int64_t i = 1; i < n.numOutputs(); ++i)
+    for (int64_t i = 1; i < n.numOutputs() && !training; ++i)
       if (n.hasOutput(i))
         return n.emitError() << "output #" << i
                              << " (a training statistic) is not supported "
@@ -244,6 +306,8 @@ OpBuilderFn batchNorm(int64_t since) {
       if (failed(requireVector(n, i, c, names[i], "channels")))
         return failure();
 
+    if (training)
+      return batchNormTraining(n, xTy, *eps, *momentum);
     // Right after a Conv with constant weights: folded into it.
     if (tryFoldBatchNormIntoConv(n, *eps))
       return success();

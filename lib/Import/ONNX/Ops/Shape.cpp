@@ -246,11 +246,11 @@ LogicalResult buildRange(ONNXNode &n) {
       return n.emitError() << "input #" << i << " has dtype "
                            << dtypeName(n.inputDType(i)) << ", input #0 has "
                            << dtypeName(dt);
-  if (dt != kFloat && dt != kDouble && dt != kInt16 && dt != kInt32 &&
-      dt != kInt64)
+  if (dt != kFloat && dt != kDouble && dt != kFloat16 && dt != kBFloat16 &&
+      dt != kInt16 && dt != kInt32 && dt != kInt64)
     return n.emitError() << "dtype " << dtypeName(dt)
-                         << " is not supported (float, double, int16, int32, "
-                            "int64)";
+                         << " is not supported (float, double, float16, "
+                            "bfloat16, int16, int32, int64)";
   for (int64_t i = 0; i < 3; ++i)
     if (n.inputType(i).getRank() != 0 &&
         !(n.inputType(i).hasStaticShape() &&
@@ -271,12 +271,21 @@ LogicalResult buildRange(ONNXNode &n) {
     if (failed(readRangeInputs(n, v,
                                [&](int64_t i) { return n.constantFloats(i); })))
       return failure();
-    // The count as the spec computes it, in the input's precision.
-    double c =
-        et.isF32()
-            ? std::ceil(static_cast<float>(static_cast<float>(v[1] - v[0]) /
-                                           static_cast<float>(v[2])))
-            : std::ceil((v[1] - v[0]) / v[2]);
+    // The count as the spec computes it, ceil((limit - start) / delta), in
+    // the input's precision (f16 and bf16 round each step as they would).
+    const llvm::fltSemantics &cs = cast<FloatType>(et).getFloatSemantics();
+    auto inPrecision = [&](double x) {
+      APFloat a(x);
+      bool lost;
+      a.convert(cs, APFloat::rmNearestTiesToEven, &lost);
+      return a;
+    };
+    APFloat q = inPrecision(v[1]);
+    q.subtract(inPrecision(v[0]), APFloat::rmNearestTiesToEven);
+    q.divide(inPrecision(v[2]), APFloat::rmNearestTiesToEven);
+    bool lostQ;
+    q.convert(APFloat::IEEEdouble(), APFloat::rmNearestTiesToEven, &lostQ);
+    double c = std::ceil(q.convertToDouble());
     if (!(c < 1e9))
       return n.emitError() << "the range has too many elements";
     count = std::max<int64_t>(static_cast<int64_t>(c), 0);
