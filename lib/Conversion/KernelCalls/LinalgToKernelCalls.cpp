@@ -9,6 +9,8 @@
 
 #include "qopt/Conversion/Passes.h"
 
+#include "ConvEpilogue.h"
+
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Arith/Utils/Utils.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -30,6 +32,7 @@ namespace {
 constexpr StringLiteral kMatmulKernel = "qopt_kernel_matmul_f32";
 constexpr StringLiteral kConvKernel = "qopt_kernel_conv2d_nchw_f32";
 constexpr StringLiteral kConvKernelInt8 = "qopt_kernel_conv2d_nchw_s8";
+constexpr StringLiteral kConvKernelFused = "qopt_kernel_conv2d_nchw_f32_fused";
 
 /// Declares `void name(i64 x numArgs)` in the module once.
 func::FuncOp declareKernel(PatternRewriter &rewriter, Operation *from,
@@ -190,10 +193,14 @@ struct ContractionToKernelCall : OpInterfaceRewritePattern<linalg::LinalgOp> {
 /// the conv kernel (f32, or int8 x int8 -> i32: qopt-quantize's W8A8
 /// convolutions). A 1-D convolution passes its buffers with a unit H dim
 /// (stride: that of a contiguous H of one row).
+/// With `epi` (f32 2-D only), the call of the fused kernel that also takes
+/// over the output's init op and element-wise consumer (ConvEpilogue.h):
+/// it writes to `epi->dst`, at the consumer's position.
 LogicalResult convToKernelCall(linalg::LinalgOp op,
                                DenseIntElementsAttr strides,
                                DenseIntElementsAttr dilations,
-                               PatternRewriter &rewriter) {
+                               PatternRewriter &rewriter,
+                               const qopt::ConvEpilogueMatch *epi = nullptr) {
   if (!op.hasPureBufferSemantics())
     return failure();
   auto elem = [&](unsigned i) {
@@ -207,6 +214,12 @@ LogicalResult convToKernelCall(linalg::LinalgOp op,
   Value in = op.getDpsInputOperand(0)->get();
   Value filter = op.getDpsInputOperand(1)->get();
   Value out = op.getDpsInitOperand(0)->get();
+  OpBuilder::InsertionGuard guard(rewriter);
+  if (epi) {
+    if (epi->consumer)
+      rewriter.setInsertionPoint(epi->consumer);
+    out = epi->dst;
+  }
   bool oneD = cast<MemRefType>(in.getType()).getRank() == 3;
   Value one = arith::ConstantIntOp::create(rewriter, loc, 1, 64);
   auto dim = [&](Value v, int64_t i) {
@@ -240,9 +253,56 @@ LogicalResult convToKernelCall(linalg::LinalgOp op,
     args.push_back(b.address);
     args.append(st);
   }
-  func::FuncOp kernel = declareKernel(
-      rewriter, op, isInt8 ? kConvKernelInt8 : kConvKernel, args.size());
+  StringRef name = isInt8 ? kConvKernelInt8 : kConvKernel;
+  if (epi) {
+    // Bias [F] (stride), activation and its parameters (f32 bits),
+    // residual (strides), accumulate = 0 (the init op is taken over).
+    auto constant = [&](int64_t v) -> Value {
+      return arith::ConstantIntOp::create(rewriter, loc, v, 64);
+    };
+    auto bits = [&](float v) {
+      return constant(int64_t(llvm::bit_cast<uint32_t>(v)));
+    };
+    Value zero = constant(0);
+    if (epi->bias) {
+      Buffer b = describeBuffer(rewriter, loc, epi->bias);
+      args.append({b.address, arith::IndexCastOp::create(rewriter, loc,
+                                                         rewriter.getI64Type(),
+                                                         b.strides[0])});
+    } else {
+      args.append({zero, zero});
+    }
+    args.append(
+        {constant(int64_t(epi->act)), bits(epi->alpha), bits(epi->beta)});
+    if (epi->residual) {
+      Buffer b = describeBuffer(rewriter, loc, epi->residual);
+      args.push_back(b.address);
+      for (Value s : b.strides)
+        args.push_back(arith::IndexCastOp::create(rewriter, loc,
+                                                  rewriter.getI64Type(), s));
+    } else {
+      args.append({zero, zero, zero, zero, zero});
+    }
+    args.push_back(zero);
+    name = kConvKernelFused;
+  }
+  func::FuncOp kernel = declareKernel(rewriter, op, name, args.size());
   func::CallOp::create(rewriter, loc, kernel, args);
+  if (epi) {
+    if (epi->consumer)
+      rewriter.eraseOp(epi->consumer);
+    // The conv's own buffer goes too if nothing else reads it.
+    Value buffer = op.getDpsInitOperand(0)->get();
+    rewriter.eraseOp(epi->init);
+    rewriter.eraseOp(op);
+    if (llvm::all_of(buffer.getUsers(),
+                     [](Operation *u) { return isa<memref::DeallocOp>(u); })) {
+      for (Operation *u : llvm::make_early_inc_range(buffer.getUsers()))
+        rewriter.eraseOp(u);
+      rewriter.eraseOp(buffer.getDefiningOp());
+    }
+    return success();
+  }
   rewriter.eraseOp(op);
   return success();
 }
@@ -251,8 +311,10 @@ struct ConvToKernelCall : OpRewritePattern<linalg::Conv2DNchwFchwOp> {
   using OpRewritePattern::OpRewritePattern;
   LogicalResult matchAndRewrite(linalg::Conv2DNchwFchwOp op,
                                 PatternRewriter &rewriter) const override {
+    std::optional<qopt::ConvEpilogueMatch> epi = qopt::matchConvEpilogue(op);
     return convToKernelCall(cast<linalg::LinalgOp>(op.getOperation()),
-                            op.getStrides(), op.getDilations(), rewriter);
+                            op.getStrides(), op.getDilations(), rewriter,
+                            epi ? &*epi : nullptr);
   }
 };
 
