@@ -325,8 +325,11 @@ const DirectIsa &directIsa() {
 /// Below this many multiply-adds a convolution runs on the calling thread.
 constexpr int64_t kParallelWork = 1 << 16;
 
-/// The direct kernel over all images.
-void convDirect(const ConvF32 &p, const ConvEpilogue &epi) {
+/// The direct kernel over all images. `phases` > 1: the input's rows are
+/// split into that many column phases of `pw` columns (splitColumns), the
+/// window's column stride being `phases`.
+void convDirect(const ConvF32 &p, const ConvEpilogue &epi, int64_t phases = 1,
+                int64_t pw = 0) {
   const DirectIsa &isa = directIsa();
   const int64_t nr = isa.nr, mr = isa.mr;
   const int64_t kdim = p.c * p.kh * p.kw;
@@ -338,11 +341,14 @@ void convDirect(const ConvF32 &p, const ConvEpilogue &epi) {
   for (int64_t ci = 0, k = 0; ci < p.c; ++ci)
     for (int64_t y = 0; y < p.kh; ++y)
       for (int64_t x = 0; x < p.kw; ++x)
-        off[size_t(k++)] = ci * p.inC + y * p.dh * p.inH + x * p.dw;
+        off[size_t(k++)] =
+            ci * p.inC + y * p.dh * p.inH +
+            (phases == 1 ? x * p.dw
+                         : (x * p.dw) % phases * pw + (x * p.dw) / phases);
   // Flat tiles (window stride 1): lanes over v = oy * inH + ox, the columns
   // ox >= ow computed and dropped. Row tiles: up to nr pixels of one row.
   const int64_t tilesPerRow = (p.ow + nr - 1) / nr;
-  const bool flat = p.sh == 1 && p.inH < tilesPerRow * nr;
+  const bool flat = p.sh == 1 && phases == 1 && p.inH < tilesPerRow * nr;
   const int64_t span = (p.oh - 1) * p.inH + p.ow;
   const int64_t tiles = flat ? (span + nr - 1) / nr : p.oh * tilesPerRow;
   // Channel groups whose filter rows stay in L2 while a task's tiles pass.
@@ -532,13 +538,40 @@ void qopt::rt::convF32(const ConvF32 &p, const ConvEpilogue &epi) {
   }
   const char *force = std::getenv("QOPT_CONV");
   std::string want = force ? force : "";
-  bool direct = p.sw == 1 && p.inW == 1 && p.inH >= p.ow + (p.kw - 1) * p.dw;
   if (want == "gemm")
-    direct = false;
-  if (direct)
-    convDirect(p, epi);
+    return convGemm(p, epi);
+  if (p.sw == 1 && p.inW == 1 && p.inH >= p.ow + (p.kw - 1) * p.dw)
+    return convDirect(p, epi);
+  // Column stride s > 1 (or a strided W): a copy of the rows the windows
+  // read, each split into s phases (column s*i + r at r*pw + i), so that a
+  // window's columns are consecutive for the direct kernel. The copy is
+  // the input's size; an im2col matrix would be KH*KW/(sh*s) times that.
+  const int64_t sph = p.sw;
+  const int64_t hn = (p.oh - 1) * p.sh + (p.kh - 1) * p.dh + 1;
+  const int64_t wn = (p.ow - 1) * p.sw + (p.kw - 1) * p.dw + 1;
+  const int64_t pw = (wn + sph - 1) / sph, wp = sph * pw;
+  thread_local std::vector<float> splitCache;
+  std::vector<float> &split = splitCache;
+  split.resize(size_t(p.n * p.c * hn * wp));
+  auto copyRow = [&](int64_t t) {
+    int64_t row = t % hn, ci = (t / hn) % p.c, b = t / (hn * p.c);
+    const float *src = p.in + b * p.inN + ci * p.inC + row * p.inH;
+    float *dst = split.data() + t * wp;
+    for (int64_t col = 0; col < wn; ++col)
+      dst[col % sph * pw + col / sph] = src[col * p.inW];
+  };
+  if (p.n * p.c * hn * wn < kParallelWork)
+    for (int64_t t = 0; t < p.n * p.c * hn; ++t)
+      copyRow(t);
   else
-    convGemm(p, epi);
+    qopt::rt::parallelFor(p.n * p.c * hn, copyRow);
+  ConvF32 q = p;
+  q.in = split.data();
+  q.inN = p.c * hn * wp;
+  q.inC = hn * wp;
+  q.inH = wp;
+  q.inW = 1;
+  convDirect(q, epi, sph, pw);
 }
 
 //===----------------------------------------------------------------------===//
@@ -633,8 +666,8 @@ using TileS8Fn = void (*)(const DirectS8 &, int64_t, int64_t, int, const Seg *,
 bool qopt::rt::convS8Direct(const ConvS8 &p) {
 #if defined(__x86_64__)
   const char *force = std::getenv("QOPT_CONV");
-  if ((force && std::string(force) == "gemm") || p.sw != 1 || p.inW != 1 ||
-      p.inH < p.w || std::string(qopt_kernel_isa_int8()) != "avx512vnni")
+  if ((force && std::string(force) == "gemm") || p.inW != 1 || p.inH < p.w ||
+      std::string(qopt_kernel_isa_int8()) != "avx512vnni")
     return false;
   if (p.n <= 0 || p.f <= 0 || p.oh <= 0 || p.ow <= 0 || p.c <= 0 || p.kh <= 0 ||
       p.kw <= 0)
@@ -644,7 +677,10 @@ bool qopt::rt::convS8Direct(const ConvS8 &p) {
       tileS8VNNI<5>, tileS8VNNI<6>, tileS8VNNI<7>, tileS8VNNI<8>};
   const int64_t nr = 32, mr = 8;
   const int64_t cq = (p.c + 3) / 4, quads = cq * p.kh * p.kw;
-  const int64_t plane = p.h * p.w; // of the interleaved image, in pixels
+  // A column stride s > 1 splits each row into s phases (columns
+  // s*i + r at r*pw + i): a window's columns are then consecutive again.
+  const int64_t s = p.sw, pw = (p.w + s - 1) / s, wp = s * pw;
+  const int64_t plane = p.h * wp; // of the interleaved image, in pixels
   // Filter words and compensation (per call: the filter may not be a
   // constant).
   std::vector<int32_t> wq(static_cast<size_t>(p.f * quads)),
@@ -671,12 +707,14 @@ bool qopt::rt::convS8Direct(const ConvS8 &p) {
   for (int64_t q = 0, g = 0; q < cq; ++q)
     for (int64_t y = 0; y < p.kh; ++y)
       for (int64_t x = 0; x < p.kw; ++x)
-        off[size_t(g++)] = (q * plane + y * p.dh * p.w + x * p.dw) * 4;
+        off[size_t(g++)] =
+            (q * plane + y * p.dh * wp + (x * p.dw) % s * pw + (x * p.dw) / s) *
+            4;
   thread_local std::vector<uint8_t> in4Cache;
   std::vector<uint8_t> &in4 = in4Cache;
   in4.resize(size_t(cq * plane * 4));
   const int64_t tilesPerRow = (p.ow + nr - 1) / nr;
-  const bool flat = p.sh == 1 && p.w < tilesPerRow * nr;
+  const bool flat = p.sh == 1 && s == 1 && p.w < tilesPerRow * nr;
   const int64_t span = (p.oh - 1) * p.w + p.ow;
   const int64_t tiles = flat ? (span + nr - 1) / nr : p.oh * tilesPerRow;
   const int64_t panels = (p.f + mr - 1) / mr;
@@ -696,8 +734,17 @@ bool qopt::rt::convS8Direct(const ConvS8 &p) {
       for (int u = 0; u < 4; ++u)
         src[u] =
             q * 4 + u < p.c ? img + (q * 4 + u) * p.inC + row * p.inH : nullptr;
-      uint8_t *dst = in4.data() + (q * plane + row * p.w) * 4;
+      uint8_t *dst = in4.data() + (q * plane + row * wp) * 4;
       int64_t col = 0;
+      if (s > 1) {
+        for (; col < p.w; ++col) {
+          uint8_t *to = dst + (col % s * pw + col / s) * 4;
+          for (int u = 0; u < 4; ++u)
+            to[u] =
+                src[u] ? uint8_t(uint8_t(src[u][col]) ^ 0x80) : uint8_t(0x80);
+        }
+        return;
+      }
       if (src[3]) { // four real channels: a 4 x 16 byte transpose
         const __m128i flip = _mm_set1_epi8(char(0x80));
         for (; col + 16 <= p.w; col += 16) {
@@ -758,7 +805,7 @@ bool qopt::rt::convS8Direct(const ConvS8 &p) {
         } else {
           int64_t oy = tile / tilesPerRow, ox = (tile % tilesPerRow) * nr;
           valid = int(std::min(nr, p.ow - ox));
-          inOff = oy * p.sh * p.w + ox;
+          inOff = oy * p.sh * wp + ox;
           segs[numSegs++] = {0, valid, oy, ox};
         }
         for (int64_t q = pBegin; q < pEnd; ++q) {

@@ -192,7 +192,9 @@ INSTANTIATE_TEST_SUITE_P(
         ConvCase{1, 40, 6, 6, 17, 3, 3, 1, 1, 1, 1, 0, 0, 1},    // K 360
         ConvCase{2, 6, 1, 40, 1, 1, 5, 1, 1, 1, 1, 0, 0, 1},     // 1-D, f 1
         ConvCase{1, 3, 8, 8, 4, 3, 3, 1, 1, 1, 1, 2, 0, 2},      // out cs 2
-        ConvCase{1, 7, 12, 12, 33, 5, 5, 1, 1, 1, 1, 0, 0, 1})); // 5x5
+        ConvCase{1, 7, 12, 12, 33, 5, 5, 1, 1, 1, 1, 0, 0, 1},   // 5x5
+        ConvCase{1, 5, 13, 21, 6, 3, 3, 2, 2, 2, 3, 1, 0, 1},    // s2 d3
+        ConvCase{2, 9, 11, 40, 12, 5, 3, 2, 3, 1, 1, 0, 2, 1})); // sw 3
 
 /// The int8 kernel (direct VNNI path where the CPU has it, the GEMM path
 /// with QOPT_CONV=gemm) against exact integer loops, same cases.
