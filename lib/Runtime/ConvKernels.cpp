@@ -329,7 +329,7 @@ constexpr int64_t kParallelWork = 1 << 16;
 /// split into that many column phases of `pw` columns (splitColumns), the
 /// window's column stride being `phases`.
 void convDirect(const ConvF32 &p, const ConvEpilogue &epi, int64_t phases = 1,
-                int64_t pw = 0) {
+                int64_t pw = 0, int64_t rowPhases = 1, int64_t ph = 0) {
   const DirectIsa &isa = directIsa();
   const int64_t nr = isa.nr, mr = isa.mr;
   const int64_t kdim = p.c * p.kh * p.kw;
@@ -342,13 +342,17 @@ void convDirect(const ConvF32 &p, const ConvEpilogue &epi, int64_t phases = 1,
     for (int64_t y = 0; y < p.kh; ++y)
       for (int64_t x = 0; x < p.kw; ++x)
         off[size_t(k++)] =
-            ci * p.inC + y * p.dh * p.inH +
+            ci * p.inC +
+            (rowPhases == 1
+                 ? y * p.dh
+                 : (y * p.dh) % rowPhases * ph + (y * p.dh) / rowPhases) *
+                p.inH +
             (phases == 1 ? x * p.dw
                          : (x * p.dw) % phases * pw + (x * p.dw) / phases);
   // Flat tiles (window stride 1): lanes over v = oy * inH + ox, the columns
   // ox >= ow computed and dropped. Row tiles: up to nr pixels of one row.
   const int64_t tilesPerRow = (p.ow + nr - 1) / nr;
-  const bool flat = p.sh == 1 && phases == 1 && p.inH < tilesPerRow * nr;
+  const bool flat = p.sh == 1 && p.inH < tilesPerRow * nr;
   const int64_t span = (p.oh - 1) * p.inH + p.ow;
   const int64_t tiles = flat ? (span + nr - 1) / nr : p.oh * tilesPerRow;
   // Channel groups whose filter rows stay in L2 while a task's tiles pass.
@@ -540,23 +544,26 @@ void qopt::rt::convF32(const ConvF32 &p, const ConvEpilogue &epi) {
   std::string want = force ? force : "";
   if (want == "gemm")
     return convGemm(p, epi);
-  if (p.sw == 1 && p.inW == 1 && p.inH >= p.ow + (p.kw - 1) * p.dw)
+  if (p.sw == 1 && p.sh == 1 && p.inW == 1 && p.inH >= p.ow + (p.kw - 1) * p.dw)
     return convDirect(p, epi);
-  // Column stride s > 1 (or a strided W): a copy of the rows the windows
-  // read, each split into s phases (column s*i + r at r*pw + i), so that a
+  // Strides > 1 (or a strided W): a copy of the rows the windows read,
+  // each split into s phases (column s*i + r at r*pw + i), so that a
   // window's columns are consecutive for the direct kernel. The copy is
   // the input's size; an im2col matrix would be KH*KW/(sh*s) times that.
   const int64_t sph = p.sw;
   const int64_t hn = (p.oh - 1) * p.sh + (p.kh - 1) * p.dh + 1;
   const int64_t wn = (p.ow - 1) * p.sw + (p.kw - 1) * p.dw + 1;
   const int64_t pw = (wn + sph - 1) / sph, wp = sph * pw;
+  // Rows likewise (row rs*i + r at r*ph + i): output rows then read
+  // consecutive rows, so tiles run over flattened rows (sh = 1 below).
+  const int64_t rs = p.sh, ph = (hn + rs - 1) / rs;
   thread_local std::vector<float> splitCache;
   std::vector<float> &split = splitCache;
-  split.resize(size_t(p.n * p.c * hn * wp));
+  split.resize(size_t(p.n * p.c * rs * ph * wp));
   auto copyRow = [&](int64_t t) {
-    int64_t row = t % hn, ci = (t / hn) % p.c, b = t / (hn * p.c);
+    int64_t row = t % hn, bc = t / hn, ci = bc % p.c, b = bc / p.c;
     const float *src = p.in + b * p.inN + ci * p.inC + row * p.inH;
-    float *dst = split.data() + t * wp;
+    float *dst = split.data() + (bc * rs * ph + row % rs * ph + row / rs) * wp;
     for (int64_t col = 0; col < wn; ++col)
       dst[col % sph * pw + col / sph] = src[col * p.inW];
   };
@@ -567,11 +574,12 @@ void qopt::rt::convF32(const ConvF32 &p, const ConvEpilogue &epi) {
     qopt::rt::parallelFor(p.n * p.c * hn, copyRow);
   ConvF32 q = p;
   q.in = split.data();
-  q.inN = p.c * hn * wp;
-  q.inC = hn * wp;
+  q.inN = p.c * rs * ph * wp;
+  q.inC = rs * ph * wp;
   q.inH = wp;
   q.inW = 1;
-  convDirect(q, epi, sph, pw);
+  q.sh = 1;
+  convDirect(q, epi, sph, pw, rs, ph);
 }
 
 //===----------------------------------------------------------------------===//
@@ -679,8 +687,12 @@ bool qopt::rt::convS8Direct(const ConvS8 &p) {
   const int64_t cq = (p.c + 3) / 4, quads = cq * p.kh * p.kw;
   // A column stride s > 1 splits each row into s phases (columns
   // s*i + r at r*pw + i): a window's columns are then consecutive again.
+  // A row stride rs > 1 splits the rows the same way (row rs*i + r at
+  // r*ph + i): output rows then read consecutive rows, and tiles can run
+  // over flattened rows even for strided convolutions.
   const int64_t s = p.sw, pw = (p.w + s - 1) / s, wp = s * pw;
-  const int64_t plane = p.h * wp; // of the interleaved image, in pixels
+  const int64_t rs = p.sh, ph = (p.h + rs - 1) / rs;
+  const int64_t plane = rs * ph * wp; // of the interleaved image, in pixels
   // Filter words and compensation (per call: the filter may not be a
   // constant).
   std::vector<int32_t> wq(static_cast<size_t>(p.f * quads)),
@@ -708,14 +720,15 @@ bool qopt::rt::convS8Direct(const ConvS8 &p) {
     for (int64_t y = 0; y < p.kh; ++y)
       for (int64_t x = 0; x < p.kw; ++x)
         off[size_t(g++)] =
-            (q * plane + y * p.dh * wp + (x * p.dw) % s * pw + (x * p.dw) / s) *
+            (q * plane + ((y * p.dh) % rs * ph + (y * p.dh) / rs) * wp +
+             (x * p.dw) % s * pw + (x * p.dw) / s) *
             4;
   thread_local std::vector<uint8_t> in4Cache;
   std::vector<uint8_t> &in4 = in4Cache;
   in4.resize(size_t(cq * plane * 4));
   const int64_t tilesPerRow = (p.ow + nr - 1) / nr;
-  const bool flat = p.sh == 1 && s == 1 && p.w < tilesPerRow * nr;
-  const int64_t span = (p.oh - 1) * p.w + p.ow;
+  const bool flat = wp < tilesPerRow * nr;
+  const int64_t span = (p.oh - 1) * wp + p.ow;
   const int64_t tiles = flat ? (span + nr - 1) / nr : p.oh * tilesPerRow;
   const int64_t panels = (p.f + mr - 1) / mr;
   const int64_t groupPanels =
@@ -734,7 +747,8 @@ bool qopt::rt::convS8Direct(const ConvS8 &p) {
       for (int u = 0; u < 4; ++u)
         src[u] =
             q * 4 + u < p.c ? img + (q * 4 + u) * p.inC + row * p.inH : nullptr;
-      uint8_t *dst = in4.data() + (q * plane + row * wp) * 4;
+      uint8_t *dst =
+          in4.data() + (q * plane + (row % rs * ph + row / rs) * wp) * 4;
       int64_t col = 0;
       if (s > 1) {
         for (; col < p.w; ++col) {
@@ -793,9 +807,9 @@ bool qopt::rt::convS8Direct(const ConvS8 &p) {
           valid = int(std::min(nr, span - v0));
           inOff = v0;
           for (int l = 0; l < valid;) {
-            int64_t v = v0 + l, oy = v / p.w, ox = v % p.w;
+            int64_t v = v0 + l, oy = v / wp, ox = v % wp;
             if (ox >= p.ow) {
-              l += int(std::min<int64_t>(p.w - ox, valid - l));
+              l += int(std::min<int64_t>(wp - ox, valid - l));
               continue;
             }
             int len = int(std::min<int64_t>(p.ow - ox, valid - l));
@@ -805,7 +819,7 @@ bool qopt::rt::convS8Direct(const ConvS8 &p) {
         } else {
           int64_t oy = tile / tilesPerRow, ox = (tile % tilesPerRow) * nr;
           valid = int(std::min(nr, p.ow - ox));
-          inOff = oy * p.sh * wp + ox;
+          inOff = oy * wp + ox;
           segs[numSegs++] = {0, valid, oy, ox};
         }
         for (int64_t q = pBegin; q < pEnd; ++q) {
