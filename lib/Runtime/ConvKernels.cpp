@@ -897,3 +897,49 @@ extern "C" void qopt_kernel_conv2d_nchw_f32_fused(
   epi.beta = bitsToFloat(betaBits);
   qopt::rt::convF32(conv, epi);
 }
+
+// A grouped convolution (depthwise included): x [N, G, C, H, W] (already
+// padded), filter [G, F, C, KH, KW], out [N, G, F, OH, OW] (out += sum),
+// each group through convF32 (the direct kernel; depthwise groups are
+// tiles of one channel).
+extern "C" void qopt_kernel_conv2d_grouped_f32(
+    int64_t n, int64_t g, int64_t c, int64_t f, int64_t kh, int64_t kw,
+    int64_t oh, int64_t ow, int64_t sh, int64_t sw, int64_t dh, int64_t dw,
+    int64_t inPtr, int64_t inN, int64_t inG, int64_t inC, int64_t inH,
+    int64_t inW, int64_t fPtr, int64_t fG, int64_t fF, int64_t fC, int64_t fH,
+    int64_t fW, int64_t outPtr, int64_t outN, int64_t outG, int64_t outF,
+    int64_t outH, int64_t outW) {
+  const auto *in = reinterpret_cast<const float *>(inPtr);
+  const auto *filter = reinterpret_cast<const float *>(fPtr);
+  auto *out = reinterpret_cast<float *>(outPtr);
+  for (int64_t b = 0; b < n; ++b)
+    for (int64_t gi = 0; gi < g; ++gi) {
+      ConvF32 conv{1,
+                   c,
+                   f,
+                   kh,
+                   kw,
+                   oh,
+                   ow,
+                   sh,
+                   sw,
+                   dh,
+                   dw,
+                   in + b * inN + gi * inG,
+                   0,
+                   inC,
+                   inH,
+                   inW,
+                   filter + gi * fG,
+                   fF,
+                   fC,
+                   fH,
+                   fW,
+                   out + b * outN + gi * outG,
+                   0,
+                   outF,
+                   outH,
+                   outW};
+      qopt::rt::convF32(conv, ConvEpilogue{});
+    }
+}

@@ -56,7 +56,8 @@ extern "C" {
   X(qopt_rt_profile_begin)                                                     \
   X(qopt_rt_profile_end)                                                       \
   X(qopt_rt_arena)                                                             \
-  X(qopt_kernel_conv2d_nchw_f32_fused)
+  X(qopt_kernel_conv2d_nchw_f32_fused)                                         \
+  X(qopt_kernel_conv2d_grouped_f32)
 
 #define QOPT_DECLARE(name) void name();
 QOPT_CODEGEN_SYMBOLS(QOPT_DECLARE)

@@ -181,3 +181,30 @@ def test_residual_from_before_and_after(build_dir, tmp_path):
     x = np.random.default_rng(10).normal(size=(1, 4, 12, 12)).astype(np.float32)
     ours, ref, _ = compile_and_run(build_dir, model, x, str(tmp_path))
     np.testing.assert_allclose(ours[y], ref[y], rtol=1e-4, atol=1e-4)
+
+
+def test_grouped_and_depthwise(build_dir, tmp_path):
+    """Depthwise (stride 2, dilation 2) and grouped convs go to
+    qopt_kernel_conv2d_grouped_f32 (ConvTranspose's backwards windows do
+    not); all against onnxruntime."""
+    g = Graph(11)
+
+    def grouped(x, cin, cout, k, group, **attrs):
+        w = g.rng.normal(0, 0.5, (cout, cin // group, k, k))
+        return g.op("Conv", [x, g.init(w), g.init(g.rng.normal(0, 0.3, cout))],
+                    kernel_shape=[k, k], group=group, **attrs)
+
+    a = g.op("Relu", [grouped("x", 16, 16, 3, 16, pads=[1] * 4)])
+    b = grouped(a, 16, 16, 5, 16, pads=[2] * 4, strides=[2, 2])
+    c = grouped(b, 16, 16, 3, 16, pads=[2] * 4, dilations=[2, 2])
+    d = grouped(c, 16, 12, 3, 4, pads=[1, 0, 1, 0], strides=[1, 2])
+    t = g.op("ConvTranspose", [d, g.init(g.rng.normal(0, 0.3, (12, 3, 3, 3)))],
+             group=4, strides=[2, 2])
+    model = g.save(tmp_path / "m.onnx", [2, 16, 23, 37], [d, t])
+    x = np.random.default_rng(12).normal(size=(2, 16, 23, 37)).astype(
+        np.float32)
+    ours, ref, mlir = compile_and_run(build_dir, model, x, str(tmp_path))
+    for name in (d, t):
+        np.testing.assert_allclose(ours[name], ref[name], rtol=1e-4,
+                                   atol=1e-4)
+    assert mlir.count("llvm.call @qopt_kernel_conv2d_grouped_f32") == 4

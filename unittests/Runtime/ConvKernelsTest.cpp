@@ -28,6 +28,13 @@ void qopt_kernel_conv2d_nchw_f32_fused(
     int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,
     int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,
     int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t);
+void qopt_kernel_conv2d_grouped_f32(int64_t, int64_t, int64_t, int64_t, int64_t,
+                                    int64_t, int64_t, int64_t, int64_t, int64_t,
+                                    int64_t, int64_t, int64_t, int64_t, int64_t,
+                                    int64_t, int64_t, int64_t, int64_t, int64_t,
+                                    int64_t, int64_t, int64_t, int64_t, int64_t,
+                                    int64_t, int64_t, int64_t, int64_t,
+                                    int64_t);
 void qopt_kernel_conv2d_nchw_s8(int64_t, int64_t, int64_t, int64_t, int64_t,
                                 int64_t, int64_t, int64_t, int64_t, int64_t,
                                 int64_t, int64_t, int64_t, int64_t, int64_t,
@@ -244,6 +251,60 @@ void runInt8Case(const ConvCase &cc, const char *path) {
 TEST_P(ConvKernelShapes, Int8MatchesIntegerLoopsOnBothPaths) {
   for (const char *path : {"", "gemm"})
     runInt8Case(GetParam(), path);
+}
+
+/// Grouped and depthwise convolutions (x [N, G, C, H, W], w [G, F, C, KH,
+/// KW]) against a double-precision reference, on both paths.
+TEST(ConvKernelGrouped, MatchesDoubleReference) {
+  struct G {
+    int64_t n, g, c, f, h, w, kh, kw, sh, sw, dh, dw;
+  };
+  for (G t : {G{2, 16, 1, 1, 23, 37, 3, 3, 1, 1, 1, 1},
+              G{1, 8, 1, 1, 20, 21, 5, 5, 2, 2, 1, 1},
+              G{1, 6, 1, 2, 15, 15, 3, 3, 1, 1, 2, 2},
+              G{2, 4, 4, 3, 11, 13, 3, 3, 1, 2, 1, 1}})
+    for (const char *path : {"", "gemm"}) {
+      const int64_t oh = (t.h - t.dh * (t.kh - 1) - 1) / t.sh + 1;
+      const int64_t ow = (t.w - t.dw * (t.kw - 1) - 1) / t.sw + 1;
+      std::mt19937 rng(uint32_t(t.g * 7 + t.kh));
+      std::normal_distribution<float> dist(0.0f, 1.0f);
+      std::vector<float> in(size_t(t.n * t.g * t.c * t.h * t.w)),
+          filter(size_t(t.g * t.f * t.c * t.kh * t.kw)),
+          out(size_t(t.n * t.g * t.f * oh * ow));
+      for (auto *v : {&in, &filter, &out})
+        for (float &x : *v)
+          x = dist(rng);
+      std::vector<float> before = out;
+      const int64_t inC = t.h * t.w, inG = t.c * inC, inN = t.g * inG;
+      const int64_t fC = t.kh * t.kw, fF = t.c * fC, fG = t.f * fF;
+      const int64_t outF = oh * ow, outG = t.f * outF, outN = t.g * outG;
+      setenv("QOPT_CONV", path, 1);
+      qopt_kernel_conv2d_grouped_f32(
+          t.n, t.g, t.c, t.f, t.kh, t.kw, oh, ow, t.sh, t.sw, t.dh, t.dw,
+          addr(in.data()), inN, inG, inC, t.w, 1, addr(filter.data()), fG, fF,
+          fC, t.kw, 1, addr(out.data()), outN, outG, outF, ow, 1);
+      unsetenv("QOPT_CONV");
+      for (int64_t b = 0; b < t.n; ++b)
+        for (int64_t gi = 0; gi < t.g; ++gi)
+          for (int64_t o = 0; o < t.f; ++o)
+            for (int64_t i = 0; i < oh; ++i)
+              for (int64_t j = 0; j < ow; ++j) {
+                double s = 0;
+                for (int64_t ci = 0; ci < t.c; ++ci)
+                  for (int64_t y = 0; y < t.kh; ++y)
+                    for (int64_t x = 0; x < t.kw; ++x)
+                      s += double(in[size_t(b * inN + gi * inG + ci * inC +
+                                            (i * t.sh + y * t.dh) * t.w +
+                                            j * t.sw + x * t.dw)]) *
+                           filter[size_t(gi * fG + o * fF + ci * fC + y * t.kw +
+                                         x)];
+                size_t at =
+                    size_t(b * outN + gi * outG + o * outF + i * ow + j);
+                double want = s + before[at];
+                ASSERT_NEAR(out[at], want, 1e-4 * (1 + std::abs(want)))
+                    << "g" << t.g << " path '" << path << "' at " << at;
+              }
+    }
 }
 
 } // namespace

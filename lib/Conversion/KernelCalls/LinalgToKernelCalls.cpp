@@ -318,6 +318,112 @@ struct ConvToKernelCall : OpRewritePattern<linalg::Conv2DNchwFchwOp> {
   }
 };
 
+/// The coefficients of dims `o` and `k` in `e`, if `e` is exactly
+/// o * a + k * b with a, b >= 1 (a grouped conv's input index).
+std::optional<std::pair<int64_t, int64_t>>
+windowIndex(AffineExpr e, unsigned numDims, unsigned o, unsigned k) {
+  MLIRContext *ctx = e.getContext();
+  auto at = [&](int64_t vo, int64_t vk) -> std::optional<int64_t> {
+    SmallVector<AffineExpr> dims;
+    for (unsigned i = 0; i < numDims; ++i)
+      dims.push_back(getAffineConstantExpr(i == o ? vo : i == k ? vk : 0, ctx));
+    auto c = dyn_cast<AffineConstantExpr>(
+        simplifyAffineExpr(e.replaceDims(dims), 0, 0));
+    if (!c)
+      return std::nullopt;
+    return c.getValue();
+  };
+  for (unsigned i = 0; i < numDims; ++i)
+    if (i != o && i != k && e.isFunctionOfDim(i))
+      return std::nullopt;
+  std::optional<int64_t> zero = at(0, 0), a = at(1, 0), b = at(0, 1),
+                         ab = at(3, 5);
+  if (!zero || !a || !b || !ab || *zero != 0 || *a < 1 || *b < 1 ||
+      *ab != 3 * *a + 5 * *b || !e.isPureAffine())
+    return std::nullopt;
+  return std::make_pair(*a, *b);
+}
+
+/// The importer's grouped 2-D convolution (lib/Import/ONNX/Ops/Conv.cpp,
+/// groupedConv): a linalg.generic over (n, g, m, oh, ow, c, kh, kw) with
+/// x [N, G, C, H, W] at (n, g, c, oh*sh + kh*dh, ow*sw + kw*dw), w [G, M,
+/// C, KH, KW] at (g, m, c, kh, kw), out [N, G, M, OH, OW] += x * w: a call
+/// of qopt_kernel_conv2d_grouped_f32 (f32 only; transposed convs, whose
+/// windows run backwards, stay loops).
+struct GroupedConvToKernelCall : OpRewritePattern<linalg::GenericOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(linalg::GenericOp op,
+                                PatternRewriter &rewriter) const override {
+    if (!op.hasPureBufferSemantics() || op.getLibraryCall() ||
+        op.getNumDpsInputs() != 2 || op.getNumDpsInits() != 1 ||
+        op.getNumLoops() != 8 || !allF32(op))
+      return failure();
+    auto iters = op.getIteratorTypesArray();
+    for (unsigned i = 0; i < 8; ++i)
+      if (iters[i] != (i < 5 ? utils::IteratorType::parallel
+                             : utils::IteratorType::reduction))
+        return failure();
+    SmallVector<AffineMap> maps = op.getIndexingMapsArray();
+    auto dimsAre = [](AffineMap m, ArrayRef<unsigned> want) {
+      if (m.getNumResults() != want.size())
+        return false;
+      for (auto [e, d] : llvm::zip(m.getResults(), want)) {
+        auto de = dyn_cast<AffineDimExpr>(e);
+        if (!de || de.getPosition() != d)
+          return false;
+      }
+      return true;
+    };
+    if (!dimsAre(maps[2], {0, 1, 2, 3, 4}) ||
+        !dimsAre(maps[1], {1, 2, 5, 6, 7}) || maps[0].getNumResults() != 5 ||
+        !dimsAre(maps[0].getSliceMap(0, 3), {0, 1, 5}))
+      return failure();
+    auto rows = windowIndex(maps[0].getResult(3), 8, 3, 6);
+    auto cols = windowIndex(maps[0].getResult(4), 8, 4, 7);
+    if (!rows || !cols)
+      return failure();
+    // Body: out + x * w.
+    Block &body = op.getRegion().front();
+    auto yield = cast<linalg::YieldOp>(body.getTerminator());
+    auto add = yield.getOperand(0).getDefiningOp<arith::AddFOp>();
+    if (!add || body.getOperations().size() != 3)
+      return failure();
+    Value acc = body.getArgument(2), prod = add.getRhs();
+    if (add.getLhs() != acc)
+      std::swap(acc, prod), prod = add.getLhs(), acc = add.getRhs();
+    auto mul = prod.getDefiningOp<arith::MulFOp>();
+    if (acc != body.getArgument(2) || !mul ||
+        !((mul.getLhs() == body.getArgument(0) &&
+           mul.getRhs() == body.getArgument(1)) ||
+          (mul.getLhs() == body.getArgument(1) &&
+           mul.getRhs() == body.getArgument(0))))
+      return failure();
+    Location loc = op.getLoc();
+    SmallVector<Value> operands(op->getOperands());
+    KernelOperands ko(rewriter, loc, operands);
+    auto constant = [&](int64_t v) -> Value {
+      return arith::ConstantIntOp::create(rewriter, loc, v, 64);
+    };
+    // n, g, c, f, kh, kw, oh, ow, sh, sw, dh, dw, then each buffer.
+    SmallVector<Value> args{
+        ko.dim(0, 0),          ko.dim(0, 1),           ko.dim(0, 2),
+        ko.dim(1, 1),          ko.dim(1, 3),           ko.dim(1, 4),
+        ko.dim(2, 3),          ko.dim(2, 4),           constant(rows->first),
+        constant(cols->first), constant(rows->second), constant(cols->second)};
+    for (unsigned o = 0; o < 3; ++o) {
+      args.push_back(ko.bufs[o].address);
+      for (unsigned d = 0; d < 5; ++d)
+        args.push_back(ko.stride(o, d));
+    }
+    func::FuncOp kernel = declareKernel(
+        rewriter, op, "qopt_kernel_conv2d_grouped_f32", args.size());
+    func::CallOp::create(rewriter, loc, kernel, args);
+    rewriter.eraseOp(op);
+    return success();
+  }
+};
+
 /// 1-D convolutions (audio front ends) through the same kernel, as H = 1.
 struct Conv1DToKernelCall : OpRewritePattern<linalg::Conv1DNcwFcwOp> {
   using OpRewritePattern::OpRewritePattern;
@@ -538,6 +644,7 @@ void mlir::qopt::populateLinalgToKernelCallsPatterns(
   patterns.add<TernaryMatmulToKernelCall>(patterns.getContext());
   patterns.add<Sparse24MatmulToKernelCall>(patterns.getContext());
   patterns.add<Conv1DToKernelCall>(patterns.getContext());
+  patterns.add<GroupedConvToKernelCall>(patterns.getContext());
 }
 
 void mlir::qopt::populateQuantKernelCallsPatterns(RewritePatternSet &patterns) {
