@@ -322,6 +322,10 @@ const DirectIsa &directIsa() {
   return isa;
 }
 
+/// Set while a task of the grouped kernel runs one group's convolution:
+/// the direct path then stays on its thread (the groups are the tasks).
+thread_local bool serialConvs = false;
+
 /// Below this many multiply-adds a convolution runs on the calling thread.
 constexpr int64_t kParallelWork = 1 << 16;
 
@@ -364,7 +368,8 @@ void convDirect(const ConvF32 &p, const ConvEpilogue &epi, int64_t phases = 1,
   const int64_t chunk =
       std::clamp<int64_t>(tiles * groups / (32 * threads), 1, 64);
   const int64_t chunks = (tiles + chunk - 1) / chunk;
-  const bool parallel = p.f * kdim * p.oh * p.ow >= kParallelWork;
+  const bool parallel =
+      !serialConvs && p.f * kdim * p.oh * p.ow >= kParallelWork;
   for (int64_t b = 0; b < p.n; ++b) {
     Direct d{p.in + b * p.inN,
              off.data(),
@@ -564,10 +569,16 @@ void qopt::rt::convF32(const ConvF32 &p, const ConvEpilogue &epi) {
     int64_t row = t % hn, bc = t / hn, ci = bc % p.c, b = bc / p.c;
     const float *src = p.in + b * p.inN + ci * p.inC + row * p.inH;
     float *dst = split.data() + (bc * rs * ph + row % rs * ph + row / rs) * wp;
-    for (int64_t col = 0; col < wn; ++col)
-      dst[col % sph * pw + col / sph] = src[col * p.inW];
+    // Phase by phase: no division per element.
+    for (int64_t r = 0; r < sph; ++r) {
+      float *to = dst + r * pw;
+      const float *from = src + r * p.inW;
+      const int64_t step = sph * p.inW;
+      for (int64_t i = 0; r + i * sph < wn; ++i)
+        to[i] = from[i * step];
+    }
   };
-  if (p.n * p.c * hn * wn < kParallelWork)
+  if (serialConvs || p.n * p.c * hn * wn < kParallelWork)
     for (int64_t t = 0; t < p.n * p.c * hn; ++t)
       copyRow(t);
   else
@@ -912,8 +923,14 @@ extern "C" void qopt_kernel_conv2d_grouped_f32(
   const auto *in = reinterpret_cast<const float *>(inPtr);
   const auto *filter = reinterpret_cast<const float *>(fPtr);
   auto *out = reinterpret_cast<float *>(outPtr);
-  for (int64_t b = 0; b < n; ++b)
-    for (int64_t gi = 0; gi < g; ++gi) {
+  const char *force = std::getenv("QOPT_CONV");
+  // Many groups (depthwise) are the thread pool's tasks, each one's
+  // direct kernel on its own thread; a few groups spread their tiles.
+  const bool groupTasks = !(force && std::string(force) == "gemm") &&
+                          n * g >= 4 * qopt::rt::numThreads();
+  auto group = [&](int64_t t) {
+    int64_t b = t / g, gi = t % g;
+    {
       ConvF32 conv{1,
                    c,
                    f,
@@ -942,4 +959,15 @@ extern "C" void qopt_kernel_conv2d_grouped_f32(
                    outW};
       qopt::rt::convF32(conv, ConvEpilogue{});
     }
+  };
+  if (!groupTasks) {
+    for (int64_t t = 0; t < n * g; ++t)
+      group(t);
+    return;
+  }
+  qopt::rt::parallelFor(n * g, [&](int64_t t) {
+    serialConvs = true;
+    group(t);
+    serialConvs = false;
+  });
 }
