@@ -54,7 +54,9 @@ def ConvertLinalgToKernelCallsPass
       one element-wise op that adds a residual and/or applies ReLU, Clip,
       LeakyRelu, Sigmoid, HardSwish or SiLU, into one call of
       `qopt_kernel_conv2d_nchw_f32_fused` that applies them in its
-      epilogue and writes that op's buffer (ConvEpilogue.cpp).
+      epilogue and writes that op's buffer (ConvEpilogue.cpp);
+    - the importer's grouped-convolution `linalg.generic` (f32, several
+      input channels per group) into `qopt_kernel_conv2d_grouped_f32`.
 
     Operands are passed as i64 addresses and element strides taken from
     `memref.extract_strided_metadata`, so any layout works. Ops that do not
