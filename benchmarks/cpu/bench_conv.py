@@ -19,6 +19,12 @@ ours / baseline. --env sets variables for our side only (QOPT_CONV=gemm
 compares the kernels of one build). Also the largest absolute difference
 of each system's output to onnxruntime. Writes OUT/bench_conv.json. Never
 asserts a time.
+
+--quantize w8a8 compiles ours with `--quantize=w8a8` (calibrated on the
+benchmark input and three noisy copies of it) and adds onnxruntime's own
+int8 model (quantize_static, QDQ, per-channel int8 weights, uint8
+activations, the same calibration samples) as `onnxruntime_int8`; ratios
+are then given against both onnxruntime models.
 """
 
 import argparse
@@ -31,6 +37,9 @@ import time
 
 import numpy as np
 import onnxruntime as ort
+from onnxruntime.quantization import (CalibrationDataReader,
+                                      CalibrationMethod, QuantFormat,
+                                      QuantType, quantize_static)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -38,6 +47,30 @@ sys.path.insert(0, os.path.join(ROOT, "examples"))
 sys.path.insert(0, HERE)
 from bench_cpu import BENCH_RE, onnxruntime_session, summarize  # noqa: E402
 from bench_memory import prepare  # noqa: E402
+
+
+class Reader(CalibrationDataReader):
+    """onnxruntime's calibration reader over sample folders."""
+
+    def __init__(self, folder, names):
+        self.samples = [{n: np.load(os.path.join(folder, s, n + ".npy"))
+                         for n in names} for s in sorted(os.listdir(folder))]
+
+    def get_next(self):
+        return self.samples.pop(0) if self.samples else None
+
+
+def calibration_samples(data, name, feeds):
+    """A folder of 4 samples: the input and three noisy copies of it."""
+    folder = os.path.join(data, name, "calibration-bench")
+    rng = np.random.default_rng(0)
+    for i in range(4):
+        d = os.path.join(folder, f"s{i}")
+        os.makedirs(d, exist_ok=True)
+        for n, v in feeds.items():
+            x = v if i == 0 else v + rng.normal(0, 0.1, v.shape).astype(v.dtype)
+            np.save(os.path.join(d, n + ".npy"), x)
+    return folder
 
 
 def run_ours(build_dir, so, inputs, runs, warmup, threads, out_dir, env):
@@ -66,6 +99,7 @@ def main(argv=None):
     ap.add_argument("--env", action="append", default=[])
     ap.add_argument("--compile-flag", action="append", default=[],
                     help="extra quant-compile flag for both builds")
+    ap.add_argument("--quantize", default=None, choices=["w8a8"])
     ap.add_argument("--out", default=None)
     args = ap.parse_args(argv)
     out = args.out or os.path.join(args.build_dir, "benchmarks", "cpu")
@@ -83,30 +117,48 @@ def main(argv=None):
         pins = []
         for k, v in feeds.items():
             pins += ["--pin-shape", f"{k}=" + "x".join(map(str, v.shape))]
+        flags = list(args.compile_flag)
+        sessions = {"onnxruntime": onnxruntime_session(model, args.threads)}
+        tag = name
+        if args.quantize:
+            calib = calibration_samples(data, name, feeds)
+            flags += ["--quantize=" + args.quantize,
+                      "--calibration-data=" + calib]
+            qdq = os.path.join(data, name, "qdq.onnx")
+            if not os.path.exists(qdq):
+                quantize_static(model, qdq, Reader(calib, list(feeds)),
+                                quant_format=QuantFormat.QDQ,
+                                per_channel=True,
+                                activation_type=QuantType.QUInt8,
+                                weight_type=QuantType.QInt8,
+                                calibrate_method=CalibrationMethod.MinMax)
+            sessions["onnxruntime_int8"] = onnxruntime_session(qdq,
+                                                               args.threads)
+            tag = name + "." + args.quantize
         sos = {}
         for system, bdir in builds.items():
-            sos[system] = os.path.join(out, f"{name}.conv-{system}.so")
+            sos[system] = os.path.join(out, f"{tag}.conv-{system}.so")
             subprocess.run([os.path.join(bdir, "bin", "quant-compile"), model,
-                            "-o", sos[system], *pins, *args.compile_flag],
-                           check=True)
-        sess = onnxruntime_session(model, args.threads)
+                            "-o", sos[system], *pins, *flags], check=True)
+        sess = sessions["onnxruntime"]
         ref = sess.run(None, feeds)
         names = [o.name for o in sess.get_outputs()]
-        times = {s: [] for s in [*builds, "onnxruntime"]}
+        times = {s: [] for s in [*builds, *sessions]}
         for _ in range(args.rounds):
             for system, bdir in builds.items():
                 times[system].append(run_ours(
                     bdir, sos[system], inputs, args.runs, args.warmup,
                     args.threads, os.path.join(out, "outputs", name, system),
                     env if system == "ours" else {}))
-            for _ in range(args.warmup):
-                sess.run(None, feeds)
-            t = []
-            for _ in range(args.runs):
-                t0 = time.perf_counter()
-                sess.run(None, feeds)
-                t.append((time.perf_counter() - t0) * 1e3)
-            times["onnxruntime"].append(summarize(t)["median_ms"])
+            for sname, se in sessions.items():
+                for _ in range(args.warmup):
+                    se.run(None, feeds)
+                t = []
+                for _ in range(args.runs):
+                    t0 = time.perf_counter()
+                    se.run(None, feeds)
+                    t.append((time.perf_counter() - t0) * 1e3)
+                times[sname].append(summarize(t)["median_ms"])
         err = {}
         for system in builds:
             e = 0.0
@@ -121,7 +173,13 @@ def main(argv=None):
                "round_medians_ms": times,
                "spread_ms": {k: [min(v), max(v)] for k, v in times.items()},
                "ours_over_onnxruntime": med["ours"] / med["onnxruntime"],
-               "max_abs_error_vs_onnxruntime": err}
+               "max_abs_error_vs_onnxruntime": err,
+               "quantize": args.quantize}
+        if "onnxruntime_int8" in med:
+            row["ours_over_onnxruntime_int8"] = (med["ours"] /
+                                                 med["onnxruntime_int8"])
+            row["onnxruntime_int8_over_float"] = (med["onnxruntime_int8"] /
+                                                  med["onnxruntime"])
         line = f"{name:10s}"
         if "baseline" in med:
             row["baseline_over_onnxruntime"] = (med["baseline"] /
@@ -137,12 +195,16 @@ def main(argv=None):
                  f"{row['ours_over_onnxruntime']:.2f}x")
         if "baseline" in med:
             line += f" ours/baseline {row['ours_over_baseline']:.2f}x"
+        if "onnxruntime_int8" in med:
+            line += (f" ort-int8 {med['onnxruntime_int8']:8.2f} ms "
+                     f"ours/ort-int8 {row['ours_over_onnxruntime_int8']:.2f}x")
         line += f" max|err| {max(err.values()):.1e}"
         results.append(row)
         print(line, flush=True)
 
     report = {"benchmark": "f32/int8 CNN convolutions: quant-opt builds vs "
                            "onnxruntime",
+              "quantize": args.quantize,
               "machine": {"cpu": platform.processor() or platform.machine(),
                           "cores": os.cpu_count(),
                           "load_average": os.getloadavg()},

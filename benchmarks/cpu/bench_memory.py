@@ -41,7 +41,7 @@ import model_zoo  # noqa: E402
 import sample_data  # noqa: E402
 from bench_cpu import BENCH_RE, onnxruntime_session, summarize  # noqa: E402
 
-ZOO = ("db", "resnet")
+ZOO = ("db", "resnet", "mobilenet")
 
 
 def prepare(name, data):

@@ -7,6 +7,8 @@ but trained-looking weights; no downloads).
              + ReLU, 3x3 conv + BN, residual add, ReLU; 1x1/2 projection on
              the downsampling blocks), global average pool, Gemm.
              Widths 32-64-128-256 (a quarter of torchvision's FLOPs).
+    mobilenet  MobileNetV3-style classifier, 1x3x224x224: depthwise 3x3
+             convs, HardSwish, inverted residual blocks.
     db       DB/OCR-style text detector, 1x3x640x640: a conv backbone of
              stride 4..32 (3x3 conv + BN + ReLU, strides 2), an FPN neck
              (1x1 lateral convs, nearest Resize x2 upsampling + Add), the four
@@ -146,7 +148,37 @@ def build_db(seed=0):
     return g.model("db", "image", [1, 3, 640, 640], x, [1, 1, 640, 640]), (1, 3, 640, 640)
 
 
-BUILDERS = {"resnet": build_resnet, "db": build_db}
+def build_mobilenet(seed=0):
+    """MobileNetV3-style classifier, 1x3x224x224: a stride-2 stem, inverted
+    residual blocks (1x1 expand + BN + HardSwish, 3x3 depthwise + BN +
+    HardSwish, 1x1 project + BN, residual add when shapes allow)."""
+    g = Graph(seed)
+
+    def dw(x, c, stride):
+        w = g.rng.normal(0.0, np.sqrt(2.0 / 9), (c, 1, 3, 3))
+        return g.op("Conv", [x, g.init(w)], kernel_shape=[3, 3],
+                    strides=[stride] * 2, pads=[1] * 4, group=c)
+
+    x = g.op("HardSwish", [g.cbr("image", 3, 16, 3, 2, relu=False)])
+    cin = 16
+    for cout, expand, stride in [(16, 16, 1), (24, 64, 2), (24, 72, 1),
+                                 (40, 72, 2), (40, 120, 1), (80, 240, 2),
+                                 (80, 200, 1), (112, 480, 1), (160, 672, 2),
+                                 (160, 960, 1)]:
+        y = g.op("HardSwish", [g.cbr(x, cin, expand, 1, relu=False)])
+        y = g.op("HardSwish", [g.bn(dw(y, expand, stride), expand)])
+        y = g.cbr(y, expand, cout, 1, relu=False)
+        x = g.op("Add", [x, y]) if stride == 1 and cin == cout else y
+        cin = cout
+    x = g.op("Flatten", [g.op("GlobalAveragePool", [x])], axis=1)
+    w = g.init(g.rng.normal(0, 0.05, (1000, cin)))
+    x = g.op("Gemm", [x, w, g.init(np.zeros(1000))], transB=1)
+    return (g.model("mobilenet", "image", [1, 3, 224, 224], x, [1, 1000]),
+            (1, 3, 224, 224))
+
+
+BUILDERS = {"resnet": build_resnet, "db": build_db,
+            "mobilenet": build_mobilenet}
 
 
 def write_model(out_dir, name, seed=0):

@@ -58,6 +58,23 @@ float convActivation(ConvAct act, float v, float alpha, float beta);
 /// and comparisons).
 void convF32(const ConvF32 &conv, const ConvEpilogue &epi);
 
+/// An int8 x int8 -> i32 NCHW convolution (out += sum), input already
+/// padded (to h x w) with its zero point.
+struct ConvS8 {
+  int64_t n, c, h, w, f, kh, kw, oh, ow, sh, sw, dh, dw;
+  const int8_t *in;
+  int64_t inN, inC, inH, inW;
+  const int8_t *filter;
+  int64_t fF, fC, fH, fW;
+  int32_t *out;
+  int64_t outN, outF, outH, outW;
+};
+
+/// The direct VNNI kernel for `conv` when the CPU has AVX-512 VNNI, the
+/// window's column stride and the input's W stride are 1 (and $QOPT_CONV
+/// is not gemm); false: not handled, the caller's GEMM path runs.
+bool convS8Direct(const ConvS8 &conv);
+
 } // namespace qopt::rt
 
 #endif // QOPT_LIB_RUNTIME_CONV_H

@@ -322,11 +322,18 @@ const DirectIsa &directIsa() {
   return isa;
 }
 
+/// Set while a task of the grouped kernel runs one group's convolution:
+/// the direct path then stays on its thread (the groups are the tasks).
+thread_local bool serialConvs = false;
+
 /// Below this many multiply-adds a convolution runs on the calling thread.
 constexpr int64_t kParallelWork = 1 << 16;
 
-/// The direct kernel over all images.
-void convDirect(const ConvF32 &p, const ConvEpilogue &epi) {
+/// The direct kernel over all images. `phases` > 1: the input's rows are
+/// split into that many column phases of `pw` columns (splitColumns), the
+/// window's column stride being `phases`.
+void convDirect(const ConvF32 &p, const ConvEpilogue &epi, int64_t phases = 1,
+                int64_t pw = 0, int64_t rowPhases = 1, int64_t ph = 0) {
   const DirectIsa &isa = directIsa();
   const int64_t nr = isa.nr, mr = isa.mr;
   const int64_t kdim = p.c * p.kh * p.kw;
@@ -338,7 +345,14 @@ void convDirect(const ConvF32 &p, const ConvEpilogue &epi) {
   for (int64_t ci = 0, k = 0; ci < p.c; ++ci)
     for (int64_t y = 0; y < p.kh; ++y)
       for (int64_t x = 0; x < p.kw; ++x)
-        off[size_t(k++)] = ci * p.inC + y * p.dh * p.inH + x * p.dw;
+        off[size_t(k++)] =
+            ci * p.inC +
+            (rowPhases == 1
+                 ? y * p.dh
+                 : (y * p.dh) % rowPhases * ph + (y * p.dh) / rowPhases) *
+                p.inH +
+            (phases == 1 ? x * p.dw
+                         : (x * p.dw) % phases * pw + (x * p.dw) / phases);
   // Flat tiles (window stride 1): lanes over v = oy * inH + ox, the columns
   // ox >= ow computed and dropped. Row tiles: up to nr pixels of one row.
   const int64_t tilesPerRow = (p.ow + nr - 1) / nr;
@@ -354,7 +368,8 @@ void convDirect(const ConvF32 &p, const ConvEpilogue &epi) {
   const int64_t chunk =
       std::clamp<int64_t>(tiles * groups / (32 * threads), 1, 64);
   const int64_t chunks = (tiles + chunk - 1) / chunk;
-  const bool parallel = p.f * kdim * p.oh * p.ow >= kParallelWork;
+  const bool parallel =
+      !serialConvs && p.f * kdim * p.oh * p.ow >= kParallelWork;
   for (int64_t b = 0; b < p.n; ++b) {
     Direct d{p.in + b * p.inN,
              off.data(),
@@ -532,13 +547,310 @@ void qopt::rt::convF32(const ConvF32 &p, const ConvEpilogue &epi) {
   }
   const char *force = std::getenv("QOPT_CONV");
   std::string want = force ? force : "";
-  bool direct = p.sw == 1 && p.inW == 1 && p.inH >= p.ow + (p.kw - 1) * p.dw;
   if (want == "gemm")
-    direct = false;
-  if (direct)
-    convDirect(p, epi);
+    return convGemm(p, epi);
+  if (p.sw == 1 && p.sh == 1 && p.inW == 1 && p.inH >= p.ow + (p.kw - 1) * p.dw)
+    return convDirect(p, epi);
+  // Strides > 1 (or a strided W): a copy of the rows the windows read,
+  // each split into s phases (column s*i + r at r*pw + i), so that a
+  // window's columns are consecutive for the direct kernel. The copy is
+  // the input's size; an im2col matrix would be KH*KW/(sh*s) times that.
+  const int64_t sph = p.sw;
+  const int64_t hn = (p.oh - 1) * p.sh + (p.kh - 1) * p.dh + 1;
+  const int64_t wn = (p.ow - 1) * p.sw + (p.kw - 1) * p.dw + 1;
+  const int64_t pw = (wn + sph - 1) / sph, wp = sph * pw;
+  // Rows likewise (row rs*i + r at r*ph + i): output rows then read
+  // consecutive rows, so tiles run over flattened rows (sh = 1 below).
+  const int64_t rs = p.sh, ph = (hn + rs - 1) / rs;
+  thread_local std::vector<float> splitCache;
+  std::vector<float> &split = splitCache;
+  split.resize(size_t(p.n * p.c * rs * ph * wp));
+  auto copyRow = [&](int64_t t) {
+    int64_t row = t % hn, bc = t / hn, ci = bc % p.c, b = bc / p.c;
+    const float *src = p.in + b * p.inN + ci * p.inC + row * p.inH;
+    float *dst = split.data() + (bc * rs * ph + row % rs * ph + row / rs) * wp;
+    // Phase by phase: no division per element.
+    for (int64_t r = 0; r < sph; ++r) {
+      float *to = dst + r * pw;
+      const float *from = src + r * p.inW;
+      const int64_t step = sph * p.inW;
+      for (int64_t i = 0; r + i * sph < wn; ++i)
+        to[i] = from[i * step];
+    }
+  };
+  if (serialConvs || p.n * p.c * hn * wn < kParallelWork)
+    for (int64_t t = 0; t < p.n * p.c * hn; ++t)
+      copyRow(t);
   else
-    convGemm(p, epi);
+    qopt::rt::parallelFor(p.n * p.c * hn, copyRow);
+  ConvF32 q = p;
+  q.in = split.data();
+  q.inN = p.c * rs * ph * wp;
+  q.inC = rs * ph * wp;
+  q.inH = wp;
+  q.inW = 1;
+  q.sh = 1;
+  convDirect(q, epi, sph, pw, rs, ph);
+}
+
+//===----------------------------------------------------------------------===//
+// int8: the same direct structure with VNNI dot products. The image is
+// first rewritten channel-quad interleaved ([C/4][H][W][4] bytes, +128 so
+// that vpdpbusd's unsigned operand holds it): a lane of a tile is one
+// pixel and its 32-bit word the four channels vpdpbusd multiplies with a
+// broadcast word of four filter bytes. The +128 is taken back with the
+// filter rows' sums (Σ w * 128) in the epilogue. One pass over the input
+// instead of an im2col matrix KH*KW times its size.
+//===----------------------------------------------------------------------===//
+
+extern "C" const char *qopt_kernel_isa_int8(void);
+
+namespace {
+
+struct DirectS8 {
+  const uint8_t *in4; // the image, quad-interleaved
+  const int64_t *off; // byte offset of window quad g = (cq, y, x)
+  int64_t quads;
+  const int32_t *wq;   // [F, quads] words of four filter bytes
+  const int32_t *comp; // [F]: -128 * Σ filter row
+  int32_t *out;
+  int64_t outF, outH, outW;
+};
+
+#if defined(__x86_64__)
+template <int R>
+__attribute__((target("avx512f,avx512bw,avx512vnni"))) void
+tileS8VNNI(const DirectS8 &d, int64_t f0, int64_t inOff, int valid,
+           const Seg *segs, int numSegs) {
+  __m512i acc[R][2];
+  for (auto &row : acc)
+    row[0] = row[1] = _mm512_setzero_si512();
+  const __mmask16 m0 = valid >= 16 ? 0xFFFF : __mmask16((1u << valid) - 1);
+  const __mmask16 m1 = valid >= 32  ? 0xFFFF
+                       : valid > 16 ? __mmask16((1u << (valid - 16)) - 1)
+                                    : 0;
+  const uint8_t *src = d.in4 + inOff * 4;
+  const int32_t *w = d.wq + f0 * d.quads;
+  const int64_t quads = d.quads;
+  for (int64_t g = 0; g < quads; ++g) {
+    const uint8_t *s = src + d.off[g];
+    __m512i b0 = _mm512_maskz_loadu_epi32(m0, s),
+            b1 = _mm512_maskz_loadu_epi32(m1, s + 64);
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r) {
+      __m512i a = _mm512_set1_epi32(w[r * quads + g]);
+      acc[r][0] = _mm512_dpbusd_epi32(acc[r][0], b0, a);
+      acc[r][1] = _mm512_dpbusd_epi32(acc[r][1], b1, a);
+    }
+  }
+  for (int r = 0; r < R; ++r) {
+    int64_t f = f0 + r;
+    __m512i comp = _mm512_set1_epi32(d.comp[f]);
+    alignas(64) int32_t tile[32];
+    if (d.outW != 1) {
+      _mm512_store_si512(tile, _mm512_add_epi32(acc[r][0], comp));
+      _mm512_store_si512(tile + 16, _mm512_add_epi32(acc[r][1], comp));
+    }
+    for (int s = 0; s < numSegs; ++s) {
+      const Seg &sg = segs[s];
+      if (d.outW != 1) {
+        int32_t *o = d.out + f * d.outF + sg.oy * d.outH + sg.ox * d.outW;
+        for (int l = 0; l < sg.len; ++l)
+          o[l * d.outW] += tile[sg.lane + l];
+        continue;
+      }
+      for (int h = 0; h < 2; ++h) {
+        int lo = std::max(sg.lane, 16 * h),
+            hi = std::min(sg.lane + sg.len, 16 * h + 16);
+        if (lo >= hi)
+          continue;
+        __mmask16 m = __mmask16(((1u << (hi - 16 * h)) - 1) &
+                                ~((1u << (lo - 16 * h)) - 1));
+        int32_t *o =
+            d.out + f * d.outF + sg.oy * d.outH + sg.ox + (16 * h - sg.lane);
+        __m512i v = _mm512_add_epi32(_mm512_add_epi32(acc[r][h], comp),
+                                     _mm512_maskz_loadu_epi32(m, o));
+        _mm512_mask_storeu_epi32(o, m, v);
+      }
+    }
+  }
+}
+#endif
+
+using TileS8Fn = void (*)(const DirectS8 &, int64_t, int64_t, int, const Seg *,
+                          int);
+
+} // namespace
+
+bool qopt::rt::convS8Direct(const ConvS8 &p) {
+#if defined(__x86_64__)
+  const char *force = std::getenv("QOPT_CONV");
+  if ((force && std::string(force) == "gemm") || p.inW != 1 || p.inH < p.w ||
+      std::string(qopt_kernel_isa_int8()) != "avx512vnni")
+    return false;
+  if (p.n <= 0 || p.f <= 0 || p.oh <= 0 || p.ow <= 0 || p.c <= 0 || p.kh <= 0 ||
+      p.kw <= 0)
+    return true;
+  static constexpr TileS8Fn rowsFns[9] = {
+      nullptr,       tileS8VNNI<1>, tileS8VNNI<2>, tileS8VNNI<3>, tileS8VNNI<4>,
+      tileS8VNNI<5>, tileS8VNNI<6>, tileS8VNNI<7>, tileS8VNNI<8>};
+  const int64_t nr = 32, mr = 8;
+  const int64_t cq = (p.c + 3) / 4, quads = cq * p.kh * p.kw;
+  // A column stride s > 1 splits each row into s phases (columns
+  // s*i + r at r*pw + i): a window's columns are then consecutive again.
+  // A row stride rs > 1 splits the rows the same way (row rs*i + r at
+  // r*ph + i): output rows then read consecutive rows, and tiles can run
+  // over flattened rows even for strided convolutions.
+  const int64_t s = p.sw, pw = (p.w + s - 1) / s, wp = s * pw;
+  const int64_t rs = p.sh, ph = (p.h + rs - 1) / rs;
+  const int64_t plane = rs * ph * wp; // of the interleaved image, in pixels
+  // Filter words and compensation (per call: the filter may not be a
+  // constant).
+  std::vector<int32_t> wq(static_cast<size_t>(p.f * quads)),
+      comp(static_cast<size_t>(p.f));
+  for (int64_t o = 0; o < p.f; ++o) {
+    int64_t sum = 0;
+    for (int64_t q = 0; q < cq; ++q)
+      for (int64_t y = 0; y < p.kh; ++y)
+        for (int64_t x = 0; x < p.kw; ++x) {
+          uint32_t word = 0;
+          for (int u = 0; u < 4; ++u) {
+            int64_t ci = q * 4 + u;
+            if (ci >= p.c)
+              continue;
+            int8_t v = p.filter[o * p.fF + ci * p.fC + y * p.fH + x * p.fW];
+            sum += v;
+            word |= uint32_t(uint8_t(v)) << (8 * u);
+          }
+          wq[size_t(o * quads + (q * p.kh + y) * p.kw + x)] = int32_t(word);
+        }
+    comp[size_t(o)] = int32_t(-128 * sum);
+  }
+  std::vector<int64_t> off(static_cast<size_t>(quads));
+  for (int64_t q = 0, g = 0; q < cq; ++q)
+    for (int64_t y = 0; y < p.kh; ++y)
+      for (int64_t x = 0; x < p.kw; ++x)
+        off[size_t(g++)] =
+            (q * plane + ((y * p.dh) % rs * ph + (y * p.dh) / rs) * wp +
+             (x * p.dw) % s * pw + (x * p.dw) / s) *
+            4;
+  thread_local std::vector<uint8_t> in4Cache;
+  std::vector<uint8_t> &in4 = in4Cache;
+  in4.resize(size_t(cq * plane * 4));
+  const int64_t tilesPerRow = (p.ow + nr - 1) / nr;
+  const bool flat = wp < tilesPerRow * nr;
+  const int64_t span = (p.oh - 1) * wp + p.ow;
+  const int64_t tiles = flat ? (span + nr - 1) / nr : p.oh * tilesPerRow;
+  const int64_t panels = (p.f + mr - 1) / mr;
+  const int64_t groupPanels =
+      std::max<int64_t>(1, (64 << 10) / (mr * quads * 4));
+  const int64_t groups = (panels + groupPanels - 1) / groupPanels;
+  const int64_t chunk = std::clamp<int64_t>(
+      tiles * groups / (32 * qopt::rt::numThreads()), 1, 64);
+  const int64_t chunks = (tiles + chunk - 1) / chunk;
+  const bool parallel = p.f * quads * 4 * p.oh * p.ow >= 4 * kParallelWork;
+  for (int64_t b = 0; b < p.n; ++b) {
+    const int8_t *img = p.in + b * p.inN;
+    // Interleave four channels per pixel (+128), rows in parallel.
+    auto pack = [&](int64_t t) {
+      int64_t q = t / p.h, row = t % p.h;
+      const int8_t *src[4];
+      for (int u = 0; u < 4; ++u)
+        src[u] =
+            q * 4 + u < p.c ? img + (q * 4 + u) * p.inC + row * p.inH : nullptr;
+      uint8_t *dst =
+          in4.data() + (q * plane + (row % rs * ph + row / rs) * wp) * 4;
+      int64_t col = 0;
+      if (s > 1) {
+        for (; col < p.w; ++col) {
+          uint8_t *to = dst + (col % s * pw + col / s) * 4;
+          for (int u = 0; u < 4; ++u)
+            to[u] =
+                src[u] ? uint8_t(uint8_t(src[u][col]) ^ 0x80) : uint8_t(0x80);
+        }
+        return;
+      }
+      if (src[3]) { // four real channels: a 4 x 16 byte transpose
+        const __m128i flip = _mm_set1_epi8(char(0x80));
+        for (; col + 16 <= p.w; col += 16) {
+          __m128i a = _mm_loadu_si128((const __m128i *)(src[0] + col));
+          __m128i bb = _mm_loadu_si128((const __m128i *)(src[1] + col));
+          __m128i c = _mm_loadu_si128((const __m128i *)(src[2] + col));
+          __m128i dd = _mm_loadu_si128((const __m128i *)(src[3] + col));
+          __m128i abLo = _mm_unpacklo_epi8(a, bb),
+                  abHi = _mm_unpackhi_epi8(a, bb);
+          __m128i cdLo = _mm_unpacklo_epi8(c, dd),
+                  cdHi = _mm_unpackhi_epi8(c, dd);
+          __m128i *o = (__m128i *)(dst + col * 4);
+          _mm_storeu_si128(o,
+                           _mm_xor_si128(_mm_unpacklo_epi16(abLo, cdLo), flip));
+          _mm_storeu_si128(o + 1,
+                           _mm_xor_si128(_mm_unpackhi_epi16(abLo, cdLo), flip));
+          _mm_storeu_si128(o + 2,
+                           _mm_xor_si128(_mm_unpacklo_epi16(abHi, cdHi), flip));
+          _mm_storeu_si128(o + 3,
+                           _mm_xor_si128(_mm_unpackhi_epi16(abHi, cdHi), flip));
+        }
+      }
+      for (; col < p.w; ++col)
+        for (int u = 0; u < 4; ++u)
+          dst[col * 4 + u] =
+              src[u] ? uint8_t(uint8_t(src[u][col]) ^ 0x80) : uint8_t(0x80);
+    };
+    if (parallel)
+      qopt::rt::parallelFor(cq * p.h, pack);
+    else
+      for (int64_t t = 0; t < cq * p.h; ++t)
+        pack(t);
+    DirectS8 d{in4.data(),         off.data(), quads,  wq.data(), comp.data(),
+               p.out + b * p.outN, p.outF,     p.outH, p.outW};
+    auto task = [&](int64_t t) {
+      int64_t group = t % groups, ch = t / groups;
+      int64_t pBegin = group * groupPanels,
+              pEnd = std::min(panels, pBegin + groupPanels);
+      int64_t tEnd = std::min(tiles, (ch + 1) * chunk);
+      Seg segs[kMaxNr + 1];
+      for (int64_t tile = ch * chunk; tile < tEnd; ++tile) {
+        int64_t inOff;
+        int valid, numSegs = 0;
+        if (flat) {
+          int64_t v0 = tile * nr;
+          valid = int(std::min(nr, span - v0));
+          inOff = v0;
+          for (int l = 0; l < valid;) {
+            int64_t v = v0 + l, oy = v / wp, ox = v % wp;
+            if (ox >= p.ow) {
+              l += int(std::min<int64_t>(wp - ox, valid - l));
+              continue;
+            }
+            int len = int(std::min<int64_t>(p.ow - ox, valid - l));
+            segs[numSegs++] = {l, len, oy, ox};
+            l += len;
+          }
+        } else {
+          int64_t oy = tile / tilesPerRow, ox = (tile % tilesPerRow) * nr;
+          valid = int(std::min(nr, p.ow - ox));
+          inOff = oy * wp + ox;
+          segs[numSegs++] = {0, valid, oy, ox};
+        }
+        for (int64_t q = pBegin; q < pEnd; ++q) {
+          int64_t f0 = q * mr;
+          int rows = int(std::min(mr, p.f - f0));
+          rowsFns[rows](d, f0, inOff, valid, segs, numSegs);
+        }
+      }
+    };
+    if (parallel)
+      qopt::rt::parallelFor(chunks * groups, task);
+    else
+      for (int64_t t = 0; t < chunks * groups; ++t)
+        task(t);
+  }
+  return true;
+#else
+  (void)p;
+  return false;
+#endif
 }
 
 // qopt_kernel_conv2d_nchw_f32 followed by the epilogue (Conv.h): bias
@@ -595,4 +907,67 @@ extern "C" void qopt_kernel_conv2d_nchw_f32_fused(
   epi.alpha = bitsToFloat(alphaBits);
   epi.beta = bitsToFloat(betaBits);
   qopt::rt::convF32(conv, epi);
+}
+
+// A grouped convolution (depthwise included): x [N, G, C, H, W] (already
+// padded), filter [G, F, C, KH, KW], out [N, G, F, OH, OW] (out += sum),
+// each group through convF32 (the direct kernel; depthwise groups are
+// tiles of one channel).
+extern "C" void qopt_kernel_conv2d_grouped_f32(
+    int64_t n, int64_t g, int64_t c, int64_t f, int64_t kh, int64_t kw,
+    int64_t oh, int64_t ow, int64_t sh, int64_t sw, int64_t dh, int64_t dw,
+    int64_t inPtr, int64_t inN, int64_t inG, int64_t inC, int64_t inH,
+    int64_t inW, int64_t fPtr, int64_t fG, int64_t fF, int64_t fC, int64_t fH,
+    int64_t fW, int64_t outPtr, int64_t outN, int64_t outG, int64_t outF,
+    int64_t outH, int64_t outW) {
+  const auto *in = reinterpret_cast<const float *>(inPtr);
+  const auto *filter = reinterpret_cast<const float *>(fPtr);
+  auto *out = reinterpret_cast<float *>(outPtr);
+  const char *force = std::getenv("QOPT_CONV");
+  // Many groups (depthwise) are the thread pool's tasks, each one's
+  // direct kernel on its own thread; a few groups spread their tiles.
+  const bool groupTasks = !(force && std::string(force) == "gemm") &&
+                          n * g >= 4 * qopt::rt::numThreads();
+  auto group = [&](int64_t t) {
+    int64_t b = t / g, gi = t % g;
+    {
+      ConvF32 conv{1,
+                   c,
+                   f,
+                   kh,
+                   kw,
+                   oh,
+                   ow,
+                   sh,
+                   sw,
+                   dh,
+                   dw,
+                   in + b * inN + gi * inG,
+                   0,
+                   inC,
+                   inH,
+                   inW,
+                   filter + gi * fG,
+                   fF,
+                   fC,
+                   fH,
+                   fW,
+                   out + b * outN + gi * outG,
+                   0,
+                   outF,
+                   outH,
+                   outW};
+      qopt::rt::convF32(conv, ConvEpilogue{});
+    }
+  };
+  if (!groupTasks) {
+    for (int64_t t = 0; t < n * g; ++t)
+      group(t);
+    return;
+  }
+  qopt::rt::parallelFor(n * g, [&](int64_t t) {
+    serialConvs = true;
+    group(t);
+    serialConvs = false;
+  });
 }

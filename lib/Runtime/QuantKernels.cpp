@@ -23,6 +23,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "Conv.h"
 #include "Gemm.h"
 #include "Threads.h"
 
@@ -1006,6 +1007,12 @@ extern "C" void qopt_kernel_conv2d_nchw_s8(QOPT_CONV2D_NCHW_PARAMS) {
   const auto *in = reinterpret_cast<const int8_t *>(inPtr);
   const auto *filter = reinterpret_cast<const int8_t *>(fPtr);
   auto *out = reinterpret_cast<int32_t *>(outPtr);
+  // Unit column strides with VNNI: ConvKernels.cpp's direct kernel.
+  if (qopt::rt::convS8Direct({n,   c,   h,   w,    f,      kh,   kw,
+                              oh,  ow,  sh,  sw,   dh,     dw,   in,
+                              inN, inC, inH, inW,  filter, fF,   fC,
+                              fH,  fW,  out, outN, outF,   outH, outW}))
+    return;
   const int64_t kdim = c * kh * kw, pixels = oh * ow;
   if (n <= 0 || f <= 0 || kdim <= 0 || pixels <= 0)
     return;

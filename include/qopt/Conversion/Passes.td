@@ -48,7 +48,15 @@ def ConvertLinalgToKernelCallsPass
       two dimensions besides one M and one N dimension, into a call of
       `qopt_kernel_matmul_f32` (C += A·B with arbitrary element strides);
     - every f32 `linalg.conv_2d_nchw_fchw` into a call of
-      `qopt_kernel_conv2d_nchw_f32` (im2col + the same matmul kernel).
+      `qopt_kernel_conv2d_nchw_f32` (a direct kernel, or the matmul kernel
+      with input windows packed into its panels); when its output is a
+      fresh buffer initialized by a bias broadcast (or zeros) and read by
+      one element-wise op that adds a residual and/or applies ReLU, Clip,
+      LeakyRelu, Sigmoid, HardSwish or SiLU, into one call of
+      `qopt_kernel_conv2d_nchw_f32_fused` that applies them in its
+      epilogue and writes that op's buffer (ConvEpilogue.cpp);
+    - the importer's grouped-convolution `linalg.generic` (f32, several
+      input channels per group) into `qopt_kernel_conv2d_grouped_f32`.
 
     Operands are passed as i64 addresses and element strides taken from
     `memref.extract_strided_metadata`, so any layout works. Ops that do not

@@ -9,6 +9,8 @@
 
 #include "qopt/Conversion/Passes.h"
 
+#include "ConvEpilogue.h"
+
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Arith/Utils/Utils.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -30,6 +32,7 @@ namespace {
 constexpr StringLiteral kMatmulKernel = "qopt_kernel_matmul_f32";
 constexpr StringLiteral kConvKernel = "qopt_kernel_conv2d_nchw_f32";
 constexpr StringLiteral kConvKernelInt8 = "qopt_kernel_conv2d_nchw_s8";
+constexpr StringLiteral kConvKernelFused = "qopt_kernel_conv2d_nchw_f32_fused";
 
 /// Declares `void name(i64 x numArgs)` in the module once.
 func::FuncOp declareKernel(PatternRewriter &rewriter, Operation *from,
@@ -214,10 +217,14 @@ struct ContractionToKernelCall : OpInterfaceRewritePattern<linalg::LinalgOp> {
 /// the conv kernel (f32, or int8 x int8 -> i32: qopt-quantize's W8A8
 /// convolutions). A 1-D convolution passes its buffers with a unit H dim
 /// (stride: that of a contiguous H of one row).
+/// With `epi` (f32 2-D only), the call of the fused kernel that also takes
+/// over the output's init op and element-wise consumer (ConvEpilogue.h):
+/// it writes to `epi->dst`, at the consumer's position.
 LogicalResult convToKernelCall(linalg::LinalgOp op,
                                DenseIntElementsAttr strides,
                                DenseIntElementsAttr dilations,
-                               PatternRewriter &rewriter) {
+                               PatternRewriter &rewriter,
+                               const qopt::ConvEpilogueMatch *epi = nullptr) {
   if (!op.hasPureBufferSemantics())
     return failure();
   auto elem = [&](unsigned i) {
@@ -231,6 +238,12 @@ LogicalResult convToKernelCall(linalg::LinalgOp op,
   Value in = op.getDpsInputOperand(0)->get();
   Value filter = op.getDpsInputOperand(1)->get();
   Value out = op.getDpsInitOperand(0)->get();
+  OpBuilder::InsertionGuard guard(rewriter);
+  if (epi) {
+    if (epi->consumer)
+      rewriter.setInsertionPoint(epi->consumer);
+    out = epi->dst;
+  }
   bool oneD = cast<MemRefType>(in.getType()).getRank() == 3;
   Value one = arith::ConstantIntOp::create(rewriter, loc, 1, 64);
   auto dim = [&](Value v, int64_t i) {
@@ -264,9 +277,56 @@ LogicalResult convToKernelCall(linalg::LinalgOp op,
     args.push_back(b.address);
     args.append(st);
   }
-  func::FuncOp kernel = declareKernel(
-      rewriter, op, isInt8 ? kConvKernelInt8 : kConvKernel, args.size());
+  StringRef name = isInt8 ? kConvKernelInt8 : kConvKernel;
+  if (epi) {
+    // Bias [F] (stride), activation and its parameters (f32 bits),
+    // residual (strides), accumulate = 0 (the init op is taken over).
+    auto constant = [&](int64_t v) -> Value {
+      return arith::ConstantIntOp::create(rewriter, loc, v, 64);
+    };
+    auto bits = [&](float v) {
+      return constant(int64_t(llvm::bit_cast<uint32_t>(v)));
+    };
+    Value zero = constant(0);
+    if (epi->bias) {
+      Buffer b = describeBuffer(rewriter, loc, epi->bias);
+      args.append({b.address, arith::IndexCastOp::create(rewriter, loc,
+                                                         rewriter.getI64Type(),
+                                                         b.strides[0])});
+    } else {
+      args.append({zero, zero});
+    }
+    args.append(
+        {constant(int64_t(epi->act)), bits(epi->alpha), bits(epi->beta)});
+    if (epi->residual) {
+      Buffer b = describeBuffer(rewriter, loc, epi->residual);
+      args.push_back(b.address);
+      for (Value s : b.strides)
+        args.push_back(arith::IndexCastOp::create(rewriter, loc,
+                                                  rewriter.getI64Type(), s));
+    } else {
+      args.append({zero, zero, zero, zero, zero});
+    }
+    args.push_back(zero);
+    name = kConvKernelFused;
+  }
+  func::FuncOp kernel = declareKernel(rewriter, op, name, args.size());
   func::CallOp::create(rewriter, loc, kernel, args);
+  if (epi) {
+    if (epi->consumer)
+      rewriter.eraseOp(epi->consumer);
+    // The conv's own buffer goes too if nothing else reads it.
+    Value buffer = op.getDpsInitOperand(0)->get();
+    rewriter.eraseOp(epi->init);
+    rewriter.eraseOp(op);
+    if (llvm::all_of(buffer.getUsers(),
+                     [](Operation *u) { return isa<memref::DeallocOp>(u); })) {
+      for (Operation *u : llvm::make_early_inc_range(buffer.getUsers()))
+        rewriter.eraseOp(u);
+      rewriter.eraseOp(buffer.getDefiningOp());
+    }
+    return success();
+  }
   rewriter.eraseOp(op);
   return success();
 }
@@ -275,8 +335,123 @@ struct ConvToKernelCall : OpRewritePattern<linalg::Conv2DNchwFchwOp> {
   using OpRewritePattern::OpRewritePattern;
   LogicalResult matchAndRewrite(linalg::Conv2DNchwFchwOp op,
                                 PatternRewriter &rewriter) const override {
+    std::optional<qopt::ConvEpilogueMatch> epi = qopt::matchConvEpilogue(op);
     return convToKernelCall(cast<linalg::LinalgOp>(op.getOperation()),
-                            op.getStrides(), op.getDilations(), rewriter);
+                            op.getStrides(), op.getDilations(), rewriter,
+                            epi ? &*epi : nullptr);
+  }
+};
+
+/// The coefficients of dims `o` and `k` in `e`, if `e` is exactly
+/// o * a + k * b with a, b >= 1 (a grouped conv's input index).
+std::optional<std::pair<int64_t, int64_t>>
+windowIndex(AffineExpr e, unsigned numDims, unsigned o, unsigned k) {
+  MLIRContext *ctx = e.getContext();
+  auto at = [&](int64_t vo, int64_t vk) -> std::optional<int64_t> {
+    SmallVector<AffineExpr> dims;
+    for (unsigned i = 0; i < numDims; ++i)
+      dims.push_back(getAffineConstantExpr(i == o ? vo : i == k ? vk : 0, ctx));
+    auto c = dyn_cast<AffineConstantExpr>(
+        simplifyAffineExpr(e.replaceDims(dims), 0, 0));
+    if (!c)
+      return std::nullopt;
+    return c.getValue();
+  };
+  for (unsigned i = 0; i < numDims; ++i)
+    if (i != o && i != k && e.isFunctionOfDim(i))
+      return std::nullopt;
+  std::optional<int64_t> zero = at(0, 0), a = at(1, 0), b = at(0, 1),
+                         ab = at(3, 5);
+  if (!zero || !a || !b || !ab || *zero != 0 || *a < 1 || *b < 1 ||
+      *ab != 3 * *a + 5 * *b || !e.isPureAffine())
+    return std::nullopt;
+  return std::make_pair(*a, *b);
+}
+
+/// The importer's grouped 2-D convolution (lib/Import/ONNX/Ops/Conv.cpp,
+/// groupedConv): a linalg.generic over (n, g, m, oh, ow, c, kh, kw) with
+/// x [N, G, C, H, W] at (n, g, c, oh*sh + kh*dh, ow*sw + kw*dw), w [G, M,
+/// C, KH, KW] at (g, m, c, kh, kw), out [N, G, M, OH, OW] += x * w: a call
+/// of qopt_kernel_conv2d_grouped_f32 (f32 only; transposed convs, whose
+/// windows run backwards, and depthwise ones (C = 1) stay loops).
+struct GroupedConvToKernelCall : OpRewritePattern<linalg::GenericOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(linalg::GenericOp op,
+                                PatternRewriter &rewriter) const override {
+    if (!op.hasPureBufferSemantics() || op.getLibraryCall() ||
+        op.getNumDpsInputs() != 2 || op.getNumDpsInits() != 1 ||
+        op.getNumLoops() != 8 || !allF32(op))
+      return failure();
+    auto iters = op.getIteratorTypesArray();
+    for (unsigned i = 0; i < 8; ++i)
+      if (iters[i] != (i < 5 ? utils::IteratorType::parallel
+                             : utils::IteratorType::reduction))
+        return failure();
+    SmallVector<AffineMap> maps = op.getIndexingMapsArray();
+    auto dimsAre = [](AffineMap m, ArrayRef<unsigned> want) {
+      if (m.getNumResults() != want.size())
+        return false;
+      for (auto [e, d] : llvm::zip(m.getResults(), want)) {
+        auto de = dyn_cast<AffineDimExpr>(e);
+        if (!de || de.getPosition() != d)
+          return false;
+      }
+      return true;
+    };
+    if (!dimsAre(maps[2], {0, 1, 2, 3, 4}) ||
+        !dimsAre(maps[1], {1, 2, 5, 6, 7}) || maps[0].getNumResults() != 5 ||
+        !dimsAre(maps[0].getSliceMap(0, 3), {0, 1, 5}))
+      return failure();
+    // Depthwise convs (one input channel per group) stay loops: measured
+    // on a MobileNetV3-style model, the per-group direct kernel (one
+    // channel per tile, 2 FMA chains) was no faster than the generated
+    // loops (benchmarks/README.md).
+    if (cast<MemRefType>(op.getDpsInputOperand(0)->get().getType())
+            .getDimSize(2) == 1)
+      return rewriter.notifyMatchFailure(op, "depthwise");
+    auto rows = windowIndex(maps[0].getResult(3), 8, 3, 6);
+    auto cols = windowIndex(maps[0].getResult(4), 8, 4, 7);
+    if (!rows || !cols)
+      return failure();
+    // Body: out + x * w.
+    Block &body = op.getRegion().front();
+    auto yield = cast<linalg::YieldOp>(body.getTerminator());
+    auto add = yield.getOperand(0).getDefiningOp<arith::AddFOp>();
+    if (!add || body.getOperations().size() != 3)
+      return failure();
+    Value acc = body.getArgument(2), prod = add.getRhs();
+    if (add.getLhs() != acc)
+      std::swap(acc, prod), prod = add.getLhs(), acc = add.getRhs();
+    auto mul = prod.getDefiningOp<arith::MulFOp>();
+    if (acc != body.getArgument(2) || !mul ||
+        !((mul.getLhs() == body.getArgument(0) &&
+           mul.getRhs() == body.getArgument(1)) ||
+          (mul.getLhs() == body.getArgument(1) &&
+           mul.getRhs() == body.getArgument(0))))
+      return failure();
+    Location loc = op.getLoc();
+    SmallVector<Value> operands(op->getOperands());
+    KernelOperands ko(rewriter, loc, operands);
+    auto constant = [&](int64_t v) -> Value {
+      return arith::ConstantIntOp::create(rewriter, loc, v, 64);
+    };
+    // n, g, c, f, kh, kw, oh, ow, sh, sw, dh, dw, then each buffer.
+    SmallVector<Value> args{
+        ko.dim(0, 0),          ko.dim(0, 1),           ko.dim(0, 2),
+        ko.dim(1, 1),          ko.dim(1, 3),           ko.dim(1, 4),
+        ko.dim(2, 3),          ko.dim(2, 4),           constant(rows->first),
+        constant(cols->first), constant(rows->second), constant(cols->second)};
+    for (unsigned o = 0; o < 3; ++o) {
+      args.push_back(ko.bufs[o].address);
+      for (unsigned d = 0; d < 5; ++d)
+        args.push_back(ko.stride(o, d));
+    }
+    func::FuncOp kernel = declareKernel(
+        rewriter, op, "qopt_kernel_conv2d_grouped_f32", args.size());
+    func::CallOp::create(rewriter, loc, kernel, args);
+    rewriter.eraseOp(op);
+    return success();
   }
 };
 
@@ -539,6 +714,7 @@ void mlir::qopt::populateLinalgToKernelCallsPatterns(
   patterns.add<Sparse24MatmulToKernelCall>(patterns.getContext());
   patterns.add<Conv1DToKernelCall>(patterns.getContext());
   patterns.add<RowAbsMaxToKernelCall>(patterns.getContext());
+  patterns.add<GroupedConvToKernelCall>(patterns.getContext());
 }
 
 void mlir::qopt::populateQuantKernelCallsPatterns(RewritePatternSet &patterns) {

@@ -1,0 +1,327 @@
+//===- ConvEpilogue.cpp - what a conv kernel call can absorb --------------===//
+//
+// Bufferization leaves an f32 Conv (+ bias) + element-wise tail as
+//
+//   %out = memref.alloc()
+//   linalg.broadcast ins(%bias : memref<F>) outs(%out) dimensions = [0, 2, 3]
+//   linalg.conv_2d_nchw_fchw ins(%padded, %w) outs(%out)
+//   %dst = memref.alloc()
+//   linalg.generic ins(%out[, %residual]) outs(%dst) { relu(x [+ r]) ... }
+//   memref.dealloc %out
+//
+// The conv kernel computes all of it in one pass over %dst (bias, residual
+// and activation applied to each output tile in registers) and %out is not
+// needed. The activations are matched in the forms the ONNX importer builds
+// them (lib/Import/ONNX/Ops/Elementwise.cpp); a tail that is anything else
+// stays a loop nest and only the bias is taken over.
+//
+//===----------------------------------------------------------------------===//
+
+#include "ConvEpilogue.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/IR/Matchers.h"
+#include "mlir/Interfaces/ViewLikeInterface.h"
+
+#include <limits>
+
+using namespace mlir;
+using namespace mlir::qopt;
+
+namespace {
+
+/// The buffer a memref is a view of.
+Value baseBuffer(Value v) {
+  while (Operation *def = v.getDefiningOp()) {
+    auto view = dyn_cast<ViewLikeOpInterface>(def);
+    if (!view)
+      break;
+    v = view.getViewSource();
+  }
+  return v;
+}
+
+/// Whether two base buffers are known to be different memory: distinct
+/// allocations, distinct globals, an allocation and anything else.
+bool distinctBuffers(Value a, Value b) {
+  if (a == b)
+    return false;
+  auto isAlloc = [](Value v) {
+    return v.getDefiningOp<memref::AllocOp>() ||
+           v.getDefiningOp<memref::AllocaOp>();
+  };
+  if (isAlloc(a) || isAlloc(b))
+    return true;
+  auto ga = a.getDefiningOp<memref::GetGlobalOp>();
+  auto gb = b.getDefiningOp<memref::GetGlobalOp>();
+  if (ga && gb)
+    return ga.getName() != gb.getName();
+  return false;
+}
+
+bool isConstant(Value v, double want) {
+  APFloat f(0.0);
+  if (!matchPattern(v, m_ConstantFloat(&f)))
+    return false;
+  return f.convertToDouble() == want;
+}
+
+std::optional<double> constantValue(Value v) {
+  APFloat f(0.0);
+  if (!matchPattern(v, m_ConstantFloat(&f)))
+    return std::nullopt;
+  return f.convertToDouble();
+}
+
+/// `op`'s operands (a, b) as (x, constant) in either order.
+template <typename OpTy>
+std::optional<std::pair<Value, double>> withConstant(Value v) {
+  auto op = v.getDefiningOp<OpTy>();
+  if (!op)
+    return std::nullopt;
+  if (auto c = constantValue(op.getRhs()))
+    return std::make_pair(op.getLhs(), *c);
+  if (auto c = constantValue(op.getLhs()))
+    return std::make_pair(op.getRhs(), *c);
+  return std::nullopt;
+}
+
+/// 1 / (1 + exp(-x)): the x, or null.
+Value matchSigmoid(Value v) {
+  auto div = v.getDefiningOp<arith::DivFOp>();
+  if (!div || !isConstant(div.getLhs(), 1.0))
+    return {};
+  auto add = withConstant<arith::AddFOp>(div.getRhs());
+  if (!add || add->second != 1.0)
+    return {};
+  auto exp = add->first.getDefiningOp<math::ExpOp>();
+  if (!exp)
+    return {};
+  auto neg = exp.getOperand().getDefiningOp<arith::NegFOp>();
+  return neg ? neg.getOperand() : Value();
+}
+
+/// The activation `y` applies to its pre-activation value `x`.
+struct Act {
+  ConvEpilogueAct act = ConvEpilogueAct::None;
+  float alpha = 0, beta = 0;
+  Value x;
+};
+
+Act matchActivation(Value y) {
+  constexpr double inf = std::numeric_limits<double>::infinity();
+  // HardSwish: x * min(max(x / 6 + 0.5, 0), 1).
+  if (auto mul = y.getDefiningOp<arith::MulFOp>()) {
+    for (auto [x, g] : {std::pair(mul.getLhs(), mul.getRhs()),
+                        std::pair(mul.getRhs(), mul.getLhs())}) {
+      auto mn = withConstant<arith::MinimumFOp>(g);
+      if (mn && mn->second == 1.0)
+        if (auto mx = withConstant<arith::MaximumFOp>(mn->first);
+            mx && mx->second == 0.0)
+          if (auto add = withConstant<arith::AddFOp>(mx->first))
+            if (auto div = add->first.getDefiningOp<arith::DivFOp>();
+                div && div.getLhs() == x) {
+              std::optional<double> d = constantValue(div.getRhs());
+              if (d && *d != 0)
+                return {ConvEpilogueAct::HardSwish, float(1.0 / *d),
+                        float(add->second), x};
+            }
+      // SiLU: x * sigmoid(x).
+      if (matchSigmoid(g) == x && x)
+        return {ConvEpilogueAct::SiLU, 0, 0, x};
+    }
+  }
+  if (Value x = matchSigmoid(y))
+    return {ConvEpilogueAct::Sigmoid, 0, 0, x};
+  // LeakyRelu: select(x < 0, x * alpha, x).
+  if (auto sel = y.getDefiningOp<arith::SelectOp>()) {
+    auto cmp = sel.getCondition().getDefiningOp<arith::CmpFOp>();
+    Value x = sel.getFalseValue();
+    auto mul = withConstant<arith::MulFOp>(sel.getTrueValue());
+    if (cmp && cmp.getPredicate() == arith::CmpFPredicate::OLT &&
+        cmp.getLhs() == x && isConstant(cmp.getRhs(), 0.0) && mul &&
+        mul->first == x)
+      return {ConvEpilogueAct::LeakyRelu, float(mul->second), 0, x};
+  }
+  // Relu and Clip: max(x, lo), min(x, hi) or min(max(x, lo), hi).
+  if (auto mn = withConstant<arith::MinimumFOp>(y)) {
+    if (auto mx = withConstant<arith::MaximumFOp>(mn->first))
+      return {ConvEpilogueAct::Clip, float(mx->second), float(mn->second),
+              mx->first};
+    return {ConvEpilogueAct::Clip, float(-inf), float(mn->second), mn->first};
+  }
+  if (auto mx = withConstant<arith::MaximumFOp>(y)) {
+    if (mx->second == 0.0)
+      return {ConvEpilogueAct::Relu, 0, 0, mx->first};
+    return {ConvEpilogueAct::Clip, float(mx->second), float(inf), mx->first};
+  }
+  return {ConvEpilogueAct::None, 0, 0, y};
+}
+
+bool isIdentityGeneric(linalg::GenericOp g, int64_t rank) {
+  if (g.getNumLoops() != unsigned(rank) ||
+      g.getNumParallelLoops() != g.getNumLoops() || g.getNumDpsInits() != 1 ||
+      !g.hasPureBufferSemantics())
+    return false;
+  return llvm::all_of(g.getIndexingMapsArray(),
+                      [](AffineMap m) { return m.isIdentity(); });
+}
+
+/// Fills the consumer part of `m` from generic `g` reading the conv's
+/// output `out`; false if `g` is not an epilogue the kernel applies.
+bool matchConsumer(linalg::GenericOp g, Value out, ConvEpilogueMatch &m) {
+  auto outTy = cast<MemRefType>(out.getType());
+  if (!isIdentityGeneric(g, outTy.getRank()) || g.getNumDpsInputs() > 2)
+    return false;
+  Block &body = g.getRegion().front();
+  int convArg = -1, resArg = -1;
+  for (OpOperand *in : g.getDpsInputOperands()) {
+    auto ty = dyn_cast<MemRefType>(in->get().getType());
+    if (!ty || !ty.getElementType().isF32() ||
+        ty.getShape() != outTy.getShape())
+      return false;
+    if (in->get() == out && convArg < 0)
+      convArg = int(in->getOperandNumber());
+    else if (in->get() != out)
+      resArg = int(in->getOperandNumber());
+    else
+      return false; // the conv's output read twice
+  }
+  Value dst = g.getDpsInitOperand(0)->get();
+  auto dstTy = cast<MemRefType>(dst.getType());
+  if (convArg < 0 || !dstTy.getElementType().isF32() ||
+      dstTy.getShape() != outTy.getShape() ||
+      !body.getArgument(g.getNumDpsInputs()).use_empty())
+    return false;
+  auto yield = cast<linalg::YieldOp>(body.getTerminator());
+  Act act = matchActivation(yield.getOperand(0));
+  Value x = act.x, convValue = body.getArgument(convArg);
+  Value residual;
+  if (x != convValue) {
+    auto add = x.getDefiningOp<arith::AddFOp>();
+    if (!add || resArg < 0)
+      return false;
+    Value resValue = body.getArgument(resArg);
+    if (!((add.getLhs() == convValue && add.getRhs() == resValue) ||
+          (add.getRhs() == convValue && add.getLhs() == resValue)))
+      return false;
+    residual = g.getDpsInputOperand(resArg)->get();
+  } else if (resArg >= 0) {
+    return false;
+  }
+  if (act.act == ConvEpilogueAct::None && !residual)
+    return false; // a copy: nothing worth taking over
+  m.consumer = g;
+  m.residual = residual;
+  m.dst = dst;
+  m.act = act.act;
+  m.alpha = act.alpha;
+  m.beta = act.beta;
+  return true;
+}
+
+/// Whether an op strictly between `from` and `to` (same block) uses a view
+/// of one of `buffers`.
+bool touchedBetween(Operation *from, Operation *to, ArrayRef<Value> buffers) {
+  for (Operation *op = from->getNextNode(); op && op != to;
+       op = op->getNextNode()) {
+    WalkResult r = op->walk([&](Operation *inner) {
+      for (Value v : inner->getOperands())
+        if (isa<MemRefType>(v.getType()) &&
+            llvm::is_contained(buffers, baseBuffer(v)))
+          return WalkResult::interrupt();
+      return WalkResult::advance();
+    });
+    if (r.wasInterrupted())
+      return true;
+  }
+  return false;
+}
+
+} // namespace
+
+std::optional<ConvEpilogueMatch>
+mlir::qopt::matchConvEpilogue(linalg::Conv2DNchwFchwOp conv) {
+  if (!conv.hasPureBufferSemantics())
+    return std::nullopt;
+  Value out = conv.getDpsInitOperand(0)->get();
+  auto outTy = dyn_cast<MemRefType>(out.getType());
+  if (!outTy || !outTy.getElementType().isF32() ||
+      !out.getDefiningOp<memref::AllocOp>())
+    return std::nullopt;
+  Block *block = conv->getBlock();
+  ConvEpilogueMatch m;
+  SmallVector<linalg::GenericOp> readers;
+  int otherUsers = 0;
+  for (Operation *user : out.getUsers()) {
+    if (user == conv.getOperation() || isa<memref::DeallocOp>(user))
+      continue;
+    if (user->getBlock() != block)
+      return std::nullopt;
+    if (user->isBeforeInBlock(conv)) {
+      if (m.init)
+        return std::nullopt;
+      m.init = user;
+      continue;
+    }
+    // Later users read the conv's results (or write after them).
+    auto g = dyn_cast<linalg::GenericOp>(user);
+    if (g && g.getDpsInitOperand(0)->get() != out)
+      readers.push_back(g);
+    else
+      ++otherUsers;
+  }
+  // The init: a broadcast of a [F] bias over (N, H, W), or zeros.
+  if (!m.init)
+    return std::nullopt;
+  if (auto b = dyn_cast<linalg::BroadcastOp>(m.init)) {
+    auto biasTy = dyn_cast<MemRefType>(b.getInput().getType());
+    if (!biasTy || biasTy.getRank() != 1 || !biasTy.getElementType().isF32() ||
+        b.getInit() != out || b.getDimensions() != ArrayRef<int64_t>{0, 2, 3})
+      return std::nullopt;
+    m.bias = b.getInput();
+  } else if (auto f = dyn_cast<linalg::FillOp>(m.init)) {
+    if (f.getOutputs().front() != out || !isConstant(f.getInputs().front(), 0))
+      return std::nullopt;
+  } else if (auto map = dyn_cast<linalg::MapOp>(m.init)) {
+    if (map.getInputs().size() != 0 || map.getInit() != out)
+      return std::nullopt;
+    auto yield = cast<linalg::YieldOp>(map.getMapper().front().getTerminator());
+    if (!isConstant(yield.getOperand(0), 0))
+      return std::nullopt;
+  } else {
+    return std::nullopt;
+  }
+  m.dst = out;
+  if (readers.size() != 1 || otherUsers ||
+      !matchConsumer(readers.front(), out, m))
+    return m; // the bias (or zeros) alone
+  // The consumer's results are now written where the conv ran: its
+  // destination must not alias what the conv reads, and nothing in between
+  // may touch the buffers involved.
+  ConvEpilogueMatch withConsumer = m;
+  Value in = baseBuffer(conv.getDpsInputOperand(0)->get());
+  Value filter = baseBuffer(conv.getDpsInputOperand(1)->get());
+  Value dst = baseBuffer(m.dst);
+  SmallVector<Value> involved{in, filter, dst};
+  if (m.bias)
+    involved.push_back(baseBuffer(m.bias));
+  bool ok = distinctBuffers(dst, in) && distinctBuffers(dst, filter) &&
+            (!m.bias || distinctBuffers(dst, baseBuffer(m.bias)));
+  if (m.residual) {
+    Value res = baseBuffer(m.residual);
+    ok = ok && (m.residual == m.dst || distinctBuffers(res, dst));
+    involved.push_back(res);
+  }
+  if (!ok || touchedBetween(conv, m.consumer, involved)) {
+    m.consumer = {};
+    m.residual = {};
+    m.dst = out;
+    m.act = ConvEpilogueAct::None;
+    m.alpha = m.beta = 0;
+    return m;
+  }
+  return withConsumer;
+}

@@ -1,0 +1,55 @@
+//===- ConvEpilogue.h - what a conv kernel call can absorb ------*- C++ -*-===//
+//
+// The ops around an f32 linalg.conv_2d_nchw_fchw on buffers that the
+// runtime's qopt_kernel_conv2d_nchw_f32_fused applies in its epilogue: the
+// op initializing the output (a bias broadcast, or zeros) and the single
+// element-wise consumer (residual add and/or an activation).
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef QOPT_LIB_CONVERSION_KERNELCALLS_CONVEPILOGUE_H
+#define QOPT_LIB_CONVERSION_KERNELCALLS_CONVEPILOGUE_H
+
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+
+#include <optional>
+
+namespace mlir::qopt {
+
+/// The runtime's activation codes (lib/Runtime/Conv.h, ConvAct).
+enum class ConvEpilogueAct : int64_t {
+  None = 0,
+  Relu = 1,
+  Clip = 2,
+  LeakyRelu = 3,
+  Sigmoid = 4,
+  HardSwish = 5,
+  SiLU = 6,
+};
+
+struct ConvEpilogueMatch {
+  /// Writes the conv's output before it (erased): a broadcast of `bias`
+  /// over N, H, W, or zeros (bias null).
+  Operation *init = nullptr;
+  Value bias;
+  /// The element-wise consumer taken over (erased), or null: then the
+  /// results go to the conv's own output.
+  linalg::GenericOp consumer;
+  Value residual; // added before the activation, or null
+  Value dst;      // where the results go
+  ConvEpilogueAct act = ConvEpilogueAct::None;
+  float alpha = 0, beta = 0;
+};
+
+/// What of its surroundings `conv` (f32, on buffers) can take over, or
+/// nullopt. Checks that the output buffer is a fresh allocation that only
+/// the init op, the conv, the consumer and deallocations use, that the
+/// consumer's destination does not alias the conv's operands, and that no
+/// op between the conv and the consumer touches the buffers involved (the
+/// call replaces the consumer, at its position).
+std::optional<ConvEpilogueMatch>
+matchConvEpilogue(linalg::Conv2DNchwFchwOp conv);
+
+} // namespace mlir::qopt
+
+#endif // QOPT_LIB_CONVERSION_KERNELCALLS_CONVEPILOGUE_H
