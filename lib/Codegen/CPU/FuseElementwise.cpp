@@ -40,6 +40,12 @@ struct FuseElementwisePass
         return false;
       if (!producer || !producer->hasOneUse())
         return false;
+      // A pooling window (an input map that is not a projection: h*s + kh)
+      // would run the producer's element-wise chain inside the window loops,
+      // where it is not vectorized: the chain is its own loop nest instead.
+      if (consumer && consumer.getNumReductionLoops() > 0 &&
+          !consumer.getMatchingIndexingMap(fused).isProjectedPermutation())
+        return false;
       // Each fusion clones both bodies: unbounded, a chain of n element-wise
       // ops costs O(n^2) to fuse (10k Adds took minutes). Past this size a
       // loop's body is compute-bound anyway; a new loop starts.
