@@ -21,6 +21,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
 #include <set>
 
 using namespace mlir;
@@ -71,15 +72,31 @@ llvm::json::Value AccuracyTargetResult::toJSON() const {
   for (const LayerSensitivity &s : sensitivity)
     sens.push_back(
         llvm::json::Object{{"name", s.name}, {"sqnr_db", dbJson(s.sqnrDb)}});
-  llvm::json::Array kept;
+  llvm::json::Array kept, weightOnly, precision;
   for (const std::string &k : keptFloat)
     kept.push_back(k);
+  for (const std::string &k : keptWeightOnly)
+    weightOnly.push_back(k);
+  for (const LayerSensitivity &s : sensitivity) {
+    bool f = llvm::is_contained(keptFloat, s.name);
+    bool w = llvm::is_contained(keptWeightOnly, s.name);
+    precision.push_back(
+        llvm::json::Object{{"name", s.name},
+                           {"precision", f   ? std::string("float")
+                                         : w ? fallbackScheme
+                                             : std::string(mainScheme)}});
+  }
   return llvm::json::Object{
       {"target_sqnr_db", targetDb},
       {"all_quantized_sqnr_db", dbJson(allQuantizedDb)},
       {"achieved_sqnr_db", dbJson(achievedDb)},
       {"met", met},
       {"kept_float", std::move(kept)},
+      {"fallback_scheme", fallbackScheme.empty()
+                              ? llvm::json::Value(nullptr)
+                              : llvm::json::Value(fallbackScheme)},
+      {"kept_weight_only", std::move(weightOnly)},
+      {"precision", std::move(precision)},
       {"constant_bytes",
        llvm::json::Object{{"float", floatBytes},
                           {"all_quantized", allQuantizedBytes},
@@ -101,6 +118,12 @@ std::string AccuracyTargetResult::summary() const {
      << " layer(s) kept float";
   for (size_t i = 0; i < keptFloat.size(); ++i)
     os << (i ? ", " : ": ") << keptFloat[i];
+  if (!keptWeightOnly.empty()) {
+    os << "; " << keptWeightOnly.size() << " layer(s) " << fallbackScheme
+       << " instead";
+    for (size_t i = 0; i < keptWeightOnly.size(); ++i)
+      os << (i ? ", " : ": ") << keptWeightOnly[i];
+  }
   os << llvm::format("; constants %lld bytes (all quantized %lld, float "
                      "%lld)\n",
                      (long long)bytes, (long long)allQuantizedBytes,
@@ -175,33 +198,60 @@ FailureOr<AccuracyTargetResult> mlir::qopt::meetAccuracyTarget(
       o.exclude = re;
     return std::pair{o, keep};
   };
-  size_t chosen = r.sensitivity.size();
-  for (size_t k = 0; k <= r.sensitivity.size(); ++k) {
+  // The fallback before float: weight-only int8 (no activation error, a
+  // quarter of the float weight).
+  std::optional<QuantScheme> fallback;
+  if (quantize.scheme != QuantScheme::W8)
+    fallback = QuantScheme::W8;
+  r.mainScheme = stringifyQuantScheme(quantize.scheme).str();
+  if (fallback)
+    r.fallbackScheme = stringifyQuantScheme(*fallback).str();
+  // The k most sensitive layers at the fallback scheme (float if none).
+  auto apply = [&](ModuleOp m, size_t k, bool useFallback) {
     auto [o, keep] = withFloat(k);
-    OwningOpRef<ModuleOp> trial(cast<ModuleOp>(module->clone()));
-    if (failed(runQuantize(*trial, o))) {
-      error = "--accuracy-target: quantizing the model failed";
+    if (failed(runQuantize(m, o)))
       return failure();
+    if (!useFallback || keep.empty())
+      return success();
+    QuantizePassOptions fb = quantize;
+    fb.scheme = *fallback;
+    fb.include = anyOf(keep);
+    fb.form = QuantizedLinearForm::QLinear;
+    fb.doubleQuant = false;
+    return runQuantize(m, fb);
+  };
+  size_t chosen = r.sensitivity.size();
+  bool chosenFallback = false;
+  for (size_t k = 0; k <= r.sensitivity.size() && !r.met; ++k) {
+    for (bool useFallback : {true, false}) {
+      if (useFallback && (k == 0 || !fallback))
+        continue;
+      OwningOpRef<ModuleOp> trial(cast<ModuleOp>(module->clone()));
+      if (failed(apply(*trial, k, useFallback))) {
+        error = "--accuracy-target: quantizing the model failed";
+        return failure();
+      }
+      FailureOr<double> s = cmp->sqnr(*trial, error);
+      if (failed(s))
+        return failure();
+      if (k == 0) {
+        r.allQuantizedDb = *s;
+        r.allQuantizedBytes = constantBytes(*trial);
+      }
+      if (*s >= targetDb) {
+        chosen = k;
+        chosenFallback = useFallback;
+        r.achievedDb = *s;
+        r.met = true;
+        break;
+      }
+      if (k == r.sensitivity.size() && !useFallback)
+        r.achievedDb = *s;
     }
-    FailureOr<double> s = cmp->sqnr(*trial, error);
-    if (failed(s))
-      return failure();
-    if (k == 0) {
-      r.allQuantizedDb = *s;
-      r.allQuantizedBytes = constantBytes(*trial);
-    }
-    if (*s >= targetDb) {
-      chosen = k;
-      r.achievedDb = *s;
-      r.met = true;
-      break;
-    }
-    if (k == r.sensitivity.size())
-      r.achievedDb = *s;
   }
   auto [o, keep] = withFloat(chosen);
-  r.keptFloat = keep;
-  if (failed(runQuantize(module, o))) {
+  (chosenFallback ? r.keptWeightOnly : r.keptFloat) = keep;
+  if (failed(apply(module, chosen, chosenFallback))) {
     error = "--accuracy-target: quantizing the model failed";
     return failure();
   }

@@ -109,10 +109,22 @@ std::optional<GPTQResult> qopt::gptqQuantize(const std::vector<float> &w,
   auto U = [&](int64_t i, int64_t j) { return hinv[j * k + i]; }; // L^T
 
   int64_t groups = o.groupSize ? k / o.groupSize : 1;
+  bool fixed = !o.staticScales.empty();
+  if (fixed && int64_t(o.staticScales.size()) != n * groups) {
+    error = "gptq: static scales must be [n, groups]";
+    return std::nullopt;
+  }
+  for (float s : o.staticScales)
+    if (s == 0 || !std::isfinite(s)) {
+      error = "gptq: static scales must be finite and non-zero";
+      return std::nullopt;
+    }
   GPTQResult out;
   out.codes.assign(size_t(n * k), 0);
   out.scales.assign(size_t(n * groups), 1.0f);
-  if (!o.groupSize)
+  if (fixed)
+    out.scales = o.staticScales;
+  else if (!o.groupSize)
     for (int64_t r = 0; r < n; ++r) {
       double m = 0;
       for (int64_t j = 0; j < k; ++j)
@@ -125,7 +137,7 @@ std::optional<GPTQResult> qopt::gptqQuantize(const std::vector<float> &w,
     err.assign(size_t(n * b), 0.0);
     for (int64_t i = i1; i < i2; ++i) {
       int64_t g = o.groupSize ? i / o.groupSize : 0;
-      if (o.groupSize && i % o.groupSize == 0)
+      if (!fixed && o.groupSize && i % o.groupSize == 0)
         for (int64_t r = 0; r < n; ++r) {
           double m = 0;
           for (int64_t j = i; j < i + o.groupSize; ++j)

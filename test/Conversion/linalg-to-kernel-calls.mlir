@@ -124,3 +124,35 @@ func.func @unmatched(%ai: memref<4x4xi32>, %ci: memref<4x4xi32>, %a: memref<4x4x
   }
   return %r : tensor<4x4xf32>
 }
+
+// -----
+
+// isaContractionOpInterface also accepts a unary op between the product and
+// the sum, or on an input (element-wise ops fused into the body); the kernel
+// computes acc + a·b only, so these stay generated loops.
+// CHECK-LABEL: func.func @fused_unary
+// CHECK-NOT: call @qopt_kernel
+// CHECK-COUNT-2: linalg.generic
+// CHECK-NOT: call @qopt_kernel
+#x = affine_map<(m, n, k) -> (m, k)>
+#w = affine_map<(m, n, k) -> (k, n)>
+#c = affine_map<(m, n, k) -> (m, n)>
+func.func @fused_unary(%a: memref<8x32xf32>, %b: memref<32x16xf32>, %c: memref<8x16xf32>) {
+  linalg.generic {indexing_maps = [#x, #w, #c], iterator_types = ["parallel", "parallel", "reduction"]}
+      ins(%a, %b : memref<8x32xf32>, memref<32x16xf32>) outs(%c : memref<8x16xf32>) {
+  ^bb0(%x: f32, %y: f32, %acc: f32):
+    %p = arith.mulf %x, %y : f32
+    %e = math.exp %p : f32
+    %r = arith.addf %acc, %e : f32
+    linalg.yield %r : f32
+  }
+  linalg.generic {indexing_maps = [#x, #w, #c], iterator_types = ["parallel", "parallel", "reduction"]}
+      ins(%a, %b : memref<8x32xf32>, memref<32x16xf32>) outs(%c : memref<8x16xf32>) {
+  ^bb0(%x: f32, %y: f32, %acc: f32):
+    %e = math.exp %x : f32
+    %p = arith.mulf %e, %y : f32
+    %r = arith.addf %acc, %p : f32
+    linalg.yield %r : f32
+  }
+  return
+}

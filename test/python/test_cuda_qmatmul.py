@@ -172,6 +172,25 @@ def test_s8t2_exact(rt, dev, m, k):
     np.testing.assert_array_equal(dev.get(c, c0), ref)
 
 
+@pytest.mark.parametrize("n,k", [(200, 8192), (64, 128), (1000, 4160)])
+def test_s8t2_batch1_fused(rt, dev, n, k):
+    """Batch 1 takes the fused kernel (x quantized into shared memory by
+    each block): several blocks, a partial last block, exact sums."""
+    rng = np.random.default_rng(n + k)
+    t = rng.integers(-1, 2, (n, k))
+    x = (rng.standard_normal((1, k)) * 3).astype(np.float32)
+    x[0, 5] = np.nan
+    s = np.array([127 / np.abs(np.nan_to_num(x)).max() * 2], np.float32)  # clamps
+    c0 = rng.integers(-100, 100, (1, n)).astype(np.int32)
+    c = dev.put(c0)
+    rt.qopt_cuda_matmul_s8t2(1, n, k, dev.put(x), k, 1, dev.put(s), 1,
+                             dev.put(pack_ternary(t)), k // 4, 1, c, n, 1, 0)
+    finish(rt)
+    v = np.rint(x * s[:, None])
+    q = np.where(np.isnan(x), 0, np.clip(np.nan_to_num(v), -128, 127)).astype(np.int64)
+    np.testing.assert_array_equal(dev.get(c, c0), c0.astype(np.int64) + q @ t.T)
+
+
 @pytest.mark.parametrize("m", BATCHES)
 @pytest.mark.parametrize("k,offset", [(256, 0), (36, 0), (256, 4)],
                          ids=["vec", "k36", "unaligned"])

@@ -39,10 +39,14 @@ def ours(rt, w, h, qmax, group=0, block=128, damp=0.01):
     return codes, scales
 
 
-def gptq_reference(w, h, qmax, group=0, block=128, damp=0.01):
+def gptq_reference(w, h, qmax, group=0, block=128, damp=0.01, qmin=None,
+                   static_scales=None):
     """numpy GPTQ: dead inputs zeroed, H += damp * mean(diag) I, U = upper
     Cholesky factor of H^-1, column by column rounding with error feedback
-    inside the block, lazy update of the later columns after it."""
+    inside the block, lazy update of the later columns after it. Codes in
+    [qmin, qmax] (qmin defaults to -qmax); `static_scales` [n, groups]
+    fixes the scales instead of max |w| / qmax as each group is reached."""
+    qmin = -qmax if qmin is None else qmin
     W = w.astype(np.float64).copy()
     H = h.astype(np.float64).copy()
     n, k = W.shape
@@ -54,7 +58,9 @@ def gptq_reference(w, h, qmax, group=0, block=128, damp=0.01):
     U = np.linalg.cholesky(Hinv).T
     groups = k // group if group else 1
     scales = np.ones((n, groups))
-    if not group:
+    if static_scales is not None:
+        scales = np.asarray(static_scales, np.float32).astype(np.float64)
+    elif not group:
         m = np.abs(W).max(1)
         scales[:, 0] = np.where(m > 0, m / qmax, 1.0).astype(np.float32)
     codes = np.zeros((n, k), np.int64)
@@ -63,11 +69,11 @@ def gptq_reference(w, h, qmax, group=0, block=128, damp=0.01):
         err = np.zeros((n, i2 - i1))
         for i in range(i1, i2):
             g = i // group if group else 0
-            if group and i % group == 0:
+            if static_scales is None and group and i % group == 0:
                 m = np.abs(W[:, i:i + group]).max(1)
                 scales[:, g] = np.where(m > 0, m / qmax, 1.0).astype(np.float32)
             s = scales[:, g]
-            q = np.clip(np.rint(W[:, i] / s), -qmax, qmax)
+            q = np.clip(np.rint(W[:, i] / s), qmin, qmax)
             codes[:, i] = q
             e = (W[:, i] - q * s) / U[i, i]
             err[:, i - i1] = e

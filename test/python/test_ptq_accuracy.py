@@ -64,7 +64,7 @@ def test_clipping_methods_within_3db_of_minmax(build_dir, zoo, tmp_path, name,
         assert got > ref - 3.0, (method, got, ref)
 
 
-def test_accuracy_target_keeps_the_sensitive_layers_float(build_dir, zoo,
+def test_accuracy_target_demotes_the_sensitive_layers(build_dir, zoo,
                                                           tmp_path):
     """--accuracy-target=20 on the attention block with outlier tokens
     (all quantized: ~6 dB on the calibration samples): the report ranks
@@ -86,16 +86,24 @@ def test_accuracy_target_keeps_the_sensitive_layers_float(build_dir, zoo,
     assert len(sens) == 7 and sens == sorted(sens)
     assert t["all_quantized_sqnr_db"] < 20 and t["met"]
     assert t["achieved_sqnr_db"] >= 20
-    kept = t["kept_float"]
-    # The most sensitive layers, in order, and nothing else.
+    # The most sensitive layers, in order, and nothing else, are demoted:
+    # to weight-only int8 (the fallback, tried first) or to float.
+    assert t["fallback_scheme"] == "w8"
+    assert not (t["kept_float"] and t["kept_weight_only"])
+    kept = t["kept_float"] or t["kept_weight_only"]
     assert kept == [s["name"] for s in t["sensitivity"][:len(kept)]]
     assert 0 < len(kept) < 7
     b = t["constant_bytes"]
-    assert b["all_quantized"] < b["result"] < b["float"]
-    # The kept layers are float in the artifact's report too.
+    assert b["all_quantized"] <= b["result"] < b["float"]
+    # The kept layers are so in the artifact's report too, and the report
+    # says each layer's precision.
     layers = {l["name"]: l["quantized_as"]
               for l in json.load(open(rep))["layers"]}
-    assert all(layers[k] == "float" for k in kept)
+    assert all(layers[k] == "float" for k in t["kept_float"])
+    assert all("weight-only" in layers[k] for k in t["kept_weight_only"])
+    precision = {p["name"]: p["precision"] for p in t["precision"]}
+    assert all(precision[k] in ("w8", "float") for k in kept)
+    assert sum(p == "w8a8" for p in precision.values()) == 7 - len(kept)
     got = output_sqnr(build_dir, so, model, inp, tmp_path, "calibration")
     assert got >= 20 and abs(got - t["achieved_sqnr_db"]) < 0.1
     # Without the target the same model is far below it.

@@ -30,4 +30,22 @@ TEST(DriverOptions, AccuracyTargetAndCalibrationMargin) {
   EXPECT_NE(keys.find("calibration-margin-db"), std::string::npos);
 }
 
+TEST(DriverOptions, WeightRoundingAndBiasCorrection) {
+  CompileOptions o;
+  std::string error;
+  EXPECT_EQ(o.weightRounding, WeightRounding::Nearest);
+  EXPECT_FALSE(o.biasCorrection);
+  ASSERT_TRUE(mlir::succeeded(o.set("weight-rounding", "gptq", error)));
+  EXPECT_EQ(o.weightRounding, WeightRounding::GPTQ);
+  ASSERT_TRUE(mlir::succeeded(o.set("bias-correction", "true", error)));
+  EXPECT_TRUE(o.biasCorrection);
+  EXPECT_TRUE(mlir::failed(o.set("weight-rounding", "stochastic", error)));
+  EXPECT_NE(error.find("weight-rounding"), std::string::npos);
+  EXPECT_NE(error.find("nearest, gptq"), std::string::npos);
+  EXPECT_TRUE(mlir::failed(o.set("bias-correction", "maybe", error)));
+  std::string keys = CompileOptions::describeKeys();
+  EXPECT_NE(keys.find("weight-rounding"), std::string::npos);
+  EXPECT_NE(keys.find("bias-correction"), std::string::npos);
+}
+
 } // namespace

@@ -129,3 +129,35 @@ TEST(GPTQ, DeadInputsAndBadArguments) {
 }
 
 } // namespace
+
+namespace {
+
+TEST(GPTQ, StaticScalesAreKeptAndChecked) {
+  // GPTQ's static groups: the scales given are the ones used (here those
+  // of round to nearest), the error feedback still lowers the output error
+  // below round to nearest's with the very same scales.
+  Layer l = makeLayer(4);
+  std::string error;
+  GPTQOptions o;
+  o.qmin = -8;
+  o.qmax = 7;
+  o.groupSize = 16;
+  o.blockSize = 32;
+  GPTQResult nearest = roundToNearest(l.w, l.n, l.k, o);
+  o.staticScales = nearest.scales;
+  std::optional<GPTQResult> g = gptqQuantize(l.w, l.n, l.k, l.h, o, error);
+  ASSERT_TRUE(g) << error;
+  EXPECT_EQ(g->scales, nearest.scales);
+  EXPECT_LT(outputError(l, *g, 16), 0.8 * outputError(l, nearest, 16));
+  for (int8_t c : g->codes)
+    EXPECT_TRUE(c >= -8 && c <= 7);
+  o.staticScales.pop_back();
+  EXPECT_FALSE(gptqQuantize(l.w, l.n, l.k, l.h, o, error));
+  EXPECT_EQ(error, "gptq: static scales must be [n, groups]");
+  o.staticScales = nearest.scales;
+  o.staticScales[3] = 0.0f;
+  EXPECT_FALSE(gptqQuantize(l.w, l.n, l.k, l.h, o, error));
+  EXPECT_EQ(error, "gptq: static scales must be finite and non-zero");
+}
+
+} // namespace

@@ -38,6 +38,12 @@ struct AccuracyTargetResult {
   /// Most sensitive first.
   std::vector<LayerSensitivity> sensitivity;
   std::vector<std::string> keptFloat;
+  /// Layers given the fallback scheme instead of float (weight-only int8
+  /// for w8a8, w8a8-dynamic, w4 and nf4), and that scheme ("" when none).
+  std::vector<std::string> keptWeightOnly;
+  std::string fallbackScheme;
+  /// The scheme of the other layers.
+  std::string mainScheme;
   /// Bytes of all constants: float model, fully quantized, returned.
   int64_t floatBytes = 0, allQuantizedBytes = 0, bytes = 0;
 
@@ -49,10 +55,12 @@ struct AccuracyTargetResult {
 /// `module` has been through the qopt-ptq pipeline's calibration (observers
 /// carry their calibration) with nothing quantized yet; `floatModule` is
 /// the float reference. Runs qopt-quantize with `quantize`'s options on
-/// copies (include = one layer, then exclude = the most sensitive k), and
-/// finally on `module` itself with the smallest k that meets `targetDb`
-/// (all layers float if none does; `met` says which). Layers with no name
-/// are always quantized.
+/// copies (include = one layer, then exclude = the most sensitive k, which
+/// get the fallback scheme -- weight-only int8 -- or, if that does not meet
+/// the target, stay float), and finally on `module` itself with the
+/// smallest k that meets `targetDb`, preferring the fallback to float at
+/// the same k (all layers float if none does; `met` says which). Layers with no
+/// name are always quantized.
 FailureOr<AccuracyTargetResult>
 meetAccuracyTarget(ModuleOp module, ModuleOp floatModule,
                    const QuantizePassOptions &quantize, double targetDb,

@@ -31,6 +31,10 @@ struct GPTQOptions {
   int64_t blockSize = 128;
   /// Dampening added to H's diagonal, as a fraction of its mean.
   double percDamp = 0.01;
+  /// When not empty: the scales [N, groups], fixed before the first column
+  /// (GPTQ's static groups, e.g. the least-error scales of the original
+  /// weights) instead of max |w| / qmax of the weights as they stand.
+  std::vector<float> staticScales;
 };
 
 struct GPTQResult {

@@ -61,6 +61,8 @@ struct QModule {
   CUfunction kernels[kFormats][3][2] = {}; // format, MT 1/2/4, scalar/vector
   CUfunction ternary[3] = {};              // s8t2, MT 1/2/4
   CUfunction quantize = nullptr;
+  CUfunction ternaryFused = nullptr; // s8t2 at batch 1, x quantized inside
+  int ternaryFusedShape[2] = {};     // rows, threads a block
 };
 
 const qopt::rt::EmbeddedPTX *choosePTX(int cc) {
@@ -122,6 +124,21 @@ QModule *qmodule(std::string &error) {
       for (int t = 0; t < 3; ++t)
         get(&m.ternary[t], std::string("qopt_qmm_s8t2_m") + mts[t]);
       get(&m.quantize, "qopt_qmm_tquant");
+      // Optional (older PTX lacks it): the fused batch-1 ternary kernel.
+      CUdeviceptr shape = 0;
+      size_t shapeBytes = 0;
+      const bool fused =
+          m.error.empty() &&
+          d.cuModuleGetFunction(&m.ternaryFused, m.module,
+                                "qopt_qmm_s8t2_fused") == CUDA_SUCCESS &&
+          d.cuModuleGetGlobal(&shape, &shapeBytes, m.module,
+                              "qopt_qmm_s8t2_fused_shape") == CUDA_SUCCESS &&
+          shapeBytes == sizeof(m.ternaryFusedShape) &&
+          d.cuMemcpyDtoH(m.ternaryFusedShape, shape, shapeBytes) ==
+              CUDA_SUCCESS &&
+          m.ternaryFusedShape[0] > 0 && m.ternaryFusedShape[1] > 0;
+      if (!fused)
+        m.ternaryFused = nullptr;
     }
   }
   if (!m.error.empty()) {
@@ -191,6 +208,27 @@ std::string launch(Format f, QParams p, CUstream stream) {
   if (f == S8T2) {
     if (p.k % 64 || p.wK != 1 || p.wN % 16 || !aligned16(p.w))
       return "ternary weights need K % 64 == 0 and 16-byte aligned rows";
+    // Batch 1: one launch that quantizes x into shared memory (K bytes).
+    static const bool fusedOff = [] {
+      const char *e = std::getenv("QOPT_CUDA_T2_FUSED");
+      return e && std::string(e) == "0";
+    }();
+    if (p.m == 1 && m->ternaryFused && !fusedOff && p.xK == 1 &&
+        aligned16(p.x) && p.k <= 48 * 1024) {
+      void *fArgs[] = {&p};
+      const int rows = m->ternaryFusedShape[0];
+      const unsigned blocks = unsigned((p.n + rows - 1) / rows);
+      CUevent start = profileStart(stream);
+      CUresult r = d.cuLaunchKernel(m->ternaryFused, blocks, 1, 1,
+                                    unsigned(m->ternaryFusedShape[1]), 1, 1,
+                                    unsigned(p.k), stream, fArgs, nullptr);
+      if (r != CUDA_SUCCESS)
+        return "launching qopt_qmm_s8t2_fused: " + describe(r);
+      profileLaunch("qopt_qmm_s8t2_fused", stream, start);
+      if (!stream && (r = d.cuStreamSynchronize(nullptr)) != CUDA_SUCCESS)
+        return "synchronizing: " + describe(r);
+      return "";
+    }
     CUdeviceptr scratch = 0;
     const size_t bytes = size_t(p.m) * size_t(p.k);
     if (std::string e = scratchFor(stream, bytes, &scratch); !e.empty())

@@ -572,3 +572,128 @@ extern "C" __global__ void __launch_bounds__(256)
 QOPT_QMM_T2(1)
 QOPT_QMM_T2(2)
 QOPT_QMM_T2(4)
+
+//===----------------------------------------------------------------------===//
+// s8t2 at batch 1, quantization fused: one launch, q in shared memory
+//===----------------------------------------------------------------------===//
+
+// Measured on the H200 (batch 1, 8192x8192 / 28672x8192): 16 warps x 4
+// rows 9.9 / 29.9 us, 8 x 4 10.1 / 31.4, 8 x 8 13.8 / 34.4, 4 x 8 15.8 /
+// 39.8; the unfused pair of launches 11.9 / 30.4.
+#ifndef QOPT_T2F_WARPS
+#define QOPT_T2F_WARPS 16
+#endif
+#ifndef QOPT_T2F_ROWS
+#define QOPT_T2F_ROWS 4
+#endif
+// Weight steps in flight a warp beyond the one in use (1 or 2).
+#ifndef QOPT_T2F_DEPTH
+#define QOPT_T2F_DEPTH 1
+#endif
+
+/// A block of T2F_WARPS warps, T2F_ROWS weight rows a warp. The first
+/// weight step is loaded, then the block quantizes x (one row, f32,
+/// K-contiguous and 16-byte aligned) into shared memory in the reordered
+/// layout of ternaryQuantize (dynamic shared memory, K bytes), then streams
+/// its weights as qmatmulS8T2 does, reading q from shared memory: x is read
+/// once per block from L2 instead of once per warp, and the quantizing
+/// launch is gone.
+__device__ __forceinline__ void qmatmulS8T2Fused(QParams p) {
+  constexpr int W = QOPT_T2F_WARPS, R = QOPT_T2F_ROWS;
+  extern __shared__ uint4 qsmem[];
+  int8_t *qs = reinterpret_cast<int8_t *>(qsmem);
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int n0 = (blockIdx.x * W + warp) * R;
+  const uint8_t *w = static_cast<const uint8_t *>(p.w);
+  const int kb = p.k / 4;
+  auto load = [&](int b0, uint4 *wv) {
+#pragma unroll
+    for (int r = 0; r < R; ++r)
+      wv[r] =
+          n0 + r < p.n && b0 < kb
+              ? __ldg(reinterpret_cast<const uint4 *>(
+                    w + (long long)(n0 + r) * p.wN + b0))
+              : make_uint4(0x55555555u, 0x55555555u, 0x55555555u, 0x55555555u);
+  };
+  uint4 wv[R], ahead[R];
+  load(lane * 16, wv);
+  if (QOPT_T2F_DEPTH > 1)
+    load(lane * 16 + 32 * 16, ahead);
+  {
+    const float *x = static_cast<const float *>(p.x);
+    const float sm = static_cast<const float *>(p.s)[0];
+    for (int kk = threadIdx.x * 4; kk < p.k; kk += W * 32 * 4) {
+      const float4 v4 = __ldg(reinterpret_cast<const float4 *>(x + kk));
+      const float vs[4] = {v4.x, v4.y, v4.z, v4.w};
+      const int chunk = kk & ~15, j = (kk & 15) >> 2;
+#pragma unroll
+      for (int i = 0; i < 4; ++i) {
+        const float v = vs[i];
+        float r = rintf(v * sm);
+        r = fminf(fmaxf(r, -128.0f), 127.0f);
+        qs[chunk + 4 * i + j] = int8_t(v != v ? 0 : int(r));
+      }
+    }
+  }
+  __syncthreads();
+  if (n0 >= p.n)
+    return;
+  int acc[R] = {};
+  int sumq = 0;
+  for (int b0 = lane * 16; b0 < kb; b0 += 32 * 16) {
+    uint4 next[R];
+    load(b0 + QOPT_T2F_DEPTH * 32 * 16, next);
+    const uint4 *xr = reinterpret_cast<const uint4 *>(qs + 4 * b0);
+    uint4 xv[4];
+#pragma unroll
+    for (int q = 0; q < 4; ++q)
+      xv[q] = xr[q];
+#pragma unroll
+    for (int q = 0; q < 4; ++q) {
+      sumq = __dp4a(int(xv[q].x), 0x01010101, sumq);
+      sumq = __dp4a(int(xv[q].y), 0x01010101, sumq);
+      sumq = __dp4a(int(xv[q].z), 0x01010101, sumq);
+      sumq = __dp4a(int(xv[q].w), 0x01010101, sumq);
+    }
+#pragma unroll
+    for (int r = 0; r < R; ++r) {
+      const uint32_t words[4] = {wv[r].x, wv[r].y, wv[r].z, wv[r].w};
+      int a = acc[r];
+#pragma unroll
+      for (int q = 0; q < 4; ++q) {
+        const uint32_t wq = words[q];
+        a = __dp4a(int(xv[q].x), int(wq & 0x03030303u), a);
+        a = __dp4a(int(xv[q].y), int((wq >> 2) & 0x03030303u), a);
+        a = __dp4a(int(xv[q].z), int((wq >> 4) & 0x03030303u), a);
+        a = __dp4a(int(xv[q].w), int((wq >> 6) & 0x03030303u), a);
+      }
+      acc[r] = a;
+    }
+#pragma unroll
+    for (int r = 0; r < R; ++r) {
+      if (QOPT_T2F_DEPTH > 1) {
+        wv[r] = ahead[r];
+        ahead[r] = next[r];
+      } else {
+        wv[r] = next[r];
+      }
+    }
+  }
+  int *c = static_cast<int *>(p.c);
+  const int sq = warpSum(sumq);
+#pragma unroll
+  for (int r = 0; r < R; ++r) {
+    const int v = warpSum(acc[r]);
+    if (lane == 0 && n0 + r < p.n)
+      c[(long long)(n0 + r) * p.cN] += v - sq;
+  }
+}
+
+extern "C" __global__ void __launch_bounds__(QOPT_T2F_WARPS * 32)
+    qopt_qmm_s8t2_fused(QParams p) {
+  qmatmulS8T2Fused(p);
+}
+
+/// Rows and threads of a qopt_qmm_s8t2_fused block.
+extern "C" __device__ const int qopt_qmm_s8t2_fused_shape[2] = {
+    QOPT_T2F_WARPS * QOPT_T2F_ROWS, QOPT_T2F_WARPS * 32};

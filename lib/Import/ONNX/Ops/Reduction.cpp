@@ -96,7 +96,8 @@ enum class ReduceKind {
   L1,
   L2,
   SumSquare,
-  LogSumExp
+  LogSumExp,
+  LogSum
 };
 
 /// The per-element part of a reduction (|x|, x^2) in the accumulator type.
@@ -148,7 +149,8 @@ OpBuilderFn reduceOp(ReduceKind kind, bool axesInput) {
         return failure();
       axes = *v;
     }
-    bool floatOnly = kind == ReduceKind::L2 || kind == ReduceKind::LogSumExp;
+    bool floatOnly = kind == ReduceKind::L2 || kind == ReduceKind::LogSumExp ||
+                     kind == ReduceKind::LogSum;
     bool boolOk = kind == ReduceKind::Max || kind == ReduceKind::Min;
     if (floatOnly && !isFloatDType(n.inputDType(0)))
       return n.emitError() << "dtype " << dtypeName(n.inputDType(0))
@@ -275,7 +277,7 @@ OpBuilderFn reduceOp(ReduceKind kind, bool axesInput) {
     // Finishing touches (mean, sqrt, log) and the cast back to the input's
     // element type.
     bool finish = kind == ReduceKind::Mean || kind == ReduceKind::L2 ||
-                  kind == ReduceKind::LogSumExp;
+                  kind == ReduceKind::LogSumExp || kind == ReduceKind::LogSum;
     if (finish || accTy != elemTy) {
       Value count;
       if (kind == ReduceKind::Mean)
@@ -293,6 +295,8 @@ OpBuilderFn reduceOp(ReduceKind kind, bool axesInput) {
                       : arith::DivSIOp::create(nb, l, v, count).getResult();
             else if (kind == ReduceKind::L2)
               v = math::SqrtOp::create(nb, l, v);
+            else if (kind == ReduceKind::LogSum)
+              v = math::LogOp::create(nb, l, v);
             else if (kind == ReduceKind::LogSumExp)
               v = arith::AddFOp::create(nb, l, math::LogOp::create(nb, l, v),
                                         a[1]);
@@ -621,6 +625,7 @@ void mlir::qopt::onnx_import::registerReductionOps(OpRegistry &r) {
       {"ReduceL2", ReduceKind::L2, 18},
       {"ReduceSumSquare", ReduceKind::SumSquare, 18},
       {"ReduceLogSumExp", ReduceKind::LogSumExp, 18},
+      {"ReduceLogSum", ReduceKind::LogSum, 18},
   };
   for (const auto &red : reductions) {
     r.add("", red.name, 1, reduceOp(red.kind, /*axesInput=*/false));

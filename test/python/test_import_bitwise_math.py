@@ -1,0 +1,188 @@
+"""BitShift, Bitwise*, and the small math ops of Ops/MathOps.cpp imported
+and compiled by quant-opt against onnxruntime. Integer results are cast to
+float inside the models (the harness compares float32 outputs)."""
+
+import os
+import subprocess
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+from onnx.reference import ReferenceEvaluator
+
+from onnx_harness import check, make_model, run_quant_opt, vi
+from test_artifacts import onnxruntime_run, quant_run
+
+F = TensorProto.FLOAT
+
+INT_TYPES = {np.uint8: TensorProto.UINT8, np.uint16: TensorProto.UINT16,
+             np.uint32: TensorProto.UINT32, np.int8: TensorProto.INT8,
+             np.int32: TensorProto.INT32, np.int64: TensorProto.INT64}
+
+
+def compile_and_run(model, inputs, tmp_path, build_dir):
+    """quant-compile + quant-run of `model` on `inputs`: exact integer
+    outputs with their dtypes (the mlir-runner harness prints floats)."""
+    path = tmp_path / "model.onnx"
+    onnx.save(model, path)
+    so = tmp_path / "model.so"
+    res = subprocess.run([os.path.join(build_dir, "bin", "quant-compile"),
+                          str(path), "-o", str(so)],
+                         capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    return quant_run(build_dir, str(so), inputs, str(tmp_path))
+
+
+def assert_equal_outputs(ours, ref):
+    assert set(ours) == set(ref)
+    for k, want in ref.items():
+        assert ours[k].dtype == want.dtype, k
+        np.testing.assert_array_equal(ours[k], want, err_msg=k)
+
+
+def _shift_model(dtype, opset):
+    t = INT_TYPES[dtype]
+    nodes = [helper.make_node("BitShift", ["x", "y"], [d], direction=d.upper())
+             for d in ["left", "right"]]
+    return make_model(nodes, [vi("x", [3, 5], t), vi("y", [5], t)],
+                      [vi("left", [3, 5], t), vi("right", [3, 5], t)],
+                      opset=opset)
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.uint32])
+def test_bitshift_unsigned_matches_onnxruntime(tmp_path, build_dir, dtype):
+    # Opset 11 (onnxruntime's BitShift): amounts inside the bit width, a
+    # broadcast amount, values whose high bits are shifted out.
+    bits = np.iinfo(dtype).bits
+    rng = np.random.default_rng(bits)
+    x = rng.integers(0, np.iinfo(dtype).max, size=(3, 5),
+                     dtype=np.uint64).astype(dtype)
+    y = rng.integers(0, bits, size=(5,)).astype(dtype)
+    model = _shift_model(dtype, 11)
+    ours = compile_and_run(model, {"x": x, "y": y}, tmp_path, build_dir)
+    assert_equal_outputs(ours, onnxruntime_run(model.SerializeToString(),
+                                               {"x": x, "y": y}))
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.int8, np.int32, np.int64])
+def test_bitshift_out_of_range_amounts(tmp_path, build_dir, dtype):
+    # Opset 28: amounts that are negative or >= the width give 0 (-1 for a
+    # right shift of a negative value); the ONNX reference evaluator is the
+    # reference (onnxruntime's shifts are C++ shifts there).
+    bits = np.iinfo(dtype).bits
+    info = np.iinfo(dtype)
+    x = np.array([[1, info.max, info.min, 5, info.max // 3]] * 3, dtype)
+    if info.min < 0:
+        x[1] = -x[0] - 1
+    amounts = [0, bits - 1, bits, bits + 3, 1]
+    if info.min < 0:
+        amounts[4] = -1
+    y = np.array(amounts, dtype)
+    model = _shift_model(dtype, 28)
+    ours = compile_and_run(model, {"x": x, "y": y}, tmp_path, build_dir)
+    ref = ReferenceEvaluator(model).run(None, {"x": x, "y": y})
+    assert_equal_outputs(ours, {"left": ref[0], "right": ref[1]})
+
+
+@pytest.mark.parametrize("dtype", [np.int8, np.uint8, np.int32, np.int64])
+def test_bitwise(tmp_path, build_dir, dtype):
+    rng = np.random.default_rng(7)
+    info = np.iinfo(dtype)
+    a = rng.integers(info.min, info.max, size=(2, 3, 4), dtype=dtype)
+    b = rng.integers(info.min, info.max, size=(3, 1), dtype=dtype)
+    t = INT_TYPES[dtype]
+    nodes, outs = [], []
+    for op in ["BitwiseAnd", "BitwiseOr", "BitwiseXor", "BitwiseNot"]:
+        ins = ["a"] if op == "BitwiseNot" else ["a", "b"]
+        nodes.append(helper.make_node(op, ins, [op]))
+        outs.append(vi(op, [2, 3, 4], t))
+    model = make_model(nodes, [vi("a", [2, 3, 4], t), vi("b", [3, 1], t)],
+                       outs, opset=18)
+    ours = compile_and_run(model, {"a": a, "b": b}, tmp_path, build_dir)
+    assert_equal_outputs(ours, onnxruntime_run(model.SerializeToString(),
+                                               {"a": a, "b": b}))
+
+
+def _unary_model(specs, shape, opset):
+    nodes, outs = [], []
+    for i, (op, attrs) in enumerate(specs):
+        name = f"{op.lower()}_{i}"
+        nodes.append(helper.make_node(op, ["x"], [name], **attrs))
+        outs.append(vi(name, None))
+    return make_model(nodes, [vi("x", list(shape))], outs, opset=opset)
+
+
+def test_trigonometric(tmp_path, build_dir):
+    rng = np.random.default_rng(1)
+    x = rng.uniform(-0.95, 0.95, size=(4, 6)).astype(np.float32)
+    specs = [(op, {}) for op in ["Acos", "Asin", "Atan", "Asinh", "Atanh",
+                                 "Cosh", "Sinh", "Tan"]]
+    model = _unary_model(specs, x.shape, opset=13)
+    ours, ref = run_quant_opt(model, {"x": x}, tmp_path, build_dir)
+    check(ours, ref, rtol=1e-5, atol=1e-6)
+    # Acosh is defined from 1 on.
+    model = _unary_model([("Acosh", {})], x.shape, opset=13)
+    ours, ref = run_quant_opt(model, {"x": 1.0 + np.abs(x) * 4}, tmp_path,
+                              build_dir)
+    check(ours, ref, rtol=1e-5, atol=1e-6)
+
+
+def test_small_ops(tmp_path, build_dir):
+    rng = np.random.default_rng(2)
+    x = rng.uniform(-2.0, 2.0, size=(2, 5, 3, 4)).astype(np.float32)
+    x[0, :, 0, 0] = 0.0  # a zero vector for LpNormalization along axis 1
+    specs = [("Shrink", {"lambd": 0.7, "bias": 0.2}),
+             ("Shrink", {}),
+             ("Hardmax", {"axis": 1}),
+             ("Hardmax", {"axis": -1}),
+             ("LpNormalization", {"axis": 1, "p": 1}),
+             ("LpNormalization", {"axis": -1, "p": 2}),
+             ("MeanVarianceNormalization", {}),
+             ("MeanVarianceNormalization", {"axes": [1, 3]}),
+             ("LRN", {"size": 3, "alpha": 0.01, "beta": 0.5, "bias": 2.0}),
+             ("LRN", {"size": 5}),
+             ("ReduceLogSum", {"axes": [1, 2], "keepdims": 0})]
+    # ReduceLogSum of positive values.
+    model = _unary_model(specs[:-1], x.shape, opset=13)
+    ours, ref = run_quant_opt(model, {"x": x}, tmp_path, build_dir)
+    check(ours, ref, rtol=1e-5, atol=1e-5)
+    model = _unary_model(specs[-1:], x.shape, opset=13)
+    ours, ref = run_quant_opt(model, {"x": np.abs(x) + 0.1}, tmp_path,
+                              build_dir)
+    check(ours, ref, rtol=1e-5, atol=1e-6)
+
+
+def test_hardmax_ties_take_the_first(tmp_path, build_dir):
+    x = np.array([[1, 3, 3, 2], [5, 5, 5, 5], [0, -1, 0, -2]], np.float32)
+    model = _unary_model([("Hardmax", {"axis": 1}), ("Hardmax", {"axis": 0})],
+                         x.shape, opset=13)
+    ours, ref = run_quant_opt(model, {"x": x}, tmp_path, build_dir)
+    check(ours, ref, rtol=0, atol=0)
+
+
+def test_eyelike_and_reverse_sequence(tmp_path, build_dir):
+    x = np.arange(24, dtype=np.float32).reshape(4, 3, 2)  # [T, B, D]
+    lens = numpy_helper.from_array(np.array([4, 1, 3], np.int64), "lens")
+    nodes = [helper.make_node("ReverseSequence", ["x", "lens"], ["r"],
+                              batch_axis=1, time_axis=0),
+             helper.make_node("Transpose", ["x"], ["xt"], perm=[1, 0, 2]),
+             helper.make_node("ReverseSequence", ["xt", "lens"], ["rt"],
+                              batch_axis=0, time_axis=1),
+             helper.make_node("Shape", ["x"], ["s"]),
+             helper.make_node("Slice", ["x", "zero", "two", "zero"], ["x2"]),
+             helper.make_node("ReduceSum", ["x2", "two_ax"], ["m"],
+                              keepdims=0),
+             helper.make_node("EyeLike", ["m"], ["e0"]),
+             helper.make_node("EyeLike", ["m"], ["e1"], k=1),
+             helper.make_node("EyeLike", ["m"], ["em"], k=-1,
+                              dtype=TensorProto.INT32),
+             helper.make_node("Cast", ["em"], ["emf"], to=F)]
+    inits = [lens,
+             numpy_helper.from_array(np.array([0], np.int64), "zero"),
+             numpy_helper.from_array(np.array([2], np.int64), "two"),
+             numpy_helper.from_array(np.array([2], np.int64), "two_ax")]
+    outs = [vi(n) for n in ["r", "rt", "e0", "e1", "emf"]]
+    model = make_model(nodes, [vi("x", [4, 3, 2])], outs, inits, opset=13)
+    ours, ref = run_quant_opt(model, {"x": x}, tmp_path, build_dir)
+    check(ours, ref, rtol=0, atol=0, check_shapes=True)
