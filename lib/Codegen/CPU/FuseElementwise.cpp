@@ -22,6 +22,9 @@ namespace {
 /// The most operations one fused loop body may hold.
 constexpr size_t kMaxFusedBodyOps = 256;
 
+/// The most operations (yield included) of a producer fused into a pool.
+constexpr size_t kMaxPoolFusedOps = 8;
+
 struct FuseElementwisePass
     : qopt::impl::FuseElementwisePassBase<FuseElementwisePass> {
   void runOnOperation() override {
@@ -59,6 +62,17 @@ struct FuseElementwisePass
                                     math::ErfOp, math::PowFOp>(op);
                        }))
         return false;
+      // A pooling window (an input map that is not a projection: h*s + kh)
+      // runs a fused producer's chain inside the window loops, unvectorized:
+      // a short chain (a bias, a ReLU) is still cheaper there than a pass of
+      // its own, a long one (a QDQ model's requantizations around a
+      // BatchNorm) is not and stays its own loop nest.
+      if (consumer && consumer.getNumReductionLoops() > 0 &&
+          !consumer.getMatchingIndexingMap(fused).isProjectedPermutation()) {
+        auto g = dyn_cast<linalg::GenericOp>(producer);
+        if (g && g.getBody()->getOperations().size() > kMaxPoolFusedOps)
+          return false;
+      }
       // Each fusion clones both bodies: unbounded, a chain of n element-wise
       // ops costs O(n^2) to fuse (10k Adds took minutes). Past this size a
       // loop's body is compute-bound anyway; a new loop starts.

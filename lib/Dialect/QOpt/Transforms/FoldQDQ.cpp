@@ -11,6 +11,7 @@
 #include "qopt/Dialect/QOpt/Transforms/FoldQDQ.h"
 
 #include "IntegerConv.h"
+#include "QDQGrid.h"
 #include "WeightValues.h"
 #include "qopt/Dialect/QOpt/IR/QOptOps.h"
 #include "qopt/Dialect/QOpt/Transforms/Passes.h"
@@ -681,6 +682,9 @@ struct Folder {
     eraseDead();
     fuseQDQPairs();
     eraseDead();
+    GridSimplification g = removeRedundantFakeQuants(module);
+    result.pairsOnGrid = g.onGrid;
+    result.pairsAbsorbed = g.absorbed;
   }
 };
 
@@ -714,9 +718,13 @@ std::string mlir::qopt::qdqFoldResultToJSON(const QDQFoldResult &result) {
   for (const QDQLayer &l : result.staysFloat)
     stays.push_back(llvm::json::Object{
         {"layer", l.name}, {"kind", l.kind}, {"reason", l.detail}});
-  llvm::json::Object root{{"folded", std::move(folded)},
-                          {"stays_float", std::move(stays)},
-                          {"folded_biases", result.foldedBiases}};
+  llvm::json::Object root{
+      {"folded", std::move(folded)},
+      {"stays_float", std::move(stays)},
+      {"folded_biases", result.foldedBiases},
+      {"pairs_removed",
+       llvm::json::Object{{"on_grid", result.pairsOnGrid},
+                          {"absorbed", result.pairsAbsorbed}}}};
   std::string out;
   llvm::raw_string_ostream os(out);
   os << llvm::formatv("{0:2}", llvm::json::Value(std::move(root)));

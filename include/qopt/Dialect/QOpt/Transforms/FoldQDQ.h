@@ -33,6 +33,11 @@ struct QDQFoldResult {
   std::vector<QDQLayer> staysFloat;
   /// int32 bias DequantizeLinears of constants evaluated at compile time.
   int64_t foldedBiases = 0;
+  /// Q -> DQ pairs removed as the identity: on values already on their grid
+  /// (after moves, max pools, ReLU/Clip, concatenations), and absorbed by
+  /// the next integer layer's quantization.
+  int64_t pairsOnGrid = 0;
+  int64_t pairsAbsorbed = 0;
 };
 
 /// True when `module` holds a qopt.dequantize (a QDQ model).

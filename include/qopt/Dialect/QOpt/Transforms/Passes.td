@@ -551,6 +551,13 @@ def FoldQDQPass : Pass<"qopt-fold-qdq", "ModuleOp"> {
     Anything else keeps its float semantics (the dequantize ops lower to
     exact float code) and each layer with a dequantized input or weight
     that did not fold gets a remark saying why.
+
+    The Q -> DQ pairs left between float ops become `qopt.fake_quant`; the
+    per-tensor ones that provably change nothing are removed (exactly):
+    on values already on their grid (after another pair, a move, a max
+    pool, a max/min with grid points — ReLU, Clip — or a concatenation of
+    values on the grid), and those whose value reaches, through moves and
+    max/min only, nothing but quantizations onto the same grid.
   }];
   let dependentDialects = ["::mlir::arith::ArithDialect",
                            "::mlir::linalg::LinalgDialect",
