@@ -380,6 +380,7 @@ const OpRegistry &OpRegistry::get() {
     registerLossOps(r);
     registerBitwiseOps(r);
     registerMathOps(r);
+    registerScatterElementsOps(r);
     return r;
   }();
   return registry;

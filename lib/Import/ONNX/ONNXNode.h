@@ -211,6 +211,7 @@ void registerControlFlowOps(OpRegistry &r);
 void registerLossOps(OpRegistry &r);
 void registerBitwiseOps(OpRegistry &r);
 void registerMathOps(OpRegistry &r);
+void registerScatterElementsOps(OpRegistry &r);
 
 } // namespace mlir::qopt::onnx_import
 
