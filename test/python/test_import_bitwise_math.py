@@ -301,3 +301,47 @@ def test_cast_to_sub_byte_integers(tmp_path, build_dir, to):
         t = np.trunc(floats)
         want = np.where((t >= lo) & (t <= hi), t, 0)
     np.testing.assert_array_equal(ours["rf"], want)
+
+
+@pytest.mark.parametrize("dtype", [TensorProto.INT2, TensorProto.UINT2])
+def test_quantize_dequantize_2bit(tmp_path, build_dir, dtype):
+    # QuantizeLinear to 2-bit integers (saturating to [-2, 1] / [0, 3]) and
+    # back; the quantized values are read through a Cast to int8.
+    zp = 0 if dtype == TensorProto.INT2 else 1
+    inits = [numpy_helper.from_array(np.array(0.5, np.float32), "s"),
+             helper.make_tensor("z", dtype, [], [zp])]
+    nodes = [helper.make_node("QuantizeLinear", ["x", "s", "z"], ["q"]),
+             helper.make_node("Cast", ["q"], ["qi"], to=TensorProto.INT8),
+             helper.make_node("DequantizeLinear", ["q", "s", "z"], ["y"])]
+    model = make_model(nodes, [vi("x", [9])],
+                       [vi("qi", [9], TensorProto.INT8), vi("y", [9])],
+                       inits, opset=25)
+    model.ir_version = 11
+    x = np.array([-3, -1.2, -0.75, -0.25, 0, 0.25, 0.6, 1.0, 4.0], np.float32)
+    ours = compile_and_run(model, {"x": x}, tmp_path, build_dir)
+    ref = onnxruntime_run(model.SerializeToString(), {"x": x})
+    assert_equal_outputs(ours, ref)
+
+
+def test_packed_int32_data_count_is_checked(tmp_path, build_dir):
+    # Three int4 values take two packed bytes, one per int32_data entry.
+    t = onnx.TensorProto(name="w", data_type=TensorProto.INT4, dims=[3])
+    t.int32_data.extend([0x21, 0x03, 0x00])
+    nodes = [helper.make_node("Cast", ["w"], ["y"], to=TensorProto.FLOAT)]
+    model = make_model(nodes, [], [vi("y", [3])], [t], opset=21)
+    path = tmp_path / "model.onnx"
+    onnx.save(model, path)
+    res = subprocess.run([os.path.join(build_dir, "bin", "quant-translate"),
+                          "--import-onnx", str(path)],
+                         capture_output=True, text=True)
+    assert res.returncode != 0
+    assert "tensor 'w' holds 3 packed bytes in int32_data, its dims need 2" \
+        in res.stderr, res.stderr
+    del t.int32_data[2]
+    model = make_model(nodes, [], [vi("y", [3])], [t], opset=21)
+    onnx.save(model, path)
+    res = subprocess.run([os.path.join(build_dir, "bin", "quant-translate"),
+                          "--import-onnx", str(path)],
+                         capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    assert "dense<[1, 2, 3]> : tensor<3xi4>" in res.stdout, res.stdout

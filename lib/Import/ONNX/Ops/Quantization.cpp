@@ -56,6 +56,10 @@ FailureOr<std::pair<unsigned, bool>> storageOf(ONNXNode &n, int32_t dtype,
     return std::make_pair(4u, false);
   case kInt4:
     return std::make_pair(4u, true);
+  case kUInt2:
+    return std::make_pair(2u, false);
+  case kInt2:
+    return std::make_pair(2u, true);
   default:
     break;
   }
