@@ -345,3 +345,21 @@ def test_packed_int32_data_count_is_checked(tmp_path, build_dir):
                          capture_output=True, text=True)
     assert res.returncode == 0, res.stderr
     assert "dense<[1, 2, 3]> : tensor<3xi4>" in res.stdout, res.stdout
+
+
+@pytest.mark.parametrize("opset,scales", [(7, [1.0, 1.0, 2.0, 3.0]),
+                                          (9, [1.0, 2.0, 1.5, 2.5])])
+def test_upsample_nearest(tmp_path, build_dir, opset, scales):
+    x = np.arange(2 * 2 * 3 * 2, dtype=np.float32).reshape(2, 2, 3, 2)
+    if opset == 7:
+        nodes = [helper.make_node("Upsample", ["x"], ["y"], mode="nearest",
+                                  scales=scales)]
+        inits = []
+    else:
+        nodes = [helper.make_node("Upsample", ["x", "s"], ["y"],
+                                  mode="nearest")]
+        inits = [numpy_helper.from_array(np.array(scales, np.float32), "s")]
+    model = make_model(nodes, [vi("x", list(x.shape))], [vi("y")], inits,
+                       opset=opset)
+    ours, ref = run_quant_opt(model, {"x": x}, tmp_path, build_dir)
+    check(ours, ref, rtol=0, atol=0, check_shapes=True)

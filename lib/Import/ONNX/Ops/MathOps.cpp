@@ -3,7 +3,7 @@
 // Acos, Acosh, Asin, Asinh, Atan, Atanh, Cosh, Sinh, Tan (math dialect ops,
 // libm calls once lowered), Shrink, Swish, LpNormalization,
 // MeanVarianceNormalization, LRN, Hardmax, EyeLike, CumProd,
-// ReverseSequence and Det. Each is one or a few linalg.generic ops;
+// ReverseSequence, Det and Upsample. Each is one or a few linalg.generic ops;
 // statistics accumulate in f32 for 16-bit floats.
 //
 //===----------------------------------------------------------------------===//
@@ -15,6 +15,7 @@
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 
+#include <cmath>
 #include <limits>
 
 using namespace mlir;
@@ -651,6 +652,94 @@ LogicalResult buildDet(ONNXNode &n) {
   return success();
 }
 
+//===----------------------------------------------------------------------===//
+// Upsample (deprecated)
+//===----------------------------------------------------------------------===//
+
+/// Upsample-7 (scales attribute) and -9/10 (scales input, a constant):
+/// y[i...] = x[floor(i_d / scale_d)...], output dims floor(dim * scale).
+/// Only mode 'nearest'; 'linear' models should use Resize.
+OpBuilderFn upsample(bool scalesInput) {
+  return [scalesInput](ONNXNode &n) -> LogicalResult {
+    int64_t arity = scalesInput ? 2 : 1;
+    if (failed(n.checkArity(arity, arity, 1, 1)))
+      return failure();
+    FailureOr<std::string> mode = n.getString("mode", "nearest");
+    if (failed(mode))
+      return failure();
+    SmallVector<double> scales;
+    if (scalesInput) {
+      auto c = n.constantFloats(1);
+      if (!c)
+        return n.emitError() << "scales (input #1) must be a constant float "
+                                "tensor";
+      scales = *c;
+    } else {
+      if (!n.hasAttr("scales"))
+        return n.emitError() << "attribute 'scales' is required";
+      FailureOr<SmallVector<double>> a = n.getFloats("scales", {});
+      if (failed(a))
+        return failure();
+      scales = *a;
+    }
+    if (*mode != "nearest")
+      return n.emitError() << "mode '" << *mode
+                           << "' is not supported (only 'nearest')";
+    RankedTensorType xTy = n.inputType(0);
+    int64_t rank = xTy.getRank();
+    if (static_cast<int64_t>(scales.size()) != rank)
+      return n.emitError() << "scales has " << scales.size()
+                           << " values, the input has rank " << rank;
+    SmallVector<int64_t> shape;
+    for (int64_t i = 0; i < rank; ++i) {
+      if (!(scales[i] >= 1.0))
+        return n.emitError()
+               << "scale " << scales[i] << " of dim " << i << " is below 1";
+      if (xTy.isDynamicDim(i)) {
+        if (scales[i] != 1.0)
+          return n.emitError() << "dynamic dim " << i << " with scale "
+                               << scales[i] << " is not supported";
+        shape.push_back(ShapedType::kDynamic);
+        continue;
+      }
+      shape.push_back(static_cast<int64_t>(
+          std::floor(static_cast<double>(xTy.getDimSize(i)) * scales[i])));
+    }
+    OpBuilder &b = n.b;
+    Location loc = n.loc;
+    Value x = n.input(0);
+    auto outTy = RankedTensorType::get(shape, xTy.getElementType());
+    Value y = parallelGeneric(
+        b, loc, {}, {}, emptyTensorLike(b, loc, outTy, x),
+        [&](OpBuilder &nb, Location l, ValueRange) -> Value {
+          SmallVector<Value> coords;
+          for (int64_t i = 0; i < rank; ++i) {
+            Value idx = linalg::IndexOp::create(nb, l, i);
+            if (scales[i] == 1.0) {
+              coords.push_back(idx);
+              continue;
+            }
+            Value f = arith::UIToFPOp::create(
+                nb, l, nb.getF64Type(),
+                arith::IndexCastOp::create(nb, l, nb.getI64Type(), idx));
+            Value q = math::FloorOp::create(
+                nb, l,
+                arith::DivFOp::create(
+                    nb, l, f,
+                    scalarConstant(nb, l, nb.getF64Type(), scales[i])));
+            Value src = arith::IndexCastOp::create(
+                nb, l, nb.getIndexType(),
+                arith::FPToSIOp::create(nb, l, nb.getI64Type(), q));
+            coords.push_back(arith::MinSIOp::create(
+                nb, l, src, cIndex(nb, l, xTy.getDimSize(i) - 1)));
+          }
+          return tensor::ExtractOp::create(nb, l, x, coords);
+        });
+    n.setOutput(0, y, n.inputDType(0));
+    return success();
+  };
+}
+
 } // namespace
 
 void mlir::qopt::onnx_import::registerMathOps(OpRegistry &r) {
@@ -674,4 +763,6 @@ void mlir::qopt::onnx_import::registerMathOps(OpRegistry &r) {
   r.add("", "CumProd", 26, buildCumProd);
   r.add("", "ReverseSequence", 10, buildReverseSequence);
   r.add("", "Det", 11, buildDet);
+  r.add("", "Upsample", 7, upsample(/*scalesInput=*/false));
+  r.add("", "Upsample", 9, upsample(/*scalesInput=*/true));
 }
