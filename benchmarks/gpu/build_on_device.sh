@@ -21,6 +21,7 @@ mkdir -p "$OUT/GPUKernels" "$OUT/obj"
 pids=()
 inputs=""
 qinputs=""
+finputs=""
 for arch in $ARCHS; do
   "$NVCC" -ptx -arch="${arch/sm_/compute_}" -O3 -std=c++17 "$@" \
     -o "$OUT/GPUKernels/gemv.$arch.ptx" "$ROOT/lib/Runtime/GPUKernels/Gemv.cu" &
@@ -28,6 +29,10 @@ for arch in $ARCHS; do
   "$NVCC" -ptx -arch="${arch/sm_/compute_}" -O3 -std=c++17 "$@" \
     -o "$OUT/GPUKernels/qmatmul.$arch.ptx" "$ROOT/lib/Runtime/GPUKernels/QMatmul.cu" &
   pids+=($!)
+  "$NVCC" -ptx -arch="${arch/sm_/compute_}" -O3 -std=c++17 "$@" \
+    -o "$OUT/GPUKernels/fmatmul.$arch.ptx" "$ROOT/lib/Runtime/GPUKernels/FloatMatmul.cu" &
+  pids+=($!)
+  finputs="$finputs${finputs:+,}$arch=$OUT/GPUKernels/fmatmul.$arch.ptx"
   inputs="$inputs${inputs:+,}$arch=$OUT/GPUKernels/gemv.$arch.ptx"
   qinputs="$qinputs${qinputs:+,}$arch=$OUT/GPUKernels/qmatmul.$arch.ptx"
 done
@@ -36,12 +41,15 @@ cmake -DOUTPUT="$OUT/GPUKernels/GemvPTX.cpp" -DINPUTS="$inputs" \
   -P "$ROOT/lib/Runtime/GPUKernels/EmbedPTX.cmake"
 cmake -DOUTPUT="$OUT/GPUKernels/QMatmulPTX.cpp" -DNAME=kQMatmulPTX -DINPUTS="$qinputs" \
   -P "$ROOT/lib/Runtime/GPUKernels/EmbedPTX.cmake"
+cmake -DOUTPUT="$OUT/GPUKernels/FloatMatmulPTX.cpp" -DNAME=kFloatMatmulPTX -DINPUTS="$finputs" \
+  -P "$ROOT/lib/Runtime/GPUKernels/EmbedPTX.cmake"
 
 pids=()
 objs=()
 for src in "$ROOT"/lib/Runtime/*.cpp "$ROOT"/lib/Runtime/IO/*.cpp \
            "$ROOT"/lib/Runtime/CUDA/*.cpp "$ROOT"/lib/Support/*.cpp \
-           "$OUT/GPUKernels/GemvPTX.cpp" "$OUT/GPUKernels/QMatmulPTX.cpp"; do
+           "$OUT/GPUKernels/GemvPTX.cpp" "$OUT/GPUKernels/QMatmulPTX.cpp" \
+           "$OUT/GPUKernels/FloatMatmulPTX.cpp"; do
   # Named by folder and file (Runtime_Model.o, CUDA_Gemv.o, ...): unique.
   obj="$OUT/obj/$(basename "$(dirname "$src")")_$(basename "$src" .cpp).o"
   # shellcheck disable=SC2086

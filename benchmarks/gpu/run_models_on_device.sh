@@ -2,7 +2,8 @@
 # One call on a GPU machine: build the runtime and quant-run there (g++ and
 # nvcc), run the CUDA kernel tests, check the NVPTX artifacts of
 # test/gpu/prepare_models.py against their CPU references, then the
-# benchmarks of the quantized matmuls (bench_qmatmul.py) and of compiled
+# benchmarks of the float and quantized matmuls (bench_fmatmul.py,
+# bench_qmatmul.py; SKIP_FMATMUL=1 / SKIP_QMATMUL=1 skip them) and of compiled
 # transformers before/after (bench_models.py). Results in $OUT.
 #
 #   benchmarks/gpu/run_models_on_device.sh CASES_DIR BENCH_DIR
@@ -24,13 +25,17 @@ g++ -std=c++17 -O2 -I"$ROOT/include" "$ROOT/tools/quant-run/quant-run.cpp" \
 echo "built $(date +%T)"
 export QOPT_RUNTIME_LIB="$BUILD/libqopt_runtime.so"
 timeout 240 python3 -m pytest -q -p no:cacheprovider \
-  "$ROOT/test/python/test_cuda_qmatmul.py" "$ROOT/test/python/test_cuda_runtime.py" \
+  "$ROOT/test/python/test_cuda_fmatmul.py" "$ROOT/test/python/test_cuda_qmatmul.py" \
+  "$ROOT/test/python/test_cuda_runtime.py" \
   > "$OUT/pytest.txt" 2>&1
 tail -4 "$OUT/pytest.txt"
 timeout 200 python3 "$ROOT/test/gpu/check_models.py" --jobs 8 --dir "$CASES" \
   --quant-run "$BUILD/quant-run" --out "$OUT/models.json" >> "$OUT/pytest.txt" 2>&1
 tail -2 "$OUT/pytest.txt"
 echo "checked $(date +%T)"
+[ "${SKIP_FMATMUL:-0}" = 1 ] || timeout 150 python3 "$ROOT/benchmarks/gpu/bench_fmatmul.py" \
+  --runtime "$QOPT_RUNTIME_LIB" --out "$OUT/bench_fmatmul.json" > "$OUT/bench_fmatmul.txt" 2>&1
+cat "$OUT/bench_fmatmul.txt"
 [ "${SKIP_QMATMUL:-0}" = 1 ] || timeout 150 python3 "$ROOT/benchmarks/gpu/bench_qmatmul.py" \
   --runtime "$QOPT_RUNTIME_LIB" --out "$OUT/bench_qmatmul.json" > "$OUT/bench_qmatmul.txt" 2>&1
 tail -2 "$OUT/bench_qmatmul.txt"

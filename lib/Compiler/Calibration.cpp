@@ -13,6 +13,7 @@
 
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/DialectResourceBlobManager.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/Path.h"
 
@@ -236,6 +237,25 @@ void mlir::qopt::attachCalibrationStatistics(ModuleOp module) {
       int64_t n = 0;
       if (const double *m = qopt_calibration_channel_sumsq(op.getId(), &n))
         op.setChannelSumsq(llvm::ArrayRef<double>(m, size_t(n)));
+      return;
+    }
+    if (op.getKind() == ObserverKind::SecondMoment) {
+      int64_t k = 0, rows = 0;
+      const double *mean = nullptr;
+      const double *m =
+          qopt_calibration_second_moment(op.getId(), &k, &rows, &mean);
+      if (!m)
+        return;
+      // E[x xᵀ] is K² doubles: a resource blob, never printed inline.
+      auto type = RankedTensorType::get({k, k}, Float64Type::get(ctx));
+      auto blob = HeapAsmResourceBlob::allocateAndCopyInferAlign(
+          llvm::ArrayRef<double>(m, size_t(k * k)));
+      auto matrix = DenseResourceElementsAttr::get(
+          type, "second_moment." + std::to_string(op.getId()), std::move(blob));
+      op.setSecondMomentAttr(SecondMomentAttr::get(
+          ctx, rows,
+          DenseF64ArrayAttr::get(ctx, llvm::ArrayRef<double>(mean, size_t(k))),
+          matrix));
       return;
     }
     if (op.getKind() == ObserverKind::ChannelAbsMax) {

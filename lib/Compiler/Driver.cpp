@@ -54,6 +54,7 @@ constexpr KeyInfo kKeys[] = {
     {"gpu-arch", "nvptx: sm_80 | sm_86 | sm_89 | sm_90"},
     {"libdevice", "nvptx: libdevice.10.bc path"},
     {"cubin", "nvptx: auto | always | never"},
+    {"gpu-precision", "nvptx: f32 | tf32 | fma (float32 matmuls)"},
     {"cuda-toolkit", "nvptx: CUDA toolkit root"},
     {"emit-ptx", "nvptx: folder for each kernel module's PTX"},
     {"cpu", "native or an LLVM CPU name"},
@@ -77,6 +78,8 @@ constexpr KeyInfo kKeys[] = {
     {"weight-asymmetric", "w4: uint4 weights with zero points"},
     {"int4-scale", "w4: mse | signed-extreme | absmax | minmax"},
     {"smoothquant", "SmoothQuant alpha in [0, 1]"},
+    {"weight-rounding", "nearest | gptq (needs calibration-data)"},
+    {"bias-correction", "add (W - Wq)·E[x] to quantized layers' biases"},
     {"adapter", "PEFT LoRA folder DIR[:SCALE] (repeatable)"},
     {"adapter-mode", "merge | switch"},
     {"report", "report JSON path (or true/false)"},
@@ -176,6 +179,9 @@ LogicalResult CompileOptions::set(StringRef key, StringRef value,
   if (key == "cubin")
     return parseChoice(key, value, symbolizeCubinMode(value),
                        "auto, always, never", cubin, error);
+  if (key == "gpu-precision")
+    return parseChoice(key, value, symbolizeGpuPrecision(value),
+                       "f32, tf32, fma", gpuPrecision, error);
   if (key == "cuda-toolkit")
     return cudaToolkit = value.str(), success();
   if (key == "emit-ptx")
@@ -307,6 +313,11 @@ LogicalResult CompileOptions::set(StringRef key, StringRef value,
     smoothquant = alpha;
     return success();
   }
+  if (key == "weight-rounding")
+    return parseChoice(key, value, symbolizeWeightRounding(value),
+                       "nearest, gptq", weightRounding, error);
+  if (key == "bias-correction")
+    return parseBool(key, value, biasCorrection, error);
   if (key == "adapter")
     return adapters.push_back(value.str()), success();
   if (key == "adapter-mode")
@@ -711,6 +722,20 @@ mlir::qopt::compileModule(ModuleOp module, const CompileOptions &options,
     if (scheme == QuantScheme::W8A8 && options.calibrationData.empty())
       return fail("--quantize=w8a8 needs --calibration-data=DIR (static "
                   "activation ranges come from calibration)");
+    bool gptq = options.weightRounding == WeightRounding::GPTQ;
+    if ((gptq || options.biasCorrection) && options.calibrationData.empty())
+      return fail(
+          std::string(gptq ? "--weight-rounding=gptq" : "--bias-correction") +
+          " needs --calibration-data=DIR (each layer's input "
+          "moments come from calibration)");
+    if (gptq && (scheme == QuantScheme::NF4 || scheme == QuantScheme::Ternary ||
+                 (scheme == QuantScheme::W4 && options.weightAsymmetric)))
+      return fail("--weight-rounding=gptq is for --quantize=w8a8, "
+                  "w8a8-dynamic, w8 and symmetric w4");
+    if (options.biasCorrection &&
+        (scheme == QuantScheme::NF4 || scheme == QuantScheme::Ternary))
+      return fail("--bias-correction is for --quantize=w8a8, w8a8-dynamic, "
+                  "w8 and w4");
     if (options.smoothquant) {
       double alpha = *options.smoothquant;
       if (scheme != QuantScheme::W8A8 && scheme != QuantScheme::W8A8Dynamic)
@@ -741,6 +766,8 @@ mlir::qopt::compileModule(ModuleOp module, const CompileOptions &options,
     ptq.exclude = options.exclude;
     ptq.include = options.include;
     ptq.ternaryMode = options.ternaryMode.value_or(TernaryMode::Absmean);
+    ptq.weightRounding = options.weightRounding;
+    ptq.biasCorrection = options.biasCorrection;
     if (options.accuracyTarget) {
       if (scheme == QuantScheme::Ternary)
         return fail("--accuracy-target is for --quantize=w8a8, "
@@ -766,6 +793,8 @@ mlir::qopt::compileModule(ModuleOp module, const CompileOptions &options,
       qo.include = userInclude;
       qo.form = ptq.form;
       qo.int4Scale = ptq.int4Scale;
+      qo.weightRounding = ptq.weightRounding;
+      qo.biasCorrection = ptq.biasCorrection;
       FailureOr<AccuracyTargetResult> target =
           meetAccuracyTarget(module, *reference, qo, *options.accuracyTarget,
                              options.calibrationData, options.cpu, error);
@@ -822,6 +851,7 @@ mlir::qopt::compileModule(ModuleOp module, const CompileOptions &options,
     nv.artifact = true;
     nv.libdevice = findLibdevice(options.libdevice);
     nv.cubin = options.cubin;
+    nv.precision = options.gpuPrecision;
     nv.toolkit = options.cudaToolkit;
     nv.writePtx = options.emitPtx;
     buildNVPTXPipeline(pm, nv);

@@ -590,6 +590,16 @@ FailureOr<std::string> mlir::qopt::buildReport(ModuleOp floatModule,
     }
     if (auto t = dyn_cast_or_null<BitLinearOp>(qop))
       entry["ternary"] = ternaryJson(fop, t);
+    // GPTQ / bias correction: the weight's output SQNR on the calibration
+    // inputs, round-to-nearest's and the rounding used.
+    if (auto r = qop ? qop->getAttrOfType<RoundingErrorAttr>(
+                           RoundingErrorAttr::getAttrName())
+                     : RoundingErrorAttr())
+      entry["weight_rounding"] = llvm::json::Object{
+          {"method", stringifyWeightRounding(r.getMethod())},
+          {"nearest_sqnr_db", r.getNearestSqnrDb().convertToDouble()},
+          {"sqnr_db", r.getSqnrDb().convertToDouble()},
+          {"bias_corrected", r.getBiasCorrected()}};
     if (auto why = qop ? qop->getAttrOfType<NotQuantizedReasonAttr>(
                              NotQuantizedReasonAttr::getAttrName())
                        : NotQuantizedReasonAttr())

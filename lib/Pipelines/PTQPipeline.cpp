@@ -35,13 +35,25 @@ void mlir::qopt::buildPTQPipeline(OpPassManager &pm,
     pm.addPass(createTernarizePass(ternary));
     return;
   }
-  if (options.scheme == QuantScheme::W8A8) {
-    // Static activations: observe, run the float model on the samples,
-    // turn the statistics into scales and zero points.
+  bool moments =
+      options.weightRounding == WeightRounding::GPTQ || options.biasCorrection;
+  bool ranges = options.scheme == QuantScheme::W8A8;
+  if (ranges)
     pm.addPass(createInsertObserversPass());
+  if (moments) {
+    // GPTQ and bias correction: each layer's input moments, in the same
+    // calibration run as the ranges.
+    InsertObserversPassOptions second;
+    second.kind = ObserverKind::SecondMoment;
+    pm.addPass(createInsertObserversPass(second));
+  }
+  if (ranges || moments) {
     CollectStatisticsPassOptions collect;
     collect.calibrationData = options.calibrationData;
     pm.addPass(createCollectStatisticsPass(collect));
+  }
+  if (ranges) {
+    // Static activations: the statistics become scales and zero points.
     CalibratePassOptions calibrate;
     calibrate.method = options.calibrationMethod;
     calibrate.percentile = options.percentile;
@@ -60,6 +72,9 @@ void mlir::qopt::buildPTQPipeline(OpPassManager &pm,
   quantize.include = options.include;
   quantize.form = options.form;
   quantize.allowNoLayer = options.allowNoLayer;
+  quantize.weightRounding = options.weightRounding;
+  quantize.biasCorrection = options.biasCorrection;
+  quantize.gptqDamp = options.gptqDamp;
   pm.addPass(createQuantizePass(quantize));
 }
 

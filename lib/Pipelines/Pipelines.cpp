@@ -144,8 +144,11 @@ void mlir::qopt::buildNVPTXPipeline(OpPassManager &pm,
                          /*approximateMath=*/true, options.artifact);
   pm.addPass(createGPUManagedMemoryPass());
   // Quantized matmuls: the runtime's GPU kernels.
-  if (options.kernelCalls)
-    pm.addPass(createGPUQuantKernelCallsPass());
+  if (options.kernelCalls) {
+    GPUQuantKernelCallsPassOptions calls;
+    calls.precision = options.precision;
+    pm.addPass(createGPUQuantKernelCallsPass(calls));
+  }
   // float16 matmuls: shared-memory tiles on the tensor cores.
   if (options.tensorCores)
     pm.addNestedPass<func::FuncOp>(createGPUTensorCoreMatmulPass());

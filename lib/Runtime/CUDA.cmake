@@ -18,6 +18,7 @@ target_sources(QOptRuntime PRIVATE
   ${CMAKE_CURRENT_SOURCE_DIR}/CUDA/ConstantCache.cpp
   ${CMAKE_CURRENT_SOURCE_DIR}/CUDA/Gemv.cpp
   ${CMAKE_CURRENT_SOURCE_DIR}/CUDA/QMatmul.cpp
+  ${CMAKE_CURRENT_SOURCE_DIR}/CUDA/FloatMatmul.cpp
   ${CMAKE_CURRENT_SOURCE_DIR}/CUDA/Profile.cpp)
 
 set(QOPT_NVCC "")
@@ -80,3 +81,4 @@ else()
 endif()
 qopt_embed_gpu_kernels(Gemv.cu gemv GemvPTX.cpp kGemvPTX)
 qopt_embed_gpu_kernels(QMatmul.cu qmatmul QMatmulPTX.cpp kQMatmulPTX)
+qopt_embed_gpu_kernels(FloatMatmul.cu fmatmul FloatMatmulPTX.cpp kFloatMatmulPTX)

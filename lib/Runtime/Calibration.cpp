@@ -9,6 +9,7 @@
 #include "RuntimeInternal.h"
 #include "qopt/Support/GPTQ.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <map>
@@ -35,6 +36,15 @@ struct Session {
   std::map<int64_t, std::vector<float>> channels;
   /// channel_sumsq observers: sum of x² per index of their channel axis.
   std::map<int64_t, std::vector<double>> sumsq;
+  /// second_moment observers: rows seen, Σx and the upper triangle of XᵀX.
+  struct Moments {
+    int64_t k = 0, rows = 0;
+    std::vector<double> sum, gram;
+  };
+  std::map<int64_t, Moments> moments;
+  /// What qopt_calibration_second_moment hands out (full, divided by rows).
+  std::map<int64_t, std::pair<std::vector<double>, std::vector<double>>>
+      momentsOut;
   /// Capture mode (qopt_capture_begin): observers keep their last values.
   bool capture = false;
   std::map<int64_t, std::vector<float>> captured;
@@ -202,6 +212,140 @@ void qopt_observe_channel_sumsq_f32(int64_t id, int64_t axis, int64_t rank,
   }
 }
 
+// Called by instrumented code for second_moment observers (GPTQ, bias
+// correction): the rows x a layer multiplies its weight with -- the vectors
+// of the last dimension, or with a window (kh > 0) the im2col patches of an
+// NCHW input in (c, i, j) order -- are added to Σx and XᵀX, in double, in a
+// fixed order (deterministic for the same samples). Rows are gathered 64 at
+// a time and the Gram matrix updated by dot products over them.
+void qopt_observe_second_moment_f32(int64_t id, int64_t kh, int64_t kw,
+                                    int64_t sh, int64_t sw, int64_t dh,
+                                    int64_t dw, int64_t rank,
+                                    void *descriptor) {
+  auto *d = static_cast<const int64_t *>(descriptor);
+  const float *aligned;
+  std::memcpy(&aligned, &d[1], sizeof(aligned));
+  const float *base = aligned + d[2];
+  const int64_t *sizes = d + 3, *strides = d + 3 + rank;
+  Session &s = session();
+  std::lock_guard<std::mutex> lock(s.mu);
+  if (s.capture)
+    return;
+  auto setError = [&](const std::string &what) {
+    if (s.error.empty())
+      s.error = "observer " + std::to_string(id) + " (second_moment): " + what;
+  };
+  bool windowed = kh > 0;
+  if (rank < 1 || (windowed && (rank != 4 || kw < 1 || sh < 1 || sw < 1 ||
+                                dh < 1 || dw < 1)))
+    return setError("bad rank or window");
+  int64_t k, rows, oh = 0, ow = 0;
+  if (windowed) {
+    k = sizes[1] * kh * kw;
+    oh = sizes[2] >= dh * (kh - 1) + 1 ? (sizes[2] - dh * (kh - 1) - 1) / sh + 1
+                                       : 0;
+    ow = sizes[3] >= dw * (kw - 1) + 1 ? (sizes[3] - dw * (kw - 1) - 1) / sw + 1
+                                       : 0;
+    rows = sizes[0] * oh * ow;
+  } else {
+    k = sizes[rank - 1];
+    rows = 1;
+    for (int64_t i = 0; i + 1 < rank; ++i)
+      rows *= sizes[i];
+  }
+  if (k <= 0 || rows <= 0)
+    return;
+  if (k > 16384)
+    return setError("rows of " + std::to_string(k) +
+                    " values: the [K, K] second moment would exceed 2 GiB");
+  Session::Moments &m = s.moments[id];
+  if (m.k == 0) {
+    m.k = k;
+    m.sum.assign(size_t(k), 0.0);
+    m.gram.assign(size_t(k * k), 0.0);
+  } else if (m.k != k) {
+    return setError("rows of " + std::to_string(k) + " values after " +
+                    std::to_string(m.k));
+  }
+  constexpr int64_t kBlock = 64;
+  // The block transposed: bt[j * kBlock + r] = row r's value j.
+  std::vector<double> bt(size_t(k * kBlock), 0.0);
+  std::vector<int64_t> idx(size_t(rank), 0);
+  auto rowValue = [&](int64_t row, int64_t j) -> double {
+    if (!windowed) {
+      // Row `row` of the leading dims, element j of the last.
+      int64_t off = j * strides[rank - 1], rest = row;
+      for (int64_t a = rank - 2; a >= 0; --a) {
+        off += (rest % sizes[a]) * strides[a];
+        rest /= sizes[a];
+      }
+      return base[off];
+    }
+    int64_t x = row % ow, y = (row / ow) % oh, n = row / (ow * oh);
+    int64_t c = j / (kh * kw), i = (j / kw) % kh, jj = j % kw;
+    return base[n * strides[0] + c * strides[1] +
+                (y * sh + i * dh) * strides[2] +
+                (x * sw + jj * dw) * strides[3]];
+  };
+  for (int64_t r0 = 0; r0 < rows; r0 += kBlock) {
+    int64_t nb = std::min(kBlock, rows - r0);
+    for (int64_t r = 0; r < nb; ++r)
+      for (int64_t j = 0; j < k; ++j) {
+        double v = rowValue(r0 + r, j);
+        if (!std::isfinite(v))
+          return setError("saw a NaN or an infinity");
+        bt[size_t(j * kBlock + r)] = v;
+        m.sum[size_t(j)] += v;
+      }
+    for (int64_t r = nb; r < kBlock; ++r)
+      for (int64_t j = 0; j < k; ++j)
+        bt[size_t(j * kBlock + r)] = 0.0;
+    for (int64_t i = 0; i < k; ++i) {
+      const double *a = &bt[size_t(i * kBlock)];
+      double *g = &m.gram[size_t(i * k)];
+      for (int64_t j = i; j < k; ++j) {
+        const double *b = &bt[size_t(j * kBlock)];
+        double acc = 0;
+        for (int64_t r = 0; r < kBlock; ++r)
+          acc += a[r] * b[r];
+        g[j] += acc;
+      }
+    }
+  }
+  m.rows += rows;
+}
+
+const double *qopt_calibration_second_moment(int64_t id, int64_t *k,
+                                             int64_t *rows,
+                                             const double **mean) {
+  Session &s = session();
+  std::lock_guard<std::mutex> lock(s.mu);
+  auto it = s.moments.find(id);
+  if (it == s.moments.end() || it->second.rows == 0) {
+    *k = 0;
+    *rows = 0;
+    if (mean)
+      *mean = nullptr;
+    return nullptr;
+  }
+  const Session::Moments &m = it->second;
+  auto &out = s.momentsOut[id];
+  double inv = 1.0 / double(m.rows);
+  out.first.assign(size_t(m.k * m.k), 0.0);
+  for (int64_t i = 0; i < m.k; ++i)
+    for (int64_t j = i; j < m.k; ++j)
+      out.first[size_t(i * m.k + j)] = out.first[size_t(j * m.k + i)] =
+          m.gram[size_t(i * m.k + j)] * inv;
+  out.second.resize(size_t(m.k));
+  for (int64_t j = 0; j < m.k; ++j)
+    out.second[size_t(j)] = m.sum[size_t(j)] * inv;
+  *k = m.k;
+  *rows = m.rows;
+  if (mean)
+    *mean = out.second.data();
+  return out.first.data();
+}
+
 const double *qopt_calibration_channel_sumsq(int64_t id, int64_t *count) {
   return findChannelStats(session().sumsq, id, count);
 }
@@ -265,6 +409,8 @@ qopt_status qopt_calibration_begin(int64_t bins) {
   s.observers.clear();
   s.channels.clear();
   s.sumsq.clear();
+  s.moments.clear();
+  s.momentsOut.clear();
   s.error.clear();
   return QOPT_OK;
 }

@@ -6,16 +6,17 @@
 // accumulates over K — AVX-512 (8x32) or AVX2+FMA (6x16) chosen at run time,
 // portable C++ otherwise. Blocks are spread over the thread pool; constant
 // B matrices (weights) are packed once and kept. `qopt_kernel_conv2d_nchw_f32`
-// writes im2col straight into the packed-B layout and reuses the same
-// blocks. The CPU pipeline lowers f32 contractions (qopt.linear, MatMul,
-// Gemm) and NCHW convolutions to calls of these; everything else is
-// generated code.
+// runs ConvKernels.cpp's direct
+// kernel or this GEMM with input windows packed into its panels. The CPU
+// pipeline lowers f32 contractions (qopt.linear, MatMul, Gemm) and NCHW
+// convolutions to calls of these; everything else is generated code.
 //
 // The sum over K is evaluated in blocks of kKc in order, so results do not
 // depend on the thread count.
 //
 //===----------------------------------------------------------------------===//
 
+#include "Conv.h"
 #include "Gemm.h"
 #include "Threads.h"
 
@@ -480,92 +481,34 @@ extern "C" void qopt_kernel_matmul_f32(int64_t batch0, int64_t batch1,
 
 // out[n, f, oh, ow] += sum_{c, kh, kw} in[n, c, oh*sh + kh*dh, ow*sw + kw*dw]
 //                                     * filter[f, c, kh, kw]
-// (the input is already padded): per image, im2col into packed-B panels,
-// then one matmul with M = F, N = OH*OW, K = C*KH*KW.
+// (the input is already padded): ConvKernels.cpp's direct kernel, or the
+// GEMM above with input windows packed block by block into its panels.
 extern "C" void qopt_kernel_conv2d_nchw_f32(QOPT_CONV2D_NCHW_PARAMS) {
-  const auto *in = reinterpret_cast<const float *>(inPtr);
-  const auto *filter = reinterpret_cast<const float *>(fPtr);
-  auto *out = reinterpret_cast<float *>(outPtr);
-  const int64_t kdim = c * kh * kw, pixels = oh * ow;
-  if (n <= 0 || f <= 0 || kdim <= 0 || pixels <= 0)
-    return;
-  const int64_t nr = micro().nr;
-  // The filter as a [F, K] matrix: its (c, kh, kw) dims must collapse.
-  std::vector<float> filterCopy;
-  filter = qopt::rt::filterAsMatrix(filter, f, c, kh, kw, fF, fC, fH, fW,
-                                    filterCopy);
-  // Reused between calls (grown, never shrunk): no allocation per call.
-  // Named through a reference: inside the lambda, which runs on the pool's
-  // threads, `colCache` would name each thread's own copy.
-  thread_local PackedB colCache;
-  PackedB &col = colCache;
-  col.nPadded = (pixels + nr - 1) / nr * nr;
-  if (col.data.size() < size_t(col.nPadded * kdim))
-    col.data.resize(size_t(col.nPadded * kdim));
-  const int64_t panels = col.nPadded / nr, kBlocks = (kdim + kKc - 1) / kKc;
-  const int64_t rowStep = sh * inH, colStep = sw * inW;
-  const bool rowsContiguous = outH == ow * outW;
-  for (int64_t b = 0; b < n; ++b) {
-    const float *img = in + b * inN;
-    auto fill = [&](int64_t t) {
-      int64_t kb = t / panels, q = t % panels;
-      int64_t k0 = kb * kKc, kc = std::min(kKc, kdim - k0);
-      float *panel = col.data.data() + k0 * col.nPadded + q * nr * kc;
-      int64_t p0 = q * nr, count = std::min(nr, pixels - p0);
-      // The panel's pixels as runs within one output row.
-      struct Run {
-        int64_t dst, src, len;
-      } runs[32];
-      int numRuns = 0;
-      for (int64_t e = 0; e < count;) {
-        int64_t i = (p0 + e) / ow, j = (p0 + e) % ow;
-        int64_t len = std::min(count - e, ow - j);
-        runs[numRuns++] = {e, i * rowStep + j * colStep, len};
-        e += len;
-      }
-      for (int64_t k = 0; k < kc; ++k) {
-        int64_t r = k0 + k;
-        int64_t x = r % kw, y = (r / kw) % kh, ci = r / (kw * kh);
-        const float *base = img + ci * inC + y * dh * inH + x * dw * inW;
-        float *dst = panel + k * nr;
-        for (int u = 0; u < numRuns; ++u) {
-          const Run &run = runs[u];
-          // Runs are at most nr long: a loop beats a memcpy call.
-          const float *src = base + run.src;
-          float *to = dst + run.dst;
-          if (colStep == 1)
-            for (int64_t e = 0; e < run.len; ++e)
-              to[e] = src[e];
-          else
-            for (int64_t e = 0; e < run.len; ++e)
-              to[e] = src[e * colStep];
-        }
-        for (int64_t e = count; e < nr; ++e)
-          dst[e] = 0;
-      }
-    };
-    if (kdim * pixels < kParallelWork)
-      for (int64_t t = 0; t < kBlocks * panels; ++t)
-        fill(t);
-    else
-      qopt::rt::parallelFor(kBlocks * panels, fill);
-
-    float *o = out + b * outN;
-    Gemm g{1,       1, f, pixels, kdim, false, filter, 0, 0,    fF,  1,
-           nullptr, 0, 0, 0,      0,    o,     0,      0, outF, outW};
-    g.packed = &col;
-    if (rowsContiguous) {
-      qopt::rt::runGemm(g);
-      continue;
-    }
-    // Output rows are not contiguous: accumulate in a contiguous buffer.
-    std::vector<float> tmp(size_t(f * pixels), 0.0f);
-    g.c = tmp.data();
-    g.cM = pixels;
-    g.cN = 1;
-    qopt::rt::runGemm(g);
-    for (int64_t i = 0; i < f; ++i)
-      for (int64_t p = 0; p < pixels; ++p)
-        o[i * outF + (p / ow) * outH + (p % ow) * outW] += tmp[i * pixels + p];
-  }
+  qopt::rt::ConvF32 conv{n,
+                         c,
+                         f,
+                         kh,
+                         kw,
+                         oh,
+                         ow,
+                         sh,
+                         sw,
+                         dh,
+                         dw,
+                         reinterpret_cast<const float *>(inPtr),
+                         inN,
+                         inC,
+                         inH,
+                         inW,
+                         reinterpret_cast<const float *>(fPtr),
+                         fF,
+                         fC,
+                         fH,
+                         fW,
+                         reinterpret_cast<float *>(outPtr),
+                         outN,
+                         outF,
+                         outH,
+                         outW};
+  qopt::rt::convF32(conv, qopt::rt::ConvEpilogue{});
 }

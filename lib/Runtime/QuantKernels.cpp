@@ -16,7 +16,10 @@
 //   C(f32) += A(f32) · dequant(B)ᵀ. Up to kGemvRows rows run as dot products
 //   that dequantize the weight in registers (decoding: memory-bound, the weight
 //   read once at its quantized size); more rows go to the f32 GEMM, whose
-//   B panels are dequantized block by block (never the whole weight).
+//   B panels are dequantized block by block (never the whole weight) from a
+//   copy of the weight repacked in the panels' column order (once per model
+//   for a constant weight): a block's dequantization is a few vector
+//   instructions per k and panel, and stays in cache for the microkernel.
 //
 //===----------------------------------------------------------------------===//
 
@@ -385,24 +388,190 @@ struct QuantWeight {
   }
 };
 
-/// runGemm's B block (B = Wᵀ: [K, N]) dequantized into its panels.
-void packDequantized(const void *context, int64_t k0, int64_t kc, int64_t j0,
-                     int64_t nc, int64_t nr, float *out) {
-  const auto &qw = *static_cast<const QuantWeight *>(context);
-  thread_local std::vector<float> rowBuf;
-  rowBuf.resize(size_t(kc));
-  for (int64_t q = 0; q < nc; q += nr) {
-    float *panel = out + q * kc;
-    for (int64_t c = 0; c < nr; ++c) {
-      if (q + c >= nc) {
-        for (int64_t k = 0; k < kc; ++k)
-          panel[k * nr + c] = 0;
+/// A weight-only weight repacked for runGemm's B panels of nr columns
+/// (B = Wᵀ: [K, N]), so that a block dequantizes with a few vector
+/// instructions per k and panel, as MLAS's MatMulNBits prepacks its
+/// weights. Panel p holds columns [p*nr, p*nr + nr) (zero padded):
+/// * 8-bit: codes[p][k][c] (int8), scales[p][c].
+/// * 4-bit: codes[p][k][b] bytes of nr/2: the low nibble is column b, the
+///   high nibble column b + nr/2; an int4 is stored biased (v ^ 8, i.e.
+///   v + 8) with a zero point of 8, so that every format dequantizes as
+///   (u - z) * s (NF4: levels[u] * s). scales and zeros [p][group][c].
+/// A constant weight is packed once per model (cached like the int8
+/// panels); another is packed on every call.
+struct PackedWeightOnly {
+  int bits = 8;
+  bool nf4 = false;
+  int64_t nr = 0, k = 0, group = 0, groups = 1;
+  std::vector<uint8_t> codes;
+  std::vector<float> scales, zeros;
+};
+
+std::shared_ptr<PackedWeightOnly>
+packWeightOnly(const QuantWeight &qw, int64_t n, int64_t k, int64_t nr) {
+  auto p = std::make_shared<PackedWeightOnly>();
+  p->bits = qw.bits;
+  p->nf4 = qw.levels != nullptr;
+  p->nr = nr;
+  p->k = k;
+  p->group = qw.bits == 8 ? k : qw.group;
+  p->groups = qw.bits == 8 ? 1 : (k + qw.group - 1) / qw.group;
+  const int64_t panels = (n + nr - 1) / nr;
+  const int64_t rowBytes = qw.bits == 8 ? nr : nr / 2;
+  p->codes.assign(size_t(panels * k * rowBytes), 0);
+  p->scales.assign(size_t(panels * p->groups * nr), 0.0f);
+  p->zeros.assign(size_t(panels * p->groups * nr), 0.0f);
+  const int bias = qw.isSigned && !p->nf4 ? 8 : 0;
+  for (int64_t j = 0; j < n; ++j) {
+    const int64_t panel = j / nr, c = j % nr;
+    uint8_t *dst = p->codes.data() + panel * k * rowBytes;
+    const auto *bytes = reinterpret_cast<const uint8_t *>(qw.w + j * qw.wN);
+    for (int64_t kk = 0; kk < k; ++kk) {
+      if (qw.bits == 8) {
+        dst[kk * nr + c] = bytes[kk * qw.wK];
         continue;
       }
-      qw.row(j0 + q + c, k0, kc, rowBuf.data());
-      for (int64_t k = 0; k < kc; ++k)
-        panel[k * nr + c] = rowBuf[size_t(k)];
+      int u = ((bytes[(kk / 2) * qw.wK] >> ((kk & 1) * 4)) & 15) ^ bias;
+      dst[kk * rowBytes + c % rowBytes] |= uint8_t(u << (c / rowBytes * 4));
     }
+    for (int64_t g = 0; g < p->groups; ++g) {
+      size_t at = size_t((panel * p->groups + g) * nr + c);
+      p->scales[at] = qw.scale[j * qw.sN + g * qw.sG];
+      p->zeros[at] = qw.bits == 8 || p->nf4 ? 0.0f
+                     : qw.isSigned          ? 8.0f
+                                   : float(qw.zp[j * qw.zN + g * qw.zG]);
+    }
+  }
+  return p;
+}
+
+std::mutex packedWOMu;
+std::map<std::array<int64_t, 12>, std::shared_ptr<const PackedWeightOnly>>
+    packedWOCache;
+
+std::shared_ptr<const PackedWeightOnly> packedWeightOnly(const QuantWeight &qw,
+                                                         int64_t n, int64_t k,
+                                                         int64_t nr,
+                                                         bool constant) {
+  if (!constant)
+    return packWeightOnly(qw, n, k, nr);
+  std::array<int64_t, 12> key{reinterpret_cast<int64_t>(qw.w),
+                              n,
+                              k,
+                              qw.wN,
+                              qw.wK,
+                              qw.bits * 4 + (qw.isSigned ? 1 : 0) +
+                                  (qw.levels ? 2 : 0),
+                              qw.group,
+                              reinterpret_cast<int64_t>(qw.scale),
+                              qw.sN * 65536 + qw.sG,
+                              reinterpret_cast<int64_t>(qw.zp),
+                              qw.zN * 65536 + qw.zG,
+                              nr};
+  std::lock_guard<std::mutex> lock(packedWOMu);
+  std::shared_ptr<const PackedWeightOnly> &entry = packedWOCache[key];
+  if (!entry)
+    entry = packWeightOnly(qw, n, k, nr);
+  return entry;
+}
+
+/// Panel q of a block: rows [k0, k0 + kc) of packed panel `panel`
+/// dequantized into out[k * nr + c].
+void dequantizePanelGeneric(const PackedWeightOnly &pw, int64_t panel,
+                            int64_t k0, int64_t kc, float *out) {
+  const int64_t nr = pw.nr, half = nr / 2;
+  const int64_t rowBytes = pw.bits == 8 ? nr : half;
+  const uint8_t *codes = pw.codes.data() + (panel * pw.k + k0) * rowBytes;
+  for (int64_t k = 0; k < kc; ++k) {
+    const int64_t g = (k0 + k) / pw.group;
+    const float *s = pw.scales.data() + (panel * pw.groups + g) * nr;
+    const float *z = pw.zeros.data() + (panel * pw.groups + g) * nr;
+    const uint8_t *row = codes + k * rowBytes;
+    float *o = out + k * nr;
+    if (pw.bits == 8) {
+      for (int64_t c = 0; c < nr; ++c)
+        o[c] = float(int8_t(row[c])) * s[c];
+      continue;
+    }
+    for (int64_t c = 0; c < nr; ++c) {
+      int u = (row[c % half] >> (c / half * 4)) & 15;
+      o[c] = (pw.nf4 ? qopt::kNF4Levels[u] : float(u) - z[c]) * s[c];
+    }
+  }
+}
+
+#if defined(__x86_64__)
+/// dequantizePanelGeneric for nr = 32 on AVX-512: per k, one 16-byte
+/// (4-bit) or 32-byte (8-bit) load, nibble split, widen, convert, scale.
+__attribute__((target("avx512f,avx512bw"))) void
+dequantizePanelAVX512(const PackedWeightOnly &pw, int64_t panel, int64_t k0,
+                      int64_t kc, float *out) {
+  constexpr int64_t nr = 32;
+  const int64_t rowBytes = pw.bits == 8 ? nr : nr / 2;
+  const uint8_t *codes = pw.codes.data() + (panel * pw.k + k0) * rowBytes;
+  const __m128i low = _mm_set1_epi8(0x0F);
+  const __m512 levels =
+      pw.nf4 ? _mm512_loadu_ps(qopt::kNF4Levels) : _mm512_setzero_ps();
+  for (int64_t k = 0; k < kc;) {
+    const int64_t g = (k0 + k) / pw.group;
+    const int64_t end = std::min(kc, (g + 1) * pw.group - k0);
+    const float *sp = pw.scales.data() + (panel * pw.groups + g) * nr;
+    const float *zp = pw.zeros.data() + (panel * pw.groups + g) * nr;
+    const __m512 s0 = _mm512_loadu_ps(sp), s1 = _mm512_loadu_ps(sp + 16);
+    const __m512 z0 = _mm512_loadu_ps(zp), z1 = _mm512_loadu_ps(zp + 16);
+    if (pw.bits == 8) {
+      for (; k < end; ++k) {
+        const auto *row =
+            reinterpret_cast<const __m128i *>(codes + k * rowBytes);
+        __m512 w0 =
+            _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(row)));
+        __m512 w1 =
+            _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(row + 1)));
+        _mm512_storeu_ps(out + k * nr, _mm512_mul_ps(w0, s0));
+        _mm512_storeu_ps(out + k * nr + 16, _mm512_mul_ps(w1, s1));
+      }
+      continue;
+    }
+    for (; k < end; ++k) {
+      __m128i v = _mm_loadu_si128(
+          reinterpret_cast<const __m128i *>(codes + k * rowBytes));
+      __m512i u0 = _mm512_cvtepu8_epi32(_mm_and_si128(v, low));
+      __m512i u1 =
+          _mm512_cvtepu8_epi32(_mm_and_si128(_mm_srli_epi16(v, 4), low));
+      __m512 w0, w1;
+      if (pw.nf4) {
+        w0 = _mm512_permutexvar_ps(u0, levels);
+        w1 = _mm512_permutexvar_ps(u1, levels);
+      } else {
+        w0 = _mm512_sub_ps(_mm512_cvtepi32_ps(u0), z0);
+        w1 = _mm512_sub_ps(_mm512_cvtepi32_ps(u1), z1);
+      }
+      _mm512_storeu_ps(out + k * nr, _mm512_mul_ps(w0, s0));
+      _mm512_storeu_ps(out + k * nr + 16, _mm512_mul_ps(w1, s1));
+    }
+  }
+}
+#endif
+
+/// runGemm's B block (B = Wᵀ: [K, N]) dequantized into its panels from the
+/// repacked weight.
+void packDequantized(const void *context, int64_t k0, int64_t kc, int64_t j0,
+                     int64_t nc, int64_t nr, float *out) {
+  const auto &pw = *static_cast<const PackedWeightOnly *>(context);
+#if defined(__x86_64__)
+  static const bool avx512 =
+      __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw");
+  const bool vector = avx512 && nr == 32;
+#endif
+  for (int64_t q = 0; q < nc; q += nr) {
+    const int64_t panel = (j0 + q) / nr;
+#if defined(__x86_64__)
+    if (vector) {
+      dequantizePanelAVX512(pw, panel, k0, kc, out + q * kc);
+      continue;
+    }
+#endif
+    dequantizePanelGeneric(pw, panel, k0, kc, out + q * kc);
   }
 }
 
@@ -548,7 +717,7 @@ void gemvAVX512(int64_t m, int64_t k, const float *a, int64_t aM,
 
 void matmulWeightOnly(int64_t m, int64_t n, int64_t k, const float *a,
                       int64_t aM, int64_t aK, const QuantWeight &qw, float *c,
-                      int64_t cM, int64_t cN) {
+                      int64_t cM, int64_t cN, bool constant) {
   if (m <= 0 || n <= 0 || k <= 0)
     return;
   // A few more rows (a recurrent step at batch 8, a short prompt): groups of
@@ -557,14 +726,16 @@ void matmulWeightOnly(int64_t m, int64_t n, int64_t k, const float *a,
   if (m > kGemvRows && m <= kGemvSplitRows) {
     for (int64_t i0 = 0; i0 < m; i0 += kGemvRows)
       matmulWeightOnly(std::min(kGemvRows, m - i0), n, k, a + i0 * aM, aM, aK,
-                       qw, c + i0 * cM, cM, cN);
+                       qw, c + i0 * cM, cM, cN, constant);
     return;
   }
   if (m > kGemvRows) {
     qopt::rt::Gemm g{1,       1, m, n, k, false, a, 0, 0,  aM, aK,
                      nullptr, 0, 0, 0, 0, c,     0, 0, cM, cN};
+    std::shared_ptr<const PackedWeightOnly> packed =
+        packedWeightOnly(qw, n, k, qopt::rt::gemmPanelWidth(), constant);
     g.packBlock = packDequantized;
-    g.packContext = &qw;
+    g.packContext = packed.get();
     qopt::rt::runGemm(g);
     return;
   }
@@ -618,8 +789,12 @@ void matmulWeightOnly(int64_t m, int64_t n, int64_t k, const float *a,
 } // namespace
 
 void qopt::rt::clearQuantKernelCaches() {
-  std::lock_guard<std::mutex> lock(packedMu);
-  packedCache.clear();
+  {
+    std::lock_guard<std::mutex> lock(packedMu);
+    packedCache.clear();
+  }
+  std::lock_guard<std::mutex> lock(packedWOMu);
+  packedWOCache.clear();
 }
 
 extern "C" const char *qopt_kernel_isa_int8(void) { return kernelI8().isa; }
@@ -787,7 +962,8 @@ extern "C" void qopt_kernel_matmul_w8(int64_t m, int64_t n, int64_t k,
                                       int64_t aPtr, int64_t aM, int64_t aK,
                                       int64_t bPtr, int64_t bN, int64_t bK,
                                       int64_t sPtr, int64_t sN, int64_t cPtr,
-                                      int64_t cM, int64_t cN) {
+                                      int64_t cM, int64_t cN,
+                                      int64_t bConstant) {
   QuantWeight qw{8,
                  true,
                  0,
@@ -802,17 +978,17 @@ extern "C" void qopt_kernel_matmul_w8(int64_t m, int64_t n, int64_t k,
                  0,
                  0};
   matmulWeightOnly(m, n, k, reinterpret_cast<const float *>(aPtr), aM, aK, qw,
-                   reinterpret_cast<float *>(cPtr), cM, cN);
+                   reinterpret_cast<float *>(cPtr), cM, cN, bConstant != 0);
 }
 
 // `format`: 0 uint4 with zero points, 1 int4, 2 NF4 (QLoRA's levels).
-extern "C" void qopt_kernel_matmul_w4(int64_t m, int64_t n, int64_t k,
-                                      int64_t group, int64_t format,
-                                      int64_t aPtr, int64_t aM, int64_t aK,
-                                      int64_t bPtr, int64_t bN, int64_t bK,
-                                      int64_t sPtr, int64_t sN, int64_t sG,
-                                      int64_t zPtr, int64_t zN, int64_t zG,
-                                      int64_t cPtr, int64_t cM, int64_t cN) {
+// `bConstant` (w8 and w4): the weight, scales and zero points are constants
+// of the artifact: their repacked panels are kept across calls.
+extern "C" void qopt_kernel_matmul_w4(
+    int64_t m, int64_t n, int64_t k, int64_t group, int64_t format,
+    int64_t aPtr, int64_t aM, int64_t aK, int64_t bPtr, int64_t bN, int64_t bK,
+    int64_t sPtr, int64_t sN, int64_t sG, int64_t zPtr, int64_t zN, int64_t zG,
+    int64_t cPtr, int64_t cM, int64_t cN, int64_t bConstant) {
   QuantWeight qw{4,
                  format != 0,
                  group,
@@ -827,5 +1003,5 @@ extern "C" void qopt_kernel_matmul_w4(int64_t m, int64_t n, int64_t k,
                  zN,
                  zG};
   matmulWeightOnly(m, n, k, reinterpret_cast<const float *>(aPtr), aM, aK, qw,
-                   reinterpret_cast<float *>(cPtr), cM, cN);
+                   reinterpret_cast<float *>(cPtr), cM, cN, bConstant != 0);
 }

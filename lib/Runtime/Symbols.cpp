@@ -55,7 +55,10 @@ extern "C" {
   X(qopt_kernel_matmul_sparse24_f32)                                           \
   X(qopt_rt_profile_begin)                                                     \
   X(qopt_rt_profile_end)                                                       \
-  X(qopt_rt_arena)
+  X(qopt_rt_arena)                                                             \
+  X(qopt_kernel_conv2d_nchw_f32_fused)                                         \
+  X(qopt_kernel_row_absmax_f32)                                                \
+  X(qopt_observe_second_moment_f32)
 
 #define QOPT_DECLARE(name) void name();
 QOPT_CODEGEN_SYMBOLS(QOPT_DECLARE)

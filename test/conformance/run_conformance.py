@@ -105,6 +105,18 @@ def signal_name(rc):
         return f"signal {-rc}"
 
 
+def pin_value(shape):
+    """--pin-shape's value: DxD for a tensor's shape, or a sequence's or
+    optional's form (seq:N, none) as a string."""
+    return shape if isinstance(shape, str) else "x".join(map(str, shape))
+
+
+def element_name(name, k):
+    """The artifact's name of element k of sequence input/output `name`
+    (docs/Import/Sequences.md)."""
+    return f"{name}[{k}]"
+
+
 def run_step(cmd, timeout, step):
     try:
         return subprocess.run(cmd, capture_output=True, text=True,
@@ -176,7 +188,7 @@ class OursBackend:
         artifact = os.path.join(out_dir, "model.so")
         cmd = [self.compiler, model_path, "-o", artifact, "--target=cpu"]
         for name, shape in pins.items():
-            cmd += ["--pin-shape", name + "=" + "x".join(map(str, shape))]
+            cmd += ["--pin-shape", name + "=" + pin_value(shape)]
         for name, path in (frozen or {}).items():
             cmd += ["--freeze-input", f"{name}={path}"]
         r = run_step(cmd, self.timeout, "quant-compile")
@@ -191,7 +203,8 @@ class OursBackend:
                                  + artifact)
         return artifact
 
-    def run(self, artifact, inputs, out_dir, output_names):
+    def run(self, artifact, inputs, out_dir, output_names,
+            output_kinds=None):
         cmd = [self.runner, artifact]
         for name, path in inputs.items():
             cmd += ["--input", f"{name}={path}"]
@@ -203,7 +216,28 @@ class OursBackend:
         if r.returncode != 0:
             raise BackendFailure(f"quant-run exited {r.returncode}: "
                                  + first_error_line(r.stderr, -1))
-        return read_output_files(out_dir, output_names)
+        if not output_kinds:
+            return read_output_files(out_dir, output_names)
+        # A sequence output is the artifact's outputs NAME[0], NAME[1], ...
+        # (none for an empty one); an empty optional has no output.
+        produced = set(re.findall(r"^output (.*?): ", r.stdout, re.M))
+        got = read_output_files(out_dir, [n for n in output_names
+                                          if output_kinds.get(n) is None])
+        for name, kind in output_kinds.items():
+            if kind is None:
+                continue
+            if name in produced:
+                got.update(read_output_files(out_dir, [name]))
+                continue
+            elems = []
+            while element_name(name, len(elems)) in produced:
+                elems.append(element_name(name, len(elems)))
+            if elems or kind == "sequence_type":
+                vals = read_output_files(out_dir, elems)
+                got[name] = [vals[e] for e in elems]
+            else:
+                got[name] = None
+        return got
 
 
 class NVPTXExportBackend(OursBackend):
@@ -226,15 +260,17 @@ class NVPTXExportBackend(OursBackend):
         cmd = [self.compiler, model_path, "-o", gpu, "--target=nvptx",
                f"--gpu-arch={self.gpu_arch}"]
         for name, shape in pins.items():
-            cmd += ["--pin-shape", name + "=" + "x".join(map(str, shape))]
+            cmd += ["--pin-shape", name + "=" + pin_value(shape)]
         for name, path in (frozen or {}).items():
             cmd += ["--freeze-input", f"{name}={path}"]
         r = run_step(cmd, self.timeout, "quant-compile --target=nvptx")
         self.gpu_error = None if r.returncode == 0 else first_error_line(r.stderr)
         return artifact
 
-    def run(self, artifact, inputs, out_dir, output_names):
-        outputs = super().run(artifact, inputs, out_dir, output_names)
+    def run(self, artifact, inputs, out_dir, output_names,
+            output_kinds=None):
+        outputs = super().run(artifact, inputs, out_dir, output_names,
+                              output_kinds)
         gpu = os.path.join(os.path.dirname(artifact), "model.gpu.so")
         if not os.path.exists(gpu):
             return outputs
@@ -340,7 +376,8 @@ class OnnxruntimeBackend:
             raise CompileError(first_error_line(str(e)) or repr(e))
         return model_path
 
-    def run(self, artifact, inputs, out_dir, output_names):
+    def run(self, artifact, inputs, out_dir, output_names,
+            output_kinds=None):
         model = onnx.load(artifact, load_external_data=False)
         types = {i.name: i.type for i in model.graph.input}
         feeds = {n: load_value(p, types.get(n)) for n, p in inputs.items()}
@@ -404,6 +441,33 @@ def tensor_dims(path):
 
 def type_kind(tp):
     return tp.WhichOneof("value") or "none"
+
+
+def tensor_like(tp):
+    """A tensor, or a sequence or optional of tensors (or an optional
+    sequence of tensors): what quant-compile and quant-run take."""
+    kind = type_kind(tp)
+    if kind == "tensor_type":
+        return True
+    if kind == "sequence_type":
+        return type_kind(tp.sequence_type.elem_type) == "tensor_type"
+    if kind == "optional_type":
+        return tensor_like(tp.optional_type.elem_type) and \
+            type_kind(tp.optional_type.elem_type) != "optional_type"
+    return False
+
+
+def form_pins(name, value):
+    """--pin-shape values for a sequence or optional input holding
+    `value`: NAME=seq:N and each element's shape, or NAME=none."""
+    if value is None:
+        return {name: "none"}
+    if isinstance(value, list):
+        pins = {name: f"seq:{len(value)}"}
+        for k, e in enumerate(value):
+            pins[element_name(name, k)] = list(np.asarray(e).shape)
+        return pins
+    return {name: list(np.asarray(value).shape)}
 
 
 def model_ops(graph, acc=None):
@@ -855,9 +919,14 @@ def _run_test(test, backend, work, res):
     if not sets:
         res["status"], res["message"] = "unsupported", "no test data sets"
         return
+    # Sequences and optionals of tensors are fed and read element by
+    # element (docs/Import/Sequences.md); maps and nested sequences are not.
     non_tensor = [f"{kind} '{v.name}' is a {type_kind(v.type)}"
                   for kind, vs in (("input", gin), ("output", gout))
-                  for v in vs if type_kind(v.type) != "tensor_type"]
+                  for v in vs if not tensor_like(v.type)]
+    output_kinds = {v.name: (type_kind(v.type)
+                             if type_kind(v.type) != "tensor_type" else None)
+                    for v in gout}
 
     def input_files(label, ins, ds_dir):
         if len(ins) > len(gin):
@@ -878,10 +947,33 @@ def _run_test(test, backend, work, res):
         for name, path in files.items():
             vi = next(v for v in gin if v.name == name)
             if type_kind(vi.type) != "tensor_type":
+                if tensor_like(vi.type):
+                    pins.update(form_pins(name, load_value(path, vi.type)))
                 continue
             pins[name] = (list(np.load(path, mmap_mode="r").shape)
                           if path.endswith(".npy") else tensor_dims(path))
         return pins
+
+    def element_files(files, ds_dir):
+        """The files quant-run is given: a sequence input's elements as
+        NAME[k], an optional's element as NAME, nothing for an empty one."""
+        out = {}
+        for name, path in files.items():
+            vi = next(v for v in gin if v.name == name)
+            if type_kind(vi.type) == "tensor_type":
+                out[name] = path
+                continue
+            value = load_value(path, vi.type)
+            items = ([(name, value)] if not isinstance(value, list) else
+                     [(element_name(name, k), e)
+                      for k, e in enumerate(value)])
+            for k, (n, e) in enumerate(items):
+                if e is None:
+                    continue
+                p = os.path.join(ds_dir, f"{sanitize(name)}.{k}.npy")
+                np.save(p, np.asarray(e))
+                out[n] = p
+        return out
 
     # Graph inputs frozen to constants because the importer demands them
     # constant (see demanded_input), in the order learned; shared by the
@@ -938,15 +1030,20 @@ def _run_test(test, backend, work, res):
             # Under the key with what this compile froze, too.
             artifacts.setdefault(compile_key(files), artifacts[key])
         artifact, used = artifacts[key]
-        if non_tensor and backend.name == "ours":
+        ours = backend.name.startswith("ours")
+        if non_tensor and ours:
             res["status"] = "unsupported"
             res["message"] = ("runner: " + "; ".join(non_tensor) +
-                              " (quant-run takes tensors only)")
+                              " (quant-run takes tensors, and sequences "
+                              "and optionals of tensors)")
             return
         odir = os.path.join(ds_dir, "out")
         os.makedirs(odir)
-        got = backend.run(artifact, {n: p for n, p in files.items()
-                                     if n not in used}, odir, out_names)
+        run_files = {n: p for n, p in files.items() if n not in used}
+        if ours:
+            run_files = element_files(run_files, ds_dir)
+        got = backend.run(artifact, run_files, odir, out_names,
+                          output_kinds if ours else None)
         if len(outs) != len(gout):
             raise BackendFailure(f"{label}: {len(outs)} expected outputs for "
                                  f"a graph with {len(gout)} outputs")

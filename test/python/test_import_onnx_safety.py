@@ -270,8 +270,16 @@ def test_input_without_shape(build_dir, tmp_path):
 
 
 def test_non_tensor_input(build_dir, tmp_path):
+    # A sequence input needs its length pinned (docs/Import/Sequences.md);
+    # a map input is not supported at all.
     seq = helper.make_tensor_sequence_value_info("x", TensorProto.FLOAT, [2])
     expect_error(build_dir, save(relu_model(seq), tmp_path), tmp_path,
+                 "graph input 'x' is a sequence; give its length with "
+                 "--pin-shape x=seq:N")
+    mapped = helper.make_value_info(
+        "x", helper.make_map_type_proto(
+            TensorProto.INT64, helper.make_tensor_type_proto(TensorProto.FLOAT, [2])))
+    expect_error(build_dir, save(relu_model(mapped), tmp_path), tmp_path,
                  "graph input 'x': only tensor inputs are supported")
 
 

@@ -211,3 +211,24 @@ def test_float16_matmul_on_tensor_cores(build_dir, tmp_path, m, k, n):
     ref = x.astype(np.float64) @ w.astype(np.float64)
     got = np.load(tmp_path / "out" / "y.npy").astype(np.float64)
     np.testing.assert_allclose(got, ref, rtol=2e-3, atol=2e-3)
+
+
+@pytest.mark.parametrize("precision", ["f32", "tf32", "fma"])
+def test_float_matmuls_call_the_runtime(build_dir, example, tmp_path, precision):
+    """Float linear layers call qopt_cuda_matmul_f32 (tiled tensor-core
+    kernels) with --gpu-precision's value; a bad value is refused."""
+    out = tmp_path / "m.mlir"
+    r = tool(build_dir, "quant-compile", example / "model.onnx", "--target=nvptx",
+             "--cubin=never", f"--gpu-precision={precision}", "--emit=mlir",
+             "-o", out)
+    assert r.returncode == 0, r.stderr
+    text = out.read_text()
+    calls = [l for l in text.splitlines() if "llvm.call @qopt_cuda_matmul_f32(" in l]
+    assert len(calls) == 3  # the MLP's three Gemm layers
+    code = {"f32": 0, "tf32": 1, "fma": 2}[precision]
+    # The precision is the call's next-to-last operand, an i64 constant.
+    prec = calls[0].split("(")[1].split(")")[0].split(", ")[-2]
+    assert f"{prec} = llvm.mlir.constant({code} : i64)" in text
+    r = tool(build_dir, "quant-compile", example / "model.onnx", "--target=nvptx",
+             "--gpu-precision=f16", "-o", tmp_path / "a.so")
+    assert r.returncode != 0 and "for the --gpu-precision option: 'f16' is not one of: f32, tf32, fma" in r.stderr

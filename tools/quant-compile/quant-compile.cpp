@@ -114,6 +114,18 @@ static ChoiceOpt<qopt::CubinMode> cubin(
                clEnumValN(qopt::CubinMode::Never, "never",
                           "PTX only, JIT-compiled by the driver")),
     cl::cat(category));
+static ChoiceOpt<qopt::GpuPrecision> gpuPrecision(
+    "gpu-precision",
+    cl::desc("--target=nvptx: how float32 matmuls multiply "
+             "(docs/Codegen/NVPTX.md)"),
+    cl::init(qopt::GpuPrecision::F32),
+    cl::values(clEnumValN(qopt::GpuPrecision::F32, "f32",
+                          "3xTF32 on the tensor cores: float32 accuracy"),
+               clEnumValN(qopt::GpuPrecision::TF32, "tf32",
+                          "one TF32 product: ~1e-3 relative, 3x faster"),
+               clEnumValN(qopt::GpuPrecision::FMA, "fma",
+                          "float32 FMAs on the CUDA cores (slow)")),
+    cl::cat(category));
 static cl::opt<std::string> cudaToolkit(
     "cuda-toolkit",
     cl::desc("--target=nvptx: CUDA toolkit root for ptxas and fatbinary "
@@ -289,6 +301,22 @@ static cl::opt<double> smoothquant(
     cl::desc("SmoothQuant migration before --quantize=w8a8|w8a8-dynamic: "
              "alpha in [0, 1] (0.5 in the paper; needs --calibration-data)"),
     cl::init(-1.0), cl::cat(category));
+static ChoiceOpt<qopt::WeightRounding> weightRounding(
+    "weight-rounding",
+    cl::desc("How weights are rounded (--quantize=w8a8|w8a8-dynamic|w8|w4)"),
+    cl::init(qopt::WeightRounding::Nearest),
+    cl::values(clEnumValN(qopt::WeightRounding::Nearest, "nearest",
+                          "round to nearest (default)"),
+               clEnumValN(qopt::WeightRounding::GPTQ, "gptq",
+                          "GPTQ with each layer's calibration inputs (needs "
+                          "--calibration-data)")),
+    cl::cat(category));
+static cl::opt<bool> biasCorrection(
+    "bias-correction",
+    cl::desc("Add each quantized layer's mean output error (W - Wq)·E[x] "
+             "over the calibration inputs to its bias (needs "
+             "--calibration-data)"),
+    cl::init(false), cl::cat(category));
 static cl::list<std::string> adapters(
     "adapter",
     cl::desc("PEFT LoRA adapter folder (adapter_config.json + "
@@ -473,6 +501,7 @@ int main(int argc, char **argv) {
                                                : "sm_90";
   options.libdevice = libdevice;
   options.cubin = cubin;
+  options.gpuPrecision = gpuPrecision;
   options.cudaToolkit = cudaToolkit;
   options.emitPtx = emitPtx;
   options.cpu.cpu = cpu;
@@ -510,6 +539,8 @@ int main(int argc, char **argv) {
     options.smoothquant = smoothquant;
   if (ternaryMode.getNumOccurrences())
     options.ternaryMode = ternaryMode;
+  options.weightRounding = weightRounding;
+  options.biasCorrection = biasCorrection;
   options.foldQdq = foldQdq;
   options.prepareQat = prepareQat;
   options.prune = pruneSpec;

@@ -9,6 +9,7 @@
 #include "qopt/Support/NF4.h"
 
 #include "ConvReference.h"
+#include "Threads.h"
 
 #include <gtest/gtest.h>
 
@@ -33,11 +34,11 @@ void qopt_kernel_conv2d_nchw_s8(int64_t, int64_t, int64_t, int64_t, int64_t,
                                 int64_t, int64_t, int64_t);
 void qopt_kernel_matmul_w8(int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,
                            int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,
-                           int64_t, int64_t);
+                           int64_t, int64_t, int64_t);
 void qopt_kernel_matmul_w4(int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,
                            int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,
                            int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,
-                           int64_t, int64_t);
+                           int64_t, int64_t, int64_t);
 }
 
 namespace {
@@ -207,55 +208,88 @@ struct WeightOnlyCase {
 class WeightOnlyMatmulKernel : public ::testing::TestWithParam<WeightOnlyCase> {
 };
 
-TEST_P(WeightOnlyMatmulKernel, MatchesNaiveLoops) {
-  auto [m, n, k, bits, group, isSigned, nf4] = GetParam();
-  std::vector<float> a = randomFloats(m * k, 4);
-  std::vector<float> c = randomFloats(m * n, 5), ref = c;
-  // 4-bit: the last group may be partial; rows are stored padded to whole
-  // groups, as qopt-quantize stores them.
-  int64_t groups = bits == 8 ? 1 : (k + group - 1) / group;
-  int64_t rowBytes = bits == 8 ? k : groups * group / 2;
-  std::vector<float> scale = randomFloats(n * groups, 6);
-  // Unpacked values, then the stored form.
-  std::vector<int> q = bits == 8  ? randomInts<int>(n * k, -128, 127, 7)
-                       : nf4      ? randomInts<int>(n * k, 0, 15, 7)
-                       : isSigned ? randomInts<int>(n * k, -8, 7, 7)
-                                  : randomInts<int>(n * k, 0, 15, 7);
-  std::vector<int8_t> zp = randomInts<int8_t>(n * groups, 0, 15, 8);
-  std::vector<int8_t> stored;
-  if (bits == 8) {
-    stored.assign(q.begin(), q.end());
-  } else {
-    stored.assign(n * rowBytes, 0);
-    for (int64_t j = 0; j < n; ++j)
-      for (int64_t l = 0; l < k; ++l)
-        stored[j * rowBytes + l / 2] |=
-            int8_t((q[j * k + l] & 15) << (l % 2 * 4));
-  }
-  for (int64_t i = 0; i < m; ++i)
-    for (int64_t j = 0; j < n; ++j) {
-      double s = 0;
-      for (int64_t l = 0; l < k; ++l) {
-        int64_t g = bits == 8 ? 0 : l / group;
-        int v =
-            q[j * k + l] - (bits == 4 && !isSigned ? zp[j * groups + g] : 0);
-        float wv = nf4 ? qopt::kNF4Levels[q[j * k + l]] : float(v);
-        s += double(a[i * k + l]) * double(wv * scale[j * groups + g]);
-      }
-      ref[i * n + j] += float(s);
+/// A weight-only problem: the stored weight, its scales and zero points,
+/// and C += A · dequant(W)ᵀ computed in double.
+struct WeightOnlyProblem {
+  WeightOnlyCase p;
+  int64_t groups, rowBytes;
+  std::vector<float> a, c, ref, scale;
+  std::vector<int8_t> stored, zp;
+
+  WeightOnlyProblem(const WeightOnlyCase &p, unsigned seed) : p(p) {
+    auto [m, n, k, bits, group, isSigned, nf4] = p;
+    a = randomFloats(m * k, seed + 4);
+    c = randomFloats(m * n, seed + 5);
+    ref = c;
+    // 4-bit: the last group may be partial; rows are stored padded to
+    // whole groups, as qopt-quantize stores them.
+    groups = bits == 8 ? 1 : (k + group - 1) / group;
+    rowBytes = bits == 8 ? k : groups * group / 2;
+    scale = randomFloats(n * groups, seed + 6);
+    // Unpacked values, then the stored form.
+    std::vector<int> q = bits == 8 ? randomInts<int>(n * k, -128, 127, seed + 7)
+                         : nf4     ? randomInts<int>(n * k, 0, 15, seed + 7)
+                         : isSigned ? randomInts<int>(n * k, -8, 7, seed + 7)
+                                    : randomInts<int>(n * k, 0, 15, seed + 7);
+    zp = randomInts<int8_t>(n * groups, 0, 15, seed + 8);
+    if (bits == 8) {
+      stored.assign(q.begin(), q.end());
+    } else {
+      stored.assign(n * rowBytes, 0);
+      for (int64_t j = 0; j < n; ++j)
+        for (int64_t l = 0; l < k; ++l)
+          stored[j * rowBytes + l / 2] |=
+              int8_t((q[j * k + l] & 15) << (l % 2 * 4));
     }
-  std::vector<float> out = c;
-  if (bits == 8)
-    qopt_kernel_matmul_w8(m, n, k, addr(a.data()), k, 1, addr(stored.data()), k,
-                          1, addr(scale.data()), 1, addr(out.data()), n, 1);
-  else
-    qopt_kernel_matmul_w4(
-        m, n, k, group, nf4 ? 2 : isSigned, addr(a.data()), k, 1,
-        addr(stored.data()), rowBytes, 1, addr(scale.data()), groups, 1,
-        isSigned ? 0 : addr(zp.data()), groups, 1, addr(out.data()), n, 1);
-  for (size_t i = 0; i < out.size(); ++i)
-    ASSERT_NEAR(out[i], ref[i], 2e-3 * std::sqrt(double(k)) + 1e-3)
-        << "element " << i;
+    for (int64_t i = 0; i < m; ++i)
+      for (int64_t j = 0; j < n; ++j) {
+        double s = 0;
+        for (int64_t l = 0; l < k; ++l) {
+          int64_t g = bits == 8 ? 0 : l / group;
+          int v =
+              q[j * k + l] - (bits == 4 && !isSigned ? zp[j * groups + g] : 0);
+          float wv = nf4 ? qopt::kNF4Levels[q[j * k + l]] : float(v);
+          s += double(a[i * k + l]) * double(wv * scale[j * groups + g]);
+        }
+        ref[i * n + j] += float(s);
+      }
+  }
+
+  /// The kernel's C, with `constant` passed as its bConstant flag.
+  std::vector<float> run(bool constant) const {
+    auto [m, n, k, bits, group, isSigned, nf4] = p;
+    std::vector<float> out = c;
+    if (bits == 8)
+      qopt_kernel_matmul_w8(m, n, k, addr(a.data()), k, 1, addr(stored.data()),
+                            k, 1, addr(scale.data()), 1, addr(out.data()), n, 1,
+                            constant);
+    else
+      qopt_kernel_matmul_w4(m, n, k, group, nf4 ? 2 : isSigned, addr(a.data()),
+                            k, 1, addr(stored.data()), rowBytes, 1,
+                            addr(scale.data()), groups, 1,
+                            isSigned ? 0 : addr(zp.data()), groups, 1,
+                            addr(out.data()), n, 1, constant);
+    return out;
+  }
+
+  void expectNear(const std::vector<float> &out) const {
+    for (size_t i = 0; i < out.size(); ++i)
+      ASSERT_NEAR(out[i], ref[i], 2e-3 * std::sqrt(double(p.k)) + 1e-3)
+          << "element " << i;
+  }
+};
+
+TEST_P(WeightOnlyMatmulKernel, MatchesNaiveLoops) {
+  WeightOnlyProblem prob(GetParam(), 0);
+  // Not constant: repacked on the call; constant: packed once and kept, so
+  // a second call must give the same result.
+  prob.expectNear(prob.run(false));
+  std::vector<float> first = prob.run(true);
+  prob.expectNear(first);
+  EXPECT_EQ(prob.run(true), first);
+  // Its buffers are freed next: drop the packed copy keyed by their
+  // addresses.
+  qopt::rt::clearKernelCaches();
 }
 
 INSTANTIATE_TEST_SUITE_P(
@@ -283,6 +317,36 @@ INSTANTIATE_TEST_SUITE_P(
                       WeightOnlyCase{1, 9, 43, 4, 32, true, true},
                       // 5-16 rows with a partial last group.
                       WeightOnlyCase{8, 40, 688, 4, 128, true},
-                      WeightOnlyCase{11, 24, 100, 4, 32, false}));
+                      WeightOnlyCase{11, 24, 100, 4, 32, false},
+                      // The GEMM path on repacked panels: M up to 128, N not
+                      // a multiple of the panel width, every format, odd
+                      // groups.
+                      WeightOnlyCase{17, 33, 100, 4, 50, false},
+                      WeightOnlyCase{32, 256, 256, 4, 32, true},
+                      WeightOnlyCase{33, 97, 688, 4, 128, false},
+                      WeightOnlyCase{64, 70, 300, 4, 32, true, true},
+                      WeightOnlyCase{128, 45, 136, 4, 8, true},
+                      WeightOnlyCase{100, 130, 257, 8, 0, true},
+                      WeightOnlyCase{128, 33, 64, 8, 0, true}));
+
+/// A weight that is not a constant changes between calls: each call must
+/// use the values it is given, not a packed copy of earlier ones.
+TEST(WeightOnlyMatmulKernel, NonConstantWeightIsRepackedPerCall) {
+  for (int64_t bits : {4, 8}) {
+    WeightOnlyProblem first({40, 50, 128, bits, 32, true}, 0);
+    WeightOnlyProblem second({40, 50, 128, bits, 32, true}, 100);
+    // The second problem's weight, scales and zero points written over the
+    // first's buffers (same addresses).
+    first.expectNear(first.run(false));
+    WeightOnlyProblem reused = first;
+    reused.stored = second.stored;
+    reused.scale = second.scale;
+    reused.zp = second.zp;
+    reused.a = second.a;
+    reused.c = second.c;
+    reused.ref = second.ref;
+    second.expectNear(reused.run(false));
+  }
+}
 
 } // namespace

@@ -44,6 +44,8 @@ struct CompileOptions {
   std::string gpuArch = "sm_90";
   std::string libdevice;
   CubinMode cubin = CubinMode::Auto;
+  /// --gpu-precision: how float32 matmuls multiply on the GPU.
+  GpuPrecision gpuPrecision = GpuPrecision::F32;
   std::string cudaToolkit;
   std::string emitPtx;
   /// CPU, features, -O, fusion, kernels, --threads, --parallel-loops.
@@ -72,6 +74,9 @@ struct CompileOptions {
   /// --quantize=w4 (symmetric): unset means mse.
   std::optional<Int4ScaleMethod> int4Scale;
   std::optional<double> smoothquant;
+  /// GPTQ rounding and bias correction (both need calibrationData).
+  WeightRounding weightRounding = WeightRounding::Nearest;
+  bool biasCorrection = false;
   /// --quantize=ternary: unset means absmean (and is not an error without
   /// ternary).
   std::optional<TernaryMode> ternaryMode;

@@ -44,6 +44,13 @@ struct ONNXImportOptions {
   int64_t defaultOpset = 17;
   /// Static shapes for graph inputs, by input name (`--pin-shape x=1x128`).
   llvm::StringMap<SmallVector<int64_t>> pinnedShapes;
+  /// Lengths of sequence-typed graph inputs (`--pin-shape x=seq:3`): the
+  /// input becomes that many tensor inputs `x[0]`, `x[1]`, ... (their
+  /// shapes pinned by those names); see docs/Import/Sequences.md.
+  llvm::StringMap<int64_t> sequenceLengths;
+  /// Optional-typed graph inputs that are empty (`--pin-shape x=none`):
+  /// they leave the function signature.
+  llvm::StringMap<bool> emptyOptionals;
   /// Values for symbolic dims, by `dim_param` name (`--pin-dim batch=1`).
   llvm::StringMap<int64_t> pinnedDims;
   /// Graph inputs imported as constants with these values, by input name

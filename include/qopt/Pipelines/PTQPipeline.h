@@ -107,6 +107,24 @@ struct PTQPipelineOptions : public PassPipelineOptions<PTQPipelineOptions> {
       *this, "allow-no-layer",
       llvm::cl::desc("quantizing no layer is not an error"),
       llvm::cl::init(false)};
+  PassOptions::Option<WeightRounding> weightRounding{
+      *this, "weight-rounding",
+      llvm::cl::desc("Weight rounding: nearest, or gptq (needs "
+                     "calibration-data)"),
+      llvm::cl::init(WeightRounding::Nearest),
+      llvm::cl::values(
+          clEnumValN(WeightRounding::Nearest, "nearest", "round to nearest"),
+          clEnumValN(WeightRounding::GPTQ, "gptq",
+                     "GPTQ with each layer's input second moment"))};
+  PassOptions::Option<bool> biasCorrection{
+      *this, "bias-correction",
+      llvm::cl::desc("Add (W - Wq)·E[x] to each quantized layer's bias "
+                     "(needs calibration-data)"),
+      llvm::cl::init(false)};
+  PassOptions::Option<double> gptqDamp{
+      *this, "gptq-damp",
+      llvm::cl::desc("GPTQ: fraction of mean(diag H) added to its diagonal"),
+      llvm::cl::init(0.01)};
   PassOptions::Option<QuantizedLinearForm> form{
       *this, "form",
       llvm::cl::desc("w8a8: integer layers, or the QDQ form (what the ONNX "
@@ -119,8 +137,9 @@ struct PTQPipelineOptions : public PassPipelineOptions<PTQPipelineOptions> {
 };
 
 /// [SmoothQuant: insert-observers{kind=channel_absmax} → collect-statistics
-/// → smooth-quant] → insert-observers → collect-statistics → calibrate
-/// (w8a8 only), then qopt-quantize. Option errors (w8a8 without data)
+/// → smooth-quant] → insert-observers (w8a8) [→ insert-observers{kind=
+/// second_moment} with GPTQ or bias correction] → collect-statistics →
+/// calibrate (w8a8 only), then qopt-quantize. Option errors (w8a8 without data)
 /// surface when the passes run.
 void buildPTQPipeline(OpPassManager &pm, const PTQPipelineOptions &options);
 

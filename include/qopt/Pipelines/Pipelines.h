@@ -138,6 +138,14 @@ struct NVPTXPipelineOptions : public PassPipelineOptions<NVPTXPipelineOptions> {
       llvm::cl::desc("Weight-only, W8A8 (decode shapes) and ternary matmuls "
                      "call the runtime's GPU kernels (qopt-gpu-kernel-calls)"),
       llvm::cl::init(true)};
+  PassOptions::Option<GpuPrecision> precision{
+      *this, "precision",
+      llvm::cl::desc("How float32 matmuls multiply (qopt-gpu-kernel-calls)"),
+      llvm::cl::init(GpuPrecision::F32),
+      llvm::cl::values(
+          clEnumValN(GpuPrecision::F32, "f32", "3xTF32 (float32 accuracy)"),
+          clEnumValN(GpuPrecision::TF32, "tf32", "one TF32 product"),
+          clEnumValN(GpuPrecision::FMA, "fma", "float32 FMAs, CUDA cores"))};
   PassOptions::Option<bool> oneStream{
       *this, "one-stream",
       llvm::cl::desc("All of a call's GPU work on one stream with one "

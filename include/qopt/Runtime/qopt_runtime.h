@@ -313,6 +313,13 @@ const float *qopt_calibration_channel_absmax(int64_t id, int64_t *count);
  *  every value it saw (Wanda's squared input-channel norms; `*count`
  *  values; NULL and 0 when it saw nothing). */
 const double *qopt_calibration_channel_sumsq(int64_t id, int64_t *count);
+/** A second_moment observer's E[x xᵀ] ([K, K] row-major, `*k` = K) over
+ *  the `*rows` rows it saw (a layer's input vectors, or with a window an
+ *  NCHW input's im2col patches), and `*mean` (may be NULL) E[x]; NULL and
+ *  0 when it saw nothing. Valid until the next qopt_calibration_begin. */
+const double *qopt_calibration_second_moment(int64_t id, int64_t *k,
+                                             int64_t *rows,
+                                             const double **mean);
 
 /** Capture mode (the accuracy report): until qopt_capture_end, each
  *  observer of instrumented code keeps a copy of the values it saw last

@@ -4,7 +4,9 @@
 // kernel that takes them over on the CPU (library_call). On the GPU the
 // same operands go to qopt_cuda_matmul_<kind> (lib/Runtime/CUDA/
 // QMatmul.cpp), with one more argument: the stream, 0 until
-// qopt-gpu-one-stream fills it in.
+// qopt-gpu-one-stream fills it in. float32 contractions (float-matmuls) go
+// to qopt_cuda_matmul_f32 (CUDA/FloatMatmul.cpp) the same way, with the
+// precision before the stream.
 //
 //===----------------------------------------------------------------------===//
 
@@ -30,6 +32,7 @@ namespace {
 
 constexpr StringLiteral kCpuPrefix = "qopt_kernel_matmul_";
 constexpr StringLiteral kGpuPrefix = "qopt_cuda_matmul_";
+constexpr StringLiteral kFloatKernel = "qopt_kernel_matmul_f32";
 
 bool isQuantKernel(StringRef suffix) {
   return llvm::is_contained(
@@ -101,6 +104,8 @@ struct GPUQuantKernelCallsPass
 
     RewritePatternSet patterns(&getContext());
     qopt::populateQuantKernelCallsPatterns(patterns);
+    if (floatMatmuls)
+      qopt::populateFloatMatmulKernelCallsPatterns(patterns);
     if (failed(applyPatternsGreedily(module, std::move(patterns))))
       return signalPassFailure();
 
@@ -110,7 +115,8 @@ struct GPUQuantKernelCallsPass
     module.walk([&](func::CallOp call) {
       StringRef callee = call.getCallee();
       if (callee.starts_with(kCpuPrefix) &&
-          isQuantKernel(callee.drop_front(kCpuPrefix.size())))
+          (isQuantKernel(callee.drop_front(kCpuPrefix.size())) ||
+           (floatMatmuls && callee == kFloatKernel)))
         calls.push_back(call);
     });
     for (func::CallOp call : calls) {
@@ -118,6 +124,10 @@ struct GPUQuantKernelCallsPass
           (kGpuPrefix + call.getCallee().drop_front(kCpuPrefix.size())).str();
       SmallVector<Value> args(call.getOperands());
       b.setInsertionPoint(call);
+      // qopt_cuda_matmul_f32 also takes the precision (GpuPrecision's value).
+      if (call.getCallee() == kFloatKernel)
+        args.push_back(arith::ConstantIntOp::create(
+            b, call.getLoc(), static_cast<int64_t>(precision.getValue()), 64));
       args.push_back(arith::ConstantIntOp::create(b, call.getLoc(), 0, 64));
       auto kernel = module.lookupSymbol<func::FuncOp>(name);
       if (!kernel) {

@@ -108,6 +108,30 @@ bool allF32(linalg::LinalgOp op) {
   });
 }
 
+/// The body is exactly `acc + a * b` of the two inputs (in any order):
+/// isaContractionOpInterface also accepts bodies with more ops between the
+/// multiplication and the addition (e.g. a fused exp), which the kernels
+/// would not compute.
+bool isPlainMulAdd(linalg::LinalgOp op) {
+  Block *body = op.getBlock();
+  if (body->getOperations().size() != 3)
+    return false;
+  auto yield = cast<linalg::YieldOp>(body->getTerminator());
+  auto add = yield.getOperand(0).getDefiningOp<arith::AddFOp>();
+  if (!add)
+    return false;
+  BlockArgument acc = body->getArguments().back();
+  Value other = add.getLhs() == acc   ? add.getRhs()
+                : add.getRhs() == acc ? add.getLhs()
+                                      : Value();
+  auto mul = other ? other.getDefiningOp<arith::MulFOp>() : nullptr;
+  if (!mul)
+    return false;
+  auto isInput = [&](Value v, unsigned i) { return v == body->getArgument(i); };
+  return (isInput(mul.getLhs(), 0) && isInput(mul.getRhs(), 1)) ||
+         (isInput(mul.getLhs(), 1) && isInput(mul.getRhs(), 0));
+}
+
 struct ContractionToKernelCall : OpInterfaceRewritePattern<linalg::LinalgOp> {
   using OpInterfaceRewritePattern::OpInterfaceRewritePattern;
 
@@ -115,7 +139,7 @@ struct ContractionToKernelCall : OpInterfaceRewritePattern<linalg::LinalgOp> {
                                 PatternRewriter &rewriter) const override {
     if (!op.hasPureBufferSemantics() || op.getNumDpsInputs() != 2 ||
         op.getNumDpsInits() != 1 || !allF32(op) ||
-        !linalg::isaContractionOpInterface(op))
+        !linalg::isaContractionOpInterface(op) || !isPlainMulAdd(op))
       return failure();
     FailureOr<linalg::ContractionDimensions> dims =
         linalg::inferContractionDims(op);
@@ -285,7 +309,12 @@ bool isConstantBuffer(Value v) {
 /// Their operand order and layouts are the lowering's; this re-checks the
 /// element types before trusting them.
 struct QuantMatmulToKernelCall : OpRewritePattern<linalg::GenericOp> {
-  using OpRewritePattern::OpRewritePattern;
+  /// `cpu`: the CPU runtime's w8/w4 kernels take one more argument, whether
+  /// the weight and its scales (and zero points) are constants whose
+  /// repacked panels may be kept; the GPU's keep the shorter signature.
+  QuantMatmulToKernelCall(MLIRContext *ctx, bool cpu)
+      : OpRewritePattern(ctx), cpu(cpu) {}
+  bool cpu;
 
   LogicalResult matchAndRewrite(linalg::GenericOp op,
                                 PatternRewriter &rewriter) const override {
@@ -358,6 +387,9 @@ struct QuantMatmulToKernelCall : OpRewritePattern<linalg::GenericOp> {
       args.append({bufs[c].address, stride(c, 0), stride(c, 1)});
       name = "qopt_kernel_matmul_w4";
     }
+    if (cpu && !integer)
+      args.push_back(constant(llvm::all_of(
+          ArrayRef<Value>(operands).slice(1, c - 1), isConstantBuffer)));
     func::FuncOp kernel = declareKernel(rewriter, op, name, args.size());
     func::CallOp::create(rewriter, loc, kernel, args);
     rewriter.eraseOp(op);
@@ -455,6 +487,36 @@ struct Sparse24MatmulToKernelCall : OpRewritePattern<linalg::GenericOp> {
   }
 };
 
+/// The per-row |x| maximum qopt.qlinear's dynamic activation quantization
+/// tags (qopt_kernel_row_absmax_f32): x [M, K] f32 reduced into out [M] f32.
+struct RowAbsMaxToKernelCall : OpRewritePattern<linalg::GenericOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(linalg::GenericOp op,
+                                PatternRewriter &rewriter) const override {
+    std::optional<StringRef> call = op.getLibraryCall();
+    if (!call || *call != "qopt_kernel_row_absmax_f32" ||
+        !op.hasPureBufferSemantics() || op->getNumOperands() != 2)
+      return failure();
+    SmallVector<Value> operands(op->getOperands());
+    auto x = cast<MemRefType>(operands[0].getType());
+    auto out = cast<MemRefType>(operands[1].getType());
+    if (!x.getElementType().isF32() || !out.getElementType().isF32() ||
+        x.getRank() != 2 || out.getRank() != 1)
+      return rewriter.notifyMatchFailure(op, "unexpected operands");
+    Location loc = op.getLoc();
+    KernelOperands ko(rewriter, loc, operands);
+    SmallVector<Value> args{ko.dim(0, 0),       ko.dim(0, 1),
+                            ko.bufs[0].address, ko.stride(0, 0),
+                            ko.stride(0, 1),    ko.bufs[1].address,
+                            ko.stride(1, 0)};
+    func::FuncOp kernel = declareKernel(rewriter, op, *call, args.size());
+    func::CallOp::create(rewriter, loc, kernel, args);
+    rewriter.eraseOp(op);
+    return success();
+  }
+};
+
 struct ConvertLinalgToKernelCallsPass
     : qopt::impl::ConvertLinalgToKernelCallsPassBase<
           ConvertLinalgToKernelCallsPass> {
@@ -470,15 +532,21 @@ struct ConvertLinalgToKernelCallsPass
 
 void mlir::qopt::populateLinalgToKernelCallsPatterns(
     RewritePatternSet &patterns) {
-  patterns
-      .add<ContractionToKernelCall, ConvToKernelCall, QuantMatmulToKernelCall>(
-          patterns.getContext());
+  patterns.add<ContractionToKernelCall, ConvToKernelCall>(
+      patterns.getContext());
+  patterns.add<QuantMatmulToKernelCall>(patterns.getContext(), /*cpu=*/true);
   patterns.add<TernaryMatmulToKernelCall>(patterns.getContext());
   patterns.add<Sparse24MatmulToKernelCall>(patterns.getContext());
   patterns.add<Conv1DToKernelCall>(patterns.getContext());
+  patterns.add<RowAbsMaxToKernelCall>(patterns.getContext());
 }
 
 void mlir::qopt::populateQuantKernelCallsPatterns(RewritePatternSet &patterns) {
-  patterns.add<QuantMatmulToKernelCall, TernaryMatmulToKernelCall>(
-      patterns.getContext());
+  patterns.add<QuantMatmulToKernelCall>(patterns.getContext(), /*cpu=*/false);
+  patterns.add<TernaryMatmulToKernelCall>(patterns.getContext());
+}
+
+void mlir::qopt::populateFloatMatmulKernelCallsPatterns(
+    RewritePatternSet &patterns) {
+  patterns.add<ContractionToKernelCall>(patterns.getContext());
 }

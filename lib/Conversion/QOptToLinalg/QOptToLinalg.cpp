@@ -647,18 +647,18 @@ Value rowScales(OpBuilder &b, Location loc, Value x2d) {
   Value init = emptyTensor(b, loc, rowTy, {{x2d, 0}});
   Value zero = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(0));
   Value acc = linalg::FillOp::create(b, loc, zero, init).getResult(0);
-  Value absmax =
-      linalg::GenericOp::create(
-          b, loc, rowTy, ValueRange{x2d}, ValueRange{acc},
-          ArrayRef<AffineMap>{mapOf(ctx, 2, {0, 1}), mapOf(ctx, 2, {0})},
-          iteratorsOf(1, 1),
-          [](OpBuilder &nb, Location l, ValueRange args) {
-            Value a = math::AbsFOp::create(nb, l, args[0]);
-            linalg::YieldOp::create(
-                nb, l,
-                arith::MaximumFOp::create(nb, l, args[1], a).getResult());
-          })
-          .getResult(0);
+  // The runtime's vectorized row reduction takes it over on the CPU
+  // (library_call; generated loops ran it scalar).
+  auto absmaxOp = linalg::GenericOp::create(
+      b, loc, rowTy, ValueRange{x2d}, ValueRange{acc},
+      ArrayRef<AffineMap>{mapOf(ctx, 2, {0, 1}), mapOf(ctx, 2, {0})},
+      iteratorsOf(1, 1), [](OpBuilder &nb, Location l, ValueRange args) {
+        Value a = math::AbsFOp::create(nb, l, args[0]);
+        linalg::YieldOp::create(
+            nb, l, arith::MaximumFOp::create(nb, l, args[1], a).getResult());
+      });
+  absmaxOp.setLibraryCallAttr(b.getStringAttr("qopt_kernel_row_absmax_f32"));
+  Value absmax = absmaxOp.getResult(0);
   Value init2 = emptyTensor(b, loc, rowTy, {{x2d, 0}});
   return linalg::GenericOp::create(
              b, loc, rowTy, ValueRange{absmax}, ValueRange{init2},

@@ -274,10 +274,26 @@ LogicalResult GraphImporter::importNode(const onnx::NodeProto &node,
   if (!fn)
     return n.emitError() << "operator '" << node.op_type()
                          << "' is not supported";
+  // Sequences and empty optionals reach only the builders that know them
+  // (Ops/Sequences.cpp, If, Loop); the others take tensors.
+  if (!takesNonTensorInputs(node.op_type()))
+    for (int64_t i = 0; i < node.input_size(); ++i) {
+      if (node.input(i).empty() || lookup(node.input(i))->isTensor())
+        continue;
+      return n.emitError() << "input #" << i << " ('" << node.input(i)
+                           << "') is "
+                           << (lookup(node.input(i))->isSequence()
+                                   ? "a sequence"
+                                   : "an empty optional")
+                           << "; " << node.op_type() << " takes tensors";
+    }
   // Nodes computing on constants only (shapes, axes, pads) are evaluated
   // as they are imported, so that later builders see constants.
   bool allConstant = llvm::all_of(node.input(), [&](const std::string &in) {
-    return in.empty() || lookup(in)->value.getDefiningOp<arith::ConstantOp>();
+    if (in.empty())
+      return true;
+    Value v = lookup(in)->value;
+    return v && v.getDefiningOp<arith::ConstantOp>();
   });
   Block *block = b.getInsertionBlock();
   Operation *last = b.getInsertionPoint() == block->begin()
@@ -291,10 +307,17 @@ LogicalResult GraphImporter::importNode(const onnx::NodeProto &node,
   if (allConstant && node.input_size() > 0) {
     DenseMap<Value, Value> replaced = evaluateConstantOps(b, *block, last);
     if (!replaced.empty()) {
+      std::function<void(GraphValue &)> follow = [&](GraphValue &v) {
+        if (v.value)
+          if (Value c = replaced.lookup(v.value))
+            v.value = c;
+        if (v.sequence)
+          for (GraphValue &e : *v.sequence)
+            follow(e);
+      };
       for (auto &scope : scopes)
         for (auto &entry : scope)
-          if (Value c = replaced.lookup(entry.second.value))
-            entry.second.value = c;
+          follow(entry.second);
       for (auto &entry : transposedWeights)
         if (Value c = replaced.lookup(entry.second))
           entry.second = c;
@@ -368,6 +391,17 @@ GraphImporter::importSubgraph(const onnx::GraphProto &graph,
   if (failed(checkSingleDefinitions(graph, fileLoc)))
     return failure();
   for (auto [i, in] : llvm::enumerate(graph.input())) {
+    if (!inputs[i].isTensor()) {
+      if (in.has_type() && in.type().has_tensor_type())
+        return mlir::emitError(loc)
+               << what << " input '" << in.name()
+               << "' is declared a tensor, the node gives "
+               << (inputs[i].isSequence() ? "a sequence" : "an empty optional");
+      continue;
+    }
+    if (in.has_type() &&
+        (in.type().has_sequence_type() || in.type().has_optional_type()))
+      continue; // a tensor passed as a present optional
     if (in.has_type() && !in.type().has_tensor_type())
       return mlir::emitError(loc) << what << " input '" << in.name()
                                   << "': only tensor values are supported";
@@ -516,9 +550,87 @@ GraphImporter::importModel(const onnx::ModelProto &model) {
       return nullptr;
     }
 
+  // Sequence and optional inputs (docs/Import/Sequences.md): a sequence of
+  // N elements (--pin-shape x=seq:N) is N tensor arguments x[0]...; an
+  // empty optional (--pin-shape x=none) none; a present optional is its
+  // element. What each graph input binds: (arguments taken, kind) with
+  // kind -1 a tensor, -2 an empty optional, N >= 0 a sequence of N.
+  SmallVector<std::tuple<std::string, int64_t, int32_t>> inputForms;
+  std::vector<onnx::ValueInfoProto> argInfos;
   for (const auto &in : graph.input()) {
     if (initNames.contains(in.name()))
       continue;
+    Location inLoc = NameLoc::get(StringAttr::get(ctx, in.name()), fileLoc);
+    const onnx::TypeProto *tp = in.has_type() ? &in.type() : nullptr;
+    bool optional = tp && tp->has_optional_type();
+    if (optional)
+      tp = &tp->optional_type().elem_type();
+    if (options.emptyOptionals.count(in.name())) {
+      if (!optional) {
+        mlir::emitError(inLoc)
+            << "graph input '" << in.name() << "': --pin-shape " << in.name()
+            << "=none needs an optional input";
+        return nullptr;
+      }
+      int32_t dt =
+          tp->has_tensor_type() ? tp->tensor_type().elem_type()
+          : tp->has_sequence_type() &&
+                  tp->sequence_type().elem_type().has_tensor_type()
+              ? tp->sequence_type().elem_type().tensor_type().elem_type()
+              : kUndefined;
+      inputForms.push_back({in.name(), -2, dt});
+      continue;
+    }
+    if (tp && tp->has_sequence_type()) {
+      auto len = options.sequenceLengths.find(in.name());
+      if (len == options.sequenceLengths.end()) {
+        mlir::emitError(inLoc)
+            << "graph input '" << in.name()
+            << "' is a sequence; give its length with --pin-shape " << in.name()
+            << "=seq:N (and its elements' shapes with "
+            << "--pin-shape '" << in.name() << "[K]=DIMS')";
+        return nullptr;
+      }
+      const onnx::TypeProto &et = tp->sequence_type().elem_type();
+      if (!et.has_tensor_type()) {
+        mlir::emitError(inLoc) << "graph input '" << in.name()
+                               << "': only sequences of tensors are supported";
+        return nullptr;
+      }
+      for (int64_t k = 0; k < len->second; ++k) {
+        onnx::ValueInfoProto info;
+        info.set_name(in.name() + "[" + std::to_string(k) + "]");
+        *info.mutable_type() = et;
+        argInfos.push_back(std::move(info));
+      }
+      inputForms.push_back(
+          {in.name(), len->second, et.tensor_type().elem_type()});
+      continue;
+    }
+    onnx::ValueInfoProto info = in;
+    if (optional)
+      *info.mutable_type() = *tp;
+    argInfos.push_back(std::move(info));
+    inputForms.push_back({in.name(), -1, 0});
+  }
+  for (const auto &[name, len] : options.sequenceLengths)
+    if (llvm::none_of(inputForms, [&](const auto &f) {
+          return std::get<0>(f) == name.str() && std::get<1>(f) >= 0;
+        })) {
+      mlir::emitError(fileLoc) << "--pin-shape " << name.str()
+                               << "=seq:N names no sequence graph input";
+      return nullptr;
+    }
+  for (const auto &entry : options.emptyOptionals)
+    if (llvm::none_of(graph.input(), [&](const onnx::ValueInfoProto &in) {
+          return in.name() == entry.getKey();
+        })) {
+      mlir::emitError(fileLoc)
+          << "--pin-shape " << entry.getKey() << "=none names no graph input";
+      return nullptr;
+    }
+
+  for (const auto &in : argInfos) {
     SmallVector<Attribute> dimParams;
     int32_t dtype = 0;
     FailureOr<RankedTensorType> ty = inputType(in, dimParams, dtype);
@@ -550,9 +662,25 @@ GraphImporter::importModel(const onnx::ModelProto &model) {
   auto func =
       func::FuncOp::create(b, fileLoc, "main", b.getFunctionType(argTypes, {}));
   Block *entry = func.addEntryBlock();
-  for (auto [i, a] : llvm::enumerate(args)) {
-    bind(a.first, GraphValue{entry->getArgument(i), a.second});
+  for (auto [i, a] : llvm::enumerate(args))
     argDimParams[entry->getArgument(i)] = paramsOfArgs[i];
+  {
+    int64_t next = 0;
+    for (const auto &[name, kind, dt] : inputForms) {
+      if (kind == -2) {
+        bind(name, GraphValue::makeNone(dt));
+        continue;
+      }
+      if (kind == -1) {
+        bind(name, GraphValue{entry->getArgument(next), args[next].second});
+        ++next;
+        continue;
+      }
+      std::vector<GraphValue> elements;
+      for (int64_t k = 0; k < kind; ++k, ++next)
+        elements.push_back({entry->getArgument(next), args[next].second});
+      bind(name, GraphValue::makeSequence(std::move(elements), dt));
+    }
   }
   b.setInsertionPointToStart(entry);
 
@@ -580,6 +708,22 @@ GraphImporter::importModel(const onnx::ModelProto &model) {
           << "graph output '" << out.name() << "' is not produced by any node";
       return nullptr;
     }
+    // A sequence output is one result per element, out[0]...; an empty
+    // optional none (docs/Import/Sequences.md).
+    if (v->isSequence()) {
+      for (auto [k, e] : llvm::enumerate(*v->sequence)) {
+        results.push_back(e.value);
+        resultAttrs.push_back(b.getDictionaryAttr(
+            {b.getNamedAttr(
+                 "onnx.name",
+                 b.getStringAttr(out.name() + "[" + std::to_string(k) + "]")),
+             b.getNamedAttr("onnx.dtype",
+                            b.getStringAttr(dtypeName(e.dtype)))}));
+      }
+      continue;
+    }
+    if (v->none)
+      continue;
     results.push_back(v->value);
     SmallVector<NamedAttribute> attrs{
         b.getNamedAttr("onnx.name", b.getStringAttr(out.name())),

@@ -152,6 +152,19 @@ std::string mlir::qopt::parsePinnedShape(StringRef spec,
   auto [name, dims] = spec.rsplit('=');
   if (name.empty() || !spec.contains('='))
     return ("--pin-shape expects NAME=DxDxD, got '" + spec + "'").str();
+  // The form of a sequence or optional input (docs/Import/Sequences.md).
+  if (dims == "none") {
+    options.emptyOptionals[name] = true;
+    return "";
+  }
+  if (dims.consume_front("seq:")) {
+    int64_t n;
+    if (dims.getAsInteger(10, n) || n < 0 || n > 1000000)
+      return "--pin-shape " + spec.str() +
+             ": expected seq:N with N a sequence length";
+    options.sequenceLengths[name] = n;
+    return "";
+  }
   SmallVector<int64_t> d;
   std::string err = parseDims(dims, d);
   if (!err.empty())

@@ -60,7 +60,7 @@ ONNXNode::ONNXNode(GraphImporter &importer, const onnx::NodeProto &proto,
 }
 
 bool ONNXNode::hasInput(int64_t i) const {
-  return i < numInputs() && inputs[i].value;
+  return i < numInputs() && inputs[i].isPresent();
 }
 
 RankedTensorType ONNXNode::inputType(int64_t i) const {
@@ -74,6 +74,11 @@ bool ONNXNode::hasOutput(int64_t i) const {
 void ONNXNode::setOutput(int64_t i, Value v, int32_t dtype) {
   if (hasOutput(i))
     importer.bind(proto.output(i), GraphValue{v, dtype});
+}
+
+void ONNXNode::setOutputValue(int64_t i, const GraphValue &v) {
+  if (hasOutput(i))
+    importer.bind(proto.output(i), v);
 }
 
 LogicalResult ONNXNode::checkArity(int64_t minInputs, int64_t maxInputs,
@@ -294,6 +299,15 @@ FailureOr<const onnx::GraphProto *> ONNXNode::getGraph(StringRef name) {
   return &(*a)->g();
 }
 
+FailureOr<const onnx::TypeProto *> ONNXNode::getTypeProto(StringRef name) {
+  auto a = findAttr(name, onnx::AttributeProto::TYPE_PROTO);
+  if (failed(a))
+    return failure();
+  if (!*a)
+    return static_cast<const onnx::TypeProto *>(nullptr);
+  return &(*a)->tp();
+}
+
 SmallVector<std::string> ONNXNode::unreadAttributes() const {
   SmallVector<std::string> out;
   for (const auto &a : proto.attribute())
@@ -377,10 +391,13 @@ const OpRegistry &OpRegistry::get() {
     registerQuantizedOps(r);
     registerRecurrentOps(r);
     registerControlFlowOps(r);
+    registerModOps(r);
+    registerAttentionOps(r);
     registerLossOps(r);
     registerBitwiseOps(r);
     registerMathOps(r);
     registerScatterElementsOps(r);
+    registerSequenceOps(r);
     return r;
   }();
   return registry;

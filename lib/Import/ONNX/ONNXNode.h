@@ -19,7 +19,9 @@
 #include <onnx/onnx_pb.h>
 
 #include <functional>
+#include <memory>
 #include <optional>
+#include <vector>
 
 namespace mlir::qopt::onnx_import {
 
@@ -65,6 +67,32 @@ bool isFloatDType(int32_t dtype);
 struct GraphValue {
   Value value;
   int32_t dtype = kUndefined;
+  /// A sequence (docs/Import/Sequences.md): an import-time list of tensor
+  /// values, `value` null and `dtype` the element type. Never mutated once
+  /// bound, except to follow constants the importer re-evaluates.
+  std::shared_ptr<std::vector<GraphValue>> sequence;
+  /// An empty optional: `value` and `sequence` null, `dtype` the element
+  /// type when known. An optional with an element is that element.
+  bool none = false;
+
+  bool isTensor() const { return value && !sequence; }
+  bool isSequence() const { return sequence != nullptr; }
+  /// Whether this stands for a value at all (a tensor, a sequence or an
+  /// empty optional).
+  bool isPresent() const { return value || sequence || none; }
+  static GraphValue makeSequence(std::vector<GraphValue> elements,
+                                 int32_t dtype) {
+    GraphValue v;
+    v.dtype = dtype;
+    v.sequence = std::make_shared<std::vector<GraphValue>>(std::move(elements));
+    return v;
+  }
+  static GraphValue makeNone(int32_t dtype) {
+    GraphValue v;
+    v.dtype = dtype;
+    v.none = true;
+    return v;
+  }
 };
 
 class GraphImporter;
@@ -89,6 +117,9 @@ public:
   bool hasInput(int64_t i) const;
   /// Input `i` (must be given).
   Value input(int64_t i) const { return inputs[i].value; }
+  /// Input `i` as the importer holds it: a tensor, a sequence or an empty
+  /// optional (only the builders of Ops/Sequences.cpp see the latter two).
+  const GraphValue &inputValue(int64_t i) const { return inputs[i]; }
   int32_t inputDType(int64_t i) const { return inputs[i].dtype; }
   RankedTensorType inputType(int64_t i) const;
   /// Replaces input `i` for the builder (legacy forms rewritten to the
@@ -98,6 +129,8 @@ public:
   bool hasOutput(int64_t i) const;
   /// Binds output `i` to `v` with ONNX element type `dtype`.
   void setOutput(int64_t i, Value v, int32_t dtype);
+  /// Binds output `i` to a tensor, sequence or empty optional.
+  void setOutputValue(int64_t i, const GraphValue &v);
 
   /// Checks the number of inputs and outputs against the operator schema.
   LogicalResult checkArity(int64_t minInputs, int64_t maxInputs,
@@ -137,6 +170,8 @@ public:
   /// A graph attribute (If's branches, Loop's and Scan's body); nullptr
   /// when absent, failure (reported) when of another type.
   FailureOr<const onnx::GraphProto *> getGraph(StringRef name);
+  /// A type attribute (Optional's `type`); nullptr when absent.
+  FailureOr<const onnx::TypeProto *> getTypeProto(StringRef name);
   /// Attributes that were never read; called by the importer after the
   /// builder succeeded.
   SmallVector<std::string> unreadAttributes() const;
@@ -208,10 +243,17 @@ void registerConvOps(OpRegistry &r);
 void registerQuantizedOps(OpRegistry &r);
 void registerRecurrentOps(OpRegistry &r);
 void registerControlFlowOps(OpRegistry &r);
+void registerModOps(OpRegistry &r);
+void registerAttentionOps(OpRegistry &r);
 void registerLossOps(OpRegistry &r);
 void registerBitwiseOps(OpRegistry &r);
 void registerMathOps(OpRegistry &r);
 void registerScatterElementsOps(OpRegistry &r);
+void registerSequenceOps(OpRegistry &r);
+
+/// Whether the builder of `opType` takes sequences and empty optionals as
+/// inputs (Ops/Sequences.cpp; If and Loop); other builders get tensors only.
+bool takesNonTensorInputs(StringRef opType);
 
 } // namespace mlir::qopt::onnx_import
 

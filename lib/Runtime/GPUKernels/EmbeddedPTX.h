@@ -28,6 +28,10 @@ extern const std::size_t kGemvPTXCount;
 extern const EmbeddedPTX kQMatmulPTX[];
 extern const std::size_t kQMatmulPTXCount;
 
+/// GPUKernels/FloatMatmul.cu: compiled models' float32 matmuls.
+extern const EmbeddedPTX kFloatMatmulPTX[];
+extern const std::size_t kFloatMatmulPTXCount;
+
 } // namespace qopt::rt
 
 #endif // QOPT_LIB_RUNTIME_GPUKERNELS_EMBEDDEDPTX_H

@@ -145,10 +145,30 @@ def GPUQuantKernelCallsPass
     dynamic one at run time (`scf.if` over the kernel call and an untagged
     copy for the tensor-core kernels). Ternary ones need K % 64 == 0, else
     the generic lowering keeps them.
+
+    With `float-matmuls` (default), float32 contractions (MatMul, batched
+    MatMul, Gemm / linear layers, up to two batch dims, any strides) become
+    calls of `qopt_cuda_matmul_f32` with the CPU kernel's arguments
+    (`qopt_kernel_matmul_f32`'s) plus `precision` and the stream: tiled
+    tensor-core kernels (3xTF32 for `f32`, the default, whose error is that
+    of a float32 product; one TF32 product for `tf32`; `fma`: float32 FMAs
+    on the CUDA cores). docs/Runtime/CUDA.md.
   }];
   let options = [
     Option<"maxInt8Rows", "max-int8-rows", "int64_t", /*default=*/"16",
            "Largest static M of a W8A8 matmul the GEMV kernel takes">,
+    Option<"floatMatmuls", "float-matmuls", "bool", /*default=*/"true",
+           "float32 contractions call qopt_cuda_matmul_f32">,
+    Option<"precision", "precision", "::mlir::qopt::GpuPrecision",
+           "::mlir::qopt::GpuPrecision::F32",
+           "How qopt_cuda_matmul_f32 multiplies",
+           [{::llvm::cl::values(
+             clEnumValN(::mlir::qopt::GpuPrecision::F32, "f32",
+                        "3xTF32 on the tensor cores (float32 accuracy)"),
+             clEnumValN(::mlir::qopt::GpuPrecision::TF32, "tf32",
+                        "one TF32 product (10-bit mantissas)"),
+             clEnumValN(::mlir::qopt::GpuPrecision::FMA, "fma",
+                        "float32 FMAs on the CUDA cores"))}]>,
   ];
   let dependentDialects = ["::mlir::func::FuncDialect",
                            "::mlir::arith::ArithDialect",

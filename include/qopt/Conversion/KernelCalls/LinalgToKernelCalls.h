@@ -24,6 +24,10 @@ void populateLinalgToKernelCallsPatterns(RewritePatternSet &patterns);
 /// CPU kernels' arguments (the NVPTX pipeline renames them).
 void populateQuantKernelCallsPatterns(RewritePatternSet &patterns);
 
+/// float32 contractions as `qopt_kernel_matmul_f32` calls (the first
+/// pattern of populateLinalgToKernelCallsPatterns alone).
+void populateFloatMatmulKernelCallsPatterns(RewritePatternSet &patterns);
+
 } // namespace qopt
 } // namespace mlir
 

@@ -5,6 +5,7 @@
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/IR/BuiltinAttributes.h"
 #include "mlir/IR/DialectImplementation.h"
+#include "mlir/IR/DialectResourceBlobManager.h"
 #include "mlir/IR/SymbolTable.h"
 #include "mlir/IR/TypeUtilities.h"
 #include "llvm/ADT/DenseMap.h"
@@ -228,6 +229,36 @@ LogicalResult ObserveOp::verify() {
                              "got ")
                  << v;
     }
+  }
+  bool moments = getKind() == ObserverKind::SecondMoment;
+  if (moments && (getStatistics() || getCalibration() || getChannelAbsmax()))
+    return emitOpError("a second_moment observer carries second_moment, not "
+                       "statistics, calibration or channel_absmax");
+  if (!moments && (getSecondMoment() || getWindow()))
+    return emitOpError("second_moment and window are for second_moment "
+                       "observers, this one is ")
+           << stringifyObserverKind(getKind());
+  if (moments) {
+    auto type = getInput().getType();
+    int64_t rank = type.getRank(), k = ShapedType::kDynamic;
+    if (auto window = getWindow()) {
+      if (window->size() != 6 ||
+          llvm::any_of(*window, [](int64_t v) { return v < 1; }))
+        return emitOpError("window must be [kh, kw, stride h, stride w, "
+                           "dilation h, dilation w], all >= 1");
+      if (rank != 4)
+        return emitOpError("a window needs an NCHW input, got rank ") << rank;
+      if (!type.isDynamicDim(1))
+        k = type.getDimSize(1) * (*window)[0] * (*window)[1];
+    } else if (rank < 1) {
+      return emitOpError("a second_moment observer needs rank >= 1");
+    } else if (!type.isDynamicDim(rank - 1)) {
+      k = type.getDimSize(rank - 1);
+    }
+    if (auto sm = getSecondMomentAttr();
+        sm && !ShapedType::isDynamic(k) && sm.getSize() != k)
+      return emitOpError("second_moment has rows of ")
+             << sm.getSize() << " values, the observed rows have " << k;
   }
   if (auto absmax = getChannelAbsmax()) {
     int64_t channels = getInput().getType().getShape().back();
@@ -669,6 +700,43 @@ HistogramAttr::verify(function_ref<InFlightDiagnostic()> emitError,
     if (!(c >= 0))
       return emitError() << "histogram bin counts must be >= 0";
   return success();
+}
+
+LogicalResult
+SecondMomentAttr::verify(function_ref<InFlightDiagnostic()> emitError,
+                         int64_t rows, DenseF64ArrayAttr mean,
+                         ElementsAttr matrix) {
+  if (rows < 1)
+    return emitError() << "second_moment rows must be >= 1, got " << rows;
+  if (!mean || mean.empty())
+    return emitError() << "second_moment mean must not be empty";
+  int64_t k = int64_t(mean.size());
+  auto type = dyn_cast<RankedTensorType>(matrix.getShapedType());
+  if (!type || !type.getElementType().isF64() || type.getRank() != 2 ||
+      type.getDimSize(0) != k || type.getDimSize(1) != k)
+    return emitError() << "second_moment matrix must be tensor<" << k << "x"
+                       << k << "xf64> (mean has " << k << " values), got "
+                       << matrix.getShapedType();
+  for (double v : mean.asArrayRef())
+    if (!std::isfinite(v))
+      return emitError() << "second_moment mean values must be finite";
+  return success();
+}
+
+std::optional<std::vector<double>> SecondMomentAttr::getMatrixValues() const {
+  ElementsAttr m = getMatrix();
+  if (auto r = dyn_cast<DenseF64ResourceElementsAttr>(m)) {
+    if (auto arr = r.tryGetAsArrayRef())
+      return std::vector<double>(arr->begin(), arr->end());
+    return std::nullopt;
+  }
+  if (auto d = dyn_cast<DenseElementsAttr>(m)) {
+    std::vector<double> out;
+    for (double v : d.getValues<double>())
+      out.push_back(v);
+    return out;
+  }
+  return std::nullopt;
 }
 
 LogicalResult

@@ -70,6 +70,9 @@ struct CalibratePass : mlir::qopt::impl::CalibratePassBase<CalibratePass> {
     MLIRContext *ctx = &getContext();
     Type i8 = IntegerType::get(ctx, 8), f32 = Float32Type::get(ctx);
     WalkResult result = module.walk([&](ObserveOp op) {
+      // GPTQ's and bias correction's moments are qopt-quantize's.
+      if (op.getKind() == ObserverKind::SecondMoment)
+        return WalkResult::advance();
       HistogramAttr stats = op.getStatisticsAttr();
       if (!stats) {
         op.emitOpError("qopt-calibrate: observer ")

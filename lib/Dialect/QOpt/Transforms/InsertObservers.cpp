@@ -13,6 +13,8 @@
 #include "mlir/Dialect/Linalg/IR/LinalgInterfaces.h"
 #include "mlir/IR/Matchers.h"
 
+#include <map>
+
 namespace mlir::qopt {
 #define GEN_PASS_DEF_INSERTOBSERVERSPASS
 #include "qopt/Dialect/QOpt/Transforms/Passes.h.inc"
@@ -96,6 +98,8 @@ struct InsertObserversPass
         return 1;
       return std::nullopt;
     };
+    if (kind == ObserverKind::SecondMoment)
+      return insertSecondMoments(operands, nextId);
     DenseMap<std::pair<Value, int64_t>, Value> observed;
     OpBuilder b(&getContext());
     for (OpOperand *operand : operands) {
@@ -113,6 +117,59 @@ struct InsertObserversPass
         obs = op;
       }
       operand->set(obs);
+    }
+  }
+
+  /// second_moment observers (GPTQ, bias correction): on the input of the
+  /// layers qopt-quantize rewrites (qopt.linear, NCHW convolutions), with
+  /// a convolution's window so that the runtime sees its im2col rows. An
+  /// input that already has an observer of another kind (w8a8's ranges)
+  /// gets this one in front of it: x → second_moment → histogram → layer.
+  void insertSecondMoments(ArrayRef<OpOperand *> operands, int64_t nextId) {
+    std::map<std::pair<void *, SmallVector<int64_t>>, Value> observed;
+    OpBuilder b(&getContext());
+    for (OpOperand *operand : operands) {
+      SmallVector<int64_t> window;
+      Operation *owner = operand->getOwner();
+      if (auto conv = dyn_cast<linalg::Conv2DNchwFchwOp>(owner)) {
+        auto filterTy =
+            dyn_cast<RankedTensorType>(conv.getDpsInputs()[1].getType());
+        if (!filterTy || !filterTy.hasStaticShape())
+          continue;
+        auto strides = conv.getStrides().getValues<int64_t>();
+        auto dilations = conv.getDilations().getValues<int64_t>();
+        window = {filterTy.getDimSize(2),
+                  filterTy.getDimSize(3),
+                  strides[0],
+                  strides[1],
+                  dilations[0],
+                  dilations[1]};
+      } else if (!isa<LinearOp>(owner)) {
+        continue; // not a layer qopt-quantize rewrites
+      }
+      // Observe below any observer already there.
+      Value v = operand->get();
+      OpOperand *target = operand;
+      while (auto prev = v.getDefiningOp<ObserveOp>()) {
+        if (prev.getKind() == ObserverKind::SecondMoment) {
+          target = nullptr; // already observed
+          break;
+        }
+        target = &prev->getOpOperand(0);
+        v = prev.getInput();
+      }
+      if (!target || isConstant(v) || !isa<RankedTensorType>(v.getType()))
+        continue;
+      Value &obs = observed[{v.getAsOpaquePointer(), window}];
+      if (!obs) {
+        b.setInsertionPointAfterValue(v);
+        auto op = ObserveOp::create(b, v.getLoc(), v, nextId++,
+                                    ObserverKind::SecondMoment);
+        if (!window.empty())
+          op.setWindow(window);
+        obs = op;
+      }
+      target->set(obs);
     }
   }
 };

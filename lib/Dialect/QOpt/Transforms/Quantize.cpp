@@ -17,9 +17,11 @@
 //===----------------------------------------------------------------------===//
 
 #include "IntegerConv.h"
+#include "WeightRounding.h"
 #include "WeightValues.h"
 #include "qopt/Dialect/QOpt/IR/QOptOps.h"
 #include "qopt/Dialect/QOpt/Transforms/Passes.h"
+#include "qopt/Support/GPTQ.h"
 #include "qopt/Support/Int4Blocks.h"
 #include "qopt/Support/NF4.h"
 #include "qopt/Support/QuantMath.h"
@@ -190,6 +192,24 @@ struct QuantizePass : mlir::qopt::impl::QuantizePassBase<QuantizePass> {
                                 "symmetric int4; uint4 takes mse or minmax");
       return signalPassFailure();
     }
+    if (weightRounding == WeightRounding::GPTQ &&
+        (scheme == QuantScheme::NF4 ||
+         (scheme == QuantScheme::W4 && !weightSymmetric))) {
+      module.emitError("qopt-quantize: weight-rounding=gptq is for w8a8, "
+                       "w8a8-dynamic, w8 and symmetric w4 weights, not ")
+          << (scheme == QuantScheme::NF4 ? "nf4" : "asymmetric uint4");
+      return signalPassFailure();
+    }
+    if (biasCorrection && scheme == QuantScheme::NF4) {
+      module.emitError("qopt-quantize: bias-correction is not supported for "
+                       "nf4");
+      return signalPassFailure();
+    }
+    if (!(gptqDamp >= 0 && gptqDamp < 1)) {
+      module.emitError("qopt-quantize: gptq-damp must be in [0, 1), got ")
+          << gptqDamp;
+      return signalPassFailure();
+    }
     if (isBlocked4() && (groupSize <= 0 || groupSize % 2 != 0)) {
       module.emitError("qopt-quantize: group-size must be a positive even "
                        "number, got ")
@@ -284,6 +304,13 @@ struct QuantizePass : mlir::qopt::impl::QuantizePassBase<QuantizePass> {
     }
     // Observers all of whose consumers were quantized are done with, and
     // so are the float weights nothing reads any more.
+    // The moments of the layers quantized here are used up (those of
+    // layers left float stay: --accuracy-target quantizes them later).
+    for (Operation *op : usedMoments) {
+      auto observer = cast<ObserveOp>(op);
+      observer.getResult().replaceAllUsesWith(observer.getInput());
+      observer->erase();
+    }
     module.walk([](ObserveOp observer) {
       if (observer->use_empty())
         observer->erase();
@@ -346,7 +373,7 @@ struct QuantizePass : mlir::qopt::impl::QuantizePassBase<QuantizePass> {
       std::vector<float> padded = padColumns(w, n, k, kp);
       return storeBlocked(b, loc, padded, n, kp, name);
     }
-    std::optional<ChannelInt8> q = quantizePerChannel(w, weightTy.getShape());
+    std::optional<ChannelInt8> q = weightPerChannel(w, weightTy.getShape());
     if (!q)
       return failure();
     out.format = WeightFormat::Int8;
@@ -365,6 +392,10 @@ struct QuantizePass : mlir::qopt::impl::QuantizePassBase<QuantizePass> {
                                        int64_t k, const std::string &name) {
     Type f32 = b.getF32Type(), i8 = b.getI8Type();
     StoredWeight out;
+    if (!llvm::all_of(w, [](float v) { return std::isfinite(v); })) {
+      currentOp->emitOpError("qopt-quantize: the weight is not finite");
+      return failure();
+    }
     if (scheme == QuantScheme::NF4) {
       std::vector<uint8_t> packed;
       std::vector<float> absmax;
@@ -397,9 +428,22 @@ struct QuantizePass : mlir::qopt::impl::QuantizePassBase<QuantizePass> {
     else if (int4Scale == Int4ScaleMethod::MinMax)
       method = ::qopt::Int4Scale::MinMax;
     std::optional<Blocked4> q =
-        quantizeBlocked4(w, n, k, groupSize, weightSymmetric, method);
+        moments && weightRounding == WeightRounding::GPTQ
+            ? gptqBlocked4(w, n, k)
+            : quantizeBlocked4(w, n, k, groupSize, weightSymmetric, method);
     if (!q)
       return failure();
+    if (moments) {
+      // What the codes stand for, and round-to-nearest's for comparison.
+      std::optional<Blocked4> nearest =
+          weightRounding == WeightRounding::GPTQ
+              ? quantizeBlocked4(w, n, k, groupSize, weightSymmetric, method)
+              : q;
+      if (!nearest)
+        return failure();
+      dequantized = dequantizeBlocked4(*q, n, k);
+      nearestDequantized = dequantizeBlocked4(*nearest, n, k);
+    }
     out.format = weightSymmetric ? WeightFormat::Int4 : WeightFormat::UInt4;
     out.group = groupSize;
     out.weight = blobConstant<int8_t>(
@@ -438,7 +482,7 @@ struct QuantizePass : mlir::qopt::impl::QuantizePassBase<QuantizePass> {
       skip = NotQuantizedReason::DynamicWeight;
     if (skip)
       return success();
-    auto observer = op.getInput().getDefiningOp<ObserveOp>();
+    ObserveOp observer = rangeObserver(op.getInput());
     ActivationMode activation =
         scheme == QuantScheme::W8A8          ? ActivationMode::Static
         : scheme == QuantScheme::W8A8Dynamic ? ActivationMode::Dynamic
@@ -449,6 +493,8 @@ struct QuantizePass : mlir::qopt::impl::QuantizePassBase<QuantizePass> {
     }
     int64_t n = weightTy.getDimSize(0), k = weightTy.getDimSize(1);
     std::string name = layer.empty() ? std::string("weight") : layer;
+    if (failed(loadMoments(op, op.getInput(), name)))
+      return failure();
     OpBuilder b(op);
     Location loc = op.getLoc();
 
@@ -466,12 +512,16 @@ struct QuantizePass : mlir::qopt::impl::QuantizePassBase<QuantizePass> {
       Value &wdq = qdqWeights[op.getWeight()];
       if (!wdq) {
         std::optional<ChannelInt8> q =
-            quantizePerChannel(*w, weightTy.getShape());
+            weightPerChannel(*w, weightTy.getShape());
         if (!q)
-          return op.emitOpError("qopt-quantize: the weight is not finite");
+          return failure();
         OpBuilder wb = sharedWeightBuilder(op.getWeight(), op);
         wdq = qdqWeight(wb, loc, op.getWeight(), *q, name);
+        dequantizedOf[op.getWeight()] = dequantized;
+        nearestOf[op.getWeight()] = nearestDequantized;
       }
+      if (failed(correctLinear(op, *w, n, k, name)))
+        return failure();
       replacedWeights.insert(op.getWeight());
       op.getInputMutable().assign(*act);
       op.getWeightMutable().assign(wdq);
@@ -486,9 +536,13 @@ struct QuantizePass : mlir::qopt::impl::QuantizePassBase<QuantizePass> {
       FailureOr<StoredWeight> made =
           storeWeight(wb, loc, *w, weightTy, name, blocked);
       if (failed(made))
-        return op.emitOpError("qopt-quantize: the weight is not finite");
+        return failure();
       stored = *made;
+      dequantizedOf[op.getWeight()] = dequantized;
+      nearestOf[op.getWeight()] = nearestDequantized;
     }
+    if (failed(correctLinear(op, *w, n, k, name)))
+      return failure();
     Value weight = stored.weight, scale = stored.scale,
           zeroPoint = stored.zeroPoint;
     MLIRContext *ctx = b.getContext();
@@ -536,24 +590,29 @@ struct QuantizePass : mlir::qopt::impl::QuantizePassBase<QuantizePass> {
       skip = NotQuantizedReason::DynamicWeight;
     else if (scheme == QuantScheme::W8A8Dynamic)
       skip = NotQuantizedReason::Scheme; // per-token scales: linear layers
-    auto observer = input->get().getDefiningOp<ObserveOp>();
+    ObserveOp observer = rangeObserver(input->get());
     if (!skip && scheme == QuantScheme::W8A8 && !observer)
       skip = NotQuantizedReason::NotCalibrated;
     if (skip)
       return success();
+    std::string name = layer.empty() ? std::string("weight") : layer;
+    if (failed(loadMoments(op, input->get(), name)))
+      return failure();
     OpBuilder b(op);
     if (scheme == QuantScheme::W8A8 && form == QuantizedLinearForm::QLinear)
       return integerConv(b, conv, observer, *w, layer);
     Value &wdq = qdqWeights[filter->get()];
     if (!wdq) {
-      std::optional<ChannelInt8> q =
-          quantizePerChannel(*w, filterTy.getShape());
+      std::optional<ChannelInt8> q = weightPerChannel(*w, filterTy.getShape());
       if (!q)
-        return op->emitOpError("qopt-quantize: the weight is not finite");
+        return failure();
       OpBuilder wb = sharedWeightBuilder(filter->get(), op);
-      wdq = qdqWeight(wb, op->getLoc(), filter->get(), *q,
-                      layer.empty() ? "weight" : layer);
+      wdq = qdqWeight(wb, op->getLoc(), filter->get(), *q, name);
+      dequantizedOf[filter->get()] = dequantized;
+      nearestOf[filter->get()] = nearestDequantized;
     }
+    if (failed(correctConv(conv, *w, filterTy, name)))
+      return failure();
     if (scheme == QuantScheme::W8A8) {
       FailureOr<Value> act = qdqActivation(observer);
       if (failed(act))
@@ -578,15 +637,276 @@ struct QuantizePass : mlir::qopt::impl::QuantizePassBase<QuantizePass> {
     FailureOr<quant::UniformQuantizedType> obsTy = observerType(observer);
     if (failed(obsTy))
       return failure();
-    std::optional<ChannelInt8> q = quantizePerChannel(w, filterTy.getShape());
+    std::optional<ChannelInt8> q = weightPerChannel(w, filterTy.getShape());
     if (!q)
-      return conv->emitOpError("qopt-quantize: the weight is not finite");
+      return failure();
+    dequantizedOf[filter] = dequantized;
+    nearestOf[filter] = nearestDequantized;
+    if (failed(
+            correctConv(conv, w, filterTy, layer.empty() ? "weight" : layer)))
+      return failure();
     replacedWeights.insert(filter);
     replaceWithIntegerConv(b, conv, observer.getInput(), obsTy->getScale(),
                            obsTy->getZeroPoint(), obsTy->isSigned(), q->values,
                            q->scales, layer.empty() ? "weight" : layer);
     return success();
   }
+
+  /// The range observer (w8a8's histogram) among the observers `v` is the
+  /// result of, skipping second_moment observers; null when none.
+  static ObserveOp rangeObserver(Value v) {
+    while (auto obs = v.getDefiningOp<ObserveOp>()) {
+      if (obs.getKind() != ObserverKind::SecondMoment)
+        return obs;
+      v = obs.getInput();
+    }
+    return nullptr;
+  }
+
+  /// The layer's input moments into `moments`, when GPTQ or bias
+  /// correction needs them; an error naming the layer when they are not
+  /// there.
+  LogicalResult loadMoments(Operation *op, Value input, StringRef name) {
+    moments.reset();
+    dequantized.clear();
+    nearestDequantized.clear();
+    currentOp = op;
+    currentName = name.str();
+    ObserveOp observer = findSecondMomentObserver(input);
+    if (observer)
+      usedMoments.insert(observer);
+    if (weightRounding != WeightRounding::GPTQ && !biasCorrection)
+      return success();
+    moments = readInputMoments(observer);
+    if (!moments)
+      return op->emitOpError("qopt-quantize: ")
+             << (weightRounding == WeightRounding::GPTQ ? "weight-rounding=gptq"
+                                                        : "bias-correction")
+             << " needs the input's second moment for layer '" << name
+             << "' (a second_moment observer with statistics: "
+                "qopt-insert-observers{kind=second_moment} then "
+                "qopt-collect-statistics; quant-compile: --calibration-data)";
+    return success();
+  }
+
+  /// int8 symmetric per output channel of a [N, ...] weight (flattened to
+  /// [N, K]): GPTQ's codes with the layer's moments, else round to nearest.
+  /// Records what the codes stand for (and nearest's) when moments are
+  /// there. Errors name the layer.
+  std::optional<ChannelInt8> weightPerChannel(const std::vector<float> &w,
+                                              ArrayRef<int64_t> shape) {
+    std::optional<ChannelInt8> nearest = quantizePerChannel(w, shape);
+    if (!nearest) {
+      currentOp->emitOpError("qopt-quantize: the weight is not finite");
+      return std::nullopt;
+    }
+    int64_t n = shape[0], k = int64_t(w.size()) / n;
+    auto deq = [&](const ChannelInt8 &q) {
+      std::vector<float> out(w.size());
+      for (int64_t r = 0; r < n; ++r)
+        for (int64_t c = 0; c < k; ++c)
+          out[size_t(r * k + c)] =
+              float(double(q.values[size_t(r * k + c)]) * q.scales[size_t(r)]);
+      return out;
+    };
+    if (!moments)
+      return nearest;
+    if (moments->k != k) {
+      currentOp->emitOpError("qopt-quantize: layer '")
+          << currentName << "': its input rows have " << moments->k
+          << " values, the weight " << k;
+      return std::nullopt;
+    }
+    nearestDequantized = deq(*nearest);
+    if (weightRounding != WeightRounding::GPTQ) {
+      dequantized = nearestDequantized;
+      return nearest;
+    }
+    ::qopt::GPTQOptions o;
+    o.qmin = -127;
+    o.qmax = 127;
+    o.percDamp = gptqDamp;
+    std::string error;
+    std::optional<::qopt::GPTQResult> g =
+        ::qopt::gptqQuantize(w, n, k, moments->matrix, o, error);
+    if (!g) {
+      currentOp->emitOpError("qopt-quantize: layer '")
+          << currentName << "': " << error << " (gptq-damp=" << gptqDamp
+          << "; a larger damping makes it definite)";
+      return std::nullopt;
+    }
+    ChannelInt8 out;
+    out.values = std::move(g->codes);
+    out.scales.assign(g->scales.begin(), g->scales.end());
+    dequantized = deq(out);
+    return out;
+  }
+
+  /// Symmetric int4 per group of `groupSize` by GPTQ ([n, k], k a multiple
+  /// of the group; the moments padded with dead inputs to match).
+  std::optional<Blocked4> gptqBlocked4(const std::vector<float> &w, int64_t n,
+                                       int64_t k) {
+    if (moments->k > k) {
+      currentOp->emitOpError("qopt-quantize: layer '")
+          << currentName << "': its input rows have " << moments->k
+          << " values, the weight " << k;
+      return std::nullopt;
+    }
+    InputMoments padded = padMoments(*moments, k);
+    ::qopt::GPTQOptions o;
+    o.qmin = -8;
+    o.qmax = 7;
+    o.groupSize = groupSize;
+    o.blockSize = groupSize * std::max<int64_t>(1, 128 / groupSize);
+    o.percDamp = gptqDamp;
+    std::string error;
+    std::optional<::qopt::GPTQResult> g =
+        ::qopt::gptqQuantize(w, n, k, padded.matrix, o, error);
+    if (!g) {
+      currentOp->emitOpError("qopt-quantize: layer '")
+          << currentName << "': " << error << " (gptq-damp=" << gptqDamp
+          << "; a larger damping makes it definite)";
+      return std::nullopt;
+    }
+    Blocked4 out;
+    out.packed.assign(size_t(n * k / 2), 0);
+    out.scales = std::move(g->scales);
+    out.zeroPoints.assign(out.scales.size(), 0);
+    for (int64_t r = 0; r < n; ++r)
+      for (int64_t c = 0; c < k; ++c) {
+        int nib = int(g->codes[size_t(r * k + c)]) & 15;
+        out.packed[size_t((r * k + c) / 2)] |= int8_t(nib << ((c % 2) * 4));
+      }
+    return out;
+  }
+
+  /// The values a 4-bit weight [n, kp] stands for, its first moments->k
+  /// columns ([n, k] as the layer sees them).
+  std::vector<float> dequantizeBlocked4(const Blocked4 &q, int64_t n,
+                                        int64_t kp) {
+    int64_t k = moments->k, groups = kp / groupSize;
+    std::vector<float> out(size_t(n * k));
+    for (int64_t r = 0; r < n; ++r)
+      for (int64_t c = 0; c < k; ++c) {
+        int nib = (q.packed[size_t((r * kp + c) / 2)] >> ((c % 2) * 4)) & 15;
+        int code = weightSymmetric ? ((nib ^ 8) - 8) : nib;
+        size_t g = size_t(r * groups + c / groupSize);
+        out[size_t(r * k + c)] =
+            float((code - q.zeroPoints[g]) * double(q.scales[g]));
+      }
+    return out;
+  }
+
+  /// The layer's rounding error (qopt.rounding_error) and, with
+  /// bias-correction, (W - Wq)·E[x] for its output channels; nothing
+  /// without moments.
+  std::optional<std::vector<float>> roundingOutcome(Operation *op, Value weight,
+                                                    const std::vector<float> &w,
+                                                    int64_t n, int64_t k) {
+    if (!moments)
+      return std::nullopt;
+    auto it = dequantizedOf.find(weight);
+    if (it == dequantizedOf.end() || it->second.size() != w.size())
+      return std::nullopt;
+    const std::vector<float> &wq = it->second;
+    // nearest's figures are those of this layer's first quantization of
+    // the weight (a shared weight is rounded once).
+    auto nearestIt = nearestOf.find(weight);
+    const std::vector<float> &nearest =
+        nearestIt != nearestOf.end() && nearestIt->second.size() == w.size()
+            ? nearestIt->second
+            : wq;
+    auto finite = [](double db) { return std::min(db, 999.0); };
+    double nearestDb = finite(roundingSQNR(w, nearest, n, k, *moments, false));
+    double db = finite(roundingSQNR(w, wq, n, k, *moments, biasCorrection));
+    op->setAttr(RoundingErrorAttr::getAttrName(),
+                RoundingErrorAttr::get(op->getContext(), weightRounding,
+                                       nearestDb, db, biasCorrection));
+    if (!biasCorrection)
+      return std::nullopt;
+    return meanOutputError(w, wq, n, k, moments->mean);
+  }
+
+  /// Bias correction of a linear layer: its bias plus (W - Wq)·E[x].
+  LogicalResult correctLinear(LinearOp op, const std::vector<float> &w,
+                              int64_t n, int64_t k, const std::string &name) {
+    std::optional<std::vector<float>> delta =
+        roundingOutcome(op, op.getWeight(), w, n, k);
+    if (!delta)
+      return success();
+    OpBuilder b(op);
+    auto vecTy = RankedTensorType::get({n}, b.getF32Type());
+    Value bias = op.getBias();
+    std::optional<std::vector<float>> old =
+        bias ? constantF32Values(bias)
+             : std::optional<std::vector<float>>(std::vector<float>(size_t(n)));
+    Value corrected;
+    if (old && int64_t(old->size()) == n) {
+      for (int64_t i = 0; i < n; ++i)
+        (*old)[size_t(i)] += (*delta)[size_t(i)];
+      corrected = blobConstant<float>(b, op.getLoc(), vecTy,
+                                      name + ".bias_corrected", *old);
+    } else {
+      Value d = blobConstant<float>(b, op.getLoc(), vecTy,
+                                    name + ".bias_correction", *delta);
+      corrected = arith::AddFOp::create(b, op.getLoc(), bias, d);
+    }
+    op.getBiasMutable().assign(corrected);
+    if (Operation *def = bias ? bias.getDefiningOp() : nullptr;
+        def && isa<arith::ConstantOp>(def) && def->use_empty())
+      def->erase();
+    return success();
+  }
+
+  /// Bias correction of a convolution: its init (bias broadcast) plus
+  /// (W - Wq)·E[patch] per output channel.
+  LogicalResult correctConv(linalg::Conv2DNchwFchwOp conv,
+                            const std::vector<float> &w,
+                            RankedTensorType filterTy,
+                            const std::string &name) {
+    int64_t n = filterTy.getDimSize(0), k = int64_t(w.size()) / n;
+    std::optional<std::vector<float>> delta =
+        roundingOutcome(conv, conv.getDpsInputOperand(1)->get(), w, n, k);
+    if (!delta)
+      return success();
+    OpBuilder b(conv);
+    Location loc = conv.getLoc();
+    OpOperand *initOperand = conv.getDpsInitOperand(0);
+    Value init = initOperand->get();
+    auto outTy = cast<RankedTensorType>(init.getType());
+    Value d =
+        blobConstant<float>(b, loc, RankedTensorType::get({n}, b.getF32Type()),
+                            name + ".bias_correction", *delta);
+    SmallVector<Value> dyn;
+    for (int64_t i = 0; i < outTy.getRank(); ++i)
+      if (outTy.isDynamicDim(i))
+        dyn.push_back(tensor::DimOp::create(b, loc, init, i));
+    Value empty = tensor::EmptyOp::create(b, loc, outTy.getShape(),
+                                          outTy.getElementType(), dyn);
+    MLIRContext *ctx = b.getContext();
+    AffineMap id = AffineMap::getMultiDimIdentityMap(4, ctx);
+    AffineMap perF = AffineMap::get(4, 0, getAffineDimExpr(1, ctx), ctx);
+    auto add = linalg::GenericOp::create(
+        b, loc, outTy, ValueRange{init, d}, ValueRange{empty},
+        ArrayRef<AffineMap>{id, perF, id},
+        SmallVector<utils::IteratorType>(4, utils::IteratorType::parallel),
+        [](OpBuilder &nb, Location l, ValueRange args) {
+          linalg::YieldOp::create(
+              nb, l,
+              arith::AddFOp::create(nb, l, args[0], args[1]).getResult());
+        });
+    initOperand->set(add.getResult(0));
+    return success();
+  }
+
+  /// Per layer: its input moments (GPTQ, bias correction), the values its
+  /// quantized weight stands for and round-to-nearest's.
+  std::optional<InputMoments> moments;
+  std::vector<float> dequantized, nearestDequantized;
+  Operation *currentOp = nullptr;
+  std::string currentName;
+  DenseMap<Value, std::vector<float>> dequantizedOf, nearestOf;
+  llvm::SetVector<Operation *> usedMoments;
 
   DenseMap<Operation *, Value> qdqOf;
   SetVector<Value> replacedWeights;

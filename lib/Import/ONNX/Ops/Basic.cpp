@@ -71,7 +71,8 @@ LogicalResult buildConstant(ONNXNode &n) {
 LogicalResult buildIdentity(ONNXNode &n) {
   if (failed(n.checkArity(1, 1, 1, 1)))
     return failure();
-  n.setOutput(0, n.input(0), n.inputDType(0));
+  // Tensors, sequences and optionals alike (Ops/Sequences.cpp).
+  n.setOutputValue(0, n.inputValue(0));
   return success();
 }
 

@@ -347,9 +347,17 @@ LogicalResult buildIf(ONNXNode &n) {
     if (Operation *def = cond->getDefiningOp(); def && def->use_empty())
       def->erase();
     for (auto [i, v] : llvm::enumerate(*outs))
-      n.setOutput(i, v.value, v.dtype);
+      n.setOutputValue(i, v);
     return success();
   }
+  // Sequences and optionals are import-time values: only a constant
+  // condition picks between them.
+  for (const onnx::GraphProto *g : {*thenG, *elseG})
+    for (const auto &o : g->output())
+      if (o.has_type() && !o.type().has_tensor_type())
+        return n.emitError()
+               << "the condition (input #0) must be a constant when the "
+                  "branches give sequences or optionals";
 
   DetachedBlock thenBlock, elseBlock;
   OpBuilder tb = builderAtEnd(n.b.getContext(), thenBlock.get());
@@ -366,6 +374,10 @@ LogicalResult buildIf(ONNXNode &n) {
   SmallVector<Type> types;
   SmallVector<Value> thenYield, elseYield;
   for (auto [i, t, e] : llvm::enumerate(*thenOuts, *elseOuts)) {
+    if (!t.isTensor() || !e.isTensor())
+      return n.emitError()
+             << "the condition (input #0) must be a constant when the "
+                "branches give sequences or optionals";
     if (t.dtype != e.dtype)
       return n.emitError() << "output #" << i << " is " << dtypeName(t.dtype)
                            << " in the then_branch, " << dtypeName(e.dtype)
@@ -397,6 +409,104 @@ LogicalResult buildIf(ONNXNode &n) {
 // Loop
 //===----------------------------------------------------------------------===//
 
+/// The boolean value of a constant scalar, if `v` is one.
+std::optional<bool> constantBool(Value v) {
+  auto c = v ? v.getDefiningOp<arith::ConstantOp>() : nullptr;
+  auto attr = c ? dyn_cast<DenseIntElementsAttr>(c.getValue()) : nullptr;
+  if (!attr || attr.getNumElements() != 1)
+    return std::nullopt;
+  return !(*attr.getValues<APInt>().begin()).isZero();
+}
+
+/// A Loop that carries sequences or optionals (docs/Import/Sequences.md):
+/// unrolled at import, each iteration importing the body inline with the
+/// iteration number and condition as constants. The trip count and the
+/// condition must be constants, the body's condition must fold to one.
+LogicalResult buildUnrolledLoop(ONNXNode &n, const onnx::GraphProto &body,
+                                int64_t numCarried, int64_t numScan) {
+  constexpr int64_t kMaxUnrolled = 4096;
+  OpBuilder &b = n.b;
+  Location loc = n.loc;
+  std::optional<int64_t> trips;
+  if (n.hasInput(0)) {
+    std::optional<SmallVector<int64_t>> m = n.constantInts(0);
+    if (!m || m->size() != 1)
+      return n.emitError()
+             << "the trip count (input #0) must be a constant when the "
+                "loop carries sequences or optionals (the loop is unrolled)";
+    trips = std::max<int64_t>(m->front(), 0);
+  }
+  bool cond = true;
+  if (n.hasInput(1)) {
+    std::optional<SmallVector<int64_t>> c = n.constantInts(1);
+    if (!c || c->size() != 1)
+      return n.emitError()
+             << "the condition (input #1) must be a constant when the loop "
+                "carries sequences or optionals (the loop is unrolled)";
+    cond = c->front() != 0;
+  }
+  if (!trips && n.hasInput(1) == false)
+    return n.emitError() << "a loop carrying sequences needs a trip count or "
+                            "a condition";
+  SmallVector<GraphValue> carried;
+  for (int64_t i = 2; i < n.numInputs(); ++i)
+    carried.push_back(n.inputValue(i));
+  SmallVector<SmallVector<Value>> scans(numScan);
+  SmallVector<int32_t> scanDTypes(numScan, kUndefined);
+  std::string what = graphName(n, "body");
+  int64_t iter = 0;
+  for (; cond && (!trips || iter < *trips); ++iter) {
+    if (iter >= kMaxUnrolled)
+      return n.emitError() << "more than " << kMaxUnrolled
+                           << " iterations to unroll";
+    auto i64 = RankedTensorType::get({}, b.getI64Type());
+    auto i1 = RankedTensorType::get({}, b.getI1Type());
+    SmallVector<GraphValue> ins{
+        {arith::ConstantOp::create(
+             b, loc,
+             DenseElementsAttr::get(i64, b.getI64IntegerAttr(iter).getValue())),
+         kInt64},
+        {arith::ConstantOp::create(
+             b, loc,
+             DenseElementsAttr::get(i1, b.getBoolAttr(true).getValue())),
+         kBool}};
+    llvm::append_range(ins, carried);
+    FailureOr<SmallVector<GraphValue>> outs =
+        n.importer.importSubgraph(body, ins, b, loc, what);
+    if (failed(outs))
+      return failure();
+    std::optional<bool> next = constantBool((*outs)[0].value);
+    if (!next)
+      return n.emitError() << "the body's condition output must fold to a "
+                              "constant when the loop carries sequences or "
+                              "optionals (the loop is unrolled)";
+    cond = *next;
+    for (int64_t j = 0; j < numCarried; ++j)
+      carried[j] = (*outs)[1 + j];
+    for (int64_t k = 0; k < numScan; ++k) {
+      const GraphValue &s = (*outs)[1 + numCarried + k];
+      if (!s.isTensor())
+        return n.emitError() << "scan output #" << k << " must be a tensor";
+      scans[k].push_back(insertUnitDim(b, loc, s.value, 0));
+      scanDTypes[k] = s.dtype;
+    }
+  }
+  for (int64_t j = 0; j < numCarried; ++j)
+    n.setOutputValue(j, carried[j]);
+  for (int64_t k = 0; k < numScan; ++k) {
+    if (!n.hasOutput(numCarried + k))
+      continue;
+    if (scans[k].empty())
+      return n.emitError() << "scan output #" << k
+                           << " of an unrolled loop that runs no iteration";
+    Value out = scans[k].size() == 1
+                    ? scans[k][0]
+                    : tensor::ConcatOp::create(b, loc, 0, scans[k]).getResult();
+    n.setOutput(numCarried + k, out, scanDTypes[k]);
+  }
+  return success();
+}
+
 LogicalResult buildLoop(ONNXNode &n) {
   if (n.numInputs() < 2)
     return n.emitError() << "takes at least 2 inputs (M, cond), got "
@@ -425,6 +535,13 @@ LogicalResult buildLoop(ONNXNode &n) {
                          << " outputs, the body gives " << numCarried
                          << " loop-carried values and " << numScan
                          << " scan outputs";
+  bool carriesNonTensors = false;
+  for (int64_t i = 2; i < n.numInputs(); ++i)
+    carriesNonTensors |= !n.inputValue(i).isTensor();
+  for (const auto &o : body.output())
+    carriesNonTensors |= o.has_type() && !o.type().has_tensor_type();
+  if (carriesNonTensors)
+    return buildUnrolledLoop(n, body, numCarried, numScan);
 
   OpBuilder &b = n.b;
   Location loc = n.loc;

@@ -408,10 +408,29 @@ LogicalResult buildMatMul(ONNXNode &n) {
   }
 
   // General numpy matmul: 1-D operands get a unit dim that is dropped again.
+  // f16 and bf16 accumulate in f32 and round once, as onnxruntime does.
+  Type elemTy = aTy.getElementType();
+  Type accTy = accumulatorType(elemTy);
+  auto widened = [&](OpBuilder &b, Location l, ValueRange args) -> Value {
+    Value x = arith::ExtFOp::create(b, l, accTy, args[0]);
+    Value y = arith::ExtFOp::create(b, l, accTy, args[1]);
+    return arith::AddFOp::create(b, l, args[2],
+                                 arith::MulFOp::create(b, l, x, y));
+  };
   FailureOr<Value> y =
-      buildMatmul(n, n.input(0), n.input(1), aTy.getElementType());
+      buildMatmul(n, n.input(0), n.input(1), accTy, {}, nullptr,
+                  accTy != elemTy ? MatmulBodyFn(widened) : MatmulBodyFn());
   if (failed(y))
     return failure();
+  if (accTy != elemTy) {
+    auto outTy = cast<RankedTensorType>(y->getType()).clone(elemTy);
+    Value init = emptyTensorLike(n.b, n.loc, outTy, *y);
+    y = parallelGeneric(n.b, n.loc, ValueRange{*y},
+                        {n.b.getMultiDimIdentityMap(outTy.getRank())}, init,
+                        [&](OpBuilder &b, Location l, ValueRange a) -> Value {
+                          return arith::TruncFOp::create(b, l, elemTy, a[0]);
+                        });
+  }
   n.setOutput(0, *y, n.inputDType(0));
   return success();
 }

@@ -28,7 +28,8 @@ def QOpt_ObserverKind : QOpt_Enum<"ObserverKind",
       I32EnumAttrCase<"MinMax", 0, "minmax">,
       I32EnumAttrCase<"Histogram", 1, "histogram">,
       I32EnumAttrCase<"ChannelAbsMax", 2, "channel_absmax">,
-      I32EnumAttrCase<"ChannelSumSq", 3, "channel_sumsq">
+      I32EnumAttrCase<"ChannelSumSq", 3, "channel_sumsq">,
+      I32EnumAttrCase<"SecondMoment", 4, "second_moment">
     ]>;
 
 def QOpt_ObserverKindAttr : EnumAttr<QOpt_Dialect, QOpt_ObserverKind,
@@ -37,7 +38,9 @@ def QOpt_ObserverKindAttr : EnumAttr<QOpt_Dialect, QOpt_ObserverKind,
                 "(min/max plus a fixed-size streamed histogram) or "
                 "`channel_absmax` (max |x| per index of the last dimension, "
                 "for SmoothQuant) or `channel_sumsq` (sum of x² per index of "
-                "`channel_axis`, for Wanda pruning)";
+                "`channel_axis`, for Wanda pruning) or `second_moment` (the "
+                "mean and second moment E[x xᵀ] of the rows a layer "
+                "multiplies its weight with, for GPTQ and bias correction)";
   let assemblyFormat = "`<` $value `>`";
 }
 
@@ -124,6 +127,12 @@ def QOpt_QuantizedLinearForm : QOpt_Enum<"QuantizedLinearForm",
     "what a W8A8 linear layer becomes", [
       I32EnumAttrCase<"QLinear", 0, "qlinear">,
       I32EnumAttrCase<"QDQ", 1, "qdq">
+    ]>;
+
+def QOpt_WeightRounding : QOpt_Enum<"WeightRounding",
+    "how qopt-quantize rounds weights to their codes", [
+      I32EnumAttrCase<"Nearest", 0, "nearest">,
+      I32EnumAttrCase<"GPTQ", 1, "gptq">
     ]>;
 
 def QOpt_ObservedOp : QOpt_Enum<"ObservedOp",
@@ -218,6 +227,70 @@ def QOpt_HistogramAttr : QOpt_Attr<"Histogram", "histogram"> {
                    ::mlir::DenseF64ArrayAttr::get($_ctxt, counts));
     }]>
   ];
+}
+
+def QOpt_SecondMomentAttr : QOpt_Attr<"SecondMoment", "second_moment"> {
+  let summary = "the first and second moments of a layer's input rows";
+  let description = [{
+    What a `second_moment` observer saw over a calibration run: `rows`
+    input rows x of length K (a linear layer's input vectors; a
+    convolution's im2col patches, C·kh·kw in (c, i, j) order, of the
+    padded input with the observer's `window`), their `mean` E[x] (K
+    values) and `matrix` E[x xᵀ] = XᵀX / rows ([K, K] f64, a
+    `dense_resource` blob at model scale). Written by the calibration run
+    (qopt-collect-statistics), read by qopt-quantize for GPTQ
+    (H = 2 XᵀX up to a factor GPTQ is invariant to) and bias correction
+    ((W − Wq)·E[x]).
+
+    ```mlir
+    #qopt.second_moment<rows = 64, mean = [0.5, -1.0],
+                        matrix = dense<[[1.0, 0.5], [0.5, 2.0]]> : tensor<2x2xf64>>
+    ```
+  }];
+  let parameters = (ins "int64_t":$rows, "::mlir::DenseF64ArrayAttr":$mean,
+                        "::mlir::ElementsAttr":$matrix);
+  let assemblyFormat = "`<` struct(params) `>`";
+  let genVerifyDecl = 1;
+  let extraClassDeclaration = [{
+    /// K, the length of a row.
+    int64_t getSize() const { return int64_t(getMean().size()); }
+    /// E[x xᵀ] row-major, or nothing when the matrix's values cannot be
+    /// read (a dense_resource whose blob is missing).
+    std::optional<std::vector<double>> getMatrixValues() const;
+  }];
+}
+
+def QOpt_RoundingErrorAttr : QOpt_Attr<"RoundingError", "rounding_error"> {
+  let summary = "the output error of a layer's weight rounding";
+  let description = [{
+    Set by qopt-quantize as the discardable attribute `qopt.rounding_error`
+    on a layer whose input moments it had (a second_moment observer): the
+    output SQNR, in dB, of the layer's quantized weight against its float
+    weight on the calibration inputs, E||W x||² / E||(W − Wq) x||², for
+    round-to-nearest (`nearest_sqnr_db`) and for the rounding `method`
+    used (`sqnr_db`); with `bias_corrected`, `sqnr_db` is the error left
+    after the bias correction, E||(W − Wq)(x − E[x])||². Activation
+    quantization is not included. The report lists it per layer.
+
+    ```mlir
+    qopt.rounding_error = #qopt.rounding_error<method = gptq,
+        nearest_sqnr_db = 41.2, sqnr_db = 45.9, bias_corrected = false>
+    ```
+  }];
+  let parameters = (ins "::mlir::qopt::WeightRounding":$method,
+                        QOpt_F64Parameter:$nearest_sqnr_db,
+                        QOpt_F64Parameter:$sqnr_db, "bool":$bias_corrected);
+  let assemblyFormat = "`<` struct(params) `>`";
+  let builders = [
+    AttrBuilder<(ins "::mlir::qopt::WeightRounding":$method, "double":$nearest,
+                     "double":$sqnr, "bool":$corrected), [{
+      return $_get($_ctxt, method, ::llvm::APFloat(nearest),
+                   ::llvm::APFloat(sqnr), corrected);
+    }]>
+  ];
+  let extraClassDeclaration = [{
+    static ::llvm::StringRef getAttrName() { return "qopt.rounding_error"; }
+  }];
 }
 
 def QOpt_CalibrationAttr : QOpt_Attr<"Calibration", "calibration"> {
@@ -332,5 +405,13 @@ def QOpt_NotQuantizedReasonAttr : EnumAttr<QOpt_Dialect, QOpt_NotQuantizedReason
     static ::llvm::StringLiteral getAttrName() { return "qopt.not_quantized"; }
   }];
 }
+
+def QOpt_GpuPrecision : QOpt_Enum<"GpuPrecision",
+    "how NVPTX artifacts multiply float32 matrices (the value is what "
+    "qopt_cuda_matmul_f32 takes)", [
+      I32EnumAttrCase<"F32", 0, "f32">,
+      I32EnumAttrCase<"TF32", 1, "tf32">,
+      I32EnumAttrCase<"FMA", 2, "fma">
+    ]>;
 
 #endif // QOPT_DIALECT_QOPT_IR_QOPTATTRS_TD

@@ -15,6 +15,8 @@
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/Dialect.h"
 #include "mlir/IR/OpImplementation.h"
+#include <optional>
+#include <vector>
 
 #include "qopt/Dialect/QOpt/IR/QOptDialect.h.inc"
 #include "qopt/Dialect/QOpt/IR/QOptEnums.h.inc"

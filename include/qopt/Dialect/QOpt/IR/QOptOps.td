@@ -82,7 +82,13 @@ def QOpt_ObserveOp : QOpt_Op<"observe", [
     value a `channel_sumsq` observer saw: Wanda's squared input-channel
     norms ||X_j||², for qopt-prune) and `calibration` (a
     `#qopt.calibration`: the chosen range and the `!quant.uniform` type,
-    written by qopt-calibrate, read by qopt-quantize).
+    written by qopt-calibrate, read by qopt-quantize). A `second_moment`
+    observer (GPTQ, bias correction) carries `second_moment` (a
+    `#qopt.second_moment`: E[x] and E[x xᵀ] of the rows the consuming layer
+    multiplies its weight with); on a convolution's NCHW input its
+    `window` = [kh, kw, stride h, stride w, dilation h, dilation w] says
+    how the rows are the im2col patches (absent: rows are the vectors of
+    the last dimension).
 
     ```mlir
     %0 = qopt.observe %x {id = 3, kind = #qopt.observer<histogram>}
@@ -97,7 +103,9 @@ def QOpt_ObserveOp : QOpt_Op<"observe", [
                        OptionalAttr<DenseF32ArrayAttr>:$channel_absmax,
                        OptionalAttr<QOpt_CalibrationAttr>:$calibration,
                        OptionalAttr<DenseF64ArrayAttr>:$channel_sumsq,
-                       OptionalAttr<ConfinedAttr<I64Attr, [IntNonNegative]>>:$channel_axis);
+                       OptionalAttr<ConfinedAttr<I64Attr, [IntNonNegative]>>:$channel_axis,
+                       OptionalAttr<DenseI64ArrayAttr>:$window,
+                       OptionalAttr<QOpt_SecondMomentAttr>:$second_moment);
   let results = (outs QOpt_FloatTensor:$result);
   let builders = [
     OpBuilder<(ins "::mlir::Value":$input, "int64_t":$id,
@@ -107,7 +115,8 @@ def QOpt_ObserveOp : QOpt_Op<"observe", [
             ::mlir::qopt::ObserverKindAttr::get($_builder.getContext(), kind),
             /*statistics=*/nullptr, /*channel_absmax=*/nullptr,
             /*calibration=*/nullptr, /*channel_sumsq=*/nullptr,
-            /*channel_axis=*/nullptr);
+            /*channel_axis=*/nullptr, /*window=*/nullptr,
+            /*second_moment=*/nullptr);
     }]>
   ];
   let extraClassDeclaration = [{

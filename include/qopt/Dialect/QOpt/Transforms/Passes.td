@@ -56,6 +56,10 @@ def InsertObserversPass : Pass<"qopt-insert-observers", "ModuleOp"> {
     and an operand that already is an observer's result is not observed
     again, so the pass is idempotent. Ids continue after the largest one in
     the module; `kind` is the statistics the calibration run keeps.
+    `second_moment` observers go only on the inputs of the layers
+    qopt-quantize rewrites (qopt.linear; NCHW convolutions, with the
+    convolution's `window`), below an observer of another kind already
+    there (x → second_moment → histogram → layer).
 
     ```mlir
     %y = qopt.linear %x, %w, %b ...
@@ -80,7 +84,11 @@ def InsertObserversPass : Pass<"qopt-insert-observers", "ModuleOp"> {
                         "channel_absmax", "max |x| per channel (SmoothQuant)"),
              clEnumValN(::mlir::qopt::ObserverKind::ChannelSumSq,
                         "channel_sumsq",
-                        "sum of x² per input channel (Wanda pruning)"))}]>
+                        "sum of x² per input channel (Wanda pruning)"),
+             clEnumValN(::mlir::qopt::ObserverKind::SecondMoment,
+                        "second_moment",
+                        "E[x] and E[x xᵀ] of a layer's input rows (GPTQ, "
+                        "bias correction)"))}]>
   ];
   // It creates qopt ops and attributes on modules that may hold none yet.
   let dependentDialects = ["::mlir::qopt::QOptDialect"];
@@ -207,6 +215,15 @@ def QuantizePass : Pass<"qopt-quantize", "ModuleOp"> {
     weight-only int8 (with a warning) when K > 65793, where the i32
     accumulator could overflow. Observers left without consumers are
     removed.
+
+    `weight-rounding=gptq` rounds the weights of `w8a8`, `w8a8-dynamic`,
+    `w8` (int8 per channel) and symmetric `w4` (int4 per group of
+    `group-size`) with GPTQ (docs/Quantization/GPTQ.md), from the
+    `#qopt.second_moment` of a `second_moment` observer on the layer's
+    input (qopt-insert-observers{kind=second_moment} then
+    qopt-collect-statistics); `bias-correction` adds (W − Wq)·E[x] to the
+    layer's output (docs/Quantization/BiasCorrection.md). Both consume the
+    second_moment observers, which are removed.
   }];
   let options = [
     Option<"scheme", "scheme", "::mlir::qopt::QuantScheme",
@@ -256,7 +273,21 @@ def QuantizePass : Pass<"qopt-quantize", "ModuleOp"> {
            "Regex: only layers whose name matches are quantized">,
     Option<"allowNoLayer", "allow-no-layer", "bool", "false",
            "Quantizing no layer is not an error (--accuracy-target's "
-           "calibration and searches, which may keep every layer float)">
+           "calibration and searches, which may keep every layer float)">,
+    Option<"weightRounding", "weight-rounding", "::mlir::qopt::WeightRounding",
+           "::mlir::qopt::WeightRounding::Nearest",
+           "How weights are rounded to their codes",
+           [{::llvm::cl::values(
+             clEnumValN(::mlir::qopt::WeightRounding::Nearest, "nearest",
+                        "round to nearest (half to even)"),
+             clEnumValN(::mlir::qopt::WeightRounding::GPTQ, "gptq",
+                        "GPTQ with the layer input's second_moment observer "
+                        "(w8a8, w8a8-dynamic, w8, symmetric w4)"))}]>,
+    Option<"biasCorrection", "bias-correction", "bool", "false",
+           "Add (W - Wq)·E[x] to each quantized layer's bias (E[x] from its "
+           "input's second_moment observer; Nagel et al. 2019)">,
+    Option<"gptqDamp", "gptq-damp", "double", "0.01",
+           "GPTQ: fraction of mean(diag H) added to H's diagonal">
   ];
   let dependentDialects = ["::mlir::quant::QuantDialect", "::mlir::tensor::TensorDialect",
                            "::mlir::linalg::LinalgDialect",
