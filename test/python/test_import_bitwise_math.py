@@ -363,3 +363,27 @@ def test_upsample_nearest(tmp_path, build_dir, opset, scales):
                        opset=opset)
     ours, ref = run_quant_opt(model, {"x": x}, tmp_path, build_dir)
     check(ours, ref, rtol=0, atol=0, check_shapes=True)
+
+
+@pytest.mark.parametrize("dtype", [TensorProto.FLOAT8E4M3FN,
+                                   TensorProto.FLOAT8E5M2])
+def test_dequantize_float8(tmp_path, build_dir, dtype):
+    # A float8 constant dequantized per axis by a scale given at run time,
+    # with and without a (float8) zero point (onnxruntime requires zeros).
+    vals = [0.0, 0.5, -1.25, 3.0, 448.0 if dtype == TensorProto.FLOAT8E4M3FN
+            else 57344.0, -0.0625, 7.0, -2.0, 1.5, 0.75, -6.0, 10.0]
+    ml_dtypes = pytest.importorskip("ml_dtypes")
+    np_t = (ml_dtypes.float8_e4m3fn if dtype == TensorProto.FLOAT8E4M3FN
+            else ml_dtypes.float8_e5m2)
+    # raw_data, as exporters write float8 (typed fields are not read).
+    inits = [numpy_helper.from_array(np.array(vals, np_t).reshape(3, 4), "q"),
+             numpy_helper.from_array(np.zeros(4, np_t), "z")]
+    nodes = [helper.make_node("DequantizeLinear", ["q", "s"], ["y"], axis=1),
+             helper.make_node("DequantizeLinear", ["q", "s", "z"], ["yz"],
+                              axis=1)]
+    model = make_model(nodes, [vi("s", [4])], [vi("y", [3, 4]),
+                                               vi("yz", [3, 4])],
+                       inits, opset=19)
+    s = np.array([0.5, 2.0, 0.125, 1.0], np.float32)
+    ours, ref = run_quant_opt(model, {"s": s}, tmp_path, build_dir)
+    check(ours, ref, rtol=1e-6, atol=0, check_shapes=True)

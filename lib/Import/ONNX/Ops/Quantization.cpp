@@ -19,6 +19,7 @@
 
 #include "qopt/Dialect/QOpt/IR/QOptOps.h"
 
+#include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Quant/IR/Quant.h"
 
 using namespace mlir;
@@ -248,10 +249,99 @@ LogicalResult buildQuantizeLinear(ONNXNode &n) {
   return success();
 }
 
+/// DequantizeLinear of a float8 tensor: y = (x - zero_point) * scale in
+/// the scale's type, with a per-tensor or per-axis (1-D) scale and zero
+/// point read at run time (no quant type has float storage).
+LogicalResult buildFloat8Dequantize(ONNXNode &n) {
+  FailureOr<int64_t> axisAttr = n.getInt("axis", 1);
+  FailureOr<int64_t> block =
+      n.opset >= 21 ? n.getInt("block_size", 0) : FailureOr<int64_t>(0);
+  if (failed(axisAttr) || failed(block))
+    return failure();
+  if (*block != 0)
+    return n.emitError() << "block_size is not supported for float8 inputs";
+  if (n.opset >= 23) {
+    FailureOr<int64_t> od = n.getInt("output_dtype", 0);
+    if (failed(od))
+      return failure();
+    if (*od != 0 && *od != n.inputDType(1))
+      return n.emitError() << "output_dtype " << dtypeName(*od)
+                           << " other than the scale's is not supported for "
+                              "float8 inputs";
+  }
+  if (!isFloatDType(n.inputDType(1)))
+    return n.emitError() << "scale must be a float tensor";
+  RankedTensorType xTy = n.inputType(0), sTy = n.inputType(1);
+  int64_t rank = xTy.getRank();
+  if (sTy.getRank() > 1)
+    return n.emitError() << "scale must be a scalar or 1-D";
+  if (n.hasInput(2) && n.inputType(2).getRank() > 1)
+    return n.emitError() << "zero point must be a scalar or 1-D";
+  MLIRContext *ctx = n.b.getContext();
+  AffineMap id = AffineMap::getMultiDimIdentityMap(rank, ctx);
+  // Per tensor when the scale has one element: a scalar, or [1] read at 0.
+  bool perTensor = sTy.hasStaticShape() && sTy.getNumElements() == 1;
+  AffineMap axisMap;
+  if (!perTensor) {
+    FailureOr<int64_t> axis = n.normalizeAxis(*axisAttr, rank);
+    if (failed(axis))
+      return failure();
+    if (!sTy.isDynamicDim(0) && !xTy.isDynamicDim(*axis) &&
+        sTy.getDimSize(0) != xTy.getDimSize(*axis))
+      return n.emitError() << "scale has " << sTy.getDimSize(0)
+                           << " values, axis " << *axis << " has "
+                           << xTy.getDimSize(*axis);
+    assertSameSize(n, n.input(1), 0, n.input(0), *axis,
+                   "the scale's size differs from the axis' at run time");
+    axisMap = AffineMap::get(rank, 0, {getAffineDimExpr(*axis, ctx)}, ctx);
+  }
+  auto mapOf = [&](RankedTensorType t) {
+    if (t.getRank() == 0)
+      return AffineMap::get(rank, 0, {}, ctx);
+    if (perTensor)
+      return AffineMap::get(rank, 0, {getAffineConstantExpr(0, ctx)}, ctx);
+    return axisMap;
+  };
+  SmallVector<Value> ins{n.input(0), n.input(1)};
+  SmallVector<AffineMap> maps{id, mapOf(sTy)};
+  if (n.hasInput(2)) {
+    RankedTensorType zTy = n.inputType(2);
+    bool zOne = zTy.hasStaticShape() && zTy.getNumElements() == 1;
+    if (zOne != perTensor || (!perTensor && zTy.getShape() != sTy.getShape()))
+      return n.emitError() << "zero point and scale differ in shape";
+    ins.push_back(n.input(2));
+    maps.push_back(mapOf(zTy));
+  }
+  Type outTy = sTy.getElementType();
+  Type ct = accumulatorType(outTy);
+  Value y = parallelGeneric(
+      n.b, n.loc, ins, maps,
+      emptyTensorLike(n.b, n.loc, xTy.clone(outTy), n.input(0)),
+      [&](OpBuilder &b, Location l, ValueRange a) -> Value {
+        Value x = convertScalar(b, l, a[0], ct, false, false);
+        if (a.size() > 2)
+          x = arith::SubFOp::create(
+              b, l, x, convertScalar(b, l, a[2], ct, false, false));
+        Value r = arith::MulFOp::create(
+            b, l, x, convertScalar(b, l, a[1], ct, false, false));
+        return convertScalar(b, l, r, outTy, false, false);
+      });
+  n.setOutput(0, y, n.inputDType(1));
+  return success();
+}
+
 LogicalResult buildDequantizeLinear(ONNXNode &n) {
   if (failed(n.checkArity(2, 3, 1, 1)))
     return failure();
   int32_t inDType = n.inputDType(0);
+  if (inDType == kFloat8E4M3FN || inDType == kFloat8E4M3FNUZ ||
+      inDType == kFloat8E5M2 || inDType == kFloat8E5M2FNUZ) {
+    if (n.hasInput(2) && n.inputDType(2) != inDType)
+      return n.emitError() << "zero point dtype " << dtypeName(n.inputDType(2))
+                           << " differs from the input's "
+                           << dtypeName(inDType);
+    return buildFloat8Dequantize(n);
+  }
   if (n.hasInput(2) && n.inputDType(2) != inDType)
     return n.emitError() << "zero point dtype " << dtypeName(n.inputDType(2))
                          << " differs from the input's " << dtypeName(inDType);
