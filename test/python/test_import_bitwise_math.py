@@ -387,3 +387,26 @@ def test_dequantize_float8(tmp_path, build_dir, dtype):
     s = np.array([0.5, 2.0, 0.125, 1.0], np.float32)
     ours, ref = run_quant_opt(model, {"s": s}, tmp_path, build_dir)
     check(ours, ref, rtol=1e-6, atol=0, check_shapes=True)
+
+
+@pytest.mark.parametrize("dtype", [TensorProto.FLOAT8E4M3FN,
+                                   TensorProto.FLOAT8E5M2])
+def test_quantize_float8_roundtrip(tmp_path, build_dir, dtype):
+    # QuantizeLinear to float8 (saturating, round to nearest even) per
+    # axis, then DequantizeLinear, vs onnxruntime.
+    ml_dtypes = pytest.importorskip("ml_dtypes")
+    np_t = (ml_dtypes.float8_e4m3fn if dtype == TensorProto.FLOAT8E4M3FN
+            else ml_dtypes.float8_e5m2)
+    inits = [numpy_helper.from_array(np.array([0.5, 0.02, 4.0], np.float32),
+                                     "s"),
+             numpy_helper.from_array(np.zeros(3, np_t), "z")]
+    nodes = [helper.make_node("QuantizeLinear", ["x", "s", "z"], ["q"],
+                              axis=1),
+             helper.make_node("DequantizeLinear", ["q", "s", "z"], ["y"],
+                              axis=1)]
+    model = make_model(nodes, [vi("x", [4, 3])], [vi("y", [4, 3])], inits,
+                       opset=19)
+    x = np.array([[0.1, -3.3, 1e6], [7.77, 0.013, -1e6], [-0.2, 1.0, 33.0],
+                  [np.inf, -np.inf, 0.03]], np.float32)
+    ours, ref = run_quant_opt(model, {"x": x}, tmp_path, build_dir)
+    check(ours, ref, rtol=1e-5, atol=0, check_shapes=True)  # 6 printed digits
