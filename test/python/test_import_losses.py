@@ -104,3 +104,21 @@ def test_target_out_of_range_is_a_run_time_error(tmp_path, build_dir):
         assert res.returncode != 0
         assert ("NegativeLogLikelihoodLoss node 'nll': target (input #1) "
                 "holds a class index outside [0, C)") in res.stderr, res.stderr
+
+
+def test_dynamic_batch(tmp_path, build_dir):
+    # Symbolic N and d1: the importer keeps them dynamic (run-time checks of
+    # the target's dims against the scores').
+    x, t = _inputs((4, 5, 3), 9, 2)
+    w = numpy_helper.from_array(np.linspace(1, 2, 5).astype(np.float32), "w")
+    nodes = [helper.make_node("SoftmaxCrossEntropyLoss", ["x", "t", "w"],
+                              ["loss", "log_prob"], ignore_index=2),
+             helper.make_node("NegativeLogLikelihoodLoss", ["x", "t"],
+                              ["nll"], reduction="none")]
+    model = make_model(nodes, [vi("x", ["N", 5, "D"]),
+                               vi("t", ["N", "D"], I64)],
+                       [vi("loss"), vi("log_prob"), vi("nll")], [w],
+                       opset=13)
+    ours, ref = run_quant_opt(model, {"x": x, "t": t}, tmp_path, build_dir,
+                              pin_shapes=False)
+    check(ours, ref, rtol=1e-5, atol=1e-5, check_shapes=True)

@@ -180,6 +180,23 @@ GraphImporter::frozenInputProto(const onnx::ValueInfoProto &info,
   proto.set_data_type(value.dtype);
   for (int64_t d : value.dims)
     proto.add_dims(d);
+  // The runtime holds 4- and 2-bit values one per byte; ONNX packs them
+  // (low bits first) in raw_data.
+  int bits = value.dtype == kInt4 || value.dtype == kUInt4 ||
+                     value.dtype == kFloat4E2M1
+                 ? 4
+                 : (value.dtype == kInt2 || value.dtype == kUInt2 ? 2 : 0);
+  if (bits) {
+    int perByte = 8 / bits;
+    std::string packed((value.rawData.size() + perByte - 1) / perByte, '\0');
+    for (size_t i = 0; i < value.rawData.size(); ++i)
+      packed[i / perByte] = static_cast<char>(
+          static_cast<unsigned char>(packed[i / perByte]) |
+          ((static_cast<unsigned char>(value.rawData[i]) & ((1u << bits) - 1))
+           << ((i % perByte) * bits)));
+    proto.set_raw_data(packed);
+    return proto;
+  }
   proto.set_raw_data(value.rawData);
   return proto;
 }

@@ -396,6 +396,7 @@ const OpRegistry &OpRegistry::get() {
     registerLossOps(r);
     registerBitwiseOps(r);
     registerMathOps(r);
+    registerScatterElementsOps(r);
     registerSequenceOps(r);
     registerLLMOps(r);
     return r;

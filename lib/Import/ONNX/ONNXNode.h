@@ -248,6 +248,7 @@ void registerAttentionOps(OpRegistry &r);
 void registerLossOps(OpRegistry &r);
 void registerBitwiseOps(OpRegistry &r);
 void registerMathOps(OpRegistry &r);
+void registerScatterElementsOps(OpRegistry &r);
 void registerSequenceOps(OpRegistry &r);
 void registerLLMOps(OpRegistry &r);
 

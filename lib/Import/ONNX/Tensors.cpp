@@ -295,6 +295,20 @@ FailureOr<std::vector<char>> typedFieldBytes(const onnx::TensorProto &t,
   case kUInt64:
     takeInts(t.uint64_data());
     break;
+  case kInt4:
+  case kUInt4:
+  case kInt2:
+  case kUInt2:
+    // One packed byte (two 4-bit or four 2-bit values, low bits first) per
+    // int32_data entry, as onnx.helper.make_tensor writes them.
+    appendAs<uint8_t>(out, t.int32_data());
+    if (t.int32_data_size() != rawBytes(t.data_type(), numel)) {
+      emitError() << what << " holds " << t.int32_data_size()
+                  << " packed bytes in int32_data, its dims need "
+                  << rawBytes(t.data_type(), numel);
+      return failure();
+    }
+    return out;
   default:
     emitError() << what << ": typed data fields of dtype "
                 << dtypeName(t.data_type())

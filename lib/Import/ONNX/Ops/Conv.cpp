@@ -17,6 +17,7 @@
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "llvm/Support/MathExtras.h"
 
@@ -636,6 +637,66 @@ LogicalResult buildAveragePool(ONNXNode &n) {
   return success();
 }
 
+/// LpPool: (sum over the window of |x|^p)^(1/p); padding adds zeros. p is
+/// a float attribute in opset 1, an integer from 2; ceil_mode and
+/// dilations from 18.
+LogicalResult buildLpPool(ONNXNode &n) {
+  if (failed(n.checkArity(1, 1, 1, 1)))
+    return failure();
+  if (!isFloatDType(n.inputDType(0)))
+    return n.emitError() << "X must be a float tensor, got "
+                         << dtypeName(n.inputDType(0));
+  double p = 2.0;
+  if (n.opset < 2) {
+    FailureOr<double> pf = n.getFloat("p", 2.0);
+    if (failed(pf))
+      return failure();
+    p = *pf;
+  } else {
+    FailureOr<int64_t> pi = n.getInt("p", 2);
+    if (failed(pi))
+      return failure();
+    p = static_cast<double>(*pi);
+  }
+  if (!(p > 0))
+    return n.emitError() << "p " << p << " must be positive";
+  FailureOr<int64_t> ceil =
+      n.opset >= 18 ? n.getInt("ceil_mode", 0) : FailureOr<int64_t>(0);
+  if (failed(ceil))
+    return failure();
+  FailureOr<Window> w = readPoolWindow(n, n.opset >= 18, *ceil != 0);
+  if (failed(w))
+    return failure();
+  OpBuilder &b = n.b;
+  Location loc = n.loc;
+  Type elemTy = n.inputType(0).getElementType();
+  Value zero = scalarConstant(b, loc, elemTy, 0);
+  auto [xp, acc] = padPoolInput(b, loc, n.input(0), *w, zero);
+  Value sum = poolGeneric(
+      b, loc, xp, acc, *w, [&](OpBuilder &nb, Location l, Value a, Value v) {
+        Value t =
+            p == 2.0
+                ? arith::MulFOp::create(nb, l, v, v).getResult()
+                : math::PowFOp::create(nb, l, math::AbsFOp::create(nb, l, v),
+                                       scalarConstant(nb, l, elemTy, p))
+                      .getResult();
+        return arith::AddFOp::create(nb, l, a, t).getResult();
+      });
+  auto sumTy = cast<RankedTensorType>(sum.getType());
+  Value y = parallelGeneric(
+      b, loc, {sum},
+      {AffineMap::getMultiDimIdentityMap(sumTy.getRank(), b.getContext())},
+      emptyTensorLike(b, loc, sumTy, sum),
+      [&](OpBuilder &nb, Location l, ValueRange a) -> Value {
+        if (p == 2.0)
+          return math::SqrtOp::create(nb, l, a[0]);
+        return math::PowFOp::create(nb, l, a[0],
+                                    scalarConstant(nb, l, elemTy, 1.0 / p));
+      });
+  n.setOutput(0, y, n.inputDType(0));
+  return success();
+}
+
 /// GlobalAveragePool / GlobalMaxPool: a reduction over all spatial dims
 /// (which may be dynamic) into [N, C, 1...].
 LogicalResult buildGlobalPool(ONNXNode &n, bool isMax) {
@@ -815,6 +876,9 @@ void mlir::qopt::onnx_import::registerConvOps(OpRegistry &r) {
   // from 19.
   for (int64_t v : {1, 7, 10, 11, 19})
     r.add("", "AveragePool", v, buildAveragePool);
+  // LpPool: p an integer from 2, ceil_mode and dilations from 18.
+  for (int64_t v : {1, 2, 11, 18})
+    r.add("", "LpPool", v, buildLpPool);
   r.add("", "GlobalAveragePool", 1,
         [](ONNXNode &n) { return buildGlobalPool(n, /*isMax=*/false); });
   r.add("", "GlobalMaxPool", 1,

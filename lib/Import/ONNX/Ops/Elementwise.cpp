@@ -269,11 +269,52 @@ bool isSmallFloat(Type t) {
   return ft && ft.getWidth() <= 8;
 }
 
+/// Cast to a 4- or 2-bit integer: integers and bools keep their low bits
+/// (ONNX: "discard higher bits"); floats truncate toward zero and give 0
+/// outside the target's range or for NaN (undefined in ONNX; 0 is what the
+/// ONNX reference and its test data compute, onnxruntime wraps instead).
+LogicalResult castToSubByteInt(ONNXNode &n, int32_t to) {
+  unsigned bits = (to == kInt4 || to == kUInt4) ? 4 : 2;
+  bool dstU = isUnsignedDType(to), srcU = isUnsignedDType(n.inputDType(0));
+  Type toTy = n.b.getIntegerType(bits);
+  Type srcTy = n.inputType(0).getElementType();
+  if (!srcTy.isIntOrFloat())
+    return n.emitError() << "input dtype " << dtypeName(n.inputDType(0))
+                         << " is not supported";
+  double lo = dstU ? 0.0 : -std::ldexp(1.0, bits - 1);
+  double hi = dstU ? std::ldexp(1.0, bits) - 1 : std::ldexp(1.0, bits - 1) - 1;
+  auto r = buildElementwise(
+      n, {n.input(0)}, toTy, [&](OpBuilder &b, Location l, ValueRange a) {
+        auto ft = dyn_cast<FloatType>(a[0].getType());
+        if (!ft)
+          return convertScalar(b, l, a[0], toTy, srcU, dstU);
+        Type ct = ft.getWidth() < 32 ? Type(b.getF32Type()) : Type(ft);
+        Value x = math::TruncOp::create(
+            b, l, convertScalar(b, l, a[0], ct, false, false));
+        Value ok = arith::AndIOp::create(
+            b, l,
+            arith::CmpFOp::create(b, l, arith::CmpFPredicate::OGE, x,
+                                  scalarConstant(b, l, ct, lo)),
+            arith::CmpFOp::create(b, l, arith::CmpFPredicate::OLE, x,
+                                  scalarConstant(b, l, ct, hi)));
+        Value safe =
+            arith::SelectOp::create(b, l, ok, x, scalarConstant(b, l, ct, 0));
+        Value i = arith::FPToSIOp::create(b, l, b.getI32Type(), safe);
+        return Value(arith::TruncIOp::create(b, l, toTy, i));
+      });
+  if (failed(r))
+    return failure();
+  n.setOutput(0, *r, to);
+  return success();
+}
+
 /// Cast, with ONNX's `saturate` for float8/float4 results: out-of-range
 /// values (and infinities) clamp to the largest finite value; without it
 /// they become infinity or NaN (qopt-expand-small-float-casts). Conversions
 /// from or to the small formats go through f32.
 LogicalResult castTo(ONNXNode &n, int32_t to, bool saturate = true) {
+  if (to == kInt4 || to == kUInt4 || to == kInt2 || to == kUInt2)
+    return castToSubByteInt(n, to);
   auto toTy = elementTypeForNode(n, to);
   if (failed(toTy))
     return failure();

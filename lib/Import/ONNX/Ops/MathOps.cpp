@@ -2,9 +2,9 @@
 //
 // Acos, Acosh, Asin, Asinh, Atan, Atanh, Cosh, Sinh, Tan (math dialect ops,
 // libm calls once lowered), Shrink, Swish, LpNormalization,
-// MeanVarianceNormalization, LRN, Hardmax, EyeLike, CumProd and
-// ReverseSequence. Each is one or a few linalg.generic ops; statistics
-// accumulate in f32 for 16-bit floats.
+// MeanVarianceNormalization, LRN, Hardmax, EyeLike, CumProd,
+// ReverseSequence, Det and Upsample. Each is one or a few linalg.generic ops;
+// statistics accumulate in f32 for 16-bit floats.
 //
 //===----------------------------------------------------------------------===//
 
@@ -15,6 +15,7 @@
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 
+#include <cmath>
 #include <limits>
 
 using namespace mlir;
@@ -568,6 +569,177 @@ LogicalResult buildReverseSequence(ONNXNode &n) {
   return success();
 }
 
+//===----------------------------------------------------------------------===//
+// Det
+//===----------------------------------------------------------------------===//
+
+/// Det of [..., M, M]: Gaussian elimination with partial pivoting, unrolled
+/// for the static M (at most kMaxDetSize) in the body of one
+/// linalg.generic over the batch dims, computed in f32 for 16-bit floats.
+/// Row swaps are selects (a swap whenever a later row's entry is larger in
+/// magnitude), each flipping the sign; a zero pivot column gives 0.
+constexpr int64_t kMaxDetSize = 8;
+
+LogicalResult buildDet(ONNXNode &n) {
+  if (failed(n.checkArity(1, 1, 1, 1)) || failed(requireFloat(n)))
+    return failure();
+  RankedTensorType xTy = n.inputType(0);
+  int64_t rank = xTy.getRank();
+  if (rank < 2)
+    return n.emitError() << "input must have rank >= 2 ([..., M, M]), got "
+                         << rank;
+  int64_t m = xTy.getDimSize(rank - 1);
+  if (xTy.isDynamicDim(rank - 1) || xTy.isDynamicDim(rank - 2))
+    return n.emitError() << "the matrix dims must be static";
+  if (xTy.getDimSize(rank - 2) != m)
+    return n.emitError() << "matrices must be square, got "
+                         << xTy.getDimSize(rank - 2) << "x" << m;
+  if (m > kMaxDetSize || m < 1)
+    return n.emitError() << "matrices of size " << m
+                         << " are not supported (1 to " << kMaxDetSize << ")";
+  OpBuilder &b = n.b;
+  Location loc = n.loc;
+  Value x = n.input(0);
+  Type elemTy = xTy.getElementType();
+  Type ct = accumulatorType(elemTy);
+  int64_t batch = rank - 2;
+  auto outTy = RankedTensorType::get(xTy.getShape().drop_back(2), elemTy);
+  Value y = parallelGeneric(
+      b, loc, {}, {}, emptyTensorLike(b, loc, outTy, x),
+      [&](OpBuilder &nb, Location l, ValueRange) -> Value {
+        using namespace arith;
+        SmallVector<Value> prefix;
+        for (int64_t i = 0; i < batch; ++i)
+          prefix.push_back(linalg::IndexOp::create(nb, l, i));
+        SmallVector<SmallVector<Value>> a(m, SmallVector<Value>(m));
+        for (int64_t i = 0; i < m; ++i)
+          for (int64_t j = 0; j < m; ++j) {
+            SmallVector<Value> c(prefix);
+            c.push_back(cIndex(nb, l, i));
+            c.push_back(cIndex(nb, l, j));
+            a[i][j] = toType(nb, l, tensor::ExtractOp::create(nb, l, x, c), ct);
+          }
+        Value zero = scalarConstant(nb, l, ct, 0.0);
+        Value det = scalarConstant(nb, l, ct, 1.0);
+        for (int64_t k = 0; k < m; ++k) {
+          for (int64_t r = k + 1; r < m; ++r) {
+            Value swap = CmpFOp::create(nb, l, CmpFPredicate::OGT,
+                                        math::AbsFOp::create(nb, l, a[r][k]),
+                                        math::AbsFOp::create(nb, l, a[k][k]));
+            for (int64_t j = k; j < m; ++j) {
+              Value top = SelectOp::create(nb, l, swap, a[r][j], a[k][j]);
+              Value bottom = SelectOp::create(nb, l, swap, a[k][j], a[r][j]);
+              a[k][j] = top;
+              a[r][j] = bottom;
+            }
+            det =
+                SelectOp::create(nb, l, swap, NegFOp::create(nb, l, det), det);
+          }
+          Value pivot = a[k][k];
+          Value isZero = CmpFOp::create(nb, l, CmpFPredicate::OEQ, pivot, zero);
+          for (int64_t r = k + 1; r < m; ++r) {
+            Value f = SelectOp::create(nb, l, isZero, zero,
+                                       DivFOp::create(nb, l, a[r][k], pivot));
+            for (int64_t j = k + 1; j < m; ++j)
+              a[r][j] = SubFOp::create(nb, l, a[r][j],
+                                       MulFOp::create(nb, l, f, a[k][j]));
+          }
+          det = MulFOp::create(nb, l, det, pivot);
+        }
+        return toType(nb, l, det, elemTy);
+      });
+  n.setOutput(0, y, n.inputDType(0));
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// Upsample (deprecated)
+//===----------------------------------------------------------------------===//
+
+/// Upsample-7 (scales attribute) and -9/10 (scales input, a constant):
+/// y[i...] = x[floor(i_d / scale_d)...], output dims floor(dim * scale).
+/// Only mode 'nearest'; 'linear' models should use Resize.
+OpBuilderFn upsample(bool scalesInput) {
+  return [scalesInput](ONNXNode &n) -> LogicalResult {
+    int64_t arity = scalesInput ? 2 : 1;
+    if (failed(n.checkArity(arity, arity, 1, 1)))
+      return failure();
+    FailureOr<std::string> mode = n.getString("mode", "nearest");
+    if (failed(mode))
+      return failure();
+    SmallVector<double> scales;
+    if (scalesInput) {
+      auto c = n.constantFloats(1);
+      if (!c)
+        return n.emitError() << "scales (input #1) must be a constant float "
+                                "tensor";
+      scales = *c;
+    } else {
+      if (!n.hasAttr("scales"))
+        return n.emitError() << "attribute 'scales' is required";
+      FailureOr<SmallVector<double>> a = n.getFloats("scales", {});
+      if (failed(a))
+        return failure();
+      scales = *a;
+    }
+    if (*mode != "nearest")
+      return n.emitError() << "mode '" << *mode
+                           << "' is not supported (only 'nearest')";
+    RankedTensorType xTy = n.inputType(0);
+    int64_t rank = xTy.getRank();
+    if (static_cast<int64_t>(scales.size()) != rank)
+      return n.emitError() << "scales has " << scales.size()
+                           << " values, the input has rank " << rank;
+    SmallVector<int64_t> shape;
+    for (int64_t i = 0; i < rank; ++i) {
+      if (!(scales[i] >= 1.0))
+        return n.emitError()
+               << "scale " << scales[i] << " of dim " << i << " is below 1";
+      if (xTy.isDynamicDim(i)) {
+        if (scales[i] != 1.0)
+          return n.emitError() << "dynamic dim " << i << " with scale "
+                               << scales[i] << " is not supported";
+        shape.push_back(ShapedType::kDynamic);
+        continue;
+      }
+      shape.push_back(static_cast<int64_t>(
+          std::floor(static_cast<double>(xTy.getDimSize(i)) * scales[i])));
+    }
+    OpBuilder &b = n.b;
+    Location loc = n.loc;
+    Value x = n.input(0);
+    auto outTy = RankedTensorType::get(shape, xTy.getElementType());
+    Value y = parallelGeneric(
+        b, loc, {}, {}, emptyTensorLike(b, loc, outTy, x),
+        [&](OpBuilder &nb, Location l, ValueRange) -> Value {
+          SmallVector<Value> coords;
+          for (int64_t i = 0; i < rank; ++i) {
+            Value idx = linalg::IndexOp::create(nb, l, i);
+            if (scales[i] == 1.0) {
+              coords.push_back(idx);
+              continue;
+            }
+            Value f = arith::UIToFPOp::create(
+                nb, l, nb.getF64Type(),
+                arith::IndexCastOp::create(nb, l, nb.getI64Type(), idx));
+            Value q = math::FloorOp::create(
+                nb, l,
+                arith::DivFOp::create(
+                    nb, l, f,
+                    scalarConstant(nb, l, nb.getF64Type(), scales[i])));
+            Value src = arith::IndexCastOp::create(
+                nb, l, nb.getIndexType(),
+                arith::FPToSIOp::create(nb, l, nb.getI64Type(), q));
+            coords.push_back(arith::MinSIOp::create(
+                nb, l, src, cIndex(nb, l, xTy.getDimSize(i) - 1)));
+          }
+          return tensor::ExtractOp::create(nb, l, x, coords);
+        });
+    n.setOutput(0, y, n.inputDType(0));
+    return success();
+  };
+}
+
 } // namespace
 
 void mlir::qopt::onnx_import::registerMathOps(OpRegistry &r) {
@@ -590,4 +762,7 @@ void mlir::qopt::onnx_import::registerMathOps(OpRegistry &r) {
   r.add("", "EyeLike", 9, buildEyeLike);
   r.add("", "CumProd", 26, buildCumProd);
   r.add("", "ReverseSequence", 10, buildReverseSequence);
+  r.add("", "Det", 11, buildDet);
+  r.add("", "Upsample", 7, upsample(/*scalesInput=*/false));
+  r.add("", "Upsample", 9, upsample(/*scalesInput=*/true));
 }

@@ -19,6 +19,7 @@
 
 #include "qopt/Dialect/QOpt/IR/QOptOps.h"
 
+#include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Quant/IR/Quant.h"
 
 using namespace mlir;
@@ -56,6 +57,10 @@ FailureOr<std::pair<unsigned, bool>> storageOf(ONNXNode &n, int32_t dtype,
     return std::make_pair(4u, false);
   case kInt4:
     return std::make_pair(4u, true);
+  case kUInt2:
+    return std::make_pair(2u, false);
+  case kInt2:
+    return std::make_pair(2u, true);
   default:
     break;
   }
@@ -208,10 +213,16 @@ FailureOr<quant::QuantizedType> quantTypeOf(ONNXNode &n,
           static_cast<int32_t>(*axis), qmin, qmax));
 }
 
+bool isFloat8DType(int32_t d);
+LogicalResult buildFloat8Quantize(ONNXNode &n, int32_t outDType,
+                                  bool saturate);
+
 LogicalResult buildQuantizeLinear(ONNXNode &n) {
   if (failed(n.checkArity(2, 3, 1, 1)))
     return failure();
-  if (n.opset >= 19 && failed(n.getInt("saturate", 1)))
+  FailureOr<int64_t> saturate =
+      n.opset >= 19 ? n.getInt("saturate", 1) : FailureOr<int64_t>(1);
+  if (failed(saturate))
     return failure();
   int32_t outDType = n.hasInput(2) ? n.inputDType(2) : kUInt8;
   if (n.opset >= 21) {
@@ -232,6 +243,8 @@ LogicalResult buildQuantizeLinear(ONNXNode &n) {
     return n.emitError() << "scale dtype " << dtypeName(n.inputDType(1))
                          << " differs from the input's "
                          << dtypeName(n.inputDType(0)) << " (not supported)";
+  if (isFloat8DType(outDType))
+    return buildFloat8Quantize(n, outDType, *saturate != 0);
   RankedTensorType xTy = n.inputType(0);
   FailureOr<quant::QuantizedType> qTy =
       quantTypeOf(n, xTy, xTy.getElementType(), outDType);
@@ -244,10 +257,165 @@ LogicalResult buildQuantizeLinear(ONNXNode &n) {
   return success();
 }
 
+bool isFloat8DType(int32_t d) {
+  return d == kFloat8E4M3FN || d == kFloat8E4M3FNUZ || d == kFloat8E5M2 ||
+         d == kFloat8E5M2FNUZ;
+}
+
+/// Reads axis/block_size (and output_dtype for DequantizeLinear) of a Q/DQ
+/// node on float8, and gives the indexing maps of [x, scale, zero point]
+/// (the zero point's only when given): per tensor when the scale has one
+/// element, else along `axis`.
+FailureOr<SmallVector<AffineMap>> float8Maps(ONNXNode &n) {
+  FailureOr<int64_t> axisAttr = n.getInt("axis", 1);
+  FailureOr<int64_t> block =
+      n.opset >= 21 ? n.getInt("block_size", 0) : FailureOr<int64_t>(0);
+  if (failed(axisAttr) || failed(block))
+    return failure();
+  if (*block != 0)
+    return n.emitError() << "block_size is not supported for float8";
+  if (!isFloatDType(n.inputDType(1)))
+    return n.emitError() << "scale must be a float tensor";
+  RankedTensorType xTy = n.inputType(0), sTy = n.inputType(1);
+  int64_t rank = xTy.getRank();
+  if (sTy.getRank() > 1)
+    return n.emitError() << "scale must be a scalar or 1-D";
+  if (n.hasInput(2) && n.inputType(2).getRank() > 1)
+    return n.emitError() << "zero point must be a scalar or 1-D";
+  MLIRContext *ctx = n.b.getContext();
+  // Per tensor when the scale has one element: a scalar, or [1] read at 0.
+  bool perTensor = sTy.hasStaticShape() && sTy.getNumElements() == 1;
+  AffineMap axisMap;
+  if (!perTensor) {
+    FailureOr<int64_t> axis = n.normalizeAxis(*axisAttr, rank);
+    if (failed(axis))
+      return failure();
+    if (!sTy.isDynamicDim(0) && !xTy.isDynamicDim(*axis) &&
+        sTy.getDimSize(0) != xTy.getDimSize(*axis))
+      return n.emitError() << "scale has " << sTy.getDimSize(0)
+                           << " values, axis " << *axis << " has "
+                           << xTy.getDimSize(*axis);
+    assertSameSize(n, n.input(1), 0, n.input(0), *axis,
+                   "the scale's size differs from the axis' at run time");
+    axisMap = AffineMap::get(rank, 0, {getAffineDimExpr(*axis, ctx)}, ctx);
+  }
+  auto mapOf = [&](RankedTensorType t) {
+    if (t.getRank() == 0)
+      return AffineMap::get(rank, 0, {}, ctx);
+    if (perTensor)
+      return AffineMap::get(rank, 0, {getAffineConstantExpr(0, ctx)}, ctx);
+    return axisMap;
+  };
+  SmallVector<AffineMap> maps{AffineMap::getMultiDimIdentityMap(rank, ctx),
+                              mapOf(sTy)};
+  if (n.hasInput(2)) {
+    RankedTensorType zTy = n.inputType(2);
+    bool zOne = zTy.hasStaticShape() && zTy.getNumElements() == 1;
+    if (zOne != perTensor || (!perTensor && zTy.getShape() != sTy.getShape()))
+      return n.emitError() << "zero point and scale differ in shape";
+    maps.push_back(mapOf(zTy));
+  }
+  return maps;
+}
+
+/// DequantizeLinear of a float8 tensor: y = (x - zero_point) * scale in
+/// the scale's type, the scale and zero point read at run time (no quant
+/// type has float storage).
+LogicalResult buildFloat8Dequantize(ONNXNode &n) {
+  if (n.opset >= 23) {
+    FailureOr<int64_t> od = n.getInt("output_dtype", 0);
+    if (failed(od))
+      return failure();
+    if (*od != 0 && *od != n.inputDType(1))
+      return n.emitError() << "output_dtype " << dtypeName(*od)
+                           << " other than the scale's is not supported for "
+                              "float8 inputs";
+  }
+  FailureOr<SmallVector<AffineMap>> maps = float8Maps(n);
+  if (failed(maps))
+    return failure();
+  SmallVector<Value> ins{n.input(0), n.input(1)};
+  if (n.hasInput(2))
+    ins.push_back(n.input(2));
+  RankedTensorType xTy = n.inputType(0);
+  Type outTy = n.inputType(1).getElementType();
+  Type ct = accumulatorType(outTy);
+  Value y = parallelGeneric(
+      n.b, n.loc, ins, *maps,
+      emptyTensorLike(n.b, n.loc, xTy.clone(outTy), n.input(0)),
+      [&](OpBuilder &b, Location l, ValueRange a) -> Value {
+        Value x = convertScalar(b, l, a[0], ct, false, false);
+        if (a.size() > 2)
+          x = arith::SubFOp::create(
+              b, l, x, convertScalar(b, l, a[2], ct, false, false));
+        Value r = arith::MulFOp::create(
+            b, l, x, convertScalar(b, l, a[1], ct, false, false));
+        return convertScalar(b, l, r, outTy, false, false);
+      });
+  n.setOutput(0, y, n.inputDType(1));
+  return success();
+}
+
+/// QuantizeLinear to float8 `outDType`: y = x / scale + zero_point rounded
+/// to the float8 type (round to nearest even); with `saturate` out-of-range
+/// values and infinities clamp to the largest finite value, as Cast does.
+LogicalResult buildFloat8Quantize(ONNXNode &n, int32_t outDType,
+                                  bool saturate) {
+  FailureOr<SmallVector<AffineMap>> maps = float8Maps(n);
+  if (failed(maps))
+    return failure();
+  FailureOr<Type> f8 = elementTypeForNode(n, outDType);
+  if (failed(f8))
+    return failure();
+  SmallVector<Value> ins{n.input(0), n.input(1)};
+  if (n.hasInput(2))
+    ins.push_back(n.input(2));
+  RankedTensorType xTy = n.inputType(0);
+  Type ct = n.b.getF32Type();
+  if (n.inputType(0).getElementType().isF64())
+    ct = n.b.getF64Type();
+  Value y = parallelGeneric(
+      n.b, n.loc, ins, *maps,
+      emptyTensorLike(n.b, n.loc, xTy.clone(*f8), n.input(0)),
+      [&](OpBuilder &b, Location l, ValueRange a) -> Value {
+        Value x = arith::DivFOp::create(
+            b, l, convertScalar(b, l, a[0], ct, false, false),
+            convertScalar(b, l, a[1], ct, false, false));
+        if (a.size() > 2)
+          x = arith::AddFOp::create(
+              b, l, x, convertScalar(b, l, a[2], ct, false, false));
+        if (saturate) {
+          APFloat big =
+              APFloat::getLargest(cast<FloatType>(*f8).getFloatSemantics());
+          bool lost;
+          big.convert(cast<FloatType>(ct).getFloatSemantics(),
+                      APFloat::rmNearestTiesToEven, &lost);
+          Value hi =
+              arith::ConstantFloatOp::create(b, l, cast<FloatType>(ct), big);
+          Value lo = arith::NegFOp::create(b, l, hi);
+          // minimumf/maximumf keep NaN a NaN.
+          x = arith::MaximumFOp::create(
+              b, l, arith::MinimumFOp::create(b, l, x, hi), lo);
+        }
+        if (ct.isF64())
+          x = arith::TruncFOp::create(b, l, b.getF32Type(), x);
+        return arith::TruncFOp::create(b, l, *f8, x).getResult();
+      });
+  n.setOutput(0, y, outDType);
+  return success();
+}
+
 LogicalResult buildDequantizeLinear(ONNXNode &n) {
   if (failed(n.checkArity(2, 3, 1, 1)))
     return failure();
   int32_t inDType = n.inputDType(0);
+  if (isFloat8DType(inDType)) {
+    if (n.hasInput(2) && n.inputDType(2) != inDType)
+      return n.emitError() << "zero point dtype " << dtypeName(n.inputDType(2))
+                           << " differs from the input's "
+                           << dtypeName(inDType);
+    return buildFloat8Dequantize(n);
+  }
   if (n.hasInput(2) && n.inputDType(2) != inDType)
     return n.emitError() << "zero point dtype " << dtypeName(n.inputDType(2))
                          << " differs from the input's " << dtypeName(inDType);
