@@ -392,6 +392,7 @@ const OpRegistry &OpRegistry::get() {
     registerRecurrentOps(r);
     registerControlFlowOps(r);
     registerSequenceOps(r);
+    registerSpatialOps(r);
     return r;
   }();
   return registry;

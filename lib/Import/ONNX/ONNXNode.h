@@ -244,6 +244,7 @@ void registerQuantizedOps(OpRegistry &r);
 void registerRecurrentOps(OpRegistry &r);
 void registerControlFlowOps(OpRegistry &r);
 void registerSequenceOps(OpRegistry &r);
+void registerSpatialOps(OpRegistry &r);
 
 /// Whether the builder of `opType` takes sequences and empty optionals as
 /// inputs (Ops/Sequences.cpp; If and Loop); other builders get tensors only.
