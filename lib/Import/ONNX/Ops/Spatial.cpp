@@ -6,7 +6,8 @@
 //    2^k (linear) or 4^k (cubic) input pixels, as the ONNX reference does.
 //  - AffineGrid: theta times the normalized base grid.
 // CenterCropPad is a slice and a pad, Compress a gather with the indices of
-// a constant condition.
+// a constant condition; the Hann, Hamming and Blackman windows are constants
+// computed at import from a constant size.
 //
 //===----------------------------------------------------------------------===//
 
@@ -16,6 +17,8 @@
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
+
+#include <cmath>
 
 using namespace mlir;
 using namespace mlir::qopt::onnx_import;
@@ -245,9 +248,264 @@ LogicalResult buildGridSample(ONNXNode &n) {
   return success();
 }
 
+/// AffineGrid: grid[n, spatial..., :] = theta[n] @ [x, y(, z), 1] with the
+/// normalized base coordinates of each output position.
+LogicalResult buildAffineGrid(ONNXNode &n) {
+  if (failed(n.checkArity(2, 2, 1, 1)))
+    return failure();
+  FailureOr<int64_t> alignAttr = n.getInt("align_corners", 0);
+  if (failed(alignAttr))
+    return failure();
+  FailureOr<SmallVector<int64_t>> size = requireConstInts(n, 1, "size");
+  if (failed(size))
+    return failure();
+  RankedTensorType tTy = n.inputType(0);
+  auto ft = dyn_cast<FloatType>(tTy.getElementType());
+  int64_t k = static_cast<int64_t>(size->size()) - 2;
+  if (!ft || (k != 2 && k != 3))
+    return n.emitError() << "size must have 4 or 5 values and theta be float";
+  if (tTy.getRank() != 3 || (!tTy.isDynamicDim(1) && tTy.getDimSize(1) != k) ||
+      (!tTy.isDynamicDim(2) && tTy.getDimSize(2) != k + 1))
+    return n.emitError() << "theta must be [N, " << k << ", " << k + 1
+                         << "] for a size of " << k + 2 << " values";
+  for (int64_t v : *size)
+    if (v < 1)
+      return n.emitError() << "size must be positive, got " << v;
+  bool align = *alignAttr != 0;
+  OpBuilder &b = n.b;
+  Location loc = n.loc;
+  Value theta = n.input(0);
+  SmallVector<int64_t> shape{(*size)[0]};
+  // Output [N, D?, H, W, k]; spatial sizes in order (D,) H, W.
+  for (int64_t i = 2; i < k + 2; ++i)
+    shape.push_back((*size)[i]);
+  shape.push_back(k);
+  Value init = tensor::EmptyOp::create(b, loc, shape, ft);
+  Value y = parallelGeneric(
+      b, loc, {}, {}, init, [&](OpBuilder &nb, Location l, ValueRange) {
+        FloatMath fm{nb, l, ft};
+        Value nI = loopIndex(nb, l, 0);
+        Value comp = loopIndex(nb, l, k + 1);
+        // Base coordinates [x, y(, z), 1]: x runs along the last spatial dim.
+        SmallVector<Value> base;
+        for (int64_t j = 0; j < k; ++j) {
+          int64_t d = k - j; // loop dim of coordinate j
+          double len = static_cast<double>(shape[d]);
+          Value i = arith::SIToFPOp::create(
+              nb, l, ft,
+              arith::IndexCastOp::create(nb, l, nb.getI64Type(),
+                                         loopIndex(nb, l, d)));
+          Value v;
+          if (align)
+            v = len == 1 ? fm.c(0)
+                         : fm.sub(fm.mul(i, fm.c(2 / (len - 1))), fm.c(1));
+          else
+            v = fm.sub(fm.div(fm.add(fm.mul(i, fm.c(2)), fm.c(1)), fm.c(len)),
+                       fm.c(1));
+          base.push_back(v);
+        }
+        base.push_back(fm.c(1));
+        Value acc;
+        for (int64_t j = 0; j <= k; ++j) {
+          Value t = tensor::ExtractOp::create(
+              nb, l, theta, ValueRange{nI, comp, cIndex(nb, l, j)});
+          Value term = fm.mul(t, base[j]);
+          acc = acc ? fm.add(acc, term) : term;
+        }
+        return acc;
+      });
+  n.setOutput(0, y, n.inputDType(0));
+  return success();
+}
+
+/// CenterCropPad: per axis, a centred slice (crop) or zero padding.
+LogicalResult buildCenterCropPad(ONNXNode &n) {
+  if (failed(n.checkArity(2, 2, 1, 1)))
+    return failure();
+  RankedTensorType ty = n.inputType(0);
+  int64_t r = ty.getRank();
+  SmallVector<int64_t> all;
+  for (int64_t i = 0; i < r; ++i)
+    all.push_back(i);
+  FailureOr<SmallVector<int64_t>> axesAttr = n.getInts("axes", all);
+  FailureOr<SmallVector<int64_t>> shape = requireConstInts(n, 1, "shape");
+  if (failed(axesAttr) || failed(shape))
+    return failure();
+  if (shape->size() != axesAttr->size())
+    return n.emitError() << "shape has " << shape->size() << " values for "
+                         << axesAttr->size() << " axes";
+  OpBuilder &b = n.b;
+  Location loc = n.loc;
+  SmallVector<OpFoldResult> offsets, sizes, strides(r, b.getIndexAttr(1));
+  SmallVector<OpFoldResult> low(r, b.getIndexAttr(0)),
+      high(r, b.getIndexAttr(0));
+  SmallVector<int64_t> cropShape(ty.getShape()), outShape(ty.getShape());
+  for (int64_t d = 0; d < r; ++d) {
+    offsets.push_back(b.getIndexAttr(0));
+    sizes.push_back(dimOFR(b, loc, n.input(0), d));
+  }
+  bool crop = false, pad = false;
+  for (auto [a, target] : llvm::zip(*axesAttr, *shape)) {
+    FailureOr<int64_t> axis = n.normalizeAxis(a, r, "axes");
+    if (failed(axis))
+      return failure();
+    int64_t dim = ty.getDimSize(*axis);
+    if (ShapedType::isDynamic(dim))
+      return n.emitError() << "axis " << *axis << " must be static";
+    if (target < 0)
+      return n.emitError() << "shape must be non-negative, got " << target;
+    if (target < dim) {
+      offsets[*axis] = b.getIndexAttr((dim - target) / 2);
+      sizes[*axis] = b.getIndexAttr(target);
+      cropShape[*axis] = target;
+      crop = true;
+    } else if (target > dim) {
+      low[*axis] = b.getIndexAttr((target - dim) / 2);
+      high[*axis] = b.getIndexAttr(target - dim - (target - dim) / 2);
+      pad = true;
+    }
+    outShape[*axis] = target;
+  }
+  Value y = n.input(0);
+  if (crop)
+    y = tensor::ExtractSliceOp::create(
+        b, loc, RankedTensorType::get(cropShape, ty.getElementType()), y,
+        offsets, sizes, strides);
+  if (pad) {
+    Value zero = scalarConstant(b, loc, ty.getElementType(), 0);
+    y = tensor::PadOp::create(
+        b, loc, RankedTensorType::get(outShape, ty.getElementType()), y, low,
+        high, zero);
+  }
+  n.setOutput(0, y, n.inputDType(0));
+  return success();
+}
+
+/// Compress with a constant condition: the kept indices are known at import,
+/// so the result is a gather of them (flattened first without an axis).
+LogicalResult buildCompress(ONNXNode &n) {
+  if (failed(n.checkArity(2, 2, 1, 1)))
+    return failure();
+  if (n.inputDType(1) != kBool || n.inputType(1).getRank() != 1)
+    return n.emitError() << "condition (input #1) must be a 1-D bool tensor";
+  std::optional<SmallVector<int64_t>> cond = n.constantInts(1);
+  if (!cond)
+    return n.emitError() << "condition (input #1) must be a constant: the "
+                            "kept positions size the output";
+  Value x = n.input(0);
+  RankedTensorType ty = n.inputType(0);
+  OpBuilder &b = n.b;
+  Location loc = n.loc;
+  int64_t axis;
+  if (n.hasAttr("axis")) {
+    FailureOr<int64_t> a = n.getInt("axis", 0);
+    if (failed(a))
+      return failure();
+    FailureOr<int64_t> na = n.normalizeAxis(*a, ty.getRank());
+    if (failed(na))
+      return failure();
+    axis = *na;
+  } else {
+    if (!ty.hasStaticShape())
+      return n.emitError() << "without an axis the input must be static";
+    SmallVector<ReassociationIndices> all(1);
+    for (int64_t d = 0; d < ty.getRank(); ++d)
+      all[0].push_back(d);
+    if (ty.getRank() == 0)
+      x = tensor::ExpandShapeOp::create(
+          b, loc, RankedTensorType::get({1}, ty.getElementType()), x,
+          ArrayRef<ReassociationIndices>{});
+    else if (ty.getRank() > 1)
+      x = tensor::CollapseShapeOp::create(b, loc, x, all);
+    ty = cast<RankedTensorType>(x.getType());
+    axis = 0;
+  }
+  int64_t dim = ty.getDimSize(axis);
+  SmallVector<int64_t> kept;
+  for (auto [i, c] : llvm::enumerate(*cond))
+    if (c != 0) {
+      if (!ShapedType::isDynamic(dim) && static_cast<int64_t>(i) >= dim)
+        return n.emitError() << "condition keeps position " << i
+                             << ", past the " << dim << " along the axis";
+      kept.push_back(i);
+    }
+  SmallVector<OpFoldResult> sizes;
+  for (int64_t d = 0; d < ty.getRank(); ++d)
+    sizes.push_back(d == axis ? b.getIndexAttr(kept.size())
+                              : dimOFR(b, loc, x, d));
+  Value init = tensor::EmptyOp::create(b, loc, sizes, ty.getElementType());
+  if (kept.empty()) {
+    n.setOutput(0, init, n.inputDType(0));
+    return success();
+  }
+  auto tableTy = RankedTensorType::get({static_cast<int64_t>(kept.size())},
+                                       b.getI64Type());
+  Value table = arith::ConstantOp::create(
+      b, loc, DenseElementsAttr::get(tableTy, ArrayRef<int64_t>(kept)));
+  int64_t r = ty.getRank();
+  Value y = parallelGeneric(
+      b, loc, {table}, {dimRangeMap(b.getContext(), r, axis, 1)}, init,
+      [&](OpBuilder &nb, Location l, ValueRange a) {
+        SmallVector<Value> idx;
+        for (int64_t d = 0; d < r; ++d)
+          idx.push_back(d == axis ? toIndex(nb, l, a[0]) : loopIndex(nb, l, d));
+        return tensor::ExtractOp::create(nb, l, x, idx).getResult();
+      });
+  n.setOutput(0, y, n.inputDType(0));
+  return success();
+}
+
+/// HannWindow, HammingWindow, BlackmanWindow: a0 - a1 cos(2 pi k / N') +
+/// a2 cos(4 pi k / N'), N' = size (periodic) or size - 1; evaluated at
+/// import in double precision (size must be a constant).
+LogicalResult buildWindow(ONNXNode &n, double a0, double a1, double a2) {
+  if (failed(n.checkArity(1, 1, 1, 1)))
+    return failure();
+  FailureOr<int64_t> periodic = n.getInt("periodic", 1);
+  FailureOr<int64_t> dtype = n.getInt("output_datatype", kFloat);
+  FailureOr<SmallVector<int64_t>> size = requireConstInts(n, 0, "size");
+  if (failed(periodic) || failed(dtype) || failed(size))
+    return failure();
+  if (size->size() != 1 || (*size)[0] < 0 || (*size)[0] > (int64_t(1) << 24))
+    return n.emitError() << "size must be one value from 0 to 2^24";
+  FailureOr<Type> et = elementTypeForNode(n, *dtype);
+  if (failed(et))
+    return failure();
+  int64_t len = (*size)[0];
+  double denom = *periodic ? len : len - 1;
+  SmallVector<double> w;
+  for (int64_t i = 0; i < len; ++i) {
+    double t = denom == 0 ? 0 : 2 * M_PI * static_cast<double>(i) / denom;
+    w.push_back(a0 - a1 * std::cos(t) + a2 * std::cos(2 * t));
+  }
+  auto ty = RankedTensorType::get({len}, *et);
+  SmallVector<Attribute> vals;
+  for (double v : w) {
+    if (auto ft = dyn_cast<FloatType>(*et))
+      vals.push_back(n.b.getFloatAttr(ft, v));
+    else
+      vals.push_back(n.b.getIntegerAttr(*et, static_cast<int64_t>(v)));
+  }
+  Value c =
+      arith::ConstantOp::create(n.b, n.loc, DenseElementsAttr::get(ty, vals));
+  n.setOutput(0, c, *dtype);
+  return success();
+}
+
 } // namespace
 
 void mlir::qopt::onnx_import::registerSpatialOps(OpRegistry &r) {
+  r.add("", "AffineGrid", 20, buildAffineGrid);
+  r.add("", "CenterCropPad", 18, buildCenterCropPad);
+  r.add("", "Compress", 9, buildCompress);
+  r.add("", "Compress", 11, buildCompress); // negative axes
+  r.add("", "HannWindow", 17,
+        [](ONNXNode &n) { return buildWindow(n, 0.5, 0.5, 0.0); });
+  r.add("", "HammingWindow", 17, [](ONNXNode &n) {
+    return buildWindow(n, 25.0 / 46.0, 21.0 / 46.0, 0.0);
+  });
+  r.add("", "BlackmanWindow", 17,
+        [](ONNXNode &n) { return buildWindow(n, 0.42, 0.5, 0.08); });
   r.add("", "GridSample", 16, buildGridSample);
   r.add("", "GridSample", 20, buildGridSample); // N-D, linear/cubic names
   r.add("", "GridSample", 22, buildGridSample); // more types
