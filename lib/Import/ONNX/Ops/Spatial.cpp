@@ -492,9 +492,200 @@ LogicalResult buildWindow(ONNXNode &n, double a0, double a1, double a2) {
   return success();
 }
 
+/// ReverseSequence: out[.., b, .., t, ..] = x at time len[b] - 1 - t for
+/// t < len[b], else x itself; the lengths are read at run time.
+LogicalResult buildReverseSequence(ONNXNode &n) {
+  if (failed(n.checkArity(2, 2, 1, 1)))
+    return failure();
+  FailureOr<int64_t> batchAttr = n.getInt("batch_axis", 1);
+  FailureOr<int64_t> timeAttr = n.getInt("time_axis", 0);
+  if (failed(batchAttr) || failed(timeAttr))
+    return failure();
+  RankedTensorType ty = n.inputType(0);
+  int64_t r = ty.getRank();
+  if (r < 2)
+    return n.emitError() << "input must have rank >= 2, got " << r;
+  if ((*batchAttr != 0 && *batchAttr != 1) ||
+      (*timeAttr != 0 && *timeAttr != 1) || *batchAttr == *timeAttr)
+    return n.emitError() << "batch_axis and time_axis must be 0 and 1 in "
+                            "some order";
+  if (n.inputType(1).getRank() != 1 ||
+      (n.inputDType(1) != kInt64 && n.inputDType(1) != kInt32))
+    return n.emitError() << "sequence_lens must be a 1-D int64 tensor";
+  int64_t bAxis = *batchAttr, tAxis = *timeAttr;
+  OpBuilder &b = n.b;
+  Location loc = n.loc;
+  Value x = n.input(0), lens = n.input(1);
+  assertSameSize(n, lens, 0, x, bAxis,
+                 "sequence_lens has not one length per batch element");
+  SmallVector<OpFoldResult> sizes;
+  for (int64_t d = 0; d < r; ++d)
+    sizes.push_back(dimOFR(b, loc, x, d));
+  Value init = tensor::EmptyOp::create(b, loc, sizes, ty.getElementType());
+  Value tLen = dimValue(b, loc, x, tAxis);
+  Value y = parallelGeneric(
+      b, loc, {lens}, {dimRangeMap(b.getContext(), r, bAxis, 1)}, init,
+      [&](OpBuilder &nb, Location l, ValueRange a) {
+        SmallVector<Value> idx;
+        for (int64_t d = 0; d < r; ++d)
+          idx.push_back(loopIndex(nb, l, d));
+        // len clamped to [0, T] so that no read leaves the input.
+        Value len = toIndex(nb, l, a[0]);
+        len = arith::MinSIOp::create(
+            nb, l, arith::MaxSIOp::create(nb, l, len, cIndex(nb, l, 0)), tLen);
+        Value t = idx[tAxis];
+        Value rev = arith::SubIOp::create(
+            nb, l, arith::SubIOp::create(nb, l, len, cIndex(nb, l, 1)), t);
+        Value inside =
+            arith::CmpIOp::create(nb, l, arith::CmpIPredicate::slt, t, len);
+        idx[tAxis] = arith::SelectOp::create(nb, l, inside, rev, t);
+        return tensor::ExtractOp::create(nb, l, x, idx).getResult();
+      });
+  n.setOutput(0, y, n.inputDType(0));
+  return success();
+}
+
+/// Col2Im: every image position sums the columns of the blocks that cover
+/// it (the kernel offsets unrolled; at most kMaxCol2ImTaps of them).
+LogicalResult buildCol2Im(ONNXNode &n) {
+  constexpr int64_t kMaxCol2ImTaps = 1024;
+  if (failed(n.checkArity(3, 3, 1, 1)))
+    return failure();
+  FailureOr<SmallVector<int64_t>> image = requireConstInts(n, 1, "image_shape");
+  FailureOr<SmallVector<int64_t>> block = requireConstInts(n, 2, "block_shape");
+  if (failed(image) || failed(block))
+    return failure();
+  int64_t k = image->size();
+  if (k < 1 || static_cast<int64_t>(block->size()) != k)
+    return n.emitError() << "image_shape and block_shape must have the same "
+                            "non-zero length";
+  FailureOr<SmallVector<int64_t>> dil =
+      n.getInts("dilations", SmallVector<int64_t>(k, 1));
+  FailureOr<SmallVector<int64_t>> pads =
+      n.getInts("pads", SmallVector<int64_t>(2 * k, 0));
+  FailureOr<SmallVector<int64_t>> strides =
+      n.getInts("strides", SmallVector<int64_t>(k, 1));
+  if (failed(dil) || failed(pads) || failed(strides))
+    return failure();
+  if (static_cast<int64_t>(dil->size()) != k ||
+      static_cast<int64_t>(strides->size()) != k ||
+      static_cast<int64_t>(pads->size()) != 2 * k)
+    return n.emitError() << "dilations, strides and pads must have " << k
+                         << ", " << k << " and " << 2 * k << " values";
+  RankedTensorType ty = n.inputType(0);
+  if (ty.getRank() != 3 || ty.isDynamicDim(1) || ty.isDynamicDim(2))
+    return n.emitError() << "input must be [N, C * prod(block_shape), L] "
+                            "with static C * prod(block_shape) and L";
+  int64_t taps = 1;
+  SmallVector<int64_t> blocks;
+  int64_t numBlocks = 1;
+  for (int64_t i = 0; i < k; ++i) {
+    if ((*block)[i] < 1 || (*image)[i] < 1 || (*dil)[i] < 1 ||
+        (*strides)[i] < 1)
+      return n.emitError() << "image_shape, block_shape, dilations and "
+                              "strides must be positive";
+    taps *= (*block)[i];
+    if (taps > kMaxCol2ImTaps)
+      return n.emitError() << "block_shape has more than " << kMaxCol2ImTaps
+                           << " positions";
+    int64_t span = (*dil)[i] * ((*block)[i] - 1) + 1;
+    int64_t nb =
+        ((*image)[i] + (*pads)[i] + (*pads)[k + i] - span) / (*strides)[i] + 1;
+    if (nb < 1)
+      return n.emitError() << "block_shape does not fit the padded image";
+    blocks.push_back(nb);
+    numBlocks *= nb;
+  }
+  if (ty.getDimSize(1) % taps != 0)
+    return n.emitError() << "input dim 1 (" << ty.getDimSize(1)
+                         << ") is not a multiple of prod(block_shape) (" << taps
+                         << ")";
+  if (ty.getDimSize(2) != numBlocks)
+    return n.emitError() << "input has " << ty.getDimSize(2)
+                         << " blocks, the image and block shapes give "
+                         << numBlocks;
+  int64_t channels = ty.getDimSize(1) / taps;
+  auto ft = dyn_cast<FloatType>(ty.getElementType());
+  if (!ft)
+    return n.emitError() << "input must be a float tensor";
+  OpBuilder &b = n.b;
+  Location loc = n.loc;
+  Value x = n.input(0);
+  SmallVector<OpFoldResult> sizes{dimOFR(b, loc, x, 0),
+                                  b.getIndexAttr(channels)};
+  for (int64_t v : *image)
+    sizes.push_back(b.getIndexAttr(v));
+  Value init = tensor::EmptyOp::create(b, loc, sizes, ft);
+  Value y = parallelGeneric(
+      b, loc, {}, {}, init, [&](OpBuilder &nb, Location l, ValueRange) {
+        FloatMath fm{nb, l, ft};
+        Type i64 = nb.getI64Type();
+        auto ci = [&](int64_t v) {
+          return arith::ConstantIntOp::create(nb, l, i64, v).getResult();
+        };
+        auto idx64 = [&](int64_t d) {
+          return arith::IndexCastOp::create(nb, l, i64, loopIndex(nb, l, d))
+              .getResult();
+        };
+        Value nI = loopIndex(nb, l, 0), c = idx64(1);
+        Value acc = fm.c(0);
+        for (int64_t t = 0; t < taps; ++t) {
+          // Kernel offset of tap t (row-major over block_shape).
+          SmallVector<int64_t> off(k);
+          for (int64_t i = k - 1, rest = t; i >= 0; --i) {
+            off[i] = rest % (*block)[i];
+            rest /= (*block)[i];
+          }
+          Value ok, col;
+          for (int64_t i = 0; i < k; ++i) {
+            // p = pos + pad - off * dil must be a multiple of the stride
+            // with p / stride a block.
+            Value p = arith::SubIOp::create(
+                nb, l,
+                arith::AddIOp::create(nb, l, idx64(2 + i), ci((*pads)[i])),
+                ci(off[i] * (*dil)[i]));
+            Value q = arith::DivSIOp::create(nb, l, p, ci((*strides)[i]));
+            Value rem = arith::RemSIOp::create(nb, l, p, ci((*strides)[i]));
+            Value good = arith::AndIOp::create(
+                nb, l,
+                arith::AndIOp::create(
+                    nb, l,
+                    arith::CmpIOp::create(nb, l, arith::CmpIPredicate::sge, p,
+                                          ci(0)),
+                    arith::CmpIOp::create(nb, l, arith::CmpIPredicate::eq, rem,
+                                          ci(0))),
+                arith::CmpIOp::create(nb, l, arith::CmpIPredicate::slt, q,
+                                      ci(blocks[i])));
+            ok = ok ? arith::AndIOp::create(nb, l, ok, good).getResult() : good;
+            col = col ? arith::AddIOp::create(
+                            nb, l,
+                            arith::MulIOp::create(nb, l, col, ci(blocks[i])), q)
+                            .getResult()
+                      : q;
+          }
+          Value zero = ci(0);
+          col = arith::SelectOp::create(nb, l, ok, col, zero);
+          Value row = arith::AddIOp::create(
+              nb, l, arith::MulIOp::create(nb, l, c, ci(taps)), ci(t));
+          auto toIdx = [&](Value v) {
+            return arith::IndexCastOp::create(nb, l, nb.getIndexType(), v)
+                .getResult();
+          };
+          Value v = tensor::ExtractOp::create(
+              nb, l, x, ValueRange{nI, toIdx(row), toIdx(col)});
+          acc = fm.add(acc, fm.sel(ok, v, fm.c(0)));
+        }
+        return acc;
+      });
+  n.setOutput(0, y, n.inputDType(0));
+  return success();
+}
+
 } // namespace
 
 void mlir::qopt::onnx_import::registerSpatialOps(OpRegistry &r) {
+  r.add("", "ReverseSequence", 10, buildReverseSequence);
+  r.add("", "Col2Im", 18, buildCol2Im);
   r.add("", "AffineGrid", 20, buildAffineGrid);
   r.add("", "CenterCropPad", 18, buildCenterCropPad);
   r.add("", "Compress", 9, buildCompress);
