@@ -90,3 +90,20 @@ def test_center_crop_pad(build_dir, tmp_path):
     node = h.make_node("CenterCropPad", ["x", "shape"], ["y"], axes=[0, 1])
     check(build_dir, tmp_path, node, {"x": x},
           {"shape": np.array([2, 9], np.int64)}, [2, 9, 3], 18)
+
+
+@pytest.mark.parametrize("ctm,mode", [("half_pixel", "avg"),
+                                      ("output_half_pixel", "avg"),
+                                      ("half_pixel", "max")])
+def test_roi_align(build_dir, tmp_path, ctm, mode):
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((2, 3, 9, 11)).astype(np.float32)
+    rois = np.array([[0, 0, 8, 6], [1.5, 2.2, 10.7, 8.9], [-2, -1, 4, 3],
+                     [3, 3, 3.5, 3.2]], np.float32)
+    batch = np.array([0, 1, 1, 0], np.int64)
+    node = h.make_node("RoiAlign", ["x", "rois", "batch"], ["y"],
+                       coordinate_transformation_mode=ctm, mode=mode,
+                       output_height=3, output_width=4, sampling_ratio=2,
+                       spatial_scale=0.9)
+    check(build_dir, tmp_path, node, {"x": x, "rois": rois, "batch": batch},
+          {}, [4, 3, 3, 4], 16)

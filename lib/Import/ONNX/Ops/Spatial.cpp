@@ -5,6 +5,9 @@
 //    grid, denormalizes it, applies the padding mode and blends 1 (nearest),
 //    2^k (linear) or 4^k (cubic) input pixels, as the ONNX reference does.
 //  - AffineGrid: theta times the normalized base grid.
+//  - RoiAlign: per bin, sampling_ratio^2 bilinear samples of its run-time
+//    ROI, averaged or maxed; Col2Im: per image position, the sum of the
+//    block columns covering it; ReverseSequence: a run-time index flip.
 // CenterCropPad is a slice and a pad, Compress a gather with the indices of
 // a constant condition; the Hann, Hamming and Blackman windows are constants
 // computed at import from a constant size.
@@ -681,9 +684,160 @@ LogicalResult buildCol2Im(ONNXNode &n) {
   return success();
 }
 
+/// RoiAlign with a fixed sampling_ratio: each output bin averages (or takes
+/// the max of) sampling_ratio^2 bilinear samples inside its run-time ROI, as
+/// the ONNX reference (onnxruntime's kernel) computes them.
+LogicalResult buildRoiAlign(ONNXNode &n) {
+  constexpr int64_t kMaxSamples = 256;
+  if (failed(n.checkArity(3, 3, 1, 1)))
+    return failure();
+  FailureOr<std::string> ctm =
+      n.getString("coordinate_transformation_mode",
+                  n.opset >= 16 ? "half_pixel" : "output_half_pixel");
+  FailureOr<std::string> mode = n.getString("mode", "avg");
+  FailureOr<int64_t> oh = n.getInt("output_height", 1);
+  FailureOr<int64_t> ow = n.getInt("output_width", 1);
+  FailureOr<int64_t> sr = n.getInt("sampling_ratio", 0);
+  FailureOr<double> scaleAttr = n.getFloat("spatial_scale", 1.0);
+  if (failed(ctm) || failed(mode) || failed(oh) || failed(ow) || failed(sr) ||
+      failed(scaleAttr))
+    return failure();
+  if (*ctm != "half_pixel" && *ctm != "output_half_pixel")
+    return n.emitError() << "coordinate_transformation_mode '" << *ctm
+                         << "' is not one of 'half_pixel', 'output_half_pixel'";
+  if (*mode != "avg" && *mode != "max")
+    return n.emitError() << "mode '" << *mode << "' is not one of 'avg', 'max'";
+  if (*oh < 1 || *ow < 1)
+    return n.emitError() << "output_height and output_width must be positive";
+  if (*sr <= 0)
+    return n.emitError() << "sampling_ratio " << *sr
+                         << " (adaptive: samples sized by each ROI at run "
+                            "time) is not supported; give a positive one";
+  if (*sr * *sr > kMaxSamples)
+    return n.emitError() << "sampling_ratio " << *sr << " gives more than "
+                         << kMaxSamples << " samples per bin";
+  RankedTensorType xTy = n.inputType(0), rTy = n.inputType(1);
+  auto ft = dyn_cast<FloatType>(xTy.getElementType());
+  if (xTy.getRank() != 4 || !ft || xTy.isDynamicDim(2) || xTy.isDynamicDim(3))
+    return n.emitError() << "X must be a float [N, C, H, W] with static H, W";
+  if (rTy.getRank() != 2 || (!rTy.isDynamicDim(1) && rTy.getDimSize(1) != 4))
+    return n.emitError() << "rois must be [num_rois, 4]";
+  if (n.inputType(2).getRank() != 1)
+    return n.emitError() << "batch_indices must be 1-D";
+  bool halfPixel = *ctm == "half_pixel";
+  bool isMax = *mode == "max";
+  int64_t H = xTy.getDimSize(2), W = xTy.getDimSize(3), S = *sr;
+  OpBuilder &b = n.b;
+  Location loc = n.loc;
+  Value x = n.input(0), rois = n.input(1), bidx = n.input(2);
+  SmallVector<OpFoldResult> sizes{dimOFR(b, loc, rois, 0), dimOFR(b, loc, x, 1),
+                                  b.getIndexAttr(*oh), b.getIndexAttr(*ow)};
+  Value init = tensor::EmptyOp::create(b, loc, sizes, ft);
+  Value y = parallelGeneric(
+      b, loc, {}, {}, init, [&](OpBuilder &nb, Location l, ValueRange) {
+        FloatMath fm{nb, l, ft};
+        Value rI = loopIndex(nb, l, 0), cI = loopIndex(nb, l, 1);
+        auto asFloat = [&](Value idx) {
+          return arith::SIToFPOp::create(
+                     nb, l, ft,
+                     arith::IndexCastOp::create(nb, l, nb.getI64Type(), idx))
+              .getResult();
+        };
+        Value ph = asFloat(loopIndex(nb, l, 2)),
+              pw = asFloat(loopIndex(nb, l, 3));
+        // Run-time indices are clamped into the input (a NaN ROI or a bad
+        // batch index must not read outside it).
+        auto clampIdx = [&](Value v, Value hi) {
+          return arith::MinSIOp::create(
+              nb, l, arith::MaxSIOp::create(nb, l, v, cIndex(nb, l, 0)), hi);
+        };
+        Value batch = clampIdx(
+            toIndex(nb, l,
+                    tensor::ExtractOp::create(nb, l, bidx, ValueRange{rI})),
+            arith::SubIOp::create(nb, l, dimValue(nb, l, x, 0),
+                                  cIndex(nb, l, 1)));
+        auto roi = [&](int64_t j) {
+          Value v = tensor::ExtractOp::create(nb, l, rois,
+                                              ValueRange{rI, cIndex(nb, l, j)});
+          v = convertScalar(nb, l, v, ft, false, false);
+          return fm.sub(fm.mul(v, fm.c(*scaleAttr)), fm.c(halfPixel ? 0.5 : 0));
+        };
+        Value sw = roi(0), sh = roi(1), ew = roi(2), eh = roi(3);
+        Value rw = fm.sub(ew, sw), rh = fm.sub(eh, sh);
+        if (!halfPixel) {
+          rw = arith::MaximumFOp::create(nb, l, rw, fm.c(1));
+          rh = arith::MaximumFOp::create(nb, l, rh, fm.c(1));
+        }
+        Value bh = fm.div(rh, fm.c(*oh)), bw = fm.div(rw, fm.c(*ow));
+        Value acc;
+        for (int64_t iy = 0; iy < S; ++iy) {
+          Value yy = fm.add(fm.add(sh, fm.mul(ph, bh)),
+                            fm.div(fm.mul(fm.c(iy + 0.5), bh), fm.c(S)));
+          for (int64_t ix = 0; ix < S; ++ix) {
+            Value xx = fm.add(fm.add(sw, fm.mul(pw, bw)),
+                              fm.div(fm.mul(fm.c(ix + 0.5), bw), fm.c(S)));
+            Value outside = arith::OrIOp::create(
+                nb, l,
+                arith::OrIOp::create(nb, l, fm.lt(yy, fm.c(-1)),
+                                     fm.gt(yy, fm.c(H))),
+                arith::OrIOp::create(nb, l, fm.lt(xx, fm.c(-1)),
+                                     fm.gt(xx, fm.c(W))));
+            // Low/high neighbours and the fraction along one axis.
+            auto axis = [&](Value v, int64_t len) {
+              v = arith::MaximumFOp::create(nb, l, v, fm.c(0));
+              Value low = fm.floor(v);
+              Value atEnd = arith::CmpFOp::create(
+                  nb, l, arith::CmpFPredicate::OGE, low, fm.c(len - 1));
+              low = fm.sel(atEnd, fm.c(len - 1), low);
+              Value high = fm.sel(atEnd, low, fm.add(low, fm.c(1)));
+              Value frac = fm.sel(atEnd, fm.c(0), fm.sub(v, low));
+              return std::tuple{low, high, frac};
+            };
+            auto [yl, yh, ly] = axis(yy, H);
+            auto [xl, xh, lx] = axis(xx, W);
+            Value hy = fm.sub(fm.c(1), ly), hx = fm.sub(fm.c(1), lx);
+            auto at = [&](Value py, Value px) {
+              auto idx = [&](Value v, int64_t len) {
+                return clampIdx(
+                    arith::IndexCastOp::create(
+                        nb, l, nb.getIndexType(),
+                        arith::FPToSIOp::create(nb, l, nb.getI64Type(), v)),
+                    cIndex(nb, l, len - 1));
+              };
+              Value v = tensor::ExtractOp::create(
+                  nb, l, x, ValueRange{batch, cI, idx(py, H), idx(px, W)});
+              return convertScalar(nb, l, v, ft, false, false);
+            };
+            Value t1 = fm.mul(fm.mul(hy, hx), at(yl, xl));
+            Value t2 = fm.mul(fm.mul(hy, lx), at(yl, xh));
+            Value t3 = fm.mul(fm.mul(ly, hx), at(yh, xl));
+            Value t4 = fm.mul(fm.mul(ly, lx), at(yh, xh));
+            Value v;
+            if (isMax) {
+              auto mx = [&](Value a, Value c) {
+                return arith::MaximumFOp::create(nb, l, a, c).getResult();
+              };
+              v = mx(mx(t1, t2), mx(t3, t4));
+            } else {
+              v = fm.add(fm.add(t1, t2), fm.add(t3, t4));
+            }
+            v = fm.sel(outside, fm.c(0), v);
+            acc = !acc    ? v
+                  : isMax ? arith::MaximumFOp::create(nb, l, acc, v).getResult()
+                          : fm.add(acc, v);
+          }
+        }
+        return isMax ? acc : fm.div(acc, fm.c(S * S));
+      });
+  n.setOutput(0, y, n.inputDType(0));
+  return success();
+}
+
 } // namespace
 
 void mlir::qopt::onnx_import::registerSpatialOps(OpRegistry &r) {
+  r.add("", "RoiAlign", 10, buildRoiAlign);
+  r.add("", "RoiAlign", 16, buildRoiAlign); // coordinate_transformation_mode
   r.add("", "ReverseSequence", 10, buildReverseSequence);
   r.add("", "Col2Im", 18, buildCol2Im);
   r.add("", "AffineGrid", 20, buildAffineGrid);
