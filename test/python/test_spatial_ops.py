@@ -107,3 +107,30 @@ def test_roi_align(build_dir, tmp_path, ctm, mode):
                        spatial_scale=0.9)
     check(build_dir, tmp_path, node, {"x": x, "rois": rois, "batch": batch},
           {}, [4, 3, 3, 4], 16)
+
+
+def test_max_unpool_of_max_pool_indices(build_dir, tmp_path):
+    """MaxUnpool of MaxPool's values and indices (computed by onnxruntime,
+    fed as inputs) against onnxruntime's MaxUnpool."""
+    rng = np.random.default_rng(13)
+    x = rng.standard_normal((2, 3, 6, 8)).astype(np.float32)
+    pool = h.make_graph(
+        [h.make_node("MaxPool", ["x"], ["v", "i"], kernel_shape=[2, 2],
+                     strides=[2, 2])], "p",
+        [h.make_tensor_value_info("x", T.FLOAT, x.shape)],
+        [h.make_tensor_value_info("v", T.FLOAT, None),
+         h.make_tensor_value_info("i", T.INT64, None)])
+    path = os.path.join(tmp_path, "pool.onnx")
+    onnx.save(h.make_model(pool, opset_imports=[h.make_opsetid("", 12)]), path)
+    v, i = ort.InferenceSession(path, providers=["CPUExecutionProvider"]).run(
+        None, {"x": x})
+    node = h.make_node("MaxUnpool", ["v", "i", "shape"], ["y"],
+                       kernel_shape=[2, 2], strides=[2, 2])
+    check(build_dir, tmp_path, node, {"v": v, "i": i},
+          {"shape": np.array([2, 3, 6, 8], np.int64)}, [2, 3, 6, 8], 11)
+    # A larger output_shape: the ONNX reference (and the backend test) keeps
+    # the indices on the inferred 6x8 layout in the leading corner, where
+    # onnxruntime re-reads them on the 7x9 layout.
+    check(build_dir, tmp_path, node, {"v": v, "i": i},
+          {"shape": np.array([2, 3, 7, 9], np.int64)}, [2, 3, 7, 9], 11,
+          reference=True)

@@ -7,7 +7,8 @@
 //  - AffineGrid: theta times the normalized base grid.
 //  - RoiAlign: per bin, sampling_ratio^2 bilinear samples of its run-time
 //    ROI, averaged or maxed; Col2Im: per image position, the sum of the
-//    block columns covering it; ReverseSequence: a run-time index flip.
+//    block columns covering it; ReverseSequence: a run-time index flip;
+//    MaxUnpool: an in-order scatter (loop nest of tensor.insert).
 // CenterCropPad is a slice and a pad, Compress a gather with the indices of
 // a constant condition; the Hann, Hamming and Blackman windows are constants
 // computed at import from a constant size.
@@ -18,7 +19,10 @@
 #include "ShapeHelpers.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/SCF/Utils/Utils.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 
 #include <cmath>
@@ -833,9 +837,100 @@ LogicalResult buildRoiAlign(ONNXNode &n) {
   return success();
 }
 
+/// MaxUnpool: zeros with each input element written at its index (flat over
+/// the whole output, as MaxPool's Indices are), in input order; an
+/// out-of-range index is clamped into the output.
+LogicalResult buildMaxUnpool(ONNXNode &n) {
+  if (failed(n.checkArity(2, 3, 1, 1)))
+    return failure();
+  FailureOr<SmallVector<int64_t>> kernel = n.getInts("kernel_shape", {});
+  RankedTensorType xTy = n.inputType(0);
+  int64_t r = xTy.getRank(), k = r - 2;
+  FailureOr<SmallVector<int64_t>> strides =
+      n.getInts("strides", SmallVector<int64_t>(std::max<int64_t>(k, 0), 1));
+  FailureOr<SmallVector<int64_t>> pads =
+      n.getInts("pads", SmallVector<int64_t>(std::max<int64_t>(2 * k, 0), 0));
+  if (failed(kernel) || failed(strides) || failed(pads))
+    return failure();
+  if (k < 1 || !xTy.hasStaticShape())
+    return n.emitError() << "X must be a static [N, C, spatial...] tensor";
+  if (static_cast<int64_t>(kernel->size()) != k ||
+      static_cast<int64_t>(strides->size()) != k ||
+      static_cast<int64_t>(pads->size()) != 2 * k)
+    return n.emitError() << "kernel_shape, strides and pads must have " << k
+                         << ", " << k << " and " << 2 * k << " values";
+  if (n.inputType(1) != xTy.clone(n.b.getI64Type()) ||
+      n.inputDType(1) != kInt64)
+    return n.emitError() << "I must be int64 of X's shape";
+  // Indices address the inferred shape; a given output_shape (at least as
+  // large) holds it in its leading corner, zeros elsewhere (the ONNX
+  // reference).
+  SmallVector<int64_t> inferred(xTy.getShape().take_front(2));
+  for (int64_t i = 0; i < k; ++i)
+    inferred.push_back((xTy.getDimSize(2 + i) - 1) * (*strides)[i] -
+                       (*pads)[i] - (*pads)[k + i] + (*kernel)[i]);
+  SmallVector<int64_t> outShape = inferred;
+  if (n.hasInput(2)) {
+    FailureOr<SmallVector<int64_t>> os = requireConstInts(n, 2, "output_shape");
+    if (failed(os))
+      return failure();
+    if (static_cast<int64_t>(os->size()) != r || (*os)[0] != outShape[0] ||
+        (*os)[1] != outShape[1])
+      return n.emitError() << "output_shape must be [N, C, spatial...] of " << r
+                           << " values matching X's N and C";
+    outShape = *os;
+    for (int64_t d = 0; d < r; ++d)
+      if (outShape[d] < inferred[d])
+        return n.emitError() << "output_shape dim " << d << " (" << outShape[d]
+                             << ") is smaller than the " << inferred[d]
+                             << " the pooling parameters give";
+  }
+  int64_t total = 1;
+  for (int64_t d : inferred) {
+    if (d < 1)
+      return n.emitError() << "the output shape has a non-positive dim";
+    total *= d;
+  }
+  OpBuilder &b = n.b;
+  Location loc = n.loc;
+  Value x = n.input(0), ind = n.input(1);
+  Type et = xTy.getElementType();
+  Value zeros = linalg::FillOp::create(
+                    b, loc, scalarConstant(b, loc, et, 0),
+                    tensor::EmptyOp::create(b, loc, outShape, et).getResult())
+                    .getResult(0);
+  SmallVector<Value> lbs, ubs, steps;
+  for (int64_t d = 0; d < r; ++d) {
+    lbs.push_back(cIndex(b, loc, 0));
+    ubs.push_back(cIndex(b, loc, xTy.getDimSize(d)));
+    steps.push_back(cIndex(b, loc, 1));
+  }
+  scf::LoopNest nest = scf::buildLoopNest(
+      b, loc, lbs, ubs, steps, ValueRange{zeros},
+      [&](OpBuilder &nb, Location l, ValueRange ivs,
+          ValueRange iter) -> scf::ValueVector {
+        Value flat = toIndex(nb, l, tensor::ExtractOp::create(nb, l, ind, ivs));
+        flat = arith::MinSIOp::create(
+            nb, l, arith::MaxSIOp::create(nb, l, flat, cIndex(nb, l, 0)),
+            cIndex(nb, l, total - 1));
+        SmallVector<Value> dest(r);
+        for (int64_t d = r - 1; d >= 0; --d) {
+          Value size = cIndex(nb, l, inferred[d]);
+          dest[d] = arith::RemUIOp::create(nb, l, flat, size);
+          flat = arith::DivUIOp::create(nb, l, flat, size);
+        }
+        Value v = tensor::ExtractOp::create(nb, l, x, ivs);
+        return {tensor::InsertOp::create(nb, l, v, iter[0], dest).getResult()};
+      });
+  n.setOutput(0, nest.results.front(), n.inputDType(0));
+  return success();
+}
+
 } // namespace
 
 void mlir::qopt::onnx_import::registerSpatialOps(OpRegistry &r) {
+  r.add("", "MaxUnpool", 9, buildMaxUnpool);
+  r.add("", "MaxUnpool", 11, buildMaxUnpool); // output_shape input
   r.add("", "RoiAlign", 10, buildRoiAlign);
   r.add("", "RoiAlign", 16, buildRoiAlign); // coordinate_transformation_mode
   r.add("", "ReverseSequence", 10, buildReverseSequence);
