@@ -399,6 +399,7 @@ const OpRegistry &OpRegistry::get() {
     registerScatterElementsOps(r);
     registerSequenceOps(r);
     registerLLMOps(r);
+    registerSpatialOps(r);
     return r;
   }();
   return registry;

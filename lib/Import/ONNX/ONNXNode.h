@@ -251,6 +251,7 @@ void registerMathOps(OpRegistry &r);
 void registerScatterElementsOps(OpRegistry &r);
 void registerSequenceOps(OpRegistry &r);
 void registerLLMOps(OpRegistry &r);
+void registerSpatialOps(OpRegistry &r);
 
 /// Whether the builder of `opType` takes sequences and empty optionals as
 /// inputs (Ops/Sequences.cpp; If and Loop); other builders get tensors only.

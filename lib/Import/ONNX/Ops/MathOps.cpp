@@ -764,5 +764,6 @@ void mlir::qopt::onnx_import::registerMathOps(OpRegistry &r) {
   r.add("", "ReverseSequence", 10, buildReverseSequence);
   r.add("", "Det", 11, buildDet);
   r.add("", "Upsample", 7, upsample(/*scalesInput=*/false));
-  r.add("", "Upsample", 9, upsample(/*scalesInput=*/true));
+  // Upsample-9 (scales as an input) is Resize-10's builder (Resize.cpp),
+  // which has the linear mode too.
 }
