@@ -309,7 +309,11 @@ static ChoiceOpt<qopt::WeightRounding> weightRounding(
                           "round to nearest (default)"),
                clEnumValN(qopt::WeightRounding::GPTQ, "gptq",
                           "GPTQ with each layer's calibration inputs (needs "
-                          "--calibration-data)")),
+                          "--calibration-data)"),
+               clEnumValN(qopt::WeightRounding::Auto, "auto",
+                          "per layer, nearest or GPTQ, whichever has the "
+                          "lower output error on the layer's calibration "
+                          "inputs (needs --calibration-data)")),
     cl::cat(category));
 static cl::opt<bool> biasCorrection(
     "bias-correction",

@@ -109,13 +109,15 @@ struct PTQPipelineOptions : public PassPipelineOptions<PTQPipelineOptions> {
       llvm::cl::init(false)};
   PassOptions::Option<WeightRounding> weightRounding{
       *this, "weight-rounding",
-      llvm::cl::desc("Weight rounding: nearest, or gptq (needs "
+      llvm::cl::desc("Weight rounding: nearest, gptq or auto (need "
                      "calibration-data)"),
       llvm::cl::init(WeightRounding::Nearest),
       llvm::cl::values(
           clEnumValN(WeightRounding::Nearest, "nearest", "round to nearest"),
           clEnumValN(WeightRounding::GPTQ, "gptq",
-                     "GPTQ with each layer's input second moment"))};
+                     "GPTQ with each layer's input second moment"),
+          clEnumValN(WeightRounding::Auto, "auto",
+                     "per layer, nearest or GPTQ by output error"))};
   PassOptions::Option<bool> biasCorrection{
       *this, "bias-correction",
       llvm::cl::desc("Add (W - Wq)·E[x] to each quantized layer's bias "

@@ -282,7 +282,11 @@ def QuantizePass : Pass<"qopt-quantize", "ModuleOp"> {
                         "round to nearest (half to even)"),
              clEnumValN(::mlir::qopt::WeightRounding::GPTQ, "gptq",
                         "GPTQ with the layer input's second_moment observer "
-                        "(w8a8, w8a8-dynamic, w8, symmetric w4)"))}]>,
+                        "(w8a8, w8a8-dynamic, w8, symmetric w4)"),
+             clEnumValN(::mlir::qopt::WeightRounding::Auto, "auto",
+                        "per layer, nearest or GPTQ, whichever has the lower "
+                        "output error tr((W-Wq) H (W-Wq)^T) on its "
+                        "calibration inputs"))}]>,
     Option<"biasCorrection", "bias-correction", "bool", "false",
            "Add (W - Wq)·E[x] to each quantized layer's bias (E[x] from its "
            "input's second_moment observer; Nagel et al. 2019)">,
