@@ -10,7 +10,9 @@ mobilenet, transformer_softmax).
         [--calib 32] [--eval 8] [--out build/benchmarks/ptq]
 
 Schemes: w8a8 (mse calibration, uint8 asymmetric activations: our best
-default, docs/Quantization/Calibration.md), w8 (weight-only int8 per
+default, docs/Quantization/Calibration.md), w8a8-int8 (symmetric int8
+activations, quant-compile's default), w8a8-actauto (--activation-type=auto:
+per layer input int8 or uint8 by histogram error), w8 (weight-only int8 per
 channel) and w4 (int4, groups of 32; convolutions int8). Each with
 nearest, gptq, nearest+bias correction, gptq+bias correction and auto
 (--weight-rounding=auto: per layer the lower output error of the two on
@@ -52,6 +54,10 @@ ROUNDINGS = {"nearest": [], "gptq": ["--weight-rounding=gptq"],
              "auto+bc": ["--weight-rounding=auto", "--bias-correction"]}
 SCHEMES = {"w8a8": ["--quantize=w8a8", "--calibration-method=mse",
                     "--activation-type=uint8"],
+           "w8a8-int8": ["--quantize=w8a8", "--calibration-method=mse",
+                         "--activation-type=int8"],
+           "w8a8-actauto": ["--quantize=w8a8", "--calibration-method=mse",
+                            "--activation-type=auto"],
            "w8": ["--quantize=w8"],
            "w4": ["--quantize=w4", "--group-size=32"]}
 

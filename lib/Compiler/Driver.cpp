@@ -68,7 +68,7 @@ constexpr KeyInfo kKeys[] = {
     {"calibration-data", "folder of sample folders"},
     {"calibration-method", "minmax | percentile | entropy | mse"},
     {"percentile", "for calibration-method=percentile"},
-    {"activation-type", "int8 | uint8"},
+    {"activation-type", "int8 | uint8 | auto"},
     {"calibration-margin-db", "clipping methods fall back to minmax beyond"},
     {"accuracy-target", "output SQNR dB: sensitive layers stay float"},
     {"include", "regex: only these layers are quantized"},
@@ -275,7 +275,7 @@ LogicalResult CompileOptions::set(StringRef key, StringRef value,
   }
   if (key == "activation-type")
     return parseChoice(key, value, symbolizeActivationStorage(value),
-                       "int8, uint8", activationType, error);
+                       "int8, uint8, auto", activationType, error);
   if (key == "include")
     return include = value.str(), success();
   if (key == "exclude")

@@ -4,14 +4,17 @@ tr((W - Wq) H (W - Wq)ᵀ) on the layer's calibration inputs. The choice
 against numpy (gptq_reference of test_gptq_numpy.py, H from the same
 rows), the report's per-layer method, and the output SQNR against
 onnxruntime's float model: auto is not below round-to-nearest where GPTQ
-overfits few calibration rows."""
+overfits few calibration rows. --activation-type=auto (qopt-calibrate
+storage=auto) on the bundled examples against the int8 default."""
 
 import json
 import os
 import re
 import subprocess
+import sys
 
 import numpy as np
+import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
@@ -177,3 +180,71 @@ def test_quant_compile_auto_needs_calibration(build_dir, tmp_path):
                            capture_output=True, text=True)
         assert r.returncode != 0
         assert message in r.stderr, r.stderr
+
+
+def bundled(tmp_path, name):
+    """examples/make_examples.py's model `name`, 16 calibration and 4
+    held-back samples: (model, calibration dir, eval feeds)."""
+    root = os.path.dirname(os.path.dirname(os.path.dirname(
+        os.path.abspath(__file__))))
+    out = tmp_path / "bundled"
+    subprocess.run([sys.executable, os.path.join(root, "examples",
+                                                 "make_examples.py"),
+                    "--out", str(out), "--models", name, "--calib", "16",
+                    "--eval", "4"], check=True, capture_output=True)
+    mdir = out / name
+    evals = []
+    for s in sorted(os.listdir(mdir / "eval")):
+        d = mdir / "eval" / s
+        evals.append({f[:-4]: np.load(str(d / f))
+                      for f in sorted(os.listdir(d)) if f.endswith(".npy")})
+    return str(mdir / "model.onnx"), str(mdir / "calibration"), evals
+
+
+def feeds_sqnr(build_dir, so, model, evals, tmp):
+    """Output SQNR (dB) of the artifact against onnxruntime's float model."""
+    sess = ort.InferenceSession(model, providers=["CPUExecutionProvider"])
+    out = sess.get_outputs()[0].name
+    num = den = 0.0
+    for i, feeds in enumerate(evals):
+        cmd = [os.path.join(build_dir, "bin", "quant-run"), so,
+               "--output-dir", str(tmp)]
+        for k, v in feeds.items():
+            p = str(tmp / f"in{i}_{k}.npy")
+            np.save(p, v)
+            cmd += ["--input", f"{k}={p}"]
+        subprocess.run(cmd, check=True, capture_output=True)
+        got = np.load(str(tmp / (out + ".npy"))).astype(np.float64)
+        ref = sess.run(None, feeds)[0].astype(np.float64)
+        num += np.sum(ref ** 2)
+        den += np.sum((got - ref) ** 2)
+    return 10 * np.log10(num / den)
+
+
+@pytest.mark.parametrize("name", ["mlp", "cnn", "transformer"])
+def test_activation_type_auto_on_bundled_models(build_dir, tmp_path, name):
+    """--quantize=w8a8 with the fixed default (int8 symmetric activations)
+    and with --activation-type=auto on the bundled examples, against
+    onnxruntime's float model on held-back samples: the report lists each
+    layer's activation_storage, and auto's output SQNR is not below the
+    default's."""
+    model, calib, evals = bundled(tmp_path, name)
+    sqnr, storage = {}, {}
+    for act in ("int8", "auto"):
+        so, rep = str(tmp_path / f"{act}.so"), str(tmp_path / f"{act}.json")
+        r = subprocess.run(
+            [os.path.join(build_dir, "bin", "quant-compile"), model,
+             "--quantize=w8a8", f"--activation-type={act}",
+             f"--calibration-data={calib}", "-o", so, "--report=" + rep,
+             "--report-latency-runs=0"], capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+        with open(rep) as f:
+            storage[act] = [lay.get("activation_storage")
+                            for lay in json.load(f)["layers"]
+                            if lay.get("activation_storage")]
+        sqnr[act] = feeds_sqnr(build_dir, so, model, evals, tmp_path)
+    print(name, sqnr, storage)
+    assert storage["int8"] and set(storage["int8"]) == {"int8"}, storage
+    assert len(storage["auto"]) == len(storage["int8"]), storage
+    assert set(storage["auto"]) <= {"int8", "uint8"}, storage
+    assert sqnr["auto"] >= sqnr["int8"] - 0.05, sqnr

@@ -257,7 +257,12 @@ static ChoiceOpt<qopt::ActivationStorage>
                    cl::values(clEnumValN(qopt::ActivationStorage::Int8, "int8",
                                          "symmetric (default)"),
                               clEnumValN(qopt::ActivationStorage::UInt8,
-                                         "uint8", "asymmetric")),
+                                         "uint8", "asymmetric"),
+                              clEnumValN(qopt::ActivationStorage::Auto, "auto",
+                                         "per layer input, symmetric int8 or "
+                                         "asymmetric uint8, whichever "
+                                         "quantizes its calibration "
+                                         "histogram with the lower error")),
                    cl::cat(category));
 static cl::opt<std::string> includeLayers(
     "include", cl::desc("Regex: only layers whose name matches are quantized"),

@@ -62,7 +62,10 @@ struct PTQPipelineOptions : public PassPipelineOptions<PTQPipelineOptions> {
       llvm::cl::init(ActivationStorage::Int8),
       llvm::cl::values(
           clEnumValN(ActivationStorage::Int8, "int8", "int8, symmetric"),
-          clEnumValN(ActivationStorage::UInt8, "uint8", "uint8, asymmetric"))};
+          clEnumValN(ActivationStorage::UInt8, "uint8", "uint8, asymmetric"),
+          clEnumValN(ActivationStorage::Auto, "auto",
+                     "per layer input, int8 symmetric or uint8 asymmetric by "
+                     "histogram error"))};
   PassOptions::Option<int64_t> groupSize{
       *this, "group-size", llvm::cl::desc("w4: weights per scale"),
       llvm::cl::init(128)};

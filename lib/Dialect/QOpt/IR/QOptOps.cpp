@@ -525,6 +525,9 @@ LogicalResult QLinearOp::verify() {
       return emitOpError("input_scale must be positive and finite, got ")
              << scale;
     ActivationStorage storage = *getInputStorage();
+    if (storage == ActivationStorage::Auto)
+      return emitOpError("input_storage must be int8 or uint8 (auto is "
+                         "qopt-calibrate's choice between them)");
     int64_t zp = *getInputZeroPoint();
     int64_t lo = storage == ActivationStorage::Int8 ? -128 : 0, hi = lo + 255;
     if (zp < lo || zp > hi)

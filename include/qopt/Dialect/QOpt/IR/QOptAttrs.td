@@ -85,7 +85,8 @@ def QOpt_ActivationModeAttr : EnumAttr<QOpt_Dialect, QOpt_ActivationMode,
 def QOpt_ActivationStorage : QOpt_Enum<"ActivationStorage",
     "8-bit storage of quantized activations", [
       I32EnumAttrCase<"Int8", 0, "int8">,
-      I32EnumAttrCase<"UInt8", 1, "uint8">
+      I32EnumAttrCase<"UInt8", 1, "uint8">,
+      I32EnumAttrCase<"Auto", 2, "auto">
     ]>;
 
 def QOpt_ActivationStorageAttr : EnumAttr<QOpt_Dialect, QOpt_ActivationStorage,
