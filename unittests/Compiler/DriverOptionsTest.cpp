@@ -39,6 +39,8 @@ TEST(DriverOptions, WeightRoundingAndBiasCorrection) {
   EXPECT_EQ(o.weightRounding, WeightRounding::GPTQ);
   ASSERT_TRUE(mlir::succeeded(o.set("weight-rounding", "auto", error)));
   EXPECT_EQ(o.weightRounding, WeightRounding::Auto);
+  ASSERT_TRUE(mlir::succeeded(o.set("activation-type", "auto", error)));
+  EXPECT_EQ(o.activationType, ActivationStorage::Auto);
   ASSERT_TRUE(mlir::succeeded(o.set("bias-correction", "true", error)));
   EXPECT_TRUE(o.biasCorrection);
   EXPECT_TRUE(mlir::failed(o.set("weight-rounding", "stochastic", error)));
