@@ -10,9 +10,13 @@ mobilenet, transformer_softmax).
         [--calib 32] [--eval 8] [--out build/benchmarks/ptq]
 
 Schemes: w8a8 (mse calibration, uint8 asymmetric activations: our best
-default, docs/Quantization/Calibration.md), w8 (weight-only int8 per
+default, docs/Quantization/Calibration.md), w8a8-int8 (symmetric int8
+activations, quant-compile's default), w8a8-actauto (--activation-type=auto:
+per layer input int8 or uint8 by histogram error), w8 (weight-only int8 per
 channel) and w4 (int4, groups of 32; convolutions int8). Each with
-nearest, gptq, nearest+bias correction and gptq+bias correction.
+nearest, gptq, nearest+bias correction, gptq+bias correction and auto
+(--weight-rounding=auto: per layer the lower output error of the two on
+its calibration inputs), auto+bias correction.
 onnxruntime: quantize_static QDQ, per-channel int8 weights, asymmetric
 int8 activations, MinMax, MatMul/Gemm/Conv only (the layers we quantize,
 as bench_ptq_accuracy.py). Output SQNR (dB) against the float model
@@ -45,9 +49,15 @@ import ptq_zoo  # noqa: E402
 BUNDLED = ("transformer", "mlp", "cnn")
 ROUNDINGS = {"nearest": [], "gptq": ["--weight-rounding=gptq"],
              "nearest+bc": ["--bias-correction"],
-             "gptq+bc": ["--weight-rounding=gptq", "--bias-correction"]}
+             "gptq+bc": ["--weight-rounding=gptq", "--bias-correction"],
+             "auto": ["--weight-rounding=auto"],
+             "auto+bc": ["--weight-rounding=auto", "--bias-correction"]}
 SCHEMES = {"w8a8": ["--quantize=w8a8", "--calibration-method=mse",
                     "--activation-type=uint8"],
+           "w8a8-int8": ["--quantize=w8a8", "--calibration-method=mse",
+                         "--activation-type=int8"],
+           "w8a8-actauto": ["--quantize=w8a8", "--calibration-method=mse",
+                            "--activation-type=auto"],
            "w8": ["--quantize=w8"],
            "w4": ["--quantize=w4", "--group-size=32"]}
 
@@ -77,8 +87,10 @@ def bench_model(name, args, data, quant_compile, quant_run):
     refs = [sess.run(None, f)[0] for f in evals]
     row = {"model": name, "ours": {}, "onnxruntime": {}}
     with tempfile.TemporaryDirectory() as tmp:
-        for scheme, sflags in SCHEMES.items():
-            for rounding, rflags in ROUNDINGS.items():
+        for scheme in args.schemes.split(","):
+            sflags = SCHEMES[scheme]
+            for rounding in args.roundings.split(","):
+                rflags = ROUNDINGS[rounding]
                 key = f"{scheme}_{rounding}"
                 so = os.path.join(tmp, key + ".so")
                 report = os.path.join(tmp, key + ".json")
@@ -121,6 +133,10 @@ def main(argv=None):
     ap.add_argument("--calib", type=int, default=32)
     ap.add_argument("--eval", type=int, default=8)
     ap.add_argument("--out", default=None)
+    ap.add_argument("--roundings", default=",".join(ROUNDINGS),
+                    help="comma-separated subset of " + ",".join(ROUNDINGS))
+    ap.add_argument("--schemes", default=",".join(SCHEMES))
+    ap.add_argument("--json-name", default="bench_gptq.json")
     args = ap.parse_args(argv)
     out = args.out or os.path.join(args.build_dir, "benchmarks", "ptq")
     data = os.path.join(out, "gptq-data")
@@ -141,7 +157,7 @@ def main(argv=None):
                 print(f"{name:20s} {side:11s} {key:18s} SQNR "
                       f"{s if s is None else round(s, 2)!s:>7} dB  argmax "
                       f"{100 * m['argmax_agreement']:5.1f}%", flush=True)
-    path = os.path.join(out, "bench_gptq.json")
+    path = os.path.join(out, args.json_name)
     with open(path, "w") as f:
         json.dump({"calibration_samples": args.calib,
                    "eval_samples": args.eval, "results": results}, f,

@@ -68,7 +68,7 @@ constexpr KeyInfo kKeys[] = {
     {"calibration-data", "folder of sample folders"},
     {"calibration-method", "minmax | percentile | entropy | mse"},
     {"percentile", "for calibration-method=percentile"},
-    {"activation-type", "int8 | uint8"},
+    {"activation-type", "int8 | uint8 | auto"},
     {"calibration-margin-db", "clipping methods fall back to minmax beyond"},
     {"accuracy-target", "output SQNR dB: sensitive layers stay float"},
     {"include", "regex: only these layers are quantized"},
@@ -275,7 +275,7 @@ LogicalResult CompileOptions::set(StringRef key, StringRef value,
   }
   if (key == "activation-type")
     return parseChoice(key, value, symbolizeActivationStorage(value),
-                       "int8, uint8", activationType, error);
+                       "int8, uint8, auto", activationType, error);
   if (key == "include")
     return include = value.str(), success();
   if (key == "exclude")
@@ -315,7 +315,7 @@ LogicalResult CompileOptions::set(StringRef key, StringRef value,
   }
   if (key == "weight-rounding")
     return parseChoice(key, value, symbolizeWeightRounding(value),
-                       "nearest, gptq", weightRounding, error);
+                       "nearest, gptq, auto", weightRounding, error);
   if (key == "bias-correction")
     return parseBool(key, value, biasCorrection, error);
   if (key == "adapter")
@@ -722,16 +722,21 @@ mlir::qopt::compileModule(ModuleOp module, const CompileOptions &options,
     if (scheme == QuantScheme::W8A8 && options.calibrationData.empty())
       return fail("--quantize=w8a8 needs --calibration-data=DIR (static "
                   "activation ranges come from calibration)");
-    bool gptq = options.weightRounding == WeightRounding::GPTQ;
+    bool gptq = options.weightRounding != WeightRounding::Nearest;
     if ((gptq || options.biasCorrection) && options.calibrationData.empty())
       return fail(
-          std::string(gptq ? "--weight-rounding=gptq" : "--bias-correction") +
+          std::string(
+              gptq ? "--weight-rounding=" +
+                         stringifyWeightRounding(options.weightRounding).str()
+                   : "--bias-correction") +
           " needs --calibration-data=DIR (each layer's input "
           "moments come from calibration)");
     if (gptq && (scheme == QuantScheme::NF4 || scheme == QuantScheme::Ternary ||
                  (scheme == QuantScheme::W4 && options.weightAsymmetric)))
-      return fail("--weight-rounding=gptq is for --quantize=w8a8, "
-                  "w8a8-dynamic, w8 and symmetric w4");
+      return fail("--weight-rounding=" +
+                  stringifyWeightRounding(options.weightRounding).str() +
+                  " is for --quantize=w8a8, w8a8-dynamic, w8 and "
+                  "symmetric w4");
     if (options.biasCorrection &&
         (scheme == QuantScheme::NF4 || scheme == QuantScheme::Ternary))
       return fail("--bias-correction is for --quantize=w8a8, w8a8-dynamic, "

@@ -600,6 +600,11 @@ FailureOr<std::string> mlir::qopt::buildReport(ModuleOp floatModule,
           {"nearest_sqnr_db", r.getNearestSqnrDb().convertToDouble()},
           {"sqnr_db", r.getSqnrDb().convertToDouble()},
           {"bias_corrected", r.getBiasCorrected()}};
+    // The storage of a static layer input (--activation-type=auto chooses
+    // it per layer).
+    if (auto ql = dyn_cast_or_null<QLinearOp>(qop); ql && ql.getInputStorage())
+      entry["activation_storage"] =
+          stringifyActivationStorage(*ql.getInputStorage());
     if (auto why = qop ? qop->getAttrOfType<NotQuantizedReasonAttr>(
                              NotQuantizedReasonAttr::getAttrName())
                        : NotQuantizedReasonAttr())

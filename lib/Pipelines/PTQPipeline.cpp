@@ -35,8 +35,8 @@ void mlir::qopt::buildPTQPipeline(OpPassManager &pm,
     pm.addPass(createTernarizePass(ternary));
     return;
   }
-  bool moments =
-      options.weightRounding == WeightRounding::GPTQ || options.biasCorrection;
+  bool moments = options.weightRounding != WeightRounding::Nearest ||
+                 options.biasCorrection;
   bool ranges = options.scheme == QuantScheme::W8A8;
   if (ranges)
     pm.addPass(createInsertObserversPass());

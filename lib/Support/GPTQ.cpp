@@ -189,3 +189,31 @@ GPTQResult qopt::roundToNearest(const std::vector<float> &w, int64_t n,
     }
   return out;
 }
+
+double qopt::roundingProxyError(const std::vector<float> &w,
+                                const std::vector<float> &wq, int64_t n,
+                                int64_t k, const std::vector<double> &h) {
+  double total = 0;
+  std::vector<double> d(static_cast<size_t>(k));
+  for (int64_t r = 0; r < n; ++r) {
+    for (int64_t j = 0; j < k; ++j)
+      d[size_t(j)] = double(w[size_t(r * k + j)]) - wq[size_t(r * k + j)];
+    for (int64_t i = 0; i < k; ++i) {
+      if (d[size_t(i)] == 0)
+        continue;
+      double hi = 0;
+      for (int64_t j = 0; j < k; ++j)
+        hi += h[size_t(i * k + j)] * d[size_t(j)];
+      total += d[size_t(i)] * hi;
+    }
+  }
+  return total;
+}
+
+bool qopt::preferNearestRounding(const std::vector<float> &w,
+                                 const std::vector<float> &nearest,
+                                 const std::vector<float> &gptq, int64_t n,
+                                 int64_t k, const std::vector<double> &h) {
+  return roundingProxyError(w, nearest, n, k, h) <=
+         roundingProxyError(w, gptq, n, k, h);
+}

@@ -270,7 +270,7 @@ def test_gptq_improves_output_sqnr_end_to_end(build_dir, tmp_path):
      "--weight-rounding=gptq is for --quantize=w8a8, w8a8-dynamic, w8 and "
      "symmetric w4"),
     (["--quantize=w8", "--weight-rounding=best"],
-     "for the --weight-rounding option: 'best' is not one of: nearest, gptq"),
+     "for the --weight-rounding option: 'best' is not one of: nearest, gptq, auto"),
 ])
 def test_quant_compile_errors(build_dir, tmp_path, flags, message):
     model = gemm_model(str(tmp_path / "gemm.onnx"),

@@ -257,7 +257,12 @@ static ChoiceOpt<qopt::ActivationStorage>
                    cl::values(clEnumValN(qopt::ActivationStorage::Int8, "int8",
                                          "symmetric (default)"),
                               clEnumValN(qopt::ActivationStorage::UInt8,
-                                         "uint8", "asymmetric")),
+                                         "uint8", "asymmetric"),
+                              clEnumValN(qopt::ActivationStorage::Auto, "auto",
+                                         "per layer input, symmetric int8 or "
+                                         "asymmetric uint8, whichever "
+                                         "quantizes its calibration "
+                                         "histogram with the lower error")),
                    cl::cat(category));
 static cl::opt<std::string> includeLayers(
     "include", cl::desc("Regex: only layers whose name matches are quantized"),
@@ -309,7 +314,11 @@ static ChoiceOpt<qopt::WeightRounding> weightRounding(
                           "round to nearest (default)"),
                clEnumValN(qopt::WeightRounding::GPTQ, "gptq",
                           "GPTQ with each layer's calibration inputs (needs "
-                          "--calibration-data)")),
+                          "--calibration-data)"),
+               clEnumValN(qopt::WeightRounding::Auto, "auto",
+                          "per layer, nearest or GPTQ, whichever has the "
+                          "lower output error on the layer's calibration "
+                          "inputs (needs --calibration-data)")),
     cl::cat(category));
 static cl::opt<bool> biasCorrection(
     "bias-correction",

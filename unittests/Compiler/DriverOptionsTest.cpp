@@ -37,11 +37,15 @@ TEST(DriverOptions, WeightRoundingAndBiasCorrection) {
   EXPECT_FALSE(o.biasCorrection);
   ASSERT_TRUE(mlir::succeeded(o.set("weight-rounding", "gptq", error)));
   EXPECT_EQ(o.weightRounding, WeightRounding::GPTQ);
+  ASSERT_TRUE(mlir::succeeded(o.set("weight-rounding", "auto", error)));
+  EXPECT_EQ(o.weightRounding, WeightRounding::Auto);
+  ASSERT_TRUE(mlir::succeeded(o.set("activation-type", "auto", error)));
+  EXPECT_EQ(o.activationType, ActivationStorage::Auto);
   ASSERT_TRUE(mlir::succeeded(o.set("bias-correction", "true", error)));
   EXPECT_TRUE(o.biasCorrection);
   EXPECT_TRUE(mlir::failed(o.set("weight-rounding", "stochastic", error)));
   EXPECT_NE(error.find("weight-rounding"), std::string::npos);
-  EXPECT_NE(error.find("nearest, gptq"), std::string::npos);
+  EXPECT_NE(error.find("nearest, gptq, auto"), std::string::npos);
   EXPECT_TRUE(mlir::failed(o.set("bias-correction", "maybe", error)));
   std::string keys = CompileOptions::describeKeys();
   EXPECT_NE(keys.find("weight-rounding"), std::string::npos);

@@ -153,3 +153,31 @@ TEST(Calibration, MethodsParse) {
 }
 
 } // namespace
+
+// activation-type=auto's selection: one-sided values (a ReLU's output)
+// quantize with less error as asymmetric uint8 (all 256 levels over
+// [0, max]) than symmetric int8 (half the levels unused); values centred
+// on zero do not gain from a zero point, and a tie keeps int8.
+TEST(ActivationSymmetryChoice, OneSidedPrefersAsymmetric) {
+  std::vector<float> relu, centred;
+  for (int i = 0; i < 1000; ++i) {
+    relu.push_back(float(i) / 100.0f);          // [0, 10)
+    centred.push_back(float(i - 500) / 100.0f); // [-5, 4.99]
+  }
+  for (auto [values, wantAsym] :
+       {std::pair{&relu, true}, std::pair{&centred, false}}) {
+    Histogram h;
+    ASSERT_TRUE(h.add(values->data(), int64_t(values->size())));
+    ClipRange sym = chooseRange(h, CalibrationMethod::MinMax, true);
+    ClipRange asym = chooseRange(h, CalibrationMethod::MinMax, false);
+    double eSym = quantizationError(h, sym, StorageType::Int8, true);
+    double eAsym = quantizationError(h, asym, StorageType::UInt8, false);
+    EXPECT_EQ(preferAsymmetricActivation(eSym, eAsym), wantAsym)
+        << eSym << " vs " << eAsym;
+    if (wantAsym) // twice the step: about 4x the squared error
+      EXPECT_GT(eSym / eAsym, 3.0);
+  }
+  EXPECT_FALSE(preferAsymmetricActivation(1.0, 1.0));
+  EXPECT_FALSE(preferAsymmetricActivation(1.0, 0.8)); // 0.97 dB
+  EXPECT_TRUE(preferAsymmetricActivation(1.0, 0.79)); // 1.02 dB
+}

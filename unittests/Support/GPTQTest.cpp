@@ -161,3 +161,48 @@ TEST(GPTQ, StaticScalesAreKeptAndChecked) {
 }
 
 } // namespace
+
+// weight-rounding=auto's selection math: the proxy tr((W-Wq) H (W-Wq)ᵀ)
+// against a direct sum over calibration rows, and the choice.
+TEST(GPTQAutoChoice, ProxyIsOutputErrorOnRows) {
+  Layer l = makeLayer(7);
+  GPTQOptions o;
+  o.qmin = -127;
+  o.qmax = 127;
+  GPTQResult q = roundToNearest(l.w, l.n, l.k, o);
+  std::vector<float> wq(l.w.size());
+  for (int64_t r = 0; r < l.n; ++r)
+    for (int64_t j = 0; j < l.k; ++j)
+      wq[r * l.k + j] = float(q.codes[r * l.k + j] * double(q.scales[r]));
+  double direct = 0;
+  for (int64_t s = 0; s < l.rows; ++s)
+    for (int64_t r = 0; r < l.n; ++r) {
+      double e = 0;
+      for (int64_t j = 0; j < l.k; ++j)
+        e += (double(l.w[r * l.k + j]) - wq[r * l.k + j]) * l.x[s * l.k + j];
+      direct += e * e;
+    }
+  // l.h is 2 XᵀX.
+  double proxy = roundingProxyError(l.w, wq, l.n, l.k, l.h);
+  EXPECT_NEAR(proxy, 2 * direct, 1e-6 * proxy);
+  EXPECT_GT(proxy, 0);
+  EXPECT_EQ(roundingProxyError(l.w, l.w, l.n, l.k, l.h), 0);
+}
+
+TEST(GPTQAutoChoice, KeepsTheLowerError) {
+  // k = 2, H = diag(1, 100): an error on input 1 costs 100x one on input 0.
+  std::vector<double> h = {1, 0, 0, 100};
+  std::vector<float> w = {1.0f, 1.0f};
+  std::vector<float> errOn0 = {0.9f, 1.0f};
+  // A tie keeps nearest.
+  EXPECT_TRUE(preferNearestRounding(w, errOn0, errOn0, 1, 2, h));
+  // The same weight error costs 100x more on input 1.
+  std::vector<float> bigOn1 = {1.0f, 0.9f};
+  EXPECT_TRUE(preferNearestRounding(w, errOn0, bigOn1, 1, 2, h));
+  EXPECT_FALSE(preferNearestRounding(w, bigOn1, errOn0, 1, 2, h));
+  // Correlated inputs: errors of opposite sign on two inputs that move
+  // together cancel, so the larger weight error is the smaller output error.
+  std::vector<double> corr = {1, 0.99, 0.99, 1};
+  std::vector<float> cancel = {1.1f, 0.9f}, single = {1.05f, 1.0f};
+  EXPECT_FALSE(preferNearestRounding(w, single, cancel, 1, 2, corr));
+}

@@ -62,7 +62,10 @@ struct PTQPipelineOptions : public PassPipelineOptions<PTQPipelineOptions> {
       llvm::cl::init(ActivationStorage::Int8),
       llvm::cl::values(
           clEnumValN(ActivationStorage::Int8, "int8", "int8, symmetric"),
-          clEnumValN(ActivationStorage::UInt8, "uint8", "uint8, asymmetric"))};
+          clEnumValN(ActivationStorage::UInt8, "uint8", "uint8, asymmetric"),
+          clEnumValN(ActivationStorage::Auto, "auto",
+                     "per layer input, int8 symmetric or uint8 asymmetric by "
+                     "histogram error"))};
   PassOptions::Option<int64_t> groupSize{
       *this, "group-size", llvm::cl::desc("w4: weights per scale"),
       llvm::cl::init(128)};
@@ -109,13 +112,15 @@ struct PTQPipelineOptions : public PassPipelineOptions<PTQPipelineOptions> {
       llvm::cl::init(false)};
   PassOptions::Option<WeightRounding> weightRounding{
       *this, "weight-rounding",
-      llvm::cl::desc("Weight rounding: nearest, or gptq (needs "
+      llvm::cl::desc("Weight rounding: nearest, gptq or auto (need "
                      "calibration-data)"),
       llvm::cl::init(WeightRounding::Nearest),
       llvm::cl::values(
           clEnumValN(WeightRounding::Nearest, "nearest", "round to nearest"),
           clEnumValN(WeightRounding::GPTQ, "gptq",
-                     "GPTQ with each layer's input second moment"))};
+                     "GPTQ with each layer's input second moment"),
+          clEnumValN(WeightRounding::Auto, "auto",
+                     "per layer, nearest or GPTQ by output error"))};
   PassOptions::Option<bool> biasCorrection{
       *this, "bias-correction",
       llvm::cl::desc("Add (W - Wq)·E[x] to each quantized layer's bias "

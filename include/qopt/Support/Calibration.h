@@ -136,6 +136,18 @@ RangeChoice chooseRangeChecked(const Histogram &h, CalibrationMethod method,
 double quantizationError(const Histogram &h, ClipRange r, StorageType storage,
                          bool symmetric);
 
+/// activation-type=auto's choice from the two quantizationError()s:
+/// asymmetric uint8 only where its error is at least 1 dB below symmetric
+/// int8's. uint8 over [min, max] has 255 steps against int8's 254 over
+/// [-m, m], so it wins by a hair even on data centred on zero; the margin
+/// keeps the symmetric default (no zero-point correction at run time)
+/// there, and a one-sided ReLU output (about 6 dB) still goes asymmetric.
+inline bool preferAsymmetricActivation(double symmetricInt8Error,
+                                       double asymmetricUInt8Error) {
+  constexpr double kMargin = 0.7943282347242815; // 10^(-1/10)
+  return asymmetricUInt8Error < kMargin * symmetricInt8Error;
+}
+
 /// TensorRT's entropy threshold over |x| counts `hist` (bins of `binWidth`):
 /// for each i in [targetBins, bins], P = the first i bins with the mass
 /// beyond folded into bin i-1, Q = P merged into `targetBins` levels and

@@ -61,6 +61,20 @@ std::optional<GPTQResult> gptqQuantize(const std::vector<float> &w, int64_t n,
 GPTQResult roundToNearest(const std::vector<float> &w, int64_t n, int64_t k,
                           const GPTQOptions &options);
 
+/// The output error GPTQ minimizes: tr((W - Wq) H (W - Wq)ᵀ) for `w`, `wq`
+/// [n, k] and `h` [k, k] (E[x xᵀ] or X^T X; any positive scale).
+double roundingProxyError(const std::vector<float> &w,
+                          const std::vector<float> &wq, int64_t n, int64_t k,
+                          const std::vector<double> &h);
+
+/// weight-rounding=auto's choice: whether round-to-nearest's `nearest` is
+/// kept over GPTQ's `gptq` (both [n, k]), i.e. its proxy error under `h`
+/// is no larger (a tie keeps nearest).
+bool preferNearestRounding(const std::vector<float> &w,
+                           const std::vector<float> &nearest,
+                           const std::vector<float> &gptq, int64_t n, int64_t k,
+                           const std::vector<double> &h);
+
 } // namespace qopt
 
 #endif // QOPT_SUPPORT_GPTQ_H

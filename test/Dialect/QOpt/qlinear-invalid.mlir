@@ -140,7 +140,7 @@ func.func @static_scale(%x: tensor<4x64xf32>, %w: tensor<32x64xi8>, %s: tensor<3
 // -----
 
 func.func @static_storage(%x: tensor<4x64xf32>, %w: tensor<32x64xi8>, %s: tensor<32xf32>) -> tensor<4x32xf32> {
-  // expected-error @+2 {{expected ::mlir::qopt::ActivationStorage to be one of: int8, uint8}}
+  // expected-error @+2 {{expected ::mlir::qopt::ActivationStorage to be one of: int8, uint8, auto}}
   // expected-error @+1 {{failed to parse QOpt_ActivationStorageAttr parameter 'value'}}
   %y = qopt.qlinear %x, %w scale %s {weight_format = #qopt.weight_format<int8>, activation = #qopt.activation<static>, input_scale = 0.1 : f64, input_zero_point = 0 : i64, input_storage = #qopt.storage<int4>} : (tensor<4x64xf32>, tensor<32x64xi8>, tensor<32xf32>) -> tensor<4x32xf32>
   return %y : tensor<4x32xf32>
@@ -264,5 +264,13 @@ func.func @i8_scale_without_dq(%x: tensor<4x64xf32>, %w: tensor<32x32xi8>, %s: t
 func.func @offset_without_dq(%x: tensor<4x64xf32>, %w: tensor<32x32xi8>, %s: tensor<32x1xf32>) -> tensor<4x32xf32> {
   // expected-error @+1 {{scale_offset is for double-quantized scales only}}
   %y = qopt.qlinear %x, %w scale %s {weight_format = #qopt.weight_format<nf4>, group_size = 64, activation = #qopt.activation<none>, scale_offset = 0.5} : (tensor<4x64xf32>, tensor<32x32xi8>, tensor<32x1xf32>) -> tensor<4x32xf32>
+  return %y : tensor<4x32xf32>
+}
+
+// -----
+
+func.func @static_storage_auto(%x: tensor<4x64xf32>, %w: tensor<32x64xi8>, %s: tensor<32xf32>) -> tensor<4x32xf32> {
+  // expected-error @+1 {{input_storage must be int8 or uint8 (auto is qopt-calibrate's choice between them)}}
+  %y = qopt.qlinear %x, %w scale %s {weight_format = #qopt.weight_format<int8>, activation = #qopt.activation<static>, input_scale = 0.1 : f64, input_zero_point = 0 : i64, input_storage = #qopt.storage<auto>} : (tensor<4x64xf32>, tensor<32x64xi8>, tensor<32xf32>) -> tensor<4x32xf32>
   return %y : tensor<4x32xf32>
 }

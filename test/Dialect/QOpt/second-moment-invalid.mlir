@@ -66,3 +66,37 @@ func.func @zero_rows(%x: tensor<3x2xf32>) -> tensor<3x2xf32> {
   %o = qopt.observe %x {id = 0 : i64, kind = #qopt.observer<second_moment>, second_moment = #qopt.second_moment<rows = 0, mean = [1.0, 0.0], matrix = dense<[[2.0, 0.0], [0.0, 1.0]]> : tensor<2x2xf64>>} : tensor<3x2xf32>
   return %o : tensor<3x2xf32>
 }
+
+// -----
+
+// The first half's moments (weight-rounding=auto's held-out split).
+// CHECK-LABEL: func.func @split_ok
+// CHECK: rows = 4, mean = [1.000000e+00, 0.000000e+00], matrix = dense<{{.*}}> : tensor<2x2xf64>, split_rows = 2, split_matrix = dense<{{\[\[}}3.000000e+00, 0.000000e+00], [0.000000e+00, 1.000000e+00]]> : tensor<2x2xf64>>
+func.func @split_ok(%x: tensor<3x2xf32>) -> tensor<3x2xf32> {
+  %o = qopt.observe %x {id = 0 : i64, kind = #qopt.observer<second_moment>, second_moment = #qopt.second_moment<rows = 4, mean = [1.0, 0.0], matrix = dense<[[2.0, 0.0], [0.0, 1.0]]> : tensor<2x2xf64>, split_rows = 2, split_matrix = dense<[[3.0, 0.0], [0.0, 1.0]]> : tensor<2x2xf64>>} : tensor<3x2xf32>
+  return %o : tensor<3x2xf32>
+}
+
+// -----
+
+func.func @split_without_matrix(%x: tensor<3x2xf32>) -> tensor<3x2xf32> {
+  // expected-error @+1 {{second_moment split_rows and split_matrix go together}}
+  %o = qopt.observe %x {id = 0 : i64, kind = #qopt.observer<second_moment>, second_moment = #qopt.second_moment<rows = 4, mean = [1.0, 0.0], matrix = dense<[[2.0, 0.0], [0.0, 1.0]]> : tensor<2x2xf64>, split_rows = 2>} : tensor<3x2xf32>
+  return %o : tensor<3x2xf32>
+}
+
+// -----
+
+func.func @split_rows_range(%x: tensor<3x2xf32>) -> tensor<3x2xf32> {
+  // expected-error @+1 {{second_moment split_rows must be in [1, rows = 4), got 4}}
+  %o = qopt.observe %x {id = 0 : i64, kind = #qopt.observer<second_moment>, second_moment = #qopt.second_moment<rows = 4, mean = [1.0, 0.0], matrix = dense<[[2.0, 0.0], [0.0, 1.0]]> : tensor<2x2xf64>, split_rows = 4, split_matrix = dense<[[3.0, 0.0], [0.0, 1.0]]> : tensor<2x2xf64>>} : tensor<3x2xf32>
+  return %o : tensor<3x2xf32>
+}
+
+// -----
+
+func.func @split_matrix_type(%x: tensor<3x2xf32>) -> tensor<3x2xf32> {
+  // expected-error @+1 {{second_moment split_matrix must have the matrix's type 'tensor<2x2xf64>', got 'tensor<3x3xf64>'}}
+  %o = qopt.observe %x {id = 0 : i64, kind = #qopt.observer<second_moment>, second_moment = #qopt.second_moment<rows = 4, mean = [1.0, 0.0], matrix = dense<[[2.0, 0.0], [0.0, 1.0]]> : tensor<2x2xf64>, split_rows = 2, split_matrix = dense<0.0> : tensor<3x3xf64>>} : tensor<3x2xf32>
+  return %o : tensor<3x2xf32>
+}

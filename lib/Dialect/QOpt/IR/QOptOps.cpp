@@ -525,6 +525,9 @@ LogicalResult QLinearOp::verify() {
       return emitOpError("input_scale must be positive and finite, got ")
              << scale;
     ActivationStorage storage = *getInputStorage();
+    if (storage == ActivationStorage::Auto)
+      return emitOpError("input_storage must be int8 or uint8 (auto is "
+                         "qopt-calibrate's choice between them)");
     int64_t zp = *getInputZeroPoint();
     int64_t lo = storage == ActivationStorage::Int8 ? -128 : 0, hi = lo + 255;
     if (zp < lo || zp > hi)
@@ -705,7 +708,8 @@ HistogramAttr::verify(function_ref<InFlightDiagnostic()> emitError,
 LogicalResult
 SecondMomentAttr::verify(function_ref<InFlightDiagnostic()> emitError,
                          int64_t rows, DenseF64ArrayAttr mean,
-                         ElementsAttr matrix) {
+                         ElementsAttr matrix, int64_t splitRows,
+                         ElementsAttr splitMatrix) {
   if (rows < 1)
     return emitError() << "second_moment rows must be >= 1, got " << rows;
   if (!mean || mean.empty())
@@ -720,7 +724,43 @@ SecondMomentAttr::verify(function_ref<InFlightDiagnostic()> emitError,
   for (double v : mean.asArrayRef())
     if (!std::isfinite(v))
       return emitError() << "second_moment mean values must be finite";
+  if (bool(splitMatrix) != (splitRows != 0))
+    return emitError()
+           << "second_moment split_rows and split_matrix go together";
+  if (splitMatrix) {
+    if (splitRows < 1 || splitRows >= rows)
+      return emitError() << "second_moment split_rows must be in [1, rows = "
+                         << rows << "), got " << splitRows;
+    if (splitMatrix.getShapedType() != matrix.getShapedType())
+      return emitError() << "second_moment split_matrix must have the "
+                            "matrix's type "
+                         << matrix.getShapedType() << ", got "
+                         << splitMatrix.getShapedType();
+  }
   return success();
+}
+
+/// `m`'s f64 values row-major, or nothing.
+static std::optional<std::vector<double>> f64Values(ElementsAttr m) {
+  if (!m)
+    return std::nullopt;
+  if (auto r = dyn_cast<DenseF64ResourceElementsAttr>(m)) {
+    if (auto arr = r.tryGetAsArrayRef())
+      return std::vector<double>(arr->begin(), arr->end());
+    return std::nullopt;
+  }
+  if (auto d = dyn_cast<DenseElementsAttr>(m)) {
+    std::vector<double> out;
+    for (double v : d.getValues<double>())
+      out.push_back(v);
+    return out;
+  }
+  return std::nullopt;
+}
+
+std::optional<std::vector<double>>
+SecondMomentAttr::getSplitMatrixValues() const {
+  return f64Values(getSplitMatrix());
 }
 
 std::optional<std::vector<double>> SecondMomentAttr::getMatrixValues() const {

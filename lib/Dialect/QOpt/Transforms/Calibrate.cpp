@@ -62,11 +62,6 @@ struct CalibratePass : mlir::qopt::impl::CalibratePassBase<CalibratePass> {
           << marginDb;
       return signalPassFailure();
     }
-    bool isSigned = storage == ActivationStorage::Int8;
-    ::qopt::StorageType st =
-        isSigned ? ::qopt::StorageType::Int8 : ::qopt::StorageType::UInt8;
-    int64_t levels =
-        ::qopt::symmetricStorageRange(st).max - (isSigned ? 0 : 128);
     MLIRContext *ctx = &getContext();
     Type i8 = IntegerType::get(ctx, 8), f32 = Float32Type::get(ctx);
     WalkResult result = module.walk([&](ObserveOp op) {
@@ -83,16 +78,42 @@ struct CalibratePass : mlir::qopt::impl::CalibratePassBase<CalibratePass> {
       }
       // The clipping methods keep their range only where it does not
       // quantize the observed values worse than minmax's (marginDb).
-      ::qopt::RangeChoice choice = ::qopt::chooseRangeChecked(
-          histogramOf(stats), supportMethod(method), symmetric, percentile,
-          levels, marginDb, st);
+      ::qopt::Histogram hist = histogramOf(stats);
+      auto rangeFor = [&](bool isSigned, bool sym) {
+        ::qopt::StorageType st =
+            isSigned ? ::qopt::StorageType::Int8 : ::qopt::StorageType::UInt8;
+        int64_t levels =
+            ::qopt::symmetricStorageRange(st).max - (isSigned ? 0 : 128);
+        return ::qopt::chooseRangeChecked(hist, supportMethod(method), sym,
+                                          percentile, levels, marginDb, st);
+      };
+      bool isSigned = storage != ActivationStorage::UInt8;
+      bool sym = storage == ActivationStorage::Auto ? true : bool(symmetric);
+      ::qopt::RangeChoice choice = rangeFor(isSigned, sym);
+      if (storage == ActivationStorage::Auto) {
+        // Symmetric int8 or asymmetric uint8: the lower quantization
+        // error over the histogram (a one-sided ReLU output wastes half of
+        // int8's levels; a centred one gains nothing from a zero point).
+        ::qopt::RangeChoice asym = rangeFor(false, false);
+        if (::qopt::preferAsymmetricActivation(
+                ::qopt::quantizationError(hist, choice.range,
+                                          ::qopt::StorageType::Int8, true),
+                ::qopt::quantizationError(hist, asym.range,
+                                          ::qopt::StorageType::UInt8, false))) {
+          choice = asym;
+          isSigned = false;
+          sym = false;
+        }
+      }
+      ::qopt::StorageType st =
+          isSigned ? ::qopt::StorageType::Int8 : ::qopt::StorageType::UInt8;
       ::qopt::ClipRange r = choice.range;
       CalibrationMethod used =
           choice.method == ::qopt::CalibrationMethod::MinMax
               ? CalibrationMethod::MinMax
               : CalibrationMethod(method);
       std::optional<::qopt::QuantParams> p =
-          ::qopt::chooseQuantParams(r.lo, r.hi, st, symmetric);
+          ::qopt::chooseQuantParams(r.lo, r.hi, st, sym);
       if (!p) {
         op.emitOpError("qopt-calibrate: observer ")
             << op.getId() << " has no finite range";

@@ -192,11 +192,12 @@ struct QuantizePass : mlir::qopt::impl::QuantizePassBase<QuantizePass> {
                                 "symmetric int4; uint4 takes mse or minmax");
       return signalPassFailure();
     }
-    if (weightRounding == WeightRounding::GPTQ &&
+    if (weightRounding != WeightRounding::Nearest &&
         (scheme == QuantScheme::NF4 ||
          (scheme == QuantScheme::W4 && !weightSymmetric))) {
-      module.emitError("qopt-quantize: weight-rounding=gptq is for w8a8, "
-                       "w8a8-dynamic, w8 and symmetric w4 weights, not ")
+      module.emitError("qopt-quantize: weight-rounding=")
+          << stringifyWeightRounding(weightRounding)
+          << " is for w8a8, w8a8-dynamic, w8 and symmetric w4 weights, not "
           << (scheme == QuantScheme::NF4 ? "nf4" : "asymmetric uint4");
       return signalPassFailure();
     }
@@ -434,15 +435,47 @@ struct QuantizePass : mlir::qopt::impl::QuantizePassBase<QuantizePass> {
     if (!nearest)
       return failure();
     std::optional<Blocked4> q =
-        moments && weightRounding == WeightRounding::GPTQ
+        moments && weightRounding != WeightRounding::Nearest
             ? gptqBlocked4(w, n, k, nearest->scales)
             : nearest;
     if (!q)
       return failure();
+    chosen = moments && weightRounding != WeightRounding::Nearest
+                 ? WeightRounding::GPTQ
+                 : WeightRounding::Nearest;
     if (moments) {
       // What the codes stand for, and round-to-nearest's for comparison.
       dequantized = dequantizeBlocked4(*q, n, k);
       nearestDequantized = dequantizeBlocked4(*nearest, n, k);
+      if (weightRounding == WeightRounding::Auto) {
+        // The layer's weight as it sees it (the padding dropped).
+        int64_t k0 = moments->k;
+        std::vector<float> w0(size_t(n * k0));
+        for (int64_t r = 0; r < n; ++r)
+          std::copy(w.begin() + r * k, w.begin() + r * k + k0,
+                    w0.begin() + r * k0);
+        auto fitOn = [&](const std::vector<double> &h)
+            -> std::optional<std::vector<float>> {
+          // GPTQ of the padded weight on the first half's moments.
+          InputMoments half = *moments;
+          half.matrix = h;
+          half.splitRows = 0;
+          half.splitMatrix.clear();
+          std::swap(*moments, half);
+          std::optional<Blocked4> fit =
+              gptqBlocked4(w, n, k, nearest->scales, /*quiet=*/true);
+          std::optional<std::vector<float>> out;
+          if (fit)
+            out = dequantizeBlocked4(*fit, n, k);
+          std::swap(*moments, half);
+          return out;
+        };
+        if (keepNearest(w0, n, k0, fitOn)) {
+          q = nearest;
+          dequantized = nearestDequantized;
+          chosen = WeightRounding::Nearest;
+        }
+      }
     }
     out.format = weightSymmetric ? WeightFormat::Int4 : WeightFormat::UInt4;
     out.group = groupSize;
@@ -519,6 +552,7 @@ struct QuantizePass : mlir::qopt::impl::QuantizePassBase<QuantizePass> {
         wdq = qdqWeight(wb, loc, op.getWeight(), *q, name);
         dequantizedOf[op.getWeight()] = dequantized;
         nearestOf[op.getWeight()] = nearestDequantized;
+        methodOf[op.getWeight()] = chosen;
       }
       if (failed(correctLinear(op, *w, n, k, name)))
         return failure();
@@ -540,6 +574,7 @@ struct QuantizePass : mlir::qopt::impl::QuantizePassBase<QuantizePass> {
       stored = *made;
       dequantizedOf[op.getWeight()] = dequantized;
       nearestOf[op.getWeight()] = nearestDequantized;
+      methodOf[op.getWeight()] = chosen;
     }
     if (failed(correctLinear(op, *w, n, k, name)))
       return failure();
@@ -610,6 +645,7 @@ struct QuantizePass : mlir::qopt::impl::QuantizePassBase<QuantizePass> {
       wdq = qdqWeight(wb, op->getLoc(), filter->get(), *q, name);
       dequantizedOf[filter->get()] = dequantized;
       nearestOf[filter->get()] = nearestDequantized;
+      methodOf[filter->get()] = chosen;
     }
     if (failed(correctConv(conv, *w, filterTy, name)))
       return failure();
@@ -642,6 +678,7 @@ struct QuantizePass : mlir::qopt::impl::QuantizePassBase<QuantizePass> {
       return failure();
     dequantizedOf[filter] = dequantized;
     nearestOf[filter] = nearestDequantized;
+    methodOf[filter] = chosen;
     if (failed(
             correctConv(conv, w, filterTy, layer.empty() ? "weight" : layer)))
       return failure();
@@ -693,9 +730,10 @@ struct QuantizePass : mlir::qopt::impl::QuantizePassBase<QuantizePass> {
     ObserveOp observer = findSecondMomentObserver(input);
     if (observer)
       usedMoments.insert(observer);
-    if (weightRounding != WeightRounding::GPTQ && !biasCorrection)
+    if (weightRounding == WeightRounding::Nearest && !biasCorrection)
       return success();
     moments = readInputMoments(observer);
+    // (auto keeps nearest where GPTQ's fit loses, so it does not warn.)
     if (moments && weightRounding == WeightRounding::GPTQ &&
         moments->rows < 2 * moments->k)
       op->emitWarning("qopt-quantize: GPTQ on layer '")
@@ -705,8 +743,10 @@ struct QuantizePass : mlir::qopt::impl::QuantizePassBase<QuantizePass> {
              "calibration samples rather than the data (use more samples)";
     if (!moments)
       return op->emitOpError("qopt-quantize: ")
-             << (weightRounding == WeightRounding::GPTQ ? "weight-rounding=gptq"
-                                                        : "bias-correction")
+             << (weightRounding != WeightRounding::Nearest
+                     ? "weight-rounding=" +
+                           stringifyWeightRounding(weightRounding).str()
+                     : std::string("bias-correction"))
              << " needs the input's second moment for layer '" << name
              << "' (a second_moment observer with statistics: "
                 "qopt-insert-observers{kind=second_moment} then "
@@ -743,7 +783,8 @@ struct QuantizePass : mlir::qopt::impl::QuantizePassBase<QuantizePass> {
       return std::nullopt;
     }
     nearestDequantized = deq(*nearest);
-    if (weightRounding != WeightRounding::GPTQ) {
+    chosen = WeightRounding::Nearest;
+    if (weightRounding == WeightRounding::Nearest) {
       dequantized = nearestDequantized;
       return nearest;
     }
@@ -764,14 +805,59 @@ struct QuantizePass : mlir::qopt::impl::QuantizePassBase<QuantizePass> {
     out.values = std::move(g->codes);
     out.scales.assign(g->scales.begin(), g->scales.end());
     dequantized = deq(out);
+    chosen = WeightRounding::GPTQ;
+    auto fitOn =
+        [&](const std::vector<double> &h) -> std::optional<std::vector<float>> {
+      std::string ignored;
+      std::optional<::qopt::GPTQResult> fit =
+          ::qopt::gptqQuantize(w, n, k, h, o, ignored);
+      if (!fit)
+        return std::nullopt;
+      ChannelInt8 q;
+      q.values = std::move(fit->codes);
+      q.scales.assign(fit->scales.begin(), fit->scales.end());
+      return deq(q);
+    };
+    if (weightRounding == WeightRounding::Auto && keepNearest(w, n, k, fitOn)) {
+      dequantized = nearestDequantized;
+      chosen = WeightRounding::Nearest;
+      return nearest;
+    }
     return out;
+  }
+
+  /// weight-rounding=auto: whether round-to-nearest's weight
+  /// (nearestDequantized) has an output error tr((W-Wq) H (W-Wq)ᵀ) no
+  /// larger than GPTQ's. GPTQ fits the rows it is given, so on those rows
+  /// it nearly always wins; with the calibration run's split (two or more
+  /// samples) GPTQ is fitted (`fitOn`) on the first half of the samples and
+  /// both are judged on the other half, H = its E[x xᵀ]. Without a split:
+  /// GPTQ's full-data weight (dequantized) on all the rows, H = E[x xᵀ]
+  /// (after bias correction, with the inputs centered).
+  bool keepNearest(const std::vector<float> &w, int64_t n, int64_t k,
+                   llvm::function_ref<std::optional<std::vector<float>>(
+                       const std::vector<double> &)>
+                       fitOn) {
+    if (std::optional<HeldOutSplit> split = heldOutSplit(*moments))
+      if (std::optional<std::vector<float>> fitted = fitOn(split->fit))
+        return ::qopt::preferNearestRounding(w, nearestDequantized, *fitted, n,
+                                             k, split->heldOut);
+    std::vector<double> h = moments->matrix;
+    if (biasCorrection)
+      for (int64_t i = 0; i < k; ++i)
+        for (int64_t j = 0; j < k; ++j)
+          h[size_t(i * k + j)] -=
+              moments->mean[size_t(i)] * moments->mean[size_t(j)];
+    return ::qopt::preferNearestRounding(w, nearestDequantized, dequantized, n,
+                                         k, h);
   }
 
   /// Symmetric int4 per group of `groupSize` by GPTQ ([n, k], k a multiple
   /// of the group; the moments padded with dead inputs to match).
   std::optional<Blocked4> gptqBlocked4(const std::vector<float> &w, int64_t n,
                                        int64_t k,
-                                       const std::vector<float> &staticScales) {
+                                       const std::vector<float> &staticScales,
+                                       bool quiet = false) {
     if (moments->k > k) {
       currentOp->emitOpError("qopt-quantize: layer '")
           << currentName << "': its input rows have " << moments->k
@@ -803,9 +889,10 @@ struct QuantizePass : mlir::qopt::impl::QuantizePassBase<QuantizePass> {
         g = std::move(s);
     }
     if (!g) {
-      currentOp->emitOpError("qopt-quantize: layer '")
-          << currentName << "': " << error << " (gptq-damp=" << gptqDamp
-          << "; a larger damping makes it definite)";
+      if (!quiet)
+        currentOp->emitOpError("qopt-quantize: layer '")
+            << currentName << "': " << error << " (gptq-damp=" << gptqDamp
+            << "; a larger damping makes it definite)";
       return std::nullopt;
     }
     Blocked4 out;
@@ -869,11 +956,15 @@ struct QuantizePass : mlir::qopt::impl::QuantizePassBase<QuantizePass> {
         nearestIt != nearestOf.end() && nearestIt->second.size() == w.size()
             ? nearestIt->second
             : wq;
+    auto methodIt = methodOf.find(weight);
     auto finite = [](double db) { return std::min(db, 999.0); };
     double nearestDb = finite(roundingSQNR(w, nearest, n, k, *moments, false));
     double db = finite(roundingSQNR(w, wq, n, k, *moments, biasCorrection));
     op->setAttr(RoundingErrorAttr::getAttrName(),
-                RoundingErrorAttr::get(op->getContext(), weightRounding,
+                RoundingErrorAttr::get(op->getContext(),
+                                       methodIt != methodOf.end()
+                                           ? methodIt->second
+                                           : WeightRounding::Nearest,
                                        nearestDb, db, biasCorrection));
     if (!biasCorrection)
       return std::nullopt;
@@ -959,6 +1050,9 @@ struct QuantizePass : mlir::qopt::impl::QuantizePassBase<QuantizePass> {
   Operation *currentOp = nullptr;
   std::string currentName;
   DenseMap<Value, std::vector<float>> dequantizedOf, nearestOf;
+  /// The rounding each weight got (weight-rounding=auto chooses per layer).
+  WeightRounding chosen = WeightRounding::Nearest;
+  DenseMap<Value, WeightRounding> methodOf;
   llvm::SetVector<Operation *> usedMoments;
 
   DenseMap<Operation *, Value> qdqOf;

@@ -22,7 +22,26 @@ std::optional<InputMoments> mlir::qopt::readInputMoments(ObserveOp observer) {
   m.mean.assign(attr.getMean().asArrayRef().begin(),
                 attr.getMean().asArrayRef().end());
   m.matrix = std::move(*matrix);
+  if (std::optional<std::vector<double>> split = attr.getSplitMatrixValues();
+      split && int64_t(split->size()) == k * k && attr.getSplitRows() > 0 &&
+      attr.getSplitRows() < m.rows) {
+    m.splitRows = attr.getSplitRows();
+    m.splitMatrix = std::move(*split);
+  }
   return m;
+}
+
+std::optional<HeldOutSplit> mlir::qopt::heldOutSplit(const InputMoments &m) {
+  if (m.splitRows <= 0 || m.splitRows >= m.rows ||
+      m.splitMatrix.size() != m.matrix.size())
+    return std::nullopt;
+  HeldOutSplit s;
+  s.fit = m.splitMatrix;
+  s.heldOut.resize(m.matrix.size());
+  double a = double(m.splitRows), b = double(m.rows - m.splitRows);
+  for (size_t i = 0; i < m.matrix.size(); ++i)
+    s.heldOut[i] = (double(m.rows) * m.matrix[i] - a * m.splitMatrix[i]) / b;
+  return s;
 }
 
 InputMoments mlir::qopt::padMoments(const InputMoments &m, int64_t kp) {
@@ -37,6 +56,13 @@ InputMoments mlir::qopt::padMoments(const InputMoments &m, int64_t kp) {
   for (int64_t i = 0; i < m.k; ++i)
     for (int64_t j = 0; j < m.k; ++j)
       p.matrix[size_t(i * kp + j)] = m.matrix[size_t(i * m.k + j)];
+  if (!m.splitMatrix.empty()) {
+    p.splitRows = m.splitRows;
+    p.splitMatrix.assign(size_t(kp * kp), 0.0);
+    for (int64_t i = 0; i < m.k; ++i)
+      for (int64_t j = 0; j < m.k; ++j)
+        p.splitMatrix[size_t(i * kp + j)] = m.splitMatrix[size_t(i * m.k + j)];
+  }
   return p;
 }
 

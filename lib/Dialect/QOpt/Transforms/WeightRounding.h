@@ -24,7 +24,19 @@ struct InputMoments {
   int64_t k = 0, rows = 0;
   std::vector<double> mean;   // E[x], k values
   std::vector<double> matrix; // E[x xᵀ], [k, k] row-major
+  /// E[x xᵀ] of the first half of the samples' rows (splitRows of them),
+  /// or empty.
+  int64_t splitRows = 0;
+  std::vector<double> splitMatrix;
 };
+
+/// The moments split for a held-out comparison: E[x xᵀ] of the first
+/// half of the samples (fit) and of the rest (held out), both [k, k]; or
+/// nothing when the calibration run kept no split.
+struct HeldOutSplit {
+  std::vector<double> fit, heldOut;
+};
+std::optional<HeldOutSplit> heldOutSplit(const InputMoments &m);
 
 /// The second_moment observer among the observers `input` is the result
 /// of (x → second_moment → histogram → layer), or null.

@@ -85,7 +85,8 @@ def QOpt_ActivationModeAttr : EnumAttr<QOpt_Dialect, QOpt_ActivationMode,
 def QOpt_ActivationStorage : QOpt_Enum<"ActivationStorage",
     "8-bit storage of quantized activations", [
       I32EnumAttrCase<"Int8", 0, "int8">,
-      I32EnumAttrCase<"UInt8", 1, "uint8">
+      I32EnumAttrCase<"UInt8", 1, "uint8">,
+      I32EnumAttrCase<"Auto", 2, "auto">
     ]>;
 
 def QOpt_ActivationStorageAttr : EnumAttr<QOpt_Dialect, QOpt_ActivationStorage,
@@ -132,7 +133,8 @@ def QOpt_QuantizedLinearForm : QOpt_Enum<"QuantizedLinearForm",
 def QOpt_WeightRounding : QOpt_Enum<"WeightRounding",
     "how qopt-quantize rounds weights to their codes", [
       I32EnumAttrCase<"Nearest", 0, "nearest">,
-      I32EnumAttrCase<"GPTQ", 1, "gptq">
+      I32EnumAttrCase<"GPTQ", 1, "gptq">,
+      I32EnumAttrCase<"Auto", 2, "auto">
     ]>;
 
 def QOpt_ObservedOp : QOpt_Enum<"ObservedOp",
@@ -240,7 +242,10 @@ def QOpt_SecondMomentAttr : QOpt_Attr<"SecondMoment", "second_moment"> {
     `dense_resource` blob at model scale). Written by the calibration run
     (qopt-collect-statistics), read by qopt-quantize for GPTQ
     (H = 2 XᵀX up to a factor GPTQ is invariant to) and bias correction
-    ((W − Wq)·E[x]).
+    ((W − Wq)·E[x]). With two or more calibration samples the run also
+    keeps `split_matrix`, E[x xᵀ] of the `split_rows` rows of the first
+    half of the samples: qopt-quantize's weight-rounding=auto fits GPTQ on
+    them and compares it with round-to-nearest on the other half.
 
     ```mlir
     #qopt.second_moment<rows = 64, mean = [0.5, -1.0],
@@ -248,7 +253,9 @@ def QOpt_SecondMomentAttr : QOpt_Attr<"SecondMoment", "second_moment"> {
     ```
   }];
   let parameters = (ins "int64_t":$rows, "::mlir::DenseF64ArrayAttr":$mean,
-                        "::mlir::ElementsAttr":$matrix);
+                        "::mlir::ElementsAttr":$matrix,
+                        DefaultValuedParameter<"int64_t", "0">:$split_rows,
+                        OptionalParameter<"::mlir::ElementsAttr">:$split_matrix);
   let assemblyFormat = "`<` struct(params) `>`";
   let genVerifyDecl = 1;
   let extraClassDeclaration = [{
@@ -257,6 +264,8 @@ def QOpt_SecondMomentAttr : QOpt_Attr<"SecondMoment", "second_moment"> {
     /// E[x xᵀ] row-major, or nothing when the matrix's values cannot be
     /// read (a dense_resource whose blob is missing).
     std::optional<std::vector<double>> getMatrixValues() const;
+    /// split_matrix's values, or nothing (none, or unreadable).
+    std::optional<std::vector<double>> getSplitMatrixValues() const;
   }];
 }
 

@@ -136,7 +136,11 @@ def CalibratePass : Pass<"qopt-calibrate", "ModuleOp"> {
            [{::llvm::cl::values(
              clEnumValN(::mlir::qopt::ActivationStorage::Int8, "int8", "int8"),
              clEnumValN(::mlir::qopt::ActivationStorage::UInt8, "uint8",
-                        "uint8"))}]>,
+                        "uint8"),
+             clEnumValN(::mlir::qopt::ActivationStorage::Auto, "auto",
+                        "per observer, symmetric int8 or asymmetric uint8, "
+                        "whichever quantizes its histogram with the lower "
+                        "error (symmetric is then ignored)"))}]>,
     Option<"symmetric", "symmetric", "bool", "true",
            "Symmetric ranges (zero point 0 for int8, 128 for uint8)">,
     Option<"marginDb", "margin-db", "double", "3.0",
@@ -223,7 +227,12 @@ def QuantizePass : Pass<"qopt-quantize", "ModuleOp"> {
     input (qopt-insert-observers{kind=second_moment} then
     qopt-collect-statistics); `bias-correction` adds (W − Wq)·E[x] to the
     layer's output (docs/Quantization/BiasCorrection.md). Both consume the
-    second_moment observers, which are removed.
+    second_moment observers, which are removed. `weight-rounding=auto`
+    keeps, per layer, round-to-nearest or GPTQ, whichever has the lower
+    output error tr((W − Wq) H (W − Wq)ᵀ): GPTQ fitted on the first half of
+    the calibration samples and both judged on the other half when the
+    moments carry that split, else on all the rows; the layer's
+    `qopt.rounding_error` says which (docs/Quantization/AutoSchemes.md).
   }];
   let options = [
     Option<"scheme", "scheme", "::mlir::qopt::QuantScheme",
@@ -282,7 +291,12 @@ def QuantizePass : Pass<"qopt-quantize", "ModuleOp"> {
                         "round to nearest (half to even)"),
              clEnumValN(::mlir::qopt::WeightRounding::GPTQ, "gptq",
                         "GPTQ with the layer input's second_moment observer "
-                        "(w8a8, w8a8-dynamic, w8, symmetric w4)"))}]>,
+                        "(w8a8, w8a8-dynamic, w8, symmetric w4)"),
+             clEnumValN(::mlir::qopt::WeightRounding::Auto, "auto",
+                        "per layer, nearest or GPTQ, whichever has the lower "
+                        "output error tr((W-Wq) H (W-Wq)^T), GPTQ fitted on "
+                        "the first half of the calibration samples and both "
+                        "judged on the second"))}]>,
     Option<"biasCorrection", "bias-correction", "bool", "false",
            "Add (W - Wq)·E[x] to each quantized layer's bias (E[x] from its "
            "input's second_moment observer; Nagel et al. 2019)">,
