@@ -2,9 +2,9 @@
 //
 // Acos, Acosh, Asin, Asinh, Atan, Atanh, Cosh, Sinh, Tan (math dialect ops,
 // libm calls once lowered), Shrink, Swish, LpNormalization,
-// MeanVarianceNormalization, LRN, Hardmax, EyeLike, CumProd,
-// ReverseSequence, Det and Upsample. Each is one or a few linalg.generic ops;
-// statistics accumulate in f32 for 16-bit floats.
+// MeanVarianceNormalization, LRN, Hardmax, EyeLike, CumProd, Det and
+// Upsample-7 (ReverseSequence: Spatial.cpp). Each is one or a few
+// linalg.generic ops; statistics accumulate in f32 for 16-bit floats.
 //
 //===----------------------------------------------------------------------===//
 
@@ -385,7 +385,7 @@ OpBuilderFn hardmax(bool coerced) {
 }
 
 //===----------------------------------------------------------------------===//
-// EyeLike, CumProd, ReverseSequence
+// EyeLike, CumProd
 //===----------------------------------------------------------------------===//
 
 LogicalResult buildEyeLike(ONNXNode &n) {
@@ -496,76 +496,6 @@ LogicalResult buildCumProd(ONNXNode &n) {
                                return toType(nb, l, a[0], elemTy);
                              });
   n.setOutput(0, result, dt);
-  return success();
-}
-
-LogicalResult buildReverseSequence(ONNXNode &n) {
-  if (failed(n.checkArity(2, 2, 1, 1)))
-    return failure();
-  FailureOr<int64_t> batchAttr = n.getInt("batch_axis", 1);
-  FailureOr<int64_t> timeAttr = n.getInt("time_axis", 0);
-  if (failed(batchAttr) || failed(timeAttr))
-    return failure();
-  RankedTensorType xTy = n.inputType(0);
-  int64_t rank = xTy.getRank();
-  if (rank < 2)
-    return n.emitError() << "input must have rank >= 2, got " << rank;
-  if (*batchAttr != 0 && *batchAttr != 1)
-    return n.emitError() << "batch_axis " << *batchAttr << " is not 0 or 1";
-  if (*timeAttr != 0 && *timeAttr != 1)
-    return n.emitError() << "time_axis " << *timeAttr << " is not 0 or 1";
-  if (*batchAttr == *timeAttr)
-    return n.emitError() << "batch_axis and time_axis are both " << *batchAttr;
-  if (n.inputDType(1) != kInt64)
-    return n.emitError() << "sequence_lens (input #1) must be int64, got "
-                         << dtypeName(n.inputDType(1));
-  RankedTensorType lTy = n.inputType(1);
-  if (lTy.getRank() != 1)
-    return n.emitError() << "sequence_lens (input #1) must have rank 1, got "
-                         << lTy.getRank();
-  int64_t bAx = *batchAttr, tAx = *timeAttr;
-  if (!lTy.isDynamicDim(0) && !xTy.isDynamicDim(bAx) &&
-      lTy.getDimSize(0) != xTy.getDimSize(bAx))
-    return n.emitError() << "sequence_lens has " << lTy.getDimSize(0)
-                         << " elements, the batch is " << xTy.getDimSize(bAx);
-  OpBuilder &b = n.b;
-  Location loc = n.loc;
-  Value x = n.input(0), lens = n.input(1);
-  assertSameSize(n, lens, 0, x, bAx,
-                 "sequence_lens differs from the batch size at run time");
-  Value steps = dimValue(b, loc, x, tAx);
-  Value stepsI64 = arith::IndexCastOp::create(b, loc, b.getI64Type(), steps);
-  assertNoElement(
-      n, lens,
-      [&](OpBuilder &nb, Location l, Value v) -> Value {
-        return arith::OrIOp::create(
-            nb, l,
-            arith::CmpIOp::create(
-                nb, l, arith::CmpIPredicate::slt, v,
-                arith::ConstantIntOp::create(nb, l, nb.getI64Type(), 0)),
-            arith::CmpIOp::create(nb, l, arith::CmpIPredicate::sgt, v,
-                                  stepsI64));
-      },
-      "sequence_lens (input #1) holds a length outside [0, time steps]");
-  Value y = parallelGeneric(
-      b, loc, {}, {}, emptyTensorLike(b, loc, xTy, x),
-      [&](OpBuilder &nb, Location l, ValueRange) -> Value {
-        using namespace arith;
-        Value bi = linalg::IndexOp::create(nb, l, bAx);
-        Value t = linalg::IndexOp::create(nb, l, tAx);
-        Value len = IndexCastOp::create(
-            nb, l, nb.getIndexType(),
-            tensor::ExtractOp::create(nb, l, lens, ValueRange{bi}));
-        Value inSeq = CmpIOp::create(nb, l, CmpIPredicate::slt, t, len);
-        Value rev = SubIOp::create(
-            nb, l, SubIOp::create(nb, l, len, cIndex(nb, l, 1)), t);
-        Value src = SelectOp::create(nb, l, inSeq, rev, t);
-        SmallVector<Value> coords;
-        for (int64_t i = 0; i < rank; ++i)
-          coords.push_back(i == tAx ? src : linalg::IndexOp::create(nb, l, i));
-        return tensor::ExtractOp::create(nb, l, x, coords);
-      });
-  n.setOutput(0, y, n.inputDType(0));
   return success();
 }
 
@@ -761,7 +691,6 @@ void mlir::qopt::onnx_import::registerMathOps(OpRegistry &r) {
   r.add("", "Hardmax", 13, hardmax(/*coerced=*/false));
   r.add("", "EyeLike", 9, buildEyeLike);
   r.add("", "CumProd", 26, buildCumProd);
-  r.add("", "ReverseSequence", 10, buildReverseSequence);
   r.add("", "Det", 11, buildDet);
   r.add("", "Upsample", 7, upsample(/*scalesInput=*/false));
   // Upsample-9 (scales as an input) is Resize-10's builder (Resize.cpp),
