@@ -586,88 +586,75 @@ LogicalResult buildDet(ONNXNode &n) {
 // Upsample (deprecated)
 //===----------------------------------------------------------------------===//
 
-/// Upsample-7 (scales attribute) and -9/10 (scales input, a constant):
-/// y[i...] = x[floor(i_d / scale_d)...], output dims floor(dim * scale).
-/// Only mode 'nearest'; 'linear' models should use Resize.
-OpBuilderFn upsample(bool scalesInput) {
-  return [scalesInput](ONNXNode &n) -> LogicalResult {
-    int64_t arity = scalesInput ? 2 : 1;
-    if (failed(n.checkArity(arity, arity, 1, 1)))
-      return failure();
-    FailureOr<std::string> mode = n.getString("mode", "nearest");
-    if (failed(mode))
-      return failure();
-    SmallVector<double> scales;
-    if (scalesInput) {
-      auto c = n.constantFloats(1);
-      if (!c)
-        return n.emitError() << "scales (input #1) must be a constant float "
-                                "tensor";
-      scales = *c;
-    } else {
-      if (!n.hasAttr("scales"))
-        return n.emitError() << "attribute 'scales' is required";
-      FailureOr<SmallVector<double>> a = n.getFloats("scales", {});
-      if (failed(a))
-        return failure();
-      scales = *a;
+/// Upsample-7 (scales attribute; Upsample-9 with scales as an input is
+/// Resize-10's builder, Resize.cpp): y[i...] = x[floor(i_d / scale_d)...],
+/// output dims floor(dim * scale). Only mode 'nearest'.
+LogicalResult buildUpsample7(ONNXNode &n) {
+  if (failed(n.checkArity(1, 1, 1, 1)))
+    return failure();
+  FailureOr<std::string> mode = n.getString("mode", "nearest");
+  if (failed(mode))
+    return failure();
+  if (!n.hasAttr("scales"))
+    return n.emitError() << "attribute 'scales' is required";
+  FailureOr<SmallVector<double>> scalesOr = n.getFloats("scales", {});
+  if (failed(scalesOr))
+    return failure();
+  SmallVector<double> scales = *scalesOr;
+  if (*mode != "nearest")
+    return n.emitError() << "mode '" << *mode
+                         << "' is not supported (only 'nearest')";
+  RankedTensorType xTy = n.inputType(0);
+  int64_t rank = xTy.getRank();
+  if (static_cast<int64_t>(scales.size()) != rank)
+    return n.emitError() << "scales has " << scales.size()
+                         << " values, the input has rank " << rank;
+  SmallVector<int64_t> shape;
+  for (int64_t i = 0; i < rank; ++i) {
+    if (!(scales[i] >= 1.0))
+      return n.emitError() << "scale " << scales[i] << " of dim " << i
+                           << " is below 1";
+    if (xTy.isDynamicDim(i)) {
+      if (scales[i] != 1.0)
+        return n.emitError() << "dynamic dim " << i << " with scale "
+                             << scales[i] << " is not supported";
+      shape.push_back(ShapedType::kDynamic);
+      continue;
     }
-    if (*mode != "nearest")
-      return n.emitError() << "mode '" << *mode
-                           << "' is not supported (only 'nearest')";
-    RankedTensorType xTy = n.inputType(0);
-    int64_t rank = xTy.getRank();
-    if (static_cast<int64_t>(scales.size()) != rank)
-      return n.emitError() << "scales has " << scales.size()
-                           << " values, the input has rank " << rank;
-    SmallVector<int64_t> shape;
-    for (int64_t i = 0; i < rank; ++i) {
-      if (!(scales[i] >= 1.0))
-        return n.emitError()
-               << "scale " << scales[i] << " of dim " << i << " is below 1";
-      if (xTy.isDynamicDim(i)) {
-        if (scales[i] != 1.0)
-          return n.emitError() << "dynamic dim " << i << " with scale "
-                               << scales[i] << " is not supported";
-        shape.push_back(ShapedType::kDynamic);
-        continue;
-      }
-      shape.push_back(static_cast<int64_t>(
-          std::floor(static_cast<double>(xTy.getDimSize(i)) * scales[i])));
-    }
-    OpBuilder &b = n.b;
-    Location loc = n.loc;
-    Value x = n.input(0);
-    auto outTy = RankedTensorType::get(shape, xTy.getElementType());
-    Value y = parallelGeneric(
-        b, loc, {}, {}, emptyTensorLike(b, loc, outTy, x),
-        [&](OpBuilder &nb, Location l, ValueRange) -> Value {
-          SmallVector<Value> coords;
-          for (int64_t i = 0; i < rank; ++i) {
-            Value idx = linalg::IndexOp::create(nb, l, i);
-            if (scales[i] == 1.0) {
-              coords.push_back(idx);
-              continue;
-            }
-            Value f = arith::UIToFPOp::create(
-                nb, l, nb.getF64Type(),
-                arith::IndexCastOp::create(nb, l, nb.getI64Type(), idx));
-            Value q = math::FloorOp::create(
-                nb, l,
-                arith::DivFOp::create(
-                    nb, l, f,
-                    scalarConstant(nb, l, nb.getF64Type(), scales[i])));
-            Value src = arith::IndexCastOp::create(
-                nb, l, nb.getIndexType(),
-                arith::FPToSIOp::create(nb, l, nb.getI64Type(), q));
-            coords.push_back(arith::MinSIOp::create(
-                nb, l, src, cIndex(nb, l, xTy.getDimSize(i) - 1)));
+    shape.push_back(static_cast<int64_t>(
+        std::floor(static_cast<double>(xTy.getDimSize(i)) * scales[i])));
+  }
+  OpBuilder &b = n.b;
+  Location loc = n.loc;
+  Value x = n.input(0);
+  auto outTy = RankedTensorType::get(shape, xTy.getElementType());
+  Value y = parallelGeneric(
+      b, loc, {}, {}, emptyTensorLike(b, loc, outTy, x),
+      [&](OpBuilder &nb, Location l, ValueRange) -> Value {
+        SmallVector<Value> coords;
+        for (int64_t i = 0; i < rank; ++i) {
+          Value idx = linalg::IndexOp::create(nb, l, i);
+          if (scales[i] == 1.0) {
+            coords.push_back(idx);
+            continue;
           }
-          return tensor::ExtractOp::create(nb, l, x, coords);
-        });
-    n.setOutput(0, y, n.inputDType(0));
-    return success();
-  };
+          Value f = arith::UIToFPOp::create(
+              nb, l, nb.getF64Type(),
+              arith::IndexCastOp::create(nb, l, nb.getI64Type(), idx));
+          Value q = math::FloorOp::create(
+              nb, l,
+              arith::DivFOp::create(
+                  nb, l, f, scalarConstant(nb, l, nb.getF64Type(), scales[i])));
+          Value src = arith::IndexCastOp::create(
+              nb, l, nb.getIndexType(),
+              arith::FPToSIOp::create(nb, l, nb.getI64Type(), q));
+          coords.push_back(arith::MinSIOp::create(
+              nb, l, src, cIndex(nb, l, xTy.getDimSize(i) - 1)));
+        }
+        return tensor::ExtractOp::create(nb, l, x, coords);
+      });
+  n.setOutput(0, y, n.inputDType(0));
+  return success();
 }
 
 } // namespace
@@ -692,7 +679,7 @@ void mlir::qopt::onnx_import::registerMathOps(OpRegistry &r) {
   r.add("", "EyeLike", 9, buildEyeLike);
   r.add("", "CumProd", 26, buildCumProd);
   r.add("", "Det", 11, buildDet);
-  r.add("", "Upsample", 7, upsample(/*scalesInput=*/false));
+  r.add("", "Upsample", 7, buildUpsample7);
   // Upsample-9 (scales as an input) is Resize-10's builder (Resize.cpp),
   // which has the linear mode too.
 }
