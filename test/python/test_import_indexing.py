@@ -255,6 +255,20 @@ def test_resize(tmp_path, build_dir, mode):
             inits.append(init(f"sz{ri}", sizes))
     ours, ref = run(nodes, None, outs, inits, {"x": x}, tmp_path, build_dir,
                     opset=13)
+    if mode == "linear":
+        # align_corners with scales whose output size is rounded down
+        # (4 * 1.7 -> 6, 6 * 0.8 -> 4): onnxruntime maps coordinates by the
+        # scale, the ONNX spec (and its reference, and the backend test
+        # test_resize_downsample_scales_linear_align_corners) by
+        # (in - 1) / (out - 1); we follow the spec.
+        from onnx.reference import ReferenceEvaluator
+        spec = f"y_{COORD_MODES.index('align_corners')}_2_0"
+        model = make_model(nodes, [vi("x", list(x.shape))], [vi(o) for o in outs],
+                           inits, opset=13)
+        expected = ReferenceEvaluator(model).run([spec], {"x": x})[0]
+        np.testing.assert_allclose(ours.pop(spec), expected, rtol=1e-5,
+                                   atol=1e-5)
+        ref.pop(spec)
     check(ours, ref, rtol=1e-5, atol=1e-5)
 
 
