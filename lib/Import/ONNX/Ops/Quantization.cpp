@@ -214,8 +214,7 @@ FailureOr<quant::QuantizedType> quantTypeOf(ONNXNode &n,
 }
 
 bool isFloat8DType(int32_t d);
-LogicalResult buildFloat8Quantize(ONNXNode &n, int32_t outDType,
-                                  bool saturate);
+LogicalResult buildFloat8Quantize(ONNXNode &n, int32_t outDType, bool saturate);
 
 LogicalResult buildQuantizeLinear(ONNXNode &n) {
   if (failed(n.checkArity(2, 3, 1, 1)))
