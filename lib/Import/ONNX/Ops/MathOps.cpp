@@ -2,7 +2,7 @@
 //
 // Acos, Acosh, Asin, Asinh, Atan, Atanh, Cosh, Sinh, Tan (math dialect ops,
 // libm calls once lowered), Shrink, Swish, LpNormalization,
-// MeanVarianceNormalization, LRN, Hardmax, EyeLike, CumProd, Det and
+// MeanVarianceNormalization, LRN, Hardmax, EyeLike, Det and
 // Upsample-7 (ReverseSequence: Spatial.cpp). Each is one or a few
 // linalg.generic ops; statistics accumulate in f32 for 16-bit floats.
 //
@@ -385,7 +385,7 @@ OpBuilderFn hardmax(bool coerced) {
 }
 
 //===----------------------------------------------------------------------===//
-// EyeLike, CumProd
+// EyeLike
 //===----------------------------------------------------------------------===//
 
 LogicalResult buildEyeLike(ONNXNode &n) {
@@ -422,80 +422,6 @@ LogicalResult buildEyeLike(ONNXNode &n) {
                                        scalarConstant(nb, l, et, 0));
       });
   n.setOutput(0, y, static_cast<int32_t>(*dtype));
-  return success();
-}
-
-LogicalResult buildCumProd(ONNXNode &n) {
-  if (failed(n.checkArity(2, 2, 1, 1)))
-    return failure();
-  FailureOr<int64_t> exclusive = n.getInt("exclusive", 0);
-  FailureOr<int64_t> reverse = n.getInt("reverse", 0);
-  if (failed(exclusive) || failed(reverse))
-    return failure();
-  int32_t dt = n.inputDType(0);
-  if (dt == kBool || dt == kString)
-    return n.emitError() << "dtype " << dtypeName(dt) << " is not supported";
-  RankedTensorType xTy = n.inputType(0);
-  int64_t rank = xTy.getRank();
-  if (rank == 0)
-    return n.emitError() << "input must have rank >= 1";
-  auto axisVals = n.constantInts(1);
-  if (!axisVals || axisVals->size() != 1)
-    return n.emitError() << "axis (input #1) must be a constant scalar";
-  FailureOr<int64_t> axis = n.normalizeAxis((*axisVals)[0], rank);
-  if (failed(axis))
-    return failure();
-  OpBuilder &b = n.b;
-  Location loc = n.loc;
-  MLIRContext *ctx = b.getContext();
-  Value x = n.input(0);
-  Type elemTy = xTy.getElementType();
-  Type accTy = accumulatorType(elemTy);
-  bool isFloat = isa<FloatType>(elemTy);
-  bool isUnsigned = isUnsignedDType(dt);
-  int64_t ax = *axis;
-  // y[.., j, ..] = product of x[.., k, ..] for k before j (after it for
-  // reverse; j itself unless exclusive): loop `rank` is k.
-  arith::CmpIPredicate pred =
-      *reverse
-          ? (*exclusive ? arith::CmpIPredicate::sgt : arith::CmpIPredicate::sge)
-          : (*exclusive ? arith::CmpIPredicate::slt
-                        : arith::CmpIPredicate::sle);
-  Value init =
-      linalg::FillOp::create(b, loc, scalarConstant(b, loc, accTy, 1),
-                             emptyTensorLike(b, loc, xTy.clone(accTy), x))
-          .getResult(0);
-  SmallVector<AffineExpr> inExprs;
-  for (int64_t i = 0; i < rank; ++i)
-    inExprs.push_back(getAffineDimExpr(i == ax ? rank : i, ctx));
-  SmallVector<utils::IteratorType> iters(rank + 1,
-                                         utils::IteratorType::parallel);
-  iters.back() = utils::IteratorType::reduction;
-  auto g = linalg::GenericOp::create(
-      b, loc, init.getType(), ValueRange{x}, ValueRange{init},
-      ArrayRef<AffineMap>{AffineMap::get(rank + 1, 0, inExprs, ctx),
-                          dimRangeMap(ctx, rank + 1, 0, rank)},
-      iters, [&](OpBuilder &nb, Location l, ValueRange args) {
-        Value j = linalg::IndexOp::create(nb, l, ax);
-        Value k = linalg::IndexOp::create(nb, l, rank);
-        Value take = arith::CmpIOp::create(nb, l, pred, k, j);
-        Value v = convertScalar(nb, l, args[0], accTy, isUnsigned, isUnsigned);
-        Value p = isFloat
-                      ? arith::MulFOp::create(nb, l, args[1], v).getResult()
-                      : arith::MulIOp::create(nb, l, args[1], v).getResult();
-        linalg::YieldOp::create(
-            nb, l,
-            arith::SelectOp::create(nb, l, take, p, args[1]).getResult());
-      });
-  Value result = g.getResult(0);
-  if (accTy != elemTy)
-    result = parallelGeneric(b, loc, {result},
-                             {AffineMap::getMultiDimIdentityMap(rank, ctx)},
-                             emptyTensorLike(b, loc, xTy, x),
-                             [&](OpBuilder &nb, Location l, ValueRange a) {
-                               return toType(nb, l, a[0], elemTy);
-                             });
-  n.setOutput(0, result, dt);
   return success();
 }
 
@@ -677,7 +603,6 @@ void mlir::qopt::onnx_import::registerMathOps(OpRegistry &r) {
   r.add("", "Hardmax", 1, hardmax(/*coerced=*/true));
   r.add("", "Hardmax", 13, hardmax(/*coerced=*/false));
   r.add("", "EyeLike", 9, buildEyeLike);
-  r.add("", "CumProd", 26, buildCumProd);
   r.add("", "Det", 11, buildDet);
   r.add("", "Upsample", 7, buildUpsample7);
   // Upsample-9 (scales as an input) is Resize-10's builder (Resize.cpp),

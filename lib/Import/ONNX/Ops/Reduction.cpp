@@ -1,9 +1,9 @@
-//===- Reduction.cpp - reductions, ArgMax/ArgMin, CumSum and TopK ---------===//
+//===- Reduction.cpp - reductions, ArgMax/ArgMin, CumSum/CumProd, TopK ----===//
 //
 // A reduction becomes one linalg.generic with reduction iterators whose
 // result drops the reduced dims; keepdims puts them back as unit dims with
 // tensor.expand_shape. 16-bit floats accumulate in f32, other types in their
-// own type. CumSum and TopK are linalg.generic ops with an extra reduction
+// own type. CumSum, CumProd and TopK are linalg.generic ops with an extra reduction
 // loop (quadratic in the scanned/sorted dim): simple, exact and lowered by
 // every pipeline, meant for correctness rather than speed.
 //
@@ -408,79 +408,90 @@ OpBuilderFn argOp(bool isMax, bool selectLastAttr) {
 }
 
 //===----------------------------------------------------------------------===//
-// CumSum
+// CumSum, CumProd
 //===----------------------------------------------------------------------===//
 
-LogicalResult buildCumSum(ONNXNode &n) {
-  if (failed(n.checkArity(2, 2, 1, 1)))
-    return failure();
-  FailureOr<int64_t> exclusive = n.getInt("exclusive", 0);
-  FailureOr<int64_t> reverse = n.getInt("reverse", 0);
-  if (failed(exclusive) || failed(reverse) ||
-      failed(requireNumeric(n, 0, /*allowBool=*/false)))
-    return failure();
-  RankedTensorType xTy = n.inputType(0);
-  int64_t rank = xTy.getRank();
-  if (rank == 0)
-    return n.emitError() << "input must have rank >= 1";
-  FailureOr<int64_t> axisValue = constantScalarInput(n, 1, "axis");
-  if (failed(axisValue))
-    return failure();
-  FailureOr<int64_t> axis = n.normalizeAxis(*axisValue, rank);
-  if (failed(axis))
-    return failure();
-
-  OpBuilder &b = n.b;
-  Location loc = n.loc;
-  MLIRContext *ctx = b.getContext();
-  Value x = n.input(0);
-  Type elemTy = xTy.getElementType();
-  Type accTy = accumulatorType(elemTy);
-  bool isFloat = isa<FloatType>(elemTy);
-  bool isUnsigned = isUnsignedDType(n.inputDType(0));
-  // y[.., j, ..] = sum over k of x[.., k, ..] where k is before j (or after
-  // it for reverse; not j itself for exclusive): loop k is the last loop.
-  int64_t ax = *axis;
-  arith::CmpIPredicate pred =
-      *reverse
-          ? (*exclusive ? arith::CmpIPredicate::sgt : arith::CmpIPredicate::sge)
-          : (*exclusive ? arith::CmpIPredicate::slt
-                        : arith::CmpIPredicate::sle);
-  Value init =
-      linalg::FillOp::create(b, loc, scalarConstant(b, loc, accTy, 0),
-                             emptyTensorLike(b, loc, xTy.clone(accTy), x))
-          .getResult(0);
-  SmallVector<utils::IteratorType> iters(rank + 1,
-                                         utils::IteratorType::parallel);
-  iters.back() = utils::IteratorType::reduction;
-  auto g = linalg::GenericOp::create(
-      b, loc, init.getType(), ValueRange{x}, ValueRange{init},
-      ArrayRef<AffineMap>{loopMap(rank + 1, rank, ax, rank, ctx),
-                          loopMap(rank + 1, rank, -1, -1, ctx)},
-      iters, [&](OpBuilder &nb, Location l, ValueRange args) {
-        Value j = linalg::IndexOp::create(nb, l, ax);
-        Value k = linalg::IndexOp::create(nb, l, rank);
-        Value take = arith::CmpIOp::create(nb, l, pred, k, j);
-        Value v = convertScalar(nb, l, args[0], accTy, isUnsigned, isUnsigned);
-        Value s = isFloat
-                      ? arith::AddFOp::create(nb, l, args[1], v).getResult()
-                      : arith::AddIOp::create(nb, l, args[1], v).getResult();
-        linalg::YieldOp::create(
-            nb, l,
-            arith::SelectOp::create(nb, l, take, s, args[1]).getResult());
-      });
-  Value result = g.getResult(0);
-  if (accTy != elemTy) {
-    FailureOr<Value> y = buildElementwise(
-        n, {result}, elemTy, [&](OpBuilder &nb, Location l, ValueRange a) {
-          return convertScalar(nb, l, a[0], elemTy, false, false);
-        });
-    if (failed(y))
+/// CumSum (`product` false) or CumProd (opset 26, `product` true).
+OpBuilderFn cumulative(bool product) {
+  return [product](ONNXNode &n) -> LogicalResult {
+    if (failed(n.checkArity(2, 2, 1, 1)))
       return failure();
-    result = *y;
-  }
-  n.setOutput(0, result, n.inputDType(0));
-  return success();
+    FailureOr<int64_t> exclusive = n.getInt("exclusive", 0);
+    FailureOr<int64_t> reverse = n.getInt("reverse", 0);
+    if (failed(exclusive) || failed(reverse) ||
+        failed(requireNumeric(n, 0, /*allowBool=*/false)))
+      return failure();
+    RankedTensorType xTy = n.inputType(0);
+    int64_t rank = xTy.getRank();
+    if (rank == 0)
+      return n.emitError() << "input must have rank >= 1";
+    FailureOr<int64_t> axisValue = constantScalarInput(n, 1, "axis");
+    if (failed(axisValue))
+      return failure();
+    FailureOr<int64_t> axis = n.normalizeAxis(*axisValue, rank);
+    if (failed(axis))
+      return failure();
+
+    OpBuilder &b = n.b;
+    Location loc = n.loc;
+    MLIRContext *ctx = b.getContext();
+    Value x = n.input(0);
+    Type elemTy = xTy.getElementType();
+    Type accTy = accumulatorType(elemTy);
+    bool isFloat = isa<FloatType>(elemTy);
+    bool isUnsigned = isUnsignedDType(n.inputDType(0));
+    // y[.., j, ..] = sum (product) over k of x[.., k, ..] where k is before j
+    // (or after it for reverse; not j itself for exclusive): loop k is the
+    // last loop.
+    int64_t ax = *axis;
+    arith::CmpIPredicate pred = *reverse
+                                    ? (*exclusive ? arith::CmpIPredicate::sgt
+                                                  : arith::CmpIPredicate::sge)
+                                    : (*exclusive ? arith::CmpIPredicate::slt
+                                                  : arith::CmpIPredicate::sle);
+    Value init = linalg::FillOp::create(
+                     b, loc, scalarConstant(b, loc, accTy, product ? 1 : 0),
+                     emptyTensorLike(b, loc, xTy.clone(accTy), x))
+                     .getResult(0);
+    SmallVector<utils::IteratorType> iters(rank + 1,
+                                           utils::IteratorType::parallel);
+    iters.back() = utils::IteratorType::reduction;
+    auto g = linalg::GenericOp::create(
+        b, loc, init.getType(), ValueRange{x}, ValueRange{init},
+        ArrayRef<AffineMap>{loopMap(rank + 1, rank, ax, rank, ctx),
+                            loopMap(rank + 1, rank, -1, -1, ctx)},
+        iters, [&](OpBuilder &nb, Location l, ValueRange args) {
+          Value j = linalg::IndexOp::create(nb, l, ax);
+          Value k = linalg::IndexOp::create(nb, l, rank);
+          Value take = arith::CmpIOp::create(nb, l, pred, k, j);
+          Value v =
+              convertScalar(nb, l, args[0], accTy, isUnsigned, isUnsigned);
+          Value s =
+              product
+                  ? (isFloat
+                         ? arith::MulFOp::create(nb, l, args[1], v).getResult()
+                         : arith::MulIOp::create(nb, l, args[1], v).getResult())
+                  : (isFloat
+                         ? arith::AddFOp::create(nb, l, args[1], v).getResult()
+                         : arith::AddIOp::create(nb, l, args[1], v)
+                               .getResult());
+          linalg::YieldOp::create(
+              nb, l,
+              arith::SelectOp::create(nb, l, take, s, args[1]).getResult());
+        });
+    Value result = g.getResult(0);
+    if (accTy != elemTy) {
+      FailureOr<Value> y = buildElementwise(
+          n, {result}, elemTy, [&](OpBuilder &nb, Location l, ValueRange a) {
+            return convertScalar(nb, l, a[0], elemTy, false, false);
+          });
+      if (failed(y))
+        return failure();
+      result = *y;
+    }
+    n.setOutput(0, result, n.inputDType(0));
+    return success();
+  };
 }
 
 //===----------------------------------------------------------------------===//
@@ -636,7 +647,8 @@ void mlir::qopt::onnx_import::registerReductionOps(OpRegistry &r) {
   r.add("", "ArgMax", 12, argOp(/*isMax=*/true, /*selectLastAttr=*/true));
   r.add("", "ArgMin", 1, argOp(/*isMax=*/false, /*selectLastAttr=*/false));
   r.add("", "ArgMin", 12, argOp(/*isMax=*/false, /*selectLastAttr=*/true));
-  r.add("", "CumSum", 11, buildCumSum);
+  r.add("", "CumSum", 11, cumulative(/*product=*/false));
+  r.add("", "CumProd", 26, cumulative(/*product=*/true));
   r.add("", "TopK", 1, topKOp(/*kInput=*/false, /*orderAttrs=*/false));
   r.add("", "TopK", 10, topKOp(/*kInput=*/true, /*orderAttrs=*/false));
   r.add("", "TopK", 11, topKOp(/*kInput=*/true, /*orderAttrs=*/true));
