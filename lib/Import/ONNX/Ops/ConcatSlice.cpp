@@ -186,6 +186,20 @@ LogicalResult buildConcat(ONNXNode &n) {
   return success();
 }
 
+/// tensor.extract_slice, or an empty tensor when a size is statically 0:
+/// extract_slice refuses an offset at the end of a dim even for a size of 0
+/// (Split's last part of size 0, as the RotaryEmbedding expansions write it;
+/// a Slice whose starts are clamped to the end).
+Value extractSliceOrEmpty(OpBuilder &b, Location loc, RankedTensorType outTy,
+                          Value x, ArrayRef<OpFoldResult> offsets,
+                          ArrayRef<OpFoldResult> sizes,
+                          ArrayRef<OpFoldResult> strides) {
+  if (llvm::is_contained(outTy.getShape(), 0))
+    return tensor::EmptyOp::create(b, loc, sizes, outTy.getElementType());
+  return tensor::ExtractSliceOp::create(b, loc, outTy, x, offsets, sizes,
+                                        strides);
+}
+
 /// extract_slice of input 0 (or a fold of its small constant) with
 /// `offsets`/`sizes`/`strides`; all in index units.
 Value sliceOf(ONNXNode &n, ArrayRef<OpFoldResult> offsets,
@@ -209,16 +223,8 @@ Value sliceOf(ONNXNode &n, ArrayRef<OpFoldResult> offsets,
             }))
       return v;
   }
-  // An empty slice is an empty tensor: tensor.extract_slice refuses an
-  // offset at the end of the dim even for a size of 0 (Split's last part of
-  // size 0, as the RotaryEmbedding expansions write it).
-  if (llvm::any_of(sizes, [](OpFoldResult f) {
-        std::optional<int64_t> v = getConstantIntValue(f);
-        return v && *v == 0;
-      }))
-    return tensor::EmptyOp::create(n.b, n.loc, sizes, inTy.getElementType());
-  return tensor::ExtractSliceOp::create(n.b, n.loc, outTy, n.input(0), offsets,
-                                        sizes, strides);
+  return extractSliceOrEmpty(n.b, n.loc, outTy, n.input(0), offsets, sizes,
+                             strides);
 }
 
 LogicalResult buildSplit(ONNXNode &n) {
@@ -532,16 +538,8 @@ LogicalResult buildSlice(ONNXNode &n) {
       return success();
     }
   }
-  if (llvm::is_contained(outTy.getShape(), 0)) {
-    // Nothing selected (e.g. starts clamped to the end of a dim): an empty
-    // tensor, as extract_slice rejects an offset at the end of a dim.
-    n.setOutput(0,
-                tensor::EmptyOp::create(b, loc, sizes, inTy.getElementType()),
-                n.inputDType(0));
-    return success();
-  }
-  Value y =
-      tensor::ExtractSliceOp::create(b, loc, outTy, x, offsets, sizes, strides);
+  // Nothing selected (starts clamped to the end of a dim): an empty tensor.
+  Value y = extractSliceOrEmpty(b, loc, outTy, x, offsets, sizes, strides);
   if (!reversed.empty()) {
     // out[..., i, ...] = y[..., size - 1 - i, ...] on the reversed dims.
     MLIRContext *ctx = b.getContext();
