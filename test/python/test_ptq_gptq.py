@@ -219,13 +219,10 @@ def output_sqnr(build_dir, so, model, evals, tmp):
     return 10 * np.log10(num / den)
 
 
-def test_gptq_improves_output_sqnr_end_to_end(build_dir, tmp_path):
-    """A two-layer MLP on heavy-tailed, correlated inputs, w8 and w4:
-    quant-compile's artifact against onnxruntime's float model on held-back
-    samples; GPTQ's error is lower than round-to-nearest's."""
-    k, hdim, n = 64, 96, 16
-    w1 = RNG.normal(size=(hdim, k)).astype(np.float32) / 8
-    w2 = RNG.normal(size=(n, hdim)).astype(np.float32) / 10
+def mlp_model(rng, path, k, hdim, n):
+    """Gemm(k -> hdim) -> Relu -> Gemm(hdim -> n), batch 16, saved to path."""
+    w1 = rng.normal(size=(hdim, k)).astype(np.float32) / 8
+    w2 = rng.normal(size=(n, hdim)).astype(np.float32) / 10
     nodes = [helper.make_node("Gemm", ["x", "fc1.weight", "fc1.bias"], ["h"],
                               transB=1, name="/fc1/Gemm"),
              helper.make_node("Relu", ["h"], ["r"]),
@@ -239,8 +236,16 @@ def test_gptq_improves_output_sqnr_end_to_end(build_dir, tmp_path):
          numpy_helper.from_array(np.zeros(hdim, np.float32), "fc1.bias"),
          numpy_helper.from_array(w2, "fc2.weight"),
          numpy_helper.from_array(np.zeros(n, np.float32), "fc2.bias")])
-    model = save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]),
-                 str(tmp_path / "mlp.onnx"))
+    return save(helper.make_model(
+        g, opset_imports=[helper.make_opsetid("", 17)]), path)
+
+
+def test_gptq_improves_output_sqnr_end_to_end(build_dir, tmp_path):
+    """A two-layer MLP on heavy-tailed, correlated inputs, w8 and w4:
+    quant-compile's artifact against onnxruntime's float model on held-back
+    samples; GPTQ's error is lower than round-to-nearest's."""
+    k, hdim, n = 64, 96, 16
+    model = mlp_model(RNG, str(tmp_path / "mlp.onnx"), k, hdim, n)
     write_samples(str(tmp_path / "calib"), "x",
                   [heavy_rows(16, k) for _ in range(16)])
     evals = [heavy_rows(16, k) for _ in range(4)]

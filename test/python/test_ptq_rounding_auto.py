@@ -16,11 +16,10 @@ import sys
 import numpy as np
 import onnxruntime as ort
 import pytest
-from onnx import TensorProto, helper, numpy_helper
 
 from test_gptq_numpy import gptq_reference
-from test_ptq_gptq import (gemm_model, moments, output_sqnr, ptq, resources,
-                           save, write_samples)
+from test_ptq_gptq import (gemm_model, mlp_model, moments, output_sqnr, ptq,
+                           resources, write_samples)
 
 def nearest_codes(w):
     s = np.abs(w.astype(np.float64)).max(1, keepdims=True) / 127
@@ -98,26 +97,6 @@ def test_auto_choice_equals_numpy(build_dir, tmp_path, samples, rows,
     want = nq if choice == "nearest" else gq
     diff = got.astype(np.int64) - want
     assert np.abs(diff).max() <= 1 and np.mean(diff == 0) >= 0.999
-
-
-def mlp_model(rng, path, k, hdim, n):
-    w1 = rng.normal(size=(hdim, k)).astype(np.float32) / 8
-    w2 = rng.normal(size=(n, hdim)).astype(np.float32) / 10
-    nodes = [helper.make_node("Gemm", ["x", "fc1.weight", "fc1.bias"], ["h"],
-                              transB=1, name="/fc1/Gemm"),
-             helper.make_node("Relu", ["h"], ["r"]),
-             helper.make_node("Gemm", ["r", "fc2.weight", "fc2.bias"], ["y"],
-                              transB=1, name="/fc2/Gemm")]
-    g = helper.make_graph(
-        nodes, "mlp",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [16, k])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [16, n])],
-        [numpy_helper.from_array(w1, "fc1.weight"),
-         numpy_helper.from_array(np.zeros(hdim, np.float32), "fc1.bias"),
-         numpy_helper.from_array(w2, "fc2.weight"),
-         numpy_helper.from_array(np.zeros(n, np.float32), "fc2.bias")])
-    return save(helper.make_model(
-        g, opset_imports=[helper.make_opsetid("", 17)]), path)
 
 
 def test_auto_end_to_end_few_rows(build_dir, tmp_path):
