@@ -265,7 +265,8 @@ def test_granularity_auto_w8a8(build_dir, tmp_path):
         [os.path.join(build_dir, "bin", "quant-compile"), model,
          "--quantize=w8a8", "--weight-granularity=auto",
          f"--calibration-data={tmp_path / 'calib'}", "-o",
-         str(tmp_path / "t.so"), "--report", "--report-latency-runs=0"],
+         str(tmp_path / "t.so"), f"--report={tmp_path / 't.json'}",
+         "--report-latency-runs=0"],
         capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     text = r.stdout + r.stderr
