@@ -394,3 +394,56 @@ def test_quant_compile_errors(build_dir, tmp_path, flags, message):
                        capture_output=True, text=True)
     assert r.returncode != 0
     assert message in r.stderr, r.stderr
+
+
+@pytest.mark.parametrize("scheme", ["w8", "w8a8"])
+@pytest.mark.parametrize("grid", [True, False])
+def test_granularity_auto_conv_against_numpy(build_dir, tmp_path, scheme,
+                                             grid):
+    """A convolution (w8: int8 filter, QDQ; w8a8: the integer conv): its
+    choice is made on the im2col rows of the padded input. Filters on a
+    per-tensor grid take per tensor; filters with one outlier filter keep
+    per channel. Choice, SQNRs and stored codes equal numpy's."""
+    from test_ptq_gptq import conv_model
+    rng = np.random.default_rng(31 + grid)
+    f, c = 8, 4
+    if grid:
+        w = (rng.integers(-90, 91, size=(f, c, 3, 3)) / 64.0).astype(
+            np.float32)
+        w[0, 0, 0, 0] = 127 / 64.0
+    else:
+        w = rng.normal(size=(f, c, 3, 3)).astype(np.float32)
+        w[5] *= 30
+    model = conv_model(str(tmp_path / "conv.onnx"), w)
+    xs = [np.maximum(rng.normal(size=(1, c, 9, 9)) + 0.5, 0)
+          for _ in range(6)]
+    write_samples(str(tmp_path / "calib"), "x", xs)
+    out = ptq(build_dir, model, f"scheme={scheme} weight-granularity=auto "
+              f"calibration-data={tmp_path / 'calib'}")
+    rows = []
+    for x in xs:
+        p = np.pad(x.astype(np.float32)[0], ((0, 0), (1, 1), (1, 1)))
+        for oy in range(5):
+            for ox in range(5):
+                rows.append(p[:, 2 * oy:2 * oy + 3, 2 * ox:2 * ox + 3].ravel())
+    x = np.array(rows, np.float64)
+    h = x.T @ x / len(x)
+    wf = w.reshape(f, -1)
+    ch, ch_codes = int8_weights(wf, False)
+    t, t_codes = int8_weights(wf, True)
+    ch_db, t_db = sqnr_db(wf, ch, h), sqnr_db(wf, t, h)
+    per_tensor = prefer_alternative(ch_db, t_db)
+    assert per_tensor == grid, (ch_db, t_db)
+    m = re.search(r"weight_scheme<granularity = (\w+), symmetry = symmetric, "
+                  r"sqnr_db = ([-\d.e+]+), alternative_sqnr_db = ([-\d.e+]+)>",
+                  out)
+    assert m, out[:3000]
+    assert m.group(1) == ("per_tensor" if grid else "per_channel")
+    kept, other = (t_db, ch_db) if per_tensor else (ch_db, t_db)
+    for got, want in ((float(m.group(2)), kept), (float(m.group(3)), other)):
+        assert got == (CAP_DB if np.isinf(want) else pytest.approx(want,
+                                                                   abs=0.01))
+    int8 = [v for key, v in resources(out).items() if key.endswith(".int8")]
+    assert len(int8) == 1
+    got = np.frombuffer(int8[0], np.int8).reshape(f, -1)
+    np.testing.assert_array_equal(got, t_codes if per_tensor else ch_codes)
