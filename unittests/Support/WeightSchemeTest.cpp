@@ -142,6 +142,11 @@ TEST(WeightSchemeChoice, MarginAndTies) {
   EXPECT_FALSE(preferAlternativeWeightScheme(40.0, 39.0));
   EXPECT_TRUE(preferAlternativeWeightScheme(40.0, 41.0, 0.5));
   EXPECT_FALSE(preferAlternativeWeightScheme(40.0, 40.4, 0.5));
+  // Per tensor needs more than 1 dB (its steps are never finer).
+  EXPECT_EQ(kGranularityMarginDb, 1.0);
+  EXPECT_FALSE(
+      preferAlternativeWeightScheme(48.50, 48.81, kGranularityMarginDb));
+  EXPECT_TRUE(preferAlternativeWeightScheme(48.50, 49.6, kGranularityMarginDb));
   // Exact weights: an exact default is never left; an exact alternative
   // beats any finite default; both exact is a tie.
   EXPECT_FALSE(preferAlternativeWeightScheme(inf, inf));

@@ -875,7 +875,8 @@ struct QuantizePass : mlir::qopt::impl::QuantizePassBase<QuantizePass> {
       double tensorDb = ::qopt::weightOutputSqnrDb(
           w, ::qopt::dequantizeInt8Weights(tensorWise, n, k), n, k,
           moments->matrix);
-      perTensor = ::qopt::preferAlternativeWeightScheme(channelDb, tensorDb);
+      perTensor = ::qopt::preferAlternativeWeightScheme(
+          channelDb, tensorDb, ::qopt::kGranularityMarginDb);
       currentScheme = SchemeChoice{perTensor ? WeightGranularity::PerTensor
                                              : WeightGranularity::PerChannel,
                                    WeightSymmetry::Symmetric,

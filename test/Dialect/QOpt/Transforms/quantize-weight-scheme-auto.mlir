@@ -17,7 +17,7 @@
 // weight-granularity=auto keeps, per layer, int8 per channel (the default)
 // or per tensor, whichever weight has the higher output SQNR
 // 10 log10(tr(W H Wᵀ) / tr((W - Wq) H (W - Wq)ᵀ)) with H = E[x xᵀ] of the
-// layer's second_moment observer; per tensor only when more than 0.1 dB
+// layer's second_moment observer; per tensor only when more than 1 dB
 // better. The SQNRs and codes below are numpy's (round half to even,
 // scale 2·max|w| / 254).
 

@@ -458,8 +458,8 @@ def QOpt_WeightSchemeAttr : QOpt_Attr<"WeightScheme", "weight_scheme"> {
     calibration inputs, E||W x||² / E||(W − Wq) x||² with E[x xᵀ] from the
     layer's second_moment observer; `alternative_sqnr_db` is the other
     candidate's. The alternative to the default (per channel, symmetric) is
-    kept only when it is better by more than 0.1 dB. The report lists it
-    per layer.
+    kept only when it is better by more than 1 dB (per tensor) or 0.1 dB
+    (uint4). The report lists it per layer.
 
     ```mlir
     qopt.weight_scheme = #qopt.weight_scheme<granularity = per_channel,

@@ -241,9 +241,11 @@ def QuantizePass : Pass<"qopt-quantize", "ModuleOp"> {
     per layer, the one whose weight has the higher output SQNR
     10·log10(tr(W H Wᵀ) / tr((W − Wq) H (W − Wq)ᵀ)) on the layer's
     second_moment (H = E[x xᵀ]); per tensor only when it is more than
-    0.1 dB better (a tie keeps per channel). `weight-symmetric=auto` does
+    1 dB better (its steps are never finer: a smaller gain is rounding
+    luck; a tie keeps per channel). `weight-symmetric=auto` does
     the same for `w4` between symmetric int4 (default) and asymmetric
-    uint4 (`int4-scale=mse`, round to nearest). Both need the moments and
+    uint4 (`int4-scale=mse`, round to nearest; uint4 when more than
+    0.1 dB better). Both need the moments and
     record the choice as the layer's `qopt.weight_scheme`.
   }];
   let options = [
@@ -339,7 +341,7 @@ def QuantizePass : Pass<"qopt-quantize", "ModuleOp"> {
              clEnumValN(::mlir::qopt::WeightGranularity::Auto, "auto",
                         "per layer, per channel or per tensor, whichever has "
                         "the lower output error on the layer's second_moment "
-                        "(per tensor only when more than 0.1 dB better)"))}]>
+                        "(per tensor only when more than 1 dB better)"))}]>
   ];
   let dependentDialects = ["::mlir::quant::QuantDialect", "::mlir::tensor::TensorDialect",
                            "::mlir::linalg::LinalgDialect",
