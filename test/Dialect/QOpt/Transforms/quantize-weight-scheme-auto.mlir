@@ -2,6 +2,7 @@
 // RUN: quant-opt %s --qopt-quantize="scheme=w8a8-dynamic weight-granularity=per-tensor include=outlier|grid|equal" | FileCheck %s --check-prefix=TENSOR
 // RUN: quant-opt %s --qopt-quantize="scheme=w8 include=outlier|grid|equal" | FileCheck %s --check-prefix=CHANNEL
 // RUN: quant-opt %s --qopt-quantize="scheme=w4 group-size=8 weight-symmetric=auto include=skewed|centred" | FileCheck %s --check-prefix=W4
+// RUN: quant-opt %s --qopt-quantize="scheme=w8 weight-granularity=auto weight-rounding=gptq include=grid" | FileCheck %s --check-prefix=GPTQ
 // RUN: not quant-opt %s --qopt-ptq="scheme=w8 weight-granularity=auto calibration-data=%t" --dump-pass-pipeline 2>&1 | FileCheck %s --check-prefix=PIPE
 // RUN: not quant-opt %s --qopt-ptq="scheme=w4 weight-symmetric=auto calibration-data=%t" --dump-pass-pipeline 2>&1 | FileCheck %s --check-prefix=PIPE4
 // RUN: quant-opt %s --qopt-ptq="scheme=w4 calibration-data=%t" --dump-pass-pipeline 2>&1 | FileCheck %s --check-prefix=PIPE-FIXED
@@ -35,6 +36,11 @@
 // CHECK: qopt.weight_scheme = #qopt.weight_scheme<granularity = per_channel, symmetry = symmetric, sqnr_db = 50.9858{{[0-9]*}}, alternative_sqnr_db = 50.9858{{[0-9]*}}>, {{.*}}weight_name = "equal"
 // CHECK-DAG: outlier.int8: "0x010000007FC0217FAB37"
 // CHECK-DAG: grid.int8: "0x010000007FCE1921F90B"
+// With GPTQ the chosen per-tensor scale is GPTQ's static scale: both rows
+// keep 0.01 (0x3C23D70A) and, on the grid, the exact codes.
+// GPTQ: qopt.rounding_error = #qopt.rounding_error<method = gptq, {{.*}}qopt.weight_scheme = #qopt.weight_scheme<granularity = per_tensor
+// GPTQ-DAG: grid.int8: "0x010000007FCE1921F90B"
+// GPTQ-DAG: grid.scale: "0x040000000AD7233C0AD7233C"
 // The fixed options record no choice.
 // TENSOR-NOT: qopt.weight_scheme
 // TENSOR-DAG: outlier.int8: "0x010000007FC02102FF01"
