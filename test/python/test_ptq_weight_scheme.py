@@ -448,3 +448,27 @@ def test_granularity_auto_conv_against_numpy(build_dir, tmp_path, scheme,
     assert len(int8) == 1
     got = np.frombuffer(int8[0], np.int8).reshape(f, -1)
     np.testing.assert_array_equal(got, t_codes if per_tensor else ch_codes)
+
+
+def test_granularity_auto_with_accuracy_target(build_dir, tmp_path):
+    """--accuracy-target quantizes after a calibration run that leaves every
+    layer float: the layers it quantizes carry their weight_scheme and no
+    stale not_quantized reason (the report listed them as left float)."""
+    rng = np.random.default_rng(1)
+    weights = three_layers(rng)
+    model = mlp(str(tmp_path / "mlp.onnx"), weights)
+    write_samples(str(tmp_path / "calib"), "x",
+                  [rng.normal(size=(16, 24)) for _ in range(8)])
+    _, report = compile_and_report(
+        build_dir, model,
+        ["--quantize=w8a8", "--weight-granularity=auto",
+         "--accuracy-target=30", f"--calibration-data={tmp_path / 'calib'}"],
+        tmp_path, "target")
+    t = report["accuracy_target"]
+    assert t["met"] and not t["kept_float"], t
+    assert report["not_quantized"] == [], report["not_quantized"]
+    got = {lay["name"]: lay["weight_scheme"]["granularity"]
+           for lay in report["layers"]}
+    assert got == {"fc1.weight": "per_channel", "fc2.weight": "per_channel",
+                   "fc3.weight": "per_tensor"}, got
+    assert all("not_quantized" not in lay for lay in report["layers"])

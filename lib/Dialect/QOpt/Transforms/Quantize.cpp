@@ -288,6 +288,10 @@ struct QuantizePass : mlir::qopt::impl::QuantizePassBase<QuantizePass> {
     int64_t quantized = 0;
     for (QuantizableLayerOpInterface layer : layers) {
       Operation *op = layer;
+      // An earlier run's reason (--accuracy-target calibrates with every
+      // layer left float) would carry over to the quantized op; a layer
+      // still float gets it again below.
+      op->removeAttr(NotQuantizedReasonAttr::getAttrName());
       std::string name = layer.getLayerName();
       std::optional<NotQuantizedReason> skip;
       if (!exclude.empty() && !name.empty() && excluded.match(name))
