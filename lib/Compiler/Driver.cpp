@@ -94,12 +94,12 @@ constexpr KeyInfo kKeys[] = {
     {"fold-qdq", "fold a QDQ model's patterns into integer layers"},
     {"prepare-qat", "with emit=onnx: a fake-quant training graph"},
     {"emit", "mlir | llvm | obj | so | onnx"},
-    {"prune", "magnitude:S | wanda:S | N:M | channels:S"},
+    {"prune", "magnitude:S | wanda:S | N:M | channels:S | heads:S | neurons:S"},
     {"prune-method", "magnitude | wanda (N:M, channels:S)"},
     {"prune-scope", "layer | row | global"},
     {"prune-include", "regex: only these layers are pruned"},
     {"prune-exclude", "regex: these layers are not pruned"},
-    {"shrink-structured", "remove channels zeroed by channels:S"},
+    {"shrink-structured", "remove channels, heads or neurons zeroed by --prune"},
     {"profile", "time each kernel call / loop nest (quant-run --profile)"},
     {"no-memory-plan", "malloc every intermediate (no arena)"},
 };
@@ -508,8 +508,8 @@ static std::string parsePruneSpec(StringRef spec, const CompileOptions &opts,
                                   PrunePipelineOptions &o) {
   auto [head, tail] = spec.split(':');
   std::string usage = "--prune=" + spec.str() +
-                      ": expected magnitude:S, wanda:S, N:M (2:4, 4:8) or "
-                      "channels:S with S in [0, 1)";
+                      ": expected magnitude:S, wanda:S, N:M (2:4, 4:8), "
+                      "channels:S, heads:S or neurons:S with S in [0, 1)";
   if (tail.empty())
     return usage;
   PruneMethod chosen = opts.pruneMethod.value_or(PruneMethod::Magnitude);
@@ -527,8 +527,10 @@ static std::string parsePruneSpec(StringRef spec, const CompileOptions &opts,
   if (tail.getAsDouble(s) || !(s >= 0 && s < 1))
     return usage;
   o.sparsity = s;
-  if (head == "channels") {
-    o.granularity = SparsityGranularity::Channels;
+  if (head == "channels" || head == "heads" || head == "neurons") {
+    o.granularity = head == "channels" ? SparsityGranularity::Channels
+                    : head == "heads"  ? SparsityGranularity::Heads
+                                       : SparsityGranularity::Neurons;
     o.method = chosen;
     return "";
   }
@@ -536,7 +538,8 @@ static std::string parsePruneSpec(StringRef spec, const CompileOptions &opts,
   if (!method)
     return usage;
   if (opts.pruneMethod)
-    return "--prune-method is for --prune=N:M and channels:S; --prune=" +
+    return "--prune-method is for --prune=N:M, channels:S, heads:S and "
+           "neurons:S; --prune=" +
            spec.str() + " names its method";
   o.method = *method;
   o.granularity = SparsityGranularity::Unstructured;
@@ -702,8 +705,11 @@ mlir::qopt::compileModule(ModuleOp module, const CompileOptions &options,
       po.scope = *options.pruneScope;
     }
     if (options.shrinkStructured &&
-        po.granularity != SparsityGranularity::Channels)
-      return fail("--shrink-structured is for --prune=channels:S");
+        po.granularity != SparsityGranularity::Channels &&
+        po.granularity != SparsityGranularity::Heads &&
+        po.granularity != SparsityGranularity::Neurons)
+      return fail("--shrink-structured is for --prune=channels:S, heads:S "
+                  "or neurons:S");
     if (po.method == PruneMethod::Wanda && options.calibrationData.empty())
       return fail("--prune=" + options.prune +
                   " with wanda needs --calibration-data=DIR (qopt-prune "
