@@ -99,7 +99,8 @@ constexpr KeyInfo kKeys[] = {
     {"prune-scope", "layer | row | global"},
     {"prune-include", "regex: only these layers are pruned"},
     {"prune-exclude", "regex: these layers are not pruned"},
-    {"shrink-structured", "remove channels, heads or neurons zeroed by --prune"},
+    {"shrink-structured",
+     "remove channels, heads or neurons zeroed by --prune"},
     {"profile", "time each kernel call / loop nest (quant-run --profile)"},
     {"no-memory-plan", "malloc every intermediate (no arena)"},
 };

@@ -449,7 +449,8 @@ static cl::opt<std::string> pruneSpec(
     cl::value_desc("spec"), cl::cat(category));
 static ChoiceOpt<qopt::PruneMethod> pruneMethod(
     "prune-method",
-    cl::desc("Score for --prune=N:M, channels:S, heads:S, neurons:S (magnitude:S and "
+    cl::desc("Score for --prune=N:M, channels:S, heads:S, neurons:S "
+             "(magnitude:S and "
              "wanda:S name theirs)"),
     cl::init(qopt::PruneMethod::Magnitude),
     cl::values(clEnumValN(qopt::PruneMethod::Magnitude, "magnitude", "|W|"),
