@@ -596,7 +596,22 @@ mlir::qopt::compileModule(ModuleOp module, const CompileOptions &options,
                 "--emit=onnx)");
   if (options.prepareQat && options.emit != Emit::ONNX)
     return fail("--prepare-qat writes an ONNX model: add --emit=onnx");
-  if (options.emit == Emit::ONNX) {
+  // --prune without --quantize, --emit=onnx: the pruned (shrunk) weights go
+  // back into the source model after pruning (exportPrunedModel, below).
+  bool exportPruned = options.emit == Emit::ONNX && pruning && !quantizing &&
+                      !options.prepareQat;
+  if (exportPruned) {
+    StringRef ext = llvm::sys::path::extension(modelPath);
+    if (modelPath.empty() || ext == ".mlir" || ext == ".mlirbc")
+      return fail("--emit=onnx rewrites the source ONNX model: give the "
+                  "model as an ONNX file");
+    if (!options.adapters.empty() || options.smoothquant)
+      return fail("--emit=onnx with --prune exports the pruned weights "
+                  "only: --adapter and --smoothquant are not exported");
+    if (reporting)
+      return fail("--emit=onnx with --prune writes no report");
+  }
+  if (options.emit == Emit::ONNX && !exportPruned) {
     // The quantization goes back into the source model (lib/Export/ONNX).
     StringRef ext = llvm::sys::path::extension(modelPath);
     if (modelPath.empty())
@@ -724,6 +739,19 @@ mlir::qopt::compileModule(ModuleOp module, const CompileOptions &options,
     buildPrunePipeline(pm, po);
     if (failed(pm.run(module)))
       return failure();
+    if (exportPruned) {
+      auto out = openOutputFile(outputPath, &error);
+      if (!out)
+        return failure();
+      FailureOr<int64_t> layers =
+          exportPrunedModel(module, modelPath, out->os(), error);
+      if (failed(layers))
+        return fail("--emit=onnx: " + error);
+      out->keep();
+      result.message = "wrote " + outputPath.str() + ": " +
+                       std::to_string(*layers) + " layers' pruned weights\n";
+      return success();
+    }
   }
   if (quantizing) {
     if (scheme == QuantScheme::W8A8 && options.calibrationData.empty())

@@ -399,9 +399,12 @@ struct ShrinkStructuredPass
                                  "region constant has no f32 values");
       int64_t g = ty.getDimSize(dim) / units;
       dropped.push_back(v.getDefiningOp());
-      operand->set(
+      Value sliced =
           makeF32Constant(lb, loc, v, nt, layerName(layer) + ".chain.shrunk",
-                          sliceUnits(*vals, ty.getShape(), dim, g, removed)));
+                          sliceUnits(*vals, ty.getShape(), dim, g, removed));
+      // Marked for the ONNX export, which maps only layers and reshapes.
+      sliced.getDefiningOp()->setAttr("qopt.shrunk", lb.getUnitAttr());
+      operand->set(sliced);
     }
     for (auto &[v, dim] : region.values)
       v.setType(shrunkType(v, dim));
