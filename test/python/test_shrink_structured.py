@@ -362,3 +362,27 @@ def test_emit_onnx_pruned_errors(build_dir, examples, tmp_path):
              tmp_path / "x.onnx", "--prune=heads:0.5", "--emit=onnx",
              "--report", tmp_path / "r.json")
     assert r.returncode != 0 and "writes no report" in r.stderr
+
+
+def test_wanda_heads_artifact_equals_exported(build_dir, examples, tmp_path):
+    """heads:0.5 scored by Wanda (the calibration inputs' channel norms
+    pass the attention's observers): the heads go from every layer and the
+    exported ONNX model computes what the artifact does."""
+    example = examples / "transformer"
+    so, exported = tmp_path / "w.so", tmp_path / "w.onnx"
+    common = ["--prune=heads:0.5", "--prune-method=wanda", "--shrink-structured",
+              "--calibration-data", example / "calibration"]
+    for out, extra in ((so, []), (exported, ["--emit=onnx"])):
+        r = tool(build_dir, "quant-compile", example / "model.onnx", "-o", out,
+                 *common, *extra)
+        assert r.returncode == 0, r.stderr
+    model = onnx.load(exported)
+    w = inits(model)
+    assert w[matmul_weight(model, ATTN.format("v"))].shape == (64, 32)
+    assert w[matmul_weight(model, ATTN.format("o"))].shape == (32, 64)
+    exp = session(exported)
+    for s in sorted(os.listdir(example / "eval")):
+        x = np.load(example / "eval" / s / "hidden_states.npy")
+        np.testing.assert_allclose(
+            run_artifact(build_dir, so, "hidden_states", "output", x, tmp_path),
+            exp.run(None, {"hidden_states": x})[0], rtol=1e-5, atol=1e-5)
