@@ -177,9 +177,19 @@ FailureOr<int64_t> mlir::qopt::exportPrunedModel(ModuleOp module,
 
   int64_t written = 0;
   std::vector<onnx::NodeProto> extra; // Add nodes for biases a fold created
+  // The importer names an unnamed node <op_type>_<index>.
+  auto nameOf = [&](int ni) {
+    const onnx::NodeProto &n = graph->node(ni);
+    return n.name().empty() ? n.op_type() + "_" + std::to_string(ni) : n.name();
+  };
+  std::vector<std::string> names;
+  for (int ni = 0; ni < graph->node_size(); ++ni)
+    names.push_back(nameOf(ni));
   for (int ni = 0; ni < graph->node_size(); ++ni) {
     onnx::NodeProto *node = graph->mutable_node(ni);
     const std::string &op = node->op_type();
+    if (node->name().empty())
+      node->set_name(names[size_t(ni)]);
     if (op == "Reshape") {
       auto it = reshapes.find(node->name());
       if (it == reshapes.end() || node->input_size() < 2)
@@ -302,9 +312,7 @@ FailureOr<int64_t> mlir::qopt::exportPrunedModel(ModuleOp module,
   }
   if (written != int64_t(layers.size())) {
     for (auto &[name, v] : layers) {
-      bool found = false;
-      for (const onnx::NodeProto &n : graph->node())
-        found |= n.name() == name;
+      bool found = llvm::is_contained(names, name);
       if (!found) {
         error = "layer '" + name + "' has no node of that name in the model";
         return failure();
