@@ -95,12 +95,13 @@ constexpr KeyInfo kKeys[] = {
     {"fold-qdq", "fold a QDQ model's patterns into integer layers"},
     {"prepare-qat", "with emit=onnx: a fake-quant training graph"},
     {"emit", "mlir | llvm | obj | so | onnx"},
-    {"prune", "magnitude:S | wanda:S | N:M | channels:S"},
+    {"prune", "magnitude:S | wanda:S | N:M | channels:S | heads:S | neurons:S"},
     {"prune-method", "magnitude | wanda (N:M, channels:S)"},
     {"prune-scope", "layer | row | global"},
     {"prune-include", "regex: only these layers are pruned"},
     {"prune-exclude", "regex: these layers are not pruned"},
-    {"shrink-structured", "remove channels zeroed by channels:S"},
+    {"shrink-structured",
+     "remove channels, heads or neurons zeroed by --prune"},
     {"profile", "time each kernel call / loop nest (quant-run --profile)"},
     {"no-memory-plan", "malloc every intermediate (no arena)"},
 };
@@ -528,8 +529,8 @@ static std::string parsePruneSpec(StringRef spec, const CompileOptions &opts,
                                   PrunePipelineOptions &o) {
   auto [head, tail] = spec.split(':');
   std::string usage = "--prune=" + spec.str() +
-                      ": expected magnitude:S, wanda:S, N:M (2:4, 4:8) or "
-                      "channels:S with S in [0, 1)";
+                      ": expected magnitude:S, wanda:S, N:M (2:4, 4:8), "
+                      "channels:S, heads:S or neurons:S with S in [0, 1)";
   if (tail.empty())
     return usage;
   PruneMethod chosen = opts.pruneMethod.value_or(PruneMethod::Magnitude);
@@ -547,8 +548,10 @@ static std::string parsePruneSpec(StringRef spec, const CompileOptions &opts,
   if (tail.getAsDouble(s) || !(s >= 0 && s < 1))
     return usage;
   o.sparsity = s;
-  if (head == "channels") {
-    o.granularity = SparsityGranularity::Channels;
+  if (head == "channels" || head == "heads" || head == "neurons") {
+    o.granularity = head == "channels" ? SparsityGranularity::Channels
+                    : head == "heads"  ? SparsityGranularity::Heads
+                                       : SparsityGranularity::Neurons;
     o.method = chosen;
     return "";
   }
@@ -556,7 +559,8 @@ static std::string parsePruneSpec(StringRef spec, const CompileOptions &opts,
   if (!method)
     return usage;
   if (opts.pruneMethod)
-    return "--prune-method is for --prune=N:M and channels:S; --prune=" +
+    return "--prune-method is for --prune=N:M, channels:S, heads:S and "
+           "neurons:S; --prune=" +
            spec.str() + " names its method";
   o.method = *method;
   o.granularity = SparsityGranularity::Unstructured;
@@ -612,7 +616,22 @@ mlir::qopt::compileModule(ModuleOp module, const CompileOptions &options,
                 "--emit=onnx)");
   if (options.prepareQat && options.emit != Emit::ONNX)
     return fail("--prepare-qat writes an ONNX model: add --emit=onnx");
-  if (options.emit == Emit::ONNX) {
+  // --prune without --quantize, --emit=onnx: the pruned (shrunk) weights go
+  // back into the source model after pruning (exportPrunedModel, below).
+  bool exportPruned = options.emit == Emit::ONNX && pruning && !quantizing &&
+                      !options.prepareQat;
+  if (exportPruned) {
+    StringRef ext = llvm::sys::path::extension(modelPath);
+    if (modelPath.empty() || ext == ".mlir" || ext == ".mlirbc")
+      return fail("--emit=onnx rewrites the source ONNX model: give the "
+                  "model as an ONNX file");
+    if (!options.adapters.empty() || options.smoothquant)
+      return fail("--emit=onnx with --prune exports the pruned weights "
+                  "only: --adapter and --smoothquant are not exported");
+    if (reporting)
+      return fail("--emit=onnx with --prune writes no report");
+  }
+  if (options.emit == Emit::ONNX && !exportPruned) {
     // The quantization goes back into the source model (lib/Export/ONNX).
     StringRef ext = llvm::sys::path::extension(modelPath);
     if (modelPath.empty())
@@ -724,8 +743,11 @@ mlir::qopt::compileModule(ModuleOp module, const CompileOptions &options,
       po.scope = *options.pruneScope;
     }
     if (options.shrinkStructured &&
-        po.granularity != SparsityGranularity::Channels)
-      return fail("--shrink-structured is for --prune=channels:S");
+        po.granularity != SparsityGranularity::Channels &&
+        po.granularity != SparsityGranularity::Heads &&
+        po.granularity != SparsityGranularity::Neurons)
+      return fail("--shrink-structured is for --prune=channels:S, heads:S "
+                  "or neurons:S");
     if (po.method == PruneMethod::Wanda && options.calibrationData.empty())
       return fail("--prune=" + options.prune +
                   " with wanda needs --calibration-data=DIR (qopt-prune "
@@ -739,6 +761,19 @@ mlir::qopt::compileModule(ModuleOp module, const CompileOptions &options,
     buildPrunePipeline(pm, po);
     if (failed(pm.run(module)))
       return failure();
+    if (exportPruned) {
+      auto out = openOutputFile(outputPath, &error);
+      if (!out)
+        return failure();
+      FailureOr<int64_t> layers =
+          exportPrunedModel(module, modelPath, out->os(), error);
+      if (failed(layers))
+        return fail("--emit=onnx: " + error);
+      out->keep();
+      result.message = "wrote " + outputPath.str() + ": " +
+                       std::to_string(*layers) + " layers' pruned weights\n";
+      return success();
+    }
   }
   if (quantizing) {
     if (scheme == QuantScheme::W8A8 && options.calibrationData.empty())

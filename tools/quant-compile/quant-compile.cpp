@@ -467,11 +467,14 @@ static cl::opt<std::string> pruneSpec(
              "wanda:S (unstructured, fraction S; wanda needs "
              "--calibration-data), N:M (e.g. 2:4, 4:8: N of every M kept "
              "along the reduction dimension), channels:S (fraction S of "
-             "output channels, by L2 norm)"),
+             "output channels, by L2 norm), heads:S (whole attention "
+             "heads), neurons:S (whole MLP neurons: fc1/gate/up rows and "
+             "fc2/down columns)"),
     cl::value_desc("spec"), cl::cat(category));
 static ChoiceOpt<qopt::PruneMethod> pruneMethod(
     "prune-method",
-    cl::desc("Score for --prune=N:M and channels:S (magnitude:S and "
+    cl::desc("Score for --prune=N:M, channels:S, heads:S, neurons:S "
+             "(magnitude:S and "
              "wanda:S name theirs)"),
     cl::init(qopt::PruneMethod::Magnitude),
     cl::values(clEnumValN(qopt::PruneMethod::Magnitude, "magnitude", "|W|"),
@@ -497,8 +500,9 @@ static cl::opt<std::string>
                  cl::value_desc("regex"), cl::cat(category));
 static cl::opt<bool> shrinkStructured(
     "shrink-structured",
-    cl::desc("After --prune=channels:S, remove the zeroed channels "
-             "(linear -> element-wise ops -> linear chains); layers that "
+    cl::desc("After --prune=channels:S, heads:S or neurons:S, remove the "
+             "zeroed channels, heads or neurons (through element-wise ops, "
+             "reshapes and attention); layers that "
              "cannot be shrunk stay dense, with a remark saying why"),
     cl::cat(category));
 

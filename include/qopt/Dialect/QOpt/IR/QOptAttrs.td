@@ -177,7 +177,9 @@ def QOpt_SparsityGranularity : QOpt_Enum<"SparsityGranularity",
     "what qopt-prune removes", [
       I32EnumAttrCase<"Unstructured", 0, "unstructured">,
       I32EnumAttrCase<"NM", 1, "n_m">,
-      I32EnumAttrCase<"Channels", 2, "channels">
+      I32EnumAttrCase<"Channels", 2, "channels">,
+      I32EnumAttrCase<"Heads", 3, "heads">,
+      I32EnumAttrCase<"Neurons", 4, "neurons">
     ]>;
 
 def QOpt_PruneScope : QOpt_Enum<"PruneScope",

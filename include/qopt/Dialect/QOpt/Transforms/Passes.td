@@ -437,6 +437,17 @@ def PrunePass : Pass<"qopt-prune", "ModuleOp"> {
       the smallest L2 norm become 0 (with their bias entries: the channel's
       output is then exactly 0 before any activation), for
       qopt-shrink-structured to remove.
+    - `heads` / `neurons`: structured units found by following each layer's
+      output channels to the layers that read them (the same analysis
+      qopt-shrink-structured uses): attention heads where a reshape splits
+      the channels into [heads, head_dim] (Q, K and V rows of the head and
+      the output projection's columns), MLP neurons elsewhere (the rows of
+      every layer whose outputs meet in element-wise ops, such as a
+      Llama MLP's gate and up, and the next layer's columns). Each unit
+      scores the L2 norm of all those weights' scores; the
+      floor(`sparsity` · units) smallest become 0 in every layer (weights
+      and the producers' bias entries), so the unit contributes exactly
+      nothing. A unit spans layers: all of them must be selected.
 
     Ties are broken by position, deterministically: among equal scores the
     weight (row, channel) with the smaller row-major index is pruned first;
@@ -464,7 +475,14 @@ def PrunePass : Pass<"qopt-prune", "ModuleOp"> {
              clEnumValN(::mlir::qopt::SparsityGranularity::NM, "n_m",
                         "n of every m along the reduction dimension kept"),
              clEnumValN(::mlir::qopt::SparsityGranularity::Channels,
-                        "channels", "whole output channels by L2 norm"))}]>,
+                        "channels", "whole output channels by L2 norm"),
+             clEnumValN(::mlir::qopt::SparsityGranularity::Heads, "heads",
+                        "whole attention heads: Q/K/V rows and the output "
+                        "projection's columns, by L2 norm"),
+             clEnumValN(::mlir::qopt::SparsityGranularity::Neurons,
+                        "neurons", "whole MLP neurons: the rows of every "
+                        "layer producing them (fc1; gate and up) and the "
+                        "columns of the next (fc2, down), by L2 norm"))}]>,
     Option<"sparsity", "sparsity", "double", "0.5",
            "Fraction of weights (unstructured) or output channels (channels) "
            "to remove, in [0, 1)">,
@@ -490,25 +508,31 @@ def PrunePass : Pass<"qopt-prune", "ModuleOp"> {
 }
 
 def ShrinkStructuredPass : Pass<"qopt-shrink-structured", "ModuleOp"> {
-  let summary = "Remove zeroed output channels of linear layers and the matching inputs of their consumers";
+  let summary = "Remove pruned channels, heads and neurons: producers' rows, consumers' columns and every tensor between";
   let description = [{
-    After channel pruning (qopt-prune granularity=channels), makes the
-    model physically smaller. For every `qopt.linear` with a constant f32
-    weight with all-zero rows, output channel j of such a row is the
-    constant b_j (the bias, or 0). The output is followed through
-    element-wise ops (`linalg.generic` with identity maps for the layer's
-    values and only parallel loops, such as ReLU or the GELU ONNX exports;
-    other operands scalar or per-channel constants, which are sliced too)
-    to the `qopt.linear` layers that read it. The chain is evaluated on b_j
-    for each removed channel (e_j), W2[:, j] · e_j is folded into each
-    consumer's bias (created if needed, f64 sums), and row j leaves the
-    producer's weight and bias, the chain's tensors and constants, and
-    column j the consumers' weights: the result computes what the pruned
-    model computed. Every other case stays dense with a remark saying why
-    (the output reaches something other than an element-wise op or a
-    linear's input, a residual add, a transpose, an op the evaluator does
-    not know, a non-constant weight or bias, a read of the channel size).
-    With `strict`, such a layer is an error instead.
+    After qopt-prune granularity=channels|heads|neurons, makes the model
+    physically smaller. For every `qopt.linear` with a constant f32 weight
+    with all-zero rows, the pass follows its output channels to the linear
+    layers that read them (the structured region, StructuredRegion.h):
+    through ops that keep them a parallel dimension (element-wise ops,
+    transposes, reshapes — a reshape into [heads, head_dim] makes a unit a
+    whole head — batched matmuls and softmaxes over other dimensions), and
+    back through every other operand of those ops (K and V of an
+    attention, the `up` of a gated MLP), collecting the producers (output
+    rows) and consumers (input columns). A unit (channel or head) goes when
+    every consumer's columns of it are zero (it adds nothing), or when
+    every producer's rows of it are zero and the region is element-wise:
+    then its constant value e_u (the ops evaluated on the producers' bias
+    entries, f64) times the consumers' columns is folded into their biases.
+    Its rows leave the producers, its slices every tensor, `tensor.empty`
+    and constant (LayerNorm-like per-channel vectors) of the region and the
+    reshapes' static shapes, its columns the consumers: the result computes
+    what the pruned model computed. Anything else stays dense with a remark
+    saying why (the channels reach a function argument — a residual
+    connection — a return, an op reducing over them such as a LayerNorm's
+    statistics, a non-constant weight, rows that are not whole heads,
+    zero rows in only one of the layers meeting in an op). With `strict`,
+    such a layer is an error instead.
   }];
   let options = [
     Option<"strict", "strict", "bool", "false",
