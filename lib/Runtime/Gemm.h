@@ -89,6 +89,9 @@ int64_t gemmPanelWidth();
 /// Drops QuantKernels.cpp's packed int8 weights.
 void clearQuantKernelCaches();
 
+/// Drops SparseKernels.cpp's repacked sparse weights.
+void clearSparseKernelCaches();
+
 } // namespace qopt::rt
 
 #endif // QOPT_LIB_RUNTIME_GEMM_H

@@ -443,6 +443,7 @@ void qopt::rt::clearKernelCaches() {
     packedCache.clear();
   }
   clearQuantKernelCaches();
+  clearSparseKernelCaches();
 }
 
 // Addresses arrive as i64 (what the generated code computes); strides are
