@@ -149,6 +149,10 @@ def main(argv=None):
             isas[name] = getattr(rt, name)().decode()
     rng = np.random.default_rng(0)
     results = []
+    # Every weight stays alive to the end: the kernels cache repacked
+    # constants by address (as a compiled model's constants, freed only
+    # with the model), so a freed array's address must not come back.
+    alive = []
     for kind in args.kinds.split(","):
         for shape in args.shapes.split(","):
             n, k = map(int, shape.split("x"))
@@ -170,7 +174,7 @@ def main(argv=None):
                       f"sparse {best['sparse']:.4f} ms ({row['speedup']:.2f}x), "
                       f"bytes {nbytes[1]} -> {nbytes[0]}, |sparse - dense| "
                       f"{diff:.3g} (of {scale:.3g})", flush=True)
-                del keep
+                alive.append(keep)
     result = {"isa": isas, "threads": os.environ.get("QOPT_NUM_THREADS", "default"),
               "cpus": os.cpu_count(), "load": os.getloadavg(), "results": results}
     path = os.path.join(out, "bench_sparse_kernels.json")

@@ -444,6 +444,7 @@ void qopt::rt::clearKernelCaches() {
   }
   clearQuantKernelCaches();
   clearSparseKernelCaches();
+  clearSparseInt8KernelCaches();
 }
 
 // Addresses arrive as i64 (what the generated code computes); strides are

@@ -622,22 +622,32 @@ struct TernaryMatmulToKernelCall : OpRewritePattern<linalg::GenericOp> {
 
 /// The 2:4 product qopt.linear's lowering tags (qopt_kernel_matmul_sparse24):
 /// x [M, K/8, 8], values [N, K/8, 4] f32, positions [N, K/8] i8 (row-major
-/// constants), C [M, N] accumulated into.
+/// constants), C [M, N] accumulated into. The int8 forms of a W8A8
+/// qopt.qlinear (qopt_kernel_matmul_sparse24_{s8s8,u8s8}): x, values i8,
+/// C i32.
 struct Sparse24MatmulToKernelCall : OpRewritePattern<linalg::GenericOp> {
   using OpRewritePattern::OpRewritePattern;
 
   LogicalResult matchAndRewrite(linalg::GenericOp op,
                                 PatternRewriter &rewriter) const override {
     std::optional<StringRef> call = op.getLibraryCall();
-    if (!call || *call != "qopt_kernel_matmul_sparse24" ||
-        !op.hasPureBufferSemantics() || op->getNumOperands() != 4)
+    if (!call || !op.hasPureBufferSemantics() || op->getNumOperands() != 4)
+      return failure();
+    bool integer = *call == "qopt_kernel_matmul_sparse24_s8s8" ||
+                   *call == "qopt_kernel_matmul_sparse24_u8s8";
+    if (!integer && *call != "qopt_kernel_matmul_sparse24")
       return failure();
     SmallVector<Value> operands(op->getOperands());
     auto typeOf = [&](unsigned i) {
       return cast<MemRefType>(operands[i].getType());
     };
-    if (!typeOf(0).getElementType().isF32() ||
-        !typeOf(1).getElementType().isF32() ||
+    auto isValue = [&](unsigned i) {
+      Type t = typeOf(i).getElementType();
+      return integer ? t.isInteger(8) : t.isF32();
+    };
+    if (!isValue(0) || !isValue(1) ||
+        !(integer ? typeOf(3).getElementType().isInteger(32)
+                  : typeOf(3).getElementType().isF32()) ||
         !typeOf(2).getElementType().isInteger(8) ||
         !typeOf(1).getLayout().isIdentity() ||
         !typeOf(2).getLayout().isIdentity() ||
@@ -655,7 +665,8 @@ struct Sparse24MatmulToKernelCall : OpRewritePattern<linalg::GenericOp> {
                             bufs[1].address, bufs[2].address, bufs[3].address,
                             stride(3, 0),    stride(3, 1)};
     func::FuncOp kernel = declareKernel(
-        rewriter, op, "qopt_kernel_matmul_sparse24_f32", args.size());
+        rewriter, op, integer ? *call : "qopt_kernel_matmul_sparse24_f32",
+        args.size());
     func::CallOp::create(rewriter, loc, kernel, args);
     rewriter.eraseOp(op);
     return success();
