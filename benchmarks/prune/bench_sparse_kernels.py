@@ -96,7 +96,7 @@ def setup(rt, kind, n, k, m, rng):
         rowptr = np.zeros(n + 1, np.int32)
         rowptr[1:] = np.cumsum((w != 0).sum(axis=1))
         rows, cols = np.nonzero(w)
-        cols = np.ascontiguousarray(cols.astype(np.int32))
+        cols = np.ascontiguousarray(cols.astype(np.uint16))
         vals = np.ascontiguousarray(w[rows, cols])
         a = rng.standard_normal((m, k)).astype(np.float32)
         cs = np.zeros((m, n), np.float32)
@@ -104,13 +104,14 @@ def setup(rt, kind, n, k, m, rng):
 
         def sparse():
             rt.qopt_kernel_matmul_csr_f32(m, n, k, p(a), k, 1, p(rowptr),
-                                          p(cols), p(vals), p(cs), n, 1)
+                                          p(rowptr) + 4, p(cols), p(vals),
+                                          p(cs), n, 1)
 
         def dense():
             rt.qopt_kernel_matmul_f32(1, 1, m, n, k, p(a), 0, 0, k, 1, p(w), 0,
                                       0, 1, k, p(cd), 0, 0, n, 1, 1)
         keep = (w, rowptr, cols, vals, a)
-        csr_bytes = rowptr.nbytes + vals.nbytes + vals.size * 2  # u16 columns
+        csr_bytes = 2 * 4 * n + vals.nbytes + cols.nbytes  # begin/end, u16 cols
         nbytes = (csr_bytes, w.nbytes)
     else:
         raise SystemExit(f"unknown kind {kind}")
@@ -136,7 +137,7 @@ def main(argv=None):
     i64 = ctypes.c_int64
     for name, count in (("qopt_kernel_matmul_sparse24_f32", 11),
                         ("qopt_kernel_matmul_sparse24_s8s8", 11),
-                        ("qopt_kernel_matmul_csr_f32", 12),
+                        ("qopt_kernel_matmul_csr_f32", 13),
                         ("qopt_kernel_matmul_f32", 21),
                         ("qopt_kernel_matmul_s8s8", 13)):
         if hasattr(rt, name):

@@ -16,7 +16,7 @@
 // one vpdpbusd multiplies them with the 4 values: per 8 k and 16 columns,
 // one permute and one dot product per row of A (the dense kernel: two dot
 // products) on 0.625x the dense int8 bytes. Rows of A in register blocks
-// of 8 (AVX-512) / 4 (AVX2); threads split the panels.
+// of 16 (AVX-512) / 4 (AVX2); threads split the panels.
 //
 //===----------------------------------------------------------------------===//
 
@@ -141,23 +141,28 @@ template <int R>
 __attribute__((target("avx512f,avx512bw,avx512vnni,avx512vbmi"))) void
 panelVNNI(int64_t bytes, const int8_t *values, const uint8_t *meta,
           const uint8_t *x, int64_t ldx, int32_t *tile) {
-  // Two accumulators per row (even and odd steps) so that a few rows do
-  // not wait on vpdpbusd's latency.
-  __m512i acc0[R], acc1[R];
-  for (int r = 0; r < R; ++r)
-    acc0[r] = acc1[r] = _mm512_setzero_si512();
+  // With few rows, two accumulators per row (even and odd steps) so that
+  // a row does not wait on vpdpbusd's latency.
+  constexpr int kSets = R < 4 ? 2 : 1;
+  __m512i acc[kSets][R];
+  for (int set = 0; set < kSets; ++set)
+    for (int r = 0; r < R; ++r)
+      acc[set][r] = _mm512_setzero_si512();
   int64_t i = 0;
-  for (; i + 2 <= bytes; i += 2) {
-    stepVNNI<R>(values + 64 * i, meta + 16 * i, x + 8 * i, ldx, acc0);
-    stepVNNI<R>(values + 64 * i + 64, meta + 16 * i + 16, x + 8 * i + 8, ldx,
-                acc1);
-  }
+  for (; i + kSets <= bytes; i += kSets)
+    for (int set = 0; set < kSets; ++set)
+      stepVNNI<R>(values + 64 * (i + set), meta + 16 * (i + set),
+                  x + 8 * (i + set), ldx, acc[set]);
   if (i < bytes)
-    stepVNNI<R>(values + 64 * i, meta + 16 * i, x + 8 * i, ldx, acc0);
+    stepVNNI<R>(values + 64 * i, meta + 16 * i, x + 8 * i, ldx, acc[0]);
   for (int r = 0; r < R; ++r)
-    _mm512_storeu_si512(tile + 16 * r, _mm512_add_epi32(acc0[r], acc1[r]));
+    _mm512_storeu_si512(tile + 16 * r,
+                        kSets == 2 ? _mm512_add_epi32(acc[0][r], acc[1][r])
+                                   : acc[0][r]);
 }
+#endif
 
+#if defined(__x86_64__)
 /// vpdpbusd on 8 lanes without VNNI (as QuantKernels.cpp): even and odd
 /// bytes widened to i16, multiplied and pair-summed by pmaddwd (exact).
 __attribute__((target("avx2"))) inline __m256i
@@ -207,7 +212,7 @@ panelAVX2(int64_t bytes, const int8_t *values, const uint8_t *meta,
 struct Kernel24I8 {
   const char *isa;
   int64_t width, rows; // 0: the portable loop
-  std::array<PanelFn, 8> panels;
+  std::array<PanelFn, 16> panels;
 };
 
 /// AVX-512 (VNNI and VBMI) where the CPU has them, else AVX2;
@@ -280,7 +285,7 @@ void matmul24I8(int64_t m, int64_t n, int64_t k, const uint8_t *a, int64_t aM,
   constexpr int64_t kPanelsPerTask = 4;
   int64_t tasks = (packed->panels + kPanelsPerTask - 1) / kPanelsPerTask;
   auto task = [&](int64_t t) {
-    alignas(64) int32_t tile[8 * 16];
+    alignas(64) int32_t tile[16 * 16];
     for (int64_t p = t * kPanelsPerTask;
          p < std::min(packed->panels, (t + 1) * kPanelsPerTask); ++p) {
       const int8_t *pv = packed->values.data() + p * bytes * w * 4;

@@ -570,3 +570,51 @@ def test_2of4_w8a8_uses_int8_sparse_kernel(build_dir, examples, tmp_path, name):
         sqnr = 10 * np.log10(np.sum(want.astype(np.float64) ** 2) /
                              np.sum((got["kernel"] - want).astype(np.float64) ** 2))
         assert sqnr > 25, sqnr
+
+
+@pytest.mark.parametrize("name,spec", [("mlp", "magnitude:0.8"),
+                                       ("transformer", "wanda:0.75")])
+def test_high_sparsity_layers_use_csr(build_dir, examples, tmp_path, name, spec):
+    """--prune=magnitude:0.8 / wanda:0.75: layers with >= 70% zeros lower to
+    CSR storage and the runtime's CSR kernel (the artifact is smaller); the
+    kernel equals the generated loops (--no-kernels) and onnxruntime running
+    the model with the pruned weights. At 50% the layers stay dense."""
+    example = examples / name
+    inp, out = INPUTS[name]
+    cal = ["--calibration-data", example / "calibration"]
+    sos = {}
+    for tag, extra in (("kernel", [f"--prune={spec}"]),
+                       ("loops", [f"--prune={spec}", "--no-kernels"]),
+                       ("dense", [])):
+        sos[tag] = tmp_path / f"{tag}.so"
+        r = tool(build_dir, "quant-compile", example / "model.onnx", "-o", sos[tag],
+                 *cal, *extra)
+        assert r.returncode == 0, r.stderr
+    for s, csr in ((spec, True), (spec.split(":")[0] + ":0.5", False)):
+        r = tool(build_dir, "quant-compile", example / "model.onnx", "-o",
+                 tmp_path / "k.mlir", f"--prune={s}", *cal, "--emit=mlir")
+        assert r.returncode == 0, r.stderr
+        assert ("qopt_kernel_matmul_csr_f32" in (tmp_path / "k.mlir").read_text()) == csr
+    ratio = {"mlp": 0.6, "transformer": 0.95}[name]
+    assert os.path.getsize(sos["kernel"]) < ratio * os.path.getsize(sos["dense"])
+    method, _, arg = spec.partition(":")
+    mlir = imported(build_dir, example, tmp_path)
+    opts = f"method={method} sparsity={arg}" + (" scope=row" if method == "wanda" else "")
+    pruned = layer_weights(prune(build_dir, mlir, opts +
+                                 f" calibration-data={example / 'calibration'}",
+                                 tmp_path / "p.mlir"))
+    ref = ort.InferenceSession(str(substitute(example, pruned, tmp_path)),
+                               providers=["CPUExecutionProvider"])
+    for s in sorted(os.listdir(example / "eval")):
+        x = example / "eval" / s / f"{inp}.npy"
+        got = {}
+        for tag in ("kernel", "loops"):
+            d = tmp_path / tag
+            d.mkdir(exist_ok=True)
+            r = tool(build_dir, "quant-run", sos[tag], "--input", f"{inp}={x}",
+                     "--output-dir", d)
+            assert r.returncode == 0, r.stderr
+            got[tag] = np.load(d / f"{out}.npy")
+        np.testing.assert_allclose(got["kernel"], got["loops"], rtol=1e-5, atol=1e-5)
+        want = ref.run(None, {inp: np.load(x)})[0]
+        np.testing.assert_allclose(got["kernel"], want, rtol=1e-4, atol=1e-4)

@@ -673,6 +673,60 @@ struct Sparse24MatmulToKernelCall : OpRewritePattern<linalg::GenericOp> {
   }
 };
 
+/// The CSR product qopt.linear's lowering tags (qopt_kernel_matmul_csr_f32):
+/// operands begin [N] i32, end [N] i32, a window [L] (the loop range) and
+/// C [M, N] f32; the body loads x [M, K] f32, the column indices [nnz] i16
+/// and the values [nnz] f32 from buffers defined outside it.
+struct CsrMatmulToKernelCall : OpRewritePattern<linalg::GenericOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(linalg::GenericOp op,
+                                PatternRewriter &rewriter) const override {
+    std::optional<StringRef> call = op.getLibraryCall();
+    if (!call || *call != "qopt_kernel_matmul_csr_f32" ||
+        !op.hasPureBufferSemantics() || op->getNumOperands() != 4)
+      return failure();
+    Value x, cols, values;
+    bool unexpected = false;
+    op.getRegion().walk([&](memref::LoadOp load) {
+      Value m = load.getMemRef();
+      if (op.getRegion().isAncestor(m.getParentRegion()))
+        return;
+      auto ty = cast<MemRefType>(m.getType());
+      Value &slot = ty.getRank() == 2 && ty.getElementType().isF32() ? x
+                    : ty.getRank() == 1 && ty.getElementType().isInteger(16)
+                        ? cols
+                    : ty.getRank() == 1 && ty.getElementType().isF32() ? values
+                                                                       : x;
+      if (slot && slot != m)
+        unexpected = true;
+      slot = m;
+    });
+    SmallVector<Value> operands{
+        x,      op->getOperand(0), op->getOperand(1), cols,
+        values, op->getOperand(3)};
+    if (unexpected || !x || !cols || !values ||
+        !cast<MemRefType>(x.getType()).getElementType().isF32() ||
+        !cast<MemRefType>(operands[5].getType()).getElementType().isF32() ||
+        ShapedType::isDynamic(cast<MemRefType>(x.getType()).getDimSize(1)))
+      return rewriter.notifyMatchFailure(op, "unexpected operands");
+    Location loc = op.getLoc();
+    KernelOperands ko(rewriter, loc, operands);
+    ArrayRef<Buffer> bufs = ko.bufs;
+    Value k = arith::ConstantIntOp::create(
+        rewriter, loc, cast<MemRefType>(x.getType()).getDimSize(1), 64);
+    SmallVector<Value> args{ko.dim(5, 0),    ko.dim(5, 1),    k,
+                            bufs[0].address, ko.stride(0, 0), ko.stride(0, 1),
+                            bufs[1].address, bufs[2].address, bufs[3].address,
+                            bufs[4].address, bufs[5].address, ko.stride(5, 0),
+                            ko.stride(5, 1)};
+    func::FuncOp kernel = declareKernel(rewriter, op, *call, args.size());
+    func::CallOp::create(rewriter, loc, kernel, args);
+    rewriter.eraseOp(op);
+    return success();
+  }
+};
+
 /// The per-row |x| maximum qopt.qlinear's dynamic activation quantization
 /// tags (qopt_kernel_row_absmax_f32): x [M, K] f32 reduced into out [M] f32.
 struct RowAbsMaxToKernelCall : OpRewritePattern<linalg::GenericOp> {
@@ -723,6 +777,7 @@ void mlir::qopt::populateLinalgToKernelCallsPatterns(
   patterns.add<QuantMatmulToKernelCall>(patterns.getContext(), /*cpu=*/true);
   patterns.add<TernaryMatmulToKernelCall>(patterns.getContext());
   patterns.add<Sparse24MatmulToKernelCall>(patterns.getContext());
+  patterns.add<CsrMatmulToKernelCall>(patterns.getContext());
   patterns.add<Conv1DToKernelCall>(patterns.getContext());
   patterns.add<RowAbsMaxToKernelCall>(patterns.getContext());
   patterns.add<GroupedConvToKernelCall>(patterns.getContext());

@@ -1093,6 +1093,128 @@ struct SparseLinearLowering : OpConversionPattern<LinearOp> {
   }
 };
 
+//===----------------------------------------------------------------------===//
+// qopt.linear with a mostly zero weight (CSR)
+//===----------------------------------------------------------------------===//
+
+/// A `qopt.linear` that qopt-prune made unstructured-sparse
+/// (`qopt.sparsity` granularity unstructured) whose constant f32 weight is
+/// at least kCsrMinSparsity zeros (counted on the weight itself), with
+/// K <= 65536: the weight is stored in CSR form, row ranges `<layer>.csr.begin`
+/// / `.end` [N] i32, column indices `.cols` [nnz] i16 (read unsigned) and
+/// `.values` [nnz] f32, 6 bytes per nonzero (0.45x the dense bytes at 70%
+/// zeros). The product is a generic over (m, n, j < the longest row) whose
+/// body reads nonzero begin[n] + j of row n (when below end[n]) and the x
+/// value of its column (tensor.extract), tagged for the runtime's CSR
+/// kernel (library_call qopt_kernel_matmul_csr_f32). Below the threshold
+/// the dense kernel is faster (a CSR nonzero costs an index, a gather or a
+/// broadcast, and a load where the dense GEMM streams full vectors).
+constexpr double kCsrMinSparsity = 0.7;
+
+struct CsrLinearLowering : OpConversionPattern<LinearOp> {
+  CsrLinearLowering(MLIRContext *ctx)
+      : OpConversionPattern<LinearOp>(ctx, /*benefit=*/2) {}
+  LogicalResult
+  matchAndRewrite(LinearOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    auto sparsity =
+        op->getAttrOfType<SparsityAttr>(SparsityAttr::getAttrName());
+    if (!sparsity ||
+        sparsity.getGranularity() != SparsityGranularity::Unstructured)
+      return failure();
+    auto wTy = op.getWeight().getType();
+    if (!wTy.hasStaticShape() || !wTy.getElementType().isF32() ||
+        !op.getInput().getType().getElementType().isF32())
+      return failure();
+    int64_t n = wTy.getDimSize(0), k = wTy.getDimSize(1);
+    if (k > 65536 || n * k == 0)
+      return failure();
+    std::optional<std::vector<float>> w =
+        constantF32Values(adaptor.getWeight());
+    if (!w)
+      return failure();
+    std::vector<int32_t> begin(static_cast<size_t>(n)),
+        end(static_cast<size_t>(n));
+    std::vector<int16_t> cols;
+    std::vector<float> values;
+    int64_t longest = 0;
+    for (int64_t r = 0; r < n; ++r) {
+      begin[size_t(r)] = int32_t(values.size());
+      for (int64_t c = 0; c < k; ++c)
+        if (float v = (*w)[size_t(r * k + c)]; v != 0.0f) {
+          cols.push_back(int16_t(uint16_t(c)));
+          values.push_back(v);
+        }
+      end[size_t(r)] = int32_t(values.size());
+      longest = std::max<int64_t>(longest, end[size_t(r)] - begin[size_t(r)]);
+    }
+    int64_t nnz = int64_t(values.size());
+    if (nnz == 0 || double(n * k - nnz) < kCsrMinSparsity * double(n * k))
+      return failure(); // stays dense
+    Location loc = op.getLoc();
+    MLIRContext *ctx = rewriter.getContext();
+    Type f32 = rewriter.getF32Type(), i32 = rewriter.getI32Type(),
+         i16 = rewriter.getI16Type(), idxTy = rewriter.getIndexType();
+    std::string name = cast<QuantizableLayerOpInterface>(*op).getLayerName();
+    if (name.empty())
+      name = "weight";
+    auto resource = [&](Type elementType, int64_t size, StringRef suffix,
+                        auto data) {
+      auto ty = RankedTensorType::get({size}, elementType);
+      return arith::ConstantOp::create(
+                 rewriter, loc,
+                 DenseResourceElementsAttr::get(
+                     ty, name + ".csr." + suffix.str(),
+                     HeapAsmResourceBlob::allocateAndCopyInferAlign(data)))
+          .getResult();
+    };
+    Value beginC = resource(i32, n, "begin", ArrayRef<int32_t>(begin));
+    Value endC = resource(i32, n, "end", ArrayRef<int32_t>(end));
+    Value colsC = resource(i16, nnz, "cols", ArrayRef<int16_t>(cols));
+    Value valsC = resource(f32, nnz, "values", ArrayRef<float>(values));
+    // The j loop's range: a splat (never read) of the longest row's length.
+    auto windowTy = RankedTensorType::get({longest}, rewriter.getI8Type());
+    Value window = arith::ConstantOp::create(
+        rewriter, loc,
+        DenseElementsAttr::get(windowTy, rewriter.getI8IntegerAttr(0)));
+    Value x = collapseTo2D(rewriter, loc, adaptor.getInput());
+    auto xTy = cast<RankedTensorType>(x.getType());
+    auto accTy = RankedTensorType::get({xTy.getDimSize(0), n}, f32);
+    Value acc = biasOrZeros(rewriter, loc, adaptor.getBias(), x, accTy);
+    auto mm = linalg::GenericOp::create(
+        rewriter, loc, accTy, ValueRange{beginC, endC, window}, ValueRange{acc},
+        ArrayRef<AffineMap>{mapOf(ctx, 3, {1}), mapOf(ctx, 3, {1}),
+                            mapOf(ctx, 3, {2}), mapOf(ctx, 3, {0, 1})},
+        iteratorsOf(2, 1), [&](OpBuilder &b, Location l, ValueRange args) {
+          Value j = arith::IndexCastOp::create(
+              b, l, i32, linalg::IndexOp::create(b, l, 2));
+          Value at = arith::AddIOp::create(b, l, args[0], j);
+          Value hit = arith::CmpIOp::create(b, l, arith::CmpIPredicate::slt, at,
+                                            args[1]);
+          Value safe = arith::IndexCastOp::create(
+              b, l, idxTy,
+              arith::SelectOp::create(
+                  b, l, hit, at, arith::ConstantIntOp::create(b, l, 0, 32)));
+          Value col = arith::IndexCastUIOp::create(
+              b, l, idxTy,
+              tensor::ExtractOp::create(b, l, colsC, ValueRange{safe}));
+          Value v = tensor::ExtractOp::create(b, l, valsC, ValueRange{safe});
+          Value xv = tensor::ExtractOp::create(
+              b, l, x, ValueRange{linalg::IndexOp::create(b, l, 0), col});
+          Value prod = arith::MulFOp::create(b, l, v, xv);
+          Value zero = arith::ConstantOp::create(b, l, b.getZeroAttr(f32));
+          Value term = arith::SelectOp::create(b, l, hit, prod, zero);
+          linalg::YieldOp::create(
+              b, l, arith::AddFOp::create(b, l, args[3], term).getResult());
+        });
+    mm.setLibraryCallAttr(rewriter.getStringAttr("qopt_kernel_matmul_csr_f32"));
+    rewriter.replaceOp(op, expandFrom2D(rewriter, loc, mm.getResult(0),
+                                        adaptor.getInput(),
+                                        op.getResult().getType()));
+    return success();
+  }
+};
+
 struct ConvertQOptToLinalgPass
     : mlir::qopt::impl::ConvertQOptToLinalgPassBase<ConvertQOptToLinalgPass> {
   void runOnOperation() override {
@@ -1116,4 +1238,5 @@ void mlir::qopt::populateQOptToLinalgPatterns(RewritePatternSet &patterns) {
       patterns.getContext());
   populateBitLinearToLinalgPatterns(patterns);
   patterns.add<SparseLinearLowering>(patterns.getContext());
+  patterns.add<CsrLinearLowering>(patterns.getContext());
 }
