@@ -149,7 +149,7 @@ const CsrKernel &kernel() {
   return chosen;
 }
 
-constexpr int64_t kParallelWork = 1 << 16;
+constexpr int64_t kParallelWork = 1 << 18;
 
 } // namespace
 
@@ -179,7 +179,8 @@ void qopt_kernel_matmul_csr_f32(int64_t m, int64_t n, int64_t k, int64_t aPtr,
   int64_t nnz = 0;
   for (int64_t r = 0; r < n; ++r)
     nnz += w.end[r] - w.begin[r];
-  bool parallel = m * nnz >= kParallelWork / 4;
+  // Threads only for products that amortize waking them.
+  bool parallel = m * nnz >= kParallelWork;
   constexpr int64_t kRowsPerTask = 32;
   int64_t chunks = (n + kRowsPerTask - 1) / kRowsPerTask;
   if (m == 1 && aK == 1) {

@@ -245,7 +245,7 @@ const Kernel24I8 &kernel() {
   return chosen;
 }
 
-constexpr int64_t kParallelWork = 1 << 16;
+constexpr int64_t kParallelWork = 1 << 20;
 
 void matmul24I8(int64_t m, int64_t n, int64_t k, const uint8_t *a, int64_t aM,
                 int64_t aK, bool aSigned, const int8_t *values,
@@ -253,6 +253,7 @@ void matmul24I8(int64_t m, int64_t n, int64_t k, const uint8_t *a, int64_t aM,
   if (m <= 0 || n <= 0 || k <= 0)
     return;
   const Kernel24I8 &kern = kernel();
+  // Threads only for products that amortize waking them.
   bool parallel = m * n * k >= kParallelWork;
   if (kern.rows == 0) {
     auto task = [&](int64_t t) {

@@ -322,7 +322,9 @@ void qopt_kernel_matmul_sparse24_f32(int64_t m, int64_t n, int64_t k,
     a = copy.data();
     lda = k;
   }
-  bool parallel = m * n * k >= kParallelWork;
+  // Threads only for products that amortize waking them (a dense-sized
+  // 1M multiply-adds: the sparse kernels do half or less of that work).
+  bool parallel = m * n * k >= (int64_t(1) << 20);
   // One row of A on AVX-512 (or no panel kernel): the row-at-a-time GEMV
   // on the compressed rows as stored.
   if (kern.rows == 0 || (m == 1 && kern.row == rowAVX512)) {
