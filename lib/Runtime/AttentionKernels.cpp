@@ -81,22 +81,26 @@ void scoresGeneric(int64_t rows, int64_t nt, int64_t d, const float *qp,
       const float q = qp[r * d + k];
       const float *kr = kt + k * ldk;
       for (int64_t j = 0; j < nt; ++j)
-        sr[j] = std::fma(q, kr[j], sr[j]);
+        sr[j] += q * kr[j];
     }
   }
 }
 
-/// o[e] = o[e] * corr + sum_j p[j] * vp[j][e].
-void pvGeneric(int64_t nt, int64_t e, const float *p, const float *vp,
-               int64_t ldv, float corr, float *o) {
-  if (corr != 1.0f)
-    for (int64_t c = 0; c < e; ++c)
-      o[c] *= corr;
-  for (int64_t j = 0; j < nt; ++j) {
-    const float pj = p[j];
-    const float *vr = vp + j * ldv;
-    for (int64_t c = 0; c < e; ++c)
-      o[c] = std::fma(pj, vr[c], o[c]);
+/// For r < rows: o[r][:] = o[r][:] * corr[r] + sum_j p[r][j] * vp[j][:]
+/// (p row stride ldp, o row stride e).
+void pvGeneric(int64_t rows, int64_t nt, int64_t e, const float *p, int64_t ldp,
+               const float *vp, int64_t ldv, const float *corr, float *o) {
+  for (int64_t r = 0; r < rows; ++r) {
+    float *orow = o + r * e;
+    if (corr[r] != 1.0f)
+      for (int64_t c = 0; c < e; ++c)
+        orow[c] *= corr[r];
+    for (int64_t j = 0; j < nt; ++j) {
+      const float pj = p[r * ldp + j];
+      const float *vr = vp + j * ldv;
+      for (int64_t c = 0; c < e; ++c)
+        orow[c] += pj * vr[c];
+    }
   }
 }
 
@@ -208,38 +212,47 @@ scoresAVX512(int64_t rows, int64_t nt, int64_t d, const float *qp,
   }
 }
 
-__attribute__((target("avx512f"))) void pvAVX512(int64_t nt, int64_t e,
-                                                 const float *p,
-                                                 const float *vp, int64_t ldv,
-                                                 float corr, float *o) {
-  const __m512 cv = _mm512_set1_ps(corr);
-  int64_t c = 0;
-  for (; c + 64 <= e; c += 64) {
-    __m512 a0 = _mm512_mul_ps(_mm512_loadu_ps(o + c), cv);
-    __m512 a1 = _mm512_mul_ps(_mm512_loadu_ps(o + c + 16), cv);
-    __m512 a2 = _mm512_mul_ps(_mm512_loadu_ps(o + c + 32), cv);
-    __m512 a3 = _mm512_mul_ps(_mm512_loadu_ps(o + c + 48), cv);
-    for (int64_t j = 0; j < nt; ++j) {
-      __m512 pj = _mm512_set1_ps(p[j]);
-      const float *vr = vp + j * ldv + c;
-      a0 = _mm512_fmadd_ps(pj, _mm512_loadu_ps(vr), a0);
-      a1 = _mm512_fmadd_ps(pj, _mm512_loadu_ps(vr + 16), a1);
-      a2 = _mm512_fmadd_ps(pj, _mm512_loadu_ps(vr + 32), a2);
-      a3 = _mm512_fmadd_ps(pj, _mm512_loadu_ps(vr + 48), a3);
+__attribute__((target("avx512f"))) void
+pvAVX512(int64_t rows, int64_t nt, int64_t e, const float *p, int64_t ldp,
+         const float *vp, int64_t ldv, const float *corr, float *o) {
+  // Up to kRows rows x 64 columns of O in registers; each V row is loaded
+  // once for all rows.
+  for (int64_t c = 0; c < e; c += 64) {
+    __mmask16 mk[4];
+    for (int v = 0; v < 4; ++v) {
+      int64_t left = e - c - 16 * v;
+      mk[v] = left >= 16  ? __mmask16(0xffff)
+              : left <= 0 ? __mmask16(0)
+                          : __mmask16((1u << left) - 1);
     }
-    _mm512_storeu_ps(o + c, a0);
-    _mm512_storeu_ps(o + c + 16, a1);
-    _mm512_storeu_ps(o + c + 32, a2);
-    _mm512_storeu_ps(o + c + 48, a3);
-  }
-  for (; c < e; c += 16) {
-    __mmask16 m =
-        e - c >= 16 ? __mmask16(0xffff) : __mmask16((1u << (e - c)) - 1);
-    __m512 a = _mm512_mul_ps(_mm512_maskz_loadu_ps(m, o + c), cv);
-    for (int64_t j = 0; j < nt; ++j)
-      a = _mm512_fmadd_ps(_mm512_set1_ps(p[j]),
-                          _mm512_maskz_loadu_ps(m, vp + j * ldv + c), a);
-    _mm512_mask_storeu_ps(o + c, m, a);
+    __m512 a[kRows][4];
+#pragma clang loop unroll(full)
+    for (int64_t r = 0; r < kRows; ++r)
+#pragma clang loop unroll(full)
+      for (int v = 0; v < 4; ++v)
+        a[r][v] = r < rows ? _mm512_mul_ps(_mm512_maskz_loadu_ps(
+                                               mk[v], o + r * e + c + 16 * v),
+                                           _mm512_set1_ps(corr[r]))
+                           : _mm512_setzero_ps();
+    for (int64_t j = 0; j < nt; ++j) {
+      const float *vr = vp + j * ldv + c;
+      __m512 vv[4];
+#pragma clang loop unroll(full)
+      for (int v = 0; v < 4; ++v)
+        vv[v] = _mm512_maskz_loadu_ps(mk[v], vr + 16 * v);
+#pragma clang loop unroll(full)
+      for (int64_t r = 0; r < kRows; ++r) {
+        if (r < rows) {
+          __m512 pj = _mm512_set1_ps(p[r * ldp + j]);
+#pragma clang loop unroll(full)
+          for (int v = 0; v < 4; ++v)
+            a[r][v] = _mm512_fmadd_ps(pj, vv[v], a[r][v]);
+        }
+      }
+    }
+    for (int64_t r = 0; r < rows; ++r)
+      for (int v = 0; v < 4; ++v)
+        _mm512_mask_storeu_ps(o + r * e + c + 16 * v, mk[v], a[r][v]);
   }
 }
 
@@ -284,44 +297,47 @@ scoresAVX2(int64_t rows, int64_t nt, int64_t d, const float *qp,
   }
 }
 
-__attribute__((target("avx2,fma"))) void pvAVX2(int64_t nt, int64_t e,
-                                                const float *p, const float *vp,
-                                                int64_t ldv, float corr,
-                                                float *o) {
-  const __m256 cv = _mm256_set1_ps(corr);
+__attribute__((target("avx2,fma"))) void
+pvAVX2(int64_t rows, int64_t nt, int64_t e, const float *p, int64_t ldp,
+       const float *vp, int64_t ldv, const float *corr, float *o) {
+  // Up to kRows rows x 16 columns of O in registers.
   int64_t c = 0;
-  for (; c + 32 <= e; c += 32) {
-    __m256 a0 = _mm256_mul_ps(_mm256_loadu_ps(o + c), cv);
-    __m256 a1 = _mm256_mul_ps(_mm256_loadu_ps(o + c + 8), cv);
-    __m256 a2 = _mm256_mul_ps(_mm256_loadu_ps(o + c + 16), cv);
-    __m256 a3 = _mm256_mul_ps(_mm256_loadu_ps(o + c + 24), cv);
+  for (; c + 16 <= e; c += 16) {
+    __m256 a[kRows][2];
+#pragma clang loop unroll(full)
+    for (int64_t r = 0; r < kRows; ++r)
+#pragma clang loop unroll(full)
+      for (int v = 0; v < 2; ++v)
+        a[r][v] = r < rows
+                      ? _mm256_mul_ps(_mm256_loadu_ps(o + r * e + c + 8 * v),
+                                      _mm256_set1_ps(corr[r]))
+                      : _mm256_setzero_ps();
     for (int64_t j = 0; j < nt; ++j) {
-      __m256 pj = _mm256_set1_ps(p[j]);
       const float *vr = vp + j * ldv + c;
-      a0 = _mm256_fmadd_ps(pj, _mm256_loadu_ps(vr), a0);
-      a1 = _mm256_fmadd_ps(pj, _mm256_loadu_ps(vr + 8), a1);
-      a2 = _mm256_fmadd_ps(pj, _mm256_loadu_ps(vr + 16), a2);
-      a3 = _mm256_fmadd_ps(pj, _mm256_loadu_ps(vr + 24), a3);
+      __m256 v0 = _mm256_loadu_ps(vr), v1 = _mm256_loadu_ps(vr + 8);
+#pragma clang loop unroll(full)
+      for (int64_t r = 0; r < kRows; ++r) {
+        if (r < rows) {
+          __m256 pj = _mm256_set1_ps(p[r * ldp + j]);
+          a[r][0] = _mm256_fmadd_ps(pj, v0, a[r][0]);
+          a[r][1] = _mm256_fmadd_ps(pj, v1, a[r][1]);
+        }
+      }
     }
-    _mm256_storeu_ps(o + c, a0);
-    _mm256_storeu_ps(o + c + 8, a1);
-    _mm256_storeu_ps(o + c + 16, a2);
-    _mm256_storeu_ps(o + c + 24, a3);
+    for (int64_t r = 0; r < rows; ++r) {
+      _mm256_storeu_ps(o + r * e + c, a[r][0]);
+      _mm256_storeu_ps(o + r * e + c + 8, a[r][1]);
+    }
   }
-  for (; c + 8 <= e; c += 8) {
-    __m256 a = _mm256_mul_ps(_mm256_loadu_ps(o + c), cv);
-    for (int64_t j = 0; j < nt; ++j)
-      a = _mm256_fmadd_ps(_mm256_set1_ps(p[j]),
-                          _mm256_loadu_ps(vp + j * ldv + c), a);
-    _mm256_storeu_ps(o + c, a);
-  }
-  if (c < e) {
-    for (int64_t cc = c; cc < e; ++cc)
-      o[cc] *= corr;
-    for (int64_t j = 0; j < nt; ++j)
+  if (c < e)
+    for (int64_t r = 0; r < rows; ++r) {
+      float *orow = o + r * e;
       for (int64_t cc = c; cc < e; ++cc)
-        o[cc] = std::fma(p[j], vp[j * ldv + cc], o[cc]);
-  }
+        orow[cc] *= corr[r];
+      for (int64_t j = 0; j < nt; ++j)
+        for (int64_t cc = c; cc < e; ++cc)
+          orow[cc] = std::fma(p[r * ldp + j], vp[j * ldv + cc], orow[cc]);
+    }
 }
 
 __attribute__((target("avx2,fma"))) float expSumAVX2(int64_t nt, const float *s,
@@ -346,6 +362,68 @@ __attribute__((target("avx2,fma"))) float expSumAVX2(int64_t nt, const float *s,
   return sum;
 }
 #endif
+
+/// Scales the scores s[0..nt) (times or divided by `scale`), adds the mask
+/// row (stride mN; null: none), sets keys from `visible` on to -inf, and
+/// returns the max (NaN if any score is NaN), in the unfused graph's
+/// order of operations.
+float prepareRowGeneric(float *s, int64_t nt, int64_t visible, float scale,
+                        bool divide, const float *mr, int64_t mN) {
+  const float ninf = -std::numeric_limits<float>::infinity();
+  float mx = ninf;
+  bool nan = false;
+  for (int64_t j = 0; j < nt; ++j) {
+    float x = divide ? s[j] / scale : s[j] * scale;
+    if (mr)
+      x += mr[j * mN];
+    if (j >= visible)
+      x = ninf;
+    s[j] = x;
+    nan |= std::isnan(x);
+    mx = std::max(mx, x);
+  }
+  return nan ? std::numeric_limits<float>::quiet_NaN() : mx;
+}
+
+#if defined(__x86_64__)
+__attribute__((target("avx512f"))) float
+prepareRowAVX512(float *s, int64_t nt, int64_t visible, float scale,
+                 bool divide, const float *mr) {
+  const __m512 sc = _mm512_set1_ps(scale);
+  const __m512 ninf = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
+  __m512 mx = ninf;
+  __mmask16 nan = 0;
+  for (int64_t j = 0; j < nt; j += 16) {
+    __mmask16 m =
+        nt - j >= 16 ? __mmask16(0xffff) : __mmask16((1u << (nt - j)) - 1);
+    __m512 x = _mm512_maskz_loadu_ps(m, s + j);
+    x = divide ? _mm512_div_ps(x, sc) : _mm512_mul_ps(x, sc);
+    if (mr)
+      x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(m, mr + j));
+    if (j + 16 > visible) {
+      int64_t keep = std::clamp<int64_t>(visible - j, 0, 16);
+      __mmask16 vis = __mmask16((1u << keep) - 1);
+      x = _mm512_mask_blend_ps(vis, ninf, x);
+    }
+    _mm512_mask_storeu_ps(s + j, m, x);
+    nan |= _mm512_mask_cmp_ps_mask(m, x, x, _CMP_UNORD_Q);
+    mx = _mm512_mask_max_ps(mx, m, mx, x);
+  }
+  if (nan)
+    return std::numeric_limits<float>::quiet_NaN();
+  return _mm512_reduce_max_ps(mx);
+}
+#endif
+
+float prepareRow(Isa isa, float *s, int64_t nt, int64_t visible, float scale,
+                 bool divide, const float *mr, int64_t mN) {
+#if defined(__x86_64__)
+  if (isa == Isa::AVX512 && (!mr || mN == 1))
+    return prepareRowAVX512(s, nt, visible, scale, divide, mr);
+#endif
+  (void)isa;
+  return prepareRowGeneric(s, nt, visible, scale, divide, mr, mN);
+}
 
 struct AttentionArgs {
   int64_t b, h, m, n, d, e, group;
@@ -433,36 +511,30 @@ void attentionBlock(const AttentionArgs &a, Isa isa, int64_t bi, int64_t hi,
       default:
         scoresGeneric(rr, nt, d, qp + r0 * d, kt, ldk, s, kTileN);
       }
+      float corr[kRows];
       for (int64_t r = 0; r < rr; ++r) {
         const int64_t i = i0 + r0 + r;
         float *sr = s + r * kTileN;
-        // Scale, mask, and the tile's max, in the graph's order.
-        float tileMax = ninf;
-        bool nan = false;
         const float *mr = mask ? mask + i * a.mM + j0 * a.mN : nullptr;
-        for (int64_t j = 0; j < nt; ++j) {
-          float x = a.divide ? sr[j] / a.scale : sr[j] * a.scale;
-          if (mr)
-            x += mr[j * a.mN];
-          if (a.causal && j0 + j > i + shift)
-            x = ninf;
-          sr[j] = x;
-          nan |= std::isnan(x);
-          tileMax = std::max(tileMax, x);
-        }
-        if (nan)
-          tileMax = std::numeric_limits<float>::quiet_NaN();
+        // Keys from `visible` on are causally masked.
+        const int64_t visible =
+            a.causal ? std::clamp<int64_t>(i + shift + 1 - j0, 0, nt) : nt;
+        const float tileMax =
+            prepareRow(isa, sr, nt, visible, a.scale, a.divide, mr, a.mN);
         const float oldMax = rowMax[r0 + r];
         const float newMax =
             std::isnan(tileMax) ? tileMax : std::max(oldMax, tileMax);
-        // Every key so far masked: nothing to add (exp(-inf - max) is 0
-        // once a visible key sets the max); a row that never sees one is
-        // NaN below, as the unfused softmax's 0/0.
-        if (newMax == ninf)
+        if (newMax == ninf) {
+          // Every key so far masked: nothing to add (exp(-inf - max) is 0
+          // once a visible key sets the max); a row that never sees one
+          // is NaN below, as the unfused softmax's 0/0.
+          corr[r] = 1.0f;
+          std::fill(sr, sr + nt, 0.0f);
           continue;
+        }
         // exp(old - new) rescales what earlier tiles accumulated (nothing
         // before the first visible key: acc and sum are 0).
-        float corr = oldMax == ninf ? 1.0f : std::exp(oldMax - newMax);
+        corr[r] = oldMax == ninf ? 1.0f : std::exp(oldMax - newMax);
         float tileSum;
         switch (isa) {
 #if defined(__x86_64__)
@@ -476,21 +548,21 @@ void attentionBlock(const AttentionArgs &a, Isa isa, int64_t bi, int64_t hi,
         default:
           tileSum = expSumGeneric(nt, sr, newMax, sr);
         }
-        rowSum[r0 + r] = rowSum[r0 + r] * corr + tileSum;
+        rowSum[r0 + r] = rowSum[r0 + r] * corr[r] + tileSum;
         rowMax[r0 + r] = newMax;
-        float *ar = acc + (r0 + r) * e;
-        switch (isa) {
+      }
+      float *ar = acc + r0 * e;
+      switch (isa) {
 #if defined(__x86_64__)
-        case Isa::AVX512:
-          pvAVX512(nt, e, sr, vt, ldv, corr, ar);
-          break;
-        case Isa::AVX2:
-          pvAVX2(nt, e, sr, vt, ldv, corr, ar);
-          break;
+      case Isa::AVX512:
+        pvAVX512(rr, nt, e, s, kTileN, vt, ldv, corr, ar);
+        break;
+      case Isa::AVX2:
+        pvAVX2(rr, nt, e, s, kTileN, vt, ldv, corr, ar);
+        break;
 #endif
-        default:
-          pvGeneric(nt, e, sr, vt, ldv, corr, ar);
-        }
+      default:
+        pvGeneric(rr, nt, e, s, kTileN, vt, ldv, corr, ar);
       }
     }
   }
