@@ -55,6 +55,7 @@ static void addGraphToBufferPasses(OpPassManager &pm, bool fuseElementwise,
   // calls), matched before element-wise fusion reshapes them.
   if (fusedKernels) {
     pm.addNestedPass<func::FuncOp>(createFuseAttentionPass());
+    pm.addNestedPass<func::FuncOp>(createFuseNormsPass());
   }
   pm.addPass(quant::createStripFuncQuantTypes());
   if (fuseElementwise)

@@ -174,7 +174,7 @@ def test_transformer_blocks(build_dir, tmp_path, arch):
     x = np.random.default_rng(3).standard_normal(
         (1, 32, bench_w4.HIDDEN)).astype(np.float32)
     check(build_dir, tmp_path, model, {"hidden_states": x},
-          ["qopt_kernel_attention_f32"])
+          ["qopt_kernel_attention_f32", "qopt_kernel_norm_f32"])
 
 
 def test_unfused_without_kernels(build_dir, tmp_path):
@@ -186,3 +186,66 @@ def test_unfused_without_kernels(build_dir, tmp_path):
     compile_model(build_dir, path, out, "--emit=mlir", "--no-kernels")
     with open(out) as f:
         assert "qopt_kernel_attention_f32" not in f.read()
+
+
+def norm_model(kind, shape, opset=17):
+    """LayerNormalization (with and without B), RMSNormalization, or the
+    RMS norm torch exports decomposed (Mul, ReduceMean, Add, Sqrt, Div,
+    Mul), over the last dim."""
+    rng = np.random.default_rng(len(kind))
+    n = shape[-1]
+    g = numpy_helper.from_array(
+        (1 + 0.1 * rng.standard_normal(n)).astype(np.float32), "g")
+    b = numpy_helper.from_array(
+        (0.1 * rng.standard_normal(n)).astype(np.float32), "b")
+    eps = numpy_helper.from_array(np.float32(1e-6), "eps")
+    inits = [g]
+    if kind == "ln":
+        nodes = [helper.make_node("LayerNormalization", ["x", "g", "b"],
+                                  ["output"], axis=-1, epsilon=1e-5)]
+        inits.append(b)
+    elif kind == "ln_nobias":
+        nodes = [helper.make_node("LayerNormalization", ["x", "g"],
+                                  ["output"], axis=-1, epsilon=1e-5)]
+    elif kind == "rms":
+        nodes = [helper.make_node("RMSNormalization", ["x", "g"], ["output"],
+                                  axis=-1, epsilon=1e-6)]
+    else:
+        nodes = [helper.make_node("Mul", ["x", "x"], ["xx"]),
+                 helper.make_node("ReduceMean", ["xx"], ["ms"], axes=[-1],
+                                  keepdims=1),
+                 helper.make_node("Add", ["ms", "eps"], ["a"]),
+                 helper.make_node("Sqrt", ["a"], ["r"]),
+                 helper.make_node("Div", ["x", "r"], ["d"]),
+                 helper.make_node("Mul", ["d", "g"], ["output"])]
+        inits.append(eps)
+    graph = helper.make_graph(
+        nodes, kind, [helper.make_tensor_value_info("x", T.FLOAT, shape)],
+        [helper.make_tensor_value_info("output", T.FLOAT, shape)], inits)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid(
+        "", opset)], ir_version=10 if opset >= 23 else 8)
+
+
+@pytest.mark.parametrize("kind,shape,opset", [
+    ("ln", [2, 37, 768], 17),
+    ("ln_nobias", [5, 100], 17),
+    ("decomposed_rms", [1, 32, 256], 17),
+    ("decomposed_rms", [3, 7, 1000], 17),
+    ("rms", [4, 9, 64], 23),
+])
+def test_norm(build_dir, tmp_path, kind, shape, opset):
+    if opset >= 23 and not ort_has_opset(23):
+        pytest.skip("onnxruntime without opset 23")
+    model = norm_model(kind, shape, opset)
+    x = (np.random.default_rng(5).standard_normal(shape) * 3 + 1).astype(
+        np.float32)
+    check(build_dir, tmp_path, model, {"x": x}, ["qopt_kernel_norm_f32"])
+
+
+def ort_has_opset(v):
+    from onnxruntime.capi import onnxruntime_pybind11_state as state
+    try:
+        return state.get_all_opkernel_def is not None and any(
+            k.op_name == "RMSNormalization" for k in state.get_all_opkernel_def())
+    except Exception:
+        return False

@@ -205,24 +205,6 @@ bool isExpOfDiff(Value v, Value x, Value m) {
   return sub && sub.getLhs() == x && sub.getRhs() == m;
 }
 
-/// A reduction of `s` over its last dim into an init `fill(c)`: c.
-std::optional<float> lastDimReduction(linalg::GenericOp op, Value s) {
-  if (!op || !op.hasPureTensorSemantics() || op.getNumDpsInits() != 1 ||
-      op->getNumResults() != 1 || op.getDpsInputs()[0] != s)
-    return std::nullopt;
-  auto iters = op.getIteratorTypesArray();
-  int64_t rank = cast<RankedTensorType>(s.getType()).getRank();
-  if (int64_t(iters.size()) != rank)
-    return std::nullopt;
-  for (int64_t i = 0; i < rank; ++i)
-    if ((iters[i] == utils::IteratorType::reduction) != (i == rank - 1))
-      return std::nullopt;
-  SmallVector<AffineMap> maps = op.getIndexingMapsArray();
-  if (!maps[0].isIdentity() || maps.back() != maps[0].dropResult(rank - 1))
-    return std::nullopt;
-  return filledWith(op.getDpsInits()[0]);
-}
-
 /// The softmax of `s` over its last dim as the importer lowers Softmax:
 /// max, sum of exp(s - max), exp(s - max) / sum. Returns the normalizing
 /// op; `ops` gets the three.

@@ -152,3 +152,22 @@ bool mlir::qopt::onlyUsedBy(Value v, ArrayRef<Operation *> users) {
   return llvm::all_of(
       v.getUsers(), [&](Operation *u) { return llvm::is_contained(users, u); });
 }
+
+/// A reduction of `s` over its last dim into an init `fill(c)`: c.
+std::optional<float> mlir::qopt::lastDimReduction(linalg::GenericOp op,
+                                                  Value s) {
+  if (!op || !op.hasPureTensorSemantics() || op.getNumDpsInits() != 1 ||
+      op->getNumResults() != 1 || op.getDpsInputs()[0] != s)
+    return std::nullopt;
+  auto iters = op.getIteratorTypesArray();
+  int64_t rank = cast<RankedTensorType>(s.getType()).getRank();
+  if (int64_t(iters.size()) != rank)
+    return std::nullopt;
+  for (int64_t i = 0; i < rank; ++i)
+    if ((iters[i] == utils::IteratorType::reduction) != (i == rank - 1))
+      return std::nullopt;
+  SmallVector<AffineMap> maps = op.getIndexingMapsArray();
+  if (!maps[0].isIdentity() || maps.back() != maps[0].dropResult(rank - 1))
+    return std::nullopt;
+  return filledWith(op.getDpsInits()[0]);
+}

@@ -63,6 +63,10 @@ std::optional<float> scalarConstantIn(linalg::GenericOp op, Value v);
 /// `v` is `fill(c)` of a constant c (returned).
 std::optional<float> filledWith(Value v);
 
+/// `op` reduces `s` (its first input, identity map) over s's last dim
+/// into an init `fill(c)` (the output map drops that dim): c.
+std::optional<float> lastDimReduction(linalg::GenericOp op, Value s);
+
 /// `op` is a linalg.generic with all loops parallel.
 bool allParallel(linalg::GenericOp op);
 

@@ -314,4 +314,29 @@ def FuseAttentionPass : Pass<"qopt-fuse-attention", "func::FuncOp"> {
                            "::mlir::tensor::TensorDialect"];
 }
 
+def FuseNormsPass : Pass<"qopt-fuse-norms", "func::FuncOp"> {
+  let summary = "Call the runtime's row norm kernel for LayerNorm/RMS norms";
+  let description = [{
+    Finds, on linalg tensors before element-wise fusion, the statistics and
+    normalization generics of a norm over the last dim, f32:
+
+      - LayerNormalization (the importer's lowering): mean, centred sum of
+        squares, 1/sqrt(var + eps), (x - mean) * inv * gamma (+ beta);
+      - RMSNormalization: x * 1/sqrt(mean(x²) + eps) * gamma;
+      - the RMS norm torch exports decomposed (Llama): x*x, ReduceMean,
+        Add eps, Sqrt, x / that, * gamma;
+
+    and replaces them by one `qopt_kernel_norm_f32` call per tensor (one
+    pass over each row for its statistics and output), emitted like
+    qopt-fuse-attention's calls (`qopt_views.`, lowered by
+    convert-linalg-to-qopt-kernel-calls). Part of the CPU pipeline when
+    kernel calls are on.
+  }];
+  let dependentDialects = ["::mlir::bufferization::BufferizationDialect",
+                           "::mlir::memref::MemRefDialect",
+                           "::mlir::arith::ArithDialect",
+                           "::mlir::func::FuncDialect",
+                           "::mlir::tensor::TensorDialect"];
+}
+
 #endif // QOPT_CODEGEN_CPU_PASSES_TD
