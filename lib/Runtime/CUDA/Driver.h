@@ -227,6 +227,10 @@ void profileCollect(CUstream stream);
 CUmodule loadModule(const void *data, int optLevel, const char *where,
                     bool print);
 
+/// Frees the packed copies Sparse24.cpp made of the 2:4 weight whose
+/// `values` are at this device address (before that memory is freed).
+void forgetSparse24(const void *values);
+
 } // namespace qopt::rt::cuda
 
 #endif // QOPT_LIB_RUNTIME_CUDA_DRIVER_H

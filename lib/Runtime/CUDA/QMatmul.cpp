@@ -63,6 +63,9 @@ struct QModule {
   CUfunction quantize = nullptr;
   CUfunction ternaryFused = nullptr; // s8t2 at batch 1, x quantized inside
   int ternaryFusedShape[2] = {};     // rows, threads a block
+  CUfunction ternaryStream = nullptr; // s8t2 at batch 1, one wave of blocks
+  int ternaryStreamShape[2] = {};     // threads a block, blocks an SM
+  int multiprocessors = 0;
 };
 
 const qopt::rt::EmbeddedPTX *choosePTX(int cc) {
@@ -93,7 +96,7 @@ QModule *qmodule(std::string &error) {
     m.tried = true;
     int major = 0, minor = 0;
     if (qopt_cuda_device_info(defaultDevice, nullptr, 0, &major, &minor,
-                              nullptr, nullptr) != QOPT_OK) {
+                              &m.multiprocessors, nullptr) != QOPT_OK) {
       m.error = cudaError;
     } else if (qopt::rt::kQMatmulPTXCount == 0) {
       m.error = "the runtime was built without its GPU kernels (nvcc was not "
@@ -139,6 +142,19 @@ QModule *qmodule(std::string &error) {
           m.ternaryFusedShape[0] > 0 && m.ternaryFusedShape[1] > 0;
       if (!fused)
         m.ternaryFused = nullptr;
+      // Optional too: the streaming batch-1 ternary kernel.
+      const bool stream =
+          m.error.empty() && m.multiprocessors > 0 &&
+          d.cuModuleGetFunction(&m.ternaryStream, m.module,
+                                "qopt_qmm_s8t2_stream") == CUDA_SUCCESS &&
+          d.cuModuleGetGlobal(&shape, &shapeBytes, m.module,
+                              "qopt_qmm_s8t2_stream_shape") == CUDA_SUCCESS &&
+          shapeBytes == sizeof(m.ternaryStreamShape) &&
+          d.cuMemcpyDtoH(m.ternaryStreamShape, shape, shapeBytes) ==
+              CUDA_SUCCESS &&
+          m.ternaryStreamShape[0] > 0 && m.ternaryStreamShape[1] > 0;
+      if (!stream)
+        m.ternaryStream = nullptr;
     }
   }
   if (!m.error.empty()) {
@@ -213,6 +229,34 @@ std::string launch(Format f, QParams p, CUstream stream) {
       const char *e = std::getenv("QOPT_CUDA_T2_FUSED");
       return e && std::string(e) == "0";
     }();
+    // The streaming kernel unless QOPT_CUDA_T2_FUSED=block (the grid of a
+    // block per 64 rows) or 0 (two launches).
+    static const bool streamOff = [] {
+      const char *e = std::getenv("QOPT_CUDA_T2_FUSED");
+      return e && (std::string(e) == "0" || std::string(e) == "block");
+    }();
+    const int64_t steps = (p.k / 4 + 511) / 512;
+    const int64_t streamSmem = steps * 2048 + steps * 4;
+    if (p.m == 1 && m->ternaryStream && !streamOff && p.xK == 1 &&
+        aligned16(p.x) && streamSmem <= 48 * 1024) {
+      void *sArgs[] = {&p};
+      const int64_t rowGroups = (p.n + 3) / 4;
+      const int64_t blocks = std::min<int64_t>(
+          int64_t(m->multiprocessors) * m->ternaryStreamShape[1],
+          std::max<int64_t>(1, rowGroups * steps /
+                                   (m->ternaryStreamShape[0] / 32)));
+      CUevent start = profileStart(stream);
+      CUresult r = d.cuLaunchKernel(
+          m->ternaryStream, unsigned(blocks), 1, 1,
+          unsigned(m->ternaryStreamShape[0]), 1, 1, unsigned(streamSmem),
+          stream, sArgs, nullptr);
+      if (r != CUDA_SUCCESS)
+        return "launching qopt_qmm_s8t2_stream: " + describe(r);
+      profileLaunch("qopt_qmm_s8t2_stream", stream, start);
+      if (!stream && (r = d.cuStreamSynchronize(nullptr)) != CUDA_SUCCESS)
+        return "synchronizing: " + describe(r);
+      return "";
+    }
     if (p.m == 1 && m->ternaryFused && !fusedOff && p.xK == 1 &&
         aligned16(p.x) && p.k <= 48 * 1024) {
       void *fArgs[] = {&p};
