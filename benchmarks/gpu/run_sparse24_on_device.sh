@@ -1,8 +1,7 @@
 #!/usr/bin/env bash
 # One call on a GPU machine: builds the runtime (sm_90 PTX) and ternary
 # variants of qopt_qmm_s8t2_stream, runs the CUDA kernel tests of the 2:4
-# sparse matmul (both metadata orders, QOPT_CUDA_SP24_META=0/1: the
-# layout check) and of the quantized matmuls, then
+# sparse matmul and of the quantized and float matmuls, then
 # benchmarks/prune/bench_sparse24_gpu.py and bench_qmatmul.py (ternary,
 # batch 1) for each variant. Results in $OUT.
 #
@@ -19,19 +18,30 @@ shift || true
 for v in "${variants[@]}"; do
   # shellcheck disable=SC2086
   bash "$ROOT/benchmarks/gpu/build_on_device.sh" "$B/${v%%:*}" ${v#*:} \
-    > "$OUT/build_${v%%:*}.txt" 2>&1 &
+    > "$B/build_${v%%:*}.txt" 2>&1 &
 done
 wait
-tail -2 "$OUT/build_default.txt"
+tail -2 "$B/build_default.txt"
 export QOPT_RUNTIME_LIB="$B/default/libqopt_runtime.so"
-for meta in 0 1; do
-  QOPT_CUDA_SP24_META=$meta timeout 150 python3 -m pytest -q -x -p no:cacheprovider \
-    "$ROOT/test/python/test_cuda_sparse24.py" > "$OUT/pytest_sparse24_meta$meta.txt" 2>&1
-  echo "meta $meta: $(tail -1 "$OUT/pytest_sparse24_meta$meta.txt")"
-done
-timeout 150 python3 -m pytest -q -p no:cacheprovider "$ROOT/test/python/test_cuda_qmatmul.py" \
-  "$ROOT/test/python/test_cuda_fmatmul.py" > "$OUT/pytest_qmatmul_fmatmul.txt" 2>&1
-echo "qmatmul+fmatmul: $(tail -1 "$OUT/pytest_qmatmul_fmatmul.txt")"
+timeout 200 python3 -m pytest -q -p no:cacheprovider "$ROOT/test/python/test_cuda_sparse24.py" \
+  "$ROOT/test/python/test_cuda_qmatmul.py" "$ROOT/test/python/test_cuda_fmatmul.py" \
+  > "$OUT/pytest_kernels.txt" 2>&1
+echo "sparse24+qmatmul+fmatmul: $(tail -1 "$OUT/pytest_kernels.txt")"
+# Compiled models (test/gpu/prepare_models.py folders named by $QOPT_CASES)
+# against their CPU artifacts.
+if [ -n "${QOPT_CASES:-}" ]; then
+  g++ -std=c++17 -O2 -I"$ROOT/include" "$ROOT/tools/quant-run/quant-run.cpp" \
+    -o "$B/quant-run" -L"$B/default" -lqopt_runtime -Wl,-rpath,"$B/default" \
+    > "$B/build_quant_run.txt" 2>&1 || tail -5 "$B/build_quant_run.txt"
+  for d in $QOPT_CASES; do
+    python3 "$ROOT/test/gpu/check_models.py" --jobs 8 --dir "$ROOT/$d" --quant-run "$B/quant-run" \
+      --out "$OUT/models_$(basename "$d").json" | tail -3
+    python3 -c "
+import json, sys
+for r in json.load(open(sys.argv[1]))['results']:
+    print(r['model'], r['scheme'], r['sample'], r['ok'], r.get('max_rel_error'))" "$OUT/models_$(basename "$d").json"
+  done
+fi
 for v in "${variants[@]}"; do
   name="${v%%:*}"
   [ "$name" = default ] && continue
@@ -45,7 +55,7 @@ for v in "${variants[@]}" "block:" "unfused:"; do
   if [ "$name" = unfused ]; then lib="$QOPT_RUNTIME_LIB"; env=(QOPT_CUDA_T2_FUSED=0); fi
   if [ "$name" = block ]; then lib="$QOPT_RUNTIME_LIB"; env=(QOPT_CUDA_T2_FUSED=block); fi
   env "${env[@]+"${env[@]}"}" timeout 100 python3 "$ROOT/benchmarks/gpu/bench_qmatmul.py" \
-    --runtime "$lib" --out "$OUT/q_$name.json" --shapes 8192x8192,28672x8192 --batches 1 |
+    --runtime "$lib" --out "$B/q_$name.json" --shapes 8192x8192,28672x8192 --batches 1 |
     python3 -c "
 import json, sys
 for l in sys.stdin:
@@ -54,6 +64,10 @@ for l in sys.stdin:
           round(r['s8t2_us'], 1), 'us, x%.2f, %.0f%% of 4.8 TB/s' % (
               r['s8t2_speedup_vs_torch_fp16'], 100 * r['s8t2_frac_hbm_4800']))"
 done
+python3 -c "
+import glob, json, os, sys
+json.dump({os.path.basename(f)[2:-5]: json.load(open(f)) for f in sorted(glob.glob(sys.argv[1] + '/q_*.json'))},
+          open(sys.argv[2], 'w'), indent=1)" "$B" "$OUT/ternary_variants.json"
 timeout 240 python3 "$ROOT/benchmarks/prune/bench_sparse24_gpu.py" --runtime "$QOPT_RUNTIME_LIB" \
   --out "$OUT/bench_sparse24_gpu.json" "$@" 2> "$OUT/bench_sparse24_err.txt" | python3 -c "
 import json, sys

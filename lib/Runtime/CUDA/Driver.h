@@ -130,7 +130,10 @@ static_assert(sizeof(CUlaunchAttribute) == 72, "cuda.h's CUlaunchAttribute");
 /// Functions newer drivers have; absent ones are null.
 #define QOPT_CUDA_OPTIONAL_FUNCTIONS(X)                                        \
   X(cuLaunchKernelEx, "cuLaunchKernelEx",                                      \
-    (const CUlaunchConfig *, CUfunction, void **, void **))
+    (const CUlaunchConfig *, CUfunction, void **, void **))                    \
+  X(cuOccupancyMaxActiveBlocksPerMultiprocessor,                               \
+    "cuOccupancyMaxActiveBlocksPerMultiprocessor",                             \
+    (int *, CUfunction, int, size_t))
 
 struct Driver {
 #define QOPT_DECLARE(name, symbol, params) CUresult(*name) params = nullptr;

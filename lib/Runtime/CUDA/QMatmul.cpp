@@ -61,8 +61,8 @@ struct QModule {
   CUfunction kernels[kFormats][3][2] = {}; // format, MT 1/2/4, scalar/vector
   CUfunction ternary[3] = {};              // s8t2, MT 1/2/4
   CUfunction quantize = nullptr;
-  CUfunction ternaryFused = nullptr; // s8t2 at batch 1, x quantized inside
-  int ternaryFusedShape[2] = {};     // rows, threads a block
+  CUfunction ternaryFused = nullptr;  // s8t2 at batch 1, x quantized inside
+  int ternaryFusedShape[2] = {};      // rows, threads a block
   CUfunction ternaryStream = nullptr; // s8t2 at batch 1, one wave of blocks
   int ternaryStreamShape[2] = {};     // threads a block, blocks an SM
   int multiprocessors = 0;
@@ -225,19 +225,31 @@ std::string launch(Format f, QParams p, CUstream stream) {
     if (p.k % 64 || p.wK != 1 || p.wN % 16 || !aligned16(p.w))
       return "ternary weights need K % 64 == 0 and 16-byte aligned rows";
     // Batch 1: one launch that quantizes x into shared memory (K bytes).
-    static const bool fusedOff = [] {
+    const bool fusedOff = [] {
       const char *e = std::getenv("QOPT_CUDA_T2_FUSED");
       return e && std::string(e) == "0";
     }();
-    // The streaming kernel unless QOPT_CUDA_T2_FUSED=block (the grid of a
-    // block per 64 rows) or 0 (two launches).
-    static const bool streamOff = [] {
+    // The streaming kernel when every warp of its one wave gets at least 4
+    // items (4 rows x 2048 k): 28672x8192 21.7 us against 29.7 for the
+    // block-per-64-rows kernel, which stays faster below (8192x8192: 9.8
+    // against 10.7 us; H200, benchmarks/gpu/README.md).
+    // QOPT_CUDA_T2_FUSED=stream / block forces one, 0 the two launches
+    // (read at each call: tests switch it).
+    const int forced = [] {
       const char *e = std::getenv("QOPT_CUDA_T2_FUSED");
-      return e && (std::string(e) == "0" || std::string(e) == "block");
+      if (!e)
+        return 0;
+      std::string v(e);
+      return v == "stream" ? 1 : v == "block" || v == "0" ? -1 : 0;
     }();
     const int64_t steps = (p.k / 4 + 511) / 512;
     const int64_t streamSmem = steps * 2048 + steps * 4;
-    if (p.m == 1 && m->ternaryStream && !streamOff && p.xK == 1 &&
+    const int64_t streamWarps = int64_t(m->multiprocessors) *
+                                m->ternaryStreamShape[1] *
+                                (m->ternaryStreamShape[0] / 32);
+    const bool streamPays =
+        forced > 0 || (forced == 0 && (p.n + 3) / 4 * steps >= 4 * streamWarps);
+    if (p.m == 1 && m->ternaryStream && streamPays && p.xK == 1 &&
         aligned16(p.x) && streamSmem <= 48 * 1024) {
       void *sArgs[] = {&p};
       const int64_t rowGroups = (p.n + 3) / 4;
@@ -246,10 +258,10 @@ std::string launch(Format f, QParams p, CUstream stream) {
           std::max<int64_t>(1, rowGroups * steps /
                                    (m->ternaryStreamShape[0] / 32)));
       CUevent start = profileStart(stream);
-      CUresult r = d.cuLaunchKernel(
-          m->ternaryStream, unsigned(blocks), 1, 1,
-          unsigned(m->ternaryStreamShape[0]), 1, 1, unsigned(streamSmem),
-          stream, sArgs, nullptr);
+      CUresult r =
+          d.cuLaunchKernel(m->ternaryStream, unsigned(blocks), 1, 1,
+                           unsigned(m->ternaryStreamShape[0]), 1, 1,
+                           unsigned(streamSmem), stream, sArgs, nullptr);
       if (r != CUDA_SUCCESS)
         return "launching qopt_qmm_s8t2_stream: " + describe(r);
       profileLaunch("qopt_qmm_s8t2_stream", stream, start);

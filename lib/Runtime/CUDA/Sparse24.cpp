@@ -24,6 +24,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstdlib>
+#include <cstring>
 #include <map>
 #include <mutex>
 #include <string>
@@ -59,6 +60,7 @@ struct SModule {
   std::string error;
   CUmodule module = nullptr;
   CUfunction mm[2][kShapes] = {}; // [split bf16][shape]
+  int depth[2][kShapes] = {};     // steps in flight (qopt_sp24_depth)
   CUfunction pack = nullptr, convert = nullptr, fma = nullptr;
   int multiprocessors = 0;
 };
@@ -77,8 +79,10 @@ const qopt::rt::EmbeddedPTX *choosePTX(int cc) {
   return best;
 }
 
-int smemBytes(int shape, bool split) {
-  return 2 * (split ? 2 : 1) * kShapeTokens[shape] * (64 + 8) * 2;
+/// Shared memory of a launch: `depth` stages of BT x 72 halves of x (two
+/// arrays when split).
+int smemBytes(int shape, bool split, int depth) {
+  return depth * (split ? 2 : 1) * kShapeTokens[shape] * (64 + 8) * 2;
 }
 
 SModule *smodule(std::string &error) {
@@ -120,13 +124,20 @@ SModule *smodule(std::string &error) {
           m.error = "allowing " + std::to_string(smem) +
                     " bytes of shared memory to " + name + ": " + describe(r);
       };
+      CUdeviceptr table = 0;
+      size_t tableBytes = 0;
+      if (d.cuModuleGetGlobal(&table, &tableBytes, m.module,
+                              "qopt_sp24_depth") != CUDA_SUCCESS ||
+          tableBytes != sizeof(m.depth) ||
+          d.cuMemcpyDtoH(m.depth, table, tableBytes) != CUDA_SUCCESS)
+        m.error = "the 2:4 PTX lacks its qopt_sp24_depth table";
       for (int split = 0; split < 2; ++split)
         for (int s = 0; s < kShapes; ++s)
           get(&m.mm[split][s],
-              std::string(split ? "qopt_sp24_bf16x3" : "qopt_sp24_f16") +
-                  "_r" + std::to_string(kShapeRows[s]) + "_t" +
+              std::string(split ? "qopt_sp24_bf16x3" : "qopt_sp24_f16") + "_r" +
+                  std::to_string(kShapeRows[s]) + "_t" +
                   std::to_string(kShapeTokens[s]),
-              smemBytes(s, split));
+              smemBytes(s, split, m.depth[split][s]));
       get(&m.pack, "qopt_sp24_pack", 0);
       get(&m.convert, "qopt_sp24_convert_x", 0);
       get(&m.fma, "qopt_sp24_fma", 0);
@@ -162,16 +173,6 @@ void freePacked(const Packed &p) {
       d.cuMemFree(q);
 }
 
-/// The metadata order (0 unless QOPT_CUDA_SP24_META says otherwise: a
-/// check of the layout on a device).
-int metaRows() {
-  static const int v = [] {
-    const char *e = std::getenv("QOPT_CUDA_SP24_META");
-    return e ? std::atoi(e) : 0;
-  }();
-  return v;
-}
-
 int64_t roundUp(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
 
 /// The packed copy of (values, meta) for `mode` (0 f16, 1 bf16 hi + lo),
@@ -200,13 +201,11 @@ std::string packedFor(SModule *m, const float *values, const uint8_t *meta,
     freePacked(p);
     return "allocating the packed 2:4 weight: " + describe(r);
   }
-  int in = int(n), ik = int(k), ikp = int(kp), imode = mode,
-      irows = metaRows();
+  int in = int(n), ik = int(k), ikp = int(kp), imode = mode;
   void *w = reinterpret_cast<void *>(p.w),
        *wlo = reinterpret_cast<void *>(p.wlo),
        *tm = reinterpret_cast<void *>(p.meta);
-  void *args[] = {&values, &meta, &in,    &ik, &ikp,
-                  &imode,  &irows, &w,    &wlo, &tm};
+  void *args[] = {&values, &meta, &in, &ik, &ikp, &imode, &w, &wlo, &tm};
   const int64_t threads = tiles * (kp / 64) * 32;
   const unsigned blocks =
       unsigned(std::min<int64_t>((threads + 255) / 256, 65535));
@@ -266,14 +265,23 @@ std::string launchMma(SModule *m, SParams p, bool split, CUstream stream) {
       (int64_t(p.m) + kShapeTokens[shape] - 1) / kShapeTokens[shape];
   if (gridY > 65535)
     return "more than 65535 token blocks";
-  // Split K when the tiles fill less than two blocks an SM, keeping at
-  // least 4 steps of 64 k a split.
+  // Split K when the tiles fill less than one wave of resident blocks,
+  // into as many splits as fit in that wave (a second, partly filled wave
+  // cost 11008x4096 at M = 1 a third more), keeping at least 4 steps of
+  // 64 k a split.
   const int64_t steps = p.kp / 64;
+  const unsigned smem =
+      unsigned(smemBytes(shape, split, m->depth[split][shape]));
+  int resident = 4;
+  if (d.cuOccupancyMaxActiveBlocksPerMultiprocessor &&
+      d.cuOccupancyMaxActiveBlocksPerMultiprocessor(
+          &resident, m->mm[split][shape], 128, smem) != CUDA_SUCCESS)
+    resident = 4;
+  const int64_t wave = int64_t(m->multiprocessors) * std::max(resident, 1);
   int64_t splits = 1;
-  const int64_t want = 4 * int64_t(m->multiprocessors);
-  if (gridX * gridY < want)
-    splits = std::min<int64_t>((want + gridX * gridY - 1) / (gridX * gridY),
-                               std::max<int64_t>(1, steps / 4));
+  if (gridX * gridY < wave)
+    splits = std::clamp<int64_t>(wave / (gridX * gridY), 1,
+                                 std::max<int64_t>(1, steps / 4));
   if (const char *e = std::getenv("QOPT_CUDA_SP24_SPLITS"))
     splits = std::clamp<int64_t>(std::atoi(e), 1, steps);
   const int64_t perSteps = (steps + splits - 1) / splits;
@@ -283,8 +291,7 @@ std::string launchMma(SModule *m, SParams p, bool split, CUstream stream) {
   CUevent start = profileStart(stream);
   CUresult r = d.cuLaunchKernel(m->mm[split][shape], unsigned(gridX),
                                 unsigned(gridY), unsigned(p.splits), 128, 1, 1,
-                                unsigned(smemBytes(shape, split)), stream,
-                                args, nullptr);
+                                smem, stream, args, nullptr);
   if (r != CUDA_SUCCESS)
     return std::string("launching the 2:4 kernel: ") + describe(r);
   profileLaunch(split ? "qopt_sp24_bf16x3" : "qopt_sp24_f16", stream, start);
@@ -326,8 +333,8 @@ std::string runF32(int64_t mRows, int64_t n, int64_t k, const float *x,
   if (precision == 2) {
     int im = int(mRows), in = int(n), ik = int(k);
     long long lxM = xM, lxK = xK, lcM = cM, lcN = cN;
-    void *args[] = {&x, &lxM, &lxK, &values, &meta, &c,
-                    &lcM, &lcN, &im, &in, &ik};
+    void *args[] = {&x,   &lxM, &lxK, &values, &meta, &c,
+                    &lcM, &lcN, &im,  &in,     &ik};
     const int64_t warps = mRows * n;
     CUevent start = profileStart(stream);
     CUresult r = d.cuLaunchKernel(m->fma, unsigned((warps + 7) / 8), 1, 1, 256,
@@ -476,6 +483,17 @@ void qopt_cuda_matmul_sparse24_f16(int64_t m, int64_t n, int64_t k,
              reinterpret_cast<CUstream>(static_cast<intptr_t>(stream)));
   if (!error.empty())
     fail("qopt_cuda_matmul_sparse24_f16", error);
+}
+
+/// The embedded PTX of GPUKernels/Sparse24.cu for `arch` ("sm_90"), null
+/// when there is none (tests assemble it with ptxas).
+const char *qopt_cuda_sparse24_ptx(const char *arch) {
+  if (!arch)
+    return nullptr;
+  for (size_t i = 0; i < qopt::rt::kSparse24PTXCount; ++i)
+    if (std::strcmp(qopt::rt::kSparse24PTX[i].arch, arch) == 0)
+      return qopt::rt::kSparse24PTX[i].text;
+  return nullptr;
 }
 
 /// Frees every packed 2:4 weight (their device memory may be reused).

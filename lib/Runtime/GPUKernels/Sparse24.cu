@@ -35,9 +35,9 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include <cstdint>
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
-#include <cstdint>
 
 namespace {
 
@@ -53,8 +53,8 @@ struct SParams {
 };
 
 constexpr int kWarps = 4;
-constexpr int kStep = 64;          // k a pipeline step (two mma.sp chunks)
-constexpr int kLds = kStep + 8;    // halves a staged x row (16-byte pad)
+constexpr int kStep = 64;       // k a pipeline step (two mma.sp chunks)
+constexpr int kLds = kStep + 8; // halves a staged x row (16-byte pad)
 
 #if defined(__CUDACC_VER_MAJOR__) &&                                           \
     (__CUDACC_VER_MAJOR__ > 12 ||                                              \
@@ -72,15 +72,15 @@ __device__ __forceinline__ void mmaSp(float (&d)[4], const uint4 &a,
                              "{%4,%5,%6,%7}, {%8,%9,%10,%11}, "
                              "{%0,%1,%2,%3}, %12, %13;\n"
                  : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-                 : "r"(a.x), "r"(a.y), "r"(a.z), "r"(a.w), "r"(b[0]),
-                   "r"(b[1]), "r"(b[2]), "r"(b[3]), "r"(e), "n"(SEL));
+                 : "r"(a.x), "r"(a.y), "r"(a.z), "r"(a.w), "r"(b[0]), "r"(b[1]),
+                   "r"(b[2]), "r"(b[3]), "r"(e), "n"(SEL));
   else
     asm volatile(QOPT_MMA_SP ".f32.f16.f16.f32 {%0,%1,%2,%3}, "
                              "{%4,%5,%6,%7}, {%8,%9,%10,%11}, "
                              "{%0,%1,%2,%3}, %12, %13;\n"
                  : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-                 : "r"(a.x), "r"(a.y), "r"(a.z), "r"(a.w), "r"(b[0]),
-                   "r"(b[1]), "r"(b[2]), "r"(b[3]), "r"(e), "n"(SEL));
+                 : "r"(a.x), "r"(a.y), "r"(a.z), "r"(a.w), "r"(b[0]), "r"(b[1]),
+                   "r"(b[2]), "r"(b[3]), "r"(e), "n"(SEL));
 }
 
 __device__ __forceinline__ void ldmatrix4(uint32_t (&r)[4], const void *p) {
@@ -113,13 +113,14 @@ template <int WR, bool SPLIT> struct AFrag {
   uint32_t e[WR];
 };
 
-/// Block: 4 warps, each WR 16-row tiles of W; BT tokens of x. grid (row
-/// blocks, token blocks, K splits).
-template <int WR, int BT, bool SPLIT>
+/// Block: 4 warps, each WR 16-row tiles of W; BT tokens of x; weights
+/// loaded PF steps ahead (registers), x in XS shared-memory stages.
+/// grid (row blocks, token blocks, K splits).
+template <int WR, int BT, int PF, int XS, bool SPLIT>
 __device__ __forceinline__ void sparse24Matmul(const SParams &p) {
   constexpr int kArrays = SPLIT ? 2 : 1;
   extern __shared__ uint4 smem4[];
-  __half *xs = reinterpret_cast<__half *>(smem4); // [2][kArrays][BT][kLds]
+  __half *xs = reinterpret_cast<__half *>(smem4); // [XS][kArrays][BT][kLds]
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const int tile0 = (blockIdx.x * kWarps + warp) * WR;
   const int m0 = blockIdx.y * BT;
@@ -128,18 +129,22 @@ __device__ __forceinline__ void sparse24Matmul(const SParams &p) {
   const int chunks = p.kp / 32;
   if (kBegin >= kEnd)
     return;
+  const int steps = (kEnd - kBegin) / kStep;
 
   auto stage = [&](int s, int a) {
     return xs + (size_t(s) * kArrays + a) * BT * kLds;
   };
-  // x rows m0.. of step k into stage s: BT x 8 chunks of 16 bytes.
-  auto loadX = [&](int s, int k) {
+  // x rows m0.. of step i into its stage: BT x 8 chunks of 16 bytes.
+  auto loadX = [&](int i) {
+    if (i >= steps)
+      return;
+    const int k = kBegin + i * kStep;
 #pragma unroll
     for (int a = 0; a < kArrays; ++a) {
       const __half *src = static_cast<const __half *>(a ? p.xlo : p.x);
-      __half *dst = stage(s, a);
-      for (int i = threadIdx.x; i < BT * 8; i += kWarps * 32) {
-        const int r = i >> 3, c = (i & 7) * 8;
+      __half *dst = stage(i % XS, a);
+      for (int e = threadIdx.x; e < BT * 8; e += kWarps * 32) {
+        const int r = e >> 3, c = (e & 7) * 8;
         const bool valid = m0 + r < p.m;
         cpAsync16(dst + r * kLds + c,
                   src + (valid ? (long long)(m0 + r) * p.kp + k + c : 0),
@@ -147,110 +152,123 @@ __device__ __forceinline__ void sparse24Matmul(const SParams &p) {
       }
     }
   };
-  auto loadA = [&](int k, AFrag<WR, SPLIT> &f) {
-    const int c0 = k / 32;
+  auto loadA = [&](int i, AFrag<WR, SPLIT> &f) {
+    if (i >= steps)
+      return;
+    const int c0 = (kBegin + i * kStep) / 32;
 #pragma unroll
-    for (int i = 0; i < WR; ++i) {
-      const int t = tile0 + i;
+    for (int r = 0; r < WR; ++r) {
+      const int t = tile0 + r;
       const bool ok = t < p.tiles;
       const long long base = ((long long)t * chunks + c0) * 32 + lane;
 #pragma unroll
       for (int c = 0; c < 2; ++c) {
-        f.v[i][c] = ok ? __ldg(p.w + base + c * 32) : make_uint4(0, 0, 0, 0);
+        f.v[r][c] = ok ? __ldg(p.w + base + c * 32) : make_uint4(0, 0, 0, 0);
         if (SPLIT)
-          f.lo[i][c] =
+          f.lo[r][c] =
               ok ? __ldg(p.wlo + base + c * 32) : make_uint4(0, 0, 0, 0);
       }
-      f.e[i] = ok ? __ldg(p.meta + ((long long)t * (chunks / 2) + c0 / 2) *
-                                       32 +
+      f.e[r] = ok ? __ldg(p.meta + ((long long)t * (chunks / 2) + c0 / 2) * 32 +
                           lane)
                   : 0x44444444u;
     }
   };
 
   float acc[WR][BT / 8][4] = {};
-  AFrag<WR, SPLIT> cur, next;
-  loadX(0, kBegin);
-  cpAsyncCommit();
-  loadA(kBegin, cur);
+  AFrag<WR, SPLIT> ring[PF];
+#pragma unroll
+  for (int u = 0; u < PF; ++u)
+    loadA(u, ring[u]);
+#pragma unroll
+  for (int u = 0; u < XS - 1; ++u) {
+    loadX(u);
+    cpAsyncCommit();
+  }
   // ldmatrix: lane l addresses row l % 8 of matrix l / 8 (k offset 8 (l/8)).
   const int ldRow = lane & 7, ldCol = (lane >> 3) * 8;
-  int s = 0;
-  for (int k = kBegin; k < kEnd; k += kStep, s ^= 1) {
-    const bool more = k + kStep < kEnd;
-    if (more) {
-      loadX(s ^ 1, k + kStep);
-      loadA(k + kStep, next);
-    }
-    cpAsyncCommit();
-    cpAsyncWait<1>();
-    __syncthreads();
+  for (int base = 0; base < steps; base += PF) {
 #pragma unroll
-    for (int j = 0; j < BT / 8; ++j) {
+    for (int u = 0; u < PF; ++u) {
+      const int i = base + u;
+      if (i >= steps)
+        break;
+      loadX(i + XS - 1);
+      cpAsyncCommit();
+      const AFrag<WR, SPLIT> cur = ring[u];
+      loadA(i + PF, ring[u]);
+      cpAsyncWait<XS - 1>();
+      __syncthreads();
+      const __half *xs0 = stage(i % XS, 0), *xs1 = stage(i % XS, SPLIT);
 #pragma unroll
-      for (int c = 0; c < 2; ++c) {
-        uint32_t b[4], blo[4];
-        ldmatrix4(b, stage(s, 0) + (j * 8 + ldRow) * kLds + c * 32 + ldCol);
-        if (SPLIT)
-          ldmatrix4(blo,
-                    stage(s, 1) + (j * 8 + ldRow) * kLds + c * 32 + ldCol);
+      for (int j = 0; j < BT / 8; ++j) {
 #pragma unroll
-        for (int i = 0; i < WR; ++i) {
-          if (c == 0) {
-            mmaSp<SPLIT, 0>(acc[i][j], cur.v[i][0], b, cur.e[i]);
-            if (SPLIT) {
-              mmaSp<true, 0>(acc[i][j], cur.v[i][0], blo, cur.e[i]);
-              mmaSp<true, 0>(acc[i][j], cur.lo[i][0], b, cur.e[i]);
-            }
-          } else {
-            mmaSp<SPLIT, 1>(acc[i][j], cur.v[i][1], b, cur.e[i]);
-            if (SPLIT) {
-              mmaSp<true, 1>(acc[i][j], cur.v[i][1], blo, cur.e[i]);
-              mmaSp<true, 1>(acc[i][j], cur.lo[i][1], b, cur.e[i]);
+        for (int c = 0; c < 2; ++c) {
+          uint32_t b[4], blo[4];
+          ldmatrix4(b, xs0 + (j * 8 + ldRow) * kLds + c * 32 + ldCol);
+          if (SPLIT)
+            ldmatrix4(blo, xs1 + (j * 8 + ldRow) * kLds + c * 32 + ldCol);
+#pragma unroll
+          for (int r = 0; r < WR; ++r) {
+            if (c == 0) {
+              mmaSp<SPLIT, 0>(acc[r][j], cur.v[r][0], b, cur.e[r]);
+              if (SPLIT) {
+                mmaSp<true, 0>(acc[r][j], cur.v[r][0], blo, cur.e[r]);
+                mmaSp<true, 0>(acc[r][j], cur.lo[r][0], b, cur.e[r]);
+              }
+            } else {
+              mmaSp<SPLIT, 1>(acc[r][j], cur.v[r][1], b, cur.e[r]);
+              if (SPLIT) {
+                mmaSp<true, 1>(acc[r][j], cur.v[r][1], blo, cur.e[r]);
+                mmaSp<true, 1>(acc[r][j], cur.lo[r][1], b, cur.e[r]);
+              }
             }
           }
         }
       }
+      __syncthreads();
     }
-    __syncthreads();
-    if (more)
-      cur = next;
   }
   // D (16 rows of N x 8 tokens): lane (g, t) holds rows g, g + 8 and
   // tokens 2t, 2t + 1.
   const int g = lane >> 2, t = lane & 3;
 #pragma unroll
-  for (int i = 0; i < WR; ++i)
+  for (int r = 0; r < WR; ++r)
 #pragma unroll
     for (int j = 0; j < BT / 8; ++j)
 #pragma unroll
       for (int q = 0; q < 4; ++q) {
-        const int row = (tile0 + i) * 16 + g + 8 * (q >> 1);
+        const int row = (tile0 + r) * 16 + g + 8 * (q >> 1);
         const int tok = m0 + j * 8 + 2 * t + (q & 1);
         if (row < p.n && tok < p.m) {
           float *dst = p.c + (long long)tok * p.cM + (long long)row * p.cN;
           if (p.splits > 1)
-            atomicAdd(dst, acc[i][j][q]);
+            atomicAdd(dst, acc[r][j][q]);
           else
-            *dst += acc[i][j][q];
+            *dst += acc[r][j][q];
         }
       }
 }
 
 } // namespace
 
-#define QOPT_SP24(name, wr, bt, split)                                         \
+#define QOPT_SP24(name, wr, bt, pf, xs, split)                                 \
   extern "C" __global__ void __launch_bounds__(kWarps * 32) name(SParams p) {  \
-    sparse24Matmul<wr, bt, split>(p);                                          \
+    sparse24Matmul<wr, bt, pf, xs, split>(p);                                  \
   }
-QOPT_SP24(qopt_sp24_f16_r1_t8, 1, 8, false)
-QOPT_SP24(qopt_sp24_f16_r1_t16, 1, 16, false)
-QOPT_SP24(qopt_sp24_f16_r2_t32, 2, 32, false)
-QOPT_SP24(qopt_sp24_f16_r2_t64, 2, 64, false)
-QOPT_SP24(qopt_sp24_bf16x3_r1_t8, 1, 8, true)
-QOPT_SP24(qopt_sp24_bf16x3_r1_t16, 1, 16, true)
-QOPT_SP24(qopt_sp24_bf16x3_r2_t32, 2, 32, true)
-QOPT_SP24(qopt_sp24_bf16x3_r2_t64, 2, 64, true)
+// Decode shapes keep 4 weight steps in flight (HBM-bound); the wider ones
+// 1-2 (registers: PF + 1 copies of a warp's weight registers).
+QOPT_SP24(qopt_sp24_f16_r1_t8, 1, 8, 4, 4, false)
+QOPT_SP24(qopt_sp24_f16_r1_t16, 1, 16, 4, 4, false)
+QOPT_SP24(qopt_sp24_f16_r2_t32, 2, 32, 2, 3, false)
+QOPT_SP24(qopt_sp24_f16_r2_t64, 2, 64, 1, 2, false)
+QOPT_SP24(qopt_sp24_bf16x3_r1_t8, 1, 8, 3, 3, true)
+QOPT_SP24(qopt_sp24_bf16x3_r1_t16, 1, 16, 3, 3, true)
+QOPT_SP24(qopt_sp24_bf16x3_r2_t32, 2, 32, 1, 2, true)
+QOPT_SP24(qopt_sp24_bf16x3_r2_t64, 2, 64, 1, 2, true)
+
+/// x stages (XS) of each kernel, in the order above: the host sizes the
+/// shared memory by it.
+extern "C" __device__ const int qopt_sp24_depth[8] = {4, 4, 3, 2, 3, 3, 2, 2};
 
 namespace {
 
@@ -274,13 +292,10 @@ __device__ __forceinline__ uint32_t packPair(float a, float b, int mode,
 /// Repacks values [n, k/2] f32 and meta [n, k/8] (Sparse24.h, row strides
 /// k/2 and k/8) into the tiled layout above: `w` (f16 when mode 0, bf16 hi
 /// when mode 1) and `wlo` (bf16 lo, mode 1), `meta`; kp = k rounded up to
-/// 64. One thread per (tile, step, lane). `metaRows` 1 (the other order
-/// the PTX figures allow, row g in a lane's 32 bits and row g + 8 in its
-/// partner's) is kept for checking the layout on a device.
+/// 64. One thread per (tile, step, lane).
 extern "C" __global__ void __launch_bounds__(256)
     qopt_sp24_pack(const float *values, const uint8_t *meta, int n, int k,
-                   int kp, int mode, int metaRows, uint4 *w, uint4 *wlo,
-                   uint32_t *tmeta) {
+                   int kp, int mode, uint4 *w, uint4 *wlo, uint32_t *tmeta) {
   const int steps = kp / kStep, tiles = (n + 15) / 16;
   const long long total = (long long)tiles * steps * 32;
   for (long long id = blockIdx.x * (long long)blockDim.x + threadIdx.x;
@@ -289,7 +304,7 @@ extern "C" __global__ void __launch_bounds__(256)
     const long long ts = id >> 5;
     const int step = int(ts % steps), tile = int(ts / steps);
     const int g = lane >> 2, t = lane & 3;
-    const int rows[2] = {tile * 16 + g, tile * 16 + g + 8};
+    const int row0 = tile * 16 + g, row8 = row0 + 8;
     // The 16 positions (nibbles) of group `grp` of `row`, 0x4 past the end.
     auto nibble = [&](int row, int grp) -> uint32_t {
       if (row >= n || grp * 4 >= k)
@@ -307,7 +322,7 @@ extern "C" __global__ void __launch_bounds__(256)
       const int col = chunk * 16; // compressed column of the chunk
       uint32_t hi[4], lo[4];
       for (int r = 0; r < 4; ++r) {
-        const int row = rows[r & 1];
+        const int row = (r & 1) ? row8 : row0;
         const int cc = col + 2 * t + (r >> 1) * 8;
         const float a = value(row, cc), b = value(row, cc + 1);
         hi[r] = packPair(a, b, mode, false);
@@ -321,14 +336,9 @@ extern "C" __global__ void __launch_bounds__(256)
     // Metadata: lanes t = 0, 1 the first chunk, t = 2, 3 the second.
     const int chunk = step * 2 + (t >> 1), h = t & 1;
     uint32_t e = 0;
-    if (metaRows == 0) {
-      for (int q = 0; q < 4; ++q) {
-        e |= nibble(rows[0], chunk * 8 + 4 * h + q) << (4 * q);
-        e |= nibble(rows[1], chunk * 8 + 4 * h + q) << (16 + 4 * q);
-      }
-    } else {
-      for (int q = 0; q < 8; ++q)
-        e |= nibble(rows[h], chunk * 8 + q) << (4 * q);
+    for (int q = 0; q < 4; ++q) {
+      e |= nibble(row0, chunk * 8 + 4 * h + q) << (4 * q);
+      e |= nibble(row8, chunk * 8 + 4 * h + q) << (16 + 4 * q);
     }
     tmeta[id] = e;
   }
@@ -349,7 +359,8 @@ extern "C" __global__ void __launch_bounds__(256)
     } else {
       const __nv_bfloat16 h = __float2bfloat16_rn(v);
       hi[id] = __bfloat16_as_ushort(h);
-      lo[id] = __bfloat16_as_ushort(__float2bfloat16_rn(v - __bfloat162float(h)));
+      lo[id] =
+          __bfloat16_as_ushort(__float2bfloat16_rn(v - __bfloat162float(h)));
     }
   }
 }
