@@ -832,3 +832,8 @@ void mlir::qopt::populateFloatMatmulKernelCallsPatterns(
     RewritePatternSet &patterns) {
   patterns.add<ContractionToKernelCall>(patterns.getContext());
 }
+
+void mlir::qopt::populateSparse24KernelCallsPatterns(
+    RewritePatternSet &patterns) {
+  patterns.add<Sparse24MatmulToKernelCall>(patterns.getContext());
+}
