@@ -52,17 +52,36 @@ std::vector<float> dequantizeInt8Weights(const Int8Weights &q, int64_t n,
   return out;
 }
 
-double weightOutputSqnrDb(const std::vector<float> &w,
-                          const std::vector<float> &wq, int64_t n, int64_t k,
-                          const std::vector<double> &h) {
+namespace {
+double signalOf(const std::vector<float> &w, int64_t n, int64_t k,
+                const std::vector<double> &h) {
   std::vector<float> zero(w.size(), 0.0f);
-  double signal = roundingProxyError(w, zero, n, k, h);
-  double noise = roundingProxyError(w, wq, n, k, h);
+  return roundingProxyError(w, zero, n, k, h);
+}
+
+double sqnrDb(double signal, double noise) {
   if (!(noise > 0))
     return std::numeric_limits<double>::infinity();
   if (!(signal > 0))
     return -std::numeric_limits<double>::infinity();
   return 10.0 * std::log10(signal / noise);
+}
+} // namespace
+
+double weightOutputSqnrDb(const std::vector<float> &w,
+                          const std::vector<float> &wq, int64_t n, int64_t k,
+                          const std::vector<double> &h) {
+  return sqnrDb(signalOf(w, n, k, h), roundingProxyError(w, wq, n, k, h));
+}
+
+WeightSchemeSqnr compareWeightSchemes(const std::vector<float> &w,
+                                      const std::vector<float> &defaultWq,
+                                      const std::vector<float> &alternativeWq,
+                                      int64_t n, int64_t k,
+                                      const std::vector<double> &h) {
+  double signal = signalOf(w, n, k, h);
+  return {sqnrDb(signal, roundingProxyError(w, defaultWq, n, k, h)),
+          sqnrDb(signal, roundingProxyError(w, alternativeWq, n, k, h))};
 }
 
 bool preferAlternativeWeightScheme(double defaultDb, double alternativeDb,

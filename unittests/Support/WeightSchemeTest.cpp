@@ -107,6 +107,12 @@ TEST(WeightSchemeChoice, SqnrIsTheOutputErrorOverTheRows) {
       w, dequantizeInt8Weights(quantizeInt8Weights(w, n, k, true), n, k), n, k,
       in.h);
   EXPECT_GT(ch, t + 3.0);
+  WeightSchemeSqnr both = compareWeightSchemes(
+      w, dequantizeInt8Weights(quantizeInt8Weights(w, n, k, false), n, k),
+      dequantizeInt8Weights(quantizeInt8Weights(w, n, k, true), n, k), n, k,
+      in.h);
+  EXPECT_DOUBLE_EQ(both.defaultDb, ch);
+  EXPECT_DOUBLE_EQ(both.alternativeDb, t);
   EXPECT_FALSE(preferAlternativeWeightScheme(ch, t));
 }
 

@@ -55,6 +55,17 @@ double weightOutputSqnrDb(const std::vector<float> &w,
                           const std::vector<float> &wq, int64_t n, int64_t k,
                           const std::vector<double> &h);
 
+/// weightOutputSqnrDb of two quantizations of the same `w` (the signal
+/// tr(W H Wᵀ) computed once: each term is O(n·k²)).
+struct WeightSchemeSqnr {
+  double defaultDb, alternativeDb;
+};
+WeightSchemeSqnr compareWeightSchemes(const std::vector<float> &w,
+                                      const std::vector<float> &defaultWq,
+                                      const std::vector<float> &alternativeWq,
+                                      int64_t n, int64_t k,
+                                      const std::vector<double> &h);
+
 /// Whether the alternative scheme (SQNR `alternativeDb`) is kept over the
 /// default (`defaultDb`): it must be more than `marginDb` better; a tie
 /// (both infinite, or within the margin) keeps the default.

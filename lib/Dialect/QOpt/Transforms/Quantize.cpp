@@ -498,10 +498,10 @@ struct QuantizePass : mlir::qopt::impl::QuantizePassBase<QuantizePass> {
       for (int64_t r = 0; r < n; ++r)
         std::copy(w.begin() + r * k, w.begin() + r * k + k0,
                   w0.begin() + r * k0);
-      double symDb = ::qopt::weightOutputSqnrDb(
-          w0, dequantizeBlocked4(*nearest, n, k, true), n, k0, moments->matrix);
-      double asymDb = ::qopt::weightOutputSqnrDb(
-          w0, dequantizeBlocked4(*asym, n, k, false), n, k0, moments->matrix);
+      ::qopt::WeightSchemeSqnr db = ::qopt::compareWeightSchemes(
+          w0, dequantizeBlocked4(*nearest, n, k, true),
+          dequantizeBlocked4(*asym, n, k, false), n, k0, moments->matrix);
+      double symDb = db.defaultDb, asymDb = db.alternativeDb;
       bool useAsym = ::qopt::preferAlternativeWeightScheme(symDb, asymDb);
       if (useAsym) {
         nearest = std::move(asym);
@@ -873,12 +873,11 @@ struct QuantizePass : mlir::qopt::impl::QuantizePassBase<QuantizePass> {
       ::qopt::Int8Weights channelWise;
       channelWise.codes = nearest->values;
       channelWise.scales.assign(nearest->scales.begin(), nearest->scales.end());
-      double channelDb = ::qopt::weightOutputSqnrDb(
-          w, ::qopt::dequantizeInt8Weights(channelWise, n, k), n, k,
+      ::qopt::WeightSchemeSqnr db = ::qopt::compareWeightSchemes(
+          w, ::qopt::dequantizeInt8Weights(channelWise, n, k),
+          ::qopt::dequantizeInt8Weights(tensorWise, n, k), n, k,
           moments->matrix);
-      double tensorDb = ::qopt::weightOutputSqnrDb(
-          w, ::qopt::dequantizeInt8Weights(tensorWise, n, k), n, k,
-          moments->matrix);
+      double channelDb = db.defaultDb, tensorDb = db.alternativeDb;
       perTensor = ::qopt::preferAlternativeWeightScheme(
           channelDb, tensorDb, ::qopt::kGranularityMarginDb);
       currentScheme = SchemeChoice{perTensor ? WeightGranularity::PerTensor
