@@ -153,6 +153,13 @@ TEST(AttentionKernel, FullyMaskedRowIsNaNAsUnfused) {
                             0, 4, 1, bitsOf(1.0f), 0);
   for (float x : o)
     EXPECT_TRUE(std::isnan(x));
+  // Flag 4 (ONNX Attention's masked softmax): a zero row instead.
+  qopt_kernel_attention_f32(1, 1, 1, 2, 4, 4, 1, addr(q.data()), 0, 0, 4, 1,
+                            addr(k.data()), 0, 0, 4, 1, addr(v.data()), 0, 0, 4,
+                            1, addr(mask.data()), 0, 0, 0, 1, addr(o.data()), 0,
+                            0, 4, 1, bitsOf(1.0f), 4);
+  for (float x : o)
+    EXPECT_EQ(x, 0.0f);
 }
 
 struct NormCase {
