@@ -684,7 +684,7 @@ normRow(const float *xr, int64_t n, int64_t xN, const float *g, int64_t gN,
   for (int64_t i = 0; i < n; ++i)
     t[i] = xr[i * xN];
   float mean = 0.0f, scale;
-  if (mode == 0) {
+  if (mode == 0 || mode == 3) {
     mean = laneSum(t, n) / count;
     for (int64_t i = 0; i < n; ++i)
       t[i] -= mean;
@@ -702,8 +702,9 @@ normRow(const float *xr, int64_t n, int64_t xN, const float *g, int64_t gN,
       sq += t[i] * t[i];
   }
   const float stat = sq / count + eps;
-  if (mode == 1) {
-    // x / sqrt(mean(x²) + eps) * gamma, divisions as the graph has them.
+  if (mode == 1 || mode == 3) {
+    // (x - mean) / sqrt(mean((x - mean)²) + eps) * gamma (torch's
+    // decomposed norms), divisions as the graph has them.
     const float rms = std::sqrt(stat);
     for (int64_t i = 0; i < n; ++i) {
       float y = t[i] / rms * (g ? g[i * gN] : 1.0f);
@@ -747,7 +748,9 @@ normRowAVX2(const float *xr, int64_t n, int64_t xN, const float *g, int64_t gN,
 // LayerNorm
 // ((x - mean) * 1/sqrt(var + eps) * gamma + beta), 1: torch's decomposed
 // RMS norm (x / sqrt(mean(x²) + eps) * gamma), 2: RMSNormalization
-// (x * 1/sqrt(mean(x²) + eps) * gamma). `epsBits`: the f32 epsilon's bits.
+// (x * 1/sqrt(mean(x²) + eps) * gamma), 3: torch's decomposed LayerNorm
+// ((x - mean) / sqrt(var + eps) * gamma + beta). `epsBits`: the f32
+// epsilon's bits.
 extern "C" void qopt_kernel_norm_f32(int64_t rows, int64_t n, int64_t xPtr,
                                      int64_t xR, int64_t xN, int64_t gPtr,
                                      int64_t gN, int64_t bPtr, int64_t bN,

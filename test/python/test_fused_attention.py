@@ -210,6 +210,22 @@ def norm_model(kind, shape, opset=17):
     elif kind == "rms":
         nodes = [helper.make_node("RMSNormalization", ["x", "g"], ["output"],
                                   axis=-1, epsilon=1e-6)]
+    elif kind == "decomposed_ln":
+        # torch before LayerNormalization: ReduceMean, Sub, Pow 2,
+        # ReduceMean, Add eps, Sqrt, Div, Mul gamma, Add beta.
+        two = numpy_helper.from_array(np.float32(2.0), "two")
+        nodes = [helper.make_node("ReduceMean", ["x"], ["m"], axes=[-1],
+                                  keepdims=1),
+                 helper.make_node("Sub", ["x", "m"], ["d"]),
+                 helper.make_node("Pow", ["d", "two"], ["p"]),
+                 helper.make_node("ReduceMean", ["p"], ["v"], axes=[-1],
+                                  keepdims=1),
+                 helper.make_node("Add", ["v", "eps"], ["a"]),
+                 helper.make_node("Sqrt", ["a"], ["s"]),
+                 helper.make_node("Div", ["d", "s"], ["n"]),
+                 helper.make_node("Mul", ["n", "g"], ["y"]),
+                 helper.make_node("Add", ["y", "b"], ["output"])]
+        inits += [b, eps, two]
     else:
         nodes = [helper.make_node("Mul", ["x", "x"], ["xx"]),
                  helper.make_node("ReduceMean", ["xx"], ["ms"], axes=[-1],
@@ -232,6 +248,7 @@ def norm_model(kind, shape, opset=17):
     ("decomposed_rms", [1, 32, 256], 17),
     ("decomposed_rms", [3, 7, 1000], 17),
     ("rms", [4, 9, 64], 23),
+    ("decomposed_ln", [2, 33, 768], 17),
 ])
 def test_norm(build_dir, tmp_path, kind, shape, opset):
     if opset >= 23 and not ort_has_opset(23):

@@ -327,7 +327,9 @@ def FuseNormsPass : Pass<"qopt-fuse-norms", "func::FuncOp"> {
         squares, 1/sqrt(var + eps), (x - mean) * inv * gamma (+ beta);
       - RMSNormalization: x * 1/sqrt(mean(x²) + eps) * gamma;
       - the RMS norm torch exports decomposed (Llama): x*x, ReduceMean,
-        Add eps, Sqrt, x / that, * gamma;
+        Add eps, Sqrt, x / that, * gamma (+ beta);
+      - the LayerNorm older torch exports decompose: d = x - ReduceMean(x),
+        d / Sqrt(ReduceMean(d²) + eps) * gamma + beta;
 
     and replaces them by one `qopt_kernel_norm_f32` call per tensor (one
     pass over each row for its statistics and output), emitted like
