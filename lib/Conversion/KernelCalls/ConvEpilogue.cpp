@@ -325,3 +325,19 @@ mlir::qopt::matchConvEpilogue(linalg::Conv2DNchwFchwOp conv) {
   }
   return withConsumer;
 }
+
+bool mlir::qopt::matchConvConsumer(linalg::GenericOp g, Value out,
+                                   ConvEpilogueMatch &m) {
+  return matchConsumer(g, out, m);
+}
+
+Value mlir::qopt::convBaseBuffer(Value v) { return baseBuffer(v); }
+
+bool mlir::qopt::convDistinctBuffers(Value a, Value b) {
+  return distinctBuffers(a, b);
+}
+
+bool mlir::qopt::convTouchedBetween(Operation *from, Operation *to,
+                                    ArrayRef<Value> buffers) {
+  return touchedBetween(from, to, buffers);
+}

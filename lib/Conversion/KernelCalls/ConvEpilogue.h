@@ -11,6 +11,7 @@
 #define QOPT_LIB_CONVERSION_KERNELCALLS_CONVEPILOGUE_H
 
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/IR/PatternMatch.h"
 
 #include <optional>
 
@@ -49,6 +50,26 @@ struct ConvEpilogueMatch {
 /// call replaces the consumer, at its position).
 std::optional<ConvEpilogueMatch>
 matchConvEpilogue(linalg::Conv2DNchwFchwOp conv);
+
+/// The pieces matchConvEpilogue is built of, for the other convolution
+/// kernels (DepthwiseConv.cpp). Fills the consumer part of `m` (consumer,
+/// residual, dst, activation) from `g`, an element-wise generic reading the
+/// conv's output `out`; false if `g` is not an epilogue the kernels apply.
+bool matchConvConsumer(linalg::GenericOp g, Value out, ConvEpilogueMatch &m);
+/// The buffer a memref is a view of.
+Value convBaseBuffer(Value v);
+/// Whether two base buffers are known to be different memory.
+bool convDistinctBuffers(Value a, Value b);
+/// Whether an op strictly between `from` and `to` (same block) uses a view
+/// of one of `buffers`.
+bool convTouchedBetween(Operation *from, Operation *to,
+                        ArrayRef<Value> buffers);
+
+/// Depthwise convolutions (the importer's grouped generic with one input
+/// channel per group) as qopt_kernel_conv2d_depthwise_f32 calls that also
+/// take over the padding copy, the init and the element-wise consumer
+/// (DepthwiseConv.cpp).
+void populateDepthwiseConvKernelCallPatterns(RewritePatternSet &patterns);
 
 } // namespace mlir::qopt
 

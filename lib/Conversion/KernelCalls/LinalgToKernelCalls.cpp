@@ -403,10 +403,9 @@ struct GroupedConvToKernelCall : OpRewritePattern<linalg::GenericOp> {
         !dimsAre(maps[1], {1, 2, 5, 6, 7}) || maps[0].getNumResults() != 5 ||
         !dimsAre(maps[0].getSliceMap(0, 3), {0, 1, 5}))
       return failure();
-    // Depthwise convs (one input channel per group) stay loops: measured
-    // on a MobileNetV3-style model, the per-group direct kernel (one
-    // channel per tile, 2 FMA chains) was no faster than the generated
-    // loops (benchmarks/README.md).
+    // Depthwise convs (one input channel per group) have their own kernel
+    // (DepthwiseConv.cpp): the per-group direct kernel (one channel per
+    // tile, 2 FMA chains) was no faster than the generated loops.
     if (cast<MemRefType>(op.getDpsInputOperand(0)->get().getType())
             .getDimSize(2) == 1)
       return rewriter.notifyMatchFailure(op, "depthwise");
@@ -715,6 +714,7 @@ void mlir::qopt::populateLinalgToKernelCallsPatterns(
   patterns.add<Conv1DToKernelCall>(patterns.getContext());
   patterns.add<RowAbsMaxToKernelCall>(patterns.getContext());
   patterns.add<GroupedConvToKernelCall>(patterns.getContext());
+  qopt::populateDepthwiseConvKernelCallPatterns(patterns);
 }
 
 void mlir::qopt::populateQuantKernelCallsPatterns(RewritePatternSet &patterns) {
