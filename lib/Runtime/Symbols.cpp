@@ -60,7 +60,8 @@ extern "C" {
   X(qopt_kernel_row_absmax_f32)                                                \
   X(qopt_observe_second_moment_f32)                                            \
   X(qopt_kernel_conv2d_grouped_f32)                                            \
-  X(qopt_kernel_conv2d_depthwise_f32)
+  X(qopt_kernel_conv2d_depthwise_f32)                                          \
+  X(qopt_kernel_matmul_f32_fused)
 
 #define QOPT_DECLARE(name) void name();
 QOPT_CODEGEN_SYMBOLS(QOPT_DECLARE)

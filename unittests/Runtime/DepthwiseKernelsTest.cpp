@@ -307,3 +307,91 @@ TEST(SimdMath, AVX512WithinBounds) {
 #endif
 
 } // namespace
+
+//===----------------------------------------------------------------------===//
+// qopt_kernel_matmul_f32_fused (Kernels.cpp's GEMM with GemmEpilogue).
+//===----------------------------------------------------------------------===//
+
+extern "C" void qopt_kernel_matmul_f32_fused(
+    int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,
+    int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,
+    int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,
+    int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t);
+
+namespace {
+
+struct MmCase {
+  int64_t b0, m, n, k;
+  bool bias, residual, gated, bConstant;
+};
+
+void runMatmul(const MmCase &c, ConvAct act, float alpha, float beta) {
+  std::mt19937 rng(uint32_t(c.m * 7 + c.n * 3 + c.k));
+  std::normal_distribution<float> dist(0.0f, 1.0f);
+  auto vec = [&](int64_t size) {
+    std::vector<float> v(static_cast<size_t>(size));
+    for (float &x : v)
+      x = dist(rng);
+    return v;
+  };
+  // A [b0, m, k], B [k, n] shared by the batch (a weight) or [b0, n, k]
+  // (transposed, per batch); C and the residual [b0, m, n] with a padded
+  // row stride.
+  const int64_t ldc = c.n + 3;
+  std::vector<float> a = vec(c.b0 * c.m * c.k), bias = vec(c.n * 2),
+                     res = vec(c.b0 * c.m * ldc), out = vec(c.b0 * c.m * ldc);
+  const bool shared = c.bConstant;
+  std::vector<float> b = vec(shared ? c.k * c.n : c.b0 * c.n * c.k);
+  const int64_t bB0 = shared ? 0 : c.n * c.k, bK = shared ? c.n : 1,
+                bN = shared ? 1 : c.k;
+  std::vector<float> before = out;
+  qopt_kernel_matmul_f32_fused(
+      c.b0, 1, c.m, c.n, c.k, addr(a.data()), c.m * c.k, 0, c.k, 1,
+      addr(b.data()), bB0, 0, bK, bN, addr(out.data()), c.m * ldc, 0, ldc, 1,
+      c.bConstant, c.bias ? addr(bias.data()) : 0, 2, int64_t(act),
+      floatBits(alpha), floatBits(beta), c.residual ? addr(res.data()) : 0,
+      c.m * ldc, 0, ldc, 1, c.gated);
+  for (int64_t i0 = 0; i0 < c.b0; ++i0)
+    for (int64_t i = 0; i < c.m; ++i)
+      for (int64_t j = 0; j < c.n; ++j) {
+        double s = c.bias ? bias[size_t(j * 2)] : 0.0;
+        for (int64_t p = 0; p < c.k; ++p)
+          s += double(a[size_t((i0 * c.m + i) * c.k + p)]) *
+               b[size_t(i0 * bB0 + p * bK + j * bN)];
+        size_t at = size_t((i0 * c.m + i) * ldc + j);
+        double want;
+        if (c.gated)
+          want = activation(act, s, alpha, beta) * res[at];
+        else
+          want = activation(act, s + (c.residual ? res[at] : 0.0), alpha, beta);
+        ASSERT_NEAR(out[at], want, 1e-4 * (1 + std::abs(want)))
+            << "b0 " << c.b0 << " m " << c.m << " n " << c.n << " k " << c.k
+            << " act " << int(act) << " at " << i0 << "," << i << "," << j;
+      }
+  // The padding columns of C are untouched.
+  for (int64_t r = 0; r < c.b0 * c.m; ++r)
+    for (int64_t j = c.n; j < ldc; ++j)
+      ASSERT_EQ(out[size_t(r * ldc + j)], before[size_t(r * ldc + j)]);
+}
+
+TEST(FusedMatmulKernel, EveryEpilogueMatchesDoubleReference) {
+  const MmCase cases[] = {
+      {1, 1, 1, 1, true, false, false, false},
+      {1, 7, 33, 19, true, true, false, true},
+      {2, 13, 70, 300, true, false, false, false},
+      {1, 130, 300, 64, false, true, false, true},
+      {1, 32, 688, 256, false, true, true, true},
+      {3, 5, 17, 9, true, true, true, false},
+  };
+  const std::pair<ConvAct, std::pair<float, float>> acts[] = {
+      {ConvAct::None, {0, 0}},        {ConvAct::Relu, {0, 0}},
+      {ConvAct::Clip, {-1.0f, 2.0f}}, {ConvAct::LeakyRelu, {0.1f, 0}},
+      {ConvAct::Sigmoid, {0, 0}},     {ConvAct::HardSwish, {1 / 6.0f, 0.5f}},
+      {ConvAct::SiLU, {0, 0}},        {ConvAct::GeluErf, {0, 0}},
+      {ConvAct::GeluTanh, {0, 0}}};
+  for (const MmCase &c : cases)
+    for (auto [act, ab] : acts)
+      runMatmul(c, act, ab.first, ab.second);
+}
+
+} // namespace

@@ -270,7 +270,7 @@ struct DepthwiseConvToKernelCall : OpRewritePattern<linalg::GenericOp> {
       }
       m.dst = out4;
       if (initOk && readers.size() == 1 &&
-          matchConvConsumer(readers.front(), out4, m)) {
+          matchConvConsumer(readers.front(), out4, m) && !m.gated) {
         Value dst = convBaseBuffer(m.dst);
         Value in = convBaseBuffer(pad ? pad->x : x5);
         Value filter = convBaseBuffer(w5);
@@ -295,8 +295,10 @@ struct DepthwiseConvToKernelCall : OpRewritePattern<linalg::GenericOp> {
       } else {
         m.consumer = {};
         m.residual = {};
+        m.gated = false;
         m.dst = out4;
         m.act = ConvEpilogueAct::None;
+        m.alpha = m.beta = 0;
       }
     }
 
