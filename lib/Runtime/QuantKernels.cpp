@@ -26,6 +26,7 @@
 #include "Conv.h"
 #include "Gemm.h"
 #include "Threads.h"
+#include "W4Int8.h"
 
 #include "qopt/Support/NF4.h"
 
@@ -829,6 +830,14 @@ void matmulWeightOnly(int64_t m, int64_t n, int64_t k, const float *a,
                       int64_t cM, int64_t cN, bool constant) {
   if (m <= 0 || n <= 0 || k <= 0)
     return;
+  // int4/uint4 with int8 activations where asked for (W4Int8Kernels.cpp).
+  if (qw.bits == 4 && !qw.levels && qopt::rt::w4Int8Activations() &&
+      qopt::rt::matmulW4Int8(m, n, k, a, aM, aK,
+                             qopt::rt::W4Weight{qw.w, qw.wN, qw.wK, qw.group,
+                                                qw.isSigned, qw.scale, qw.sN,
+                                                qw.sG, qw.zp, qw.zN, qw.zG},
+                             c, cM, cN, constant))
+    return;
   // A few more rows (a recurrent step at batch 8, a short prompt): groups of
   // kGemvRows dot-product rows, the weight decoded once per group, beat
   // repacking and dequantizing every panel for the f32 GEMM — for a
@@ -933,8 +942,11 @@ void qopt::rt::clearQuantKernelCaches() {
     std::lock_guard<std::mutex> lock(packedMu);
     packedCache.clear();
   }
-  std::lock_guard<std::mutex> lock(packedWOMu);
-  packedWOCache.clear();
+  {
+    std::lock_guard<std::mutex> lock(packedWOMu);
+    packedWOCache.clear();
+  }
+  clearW4Int8Cache();
 }
 
 extern "C" const char *qopt_kernel_isa_int8(void) { return kernelI8().isa; }
