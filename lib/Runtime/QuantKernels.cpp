@@ -239,12 +239,24 @@ void matmulI8Packed(int64_t m, int64_t n, int64_t k, const uint8_t *a,
     return;
   const KernelI8 &kernel = kernelI8();
   const int64_t kp = packed->kPadded;
-  const int64_t mBlocks = (m + kMc - 1) / kMc, nBlocks = (n + kNc - 1) / kNc;
+  // Few rows (a decoder's tokens, a short sequence) give one row block:
+  // column blocks narrower than kNc (whole panels) so that every thread
+  // gets work — a 32x256x256 product was a single task, one of two
+  // threads idle.
+  const int64_t mBlocks = (m + kMc - 1) / kMc;
+  int64_t nc0 = kNc;
+  if (const int64_t want = 2 * int64_t(qopt::rt::numThreads());
+      mBlocks * ((n + kNc - 1) / kNc) < want && m * n * k >= kParallelWork) {
+    int64_t blocks = (want + mBlocks - 1) / mBlocks;
+    nc0 = std::clamp(((n + blocks - 1) / blocks + kNr - 1) / kNr * kNr, kNr,
+                     kNc);
+  }
+  const int64_t nBlocks = (n + nc0 - 1) / nc0;
   const uint8_t flip = aSigned ? 0x80 : 0; // s8 → u8: +128
   auto task = [&](int64_t t) {
     int64_t nb = t % nBlocks, mb = t / nBlocks;
     int64_t i0 = mb * kMc, mc = std::min(kMc, m - i0);
-    int64_t j0 = nb * kNc, nc = std::min(kNc, n - j0);
+    int64_t j0 = nb * nc0, nc = std::min(nc0, n - j0);
     thread_local std::vector<uint8_t> aPack;
     aPack.resize(size_t(kMc * kKq * 4));
     alignas(64) int32_t tile[kMr * kNr];
