@@ -60,7 +60,7 @@ struct SModule {
   std::string error;
   CUmodule module = nullptr;
   CUfunction mm[2][kShapes] = {}; // [split bf16][shape]
-  int depth[2][kShapes] = {};     // steps in flight (qopt_sp24_depth)
+  int smem[2][kShapes] = {};      // dynamic shared memory (qopt_sp24_smem)
   CUfunction pack = nullptr, convert = nullptr, fma = nullptr;
   int multiprocessors = 0;
 };
@@ -77,12 +77,6 @@ const qopt::rt::EmbeddedPTX *choosePTX(int cc) {
     }
   }
   return best;
-}
-
-/// Shared memory of a launch: `depth` stages of BT x 72 halves of x (two
-/// arrays when split).
-int smemBytes(int shape, bool split, int depth) {
-  return depth * (split ? 2 : 1) * kShapeTokens[shape] * (64 + 8) * 2;
 }
 
 SModule *smodule(std::string &error) {
@@ -127,17 +121,17 @@ SModule *smodule(std::string &error) {
       CUdeviceptr table = 0;
       size_t tableBytes = 0;
       if (d.cuModuleGetGlobal(&table, &tableBytes, m.module,
-                              "qopt_sp24_depth") != CUDA_SUCCESS ||
-          tableBytes != sizeof(m.depth) ||
-          d.cuMemcpyDtoH(m.depth, table, tableBytes) != CUDA_SUCCESS)
-        m.error = "the 2:4 PTX lacks its qopt_sp24_depth table";
+                              "qopt_sp24_smem") != CUDA_SUCCESS ||
+          tableBytes != sizeof(m.smem) ||
+          d.cuMemcpyDtoH(m.smem, table, tableBytes) != CUDA_SUCCESS)
+        m.error = "the 2:4 PTX lacks its qopt_sp24_smem table";
       for (int split = 0; split < 2; ++split)
         for (int s = 0; s < kShapes; ++s)
           get(&m.mm[split][s],
               std::string(split ? "qopt_sp24_bf16x3" : "qopt_sp24_f16") + "_r" +
                   std::to_string(kShapeRows[s]) + "_t" +
                   std::to_string(kShapeTokens[s]),
-              smemBytes(s, split, m.depth[split][s]));
+              m.smem[split][s]);
       get(&m.pack, "qopt_sp24_pack", 0);
       get(&m.convert, "qopt_sp24_convert_x", 0);
       get(&m.fma, "qopt_sp24_fma", 0);
@@ -270,8 +264,7 @@ std::string launchMma(SModule *m, SParams p, bool split, CUstream stream) {
   // cost 11008x4096 at M = 1 a third more), keeping at least 4 steps of
   // 64 k a split.
   const int64_t steps = p.kp / 64;
-  const unsigned smem =
-      unsigned(smemBytes(shape, split, m->depth[split][shape]));
+  const unsigned smem = unsigned(m->smem[split][shape]);
   int resident = 4;
   if (d.cuOccupancyMaxActiveBlocksPerMultiprocessor &&
       d.cuOccupancyMaxActiveBlocksPerMultiprocessor(

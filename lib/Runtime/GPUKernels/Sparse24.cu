@@ -114,9 +114,12 @@ template <int WR, bool SPLIT> struct AFrag {
 };
 
 /// Block: 4 warps, each WR 16-row tiles of W; BT tokens of x; weights
-/// loaded PF steps ahead (registers), x in XS shared-memory stages.
-/// grid (row blocks, token blocks, K splits).
-template <int WR, int BT, int PF, int XS, bool SPLIT>
+/// loaded PF steps ahead (registers), x in XS shared-memory stages. With
+/// AR the weights go through a ring of XS steps in shared memory instead
+/// (cp.async, each lane its own chunks, in the same commit groups as x):
+/// more bytes in flight than registers allow. grid (row blocks, token
+/// blocks, K splits).
+template <int WR, int BT, int PF, int XS, bool SPLIT, bool AR>
 __device__ __forceinline__ void sparse24Matmul(const SParams &p) {
   constexpr int kArrays = SPLIT ? 2 : 1;
   extern __shared__ uint4 smem4[];
@@ -174,29 +177,93 @@ __device__ __forceinline__ void sparse24Matmul(const SParams &p) {
     }
   };
 
-  float acc[WR][BT / 8][4] = {};
-  AFrag<WR, SPLIT> ring[PF];
+  // AR: the ring after x's stages; component q (a value chunk, then the
+  // metadata words) of slot s of this warp, 16 bytes a lane.
+  constexpr int kComp = WR * 2 * (SPLIT ? 2 : 1) + WR;
+  uint4 *ringBase =
+      reinterpret_cast<uint4 *>(xs + size_t(XS) * kArrays * BT * kLds);
+  auto comp = [&](int s, int q) {
+    return ringBase + ((size_t(warp) * XS + s) * kComp + q) * 32 + lane;
+  };
+  auto issueA = [&](int i) {
+    if (i >= steps)
+      return;
+    const int c0 = (kBegin + i * kStep) / 32, s = i % XS;
 #pragma unroll
-  for (int u = 0; u < PF; ++u)
-    loadA(u, ring[u]);
+    for (int r = 0; r < WR; ++r) {
+      const int t = tile0 + r;
+      const bool ok = t < p.tiles;
+      const long long base = ((long long)t * chunks + c0) * 32 + lane;
+#pragma unroll
+      for (int c = 0; c < 2; ++c) {
+        cpAsync16(comp(s, r * 2 + c), p.w + (ok ? base + c * 32 : 0), ok);
+        if (SPLIT)
+          cpAsync16(comp(s, WR * 2 + r * 2 + c),
+                    p.wlo + (ok ? base + c * 32 : 0), ok);
+      }
+      uint32_t *e =
+          reinterpret_cast<uint32_t *>(comp(s, WR * 2 * (SPLIT ? 2 : 1) + r));
+      if (ok) {
+        const unsigned d = unsigned(__cvta_generic_to_shared(e));
+        asm volatile(
+            "cp.async.ca.shared.global [%0], [%1], 4;\n" ::"r"(d),
+            "l"(p.meta + ((long long)t * (chunks / 2) + c0 / 2) * 32 + lane));
+      } else {
+        *e = 0x44444444u;
+      }
+    }
+  };
+  auto readA = [&](int i, AFrag<WR, SPLIT> &f) {
+    const int s = i % XS;
+#pragma unroll
+    for (int r = 0; r < WR; ++r) {
+#pragma unroll
+      for (int c = 0; c < 2; ++c) {
+        f.v[r][c] = *comp(s, r * 2 + c);
+        if (SPLIT)
+          f.lo[r][c] = *comp(s, WR * 2 + r * 2 + c);
+      }
+      f.e[r] = *reinterpret_cast<const uint32_t *>(
+          comp(s, WR * 2 * (SPLIT ? 2 : 1) + r));
+    }
+  };
+
+  float acc[WR][BT / 8][4] = {};
+  AFrag<WR, SPLIT> ring[AR ? 1 : PF];
+  if (!AR) {
+#pragma unroll
+    for (int u = 0; u < (AR ? 1 : PF); ++u)
+      loadA(u, ring[u]);
+  }
 #pragma unroll
   for (int u = 0; u < XS - 1; ++u) {
     loadX(u);
+    if (AR)
+      issueA(u);
     cpAsyncCommit();
   }
   // ldmatrix: lane l addresses row l % 8 of matrix l / 8 (k offset 8 (l/8)).
   const int ldRow = lane & 7, ldCol = (lane >> 3) * 8;
-  for (int base = 0; base < steps; base += PF) {
+  constexpr int kUnroll = AR ? 1 : PF;
+  for (int base = 0; base < steps; base += kUnroll) {
 #pragma unroll
-    for (int u = 0; u < PF; ++u) {
+    for (int u = 0; u < kUnroll; ++u) {
       const int i = base + u;
       if (i >= steps)
         break;
       loadX(i + XS - 1);
-      cpAsyncCommit();
-      const AFrag<WR, SPLIT> cur = ring[u];
-      loadA(i + PF, ring[u]);
-      cpAsyncWait<XS - 1>();
+      AFrag<WR, SPLIT> cur;
+      if (AR) {
+        issueA(i + XS - 1);
+        cpAsyncCommit();
+        cpAsyncWait<XS - 1>();
+        readA(i, cur);
+      } else {
+        cpAsyncCommit();
+        cur = ring[u];
+        loadA(i + PF, ring[u]);
+        cpAsyncWait<XS - 1>();
+      }
       __syncthreads();
       const __half *xs0 = stage(i % XS, 0), *xs1 = stage(i % XS, SPLIT);
 #pragma unroll
@@ -251,24 +318,52 @@ __device__ __forceinline__ void sparse24Matmul(const SParams &p) {
 
 } // namespace
 
+// Measured on the H200 (f16, M = 1): 4096² 6.9 against 7.7 us with the
+// register ring, 8192² 21.3 against 25.0, 11008x4096 14.7 against 18.1;
+// 12 steps were slower (7.7 / 23.6 / 24.1), and so were the bf16 hi + lo
+// kernels with a ring (100-118 KiB a block: M = 16 at 4096² 22.5 against
+// 15.8 us), which keep theirs in registers.
+#ifndef QOPT_SP24_RING
+#define QOPT_SP24_RING 1
+#endif
+#ifndef QOPT_SP24_RING_STEPS
+#define QOPT_SP24_RING_STEPS 8
+#endif
+// QOPT_SP24_RING: the one-tile-a-warp (decode) f16 kernels stream their
+// weights through a shared-memory ring of QOPT_SP24_RING_STEPS steps.
+#define QOPT_SP24_AR(wr, split) (QOPT_SP24_RING && (wr) == 1 && !(split))
+#define QOPT_SP24_XS(wr, xs, split)                                            \
+  (QOPT_SP24_AR(wr, split) ? QOPT_SP24_RING_STEPS : (xs))
 #define QOPT_SP24(name, wr, bt, pf, xs, split)                                 \
   extern "C" __global__ void __launch_bounds__(kWarps * 32) name(SParams p) {  \
-    sparse24Matmul<wr, bt, pf, xs, split>(p);                                  \
+    sparse24Matmul<wr, bt, pf, QOPT_SP24_XS(wr, xs, split), split,             \
+                   QOPT_SP24_AR(wr, split)>(p);                                \
   }
-// Decode shapes keep 4 weight steps in flight (HBM-bound); the wider ones
+/// Dynamic shared memory of a kernel: x's stages, then the weight ring.
+#define QOPT_SP24_SMEM(wr, bt, xs, split)                                      \
+  (QOPT_SP24_XS(wr, xs, split) * ((split) ? 2 : 1) * (bt)*kLds * 2 +           \
+   (QOPT_SP24_AR(wr, split) ? kWarps * QOPT_SP24_XS(wr, xs, split) *           \
+                                  ((wr)*2 * ((split) ? 2 : 1) + (wr)) * 512    \
+                            : 0))
+#define QOPT_SP24_ALL(X)                                                       \
+  X(qopt_sp24_f16_r1_t8, 1, 8, 4, 4, false)                                    \
+  X(qopt_sp24_f16_r1_t16, 1, 16, 4, 4, false)                                  \
+  X(qopt_sp24_f16_r2_t32, 2, 32, 2, 3, false)                                  \
+  X(qopt_sp24_f16_r2_t64, 2, 64, 1, 2, false)                                  \
+  X(qopt_sp24_bf16x3_r1_t8, 1, 8, 3, 3, true)                                  \
+  X(qopt_sp24_bf16x3_r1_t16, 1, 16, 3, 3, true)                                \
+  X(qopt_sp24_bf16x3_r2_t32, 2, 32, 1, 2, true)                                \
+  X(qopt_sp24_bf16x3_r2_t64, 2, 64, 1, 2, true)
+// Decode shapes keep 3-4 weight steps in flight (HBM-bound); the wider ones
 // 1-2 (registers: PF + 1 copies of a warp's weight registers).
-QOPT_SP24(qopt_sp24_f16_r1_t8, 1, 8, 4, 4, false)
-QOPT_SP24(qopt_sp24_f16_r1_t16, 1, 16, 4, 4, false)
-QOPT_SP24(qopt_sp24_f16_r2_t32, 2, 32, 2, 3, false)
-QOPT_SP24(qopt_sp24_f16_r2_t64, 2, 64, 1, 2, false)
-QOPT_SP24(qopt_sp24_bf16x3_r1_t8, 1, 8, 3, 3, true)
-QOPT_SP24(qopt_sp24_bf16x3_r1_t16, 1, 16, 3, 3, true)
-QOPT_SP24(qopt_sp24_bf16x3_r2_t32, 2, 32, 1, 2, true)
-QOPT_SP24(qopt_sp24_bf16x3_r2_t64, 2, 64, 1, 2, true)
+QOPT_SP24_ALL(QOPT_SP24)
 
-/// x stages (XS) of each kernel, in the order above: the host sizes the
-/// shared memory by it.
-extern "C" __device__ const int qopt_sp24_depth[8] = {4, 4, 3, 2, 3, 3, 2, 2};
+/// Dynamic shared memory of each kernel, in the order above (the host
+/// launches with it).
+#define QOPT_SP24_SMEM_ENTRY(name, wr, bt, pf, xs, split)                      \
+  QOPT_SP24_SMEM(wr, bt, xs, split),
+extern "C" __device__ const int qopt_sp24_smem[8] = {
+    QOPT_SP24_ALL(QOPT_SP24_SMEM_ENTRY)};
 
 namespace {
 
