@@ -27,6 +27,10 @@ timeout 200 python3 -m pytest -q -p no:cacheprovider "$ROOT/test/python/test_cud
   "$ROOT/test/python/test_cuda_qmatmul.py" "$ROOT/test/python/test_cuda_fmatmul.py" \
   > "$OUT/pytest_kernels.txt" 2>&1
 echo "sparse24+qmatmul+fmatmul: $(tail -1 "$OUT/pytest_kernels.txt")"
+grep -E "^FAILED" "$OUT/pytest_kernels.txt" | head -5
+# The int8 metadata layout check: the other order must fail.
+echo "int8 with the other metadata order: $(QOPT_CUDA_SP24_I8_META=1 timeout 60 python3 -m pytest -q \
+  -p no:cacheprovider "$ROOT/test/python/test_cuda_sparse24.py" -k int8 2>&1 | tail -1)"
 # Compiled models (test/gpu/prepare_models.py folders named by $QOPT_CASES)
 # against their CPU artifacts.
 if [ -n "${QOPT_CASES:-}" ]; then
@@ -84,7 +88,7 @@ for l in sys.stdin:
     print('$name', r['n'], r['k'], r['m'], 'fp16 %.1f us, 2:4 %.1f us (x%.2f), semi %s, err %.3g / %.3g' % (
         r['torch_fp16_us'], r['sparse24_us'], r['sparse24_speedup_vs_torch_fp16'],
         round(r['torch_semi_structured_us'], 1) if 'torch_semi_structured_us' in r else '-',
-        r['sparse24_max_abs_err_vs_dense'], r['ref_max_abs']), {k: round(v, 2) for k, v in r.items() if 'f32' in k and k.endswith('_us')})"
+        r['sparse24_max_abs_err_vs_dense'], r['ref_max_abs']), {k: round(v, 2) for k, v in r.items() if ('f32' in k or 's8s8' in k or 'int_mm' in k) and k.endswith('_us')}, r.get('sparse24_s8s8_exact'))"
   tail -2 "$B/bench_sparse24_err_$name.txt" | grep -v UserWarning
 done
 python3 -c "

@@ -486,3 +486,203 @@ extern "C" __global__ void __launch_bounds__(256)
   if (lane == 0)
     c[tok * cM + row * cN] += sum;
 }
+
+//===----------------------------------------------------------------------===//
+// int8 (W8A8 qopt.qlinear with a 2:4 weight): mma.sp m16n8k32 s8, exact
+//===----------------------------------------------------------------------===//
+
+namespace {
+
+/// GPUKernels/Sparse24.cu's int8 launch: x [M, kp] int8 (or uint8) row
+/// stride kp, the tiled weight (one uint4 a lane a step: the four values
+/// of groups 2t, 2t + 1 of rows g and g + 8, first chunk then second), the
+/// tiled metadata (as the f16 kernels'), C int32.
+struct IParams {
+  const int8_t *x;
+  const uint4 *w;
+  const uint32_t *meta;
+  int *c;
+  long long cM, cN;
+  int m, n, kp, tiles, kPer, splits;
+};
+
+template <bool U8, int SEL>
+__device__ __forceinline__ void mmaSpI8(int (&d)[4], uint32_t a0, uint32_t a1,
+                                        uint32_t b0, uint32_t b1, uint32_t e) {
+  if (U8)
+    asm volatile(QOPT_MMA_SP ".s32.s8.u8.s32 {%0,%1,%2,%3}, {%4,%5}, "
+                             "{%6,%7}, {%0,%1,%2,%3}, %8, %9;\n"
+                 : "+r"(d[0]), "+r"(d[1]), "+r"(d[2]), "+r"(d[3])
+                 : "r"(a0), "r"(a1), "r"(b0), "r"(b1), "r"(e), "n"(SEL));
+  else
+    asm volatile(QOPT_MMA_SP ".s32.s8.s8.s32 {%0,%1,%2,%3}, {%4,%5}, "
+                             "{%6,%7}, {%0,%1,%2,%3}, %8, %9;\n"
+                 : "+r"(d[0]), "+r"(d[1]), "+r"(d[2]), "+r"(d[3])
+                 : "r"(a0), "r"(a1), "r"(b0), "r"(b1), "r"(e), "n"(SEL));
+}
+
+constexpr int kI8Lds = kStep + 16; // bytes a staged x row
+
+/// Block: 4 warps, one 16-row tile each; BT tokens; weights PF steps ahead
+/// in registers, x in XS stages.
+template <int BT, int PF, int XS, bool U8>
+__device__ __forceinline__ void sparse24MatmulI8(const IParams &p) {
+  extern __shared__ uint4 smem4[];
+  int8_t *xs = reinterpret_cast<int8_t *>(smem4); // [XS][BT][kI8Lds]
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int tile = blockIdx.x * kWarps + warp;
+  const int m0 = blockIdx.y * BT;
+  const int kBegin = blockIdx.z * p.kPer;
+  const int kEnd = min(p.kp, kBegin + p.kPer);
+  if (kBegin >= kEnd)
+    return;
+  const int steps = (kEnd - kBegin) / kStep;
+  const int allSteps = p.kp / kStep;
+  const bool ok = tile < p.tiles;
+  auto loadX = [&](int i) {
+    if (i >= steps)
+      return;
+    const int k = kBegin + i * kStep;
+    int8_t *dst = xs + (i % XS) * BT * kI8Lds;
+    for (int e = threadIdx.x; e < BT * 4; e += kWarps * 32) {
+      const int r = e >> 2, c = (e & 3) * 16;
+      const bool valid = m0 + r < p.m;
+      cpAsync16(dst + r * kI8Lds + c,
+                p.x + (valid ? (long long)(m0 + r) * p.kp + k + c : 0), valid);
+    }
+  };
+  auto loadA = [&](int i, uint4 &v, uint32_t &e) {
+    if (i >= steps)
+      return;
+    const long long s = (long long)tile * allSteps + (kBegin / kStep + i);
+    v = ok ? __ldg(p.w + s * 32 + lane) : make_uint4(0, 0, 0, 0);
+    e = ok ? __ldg(p.meta + s * 32 + lane) : 0x44444444u;
+  };
+  int acc[BT / 8][4] = {};
+  uint4 ring[PF];
+  uint32_t ringE[PF];
+#pragma unroll
+  for (int u = 0; u < PF; ++u)
+    loadA(u, ring[u], ringE[u]);
+#pragma unroll
+  for (int u = 0; u < XS - 1; ++u) {
+    loadX(u);
+    cpAsyncCommit();
+  }
+  const int g = lane >> 2, t = lane & 3;
+  for (int base = 0; base < steps; base += PF) {
+#pragma unroll
+    for (int u = 0; u < PF; ++u) {
+      const int i = base + u;
+      if (i >= steps)
+        break;
+      loadX(i + XS - 1);
+      cpAsyncCommit();
+      const uint4 v = ring[u];
+      const uint32_t e = ringE[u];
+      loadA(i + PF, ring[u], ringE[u]);
+      cpAsyncWait<XS - 1>();
+      __syncthreads();
+      const int8_t *x0 = xs + (i % XS) * BT * kI8Lds;
+#pragma unroll
+      for (int j = 0; j < BT / 8; ++j) {
+        const int8_t *row = x0 + (j * 8 + g) * kI8Lds + 4 * t;
+        const uint32_t b00 = *reinterpret_cast<const uint32_t *>(row);
+        const uint32_t b01 = *reinterpret_cast<const uint32_t *>(row + 16);
+        const uint32_t b10 = *reinterpret_cast<const uint32_t *>(row + 32);
+        const uint32_t b11 = *reinterpret_cast<const uint32_t *>(row + 48);
+        mmaSpI8<U8, 0>(acc[j], v.x, v.y, b00, b01, e);
+        mmaSpI8<U8, 1>(acc[j], v.z, v.w, b10, b11, e);
+      }
+      __syncthreads();
+    }
+  }
+#pragma unroll
+  for (int j = 0; j < BT / 8; ++j)
+#pragma unroll
+    for (int q = 0; q < 4; ++q) {
+      const int row = tile * 16 + g + 8 * (q >> 1);
+      const int tok = m0 + j * 8 + 2 * t + (q & 1);
+      if (row < p.n && tok < p.m) {
+        int *dst = p.c + (long long)tok * p.cM + (long long)row * p.cN;
+        if (p.splits > 1)
+          atomicAdd(dst, acc[j][q]);
+        else
+          *dst += acc[j][q];
+      }
+    }
+}
+
+} // namespace
+
+#define QOPT_SP24_I8(name, bt, pf, xs, u8)                                     \
+  extern "C" __global__ void __launch_bounds__(kWarps * 32) name(IParams p) {  \
+    sparse24MatmulI8<bt, pf, xs, u8>(p);                                       \
+  }
+QOPT_SP24_I8(qopt_sp24_s8_t8, 8, 4, 4, false)
+QOPT_SP24_I8(qopt_sp24_s8_t32, 32, 2, 3, false)
+QOPT_SP24_I8(qopt_sp24_u8_t8, 8, 4, 4, true)
+QOPT_SP24_I8(qopt_sp24_u8_t32, 32, 2, 3, true)
+
+/// Dynamic shared memory of the int8 kernels (t8, t32).
+extern "C" __device__ const int qopt_sp24_i8_smem[2] = {4 * 8 * kI8Lds,
+                                                        3 * 32 * kI8Lds};
+
+/// Repacks int8 values [n, k/2] and meta [n, k/8] into the int8 kernels'
+/// layout (above); kp = k rounded up to 64; one thread per (tile, step,
+/// lane).
+extern "C" __global__ void __launch_bounds__(256)
+    qopt_sp24_pack_i8(const int8_t *values, const uint8_t *meta, int n, int k,
+                      int kp, uint4 *w, uint32_t *tmeta, int metaRows) {
+  const int steps = kp / kStep, tiles = (n + 15) / 16;
+  const long long total = (long long)tiles * steps * 32;
+  for (long long id = blockIdx.x * (long long)blockDim.x + threadIdx.x;
+       id < total; id += (long long)gridDim.x * blockDim.x) {
+    const int lane = int(id & 31);
+    const long long ts = id >> 5;
+    const int step = int(ts % steps), tile = int(ts / steps);
+    const int g = lane >> 2, t = lane & 3;
+    const int row0 = tile * 16 + g, row8 = row0 + 8;
+    auto word = [&](int row, int col) -> uint32_t { // 4 values from col
+      uint32_t v = 0;
+      for (int b = 0; b < 4; ++b)
+        if (row < n && col + b < k / 2)
+          v |= uint32_t(uint8_t(values[(long long)row * (k / 2) + col + b]))
+               << (8 * b);
+      return v;
+    };
+    auto nibble = [&](int row, int grp) -> uint32_t {
+      if (row >= n || grp * 4 >= k)
+        return 0x4u;
+      const uint8_t b = meta[(long long)row * (k / 8) + grp / 2];
+      return (grp & 1) ? (b >> 4) : (b & 15u);
+    };
+    const int c0 = step * 2 * 16 + 4 * t, c1 = c0 + 16;
+    w[id] = make_uint4(word(row0, c0), word(row8, c0), word(row0, c1),
+                       word(row8, c1));
+    const int chunk = step * 2 + (t >> 1), h = t & 1;
+    uint32_t e = 0;
+    if (metaRows) { // the other order: row g (h = 0) or g + 8, 8 groups
+      for (int q = 0; q < 8; ++q)
+        e |= nibble(h ? row8 : row0, chunk * 8 + q) << (4 * q);
+    } else {
+      for (int q = 0; q < 4; ++q) {
+        e |= nibble(row0, chunk * 8 + 4 * h + q) << (4 * q);
+        e |= nibble(row8, chunk * 8 + 4 * h + q) << (16 + 4 * q);
+      }
+    }
+    tmeta[id] = e;
+  }
+}
+
+/// x [m, k] int8 (strides xM, xK) to [m, kp], zeros past k.
+extern "C" __global__ void __launch_bounds__(256)
+    qopt_sp24_convert_x_i8(const int8_t *x, long long xM, long long xK, int m,
+                           int k, int kp, int8_t *out) {
+  const long long total = (long long)m * kp;
+  for (long long id = blockIdx.x * (long long)blockDim.x + threadIdx.x;
+       id < total; id += (long long)gridDim.x * blockDim.x) {
+    const int r = int(id / kp), c = int(id % kp);
+    out[id] = c < k ? x[r * xM + c * xK] : int8_t(0);
+  }
+}
