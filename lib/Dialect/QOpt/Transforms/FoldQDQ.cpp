@@ -12,12 +12,14 @@
 
 #include "IntegerConv.h"
 #include "QDQGrid.h"
+#include "QDQTable.h"
 #include "WeightValues.h"
 #include "qopt/Dialect/QOpt/IR/QOptOps.h"
 #include "qopt/Dialect/QOpt/Transforms/Passes.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/Quant/IR/Quant.h"
 #include "mlir/Dialect/Quant/IR/QuantTypes.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
@@ -685,6 +687,8 @@ struct Folder {
     GridSimplification g = removeRedundantFakeQuants(module);
     result.pairsOnGrid = g.onGrid;
     result.pairsAbsorbed = g.absorbed;
+    for (const QDQTableChain &t : tabulateQuantizedChains(module))
+      result.tables.push_back({t.name, t.ops, t.fakeQuants, t.entries});
   }
 };
 
@@ -718,13 +722,19 @@ std::string mlir::qopt::qdqFoldResultToJSON(const QDQFoldResult &result) {
   for (const QDQLayer &l : result.staysFloat)
     stays.push_back(llvm::json::Object{
         {"layer", l.name}, {"kind", l.kind}, {"reason", l.detail}});
+  llvm::json::Array tables;
+  for (const QDQFoldResult::Table &t : result.tables)
+    tables.push_back(llvm::json::Object{{"chain", t.name},
+                                        {"ops", t.ops},
+                                        {"fake_quants", t.fakeQuants},
+                                        {"entries", t.entries}});
   llvm::json::Object root{
       {"folded", std::move(folded)},
       {"stays_float", std::move(stays)},
       {"folded_biases", result.foldedBiases},
-      {"pairs_removed",
-       llvm::json::Object{{"on_grid", result.pairsOnGrid},
-                          {"absorbed", result.pairsAbsorbed}}}};
+      {"pairs_removed", llvm::json::Object{{"on_grid", result.pairsOnGrid},
+                                           {"absorbed", result.pairsAbsorbed}}},
+      {"tables", std::move(tables)}};
   std::string out;
   llvm::raw_string_ostream os(out);
   os << llvm::formatv("{0:2}", llvm::json::Value(std::move(root)));
