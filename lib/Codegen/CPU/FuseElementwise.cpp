@@ -58,7 +58,7 @@ struct FuseElementwisePass
               return false;
             auto c = e.getTensor().getDefiningOp<arith::ConstantOp>();
             return c && e.getTensor().getType().getRank() == 1 &&
-                   e.getTensor().getType().getNumElements() <= 256;
+                   e.getTensor().getType().getNumElements() <= 65536;
           }))
         return false;
       // A producer the consumer reads broadcast (not a permutation of its
@@ -83,8 +83,11 @@ struct FuseElementwisePass
       // a short chain (a bias, a ReLU) is still cheaper there than a pass of
       // its own, a long one (a QDQ model's requantizations around a
       // BatchNorm) is not and stays its own loop nest.
-      if (consumer && consumer.getNumReductionLoops() > 0 &&
-          !consumer.getMatchingIndexingMap(fused).isProjectedPermutation()) {
+      // The same holds for a reduction over a projection (a global average
+      // pool, a softmax or LayerNorm row): its loop sums in order, in scalar
+      // code, and a QDQ model's requantizing chain fused in runs there
+      // unvectorized (the QDQ CNN's global pool took 7x the float one).
+      if (consumer && consumer.getNumReductionLoops() > 0) {
         auto g = dyn_cast<linalg::GenericOp>(producer);
         if (g && g.getBody()->getOperations().size() > kMaxPoolFusedOps)
           return false;

@@ -45,6 +45,10 @@ namespace {
 /// (REFERENCE.md; qopt-quantize's limit).
 constexpr int64_t kMaxIntegerK = 65793;
 
+/// The largest dequantized constant (not a folded layer's weight) turned
+/// into a float constant at compile time.
+constexpr int64_t kMaxFoldedConstant = 4096;
+
 /// `v` with the quant.scast ops in front of it looked through.
 Value throughStorageCasts(Value v) {
   while (auto c = v.getDefiningOp<quant::StorageCastOp>())
@@ -294,15 +298,21 @@ struct Folder {
     result.staysFloat.push_back({name, kind.str(), reason});
   }
 
-  /// int32 DequantizeLinear of a constant (biases): a float constant,
-  /// computed as the lowering computes it.
-  void foldConstantBiases() {
+  /// int32 DequantizeLinear of a constant (biases), or (`small`) any
+  /// DequantizeLinear of a constant of at most kMaxFoldedConstant elements
+  /// left once the layers have folded (BatchNorm / LayerNorm parameters
+  /// onnxruntime quantizes): a float constant, computed as the lowering
+  /// computes it.
+  void foldConstantBiases(bool small = false) {
     SmallVector<DequantizeOp> dqs;
     module.walk([&](DequantizeOp dq) {
       auto qTy =
           cast<quant::QuantizedType>(dq.getInput().getType().getElementType());
-      if (qTy.getStorageTypeIntegralWidth() == 32 &&
-          dq.getResult().getType().getElementType().isF32())
+      if (!dq.getResult().getType().getElementType().isF32())
+        return;
+      if (qTy.getStorageTypeIntegralWidth() == 32 ||
+          (small && dq.getResult().getType().hasStaticShape() &&
+           dq.getResult().getType().getNumElements() <= kMaxFoldedConstant))
         dqs.push_back(dq);
     });
     for (DequantizeOp dq : dqs) {
@@ -328,13 +338,15 @@ struct Folder {
         }
       }
       OpBuilder b(dq);
-      std::string name = qc->name.empty() ? "bias" : qc->name;
+      std::string name =
+          qc->name.empty() ? (small ? "constant" : "bias") : qc->name;
       Value c =
           makeBlobConstant<float>(b, dq.getLoc(), qc->type, name + ".f32", f);
       maybeDead.push_back(dq.getInput().getDefiningOp());
       dq.getResult().replaceAllUsesWith(c);
       dq.erase();
-      ++result.foldedBiases;
+      if (!small)
+        ++result.foldedBiases;
     }
   }
 
@@ -687,6 +699,10 @@ struct Folder {
     GridSimplification g = removeRedundantFakeQuants(module);
     result.pairsOnGrid = g.onGrid;
     result.pairsAbsorbed = g.absorbed;
+    // Small dequantized constants left (norm parameters) become float
+    // constants, so that chains reading them can become tables.
+    foldConstantBiases(/*small=*/true);
+    eraseDead();
     for (const QDQTableChain &t : tabulateQuantizedChains(module))
       result.tables.push_back({t.name, t.ops, t.fakeQuants, t.entries});
   }
