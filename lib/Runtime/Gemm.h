@@ -89,6 +89,12 @@ int64_t gemmPanelWidth();
 /// Drops QuantKernels.cpp's packed int8 weights.
 void clearQuantKernelCaches();
 
+/// Drops SparseKernels.cpp's repacked sparse weights.
+void clearSparseKernelCaches();
+
+/// Drops SparseInt8Kernels.cpp's repacked int8 2:4 weights.
+void clearSparseInt8KernelCaches();
+
 } // namespace qopt::rt
 
 #endif // QOPT_LIB_RUNTIME_GEMM_H

@@ -443,6 +443,8 @@ void qopt::rt::clearKernelCaches() {
     packedCache.clear();
   }
   clearQuantKernelCaches();
+  clearSparseKernelCaches();
+  clearSparseInt8KernelCaches();
 }
 
 // Addresses arrive as i64 (what the generated code computes); strides are
