@@ -402,8 +402,20 @@ struct ShrinkStructuredPass
       Value sliced =
           makeF32Constant(lb, loc, v, nt, layerName(layer) + ".chain.shrunk",
                           sliceUnits(*vals, ty.getShape(), dim, g, removed));
-      // Marked for the ONNX export, which maps only layers and reshapes.
-      sliced.getDefiningOp()->setAttr("qopt.shrunk", lb.getUnitAttr());
+      // How it was sliced, for the ONNX export: the axis counted from the
+      // end (ONNX broadcasts right-aligned), its old size, the kept indices.
+      SmallVector<int64_t> keptIdx;
+      for (int64_t i = 0; i < ty.getDimSize(dim); ++i)
+        if (!removed[size_t(i / g)])
+          keptIdx.push_back(i);
+      sliced.getDefiningOp()->setAttr(
+          "qopt.shrunk",
+          lb.getDictionaryAttr(
+              {lb.getNamedAttr("axis_from_end",
+                               lb.getI64IntegerAttr(ty.getRank() - 1 - dim)),
+               lb.getNamedAttr("size",
+                               lb.getI64IntegerAttr(ty.getDimSize(dim))),
+               lb.getNamedAttr("kept", lb.getDenseI64ArrayAttr(keptIdx))}));
       operand->set(sliced);
     }
     for (auto &[v, dim] : region.values)
