@@ -16,7 +16,8 @@
 // one vpdpbusd multiplies them with the 4 values: per 8 k and 16 columns,
 // one permute and one dot product per row of A (the dense kernel: two dot
 // products) on 0.625x the dense int8 bytes. Rows of A in register blocks
-// of 16 (AVX-512) / 4 (AVX2); threads split the panels.
+// of 16 (AVX-512) / 4 (AVX2); threads split the panels. More than 16 rows
+// of A: the dense int8 kernel on a dense copy of the weight (cached).
 //
 //===----------------------------------------------------------------------===//
 
@@ -37,6 +38,15 @@
 #if defined(__x86_64__)
 #include <immintrin.h>
 #endif
+
+extern "C" {
+void qopt_kernel_matmul_s8s8(int64_t, int64_t, int64_t, int64_t, int64_t,
+                             int64_t, int64_t, int64_t, int64_t, int64_t,
+                             int64_t, int64_t, int64_t);
+void qopt_kernel_matmul_u8s8(int64_t, int64_t, int64_t, int64_t, int64_t,
+                             int64_t, int64_t, int64_t, int64_t, int64_t,
+                             int64_t, int64_t, int64_t);
+}
 
 namespace {
 
@@ -247,6 +257,35 @@ const Kernel24I8 &kernel() {
 
 constexpr int64_t kParallelWork = 1 << 20;
 
+/// More rows of A than this run the dense int8 GEMM on a dense copy of the
+/// weight (unpacked once, cached): with many rows it reuses each packed
+/// weight panel across register tiles, and its two dot products per 8 k
+/// beat one permute and one dot product here.
+constexpr int64_t kMaxSparseRows = 16;
+
+std::map<std::array<int64_t, 4>, std::shared_ptr<const std::vector<int8_t>>>
+    denseCache;
+
+std::shared_ptr<const std::vector<int8_t>>
+denseWeight(const int8_t *values, const uint8_t *meta, int64_t n, int64_t k) {
+  std::array<int64_t, 4> key{reinterpret_cast<int64_t>(values),
+                             reinterpret_cast<int64_t>(meta), n, k};
+  std::lock_guard<std::mutex> lock(panelsMu);
+  auto &entry = denseCache[key];
+  if (!entry) {
+    auto w = std::make_shared<std::vector<int8_t>>(size_t(n * k), int8_t(0));
+    for (int64_t r = 0; r < n; ++r)
+      for (int64_t g = 0; g < k / 4; ++g) {
+        uint8_t nibble = uint8_t(meta[r * (k / 8) + g / 2] >> (4 * (g % 2)));
+        for (int s = 0; s < 2; ++s)
+          (*w)[size_t(r * k + 4 * g + ((nibble >> (2 * s)) & 3))] =
+              values[r * (k / 2) + 2 * g + s];
+      }
+    entry = std::move(w);
+  }
+  return entry;
+}
+
 void matmul24I8(int64_t m, int64_t n, int64_t k, const uint8_t *a, int64_t aM,
                 int64_t aK, bool aSigned, const int8_t *values,
                 const uint8_t *meta, int32_t *c, int64_t cM, int64_t cN) {
@@ -319,6 +358,7 @@ void matmul24I8(int64_t m, int64_t n, int64_t k, const uint8_t *a, int64_t aM,
 void qopt::rt::clearSparseInt8KernelCaches() {
   std::lock_guard<std::mutex> lock(panelsMu);
   panelsCache.clear();
+  denseCache.clear();
 }
 
 extern "C" {
