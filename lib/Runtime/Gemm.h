@@ -119,6 +119,9 @@ void clearSparseKernelCaches();
 /// Drops SparseInt8Kernels.cpp's repacked int8 2:4 weights.
 void clearSparseInt8KernelCaches();
 
+/// Drops CsrKernels.cpp's dense copies of CSR weights.
+void clearCsrKernelCaches();
+
 } // namespace qopt::rt
 
 #endif // QOPT_LIB_RUNTIME_GEMM_H

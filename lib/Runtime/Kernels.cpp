@@ -476,6 +476,7 @@ void qopt::rt::clearKernelCaches() {
   clearQuantKernelCaches();
   clearSparseKernelCaches();
   clearSparseInt8KernelCaches();
+  clearCsrKernelCaches();
 }
 
 // Addresses arrive as i64 (what the generated code computes); strides are

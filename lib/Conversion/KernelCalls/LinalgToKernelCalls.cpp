@@ -738,6 +738,48 @@ struct Sparse24MatmulToKernelCall : OpRewritePattern<linalg::GenericOp> {
   }
 };
 
+/// The weight-only int8 2:4 product (qopt_kernel_matmul_sparse24_w8): x
+/// [M, K/8, 8] f32, values [N, K/8, 4] i8, positions [N, K/8] i8, scales [N]
+/// f32, C [M, N] f32 accumulated into.
+struct Sparse24W8MatmulToKernelCall : OpRewritePattern<linalg::GenericOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(linalg::GenericOp op,
+                                PatternRewriter &rewriter) const override {
+    std::optional<StringRef> call = op.getLibraryCall();
+    if (!call || *call != "qopt_kernel_matmul_sparse24_w8" ||
+        !op.hasPureBufferSemantics() || op->getNumOperands() != 5)
+      return failure();
+    SmallVector<Value> operands(op->getOperands());
+    auto typeOf = [&](unsigned i) {
+      return cast<MemRefType>(operands[i].getType());
+    };
+    if (!typeOf(0).getElementType().isF32() ||
+        !typeOf(1).getElementType().isInteger(8) ||
+        !typeOf(2).getElementType().isInteger(8) ||
+        !typeOf(3).getElementType().isF32() ||
+        !typeOf(4).getElementType().isF32() ||
+        !typeOf(1).getLayout().isIdentity() ||
+        !typeOf(2).getLayout().isIdentity() ||
+        ShapedType::isDynamic(typeOf(1).getDimSize(1)))
+      return rewriter.notifyMatchFailure(op, "unexpected operands");
+    Location loc = op.getLoc();
+    KernelOperands ko(rewriter, loc, operands);
+    ArrayRef<Buffer> bufs = ko.bufs;
+    Value k = arith::ConstantIntOp::create(rewriter, loc,
+                                           typeOf(1).getDimSize(1) * 8, 64);
+    SmallVector<Value> args{ko.dim(0, 0),    ko.dim(4, 1),    k,
+                            bufs[0].address, ko.stride(0, 0), ko.stride(0, 2),
+                            bufs[1].address, bufs[2].address, bufs[3].address,
+                            ko.stride(3, 0), bufs[4].address, ko.stride(4, 0),
+                            ko.stride(4, 1)};
+    func::FuncOp kernel = declareKernel(rewriter, op, *call, args.size());
+    func::CallOp::create(rewriter, loc, kernel, args);
+    rewriter.eraseOp(op);
+    return success();
+  }
+};
+
 /// The CSR product qopt.linear's lowering tags (qopt_kernel_matmul_csr_f32):
 /// operands begin [N] i32, end [N] i32, a window [L] (the loop range) and
 /// C [M, N] f32; the body loads x [M, K] f32, the column indices [nnz] i16
@@ -888,6 +930,7 @@ void mlir::qopt::populateLinalgToKernelCallsPatterns(
   patterns.add<TernaryMatmulToKernelCall>(patterns.getContext());
   patterns.add<Sparse24MatmulToKernelCall>(patterns.getContext());
   patterns.add<CsrMatmulToKernelCall>(patterns.getContext());
+  patterns.add<Sparse24W8MatmulToKernelCall>(patterns.getContext());
   patterns.add<Conv1DToKernelCall>(patterns.getContext());
   patterns.add<RowAbsMaxToKernelCall>(patterns.getContext());
   patterns.add<GroupedConvToKernelCall>(patterns.getContext());

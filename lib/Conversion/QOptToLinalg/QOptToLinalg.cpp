@@ -836,6 +836,57 @@ Value sparseIntegerMatmul(OpBuilder &b, Location loc, Operation *layer,
   return mm.getResult(0);
 }
 
+/// A weight-only int8 qopt.qlinear with qopt-prune's 2:4 pattern and a
+/// constant weight that packs: acc + x · (w · scale[n]) over the compressed
+/// int8 values and positions, tagged for qopt_kernel_matmul_sparse24_w8; a
+/// null Value otherwise.
+Value sparseWeightOnlyMatmul(OpBuilder &b, Location loc, Operation *layer,
+                             Value x, Value w, Value ws, Value bias,
+                             RankedTensorType accTy) {
+  auto sparsity =
+      layer->getAttrOfType<SparsityAttr>(SparsityAttr::getAttrName());
+  if (!sparsity || sparsity.getGranularity() != SparsityGranularity::NM ||
+      sparsity.getN() != 2 || sparsity.getM() != 4)
+    return {};
+  auto wTy = cast<RankedTensorType>(w.getType());
+  if (!wTy.hasStaticShape() || !wTy.getElementType().isInteger(8) ||
+      cast<RankedTensorType>(ws.getType()).getRank() != 1)
+    return {};
+  int64_t n = wTy.getDimSize(0), k = wTy.getDimSize(1);
+  std::optional<SmallVector<int8_t>> ints = constantInts(w);
+  std::vector<int8_t> values;
+  std::vector<uint8_t> meta;
+  if (!ints || !::qopt::pack24(ints->data(), n, k, values, meta))
+    return {};
+  MLIRContext *ctx = b.getContext();
+  Type f32 = b.getF32Type();
+  auto [vals, metaC] =
+      sparse24Constants(b, loc, layer, b.getI8Type(), n, k,
+                        ArrayRef<int8_t>(values), ArrayRef<uint8_t>(meta));
+  auto xTy = cast<RankedTensorType>(x.getType());
+  auto x8Ty = RankedTensorType::get({xTy.getDimSize(0), k / 8, 8}, f32);
+  Value x8 = tensor::ExpandShapeOp::create(
+      b, loc, x8Ty, x, ArrayRef<ReassociationIndices>{{0}, {1, 2}},
+      ArrayRef<OpFoldResult>{tensor::getMixedSize(b, loc, x, 0),
+                             b.getIndexAttr(k / 8), b.getIndexAttr(8)});
+  Value acc = biasOrZeros(b, loc, bias, x, accTy);
+  auto mm = linalg::GenericOp::create(
+      b, loc, accTy, ValueRange{x8, vals, metaC, ws}, ValueRange{acc},
+      ArrayRef<AffineMap>{mapOf(ctx, 5, {0, 2, 4}), mapOf(ctx, 5, {1, 2, 3}),
+                          mapOf(ctx, 5, {1, 2}), mapOf(ctx, 5, {1}),
+                          mapOf(ctx, 5, {0, 1})},
+      iteratorsOf(2, 3), [&](OpBuilder &nb, Location l, ValueRange args) {
+        Value wf = arith::SIToFPOp::create(nb, l, f32, args[1]);
+        Value deq = arith::MulFOp::create(nb, l, wf, args[3]);
+        Value term = sparse24Term(nb, l, args[2],
+                                  arith::MulFOp::create(nb, l, args[0], deq));
+        linalg::YieldOp::create(
+            nb, l, arith::AddFOp::create(nb, l, args[4], term).getResult());
+      });
+  mm.setLibraryCallAttr(b.getStringAttr("qopt_kernel_matmul_sparse24_w8"));
+  return mm.getResult(0);
+}
+
 struct QLinearLowering : OpConversionPattern<QLinearOp> {
   using OpConversionPattern::OpConversionPattern;
   LogicalResult
@@ -855,7 +906,12 @@ struct QLinearLowering : OpConversionPattern<QLinearOp> {
     Value y;
 
     if (act == ActivationMode::None &&
-        op.getWeightFormat() == WeightFormat::Int8) {
+        op.getWeightFormat() == WeightFormat::Int8 &&
+        (y = sparseWeightOnlyMatmul(rewriter, loc, op, x, w, ws, bias,
+                                    accTy))) {
+      // Weight-only int8 2:4: compressed values and positions.
+    } else if (act == ActivationMode::None &&
+               op.getWeightFormat() == WeightFormat::Int8) {
       // Weight-only int8: acc + x * (w * scale[n]).
       Value acc = biasOrZeros(rewriter, loc, bias, x, accTy);
       auto mm = linalg::GenericOp::create(
