@@ -210,6 +210,18 @@ def norm_model(kind, shape, opset=17):
     elif kind == "rms":
         nodes = [helper.make_node("RMSNormalization", ["x", "g"], ["output"],
                                   axis=-1, epsilon=1e-6)]
+    elif kind == "rsqrt_rms":
+        # HF Llama: hidden * torch.rsqrt(pow(2).mean(-1) + eps) * weight.
+        two = numpy_helper.from_array(np.float32(2.0), "two")
+        nodes = [helper.make_node("Pow", ["x", "two"], ["p"]),
+                 helper.make_node("ReduceMean", ["p"], ["v"], axes=[-1],
+                                  keepdims=1),
+                 helper.make_node("Add", ["v", "eps"], ["a"]),
+                 helper.make_node("Sqrt", ["a"], ["s"]),
+                 helper.make_node("Reciprocal", ["s"], ["r"]),
+                 helper.make_node("Mul", ["x", "r"], ["n"]),
+                 helper.make_node("Mul", ["n", "g"], ["output"])]
+        inits += [eps, two]
     elif kind == "decomposed_ln":
         # torch before LayerNormalization: ReduceMean, Sub, Pow 2,
         # ReduceMean, Add eps, Sqrt, Div, Mul gamma, Add beta.
@@ -249,6 +261,7 @@ def norm_model(kind, shape, opset=17):
     ("decomposed_rms", [3, 7, 1000], 17),
     ("rms", [4, 9, 64], 23),
     ("decomposed_ln", [2, 33, 768], 17),
+    ("rsqrt_rms", [1, 19, 512], 17),
 ])
 def test_norm(build_dir, tmp_path, kind, shape, opset):
     if opset >= 23 and not ort_has_opset(23):

@@ -246,6 +246,14 @@ std::optional<NormMatch> matchImportedNorm(linalg::GenericOp out) {
   return m;
 }
 
+/// `v` has one use besides tensor.dim ops (dynamic shapes read sizes from
+/// the statistics; canonicalization folds those to the input's sizes).
+bool usedOnce(Value v) {
+  return llvm::count_if(v.getUsers(), [](Operation *u) {
+           return !isa<tensor::DimOp>(u);
+         }) == 1;
+}
+
 /// `op` = a (op) p or p (op) a, a of identity map and p a parameter read
 /// along the last dim (OpT: mulf or addf): a's operand index, p's dim.
 template <typename OpT>
@@ -269,12 +277,12 @@ std::optional<std::pair<unsigned, int64_t>> withParam(linalg::GenericOp op,
 std::optional<std::pair<linalg::GenericOp, linalg::GenericOp>>
 matchExpandedMean(Value v, Value of, int64_t n) {
   auto expand = v.getDefiningOp<tensor::ExpandShapeOp>();
-  if (!expand || !v.hasOneUse())
+  if (!expand || !usedOnce(v))
     return std::nullopt;
   Value mean = expand.getSrc();
   auto meanOp = mean.getDefiningOp<linalg::GenericOp>();
   Value sum = matchMeanOf(meanOp, n);
-  if (!sum || !mean.hasOneUse() || !sum.hasOneUse())
+  if (!sum || !usedOnce(mean) || !usedOnce(sum))
     return std::nullopt;
   auto sumOp = sum.getDefiningOp<linalg::GenericOp>();
   if (!sumOp || sumOp.getNumDpsInputs() != 1 || sumOp.getDpsInputs()[0] != of ||
@@ -286,7 +294,8 @@ matchExpandedMean(Value v, Value of, int64_t n) {
 /// The RMS norm and LayerNorm torch exports decomposed:
 ///   RMS: x / sqrt(mean(x * x) + eps) * gamma (+ beta)
 ///   LN:  d = x - mean(x); d / sqrt(mean(d * d) + eps) * gamma (+ beta)
-/// (x * x as Mul(x, x) or Pow(x, 2), mean as ReduceMean with keepdims).
+/// (x * x as Mul(x, x) or Pow(x, 2), mean as ReduceMean with keepdims;
+/// the division also as a product with Reciprocal(Sqrt(...))).
 std::optional<NormMatch> matchDecomposedNorm(linalg::GenericOp out) {
   if (!out || !out.hasPureTensorSemantics())
     return std::nullopt;
@@ -302,9 +311,9 @@ std::optional<NormMatch> matchDecomposedNorm(linalg::GenericOp out) {
     m.betaDim = add->second;
     Value in = out.getDpsInputs()[add->first];
     mulOp = in.getDefiningOp<linalg::GenericOp>();
-    if (!in.hasOneUse())
+    if (!usedOnce(in))
       return std::nullopt;
-  } else if (out->getResult(0).hasOneUse()) {
+  } else if (usedOnce(out->getResult(0))) {
     auto user =
         dyn_cast<linalg::GenericOp>(*out->getResult(0).getUsers().begin());
     if (withParam<arith::AddFOp>(user, rank))
@@ -317,14 +326,24 @@ std::optional<NormMatch> matchDecomposedNorm(linalg::GenericOp out) {
   m.gammaDim = mul->second;
   Value q = mulOp.getDpsInputs()[mul->first];
   auto divOp = q.getDefiningOp<linalg::GenericOp>();
-  if (!q.hasOneUse() || !elementwise(divOp, rank) ||
+  if (!usedOnce(q) || !elementwise(divOp, rank) ||
       divOp.getNumDpsInputs() != 2 ||
       divOp.getBlock()->getOperations().size() != 2)
     return std::nullopt;
+  // num / r, or num * r' with r' = 1 / r (Reciprocal: HF Llama's
+  // `x * torch.rsqrt(var + eps)`).
   auto div = yielded(divOp).getDefiningOp<arith::DivFOp>();
   SmallVector<AffineMap> dm = divOp.getIndexingMapsArray();
-  if (!div || div.getLhs() != arg(divOp, 0) || div.getRhs() != arg(divOp, 1) ||
-      !dm[0].isIdentity())
+  bool reciprocal = false;
+  if (!div) {
+    Value other = otherOperand<arith::MulFOp>(yielded(divOp), arg(divOp, 0));
+    if (other != arg(divOp, 1))
+      return std::nullopt;
+    reciprocal = true;
+  } else if (div.getLhs() != arg(divOp, 0) || div.getRhs() != arg(divOp, 1)) {
+    return std::nullopt;
+  }
+  if (!dm[0].isIdentity())
     return std::nullopt;
   // Row statistics [..., 1] read as (d0, ..., 0).
   SmallVector<AffineExpr> rowZero;
@@ -360,8 +379,23 @@ std::optional<NormMatch> matchDecomposedNorm(linalg::GenericOp out) {
   m.x = x;
   // r = sqrt(a), a = e + eps, e = expand(mean(num * num)).
   Value r = divOp.getDpsInputs()[1];
+  linalg::GenericOp recipOp;
+  if (reciprocal) {
+    recipOp = r.getDefiningOp<linalg::GenericOp>();
+    auto one = recipOp && elementwise(recipOp, rank) &&
+                       recipOp.getNumDpsInputs() == 1 &&
+                       recipOp.getIndexingMapsArray()[0].isIdentity()
+                   ? yielded(recipOp).getDefiningOp<arith::DivFOp>()
+                   : nullptr;
+    std::optional<float> c =
+        one ? scalarConstantIn(recipOp, one.getLhs()) : std::nullopt;
+    if (!one || !usedOnce(r) || one.getRhs() != arg(recipOp, 0) || !c ||
+        *c != 1.0f)
+      return std::nullopt;
+    r = recipOp.getDpsInputs()[0];
+  }
   auto sqrtOp = r.getDefiningOp<linalg::GenericOp>();
-  if (!r.hasOneUse() || !elementwise(sqrtOp, rank) ||
+  if (!usedOnce(r) || !elementwise(sqrtOp, rank) ||
       sqrtOp.getNumDpsInputs() != 1 ||
       !sqrtOp.getIndexingMapsArray()[0].isIdentity())
     return std::nullopt;
@@ -371,7 +405,7 @@ std::optional<NormMatch> matchDecomposedNorm(linalg::GenericOp out) {
     return std::nullopt;
   Value a = sqrtOp.getDpsInputs()[0];
   auto addOp = a.getDefiningOp<linalg::GenericOp>();
-  if (!a.hasOneUse() || !elementwise(addOp, rank) ||
+  if (!usedOnce(a) || !elementwise(addOp, rank) ||
       addOp.getBlock()->getOperations().size() != 2)
     return std::nullopt;
   std::optional<float> eps;
@@ -394,7 +428,7 @@ std::optional<NormMatch> matchDecomposedNorm(linalg::GenericOp out) {
   Value sq =
       sqOp && sqOp.getNumDpsInputs() == 1 ? sqOp.getDpsInputs()[0] : Value();
   auto stats = sq ? matchExpandedMean(e, sq, n) : std::nullopt;
-  if (!stats || !sq.hasOneUse())
+  if (!stats || !usedOnce(sq))
     return std::nullopt;
   // num * num: Mul(num, num) or Pow(num, 2).
   auto sqGen = sq.getDefiningOp<linalg::GenericOp>();
@@ -412,8 +446,10 @@ std::optional<NormMatch> matchDecomposedNorm(linalg::GenericOp out) {
   m.chain = {out};
   if (mulOp != out)
     m.chain.push_back(mulOp);
-  m.chain.append(
-      {divOp, sqrtOp, addOp, expand, stats->first, stats->second, sqGen});
+  m.chain.push_back(divOp);
+  if (recipOp)
+    m.chain.push_back(recipOp);
+  m.chain.append({sqrtOp, addOp, expand, stats->first, stats->second, sqGen});
   if (subOp) {
     if (!onlyUsedBy(num, {divOp, sqGen}))
       return std::nullopt;
@@ -421,9 +457,9 @@ std::optional<NormMatch> matchDecomposedNorm(linalg::GenericOp out) {
         {subOp, centre->first.getOperation(), centre->second.getOperation()});
     // The mean's expand_shape.
     m.chain.push_back(subOp.getDpsInputs()[1].getDefiningOp());
-    m.mode = 3;
+    m.mode = reciprocal ? 0 : 3;
   } else {
-    m.mode = 1;
+    m.mode = reciprocal ? 2 : 1;
   }
   return m;
 }
