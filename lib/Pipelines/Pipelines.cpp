@@ -33,7 +33,8 @@ using namespace mlir;
 /// deallocation.
 static void addGraphToBufferPasses(OpPassManager &pm, bool fuseElementwise,
                                    bool approximateMath, bool runtimeErrors,
-                                   bool runtimeChecks = true) {
+                                   bool runtimeChecks = true,
+                                   bool fusedKernels = false) {
   using namespace mlir::qopt;
   pm.addPass(createInlineScalarResourcesPass());
   // In artifacts (run by our runtime), the importer's run-time checks
@@ -50,6 +51,12 @@ static void addGraphToBufferPasses(OpPassManager &pm, bool fuseElementwise,
   pm.addNestedPass<func::FuncOp>(createConvertElementwiseToLinalgPass());
   pm.addPass(createDecomposeAggregatesPass());
   pm.addPass(createCanonicalizerPass());
+  // Attention chains and norms as runtime kernel calls (with the kernel
+  // calls), matched before element-wise fusion reshapes them.
+  if (fusedKernels) {
+    pm.addNestedPass<func::FuncOp>(createFuseAttentionPass());
+    pm.addNestedPass<func::FuncOp>(createFuseNormsPass());
+  }
   pm.addPass(quant::createStripFuncQuantTypes());
   if (fuseElementwise)
     pm.addNestedPass<func::FuncOp>(createFuseElementwisePass());
@@ -92,7 +99,8 @@ void mlir::qopt::buildCPUPipeline(OpPassManager &pm,
   // vector math; what stays a loop is approximated then.
   addGraphToBufferPasses(pm, options.fuseElementwise,
                          options.approximateMath && !options.kernelCalls,
-                         options.artifact, options.runtimeChecks);
+                         options.artifact, options.runtimeChecks,
+                         options.kernelCalls);
   if (options.kernelCalls) {
     pm.addPass(createConvertLinalgToKernelCallsPass());
     if (options.approximateMath)

@@ -113,6 +113,15 @@ int64_t gemmPanelWidth();
 /// Drops QuantKernels.cpp's packed int8 weights.
 void clearQuantKernelCaches();
 
+/// Drops SparseKernels.cpp's repacked sparse weights.
+void clearSparseKernelCaches();
+
+/// Drops SparseInt8Kernels.cpp's repacked int8 2:4 weights.
+void clearSparseInt8KernelCaches();
+
+/// Drops CsrKernels.cpp's dense copies of CSR weights.
+void clearCsrKernelCaches();
+
 } // namespace qopt::rt
 
 #endif // QOPT_LIB_RUNTIME_GEMM_H

@@ -474,6 +474,9 @@ void qopt::rt::clearKernelCaches() {
     packedCache.clear();
   }
   clearQuantKernelCaches();
+  clearSparseKernelCaches();
+  clearSparseInt8KernelCaches();
+  clearCsrKernelCaches();
 }
 
 // Addresses arrive as i64 (what the generated code computes); strides are
