@@ -173,9 +173,8 @@ struct PlanMemoryPass : mlir::qopt::impl::PlanMemoryPassBase<PlanMemoryPass> {
       // then sees distinct underlying objects (as separate mallocs would
       // be) instead of constant offsets into one, and its dependence
       // analysis does not pair accesses of different buffers by distance.
-      uint64_t bytes = uint64_t(
-          cast<MemRefType>(life.alloc.getType()).getNumElements() *
-          cast<MemRefType>(life.alloc.getType()).getElementTypeBitWidth() / 8);
+      // The size the plan placed (index and i1 elements included).
+      uint64_t bytes = staticBytes(life.alloc.getType());
       Value slice = sliceOf(b, life.alloc.getLoc(), arenaPtr, offset, bytes);
       Value shift = arith::ConstantIndexOp::create(b, life.alloc.getLoc(), 0);
       Value view =

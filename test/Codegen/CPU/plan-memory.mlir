@@ -127,3 +127,21 @@ func.func @nested(%x: memref<16xf32>, %cond: i1) {
 func.func @qopt_rt_arena(%n: i64) {
   return
 }
+
+// -----
+
+// Index elements take 8 bytes, i1 one: the slices have the planned sizes.
+// CHECK-LABEL: func.func @index_and_i1
+// CHECK: memref.view %{{.*}}[%{{.*}}][] : memref<128xi8> to memref<16xindex>
+// CHECK: memref.view %{{.*}}[%{{.*}}][] : memref<16xi8> to memref<16xi1>
+func.func @index_and_i1(%x: memref<16xindex>, %y: memref<16xi1>) {
+  %a = memref.alloc() : memref<16xindex>
+  memref.copy %x, %a : memref<16xindex> to memref<16xindex>
+  %b = memref.alloc() : memref<16xi1>
+  memref.copy %y, %b : memref<16xi1> to memref<16xi1>
+  memref.copy %a, %x : memref<16xindex> to memref<16xindex>
+  memref.copy %b, %y : memref<16xi1> to memref<16xi1>
+  memref.dealloc %a : memref<16xindex>
+  memref.dealloc %b : memref<16xi1>
+  return
+}
