@@ -54,6 +54,10 @@ CONFIGS = {
                  pre_norm=False),
     "vit": dict(norm="ln", mlp="gelu", inter=1024, qkv_bias=True, bias=True,
                 pre_norm=True),
+    # GPT-2: pre-LayerNorm, tanh GELU with Pow(x, 3) as transformers exports
+    # its NewGELUActivation.
+    "gpt2": dict(norm="ln", mlp="gelu_tanh", inter=1024, qkv_bias=True,
+                 bias=True, pre_norm=True),
 }
 
 
@@ -129,6 +133,15 @@ class Graph:
             h = self.op("Mul", [self.op("Mul", [g, self.op("Sigmoid", [g])]), u])
             return self.linear(h, inter, HIDDEN, f"{path}.down_proj", False)
         h = self.linear(x, HIDDEN, inter, f"{path}.fc1", True)
+        if cfg["mlp"] == "gelu_tanh":
+            cube = self.op("Pow", [h, self.const(np.float32(3))])
+            inner = self.op("Add", [h, self.op("Mul", [
+                self.const(np.float32(0.044715)), cube])])
+            t = self.op("Tanh", [self.op("Mul", [
+                self.const(np.float32(np.sqrt(2 / np.pi))), inner])])
+            h = self.op("Mul", [self.op("Mul", [self.const(np.float32(0.5)), h]),
+                                self.op("Add", [self.const(np.float32(1)), t])])
+            return self.linear(h, inter, HIDDEN, f"{path}.fc2", True)
         erf = self.op("Erf", [self.op("Div", [h, self.const(np.float32(np.sqrt(2)))])])
         h = self.op("Mul", [self.op("Mul", [h, self.const(np.float32(0.5))]),
                             self.op("Add", [erf, self.const(np.float32(1))])])

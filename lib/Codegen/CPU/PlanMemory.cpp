@@ -164,15 +164,22 @@ struct PlanMemoryPass : mlir::qopt::impl::PlanMemoryPassBase<PlanMemoryPass> {
     OpBuilder b(func.getContext());
     Location loc = func.getLoc();
     b.setInsertionPointToStart(&block);
-    Value arena =
-        createArena(b, loc, func->getParentOfType<ModuleOp>(), plan.arenaBytes);
+    Value arenaPtr;
+    createArena(b, loc, func->getParentOfType<ModuleOp>(), plan.arenaBytes,
+                &arenaPtr);
     for (auto [life, offset] : llvm::zip(planned, plan.offsets)) {
       b.setInsertionPoint(life.alloc);
-      Value shift = arith::ConstantIndexOp::create(b, life.alloc.getLoc(),
-                                                   int64_t(offset));
+      // Each buffer's own pointer, arena + offset through an integer: LLVM
+      // then sees distinct underlying objects (as separate mallocs would
+      // be) instead of constant offsets into one, and its dependence
+      // analysis does not pair accesses of different buffers by distance.
+      // The size the plan placed (index and i1 elements included).
+      uint64_t bytes = staticBytes(life.alloc.getType());
+      Value slice = sliceOf(b, life.alloc.getLoc(), arenaPtr, offset, bytes);
+      Value shift = arith::ConstantIndexOp::create(b, life.alloc.getLoc(), 0);
       Value view =
           memref::ViewOp::create(b, life.alloc.getLoc(), life.alloc.getType(),
-                                 arena, shift, ValueRange{});
+                                 slice, shift, ValueRange{});
       life.alloc.getResult().replaceAllUsesWith(view);
       for (memref::DeallocOp d : life.deallocs)
         d.erase();
@@ -185,8 +192,38 @@ struct PlanMemoryPass : mlir::qopt::impl::PlanMemoryPassBase<PlanMemoryPass> {
   /// `memref<bytes x i8>` over the block qopt_rt_arena(bytes) returns: a
   /// descriptor built in the LLVM dialect, cast to the memref type (the
   /// memref-to-LLVM conversion folds the cast away).
-  Value createArena(OpBuilder &b, Location loc, ModuleOp module,
-                    uint64_t bytes) {
+  /// `memref<bytes x i8>` at `arena + offset`, the pointer made through
+  /// ptrtoint / add / inttoptr.
+  Value sliceOf(OpBuilder &b, Location loc, Value arena, uint64_t offset,
+                uint64_t bytes) {
+    MLIRContext *ctx = b.getContext();
+    auto ptrTy = LLVM::LLVMPointerType::get(ctx);
+    auto i64 = b.getI64Type();
+    Value base = LLVM::PtrToIntOp::create(b, loc, i64, arena);
+    Value addr = LLVM::AddOp::create(
+        b, loc, base, LLVM::ConstantOp::create(b, loc, i64, int64_t(offset)));
+    Value ptr = LLVM::IntToPtrOp::create(b, loc, ptrTy, addr);
+    auto arrTy = LLVM::LLVMArrayType::get(i64, 1);
+    auto descTy = LLVM::LLVMStructType::getLiteral(
+        ctx, {ptrTy, ptrTy, i64, arrTy, arrTy});
+    Value desc = LLVM::PoisonOp::create(b, loc, descTy);
+    Value zero = LLVM::ConstantOp::create(b, loc, i64, int64_t(0));
+    Value one = LLVM::ConstantOp::create(b, loc, i64, int64_t(1));
+    Value size = LLVM::ConstantOp::create(b, loc, i64, int64_t(bytes));
+    desc = LLVM::InsertValueOp::create(b, loc, desc, ptr, ArrayRef<int64_t>{0});
+    desc = LLVM::InsertValueOp::create(b, loc, desc, ptr, ArrayRef<int64_t>{1});
+    desc =
+        LLVM::InsertValueOp::create(b, loc, desc, zero, ArrayRef<int64_t>{2});
+    desc = LLVM::InsertValueOp::create(b, loc, desc, size,
+                                       ArrayRef<int64_t>{3, 0});
+    desc =
+        LLVM::InsertValueOp::create(b, loc, desc, one, ArrayRef<int64_t>{4, 0});
+    auto type = MemRefType::get({int64_t(bytes)}, b.getI8Type());
+    return UnrealizedConversionCastOp::create(b, loc, type, desc).getResult(0);
+  }
+
+  Value createArena(OpBuilder &b, Location loc, ModuleOp module, uint64_t bytes,
+                    Value *rawPtr = nullptr) {
     MLIRContext *ctx = b.getContext();
     auto ptrTy = LLVM::LLVMPointerType::get(ctx);
     auto i64 = b.getI64Type();
@@ -199,6 +236,8 @@ struct PlanMemoryPass : mlir::qopt::impl::PlanMemoryPassBase<PlanMemoryPass> {
     }
     Value size = LLVM::ConstantOp::create(b, loc, i64, int64_t(bytes));
     Value ptr = LLVM::CallOp::create(b, loc, fn, ValueRange{size}).getResult();
+    if (rawPtr)
+      *rawPtr = ptr;
     auto arrTy = LLVM::LLVMArrayType::get(i64, 1);
     auto descTy = LLVM::LLVMStructType::getLiteral(
         ctx, {ptrTy, ptrTy, i64, arrTy, arrTy});

@@ -9,14 +9,21 @@
 // CHECK-SAME: qopt.arena_bytes = 8192 : i64, qopt.planned_bytes = 12288 : i64
 // CHECK: %[[SIZE:.*]] = llvm.mlir.constant(8192 : i64) : i64
 // CHECK: %[[PTR:.*]] = llvm.call @qopt_rt_arena(%[[SIZE]])
-// CHECK: %[[ARENA:.*]] = builtin.unrealized_conversion_cast %{{.*}} : !llvm.struct<(ptr, ptr, i64, array<1 x i64>, array<1 x i64>)> to memref<8192xi8>
-// CHECK: %[[OA:.*]] = arith.constant [[OFFA:[0-9]+]] : index
-// CHECK: %[[A:.*]] = memref.view %[[ARENA]][%[[OA]]][] : memref<8192xi8> to memref<1024xf32>
-// CHECK: %[[OB:.*]] = arith.constant [[OFFB:[0-9]+]] : index
-// CHECK: %[[B:.*]] = memref.view %[[ARENA]][%[[OB]]][] : memref<8192xi8> to memref<1024xf32>
+// Each buffer's pointer is arena + offset through an integer (distinct
+// underlying objects for LLVM), its own memref<bytes x i8> viewed at 0.
+// CHECK: %[[INTA:.*]] = llvm.ptrtoint %[[PTR]] : !llvm.ptr to i64
+// CHECK: %[[OA:.*]] = llvm.mlir.constant([[OFFA:[0-9]+]] : i64) : i64
+// CHECK: %[[ADDRA:.*]] = llvm.add %[[INTA]], %[[OA]] : i64
+// CHECK: llvm.inttoptr %[[ADDRA]] : i64 to !llvm.ptr
+// CHECK: %[[SA:.*]] = builtin.unrealized_conversion_cast %{{.*}} : !llvm.struct<(ptr, ptr, i64, array<1 x i64>, array<1 x i64>)> to memref<4096xi8>
+// CHECK: %[[A:.*]] = memref.view %[[SA]][%{{.*}}][] : memref<4096xi8> to memref<1024xf32>
+// CHECK: llvm.mlir.constant([[OFFB:[0-9]+]] : i64) : i64
+// CHECK: %[[SB:.*]] = builtin.unrealized_conversion_cast {{.*}} to memref<4096xi8>
+// CHECK: %[[B:.*]] = memref.view %[[SB]][%{{.*}}][] : memref<4096xi8> to memref<1024xf32>
 // CHECK: memref.copy %[[A]], %[[B]]
-// CHECK: %[[OC:.*]] = arith.constant [[OFFA]] : index
-// CHECK: %[[C:.*]] = memref.view %[[ARENA]][%[[OC]]][] : memref<8192xi8> to memref<1024xf32>
+// CHECK: llvm.mlir.constant([[OFFA]] : i64) : i64
+// CHECK: %[[SC:.*]] = builtin.unrealized_conversion_cast {{.*}} to memref<4096xi8>
+// CHECK: %[[C:.*]] = memref.view %[[SC]][%{{.*}}][] : memref<4096xi8> to memref<1024xf32>
 // CHECK: memref.copy %[[B]], %[[C]]
 // CHECK: %[[R:.*]] = memref.alloc() {alignment = 64 : i64} : memref<1024xf32>
 // CHECK: memref.copy %[[C]], %[[R]]
@@ -44,8 +51,10 @@ func.func @chain(%x: memref<1024xf32>) -> memref<1024xf32> {
 // too, so %a and %b (alive together) never share bytes.
 // CHECK-LABEL: func.func @aliases
 // CHECK-SAME: qopt.arena_bytes = 1536 : i64
-// CHECK: memref.view %{{.*}}[%[[OA:.*]]][] : memref<1536xi8> to memref<256xf32>
-// CHECK: memref.view %{{.*}}[%[[OB:.*]]][] : memref<1536xi8> to memref<128xf32>
+// CHECK: llvm.mlir.constant([[OA:[0-9]+]] : i64) : i64
+// CHECK: memref.view %{{.*}}[%{{.*}}][] : memref<1024xi8> to memref<256xf32>
+// CHECK: llvm.mlir.constant([[OB:[0-9]+]] : i64) : i64
+// CHECK: memref.view %{{.*}}[%{{.*}}][] : memref<512xi8> to memref<128xf32>
 // CHECK: call @kernel
 func.func private @kernel(i64)
 func.func @aliases(%x: memref<256xf32>, %y: memref<128xf32>) {
@@ -116,5 +125,23 @@ func.func @nested(%x: memref<16xf32>, %cond: i1) {
 
 // expected-error @below {{qopt-plan-memory: @qopt_rt_arena is defined already}}
 func.func @qopt_rt_arena(%n: i64) {
+  return
+}
+
+// -----
+
+// Index elements take 8 bytes, i1 one: the slices have the planned sizes.
+// CHECK-LABEL: func.func @index_and_i1
+// CHECK: memref.view %{{.*}}[%{{.*}}][] : memref<128xi8> to memref<16xindex>
+// CHECK: memref.view %{{.*}}[%{{.*}}][] : memref<16xi8> to memref<16xi1>
+func.func @index_and_i1(%x: memref<16xindex>, %y: memref<16xi1>) {
+  %a = memref.alloc() : memref<16xindex>
+  memref.copy %x, %a : memref<16xindex> to memref<16xindex>
+  %b = memref.alloc() : memref<16xi1>
+  memref.copy %y, %b : memref<16xi1> to memref<16xi1>
+  memref.copy %a, %x : memref<16xindex> to memref<16xindex>
+  memref.copy %b, %y : memref<16xi1> to memref<16xi1>
+  memref.dealloc %a : memref<16xindex>
+  memref.dealloc %b : memref<16xi1>
   return
 }
