@@ -22,7 +22,8 @@
 //     bits 0-15 and row g + 8 in bits 16-31, a nibble a group (group 4h in
 //     the lowest), each nibble the group's two positions (first in bits
 //     0-1) exactly as Sparse24.h stores them, so a nibble pair is a
-//     little-endian u16 of `meta`.
+//     little-endian u16 of `meta`. (The int8 kernels below need the other
+//     order: each lane one row's 8 groups.)
 //
 // Rows past N and k past K are zeros with positions (0, 1). x is staged
 // in shared memory (BT tokens x 64 k a step, cp.async, two stages) and
