@@ -215,12 +215,7 @@ std::string packedFor(SModule *m, const float *values, const uint8_t *meta,
        *wlo = reinterpret_cast<void *>(p.wlo),
        *tm = reinterpret_cast<void *>(p.meta);
   void *args[] = {&values, &meta, &in, &ik, &ikp, &imode, &w, &wlo, &tm};
-  // QOPT_CUDA_SP24_I8_META=1: the int8 metadata in the other order the
-  // PTX figures allow (a layout check on a device).
-  int metaRows = std::getenv("QOPT_CUDA_SP24_I8_META")
-                     ? std::atoi(std::getenv("QOPT_CUDA_SP24_I8_META"))
-                     : 0;
-  void *argsI8[] = {&values, &meta, &in, &ik, &ikp, &w, &tm, &metaRows};
+  void *argsI8[] = {&values, &meta, &in, &ik, &ikp, &w, &tm};
   const int64_t threads = tiles * (kp / 64) * 32;
   const unsigned blocks =
       unsigned(std::min<int64_t>((threads + 255) / 256, 65535));

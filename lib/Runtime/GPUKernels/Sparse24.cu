@@ -22,7 +22,8 @@
 //     bits 0-15 and row g + 8 in bits 16-31, a nibble a group (group 4h in
 //     the lowest), each nibble the group's two positions (first in bits
 //     0-1) exactly as Sparse24.h stores them, so a nibble pair is a
-//     little-endian u16 of `meta`.
+//     little-endian u16 of `meta`. (The int8 kernels below need the other
+//     order: each lane one row's 8 groups.)
 //
 // Rows past N and k past K are zeros with positions (0, 1). x is staged
 // in shared memory (BT tokens x 64 k a step, cp.async, two stages) and
@@ -493,10 +494,13 @@ extern "C" __global__ void __launch_bounds__(256)
 
 namespace {
 
-/// GPUKernels/Sparse24.cu's int8 launch: x [M, kp] int8 (or uint8) row
-/// stride kp, the tiled weight (one uint4 a lane a step: the four values
-/// of groups 2t, 2t + 1 of rows g and g + 8, first chunk then second), the
-/// tiled metadata (as the f16 kernels'), C int32.
+/// The int8 launch: x [M, kp] int8 (or uint8) row stride kp, the tiled
+/// weight (one uint4 a lane a step: the four stored values of groups 2t,
+/// 2t + 1 of rows g and g + 8 of the step's first chunk, then of its
+/// second), the tiled metadata (a u32 a lane a step; lanes t = 0, 1 the
+/// first chunk with selector 0, t = 2, 3 the second with selector 1; lane
+/// t % 2 == 0 all 8 groups of row g, t % 2 == 1 of row g + 8 — not the f16
+/// kernels' order, which fails the int8 tests on the H200), C int32.
 struct IParams {
   const int8_t *x;
   const uint4 *w;
@@ -633,7 +637,7 @@ extern "C" __device__ const int qopt_sp24_i8_smem[2] = {4 * 8 * kI8Lds,
 /// lane).
 extern "C" __global__ void __launch_bounds__(256)
     qopt_sp24_pack_i8(const int8_t *values, const uint8_t *meta, int n, int k,
-                      int kp, uint4 *w, uint32_t *tmeta, int metaRows) {
+                      int kp, uint4 *w, uint32_t *tmeta) {
   const int steps = kp / kStep, tiles = (n + 15) / 16;
   const long long total = (long long)tiles * steps * 32;
   for (long long id = blockIdx.x * (long long)blockDim.x + threadIdx.x;
@@ -661,16 +665,11 @@ extern "C" __global__ void __launch_bounds__(256)
     w[id] = make_uint4(word(row0, c0), word(row8, c0), word(row0, c1),
                        word(row8, c1));
     const int chunk = step * 2 + (t >> 1), h = t & 1;
+    // mma.sp's int8 metadata order (unlike the f16 one): lane t = 2c + h
+    // holds all 8 groups of chunk c of row g (h = 0) or g + 8 (h = 1).
     uint32_t e = 0;
-    if (metaRows) { // the other order: row g (h = 0) or g + 8, 8 groups
-      for (int q = 0; q < 8; ++q)
-        e |= nibble(h ? row8 : row0, chunk * 8 + q) << (4 * q);
-    } else {
-      for (int q = 0; q < 4; ++q) {
-        e |= nibble(row0, chunk * 8 + 4 * h + q) << (4 * q);
-        e |= nibble(row8, chunk * 8 + 4 * h + q) << (16 + 4 * q);
-      }
-    }
+    for (int q = 0; q < 8; ++q)
+      e |= nibble(h ? row8 : row0, chunk * 8 + q) << (4 * q);
     tmeta[id] = e;
   }
 }
