@@ -137,16 +137,18 @@ def build(ggml_src, out_dir, a):
     pc = os.path.join(ggml_src, "ggml.pc.in")
     if not os.path.exists(pc):
         open(pc, "w").close()
-    if not os.path.exists(os.path.join(bdir, "build.ninja")):
-        subprocess.run([
-            "cmake", "-G", "Ninja", "-S", ggml_src, "-B", bdir,
-            "-DCMAKE_BUILD_TYPE=Release", "-DBUILD_SHARED_LIBS=OFF",
-            "-DCMAKE_POSITION_INDEPENDENT_CODE=ON", "-DGGML_NATIVE=ON",
-            "-DGGML_OPENMP=OFF", "-DGGML_BUILD_TESTS=OFF",
-            "-DGGML_BUILD_EXAMPLES=OFF", "-DGGML_METAL=OFF",
-            "-DGGML_BLAS=OFF",
-            # Not the git commit of whatever repository holds the build.
-            "-DGIT_EXE=OFF"], check=True, env=env)
+    # Configured every time (cheap; picks up changed options).
+    subprocess.run([
+        "cmake", "-G", "Ninja", "-S", ggml_src, "-B", bdir,
+        "-DCMAKE_BUILD_TYPE=Release", "-DBUILD_SHARED_LIBS=OFF",
+        "-DCMAKE_POSITION_INDEPENDENT_CODE=ON", "-DGGML_NATIVE=ON",
+        "-DGGML_OPENMP=OFF", "-DGGML_BUILD_TESTS=OFF",
+        "-DGGML_BUILD_EXAMPLES=OFF", "-DGGML_METAL=OFF", "-DGGML_BLAS=OFF",
+        # llama.cpp's default (its top CMakeLists.txt turns it on):
+        # llamafile's sgemm for F16/Q4_0/Q8_0 and others.
+        "-DGGML_LLAMAFILE=ON",
+        # Not the git commit of whatever repository holds the build.
+        "-DGIT_EXE=OFF"], check=True, env=env, stdout=subprocess.DEVNULL)
     subprocess.run(locked(["ninja", "-C", bdir, f"-j{a.jobs}", "ggml-cpu",
                            "ggml-base"], a.build_lock), check=True)
     archives = [os.path.join(bdir, "src", n)
