@@ -60,9 +60,18 @@ void mlir::qopt::replaceWithIntegerConv(OpBuilder &b,
   AffineMap id = AffineMap::getMultiDimIdentityMap(4, ctx);
   AffineMap perF = AffineMap::get(4, 0, getAffineDimExpr(1, ctx), ctx);
   Value out = tensor::EmptyOp::create(b, loc, outTy.getShape(), f32, dyn);
+  // A bias broadcast over batch and space (the importer's init) is read as
+  // its vector: no materialized [N, F, H, W] copy and no pass to fill it.
+  AffineMap initMap = id;
+  if (auto bc = init.getDefiningOp<linalg::BroadcastOp>())
+    if (cast<RankedTensorType>(bc.getInput().getType()).getRank() == 1 &&
+        bc.getDimensions() == ArrayRef<int64_t>{0, 2, 3}) {
+      init = bc.getInput();
+      initMap = perF;
+    }
   auto epilogue = linalg::GenericOp::create(
       b, loc, outTy, ValueRange{intConv.getResult(0), init, corrV, scaleV},
-      ValueRange{out}, ArrayRef<AffineMap>{id, id, perF, perF, id},
+      ValueRange{out}, ArrayRef<AffineMap>{id, initMap, perF, perF, id},
       SmallVector<utils::IteratorType>(4, utils::IteratorType::parallel),
       [](OpBuilder &nb, Location l, ValueRange args) {
         Value a = arith::SubIOp::create(nb, l, args[0], args[2]);

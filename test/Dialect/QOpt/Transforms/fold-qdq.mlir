@@ -134,6 +134,30 @@ func.func @conv(%x: tensor<1x1x2x2xf32>, %o: tensor<1x2x3x3xf32>) -> tensor<1x2x
 
 // -----
 
+// The importer's init, the bias broadcast over batch and space, is read by
+// the integer convolution's epilogue as its vector (per output channel):
+// no broadcast tensor is materialized.
+// CHECK-DAG: #[[$ID4:.*]] = affine_map<(d0, d1, d2, d3) -> (d0, d1, d2, d3)>
+// CHECK-DAG: #[[$CH:.*]] = affine_map<(d0, d1, d2, d3) -> (d1)>
+// CHECK-LABEL: func.func @conv_bias
+// CHECK-SAME: (%{{.*}}: tensor<1x1x3x3xf32>, %[[B:.*]]: tensor<2xf32>)
+// CHECK: %[[ACC:.*]] = linalg.conv_2d_nchw_fchw {{.*}} -> tensor<1x2x2x2xi32>
+// CHECK: linalg.generic {indexing_maps = [#[[$ID4]], #[[$CH]], #[[$CH]], #[[$CH]], #[[$ID4]]]{{.*}} ins(%[[ACC]], %[[B]],
+// CHECK-NOT: linalg.broadcast
+func.func @conv_bias(%x: tensor<1x1x3x3xf32>, %b: tensor<2xf32>) -> tensor<1x2x2x2xf32> {
+  %q = qopt.quantize %x : tensor<1x1x3x3xf32> -> tensor<1x1x3x3x!quant.uniform<u8:f32, 0.02:130>>
+  %dx = qopt.dequantize %q : tensor<1x1x3x3x!quant.uniform<u8:f32, 0.02:130>> -> tensor<1x1x3x3xf32>
+  %fi = arith.constant dense<[[[[1, -1], [0, 0]]], [[[2, 0], [0, -2]]]]> : tensor<2x1x2x2xi8>
+  %fq = quant.scast %fi : tensor<2x1x2x2xi8> to tensor<2x1x2x2x!quant.uniform<i8:f32:0, {0.1, 0.2}>>
+  %f = qopt.dequantize %fq : tensor<2x1x2x2x!quant.uniform<i8:f32:0, {0.1, 0.2}>> -> tensor<2x1x2x2xf32>
+  %e = tensor.empty() : tensor<1x2x2x2xf32>
+  %o = linalg.broadcast ins(%b : tensor<2xf32>) outs(%e : tensor<1x2x2x2xf32>) dimensions = [0, 2, 3]
+  %c = linalg.conv_2d_nchw_fchw ins(%dx, %f : tensor<1x1x3x3xf32>, tensor<2x1x2x2xf32>) outs(%o : tensor<1x2x2x2xf32>) -> tensor<1x2x2x2xf32> loc("conv2")
+  return %c : tensor<1x2x2x2xf32>
+}
+
+// -----
+
 // What does not fold stays float, with a remark: weight scales per input
 // channel, and a dequantized input in front of a weight that is not one.
 // The Q -> DQ pair left in front of the float layer is one fake_quant.
