@@ -76,7 +76,8 @@ constexpr KeyInfo kKeys[] = {
     {"exclude", "regex: these layers stay float"},
     {"group-size", "w4/nf4: weights per scale"},
     {"double-quant", "nf4: int8 block scales"},
-    {"weight-asymmetric", "w4: uint4 weights with zero points"},
+    {"weight-asymmetric", "w4: uint4 weights with zero points (or auto)"},
+    {"weight-granularity", "int8 weights: per-channel | per-tensor | auto"},
     {"int4-scale", "w4: mse | signed-extreme | absmax | minmax"},
     {"smoothquant", "SmoothQuant alpha in [0, 1]"},
     {"weight-rounding", "nearest | gptq (needs calibration-data)"},
@@ -291,8 +292,27 @@ LogicalResult CompileOptions::set(StringRef key, StringRef value,
   }
   if (key == "double-quant")
     return parseBool(key, value, doubleQuant, error);
-  if (key == "weight-asymmetric")
-    return parseBool(key, value, weightAsymmetric, error);
+  if (key == "weight-asymmetric") {
+    if (value == "auto")
+      return weightSymmetry = WeightSymmetry::Auto, success();
+    bool asymmetric = false;
+    if (failed(parseBool(key, value, asymmetric, error))) {
+      error += " (or auto)";
+      return failure();
+    }
+    weightSymmetry =
+        asymmetric ? WeightSymmetry::Asymmetric : WeightSymmetry::Symmetric;
+    return success();
+  }
+  if (key == "weight-granularity")
+    return parseChoice(
+        key, value,
+        llvm::StringSwitch<std::optional<WeightGranularity>>(value)
+            .Case("per-channel", WeightGranularity::PerChannel)
+            .Case("per-tensor", WeightGranularity::PerTensor)
+            .Case("auto", WeightGranularity::Auto)
+            .Default(std::nullopt),
+        "per-channel, per-tensor, auto", weightGranularity, error);
   if (key == "int4-scale") {
     Int4ScaleMethod method;
     if (failed(parseChoice(
@@ -728,12 +748,14 @@ mlir::qopt::compileModule(ModuleOp module, const CompileOptions &options,
     return fail("--ternary-mode is for --quantize=ternary");
   if (options.int4Scale && (!quantizing || scheme != QuantScheme::W4))
     return fail("--int4-scale is for --quantize=w4");
-  if (options.int4Scale && options.weightAsymmetric &&
+  if (options.int4Scale &&
+      options.weightSymmetry == WeightSymmetry::Asymmetric &&
       (*options.int4Scale == Int4ScaleMethod::SignedExtreme ||
        *options.int4Scale == Int4ScaleMethod::AbsMax))
     return fail("--int4-scale=signed-extreme|absmax are for symmetric int4; "
                 "--weight-asymmetric takes mse or minmax");
-  if (options.int4Scale && !options.weightAsymmetric &&
+  if (options.int4Scale &&
+      options.weightSymmetry == WeightSymmetry::Symmetric &&
       *options.int4Scale == Int4ScaleMethod::MinMax)
     return fail("--int4-scale=minmax is for --weight-asymmetric (uint4)");
   if (!pruning && (options.pruneMethod || options.pruneScope ||
@@ -799,11 +821,45 @@ mlir::qopt::compileModule(ModuleOp module, const CompileOptions &options,
           " needs --calibration-data=DIR (each layer's input "
           "moments come from calibration)");
     if (gptq && (scheme == QuantScheme::NF4 || scheme == QuantScheme::Ternary ||
-                 (scheme == QuantScheme::W4 && options.weightAsymmetric)))
+                 (scheme == QuantScheme::W4 &&
+                  options.weightSymmetry == WeightSymmetry::Asymmetric)))
       return fail("--weight-rounding=" +
                   stringifyWeightRounding(options.weightRounding).str() +
                   " is for --quantize=w8a8, w8a8-dynamic, w8 and "
                   "symmetric w4");
+    // The weight schemes chosen per layer by error
+    // (docs/Quantization/AutoSchemes.md).
+    if (options.weightGranularity != WeightGranularity::PerChannel &&
+        (scheme == QuantScheme::W4 || scheme == QuantScheme::NF4 ||
+         scheme == QuantScheme::Ternary))
+      return fail(std::string("--weight-granularity=") +
+                  (options.weightGranularity == WeightGranularity::PerTensor
+                       ? "per-tensor"
+                       : "auto") +
+                  " is for int8 weights (--quantize=w8a8, w8a8-dynamic, "
+                  "w8); 4-bit and ternary weights have their own scales");
+    if (options.weightSymmetry == WeightSymmetry::Auto) {
+      if (scheme != QuantScheme::W4)
+        return fail("--weight-asymmetric=auto is for --quantize=w4 (int8 "
+                    "weights are symmetric: the int8 kernels take no weight "
+                    "zero point)");
+      if (options.int4Scale && *options.int4Scale != Int4ScaleMethod::MSE)
+        return fail("--weight-asymmetric=auto compares int4 and uint4 with "
+                    "--int4-scale=mse (the rule both take)");
+      if (gptq)
+        return fail("--weight-asymmetric=auto compares round-to-nearest int4 "
+                    "and uint4: GPTQ's 4-bit weights are symmetric (drop "
+                    "--weight-rounding or --weight-asymmetric=auto)");
+    }
+    if ((options.weightGranularity == WeightGranularity::Auto ||
+         options.weightSymmetry == WeightSymmetry::Auto) &&
+        options.calibrationData.empty())
+      return fail(
+          std::string(options.weightGranularity == WeightGranularity::Auto
+                          ? "--weight-granularity=auto"
+                          : "--weight-asymmetric=auto") +
+          " needs --calibration-data=DIR (each layer's output error "
+          "is measured on its calibration inputs)");
     if (options.biasCorrection &&
         (scheme == QuantScheme::NF4 || scheme == QuantScheme::Ternary))
       return fail("--bias-correction is for --quantize=w8a8, w8a8-dynamic, "
@@ -831,7 +887,8 @@ mlir::qopt::compileModule(ModuleOp module, const CompileOptions &options,
     // QLoRA's NF4 blocks are 64 weights; int4's default is 128.
     ptq.groupSize = options.groupSize.value_or(
         scheme == QuantScheme::NF4 ? int64_t(64) : int64_t(128));
-    ptq.weightSymmetric = !options.weightAsymmetric;
+    ptq.weightSymmetric = options.weightSymmetry;
+    ptq.weightGranularity = options.weightGranularity;
     ptq.int4Scale = options.int4Scale.value_or(Int4ScaleMethod::MSE);
     ptq.doubleQuant = options.doubleQuant;
     ptq.smoothquantAlpha = options.smoothquant.value_or(-1.0);
@@ -860,6 +917,7 @@ mlir::qopt::compileModule(ModuleOp module, const CompileOptions &options,
       qo.scheme = ptq.scheme;
       qo.groupSize = ptq.groupSize;
       qo.weightSymmetric = ptq.weightSymmetric;
+      qo.weightGranularity = ptq.weightGranularity;
       qo.doubleQuant = ptq.doubleQuant;
       qo.exclude = ptq.exclude;
       qo.include = userInclude;

@@ -33,7 +33,8 @@ using namespace mlir;
 /// deallocation.
 static void addGraphToBufferPasses(OpPassManager &pm, bool fuseElementwise,
                                    bool approximateMath, bool runtimeErrors,
-                                   bool runtimeChecks = true) {
+                                   bool runtimeChecks = true,
+                                   bool fusedKernels = false) {
   using namespace mlir::qopt;
   pm.addPass(createInlineScalarResourcesPass());
   // In artifacts (run by our runtime), the importer's run-time checks
@@ -50,6 +51,12 @@ static void addGraphToBufferPasses(OpPassManager &pm, bool fuseElementwise,
   pm.addNestedPass<func::FuncOp>(createConvertElementwiseToLinalgPass());
   pm.addPass(createDecomposeAggregatesPass());
   pm.addPass(createCanonicalizerPass());
+  // Attention chains and norms as runtime kernel calls (with the kernel
+  // calls), matched before element-wise fusion reshapes them.
+  if (fusedKernels) {
+    pm.addNestedPass<func::FuncOp>(createFuseAttentionPass());
+    pm.addNestedPass<func::FuncOp>(createFuseNormsPass());
+  }
   pm.addPass(quant::createStripFuncQuantTypes());
   if (fuseElementwise)
     pm.addNestedPass<func::FuncOp>(createFuseElementwisePass());
@@ -86,10 +93,19 @@ void mlir::qopt::buildCPUPipeline(OpPassManager &pm,
   }
   if (options.instrument)
     pm.addPass(createInstrumentObserversPass());
-  addGraphToBufferPasses(pm, options.fuseElementwise, options.approximateMath,
-                         options.artifact, options.runtimeChecks);
-  if (options.kernelCalls)
+  // With kernel calls, exp/erf/tanh are approximated after the kernel-call
+  // conversion: the conv and matmul epilogues it fuses (Sigmoid, SiLU,
+  // GELU) are matched in their exact form and computed by the runtime's
+  // vector math; what stays a loop is approximated then.
+  addGraphToBufferPasses(pm, options.fuseElementwise,
+                         options.approximateMath && !options.kernelCalls,
+                         options.artifact, options.runtimeChecks,
+                         options.kernelCalls);
+  if (options.kernelCalls) {
     pm.addPass(createConvertLinalgToKernelCallsPass());
+    if (options.approximateMath)
+      pm.addPass(createApproximateMathPass());
+  }
   // Intermediates of fixed size in one arena kept by the runtime.
   if (options.artifact && options.memoryPlan)
     pm.addPass(createPlanMemoryPass());

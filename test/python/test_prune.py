@@ -523,3 +523,107 @@ def test_2of4_layers_use_compressed_storage(build_dir, examples, tmp_path, name)
             assert r.returncode == 0, r.stderr
             got[tag] = np.load(d / f"{out}.npy")
         np.testing.assert_allclose(got["kernel"], got["loops"], rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("scheme,kernel", [
+    ("w8a8", r"qopt_kernel_matmul_sparse24_[su]8s8"),
+    ("w8", r"qopt_kernel_matmul_sparse24_w8\b")])
+@pytest.mark.parametrize("name", ["mlp", "transformer"])
+def test_2of4_w8a8_uses_int8_sparse_kernel(build_dir, examples, tmp_path, name,
+                                           scheme, kernel):
+    """--prune=2:4 --quantize=w8a8 (and weight-only w8): the quantized
+    layers keep the 2:4 pattern as int8 values + 2-bit positions and call
+    the runtime's int8 2:4 kernel; the artifact is smaller than the dense
+    quantized one, equals the generated loops (--no-kernels: the same
+    products) and stays close to onnxruntime running the float model with
+    the pruned weights (the quantization error only)."""
+    example = examples / name
+    inp, out = INPUTS[name]
+    cal = ["--calibration-data", example / "calibration"]
+    sos = {}
+    for tag, extra in (("kernel", ["--prune=2:4"]),
+                       ("loops", ["--prune=2:4", "--no-kernels"]),
+                       ("dense", [])):
+        sos[tag] = tmp_path / f"{tag}.so"
+        r = tool(build_dir, "quant-compile", example / "model.onnx", "-o", sos[tag],
+                 f"--quantize={scheme}", *cal, *extra)
+        assert r.returncode == 0, r.stderr
+    r = tool(build_dir, "quant-compile", example / "model.onnx", "-o",
+             tmp_path / "k.mlir", "--prune=2:4", f"--quantize={scheme}", *cal,
+             "--emit=mlir")
+    assert r.returncode == 0, r.stderr
+    text = (tmp_path / "k.mlir").read_text()
+    assert re.search(kernel, text)
+    # int8 values + positions: 0.625x the dense int8 weight bytes (the
+    # small transformer's artifact is mostly code).
+    ratio = {"mlp": 0.8, "transformer": 0.9}[name]
+    assert os.path.getsize(sos["kernel"]) < ratio * os.path.getsize(sos["dense"])
+    mlir = imported(build_dir, example, tmp_path)
+    pruned = layer_weights(prune(build_dir, mlir, "granularity=n_m n=2 m=4",
+                                 tmp_path / "p.mlir"))
+    ref = ort.InferenceSession(str(substitute(example, pruned, tmp_path)),
+                               providers=["CPUExecutionProvider"])
+    for s in sorted(os.listdir(example / "eval")):
+        x = example / "eval" / s / f"{inp}.npy"
+        got = {}
+        for tag in ("kernel", "loops"):
+            d = tmp_path / tag
+            d.mkdir(exist_ok=True)
+            r = tool(build_dir, "quant-run", sos[tag], "--input", f"{inp}={x}",
+                     "--output-dir", d)
+            assert r.returncode == 0, r.stderr
+            got[tag] = np.load(d / f"{out}.npy")
+        tol = 1e-6 if scheme == "w8a8" else 1e-5  # w8: f32 sums, other order
+        np.testing.assert_allclose(got["kernel"], got["loops"], rtol=tol, atol=tol)
+        want = ref.run(None, {inp: np.load(x)})[0]
+        sqnr = 10 * np.log10(np.sum(want.astype(np.float64) ** 2) /
+                             np.sum((got["kernel"] - want).astype(np.float64) ** 2))
+        assert sqnr > 25, sqnr
+
+
+@pytest.mark.parametrize("name,spec", [("mlp", "magnitude:0.8"),
+                                       ("transformer", "wanda:0.75")])
+def test_high_sparsity_layers_use_csr(build_dir, examples, tmp_path, name, spec):
+    """--prune=magnitude:0.8 / wanda:0.75: layers with >= 70% zeros lower to
+    CSR storage and the runtime's CSR kernel (the artifact is smaller); the
+    kernel equals the generated loops (--no-kernels) and onnxruntime running
+    the model with the pruned weights. At 50% the layers stay dense."""
+    example = examples / name
+    inp, out = INPUTS[name]
+    cal = ["--calibration-data", example / "calibration"]
+    sos = {}
+    for tag, extra in (("kernel", [f"--prune={spec}"]),
+                       ("loops", [f"--prune={spec}", "--no-kernels"]),
+                       ("dense", [])):
+        sos[tag] = tmp_path / f"{tag}.so"
+        r = tool(build_dir, "quant-compile", example / "model.onnx", "-o", sos[tag],
+                 *cal, *extra)
+        assert r.returncode == 0, r.stderr
+    for s, csr in ((spec, True), (spec.split(":")[0] + ":0.5", False)):
+        r = tool(build_dir, "quant-compile", example / "model.onnx", "-o",
+                 tmp_path / "k.mlir", f"--prune={s}", *cal, "--emit=mlir")
+        assert r.returncode == 0, r.stderr
+        assert ("qopt_kernel_matmul_csr_f32" in (tmp_path / "k.mlir").read_text()) == csr
+    ratio = {"mlp": 0.6, "transformer": 0.95}[name]
+    assert os.path.getsize(sos["kernel"]) < ratio * os.path.getsize(sos["dense"])
+    method, _, arg = spec.partition(":")
+    mlir = imported(build_dir, example, tmp_path)
+    opts = f"method={method} sparsity={arg}" + (" scope=row" if method == "wanda" else "")
+    pruned = layer_weights(prune(build_dir, mlir, opts +
+                                 f" calibration-data={example / 'calibration'}",
+                                 tmp_path / "p.mlir"))
+    ref = ort.InferenceSession(str(substitute(example, pruned, tmp_path)),
+                               providers=["CPUExecutionProvider"])
+    for s in sorted(os.listdir(example / "eval")):
+        x = example / "eval" / s / f"{inp}.npy"
+        got = {}
+        for tag in ("kernel", "loops"):
+            d = tmp_path / tag
+            d.mkdir(exist_ok=True)
+            r = tool(build_dir, "quant-run", sos[tag], "--input", f"{inp}={x}",
+                     "--output-dir", d)
+            assert r.returncode == 0, r.stderr
+            got[tag] = np.load(d / f"{out}.npy")
+        np.testing.assert_allclose(got["kernel"], got["loops"], rtol=1e-5, atol=1e-5)
+        want = ref.run(None, {inp: np.load(x)})[0]
+        np.testing.assert_allclose(got["kernel"], want, rtol=1e-4, atol=1e-4)

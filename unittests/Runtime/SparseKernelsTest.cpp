@@ -153,3 +153,67 @@ TEST(Sparse24Test, MatmulAccumulatesRowsWithStrides) {
       ASSERT_EQ(c[size_t(i * n * 2 + r * 2 + 1)], 1.0f); // untouched
     }
 }
+
+namespace qopt::rt {
+void clearKernelCaches();
+} // namespace qopt::rt
+
+/// C += A·Wᵀ through the 2:4 matmul and through the dense f32 kernel on the
+/// same zeroed weight: every register block size (1..8 rows, 16 on one
+/// pass of two blocks), panel tails (N not a multiple of the panel width)
+/// and K tails, each against a double-precision product.
+class Sparse24Matmul
+    : public ::testing::TestWithParam<std::tuple<int64_t, int64_t, int64_t>> {};
+
+TEST_P(Sparse24Matmul, MatchesDoubleAndDenseKernel) {
+  auto [m, n, k] = GetParam();
+  qopt::rt::clearKernelCaches(); // addresses of earlier tests' weights
+  std::vector<float> w = random24(n, k, 2, unsigned(m * 7 + n * 131 + k));
+  std::vector<float> values;
+  std::vector<uint8_t> meta;
+  ASSERT_TRUE(qopt::pack24(w.data(), n, k, values, meta));
+  std::mt19937 rng(unsigned(m + 3));
+  std::normal_distribution<float> d;
+  std::vector<float> a(static_cast<size_t>(m * k));
+  for (float &v : a)
+    v = d(rng);
+  std::vector<float> c(static_cast<size_t>(m * n), 0.5f), dense = c;
+  // Twice: the second call reads the cached repacked panels.
+  for (int rep = 0; rep < 2; ++rep) {
+    std::fill(c.begin(), c.end(), 0.5f);
+    qopt_kernel_matmul_sparse24_f32(m, n, k, addr(a.data()), k, 1,
+                                    addr(values.data()), addr(meta.data()),
+                                    addr(c.data()), n, 1);
+  }
+  qopt_kernel_matmul_f32(1, 1, m, n, k, addr(a.data()), 0, 0, k, 1,
+                         addr(w.data()), 0, 0, 1, k, addr(dense.data()), 0, 0,
+                         n, 1, 1);
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t r = 0; r < n; ++r) {
+      double ref = 0.5, mag = 0.5;
+      for (int64_t l = 0; l < k; ++l) {
+        double p = double(w[size_t(r * k + l)]) * a[size_t(i * k + l)];
+        ref += p;
+        mag += std::fabs(p);
+      }
+      double tol = 1e-6 * mag + 1e-7;
+      ASSERT_NEAR(c[size_t(i * n + r)], ref, tol)
+          << "row " << i << " col " << r << " isa "
+          << qopt_kernel_isa_sparse24();
+      ASSERT_NEAR(c[size_t(i * n + r)], dense[size_t(i * n + r)], 2 * tol)
+          << "row " << i << " col " << r;
+    }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Shapes, Sparse24Matmul,
+    ::testing::Values(std::tuple<int64_t, int64_t, int64_t>{1, 37, 64},
+                      std::tuple<int64_t, int64_t, int64_t>{2, 16, 8},
+                      std::tuple<int64_t, int64_t, int64_t>{3, 50, 96},
+                      std::tuple<int64_t, int64_t, int64_t>{4, 33, 40},
+                      std::tuple<int64_t, int64_t, int64_t>{5, 64, 128},
+                      std::tuple<int64_t, int64_t, int64_t>{7, 9, 256},
+                      std::tuple<int64_t, int64_t, int64_t>{8, 130, 512},
+                      std::tuple<int64_t, int64_t, int64_t>{9, 70, 72},
+                      std::tuple<int64_t, int64_t, int64_t>{16, 257, 1024},
+                      std::tuple<int64_t, int64_t, int64_t>{17, 100, 2048}));

@@ -25,6 +25,11 @@ namespace qopt {
 bool pack24(const float *w, int64_t n, int64_t k, std::vector<float> &values,
             std::vector<uint8_t> &meta);
 
+/// The same for an int8 weight (quantized 2:4 layers): int8 values [n, k/2]
+/// and the same positions.
+bool pack24(const int8_t *w, int64_t n, int64_t k, std::vector<int8_t> &values,
+            std::vector<uint8_t> &meta);
+
 /// The dense [n, k] weight of a packed one.
 std::vector<float> unpack24(const std::vector<float> &values,
                             const std::vector<uint8_t> &meta, int64_t n,

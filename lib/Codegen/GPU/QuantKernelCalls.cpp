@@ -6,7 +6,10 @@
 // QMatmul.cpp), with one more argument: the stream, 0 until
 // qopt-gpu-one-stream fills it in. float32 contractions (float-matmuls) go
 // to qopt_cuda_matmul_f32 (CUDA/FloatMatmul.cpp) the same way, with the
-// precision before the stream.
+// precision before the stream, and so do 2:4 sparse products
+// (qopt_cuda_matmul_sparse24_f32, CUDA/Sparse24.cpp: mma.sp); W8A8 layers
+// with a 2:4 weight call qopt_cuda_matmul_sparse24_{s8s8,u8s8} (int8
+// mma.sp, exact int32 sums).
 //
 //===----------------------------------------------------------------------===//
 
@@ -33,10 +36,13 @@ namespace {
 constexpr StringLiteral kCpuPrefix = "qopt_kernel_matmul_";
 constexpr StringLiteral kGpuPrefix = "qopt_cuda_matmul_";
 constexpr StringLiteral kFloatKernel = "qopt_kernel_matmul_f32";
+constexpr StringLiteral kSparse24Kernel = "qopt_kernel_matmul_sparse24_f32";
 
 bool isQuantKernel(StringRef suffix) {
   return llvm::is_contained(
-      ArrayRef<StringRef>{"w8", "w4", "s8s8", "u8s8", "s8t2", "f32t2"}, suffix);
+      ArrayRef<StringRef>{"w8", "w4", "s8s8", "u8s8", "s8t2", "f32t2",
+                          "sparse24_s8s8", "sparse24_u8s8"},
+      suffix);
 }
 
 struct GPUQuantKernelCallsPass
@@ -92,6 +98,8 @@ struct GPUQuantKernelCallsPass
         auto a = dyn_cast<MemRefType>(op->getOperand(0).getType());
         keep = a && a.getRank() == 3 && !a.isDynamicDim(1) &&
                (a.getDimSize(1) * 4) % 64 == 0;
+      } else if (*call == "qopt_kernel_matmul_sparse24") {
+        keep = floatMatmuls;
       } else if (!call->starts_with(kCpuPrefix)) {
         keep = false;
       } else {
@@ -104,6 +112,9 @@ struct GPUQuantKernelCallsPass
 
     RewritePatternSet patterns(&getContext());
     qopt::populateQuantKernelCallsPatterns(patterns);
+    // The 2:4 products: int8 always, float32 with float-matmuls (its tag
+    // is gone otherwise).
+    qopt::populateSparse24KernelCallsPatterns(patterns);
     if (floatMatmuls)
       qopt::populateFloatMatmulKernelCallsPatterns(patterns);
     if (failed(applyPatternsGreedily(module, std::move(patterns))))
@@ -116,7 +127,8 @@ struct GPUQuantKernelCallsPass
       StringRef callee = call.getCallee();
       if (callee.starts_with(kCpuPrefix) &&
           (isQuantKernel(callee.drop_front(kCpuPrefix.size())) ||
-           (floatMatmuls && callee == kFloatKernel)))
+           (floatMatmuls &&
+            (callee == kFloatKernel || callee == kSparse24Kernel))))
         calls.push_back(call);
     });
     for (func::CallOp call : calls) {
@@ -124,8 +136,10 @@ struct GPUQuantKernelCallsPass
           (kGpuPrefix + call.getCallee().drop_front(kCpuPrefix.size())).str();
       SmallVector<Value> args(call.getOperands());
       b.setInsertionPoint(call);
-      // qopt_cuda_matmul_f32 also takes the precision (GpuPrecision's value).
-      if (call.getCallee() == kFloatKernel)
+      // qopt_cuda_matmul_f32 and _sparse24_f32 also take the precision
+      // (GpuPrecision's value).
+      if (call.getCallee() == kFloatKernel ||
+          call.getCallee() == kSparse24Kernel)
         args.push_back(arith::ConstantIntOp::create(
             b, call.getLoc(), static_cast<int64_t>(precision.getValue()), 64));
       args.push_back(arith::ConstantIntOp::create(b, call.getLoc(), 0, 64));

@@ -233,6 +233,20 @@ def QuantizePass : Pass<"qopt-quantize", "ModuleOp"> {
     the calibration samples and both judged on the other half when the
     moments carry that split, else on all the rows; the layer's
     `qopt.rounding_error` says which (docs/Quantization/AutoSchemes.md).
+
+    `weight-granularity` (int8 weights: w8a8, w8a8-dynamic, w8 and the
+    int8 filters of convolutions) stores one scale per output channel
+    (default) or one for the whole weight (`per-tensor`, still a [N]
+    scale vector of equal values: every kernel takes it). `auto` keeps,
+    per layer, the one whose weight has the higher output SQNR
+    10·log10(tr(W H Wᵀ) / tr((W − Wq) H (W − Wq)ᵀ)) on the layer's
+    second_moment (H = E[x xᵀ]); per tensor only when it is more than
+    1 dB better (its steps are never finer: a smaller gain is rounding
+    luck; a tie keeps per channel). `weight-symmetric=auto` does
+    the same for `w4` between symmetric int4 (default) and asymmetric
+    uint4 (`int4-scale=mse`, round to nearest; uint4 when more than
+    0.1 dB better). Both need the moments and
+    record the choice as the layer's `qopt.weight_scheme`.
   }];
   let options = [
     Option<"scheme", "scheme", "::mlir::qopt::QuantScheme",
@@ -258,8 +272,20 @@ def QuantizePass : Pass<"qopt-quantize", "ModuleOp"> {
                         "quantize/dequantize around a float linear"))}]>,
     Option<"groupSize", "group-size", "int64_t", "128",
            "w4: weights per scale along K">,
-    Option<"weightSymmetric", "weight-symmetric", "bool", "true",
-           "w4: symmetric int4 (else uint4 with zero points)">,
+    Option<"weightSymmetric", "weight-symmetric",
+           "::mlir::qopt::WeightSymmetry",
+           "::mlir::qopt::WeightSymmetry::Symmetric",
+           "w4: symmetric int4, uint4 with zero points, or per layer by "
+           "error (int8 weights are always symmetric)",
+           [{::llvm::cl::values(
+             clEnumValN(::mlir::qopt::WeightSymmetry::Symmetric, "true",
+                        "symmetric int4"),
+             clEnumValN(::mlir::qopt::WeightSymmetry::Asymmetric, "false",
+                        "asymmetric uint4 with per-block zero points"),
+             clEnumValN(::mlir::qopt::WeightSymmetry::Auto, "auto",
+                        "per layer, int4 or uint4, whichever has the lower "
+                        "output error on the layer's second_moment "
+                        "(uint4 only when more than 0.1 dB better)"))}]>,
     Option<"int4Scale", "int4-scale", "::mlir::qopt::Int4ScaleMethod",
            "::mlir::qopt::Int4ScaleMethod::MSE",
            "w4: how each block's scale (and zero point) is chosen",
@@ -301,7 +327,21 @@ def QuantizePass : Pass<"qopt-quantize", "ModuleOp"> {
            "Add (W - Wq)·E[x] to each quantized layer's bias (E[x] from its "
            "input's second_moment observer; Nagel et al. 2019)">,
     Option<"gptqDamp", "gptq-damp", "double", "0.01",
-           "GPTQ: fraction of mean(diag H) added to H's diagonal">
+           "GPTQ: fraction of mean(diag H) added to H's diagonal">,
+    Option<"weightGranularity", "weight-granularity",
+           "::mlir::qopt::WeightGranularity",
+           "::mlir::qopt::WeightGranularity::PerChannel",
+           "int8 weights: one scale per output channel, one per tensor, or "
+           "per layer by error",
+           [{::llvm::cl::values(
+             clEnumValN(::mlir::qopt::WeightGranularity::PerChannel,
+                        "per-channel", "max|w_row| / 127 per output channel"),
+             clEnumValN(::mlir::qopt::WeightGranularity::PerTensor,
+                        "per-tensor", "max|w| / 127 for the whole weight"),
+             clEnumValN(::mlir::qopt::WeightGranularity::Auto, "auto",
+                        "per layer, per channel or per tensor, whichever has "
+                        "the lower output error on the layer's second_moment "
+                        "(per tensor only when more than 1 dB better)"))}]>
   ];
   let dependentDialects = ["::mlir::quant::QuantDialect", "::mlir::tensor::TensorDialect",
                            "::mlir::linalg::LinalgDialect",
@@ -596,9 +636,16 @@ def FoldQDQPass : Pass<"qopt-fold-qdq", "ModuleOp"> {
     pool, a max/min with grid points — ReLU, Clip — or a concatenation of
     values on the grid), and those whose value reaches, through moves and
     max/min only, nothing but quantizations onto the same grid.
+
+    A chain of element-wise ops that reads one per-tensor 8-bit fake quant
+    and scalar constants and holds further fake quants (a quantized GELU)
+    is cloned onto that fake quant's grid points (a table computed once
+    per run) and each element reads its entry (bit for bit the chain's
+    value).
   }];
   let dependentDialects = ["::mlir::arith::ArithDialect",
                            "::mlir::linalg::LinalgDialect",
+                           "::mlir::math::MathDialect",
                            "::mlir::tensor::TensorDialect",
                            "::mlir::quant::QuantDialect"];
 }
