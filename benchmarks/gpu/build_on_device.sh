@@ -22,6 +22,7 @@ pids=()
 inputs=""
 qinputs=""
 finputs=""
+sinputs=""
 for arch in $ARCHS; do
   "$NVCC" -ptx -arch="${arch/sm_/compute_}" -O3 -std=c++17 "$@" \
     -o "$OUT/GPUKernels/gemv.$arch.ptx" "$ROOT/lib/Runtime/GPUKernels/Gemv.cu" &
@@ -32,7 +33,11 @@ for arch in $ARCHS; do
   "$NVCC" -ptx -arch="${arch/sm_/compute_}" -O3 -std=c++17 "$@" \
     -o "$OUT/GPUKernels/fmatmul.$arch.ptx" "$ROOT/lib/Runtime/GPUKernels/FloatMatmul.cu" &
   pids+=($!)
+  "$NVCC" -ptx -arch="${arch/sm_/compute_}" -O3 -std=c++17 "$@" \
+    -o "$OUT/GPUKernels/sparse24.$arch.ptx" "$ROOT/lib/Runtime/GPUKernels/Sparse24.cu" &
+  pids+=($!)
   finputs="$finputs${finputs:+,}$arch=$OUT/GPUKernels/fmatmul.$arch.ptx"
+  sinputs="$sinputs${sinputs:+,}$arch=$OUT/GPUKernels/sparse24.$arch.ptx"
   inputs="$inputs${inputs:+,}$arch=$OUT/GPUKernels/gemv.$arch.ptx"
   qinputs="$qinputs${qinputs:+,}$arch=$OUT/GPUKernels/qmatmul.$arch.ptx"
 done
@@ -43,13 +48,15 @@ cmake -DOUTPUT="$OUT/GPUKernels/QMatmulPTX.cpp" -DNAME=kQMatmulPTX -DINPUTS="$qi
   -P "$ROOT/lib/Runtime/GPUKernels/EmbedPTX.cmake"
 cmake -DOUTPUT="$OUT/GPUKernels/FloatMatmulPTX.cpp" -DNAME=kFloatMatmulPTX -DINPUTS="$finputs" \
   -P "$ROOT/lib/Runtime/GPUKernels/EmbedPTX.cmake"
+cmake -DOUTPUT="$OUT/GPUKernels/Sparse24PTX.cpp" -DNAME=kSparse24PTX -DINPUTS="$sinputs" \
+  -P "$ROOT/lib/Runtime/GPUKernels/EmbedPTX.cmake"
 
 pids=()
 objs=()
 for src in "$ROOT"/lib/Runtime/*.cpp "$ROOT"/lib/Runtime/IO/*.cpp \
            "$ROOT"/lib/Runtime/CUDA/*.cpp "$ROOT"/lib/Support/*.cpp \
            "$OUT/GPUKernels/GemvPTX.cpp" "$OUT/GPUKernels/QMatmulPTX.cpp" \
-           "$OUT/GPUKernels/FloatMatmulPTX.cpp"; do
+           "$OUT/GPUKernels/FloatMatmulPTX.cpp" "$OUT/GPUKernels/Sparse24PTX.cpp"; do
   # Named by folder and file (Runtime_Model.o, CUDA_Gemv.o, ...): unique.
   obj="$OUT/obj/$(basename "$(dirname "$src")")_$(basename "$src" .cpp).o"
   # shellcheck disable=SC2086

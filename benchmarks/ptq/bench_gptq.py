@@ -13,7 +13,10 @@ Schemes: w8a8 (mse calibration, uint8 asymmetric activations: our best
 default, docs/Quantization/Calibration.md), w8a8-int8 (symmetric int8
 activations, quant-compile's default), w8a8-actauto (--activation-type=auto:
 per layer input int8 or uint8 by histogram error), w8 (weight-only int8 per
-channel) and w4 (int4, groups of 32; convolutions int8). Each with
+channel) and w4 (int4, groups of 32; convolutions int8); with --schemes
+also w8/w8a8 per tensor (-tensor) and chosen per layer (-granauto:
+--weight-granularity=auto), w4 uint4 (-uint4) and chosen per layer
+(-symauto: --weight-asymmetric=auto). Each with
 nearest, gptq, nearest+bias correction, gptq+bias correction and auto
 (--weight-rounding=auto: per layer the lower output error of the two on
 its calibration inputs), auto+bias correction.
@@ -59,7 +62,22 @@ SCHEMES = {"w8a8": ["--quantize=w8a8", "--calibration-method=mse",
            "w8a8-actauto": ["--quantize=w8a8", "--calibration-method=mse",
                             "--activation-type=auto"],
            "w8": ["--quantize=w8"],
-           "w4": ["--quantize=w4", "--group-size=32"]}
+           "w4": ["--quantize=w4", "--group-size=32"],
+           # Weight schemes chosen per layer by error (AutoSchemes.md)
+           # against the fixed ones.
+           "w8-tensor": ["--quantize=w8", "--weight-granularity=per-tensor"],
+           "w8-granauto": ["--quantize=w8", "--weight-granularity=auto"],
+           "w8a8-tensor": ["--quantize=w8a8", "--calibration-method=mse",
+                           "--activation-type=uint8",
+                           "--weight-granularity=per-tensor"],
+           "w8a8-granauto": ["--quantize=w8a8", "--calibration-method=mse",
+                             "--activation-type=uint8",
+                             "--weight-granularity=auto"],
+           "w4-uint4": ["--quantize=w4", "--group-size=32",
+                        "--weight-asymmetric"],
+           "w4-symauto": ["--quantize=w4", "--group-size=32",
+                          "--weight-asymmetric=auto"]}
+DEFAULT_SCHEMES = ("w8a8", "w8a8-int8", "w8a8-actauto", "w8", "w4")
 
 
 def model_dir(name, data, args):
@@ -96,7 +114,8 @@ def bench_model(name, args, data, quant_compile, quant_run):
                 report = os.path.join(tmp, key + ".json")
                 cmd = [quant_compile, model, *sflags, *rflags,
                        "--calibration-data=" + calib_dir, "-o", so]
-                if rounding != "nearest":
+                chooses = any(f.endswith("=auto") for f in sflags)
+                if rounding != "nearest" or chooses:
                     cmd += ["--report=" + report, "--report-latency-runs=0"]
                 r = subprocess.run(cmd, capture_output=True, text=True)
                 if r.returncode != 0:
@@ -104,12 +123,16 @@ def bench_model(name, args, data, quant_compile, quant_run):
                     continue
                 m = bc.metrics(refs, bc.run_ours(quant_run, so, evals,
                                                  out_name, tmp), axis)
-                if rounding != "nearest":
+                if rounding != "nearest" or chooses:
                     with open(report) as f:
                         layers = json.load(f).get("layers", [])
                     m["layers"] = [
-                        {"name": lay["name"], **lay["weight_rounding"]}
-                        for lay in layers if "weight_rounding" in lay]
+                        {"name": lay["name"],
+                         **lay.get("weight_rounding", {}),
+                         **({"weight_scheme": lay["weight_scheme"]}
+                            if "weight_scheme" in lay else {})}
+                        for lay in layers
+                        if "weight_rounding" in lay or "weight_scheme" in lay]
                 row["ours"][key] = m
         qpath = os.path.join(tmp, "ort_minmax.onnx")
         with contextlib.redirect_stdout(io.StringIO()):
@@ -135,7 +158,8 @@ def main(argv=None):
     ap.add_argument("--out", default=None)
     ap.add_argument("--roundings", default=",".join(ROUNDINGS),
                     help="comma-separated subset of " + ",".join(ROUNDINGS))
-    ap.add_argument("--schemes", default=",".join(SCHEMES))
+    ap.add_argument("--schemes", default=",".join(DEFAULT_SCHEMES),
+                    help="comma-separated subset of " + ",".join(SCHEMES))
     ap.add_argument("--json-name", default="bench_gptq.json")
     args = ap.parse_args(argv)
     out = args.out or os.path.join(args.build_dir, "benchmarks", "ptq")

@@ -59,8 +59,11 @@ def cpu_name():
     return platform.processor()
 
 
-def make_formats(lib, n, k, m, rng):
-    """(name, weight bytes, call(), check()) for each format, m rows."""
+def make_formats(lib, n, k, m, rng, keep=None):
+    """(name, weight bytes, call(), check()) for each format, m rows.
+
+    `keep`, a dict, receives the inputs shared with other harnesses
+    (bench_llamacpp.py): x, w, the ternary t, its scales s and outputs."""
     x2 = rng.standard_normal((m, k)).astype(np.float32)
     x = x2.T  # [K, M]: W @ x is [N, M]
     w = (rng.standard_normal((n, k)) * 0.02).astype(np.float32)
@@ -156,6 +159,8 @@ def make_formats(lib, n, k, m, rng):
     ref_tf = (t.astype(np.float32) @ x).T
     out.append(("ternary x f32 (f32t2)", pt.nbytes + 4, f32t2,
                 lambda: np.abs(c_tf - ref_tf).max() < 1e-3))
+    if keep is not None:
+        keep.update(x=x2, w=w, t=t, s=s, c_s8t2=c_t, c_f32t2=c_tf)
     return out
 
 

@@ -75,7 +75,8 @@ constexpr KeyInfo kKeys[] = {
     {"exclude", "regex: these layers stay float"},
     {"group-size", "w4/nf4: weights per scale"},
     {"double-quant", "nf4: int8 block scales"},
-    {"weight-asymmetric", "w4: uint4 weights with zero points"},
+    {"weight-asymmetric", "w4: uint4 weights with zero points (or auto)"},
+    {"weight-granularity", "int8 weights: per-channel | per-tensor | auto"},
     {"int4-scale", "w4: mse | signed-extreme | absmax | minmax"},
     {"smoothquant", "SmoothQuant alpha in [0, 1]"},
     {"weight-rounding", "nearest | gptq (needs calibration-data)"},
@@ -94,12 +95,13 @@ constexpr KeyInfo kKeys[] = {
     {"fold-qdq", "fold a QDQ model's patterns into integer layers"},
     {"prepare-qat", "with emit=onnx: a fake-quant training graph"},
     {"emit", "mlir | llvm | obj | so | onnx"},
-    {"prune", "magnitude:S | wanda:S | N:M | channels:S"},
+    {"prune", "magnitude:S | wanda:S | N:M | channels:S | heads:S | neurons:S"},
     {"prune-method", "magnitude | wanda (N:M, channels:S)"},
     {"prune-scope", "layer | row | global"},
     {"prune-include", "regex: only these layers are pruned"},
     {"prune-exclude", "regex: these layers are not pruned"},
-    {"shrink-structured", "remove channels zeroed by channels:S"},
+    {"shrink-structured",
+     "remove channels, heads or neurons zeroed by --prune"},
     {"profile", "time each kernel call / loop nest (quant-run --profile)"},
     {"no-memory-plan", "malloc every intermediate (no arena)"},
 };
@@ -289,8 +291,27 @@ LogicalResult CompileOptions::set(StringRef key, StringRef value,
   }
   if (key == "double-quant")
     return parseBool(key, value, doubleQuant, error);
-  if (key == "weight-asymmetric")
-    return parseBool(key, value, weightAsymmetric, error);
+  if (key == "weight-asymmetric") {
+    if (value == "auto")
+      return weightSymmetry = WeightSymmetry::Auto, success();
+    bool asymmetric = false;
+    if (failed(parseBool(key, value, asymmetric, error))) {
+      error += " (or auto)";
+      return failure();
+    }
+    weightSymmetry =
+        asymmetric ? WeightSymmetry::Asymmetric : WeightSymmetry::Symmetric;
+    return success();
+  }
+  if (key == "weight-granularity")
+    return parseChoice(
+        key, value,
+        llvm::StringSwitch<std::optional<WeightGranularity>>(value)
+            .Case("per-channel", WeightGranularity::PerChannel)
+            .Case("per-tensor", WeightGranularity::PerTensor)
+            .Case("auto", WeightGranularity::Auto)
+            .Default(std::nullopt),
+        "per-channel, per-tensor, auto", weightGranularity, error);
   if (key == "int4-scale") {
     Int4ScaleMethod method;
     if (failed(parseChoice(
@@ -508,8 +529,8 @@ static std::string parsePruneSpec(StringRef spec, const CompileOptions &opts,
                                   PrunePipelineOptions &o) {
   auto [head, tail] = spec.split(':');
   std::string usage = "--prune=" + spec.str() +
-                      ": expected magnitude:S, wanda:S, N:M (2:4, 4:8) or "
-                      "channels:S with S in [0, 1)";
+                      ": expected magnitude:S, wanda:S, N:M (2:4, 4:8), "
+                      "channels:S, heads:S or neurons:S with S in [0, 1)";
   if (tail.empty())
     return usage;
   PruneMethod chosen = opts.pruneMethod.value_or(PruneMethod::Magnitude);
@@ -527,8 +548,10 @@ static std::string parsePruneSpec(StringRef spec, const CompileOptions &opts,
   if (tail.getAsDouble(s) || !(s >= 0 && s < 1))
     return usage;
   o.sparsity = s;
-  if (head == "channels") {
-    o.granularity = SparsityGranularity::Channels;
+  if (head == "channels" || head == "heads" || head == "neurons") {
+    o.granularity = head == "channels" ? SparsityGranularity::Channels
+                    : head == "heads"  ? SparsityGranularity::Heads
+                                       : SparsityGranularity::Neurons;
     o.method = chosen;
     return "";
   }
@@ -536,7 +559,8 @@ static std::string parsePruneSpec(StringRef spec, const CompileOptions &opts,
   if (!method)
     return usage;
   if (opts.pruneMethod)
-    return "--prune-method is for --prune=N:M and channels:S; --prune=" +
+    return "--prune-method is for --prune=N:M, channels:S, heads:S and "
+           "neurons:S; --prune=" +
            spec.str() + " names its method";
   o.method = *method;
   o.granularity = SparsityGranularity::Unstructured;
@@ -592,7 +616,22 @@ mlir::qopt::compileModule(ModuleOp module, const CompileOptions &options,
                 "--emit=onnx)");
   if (options.prepareQat && options.emit != Emit::ONNX)
     return fail("--prepare-qat writes an ONNX model: add --emit=onnx");
-  if (options.emit == Emit::ONNX) {
+  // --prune without --quantize, --emit=onnx: the pruned (shrunk) weights go
+  // back into the source model after pruning (exportPrunedModel, below).
+  bool exportPruned = options.emit == Emit::ONNX && pruning && !quantizing &&
+                      !options.prepareQat;
+  if (exportPruned) {
+    StringRef ext = llvm::sys::path::extension(modelPath);
+    if (modelPath.empty() || ext == ".mlir" || ext == ".mlirbc")
+      return fail("--emit=onnx rewrites the source ONNX model: give the "
+                  "model as an ONNX file");
+    if (!options.adapters.empty() || options.smoothquant)
+      return fail("--emit=onnx with --prune exports the pruned weights "
+                  "only: --adapter and --smoothquant are not exported");
+    if (reporting)
+      return fail("--emit=onnx with --prune writes no report");
+  }
+  if (options.emit == Emit::ONNX && !exportPruned) {
     // The quantization goes back into the source model (lib/Export/ONNX).
     StringRef ext = llvm::sys::path::extension(modelPath);
     if (modelPath.empty())
@@ -651,12 +690,14 @@ mlir::qopt::compileModule(ModuleOp module, const CompileOptions &options,
     return fail("--ternary-mode is for --quantize=ternary");
   if (options.int4Scale && (!quantizing || scheme != QuantScheme::W4))
     return fail("--int4-scale is for --quantize=w4");
-  if (options.int4Scale && options.weightAsymmetric &&
+  if (options.int4Scale &&
+      options.weightSymmetry == WeightSymmetry::Asymmetric &&
       (*options.int4Scale == Int4ScaleMethod::SignedExtreme ||
        *options.int4Scale == Int4ScaleMethod::AbsMax))
     return fail("--int4-scale=signed-extreme|absmax are for symmetric int4; "
                 "--weight-asymmetric takes mse or minmax");
-  if (options.int4Scale && !options.weightAsymmetric &&
+  if (options.int4Scale &&
+      options.weightSymmetry == WeightSymmetry::Symmetric &&
       *options.int4Scale == Int4ScaleMethod::MinMax)
     return fail("--int4-scale=minmax is for --weight-asymmetric (uint4)");
   if (!pruning && (options.pruneMethod || options.pruneScope ||
@@ -702,8 +743,11 @@ mlir::qopt::compileModule(ModuleOp module, const CompileOptions &options,
       po.scope = *options.pruneScope;
     }
     if (options.shrinkStructured &&
-        po.granularity != SparsityGranularity::Channels)
-      return fail("--shrink-structured is for --prune=channels:S");
+        po.granularity != SparsityGranularity::Channels &&
+        po.granularity != SparsityGranularity::Heads &&
+        po.granularity != SparsityGranularity::Neurons)
+      return fail("--shrink-structured is for --prune=channels:S, heads:S "
+                  "or neurons:S");
     if (po.method == PruneMethod::Wanda && options.calibrationData.empty())
       return fail("--prune=" + options.prune +
                   " with wanda needs --calibration-data=DIR (qopt-prune "
@@ -717,6 +761,19 @@ mlir::qopt::compileModule(ModuleOp module, const CompileOptions &options,
     buildPrunePipeline(pm, po);
     if (failed(pm.run(module)))
       return failure();
+    if (exportPruned) {
+      auto out = openOutputFile(outputPath, &error);
+      if (!out)
+        return failure();
+      FailureOr<int64_t> layers =
+          exportPrunedModel(module, modelPath, out->os(), error);
+      if (failed(layers))
+        return fail("--emit=onnx: " + error);
+      out->keep();
+      result.message = "wrote " + outputPath.str() + ": " +
+                       std::to_string(*layers) + " layers' pruned weights\n";
+      return success();
+    }
   }
   if (quantizing) {
     if (scheme == QuantScheme::W8A8 && options.calibrationData.empty())
@@ -732,11 +789,45 @@ mlir::qopt::compileModule(ModuleOp module, const CompileOptions &options,
           " needs --calibration-data=DIR (each layer's input "
           "moments come from calibration)");
     if (gptq && (scheme == QuantScheme::NF4 || scheme == QuantScheme::Ternary ||
-                 (scheme == QuantScheme::W4 && options.weightAsymmetric)))
+                 (scheme == QuantScheme::W4 &&
+                  options.weightSymmetry == WeightSymmetry::Asymmetric)))
       return fail("--weight-rounding=" +
                   stringifyWeightRounding(options.weightRounding).str() +
                   " is for --quantize=w8a8, w8a8-dynamic, w8 and "
                   "symmetric w4");
+    // The weight schemes chosen per layer by error
+    // (docs/Quantization/AutoSchemes.md).
+    if (options.weightGranularity != WeightGranularity::PerChannel &&
+        (scheme == QuantScheme::W4 || scheme == QuantScheme::NF4 ||
+         scheme == QuantScheme::Ternary))
+      return fail(std::string("--weight-granularity=") +
+                  (options.weightGranularity == WeightGranularity::PerTensor
+                       ? "per-tensor"
+                       : "auto") +
+                  " is for int8 weights (--quantize=w8a8, w8a8-dynamic, "
+                  "w8); 4-bit and ternary weights have their own scales");
+    if (options.weightSymmetry == WeightSymmetry::Auto) {
+      if (scheme != QuantScheme::W4)
+        return fail("--weight-asymmetric=auto is for --quantize=w4 (int8 "
+                    "weights are symmetric: the int8 kernels take no weight "
+                    "zero point)");
+      if (options.int4Scale && *options.int4Scale != Int4ScaleMethod::MSE)
+        return fail("--weight-asymmetric=auto compares int4 and uint4 with "
+                    "--int4-scale=mse (the rule both take)");
+      if (gptq)
+        return fail("--weight-asymmetric=auto compares round-to-nearest int4 "
+                    "and uint4: GPTQ's 4-bit weights are symmetric (drop "
+                    "--weight-rounding or --weight-asymmetric=auto)");
+    }
+    if ((options.weightGranularity == WeightGranularity::Auto ||
+         options.weightSymmetry == WeightSymmetry::Auto) &&
+        options.calibrationData.empty())
+      return fail(
+          std::string(options.weightGranularity == WeightGranularity::Auto
+                          ? "--weight-granularity=auto"
+                          : "--weight-asymmetric=auto") +
+          " needs --calibration-data=DIR (each layer's output error "
+          "is measured on its calibration inputs)");
     if (options.biasCorrection &&
         (scheme == QuantScheme::NF4 || scheme == QuantScheme::Ternary))
       return fail("--bias-correction is for --quantize=w8a8, w8a8-dynamic, "
@@ -764,7 +855,8 @@ mlir::qopt::compileModule(ModuleOp module, const CompileOptions &options,
     // QLoRA's NF4 blocks are 64 weights; int4's default is 128.
     ptq.groupSize = options.groupSize.value_or(
         scheme == QuantScheme::NF4 ? int64_t(64) : int64_t(128));
-    ptq.weightSymmetric = !options.weightAsymmetric;
+    ptq.weightSymmetric = options.weightSymmetry;
+    ptq.weightGranularity = options.weightGranularity;
     ptq.int4Scale = options.int4Scale.value_or(Int4ScaleMethod::MSE);
     ptq.doubleQuant = options.doubleQuant;
     ptq.smoothquantAlpha = options.smoothquant.value_or(-1.0);
@@ -793,6 +885,7 @@ mlir::qopt::compileModule(ModuleOp module, const CompileOptions &options,
       qo.scheme = ptq.scheme;
       qo.groupSize = ptq.groupSize;
       qo.weightSymmetric = ptq.weightSymmetric;
+      qo.weightGranularity = ptq.weightGranularity;
       qo.doubleQuant = ptq.doubleQuant;
       qo.exclude = ptq.exclude;
       qo.include = userInclude;

@@ -600,6 +600,20 @@ FailureOr<std::string> mlir::qopt::buildReport(ModuleOp floatModule,
           {"nearest_sqnr_db", r.getNearestSqnrDb().convertToDouble()},
           {"sqnr_db", r.getSqnrDb().convertToDouble()},
           {"bias_corrected", r.getBiasCorrected()}};
+    // The weight scheme chosen by error (--weight-granularity=auto,
+    // --weight-asymmetric=auto): the kept one and the alternative's output
+    // SQNR on the calibration inputs.
+    WeightSchemeAttr chosenScheme = qop ? qop->getAttrOfType<WeightSchemeAttr>(
+                                              WeightSchemeAttr::getAttrName())
+                                        : WeightSchemeAttr();
+    if (chosenScheme)
+      entry["weight_scheme"] = llvm::json::Object{
+          {"granularity",
+           stringifyWeightGranularity(chosenScheme.getGranularity())},
+          {"symmetry", stringifyWeightSymmetry(chosenScheme.getSymmetry())},
+          {"sqnr_db", chosenScheme.getSqnrDb().convertToDouble()},
+          {"alternative_sqnr_db",
+           chosenScheme.getAlternativeSqnrDb().convertToDouble()}};
     // The storage of a static layer input (--activation-type=auto chooses
     // it per layer).
     if (auto ql = dyn_cast_or_null<QLinearOp>(qop); ql && ql.getInputStorage())
@@ -640,9 +654,14 @@ FailureOr<std::string> mlir::qopt::buildReport(ModuleOp floatModule,
                          (long long)(after.count - after.zeros));
     }
     layers.push_back(std::move(entry));
+    std::string form = qop ? layerForm(qop) : std::string("float");
+    if (chosenScheme)
+      form +=
+          (" [" + stringifyWeightGranularity(chosenScheme.getGranularity()) +
+           " " + stringifyWeightSymmetry(chosenScheme.getSymmetry()) + "]")
+              .str();
     os << llvm::format("%-36s %-32s %10s %10s %12lld %12lld\n",
-                       name.substr(0, 36).c_str(),
-                       (qop ? layerForm(qop) : std::string("float")).c_str(),
+                       name.substr(0, 36).c_str(), form.c_str(),
                        sqnrText(cal).c_str(), sqnrText(eval).c_str(),
                        (long long)fb, (long long)qb);
   }

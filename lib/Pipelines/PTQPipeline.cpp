@@ -35,8 +35,13 @@ void mlir::qopt::buildPTQPipeline(OpPassManager &pm,
     pm.addPass(createTernarizePass(ternary));
     return;
   }
+  // GPTQ, bias correction and the schemes chosen by error need each
+  // layer's input moments.
   bool moments = options.weightRounding != WeightRounding::Nearest ||
-                 options.biasCorrection;
+                 options.biasCorrection ||
+                 options.weightGranularity == WeightGranularity::Auto ||
+                 (options.scheme == QuantScheme::W4 &&
+                  options.weightSymmetric == WeightSymmetry::Auto);
   bool ranges = options.scheme == QuantScheme::W8A8;
   if (ranges)
     pm.addPass(createInsertObserversPass());
@@ -66,6 +71,7 @@ void mlir::qopt::buildPTQPipeline(OpPassManager &pm,
   quantize.scheme = options.scheme;
   quantize.groupSize = options.groupSize;
   quantize.weightSymmetric = options.weightSymmetric;
+  quantize.weightGranularity = options.weightGranularity;
   quantize.int4Scale = options.int4Scale;
   quantize.doubleQuant = options.doubleQuant;
   quantize.exclude = options.exclude;

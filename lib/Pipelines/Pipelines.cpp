@@ -33,7 +33,9 @@ using namespace mlir;
 /// deallocation.
 static void addGraphToBufferPasses(OpPassManager &pm, bool fuseElementwise,
                                    bool approximateMath, bool runtimeErrors,
-                                   bool runtimeChecks = true) {
+                                   bool runtimeChecks = true,
+                                   bool fusedKernels = false,
+                                   bool cpuSparse = false) {
   using namespace mlir::qopt;
   pm.addPass(createInlineScalarResourcesPass());
   // In artifacts (run by our runtime), the importer's run-time checks
@@ -44,12 +46,20 @@ static void addGraphToBufferPasses(OpPassManager &pm, bool fuseElementwise,
     assertOpts.drop = !runtimeChecks;
     pm.addPass(createLowerAssertsPass(assertOpts));
   }
-  pm.addPass(createConvertQOptToLinalgPass());
+  ConvertQOptToLinalgPassOptions toLinalg;
+  toLinalg.cpuSparse = cpuSparse;
+  pm.addPass(createConvertQOptToLinalgPass(toLinalg));
   // Element-wise arith/math on whole tensors (hand-written graph modules)
   // become linalg too, which bufferizes.
   pm.addNestedPass<func::FuncOp>(createConvertElementwiseToLinalgPass());
   pm.addPass(createDecomposeAggregatesPass());
   pm.addPass(createCanonicalizerPass());
+  // Attention chains and norms as runtime kernel calls (with the kernel
+  // calls), matched before element-wise fusion reshapes them.
+  if (fusedKernels) {
+    pm.addNestedPass<func::FuncOp>(createFuseAttentionPass());
+    pm.addNestedPass<func::FuncOp>(createFuseNormsPass());
+  }
   pm.addPass(quant::createStripFuncQuantTypes());
   if (fuseElementwise)
     pm.addNestedPass<func::FuncOp>(createFuseElementwisePass());
@@ -87,7 +97,8 @@ void mlir::qopt::buildCPUPipeline(OpPassManager &pm,
   if (options.instrument)
     pm.addPass(createInstrumentObserversPass());
   addGraphToBufferPasses(pm, options.fuseElementwise, options.approximateMath,
-                         options.artifact, options.runtimeChecks);
+                         options.artifact, options.runtimeChecks,
+                         options.kernelCalls, /*cpuSparse=*/true);
   if (options.kernelCalls)
     pm.addPass(createConvertLinalgToKernelCallsPass());
   // Intermediates of fixed size in one arena kept by the runtime.

@@ -19,6 +19,7 @@ target_sources(QOptRuntime PRIVATE
   ${CMAKE_CURRENT_SOURCE_DIR}/CUDA/Gemv.cpp
   ${CMAKE_CURRENT_SOURCE_DIR}/CUDA/QMatmul.cpp
   ${CMAKE_CURRENT_SOURCE_DIR}/CUDA/FloatMatmul.cpp
+  ${CMAKE_CURRENT_SOURCE_DIR}/CUDA/Sparse24.cpp
   ${CMAKE_CURRENT_SOURCE_DIR}/CUDA/Profile.cpp)
 
 set(QOPT_NVCC "")
@@ -82,3 +83,4 @@ endif()
 qopt_embed_gpu_kernels(Gemv.cu gemv GemvPTX.cpp kGemvPTX)
 qopt_embed_gpu_kernels(QMatmul.cu qmatmul QMatmulPTX.cpp kQMatmulPTX)
 qopt_embed_gpu_kernels(FloatMatmul.cu fmatmul FloatMatmulPTX.cpp kFloatMatmulPTX)
+qopt_embed_gpu_kernels(Sparse24.cu sparse24 Sparse24PTX.cpp kSparse24PTX)

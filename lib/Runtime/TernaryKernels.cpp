@@ -7,20 +7,23 @@
 // * `qopt_kernel_matmul_s8t2`: C(i32) += q(A) · Bᵀ where each row i of the
 //   f32 A is quantized with its scale s[i] (BitNet b1.58: q = clamp(
 //   round_half_even(a * s[i]), -128, 127)); exact integer sums. The codes
-//   go unchanged into x86's u8 x s8 dot products (vpdpbusd on AVX-512
-//   VNNI, vpmaddubsw + vpmaddwd on AVX2: |code · q| ≤ 256, never
-//   saturating), and Σ (t + 1) q = Σ t q + Σ q is corrected with Σ q.
+//   go into x86's u8 x s8 dot products (vpdpbusd on AVX-512 VNNI,
+//   vpmaddubsw + vpmaddwd on AVX2, never saturating: see rowI8AVX2), and
+//   Σ (t + 1) q = Σ t q + Σ q is corrected with Σ q.
 // * `qopt_kernel_matmul_f32t2`: C(f32) += A · Bᵀ, float inputs (a float
 //   model whose weights are ternary; the scale gamma is applied after):
 //   each code picks one of {-1, 0, +1} (vpermps) and is multiplied-added
 //   in f32.
 //
-// A byte holds k = 4j .. 4j+3; shifting a vector of bytes right by 2s and
-// masking gives the weights k = 4j + s of consecutive bytes j. Rather than
-// reorder the weights, each row of A is reordered once per call to match:
-// for a chunk of C bytes, A'[s*C + j] = A[4j + s] (C = the vector width in
-// codes). The weight is read once, at 2 bits a weight, straight from the
-// model's constant: nothing is packed or cached.
+// A byte holds k = 4j .. 4j+3. The f32 kernels shift a vector of bytes
+// right by 2s and mask it to get the weights k = 4j + s of consecutive
+// bytes j; the int8 ones only mask it with 3 << 2s (code · 4^s, divided out
+// of their sums exactly). Rather than reorder the weights, each row of A is
+// reordered once per call to match: for a chunk of C bytes,
+// A'[s*C + j] = A[4j + s] (C = the vector width in codes). The weight is
+// read once, at 2 bits a weight, straight from the model's constant:
+// nothing is packed or cached. Activations are quantized 16 (AVX-512) or 8
+// (AVX2) at a time.
 //
 // Rows of B are split into tasks over the runtime's thread pool; each task
 // streams its rows once for up to kTokens rows of A at a time.
@@ -112,6 +115,65 @@ inline int ternaryOf(uint8_t byte, int s) {
 // int8 x ternary
 //===----------------------------------------------------------------------===//
 
+/// BitNet's activation quantization: clamp(round_half_even(x · s), -128,
+/// 127) in f32, NaN giving 0 (qopt::quantizeToken).
+inline int8_t quantizeScalar(float x, float s) {
+  float v = std::nearbyint(x * s);
+  return std::isnan(v) ? int8_t(0) : int8_t(std::clamp(v, -128.0f, 127.0f));
+}
+
+#if defined(__x86_64__)
+__attribute__((target("avx512f"))) int64_t
+quantizeAVX512(const float *x, int64_t k, float s, int8_t *out) {
+  const __m512 scale = _mm512_set1_ps(s), lo = _mm512_set1_ps(-128.0f),
+               hi = _mm512_set1_ps(127.0f);
+  int64_t i = 0;
+  for (; i + 16 <= k; i += 16) {
+    __m512 v =
+        _mm512_roundscale_ps(_mm512_mul_ps(_mm512_loadu_ps(x + i), scale),
+                             _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __mmask16 ordered = _mm512_cmp_ps_mask(v, v, _CMP_ORD_Q);
+    v = _mm512_maskz_mov_ps(ordered, _mm512_min_ps(_mm512_max_ps(v, lo), hi));
+    _mm_storeu_si128(reinterpret_cast<__m128i *>(out + i),
+                     _mm512_cvtepi32_epi8(_mm512_cvtps_epi32(v)));
+  }
+  return i;
+}
+
+__attribute__((target("avx2"))) int64_t quantizeAVX2(const float *x, int64_t k,
+                                                     float s, int8_t *out) {
+  const __m256 scale = _mm256_set1_ps(s), lo = _mm256_set1_ps(-128.0f),
+               hi = _mm256_set1_ps(127.0f);
+  int64_t i = 0;
+  for (; i + 8 <= k; i += 8) {
+    __m256 v = _mm256_round_ps(_mm256_mul_ps(_mm256_loadu_ps(x + i), scale),
+                               _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 ordered = _mm256_cmp_ps(v, v, _CMP_ORD_Q);
+    v = _mm256_and_ps(ordered, _mm256_min_ps(_mm256_max_ps(v, lo), hi));
+    __m256i w = _mm256_cvtps_epi32(v);
+    __m128i h = _mm_packs_epi32(_mm256_castsi256_si128(w),
+                                _mm256_extracti128_si256(w, 1));
+    _mm_storel_epi64(reinterpret_cast<__m128i *>(out + i),
+                     _mm_packs_epi16(h, h));
+  }
+  return i;
+}
+#endif
+
+/// out[k] = quantizeScalar(x[k · stride], s) for one row of A.
+void quantizeRow(Isa isa, const float *x, int64_t stride, int64_t k, float s,
+                 int8_t *out) {
+  int64_t i = 0;
+#if defined(__x86_64__)
+  if (stride == 1 && isa == Isa::AVX512)
+    i = quantizeAVX512(x, k, s, out);
+  else if (stride == 1 && isa == Isa::AVX2)
+    i = quantizeAVX2(x, k, s, out);
+#endif
+  for (; i < k; ++i)
+    out[i] = quantizeScalar(x[i * stride], s);
+}
+
 /// acc[t] = Σ over the tail bytes [b0, kb) of ternary(row) · q_t (natural).
 template <int T>
 void tailI8(const uint8_t *row, int64_t b0, int64_t kb, const int8_t *q,
@@ -125,69 +187,110 @@ void tailI8(const uint8_t *row, int64_t b0, int64_t kb, const int8_t *q,
 }
 
 #if defined(__x86_64__)
+/// Chunks a VNNI pass accumulates before its lanes are folded: a lane of the
+/// s = 3 accumulator gains at most 4 · 2·64 · 128 a chunk (codes kept in
+/// place, see below), so 2^13 chunks stay below 2^31.
+constexpr int64_t kVnniChunksPerPass = int64_t(1) << 13;
+/// Bytes ahead of the row being read that the int8 loops prefetch (rows of
+/// B are read in order, so this runs into the next rows): 2 KiB took 8192^2
+/// GEMVs from 1.02 to 0.70 ms on one core of an AVX-512 Xeon.
+constexpr int64_t kPrefetch = 2048;
+
 template <int T>
 __attribute__((target("avx512f,avx512bw,avx512vnni"))) void
 rowI8VNNI(const uint8_t *row, int64_t kb, const int8_t *q, int64_t k,
           int32_t *acc) {
-  const __m512i mask = _mm512_set1_epi8(3);
-  // One accumulator per shift: four independent vpdpbusd chains a token
-  // (one chain would wait on the instruction's latency).
-  __m512i a[T][4];
+  // The codes of shift s are masked in place (byte & 3 << 2s, no shift):
+  // the u8 operand is code · 4^s ≤ 128, so lane sums of accumulator s are
+  // exact multiples of 4^s, divided out (an exact arithmetic shift) when the
+  // four are folded. One and + one vpdpbusd per 64 weights; one accumulator
+  // per shift also keeps four independent vpdpbusd chains a token.
+  const __m512i mask[4] = {_mm512_set1_epi8(0x03), _mm512_set1_epi8(0x0C),
+                           _mm512_set1_epi8(0x30),
+                           _mm512_set1_epi8(static_cast<char>(0xC0))};
   for (int t = 0; t < T; ++t)
-    for (int s = 0; s < 4; ++s)
-      a[t][s] = _mm512_setzero_si512();
+    acc[t] = 0;
   int64_t full = kb / 64;
-  for (int64_t c = 0; c < full; ++c) {
-    __m512i w = _mm512_loadu_si512(row + c * 64);
-    for (int s = 0; s < 4; ++s) {
-      __m512i codes = _mm512_and_si512(_mm512_srli_epi16(w, 2 * s), mask);
-      for (int t = 0; t < T; ++t)
-        a[t][s] = _mm512_dpbusd_epi32(
-            a[t][s], codes, _mm512_loadu_si512(q + t * k + c * 256 + s * 64));
+  for (int64_t c0 = 0; c0 < full; c0 += kVnniChunksPerPass) {
+    int64_t c1 = std::min(full, c0 + kVnniChunksPerPass);
+    __m512i a[T][4];
+    for (int t = 0; t < T; ++t)
+      for (int s = 0; s < 4; ++s)
+        a[t][s] = _mm512_setzero_si512();
+    for (int64_t c = c0; c < c1; ++c) {
+      __m512i w = _mm512_loadu_si512(row + c * 64);
+      _mm_prefetch(reinterpret_cast<const char *>(row + c * 64 + kPrefetch),
+                   _MM_HINT_T0);
+      for (int s = 0; s < 4; ++s) {
+        __m512i codes = _mm512_and_si512(w, mask[s]);
+        for (int t = 0; t < T; ++t)
+          a[t][s] = _mm512_dpbusd_epi32(
+              a[t][s], codes, _mm512_loadu_si512(q + t * k + c * 256 + s * 64));
+      }
     }
+    for (int t = 0; t < T; ++t)
+      acc[t] += _mm512_reduce_add_epi32(_mm512_add_epi32(
+          _mm512_add_epi32(a[t][0], _mm512_srai_epi32(a[t][1], 2)),
+          _mm512_add_epi32(_mm512_srai_epi32(a[t][2], 4),
+                           _mm512_srai_epi32(a[t][3], 6))));
   }
-  for (int t = 0; t < T; ++t)
-    acc[t] = _mm512_reduce_add_epi32(
-        _mm512_add_epi32(_mm512_add_epi32(a[t][0], a[t][1]),
-                         _mm512_add_epi32(a[t][2], a[t][3])));
   tailI8<T>(row, full * 64, kb, q, k, acc);
 }
+
+/// Chunks an AVX2 pass accumulates: a lane gains at most 4 shifts · 4 ·
+/// 2·128 · 64 = 2^18 a chunk (scaled to 64×, see below), 2^12 chunks < 2^31.
+constexpr int64_t kAvx2ChunksPerPass = int64_t(1) << 12;
 
 template <int T>
 __attribute__((target("avx2"))) void rowI8AVX2(const uint8_t *row, int64_t kb,
                                                const int8_t *q, int64_t k,
                                                int32_t *acc) {
-  const __m256i mask = _mm256_set1_epi8(3);
-  const __m256i ones = _mm256_set1_epi16(1);
+  // As for VNNI the codes stay in place (u8 code · 4^s ≤ 128; a vpmaddubsw
+  // pair is at most 2 · 128 · 128 = 2^15 in magnitude: -2^15 fits, and
+  // positive pairs are at most 2 · 128 · 127), and vpmaddwd multiplies by
+  // 64 / 4^s rather than 1, so every shift adds 64× its sum to the same
+  // accumulators; the lanes are divided by 64 (exactly) at the end.
+  const __m256i mask[4] = {_mm256_set1_epi8(0x03), _mm256_set1_epi8(0x0C),
+                           _mm256_set1_epi8(0x30),
+                           _mm256_set1_epi8(static_cast<char>(0xC0))};
+  const __m256i scale[4] = {_mm256_set1_epi16(64), _mm256_set1_epi16(16),
+                            _mm256_set1_epi16(4), _mm256_set1_epi16(1)};
   constexpr int A = T <= 2 ? 4 : 2; // independent chains a token
-  __m256i a[T][A];
   for (int t = 0; t < T; ++t)
-    for (int u = 0; u < A; ++u)
-      a[t][u] = _mm256_setzero_si256();
+    acc[t] = 0;
   int64_t full = kb / 32;
-  for (int64_t c = 0; c < full; ++c) {
-    __m256i w =
-        _mm256_loadu_si256(reinterpret_cast<const __m256i *>(row + c * 32));
-    for (int s = 0; s < 4; ++s) {
-      __m256i codes = _mm256_and_si256(_mm256_srli_epi16(w, 2 * s), mask);
-      for (int t = 0; t < T; ++t) {
-        __m256i x = _mm256_loadu_si256(
-            reinterpret_cast<const __m256i *>(q + t * k + c * 128 + s * 32));
-        // |code · q| ≤ 2 · 128: pairs sum to at most 512 in i16.
-        __m256i p = _mm256_maddubs_epi16(codes, x);
-        a[t][s % A] = _mm256_add_epi32(a[t][s % A], _mm256_madd_epi16(p, ones));
+  for (int64_t c0 = 0; c0 < full; c0 += kAvx2ChunksPerPass) {
+    int64_t c1 = std::min(full, c0 + kAvx2ChunksPerPass);
+    __m256i a[T][A];
+    for (int t = 0; t < T; ++t)
+      for (int u = 0; u < A; ++u)
+        a[t][u] = _mm256_setzero_si256();
+    for (int64_t c = c0; c < c1; ++c) {
+      __m256i w =
+          _mm256_loadu_si256(reinterpret_cast<const __m256i *>(row + c * 32));
+      _mm_prefetch(reinterpret_cast<const char *>(row + c * 32 + kPrefetch),
+                   _MM_HINT_T0);
+      for (int s = 0; s < 4; ++s) {
+        __m256i codes = _mm256_and_si256(w, mask[s]);
+        for (int t = 0; t < T; ++t) {
+          __m256i x = _mm256_loadu_si256(
+              reinterpret_cast<const __m256i *>(q + t * k + c * 128 + s * 32));
+          __m256i p = _mm256_maddubs_epi16(codes, x);
+          a[t][s % A] =
+              _mm256_add_epi32(a[t][s % A], _mm256_madd_epi16(p, scale[s]));
+        }
       }
     }
-  }
-  for (int t = 0; t < T; ++t) {
-    __m256i sum = a[t][0];
-    for (int u = 1; u < A; ++u)
-      sum = _mm256_add_epi32(sum, a[t][u]);
-    __m128i v = _mm_add_epi32(_mm256_castsi256_si128(sum),
-                              _mm256_extracti128_si256(sum, 1));
-    v = _mm_add_epi32(v, _mm_shuffle_epi32(v, 0x4E));
-    v = _mm_add_epi32(v, _mm_shuffle_epi32(v, 0xB1));
-    acc[t] = _mm_cvtsi128_si32(v);
+    for (int t = 0; t < T; ++t) {
+      __m256i sum = _mm256_srai_epi32(a[t][0], 6);
+      for (int u = 1; u < A; ++u)
+        sum = _mm256_add_epi32(sum, _mm256_srai_epi32(a[t][u], 6));
+      __m128i v = _mm_add_epi32(_mm256_castsi256_si128(sum),
+                                _mm256_extracti128_si256(sum, 1));
+      v = _mm_add_epi32(v, _mm_shuffle_epi32(v, 0x4E));
+      v = _mm_add_epi32(v, _mm_shuffle_epi32(v, 0xB1));
+      acc[t] += _mm_cvtsi128_si32(v);
+    }
   }
   tailI8<T>(row, full * 32, kb, q, k, acc);
 }
@@ -387,15 +490,11 @@ extern "C" void qopt_kernel_matmul_s8t2(int64_t m, int64_t n, int64_t k,
   std::vector<int8_t> natural(static_cast<size_t>(k));
   std::vector<int32_t> sums(size_t(m), 0);
   for (int64_t i = 0; i < m; ++i) {
-    float si = s[i * sM];
-    for (int64_t kk = 0; kk < k; ++kk) {
-      float v = std::nearbyint(a[i * aM + kk * aK] * si);
-      int8_t qi =
-          std::isnan(v) ? int8_t(0) : int8_t(std::clamp(v, -128.0f, 127.0f));
-      natural[size_t(kk)] = qi;
-      if (kk < fullK)
-        sums[size_t(i)] += qi;
-    }
+    quantizeRow(isa, a + i * aM, aK, k, s[i * sM], natural.data());
+    int32_t sum = 0;
+    for (int64_t kk = 0; kk < fullK; ++kk)
+      sum += natural[size_t(kk)];
+    sums[size_t(i)] = sum;
     reorderRow(natural.data(), kb, chunk, q.data() + i * k);
   }
   overRows(m, n, k, [&](int64_t j0, int64_t j1) {

@@ -1,5 +1,11 @@
 // RUN: quant-opt %s --convert-qopt-to-linalg --split-input-file | FileCheck %s
 // RUN: quant-opt %s --convert-qopt-to-linalg --one-shot-bufferize="bufferize-function-boundaries" --convert-linalg-to-qopt-kernel-calls --split-input-file | FileCheck %s --check-prefix=CALL
+// RUN: quant-opt %s --convert-qopt-to-linalg="cpu-sparse=false" --split-input-file | FileCheck %s --check-prefix=GPU
+
+// The GPU pipeline (cpu-sparse=false) keeps int8 and weight-only 2:4
+// layers dense: the runtime's GPU int8 kernels run them.
+// GPU-NOT: 2of4
+// GPU-NOT: sparse24
 
 // A W8A8 qopt.qlinear carrying qopt-prune's 2:4 pattern stores its int8
 // weight as int8 values [N, K/8, 4] + 2-bit positions [N, K/8] (the f32

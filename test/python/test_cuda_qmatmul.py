@@ -172,10 +172,18 @@ def test_s8t2_exact(rt, dev, m, k):
     np.testing.assert_array_equal(dev.get(c, c0), ref)
 
 
-@pytest.mark.parametrize("n,k", [(200, 8192), (64, 128), (1000, 4160)])
-def test_s8t2_batch1_fused(rt, dev, n, k):
-    """Batch 1 takes the fused kernel (x quantized into shared memory by
-    each block): several blocks, a partial last block, exact sums."""
+@pytest.mark.parametrize("kernel", ["default", "stream", "block", "0"])
+@pytest.mark.parametrize("n,k", [(200, 8192), (64, 128), (1000, 4160), (4099, 2112),
+                                 (16384, 1024)])
+def test_s8t2_batch1_fused(rt, dev, n, k, kernel, monkeypatch):
+    """Batch 1: the streaming kernel (x quantized into shared memory once
+    per block, one wave of blocks, each warp an even share of 4-row x
+    2048-k items) for large weights, else the block-per-64-rows one
+    (QOPT_CUDA_T2_FUSED=stream / block force one; 0: quantize, then the
+    GEMV): rows split between warps (atomic sums), a partial last row
+    group, K not a multiple of 2048; exact sums."""
+    if kernel != "default":
+        monkeypatch.setenv("QOPT_CUDA_T2_FUSED", kernel)
     rng = np.random.default_rng(n + k)
     t = rng.integers(-1, 2, (n, k))
     x = (rng.standard_normal((1, k)) * 3).astype(np.float32)

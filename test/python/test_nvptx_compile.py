@@ -232,3 +232,38 @@ def test_float_matmuls_call_the_runtime(build_dir, example, tmp_path, precision)
     r = tool(build_dir, "quant-compile", example / "model.onnx", "--target=nvptx",
              "--gpu-precision=f16", "-o", tmp_path / "a.so")
     assert r.returncode != 0 and "for the --gpu-precision option: 'f16' is not one of: f32, tf32, fma" in r.stderr
+
+
+@pytest.mark.parametrize("precision,tol", [("f32", 1e-4), ("tf32", 5e-3), ("fma", 1e-5)])
+def test_prune24_calls_the_sparse_kernel(build_dir, example, tmp_path, precision, tol):
+    """--prune=2:4 layers call qopt_cuda_matmul_sparse24_f32 (mma.sp) with
+    their packed values and positions and --gpu-precision's value (no dense
+    float matmul left); with a GPU the artifact matches the CPU one (the
+    AVX-512 2:4 kernel on the same weights): f32 (bf16 hi + lo) to 1e-4,
+    tf32 (one f16 product) to 5e-3, fma to 1e-5."""
+    model = example / "model.onnx"
+    out = tmp_path / "m.mlir"
+    r = tool(build_dir, "quant-compile", model, "--target=nvptx", "--cubin=never",
+             "--prune=2:4", f"--gpu-precision={precision}", "--emit=mlir", "-o", out)
+    assert r.returncode == 0, r.stderr
+    text = out.read_text()
+    calls = [l for l in text.splitlines()
+             if "llvm.call @qopt_cuda_matmul_sparse24_f32(" in l]
+    assert len(calls) == 3  # the MLP's three Gemm layers
+    assert "llvm.call @qopt_cuda_matmul_f32(" not in text
+    prec = calls[0].split("(")[1].split(")")[0].split(", ")[-2]
+    code = {"f32": 0, "tf32": 1, "fma": 2}[precision]
+    assert f"{prec} = llvm.mlir.constant({code} : i64)" in text
+    gpu_so, cpu_so = tmp_path / "g.so", tmp_path / "c.so"
+    assert tool(build_dir, "quant-compile", model, "--target=nvptx", "--prune=2:4",
+                f"--gpu-precision={precision}", "-o", gpu_so).returncode == 0
+    assert tool(build_dir, "quant-compile", model, "--prune=2:4",
+                "-o", cpu_so).returncode == 0
+    sample = sorted(os.listdir(example / "eval"))[0]
+    x = example / "eval" / sample / "input.npy"
+    run_gpu_or_skip(build_dir, gpu_so, {"input": x}, tmp_path / "g")
+    assert tool(build_dir, "quant-run", cpu_so, "--input", f"input={x}",
+                "--output-dir", tmp_path / "c").returncode == 0
+    got = np.load(tmp_path / "g" / "logits.npy").astype(np.float64)
+    ref = np.load(tmp_path / "c" / "logits.npy").astype(np.float64)
+    assert np.abs(got - ref).max() <= tol * max(1.0, np.abs(ref).max())

@@ -426,7 +426,7 @@ def test_pruned_convolutions_quantize_to_integer_kernels(build_dir, examples,
     (["--prune=magnitude:1.5"], "expected magnitude:S"),
     (["--prune=bogus:0.5"], "expected magnitude:S"),
     (["--shrink-structured"], "need --prune"),
-    (["--prune=2:4", "--shrink-structured"], "--shrink-structured is for --prune=channels:S"),
+    (["--prune=2:4", "--shrink-structured"], "--shrink-structured is for --prune=channels:S, heads:S"),
     (["--prune=2:4", "--prune-scope=global"], "--prune-scope is for"),
     (["--prune=magnitude:0.5", "--prune-method=wanda"], "names its method"),
     (["--prune=magnitude:0.5", "--prune-include=("], "qopt-prune: include regex"),
@@ -479,14 +479,17 @@ def test_shrunk_transformer_mlp_equals_channel_pruned(build_dir, examples, tmp_p
 
 
 def test_shrink_refuses_attention_with_reason(build_dir, examples, tmp_path):
-    """q_proj's output goes through the attention head split (a reshape):
-    the layer stays dense and the remark says why."""
+    """q_proj's channels go through the attention head split (a reshape):
+    pruned channels that are not whole heads stay, and the remark says
+    why."""
     example = examples / "transformer"
     mlir = imported(build_dir, example, tmp_path)
     r = tool(build_dir, "quant-opt", mlir,
              "--qopt-prune-pipeline=granularity=channels sparsity=0.25 include=q_proj shrink=true")
     assert r.returncode == 0, r.stderr
-    assert "cannot shrink layer 'layers.0.attn.q_proj.weight': its output reaches" in r.stderr
+    assert ("cannot shrink layer 'layers.0.attn.q_proj.weight': its zero rows are "
+            "not whole units: a reshape groups its 64 channels into 4 units of 16 "
+            "(attention heads)") in r.stderr
     assert layer_weights(r.stdout)["layers.0.attn.q_proj.weight"].shape == (64, 64)
 
 

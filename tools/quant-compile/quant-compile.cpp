@@ -5,7 +5,8 @@
 //       [--threads N] [--emit=mlir|llvm|obj|so]
 //       [--quantize=w8a8|w8a8-dynamic|w8|w4|nf4|ternary [--group-size=128]
 //        [--int4-scale=mse|signed-extreme|absmax|minmax]
-//        [--weight-asymmetric]
+//        [--weight-asymmetric[=auto]]
+//        [--weight-granularity=per-channel|per-tensor|auto]
 //        [--ternary-mode=absmean|lossless]
 //        --calibration-data=DIR --calibration-method=minmax|percentile|
 //        entropy|mse [--percentile=99.99] [--exclude=REGEX]
@@ -277,10 +278,33 @@ static cl::opt<bool> doubleQuant(
     cl::desc("--quantize=nf4: store the block scales as int8 too (QLoRA's "
              "double quantization: minus their mean, blocks of 256)"),
     cl::cat(category));
-static cl::opt<bool> weightAsymmetric(
-    "weight-asymmetric",
+static ChoiceOpt<qopt::WeightSymmetry> weightAsymmetric(
+    "weight-asymmetric", cl::ValueOptional,
     cl::desc("--quantize=w4: asymmetric uint4 weights with per-block zero "
-             "points (default: symmetric int4)"),
+             "points (default: symmetric int4); =auto: per layer, int4 or "
+             "uint4, whichever has the lower output error on the layer's "
+             "calibration inputs (needs --calibration-data)"),
+    cl::init(qopt::WeightSymmetry::Symmetric),
+    cl::values(clEnumValN(qopt::WeightSymmetry::Asymmetric, "", "uint4"),
+               clEnumValN(qopt::WeightSymmetry::Asymmetric, "true", "uint4"),
+               clEnumValN(qopt::WeightSymmetry::Symmetric, "false",
+                          "int4 (default)"),
+               clEnumValN(qopt::WeightSymmetry::Auto, "auto",
+                          "per layer, by output error")),
+    cl::cat(category));
+static ChoiceOpt<qopt::WeightGranularity> weightGranularity(
+    "weight-granularity",
+    cl::desc("int8 weights (--quantize=w8a8|w8a8-dynamic|w8): scales per "
+             "output channel or per tensor"),
+    cl::init(qopt::WeightGranularity::PerChannel),
+    cl::values(clEnumValN(qopt::WeightGranularity::PerChannel, "per-channel",
+                          "max|w_row| / 127 per output channel (default)"),
+               clEnumValN(qopt::WeightGranularity::PerTensor, "per-tensor",
+                          "max|w| / 127 for the whole weight"),
+               clEnumValN(qopt::WeightGranularity::Auto, "auto",
+                          "per layer, whichever has the lower output error "
+                          "on the layer's calibration inputs (needs "
+                          "--calibration-data)")),
     cl::cat(category));
 static ChoiceOpt<qopt::Int4ScaleMethod> int4Scale(
     "int4-scale",
@@ -443,11 +467,14 @@ static cl::opt<std::string> pruneSpec(
              "wanda:S (unstructured, fraction S; wanda needs "
              "--calibration-data), N:M (e.g. 2:4, 4:8: N of every M kept "
              "along the reduction dimension), channels:S (fraction S of "
-             "output channels, by L2 norm)"),
+             "output channels, by L2 norm), heads:S (whole attention "
+             "heads), neurons:S (whole MLP neurons: fc1/gate/up rows and "
+             "fc2/down columns)"),
     cl::value_desc("spec"), cl::cat(category));
 static ChoiceOpt<qopt::PruneMethod> pruneMethod(
     "prune-method",
-    cl::desc("Score for --prune=N:M and channels:S (magnitude:S and "
+    cl::desc("Score for --prune=N:M, channels:S, heads:S, neurons:S "
+             "(magnitude:S and "
              "wanda:S name theirs)"),
     cl::init(qopt::PruneMethod::Magnitude),
     cl::values(clEnumValN(qopt::PruneMethod::Magnitude, "magnitude", "|W|"),
@@ -473,8 +500,9 @@ static cl::opt<std::string>
                  cl::value_desc("regex"), cl::cat(category));
 static cl::opt<bool> shrinkStructured(
     "shrink-structured",
-    cl::desc("After --prune=channels:S, remove the zeroed channels "
-             "(linear -> element-wise ops -> linear chains); layers that "
+    cl::desc("After --prune=channels:S, heads:S or neurons:S, remove the "
+             "zeroed channels, heads or neurons (through element-wise ops, "
+             "reshapes and attention); layers that "
              "cannot be shrunk stay dense, with a remark saying why"),
     cl::cat(category));
 
@@ -541,7 +569,8 @@ int main(int argc, char **argv) {
   if (groupSize.getNumOccurrences())
     options.groupSize = groupSize;
   options.doubleQuant = doubleQuant;
-  options.weightAsymmetric = weightAsymmetric;
+  options.weightSymmetry = weightAsymmetric;
+  options.weightGranularity = weightGranularity;
   if (int4Scale.getNumOccurrences())
     options.int4Scale = int4Scale;
   if (smoothquant.getNumOccurrences())

@@ -12,6 +12,8 @@
 //   quant-translate --list-onnx-ops
 //   quant-translate --export-onnx --source-model model.onnx model.qdq.mlir
 //       -o model.qdq.onnx [--fake-quant-weights]
+//   quant-translate --export-onnx-pruned --source-model model.onnx
+//       shrunk.mlir -o shrunk.onnx   (locations kept: --mlir-print-debuginfo)
 //
 //===----------------------------------------------------------------------===//
 
@@ -79,6 +81,19 @@ static LogicalResult exportONNX(Operation *op, llvm::raw_ostream &os) {
   return success();
 }
 
+static LogicalResult exportPrunedONNX(Operation *op, llvm::raw_ostream &os) {
+  auto module = dyn_cast<ModuleOp>(op);
+  if (!module)
+    return op->emitError("--export-onnx-pruned: expected a module");
+  if (sourceModel.empty())
+    return module.emitError("--export-onnx-pruned needs --source-model=PATH "
+                            "(the ONNX model the module was imported from)");
+  std::string error;
+  if (failed(qopt::exportPrunedModel(module, sourceModel, os, error)))
+    return module.emitError("--export-onnx-pruned: ") << error;
+  return success();
+}
+
 static OwningOpRef<Operation *> importONNX(llvm::SourceMgr &sourceMgr,
                                            MLIRContext *context) {
   qopt::ONNXImportOptions options;
@@ -131,6 +146,14 @@ int main(int argc, char **argv) {
       "Write a module's W8A8 quantization (QDQ form) into its source ONNX "
       "model (--source-model)",
       exportONNX, [](DialectRegistry &registry) {
+        qopt::registerONNXImportDialects(registry);
+      });
+  TranslateFromMLIRRegistration exportPrunedReg(
+      "export-onnx-pruned",
+      "Write a pruned (qopt-shrink-structured) float module's weights, "
+      "biases and reshape sizes into its source ONNX model (--source-model; "
+      "the module keeps the ONNX node names in its locations)",
+      exportPrunedONNX, [](DialectRegistry &registry) {
         qopt::registerONNXImportDialects(registry);
       });
   return failed(mlirTranslateMain(argc, argv, "quant-opt translation tool"))

@@ -52,4 +52,31 @@ TEST(DriverOptions, WeightRoundingAndBiasCorrection) {
   EXPECT_NE(keys.find("bias-correction"), std::string::npos);
 }
 
+TEST(DriverOptions, WeightGranularityAndSymmetry) {
+  CompileOptions o;
+  std::string error;
+  EXPECT_EQ(o.weightGranularity, WeightGranularity::PerChannel);
+  EXPECT_EQ(o.weightSymmetry, WeightSymmetry::Symmetric);
+  ASSERT_TRUE(mlir::succeeded(o.set("weight-granularity", "auto", error)));
+  EXPECT_EQ(o.weightGranularity, WeightGranularity::Auto);
+  ASSERT_TRUE(
+      mlir::succeeded(o.set("weight-granularity", "per-tensor", error)));
+  EXPECT_EQ(o.weightGranularity, WeightGranularity::PerTensor);
+  EXPECT_TRUE(mlir::failed(o.set("weight-granularity", "per_row", error)));
+  EXPECT_EQ(error, "--weight-granularity='per_row' is not one of: "
+                   "per-channel, per-tensor, auto");
+  // weight-asymmetric: a bool as before, or auto.
+  ASSERT_TRUE(mlir::succeeded(o.set("weight-asymmetric", "true", error)));
+  EXPECT_EQ(o.weightSymmetry, WeightSymmetry::Asymmetric);
+  ASSERT_TRUE(mlir::succeeded(o.set("weight-asymmetric", "auto", error)));
+  EXPECT_EQ(o.weightSymmetry, WeightSymmetry::Auto);
+  ASSERT_TRUE(mlir::succeeded(o.set("weight-asymmetric", "false", error)));
+  EXPECT_EQ(o.weightSymmetry, WeightSymmetry::Symmetric);
+  EXPECT_TRUE(mlir::failed(o.set("weight-asymmetric", "sometimes", error)));
+  EXPECT_NE(error.find("weight-asymmetric"), std::string::npos);
+  EXPECT_NE(error.find("(or auto)"), std::string::npos);
+  std::string keys = CompileOptions::describeKeys();
+  EXPECT_NE(keys.find("weight-granularity"), std::string::npos);
+}
+
 } // namespace

@@ -168,6 +168,60 @@ TEST(TernaryMatmulKernel, F32T2MatchesDoubleSums) {
   }
 }
 
+/// C = q(x) · tᵀ with the int64 reference, for caller-chosen scales.
+void expectS8T2Exact(int64_t m, int64_t n, int64_t k,
+                     const std::vector<float> &x, const std::vector<float> &s,
+                     const Weight &w) {
+  std::vector<int32_t> c(size_t(m * n), 0);
+  qopt_kernel_matmul_s8t2(m, n, k, addr(x.data()), k, 1, addr(s.data()), 1,
+                          addr(w.bytes.data()), w.rowBytes, 1, addr(c.data()),
+                          n, 1);
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t j = 0; j < n; ++j) {
+      int64_t want = 0;
+      for (int64_t kk = 0; kk < k; ++kk)
+        want +=
+            int64_t(qopt::quantizeToken(x[size_t(i * k + kk)], s[size_t(i)])) *
+            w.t[size_t(j * k + kk)];
+      ASSERT_EQ(int64_t(c[size_t(i * n + j)]), want)
+          << "k=" << k << " at " << i << "," << j << " isa "
+          << qopt_kernel_isa_ternary();
+    }
+}
+
+TEST(TernaryMatmulKernel, S8T2NonFiniteAndSaturatingActivations) {
+  // The vectorized quantization (16 or 8 floats at a time, then a scalar
+  // tail) must match quantizeToken: NaN -> 0, ±inf and overflows clamp to
+  // -128 / 127, ties to even, with a scale that is not 127 / max|x|.
+  int64_t m = 2, n = 9, k = 1028;
+  Weight w = randomWeight(n, k, k / 4, 21);
+  std::vector<float> x = randomActivations(m, k, 22);
+  const float special[] = {NAN,    INFINITY, -INFINITY, 1e30f,  -1e30f,
+                           2.5f,   -2.5f,    3.5f,      -0.5f,  0.5f,
+                           127.5f, -128.5f,  126.5f,    -127.5f};
+  for (size_t i = 0; i < x.size(); i += 3)
+    x[i] = special[(i / 3) % (sizeof(special) / sizeof(float))];
+  x[size_t(k - 1)] = NAN; // in the scalar tail
+  std::vector<float> s = {1.0f, 40.0f};
+  expectS8T2Exact(m, n, k, x, s, w);
+}
+
+TEST(TernaryMatmulKernel, S8T2LongRowsAcrossAccumulatorPasses) {
+  // K past one accumulator pass of the SIMD kernels (2^13 64-byte chunks for
+  // VNNI, 2^12 32-byte chunks for AVX2) with extreme activations: every
+  // q = ±128 / 127 and the weights' sums as large as they get.
+  int64_t m = 1, n = 2, k = (int64_t(1) << 21) + 1028;
+  Weight w = randomWeight(n, k, k / 4, 31);
+  for (int64_t kk = 0; kk < k; ++kk) // row 1 all +1: Σ reaches -128 · K
+    w.t[size_t(k + kk)] = 1;
+  std::vector<uint8_t> packed = qopt::packTernary(w.t.data(), n, k);
+  w.bytes = packed;
+  std::vector<float> x(size_t(k), -1e6f);
+  for (int64_t kk = 0; kk < k; kk += 7)
+    x[size_t(kk)] = 1e6f;
+  expectS8T2Exact(m, n, k, x, {1.0f}, w);
+}
+
 TEST(TernaryMatmulKernel, IsaFollowsQOptKernel) {
   std::string isa = qopt_kernel_isa_ternary();
   const char *force = std::getenv("QOPT_KERNEL");

@@ -70,7 +70,10 @@ struct CompileOptions {
   /// Unset: 64 for nf4, else 128.
   std::optional<int64_t> groupSize;
   bool doubleQuant = false;
-  bool weightAsymmetric = false;
+  /// --weight-asymmetric[=auto] (w4) and --weight-granularity (int8
+  /// weights); auto chooses per layer by error (needs calibrationData).
+  WeightSymmetry weightSymmetry = WeightSymmetry::Symmetric;
+  WeightGranularity weightGranularity = WeightGranularity::PerChannel;
   /// --quantize=w4 (symmetric): unset means mse.
   std::optional<Int4ScaleMethod> int4Scale;
   std::optional<double> smoothquant;

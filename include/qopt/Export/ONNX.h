@@ -45,6 +45,18 @@ FailureOr<int64_t> exportQDQModel(ModuleOp module, StringRef sourcePath,
                                   const ONNXExportOptions &options,
                                   std::string &error);
 
+/// Exports a pruned (and possibly qopt-shrink-structured) float `module`
+/// by rewriting the model at `sourcePath`: each layer's weight and bias
+/// (qopt.linear, NCHW convolution; found by the ONNX node name in its
+/// location) replace its MatMul/Gemm/Conv node's initializers, with their
+/// new, smaller shapes (a bias the shrinking created becomes a Gemm C or an
+/// Add); Reshape nodes with constant target shapes get the module's static
+/// sizes (fewer heads); intermediate value_info is dropped. Returns the
+/// number of layers written, or failure with `error` set.
+FailureOr<int64_t> exportPrunedModel(ModuleOp module, StringRef sourcePath,
+                                     llvm::raw_ostream &os,
+                                     std::string &error);
+
 } // namespace mlir::qopt
 
 #endif // QOPT_EXPORT_ONNX_H

@@ -69,10 +69,28 @@ struct PTQPipelineOptions : public PassPipelineOptions<PTQPipelineOptions> {
   PassOptions::Option<int64_t> groupSize{
       *this, "group-size", llvm::cl::desc("w4: weights per scale"),
       llvm::cl::init(128)};
-  PassOptions::Option<bool> weightSymmetric{
+  PassOptions::Option<WeightSymmetry> weightSymmetric{
       *this, "weight-symmetric",
-      llvm::cl::desc("w4: symmetric int4 (else uint4 + zero points)"),
-      llvm::cl::init(true)};
+      llvm::cl::desc("w4: symmetric int4 (true), uint4 + zero points "
+                     "(false) or per layer by error (auto: needs "
+                     "calibration-data)"),
+      llvm::cl::init(WeightSymmetry::Symmetric),
+      llvm::cl::values(
+          clEnumValN(WeightSymmetry::Symmetric, "true", "symmetric int4"),
+          clEnumValN(WeightSymmetry::Asymmetric, "false", "uint4"),
+          clEnumValN(WeightSymmetry::Auto, "auto",
+                     "per layer, int4 or uint4 by output error"))};
+  PassOptions::Option<WeightGranularity> weightGranularity{
+      *this, "weight-granularity",
+      llvm::cl::desc("int8 weights: per-channel, per-tensor or per layer by "
+                     "error (auto: needs calibration-data)"),
+      llvm::cl::init(WeightGranularity::PerChannel),
+      llvm::cl::values(clEnumValN(WeightGranularity::PerChannel, "per-channel",
+                                  "one scale per output channel"),
+                       clEnumValN(WeightGranularity::PerTensor, "per-tensor",
+                                  "one scale for the weight"),
+                       clEnumValN(WeightGranularity::Auto, "auto",
+                                  "per layer, by output error"))};
   PassOptions::Option<Int4ScaleMethod> int4Scale{
       *this, "int4-scale",
       llvm::cl::desc("w4: each block's scale (and zero point)"),

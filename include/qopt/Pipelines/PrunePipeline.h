@@ -38,7 +38,11 @@ struct PrunePipelineOptions : public PassPipelineOptions<PrunePipelineOptions> {
           clEnumValN(SparsityGranularity::NM, "n_m",
                      "n of every m along the reduction dimension kept"),
           clEnumValN(SparsityGranularity::Channels, "channels",
-                     "whole output channels"))};
+                     "whole output channels"),
+          clEnumValN(SparsityGranularity::Heads, "heads",
+                     "whole attention heads"),
+          clEnumValN(SparsityGranularity::Neurons, "neurons",
+                     "whole MLP neurons"))};
   PassOptions::Option<double> sparsity{
       *this, "sparsity", llvm::cl::desc("Fraction removed, in [0, 1)"),
       llvm::cl::init(0.5)};

@@ -6,7 +6,8 @@
 // QMatmul.cpp), with one more argument: the stream, 0 until
 // qopt-gpu-one-stream fills it in. float32 contractions (float-matmuls) go
 // to qopt_cuda_matmul_f32 (CUDA/FloatMatmul.cpp) the same way, with the
-// precision before the stream.
+// precision before the stream, and so do 2:4 sparse products
+// (qopt_cuda_matmul_sparse24_f32, CUDA/Sparse24.cpp: mma.sp).
 //
 //===----------------------------------------------------------------------===//
 
@@ -33,6 +34,7 @@ namespace {
 constexpr StringLiteral kCpuPrefix = "qopt_kernel_matmul_";
 constexpr StringLiteral kGpuPrefix = "qopt_cuda_matmul_";
 constexpr StringLiteral kFloatKernel = "qopt_kernel_matmul_f32";
+constexpr StringLiteral kSparse24Kernel = "qopt_kernel_matmul_sparse24_f32";
 
 bool isQuantKernel(StringRef suffix) {
   return llvm::is_contained(
@@ -92,6 +94,8 @@ struct GPUQuantKernelCallsPass
         auto a = dyn_cast<MemRefType>(op->getOperand(0).getType());
         keep = a && a.getRank() == 3 && !a.isDynamicDim(1) &&
                (a.getDimSize(1) * 4) % 64 == 0;
+      } else if (*call == "qopt_kernel_matmul_sparse24") {
+        keep = floatMatmuls;
       } else if (!call->starts_with(kCpuPrefix)) {
         keep = false;
       } else {
@@ -104,8 +108,10 @@ struct GPUQuantKernelCallsPass
 
     RewritePatternSet patterns(&getContext());
     qopt::populateQuantKernelCallsPatterns(patterns);
-    if (floatMatmuls)
+    if (floatMatmuls) {
       qopt::populateFloatMatmulKernelCallsPatterns(patterns);
+      qopt::populateSparse24KernelCallsPatterns(patterns);
+    }
     if (failed(applyPatternsGreedily(module, std::move(patterns))))
       return signalPassFailure();
 
@@ -116,7 +122,8 @@ struct GPUQuantKernelCallsPass
       StringRef callee = call.getCallee();
       if (callee.starts_with(kCpuPrefix) &&
           (isQuantKernel(callee.drop_front(kCpuPrefix.size())) ||
-           (floatMatmuls && callee == kFloatKernel)))
+           (floatMatmuls &&
+            (callee == kFloatKernel || callee == kSparse24Kernel))))
         calls.push_back(call);
     });
     for (func::CallOp call : calls) {
@@ -124,8 +131,10 @@ struct GPUQuantKernelCallsPass
           (kGpuPrefix + call.getCallee().drop_front(kCpuPrefix.size())).str();
       SmallVector<Value> args(call.getOperands());
       b.setInsertionPoint(call);
-      // qopt_cuda_matmul_f32 also takes the precision (GpuPrecision's value).
-      if (call.getCallee() == kFloatKernel)
+      // qopt_cuda_matmul_f32 and _sparse24_f32 also take the precision
+      // (GpuPrecision's value).
+      if (call.getCallee() == kFloatKernel ||
+          call.getCallee() == kSparse24Kernel)
         args.push_back(arith::ConstantIntOp::create(
             b, call.getLoc(), static_cast<int64_t>(precision.getValue()), 64));
       args.push_back(arith::ConstantIntOp::create(b, call.getLoc(), 0, 64));

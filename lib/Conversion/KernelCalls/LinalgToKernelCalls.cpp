@@ -799,6 +799,39 @@ struct RowAbsMaxToKernelCall : OpRewritePattern<linalg::GenericOp> {
   }
 };
 
+/// The kernel calls qopt-fuse-attention and qopt-fuse-norms placed on
+/// tensors (lib/Codegen/CPU/KernelViews.h): `qopt_views.NAME.K(...)` with
+/// memref views becomes NAME(...) with each view as its address and
+/// element strides (i64 operands stay), now that buffers are placed.
+struct ViewsCallToKernelCall : OpRewritePattern<func::CallOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(func::CallOp call,
+                                PatternRewriter &rewriter) const override {
+    StringRef callee = call.getCallee();
+    if (!callee.consume_front("qopt_views.") || call->getNumResults() != 0)
+      return failure();
+    StringRef name = callee.rsplit('.').first;
+    Location loc = call.getLoc();
+    SmallVector<Value> args;
+    for (Value a : call.getOperands()) {
+      if (!isa<MemRefType>(a.getType())) {
+        args.push_back(a);
+        continue;
+      }
+      Buffer b = describeBuffer(rewriter, loc, a);
+      args.push_back(b.address);
+      for (Value st : b.strides)
+        args.push_back(arith::IndexCastOp::create(rewriter, loc,
+                                                  rewriter.getI64Type(), st));
+    }
+    func::FuncOp kernel = declareKernel(rewriter, call, name, args.size());
+    func::CallOp::create(rewriter, loc, kernel, args);
+    rewriter.eraseOp(call);
+    return success();
+  }
+};
+
 struct ConvertLinalgToKernelCallsPass
     : qopt::impl::ConvertLinalgToKernelCallsPassBase<
           ConvertLinalgToKernelCallsPass> {
@@ -806,7 +839,13 @@ struct ConvertLinalgToKernelCallsPass
     RewritePatternSet patterns(&getContext());
     qopt::populateLinalgToKernelCallsPatterns(patterns);
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
-      signalPassFailure();
+      return signalPassFailure();
+    // The qopt_views.* declarations ViewsCallToKernelCall left unused.
+    for (auto f :
+         llvm::make_early_inc_range(getOperation().getOps<func::FuncOp>()))
+      if (f.getSymName().starts_with("qopt_views.") && f.isDeclaration() &&
+          f.symbolKnownUseEmpty(getOperation()))
+        f.erase();
   }
 };
 
@@ -824,6 +863,7 @@ void mlir::qopt::populateLinalgToKernelCallsPatterns(
   patterns.add<Conv1DToKernelCall>(patterns.getContext());
   patterns.add<RowAbsMaxToKernelCall>(patterns.getContext());
   patterns.add<GroupedConvToKernelCall>(patterns.getContext());
+  patterns.add<ViewsCallToKernelCall>(patterns.getContext());
 }
 
 void mlir::qopt::populateQuantKernelCallsPatterns(RewritePatternSet &patterns) {
@@ -834,4 +874,9 @@ void mlir::qopt::populateQuantKernelCallsPatterns(RewritePatternSet &patterns) {
 void mlir::qopt::populateFloatMatmulKernelCallsPatterns(
     RewritePatternSet &patterns) {
   patterns.add<ContractionToKernelCall>(patterns.getContext());
+}
+
+void mlir::qopt::populateSparse24KernelCallsPatterns(
+    RewritePatternSet &patterns) {
+  patterns.add<Sparse24MatmulToKernelCall>(patterns.getContext());
 }

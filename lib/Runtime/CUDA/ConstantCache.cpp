@@ -72,8 +72,10 @@ void *qopt_cuda_constant(const void *host, uint64_t bytes) {
   }
   Dl_info info{};
   void *base = dladdr(host, &info) ? info.dli_fbase : nullptr;
-  if (it != constants().end()) // same address, another size: replaced
+  if (it != constants().end()) { // same address, another size: replaced
+    qopt::rt::cuda::forgetSparse24(it->second.managed);
     driver().cuMemFree(dptr(it->second.managed));
+  }
   constants()[host] = {bytes, reinterpret_cast<void *>(ptr), base};
   return reinterpret_cast<void *>(ptr);
 }
@@ -91,6 +93,7 @@ void qopt::rt::forgetCudaConstants(void *dlHandle) {
   ScopedContext ctx("qopt_cuda_constant", false);
   for (auto it = constants().begin(); it != constants().end();) {
     if (it->second.base == base) {
+      qopt::rt::cuda::forgetSparse24(it->second.managed);
       if (ctx)
         driver().cuMemFree(dptr(it->second.managed));
       it = constants().erase(it);

@@ -130,7 +130,10 @@ static_assert(sizeof(CUlaunchAttribute) == 72, "cuda.h's CUlaunchAttribute");
 /// Functions newer drivers have; absent ones are null.
 #define QOPT_CUDA_OPTIONAL_FUNCTIONS(X)                                        \
   X(cuLaunchKernelEx, "cuLaunchKernelEx",                                      \
-    (const CUlaunchConfig *, CUfunction, void **, void **))
+    (const CUlaunchConfig *, CUfunction, void **, void **))                    \
+  X(cuOccupancyMaxActiveBlocksPerMultiprocessor,                               \
+    "cuOccupancyMaxActiveBlocksPerMultiprocessor",                             \
+    (int *, CUfunction, int, size_t))
 
 struct Driver {
 #define QOPT_DECLARE(name, symbol, params) CUresult(*name) params = nullptr;
@@ -226,6 +229,10 @@ void profileCollect(CUstream stream);
 /// Loads PTX or a cubin/fatbin, with the JIT's error log in the message.
 CUmodule loadModule(const void *data, int optLevel, const char *where,
                     bool print);
+
+/// Frees the packed copies Sparse24.cpp made of the 2:4 weight whose
+/// `values` are at this device address (before that memory is freed).
+void forgetSparse24(const void *values);
 
 } // namespace qopt::rt::cuda
 

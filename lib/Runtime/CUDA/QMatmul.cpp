@@ -61,8 +61,11 @@ struct QModule {
   CUfunction kernels[kFormats][3][2] = {}; // format, MT 1/2/4, scalar/vector
   CUfunction ternary[3] = {};              // s8t2, MT 1/2/4
   CUfunction quantize = nullptr;
-  CUfunction ternaryFused = nullptr; // s8t2 at batch 1, x quantized inside
-  int ternaryFusedShape[2] = {};     // rows, threads a block
+  CUfunction ternaryFused = nullptr;  // s8t2 at batch 1, x quantized inside
+  int ternaryFusedShape[2] = {};      // rows, threads a block
+  CUfunction ternaryStream = nullptr; // s8t2 at batch 1, one wave of blocks
+  int ternaryStreamShape[2] = {};     // threads a block, blocks an SM
+  int multiprocessors = 0;
 };
 
 const qopt::rt::EmbeddedPTX *choosePTX(int cc) {
@@ -93,7 +96,7 @@ QModule *qmodule(std::string &error) {
     m.tried = true;
     int major = 0, minor = 0;
     if (qopt_cuda_device_info(defaultDevice, nullptr, 0, &major, &minor,
-                              nullptr, nullptr) != QOPT_OK) {
+                              &m.multiprocessors, nullptr) != QOPT_OK) {
       m.error = cudaError;
     } else if (qopt::rt::kQMatmulPTXCount == 0) {
       m.error = "the runtime was built without its GPU kernels (nvcc was not "
@@ -139,6 +142,19 @@ QModule *qmodule(std::string &error) {
           m.ternaryFusedShape[0] > 0 && m.ternaryFusedShape[1] > 0;
       if (!fused)
         m.ternaryFused = nullptr;
+      // Optional too: the streaming batch-1 ternary kernel.
+      const bool stream =
+          m.error.empty() && m.multiprocessors > 0 &&
+          d.cuModuleGetFunction(&m.ternaryStream, m.module,
+                                "qopt_qmm_s8t2_stream") == CUDA_SUCCESS &&
+          d.cuModuleGetGlobal(&shape, &shapeBytes, m.module,
+                              "qopt_qmm_s8t2_stream_shape") == CUDA_SUCCESS &&
+          shapeBytes == sizeof(m.ternaryStreamShape) &&
+          d.cuMemcpyDtoH(m.ternaryStreamShape, shape, shapeBytes) ==
+              CUDA_SUCCESS &&
+          m.ternaryStreamShape[0] > 0 && m.ternaryStreamShape[1] > 0;
+      if (!stream)
+        m.ternaryStream = nullptr;
     }
   }
   if (!m.error.empty()) {
@@ -209,10 +225,50 @@ std::string launch(Format f, QParams p, CUstream stream) {
     if (p.k % 64 || p.wK != 1 || p.wN % 16 || !aligned16(p.w))
       return "ternary weights need K % 64 == 0 and 16-byte aligned rows";
     // Batch 1: one launch that quantizes x into shared memory (K bytes).
-    static const bool fusedOff = [] {
+    const bool fusedOff = [] {
       const char *e = std::getenv("QOPT_CUDA_T2_FUSED");
       return e && std::string(e) == "0";
     }();
+    // The streaming kernel when every warp of its one wave gets at least 4
+    // items (4 rows x 2048 k): 28672x8192 21.7 us against 29.7 for the
+    // block-per-64-rows kernel, which stays faster below (8192x8192: 9.8
+    // against 10.7 us; H200, benchmarks/gpu/README.md).
+    // QOPT_CUDA_T2_FUSED=stream / block forces one, 0 the two launches
+    // (read at each call: tests switch it).
+    const int forced = [] {
+      const char *e = std::getenv("QOPT_CUDA_T2_FUSED");
+      if (!e)
+        return 0;
+      std::string v(e);
+      return v == "stream" ? 1 : v == "block" || v == "0" ? -1 : 0;
+    }();
+    const int64_t steps = (p.k / 4 + 511) / 512;
+    const int64_t streamSmem = steps * 2048 + steps * 4;
+    const int64_t streamWarps = int64_t(m->multiprocessors) *
+                                m->ternaryStreamShape[1] *
+                                (m->ternaryStreamShape[0] / 32);
+    const bool streamPays =
+        forced > 0 || (forced == 0 && (p.n + 3) / 4 * steps >= 4 * streamWarps);
+    if (p.m == 1 && m->ternaryStream && streamPays && p.xK == 1 &&
+        aligned16(p.x) && streamSmem <= 48 * 1024) {
+      void *sArgs[] = {&p};
+      const int64_t rowGroups = (p.n + 3) / 4;
+      const int64_t blocks = std::min<int64_t>(
+          int64_t(m->multiprocessors) * m->ternaryStreamShape[1],
+          std::max<int64_t>(1, rowGroups * steps /
+                                   (m->ternaryStreamShape[0] / 32)));
+      CUevent start = profileStart(stream);
+      CUresult r =
+          d.cuLaunchKernel(m->ternaryStream, unsigned(blocks), 1, 1,
+                           unsigned(m->ternaryStreamShape[0]), 1, 1,
+                           unsigned(streamSmem), stream, sArgs, nullptr);
+      if (r != CUDA_SUCCESS)
+        return "launching qopt_qmm_s8t2_stream: " + describe(r);
+      profileLaunch("qopt_qmm_s8t2_stream", stream, start);
+      if (!stream && (r = d.cuStreamSynchronize(nullptr)) != CUDA_SUCCESS)
+        return "synchronizing: " + describe(r);
+      return "";
+    }
     if (p.m == 1 && m->ternaryFused && !fusedOff && p.xK == 1 &&
         aligned16(p.x) && p.k <= 48 * 1024) {
       void *fArgs[] = {&p};

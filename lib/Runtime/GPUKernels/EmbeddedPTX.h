@@ -32,6 +32,10 @@ extern const std::size_t kQMatmulPTXCount;
 extern const EmbeddedPTX kFloatMatmulPTX[];
 extern const std::size_t kFloatMatmulPTXCount;
 
+/// GPUKernels/Sparse24.cu: 2:4 sparse matmuls (mma.sp).
+extern const EmbeddedPTX kSparse24PTX[];
+extern const std::size_t kSparse24PTXCount;
+
 } // namespace qopt::rt
 
 #endif // QOPT_LIB_RUNTIME_GPUKERNELS_EMBEDDEDPTX_H

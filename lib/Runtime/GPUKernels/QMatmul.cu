@@ -697,3 +697,197 @@ extern "C" __global__ void __launch_bounds__(QOPT_T2F_WARPS * 32)
 /// Rows and threads of a qopt_qmm_s8t2_fused block.
 extern "C" __device__ const int qopt_qmm_s8t2_fused_shape[2] = {
     QOPT_T2F_WARPS * QOPT_T2F_ROWS, QOPT_T2F_WARPS * 32};
+
+//===----------------------------------------------------------------------===//
+// s8t2 at batch 1, streaming: a fixed grid that fills the GPU once
+//===----------------------------------------------------------------------===//
+
+// The fused kernel's grid has a block per 64 rows (448 blocks at 28672
+// rows, 1.7 waves of 2 blocks an SM), each quantizing all of x into its
+// shared memory and then making only K / 2048 weight steps a warp (4 at
+// K = 8192): the quantization and the partly filled last wave cost as much
+// as the weights. This one launches blocks to fill every SM once
+// (T2S_BLOCKS_PER_SM), quantizes x once per block, and gives each warp an
+// even, contiguous share of the work items (4 rows x one 2048-k step:
+// 16 bytes of 4 rows a lane), streamed with T2S_DEPTH items in flight
+// across row boundaries. A row split between two warps is summed with
+// integer atomics (exact, so the result does not depend on the order).
+// Measured on the H200 (28672x8192 / 8192x8192, batch 1): 32 warps x 1
+// block an SM 21.7 / 10.7 us, 16 x 2 23.5 / 11.5, 16 x 1 with 2 items
+// ahead 24.5 / 11.4, 8 x 4 25.9 / 12.8, step-major items 23.2 / 10.2; the
+// block-per-64-rows kernel 29.7 / 9.8 (the host picks by size).
+#ifndef QOPT_T2S_WARPS
+#define QOPT_T2S_WARPS 32
+#endif
+#ifndef QOPT_T2S_BLOCKS_PER_SM
+#define QOPT_T2S_BLOCKS_PER_SM 1
+#endif
+#ifndef QOPT_T2S_DEPTH
+#define QOPT_T2S_DEPTH 1
+#endif
+// Items in step-major order (all row groups of k step 0, then of step 1,
+// ...): a block then quantizes only the steps of x its items cover, and
+// every item's sums go out by atomics.
+#ifndef QOPT_T2S_STEP_MAJOR
+#define QOPT_T2S_STEP_MAJOR 0
+#endif
+constexpr int kT2SRows = 4;
+
+/// Shared memory of a streaming block: q for ceil(K / 2048) steps (zeros
+/// past K), then Σq of each step.
+__device__ __forceinline__ void qmatmulS8T2Stream(QParams p) {
+  constexpr int W = QOPT_T2S_WARPS, R = kT2SRows, D = QOPT_T2S_DEPTH;
+  extern __shared__ uint4 qsmem[];
+  int8_t *qs = reinterpret_cast<int8_t *>(qsmem);
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const uint8_t *w = static_cast<const uint8_t *>(p.w);
+  const int kb = p.k / 4;
+  const int steps = (kb + 511) / 512;
+  int *stepSum = reinterpret_cast<int *>(qs + steps * 2048);
+  const long long groups = (p.n + R - 1) / R;
+  const long long items = groups * steps;
+  const long long warps = (long long)gridDim.x * W;
+  const long long gw = (long long)blockIdx.x * W + warp;
+  const long long first = gw * items / warps, last = (gw + 1) * items / warps;
+  // Row group and k step of an item.
+  auto where = [&](long long item, long long &g, int &step) {
+    if (QOPT_T2S_STEP_MAJOR) {
+      step = int(item / groups);
+      g = item - step * groups;
+    } else {
+      g = item / steps;
+      step = int(item - g * steps);
+    }
+  };
+  auto load = [&](long long item, uint4 *wv) {
+    long long g;
+    int step;
+    where(item, g, step);
+    const int b0 = step * 512 + lane * 16;
+#pragma unroll
+    for (int r = 0; r < R; ++r) {
+      const long long row = g * R + r;
+      wv[r] =
+          item < last && row < p.n && b0 < kb
+              ? __ldg(reinterpret_cast<const uint4 *>(w + row * p.wN + b0))
+              : make_uint4(0x55555555u, 0x55555555u, 0x55555555u, 0x55555555u);
+    }
+  };
+  uint4 ring[D][R];
+#pragma unroll
+  for (int j = 0; j < D; ++j)
+    load(first + j, ring[j]);
+  // Quantize x (one row) into the reordered layout, with Σq per step:
+  // the steps this block's items cover.
+  int kLo = 0, kHi = steps * 2048;
+  if (QOPT_T2S_STEP_MAJOR) {
+    const long long bf = (long long)blockIdx.x * W * items / warps;
+    const long long bl = ((long long)blockIdx.x * W + W) * items / warps;
+    if (bl > bf) {
+      kLo = int(bf / groups) * 2048;
+      kHi = int((bl - 1) / groups + 1) * 2048;
+    }
+  }
+  if (threadIdx.x < steps)
+    stepSum[threadIdx.x] = 0;
+  for (int kk = kLo + threadIdx.x * 4; kk < kHi; kk += W * 32 * 4)
+    *reinterpret_cast<uint32_t *>(qs + kk) = 0;
+  __syncthreads();
+  {
+    const float *x = static_cast<const float *>(p.x);
+    const float sm = static_cast<const float *>(p.s)[0];
+    for (int kk0 = kLo; kk0 < min(p.k, kHi); kk0 += W * 32 * 4) {
+      const int kk = kk0 + threadIdx.x * 4;
+      int sum = 0;
+      if (kk < p.k) {
+        const float4 v4 = __ldg(reinterpret_cast<const float4 *>(x + kk));
+        const float vs[4] = {v4.x, v4.y, v4.z, v4.w};
+        const int chunk = kk & ~15, j = (kk & 15) >> 2;
+#pragma unroll
+        for (int i = 0; i < 4; ++i) {
+          const float v = vs[i];
+          float r = rintf(v * sm);
+          r = fminf(fmaxf(r, -128.0f), 127.0f);
+          const int q = v != v ? 0 : int(r);
+          qs[chunk + 4 * i + j] = int8_t(q);
+          sum += q;
+        }
+      }
+      // A warp's 128 activations lie in one step (2048 k).
+      sum = warpSum(sum);
+      if (lane == 0 && kk0 + warp * 128 < p.k)
+        atomicAdd(&stepSum[(kk0 + warp * 128) / 2048], sum);
+    }
+  }
+  __syncthreads();
+  int acc[R] = {};
+  int sq = 0; // Σq over the steps of the current row group taken here
+  for (long long i = first; i < last; i += D) {
+#pragma unroll
+    for (int j = 0; j < D; ++j) {
+      const long long item = i + j;
+      if (item < last) {
+        uint4 wv[R];
+#pragma unroll
+        for (int r = 0; r < R; ++r)
+          wv[r] = ring[j][r];
+        load(item + D, ring[j]);
+        long long g;
+        int step;
+        where(item, g, step);
+        const uint4 *xr =
+            reinterpret_cast<const uint4 *>(qs + 4 * (step * 512 + lane * 16));
+        uint4 xv[4];
+#pragma unroll
+        for (int q = 0; q < 4; ++q)
+          xv[q] = xr[q];
+        sq += stepSum[step];
+#pragma unroll
+        for (int r = 0; r < R; ++r) {
+          const uint32_t words[4] = {wv[r].x, wv[r].y, wv[r].z, wv[r].w};
+          int a = acc[r];
+#pragma unroll
+          for (int q = 0; q < 4; ++q) {
+            const uint32_t wq = words[q];
+            a = __dp4a(int(xv[q].x), int(wq & 0x03030303u), a);
+            a = __dp4a(int(xv[q].y), int((wq >> 2) & 0x03030303u), a);
+            a = __dp4a(int(xv[q].z), int((wq >> 4) & 0x03030303u), a);
+            a = __dp4a(int(xv[q].w), int((wq >> 6) & 0x03030303u), a);
+          }
+          acc[r] = a;
+        }
+        // End of the row group or of this warp's share (step-major: of
+        // every item): add the sums.
+        if (QOPT_T2S_STEP_MAJOR || step == steps - 1 || item == last - 1) {
+          int *c = static_cast<int *>(p.c);
+          const bool whole = QOPT_T2S_STEP_MAJOR
+                                 ? steps == 1
+                                 : step == steps - 1 && item - step >= first;
+#pragma unroll
+          for (int r = 0; r < R; ++r) {
+            const int v = warpSum(acc[r]) - sq;
+            const long long row = g * R + r;
+            if (lane == 0 && row < p.n) {
+              if (whole)
+                c[row * p.cN] += v;
+              else
+                atomicAdd(&c[row * p.cN], v);
+            }
+            acc[r] = 0;
+          }
+          sq = 0;
+        }
+      }
+    }
+  }
+}
+
+extern "C" __global__ void __launch_bounds__(QOPT_T2S_WARPS * 32,
+                                             QOPT_T2S_BLOCKS_PER_SM)
+    qopt_qmm_s8t2_stream(QParams p) {
+  qmatmulS8T2Stream(p);
+}
+
+/// Threads and blocks an SM of a qopt_qmm_s8t2_stream launch.
+extern "C" __device__ const int qopt_qmm_s8t2_stream_shape[2] = {
+    QOPT_T2S_WARPS * 32, QOPT_T2S_BLOCKS_PER_SM};

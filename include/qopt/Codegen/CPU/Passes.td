@@ -282,4 +282,61 @@ def PlanMemoryPass : Pass<"qopt-plan-memory", "ModuleOp"> {
                            "::mlir::arith::ArithDialect"];
 }
 
+def FuseAttentionPass : Pass<"qopt-fuse-attention", "func::FuncOp"> {
+  let summary = "Call the runtime's fused attention kernel for QK^T-softmax-V";
+  let description = [{
+    Finds, on linalg tensors before element-wise fusion, the chain torch
+    exports and the importer produce for scaled dot-product attention:
+
+        S = Q·Kᵀ (a contraction over the head dim, zero-initialized)
+        S = S * c | S / c                 (optional; c a scalar constant)
+        S = S + mask | mask + S           (optional; mask broadcast to S)
+        P = softmax over S's last dim     (max, sum of exp(S - max), divide)
+        O = P·V
+
+    over one or two batch dims ([batch, heads, seq, dim] or [batch*heads,
+    seq, dim]), all f32, each intermediate used only by the next step, and
+    replaces it by one `qopt_kernel_attention_f32` call
+    (lib/Runtime/AttentionKernels.cpp) on strided views of Q, K, V and the
+    mask: transposes in front of Q, K and V are read through (their copies
+    go away when nothing else uses them), and a [0, 2, 1, 3] transpose of
+    O (merging the heads back) is written directly. The call is emitted as
+    `qopt_views.qopt_kernel_attention_f32(...)` on memref views of the
+    tensors (bufferization.to_buffer), which convert-linalg-to-qopt-kernel-
+    calls lowers to the kernel's address/stride arguments once buffers are
+    placed. Chains that do not match exactly are left to the generic
+    lowering. Part of the CPU pipeline when kernel calls are on.
+  }];
+  let dependentDialects = ["::mlir::bufferization::BufferizationDialect",
+                           "::mlir::memref::MemRefDialect",
+                           "::mlir::arith::ArithDialect",
+                           "::mlir::func::FuncDialect",
+                           "::mlir::tensor::TensorDialect"];
+}
+
+def FuseNormsPass : Pass<"qopt-fuse-norms", "func::FuncOp"> {
+  let summary = "Call the runtime's row norm kernel for LayerNorm/RMS norms";
+  let description = [{
+    Finds, on linalg tensors before element-wise fusion, the statistics and
+    normalization generics of a norm over the last dim, f32:
+
+      - LayerNormalization (the importer's lowering): mean, centred sum of
+        squares, 1/sqrt(var + eps), (x - mean) * inv * gamma (+ beta);
+      - RMSNormalization: x * 1/sqrt(mean(x²) + eps) * gamma;
+      - the RMS norm torch exports decomposed (Llama): x*x, ReduceMean,
+        Add eps, Sqrt, x / that, * gamma;
+
+    and replaces them by one `qopt_kernel_norm_f32` call per tensor (one
+    pass over each row for its statistics and output), emitted like
+    qopt-fuse-attention's calls (`qopt_views.`, lowered by
+    convert-linalg-to-qopt-kernel-calls). Part of the CPU pipeline when
+    kernel calls are on.
+  }];
+  let dependentDialects = ["::mlir::bufferization::BufferizationDialect",
+                           "::mlir::memref::MemRefDialect",
+                           "::mlir::arith::ArithDialect",
+                           "::mlir::func::FuncDialect",
+                           "::mlir::tensor::TensorDialect"];
+}
+
 #endif // QOPT_CODEGEN_CPU_PASSES_TD

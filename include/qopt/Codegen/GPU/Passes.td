@@ -153,6 +153,14 @@ def GPUQuantKernelCallsPass
     tensor-core kernels (3xTF32 for `f32`, the default, whose error is that
     of a float32 product; one TF32 product for `tf32`; `fma`: float32 FMAs
     on the CUDA cores). docs/Runtime/CUDA.md.
+
+    Also with `float-matmuls`, the 2:4 sparse products qopt.linear's
+    lowering tags (`qopt_kernel_matmul_sparse24`) become calls of
+    `qopt_cuda_matmul_sparse24_f32` (lib/Runtime/CUDA/Sparse24.cpp:
+    mma.sp on the sparse tensor cores) with the CPU kernel's arguments
+    plus `precision` and the stream: `f32` multiplies bf16 hi and lo
+    halves (three products), `tf32` one f16 product, `fma` float32 FMAs.
+    docs/Pruning/Pruning.md.
   }];
   let options = [
     Option<"maxInt8Rows", "max-int8-rows", "int64_t", /*default=*/"16",

@@ -28,6 +28,11 @@ void populateQuantKernelCallsPatterns(RewritePatternSet &patterns);
 /// pattern of populateLinalgToKernelCallsPatterns alone).
 void populateFloatMatmulKernelCallsPatterns(RewritePatternSet &patterns);
 
+/// The 2:4 products qopt.linear's lowering tags
+/// (`qopt_kernel_matmul_sparse24`) as `qopt_kernel_matmul_sparse24_f32`
+/// calls (one pattern of populateLinalgToKernelCallsPatterns alone).
+void populateSparse24KernelCallsPatterns(RewritePatternSet &patterns);
+
 } // namespace qopt
 } // namespace mlir
 

@@ -8,6 +8,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "PruneUnits.h"
 #include "WeightValues.h"
 #include "qopt/Dialect/QOpt/IR/QOptOps.h"
 #include "qopt/Dialect/QOpt/Transforms/Passes.h"
@@ -79,8 +80,11 @@ struct PrunePass : mlir::qopt::impl::PrunePassBase<PrunePass> {
 
     // The masks, by granularity (and scope).
     SmallVector<std::vector<bool>> masks;
-    if (granularity == SparsityGranularity::Unstructured &&
-        scope == PruneScope::Global) {
+    if (granularity == SparsityGranularity::Heads ||
+        granularity == SparsityGranularity::Neurons) {
+      pruneUnits(layers);
+    } else if (granularity == SparsityGranularity::Unstructured &&
+               scope == PruneScope::Global) {
       std::vector<double> all;
       for (const Layer &l : layers)
         all.insert(all.end(), l.scores.begin(), l.scores.end());
@@ -128,6 +132,47 @@ struct PrunePass : mlir::qopt::impl::PrunePassBase<PrunePass> {
       op.getResult().replaceAllUsesWith(op.getInput());
       op.erase();
     });
+  }
+
+  /// granularity=heads|neurons (PruneUnits.h): only the layers of a unit
+  /// region change (and get the attribute); the units' producers lose
+  /// their bias entries too.
+  void pruneUnits(SmallVectorImpl<Layer> &layers) {
+    SmallVector<UnitLayer> units;
+    SmallVector<Layer *> of;
+    for (Layer &l : layers)
+      if (auto lin = dyn_cast<LinearOp>(l.op.getOperation())) {
+        UnitLayer u;
+        u.op = lin;
+        u.scores = &l.scores;
+        u.rows = l.rows;
+        u.cols = l.rowSize();
+        units.push_back(std::move(u));
+        of.push_back(&l);
+      }
+    selectUnits(units, granularity == SparsityGranularity::Heads, sparsity);
+    SetVector<Operation *> old;
+    for (auto [u, l] : llvm::zip(units, of)) {
+      if (!u.involved)
+        continue;
+      apply(*l, u.mask, old);
+      Value bias = u.op.getBias();
+      std::optional<std::vector<float>> b =
+          bias ? constantF32Values(bias) : std::nullopt;
+      if (!b || llvm::none_of(u.biasMask, [](bool m) { return m; }))
+        continue;
+      for (size_t r = 0; r < b->size(); ++r)
+        if (u.biasMask[r])
+          (*b)[r] = 0.0f;
+      OpBuilder builder(u.op);
+      old.insert(bias.getDefiningOp());
+      u.op.getBiasMutable().assign(makeF32Constant(
+          builder, u.op.getLoc(), bias, cast<RankedTensorType>(bias.getType()),
+          l->name + ".bias.pruned", *b));
+    }
+    for (Operation *c : old)
+      if (c->use_empty())
+        c->erase();
   }
 
   LogicalResult checkOptions(ModuleOp module) {

@@ -25,6 +25,7 @@
 #include "qopt/Support/Int4Blocks.h"
 #include "qopt/Support/NF4.h"
 #include "qopt/Support/QuantMath.h"
+#include "qopt/Support/WeightScheme.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
@@ -171,6 +172,48 @@ struct QuantizePass : mlir::qopt::impl::QuantizePassBase<QuantizePass> {
     return calibration.getType();
   }
 
+  /// weight-granularity and weight-symmetric: the schemes they apply to.
+  LogicalResult checkSchemeChoiceOptions(ModuleOp module) {
+    if (weightGranularity != WeightGranularity::PerChannel && isBlocked4())
+      return module.emitError("qopt-quantize: weight-granularity=")
+             << (weightGranularity == WeightGranularity::PerTensor
+                     ? "per-tensor"
+                     : "auto")
+             << " is for int8 weights (w8a8, w8a8-dynamic, w8); "
+             << stringifyQuantScheme(scheme)
+             << " weights have one scale per block of group-size";
+    if (weightSymmetric != WeightSymmetry::Auto)
+      return success();
+    if (scheme != QuantScheme::W4)
+      return module.emitError("qopt-quantize: weight-symmetric=auto is for "
+                              "w4 (int8 weights are symmetric: the int8 "
+                              "kernels take no weight zero point; nf4 has "
+                              "none), not ")
+             << stringifyQuantScheme(scheme);
+    if (int4Scale != Int4ScaleMethod::MSE)
+      return module.emitError("qopt-quantize: weight-symmetric=auto compares "
+                              "int4 and uint4 with int4-scale=mse (the rule "
+                              "both take), not int4-scale=")
+             << (int4Scale == Int4ScaleMethod::SignedExtreme ? "signed-extreme"
+                 : int4Scale == Int4ScaleMethod::AbsMax      ? "absmax"
+                                                             : "minmax");
+    if (weightRounding != WeightRounding::Nearest)
+      return module.emitError("qopt-quantize: weight-symmetric=auto compares "
+                              "round-to-nearest int4 and uint4, not weight-"
+                              "rounding=")
+             << stringifyWeightRounding(weightRounding)
+             << " (GPTQ's 4-bit weights are symmetric: use "
+                "weight-symmetric=true)";
+    return success();
+  }
+
+  /// Whether a layer's scheme is chosen by error (needs its moments).
+  bool choosesScheme() const {
+    return weightGranularity == WeightGranularity::Auto ||
+           (scheme == QuantScheme::W4 &&
+            weightSymmetric == WeightSymmetry::Auto);
+  }
+
   void runOnOperation() override {
     ModuleOp module = getOperation();
     if (form == QuantizedLinearForm::QDQ && scheme != QuantScheme::W8A8) {
@@ -181,20 +224,24 @@ struct QuantizePass : mlir::qopt::impl::QuantizePassBase<QuantizePass> {
       module.emitError("qopt-quantize: double-quant is for scheme=nf4 only");
       return signalPassFailure();
     }
-    if (scheme == QuantScheme::W4 &&
-        (weightSymmetric ? int4Scale == Int4ScaleMethod::MinMax
+    bool symmetricOption = weightSymmetric == WeightSymmetry::Symmetric;
+    if (scheme == QuantScheme::W4 && weightSymmetric != WeightSymmetry::Auto &&
+        (symmetricOption ? int4Scale == Int4ScaleMethod::MinMax
                          : (int4Scale == Int4ScaleMethod::SignedExtreme ||
                             int4Scale == Int4ScaleMethod::AbsMax))) {
       module.emitError("qopt-quantize: int4-scale=")
-          << (weightSymmetric ? "minmax is for asymmetric uint4 "
+          << (symmetricOption ? "minmax is for asymmetric uint4 "
                                 "(weight-symmetric=false)"
                               : "signed-extreme and absmax are for "
                                 "symmetric int4; uint4 takes mse or minmax");
       return signalPassFailure();
     }
+    if (failed(checkSchemeChoiceOptions(module)))
+      return signalPassFailure();
     if (weightRounding != WeightRounding::Nearest &&
         (scheme == QuantScheme::NF4 ||
-         (scheme == QuantScheme::W4 && !weightSymmetric))) {
+         (scheme == QuantScheme::W4 &&
+          weightSymmetric == WeightSymmetry::Asymmetric))) {
       module.emitError("qopt-quantize: weight-rounding=")
           << stringifyWeightRounding(weightRounding)
           << " is for w8a8, w8a8-dynamic, w8 and symmetric w4 weights, not "
@@ -241,6 +288,10 @@ struct QuantizePass : mlir::qopt::impl::QuantizePassBase<QuantizePass> {
     int64_t quantized = 0;
     for (QuantizableLayerOpInterface layer : layers) {
       Operation *op = layer;
+      // An earlier run's reason (--accuracy-target calibrates with every
+      // layer left float) would carry over to the quantized op; a layer
+      // still float gets it again below.
+      op->removeAttr(NotQuantizedReasonAttr::getAttrName());
       std::string name = layer.getLayerName();
       std::optional<NotQuantizedReason> skip;
       if (!exclude.empty() && !name.empty() && excluded.match(name))
@@ -430,10 +481,37 @@ struct QuantizePass : mlir::qopt::impl::QuantizePassBase<QuantizePass> {
       method = ::qopt::Int4Scale::AbsMax;
     else if (int4Scale == Int4ScaleMethod::MinMax)
       method = ::qopt::Int4Scale::MinMax;
+    symmetric4 = weightSymmetric != WeightSymmetry::Asymmetric;
     std::optional<Blocked4> nearest =
-        quantizeBlocked4(w, n, k, groupSize, weightSymmetric, method);
+        quantizeBlocked4(w, n, k, groupSize, symmetric4, method);
     if (!nearest)
       return failure();
+    if (weightSymmetric == WeightSymmetry::Auto && moments) {
+      // int4 (the default) or uint4, by output error on the layer's
+      // inputs (the padding dropped).
+      std::optional<Blocked4> asym =
+          quantizeBlocked4(w, n, k, groupSize, /*symmetric=*/false, method);
+      if (!asym)
+        return failure();
+      int64_t k0 = moments->k;
+      std::vector<float> w0(size_t(n * k0));
+      for (int64_t r = 0; r < n; ++r)
+        std::copy(w.begin() + r * k, w.begin() + r * k + k0,
+                  w0.begin() + r * k0);
+      ::qopt::WeightSchemeSqnr db = ::qopt::compareWeightSchemes(
+          w0, dequantizeBlocked4(*nearest, n, k, true),
+          dequantizeBlocked4(*asym, n, k, false), n, k0, moments->matrix);
+      double symDb = db.defaultDb, asymDb = db.alternativeDb;
+      bool useAsym = ::qopt::preferAlternativeWeightScheme(symDb, asymDb);
+      if (useAsym) {
+        nearest = std::move(asym);
+        symmetric4 = false;
+      }
+      currentScheme = SchemeChoice{
+          WeightGranularity::Block,
+          useAsym ? WeightSymmetry::Asymmetric : WeightSymmetry::Symmetric,
+          useAsym ? asymDb : symDb, useAsym ? symDb : asymDb};
+    }
     std::optional<Blocked4> q =
         moments && weightRounding != WeightRounding::Nearest
             ? gptqBlocked4(w, n, k, nearest->scales)
@@ -445,8 +523,8 @@ struct QuantizePass : mlir::qopt::impl::QuantizePassBase<QuantizePass> {
                  : WeightRounding::Nearest;
     if (moments) {
       // What the codes stand for, and round-to-nearest's for comparison.
-      dequantized = dequantizeBlocked4(*q, n, k);
-      nearestDequantized = dequantizeBlocked4(*nearest, n, k);
+      dequantized = dequantizeBlocked4(*q, n, k, symmetric4);
+      nearestDequantized = dequantizeBlocked4(*nearest, n, k, symmetric4);
       if (weightRounding == WeightRounding::Auto) {
         // The layer's weight as it sees it (the padding dropped).
         int64_t k0 = moments->k;
@@ -466,7 +544,7 @@ struct QuantizePass : mlir::qopt::impl::QuantizePassBase<QuantizePass> {
               gptqBlocked4(w, n, k, nearest->scales, /*quiet=*/true);
           std::optional<std::vector<float>> out;
           if (fit)
-            out = dequantizeBlocked4(*fit, n, k);
+            out = dequantizeBlocked4(*fit, n, k, symmetric4);
           std::swap(*moments, half);
           return out;
         };
@@ -477,14 +555,14 @@ struct QuantizePass : mlir::qopt::impl::QuantizePassBase<QuantizePass> {
         }
       }
     }
-    out.format = weightSymmetric ? WeightFormat::Int4 : WeightFormat::UInt4;
+    out.format = symmetric4 ? WeightFormat::Int4 : WeightFormat::UInt4;
     out.group = groupSize;
     out.weight = blobConstant<int8_t>(
         b, loc, RankedTensorType::get({n, k / 2}, i8),
         name + "." + stringifyWeightFormat(out.format).str(), q->packed);
     auto sTy = RankedTensorType::get({n, k / groupSize}, f32);
     out.scale = blobConstant<float>(b, loc, sTy, name + ".scale", q->scales);
-    if (!weightSymmetric)
+    if (!symmetric4)
       out.zeroPoint = blobConstant<int8_t>(b, loc, sTy.clone(i8),
                                            name + ".zero_point", q->zeroPoints);
     return out;
@@ -553,6 +631,8 @@ struct QuantizePass : mlir::qopt::impl::QuantizePassBase<QuantizePass> {
         dequantizedOf[op.getWeight()] = dequantized;
         nearestOf[op.getWeight()] = nearestDequantized;
         methodOf[op.getWeight()] = chosen;
+        if (currentScheme)
+          schemeOf[op.getWeight()] = *currentScheme;
       }
       if (failed(correctLinear(op, *w, n, k, name)))
         return failure();
@@ -575,6 +655,8 @@ struct QuantizePass : mlir::qopt::impl::QuantizePassBase<QuantizePass> {
       dequantizedOf[op.getWeight()] = dequantized;
       nearestOf[op.getWeight()] = nearestDequantized;
       methodOf[op.getWeight()] = chosen;
+      if (currentScheme)
+        schemeOf[op.getWeight()] = *currentScheme;
     }
     if (failed(correctLinear(op, *w, n, k, name)))
       return failure();
@@ -646,6 +728,8 @@ struct QuantizePass : mlir::qopt::impl::QuantizePassBase<QuantizePass> {
       dequantizedOf[filter->get()] = dequantized;
       nearestOf[filter->get()] = nearestDequantized;
       methodOf[filter->get()] = chosen;
+      if (currentScheme)
+        schemeOf[filter->get()] = *currentScheme;
     }
     if (failed(correctConv(conv, *w, filterTy, name)))
       return failure();
@@ -679,6 +763,8 @@ struct QuantizePass : mlir::qopt::impl::QuantizePassBase<QuantizePass> {
     dequantizedOf[filter] = dequantized;
     nearestOf[filter] = nearestDequantized;
     methodOf[filter] = chosen;
+    if (currentScheme)
+      schemeOf[filter] = *currentScheme;
     if (failed(
             correctConv(conv, w, filterTy, layer.empty() ? "weight" : layer)))
       return failure();
@@ -723,6 +809,7 @@ struct QuantizePass : mlir::qopt::impl::QuantizePassBase<QuantizePass> {
   /// there.
   LogicalResult loadMoments(Operation *op, Value input, StringRef name) {
     moments.reset();
+    currentScheme.reset();
     dequantized.clear();
     nearestDequantized.clear();
     currentOp = op;
@@ -730,7 +817,8 @@ struct QuantizePass : mlir::qopt::impl::QuantizePassBase<QuantizePass> {
     ObserveOp observer = findSecondMomentObserver(input);
     if (observer)
       usedMoments.insert(observer);
-    if (weightRounding == WeightRounding::Nearest && !biasCorrection)
+    if (weightRounding == WeightRounding::Nearest && !biasCorrection &&
+        !choosesScheme())
       return success();
     moments = readInputMoments(observer);
     // (auto keeps nearest where GPTQ's fit loses, so it does not warn.)
@@ -746,7 +834,10 @@ struct QuantizePass : mlir::qopt::impl::QuantizePassBase<QuantizePass> {
              << (weightRounding != WeightRounding::Nearest
                      ? "weight-rounding=" +
                            stringifyWeightRounding(weightRounding).str()
-                     : std::string("bias-correction"))
+                 : biasCorrection ? std::string("bias-correction")
+                 : weightGranularity == WeightGranularity::Auto
+                     ? std::string("weight-granularity=auto")
+                     : std::string("weight-symmetric=auto"))
              << " needs the input's second moment for layer '" << name
              << "' (a second_moment observer with statistics: "
                 "qopt-insert-observers{kind=second_moment} then "
@@ -766,6 +857,40 @@ struct QuantizePass : mlir::qopt::impl::QuantizePassBase<QuantizePass> {
       return std::nullopt;
     }
     int64_t n = shape[0], k = int64_t(w.size()) / n;
+    if (moments && moments->k != k) {
+      currentOp->emitOpError("qopt-quantize: layer '")
+          << currentName << "': its input rows have " << moments->k
+          << " values, the weight " << k;
+      return std::nullopt;
+    }
+    // weight-granularity: one scale per tensor (fixed, or chosen by
+    // output error against per channel, the default).
+    bool perTensor = weightGranularity == WeightGranularity::PerTensor;
+    ::qopt::Int8Weights tensorWise;
+    if (weightGranularity != WeightGranularity::PerChannel)
+      tensorWise = ::qopt::quantizeInt8Weights(w, n, k, /*perTensor=*/true);
+    if (weightGranularity == WeightGranularity::Auto && moments) {
+      ::qopt::Int8Weights channelWise;
+      channelWise.codes = nearest->values;
+      channelWise.scales.assign(nearest->scales.begin(), nearest->scales.end());
+      ::qopt::WeightSchemeSqnr db = ::qopt::compareWeightSchemes(
+          w, ::qopt::dequantizeInt8Weights(channelWise, n, k),
+          ::qopt::dequantizeInt8Weights(tensorWise, n, k), n, k,
+          moments->matrix);
+      double channelDb = db.defaultDb, tensorDb = db.alternativeDb;
+      perTensor = ::qopt::preferAlternativeWeightScheme(
+          channelDb, tensorDb, ::qopt::kGranularityMarginDb);
+      currentScheme = SchemeChoice{perTensor ? WeightGranularity::PerTensor
+                                             : WeightGranularity::PerChannel,
+                                   WeightSymmetry::Symmetric,
+                                   perTensor ? tensorDb : channelDb,
+                                   perTensor ? channelDb : tensorDb};
+    }
+    if (perTensor) {
+      nearest->values = std::move(tensorWise.codes);
+      nearest->scales.assign(tensorWise.scales.begin(),
+                             tensorWise.scales.end());
+    }
     auto deq = [&](const ChannelInt8 &q) {
       std::vector<float> out(w.size());
       for (int64_t r = 0; r < n; ++r)
@@ -776,12 +901,6 @@ struct QuantizePass : mlir::qopt::impl::QuantizePassBase<QuantizePass> {
     };
     if (!moments)
       return nearest;
-    if (moments->k != k) {
-      currentOp->emitOpError("qopt-quantize: layer '")
-          << currentName << "': its input rows have " << moments->k
-          << " values, the weight " << k;
-      return std::nullopt;
-    }
     nearestDequantized = deq(*nearest);
     chosen = WeightRounding::Nearest;
     if (weightRounding == WeightRounding::Nearest) {
@@ -792,6 +911,8 @@ struct QuantizePass : mlir::qopt::impl::QuantizePassBase<QuantizePass> {
     o.qmin = -127;
     o.qmax = 127;
     o.percDamp = gptqDamp;
+    if (perTensor) // GPTQ keeps the one scale
+      o.staticScales.assign(nearest->scales.begin(), nearest->scales.end());
     std::string error;
     std::optional<::qopt::GPTQResult> g =
         ::qopt::gptqQuantize(w, n, k, moments->matrix, o, error);
@@ -923,13 +1044,13 @@ struct QuantizePass : mlir::qopt::impl::QuantizePassBase<QuantizePass> {
   /// The values a 4-bit weight [n, kp] stands for, its first moments->k
   /// columns ([n, k] as the layer sees them).
   std::vector<float> dequantizeBlocked4(const Blocked4 &q, int64_t n,
-                                        int64_t kp) {
+                                        int64_t kp, bool symmetric) {
     int64_t k = moments->k, groups = kp / groupSize;
     std::vector<float> out(size_t(n * k));
     for (int64_t r = 0; r < n; ++r)
       for (int64_t c = 0; c < k; ++c) {
         int nib = (q.packed[size_t((r * kp + c) / 2)] >> ((c % 2) * 4)) & 15;
-        int code = weightSymmetric ? ((nib ^ 8) - 8) : nib;
+        int code = symmetric ? ((nib ^ 8) - 8) : nib;
         size_t g = size_t(r * groups + c / groupSize);
         out[size_t(r * k + c)] =
             float((code - q.zeroPoints[g]) * double(q.scales[g]));
@@ -945,6 +1066,16 @@ struct QuantizePass : mlir::qopt::impl::QuantizePassBase<QuantizePass> {
                                                     int64_t n, int64_t k) {
     if (!moments)
       return std::nullopt;
+    if (auto scheme = schemeOf.find(weight); scheme != schemeOf.end()) {
+      const SchemeChoice &c = scheme->second;
+      auto finite = [](double db) { return std::clamp(db, -999.0, 999.0); };
+      op->setAttr(WeightSchemeAttr::getAttrName(),
+                  WeightSchemeAttr::get(op->getContext(), c.granularity,
+                                        c.symmetry, finite(c.sqnrDb),
+                                        finite(c.alternativeDb)));
+    }
+    if (weightRounding == WeightRounding::Nearest && !biasCorrection)
+      return std::nullopt; // the moments were for the scheme's choice
     auto it = dequantizedOf.find(weight);
     if (it == dequantizedOf.end() || it->second.size() != w.size())
       return std::nullopt;
@@ -1050,6 +1181,17 @@ struct QuantizePass : mlir::qopt::impl::QuantizePassBase<QuantizePass> {
   Operation *currentOp = nullptr;
   std::string currentName;
   DenseMap<Value, std::vector<float>> dequantizedOf, nearestOf;
+  /// The scheme chosen for the current layer's weight by error, and each
+  /// weight's (weight-granularity=auto, weight-symmetric=auto).
+  struct SchemeChoice {
+    WeightGranularity granularity;
+    WeightSymmetry symmetry;
+    double sqnrDb, alternativeDb;
+  };
+  std::optional<SchemeChoice> currentScheme;
+  DenseMap<Value, SchemeChoice> schemeOf;
+  /// The current w4 layer's format: int4 (symmetric) or uint4.
+  bool symmetric4 = true;
   /// The rounding each weight got (weight-rounding=auto chooses per layer).
   WeightRounding chosen = WeightRounding::Nearest;
   DenseMap<Value, WeightRounding> methodOf;

@@ -11,6 +11,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "StructuredRegion.h"
 #include "WeightValues.h"
 #include "qopt/Dialect/QOpt/IR/QOptOps.h"
 #include "qopt/Dialect/QOpt/Transforms/Passes.h"
@@ -126,143 +127,199 @@ struct ShrinkStructuredPass
     return strict ? failure() : success();
   }
 
+  /// A linear layer's constant weight [rows, cols] and bias.
+  struct Loaded {
+    LinearOp op;
+    std::string name;
+    std::vector<float> w;
+    std::vector<float> bias;    // empty: none
+    std::vector<double> folded; // a consumer's bias plus folded terms
+    int64_t rows = 0, cols = 0;
+  };
+
+  static std::string layerName(LinearOp op) {
+    std::string name = cast<QuantizableLayerOpInterface>(*op).getLayerName();
+    return name.empty() ? std::string("weight") : name;
+  }
+
+  /// The layer's weight and bias, or `why` they are not constants.
+  static std::optional<Loaded> load(LinearOp op, bool isConsumer,
+                                    std::string &why) {
+    Loaded l;
+    l.op = op;
+    l.name = layerName(op);
+    auto ty = op.getWeight().getType();
+    std::optional<std::vector<float>> w = constantF32Values(op.getWeight());
+    if (!w || !ty.hasStaticShape()) {
+      why = std::string("the weight of ") +
+            (isConsumer ? "consumer" : "producer") + " '" + l.name +
+            "' is not a constant f32 tensor";
+      return std::nullopt;
+    }
+    l.w = std::move(*w);
+    l.rows = ty.getDimSize(0);
+    l.cols = ty.getDimSize(1);
+    if (Value b = op.getBias()) {
+      std::optional<std::vector<float>> bv = constantF32Values(b);
+      if (!bv) {
+        why = isConsumer
+                  ? "a consumer's bias is not a constant"
+                  : "the bias of '" + l.name + "' is not a constant f32 tensor";
+        return std::nullopt;
+      }
+      l.bias = std::move(*bv);
+    }
+    return l;
+  }
+
   LogicalResult shrink(LinearOp layer) {
     auto wTy = layer.getWeight().getType();
     std::optional<std::vector<float>> w = constantF32Values(layer.getWeight());
     if (!w || !wTy.hasStaticShape())
       return success(); // not a constant weight: nothing pruned to remove
     int64_t rows = wTy.getDimSize(0), cols = wTy.getDimSize(1);
-    std::vector<bool> dead(size_t(rows), false);
     int64_t deadCount = 0;
     for (int64_t r = 0; r < rows; ++r) {
       bool zero = true;
       for (int64_t c = 0; c < cols && zero; ++c)
         zero = (*w)[size_t(r * cols + c)] == 0.0f;
-      dead[size_t(r)] = zero;
       deadCount += zero;
     }
     if (deadCount == 0)
       return success();
     if (deadCount == rows)
       return refuse(layer, "every output channel is zero");
-    std::vector<float> bias(size_t(rows), 0.0f);
-    if (Value b = layer.getBias()) {
-      std::optional<std::vector<float>> bv = constantF32Values(b);
-      if (!bv)
-        return refuse(layer, "its bias is not a constant f32 tensor");
-      bias = std::move(*bv);
-    }
-    auto outTy = layer.getResult().getType();
-    if (outTy.isDynamicDim(outTy.getRank() - 1))
-      return refuse(layer, "its output channel dimension is dynamic");
+    if (Value b = layer.getBias(); b && !constantF32Values(b))
+      return refuse(layer, "its bias is not a constant f32 tensor");
 
-    // The chain: values derived from the layer's output through element-wise
-    // ops, ending in linear layers' inputs.
-    Chain chain;
-    llvm::SetVector<Value> values;
-    values.insert(layer.getResult());
     std::string why;
-    // A user the chain cannot pass is reported after the chain's own ops
-    // are checked: a residual add explains a later func.return better.
-    std::string blocked;
-    for (size_t i = 0; i < values.size(); ++i) {
-      for (OpOperand &use : values[i].getUses()) {
-        Operation *user = use.getOwner();
-        if (auto lin = dyn_cast<LinearOp>(user)) {
-          if (use.getOperandNumber() != 0 && blocked.empty())
-            blocked = "its output is the weight or bias of '" +
-                      lin->getName().getStringRef().str() + "'";
-          if (use.getOperandNumber() == 0 &&
-              !llvm::is_contained(chain.consumers, lin))
-            chain.consumers.push_back(lin);
-          continue;
-        }
-        // Sizes of the other (batch) dims stay what they were.
-        if (auto dim = dyn_cast<tensor::DimOp>(user)) {
-          std::optional<int64_t> index = dim.getConstantIndex();
-          auto ty = cast<RankedTensorType>(values[i].getType());
-          if (index && *index != ty.getRank() - 1)
-            continue;
-          if (blocked.empty())
-            blocked = "the size of its channel dimension is read (tensor.dim)";
-          continue;
-        }
-        auto generic = dyn_cast<linalg::GenericOp>(user);
-        if (!generic) {
-          if (blocked.empty()) {
-            llvm::raw_string_ostream os(blocked);
-            os << "its output reaches '" << user->getName()
-               << "' (only element-wise ops and linear layers' inputs can be "
-                  "shrunk through)";
-          }
-          continue;
-        }
-        if (llvm::is_contained(chain.ops, generic))
-          continue;
-        for (Value r : generic.getResults())
-          values.insert(r);
-        chain.ops.push_back(generic);
-      }
-    }
-    for (linalg::GenericOp g : chain.ops)
-      if (g->getBlock() != layer->getBlock())
-        return refuse(layer, "an element-wise op is in another block");
-    llvm::sort(chain.ops, [](linalg::GenericOp a, linalg::GenericOp b) {
-      return a->isBeforeInBlock(b);
-    });
-    // Checked once the whole chain is known: an op may read two chain
-    // values reached along different paths (GELU's x · (1 + erf(x/√2))).
-    for (linalg::GenericOp g : chain.ops)
-      if (failed(addElementwise(g, values, chain, why)))
-        return refuse(layer, why);
-    if (!blocked.empty())
-      return refuse(layer, blocked);
-    if (chain.consumers.empty())
+    FailureOr<StructuredRegion> found = findStructuredRegion(layer, why);
+    if (failed(found))
+      return refuse(layer, why);
+    StructuredRegion &region = *found;
+    if (region.consumers.empty())
       return refuse(layer, "its output reaches no linear layer");
+    int64_t units = region.units;
 
-    // The consumers' weights and biases.
-    struct Consumer {
-      LinearOp op;
-      std::vector<float> w;
-      std::vector<double> bias;
-      int64_t rows;
-    };
-    SmallVector<Consumer> consumers;
-    for (LinearOp c : chain.consumers) {
-      auto cTy = c.getWeight().getType();
-      std::optional<std::vector<float>> cw = constantF32Values(c.getWeight());
-      if (!cw || !cTy.hasStaticShape())
-        return refuse(layer,
-                      "the weight of consumer '" +
-                          cast<QuantizableLayerOpInterface>(*c).getLayerName() +
-                          "' is not a constant f32 tensor");
-      if (cTy.getDimSize(1) != rows)
-        return refuse(layer, "a consumer's in_features differ from the "
-                             "layer's out_features");
-      Consumer k{c, std::move(*cw), {}, cTy.getDimSize(0)};
-      k.bias.assign(size_t(k.rows), 0.0);
-      if (Value b = c.getBias()) {
-        std::optional<std::vector<float>> bv = constantF32Values(b);
-        if (!bv)
-          return refuse(layer, "a consumer's bias is not a constant");
-        k.bias.assign(bv->begin(), bv->end());
-      }
-      consumers.push_back(std::move(k));
+    SmallVector<Loaded> producers, consumers;
+    for (LinearOp p : region.producers) {
+      std::optional<Loaded> l = load(p, /*isConsumer=*/false, why);
+      if (!l)
+        return refuse(layer, why);
+      producers.push_back(std::move(*l));
     }
-    if (llvm::any_of(chain.consumers, [&](LinearOp c) {
-          return values.contains(c.getResult());
-        }))
-      return refuse(layer, "a consumer is part of the chain");
+    for (LinearOp c : region.consumers) {
+      if (region.values.contains(c.getResult()))
+        return refuse(layer, "a consumer is part of the chain");
+      std::optional<Loaded> l = load(c, /*isConsumer=*/true, why);
+      if (!l)
+        return refuse(layer, why);
+      consumers.push_back(std::move(*l));
+    }
 
-    // e_j for every removed channel: the chain evaluated on b_j, per value.
-    // Each consumer reads one chain value; its contribution is folded.
-    for (int64_t j = 0; j < rows; ++j) {
-      if (!dead[size_t(j)])
+    // A unit is dead in the producers when every row of it is zero in
+    // every producer (its value is then a constant of the biases), and in
+    // the consumers when every column of it is zero in every consumer (its
+    // value, whatever it is, adds nothing).
+    std::vector<bool> producerDead(size_t(units), true),
+        consumerDead(size_t(units), true);
+    for (const Loaded &p : producers) {
+      int64_t g = p.rows / units;
+      for (int64_t u = 0; u < units; ++u)
+        for (int64_t r = u * g; r < (u + 1) * g && producerDead[size_t(u)]; ++r)
+          for (int64_t c = 0; c < p.cols; ++c)
+            if (p.w[size_t(r * p.cols + c)] != 0.0f) {
+              producerDead[size_t(u)] = false;
+              break;
+            }
+    }
+    for (const Loaded &k : consumers) {
+      int64_t g = k.cols / units;
+      for (int64_t u = 0; u < units; ++u)
+        for (int64_t r = 0; r < k.rows && consumerDead[size_t(u)]; ++r)
+          for (int64_t c = u * g; c < (u + 1) * g; ++c)
+            if (k.w[size_t(r * k.cols + c)] != 0.0f) {
+              consumerDead[size_t(u)] = false;
+              break;
+            }
+    }
+    // Units dead in the producers only: their constant is folded into the
+    // consumers' biases, which needs an element-wise chain to evaluate.
+    bool needsFold = false;
+    for (int64_t u = 0; u < units; ++u)
+      needsFold |= producerDead[size_t(u)] && !consumerDead[size_t(u)];
+    Chain chain;
+    std::string foldWhy;
+    if (needsFold) {
+      if (!region.elementwise() || region.grouped()) {
+        foldWhy =
+            "its zero channels reach an op that is not element-wise (such as "
+            "attention), so their constant output cannot be folded into the "
+            "next layer: prune whole heads (granularity=heads zeroes the "
+            "output projection's columns too)";
+      } else {
+        llvm::SetVector<Value> values;
+        for (auto &e : region.values)
+          values.insert(e.first);
+        for (Operation *op : region.ops) {
+          auto g = cast<linalg::GenericOp>(op);
+          chain.ops.push_back(g);
+          if (failed(addElementwise(g, values, chain, foldWhy)))
+            break;
+        }
+      }
+    }
+    bool foldable = needsFold && foldWhy.empty();
+    std::vector<bool> removed(size_t(units), false);
+    int64_t removedCount = 0;
+    for (int64_t u = 0; u < units; ++u) {
+      removed[size_t(u)] =
+          consumerDead[size_t(u)] || (producerDead[size_t(u)] && foldable);
+      removedCount += removed[size_t(u)];
+    }
+    if (removedCount == 0) {
+      if (region.grouped()) {
+        int64_t g = rows / units;
+        bool whole = false;
+        for (int64_t u = 0; u < units && !whole; ++u) {
+          bool all = true;
+          for (int64_t r = u * g; r < (u + 1) * g && all; ++r)
+            for (int64_t c = 0; c < cols && all; ++c)
+              all = (*w)[size_t(r * cols + c)] == 0.0f;
+          whole = all;
+        }
+        if (!whole)
+          return refuse(layer, "its zero rows are not whole units: a reshape "
+                               "groups its " +
+                                   Twine(rows) + " channels into " +
+                                   Twine(units) + " units of " + Twine(g) +
+                                   " (attention heads); prune whole heads "
+                                   "(granularity=heads)");
+      }
+      if (!foldWhy.empty())
+        return refuse(layer, foldWhy);
+      std::string others;
+      for (const Loaded &p : producers)
+        if (p.op != layer)
+          others += (others.empty() ? "'" : ", '") + p.name + "'";
+      return refuse(
+          layer, "its zero channels are not zero in " +
+                     (others.empty() ? std::string("the consumers") : others) +
+                     ", which meet them in the same ops (prune the "
+                     "layers together: granularity=neurons or heads)");
+    }
+    if (removedCount == units)
+      return refuse(layer, "every unit of its channels would be removed");
+
+    // e_u of each folded unit: the chain on the producers' biases.
+    for (int64_t u = 0; u < units; ++u) {
+      if (!removed[size_t(u)] || consumerDead[size_t(u)])
         continue;
       DenseMap<Value, double> at;
-      at[layer.getResult()] = bias[size_t(j)];
+      for (Loaded &p : producers)
+        at[p.op.getResult()] = p.bias.empty() ? 0.0 : p.bias[size_t(u)];
       for (linalg::GenericOp g : chain.ops) {
-        std::optional<SmallVector<double>> r = evalGeneric(g, chain, at, j);
+        std::optional<SmallVector<double>> r = evalGeneric(g, chain, at, u);
         if (!r)
           return refuse(layer, "the element-wise op '" +
                                    g->getName().getStringRef().str() +
@@ -270,117 +327,118 @@ struct ShrinkStructuredPass
         for (auto [res, v] : llvm::zip(g.getResults(), *r))
           at[res] = v;
       }
-      for (Consumer &k : consumers) {
+      for (Loaded &k : consumers) {
         double e = at.lookup(k.op.getInput());
         if (!std::isfinite(e))
           return refuse(layer, "a removed channel's constant output is not "
                                "finite");
-        if (e != 0)
-          for (int64_t r = 0; r < k.rows; ++r)
-            k.bias[size_t(r)] += double(k.w[size_t(r * rows + j)]) * e;
-      }
-    }
-
-    // Rewrite: the producer, the chain, the consumers.
-    int64_t kept = rows - deadCount;
-    std::string name = cast<QuantizableLayerOpInterface>(*layer).getLayerName();
-    if (name.empty())
-      name = "weight";
-    OpBuilder b(layer);
-    Location loc = layer.getLoc();
-    std::vector<float> newW, newB;
-    for (int64_t r = 0; r < rows; ++r)
-      if (!dead[size_t(r)]) {
-        newW.insert(newW.end(), w->begin() + r * cols,
-                    w->begin() + (r + 1) * cols);
-        newB.push_back(bias[size_t(r)]);
-      }
-    auto f32 = b.getF32Type();
-    Value oldWeight = layer.getWeight(), oldBias = layer.getBias();
-    layer.getWeightMutable().assign(makeF32Constant(
-        b, loc, oldWeight, RankedTensorType::get({kept, cols}, f32),
-        name + ".shrunk", newW));
-    if (oldBias)
-      layer.getBiasMutable().assign(
-          makeF32Constant(b, loc, oldBias, RankedTensorType::get({kept}, f32),
-                          name + ".bias.shrunk", newB));
-    auto shrinkType = [&](Type t) {
-      auto r = cast<RankedTensorType>(t);
-      SmallVector<int64_t> shape(r.getShape());
-      shape.back() = kept;
-      return RankedTensorType::get(shape, r.getElementType());
-    };
-    layer.getResult().setType(shrinkType(layer.getResult().getType()));
-    if (auto s = cast<QuantizableLayerOpInterface>(*layer).getLayerSparsity())
-      cast<QuantizableLayerOpInterface>(*layer).setLayerSparsity(
-          SparsityAttr::get(b.getContext(), s.getMethod(), s.getGranularity(),
-                            s.getN(), s.getM(), s.getTargetValue(),
-                            zeroFraction(newW)));
-
-    SmallVector<Operation *> dropped{oldWeight.getDefiningOp()};
-    if (oldBias)
-      dropped.push_back(oldBias.getDefiningOp());
-    for (linalg::GenericOp g : chain.ops) {
-      OpBuilder gb(g);
-      auto &consts = chain.constants[g];
-      for (auto [i, operand] : llvm::enumerate(g.getDpsInputOperands())) {
-        std::optional<ChannelConstant> &c = consts[i];
-        if (!c || !c->perChannel)
+        if (e == 0)
           continue;
-        std::vector<float> sliced;
-        for (int64_t j = 0; j < rows; ++j)
-          if (!dead[size_t(j)])
-            sliced.push_back(c->values[size_t(j)]);
-        auto oldTy = cast<RankedTensorType>(operand->get().getType());
-        SmallVector<int64_t> shape(oldTy.getShape());
-        shape.back() = kept;
-        dropped.push_back(operand->get().getDefiningOp());
-        operand->set(makeF32Constant(gb, g.getLoc(), operand->get(),
-                                     RankedTensorType::get(shape, f32),
-                                     name + ".chain.shrunk", sliced));
+        if (k.folded.empty()) {
+          k.folded.assign(size_t(k.rows), 0.0);
+          for (size_t r = 0; r < k.bias.size(); ++r)
+            k.folded[r] = k.bias[r];
+        }
+        // f64 sums of the folded terms, rounded once.
+        for (int64_t r = 0; r < k.rows; ++r)
+          k.folded[size_t(r)] += double(k.w[size_t(r * k.cols + u)]) * e;
       }
-      for (OpOperand &init : g.getDpsInitsMutable()) {
-        auto empty = init.get().getDefiningOp<tensor::EmptyOp>();
-        auto ty = shrinkType(init.get().getType());
-        Value fresh = tensor::EmptyOp::create(
-            gb, g.getLoc(), ty.getShape(), ty.getElementType(),
-            empty ? ValueRange(empty.getDynamicSizes()) : ValueRange());
-        if (empty)
-          dropped.push_back(empty);
-        init.set(fresh);
-      }
-      for (Value r : g.getResults())
-        r.setType(shrinkType(r.getType()));
     }
-    for (Consumer &k : consumers) {
-      std::vector<float> cw;
-      cw.reserve(size_t(k.rows * kept));
-      for (int64_t r = 0; r < k.rows; ++r)
-        for (int64_t j = 0; j < rows; ++j)
-          if (!dead[size_t(j)])
-            cw.push_back(k.w[size_t(r * rows + j)]);
-      std::string cname =
-          cast<QuantizableLayerOpInterface>(*k.op).getLayerName();
-      if (cname.empty())
-        cname = "weight";
+
+    // Rewrite: producers' rows, the region's tensors and leaves, consumers'
+    // columns.
+    int64_t kept = units - removedCount;
+    auto f32 = Float32Type::get(layer.getContext());
+    auto shrunkType = [&](Value v, int64_t dim) {
+      auto t = cast<RankedTensorType>(v.getType());
+      SmallVector<int64_t> shape(t.getShape());
+      shape[size_t(dim)] = shape[size_t(dim)] / units * kept;
+      return RankedTensorType::get(shape, t.getElementType());
+    };
+    SmallVector<Operation *> dropped;
+    for (Loaded &p : producers) {
+      int64_t g = p.rows / units;
+      std::vector<float> newW =
+          sliceUnits(p.w, {p.rows, p.cols}, 0, g, removed);
+      OpBuilder pb(p.op);
+      Value oldW = p.op.getWeight(), oldB = p.op.getBias();
+      dropped.push_back(oldW.getDefiningOp());
+      p.op.getWeightMutable().assign(
+          makeF32Constant(pb, p.op.getLoc(), oldW,
+                          RankedTensorType::get({kept * g, p.cols}, f32),
+                          p.name + ".shrunk", newW));
+      if (oldB) {
+        dropped.push_back(oldB.getDefiningOp());
+        p.op.getBiasMutable().assign(makeF32Constant(
+            pb, p.op.getLoc(), oldB, RankedTensorType::get({kept * g}, f32),
+            p.name + ".bias.shrunk",
+            sliceUnits(p.bias, {p.rows}, 0, g, removed)));
+      }
+      auto iface = cast<QuantizableLayerOpInterface>(*p.op);
+      if (auto s = iface.getLayerSparsity())
+        iface.setLayerSparsity(SparsityAttr::get(
+            p.op.getContext(), s.getMethod(), s.getGranularity(), s.getN(),
+            s.getM(), s.getTargetValue(), zeroFraction(newW)));
+    }
+    for (auto [operand, dim] : region.leaves) {
+      Value v = operand->get();
+      auto ty = cast<RankedTensorType>(v.getType());
+      RankedTensorType nt = shrunkType(v, dim);
+      OpBuilder lb(operand->getOwner());
+      Location loc = operand->getOwner()->getLoc();
+      if (auto empty = v.getDefiningOp<tensor::EmptyOp>()) {
+        operand->set(tensor::EmptyOp::create(lb, loc, nt.getShape(),
+                                             nt.getElementType(),
+                                             empty.getDynamicSizes()));
+        dropped.push_back(empty);
+        continue;
+      }
+      std::optional<std::vector<float>> vals = constantValuesAsF32(v);
+      if (!vals)
+        return layer.emitOpError("qopt-shrink-structured: internal error: a "
+                                 "region constant has no f32 values");
+      int64_t g = ty.getDimSize(dim) / units;
+      dropped.push_back(v.getDefiningOp());
+      Value sliced =
+          makeF32Constant(lb, loc, v, nt, layerName(layer) + ".chain.shrunk",
+                          sliceUnits(*vals, ty.getShape(), dim, g, removed));
+      // Marked for the ONNX export, which maps only layers and reshapes.
+      sliced.getDefiningOp()->setAttr("qopt.shrunk", lb.getUnitAttr());
+      operand->set(sliced);
+    }
+    for (auto &[v, dim] : region.values)
+      v.setType(shrunkType(v, dim));
+    for (Operation *op : region.ops)
+      if (auto e = dyn_cast<tensor::ExpandShapeOp>(op)) {
+        SmallVector<int64_t> shape(e.getResultType().getShape());
+        e.setStaticOutputShape(shape);
+      }
+    for (Loaded &k : consumers) {
+      int64_t g = k.cols / units;
+      std::vector<float> cw = sliceUnits(k.w, {k.rows, k.cols}, 1, g, removed);
       OpBuilder kb(k.op);
-      dropped.push_back(k.op.getWeight().getDefiningOp());
-      k.op.getWeightMutable().assign(makeF32Constant(
-          kb, k.op.getLoc(), k.op.getWeight(),
-          RankedTensorType::get({k.rows, kept}, f32), cname + ".shrunk", cw));
-      bool anyBias = k.op.getBias() ||
-                     llvm::any_of(k.bias, [](double v) { return v != 0; });
-      if (anyBias) {
-        std::vector<float> nb(k.bias.begin(), k.bias.end());
-        if (Value old = k.op.getBias())
-          dropped.push_back(old.getDefiningOp());
-        Value nbv = makeF32Constant(kb, k.op.getLoc(), k.op.getWeight(),
-                                    RankedTensorType::get({k.rows}, f32),
-                                    cname + ".bias.folded", nb);
-        if (k.op.getBias())
-          k.op.getBiasMutable().assign(nbv);
-        else
-          k.op.getBiasMutable().append(nbv);
+      Value oldW = k.op.getWeight();
+      dropped.push_back(oldW.getDefiningOp());
+      k.op.getWeightMutable().assign(
+          makeF32Constant(kb, k.op.getLoc(), oldW,
+                          RankedTensorType::get({k.rows, kept * g}, f32),
+                          k.name + ".shrunk", cw));
+      auto iface = cast<QuantizableLayerOpInterface>(*k.op);
+      if (auto s = iface.getLayerSparsity())
+        iface.setLayerSparsity(SparsityAttr::get(
+            k.op.getContext(), s.getMethod(), s.getGranularity(), s.getN(),
+            s.getM(), s.getTargetValue(), zeroFraction(cw)));
+      if (k.folded.empty())
+        continue;
+      k.bias.assign(k.folded.begin(), k.folded.end());
+      Value nbv = makeF32Constant(kb, k.op.getLoc(), oldW,
+                                  RankedTensorType::get({k.rows}, f32),
+                                  k.name + ".bias.folded", k.bias);
+      if (Value old = k.op.getBias()) {
+        dropped.push_back(old.getDefiningOp());
+        k.op.getBiasMutable().assign(nbv);
+      } else {
+        k.op.getBiasMutable().append(nbv);
       }
     }
     for (Operation *op : dropped)

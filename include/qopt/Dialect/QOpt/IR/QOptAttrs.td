@@ -177,7 +177,9 @@ def QOpt_SparsityGranularity : QOpt_Enum<"SparsityGranularity",
     "what qopt-prune removes", [
       I32EnumAttrCase<"Unstructured", 0, "unstructured">,
       I32EnumAttrCase<"NM", 1, "n_m">,
-      I32EnumAttrCase<"Channels", 2, "channels">
+      I32EnumAttrCase<"Channels", 2, "channels">,
+      I32EnumAttrCase<"Heads", 3, "heads">,
+      I32EnumAttrCase<"Neurons", 4, "neurons">
     ]>;
 
 def QOpt_PruneScope : QOpt_Enum<"PruneScope",
@@ -422,5 +424,67 @@ def QOpt_GpuPrecision : QOpt_Enum<"GpuPrecision",
       I32EnumAttrCase<"TF32", 1, "tf32">,
       I32EnumAttrCase<"FMA", 2, "fma">
     ]>;
+
+//===----------------------------------------------------------------------===//
+// Per-layer weight scheme chosen by error (qopt-quantize weight-granularity,
+// weight-symmetric = auto)
+//===----------------------------------------------------------------------===//
+
+def QOpt_WeightGranularity : QOpt_Enum<"WeightGranularity",
+    "how many scales a quantized weight has: one per output channel, one "
+    "for the whole tensor, `auto` (per layer by error; an option, never a "
+    "layer's scheme) or one per block of group-size weights (4-bit)", [
+      I32EnumAttrCase<"PerChannel", 0, "per_channel">,
+      I32EnumAttrCase<"PerTensor", 1, "per_tensor">,
+      I32EnumAttrCase<"Auto", 2, "auto">,
+      I32EnumAttrCase<"Block", 3, "block">
+    ]>;
+
+def QOpt_WeightSymmetry : QOpt_Enum<"WeightSymmetry",
+    "whether a quantized weight has zero points: `symmetric` (none), "
+    "`asymmetric` (uint4 with per-block zero points) or `auto` (per layer "
+    "by error; an option, never a layer's scheme)", [
+      I32EnumAttrCase<"Symmetric", 0, "symmetric">,
+      I32EnumAttrCase<"Asymmetric", 1, "asymmetric">,
+      I32EnumAttrCase<"Auto", 2, "auto">
+    ]>;
+
+def QOpt_WeightSchemeAttr : QOpt_Attr<"WeightScheme", "weight_scheme"> {
+  let summary = "the weight scheme qopt-quantize chose for a layer by error";
+  let description = [{
+    Set by qopt-quantize as the discardable attribute `qopt.weight_scheme`
+    on a layer whose weight scheme it chose (`weight-granularity=auto`:
+    int8 per channel or per tensor; `weight-symmetric=auto`: w4 symmetric
+    int4 or asymmetric uint4). `sqnr_db` is the output SQNR, in dB, of the
+    kept weight (round to nearest) against the float weight on the
+    calibration inputs, E||W x||² / E||(W − Wq) x||² with E[x xᵀ] from the
+    layer's second_moment observer; `alternative_sqnr_db` is the other
+    candidate's. The alternative to the default (per channel, symmetric) is
+    kept only when it is better by more than 1 dB (per tensor) or 0.1 dB
+    (uint4). The report lists it per layer.
+
+    ```mlir
+    qopt.weight_scheme = #qopt.weight_scheme<granularity = per_channel,
+        symmetry = symmetric, sqnr_db = 47.1, alternative_sqnr_db = 31.0>
+    ```
+  }];
+  let parameters = (ins "::mlir::qopt::WeightGranularity":$granularity,
+                        "::mlir::qopt::WeightSymmetry":$symmetry,
+                        QOpt_F64Parameter:$sqnr_db,
+                        QOpt_F64Parameter:$alternative_sqnr_db);
+  let assemblyFormat = "`<` struct(params) `>`";
+  let genVerifyDecl = 1;
+  let builders = [
+    AttrBuilder<(ins "::mlir::qopt::WeightGranularity":$granularity,
+                     "::mlir::qopt::WeightSymmetry":$symmetry, "double":$sqnr,
+                     "double":$alternative), [{
+      return $_get($_ctxt, granularity, symmetry, ::llvm::APFloat(sqnr),
+                   ::llvm::APFloat(alternative));
+    }]>
+  ];
+  let extraClassDeclaration = [{
+    static ::llvm::StringRef getAttrName() { return "qopt.weight_scheme"; }
+  }];
+}
 
 #endif // QOPT_DIALECT_QOPT_IR_QOPTATTRS_TD

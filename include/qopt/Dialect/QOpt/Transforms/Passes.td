@@ -233,6 +233,20 @@ def QuantizePass : Pass<"qopt-quantize", "ModuleOp"> {
     the calibration samples and both judged on the other half when the
     moments carry that split, else on all the rows; the layer's
     `qopt.rounding_error` says which (docs/Quantization/AutoSchemes.md).
+
+    `weight-granularity` (int8 weights: w8a8, w8a8-dynamic, w8 and the
+    int8 filters of convolutions) stores one scale per output channel
+    (default) or one for the whole weight (`per-tensor`, still a [N]
+    scale vector of equal values: every kernel takes it). `auto` keeps,
+    per layer, the one whose weight has the higher output SQNR
+    10·log10(tr(W H Wᵀ) / tr((W − Wq) H (W − Wq)ᵀ)) on the layer's
+    second_moment (H = E[x xᵀ]); per tensor only when it is more than
+    1 dB better (its steps are never finer: a smaller gain is rounding
+    luck; a tie keeps per channel). `weight-symmetric=auto` does
+    the same for `w4` between symmetric int4 (default) and asymmetric
+    uint4 (`int4-scale=mse`, round to nearest; uint4 when more than
+    0.1 dB better). Both need the moments and
+    record the choice as the layer's `qopt.weight_scheme`.
   }];
   let options = [
     Option<"scheme", "scheme", "::mlir::qopt::QuantScheme",
@@ -258,8 +272,20 @@ def QuantizePass : Pass<"qopt-quantize", "ModuleOp"> {
                         "quantize/dequantize around a float linear"))}]>,
     Option<"groupSize", "group-size", "int64_t", "128",
            "w4: weights per scale along K">,
-    Option<"weightSymmetric", "weight-symmetric", "bool", "true",
-           "w4: symmetric int4 (else uint4 with zero points)">,
+    Option<"weightSymmetric", "weight-symmetric",
+           "::mlir::qopt::WeightSymmetry",
+           "::mlir::qopt::WeightSymmetry::Symmetric",
+           "w4: symmetric int4, uint4 with zero points, or per layer by "
+           "error (int8 weights are always symmetric)",
+           [{::llvm::cl::values(
+             clEnumValN(::mlir::qopt::WeightSymmetry::Symmetric, "true",
+                        "symmetric int4"),
+             clEnumValN(::mlir::qopt::WeightSymmetry::Asymmetric, "false",
+                        "asymmetric uint4 with per-block zero points"),
+             clEnumValN(::mlir::qopt::WeightSymmetry::Auto, "auto",
+                        "per layer, int4 or uint4, whichever has the lower "
+                        "output error on the layer's second_moment "
+                        "(uint4 only when more than 0.1 dB better)"))}]>,
     Option<"int4Scale", "int4-scale", "::mlir::qopt::Int4ScaleMethod",
            "::mlir::qopt::Int4ScaleMethod::MSE",
            "w4: how each block's scale (and zero point) is chosen",
@@ -301,7 +327,21 @@ def QuantizePass : Pass<"qopt-quantize", "ModuleOp"> {
            "Add (W - Wq)·E[x] to each quantized layer's bias (E[x] from its "
            "input's second_moment observer; Nagel et al. 2019)">,
     Option<"gptqDamp", "gptq-damp", "double", "0.01",
-           "GPTQ: fraction of mean(diag H) added to H's diagonal">
+           "GPTQ: fraction of mean(diag H) added to H's diagonal">,
+    Option<"weightGranularity", "weight-granularity",
+           "::mlir::qopt::WeightGranularity",
+           "::mlir::qopt::WeightGranularity::PerChannel",
+           "int8 weights: one scale per output channel, one per tensor, or "
+           "per layer by error",
+           [{::llvm::cl::values(
+             clEnumValN(::mlir::qopt::WeightGranularity::PerChannel,
+                        "per-channel", "max|w_row| / 127 per output channel"),
+             clEnumValN(::mlir::qopt::WeightGranularity::PerTensor,
+                        "per-tensor", "max|w| / 127 for the whole weight"),
+             clEnumValN(::mlir::qopt::WeightGranularity::Auto, "auto",
+                        "per layer, per channel or per tensor, whichever has "
+                        "the lower output error on the layer's second_moment "
+                        "(per tensor only when more than 1 dB better)"))}]>
   ];
   let dependentDialects = ["::mlir::quant::QuantDialect", "::mlir::tensor::TensorDialect",
                            "::mlir::linalg::LinalgDialect",
@@ -397,6 +437,17 @@ def PrunePass : Pass<"qopt-prune", "ModuleOp"> {
       the smallest L2 norm become 0 (with their bias entries: the channel's
       output is then exactly 0 before any activation), for
       qopt-shrink-structured to remove.
+    - `heads` / `neurons`: structured units found by following each layer's
+      output channels to the layers that read them (the same analysis
+      qopt-shrink-structured uses): attention heads where a reshape splits
+      the channels into [heads, head_dim] (Q, K and V rows of the head and
+      the output projection's columns), MLP neurons elsewhere (the rows of
+      every layer whose outputs meet in element-wise ops, such as a
+      Llama MLP's gate and up, and the next layer's columns). Each unit
+      scores the L2 norm of all those weights' scores; the
+      floor(`sparsity` · units) smallest become 0 in every layer (weights
+      and the producers' bias entries), so the unit contributes exactly
+      nothing. A unit spans layers: all of them must be selected.
 
     Ties are broken by position, deterministically: among equal scores the
     weight (row, channel) with the smaller row-major index is pruned first;
@@ -424,7 +475,14 @@ def PrunePass : Pass<"qopt-prune", "ModuleOp"> {
              clEnumValN(::mlir::qopt::SparsityGranularity::NM, "n_m",
                         "n of every m along the reduction dimension kept"),
              clEnumValN(::mlir::qopt::SparsityGranularity::Channels,
-                        "channels", "whole output channels by L2 norm"))}]>,
+                        "channels", "whole output channels by L2 norm"),
+             clEnumValN(::mlir::qopt::SparsityGranularity::Heads, "heads",
+                        "whole attention heads: Q/K/V rows and the output "
+                        "projection's columns, by L2 norm"),
+             clEnumValN(::mlir::qopt::SparsityGranularity::Neurons,
+                        "neurons", "whole MLP neurons: the rows of every "
+                        "layer producing them (fc1; gate and up) and the "
+                        "columns of the next (fc2, down), by L2 norm"))}]>,
     Option<"sparsity", "sparsity", "double", "0.5",
            "Fraction of weights (unstructured) or output channels (channels) "
            "to remove, in [0, 1)">,
@@ -450,25 +508,31 @@ def PrunePass : Pass<"qopt-prune", "ModuleOp"> {
 }
 
 def ShrinkStructuredPass : Pass<"qopt-shrink-structured", "ModuleOp"> {
-  let summary = "Remove zeroed output channels of linear layers and the matching inputs of their consumers";
+  let summary = "Remove pruned channels, heads and neurons: producers' rows, consumers' columns and every tensor between";
   let description = [{
-    After channel pruning (qopt-prune granularity=channels), makes the
-    model physically smaller. For every `qopt.linear` with a constant f32
-    weight with all-zero rows, output channel j of such a row is the
-    constant b_j (the bias, or 0). The output is followed through
-    element-wise ops (`linalg.generic` with identity maps for the layer's
-    values and only parallel loops, such as ReLU or the GELU ONNX exports;
-    other operands scalar or per-channel constants, which are sliced too)
-    to the `qopt.linear` layers that read it. The chain is evaluated on b_j
-    for each removed channel (e_j), W2[:, j] · e_j is folded into each
-    consumer's bias (created if needed, f64 sums), and row j leaves the
-    producer's weight and bias, the chain's tensors and constants, and
-    column j the consumers' weights: the result computes what the pruned
-    model computed. Every other case stays dense with a remark saying why
-    (the output reaches something other than an element-wise op or a
-    linear's input, a residual add, a transpose, an op the evaluator does
-    not know, a non-constant weight or bias, a read of the channel size).
-    With `strict`, such a layer is an error instead.
+    After qopt-prune granularity=channels|heads|neurons, makes the model
+    physically smaller. For every `qopt.linear` with a constant f32 weight
+    with all-zero rows, the pass follows its output channels to the linear
+    layers that read them (the structured region, StructuredRegion.h):
+    through ops that keep them a parallel dimension (element-wise ops,
+    transposes, reshapes — a reshape into [heads, head_dim] makes a unit a
+    whole head — batched matmuls and softmaxes over other dimensions), and
+    back through every other operand of those ops (K and V of an
+    attention, the `up` of a gated MLP), collecting the producers (output
+    rows) and consumers (input columns). A unit (channel or head) goes when
+    every consumer's columns of it are zero (it adds nothing), or when
+    every producer's rows of it are zero and the region is element-wise:
+    then its constant value e_u (the ops evaluated on the producers' bias
+    entries, f64) times the consumers' columns is folded into their biases.
+    Its rows leave the producers, its slices every tensor, `tensor.empty`
+    and constant (LayerNorm-like per-channel vectors) of the region and the
+    reshapes' static shapes, its columns the consumers: the result computes
+    what the pruned model computed. Anything else stays dense with a remark
+    saying why (the channels reach a function argument — a residual
+    connection — a return, an op reducing over them such as a LayerNorm's
+    statistics, a non-constant weight, rows that are not whole heads,
+    zero rows in only one of the layers meeting in an op). With `strict`,
+    such a layer is an error instead.
   }];
   let options = [
     Option<"strict", "strict", "bool", "false",
