@@ -22,6 +22,8 @@ Systems, each scheme against its onnxruntime counterpart:
                  (accuracy_level 0: f32 compute, and 4: int8 activations)
   w8             ours --quantize=w8 (weight-only int8; onnxruntime has no
                  weight-only int8 CPU kernel, so it is compared with its float)
+  w4-a8          ours w4 run with QOPT_W4_ACTIVATIONS=int8 (int8 activations,
+                 VNNI) vs MatMulNBits g32 accuracy_level 4
 With --baseline-build, every artifact of ours is also compiled and timed
 with that build (e.g. main before a change): before/after in the same run.
 
@@ -61,7 +63,11 @@ OURS = {
     "w8a8-dynamic": ["--quantize=w8a8-dynamic"],
     "w4": ["--quantize=w4", "--group-size=32", "--int4-scale=signed-extreme"],
     "w8": ["--quantize=w8"],
+    "w4-a8": ["--quantize=w4", "--group-size=32", "--int4-scale=signed-extreme"],
 }
+# Environment of quant-run per scheme: w4-a8 is w4's artifact with int8
+# activations (docs/Runtime/W4Int8.md).
+ENV = {"w4-a8": {"QOPT_W4_ACTIVATIONS": "int8"}}
 
 
 def ort_session(model, threads):
@@ -84,11 +90,12 @@ def ort_ms(sess, feeds, runs, warmup):
     return float(np.median(times))
 
 
-def ours_ms(build, so, x, runs, warmup, threads):
+def ours_ms(build, so, x, runs, warmup, threads, env=None):
     r = subprocess.run([os.path.join(build, "bin", "quant-run"), so, "--bench",
                         str(runs), "--warmup", str(warmup), "--threads",
                         str(threads), "--input", f"hidden_states={x}"],
-                       check=True, capture_output=True, text=True)
+                       check=True, capture_output=True, text=True,
+                       env={**os.environ, **(env or {})})
     return float(BENCH_RE.search(r.stdout).group(1))
 
 
@@ -151,7 +158,7 @@ def main(argv=None):
                              per_channel=True)
             systems["onnxruntime quantize_dynamic"] = (
                 "ort", ort_session(qpath, args.threads))
-        if "w4" in schemes:
+        if "w4" in schemes or "w4-a8" in schemes:
             nbits = bench_w4.matmulnbits(model, 32, True)
             systems["onnxruntime MatMulNBits g32"] = (
                 "ort", ort_session(nbits, args.threads))
@@ -168,7 +175,7 @@ def main(argv=None):
                 if r.returncode != 0:
                     entry[name] = {"error": r.stderr.strip()[-400:]}
                     continue
-                systems[name] = ("ours", build, so)
+                systems[name] = ("ours", build, so, ENV.get(scheme))
         for name, sysd in systems.items():
             if sysd[0] == "ort":
                 got = sysd[1].run(None, feeds)[0]
@@ -176,7 +183,8 @@ def main(argv=None):
                 subprocess.run([os.path.join(sysd[1], "bin", "quant-run"),
                                 sysd[2], "--input", f"hidden_states={xpath}",
                                 "--output-dir", tmp], check=True,
-                               capture_output=True)
+                               capture_output=True,
+                               env={**os.environ, **(sysd[3] or {})})
                 got = np.load(os.path.join(tmp, "output.npy"))
             entry[name] = accuracy(ref, got)
             entry[name]["ms_rounds"] = []
@@ -186,7 +194,7 @@ def main(argv=None):
                     ms = ort_ms(sysd[1], feeds, args.runs, args.warmup)
                 else:
                     ms = ours_ms(sysd[1], sysd[2], xpath, args.runs,
-                                 args.warmup, args.threads)
+                                 args.warmup, args.threads, sysd[3])
                 entry[name]["ms_rounds"].append(ms)
         for e in entry.values():
             if "ms_rounds" in e:
@@ -196,7 +204,8 @@ def main(argv=None):
         counterpart = {"float": "onnxruntime float",
                        "w8a8-dynamic": "onnxruntime quantize_dynamic",
                        "w4": "onnxruntime MatMulNBits g32",
-                       "w8": "onnxruntime float"}
+                       "w8": "onnxruntime float",
+                       "w4-a8": "onnxruntime MatMulNBits g32 acc4"}
         ratios = {}
         for scheme in schemes:
             for who in builds:

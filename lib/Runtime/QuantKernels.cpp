@@ -26,6 +26,7 @@
 #include "Conv.h"
 #include "Gemm.h"
 #include "Threads.h"
+#include "W4Int8.h"
 
 #include "qopt/Support/NF4.h"
 
@@ -52,24 +53,29 @@ constexpr int64_t kKq = 128; // k-quads per block (512 k)
 constexpr int64_t kMc = 96;
 constexpr int64_t kNc = 256;
 constexpr int64_t kParallelWork = 1 << 16;
+/// The int8 GEMM runs on the calling thread below 2M multiply-adds (a few
+/// microseconds of vpdpbusd): a hidden-256 decoder step's projections
+/// (65-176K) took 3x longer on 2 threads than on 1 on a loaded 2-core
+/// machine, the hand-off to the pool costing more than the work.
+constexpr int64_t kParallelWorkI8 = 1 << 21;
 
 /// C[kMr x kNr] (row stride ldc) += sum over kq quads of
-/// ap[q][r][0..3] (u8) · bp[q][c][0..3] (s8).
-using MicroI8 = void (*)(int64_t kq, const uint8_t *ap, const int8_t *bp,
-                         int32_t *c, int64_t ldc);
+/// ap[r * lda + 4q + 0..3] (u8, row-major A) · bp[q][c][0..3] (s8).
+using MicroI8 = void (*)(int64_t kq, const uint8_t *ap, int64_t lda,
+                         const int8_t *bp, int32_t *c, int64_t ldc);
 
-void microI8Generic(int64_t kq, const uint8_t *ap, const int8_t *bp, int32_t *c,
-                    int64_t ldc) {
+void microI8Generic(int64_t kq, const uint8_t *ap, int64_t lda,
+                    const int8_t *bp, int32_t *c, int64_t ldc) {
   int32_t t[kMr][kNr] = {};
   for (int64_t q = 0; q < kq; ++q) {
     for (int64_t r = 0; r < kMr; ++r)
       for (int64_t j = 0; j < kNr; ++j) {
         int32_t s = 0;
         for (int u = 0; u < 4; ++u)
-          s += int32_t(ap[r * 4 + u]) * int32_t(bp[j * 4 + u]);
+          s += int32_t(ap[r * lda + u]) * int32_t(bp[j * 4 + u]);
         t[r][j] += s;
       }
-    ap += kMr * 4;
+    ap += 4;
     bp += kNr * 4;
   }
   for (int64_t r = 0; r < kMr; ++r)
@@ -79,8 +85,8 @@ void microI8Generic(int64_t kq, const uint8_t *ap, const int8_t *bp, int32_t *c,
 
 #if defined(__x86_64__)
 __attribute__((target("avx512f,avx512bw,avx512vnni"))) void
-microI8VNNI(int64_t kq, const uint8_t *ap, const int8_t *bp, int32_t *c,
-            int64_t ldc) {
+microI8VNNI(int64_t kq, const uint8_t *ap, int64_t lda, const int8_t *bp,
+            int32_t *c, int64_t ldc) {
   __m512i acc[kMr][2];
   for (auto &row : acc)
     row[0] = row[1] = _mm512_setzero_si512();
@@ -89,12 +95,12 @@ microI8VNNI(int64_t kq, const uint8_t *ap, const int8_t *bp, int32_t *c,
 #pragma GCC unroll 8
     for (int r = 0; r < kMr; ++r) {
       int32_t quad;
-      std::memcpy(&quad, ap + r * 4, 4);
+      std::memcpy(&quad, ap + r * lda, 4);
       __m512i a = _mm512_set1_epi32(quad);
       acc[r][0] = _mm512_dpbusd_epi32(acc[r][0], a, b0);
       acc[r][1] = _mm512_dpbusd_epi32(acc[r][1], a, b1);
     }
-    ap += kMr * 4;
+    ap += 4;
     bp += kNr * 4;
   }
   for (int r = 0; r < kMr; ++r) {
@@ -121,8 +127,8 @@ dpbusdAVX2(__m256i acc, __m256i a, __m256i b) {
 }
 
 __attribute__((target("avx2"))) void microI8AVX2(int64_t kq, const uint8_t *ap,
-                                                 const int8_t *bp, int32_t *c,
-                                                 int64_t ldc) {
+                                                 int64_t lda, const int8_t *bp,
+                                                 int32_t *c, int64_t ldc) {
   // Two rows at a time keep 8 accumulators and 4 B vectors in registers.
   for (int r0 = 0; r0 < kMr; r0 += 2) {
     __m256i acc[2][4];
@@ -137,12 +143,12 @@ __attribute__((target("avx2"))) void microI8AVX2(int64_t kq, const uint8_t *ap,
         bv[j] = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(b) + j);
       for (int r = 0; r < 2; ++r) {
         int32_t quad;
-        std::memcpy(&quad, a + (r0 + r) * 4, 4);
+        std::memcpy(&quad, a + (r0 + r) * lda, 4);
         __m256i av = _mm256_set1_epi32(quad);
         for (int j = 0; j < 4; ++j)
           acc[r][j] = dpbusdAVX2(acc[r][j], av, bv[j]);
       }
-      a += kMr * 4;
+      a += 4;
       b += kNr * 4;
     }
     for (int r = 0; r < 2; ++r) {
@@ -238,57 +244,65 @@ void matmulI8Packed(int64_t m, int64_t n, int64_t k, const uint8_t *a,
     return;
   const KernelI8 &kernel = kernelI8();
   const int64_t kp = packed->kPadded;
-  const int64_t mBlocks = (m + kMc - 1) / kMc, nBlocks = (n + kNc - 1) / kNc;
+  // Few rows (a decoder's tokens, a short sequence) give one row block:
+  // column blocks narrower than kNc (whole panels) so that every thread
+  // gets work — a 32x256x256 product was a single task, one of two
+  // threads idle.
+  const int64_t mBlocks = (m + kMc - 1) / kMc;
+  int64_t nc0 = kNc;
+  if (const int64_t want = 2 * int64_t(qopt::rt::numThreads());
+      want > 2 && mBlocks * ((n + kNc - 1) / kNc) < want &&
+      m * n * k >= kParallelWorkI8) {
+    int64_t blocks = (want + mBlocks - 1) / mBlocks;
+    nc0 =
+        std::clamp(((n + blocks - 1) / blocks + kNr - 1) / kNr * kNr, kNr, kNc);
+  }
+  const int64_t nBlocks = (n + nc0 - 1) / nc0;
+  // A once per call, row-major u8 (a signed A shifted by +128), rows
+  // padded to kMr and k to whole quads with zeros: the microkernels
+  // broadcast its quads straight from the rows (it was re-packed into
+  // kMr-row panels for every column block: a quarter of a 32-token
+  // product's time).
   const uint8_t flip = aSigned ? 0x80 : 0; // s8 → u8: +128
+  const int64_t mPad = (m + kMr - 1) / kMr * kMr;
+  thread_local std::vector<uint8_t> aRowsBuf;
+  aRowsBuf.resize(size_t(mPad * kp));
+  uint8_t *aRows = aRowsBuf.data();
+  for (int64_t i = 0; i < mPad; ++i) {
+    uint8_t *dst = aRows + i * kp;
+    if (i >= m) {
+      std::memset(dst, 0, size_t(kp));
+      continue;
+    }
+    const uint8_t *src = a + i * aM;
+    if (aK == 1)
+      for (int64_t kk = 0; kk < k; ++kk)
+        dst[kk] = src[kk] ^ flip;
+    else
+      for (int64_t kk = 0; kk < k; ++kk)
+        dst[kk] = src[kk * aK] ^ flip;
+    std::memset(dst + k, 0, size_t(kp - k));
+  }
   auto task = [&](int64_t t) {
     int64_t nb = t % nBlocks, mb = t / nBlocks;
     int64_t i0 = mb * kMc, mc = std::min(kMc, m - i0);
-    int64_t j0 = nb * kNc, nc = std::min(kNc, n - j0);
-    thread_local std::vector<uint8_t> aPack;
-    aPack.resize(size_t(kMc * kKq * 4));
+    int64_t j0 = nb * nc0, nc = std::min(nc0, n - j0);
     alignas(64) int32_t tile[kMr * kNr];
     for (int64_t q0 = 0; q0 < kp / 4; q0 += kKq) {
       int64_t kq = std::min(kKq, kp / 4 - q0);
-      // A block: panels of kMr rows, quads interleaved, zero padded.
-      const int64_t kLo = q0 * 4, kHi = std::min(k, (q0 + kq) * 4);
-      const uint32_t flip4 = uint32_t(flip) * 0x01010101u;
-      for (int64_t p = 0; p < mc; p += kMr)
-        for (int64_t r = 0; r < kMr; ++r) {
-          uint8_t *dst = aPack.data() + p * kq * 4 + r * 4;
-          if (p + r >= mc) {
-            for (int64_t q = 0; q < kq; ++q)
-              std::memset(dst + q * kMr * 4, 0, 4);
-            continue;
-          }
-          const uint8_t *src = a + (i0 + p + r) * aM;
-          int64_t q = 0;
-          if (aK == 1) // whole quads of a row-major A: 4 bytes at a time
-            for (; kLo + q * 4 + 4 <= kHi; ++q) {
-              uint32_t v;
-              std::memcpy(&v, src + kLo + q * 4, 4);
-              v ^= flip4;
-              std::memcpy(dst + q * kMr * 4, &v, 4);
-            }
-          for (; q < kq; ++q)
-            for (int u = 0; u < 4; ++u) {
-              int64_t kk = kLo + q * 4 + u;
-              dst[q * kMr * 4 + u] =
-                  kk < k ? uint8_t(src[kk * aK] ^ flip) : uint8_t(0);
-            }
-        }
       for (int64_t jq = 0; jq < nc; jq += kNr) {
         const int8_t *bp =
             packed->data.data() + ((j0 + jq) / kNr) * kp * kNr + q0 * 4 * kNr;
         for (int64_t p = 0; p < mc; p += kMr) {
           int64_t rows = std::min(kMr, mc - p), cols = std::min(kNr, nc - jq);
-          const uint8_t *ap = aPack.data() + p * kq * 4;
+          const uint8_t *ap = aRows + (i0 + p) * kp + q0 * 4;
           int32_t *out = c + (i0 + p) * cM + (j0 + jq) * cN;
           if (rows == kMr && cols == kNr && cN == 1) {
-            kernel.fn(kq, ap, bp, out, cM);
+            kernel.fn(kq, ap, kp, bp, out, cM);
             continue;
           }
           std::memset(tile, 0, sizeof(tile));
-          kernel.fn(kq, ap, bp, tile, kNr);
+          kernel.fn(kq, ap, kp, bp, tile, kNr);
           for (int64_t r = 0; r < rows; ++r)
             for (int64_t j = 0; j < cols; ++j) {
               int32_t &o = out[r * cM + j * cN];
@@ -307,7 +321,7 @@ void matmulI8Packed(int64_t m, int64_t n, int64_t k, const uint8_t *a,
         }
   };
   int64_t tasks = mBlocks * nBlocks;
-  if (m * n * k < kParallelWork)
+  if (m * n * k < kParallelWorkI8)
     for (int64_t t = 0; t < tasks; ++t)
       task(t);
   else
@@ -829,6 +843,14 @@ void matmulWeightOnly(int64_t m, int64_t n, int64_t k, const float *a,
                       int64_t cM, int64_t cN, bool constant) {
   if (m <= 0 || n <= 0 || k <= 0)
     return;
+  // int4/uint4 with int8 activations where asked for (W4Int8Kernels.cpp).
+  if (qw.bits == 4 && !qw.levels && qopt::rt::w4Int8Activations() &&
+      qopt::rt::matmulW4Int8(m, n, k, a, aM, aK,
+                             qopt::rt::W4Weight{qw.w, qw.wN, qw.wK, qw.group,
+                                                qw.isSigned, qw.scale, qw.sN,
+                                                qw.sG, qw.zp, qw.zN, qw.zG},
+                             c, cM, cN, constant))
+    return;
   // A few more rows (a recurrent step at batch 8, a short prompt): groups of
   // kGemvRows dot-product rows, the weight decoded once per group, beat
   // repacking and dequantizing every panel for the f32 GEMM — for a
@@ -933,8 +955,11 @@ void qopt::rt::clearQuantKernelCaches() {
     std::lock_guard<std::mutex> lock(packedMu);
     packedCache.clear();
   }
-  std::lock_guard<std::mutex> lock(packedWOMu);
-  packedWOCache.clear();
+  {
+    std::lock_guard<std::mutex> lock(packedWOMu);
+    packedWOCache.clear();
+  }
+  clearW4Int8Cache();
 }
 
 extern "C" const char *qopt_kernel_isa_int8(void) { return kernelI8().isa; }

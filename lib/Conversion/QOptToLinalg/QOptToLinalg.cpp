@@ -20,6 +20,7 @@
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/AffineMap.h"
 #include "mlir/IR/DialectResourceBlobManager.h"
+#include "mlir/IR/Matchers.h"
 #include "mlir/Transforms/DialectConversion.h"
 
 #include "../../Dialect/QOpt/Transforms/WeightValues.h"
@@ -227,15 +228,44 @@ Value buildAffineElementwise(
   return generic.getResult(0);
 }
 
+/// min(max(v, lo), hi) as compare + select: one vector max / min each
+/// (arith.maxnumf / minnumf cost three instructions each on x86 for their NaN
+/// rule). A NaN `v` passes through; callers map NaN inputs separately.
+Value clampBySelect(OpBuilder &b, Location loc, Value v, Value lo, Value hi) {
+  Value below = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OLT, v, lo);
+  v = arith::SelectOp::create(b, loc, below, lo, v);
+  Value above = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OGT, v, hi);
+  return arith::SelectOp::create(b, loc, above, hi, v);
+}
+
+/// round_half_to_even(x / scale) clamped to [qmin - zp, qmax - zp]: the
+/// quantized value minus its zero point, exactly (all small integers). With
+/// a constant zero point the bounds are constants and the zero point is
+/// never added and subtracted (a fake quant's hot loop). NaN passes through.
+Value centeredQuantize(OpBuilder &b, Location loc, Value x, Value scale,
+                       Value zp, FloatType floatTy, int64_t qmin,
+                       int64_t qmax) {
+  Value v = arith::DivFOp::create(b, loc, x, scale);
+  v = math::RoundEvenOp::create(b, loc, v);
+  Value lo, hi;
+  FloatAttr zpAttr;
+  if (matchPattern(zp, m_Constant(&zpAttr))) {
+    double z = zpAttr.getValueAsDouble();
+    lo = floatConst(b, loc, floatTy, double(qmin) - z);
+    hi = floatConst(b, loc, floatTy, double(qmax) - z);
+  } else {
+    lo = arith::SubFOp::create(b, loc, floatConst(b, loc, floatTy, qmin), zp);
+    hi = arith::SubFOp::create(b, loc, floatConst(b, loc, floatTy, qmax), zp);
+  }
+  return clampBySelect(b, loc, v, lo, hi);
+}
+
 /// clamp(round_half_to_even(x / scale) + zp, qmin, qmax) in float; NaN maps
 /// to the zero point.
 Value quantizeInFloat(OpBuilder &b, Location loc, Value x, Value scale,
                       Value zp, FloatType floatTy, int64_t qmin, int64_t qmax) {
-  Value v = arith::DivFOp::create(b, loc, x, scale);
-  v = math::RoundEvenOp::create(b, loc, v);
+  Value v = centeredQuantize(b, loc, x, scale, zp, floatTy, qmin, qmax);
   v = arith::AddFOp::create(b, loc, v, zp);
-  v = arith::MaxNumFOp::create(b, loc, v, floatConst(b, loc, floatTy, qmin));
-  v = arith::MinNumFOp::create(b, loc, v, floatConst(b, loc, floatTy, qmax));
   Value isNan = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::UNO, x, x);
   return arith::SelectOp::create(b, loc, isNan, zp, v);
 }
@@ -478,11 +508,19 @@ struct FakeQuantLowering : OpConversionPattern<FakeQuantOp> {
     Value out = buildAffineElementwise(
         rewriter, op.getLoc(), adaptor.getInput(), floatTy, computeTy, p,
         [&](OpBuilder &b, Location l, Value x, Value s, Value zp) -> Value {
-          Value q = quantizeInFloat(b, l, castFloat(b, l, x, computeTy), s, zp,
-                                    computeTy, p.qmin, p.qmax);
-          Value centered = arith::SubFOp::create(b, l, q, zp);
-          return castFloat(b, l, arith::MulFOp::create(b, l, centered, s),
-                           floatTy);
+          // (q - zp) * s without forming q; + 0.0 turns -0 into +0 as
+          // (q - zp) does; NaN maps to the zero point, i.e. to +0.
+          Value xc = castFloat(b, l, x, computeTy);
+          Value centered =
+              centeredQuantize(b, l, xc, s, zp, computeTy, p.qmin, p.qmax);
+          centered = arith::AddFOp::create(b, l, centered,
+                                           floatConst(b, l, computeTy, 0.0));
+          Value y = arith::MulFOp::create(b, l, centered, s);
+          Value isNan =
+              arith::CmpFOp::create(b, l, arith::CmpFPredicate::UNO, xc, xc);
+          y = arith::SelectOp::create(b, l, isNan,
+                                      floatConst(b, l, computeTy, 0.0), y);
+          return castFloat(b, l, y, floatTy);
         });
     rewriter.replaceOp(op, out);
     return success();
