@@ -34,7 +34,8 @@ using namespace mlir;
 static void addGraphToBufferPasses(OpPassManager &pm, bool fuseElementwise,
                                    bool approximateMath, bool runtimeErrors,
                                    bool runtimeChecks = true,
-                                   bool fusedKernels = false) {
+                                   bool fusedKernels = false,
+                                   bool cpuSparse = false) {
   using namespace mlir::qopt;
   pm.addPass(createInlineScalarResourcesPass());
   // In artifacts (run by our runtime), the importer's run-time checks
@@ -45,7 +46,9 @@ static void addGraphToBufferPasses(OpPassManager &pm, bool fuseElementwise,
     assertOpts.drop = !runtimeChecks;
     pm.addPass(createLowerAssertsPass(assertOpts));
   }
-  pm.addPass(createConvertQOptToLinalgPass());
+  ConvertQOptToLinalgPassOptions toLinalg;
+  toLinalg.cpuSparse = cpuSparse;
+  pm.addPass(createConvertQOptToLinalgPass(toLinalg));
   // Element-wise arith/math on whole tensors (hand-written graph modules)
   // become linalg too, which bufferizes.
   pm.addNestedPass<func::FuncOp>(createConvertElementwiseToLinalgPass());
@@ -100,7 +103,7 @@ void mlir::qopt::buildCPUPipeline(OpPassManager &pm,
   addGraphToBufferPasses(pm, options.fuseElementwise,
                          options.approximateMath && !options.kernelCalls,
                          options.artifact, options.runtimeChecks,
-                         options.kernelCalls);
+                         options.kernelCalls, /*cpuSparse=*/true);
   if (options.kernelCalls) {
     pm.addPass(createConvertLinalgToKernelCallsPass());
     if (options.approximateMath)

@@ -16,8 +16,9 @@
 // one vpdpbusd multiplies them with the 4 values: per 8 k and 16 columns,
 // one permute and one dot product per row of A (the dense kernel: two dot
 // products) on 0.625x the dense int8 bytes. Rows of A in register blocks
-// of 16 (AVX-512) / 4 (AVX2); threads split the panels. More than 16 rows
-// of A: the dense int8 kernel on a dense copy of the weight (cached).
+// of 8 (AVX-512) / 4 (AVX2); threads split the panels. More than 16 rows
+// of A, or more than 4 with a weight that fits the L2 cache (<= 2 MiB
+// dense): the dense int8 kernel on a dense copy of the weight (cached).
 //
 //===----------------------------------------------------------------------===//
 
@@ -319,6 +320,13 @@ constexpr int64_t kParallelWork = 1 << 20;
 /// beat one permute and one dot product here.
 constexpr int64_t kMaxSparseRows = 16;
 
+/// A dense int8 weight up to this many bytes stays in the L2 cache: there
+/// the product is compute-bound and, from a few rows on, one vpermb per
+/// vpdpbusd costs as much as the dense kernel's second dot product, so the
+/// int8 (W8A8) products run the dense kernel on the dense copy too.
+constexpr int64_t kInCacheBytes = int64_t(2) << 20;
+constexpr int64_t kInCacheMaxSparseRows = 4;
+
 std::map<std::array<int64_t, 4>, std::shared_ptr<const std::vector<int8_t>>>
     denseCache;
 
@@ -348,6 +356,16 @@ void matmul24I8(int64_t m, int64_t n, int64_t k, const uint8_t *a, int64_t aM,
   if (m <= 0 || n <= 0 || k <= 0)
     return;
   const Kernel24I8 &kern = kernel();
+  if (m > kMaxSparseRows ||
+      (m > kInCacheMaxSparseRows && n * k <= kInCacheBytes)) {
+    std::shared_ptr<const std::vector<int8_t>> dense =
+        denseWeight(values, meta, n, k);
+    (aSigned ? qopt_kernel_matmul_s8s8 : qopt_kernel_matmul_u8s8)(
+        m, n, k, reinterpret_cast<int64_t>(a), aM, aK,
+        reinterpret_cast<int64_t>(dense->data()), k, 1,
+        reinterpret_cast<int64_t>(c), cM, cN, 1);
+    return;
+  }
   // Threads only for products that amortize waking them.
   bool parallel = m * n * k >= kParallelWork;
   if (kern.rows == 0) {

@@ -1,5 +1,10 @@
 // RUN: quant-opt %s --convert-qopt-to-linalg --split-input-file | FileCheck %s
 // RUN: quant-opt %s --convert-qopt-to-linalg --one-shot-bufferize="bufferize-function-boundaries" --convert-linalg-to-qopt-kernel-calls --split-input-file | FileCheck %s --check-prefix=CALL
+// RUN: quant-opt %s --convert-qopt-to-linalg="cpu-sparse=false" --split-input-file | FileCheck %s --check-prefix=GPU
+
+// The GPU pipeline (cpu-sparse=false) keeps the layers dense.
+// GPU-NOT: qopt_kernel_matmul_csr
+// GPU-NOT: .csr.
 
 // A qopt.linear that qopt-prune made unstructured-sparse, with >= 70%
 // zeros in its constant weight (here 12 of 16: 75%), stores the weight in

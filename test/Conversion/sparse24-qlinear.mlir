@@ -1,5 +1,10 @@
 // RUN: quant-opt %s --convert-qopt-to-linalg --split-input-file | FileCheck %s
 // RUN: quant-opt %s --convert-qopt-to-linalg --one-shot-bufferize="bufferize-function-boundaries" --convert-linalg-to-qopt-kernel-calls --split-input-file | FileCheck %s --check-prefix=CALL
+// RUN: quant-opt %s --convert-qopt-to-linalg="cpu-sparse=false" --split-input-file | FileCheck %s --check-prefix=GPU
+
+// The GPU pipeline (cpu-sparse=false) keeps weight-only 2:4 layers dense
+// (no GPU kernel for them); W8A8 2:4 stays compressed: the GPU runtime runs
+// qopt_kernel_matmul_sparse24_{s8s8,u8s8} on its sparse tensor cores.
 
 // A W8A8 qopt.qlinear carrying qopt-prune's 2:4 pattern stores its int8
 // weight as int8 values [N, K/8, 4] + 2-bit positions [N, K/8] (the f32
@@ -8,6 +13,8 @@
 // Row 0: groups [1 0 2 0] [0 3 0 4]: positions (0, 2) and (1, 3): byte
 // 8 | 13 << 4 = 0xD8; row 1: [0 5 6 0] [7 0 0 8]: (1, 2), (0, 3): 0xC9.
 // CHECK-LABEL: func.func @dynamic_int8
+// GPU-LABEL: func.func @dynamic_int8
+// GPU: library_call = "qopt_kernel_matmul_sparse24_s8s8"
 // CHECK-DAG: arith.constant dense_resource<fc.2of4.values> : tensor<2x1x4xi8>
 // CHECK-DAG: arith.constant dense_resource<fc.2of4.meta> : tensor<2x1xi8>
 // CHECK: tensor.expand_shape %{{.*}} {{\[}}[0], [1, 2]] output_shape [3, 1, 8] : tensor<3x8xi8> into tensor<3x1x8xi8>
@@ -73,6 +80,9 @@ func.func @stays_dense(%x: tensor<3x8xf32>, %s: tensor<2xf32>, %warg: tensor<2x8
 // values + positions, f32 x viewed [M, K/8, 8], the per-channel scale
 // applied to each value; the weight-only 2:4 kernel.
 // CHECK-LABEL: func.func @weight_only
+// GPU-LABEL: func.func @weight_only
+// GPU-NOT: sparse24
+// GPU: return
 // CHECK-DAG: arith.constant dense_resource<fc.2of4.values> : tensor<2x1x4xi8>
 // CHECK-DAG: arith.constant dense_resource<fc.2of4.meta> : tensor<2x1xi8>
 // CHECK: tensor.expand_shape %arg0 {{\[}}[0], [1, 2]] output_shape [3, 1, 8] : tensor<3x8xf32> into tensor<3x1x8xf32>

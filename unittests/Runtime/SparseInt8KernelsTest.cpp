@@ -1,8 +1,8 @@
 //===- SparseInt8KernelsTest.cpp - 2:4 int8 matmul ------------------------===//
 //
 // The int8 2:4 kernel equals an integer reference and, exactly, the dense
-// int8 kernel on the same zeroed weight, for signed and unsigned A, every
-// register block size and panel tail, with each code path
+// int8 kernel on the same zeroed weight, for signed and unsigned A, register
+// blocks, panel tails and the dense fallbacks, with each code path
 // (test/Runtime/sparse24-variants.test runs them under QOPT_KERNEL).
 //
 //===----------------------------------------------------------------------===//
@@ -133,7 +133,11 @@ INSTANTIATE_TEST_SUITE_P(
         std::tuple<int64_t, int64_t, int64_t, bool>{8, 130, 512, true},
         std::tuple<int64_t, int64_t, int64_t, bool>{9, 70, 72, false},
         std::tuple<int64_t, int64_t, int64_t, bool>{16, 257, 1024, true},
-        std::tuple<int64_t, int64_t, int64_t, bool>{17, 100, 2048, false}));
+        std::tuple<int64_t, int64_t, int64_t, bool>{17, 100, 2048, false},
+        // Weights past 2 MiB: 5-16 rows stay on the sparse kernel (smaller
+        // weights run the dense kernel on a dense copy from 5 rows on).
+        std::tuple<int64_t, int64_t, int64_t, bool>{7, 520, 4096, true},
+        std::tuple<int64_t, int64_t, int64_t, bool>{16, 1030, 2048, false}));
 
 extern "C" {
 void qopt_kernel_matmul_w8(int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,

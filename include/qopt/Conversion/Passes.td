@@ -29,6 +29,12 @@ def ConvertQOptToLinalgPass : Pass<"convert-qopt-to-linalg", "ModuleOp"> {
     inputs to quantize map to the zero point, as in the runtime's reference
     code.
   }];
+  let options = [
+    Option<"cpuSparse", "cpu-sparse", "bool", /*default=*/"true",
+           "Store weight-only int8 2:4 layers and layers with >= 70% zeros "
+           "(CSR) compressed, for the CPU runtime's sparse kernels (the GPU "
+           "pipeline keeps them dense; W8A8 2:4 is compressed on both)">
+  ];
   let dependentDialects = [
     "::mlir::linalg::LinalgDialect", "::mlir::arith::ArithDialect",
     "::mlir::math::MathDialect", "::mlir::tensor::TensorDialect",

@@ -888,7 +888,9 @@ Value sparseWeightOnlyMatmul(OpBuilder &b, Location loc, Operation *layer,
 }
 
 struct QLinearLowering : OpConversionPattern<QLinearOp> {
-  using OpConversionPattern::OpConversionPattern;
+  QLinearLowering(MLIRContext *ctx, bool cpuSparse)
+      : OpConversionPattern<QLinearOp>(ctx), cpuSparse(cpuSparse) {}
+  bool cpuSparse; // int8 / weight-only 2:4 storage
   LogicalResult
   matchAndRewrite(QLinearOp op, OpAdaptor adaptor,
                   ConversionPatternRewriter &rewriter) const override {
@@ -906,7 +908,7 @@ struct QLinearLowering : OpConversionPattern<QLinearOp> {
     Value y;
 
     if (act == ActivationMode::None &&
-        op.getWeightFormat() == WeightFormat::Int8 &&
+        op.getWeightFormat() == WeightFormat::Int8 && cpuSparse &&
         (y = sparseWeightOnlyMatmul(rewriter, loc, op, x, w, ws, bias,
                                     accTy))) {
       // Weight-only int8 2:4: compressed values and positions.
@@ -1067,6 +1069,8 @@ struct QLinearLowering : OpConversionPattern<QLinearOp> {
                 linalg::YieldOp::create(b, l, q);
               })
               .getResult(0);
+      // W8A8 2:4 is stored compressed on both targets (the GPU runtime has
+      // an mma.sp kernel for it), so this does not depend on cpuSparse.
       Value acc = sparseIntegerMatmul(rewriter, loc, op, qx, w, unsignedInput);
       if (!acc)
         acc = integerMatmul(rewriter, loc, qx, w, unsignedInput, n);
@@ -1311,13 +1315,14 @@ struct CsrLinearLowering : OpConversionPattern<LinearOp> {
 
 struct ConvertQOptToLinalgPass
     : mlir::qopt::impl::ConvertQOptToLinalgPassBase<ConvertQOptToLinalgPass> {
+  using ConvertQOptToLinalgPassBase::ConvertQOptToLinalgPassBase;
   void runOnOperation() override {
     MLIRContext *ctx = &getContext();
     ConversionTarget target(*ctx);
     target.addIllegalDialect<QOptDialect>();
     target.markUnknownOpDynamicallyLegal([](Operation *) { return true; });
     RewritePatternSet patterns(ctx);
-    populateQOptToLinalgPatterns(patterns);
+    populateQOptToLinalgPatterns(patterns, cpuSparse);
     if (failed(applyPartialConversion(getOperation(), target,
                                       std::move(patterns))))
       signalPassFailure();
@@ -1326,11 +1331,14 @@ struct ConvertQOptToLinalgPass
 
 } // namespace
 
-void mlir::qopt::populateQOptToLinalgPatterns(RewritePatternSet &patterns) {
-  patterns.add<LinearLowering, LoRALowering, QLinearLowering, QuantizeLowering,
+void mlir::qopt::populateQOptToLinalgPatterns(RewritePatternSet &patterns,
+                                              bool cpuSparse) {
+  patterns.add<LinearLowering, LoRALowering, QuantizeLowering,
                DequantizeLowering, FakeQuantLowering, ObserveLowering>(
       patterns.getContext());
+  patterns.add<QLinearLowering>(patterns.getContext(), cpuSparse);
   populateBitLinearToLinalgPatterns(patterns);
   patterns.add<SparseLinearLowering>(patterns.getContext());
-  patterns.add<CsrLinearLowering>(patterns.getContext());
+  if (cpuSparse)
+    patterns.add<CsrLinearLowering>(patterns.getContext());
 }

@@ -16,7 +16,10 @@ namespace qopt {
 
 /// Adds the patterns of `convert-qopt-to-linalg` to `patterns`: linear,
 /// quantize, dequantize, fake_quant and observe.
-void populateQOptToLinalgPatterns(RewritePatternSet &patterns);
+/// `cpuSparse`: also the CPU-only sparse storage (int8 and weight-only 2:4,
+/// CSR).
+void populateQOptToLinalgPatterns(RewritePatternSet &patterns,
+                                  bool cpuSparse = true);
 
 /// Adds the lowering of qopt.bitlinear (ternary weights) alone; included in
 /// populateQOptToLinalgPatterns.
