@@ -248,19 +248,11 @@ void matmulI8Packed(int64_t m, int64_t n, int64_t k, const uint8_t *a,
     return;
   const KernelI8 &kernel = kernelI8();
   const int64_t kp = packed->kPadded;
-  // Few rows (a decoder's tokens, a short sequence) give one row block:
-  // column blocks narrower than kNc (whole panels) so that every thread
-  // gets work — a 32x256x256 product was a single task, one of two
-  // threads idle.
   const int64_t mBlocks = (m + kMc - 1) / kMc;
-  int64_t nc0 = kNc;
-  if (const int64_t want = 2 * int64_t(qopt::rt::numThreads());
-      want > 2 && mBlocks * ((n + kNc - 1) / kNc) < want &&
-      m * n * k >= kParallelWorkI8) {
-    int64_t blocks = (want + mBlocks - 1) / mBlocks;
-    nc0 =
-        std::clamp(((n + blocks - 1) / blocks + kNr - 1) / kNr * kNr, kNr, kNc);
-  }
+  // (Narrower column blocks for few rows, so that both threads get work,
+  // made 32-token blocks 20% slower on the loaded 2-core machine: the
+  // hand-offs cost more than the idle thread.)
+  const int64_t nc0 = kNc;
   const int64_t nBlocks = (n + nc0 - 1) / nc0;
   // A once per call, row-major u8 (a signed A shifted by +128), rows
   // padded to kMr and k to whole quads with zeros: the microkernels
