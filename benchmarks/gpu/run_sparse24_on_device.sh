@@ -27,6 +27,10 @@ timeout 200 python3 -m pytest -q -p no:cacheprovider "$ROOT/test/python/test_cud
   "$ROOT/test/python/test_cuda_qmatmul.py" "$ROOT/test/python/test_cuda_fmatmul.py" \
   > "$OUT/pytest_kernels.txt" 2>&1
 echo "sparse24+qmatmul+fmatmul: $(tail -1 "$OUT/pytest_kernels.txt")"
+grep -E "^FAILED" "$OUT/pytest_kernels.txt" | head -5
+# The int8 metadata layout check: the other order must fail.
+echo "int8 with the other metadata order: $(QOPT_CUDA_SP24_I8_META=1 timeout 60 python3 -m pytest -q \
+  -p no:cacheprovider "$ROOT/test/python/test_cuda_sparse24.py" -k int8 2>&1 | tail -1)"
 # Compiled models (test/gpu/prepare_models.py folders named by $QOPT_CASES)
 # against their CPU artifacts.
 if [ -n "${QOPT_CASES:-}" ]; then
@@ -45,13 +49,17 @@ fi
 for v in "${variants[@]}"; do
   name="${v%%:*}"
   [ "$name" = default ] && continue
-  echo "$name s8t2: $(QOPT_RUNTIME_LIB="$B/$name/libqopt_runtime.so" timeout 60 python3 -m pytest -q \
-    -p no:cacheprovider "$ROOT/test/python/test_cuda_qmatmul.py" -k s8t2 2>&1 | tail -1)"
+  echo "$name s8t2 + sparse24: $(QOPT_RUNTIME_LIB="$B/$name/libqopt_runtime.so" timeout 100 \
+    python3 -m pytest -q -p no:cacheprovider "$ROOT/test/python/test_cuda_qmatmul.py" \
+    "$ROOT/test/python/test_cuda_sparse24.py" -k "s8t2 or sparse24" 2>&1 | tail -1)"
 done
+# Ternary batch 1: the default rule, then each variant forced to the
+# streaming kernel, the block kernel, the two launches.
 for v in "${variants[@]}" "block:" "unfused:"; do
   name="${v%%:*}"
   lib="$B/$name/libqopt_runtime.so"
   env=()
+  if [ "$name" != default ]; then env=(QOPT_CUDA_T2_FUSED=stream); fi
   if [ "$name" = unfused ]; then lib="$QOPT_RUNTIME_LIB"; env=(QOPT_CUDA_T2_FUSED=0); fi
   if [ "$name" = block ]; then lib="$QOPT_RUNTIME_LIB"; env=(QOPT_CUDA_T2_FUSED=block); fi
   env "${env[@]+"${env[@]}"}" timeout 100 python3 "$ROOT/benchmarks/gpu/bench_qmatmul.py" \
@@ -68,13 +76,22 @@ python3 -c "
 import glob, json, os, sys
 json.dump({os.path.basename(f)[2:-5]: json.load(open(f)) for f in sorted(glob.glob(sys.argv[1] + '/q_*.json'))},
           open(sys.argv[2], 'w'), indent=1)" "$B" "$OUT/ternary_variants.json"
-timeout 240 python3 "$ROOT/benchmarks/prune/bench_sparse24_gpu.py" --runtime "$QOPT_RUNTIME_LIB" \
-  --out "$OUT/bench_sparse24_gpu.json" "$@" 2> "$OUT/bench_sparse24_err.txt" | python3 -c "
+# 2:4: each variant (bench_sparse24_gpu.py's arguments after the variants).
+for v in "${variants[@]}"; do
+  name="${v%%:*}"
+  timeout 240 python3 "$ROOT/benchmarks/prune/bench_sparse24_gpu.py" \
+    --runtime "$B/$name/libqopt_runtime.so" --out "$B/sp_$name.json" "$@" \
+    2> "$B/bench_sparse24_err_$name.txt" | python3 -c "
 import json, sys
 for l in sys.stdin:
     r = json.loads(l)
-    print(r['n'], r['k'], r['m'], 'fp16 %.1f us, 2:4 %.1f us (x%.2f), semi %s, err %.3g / %.3g' % (
+    print('$name', r['n'], r['k'], r['m'], 'fp16 %.1f us, 2:4 %.1f us (x%.2f), semi %s, err %.3g / %.3g' % (
         r['torch_fp16_us'], r['sparse24_us'], r['sparse24_speedup_vs_torch_fp16'],
-        r.get('torch_semi_structured_us', r.get('torch_semi_structured_error', '-')),
-        r['sparse24_max_abs_err_vs_dense'], r['ref_max_abs']), {k: round(v, 2) for k, v in r.items() if 'f32' in k and k.endswith('_us')})"
-tail -3 "$OUT/bench_sparse24_err.txt"
+        round(r['torch_semi_structured_us'], 1) if 'torch_semi_structured_us' in r else '-',
+        r['sparse24_max_abs_err_vs_dense'], r['ref_max_abs']), {k: round(v, 2) for k, v in r.items() if ('f32' in k or 's8s8' in k or 'int_mm' in k) and k.endswith('_us')}, r.get('sparse24_s8s8_exact'))"
+  tail -2 "$B/bench_sparse24_err_$name.txt" | grep -v UserWarning
+done
+python3 -c "
+import glob, json, os, sys
+json.dump({os.path.basename(f)[3:-5]: json.load(open(f)) for f in sorted(glob.glob(sys.argv[1] + '/sp_*.json'))},
+          open(sys.argv[2], 'w'), indent=1)" "$B" "$OUT/sparse24_variants.json"

@@ -28,11 +28,15 @@ def main():
     ap.add_argument("--batches", default="1,16,128,4096")
     ap.add_argument("--f32", action="store_true",
                     help="also time the f32 entry point (x converted, precision 0 and 1)")
+    ap.add_argument("--int8", action="store_true",
+                    help="also time the W8A8 2:4 kernel (qopt_cuda_matmul_sparse24_s8s8) "
+                         "against torch._int_mm (dense int8, M > 16)")
     args = ap.parse_args()
     import torch
     rt = ctypes.CDLL(args.runtime)
     rt.qopt_cuda_matmul_sparse24_f16.argtypes = [I64] * 10
     rt.qopt_cuda_matmul_sparse24_f32.argtypes = [I64] * 13
+    rt.qopt_cuda_matmul_sparse24_s8s8.argtypes = [I64] * 12
     dev = "cuda"
     l2 = torch.cuda.get_device_properties(0).L2_cache_size
 
@@ -68,7 +72,12 @@ def main():
         dense = torch.zeros_like(g).scatter_(-1, idx, vals).view(n, k)
         nib = (idx[..., 0] | (idx[..., 1] << 2)).to(torch.uint8)
         meta = (nib[:, 0::2] | (nib[:, 1::2] << 4)).contiguous()
-        return dense, vals.reshape(n, k // 2).float().contiguous(), meta
+        # int8 (W8A8): the same pattern, values rounded to int8.
+        vq = (vals.float() * 40).round().clamp(-128, 127).to(torch.int8)
+        dq = torch.zeros(n, k // 4, 4, dtype=torch.int8, device=w.device).scatter_(
+            -1, idx, vq).view(n, k)
+        return (dense, vals.reshape(n, k // 2).float().contiguous(), meta,
+                vq.reshape(n, k // 2).contiguous(), dq)
 
     semi = getattr(torch.sparse, "to_sparse_semi_structured", None)
     rows = []
@@ -80,7 +89,7 @@ def main():
         semi_error = None
         if semi is not None:
             try:
-                sparse = [semi(d) for d, _, _ in ws]
+                sparse = [semi(w[0]) for w in ws]
             except Exception as e:  # no backend for this GPU / build
                 semi_error = f"{type(e).__name__}: {e}"[:300]
         for m in map(int, args.batches.split(",")):
@@ -92,9 +101,37 @@ def main():
             it = iter(range(1 << 60))
             row["torch_fp16_us"] = events(
                 lambda: torch.mm(x, ws[next(it) % copies][0].t()), reps)
+            if args.int8:
+                xi = torch.randint(-128, 128, (m, k), device=dev, dtype=torch.int8)
+                yi = torch.zeros(m, n, device=dev, dtype=torch.int32)
+
+                def ours8(i):
+                    w = ws[i % copies]
+                    rt.qopt_cuda_matmul_sparse24_s8s8(
+                        m, n, k, xi.data_ptr(), k, 1, w[3].data_ptr(), w[2].data_ptr(),
+                        yi.data_ptr(), n, 1, torch.cuda.current_stream().cuda_stream)
+                for i in range(copies):
+                    ours8(i)
+                torch.cuda.synchronize()
+                it8 = iter(range(1 << 60))
+                row["sparse24_s8s8_us"] = events(lambda: ours8(next(it8)), reps)
+                row["sparse24_s8s8_speedup_vs_torch_fp16"] = (
+                    row["torch_fp16_us"] / row["sparse24_s8s8_us"])
+                yi.zero_()
+                ours8(0)
+                torch.cuda.synchronize()
+                ref8 = xi.double() @ ws[0][4].double().t()
+                row["sparse24_s8s8_exact"] = bool(torch.equal(yi.double(), ref8))
+                if m > 16:
+                    it9 = iter(range(1 << 60))
+                    try:
+                        row["torch_int_mm_us"] = events(
+                            lambda: torch._int_mm(xi, ws[next(it9) % copies][4].t()), reps)
+                    except Exception as e:
+                        row["torch_int_mm_error"] = f"{type(e).__name__}: {e}"[:200]
 
             def ours(i):
-                _, v, mt = ws[i % copies]
+                _, v, mt = ws[i % copies][:3]
                 rt.qopt_cuda_matmul_sparse24_f16(
                     m, n, k, x.data_ptr(), v.data_ptr(), mt.data_ptr(), y.data_ptr(), n, 1,
                     torch.cuda.current_stream().cuda_stream)
@@ -114,7 +151,7 @@ def main():
             if args.f32:
                 for prec, name in ((0, "f32_bf16x3"), (1, "f32_f16")):
                     def ours32(i, prec=prec):
-                        _, v, mt = ws[i % copies]
+                        _, v, mt = ws[i % copies][:3]
                         rt.qopt_cuda_matmul_sparse24_f32(
                             m, n, k, xf.data_ptr(), k, 1, v.data_ptr(), mt.data_ptr(),
                             y.data_ptr(), n, 1, prec, torch.cuda.current_stream().cuda_stream)

@@ -4,7 +4,7 @@
 
     .venv/bin/python benchmarks/prune/bench_sparse_kernels.py --build-dir build
         [--shapes 1024x1024,4096x4096,11008x4096] [--batches 1,8,16]
-        [--kinds f32-2:4,int8-2:4,csr-0.7,csr-0.8] [--rounds 5]
+        [--kinds f32-2:4,int8-2:4,w8-2:4,csr-0.7,csr-0.8] [--rounds 5]
         [--out build/benchmarks/prune]
 
 For each weight shape [N, K], batch M and kind, C += A·Wᵀ through
@@ -14,6 +14,8 @@ libqopt_runtime's kernels, as compiled layers call them:
 * `int8-2:4`: qopt_kernel_matmul_sparse24_s8s8 (int8 values + positions)
   vs qopt_kernel_matmul_s8s8 (constant B), both i32 results, which must be
   identical.
+* `w8-2:4`: qopt_kernel_matmul_sparse24_w8 (weight-only int8 values +
+  positions, f32 A) vs qopt_kernel_matmul_w8 (dense int8 weight-only).
 * `csr-S`: a weight with a fraction S of zeros at random positions (as
   magnitude pruning of a Gaussian weight leaves them),
   qopt_kernel_matmul_csr_f32 vs qopt_kernel_matmul_f32.
@@ -96,6 +98,24 @@ def setup(rt, kind, n, k, m, rng):
                                        n, 1, 1)
         keep = (w, values, meta, a)
         nbytes = (values.nbytes + meta.nbytes, w.nbytes)
+    elif kind == "w8-2:4":
+        w = np.clip(np.round(prune24(rng, n, k) * 40), -127, 127).astype(np.int8)
+        values, meta = pack24(w.astype(np.float32))
+        values = np.ascontiguousarray(values.astype(np.int8))
+        wscale = (0.01 + 0.01 * rng.random(n)).astype(np.float32)
+        a = rng.standard_normal((m, k)).astype(np.float32)
+        cs = np.zeros((m, n), np.float32)
+        cd = np.zeros((m, n), np.float32)
+
+        def sparse():
+            rt.qopt_kernel_matmul_sparse24_w8(m, n, k, p(a), k, 1, p(values),
+                                              p(meta), p(wscale), 1, p(cs), n, 1)
+
+        def dense():
+            rt.qopt_kernel_matmul_w8(m, n, k, p(a), k, 1, p(w), k, 1, p(wscale),
+                                     1, p(cd), n, 1, 1)
+        keep = (w, values, meta, a, wscale)
+        nbytes = (values.nbytes + meta.nbytes, w.nbytes)
     elif kind.startswith("csr-"):
         s = float(kind[4:])
         w = rng.standard_normal((n, k)).astype(np.float32)
@@ -134,7 +154,7 @@ def main(argv=None):
     ap.add_argument("--build-dir", default=os.path.join(ROOT, "build"))
     ap.add_argument("--shapes", default="1024x1024,4096x4096,11008x4096")
     ap.add_argument("--batches", default="1,8,16")
-    ap.add_argument("--kinds", default="f32-2:4,int8-2:4,csr-0.7,csr-0.8")
+    ap.add_argument("--kinds", default="f32-2:4,int8-2:4,w8-2:4,csr-0.7,csr-0.8")
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--out", default=None)
     args = ap.parse_args(argv)
@@ -146,7 +166,9 @@ def main(argv=None):
                         ("qopt_kernel_matmul_sparse24_s8s8", 11),
                         ("qopt_kernel_matmul_csr_f32", 13),
                         ("qopt_kernel_matmul_f32", 21),
-                        ("qopt_kernel_matmul_s8s8", 13)):
+                        ("qopt_kernel_matmul_s8s8", 13),
+                        ("qopt_kernel_matmul_sparse24_w8", 13),
+                        ("qopt_kernel_matmul_w8", 15)):
         if hasattr(rt, name):
             getattr(rt, name).argtypes = [i64] * count
     isas = {}

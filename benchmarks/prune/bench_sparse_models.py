@@ -9,9 +9,9 @@ transformer block, at batch 1, 8 and 16.
 
 Artifacts (quant-compile): `f32` dense, `f32 2:4` (--prune=2:4: 2:4
 values + positions, the f32 2:4 kernel), `f32 csr` (--prune=magnitude:0.8:
-CSR storage, the CSR kernel), `w8a8` dense (--quantize=w8a8) and `w8a8 2:4`
+CSR storage, the CSR kernel), `w8a8` dense (--quantize=w8a8), `w8a8 2:4`
 (--prune=2:4 --quantize=w8a8: int8 values + positions, the int8 2:4
-kernel); the input is the first eval sample's first row repeated to the
+kernel), `w8` and `w8 2:4` (weight-only int8, dense / 2:4); the input is the first eval sample's first row repeated to the
 batch. Latency: quant-run --bench medians, the artifacts alternating round
 by round, best of rounds. Writes OUT/bench_sparse_models.json; never
 asserts.
@@ -38,8 +38,11 @@ ARTIFACTS = [
     ("f32 csr 80%", ["--prune=magnitude:0.8"]),
     ("w8a8", ["--quantize=w8a8"]),
     ("w8a8 2:4", ["--prune=2:4", "--quantize=w8a8"]),
+    ("w8", ["--quantize=w8"]),
+    ("w8 2:4", ["--prune=2:4", "--quantize=w8"]),
 ]
-PAIRS = [("f32 2:4", "f32"), ("f32 csr 80%", "f32"), ("w8a8 2:4", "w8a8")]
+PAIRS = [("f32 2:4", "f32"), ("f32 csr 80%", "f32"), ("w8a8 2:4", "w8a8"),
+         ("w8 2:4", "w8")]
 
 
 def main(argv=None):

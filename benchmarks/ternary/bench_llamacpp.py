@@ -32,7 +32,9 @@ JSON): ggml's dequantized TQ1_0/TQ2_0 weights equal t * gamma exactly; each
 ggml output's max difference relative to max |y| against the f64 product of
 the weight it was given, and, for TQ1_0/TQ2_0, against our s8t2 kernel's
 output (both quantize activations to int8: per token for ours, per block of
-256 for ggml's Q8_K). Reports median / p10 / p90 ms and GB/s of weight bytes;
+256 for ggml's Q8_K). Reports median / p10 / p90 ms and GB/s of weight bytes
+(and, with one thread, the median CPU time of the calling thread, which runs
+every call alone and is robust to other jobs on a shared machine);
 writes JSON to <build>/benchmarks/ternary/bench_llamacpp.json (and --copy-to,
 if given). Never asserts a time.
 """
@@ -48,6 +50,7 @@ import statistics
 import subprocess
 import sys
 import tarfile
+import time
 
 import numpy as np
 
@@ -240,7 +243,15 @@ def addr(a):
 
 
 def time_calls(fn, calls):
-    return bench_ternary.time_calls(fn, calls)
+    """(wall seconds, calling thread's CPU seconds) of each call."""
+    wall, cpu = [], []
+    for _ in range(calls):
+        c0 = time.thread_time()
+        t0 = time.perf_counter()
+        fn()
+        wall.append(time.perf_counter() - t0)
+        cpu.append(time.thread_time() - c0)
+    return wall, cpu
 
 
 def main():
@@ -278,6 +289,7 @@ def main():
     assert lib.qopt_set_num_threads(threads) == 0
     tp = glib.ggml_gemv_threadpool_new(threads)
     types = [t for t in a.ggml_types.split(",") if t]
+    load_before = os.getloadavg()
     rng = np.random.default_rng(0)
     results = []
     for shape in a.shapes.split(","):
@@ -297,9 +309,12 @@ def main():
         glib.ggml_gemv_pause(tp)
         formats = ours + theirs
         times = {f[0]: [] for f in formats}
+        cpu_times = {f[0]: [] for f in formats}
         for _ in range(a.rounds):
             for nm, _, fn, _, _, h in formats:
-                times[nm] += time_calls(fn, a.calls)
+                wall, cpu = time_calls(fn, a.calls)
+                times[nm] += wall
+                cpu_times[nm] += cpu
                 if h is not None:
                     glib.ggml_gemv_pause(tp)
         rows = []
@@ -311,19 +326,31 @@ def main():
                 "ms_median": med * 1e3, "ms_p10": ts[len(ts) // 10] * 1e3,
                 "ms_p90": ts[len(ts) * 9 // 10] * 1e3,
                 "weight_gb_per_s": nbytes / med / 1e9}, **info))
+            if threads == 1:
+                # One thread: every call runs on the calling thread, whose
+                # CPU time leaves out what the scheduler gave other jobs.
+                cmed = statistics.median(cpu_times[nm])
+                rows[-1].update(cpu_ms_median=cmed * 1e3,
+                                cpu_weight_gb_per_s=nbytes / cmed / 1e9)
         tern = next(r for r in rows
                     if r["format"] == "ternary x int8 (s8t2)")["ms_median"]
         for r in rows:
             r["ternary_speedup"] = r["ms_median"] / tern
+        if threads == 1:
+            ctern = next(r for r in rows if r["format"] ==
+                         "ternary x int8 (s8t2)")["cpu_ms_median"]
+            for r in rows:
+                r["cpu_ternary_speedup"] = r["cpu_ms_median"] / ctern
         results.append({"n": n, "k": k, "batch": a.batch, "formats": rows})
         for *_, h in theirs:
             glib.ggml_gemv_free(h)
         print(f"\n{n}x{k}, batch {a.batch}, {threads} threads")
         print(f"{'format':30s} {'ms':>9s} {'p10':>9s} {'p90':>9s} "
-              f"{'MB':>8s} {'GB/s':>7s} {'s8t2 faster':>11s}")
+              f"{'cpu ms':>9s} {'MB':>8s} {'GB/s':>7s} {'s8t2 faster':>11s}")
         for r in rows:
             print(f"{r['format']:30s} {r['ms_median']:9.4f} "
                   f"{r['ms_p10']:9.4f} {r['ms_p90']:9.4f} "
+                  f"{r.get('cpu_ms_median', float('nan')):9.4f} "
                   f"{r['weight_bytes'] / 1e6:8.2f} "
                   f"{r['weight_gb_per_s']:7.2f} {r['ternary_speedup']:10.2f}x")
         for r in rows:
@@ -342,6 +369,9 @@ def main():
         "kernel_isa": {"f32": lib.qopt_kernel_isa().decode(),
                        "int8": lib.qopt_kernel_isa_int8().decode(),
                        "ternary": lib.qopt_kernel_isa_ternary().decode()},
+        # The machine may be shared: its 1-minute load average before and
+        # after the timing (more than the cores means others were running).
+        "load_average_1min": [load_before[0], os.getloadavg()[0]],
         "llamacpp_source": sdist_name,
         "ggml_cpu_features": glib.ggml_gemv_cpu_features().decode(),
         "calls_per_round": a.calls, "rounds": a.rounds,

@@ -23,6 +23,7 @@
 #include "mlir/Parser/Parser.h"
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Support/FileUtilities.h"
+#include "llvm/ADT/ScopeExit.h"
 #include "llvm/ADT/StringSwitch.h"
 #include "llvm/IR/LLVMContext.h"
 #include "llvm/IR/Module.h"
@@ -616,6 +617,38 @@ mlir::qopt::compileModule(ModuleOp module, const CompileOptions &options,
                 "--emit=onnx)");
   if (options.prepareQat && options.emit != Emit::ONNX)
     return fail("--prepare-qat writes an ONNX model: add --emit=onnx");
+  // --prune: qopt-prune-pipeline (before any quantization).
+  auto runPrune = [&]() -> LogicalResult {
+    PrunePipelineOptions po;
+    if (std::string err = parsePruneSpec(options.prune, options, po);
+        !err.empty())
+      return fail(err);
+    if (options.pruneScope) {
+      if (po.granularity != SparsityGranularity::Unstructured)
+        return fail("--prune-scope is for --prune=magnitude:S or wanda:S");
+      po.scope = *options.pruneScope;
+    }
+    if (options.shrinkStructured &&
+        po.granularity != SparsityGranularity::Channels &&
+        po.granularity != SparsityGranularity::Heads &&
+        po.granularity != SparsityGranularity::Neurons)
+      return fail("--shrink-structured is for --prune=channels:S, heads:S "
+                  "or neurons:S");
+    if (po.method == PruneMethod::Wanda && options.calibrationData.empty())
+      return fail("--prune=" + options.prune +
+                  " with wanda needs --calibration-data=DIR (qopt-prune "
+                  "method=wanda scores weights by the input channels' L2 "
+                  "norms over the samples)");
+    po.calibrationData = options.calibrationData;
+    po.include = options.pruneInclude;
+    po.exclude = options.pruneExclude;
+    po.shrink = options.shrinkStructured;
+    PassManager pm(&ctx);
+    buildPrunePipeline(pm, po);
+    if (failed(pm.run(module)))
+      return failure();
+    return success();
+  };
   // --prune without --quantize, --emit=onnx: the pruned (shrunk) weights go
   // back into the source model after pruning (exportPrunedModel, below).
   bool exportPruned = options.emit == Emit::ONNX && pruning && !quantizing &&
@@ -643,14 +676,39 @@ mlir::qopt::compileModule(ModuleOp module, const CompileOptions &options,
     if (!quantizing || scheme != QuantScheme::W8A8)
       return fail("--emit=onnx exports --quantize=w8a8 (static int8 "
                   "activations, int8 weights per channel)");
-    if (!options.adapters.empty() || options.smoothquant || pruning)
+    if (!options.adapters.empty() || options.smoothquant)
       return fail("--emit=onnx keeps the source model's weights: "
-                  "--adapter, --smoothquant and --prune change them");
+                  "--adapter and --smoothquant change them");
+    if (pruning && options.prepareQat)
+      return fail("--prepare-qat does not take --prune");
     if (hasQDQ(module))
       return fail("--emit=onnx: the model is already a QDQ model");
     if (options.calibrationData.empty() && !options.prepareQat)
       return fail("--quantize=w8a8 needs --calibration-data=DIR (static "
                   "activation ranges come from calibration)");
+    // Pruned first: the pruned (shrunk) float weights go into a copy of
+    // the source model, which the QDQ export then quantizes.
+    std::string source = modelPath.str();
+    llvm::SmallString<128> prunedPath;
+    auto removeTemp = llvm::make_scope_exit([&] {
+      if (!prunedPath.empty())
+        llvm::sys::fs::remove(prunedPath);
+    });
+    if (pruning) {
+      if (failed(runPrune()))
+        return failure();
+      int fd = -1;
+      if (std::error_code ec = llvm::sys::fs::createTemporaryFile(
+              "qopt-pruned", "onnx", fd, prunedPath))
+        return fail("--emit=onnx: cannot create a temporary file: " +
+                    ec.message());
+      {
+        llvm::raw_fd_ostream os(fd, /*shouldClose=*/true);
+        if (failed(exportPrunedModel(module, modelPath, os, error)))
+          return fail("--emit=onnx: " + error);
+      }
+      source = prunedPath.str().str();
+    }
     if (!options.calibrationData.empty()) {
       PTQPipelineOptions ptq;
       ptq.scheme = QuantScheme::W8A8;
@@ -673,7 +731,7 @@ mlir::qopt::compileModule(ModuleOp module, const CompileOptions &options,
     if (!out)
       return failure();
     FailureOr<int64_t> layers =
-        exportQDQModel(module, modelPath, out->os(), eo, error);
+        exportQDQModel(module, source, out->os(), eo, error);
     if (failed(layers))
       return fail("--emit=onnx: " + error);
     out->keep();
@@ -733,33 +791,7 @@ mlir::qopt::compileModule(ModuleOp module, const CompileOptions &options,
     floatModule = cast<ModuleOp>(module->clone());
   }
   if (pruning) {
-    PrunePipelineOptions po;
-    if (std::string err = parsePruneSpec(options.prune, options, po);
-        !err.empty())
-      return fail(err);
-    if (options.pruneScope) {
-      if (po.granularity != SparsityGranularity::Unstructured)
-        return fail("--prune-scope is for --prune=magnitude:S or wanda:S");
-      po.scope = *options.pruneScope;
-    }
-    if (options.shrinkStructured &&
-        po.granularity != SparsityGranularity::Channels &&
-        po.granularity != SparsityGranularity::Heads &&
-        po.granularity != SparsityGranularity::Neurons)
-      return fail("--shrink-structured is for --prune=channels:S, heads:S "
-                  "or neurons:S");
-    if (po.method == PruneMethod::Wanda && options.calibrationData.empty())
-      return fail("--prune=" + options.prune +
-                  " with wanda needs --calibration-data=DIR (qopt-prune "
-                  "method=wanda scores weights by the input channels' L2 "
-                  "norms over the samples)");
-    po.calibrationData = options.calibrationData;
-    po.include = options.pruneInclude;
-    po.exclude = options.pruneExclude;
-    po.shrink = options.shrinkStructured;
-    PassManager pm(&ctx);
-    buildPrunePipeline(pm, po);
-    if (failed(pm.run(module)))
+    if (failed(runPrune()))
       return failure();
     if (exportPruned) {
       auto out = openOutputFile(outputPath, &error);

@@ -93,11 +93,19 @@ void mlir::qopt::buildCPUPipeline(OpPassManager &pm,
   }
   if (options.instrument)
     pm.addPass(createInstrumentObserversPass());
-  addGraphToBufferPasses(pm, options.fuseElementwise, options.approximateMath,
+  // With kernel calls, exp/erf/tanh are approximated after the kernel-call
+  // conversion: the conv and matmul epilogues it fuses (Sigmoid, SiLU,
+  // GELU) are matched in their exact form and computed by the runtime's
+  // vector math; what stays a loop is approximated then.
+  addGraphToBufferPasses(pm, options.fuseElementwise,
+                         options.approximateMath && !options.kernelCalls,
                          options.artifact, options.runtimeChecks,
                          options.kernelCalls);
-  if (options.kernelCalls)
+  if (options.kernelCalls) {
     pm.addPass(createConvertLinalgToKernelCallsPass());
+    if (options.approximateMath)
+      pm.addPass(createApproximateMathPass());
+  }
   // Intermediates of fixed size in one arena kept by the runtime.
   if (options.artifact && options.memoryPlan)
     pm.addPass(createPlanMemoryPass());

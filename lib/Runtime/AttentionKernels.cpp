@@ -438,8 +438,9 @@ struct AttentionArgs {
   float *o;
   int64_t oB, oH, oM, oE;
   float scale;
-  bool divide; // S / scale (torch's Div) rather than S * scale
-  bool causal; // key j > query i + (n - m) masked
+  bool divide;    // S / scale (torch's Div) rather than S * scale
+  bool causal;    // key j > query i + (n - m) masked
+  bool zeroEmpty; // a row with no visible key is 0 (ONNX Attention), not NaN
 };
 
 /// Rows [i0, i0 + rows) of head (bi, hi).
@@ -570,10 +571,17 @@ void attentionBlock(const AttentionArgs &a, Isa isa, int64_t bi, int64_t hi,
   for (int64_t r = 0; r < rows; ++r) {
     // The unfused graph divides each probability by the sum before P·V;
     // dividing the accumulated row instead differs by rounding only.
-    const float sum =
-        rowMax[r] == ninf ? std::numeric_limits<float>::quiet_NaN() : rowSum[r];
     const float *ar = acc + r * e;
     float *orow = o + (i0 + r) * a.oM;
+    if (rowMax[r] == ninf) {
+      // No visible key: the softmax's 0/0, or ONNX Attention's zero row.
+      const float fill =
+          a.zeroEmpty ? 0.0f : std::numeric_limits<float>::quiet_NaN();
+      for (int64_t c = 0; c < e; ++c)
+        orow[c * a.oE] = fill;
+      continue;
+    }
+    const float sum = rowSum[r];
     for (int64_t c = 0; c < e; ++c)
       orow[c * a.oE] = ar[c] / sum;
   }
@@ -587,7 +595,8 @@ void attentionBlock(const AttentionArgs &a, Isa isa, int64_t bi, int64_t hi,
 // dims: Q [b, h, m, d], K [b, h/group, n, d], V [b, h/group, n, e],
 // mask [b, h, m, n] (address 0: none; stride 0 broadcasts), O [b, h, m, e].
 // `scaleBits`: the f32 scale's bits; flags: bit 0 divide by the scale
-// (else multiply), bit 1 causal.
+// (else multiply), bit 1 causal, bit 2 a row whose keys are all masked is
+// 0 (ONNX Attention's masked softmax) instead of NaN (Softmax's 0/0).
 extern "C" void qopt_kernel_attention_f32(
     int64_t b, int64_t h, int64_t m, int64_t n, int64_t d, int64_t e,
     int64_t group, int64_t qPtr, int64_t qB, int64_t qH, int64_t qM, int64_t qD,
@@ -614,14 +623,17 @@ extern "C" void qopt_kernel_attention_f32(
   std::memcpy(&a.scale, &bits, sizeof(float));
   a.divide = flags & 1;
   a.causal = flags & 2;
+  a.zeroEmpty = flags & 4;
   if (n <= 0) {
-    // Softmax over no keys: 0/0, as the unfused graph computes.
+    // Softmax over no keys: 0/0, as the unfused graph computes (0 for
+    // ONNX Attention).
+    const float fill =
+        a.zeroEmpty ? 0.0f : std::numeric_limits<float>::quiet_NaN();
     for (int64_t bi = 0; bi < b; ++bi)
       for (int64_t hi = 0; hi < h; ++hi)
         for (int64_t i = 0; i < m; ++i)
           for (int64_t c = 0; c < e; ++c)
-            a.o[bi * oB + hi * oH + i * oM + c * oE] =
-                std::numeric_limits<float>::quiet_NaN();
+            a.o[bi * oB + hi * oH + i * oM + c * oE] = fill;
     return;
   }
   const Isa isa = pickIsa();
@@ -672,7 +684,7 @@ normRow(const float *xr, int64_t n, int64_t xN, const float *g, int64_t gN,
   for (int64_t i = 0; i < n; ++i)
     t[i] = xr[i * xN];
   float mean = 0.0f, scale;
-  if (mode == 0) {
+  if (mode == 0 || mode == 3) {
     mean = laneSum(t, n) / count;
     for (int64_t i = 0; i < n; ++i)
       t[i] -= mean;
@@ -690,8 +702,9 @@ normRow(const float *xr, int64_t n, int64_t xN, const float *g, int64_t gN,
       sq += t[i] * t[i];
   }
   const float stat = sq / count + eps;
-  if (mode == 1) {
-    // x / sqrt(mean(x²) + eps) * gamma, divisions as the graph has them.
+  if (mode == 1 || mode == 3) {
+    // (x - mean) / sqrt(mean((x - mean)²) + eps) * gamma (torch's
+    // decomposed norms), divisions as the graph has them.
     const float rms = std::sqrt(stat);
     for (int64_t i = 0; i < n; ++i) {
       float y = t[i] / rms * (g ? g[i * gN] : 1.0f);
@@ -735,7 +748,9 @@ normRowAVX2(const float *xr, int64_t n, int64_t xN, const float *g, int64_t gN,
 // LayerNorm
 // ((x - mean) * 1/sqrt(var + eps) * gamma + beta), 1: torch's decomposed
 // RMS norm (x / sqrt(mean(x²) + eps) * gamma), 2: RMSNormalization
-// (x * 1/sqrt(mean(x²) + eps) * gamma). `epsBits`: the f32 epsilon's bits.
+// (x * 1/sqrt(mean(x²) + eps) * gamma), 3: torch's decomposed LayerNorm
+// ((x - mean) / sqrt(var + eps) * gamma + beta). `epsBits`: the f32
+// epsilon's bits.
 extern "C" void qopt_kernel_norm_f32(int64_t rows, int64_t n, int64_t xPtr,
                                      int64_t xR, int64_t xN, int64_t gPtr,
                                      int64_t gN, int64_t bPtr, int64_t bN,

@@ -37,6 +37,8 @@ enum class ConvAct : int64_t {
   Sigmoid = 4,
   HardSwish = 5, // v * clamp(alpha * v + beta, 0, 1)
   SiLU = 6,      // v * sigmoid(v)
+  GeluErf = 7,   // 0.5 v (1 + erf(v / sqrt(2)))
+  GeluTanh = 8,  // 0.5 v (1 + tanh(sqrt(2 / pi) (v + 0.044715 v^3)))
 };
 
 struct ConvEpilogue {
@@ -74,6 +76,27 @@ struct ConvS8 {
 /// window's column stride and the input's W stride are 1 (and $QOPT_CONV
 /// is not gemm); false: not handled, the caller's GEMM path runs.
 bool convS8Direct(const ConvS8 &conv);
+
+/// A depthwise NCHW convolution (DepthwiseKernels.cpp): output channel f =
+/// g * mult + m reads input channel g only. The input is [N, G, h, w],
+/// unpadded: it sits at (padT, padL) of an implicit zero image the windows
+/// run over (extents (oh - 1) * sh + (kh - 1) * dh + 1 by the same in w);
+/// rows and columns outside it read zeros. Filter [G, mult, KH, KW], output
+/// [N, G, mult, OH, OW], each with element strides.
+struct DepthwiseF32 {
+  int64_t n, g, mult, h, w, padT, padL, kh, kw, oh, ow, sh, sw, dh, dw;
+  const float *in;
+  int64_t inN, inG, inH, inW;
+  const float *filter;
+  int64_t fG, fM, fH, fW;
+  float *out;
+  int64_t outN, outG, outM, outH, outW;
+};
+
+/// Runs `conv` with the epilogue (bias[f], residual[n, f, y, x] and the
+/// activation of channel f = g * mult + m), AVX-512, AVX2 or portable as
+/// qopt_kernel_isa says, over the thread pool (bands of rows of a channel).
+void depthwiseF32(const DepthwiseF32 &conv, const ConvEpilogue &epi);
 
 } // namespace qopt::rt
 

@@ -26,6 +26,7 @@
 
 #include "Conv.h"
 #include "Gemm.h"
+#include "Simd.h"
 #include "Threads.h"
 
 #include <algorithm>
@@ -61,6 +62,12 @@ float qopt::rt::convActivation(ConvAct act, float v, float alpha, float beta) {
     return v * std::min(std::max(alpha * v + beta, 0.0f), 1.0f);
   case ConvAct::SiLU:
     return v / (1.0f + std::exp(-v));
+  case ConvAct::GeluErf:
+    return 0.5f * v * (1.0f + std::erf(v * 0.70710678118654752f));
+  case ConvAct::GeluTanh:
+    return 0.5f * v *
+           (1.0f +
+            std::tanh(0.79788456080286536f * (v + 0.044715f * v * v * v)));
   }
   return v;
 }
@@ -219,6 +226,9 @@ __attribute__((target("avx512f"))) inline __m512 act512(const ConvEpilogue &e,
   }
   case ConvAct::SiLU:
     return _mm512_div_ps(v, _mm512_add_ps(one, exp512(_mm512_sub_ps(zero, v))));
+  case ConvAct::GeluErf:
+  case ConvAct::GeluTanh:
+    return qopt::rt::simd512::vact(int(e.act), e.alpha, e.beta, v);
   }
   return v;
 }
@@ -902,8 +912,8 @@ extern "C" void qopt_kernel_conv2d_nchw_f32_fused(
   epi.resF = resF;
   epi.resH = resH;
   epi.resW = resW;
-  epi.act =
-      act >= 0 && act <= int64_t(ConvAct::SiLU) ? ConvAct(act) : ConvAct::None;
+  epi.act = act >= 0 && act <= int64_t(ConvAct::GeluTanh) ? ConvAct(act)
+                                                          : ConvAct::None;
   epi.alpha = bitsToFloat(alphaBits);
   epi.beta = bitsToFloat(betaBits);
   qopt::rt::convF32(conv, epi);

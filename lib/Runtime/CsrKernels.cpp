@@ -11,15 +11,21 @@
 // AVX2, zero padded), so that each nonzero is one broadcast of its value
 // times one contiguous load of its column's W activations: the nonzero's
 // index is decoded once for all rows of the block. Threads split the
-// weight rows.
+// weight rows. More than 16 rows of A: the dense f32 kernel on a dense
+// copy of the weight (expanded once, cached).
 //
 //===----------------------------------------------------------------------===//
 
+#include "Gemm.h"
 #include "Threads.h"
 
 #include <algorithm>
+#include <array>
 #include <cstdint>
 #include <cstdlib>
+#include <map>
+#include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -151,9 +157,49 @@ const CsrKernel &kernel() {
 
 constexpr int64_t kParallelWork = 1 << 18;
 
+/// More rows of A than this run the dense f32 GEMM on a dense copy of the
+/// weight (expanded once, cached): at 70-80% zeros the dense kernel's full
+/// vectors and reused panels win once a block of rows is compute-bound.
+constexpr int64_t kMaxSparseRows = 16;
+
+std::mutex denseMu;
+std::map<std::array<int64_t, 6>, std::shared_ptr<const std::vector<float>>>
+    denseCache;
+
+std::shared_ptr<const std::vector<float>> denseWeight(const Csr &w, int64_t n,
+                                                      int64_t k) {
+  std::array<int64_t, 6> key{reinterpret_cast<int64_t>(w.begin),
+                             reinterpret_cast<int64_t>(w.end),
+                             reinterpret_cast<int64_t>(w.cols),
+                             reinterpret_cast<int64_t>(w.values),
+                             n,
+                             k};
+  std::lock_guard<std::mutex> lock(denseMu);
+  auto &entry = denseCache[key];
+  if (!entry) {
+    auto d = std::make_shared<std::vector<float>>(size_t(n * k), 0.0f);
+    for (int64_t r = 0; r < n; ++r)
+      for (int64_t j = w.begin[r]; j < w.end[r]; ++j)
+        (*d)[size_t(r * k + w.cols[j])] = w.values[j];
+    entry = std::move(d);
+  }
+  return entry;
+}
+
 } // namespace
 
+void qopt::rt::clearCsrKernelCaches() {
+  std::lock_guard<std::mutex> lock(denseMu);
+  denseCache.clear();
+}
+
 extern "C" {
+
+void qopt_kernel_matmul_f32(int64_t, int64_t, int64_t, int64_t, int64_t,
+                            int64_t, int64_t, int64_t, int64_t, int64_t,
+                            int64_t, int64_t, int64_t, int64_t, int64_t,
+                            int64_t, int64_t, int64_t, int64_t, int64_t,
+                            int64_t);
 
 /// The CSR kernel's code path: "avx512", "avx2" or "generic".
 const char *qopt_kernel_isa_csr(void) { return kernel().isa; }
@@ -176,6 +222,13 @@ void qopt_kernel_matmul_csr_f32(int64_t m, int64_t n, int64_t k, int64_t aPtr,
         reinterpret_cast<const uint16_t *>(colsPtr),
         reinterpret_cast<const float *>(valuesPtr)};
   const CsrKernel &kern = kernel();
+  if (m > kMaxSparseRows) { // C += A · Wᵀ: B[l, j] = W[j, l]
+    std::shared_ptr<const std::vector<float>> dense = denseWeight(w, n, k);
+    qopt_kernel_matmul_f32(1, 1, m, n, k, aPtr, 0, 0, aM, aK,
+                           reinterpret_cast<int64_t>(dense->data()), 0, 0, 1, k,
+                           cPtr, 0, 0, cM, cN, 1);
+    return;
+  }
   int64_t nnz = 0;
   for (int64_t r = 0; r < n; ++r)
     nnz += w.end[r] - w.begin[r];

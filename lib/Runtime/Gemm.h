@@ -24,6 +24,27 @@ struct PackedB {
   int64_t nPadded = 0;
 };
 
+/// What runGemm does to C instead of C += A·B when a Gemm has one
+/// (qopt_kernel_matmul_f32_fused): each C block starts at bias[n] (or 0),
+/// accumulates A·B, then gets res (same indexing as C) added and the
+/// activation (Conv.h's ConvAct codes) applied while it is in cache.
+struct GemmEpilogue {
+  const float *bias = nullptr;
+  int64_t biasStride = 0;
+  const float *res = nullptr;
+  int64_t resB0 = 0, resB1 = 0, resM = 0, resN = 0;
+  int act = 0;
+  float alpha = 0, beta = 0;
+  /// res is a gate: act(C) * res (SwiGLU) instead of act(C + res).
+  bool gated = false;
+};
+
+/// out[i] = act(out[i] + (res ? res[i] : 0)), or act(out[i]) * res[i] when
+/// `gated`, for i < n, vectorized with the ISA qopt_kernel_isa names
+/// (Epilogue.cpp).
+void activateRow(float *out, const float *res, int64_t n, int act, float alpha,
+                 float beta, bool gated);
+
 /// C += A·B over two outer dims; strides in elements.
 struct Gemm {
   int64_t batch0, batch1, m, n, k;
@@ -44,6 +65,9 @@ struct Gemm {
   void (*packBlock)(const void *context, int64_t k0, int64_t kc, int64_t j0,
                     int64_t nc, int64_t nr, float *out) = nullptr;
   const void *packContext = nullptr;
+  /// Overwrite C with the epilogue's bias + A·B, then its residual and
+  /// activation (null: C += A·B).
+  const GemmEpilogue *epilogue = nullptr;
 };
 
 /// A convolution filter [F, C, KH, KW] (element strides fF, fC, fH, fW) as
@@ -94,6 +118,9 @@ void clearSparseKernelCaches();
 
 /// Drops SparseInt8Kernels.cpp's repacked int8 2:4 weights.
 void clearSparseInt8KernelCaches();
+
+/// Drops CsrKernels.cpp's dense copies of CSR weights.
+void clearCsrKernelCaches();
 
 } // namespace qopt::rt
 

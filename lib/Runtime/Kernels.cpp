@@ -370,7 +370,8 @@ int64_t qopt::rt::gemmPanelWidth() { return micro().nr; }
 
 void qopt::rt::runGemm(const Gemm &g) {
   const Micro &mk = micro();
-  if (g.batch0 <= 0 || g.batch1 <= 0 || g.m <= 0 || g.n <= 0 || g.k <= 0)
+  if (g.batch0 <= 0 || g.batch1 <= 0 || g.m <= 0 || g.n <= 0 ||
+      (g.k <= 0 && !g.epilogue))
     return;
   int64_t mBlocks = (g.m + kMc - 1) / kMc, nBlocks = (g.n + kNc - 1) / kNc;
   int64_t tasks = g.batch0 * g.batch1 * mBlocks * nBlocks;
@@ -393,6 +394,14 @@ void qopt::rt::runGemm(const Gemm &g) {
     aPack.resize(size_t(kMc * kKc));
     bPack.resize(size_t(kNc * kKc));
     alignas(64) float tile[kMaxTile];
+    const qopt::rt::GemmEpilogue *epi = g.epilogue;
+    if (epi) // the block starts at the bias (or zeros)
+      for (int64_t r = 0; r < mc; ++r) {
+        float *row = cb + (iStart + r) * g.cM + jStart * g.cN;
+        for (int64_t j = 0; j < nc; ++j)
+          row[j * g.cN] =
+              epi->bias ? epi->bias[(jStart + j) * epi->biasStride] : 0.0f;
+      }
     for (int64_t k0 = 0; k0 < g.k; k0 += kKc) {
       int64_t kc = std::min(kKc, g.k - k0);
       packA(ab, g.aM, g.aK, iStart, mc, k0, kc, mk.mr, aPack.data());
@@ -427,6 +436,28 @@ void qopt::rt::runGemm(const Gemm &g) {
               out[r * g.cM + j * g.cN] += tile[r * mk.nr + j];
         }
     }
+    if (epi && (epi->res || epi->act != 0)) {
+      const float *rb =
+          epi->res ? epi->res + i0 * epi->resB0 + i1 * epi->resB1 : nullptr;
+      for (int64_t r = 0; r < mc; ++r) {
+        float *row = cb + (iStart + r) * g.cM + jStart * g.cN;
+        const float *res =
+            rb ? rb + (iStart + r) * epi->resM + jStart * epi->resN : nullptr;
+        if (g.cN == 1 && (!res || epi->resN == 1)) {
+          qopt::rt::activateRow(row, res, nc, epi->act, epi->alpha, epi->beta,
+                                epi->gated);
+          continue;
+        }
+        for (int64_t j = 0; j < nc; ++j) {
+          float v = row[j * g.cN];
+          if (res && !epi->gated)
+            v += res[j * epi->resN];
+          v = qopt::rt::convActivation(qopt::rt::ConvAct(epi->act), v,
+                                       epi->alpha, epi->beta);
+          row[j * g.cN] = epi->gated ? v * res[j * epi->resN] : v;
+        }
+      }
+    }
   };
   if (g.batch0 * g.batch1 * g.m * g.n * g.k < kParallelWork)
     for (int64_t t = 0; t < tasks; ++t)
@@ -445,6 +476,7 @@ void qopt::rt::clearKernelCaches() {
   clearQuantKernelCaches();
   clearSparseKernelCaches();
   clearSparseInt8KernelCaches();
+  clearCsrKernelCaches();
 }
 
 // Addresses arrive as i64 (what the generated code computes); strides are
@@ -478,6 +510,63 @@ extern "C" void qopt_kernel_matmul_f32(int64_t batch0, int64_t batch1,
          cB1,
          cM,
          cN};
+  qopt::rt::runGemm(g);
+}
+
+// qopt_kernel_matmul_f32 with an epilogue (Gemm.h, GemmEpilogue): C =
+// act(bias[n] + A·B + res) instead of C += A·B. Bias [N] (stride) or 0,
+// the activation code (Conv.h's ConvAct) and its two parameters (f32 bits),
+// the residual (strides over the two outer dims, M and N) or 0, and whether
+// it is a gate (act(C) * res) rather than added before the activation.
+extern "C" void qopt_kernel_matmul_f32_fused(
+    int64_t batch0, int64_t batch1, int64_t m, int64_t n, int64_t k,
+    int64_t aPtr, int64_t aB0, int64_t aB1, int64_t aM, int64_t aK,
+    int64_t bPtr, int64_t bB0, int64_t bB1, int64_t bK, int64_t bN,
+    int64_t cPtr, int64_t cB0, int64_t cB1, int64_t cM, int64_t cN,
+    int64_t bConstant, int64_t biasPtr, int64_t biasStride, int64_t act,
+    int64_t alphaBits, int64_t betaBits, int64_t resPtr, int64_t resB0,
+    int64_t resB1, int64_t resM, int64_t resN, int64_t gated) {
+  auto bitsToFloat = [](int64_t bits) {
+    uint32_t u = uint32_t(bits);
+    float v;
+    std::memcpy(&v, &u, sizeof v);
+    return v;
+  };
+  qopt::rt::GemmEpilogue epi;
+  epi.bias = reinterpret_cast<const float *>(biasPtr);
+  epi.biasStride = biasStride;
+  epi.res = reinterpret_cast<const float *>(resPtr);
+  epi.resB0 = resB0;
+  epi.resB1 = resB1;
+  epi.resM = resM;
+  epi.resN = resN;
+  epi.act =
+      act >= 0 && act <= int64_t(qopt::rt::ConvAct::GeluTanh) ? int(act) : 0;
+  epi.alpha = bitsToFloat(alphaBits);
+  epi.beta = bitsToFloat(betaBits);
+  epi.gated = gated != 0 && epi.res;
+  Gemm g{batch0,
+         batch1,
+         m,
+         n,
+         k,
+         bConstant != 0,
+         reinterpret_cast<const float *>(aPtr),
+         aB0,
+         aB1,
+         aM,
+         aK,
+         reinterpret_cast<const float *>(bPtr),
+         bB0,
+         bB1,
+         bK,
+         bN,
+         reinterpret_cast<float *>(cPtr),
+         cB0,
+         cB1,
+         cM,
+         cN};
+  g.epilogue = &epi;
   qopt::rt::runGemm(g);
 }
 

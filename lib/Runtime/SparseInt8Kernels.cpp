@@ -16,7 +16,8 @@
 // one vpdpbusd multiplies them with the 4 values: per 8 k and 16 columns,
 // one permute and one dot product per row of A (the dense kernel: two dot
 // products) on 0.625x the dense int8 bytes. Rows of A in register blocks
-// of 16 (AVX-512) / 4 (AVX2); threads split the panels.
+// of 16 (AVX-512) / 4 (AVX2); threads split the panels. More than 16 rows
+// of A: the dense int8 kernel on a dense copy of the weight (cached).
 //
 //===----------------------------------------------------------------------===//
 
@@ -38,6 +39,18 @@
 #include <immintrin.h>
 #endif
 
+extern "C" {
+void qopt_kernel_matmul_s8s8(int64_t, int64_t, int64_t, int64_t, int64_t,
+                             int64_t, int64_t, int64_t, int64_t, int64_t,
+                             int64_t, int64_t, int64_t);
+void qopt_kernel_matmul_u8s8(int64_t, int64_t, int64_t, int64_t, int64_t,
+                             int64_t, int64_t, int64_t, int64_t, int64_t,
+                             int64_t, int64_t, int64_t);
+void qopt_kernel_matmul_w8(int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,
+                           int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,
+                           int64_t, int64_t, int64_t);
+}
+
 namespace {
 
 /// A 2:4 int8 weight in panels of `width` columns: panel p, byte i holds
@@ -50,9 +63,12 @@ struct Panels24I8 {
   std::vector<int32_t> sums;  // [panels * width]
 };
 
+/// `byValue`: values [panels][bytes][4][width] instead (value u of every
+/// column together: the f32 kernel of weight-only layers loads them as
+/// one vector per u).
 std::shared_ptr<Panels24I8> packPanels(const int8_t *values,
                                        const uint8_t *meta, int64_t n,
-                                       int64_t k, int64_t width) {
+                                       int64_t k, int64_t width, bool byValue) {
   auto p = std::make_shared<Panels24I8>();
   p->width = width;
   p->bytes = k / 8;
@@ -66,7 +82,8 @@ std::shared_ptr<Panels24I8> packPanels(const int8_t *values,
       int64_t at = panel * p->bytes + i;
       for (int u = 0; u < 4; ++u) {
         int8_t v = values[r * (k / 2) + 4 * i + u];
-        p->values[size_t((at * width + c) * 4 + u)] = v;
+        p->values[size_t(byValue ? (at * 4 + u) * width + c
+                                 : (at * width + c) * 4 + u)] = v;
         p->sums[size_t(r)] += v;
       }
       p->meta[size_t(at * width + c)] = meta[r * (k / 8) + i];
@@ -76,17 +93,22 @@ std::shared_ptr<Panels24I8> packPanels(const int8_t *values,
 }
 
 std::mutex panelsMu;
-std::map<std::array<int64_t, 5>, std::shared_ptr<const Panels24I8>> panelsCache;
+std::map<std::array<int64_t, 6>, std::shared_ptr<const Panels24I8>> panelsCache;
 
 std::shared_ptr<const Panels24I8> panels(const int8_t *values,
                                          const uint8_t *meta, int64_t n,
-                                         int64_t k, int64_t width) {
-  std::array<int64_t, 5> key{reinterpret_cast<int64_t>(values),
-                             reinterpret_cast<int64_t>(meta), n, k, width};
+                                         int64_t k, int64_t width,
+                                         bool byValue) {
+  std::array<int64_t, 6> key{reinterpret_cast<int64_t>(values),
+                             reinterpret_cast<int64_t>(meta),
+                             n,
+                             k,
+                             width,
+                             byValue};
   std::lock_guard<std::mutex> lock(panelsMu);
   std::shared_ptr<const Panels24I8> &entry = panelsCache[key];
   if (!entry)
-    entry = packPanels(values, meta, n, k, width);
+    entry = packPanels(values, meta, n, k, width, byValue);
   return entry;
 }
 
@@ -209,6 +231,50 @@ panelAVX2(int64_t bytes, const int8_t *values, const uint8_t *meta,
 }
 #endif
 
+#if defined(__x86_64__)
+/// Weight-only int8 2:4 (f32 A): tile[r][c] = Σ values[i][u][c] ·
+/// x[r][8i + 4(u/2) + pos], unscaled, for R rows against one byValue
+/// panel of 16 columns. Per 8 k: the four value vectors widened to f32 and
+/// four position vectors decoded once for the block; per row, x[8i..8i+7]
+/// broadcast to both 256-bit halves, one vpermps and one FMA per u.
+template <int R>
+__attribute__((target("avx512f,avx512bw"))) void
+panelW8AVX512(int64_t bytes, const int8_t *values, const uint8_t *meta,
+              const float *x, int64_t ldx, float *tile) {
+  const __m512i three = _mm512_set1_epi32(3);
+  const __m512i four = _mm512_set1_epi32(4);
+  __m512 acc[2][R];
+  for (int r = 0; r < R; ++r)
+    acc[0][r] = acc[1][r] = _mm512_setzero_ps();
+  for (int64_t i = 0; i < bytes; ++i) {
+    __m512i m = _mm512_cvtepu8_epi32(
+        _mm_loadu_si128(reinterpret_cast<const __m128i *>(meta + 16 * i)));
+    __m512i idx[4];
+    __m512 v[4];
+    for (int u = 0; u < 4; ++u) {
+      idx[u] = _mm512_and_si512(_mm512_srli_epi32(m, 2 * u), three);
+      if (u >= 2)
+        idx[u] = _mm512_or_si512(idx[u], four);
+      v[u] = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(
+          reinterpret_cast<const __m128i *>(values + 64 * i + 16 * u))));
+    }
+    for (int r = 0; r < R; ++r) {
+      __m512 xb = _mm512_castpd_ps(_mm512_broadcast_f64x4(
+          _mm256_castps_pd(_mm256_loadu_ps(x + r * ldx + 8 * i))));
+      for (int u = 0; u < 4; ++u)
+        acc[u % 2][r] = _mm512_fmadd_ps(v[u], _mm512_permutexvar_ps(idx[u], xb),
+                                        acc[u % 2][r]);
+    }
+  }
+  for (int r = 0; r < R; ++r)
+    _mm512_storeu_ps(tile + 16 * r, _mm512_add_ps(acc[0][r], acc[1][r]));
+}
+#endif
+
+using PanelW8Fn = void (*)(int64_t bytes, const int8_t *values,
+                           const uint8_t *meta, const float *x, int64_t ldx,
+                           float *tile);
+
 struct Kernel24I8 {
   const char *isa;
   int64_t width, rows; // 0: the portable loop
@@ -247,6 +313,35 @@ const Kernel24I8 &kernel() {
 
 constexpr int64_t kParallelWork = 1 << 20;
 
+/// More rows of A than this run the dense int8 GEMM on a dense copy of the
+/// weight (unpacked once, cached): with many rows it reuses each packed
+/// weight panel across register tiles, and its two dot products per 8 k
+/// beat one permute and one dot product here.
+constexpr int64_t kMaxSparseRows = 16;
+
+std::map<std::array<int64_t, 4>, std::shared_ptr<const std::vector<int8_t>>>
+    denseCache;
+
+std::shared_ptr<const std::vector<int8_t>>
+denseWeight(const int8_t *values, const uint8_t *meta, int64_t n, int64_t k) {
+  std::array<int64_t, 4> key{reinterpret_cast<int64_t>(values),
+                             reinterpret_cast<int64_t>(meta), n, k};
+  std::lock_guard<std::mutex> lock(panelsMu);
+  auto &entry = denseCache[key];
+  if (!entry) {
+    auto w = std::make_shared<std::vector<int8_t>>(size_t(n * k), int8_t(0));
+    for (int64_t r = 0; r < n; ++r)
+      for (int64_t g = 0; g < k / 4; ++g) {
+        uint8_t nibble = uint8_t(meta[r * (k / 8) + g / 2] >> (4 * (g % 2)));
+        for (int s = 0; s < 2; ++s)
+          (*w)[size_t(r * k + 4 * g + ((nibble >> (2 * s)) & 3))] =
+              values[r * (k / 2) + 2 * g + s];
+      }
+    entry = std::move(w);
+  }
+  return entry;
+}
+
 void matmul24I8(int64_t m, int64_t n, int64_t k, const uint8_t *a, int64_t aM,
                 int64_t aK, bool aSigned, const int8_t *values,
                 const uint8_t *meta, int32_t *c, int64_t cM, int64_t cN) {
@@ -281,7 +376,7 @@ void matmul24I8(int64_t m, int64_t n, int64_t k, const uint8_t *a, int64_t aM,
     for (int64_t l = 0; l < k; ++l)
       au[size_t(i * k + l)] = uint8_t(a[i * aM + l * aK] ^ flip);
   std::shared_ptr<const Panels24I8> packed =
-      panels(values, meta, n, k, kern.width);
+      panels(values, meta, n, k, kern.width, /*byValue=*/false);
   const int64_t w = kern.width, bytes = packed->bytes;
   constexpr int64_t kPanelsPerTask = 4;
   int64_t tasks = (packed->panels + kPanelsPerTask - 1) / kPanelsPerTask;
@@ -319,6 +414,7 @@ void matmul24I8(int64_t m, int64_t n, int64_t k, const uint8_t *a, int64_t aM,
 void qopt::rt::clearSparseInt8KernelCaches() {
   std::lock_guard<std::mutex> lock(panelsMu);
   panelsCache.clear();
+  denseCache.clear();
 }
 
 extern "C" {
@@ -338,6 +434,104 @@ void qopt_kernel_matmul_sparse24_s8s8(int64_t m, int64_t n, int64_t k,
              reinterpret_cast<const int8_t *>(valuesPtr),
              reinterpret_cast<const uint8_t *>(metaPtr),
              reinterpret_cast<int32_t *>(cPtr), cM, cN);
+}
+
+/// C[i, r] += scale[r] · Σ W[r, :] · A[i, :] (f32) for a weight-only int8
+/// 2:4 weight (values [n, k/2] i8 + positions [n, k/8]; scale [n] with
+/// stride sN): what `--prune=2:4 --quantize=w8` layers call. AVX-512:
+/// register blocks of up to 8 rows over panels of 16 columns; elsewhere a
+/// portable loop; more than 16 rows: qopt_kernel_matmul_w8 on a dense copy.
+void qopt_kernel_matmul_sparse24_w8(int64_t m, int64_t n, int64_t k,
+                                    int64_t aPtr, int64_t aM, int64_t aK,
+                                    int64_t valuesPtr, int64_t metaPtr,
+                                    int64_t sPtr, int64_t sN, int64_t cPtr,
+                                    int64_t cM, int64_t cN) {
+  if (m <= 0 || n <= 0 || k <= 0)
+    return;
+  const auto *a = reinterpret_cast<const float *>(aPtr);
+  const auto *values = reinterpret_cast<const int8_t *>(valuesPtr);
+  const auto *meta = reinterpret_cast<const uint8_t *>(metaPtr);
+  const auto *scale = reinterpret_cast<const float *>(sPtr);
+  auto *c = reinterpret_cast<float *>(cPtr);
+  if (m > kMaxSparseRows) {
+    std::shared_ptr<const std::vector<int8_t>> dense =
+        denseWeight(values, meta, n, k);
+    qopt_kernel_matmul_w8(m, n, k, aPtr, aM, aK,
+                          reinterpret_cast<int64_t>(dense->data()), k, 1, sPtr,
+                          sN, cPtr, cM, cN, 1);
+    return;
+  }
+  // A as contiguous f32 rows.
+  std::vector<float> copy;
+  int64_t lda = aM;
+  if (aK != 1) {
+    copy.resize(size_t(m * k));
+    for (int64_t i = 0; i < m; ++i)
+      for (int64_t l = 0; l < k; ++l)
+        copy[size_t(i * k + l)] = a[i * aM + l * aK];
+    a = copy.data();
+    lda = k;
+  }
+  bool parallel = m * n * k >= kParallelWork;
+  std::array<PanelW8Fn, 8> fns{};
+#if defined(__x86_64__)
+  if (kernel().width == 16) // the AVX-512 path (VNNI, VBMI: so AVX512BW)
+    fns = {panelW8AVX512<1>, panelW8AVX512<2>, panelW8AVX512<3>,
+           panelW8AVX512<4>, panelW8AVX512<5>, panelW8AVX512<6>,
+           panelW8AVX512<7>, panelW8AVX512<8>};
+#endif
+  if (!fns[0]) { // the portable loop, 64 weight rows per task
+    constexpr int64_t kRowsPerTask = 64;
+    int64_t chunks = (n + kRowsPerTask - 1) / kRowsPerTask;
+    auto task = [&](int64_t t) {
+      int64_t i = t / chunks, r0 = (t % chunks) * kRowsPerTask;
+      for (int64_t r = r0; r < std::min(n, r0 + kRowsPerTask); ++r) {
+        const int8_t *v = values + r * (k / 2);
+        const uint8_t *mt = meta + r * (k / 8);
+        const float *x = a + i * lda;
+        float acc = 0.0f;
+        for (int64_t g = 0; g < k / 4; ++g) {
+          uint8_t nibble = uint8_t(mt[g / 2] >> (4 * (g % 2)));
+          acc += float(v[2 * g]) * x[4 * g + (nibble & 3)];
+          acc += float(v[2 * g + 1]) * x[4 * g + ((nibble >> 2) & 3)];
+        }
+        c[i * cM + r * cN] += acc * scale[r * sN];
+      }
+    };
+    if (parallel)
+      qopt::rt::parallelFor(m * chunks, task);
+    else
+      for (int64_t t = 0; t < m * chunks; ++t)
+        task(t);
+    return;
+  }
+  std::shared_ptr<const Panels24I8> packed =
+      panels(values, meta, n, k, 16, /*byValue=*/true);
+  const int64_t bytes = packed->bytes;
+  constexpr int64_t kPanelsPerTask = 4, kRows = 8;
+  int64_t tasks = (packed->panels + kPanelsPerTask - 1) / kPanelsPerTask;
+  auto task = [&](int64_t t) {
+    alignas(64) float tile[kRows * 16];
+    for (int64_t p = t * kPanelsPerTask;
+         p < std::min(packed->panels, (t + 1) * kPanelsPerTask); ++p) {
+      const int8_t *pv = packed->values.data() + p * bytes * 64;
+      const uint8_t *pm = packed->meta.data() + p * bytes * 16;
+      int64_t j0 = p * 16, cols = std::min<int64_t>(16, n - j0);
+      for (int64_t i0 = 0; i0 < m; i0 += kRows) {
+        int64_t rows = std::min(kRows, m - i0);
+        fns[size_t(rows - 1)](bytes, pv, pm, a + i0 * lda, lda, tile);
+        for (int64_t r = 0; r < rows; ++r)
+          for (int64_t j = 0; j < cols; ++j)
+            c[(i0 + r) * cM + (j0 + j) * cN] +=
+                tile[r * 16 + j] * scale[(j0 + j) * sN];
+      }
+    }
+  };
+  if (parallel)
+    qopt::rt::parallelFor(tasks, task);
+  else
+    for (int64_t t = 0; t < tasks; ++t)
+      task(t);
 }
 
 /// As qopt_kernel_matmul_sparse24_s8s8 with an unsigned (u8) A.

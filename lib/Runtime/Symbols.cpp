@@ -66,7 +66,10 @@ extern "C" {
   X(qopt_kernel_matmul_sparse24_u8s8)                                          \
   X(qopt_kernel_matmul_csr_f32)                                                \
   X(qopt_kernel_attention_f32)                                                 \
-  X(qopt_kernel_norm_f32)
+  X(qopt_kernel_norm_f32)                                                      \
+  X(qopt_kernel_conv2d_depthwise_f32)                                          \
+  X(qopt_kernel_matmul_f32_fused)                                              \
+  X(qopt_kernel_matmul_sparse24_w8)
 
 #define QOPT_DECLARE(name) void name();
 QOPT_CODEGEN_SYMBOLS(QOPT_DECLARE)

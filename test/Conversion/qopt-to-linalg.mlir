@@ -35,8 +35,10 @@ func.func @linear_no_bias(%x: tensor<8x16xf16>, %w: tensor<32x16xf16>) -> tensor
 
 // -----
 
-// Per-tensor int8: divide, round half to even, add the zero point, clamp to
-// [-128, 127], NaN to the zero point, convert to signed storage.
+// Per-tensor int8: divide, round half to even, clamp to [-128, 127] minus
+// the zero point (constant bounds, compare + select: one vector max / min
+// each), add the zero point, NaN to the zero point, convert to signed
+// storage.
 // CHECK-LABEL: func.func @quantize_per_tensor
 // CHECK-DAG: %[[S:.*]] = arith.constant 1.000000e-01 : f32
 // CHECK-DAG: %[[ZP:.*]] = arith.constant -3.000000e+00 : f32
@@ -44,13 +46,15 @@ func.func @linear_no_bias(%x: tensor<8x16xf16>, %w: tensor<32x16xf16>) -> tensor
 // CHECK: ^bb0(%[[V:.*]]: f32, %{{.*}}: i8):
 // CHECK: %[[D:.*]] = arith.divf %[[V]], %[[S]]
 // CHECK: %[[R:.*]] = math.roundeven %[[D]]
-// CHECK: %[[A:.*]] = arith.addf %[[R]], %[[ZP]]
-// CHECK: %[[LO:.*]] = arith.constant -1.280000e+02
-// CHECK: %[[M1:.*]] = arith.maxnumf %[[A]], %[[LO]]
-// CHECK: %[[HI:.*]] = arith.constant 1.270000e+02
-// CHECK: %[[M2:.*]] = arith.minnumf %[[M1]], %[[HI]]
+// CHECK-DAG: %[[LO:.*]] = arith.constant -1.250000e+02
+// CHECK-DAG: %[[HI:.*]] = arith.constant 1.300000e+02
+// CHECK: %[[B:.*]] = arith.cmpf olt, %[[R]], %[[LO]]
+// CHECK: %[[M1:.*]] = arith.select %[[B]], %[[LO]], %[[R]]
+// CHECK: %[[A:.*]] = arith.cmpf ogt, %[[M1]], %[[HI]]
+// CHECK: %[[M2:.*]] = arith.select %[[A]], %[[HI]], %[[M1]]
+// CHECK: %[[Q:.*]] = arith.addf %[[M2]], %[[ZP]]
 // CHECK: %[[NAN:.*]] = arith.cmpf uno, %[[V]], %[[V]]
-// CHECK: %[[SEL:.*]] = arith.select %[[NAN]], %[[ZP]], %[[M2]]
+// CHECK: %[[SEL:.*]] = arith.select %[[NAN]], %[[ZP]], %[[Q]]
 // CHECK: arith.fptosi %[[SEL]] : f32 to i8
 // CHECK: quant.scast %[[I]] : tensor<4x8xi8> to tensor<4x8x!quant.uniform<i8:f32, 1.000000e-01:-3>>
 func.func @quantize_per_tensor(%x: tensor<4x8xf32>) -> tensor<4x8x!quant.uniform<i8:f32, 0.1:-3>> {
@@ -85,15 +89,25 @@ func.func @per_axis_uint8(%x: tensor<2x3xf32>) -> tensor<2x3xf32> {
 
 // -----
 
-// fake_quant stays in float: clamp to [-8, 7] then back to the grid.
+// fake_quant stays in float: the rounded value clamped to [-8, 7] minus the
+// zero point (q - zp, never forming q), + 0.0 (-0 to +0, as q - zp), times
+// the scale; NaN to +0 (the zero point's value).
 // CHECK-LABEL: func.func @fake_quant_int4
 // CHECK: linalg.generic
-// CHECK: math.roundeven
+// CHECK: ^bb0(%[[V:.*]]: f32, %{{.*}}: f32):
+// CHECK: %[[R:.*]] = math.roundeven
 // CHECK: arith.constant -8.000000e+00
 // CHECK: arith.constant 7.000000e+00
-// CHECK: %[[C:.*]] = arith.subf
+// CHECK: arith.cmpf olt, %[[R]]
+// CHECK: arith.cmpf ogt
+// CHECK-NEXT: %[[M:.*]] = arith.select
+// CHECK-NEXT: %[[Z:.*]] = arith.constant 0.000000e+00
+// CHECK-NEXT: %[[C:.*]] = arith.addf %[[M]], %[[Z]]
 // CHECK-NEXT: %[[Y:.*]] = arith.mulf %[[C]]
-// CHECK-NEXT: linalg.yield %[[Y]] : f32
+// CHECK-NEXT: %[[NAN:.*]] = arith.cmpf uno, %[[V]], %[[V]]
+// CHECK-NEXT: %[[Z2:.*]] = arith.constant 0.000000e+00
+// CHECK-NEXT: %[[S:.*]] = arith.select %[[NAN]], %[[Z2]], %[[Y]]
+// CHECK-NEXT: linalg.yield %[[S]] : f32
 // CHECK-NOT: quant.scast
 func.func @fake_quant_int4(%x: tensor<4xf32>) -> tensor<4xf32> {
   %y = qopt.fake_quant %x scale [0.5] zero_point [0] range [-8, 7] : tensor<4xf32>

@@ -66,3 +66,27 @@ func.func @stays_dense(%x: tensor<3x8xf32>, %s: tensor<2xf32>, %warg: tensor<2x8
   %c = qopt.qlinear %x, %warg scale %s {weight_format = #qopt.weight_format<int8>, activation = #qopt.activation<dynamic>, qopt.sparsity = #qopt.sparsity<method = magnitude, granularity = n_m, n = 2, m = 4, target = 0.5, achieved = 0.5>} : (tensor<3x8xf32>, tensor<2x8xi8>, tensor<2xf32>) -> tensor<3x2xf32>
   return %a, %b, %c : tensor<3x2xf32>, tensor<3x2xf32>, tensor<3x2xf32>
 }
+
+// -----
+
+// Weight-only int8 (--quantize=w8) with the 2:4 pattern: the same int8
+// values + positions, f32 x viewed [M, K/8, 8], the per-channel scale
+// applied to each value; the weight-only 2:4 kernel.
+// CHECK-LABEL: func.func @weight_only
+// CHECK-DAG: arith.constant dense_resource<fc.2of4.values> : tensor<2x1x4xi8>
+// CHECK-DAG: arith.constant dense_resource<fc.2of4.meta> : tensor<2x1xi8>
+// CHECK: tensor.expand_shape %arg0 {{\[}}[0], [1, 2]] output_shape [3, 1, 8] : tensor<3x8xf32> into tensor<3x1x8xf32>
+// CHECK: linalg.generic
+// CHECK-SAME: library_call = "qopt_kernel_matmul_sparse24_w8"
+// CHECK: arith.sitofp
+// CHECK: arith.mulf
+// CHECK: arith.select
+// CHECK-NOT: qopt_kernel_matmul_w8"
+// CALL-LABEL: func.func @weight_only
+// CALL: call @qopt_kernel_matmul_sparse24_w8({{.*}}) : (i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64) -> ()
+// CALL-NOT: linalg.generic
+func.func @weight_only(%x: tensor<3x8xf32>, %s: tensor<2xf32>) -> tensor<3x2xf32> {
+  %w = arith.constant dense<[[1, 0, 2, 0, 0, 3, 0, 4], [0, 5, 6, 0, 7, 0, 0, 8]]> : tensor<2x8xi8>
+  %y = qopt.qlinear %x, %w scale %s {weight_name = "fc", weight_format = #qopt.weight_format<int8>, activation = #qopt.activation<none>, qopt.sparsity = #qopt.sparsity<method = magnitude, granularity = n_m, n = 2, m = 4, target = 0.5, achieved = 0.5>} : (tensor<3x8xf32>, tensor<2x8xi8>, tensor<2xf32>) -> tensor<3x2xf32>
+  return %y : tensor<3x2xf32>
+}

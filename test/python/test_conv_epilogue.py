@@ -184,9 +184,10 @@ def test_residual_from_before_and_after(build_dir, tmp_path):
 
 
 def test_grouped_and_depthwise(build_dir, tmp_path):
-    """Grouped convs go to qopt_kernel_conv2d_grouped_f32; depthwise ones
-    (stride 2, dilation 2) and ConvTranspose's backwards windows stay
-    loops; all against onnxruntime."""
+    """Grouped convs go to qopt_kernel_conv2d_grouped_f32, depthwise ones
+    (stride 2, dilation 2) to qopt_kernel_conv2d_depthwise_f32
+    (test_depthwise_conv.py); ConvTranspose's backwards windows stay loops;
+    all against onnxruntime."""
     g = Graph(11)
 
     def grouped(x, cin, cout, k, group, **attrs):
@@ -208,3 +209,4 @@ def test_grouped_and_depthwise(build_dir, tmp_path):
         np.testing.assert_allclose(ours[name], ref[name], rtol=1e-4,
                                    atol=1e-4)
     assert mlir.count("llvm.call @qopt_kernel_conv2d_grouped_f32") == 1
+    assert mlir.count("llvm.call @qopt_kernel_conv2d_depthwise_f32") == 3

@@ -4,7 +4,9 @@ compiled NVPTX models call for a 2:4 layer; precision 0 = bf16 hi + lo,
 three mma.sp products; 1 = one f16 product; 2 = f32 FMAs) and
 qopt_cuda_matmul_sparse24_f16 (float16 activations) against float64 numpy
 products of the same zeroed dense weight and against the dense float32
-kernel (qopt_cuda_matmul_f32) on it: over M = 1..100 (every launch shape,
+kernel (qopt_cuda_matmul_f32) on it, and the W8A8 forms
+qopt_cuda_matmul_sparse24_{s8s8,u8s8} (int8 mma.sp) against exact int64
+sums: over M = 1..100 (every launch shape,
 split K), N and K that do not fill a tile, strided x, groups with fewer
 than two nonzeros. C starts as a random bias. Skipped without a GPU (CI)."""
 
@@ -35,6 +37,10 @@ def rt():
     lib.qopt_cuda_sparse24_forget.restype = None
     lib.qopt_cuda_matmul_f32.argtypes = [I64] * 23
     lib.qopt_cuda_matmul_f32.restype = None
+    for name in ("s8s8", "u8s8"):
+        f = getattr(lib, f"qopt_cuda_matmul_sparse24_{name}")
+        f.argtypes = [I64] * 12
+        f.restype = None
     return lib
 
 
@@ -209,3 +215,27 @@ def test_sparse24_errors(rt, dev):
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert r.returncode != 0
     assert "qopt_cuda_matmul_sparse24_f32: k must be a multiple of 8" in r.stderr + r.stdout
+
+
+@pytest.mark.parametrize("signed", [True, False], ids=["s8s8", "u8s8"])
+@pytest.mark.parametrize("m", [1, 5, 8, 9, 32, 40, 100])
+@pytest.mark.parametrize("n,k", [(64, 128), (100, 200), (48, 4096)])
+def test_sparse24_int8_exact(rt, dev, m, n, k, signed):
+    """W8A8 with a 2:4 int8 weight: int32 sums equal int64 numpy ones (the
+    extremes -128 and 127 included), C accumulated into, strided x."""
+    rng = np.random.default_rng(m * 7 + n + k + signed)
+    w = prune24(rng, n, k)
+    wq = np.clip(np.rint(w * 60), -128, 127).astype(np.int8)
+    wq[0, :4] = [-128, 0, 127, 0]
+    values, meta = pack24(wq.astype(np.float32))
+    values = values.astype(np.int8)
+    lo, hi = (-128, 128) if signed else (0, 256)
+    x = rng.integers(lo, hi, (m, k + 16)).astype(np.int8 if signed else np.uint8)
+    x[0, 0] = lo
+    c0 = rng.integers(-1000, 1000, (m, n)).astype(np.int32)
+    c = dev.put(c0)
+    fn = rt.qopt_cuda_matmul_sparse24_s8s8 if signed else rt.qopt_cuda_matmul_sparse24_u8s8
+    fn(m, n, k, dev.put(x), k + 16, 1, dev.put(values), dev.put(meta), c, n, 1, 0)
+    finish(rt)
+    ref = c0.astype(np.int64) + x[:, :k].astype(np.int64) @ wq.astype(np.int64).T
+    np.testing.assert_array_equal(dev.get(c, c0), ref)

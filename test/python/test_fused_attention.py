@@ -210,6 +210,22 @@ def norm_model(kind, shape, opset=17):
     elif kind == "rms":
         nodes = [helper.make_node("RMSNormalization", ["x", "g"], ["output"],
                                   axis=-1, epsilon=1e-6)]
+    elif kind == "decomposed_ln":
+        # torch before LayerNormalization: ReduceMean, Sub, Pow 2,
+        # ReduceMean, Add eps, Sqrt, Div, Mul gamma, Add beta.
+        two = numpy_helper.from_array(np.float32(2.0), "two")
+        nodes = [helper.make_node("ReduceMean", ["x"], ["m"], axes=[-1],
+                                  keepdims=1),
+                 helper.make_node("Sub", ["x", "m"], ["d"]),
+                 helper.make_node("Pow", ["d", "two"], ["p"]),
+                 helper.make_node("ReduceMean", ["p"], ["v"], axes=[-1],
+                                  keepdims=1),
+                 helper.make_node("Add", ["v", "eps"], ["a"]),
+                 helper.make_node("Sqrt", ["a"], ["s"]),
+                 helper.make_node("Div", ["d", "s"], ["n"]),
+                 helper.make_node("Mul", ["n", "g"], ["y"]),
+                 helper.make_node("Add", ["y", "b"], ["output"])]
+        inits += [b, eps, two]
     else:
         nodes = [helper.make_node("Mul", ["x", "x"], ["xx"]),
                  helper.make_node("ReduceMean", ["xx"], ["ms"], axes=[-1],
@@ -232,6 +248,7 @@ def norm_model(kind, shape, opset=17):
     ("decomposed_rms", [1, 32, 256], 17),
     ("decomposed_rms", [3, 7, 1000], 17),
     ("rms", [4, 9, 64], 23),
+    ("decomposed_ln", [2, 33, 768], 17),
 ])
 def test_norm(build_dir, tmp_path, kind, shape, opset):
     if opset >= 23 and not ort_has_opset(23):
@@ -249,3 +266,60 @@ def ort_has_opset(v):
             k.op_name == "RMSNormalization" for k in state.get_all_opkernel_def())
     except Exception:
         return False
+
+
+def onnx_attention_model(q_shape, k_shape, causal, mask_shape=None, **attrs):
+    """One ONNX Attention (opset 23) node on graph inputs q, k, v (v shaped
+    like k) and an optional float mask."""
+    ins = ["q", "k", "v"] + (["mask"] if mask_shape else [])
+    vi = helper.make_tensor_value_info
+    inputs = [vi("q", T.FLOAT, q_shape), vi("k", T.FLOAT, k_shape),
+              vi("v", T.FLOAT, k_shape)]
+    if mask_shape:
+        inputs.append(vi("mask", T.FLOAT, mask_shape))
+    node = helper.make_node("Attention", ins, ["output"], is_causal=causal,
+                            **attrs)
+    out = list(q_shape)
+    graph = helper.make_graph([node], "attention_op", inputs,
+                              [vi("output", T.FLOAT, out)])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 23)],
+                             ir_version=10)
+
+
+@pytest.mark.parametrize("q_shape,k_shape,causal,mask_shape,attrs", [
+    ([2, 4, 16, 32], [2, 4, 16, 32], 0, None, {}),
+    ([1, 8, 24, 16], [1, 2, 24, 16], 1, None, {}),            # GQA 4:1
+    ([1, 4, 10, 16], [1, 2, 10, 16], 1, [1, 1, 10, 10], {"scale": 0.3}),
+    ([1, 2, 6, 8], [1, 2, 9, 8], 0, [1, 2, 6, 9], {}),        # rows all -inf
+    ([1, 20, 64], [1, 20, 64], 1, None,                       # 3-D inputs
+     {"q_num_heads": 4, "kv_num_heads": 4}),
+])
+def test_onnx_attention_op(build_dir, tmp_path, q_shape, k_shape, causal,
+                           mask_shape, attrs):
+    model = onnx_attention_model(q_shape, k_shape, causal, mask_shape, **attrs)
+    rng = np.random.default_rng(11)
+    feeds = {n: rng.standard_normal(s).astype(np.float32)
+             for n, s in (("q", q_shape), ("k", k_shape), ("v", k_shape))}
+    if mask_shape:
+        m = rng.standard_normal(mask_shape).astype(np.float32)
+        m[..., 0, :] = -np.inf  # a query that sees no key: a zero row
+        feeds["mask"] = m
+    path = str(tmp_path / "model.onnx")
+    onnx.save(model, path)
+    assert "@qopt_kernel_attention_f32" in emitted(build_dir, path,
+                                                   str(tmp_path))
+    fused, plain = str(tmp_path / "fused.so"), str(tmp_path / "plain.so")
+    compile_model(build_dir, path, fused)
+    compile_model(build_dir, path, plain, "--no-kernels")
+    got = run_ours(build_dir, fused, feeds, str(tmp_path))
+    unfused = run_ours(build_dir, plain, feeds, str(tmp_path))
+    scale = np.abs(unfused).max()
+    assert np.isfinite(got).all()
+    assert np.abs(got - unfused).max() <= 1e-5 * scale
+    if mask_shape:
+        assert not got.reshape(q_shape)[..., 0, :].any()
+    try:
+        ref = run_ort(path, feeds)
+    except Exception as e:  # onnxruntime without this Attention form
+        pytest.skip(f"onnxruntime: {e}")
+    assert np.abs(got - ref).max() <= 1e-5 * np.abs(ref).max()

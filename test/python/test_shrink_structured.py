@@ -386,3 +386,33 @@ def test_wanda_heads_artifact_equals_exported(build_dir, examples, tmp_path):
         np.testing.assert_allclose(
             run_artifact(build_dir, so, "hidden_states", "output", x, tmp_path),
             exp.run(None, {"hidden_states": x})[0], rtol=1e-5, atol=1e-5)
+
+
+def test_heads_shrunk_then_w8a8_qdq_export(build_dir, examples, tmp_path):
+    """--prune=heads:0.5 --shrink-structured --quantize=w8a8 --emit=onnx:
+    the QDQ model carries the shrunk int8 weights ([64, 32] Q/K/V) and
+    onnxruntime runs it to what our W8A8 artifact computes."""
+    example = examples / "transformer"
+    common = ["--prune=heads:0.5", "--shrink-structured", "--quantize=w8a8",
+              "--calibration-data", example / "calibration"]
+    so, exported = tmp_path / "q.so", tmp_path / "q.onnx"
+    for out, extra in ((so, []), (exported, ["--emit=onnx"])):
+        r = tool(build_dir, "quant-compile", example / "model.onnx", "-o", out,
+                 *common, *extra)
+        assert r.returncode == 0, r.stderr
+    model = onnx.load(exported)
+    w = inits(model)
+    q = matmul_weight(model, ATTN.format("q"))
+    assert q.endswith("_DequantizeLinear_Output")
+    base = q[:-len("_DequantizeLinear_Output")]
+    assert w[base + "_quantized"].shape == (64, 32)
+    assert w[base + "_quantized"].dtype == np.int8
+    shapes = [list(w[n.input[1]]) for n in model.graph.node
+              if n.op_type == "Reshape"]
+    assert shapes.count([0, 0, 2, 16]) == 3 and [0, 0, 32] in shapes
+    exp = session(exported)
+    for s in sorted(os.listdir(example / "eval")):
+        x = np.load(example / "eval" / s / "hidden_states.npy")
+        np.testing.assert_allclose(
+            run_artifact(build_dir, so, "hidden_states", "output", x, tmp_path),
+            exp.run(None, {"hidden_states": x})[0], rtol=1e-5, atol=1e-5)

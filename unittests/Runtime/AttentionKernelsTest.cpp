@@ -153,6 +153,13 @@ TEST(AttentionKernel, FullyMaskedRowIsNaNAsUnfused) {
                             0, 4, 1, bitsOf(1.0f), 0);
   for (float x : o)
     EXPECT_TRUE(std::isnan(x));
+  // Flag 4 (ONNX Attention's masked softmax): a zero row instead.
+  qopt_kernel_attention_f32(1, 1, 1, 2, 4, 4, 1, addr(q.data()), 0, 0, 4, 1,
+                            addr(k.data()), 0, 0, 4, 1, addr(v.data()), 0, 0, 4,
+                            1, addr(mask.data()), 0, 0, 0, 1, addr(o.data()), 0,
+                            0, 4, 1, bitsOf(1.0f), 4);
+  for (float x : o)
+    EXPECT_EQ(x, 0.0f);
 }
 
 struct NormCase {
@@ -177,14 +184,14 @@ TEST_P(NormKernel, MatchesUnfusedReference) {
   // Output rows padded (row stride n + 3) to check the strides are used.
   const int64_t oR = c.n + 3;
   std::vector<float> out(size_t(c.rows * oR), 7.0f);
-  const float eps = c.mode == 0 ? 1e-5f : 1e-6f;
+  const float eps = c.mode == 0 || c.mode == 3 ? 1e-5f : 1e-6f;
   qopt_kernel_norm_f32(c.rows, c.n, addr(x.data()), c.n, 1, addr(g.data()), 1,
                        c.bias ? addr(b.data()) : 0, 1, addr(out.data()), oR, 1,
                        bitsOf(eps), c.mode);
   for (int64_t r = 0; r < c.rows; ++r) {
     const float *xr = x.data() + r * c.n;
     double mean = 0, sq = 0;
-    if (c.mode == 0) {
+    if (c.mode == 0 || c.mode == 3) {
       for (int64_t i = 0; i < c.n; ++i)
         mean += xr[i];
       mean /= double(c.n);
@@ -206,6 +213,7 @@ INSTANTIATE_TEST_SUITE_P(
     Shapes, NormKernel,
     ::testing::Values(NormCase{32, 256, 0, true}, NormCase{3, 1000, 0, false},
                       NormCase{32, 256, 1, false}, NormCase{300, 768, 1, true},
-                      NormCase{5, 13, 2, false}, NormCase{1, 4096, 2, true}));
+                      NormCase{5, 13, 2, false}, NormCase{1, 4096, 2, true},
+                      NormCase{40, 384, 3, true}));
 
 } // namespace

@@ -85,6 +85,11 @@ double activation(ConvAct act, double v, double alpha, double beta) {
     return v * std::min(std::max(alpha * v + beta, 0.0), 1.0);
   case ConvAct::SiLU:
     return v / (1 + std::exp(-v));
+  case ConvAct::GeluErf:
+    return 0.5 * v * (1 + std::erf(v / std::sqrt(2.0)));
+  case ConvAct::GeluTanh:
+    return 0.5 * v *
+           (1 + std::tanh(std::sqrt(2 / M_PI) * (v + 0.044715 * v * v * v)));
   }
   return v;
 }

@@ -12,6 +12,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <random>
 #include <tuple>
@@ -133,3 +134,68 @@ INSTANTIATE_TEST_SUITE_P(
         std::tuple<int64_t, int64_t, int64_t, bool>{9, 70, 72, false},
         std::tuple<int64_t, int64_t, int64_t, bool>{16, 257, 1024, true},
         std::tuple<int64_t, int64_t, int64_t, bool>{17, 100, 2048, false}));
+
+extern "C" {
+void qopt_kernel_matmul_w8(int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,
+                           int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,
+                           int64_t, int64_t, int64_t);
+void qopt_kernel_matmul_sparse24_w8(int64_t, int64_t, int64_t, int64_t, int64_t,
+                                    int64_t, int64_t, int64_t, int64_t, int64_t,
+                                    int64_t, int64_t, int64_t);
+}
+
+/// Weight-only int8 2:4 (f32 A, per-channel scales) against a double
+/// product and the dense weight-only kernel on the zeroed weight: register
+/// blocks of 1..8 rows, two blocks, the dense fallback above 16 rows.
+class Sparse24W8Matmul
+    : public ::testing::TestWithParam<std::tuple<int64_t, int64_t, int64_t>> {};
+
+TEST_P(Sparse24W8Matmul, MatchesDoubleAndDenseKernel) {
+  auto [m, n, k] = GetParam();
+  qopt::rt::clearKernelCaches();
+  std::vector<int8_t> w = random24I8(n, k, 2, unsigned(m * 5 + n + k));
+  std::vector<int8_t> values;
+  std::vector<uint8_t> meta;
+  ASSERT_TRUE(qopt::pack24(w.data(), n, k, values, meta));
+  std::mt19937 rng(unsigned(m * 3 + 1));
+  std::normal_distribution<float> d;
+  std::vector<float> a(static_cast<size_t>(m * k)), s(static_cast<size_t>(n));
+  for (float &v : a)
+    v = d(rng);
+  for (float &v : s)
+    v = 0.01f + std::abs(d(rng)) * 0.02f;
+  std::vector<float> c(static_cast<size_t>(m * n), 0.5f), dense = c;
+  for (int rep = 0; rep < 2; ++rep) {
+    std::fill(c.begin(), c.end(), 0.5f);
+    qopt_kernel_matmul_sparse24_w8(m, n, k, addr(a.data()), k, 1,
+                                   addr(values.data()), addr(meta.data()),
+                                   addr(s.data()), 1, addr(c.data()), n, 1);
+  }
+  qopt_kernel_matmul_w8(m, n, k, addr(a.data()), k, 1, addr(w.data()), k, 1,
+                        addr(s.data()), 1, addr(dense.data()), n, 1, 1);
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t r = 0; r < n; ++r) {
+      double ref = 0.5, mag = 0.5;
+      for (int64_t l = 0; l < k; ++l) {
+        double p =
+            double(w[size_t(r * k + l)]) * s[size_t(r)] * a[size_t(i * k + l)];
+        ref += p;
+        mag += std::abs(p);
+      }
+      double tol = 2e-6 * mag + 1e-7;
+      ASSERT_NEAR(c[size_t(i * n + r)], ref, tol)
+          << "row " << i << " col " << r << " isa "
+          << qopt_kernel_isa_sparse24_int8();
+      ASSERT_NEAR(c[size_t(i * n + r)], dense[size_t(i * n + r)], 2 * tol)
+          << "row " << i << " col " << r;
+    }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Shapes, Sparse24W8Matmul,
+    ::testing::Values(std::tuple<int64_t, int64_t, int64_t>{1, 37, 64},
+                      std::tuple<int64_t, int64_t, int64_t>{3, 50, 96},
+                      std::tuple<int64_t, int64_t, int64_t>{8, 130, 512},
+                      std::tuple<int64_t, int64_t, int64_t>{9, 70, 72},
+                      std::tuple<int64_t, int64_t, int64_t>{16, 257, 1024},
+                      std::tuple<int64_t, int64_t, int64_t>{17, 100, 2048}));

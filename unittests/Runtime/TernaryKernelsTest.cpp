@@ -210,7 +210,8 @@ TEST(TernaryMatmulKernel, S8T2LongRowsAcrossAccumulatorPasses) {
   // K past one accumulator pass of the SIMD kernels (2^13 64-byte chunks for
   // VNNI, 2^12 32-byte chunks for AVX2) with extreme activations: every
   // q = ±128 / 127 and the weights' sums as large as they get.
-  int64_t m = 1, n = 2, k = (int64_t(1) << 21) + 1028;
+  // Five rows: a GEMV block of four rows (VNNI) and one row alone.
+  int64_t m = 1, n = 5, k = (int64_t(1) << 21) + 1028;
   Weight w = randomWeight(n, k, k / 4, 31);
   for (int64_t kk = 0; kk < k; ++kk) // row 1 all +1: Σ reaches -128 · K
     w.t[size_t(k + kk)] = 1;

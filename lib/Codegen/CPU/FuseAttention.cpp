@@ -18,8 +18,10 @@
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/IR/Matchers.h"
 #include "mlir/IR/PatternMatch.h"
 
+#include <cmath>
 #include <cstring>
 #include <limits>
 
@@ -287,18 +289,402 @@ Value throughTransposes(Value v, SmallVectorImpl<int64_t> &dims) {
   return v;
 }
 
+//===----------------------------------------------------------------------===//
+// The ONNX Attention operator's lowering (lib/Import/ONNX/Ops/Attention.cpp)
+//===----------------------------------------------------------------------===//
+
+/// A zero-initialized f32 contraction over loops (b, h, i, x, k) with maps
+/// A (b, h, i, k), B (b, H, x, k) for QK^T or (b, H, k, x) for P·V, and
+/// C (b, h, i, x), where H is h or h floordiv r (GQA): r.
+std::optional<int64_t> matchHeadContraction(linalg::GenericOp op, bool pv) {
+  if (!op || op.getNumDpsInputs() != 2 || op.getNumDpsInits() != 1 ||
+      !op.hasPureTensorSemantics() || op.getNumLoops() != 5 ||
+      !llvm::all_of(op->getOperands(), isF32Tensor) || !isPlainMulAdd(op))
+    return std::nullopt;
+  auto iters = op.getIteratorTypesArray();
+  for (int i = 0; i < 5; ++i)
+    if ((iters[i] == utils::IteratorType::reduction) != (i == 4))
+      return std::nullopt;
+  std::optional<float> init = filledWith(op.getDpsInits()[0]);
+  if (!init || *init != 0.0f)
+    return std::nullopt;
+  MLIRContext *ctx = op.getContext();
+  auto d = [&](unsigned i) { return getAffineDimExpr(i, ctx); };
+  SmallVector<AffineMap> maps = op.getIndexingMapsArray();
+  if (maps[0] != AffineMap::get(5, 0, {d(0), d(1), d(2), d(4)}, ctx) ||
+      maps[2] != AffineMap::get(5, 0, {d(0), d(1), d(2), d(3)}, ctx) ||
+      maps[1].getNumResults() != 4)
+    return std::nullopt;
+  AffineExpr head = maps[1].getResult(1);
+  int64_t r = 1;
+  if (auto bin = dyn_cast<AffineBinaryOpExpr>(head);
+      bin && bin.getKind() == AffineExprKind::FloorDiv &&
+      bin.getLHS() == d(1)) {
+    auto c = dyn_cast<AffineConstantExpr>(bin.getRHS());
+    if (!c || c.getValue() < 1)
+      return std::nullopt;
+    r = c.getValue();
+  } else if (head != d(1)) {
+    return std::nullopt;
+  }
+  AffineExpr x = pv ? d(4) : d(3), k = pv ? d(3) : d(4);
+  if (maps[1].getResult(0) != d(0) || maps[1].getResult(2) != x ||
+      maps[1].getResult(3) != k)
+    return std::nullopt;
+  return r;
+}
+
+/// `v` is `addf(a, b)` in either order: the other operand.
+Value otherOperand(Value v, Value a) {
+  auto add = v.getDefiningOp<arith::AddFOp>();
+  if (!add)
+    return Value();
+  return add.getLhs() == a   ? add.getRhs()
+         : add.getRhs() == a ? add.getLhs()
+                             : Value();
+}
+
+/// `v` is a constant equal to `x`.
+bool isConst(linalg::GenericOp op, Value v, float x) {
+  std::optional<float> c = scalarConstantIn(op, v);
+  return c && (*c == x || (std::isnan(x) && std::isnan(*c)));
+}
+
+/// `select(m == -inf, 0, m)`: the max taken as 0 on a row of -inf.
+bool isSafeMax(linalg::GenericOp op, Value v, Value m) {
+  auto sel = v.getDefiningOp<arith::SelectOp>();
+  auto cmp = sel ? sel.getCondition().getDefiningOp<arith::CmpFOp>() : nullptr;
+  float ninf = -std::numeric_limits<float>::infinity();
+  return cmp && cmp.getPredicate() == arith::CmpFPredicate::OEQ &&
+         cmp.getLhs() == m && isConst(op, cmp.getRhs(), ninf) &&
+         isConst(op, sel.getTrueValue(), 0.0f) && sel.getFalseValue() == m;
+}
+
+/// `exp(x - safe(m))`.
+bool isExpShifted(linalg::GenericOp op, Value v, Value x, Value m) {
+  auto exp = v.getDefiningOp<math::ExpOp>();
+  auto sub = exp ? exp.getOperand().getDefiningOp<arith::SubFOp>() : nullptr;
+  return sub && sub.getLhs() == x && isSafeMax(op, sub.getRhs(), m);
+}
+
+/// `(int64) linalg.index(d)`.
+bool isIndex(Value v, unsigned d) {
+  auto cast = v.getDefiningOp<arith::IndexCastOp>();
+  auto idx = cast ? cast.getIn().getDefiningOp<linalg::IndexOp>() : nullptr;
+  return idx && idx.getDim() == d;
+}
+
+/// The bias/keep generic of the lowering: (L, keep) = (S + bias, bias !=
+/// -inf) with bias = select(causal, mask | 0, -inf). Sets the mask operand
+/// (or null) and whether it is causal; only the forms without past, window
+/// or nonpad lengths.
+bool matchBias(linalg::GenericOp op, Value s, OpOperand *&mask, bool &causal) {
+  if (!op || !op.hasPureTensorSemantics() || !allParallel(op) ||
+      op->getNumResults() != 2 || op.getNumLoops() != 4 ||
+      op.getDpsInputs().empty() || op.getDpsInputs()[0] != s ||
+      op.getNumDpsInputs() > 2 ||
+      !llvm::all_of(op.getIndexingMapsArray(),
+                    [](AffineMap m) { return m.isProjectedPermutation(true); }))
+    return false;
+  SmallVector<AffineMap> maps = op.getIndexingMapsArray();
+  if (!maps[0].isIdentity() || !maps[maps.size() - 1].isIdentity() ||
+      !maps[maps.size() - 2].isIdentity())
+    return false;
+  mask = op.getNumDpsInputs() == 2 ? op.getDpsInputOperand(1) : nullptr;
+  if (mask && !isF32Tensor(mask->get()))
+    return false;
+  auto yield = cast<linalg::YieldOp>(op.getBlock()->getTerminator());
+  Value sArg = op.getBlock()->getArgument(0);
+  Value mArg = mask ? op.getBlock()->getArgument(1) : Value();
+  float ninf = -std::numeric_limits<float>::infinity();
+  Value bias = otherOperand(yield.getOperand(0), sArg);
+  if (!bias)
+    return false;
+  // Non-causal: bias is the mask (or 0) itself, keep its comparison (or
+  // true).
+  causal = false;
+  Value base = bias;
+  if (auto sel = bias.getDefiningOp<arith::SelectOp>()) {
+    auto cmp = sel.getCondition().getDefiningOp<arith::CmpIOp>();
+    auto diff = cmp ? cmp.getLhs().getDefiningOp<arith::SubIOp>() : nullptr;
+    IntegerAttr zero;
+    if (!cmp || cmp.getPredicate() != arith::CmpIPredicate::sge || !diff ||
+        !matchPattern(cmp.getRhs(), m_Constant(&zero)) || zero.getInt() != 0 ||
+        !isIndex(diff.getLhs(), 2) || !isIndex(diff.getRhs(), 3) ||
+        !isConst(op, sel.getFalseValue(), ninf))
+      return false;
+    causal = true;
+    base = sel.getTrueValue();
+  }
+  if (mask ? base != mArg : !isConst(op, base, 0.0f))
+    return false;
+  Value keep = yield.getOperand(1);
+  if (!causal && !mask) {
+    BoolAttr t;
+    return matchPattern(keep, m_Constant(&t)) && t.getValue();
+  }
+  auto kc = keep.getDefiningOp<arith::CmpFOp>();
+  return kc && kc.getPredicate() == arith::CmpFPredicate::UNE &&
+         kc.getLhs() == bias && isConst(op, kc.getRhs(), ninf);
+}
+
 struct FuseAttentionPass
     : qopt::impl::FuseAttentionPassBase<FuseAttentionPass> {
   void runOnOperation() override {
     SmallVector<linalg::GenericOp> candidates;
     getOperation().walk([&](linalg::GenericOp op) {
-      if (matchContraction(op))
+      if (matchContraction(op) || matchHeadContraction(op, /*pv=*/true))
         candidates.push_back(op);
     });
     IRRewriter rewriter(&getContext());
-    for (linalg::GenericOp pv : candidates)
-      if (pv->getBlock()) // not erased by an earlier match
-        (void)fuse(rewriter, pv);
+    // Producers come first: a P·V candidate is only erased by its own
+    // match; QKᵀ contractions that a later match erases are skipped.
+    for (linalg::GenericOp pv : candidates) {
+      if (erased.contains(pv))
+        continue;
+      if (failed(fuse(rewriter, pv)))
+        (void)fuseOnnxAttention(rewriter, pv);
+    }
+  }
+
+  DenseSet<Operation *> erased;
+
+  void erase(IRRewriter &rewriter, Operation *op) {
+    erased.insert(op);
+    rewriter.eraseOp(op);
+  }
+
+  /// What the kernel call is made of: Q, K, V (dims of each in the
+  /// kernel's order [b, h, seq, dim]; -1: a unit batch), the mask operand
+  /// of the op adding it (or null), batch dims (1 or 2), the GQA group,
+  /// scale and flags, and the ops that go.
+  struct Emit {
+    Value q, k, v;
+    SmallVector<int64_t> qDims, kDims, vDims;
+    OpOperand *mask = nullptr;
+    size_t nb = 2;
+    int64_t group = 1;
+    float scale = 1.0f;
+    int64_t flags = 0;
+    SmallVector<Operation *> chain;
+  };
+
+  LogicalResult emit(IRRewriter &rewriter, linalg::GenericOp pvOp,
+                     const Emit &e) {
+    Location loc = pvOp.getLoc();
+    OpBuilder::InsertionGuard guard(rewriter);
+    rewriter.setInsertionPoint(pvOp);
+    Value q = e.q, k = e.k, v = e.v;
+    SmallVector<int64_t> qDims = e.qDims, kDims = e.kDims, vDims = e.vDims;
+    OpOperand *mask = e.mask;
+    SmallVector<Operation *> chain = e.chain;
+    if (llvm::is_contained(ArrayRef(qDims).drop_front(), -1) ||
+        llvm::is_contained(ArrayRef(kDims).drop_front(), -1) ||
+        llvm::is_contained(ArrayRef(vDims).drop_front(), -1))
+      return failure();
+    auto sizeOf = [&](Value t, int64_t d) -> Value {
+      return d < 0 ? arith::ConstantIndexOp::create(rewriter, loc, 1)
+                   : dimOf(rewriter, loc, t, d);
+    };
+    Value bSz = sizeOf(q, qDims[0]), hSz = sizeOf(q, qDims[1]),
+          mSz = sizeOf(q, qDims[2]), dSz = sizeOf(q, qDims[3]),
+          nSz = sizeOf(k, kDims[2]), eSz = sizeOf(v, vDims[3]),
+          kvhSz = sizeOf(k, kDims[1]);
+    Value qT = throughTransposes(q, qDims);
+    Value kT = throughTransposes(k, kDims);
+    Value vT = throughTransposes(v, vDims);
+    SmallVector<Value> args;
+    for (Value sz : {bSz, hSz, mSz, nSz, dSz, eSz})
+      args.push_back(asI64(rewriter, loc, sz));
+    args.push_back(i64Constant(rewriter, loc, e.group)); // GQA
+    args.push_back(kernelView(rewriter, loc, qT, qDims, {bSz, hSz, mSz, dSz}));
+    args.push_back(
+        kernelView(rewriter, loc, kT, kDims, {bSz, kvhSz, nSz, dSz}));
+    args.push_back(
+        kernelView(rewriter, loc, vT, vDims, {bSz, kvhSz, nSz, eSz}));
+    if (mask) {
+      // Kernel dims (b, h, i, j) are the mask add's loop dims of S's.
+      auto addOp = cast<linalg::GenericOp>(mask->getOwner());
+      AffineMap mm = addOp.getMatchingIndexingMap(mask);
+      SmallVector<int64_t> mDims;
+      int64_t rank = addOp.getNumLoops();
+      if (rank == 3)
+        mDims.push_back(-1);
+      for (int64_t l = 0; l < rank; ++l) {
+        int64_t pos = posOf(mm, unsigned(l));
+        // A mask dim of size 1 under a loop dim broadcasts too.
+        if (pos >= 0 &&
+            cast<RankedTensorType>(mask->get().getType()).getDimSize(pos) == 1)
+          pos = -1;
+        mDims.push_back(pos);
+      }
+      args.push_back(
+          kernelView(rewriter, loc, mask->get(), mDims, {bSz, hSz, mSz, nSz}));
+    } else {
+      for (int i = 0; i < 5; ++i)
+        args.push_back(i64Constant(rewriter, loc, 0));
+    }
+    // The output: O itself, or the [b, i, h, e] transpose merging heads.
+    Value replaced = pvOp->getResult(0);
+    SmallVector<int64_t> oDims = e.nb == 1 ? SmallVector<int64_t>{-1, 0, 1, 2}
+                                           : SmallVector<int64_t>{0, 1, 2, 3};
+    SmallVector<Value> oSizes = e.nb == 1
+                                    ? SmallVector<Value>{hSz, mSz, eSz}
+                                    : SmallVector<Value>{bSz, hSz, mSz, eSz};
+    linalg::TransposeOp merge;
+    if (Operation *u = singleUser(replaced))
+      if (auto t = dyn_cast<linalg::TransposeOp>(u);
+          t && e.nb == 2 &&
+          t.getPermutation() == ArrayRef<int64_t>{0, 2, 1, 3}) {
+        merge = t;
+        replaced = t->getResult(0);
+        oDims = {0, 2, 1, 3};
+        oSizes = {bSz, mSz, hSz, eSz};
+      }
+    auto oTy = cast<RankedTensorType>(replaced.getType());
+    SmallVector<Value> dyn;
+    for (int64_t d = 0; d < oTy.getRank(); ++d)
+      if (oTy.isDynamicDim(d))
+        dyn.push_back(oSizes[d]);
+    Value out = memref::AllocOp::create(
+        rewriter, loc, MemRefType::get(oTy.getShape(), oTy.getElementType()),
+        dyn, rewriter.getI64IntegerAttr(64));
+    args.push_back(
+        kernelViewOfBuffer(rewriter, loc, out, oDims, {bSz, hSz, mSz, eSz}));
+    uint32_t bits;
+    std::memcpy(&bits, &e.scale, sizeof bits);
+    args.push_back(i64Constant(rewriter, loc, int64_t(bits)));
+    args.push_back(i64Constant(rewriter, loc, e.flags));
+    createViewsCall(rewriter, loc, pvOp, "qopt_kernel_attention_f32", args);
+    Value result = bufferAsTensor(rewriter, loc, out);
+    rewriter.replaceAllUsesWith(replaced, result);
+    if (merge)
+      erase(rewriter, merge);
+    erase(rewriter, pvOp);
+    // Consumers before producers: repeat until nothing more goes.
+    for (bool erased = true; erased;) {
+      erased = false;
+      for (Operation *&op : chain)
+        if (op && op->use_empty()) {
+          erase(rewriter, op);
+          op = nullptr;
+          erased = true;
+        }
+    }
+    return success();
+  }
+
+  /// The ONNX Attention operator as the importer lowers it (no past, no
+  /// window, no nonpad lengths, no softcap, f32): S = Qs·Ksᵀ (Q and K
+  /// pre-scaled by sqrt(scale), kept), (L, keep) = (S + bias, bias !=
+  /// -inf), the masked softmax (max, any kept, sum of exp(L - safe max),
+  /// the zero row where nothing is kept), O = P·V; K and V heads shared
+  /// by `r` query heads (GQA).
+  LogicalResult fuseOnnxAttention(IRRewriter &rewriter,
+                                  linalg::GenericOp pvOp) {
+    std::optional<int64_t> r = matchHeadContraction(pvOp, /*pv=*/true);
+    if (!r)
+      return failure();
+    Value p = pvOp.getDpsInputs()[0];
+    auto probs = p.getDefiningOp<linalg::GenericOp>();
+    if (!p.hasOneUse() || !probs || !probs.hasPureTensorSemantics() ||
+        probs.getNumDpsInputs() != 4 || probs->getNumResults() != 1 ||
+        !allParallel(probs) || probs.getNumLoops() != 4)
+      return failure();
+    Value l = probs.getDpsInputs()[0], max = probs.getDpsInputs()[1],
+          sum = probs.getDpsInputs()[2], keeps = probs.getDpsInputs()[3];
+    SmallVector<AffineMap> pm = probs.getIndexingMapsArray();
+    AffineMap id = AffineMap::getMultiDimIdentityMap(4, probs.getContext());
+    AffineMap row = id.dropResult(3);
+    if (pm[0] != id || pm[1] != row || pm[2] != row || pm[3] != row ||
+        pm[4] != id)
+      return failure();
+    // P = keeps ? exp(L - safe(max)) / (sum == 0 ? 1 : sum) : 0.
+    Block *pb = probs.getBlock();
+    auto sel = yielded(probs).getDefiningOp<arith::SelectOp>();
+    if (!sel || sel.getCondition() != pb->getArgument(3) ||
+        !isConst(probs, sel.getFalseValue(), 0.0f))
+      return failure();
+    auto div = sel.getTrueValue().getDefiningOp<arith::DivFOp>();
+    if (!div || !isExpShifted(probs, div.getLhs(), pb->getArgument(0),
+                              pb->getArgument(1)))
+      return failure();
+    auto den = div.getRhs().getDefiningOp<arith::SelectOp>();
+    auto denCmp =
+        den ? den.getCondition().getDefiningOp<arith::CmpFOp>() : nullptr;
+    if (!denCmp || denCmp.getPredicate() != arith::CmpFPredicate::OEQ ||
+        denCmp.getLhs() != pb->getArgument(2) ||
+        !isConst(probs, denCmp.getRhs(), 0.0f) ||
+        !isConst(probs, den.getTrueValue(), 1.0f) ||
+        den.getFalseValue() != pb->getArgument(2))
+      return failure();
+    // The statistics.
+    auto lOp = l.getDefiningOp<linalg::GenericOp>();
+    auto maxOp = max.getDefiningOp<linalg::GenericOp>();
+    auto sumOp = sum.getDefiningOp<linalg::GenericOp>();
+    auto keepsOp = keeps.getDefiningOp<linalg::GenericOp>();
+    if (!lOp || !maxOp || !sumOp || !keepsOp || lOp->getNumResults() != 2 ||
+        l != lOp->getResult(0))
+      return failure();
+    std::optional<float> lowest = lastDimReduction(maxOp, l);
+    if (!lowest || *lowest > -std::numeric_limits<float>::max() ||
+        maxOp.getNumDpsInputs() != 1 ||
+        maxOp.getBlock()->getOperations().size() != 2 ||
+        !yielded(maxOp).getDefiningOp<arith::MaximumFOp>())
+      return failure();
+    std::optional<float> zero = lastDimReduction(sumOp, l);
+    Block *sb = sumOp.getBlock();
+    if (!zero || *zero != 0.0f || sumOp.getNumDpsInputs() != 2 ||
+        sumOp.getDpsInputs()[1] != max ||
+        sumOp.getIndexingMapsArray()[1] != row)
+      return failure();
+    Value term = otherOperand(yielded(sumOp), sb->getArguments().back());
+    if (!term ||
+        !isExpShifted(sumOp, term, sb->getArgument(0), sb->getArgument(1)))
+      return failure();
+    Value keep = lOp->getResult(1);
+    auto orOp = keepsOp.getNumDpsInputs() == 1
+                    ? yielded(keepsOp).getDefiningOp<arith::OrIOp>()
+                    : nullptr;
+    std::optional<float> none;
+    BoolAttr f;
+    auto fill = keepsOp.getDpsInits()[0].getDefiningOp<linalg::FillOp>();
+    if (!orOp || keepsOp.getDpsInputs()[0] != keep || !fill ||
+        !matchPattern(fill.getInputs()[0], m_Constant(&f)) || f.getValue() ||
+        keepsOp.getIndexingMapsArray()[0] != id ||
+        keepsOp.getIndexingMapsArray()[1] != row)
+      return failure();
+    if (!onlyUsedBy(l, {maxOp, sumOp, probs}) ||
+        !onlyUsedBy(max, {sumOp, probs}) || !onlyUsedBy(sum, {probs}) ||
+        !onlyUsedBy(keep, {keepsOp}) || !onlyUsedBy(keeps, {probs}))
+      return failure();
+    OpOperand *mask = nullptr;
+    bool causal = false;
+    Value s = lOp.getDpsInputs().empty() ? Value() : lOp.getDpsInputs()[0];
+    if (!s || !matchBias(lOp, s, mask, causal) || !s.hasOneUse())
+      return failure();
+    auto qkOp = s.getDefiningOp<linalg::GenericOp>();
+    std::optional<int64_t> rq = matchHeadContraction(qkOp, /*pv=*/false);
+    if (!rq || *rq != *r)
+      return failure();
+    // Causal: key j visible to query i iff i - j >= 0, the kernel's rule
+    // with equal query and key lengths.
+    if (causal && cast<RankedTensorType>(s.getType()).getDimSize(2) !=
+                      cast<RankedTensorType>(s.getType()).getDimSize(3))
+      return failure();
+    Emit em;
+    em.q = qkOp.getDpsInputs()[0];
+    em.k = qkOp.getDpsInputs()[1];
+    em.v = pvOp.getDpsInputs()[1];
+    em.qDims = {0, 1, 2, 3};
+    em.kDims = {0, 1, 2, 3};
+    em.vDims = {0, 1, 2, 3};
+    em.mask = mask;
+    em.nb = 2;
+    em.group = *r;
+    em.flags = 4 | (causal ? 2 : 0);
+    em.chain = {probs, keepsOp, sumOp, maxOp, lOp, qkOp};
+    return emit(rewriter, pvOp, em);
   }
 
   LogicalResult fuse(IRRewriter &rewriter, linalg::GenericOp pvOp) {
@@ -378,106 +764,19 @@ struct FuseAttentionPass
           return failure();
     }
 
-    Location loc = pvOp.getLoc();
-    OpBuilder::InsertionGuard guard(rewriter);
-    rewriter.setInsertionPoint(pvOp);
-    Value q = qk->op.getDpsInputs()[0], k = qk->op.getDpsInputs()[1];
-    Value v = pvOp.getDpsInputs()[1];
-    SmallVector<int64_t> qDims = kernelDims(*qk, 0, qk->m, qk->k);
-    SmallVector<int64_t> kDims = kernelDims(*qk, 1, qk->n, qk->k);
-    SmallVector<int64_t> vDims = kernelDims(*pv, 1, pv->k, pv->n);
-    if (llvm::is_contained(ArrayRef(qDims).drop_front(), -1) ||
-        llvm::is_contained(ArrayRef(kDims).drop_front(), -1) ||
-        llvm::is_contained(ArrayRef(vDims).drop_front(), -1))
-      return failure();
-    auto sizeOf = [&](Value t, int64_t d) -> Value {
-      return d < 0 ? arith::ConstantIndexOp::create(rewriter, loc, 1)
-                   : dimOf(rewriter, loc, t, d);
-    };
-    Value bSz = sizeOf(q, qDims[0]), hSz = sizeOf(q, qDims[1]),
-          mSz = sizeOf(q, qDims[2]), dSz = sizeOf(q, qDims[3]),
-          nSz = sizeOf(k, kDims[2]), eSz = sizeOf(v, vDims[3]);
-    Value qT = throughTransposes(q, qDims);
-    Value kT = throughTransposes(k, kDims);
-    Value vT = throughTransposes(v, vDims);
-    SmallVector<Value> args;
-    for (Value sz : {bSz, hSz, mSz, nSz, dSz, eSz})
-      args.push_back(asI64(rewriter, loc, sz));
-    args.push_back(i64Constant(rewriter, loc, 1)); // GQA group
-    args.push_back(kernelView(rewriter, loc, qT, qDims, {bSz, hSz, mSz, dSz}));
-    args.push_back(kernelView(rewriter, loc, kT, kDims, {bSz, hSz, nSz, dSz}));
-    args.push_back(kernelView(rewriter, loc, vT, vDims, {bSz, hSz, nSz, eSz}));
-    if (mask) {
-      // Kernel dims (b, h, i, j) are the mask add's loop dims of S's.
-      auto addOp = cast<linalg::GenericOp>(mask->getOwner());
-      AffineMap mm = addOp.getMatchingIndexingMap(mask);
-      SmallVector<int64_t> mDims;
-      int64_t rank = addOp.getNumLoops();
-      if (rank == 3)
-        mDims.push_back(-1);
-      for (int64_t l = 0; l < rank; ++l) {
-        int64_t pos = posOf(mm, unsigned(l));
-        // A mask dim of size 1 under a loop dim broadcasts too.
-        if (pos >= 0 &&
-            cast<RankedTensorType>(mask->get().getType()).getDimSize(pos) == 1)
-          pos = -1;
-        mDims.push_back(pos);
-      }
-      args.push_back(
-          kernelView(rewriter, loc, mask->get(), mDims, {bSz, hSz, mSz, nSz}));
-    } else {
-      for (int i = 0; i < 5; ++i)
-        args.push_back(i64Constant(rewriter, loc, 0));
-    }
-    // The output: O itself, or the [b, i, h, e] transpose merging heads.
-    Value replaced = pvOp->getResult(0);
-    SmallVector<int64_t> oDims = pv->batch.size() == 1
-                                     ? SmallVector<int64_t>{-1, 0, 1, 2}
-                                     : SmallVector<int64_t>{0, 1, 2, 3};
-    SmallVector<Value> oSizes = pv->batch.size() == 1
-                                    ? SmallVector<Value>{hSz, mSz, eSz}
-                                    : SmallVector<Value>{bSz, hSz, mSz, eSz};
-    linalg::TransposeOp merge;
-    if (Operation *u = singleUser(replaced))
-      if (auto t = dyn_cast<linalg::TransposeOp>(u);
-          t && pv->batch.size() == 2 &&
-          t.getPermutation() == ArrayRef<int64_t>{0, 2, 1, 3}) {
-        merge = t;
-        replaced = t->getResult(0);
-        oDims = {0, 2, 1, 3};
-        oSizes = {bSz, mSz, hSz, eSz};
-      }
-    auto oTy = cast<RankedTensorType>(replaced.getType());
-    SmallVector<Value> dyn;
-    for (int64_t d = 0; d < oTy.getRank(); ++d)
-      if (oTy.isDynamicDim(d))
-        dyn.push_back(oSizes[d]);
-    Value out = memref::AllocOp::create(
-        rewriter, loc, MemRefType::get(oTy.getShape(), oTy.getElementType()),
-        dyn, rewriter.getI64IntegerAttr(64));
-    args.push_back(
-        kernelViewOfBuffer(rewriter, loc, out, oDims, {bSz, hSz, mSz, eSz}));
-    uint32_t bits;
-    std::memcpy(&bits, &scale, sizeof bits);
-    args.push_back(i64Constant(rewriter, loc, int64_t(bits)));
-    args.push_back(i64Constant(rewriter, loc, divide ? 1 : 0));
-    createViewsCall(rewriter, loc, pvOp, "qopt_kernel_attention_f32", args);
-    Value result = bufferAsTensor(rewriter, loc, out);
-    rewriter.replaceAllUsesWith(replaced, result);
-    if (merge)
-      rewriter.eraseOp(merge);
-    rewriter.eraseOp(pvOp);
-    // Consumers before producers: repeat until nothing more goes.
-    for (bool erased = true; erased;) {
-      erased = false;
-      for (Operation *&op : chain)
-        if (op && op->use_empty()) {
-          rewriter.eraseOp(op);
-          op = nullptr;
-          erased = true;
-        }
-    }
-    return success();
+    Emit em;
+    em.q = qk->op.getDpsInputs()[0];
+    em.k = qk->op.getDpsInputs()[1];
+    em.v = pvOp.getDpsInputs()[1];
+    em.qDims = kernelDims(*qk, 0, qk->m, qk->k);
+    em.kDims = kernelDims(*qk, 1, qk->n, qk->k);
+    em.vDims = kernelDims(*pv, 1, pv->k, pv->n);
+    em.mask = mask;
+    em.nb = pv->batch.size();
+    em.scale = scale;
+    em.flags = divide ? 1 : 0;
+    em.chain = chain;
+    return emit(rewriter, pvOp, em);
   }
 };
 

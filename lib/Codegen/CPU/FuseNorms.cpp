@@ -37,7 +37,8 @@ struct NormMatch {
   Value gamma, beta;                   // beta may be null
   int64_t gammaDim = -1, betaDim = -1; // their dims along the row
   float eps = 0;
-  int64_t mode = 0; // the kernel's: 0 LayerNorm, 1 x / rms, 2 x * 1/rms
+  int64_t mode = 0; // the kernel's: 0 LayerNorm, 1 x / rms, 2 x * 1/rms,
+                    // 3 LayerNorm dividing by the std
   linalg::GenericOp out;
   SmallVector<Operation *> chain; // ops that go (consumers first)
 };
@@ -245,30 +246,76 @@ std::optional<NormMatch> matchImportedNorm(linalg::GenericOp out) {
   return m;
 }
 
-/// torch's decomposed RMS norm: x / sqrt(mean(x * x) + eps) * gamma.
-std::optional<NormMatch> matchDecomposedRms(linalg::GenericOp out) {
+/// `op` = a (op) p or p (op) a, a of identity map and p a parameter read
+/// along the last dim (OpT: mulf or addf): a's operand index, p's dim.
+template <typename OpT>
+std::optional<std::pair<unsigned, int64_t>> withParam(linalg::GenericOp op,
+                                                      int64_t rank) {
+  if (!op || !elementwise(op, rank) || op.getNumDpsInputs() != 2 ||
+      op.getBlock()->getOperations().size() != 2)
+    return std::nullopt;
+  for (unsigned ai = 0; ai < 2; ++ai) {
+    if (!op.getIndexingMapsArray()[ai].isIdentity() ||
+        otherOperand<OpT>(yielded(op), arg(op, ai)) != arg(op, 1 - ai))
+      continue;
+    if (std::optional<int64_t> d = paramDim(op, 1 - ai, rank))
+      return std::make_pair(ai, *d);
+  }
+  return std::nullopt;
+}
+
+/// `v` = expand_shape(mean over the last dim of `of`) read as [..., 1]:
+/// the mean op and the sum op.
+std::optional<std::pair<linalg::GenericOp, linalg::GenericOp>>
+matchExpandedMean(Value v, Value of, int64_t n) {
+  auto expand = v.getDefiningOp<tensor::ExpandShapeOp>();
+  if (!expand || !v.hasOneUse())
+    return std::nullopt;
+  Value mean = expand.getSrc();
+  auto meanOp = mean.getDefiningOp<linalg::GenericOp>();
+  Value sum = matchMeanOf(meanOp, n);
+  if (!sum || !mean.hasOneUse() || !sum.hasOneUse())
+    return std::nullopt;
+  auto sumOp = sum.getDefiningOp<linalg::GenericOp>();
+  if (!sumOp || sumOp.getNumDpsInputs() != 1 || sumOp.getDpsInputs()[0] != of ||
+      sumTerm(sumOp, of) != arg(sumOp, 0))
+    return std::nullopt;
+  return std::make_pair(meanOp, sumOp);
+}
+
+/// The RMS norm and LayerNorm torch exports decomposed:
+///   RMS: x / sqrt(mean(x * x) + eps) * gamma (+ beta)
+///   LN:  d = x - mean(x); d / sqrt(mean(d * d) + eps) * gamma (+ beta)
+/// (x * x as Mul(x, x) or Pow(x, 2), mean as ReduceMean with keepdims).
+std::optional<NormMatch> matchDecomposedNorm(linalg::GenericOp out) {
   if (!out || !out.hasPureTensorSemantics())
     return std::nullopt;
   int64_t rank = out.getNumLoops();
-  if (rank < 2 || !elementwise(out, rank) || out.getNumDpsInputs() != 2 ||
-      out.getBlock()->getOperations().size() != 2)
+  if (rank < 2)
     return std::nullopt;
-  // (x / r) * gamma, either order.
   NormMatch m;
   m.out = out;
-  SmallVector<AffineMap> maps = out.getIndexingMapsArray();
-  unsigned di = maps[0].isIdentity() ? 0 : 1;
-  if (!maps[di].isIdentity() ||
-      !otherOperand<arith::MulFOp>(yielded(out), arg(out, di)) ||
-      otherOperand<arith::MulFOp>(yielded(out), arg(out, di)) !=
-          arg(out, 1 - di))
+  linalg::GenericOp mulOp = out;
+  // + beta: the add is the root; a Mul(gamma) feeding one leaves it to it.
+  if (auto add = withParam<arith::AddFOp>(out, rank)) {
+    m.beta = out.getDpsInputs()[1 - add->first];
+    m.betaDim = add->second;
+    Value in = out.getDpsInputs()[add->first];
+    mulOp = in.getDefiningOp<linalg::GenericOp>();
+    if (!in.hasOneUse())
+      return std::nullopt;
+  } else if (out->getResult(0).hasOneUse()) {
+    auto user =
+        dyn_cast<linalg::GenericOp>(*out->getResult(0).getUsers().begin());
+    if (withParam<arith::AddFOp>(user, rank))
+      return std::nullopt;
+  }
+  auto mul = withParam<arith::MulFOp>(mulOp, rank);
+  if (!mul)
     return std::nullopt;
-  std::optional<int64_t> gd = paramDim(out, 1 - di, rank);
-  if (!gd)
-    return std::nullopt;
-  m.gamma = out.getDpsInputs()[1 - di];
-  m.gammaDim = *gd;
-  Value q = out.getDpsInputs()[di];
+  m.gamma = mulOp.getDpsInputs()[1 - mul->first];
+  m.gammaDim = mul->second;
+  Value q = mulOp.getDpsInputs()[mul->first];
   auto divOp = q.getDefiningOp<linalg::GenericOp>();
   if (!q.hasOneUse() || !elementwise(divOp, rank) ||
       divOp.getNumDpsInputs() != 2 ||
@@ -279,20 +326,39 @@ std::optional<NormMatch> matchDecomposedRms(linalg::GenericOp out) {
   if (!div || div.getLhs() != arg(divOp, 0) || div.getRhs() != arg(divOp, 1) ||
       !dm[0].isIdentity())
     return std::nullopt;
-  // r [..., 1] read as (d0, ..., 0).
+  // Row statistics [..., 1] read as (d0, ..., 0).
   SmallVector<AffineExpr> rowZero;
   for (int64_t i = 0; i + 1 < rank; ++i)
     rowZero.push_back(getAffineDimExpr(i, out.getContext()));
   rowZero.push_back(getAffineConstantExpr(0, out.getContext()));
-  if (dm[1] != AffineMap::get(rank, 0, rowZero, out.getContext()))
+  AffineMap rowZeroMap = AffineMap::get(rank, 0, rowZero, out.getContext());
+  if (dm[1] != rowZeroMap)
     return std::nullopt;
-  Value x = divOp.getDpsInputs()[0];
-  auto xTy = cast<RankedTensorType>(x.getType());
-  if (xTy.isDynamicDim(rank - 1))
+  Value num = divOp.getDpsInputs()[0];
+  auto numTy = cast<RankedTensorType>(num.getType());
+  if (numTy.isDynamicDim(rank - 1))
     return std::nullopt;
-  int64_t n = xTy.getDimSize(rank - 1);
+  int64_t n = numTy.getDimSize(rank - 1);
+  // LN: num = x - expand(mean(x)).
+  Value x = num;
+  linalg::GenericOp subOp;
+  std::optional<std::pair<linalg::GenericOp, linalg::GenericOp>> centre;
+  if (auto g = num.getDefiningOp<linalg::GenericOp>();
+      g && elementwise(g, rank) && g.getNumDpsInputs() == 2 &&
+      g.getBlock()->getOperations().size() == 2 &&
+      g.getIndexingMapsArray()[0].isIdentity() &&
+      g.getIndexingMapsArray()[1] == rowZeroMap) {
+    auto sub = yielded(g).getDefiningOp<arith::SubFOp>();
+    if (!sub || sub.getLhs() != arg(g, 0) || sub.getRhs() != arg(g, 1))
+      return std::nullopt;
+    x = g.getDpsInputs()[0];
+    centre = matchExpandedMean(g.getDpsInputs()[1], x, n);
+    if (!centre)
+      return std::nullopt;
+    subOp = g;
+  }
   m.x = x;
-  // r = sqrt(a), a = e + eps, e = expand_shape(mean).
+  // r = sqrt(a), a = e + eps, e = expand(mean(num * num)).
   Value r = divOp.getDpsInputs()[1];
   auto sqrtOp = r.getDefiningOp<linalg::GenericOp>();
   if (!r.hasOneUse() || !elementwise(sqrtOp, rank) ||
@@ -320,30 +386,45 @@ std::optional<NormMatch> matchDecomposedRms(linalg::GenericOp out) {
     return std::nullopt;
   m.eps = *eps;
   auto expand = e.getDefiningOp<tensor::ExpandShapeOp>();
-  if (!expand || !e.hasOneUse())
+  auto sumOfSq =
+      expand
+          ? matchMeanOf(expand.getSrc().getDefiningOp<linalg::GenericOp>(), n)
+          : Value();
+  auto sqOp = sumOfSq ? sumOfSq.getDefiningOp<linalg::GenericOp>() : nullptr;
+  Value sq =
+      sqOp && sqOp.getNumDpsInputs() == 1 ? sqOp.getDpsInputs()[0] : Value();
+  auto stats = sq ? matchExpandedMean(e, sq, n) : std::nullopt;
+  if (!stats || !sq.hasOneUse())
     return std::nullopt;
-  Value mean = expand.getSrc();
-  auto meanOp = mean.getDefiningOp<linalg::GenericOp>();
-  Value sum = matchMeanOf(meanOp, n);
-  if (!sum || !mean.hasOneUse() || !sum.hasOneUse())
+  // num * num: Mul(num, num) or Pow(num, 2).
+  auto sqGen = sq.getDefiningOp<linalg::GenericOp>();
+  if (!elementwise(sqGen, rank) ||
+      sqGen.getBlock()->getOperations().size() != 2 ||
+      !llvm::all_of(sqGen.getDpsInputs(), [&](Value v) { return v == num; }) ||
+      !llvm::all_of(sqGen.getIndexingMapsArray(),
+                    [](AffineMap mp) { return mp.isIdentity(); }))
     return std::nullopt;
-  auto sumOp = sum.getDefiningOp<linalg::GenericOp>();
-  if (!sumOp || sumOp.getNumDpsInputs() != 1)
+  auto sqMul = yielded(sqGen).getDefiningOp<arith::MulFOp>();
+  Value last = arg(sqGen, sqGen.getNumDpsInputs() - 1);
+  if (!sqMul ||
+      otherOperand<arith::MulFOp>(yielded(sqGen), arg(sqGen, 0)) != last)
     return std::nullopt;
-  Value sq = sumOp.getDpsInputs()[0];
-  if (sumTerm(sumOp, sq) != arg(sumOp, 0) || !sq.hasOneUse())
-    return std::nullopt;
-  auto sqOp = sq.getDefiningOp<linalg::GenericOp>();
-  if (!elementwise(sqOp, rank) || sqOp.getNumDpsInputs() != 2 ||
-      sqOp.getDpsInputs()[0] != x || sqOp.getDpsInputs()[1] != x ||
-      !sqOp.getIndexingMapsArray()[0].isIdentity() ||
-      !sqOp.getIndexingMapsArray()[1].isIdentity() ||
-      sqOp.getBlock()->getOperations().size() != 2)
-    return std::nullopt;
-  if (otherOperand<arith::MulFOp>(yielded(sqOp), arg(sqOp, 0)) != arg(sqOp, 1))
-    return std::nullopt;
-  m.mode = 1;
-  m.chain = {out, divOp, sqrtOp, addOp, expand, meanOp, sumOp, sqOp};
+  m.chain = {out};
+  if (mulOp != out)
+    m.chain.push_back(mulOp);
+  m.chain.append(
+      {divOp, sqrtOp, addOp, expand, stats->first, stats->second, sqGen});
+  if (subOp) {
+    if (!onlyUsedBy(num, {divOp, sqGen}))
+      return std::nullopt;
+    m.chain.append(
+        {subOp, centre->first.getOperation(), centre->second.getOperation()});
+    // The mean's expand_shape.
+    m.chain.push_back(subOp.getDpsInputs()[1].getDefiningOp());
+    m.mode = 3;
+  } else {
+    m.mode = 1;
+  }
   return m;
 }
 
@@ -353,7 +434,7 @@ struct FuseNormsPass : qopt::impl::FuseNormsPassBase<FuseNormsPass> {
     getOperation().walk([&](linalg::GenericOp op) {
       if (std::optional<NormMatch> m = matchImportedNorm(op))
         matches.push_back(*m);
-      else if (std::optional<NormMatch> m = matchDecomposedRms(op))
+      else if (std::optional<NormMatch> m = matchDecomposedNorm(op))
         matches.push_back(*m);
     });
     IRRewriter rewriter(&getContext());
@@ -411,9 +492,16 @@ struct FuseNormsPass : qopt::impl::FuseNormsPassBase<FuseNormsPass> {
     createViewsCall(rewriter, loc, m.out, "qopt_kernel_norm_f32", args);
     rewriter.replaceAllUsesWith(m.out->getResult(0),
                                 bufferAsTensor(rewriter, loc, buf));
-    for (Operation *op : m.chain)
-      if (op->use_empty())
-        rewriter.eraseOp(op);
+    // Consumers before producers: repeat until nothing more goes.
+    for (bool erased = true; erased;) {
+      erased = false;
+      for (Operation *&op : m.chain)
+        if (op && op->use_empty()) {
+          rewriter.eraseOp(op);
+          op = nullptr;
+          erased = true;
+        }
+    }
   }
 };
 

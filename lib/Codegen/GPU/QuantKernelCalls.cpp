@@ -7,7 +7,9 @@
 // qopt-gpu-one-stream fills it in. float32 contractions (float-matmuls) go
 // to qopt_cuda_matmul_f32 (CUDA/FloatMatmul.cpp) the same way, with the
 // precision before the stream, and so do 2:4 sparse products
-// (qopt_cuda_matmul_sparse24_f32, CUDA/Sparse24.cpp: mma.sp).
+// (qopt_cuda_matmul_sparse24_f32, CUDA/Sparse24.cpp: mma.sp); W8A8 layers
+// with a 2:4 weight call qopt_cuda_matmul_sparse24_{s8s8,u8s8} (int8
+// mma.sp, exact int32 sums).
 //
 //===----------------------------------------------------------------------===//
 
@@ -38,7 +40,9 @@ constexpr StringLiteral kSparse24Kernel = "qopt_kernel_matmul_sparse24_f32";
 
 bool isQuantKernel(StringRef suffix) {
   return llvm::is_contained(
-      ArrayRef<StringRef>{"w8", "w4", "s8s8", "u8s8", "s8t2", "f32t2"}, suffix);
+      ArrayRef<StringRef>{"w8", "w4", "s8s8", "u8s8", "s8t2", "f32t2",
+                          "sparse24_s8s8", "sparse24_u8s8"},
+      suffix);
 }
 
 struct GPUQuantKernelCallsPass
@@ -108,10 +112,11 @@ struct GPUQuantKernelCallsPass
 
     RewritePatternSet patterns(&getContext());
     qopt::populateQuantKernelCallsPatterns(patterns);
-    if (floatMatmuls) {
+    // The 2:4 products: int8 always, float32 with float-matmuls (its tag
+    // is gone otherwise).
+    qopt::populateSparse24KernelCallsPatterns(patterns);
+    if (floatMatmuls)
       qopt::populateFloatMatmulKernelCallsPatterns(patterns);
-      qopt::populateSparse24KernelCallsPatterns(patterns);
-    }
     if (failed(applyPatternsGreedily(module, std::move(patterns))))
       return signalPassFailure();
 

@@ -25,6 +25,7 @@
 #include "mlir/IR/Matchers.h"
 #include "mlir/Interfaces/ViewLikeInterface.h"
 
+#include <cmath>
 #include <limits>
 
 using namespace mlir;
@@ -103,6 +104,97 @@ Value matchSigmoid(Value v) {
   return neg ? neg.getOperand() : Value();
 }
 
+/// `v` as a product: the constant factor and the other factors (MulF trees
+/// and divisions by constants flattened).
+void productFactors(Value v, double &c, SmallVectorImpl<Value> &factors) {
+  if (auto mul = v.getDefiningOp<arith::MulFOp>()) {
+    productFactors(mul.getLhs(), c, factors);
+    productFactors(mul.getRhs(), c, factors);
+    return;
+  }
+  if (auto div = v.getDefiningOp<arith::DivFOp>())
+    if (std::optional<double> d = constantValue(div.getRhs()); d && *d != 0) {
+      productFactors(div.getLhs(), c, factors);
+      c /= *d;
+      return;
+    }
+  if (std::optional<double> k = constantValue(v)) {
+    c *= *k;
+    return;
+  }
+  factors.push_back(v);
+}
+
+bool near(double a, double b) { return std::abs(a - b) <= 1e-5 * std::abs(b); }
+
+/// `v` = k * x (k near `want`): x, or null.
+Value scaled(Value v, double want) {
+  double c = 1;
+  SmallVector<Value> f;
+  productFactors(v, c, f);
+  return f.size() == 1 && near(c, want) ? f.front() : Value();
+}
+
+/// The argument of `op`(a) + 1 (either order), or null.
+template <typename OpTy> Value onePlus(Value v) {
+  auto add = withConstant<arith::AddFOp>(v);
+  if (!add || add->second != 1.0)
+    return {};
+  auto op = add->first.getDefiningOp<OpTy>();
+  return op ? op.getOperand() : Value();
+}
+
+/// x^3 as x * x * x or a power op with exponent 3.
+bool isCube(Value v, Value x) {
+  double c = 1;
+  SmallVector<Value> f;
+  productFactors(v, c, f);
+  if (c == 1 && f.size() == 3 && llvm::all_equal(f) && f.front() == x)
+    return true;
+  if (auto p = v.getDefiningOp<math::PowFOp>())
+    return p.getLhs() == x && isConstant(p.getRhs(), 3.0);
+  if (auto p = v.getDefiningOp<math::FPowIOp>()) {
+    APInt e;
+    return p.getLhs() == x && matchPattern(p.getRhs(), m_ConstantInt(&e)) &&
+           e == 3;
+  }
+  return false;
+}
+
+/// GELU in its erf form 0.5 x (1 + erf(x / sqrt 2)) or its tanh form 0.5 x
+/// (1 + tanh(sqrt(2 / pi) (x + 0.044715 x^3))), the factors in any order
+/// and grouping.
+std::optional<std::pair<ConvEpilogueAct, Value>> matchGelu(Value y) {
+  double c = 1;
+  SmallVector<Value> f;
+  productFactors(y, c, f);
+  if (f.size() != 2 || !near(c, 0.5))
+    return std::nullopt;
+  for (auto [x, g] : {std::pair(f[0], f[1]), std::pair(f[1], f[0])}) {
+    if (Value e = onePlus<math::ErfOp>(g); e && scaled(e, M_SQRT1_2) == x)
+      return std::make_pair(ConvEpilogueAct::GeluErf, x);
+    if (Value t = onePlus<math::TanhOp>(g)) {
+      Value s = scaled(t, std::sqrt(2.0 / M_PI));
+      auto add = s ? s.getDefiningOp<arith::AddFOp>() : nullptr;
+      if (!add)
+        continue;
+      for (auto [a, b] : {std::pair(add.getLhs(), add.getRhs()),
+                          std::pair(add.getRhs(), add.getLhs())}) {
+        if (a != x)
+          continue;
+        double k = 1;
+        SmallVector<Value> cube;
+        productFactors(b, k, cube);
+        if (near(k, 0.044715) &&
+            ((cube.size() == 3 && llvm::all_equal(cube) && cube[0] == x) ||
+             (cube.size() == 1 && isCube(cube[0], x))))
+          return std::make_pair(ConvEpilogueAct::GeluTanh, x);
+      }
+    }
+  }
+  return std::nullopt;
+}
+
 /// The activation `y` applies to its pre-activation value `x`.
 struct Act {
   ConvEpilogueAct act = ConvEpilogueAct::None;
@@ -133,6 +225,8 @@ Act matchActivation(Value y) {
         return {ConvEpilogueAct::SiLU, 0, 0, x};
     }
   }
+  if (auto gelu = matchGelu(y))
+    return {gelu->first, 0, 0, gelu->second};
   if (Value x = matchSigmoid(y))
     return {ConvEpilogueAct::Sigmoid, 0, 0, x};
   // LeakyRelu: select(x < 0, x * alpha, x).
@@ -196,8 +290,30 @@ bool matchConsumer(linalg::GenericOp g, Value out, ConvEpilogueMatch &m) {
       !body.getArgument(g.getNumDpsInputs()).use_empty())
     return false;
   auto yield = cast<linalg::YieldOp>(body.getTerminator());
+  Value convValue = body.getArgument(convArg);
+  // Gated: act(x) * gate (SwiGLU's silu(g) * u), the gate the other input.
+  if (auto mul = yield.getOperand(0).getDefiningOp<arith::MulFOp>();
+      mul && resArg >= 0) {
+    Value gate = body.getArgument(resArg);
+    Value other = mul.getLhs() == gate   ? mul.getRhs()
+                  : mul.getRhs() == gate ? mul.getLhs()
+                                         : Value();
+    if (other && other != gate) {
+      Act act = matchActivation(other);
+      if (act.x == convValue && act.act != ConvEpilogueAct::None) {
+        m.consumer = g;
+        m.residual = g.getDpsInputOperand(resArg)->get();
+        m.gated = true;
+        m.dst = dst;
+        m.act = act.act;
+        m.alpha = act.alpha;
+        m.beta = act.beta;
+        return true;
+      }
+    }
+  }
   Act act = matchActivation(yield.getOperand(0));
-  Value x = act.x, convValue = body.getArgument(convArg);
+  Value x = act.x;
   Value residual;
   if (x != convValue) {
     auto add = x.getDefiningOp<arith::AddFOp>();
@@ -215,6 +331,7 @@ bool matchConsumer(linalg::GenericOp g, Value out, ConvEpilogueMatch &m) {
     return false; // a copy: nothing worth taking over
   m.consumer = g;
   m.residual = residual;
+  m.gated = false;
   m.dst = dst;
   m.act = act.act;
   m.alpha = act.alpha;
@@ -296,8 +413,15 @@ mlir::qopt::matchConvEpilogue(linalg::Conv2DNchwFchwOp conv) {
   }
   m.dst = out;
   if (readers.size() != 1 || otherUsers ||
-      !matchConsumer(readers.front(), out, m))
+      !matchConsumer(readers.front(), out, m) || m.gated) {
+    m.consumer = {};
+    m.residual = {};
+    m.gated = false;
+    m.dst = out;
+    m.act = ConvEpilogueAct::None;
+    m.alpha = m.beta = 0;
     return m; // the bias (or zeros) alone
+  }
   // The consumer's results are now written where the conv ran: its
   // destination must not alias what the conv reads, and nothing in between
   // may touch the buffers involved.
@@ -324,4 +448,20 @@ mlir::qopt::matchConvEpilogue(linalg::Conv2DNchwFchwOp conv) {
     return m;
   }
   return withConsumer;
+}
+
+bool mlir::qopt::matchConvConsumer(linalg::GenericOp g, Value out,
+                                   ConvEpilogueMatch &m) {
+  return matchConsumer(g, out, m);
+}
+
+Value mlir::qopt::convBaseBuffer(Value v) { return baseBuffer(v); }
+
+bool mlir::qopt::convDistinctBuffers(Value a, Value b) {
+  return distinctBuffers(a, b);
+}
+
+bool mlir::qopt::convTouchedBetween(Operation *from, Operation *to,
+                                    ArrayRef<Value> buffers) {
+  return touchedBetween(from, to, buffers);
 }

@@ -11,6 +11,7 @@
 #define QOPT_LIB_CONVERSION_KERNELCALLS_CONVEPILOGUE_H
 
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/IR/PatternMatch.h"
 
 #include <optional>
 
@@ -25,6 +26,8 @@ enum class ConvEpilogueAct : int64_t {
   Sigmoid = 4,
   HardSwish = 5,
   SiLU = 6,
+  GeluErf = 7,  // 0.5 x (1 + erf(x / sqrt(2)))
+  GeluTanh = 8, // 0.5 x (1 + tanh(sqrt(2 / pi) (x + 0.044715 x^3)))
 };
 
 struct ConvEpilogueMatch {
@@ -36,7 +39,10 @@ struct ConvEpilogueMatch {
   /// results go to the conv's own output.
   linalg::GenericOp consumer;
   Value residual; // added before the activation, or null
-  Value dst;      // where the results go
+  /// The residual is a gate instead: act(x) * residual (matmuls only; the
+  /// conv matchers do not take such a consumer).
+  bool gated = false;
+  Value dst; // where the results go
   ConvEpilogueAct act = ConvEpilogueAct::None;
   float alpha = 0, beta = 0;
 };
@@ -49,6 +55,34 @@ struct ConvEpilogueMatch {
 /// call replaces the consumer, at its position).
 std::optional<ConvEpilogueMatch>
 matchConvEpilogue(linalg::Conv2DNchwFchwOp conv);
+
+/// The pieces matchConvEpilogue is built of, for the other convolution
+/// kernels (DepthwiseConv.cpp). Fills the consumer part of `m` (consumer,
+/// residual, dst, activation) from `g`, an element-wise generic reading the
+/// conv's output `out`; false if `g` is not an epilogue the kernels apply.
+bool matchConvConsumer(linalg::GenericOp g, Value out, ConvEpilogueMatch &m);
+/// The buffer a memref is a view of.
+Value convBaseBuffer(Value v);
+/// Whether two base buffers are known to be different memory.
+bool convDistinctBuffers(Value a, Value b);
+/// Whether an op strictly between `from` and `to` (same block) uses a view
+/// of one of `buffers`.
+bool convTouchedBetween(Operation *from, Operation *to,
+                        ArrayRef<Value> buffers);
+
+/// What of its surroundings an f32 contraction on buffers (the kernel's N
+/// being loop dim `nDim`) can take over (MatmulEpilogue.cpp): the init of
+/// its output (zeros, or a bias along the last dim) and, when it also
+/// matches, the element-wise consumer (`init` set, `consumer` null: the
+/// bias alone); nullopt: neither.
+std::optional<ConvEpilogueMatch> matchMatmulEpilogue(linalg::LinalgOp op,
+                                                     unsigned nDim);
+
+/// Depthwise convolutions (the importer's grouped generic with one input
+/// channel per group) as qopt_kernel_conv2d_depthwise_f32 calls that also
+/// take over the padding copy, the init and the element-wise consumer
+/// (DepthwiseConv.cpp).
+void populateDepthwiseConvKernelCallPatterns(RewritePatternSet &patterns);
 
 } // namespace mlir::qopt
 

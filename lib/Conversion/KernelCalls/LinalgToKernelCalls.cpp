@@ -30,6 +30,7 @@ using namespace mlir;
 namespace {
 
 constexpr StringLiteral kMatmulKernel = "qopt_kernel_matmul_f32";
+constexpr StringLiteral kMatmulKernelFused = "qopt_kernel_matmul_f32_fused";
 constexpr StringLiteral kConvKernel = "qopt_kernel_conv2d_nchw_f32";
 constexpr StringLiteral kConvKernelInt8 = "qopt_kernel_conv2d_nchw_s8";
 constexpr StringLiteral kConvKernelFused = "qopt_kernel_conv2d_nchw_f32_fused";
@@ -136,7 +137,11 @@ bool isPlainMulAdd(linalg::LinalgOp op) {
 }
 
 struct ContractionToKernelCall : OpInterfaceRewritePattern<linalg::LinalgOp> {
-  using OpInterfaceRewritePattern::OpInterfaceRewritePattern;
+  /// `fuse`: take over the output's init and consumer (the CPU runtime's
+  /// qopt_kernel_matmul_f32_fused; the GPU's float matmul has no epilogue).
+  ContractionToKernelCall(MLIRContext *ctx, bool fuse)
+      : OpInterfaceRewritePattern(ctx), fuse(fuse) {}
+  bool fuse;
 
   LogicalResult matchAndRewrite(linalg::LinalgOp op,
                                 PatternRewriter &rewriter) const override {
@@ -163,11 +168,21 @@ struct ContractionToKernelCall : OpInterfaceRewritePattern<linalg::LinalgOp> {
     if (outer.size() > 2)
       return rewriter.notifyMatchFailure(op, "more than two outer dims");
 
+    // The output's init (bias) and element-wise consumer (activation,
+    // residual) go into the call when they match (MatmulEpilogue.cpp).
+    std::optional<qopt::ConvEpilogueMatch> epi;
+    if (fuse && nDim)
+      epi = qopt::matchMatmulEpilogue(op, *nDim);
     Location loc = op.getLoc();
+    OpBuilder::InsertionGuard guard(rewriter);
+    if (epi && epi->consumer)
+      rewriter.setInsertionPoint(epi->consumer);
     SmallVector<Range> ranges = op.createLoopRanges(rewriter, loc);
     SmallVector<Buffer> bufs;
     for (OpOperand &operand : op->getOpOperands())
-      bufs.push_back(describeBuffer(rewriter, loc, operand.get()));
+      bufs.push_back(describeBuffer(
+          rewriter, loc,
+          epi && operand.getOperandNumber() == 2 ? epi->dst : operand.get()));
     Value zero = arith::ConstantIntOp::create(rewriter, loc, 0, 64);
     Value one = arith::ConstantIntOp::create(rewriter, loc, 1, 64);
     SmallVector<AffineMap> maps = op.getIndexingMapsArray();
@@ -205,9 +220,60 @@ struct ContractionToKernelCall : OpInterfaceRewritePattern<linalg::LinalgOp> {
         op.getDpsInputOperand(1)->get().getDefiningOp<memref::GetGlobalOp>() !=
         nullptr;
     args.push_back(arith::ConstantIntOp::create(rewriter, loc, bConstant, 64));
-    func::FuncOp kernel =
-        declareKernel(rewriter, op, kMatmulKernel, args.size());
+    StringRef name = kMatmulKernel;
+    if (epi) {
+      // Bias [N] (stride), activation and its parameters (f32 bits),
+      // residual (strides of o0, o1, m, n, indexed as C) or zeros.
+      auto constant = [&](int64_t v) -> Value {
+        return arith::ConstantIntOp::create(rewriter, loc, v, 64);
+      };
+      if (epi->bias) {
+        Buffer b = describeBuffer(rewriter, loc, epi->bias);
+        args.append({b.address,
+                     arith::IndexCastOp::create(
+                         rewriter, loc, rewriter.getI64Type(), b.strides[0])});
+      } else {
+        args.append({zero, zero});
+      }
+      args.append({constant(int64_t(epi->act)),
+                   constant(int64_t(llvm::bit_cast<uint32_t>(epi->alpha))),
+                   constant(int64_t(llvm::bit_cast<uint32_t>(epi->beta)))});
+      if (epi->residual) {
+        Buffer r = describeBuffer(rewriter, loc, epi->residual);
+        args.push_back(r.address);
+        for (std::optional<int64_t> d : perOperand[2]) {
+          Value s = zero;
+          if (d)
+            for (auto [pos, expr] : llvm::enumerate(maps[2].getResults()))
+              if (auto de = dyn_cast<AffineDimExpr>(expr);
+                  de && de.getPosition() == *d)
+                s = arith::IndexCastOp::create(
+                    rewriter, loc, rewriter.getI64Type(), r.strides[pos]);
+          args.push_back(s);
+        }
+      } else {
+        args.append({zero, zero, zero, zero, zero});
+      }
+      args.push_back(constant(epi->gated ? 1 : 0));
+      name = kMatmulKernelFused;
+    }
+    func::FuncOp kernel = declareKernel(rewriter, op, name, args.size());
     func::CallOp::create(rewriter, loc, kernel, args);
+    if (epi) {
+      Value c = op.getDpsInitOperand(0)->get();
+      if (epi->consumer)
+        rewriter.eraseOp(epi->consumer);
+      rewriter.eraseOp(epi->init);
+      rewriter.eraseOp(op);
+      if (epi->consumer && llvm::all_of(c.getUsers(), [](Operation *u) {
+            return isa<memref::DeallocOp>(u);
+          })) {
+        for (Operation *u : llvm::make_early_inc_range(c.getUsers()))
+          rewriter.eraseOp(u);
+        rewriter.eraseOp(c.getDefiningOp());
+      }
+      return success();
+    }
     rewriter.eraseOp(op);
     return success();
   }
@@ -403,10 +469,9 @@ struct GroupedConvToKernelCall : OpRewritePattern<linalg::GenericOp> {
         !dimsAre(maps[1], {1, 2, 5, 6, 7}) || maps[0].getNumResults() != 5 ||
         !dimsAre(maps[0].getSliceMap(0, 3), {0, 1, 5}))
       return failure();
-    // Depthwise convs (one input channel per group) stay loops: measured
-    // on a MobileNetV3-style model, the per-group direct kernel (one
-    // channel per tile, 2 FMA chains) was no faster than the generated
-    // loops (benchmarks/README.md).
+    // Depthwise convs (one input channel per group) have their own kernel
+    // (DepthwiseConv.cpp): the per-group direct kernel (one channel per
+    // tile, 2 FMA chains) was no faster than the generated loops.
     if (cast<MemRefType>(op.getDpsInputOperand(0)->get().getType())
             .getDimSize(2) == 1)
       return rewriter.notifyMatchFailure(op, "depthwise");
@@ -673,6 +738,48 @@ struct Sparse24MatmulToKernelCall : OpRewritePattern<linalg::GenericOp> {
   }
 };
 
+/// The weight-only int8 2:4 product (qopt_kernel_matmul_sparse24_w8): x
+/// [M, K/8, 8] f32, values [N, K/8, 4] i8, positions [N, K/8] i8, scales [N]
+/// f32, C [M, N] f32 accumulated into.
+struct Sparse24W8MatmulToKernelCall : OpRewritePattern<linalg::GenericOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(linalg::GenericOp op,
+                                PatternRewriter &rewriter) const override {
+    std::optional<StringRef> call = op.getLibraryCall();
+    if (!call || *call != "qopt_kernel_matmul_sparse24_w8" ||
+        !op.hasPureBufferSemantics() || op->getNumOperands() != 5)
+      return failure();
+    SmallVector<Value> operands(op->getOperands());
+    auto typeOf = [&](unsigned i) {
+      return cast<MemRefType>(operands[i].getType());
+    };
+    if (!typeOf(0).getElementType().isF32() ||
+        !typeOf(1).getElementType().isInteger(8) ||
+        !typeOf(2).getElementType().isInteger(8) ||
+        !typeOf(3).getElementType().isF32() ||
+        !typeOf(4).getElementType().isF32() ||
+        !typeOf(1).getLayout().isIdentity() ||
+        !typeOf(2).getLayout().isIdentity() ||
+        ShapedType::isDynamic(typeOf(1).getDimSize(1)))
+      return rewriter.notifyMatchFailure(op, "unexpected operands");
+    Location loc = op.getLoc();
+    KernelOperands ko(rewriter, loc, operands);
+    ArrayRef<Buffer> bufs = ko.bufs;
+    Value k = arith::ConstantIntOp::create(rewriter, loc,
+                                           typeOf(1).getDimSize(1) * 8, 64);
+    SmallVector<Value> args{ko.dim(0, 0),    ko.dim(4, 1),    k,
+                            bufs[0].address, ko.stride(0, 0), ko.stride(0, 2),
+                            bufs[1].address, bufs[2].address, bufs[3].address,
+                            ko.stride(3, 0), bufs[4].address, ko.stride(4, 0),
+                            ko.stride(4, 1)};
+    func::FuncOp kernel = declareKernel(rewriter, op, *call, args.size());
+    func::CallOp::create(rewriter, loc, kernel, args);
+    rewriter.eraseOp(op);
+    return success();
+  }
+};
+
 /// The CSR product qopt.linear's lowering tags (qopt_kernel_matmul_csr_f32):
 /// operands begin [N] i32, end [N] i32, a window [L] (the loop range) and
 /// C [M, N] f32; the body loads x [M, K] f32, the column indices [nnz] i16
@@ -853,7 +960,13 @@ struct ConvertLinalgToKernelCallsPass
   void runOnOperation() override {
     RewritePatternSet patterns(&getContext());
     qopt::populateLinalgToKernelCallsPatterns(patterns);
-    if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
+    // Top down: an epilogue's checks of the ops between a matmul and its
+    // consumer (MatmulEpilogue.cpp) see linalg ops whose effects they know,
+    // not kernel calls made of later ones.
+    GreedyRewriteConfig config;
+    config.setUseTopDownTraversal(true);
+    if (failed(
+            applyPatternsGreedily(getOperation(), std::move(patterns), config)))
       return signalPassFailure();
     // The qopt_views.* declarations ViewsCallToKernelCall left unused.
     for (auto f :
@@ -868,17 +981,19 @@ struct ConvertLinalgToKernelCallsPass
 
 void mlir::qopt::populateLinalgToKernelCallsPatterns(
     RewritePatternSet &patterns) {
-  patterns.add<ContractionToKernelCall, ConvToKernelCall>(
-      patterns.getContext());
+  patterns.add<ContractionToKernelCall>(patterns.getContext(), /*fuse=*/true);
+  patterns.add<ConvToKernelCall>(patterns.getContext());
   patterns.add<QuantMatmulToKernelCall>(patterns.getContext(), /*cpu=*/true);
   patterns.add<TernaryMatmulToKernelCall>(patterns.getContext());
   patterns.add<Sparse24MatmulToKernelCall>(patterns.getContext());
   patterns.add<CsrMatmulToKernelCall>(patterns.getContext());
+  patterns.add<Sparse24W8MatmulToKernelCall>(patterns.getContext());
   patterns.add<Conv1DToKernelCall>(patterns.getContext());
   patterns.add<RowAbsMaxToKernelCall>(patterns.getContext());
   patterns.add<RowQuantToKernelCall>(patterns.getContext());
   patterns.add<GroupedConvToKernelCall>(patterns.getContext());
   patterns.add<ViewsCallToKernelCall>(patterns.getContext());
+  qopt::populateDepthwiseConvKernelCallPatterns(patterns);
 }
 
 void mlir::qopt::populateQuantKernelCallsPatterns(RewritePatternSet &patterns) {
@@ -888,7 +1003,7 @@ void mlir::qopt::populateQuantKernelCallsPatterns(RewritePatternSet &patterns) {
 
 void mlir::qopt::populateFloatMatmulKernelCallsPatterns(
     RewritePatternSet &patterns) {
-  patterns.add<ContractionToKernelCall>(patterns.getContext());
+  patterns.add<ContractionToKernelCall>(patterns.getContext(), /*fuse=*/false);
 }
 
 void mlir::qopt::populateSparse24KernelCallsPatterns(

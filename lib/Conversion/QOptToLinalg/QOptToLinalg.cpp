@@ -20,6 +20,7 @@
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/AffineMap.h"
 #include "mlir/IR/DialectResourceBlobManager.h"
+#include "mlir/IR/Matchers.h"
 #include "mlir/Transforms/DialectConversion.h"
 
 #include "../../Dialect/QOpt/Transforms/WeightValues.h"
@@ -227,15 +228,44 @@ Value buildAffineElementwise(
   return generic.getResult(0);
 }
 
+/// min(max(v, lo), hi) as compare + select: one vector max / min each
+/// (arith.maxnumf / minnumf cost three instructions each on x86 for their NaN
+/// rule). A NaN `v` passes through; callers map NaN inputs separately.
+Value clampBySelect(OpBuilder &b, Location loc, Value v, Value lo, Value hi) {
+  Value below = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OLT, v, lo);
+  v = arith::SelectOp::create(b, loc, below, lo, v);
+  Value above = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OGT, v, hi);
+  return arith::SelectOp::create(b, loc, above, hi, v);
+}
+
+/// round_half_to_even(x / scale) clamped to [qmin - zp, qmax - zp]: the
+/// quantized value minus its zero point, exactly (all small integers). With
+/// a constant zero point the bounds are constants and the zero point is
+/// never added and subtracted (a fake quant's hot loop). NaN passes through.
+Value centeredQuantize(OpBuilder &b, Location loc, Value x, Value scale,
+                       Value zp, FloatType floatTy, int64_t qmin,
+                       int64_t qmax) {
+  Value v = arith::DivFOp::create(b, loc, x, scale);
+  v = math::RoundEvenOp::create(b, loc, v);
+  Value lo, hi;
+  FloatAttr zpAttr;
+  if (matchPattern(zp, m_Constant(&zpAttr))) {
+    double z = zpAttr.getValueAsDouble();
+    lo = floatConst(b, loc, floatTy, double(qmin) - z);
+    hi = floatConst(b, loc, floatTy, double(qmax) - z);
+  } else {
+    lo = arith::SubFOp::create(b, loc, floatConst(b, loc, floatTy, qmin), zp);
+    hi = arith::SubFOp::create(b, loc, floatConst(b, loc, floatTy, qmax), zp);
+  }
+  return clampBySelect(b, loc, v, lo, hi);
+}
+
 /// clamp(round_half_to_even(x / scale) + zp, qmin, qmax) in float; NaN maps
 /// to the zero point.
 Value quantizeInFloat(OpBuilder &b, Location loc, Value x, Value scale,
                       Value zp, FloatType floatTy, int64_t qmin, int64_t qmax) {
-  Value v = arith::DivFOp::create(b, loc, x, scale);
-  v = math::RoundEvenOp::create(b, loc, v);
+  Value v = centeredQuantize(b, loc, x, scale, zp, floatTy, qmin, qmax);
   v = arith::AddFOp::create(b, loc, v, zp);
-  v = arith::MaxNumFOp::create(b, loc, v, floatConst(b, loc, floatTy, qmin));
-  v = arith::MinNumFOp::create(b, loc, v, floatConst(b, loc, floatTy, qmax));
   Value isNan = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::UNO, x, x);
   return arith::SelectOp::create(b, loc, isNan, zp, v);
 }
@@ -478,11 +508,19 @@ struct FakeQuantLowering : OpConversionPattern<FakeQuantOp> {
     Value out = buildAffineElementwise(
         rewriter, op.getLoc(), adaptor.getInput(), floatTy, computeTy, p,
         [&](OpBuilder &b, Location l, Value x, Value s, Value zp) -> Value {
-          Value q = quantizeInFloat(b, l, castFloat(b, l, x, computeTy), s, zp,
-                                    computeTy, p.qmin, p.qmax);
-          Value centered = arith::SubFOp::create(b, l, q, zp);
-          return castFloat(b, l, arith::MulFOp::create(b, l, centered, s),
-                           floatTy);
+          // (q - zp) * s without forming q; + 0.0 turns -0 into +0 as
+          // (q - zp) does; NaN maps to the zero point, i.e. to +0.
+          Value xc = castFloat(b, l, x, computeTy);
+          Value centered =
+              centeredQuantize(b, l, xc, s, zp, computeTy, p.qmin, p.qmax);
+          centered = arith::AddFOp::create(b, l, centered,
+                                           floatConst(b, l, computeTy, 0.0));
+          Value y = arith::MulFOp::create(b, l, centered, s);
+          Value isNan =
+              arith::CmpFOp::create(b, l, arith::CmpFPredicate::UNO, xc, xc);
+          y = arith::SelectOp::create(b, l, isNan,
+                                      floatConst(b, l, computeTy, 0.0), y);
+          return castFloat(b, l, y, floatTy);
         });
     rewriter.replaceOp(op, out);
     return success();
@@ -803,6 +841,57 @@ Value sparseIntegerMatmul(OpBuilder &b, Location loc, Operation *layer,
   return mm.getResult(0);
 }
 
+/// A weight-only int8 qopt.qlinear with qopt-prune's 2:4 pattern and a
+/// constant weight that packs: acc + x · (w · scale[n]) over the compressed
+/// int8 values and positions, tagged for qopt_kernel_matmul_sparse24_w8; a
+/// null Value otherwise.
+Value sparseWeightOnlyMatmul(OpBuilder &b, Location loc, Operation *layer,
+                             Value x, Value w, Value ws, Value bias,
+                             RankedTensorType accTy) {
+  auto sparsity =
+      layer->getAttrOfType<SparsityAttr>(SparsityAttr::getAttrName());
+  if (!sparsity || sparsity.getGranularity() != SparsityGranularity::NM ||
+      sparsity.getN() != 2 || sparsity.getM() != 4)
+    return {};
+  auto wTy = cast<RankedTensorType>(w.getType());
+  if (!wTy.hasStaticShape() || !wTy.getElementType().isInteger(8) ||
+      cast<RankedTensorType>(ws.getType()).getRank() != 1)
+    return {};
+  int64_t n = wTy.getDimSize(0), k = wTy.getDimSize(1);
+  std::optional<SmallVector<int8_t>> ints = constantInts(w);
+  std::vector<int8_t> values;
+  std::vector<uint8_t> meta;
+  if (!ints || !::qopt::pack24(ints->data(), n, k, values, meta))
+    return {};
+  MLIRContext *ctx = b.getContext();
+  Type f32 = b.getF32Type();
+  auto [vals, metaC] =
+      sparse24Constants(b, loc, layer, b.getI8Type(), n, k,
+                        ArrayRef<int8_t>(values), ArrayRef<uint8_t>(meta));
+  auto xTy = cast<RankedTensorType>(x.getType());
+  auto x8Ty = RankedTensorType::get({xTy.getDimSize(0), k / 8, 8}, f32);
+  Value x8 = tensor::ExpandShapeOp::create(
+      b, loc, x8Ty, x, ArrayRef<ReassociationIndices>{{0}, {1, 2}},
+      ArrayRef<OpFoldResult>{tensor::getMixedSize(b, loc, x, 0),
+                             b.getIndexAttr(k / 8), b.getIndexAttr(8)});
+  Value acc = biasOrZeros(b, loc, bias, x, accTy);
+  auto mm = linalg::GenericOp::create(
+      b, loc, accTy, ValueRange{x8, vals, metaC, ws}, ValueRange{acc},
+      ArrayRef<AffineMap>{mapOf(ctx, 5, {0, 2, 4}), mapOf(ctx, 5, {1, 2, 3}),
+                          mapOf(ctx, 5, {1, 2}), mapOf(ctx, 5, {1}),
+                          mapOf(ctx, 5, {0, 1})},
+      iteratorsOf(2, 3), [&](OpBuilder &nb, Location l, ValueRange args) {
+        Value wf = arith::SIToFPOp::create(nb, l, f32, args[1]);
+        Value deq = arith::MulFOp::create(nb, l, wf, args[3]);
+        Value term = sparse24Term(nb, l, args[2],
+                                  arith::MulFOp::create(nb, l, args[0], deq));
+        linalg::YieldOp::create(
+            nb, l, arith::AddFOp::create(nb, l, args[4], term).getResult());
+      });
+  mm.setLibraryCallAttr(b.getStringAttr("qopt_kernel_matmul_sparse24_w8"));
+  return mm.getResult(0);
+}
+
 struct QLinearLowering : OpConversionPattern<QLinearOp> {
   using OpConversionPattern::OpConversionPattern;
   LogicalResult
@@ -822,7 +911,12 @@ struct QLinearLowering : OpConversionPattern<QLinearOp> {
     Value y;
 
     if (act == ActivationMode::None &&
-        op.getWeightFormat() == WeightFormat::Int8) {
+        op.getWeightFormat() == WeightFormat::Int8 &&
+        (y = sparseWeightOnlyMatmul(rewriter, loc, op, x, w, ws, bias,
+                                    accTy))) {
+      // Weight-only int8 2:4: compressed values and positions.
+    } else if (act == ActivationMode::None &&
+               op.getWeightFormat() == WeightFormat::Int8) {
       // Weight-only int8: acc + x * (w * scale[n]).
       Value acc = biasOrZeros(rewriter, loc, bias, x, accTy);
       auto mm = linalg::GenericOp::create(

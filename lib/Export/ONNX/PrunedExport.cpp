@@ -60,6 +60,28 @@ onnx::TensorProto floatTensor(const std::string &name, ArrayRef<int64_t> dims,
   return t;
 }
 
+std::optional<std::vector<float>>
+initializerFloats(const onnx::TensorProto &t) {
+  if (t.data_type() != onnx::TensorProto::FLOAT ||
+      t.data_location() == onnx::TensorProto::EXTERNAL)
+    return std::nullopt;
+  int64_t n = 1;
+  for (int64_t d : t.dims())
+    n *= d;
+  std::vector<float> out(static_cast<size_t>(n));
+  if (t.has_raw_data()) {
+    if (t.raw_data().size() != size_t(n) * 4)
+      return std::nullopt;
+    std::memcpy(out.data(), t.raw_data().data(), t.raw_data().size());
+    return out;
+  }
+  if (t.float_data_size() != n)
+    return std::nullopt;
+  for (int64_t i = 0; i < n; ++i)
+    out[size_t(i)] = t.float_data(int(i));
+  return out;
+}
+
 std::optional<std::vector<int64_t>> int64Values(const onnx::TensorProto &t) {
   if (t.data_type() != onnx::TensorProto::INT64)
     return std::nullopt;
@@ -81,6 +103,15 @@ FailureOr<int64_t> mlir::qopt::exportPrunedModel(ModuleOp module,
                                                  std::string &error) {
   std::map<std::string, LayerValues> layers;
   std::map<std::string, RankedTensorType> reshapes;
+  // Per-channel constants the shrinking sliced: the node reading them, the
+  // axis (from the end), its old size and the kept indices.
+  struct Sliced {
+    std::string node;
+    int64_t axisFromEnd, size;
+    std::vector<int64_t> kept;
+    bool done;
+  };
+  std::vector<Sliced> slicedConstants;
   WalkResult walk = module.walk([&](Operation *op) -> WalkResult {
     if (isa<QLinearOp, DequantizeOp>(op)) {
       error = "the module is quantized; the pruned-model export writes "
@@ -88,11 +119,24 @@ FailureOr<int64_t> mlir::qopt::exportPrunedModel(ModuleOp module,
               "without --prune)";
       return WalkResult::interrupt();
     }
-    if (op->hasAttr("qopt.shrunk")) {
-      error = "qopt-shrink-structured sliced a per-channel constant between "
-              "layers; the export maps only layer weights, biases and "
-              "Reshape shapes back to ONNX nodes";
-      return WalkResult::interrupt();
+    if (auto d = op->getAttrOfType<DictionaryAttr>("qopt.shrunk")) {
+      auto axis = d.getAs<IntegerAttr>("axis_from_end");
+      auto size = d.getAs<IntegerAttr>("size");
+      auto kept = d.getAs<DenseI64ArrayAttr>("kept");
+      std::string user;
+      for (Operation *u : op->getUsers())
+        if (user.empty())
+          user = nodeName(u->getLoc());
+      if (!axis || !size || !kept || user.empty()) {
+        error = "qopt-shrink-structured sliced a per-channel constant between "
+                "layers that has no ONNX node to map it back to";
+        return WalkResult::interrupt();
+      }
+      slicedConstants.push_back({user, axis.getInt(), size.getInt(),
+                                 std::vector<int64_t>(kept.asArrayRef().begin(),
+                                                      kept.asArrayRef().end()),
+                                 false});
+      return WalkResult::advance();
     }
     if (isa<tensor::ExpandShapeOp, tensor::CollapseShapeOp>(op)) {
       std::string name = nodeName(op->getLoc());
@@ -223,6 +267,44 @@ FailureOr<int64_t> mlir::qopt::exportPrunedModel(ModuleOp module,
       *graph->add_initializer() = std::move(t);
       continue;
     }
+    // Per-channel initializers of an element-wise node the shrinking sliced.
+    for (Sliced &c : slicedConstants) {
+      if (c.node != node->name())
+        continue;
+      for (int i = 0; i < node->input_size() && !c.done; ++i) {
+        auto ii = initIndex.find(node->input(i));
+        if (ii == initIndex.end())
+          continue;
+        const onnx::TensorProto &t = graph->initializer(ii->second);
+        std::optional<std::vector<float>> vals = initializerFloats(t);
+        int64_t rank = t.dims_size();
+        if (!vals || rank <= c.axisFromEnd ||
+            t.dims(int(rank - 1 - c.axisFromEnd)) != c.size)
+          continue;
+        int64_t axis = rank - 1 - c.axisFromEnd, outer = 1, inner = 1;
+        std::vector<int64_t> dims(t.dims().begin(), t.dims().end());
+        for (int64_t d = 0; d < axis; ++d)
+          outer *= dims[size_t(d)];
+        for (int64_t d = axis + 1; d < rank; ++d)
+          inner *= dims[size_t(d)];
+        std::vector<float> out;
+        for (int64_t o = 0; o < outer; ++o)
+          for (int64_t k : c.kept)
+            out.insert(out.end(), vals->begin() + (o * c.size + k) * inner,
+                       vals->begin() + (o * c.size + k + 1) * inner);
+        dims[size_t(axis)] = int64_t(c.kept.size());
+        std::string name = t.name();
+        if (uses.lookup(name) == 1) {
+          *graph->mutable_initializer(ii->second) =
+              floatTensor(name, dims, out);
+        } else {
+          name = node->name() + "_" + std::to_string(i) + "_shrunk";
+          *graph->add_initializer() = floatTensor(name, dims, out);
+          node->set_input(i, name);
+        }
+        c.done = true;
+      }
+    }
     auto it = layers.find(node->name());
     if (it == layers.end())
       continue;
@@ -319,6 +401,14 @@ FailureOr<int64_t> mlir::qopt::exportPrunedModel(ModuleOp module,
       }
     }
   }
+  for (const Sliced &c : slicedConstants)
+    if (!c.done) {
+      error = "node '" + c.node + "': no float initializer of size " +
+              std::to_string(c.size) +
+              " along the axis qopt-shrink-structured sliced a per-channel "
+              "constant of";
+      return failure();
+    }
   // The new Add nodes go right after their MatMul (topological order).
   for (onnx::NodeProto &a : extra) {
     std::string mm = a.input(0);

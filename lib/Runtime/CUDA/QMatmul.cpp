@@ -64,7 +64,7 @@ struct QModule {
   CUfunction ternaryFused = nullptr;  // s8t2 at batch 1, x quantized inside
   int ternaryFusedShape[2] = {};      // rows, threads a block
   CUfunction ternaryStream = nullptr; // s8t2 at batch 1, one wave of blocks
-  int ternaryStreamShape[2] = {};     // threads a block, blocks an SM
+  int ternaryStreamShape[3] = {}; // threads a block, blocks an SM, ring bytes
   int multiprocessors = 0;
 };
 
@@ -152,7 +152,13 @@ QModule *qmodule(std::string &error) {
           shapeBytes == sizeof(m.ternaryStreamShape) &&
           d.cuMemcpyDtoH(m.ternaryStreamShape, shape, shapeBytes) ==
               CUDA_SUCCESS &&
-          m.ternaryStreamShape[0] > 0 && m.ternaryStreamShape[1] > 0;
+          m.ternaryStreamShape[0] > 0 && m.ternaryStreamShape[1] > 0 &&
+          m.ternaryStreamShape[2] >= 0 &&
+          // Its ring plus x's 48 KiB at most.
+          (m.ternaryStreamShape[2] == 0 ||
+           d.cuFuncSetAttribute(
+               m.ternaryStream, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
+               m.ternaryStreamShape[2] + 48 * 1024 + 16) == CUDA_SUCCESS);
       if (!stream)
         m.ternaryStream = nullptr;
     }
@@ -243,14 +249,16 @@ std::string launch(Format f, QParams p, CUstream stream) {
       return v == "stream" ? 1 : v == "block" || v == "0" ? -1 : 0;
     }();
     const int64_t steps = (p.k / 4 + 511) / 512;
-    const int64_t streamSmem = steps * 2048 + steps * 4;
+    const int64_t xBytes = steps * 2048 + steps * 4;
+    const int64_t streamSmem =
+        (xBytes + 15) / 16 * 16 + m->ternaryStreamShape[2];
     const int64_t streamWarps = int64_t(m->multiprocessors) *
                                 m->ternaryStreamShape[1] *
                                 (m->ternaryStreamShape[0] / 32);
     const bool streamPays =
         forced > 0 || (forced == 0 && (p.n + 3) / 4 * steps >= 4 * streamWarps);
     if (p.m == 1 && m->ternaryStream && streamPays && p.xK == 1 &&
-        aligned16(p.x) && streamSmem <= 48 * 1024) {
+        aligned16(p.x) && xBytes <= 48 * 1024) {
       void *sArgs[] = {&p};
       const int64_t rowGroups = (p.n + 3) / 4;
       const int64_t blocks = std::min<int64_t>(

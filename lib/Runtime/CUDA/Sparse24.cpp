@@ -60,8 +60,11 @@ struct SModule {
   std::string error;
   CUmodule module = nullptr;
   CUfunction mm[2][kShapes] = {}; // [split bf16][shape]
-  int depth[2][kShapes] = {};     // steps in flight (qopt_sp24_depth)
+  int smem[2][kShapes] = {};      // dynamic shared memory (qopt_sp24_smem)
   CUfunction pack = nullptr, convert = nullptr, fma = nullptr;
+  CUfunction i8[2][2] = {}; // [u8][t8, t32]: W8A8 2:4 (int32 sums)
+  int i8smem[2] = {};
+  CUfunction packI8 = nullptr, convertI8 = nullptr;
   int multiprocessors = 0;
 };
 
@@ -77,12 +80,6 @@ const qopt::rt::EmbeddedPTX *choosePTX(int cc) {
     }
   }
   return best;
-}
-
-/// Shared memory of a launch: `depth` stages of BT x 72 halves of x (two
-/// arrays when split).
-int smemBytes(int shape, bool split, int depth) {
-  return depth * (split ? 2 : 1) * kShapeTokens[shape] * (64 + 8) * 2;
 }
 
 SModule *smodule(std::string &error) {
@@ -127,20 +124,32 @@ SModule *smodule(std::string &error) {
       CUdeviceptr table = 0;
       size_t tableBytes = 0;
       if (d.cuModuleGetGlobal(&table, &tableBytes, m.module,
-                              "qopt_sp24_depth") != CUDA_SUCCESS ||
-          tableBytes != sizeof(m.depth) ||
-          d.cuMemcpyDtoH(m.depth, table, tableBytes) != CUDA_SUCCESS)
-        m.error = "the 2:4 PTX lacks its qopt_sp24_depth table";
+                              "qopt_sp24_smem") != CUDA_SUCCESS ||
+          tableBytes != sizeof(m.smem) ||
+          d.cuMemcpyDtoH(m.smem, table, tableBytes) != CUDA_SUCCESS)
+        m.error = "the 2:4 PTX lacks its qopt_sp24_smem table";
       for (int split = 0; split < 2; ++split)
         for (int s = 0; s < kShapes; ++s)
           get(&m.mm[split][s],
               std::string(split ? "qopt_sp24_bf16x3" : "qopt_sp24_f16") + "_r" +
                   std::to_string(kShapeRows[s]) + "_t" +
                   std::to_string(kShapeTokens[s]),
-              smemBytes(s, split, m.depth[split][s]));
+              m.smem[split][s]);
       get(&m.pack, "qopt_sp24_pack", 0);
       get(&m.convert, "qopt_sp24_convert_x", 0);
       get(&m.fma, "qopt_sp24_fma", 0);
+      if (m.error.empty() &&
+          (d.cuModuleGetGlobal(&table, &tableBytes, m.module,
+                               "qopt_sp24_i8_smem") != CUDA_SUCCESS ||
+           tableBytes != sizeof(m.i8smem) ||
+           d.cuMemcpyDtoH(m.i8smem, table, tableBytes) != CUDA_SUCCESS))
+        m.error = "the 2:4 PTX lacks its qopt_sp24_i8_smem table";
+      get(&m.i8[0][0], "qopt_sp24_s8_t8", m.i8smem[0]);
+      get(&m.i8[0][1], "qopt_sp24_s8_t32", m.i8smem[1]);
+      get(&m.i8[1][0], "qopt_sp24_u8_t8", m.i8smem[0]);
+      get(&m.i8[1][1], "qopt_sp24_u8_t32", m.i8smem[1]);
+      get(&m.packI8, "qopt_sp24_pack_i8", 0);
+      get(&m.convertI8, "qopt_sp24_convert_x_i8", 0);
     }
   }
   if (!m.error.empty()) {
@@ -189,7 +198,7 @@ std::string packedFor(SModule *m, const float *values, const uint8_t *meta,
   }
   const Driver &d = driver();
   const int64_t kp = roundUp(k, 64), tiles = (n + 15) / 16;
-  const size_t valueBytes = size_t(tiles) * 16 * (kp / 2) * 2;
+  const size_t valueBytes = size_t(tiles) * 16 * (kp / 2) * (mode == 2 ? 1 : 2);
   const size_t metaBytes = size_t(tiles) * (kp / 64) * 32 * 4;
   Packed p;
   CUresult r = d.cuMemAlloc(&p.w, valueBytes);
@@ -206,11 +215,17 @@ std::string packedFor(SModule *m, const float *values, const uint8_t *meta,
        *wlo = reinterpret_cast<void *>(p.wlo),
        *tm = reinterpret_cast<void *>(p.meta);
   void *args[] = {&values, &meta, &in, &ik, &ikp, &imode, &w, &wlo, &tm};
+  // QOPT_CUDA_SP24_I8_META=1: the int8 metadata in the other order the
+  // PTX figures allow (a layout check on a device).
+  int metaRows = std::getenv("QOPT_CUDA_SP24_I8_META")
+                     ? std::atoi(std::getenv("QOPT_CUDA_SP24_I8_META"))
+                     : 0;
+  void *argsI8[] = {&values, &meta, &in, &ik, &ikp, &w, &tm, &metaRows};
   const int64_t threads = tiles * (kp / 64) * 32;
   const unsigned blocks =
       unsigned(std::min<int64_t>((threads + 255) / 256, 65535));
-  r = d.cuLaunchKernel(m->pack, blocks, 1, 1, 256, 1, 1, 0, stream, args,
-                       nullptr);
+  r = d.cuLaunchKernel(mode == 2 ? m->packI8 : m->pack, blocks, 1, 1, 256, 1, 1,
+                       0, stream, mode == 2 ? argsI8 : args, nullptr);
   if (r != CUDA_SUCCESS) {
     freePacked(p);
     return "launching qopt_sp24_pack: " + describe(r);
@@ -270,8 +285,7 @@ std::string launchMma(SModule *m, SParams p, bool split, CUstream stream) {
   // cost 11008x4096 at M = 1 a third more), keeping at least 4 steps of
   // 64 k a split.
   const int64_t steps = p.kp / 64;
-  const unsigned smem =
-      unsigned(smemBytes(shape, split, m->depth[split][shape]));
+  const unsigned smem = unsigned(m->smem[split][shape]);
   int resident = 4;
   if (d.cuOccupancyMaxActiveBlocksPerMultiprocessor &&
       d.cuOccupancyMaxActiveBlocksPerMultiprocessor(
@@ -428,6 +442,101 @@ std::string runF16(int64_t mRows, int64_t n, int64_t k, const void *x,
   return sync(stream);
 }
 
+/// W8A8 (x int8, or uint8 when u8; values int8): C int32 += exact sums.
+std::string runI8(bool u8, int64_t mRows, int64_t n, int64_t k, const int8_t *x,
+                  int64_t xM, int64_t xK, const int8_t *values,
+                  const uint8_t *meta, int32_t *c, int64_t cM, int64_t cN,
+                  CUstream stream) {
+  if (mRows <= 0 || n <= 0 || k <= 0)
+    return "";
+  if (!x || !values || !meta || !c)
+    return "null operand";
+  if (k % 8)
+    return "k must be a multiple of 8 (got " + std::to_string(k) + ")";
+  if (n > INT32_MAX / 2 || k > INT32_MAX / 2 || mRows > INT32_MAX / 2)
+    return "m, n and k must be below 2^30";
+  ScopedContext ctx("qopt_cuda_matmul_sparse24_s8s8", false);
+  if (!ctx)
+    return cudaError;
+  std::string error;
+  SModule *m = smodule(error);
+  if (!m)
+    return error;
+  const Driver &d = driver();
+  Packed packed;
+  if (std::string e =
+          packedFor(m, reinterpret_cast<const float *>(values), meta, n, k,
+                    /*mode=*/2, stream, &packed);
+      !e.empty())
+    return e;
+  const int64_t kp = roundUp(k, 64);
+  CUdeviceptr scratch = 0;
+  if (std::string e = scratchFor(stream, size_t(mRows) * size_t(kp), &scratch);
+      !e.empty())
+    return e;
+  {
+    int im = int(mRows), ik = int(k), ikp = int(kp);
+    long long lxM = xM, lxK = xK;
+    void *out = reinterpret_cast<void *>(scratch);
+    void *args[] = {&x, &lxM, &lxK, &im, &ik, &ikp, &out};
+    const int64_t total = mRows * kp;
+    CUresult r = d.cuLaunchKernel(
+        m->convertI8, unsigned(std::min<int64_t>((total + 255) / 256, 65535)),
+        1, 1, 256, 1, 1, 0, stream, args, nullptr);
+    if (r != CUDA_SUCCESS)
+      return "launching qopt_sp24_convert_x_i8: " + describe(r);
+  }
+  const int shape = mRows <= 8 ? 0 : 1;
+  const int tokens = shape == 0 ? 8 : 32;
+  CUfunction fn = m->i8[u8][shape];
+  const unsigned smem = unsigned(m->i8smem[shape]);
+  const int64_t tiles = (n + 15) / 16, gridX = (tiles + 3) / 4;
+  const int64_t gridY = (mRows + tokens - 1) / tokens;
+  if (gridY > 65535)
+    return "more than 65535 token blocks";
+  const int64_t steps = kp / 64;
+  int resident = 4;
+  if (d.cuOccupancyMaxActiveBlocksPerMultiprocessor &&
+      d.cuOccupancyMaxActiveBlocksPerMultiprocessor(&resident, fn, 128, smem) !=
+          CUDA_SUCCESS)
+    resident = 4;
+  const int64_t wave = int64_t(m->multiprocessors) * std::max(resident, 1);
+  int64_t splits = 1;
+  if (gridX * gridY < wave)
+    splits = std::clamp<int64_t>(wave / (gridX * gridY), 1,
+                                 std::max<int64_t>(1, steps / 4));
+  if (const char *e = std::getenv("QOPT_CUDA_SP24_SPLITS"))
+    splits = std::clamp<int64_t>(std::atoi(e), 1, steps);
+  const int64_t perSteps = (steps + splits - 1) / splits;
+  struct {
+    const void *x, *w, *meta;
+    int32_t *c;
+    long long cM, cN;
+    int m, n, kp, tiles, kPer, splits;
+  } p{reinterpret_cast<const void *>(scratch),
+      reinterpret_cast<const void *>(packed.w),
+      reinterpret_cast<const void *>(packed.meta),
+      c,
+      cM,
+      cN,
+      int(mRows),
+      int(n),
+      int(kp),
+      int(tiles),
+      int(perSteps * 64),
+      int((steps + perSteps - 1) / perSteps)};
+  static_assert(sizeof(p) == 72, "must match Sparse24.cu's IParams");
+  void *args[] = {&p};
+  CUevent start = profileStart(stream);
+  CUresult r =
+      d.cuLaunchKernel(fn, unsigned(gridX), unsigned(gridY), unsigned(p.splits),
+                       128, 1, 1, smem, stream, args, nullptr);
+  if (r != CUDA_SUCCESS)
+    return std::string("launching the int8 2:4 kernel: ") + describe(r);
+  profileLaunch(u8 ? "qopt_sp24_u8" : "qopt_sp24_s8", stream, start);
+  return sync(stream);
+}
+
 template <typename T> T *ptr(int64_t v) {
   return reinterpret_cast<T *>(static_cast<intptr_t>(v));
 }
@@ -494,6 +603,37 @@ const char *qopt_cuda_sparse24_ptx(const char *arch) {
     if (std::strcmp(qopt::rt::kSparse24PTX[i].arch, arch) == 0)
       return qopt::rt::kSparse24PTX[i].text;
   return nullptr;
+}
+
+/// C[i, r] += Σ_k A[i, k] · W[r, k] in int32, exact, for a W8A8 layer with
+/// a 2:4 weight: A int8 (s8s8) or uint8 (u8s8) [m, k], `values` int8
+/// [n, k/2] and `meta` [n, k/8] (the CPU kernels' arguments).
+void qopt_cuda_matmul_sparse24_s8s8(int64_t m, int64_t n, int64_t k,
+                                    int64_t aPtr, int64_t aM, int64_t aK,
+                                    int64_t valuesPtr, int64_t metaPtr,
+                                    int64_t cPtr, int64_t cM, int64_t cN,
+                                    int64_t stream) {
+  std::string error =
+      runI8(false, m, n, k, ptr<const int8_t>(aPtr), aM, aK,
+            ptr<const int8_t>(valuesPtr), ptr<const uint8_t>(metaPtr),
+            ptr<int32_t>(cPtr), cM, cN,
+            reinterpret_cast<CUstream>(static_cast<intptr_t>(stream)));
+  if (!error.empty())
+    fail("qopt_cuda_matmul_sparse24_s8s8", error);
+}
+
+void qopt_cuda_matmul_sparse24_u8s8(int64_t m, int64_t n, int64_t k,
+                                    int64_t aPtr, int64_t aM, int64_t aK,
+                                    int64_t valuesPtr, int64_t metaPtr,
+                                    int64_t cPtr, int64_t cM, int64_t cN,
+                                    int64_t stream) {
+  std::string error =
+      runI8(true, m, n, k, ptr<const int8_t>(aPtr), aM, aK,
+            ptr<const int8_t>(valuesPtr), ptr<const uint8_t>(metaPtr),
+            ptr<int32_t>(cPtr), cM, cN,
+            reinterpret_cast<CUstream>(static_cast<intptr_t>(stream)));
+  if (!error.empty())
+    fail("qopt_cuda_matmul_sparse24_u8s8", error);
 }
 
 /// Frees every packed 2:4 weight (their device memory may be reused).

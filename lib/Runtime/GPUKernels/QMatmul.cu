@@ -733,10 +733,19 @@ extern "C" __device__ const int qopt_qmm_s8t2_fused_shape[2] = {
 #endif
 constexpr int kT2SRows = 4;
 
+// With T2S_SLOTS > 0 the weights a warp has in flight go through a ring
+// of T2S_SLOTS items in shared memory (cp.async, each lane its own 16-byte
+// chunks) instead of registers: many more bytes in flight an SM than 64
+// registers a thread allow.
+#ifndef QOPT_T2S_SLOTS
+#define QOPT_T2S_SLOTS 0
+#endif
+
 /// Shared memory of a streaming block: q for ceil(K / 2048) steps (zeros
-/// past K), then Σq of each step.
+/// past K), then Σq of each step, then (T2S_SLOTS) the warps' rings.
 __device__ __forceinline__ void qmatmulS8T2Stream(QParams p) {
   constexpr int W = QOPT_T2S_WARPS, R = kT2SRows, D = QOPT_T2S_DEPTH;
+  constexpr int S = QOPT_T2S_SLOTS;
   extern __shared__ uint4 qsmem[];
   int8_t *qs = reinterpret_cast<int8_t *>(qsmem);
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
@@ -773,10 +782,43 @@ __device__ __forceinline__ void qmatmulS8T2Stream(QParams p) {
               : make_uint4(0x55555555u, 0x55555555u, 0x55555555u, 0x55555555u);
     }
   };
-  uint4 ring[D][R];
+  // The ring: this lane's chunk of row r of slot s.
+  uint4 *ringBase =
+      reinterpret_cast<uint4 *>(qs + ((steps * 2048 + steps * 4 + 15) & ~15));
+  auto slotChunk = [&](int s, int r) {
+    return ringBase + (((warp * (S > 0 ? S : 1) + s) * R + r) * 32 + lane);
+  };
+  // Starts the copy of an item's weights into slot s (one commit group;
+  // chunks past the weight get the zero code directly).
+  auto issue = [&](long long item, int s) {
+    long long g;
+    int step;
+    where(item, g, step);
+    const int b0 = step * 512 + lane * 16;
 #pragma unroll
-  for (int j = 0; j < D; ++j)
-    load(first + j, ring[j]);
+    for (int r = 0; r < R; ++r) {
+      const long long row = g * R + r;
+      uint4 *dst = slotChunk(s, r);
+      if (item < last && row < p.n && b0 < kb) {
+        const unsigned d = unsigned(__cvta_generic_to_shared(dst));
+        asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(d),
+                     "l"(w + row * p.wN + b0));
+      } else {
+        *dst = make_uint4(0x55555555u, 0x55555555u, 0x55555555u, 0x55555555u);
+      }
+    }
+    asm volatile("cp.async.commit_group;\n" ::);
+  };
+  uint4 ring[S > 0 ? 1 : D][R];
+  if (S > 0) {
+#pragma unroll
+    for (int j = 0; j < (S > 0 ? S : 1); ++j)
+      issue(first + j, j);
+  } else {
+#pragma unroll
+    for (int j = 0; j < D; ++j)
+      load(first + j, ring[j]);
+  }
   // Quantize x (one row) into the reordered layout, with Σq per step:
   // the steps this block's items cover.
   int kLo = 0, kHi = steps * 2048;
@@ -822,60 +864,81 @@ __device__ __forceinline__ void qmatmulS8T2Stream(QParams p) {
   __syncthreads();
   int acc[R] = {};
   int sq = 0; // Σq over the steps of the current row group taken here
-  for (long long i = first; i < last; i += D) {
+  // One item: its weights `wv`, then the sums when its row group (or this
+  // warp's share) ends.
+  auto consume = [&](long long item, const uint4 *wv) {
+    long long g;
+    int step;
+    where(item, g, step);
+    const uint4 *xr =
+        reinterpret_cast<const uint4 *>(qs + 4 * (step * 512 + lane * 16));
+    uint4 xv[4];
 #pragma unroll
-    for (int j = 0; j < D; ++j) {
-      const long long item = i + j;
-      if (item < last) {
-        uint4 wv[R];
+    for (int q = 0; q < 4; ++q)
+      xv[q] = xr[q];
+    sq += stepSum[step];
 #pragma unroll
-        for (int r = 0; r < R; ++r)
-          wv[r] = ring[j][r];
-        load(item + D, ring[j]);
-        long long g;
-        int step;
-        where(item, g, step);
-        const uint4 *xr =
-            reinterpret_cast<const uint4 *>(qs + 4 * (step * 512 + lane * 16));
-        uint4 xv[4];
+    for (int r = 0; r < R; ++r) {
+      const uint32_t words[4] = {wv[r].x, wv[r].y, wv[r].z, wv[r].w};
+      int a = acc[r];
 #pragma unroll
-        for (int q = 0; q < 4; ++q)
-          xv[q] = xr[q];
-        sq += stepSum[step];
+      for (int q = 0; q < 4; ++q) {
+        const uint32_t wq = words[q];
+        a = __dp4a(int(xv[q].x), int(wq & 0x03030303u), a);
+        a = __dp4a(int(xv[q].y), int((wq >> 2) & 0x03030303u), a);
+        a = __dp4a(int(xv[q].z), int((wq >> 4) & 0x03030303u), a);
+        a = __dp4a(int(xv[q].w), int((wq >> 6) & 0x03030303u), a);
+      }
+      acc[r] = a;
+    }
+    // End of the row group or of this warp's share (step-major: of every
+    // item): add the sums.
+    if (QOPT_T2S_STEP_MAJOR || step == steps - 1 || item == last - 1) {
+      int *c = static_cast<int *>(p.c);
+      const bool whole = QOPT_T2S_STEP_MAJOR
+                             ? steps == 1
+                             : step == steps - 1 && item - step >= first;
 #pragma unroll
-        for (int r = 0; r < R; ++r) {
-          const uint32_t words[4] = {wv[r].x, wv[r].y, wv[r].z, wv[r].w};
-          int a = acc[r];
-#pragma unroll
-          for (int q = 0; q < 4; ++q) {
-            const uint32_t wq = words[q];
-            a = __dp4a(int(xv[q].x), int(wq & 0x03030303u), a);
-            a = __dp4a(int(xv[q].y), int((wq >> 2) & 0x03030303u), a);
-            a = __dp4a(int(xv[q].z), int((wq >> 4) & 0x03030303u), a);
-            a = __dp4a(int(xv[q].w), int((wq >> 6) & 0x03030303u), a);
-          }
-          acc[r] = a;
+      for (int r = 0; r < R; ++r) {
+        const int v = warpSum(acc[r]) - sq;
+        const long long row = g * R + r;
+        if (lane == 0 && row < p.n) {
+          if (whole)
+            c[row * p.cN] += v;
+          else
+            atomicAdd(&c[row * p.cN], v);
         }
-        // End of the row group or of this warp's share (step-major: of
-        // every item): add the sums.
-        if (QOPT_T2S_STEP_MAJOR || step == steps - 1 || item == last - 1) {
-          int *c = static_cast<int *>(p.c);
-          const bool whole = QOPT_T2S_STEP_MAJOR
-                                 ? steps == 1
-                                 : step == steps - 1 && item - step >= first;
+        acc[r] = 0;
+      }
+      sq = 0;
+    }
+  };
+  if (S > 0) {
+    int s = 0;
+    for (long long item = first; item < last; ++item) {
+      // This lane's copies of `item` (the oldest of S groups) are done.
+      asm volatile("cp.async.wait_group %0;\n" ::"n"(S > 0 ? S - 1 : 0));
+      uint4 wv[R];
 #pragma unroll
-          for (int r = 0; r < R; ++r) {
-            const int v = warpSum(acc[r]) - sq;
-            const long long row = g * R + r;
-            if (lane == 0 && row < p.n) {
-              if (whole)
-                c[row * p.cN] += v;
-              else
-                atomicAdd(&c[row * p.cN], v);
-            }
-            acc[r] = 0;
-          }
-          sq = 0;
+      for (int r = 0; r < R; ++r)
+        wv[r] = *slotChunk(s, r);
+      consume(item, wv);
+      issue(item + S, s);
+      s = s + 1 == S ? 0 : s + 1;
+    }
+    asm volatile("cp.async.wait_group 0;\n" ::);
+  } else {
+    for (long long i = first; i < last; i += D) {
+#pragma unroll
+      for (int j = 0; j < D; ++j) {
+        const long long item = i + j;
+        if (item < last) {
+          uint4 wv[R];
+#pragma unroll
+          for (int r = 0; r < R; ++r)
+            wv[r] = ring[j][r];
+          load(item + D, ring[j]);
+          consume(item, wv);
         }
       }
     }
@@ -888,6 +951,8 @@ extern "C" __global__ void __launch_bounds__(QOPT_T2S_WARPS * 32,
   qmatmulS8T2Stream(p);
 }
 
-/// Threads and blocks an SM of a qopt_qmm_s8t2_stream launch.
-extern "C" __device__ const int qopt_qmm_s8t2_stream_shape[2] = {
-    QOPT_T2S_WARPS * 32, QOPT_T2S_BLOCKS_PER_SM};
+/// Threads and blocks an SM of a qopt_qmm_s8t2_stream launch, and the
+/// bytes of its warps' rings (shared memory after x's).
+extern "C" __device__ const int qopt_qmm_s8t2_stream_shape[3] = {
+    QOPT_T2S_WARPS * 32, QOPT_T2S_BLOCKS_PER_SM,
+    QOPT_T2S_WARPS *QOPT_T2S_SLOTS *kT2SRows * 512};

@@ -114,9 +114,12 @@ template <int WR, bool SPLIT> struct AFrag {
 };
 
 /// Block: 4 warps, each WR 16-row tiles of W; BT tokens of x; weights
-/// loaded PF steps ahead (registers), x in XS shared-memory stages.
-/// grid (row blocks, token blocks, K splits).
-template <int WR, int BT, int PF, int XS, bool SPLIT>
+/// loaded PF steps ahead (registers), x in XS shared-memory stages. With
+/// AR the weights go through a ring of XS steps in shared memory instead
+/// (cp.async, each lane its own chunks, in the same commit groups as x):
+/// more bytes in flight than registers allow. grid (row blocks, token
+/// blocks, K splits).
+template <int WR, int BT, int PF, int XS, bool SPLIT, bool AR>
 __device__ __forceinline__ void sparse24Matmul(const SParams &p) {
   constexpr int kArrays = SPLIT ? 2 : 1;
   extern __shared__ uint4 smem4[];
@@ -174,29 +177,93 @@ __device__ __forceinline__ void sparse24Matmul(const SParams &p) {
     }
   };
 
-  float acc[WR][BT / 8][4] = {};
-  AFrag<WR, SPLIT> ring[PF];
+  // AR: the ring after x's stages; component q (a value chunk, then the
+  // metadata words) of slot s of this warp, 16 bytes a lane.
+  constexpr int kComp = WR * 2 * (SPLIT ? 2 : 1) + WR;
+  uint4 *ringBase =
+      reinterpret_cast<uint4 *>(xs + size_t(XS) * kArrays * BT * kLds);
+  auto comp = [&](int s, int q) {
+    return ringBase + ((size_t(warp) * XS + s) * kComp + q) * 32 + lane;
+  };
+  auto issueA = [&](int i) {
+    if (i >= steps)
+      return;
+    const int c0 = (kBegin + i * kStep) / 32, s = i % XS;
 #pragma unroll
-  for (int u = 0; u < PF; ++u)
-    loadA(u, ring[u]);
+    for (int r = 0; r < WR; ++r) {
+      const int t = tile0 + r;
+      const bool ok = t < p.tiles;
+      const long long base = ((long long)t * chunks + c0) * 32 + lane;
+#pragma unroll
+      for (int c = 0; c < 2; ++c) {
+        cpAsync16(comp(s, r * 2 + c), p.w + (ok ? base + c * 32 : 0), ok);
+        if (SPLIT)
+          cpAsync16(comp(s, WR * 2 + r * 2 + c),
+                    p.wlo + (ok ? base + c * 32 : 0), ok);
+      }
+      uint32_t *e =
+          reinterpret_cast<uint32_t *>(comp(s, WR * 2 * (SPLIT ? 2 : 1) + r));
+      if (ok) {
+        const unsigned d = unsigned(__cvta_generic_to_shared(e));
+        asm volatile(
+            "cp.async.ca.shared.global [%0], [%1], 4;\n" ::"r"(d),
+            "l"(p.meta + ((long long)t * (chunks / 2) + c0 / 2) * 32 + lane));
+      } else {
+        *e = 0x44444444u;
+      }
+    }
+  };
+  auto readA = [&](int i, AFrag<WR, SPLIT> &f) {
+    const int s = i % XS;
+#pragma unroll
+    for (int r = 0; r < WR; ++r) {
+#pragma unroll
+      for (int c = 0; c < 2; ++c) {
+        f.v[r][c] = *comp(s, r * 2 + c);
+        if (SPLIT)
+          f.lo[r][c] = *comp(s, WR * 2 + r * 2 + c);
+      }
+      f.e[r] = *reinterpret_cast<const uint32_t *>(
+          comp(s, WR * 2 * (SPLIT ? 2 : 1) + r));
+    }
+  };
+
+  float acc[WR][BT / 8][4] = {};
+  AFrag<WR, SPLIT> ring[AR ? 1 : PF];
+  if (!AR) {
+#pragma unroll
+    for (int u = 0; u < (AR ? 1 : PF); ++u)
+      loadA(u, ring[u]);
+  }
 #pragma unroll
   for (int u = 0; u < XS - 1; ++u) {
     loadX(u);
+    if (AR)
+      issueA(u);
     cpAsyncCommit();
   }
   // ldmatrix: lane l addresses row l % 8 of matrix l / 8 (k offset 8 (l/8)).
   const int ldRow = lane & 7, ldCol = (lane >> 3) * 8;
-  for (int base = 0; base < steps; base += PF) {
+  constexpr int kUnroll = AR ? 1 : PF;
+  for (int base = 0; base < steps; base += kUnroll) {
 #pragma unroll
-    for (int u = 0; u < PF; ++u) {
+    for (int u = 0; u < kUnroll; ++u) {
       const int i = base + u;
       if (i >= steps)
         break;
       loadX(i + XS - 1);
-      cpAsyncCommit();
-      const AFrag<WR, SPLIT> cur = ring[u];
-      loadA(i + PF, ring[u]);
-      cpAsyncWait<XS - 1>();
+      AFrag<WR, SPLIT> cur;
+      if (AR) {
+        issueA(i + XS - 1);
+        cpAsyncCommit();
+        cpAsyncWait<XS - 1>();
+        readA(i, cur);
+      } else {
+        cpAsyncCommit();
+        cur = ring[u];
+        loadA(i + PF, ring[u]);
+        cpAsyncWait<XS - 1>();
+      }
       __syncthreads();
       const __half *xs0 = stage(i % XS, 0), *xs1 = stage(i % XS, SPLIT);
 #pragma unroll
@@ -251,24 +318,52 @@ __device__ __forceinline__ void sparse24Matmul(const SParams &p) {
 
 } // namespace
 
+// Measured on the H200 (f16, M = 1): 4096² 6.9 against 7.7 us with the
+// register ring, 8192² 21.3 against 25.0, 11008x4096 14.7 against 18.1;
+// 12 steps were slower (7.7 / 23.6 / 24.1), and so were the bf16 hi + lo
+// kernels with a ring (100-118 KiB a block: M = 16 at 4096² 22.5 against
+// 15.8 us), which keep theirs in registers.
+#ifndef QOPT_SP24_RING
+#define QOPT_SP24_RING 1
+#endif
+#ifndef QOPT_SP24_RING_STEPS
+#define QOPT_SP24_RING_STEPS 8
+#endif
+// QOPT_SP24_RING: the one-tile-a-warp (decode) f16 kernels stream their
+// weights through a shared-memory ring of QOPT_SP24_RING_STEPS steps.
+#define QOPT_SP24_AR(wr, split) (QOPT_SP24_RING && (wr) == 1 && !(split))
+#define QOPT_SP24_XS(wr, xs, split)                                            \
+  (QOPT_SP24_AR(wr, split) ? QOPT_SP24_RING_STEPS : (xs))
 #define QOPT_SP24(name, wr, bt, pf, xs, split)                                 \
   extern "C" __global__ void __launch_bounds__(kWarps * 32) name(SParams p) {  \
-    sparse24Matmul<wr, bt, pf, xs, split>(p);                                  \
+    sparse24Matmul<wr, bt, pf, QOPT_SP24_XS(wr, xs, split), split,             \
+                   QOPT_SP24_AR(wr, split)>(p);                                \
   }
-// Decode shapes keep 4 weight steps in flight (HBM-bound); the wider ones
+/// Dynamic shared memory of a kernel: x's stages, then the weight ring.
+#define QOPT_SP24_SMEM(wr, bt, xs, split)                                      \
+  (QOPT_SP24_XS(wr, xs, split) * ((split) ? 2 : 1) * (bt)*kLds * 2 +           \
+   (QOPT_SP24_AR(wr, split) ? kWarps * QOPT_SP24_XS(wr, xs, split) *           \
+                                  ((wr)*2 * ((split) ? 2 : 1) + (wr)) * 512    \
+                            : 0))
+#define QOPT_SP24_ALL(X)                                                       \
+  X(qopt_sp24_f16_r1_t8, 1, 8, 4, 4, false)                                    \
+  X(qopt_sp24_f16_r1_t16, 1, 16, 4, 4, false)                                  \
+  X(qopt_sp24_f16_r2_t32, 2, 32, 2, 3, false)                                  \
+  X(qopt_sp24_f16_r2_t64, 2, 64, 1, 2, false)                                  \
+  X(qopt_sp24_bf16x3_r1_t8, 1, 8, 3, 3, true)                                  \
+  X(qopt_sp24_bf16x3_r1_t16, 1, 16, 3, 3, true)                                \
+  X(qopt_sp24_bf16x3_r2_t32, 2, 32, 1, 2, true)                                \
+  X(qopt_sp24_bf16x3_r2_t64, 2, 64, 1, 2, true)
+// Decode shapes keep 3-4 weight steps in flight (HBM-bound); the wider ones
 // 1-2 (registers: PF + 1 copies of a warp's weight registers).
-QOPT_SP24(qopt_sp24_f16_r1_t8, 1, 8, 4, 4, false)
-QOPT_SP24(qopt_sp24_f16_r1_t16, 1, 16, 4, 4, false)
-QOPT_SP24(qopt_sp24_f16_r2_t32, 2, 32, 2, 3, false)
-QOPT_SP24(qopt_sp24_f16_r2_t64, 2, 64, 1, 2, false)
-QOPT_SP24(qopt_sp24_bf16x3_r1_t8, 1, 8, 3, 3, true)
-QOPT_SP24(qopt_sp24_bf16x3_r1_t16, 1, 16, 3, 3, true)
-QOPT_SP24(qopt_sp24_bf16x3_r2_t32, 2, 32, 1, 2, true)
-QOPT_SP24(qopt_sp24_bf16x3_r2_t64, 2, 64, 1, 2, true)
+QOPT_SP24_ALL(QOPT_SP24)
 
-/// x stages (XS) of each kernel, in the order above: the host sizes the
-/// shared memory by it.
-extern "C" __device__ const int qopt_sp24_depth[8] = {4, 4, 3, 2, 3, 3, 2, 2};
+/// Dynamic shared memory of each kernel, in the order above (the host
+/// launches with it).
+#define QOPT_SP24_SMEM_ENTRY(name, wr, bt, pf, xs, split)                      \
+  QOPT_SP24_SMEM(wr, bt, xs, split),
+extern "C" __device__ const int qopt_sp24_smem[8] = {
+    QOPT_SP24_ALL(QOPT_SP24_SMEM_ENTRY)};
 
 namespace {
 
@@ -390,4 +485,204 @@ extern "C" __global__ void __launch_bounds__(256)
     sum += __shfl_xor_sync(0xffffffffu, sum, o);
   if (lane == 0)
     c[tok * cM + row * cN] += sum;
+}
+
+//===----------------------------------------------------------------------===//
+// int8 (W8A8 qopt.qlinear with a 2:4 weight): mma.sp m16n8k32 s8, exact
+//===----------------------------------------------------------------------===//
+
+namespace {
+
+/// GPUKernels/Sparse24.cu's int8 launch: x [M, kp] int8 (or uint8) row
+/// stride kp, the tiled weight (one uint4 a lane a step: the four values
+/// of groups 2t, 2t + 1 of rows g and g + 8, first chunk then second), the
+/// tiled metadata (as the f16 kernels'), C int32.
+struct IParams {
+  const int8_t *x;
+  const uint4 *w;
+  const uint32_t *meta;
+  int *c;
+  long long cM, cN;
+  int m, n, kp, tiles, kPer, splits;
+};
+
+template <bool U8, int SEL>
+__device__ __forceinline__ void mmaSpI8(int (&d)[4], uint32_t a0, uint32_t a1,
+                                        uint32_t b0, uint32_t b1, uint32_t e) {
+  if (U8)
+    asm volatile(QOPT_MMA_SP ".s32.s8.u8.s32 {%0,%1,%2,%3}, {%4,%5}, "
+                             "{%6,%7}, {%0,%1,%2,%3}, %8, %9;\n"
+                 : "+r"(d[0]), "+r"(d[1]), "+r"(d[2]), "+r"(d[3])
+                 : "r"(a0), "r"(a1), "r"(b0), "r"(b1), "r"(e), "n"(SEL));
+  else
+    asm volatile(QOPT_MMA_SP ".s32.s8.s8.s32 {%0,%1,%2,%3}, {%4,%5}, "
+                             "{%6,%7}, {%0,%1,%2,%3}, %8, %9;\n"
+                 : "+r"(d[0]), "+r"(d[1]), "+r"(d[2]), "+r"(d[3])
+                 : "r"(a0), "r"(a1), "r"(b0), "r"(b1), "r"(e), "n"(SEL));
+}
+
+constexpr int kI8Lds = kStep + 16; // bytes a staged x row
+
+/// Block: 4 warps, one 16-row tile each; BT tokens; weights PF steps ahead
+/// in registers, x in XS stages.
+template <int BT, int PF, int XS, bool U8>
+__device__ __forceinline__ void sparse24MatmulI8(const IParams &p) {
+  extern __shared__ uint4 smem4[];
+  int8_t *xs = reinterpret_cast<int8_t *>(smem4); // [XS][BT][kI8Lds]
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int tile = blockIdx.x * kWarps + warp;
+  const int m0 = blockIdx.y * BT;
+  const int kBegin = blockIdx.z * p.kPer;
+  const int kEnd = min(p.kp, kBegin + p.kPer);
+  if (kBegin >= kEnd)
+    return;
+  const int steps = (kEnd - kBegin) / kStep;
+  const int allSteps = p.kp / kStep;
+  const bool ok = tile < p.tiles;
+  auto loadX = [&](int i) {
+    if (i >= steps)
+      return;
+    const int k = kBegin + i * kStep;
+    int8_t *dst = xs + (i % XS) * BT * kI8Lds;
+    for (int e = threadIdx.x; e < BT * 4; e += kWarps * 32) {
+      const int r = e >> 2, c = (e & 3) * 16;
+      const bool valid = m0 + r < p.m;
+      cpAsync16(dst + r * kI8Lds + c,
+                p.x + (valid ? (long long)(m0 + r) * p.kp + k + c : 0), valid);
+    }
+  };
+  auto loadA = [&](int i, uint4 &v, uint32_t &e) {
+    if (i >= steps)
+      return;
+    const long long s = (long long)tile * allSteps + (kBegin / kStep + i);
+    v = ok ? __ldg(p.w + s * 32 + lane) : make_uint4(0, 0, 0, 0);
+    e = ok ? __ldg(p.meta + s * 32 + lane) : 0x44444444u;
+  };
+  int acc[BT / 8][4] = {};
+  uint4 ring[PF];
+  uint32_t ringE[PF];
+#pragma unroll
+  for (int u = 0; u < PF; ++u)
+    loadA(u, ring[u], ringE[u]);
+#pragma unroll
+  for (int u = 0; u < XS - 1; ++u) {
+    loadX(u);
+    cpAsyncCommit();
+  }
+  const int g = lane >> 2, t = lane & 3;
+  for (int base = 0; base < steps; base += PF) {
+#pragma unroll
+    for (int u = 0; u < PF; ++u) {
+      const int i = base + u;
+      if (i >= steps)
+        break;
+      loadX(i + XS - 1);
+      cpAsyncCommit();
+      const uint4 v = ring[u];
+      const uint32_t e = ringE[u];
+      loadA(i + PF, ring[u], ringE[u]);
+      cpAsyncWait<XS - 1>();
+      __syncthreads();
+      const int8_t *x0 = xs + (i % XS) * BT * kI8Lds;
+#pragma unroll
+      for (int j = 0; j < BT / 8; ++j) {
+        const int8_t *row = x0 + (j * 8 + g) * kI8Lds + 4 * t;
+        const uint32_t b00 = *reinterpret_cast<const uint32_t *>(row);
+        const uint32_t b01 = *reinterpret_cast<const uint32_t *>(row + 16);
+        const uint32_t b10 = *reinterpret_cast<const uint32_t *>(row + 32);
+        const uint32_t b11 = *reinterpret_cast<const uint32_t *>(row + 48);
+        mmaSpI8<U8, 0>(acc[j], v.x, v.y, b00, b01, e);
+        mmaSpI8<U8, 1>(acc[j], v.z, v.w, b10, b11, e);
+      }
+      __syncthreads();
+    }
+  }
+#pragma unroll
+  for (int j = 0; j < BT / 8; ++j)
+#pragma unroll
+    for (int q = 0; q < 4; ++q) {
+      const int row = tile * 16 + g + 8 * (q >> 1);
+      const int tok = m0 + j * 8 + 2 * t + (q & 1);
+      if (row < p.n && tok < p.m) {
+        int *dst = p.c + (long long)tok * p.cM + (long long)row * p.cN;
+        if (p.splits > 1)
+          atomicAdd(dst, acc[j][q]);
+        else
+          *dst += acc[j][q];
+      }
+    }
+}
+
+} // namespace
+
+#define QOPT_SP24_I8(name, bt, pf, xs, u8)                                     \
+  extern "C" __global__ void __launch_bounds__(kWarps * 32) name(IParams p) {  \
+    sparse24MatmulI8<bt, pf, xs, u8>(p);                                       \
+  }
+QOPT_SP24_I8(qopt_sp24_s8_t8, 8, 4, 4, false)
+QOPT_SP24_I8(qopt_sp24_s8_t32, 32, 2, 3, false)
+QOPT_SP24_I8(qopt_sp24_u8_t8, 8, 4, 4, true)
+QOPT_SP24_I8(qopt_sp24_u8_t32, 32, 2, 3, true)
+
+/// Dynamic shared memory of the int8 kernels (t8, t32).
+extern "C" __device__ const int qopt_sp24_i8_smem[2] = {4 * 8 * kI8Lds,
+                                                        3 * 32 * kI8Lds};
+
+/// Repacks int8 values [n, k/2] and meta [n, k/8] into the int8 kernels'
+/// layout (above); kp = k rounded up to 64; one thread per (tile, step,
+/// lane).
+extern "C" __global__ void __launch_bounds__(256)
+    qopt_sp24_pack_i8(const int8_t *values, const uint8_t *meta, int n, int k,
+                      int kp, uint4 *w, uint32_t *tmeta, int metaRows) {
+  const int steps = kp / kStep, tiles = (n + 15) / 16;
+  const long long total = (long long)tiles * steps * 32;
+  for (long long id = blockIdx.x * (long long)blockDim.x + threadIdx.x;
+       id < total; id += (long long)gridDim.x * blockDim.x) {
+    const int lane = int(id & 31);
+    const long long ts = id >> 5;
+    const int step = int(ts % steps), tile = int(ts / steps);
+    const int g = lane >> 2, t = lane & 3;
+    const int row0 = tile * 16 + g, row8 = row0 + 8;
+    auto word = [&](int row, int col) -> uint32_t { // 4 values from col
+      uint32_t v = 0;
+      for (int b = 0; b < 4; ++b)
+        if (row < n && col + b < k / 2)
+          v |= uint32_t(uint8_t(values[(long long)row * (k / 2) + col + b]))
+               << (8 * b);
+      return v;
+    };
+    auto nibble = [&](int row, int grp) -> uint32_t {
+      if (row >= n || grp * 4 >= k)
+        return 0x4u;
+      const uint8_t b = meta[(long long)row * (k / 8) + grp / 2];
+      return (grp & 1) ? (b >> 4) : (b & 15u);
+    };
+    const int c0 = step * 2 * 16 + 4 * t, c1 = c0 + 16;
+    w[id] = make_uint4(word(row0, c0), word(row8, c0), word(row0, c1),
+                       word(row8, c1));
+    const int chunk = step * 2 + (t >> 1), h = t & 1;
+    uint32_t e = 0;
+    if (metaRows) { // the other order: row g (h = 0) or g + 8, 8 groups
+      for (int q = 0; q < 8; ++q)
+        e |= nibble(h ? row8 : row0, chunk * 8 + q) << (4 * q);
+    } else {
+      for (int q = 0; q < 4; ++q) {
+        e |= nibble(row0, chunk * 8 + 4 * h + q) << (4 * q);
+        e |= nibble(row8, chunk * 8 + 4 * h + q) << (16 + 4 * q);
+      }
+    }
+    tmeta[id] = e;
+  }
+}
+
+/// x [m, k] int8 (strides xM, xK) to [m, kp], zeros past k.
+extern "C" __global__ void __launch_bounds__(256)
+    qopt_sp24_convert_x_i8(const int8_t *x, long long xM, long long xK, int m,
+                           int k, int kp, int8_t *out) {
+  const long long total = (long long)m * kp;
+  for (long long id = blockIdx.x * (long long)blockDim.x + threadIdx.x;
+       id < total; id += (long long)gridDim.x * blockDim.x) {
+    const int r = int(id / kp), c = int(id % kp);
+    out[id] = c < k ? x[r * xM + c * xK] : int8_t(0);
+  }
 }

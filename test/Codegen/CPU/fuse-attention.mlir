@@ -249,3 +249,114 @@ func.func @scores_escape(%q: tensor<4x5x8xf32>, %k: tensor<4x6x8xf32>,
   } -> tensor<4x5x8xf32>
   return %o, %qk : tensor<4x5x8xf32>, tensor<4x5x6xf32>
 }
+
+// -----
+
+// The ONNX Attention operator (opset 23) as the importer lowers it, causal,
+// float mask [1, 1, 8, 8], GQA (4 query heads over 2 K/V heads: maps with
+// `d1 floordiv 2`): group 2, flags 6 (causal, and a row whose keys are all
+// masked is 0 as the operator's masked softmax has it), scale 1 (Q and K
+// stay pre-scaled by their element-wise ops).
+// CHECK-LABEL: func.func @main
+// CHECK: call @qopt_views.qopt_kernel_attention_f32.0(%c1_i64, %c4_i64, %c8_i64, %c8_i64, %c16_i64, %c16_i64, %c2_i64, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %c1065353216_i64, %c6_i64)
+// CHECK-NOT: math.exp
+// CHECK-NOT: arith.ori
+#map = affine_map<(d0, d1, d2, d3) -> (d0, d1, d2, d3)>
+#map1 = affine_map<(d0, d1, d2, d3, d4) -> (d0, d1, d2, d4)>
+#map2 = affine_map<(d0, d1, d2, d3, d4) -> (d0, d1 floordiv 2, d3, d4)>
+#map3 = affine_map<(d0, d1, d2, d3, d4) -> (d0, d1, d2, d3)>
+#map4 = affine_map<(d0, d1, d2, d3) -> (d0, 0, d2, d3)>
+#map5 = affine_map<(d0, d1, d2, d3) -> (d0, d1, d2)>
+#map6 = affine_map<(d0, d1, d2, d3, d4) -> (d0, d1 floordiv 2, d4, d3)>
+module {
+  func.func @main(%arg0: tensor<1x4x8x16xf32> {onnx.dtype = "float", onnx.name = "q"}, %arg1: tensor<1x2x8x16xf32> {onnx.dtype = "float", onnx.name = "k"}, %arg2: tensor<1x2x8x16xf32> {onnx.dtype = "float", onnx.name = "v"}, %arg3: tensor<1x1x8x8xf32> {onnx.dtype = "float", onnx.name = "m"}) -> (tensor<1x4x8x16xf32> {onnx.dtype = "float", onnx.name = "y"}) {
+    %cst = arith.constant 1.000000e+00 : f32
+    %false = arith.constant false
+    %cst_0 = arith.constant 0xFF800000 : f32
+    %c0_i64 = arith.constant 0 : i64
+    %cst_1 = arith.constant 0.000000e+00 : f32
+    %cst_2 = arith.constant 5.000000e-01 : f32
+    %0 = tensor.empty() : tensor<1x4x8x16xf32>
+    %1 = linalg.generic {indexing_maps = [#map, #map], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%arg0 : tensor<1x4x8x16xf32>) outs(%0 : tensor<1x4x8x16xf32>) {
+    ^bb0(%in: f32, %out: f32):
+      %24 = arith.mulf %in, %cst_2 : f32
+      linalg.yield %24 : f32
+    } -> tensor<1x4x8x16xf32>
+    %2 = tensor.empty() : tensor<1x2x8x16xf32>
+    %3 = linalg.generic {indexing_maps = [#map, #map], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%arg1 : tensor<1x2x8x16xf32>) outs(%2 : tensor<1x2x8x16xf32>) {
+    ^bb0(%in: f32, %out: f32):
+      %24 = arith.mulf %in, %cst_2 : f32
+      linalg.yield %24 : f32
+    } -> tensor<1x2x8x16xf32>
+    %4 = tensor.empty() : tensor<1x4x8x8xf32>
+    %5 = linalg.fill ins(%cst_1 : f32) outs(%4 : tensor<1x4x8x8xf32>) -> tensor<1x4x8x8xf32>
+    %6 = linalg.generic {indexing_maps = [#map1, #map2, #map3], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]} ins(%1, %3 : tensor<1x4x8x16xf32>, tensor<1x2x8x16xf32>) outs(%5 : tensor<1x4x8x8xf32>) {
+    ^bb0(%in: f32, %in_3: f32, %out: f32):
+      %24 = arith.mulf %in, %in_3 : f32
+      %25 = arith.addf %out, %24 : f32
+      linalg.yield %25 : f32
+    } -> tensor<1x4x8x8xf32>
+    %7 = tensor.empty() : tensor<1x4x8x8xf32>
+    %8 = tensor.empty() : tensor<1x4x8x8xi1>
+    %9:2 = linalg.generic {indexing_maps = [#map, #map4, #map, #map], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%6, %arg3 : tensor<1x4x8x8xf32>, tensor<1x1x8x8xf32>) outs(%7, %8 : tensor<1x4x8x8xf32>, tensor<1x4x8x8xi1>) {
+    ^bb0(%in: f32, %in_3: f32, %out: f32, %out_4: i1):
+      %24 = linalg.index 2 : index
+      %25 = arith.index_cast %24 : index to i64
+      %26 = linalg.index 3 : index
+      %27 = arith.index_cast %26 : index to i64
+      %28 = arith.subi %25, %27 : i64
+      %29 = arith.cmpi sge, %28, %c0_i64 : i64
+      %30 = arith.select %29, %in_3, %cst_0 : f32
+      %31 = arith.cmpf une, %30, %cst_0 : f32
+      %32 = arith.addf %in, %30 : f32
+      linalg.yield %32, %31 : f32, i1
+    } -> (tensor<1x4x8x8xf32>, tensor<1x4x8x8xi1>)
+    %10 = tensor.empty() : tensor<1x4x8xf32>
+    %11 = linalg.fill ins(%cst_0 : f32) outs(%10 : tensor<1x4x8xf32>) -> tensor<1x4x8xf32>
+    %12 = linalg.generic {indexing_maps = [#map, #map5], iterator_types = ["parallel", "parallel", "parallel", "reduction"]} ins(%9#0 : tensor<1x4x8x8xf32>) outs(%11 : tensor<1x4x8xf32>) {
+    ^bb0(%in: f32, %out: f32):
+      %24 = arith.maximumf %in, %out : f32
+      linalg.yield %24 : f32
+    } -> tensor<1x4x8xf32>
+    %13 = tensor.empty() : tensor<1x4x8xi1>
+    %14 = linalg.fill ins(%false : i1) outs(%13 : tensor<1x4x8xi1>) -> tensor<1x4x8xi1>
+    %15 = linalg.generic {indexing_maps = [#map, #map5], iterator_types = ["parallel", "parallel", "parallel", "reduction"]} ins(%9#1 : tensor<1x4x8x8xi1>) outs(%14 : tensor<1x4x8xi1>) {
+    ^bb0(%in: i1, %out: i1):
+      %24 = arith.ori %in, %out : i1
+      linalg.yield %24 : i1
+    } -> tensor<1x4x8xi1>
+    %16 = tensor.empty() : tensor<1x4x8xf32>
+    %17 = linalg.fill ins(%cst_1 : f32) outs(%16 : tensor<1x4x8xf32>) -> tensor<1x4x8xf32>
+    %18 = linalg.generic {indexing_maps = [#map, #map5, #map5], iterator_types = ["parallel", "parallel", "parallel", "reduction"]} ins(%9#0, %12 : tensor<1x4x8x8xf32>, tensor<1x4x8xf32>) outs(%17 : tensor<1x4x8xf32>) {
+    ^bb0(%in: f32, %in_3: f32, %out: f32):
+      %24 = arith.cmpf oeq, %in_3, %cst_0 : f32
+      %25 = arith.select %24, %cst_1, %in_3 : f32
+      %26 = arith.subf %in, %25 : f32
+      %27 = math.exp %26 : f32
+      %28 = arith.addf %out, %27 : f32
+      linalg.yield %28 : f32
+    } -> tensor<1x4x8xf32>
+    %19 = tensor.empty() : tensor<1x4x8x8xf32>
+    %20 = linalg.generic {indexing_maps = [#map, #map5, #map5, #map5, #map], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%9#0, %12, %18, %15 : tensor<1x4x8x8xf32>, tensor<1x4x8xf32>, tensor<1x4x8xf32>, tensor<1x4x8xi1>) outs(%19 : tensor<1x4x8x8xf32>) {
+    ^bb0(%in: f32, %in_3: f32, %in_4: f32, %in_5: i1, %out: f32):
+      %24 = arith.cmpf oeq, %in_4, %cst_1 : f32
+      %25 = arith.select %24, %cst, %in_4 : f32
+      %26 = arith.cmpf oeq, %in_3, %cst_0 : f32
+      %27 = arith.select %26, %cst_1, %in_3 : f32
+      %28 = arith.subf %in, %27 : f32
+      %29 = math.exp %28 : f32
+      %30 = arith.divf %29, %25 : f32
+      %31 = arith.select %in_5, %30, %cst_1 : f32
+      linalg.yield %31 : f32
+    } -> tensor<1x4x8x8xf32>
+    %21 = tensor.empty() : tensor<1x4x8x16xf32>
+    %22 = linalg.fill ins(%cst_1 : f32) outs(%21 : tensor<1x4x8x16xf32>) -> tensor<1x4x8x16xf32>
+    %23 = linalg.generic {indexing_maps = [#map1, #map6, #map3], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]} ins(%20, %arg2 : tensor<1x4x8x8xf32>, tensor<1x2x8x16xf32>) outs(%22 : tensor<1x4x8x16xf32>) {
+    ^bb0(%in: f32, %in_3: f32, %out: f32):
+      %24 = arith.mulf %in, %in_3 : f32
+      %25 = arith.addf %out, %24 : f32
+      linalg.yield %25 : f32
+    } -> tensor<1x4x8x16xf32>
+    return %23 : tensor<1x4x8x16xf32>
+  }
+}

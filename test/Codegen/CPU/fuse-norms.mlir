@@ -247,3 +247,99 @@ module {
     return %14 : tensor<1x4x8xf32>
   }
 }
+
+// -----
+
+// torch's decomposed LayerNorm (ReduceMean, Sub, Pow 2 (a product),
+// ReduceMean, Add eps, Sqrt, Div, Mul gamma, Add beta): the Add is the
+// root, gamma and beta both passed, mode 3 (divides by the std), eps 1e-5.
+// CHECK-LABEL: func.func @main
+// CHECK: call @qopt_views.qopt_kernel_norm_f32.0(%c4_i64, %c8_i64, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %c925353388_i64, %c3_i64)
+// CHECK-NOT: linalg.generic
+// CHECK-NOT: math.sqrt
+#map = affine_map<(d0, d1, d2) -> (d0, d1, d2)>
+#map1 = affine_map<(d0, d1, d2) -> (d0, d1)>
+#map2 = affine_map<(d0, d1) -> (d0, d1)>
+#map3 = affine_map<(d0, d1, d2) -> (d0, d1, 0)>
+#map4 = affine_map<(d0, d1, d2) -> ()>
+#map5 = affine_map<(d0, d1, d2) -> (d2)>
+module {
+  func.func @main(%arg0: tensor<1x4x8xf32> {onnx.dtype = "float", onnx.name = "x"}) -> (tensor<1x4x8xf32> {onnx.dtype = "float", onnx.name = "y"}) {
+    %cst = arith.constant 8.000000e+00 : f32
+    %cst_0 = arith.constant dense<[0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0, 2.25]> : tensor<8xf32>
+    %cst_1 = arith.constant dense<[0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0, 2.25]> : tensor<8xf32>
+    %cst_2 = arith.constant dense<9.99999974E-6> : tensor<f32>
+    %cst_3 = arith.constant 0.000000e+00 : f32
+    %0 = tensor.empty() : tensor<1x4xf32>
+    %1 = linalg.fill ins(%cst_3 : f32) outs(%0 : tensor<1x4xf32>) -> tensor<1x4xf32>
+    %2 = linalg.generic {indexing_maps = [#map, #map1], iterator_types = ["parallel", "parallel", "reduction"]} ins(%arg0 : tensor<1x4x8xf32>) outs(%1 : tensor<1x4xf32>) {
+    ^bb0(%in: f32, %out: f32):
+      %24 = arith.addf %out, %in : f32
+      linalg.yield %24 : f32
+    } -> tensor<1x4xf32>
+    %3 = tensor.empty() : tensor<1x4xf32>
+    %4 = linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel", "parallel"]} ins(%2 : tensor<1x4xf32>) outs(%3 : tensor<1x4xf32>) {
+    ^bb0(%in: f32, %out: f32):
+      %24 = arith.divf %in, %cst : f32
+      linalg.yield %24 : f32
+    } -> tensor<1x4xf32>
+    %expanded = tensor.expand_shape %4 [[0], [1, 2]] output_shape [1, 4, 1] : tensor<1x4xf32> into tensor<1x4x1xf32>
+    %5 = tensor.empty() : tensor<1x4x8xf32>
+    %6 = linalg.generic {indexing_maps = [#map, #map3, #map], iterator_types = ["parallel", "parallel", "parallel"]} ins(%arg0, %expanded : tensor<1x4x8xf32>, tensor<1x4x1xf32>) outs(%5 : tensor<1x4x8xf32>) {
+    ^bb0(%in: f32, %in_5: f32, %out: f32):
+      %24 = arith.subf %in, %in_5 : f32
+      linalg.yield %24 : f32
+    } -> tensor<1x4x8xf32>
+    %7 = tensor.empty() : tensor<1x4x8xf32>
+    %8 = linalg.generic {indexing_maps = [#map, #map], iterator_types = ["parallel", "parallel", "parallel"]} ins(%6 : tensor<1x4x8xf32>) outs(%7 : tensor<1x4x8xf32>) {
+    ^bb0(%in: f32, %out: f32):
+      %24 = arith.mulf %in, %in : f32
+      linalg.yield %24 : f32
+    } -> tensor<1x4x8xf32>
+    %9 = tensor.empty() : tensor<1x4xf32>
+    %10 = linalg.fill ins(%cst_3 : f32) outs(%9 : tensor<1x4xf32>) -> tensor<1x4xf32>
+    %11 = linalg.generic {indexing_maps = [#map, #map1], iterator_types = ["parallel", "parallel", "reduction"]} ins(%8 : tensor<1x4x8xf32>) outs(%10 : tensor<1x4xf32>) {
+    ^bb0(%in: f32, %out: f32):
+      %24 = arith.addf %out, %in : f32
+      linalg.yield %24 : f32
+    } -> tensor<1x4xf32>
+    %12 = tensor.empty() : tensor<1x4xf32>
+    %13 = linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel", "parallel"]} ins(%11 : tensor<1x4xf32>) outs(%12 : tensor<1x4xf32>) {
+    ^bb0(%in: f32, %out: f32):
+      %24 = arith.divf %in, %cst : f32
+      linalg.yield %24 : f32
+    } -> tensor<1x4xf32>
+    %expanded_4 = tensor.expand_shape %13 [[0], [1, 2]] output_shape [1, 4, 1] : tensor<1x4xf32> into tensor<1x4x1xf32>
+    %14 = tensor.empty() : tensor<1x4x1xf32>
+    %15 = linalg.generic {indexing_maps = [#map, #map4, #map], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expanded_4, %cst_2 : tensor<1x4x1xf32>, tensor<f32>) outs(%14 : tensor<1x4x1xf32>) {
+    ^bb0(%in: f32, %in_5: f32, %out: f32):
+      %24 = arith.addf %in, %in_5 : f32
+      linalg.yield %24 : f32
+    } -> tensor<1x4x1xf32>
+    %16 = tensor.empty() : tensor<1x4x1xf32>
+    %17 = linalg.generic {indexing_maps = [#map, #map], iterator_types = ["parallel", "parallel", "parallel"]} ins(%15 : tensor<1x4x1xf32>) outs(%16 : tensor<1x4x1xf32>) {
+    ^bb0(%in: f32, %out: f32):
+      %24 = math.sqrt %in : f32
+      linalg.yield %24 : f32
+    } -> tensor<1x4x1xf32>
+    %18 = tensor.empty() : tensor<1x4x8xf32>
+    %19 = linalg.generic {indexing_maps = [#map, #map3, #map], iterator_types = ["parallel", "parallel", "parallel"]} ins(%6, %17 : tensor<1x4x8xf32>, tensor<1x4x1xf32>) outs(%18 : tensor<1x4x8xf32>) {
+    ^bb0(%in: f32, %in_5: f32, %out: f32):
+      %24 = arith.divf %in, %in_5 : f32
+      linalg.yield %24 : f32
+    } -> tensor<1x4x8xf32>
+    %20 = tensor.empty() : tensor<1x4x8xf32>
+    %21 = linalg.generic {indexing_maps = [#map, #map5, #map], iterator_types = ["parallel", "parallel", "parallel"]} ins(%19, %cst_0 : tensor<1x4x8xf32>, tensor<8xf32>) outs(%20 : tensor<1x4x8xf32>) {
+    ^bb0(%in: f32, %in_5: f32, %out: f32):
+      %24 = arith.mulf %in, %in_5 : f32
+      linalg.yield %24 : f32
+    } -> tensor<1x4x8xf32>
+    %22 = tensor.empty() : tensor<1x4x8xf32>
+    %23 = linalg.generic {indexing_maps = [#map, #map5, #map], iterator_types = ["parallel", "parallel", "parallel"]} ins(%21, %cst_1 : tensor<1x4x8xf32>, tensor<8xf32>) outs(%22 : tensor<1x4x8xf32>) {
+    ^bb0(%in: f32, %in_5: f32, %out: f32):
+      %24 = arith.addf %in, %in_5 : f32
+      linalg.yield %24 : f32
+    } -> tensor<1x4x8xf32>
+    return %23 : tensor<1x4x8xf32>
+  }
+}

@@ -304,8 +304,11 @@ def FuseAttentionPass : Pass<"qopt-fuse-attention", "func::FuncOp"> {
     `qopt_views.qopt_kernel_attention_f32(...)` on memref views of the
     tensors (bufferization.to_buffer), which convert-linalg-to-qopt-kernel-
     calls lowers to the kernel's address/stride arguments once buffers are
-    placed. Chains that do not match exactly are left to the generic
-    lowering. Part of the CPU pipeline when kernel calls are on.
+    placed. The ONNX Attention operator's lowering (bias/keep generic,
+    masked softmax whose empty rows are 0, GQA maps `h floordiv r`; no
+    past, window, nonpad or softcap) is matched too. Chains that do not
+    match exactly are left to the generic lowering. Part of the CPU
+    pipeline when kernel calls are on.
   }];
   let dependentDialects = ["::mlir::bufferization::BufferizationDialect",
                            "::mlir::memref::MemRefDialect",
@@ -324,7 +327,9 @@ def FuseNormsPass : Pass<"qopt-fuse-norms", "func::FuncOp"> {
         squares, 1/sqrt(var + eps), (x - mean) * inv * gamma (+ beta);
       - RMSNormalization: x * 1/sqrt(mean(x²) + eps) * gamma;
       - the RMS norm torch exports decomposed (Llama): x*x, ReduceMean,
-        Add eps, Sqrt, x / that, * gamma;
+        Add eps, Sqrt, x / that, * gamma (+ beta);
+      - the LayerNorm older torch exports decompose: d = x - ReduceMean(x),
+        d / Sqrt(ReduceMean(d²) + eps) * gamma + beta;
 
     and replaces them by one `qopt_kernel_norm_f32` call per tensor (one
     pass over each row for its statistics and output), emitted like

@@ -12,12 +12,14 @@
 
 #include "IntegerConv.h"
 #include "QDQGrid.h"
+#include "QDQTable.h"
 #include "WeightValues.h"
 #include "qopt/Dialect/QOpt/IR/QOptOps.h"
 #include "qopt/Dialect/QOpt/Transforms/Passes.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/Quant/IR/Quant.h"
 #include "mlir/Dialect/Quant/IR/QuantTypes.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
@@ -42,6 +44,10 @@ namespace {
 /// The largest K whose i32 sums of 8-bit products cannot overflow
 /// (REFERENCE.md; qopt-quantize's limit).
 constexpr int64_t kMaxIntegerK = 65793;
+
+/// The largest dequantized constant (not a folded layer's weight) turned
+/// into a float constant at compile time.
+constexpr int64_t kMaxFoldedConstant = 4096;
 
 /// `v` with the quant.scast ops in front of it looked through.
 Value throughStorageCasts(Value v) {
@@ -292,15 +298,21 @@ struct Folder {
     result.staysFloat.push_back({name, kind.str(), reason});
   }
 
-  /// int32 DequantizeLinear of a constant (biases): a float constant,
-  /// computed as the lowering computes it.
-  void foldConstantBiases() {
+  /// int32 DequantizeLinear of a constant (biases), or (`small`) any
+  /// DequantizeLinear of a constant of at most kMaxFoldedConstant elements
+  /// left once the layers have folded (BatchNorm / LayerNorm parameters
+  /// onnxruntime quantizes): a float constant, computed as the lowering
+  /// computes it.
+  void foldConstantBiases(bool small = false) {
     SmallVector<DequantizeOp> dqs;
     module.walk([&](DequantizeOp dq) {
       auto qTy =
           cast<quant::QuantizedType>(dq.getInput().getType().getElementType());
-      if (qTy.getStorageTypeIntegralWidth() == 32 &&
-          dq.getResult().getType().getElementType().isF32())
+      if (!dq.getResult().getType().getElementType().isF32())
+        return;
+      if (qTy.getStorageTypeIntegralWidth() == 32 ||
+          (small && dq.getResult().getType().hasStaticShape() &&
+           dq.getResult().getType().getNumElements() <= kMaxFoldedConstant))
         dqs.push_back(dq);
     });
     for (DequantizeOp dq : dqs) {
@@ -326,13 +338,15 @@ struct Folder {
         }
       }
       OpBuilder b(dq);
-      std::string name = qc->name.empty() ? "bias" : qc->name;
+      std::string name =
+          qc->name.empty() ? (small ? "constant" : "bias") : qc->name;
       Value c =
           makeBlobConstant<float>(b, dq.getLoc(), qc->type, name + ".f32", f);
       maybeDead.push_back(dq.getInput().getDefiningOp());
       dq.getResult().replaceAllUsesWith(c);
       dq.erase();
-      ++result.foldedBiases;
+      if (!small)
+        ++result.foldedBiases;
     }
   }
 
@@ -685,6 +699,12 @@ struct Folder {
     GridSimplification g = removeRedundantFakeQuants(module);
     result.pairsOnGrid = g.onGrid;
     result.pairsAbsorbed = g.absorbed;
+    // Small dequantized constants left (norm parameters) become float
+    // constants, so that chains reading them can become tables.
+    foldConstantBiases(/*small=*/true);
+    eraseDead();
+    for (const QDQTableChain &t : tabulateQuantizedChains(module))
+      result.tables.push_back({t.name, t.ops, t.fakeQuants, t.entries});
   }
 };
 
@@ -718,13 +738,19 @@ std::string mlir::qopt::qdqFoldResultToJSON(const QDQFoldResult &result) {
   for (const QDQLayer &l : result.staysFloat)
     stays.push_back(llvm::json::Object{
         {"layer", l.name}, {"kind", l.kind}, {"reason", l.detail}});
+  llvm::json::Array tables;
+  for (const QDQFoldResult::Table &t : result.tables)
+    tables.push_back(llvm::json::Object{{"chain", t.name},
+                                        {"ops", t.ops},
+                                        {"fake_quants", t.fakeQuants},
+                                        {"entries", t.entries}});
   llvm::json::Object root{
       {"folded", std::move(folded)},
       {"stays_float", std::move(stays)},
       {"folded_biases", result.foldedBiases},
-      {"pairs_removed",
-       llvm::json::Object{{"on_grid", result.pairsOnGrid},
-                          {"absorbed", result.pairsAbsorbed}}}};
+      {"pairs_removed", llvm::json::Object{{"on_grid", result.pairsOnGrid},
+                                           {"absorbed", result.pairsAbsorbed}}},
+      {"tables", std::move(tables)}};
   std::string out;
   llvm::raw_string_ostream os(out);
   os << llvm::formatv("{0:2}", llvm::json::Value(std::move(root)));

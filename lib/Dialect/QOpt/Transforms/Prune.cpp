@@ -150,7 +150,18 @@ struct PrunePass : mlir::qopt::impl::PrunePassBase<PrunePass> {
         units.push_back(std::move(u));
         of.push_back(&l);
       }
-    selectUnits(units, granularity == SparsityGranularity::Heads, sparsity);
+    bool heads = granularity == SparsityGranularity::Heads;
+    selectUnits(units, heads, sparsity);
+    if (!units.empty() &&
+        llvm::none_of(units, [](const UnitLayer &u) { return u.involved; }))
+      units.front().op.emitWarning("qopt-prune: granularity=")
+          << (heads ? "heads found no attention heads (output channels "
+                      "that a reshape splits into heads on their way to "
+                      "the next linear layer)"
+                    : "neurons found no MLP neurons (output channels that "
+                      "reach the next linear layer through element-wise "
+                      "ops)")
+          << " among the selected layers: nothing is pruned";
     SetVector<Operation *> old;
     for (auto [u, l] : llvm::zip(units, of)) {
       if (!u.involved)

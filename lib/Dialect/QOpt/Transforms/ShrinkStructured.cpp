@@ -1,13 +1,16 @@
-//===- ShrinkStructured.cpp - remove pruned output channels ---------------===//
+//===- ShrinkStructured.cpp - remove pruned channels, heads, neurons ------===//
 //
-// A linear layer whose weight row j is all zero outputs the constant b_j
-// (its bias, or 0) on channel j. When that output reaches the next linear
-// layers only through element-wise ops, channel j contributes the constant
-// e_j = chain(b_j) times the consumer's column j: the column is folded into
-// the consumer's bias (b2 += W2[:, j] · e_j, in f64) and removed, and row j
-// leaves the producer, the element-wise ops (and their per-channel
-// constants) and every tensor in between. The result computes what the
-// pruned model computed, with smaller tensors.
+// The structured region of a linear layer's output channels
+// (StructuredRegion.h) runs from the layers producing them (rows) to those
+// reducing over them (columns), through ops that keep them a parallel
+// dimension, in units of a channel or a whole attention head. A unit goes
+// when every consumer's columns of it are zero (it adds nothing), or when
+// every producer's rows of it are zero and the region is element-wise: it
+// is then the constant e_u = chain(b_u) of the producers' biases, and
+// W2[:, u] · e_u is folded into the consumers' biases (f64). Its rows leave
+// the producers, its slices every tensor, empty and constant of the region
+// and the reshapes' sizes, its columns the consumers. The result computes
+// what the pruned model computed, with smaller tensors.
 //
 //===----------------------------------------------------------------------===//
 
@@ -50,7 +53,6 @@ struct ChannelConstant {
 struct Chain {
   SmallVector<linalg::GenericOp> ops;
   DenseMap<Operation *, SmallVector<std::optional<ChannelConstant>>> constants;
-  SmallVector<LinearOp> consumers;
 };
 
 /// Evaluates a scalar body op on doubles; nothing for an op it does not know.
@@ -402,8 +404,20 @@ struct ShrinkStructuredPass
       Value sliced =
           makeF32Constant(lb, loc, v, nt, layerName(layer) + ".chain.shrunk",
                           sliceUnits(*vals, ty.getShape(), dim, g, removed));
-      // Marked for the ONNX export, which maps only layers and reshapes.
-      sliced.getDefiningOp()->setAttr("qopt.shrunk", lb.getUnitAttr());
+      // How it was sliced, for the ONNX export: the axis counted from the
+      // end (ONNX broadcasts right-aligned), its old size, the kept indices.
+      SmallVector<int64_t> keptIdx;
+      for (int64_t i = 0; i < ty.getDimSize(dim); ++i)
+        if (!removed[size_t(i / g)])
+          keptIdx.push_back(i);
+      sliced.getDefiningOp()->setAttr(
+          "qopt.shrunk",
+          lb.getDictionaryAttr(
+              {lb.getNamedAttr("axis_from_end",
+                               lb.getI64IntegerAttr(ty.getRank() - 1 - dim)),
+               lb.getNamedAttr("size",
+                               lb.getI64IntegerAttr(ty.getDimSize(dim))),
+               lb.getNamedAttr("kept", lb.getDenseI64ArrayAttr(keptIdx))}));
       operand->set(sliced);
     }
     for (auto &[v, dim] : region.values)

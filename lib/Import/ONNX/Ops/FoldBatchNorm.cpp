@@ -5,7 +5,9 @@
 // the weights of output channel m times a[m] = scale[m] / sqrt(var[m] +
 // eps) and the bias bias[m] * a[m] + B[m] - mean[m] * a[m] (as onnxruntime's
 // ConvBNFusion): the per-element normalization disappears and the bias
-// starts the convolution's accumulator.
+// starts the convolution's accumulator. Grouped and depthwise Convs
+// (the importer's grouped generic) fold the same way, channel m being
+// output channel g * M/G + m' of the [G, M/G, ...] views.
 //
 //===----------------------------------------------------------------------===//
 
@@ -74,14 +76,55 @@ bool mlir::qopt::onnx_import::tryFoldBatchNormIntoConv(ONNXNode &n,
   if (!n.importer.foldBatchNorm())
     return false;
   Value x = n.input(0);
-  auto conv = x.getDefiningOp<linalg::Conv2DNchwFchwOp>();
   // The Conv's result must feed this node only (now and later).
-  if (!conv || n.inputUseCount(0) != 1 || !x.use_empty())
+  if (n.inputUseCount(0) != 1 || !x.use_empty())
     return false;
   auto yTy = cast<RankedTensorType>(x.getType());
   if (!yTy.getElementType().isF32())
     return false;
-  Value w = conv.getDpsInputOperand(1)->get();
+  // A plain Conv (linalg.conv_2d_nchw_fchw), or a grouped one (depthwise
+  // included): the importer's generic over (n, g, m, out..., c, k...) on
+  // [G, M/G, ...] views of the weight and the accumulator, its result
+  // collapsed back to [N, M, out...] (Conv.cpp, groupedConv).
+  Operation *conv = x.getDefiningOp<linalg::Conv2DNchwFchwOp>();
+  tensor::ExpandShapeOp wView, accView;
+  if (!conv)
+    if (auto collapse = x.getDefiningOp<tensor::CollapseShapeOp>()) {
+      auto g = collapse.getSrc().getDefiningOp<linalg::GenericOp>();
+      if (!g || !collapse.getSrc().hasOneUse() || g.getNumDpsInputs() != 2 ||
+          g.getNumDpsInits() != 1 || g.getNumLoops() < 6 ||
+          g.getNumLoops() % 2 != 0)
+        return false;
+      // Weight map (g, m, c, k...): not a transposed conv's (g, c, m, ...).
+      unsigned k = (g.getNumLoops() - 4) / 2;
+      AffineMap wMap = g.getIndexingMapsArray()[1];
+      SmallVector<unsigned> want{1, 2, 3 + k};
+      for (unsigned i = 0; i < k; ++i)
+        want.push_back(4 + k + i);
+      if (wMap.getNumResults() != want.size())
+        return false;
+      for (auto [e, d] : llvm::zip(wMap.getResults(), want))
+        if (!isa<AffineDimExpr>(e) || cast<AffineDimExpr>(e).getPosition() != d)
+          return false;
+      Block &body = g.getRegion().front();
+      auto add = dyn_cast_or_null<arith::AddFOp>(
+          body.getTerminator()->getOperand(0).getDefiningOp());
+      if (body.getOperations().size() != 3 || !add ||
+          !(add.getLhs().getDefiningOp<arith::MulFOp>() ||
+            add.getRhs().getDefiningOp<arith::MulFOp>()))
+        return false;
+      wView =
+          g.getDpsInputOperand(1)->get().getDefiningOp<tensor::ExpandShapeOp>();
+      accView =
+          g.getDpsInitOperand(0)->get().getDefiningOp<tensor::ExpandShapeOp>();
+      if (!wView || !accView || !accView->hasOneUse())
+        return false;
+      conv = g;
+    }
+  if (!conv)
+    return false;
+  auto convOp = cast<linalg::LinalgOp>(conv);
+  Value w = wView ? wView.getSrc() : convOp.getDpsInputOperand(1)->get();
   auto wTy = cast<RankedTensorType>(w.getType());
   if (!wTy.hasStaticShape())
     return false;
@@ -96,7 +139,7 @@ bool mlir::qopt::onnx_import::tryFoldBatchNormIntoConv(ONNXNode &n,
     return false;
 
   // The accumulator: zeros, or the Conv's constant bias broadcast.
-  Value acc = conv.getDpsInitOperand(0)->get();
+  Value acc = accView ? accView.getSrc() : convOp.getDpsInitOperand(0)->get();
   Value empty;
   std::vector<float> bias(static_cast<size_t>(m), 0.0f);
   if (auto fill = acc.getDefiningOp<linalg::FillOp>()) {
@@ -133,7 +176,7 @@ bool mlir::qopt::onnx_import::tryFoldBatchNormIntoConv(ONNXNode &n,
   std::string name =
       n.importer.initializerOf(w).value_or(n.name().str() + ".weight") +
       ".bn_folded";
-  Value newW = blobConstant(b, conv.getLoc(), wTy, name, *weights);
+  Value newW = blobConstant(b, conv->getLoc(), wTy, name, *weights);
   Value newB =
       blobConstant(b, n.loc, RankedTensorType::get({m}, b.getF32Type()),
                    n.name().str() + ".folded_bias", newBias);
@@ -141,8 +184,19 @@ bool mlir::qopt::onnx_import::tryFoldBatchNormIntoConv(ONNXNode &n,
                                              ArrayRef<int64_t>{0, 2, 3})
                      .getResult()[0];
   Operation *oldAcc = acc.getDefiningOp();
-  conv.getDpsInputOperand(1)->set(newW);
-  conv.getDpsInitOperand(0)->set(newAcc);
+  if (wView) {
+    // The grouped conv reads [G, M/G, ...] views of both.
+    newW = tensor::ExpandShapeOp::create(b, conv->getLoc(), wView.getType(),
+                                         newW, wView.getReassociationIndices());
+    newAcc = tensor::ExpandShapeOp::create(b, n.loc, accView.getType(), newAcc,
+                                           accView.getReassociationIndices());
+  }
+  convOp.getDpsInputOperand(1)->set(newW);
+  convOp.getDpsInitOperand(0)->set(newAcc);
+  if (accView && accView->use_empty())
+    accView->erase();
+  if (wView && wView->use_empty())
+    wView->erase();
   if (oldAcc->use_empty())
     oldAcc->erase();
   if (Operation *oldW = w.getDefiningOp();

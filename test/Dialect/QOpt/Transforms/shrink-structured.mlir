@@ -38,7 +38,7 @@ func.func @mlp(%x: tensor<?x2xf32>) -> tensor<?x2xf32> {
 // bias gets one when the removed channel's constant output is not 0
 // (here: (0 + 1) · 3 for channel 0, scale vector [3, 7]).
 // CHECK-LABEL: func.func @scaled
-// CHECK: %[[S:.*]] = arith.constant {qopt.shrunk} dense<7.000000e+00> : tensor<1xf32>
+// CHECK: %[[S:.*]] = arith.constant {qopt.shrunk = {axis_from_end = 0 : i64, kept = array<i64: 1>, size = 2 : i64}} dense<7.000000e+00> : tensor<1xf32>
 // CHECK: linalg.generic {{.*}} ins(%{{.*}}, %[[S]], %{{.*}} : tensor<4x1xf32>, tensor<1xf32>, tensor<f32>)
 // CHECK: %[[W2:.*]] = arith.constant dense<2.000000e+00> : tensor<1x1xf32>
 // CHECK: %[[B2:.*]] = arith.constant dense<3.000000e+00> : tensor<1xf32>

@@ -38,6 +38,13 @@ struct QDQFoldResult {
   /// the next integer layer's quantization.
   int64_t pairsOnGrid = 0;
   int64_t pairsAbsorbed = 0;
+  /// Element-wise chains of one 8-bit input replaced by a table lookup:
+  /// the chain's first ONNX node, its ops and fake quants, table entries.
+  struct Table {
+    std::string name;
+    int64_t ops = 0, fakeQuants = 0, entries = 0;
+  };
+  std::vector<Table> tables;
 };
 
 /// True when `module` holds a qopt.dequantize (a QDQ model).

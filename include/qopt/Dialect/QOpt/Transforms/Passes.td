@@ -636,9 +636,16 @@ def FoldQDQPass : Pass<"qopt-fold-qdq", "ModuleOp"> {
     pool, a max/min with grid points — ReLU, Clip — or a concatenation of
     values on the grid), and those whose value reaches, through moves and
     max/min only, nothing but quantizations onto the same grid.
+
+    A chain of element-wise ops that reads one per-tensor 8-bit fake quant
+    and scalar constants and holds further fake quants (a quantized GELU)
+    is cloned onto that fake quant's grid points (a table computed once
+    per run) and each element reads its entry (bit for bit the chain's
+    value).
   }];
   let dependentDialects = ["::mlir::arith::ArithDialect",
                            "::mlir::linalg::LinalgDialect",
+                           "::mlir::math::MathDialect",
                            "::mlir::tensor::TensorDialect",
                            "::mlir::quant::QuantDialect"];
 }

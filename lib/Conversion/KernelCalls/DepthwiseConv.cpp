@@ -1,0 +1,440 @@
+//===- DepthwiseConv.cpp - depthwise convolutions as kernel calls ---------===//
+//
+// The importer's grouped convolution with one input channel per group
+// (lib/Import/ONNX/Ops/Conv.cpp, groupedConv) reaches the buffer level as
+//
+//   %p = memref.alloc() : [N, G, H + pads, W + pads]        // the padding
+//   linalg.map outs(%p) { yield 0 }      (or linalg.fill 0)
+//   memref.copy %x, subview %p[0, 0, pt, pl] [N, G, H, W] [1, 1, 1, 1]
+//   %out = memref.alloc() : [N, F, OH, OW]
+//   linalg.fill 0 / linalg.broadcast %bias -> %out (or its [N, G, M, ..] view)
+//   linalg.generic (n, g, m, oh, ow, c, kh, kw) ins(expand %p, expand %w)
+//       outs(expand %out) { out + x * w }
+//   linalg.generic ins(%out[, %res]) outs(%dst) { act(x [+ r]) }
+//
+// All of it becomes one call of qopt_kernel_conv2d_depthwise_f32
+// (lib/Runtime/DepthwiseKernels.cpp): the kernel reads %x unpadded (the
+// padded buffer, its fill and copy go), starts from the bias (the init
+// goes) and applies the element-wise consumer (ConvEpilogue.h's matcher)
+// to its results. Each absorption has its own conditions; when one fails
+// that part stays as it was (the copy, the init, the consumer), and the
+// kernel then reads the padded buffer / adds to the output.
+//
+//===----------------------------------------------------------------------===//
+
+#include "ConvEpilogue.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Arith/Utils/Utils.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/IR/Matchers.h"
+#include "mlir/IR/PatternMatch.h"
+
+using namespace mlir;
+using namespace mlir::qopt;
+
+namespace {
+
+constexpr StringLiteral kDepthwiseKernel = "qopt_kernel_conv2d_depthwise_f32";
+
+bool isZero(Value v) {
+  APFloat f(0.0);
+  return matchPattern(v, m_ConstantFloat(&f)) && f.isZero();
+}
+
+/// Whether `op` writes zeros to all of `buf` (linalg.fill or an input-less
+/// linalg.map yielding 0).
+bool isZeroFillOf(Operation *op, Value buf) {
+  if (auto f = dyn_cast<linalg::FillOp>(op))
+    return f.getOutputs().front() == buf && isZero(f.getInputs().front());
+  if (auto map = dyn_cast<linalg::MapOp>(op)) {
+    if (!map.getInputs().empty() || map.getInit() != buf)
+      return false;
+    auto yield = cast<linalg::YieldOp>(map.getMapper().front().getTerminator());
+    return isZero(yield.getOperand(0));
+  }
+  return false;
+}
+
+/// The coefficients (a, b) of `e` = o * a + k * b (a, b >= 1), o and k dims.
+std::optional<std::pair<int64_t, int64_t>>
+windowIndex(AffineExpr e, unsigned numDims, unsigned o, unsigned k) {
+  MLIRContext *ctx = e.getContext();
+  auto at = [&](int64_t vo, int64_t vk) -> std::optional<int64_t> {
+    SmallVector<AffineExpr> dims;
+    for (unsigned i = 0; i < numDims; ++i)
+      dims.push_back(getAffineConstantExpr(i == o ? vo : i == k ? vk : 0, ctx));
+    auto c = dyn_cast<AffineConstantExpr>(
+        simplifyAffineExpr(e.replaceDims(dims), 0, 0));
+    if (!c)
+      return std::nullopt;
+    return c.getValue();
+  };
+  for (unsigned i = 0; i < numDims; ++i)
+    if (i != o && i != k && e.isFunctionOfDim(i))
+      return std::nullopt;
+  std::optional<int64_t> zero = at(0, 0), a = at(1, 0), b = at(0, 1),
+                         ab = at(3, 5);
+  if (!zero || !a || !b || !ab || *zero != 0 || *a < 1 || *b < 1 ||
+      *ab != 3 * *a + 5 * *b || !e.isPureAffine())
+    return std::nullopt;
+  return std::make_pair(*a, *b);
+}
+
+/// The padded input's producer: %p filled with zeros, %x copied into its
+/// interior, %p read only by the conv (through `view`).
+struct PadMatch {
+  Value x;
+  int64_t top = 0, left = 0;
+  Operation *fill = nullptr;
+  memref::CopyOp copy;
+  memref::SubViewOp interior;
+  Value padded;
+};
+
+std::optional<PadMatch> matchPadding(Value view, Operation *conv) {
+  auto expand = view.getDefiningOp<memref::ExpandShapeOp>();
+  if (!expand || !expand->hasOneUse())
+    return std::nullopt;
+  Value p = expand.getSrc();
+  if (!p.getDefiningOp<memref::AllocOp>() ||
+      cast<MemRefType>(p.getType()).getRank() != 4)
+    return std::nullopt;
+  PadMatch m;
+  m.padded = p;
+  for (Operation *user : p.getUsers()) {
+    if (user == expand.getOperation() || isa<memref::DeallocOp>(user))
+      continue;
+    if (user->getBlock() != conv->getBlock())
+      return std::nullopt;
+    if (auto sub = dyn_cast<memref::SubViewOp>(user)) {
+      if (m.interior || !sub->hasOneUse())
+        return std::nullopt;
+      m.interior = sub;
+      continue;
+    }
+    if (!m.fill && isZeroFillOf(user, p)) {
+      m.fill = user;
+      continue;
+    }
+    return std::nullopt;
+  }
+  if (!m.fill || !m.interior)
+    return std::nullopt;
+  m.copy = dyn_cast<memref::CopyOp>(*m.interior->getUsers().begin());
+  if (!m.copy || m.copy.getTarget() != m.interior.getResult() ||
+      m.copy->getBlock() != conv->getBlock() ||
+      !m.fill->isBeforeInBlock(m.copy) || !m.copy->isBeforeInBlock(conv))
+    return std::nullopt;
+  // The interior: offsets [0, 0, top, left], the source's sizes, unit
+  // strides.
+  auto src = m.copy.getSource();
+  auto srcTy = cast<MemRefType>(src.getType());
+  if (srcTy.getRank() != 4 || !srcTy.getElementType().isF32())
+    return std::nullopt;
+  ArrayRef<int64_t> offsets = m.interior.getStaticOffsets();
+  ArrayRef<int64_t> strides = m.interior.getStaticStrides();
+  if (offsets.size() != 4 || offsets[0] != 0 || offsets[1] != 0 ||
+      ShapedType::isDynamic(offsets[2]) || ShapedType::isDynamic(offsets[3]) ||
+      llvm::any_of(strides, [](int64_t s) { return s != 1; }))
+    return std::nullopt;
+  auto pTy = cast<MemRefType>(p.getType());
+  auto subTy = m.interior.getType();
+  for (int64_t d = 0; d < 4; ++d)
+    if (subTy.getDimSize(d) != srcTy.getDimSize(d) ||
+        (d < 2 && subTy.getDimSize(d) != pTy.getDimSize(d)))
+      return std::nullopt;
+  m.top = offsets[2];
+  m.left = offsets[3];
+  m.x = src;
+  return m;
+}
+
+struct DepthwiseConvToKernelCall : OpRewritePattern<linalg::GenericOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(linalg::GenericOp op,
+                                PatternRewriter &rewriter) const override {
+    if (!op.hasPureBufferSemantics() || op.getLibraryCall() ||
+        op.getNumDpsInputs() != 2 || op.getNumDpsInits() != 1 ||
+        op.getNumLoops() != 8)
+      return failure();
+    for (Value v : op->getOperands()) {
+      auto t = dyn_cast<MemRefType>(v.getType());
+      if (!t || !t.getElementType().isF32())
+        return failure();
+    }
+    auto iters = op.getIteratorTypesArray();
+    for (unsigned i = 0; i < 8; ++i)
+      if (iters[i] != (i < 5 ? utils::IteratorType::parallel
+                             : utils::IteratorType::reduction))
+        return failure();
+    SmallVector<AffineMap> maps = op.getIndexingMapsArray();
+    auto dimsAre = [](AffineMap m, ArrayRef<unsigned> want) {
+      if (m.getNumResults() != want.size())
+        return false;
+      for (auto [e, d] : llvm::zip(m.getResults(), want)) {
+        auto de = dyn_cast<AffineDimExpr>(e);
+        if (!de || de.getPosition() != d)
+          return false;
+      }
+      return true;
+    };
+    if (!dimsAre(maps[2], {0, 1, 2, 3, 4}) ||
+        !dimsAre(maps[1], {1, 2, 5, 6, 7}) || maps[0].getNumResults() != 5 ||
+        !dimsAre(maps[0].getSliceMap(0, 3), {0, 1, 5}))
+      return failure();
+    Value x5 = op.getDpsInputOperand(0)->get();
+    Value w5 = op.getDpsInputOperand(1)->get();
+    Value o5 = op.getDpsInitOperand(0)->get();
+    if (cast<MemRefType>(x5.getType()).getDimSize(2) != 1)
+      return rewriter.notifyMatchFailure(op, "not depthwise");
+    auto rows = windowIndex(maps[0].getResult(3), 8, 3, 6);
+    auto cols = windowIndex(maps[0].getResult(4), 8, 4, 7);
+    if (!rows || !cols)
+      return failure();
+    // Body: out + x * w.
+    Block &body = op.getRegion().front();
+    auto yield = cast<linalg::YieldOp>(body.getTerminator());
+    auto add = yield.getOperand(0).getDefiningOp<arith::AddFOp>();
+    if (!add || body.getOperations().size() != 3)
+      return failure();
+    Value acc = body.getArgument(2);
+    Value prod = add.getLhs() == acc   ? add.getRhs()
+                 : add.getRhs() == acc ? add.getLhs()
+                                       : Value();
+    auto mul = prod ? prod.getDefiningOp<arith::MulFOp>() : nullptr;
+    if (!mul || !((mul.getLhs() == body.getArgument(0) &&
+                   mul.getRhs() == body.getArgument(1)) ||
+                  (mul.getLhs() == body.getArgument(1) &&
+                   mul.getRhs() == body.getArgument(0))))
+      return failure();
+
+    // The padding.
+    std::optional<PadMatch> pad = matchPadding(x5, op);
+    // (%p's other users were checked: the views between are its own.)
+    if (pad && convTouchedBetween(pad->copy, op, {convBaseBuffer(pad->x)}))
+      pad.reset();
+
+    // The output: [N, F, OH, OW] allocation viewed as [N, G, M, OH, OW].
+    Value out4;
+    if (auto e = o5.getDefiningOp<memref::ExpandShapeOp>();
+        e && e.getSrc().getDefiningOp<memref::AllocOp>() &&
+        cast<MemRefType>(e.getSrc().getType()).getRank() == 4)
+      out4 = e.getSrc();
+    ConvEpilogueMatch m;
+    Operation *init = nullptr;
+    bool initOk = false;
+    if (out4) {
+      SmallVector<linalg::GenericOp> readers;
+      int others = 0;
+      Block *block = op->getBlock();
+      SmallVector<Operation *> users(out4.getUsers());
+      for (Operation *u : o5.getUsers())
+        if (u != op.getOperation())
+          users.push_back(u);
+      for (Operation *user : users) {
+        if (user == o5.getDefiningOp() || user == op.getOperation() ||
+            isa<memref::DeallocOp>(user))
+          continue;
+        if (user->getBlock() != block) {
+          ++others;
+          continue;
+        }
+        if (user->isBeforeInBlock(op)) {
+          if (init)
+            ++others;
+          init = user;
+          continue;
+        }
+        auto g = dyn_cast<linalg::GenericOp>(user);
+        if (g && g.getDpsInitOperand(0)->get() != out4 &&
+            !llvm::is_contained(g->getOperands(), o5))
+          readers.push_back(g);
+        else
+          ++others;
+      }
+      if (init && others == 0) {
+        if (isZeroFillOf(init, out4) || isZeroFillOf(init, o5)) {
+          initOk = true;
+        } else if (auto b = dyn_cast<linalg::BroadcastOp>(init)) {
+          auto biasTy = dyn_cast<MemRefType>(b.getInput().getType());
+          if (biasTy && biasTy.getRank() == 1 && b.getInit() == out4 &&
+              b.getDimensions() == ArrayRef<int64_t>{0, 2, 3}) {
+            initOk = true;
+            m.bias = b.getInput();
+          }
+        }
+      }
+      m.dst = out4;
+      if (initOk && readers.size() == 1 &&
+          matchConvConsumer(readers.front(), out4, m) && !m.gated) {
+        Value dst = convBaseBuffer(m.dst);
+        Value in = convBaseBuffer(pad ? pad->x : x5);
+        Value filter = convBaseBuffer(w5);
+        SmallVector<Value> involved{in, filter, dst};
+        bool ok = convDistinctBuffers(dst, in) &&
+                  convDistinctBuffers(dst, filter) &&
+                  (!m.bias || convDistinctBuffers(dst, convBaseBuffer(m.bias)));
+        if (m.bias)
+          involved.push_back(convBaseBuffer(m.bias));
+        if (m.residual) {
+          Value res = convBaseBuffer(m.residual);
+          ok = ok && convDistinctBuffers(res, dst);
+          involved.push_back(res);
+        }
+        if (!ok || convTouchedBetween(op, m.consumer, involved)) {
+          m.consumer = {};
+          m.residual = {};
+          m.dst = out4;
+          m.act = ConvEpilogueAct::None;
+          m.alpha = m.beta = 0;
+        }
+      } else {
+        m.consumer = {};
+        m.residual = {};
+        m.gated = false;
+        m.dst = out4;
+        m.act = ConvEpilogueAct::None;
+        m.alpha = m.beta = 0;
+      }
+    }
+
+    Location loc = op.getLoc();
+    OpBuilder::InsertionGuard guard(rewriter);
+    if (m.consumer)
+      rewriter.setInsertionPoint(m.consumer);
+    auto i64 = [&](Value idx) -> Value {
+      return arith::IndexCastOp::create(rewriter, loc, rewriter.getI64Type(),
+                                        idx);
+    };
+    auto constant = [&](int64_t v) -> Value {
+      return arith::ConstantIntOp::create(rewriter, loc, v, 64);
+    };
+    auto dim = [&](Value v, int64_t d) {
+      return i64(getValueOrCreateConstantIndexOp(
+          rewriter, loc, memref::getMixedSize(rewriter, loc, v, d)));
+    };
+    struct Buf {
+      Value address;
+      SmallVector<Value> strides;
+    };
+    auto describe = [&](Value memref) {
+      auto meta =
+          memref::ExtractStridedMetadataOp::create(rewriter, loc, memref);
+      Value base =
+          memref::ExtractAlignedPointerAsIndexOp::create(rewriter, loc, memref);
+      Value elem = arith::ConstantIndexOp::create(rewriter, loc, 4);
+      Value offBytes =
+          arith::MulIOp::create(rewriter, loc, meta.getOffset(), elem);
+      Buf b;
+      b.address = i64(arith::AddIOp::create(rewriter, loc, base, offBytes));
+      for (Value s : meta.getStrides())
+        b.strides.push_back(i64(s));
+      return b;
+    };
+    Value mult = dim(o5, 2);
+    SmallVector<Value> args{dim(o5, 0), dim(o5, 1), mult};
+    Buf in;
+    if (pad) {
+      args.append({dim(pad->x, 2), dim(pad->x, 3), constant(pad->top),
+                   constant(pad->left)});
+      in = describe(pad->x);
+    } else {
+      args.append({dim(x5, 3), dim(x5, 4), constant(0), constant(0)});
+      Buf b = describe(x5);
+      in = {b.address,
+            {b.strides[0], b.strides[1], b.strides[3], b.strides[4]}};
+    }
+    args.append({dim(w5, 3), dim(w5, 4), dim(o5, 3), dim(o5, 4),
+                 constant(rows->first), constant(cols->first),
+                 constant(rows->second), constant(cols->second)});
+    args.push_back(in.address);
+    args.append(in.strides);
+    Buf w = describe(w5);
+    args.append(
+        {w.address, w.strides[0], w.strides[1], w.strides[3], w.strides[4]});
+    if (m.consumer) {
+      Buf d = describe(m.dst);
+      Value outG = arith::MulIOp::create(rewriter, loc, d.strides[1], mult);
+      args.append({d.address, d.strides[0], outG, d.strides[1], d.strides[2],
+                   d.strides[3]});
+    } else {
+      Buf o = describe(o5);
+      args.push_back(o.address);
+      args.append(o.strides);
+    }
+    Value zero = constant(0);
+    if (m.bias) {
+      Buf b = describe(m.bias);
+      args.append({b.address, b.strides[0]});
+    } else {
+      args.append({zero, zero});
+    }
+    auto bits = [&](float v) {
+      return constant(int64_t(llvm::bit_cast<uint32_t>(v)));
+    };
+    args.append({constant(int64_t(m.act)), bits(m.alpha), bits(m.beta)});
+    if (m.residual) {
+      Buf r = describe(m.residual);
+      args.push_back(r.address);
+      args.append(r.strides);
+    } else {
+      args.append({zero, zero, zero, zero, zero});
+    }
+    args.push_back(constant(initOk ? 0 : 1));
+
+    auto module = op->getParentOfType<ModuleOp>();
+    auto kernel = module.lookupSymbol<func::FuncOp>(kDepthwiseKernel);
+    if (!kernel) {
+      OpBuilder::InsertionGuard g2(rewriter);
+      rewriter.setInsertionPointToStart(module.getBody());
+      SmallVector<Type> types(args.size(), rewriter.getI64Type());
+      kernel = func::FuncOp::create(rewriter, module.getLoc(), kDepthwiseKernel,
+                                    rewriter.getFunctionType(types, {}));
+      kernel.setPrivate();
+    }
+    func::CallOp::create(rewriter, loc, kernel, args);
+
+    // What the call took over.
+    if (m.consumer)
+      rewriter.eraseOp(m.consumer);
+    if (initOk)
+      rewriter.eraseOp(init);
+    rewriter.eraseOp(op);
+    auto eraseIfDead = [&](Value buffer) {
+      if (!buffer)
+        return;
+      SmallVector<Operation *> views;
+      for (Operation *u : buffer.getUsers()) {
+        if (isa<memref::DeallocOp>(u))
+          continue;
+        auto e = dyn_cast<memref::ExpandShapeOp>(u);
+        if (!e || !e->use_empty())
+          return;
+        views.push_back(u);
+      }
+      for (Operation *u : llvm::make_early_inc_range(buffer.getUsers()))
+        rewriter.eraseOp(u);
+      rewriter.eraseOp(buffer.getDefiningOp());
+    };
+    if (pad) {
+      rewriter.eraseOp(pad->copy);
+      rewriter.eraseOp(pad->interior);
+      rewriter.eraseOp(pad->fill);
+      eraseIfDead(pad->padded);
+    }
+    if (m.consumer)
+      eraseIfDead(out4);
+    return success();
+  }
+};
+
+} // namespace
+
+void mlir::qopt::populateDepthwiseConvKernelCallPatterns(
+    RewritePatternSet &patterns) {
+  patterns.add<DepthwiseConvToKernelCall>(patterns.getContext());
+}
