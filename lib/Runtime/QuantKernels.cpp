@@ -58,6 +58,10 @@ constexpr int64_t kParallelWork = 1 << 16;
 /// (65-176K) took 3x longer on 2 threads than on 1 on a loaded 2-core
 /// machine, the hand-off to the pool costing more than the work.
 constexpr int64_t kParallelWorkI8 = 1 << 21;
+/// The same for the weight-only dot products of 1-16 rows (f32
+/// multiply-adds, memory-bound on the weight): w4 at one token of a
+/// hidden-256 block was 0.097 ms on 1 thread, 0.22 on 2.
+constexpr int64_t kParallelWorkGemv = 1 << 19;
 
 /// C[kMr x kNr] (row stride ldc) += sum over kq quads of
 /// ap[r * lda + 4q + 0..3] (u8, row-major A) · bp[q][c][0..3] (s8).
@@ -244,19 +248,11 @@ void matmulI8Packed(int64_t m, int64_t n, int64_t k, const uint8_t *a,
     return;
   const KernelI8 &kernel = kernelI8();
   const int64_t kp = packed->kPadded;
-  // Few rows (a decoder's tokens, a short sequence) give one row block:
-  // column blocks narrower than kNc (whole panels) so that every thread
-  // gets work — a 32x256x256 product was a single task, one of two
-  // threads idle.
   const int64_t mBlocks = (m + kMc - 1) / kMc;
-  int64_t nc0 = kNc;
-  if (const int64_t want = 2 * int64_t(qopt::rt::numThreads());
-      want > 2 && mBlocks * ((n + kNc - 1) / kNc) < want &&
-      m * n * k >= kParallelWorkI8) {
-    int64_t blocks = (want + mBlocks - 1) / mBlocks;
-    nc0 =
-        std::clamp(((n + blocks - 1) / blocks + kNr - 1) / kNr * kNr, kNr, kNc);
-  }
+  // (Narrower column blocks for few rows, so that both threads get work,
+  // made 32-token blocks 20% slower on the loaded 2-core machine: the
+  // hand-offs cost more than the idle thread.)
+  const int64_t nc0 = kNc;
   const int64_t nBlocks = (n + nc0 - 1) / nc0;
   // A once per call, row-major u8 (a signed A shifted by +128), rows
   // padded to kMr and k to whole quads with zeros: the microkernels
@@ -895,7 +891,7 @@ void matmulWeightOnly(int64_t m, int64_t n, int64_t k, const float *a,
       gemvPanelsAVX512(m, a, aM, *packed, p, c + p * 32 * cN, cM, cN,
                        std::min<int64_t>(32, n - p * 32));
     };
-    if (m * n * k < kParallelWork)
+    if (m * n * k < kParallelWorkGemv)
       for (int64_t p = 0; p < panels; ++p)
         task(p);
     else
@@ -914,7 +910,7 @@ void matmulWeightOnly(int64_t m, int64_t n, int64_t k, const float *a,
       gemvAVX512(m, k, a, aM, qw, t * kRows, std::min(n, (t + 1) * kRows), c,
                  cM, cN);
     };
-    if (m * n * k < kParallelWork)
+    if (m * n * k < kParallelWorkGemv)
       for (int64_t t = 0; t < tasks; ++t)
         task(t);
     else
@@ -941,7 +937,7 @@ void matmulWeightOnly(int64_t m, int64_t n, int64_t k, const float *a,
     }
   };
   int64_t tasks = (n + kRowsPerTask - 1) / kRowsPerTask;
-  if (m * n * k < kParallelWork)
+  if (m * n * k < kParallelWorkGemv)
     for (int64_t t = 0; t < tasks; ++t)
       task(t);
   else

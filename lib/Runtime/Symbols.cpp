@@ -58,6 +58,8 @@ extern "C" {
   X(qopt_rt_arena)                                                             \
   X(qopt_kernel_conv2d_nchw_f32_fused)                                         \
   X(qopt_kernel_row_absmax_f32)                                                \
+  X(qopt_kernel_quantize_rows_s8)                                              \
+  X(qopt_kernel_dequant_rows_f32)                                              \
   X(qopt_observe_second_moment_f32)                                            \
   X(qopt_kernel_conv2d_grouped_f32)                                            \
   X(qopt_kernel_matmul_sparse24_s8s8)                                          \

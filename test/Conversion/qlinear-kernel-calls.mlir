@@ -22,7 +22,13 @@ func.func @static_int8(%x: tensor<3x8xf32>, %s: tensor<4xf32>) -> tensor<3x4xf32
 // CHECK-LABEL: func.func @dynamic_arg_weight
 // CHECK: call @qopt_kernel_row_absmax_f32(%c3_i64, %c8_i64, %{{[^,]+}}, %{{[^,]+}}, %{{[^,]+}}, %{{[^,]+}}, %c1_i64) : (i64, i64, i64, i64, i64, i64, i64) -> ()
 // CHECK-NOT: maximumf
+// The per-token quantization (x [3, 8], scales [3], q [3, 8]) and the
+// dequantizing epilogue (acc [3, 4], weight scales, row scales, a null
+// bias, y [3, 4]) are the runtime's row kernels too.
+// CHECK: call @qopt_kernel_quantize_rows_s8(%c3_i64, %c8_i64, {{([^,]*, )([^,]*, )([^,]*, )([^,]*, )([^,]*, )}}%{{[^,]+}}, %c8_i64, %c1_i64) : (i64, i64, i64, i64, i64, i64, i64, i64, i64, i64) -> ()
 // CHECK: call @qopt_kernel_matmul_s8s8({{([^,]*, )+}}%c0_i64) :
+// CHECK: call @qopt_kernel_dequant_rows_f32(%c3_i64, %c4_i64, %{{[^,]+}}, %c4_i64, %c1_i64, {{([^,]*, )([^,]*, )([^,]*, )([^,]*, )}}%c0_i64, %c0_i64, %{{[^,]+}}, %c4_i64, %c1_i64) : (i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64) -> ()
+// CHECK-NOT: linalg.generic {{.*}}library_call
 func.func @dynamic_arg_weight(%x: tensor<3x8xf32>, %w: tensor<4x8xi8>, %s: tensor<4xf32>) -> tensor<3x4xf32> {
   %y = qopt.qlinear %x, %w scale %s {weight_format = #qopt.weight_format<int8>, activation = #qopt.activation<dynamic>} : (tensor<3x8xf32>, tensor<4x8xi8>, tensor<4xf32>) -> tensor<3x4xf32>
   return %y : tensor<3x4xf32>
@@ -67,4 +73,17 @@ func.func @weight_only_constant(%x: tensor<2x16xf32>, %sarg: tensor<3x2xf32>) ->
   %b = qopt.qlinear %x, %w4 scale %s4 {weight_format = #qopt.weight_format<int4>, group_size = 8, activation = #qopt.activation<none>} : (tensor<2x16xf32>, tensor<3x8xi8>, tensor<3x2xf32>) -> tensor<2x3xf32>
   %c = qopt.qlinear %x, %w4 scale %sarg {weight_format = #qopt.weight_format<int4>, group_size = 8, activation = #qopt.activation<none>} : (tensor<2x16xf32>, tensor<3x8xi8>, tensor<3x2xf32>) -> tensor<2x3xf32>
   return %a, %b, %c : tensor<2x3xf32>, tensor<2x3xf32>, tensor<2x3xf32>
+}
+
+// -----
+
+// With a bias, the dequantizing epilogue passes its address and stride
+// (not the null pair of @dynamic_arg_weight).
+// CHECK-LABEL: func.func @dynamic_bias
+// CHECK: call @qopt_kernel_quantize_rows_s8(
+// CHECK: call @qopt_kernel_dequant_rows_f32(%c2_i64, %c4_i64, {{([^,]*, )([^,]*, )([^,]*, )([^,]*, )([^,]*, )([^,]*, )([^,]*, )}}%{{[0-9]+}}, %{{[0-9]+}}, %{{[0-9]+}}, %c4_i64, %c1_i64) :
+// CHECK-NOT: linalg.generic {{.*}}library_call
+func.func @dynamic_bias(%x: tensor<2x8xf32>, %w: tensor<4x8xi8>, %s: tensor<4xf32>, %b: tensor<4xf32>) -> tensor<2x4xf32> {
+  %y = qopt.qlinear %x, %w scale %s bias %b {weight_format = #qopt.weight_format<int8>, activation = #qopt.activation<dynamic>} : (tensor<2x8xf32>, tensor<4x8xi8>, tensor<4xf32>, tensor<4xf32>) -> tensor<2x4xf32>
+  return %y : tensor<2x4xf32>
 }

@@ -864,6 +864,63 @@ struct RowAbsMaxToKernelCall : OpRewritePattern<linalg::GenericOp> {
   }
 };
 
+/// Dynamic per-token quantization and its dequantizing epilogue, as
+/// qopt.qlinear's lowering tags them (RowKernels.cpp):
+/// qopt_kernel_quantize_rows_s8: x [M, K] f32, s [M] f32 -> q [M, K] i8;
+/// qopt_kernel_dequant_rows_f32: acc [M, N] i32, ws [N], sx [M][, bias
+/// [N]] f32 -> y [M, N] f32 (a null bias address when there is none).
+struct RowQuantToKernelCall : OpRewritePattern<linalg::GenericOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(linalg::GenericOp op,
+                                PatternRewriter &rewriter) const override {
+    std::optional<StringRef> call = op.getLibraryCall();
+    if (!call || !op.hasPureBufferSemantics())
+      return failure();
+    bool quantize = *call == "qopt_kernel_quantize_rows_s8";
+    if (!quantize && *call != "qopt_kernel_dequant_rows_f32")
+      return failure();
+    SmallVector<Value> operands(op->getOperands());
+    auto is = [&](unsigned i, unsigned rank, auto pred) {
+      auto t = dyn_cast<MemRefType>(operands[i].getType());
+      return t && t.getRank() == rank && pred(t.getElementType());
+    };
+    auto f32 = [](Type t) { return t.isF32(); };
+    auto i8 = [](Type t) { return t.isInteger(8); };
+    auto i32 = [](Type t) { return t.isInteger(32); };
+    bool ok = quantize ? operands.size() == 3 && is(0, 2, f32) &&
+                             is(1, 1, f32) && is(2, 2, i8)
+                       : (operands.size() == 4 || operands.size() == 5) &&
+                             is(0, 2, i32) && is(1, 1, f32) && is(2, 1, f32) &&
+                             (operands.size() == 4 || is(3, 1, f32)) &&
+                             is(operands.size() - 1, 2, f32);
+    if (!ok)
+      return rewriter.notifyMatchFailure(op, "unexpected operands");
+    Location loc = op.getLoc();
+    KernelOperands ko(rewriter, loc, operands);
+    SmallVector<Value> args{ko.dim(0, 0), ko.dim(0, 1), ko.bufs[0].address,
+                            ko.stride(0, 0), ko.stride(0, 1)};
+    if (quantize) {
+      args.append({ko.bufs[1].address, ko.stride(1, 0), ko.bufs[2].address,
+                   ko.stride(2, 0), ko.stride(2, 1)});
+    } else {
+      unsigned out = operands.size() - 1;
+      Value zero = arith::ConstantIntOp::create(rewriter, loc, 0, 64);
+      args.append({ko.bufs[1].address, ko.stride(1, 0), ko.bufs[2].address,
+                   ko.stride(2, 0)});
+      if (out == 4)
+        args.append({ko.bufs[3].address, ko.stride(3, 0)});
+      else
+        args.append({zero, zero});
+      args.append({ko.bufs[out].address, ko.stride(out, 0), ko.stride(out, 1)});
+    }
+    func::FuncOp kernel = declareKernel(rewriter, op, *call, args.size());
+    func::CallOp::create(rewriter, loc, kernel, args);
+    rewriter.eraseOp(op);
+    return success();
+  }
+};
+
 /// The kernel calls qopt-fuse-attention and qopt-fuse-norms placed on
 /// tensors (lib/Codegen/CPU/KernelViews.h): `qopt_views.NAME.K(...)` with
 /// memref views becomes NAME(...) with each view as its address and
@@ -933,6 +990,7 @@ void mlir::qopt::populateLinalgToKernelCallsPatterns(
   patterns.add<Sparse24W8MatmulToKernelCall>(patterns.getContext());
   patterns.add<Conv1DToKernelCall>(patterns.getContext());
   patterns.add<RowAbsMaxToKernelCall>(patterns.getContext());
+  patterns.add<RowQuantToKernelCall>(patterns.getContext());
   patterns.add<GroupedConvToKernelCall>(patterns.getContext());
   patterns.add<ViewsCallToKernelCall>(patterns.getContext());
   qopt::populateDepthwiseConvKernelCallPatterns(patterns);

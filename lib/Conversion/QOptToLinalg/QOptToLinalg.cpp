@@ -676,6 +676,11 @@ Value weightRowSums(OpBuilder &b, Location loc, Value w) {
       .getResult(0);
 }
 
+/// Whether `x` is a 2-D tensor (the row kernels' operand shape).
+bool x2dRank(Value x) {
+  return cast<RankedTensorType>(x.getType()).getRank() == 2;
+}
+
 /// Dynamic per-token scales: sx[m] = max_k |x[m, k]| / 127, 1 for a zero row.
 Value rowScales(OpBuilder &b, Location loc, Value x2d) {
   MLIRContext *ctx = b.getContext();
@@ -1054,21 +1059,24 @@ struct QLinearLowering : OpConversionPattern<QLinearOp> {
       }
       qMaps.push_back(mapOf(ctx, 2, {0, 1}));
       Value qInit = emptyLike(rewriter, loc, x, i8);
-      Value qx =
-          linalg::GenericOp::create(
-              rewriter, loc, qInit.getType(), qIns, ValueRange{qInit}, qMaps,
-              iteratorsOf(2, 0),
-              [&](OpBuilder &b, Location l, ValueRange args) {
-                Value s = isStatic ? sx : args[1];
-                Value v = quantizeInFloat(b, l, args[0], s, zpF,
-                                          cast<FloatType>(f32), qmin, qmax);
-                Value q =
-                    unsignedInput
-                        ? arith::FPToUIOp::create(b, l, i8, v).getResult()
-                        : arith::FPToSIOp::create(b, l, i8, v).getResult();
-                linalg::YieldOp::create(b, l, q);
-              })
-              .getResult(0);
+      auto qOp = linalg::GenericOp::create(
+          rewriter, loc, qInit.getType(), qIns, ValueRange{qInit}, qMaps,
+          iteratorsOf(2, 0), [&](OpBuilder &b, Location l, ValueRange args) {
+            Value s = isStatic ? sx : args[1];
+            Value v = quantizeInFloat(b, l, args[0], s, zpF,
+                                      cast<FloatType>(f32), qmin, qmax);
+            Value q = unsignedInput
+                          ? arith::FPToUIOp::create(b, l, i8, v).getResult()
+                          : arith::FPToSIOp::create(b, l, i8, v).getResult();
+            linalg::YieldOp::create(b, l, q);
+          });
+      // Per-token quantization and the dequantizing epilogue are runtime
+      // row kernels on the CPU (RowKernels.cpp; generated, they ran scalar:
+      // 30% of a 32-token w8a8-dynamic block).
+      if (!isStatic && x2dRank(x))
+        qOp.setLibraryCallAttr(
+            rewriter.getStringAttr("qopt_kernel_quantize_rows_s8"));
+      Value qx = qOp.getResult(0);
       // W8A8 2:4 is stored compressed on both targets (the GPU runtime has
       // an mma.sp kernel for it), so this does not depend on cpuSparse.
       Value acc = sparseIntegerMatmul(rewriter, loc, op, qx, w, unsignedInput);
@@ -1096,7 +1104,8 @@ struct QLinearLowering : OpConversionPattern<QLinearOp> {
       }
       eMaps.push_back(mapOf(ctx, 2, {0, 1}));
       Value eInit = emptyTensor(rewriter, loc, accTy, {{x, 0}, {x, 0}});
-      y = linalg::GenericOp::create(
+      auto eOp =
+          linalg::GenericOp::create(
               rewriter, loc, accTy, eIns, ValueRange{eInit}, eMaps,
               iteratorsOf(2, 0),
               [&](OpBuilder &b, Location l, ValueRange args) {
@@ -1114,8 +1123,12 @@ struct QLinearLowering : OpConversionPattern<QLinearOp> {
                 if (biasArg >= 0)
                   v = arith::AddFOp::create(b, l, v, args[biasArg]);
                 linalg::YieldOp::create(b, l, v);
-              })
-              .getResult(0);
+              });
+      // acc, weight scales, row scales[, bias]: no zero-point correction.
+      if (!isStatic && rowSumArg < 0 && scaleArg == 2)
+        eOp.setLibraryCallAttr(
+            rewriter.getStringAttr("qopt_kernel_dequant_rows_f32"));
+      y = eOp.getResult(0);
     }
     rewriter.replaceOp(op, expandFrom2D(rewriter, loc, y, adaptor.getInput(),
                                         op.getResult().getType()));
