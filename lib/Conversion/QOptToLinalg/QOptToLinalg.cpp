@@ -1104,26 +1104,24 @@ struct QLinearLowering : OpConversionPattern<QLinearOp> {
       }
       eMaps.push_back(mapOf(ctx, 2, {0, 1}));
       Value eInit = emptyTensor(rewriter, loc, accTy, {{x, 0}, {x, 0}});
-      auto eOp =
-          linalg::GenericOp::create(
-              rewriter, loc, accTy, eIns, ValueRange{eInit}, eMaps,
-              iteratorsOf(2, 0),
-              [&](OpBuilder &b, Location l, ValueRange args) {
-                Value a = args[0];
-                if (rowSumArg >= 0) {
-                  Value corr = arith::MulIOp::create(
-                      b, l, args[rowSumArg],
-                      arith::ConstantIntOp::create(b, l, zx, 32));
-                  a = arith::SubIOp::create(b, l, a, corr);
-                }
-                Value s = isStatic ? sx : args[scaleArg];
-                Value scale = arith::MulFOp::create(b, l, s, args[1]);
-                Value v = arith::MulFOp::create(
-                    b, l, arith::SIToFPOp::create(b, l, f32, a), scale);
-                if (biasArg >= 0)
-                  v = arith::AddFOp::create(b, l, v, args[biasArg]);
-                linalg::YieldOp::create(b, l, v);
-              });
+      auto eOp = linalg::GenericOp::create(
+          rewriter, loc, accTy, eIns, ValueRange{eInit}, eMaps,
+          iteratorsOf(2, 0), [&](OpBuilder &b, Location l, ValueRange args) {
+            Value a = args[0];
+            if (rowSumArg >= 0) {
+              Value corr = arith::MulIOp::create(
+                  b, l, args[rowSumArg],
+                  arith::ConstantIntOp::create(b, l, zx, 32));
+              a = arith::SubIOp::create(b, l, a, corr);
+            }
+            Value s = isStatic ? sx : args[scaleArg];
+            Value scale = arith::MulFOp::create(b, l, s, args[1]);
+            Value v = arith::MulFOp::create(
+                b, l, arith::SIToFPOp::create(b, l, f32, a), scale);
+            if (biasArg >= 0)
+              v = arith::AddFOp::create(b, l, v, args[biasArg]);
+            linalg::YieldOp::create(b, l, v);
+          });
       // acc, weight scales, row scales[, bias]: no zero-point correction.
       if (!isStatic && rowSumArg < 0 && scaleArg == 2)
         eOp.setLibraryCallAttr(

@@ -21,6 +21,7 @@
 #include "llvm/ADT/StringSet.h"
 #include "llvm/Support/MemoryBuffer.h"
 
+#include "InitializerValues.h"
 #include <onnx/onnx_pb.h>
 
 #include <cstring>
@@ -60,27 +61,7 @@ onnx::TensorProto floatTensor(const std::string &name, ArrayRef<int64_t> dims,
   return t;
 }
 
-std::optional<std::vector<float>>
-initializerFloats(const onnx::TensorProto &t) {
-  if (t.data_type() != onnx::TensorProto::FLOAT ||
-      t.data_location() == onnx::TensorProto::EXTERNAL)
-    return std::nullopt;
-  int64_t n = 1;
-  for (int64_t d : t.dims())
-    n *= d;
-  std::vector<float> out(static_cast<size_t>(n));
-  if (t.has_raw_data()) {
-    if (t.raw_data().size() != size_t(n) * 4)
-      return std::nullopt;
-    std::memcpy(out.data(), t.raw_data().data(), t.raw_data().size());
-    return out;
-  }
-  if (t.float_data_size() != n)
-    return std::nullopt;
-  for (int64_t i = 0; i < n; ++i)
-    out[size_t(i)] = t.float_data(int(i));
-  return out;
-}
+using ::qopt::onnx_export::initializerFloats;
 
 std::optional<std::vector<int64_t>> int64Values(const onnx::TensorProto &t) {
   if (t.data_type() != onnx::TensorProto::INT64)

@@ -27,6 +27,7 @@
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/raw_ostream.h"
 
+#include "InitializerValues.h"
 #include <onnx/onnx_pb.h>
 
 #include <cmath>
@@ -116,28 +117,7 @@ std::optional<QuantPoint> pointOf(Operation *op, Value x, Value w,
   return p;
 }
 
-/// The float values of a float32 initializer (raw_data or float_data).
-std::optional<std::vector<float>>
-initializerFloats(const onnx::TensorProto &t) {
-  if (t.data_type() != onnx::TensorProto::FLOAT ||
-      t.data_location() == onnx::TensorProto::EXTERNAL)
-    return std::nullopt;
-  int64_t n = 1;
-  for (int64_t d : t.dims())
-    n *= d;
-  std::vector<float> out(static_cast<size_t>(n));
-  if (t.has_raw_data()) {
-    if (t.raw_data().size() != size_t(n) * 4)
-      return std::nullopt;
-    std::memcpy(out.data(), t.raw_data().data(), t.raw_data().size());
-    return out;
-  }
-  if (t.float_data_size() != n)
-    return std::nullopt;
-  for (int64_t i = 0; i < n; ++i)
-    out[size_t(i)] = t.float_data(int(i));
-  return out;
-}
+using ::qopt::onnx_export::initializerFloats;
 
 onnx::TensorProto scalarTensor(const std::string &name, float v) {
   onnx::TensorProto t;
