@@ -6,7 +6,7 @@
 // The padding is implicit (the kernel reads the unpadded input and the
 // compiled code drops its padded copy), and the epilogue (bias, residual,
 // activation) is applied to each output row while it is in cache. Written
-// once over Simd.h's vector interface (DepthwiseImpl.inc), compiled for
+// once over Simd.h's vector interface (DepthwiseKernelBody.h), compiled for
 // AVX-512, AVX2 + FMA and portable C++; qopt_kernel_isa picks one.
 //
 // Tasks: bands of output rows of one channel (the local copy of a band's
@@ -33,7 +33,7 @@ using qopt::rt::DepthwiseF32;
 
 namespace qopt::rt::simdgen {
 namespace {
-#include "DepthwiseImpl.inc"
+#include "DepthwiseKernelBody.h"
 } // namespace
 } // namespace qopt::rt::simdgen
 
@@ -41,7 +41,7 @@ namespace {
 QOPT_SIMD512_BEGIN
 namespace qopt::rt::simd512 {
 namespace {
-#include "DepthwiseImpl.inc"
+#include "DepthwiseKernelBody.h"
 } // namespace
 } // namespace qopt::rt::simd512
 QOPT_SIMD_END
@@ -49,7 +49,7 @@ QOPT_SIMD_END
 QOPT_SIMD256_BEGIN
 namespace qopt::rt::simd256 {
 namespace {
-#include "DepthwiseImpl.inc"
+#include "DepthwiseKernelBody.h"
 } // namespace
 } // namespace qopt::rt::simd256
 QOPT_SIMD_END

@@ -54,8 +54,7 @@ FailureOr<int64_t> exportQDQModel(ModuleOp module, StringRef sourcePath,
 /// sizes (fewer heads); intermediate value_info is dropped. Returns the
 /// number of layers written, or failure with `error` set.
 FailureOr<int64_t> exportPrunedModel(ModuleOp module, StringRef sourcePath,
-                                     llvm::raw_ostream &os,
-                                     std::string &error);
+                                     llvm::raw_ostream &os, std::string &error);
 
 } // namespace mlir::qopt
 

@@ -399,16 +399,7 @@ mlir::qopt::matchConvEpilogue(linalg::Conv2DNchwFchwOp conv) {
         b.getInit() != out || b.getDimensions() != ArrayRef<int64_t>{0, 2, 3})
       return std::nullopt;
     m.bias = b.getInput();
-  } else if (auto f = dyn_cast<linalg::FillOp>(m.init)) {
-    if (f.getOutputs().front() != out || !isConstant(f.getInputs().front(), 0))
-      return std::nullopt;
-  } else if (auto map = dyn_cast<linalg::MapOp>(m.init)) {
-    if (map.getInputs().size() != 0 || map.getInit() != out)
-      return std::nullopt;
-    auto yield = cast<linalg::YieldOp>(map.getMapper().front().getTerminator());
-    if (!isConstant(yield.getOperand(0), 0))
-      return std::nullopt;
-  } else {
+  } else if (!convZeroInitOf(m.init, out)) {
     return std::nullopt;
   }
   m.dst = out;
@@ -464,4 +455,42 @@ bool mlir::qopt::convDistinctBuffers(Value a, Value b) {
 bool mlir::qopt::convTouchedBetween(Operation *from, Operation *to,
                                     ArrayRef<Value> buffers) {
   return touchedBetween(from, to, buffers);
+}
+
+bool mlir::qopt::convZeroInitOf(Operation *op, Value buf) {
+  if (auto f = dyn_cast<linalg::FillOp>(op))
+    return f.getOutputs().front() == buf &&
+           isConstant(f.getInputs().front(), 0);
+  if (auto map = dyn_cast<linalg::MapOp>(op)) {
+    if (!map.getInputs().empty() || map.getInit() != buf)
+      return false;
+    auto yield = cast<linalg::YieldOp>(map.getMapper().front().getTerminator());
+    return isConstant(yield.getOperand(0), 0);
+  }
+  return false;
+}
+
+std::optional<std::pair<int64_t, int64_t>>
+mlir::qopt::convWindowIndex(AffineExpr e, unsigned numDims, unsigned o,
+                            unsigned k) {
+  MLIRContext *ctx = e.getContext();
+  auto at = [&](int64_t vo, int64_t vk) -> std::optional<int64_t> {
+    SmallVector<AffineExpr> dims;
+    for (unsigned i = 0; i < numDims; ++i)
+      dims.push_back(getAffineConstantExpr(i == o ? vo : i == k ? vk : 0, ctx));
+    auto c = dyn_cast<AffineConstantExpr>(
+        simplifyAffineExpr(e.replaceDims(dims), 0, 0));
+    if (!c)
+      return std::nullopt;
+    return c.getValue();
+  };
+  for (unsigned i = 0; i < numDims; ++i)
+    if (i != o && i != k && e.isFunctionOfDim(i))
+      return std::nullopt;
+  std::optional<int64_t> zero = at(0, 0), a = at(1, 0), b = at(0, 1),
+                         ab = at(3, 5);
+  if (!zero || !a || !b || !ab || *zero != 0 || *a < 1 || *b < 1 ||
+      *ab != 3 * *a + 5 * *b || !e.isPureAffine())
+    return std::nullopt;
+  return std::make_pair(*a, *b);
 }

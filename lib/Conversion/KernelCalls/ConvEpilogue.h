@@ -65,6 +65,15 @@ bool matchConvConsumer(linalg::GenericOp g, Value out, ConvEpilogueMatch &m);
 Value convBaseBuffer(Value v);
 /// Whether two base buffers are known to be different memory.
 bool convDistinctBuffers(Value a, Value b);
+/// Whether `op` writes all of `buf` with zeros (a linalg.fill or an
+/// input-less linalg.map yielding the constant 0).
+bool convZeroInitOf(Operation *op, Value buf);
+
+/// The coefficients of dims `o` and `k` in `e`, if `e` is exactly
+/// o * a + k * b with a, b >= 1 (a grouped or depthwise conv's input index).
+std::optional<std::pair<int64_t, int64_t>>
+convWindowIndex(AffineExpr e, unsigned numDims, unsigned o, unsigned k);
+
 /// Whether an op strictly between `from` and `to` (same block) uses a view
 /// of one of `buffers`.
 bool convTouchedBetween(Operation *from, Operation *to,

@@ -39,50 +39,6 @@ namespace {
 
 constexpr StringLiteral kDepthwiseKernel = "qopt_kernel_conv2d_depthwise_f32";
 
-bool isZero(Value v) {
-  APFloat f(0.0);
-  return matchPattern(v, m_ConstantFloat(&f)) && f.isZero();
-}
-
-/// Whether `op` writes zeros to all of `buf` (linalg.fill or an input-less
-/// linalg.map yielding 0).
-bool isZeroFillOf(Operation *op, Value buf) {
-  if (auto f = dyn_cast<linalg::FillOp>(op))
-    return f.getOutputs().front() == buf && isZero(f.getInputs().front());
-  if (auto map = dyn_cast<linalg::MapOp>(op)) {
-    if (!map.getInputs().empty() || map.getInit() != buf)
-      return false;
-    auto yield = cast<linalg::YieldOp>(map.getMapper().front().getTerminator());
-    return isZero(yield.getOperand(0));
-  }
-  return false;
-}
-
-/// The coefficients (a, b) of `e` = o * a + k * b (a, b >= 1), o and k dims.
-std::optional<std::pair<int64_t, int64_t>>
-windowIndex(AffineExpr e, unsigned numDims, unsigned o, unsigned k) {
-  MLIRContext *ctx = e.getContext();
-  auto at = [&](int64_t vo, int64_t vk) -> std::optional<int64_t> {
-    SmallVector<AffineExpr> dims;
-    for (unsigned i = 0; i < numDims; ++i)
-      dims.push_back(getAffineConstantExpr(i == o ? vo : i == k ? vk : 0, ctx));
-    auto c = dyn_cast<AffineConstantExpr>(
-        simplifyAffineExpr(e.replaceDims(dims), 0, 0));
-    if (!c)
-      return std::nullopt;
-    return c.getValue();
-  };
-  for (unsigned i = 0; i < numDims; ++i)
-    if (i != o && i != k && e.isFunctionOfDim(i))
-      return std::nullopt;
-  std::optional<int64_t> zero = at(0, 0), a = at(1, 0), b = at(0, 1),
-                         ab = at(3, 5);
-  if (!zero || !a || !b || !ab || *zero != 0 || *a < 1 || *b < 1 ||
-      *ab != 3 * *a + 5 * *b || !e.isPureAffine())
-    return std::nullopt;
-  return std::make_pair(*a, *b);
-}
-
 /// The padded input's producer: %p filled with zeros, %x copied into its
 /// interior, %p read only by the conv (through `view`).
 struct PadMatch {
@@ -115,7 +71,7 @@ std::optional<PadMatch> matchPadding(Value view, Operation *conv) {
       m.interior = sub;
       continue;
     }
-    if (!m.fill && isZeroFillOf(user, p)) {
+    if (!m.fill && convZeroInitOf(user, p)) {
       m.fill = user;
       continue;
     }
@@ -191,8 +147,8 @@ struct DepthwiseConvToKernelCall : OpRewritePattern<linalg::GenericOp> {
     Value o5 = op.getDpsInitOperand(0)->get();
     if (cast<MemRefType>(x5.getType()).getDimSize(2) != 1)
       return rewriter.notifyMatchFailure(op, "not depthwise");
-    auto rows = windowIndex(maps[0].getResult(3), 8, 3, 6);
-    auto cols = windowIndex(maps[0].getResult(4), 8, 4, 7);
+    auto rows = qopt::convWindowIndex(maps[0].getResult(3), 8, 3, 6);
+    auto cols = qopt::convWindowIndex(maps[0].getResult(4), 8, 4, 7);
     if (!rows || !cols)
       return failure();
     // Body: out + x * w.
@@ -257,7 +213,7 @@ struct DepthwiseConvToKernelCall : OpRewritePattern<linalg::GenericOp> {
           ++others;
       }
       if (init && others == 0) {
-        if (isZeroFillOf(init, out4) || isZeroFillOf(init, o5)) {
+        if (convZeroInitOf(init, out4) || convZeroInitOf(init, o5)) {
           initOk = true;
         } else if (auto b = dyn_cast<linalg::BroadcastOp>(init)) {
           auto biasTy = dyn_cast<MemRefType>(b.getInput().getType());

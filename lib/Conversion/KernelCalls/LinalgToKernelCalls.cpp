@@ -408,32 +408,6 @@ struct ConvToKernelCall : OpRewritePattern<linalg::Conv2DNchwFchwOp> {
   }
 };
 
-/// The coefficients of dims `o` and `k` in `e`, if `e` is exactly
-/// o * a + k * b with a, b >= 1 (a grouped conv's input index).
-std::optional<std::pair<int64_t, int64_t>>
-windowIndex(AffineExpr e, unsigned numDims, unsigned o, unsigned k) {
-  MLIRContext *ctx = e.getContext();
-  auto at = [&](int64_t vo, int64_t vk) -> std::optional<int64_t> {
-    SmallVector<AffineExpr> dims;
-    for (unsigned i = 0; i < numDims; ++i)
-      dims.push_back(getAffineConstantExpr(i == o ? vo : i == k ? vk : 0, ctx));
-    auto c = dyn_cast<AffineConstantExpr>(
-        simplifyAffineExpr(e.replaceDims(dims), 0, 0));
-    if (!c)
-      return std::nullopt;
-    return c.getValue();
-  };
-  for (unsigned i = 0; i < numDims; ++i)
-    if (i != o && i != k && e.isFunctionOfDim(i))
-      return std::nullopt;
-  std::optional<int64_t> zero = at(0, 0), a = at(1, 0), b = at(0, 1),
-                         ab = at(3, 5);
-  if (!zero || !a || !b || !ab || *zero != 0 || *a < 1 || *b < 1 ||
-      *ab != 3 * *a + 5 * *b || !e.isPureAffine())
-    return std::nullopt;
-  return std::make_pair(*a, *b);
-}
-
 /// The importer's grouped 2-D convolution (lib/Import/ONNX/Ops/Conv.cpp,
 /// groupedConv): a linalg.generic over (n, g, m, oh, ow, c, kh, kw) with
 /// x [N, G, C, H, W] at (n, g, c, oh*sh + kh*dh, ow*sw + kw*dw), w [G, M,
@@ -475,8 +449,8 @@ struct GroupedConvToKernelCall : OpRewritePattern<linalg::GenericOp> {
     if (cast<MemRefType>(op.getDpsInputOperand(0)->get().getType())
             .getDimSize(2) == 1)
       return rewriter.notifyMatchFailure(op, "depthwise");
-    auto rows = windowIndex(maps[0].getResult(3), 8, 3, 6);
-    auto cols = windowIndex(maps[0].getResult(4), 8, 4, 7);
+    auto rows = qopt::convWindowIndex(maps[0].getResult(3), 8, 3, 6);
+    auto cols = qopt::convWindowIndex(maps[0].getResult(4), 8, 4, 7);
     if (!rows || !cols)
       return failure();
     // Body: out + x * w.

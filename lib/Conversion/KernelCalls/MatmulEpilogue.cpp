@@ -31,23 +31,12 @@ using namespace mlir::qopt;
 
 namespace {
 
-bool isZero(Value v) {
-  APFloat f(0.0);
-  return matchPattern(v, m_ConstantFloat(&f)) && f.isZero();
-}
-
 /// Whether `init` writes all of `c` (rank r) with zeros or with a rank-1
 /// `bias` along its last dim; sets `bias`.
 bool isMatmulInit(Operation *init, Value c, Value &bias) {
   int64_t rank = cast<MemRefType>(c.getType()).getRank();
-  if (auto f = dyn_cast<linalg::FillOp>(init))
-    return f.getOutputs().front() == c && isZero(f.getInputs().front());
-  if (auto map = dyn_cast<linalg::MapOp>(init)) {
-    if (!map.getInputs().empty() || map.getInit() != c)
-      return false;
-    auto yield = cast<linalg::YieldOp>(map.getMapper().front().getTerminator());
-    return isZero(yield.getOperand(0));
-  }
+  if (convZeroInitOf(init, c))
+    return true;
   auto isBiasType = [](Value v) {
     auto t = dyn_cast<MemRefType>(v.getType());
     return t && t.getRank() == 1 && t.getElementType().isF32();

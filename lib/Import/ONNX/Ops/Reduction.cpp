@@ -3,9 +3,9 @@
 // A reduction becomes one linalg.generic with reduction iterators whose
 // result drops the reduced dims; keepdims puts them back as unit dims with
 // tensor.expand_shape. 16-bit floats accumulate in f32, other types in their
-// own type. CumSum, CumProd and TopK are linalg.generic ops with an extra reduction
-// loop (quadratic in the scanned/sorted dim): simple, exact and lowered by
-// every pipeline, meant for correctness rather than speed.
+// own type. CumSum, CumProd and TopK are linalg.generic ops with an extra
+// reduction loop (quadratic in the scanned/sorted dim): simple, exact and
+// lowered by every pipeline, meant for correctness rather than speed.
 //
 //===----------------------------------------------------------------------===//
 

@@ -1,4 +1,4 @@
-//===- DepthwiseImpl.inc - the depthwise kernel over one vector type ------===//
+//===- DepthwiseKernelBody.h - Depthwise kernel for one ISA -----*- C++ -*-===//
 //
 // Included by DepthwiseKernels.cpp inside each SIMD namespace of Simd.h
 // (simd512, simd256, simdgen), where `V` and `vact` are that ISA's.
