@@ -10,6 +10,7 @@
 #define QOPT_LIB_RUNTIME_CONV_H
 
 #include <cstdint>
+#include <cstring>
 
 namespace qopt::rt {
 
@@ -50,6 +51,43 @@ struct ConvEpilogue {
   ConvAct act = ConvAct::None;
   float alpha = 0, beta = 0;
 };
+
+/// A kernel call's activation code (ConvAct, anything else: None).
+inline ConvAct convActFromCode(int64_t code) {
+  return code >= 0 && code <= int64_t(ConvAct::GeluTanh) ? ConvAct(code)
+                                                         : ConvAct::None;
+}
+
+/// The f32 an activation parameter's bits (passed as i64) stand for.
+inline float floatFromBits(int64_t bits) {
+  uint32_t u = uint32_t(bits);
+  float v;
+  std::memcpy(&v, &u, sizeof v);
+  return v;
+}
+
+/// The epilogue a fused conv kernel call describes in its trailing
+/// arguments (qopt_kernel_conv2d_nchw_f32_fused, ..._depthwise_f32).
+inline ConvEpilogue convEpilogueFromArgs(int64_t biasPtr, int64_t biasStride,
+                                         int64_t act, int64_t alphaBits,
+                                         int64_t betaBits, int64_t resPtr,
+                                         int64_t resN, int64_t resF,
+                                         int64_t resH, int64_t resW,
+                                         int64_t accumulate) {
+  ConvEpilogue epi;
+  epi.accumulate = accumulate != 0;
+  epi.bias = reinterpret_cast<const float *>(biasPtr);
+  epi.biasStride = biasStride;
+  epi.res = reinterpret_cast<const float *>(resPtr);
+  epi.resN = resN;
+  epi.resF = resF;
+  epi.resH = resH;
+  epi.resW = resW;
+  epi.act = convActFromCode(act);
+  epi.alpha = floatFromBits(alphaBits);
+  epi.beta = floatFromBits(betaBits);
+  return epi;
+}
 
 /// The scalar activation (the reference the vector forms follow).
 float convActivation(ConvAct act, float v, float alpha, float beta);

@@ -897,25 +897,9 @@ extern "C" void qopt_kernel_conv2d_nchw_f32_fused(
                outF,
                outH,
                outW};
-  auto bitsToFloat = [](int64_t bits) {
-    uint32_t u = uint32_t(bits);
-    float v;
-    std::memcpy(&v, &u, sizeof v);
-    return v;
-  };
-  ConvEpilogue epi;
-  epi.accumulate = accumulate != 0;
-  epi.bias = reinterpret_cast<const float *>(biasPtr);
-  epi.biasStride = biasStride;
-  epi.res = reinterpret_cast<const float *>(resPtr);
-  epi.resN = resN;
-  epi.resF = resF;
-  epi.resH = resH;
-  epi.resW = resW;
-  epi.act = act >= 0 && act <= int64_t(ConvAct::GeluTanh) ? ConvAct(act)
-                                                          : ConvAct::None;
-  epi.alpha = bitsToFloat(alphaBits);
-  epi.beta = bitsToFloat(betaBits);
+  ConvEpilogue epi = qopt::rt::convEpilogueFromArgs(
+      biasPtr, biasStride, act, alphaBits, betaBits, resPtr, resN, resF, resH,
+      resW, accumulate);
   qopt::rt::convF32(conv, epi);
 }
 

@@ -526,12 +526,6 @@ extern "C" void qopt_kernel_matmul_f32_fused(
     int64_t bConstant, int64_t biasPtr, int64_t biasStride, int64_t act,
     int64_t alphaBits, int64_t betaBits, int64_t resPtr, int64_t resB0,
     int64_t resB1, int64_t resM, int64_t resN, int64_t gated) {
-  auto bitsToFloat = [](int64_t bits) {
-    uint32_t u = uint32_t(bits);
-    float v;
-    std::memcpy(&v, &u, sizeof v);
-    return v;
-  };
   qopt::rt::GemmEpilogue epi;
   epi.bias = reinterpret_cast<const float *>(biasPtr);
   epi.biasStride = biasStride;
@@ -540,10 +534,9 @@ extern "C" void qopt_kernel_matmul_f32_fused(
   epi.resB1 = resB1;
   epi.resM = resM;
   epi.resN = resN;
-  epi.act =
-      act >= 0 && act <= int64_t(qopt::rt::ConvAct::GeluTanh) ? int(act) : 0;
-  epi.alpha = bitsToFloat(alphaBits);
-  epi.beta = bitsToFloat(betaBits);
+  epi.act = int(qopt::rt::convActFromCode(act));
+  epi.alpha = qopt::rt::floatFromBits(alphaBits);
+  epi.beta = qopt::rt::floatFromBits(betaBits);
   epi.gated = gated != 0 && epi.res;
   Gemm g{batch0,
          batch1,
