@@ -212,7 +212,8 @@ CUfunction mgpuModuleGetFunction(CUmodule module, const char *name) {
            true);
     return nullptr;
   }
-  if (profilingKernels()) {
+  {
+    // Names for QOPT_CUDA_PROFILE and for errors ("the last kernel ...").
     Pools &p = pools();
     std::lock_guard<std::mutex> lock(p.mutex);
     if (!p.names.count(function))
@@ -269,17 +270,15 @@ void mgpuLaunchKernel(CUfunction function, intptr_t gridX, intptr_t gridY,
              driver().cuLaunchKernel(function, gridX, gridY, gridZ, blockX,
                                      blockY, blockZ, smem, stream, params,
                                      extra));
-  if (start) {
-    Pools &p = pools();
-    const char *name = "kernel";
-    {
-      std::lock_guard<std::mutex> lock(p.mutex);
-      auto it = p.names.find(function);
-      if (it != p.names.end())
-        name = it->second.c_str(); // stable: entries are never erased
-    }
-    profileLaunch(name, stream, start);
+  Pools &p = pools();
+  const char *name = "kernel";
+  {
+    std::lock_guard<std::mutex> lock(p.mutex);
+    auto it = p.names.find(function);
+    if (it != p.names.end())
+      name = it->second.c_str(); // stable: entries are never erased
   }
+  profileLaunch(name, stream, start);
 }
 
 void mgpuLaunchClusterKernel(CUfunction function, intptr_t clusterX,
@@ -375,11 +374,15 @@ void mgpuStreamSynchronize(CUstream stream) {
   ScopedContext ctx("mgpuStreamSynchronize", true);
   if (!ctx)
     return;
-  if (QOPT_CHECK("mgpuStreamSynchronize", true,
-                 driver().cuStreamSynchronize(stream))) {
-    releaseStream(stream);
-    profileCollect(stream);
+  CUresult r = driver().cuStreamSynchronize(stream);
+  if (r != CUDA_SUCCESS) {
+    report("mgpuStreamSynchronize: the GPU work of the call failed: " +
+               streamFailure(stream, r),
+           true);
+    return;
   }
+  releaseStream(stream);
+  profileCollect(stream);
 }
 
 void mgpuStreamWaitEvent(CUstream stream, CUevent event) {
