@@ -161,7 +161,11 @@ void mlir::qopt::buildNVPTXPipeline(OpPassManager &pm,
   }
   addGraphToBufferPasses(pm, /*fuseElementwise=*/true,
                          /*approximateMath=*/true, options.artifact);
-  pm.addPass(createGPUManagedMemoryPass());
+  {
+    GPUManagedMemoryPassOptions managed;
+    managed.resultHook = options.artifact;
+    pm.addPass(createGPUManagedMemoryPass(managed));
+  }
   // Quantized matmuls: the runtime's GPU kernels.
   if (options.kernelCalls) {
     GPUQuantKernelCallsPassOptions calls;

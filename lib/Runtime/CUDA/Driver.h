@@ -235,6 +235,10 @@ std::string streamFailure(CUstream stream, CUresult r);
 CUevent profileStart(CUstream stream);
 void profileCollect(CUstream stream);
 
+/// In qopt_cuda_model_run: makes `stream` (the artifact's) wait for the
+/// work queued so far on the caller's stream. Nothing otherwise.
+void joinCallerStream(CUstream stream);
+
 /// Loads PTX or a cubin/fatbin, with the JIT's error log in the message.
 CUmodule loadModule(const void *data, int optLevel, const char *where,
                     bool print);

@@ -335,19 +335,21 @@ CUstream mgpuStreamCreate() {
   ScopedContext ctx("mgpuStreamCreate", true);
   if (!ctx)
     return nullptr;
+  CUstream stream = nullptr;
   {
     Pools &p = pools();
     std::lock_guard<std::mutex> lock(p.mutex);
     if (!p.freeStreams.empty()) {
-      CUstream s = p.freeStreams.back();
+      stream = p.freeStreams.back();
       p.freeStreams.pop_back();
-      return s;
     }
   }
-  CUstream stream = nullptr;
-  if (!QOPT_CHECK("mgpuStreamCreate", true,
+  if (!stream &&
+      !QOPT_CHECK("mgpuStreamCreate", true,
                   driver().cuStreamCreate(&stream, CU_STREAM_NON_BLOCKING)))
     return nullptr;
+  // In qopt_cuda_model_run: after the work the caller queued on its stream.
+  joinCallerStream(stream);
   return stream;
 }
 
