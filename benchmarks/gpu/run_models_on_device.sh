@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One call on a GPU machine: build the runtime and quant-run there (g++ and
 # nvcc), run the CUDA kernel tests, check the NVPTX artifacts of
-# test/gpu/prepare_models.py against their CPU references, then the
+# test/gpu/prepare_models.py against their CPU references (and again on
+# device-resident inputs and outputs, --device-io), then the
 # benchmarks of the float and quantized matmuls (bench_fmatmul.py,
 # bench_qmatmul.py; SKIP_FMATMUL=1 / SKIP_QMATMUL=1 skip them) and of compiled
 # transformers before/after (bench_models.py). Results in $OUT.
@@ -29,7 +30,7 @@ timeout 240 python3 -m pytest -q -p no:cacheprovider \
   "$ROOT/test/python/test_cuda_runtime.py" \
   > "$OUT/pytest.txt" 2>&1
 tail -4 "$OUT/pytest.txt"
-timeout 200 python3 "$ROOT/test/gpu/check_models.py" --jobs 8 --dir "$CASES" \
+timeout 240 python3 "$ROOT/test/gpu/check_models.py" --jobs 8 --device-io --dir "$CASES" \
   --quant-run "$BUILD/quant-run" --out "$OUT/models.json" >> "$OUT/pytest.txt" 2>&1
 tail -2 "$OUT/pytest.txt"
 echo "checked $(date +%T)"
