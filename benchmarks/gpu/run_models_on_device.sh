@@ -25,9 +25,10 @@ g++ -std=c++17 -O2 -I"$ROOT/include" "$ROOT/tools/quant-run/quant-run.cpp" \
   >> "$OUT/build.txt" 2>&1 || { tail -40 "$OUT/build.txt"; exit 1; }
 echo "built $(date +%T)"
 export QOPT_RUNTIME_LIB="$BUILD/libqopt_runtime.so"
+# PYTEST_FILES (names under test/python) narrows the kernel tests.
+PYTEST_FILES="${PYTEST_FILES:-test_cuda_fmatmul.py test_cuda_qmatmul.py test_cuda_runtime.py}"
 timeout 240 python3 -m pytest -q -p no:cacheprovider \
-  "$ROOT/test/python/test_cuda_fmatmul.py" "$ROOT/test/python/test_cuda_qmatmul.py" \
-  "$ROOT/test/python/test_cuda_runtime.py" \
+  $(for f in $PYTEST_FILES; do echo "$ROOT/test/python/$f"; done) \
   > "$OUT/pytest.txt" 2>&1
 tail -4 "$OUT/pytest.txt"
 timeout 240 python3 "$ROOT/test/gpu/check_models.py" --jobs 8 --device-io --dir "$CASES" \
