@@ -5,7 +5,8 @@ strides) against numpy float64 products of the same 16-bit values, on every
 path: the TMA + wgmma kernels on a compute capability 9.0 device (B
 K-contiguous "nt" and N-contiguous "nn", 128- and 256-column tiles, split K
 for a float32 C, batches, a B shared by the batches, edges in M, N and K)
-and the any-stride fallback (misaligned operands, odd strides, and every
+split K for a 16-bit C through a float32 workspace, and the any-stride
+fallback (misaligned operands, odd strides, and every
 case again with QOPT_CUDA_WGMMA=0). Also qopt_cuda_matmul_f32's tf32
 precision on the wgmma kernels. Skipped without a GPU (CI)."""
 
@@ -127,6 +128,11 @@ def test_wgmma_paths(rt, dev, hopper, shape, layout, dtype, c_f32):
 @pytest.mark.parametrize("dtype", ["f16", "bf16"])
 def test_overwrite_and_shared_b(rt, dev, hopper, dtype):
     run_case(rt, dev, 1, 1, 130, 200, 72, "nt", dtype, False, accumulate=False)
+    # Split K through the workspace, stored without accumulating.
+    kernel = run_case(rt, dev, 1, 1, 128, 512, 2048, "nn", dtype, False,
+                      accumulate=False)
+    if hopper:
+        assert kernel.endswith("+ws"), kernel
     kernel = run_case(rt, dev, 3, 2, 64, 128, 128, "nn", dtype, True,
                       shared_b=True)
     if hopper:

@@ -181,9 +181,9 @@ std::string launch(const FParams &p, int precision, CUstream stream) {
   // (CUDA/Wgmma.cpp), else the mma.sync kernels below.
   if (!simt && precision == 1) {
     std::string werr;
-    if (wgmmaTf32(p.b0, p.b1, p.m, p.n, p.k, p.a, p.aB0, p.aB1, p.aM, p.aK,
-                  p.b, p.bB0, p.bB1, p.bK, p.bN, p.c, p.cB0, p.cB1, p.cM,
-                  p.cN, stream, werr)) {
+    if (wgmmaTf32(p.b0, p.b1, p.m, p.n, p.k, p.a, p.aB0, p.aB1, p.aM, p.aK, p.b,
+                  p.bB0, p.bB1, p.bK, p.bN, p.c, p.cB0, p.cB1, p.cM, p.cN,
+                  stream, werr)) {
       if (!werr.empty())
         return werr;
       if (!stream) {

@@ -22,6 +22,7 @@
 
 #include "GPUKernels/EmbeddedPTX.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
@@ -83,6 +84,16 @@ struct WModule {
   CUfunction wg[3][2][2][2] = {};
   std::string wgName[3][2][2][2];
   CUfunction simt[2][2] = {}; // [bf16][f32 C]
+  CUfunction addWs[2] = {};   // [bf16]
+  /// Split-K workspaces, one per stream (work queued on a stream uses its
+  /// own); outgrown ones stay allocated (queued work may still use them).
+  struct Workspace {
+    CUstream stream;
+    CUdeviceptr ptr;
+    size_t bytes;
+  };
+  std::vector<Workspace> workspaces;
+  std::vector<CUdeviceptr> retired;
 };
 
 const qopt::rt::EmbeddedPTX *choosePTX(int cc, bool &isWgmma) {
@@ -123,17 +134,18 @@ WModule *wmodule(std::string &error) {
     m.tried = true;
     bool isWgmma = false;
     const qopt::rt::EmbeddedPTX *ptx = nullptr;
-    if (qopt_cuda_device_info(defaultDevice, nullptr, 0, &m.ccMajor,
-                              &m.ccMinor, &m.sms, nullptr) != QOPT_OK) {
+    if (qopt_cuda_device_info(defaultDevice, nullptr, 0, &m.ccMajor, &m.ccMinor,
+                              &m.sms, nullptr) != QOPT_OK) {
       m.error = cudaError;
-    } else if (qopt::rt::kWgmmaPTXCount == 0 || !qopt::rt::kWgmmaPTX[0].arch[0]) {
+    } else if (qopt::rt::kWgmmaPTXCount == 0 ||
+               !qopt::rt::kWgmmaPTX[0].arch[0]) {
       m.error = "the runtime was built without its GPU kernels (nvcc was not "
                 "found at build time)";
     } else if (!(ptx = choosePTX(10 * m.ccMajor + m.ccMinor, isWgmma))) {
       m.error = "the 16-bit matmul kernels need compute capability 8.0 or "
                 "later";
-    } else if (!(m.module = loadModule(ptx->text, 4, "qopt_cuda_matmul_h16",
-                                       false))) {
+    } else if (!(m.module =
+                     loadModule(ptx->text, 4, "qopt_cuda_matmul_h16", false))) {
       m.error = cudaError;
     } else {
       auto get = [&](CUfunction *f, const std::string &name, int smem) {
@@ -155,6 +167,8 @@ WModule *wmodule(std::string &error) {
       get(&m.simt[0][1], "qopt_h16_simt_f16_f32", 0);
       get(&m.simt[1][0], "qopt_h16_simt_bf16_h", 0);
       get(&m.simt[1][1], "qopt_h16_simt_bf16_f32", 0);
+      get(&m.addWs[0], "qopt_h16_add_ws_f16", 0);
+      get(&m.addWs[1], "qopt_h16_add_ws_bf16", 0);
       m.wgmma = isWgmma && d.cuTensorMapEncodeTiled;
       if (m.wgmma)
         for (int t = 0; t < 3; ++t)
@@ -193,13 +207,14 @@ bool wgmmaDisabled() {
 /// elements. A batch dim that is 1 (or not used) gets size 1.
 bool encode(TensorMap &map, WgmmaType type, const void *base, int64_t inner,
             int64_t outer, int64_t outerStride, int64_t z1, int64_t z1Stride,
-            int64_t z0, int64_t z0Stride, unsigned boxInner,
-            unsigned boxOuter, int &batchMask, std::string &why) {
+            int64_t z0, int64_t z0Stride, unsigned boxInner, unsigned boxOuter,
+            int &batchMask, std::string &why) {
   const Driver &d = driver();
   const int64_t eb = wgmmaElemBytes(type);
   // FLOAT16 = 6, FLOAT32 = 7, BFLOAT16 = 9 (cuda.h's CUtensorMapDataType).
-  const int dataType =
-      type == WgmmaType::F16 ? 6 : type == WgmmaType::BF16 ? 9 : 7;
+  const int dataType = type == WgmmaType::F16    ? 6
+                       : type == WgmmaType::BF16 ? 9
+                                                 : 7;
   batchMask = 0;
   uint64_t dims[4] = {uint64_t(inner), uint64_t(outer), 1, 1};
   uint64_t rowStride = uint64_t(outer > 1 ? outerStride : inner) * eb;
@@ -219,15 +234,59 @@ bool encode(TensorMap &map, WgmmaType type, const void *base, int64_t inner,
   const unsigned box[4] = {boxInner, boxOuter, 1, 1};
   const unsigned elementStrides[4] = {1, 1, 1, 1};
   // Interleave none, swizzle 128B (3), L2 promotion 256B (3), zero fill.
-  CUresult r = d.cuTensorMapEncodeTiled(&map, dataType, 4,
-                                        const_cast<void *>(base), dims, strides,
-                                        box, elementStrides, 0, 3, 3, 0);
+  CUresult r =
+      d.cuTensorMapEncodeTiled(&map, dataType, 4, const_cast<void *>(base),
+                               dims, strides, box, elementStrides, 0, 3, 3, 0);
   if (r != CUDA_SUCCESS) {
     why = "cuTensorMapEncodeTiled: " + describe(r);
     return false;
   }
   return true;
 }
+
+/// A float32 workspace of at least `bytes` for work queued on `stream`.
+std::string workspaceFor(WModule &m, CUstream stream, size_t bytes,
+                         CUdeviceptr &out) {
+  static std::mutex mutex;
+  std::lock_guard<std::mutex> lock(mutex);
+  for (WModule::Workspace &w : m.workspaces)
+    if (w.stream == stream) {
+      if (w.bytes >= bytes) {
+        out = w.ptr;
+        return "";
+      }
+      m.retired.push_back(w.ptr);
+      w.ptr = 0;
+      w.bytes = 0;
+    }
+  size_t size = 1 << 20;
+  while (size < bytes)
+    size *= 2;
+  CUdeviceptr p = 0;
+  CUresult r = driver().cuMemAlloc(&p, size);
+  if (r != CUDA_SUCCESS)
+    return "allocating a " + std::to_string(size) +
+           "-byte split-K workspace: " + describe(r);
+  bool placed = false;
+  for (WModule::Workspace &w : m.workspaces)
+    if (w.stream == stream)
+      w.ptr = p, w.bytes = size, placed = true;
+  if (!placed)
+    m.workspaces.push_back({stream, p, size});
+  out = p;
+  return "";
+}
+
+/// GPUKernels/Wgmma.cu's WsParams, field for field.
+struct WsParams {
+  const float *ws;
+  void *c;
+  long long cB0, cB1, cM, cN;
+  long long total;
+  int b1, m, n;
+  int accumulate;
+};
+static_assert(sizeof(WsParams) == 72, "must match Wgmma.cu's WsParams");
 
 /// Launches the wgmma kernel the plan picked. "" or an error; `launched`
 /// false when the tensor maps could not be made (the caller falls back).
@@ -255,11 +314,30 @@ std::string launchWgmma(WModule &m, const WgmmaProblem &prob,
                      w.bBatch, why)) {
     return "";
   }
-  w.c = c;
-  w.cB0 = cB0;
-  w.cB1 = cB1;
-  w.cM = cM;
-  w.cN = cN;
+  const int64_t batches = prob.b0 * prob.b1;
+  CUdeviceptr ws = 0;
+  if (plan.workspace) {
+    // Split K with a 16-bit C: partial sums into a zeroed dense float32
+    // workspace, then added to C by qopt_h16_add_ws_*.
+    const size_t count = size_t(batches * prob.m * prob.n);
+    std::string err = workspaceFor(m, stream, count * 4, ws);
+    if (!err.empty())
+      return err;
+    CUresult r = d.cuMemsetD32Async(ws, 0, count, stream);
+    if (r != CUDA_SUCCESS)
+      return "clearing the split-K workspace: " + describe(r);
+    w.c = reinterpret_cast<void *>(ws);
+    w.cB1 = prob.m * prob.n;
+    w.cB0 = prob.b1 * w.cB1;
+    w.cM = prob.n;
+    w.cN = 1;
+  } else {
+    w.c = c;
+    w.cB0 = cB0;
+    w.cB1 = cB1;
+    w.cM = cM;
+    w.cN = cN;
+  }
   w.b1 = int(prob.b1);
   w.m = int(prob.m);
   w.n = int(prob.n);
@@ -268,21 +346,46 @@ std::string launchWgmma(WModule &m, const WgmmaProblem &prob,
   w.kTilesPer = plan.kTilesPer;
   w.accumulate = accumulate ? 1 : 0;
   const int big = plan.bn == 256;
-  CUfunction f = m.wg[t][plan.nn][big][prob.cF32];
+  const int f32 = prob.cF32 || plan.workspace;
+  CUfunction f = m.wg[t][plan.nn][big][f32];
   if (!f)
     return "";
   launched = true;
-  const std::string &name = m.wgName[t][plan.nn][big][prob.cF32];
+  const std::string &name = m.wgName[t][plan.nn][big][f32];
   void *args[] = {&w};
   CUevent start = profileStart(stream);
-  CUresult r = d.cuLaunchKernel(f, unsigned(plan.gridX), unsigned(plan.gridY),
-                                unsigned(plan.gridZ), 384, 1, 1,
-                                unsigned(smemBytes(plan.bn)), stream, args,
-                                nullptr);
+  CUresult r = d.cuLaunchKernel(
+      f, unsigned(plan.gridX), unsigned(plan.gridY), unsigned(plan.gridZ), 384,
+      1, 1, unsigned(smemBytes(plan.bn)), stream, args, nullptr);
   if (r != CUDA_SUCCESS)
     return "launching " + name + ": " + describe(r);
   profileLaunch(name.c_str(), stream, start);
   lastKernel = name;
+  if (plan.workspace) {
+    WsParams a{reinterpret_cast<const float *>(ws),
+               c,
+               cB0,
+               cB1,
+               cM,
+               cN,
+               batches * prob.m * prob.n,
+               int(prob.b1),
+               int(prob.m),
+               int(prob.n),
+               accumulate ? 1 : 0};
+    void *wargs[] = {&a};
+    const char *addName =
+        t == 1 ? "qopt_h16_add_ws_bf16" : "qopt_h16_add_ws_f16";
+    const int64_t blocks =
+        std::min<int64_t>((a.total + 255) / 256, int64_t(m.sms) * 8);
+    start = profileStart(stream);
+    r = d.cuLaunchKernel(m.addWs[t == 1], unsigned(blocks), 1, 1, 256, 1, 1, 0,
+                         stream, wargs, nullptr);
+    if (r != CUDA_SUCCESS)
+      return std::string("launching ") + addName + ": " + describe(r);
+    profileLaunch(addName, stream, start);
+    lastKernel += "+ws";
+  }
   return "";
 }
 
@@ -335,10 +438,9 @@ std::string runH16(const HParams &p, int type, bool cF32, CUstream stream) {
   }
   HParams q = p;
   void *args[] = {&q};
-  const char *name = type == 1 ? (cF32 ? "qopt_h16_simt_bf16_f32"
-                                       : "qopt_h16_simt_bf16_h")
-                               : (cF32 ? "qopt_h16_simt_f16_f32"
-                                       : "qopt_h16_simt_f16_h");
+  const char *name =
+      type == 1 ? (cF32 ? "qopt_h16_simt_bf16_f32" : "qopt_h16_simt_bf16_h")
+                : (cF32 ? "qopt_h16_simt_f16_f32" : "qopt_h16_simt_f16_h");
   CUevent start = profileStart(stream);
   CUresult r = driver().cuLaunchKernel(
       m->simt[type][cF32], unsigned((p.n + 63) / 64), unsigned((p.m + 63) / 64),
@@ -378,14 +480,24 @@ bool qopt::rt::cuda::wgmmaTf32(int64_t b0, int64_t b1, int64_t m, int64_t n,
   if (!plan.ok)
     return false;
   bool launched = false;
-  error = launchWgmma(*mod, prob, plan, a, b, c, cB0, cB1, cM, cN, true,
-                      stream, launched);
+  error = launchWgmma(*mod, prob, plan, a, b, c, cB0, cB1, cM, cN, true, stream,
+                      launched);
   return launched;
 }
 
 extern "C" {
 
 const char *qopt_cuda_wgmma_last_kernel(void) { return lastKernel.c_str(); }
+
+/// The embedded PTX of GPUKernels/Wgmma.cu for `arch` ("sm_90a", "sm_80").
+const char *qopt_cuda_wgmma_ptx(const char *arch) {
+  if (!arch)
+    return nullptr;
+  for (size_t i = 0; i < qopt::rt::kWgmmaPTXCount; ++i)
+    if (std::strcmp(qopt::rt::kWgmmaPTX[i].arch, arch) == 0)
+      return qopt::rt::kWgmmaPTX[i].text;
+  return nullptr;
+}
 
 void qopt_cuda_matmul_h16(int64_t batch0, int64_t batch1, int64_t m, int64_t n,
                           int64_t k, int64_t aPtr, int64_t aB0, int64_t aB1,
@@ -394,26 +506,10 @@ void qopt_cuda_matmul_h16(int64_t batch0, int64_t batch1, int64_t m, int64_t n,
                           int64_t cB0, int64_t cB1, int64_t cM, int64_t cN,
                           int64_t /*bConstant*/, int64_t type, int64_t cF32,
                           int64_t accumulate, int64_t stream) {
-  HParams p{ptr<const void>(aPtr),
-            aB0,
-            aB1,
-            aM,
-            aK,
-            ptr<const void>(bPtr),
-            bB0,
-            bB1,
-            bK,
-            bN,
-            ptr<void>(cPtr),
-            cB0,
-            cB1,
-            cM,
-            cN,
-            int(batch0),
-            int(batch1),
-            int(m),
-            int(n),
-            int(k),
+  HParams p{ptr<const void>(aPtr), aB0,         aB1,    aM,     aK,
+            ptr<const void>(bPtr), bB0,         bB1,    bK,     bN,
+            ptr<void>(cPtr),       cB0,         cB1,    cM,     cN,
+            int(batch0),           int(batch1), int(m), int(n), int(k),
             accumulate != 0};
   lastKernel.clear();
   std::string error =

@@ -21,10 +21,10 @@ namespace qopt::rt::cuda {
 /// caller's kernels take the product). A launch failure: true, `error` set.
 /// Strides in elements; `QOPT_CUDA_WGMMA=0` turns the kernels off.
 bool wgmmaTf32(int64_t b0, int64_t b1, int64_t m, int64_t n, int64_t k,
-               const void *a, int64_t aB0, int64_t aB1, int64_t aM,
-               int64_t aK, const void *b, int64_t bB0, int64_t bB1,
-               int64_t bK, int64_t bN, void *c, int64_t cB0, int64_t cB1,
-               int64_t cM, int64_t cN, CUstream stream, std::string &error);
+               const void *a, int64_t aB0, int64_t aB1, int64_t aM, int64_t aK,
+               const void *b, int64_t bB0, int64_t bB1, int64_t bK, int64_t bN,
+               void *c, int64_t cB0, int64_t cB1, int64_t cM, int64_t cN,
+               CUstream stream, std::string &error);
 
 } // namespace qopt::rt::cuda
 

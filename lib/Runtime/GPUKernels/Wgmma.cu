@@ -727,3 +727,45 @@ QOPT_H16_SIMT(qopt_h16_simt_f16_f32, 0, true)
 QOPT_H16_SIMT(qopt_h16_simt_f16_h, 0, false)
 QOPT_H16_SIMT(qopt_h16_simt_bf16_f32, 1, true)
 QOPT_H16_SIMT(qopt_h16_simt_bf16_h, 1, false)
+
+namespace {
+
+/// Split K with a 16-bit C: the wgmma kernels add their partial sums into
+/// a dense float32 workspace [batch][m][n]; this adds it to C (or stores
+/// it, without accumulate), rounding once.
+struct WsParams {
+  const float *ws;
+  void *c;
+  long long cB0, cB1, cM, cN;
+  long long total; ///< batch * m * n
+  int b1, m, n;
+  int accumulate;
+};
+
+template <int EL> __device__ __forceinline__ void addWorkspace(const WsParams &p) {
+  for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x;
+       i < p.total; i += (long long)gridDim.x * blockDim.x) {
+    const long long col = i % p.n, r = i / p.n, row = r % p.m, z = r / p.m;
+    const long long off =
+        z / p.b1 * p.cB0 + z % p.b1 * p.cB1 + row * p.cM + col * p.cN;
+    float v = p.ws[i];
+    if constexpr (EL == 1) {
+      __nv_bfloat16 *c = static_cast<__nv_bfloat16 *>(p.c) + off;
+      *c = __float2bfloat16_rn(v + (p.accumulate ? __bfloat162float(*c) : 0.f));
+    } else {
+      __half *c = static_cast<__half *>(p.c) + off;
+      *c = __float2half_rn(v + (p.accumulate ? __half2float(*c) : 0.f));
+    }
+  }
+}
+
+} // namespace
+
+extern "C" __global__ void __launch_bounds__(256)
+    qopt_h16_add_ws_f16(WsParams p) {
+  addWorkspace<0>(p);
+}
+extern "C" __global__ void __launch_bounds__(256)
+    qopt_h16_add_ws_bf16(WsParams p) {
+  addWorkspace<1>(p);
+}
