@@ -291,6 +291,8 @@ def FuseAttentionPass : Pass<"qopt-fuse-attention", "func::FuncOp"> {
         S = Q·Kᵀ (a contraction over the head dim, zero-initialized)
         S = S * c | S / c                 (optional; c a scalar constant)
         S = S + mask | mask + S           (optional; mask broadcast to S)
+        S = Where(c, S, f) | Where(c, f, S) (optional, before the mask
+                                          add; c i1, f <= -1e4 constant)
         P = softmax over S's last dim     (max, sum of exp(S - max), divide)
         O = P·V
 
