@@ -593,9 +593,11 @@ struct QuantMatmulToKernelCall : OpRewritePattern<linalg::GenericOp> {
     bool integer =
         name == "qopt_kernel_matmul_s8s8" || name == "qopt_kernel_matmul_u8s8";
     bool w8 = name == "qopt_kernel_matmul_w8";
+    bool int8Act = name == "qopt_kernel_matmul_w4_a8" ||
+                   name == "qopt_kernel_matmul_wu4_a8";
     bool w4 = name == "qopt_kernel_matmul_w4" ||
               name == "qopt_kernel_matmul_wu4" ||
-              name == "qopt_kernel_matmul_nf4";
+              name == "qopt_kernel_matmul_nf4" || (cpu && int8Act);
     if (!integer && !w8 && !w4)
       return failure();
     Location loc = op.getLoc();
@@ -638,11 +640,14 @@ struct QuantMatmulToKernelCall : OpRewritePattern<linalg::GenericOp> {
         return rewriter.notifyMatchFailure(op, "dynamic K");
       int64_t group = aTy.getDimSize(2) * 2;
       int64_t k = aTy.getDimSize(1) * group;
-      // The kernel's `format`: 0 uint4 (zero points), 1 int4, 2 NF4.
-      int64_t format = name == "qopt_kernel_matmul_wu4"  ? 0
-                       : name == "qopt_kernel_matmul_w4" ? 1
-                                                         : 2;
-      bool isSigned = format != 0;
+      // The kernel's `format`: 0 uint4 (zero points), 1 int4, 2 NF4; 3
+      // int4 and 4 uint4 with int8 activations per block (dynamic_block).
+      int64_t format = name == "qopt_kernel_matmul_wu4"     ? 0
+                       : name == "qopt_kernel_matmul_w4"    ? 1
+                       : name == "qopt_kernel_matmul_nf4"   ? 2
+                       : name == "qopt_kernel_matmul_w4_a8" ? 3
+                                                            : 4;
+      bool isSigned = format != 0 && format != 4;
       Value zero = constant(0);
       args = {dim(0, 0),        dim(c, 1),       constant(k),  constant(group),
               constant(format), bufs[0].address, stride(0, 0), stride(0, 3),
@@ -1022,6 +1027,7 @@ void mlir::qopt::populateLinalgToKernelCallsPatterns(
   patterns.add<GroupedConvToKernelCall>(patterns.getContext());
   patterns.add<ViewsCallToKernelCall>(patterns.getContext());
   qopt::populateDepthwiseConvKernelCallPatterns(patterns);
+  qopt::populateDepthwiseConvS8KernelCallPatterns(patterns);
 }
 
 void mlir::qopt::populateQuantKernelCallsPatterns(RewritePatternSet &patterns) {
