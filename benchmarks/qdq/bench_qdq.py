@@ -6,8 +6,12 @@ model unfolded (--fold-qdq=false: its float semantics), and onnxruntime
 running the QDQ and the float model — side by side in one run.
 
     .venv/bin/python benchmarks/qdq/bench_qdq.py --build-dir build
-        [--models mlp,cnn,transformer] [--runs 200] [--rounds 3]
+        [--models mlp,cnn,transformer,rcnn,yolo] [--runs 200] [--rounds 3]
         [--threads 2] [--preprocess] [--out build/benchmarks/qdq]
+
+rcnn and yolo are examples/qdq_cnns.py's residual CNN (Concat of two
+scales, AveragePool, residual Add, GlobalAveragePool) and YOLO-style neck
+(stride-2 convs, MaxPool, nearest Resize x2, Concat).
 
 With --preprocess, each model also goes through onnxruntime's recommended
 quant_pre_process (BatchNorm folded into convolutions, graph optimized)
@@ -41,10 +45,12 @@ from onnxruntime.quantization.shape_inference import quant_pre_process
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "examples"))
 import make_examples  # noqa: E402
+import qdq_cnns  # noqa: E402
 
 MEDIAN = re.compile(r"median ([\d.]+) ms")
 INPUTS = {"mlp": "input", "cnn": "image", "transformer": "hidden_states",
-          "transformer_large": "hidden_states"}
+          "transformer_large": "hidden_states", "rcnn": "image",
+          "yolo": "image"}
 
 
 class Reader(CalibrationDataReader):
@@ -107,7 +113,7 @@ def lsb_error(bindir, so, qdq_model, name, x_path, tmp):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--build-dir", default="build")
-    ap.add_argument("--models", default="mlp,cnn,transformer")
+    ap.add_argument("--models", default="mlp,cnn,transformer,rcnn,yolo")
     ap.add_argument("--runs", type=int, default=200)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
@@ -123,7 +129,9 @@ def main():
         if args.preprocess:
             runs += [(n, True) for n in args.models.split(",")]
         for name, pre in runs:
-            if not pre:
+            if not pre and name in qdq_cnns.BUILDERS:
+                qdq_cnns.write_model(tmp, name, calib=16, eval_=1)
+            elif not pre:
                 make_examples.write_model(tmp, name, calib=16, eval_=1)
             folder = os.path.join(tmp, name)
             inp = INPUTS[name]
