@@ -61,6 +61,9 @@ static void addGraphToBufferPasses(OpPassManager &pm, bool fuseElementwise,
   if (fusedKernels) {
     pm.addNestedPass<func::FuncOp>(createFuseAttentionPass());
     pm.addNestedPass<func::FuncOp>(createFuseNormsPass());
+    // The softmax rows left (QDQ graphs, masks the attention kernel does
+    // not take) reduce in vector order, as the kernels do.
+    pm.addNestedPass<func::FuncOp>(createReassociateReductionsPass());
   }
   pm.addPass(quant::createStripFuncQuantTypes());
   if (fuseElementwise)
