@@ -166,7 +166,13 @@ def inputs(name, seed=0):
         t = np.arange(shape[1]) / 16000.0
         x = (0.3 * np.sin(2 * np.pi * (180 + 40 * seed) * t) +
              0.05 * rng.standard_normal(shape[1])).astype(np.float32)
-        return {"input": x[None, :], **spec["extra"]}
+        feeds = {"input": x[None, :], **spec["extra"]}
+        if seed > 0:
+            # Calibration samples: an LSTM state in the middle of a stream
+            # (hidden and cell values of tanh-like range), not zeros.
+            feeds["state"] = np.tanh(rng.normal(
+                0, 0.5, feeds["state"].shape)).astype(np.float32)
+        return feeds
     h, w = shape[2], shape[3]
     lines = 1 if h <= 48 else max(h // 40, 2)
     g = _text_image(h, w, rng, lines) / 255.0
