@@ -549,6 +549,119 @@ void convGemm(const ConvF32 &p, const ConvEpilogue &epi) {
   }
 }
 
+/// sum_k a[k] * b[k], in lanes of the widest ISA (the 1x1-output path).
+#if defined(__x86_64__)
+__attribute__((target("avx512f"))) float dotAvx512(const float *a,
+                                                   const float *b, int64_t n) {
+  __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
+  int64_t k = 0;
+  for (; k + 32 <= n; k += 32) {
+    s0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + k), _mm512_loadu_ps(b + k), s0);
+    s1 = _mm512_fmadd_ps(_mm512_loadu_ps(a + k + 16),
+                         _mm512_loadu_ps(b + k + 16), s1);
+  }
+  for (; k + 16 <= n; k += 16)
+    s0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + k), _mm512_loadu_ps(b + k), s0);
+  if (k < n) {
+    __mmask16 m = __mmask16((1u << (n - k)) - 1);
+    s1 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, a + k),
+                         _mm512_maskz_loadu_ps(m, b + k), s1);
+  }
+  return _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
+}
+
+__attribute__((target("avx2,fma"))) float dotAvx2(const float *a,
+                                                  const float *b, int64_t n) {
+  __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+  int64_t k = 0;
+  for (; k + 16 <= n; k += 16) {
+    s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + k), _mm256_loadu_ps(b + k), s0);
+    s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + k + 8), _mm256_loadu_ps(b + k + 8),
+                         s1);
+  }
+  __m256 v = _mm256_add_ps(s0, s1);
+  __m128 h = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+  h = _mm_add_ss(h, _mm_shuffle_ps(h, h, 1));
+  float sum = _mm_cvtss_f32(h);
+  for (; k < n; ++k)
+    sum += a[k] * b[k];
+  return sum;
+}
+#endif
+
+float dotPortable(const float *a, const float *b, int64_t n) {
+  float s[8] = {};
+  int64_t k = 0;
+  for (; k + 8 <= n; k += 8)
+    for (int u = 0; u < 8; ++u)
+      s[u] += a[k + u] * b[k + u];
+  float sum = ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+  for (; k < n; ++k)
+    sum += a[k] * b[k];
+  return sum;
+}
+
+using DotFn = float (*)(const float *, const float *, int64_t);
+DotFn dotFn() {
+  static const DotFn fn = [] {
+#if defined(__x86_64__)
+    if (__builtin_cpu_supports("avx512f"))
+      return DotFn(dotAvx512);
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+      return DotFn(dotAvx2);
+#endif
+    return DotFn(dotPortable);
+  }();
+  return fn;
+}
+
+/// One output pixel per image (the 1x1 convolutions of squeeze-excitation
+/// blocks and of classifier heads after a global pooling): a GEMV, each
+/// filter row against the window gathered into one contiguous vector, the
+/// lanes along the window. The direct kernel's lanes are output pixels (1
+/// of 32 used here) and the GEMM's would pack the filter on every call.
+void convGemv(const ConvF32 &p, const ConvEpilogue &epi) {
+  const int64_t kdim = p.c * p.kh * p.kw;
+  std::vector<float> filterCopy;
+  int64_t fF = p.fF;
+  const float *filter = qopt::rt::filterAsMatrix(
+      p.filter, p.f, p.c, p.kh, p.kw, fF, p.fC, p.fH, p.fW, filterCopy);
+  const DotFn dot = dotFn();
+  std::vector<float> window(static_cast<size_t>(kdim));
+  for (int64_t b = 0; b < p.n; ++b) {
+    const float *img = p.in + b * p.inN;
+    for (int64_t ci = 0, k = 0; ci < p.c; ++ci)
+      for (int64_t y = 0; y < p.kh; ++y)
+        for (int64_t x = 0; x < p.kw; ++x)
+          window[size_t(k++)] =
+              img[ci * p.inC + y * p.dh * p.inH + x * p.dw * p.inW];
+    float *o = p.out + b * p.outN;
+    const float *res = epi.res ? epi.res + b * epi.resN : nullptr;
+    auto rows = [&](int64_t f0, int64_t f1) {
+      for (int64_t i = f0; i < f1; ++i) {
+        float s = dot(filter + i * fF, window.data(), kdim);
+        float &v = o[i * p.outF];
+        if (epi.accumulate)
+          s += v;
+        if (epi.bias)
+          s += epi.bias[i * epi.biasStride];
+        if (res)
+          s += res[i * epi.resF];
+        v = qopt::rt::convActivation(epi.act, s, epi.alpha, epi.beta);
+      }
+    };
+    const int64_t block = 64;
+    const int64_t blocks = (p.f + block - 1) / block;
+    if (serialConvs || p.f * kdim < kParallelWork || blocks < 2)
+      rows(0, p.f);
+    else
+      qopt::rt::parallelFor(blocks, [&](int64_t t) {
+        rows(t * block, std::min(p.f, (t + 1) * block));
+      });
+  }
+}
+
 } // namespace
 
 void qopt::rt::convF32(const ConvF32 &p, const ConvEpilogue &epi) {
@@ -563,6 +676,8 @@ void qopt::rt::convF32(const ConvF32 &p, const ConvEpilogue &epi) {
   std::string want = force ? force : "";
   if (want == "gemm")
     return convGemm(p, epi);
+  if (p.oh == 1 && p.ow == 1 && want != "direct")
+    return convGemv(p, epi);
   if (p.sw == 1 && p.sh == 1 && p.inW == 1 && p.inH >= p.ow + (p.kw - 1) * p.dw)
     return convDirect(p, epi);
   // Strides > 1 (or a strided W): a copy of the rows the windows read,

@@ -352,6 +352,9 @@ struct QuantWeight {
   int64_t sN, sG;
   const int8_t *zp;
   int64_t zN, zG;
+  /// int4/uint4: the activations are quantized to int8 per row and group
+  /// (qlinear activation dynamic_block; W4Int8Kernels.cpp).
+  bool int8Activations = false;
 
   /// Dequantized w[j][k0 .. k0+len) into out.
   void row(int64_t j, int64_t k0, int64_t len, float *out) const {
@@ -839,8 +842,9 @@ void matmulWeightOnly(int64_t m, int64_t n, int64_t k, const float *a,
                       int64_t cM, int64_t cN, bool constant) {
   if (m <= 0 || n <= 0 || k <= 0)
     return;
-  // int4/uint4 with int8 activations where asked for (W4Int8Kernels.cpp).
-  if (qw.bits == 4 && !qw.levels && qopt::rt::w4Int8Activations() &&
+  // int4/uint4 with int8 activations where the artifact asks for them
+  // (W4Int8Kernels.cpp).
+  if (qw.bits == 4 && !qw.levels && qw.int8Activations &&
       qopt::rt::matmulW4Int8(m, n, k, a, aM, aK,
                              qopt::rt::W4Weight{qw.w, qw.wN, qw.wK, qw.group,
                                                 qw.isSigned, qw.scale, qw.sN,
@@ -1215,7 +1219,9 @@ extern "C" void qopt_kernel_matmul_w8(int64_t m, int64_t n, int64_t k,
                    reinterpret_cast<float *>(cPtr), cM, cN, bConstant != 0);
 }
 
-// `format`: 0 uint4 with zero points, 1 int4, 2 NF4 (QLoRA's levels).
+// `format`: 0 uint4 with zero points, 1 int4, 2 NF4 (QLoRA's levels), 3
+// int4 and 4 uint4 with int8 activations per row and group (qlinear
+// activation dynamic_block, docs/Runtime/W4Int8.md).
 // `bConstant` (w8 and w4): the weight, scales and zero points are constants
 // of the artifact: their repacked panels are kept across calls.
 extern "C" void qopt_kernel_matmul_w4(
@@ -1224,7 +1230,7 @@ extern "C" void qopt_kernel_matmul_w4(
     int64_t sPtr, int64_t sN, int64_t sG, int64_t zPtr, int64_t zN, int64_t zG,
     int64_t cPtr, int64_t cM, int64_t cN, int64_t bConstant) {
   QuantWeight qw{4,
-                 format != 0,
+                 format != 0 && format != 4,
                  group,
                  format == 2 ? qopt::kNF4Levels : nullptr,
                  reinterpret_cast<const int8_t *>(bPtr),
@@ -1235,7 +1241,8 @@ extern "C" void qopt_kernel_matmul_w4(
                  sG,
                  reinterpret_cast<const int8_t *>(zPtr),
                  zN,
-                 zG};
+                 zG,
+                 format == 3 || format == 4};
   matmulWeightOnly(m, n, k, reinterpret_cast<const float *>(aPtr), aM, aK, qw,
                    reinterpret_cast<float *>(cPtr), cM, cN, bConstant != 0);
 }

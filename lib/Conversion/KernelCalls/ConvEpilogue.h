@@ -109,6 +109,11 @@ std::optional<ConvEpilogueMatch> matchMatmulEpilogue(linalg::LinalgOp op,
 /// (DepthwiseConv.cpp).
 void populateDepthwiseConvKernelCallPatterns(RewritePatternSet &patterns);
 
+/// W8A8's int8 depthwise convolutions (i8 x i8 -> i32 grouped generics on a
+/// padded input) as qopt_kernel_conv2d_depthwise_s8 calls
+/// (DepthwiseConvS8.cpp).
+void populateDepthwiseConvS8KernelCallPatterns(RewritePatternSet &patterns);
+
 } // namespace mlir::qopt
 
 #endif // QOPT_LIB_CONVERSION_KERNELCALLS_CONVEPILOGUE_H
