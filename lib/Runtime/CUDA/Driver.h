@@ -133,7 +133,10 @@ static_assert(sizeof(CUlaunchAttribute) == 72, "cuda.h's CUlaunchAttribute");
     (const CUlaunchConfig *, CUfunction, void **, void **))                    \
   X(cuOccupancyMaxActiveBlocksPerMultiprocessor,                               \
     "cuOccupancyMaxActiveBlocksPerMultiprocessor",                             \
-    (int *, CUfunction, int, size_t))
+    (int *, CUfunction, int, size_t))                                          \
+  X(cuTensorMapEncodeTiled, "cuTensorMapEncodeTiled",                          \
+    (void *, int, unsigned, void *, const uint64_t *, const uint64_t *,        \
+     const unsigned *, const unsigned *, int, int, int, int))
 
 struct Driver {
 #define QOPT_DECLARE(name, symbol, params) CUresult(*name) params = nullptr;
