@@ -34,6 +34,7 @@ namespace {
 using InputArray = nb::ndarray<nb::ro, nb::c_contig, nb::device::cpu>;
 /// Any device: run_device checks that it is CUDA memory.
 using DeviceArray = nb::ndarray<nb::ro, nb::c_contig>;
+using OutArray = nb::ndarray<nb::c_contig>;
 
 /// Raises quant_opt's exception class `cls` (quant_opt._errors) with
 /// `message`.
@@ -259,7 +260,8 @@ public:
   /// qopt_cuda_model_run after the work queued on `stream`; the results are
   /// DLPack tensors over new device buffers (freed with the tensors).
   std::vector<nb::object> runDevice(const std::vector<DeviceArray> &arrays,
-                                    uintptr_t stream) {
+                                    uintptr_t stream,
+                                    const std::vector<OutArray> &given) {
     if (!onGPU)
       raise("InputError", "run_device: the artifact runs on the CPU (target " +
                               target() + "); use run()");
@@ -279,6 +281,35 @@ public:
       in[i] = views[i].get();
     int numOut = qopt_model_num_outputs(model);
     std::vector<qopt_tensor *> out(numOut, nullptr);
+    // `given`: the caller's output buffers, written in place (views that
+    // own nothing; they stay the caller's).
+    if (!given.empty() && int(given.size()) != numOut)
+      raise("InputError", "run_device: out= holds " +
+                              std::to_string(given.size()) +
+                              " tensors, the model has " +
+                              std::to_string(numOut) + " outputs");
+    std::vector<TensorPtr> outViews;
+    for (size_t o = 0; o < given.size(); ++o) {
+      const OutArray &a = given[o];
+      const qopt_tensor_info *info = qopt_model_output(model, int(o));
+      if (a.device_type() != nb::device::cuda::value &&
+          a.device_type() != nb::device::cuda_managed::value)
+        raise("InputError", std::string("run_device: out= for '") + info->name +
+                                "' is not CUDA memory");
+      std::vector<int64_t> dims(a.ndim());
+      for (size_t d = 0; d < a.ndim(); ++d)
+        dims[d] = int64_t(a.shape(d));
+      qopt_dtype dtype = fromDLPack(a.dtype()) == storageDType(info->dtype)
+                             ? info->dtype
+                             : fromDLPack(a.dtype());
+      qopt_tensor *t = nullptr;
+      if (qopt_tensor_create_view(dtype, int(dims.size()), dims.data(),
+                                  a.data(), nullptr, nullptr, &t) != QOPT_OK)
+        raise("InputError", std::string("run_device: out= for '") + info->name +
+                                "': " + qopt_last_error());
+      outViews.emplace_back(t);
+      out[o] = t;
+    }
     requireDevice();
     qopt_status status;
     std::string error, deviceError;
@@ -293,13 +324,15 @@ public:
         deviceError = qopt_cuda_last_error();
     }
     if (status != QOPT_OK || !deviceError.empty()) {
-      for (qopt_tensor *t : out)
-        qopt_tensor_free(t);
+      for (size_t i = 0; i < out.size() && given.empty(); ++i)
+        qopt_tensor_free(out[i]);
       if (status != QOPT_OK)
         raise("InputError", error);
       raise("RunError", "the CUDA run failed: " + deviceError);
     }
     std::vector<nb::object> results;
+    if (!given.empty()) // written in place: the caller's tensors
+      return results;
     for (size_t i = 0; i < out.size(); ++i) {
       qopt_tensor *t = out[i];
       out[i] = nullptr;
@@ -440,9 +473,11 @@ NB_MODULE(_runtime, m) {
       .def("run", &Model::run, "inputs"_a,
            "Runs the model on arrays in signature order (views, no copy).")
       .def("run_device", &Model::runDevice, "inputs"_a, "stream"_a = 0,
+           "out"_a = std::vector<OutArray>(),
            "Runs a CUDA artifact on CUDA DLPack tensors in signature order "
            "(no host transfers), after the work queued on `stream`; DLPack "
-           "tensors over device buffers come back.")
+           "tensors over device buffers come back, or with `out` (CUDA "
+           "tensors, one per output) the results are written there.")
       .def("benchmark", &Model::benchmark, "inputs"_a, "runs"_a, "warmup"_a,
            "Seconds of each timed run.");
 

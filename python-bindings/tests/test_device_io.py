@@ -55,3 +55,11 @@ def test_torch_cuda_tensors(gpu_artifact):
     np.testing.assert_allclose(out2.cpu().numpy(),
                                gpu_artifact(x=x2.cpu().numpy())["y"],
                                rtol=1e-5, atol=1e-6)
+    torch.cuda.current_stream().wait_stream(s)
+    # Into the caller's tensor (poisoned first).
+    y = torch.full((5, 8), float("nan"), device="cuda")
+    got = gpu_artifact.run_device({"x": x}, out={"y": y})
+    assert got["y"] is y
+    np.testing.assert_allclose(y.cpu().numpy(), ref, rtol=1e-5, atol=1e-6)
+    with pytest.raises(InputError, match="out= must name every output"):
+        gpu_artifact.run_device({"x": x}, out={})
