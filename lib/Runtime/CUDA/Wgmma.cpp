@@ -48,7 +48,7 @@ struct alignas(64) WParams {
   int splits, kTilesPer;
   int aBatch, bBatch;
   int accumulate;
-  int pad;
+  int tilesX, tilesY, tilesZ;
 };
 static_assert(sizeof(WParams) == 384, "must match Wgmma.cu's WParams");
 
@@ -354,9 +354,20 @@ std::string launchWgmma(WModule &m, const WgmmaProblem &prob,
   const std::string &name = m.wgName[t][plan.nn][big][f32];
   void *args[] = {&w};
   CUevent start = profileStart(stream);
-  CUresult r = d.cuLaunchKernel(
-      f, unsigned(plan.gridX), unsigned(plan.gridY), unsigned(plan.gridZ), 384,
-      1, 1, unsigned(smemBytes(plan.bn)), stream, args, nullptr);
+  w.tilesX = int(plan.gridX);
+  w.tilesY = int(plan.gridY);
+  w.tilesZ = int(plan.gridZ);
+  // Persistent: one block an SM walks the tiles (its producer fills the
+  // ring for the next tile during the epilogue); QOPT_CUDA_WGMMA_PERSISTENT=0
+  // launches a block per tile.
+  const int64_t tiles = plan.gridX * plan.gridY * plan.gridZ;
+  const char *persistent = std::getenv("QOPT_CUDA_WGMMA_PERSISTENT");
+  const int64_t blocks = persistent && std::strcmp(persistent, "0") == 0
+                             ? tiles
+                             : std::min<int64_t>(tiles, m.sms);
+  CUresult r =
+      d.cuLaunchKernel(f, unsigned(blocks), 1, 1, 384, 1, 1,
+                       unsigned(smemBytes(plan.bn)), stream, args, nullptr);
   if (r != CUDA_SUCCESS)
     return "launching " + name + ": " + describe(r);
   profileLaunch(name.c_str(), stream, start);

@@ -38,7 +38,7 @@ struct WgmmaPlan {
   int splits = 1;         ///< K split over blocks
   bool workspace = false; ///< split K into a float32 workspace (16-bit C)
   int kTilesPer = 0;      ///< 128-byte k steps per split
-  int64_t gridX = 0, gridY = 0, gridZ = 0;
+  int64_t gridX = 0, gridY = 0, gridZ = 0; ///< tiles along N, M, batch x split
 };
 
 inline int wgmmaElemBytes(WgmmaType t) { return t == WgmmaType::TF32 ? 4 : 2; }
@@ -121,8 +121,8 @@ inline WgmmaPlan planWgmma(const WgmmaProblem &p, int ccMajor, int ccMinor,
   plan.gridX = (p.n + plan.bn - 1) / plan.bn;
   plan.gridY = mTiles;
   plan.gridZ = batches * plan.splits;
-  if (plan.gridY > 65535)
-    return no("more than 65535 row tiles");
+  if (plan.gridX * plan.gridY * plan.gridZ > INT32_MAX)
+    return no("more than 2^31 tiles");
   plan.ok = true;
   return plan;
 }
