@@ -120,8 +120,25 @@ TEST(WgmmaPlanTest, TileWidthAndSplitK) {
   WgmmaPlan shortK = planWgmma(dense(128, 128, 256), 9, 0, kSms);
   EXPECT_EQ(shortK.splits, 1);
   EXPECT_FALSE(shortK.workspace);
-  // K = 1000 halves: 16 steps (the last one partial), 4 splits of 4.
-  WgmmaPlan odd = planWgmma(dense(200, 328, 1000), 9, 0, kSms);
+  // A 16-bit C splits only with very few tiles and long K (the workspace
+  // costs a memset and a second kernel): not at 128x1024x1024 (16 steps) nor
+  // at 128x4096x4096 (32 tiles) nor 4096x1024 outputs (128 tiles, just
+  // under one a SM); a float32 C from half the SMs idle.
+  EXPECT_EQ(planWgmma(dense(128, 1024, 1024), 9, 0, kSms).splits, 1);
+  EXPECT_EQ(planWgmma(dense(128, 4096, 4096), 9, 0, kSms).splits, 1);
+  EXPECT_EQ(planWgmma(dense(4096, 1024, 4096), 9, 0, kSms).splits, 1);
+  EXPECT_EQ(planWgmma(dense(4096, 1024, 4096, false, WgmmaType::F16, true), 9,
+                      0, kSms)
+                .splits,
+            1);
+  EXPECT_EQ(
+      planWgmma(dense(128, 4096, 4096, false, WgmmaType::F16, true), 9, 0, kSms)
+          .splits,
+      4);
+  // K = 1000 halves: 16 steps (the last one partial): a float32 C splits
+  // them 4 ways (6 tiles).
+  WgmmaPlan odd =
+      planWgmma(dense(200, 328, 1000, false, WgmmaType::F16, true), 9, 0, kSms);
   EXPECT_EQ(odd.splits, 4);
   EXPECT_EQ(odd.kTilesPer, 4);
   // tf32 steps are 32 k: K = 4096 is 128 steps.

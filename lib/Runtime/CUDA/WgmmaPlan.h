@@ -105,10 +105,15 @@ inline WgmmaPlan planWgmma(const WgmmaProblem &p, int ccMajor, int ccMinor,
   const int64_t tiles = plan.bn == 256 ? tiles256 : tiles128;
   const int64_t kTiles = (p.k * eb + 127) / 128;
   plan.kTilesPer = int(kTiles);
-  // Split K while the tiles leave SMs idle, keeping at least 4 k steps a
-  // split: the splits add their partial sums atomically, into C when it is
-  // float32, else into a float32 workspace that a second kernel adds to C.
-  if (tiles < sms) {
+  // Split K (at least 4 k steps a split) when the tiles leave at least half
+  // the SMs idle: the splits add their partial sums atomically into a
+  // float32 C. A 16-bit C needs a zeroed float32 workspace and a second
+  // kernel that adds it to C (measured on the H200: worth it only for very
+  // few tiles and long K, e.g. 128x1024x4096: 25 -> 21 us; at 128x1024x1024
+  // or 512x1024x1024 it doubled the time).
+  const bool split =
+      p.cF32 ? 2 * tiles <= sms : 8 * tiles <= sms && kTiles >= 32;
+  if (split) {
     int64_t splits = std::min((sms + tiles - 1) / tiles, kTiles / 4);
     splits = std::min<int64_t>(splits, 65535 / batches);
     if (splits > 1) {
