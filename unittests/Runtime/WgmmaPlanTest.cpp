@@ -120,21 +120,20 @@ TEST(WgmmaPlanTest, TileWidthAndSplitK) {
   WgmmaPlan shortK = planWgmma(dense(128, 128, 256), 9, 0, kSms);
   EXPECT_EQ(shortK.splits, 1);
   EXPECT_FALSE(shortK.workspace);
-  // A 16-bit C splits only with very few tiles and long K (the workspace
-  // costs a memset and a second kernel): not at 128x1024x1024 (16 steps) nor
-  // at 128x4096x4096 (32 tiles) nor 4096x1024 outputs (128 tiles, just
-  // under one a SM); a float32 C from half the SMs idle.
-  EXPECT_EQ(planWgmma(dense(128, 1024, 1024), 9, 0, kSms).splits, 1);
-  EXPECT_EQ(planWgmma(dense(128, 4096, 4096), 9, 0, kSms).splits, 1);
+  // Both kinds of C split from half the SMs idle (32 tiles: 5 ways), not
+  // with 128 tiles (4096x1024 outputs, just under one a SM); never a
+  // 16-bit C with split16 off.
+  EXPECT_EQ(planWgmma(dense(128, 4096, 4096), 9, 0, kSms).splits, 5);
+  EXPECT_EQ(planWgmma(dense(128, 4096, 4096), 9, 0, kSms, false).splits, 1);
+  EXPECT_EQ(planWgmma(dense(128, 1024, 4096, false, WgmmaType::F16, true), 9, 0,
+                      kSms, false)
+                .splits,
+            16);
   EXPECT_EQ(planWgmma(dense(4096, 1024, 4096), 9, 0, kSms).splits, 1);
   EXPECT_EQ(planWgmma(dense(4096, 1024, 4096, false, WgmmaType::F16, true), 9,
                       0, kSms)
                 .splits,
             1);
-  EXPECT_EQ(
-      planWgmma(dense(128, 4096, 4096, false, WgmmaType::F16, true), 9, 0, kSms)
-          .splits,
-      5); // 132 / 32 tiles
   // K = 1000 halves: 16 steps (the last one partial): a float32 C splits
   // them 4 ways (6 tiles).
   WgmmaPlan odd =

@@ -47,7 +47,7 @@ inline int wgmmaElemBytes(WgmmaType t) { return t == WgmmaType::TF32 ? 4 : 2; }
 /// strides in elements; TMA needs 16-byte aligned bases and row / batch
 /// strides that are multiples of 16 bytes.
 inline WgmmaPlan planWgmma(const WgmmaProblem &p, int ccMajor, int ccMinor,
-                           int64_t sms) {
+                           int64_t sms, bool split16 = true) {
   WgmmaPlan plan;
   auto no = [&](const char *why) {
     plan.why = why;
@@ -106,13 +106,12 @@ inline WgmmaPlan planWgmma(const WgmmaProblem &p, int ccMajor, int ccMinor,
   const int64_t kTiles = (p.k * eb + 127) / 128;
   plan.kTilesPer = int(kTiles);
   // Split K (at least 4 k steps a split) when the tiles leave at least half
-  // the SMs idle: the splits add their partial sums atomically into a
-  // float32 C. A 16-bit C needs a zeroed float32 workspace and a second
-  // kernel that adds it to C (measured on the H200: worth it only for very
-  // few tiles and long K, e.g. 128x1024x4096: 25 -> 21 us; at 128x1024x1024
-  // or 512x1024x1024 it doubled the time).
-  const bool split =
-      p.cF32 ? 2 * tiles <= sms : 8 * tiles <= sms && kTiles >= 32;
+  // the SMs idle. A float32 C: the splits add their partial sums
+  // atomically. A 16-bit C: each split stores its partial sums into a
+  // float32 workspace slice of its own and a second kernel adds the slices
+  // to C (QOPT_CUDA_WGMMA_SPLIT16=0: never; an earlier version that added
+  // atomically into one zeroed workspace doubled the time of most shapes).
+  const bool split = 2 * tiles <= sms && (p.cF32 || split16);
   if (split) {
     int64_t splits = std::min((sms + tiles - 1) / tiles, kTiles / 4);
     splits = std::min<int64_t>(splits, 65535 / batches);

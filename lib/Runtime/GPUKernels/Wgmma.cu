@@ -55,6 +55,7 @@ struct alignas(64) WParams {
   int aBatch, bBatch;    ///< bit 0: z1 indexes the map, bit 1: z0 does
   int accumulate;        ///< 16-bit C: C = C + acc (else C = acc)
   int tilesX, tilesY, tilesZ; ///< tiles along N, M, batch * splits
+  long long wsSplit; ///< > 0: split s stores its partial sums at c + s * wsSplit
 };
 static_assert(sizeof(WParams) == 384, "WParams layout (Wgmma.cpp mirrors it)");
 
@@ -488,7 +489,7 @@ __device__ __forceinline__ void wgmmaGemm(const WParams &p) {
   // ring for the next tile while the consumers store this one). `it`
   // counts k steps over all of them: stage it % S, phase (it / S) & 1.
   struct Tile {
-    int m0, n0, z0, z1, kt0, nk;
+    int m0, n0, z0, z1, kt0, nk, split;
   };
   auto tileOf = [&](int t) {
     Tile r;
@@ -501,6 +502,7 @@ __device__ __forceinline__ void wgmmaGemm(const WParams &p) {
     r.z0 = batch / p.b1;
     r.z1 = batch % p.b1;
     r.kt0 = split * p.kTilesPer;
+    r.split = split;
     r.nk = min(kTiles - r.kt0, p.kTilesPer);
     return r;
   };
@@ -579,7 +581,14 @@ __device__ __forceinline__ void wgmmaGemm(const WParams &p) {
         const long long off = rOff + col * p.cN;
         if constexpr (F32OUT) {
           float *c = static_cast<float *>(p.c);
-          if (p.splits > 1) {
+          if (p.wsSplit > 0) {
+            // A workspace slice of its own: plain stores, summed later.
+            float *w = c + tl.split * p.wsSplit;
+            if (col < p.n)
+              w[off] = v0;
+            if (col + 1 < p.n)
+              w[off + p.cN] = v1;
+          } else if (p.splits > 1) {
             if (col < p.n)
               atomicAdd(c + off, v0);
             if (col + 1 < p.n)
@@ -752,16 +761,18 @@ QOPT_H16_SIMT(qopt_h16_simt_bf16_h, 1, false)
 
 namespace {
 
-/// Split K with a 16-bit C: the wgmma kernels add their partial sums into
-/// a dense float32 workspace [batch][m][n]; this adds it to C (or stores
-/// it, without accumulate), rounding once.
+/// Split K with a 16-bit C: each split of the wgmma kernels stores its
+/// partial sums into its own dense float32 slice [batch][m][n] of a
+/// workspace; this adds the slices (in split order) to C (or stores them,
+/// without accumulate), rounding once.
 struct WsParams {
   const float *ws;
   void *c;
   long long cB0, cB1, cM, cN;
-  long long total; ///< batch * m * n
+  long long total; ///< batch * m * n (a slice)
   int b1, m, n;
   int accumulate;
+  int splits;
 };
 
 template <int EL> __device__ __forceinline__ void addWorkspace(const WsParams &p) {
@@ -770,7 +781,9 @@ template <int EL> __device__ __forceinline__ void addWorkspace(const WsParams &p
     const long long col = i % p.n, r = i / p.n, row = r % p.m, z = r / p.m;
     const long long off =
         z / p.b1 * p.cB0 + z % p.b1 * p.cB1 + row * p.cM + col * p.cN;
-    float v = p.ws[i];
+    float v = 0.f;
+    for (int s = 0; s < p.splits; ++s)
+      v += p.ws[s * p.total + i];
     if constexpr (EL == 1) {
       __nv_bfloat16 *c = static_cast<__nv_bfloat16 *>(p.c) + off;
       *c = __float2bfloat16_rn(v + (p.accumulate ? __bfloat162float(*c) : 0.f));
