@@ -47,10 +47,12 @@ timeout "${QOPT_BENCH_TIMEOUT:-120}" python3 benchmarks/gpu/bench_fmatmul.py \
   --runtime "$QOPT_RUNTIME_LIB" --out "$OUT/bench_fmatmul.json" \
   --h16-out "$OUT/bench_h16.json" "$@" > "$OUT/bench.txt" 2>&1
 cat "$OUT/bench.txt"
-# The same kernels launched with a block per tile (not persistent).
-if [ -n "${QOPT_BENCH_BLOCK_PER_TILE:-}" ]; then
-  QOPT_CUDA_WGMMA_PERSISTENT=0 timeout 90 python3 benchmarks/gpu/bench_fmatmul.py \
+# QOPT_BENCH_ALT="VAR=VALUE ...": a second 16-bit pass with those variables
+# (e.g. QOPT_CUDA_WGMMA_PERSISTENT=0, QOPT_CUDA_WGMMA_SPLIT16=0).
+if [ -n "${QOPT_BENCH_ALT:-}" ]; then
+  # shellcheck disable=SC2086
+  env $QOPT_BENCH_ALT timeout 90 python3 benchmarks/gpu/bench_fmatmul.py \
     --runtime "$QOPT_RUNTIME_LIB" --out "$OUT/unused.json" --skip-f32 \
-    --h16-out "$OUT/bench_h16_block_per_tile.json" > "$OUT/bench_block_per_tile.txt" 2>&1
-  cat "$OUT/bench_block_per_tile.txt"
+    --h16-out "$OUT/bench_h16_alt.json" > "$OUT/bench_alt.txt" 2>&1
+  cat "$OUT/bench_alt.txt"
 fi
