@@ -120,11 +120,17 @@ TEST(WgmmaPlanTest, TileWidthAndSplitK) {
   WgmmaPlan shortK = planWgmma(dense(128, 128, 256), 9, 0, kSms);
   EXPECT_EQ(shortK.splits, 1);
   EXPECT_FALSE(shortK.workspace);
-  // Both kinds of C split from half the SMs idle (32 tiles: 5 ways), not
-  // with 128 tiles (4096x1024 outputs, just under one a SM); never a
-  // 16-bit C with split16 off.
-  EXPECT_EQ(planWgmma(dense(128, 4096, 4096), 9, 0, kSms).splits, 5);
-  EXPECT_EQ(planWgmma(dense(128, 4096, 4096), 9, 0, kSms, false).splits, 1);
+  // A float32 C splits from half the SMs idle (32 tiles: 5 ways), a
+  // 16-bit C only with 8x fewer tiles than SMs and at least 32 k steps
+  // (the workspace costs a second kernel), never with split16 off; neither
+  // with 128 tiles (4096x1024 outputs, just under one a SM).
+  EXPECT_EQ(
+      planWgmma(dense(128, 4096, 4096, false, WgmmaType::F16, true), 9, 0, kSms)
+          .splits,
+      5);
+  EXPECT_EQ(planWgmma(dense(128, 4096, 4096), 9, 0, kSms).splits, 1);
+  EXPECT_EQ(planWgmma(dense(128, 1024, 1024), 9, 0, kSms).splits, 1);
+  EXPECT_EQ(planWgmma(dense(128, 1024, 4096), 9, 0, kSms, false).splits, 1);
   EXPECT_EQ(planWgmma(dense(128, 1024, 4096, false, WgmmaType::F16, true), 9, 0,
                       kSms, false)
                 .splits,

@@ -106,12 +106,15 @@ inline WgmmaPlan planWgmma(const WgmmaProblem &p, int ccMajor, int ccMinor,
   const int64_t kTiles = (p.k * eb + 127) / 128;
   plan.kTilesPer = int(kTiles);
   // Split K (at least 4 k steps a split) when the tiles leave at least half
-  // the SMs idle. A float32 C: the splits add their partial sums
+  // the SMs idle and C is float32: the splits add their partial sums
   // atomically. A 16-bit C: each split stores its partial sums into a
   // float32 workspace slice of its own and a second kernel adds the slices
-  // to C (QOPT_CUDA_WGMMA_SPLIT16=0: never; an earlier version that added
-  // atomically into one zeroed workspace doubled the time of most shapes).
-  const bool split = 2 * tiles <= sms && (p.cF32 || split16);
+  // to C; measured on the H200 (benchmarks/gpu/README.md) that pays only
+  // with very few tiles and long K (128x1024x4096: 25 -> 16 us) and costs
+  // elsewhere (128x4096x1024: 12 -> 18 us), hence 8x fewer tiles than SMs
+  // and at least 32 k steps (QOPT_CUDA_WGMMA_SPLIT16=0: never).
+  const bool split =
+      p.cF32 ? 2 * tiles <= sms : split16 && 8 * tiles <= sms && kTiles >= 32;
   if (split) {
     int64_t splits = std::min((sms + tiles - 1) / tiles, kTiles / 4);
     splits = std::min<int64_t>(splits, 65535 / batches);
