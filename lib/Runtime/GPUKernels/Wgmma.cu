@@ -25,7 +25,11 @@
 // wgmma's transposed B).
 //
 // C is float32 (C += acc, or atomicAdd when K is split over blocks) or the
-// operands' 16-bit type (C = acc, or C = C + acc, rounded once).
+// operands' 16-bit type (C = acc, or C = C + acc, rounded once; with K
+// split, each split stores into a float32 workspace slice that
+// qopt_h16_add_ws_* adds to C). The grid may be persistent: a block walks
+// tiles blockIdx.x, + gridDim.x, ..., its producer running ahead into the
+// next tile while the consumers store the last one.
 //
 // The wgmma kernels exist only in the sm_90a PTX (__CUDA_ARCH_FEAT_SM90_ALL);
 // the PTX of other architectures holds qopt_h16_simt, the any-stride
