@@ -61,6 +61,9 @@ static void addGraphToBufferPasses(OpPassManager &pm, bool fuseElementwise,
   if (fusedKernels) {
     pm.addNestedPass<func::FuncOp>(createFuseAttentionPass());
     pm.addNestedPass<func::FuncOp>(createFuseNormsPass());
+    // The softmax rows left (QDQ graphs, masks the attention kernel does
+    // not take) reduce in vector order, as the kernels do.
+    pm.addNestedPass<func::FuncOp>(createReassociateReductionsPass());
   }
   pm.addPass(quant::createStripFuncQuantTypes());
   if (fuseElementwise)
@@ -163,7 +166,11 @@ void mlir::qopt::buildNVPTXPipeline(OpPassManager &pm,
   }
   addGraphToBufferPasses(pm, /*fuseElementwise=*/true,
                          /*approximateMath=*/true, options.artifact);
-  pm.addPass(createGPUManagedMemoryPass());
+  {
+    GPUManagedMemoryPassOptions managed;
+    managed.resultHook = options.artifact;
+    pm.addPass(createGPUManagedMemoryPass(managed));
+  }
   // Quantized matmuls: the runtime's GPU kernels.
   if (options.kernelCalls) {
     GPUQuantKernelCallsPassOptions calls;

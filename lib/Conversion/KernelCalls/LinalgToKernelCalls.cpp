@@ -364,39 +364,8 @@ LogicalResult convToKernelCall(linalg::LinalgOp op,
       rewriter.setInsertionPoint(epi->consumer);
     out = epi->dst;
   }
-  bool oneD = cast<MemRefType>(in.getType()).getRank() == 3;
-  Value one = arith::ConstantIntOp::create(rewriter, loc, 1, 64);
-  auto dim = [&](Value v, int64_t i) {
-    return toI64(rewriter, loc, memref::getMixedSize(rewriter, loc, v, i));
-  };
-  // [N, C, H, W] sizes; a 1-D operand's H is 1 and its W its last dim.
-  auto dim4 = [&](Value v, int64_t i) -> Value {
-    if (!oneD)
-      return dim(v, i);
-    return i == 2 ? one : dim(v, i == 3 ? 2 : i);
-  };
-  SmallVector<Value> args{dim4(in, 0),     dim4(in, 1),     dim4(in, 2),
-                          dim4(in, 3),     dim4(filter, 0), dim4(filter, 2),
-                          dim4(filter, 3), dim4(out, 2),    dim4(out, 3)};
-  for (DenseIntElementsAttr attr : {strides, dilations}) {
-    if (oneD)
-      args.push_back(one);
-    for (APInt v : attr.getValues<APInt>())
-      args.push_back(
-          arith::ConstantIntOp::create(rewriter, loc, v.getSExtValue(), 64));
-  }
-  for (Value v : {in, filter, out}) {
-    Buffer b = describeBuffer(rewriter, loc, v);
-    SmallVector<Value> st;
-    for (Value s : b.strides)
-      st.push_back(
-          arith::IndexCastOp::create(rewriter, loc, rewriter.getI64Type(), s));
-    if (oneD)
-      st.insert(st.begin() + 2,
-                arith::MulIOp::create(rewriter, loc, st[2], dim(v, 2)));
-    args.push_back(b.address);
-    args.append(st);
-  }
+  SmallVector<Value> args =
+      qopt::convKernelArgs(rewriter, loc, in, filter, out, strides, dilations);
   StringRef name = isInt8 ? kConvKernelInt8 : kConvKernel;
   if (epi) {
     // Bias [F] (stride), activation and its parameters (f32 bits),
@@ -450,6 +419,58 @@ LogicalResult convToKernelCall(linalg::LinalgOp op,
   rewriter.eraseOp(op);
   return success();
 }
+
+} // namespace
+
+SmallVector<Value> mlir::qopt::convKernelArgs(PatternRewriter &rewriter,
+                                              Location loc, Value in,
+                                              Value filter, Value out,
+                                              DenseIntElementsAttr strides,
+                                              DenseIntElementsAttr dilations) {
+  bool oneD = cast<MemRefType>(in.getType()).getRank() == 3;
+  Value one = arith::ConstantIntOp::create(rewriter, loc, 1, 64);
+  auto dim = [&](Value v, int64_t i) {
+    return toI64(rewriter, loc, memref::getMixedSize(rewriter, loc, v, i));
+  };
+  // [N, C, H, W] sizes; a 1-D operand's H is 1 and its W its last dim.
+  auto dim4 = [&](Value v, int64_t i) -> Value {
+    if (!oneD)
+      return dim(v, i);
+    return i == 2 ? one : dim(v, i == 3 ? 2 : i);
+  };
+  SmallVector<Value> args{dim4(in, 0),     dim4(in, 1),     dim4(in, 2),
+                          dim4(in, 3),     dim4(filter, 0), dim4(filter, 2),
+                          dim4(filter, 3), dim4(out, 2),    dim4(out, 3)};
+  for (DenseIntElementsAttr attr : {strides, dilations}) {
+    if (oneD)
+      args.push_back(one);
+    for (APInt v : attr.getValues<APInt>())
+      args.push_back(
+          arith::ConstantIntOp::create(rewriter, loc, v.getSExtValue(), 64));
+  }
+  for (Value v : {in, filter, out}) {
+    Buffer b = describeBuffer(rewriter, loc, v);
+    SmallVector<Value> st;
+    for (Value s : b.strides)
+      st.push_back(
+          arith::IndexCastOp::create(rewriter, loc, rewriter.getI64Type(), s));
+    if (oneD)
+      st.insert(st.begin() + 2,
+                arith::MulIOp::create(rewriter, loc, st[2], dim(v, 2)));
+    args.push_back(b.address);
+    args.append(st);
+  }
+  return args;
+}
+
+std::pair<Value, Value> mlir::qopt::vectorKernelArgs(PatternRewriter &rewriter,
+                                                     Location loc, Value v) {
+  Buffer b = describeBuffer(rewriter, loc, v);
+  return {b.address, arith::IndexCastOp::create(
+                         rewriter, loc, rewriter.getI64Type(), b.strides[0])};
+}
+
+namespace {
 
 struct ConvToKernelCall : OpRewritePattern<linalg::Conv2DNchwFchwOp> {
   using OpRewritePattern::OpRewritePattern;
@@ -593,9 +614,11 @@ struct QuantMatmulToKernelCall : OpRewritePattern<linalg::GenericOp> {
     bool integer =
         name == "qopt_kernel_matmul_s8s8" || name == "qopt_kernel_matmul_u8s8";
     bool w8 = name == "qopt_kernel_matmul_w8";
+    bool int8Act = name == "qopt_kernel_matmul_w4_a8" ||
+                   name == "qopt_kernel_matmul_wu4_a8";
     bool w4 = name == "qopt_kernel_matmul_w4" ||
               name == "qopt_kernel_matmul_wu4" ||
-              name == "qopt_kernel_matmul_nf4";
+              name == "qopt_kernel_matmul_nf4" || (cpu && int8Act);
     if (!integer && !w8 && !w4)
       return failure();
     Location loc = op.getLoc();
@@ -638,11 +661,14 @@ struct QuantMatmulToKernelCall : OpRewritePattern<linalg::GenericOp> {
         return rewriter.notifyMatchFailure(op, "dynamic K");
       int64_t group = aTy.getDimSize(2) * 2;
       int64_t k = aTy.getDimSize(1) * group;
-      // The kernel's `format`: 0 uint4 (zero points), 1 int4, 2 NF4.
-      int64_t format = name == "qopt_kernel_matmul_wu4"  ? 0
-                       : name == "qopt_kernel_matmul_w4" ? 1
-                                                         : 2;
-      bool isSigned = format != 0;
+      // The kernel's `format`: 0 uint4 (zero points), 1 int4, 2 NF4; 3
+      // int4 and 4 uint4 with int8 activations per block (dynamic_block).
+      int64_t format = name == "qopt_kernel_matmul_wu4"     ? 0
+                       : name == "qopt_kernel_matmul_w4"    ? 1
+                       : name == "qopt_kernel_matmul_nf4"   ? 2
+                       : name == "qopt_kernel_matmul_w4_a8" ? 3
+                                                            : 4;
+      bool isSigned = format != 0 && format != 4;
       Value zero = constant(0);
       args = {dim(0, 0),        dim(c, 1),       constant(k),  constant(group),
               constant(format), bufs[0].address, stride(0, 0), stride(0, 3),
@@ -1022,6 +1048,8 @@ void mlir::qopt::populateLinalgToKernelCallsPatterns(
   patterns.add<GroupedConvToKernelCall>(patterns.getContext());
   patterns.add<ViewsCallToKernelCall>(patterns.getContext());
   qopt::populateDepthwiseConvKernelCallPatterns(patterns);
+  qopt::populateDepthwiseConvS8KernelCallPatterns(patterns);
+  qopt::populateIntegerConvEpiloguePatterns(patterns);
 }
 
 void mlir::qopt::populateQuantKernelCallsPatterns(RewritePatternSet &patterns) {

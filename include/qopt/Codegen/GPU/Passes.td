@@ -24,11 +24,20 @@ def GPUManagedMemoryPass : Pass<"qopt-gpu-managed-memory", "ModuleOp"> {
     between them share memory without explicit transfers and the caller
     owns plain host memory.
     `memref.alloca` is an error (kernels cannot reach the host stack).
+    With `result-hook` (artifacts), a public function's result i goes
+    instead into the buffer `qopt_cuda_result(i, bytes)` returns: host
+    memory in an ordinary run, the caller's device buffer in a
+    device-resident run (`qopt_cuda_model_run`, docs/Runtime/CUDA.md), by
+    a gpu.memcpy either way.
   }];
   let options = [
     Option<"cacheConstants", "cache-constants", "bool", /*default=*/"true",
            "Constants come from the runtime's qopt_cuda_constant (one GPU "
            "copy per loaded artifact) instead of a copy per call">,
+    Option<"resultHook", "result-hook", "bool", /*default=*/"false",
+           "Public functions return their results in the buffers the "
+           "runtime's qopt_cuda_result(index, bytes) gives (host memory, or "
+           "the caller's device buffers in qopt_cuda_model_run)">,
   ];
   let dependentDialects = ["::mlir::gpu::GPUDialect",
                            "::mlir::LLVM::LLVMDialect",
