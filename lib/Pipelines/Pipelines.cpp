@@ -59,6 +59,7 @@ static void addGraphToBufferPasses(OpPassManager &pm, bool fuseElementwise,
   // Attention chains and norms as runtime kernel calls (with the kernel
   // calls), matched before element-wise fusion reshapes them.
   if (fusedKernels) {
+    pm.addNestedPass<func::FuncOp>(createShareRowQuantizationPass());
     pm.addNestedPass<func::FuncOp>(createFuseAttentionPass());
     pm.addNestedPass<func::FuncOp>(createFuseNormsPass());
     // The softmax rows left (QDQ graphs, masks the attention kernel does
