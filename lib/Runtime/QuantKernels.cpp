@@ -960,6 +960,7 @@ void qopt::rt::clearQuantKernelCaches() {
     packedWOCache.clear();
   }
   clearW4Int8Cache();
+  clearConvS8Cache();
 }
 
 extern "C" const char *qopt_kernel_isa_int8(void) { return kernelI8().isa; }
@@ -1127,6 +1128,57 @@ extern "C" void qopt_kernel_conv2d_nchw_s8(QOPT_CONV2D_NCHW_PARAMS) {
       for (int64_t p = 0; p < pixels; ++p)
         o[i * outF + (p / ow) * outH + (p % ow) * outW] += tmp[i * pixels + p];
   }
+}
+
+// qopt_kernel_conv2d_nchw_s8 with its dequantizing epilogue (Conv.h,
+// ConvS8Dequant): the output is f32, out[n, f, y, x] = bias[f] +
+// f32(sum - corr[f]) * scale[f] (each operand [F] with its stride; a null
+// bias address: the f32 with bit pattern `biasBits` for every channel),
+// and is overwritten. `filterConstant`: the filter is a model constant,
+// rearranged once. The direct VNNI kernel applies it to each tile in registers;
+// otherwise the sums go through a scratch buffer first.
+extern "C" void qopt_kernel_conv2d_nchw_s8_dequant(
+    QOPT_CONV2D_NCHW_PARAMS, int64_t corrPtr, int64_t corrStride,
+    int64_t scalePtr, int64_t scaleStride, int64_t biasPtr, int64_t biasStride,
+    int64_t biasBits, int64_t filterConstant) {
+  const auto *in = reinterpret_cast<const int8_t *>(inPtr);
+  const auto *filter = reinterpret_cast<const int8_t *>(fPtr);
+  qopt::rt::ConvS8Dequant dq{reinterpret_cast<const int32_t *>(corrPtr),
+                             corrStride,
+                             reinterpret_cast<const float *>(scalePtr),
+                             scaleStride,
+                             reinterpret_cast<const float *>(biasPtr),
+                             biasStride,
+                             qopt::rt::floatFromBits(biasBits),
+                             reinterpret_cast<float *>(outPtr),
+                             outN,
+                             outF,
+                             outH,
+                             outW};
+  qopt::rt::ConvS8 conv{
+      n,  c,  h,  w,       f,   kh,  kw,  oh,  ow,     sh,
+      sw, dh, dw, in,      inN, inC, inH, inW, filter, fF,
+      fC, fH, fW, nullptr, 0,   0,   0,   0,   &dq,    filterConstant != 0};
+  if (qopt::rt::convS8Direct(conv))
+    return;
+  if (n <= 0 || f <= 0 || oh <= 0 || ow <= 0)
+    return;
+  thread_local std::vector<int32_t> sumsCache;
+  std::vector<int32_t> &sums = sumsCache;
+  const int64_t plane = oh * ow, image = f * plane;
+  sums.assign(size_t(n * image), 0);
+  qopt_kernel_conv2d_nchw_s8(n, c, h, w, f, kh, kw, oh, ow, sh, sw, dh, dw,
+                             inPtr, inN, inC, inH, inW, fPtr, fF, fC, fH, fW,
+                             int64_t(reinterpret_cast<uintptr_t>(sums.data())),
+                             image, plane, ow, 1);
+  for (int64_t b = 0; b < n; ++b)
+    for (int64_t o = 0; o < f; ++o)
+      for (int64_t y = 0; y < oh; ++y) {
+        const int32_t *src = sums.data() + b * image + o * plane + y * ow;
+        float *dst = dq.out + b * outN + o * outF + y * outH;
+        for (int64_t x = 0; x < ow; ++x)
+          dst[x * outW] = dq.apply(o, src[x]);
+      }
 }
 
 extern "C" void qopt_kernel_matmul_w8(int64_t m, int64_t n, int64_t k,

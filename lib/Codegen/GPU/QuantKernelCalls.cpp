@@ -124,6 +124,8 @@ struct GPUQuantKernelCallsPass
     qopt::populateSparse24KernelCallsPatterns(patterns);
     if (floatMatmuls)
       qopt::populateFloatMatmulKernelCallsPatterns(patterns);
+    if (halfMatmuls)
+      qopt::populateHalfMatmulKernelCallsPatterns(patterns);
     if (failed(applyPatternsGreedily(module, std::move(patterns))))
       return signalPassFailure();
 
