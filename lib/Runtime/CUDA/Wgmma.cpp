@@ -196,7 +196,7 @@ WModule *wmodule(std::string &error) {
 /// The kernel the calling thread's last qopt_cuda_matmul_h16, or tf32
 /// qopt_cuda_matmul_f32, launched ("" when tf32 went to the mma.sync
 /// kernels): qopt_cuda_wgmma_last_kernel(), for tests and benchmarks.
-thread_local std::string lastKernel;
+thread_local std::string lastWgmmaKernel;
 
 bool wgmmaDisabled() {
   const char *v = std::getenv("QOPT_CUDA_WGMMA");
@@ -360,7 +360,7 @@ std::string launchWgmma(WModule &m, const WgmmaProblem &prob,
   if (r != CUDA_SUCCESS)
     return "launching " + name + ": " + describe(r);
   profileLaunch(name.c_str(), stream, start);
-  lastKernel = name;
+  lastWgmmaKernel = name;
   if (plan.workspace) {
     WsParams a{reinterpret_cast<const float *>(ws),
                c,
@@ -384,7 +384,7 @@ std::string launchWgmma(WModule &m, const WgmmaProblem &prob,
     if (r != CUDA_SUCCESS)
       return std::string("launching ") + addName + ": " + describe(r);
     profileLaunch(addName, stream, start);
-    lastKernel += "+ws";
+    lastWgmmaKernel += "+ws";
   }
   return "";
 }
@@ -448,7 +448,7 @@ std::string runH16(const HParams &p, int type, bool cF32, CUstream stream) {
   if (r != CUDA_SUCCESS)
     return std::string("launching ") + name + ": " + describe(r);
   profileLaunch(name, stream, start);
-  lastKernel = name;
+  lastWgmmaKernel = name;
   return syncIfDefault(stream);
 }
 
@@ -461,7 +461,7 @@ bool qopt::rt::cuda::wgmmaTf32(int64_t b0, int64_t b1, int64_t m, int64_t n,
                                int64_t bK, int64_t bN, void *c, int64_t cB0,
                                int64_t cB1, int64_t cM, int64_t cN,
                                CUstream stream, std::string &error) {
-  lastKernel.clear();
+  lastWgmmaKernel.clear();
   if (wgmmaDisabled())
     return false;
   std::string moduleError;
@@ -487,7 +487,7 @@ bool qopt::rt::cuda::wgmmaTf32(int64_t b0, int64_t b1, int64_t m, int64_t n,
 
 extern "C" {
 
-const char *qopt_cuda_wgmma_last_kernel(void) { return lastKernel.c_str(); }
+const char *qopt_cuda_wgmma_last_kernel(void) { return lastWgmmaKernel.c_str(); }
 
 /// The embedded PTX of GPUKernels/Wgmma.cu for `arch` ("sm_90a", "sm_80").
 const char *qopt_cuda_wgmma_ptx(const char *arch) {
@@ -511,7 +511,7 @@ void qopt_cuda_matmul_h16(int64_t batch0, int64_t batch1, int64_t m, int64_t n,
             ptr<void>(cPtr),       cB0,         cB1,    cM,     cN,
             int(batch0),           int(batch1), int(m), int(n), int(k),
             accumulate != 0};
-  lastKernel.clear();
+  lastWgmmaKernel.clear();
   std::string error =
       runH16(p, int(type), cF32 != 0,
              reinterpret_cast<CUstream>(static_cast<intptr_t>(stream)));
