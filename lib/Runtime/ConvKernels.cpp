@@ -746,7 +746,7 @@ struct DirectS8 {
   int64_t outF, outH, outW;
   // The dequantizing epilogue (Conv.h), its output at this image; or null.
   const qopt::rt::ConvS8Dequant *dq;
-  float *outF32;
+  void *outBase;
 };
 
 #if defined(__x86_64__)
@@ -795,10 +795,50 @@ tileS8VNNI(const DirectS8 &d, int64_t f0, int64_t inOff, int valid,
         _mm512_store_ps(tile, v[0]);
         _mm512_store_ps(tile + 16, v[1]);
       }
+      if (e.toInt8) {
+        // qopt.quantize's lowering, lane by lane the same operations.
+        const __m512 qs = _mm512_set1_ps(e.qScale), lo = _mm512_set1_ps(e.qLo),
+                     hi = _mm512_set1_ps(e.qHi), zp = _mm512_set1_ps(e.qZp);
+        __m512i q[2];
+        for (int h = 0; h < 2; ++h) {
+          __m512 t = _mm512_roundscale_ps(_mm512_div_ps(v[h], qs),
+                                          _MM_FROUND_TO_NEAREST_INT |
+                                              _MM_FROUND_NO_EXC);
+          t = _mm512_mask_mov_ps(t, _mm512_cmp_ps_mask(t, lo, _CMP_LT_OQ), lo);
+          t = _mm512_mask_mov_ps(t, _mm512_cmp_ps_mask(t, hi, _CMP_GT_OQ), hi);
+          t = _mm512_add_ps(t, zp);
+          t = _mm512_mask_mov_ps(
+              t, _mm512_cmp_ps_mask(v[h], v[h], _CMP_UNORD_Q), zp);
+          q[h] = _mm512_cvtps_epi32(t);
+        }
+        int8_t *out = static_cast<int8_t *>(d.outBase);
+        for (int s = 0; s < numSegs; ++s) {
+          const Seg &sg = segs[s];
+          if (e.outW != 1) {
+            int8_t *o = out + f * e.outF + sg.oy * e.outH + sg.ox * e.outW;
+            for (int l = 0; l < sg.len; ++l)
+              o[l * e.outW] = e.requantize(tile[sg.lane + l]);
+            continue;
+          }
+          for (int h = 0; h < 2; ++h) {
+            int lo16 = std::max(sg.lane, 16 * h),
+                hi16 = std::min(sg.lane + sg.len, 16 * h + 16);
+            if (lo16 >= hi16)
+              continue;
+            __mmask16 m = __mmask16(((1u << (hi16 - 16 * h)) - 1) &
+                                    ~((1u << (lo16 - 16 * h)) - 1));
+            int8_t *o =
+                out + f * e.outF + sg.oy * e.outH + sg.ox + (16 * h - sg.lane);
+            _mm512_mask_cvtepi32_storeu_epi8(o, m, q[h]);
+          }
+        }
+        continue;
+      }
+      float *outF32 = static_cast<float *>(d.outBase);
       for (int s = 0; s < numSegs; ++s) {
         const Seg &sg = segs[s];
         if (e.outW != 1) {
-          float *o = d.outF32 + f * e.outF + sg.oy * e.outH + sg.ox * e.outW;
+          float *o = outF32 + f * e.outF + sg.oy * e.outH + sg.ox * e.outW;
           for (int l = 0; l < sg.len; ++l)
             o[l * e.outW] = tile[sg.lane + l];
           continue;
@@ -810,8 +850,8 @@ tileS8VNNI(const DirectS8 &d, int64_t f0, int64_t inOff, int valid,
             continue;
           __mmask16 m = __mmask16(((1u << (hi - 16 * h)) - 1) &
                                   ~((1u << (lo - 16 * h)) - 1));
-          float *o = d.outF32 + f * e.outF + sg.oy * e.outH + sg.ox +
-                     (16 * h - sg.lane);
+          float *o =
+              outF32 + f * e.outF + sg.oy * e.outH + sg.ox + (16 * h - sg.lane);
           _mm512_mask_storeu_ps(o, m, v[h]);
         }
       }
@@ -1026,7 +1066,12 @@ bool qopt::rt::convS8Direct(const ConvS8 &p) {
                p.outH,
                p.outW,
                p.dequant,
-               p.dequant ? p.dequant->out + b * p.dequant->outN : nullptr};
+               !p.dequant ? nullptr
+               : p.dequant->toInt8
+                   ? static_cast<void *>(static_cast<int8_t *>(p.dequant->out) +
+                                         b * p.dequant->outN)
+                   : static_cast<void *>(static_cast<float *>(p.dequant->out) +
+                                         b * p.dequant->outN)};
     auto task = [&](int64_t t) {
       int64_t group = t % groups, ch = t / groups;
       int64_t pBegin = group * groupPanels,
