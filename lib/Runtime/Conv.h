@@ -9,6 +9,7 @@
 #ifndef QOPT_LIB_RUNTIME_CONV_H
 #define QOPT_LIB_RUNTIME_CONV_H
 
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 
@@ -112,9 +113,24 @@ struct ConvS8Dequant {
   const float *bias; // or null: biasValue for every channel
   int64_t biasStride;
   float biasValue;
-  float *out;
+  /// f32, or (toInt8) int8 elements, with these element strides.
+  void *out;
   int64_t outN, outF, outH, outW;
+  /// Requantize to int8 as qopt.quantize's lowering does: NaN -> zp, else
+  /// clamp(round_half_even(v / qScale), qLo, qHi) + qZp (qLo, qHi: the
+  /// storage range minus the zero point).
+  bool toInt8 = false;
+  float qScale = 1, qLo = 0, qHi = 0, qZp = 0;
 
+  int8_t requantize(float v) const {
+    if (v != v)
+      return int8_t(qZp);
+    float t = v / qScale;
+    float r = std::nearbyint(t);
+    r = r < qLo ? qLo : r;
+    r = r > qHi ? qHi : r;
+    return int8_t(int(r + qZp));
+  }
   float biasOf(int64_t f) const {
     return bias ? bias[f * biasStride] : biasValue;
   }
@@ -144,7 +160,9 @@ struct ConvS8 {
 
 /// The direct VNNI kernel for `conv` when the CPU has AVX-512 VNNI, the
 /// window's column stride and the input's W stride are 1 (and $QOPT_CONV
-/// is not gemm); false: not handled, the caller's GEMM path runs.
+/// is not gemm); a GEMV (any ISA) when the output is one pixel (unless
+/// $QOPT_CONV is gemm or direct); false: not handled, the caller's GEMM
+/// path runs.
 bool convS8Direct(const ConvS8 &conv);
 
 /// Drops the direct int8 kernel's rearranged constant filters (a model

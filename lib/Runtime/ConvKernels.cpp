@@ -746,7 +746,7 @@ struct DirectS8 {
   int64_t outF, outH, outW;
   // The dequantizing epilogue (Conv.h), its output at this image; or null.
   const qopt::rt::ConvS8Dequant *dq;
-  float *outF32;
+  void *outBase;
 };
 
 #if defined(__x86_64__)
@@ -795,10 +795,50 @@ tileS8VNNI(const DirectS8 &d, int64_t f0, int64_t inOff, int valid,
         _mm512_store_ps(tile, v[0]);
         _mm512_store_ps(tile + 16, v[1]);
       }
+      if (e.toInt8) {
+        // qopt.quantize's lowering, lane by lane the same operations.
+        const __m512 qs = _mm512_set1_ps(e.qScale), lo = _mm512_set1_ps(e.qLo),
+                     hi = _mm512_set1_ps(e.qHi), zp = _mm512_set1_ps(e.qZp);
+        __m512i q[2];
+        for (int h = 0; h < 2; ++h) {
+          __m512 t = _mm512_roundscale_ps(_mm512_div_ps(v[h], qs),
+                                          _MM_FROUND_TO_NEAREST_INT |
+                                              _MM_FROUND_NO_EXC);
+          t = _mm512_mask_mov_ps(t, _mm512_cmp_ps_mask(t, lo, _CMP_LT_OQ), lo);
+          t = _mm512_mask_mov_ps(t, _mm512_cmp_ps_mask(t, hi, _CMP_GT_OQ), hi);
+          t = _mm512_add_ps(t, zp);
+          t = _mm512_mask_mov_ps(
+              t, _mm512_cmp_ps_mask(v[h], v[h], _CMP_UNORD_Q), zp);
+          q[h] = _mm512_cvtps_epi32(t);
+        }
+        int8_t *out = static_cast<int8_t *>(d.outBase);
+        for (int s = 0; s < numSegs; ++s) {
+          const Seg &sg = segs[s];
+          if (e.outW != 1) {
+            int8_t *o = out + f * e.outF + sg.oy * e.outH + sg.ox * e.outW;
+            for (int l = 0; l < sg.len; ++l)
+              o[l * e.outW] = e.requantize(tile[sg.lane + l]);
+            continue;
+          }
+          for (int h = 0; h < 2; ++h) {
+            int lo16 = std::max(sg.lane, 16 * h),
+                hi16 = std::min(sg.lane + sg.len, 16 * h + 16);
+            if (lo16 >= hi16)
+              continue;
+            __mmask16 m = __mmask16(((1u << (hi16 - 16 * h)) - 1) &
+                                    ~((1u << (lo16 - 16 * h)) - 1));
+            int8_t *o =
+                out + f * e.outF + sg.oy * e.outH + sg.ox + (16 * h - sg.lane);
+            _mm512_mask_cvtepi32_storeu_epi8(o, m, q[h]);
+          }
+        }
+        continue;
+      }
+      float *outF32 = static_cast<float *>(d.outBase);
       for (int s = 0; s < numSegs; ++s) {
         const Seg &sg = segs[s];
         if (e.outW != 1) {
-          float *o = d.outF32 + f * e.outF + sg.oy * e.outH + sg.ox * e.outW;
+          float *o = outF32 + f * e.outF + sg.oy * e.outH + sg.ox * e.outW;
           for (int l = 0; l < sg.len; ++l)
             o[l * e.outW] = tile[sg.lane + l];
           continue;
@@ -810,8 +850,8 @@ tileS8VNNI(const DirectS8 &d, int64_t f0, int64_t inOff, int valid,
             continue;
           __mmask16 m = __mmask16(((1u << (hi - 16 * h)) - 1) &
                                   ~((1u << (lo - 16 * h)) - 1));
-          float *o = d.outF32 + f * e.outF + sg.oy * e.outH + sg.ox +
-                     (16 * h - sg.lane);
+          float *o =
+              outF32 + f * e.outF + sg.oy * e.outH + sg.ox + (16 * h - sg.lane);
           _mm512_mask_storeu_ps(o, m, v[h]);
         }
       }
@@ -909,9 +949,107 @@ std::shared_ptr<const S8Filter> cachedS8Filter(const qopt::rt::ConvS8 &p) {
   return entry;
 }
 
+/// sum_k a[k] * b[k] of int8 vectors in i32 (the 1x1-output path).
+#if defined(__x86_64__)
+__attribute__((target("avx512f,avx512bw"))) int32_t
+dotS8Avx512(const int8_t *a, const int8_t *b, int64_t n) {
+  __m512i acc = _mm512_setzero_si512();
+  int64_t k = 0;
+  for (; k + 32 <= n; k += 32)
+    acc = _mm512_add_epi32(
+        acc,
+        _mm512_madd_epi16(
+            _mm512_cvtepi8_epi16(_mm256_loadu_si256((const __m256i *)(a + k))),
+            _mm512_cvtepi8_epi16(
+                _mm256_loadu_si256((const __m256i *)(b + k)))));
+  int32_t sum = _mm512_reduce_add_epi32(acc);
+  for (; k < n; ++k)
+    sum += int32_t(a[k]) * int32_t(b[k]);
+  return sum;
+}
+
+__attribute__((target("avx2"))) int32_t dotS8Avx2(const int8_t *a,
+                                                  const int8_t *b, int64_t n) {
+  __m256i acc = _mm256_setzero_si256();
+  int64_t k = 0;
+  for (; k + 16 <= n; k += 16)
+    acc = _mm256_add_epi32(
+        acc,
+        _mm256_madd_epi16(
+            _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(a + k))),
+            _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(b + k)))));
+  __m128i h = _mm_add_epi32(_mm256_castsi256_si128(acc),
+                            _mm256_extracti128_si256(acc, 1));
+  h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0x4E));
+  h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0xB1));
+  int32_t sum = _mm_cvtsi128_si32(h);
+  for (; k < n; ++k)
+    sum += int32_t(a[k]) * int32_t(b[k]);
+  return sum;
+}
+#endif
+
+int32_t dotS8Portable(const int8_t *a, const int8_t *b, int64_t n) {
+  int32_t sum = 0;
+  for (int64_t k = 0; k < n; ++k)
+    sum += int32_t(a[k]) * int32_t(b[k]);
+  return sum;
+}
+
+/// convGemv's int8 form: out[n, f] += filter row f . window, the window
+/// gathered once, the filter read in place (the direct VNNI kernel would
+/// rewrite the filter into words on every call and use 1 of its 32 pixel
+/// lanes).
+void convS8Gemv(const qopt::rt::ConvS8 &p) {
+  using DotS8 = int32_t (*)(const int8_t *, const int8_t *, int64_t);
+  static const DotS8 dot = [] {
+#if defined(__x86_64__)
+    if (__builtin_cpu_supports("avx512bw"))
+      return DotS8(dotS8Avx512);
+    if (__builtin_cpu_supports("avx2"))
+      return DotS8(dotS8Avx2);
+#endif
+    return DotS8(dotS8Portable);
+  }();
+  const int64_t kdim = p.c * p.kh * p.kw;
+  std::vector<int8_t> filterCopy;
+  int64_t fF = p.fF;
+  const int8_t *filter = qopt::rt::filterAsMatrix(
+      p.filter, p.f, p.c, p.kh, p.kw, fF, p.fC, p.fH, p.fW, filterCopy);
+  std::vector<int8_t> window(static_cast<size_t>(kdim));
+  for (int64_t b = 0; b < p.n; ++b) {
+    const int8_t *img = p.in + b * p.inN;
+    for (int64_t ci = 0, k = 0; ci < p.c; ++ci)
+      for (int64_t y = 0; y < p.kh; ++y)
+        for (int64_t x = 0; x < p.kw; ++x)
+          window[size_t(k++)] =
+              img[ci * p.inC + y * p.dh * p.inH + x * p.dw * p.inW];
+    int32_t *o = p.out + b * p.outN;
+    auto rows = [&](int64_t f0, int64_t f1) {
+      for (int64_t i = f0; i < f1; ++i)
+        o[i * p.outF] += dot(filter + i * fF, window.data(), kdim);
+    };
+    const int64_t block = 128;
+    const int64_t blocks = (p.f + block - 1) / block;
+    if (p.f * kdim < 4 * kParallelWork || blocks < 2)
+      rows(0, p.f);
+    else
+      qopt::rt::parallelFor(blocks, [&](int64_t t) {
+        rows(t * block, std::min(p.f, (t + 1) * block));
+      });
+  }
+}
+
 } // namespace
 
 bool qopt::rt::convS8Direct(const ConvS8 &p) {
+  const char *want = std::getenv("QOPT_CONV");
+  if (p.oh == 1 && p.ow == 1 && p.n > 0 && p.f > 0 &&
+      !(want &&
+        (std::string(want) == "gemm" || std::string(want) == "direct"))) {
+    convS8Gemv(p);
+    return true;
+  }
 #if defined(__x86_64__)
   const char *force = std::getenv("QOPT_CONV");
   if ((force && std::string(force) == "gemm") || p.inW != 1 || p.inH < p.w ||
@@ -1026,7 +1164,12 @@ bool qopt::rt::convS8Direct(const ConvS8 &p) {
                p.outH,
                p.outW,
                p.dequant,
-               p.dequant ? p.dequant->out + b * p.dequant->outN : nullptr};
+               !p.dequant ? nullptr
+               : p.dequant->toInt8
+                   ? static_cast<void *>(static_cast<int8_t *>(p.dequant->out) +
+                                         b * p.dequant->outN)
+                   : static_cast<void *>(static_cast<float *>(p.dequant->out) +
+                                         b * p.dequant->outN)};
     auto task = [&](int64_t t) {
       int64_t group = t % groups, ch = t / groups;
       int64_t pBegin = group * groupPanels,

@@ -1134,13 +1134,16 @@ extern "C" void qopt_kernel_conv2d_nchw_s8(QOPT_CONV2D_NCHW_PARAMS) {
 // ConvS8Dequant): the output is f32, out[n, f, y, x] = bias[f] +
 // f32(sum - corr[f]) * scale[f] (each operand [F] with its stride; a null
 // bias address: the f32 with bit pattern `biasBits` for every channel),
-// and is overwritten. `filterConstant`: the filter is a model constant,
-// rearranged once. The direct VNNI kernel applies it to each tile in registers;
-// otherwise the sums go through a scratch buffer first.
+// and is overwritten. With `toInt8` the output is int8 instead: each value
+// requantized as qopt.quantize's lowering does (ConvS8Dequant::requantize;
+// scale, clamp bounds and zero point as f32 bits). `filterConstant`: the filter
+// is a model constant, rearranged once. The direct VNNI kernel applies it to
+// each tile in registers; otherwise the sums go through a scratch buffer first.
 extern "C" void qopt_kernel_conv2d_nchw_s8_dequant(
     QOPT_CONV2D_NCHW_PARAMS, int64_t corrPtr, int64_t corrStride,
     int64_t scalePtr, int64_t scaleStride, int64_t biasPtr, int64_t biasStride,
-    int64_t biasBits, int64_t filterConstant) {
+    int64_t biasBits, int64_t filterConstant, int64_t toInt8,
+    int64_t qScaleBits, int64_t qLoBits, int64_t qHiBits, int64_t qZpBits) {
   const auto *in = reinterpret_cast<const int8_t *>(inPtr);
   const auto *filter = reinterpret_cast<const int8_t *>(fPtr);
   qopt::rt::ConvS8Dequant dq{reinterpret_cast<const int32_t *>(corrPtr),
@@ -1150,11 +1153,16 @@ extern "C" void qopt_kernel_conv2d_nchw_s8_dequant(
                              reinterpret_cast<const float *>(biasPtr),
                              biasStride,
                              qopt::rt::floatFromBits(biasBits),
-                             reinterpret_cast<float *>(outPtr),
+                             reinterpret_cast<void *>(outPtr),
                              outN,
                              outF,
                              outH,
-                             outW};
+                             outW,
+                             toInt8 != 0,
+                             qopt::rt::floatFromBits(qScaleBits),
+                             qopt::rt::floatFromBits(qLoBits),
+                             qopt::rt::floatFromBits(qHiBits),
+                             qopt::rt::floatFromBits(qZpBits)};
   qopt::rt::ConvS8 conv{
       n,  c,  h,  w,       f,   kh,  kw,  oh,  ow,     sh,
       sw, dh, dw, in,      inN, inC, inH, inW, filter, fF,
@@ -1175,7 +1183,14 @@ extern "C" void qopt_kernel_conv2d_nchw_s8_dequant(
     for (int64_t o = 0; o < f; ++o)
       for (int64_t y = 0; y < oh; ++y) {
         const int32_t *src = sums.data() + b * image + o * plane + y * ow;
-        float *dst = dq.out + b * outN + o * outF + y * outH;
+        int64_t at = b * outN + o * outF + y * outH;
+        if (dq.toInt8) {
+          int8_t *dst = static_cast<int8_t *>(dq.out) + at;
+          for (int64_t x = 0; x < ow; ++x)
+            dst[x * outW] = dq.requantize(dq.apply(o, src[x]));
+          continue;
+        }
+        float *dst = static_cast<float *>(dq.out) + at;
         for (int64_t x = 0; x < ow; ++x)
           dst[x * outW] = dq.apply(o, src[x]);
       }

@@ -371,7 +371,7 @@ def ShareRowQuantizationPass
 
 def ReassociateReductionsPass : Pass<"qopt-reassociate-reductions",
                                      "func::FuncOp"> {
-  let summary = "Let LLVM vectorize max/min reductions and sums of exp";
+  let summary = "Let LLVM vectorize max/min reductions and non-negative sums";
   let description = [{
     LLVM vectorizes a float reduction only when its operation may be
     reassociated; the generated loops keep the graph's in-order sums, so a
@@ -383,10 +383,14 @@ def ReassociateReductionsPass : Pass<"qopt-reassociate-reductions",
         `minnumf` of the element and the accumulator): these are exactly
         associative and commutative, the result does not depend on the
         order (NaN, signed zeros included);
-      - a sum of exponentials (`acc + exp(v)`, softmax's denominator): every
-        term is >= 0, so any order's relative error is at most
-        (n - 1) ulp-sized roundings of the same sum (no cancellation);
-        softmax's outputs differ by a few ulp from the in-order sum's.
+      - a sum of non-negative terms (`acc + t`, t >= +0 or NaN by the ops
+        computing it: exp — softmax's denominator —, squares — RMS norm's
+        and variance's sums —, sqrt, |x|, non-negative constants, and sums,
+        products, quotients, roundings, selects and clamps of those, such
+        as a fake quant of a square; through up to 4 producer generics):
+        no cancellation, so any order's relative error is at most (n - 1)
+        roundings of the same sum; the results differ by a few ulp from the
+        in-order sum's.
 
     A reduction generic here has one init, at least one reduction loop and
     a body whose yield is that operation of the accumulator (the init's
