@@ -6,13 +6,18 @@ model unfolded (--fold-qdq=false: its float semantics), and onnxruntime
 running the QDQ and the float model — side by side in one run.
 
     .venv/bin/python benchmarks/qdq/bench_qdq.py --build-dir build
-        [--models mlp,cnn,transformer,bert,llama] [--runs 200] [--rounds 3]
-        [--threads 2] [--preprocess] [--seq 64] [--out build/benchmarks/qdq]
+        [--models mlp,cnn,transformer,rcnn,yolo,bert,llama] [--runs 200]
+        [--rounds 3] [--threads 2] [--preprocess] [--seq 64]
+        [--out build/benchmarks/qdq]
 
 `bert` and `llama` are one block of benchmarks/ptq/bench_w4.py's generated
 BERT-like (post-LayerNorm, GELU MLP 1024) and Llama-like (RMS norm, SwiGLU
 MLP 688) transformers, hidden 256, 4 heads, `--seq` tokens, calibrated on
 16 and evaluated on one standard-normal input.
+
+rcnn and yolo are examples/qdq_cnns.py's residual CNN (Concat of two
+scales, AveragePool, residual Add, GlobalAveragePool) and YOLO-style neck
+(stride-2 convs, MaxPool, nearest Resize x2, Concat).
 
 With --preprocess, each model also goes through onnxruntime's recommended
 quant_pre_process (BatchNorm folded into convolutions, graph optimized)
@@ -49,6 +54,7 @@ from onnxruntime.quantization.shape_inference import quant_pre_process
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "examples"))
 import make_examples  # noqa: E402
+import qdq_cnns  # noqa: E402
 sys.path.insert(0, os.path.join(ROOT, "benchmarks", "ptq"))
 import bench_w4  # noqa: E402
 
@@ -56,8 +62,8 @@ GENERATED = ("bert", "llama")
 
 MEDIAN = re.compile(r"median ([\d.]+) ms")
 INPUTS = {"mlp": "input", "cnn": "image", "transformer": "hidden_states",
-          "transformer_large": "hidden_states", "bert": "hidden_states",
-          "llama": "hidden_states"}
+          "transformer_large": "hidden_states", "rcnn": "image",
+          "yolo": "image", "bert": "hidden_states", "llama": "hidden_states"}
 
 
 def write_generated(tmp, name, seq):
@@ -145,7 +151,7 @@ def lsb_error(bindir, so, qdq_model, name, x_path, tmp):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--build-dir", default="build")
-    ap.add_argument("--models", default="mlp,cnn,transformer")
+    ap.add_argument("--models", default="mlp,cnn,transformer,rcnn,yolo")
     ap.add_argument("--runs", type=int, default=200)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
@@ -163,7 +169,9 @@ def main():
         if args.preprocess:
             runs += [(n, True) for n in args.models.split(",")]
         for name, pre in runs:
-            if not pre and name in GENERATED:
+            if not pre and name in qdq_cnns.BUILDERS:
+                qdq_cnns.write_model(tmp, name, calib=16, eval_=1)
+            elif not pre and name in GENERATED:
                 write_generated(tmp, name, args.seq)
             elif not pre:
                 make_examples.write_model(tmp, name, calib=16, eval_=1)

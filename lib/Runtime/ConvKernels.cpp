@@ -30,9 +30,13 @@
 #include "Threads.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <map>
+#include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -545,6 +549,119 @@ void convGemm(const ConvF32 &p, const ConvEpilogue &epi) {
   }
 }
 
+/// sum_k a[k] * b[k], in lanes of the widest ISA (the 1x1-output path).
+#if defined(__x86_64__)
+__attribute__((target("avx512f"))) float dotAvx512(const float *a,
+                                                   const float *b, int64_t n) {
+  __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
+  int64_t k = 0;
+  for (; k + 32 <= n; k += 32) {
+    s0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + k), _mm512_loadu_ps(b + k), s0);
+    s1 = _mm512_fmadd_ps(_mm512_loadu_ps(a + k + 16),
+                         _mm512_loadu_ps(b + k + 16), s1);
+  }
+  for (; k + 16 <= n; k += 16)
+    s0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + k), _mm512_loadu_ps(b + k), s0);
+  if (k < n) {
+    __mmask16 m = __mmask16((1u << (n - k)) - 1);
+    s1 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, a + k),
+                         _mm512_maskz_loadu_ps(m, b + k), s1);
+  }
+  return _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
+}
+
+__attribute__((target("avx2,fma"))) float dotAvx2(const float *a,
+                                                  const float *b, int64_t n) {
+  __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+  int64_t k = 0;
+  for (; k + 16 <= n; k += 16) {
+    s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + k), _mm256_loadu_ps(b + k), s0);
+    s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + k + 8), _mm256_loadu_ps(b + k + 8),
+                         s1);
+  }
+  __m256 v = _mm256_add_ps(s0, s1);
+  __m128 h = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+  h = _mm_add_ss(h, _mm_shuffle_ps(h, h, 1));
+  float sum = _mm_cvtss_f32(h);
+  for (; k < n; ++k)
+    sum += a[k] * b[k];
+  return sum;
+}
+#endif
+
+float dotPortable(const float *a, const float *b, int64_t n) {
+  float s[8] = {};
+  int64_t k = 0;
+  for (; k + 8 <= n; k += 8)
+    for (int u = 0; u < 8; ++u)
+      s[u] += a[k + u] * b[k + u];
+  float sum = ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+  for (; k < n; ++k)
+    sum += a[k] * b[k];
+  return sum;
+}
+
+using DotFn = float (*)(const float *, const float *, int64_t);
+DotFn dotFn() {
+  static const DotFn fn = [] {
+#if defined(__x86_64__)
+    if (__builtin_cpu_supports("avx512f"))
+      return DotFn(dotAvx512);
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+      return DotFn(dotAvx2);
+#endif
+    return DotFn(dotPortable);
+  }();
+  return fn;
+}
+
+/// One output pixel per image (the 1x1 convolutions of squeeze-excitation
+/// blocks and of classifier heads after a global pooling): a GEMV, each
+/// filter row against the window gathered into one contiguous vector, the
+/// lanes along the window. The direct kernel's lanes are output pixels (1
+/// of 32 used here) and the GEMM's would pack the filter on every call.
+void convGemv(const ConvF32 &p, const ConvEpilogue &epi) {
+  const int64_t kdim = p.c * p.kh * p.kw;
+  std::vector<float> filterCopy;
+  int64_t fF = p.fF;
+  const float *filter = qopt::rt::filterAsMatrix(
+      p.filter, p.f, p.c, p.kh, p.kw, fF, p.fC, p.fH, p.fW, filterCopy);
+  const DotFn dot = dotFn();
+  std::vector<float> window(static_cast<size_t>(kdim));
+  for (int64_t b = 0; b < p.n; ++b) {
+    const float *img = p.in + b * p.inN;
+    for (int64_t ci = 0, k = 0; ci < p.c; ++ci)
+      for (int64_t y = 0; y < p.kh; ++y)
+        for (int64_t x = 0; x < p.kw; ++x)
+          window[size_t(k++)] =
+              img[ci * p.inC + y * p.dh * p.inH + x * p.dw * p.inW];
+    float *o = p.out + b * p.outN;
+    const float *res = epi.res ? epi.res + b * epi.resN : nullptr;
+    auto rows = [&](int64_t f0, int64_t f1) {
+      for (int64_t i = f0; i < f1; ++i) {
+        float s = dot(filter + i * fF, window.data(), kdim);
+        float &v = o[i * p.outF];
+        if (epi.accumulate)
+          s += v;
+        if (epi.bias)
+          s += epi.bias[i * epi.biasStride];
+        if (res)
+          s += res[i * epi.resF];
+        v = qopt::rt::convActivation(epi.act, s, epi.alpha, epi.beta);
+      }
+    };
+    const int64_t block = 64;
+    const int64_t blocks = (p.f + block - 1) / block;
+    if (serialConvs || p.f * kdim < kParallelWork || blocks < 2)
+      rows(0, p.f);
+    else
+      qopt::rt::parallelFor(blocks, [&](int64_t t) {
+        rows(t * block, std::min(p.f, (t + 1) * block));
+      });
+  }
+}
+
 } // namespace
 
 void qopt::rt::convF32(const ConvF32 &p, const ConvEpilogue &epi) {
@@ -559,6 +676,8 @@ void qopt::rt::convF32(const ConvF32 &p, const ConvEpilogue &epi) {
   std::string want = force ? force : "";
   if (want == "gemm")
     return convGemm(p, epi);
+  if (p.oh == 1 && p.ow == 1 && want != "direct")
+    return convGemv(p, epi);
   if (p.sw == 1 && p.sh == 1 && p.inW == 1 && p.inH >= p.ow + (p.kw - 1) * p.dw)
     return convDirect(p, epi);
   // Strides > 1 (or a strided W): a copy of the rows the windows read,
@@ -625,6 +744,9 @@ struct DirectS8 {
   const int32_t *comp; // [F]: -128 * Σ filter row
   int32_t *out;
   int64_t outF, outH, outW;
+  // The dequantizing epilogue (Conv.h), its output at this image; or null.
+  const qopt::rt::ConvS8Dequant *dq;
+  void *outBase;
 };
 
 #if defined(__x86_64__)
@@ -652,6 +774,89 @@ tileS8VNNI(const DirectS8 &d, int64_t f0, int64_t inOff, int valid,
       acc[r][0] = _mm512_dpbusd_epi32(acc[r][0], b0, a);
       acc[r][1] = _mm512_dpbusd_epi32(acc[r][1], b1, a);
     }
+  }
+  if (d.dq) {
+    const qopt::rt::ConvS8Dequant &e = *d.dq;
+    for (int r = 0; r < R; ++r) {
+      int64_t f = f0 + r;
+      // sum - corr = acc + (comp - corr), wrapping as the i32 loop does.
+      __m512i shift = _mm512_set1_epi32(
+          int32_t(uint32_t(d.comp[f]) - uint32_t(e.corr[f * e.corrStride])));
+      __m512 scale = _mm512_set1_ps(e.scale[f * e.scaleStride]);
+      __m512 bias = _mm512_set1_ps(e.biasOf(f));
+      alignas(64) float tile[32];
+      __m512 v[2];
+      for (int h = 0; h < 2; ++h)
+        v[h] = _mm512_add_ps(
+            bias,
+            _mm512_mul_ps(
+                _mm512_cvtepi32_ps(_mm512_add_epi32(acc[r][h], shift)), scale));
+      if (e.outW != 1) {
+        _mm512_store_ps(tile, v[0]);
+        _mm512_store_ps(tile + 16, v[1]);
+      }
+      if (e.toInt8) {
+        // qopt.quantize's lowering, lane by lane the same operations.
+        const __m512 qs = _mm512_set1_ps(e.qScale), lo = _mm512_set1_ps(e.qLo),
+                     hi = _mm512_set1_ps(e.qHi), zp = _mm512_set1_ps(e.qZp);
+        __m512i q[2];
+        for (int h = 0; h < 2; ++h) {
+          __m512 t = _mm512_roundscale_ps(_mm512_div_ps(v[h], qs),
+                                          _MM_FROUND_TO_NEAREST_INT |
+                                              _MM_FROUND_NO_EXC);
+          t = _mm512_mask_mov_ps(t, _mm512_cmp_ps_mask(t, lo, _CMP_LT_OQ), lo);
+          t = _mm512_mask_mov_ps(t, _mm512_cmp_ps_mask(t, hi, _CMP_GT_OQ), hi);
+          t = _mm512_add_ps(t, zp);
+          t = _mm512_mask_mov_ps(
+              t, _mm512_cmp_ps_mask(v[h], v[h], _CMP_UNORD_Q), zp);
+          q[h] = _mm512_cvtps_epi32(t);
+        }
+        int8_t *out = static_cast<int8_t *>(d.outBase);
+        for (int s = 0; s < numSegs; ++s) {
+          const Seg &sg = segs[s];
+          if (e.outW != 1) {
+            int8_t *o = out + f * e.outF + sg.oy * e.outH + sg.ox * e.outW;
+            for (int l = 0; l < sg.len; ++l)
+              o[l * e.outW] = e.requantize(tile[sg.lane + l]);
+            continue;
+          }
+          for (int h = 0; h < 2; ++h) {
+            int lo16 = std::max(sg.lane, 16 * h),
+                hi16 = std::min(sg.lane + sg.len, 16 * h + 16);
+            if (lo16 >= hi16)
+              continue;
+            __mmask16 m = __mmask16(((1u << (hi16 - 16 * h)) - 1) &
+                                    ~((1u << (lo16 - 16 * h)) - 1));
+            int8_t *o =
+                out + f * e.outF + sg.oy * e.outH + sg.ox + (16 * h - sg.lane);
+            _mm512_mask_cvtepi32_storeu_epi8(o, m, q[h]);
+          }
+        }
+        continue;
+      }
+      float *outF32 = static_cast<float *>(d.outBase);
+      for (int s = 0; s < numSegs; ++s) {
+        const Seg &sg = segs[s];
+        if (e.outW != 1) {
+          float *o = outF32 + f * e.outF + sg.oy * e.outH + sg.ox * e.outW;
+          for (int l = 0; l < sg.len; ++l)
+            o[l * e.outW] = tile[sg.lane + l];
+          continue;
+        }
+        for (int h = 0; h < 2; ++h) {
+          int lo = std::max(sg.lane, 16 * h),
+              hi = std::min(sg.lane + sg.len, 16 * h + 16);
+          if (lo >= hi)
+            continue;
+          __mmask16 m = __mmask16(((1u << (hi - 16 * h)) - 1) &
+                                  ~((1u << (lo - 16 * h)) - 1));
+          float *o =
+              outF32 + f * e.outF + sg.oy * e.outH + sg.ox + (16 * h - sg.lane);
+          _mm512_mask_storeu_ps(o, m, v[h]);
+        }
+      }
+    }
+    return;
   }
   for (int r = 0; r < R; ++r) {
     int64_t f = f0 + r;
@@ -690,9 +895,161 @@ tileS8VNNI(const DirectS8 &d, int64_t f0, int64_t inOff, int valid,
 using TileS8Fn = void (*)(const DirectS8 &, int64_t, int64_t, int, const Seg *,
                           int);
 
+/// A filter as the direct kernel reads it: [F, quads] words of four bytes
+/// (channels quad-interleaved, windows in (cq, y, x) order) and each row's
+/// compensation -128 * sum (the image is read +128).
+struct S8Filter {
+  std::vector<int32_t> wq, comp;
+};
+
+std::shared_ptr<const S8Filter> makeS8Filter(const qopt::rt::ConvS8 &p) {
+  const int64_t cq = (p.c + 3) / 4, quads = cq * p.kh * p.kw;
+  auto out = std::make_shared<S8Filter>();
+  out->wq.resize(size_t(p.f * quads));
+  out->comp.resize(size_t(p.f));
+  for (int64_t o = 0; o < p.f; ++o) {
+    int64_t sum = 0;
+    for (int64_t q = 0; q < cq; ++q)
+      for (int64_t y = 0; y < p.kh; ++y)
+        for (int64_t x = 0; x < p.kw; ++x) {
+          uint32_t word = 0;
+          for (int u = 0; u < 4; ++u) {
+            int64_t ci = q * 4 + u;
+            if (ci >= p.c)
+              continue;
+            int8_t v = p.filter[o * p.fF + ci * p.fC + y * p.fH + x * p.fW];
+            sum += v;
+            word |= uint32_t(uint8_t(v)) << (8 * u);
+          }
+          out->wq[size_t(o * quads + (q * p.kh + y) * p.kw + x)] =
+              int32_t(word);
+        }
+    out->comp[size_t(o)] = int32_t(-128 * sum);
+  }
+  return out;
+}
+
+std::mutex s8FilterMu;
+std::map<std::array<int64_t, 9>, std::shared_ptr<const S8Filter>> s8FilterCache;
+
+std::shared_ptr<const S8Filter> cachedS8Filter(const qopt::rt::ConvS8 &p) {
+  std::array<int64_t, 9> key{reinterpret_cast<int64_t>(p.filter),
+                             p.f,
+                             p.c,
+                             p.kh,
+                             p.kw,
+                             p.fF,
+                             p.fC,
+                             p.fH,
+                             p.fW};
+  std::lock_guard<std::mutex> lock(s8FilterMu);
+  std::shared_ptr<const S8Filter> &entry = s8FilterCache[key];
+  if (!entry)
+    entry = makeS8Filter(p);
+  return entry;
+}
+
+/// sum_k a[k] * b[k] of int8 vectors in i32 (the 1x1-output path).
+#if defined(__x86_64__)
+__attribute__((target("avx512f,avx512bw"))) int32_t
+dotS8Avx512(const int8_t *a, const int8_t *b, int64_t n) {
+  __m512i acc = _mm512_setzero_si512();
+  int64_t k = 0;
+  for (; k + 32 <= n; k += 32)
+    acc = _mm512_add_epi32(
+        acc,
+        _mm512_madd_epi16(
+            _mm512_cvtepi8_epi16(_mm256_loadu_si256((const __m256i *)(a + k))),
+            _mm512_cvtepi8_epi16(
+                _mm256_loadu_si256((const __m256i *)(b + k)))));
+  int32_t sum = _mm512_reduce_add_epi32(acc);
+  for (; k < n; ++k)
+    sum += int32_t(a[k]) * int32_t(b[k]);
+  return sum;
+}
+
+__attribute__((target("avx2"))) int32_t dotS8Avx2(const int8_t *a,
+                                                  const int8_t *b, int64_t n) {
+  __m256i acc = _mm256_setzero_si256();
+  int64_t k = 0;
+  for (; k + 16 <= n; k += 16)
+    acc = _mm256_add_epi32(
+        acc,
+        _mm256_madd_epi16(
+            _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(a + k))),
+            _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(b + k)))));
+  __m128i h = _mm_add_epi32(_mm256_castsi256_si128(acc),
+                            _mm256_extracti128_si256(acc, 1));
+  h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0x4E));
+  h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0xB1));
+  int32_t sum = _mm_cvtsi128_si32(h);
+  for (; k < n; ++k)
+    sum += int32_t(a[k]) * int32_t(b[k]);
+  return sum;
+}
+#endif
+
+int32_t dotS8Portable(const int8_t *a, const int8_t *b, int64_t n) {
+  int32_t sum = 0;
+  for (int64_t k = 0; k < n; ++k)
+    sum += int32_t(a[k]) * int32_t(b[k]);
+  return sum;
+}
+
+/// convGemv's int8 form: out[n, f] += filter row f . window, the window
+/// gathered once, the filter read in place (the direct VNNI kernel would
+/// rewrite the filter into words on every call and use 1 of its 32 pixel
+/// lanes).
+void convS8Gemv(const qopt::rt::ConvS8 &p) {
+  using DotS8 = int32_t (*)(const int8_t *, const int8_t *, int64_t);
+  static const DotS8 dot = [] {
+#if defined(__x86_64__)
+    if (__builtin_cpu_supports("avx512bw"))
+      return DotS8(dotS8Avx512);
+    if (__builtin_cpu_supports("avx2"))
+      return DotS8(dotS8Avx2);
+#endif
+    return DotS8(dotS8Portable);
+  }();
+  const int64_t kdim = p.c * p.kh * p.kw;
+  std::vector<int8_t> filterCopy;
+  int64_t fF = p.fF;
+  const int8_t *filter = qopt::rt::filterAsMatrix(
+      p.filter, p.f, p.c, p.kh, p.kw, fF, p.fC, p.fH, p.fW, filterCopy);
+  std::vector<int8_t> window(static_cast<size_t>(kdim));
+  for (int64_t b = 0; b < p.n; ++b) {
+    const int8_t *img = p.in + b * p.inN;
+    for (int64_t ci = 0, k = 0; ci < p.c; ++ci)
+      for (int64_t y = 0; y < p.kh; ++y)
+        for (int64_t x = 0; x < p.kw; ++x)
+          window[size_t(k++)] =
+              img[ci * p.inC + y * p.dh * p.inH + x * p.dw * p.inW];
+    int32_t *o = p.out + b * p.outN;
+    auto rows = [&](int64_t f0, int64_t f1) {
+      for (int64_t i = f0; i < f1; ++i)
+        o[i * p.outF] += dot(filter + i * fF, window.data(), kdim);
+    };
+    const int64_t block = 128;
+    const int64_t blocks = (p.f + block - 1) / block;
+    if (p.f * kdim < 4 * kParallelWork || blocks < 2)
+      rows(0, p.f);
+    else
+      qopt::rt::parallelFor(blocks, [&](int64_t t) {
+        rows(t * block, std::min(p.f, (t + 1) * block));
+      });
+  }
+}
+
 } // namespace
 
 bool qopt::rt::convS8Direct(const ConvS8 &p) {
+  const char *want = std::getenv("QOPT_CONV");
+  if (p.oh == 1 && p.ow == 1 && p.n > 0 && p.f > 0 &&
+      !(want &&
+        (std::string(want) == "gemm" || std::string(want) == "direct"))) {
+    convS8Gemv(p);
+    return true;
+  }
 #if defined(__x86_64__)
   const char *force = std::getenv("QOPT_CONV");
   if ((force && std::string(force) == "gemm") || p.inW != 1 || p.inH < p.w ||
@@ -714,29 +1071,14 @@ bool qopt::rt::convS8Direct(const ConvS8 &p) {
   const int64_t s = p.sw, pw = (p.w + s - 1) / s, wp = s * pw;
   const int64_t rs = p.sh, ph = (p.h + rs - 1) / rs;
   const int64_t plane = rs * ph * wp; // of the interleaved image, in pixels
-  // Filter words and compensation (per call: the filter may not be a
-  // constant).
-  std::vector<int32_t> wq(static_cast<size_t>(p.f * quads)),
-      comp(static_cast<size_t>(p.f));
-  for (int64_t o = 0; o < p.f; ++o) {
-    int64_t sum = 0;
-    for (int64_t q = 0; q < cq; ++q)
-      for (int64_t y = 0; y < p.kh; ++y)
-        for (int64_t x = 0; x < p.kw; ++x) {
-          uint32_t word = 0;
-          for (int u = 0; u < 4; ++u) {
-            int64_t ci = q * 4 + u;
-            if (ci >= p.c)
-              continue;
-            int8_t v = p.filter[o * p.fF + ci * p.fC + y * p.fH + x * p.fW];
-            sum += v;
-            word |= uint32_t(uint8_t(v)) << (8 * u);
-          }
-          wq[size_t(o * quads + (q * p.kh + y) * p.kw + x)] = int32_t(word);
-        }
-    comp[size_t(o)] = int32_t(-128 * sum);
-  }
-  std::vector<int64_t> off(static_cast<size_t>(quads));
+  // Filter words and compensation: per call, or once for a constant
+  // filter (cached by its address and layout).
+  std::shared_ptr<const S8Filter> filt =
+      p.filterConstant ? cachedS8Filter(p) : makeS8Filter(p);
+  const std::vector<int32_t> &wq = filt->wq, &comp = filt->comp;
+  thread_local std::vector<int64_t> offCache;
+  std::vector<int64_t> &off = offCache;
+  off.resize(size_t(quads));
   for (int64_t q = 0, g = 0; q < cq; ++q)
     for (int64_t y = 0; y < p.kh; ++y)
       for (int64_t x = 0; x < p.kw; ++x)
@@ -812,8 +1154,22 @@ bool qopt::rt::convS8Direct(const ConvS8 &p) {
     else
       for (int64_t t = 0; t < cq * p.h; ++t)
         pack(t);
-    DirectS8 d{in4.data(),         off.data(), quads,  wq.data(), comp.data(),
-               p.out + b * p.outN, p.outF,     p.outH, p.outW};
+    DirectS8 d{in4.data(),
+               off.data(),
+               quads,
+               wq.data(),
+               comp.data(),
+               p.out ? p.out + b * p.outN : nullptr,
+               p.outF,
+               p.outH,
+               p.outW,
+               p.dequant,
+               !p.dequant ? nullptr
+               : p.dequant->toInt8
+                   ? static_cast<void *>(static_cast<int8_t *>(p.dequant->out) +
+                                         b * p.dequant->outN)
+                   : static_cast<void *>(static_cast<float *>(p.dequant->out) +
+                                         b * p.dequant->outN)};
     auto task = [&](int64_t t) {
       int64_t group = t % groups, ch = t / groups;
       int64_t pBegin = group * groupPanels,
@@ -964,4 +1320,9 @@ extern "C" void qopt_kernel_conv2d_grouped_f32(
     group(t);
     serialConvs = false;
   });
+}
+
+void qopt::rt::clearConvS8Cache() {
+  std::lock_guard<std::mutex> lock(s8FilterMu);
+  s8FilterCache.clear();
 }

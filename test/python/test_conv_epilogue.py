@@ -210,3 +210,59 @@ def test_grouped_and_depthwise(build_dir, tmp_path):
                                    atol=1e-4)
     assert mlir.count("llvm.call @qopt_kernel_conv2d_grouped_f32") == 1
     assert mlir.count("llvm.call @qopt_kernel_conv2d_depthwise_f32") == 3
+
+
+@pytest.mark.parametrize("cout", [24, 1280])
+def test_conv_one_output_pixel(build_dir, tmp_path, cout):
+    """Convolutions with a 1x1 output (squeeze-excitation blocks after a
+    global pooling, a 3x3 window over a 3x3 input, a classifier head of
+    1280 channels) go through the kernel's GEMV path (convGemv): bias,
+    activation and residual epilogues, over the parallel filter blocks."""
+    g = Graph(11)
+    p = g.op("GlobalAveragePool", ["x"])
+    s = g.op("Relu", [g.conv(p, 40, cout, (1, 1), pad=[0] * 4)])
+    e = g.op("HardSigmoid", [g.conv(s, cout, 40, (1, 1), pad=[0] * 4)],
+             alpha=1 / 6, beta=0.5)
+    # A window over the whole (pooled-to-3x3) input, plus a residual.
+    q = g.op("AveragePool", ["x"], kernel_shape=[3, 3], strides=[3, 3])
+    w = g.op("Add", [g.conv(q, 40, 40, (3, 3), pad=[0] * 4), e])
+    y = g.op("Mul", ["x", w])
+    model = g.save(tmp_path / "m.onnx", [2, 40, 9, 9], [y, s])
+    x = np.random.default_rng(12).normal(size=(2, 40, 9, 9)).astype(
+        np.float32)
+    ours, ref, mlir = compile_and_run(build_dir, model, x, str(tmp_path))
+    for name in (y, s):
+        np.testing.assert_allclose(ours[name], ref[name], rtol=1e-4,
+                                   atol=1e-4)
+    assert mlir.count("llvm.call @qopt_kernel_conv2d_nchw_f32") >= 3
+
+
+def test_conv_one_output_pixel_int8(build_dir, tmp_path):
+    """W8A8: the int8 one-pixel convolutions (convS8Gemv) sum exactly what
+    the GEMM path ($QOPT_CONV=gemm) sums: bit-identical outputs; and close
+    to onnxruntime's float ones."""
+    g = Graph(13)
+    p = g.op("GlobalAveragePool", ["x"])
+    s = g.op("Relu", [g.conv(p, 72, 300, (1, 1), pad=[0] * 4)])
+    y = g.op("Sigmoid", [g.conv(s, 300, 72, (1, 1), pad=[0] * 4)])
+    model = g.save(tmp_path / "m.onnx", [1, 72, 6, 6], [y])
+    rng = np.random.default_rng(14)
+    calib = tmp_path / "calib"
+    for i in range(4):
+        (calib / f"s{i}").mkdir(parents=True)
+        np.save(calib / f"s{i}" / "x.npy",
+                rng.normal(size=(1, 72, 6, 6)).astype(np.float32))
+    x = rng.normal(size=(1, 72, 6, 6)).astype(np.float32)
+    ours, ref, mlir = compile_and_run(
+        build_dir, model, x, str(tmp_path),
+        ["--quantize=w8a8", f"--calibration-data={calib}"])
+    assert mlir.count("llvm.call @qopt_kernel_conv2d_nchw_s8") == 2
+    np.testing.assert_allclose(ours[y], ref[y], atol=0.03)
+    res = subprocess.run([os.path.join(build_dir, "bin", "quant-run"),
+                          str(tmp_path / "m.so"), "--input",
+                          f"x={tmp_path}/x.npy", "--output-dir",
+                          str(tmp_path / "gemm")], capture_output=True,
+                         text=True, env={**os.environ, "QOPT_CONV": "gemm"})
+    assert res.returncode == 0, res.stderr
+    np.testing.assert_array_equal(np.load(tmp_path / "gemm" / (y + ".npy")),
+                                  ours[y])

@@ -98,6 +98,13 @@ def test_conv_transpose(tmp_path, build_dir):
          {"strides": [2, 2], "output_shape": [10, 8]}),
         ("same_upper", "ConvTranspose", (4, 2, 3, 3), True,
          {"strides": [2, 2], "auto_pad": "SAME_UPPER"}),
+        # Non-overlapping windows (kernel = strides): a 1x1 conv and
+        # depth-to-space (nonOverlappingConvTranspose).
+        ("blocks", "ConvTranspose", (4, 3, 2, 2), True, {"strides": [2, 2]}),
+        ("blocks23", "ConvTranspose", (4, 2, 2, 3), False,
+         {"strides": [2, 3]}),
+        ("blocks_outshape", "ConvTranspose", (4, 2, 2, 2), True,
+         {"strides": [2, 2], "output_shape": [10, 8]}),
     ]
     run_cases(cases, x, tmp_path, build_dir)
 

@@ -8,6 +8,8 @@
 #include "mlir/IR/BuiltinAttributes.h"
 #include "mlir/IR/DialectResourceBlobManager.h"
 
+#include <cstring>
+
 using namespace mlir;
 
 namespace {
@@ -233,6 +235,119 @@ DenseElementsAttr evaluateTensorOp(Operation *op) {
   return {};
 }
 
+/// The row-major bytes of constant `v` of any size (one element's when
+/// `splat`), for ops that only move elements; null data when `v` is not a
+/// constant with byte-sized int or float elements.
+struct RawConstant {
+  ArrayRef<char> data;
+  bool splat = false;
+};
+RawConstant rawConstant(Value v) {
+  auto c = v.getDefiningOp<arith::ConstantOp>();
+  auto type = c ? dyn_cast<RankedTensorType>(c.getType()) : nullptr;
+  if (!type || !type.hasStaticShape() ||
+      !type.getElementType().isIntOrFloat() ||
+      type.getElementType().getIntOrFloatBitWidth() % 8 != 0)
+    return {};
+  int64_t bytes = type.getElementType().getIntOrFloatBitWidth() / 8;
+  if (auto d = dyn_cast<DenseElementsAttr>(c.getValue()))
+    return {d.getRawData(), d.isSplat()};
+  if (auto r = dyn_cast<DenseResourceElementsAttr>(c.getValue()))
+    if (AsmResourceBlob *blob = r.getRawHandle().getBlob())
+      if (int64_t(blob->getData().size()) == type.getNumElements() * bytes)
+        return {blob->getData(), false};
+  return {};
+}
+
+/// Static slices and concatenations of constants too large for
+/// evaluateTensorOp (weights: an LSTM's gates reordered by Slice + Concat,
+/// as PyTorch exports them), on their bytes: a weight left computed is
+/// copied on every call and cannot be packed or quantized.
+/// A reshape of a folded constant of any size: its data under the new
+/// shape, so that the weight reads as a constant to its consumers (an
+/// LSTM's W behind an Unsqueeze).
+TypedAttr reshapeLargeConstant(Operation *op) {
+  if (!isa<tensor::ExpandShapeOp, tensor::CollapseShapeOp>(op))
+    return {};
+  auto resTy = dyn_cast<RankedTensorType>(op->getResult(0).getType());
+  auto c = op->getOperand(0).getDefiningOp<arith::ConstantOp>();
+  if (!resTy || !resTy.hasStaticShape() || !c)
+    return {};
+  // Only inline constants (what moveLargeConstant makes): a reshaped
+  // initializer (dense_resource) stays a view of it, the chain by which
+  // quantization names the weight after its initializer
+  // (test_weight_chains.py).
+  if (auto d = dyn_cast<DenseElementsAttr>(c.getValue()))
+    return d.reshape(resTy);
+  return {};
+}
+
+DenseElementsAttr moveLargeConstant(Operation *op) {
+  if (!isa<tensor::ExtractSliceOp, tensor::ConcatOp>(op) ||
+      op->getNumResults() != 1)
+    return {};
+  auto resTy = dyn_cast<RankedTensorType>(op->getResult(0).getType());
+  if (!resTy || !resTy.hasStaticShape() ||
+      resTy.getNumElements() > qopt::onnx_import::kMaxMovedElements ||
+      !resTy.getElementType().isIntOrFloat() ||
+      resTy.getElementType().getIntOrFloatBitWidth() % 8 != 0)
+    return {};
+  const int64_t bytes = resTy.getElementType().getIntOrFloatBitWidth() / 8;
+  SmallVector<RawConstant> ins;
+  for (Value v : op->getOperands()) {
+    if (!isa<RankedTensorType>(v.getType()))
+      return {}; // dynamic sizes or offsets
+    ins.push_back(rawConstant(v));
+    if (ins.back().data.empty())
+      return {};
+  }
+  std::vector<char> out(size_t(resTy.getNumElements() * bytes));
+  // Element `i` of input `k` (its first element when splat).
+  auto at = [&](size_t k, int64_t i) {
+    return ins[k].data.data() + (ins[k].splat ? 0 : i * bytes);
+  };
+  if (auto slice = dyn_cast<tensor::ExtractSliceOp>(op)) {
+    ArrayRef<int64_t> offsets = slice.getStaticOffsets(),
+                      sizes = slice.getStaticSizes(),
+                      strides = slice.getStaticStrides();
+    if (ShapedType::isDynamicShape(offsets) ||
+        ShapedType::isDynamicShape(sizes) ||
+        ShapedType::isDynamicShape(strides))
+      return {};
+    ArrayRef<int64_t> srcShape = slice.getSourceType().getShape();
+    int64_t count = 1;
+    for (int64_t sz : sizes)
+      count *= sz;
+    for (int64_t e = 0; e < count; ++e) {
+      SmallVector<int64_t> idx = unflatten(e, sizes);
+      for (size_t d = 0; d < idx.size(); ++d)
+        idx[d] = offsets[d] + idx[d] * strides[d];
+      std::memcpy(out.data() + e * bytes, at(0, flatten(idx, srcShape)),
+                  size_t(bytes));
+    }
+    return DenseElementsAttr::getFromRawBuffer(resTy, out);
+  }
+  auto concat = cast<tensor::ConcatOp>(op);
+  // Row-major: for every index over the dims before `dim`, each input's
+  // block of (its size along dim) x (the dims after) in turn.
+  int64_t dim = int64_t(concat.getDim()), outer = 1, inner = 1;
+  for (int64_t d = 0; d < resTy.getRank(); ++d) {
+    if (d < dim)
+      outer *= resTy.getDimSize(d);
+    else if (d > dim)
+      inner *= resTy.getDimSize(d);
+  }
+  char *to = out.data();
+  for (int64_t o = 0; o < outer; ++o)
+    for (auto [k, v] : llvm::enumerate(concat.getInputs())) {
+      int64_t block =
+          cast<RankedTensorType>(v.getType()).getDimSize(dim) * inner;
+      for (int64_t i = 0; i < block; ++i, to += bytes)
+        std::memcpy(to, at(k, o * block + i), size_t(bytes));
+    }
+  return DenseElementsAttr::getFromRawBuffer(resTy, out);
+}
+
 /// Folds an op with a folder when its operands are small constants.
 std::optional<SmallVector<Attribute>> evaluateByFolder(Operation *op) {
   if (op->getNumResults() == 0 || op->getNumRegions() != 0)
@@ -284,6 +399,26 @@ mlir::qopt::onnx_import::evaluateConstantOps(OpBuilder &b, Block &block,
   for (Operation *op : ops) {
     if (isa<arith::ConstantOp, tensor::EmptyOp>(op) || op->getNumResults() == 0)
       continue;
+    // Beyond the small-constant limit (the result or an operand): moved on
+    // bytes.
+    auto large = [](Type t) {
+      auto rt = dyn_cast<RankedTensorType>(t);
+      return rt && rt.hasStaticShape() &&
+             rt.getNumElements() > kMaxEvaluatedElements;
+    };
+    if (llvm::any_of(op->getResultTypes(), large) ||
+        llvm::any_of(op->getOperandTypes(), large))
+      if (TypedAttr moved =
+              isa<tensor::ExpandShapeOp, tensor::CollapseShapeOp>(op)
+                  ? reshapeLargeConstant(op)
+                  : TypedAttr(moveLargeConstant(op))) {
+        b.setInsertionPoint(op);
+        Value c = arith::ConstantOp::create(b, op->getLoc(), moved);
+        op->getResult(0).replaceAllUsesWith(c);
+        replaced[op->getResult(0)] = c;
+        op->erase();
+        continue;
+      }
     if (!llvm::all_of(op->getResultTypes(), [](Type t) {
           auto rt = dyn_cast<RankedTensorType>(t);
           return rt && rt.hasStaticShape() &&

@@ -291,6 +291,8 @@ def FuseAttentionPass : Pass<"qopt-fuse-attention", "func::FuncOp"> {
         S = Q·Kᵀ (a contraction over the head dim, zero-initialized)
         S = S * c | S / c                 (optional; c a scalar constant)
         S = S + mask | mask + S           (optional; mask broadcast to S)
+        S = Where(c, S, f) | Where(c, f, S) (optional, before the mask
+                                          add; c i1, f <= -1e4 constant)
         P = softmax over S's last dim     (max, sum of exp(S - max), divide)
         O = P·V
 
@@ -341,6 +343,29 @@ def FuseNormsPass : Pass<"qopt-fuse-norms", "func::FuncOp"> {
                            "::mlir::memref::MemRefDialect",
                            "::mlir::arith::ArithDialect",
                            "::mlir::func::FuncDialect",
+                           "::mlir::tensor::TensorDialect"];
+}
+
+def ShareRowQuantizationPass
+    : Pass<"qopt-share-row-quantization", "func::FuncOp"> {
+  let summary = "One dynamic int8 quantization per activation shared by layers";
+  let description = [{
+    w8a8-dynamic lowers every linear layer's per-token quantization on its
+    own (row abs-max, scales, int8 rows), so layers reading one activation
+    (q/k/v, gate/up) quantize it once each. This pass merges linalg ops of
+    one block that compute the same thing: same op, attributes, body and
+    input operands, and inits that are interchangeable fresh tensors
+    (`tensor.empty` of one type and sizes, or `linalg.fill` of one constant
+    into such a tensor). The later op's results are replaced by the
+    earlier's. Unlike upstream CSE, `tensor.empty` and `linalg.fill` are
+    never merged themselves (shared destinations make bufferization copy);
+    only ops whose results are read are. Restricted to the runtime's
+    row kernels (`library_call` qopt_kernel_row_absmax_f32 /
+    qopt_kernel_quantize_rows_s8), the element-wise ops between them, and
+    the `tensor.collapse_shape` of their input. Part of the CPU pipeline
+    when kernel calls are on.
+  }];
+  let dependentDialects = ["::mlir::linalg::LinalgDialect",
                            "::mlir::tensor::TensorDialect"];
 }
 

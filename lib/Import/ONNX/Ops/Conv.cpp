@@ -282,6 +282,88 @@ LogicalResult buildConv(ONNXNode &n) {
   return success();
 }
 
+/// A 2-D ConvTranspose whose windows do not overlap (kernel = strides, no
+/// dilation, group 1, no pads: the learned 2x upsampling of FPN / DB heads)
+/// writes each input pixel's C-vector times W [C, M, S0, S1] into its own
+/// S0 x S1 output block: a 1x1 convolution to M*S0*S1 channels (W
+/// transposed to [M, S0, S1, C], the bias repeated per block position),
+/// then the blocks put in place (depth-to-space). The 1x1 convolution is a
+/// linalg.conv_2d_nchw_fchw that the conv kernel takes; the general path
+/// below convolves a zero-spread input (S0*S1 times the work, as loops).
+std::optional<Value>
+nonOverlappingConvTranspose(ONNXNode &n, Value x, Value w, int64_t group,
+                            ArrayRef<int64_t> kernel, ArrayRef<int64_t> strides,
+                            ArrayRef<int64_t> dilations,
+                            ArrayRef<int64_t> padBegin, ArrayRef<int64_t> out) {
+  auto xTy = cast<RankedTensorType>(x.getType());
+  auto wTy = cast<RankedTensorType>(w.getType());
+  if (kernel.size() != 2 || group != 1 || xTy.isDynamicDim(1))
+    return std::nullopt;
+  for (int64_t i = 0; i < 2; ++i)
+    if (kernel[i] != strides[i] || dilations[i] != 1 || padBegin[i] != 0 ||
+        xTy.isDynamicDim(2 + i) || out[i] != xTy.getDimSize(2 + i) * kernel[i])
+      return std::nullopt;
+  OpBuilder &b = n.b;
+  Location loc = n.loc;
+  Type elemTy = xTy.getElementType();
+  int64_t c = wTy.getDimSize(0), m = wTy.getDimSize(1), s0 = kernel[0],
+          s1 = kernel[1], h = xTy.getDimSize(2), wd = xTy.getDimSize(3);
+  int64_t blocks = m * s0 * s1;
+  // W [C, M, S0, S1] -> [M, S0, S1, C] -> [M*S0*S1, C, 1, 1].
+  Value wT = linalg::TransposeOp::create(
+                 b, loc, w,
+                 tensor::EmptyOp::create(
+                     b, loc, ArrayRef<int64_t>{m, s0, s1, c}, elemTy),
+                 ArrayRef<int64_t>{1, 2, 3, 0})
+                 .getResult()[0];
+  Value w1 = tensor::CollapseShapeOp::create(
+      b, loc, RankedTensorType::get({blocks, c}, elemTy), wT,
+      SmallVector<ReassociationIndices>{{0, 1, 2}, {3}});
+  w1 = tensor::ExpandShapeOp::create(
+      b, loc, RankedTensorType::get({blocks, c, 1, 1}, elemTy), w1,
+      SmallVector<ReassociationIndices>{{0}, {1, 2, 3}});
+  // The bias [M] repeated over the block positions: [M*S0*S1].
+  Value bias;
+  if (n.hasInput(2)) {
+    Value bm = n.input(2);
+    auto bTy = cast<RankedTensorType>(bm.getType());
+    if (bTy.getRank() != 1 || bTy.getDimSize(0) != m)
+      return std::nullopt; // The general path reports it.
+    Value rep = linalg::BroadcastOp::create(
+                    b, loc, bm,
+                    tensor::EmptyOp::create(
+                        b, loc, ArrayRef<int64_t>{m, s0 * s1}, elemTy),
+                    ArrayRef<int64_t>{1})
+                    .getResult()[0];
+    bias = tensor::CollapseShapeOp::create(
+        b, loc, RankedTensorType::get({blocks}, elemTy), rep,
+        SmallVector<ReassociationIndices>{{0, 1}});
+  }
+  SmallVector<int64_t> yShape{xTy.getDimSize(0), blocks, h, wd};
+  FailureOr<Value> acc = initAccumulator(n, yShape, elemTy, x, bias);
+  if (failed(acc))
+    return std::nullopt;
+  Attribute ones = b.getI64TensorAttr({1, 1});
+  Value y = linalg::Conv2DNchwFchwOp::create(b, loc, TypeRange{acc->getType()},
+                                             ValueRange{x, w1},
+                                             ValueRange{*acc}, ones, ones)
+                ->getResult(0);
+  // [N, M*S0*S1, H, W] -> [N, M, S0, S1, H, W] -> [N, M, H, S0, W, S1]
+  // -> [N, M, H*S0, W*S1].
+  int64_t batch = xTy.getDimSize(0);
+  Value e = tensor::ExpandShapeOp::create(
+      b, loc, RankedTensorType::get({batch, m, s0, s1, h, wd}, elemTy), y,
+      SmallVector<ReassociationIndices>{{0}, {1, 2, 3}, {4}, {5}});
+  Value init = emptyBatched(b, loc, {batch, m, h, s0, wd, s1}, elemTy, x);
+  Value t = linalg::TransposeOp::create(b, loc, e, init,
+                                        ArrayRef<int64_t>{0, 1, 4, 2, 5, 3})
+                .getResult()[0];
+  return tensor::CollapseShapeOp::create(
+             b, loc, RankedTensorType::get({batch, m, h * s0, wd * s1}, elemTy),
+             t, SmallVector<ReassociationIndices>{{0}, {1}, {2, 3}, {4, 5}})
+      .getResult();
+}
+
 /// ConvTranspose: the input is spread out by the strides into a zero tensor
 /// with room for the full kernel on both sides, then convolved (stride 1)
 /// with the spatially flipped kernel; the pads crop the full result.
@@ -373,6 +455,11 @@ LogicalResult buildConvTranspose(ONNXNode &n) {
                            << " leave no output in spatial dim " << i;
     padBegin.push_back(pb);
     out.push_back(fullSize - pb - pe);
+  }
+  if (std::optional<Value> y = nonOverlappingConvTranspose(
+          n, x, w, *group, kernel, *strides, *dilations, padBegin, out)) {
+    n.setOutput(0, *y, n.inputDType(0));
+    return success();
   }
   // Negative pads (from output_shape) become zeros around the spread input;
   // padBegin then counts from the extended start.
