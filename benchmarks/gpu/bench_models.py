@@ -9,7 +9,9 @@ device copies). Writes JSON.
     python3 benchmarks/gpu/bench_models.py --dir DIR --quant-run quant-run --out out.json
 
 An artifact call is end to end: the input copied from host memory, every
-kernel, the output copied back. torch's block is a float32 re-implementation
+kernel, the output copied back; "device_io" rows time the same call on
+device-resident input and output (quant-run --device-io: qopt_cuda_model_run,
+no host transfers), checked against the CPU artifact too. torch's block is a float32 re-implementation
 of the same shapes (pre-LN attention + GELU MLP, weights random), for
 timing only."""
 
@@ -98,8 +100,9 @@ def torch_rows(torch, hidden, heads, mlp, seq):
     return rows
 
 
-def run_artifact(qr, artifact, input_name, inp, bench, env=None, out_dir=None):
-    cmd = [qr, artifact, "--device=cuda", "--input", f"{input_name}={inp}"]
+def run_artifact(qr, artifact, input_name, inp, bench, env=None, out_dir=None,
+                 extra=()):
+    cmd = [qr, artifact, "--device=cuda", "--input", f"{input_name}={inp}", *extra]
     cmd += ["--output-dir", out_dir] if out_dir else ["--bench", str(bench), "--warmup", "5"]
     r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
     m = re.search(r"median ([0-9.]+) ms", r.stdout + r.stderr)
@@ -134,6 +137,20 @@ def main():
                 row["max_rel_error_vs_cpu"] = float(
                     np.abs(got - ref).max() / max(np.abs(ref).max(), 1e-30))
         if c["variant"] == "after" and ms is not None:
+            dms, r3 = run_artifact(args.quant_run, art, c["input_name"], inp, args.bench,
+                                   extra=["--device-io"])
+            row["ours_device_io_ms"] = dms
+            if dms is None:
+                row["device_io_error"] = (r3.stdout + r3.stderr)[-600:]
+            with tempfile.TemporaryDirectory() as tmp:
+                run_artifact(args.quant_run, art, c["input_name"], inp, 0, out_dir=tmp,
+                             extra=["--device-io"])
+                got_path = os.path.join(tmp, "output.npy")
+                if os.path.exists(got_path):
+                    ref = np.load(os.path.join(args.dir, c["reference"])).astype(np.float64)
+                    got = np.load(got_path).astype(np.float64)
+                    row["device_io_max_rel_error_vs_cpu"] = float(
+                        np.abs(got - ref).max() / max(np.abs(ref).max(), 1e-30))
             with tempfile.TemporaryDirectory() as tmp:
                 prof = os.path.join(tmp, "profile.json")
                 env = dict(os.environ, QOPT_CUDA_PROFILE=prof)
@@ -152,14 +169,17 @@ def main():
         row.update(torch_cache[key])
         rows.append(row)
         print(json.dumps({k: row.get(k) for k in ("model", "scheme", "variant", "shape",
-                                                   "ours_call_ms", "kernel_ms_per_call",
+                                                   "ours_call_ms", "ours_device_io_ms",
+                                                   "device_io_max_rel_error_vs_cpu",
+                                                   "kernel_ms_per_call",
                                                    "launches_per_call", "max_rel_error_vs_cpu",
                                                    "torch_eager_ms",
                                                    "torch_graph_ms")}), flush=True)
     doc = {"benchmark": "compiled NVPTX transformer artifacts vs torch",
            "device": torch.cuda.get_device_name(), "torch": torch.__version__,
            "ours": "quant-run --device=cuda --bench: median of whole artifact calls "
-                   "(input copy, kernels, output copy)",
+                   "(input copy, kernels, output copy); ours_device_io_ms: quant-run "
+                   "--device-io (device-resident input and output, no host transfers)",
            "kernels": "QOPT_CUDA_PROFILE CUDA-event times of the after build, 12 slowest, "
                       "per call",
            "torch": "float32 block of the same shapes (not the same weights), CUDA events; "

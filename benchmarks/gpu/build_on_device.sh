@@ -23,7 +23,15 @@ inputs=""
 qinputs=""
 finputs=""
 sinputs=""
+winputs=""
 for arch in $ARCHS; do
+  # Wgmma.cu: sm_90a PTX (the TMA + wgmma kernels) in place of sm_90.
+  warch="$arch"
+  [ "$arch" = sm_90 ] && warch=sm_90a
+  "$NVCC" -ptx -arch="${warch/sm_/compute_}" -O3 -std=c++17 "$@" \
+    -o "$OUT/GPUKernels/wgmma.$warch.ptx" "$ROOT/lib/Runtime/GPUKernels/Wgmma.cu" &
+  pids+=($!)
+  winputs="$winputs${winputs:+,}$warch=$OUT/GPUKernels/wgmma.$warch.ptx"
   "$NVCC" -ptx -arch="${arch/sm_/compute_}" -O3 -std=c++17 "$@" \
     -o "$OUT/GPUKernels/gemv.$arch.ptx" "$ROOT/lib/Runtime/GPUKernels/Gemv.cu" &
   pids+=($!)
@@ -50,13 +58,16 @@ cmake -DOUTPUT="$OUT/GPUKernels/FloatMatmulPTX.cpp" -DNAME=kFloatMatmulPTX -DINP
   -P "$ROOT/lib/Runtime/GPUKernels/EmbedPTX.cmake"
 cmake -DOUTPUT="$OUT/GPUKernels/Sparse24PTX.cpp" -DNAME=kSparse24PTX -DINPUTS="$sinputs" \
   -P "$ROOT/lib/Runtime/GPUKernels/EmbedPTX.cmake"
+cmake -DOUTPUT="$OUT/GPUKernels/WgmmaPTX.cpp" -DNAME=kWgmmaPTX -DINPUTS="$winputs" \
+  -P "$ROOT/lib/Runtime/GPUKernels/EmbedPTX.cmake"
 
 pids=()
 objs=()
 for src in "$ROOT"/lib/Runtime/*.cpp "$ROOT"/lib/Runtime/IO/*.cpp \
            "$ROOT"/lib/Runtime/CUDA/*.cpp "$ROOT"/lib/Support/*.cpp \
            "$OUT/GPUKernels/GemvPTX.cpp" "$OUT/GPUKernels/QMatmulPTX.cpp" \
-           "$OUT/GPUKernels/FloatMatmulPTX.cpp" "$OUT/GPUKernels/Sparse24PTX.cpp"; do
+           "$OUT/GPUKernels/FloatMatmulPTX.cpp" "$OUT/GPUKernels/Sparse24PTX.cpp" \
+           "$OUT/GPUKernels/WgmmaPTX.cpp"; do
   # Named by folder and file (Runtime_Model.o, CUDA_Gemv.o, ...): unique.
   obj="$OUT/obj/$(basename "$(dirname "$src")")_$(basename "$src" .cpp).o"
   # shellcheck disable=SC2086

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One call on a GPU machine: build the runtime and quant-run there (g++ and
 # nvcc), run the CUDA kernel tests, check the NVPTX artifacts of
-# test/gpu/prepare_models.py against their CPU references, then the
+# test/gpu/prepare_models.py against their CPU references (and again on
+# device-resident inputs and outputs, --device-io), then the
 # benchmarks of the float and quantized matmuls (bench_fmatmul.py,
 # bench_qmatmul.py; SKIP_FMATMUL=1 / SKIP_QMATMUL=1 skip them) and of compiled
 # transformers before/after (bench_models.py). Results in $OUT.
@@ -24,12 +25,13 @@ g++ -std=c++17 -O2 -I"$ROOT/include" "$ROOT/tools/quant-run/quant-run.cpp" \
   >> "$OUT/build.txt" 2>&1 || { tail -40 "$OUT/build.txt"; exit 1; }
 echo "built $(date +%T)"
 export QOPT_RUNTIME_LIB="$BUILD/libqopt_runtime.so"
+# PYTEST_FILES (names under test/python) narrows the kernel tests.
+PYTEST_FILES="${PYTEST_FILES:-test_cuda_fmatmul.py test_cuda_qmatmul.py test_cuda_runtime.py}"
 timeout 240 python3 -m pytest -q -p no:cacheprovider \
-  "$ROOT/test/python/test_cuda_fmatmul.py" "$ROOT/test/python/test_cuda_qmatmul.py" \
-  "$ROOT/test/python/test_cuda_runtime.py" \
+  $(for f in $PYTEST_FILES; do echo "$ROOT/test/python/$f"; done) \
   > "$OUT/pytest.txt" 2>&1
 tail -4 "$OUT/pytest.txt"
-timeout 200 python3 "$ROOT/test/gpu/check_models.py" --jobs 8 --dir "$CASES" \
+timeout 240 python3 "$ROOT/test/gpu/check_models.py" --jobs 8 --device-io --dir "$CASES" \
   --quant-run "$BUILD/quant-run" --out "$OUT/models.json" >> "$OUT/pytest.txt" 2>&1
 tail -2 "$OUT/pytest.txt"
 echo "checked $(date +%T)"

@@ -55,10 +55,16 @@ CONFIGS = {
     "vit": dict(norm="ln", mlp="gelu", inter=1024, qkv_bias=True, bias=True,
                 pre_norm=True),
     # GPT-2: pre-LayerNorm, tanh GELU with Pow(x, 3) as transformers exports
-    # its NewGELUActivation.
+    # its NewGELUActivation, the causal mask as Where(bias[:, :, :S, :S],
+    # scores, finfo(float32).min) on a sliced [1, 1, P, P] bool buffer.
     "gpt2": dict(norm="ln", mlp="gelu_tanh", inter=1024, qkv_bias=True,
-                 bias=True, pre_norm=True),
+                 bias=True, pre_norm=True, mask="where"),
 }
+# Causal masks other configs can take (build(..., mask=...)): "where" (as
+# GPT-2 above), "masked_fill" (scores.masked_fill(tril == 0, -inf):
+# Where(Equal(tril, 0), -inf, scores)), None.
+MASKS = ("where", "masked_fill", None)
+MAX_POS = 128
 
 
 class Graph:
@@ -119,11 +125,30 @@ class Graph:
         kt = self.op("Transpose", [k], perm=[0, 1, 3, 2])
         s = self.op("Mul", [self.op("MatMul", [q, kt]),
                             self.const(np.float32(1 / np.sqrt(d)))])
+        s = self.causal_mask(s, seq, cfg.get("mask"))
         ctx = self.op("MatMul", [self.op("Softmax", [s], axis=-1), v])
         ctx = self.op("Transpose", [ctx], perm=[0, 2, 1, 3])
         ctx = self.op("Reshape", [ctx, self.const(np.array([1, seq, HIDDEN],
                                                            np.int64))])
         return self.linear(ctx, HIDDEN, HIDDEN, f"{path}.o_proj", cfg["bias"])
+
+    def causal_mask(self, s, seq, kind):
+        if kind is None:
+            return s
+        tril = np.tril(np.ones((max(MAX_POS, seq),) * 2, bool))[None, None]
+        starts = self.const(np.array([0, 0], np.int64))
+        ends = self.const(np.array([seq, seq], np.int64))
+        axes = self.const(np.array([2, 3], np.int64))
+        if kind == "where":
+            causal = self.op("Slice", [self.const(tril, self.name("bias")),
+                                       starts, ends, axes])
+            return self.op("Where", [causal, s, self.const(
+                np.float32(np.finfo(np.float32).min))])
+        assert kind == "masked_fill", kind
+        m = self.op("Slice", [self.const(tril.astype(np.float32)), starts,
+                              ends, axes])
+        hidden = self.op("Equal", [m, self.const(np.float32(0))])
+        return self.op("Where", [hidden, self.const(np.float32(-np.inf)), s])
 
     def mlp(self, x, cfg, path):
         inter = cfg["inter"]
@@ -148,8 +173,10 @@ class Graph:
         return self.linear(h, inter, HIDDEN, f"{path}.fc2", True)
 
 
-def build(arch, layers, seq, seed):
-    cfg = CONFIGS[arch]
+def build(arch, layers, seq, seed, mask="default"):
+    cfg = dict(CONFIGS[arch])
+    if mask != "default":
+        cfg["mask"] = mask
     g = Graph(seed)
     x = "hidden_states"
     for i in range(layers):

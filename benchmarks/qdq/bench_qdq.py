@@ -6,15 +6,28 @@ model unfolded (--fold-qdq=false: its float semantics), and onnxruntime
 running the QDQ and the float model — side by side in one run.
 
     .venv/bin/python benchmarks/qdq/bench_qdq.py --build-dir build
-        [--models mlp,cnn,transformer] [--runs 200] [--rounds 3]
-        [--threads 2] [--preprocess] [--out build/benchmarks/qdq]
+        [--models mlp,cnn,transformer,rcnn,yolo,bert,llama] [--runs 200]
+        [--rounds 3] [--threads 2] [--preprocess] [--seq 64]
+        [--out build/benchmarks/qdq]
+
+`bert` and `llama` are one block of benchmarks/ptq/bench_w4.py's generated
+BERT-like (post-LayerNorm, GELU MLP 1024) and Llama-like (RMS norm, SwiGLU
+MLP 688) transformers, hidden 256, 4 heads, `--seq` tokens, calibrated on
+16 and evaluated on one standard-normal input.
+
+rcnn and yolo are examples/qdq_cnns.py's residual CNN (Concat of two
+scales, AveragePool, residual Add, GlobalAveragePool) and YOLO-style neck
+(stride-2 convs, MaxPool, nearest Resize x2, Concat).
 
 With --preprocess, each model also goes through onnxruntime's recommended
 quant_pre_process (BatchNorm folded into convolutions, graph optimized)
 first, float and QDQ alike (rows `<model>+pre`).
 
 For each model: the largest difference of our folded artifact from
-onnxruntime's QDQ run in steps of the output scale (LSB), the layers folded
+onnxruntime's QDQ run in steps of the output scale (LSB), both with its
+default graph optimizations (its fused QLinear kernels, which round some
+intermediate activations differently) and with them off (the QDQ model's
+reference semantics, `max_diff_lsb_ort_reference`), the layers folded
 and left float, and the median latencies (quant-run --bench, onnxruntime's
 CPU provider, alternating rounds). Writes OUT/bench_qdq.json. Never asserts
 a time.
@@ -41,10 +54,32 @@ from onnxruntime.quantization.shape_inference import quant_pre_process
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "examples"))
 import make_examples  # noqa: E402
+import qdq_cnns  # noqa: E402
+sys.path.insert(0, os.path.join(ROOT, "benchmarks", "ptq"))
+import bench_w4  # noqa: E402
+
+GENERATED = ("bert", "llama")
 
 MEDIAN = re.compile(r"median ([\d.]+) ms")
 INPUTS = {"mlp": "input", "cnn": "image", "transformer": "hidden_states",
-          "transformer_large": "hidden_states"}
+          "transformer_large": "hidden_states", "rcnn": "image",
+          "yolo": "image", "bert": "hidden_states", "llama": "hidden_states"}
+
+
+def write_generated(tmp, name, seq):
+    """One block of bench_w4's generated transformer `name`, with 16
+    calibration and one eval input in make_examples' layout."""
+    folder = os.path.join(tmp, name)
+    os.makedirs(folder, exist_ok=True)
+    onnx.save(bench_w4.build(name, 1, seq, seed=len(name)),
+              os.path.join(folder, "model.onnx"))
+    rng = np.random.default_rng(len(name))
+    for sub, count in (("calibration", 16), ("eval", 1)):
+        for i in range(count):
+            d = os.path.join(folder, sub, f"sample_{i:03d}")
+            os.makedirs(d, exist_ok=True)
+            np.save(os.path.join(d, "hidden_states.npy"), rng.standard_normal(
+                (1, seq, bench_w4.HIDDEN)).astype(np.float32))
 
 
 class Reader(CalibrationDataReader):
@@ -90,28 +125,39 @@ def lsb_error(bindir, so, qdq_model, name, x_path, tmp):
     model = onnx.load(qdq_model)
     out_name = model.graph.output[0].name
     inits = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
-    scale = None
-    for node in model.graph.node:
-        if out_name in node.output and node.op_type == "DequantizeLinear":
-            scale = float(inits[node.input[1]])
+    producer = {o: n for n in model.graph.node for o in n.output}
+    node, scale = producer.get(out_name), None
+    while node is not None and node.op_type == "Identity":
+        node = producer.get(node.input[0])
+    if node is not None and node.op_type == "DequantizeLinear":
+        scale = float(inits[node.input[1]])
     subprocess.run([os.path.join(bindir, "quant-run"), so, "--input",
                     f"{name}={x_path}", "--output-dir", tmp], check=True,
                    capture_output=True)
     got = np.load(os.path.join(tmp, out_name + ".npy")).astype(np.float64)
-    sess = ort.InferenceSession(qdq_model, providers=["CPUExecutionProvider"])
-    ref = sess.run(None, {name: np.load(x_path)})[0].astype(np.float64)
-    diff = float(np.abs(got - ref).max())
-    return diff, scale, (diff / scale if scale else None)
+    diffs = []
+    for level in (ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
+                  ort.GraphOptimizationLevel.ORT_DISABLE_ALL):
+        opts = ort.SessionOptions()
+        opts.graph_optimization_level = level
+        sess = ort.InferenceSession(qdq_model, opts,
+                                    providers=["CPUExecutionProvider"])
+        ref = sess.run(None, {name: np.load(x_path)})[0].astype(np.float64)
+        diffs.append(float(np.abs(got - ref).max()))
+    lsb = [d / scale if scale else None for d in diffs]
+    return diffs[0], scale, lsb[0], lsb[1]
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--build-dir", default="build")
-    ap.add_argument("--models", default="mlp,cnn,transformer")
+    ap.add_argument("--models", default="mlp,cnn,transformer,rcnn,yolo")
     ap.add_argument("--runs", type=int, default=200)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--preprocess", action="store_true")
+    ap.add_argument("--seq", type=int, default=64,
+                    help="tokens of the generated bert / llama models")
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
     bindir = os.path.join(args.build_dir, "bin")
@@ -123,7 +169,11 @@ def main():
         if args.preprocess:
             runs += [(n, True) for n in args.models.split(",")]
         for name, pre in runs:
-            if not pre:
+            if not pre and name in qdq_cnns.BUILDERS:
+                qdq_cnns.write_model(tmp, name, calib=16, eval_=1)
+            elif not pre and name in GENERATED:
+                write_generated(tmp, name, args.seq)
+            elif not pre:
                 make_examples.write_model(tmp, name, calib=16, eval_=1)
             folder = os.path.join(tmp, name)
             inp = INPUTS[name]
@@ -154,7 +204,7 @@ def main():
                           "--fold-qdq=false")
             with open(report) as f:
                 rep = json.load(f)["qdq"]
-            diff, scale, lsb = lsb_error(bindir, arts["qdq_folded"], qmodel,
+            diff, scale, lsb, lsb_ref = lsb_error(bindir, arts["qdq_folded"], qmodel,
                                          inp, x_path, folder)
             times = {k: [] for k in list(arts) + ["ort_qdq", "ort_float"]}
             for _ in range(args.rounds):
@@ -170,7 +220,8 @@ def main():
                        folded=len(rep["folded"]),
                        stays_float=rep["stays_float"],
                        max_abs_diff_vs_ort_qdq=diff, output_scale=scale,
-                       max_diff_lsb=lsb, median_ms=med,
+                       max_diff_lsb=lsb, max_diff_lsb_ort_reference=lsb_ref,
+                       median_ms=med,
                        all_ms=times,
                        speedup_folded_vs_our_float=med["float"] /
                        med["qdq_folded"],
@@ -180,7 +231,8 @@ def main():
             results.append(row)
             print(f"{row['model']}: {row['folded']} folded, "
                   f"{len(row['stays_float'])} float; |ours - ort| = "
-                  f"{lsb} LSB; ms: " +
+                  f"{lsb} LSB ({lsb_ref} LSB from its reference "
+                  "semantics); ms: " +
                   ", ".join(f"{k} {v:.3f}" for k, v in med.items()) +
                   f"; folded vs our float {row['speedup_folded_vs_our_float']:.2f}x")
     meta = dict(machine=platform.machine(), processor=platform.processor(),

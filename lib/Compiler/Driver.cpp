@@ -79,6 +79,7 @@ constexpr KeyInfo kKeys[] = {
     {"weight-asymmetric", "w4: uint4 weights with zero points (or auto)"},
     {"weight-granularity", "int8 weights: per-channel | per-tensor | auto"},
     {"int4-scale", "w4: mse | signed-extreme | absmax | minmax"},
+    {"w4-activations", "w4: float | int8 (int8 per token and block)"},
     {"smoothquant", "SmoothQuant alpha in [0, 1]"},
     {"weight-rounding", "nearest | gptq (needs calibration-data)"},
     {"bias-correction", "add (W - Wq)·E[x] to quantized layers' biases"},
@@ -326,6 +327,19 @@ LogicalResult CompileOptions::set(StringRef key, StringRef value,
             "mse, signed-extreme, absmax, minmax", method, error)))
       return failure();
     int4Scale = method;
+    return success();
+  }
+  if (key == "w4-activations") {
+    ActivationMode mode;
+    if (failed(
+            parseChoice(key, value,
+                        llvm::StringSwitch<std::optional<ActivationMode>>(value)
+                            .Case("float", ActivationMode::None)
+                            .Case("int8", ActivationMode::DynamicBlock)
+                            .Default(std::nullopt),
+                        "float, int8", mode, error)))
+      return failure();
+    w4Activations = mode;
     return success();
   }
   if (key == "smoothquant") {
@@ -754,6 +768,13 @@ mlir::qopt::compileModule(ModuleOp module, const CompileOptions &options,
        *options.int4Scale == Int4ScaleMethod::AbsMax))
     return fail("--int4-scale=signed-extreme|absmax are for symmetric int4; "
                 "--weight-asymmetric takes mse or minmax");
+  if (options.w4Activations && (!quantizing || scheme != QuantScheme::W4))
+    return fail("--w4-activations is for --quantize=w4");
+  if (options.w4Activations == ActivationMode::DynamicBlock &&
+      options.groupSize && *options.groupSize % 8 != 0)
+    return fail("--w4-activations=int8 needs a --group-size that is a "
+                "multiple of 8 (the int8 kernel's blocks of k), got " +
+                std::to_string(*options.groupSize));
   if (options.int4Scale &&
       options.weightSymmetry == WeightSymmetry::Symmetric &&
       *options.int4Scale == Int4ScaleMethod::MinMax)
@@ -890,6 +911,7 @@ mlir::qopt::compileModule(ModuleOp module, const CompileOptions &options,
     ptq.weightSymmetric = options.weightSymmetry;
     ptq.weightGranularity = options.weightGranularity;
     ptq.int4Scale = options.int4Scale.value_or(Int4ScaleMethod::MSE);
+    ptq.w4Activations = options.w4Activations.value_or(ActivationMode::None);
     ptq.doubleQuant = options.doubleQuant;
     ptq.smoothquantAlpha = options.smoothquant.value_or(-1.0);
     ptq.exclude = options.exclude;
@@ -923,6 +945,7 @@ mlir::qopt::compileModule(ModuleOp module, const CompileOptions &options,
       qo.include = userInclude;
       qo.form = ptq.form;
       qo.int4Scale = ptq.int4Scale;
+      qo.w4Activations = ptq.w4Activations;
       qo.weightRounding = ptq.weightRounding;
       qo.biasCorrection = ptq.biasCorrection;
       FailureOr<AccuracyTargetResult> target =

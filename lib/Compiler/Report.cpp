@@ -160,8 +160,9 @@ std::string layerForm(Operation *op) {
                : "ternary, activations int8 per token";
   if (auto q = dyn_cast<QLinearOp>(op)) {
     std::string act =
-        q.getActivation() == ActivationMode::None
-            ? "weight-only"
+        q.getActivation() == ActivationMode::None ? "weight-only"
+        : q.getActivation() == ActivationMode::DynamicBlock
+            ? "activations int8 per token and block"
             : ("activations " + stringifyActivationMode(q.getActivation()))
                   .str();
     std::string group =

@@ -73,6 +73,7 @@ void mlir::qopt::buildPTQPipeline(OpPassManager &pm,
   quantize.weightSymmetric = options.weightSymmetric;
   quantize.weightGranularity = options.weightGranularity;
   quantize.int4Scale = options.int4Scale;
+  quantize.w4Activations = options.w4Activations;
   quantize.doubleQuant = options.doubleQuant;
   quantize.exclude = options.exclude;
   quantize.include = options.include;

@@ -26,6 +26,8 @@
 #include "mlir/Pass/PassRegistry.h"
 #include "mlir/Transforms/Passes.h"
 
+#include <cstdlib>
+
 using namespace mlir;
 
 /// The graph and buffer stages both targets share: qopt to linalg on
@@ -59,6 +61,9 @@ static void addGraphToBufferPasses(OpPassManager &pm, bool fuseElementwise,
   if (fusedKernels) {
     pm.addNestedPass<func::FuncOp>(createFuseAttentionPass());
     pm.addNestedPass<func::FuncOp>(createFuseNormsPass());
+    // The softmax rows left (QDQ graphs, masks the attention kernel does
+    // not take) reduce in vector order, as the kernels do.
+    pm.addNestedPass<func::FuncOp>(createReassociateReductionsPass());
   }
   pm.addPass(quant::createStripFuncQuantTypes());
   if (fuseElementwise)
@@ -161,11 +166,19 @@ void mlir::qopt::buildNVPTXPipeline(OpPassManager &pm,
   }
   addGraphToBufferPasses(pm, /*fuseElementwise=*/true,
                          /*approximateMath=*/true, options.artifact);
-  pm.addPass(createGPUManagedMemoryPass());
+  {
+    GPUManagedMemoryPassOptions managed;
+    managed.resultHook = options.artifact;
+    pm.addPass(createGPUManagedMemoryPass(managed));
+  }
   // Quantized matmuls: the runtime's GPU kernels.
   if (options.kernelCalls) {
     GPUQuantKernelCallsPassOptions calls;
     calls.precision = options.precision;
+    // float16 / bfloat16 matmuls: the runtime's wgmma kernels on Hopper.
+    calls.halfMatmuls = options.tensorCores &&
+                        StringRef(options.chip.getValue()).starts_with("sm_") &&
+                        std::atoi(options.chip.getValue().c_str() + 3) >= 90;
     pm.addPass(createGPUQuantKernelCallsPass(calls));
   }
   // float16 matmuls: shared-memory tiles on the tensor cores.

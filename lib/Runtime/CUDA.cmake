@@ -19,8 +19,10 @@ target_sources(QOptRuntime PRIVATE
   ${CMAKE_CURRENT_SOURCE_DIR}/CUDA/Gemv.cpp
   ${CMAKE_CURRENT_SOURCE_DIR}/CUDA/QMatmul.cpp
   ${CMAKE_CURRENT_SOURCE_DIR}/CUDA/FloatMatmul.cpp
+  ${CMAKE_CURRENT_SOURCE_DIR}/CUDA/Wgmma.cpp
   ${CMAKE_CURRENT_SOURCE_DIR}/CUDA/Sparse24.cpp
-  ${CMAKE_CURRENT_SOURCE_DIR}/CUDA/Profile.cpp)
+  ${CMAKE_CURRENT_SOURCE_DIR}/CUDA/Profile.cpp
+  ${CMAKE_CURRENT_SOURCE_DIR}/CUDA/DeviceRun.cpp)
 
 set(QOPT_NVCC "")
 if(QOPT_ENABLE_CUDA_KERNELS)
@@ -41,15 +43,20 @@ set(qopt_gpu_dir "${CMAKE_CURRENT_BINARY_DIR}/GPUKernels")
 set(qopt_embed_script "${CMAKE_CURRENT_SOURCE_DIR}/GPUKernels/EmbedPTX.cmake")
 file(MAKE_DIRECTORY "${qopt_gpu_dir}")
 
-# GPUKernels/<source>.cu to PTX for each of QOPT_CUDA_ARCHS, embedded as
-# the table `table` in <build>/.../GPUKernels/<embedded>.
+# GPUKernels/<source>.cu to PTX for each of QOPT_CUDA_ARCHS (or the
+# architectures given after `table`), embedded as the table `table` in
+# <build>/.../GPUKernels/<embedded>.
 function(qopt_embed_gpu_kernels source stem embedded table)
   set(cu "${CMAKE_CURRENT_SOURCE_DIR}/GPUKernels/${source}")
   set(out "${qopt_gpu_dir}/${embedded}")
+  set(archs ${QOPT_CUDA_ARCHS})
+  if(ARGN)
+    set(archs ${ARGN})
+  endif()
   if(QOPT_NVCC)
     set(ptx_files "")
     set(ptx_inputs "")
-    foreach(arch IN LISTS QOPT_CUDA_ARCHS)
+    foreach(arch IN LISTS archs)
       string(REPLACE "sm_" "compute_" virtual "${arch}")
       set(ptx "${qopt_gpu_dir}/${stem}.${arch}.ptx")
       add_custom_command(OUTPUT "${ptx}"
@@ -84,3 +91,9 @@ qopt_embed_gpu_kernels(Gemv.cu gemv GemvPTX.cpp kGemvPTX)
 qopt_embed_gpu_kernels(QMatmul.cu qmatmul QMatmulPTX.cpp kQMatmulPTX)
 qopt_embed_gpu_kernels(FloatMatmul.cu fmatmul FloatMatmulPTX.cpp kFloatMatmulPTX)
 qopt_embed_gpu_kernels(Sparse24.cu sparse24 Sparse24PTX.cpp kSparse24PTX)
+# Wgmma.cu: the TMA + wgmma kernels need the arch-specific sm_90a PTX (it
+# runs on compute capability 9.0 only); the other architectures' PTX holds
+# its 16-bit fallback kernels.
+set(qopt_wgmma_archs ${QOPT_CUDA_ARCHS})
+list(TRANSFORM qopt_wgmma_archs REPLACE "^sm_90$" "sm_90a")
+qopt_embed_gpu_kernels(Wgmma.cu wgmma WgmmaPTX.cpp kWgmmaPTX ${qopt_wgmma_archs})

@@ -98,8 +98,36 @@ float convActivation(ConvAct act, float v, float alpha, float beta);
 /// and comparisons).
 void convF32(const ConvF32 &conv, const ConvEpilogue &epi);
 
+/// The dequantizing epilogue of an int8 convolution (qopt-fold-qdq's and
+/// qopt-quantize's W8A8 convolutions, lib/Dialect/QOpt/Transforms/
+/// IntegerConv.cpp): out[n, f, y, x] = bias[f] + f32(sum - corr[f]) *
+/// scale[f] (or a bias constant for all channels) in f32 (a product, then a
+/// sum, each rounded: what the float epilogue loop computes), written instead
+/// of the i32 sums.
+struct ConvS8Dequant {
+  const int32_t *corr;
+  int64_t corrStride;
+  const float *scale;
+  int64_t scaleStride;
+  const float *bias; // or null: biasValue for every channel
+  int64_t biasStride;
+  float biasValue;
+  float *out;
+  int64_t outN, outF, outH, outW;
+
+  float biasOf(int64_t f) const {
+    return bias ? bias[f * biasStride] : biasValue;
+  }
+  float apply(int64_t f, int32_t sum) const {
+    int32_t centered = int32_t(uint32_t(sum) - uint32_t(corr[f * corrStride]));
+    float prod = float(centered) * scale[f * scaleStride];
+    return biasOf(f) + prod;
+  }
+};
+
 /// An int8 x int8 -> i32 NCHW convolution (out += sum), input already
-/// padded (to h x w) with its zero point.
+/// padded (to h x w) with its zero point. With `dequant`, the direct kernel
+/// writes dequant->out instead (out is not touched).
 struct ConvS8 {
   int64_t n, c, h, w, f, kh, kw, oh, ow, sh, sw, dh, dw;
   const int8_t *in;
@@ -108,6 +136,10 @@ struct ConvS8 {
   int64_t fF, fC, fH, fW;
   int32_t *out;
   int64_t outN, outF, outH, outW;
+  const ConvS8Dequant *dequant = nullptr;
+  /// The filter is a constant of the model: the direct kernel rearranges it
+  /// once (cached by address and layout until clearConvS8Cache).
+  bool filterConstant = false;
 };
 
 /// The direct VNNI kernel for `conv` when the CPU has AVX-512 VNNI, the
@@ -116,6 +148,10 @@ struct ConvS8 {
 /// $QOPT_CONV is gemm or direct); false: not handled, the caller's GEMM
 /// path runs.
 bool convS8Direct(const ConvS8 &conv);
+
+/// Drops the direct int8 kernel's rearranged constant filters (a model
+/// unloaded; QuantKernels.cpp's clearQuantKernelCaches calls it).
+void clearConvS8Cache();
 
 /// A depthwise NCHW convolution (DepthwiseKernels.cpp): output channel f =
 /// g * mult + m reads input channel g only. The input is [N, G, h, w],

@@ -30,9 +30,13 @@
 #include "Threads.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <map>
+#include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -740,6 +744,9 @@ struct DirectS8 {
   const int32_t *comp; // [F]: -128 * Σ filter row
   int32_t *out;
   int64_t outF, outH, outW;
+  // The dequantizing epilogue (Conv.h), its output at this image; or null.
+  const qopt::rt::ConvS8Dequant *dq;
+  float *outF32;
 };
 
 #if defined(__x86_64__)
@@ -767,6 +774,49 @@ tileS8VNNI(const DirectS8 &d, int64_t f0, int64_t inOff, int valid,
       acc[r][0] = _mm512_dpbusd_epi32(acc[r][0], b0, a);
       acc[r][1] = _mm512_dpbusd_epi32(acc[r][1], b1, a);
     }
+  }
+  if (d.dq) {
+    const qopt::rt::ConvS8Dequant &e = *d.dq;
+    for (int r = 0; r < R; ++r) {
+      int64_t f = f0 + r;
+      // sum - corr = acc + (comp - corr), wrapping as the i32 loop does.
+      __m512i shift = _mm512_set1_epi32(
+          int32_t(uint32_t(d.comp[f]) - uint32_t(e.corr[f * e.corrStride])));
+      __m512 scale = _mm512_set1_ps(e.scale[f * e.scaleStride]);
+      __m512 bias = _mm512_set1_ps(e.biasOf(f));
+      alignas(64) float tile[32];
+      __m512 v[2];
+      for (int h = 0; h < 2; ++h)
+        v[h] = _mm512_add_ps(
+            bias,
+            _mm512_mul_ps(
+                _mm512_cvtepi32_ps(_mm512_add_epi32(acc[r][h], shift)), scale));
+      if (e.outW != 1) {
+        _mm512_store_ps(tile, v[0]);
+        _mm512_store_ps(tile + 16, v[1]);
+      }
+      for (int s = 0; s < numSegs; ++s) {
+        const Seg &sg = segs[s];
+        if (e.outW != 1) {
+          float *o = d.outF32 + f * e.outF + sg.oy * e.outH + sg.ox * e.outW;
+          for (int l = 0; l < sg.len; ++l)
+            o[l * e.outW] = tile[sg.lane + l];
+          continue;
+        }
+        for (int h = 0; h < 2; ++h) {
+          int lo = std::max(sg.lane, 16 * h),
+              hi = std::min(sg.lane + sg.len, 16 * h + 16);
+          if (lo >= hi)
+            continue;
+          __mmask16 m = __mmask16(((1u << (hi - 16 * h)) - 1) &
+                                  ~((1u << (lo - 16 * h)) - 1));
+          float *o = d.outF32 + f * e.outF + sg.oy * e.outH + sg.ox +
+                     (16 * h - sg.lane);
+          _mm512_mask_storeu_ps(o, m, v[h]);
+        }
+      }
+    }
+    return;
   }
   for (int r = 0; r < R; ++r) {
     int64_t f = f0 + r;
@@ -852,10 +902,10 @@ int32_t dotS8Portable(const int8_t *a, const int8_t *b, int64_t n) {
   return sum;
 }
 
-/// convGemv's int8 form: out[n, f] += filter row f . window, the window
+/// convGemv's int8 form: out[n, f] += filter row f . window (or the
+/// dequantizing epilogue's f32 of it, into its output), the window
 /// gathered once, the filter read in place (the direct VNNI kernel would
-/// rewrite the filter into words on every call and use 1 of its 32 pixel
-/// lanes).
+/// use 1 of its 32 pixel lanes).
 void convS8Gemv(const qopt::rt::ConvS8 &p) {
   using DotS8 = int32_t (*)(const int8_t *, const int8_t *, int64_t);
   static const DotS8 dot = [] {
@@ -881,9 +931,17 @@ void convS8Gemv(const qopt::rt::ConvS8 &p) {
           window[size_t(k++)] =
               img[ci * p.inC + y * p.dh * p.inH + x * p.dw * p.inW];
     int32_t *o = p.out + b * p.outN;
+    // With the dequantizing epilogue, its f32 output instead (Conv.h).
+    const qopt::rt::ConvS8Dequant *dq = p.dequant;
+    float *dqOut = dq ? dq->out + b * dq->outN : nullptr;
     auto rows = [&](int64_t f0, int64_t f1) {
-      for (int64_t i = f0; i < f1; ++i)
-        o[i * p.outF] += dot(filter + i * fF, window.data(), kdim);
+      for (int64_t i = f0; i < f1; ++i) {
+        int32_t sum = dot(filter + i * fF, window.data(), kdim);
+        if (dq)
+          dqOut[i * dq->outF] = dq->apply(i, sum);
+        else
+          o[i * p.outF] += sum;
+      }
     };
     const int64_t block = 128;
     const int64_t blocks = (p.f + block - 1) / block;
@@ -894,6 +952,60 @@ void convS8Gemv(const qopt::rt::ConvS8 &p) {
         rows(t * block, std::min(p.f, (t + 1) * block));
       });
   }
+}
+
+/// A filter as the direct kernel reads it: [F, quads] words of four bytes
+/// (channels quad-interleaved, windows in (cq, y, x) order) and each row's
+/// compensation -128 * sum (the image is read +128).
+struct S8Filter {
+  std::vector<int32_t> wq, comp;
+};
+
+std::shared_ptr<const S8Filter> makeS8Filter(const qopt::rt::ConvS8 &p) {
+  const int64_t cq = (p.c + 3) / 4, quads = cq * p.kh * p.kw;
+  auto out = std::make_shared<S8Filter>();
+  out->wq.resize(size_t(p.f * quads));
+  out->comp.resize(size_t(p.f));
+  for (int64_t o = 0; o < p.f; ++o) {
+    int64_t sum = 0;
+    for (int64_t q = 0; q < cq; ++q)
+      for (int64_t y = 0; y < p.kh; ++y)
+        for (int64_t x = 0; x < p.kw; ++x) {
+          uint32_t word = 0;
+          for (int u = 0; u < 4; ++u) {
+            int64_t ci = q * 4 + u;
+            if (ci >= p.c)
+              continue;
+            int8_t v = p.filter[o * p.fF + ci * p.fC + y * p.fH + x * p.fW];
+            sum += v;
+            word |= uint32_t(uint8_t(v)) << (8 * u);
+          }
+          out->wq[size_t(o * quads + (q * p.kh + y) * p.kw + x)] =
+              int32_t(word);
+        }
+    out->comp[size_t(o)] = int32_t(-128 * sum);
+  }
+  return out;
+}
+
+std::mutex s8FilterMu;
+std::map<std::array<int64_t, 9>, std::shared_ptr<const S8Filter>> s8FilterCache;
+
+std::shared_ptr<const S8Filter> cachedS8Filter(const qopt::rt::ConvS8 &p) {
+  std::array<int64_t, 9> key{reinterpret_cast<int64_t>(p.filter),
+                             p.f,
+                             p.c,
+                             p.kh,
+                             p.kw,
+                             p.fF,
+                             p.fC,
+                             p.fH,
+                             p.fW};
+  std::lock_guard<std::mutex> lock(s8FilterMu);
+  std::shared_ptr<const S8Filter> &entry = s8FilterCache[key];
+  if (!entry)
+    entry = makeS8Filter(p);
+  return entry;
 }
 
 } // namespace
@@ -927,29 +1039,14 @@ bool qopt::rt::convS8Direct(const ConvS8 &p) {
   const int64_t s = p.sw, pw = (p.w + s - 1) / s, wp = s * pw;
   const int64_t rs = p.sh, ph = (p.h + rs - 1) / rs;
   const int64_t plane = rs * ph * wp; // of the interleaved image, in pixels
-  // Filter words and compensation (per call: the filter may not be a
-  // constant).
-  std::vector<int32_t> wq(static_cast<size_t>(p.f * quads)),
-      comp(static_cast<size_t>(p.f));
-  for (int64_t o = 0; o < p.f; ++o) {
-    int64_t sum = 0;
-    for (int64_t q = 0; q < cq; ++q)
-      for (int64_t y = 0; y < p.kh; ++y)
-        for (int64_t x = 0; x < p.kw; ++x) {
-          uint32_t word = 0;
-          for (int u = 0; u < 4; ++u) {
-            int64_t ci = q * 4 + u;
-            if (ci >= p.c)
-              continue;
-            int8_t v = p.filter[o * p.fF + ci * p.fC + y * p.fH + x * p.fW];
-            sum += v;
-            word |= uint32_t(uint8_t(v)) << (8 * u);
-          }
-          wq[size_t(o * quads + (q * p.kh + y) * p.kw + x)] = int32_t(word);
-        }
-    comp[size_t(o)] = int32_t(-128 * sum);
-  }
-  std::vector<int64_t> off(static_cast<size_t>(quads));
+  // Filter words and compensation: per call, or once for a constant
+  // filter (cached by its address and layout).
+  std::shared_ptr<const S8Filter> filt =
+      p.filterConstant ? cachedS8Filter(p) : makeS8Filter(p);
+  const std::vector<int32_t> &wq = filt->wq, &comp = filt->comp;
+  thread_local std::vector<int64_t> offCache;
+  std::vector<int64_t> &off = offCache;
+  off.resize(size_t(quads));
   for (int64_t q = 0, g = 0; q < cq; ++q)
     for (int64_t y = 0; y < p.kh; ++y)
       for (int64_t x = 0; x < p.kw; ++x)
@@ -1025,8 +1122,17 @@ bool qopt::rt::convS8Direct(const ConvS8 &p) {
     else
       for (int64_t t = 0; t < cq * p.h; ++t)
         pack(t);
-    DirectS8 d{in4.data(),         off.data(), quads,  wq.data(), comp.data(),
-               p.out + b * p.outN, p.outF,     p.outH, p.outW};
+    DirectS8 d{in4.data(),
+               off.data(),
+               quads,
+               wq.data(),
+               comp.data(),
+               p.out ? p.out + b * p.outN : nullptr,
+               p.outF,
+               p.outH,
+               p.outW,
+               p.dequant,
+               p.dequant ? p.dequant->out + b * p.dequant->outN : nullptr};
     auto task = [&](int64_t t) {
       int64_t group = t % groups, ch = t / groups;
       int64_t pBegin = group * groupPanels,
@@ -1177,4 +1283,9 @@ extern "C" void qopt_kernel_conv2d_grouped_f32(
     group(t);
     serialConvs = false;
   });
+}
+
+void qopt::rt::clearConvS8Cache() {
+  std::lock_guard<std::mutex> lock(s8FilterMu);
+  s8FilterCache.clear();
 }

@@ -352,6 +352,9 @@ struct QuantWeight {
   int64_t sN, sG;
   const int8_t *zp;
   int64_t zN, zG;
+  /// int4/uint4: the activations are quantized to int8 per row and group
+  /// (qlinear activation dynamic_block; W4Int8Kernels.cpp).
+  bool int8Activations = false;
 
   /// Dequantized w[j][k0 .. k0+len) into out.
   void row(int64_t j, int64_t k0, int64_t len, float *out) const {
@@ -839,8 +842,9 @@ void matmulWeightOnly(int64_t m, int64_t n, int64_t k, const float *a,
                       int64_t cM, int64_t cN, bool constant) {
   if (m <= 0 || n <= 0 || k <= 0)
     return;
-  // int4/uint4 with int8 activations where asked for (W4Int8Kernels.cpp).
-  if (qw.bits == 4 && !qw.levels && qopt::rt::w4Int8Activations() &&
+  // int4/uint4 with int8 activations where the artifact asks for them
+  // (W4Int8Kernels.cpp).
+  if (qw.bits == 4 && !qw.levels && qw.int8Activations &&
       qopt::rt::matmulW4Int8(m, n, k, a, aM, aK,
                              qopt::rt::W4Weight{qw.w, qw.wN, qw.wK, qw.group,
                                                 qw.isSigned, qw.scale, qw.sN,
@@ -956,6 +960,7 @@ void qopt::rt::clearQuantKernelCaches() {
     packedWOCache.clear();
   }
   clearW4Int8Cache();
+  clearConvS8Cache();
 }
 
 extern "C" const char *qopt_kernel_isa_int8(void) { return kernelI8().isa; }
@@ -1125,6 +1130,57 @@ extern "C" void qopt_kernel_conv2d_nchw_s8(QOPT_CONV2D_NCHW_PARAMS) {
   }
 }
 
+// qopt_kernel_conv2d_nchw_s8 with its dequantizing epilogue (Conv.h,
+// ConvS8Dequant): the output is f32, out[n, f, y, x] = bias[f] +
+// f32(sum - corr[f]) * scale[f] (each operand [F] with its stride; a null
+// bias address: the f32 with bit pattern `biasBits` for every channel),
+// and is overwritten. `filterConstant`: the filter is a model constant,
+// rearranged once. The direct VNNI kernel applies it to each tile in registers;
+// otherwise the sums go through a scratch buffer first.
+extern "C" void qopt_kernel_conv2d_nchw_s8_dequant(
+    QOPT_CONV2D_NCHW_PARAMS, int64_t corrPtr, int64_t corrStride,
+    int64_t scalePtr, int64_t scaleStride, int64_t biasPtr, int64_t biasStride,
+    int64_t biasBits, int64_t filterConstant) {
+  const auto *in = reinterpret_cast<const int8_t *>(inPtr);
+  const auto *filter = reinterpret_cast<const int8_t *>(fPtr);
+  qopt::rt::ConvS8Dequant dq{reinterpret_cast<const int32_t *>(corrPtr),
+                             corrStride,
+                             reinterpret_cast<const float *>(scalePtr),
+                             scaleStride,
+                             reinterpret_cast<const float *>(biasPtr),
+                             biasStride,
+                             qopt::rt::floatFromBits(biasBits),
+                             reinterpret_cast<float *>(outPtr),
+                             outN,
+                             outF,
+                             outH,
+                             outW};
+  qopt::rt::ConvS8 conv{
+      n,  c,  h,  w,       f,   kh,  kw,  oh,  ow,     sh,
+      sw, dh, dw, in,      inN, inC, inH, inW, filter, fF,
+      fC, fH, fW, nullptr, 0,   0,   0,   0,   &dq,    filterConstant != 0};
+  if (qopt::rt::convS8Direct(conv))
+    return;
+  if (n <= 0 || f <= 0 || oh <= 0 || ow <= 0)
+    return;
+  thread_local std::vector<int32_t> sumsCache;
+  std::vector<int32_t> &sums = sumsCache;
+  const int64_t plane = oh * ow, image = f * plane;
+  sums.assign(size_t(n * image), 0);
+  qopt_kernel_conv2d_nchw_s8(n, c, h, w, f, kh, kw, oh, ow, sh, sw, dh, dw,
+                             inPtr, inN, inC, inH, inW, fPtr, fF, fC, fH, fW,
+                             int64_t(reinterpret_cast<uintptr_t>(sums.data())),
+                             image, plane, ow, 1);
+  for (int64_t b = 0; b < n; ++b)
+    for (int64_t o = 0; o < f; ++o)
+      for (int64_t y = 0; y < oh; ++y) {
+        const int32_t *src = sums.data() + b * image + o * plane + y * ow;
+        float *dst = dq.out + b * outN + o * outF + y * outH;
+        for (int64_t x = 0; x < ow; ++x)
+          dst[x * outW] = dq.apply(o, src[x]);
+      }
+}
+
 extern "C" void qopt_kernel_matmul_w8(int64_t m, int64_t n, int64_t k,
                                       int64_t aPtr, int64_t aM, int64_t aK,
                                       int64_t bPtr, int64_t bN, int64_t bK,
@@ -1148,7 +1204,9 @@ extern "C" void qopt_kernel_matmul_w8(int64_t m, int64_t n, int64_t k,
                    reinterpret_cast<float *>(cPtr), cM, cN, bConstant != 0);
 }
 
-// `format`: 0 uint4 with zero points, 1 int4, 2 NF4 (QLoRA's levels).
+// `format`: 0 uint4 with zero points, 1 int4, 2 NF4 (QLoRA's levels), 3
+// int4 and 4 uint4 with int8 activations per row and group (qlinear
+// activation dynamic_block, docs/Runtime/W4Int8.md).
 // `bConstant` (w8 and w4): the weight, scales and zero points are constants
 // of the artifact: their repacked panels are kept across calls.
 extern "C" void qopt_kernel_matmul_w4(
@@ -1157,7 +1215,7 @@ extern "C" void qopt_kernel_matmul_w4(
     int64_t sPtr, int64_t sN, int64_t sG, int64_t zPtr, int64_t zN, int64_t zG,
     int64_t cPtr, int64_t cM, int64_t cN, int64_t bConstant) {
   QuantWeight qw{4,
-                 format != 0,
+                 format != 0 && format != 4,
                  group,
                  format == 2 ? qopt::kNF4Levels : nullptr,
                  reinterpret_cast<const int8_t *>(bPtr),
@@ -1168,7 +1226,8 @@ extern "C" void qopt_kernel_matmul_w4(
                  sG,
                  reinterpret_cast<const int8_t *>(zPtr),
                  zN,
-                 zG};
+                 zG,
+                 format == 3 || format == 4};
   matmulWeightOnly(m, n, k, reinterpret_cast<const float *>(aPtr), aM, aK, qw,
                    reinterpret_cast<float *>(cPtr), cM, cN, bConstant != 0);
 }

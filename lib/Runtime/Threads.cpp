@@ -76,6 +76,17 @@ public:
     if (sleeping.load(std::memory_order_acquire) > 0)
       cv.notify_one();
   }
+  /// Runs one queued task on the calling thread, if there is one: a thread
+  /// waiting for tasks helps instead of idling until a worker wakes.
+  bool runOne() {
+    if (queued.load(std::memory_order_acquire) <= 0)
+      return false;
+    std::function<void()> task;
+    if (!tryPop(task))
+      return false;
+    task();
+    return true;
+  }
   /// Threads that run work: the workers plus the calling thread.
   int size() const { return threads; }
   /// With no workers (one thread), tasks run on the submitting thread.
@@ -214,48 +225,56 @@ void qopt::rt::parallelFor(int64_t n,
       failRun("a runtime kernel could not allocate its scratch memory");
     return;
   }
-  // Workers and the caller take indices from one counter; the caller waits
-  // for the helpers it enlisted.
+  // Workers and the caller take indices from one counter, the caller first
+  // (it is running; a helper may still be waking up). The caller waits for
+  // the indices, not for the helpers: once every index is done it returns,
+  // and a helper that starts later finds none left and never touches
+  // `body` (only `shared`, which it co-owns). So a call whose helpers are
+  // slow to start (asleep, or their core busy) costs the caller the
+  // submission, not the wake-up.
   struct Shared {
     std::atomic<int64_t> next{0};
-    std::atomic<int> pending{0};
+    std::atomic<int64_t> done{0};
     std::atomic<bool> failed{false};
+    std::atomic<bool> waiting{false};
     std::mutex mu;
     std::condition_variable cv;
   };
   auto shared = std::make_shared<Shared>();
   // An exception (std::bad_alloc from a kernel's scratch buffer) must not
-  // leave a worker: it is recorded, the remaining indices are skipped and
-  // the caller fails the run once every helper is done.
+  // leave a worker: it is recorded, the indices after it are counted done
+  // without running, and the caller fails the run once all are done.
   auto run = [shared, n, &body] {
     AllocationsThrow throwing; // on the caller: do not jump past the helpers
-    try {
-      for (int64_t i; (i = shared->next.fetch_add(1)) < n;)
-        body(i);
-    } catch (...) {
-      shared->failed.store(true);
-      shared->next.store(n);
+    for (int64_t i; (i = shared->next.fetch_add(1)) < n;) {
+      if (!shared->failed.load(std::memory_order_relaxed)) {
+        try {
+          body(i);
+        } catch (...) {
+          shared->failed.store(true);
+        }
+      }
+      // The last index wakes a caller that went to sleep (seq_cst with
+      // its `waiting` store: one of the two sees the other).
+      if (shared->done.fetch_add(1) + 1 == n && shared->waiting.load()) {
+        std::lock_guard<std::mutex> lock(shared->mu);
+        shared->cv.notify_all();
+      }
     }
   };
   int helpers = int(std::min<int64_t>(threads, n)) - 1;
-  shared->pending = helpers;
   for (int h = 0; h < helpers; ++h)
-    getPool().submit([shared, run] {
-      run();
-      std::lock_guard<std::mutex> lock(shared->mu);
-      if (--shared->pending == 0)
-        shared->cv.notify_all();
-    });
+    getPool().submit([run] { run(); });
   run();
-  // Helpers that had not started find no index left and finish at once.
-  bool done = false;
-  for (int spin = 0; spin < kSpinIterations && !done; ++spin) {
-    done = shared->pending.load(std::memory_order_acquire) == 0;
+  bool finished = false;
+  for (int spin = 0; spin < kSpinIterations && !finished; ++spin) {
+    finished = shared->done.load(std::memory_order_acquire) == n;
     cpuRelax(spin);
   }
-  if (!done) {
+  if (!finished) {
+    shared->waiting.store(true);
     std::unique_lock<std::mutex> lock(shared->mu);
-    shared->cv.wait(lock, [&] { return shared->pending == 0; });
+    shared->cv.wait(lock, [&] { return shared->done.load() == n; });
   }
   if (shared->failed.load())
     failRun("a runtime kernel could not allocate its scratch memory");
@@ -444,9 +463,15 @@ bool mlirAsyncRuntimeIsGroupError(AsyncGroup *g) {
 void mlirAsyncRuntimeAwaitToken(AsyncToken *t) { t->wait(); }
 void mlirAsyncRuntimeAwaitValue(AsyncValue *v) { v->wait(); }
 void mlirAsyncRuntimeAwaitAllInGroup(AsyncGroup *g) {
+  // The awaiting thread runs queued tasks (most often the group's own
+  // blocks that no worker has picked up yet) instead of idling until a
+  // worker wakes for them.
+  ThreadPool &pool = getPool();
   for (int spin = 0; spin < kSpinIterations; ++spin) {
     if (g->remaining.load(std::memory_order_acquire) == 0)
       return;
+    if (pool.runOne())
+      continue;
     cpuRelax(spin);
   }
   std::unique_lock<std::mutex> lock(g->mu);

@@ -2,7 +2,7 @@
 //-*-===//
 //
 // W4Int8Kernels.cpp: the int8-activation path of qopt_kernel_matmul_w4
-// (QOPT_W4_ACTIVATIONS=int8; docs/Runtime/W4Int8.md).
+// (--w4-activations=int8: format 3/4; docs/Runtime/W4Int8.md).
 //
 //===----------------------------------------------------------------------===//
 
@@ -26,11 +26,6 @@ struct W4Weight {
   const int8_t *zp;
   int64_t zN, zG;
 };
-
-/// Whether 4-bit matmuls quantize their activations to int8
-/// ($QOPT_W4_ACTIVATIONS=int8, read once; setW4Int8Activations overrides).
-bool w4Int8Activations();
-void setW4Int8Activations(bool on);
 
 /// The microkernel the path runs: avx512vnni, avx2 or generic.
 const char *w4Int8Isa();

@@ -1,8 +1,9 @@
 //===- W4Int8Kernels.cpp - int4 weights × int8 activations (Q4×Q8) -------===//
 //
 // The int8-activation path of `qopt_kernel_matmul_w4` for int4 and uint4
-// weights (not NF4, whose levels are not integers), chosen with
-// QOPT_W4_ACTIVATIONS=int8 (docs/Runtime/W4Int8.md), as onnxruntime's
+// weights (not NF4, whose levels are not integers), taken by the layers
+// compiled with --w4-activations=int8 (qlinear activation dynamic_block,
+// kernel format 3/4; docs/Runtime/W4Int8.md), as onnxruntime's
 // MatMulNBits accuracy_level=4 and llama.cpp's Q4_0×Q8_0 do:
 //
 // * Each row of A is quantized once per call, per weight group (block of
@@ -457,23 +458,7 @@ const W4I8Isa &isa() {
   return chosen;
 }
 
-std::atomic<int> enabled{-1};
-
 } // namespace
-
-bool qopt::rt::w4Int8Activations() {
-  int e = enabled.load(std::memory_order_relaxed);
-  if (e < 0) {
-    const char *env = std::getenv("QOPT_W4_ACTIVATIONS");
-    e = env && std::string(env) == "int8" ? 1 : 0;
-    enabled.store(e, std::memory_order_relaxed);
-  }
-  return e != 0;
-}
-
-void qopt::rt::setW4Int8Activations(bool on) {
-  enabled.store(on ? 1 : 0, std::memory_order_relaxed);
-}
 
 const char *qopt::rt::w4Int8Isa() { return isa().name; }
 

@@ -87,3 +87,17 @@ func.func @dynamic_bias(%x: tensor<2x8xf32>, %w: tensor<4x8xi8>, %s: tensor<4xf3
   %y = qopt.qlinear %x, %w scale %s bias %b {weight_format = #qopt.weight_format<int8>, activation = #qopt.activation<dynamic>} : (tensor<2x8xf32>, tensor<4x8xi8>, tensor<4xf32>, tensor<4xf32>) -> tensor<2x4xf32>
   return %y : tensor<2x4xf32>
 }
+
+// -----
+
+// dynamic_block (--w4-activations=int8): the same 4-bit kernel with the
+// int8-activation formats, 3 for int4 and 4 for uint4 (zero points passed).
+// CHECK-LABEL: func.func @int8_activations
+// CHECK: call @qopt_kernel_matmul_w4(%c2_i64, %c3_i64, %c16_i64, %c8_i64, %c3_i64, {{([^,]*, )+}}%c0_i64, %c0_i64, %c0_i64, {{([^,]*, )+}}%c0_i64) : (i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64) -> ()
+// CHECK: call @qopt_kernel_matmul_w4(%c2_i64, %c3_i64, %c16_i64, %c8_i64, %c4_i64,
+// CHECK-NOT: linalg.generic
+func.func @int8_activations(%x: tensor<2x16xf32>, %w4: tensor<3x8xi8>, %s4: tensor<3x2xf32>, %z: tensor<3x2xi8>) -> (tensor<2x3xf32>, tensor<2x3xf32>) {
+  %b = qopt.qlinear %x, %w4 scale %s4 {weight_format = #qopt.weight_format<int4>, group_size = 8, activation = #qopt.activation<dynamic_block>} : (tensor<2x16xf32>, tensor<3x8xi8>, tensor<3x2xf32>) -> tensor<2x3xf32>
+  %c = qopt.qlinear %x, %w4 scale %s4 zero_point %z {weight_format = #qopt.weight_format<uint4>, group_size = 8, activation = #qopt.activation<dynamic_block>} : (tensor<2x16xf32>, tensor<3x8xi8>, tensor<3x2xf32>, tensor<3x2xi8>) -> tensor<2x3xf32>
+  return %b, %c : tensor<2x3xf32>, tensor<2x3xf32>
+}

@@ -2,7 +2,9 @@
 """On a GPU machine: runs every case of prepare_models.py's folder with
 quant-run --device=cuda and compares each output with the CPU artifact's
 (max |err| relative to the reference's range; a case may carry its own
-"tolerance"). Writes a JSON summary.
+"tolerance"). With --device-io every case is run a second time on
+device-resident inputs and outputs (quant-run --device-io:
+qopt_cuda_model_run) and checked the same way. Writes a JSON summary.
 
     python3 test/gpu/check_models.py --dir build-gpurun --quant-run build-device/quant-run --out $OUT/gpu_models.json
 """
@@ -26,14 +28,18 @@ def main():
     ap.add_argument("--tolerance", type=float, default=1e-3)
     ap.add_argument("--jobs", "-j", type=int, default=1,
                     help="quant-run processes at a time")
+    ap.add_argument("--device-io", action="store_true",
+                    help="also run every case with quant-run --device-io")
     args = ap.parse_args()
     cases = json.load(open(os.path.join(args.dir, "cases.json")))
+    if args.device_io:
+        cases = cases + [dict(c, device_io=True) for c in cases]
 
     def check(index, c):
         out = os.path.join("/tmp", "gpu_out", os.path.basename(args.dir),
                            str(index))
         cmd = [args.quant_run, os.path.join(args.dir, c["artifact"]), "--device=cuda",
-               "--output-dir", out]
+               "--output-dir", out] + (["--device-io"] if c.get("device_io") else [])
         for k, v in c["inputs"].items():
             cmd += ["--input", f"{k}={os.path.join(args.dir, v)}"]
         t = time.perf_counter()
@@ -75,7 +81,8 @@ def main():
     failed = sum(not r["ok"] for r in results)
     for row in results:
         if not row["ok"]:
-            print(row["model"], row["scheme"], row["sample"], "rc",
+            print(row["model"], row["scheme"], row["sample"],
+                  "device-io" if row.get("device_io") else "", "rc",
                   row["returncode"], row.get("max_rel_error"),
                   row.get("error", "")[:300], flush=True)
     json.dump({"cases": len(cases), "failed": failed, "results": results},

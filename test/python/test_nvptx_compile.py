@@ -186,10 +186,13 @@ def test_layer_norm_is_one_kernel(build_dir, tmp_path):
                                rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.parametrize("arch", ["sm_80", "sm_90"])
 @pytest.mark.parametrize("m,k,n", [(32, 64, 128), (33, 70, 45)])
-def test_float16_matmul_on_tensor_cores(build_dir, tmp_path, m, k, n):
-    """A float16 MatMul compiles to a wmma (tensor-core) kernel; with a GPU
-    it matches numpy (float64 products, rounded to float16)."""
+def test_float16_matmul_on_tensor_cores(build_dir, tmp_path, m, k, n, arch):
+    """A float16 MatMul compiles, for sm_80, to a wmma (tensor-core) kernel;
+    for sm_90 to a call of the runtime's qopt_cuda_matmul_h16 (its TMA +
+    wgmma kernels) and no kernel of its own. With a GPU it matches numpy
+    (float64 products, rounded to float16)."""
     rng = np.random.default_rng(1)
     w = (rng.standard_normal((k, n)) * 0.5).astype(np.float16)
     model = save_model(
@@ -200,11 +203,16 @@ def test_float16_matmul_on_tensor_cores(build_dir, tmp_path, m, k, n):
     ptx = tmp_path / "ptx"
     so = tmp_path / "mm.so"
     r = tool(build_dir, "quant-compile", model, "--target=nvptx",
-             f"--emit-ptx={ptx}", "-o", so)
+             f"--gpu-arch={arch}", f"--emit-ptx={ptx}", "-o", so)
     assert r.returncode == 0, r.stderr
     text = "".join(f.read_text() for f in ptx.glob("*.ptx"))
-    assert "wmma.mma.sync.aligned.row.row.m16n16k16.f32.f32" in text
-    assert "wmma.load.a.sync.aligned.row.m16n16k16.shared.f16" in text
+    if arch == "sm_80":
+        assert "wmma.mma.sync.aligned.row.row.m16n16k16.f32.f32" in text
+        assert "wmma.load.a.sync.aligned.row.m16n16k16.shared.f16" in text
+        assert b"qopt_cuda_matmul_h16" not in so.read_bytes()
+    else:
+        assert "wmma" not in text
+        assert b"qopt_cuda_matmul_h16" in so.read_bytes()
     x = (rng.standard_normal((m, k)) * 0.5).astype(np.float16)
     np.save(tmp_path / "x.npy", x)
     run_gpu_or_skip(build_dir, so, {"x": tmp_path / "x.npy"}, tmp_path / "out")

@@ -1,6 +1,7 @@
-"""w4 artifacts run with QOPT_W4_ACTIVATIONS=int8 (docs/Runtime/W4Int8.md):
-int8 activations quantized per weight block, integer products, scales in
-float. Checked against a numpy reference of that arithmetic (integer sums
+"""w4 artifacts compiled with --w4-activations=int8 (docs/Runtime/W4Int8.md):
+the layers' qopt.qlinear activation is dynamic_block, so the kernel
+quantizes activations to int8 per weight block and multiplies integers,
+scales in float. Checked against a numpy reference of that arithmetic (integer sums
 in int64) and against onnxruntime's MatMulNBits with accuracy_level=4
 (its int8-activation kernel) on onnxruntime's own int4 weights."""
 
@@ -30,17 +31,16 @@ def model(w, rows, extra=()):
         opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
 
 
-def compile_run(build_dir, tmp_path, m, x, flags, int8):
+def compile_run(build_dir, tmp_path, m, x, flags, int8, env_extra=None):
     onnx.save(m, tmp_path / "m.onnx")
     bindir = os.path.join(build_dir, "bin")
+    flags = [*flags, "--w4-activations=int8"] if int8 else flags
     subprocess.run([os.path.join(bindir, "quant-compile"),
                     str(tmp_path / "m.onnx"), "-o", str(tmp_path / "m.so"),
                     *flags], check=True)
     np.save(tmp_path / "x.npy", x)
     env = dict(os.environ)
-    env.pop("QOPT_W4_ACTIVATIONS", None)
-    if int8:
-        env["QOPT_W4_ACTIVATIONS"] = "int8"
+    env.update(env_extra or {})
     subprocess.run([os.path.join(bindir, "quant-run"), str(tmp_path / "m.so"),
                     "--input", f"x={tmp_path / 'x.npy'}", "--output-dir",
                     str(tmp_path)], check=True, capture_output=True, env=env)
@@ -148,3 +148,51 @@ def test_non_finite_activation_keeps_f32_semantics(build_dir, tmp_path):
                       ["--quantize=w4", "--group-size=32"], True)
     assert np.isnan(got[0]).all()
     assert np.isfinite(got[1]).all()
+
+
+def test_choice_is_the_artifacts_not_the_environments(build_dir, tmp_path):
+    """The arithmetic is fixed at compile time: the retired
+    QOPT_W4_ACTIVATIONS variable changes nothing, and the report names the
+    layer's activation handling."""
+    k, n, rows = 256, 32, 2
+    rng = np.random.default_rng(11)
+    w = (rng.standard_normal((k, n)) * 0.05).astype(f32)
+    x = rng.standard_normal((rows, k)).astype(f32)
+    flags = ["--quantize=w4", "--group-size=32"]
+    f32_path = compile_run(build_dir, tmp_path, model(w, rows), x, flags,
+                           False)
+    with_var = compile_run(build_dir, tmp_path, model(w, rows), x, flags,
+                           False, {"QOPT_W4_ACTIVATIONS": "int8"})
+    np.testing.assert_array_equal(with_var, f32_path)
+    int8 = compile_run(build_dir, tmp_path, model(w, rows), x, flags, True)
+    assert not np.array_equal(int8, f32_path)
+    bindir = os.path.join(build_dir, "bin")
+    report = tmp_path / "r.json"
+    (tmp_path / "eval" / "s0").mkdir(parents=True)
+    np.save(tmp_path / "eval" / "s0" / "x.npy", x)
+    subprocess.run([os.path.join(bindir, "quant-compile"),
+                    str(tmp_path / "m.onnx"), "-o", str(tmp_path / "m2.so"),
+                    *flags, "--w4-activations=int8", f"--report={report}",
+                    f"--eval-data={tmp_path / 'eval'}",
+                    "--report-latency-runs=0"], check=True)
+    import json
+    layers = json.loads(report.read_text())["layers"]
+    assert [l["quantized_as"] for l in layers] == [
+        "int4 g32, activations int8 per token and block"]
+
+
+@pytest.mark.parametrize("flags,message", [
+    (["--quantize=w8", "--w4-activations=int8"],
+     "--w4-activations is for --quantize=w4"),
+    (["--quantize=w4", "--group-size=12", "--w4-activations=int8"],
+     "--w4-activations=int8 needs a --group-size that is a multiple of 8"),
+])
+def test_option_errors(build_dir, tmp_path, flags, message):
+    w = np.ones((48, 8), f32)
+    onnx.save(model(w, 2), tmp_path / "m.onnx")
+    r = subprocess.run([os.path.join(build_dir, "bin", "quant-compile"),
+                        str(tmp_path / "m.onnx"), "-o",
+                        str(tmp_path / "m.so"), *flags],
+                       capture_output=True, text=True)
+    assert r.returncode != 0
+    assert message in r.stderr

@@ -5,6 +5,7 @@
 //       [--threads N] [--emit=mlir|llvm|obj|so]
 //       [--quantize=w8a8|w8a8-dynamic|w8|w4|nf4|ternary [--group-size=128]
 //        [--int4-scale=mse|signed-extreme|absmax|minmax]
+//        [--w4-activations=float|int8]
 //        [--weight-asymmetric[=auto]]
 //        [--weight-granularity=per-channel|per-tensor|auto]
 //        [--ternary-mode=absmean|lossless]
@@ -325,6 +326,19 @@ static ChoiceOpt<qopt::Int4ScaleMethod> int4Scale(
                           "(REFERENCE.md's asymmetric formula, onnxruntime's "
                           "asymmetric MatMulNBits)")),
     cl::cat(category));
+static ChoiceOpt<qopt::ActivationMode> w4Activations(
+    "w4-activations",
+    cl::desc("--quantize=w4: the 4-bit layers' activations "
+             "(docs/Runtime/W4Int8.md); float by default"),
+    cl::init(qopt::ActivationMode::None),
+    cl::values(clEnumValN(qopt::ActivationMode::None, "float",
+                          "weight-only: float activations, the weight "
+                          "dequantized in registers (default)"),
+               clEnumValN(qopt::ActivationMode::DynamicBlock, "int8",
+                          "int8 per token and weight block at run time, "
+                          "integer products (onnxruntime MatMulNBits "
+                          "accuracy_level 4)")),
+    cl::cat(category));
 static cl::opt<double> smoothquant(
     "smoothquant",
     cl::desc("SmoothQuant migration before --quantize=w8a8|w8a8-dynamic: "
@@ -573,6 +587,8 @@ int main(int argc, char **argv) {
   options.weightGranularity = weightGranularity;
   if (int4Scale.getNumOccurrences())
     options.int4Scale = int4Scale;
+  if (w4Activations.getNumOccurrences())
+    options.w4Activations = w4Activations;
   if (smoothquant.getNumOccurrences())
     options.smoothquant = smoothquant;
   if (ternaryMode.getNumOccurrences())

@@ -2,6 +2,7 @@
 //
 //   quant-run model.so --input NAME=FILE(.npy|.pb) ... [--output-dir DIR]
 //       [--bench N] [--warmup K] [--threads N] [--device=cpu] [--profile]
+//       [--device=cuda --device-io]
 //
 // Loads an artifact with the lean runtime (no LLVM/MLIR), runs it, writes
 // each output as DIR/<output name>.npy (.pb for bfloat16, float8/float4 and
@@ -9,6 +10,9 @@
 // min/max/mean; with --bench, the median and spread of the run time; with
 // --profile (an artifact compiled with quant-compile --profile), the time
 // per kernel call and generated loop nest, by kind and by region.
+// --device-io (with --device=cuda) uploads the inputs once and runs the
+// artifact on device-resident inputs and outputs (qopt_cuda_model_run): what
+// --bench then times is a call without host transfers.
 //
 //===----------------------------------------------------------------------===//
 
@@ -31,7 +35,7 @@ const char *kUsage =
     "usage: quant-run ARTIFACT --input NAME=FILE ... [--output-dir DIR]\n"
     "                 [--bench N] [--warmup K] [--threads N] "
     "[--device=cpu|cuda] [--adapter NAME]\n"
-    "                 [--profile] [--profile-top N]\n";
+    "                 [--profile] [--profile-top N] [--device-io]\n";
 
 int fail(const std::string &message) {
   std::fprintf(stderr, "quant-run: error: %s\n", message.c_str());
@@ -176,7 +180,7 @@ int main(int argc, char **argv) {
   Device device = Device::CPU;
   std::vector<std::pair<std::string, std::string>> inputs;
   int bench = 0, warmup = 1, threads = -1, profileTop = 25;
-  bool profile = false;
+  bool profile = false, deviceIO = false;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     auto value = [&](const char *flag) -> const char * {
@@ -210,6 +214,8 @@ int main(int argc, char **argv) {
         return fail(std::string("--threads ") + v + ": expected a count >= 1");
     } else if (arg == "--profile") {
       profile = true;
+    } else if (arg == "--device-io") {
+      deviceIO = true;
     } else if ((v = value("--profile-top"))) {
       if (!parseCount(v, profileTop))
         return fail(std::string("--profile-top ") + v +
@@ -230,6 +236,9 @@ int main(int argc, char **argv) {
   }
   if (artifact.empty())
     return fail(std::string("no artifact given\n") + kUsage);
+  if (deviceIO && device != Device::CUDA)
+    return fail("--device-io: needs --device=cuda (inputs and outputs in GPU "
+                "memory)");
   if (threads > 0 && qopt_set_num_threads(threads) != QOPT_OK)
     return fail(std::string("--threads ") + std::to_string(threads) + ": " +
                 qopt_last_error());
@@ -299,9 +308,38 @@ int main(int argc, char **argv) {
   if (profile && qopt_model_set_profiling(model, 1) != QOPT_OK)
     return fail(std::string("--profile: ") + qopt_last_error());
 
-  Tensors out;
+  Tensors out, devOut;
   out.items.assign(size_t(numOut), nullptr);
+  devOut.items.assign(size_t(numOut), nullptr);
+  // --device-io: the inputs go to GPU memory once; the outputs stay there
+  // (allocated by the first call, written in place by the next ones).
+  if (deviceIO) {
+    for (int i = 0; i < numIn; ++i) {
+      qopt_tensor *h = in.items[i];
+      size_t bytes = qopt_tensor_byte_size(h);
+      void *d = nullptr;
+      if (bytes > 0 && (qopt_cuda_malloc(bytes, &d) != QOPT_OK ||
+                        qopt_cuda_copy_to_device(d, qopt_tensor_const_data(h),
+                                                 bytes) != QOPT_OK))
+        return fail(std::string("--device-io: input '") +
+                    qopt_model_input(model, i)->name +
+                    "': " + qopt_last_error());
+      qopt_tensor *view = nullptr;
+      if (qopt_tensor_create_view(
+              qopt_tensor_dtype(h), qopt_tensor_rank(h), qopt_tensor_dims(h), d,
+              [](void *p) { qopt_cuda_free(p); }, d, &view) != QOPT_OK) {
+        qopt_cuda_free(d);
+        return fail(qopt_last_error());
+      }
+      qopt_tensor_free(h);
+      in.items[i] = view;
+    }
+  }
   auto runOnce = [&]() -> bool {
+    if (deviceIO)
+      return qopt_cuda_model_run(model, in.items.data(), numIn,
+                                 devOut.items.data(), numOut,
+                                 nullptr) == QOPT_OK;
     for (qopt_tensor *&t : out.items) {
       qopt_tensor_free(t);
       t = nullptr;
@@ -311,6 +349,32 @@ int main(int argc, char **argv) {
   };
   if (!runOnce())
     return fail(qopt_last_error());
+  if (deviceIO) {
+    // A second call writes into the outputs the first one allocated: they
+    // are poisoned first (all bytes 0xff, NaN for floats), so what is
+    // printed and written comes from that call.
+    for (qopt_tensor *d : devOut.items) {
+      std::vector<unsigned char> poison(qopt_tensor_byte_size(d), 0xff);
+      if (!poison.empty() &&
+          qopt_cuda_copy_to_device(qopt_tensor_data(d), poison.data(),
+                                   poison.size()) != QOPT_OK)
+        return fail(qopt_last_error());
+    }
+    if (!runOnce())
+      return fail(qopt_last_error());
+  }
+  if (deviceIO) // host copies of the outputs, to print and write
+    for (int o = 0; o < numOut; ++o) {
+      qopt_tensor *d = devOut.items[o];
+      if (qopt_tensor_create(qopt_tensor_dtype(d), qopt_tensor_rank(d),
+                             qopt_tensor_dims(d), &out.items[o]) != QOPT_OK)
+        return fail(qopt_last_error());
+      size_t bytes = qopt_tensor_byte_size(d);
+      if (bytes > 0 &&
+          qopt_cuda_copy_to_host(qopt_tensor_data(out.items[o]),
+                                 qopt_tensor_const_data(d), bytes) != QOPT_OK)
+        return fail(qopt_last_error());
+    }
 
   if (!outputDir.empty() && !makeDirs(outputDir))
     return fail("cannot create the output directory '" + outputDir +
@@ -369,10 +433,11 @@ int main(int argc, char **argv) {
     }
     std::sort(ms.begin(), ms.end());
     auto pct = [&](double p) { return ms[size_t(p * double(ms.size() - 1))]; };
-    std::printf("bench: %d runs (%d warm-up), %d threads: median %.4f ms, "
+    std::printf("bench: %d runs (%d warm-up), %d threads%s: median %.4f ms, "
                 "p10 %.4f, p90 %.4f, min %.4f, max %.4f\n",
-                bench, warmup, qopt_get_num_threads(), pct(0.5), pct(0.1),
-                pct(0.9), ms.front(), ms.back());
+                bench, warmup, qopt_get_num_threads(),
+                deviceIO ? ", device-resident inputs and outputs" : "",
+                pct(0.5), pct(0.1), pct(0.9), ms.front(), ms.back());
   }
   if (profile)
     printProfile(model, profileTop);

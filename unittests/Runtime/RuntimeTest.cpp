@@ -590,3 +590,31 @@ TEST(Calibration, ChannelObserversAccumulateAndRefuseAChangedChannelCount) {
   EXPECT_EQ(qopt_calibration_channel_absmax(99, &n), nullptr);
   EXPECT_EQ(n, 0);
 }
+
+TEST(Threads, ParallelForRunsEveryIndexOnceBeforeReturning) {
+  // The caller returns once every index is done, without waiting for
+  // helpers that had not started: a late helper must find no index left
+  // and never touch the (by then destroyed) body. Concurrent callers, some
+  // indices slow, so helpers sometimes start after the caller took all.
+  qopt_set_num_threads(3);
+  qopt::rt::prepareThreads(0);
+  auto caller = [](int seed) {
+    for (int round = 0; round < 300; ++round) {
+      int64_t n = 1 + (round * 7 + seed) % 9;
+      std::vector<std::atomic<int>> hits(static_cast<size_t>(n));
+      for (auto &h : hits)
+        h = 0;
+      qopt::rt::parallelFor(n, [&](int64_t i) {
+        if ((i + round) % 5 == 0)
+          std::this_thread::sleep_for(std::chrono::microseconds(20));
+        hits[size_t(i)].fetch_add(1);
+      });
+      for (auto &h : hits)
+        ASSERT_EQ(h.load(), 1);
+    }
+  };
+  std::thread other(caller, 1);
+  caller(2);
+  other.join();
+  qopt_set_num_threads(0);
+}

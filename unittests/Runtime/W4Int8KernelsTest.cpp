@@ -1,6 +1,7 @@
 //===- W4Int8KernelsTest.cpp - int4 weights × int8 activations ------------===//
 //
-// qopt_kernel_matmul_w4 with QOPT_W4_ACTIVATIONS=int8 (W4Int8Kernels.cpp)
+// qopt_kernel_matmul_w4 with int8 activations (formats 3 and 4, what a
+// layer compiled with --w4-activations=int8 calls; W4Int8Kernels.cpp)
 // against an integer reference written here: the activations quantized per
 // block by the documented rule, exact i64 sums of code × activation, then
 // the scales in double. The suite's name matches kernel-variants.test's
@@ -41,13 +42,10 @@ struct W4Case {
   bool isSigned;
 };
 
-/// Turns the int8-activation path on for a test's scope.
-struct Int8Activations {
-  Int8Activations() { qopt::rt::setW4Int8Activations(true); }
-  ~Int8Activations() {
-    qopt::rt::setW4Int8Activations(false);
-    qopt::rt::clearKernelCaches();
-  }
+/// Drops the kernels' cached panels (keyed by the weight's address) at the
+/// end of a test's scope.
+struct ClearCaches {
+  ~ClearCaches() { qopt::rt::clearKernelCaches(); }
 };
 
 struct W4Problem {
@@ -91,11 +89,13 @@ struct W4Problem {
             int8_t((q[j * p.k + l] & 15) << (l % 2 * 4));
   }
 
-  std::vector<float> run() const {
+  /// `int8`: the kernel's int8-activation formats (3: int4, 4: uint4).
+  std::vector<float> run(bool int8) const {
     std::vector<float> out(p.m * p.n, 0.0f);
-    qopt_kernel_matmul_w4(p.m, p.n, p.k, p.group, p.isSigned ? 1 : 0,
-                          addr(a.data()), p.k, 1, addr(stored.data()), rowBytes,
-                          1, addr(scale.data()), groups, 1,
+    int64_t format = p.isSigned ? (int8 ? 3 : 1) : (int8 ? 4 : 0);
+    qopt_kernel_matmul_w4(p.m, p.n, p.k, p.group, format, addr(a.data()), p.k,
+                          1, addr(stored.data()), rowBytes, 1,
+                          addr(scale.data()), groups, 1,
                           p.isSigned ? 0 : addr(zp.data()), groups, 1,
                           addr(out.data()), p.n, 1, 1);
     return out;
@@ -138,9 +138,9 @@ struct W4Problem {
 class W4Int8WeightOnlyMatmulKernel : public ::testing::TestWithParam<W4Case> {};
 
 TEST_P(W4Int8WeightOnlyMatmulKernel, ExactOnIntegerActivations) {
-  Int8Activations on;
+  ClearCaches clear;
   W4Problem prob(GetParam(), 1, /*integerA=*/true);
-  std::vector<float> out = prob.run();
+  std::vector<float> out = prob.run(true);
   // Activation scale 1, weight scales powers of two: every partial result
   // is exact in float, so the kernel's output is the integer sum itself.
   for (int64_t i = 0; i < prob.p.m; ++i)
@@ -156,9 +156,9 @@ TEST_P(W4Int8WeightOnlyMatmulKernel, ExactOnIntegerActivations) {
 }
 
 TEST_P(W4Int8WeightOnlyMatmulKernel, MatchesIntegerReference) {
-  Int8Activations on;
+  ClearCaches clear;
   W4Problem prob(GetParam(), 2, /*integerA=*/false);
-  std::vector<float> out = prob.run();
+  std::vector<float> out = prob.run(true);
   std::vector<double> bound;
   std::vector<double> ref = prob.reference(bound);
   for (size_t e = 0; e < out.size(); ++e)
@@ -180,13 +180,10 @@ INSTANTIATE_TEST_SUITE_P(
 /// The added error is the activation's rounding only: against the f32
 /// path's result, within half an activation step per element.
 TEST(W4Int8WeightOnlyMatmulKernel, ErrorWithinActivationRounding) {
+  ClearCaches clear;
   W4Problem prob({4, 64, 512, 32, true}, 3, false);
-  std::vector<float> f32 = prob.run();
-  std::vector<float> i8;
-  {
-    Int8Activations on;
-    i8 = prob.run();
-  }
+  std::vector<float> f32 = prob.run(false);
+  std::vector<float> i8 = prob.run(true);
   for (int64_t i = 0; i < prob.p.m; ++i)
     for (int64_t j = 0; j < prob.p.n; ++j) {
       double bound = 0;
@@ -207,13 +204,13 @@ TEST(W4Int8WeightOnlyMatmulKernel, ErrorWithinActivationRounding) {
 /// Where the path does not apply, the f32 path runs: a group not a
 /// multiple of 8, NF4, a NaN activation (propagated as the f32 path does).
 TEST(W4Int8WeightOnlyMatmulKernel, FallsBackToF32Path) {
+  ClearCaches clear;
   W4Problem odd({2, 20, 100, 50, true}, 4, false);
-  std::vector<float> f32 = odd.run();
+  std::vector<float> f32 = odd.run(false);
   W4Problem nan({1, 20, 64, 32, true}, 5, false);
   nan.a[7] = std::numeric_limits<float>::quiet_NaN();
-  Int8Activations on;
-  EXPECT_EQ(odd.run(), f32);
-  std::vector<float> out = nan.run();
+  EXPECT_EQ(odd.run(true), f32);
+  std::vector<float> out = nan.run(true);
   for (float v : out)
     EXPECT_TRUE(std::isnan(v));
 }

@@ -76,6 +76,9 @@ struct CompileOptions {
   WeightGranularity weightGranularity = WeightGranularity::PerChannel;
   /// --quantize=w4 (symmetric): unset means mse.
   std::optional<Int4ScaleMethod> int4Scale;
+  /// --w4-activations=float|int8 (--quantize=w4): the 4-bit layers'
+  /// qopt.qlinear activation (none or dynamic_block); unset means float.
+  std::optional<ActivationMode> w4Activations;
   std::optional<double> smoothquant;
   /// GPTQ rounding and bias correction (both need calibrationData).
   WeightRounding weightRounding = WeightRounding::Nearest;

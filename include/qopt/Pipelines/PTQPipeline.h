@@ -102,6 +102,14 @@ struct PTQPipelineOptions : public PassPipelineOptions<PTQPipelineOptions> {
           clEnumValN(Int4ScaleMethod::AbsMax, "absmax", "max|w| / 7"),
           clEnumValN(Int4ScaleMethod::MinMax, "minmax",
                      "uint4: the full range"))};
+  PassOptions::Option<ActivationMode> w4Activations{
+      *this, "w4-activations",
+      llvm::cl::desc("w4: float activations or int8 per token and block"),
+      llvm::cl::init(ActivationMode::None),
+      llvm::cl::values(clEnumValN(ActivationMode::None, "float",
+                                  "weight-only (activation none)"),
+                       clEnumValN(ActivationMode::DynamicBlock, "int8",
+                                  "int8 at run time (dynamic_block)"))};
   PassOptions::Option<bool> doubleQuant{
       *this, "double-quant",
       llvm::cl::desc("nf4: int8 block scales (QLoRA's double quantization)"),

@@ -88,6 +88,33 @@ qopt_status qopt_cuda_release_cached(void);
  *  weights with it instead of copying them on every call. NULL on error. */
 void *qopt_cuda_constant(const void *host, uint64_t bytes);
 
+/* --- Compiled artifacts on device-resident tensors ------------------------ */
+
+/** Runs a compiled NVPTX artifact (quant-compile --target=nvptx) on tensors
+ *  whose data live in GPU memory: no host transfers. `inputs`: one tensor
+ *  per model input (qopt_tensor_create_view over a device pointer, e.g. a
+ *  torch CUDA tensor's data_ptr(); managed or pinned memory works too;
+ *  ordinary host memory is an error, bool inputs must not be device
+ *  memory). `outputs[i]`: NULL on entry, it receives a new tensor over a
+ *  device buffer that qopt_tensor_free releases (qopt_cuda_free); or a
+ *  caller's tensor over a device buffer of the output's dtype and shape,
+ *  written in place (not an input's buffer). The call's work is queued
+ *  after the work the caller queued on `stream` (a CUstream /
+ *  cudaStream_t; NULL: the legacy default stream), and the call returns
+ *  when it is done. Each input is read by one device-to-device copy and
+ *  each output written by one, on the call's stream. Artifacts compiled
+ *  before this function existed work too, through host copies. Errors as
+ *  qopt_model_run's, plus the memory checks above. */
+qopt_status qopt_cuda_model_run(qopt_model *model,
+                                const qopt_tensor *const *inputs,
+                                int num_inputs, qopt_tensor **outputs,
+                                int num_outputs, void *stream);
+
+/** Called by compiled NVPTX artifacts for their result `index` (`bytes`
+ *  bytes): the buffer to copy it into (host memory in qopt_model_run, the
+ *  caller's device buffer in qopt_cuda_model_run). Not for direct use. */
+int64_t qopt_cuda_result(int64_t index, int64_t bytes);
+
 /* --- GEMV kernels -----------------------------------------------------------
  */
 

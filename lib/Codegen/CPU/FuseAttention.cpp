@@ -9,6 +9,7 @@
 
 #include "qopt/Codegen/CPU/Passes.h"
 
+#include "FuseAttentionMasks.h"
 #include "KernelViews.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -462,6 +463,11 @@ struct FuseAttentionPass
     Value q, k, v;
     SmallVector<int64_t> qDims, kDims, vDims;
     OpOperand *mask = nullptr;
+    /// A mask computed here instead (a boolean mask's additive form): the
+    /// tensor and its map over the loops of `maskOp` (used when `mask` is
+    /// null).
+    Value maskValue;
+    AffineMap maskMap;
     size_t nb = 2;
     int64_t group = 1;
     float scale = 1.0f;
@@ -477,6 +483,7 @@ struct FuseAttentionPass
     Value q = e.q, k = e.k, v = e.v;
     SmallVector<int64_t> qDims = e.qDims, kDims = e.kDims, vDims = e.vDims;
     OpOperand *mask = e.mask;
+    Value maskValue = mask ? mask->get() : e.maskValue;
     SmallVector<Operation *> chain = e.chain;
     if (llvm::is_contained(ArrayRef(qDims).drop_front(), -1) ||
         llvm::is_contained(ArrayRef(kDims).drop_front(), -1) ||
@@ -502,24 +509,25 @@ struct FuseAttentionPass
         kernelView(rewriter, loc, kT, kDims, {bSz, kvhSz, nSz, dSz}));
     args.push_back(
         kernelView(rewriter, loc, vT, vDims, {bSz, kvhSz, nSz, eSz}));
-    if (mask) {
+    if (maskValue) {
       // Kernel dims (b, h, i, j) are the mask add's loop dims of S's.
-      auto addOp = cast<linalg::GenericOp>(mask->getOwner());
-      AffineMap mm = addOp.getMatchingIndexingMap(mask);
+      AffineMap mm = mask ? cast<linalg::GenericOp>(mask->getOwner())
+                                .getMatchingIndexingMap(mask)
+                          : e.maskMap;
       SmallVector<int64_t> mDims;
-      int64_t rank = addOp.getNumLoops();
+      int64_t rank = mm.getNumDims();
       if (rank == 3)
         mDims.push_back(-1);
       for (int64_t l = 0; l < rank; ++l) {
         int64_t pos = posOf(mm, unsigned(l));
         // A mask dim of size 1 under a loop dim broadcasts too.
         if (pos >= 0 &&
-            cast<RankedTensorType>(mask->get().getType()).getDimSize(pos) == 1)
+            cast<RankedTensorType>(maskValue.getType()).getDimSize(pos) == 1)
           pos = -1;
         mDims.push_back(pos);
       }
       args.push_back(
-          kernelView(rewriter, loc, mask->get(), mDims, {bSz, hSz, mSz, nSz}));
+          kernelView(rewriter, loc, maskValue, mDims, {bSz, hSz, mSz, nSz}));
     } else {
       for (int i = 0; i < 5; ++i)
         args.push_back(i64Constant(rewriter, loc, 0));
@@ -718,6 +726,17 @@ struct FuseAttentionPass
         return false;
       if (matchContraction(def))
         return true;
+      // Through a boolean mask (FuseAttentionMasks.h).
+      if (std::optional<WhereMask> w;
+          cand.hasOneUse() && llvm::any_of(def.getDpsInputs(), [&](Value in) {
+            return (w = matchWhereMask(def, in)).has_value();
+          })) {
+        def = w->scores.getDefiningOp<linalg::GenericOp>();
+        if (!def)
+          return false;
+        if (matchContraction(def))
+          return true;
+      }
       for (Value in : def.getDpsInputs())
         if (matchScale(def, in) &&
             matchContraction(in.getDefiningOp<linalg::GenericOp>()))
@@ -736,6 +755,20 @@ struct FuseAttentionPass
         chain.push_back(g);
         if (!s.hasOneUse())
           return failure();
+        g = s.getDefiningOp<linalg::GenericOp>();
+      }
+    }
+    // A boolean mask: Where(cond, S, fill) or masked_fill (S's only user).
+    std::optional<WhereMask> where;
+    if (g && !matchContraction(g)) {
+      for (Value cand : g.getDpsInputs())
+        if ((where = matchWhereMask(g, cand)))
+          break;
+      if (where) {
+        if (!where->scores.hasOneUse())
+          return failure();
+        s = where->scores;
+        chain.push_back(g);
         g = s.getDefiningOp<linalg::GenericOp>();
       }
     }
@@ -776,6 +809,24 @@ struct FuseAttentionPass
     em.scale = scale;
     em.flags = divide ? 1 : 0;
     em.chain = chain;
+    if (where) {
+      // The mask must not be computed from the chain either.
+      if (Operation *def = where->cond->get().getDefiningOp())
+        if (llvm::is_contained(chain, def))
+          return failure();
+      if (isCausalWhere(*where)) {
+        em.flags |= 2;
+      } else {
+        // One mask operand: an additive mask and a non-causal boolean one
+        // are not merged.
+        if (mask || !fillIsAdditive(*where))
+          return failure();
+        OpBuilder::InsertionGuard guard(rewriter);
+        rewriter.setInsertionPoint(pvOp);
+        em.maskValue = additiveMaskOf(rewriter, where->op.getLoc(), *where);
+        em.maskMap = where->op.getMatchingIndexingMap(where->cond);
+      }
+    }
     return emit(rewriter, pvOp, em);
   }
 };

@@ -97,6 +97,110 @@ Operation *baseAllocation(Value v) {
   return nullptr;
 }
 
+/// Declares `name` as a private function of i64 arguments and one i64
+/// result (the runtime's address-returning hooks) once per module.
+void declareAddressHook(ModuleOp module, Location loc, StringRef name,
+                        unsigned numArgs) {
+  if (module.lookupSymbol<func::FuncOp>(name))
+    return;
+  OpBuilder mb = OpBuilder::atBlockBegin(module.getBody());
+  Type i64 = mb.getI64Type();
+  SmallVector<Type> args(numArgs, i64);
+  func::FuncOp::create(mb, loc, name, mb.getFunctionType(args, {i64}))
+      .setPrivate();
+}
+
+/// A memref of type `ty` (identity layout) over the i64 address `addr`:
+/// its descriptor built in the LLVM dialect and cast to the memref type,
+/// the form memref-to-LLVM lowering reconciles. `sizes`: one i64 per dim.
+Value memrefAt(OpBuilder &b, Location loc, Value addr, MemRefType ty,
+               ArrayRef<Value> sizes) {
+  MLIRContext *ctx = b.getContext();
+  Type i64 = b.getI64Type();
+  auto ptrTy = LLVM::LLVMPointerType::get(ctx);
+  Value ptr = LLVM::IntToPtrOp::create(b, loc, ptrTy, addr);
+  int64_t rank = ty.getRank();
+  SmallVector<Type> fields = {ptrTy, ptrTy, i64};
+  if (rank > 0) {
+    fields.push_back(LLVM::LLVMArrayType::get(i64, rank));
+    fields.push_back(LLVM::LLVMArrayType::get(i64, rank));
+  }
+  auto descTy = LLVM::LLVMStructType::getLiteral(ctx, fields);
+  Value desc = LLVM::PoisonOp::create(b, loc, descTy);
+  auto c64 = [&](int64_t v) -> Value {
+    return LLVM::ConstantOp::create(b, loc, i64, b.getI64IntegerAttr(v));
+  };
+  desc = LLVM::InsertValueOp::create(b, loc, desc, ptr, ArrayRef<int64_t>{0});
+  desc = LLVM::InsertValueOp::create(b, loc, desc, ptr, ArrayRef<int64_t>{1});
+  desc =
+      LLVM::InsertValueOp::create(b, loc, desc, c64(0), ArrayRef<int64_t>{2});
+  Value stride = c64(1);
+  for (int64_t d = rank; d-- > 0;) {
+    desc = LLVM::InsertValueOp::create(b, loc, desc, sizes[d],
+                                       ArrayRef<int64_t>{3, d});
+    desc = LLVM::InsertValueOp::create(b, loc, desc, stride,
+                                       ArrayRef<int64_t>{4, d});
+    if (d > 0)
+      stride = LLVM::MulOp::create(b, loc, stride, sizes[d]);
+  }
+  return UnrealizedConversionCastOp::create(b, loc, TypeRange{ty},
+                                            ValueRange{desc})
+      .getResult(0);
+}
+
+/// Result `index` of a public function, `v`, in the buffer the runtime's
+/// `qopt_cuda_result(index, bytes)` returns: ordinary host memory in a
+/// normal run, the caller's device buffer (or a new device allocation) in
+/// qopt_cuda_model_run. The copy is a gpu.memcpy from a contiguous managed
+/// buffer (a strided view is first gathered into one on the host: the
+/// destination may be device memory the host cannot write).
+Value resultThroughHook(OpBuilder &b, Location loc, Value v, int64_t index,
+                        SmallVectorImpl<Value> &gathered) {
+  auto ty = cast<MemRefType>(v.getType());
+  auto dense = MemRefType::get(ty.getShape(), ty.getElementType());
+  Type elem = ty.getElementType();
+  int64_t elemBytes =
+      elem.isIndex() ? 8 : (elem.getIntOrFloatBitWidth() + 7) / 8;
+  Type i64 = b.getI64Type();
+  SmallVector<Value> sizes;
+  Value count = arith::ConstantIntOp::create(b, loc, i64, 1);
+  for (int64_t d = 0; d < ty.getRank(); ++d) {
+    Value size =
+        ty.isDynamicDim(d)
+            ? arith::IndexCastOp::create(b, loc, i64,
+                                         memref::DimOp::create(b, loc, v, d))
+                  .getResult()
+            : arith::ConstantIntOp::create(b, loc, i64, ty.getDimSize(d))
+                  .getResult();
+    sizes.push_back(size);
+    count = arith::MulIOp::create(b, loc, count, size);
+  }
+  Value bytes = arith::MulIOp::create(
+      b, loc, count, arith::ConstantIntOp::create(b, loc, i64, elemBytes));
+  auto module = v.getParentRegion()->getParentOfType<ModuleOp>();
+  declareAddressHook(module, loc, "qopt_cuda_result", 2);
+  Value addr =
+      func::CallOp::create(
+          b, loc, "qopt_cuda_result", TypeRange{i64},
+          ValueRange{arith::ConstantIntOp::create(b, loc, i64, index), bytes})
+          .getResult(0);
+  Value h = memrefAt(b, loc, addr, dense, sizes);
+  Value src = v;
+  if (!ty.getLayout().isIdentity()) {
+    src = managedCopy(b, loc, v); // memref.copy on the host, into managed
+    gathered.push_back(src);
+  }
+  if (!llvm::is_contained(ty.getShape(), 0)) {
+    if (src.getType() != dense)
+      src = memref::CastOp::create(b, loc, dense, src);
+    Type token = gpu::AsyncTokenType::get(b.getContext());
+    Value t = gpu::WaitOp::create(b, loc, token, ValueRange{}).getAsyncToken();
+    auto copy = gpu::MemcpyOp::create(b, loc, token, ValueRange{t}, h, src);
+    gpu::WaitOp::create(b, loc, Type(), ValueRange{copy.getAsyncToken()});
+  }
+  return h;
+}
+
 /// The buffer `qopt_cuda_constant(host address, bytes)` returns for the
 /// constant `g` (static shape, identity layout, integer or float elements),
 /// as a memref: its descriptor is built in the LLVM dialect and cast to the
@@ -235,10 +339,23 @@ struct GPUManagedMemoryPass
         b.setInsertionPoint(ret);
         SmallVector<Value> results(ret.getOperands());
         llvm::SetVector<Operation *> owned;
-        for (Value &v : results) {
+        SmallVector<Value> gathered;
+        const bool hook = resultHook && f.isPublic();
+        for (auto [index, v] : llvm::enumerate(results)) {
           auto ty = dyn_cast<MemRefType>(v.getType());
           if (!ty)
             continue;
+          if (hook) {
+            Value h = resultThroughHook(b, ret.getLoc(), v, index, gathered);
+            if (Operation *base = baseAllocation(v))
+              if (!llvm::is_contained(temporaries, base->getResult(0)))
+                owned.insert(base);
+            v = h.getType() == ty
+                    ? h
+                    : memref::CastOp::create(b, ret.getLoc(), ty, h)
+                          .getResult();
+            continue;
+          }
           Value h = memref::AllocOp::create(
               b, ret.getLoc(),
               MemRefType::get(ty.getShape(), ty.getElementType()),
@@ -255,6 +372,8 @@ struct GPUManagedMemoryPass
           freeManaged(b, ret.getLoc(), base->getResult(0));
         for (Value t : temporaries)
           freeManaged(b, ret.getLoc(), t);
+        for (Value g : gathered)
+          freeManaged(b, ret.getLoc(), g);
         ret->setOperands(results);
       });
     }

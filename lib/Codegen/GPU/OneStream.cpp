@@ -52,10 +52,10 @@ bool isAsyncWork(Operation *op) {
 /// Host functions that touch no memory the queued work uses.
 bool isSafeCall(StringRef callee) {
   return callee == "mgpuMemAlloc" || callee == "mgpuMemFree" ||
-         callee == "qopt_cuda_constant" || callee == "malloc" ||
-         callee == "qopt_rt_malloc" || callee == "mgpuModuleLoad" ||
-         callee == "mgpuModuleLoadJIT" || callee == "mgpuModuleGetFunction" ||
-         callee == kCreate;
+         callee == "qopt_cuda_constant" || callee == "qopt_cuda_result" ||
+         callee == "malloc" || callee == "qopt_rt_malloc" ||
+         callee == "mgpuModuleLoad" || callee == "mgpuModuleLoadJIT" ||
+         callee == "mgpuModuleGetFunction" || callee == kCreate;
 }
 
 /// Whether `ptr` points into the host stack (an llvm.alloca, through GEPs).

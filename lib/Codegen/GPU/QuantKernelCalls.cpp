@@ -104,6 +104,13 @@ struct GPUQuantKernelCallsPass
         keep = false;
       } else {
         StringRef suffix = call->drop_front(kCpuPrefix.size());
+        // int4/uint4 with int8 activations (dynamic_block): the GPU's 4-bit
+        // kernels compute with float activations.
+        if (suffix == "w4_a8" || suffix == "wu4_a8") {
+          suffix = suffix.drop_back(3);
+          op.setLibraryCallAttr(
+              OpBuilder(op).getStringAttr((kCpuPrefix + suffix).str()));
+        }
         keep = isQuantKernel(suffix) || suffix == "wu4" || suffix == "nf4";
       }
       if (!keep)
@@ -117,6 +124,8 @@ struct GPUQuantKernelCallsPass
     qopt::populateSparse24KernelCallsPatterns(patterns);
     if (floatMatmuls)
       qopt::populateFloatMatmulKernelCallsPatterns(patterns);
+    if (halfMatmuls)
+      qopt::populateHalfMatmulKernelCallsPatterns(patterns);
     if (failed(applyPatternsGreedily(module, std::move(patterns))))
       return signalPassFailure();
 

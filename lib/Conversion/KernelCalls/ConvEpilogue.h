@@ -74,6 +74,22 @@ bool convZeroInitOf(Operation *op, Value buf);
 std::optional<std::pair<int64_t, int64_t>>
 convWindowIndex(AffineExpr e, unsigned numDims, unsigned o, unsigned k);
 
+/// The arguments of every qopt_kernel_conv2d_nchw_* call (Gemm.h,
+/// QOPT_CONV2D_NCHW_PARAMS) for a 2-D (or, rank 3, 1-D) convolution on
+/// buffers: sizes, strides, dilations, then each buffer's address and
+/// element strides (LinalgToKernelCalls.cpp).
+SmallVector<Value> convKernelArgs(PatternRewriter &rewriter, Location loc,
+                                  Value in, Value filter, Value out,
+                                  DenseIntElementsAttr strides,
+                                  DenseIntElementsAttr dilations);
+/// A rank-1 buffer as a kernel's (address, element stride) i64 arguments.
+std::pair<Value, Value> vectorKernelArgs(PatternRewriter &rewriter,
+                                         Location loc, Value v);
+
+/// convert-linalg-to-qopt-kernel-calls' int8 convolutions whose i32 sums
+/// only feed their dequantizing epilogue (IntegerConvEpilogue.cpp).
+void populateIntegerConvEpiloguePatterns(RewritePatternSet &patterns);
+
 /// Whether an op strictly between `from` and `to` (same block) uses a view
 /// of one of `buffers`.
 bool convTouchedBetween(Operation *from, Operation *to,
@@ -92,6 +108,11 @@ std::optional<ConvEpilogueMatch> matchMatmulEpilogue(linalg::LinalgOp op,
 /// take over the padding copy, the init and the element-wise consumer
 /// (DepthwiseConv.cpp).
 void populateDepthwiseConvKernelCallPatterns(RewritePatternSet &patterns);
+
+/// W8A8's int8 depthwise convolutions (i8 x i8 -> i32 grouped generics on a
+/// padded input) as qopt_kernel_conv2d_depthwise_s8 calls
+/// (DepthwiseConvS8.cpp).
+void populateDepthwiseConvS8KernelCallPatterns(RewritePatternSet &patterns);
 
 } // namespace mlir::qopt
 

@@ -136,18 +136,65 @@ bool isPlainMulAdd(linalg::LinalgOp op) {
          (isInput(mul.getLhs(), 1) && isInput(mul.getRhs(), 0));
 }
 
+/// float16 / bfloat16 inputs of one type, the output of that type or
+/// float32, body `acc + a * b` with the inputs possibly widened (extf):
+/// qopt_cuda_matmul_h16's type code (0 f16, 1 bf16) and whether C is
+/// float32. The kernels sum in float32 and round C once.
+std::optional<std::pair<int, bool>> halfContraction(linalg::LinalgOp op) {
+  auto elem = [&](unsigned i) -> Type {
+    auto t = dyn_cast<MemRefType>(op->getOperand(i).getType());
+    return t ? t.getElementType() : Type();
+  };
+  Type a = elem(0);
+  if (!a || !(a.isF16() || a.isBF16()) || elem(1) != a ||
+      !(elem(2) == a || (elem(2) && elem(2).isF32())))
+    return std::nullopt;
+  Block *body = op.getBlock();
+  auto yield = cast<linalg::YieldOp>(body->getTerminator());
+  auto add = yield.getOperand(0).getDefiningOp<arith::AddFOp>();
+  if (!add)
+    return std::nullopt;
+  BlockArgument acc = body->getArguments().back();
+  Value other = add.getLhs() == acc   ? add.getRhs()
+                : add.getRhs() == acc ? add.getLhs()
+                                      : Value();
+  auto mul = other ? other.getDefiningOp<arith::MulFOp>() : nullptr;
+  if (!mul)
+    return std::nullopt;
+  unsigned ops = 3;
+  auto input = [&](Value v) -> int {
+    if (auto ext = v.getDefiningOp<arith::ExtFOp>()) {
+      v = ext.getIn();
+      ++ops;
+    }
+    auto arg = dyn_cast<BlockArgument>(v);
+    return arg && arg.getOwner() == body && arg.getArgNumber() < 2
+               ? int(arg.getArgNumber())
+               : -1;
+  };
+  int l = input(mul.getLhs()), r = input(mul.getRhs());
+  if (l < 0 || r < 0 || l == r || body->getOperations().size() != ops)
+    return std::nullopt;
+  return std::make_pair(a.isBF16() ? 1 : 0, elem(2).isF32());
+}
+
 struct ContractionToKernelCall : OpInterfaceRewritePattern<linalg::LinalgOp> {
   /// `fuse`: take over the output's init and consumer (the CPU runtime's
   /// qopt_kernel_matmul_f32_fused; the GPU's float matmul has no epilogue).
-  ContractionToKernelCall(MLIRContext *ctx, bool fuse)
-      : OpInterfaceRewritePattern(ctx), fuse(fuse) {}
-  bool fuse;
+  /// `half`: float16 / bfloat16 contractions as qopt_cuda_matmul_h16 calls
+  /// (GPU only) instead of float32 ones.
+  ContractionToKernelCall(MLIRContext *ctx, bool fuse, bool half = false)
+      : OpInterfaceRewritePattern(ctx), fuse(fuse && !half), half(half) {}
+  bool fuse, half;
 
   LogicalResult matchAndRewrite(linalg::LinalgOp op,
                                 PatternRewriter &rewriter) const override {
     if (!op.hasPureBufferSemantics() || op.getNumDpsInputs() != 2 ||
-        op.getNumDpsInits() != 1 || !allF32(op) ||
-        !linalg::isaContractionOpInterface(op) || !isPlainMulAdd(op))
+        op.getNumDpsInits() != 1 || !linalg::isaContractionOpInterface(op))
+      return failure();
+    std::optional<std::pair<int, bool>> halfKind;
+    if (half ? !(halfKind = halfContraction(op))
+             : !allF32(op) || !isPlainMulAdd(op))
       return failure();
     FailureOr<linalg::ContractionDimensions> dims =
         linalg::inferContractionDims(op);
@@ -221,6 +268,13 @@ struct ContractionToKernelCall : OpInterfaceRewritePattern<linalg::LinalgOp> {
         nullptr;
     args.push_back(arith::ConstantIntOp::create(rewriter, loc, bConstant, 64));
     StringRef name = kMatmulKernel;
+    if (halfKind) {
+      // Type, float32 C, accumulate (C holds the init), stream.
+      for (int64_t v : {int64_t(halfKind->first), int64_t(halfKind->second),
+                        int64_t(1), int64_t(0)})
+        args.push_back(arith::ConstantIntOp::create(rewriter, loc, v, 64));
+      name = "qopt_cuda_matmul_h16";
+    }
     if (epi) {
       // Bias [N] (stride), activation and its parameters (f32 bits),
       // residual (strides of o0, o1, m, n, indexed as C) or zeros.
@@ -310,39 +364,8 @@ LogicalResult convToKernelCall(linalg::LinalgOp op,
       rewriter.setInsertionPoint(epi->consumer);
     out = epi->dst;
   }
-  bool oneD = cast<MemRefType>(in.getType()).getRank() == 3;
-  Value one = arith::ConstantIntOp::create(rewriter, loc, 1, 64);
-  auto dim = [&](Value v, int64_t i) {
-    return toI64(rewriter, loc, memref::getMixedSize(rewriter, loc, v, i));
-  };
-  // [N, C, H, W] sizes; a 1-D operand's H is 1 and its W its last dim.
-  auto dim4 = [&](Value v, int64_t i) -> Value {
-    if (!oneD)
-      return dim(v, i);
-    return i == 2 ? one : dim(v, i == 3 ? 2 : i);
-  };
-  SmallVector<Value> args{dim4(in, 0),     dim4(in, 1),     dim4(in, 2),
-                          dim4(in, 3),     dim4(filter, 0), dim4(filter, 2),
-                          dim4(filter, 3), dim4(out, 2),    dim4(out, 3)};
-  for (DenseIntElementsAttr attr : {strides, dilations}) {
-    if (oneD)
-      args.push_back(one);
-    for (APInt v : attr.getValues<APInt>())
-      args.push_back(
-          arith::ConstantIntOp::create(rewriter, loc, v.getSExtValue(), 64));
-  }
-  for (Value v : {in, filter, out}) {
-    Buffer b = describeBuffer(rewriter, loc, v);
-    SmallVector<Value> st;
-    for (Value s : b.strides)
-      st.push_back(
-          arith::IndexCastOp::create(rewriter, loc, rewriter.getI64Type(), s));
-    if (oneD)
-      st.insert(st.begin() + 2,
-                arith::MulIOp::create(rewriter, loc, st[2], dim(v, 2)));
-    args.push_back(b.address);
-    args.append(st);
-  }
+  SmallVector<Value> args =
+      qopt::convKernelArgs(rewriter, loc, in, filter, out, strides, dilations);
   StringRef name = isInt8 ? kConvKernelInt8 : kConvKernel;
   if (epi) {
     // Bias [F] (stride), activation and its parameters (f32 bits),
@@ -396,6 +419,58 @@ LogicalResult convToKernelCall(linalg::LinalgOp op,
   rewriter.eraseOp(op);
   return success();
 }
+
+} // namespace
+
+SmallVector<Value> mlir::qopt::convKernelArgs(PatternRewriter &rewriter,
+                                              Location loc, Value in,
+                                              Value filter, Value out,
+                                              DenseIntElementsAttr strides,
+                                              DenseIntElementsAttr dilations) {
+  bool oneD = cast<MemRefType>(in.getType()).getRank() == 3;
+  Value one = arith::ConstantIntOp::create(rewriter, loc, 1, 64);
+  auto dim = [&](Value v, int64_t i) {
+    return toI64(rewriter, loc, memref::getMixedSize(rewriter, loc, v, i));
+  };
+  // [N, C, H, W] sizes; a 1-D operand's H is 1 and its W its last dim.
+  auto dim4 = [&](Value v, int64_t i) -> Value {
+    if (!oneD)
+      return dim(v, i);
+    return i == 2 ? one : dim(v, i == 3 ? 2 : i);
+  };
+  SmallVector<Value> args{dim4(in, 0),     dim4(in, 1),     dim4(in, 2),
+                          dim4(in, 3),     dim4(filter, 0), dim4(filter, 2),
+                          dim4(filter, 3), dim4(out, 2),    dim4(out, 3)};
+  for (DenseIntElementsAttr attr : {strides, dilations}) {
+    if (oneD)
+      args.push_back(one);
+    for (APInt v : attr.getValues<APInt>())
+      args.push_back(
+          arith::ConstantIntOp::create(rewriter, loc, v.getSExtValue(), 64));
+  }
+  for (Value v : {in, filter, out}) {
+    Buffer b = describeBuffer(rewriter, loc, v);
+    SmallVector<Value> st;
+    for (Value s : b.strides)
+      st.push_back(
+          arith::IndexCastOp::create(rewriter, loc, rewriter.getI64Type(), s));
+    if (oneD)
+      st.insert(st.begin() + 2,
+                arith::MulIOp::create(rewriter, loc, st[2], dim(v, 2)));
+    args.push_back(b.address);
+    args.append(st);
+  }
+  return args;
+}
+
+std::pair<Value, Value> mlir::qopt::vectorKernelArgs(PatternRewriter &rewriter,
+                                                     Location loc, Value v) {
+  Buffer b = describeBuffer(rewriter, loc, v);
+  return {b.address, arith::IndexCastOp::create(
+                         rewriter, loc, rewriter.getI64Type(), b.strides[0])};
+}
+
+namespace {
 
 struct ConvToKernelCall : OpRewritePattern<linalg::Conv2DNchwFchwOp> {
   using OpRewritePattern::OpRewritePattern;
@@ -539,9 +614,11 @@ struct QuantMatmulToKernelCall : OpRewritePattern<linalg::GenericOp> {
     bool integer =
         name == "qopt_kernel_matmul_s8s8" || name == "qopt_kernel_matmul_u8s8";
     bool w8 = name == "qopt_kernel_matmul_w8";
+    bool int8Act = name == "qopt_kernel_matmul_w4_a8" ||
+                   name == "qopt_kernel_matmul_wu4_a8";
     bool w4 = name == "qopt_kernel_matmul_w4" ||
               name == "qopt_kernel_matmul_wu4" ||
-              name == "qopt_kernel_matmul_nf4";
+              name == "qopt_kernel_matmul_nf4" || (cpu && int8Act);
     if (!integer && !w8 && !w4)
       return failure();
     Location loc = op.getLoc();
@@ -584,11 +661,14 @@ struct QuantMatmulToKernelCall : OpRewritePattern<linalg::GenericOp> {
         return rewriter.notifyMatchFailure(op, "dynamic K");
       int64_t group = aTy.getDimSize(2) * 2;
       int64_t k = aTy.getDimSize(1) * group;
-      // The kernel's `format`: 0 uint4 (zero points), 1 int4, 2 NF4.
-      int64_t format = name == "qopt_kernel_matmul_wu4"  ? 0
-                       : name == "qopt_kernel_matmul_w4" ? 1
-                                                         : 2;
-      bool isSigned = format != 0;
+      // The kernel's `format`: 0 uint4 (zero points), 1 int4, 2 NF4; 3
+      // int4 and 4 uint4 with int8 activations per block (dynamic_block).
+      int64_t format = name == "qopt_kernel_matmul_wu4"     ? 0
+                       : name == "qopt_kernel_matmul_w4"    ? 1
+                       : name == "qopt_kernel_matmul_nf4"   ? 2
+                       : name == "qopt_kernel_matmul_w4_a8" ? 3
+                                                            : 4;
+      bool isSigned = format != 0 && format != 4;
       Value zero = constant(0);
       args = {dim(0, 0),        dim(c, 1),       constant(k),  constant(group),
               constant(format), bufs[0].address, stride(0, 0), stride(0, 3),
@@ -968,6 +1048,8 @@ void mlir::qopt::populateLinalgToKernelCallsPatterns(
   patterns.add<GroupedConvToKernelCall>(patterns.getContext());
   patterns.add<ViewsCallToKernelCall>(patterns.getContext());
   qopt::populateDepthwiseConvKernelCallPatterns(patterns);
+  qopt::populateDepthwiseConvS8KernelCallPatterns(patterns);
+  qopt::populateIntegerConvEpiloguePatterns(patterns);
 }
 
 void mlir::qopt::populateQuantKernelCallsPatterns(RewritePatternSet &patterns) {
@@ -978,6 +1060,12 @@ void mlir::qopt::populateQuantKernelCallsPatterns(RewritePatternSet &patterns) {
 void mlir::qopt::populateFloatMatmulKernelCallsPatterns(
     RewritePatternSet &patterns) {
   patterns.add<ContractionToKernelCall>(patterns.getContext(), /*fuse=*/false);
+}
+
+void mlir::qopt::populateHalfMatmulKernelCallsPatterns(
+    RewritePatternSet &patterns) {
+  patterns.add<ContractionToKernelCall>(patterns.getContext(), /*fuse=*/false,
+                                        /*half=*/true);
 }
 
 void mlir::qopt::populateSparse24KernelCallsPatterns(

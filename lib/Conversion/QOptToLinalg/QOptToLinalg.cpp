@@ -934,7 +934,8 @@ struct QLinearLowering : OpConversionPattern<QLinearOp> {
           });
       mm.setLibraryCallAttr(rewriter.getStringAttr("qopt_kernel_matmul_w8"));
       y = mm.getResult(0);
-    } else if (act == ActivationMode::None) {
+    } else if (act == ActivationMode::None ||
+               act == ActivationMode::DynamicBlock) {
       // Weight-only 4-bit, block-wise: loops (m, n, g, h, j) over
       // x [M, K/G, G/2, 2] and the packed bytes w [N, K/G, G/2], element
       // j of a byte in its low (j = 0) or high nibble. A partial last
@@ -1031,10 +1032,16 @@ struct QLinearLowering : OpConversionPattern<QLinearOp> {
                 b, l,
                 arith::AddFOp::create(b, l, args.back(), prod).getResult());
           });
-      mm.setLibraryCallAttr(
-          rewriter.getStringAttr(isNF4        ? "qopt_kernel_matmul_nf4"
-                                 : isUnsigned ? "qopt_kernel_matmul_wu4"
-                                              : "qopt_kernel_matmul_w4"));
+      // dynamic_block: the same body (the f32 products the generated
+      // loops compute where no kernel takes the call), tagged for the
+      // kernel that quantizes the activations per block (W4Int8.md).
+      bool int8Act = act == ActivationMode::DynamicBlock;
+      mm.setLibraryCallAttr(rewriter.getStringAttr(
+          isNF4        ? "qopt_kernel_matmul_nf4"
+          : isUnsigned ? (int8Act ? "qopt_kernel_matmul_wu4_a8"
+                                  : "qopt_kernel_matmul_wu4")
+                       : (int8Act ? "qopt_kernel_matmul_w4_a8"
+                                  : "qopt_kernel_matmul_w4")));
       y = mm.getResult(0);
     } else {
       // W8A8: quantize the input, i32 GEMM, dequantizing epilogue.

@@ -133,7 +133,10 @@ static_assert(sizeof(CUlaunchAttribute) == 72, "cuda.h's CUlaunchAttribute");
     (const CUlaunchConfig *, CUfunction, void **, void **))                    \
   X(cuOccupancyMaxActiveBlocksPerMultiprocessor,                               \
     "cuOccupancyMaxActiveBlocksPerMultiprocessor",                             \
-    (int *, CUfunction, int, size_t))
+    (int *, CUfunction, int, size_t))                                          \
+  X(cuTensorMapEncodeTiled, "cuTensorMapEncodeTiled",                          \
+    (void *, int, unsigned, void *, const uint64_t *, const uint64_t *,        \
+     const unsigned *, const unsigned *, int, int, int, int))
 
 struct Driver {
 #define QOPT_DECLARE(name, symbol, params) CUresult(*name) params = nullptr;
@@ -222,9 +225,22 @@ inline CUdeviceptr dptr(const void *p) {
 /// at exit. `name` must outlive the process (a literal or an interned
 /// string).
 bool profilingKernels();
+/// Called after every launch (profiled or not): notes `name` as the
+/// stream's last kernel; with QOPT_CUDA_SYNC=1 waits for it and reports a
+/// failure naming it.
 void profileLaunch(const char *name, CUstream stream, CUevent start);
+bool syncEachLaunch();
+/// The last kernel launched on `stream` ("" when none).
+std::string lastKernel(CUstream stream);
+/// `r`, a failure a synchronize of `stream` returned, described with the
+/// last kernel queued on the stream.
+std::string streamFailure(CUstream stream, CUresult r);
 CUevent profileStart(CUstream stream);
 void profileCollect(CUstream stream);
+
+/// In qopt_cuda_model_run: makes `stream` (the artifact's) wait for the
+/// work queued so far on the caller's stream. Nothing otherwise.
+void joinCallerStream(CUstream stream);
 
 /// Loads PTX or a cubin/fatbin, with the JIT's error log in the message.
 CUmodule loadModule(const void *data, int optLevel, const char *where,

@@ -13,6 +13,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "CUDA/Driver.h"
+#include "CUDA/Wgmma.h"
 
 #include "GPUKernels/EmbeddedPTX.h"
 
@@ -176,6 +177,23 @@ std::string launch(const FParams &p, int precision, CUstream stream) {
       p.bN == 1 && p.n % 4 == 0 && aligned16(p.b) && chunks(p.bK, p.bB0, p.bB1);
   const bool simt = precision == 2 || !aOk || !(nt || nn) ||
                     std::getenv("QOPT_CUDA_FMM_SIMT") != nullptr;
+  // tf32 on Hopper: the TMA + wgmma kernels when they take the operands
+  // (CUDA/Wgmma.cpp), else the mma.sync kernels below.
+  if (!simt && precision == 1) {
+    std::string werr;
+    if (wgmmaTf32(p.b0, p.b1, p.m, p.n, p.k, p.a, p.aB0, p.aB1, p.aM, p.aK, p.b,
+                  p.bB0, p.bB1, p.bK, p.bN, p.c, p.cB0, p.cB1, p.cM, p.cN,
+                  stream, werr)) {
+      if (!werr.empty())
+        return werr;
+      if (!stream) {
+        CUresult r = d.cuStreamSynchronize(nullptr);
+        if (r != CUDA_SUCCESS)
+          return "synchronizing: " + describe(r);
+      }
+      return "";
+    }
+  }
   FParams q = p;
   q.splits = 1;
   q.kPer = p.k;

@@ -212,7 +212,8 @@ CUfunction mgpuModuleGetFunction(CUmodule module, const char *name) {
            true);
     return nullptr;
   }
-  if (profilingKernels()) {
+  {
+    // Names for QOPT_CUDA_PROFILE and for errors ("the last kernel ...").
     Pools &p = pools();
     std::lock_guard<std::mutex> lock(p.mutex);
     if (!p.names.count(function))
@@ -269,17 +270,15 @@ void mgpuLaunchKernel(CUfunction function, intptr_t gridX, intptr_t gridY,
              driver().cuLaunchKernel(function, gridX, gridY, gridZ, blockX,
                                      blockY, blockZ, smem, stream, params,
                                      extra));
-  if (start) {
-    Pools &p = pools();
-    const char *name = "kernel";
-    {
-      std::lock_guard<std::mutex> lock(p.mutex);
-      auto it = p.names.find(function);
-      if (it != p.names.end())
-        name = it->second.c_str(); // stable: entries are never erased
-    }
-    profileLaunch(name, stream, start);
+  Pools &p = pools();
+  const char *name = "kernel";
+  {
+    std::lock_guard<std::mutex> lock(p.mutex);
+    auto it = p.names.find(function);
+    if (it != p.names.end())
+      name = it->second.c_str(); // stable: entries are never erased
   }
+  profileLaunch(name, stream, start);
 }
 
 void mgpuLaunchClusterKernel(CUfunction function, intptr_t clusterX,
@@ -336,19 +335,21 @@ CUstream mgpuStreamCreate() {
   ScopedContext ctx("mgpuStreamCreate", true);
   if (!ctx)
     return nullptr;
+  CUstream stream = nullptr;
   {
     Pools &p = pools();
     std::lock_guard<std::mutex> lock(p.mutex);
     if (!p.freeStreams.empty()) {
-      CUstream s = p.freeStreams.back();
+      stream = p.freeStreams.back();
       p.freeStreams.pop_back();
-      return s;
     }
   }
-  CUstream stream = nullptr;
-  if (!QOPT_CHECK("mgpuStreamCreate", true,
+  if (!stream &&
+      !QOPT_CHECK("mgpuStreamCreate", true,
                   driver().cuStreamCreate(&stream, CU_STREAM_NON_BLOCKING)))
     return nullptr;
+  // In qopt_cuda_model_run: after the work the caller queued on its stream.
+  joinCallerStream(stream);
   return stream;
 }
 
@@ -375,11 +376,15 @@ void mgpuStreamSynchronize(CUstream stream) {
   ScopedContext ctx("mgpuStreamSynchronize", true);
   if (!ctx)
     return;
-  if (QOPT_CHECK("mgpuStreamSynchronize", true,
-                 driver().cuStreamSynchronize(stream))) {
-    releaseStream(stream);
-    profileCollect(stream);
+  CUresult r = driver().cuStreamSynchronize(stream);
+  if (r != CUDA_SUCCESS) {
+    report("mgpuStreamSynchronize: the GPU work of the call failed: " +
+               streamFailure(stream, r),
+           true);
+    return;
   }
+  releaseStream(stream);
+  profileCollect(stream);
 }
 
 void mgpuStreamWaitEvent(CUstream stream, CUevent event) {

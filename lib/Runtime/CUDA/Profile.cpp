@@ -6,6 +6,11 @@
 // FILE receives {"kernels": [{"name", "launches", "total_ms", "mean_ms"}]},
 // slowest first. Off (the default), nothing is recorded.
 //
+// Always: the last kernel queued on each stream, so that an error the
+// stream reports at its synchronize (a call synchronizes once, at its end)
+// names a kernel; QOPT_CUDA_SYNC=1 synchronizes after every launch instead,
+// naming the one that failed.
+//
 //===----------------------------------------------------------------------===//
 
 #include "CUDA/Driver.h"
@@ -94,8 +99,56 @@ CUevent qopt::rt::cuda::profileStart(CUstream stream) {
   return e;
 }
 
+namespace {
+struct LastKernels {
+  std::mutex mutex;
+  std::unordered_map<CUstream, const char *> last;
+};
+LastKernels &lastKernels() {
+  static LastKernels *l = new LastKernels;
+  return *l;
+}
+} // namespace
+
+bool qopt::rt::cuda::syncEachLaunch() {
+  static const bool on = [] {
+    const char *env = std::getenv("QOPT_CUDA_SYNC");
+    return env && *env && std::string(env) != "0";
+  }();
+  return on;
+}
+
+std::string qopt::rt::cuda::lastKernel(CUstream stream) {
+  LastKernels &l = lastKernels();
+  std::lock_guard<std::mutex> lock(l.mutex);
+  auto it = l.last.find(stream);
+  return it == l.last.end() || !it->second ? std::string() : it->second;
+}
+
+std::string qopt::rt::cuda::streamFailure(CUstream stream, CUresult r) {
+  std::string k = lastKernel(stream);
+  std::string s = describe(r);
+  if (!k.empty())
+    s += "; the last kernel queued on the stream was '" + k +
+         "' (QOPT_CUDA_SYNC=1 waits after each launch to name the failing "
+         "kernel)";
+  return s;
+}
+
 void qopt::rt::cuda::profileLaunch(const char *name, CUstream stream,
                                    CUevent start) {
+  {
+    LastKernels &l = lastKernels();
+    std::lock_guard<std::mutex> lock(l.mutex);
+    l.last[stream] = name;
+  }
+  if (syncEachLaunch()) {
+    CUresult r = driver().cuStreamSynchronize(stream);
+    if (r != CUDA_SUCCESS)
+      report(std::string("kernel '") + (name ? name : "?") +
+                 "' failed: " + describe(r),
+             true);
+  }
   if (!start)
     return;
   CUevent end = nullptr;

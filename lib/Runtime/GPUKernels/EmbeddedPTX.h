@@ -36,6 +36,11 @@ extern const std::size_t kFloatMatmulPTXCount;
 extern const EmbeddedPTX kSparse24PTX[];
 extern const std::size_t kSparse24PTXCount;
 
+/// GPUKernels/Wgmma.cu: Hopper TMA + wgmma GEMMs (sm_90a) and the 16-bit
+/// fallback (other architectures).
+extern const EmbeddedPTX kWgmmaPTX[];
+extern const std::size_t kWgmmaPTXCount;
+
 } // namespace qopt::rt
 
 #endif // QOPT_LIB_RUNTIME_GPUKERNELS_EMBEDDEDPTX_H

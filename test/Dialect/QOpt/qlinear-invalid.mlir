@@ -115,7 +115,7 @@ func.func @int4_activations(%x: tensor<4x64xf32>, %w: tensor<32x32xi8>, %s: tens
 // -----
 
 func.func @bad_activation(%x: tensor<4x64xf32>, %w: tensor<32x64xi8>, %s: tensor<32xf32>) -> tensor<4x32xf32> {
-  // expected-error @+2 {{expected ::mlir::qopt::ActivationMode to be one of: none, static, dynamic}}
+  // expected-error @+2 {{expected ::mlir::qopt::ActivationMode to be one of: none, static, dynamic, dynamic_block}}
   // expected-error @+1 {{failed to parse QOpt_ActivationModeAttr parameter 'value'}}
   %y = qopt.qlinear %x, %w scale %s {weight_format = #qopt.weight_format<int8>, activation = #qopt.activation<float>} : (tensor<4x64xf32>, tensor<32x64xi8>, tensor<32xf32>) -> tensor<4x32xf32>
   return %y : tensor<4x32xf32>
@@ -272,5 +272,29 @@ func.func @offset_without_dq(%x: tensor<4x64xf32>, %w: tensor<32x32xi8>, %s: ten
 func.func @static_storage_auto(%x: tensor<4x64xf32>, %w: tensor<32x64xi8>, %s: tensor<32xf32>) -> tensor<4x32xf32> {
   // expected-error @+1 {{input_storage must be int8 or uint8 (auto is qopt-calibrate's choice between them)}}
   %y = qopt.qlinear %x, %w scale %s {weight_format = #qopt.weight_format<int8>, activation = #qopt.activation<static>, input_scale = 0.1 : f64, input_zero_point = 0 : i64, input_storage = #qopt.storage<auto>} : (tensor<4x64xf32>, tensor<32x64xi8>, tensor<32xf32>) -> tensor<4x32xf32>
+  return %y : tensor<4x32xf32>
+}
+
+// -----
+
+func.func @dynamic_block_int8(%x: tensor<4x64xf32>, %w: tensor<32x64xi8>, %s: tensor<32xf32>) -> tensor<4x32xf32> {
+  // expected-error @+1 {{activation 'dynamic_block' needs int4 or uint4 weights, got int8}}
+  %y = qopt.qlinear %x, %w scale %s {weight_format = #qopt.weight_format<int8>, activation = #qopt.activation<dynamic_block>} : (tensor<4x64xf32>, tensor<32x64xi8>, tensor<32xf32>) -> tensor<4x32xf32>
+  return %y : tensor<4x32xf32>
+}
+
+// -----
+
+func.func @dynamic_block_nf4(%x: tensor<4x64xf32>, %w: tensor<32x32xi8>, %s: tensor<32x2xf32>) -> tensor<4x32xf32> {
+  // expected-error @+1 {{activation 'dynamic_block' needs int4 or uint4 weights, got nf4}}
+  %y = qopt.qlinear %x, %w scale %s {weight_format = #qopt.weight_format<nf4>, group_size = 32, activation = #qopt.activation<dynamic_block>} : (tensor<4x64xf32>, tensor<32x32xi8>, tensor<32x2xf32>) -> tensor<4x32xf32>
+  return %y : tensor<4x32xf32>
+}
+
+// -----
+
+func.func @dynamic_block_group(%x: tensor<4x60xf32>, %w: tensor<32x30xi8>, %s: tensor<32x5xf32>) -> tensor<4x32xf32> {
+  // expected-error @+1 {{activation 'dynamic_block' needs a group_size that is a multiple of 8 (the int8 kernel's blocks of k), got 12}}
+  %y = qopt.qlinear %x, %w scale %s {weight_format = #qopt.weight_format<int4>, group_size = 12, activation = #qopt.activation<dynamic_block>} : (tensor<4x60xf32>, tensor<32x30xi8>, tensor<32x5xf32>) -> tensor<4x32xf32>
   return %y : tensor<4x32xf32>
 }

@@ -1,6 +1,6 @@
 """Writes the GEMV kernels' PTX embedded in the runtime for one architecture:
 dump_ptx.py <libqopt_runtime.so> <sm_XX> <out.ptx> [table], table gemv
-(default) or sparse24 (qopt_cuda_<table>_ptx)."""
+(default), sparse24 or wgmma (qopt_cuda_<table>_ptx)."""
 
 import ctypes
 import sys

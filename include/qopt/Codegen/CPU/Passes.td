@@ -291,6 +291,8 @@ def FuseAttentionPass : Pass<"qopt-fuse-attention", "func::FuncOp"> {
         S = Q·Kᵀ (a contraction over the head dim, zero-initialized)
         S = S * c | S / c                 (optional; c a scalar constant)
         S = S + mask | mask + S           (optional; mask broadcast to S)
+        S = Where(c, S, f) | Where(c, f, S) (optional, before the mask
+                                          add; c i1, f <= -1e4 constant)
         P = softmax over S's last dim     (max, sum of exp(S - max), divide)
         O = P·V
 
@@ -342,6 +344,35 @@ def FuseNormsPass : Pass<"qopt-fuse-norms", "func::FuncOp"> {
                            "::mlir::arith::ArithDialect",
                            "::mlir::func::FuncDialect",
                            "::mlir::tensor::TensorDialect"];
+}
+
+def ReassociateReductionsPass : Pass<"qopt-reassociate-reductions",
+                                     "func::FuncOp"> {
+  let summary = "Let LLVM vectorize max/min reductions and sums of exp";
+  let description = [{
+    LLVM vectorizes a float reduction only when its operation may be
+    reassociated; the generated loops keep the graph's in-order sums, so a
+    row reduction runs one element at a time. This pass marks, on linalg
+    tensors, the combining operation of two kinds of reduction
+    `fastmath<reassoc>` (or-ed into the flags it has):
+
+      - a max or min reduction (`arith.maximumf`, `minimumf`, `maxnumf`,
+        `minnumf` of the element and the accumulator): these are exactly
+        associative and commutative, the result does not depend on the
+        order (NaN, signed zeros included);
+      - a sum of exponentials (`acc + exp(v)`, softmax's denominator): every
+        term is >= 0, so any order's relative error is at most
+        (n - 1) ulp-sized roundings of the same sum (no cancellation);
+        softmax's outputs differ by a few ulp from the in-order sum's.
+
+    A reduction generic here has one init, at least one reduction loop and
+    a body whose yield is that operation of the accumulator (the init's
+    block argument, used nowhere else) and a value computed from the
+    inputs. Everything else (other sums, products) keeps its order. Part
+    of the CPU pipeline when kernel calls are on (the fused attention and
+    norm kernels sum in vector order too).
+  }];
+  let dependentDialects = ["::mlir::arith::ArithDialect"];
 }
 
 #endif // QOPT_CODEGEN_CPU_PASSES_TD

@@ -24,11 +24,20 @@ def GPUManagedMemoryPass : Pass<"qopt-gpu-managed-memory", "ModuleOp"> {
     between them share memory without explicit transfers and the caller
     owns plain host memory.
     `memref.alloca` is an error (kernels cannot reach the host stack).
+    With `result-hook` (artifacts), a public function's result i goes
+    instead into the buffer `qopt_cuda_result(i, bytes)` returns: host
+    memory in an ordinary run, the caller's device buffer in a
+    device-resident run (`qopt_cuda_model_run`, docs/Runtime/CUDA.md), by
+    a gpu.memcpy either way.
   }];
   let options = [
     Option<"cacheConstants", "cache-constants", "bool", /*default=*/"true",
            "Constants come from the runtime's qopt_cuda_constant (one GPU "
            "copy per loaded artifact) instead of a copy per call">,
+    Option<"resultHook", "result-hook", "bool", /*default=*/"false",
+           "Public functions return their results in the buffers the "
+           "runtime's qopt_cuda_result(index, bytes) gives (host memory, or "
+           "the caller's device buffers in qopt_cuda_model_run)">,
   ];
   let dependentDialects = ["::mlir::gpu::GPUDialect",
                            "::mlir::LLVM::LLVMDialect",
@@ -154,6 +163,14 @@ def GPUQuantKernelCallsPass
     of a float32 product; one TF32 product for `tf32`; `fma`: float32 FMAs
     on the CUDA cores). docs/Runtime/CUDA.md.
 
+    With `half-matmuls`, float16 / bfloat16 contractions (inputs of one
+    type, output of that type or float32) become calls of
+    `qopt_cuda_matmul_h16` with the same 21 operands plus the type (0 f16,
+    1 bf16), whether C is float32, accumulate (1) and the stream: the
+    runtime's TMA + wgmma kernels on compute capability 9.0 (a fallback
+    kernel elsewhere), float32 sums, C rounded once. Without it the
+    tensor-core lowering (qopt-gpu-tensor-core-matmul) keeps them.
+
     Also with `float-matmuls`, the 2:4 sparse products qopt.linear's
     lowering tags (`qopt_kernel_matmul_sparse24`) become calls of
     `qopt_cuda_matmul_sparse24_f32` (lib/Runtime/CUDA/Sparse24.cpp:
@@ -167,6 +184,10 @@ def GPUQuantKernelCallsPass
            "Largest static M of a W8A8 matmul the GEMV kernel takes">,
     Option<"floatMatmuls", "float-matmuls", "bool", /*default=*/"true",
            "float32 contractions call qopt_cuda_matmul_f32">,
+    Option<"halfMatmuls", "half-matmuls", "bool", /*default=*/"false",
+           "float16 / bfloat16 contractions call qopt_cuda_matmul_h16 "
+           "(Hopper's TMA + wgmma kernels; the NVPTX pipeline sets it for "
+           "sm_90 and later)">,
     Option<"precision", "precision", "::mlir::qopt::GpuPrecision",
            "::mlir::qopt::GpuPrecision::F32",
            "How qopt_cuda_matmul_f32 multiplies",

@@ -28,6 +28,13 @@ void populateQuantKernelCallsPatterns(RewritePatternSet &patterns);
 /// pattern of populateLinalgToKernelCallsPatterns alone).
 void populateFloatMatmulKernelCallsPatterns(RewritePatternSet &patterns);
 
+/// float16 / bfloat16 contractions (both inputs of one type, possibly
+/// widened with extf in the body; output of that type or float32) as calls
+/// of the GPU runtime's `qopt_cuda_matmul_h16`: the float pattern's 21
+/// operands, then the type (0 f16, 1 bf16), whether C is float32,
+/// accumulate (1: C += A·B) and the stream (0).
+void populateHalfMatmulKernelCallsPatterns(RewritePatternSet &patterns);
+
 /// The 2:4 products qopt.linear's lowering tags
 /// (`qopt_kernel_matmul_sparse24`) as `qopt_kernel_matmul_sparse24_f32`
 /// calls (one pattern of populateLinalgToKernelCallsPatterns alone).

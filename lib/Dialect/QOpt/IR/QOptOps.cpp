@@ -509,7 +509,17 @@ LogicalResult QLinearOp::verify() {
   }
 
   ActivationMode act = getActivation();
-  if (act != ActivationMode::None && format != WeightFormat::Int8)
+  if (act == ActivationMode::DynamicBlock) {
+    if (format != WeightFormat::Int4 && format != WeightFormat::UInt4)
+      return emitOpError("activation 'dynamic_block' needs int4 or uint4 "
+                         "weights, got ")
+             << stringifyWeightFormat(format);
+    if (group % 8 != 0)
+      return emitOpError("activation 'dynamic_block' needs a group_size "
+                         "that is a multiple of 8 (the int8 kernel's blocks "
+                         "of k), got ")
+             << group;
+  } else if (act != ActivationMode::None && format != WeightFormat::Int8)
     return emitOpError("activation '")
            << stringifyActivationMode(act) << "' needs int8 weights, got "
            << stringifyWeightFormat(format)

@@ -649,15 +649,26 @@ std::optional<QDQTableChain> tabulate(Chain &c) {
       b, loc, tableTy,
       DenseElementsAttr::get(tableTy, ArrayRef<float>(*values)));
 
-  // Each element: its grid index (as the fake quant rounds: x / scale to
-  // nearest even, clamped; NaN to the zero point), then the entry.
+  // Each element's grid index (as the fake quant rounds: x / scale to
+  // nearest even, clamped; NaN to the zero point), as i32, in one loop
+  // (vectorized; fused with x's producer), then the entry in another: the
+  // lookup loop is scalar (gathers are slow here, LLVM does not emit
+  // them), and with the division in it, it was bound by one scalar
+  // division per element (the QDQ BERT block's GELU: 2x slower).
   Value x = fq.getInput();
-  Value init = emptyOf(b, loc, x);
   AffineMap id = AffineMap::getMultiDimIdentityMap(rank, ctx);
-  auto lookup = linalg::GenericOp::create(
-      b, loc, TypeRange{ty}, ValueRange{x}, ValueRange{init},
-      ArrayRef<AffineMap>{id, id},
-      SmallVector<utils::IteratorType>(rank, utils::IteratorType::parallel),
+  SmallVector<utils::IteratorType> parallel(rank,
+                                            utils::IteratorType::parallel);
+  auto i32Ty = ty.clone(b.getI32Type());
+  SmallVector<Value> dynSizes;
+  for (int64_t d = 0; d < rank; ++d)
+    if (ty.isDynamicDim(d))
+      dynSizes.push_back(tensor::DimOp::create(b, loc, x, d));
+  Value indexInit = tensor::EmptyOp::create(b, loc, i32Ty.getShape(),
+                                            i32Ty.getElementType(), dynSizes);
+  auto indices = linalg::GenericOp::create(
+      b, loc, TypeRange{i32Ty}, ValueRange{x}, ValueRange{indexInit},
+      ArrayRef<AffineMap>{id, id}, parallel,
       [&](OpBuilder &nb, Location l, ValueRange args) {
         auto cst = [&](double v) {
           return arith::ConstantOp::create(nb, l, f32,
@@ -677,7 +688,15 @@ std::optional<QDQTableChain> tabulate(Chain &c) {
         v = arith::SelectOp::create(nb, l, isNan, cst(0.0), v);
         v = arith::AddFOp::create(nb, l, v, cst(double(zp - qmin)));
         Value i = arith::FPToSIOp::create(nb, l, nb.getI32Type(), v);
-        Value idx = arith::IndexCastOp::create(nb, l, nb.getIndexType(), i);
+        linalg::YieldOp::create(nb, l, i);
+      });
+  Value init = emptyOf(b, loc, x);
+  auto lookup = linalg::GenericOp::create(
+      b, loc, TypeRange{ty}, ValueRange{indices.getResult(0)}, ValueRange{init},
+      ArrayRef<AffineMap>{id, id}, parallel,
+      [&](OpBuilder &nb, Location l, ValueRange args) {
+        Value idx =
+            arith::IndexCastOp::create(nb, l, nb.getIndexType(), args[0]);
         if (c.channelDim >= 0) {
           // Channel-major: channel * entries + grid index.
           Value ch = linalg::IndexOp::create(nb, l, c.channelDim);

@@ -12,11 +12,14 @@
 //   w4            weight-only 4-bit block-wise (group-size, symmetric int4
 //                 (int4-scale: mse, signed-extreme or absmax; Int4Blocks.h)
 //                 or asymmetric uint4 with zero points), two per byte; a K
-//                 that is not a multiple of the group pads the last block.
+//                 that is not a multiple of the group pads the last block;
+//                 w4-activations=int8: int8 activations per token and
+//                 block at run time (qlinear activation dynamic_block).
 //
 //===----------------------------------------------------------------------===//
 
 #include "IntegerConv.h"
+#include "IntegerDepthwise.h"
 #include "WeightRounding.h"
 #include "WeightValues.h"
 #include "qopt/Dialect/QOpt/IR/QOptOps.h"
@@ -264,6 +267,22 @@ struct QuantizePass : mlir::qopt::impl::QuantizePassBase<QuantizePass> {
           << int64_t(groupSize);
       return signalPassFailure();
     }
+    if (w4Activations != ActivationMode::None) {
+      if (w4Activations != ActivationMode::DynamicBlock ||
+          scheme != QuantScheme::W4) {
+        module.emitError("qopt-quantize: w4-activations=int8 is for "
+                         "scheme=w4, not ")
+            << stringifyQuantScheme(scheme);
+        return signalPassFailure();
+      }
+      if (groupSize % 8 != 0) {
+        module.emitError("qopt-quantize: w4-activations=int8 needs a "
+                         "group-size that is a multiple of 8 (the int8 "
+                         "kernel's blocks of k), got ")
+            << int64_t(groupSize);
+        return signalPassFailure();
+      }
+    }
     llvm::Regex excluded(exclude), included(include);
     std::string regexError;
     for (auto [re, text, what] :
@@ -313,6 +332,19 @@ struct QuantizePass : mlir::qopt::impl::QuantizePassBase<QuantizePass> {
         leftFloat.push_back({op, *skip});
       else
         ++quantized;
+    }
+    // W8A8: depthwise convolutions (grouped generics, not layers) in int8
+    // too (IntegerDepthwise.h), selected by their ONNX node names.
+    if (scheme == QuantScheme::W8A8 && form == QuantizedLinearForm::QLinear) {
+      FailureOr<int64_t> depthwise =
+          quantizeDepthwiseConvs(module, [&](const std::string &name) {
+            if (!exclude.empty() && !name.empty() && excluded.match(name))
+              return false;
+            return include.empty() || included.match(name);
+          });
+      if (failed(depthwise))
+        return signalPassFailure();
+      quantized += *depthwise;
     }
     // Matmul-like ops that are not layers: contractions without a constant
     // operand (products of activations, weights computed at run time), or
@@ -663,6 +695,12 @@ struct QuantizePass : mlir::qopt::impl::QuantizePassBase<QuantizePass> {
     Value weight = stored.weight, scale = stored.scale,
           zeroPoint = stored.zeroPoint;
     MLIRContext *ctx = b.getContext();
+    // w4-activations=int8: the 4-bit layers quantize their input per token
+    // and weight block at run time.
+    if (activation == ActivationMode::None &&
+        (stored.format == WeightFormat::Int4 ||
+         stored.format == WeightFormat::UInt4))
+      activation = w4Activations;
     auto qlinear = QLinearOp::create(
         b, loc, op.getResult().getType(), input, weight, scale,
         stored.scaleScale, zeroPoint, op.getBias(),

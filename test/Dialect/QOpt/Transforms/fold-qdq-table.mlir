@@ -12,12 +12,13 @@
 // GELU as onnxruntime's quantize_static leaves it: x / sqrt(2), erf, a pair,
 // + 1, a pair, x * that, a pair, * 0.5. The chain goes; its input is
 // rounded onto the first pair's grid (x / 0.02, round half to even, clamped
-// to [0 - 128, 255 - 128], NaN to the zero point) and indexes the table.
+// to [0 - 128, 255 - 128], NaN to the zero point) in one loop, whose i32
+// indices a second loop looks up in the table.
 // CHECK-LABEL: func.func @gelu
 // CHECK-SAME: (%[[X:.*]]: tensor<4x256xf32>)
 // CHECK-DAG: %[[T:.*]] = arith.constant dense<{{.*}}> : tensor<256xf32>
-// CHECK: %[[L:.*]] = linalg.generic {{.*}} ins(%[[X]] : tensor<4x256xf32>)
-// CHECK: ^bb0(%[[V:.*]]: f32, %{{.*}}: f32):
+// CHECK: %[[IS:.*]] = linalg.generic {{.*}} ins(%[[X]] : tensor<4x256xf32>) outs(%{{.*}} : tensor<4x256xi32>)
+// CHECK: ^bb0(%[[V:.*]]: f32, %{{.*}}: i32):
 // CHECK: %[[D:.*]] = arith.divf %[[V]], %{{.*}} : f32
 // CHECK: math.roundeven %[[D]]
 // CHECK: arith.constant -1.280000e+02
@@ -25,7 +26,11 @@
 // CHECK: arith.cmpf uno, %[[V]], %[[V]]
 // CHECK: arith.constant 1.280000e+02
 // CHECK: %[[I:.*]] = arith.fptosi %{{.*}} : f32 to i32
-// CHECK: %[[IX:.*]] = arith.index_cast %[[I]] : i32 to index
+// CHECK: linalg.yield %[[I]] : i32
+// CHECK: %[[L:.*]] = linalg.generic {{.*}} ins(%[[IS]] : tensor<4x256xi32>) outs(%{{.*}} : tensor<4x256xf32>)
+// CHECK: ^bb0(%[[J:.*]]: i32, %{{.*}}: f32):
+// CHECK-NOT: arith.divf
+// CHECK: %[[IX:.*]] = arith.index_cast %[[J]] : i32 to index
 // CHECK: %[[E:.*]] = tensor.extract %[[T]][%[[IX]]] : tensor<256xf32>
 // CHECK: linalg.yield %[[E]]
 // CHECK-NOT: math.erf
@@ -89,7 +94,8 @@ func.func @gelu(%x: tensor<4x256xf32>) -> tensor<4x256xf32> {
 // CHECK-LABEL: func.func @per_channel_operand
 // CHECK-SAME: (%[[X:.*]]: tensor<4x64xf32>)
 // CHECK-DAG: %[[T:.*]] = arith.constant dense<{{.*}}> : tensor<16384xf32>
-// CHECK: linalg.generic {{.*}} ins(%[[X]] : tensor<4x64xf32>)
+// CHECK: %[[IS:.*]] = linalg.generic {{.*}} ins(%[[X]] : tensor<4x64xf32>)
+// CHECK: linalg.generic {{.*}} ins(%[[IS]] : tensor<4x64xi32>)
 // CHECK: %[[Q:.*]] = arith.index_cast
 // CHECK: %[[C:.*]] = linalg.index 1 : index
 // CHECK: %[[N:.*]] = arith.constant 256 : index

@@ -71,14 +71,16 @@ def QOpt_ActivationMode : QOpt_Enum<"ActivationMode",
     "how qopt.qlinear treats its float input", [
       I32EnumAttrCase<"None", 0, "none">,
       I32EnumAttrCase<"Static", 1, "static">,
-      I32EnumAttrCase<"Dynamic", 2, "dynamic">
+      I32EnumAttrCase<"Dynamic", 2, "dynamic">,
+      I32EnumAttrCase<"DynamicBlock", 3, "dynamic_block">
     ]>;
 
 def QOpt_ActivationModeAttr : EnumAttr<QOpt_Dialect, QOpt_ActivationMode,
                                        "activation"> {
   let summary = "input handling: `none` (weight-only, float input), `static` "
-                "(calibrated per-tensor scale) or `dynamic` (per-token scales "
-                "at run time)";
+                "(calibrated per-tensor scale), `dynamic` (per-token scales "
+                "at run time) or `dynamic_block` (4-bit weights: int8 "
+                "scales per token and weight block at run time)";
   let assemblyFormat = "`<` $value `>`";
 }
 

@@ -253,6 +253,14 @@ def QOpt_QLinearOp : QOpt_Op<"qlinear", [Pure, AttrSizedOperandSegments,
       `sx[m] = max_k |x[m, k]| / 127` (1 for an all-zero row),
       `q = clamp(round_half_to_even(x / sx[m]), -128, 127)`, then as above
       with zero point 0.
+    * `activation = dynamic_block` (int4/uint4 weights, `group_size` a
+      multiple of 8): each row's block of `group_size` k gets its own
+      symmetric int8 scale at run time, `sx = max |x_block| / 127`,
+      `q = clamp(round_half_to_even(x / sx), -127, 127)` (0 for an
+      all-zero block), and `y += sx * sw[n, g] * sum(q * (w - zp))` with
+      the block's sum exact in i32 (onnxruntime's MatMulNBits
+      accuracy_level 4). A row holding NaN or Inf is computed as
+      `none` would (docs/Runtime/W4Int8.md).
     * `weight_format = nf4` (QLoRA's NormalFloat, weight-only): each nibble
       is the index of one of 16 fixed levels in [-1, 1] (docs/Dialect/QOpt.md)
       and `weight_scale` holds each block's absmax:

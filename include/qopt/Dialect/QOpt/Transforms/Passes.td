@@ -206,6 +206,10 @@ def QuantizePass : Pass<"qopt-quantize", "ModuleOp"> {
       uint4, `mse` (default: the least-error range among α·[min, max],
       α = 1 … 0.8) or `minmax` (the full range, REFERENCE.md's asymmetric
       formula, what onnxruntime's asymmetric MatMulNBits stores).
+      `w4-activations=int8` records `activation = dynamic_block` on the
+      4-bit layers: the kernel quantizes each activation row to int8 per
+      weight block at run time and multiplies integers (onnxruntime's
+      MatMulNBits accuracy_level 4; docs/Runtime/W4Int8.md).
     - `nf4`: weight-only NF4 for linear layers (QLoRA's 16 NormalFloat
       levels, one absmax per block of `group-size` along K: QLoRA uses 64),
       two codes per byte; the last block padded as `w4`'s. With
@@ -341,7 +345,18 @@ def QuantizePass : Pass<"qopt-quantize", "ModuleOp"> {
              clEnumValN(::mlir::qopt::WeightGranularity::Auto, "auto",
                         "per layer, per channel or per tensor, whichever has "
                         "the lower output error on the layer's second_moment "
-                        "(per tensor only when more than 1 dB better)"))}]>
+                        "(per tensor only when more than 1 dB better)"))}]>,
+    Option<"w4Activations", "w4-activations", "::mlir::qopt::ActivationMode",
+           "::mlir::qopt::ActivationMode::None",
+           "w4: the int4/uint4 layers' activations, recorded as their "
+           "qopt.qlinear `activation` (docs/Runtime/W4Int8.md)",
+           [{::llvm::cl::values(
+             clEnumValN(::mlir::qopt::ActivationMode::None, "float",
+                        "weight-only: float activations (activation none)"),
+             clEnumValN(::mlir::qopt::ActivationMode::DynamicBlock, "int8",
+                        "int8 per token and weight block at run time "
+                        "(activation dynamic_block; group-size a multiple "
+                        "of 8)"))}]>
   ];
   let dependentDialects = ["::mlir::quant::QuantDialect", "::mlir::tensor::TensorDialect",
                            "::mlir::linalg::LinalgDialect",
