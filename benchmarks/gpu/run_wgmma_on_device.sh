@@ -6,7 +6,12 @@
 # (default build-device/out): build.txt, ptxas.txt, pytest_*.txt,
 # bench.txt, bench_fmatmul.json, bench_h16.json.
 #
-#   benchmarks/gpu/run_wgmma_on_device.sh [--skip-f32]
+#   [QOPT_CASES=DIR] benchmarks/gpu/run_wgmma_on_device.sh [--skip-f32]
+#
+# QOPT_CASES: NVPTX artifacts of test/gpu/prepare_kernels.py (made where
+# quant-compile is built): quant-run is built against the same runtime and
+# test/gpu/check_models.py checks them (gpu_kernels.json), then
+# bench_compiled.py times them (bench_compiled.json).
 set -uo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 OUT="${OUT:-$ROOT/build-device/out}"
@@ -29,7 +34,25 @@ timeout "${QOPT_TEST_TIMEOUT:-90}" python3 -m pytest -q -p no:cacheprovider \
   test_cuda_fmatmul.py > "$OUT/pytest_fmatmul.txt" 2>&1
 tail -3 "$OUT/pytest_fmatmul.txt"
 cd "$ROOT" || exit 1
+if [ -n "${QOPT_CASES:-}" ]; then
+  g++ -std=c++17 -O2 -I"$ROOT/include" "$ROOT/tools/quant-run/quant-run.cpp" \
+    -o "$BUILD/quant-run" -L"$BUILD" -lqopt_runtime -Wl,-rpath,"$BUILD" \
+    >> "$OUT/build.txt" 2>&1 || tail -20 "$OUT/build.txt"
+  timeout 60 python3 test/gpu/check_models.py --jobs 8 --dir "$QOPT_CASES" \
+    --quant-run "$BUILD/quant-run" --out "$OUT/gpu_kernels.json" 2>&1 | tail -20
+  timeout 60 python3 benchmarks/gpu/bench_compiled.py --dir "$QOPT_CASES" \
+    --quant-run "$BUILD/quant-run" --out "$OUT/bench_compiled.json" 2>&1 | tail -20
+fi
 timeout "${QOPT_BENCH_TIMEOUT:-120}" python3 benchmarks/gpu/bench_fmatmul.py \
   --runtime "$QOPT_RUNTIME_LIB" --out "$OUT/bench_fmatmul.json" \
   --h16-out "$OUT/bench_h16.json" "$@" > "$OUT/bench.txt" 2>&1
 cat "$OUT/bench.txt"
+# QOPT_BENCH_ALT="VAR=VALUE ...": a second 16-bit pass with those variables
+# (e.g. QOPT_CUDA_WGMMA_PERSISTENT=0, QOPT_CUDA_WGMMA_SPLIT16=0).
+if [ -n "${QOPT_BENCH_ALT:-}" ]; then
+  # shellcheck disable=SC2086
+  env $QOPT_BENCH_ALT timeout 90 python3 benchmarks/gpu/bench_fmatmul.py \
+    --runtime "$QOPT_RUNTIME_LIB" --out "$OUT/unused.json" --skip-f32 \
+    --h16-out "$OUT/bench_h16_alt.json" > "$OUT/bench_alt.txt" 2>&1
+  cat "$OUT/bench_alt.txt"
+fi

@@ -80,6 +80,7 @@ constexpr KeyInfo kKeys[] = {
     {"weight-granularity", "int8 weights: per-channel | per-tensor | auto"},
     {"int4-scale", "w4: mse | signed-extreme | absmax | minmax"},
     {"w4-activations", "w4: float | int8 (int8 per token and block)"},
+    {"int8-depthwise", "w8a8: depthwise convolutions in int8 too"},
     {"smoothquant", "SmoothQuant alpha in [0, 1]"},
     {"weight-rounding", "nearest | gptq (needs calibration-data)"},
     {"bias-correction", "add (W - Wq)·E[x] to quantized layers' biases"},
@@ -329,6 +330,8 @@ LogicalResult CompileOptions::set(StringRef key, StringRef value,
     int4Scale = method;
     return success();
   }
+  if (key == "int8-depthwise")
+    return parseBool(key, value, int8Depthwise, error);
   if (key == "w4-activations") {
     ActivationMode mode;
     if (failed(
@@ -444,12 +447,14 @@ void mlir::qopt::registerCompilerDialects(DialectRegistry &registry) {
 static bool importOptions(const CompileOptions &options,
                           ONNXImportOptions &import, std::string &error) {
   import.defaultOpset = options.defaultOpset;
-  // BatchNormalization is folded into the Conv before it only for float
-  // compiles: pruning, quantization and the ONNX export (--emit=onnx,
-  // --prepare-qat) work on the model's own weights and nodes, and the
-  // exported QDQ model must compute what the artifact computes.
-  import.foldBatchNorm = options.prune.empty() && !options.quantize &&
-                         !options.prepareQat &&
+  // BatchNormalization is folded into the Conv before it, for float and
+  // quantized artifacts (the quantized conv then has the folded weights, as
+  // onnxruntime's quantization of a BN-fused model; no per-element
+  // normalization is left after the integer conv). Not for pruning and the
+  // ONNX export (--emit=onnx, --prepare-qat), which work on the model's own
+  // weights and nodes: the exported QDQ model must compute what the
+  // artifact computes.
+  import.foldBatchNorm = options.prune.empty() && !options.prepareQat &&
                          options.emit != CompileOptions::Emit::ONNX;
   for (const std::string &s : options.pinShapes) {
     std::string err = parsePinnedShape(s, import);
@@ -768,6 +773,8 @@ mlir::qopt::compileModule(ModuleOp module, const CompileOptions &options,
        *options.int4Scale == Int4ScaleMethod::AbsMax))
     return fail("--int4-scale=signed-extreme|absmax are for symmetric int4; "
                 "--weight-asymmetric takes mse or minmax");
+  if (options.int8Depthwise && (!quantizing || scheme != QuantScheme::W8A8))
+    return fail("--int8-depthwise is for --quantize=w8a8");
   if (options.w4Activations && (!quantizing || scheme != QuantScheme::W4))
     return fail("--w4-activations is for --quantize=w4");
   if (options.w4Activations == ActivationMode::DynamicBlock &&
@@ -912,6 +919,7 @@ mlir::qopt::compileModule(ModuleOp module, const CompileOptions &options,
     ptq.weightGranularity = options.weightGranularity;
     ptq.int4Scale = options.int4Scale.value_or(Int4ScaleMethod::MSE);
     ptq.w4Activations = options.w4Activations.value_or(ActivationMode::None);
+    ptq.int8Depthwise = options.int8Depthwise;
     ptq.doubleQuant = options.doubleQuant;
     ptq.smoothquantAlpha = options.smoothquant.value_or(-1.0);
     ptq.exclude = options.exclude;
@@ -946,6 +954,7 @@ mlir::qopt::compileModule(ModuleOp module, const CompileOptions &options,
       qo.form = ptq.form;
       qo.int4Scale = ptq.int4Scale;
       qo.w4Activations = ptq.w4Activations;
+      qo.int8Depthwise = ptq.int8Depthwise;
       qo.weightRounding = ptq.weightRounding;
       qo.biasCorrection = ptq.biasCorrection;
       FailureOr<AccuracyTargetResult> target =

@@ -74,6 +74,7 @@ void mlir::qopt::buildPTQPipeline(OpPassManager &pm,
   quantize.weightGranularity = options.weightGranularity;
   quantize.int4Scale = options.int4Scale;
   quantize.w4Activations = options.w4Activations;
+  quantize.int8Depthwise = options.int8Depthwise;
   quantize.doubleQuant = options.doubleQuant;
   quantize.exclude = options.exclude;
   quantize.include = options.include;

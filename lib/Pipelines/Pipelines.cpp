@@ -59,6 +59,7 @@ static void addGraphToBufferPasses(OpPassManager &pm, bool fuseElementwise,
   // Attention chains and norms as runtime kernel calls (with the kernel
   // calls), matched before element-wise fusion reshapes them.
   if (fusedKernels) {
+    pm.addNestedPass<func::FuncOp>(createShareRowQuantizationPass());
     pm.addNestedPass<func::FuncOp>(createFuseAttentionPass());
     pm.addNestedPass<func::FuncOp>(createFuseNormsPass());
     // The softmax rows left (QDQ graphs, masks the attention kernel does
@@ -175,10 +176,12 @@ void mlir::qopt::buildNVPTXPipeline(OpPassManager &pm,
   if (options.kernelCalls) {
     GPUQuantKernelCallsPassOptions calls;
     calls.precision = options.precision;
-    // float16 / bfloat16 matmuls: the runtime's wgmma kernels on Hopper.
+    // float16 / bfloat16 matmuls: the runtime's wgmma kernels on Hopper
+    // (sm_90 / sm_90a; other chips keep the wmma lowering, which is faster
+    // than the runtime's fallback kernel).
     calls.halfMatmuls = options.tensorCores &&
                         StringRef(options.chip.getValue()).starts_with("sm_") &&
-                        std::atoi(options.chip.getValue().c_str() + 3) >= 90;
+                        std::atoi(options.chip.getValue().c_str() + 3) == 90;
     pm.addPass(createGPUQuantKernelCallsPass(calls));
   }
   // float16 matmuls: shared-memory tiles on the tensor cores.

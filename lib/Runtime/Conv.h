@@ -160,7 +160,9 @@ struct ConvS8 {
 
 /// The direct VNNI kernel for `conv` when the CPU has AVX-512 VNNI, the
 /// window's column stride and the input's W stride are 1 (and $QOPT_CONV
-/// is not gemm); false: not handled, the caller's GEMM path runs.
+/// is not gemm); a GEMV (any ISA) when the output is one pixel (unless
+/// $QOPT_CONV is gemm or direct); false: not handled, the caller's GEMM
+/// path runs.
 bool convS8Direct(const ConvS8 &conv);
 
 /// Drops the direct int8 kernel's rearranged constant filters (a model

@@ -169,22 +169,24 @@ extern "C" void qopt_kernel_conv2d_depthwise_f32(
 //===----------------------------------------------------------------------===//
 // int8: qopt_kernel_conv2d_depthwise_s8, W8A8's depthwise convolutions
 // (qopt-quantize, IntegerDepthwise.cpp): out (i32) += Σ x · w over int8
-// input and filter. The products are integers of at most 2^14 in
-// magnitude, so every partial sum of up to 1024 taps is an integer below
-// 2^24, which f32 holds exactly: each input plane is widened to f32 once
-// and runs through the float band kernel above (the same vector code, FMAs
-// of 16 or 8 lanes, each tap one broadcast weight), and the sums convert
-// back to i32 exactly. Wider windows (never in practice) take an i32
-// scalar loop. Results are the integer sums, whatever the ISA or thread
-// count.
+// input and filter, the input zero-padded with `padValue` (its zero point)
+// implicitly. Each input plane is widened to f32 once as x - padValue
+// (so that the padding is 0 and the float band kernel above pads it
+// itself), run through that kernel (the same vector code: FMAs of 16 or 8
+// lanes, each tap one broadcast weight), and padValue · Σ w is added back.
+// The products are integers of at most 255 · 128 in magnitude, so every
+// partial sum of up to 512 taps is an integer below 2^24, which f32 holds
+// exactly: the results are the integer sums, whatever the ISA or thread
+// count. Wider windows (never in practice) take an i32 scalar loop.
 //===----------------------------------------------------------------------===//
 
 namespace {
 
-/// An int8 depthwise convolution on an input already padded (the windows
-/// stay inside [h, w]).
+/// An int8 depthwise convolution: input [N, G, h, w] at (padT, padL) of an
+/// implicit image padded with padValue.
 struct DepthwiseS8 {
-  int64_t n, g, mult, h, w, kh, kw, oh, ow, sh, sw, dh, dw;
+  int64_t n, g, mult, h, w, padT, padL, padValue, kh, kw, oh, ow, sh, sw, dh,
+      dw;
   const int8_t *in;
   int64_t inN, inG, inH, inW;
   const int8_t *filter;
@@ -193,7 +195,7 @@ struct DepthwiseS8 {
   int64_t outN, outG, outM, outH, outW;
 };
 
-/// The exact integer reference (and the path for windows over 1024 taps).
+/// The exact integer reference (and the path for windows over 512 taps).
 void depthwiseS8Scalar(const DepthwiseS8 &p, int64_t b, int64_t gi) {
   const int8_t *x = p.in + b * p.inN + gi * p.inG;
   for (int64_t m = 0; m < p.mult; ++m) {
@@ -203,17 +205,21 @@ void depthwiseS8Scalar(const DepthwiseS8 &p, int64_t b, int64_t gi) {
       for (int64_t ox = 0; ox < p.ow; ++ox) {
         int32_t sum = 0;
         for (int64_t ky = 0; ky < p.kh; ++ky)
-          for (int64_t kx = 0; kx < p.kw; ++kx)
-            sum += int32_t(x[(oy * p.sh + ky * p.dh) * p.inH +
-                             (ox * p.sw + kx * p.dw) * p.inW]) *
-                   int32_t(f[ky * p.fH + kx * p.fW]);
+          for (int64_t kx = 0; kx < p.kw; ++kx) {
+            const int64_t y = oy * p.sh + ky * p.dh - p.padT;
+            const int64_t c = ox * p.sw + kx * p.dw - p.padL;
+            const int32_t v = y >= 0 && y < p.h && c >= 0 && c < p.w
+                                  ? int32_t(x[y * p.inH + c * p.inW])
+                                  : int32_t(p.padValue);
+            sum += v * int32_t(f[ky * p.fH + kx * p.fW]);
+          }
         o[oy * p.outH + ox * p.outW] += sum;
       }
   }
 }
 
-/// Taps up to which every f32 partial sum of int8 products is exact.
-constexpr int64_t kExactTaps = 1024;
+/// Taps up to which every f32 partial sum of (x - padValue) · w is exact.
+constexpr int64_t kExactTaps = 512;
 
 void depthwiseS8(const DepthwiseS8 &p) {
   if (p.n <= 0 || p.g <= 0 || p.mult <= 0 || p.oh <= 0 || p.ow <= 0 ||
@@ -232,23 +238,32 @@ void depthwiseS8(const DepthwiseS8 &p) {
     run([&](int64_t t) { depthwiseS8Scalar(p, t / p.g, t % p.g); });
     return;
   }
-  // The filter as f32 [G, M, KH, KW] (integers, exact).
+  // The filter as f32 [G, M, KH, KW] (integers, exact) and padValue · Σ w
+  // per output channel.
   std::vector<float> wf(static_cast<size_t>(p.g * p.mult * taps));
+  std::vector<int32_t> padSum(static_cast<size_t>(p.g * p.mult));
   for (int64_t gi = 0, i = 0; gi < p.g; ++gi)
-    for (int64_t m = 0; m < p.mult; ++m)
+    for (int64_t m = 0; m < p.mult; ++m) {
+      int32_t sum = 0;
       for (int64_t ky = 0; ky < p.kh; ++ky)
-        for (int64_t kx = 0; kx < p.kw; ++kx)
-          wf[size_t(i++)] =
-              float(p.filter[gi * p.fG + m * p.fM + ky * p.fH + kx * p.fW]);
+        for (int64_t kx = 0; kx < p.kw; ++kx) {
+          const int8_t v =
+              p.filter[gi * p.fG + m * p.fM + ky * p.fH + kx * p.fW];
+          wf[size_t(i++)] = float(v);
+          sum += v;
+        }
+      padSum[size_t(gi * p.mult + m)] = int32_t(p.padValue) * sum;
+    }
   const BandFn band = bandFn();
   const int64_t wn = (p.ow - 1) * p.sw + (p.kw - 1) * p.dw + 1;
   const int64_t budget = std::max<int64_t>(1, 3072 / wn);
   const int64_t rows =
       std::min(p.oh, std::max<int64_t>(1, (budget - (p.kh - 1) * p.dh) / p.sh));
+  const float shift = float(p.padValue);
   run([&](int64_t t) {
     const int64_t b = t / p.g, gi = t % p.g;
     thread_local std::vector<float> plane, sums, local, flat;
-    // The input plane widened to f32 ([h, w], contiguous).
+    // The input plane as f32 x - padValue ([h, w], contiguous).
     plane.resize(size_t(p.h * p.w));
     const int8_t *x = p.in + b * p.inN + gi * p.inG;
     for (int64_t y = 0; y < p.h; ++y) {
@@ -256,10 +271,10 @@ void depthwiseS8(const DepthwiseS8 &p) {
       float *dst = plane.data() + y * p.w;
       if (p.inW == 1)
         for (int64_t c = 0; c < p.w; ++c)
-          dst[c] = float(src[c]);
+          dst[c] = float(src[c]) - shift;
       else
         for (int64_t c = 0; c < p.w; ++c)
-          dst[c] = float(src[c * p.inW]);
+          dst[c] = float(src[c * p.inW]) - shift;
     }
     sums.resize(size_t(p.mult * p.oh * p.ow));
     DepthwiseF32 q{1,
@@ -267,8 +282,8 @@ void depthwiseS8(const DepthwiseS8 &p) {
                    p.mult,
                    p.h,
                    p.w,
-                   0,
-                   0,
+                   p.padT,
+                   p.padL,
                    p.kh,
                    p.kw,
                    p.oh,
@@ -300,15 +315,16 @@ void depthwiseS8(const DepthwiseS8 &p) {
     for (int64_t m = 0; m < p.mult; ++m) {
       int32_t *o = p.out + b * p.outN + gi * p.outG + m * p.outM;
       const float *s = sums.data() + m * p.oh * p.ow;
+      const int32_t add = padSum[size_t(gi * p.mult + m)];
       for (int64_t oy = 0; oy < p.oh; ++oy) {
         int32_t *orow = o + oy * p.outH;
         const float *srow = s + oy * p.ow;
         if (p.outW == 1)
           for (int64_t ox = 0; ox < p.ow; ++ox)
-            orow[ox] += int32_t(srow[ox]);
+            orow[ox] += int32_t(srow[ox]) + add;
         else
           for (int64_t ox = 0; ox < p.ow; ++ox)
-            orow[ox * p.outW] += int32_t(srow[ox]);
+            orow[ox * p.outW] += int32_t(srow[ox]) + add;
       }
     }
   });
@@ -316,21 +332,25 @@ void depthwiseS8(const DepthwiseS8 &p) {
 
 } // namespace
 
-// x [N, G, h, w] int8, already padded (the windows stay inside), filter
-// [G, mult, KH, KW] int8, out [N, G, mult, OH, OW] int32: out += Σ x · w
-// (each buffer with element strides).
+// x [N, G, h, w] int8 at (padT, padL) of an implicit image padded with
+// padValue (the windows' extents: (OH - 1) * sh + (KH - 1) * dh + 1 rows,
+// likewise columns), filter [G, mult, KH, KW] int8, out [N, G, mult, OH,
+// OW] int32: out += Σ x · w (each buffer with element strides).
 extern "C" void qopt_kernel_conv2d_depthwise_s8(
-    int64_t n, int64_t g, int64_t mult, int64_t h, int64_t w, int64_t kh,
-    int64_t kw, int64_t oh, int64_t ow, int64_t sh, int64_t sw, int64_t dh,
-    int64_t dw, int64_t inPtr, int64_t inN, int64_t inG, int64_t inH,
-    int64_t inW, int64_t fPtr, int64_t fG, int64_t fM, int64_t fH, int64_t fW,
-    int64_t outPtr, int64_t outN, int64_t outG, int64_t outM, int64_t outH,
-    int64_t outW) {
+    int64_t n, int64_t g, int64_t mult, int64_t h, int64_t w, int64_t padT,
+    int64_t padL, int64_t padValue, int64_t kh, int64_t kw, int64_t oh,
+    int64_t ow, int64_t sh, int64_t sw, int64_t dh, int64_t dw, int64_t inPtr,
+    int64_t inN, int64_t inG, int64_t inH, int64_t inW, int64_t fPtr,
+    int64_t fG, int64_t fM, int64_t fH, int64_t fW, int64_t outPtr,
+    int64_t outN, int64_t outG, int64_t outM, int64_t outH, int64_t outW) {
   depthwiseS8(DepthwiseS8{n,
                           g,
                           mult,
                           h,
                           w,
+                          padT,
+                          padL,
+                          padValue,
                           kh,
                           kw,
                           oh,

@@ -183,6 +183,52 @@ class Artifact:
         that are not Python identifiers)."""
         return self._wrap(self._model.run(self._arrays((), inputs, adapter)))
 
+    def run_device(self, inputs: Mapping[str, Any], *,
+                   stream: Optional[int] = None,
+                   out: Optional[Mapping[str, Any]] = None) -> Dict[str, Any]:
+        """Runs a CUDA artifact (target "cuda") on tensors already in GPU
+        memory, without host transfers (qopt_cuda_model_run): `inputs` maps
+        names to CUDA tensors of any DLPack library (torch, cupy, jax),
+        C-contiguous, of the inputs' dtypes (switched adapters: give
+        `qopt_adapter` as a CUDA int64 tensor). The call's work starts after
+        the work queued on `stream` (a cudaStream_t as an int; default:
+        torch's current stream when the inputs are torch tensors, else the
+        legacy default stream) and is done when it returns. Returns
+        {output name: tensor over a new device buffer}: torch CUDA tensors
+        when the inputs are torch tensors, otherwise DLPack-capable arrays
+        (`__dlpack__`) for any library's from_dlpack. `out`: {output name:
+        CUDA tensor of the output's dtype and shape} for every output, written
+        in place and returned."""
+        values: List[Any] = [None] * len(self.inputs)
+        for name, v in inputs.items():
+            i = self._input_index.get(name)
+            if i is None:
+                raise InputError(f"the model has no input '{name}'\nexpected "
+                                 f"signature:\n{self.signature}")
+            values[i] = v
+        missing = [t.name for t, v in zip(self.inputs, values) if v is None]
+        if missing:
+            raise InputError(f"missing input(s) {', '.join(missing)}\nexpected "
+                             f"signature:\n{self.signature}")
+        torch = None
+        if any(type(v).__module__.startswith("torch") for v in values):
+            import torch  # noqa: F811 (only when the caller uses it)
+            if stream is None and torch.cuda.is_available():
+                stream = torch.cuda.current_stream().cuda_stream
+        given = []
+        if out is not None:
+            names = [t.name for t in self.outputs]
+            if sorted(out) != sorted(names):
+                raise InputError(f"out= must name every output: {', '.join(names)}")
+            given = [out[n] for n in names]
+        outs = self._model.run_device(values, stream or 0, given)
+        if given:
+            return dict(out)
+        result = {}
+        for info, a in zip(self.outputs, outs):
+            result[info.name] = torch.from_dlpack(a) if torch is not None else a
+        return result
+
     def benchmark(self, inputs: Optional[Mapping[str, Any]] = None, *,
                   runs: int = 100, warmup: int = 5,
                   adapter: Union[str, int, None] = None) -> dict:

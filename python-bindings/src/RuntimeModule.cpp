@@ -5,7 +5,8 @@
 // LLVM/MLIR. numpy arrays and DLPack tensors go in as views (no copy) when
 // they are C-contiguous CPU memory; outputs come back as numpy arrays that
 // own the runtime's result buffers (no copy either). The GIL is released
-// while a model runs.
+// while a model runs. run_device: CUDA DLPack tensors in, DLPack tensors
+// over device buffers out (qopt_cuda_model_run, no host transfers).
 //
 //===----------------------------------------------------------------------===//
 
@@ -31,6 +32,9 @@ using namespace nb::literals;
 namespace {
 
 using InputArray = nb::ndarray<nb::ro, nb::c_contig, nb::device::cpu>;
+/// Any device: run_device checks that it is CUDA memory.
+using DeviceArray = nb::ndarray<nb::ro, nb::c_contig>;
+using OutArray = nb::ndarray<nb::c_contig>;
 
 /// Raises quant_opt's exception class `cls` (quant_opt._errors) with
 /// `message`.
@@ -252,6 +256,101 @@ public:
     return results;
   }
 
+  /// Runs a CUDA artifact on CUDA tensors (DLPack, signature order) with
+  /// qopt_cuda_model_run after the work queued on `stream`; the results are
+  /// DLPack tensors over new device buffers (freed with the tensors).
+  std::vector<nb::object> runDevice(const std::vector<DeviceArray> &arrays,
+                                    uintptr_t stream,
+                                    const std::vector<OutArray> &given) {
+    if (!onGPU)
+      raise("InputError", "run_device: the artifact runs on the CPU (target " +
+                              target() + "); use run()");
+    for (size_t i = 0; i < arrays.size(); ++i) {
+      int type = arrays[i].device_type();
+      if (type != nb::device::cuda::value &&
+          type != nb::device::cuda_managed::value &&
+          type != nb::device::cuda_host::value)
+        raise("InputError",
+              std::string("run_device: input ") + std::to_string(i) +
+                  " is not CUDA memory (DLPack device type " +
+                  std::to_string(type) + "); use run() for host arrays");
+    }
+    std::vector<TensorPtr> views = makeViews(arrays);
+    std::vector<const qopt_tensor *> in(views.size());
+    for (size_t i = 0; i < views.size(); ++i)
+      in[i] = views[i].get();
+    int numOut = qopt_model_num_outputs(model);
+    std::vector<qopt_tensor *> out(numOut, nullptr);
+    // `given`: the caller's output buffers, written in place (views that
+    // own nothing; they stay the caller's).
+    if (!given.empty() && int(given.size()) != numOut)
+      raise("InputError", "run_device: out= holds " +
+                              std::to_string(given.size()) +
+                              " tensors, the model has " +
+                              std::to_string(numOut) + " outputs");
+    std::vector<TensorPtr> outViews;
+    for (size_t o = 0; o < given.size(); ++o) {
+      const OutArray &a = given[o];
+      const qopt_tensor_info *info = qopt_model_output(model, int(o));
+      if (a.device_type() != nb::device::cuda::value &&
+          a.device_type() != nb::device::cuda_managed::value)
+        raise("InputError", std::string("run_device: out= for '") + info->name +
+                                "' is not CUDA memory");
+      std::vector<int64_t> dims(a.ndim());
+      for (size_t d = 0; d < a.ndim(); ++d)
+        dims[d] = int64_t(a.shape(d));
+      qopt_dtype dtype = fromDLPack(a.dtype()) == storageDType(info->dtype)
+                             ? info->dtype
+                             : fromDLPack(a.dtype());
+      qopt_tensor *t = nullptr;
+      if (qopt_tensor_create_view(dtype, int(dims.size()), dims.data(),
+                                  a.data(), nullptr, nullptr, &t) != QOPT_OK)
+        raise("InputError", std::string("run_device: out= for '") + info->name +
+                                "': " + qopt_last_error());
+      outViews.emplace_back(t);
+      out[o] = t;
+    }
+    requireDevice();
+    qopt_status status;
+    std::string error, deviceError;
+    {
+      nb::gil_scoped_release release;
+      qopt_cuda_clear_error();
+      status = qopt_cuda_model_run(model, in.data(), int(in.size()), out.data(),
+                                   numOut, reinterpret_cast<void *>(stream));
+      if (status != QOPT_OK)
+        error = qopt_last_error();
+      else
+        deviceError = qopt_cuda_last_error();
+    }
+    if (status != QOPT_OK || !deviceError.empty()) {
+      for (size_t i = 0; i < out.size() && given.empty(); ++i)
+        qopt_tensor_free(out[i]);
+      if (status != QOPT_OK)
+        raise("InputError", error);
+      raise("RunError", "the CUDA run failed: " + deviceError);
+    }
+    std::vector<nb::object> results;
+    if (!given.empty()) // written in place: the caller's tensors
+      return results;
+    for (size_t i = 0; i < out.size(); ++i) {
+      qopt_tensor *t = out[i];
+      out[i] = nullptr;
+      nb::capsule owner(t, [](void *p) noexcept {
+        qopt_tensor_free(static_cast<qopt_tensor *>(p));
+      });
+      int rank = qopt_tensor_rank(t);
+      const int64_t *dims = qopt_tensor_dims(t);
+      std::vector<size_t> shape(dims, dims + rank);
+      nb::ndarray<> array(qopt_tensor_data(t), size_t(rank), shape.data(),
+                          owner, /*strides=*/nullptr,
+                          toDLPack(qopt_tensor_dtype(t)),
+                          nb::device::cuda::value, /*device_id=*/0);
+      results.push_back(array.cast());
+    }
+    return results;
+  }
+
   /// Seconds of each of `runs` timed runs after `warmup` untimed ones, all
   /// without the GIL.
   std::vector<double> benchmark(const std::vector<InputArray> &arrays, int runs,
@@ -305,7 +404,8 @@ private:
                             "): " + qopt_cuda_last_error());
   }
 
-  std::vector<TensorPtr> makeViews(const std::vector<InputArray> &arrays) {
+  template <typename Array>
+  std::vector<TensorPtr> makeViews(const std::vector<Array> &arrays) {
     int numIn = qopt_model_num_inputs(model);
     if (int(arrays.size()) != numIn)
       raise("InputError", "the model takes " + std::to_string(numIn) +
@@ -313,7 +413,7 @@ private:
                               "\nexpected signature:\n" + signature());
     std::vector<TensorPtr> views;
     for (int i = 0; i < numIn; ++i) {
-      const InputArray &a = arrays[i];
+      const Array &a = arrays[i];
       const qopt_tensor_info *info = qopt_model_input(model, i);
       qopt_dtype given = fromDLPack(a.dtype());
       // numpy has no int4, bfloat16, ...: their storage type stands in.
@@ -372,6 +472,12 @@ NB_MODULE(_runtime, m) {
       .def("adapters", &Model::adapters)
       .def("run", &Model::run, "inputs"_a,
            "Runs the model on arrays in signature order (views, no copy).")
+      .def("run_device", &Model::runDevice, "inputs"_a, "stream"_a = 0,
+           "out"_a = std::vector<OutArray>(),
+           "Runs a CUDA artifact on CUDA DLPack tensors in signature order "
+           "(no host transfers), after the work queued on `stream`; DLPack "
+           "tensors over device buffers come back, or with `out` (CUDA "
+           "tensors, one per output) the results are written there.")
       .def("benchmark", &Model::benchmark, "inputs"_a, "runs"_a, "warmup"_a,
            "Seconds of each timed run.");
 

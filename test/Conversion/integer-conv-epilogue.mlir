@@ -170,6 +170,44 @@ func.func @constant_bias(%x: memref<?x3x8x8xi8>, %w: memref<4x3x3x3xi8>, %corr: 
 
 // -----
 
+// The epilogue (and a ReLU) fused into a 2x2 max pool that reads the sums
+// through its window map: the pool reads the call's f32 output through the
+// same map, and the per-channel vectors stay indexed by the sums' channel.
+// CHECK-LABEL: func.func @pooled
+// CHECK-DAG: %[[F:.*]] = memref.alloc() : memref<1x4x6x6xf32>
+// CHECK: call @qopt_kernel_conv2d_nchw_s8_dequant(
+// CHECK: linalg.generic {{.*}} ins(%[[F]], %arg4, %arg2, %arg3, %{{.*}} : memref<1x4x6x6xf32>,
+// CHECK-NEXT: ^bb0(%[[V:[^:]*]]: f32,
+// CHECK-NOT: arith.subi
+// CHECK-NOT: arith.sitofp
+// CHECK: arith.maximumf %[[V]]
+#pool_in = affine_map<(d0, d1, d2, d3, d4, d5) -> (d0, d1, d2 * 2 + d4, d3 * 2 + d5)>
+#pool_ch = affine_map<(d0, d1, d2, d3, d4, d5) -> (d1)>
+#pool_win = affine_map<(d0, d1, d2, d3, d4, d5) -> (d4, d5)>
+#pool_out = affine_map<(d0, d1, d2, d3, d4, d5) -> (d0, d1, d2, d3)>
+func.func @pooled(%x: memref<1x3x8x8xi8>, %w: memref<4x3x3x3xi8>, %corr: memref<4xi32>, %scale: memref<4xf32>, %bias: memref<4xf32>, %dst: memref<1x4x3x3xf32>) {
+  %c0 = arith.constant 0 : i32
+  %zero = arith.constant 0.0 : f32
+  %sums = memref.alloc() : memref<1x4x6x6xi32>
+  linalg.fill ins(%c0 : i32) outs(%sums : memref<1x4x6x6xi32>)
+  linalg.conv_2d_nchw_fchw {dilations = dense<1> : tensor<2xi64>, strides = dense<1> : tensor<2xi64>} ins(%x, %w : memref<1x3x8x8xi8>, memref<4x3x3x3xi8>) outs(%sums : memref<1x4x6x6xi32>)
+  %win = memref.alloc() : memref<2x2xf32>
+  linalg.generic {indexing_maps = [#pool_in, #pool_ch, #pool_ch, #pool_ch, #pool_win, #pool_out], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction", "reduction"]} ins(%sums, %bias, %corr, %scale, %win : memref<1x4x6x6xi32>, memref<4xf32>, memref<4xi32>, memref<4xf32>, memref<2x2xf32>) outs(%dst : memref<1x4x3x3xf32>) {
+  ^bb0(%s: i32, %b: f32, %c: i32, %k: f32, %u: f32, %o: f32):
+    %a = arith.subi %s, %c : i32
+    %f = arith.sitofp %a : i32 to f32
+    %m = arith.mulf %f, %k : f32
+    %v = arith.addf %b, %m : f32
+    %r = arith.maximumf %v, %zero : f32
+    %p = arith.maximumf %o, %r : f32
+    linalg.yield %p : f32
+  }
+  memref.dealloc %sums : memref<1x4x6x6xi32>
+  return
+}
+
+// -----
+
 // The generic goes on only to qopt.quantize's int8 lowering (the next
 // int8 convolution's input): the call writes the int8 buffer, with scale
 // 0.5 (0x3F000000), bounds -100 and 155 (0xC2C80000, 0x431B0000) and zero

@@ -235,3 +235,34 @@ def test_conv_one_output_pixel(build_dir, tmp_path, cout):
         np.testing.assert_allclose(ours[name], ref[name], rtol=1e-4,
                                    atol=1e-4)
     assert mlir.count("llvm.call @qopt_kernel_conv2d_nchw_f32") >= 3
+
+
+def test_conv_one_output_pixel_int8(build_dir, tmp_path):
+    """W8A8: the int8 one-pixel convolutions (convS8Gemv) sum exactly what
+    the GEMM path ($QOPT_CONV=gemm) sums: bit-identical outputs; and close
+    to onnxruntime's float ones."""
+    g = Graph(13)
+    p = g.op("GlobalAveragePool", ["x"])
+    s = g.op("Relu", [g.conv(p, 72, 300, (1, 1), pad=[0] * 4)])
+    y = g.op("Sigmoid", [g.conv(s, 300, 72, (1, 1), pad=[0] * 4)])
+    model = g.save(tmp_path / "m.onnx", [1, 72, 6, 6], [y])
+    rng = np.random.default_rng(14)
+    calib = tmp_path / "calib"
+    for i in range(4):
+        (calib / f"s{i}").mkdir(parents=True)
+        np.save(calib / f"s{i}" / "x.npy",
+                rng.normal(size=(1, 72, 6, 6)).astype(np.float32))
+    x = rng.normal(size=(1, 72, 6, 6)).astype(np.float32)
+    ours, ref, mlir = compile_and_run(
+        build_dir, model, x, str(tmp_path),
+        ["--quantize=w8a8", f"--calibration-data={calib}"])
+    assert mlir.count("llvm.call @qopt_kernel_conv2d_nchw_s8") == 2
+    np.testing.assert_allclose(ours[y], ref[y], atol=0.03)
+    res = subprocess.run([os.path.join(build_dir, "bin", "quant-run"),
+                          str(tmp_path / "m.so"), "--input",
+                          f"x={tmp_path}/x.npy", "--output-dir",
+                          str(tmp_path / "gemm")], capture_output=True,
+                         text=True, env={**os.environ, "QOPT_CONV": "gemm"})
+    assert res.returncode == 0, res.stderr
+    np.testing.assert_array_equal(np.load(tmp_path / "gemm" / (y + ".npy")),
+                                  ours[y])

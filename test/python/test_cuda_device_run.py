@@ -103,6 +103,37 @@ def test_null_model_and_other_target(rt, example):
         rt.qopt_model_free(model)
 
 
+def test_without_gpu_says_why(rt, example):
+    if rt.qopt_cuda_available():
+        pytest.skip("a CUDA device is present")
+    # The artifact loads (its kernel modules fail to load, reported) and the
+    # device run says why it cannot run.
+    model = load_model(rt, example[0] / "gpu.so")
+    try:
+        x = np.load(example[1]).astype(np.float32)
+        t = view(rt, x.ctypes.data, x.shape)
+        outs = (ctypes.c_void_p * 1)()
+        assert rt.qopt_cuda_model_run(model, (ctypes.c_void_p * 1)(t), 1, outs,
+                                      1, None) != 0
+        assert "CUDA" in rt.qopt_last_error().decode()
+        assert outs[0] is None
+        rt.qopt_tensor_free(t)
+    finally:
+        rt.qopt_model_free(model)
+
+
+def test_result_hook_without_device_run_is_host_memory(rt):
+    # What artifacts call for each result outside qopt_cuda_model_run:
+    # ordinary host memory (freed with free()).
+    rt.qopt_cuda_result.argtypes = [ctypes.c_int64, ctypes.c_int64]
+    rt.qopt_cuda_result.restype = ctypes.c_int64
+    p = rt.qopt_cuda_result(0, 64)
+    assert p != 0
+    ctypes.memset(p, 7, 64)
+    assert ctypes.string_at(p, 64) == b"\x07" * 64
+    ctypes.CDLL(None).free(ctypes.c_void_p(p))
+
+
 def test_quant_run_device_io_needs_cuda(build_dir, example):
     r = tool(build_dir, "quant-run", example[0] / "cpu.so", "--device-io",
              "--input", f"input={example[1]}")

@@ -182,3 +182,16 @@ def test_tf32_on_wgmma(rt, dev, hopper, shape):
     assert err < 2e-3, (kernel, err)
     if hopper:
         assert kernel.startswith("qopt_wg_tf32_nt_"), kernel
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 4096, 2560, 128), (2, 3, 77, 136, 96),
+                                   (1, 1, 128, 1024, 4096)],
+                         ids=lambda s: "x".join(map(str, s)))
+def test_block_per_tile(rt, dev, hopper, shape, monkeypatch):
+    # The same kernels with a block per tile instead of one block an SM
+    # walking the tiles.
+    monkeypatch.setenv("QOPT_CUDA_WGMMA_PERSISTENT", "0")
+    for layout in ("nt", "nn"):
+        kernel = run_case(rt, dev, *shape, layout, "bf16", False)
+        if hopper:
+            assert kernel.startswith("qopt_wg_bf16_"), kernel

@@ -5,7 +5,7 @@
 //       [--threads N] [--emit=mlir|llvm|obj|so]
 //       [--quantize=w8a8|w8a8-dynamic|w8|w4|nf4|ternary [--group-size=128]
 //        [--int4-scale=mse|signed-extreme|absmax|minmax]
-//        [--w4-activations=float|int8]
+//        [--w4-activations=float|int8] [--int8-depthwise]
 //        [--weight-asymmetric[=auto]]
 //        [--weight-granularity=per-channel|per-tensor|auto]
 //        [--ternary-mode=absmean|lossless]
@@ -358,6 +358,14 @@ static ChoiceOpt<qopt::WeightRounding> weightRounding(
                           "lower output error on the layer's calibration "
                           "inputs (needs --calibration-data)")),
     cl::cat(category));
+static cl::opt<bool> int8Depthwise(
+    "int8-depthwise",
+    cl::desc("--quantize=w8a8: depthwise convolutions in int8 too (input per "
+             "tensor, filter per channel, exact i32 sums; "
+             "docs/Quantization/Depthwise.md). Off by default: on the CPU "
+             "the float depthwise kernel with its fused epilogue is faster "
+             "today"),
+    cl::init(false), cl::cat(category));
 static cl::opt<bool> biasCorrection(
     "bias-correction",
     cl::desc("Add each quantized layer's mean output error (W - Wq)·E[x] "
@@ -595,6 +603,7 @@ int main(int argc, char **argv) {
     options.ternaryMode = ternaryMode;
   options.weightRounding = weightRounding;
   options.biasCorrection = biasCorrection;
+  options.int8Depthwise = int8Depthwise;
   options.foldQdq = foldQdq;
   options.prepareQat = prepareQat;
   options.prune = pruneSpec;

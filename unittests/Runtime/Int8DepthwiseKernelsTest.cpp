@@ -2,9 +2,11 @@
 //
 // qopt_kernel_conv2d_depthwise_s8 (DepthwiseKernels.cpp) against a scalar
 // int64 reference written here: 3x3, 5x5 and 7x7 windows, strides 1 and 2,
-// dilation 2, channel multipliers, 1x1 to 56x56 maps, strided views, the
-// extremes of int8 (every product -128 * -128), the accumulation into what
-// the output holds, and a window over the 1024 taps the f32 path keeps
+// dilation 2, channel multipliers, 1x1 to 112x112 maps, implicit padding
+// with a zero point (symmetric, asymmetric, none), strided views, the
+// extremes of int8 (every product -128 * -128, and (127 - (-128)) * -128
+// against the padding value), the accumulation into what the output
+// holds, and windows on both sides of the 512 taps the f32 path keeps
 // exact. The results must be equal, not close. kernel-variants.test runs
 // the suite (its name has DepthwiseKernel in it) with each ISA.
 //
@@ -22,7 +24,7 @@ extern "C" void qopt_kernel_conv2d_depthwise_s8(
     int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,
     int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,
     int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,
-    int64_t, int64_t, int64_t, int64_t, int64_t);
+    int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t);
 
 namespace {
 
@@ -30,6 +32,7 @@ int64_t addr(const void *p) { return reinterpret_cast<int64_t>(p); }
 
 struct S8Case {
   int64_t n, g, mult, h, w, kh, kw, sh, sw, dh, dw;
+  int64_t padT = 0, padL = 0, padB = 0, padR = 0, padValue = 0;
 };
 
 struct S8Problem {
@@ -39,8 +42,8 @@ struct S8Problem {
   std::vector<int32_t> out;
 
   S8Problem(const S8Case &c, unsigned seed, bool extreme = false) : c(c) {
-    oh = (c.h - (c.kh - 1) * c.dh - 1) / c.sh + 1;
-    ow = (c.w - (c.kw - 1) * c.dw - 1) / c.sw + 1;
+    oh = (c.h + c.padT + c.padB - (c.kh - 1) * c.dh - 1) / c.sh + 1;
+    ow = (c.w + c.padL + c.padR - (c.kw - 1) * c.dw - 1) / c.sw + 1;
     std::mt19937 gen(seed);
     std::uniform_int_distribution<int> v(-128, 127), start(-1000, 1000);
     x.resize(size_t(c.n * c.g * c.h * c.w));
@@ -59,10 +62,11 @@ struct S8Problem {
   std::vector<int32_t> run() const {
     std::vector<int32_t> o = out;
     qopt_kernel_conv2d_depthwise_s8(
-        c.n, c.g, c.mult, c.h, c.w, c.kh, c.kw, oh, ow, c.sh, c.sw, c.dh, c.dw,
-        addr(x.data()), c.g * c.h * c.w, c.h * c.w, c.w, 1, addr(f.data()),
-        c.mult * c.kh * c.kw, c.kh * c.kw, c.kw, 1, addr(o.data()),
-        c.g * c.mult * oh * ow, c.mult * oh * ow, oh * ow, ow, 1);
+        c.n, c.g, c.mult, c.h, c.w, c.padT, c.padL, c.padValue, c.kh, c.kw, oh,
+        ow, c.sh, c.sw, c.dh, c.dw, addr(x.data()), c.g * c.h * c.w, c.h * c.w,
+        c.w, 1, addr(f.data()), c.mult * c.kh * c.kw, c.kh * c.kw, c.kw, 1,
+        addr(o.data()), c.g * c.mult * oh * ow, c.mult * oh * ow, oh * ow, ow,
+        1);
     return o;
   }
 
@@ -75,12 +79,17 @@ struct S8Problem {
             for (int64_t xx = 0; xx < ow; ++xx) {
               int64_t sum = 0;
               for (int64_t ky = 0; ky < c.kh; ++ky)
-                for (int64_t kx = 0; kx < c.kw; ++kx)
-                  sum +=
-                      int64_t(x[size_t(
-                          ((b * c.g + gi) * c.h + y * c.sh + ky * c.dh) * c.w +
-                          xx * c.sw + kx * c.dw)]) *
-                      f[size_t(((gi * c.mult + m) * c.kh + ky) * c.kw + kx)];
+                for (int64_t kx = 0; kx < c.kw; ++kx) {
+                  int64_t yy = y * c.sh + ky * c.dh - c.padT;
+                  int64_t cc = xx * c.sw + kx * c.dw - c.padL;
+                  int64_t v =
+                      yy >= 0 && yy < c.h && cc >= 0 && cc < c.w
+                          ? int64_t(x[size_t(((b * c.g + gi) * c.h + yy) * c.w +
+                                             cc)])
+                          : c.padValue;
+                  sum += v *
+                         f[size_t(((gi * c.mult + m) * c.kh + ky) * c.kw + kx)];
+                }
               o[size_t((((b * c.g + gi) * c.mult + m) * oh + y) * ow + xx)] +=
                   int32_t(sum);
             }
@@ -102,23 +111,33 @@ TEST_P(Int8DepthwiseKernel, ExtremeProductsStayExact) {
 
 INSTANTIATE_TEST_SUITE_P(
     Shapes, Int8DepthwiseKernel,
-    ::testing::Values(S8Case{1, 16, 1, 114, 114, 3, 3, 1, 1, 1, 1},
-                      S8Case{1, 24, 1, 57, 57, 3, 3, 2, 2, 1, 1},
-                      S8Case{2, 8, 2, 16, 18, 3, 3, 1, 1, 1, 1},
-                      S8Case{1, 40, 1, 18, 18, 5, 5, 1, 1, 1, 1},
-                      S8Case{1, 12, 1, 20, 20, 5, 5, 2, 2, 1, 1},
-                      S8Case{1, 6, 1, 19, 23, 3, 3, 1, 1, 2, 2},
-                      S8Case{1, 5, 3, 13, 13, 7, 7, 1, 2, 1, 1},
-                      S8Case{1, 3, 1, 3, 3, 3, 3, 1, 1, 1, 1},
-                      S8Case{3, 200, 1, 9, 9, 3, 3, 1, 1, 1, 1}));
+    ::testing::Values(
+        S8Case{1, 16, 1, 114, 114, 3, 3, 1, 1, 1, 1},
+        S8Case{1, 24, 1, 57, 57, 3, 3, 2, 2, 1, 1},
+        S8Case{2, 8, 2, 16, 18, 3, 3, 1, 1, 1, 1},
+        S8Case{1, 40, 1, 18, 18, 5, 5, 1, 1, 1, 1},
+        S8Case{1, 12, 1, 20, 20, 5, 5, 2, 2, 1, 1},
+        S8Case{1, 6, 1, 19, 23, 3, 3, 1, 1, 2, 2},
+        S8Case{1, 5, 3, 13, 13, 7, 7, 1, 2, 1, 1},
+        S8Case{1, 3, 1, 3, 3, 3, 3, 1, 1, 1, 1},
+        S8Case{3, 200, 1, 9, 9, 3, 3, 1, 1, 1, 1},
+        // Implicit padding with a zero point.
+        S8Case{1, 16, 1, 112, 112, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, -28},
+        S8Case{1, 24, 1, 56, 56, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 127},
+        S8Case{1, 8, 1, 14, 14, 5, 5, 2, 2, 1, 1, 2, 2, 2, 2, -128},
+        S8Case{2, 6, 2, 13, 11, 3, 3, 1, 2, 2, 1, 0, 1, 2, 0, 5},
+        S8Case{1, 4, 1, 7, 7, 7, 7, 1, 1, 1, 1, 3, 3, 3, 3, 100},
+        S8Case{1, 3, 1, 1, 1, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, -3}));
 
-/// 32 x 32 = 1024 taps (exact in f32) and 33 x 33 (the integer path).
+/// 22 x 22 = 484 taps (exact in f32) and 23 x 23 (the integer path),
+/// padded with 127 around inputs of -128: every product (x - 127) · w of
+/// the f32 path at its largest.
 TEST(Int8DepthwiseKernel, WideWindows) {
-  for (int64_t k : {32, 33}) {
-    S8Problem p({1, 2, 1, k + 3, k + 2, k, k, 1, 1, 1, 1}, 9,
-                /*extreme=*/true);
+  for (int64_t k : {22, 23}) {
+    S8Case c{1, 2, 1, k + 3, k + 2, k, k, 1, 1, 1, 1, 2, 2, 2, 2, 127};
+    S8Problem p(c, 9, /*extreme=*/true);
     EXPECT_EQ(p.run(), p.reference()) << k << "x" << k;
-    S8Problem r({1, 2, 1, k + 3, k + 2, k, k, 1, 1, 1, 1}, 10);
+    S8Problem r(c, 10);
     EXPECT_EQ(r.run(), r.reference()) << k << "x" << k;
   }
 }
@@ -135,8 +154,8 @@ TEST(Int8DepthwiseKernel, StridedViews) {
   for (int8_t &e : f)
     e = int8_t(v(gen));
   std::vector<int32_t> out(size_t(g * (oh * ow + 5)), 7);
-  qopt_kernel_conv2d_depthwise_s8(1, g, 1, h, w, 3, 3, oh, ow, 1, 1, 1, 1,
-                                  addr(x.data()), 0, h * w * 2, w * 2, 2,
+  qopt_kernel_conv2d_depthwise_s8(1, g, 1, h, w, 0, 0, 0, 3, 3, oh, ow, 1, 1, 1,
+                                  1, addr(x.data()), 0, h * w * 2, w * 2, 2,
                                   addr(f.data()), 9, 9, 3, 1, addr(out.data()),
                                   0, oh * ow + 5, oh * ow, ow, 1);
   for (int64_t gi = 0; gi < g; ++gi)

@@ -120,8 +120,30 @@ TEST(WgmmaPlanTest, TileWidthAndSplitK) {
   WgmmaPlan shortK = planWgmma(dense(128, 128, 256), 9, 0, kSms);
   EXPECT_EQ(shortK.splits, 1);
   EXPECT_FALSE(shortK.workspace);
-  // K = 1000 halves: 16 steps (the last one partial), 4 splits of 4.
-  WgmmaPlan odd = planWgmma(dense(200, 328, 1000), 9, 0, kSms);
+  // A float32 C splits from half the SMs idle (32 tiles: 5 ways), a
+  // 16-bit C only with 8x fewer tiles than SMs and at least 32 k steps
+  // (the workspace costs a second kernel), never with split16 off; neither
+  // with 128 tiles (4096x1024 outputs, just under one a SM).
+  EXPECT_EQ(
+      planWgmma(dense(128, 4096, 4096, false, WgmmaType::F16, true), 9, 0, kSms)
+          .splits,
+      5);
+  EXPECT_EQ(planWgmma(dense(128, 4096, 4096), 9, 0, kSms).splits, 1);
+  EXPECT_EQ(planWgmma(dense(128, 1024, 1024), 9, 0, kSms).splits, 1);
+  EXPECT_EQ(planWgmma(dense(128, 1024, 4096), 9, 0, kSms, false).splits, 1);
+  EXPECT_EQ(planWgmma(dense(128, 1024, 4096, false, WgmmaType::F16, true), 9, 0,
+                      kSms, false)
+                .splits,
+            16);
+  EXPECT_EQ(planWgmma(dense(4096, 1024, 4096), 9, 0, kSms).splits, 1);
+  EXPECT_EQ(planWgmma(dense(4096, 1024, 4096, false, WgmmaType::F16, true), 9,
+                      0, kSms)
+                .splits,
+            1);
+  // K = 1000 halves: 16 steps (the last one partial): a float32 C splits
+  // them 4 ways (6 tiles).
+  WgmmaPlan odd =
+      planWgmma(dense(200, 328, 1000, false, WgmmaType::F16, true), 9, 0, kSms);
   EXPECT_EQ(odd.splits, 4);
   EXPECT_EQ(odd.kTilesPer, 4);
   // tf32 steps are 32 k: K = 4096 is 128 steps.

@@ -79,6 +79,8 @@ struct CompileOptions {
   /// --w4-activations=float|int8 (--quantize=w4): the 4-bit layers'
   /// qopt.qlinear activation (none or dynamic_block); unset means float.
   std::optional<ActivationMode> w4Activations;
+  /// --int8-depthwise (--quantize=w8a8): depthwise convolutions in int8 too.
+  bool int8Depthwise = false;
   std::optional<double> smoothquant;
   /// GPTQ rounding and bias correction (both need calibrationData).
   WeightRounding weightRounding = WeightRounding::Nearest;

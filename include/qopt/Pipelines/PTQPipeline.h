@@ -147,6 +147,10 @@ struct PTQPipelineOptions : public PassPipelineOptions<PTQPipelineOptions> {
                      "GPTQ with each layer's input second moment"),
           clEnumValN(WeightRounding::Auto, "auto",
                      "per layer, nearest or GPTQ by output error"))};
+  PassOptions::Option<bool> int8Depthwise{
+      *this, "int8-depthwise",
+      llvm::cl::desc("w8a8: depthwise convolutions in int8 too"),
+      llvm::cl::init(false)};
   PassOptions::Option<bool> biasCorrection{
       *this, "bias-correction",
       llvm::cl::desc("Add (W - Wq)·E[x] to each quantized layer's bias "

@@ -7,11 +7,13 @@
 //       ins(%x : [N, G, 1, H', W'] i8, %w : [G, M, 1, KH, KW] i8)
 //       outs(%acc : [N, G, M, OH, OW] i32) { acc + ext(x) * ext(w) }
 //
-// on an input already padded (with its zero point). It becomes one call of
+// on an input padded with its zero point (a buffer filled with it, the
+// unpadded input copied into its interior). It becomes one call of
 // qopt_kernel_conv2d_depthwise_s8 (lib/Runtime/DepthwiseKernels.cpp),
-// which adds the exact integer sums to the accumulator as the generic does;
-// the dequantizing epilogue stays the generated element-wise loop it fuses
-// with.
+// which reads the unpadded input with the padding value implicit (the
+// fill and copy go) and adds the exact integer sums to the accumulator as
+// the generic does; the dequantizing epilogue stays the generated
+// element-wise loop it fuses with.
 //
 //===----------------------------------------------------------------------===//
 
@@ -22,6 +24,7 @@
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/IR/Matchers.h"
 #include "mlir/IR/PatternMatch.h"
 
 using namespace mlir;
@@ -35,6 +38,99 @@ constexpr StringLiteral kKernel = "qopt_kernel_conv2d_depthwise_s8";
 bool isSignExtOf(Value v, Value arg) {
   auto ext = v.getDefiningOp<arith::ExtSIOp>();
   return ext && ext.getIn() == arg;
+}
+
+/// The integer constant `v` holds, if it is one.
+std::optional<int64_t> intConstant(Value v) {
+  IntegerAttr attr;
+  if (v && matchPattern(v, m_Constant(&attr)))
+    return attr.getInt();
+  return std::nullopt;
+}
+
+/// The value a fill of `buf` writes (linalg.fill of a constant, or an
+/// input-less linalg.map yielding one).
+std::optional<int64_t> fillValueOf(Operation *op, Value buf) {
+  if (auto f = dyn_cast<linalg::FillOp>(op))
+    return f.getOutputs().front() == buf ? intConstant(f.getInputs().front())
+                                         : std::nullopt;
+  if (auto map = dyn_cast<linalg::MapOp>(op)) {
+    if (!map.getInputs().empty() || map.getInit() != buf)
+      return std::nullopt;
+    auto yield = cast<linalg::YieldOp>(map.getMapper().front().getTerminator());
+    return intConstant(yield.getOperand(0));
+  }
+  return std::nullopt;
+}
+
+/// The int8 padded input: %p [N, G, H + pads, W + pads] filled with the
+/// zero point, %x copied into its interior, %p read only by the conv
+/// (through `view`).
+struct PadS8 {
+  Value x, padded;
+  int64_t top = 0, left = 0, value = 0;
+  Operation *fill = nullptr;
+  memref::CopyOp copy;
+  memref::SubViewOp interior;
+};
+
+std::optional<PadS8> matchPaddingS8(Value view, Operation *conv) {
+  auto expand = view.getDefiningOp<memref::ExpandShapeOp>();
+  if (!expand || !expand->hasOneUse())
+    return std::nullopt;
+  Value p = expand.getSrc();
+  if (!p.getDefiningOp<memref::AllocOp>() ||
+      cast<MemRefType>(p.getType()).getRank() != 4)
+    return std::nullopt;
+  PadS8 m;
+  m.padded = p;
+  for (Operation *user : p.getUsers()) {
+    if (user == expand.getOperation() || isa<memref::DeallocOp>(user))
+      continue;
+    if (user->getBlock() != conv->getBlock())
+      return std::nullopt;
+    if (auto sub = dyn_cast<memref::SubViewOp>(user)) {
+      if (m.interior || !sub->hasOneUse())
+        return std::nullopt;
+      m.interior = sub;
+      continue;
+    }
+    if (std::optional<int64_t> v = fillValueOf(user, p); v && !m.fill) {
+      m.fill = user;
+      m.value = *v;
+      continue;
+    }
+    return std::nullopt;
+  }
+  if (!m.fill || !m.interior)
+    return std::nullopt;
+  m.copy = dyn_cast<memref::CopyOp>(*m.interior->getUsers().begin());
+  if (!m.copy || m.copy.getTarget() != m.interior.getResult() ||
+      m.copy->getBlock() != conv->getBlock() ||
+      !m.fill->isBeforeInBlock(m.copy) || !m.copy->isBeforeInBlock(conv))
+    return std::nullopt;
+  // The interior: offsets [0, 0, top, left], the source's sizes, unit
+  // strides.
+  Value src = m.copy.getSource();
+  auto srcTy = cast<MemRefType>(src.getType());
+  if (srcTy.getRank() != 4 || !srcTy.getElementType().isInteger(8))
+    return std::nullopt;
+  ArrayRef<int64_t> offsets = m.interior.getStaticOffsets();
+  ArrayRef<int64_t> strides = m.interior.getStaticStrides();
+  if (offsets.size() != 4 || offsets[0] != 0 || offsets[1] != 0 ||
+      ShapedType::isDynamic(offsets[2]) || ShapedType::isDynamic(offsets[3]) ||
+      llvm::any_of(strides, [](int64_t s) { return s != 1; }))
+    return std::nullopt;
+  auto pTy = cast<MemRefType>(p.getType());
+  auto subTy = m.interior.getType();
+  for (int64_t d = 0; d < 4; ++d)
+    if (subTy.getDimSize(d) != srcTy.getDimSize(d) ||
+        (d < 2 && subTy.getDimSize(d) != pTy.getDimSize(d)))
+      return std::nullopt;
+  m.top = offsets[2];
+  m.left = offsets[3];
+  m.x = src;
+  return m;
 }
 
 struct DepthwiseConvS8ToKernelCall : OpRewritePattern<linalg::GenericOp> {
@@ -126,21 +222,27 @@ struct DepthwiseConvS8ToKernelCall : OpRewritePattern<linalg::GenericOp> {
         out.push_back(i64(s));
       return out;
     };
-    SmallVector<Value> args{dim(o5, 0),
-                            dim(o5, 1),
-                            dim(o5, 2),
-                            dim(x5, 3),
-                            dim(x5, 4),
-                            dim(w5, 3),
-                            dim(w5, 4),
-                            dim(o5, 3),
-                            dim(o5, 4),
-                            constant(rows->first),
-                            constant(cols->first),
-                            constant(rows->second),
-                            constant(cols->second)};
-    SmallVector<Value> in = describe(x5, 1);
-    args.append({in[0], in[1], in[2], in[4], in[5]});
+    // The padding, read from the unpadded input when it matches.
+    std::optional<PadS8> pad = matchPaddingS8(x5, op);
+    if (pad && convTouchedBetween(pad->copy, op, {convBaseBuffer(pad->x)}))
+      pad.reset();
+    SmallVector<Value> args{dim(o5, 0), dim(o5, 1), dim(o5, 2)};
+    if (pad)
+      args.append({dim(pad->x, 2), dim(pad->x, 3), constant(pad->top),
+                   constant(pad->left), constant(pad->value)});
+    else
+      args.append(
+          {dim(x5, 3), dim(x5, 4), constant(0), constant(0), constant(0)});
+    args.append({dim(w5, 3), dim(w5, 4), dim(o5, 3), dim(o5, 4),
+                 constant(rows->first), constant(cols->first),
+                 constant(rows->second), constant(cols->second)});
+    if (pad) {
+      SmallVector<Value> in = describe(pad->x, 1);
+      args.append(in);
+    } else {
+      SmallVector<Value> in = describe(x5, 1);
+      args.append({in[0], in[1], in[2], in[4], in[5]});
+    }
     SmallVector<Value> w = describe(w5, 1);
     args.append({w[0], w[1], w[2], w[4], w[5]});
     SmallVector<Value> o = describe(o5, 4);
@@ -158,6 +260,23 @@ struct DepthwiseConvS8ToKernelCall : OpRewritePattern<linalg::GenericOp> {
     }
     func::CallOp::create(rewriter, loc, kernel, args);
     rewriter.eraseOp(op);
+    if (pad) {
+      rewriter.eraseOp(pad->copy);
+      rewriter.eraseOp(pad->interior);
+      rewriter.eraseOp(pad->fill);
+      // The padded buffer, when nothing but its view and deallocation
+      // is left.
+      Value p = pad->padded;
+      bool dead = llvm::all_of(p.getUsers(), [](Operation *u) {
+        return isa<memref::DeallocOp>(u) ||
+               (isa<memref::ExpandShapeOp>(u) && u->use_empty());
+      });
+      if (dead) {
+        for (Operation *u : llvm::make_early_inc_range(p.getUsers()))
+          rewriter.eraseOp(u);
+        rewriter.eraseOp(p.getDefiningOp());
+      }
+    }
     return success();
   }
 };

@@ -112,8 +112,9 @@ bool matchQuantize(Value y, Value v, Dequant &d) {
   return true;
 }
 
-/// The [F] buffer `v` (a block argument of `g`) reads at (d0..d3) -> (d1).
-Value perChannel(linalg::GenericOp g, Value v, Type elem) {
+/// The [F] buffer `v` (a block argument of `g`) reads at the sums' channel
+/// index `channel` (d1 for an element-wise epilogue).
+Value perChannel(linalg::GenericOp g, Value v, Type elem, AffineExpr channel) {
   auto arg = dyn_cast<BlockArgument>(v);
   if (!arg || arg.getOwner() != g.getBlock() ||
       arg.getArgNumber() >= g.getNumDpsInputs())
@@ -122,7 +123,7 @@ Value perChannel(linalg::GenericOp g, Value v, Type elem) {
   auto ty = dyn_cast<MemRefType>(operand->get().getType());
   AffineMap map = g.getMatchingIndexingMap(operand);
   if (!ty || ty.getRank() != 1 || ty.getElementType() != elem ||
-      map != AffineMap::get(4, 0, getAffineDimExpr(1, g.getContext())))
+      map != AffineMap::get(g.getNumLoops(), 0, channel))
     return {};
   return operand->get();
 }
@@ -133,9 +134,11 @@ template <typename OpTy> OpTy soleUser(Value v) {
   return dyn_cast<OpTy>(*v.getUsers().begin());
 }
 
+/// The consumer may also be a loop nest the epilogue was fused into that
+/// reads the sums through another map (a max pool over the activated
+/// values): the kernel's f32 values are then read through that map.
 std::optional<Dequant> matchDequant(linalg::GenericOp g, Value sums) {
-  if (!g.hasPureBufferSemantics() || g.getNumLoops() != 4 ||
-      g.getNumReductionLoops() != 0 ||
+  if (!g.hasPureBufferSemantics() ||
       llvm::any_of(g.getDpsInits(), [&](Value v) { return v == sums; }))
     return std::nullopt;
   Dequant d{};
@@ -146,14 +149,18 @@ std::optional<Dequant> matchDequant(linalg::GenericOp g, Value sums) {
         return std::nullopt;
       d.sums = o;
     }
-  if (!d.sums || !g.getMatchingIndexingMap(d.sums).isIdentity())
+  if (!d.sums)
     return std::nullopt;
+  AffineMap sumsMap = g.getMatchingIndexingMap(d.sums);
+  if (sumsMap.getNumResults() != 4 || !isa<AffineDimExpr>(sumsMap.getResult(1)))
+    return std::nullopt;
+  AffineExpr channel = sumsMap.getResult(1);
   MLIRContext *ctx = g.getContext();
   Type i32 = IntegerType::get(ctx, 32), f32 = Float32Type::get(ctx);
   BlockArgument acc = g.getMatchingBlockArgument(d.sums);
   auto sub = soleUser<arith::SubIOp>(acc);
   if (!sub || sub.getLhs() != acc ||
-      !(d.corr = perChannel(g, sub.getRhs(), i32)))
+      !(d.corr = perChannel(g, sub.getRhs(), i32, channel)))
     return std::nullopt;
   auto toFloat = soleUser<arith::SIToFPOp>(sub.getResult());
   if (!toFloat || toFloat.getType() != f32)
@@ -164,7 +171,7 @@ std::optional<Dequant> matchDequant(linalg::GenericOp g, Value sums) {
   Value scale =
       mul.getLhs() == toFloat.getResult() ? mul.getRhs() : mul.getLhs();
   auto add = soleUser<arith::AddFOp>(mul.getResult());
-  if (!(d.scale = perChannel(g, scale, f32)) || !add)
+  if (!(d.scale = perChannel(g, scale, f32, channel)) || !add)
     return std::nullopt;
   Value bias = add.getLhs() == mul.getResult() ? add.getRhs() : add.getLhs();
   // A bias per channel, or one constant (a conv without bias: the zeros
@@ -173,7 +180,7 @@ std::optional<Dequant> matchDequant(linalg::GenericOp g, Value sums) {
   if (matchPattern(bias, m_ConstantFloat(&biasValue)) &&
       &biasValue.getSemantics() == &APFloat::IEEEsingle())
     d.biasValue = biasValue.convertToFloat();
-  else if (!(d.bias = perChannel(g, bias, f32)))
+  else if (!(d.bias = perChannel(g, bias, f32, channel)))
     return std::nullopt;
   // Only exact IEEE operations: fast-math flags would let the loop compute
   // something else than the kernel.
@@ -185,7 +192,10 @@ std::optional<Dequant> matchDequant(linalg::GenericOp g, Value sums) {
   d.mul = mul;
   d.add = add;
   auto yield = cast<linalg::YieldOp>(g.getBlock()->getTerminator());
+  // The kernel writes what the consumer reads element-wise: an identity
+  // map over the sums' 4 loops.
   bool oneOutput =
+      sumsMap.isIdentity() && g.getNumLoops() == 4 &&
       g.getNumDpsInits() == 1 &&
       g.getMatchingIndexingMap(g.getDpsInitOperand(0)).isIdentity();
   Type outElem =

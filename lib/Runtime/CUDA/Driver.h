@@ -231,7 +231,7 @@ bool profilingKernels();
 void profileLaunch(const char *name, CUstream stream, CUevent start);
 bool syncEachLaunch();
 /// The last kernel launched on `stream` ("" when none).
-std::string lastKernel(CUstream stream);
+std::string lastKernelOn(CUstream stream);
 /// `r`, a failure a synchronize of `stream` returned, described with the
 /// last kernel queued on the stream.
 std::string streamFailure(CUstream stream, CUresult r);

@@ -118,7 +118,7 @@ bool qopt::rt::cuda::syncEachLaunch() {
   return on;
 }
 
-std::string qopt::rt::cuda::lastKernel(CUstream stream) {
+std::string qopt::rt::cuda::lastKernelOn(CUstream stream) {
   LastKernels &l = lastKernels();
   std::lock_guard<std::mutex> lock(l.mutex);
   auto it = l.last.find(stream);
@@ -126,7 +126,7 @@ std::string qopt::rt::cuda::lastKernel(CUstream stream) {
 }
 
 std::string qopt::rt::cuda::streamFailure(CUstream stream, CUresult r) {
-  std::string k = lastKernel(stream);
+  std::string k = lastKernelOn(stream);
   std::string s = describe(r);
   if (!k.empty())
     s += "; the last kernel queued on the stream was '" + k +

@@ -48,7 +48,8 @@ struct alignas(64) WParams {
   int splits, kTilesPer;
   int aBatch, bBatch;
   int accumulate;
-  int pad;
+  int tilesX, tilesY, tilesZ;
+  long long wsSplit;
 };
 static_assert(sizeof(WParams) == 384, "must match Wgmma.cu's WParams");
 
@@ -285,8 +286,9 @@ struct WsParams {
   long long total;
   int b1, m, n;
   int accumulate;
+  int splits;
 };
-static_assert(sizeof(WsParams) == 72, "must match Wgmma.cu's WsParams");
+static_assert(sizeof(WsParams) == 80, "must match Wgmma.cu's WsParams");
 
 /// Launches the wgmma kernel the plan picked. "" or an error; `launched`
 /// false when the tensor maps could not be made (the caller falls back).
@@ -317,15 +319,15 @@ std::string launchWgmma(WModule &m, const WgmmaProblem &prob,
   const int64_t batches = prob.b0 * prob.b1;
   CUdeviceptr ws = 0;
   if (plan.workspace) {
-    // Split K with a 16-bit C: partial sums into a zeroed dense float32
-    // workspace, then added to C by qopt_h16_add_ws_*.
+    // Split K with a 16-bit C: each split stores its partial sums into a
+    // dense float32 slice of the workspace (no atomics, no clearing);
+    // qopt_h16_add_ws_* adds the slices to C.
     const size_t count = size_t(batches * prob.m * prob.n);
-    std::string err = workspaceFor(m, stream, count * 4, ws);
+    std::string err =
+        workspaceFor(m, stream, count * 4 * size_t(plan.splits), ws);
     if (!err.empty())
       return err;
-    CUresult r = d.cuMemsetD32Async(ws, 0, count, stream);
-    if (r != CUDA_SUCCESS)
-      return "clearing the split-K workspace: " + describe(r);
+    w.wsSplit = (long long)count;
     w.c = reinterpret_cast<void *>(ws);
     w.cB1 = prob.m * prob.n;
     w.cB0 = prob.b1 * w.cB1;
@@ -354,9 +356,20 @@ std::string launchWgmma(WModule &m, const WgmmaProblem &prob,
   const std::string &name = m.wgName[t][plan.nn][big][f32];
   void *args[] = {&w};
   CUevent start = profileStart(stream);
-  CUresult r = d.cuLaunchKernel(
-      f, unsigned(plan.gridX), unsigned(plan.gridY), unsigned(plan.gridZ), 384,
-      1, 1, unsigned(smemBytes(plan.bn)), stream, args, nullptr);
+  w.tilesX = int(plan.gridX);
+  w.tilesY = int(plan.gridY);
+  w.tilesZ = int(plan.gridZ);
+  // Persistent: one block an SM walks the tiles (its producer fills the
+  // ring for the next tile during the epilogue); QOPT_CUDA_WGMMA_PERSISTENT=0
+  // launches a block per tile.
+  const int64_t tiles = plan.gridX * plan.gridY * plan.gridZ;
+  const char *persistent = std::getenv("QOPT_CUDA_WGMMA_PERSISTENT");
+  const int64_t blocks = persistent && std::strcmp(persistent, "0") == 0
+                             ? tiles
+                             : std::min<int64_t>(tiles, m.sms);
+  CUresult r =
+      d.cuLaunchKernel(f, unsigned(blocks), 1, 1, 384, 1, 1,
+                       unsigned(smemBytes(plan.bn)), stream, args, nullptr);
   if (r != CUDA_SUCCESS)
     return "launching " + name + ": " + describe(r);
   profileLaunch(name.c_str(), stream, start);
@@ -372,7 +385,8 @@ std::string launchWgmma(WModule &m, const WgmmaProblem &prob,
                int(prob.b1),
                int(prob.m),
                int(prob.n),
-               accumulate ? 1 : 0};
+               accumulate ? 1 : 0,
+               plan.splits};
     void *wargs[] = {&a};
     const char *addName =
         t == 1 ? "qopt_h16_add_ws_bf16" : "qopt_h16_add_ws_f16";
@@ -425,7 +439,9 @@ std::string runH16(const HParams &p, int type, bool cF32, CUstream stream) {
     prob.aB0 = p.aB0, prob.aB1 = p.aB1, prob.aM = p.aM, prob.aK = p.aK;
     prob.bB0 = p.bB0, prob.bB1 = p.bB1, prob.bK = p.bK, prob.bN = p.bN;
     prob.cF32 = cF32;
-    WgmmaPlan plan = planWgmma(prob, m->ccMajor, m->ccMinor, m->sms);
+    const char *split16 = std::getenv("QOPT_CUDA_WGMMA_SPLIT16");
+    WgmmaPlan plan = planWgmma(prob, m->ccMajor, m->ccMinor, m->sms,
+                               !(split16 && std::strcmp(split16, "0") == 0));
     if (plan.ok) {
       bool launched = false;
       error = launchWgmma(*m, prob, plan, p.a, p.b, p.c, p.cB0, p.cB1, p.cM,
@@ -487,7 +503,9 @@ bool qopt::rt::cuda::wgmmaTf32(int64_t b0, int64_t b1, int64_t m, int64_t n,
 
 extern "C" {
 
-const char *qopt_cuda_wgmma_last_kernel(void) { return lastWgmmaKernel.c_str(); }
+const char *qopt_cuda_wgmma_last_kernel(void) {
+  return lastWgmmaKernel.c_str();
+}
 
 /// The embedded PTX of GPUKernels/Wgmma.cu for `arch` ("sm_90a", "sm_80").
 const char *qopt_cuda_wgmma_ptx(const char *arch) {

@@ -38,7 +38,7 @@ struct WgmmaPlan {
   int splits = 1;         ///< K split over blocks
   bool workspace = false; ///< split K into a float32 workspace (16-bit C)
   int kTilesPer = 0;      ///< 128-byte k steps per split
-  int64_t gridX = 0, gridY = 0, gridZ = 0;
+  int64_t gridX = 0, gridY = 0, gridZ = 0; ///< tiles along N, M, batch x split
 };
 
 inline int wgmmaElemBytes(WgmmaType t) { return t == WgmmaType::TF32 ? 4 : 2; }
@@ -47,7 +47,7 @@ inline int wgmmaElemBytes(WgmmaType t) { return t == WgmmaType::TF32 ? 4 : 2; }
 /// strides in elements; TMA needs 16-byte aligned bases and row / batch
 /// strides that are multiples of 16 bytes.
 inline WgmmaPlan planWgmma(const WgmmaProblem &p, int ccMajor, int ccMinor,
-                           int64_t sms) {
+                           int64_t sms, bool split16 = true) {
   WgmmaPlan plan;
   auto no = [&](const char *why) {
     plan.why = why;
@@ -105,10 +105,17 @@ inline WgmmaPlan planWgmma(const WgmmaProblem &p, int ccMajor, int ccMinor,
   const int64_t tiles = plan.bn == 256 ? tiles256 : tiles128;
   const int64_t kTiles = (p.k * eb + 127) / 128;
   plan.kTilesPer = int(kTiles);
-  // Split K while the tiles leave SMs idle, keeping at least 4 k steps a
-  // split: the splits add their partial sums atomically, into C when it is
-  // float32, else into a float32 workspace that a second kernel adds to C.
-  if (tiles < sms) {
+  // Split K (at least 4 k steps a split) when the tiles leave at least half
+  // the SMs idle and C is float32: the splits add their partial sums
+  // atomically. A 16-bit C: each split stores its partial sums into a
+  // float32 workspace slice of its own and a second kernel adds the slices
+  // to C; measured on the H200 (benchmarks/gpu/README.md) that pays only
+  // with very few tiles and long K (128x1024x4096: 25 -> 16 us) and costs
+  // elsewhere (128x4096x1024: 12 -> 18 us), hence 8x fewer tiles than SMs
+  // and at least 32 k steps (QOPT_CUDA_WGMMA_SPLIT16=0: never).
+  const bool split =
+      p.cF32 ? 2 * tiles <= sms : split16 && 8 * tiles <= sms && kTiles >= 32;
+  if (split) {
     int64_t splits = std::min((sms + tiles - 1) / tiles, kTiles / 4);
     splits = std::min<int64_t>(splits, 65535 / batches);
     if (splits > 1) {
@@ -121,8 +128,8 @@ inline WgmmaPlan planWgmma(const WgmmaProblem &p, int ccMajor, int ccMinor,
   plan.gridX = (p.n + plan.bn - 1) / plan.bn;
   plan.gridY = mTiles;
   plan.gridZ = batches * plan.splits;
-  if (plan.gridY > 65535)
-    return no("more than 65535 row tiles");
+  if (plan.gridX * plan.gridY * plan.gridZ > INT32_MAX)
+    return no("more than 2^31 tiles");
   plan.ok = true;
   return plan;
 }

@@ -25,7 +25,11 @@
 // wgmma's transposed B).
 //
 // C is float32 (C += acc, or atomicAdd when K is split over blocks) or the
-// operands' 16-bit type (C = acc, or C = C + acc, rounded once).
+// operands' 16-bit type (C = acc, or C = C + acc, rounded once; with K
+// split, each split stores into a float32 workspace slice that
+// qopt_h16_add_ws_* adds to C). The grid may be persistent: a block walks
+// tiles blockIdx.x, + gridDim.x, ..., its producer running ahead into the
+// next tile while the consumers store the last one.
 //
 // The wgmma kernels exist only in the sm_90a PTX (__CUDA_ARCH_FEAT_SM90_ALL);
 // the PTX of other architectures holds qopt_h16_simt, the any-stride
@@ -54,7 +58,8 @@ struct alignas(64) WParams {
   int splits, kTilesPer; ///< blockIdx.z = batch * splits + split
   int aBatch, bBatch;    ///< bit 0: z1 indexes the map, bit 1: z0 does
   int accumulate;        ///< 16-bit C: C = C + acc (else C = acc)
-  int pad;
+  int tilesX, tilesY, tilesZ; ///< tiles along N, M, batch * splits
+  long long wsSplit; ///< > 0: split s stores its partial sums at c + s * wsSplit
 };
 static_assert(sizeof(WParams) == 384, "WParams layout (Wgmma.cpp mirrors it)");
 
@@ -469,20 +474,9 @@ __device__ __forceinline__ void wgmmaGemm(const WParams &p) {
   const uint32_t base = (smemAddr(smemRaw) + 1023u) & ~1023u;
   const uint32_t full = base + S * C::stageBytes, empty = full + 8 * S;
 
-  // Tiles in groups of 8 tile rows, column by column (L2 reuse).
-  int by, bx;
-  {
-    const int gx = gridDim.x, id = blockIdx.y * gx + blockIdx.x;
-    const int first = id / (8 * gx) * 8, rows = min(int(gridDim.y) - first, 8);
-    by = first + id % (8 * gx) % rows;
-    bx = id % (8 * gx) / rows;
-  }
-  const int m0 = by * kBM, n0 = bx * BN;
-  const int zAll = blockIdx.z / p.splits, split = blockIdx.z % p.splits;
-  const int z0 = zAll / p.b1, z1 = zAll % p.b1;
   const int kTiles = (p.k + kElems - 1) / kElems;
-  const int kt0 = split * p.kTilesPer;
-  const int nk = min(kTiles - kt0, p.kTilesPer);
+  const int tilesMN = p.tilesX * p.tilesY;
+  const int tiles = tilesMN * p.tilesZ;
   const int wg = threadIdx.x / 128, tid = threadIdx.x % 128;
 
   if (threadIdx.x == 0) {
@@ -494,26 +488,53 @@ __device__ __forceinline__ void wgmmaGemm(const WParams &p) {
   }
   __syncthreads();
 
+  // The block's tiles: blockIdx.x, + gridDim.x, ... (one each when the grid
+  // has a block per tile; persistent otherwise: the producer then fills the
+  // ring for the next tile while the consumers store this one). `it`
+  // counts k steps over all of them: stage it % S, phase (it / S) & 1.
+  struct Tile {
+    int m0, n0, z0, z1, kt0, nk, split;
+  };
+  auto tileOf = [&](int t) {
+    Tile r;
+    const int zAll = t / tilesMN, id = t % tilesMN, gx = p.tilesX;
+    // Groups of 8 tile rows, column by column (L2 reuse).
+    const int first = id / (8 * gx) * 8, rows = min(p.tilesY - first, 8);
+    r.m0 = (first + id % (8 * gx) % rows) * kBM;
+    r.n0 = id % (8 * gx) / rows * BN;
+    const int batch = zAll / p.splits, split = zAll % p.splits;
+    r.z0 = batch / p.b1;
+    r.z1 = batch % p.b1;
+    r.kt0 = split * p.kTilesPer;
+    r.split = split;
+    r.nk = min(kTiles - r.kt0, p.kTilesPer);
+    return r;
+  };
+
   if (wg == 0) {
     // Producer: one thread issues the copies.
     asm volatile("setmaxnreg.dec.sync.aligned.u32 40;\n");
     if (tid == 0) {
-      const int az1 = p.aBatch & 1 ? z1 : 0, az0 = p.aBatch & 2 ? z0 : 0;
-      const int bz1 = p.bBatch & 1 ? z1 : 0, bz0 = p.bBatch & 2 ? z0 : 0;
-      for (int i = 0; i < nk; ++i) {
-        const int s = i % S;
-        mbarWait(empty + 8 * s, ((i / S) & 1) ^ 1);
-        mbarExpectTx(full + 8 * s, C::stageBytes);
-        const uint32_t sa = base + s * C::stageBytes, sb = sa + kStageA;
-        const int kc = (kt0 + i) * kElems;
-        tmaLoad(sa, &p.a, full + 8 * s, kc, m0, az1, az0);
-        if constexpr (TB == 0) {
-          tmaLoad(sb, &p.b, full + 8 * s, kc, n0, bz1, bz0);
-        } else {
+      int it = 0;
+      for (int t = blockIdx.x; t < tiles; t += gridDim.x) {
+        const Tile tl = tileOf(t);
+        const int az1 = p.aBatch & 1 ? tl.z1 : 0, az0 = p.aBatch & 2 ? tl.z0 : 0;
+        const int bz1 = p.bBatch & 1 ? tl.z1 : 0, bz0 = p.bBatch & 2 ? tl.z0 : 0;
+        for (int i = 0; i < tl.nk; ++i, ++it) {
+          const int s = it % S;
+          mbarWait(empty + 8 * s, ((it / S) & 1) ^ 1);
+          mbarExpectTx(full + 8 * s, C::stageBytes);
+          const uint32_t sa = base + s * C::stageBytes, sb = sa + kStageA;
+          const int kc = (tl.kt0 + i) * kElems;
+          tmaLoad(sa, &p.a, full + 8 * s, kc, tl.m0, az1, az0);
+          if constexpr (TB == 0) {
+            tmaLoad(sb, &p.b, full + 8 * s, kc, tl.n0, bz1, bz0);
+          } else {
 #pragma unroll
-          for (int j = 0; j < BN / 64; ++j)
-            tmaLoad(sb + 8192 * j, &p.b, full + 8 * s, n0 + 64 * j, kc, bz1,
-                    bz0);
+            for (int j = 0; j < BN / 64; ++j)
+              tmaLoad(sb + 8192 * j, &p.b, full + 8 * s, tl.n0 + 64 * j, kc,
+                      bz1, bz0);
+          }
         }
       }
     }
@@ -522,68 +543,82 @@ __device__ __forceinline__ void wgmmaGemm(const WParams &p) {
 
   // Consumers: warpgroup 1 rows 0-63 of the tile, warpgroup 2 rows 64-127.
   asm volatile("setmaxnreg.inc.sync.aligned.u32 232;\n");
-  float acc[BN / 2];
-#pragma unroll
-  for (int i = 0; i < BN / 2; ++i)
-    acc[i] = 0.f;
   const int cw = wg - 1;
-  for (int i = 0; i < nk; ++i) {
-    const int s = i % S;
-    mbarWait(full + 8 * s, (i / S) & 1);
-    const uint32_t sa = base + s * C::stageBytes;
-    wgFence();
-    mmaStage<EL, BN, TB>(acc, sa + cw * 64 * kRowBytes, sa + kStageA);
-    wgCommit();
-    // One batch stays in flight; the one before is done with its stage.
-    wgWait<1>();
-    if (i > 0)
-      mbarArrive(empty + 8 * ((i - 1) % S));
-  }
-  wgWait<0>();
+  const int warp = tid / 32, lane = tid % 32, g = lane / 4, t4 = lane % 4;
+  int it = 0;
+  for (int t = blockIdx.x; t < tiles; t += gridDim.x) {
+    const Tile tl = tileOf(t);
+    float acc[BN / 2];
+#pragma unroll
+    for (int i = 0; i < BN / 2; ++i)
+      acc[i] = 0.f;
+    for (int i = 0; i < tl.nk; ++i, ++it) {
+      const int s = it % S;
+      mbarWait(full + 8 * s, (it / S) & 1);
+      const uint32_t sa = base + s * C::stageBytes;
+      wgFence();
+      mmaStage<EL, BN, TB>(acc, sa + cw * 64 * kRowBytes, sa + kStageA);
+      wgCommit();
+      // One batch stays in flight; the one before is done with its stage.
+      wgWait<1>();
+      if (i > 0)
+        mbarArrive(empty + 8 * ((it - 1) % S));
+    }
+    wgWait<0>();
+    // The tile's last stage is free too (the producer may be filling the
+    // ring for the next tile already).
+    mbarArrive(empty + 8 * ((it - 1) % S));
 
-  // Epilogue. Accumulator j of the m64nN layout: n8 block j / 4, row
-  // g (+ 8 for j % 4 >= 2), column 2t (+ 1 for odd j).
-  const int warp = tid / 32, lane = tid % 32, g = lane / 4, t = lane % 4;
-  const long long cOff = z0 * p.cB0 + z1 * p.cB1;
+    // Epilogue. Accumulator j of the m64nN layout: n8 block j / 4, row
+    // g (+ 8 for j % 4 >= 2), column 2t (+ 1 for odd j).
+    const long long cOff = tl.z0 * p.cB0 + tl.z1 * p.cB1;
 #pragma unroll
-  for (int h = 0; h < 2; ++h) {
-    const int row = m0 + cw * 64 + warp * 16 + g + 8 * h;
-    if (row >= p.m)
-      continue;
-    const long long rOff = cOff + row * p.cM;
+    for (int h = 0; h < 2; ++h) {
+      const int row = tl.m0 + cw * 64 + warp * 16 + g + 8 * h;
+      if (row >= p.m)
+        continue;
+      const long long rOff = cOff + row * p.cM;
 #pragma unroll
-    for (int j = 0; j < BN / 8; ++j) {
-      const int col = n0 + 8 * j + 2 * t;
-      const float v0 = acc[4 * j + 2 * h], v1 = acc[4 * j + 2 * h + 1];
-      const long long off = rOff + col * p.cN;
-      if constexpr (F32OUT) {
-        float *c = static_cast<float *>(p.c);
-        if (p.splits > 1) {
-          if (col < p.n)
-            atomicAdd(c + off, v0);
-          if (col + 1 < p.n)
-            atomicAdd(c + off + p.cN, v1);
-        } else if (p.cN == 1 && col + 1 < p.n &&
-                   (reinterpret_cast<uintptr_t>(c + off) & 7) == 0) {
-          float2 *c2 = reinterpret_cast<float2 *>(c + off);
-          float2 o = *c2;
-          o.x += v0, o.y += v1;
-          *c2 = o;
+      for (int j = 0; j < BN / 8; ++j) {
+        const int col = tl.n0 + 8 * j + 2 * t4;
+        const float v0 = acc[4 * j + 2 * h], v1 = acc[4 * j + 2 * h + 1];
+        const long long off = rOff + col * p.cN;
+        if constexpr (F32OUT) {
+          float *c = static_cast<float *>(p.c);
+          if (p.wsSplit > 0) {
+            // A workspace slice of its own: plain stores, summed later.
+            float *w = c + tl.split * p.wsSplit;
+            if (col < p.n)
+              w[off] = v0;
+            if (col + 1 < p.n)
+              w[off + p.cN] = v1;
+          } else if (p.splits > 1) {
+            if (col < p.n)
+              atomicAdd(c + off, v0);
+            if (col + 1 < p.n)
+              atomicAdd(c + off + p.cN, v1);
+          } else if (p.cN == 1 && col + 1 < p.n &&
+                     (reinterpret_cast<uintptr_t>(c + off) & 7) == 0) {
+            float2 *c2 = reinterpret_cast<float2 *>(c + off);
+            float2 o = *c2;
+            o.x += v0, o.y += v1;
+            *c2 = o;
+          } else {
+            if (col < p.n)
+              c[off] += v0;
+            if (col + 1 < p.n)
+              c[off + p.cN] += v1;
+          }
         } else {
-          if (col < p.n)
-            c[off] += v0;
-          if (col + 1 < p.n)
-            c[off + p.cN] += v1;
-        }
-      } else {
-        if (p.cN == 1 && col + 1 < p.n &&
-            ((reinterpret_cast<uintptr_t>(p.c) + 2 * off) & 3) == 0) {
-          store16x2<EL>(p.c, off, v0, v1, p.accumulate);
-        } else {
-          if (col < p.n)
-            store16<EL>(p.c, off, v0, p.accumulate);
-          if (col + 1 < p.n)
-            store16<EL>(p.c, off + p.cN, v1, p.accumulate);
+          if (p.cN == 1 && col + 1 < p.n &&
+              ((reinterpret_cast<uintptr_t>(p.c) + 2 * off) & 3) == 0) {
+            store16x2<EL>(p.c, off, v0, v1, p.accumulate);
+          } else {
+            if (col < p.n)
+              store16<EL>(p.c, off, v0, p.accumulate);
+            if (col + 1 < p.n)
+              store16<EL>(p.c, off + p.cN, v1, p.accumulate);
+          }
         }
       }
     }
@@ -730,16 +765,18 @@ QOPT_H16_SIMT(qopt_h16_simt_bf16_h, 1, false)
 
 namespace {
 
-/// Split K with a 16-bit C: the wgmma kernels add their partial sums into
-/// a dense float32 workspace [batch][m][n]; this adds it to C (or stores
-/// it, without accumulate), rounding once.
+/// Split K with a 16-bit C: each split of the wgmma kernels stores its
+/// partial sums into its own dense float32 slice [batch][m][n] of a
+/// workspace; this adds the slices (in split order) to C (or stores them,
+/// without accumulate), rounding once.
 struct WsParams {
   const float *ws;
   void *c;
   long long cB0, cB1, cM, cN;
-  long long total; ///< batch * m * n
+  long long total; ///< batch * m * n (a slice)
   int b1, m, n;
   int accumulate;
+  int splits;
 };
 
 template <int EL> __device__ __forceinline__ void addWorkspace(const WsParams &p) {
@@ -748,7 +785,9 @@ template <int EL> __device__ __forceinline__ void addWorkspace(const WsParams &p
     const long long col = i % p.n, r = i / p.n, row = r % p.m, z = r / p.m;
     const long long off =
         z / p.b1 * p.cB0 + z % p.b1 * p.cB1 + row * p.cM + col * p.cN;
-    float v = p.ws[i];
+    float v = 0.f;
+    for (int s = 0; s < p.splits; ++s)
+      v += p.ws[s * p.total + i];
     if constexpr (EL == 1) {
       __nv_bfloat16 *c = static_cast<__nv_bfloat16 *>(p.c) + off;
       *c = __float2bfloat16_rn(v + (p.accumulate ? __bfloat162float(*c) : 0.f));

@@ -71,15 +71,57 @@ func.func @flags_and_minnum(%x: tensor<4x64xf32>, %init: tensor<4xf32>, %y: tens
 
 // -----
 
-// Sums whose terms may cancel (plain sums, products, a sum of exp(x) that
-// also reads the accumulator elsewhere), products and parallel generics
+// RMS norm's sum of squares as a QDQ model leaves it: x * x in one generic
+// (the importer's Mul(x, x): two inputs reading x alike),
+// its fake quant (divide, round, clamp to [0, 255], NaN to 0, times the
+// scale) in another, the sum in a third: every term is >= +0.
+// CHECK-LABEL: func.func @quantized_squares
+// CHECK: linalg.generic {{.*}}iterator_types = ["parallel", "reduction"]
+// CHECK: arith.addf %{{.*}}, %{{.*}} fastmath<reassoc> : f32
+#map = affine_map<(d0, d1) -> (d0, d1)>
+#map1 = affine_map<(d0, d1) -> (d0)>
+func.func @quantized_squares(%x: tensor<4x64xf32>, %full: tensor<4x64xf32>, %init: tensor<4xf32>) -> tensor<4xf32> {
+  %sq = linalg.generic {indexing_maps = [#map, #map, #map], iterator_types = ["parallel", "parallel"]} ins(%x, %x : tensor<4x64xf32>, tensor<4x64xf32>) outs(%full : tensor<4x64xf32>) {
+  ^bb0(%in: f32, %in2: f32, %out: f32):
+    %r = arith.mulf %in, %in2 : f32
+    linalg.yield %r : f32
+  } -> tensor<4x64xf32>
+  %fq = linalg.generic {indexing_maps = [#map, #map], iterator_types = ["parallel", "parallel"]} ins(%sq : tensor<4x64xf32>) outs(%full : tensor<4x64xf32>) {
+  ^bb0(%in: f32, %out: f32):
+    %s = arith.constant 0.0125 : f32
+    %lo = arith.constant 0.000000e+00 : f32
+    %hi = arith.constant 2.550000e+02 : f32
+    %d = arith.divf %in, %s : f32
+    %r = math.roundeven %d : f32
+    %b = arith.cmpf olt, %r, %lo : f32
+    %c = arith.select %b, %lo, %r : f32
+    %a = arith.cmpf ogt, %c, %hi : f32
+    %e = arith.select %a, %hi, %c : f32
+    %m = arith.mulf %e, %s : f32
+    %n = arith.cmpf uno, %in, %in : f32
+    %y = arith.select %n, %lo, %m : f32
+    linalg.yield %y : f32
+  } -> tensor<4x64xf32>
+  %sum = linalg.generic {indexing_maps = [#map, #map1], iterator_types = ["parallel", "reduction"]} ins(%fq : tensor<4x64xf32>) outs(%init : tensor<4xf32>) {
+  ^bb0(%in: f32, %out: f32):
+    %r = arith.addf %out, %in : f32
+    linalg.yield %r : f32
+  } -> tensor<4xf32>
+  return %sum : tensor<4xf32>
+}
+
+// -----
+
+// Sums whose terms may be negative (plain sums, products of two values,
+// a square clamped to a negative bound, -0 constants), products, a sum of
+// exp(x) that also reads the accumulator elsewhere and parallel generics
 // keep their order: no flags.
 // CHECK-LABEL: func.func @kept
 // CHECK-NOT: reassoc
 // CHECK: return
 #map = affine_map<(d0, d1) -> (d0, d1)>
 #map1 = affine_map<(d0, d1) -> (d0)>
-func.func @kept(%x: tensor<4x64xf32>, %init: tensor<4xf32>, %full: tensor<4x64xf32>) -> (tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4x64xf32>) {
+func.func @kept(%x: tensor<4x64xf32>, %init: tensor<4xf32>, %full: tensor<4x64xf32>) -> (tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4x64xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>) {
   %sum = linalg.generic {indexing_maps = [#map, #map1], iterator_types = ["parallel", "reduction"]} ins(%x : tensor<4x64xf32>) outs(%init : tensor<4xf32>) {
   ^bb0(%in: f32, %out: f32):
     %r = arith.addf %out, %in : f32
@@ -103,5 +145,28 @@ func.func @kept(%x: tensor<4x64xf32>, %init: tensor<4xf32>, %full: tensor<4x64xf
     %r = arith.maximumf %in, %out : f32
     linalg.yield %r : f32
   } -> tensor<4x64xf32>
-  return %sum, %prod, %twice, %par : tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4x64xf32>
+  %xy = linalg.generic {indexing_maps = [#map, #map, #map1], iterator_types = ["parallel", "reduction"]} ins(%x, %full : tensor<4x64xf32>, tensor<4x64xf32>) outs(%init : tensor<4xf32>) {
+  ^bb0(%in: f32, %in2: f32, %out: f32):
+    %m = arith.mulf %in, %in2 : f32
+    %r = arith.addf %out, %m : f32
+    linalg.yield %r : f32
+  } -> tensor<4xf32>
+  %neg = linalg.generic {indexing_maps = [#map, #map1], iterator_types = ["parallel", "reduction"]} ins(%x : tensor<4x64xf32>) outs(%init : tensor<4xf32>) {
+  ^bb0(%in: f32, %out: f32):
+    %lo = arith.constant -1.000000e+00 : f32
+    %m = arith.mulf %in, %in : f32
+    %b = arith.cmpf olt, %m, %lo : f32
+    %c = arith.select %b, %lo, %m : f32
+    %r = arith.addf %out, %c : f32
+    linalg.yield %r : f32
+  } -> tensor<4xf32>
+  %nz = linalg.generic {indexing_maps = [#map, #map1], iterator_types = ["parallel", "reduction"]} ins(%x : tensor<4x64xf32>) outs(%init : tensor<4xf32>) {
+  ^bb0(%in: f32, %out: f32):
+    %z = arith.constant -0.000000e+00 : f32
+    %m = arith.mulf %in, %in : f32
+    %c = arith.mulf %m, %z : f32
+    %r = arith.addf %out, %c : f32
+    linalg.yield %r : f32
+  } -> tensor<4xf32>
+  return %sum, %prod, %twice, %par, %xy, %neg, %nz : tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4x64xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>
 }

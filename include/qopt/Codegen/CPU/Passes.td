@@ -346,9 +346,32 @@ def FuseNormsPass : Pass<"qopt-fuse-norms", "func::FuncOp"> {
                            "::mlir::tensor::TensorDialect"];
 }
 
+def ShareRowQuantizationPass
+    : Pass<"qopt-share-row-quantization", "func::FuncOp"> {
+  let summary = "One dynamic int8 quantization per activation shared by layers";
+  let description = [{
+    w8a8-dynamic lowers every linear layer's per-token quantization on its
+    own (row abs-max, scales, int8 rows), so layers reading one activation
+    (q/k/v, gate/up) quantize it once each. This pass merges linalg ops of
+    one block that compute the same thing: same op, attributes, body and
+    input operands, and inits that are interchangeable fresh tensors
+    (`tensor.empty` of one type and sizes, or `linalg.fill` of one constant
+    into such a tensor). The later op's results are replaced by the
+    earlier's. Unlike upstream CSE, `tensor.empty` and `linalg.fill` are
+    never merged themselves (shared destinations make bufferization copy);
+    only ops whose results are read are. Restricted to the runtime's
+    row kernels (`library_call` qopt_kernel_row_absmax_f32 /
+    qopt_kernel_quantize_rows_s8), the element-wise ops between them, and
+    the `tensor.collapse_shape` of their input. Part of the CPU pipeline
+    when kernel calls are on.
+  }];
+  let dependentDialects = ["::mlir::linalg::LinalgDialect",
+                           "::mlir::tensor::TensorDialect"];
+}
+
 def ReassociateReductionsPass : Pass<"qopt-reassociate-reductions",
                                      "func::FuncOp"> {
-  let summary = "Let LLVM vectorize max/min reductions and sums of exp";
+  let summary = "Let LLVM vectorize max/min reductions and non-negative sums";
   let description = [{
     LLVM vectorizes a float reduction only when its operation may be
     reassociated; the generated loops keep the graph's in-order sums, so a
@@ -360,10 +383,14 @@ def ReassociateReductionsPass : Pass<"qopt-reassociate-reductions",
         `minnumf` of the element and the accumulator): these are exactly
         associative and commutative, the result does not depend on the
         order (NaN, signed zeros included);
-      - a sum of exponentials (`acc + exp(v)`, softmax's denominator): every
-        term is >= 0, so any order's relative error is at most
-        (n - 1) ulp-sized roundings of the same sum (no cancellation);
-        softmax's outputs differ by a few ulp from the in-order sum's.
+      - a sum of non-negative terms (`acc + t`, t >= +0 or NaN by the ops
+        computing it: exp — softmax's denominator —, squares — RMS norm's
+        and variance's sums —, sqrt, |x|, non-negative constants, and sums,
+        products, quotients, roundings, selects and clamps of those, such
+        as a fake quant of a square; through up to 4 producer generics):
+        no cancellation, so any order's relative error is at most (n - 1)
+        roundings of the same sum; the results differ by a few ulp from the
+        in-order sum's.
 
     A reduction generic here has one init, at least one reduction loop and
     a body whose yield is that operation of the accumulator (the init's

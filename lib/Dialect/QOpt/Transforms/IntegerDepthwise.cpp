@@ -28,6 +28,7 @@
 #include "mlir/Dialect/Quant/IR/Quant.h"
 #include "mlir/Dialect/Quant/IR/QuantTypes.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/IR/Matchers.h"
 
 #include <cmath>
 
@@ -160,8 +161,29 @@ LogicalResult rewrite(linalg::GenericOp op, DepthwiseMatch &match,
   auto sTy = quant::UniformQuantizedType::get(quant::QuantizationFlags::Signed,
                                               i8, f32, sx, zx, -128, 127);
   auto xTy = cast<RankedTensorType>(match.source.getType());
-  Value qx = QuantizeOp::create(b, loc, xTy.clone(sTy), match.source);
-  Value xi = quant::StorageCastOp::create(b, loc, xTy.clone(i8), qx);
+  Value xi;
+  // The importer pads with zeros before the conv: quantize the unpadded
+  // input and pad the int8 result with the zero point (the same values),
+  // so that the quantization fuses with the element-wise loop producing
+  // the input and the padded copy is int8.
+  auto expand = match.source.getDefiningOp<tensor::ExpandShapeOp>();
+  auto pad = expand ? expand.getSrc().getDefiningOp<tensor::PadOp>() : nullptr;
+  Value padValue = pad ? pad.getConstantPaddingValue() : Value();
+  if (pad && padValue && matchPattern(padValue, m_AnyZeroFloat()) &&
+      pad.getSourceType().hasStaticShape()) {
+    auto srcTy = pad.getSourceType();
+    Value q = QuantizeOp::create(b, loc, srcTy.clone(sTy), pad.getSource());
+    Value qi = quant::StorageCastOp::create(b, loc, srcTy.clone(i8), q);
+    Value zp = arith::ConstantIntOp::create(b, loc, zx, 8);
+    Value padded =
+        tensor::PadOp::create(b, loc, pad.getResultType().clone(i8), qi,
+                              pad.getMixedLowPad(), pad.getMixedHighPad(), zp);
+    xi = tensor::ExpandShapeOp::create(b, loc, xTy.clone(i8), padded,
+                                       expand.getReassociationIndices());
+  } else {
+    Value qx = QuantizeOp::create(b, loc, xTy.clone(sTy), match.source);
+    xi = quant::StorageCastOp::create(b, loc, xTy.clone(i8), qx);
+  }
   Value wi =
       makeBlobConstant<int8_t>(b, loc, wTy.clone(i8), name + ".int8", wq);
   // Per output channel [G, M]: zero-point correction and combined scale.
@@ -193,14 +215,47 @@ LogicalResult rewrite(linalg::GenericOp op, DepthwiseMatch &match,
         linalg::YieldOp::create(
             nb, l, arith::AddIOp::create(nb, l, args[2], p).getResult());
       });
-  AffineMap id = AffineMap::getMultiDimIdentityMap(5, ctx);
-  AffineMap perF = AffineMap::get(
-      5, 0, {getAffineDimExpr(1, ctx), getAffineDimExpr(2, ctx)}, ctx);
-  Value out = tensor::EmptyOp::create(b, loc, outTy.getShape(), f32);
+  // The epilogue over [N, F, OH, OW] when the init is the importer's view
+  // of a 4-D tensor (the usual case): it then fuses with the element-wise
+  // ops after the conv (BatchNorm, activation, the next quantization),
+  // which a 5-D loop behind a reshape would not.
+  auto initView = init.getDefiningOp<tensor::ExpandShapeOp>();
+  SmallVector<ReassociationIndices> groups{{0}, {1, 2}, {3}, {4}};
+  const bool flat = initView && initView.getReassociationIndices() == groups;
+  const int64_t rank = flat ? 4 : 5;
+  Value acc = intConv.getResult(0), init4 = init, corrE = corrV,
+        scaleE = scaleV;
+  if (flat) {
+    acc = tensor::CollapseShapeOp::create(b, loc, acc, groups);
+    init4 = initView.getSrc();
+    auto fTy = RankedTensorType::get({f}, f32);
+    corrE = tensor::CollapseShapeOp::create(
+        b, loc, fTy.clone(i32), corrV, ArrayRef<ReassociationIndices>{{0, 1}});
+    scaleE = tensor::CollapseShapeOp::create(
+        b, loc, fTy, scaleV, ArrayRef<ReassociationIndices>{{0, 1}});
+  }
+  auto resTy = cast<RankedTensorType>(init4.getType());
+  AffineMap id = AffineMap::getMultiDimIdentityMap(rank, ctx);
+  AffineMap perF =
+      flat
+          ? AffineMap::get(4, 0, getAffineDimExpr(1, ctx), ctx)
+          : AffineMap::get(5, 0,
+                           {getAffineDimExpr(1, ctx), getAffineDimExpr(2, ctx)},
+                           ctx);
+  // A bias broadcast over batch and space is read as its vector.
+  AffineMap initMap = id;
+  if (auto bc = init4.getDefiningOp<linalg::BroadcastOp>();
+      flat && bc &&
+      cast<RankedTensorType>(bc.getInput().getType()).getRank() == 1 &&
+      bc.getDimensions() == ArrayRef<int64_t>{0, 2, 3}) {
+    init4 = bc.getInput();
+    initMap = perF;
+  }
+  Value out = tensor::EmptyOp::create(b, loc, resTy.getShape(), f32);
   auto epilogue = linalg::GenericOp::create(
-      b, loc, outTy, ValueRange{intConv.getResult(0), init, corrV, scaleV},
-      ValueRange{out}, ArrayRef<AffineMap>{id, id, perF, perF, id},
-      SmallVector<utils::IteratorType>(5, utils::IteratorType::parallel),
+      b, loc, resTy, ValueRange{acc, init4, corrE, scaleE}, ValueRange{out},
+      ArrayRef<AffineMap>{id, initMap, perF, perF, id},
+      SmallVector<utils::IteratorType>(rank, utils::IteratorType::parallel),
       [](OpBuilder &nb, Location l, ValueRange args) {
         Value a = arith::SubIOp::create(nb, l, args[0], args[2]);
         Value v = arith::MulFOp::create(
@@ -208,10 +263,13 @@ LogicalResult rewrite(linalg::GenericOp op, DepthwiseMatch &match,
         linalg::YieldOp::create(
             nb, l, arith::AddFOp::create(nb, l, args[1], v).getResult());
       });
+  Value result = epilogue.getResult(0);
+  if (flat)
+    result = tensor::ExpandShapeOp::create(b, loc, outTy, result, groups);
   for (NamedAttribute attr : op->getDiscardableAttrs())
     epilogue->setAttr(attr.getName(), attr.getValue());
   Value oldFilter = op.getDpsInputOperand(1)->get();
-  op->replaceAllUsesWith(epilogue->getResults());
+  op->getResult(0).replaceAllUsesWith(result);
   op->erase();
   // The float filter (and its view) nothing reads any more.
   if (auto e = oldFilter.getDefiningOp<tensor::ExpandShapeOp>();

@@ -333,9 +333,11 @@ struct QuantizePass : mlir::qopt::impl::QuantizePassBase<QuantizePass> {
       else
         ++quantized;
     }
-    // W8A8: depthwise convolutions (grouped generics, not layers) in int8
-    // too (IntegerDepthwise.h), selected by their ONNX node names.
-    if (scheme == QuantScheme::W8A8 && form == QuantizedLinearForm::QLinear) {
+    // W8A8 with int8-depthwise: depthwise convolutions (grouped generics,
+    // not layers) in int8 too (IntegerDepthwise.h), selected by their ONNX
+    // node names.
+    if (int8Depthwise && scheme == QuantScheme::W8A8 &&
+        form == QuantizedLinearForm::QLinear) {
       FailureOr<int64_t> depthwise =
           quantizeDepthwiseConvs(module, [&](const std::string &name) {
             if (!exclude.empty() && !name.empty() && excluded.match(name))

@@ -1,8 +1,10 @@
-// RUN: quant-opt %s --qopt-quantize="scheme=w8a8 allow-no-layer=true" --split-input-file | FileCheck %s --enable-var-scope
-// RUN: quant-opt %s --qopt-quantize="scheme=w8a8 exclude=dw allow-no-layer=true" --split-input-file | FileCheck %s --check-prefix=EXCL
-// RUN: quant-opt %s --qopt-quantize="scheme=w8 allow-no-layer=true" --split-input-file | FileCheck %s --check-prefix=W8
+// RUN: quant-opt %s --qopt-quantize="scheme=w8a8 int8-depthwise allow-no-layer=true" --split-input-file | FileCheck %s --enable-var-scope
+// RUN: quant-opt %s --qopt-quantize="scheme=w8a8 int8-depthwise exclude=dw allow-no-layer=true" --split-input-file | FileCheck %s --check-prefix=EXCL
+// RUN: quant-opt %s --qopt-quantize="scheme=w8a8 allow-no-layer=true" --split-input-file | FileCheck %s --check-prefix=EXCL
+// RUN: quant-opt %s --qopt-quantize="scheme=w8 int8-depthwise allow-no-layer=true" --split-input-file | FileCheck %s --check-prefix=W8
 
-// W8A8: the importer's depthwise convolution (a grouped generic with one
+// W8A8 with int8-depthwise (without it, or excluded by name, it stays
+// float): the importer's depthwise convolution (a grouped generic with one
 // input channel per group) becomes quantize -> i8 x i8 -> i32 generic ->
 // dequantizing epilogue, its filter int8 per output channel. Channel 0's
 // nine weights are 0.5 (scale 0.5/127, codes 127, sum 1143), channel 1's

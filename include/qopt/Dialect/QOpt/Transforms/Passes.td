@@ -206,6 +206,11 @@ def QuantizePass : Pass<"qopt-quantize", "ModuleOp"> {
       uint4, `mse` (default: the least-error range among α·[min, max],
       α = 1 … 0.8) or `minmax` (the full range, REFERENCE.md's asymmetric
       formula, what onnxruntime's asymmetric MatMulNBits stores).
+      With `int8-depthwise`, depthwise convolutions (the importer's grouped
+      generic with one input channel per group, not a layer op) whose input
+      is calibrated become int8 as well (an i8 x i8 -> i32 generic and a
+      dequantizing epilogue); by default they stay float, which is faster
+      on the CPU today (docs/Quantization/Depthwise.md).
       `w4-activations=int8` records `activation = dynamic_block` on the
       4-bit layers: the kernel quantizes each activation row to int8 per
       weight block at run time and multiplies integers (onnxruntime's
@@ -356,7 +361,11 @@ def QuantizePass : Pass<"qopt-quantize", "ModuleOp"> {
              clEnumValN(::mlir::qopt::ActivationMode::DynamicBlock, "int8",
                         "int8 per token and weight block at run time "
                         "(activation dynamic_block; group-size a multiple "
-                        "of 8)"))}]>
+                        "of 8)"))}]>,
+    Option<"int8Depthwise", "int8-depthwise", "bool", "false",
+           "w8a8: depthwise convolutions (grouped, one input channel per "
+           "group) in int8 too: input per tensor, filter per channel, "
+           "i8 x i8 -> i32 (qopt_kernel_conv2d_depthwise_s8)">
   ];
   let dependentDialects = ["::mlir::quant::QuantDialect", "::mlir::tensor::TensorDialect",
                            "::mlir::linalg::LinalgDialect",
