@@ -126,6 +126,19 @@ def main():
     cases = json.load(open(os.path.join(args.dir, "bench_cases.json")))
     rows = []
     torch_cache = {}
+    doc = {"benchmark": "compiled NVPTX transformer artifacts vs torch",
+           "device": torch.cuda.get_device_name(), "torch": torch.__version__,
+           "ours": "quant-run --device=cuda --bench: median of whole artifact calls "
+                   "(input copy, kernels, output copy); ours_device_io_ms: quant-run "
+                   "--device-io (device-resident input and output, no host transfers); "
+                   "ours_graph_ms: quant-run --device-io --cuda-graph (CUDA graph replays, "
+                   "graph_note: whether the timed calls replayed)",
+           "kernels": "QOPT_CUDA_PROFILE CUDA-event times of the after build, 12 slowest, "
+                      "per call",
+           "torch": "float32 block of the same shapes (not the same weights), CUDA events; "
+                    "_copies: with pinned host<->device copies of input and output",
+           "results": rows}
+    rows = doc["results"]
     for c in cases:
         art = os.path.join(args.dir, c["artifact"])
         inp = os.path.join(args.dir, c["input"])
@@ -192,6 +205,8 @@ def main():
             torch_cache[key] = torch_rows(torch, c["hidden"], c["heads"], c["mlp"], seq)
         row.update(torch_cache[key])
         rows.append(row)
+        with open(args.out, "w") as f:  # after every case (a timeout keeps them)
+            json.dump(doc, f, indent=1)
         print(json.dumps({k: row.get(k) for k in ("model", "scheme", "variant", "shape",
                                                    "ours_call_ms", "ours_device_io_ms",
                                                    "ours_graph_ms", "graph_note",
@@ -201,18 +216,6 @@ def main():
                                                    "launches_per_call", "max_rel_error_vs_cpu",
                                                    "torch_eager_ms",
                                                    "torch_graph_ms")}), flush=True)
-    doc = {"benchmark": "compiled NVPTX transformer artifacts vs torch",
-           "device": torch.cuda.get_device_name(), "torch": torch.__version__,
-           "ours": "quant-run --device=cuda --bench: median of whole artifact calls "
-                   "(input copy, kernels, output copy); ours_device_io_ms: quant-run "
-                   "--device-io (device-resident input and output, no host transfers)",
-           "kernels": "QOPT_CUDA_PROFILE CUDA-event times of the after build, 12 slowest, "
-                      "per call",
-           "torch": "float32 block of the same shapes (not the same weights), CUDA events; "
-                    "_copies: with pinned host<->device copies of input and output",
-           "results": rows}
-    with open(args.out, "w") as f:
-        json.dump(doc, f, indent=1)
 
 
 if __name__ == "__main__":

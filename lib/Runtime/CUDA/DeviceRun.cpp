@@ -325,9 +325,12 @@ static qopt_status deviceRun(qopt_model *model,
     }
   }
 
+  // One call of a key at a time: its warm-up, capture or replay.
+  std::unique_lock<std::mutex> entryLock;
+  if (entry)
+    entryLock = std::unique_lock<std::mutex>(entry->replay);
   // A replay: the captured work on the caller's stream.
   if (entry && entry->exec) {
-    std::lock_guard<std::mutex> lock(entry->replay);
     ScopedContext ctx("qopt_cuda_model_run_graph", false);
     if (!ctx)
       return fail(std::string("qopt_cuda_model_run_graph: ") + cudaError);
@@ -374,7 +377,9 @@ static qopt_status deviceRun(qopt_model *model,
       if (g)
         driver().cuGraphDestroy(g);
     }
-    if (!capture.capture) {
+    if (!capture.capture && status != QOPT_OK) {
+      graphNote.clear(); // failed: the next call warms up again
+    } else if (!capture.capture) {
       // The warm-up call: it ran normally and told what a graph would miss.
       entry->probed = true;
       entry->unsupported = capture.unsupported;
