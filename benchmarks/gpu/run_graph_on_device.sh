@@ -25,10 +25,12 @@ g++ -std=c++17 -O2 -I"$ROOT/include" "$ROOT/tools/quant-run/quant-run.cpp" \
   >> "$OUT/build.txt" 2>&1 || { tail -40 "$OUT/build.txt"; exit 1; }
 echo "built $(date +%T)"
 # test/gpu/check_graph_api.py (the C API on 4 input values) crashed on the
-# H200 in qopt_model_load, before any graph call (2026-12-03, not yet
-# diagnosed): CHECK_GRAPH_API=1 runs it.
+# H200 in qopt_model_load, before any graph call (2026-12-03; it runs here
+# on the CPU side; suspected: the artifacts' DT_NEEDED libqopt_runtime.so,
+# which this g++ build has no SONAME for, resolving to a second copy):
+# CHECK_GRAPH_API=1 runs it, with LD_LIBRARY_PATH at the build.
 if [ "${CHECK_GRAPH_API:-0}" = 1 ]; then
-  timeout 40 python3 -X faulthandler "$ROOT/test/gpu/check_graph_api.py" --dir "$CASES" \
+  LD_LIBRARY_PATH="$BUILD${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" timeout 40 python3 -X faulthandler "$ROOT/test/gpu/check_graph_api.py" --dir "$CASES" \
     --runtime "$BUILD/libqopt_runtime.so" --out "$OUT/graph_api.json" > "$OUT/graph_api.txt" 2>&1
   tail -3 "$OUT/graph_api.txt"
 fi
