@@ -176,10 +176,12 @@ void mlir::qopt::buildNVPTXPipeline(OpPassManager &pm,
   if (options.kernelCalls) {
     GPUQuantKernelCallsPassOptions calls;
     calls.precision = options.precision;
-    // float16 / bfloat16 matmuls: the runtime's wgmma kernels on Hopper.
+    // float16 / bfloat16 matmuls: the runtime's wgmma kernels on Hopper
+    // (sm_90 / sm_90a; other chips keep the wmma lowering, which is faster
+    // than the runtime's fallback kernel).
     calls.halfMatmuls = options.tensorCores &&
                         StringRef(options.chip.getValue()).starts_with("sm_") &&
-                        std::atoi(options.chip.getValue().c_str() + 3) >= 90;
+                        std::atoi(options.chip.getValue().c_str() + 3) == 90;
     pm.addPass(createGPUQuantKernelCallsPass(calls));
   }
   // float16 matmuls: shared-memory tiles on the tensor cores.

@@ -895,6 +895,112 @@ tileS8VNNI(const DirectS8 &d, int64_t f0, int64_t inOff, int valid,
 using TileS8Fn = void (*)(const DirectS8 &, int64_t, int64_t, int, const Seg *,
                           int);
 
+/// sum_k a[k] * b[k] of int8 vectors in i32 (the 1x1-output path).
+#if defined(__x86_64__)
+__attribute__((target("avx512f,avx512bw"))) int32_t
+dotS8Avx512(const int8_t *a, const int8_t *b, int64_t n) {
+  __m512i acc = _mm512_setzero_si512();
+  int64_t k = 0;
+  for (; k + 32 <= n; k += 32)
+    acc = _mm512_add_epi32(
+        acc,
+        _mm512_madd_epi16(
+            _mm512_cvtepi8_epi16(_mm256_loadu_si256((const __m256i *)(a + k))),
+            _mm512_cvtepi8_epi16(
+                _mm256_loadu_si256((const __m256i *)(b + k)))));
+  int32_t sum = _mm512_reduce_add_epi32(acc);
+  for (; k < n; ++k)
+    sum += int32_t(a[k]) * int32_t(b[k]);
+  return sum;
+}
+
+__attribute__((target("avx2"))) int32_t dotS8Avx2(const int8_t *a,
+                                                  const int8_t *b, int64_t n) {
+  __m256i acc = _mm256_setzero_si256();
+  int64_t k = 0;
+  for (; k + 16 <= n; k += 16)
+    acc = _mm256_add_epi32(
+        acc,
+        _mm256_madd_epi16(
+            _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(a + k))),
+            _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(b + k)))));
+  __m128i h = _mm_add_epi32(_mm256_castsi256_si128(acc),
+                            _mm256_extracti128_si256(acc, 1));
+  h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0x4E));
+  h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0xB1));
+  int32_t sum = _mm_cvtsi128_si32(h);
+  for (; k < n; ++k)
+    sum += int32_t(a[k]) * int32_t(b[k]);
+  return sum;
+}
+#endif
+
+int32_t dotS8Portable(const int8_t *a, const int8_t *b, int64_t n) {
+  int32_t sum = 0;
+  for (int64_t k = 0; k < n; ++k)
+    sum += int32_t(a[k]) * int32_t(b[k]);
+  return sum;
+}
+
+/// convGemv's int8 form: out[n, f] += filter row f . window (or the
+/// dequantizing epilogue's f32 of it, into its output), the window
+/// gathered once, the filter read in place (the direct VNNI kernel would
+/// use 1 of its 32 pixel lanes).
+void convS8Gemv(const qopt::rt::ConvS8 &p) {
+  using DotS8 = int32_t (*)(const int8_t *, const int8_t *, int64_t);
+  static const DotS8 dot = [] {
+#if defined(__x86_64__)
+    if (__builtin_cpu_supports("avx512bw"))
+      return DotS8(dotS8Avx512);
+    if (__builtin_cpu_supports("avx2"))
+      return DotS8(dotS8Avx2);
+#endif
+    return DotS8(dotS8Portable);
+  }();
+  const int64_t kdim = p.c * p.kh * p.kw;
+  std::vector<int8_t> filterCopy;
+  int64_t fF = p.fF;
+  const int8_t *filter = qopt::rt::filterAsMatrix(
+      p.filter, p.f, p.c, p.kh, p.kw, fF, p.fC, p.fH, p.fW, filterCopy);
+  std::vector<int8_t> window(static_cast<size_t>(kdim));
+  for (int64_t b = 0; b < p.n; ++b) {
+    const int8_t *img = p.in + b * p.inN;
+    for (int64_t ci = 0, k = 0; ci < p.c; ++ci)
+      for (int64_t y = 0; y < p.kh; ++y)
+        for (int64_t x = 0; x < p.kw; ++x)
+          window[size_t(k++)] =
+              img[ci * p.inC + y * p.dh * p.inH + x * p.dw * p.inW];
+    int32_t *o = p.out + b * p.outN;
+    // With the dequantizing epilogue, its f32 output instead (Conv.h).
+    const qopt::rt::ConvS8Dequant *dq = p.dequant;
+    float *dqF = dq && !dq->toInt8
+                     ? static_cast<float *>(dq->out) + b * dq->outN
+                     : nullptr;
+    int8_t *dqI = dq && dq->toInt8
+                      ? static_cast<int8_t *>(dq->out) + b * dq->outN
+                      : nullptr;
+    auto rows = [&](int64_t f0, int64_t f1) {
+      for (int64_t i = f0; i < f1; ++i) {
+        int32_t sum = dot(filter + i * fF, window.data(), kdim);
+        if (dqI)
+          dqI[i * dq->outF] = dq->requantize(dq->apply(i, sum));
+        else if (dqF)
+          dqF[i * dq->outF] = dq->apply(i, sum);
+        else
+          o[i * p.outF] += sum;
+      }
+    };
+    const int64_t block = 128;
+    const int64_t blocks = (p.f + block - 1) / block;
+    if (p.f * kdim < 4 * kParallelWork || blocks < 2)
+      rows(0, p.f);
+    else
+      qopt::rt::parallelFor(blocks, [&](int64_t t) {
+        rows(t * block, std::min(p.f, (t + 1) * block));
+      });
+  }
+}
+
 /// A filter as the direct kernel reads it: [F, quads] words of four bytes
 /// (channels quad-interleaved, windows in (cq, y, x) order) and each row's
 /// compensation -128 * sum (the image is read +128).
@@ -947,97 +1053,6 @@ std::shared_ptr<const S8Filter> cachedS8Filter(const qopt::rt::ConvS8 &p) {
   if (!entry)
     entry = makeS8Filter(p);
   return entry;
-}
-
-/// sum_k a[k] * b[k] of int8 vectors in i32 (the 1x1-output path).
-#if defined(__x86_64__)
-__attribute__((target("avx512f,avx512bw"))) int32_t
-dotS8Avx512(const int8_t *a, const int8_t *b, int64_t n) {
-  __m512i acc = _mm512_setzero_si512();
-  int64_t k = 0;
-  for (; k + 32 <= n; k += 32)
-    acc = _mm512_add_epi32(
-        acc,
-        _mm512_madd_epi16(
-            _mm512_cvtepi8_epi16(_mm256_loadu_si256((const __m256i *)(a + k))),
-            _mm512_cvtepi8_epi16(
-                _mm256_loadu_si256((const __m256i *)(b + k)))));
-  int32_t sum = _mm512_reduce_add_epi32(acc);
-  for (; k < n; ++k)
-    sum += int32_t(a[k]) * int32_t(b[k]);
-  return sum;
-}
-
-__attribute__((target("avx2"))) int32_t dotS8Avx2(const int8_t *a,
-                                                  const int8_t *b, int64_t n) {
-  __m256i acc = _mm256_setzero_si256();
-  int64_t k = 0;
-  for (; k + 16 <= n; k += 16)
-    acc = _mm256_add_epi32(
-        acc,
-        _mm256_madd_epi16(
-            _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(a + k))),
-            _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(b + k)))));
-  __m128i h = _mm_add_epi32(_mm256_castsi256_si128(acc),
-                            _mm256_extracti128_si256(acc, 1));
-  h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0x4E));
-  h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0xB1));
-  int32_t sum = _mm_cvtsi128_si32(h);
-  for (; k < n; ++k)
-    sum += int32_t(a[k]) * int32_t(b[k]);
-  return sum;
-}
-#endif
-
-int32_t dotS8Portable(const int8_t *a, const int8_t *b, int64_t n) {
-  int32_t sum = 0;
-  for (int64_t k = 0; k < n; ++k)
-    sum += int32_t(a[k]) * int32_t(b[k]);
-  return sum;
-}
-
-/// convGemv's int8 form: out[n, f] += filter row f . window, the window
-/// gathered once, the filter read in place (the direct VNNI kernel would
-/// rewrite the filter into words on every call and use 1 of its 32 pixel
-/// lanes).
-void convS8Gemv(const qopt::rt::ConvS8 &p) {
-  using DotS8 = int32_t (*)(const int8_t *, const int8_t *, int64_t);
-  static const DotS8 dot = [] {
-#if defined(__x86_64__)
-    if (__builtin_cpu_supports("avx512bw"))
-      return DotS8(dotS8Avx512);
-    if (__builtin_cpu_supports("avx2"))
-      return DotS8(dotS8Avx2);
-#endif
-    return DotS8(dotS8Portable);
-  }();
-  const int64_t kdim = p.c * p.kh * p.kw;
-  std::vector<int8_t> filterCopy;
-  int64_t fF = p.fF;
-  const int8_t *filter = qopt::rt::filterAsMatrix(
-      p.filter, p.f, p.c, p.kh, p.kw, fF, p.fC, p.fH, p.fW, filterCopy);
-  std::vector<int8_t> window(static_cast<size_t>(kdim));
-  for (int64_t b = 0; b < p.n; ++b) {
-    const int8_t *img = p.in + b * p.inN;
-    for (int64_t ci = 0, k = 0; ci < p.c; ++ci)
-      for (int64_t y = 0; y < p.kh; ++y)
-        for (int64_t x = 0; x < p.kw; ++x)
-          window[size_t(k++)] =
-              img[ci * p.inC + y * p.dh * p.inH + x * p.dw * p.inW];
-    int32_t *o = p.out + b * p.outN;
-    auto rows = [&](int64_t f0, int64_t f1) {
-      for (int64_t i = f0; i < f1; ++i)
-        o[i * p.outF] += dot(filter + i * fF, window.data(), kdim);
-    };
-    const int64_t block = 128;
-    const int64_t blocks = (p.f + block - 1) / block;
-    if (p.f * kdim < 4 * kParallelWork || blocks < 2)
-      rows(0, p.f);
-    else
-      qopt::rt::parallelFor(blocks, [&](int64_t t) {
-        rows(t * block, std::min(p.f, (t + 1) * block));
-      });
-  }
 }
 
 } // namespace

@@ -277,7 +277,9 @@ INSTANTIATE_TEST_SUITE_P(
     Shapes, Int8ConvRequantKernel,
     ::testing::Values(Case{1, 16, 10, 10, 24, 3, 3, 1, 1, 1, 1},
                       Case{2, 8, 16, 16, 8, 1, 1, 1, 1, 1, 1},
-                      Case{1, 5, 11, 13, 9, 3, 3, 2, 2, 1, 1}));
+                      Case{1, 5, 11, 13, 9, 3, 3, 2, 2, 1, 1},
+                      // One output pixel: the GEMV path (convS8Gemv).
+                      Case{2, 64, 3, 3, 40, 3, 3, 1, 1, 1, 1}));
 
 // A NaN bias makes every value NaN: the zero point, as the loop writes.
 TEST(Int8ConvRequantKernel, NaNIsTheZeroPoint) {

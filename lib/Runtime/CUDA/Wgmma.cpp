@@ -503,7 +503,9 @@ bool qopt::rt::cuda::wgmmaTf32(int64_t b0, int64_t b1, int64_t m, int64_t n,
 
 extern "C" {
 
-const char *qopt_cuda_wgmma_last_kernel(void) { return lastWgmmaKernel.c_str(); }
+const char *qopt_cuda_wgmma_last_kernel(void) {
+  return lastWgmmaKernel.c_str();
+}
 
 /// The embedded PTX of GPUKernels/Wgmma.cu for `arch` ("sm_90a", "sm_80").
 const char *qopt_cuda_wgmma_ptx(const char *arch) {

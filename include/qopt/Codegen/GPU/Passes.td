@@ -187,7 +187,7 @@ def GPUQuantKernelCallsPass
     Option<"halfMatmuls", "half-matmuls", "bool", /*default=*/"false",
            "float16 / bfloat16 contractions call qopt_cuda_matmul_h16 "
            "(Hopper's TMA + wgmma kernels; the NVPTX pipeline sets it for "
-           "sm_90 and later)">,
+           "sm_90)">,
     Option<"precision", "precision", "::mlir::qopt::GpuPrecision",
            "::mlir::qopt::GpuPrecision::F32",
            "How qopt_cuda_matmul_f32 multiplies",

@@ -1,7 +1,8 @@
 //===- QDQGrid.cpp - fake quants that change nothing ----------------------===//
 //
 // A QDQ model puts a QuantizeLinear -> DequantizeLinear pair behind every
-// op: after a Reshape, Transpose, Flatten, MaxPool, ReLU or Concat whose
+// op: after a Reshape, Transpose, Flatten, MaxPool, ReLU, Concat or nearest
+// Resize (a gather) whose
 // input already came through a pair of the same scale, the new pair
 // changes nothing, and a pair whose value only moves (or goes through a
 // max) into the next integer layer's quantization is absorbed by it. qopt-
@@ -208,6 +209,10 @@ struct GridAnalysis {
       Operation *op = x.getDefiningOp();
       if (!op || op->getBlock() != &body)
         return OnGrid::No;
+      // A gather (a nearest Resize / Upsample, the importer's index
+      // tables): one element of the tensor it reads.
+      if (auto ex = dyn_cast<tensor::ExtractOp>(op))
+        return of(ex.getTensor(), g, depth + 1);
       if (isMin(op))
         return meet(expr(op->getOperand(0), d + 1),
                     expr(op->getOperand(1), d + 1));

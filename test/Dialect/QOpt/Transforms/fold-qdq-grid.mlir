@@ -217,3 +217,39 @@ func.func @other_quantize(%x: tensor<4xf32>) -> tensor<4xi8> {
   %i = quant.scast %q : tensor<4x!quant.uniform<i8:f32, 0.03>> to tensor<4xi8>
   return %i : tensor<4xi8>
 }
+
+// -----
+
+// A nearest Resize as the importer builds it (a gather through index
+// tables: each element one element of its input) keeps values on the
+// grid: the pair behind it goes. A pair of another scale stays.
+#row = affine_map<(d0, d1, d2, d3) -> (d2)>
+#col = affine_map<(d0, d1, d2, d3) -> (d3)>
+#out = affine_map<(d0, d1, d2, d3) -> (d0, d1, d2, d3)>
+// CHECK-LABEL: func.func @nearest_resize
+// CHECK: %[[FQ:.*]] = qopt.fake_quant %arg0 scale [1.000000e-01]
+// CHECK: %[[UP:.*]] = linalg.generic
+// CHECK: tensor.extract %[[FQ]]
+// CHECK: %[[OTHER:.*]] = qopt.fake_quant %[[UP]] scale [2.000000e-01]
+// CHECK-NOT: qopt.fake_quant
+// CHECK: return %[[UP]], %[[OTHER]]
+func.func @nearest_resize(%x: tensor<1x2x2x2xf32>) -> (tensor<1x2x4x4xf32>, tensor<1x2x4x4xf32>) {
+  %q = qopt.quantize %x : tensor<1x2x2x2xf32> -> tensor<1x2x2x2x!quant.uniform<u8:f32, 0.1:3>>
+  %d = qopt.dequantize %q : tensor<1x2x2x2x!quant.uniform<u8:f32, 0.1:3>> -> tensor<1x2x2x2xf32>
+  %idx = arith.constant dense<[0, 0, 1, 1]> : tensor<4xi64>
+  %e = tensor.empty() : tensor<1x2x4x4xf32>
+  %up = linalg.generic {indexing_maps = [#row, #col, #out], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%idx, %idx : tensor<4xi64>, tensor<4xi64>) outs(%e : tensor<1x2x4x4xf32>) {
+  ^bb0(%r: i64, %c: i64, %o: f32):
+    %n = linalg.index 0 : index
+    %ch = linalg.index 1 : index
+    %ri = arith.index_cast %r : i64 to index
+    %ci = arith.index_cast %c : i64 to index
+    %v = tensor.extract %d[%n, %ch, %ri, %ci] : tensor<1x2x2x2xf32>
+    linalg.yield %v : f32
+  } -> tensor<1x2x4x4xf32>
+  %q2 = qopt.quantize %up : tensor<1x2x4x4xf32> -> tensor<1x2x4x4x!quant.uniform<u8:f32, 0.1:3>>
+  %d2 = qopt.dequantize %q2 : tensor<1x2x4x4x!quant.uniform<u8:f32, 0.1:3>> -> tensor<1x2x4x4xf32>
+  %q3 = qopt.quantize %up : tensor<1x2x4x4xf32> -> tensor<1x2x4x4x!quant.uniform<u8:f32, 0.2:3>>
+  %d3 = qopt.dequantize %q3 : tensor<1x2x4x4x!quant.uniform<u8:f32, 0.2:3>> -> tensor<1x2x4x4xf32>
+  return %d2, %d3 : tensor<1x2x4x4xf32>, tensor<1x2x4x4xf32>
+}
