@@ -11,9 +11,11 @@
 // stays a loop of its own), and pre is nothing or maximumf(v, c) (a ReLU the
 // element-wise fusion pulled into the pool). `out` holds the accumulator's
 // start (the importer's -inf / 0 fill), so the padding stays the compiled
-// code's padded copy of x. Each output element is reduced in the generated
-// loop's order, lane by lane, so results are bit for bit those of that loop
-// (NaN payloads aside: any NaN operand gives a NaN).
+// code's padded copy of x. Sums run in the generated loop's order, lane by
+// lane; a maximum selects one of its operands under a total order (-0 below
+// +0, NaN absorbing), so the kernel's grouping (the window's maximum, then
+// the clamp once, then the accumulator) selects the same value. Results are
+// bit for bit those of the loop (NaN payloads aside: any NaN gives a NaN).
 //
 // Vectors run along OW: stride 1 loads contiguous lanes, stride 2
 // deinterleaves two vectors (Simd.h's deinterleave2), other strides gather
@@ -31,6 +33,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 #include <string>
 
 extern "C" const char *qopt_kernel_isa(void);
@@ -63,17 +66,25 @@ inline float maximumScalar(float a, float b) {
 
 } // namespace qopt::rt
 
-// The row body, generic over V; `vmaximum` is each ISA's maximum.
+// The row body, generic over V. Maxima are taken over order keys: the
+// float's bits with the magnitude bits flipped when the sign is set, as
+// signed integers, order floats totally with -0 below +0 (and NaNs beyond
+// the infinities); the NaNs are tracked aside and put back at the end (a
+// NaN anywhere gives a NaN). Each ISA gives K (keys), key / unkey, kmax and
+// NanT (lanes that saw a NaN), nanNone, nanOr, withNan; the portable one
+// uses floats and maximumScalar directly.
 #define QOPT_POOL_BODY                                                         \
   /* One output row: out[n, c, oh, 0:ow] (unit inner strides). */              \
   inline void poolRow(const qopt::rt::Pool2DF32 &p, const float *xPlane,       \
                       float *o, int64_t oh) {                                  \
     constexpr int L = V::L;                                                    \
-    float tmp[2 * L];                                                          \
     const V::T lo = V::set1(p.lo);                                             \
     for (int64_t ow0 = 0; ow0 < p.ow; ow0 += L) {                              \
       const int cnt = int(std::min<int64_t>(L, p.ow - ow0));                   \
       V::T acc = V::loadN(o + ow0, cnt);                                       \
+      /* max: over order keys (an integer max), NaNs tracked aside */          \
+      K m = key(acc);                                                          \
+      NanT nan = nanOr(nanNone(), acc);                                        \
       for (int64_t kh = 0; kh < p.kh; ++kh) {                                  \
         const float *row = xPlane + (oh * p.sh + kh * p.dh) * p.xs[2];         \
         for (int64_t kw = 0; kw < p.kw; ++kw) {                                \
@@ -82,30 +93,20 @@ inline float maximumScalar(float a, float b) {
           if (p.sw == 1) {                                                     \
             v = V::loadN(s, cnt);                                              \
           } else if (p.sw == 2) {                                              \
-            V::T odd;                                                          \
-            if (cnt == L) {                                                    \
-              /* the last lane reads s[2L - 2]; s[2L - 1] may be past */       \
-              std::memcpy(tmp, s, sizeof(float) * (2 * L - 1));                \
-              tmp[2 * L - 1] = 0.0f;                                           \
-              V::deinterleave2(tmp, v, odd);                                   \
-            } else {                                                           \
-              for (int i = 0; i < 2 * L; ++i)                                  \
-                tmp[i] = i < 2 * cnt - 1 ? s[i] : 0.0f;                        \
-              V::deinterleave2(tmp, v, odd);                                   \
-            }                                                                  \
+            v = vloadEven(s, cnt);                                             \
           } else {                                                             \
-            for (int i = 0; i < L; ++i)                                        \
-              tmp[i] = i < cnt ? s[i * p.sw] : 0.0f;                           \
-            v = V::load(tmp);                                                  \
+            v = vloadStrided(s, p.sw, cnt);                                    \
           }                                                                    \
-          if (p.sum) {                                                         \
+          if (p.sum)                                                           \
             acc = V::add(acc, v);                                              \
-          } else {                                                             \
-            if (p.clamp)                                                       \
-              v = vmaximum(v, lo);                                             \
-            acc = vmaximum(acc, v);                                            \
-          }                                                                    \
+          else                                                                 \
+            m = kmax(m, key(v)), nan = nanOr(nan, v);                          \
         }                                                                      \
+      }                                                                        \
+      if (!p.sum) {                                                            \
+        if (p.clamp)                                                           \
+          m = kmax(m, key(lo)), nan = nanOr(nan, lo);                          \
+        acc = withNan(unkey(m), nan);                                          \
       }                                                                        \
       V::storeN(o + ow0, acc, cnt);                                            \
     }                                                                          \
@@ -113,8 +114,23 @@ inline float maximumScalar(float a, float b) {
 
 namespace qopt::rt::simdgen {
 namespace {
-inline V::T vmaximum(V::T a, V::T b) {
+using K = V::T;
+inline K key(V::T a) { return a; }
+inline V::T unkey(K a) { return a; }
+inline K kmax(K a, K b) {
   return V::map([&](int i) { return maximumScalar(a.v[i], b.v[i]); });
+}
+using NanT = int;
+inline NanT nanNone() { return 0; }
+inline NanT nanOr(NanT n, V::T) { return n; }
+inline V::T withNan(V::T a, NanT) { return a; }
+/// s[0], s[2], ..., s[2 (cnt - 1)] (cnt <= L), zeros after.
+inline V::T vloadEven(const float *s, int cnt) {
+  return V::map([&](int i) { return i < cnt ? s[2 * i] : 0.0f; });
+}
+/// s[0], s[st], ..., s[(cnt - 1) st], zeros after.
+inline V::T vloadStrided(const float *s, int64_t st, int cnt) {
+  return V::map([&](int i) { return i < cnt ? s[i * st] : 0.0f; });
 }
 QOPT_POOL_BODY
 } // namespace
@@ -124,15 +140,37 @@ QOPT_POOL_BODY
 QOPT_SIMD512_BEGIN
 namespace qopt::rt::simd512 {
 namespace {
-/// max_ps(x, y) = x > y ? x : y (y on ties and NaNs): with y the operand
-/// whose sign is clear when a's is set, a tie of zeros gives +0; a NaN x is
-/// put back afterwards.
-inline V::T vmaximum(V::T a, V::T b) {
-  __mmask16 neg = _mm512_movepi32_mask(_mm512_castps_si512(a));
-  __m512 x = _mm512_mask_blend_ps(neg, b, a);
-  __m512 y = _mm512_mask_blend_ps(neg, a, b);
-  __m512 r = _mm512_max_ps(x, y);
-  return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q), r, x);
+using K = __m512i;
+inline K flip(K i) {
+  return _mm512_xor_si512(i, _mm512_and_si512(_mm512_srai_epi32(i, 31),
+                                              _mm512_set1_epi32(0x7FFFFFFF)));
+}
+inline K key(V::T a) { return flip(_mm512_castps_si512(a)); }
+inline V::T unkey(K a) { return _mm512_castsi512_ps(flip(a)); }
+inline K kmax(K a, K b) { return _mm512_max_epi32(a, b); }
+using NanT = __mmask16;
+inline NanT nanNone() { return 0; }
+inline NanT nanOr(NanT n, V::T a) {
+  return n | _mm512_cmp_ps_mask(a, a, _CMP_UNORD_Q);
+}
+inline V::T withNan(V::T a, NanT n) {
+  return _mm512_mask_blend_ps(n, a, _mm512_set1_ps(std::numeric_limits<float>::quiet_NaN()));
+}
+/// s[0], s[2], ..., s[2 (cnt - 1)], zeros after: two masked loads (no read
+/// past s[2 cnt - 2]) and one permute.
+inline V::T vloadEven(const float *s, int cnt) {
+  const int n = 2 * cnt - 1;
+  __m512 a = V::loadN(s, n), b = V::loadN(s + 16, n - 16);
+  const __m512i ie = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20,
+                                       22, 24, 26, 28, 30);
+  return _mm512_permutex2var_ps(a, ie, b);
+}
+inline V::T vloadStrided(const float *s, int64_t st, int cnt) {
+  __m512i idx = _mm512_mullo_epi32(
+      _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+      _mm512_set1_epi32(int(st)));
+  return _mm512_mask_i32gather_ps(_mm512_setzero_ps(), V::first(cnt), idx, s,
+                                  4);
 }
 QOPT_POOL_BODY
 } // namespace
@@ -142,11 +180,35 @@ QOPT_SIMD_END
 QOPT_SIMD256_BEGIN
 namespace qopt::rt::simd256 {
 namespace {
-inline V::T vmaximum(V::T a, V::T b) {
-  __m256 x = _mm256_blendv_ps(b, a, a); // a where a's sign is set
-  __m256 y = _mm256_blendv_ps(a, b, a);
-  __m256 r = _mm256_max_ps(x, y);
-  return _mm256_blendv_ps(r, x, _mm256_cmp_ps(x, x, _CMP_UNORD_Q));
+using K = __m256i;
+inline K flip(K i) {
+  return _mm256_xor_si256(i, _mm256_and_si256(_mm256_srai_epi32(i, 31),
+                                              _mm256_set1_epi32(0x7FFFFFFF)));
+}
+inline K key(V::T a) { return flip(_mm256_castps_si256(a)); }
+inline V::T unkey(K a) { return _mm256_castsi256_ps(flip(a)); }
+inline K kmax(K a, K b) { return _mm256_max_epi32(a, b); }
+using NanT = __m256;
+inline NanT nanNone() { return _mm256_setzero_ps(); }
+inline NanT nanOr(NanT n, V::T a) {
+  return _mm256_or_ps(n, _mm256_cmp_ps(a, a, _CMP_UNORD_Q));
+}
+inline V::T withNan(V::T a, NanT n) {
+  return _mm256_blendv_ps(a, _mm256_set1_ps(std::numeric_limits<float>::quiet_NaN()), n);
+}
+inline V::T vloadEven(const float *s, int cnt) {
+  const int n = 2 * cnt - 1;
+  __m256 a = V::loadN(s, n), b = V::loadN(s + 8, n - 8);
+  // [a0 a2 b0 b2 | a4 a6 b4 b6] -> [a0 a2 a4 a6 b0 b2 b4 b6]
+  __m256 e = _mm256_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0));
+  return _mm256_castpd_ps(
+      _mm256_permute4x64_pd(_mm256_castps_pd(e), _MM_SHUFFLE(3, 1, 2, 0)));
+}
+inline V::T vloadStrided(const float *s, int64_t st, int cnt) {
+  __m256i idx = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
+                                   _mm256_set1_epi32(int(st)));
+  return _mm256_mask_i32gather_ps(_mm256_setzero_ps(), s, idx,
+                                  _mm256_castsi256_ps(V::firstMask(cnt)), 4);
 }
 QOPT_POOL_BODY
 } // namespace
@@ -226,11 +288,18 @@ extern "C" void qopt_kernel_pool2d_f32(
   const int64_t chunk = std::max<int64_t>(1, rows / (4 * threads));
   const int64_t tasks = (rows + chunk - 1) / chunk;
   auto task = [&](int64_t t) {
-    for (int64_t r = t * chunk; r < std::min(rows, (t + 1) * chunk); ++r) {
-      const int64_t plane = r / oh, y = r % oh;
+    const int64_t r0 = t * chunk, r1 = std::min(rows, r0 + chunk);
+    int64_t plane = r0 / oh, y = r0 % oh;
+    // Plane by plane, without a division per row.
+    for (int64_t r = r0; r < r1;) {
       const int64_t in = plane / c, ic = plane % c;
-      row(p, p.x + in * p.xs[0] + ic * p.xs[1],
-          p.out + in * p.os[0] + ic * p.os[1] + y * p.os[2], y);
+      const float *xPlane = p.x + in * p.xs[0] + ic * p.xs[1];
+      float *oPlane = p.out + in * p.os[0] + ic * p.os[1];
+      const int64_t yEnd = std::min(oh, y + (r1 - r));
+      r += yEnd - y;
+      for (; y < yEnd; ++y)
+        row(p, xPlane, oPlane + y * p.os[2], y);
+      y = 0, ++plane;
     }
   };
   if (rows * ow * kh * kw < kParallelWork || tasks == 1) {
