@@ -110,6 +110,33 @@ inline float maximumScalar(float a, float b) {
       }                                                                        \
       V::storeN(o + ow0, acc, cnt);                                            \
     }                                                                          \
+  }                                                                            \
+  /* The same for the common 2x2 window, stride 2 along OW, no dilation        \
+     along OW: both columns of a row from one pair of loads. */                \
+  inline void poolRow2x2(const qopt::rt::Pool2DF32 &p, const float *xPlane,    \
+                         float *o, int64_t oh) {                               \
+    constexpr int L = V::L;                                                    \
+    const V::T lo = V::set1(p.lo);                                             \
+    const float *r0 = xPlane + oh * p.sh * p.xs[2];                            \
+    const float *r1 = r0 + p.dh * p.xs[2];                                     \
+    for (int64_t ow0 = 0; ow0 < p.ow; ow0 += L) {                              \
+      const int cnt = int(std::min<int64_t>(L, p.ow - ow0));                   \
+      V::T acc = V::loadN(o + ow0, cnt);                                       \
+      V::T a0, a1, b0, b1;                                                     \
+      vloadPair(r0 + 2 * ow0, cnt, a0, a1);                                    \
+      vloadPair(r1 + 2 * ow0, cnt, b0, b1);                                    \
+      if (p.sum) {                                                             \
+        acc = V::add(V::add(V::add(V::add(acc, a0), a1), b0), b1);             \
+      } else {                                                                 \
+        K m = kmax(kmax(key(a0), key(a1)), kmax(key(b0), key(b1)));            \
+        NanT nan =                                                             \
+            nanOr(nanOr(nanOr(nanOr(nanOr(nanNone(), acc), a0), a1), b0), b1); \
+        if (p.clamp)                                                           \
+          m = kmax(m, key(lo)), nan = nanOr(nan, lo);                          \
+        acc = withNan(unkey(kmax(m, key(acc))), nan);                          \
+      }                                                                        \
+      V::storeN(o + ow0, acc, cnt);                                            \
+    }                                                                          \
   }
 
 namespace qopt::rt::simdgen {
@@ -131,6 +158,11 @@ inline V::T vloadEven(const float *s, int cnt) {
 /// s[0], s[st], ..., s[(cnt - 1) st], zeros after.
 inline V::T vloadStrided(const float *s, int64_t st, int cnt) {
   return V::map([&](int i) { return i < cnt ? s[i * st] : 0.0f; });
+}
+/// The even and odd elements of s[0, 2 cnt), zeros after.
+inline void vloadPair(const float *s, int cnt, V::T &even, V::T &odd) {
+  even = V::map([&](int i) { return i < cnt ? s[2 * i] : 0.0f; });
+  odd = V::map([&](int i) { return i < cnt ? s[2 * i + 1] : 0.0f; });
 }
 QOPT_POOL_BODY
 } // namespace
@@ -154,7 +186,8 @@ inline NanT nanOr(NanT n, V::T a) {
   return n | _mm512_cmp_ps_mask(a, a, _CMP_UNORD_Q);
 }
 inline V::T withNan(V::T a, NanT n) {
-  return _mm512_mask_blend_ps(n, a, _mm512_set1_ps(std::numeric_limits<float>::quiet_NaN()));
+  return _mm512_mask_blend_ps(
+      n, a, _mm512_set1_ps(std::numeric_limits<float>::quiet_NaN()));
 }
 /// s[0], s[2], ..., s[2 (cnt - 1)], zeros after: two masked loads (no read
 /// past s[2 cnt - 2]) and one permute.
@@ -164,6 +197,15 @@ inline V::T vloadEven(const float *s, int cnt) {
   const __m512i ie = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20,
                                        22, 24, 26, 28, 30);
   return _mm512_permutex2var_ps(a, ie, b);
+}
+inline void vloadPair(const float *s, int cnt, V::T &even, V::T &odd) {
+  __m512 a = V::loadN(s, 2 * cnt), b = V::loadN(s + 16, 2 * cnt - 16);
+  const __m512i ie = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20,
+                                       22, 24, 26, 28, 30);
+  const __m512i io = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21,
+                                       23, 25, 27, 29, 31);
+  even = _mm512_permutex2var_ps(a, ie, b);
+  odd = _mm512_permutex2var_ps(a, io, b);
 }
 inline V::T vloadStrided(const float *s, int64_t st, int cnt) {
   __m512i idx = _mm512_mullo_epi32(
@@ -194,7 +236,8 @@ inline NanT nanOr(NanT n, V::T a) {
   return _mm256_or_ps(n, _mm256_cmp_ps(a, a, _CMP_UNORD_Q));
 }
 inline V::T withNan(V::T a, NanT n) {
-  return _mm256_blendv_ps(a, _mm256_set1_ps(std::numeric_limits<float>::quiet_NaN()), n);
+  return _mm256_blendv_ps(
+      a, _mm256_set1_ps(std::numeric_limits<float>::quiet_NaN()), n);
 }
 inline V::T vloadEven(const float *s, int cnt) {
   const int n = 2 * cnt - 1;
@@ -203,6 +246,15 @@ inline V::T vloadEven(const float *s, int cnt) {
   __m256 e = _mm256_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0));
   return _mm256_castpd_ps(
       _mm256_permute4x64_pd(_mm256_castps_pd(e), _MM_SHUFFLE(3, 1, 2, 0)));
+}
+inline void vloadPair(const float *s, int cnt, V::T &even, V::T &odd) {
+  __m256 a = V::loadN(s, 2 * cnt), b = V::loadN(s + 8, 2 * cnt - 8);
+  __m256 e = _mm256_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0));
+  __m256 o = _mm256_shuffle_ps(a, b, _MM_SHUFFLE(3, 1, 3, 1));
+  even = _mm256_castpd_ps(
+      _mm256_permute4x64_pd(_mm256_castps_pd(e), _MM_SHUFFLE(3, 1, 2, 0)));
+  odd = _mm256_castpd_ps(
+      _mm256_permute4x64_pd(_mm256_castps_pd(o), _MM_SHUFFLE(3, 1, 2, 0)));
 }
 inline V::T vloadStrided(const float *s, int64_t st, int cnt) {
   __m256i idx = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
@@ -221,18 +273,26 @@ namespace {
 using RowFn = void (*)(const qopt::rt::Pool2DF32 &, const float *, float *,
                        int64_t);
 
-RowFn rowFn() {
-  static const RowFn fn = [] {
-    std::string isa = qopt_kernel_isa();
+RowFn rowFn(bool twoByTwo) {
+  static const RowFn fns[2] = {
 #if defined(__x86_64__)
-    if (isa == "avx512")
-      return RowFn(qopt::rt::simd512::poolRow);
-    if (isa == "avx2")
-      return RowFn(qopt::rt::simd256::poolRow);
+#define QOPT_POOL_PICK(F)                                                      \
+  [] {                                                                         \
+    std::string isa = qopt_kernel_isa();                                       \
+    if (isa == "avx512")                                                       \
+      return RowFn(qopt::rt::simd512::F);                                      \
+    if (isa == "avx2")                                                         \
+      return RowFn(qopt::rt::simd256::F);                                      \
+    return RowFn(qopt::rt::simdgen::F);                                        \
+  }()
+#else
+#define QOPT_POOL_PICK(F) RowFn(qopt::rt::simdgen::F)
 #endif
-    return RowFn(qopt::rt::simdgen::poolRow);
-  }();
-  return fn;
+    QOPT_POOL_PICK(poolRow),
+    QOPT_POOL_PICK(poolRow2x2)
+  };
+#undef QOPT_POOL_PICK
+  return fns[twoByTwo];
 }
 
 /// Any strides: the generated loop's order, one element at a time.
@@ -282,7 +342,9 @@ extern "C" void qopt_kernel_pool2d_f32(
   p.clamp = clamp != 0;
   uint32_t bits = static_cast<uint32_t>(loBits);
   std::memcpy(&p.lo, &bits, sizeof(float));
-  const RowFn row = (xW == 1 && oW == 1) ? rowFn() : poolRowScalar;
+  const RowFn row = xW != 1 || oW != 1
+                        ? poolRowScalar
+                        : rowFn(kh == 2 && kw == 2 && sw == 2 && dw == 1);
   const int64_t rows = n * c * oh;
   const int64_t threads = qopt::rt::numThreads();
   const int64_t chunk = std::max<int64_t>(1, rows / (4 * threads));
