@@ -114,6 +114,11 @@ void populateDepthwiseConvKernelCallPatterns(RewritePatternSet &patterns);
 /// (DepthwiseConvS8.cpp).
 void populateDepthwiseConvS8KernelCallPatterns(RewritePatternSet &patterns);
 
+/// 2-D max / sum pools over NCHW f32 (the importer's MaxPool and
+/// AveragePool generics) as qopt_kernel_pool2d_f32 calls
+/// (PoolKernelCalls.cpp).
+void populatePoolKernelCallPatterns(RewritePatternSet &patterns);
+
 } // namespace mlir::qopt
 
 #endif // QOPT_LIB_CONVERSION_KERNELCALLS_CONVEPILOGUE_H
