@@ -231,13 +231,36 @@ struct DepthwiseS8 {
   float alpha = 0, beta = 0;
 };
 
+/// The epilogue of output row (b, channel f, oy) from `centered`: f32(sum -
+/// corr[f]) for each column.
+void dequantRow(const DepthwiseS8 &p, int64_t f, const float *centered,
+                int64_t b, int64_t oy) {
+  const qopt::rt::ConvS8Dequant &dq = *p.dequant;
+  const DwS8Row row{dq.scale[f * dq.scaleStride],
+                    dq.biasOf(f),
+                    p.act,
+                    p.alpha,
+                    p.beta,
+                    dq.toInt8,
+                    dq.qScale,
+                    dq.qLo,
+                    dq.qHi,
+                    dq.qZp};
+  const int64_t bytes = dq.toInt8 ? 1 : 4;
+  char *o = static_cast<char *>(dq.out) +
+            (b * dq.outN + f * dq.outF + oy * dq.outH) * bytes;
+  rowDequantFn()(row, centered, p.ow, o, dq.outW);
+}
+
 /// The exact integer reference (and the path for windows over 512 taps).
 void depthwiseS8Scalar(const DepthwiseS8 &p, int64_t b, int64_t gi) {
   const int8_t *x = p.in + b * p.inN + gi * p.inG;
+  thread_local std::vector<float> row;
+  row.resize(size_t(p.ow));
   for (int64_t m = 0; m < p.mult; ++m) {
     const int8_t *f = p.filter + gi * p.fG + m * p.fM;
     int32_t *o = p.out + b * p.outN + gi * p.outG + m * p.outM;
-    for (int64_t oy = 0; oy < p.oh; ++oy)
+    for (int64_t oy = 0; oy < p.oh; ++oy) {
       for (int64_t ox = 0; ox < p.ow; ++ox) {
         int32_t sum = 0;
         for (int64_t ky = 0; ky < p.kh; ++ky)
@@ -249,20 +272,16 @@ void depthwiseS8Scalar(const DepthwiseS8 &p, int64_t b, int64_t gi) {
                                   : int32_t(p.padValue);
             sum += v * int32_t(f[ky * p.fH + kx * p.fW]);
           }
-        if (const qopt::rt::ConvS8Dequant *dq = p.dequant) {
-          const int64_t f = gi * p.mult + m;
-          const float v = qopt::rt::convActivation(p.act, dq->apply(f, sum),
-                                                   p.alpha, p.beta);
-          const int64_t at =
-              b * dq->outN + f * dq->outF + oy * dq->outH + ox * dq->outW;
-          if (dq->toInt8)
-            static_cast<int8_t *>(dq->out)[at] = dq->requantize(v);
-          else
-            static_cast<float *>(dq->out)[at] = v;
-          continue;
-        }
-        o[oy * p.outH + ox * p.outW] += sum;
+        if (const qopt::rt::ConvS8Dequant *dq = p.dequant)
+          row[size_t(ox)] = float(
+              int32_t(uint32_t(sum) -
+                      uint32_t(dq->corr[(gi * p.mult + m) * dq->corrStride])));
+        else
+          o[oy * p.outH + ox * p.outW] += sum;
       }
+      if (p.dequant)
+        dequantRow(p, gi * p.mult + m, row.data(), b, oy);
+    }
   }
 }
 
@@ -361,8 +380,6 @@ void depthwiseS8(const DepthwiseS8 &p) {
     for (int64_t oy0 = 0; oy0 < p.oh; oy0 += rows)
       band(q, none, 0, 0, oy0, std::min(p.oh, oy0 + rows), local, flat);
     if (const qopt::rt::ConvS8Dequant *dq = p.dequant) {
-      const RowDequantFn rowFn = rowDequantFn();
-      const int64_t bytes = dq->toInt8 ? 1 : 4;
       for (int64_t m = 0; m < p.mult; ++m) {
         const int64_t f = gi * p.mult + m;
         float *s = sums.data() + m * p.oh * p.ow;
@@ -374,20 +391,8 @@ void depthwiseS8(const DepthwiseS8 &p) {
         if (k != 0)
           for (int64_t i = 0; i < p.oh * p.ow; ++i)
             s[i] = float(int32_t(uint32_t(int32_t(s[i])) + k));
-        const DwS8Row row{dq->scale[f * dq->scaleStride],
-                          dq->biasOf(f),
-                          p.act,
-                          p.alpha,
-                          p.beta,
-                          dq->toInt8,
-                          dq->qScale,
-                          dq->qLo,
-                          dq->qHi,
-                          dq->qZp};
-        char *o = static_cast<char *>(dq->out) +
-                  (b * dq->outN + f * dq->outF) * bytes;
         for (int64_t oy = 0; oy < p.oh; ++oy)
-          rowFn(row, s + oy * p.ow, p.ow, o + oy * dq->outH * bytes, dq->outW);
+          dequantRow(p, f, s + oy * p.ow, b, oy);
       }
       return;
     }
