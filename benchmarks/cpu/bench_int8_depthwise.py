@@ -7,7 +7,8 @@ within every round on one model (MobileNetV3-style by default).
         --build-dir build [--model mobilenet] [--threads 1] [--runs 20] \\
         [--warmup 3] [--rounds 7] [--out build/benchmarks/cpu]
 
-Systems: `float` (no quantization), `w8a8_float_dw` (--quantize=w8a8
+Systems (--baseline-dir adds `w8a8_int8_dw_baseline`, the same flags
+compiled and run by another build): `float` (no quantization), `w8a8_float_dw` (--quantize=w8a8
 --int8-depthwise=false: the depthwise convolutions float), `w8a8_int8_dw`
 (--quantize=w8a8 --int8-depthwise), `onnxruntime`, `onnxruntime_int8`
 (quantize_static QDQ, per-channel int8 weights, uint8 activations, the same
@@ -40,6 +41,9 @@ from bench_memory import prepare  # noqa: E402
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--build-dir", default=os.path.join(ROOT, "build"))
+    ap.add_argument("--baseline-dir", default=None,
+                    help="another build: its W8A8 --int8-depthwise artifact "
+                         "joins the rounds as w8a8_int8_dw_baseline")
     ap.add_argument("--model", default="mobilenet")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--runs", type=int, default=20)
@@ -59,10 +63,14 @@ def main(argv=None):
     w8a8 = ["--quantize=w8a8", "--calibration-data=" + calib]
     flags = {"float": [], "w8a8_float_dw": [*w8a8, "--int8-depthwise=false"],
              "w8a8_int8_dw": [*w8a8, "--int8-depthwise"]}
+    builds = {s: args.build_dir for s in flags}
+    if args.baseline_dir:
+        flags["w8a8_int8_dw_baseline"] = flags["w8a8_int8_dw"]
+        builds["w8a8_int8_dw_baseline"] = args.baseline_dir
     sos = {}
     for system, f in flags.items():
         sos[system] = os.path.join(out, f"{args.model}.dwq-{system}.so")
-        subprocess.run([os.path.join(args.build_dir, "bin", "quant-compile"),
+        subprocess.run([os.path.join(builds[system], "bin", "quant-compile"),
                         model, "-o", sos[system], *pins, *f], check=True)
     qdq = os.path.join(data, args.model, "qdq.onnx")
     if not os.path.exists(qdq):
@@ -79,7 +87,7 @@ def main(argv=None):
     for _ in range(args.rounds):
         for system in flags:
             times[system].append(run_ours(
-                args.build_dir, sos[system], inputs, args.runs, args.warmup,
+                builds[system], sos[system], inputs, args.runs, args.warmup,
                 args.threads, os.path.join(out, "outputs", "dwq", system), {}))
         for sname, se in sessions.items():
             for _ in range(args.warmup):
@@ -100,7 +108,8 @@ def main(argv=None):
         err[system] = e
     med = {k: float(np.median(v)) for k, v in times.items()}
     row = {"model": args.model, "threads": args.threads, "runs": args.runs,
-           "rounds": args.rounds, "median_ms": med, "round_medians_ms": times,
+           "rounds": args.rounds, "baseline_dir": args.baseline_dir,
+           "median_ms": med, "round_medians_ms": times,
            "spread_ms": {k: [min(v), max(v)] for k, v in times.items()},
            "max_abs_error_vs_onnxruntime": err,
            "machine": platform.processor() or platform.machine(),
