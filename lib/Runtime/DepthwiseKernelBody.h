@@ -235,33 +235,47 @@ void dwBand(const DepthwiseF32 &p, const ConvEpilogue &e, int64_t b,
 /// (DepthwiseKernels.cpp, qopt_kernel_conv2d_depthwise_s8_dequant): `sums`
 /// holds f32(sum - corr[f]) (exact integers), out[x] = act(bias + sums[x] *
 /// scale) (a product, then a sum, each rounded, as the loop computes), f32,
-/// or requantized to int8 as qopt.quantize's lowering does.
-void dwS8RowDequant(const DwS8Row &e, const float *sums, int64_t ow, void *out,
-                    int64_t outW) {
-  alignas(64) float tv[V::L], tr[V::L];
+/// or requantized to int8 as qopt.quantize's lowering does (through a
+/// chunk of f32 values the conversion loop then reads contiguously).
+void dwS8RowDequant(const DwS8Row &e, const float *sums, int64_t ow,
+                    void *out, int64_t outW) {
+  constexpr int64_t kChunk = 256;
+  alignas(64) float tv[kChunk], tr[kChunk];
   const int act = int(e.act);
-  for (int64_t x = 0; x < ow; x += V::L) {
-    const int n = int(ow - x < V::L ? ow - x : V::L);
-    V::T v = V::add(V::set1(e.bias),
-                    V::mul(V::loadN(sums + x, n), V::set1(e.scale)));
-    v = vact(act, e.alpha, e.beta, v);
+  const V::T scale = V::set1(e.scale), bias = V::set1(e.bias);
+  for (int64_t x0 = 0; x0 < ow; x0 += kChunk) {
+    const int64_t len = ow - x0 < kChunk ? ow - x0 : kChunk;
+    for (int64_t x = 0; x < len; x += V::L) {
+      const int n = int(len - x < V::L ? len - x : V::L);
+      V::T v = V::add(bias, V::mul(V::loadN(sums + x0 + x, n), scale));
+      v = vact(act, e.alpha, e.beta, v);
+      if (!e.toInt8) {
+        if (outW == 1)
+          V::storeN(static_cast<float *>(out) + x0 + x, v, n);
+        else
+          V::storeN(tv + x, v, n);
+        continue;
+      }
+      V::T r = V::round(V::div(v, V::set1(e.qScale)));
+      r = V::min(V::max(r, V::set1(e.qLo)), V::set1(e.qHi));
+      V::storeN(tv + x, v, n);
+      V::storeN(tr + x, V::add(r, V::set1(e.qZp)), n);
+    }
     if (!e.toInt8) {
-      float *o = static_cast<float *>(out) + x * outW;
-      if (outW == 1) {
-        V::storeN(o, v, n);
-      } else {
-        V::store(tv, v);
-        for (int i = 0; i < n; ++i)
+      if (outW != 1) {
+        float *o = static_cast<float *>(out) + x0 * outW;
+        for (int64_t i = 0; i < len; ++i)
           o[i * outW] = tv[i];
       }
       continue;
     }
-    V::T r = V::round(V::div(v, V::set1(e.qScale)));
-    r = V::min(V::max(r, V::set1(e.qLo)), V::set1(e.qHi));
-    V::store(tv, v);
-    V::store(tr, r);
-    int8_t *o = static_cast<int8_t *>(out) + x * outW;
-    for (int i = 0; i < n; ++i)
-      o[i * outW] = tv[i] != tv[i] ? int8_t(e.qZp) : int8_t(int(tr[i] + e.qZp));
+    const int8_t zp = int8_t(e.qZp);
+    int8_t *o = static_cast<int8_t *>(out) + x0 * outW;
+    if (outW == 1)
+      for (int64_t i = 0; i < len; ++i)
+        o[i] = tv[i] != tv[i] ? zp : int8_t(int(tr[i]));
+    else
+      for (int64_t i = 0; i < len; ++i)
+        o[i * outW] = tv[i] != tv[i] ? zp : int8_t(int(tr[i]));
   }
 }
