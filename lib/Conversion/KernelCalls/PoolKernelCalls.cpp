@@ -11,7 +11,8 @@
 // in), %window only gives the kernel loops their sizes, and %out holds the
 // -inf / 0 fill. It becomes one qopt_kernel_pool2d_f32 call
 // (lib/Runtime/PoolKernels.cpp), which reduces in the loop's order and so
-// gives the loop's results bit for bit. The fill, the padded copy of x and
+// gives the loop's results bit for bit. It also takes over %out's fill
+// (its accumulators start at the constant); the padded copy of x and
 // AveragePool's division stay as they are.
 //
 //===----------------------------------------------------------------------===//
@@ -130,6 +131,21 @@ struct PoolToKernelCall : OpRewritePattern<linalg::GenericOp> {
     if (convBaseBuffer(x) == convBaseBuffer(out))
       return rewriter.notifyMatchFailure(op, "in place");
 
+    // The fill of `out` right before (nothing touching its buffer between):
+    // the call starts its accumulators at the constant instead.
+    linalg::FillOp fill;
+    for (Operation *user : out.getUsers()) {
+      auto f = dyn_cast<linalg::FillOp>(user);
+      if (f && f->getBlock() == op->getBlock() && f->isBeforeInBlock(op) &&
+          f.getOutputs().front() == out && (!fill || fill->isBeforeInBlock(f)))
+        fill = f;
+    }
+    FloatAttr start;
+    if (fill && (!matchPattern(fill.getInputs().front(), m_Constant(&start)) ||
+                 !start.getType().isF32() ||
+                 convTouchedBetween(fill, op, {convBaseBuffer(out)})))
+      fill = {};
+
     Location loc = op.getLoc();
     auto i64 = [&](Value idx) -> Value {
       return arith::IndexCastOp::create(rewriter, loc, rewriter.getI64Type(),
@@ -162,8 +178,14 @@ struct PoolToKernelCall : OpRewritePattern<linalg::GenericOp> {
                  constant(cols->second)});
     describe(x, args);
     describe(out, args);
-    args.append({constant(body->clamp ? 1 : 0),
-                 constant(int64_t(llvm::bit_cast<uint32_t>(body->lo)))});
+    auto bits = [&](float v) {
+      return constant(int64_t(llvm::bit_cast<uint32_t>(v)));
+    };
+    args.append({constant(body->clamp ? 1 : 0), bits(body->lo)});
+    if (fill)
+      args.append({constant(1), bits(start.getValue().convertToFloat())});
+    else
+      args.append({constant(0), constant(0)});
 
     auto module = op->getParentOfType<ModuleOp>();
     auto kernel = module.lookupSymbol<func::FuncOp>(kPoolKernel);
@@ -177,6 +199,8 @@ struct PoolToKernelCall : OpRewritePattern<linalg::GenericOp> {
     }
     func::CallOp::create(rewriter, loc, kernel, args);
     rewriter.eraseOp(op);
+    if (fill)
+      rewriter.eraseOp(fill);
     // The window buffer only sized the loops: drop it when nothing else
     // uses it.
     if (auto alloc = window.getDefiningOp<memref::AllocOp>();
