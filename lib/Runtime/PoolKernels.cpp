@@ -9,9 +9,10 @@
 // over kh, kw in that order, where combine is max (arith.maximumf: NaN if
 // either operand is NaN, +0 above -0) or + (AveragePool's sum; the division
 // stays a loop of its own), and pre is nothing or maximumf(v, c) (a ReLU the
-// element-wise fusion pulled into the pool). `out` holds the accumulator's
-// start (the importer's -inf / 0 fill), so the padding stays the compiled
-// code's padded copy of x. Sums run in the generated loop's order, lane by
+// element-wise fusion pulled into the pool). The accumulators start at
+// out's values or, when the call took over the importer's -inf / 0 fill of
+// out, at that constant; the padding stays the compiled code's padded copy
+// of x. Sums run in the generated loop's order, lane by
 // lane; a maximum selects one of its operands under a total order (-0 below
 // +0, NaN absorbing), so the kernel's grouping (the window's maximum, then
 // the clamp once, then the accumulator) selects the same value. Results are
@@ -50,6 +51,8 @@ struct Pool2DF32 {
   bool sum;   // combine by +, else by maximum
   bool clamp; // pre(v) = maximum(v, lo)
   float lo;
+  bool fill; // accumulators start at `start` (out is not read)
+  float start;
 };
 
 /// arith.maximumf on one pair (IEEE 754-2019 maximum): NaN when either is
@@ -81,7 +84,7 @@ inline float maximumScalar(float a, float b) {
     const V::T lo = V::set1(p.lo);                                             \
     for (int64_t ow0 = 0; ow0 < p.ow; ow0 += L) {                              \
       const int cnt = int(std::min<int64_t>(L, p.ow - ow0));                   \
-      V::T acc = V::loadN(o + ow0, cnt);                                       \
+      V::T acc = p.fill ? V::set1(p.start) : V::loadN(o + ow0, cnt);           \
       /* max: over order keys (an integer max), NaNs tracked aside */          \
       K m = key(acc);                                                          \
       NanT nan = nanOr(nanNone(), acc);                                        \
@@ -121,7 +124,7 @@ inline float maximumScalar(float a, float b) {
     const float *r1 = r0 + p.dh * p.xs[2];                                     \
     for (int64_t ow0 = 0; ow0 < p.ow; ow0 += L) {                              \
       const int cnt = int(std::min<int64_t>(L, p.ow - ow0));                   \
-      V::T acc = V::loadN(o + ow0, cnt);                                       \
+      V::T acc = p.fill ? V::set1(p.start) : V::loadN(o + ow0, cnt);           \
       V::T a0, a1, b0, b1;                                                     \
       vloadPair(r0 + 2 * ow0, cnt, a0, a1);                                    \
       vloadPair(r1 + 2 * ow0, cnt, b0, b1);                                    \
@@ -299,7 +302,7 @@ RowFn rowFn(bool twoByTwo) {
 void poolRowScalar(const qopt::rt::Pool2DF32 &p, const float *xPlane, float *o,
                    int64_t oh) {
   for (int64_t ow = 0; ow < p.ow; ++ow) {
-    float acc = o[ow * p.os[3]];
+    float acc = p.fill ? p.start : o[ow * p.os[3]];
     for (int64_t kh = 0; kh < p.kh; ++kh)
       for (int64_t kw = 0; kw < p.kw; ++kw) {
         float v = xPlane[(oh * p.sh + kh * p.dh) * p.xs[2] +
@@ -323,12 +326,15 @@ constexpr int64_t kParallelWork = 1 << 15;
 
 // x [N, C, IH, IW] (padded as the window needs; strides in elements),
 // out [N, C, OH, OW] holding the accumulators' start; mode 0: maximum,
-// 1: sum; clamp 1: each x goes through maximum(x, lo) first (lo: f32 bits).
+// 1: sum; clamp 1: each x goes through maximum(x, lo) first (lo: f32 bits);
+// fill 1: the accumulators start at `start` (f32 bits) instead of out's
+// values (the call took over out's fill).
 extern "C" void qopt_kernel_pool2d_f32(
     int64_t mode, int64_t n, int64_t c, int64_t oh, int64_t ow, int64_t kh,
     int64_t kw, int64_t sh, int64_t sw, int64_t dh, int64_t dw, int64_t xPtr,
     int64_t xN, int64_t xC, int64_t xH, int64_t xW, int64_t outPtr, int64_t oN,
-    int64_t oC, int64_t oH, int64_t oW, int64_t clamp, int64_t loBits) {
+    int64_t oC, int64_t oH, int64_t oW, int64_t clamp, int64_t loBits,
+    int64_t fill, int64_t startBits) {
   if (n <= 0 || c <= 0 || oh <= 0 || ow <= 0)
     return;
   qopt::rt::Pool2DF32 p;
@@ -342,6 +348,9 @@ extern "C" void qopt_kernel_pool2d_f32(
   p.clamp = clamp != 0;
   uint32_t bits = static_cast<uint32_t>(loBits);
   std::memcpy(&p.lo, &bits, sizeof(float));
+  p.fill = fill != 0;
+  bits = static_cast<uint32_t>(startBits);
+  std::memcpy(&p.start, &bits, sizeof(float));
   const RowFn row = xW != 1 || oW != 1
                         ? poolRowScalar
                         : rowFn(kh == 2 && kw == 2 && sw == 2 && dw == 1);

@@ -3,7 +3,8 @@
 // MaxPool 2x2 stride 2 with the ReLU fused in (maximumf(x, 0)), as
 // bufferization leaves it: one qopt_kernel_pool2d_f32 call (mode 0: max;
 // n, c, oh, ow, kh, kw, sh, sw, dh, dw; x and out as address + strides;
-// clamp 1 at 0.0's bits). The -inf fill stays; the window buffer goes.
+// clamp 1 at 0.0's bits; fill 1 at -inf's bits: the call takes over the
+// fill). The window buffer goes.
 #x = affine_map<(d0, d1, d2, d3, d4, d5) -> (d0, d1, d2 * 2 + d4, d3 * 2 + d5)>
 #k = affine_map<(d0, d1, d2, d3, d4, d5) -> (d4, d5)>
 #o = affine_map<(d0, d1, d2, d3, d4, d5) -> (d0, d1, d2, d3)>
@@ -13,12 +14,13 @@
 // CHECK-DAG: %[[C2:.*]] = arith.constant 2 : i64
 // CHECK-DAG: %[[C8:.*]] = arith.constant 8 : i64
 // CHECK-DAG: %[[C16:.*]] = arith.constant 16 : i64
-// CHECK: linalg.fill
+// CHECK-DAG: %[[NINF:.*]] = arith.constant 4286578688 : i64
+// CHECK-NOT: linalg.fill
 // CHECK-NOT: memref.alloc() {{.*}}2x2xf32
 // CHECK-NOT: linalg.generic
 // CHECK: %[[N:.*]] = arith.index_cast %{{.*}} : index to i64
-// CHECK: call @qopt_kernel_pool2d_f32(%[[C0]], %[[N]], %[[C16]], %[[C8]], %[[C8]], %[[C2]], %[[C2]], %[[C2]], %[[C2]], %[[C1]], %[[C1]], %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %[[C1]], %{{.*}}, %{{.*}}, %{{.*}}, %[[C8]], %[[C1]], %[[C1]], %[[C0]])
-// CHECK-NOT: linalg.generic
+// CHECK: call @qopt_kernel_pool2d_f32(%[[C0]], %[[N]], %[[C16]], %[[C8]], %[[C8]], %[[C2]], %[[C2]], %[[C2]], %[[C2]], %[[C1]], %[[C1]], %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %[[C1]], %{{.*}}, %{{.*}}, %{{.*}}, %[[C8]], %[[C1]], %[[C1]], %[[C0]], %[[C1]], %[[NINF]])
+// CHECK-NOT: linalg.
 // CHECK: return
 func.func @max_relu(%x: memref<?x16x16x16xf32>) -> memref<?x16x8x8xf32> {
   %c0 = arith.constant 0 : index
@@ -54,7 +56,7 @@ func.func @max_relu(%x: memref<?x16x16x16xf32>) -> memref<?x16x8x8xf32> {
 // CHECK-DAG: %[[C4:.*]] = arith.constant 4 : i64
 // CHECK-DAG: %[[C5:.*]] = arith.constant 5 : i64
 // CHECK-DAG: %[[C12:.*]] = arith.constant 12 : i64
-// CHECK: call @qopt_kernel_pool2d_f32(%[[C1]], %[[C1]], %[[C3]], %[[C5]], %[[C4]], %[[C3]], %[[C2]], %[[C1]], %[[C3]], %[[C2]], %[[C1]], %{{.*}}, %{{.*}}, %{{.*}}, %[[C12]], %[[C1]], %{{.*}}, %{{.*}}, %{{.*}}, %[[C4]], %[[C1]], %[[C0]], %[[C0]])
+// CHECK: call @qopt_kernel_pool2d_f32(%[[C1]], %[[C1]], %[[C3]], %[[C5]], %[[C4]], %[[C3]], %[[C2]], %[[C1]], %[[C3]], %[[C2]], %[[C1]], %{{.*}}, %{{.*}}, %{{.*}}, %[[C12]], %[[C1]], %{{.*}}, %{{.*}}, %{{.*}}, %[[C4]], %[[C1]], %[[C0]], %[[C0]], %[[C0]], %[[C0]])
 // CHECK-NOT: linalg.generic
 func.func @sum_view(%big: memref<1x3x9x12xf32>, %out: memref<1x3x5x4xf32>) {
   %x = memref.subview %big[0, 0, 0, 0] [1, 3, 9, 11] [1, 1, 1, 1] : memref<1x3x9x12xf32> to memref<1x3x9x11xf32, strided<[324, 108, 12, 1]>>
@@ -97,6 +99,96 @@ func.func @not_pools(%x: memref<1x2x8x8xf32>, %o1: memref<1x2x4x4xf32>, %o2: mem
     %m = arith.maximumf %acc, %r : f32
     linalg.yield %m : f32
   }
+  memref.dealloc %win : memref<2x2xf32>
+  return
+}
+
+// -----
+
+// The fill is not taken over when something between reads the filled
+// buffer: the call reads out (fill 0).
+#x = affine_map<(d0, d1, d2, d3, d4, d5) -> (d0, d1, d2 * 2 + d4, d3 * 2 + d5)>
+#k = affine_map<(d0, d1, d2, d3, d4, d5) -> (d4, d5)>
+#o = affine_map<(d0, d1, d2, d3, d4, d5) -> (d0, d1, d2, d3)>
+// CHECK-LABEL: func.func @fill_read_between
+// CHECK-DAG: %[[C0:.*]] = arith.constant 0 : i64
+// CHECK: linalg.fill
+// CHECK: memref.copy
+// CHECK: call @qopt_kernel_pool2d_f32({{.*}}, %[[C0]], %[[C0]])
+func.func @fill_read_between(%x: memref<1x2x8x8xf32>, %out: memref<1x2x4x4xf32>, %seen: memref<1x2x4x4xf32>) {
+  %ninf = arith.constant 0xFF800000 : f32
+  linalg.fill ins(%ninf : f32) outs(%out : memref<1x2x4x4xf32>)
+  memref.copy %out, %seen : memref<1x2x4x4xf32> to memref<1x2x4x4xf32>
+  %win = memref.alloc() : memref<2x2xf32>
+  linalg.generic {indexing_maps = [#x, #k, #o], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction", "reduction"]}
+      ins(%x, %win : memref<1x2x8x8xf32>, memref<2x2xf32>) outs(%out : memref<1x2x4x4xf32>) {
+  ^bb0(%in: f32, %w: f32, %acc: f32):
+    %m = arith.maximumf %acc, %in : f32
+    linalg.yield %m : f32
+  }
+  memref.dealloc %win : memref<2x2xf32>
+  return
+}
+
+// -----
+
+// The pooled output only copied into the interior of a padded buffer
+// later: the call writes the padded buffer there (out's strides 200, 100,
+// 10, 1) and the copy and %out go. Not when %x is written between.
+#x = affine_map<(d0, d1, d2, d3, d4, d5) -> (d0, d1, d2 * 2 + d4, d3 * 2 + d5)>
+#k = affine_map<(d0, d1, d2, d3, d4, d5) -> (d4, d5)>
+#o = affine_map<(d0, d1, d2, d3, d4, d5) -> (d0, d1, d2, d3)>
+// CHECK-LABEL: func.func @into_padded
+// CHECK-DAG: %[[C1:.*]] = arith.constant 1 : i64
+// CHECK-DAG: %[[C10:.*]] = arith.constant 10 : i64
+// CHECK-DAG: %[[C100:.*]] = arith.constant 100 : i64
+// CHECK-DAG: %[[C200:.*]] = arith.constant 200 : i64
+// CHECK-NOT: memref.copy
+// CHECK: linalg.map
+// CHECK: memref.subview
+// CHECK-NOT: memref.copy
+// CHECK: call @qopt_kernel_pool2d_f32({{.*}}, %[[C200]], %[[C100]], %[[C10]], %[[C1]], %[[C1]], %{{.*}}, %[[C1]], %{{.*}})
+// CHECK-NOT: memref.copy
+// CHECK-LABEL: func.func @x_written_between
+// CHECK: call @qopt_kernel_pool2d_f32
+// CHECK: linalg.fill
+// CHECK: memref.copy
+func.func @into_padded(%x: memref<1x2x16x16xf32>) -> memref<1x2x10x10xf32> {
+  %ninf = arith.constant 0xFF800000 : f32
+  %zero = arith.constant 0.0 : f32
+  %out = memref.alloc() : memref<1x2x8x8xf32>
+  linalg.fill ins(%ninf : f32) outs(%out : memref<1x2x8x8xf32>)
+  %win = memref.alloc() : memref<2x2xf32>
+  linalg.generic {indexing_maps = [#x, #k, #o], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction", "reduction"]}
+      ins(%x, %win : memref<1x2x16x16xf32>, memref<2x2xf32>) outs(%out : memref<1x2x8x8xf32>) {
+  ^bb0(%in: f32, %w: f32, %acc: f32):
+    %r = arith.maximumf %in, %zero : f32
+    %m = arith.maximumf %acc, %r : f32
+    linalg.yield %m : f32
+  }
+  %p = memref.alloc() : memref<1x2x10x10xf32>
+  linalg.map outs(%p : memref<1x2x10x10xf32>) (%init: f32) { linalg.yield %zero : f32 }
+  %interior = memref.subview %p[0, 0, 1, 1] [1, 2, 8, 8] [1, 1, 1, 1] : memref<1x2x10x10xf32> to memref<1x2x8x8xf32, strided<[200, 100, 10, 1], offset: 11>>
+  memref.copy %out, %interior : memref<1x2x8x8xf32> to memref<1x2x8x8xf32, strided<[200, 100, 10, 1], offset: 11>>
+  memref.dealloc %out : memref<1x2x8x8xf32>
+  memref.dealloc %win : memref<2x2xf32>
+  return %p : memref<1x2x10x10xf32>
+}
+
+func.func @x_written_between(%x: memref<1x2x16x16xf32>, %dst: memref<1x2x8x8xf32>) {
+  %ninf = arith.constant 0xFF800000 : f32
+  %out = memref.alloc() : memref<1x2x8x8xf32>
+  linalg.fill ins(%ninf : f32) outs(%out : memref<1x2x8x8xf32>)
+  %win = memref.alloc() : memref<2x2xf32>
+  linalg.generic {indexing_maps = [#x, #k, #o], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction", "reduction"]}
+      ins(%x, %win : memref<1x2x16x16xf32>, memref<2x2xf32>) outs(%out : memref<1x2x8x8xf32>) {
+  ^bb0(%in: f32, %w: f32, %acc: f32):
+    %m = arith.maximumf %acc, %in : f32
+    linalg.yield %m : f32
+  }
+  linalg.fill ins(%ninf : f32) outs(%x : memref<1x2x16x16xf32>)
+  memref.copy %out, %dst : memref<1x2x8x8xf32> to memref<1x2x8x8xf32>
+  memref.dealloc %out : memref<1x2x8x8xf32>
   memref.dealloc %win : memref<2x2xf32>
   return
 }

@@ -127,3 +127,20 @@ def test_cnn_example(build_dir, tmp_path):
     (name, want), = ref.items()
     np.testing.assert_allclose(ours[name], want, rtol=1e-4, atol=1e-4)
     assert mlir.count(POOL) == 2
+
+
+def test_pool_writes_next_conv_padding(build_dir, tmp_path):
+    """Conv -> Relu -> MaxPool -> Conv (pads 1): the pool call writes the
+    second conv's padded input directly (no copy left besides none for
+    the first conv, which reads x unpadded: pads 0)."""
+    g = Graph(6)
+    a = g.op("Relu", [g.conv("x", 4, 8, (3, 3), pad=[0, 0, 0, 0])])
+    p = g.op("MaxPool", [a], kernel_shape=[2, 2], strides=[2, 2])
+    y = g.conv(p, 8, 8, (3, 3))
+    model = g.save(tmp_path / "m.onnx", [1, 4, 34, 34], [y])
+    x = np.random.default_rng(7).normal(size=(1, 4, 34, 34)).astype(
+        np.float32)
+    ours, ref, mlir = compile_and_run(build_dir, model, x, str(tmp_path))
+    np.testing.assert_allclose(ours[y], ref[y], rtol=1e-4, atol=1e-4)
+    assert mlir.count(POOL) == 1
+    assert "memrefCopy" not in mlir

@@ -24,7 +24,8 @@ extern "C" void qopt_kernel_pool2d_f32(int64_t, int64_t, int64_t, int64_t,
                                        int64_t, int64_t, int64_t, int64_t,
                                        int64_t, int64_t, int64_t, int64_t,
                                        int64_t, int64_t, int64_t, int64_t,
-                                       int64_t, int64_t, int64_t);
+                                       int64_t, int64_t, int64_t, int64_t,
+                                       int64_t);
 
 namespace {
 
@@ -49,9 +50,10 @@ struct Case {
   int64_t n, c, h, w, kh, kw, sh, sw, dh, dw;
   bool sum, clamp;
   float lo;
-  bool special;  // NaNs and signed zeros in x
-  int64_t xPadW; // extra elements after each input row (a view)
-  int64_t oStep; // output inner stride (1: contiguous)
+  bool special;      // NaNs and signed zeros in x
+  int64_t xPadW;     // extra elements after each input row (a view)
+  int64_t oStep;     // output inner stride (1: contiguous)
+  bool fill = false; // the kernel starts from the init value itself
 };
 
 void runCase(const Case &k, unsigned seed) {
@@ -80,6 +82,13 @@ void runCase(const Case &k, unsigned seed) {
         for (int64_t z = 0; z < ow; ++z)
           out[n * oN + c * oC + y * oH + z * oW] = init;
   ref = out;
+  if (k.fill) // what out holds must not matter then
+    for (int64_t n = 0; n < k.n; ++n)
+      for (int64_t c = 0; c < k.c; ++c)
+        for (int64_t y = 0; y < oh; ++y)
+          for (int64_t z = 0; z < ow; ++z)
+            out[n * oN + c * oC + y * oH + z * oW] =
+                std::numeric_limits<float>::quiet_NaN();
   for (int64_t n = 0; n < k.n; ++n)
     for (int64_t c = 0; c < k.c; ++c)
       for (int64_t y = 0; y < oh; ++y)
@@ -101,7 +110,7 @@ void runCase(const Case &k, unsigned seed) {
   qopt_kernel_pool2d_f32(k.sum ? 1 : 0, k.n, k.c, oh, ow, k.kh, k.kw, k.sh,
                          k.sw, k.dh, k.dw, addr(x.data()), xN, xC, xH, xW,
                          addr(out.data()), oN, oC, oH, oW, k.clamp ? 1 : 0,
-                         floatBits(k.lo));
+                         floatBits(k.lo), k.fill ? 1 : 0, floatBits(init));
   int64_t nans = 0;
   for (size_t i = 0; i < out.size(); ++i) {
     if (std::isnan(ref[i])) {
@@ -162,6 +171,23 @@ TEST(PoolKernel, StridedViews) {
   runCase({1, 2, 16, 16, 2, 2, 2, 2, 1, 1, false, true, 0.0f, true, 5, 1}, 1);
   runCase({1, 2, 16, 16, 2, 2, 2, 2, 1, 1, false, true, 0.0f, true, 0, 2}, 2);
   runCase({1, 2, 16, 18, 3, 3, 1, 1, 1, 1, true, false, 0.0f, false, 3, 2}, 3);
+}
+
+TEST(PoolKernel, StartFromFillValue) {
+  // The -inf / +0 start taken over from the fill (out holds NaNs, which
+  // the kernel must not read): max with -0 data, sums whose first element
+  // is -0 (+0 + -0 is +0).
+  for (bool sum : {false, true}) {
+    Case k{1, 3, 16, 34, 2, 2, 2, 2, 1, 1, sum, !sum, 0.0f, true, 0, 1};
+    k.fill = true;
+    runCase(k, 12);
+    Case g{1, 2, 15, 31, 3, 3, 2, 2, 1, 1, sum, false, 0.0f, true, 0, 1};
+    g.fill = true;
+    runCase(g, 13);
+    Case s{1, 2, 16, 16, 2, 2, 2, 2, 1, 1, sum, false, 0.0f, true, 0, 2};
+    s.fill = true;
+    runCase(s, 14);
+  }
 }
 
 TEST(PoolKernel, ManyRowsAcrossThreads) {

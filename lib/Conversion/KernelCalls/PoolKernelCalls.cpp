@@ -11,7 +11,10 @@
 // in), %window only gives the kernel loops their sizes, and %out holds the
 // -inf / 0 fill. It becomes one qopt_kernel_pool2d_f32 call
 // (lib/Runtime/PoolKernels.cpp), which reduces in the loop's order and so
-// gives the loop's results bit for bit. The fill, the padded copy of x and
+// gives the loop's results bit for bit. It also takes over %out's fill
+// (its accumulators start at the constant) and then, when %out is only
+// copied into another buffer later (the next convolution's padded input),
+// writes that buffer at the copy's place instead. The padded copy of x and
 // AveragePool's division stay as they are.
 //
 //===----------------------------------------------------------------------===//
@@ -130,6 +133,55 @@ struct PoolToKernelCall : OpRewritePattern<linalg::GenericOp> {
     if (convBaseBuffer(x) == convBaseBuffer(out))
       return rewriter.notifyMatchFailure(op, "in place");
 
+    // The fill of `out` right before (nothing touching its buffer between):
+    // the call starts its accumulators at the constant instead.
+    linalg::FillOp fill;
+    for (Operation *user : out.getUsers()) {
+      auto f = dyn_cast<linalg::FillOp>(user);
+      if (f && f->getBlock() == op->getBlock() && f->isBeforeInBlock(op) &&
+          f.getOutputs().front() == out && (!fill || fill->isBeforeInBlock(f)))
+        fill = f;
+    }
+    FloatAttr start;
+    if (fill && (!matchPattern(fill.getInputs().front(), m_Constant(&start)) ||
+                 !start.getType().isF32() ||
+                 convTouchedBetween(fill, op, {convBaseBuffer(out)})))
+      fill = {};
+
+    // With the fill taken over, an output read only by one later copy into
+    // another buffer (the next convolution's padded input) is written there
+    // directly: the call moves to the copy, which goes with the buffer.
+    memref::CopyOp sink;
+    if (fill && out.getDefiningOp<memref::AllocOp>()) {
+      bool ok = true;
+      for (Operation *user : out.getUsers()) {
+        if (user == op.getOperation() || user == fill.getOperation() ||
+            isa<memref::DeallocOp>(user))
+          continue;
+        auto copy = dyn_cast<memref::CopyOp>(user);
+        if (sink || !copy || copy.getSource() != out ||
+            copy->getBlock() != op->getBlock() || !op->isBeforeInBlock(copy)) {
+          ok = false;
+          break;
+        }
+        sink = copy;
+      }
+      if (!ok || !sink)
+        sink = {};
+    }
+    if (sink) {
+      Value target = sink.getTarget();
+      auto tTy = dyn_cast<MemRefType>(target.getType());
+      Value xBase = convBaseBuffer(x), tBase = convBaseBuffer(target);
+      if (!tTy || !tTy.getElementType().isF32() || !wTy.hasStaticShape() ||
+          !convDistinctBuffers(xBase, tBase) ||
+          convTouchedBetween(op, sink, {xBase}))
+        sink = {};
+    }
+    if (sink)
+      rewriter.setInsertionPoint(sink);
+    Value dst = sink ? sink.getTarget() : out;
+
     Location loc = op.getLoc();
     auto i64 = [&](Value idx) -> Value {
       return arith::IndexCastOp::create(rewriter, loc, rewriter.getI64Type(),
@@ -156,14 +208,20 @@ struct PoolToKernelCall : OpRewritePattern<linalg::GenericOp> {
     };
     SmallVector<Value> args{constant(body->sum ? 1 : 0)};
     for (int64_t d = 0; d < 4; ++d)
-      args.push_back(dim(out, d));
+      args.push_back(dim(dst, d));
     args.append({dim(window, 0), dim(window, 1), constant(rows->first),
                  constant(cols->first), constant(rows->second),
                  constant(cols->second)});
     describe(x, args);
-    describe(out, args);
-    args.append({constant(body->clamp ? 1 : 0),
-                 constant(int64_t(llvm::bit_cast<uint32_t>(body->lo)))});
+    describe(dst, args);
+    auto bits = [&](float v) {
+      return constant(int64_t(llvm::bit_cast<uint32_t>(v)));
+    };
+    args.append({constant(body->clamp ? 1 : 0), bits(body->lo)});
+    if (fill)
+      args.append({constant(1), bits(start.getValue().convertToFloat())});
+    else
+      args.append({constant(0), constant(0)});
 
     auto module = op->getParentOfType<ModuleOp>();
     auto kernel = module.lookupSymbol<func::FuncOp>(kPoolKernel);
@@ -177,6 +235,15 @@ struct PoolToKernelCall : OpRewritePattern<linalg::GenericOp> {
     }
     func::CallOp::create(rewriter, loc, kernel, args);
     rewriter.eraseOp(op);
+    if (fill)
+      rewriter.eraseOp(fill);
+    if (sink) {
+      rewriter.eraseOp(sink);
+      Operation *alloc = out.getDefiningOp();
+      for (Operation *u : llvm::make_early_inc_range(out.getUsers()))
+        rewriter.eraseOp(u); // deallocs
+      rewriter.eraseOp(alloc);
+    }
     // The window buffer only sized the loops: drop it when nothing else
     // uses it.
     if (auto alloc = window.getDefiningOp<memref::AllocOp>();
