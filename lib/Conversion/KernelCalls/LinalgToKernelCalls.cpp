@@ -85,6 +85,20 @@ bool allF32(linalg::LinalgOp op) {
   });
 }
 
+/// The multiplication `mul` of a body yielding `acc + mul` (addf, `acc`
+/// the last argument), or null.
+arith::MulFOp accumulatedMulF(Block *body) {
+  auto yield = cast<linalg::YieldOp>(body->getTerminator());
+  auto add = yield.getOperand(0).getDefiningOp<arith::AddFOp>();
+  if (!add)
+    return {};
+  BlockArgument acc = body->getArguments().back();
+  Value other = add.getLhs() == acc   ? add.getRhs()
+                : add.getRhs() == acc ? add.getLhs()
+                                      : Value();
+  return other ? other.getDefiningOp<arith::MulFOp>() : arith::MulFOp();
+}
+
 /// The body is exactly `acc + a * b` of the two inputs (in any order):
 /// isaContractionOpInterface also accepts bodies with more ops between the
 /// multiplication and the addition (e.g. a fused exp), which the kernels
@@ -93,15 +107,7 @@ bool isPlainMulAdd(linalg::LinalgOp op) {
   Block *body = op.getBlock();
   if (body->getOperations().size() != 3)
     return false;
-  auto yield = cast<linalg::YieldOp>(body->getTerminator());
-  auto add = yield.getOperand(0).getDefiningOp<arith::AddFOp>();
-  if (!add)
-    return false;
-  BlockArgument acc = body->getArguments().back();
-  Value other = add.getLhs() == acc   ? add.getRhs()
-                : add.getRhs() == acc ? add.getLhs()
-                                      : Value();
-  auto mul = other ? other.getDefiningOp<arith::MulFOp>() : nullptr;
+  arith::MulFOp mul = accumulatedMulF(body);
   if (!mul)
     return false;
   auto isInput = [&](Value v, unsigned i) { return v == body->getArgument(i); };
@@ -123,15 +129,7 @@ std::optional<std::pair<int, bool>> halfContraction(linalg::LinalgOp op) {
       !(elem(2) == a || (elem(2) && elem(2).isF32())))
     return std::nullopt;
   Block *body = op.getBlock();
-  auto yield = cast<linalg::YieldOp>(body->getTerminator());
-  auto add = yield.getOperand(0).getDefiningOp<arith::AddFOp>();
-  if (!add)
-    return std::nullopt;
-  BlockArgument acc = body->getArguments().back();
-  Value other = add.getLhs() == acc   ? add.getRhs()
-                : add.getRhs() == acc ? add.getLhs()
-                                      : Value();
-  auto mul = other ? other.getDefiningOp<arith::MulFOp>() : nullptr;
+  arith::MulFOp mul = accumulatedMulF(body);
   if (!mul)
     return std::nullopt;
   unsigned ops = 3;
