@@ -10,6 +10,20 @@
 
 using namespace mlir;
 
+std::vector<int32_t> mlir::qopt::zeroPointCorrections(ArrayRef<int8_t> w,
+                                                      int64_t channels,
+                                                      int64_t zx) {
+  int64_t perChannel = int64_t(w.size()) / channels;
+  std::vector<int32_t> corr(static_cast<size_t>(channels));
+  for (int64_t i = 0; i < channels; ++i) {
+    int64_t sum = 0;
+    for (int64_t j = 0; j < perChannel; ++j)
+      sum += w[size_t(i * perChannel + j)];
+    corr[size_t(i)] = int32_t(zx * sum);
+  }
+  return corr;
+}
+
 void mlir::qopt::replaceWithIntegerConv(OpBuilder &b,
                                         linalg::Conv2DNchwFchwOp conv, Value x,
                                         double sx, int64_t zx, bool xSigned,
@@ -29,16 +43,11 @@ void mlir::qopt::replaceWithIntegerConv(OpBuilder &b,
   Value xi = quant::StorageCastOp::create(b, loc, xTy.clone(i8), qx);
   Value wi = makeBlobConstant<int8_t>(b, loc, filterTy.clone(i8),
                                       (name + ".int8").str(), w);
-  int64_t f = filterTy.getDimSize(0), perFilter = filterTy.getNumElements() / f;
+  int64_t f = filterTy.getDimSize(0);
   std::vector<float> scale(static_cast<size_t>(f));
-  std::vector<int32_t> corr(static_cast<size_t>(f));
-  for (int64_t i = 0; i < f; ++i) {
-    int64_t sum = 0;
-    for (int64_t j = 0; j < perFilter; ++j)
-      sum += w[size_t(i * perFilter + j)];
-    corr[size_t(i)] = int32_t(zx8 * sum);
+  for (int64_t i = 0; i < f; ++i)
     scale[size_t(i)] = float(sx * ws[size_t(i)]);
-  }
+  std::vector<int32_t> corr = zeroPointCorrections(w, f, zx8);
   auto vecTy = RankedTensorType::get({f}, f32);
   Value scaleV =
       makeBlobConstant<float>(b, loc, vecTy, (name + ".scale").str(), scale);

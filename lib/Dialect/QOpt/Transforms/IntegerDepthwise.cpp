@@ -187,15 +187,10 @@ LogicalResult rewrite(linalg::GenericOp op, DepthwiseMatch &match,
   Value wi =
       makeBlobConstant<int8_t>(b, loc, wTy.clone(i8), name + ".int8", wq);
   // Per output channel [G, M]: zero-point correction and combined scale.
-  std::vector<int32_t> corr(static_cast<size_t>(f));
+  std::vector<int32_t> corr = zeroPointCorrections(wq, f, zx);
   std::vector<float> scale(static_cast<size_t>(f));
-  for (int64_t o = 0; o < f; ++o) {
-    int64_t sum = 0;
-    for (int64_t t = 0; t < taps; ++t)
-      sum += wq[size_t(o * taps + t)];
-    corr[size_t(o)] = int32_t(zx * sum);
+  for (int64_t o = 0; o < f; ++o)
     scale[size_t(o)] = float(sx * double((*params)[size_t(o)].scale));
-  }
   auto gmTy = RankedTensorType::get({g, mult}, f32);
   Value scaleV = makeBlobConstant<float>(b, loc, gmTy, name + ".scale", scale);
   Value corrV = makeBlobConstant<int32_t>(
