@@ -20,6 +20,7 @@
 
 #include "IntegerConv.h"
 #include "WeightValues.h"
+#include "qopt/Dialect/QOpt/IR/NodeName.h"
 #include "qopt/Dialect/QOpt/IR/QOptOps.h"
 #include "qopt/Support/QuantMath.h"
 
@@ -117,18 +118,6 @@ std::optional<DepthwiseMatch> matchDepthwise(linalg::GenericOp op) {
   m.source = v;
   m.filter = std::move(*filter);
   return m;
-}
-
-/// The ONNX node name in `loc`, or "".
-std::string nodeName(Location loc) {
-  if (auto fused = dyn_cast<FusedLoc>(loc)) {
-    for (Location l : fused.getLocations())
-      if (auto n = dyn_cast<NameLoc>(l))
-        return n.getName().str();
-  } else if (auto n = dyn_cast<NameLoc>(loc)) {
-    return n.getName().str();
-  }
-  return "";
 }
 
 LogicalResult rewrite(linalg::GenericOp op, DepthwiseMatch &match,
@@ -286,12 +275,12 @@ FailureOr<int64_t> mlir::qopt::quantizeDepthwiseConvs(
   SmallVector<std::pair<linalg::GenericOp, DepthwiseMatch>> found;
   module.walk([&](linalg::GenericOp op) {
     if (std::optional<DepthwiseMatch> m = matchDepthwise(op))
-      if (selected(nodeName(op.getLoc())))
+      if (selected(onnxNodeName(op.getLoc())))
         found.push_back({op, std::move(*m)});
   });
   int64_t count = 0;
   for (auto &[op, m] : found) {
-    std::string name = nodeName(op.getLoc());
+    std::string name = onnxNodeName(op.getLoc());
     if (failed(rewrite(op, m, name.empty() ? "depthwise" : name)))
       return failure();
     ++count;
