@@ -11,7 +11,9 @@ device copies). Writes JSON.
 An artifact call is end to end: the input copied from host memory, every
 kernel, the output copied back; "device_io" rows time the same call on
 device-resident input and output (quant-run --device-io: qopt_cuda_model_run,
-no host transfers), checked against the CPU artifact too. torch's block is a float32 re-implementation
+no host transfers), checked against the CPU artifact too; with --cuda-graph
+"graph" columns time it through a CUDA graph (quant-run --device-io
+--cuda-graph: qopt_cuda_model_run_graph replays), checked too. torch's block is a float32 re-implementation
 of the same shapes (pre-LN attention + GELU MLP, weights random), for
 timing only."""
 
@@ -115,11 +117,28 @@ def main():
     ap.add_argument("--quant-run", required=True)
     ap.add_argument("--out", required=True)
     ap.add_argument("--bench", type=int, default=50)
+    ap.add_argument("--cuda-graph", action="store_true",
+                    help="also time device-resident calls through a CUDA graph")
+    ap.add_argument("--no-profile", action="store_true",
+                    help="skip the QOPT_CUDA_PROFILE run of each case")
     args = ap.parse_args()
     import torch
     cases = json.load(open(os.path.join(args.dir, "bench_cases.json")))
     rows = []
     torch_cache = {}
+    doc = {"benchmark": "compiled NVPTX transformer artifacts vs torch",
+           "device": torch.cuda.get_device_name(), "torch": torch.__version__,
+           "ours": "quant-run --device=cuda --bench: median of whole artifact calls "
+                   "(input copy, kernels, output copy); ours_device_io_ms: quant-run "
+                   "--device-io (device-resident input and output, no host transfers); "
+                   "ours_graph_ms: quant-run --device-io --cuda-graph (CUDA graph replays, "
+                   "graph_note: whether the timed calls replayed)",
+           "kernels": "QOPT_CUDA_PROFILE CUDA-event times of the after build, 12 slowest, "
+                      "per call",
+           "torch": "float32 block of the same shapes (not the same weights), CUDA events; "
+                    "_copies: with pinned host<->device copies of input and output",
+           "results": rows}
+    rows = doc["results"]
     for c in cases:
         art = os.path.join(args.dir, c["artifact"])
         inp = os.path.join(args.dir, c["input"])
@@ -151,42 +170,52 @@ def main():
                     got = np.load(got_path).astype(np.float64)
                     row["device_io_max_rel_error_vs_cpu"] = float(
                         np.abs(got - ref).max() / max(np.abs(ref).max(), 1e-30))
-            with tempfile.TemporaryDirectory() as tmp:
-                prof = os.path.join(tmp, "profile.json")
-                env = dict(os.environ, QOPT_CUDA_PROFILE=prof)
-                _, r2 = run_artifact(args.quant_run, art, c["input_name"], inp, 20, env)
-                if os.path.exists(prof):
-                    ks = json.load(open(prof))["kernels"]
-                    calls = min(k["launches"] for k in ks)  # one-per-call kernels
-                    row["kernels_per_call"] = [
-                        dict(k, ms_per_call=k["total_ms"] / calls) for k in ks[:12]]
-                    row["kernel_ms_per_call"] = sum(k["total_ms"] for k in ks) / calls
-                    row["launches_per_call"] = sum(k["launches"] for k in ks) / calls
+            if args.cuda_graph:
+                gx = ["--device-io", "--cuda-graph"]
+                gms, r4 = run_artifact(args.quant_run, art, c["input_name"], inp,
+                                       args.bench, extra=gx)
+                row["ours_graph_ms"] = gms
+                notes = [line.split(": ", 2)[2] for line in r4.stderr.splitlines()
+                         if line.startswith("quant-run: cuda graph: bench")]
+                row["graph_note"] = notes[-1] if notes else (r4.stdout + r4.stderr)[-600:]
+                with tempfile.TemporaryDirectory() as tmp:
+                    run_artifact(args.quant_run, art, c["input_name"], inp, 0, out_dir=tmp,
+                                 extra=gx)
+                    got_path = os.path.join(tmp, "output.npy")
+                    if os.path.exists(got_path):
+                        ref = np.load(os.path.join(args.dir, c["reference"])).astype(np.float64)
+                        got = np.load(got_path).astype(np.float64)
+                        row["graph_max_rel_error_vs_cpu"] = float(
+                            np.abs(got - ref).max() / max(np.abs(ref).max(), 1e-30))
+            if not args.no_profile:
+                with tempfile.TemporaryDirectory() as tmp:
+                    prof = os.path.join(tmp, "profile.json")
+                    env = dict(os.environ, QOPT_CUDA_PROFILE=prof)
+                    _, r2 = run_artifact(args.quant_run, art, c["input_name"], inp, 20, env)
+                    if os.path.exists(prof):
+                        ks = json.load(open(prof))["kernels"]
+                        calls = min(k["launches"] for k in ks)  # one-per-call kernels
+                        row["kernels_per_call"] = [
+                            dict(k, ms_per_call=k["total_ms"] / calls) for k in ks[:12]]
+                        row["kernel_ms_per_call"] = sum(k["total_ms"] for k in ks) / calls
+                        row["launches_per_call"] = sum(k["launches"] for k in ks) / calls
         seq = 128 if c["shape"] == "prefill" else 1
         key = (c["hidden"], seq)
         if key not in torch_cache:
             torch_cache[key] = torch_rows(torch, c["hidden"], c["heads"], c["mlp"], seq)
         row.update(torch_cache[key])
         rows.append(row)
+        with open(args.out, "w") as f:  # after every case (a timeout keeps them)
+            json.dump(doc, f, indent=1)
         print(json.dumps({k: row.get(k) for k in ("model", "scheme", "variant", "shape",
                                                    "ours_call_ms", "ours_device_io_ms",
+                                                   "ours_graph_ms", "graph_note",
+                                                   "graph_max_rel_error_vs_cpu",
                                                    "device_io_max_rel_error_vs_cpu",
                                                    "kernel_ms_per_call",
                                                    "launches_per_call", "max_rel_error_vs_cpu",
                                                    "torch_eager_ms",
                                                    "torch_graph_ms")}), flush=True)
-    doc = {"benchmark": "compiled NVPTX transformer artifacts vs torch",
-           "device": torch.cuda.get_device_name(), "torch": torch.__version__,
-           "ours": "quant-run --device=cuda --bench: median of whole artifact calls "
-                   "(input copy, kernels, output copy); ours_device_io_ms: quant-run "
-                   "--device-io (device-resident input and output, no host transfers)",
-           "kernels": "QOPT_CUDA_PROFILE CUDA-event times of the after build, 12 slowest, "
-                      "per call",
-           "torch": "float32 block of the same shapes (not the same weights), CUDA events; "
-                    "_copies: with pinned host<->device copies of input and output",
-           "results": rows}
-    with open(args.out, "w") as f:
-        json.dump(doc, f, indent=1)
 
 
 if __name__ == "__main__":

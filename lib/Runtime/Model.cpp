@@ -274,6 +274,7 @@ void qopt_model_free(qopt_model *model) {
   // Packed constants are keyed by address, which the next artifact loaded
   // may reuse.
   qopt::rt::clearKernelCaches();
+  qopt::rt::cuda::forgetModelGraphs(model);
   delete model;
 }
 

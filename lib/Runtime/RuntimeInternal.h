@@ -123,4 +123,10 @@ Arena *setActiveArena(Arena *arena);
 
 } // namespace qopt::rt
 
+namespace qopt::rt::cuda {
+/// Drops the CUDA graphs captured for `model` (qopt_cuda_model_run_graph);
+/// called by qopt_model_free.
+void forgetModelGraphs(const qopt_model *model);
+} // namespace qopt::rt::cuda
+
 #endif // QOPT_LIB_RUNTIME_RUNTIMEINTERNAL_H

@@ -185,7 +185,8 @@ class Artifact:
 
     def run_device(self, inputs: Mapping[str, Any], *,
                    stream: Optional[int] = None,
-                   out: Optional[Mapping[str, Any]] = None) -> Dict[str, Any]:
+                   out: Optional[Mapping[str, Any]] = None,
+                   graph: bool = False) -> Dict[str, Any]:
         """Runs a CUDA artifact (target "cuda") on tensors already in GPU
         memory, without host transfers (qopt_cuda_model_run): `inputs` maps
         names to CUDA tensors of any DLPack library (torch, cupy, jax),
@@ -198,7 +199,10 @@ class Artifact:
         when the inputs are torch tensors, otherwise DLPack-capable arrays
         (`__dlpack__`) for any library's from_dlpack. `out`: {output name:
         CUDA tensor of the output's dtype and shape} for every output, written
-        in place and returned."""
+        in place and returned. `graph=True` (needs `out`): through a CUDA
+        graph (qopt_cuda_model_run_graph): the first call with these tensors
+        warms up, the second captures, later ones replay;
+        `graph_note` tells which (or why a call was not captured)."""
         values: List[Any] = [None] * len(self.inputs)
         for name, v in inputs.items():
             i = self._input_index.get(name)
@@ -221,13 +225,23 @@ class Artifact:
             if sorted(out) != sorted(names):
                 raise InputError(f"out= must name every output: {', '.join(names)}")
             given = [out[n] for n in names]
-        outs = self._model.run_device(values, stream or 0, given)
+        if graph and not given:
+            raise InputError("run_device: graph=True needs out= (a CUDA graph "
+                             "writes into the output buffers it was captured "
+                             "with)")
+        outs = self._model.run_device(values, stream or 0, given, graph)
         if given:
             return dict(out)
         result = {}
         for info, a in zip(self.outputs, outs):
             result[info.name] = torch.from_dlpack(a) if torch is not None else a
         return result
+
+    @property
+    def graph_note(self) -> str:
+        """What the last run_device(..., graph=True) did: "warm-up (...)",
+        "captured", "replayed" or "not captured: <reason>"."""
+        return self._model.graph_note
 
     def benchmark(self, inputs: Optional[Mapping[str, Any]] = None, *,
                   runs: int = 100, warmup: int = 5,

@@ -261,10 +261,15 @@ public:
   /// DLPack tensors over new device buffers (freed with the tensors).
   std::vector<nb::object> runDevice(const std::vector<DeviceArray> &arrays,
                                     uintptr_t stream,
-                                    const std::vector<OutArray> &given) {
+                                    const std::vector<OutArray> &given,
+                                    bool graph) {
     if (!onGPU)
       raise("InputError", "run_device: the artifact runs on the CPU (target " +
                               target() + "); use run()");
+    if (graph && given.empty())
+      raise("InputError", "run_device: graph=True needs out= (a CUDA graph "
+                          "writes into the output buffers it was captured "
+                          "with)");
     for (size_t i = 0; i < arrays.size(); ++i) {
       int type = arrays[i].device_type();
       if (type != nb::device::cuda::value &&
@@ -316,8 +321,15 @@ public:
     {
       nb::gil_scoped_release release;
       qopt_cuda_clear_error();
-      status = qopt_cuda_model_run(model, in.data(), int(in.size()), out.data(),
-                                   numOut, reinterpret_cast<void *>(stream));
+      status = graph
+                   ? qopt_cuda_model_run_graph(model, in.data(), int(in.size()),
+                                               out.data(), numOut,
+                                               reinterpret_cast<void *>(stream))
+                   : qopt_cuda_model_run(model, in.data(), int(in.size()),
+                                         out.data(), numOut,
+                                         reinterpret_cast<void *>(stream));
+      if (graph)
+        lastGraphNote = qopt_cuda_graph_note();
       if (status != QOPT_OK)
         error = qopt_last_error();
       else
@@ -443,6 +455,7 @@ private:
 
   qopt_model *model = nullptr;
   bool onGPU = false;
+  std::string lastGraphNote; ///< qopt_cuda_graph_note() of the last graph run
 };
 
 /// Artifacts resolve the runtime's functions (kernels, threads) from the
@@ -473,11 +486,16 @@ NB_MODULE(_runtime, m) {
       .def("run", &Model::run, "inputs"_a,
            "Runs the model on arrays in signature order (views, no copy).")
       .def("run_device", &Model::runDevice, "inputs"_a, "stream"_a = 0,
-           "out"_a = std::vector<OutArray>(),
+           "out"_a = std::vector<OutArray>(), "graph"_a = false,
            "Runs a CUDA artifact on CUDA DLPack tensors in signature order "
            "(no host transfers), after the work queued on `stream`; DLPack "
            "tensors over device buffers come back, or with `out` (CUDA "
-           "tensors, one per output) the results are written there.")
+           "tensors, one per output) the results are written there; `graph` "
+           "(with `out`): through a CUDA graph (qopt_cuda_model_run_graph).")
+      .def_prop_ro(
+          "graph_note", [](const Model &m) { return m.lastGraphNote; },
+          "What the last run_device(graph=True) did (warm-up, "
+          "captured, replayed, not captured: why).")
       .def("benchmark", &Model::benchmark, "inputs"_a, "runs"_a, "warmup"_a,
            "Seconds of each timed run.");
 

@@ -221,3 +221,143 @@ def test_c_api_on_device_buffers(rt, example):
         rt.qopt_tensor_free(t)
     rt.qopt_cuda_free(dx)
     rt.qopt_model_free(model)
+
+
+# --- CUDA graphs (qopt_cuda_model_run_graph, quant-run --cuda-graph) -------
+
+
+@pytest.fixture(scope="module")
+def grt(rt):
+    vp, i = ctypes.c_void_p, ctypes.c_int
+    pp = ctypes.POINTER(vp)
+    rt.qopt_cuda_model_run_graph.argtypes = [vp, pp, i, pp, i, vp]
+    rt.qopt_cuda_model_run_graph.restype = i
+    rt.qopt_cuda_graph_note.restype = ctypes.c_char_p
+    return rt
+
+
+def test_graph_null_model_and_other_target(grt, example):
+    outs = (ctypes.c_void_p * 1)()
+    assert grt.qopt_cuda_model_run_graph(None, None, 0, outs, 1, None) != 0
+    assert "null model" in grt.qopt_last_error().decode()
+    model = load_model(grt, example[0] / "cpu.so")
+    try:
+        x = np.load(example[1]).astype(np.float32)
+        t = view(grt, x.ctypes.data, x.shape)
+        assert grt.qopt_cuda_model_run_graph(model, (ctypes.c_void_p * 1)(t), 1,
+                                             outs, 1, None) != 0
+        assert "compiled for target 'cpu'" in grt.qopt_last_error().decode()
+        rt_note = grt.qopt_cuda_graph_note().decode()
+        assert rt_note == ""  # refused before choosing
+        grt.qopt_tensor_free(t)
+    finally:
+        grt.qopt_model_free(model)
+
+
+def test_graph_without_gpu_says_why(grt, example):
+    if grt.qopt_cuda_available():
+        pytest.skip("a CUDA device is present")
+    model = load_model(grt, example[0] / "gpu.so")
+    try:
+        x = np.load(example[1]).astype(np.float32)
+        t = view(grt, x.ctypes.data, x.shape)
+        outs = (ctypes.c_void_p * 1)()
+        assert grt.qopt_cuda_model_run_graph(model, (ctypes.c_void_p * 1)(t), 1,
+                                             outs, 1, None) != 0
+        assert "CUDA" in grt.qopt_last_error().decode()
+        grt.qopt_tensor_free(t)
+    finally:
+        grt.qopt_model_free(model)
+
+
+def test_quant_run_cuda_graph_needs_device_io(build_dir, example):
+    r = tool(build_dir, "quant-run", example[0] / "gpu.so", "--device=cuda",
+             "--cuda-graph", "--input", f"input={example[1]}")
+    assert r.returncode != 0
+    assert "--cuda-graph: needs --device=cuda --device-io" in r.stderr
+
+
+def test_quant_run_cuda_graph_matches_or_says_why(build_dir, rt, example,
+                                                  tmp_path):
+    m, x = example
+    r = tool(build_dir, "quant-run", m / "gpu.so", "--device=cuda",
+             "--device-io", "--cuda-graph", "--input", f"input={x}",
+             "--output-dir", tmp_path / "g")
+    if not rt.qopt_cuda_available():
+        assert r.returncode != 0 and "--device=cuda:" in r.stderr
+        pytest.skip("no CUDA device: " + r.stderr.strip())
+    assert r.returncode == 0, r.stderr
+    notes = [l.split(": ", 2)[2] for l in r.stderr.splitlines()
+             if l.startswith("quant-run: cuda graph: call")]
+    assert notes[0].startswith("not captured: every output buffer")
+    assert notes[1:] == ["warm-up (the next call with these buffers captures)",
+                         "captured", "replayed"], r.stderr
+    assert tool(build_dir, "quant-run", m / "cpu.so", "--input", f"input={x}",
+                "--output-dir", tmp_path / "c").returncode == 0
+    np.testing.assert_allclose(np.load(tmp_path / "g" / "logits.npy"),
+                               np.load(tmp_path / "c" / "logits.npy"),
+                               rtol=1e-4, atol=1e-5)
+
+
+def test_graph_c_api_replays_new_input_values(grt, example):
+    if not grt.qopt_cuda_available():
+        pytest.skip("no CUDA device: " + grt.qopt_cuda_last_error().decode())
+    m, xpath = example
+    model = load_model(grt, m / "gpu.so")
+    x0 = np.load(xpath).astype(np.float32)
+    rng = np.random.default_rng(1)
+    xs = [x0] + [rng.standard_normal(x0.shape).astype(np.float32)
+                 for _ in range(3)]
+
+    def reference(x):
+        t = view(grt, x.ctypes.data, x.shape)
+        out = (ctypes.c_void_p * 1)()
+        assert grt.qopt_model_run(model, (ctypes.c_void_p * 1)(t), 1, out,
+                                  1) == 0, grt.qopt_last_error()
+        rank = grt.qopt_tensor_rank(out[0])
+        shape = [grt.qopt_tensor_dims(out[0])[i] for i in range(rank)]
+        ref = np.ctypeslib.as_array(
+            ctypes.cast(grt.qopt_tensor_data(out[0]),
+                        ctypes.POINTER(ctypes.c_float)), shape=shape).copy()
+        grt.qopt_tensor_free(out[0])
+        grt.qopt_tensor_free(t)
+        return ref
+
+    refs = [reference(x) for x in xs]
+    dx, dy, dy2 = ctypes.c_void_p(), ctypes.c_void_p(), ctypes.c_void_p()
+    nbytes = refs[0].nbytes
+    assert grt.qopt_cuda_malloc(x0.nbytes, ctypes.byref(dx)) == 0
+    assert grt.qopt_cuda_malloc(nbytes, ctypes.byref(dy)) == 0
+    assert grt.qopt_cuda_malloc(nbytes, ctypes.byref(dy2)) == 0
+    ins = (ctypes.c_void_p * 1)(view(grt, dx, x0.shape))
+    outs = (ctypes.c_void_p * 1)(view(grt, dy, refs[0].shape))
+    nan = np.full(refs[0].shape, np.nan, np.float32)
+    got = np.empty_like(refs[0])
+    notes = []
+    # Every call sees the input's current contents (a replay reads them).
+    for x, ref in zip(xs, refs):
+        assert grt.qopt_cuda_copy_to_device(dx, x.ctypes.data, x.nbytes) == 0
+        assert grt.qopt_cuda_copy_to_device(dy, nan.ctypes.data, nbytes) == 0
+        assert grt.qopt_cuda_model_run_graph(model, ins, 1, outs, 1,
+                                             None) == 0, grt.qopt_last_error()
+        notes.append(grt.qopt_cuda_graph_note().decode())
+        assert grt.qopt_cuda_copy_to_host(got.ctypes.data, dy, nbytes) == 0
+        np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-6)
+    assert notes == ["warm-up (the next call with these buffers captures)",
+                     "captured", "replayed", "replayed"]
+    # Another output buffer: another key, warmed up again.
+    outs2 = (ctypes.c_void_p * 1)(view(grt, dy2, refs[0].shape))
+    assert grt.qopt_cuda_model_run_graph(model, ins, 1, outs2, 1, None) == 0
+    assert grt.qopt_cuda_graph_note().decode().startswith("warm-up")
+    assert grt.qopt_cuda_copy_to_host(got.ctypes.data, dy2, nbytes) == 0
+    np.testing.assert_allclose(got, refs[-1], rtol=1e-5, atol=1e-6)
+    # Outputs not given: a plain call, and why.
+    none = (ctypes.c_void_p * 1)()
+    assert grt.qopt_cuda_model_run_graph(model, ins, 1, none, 1, None) == 0
+    assert "every output buffer must be given" in \
+        grt.qopt_cuda_graph_note().decode()
+    for t in (ins[0], outs[0], outs2[0], none[0]):
+        grt.qopt_tensor_free(t)
+    grt.qopt_model_free(model)  # drops the graphs
+    for p in (dx, dy, dy2):
+        grt.qopt_cuda_free(p)

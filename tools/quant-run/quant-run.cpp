@@ -2,7 +2,7 @@
 //
 //   quant-run model.so --input NAME=FILE(.npy|.pb) ... [--output-dir DIR]
 //       [--bench N] [--warmup K] [--threads N] [--device=cpu] [--profile]
-//       [--device=cuda --device-io]
+//       [--device=cuda --device-io [--cuda-graph]]
 //
 // Loads an artifact with the lean runtime (no LLVM/MLIR), runs it, writes
 // each output as DIR/<output name>.npy (.pb for bfloat16, float8/float4 and
@@ -12,7 +12,10 @@
 // per kernel call and generated loop nest, by kind and by region.
 // --device-io (with --device=cuda) uploads the inputs once and runs the
 // artifact on device-resident inputs and outputs (qopt_cuda_model_run): what
-// --bench then times is a call without host transfers.
+// --bench then times is a call without host transfers. --cuda-graph (with
+// --device-io) calls qopt_cuda_model_run_graph: the calls after the first
+// warm up, capture and replay a CUDA graph (each says which on stderr), and
+// what is printed and written comes from a replay.
 //
 //===----------------------------------------------------------------------===//
 
@@ -35,7 +38,8 @@ const char *kUsage =
     "usage: quant-run ARTIFACT --input NAME=FILE ... [--output-dir DIR]\n"
     "                 [--bench N] [--warmup K] [--threads N] "
     "[--device=cpu|cuda] [--adapter NAME]\n"
-    "                 [--profile] [--profile-top N] [--device-io]\n";
+    "                 [--profile] [--profile-top N] [--device-io] "
+    "[--cuda-graph]\n";
 
 int fail(const std::string &message) {
   std::fprintf(stderr, "quant-run: error: %s\n", message.c_str());
@@ -180,7 +184,7 @@ int main(int argc, char **argv) {
   Device device = Device::CPU;
   std::vector<std::pair<std::string, std::string>> inputs;
   int bench = 0, warmup = 1, threads = -1, profileTop = 25;
-  bool profile = false, deviceIO = false;
+  bool profile = false, deviceIO = false, cudaGraph = false;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     auto value = [&](const char *flag) -> const char * {
@@ -216,6 +220,8 @@ int main(int argc, char **argv) {
       profile = true;
     } else if (arg == "--device-io") {
       deviceIO = true;
+    } else if (arg == "--cuda-graph") {
+      cudaGraph = true;
     } else if ((v = value("--profile-top"))) {
       if (!parseCount(v, profileTop))
         return fail(std::string("--profile-top ") + v +
@@ -239,6 +245,9 @@ int main(int argc, char **argv) {
   if (deviceIO && device != Device::CUDA)
     return fail("--device-io: needs --device=cuda (inputs and outputs in GPU "
                 "memory)");
+  if (cudaGraph && !deviceIO)
+    return fail("--cuda-graph: needs --device=cuda --device-io (a graph "
+                "replays a call on device-resident inputs and outputs)");
   if (threads > 0 && qopt_set_num_threads(threads) != QOPT_OK)
     return fail(std::string("--threads ") + std::to_string(threads) + ": " +
                 qopt_last_error());
@@ -336,6 +345,10 @@ int main(int argc, char **argv) {
     }
   }
   auto runOnce = [&]() -> bool {
+    if (deviceIO && cudaGraph)
+      return qopt_cuda_model_run_graph(model, in.items.data(), numIn,
+                                       devOut.items.data(), numOut,
+                                       nullptr) == QOPT_OK;
     if (deviceIO)
       return qopt_cuda_model_run(model, in.items.data(), numIn,
                                  devOut.items.data(), numOut,
@@ -349,10 +362,14 @@ int main(int argc, char **argv) {
   };
   if (!runOnce())
     return fail(qopt_last_error());
-  if (deviceIO) {
-    // A second call writes into the outputs the first one allocated: they
-    // are poisoned first (all bytes 0xff, NaN for floats), so what is
-    // printed and written comes from that call.
+  if (cudaGraph)
+    std::fprintf(stderr, "quant-run: cuda graph: call 1: %s\n",
+                 qopt_cuda_graph_note());
+  // A second call writes into the outputs the first one allocated: they
+  // are poisoned first (all bytes 0xff, NaN for floats), so what is
+  // printed and written comes from that call. With --cuda-graph, calls 2-4:
+  // warm-up, capture, replay.
+  for (int call = 2; deviceIO && call <= (cudaGraph ? 4 : 2); ++call) {
     for (qopt_tensor *d : devOut.items) {
       std::vector<unsigned char> poison(qopt_tensor_byte_size(d), 0xff);
       if (!poison.empty() &&
@@ -362,6 +379,9 @@ int main(int argc, char **argv) {
     }
     if (!runOnce())
       return fail(qopt_last_error());
+    if (cudaGraph)
+      std::fprintf(stderr, "quant-run: cuda graph: call %d: %s\n", call,
+                   qopt_cuda_graph_note());
   }
   if (deviceIO) // host copies of the outputs, to print and write
     for (int o = 0; o < numOut; ++o) {
@@ -422,6 +442,9 @@ int main(int argc, char **argv) {
     for (int i = 0; i < warmup; ++i)
       if (!runOnce())
         return fail(qopt_last_error());
+    if (cudaGraph) // whether the timed calls replay a graph
+      std::fprintf(stderr, "quant-run: cuda graph: bench: %s\n",
+                   qopt_cuda_graph_note());
     // The profile covers the timed runs only (warm caches and arena).
     qopt_model_profile_reset(model);
     std::vector<double> ms;
@@ -436,7 +459,9 @@ int main(int argc, char **argv) {
     std::printf("bench: %d runs (%d warm-up), %d threads%s: median %.4f ms, "
                 "p10 %.4f, p90 %.4f, min %.4f, max %.4f\n",
                 bench, warmup, qopt_get_num_threads(),
-                deviceIO ? ", device-resident inputs and outputs" : "",
+                !deviceIO   ? ""
+                : cudaGraph ? ", device-resident inputs and outputs, cuda graph"
+                            : ", device-resident inputs and outputs",
                 pct(0.5), pct(0.1), pct(0.9), ms.front(), ms.back());
   }
   if (profile)

@@ -110,6 +110,28 @@ qopt_status qopt_cuda_model_run(qopt_model *model,
                                 int num_inputs, qopt_tensor **outputs,
                                 int num_outputs, void *stream);
 
+/** qopt_cuda_model_run through a CUDA graph. Graphs are kept per model,
+ *  keyed by the address, dtype and shape of every input and output (at most
+ *  8 a model, the oldest dropped; qopt_model_free drops them). The first
+ *  call with a key runs as qopt_cuda_model_run and checks that a graph could
+ *  replay it (one stream, one synchronize at the end, no copies from or to
+ *  host memory, no events); the second captures the call's stream
+ *  (cuStreamBeginCapture .. cuStreamEndCapture, cuGraphInstantiate) and
+ *  launches the graph on `stream`; later ones only cuGraphLaunch it on
+ *  `stream` and wait for it. Every output buffer must be given (the graph
+ *  writes into the buffers it was captured with). A call a graph cannot
+ *  replay runs as qopt_cuda_model_run; qopt_cuda_graph_note() tells which
+ *  happened. The buffers the captured call used stay the graph's. */
+qopt_status qopt_cuda_model_run_graph(qopt_model *model,
+                                      const qopt_tensor *const *inputs,
+                                      int num_inputs, qopt_tensor **outputs,
+                                      int num_outputs, void *stream);
+
+/** What the calling thread's last qopt_cuda_model_run_graph did: "warm-up
+ *  (...)", "captured", "replayed" or "not captured: <reason>" ("" before
+ *  any, or when it failed before choosing). */
+const char *qopt_cuda_graph_note(void);
+
 /** Called by compiled NVPTX artifacts for their result `index` (`bytes`
  *  bytes): the buffer to copy it into (host memory in qopt_model_run, the
  *  caller's device buffer in qopt_cuda_model_run). Not for direct use. */

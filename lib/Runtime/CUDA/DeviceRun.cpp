@@ -18,13 +18,19 @@
 
 #include "qopt/Runtime/qopt_cuda.h"
 
+#include <algorithm>
 #include <cstring>
+#include <map>
+#include <memory>
+#include <mutex>
 #include <set>
 #include <string>
 #include <vector>
 
 extern "C" [[noreturn]] void qopt_rt_fail(const char *message);
 extern "C" void *qopt_rt_malloc(uint64_t size);
+extern "C" void mgpuStreamDestroy(qopt::rt::cuda::CUstream stream);
+extern "C" void mgpuMemFree(void *ptr, qopt::rt::cuda::CUstream stream);
 
 using namespace qopt::rt::cuda;
 
@@ -57,7 +63,79 @@ void freeDeviceBuffer(void *p) {
     qopt_cuda_free(p);
 }
 
+//===----------------------------------------------------------------------===//
+// CUDA graphs of calls (qopt_cuda_model_run_graph)
+//===----------------------------------------------------------------------===//
+
+/// What a graph is keyed by: every input's and output's address, dtype and
+/// shape (the graph's copies and kernels have them built in).
+using GraphKey = std::vector<int64_t>;
+
+/// One key's graph: after the first (warm-up, probed) call `probed`; after
+/// the second, captured (`exec`) or refused (`unsupported`).
+struct GraphEntry {
+  GraphKey key;
+  bool probed = false;
+  std::string unsupported;
+  CUgraphExec exec = nullptr;
+  CUstream stream = nullptr; ///< the captured stream, kept
+  std::vector<void *> owned; ///< the buffers its kernels use
+  std::vector<std::vector<int64_t>> outputDims;
+  std::mutex replay; ///< one replay at a time
+  ~GraphEntry();
+};
+
+/// Releases what a capture kept: the executable graph, its buffers (back to
+/// the pool) and its stream.
+void releaseCapture(CUgraphExec exec, CUstream stream,
+                    std::vector<void *> &owned) {
+  if (!driver().ok)
+    return;
+  ScopedContext ctx("qopt_cuda_model_run_graph", false);
+  if (!ctx)
+    return;
+  if (exec)
+    driver().cuGraphExecDestroy(exec);
+  if (stream)
+    driver().cuStreamSynchronize(stream);
+  for (void *p : owned)
+    mgpuMemFree(p, nullptr);
+  owned.clear();
+  if (stream)
+    mgpuStreamDestroy(stream);
+}
+
+GraphEntry::~GraphEntry() { releaseCapture(exec, stream, owned); }
+
+/// At most this many graphs a model (the oldest goes first).
+constexpr size_t kGraphsPerModel = 8;
+
+struct GraphCache {
+  std::mutex mutex;
+  std::map<const qopt_model *, std::vector<std::shared_ptr<GraphEntry>>>
+      byModel;
+};
+GraphCache &graphCache() {
+  static GraphCache *c = new GraphCache; // used from atexit paths
+  return *c;
+}
+
+thread_local std::string graphNote;
+
 } // namespace
+
+void qopt::rt::cuda::forgetModelGraphs(const qopt_model *model) {
+  std::vector<std::shared_ptr<GraphEntry>> drop;
+  {
+    GraphCache &c = graphCache();
+    std::lock_guard<std::mutex> lock(c.mutex);
+    auto it = c.byModel.find(model);
+    if (it == c.byModel.end())
+      return;
+    drop = std::move(it->second);
+    c.byModel.erase(it);
+  }
+}
 
 void qopt::rt::cuda::joinCallerStream(CUstream stream) {
   DeviceRun *run = activeRun;
@@ -118,10 +196,10 @@ int64_t qopt_cuda_result(int64_t index, int64_t bytes) {
   return reinterpret_cast<int64_t>(out);
 }
 
-qopt_status qopt_cuda_model_run(qopt_model *model,
-                                const qopt_tensor *const *inputs,
-                                int num_inputs, qopt_tensor **outputs,
-                                int num_outputs, void *stream) {
+static qopt_status deviceRun(qopt_model *model,
+                             const qopt_tensor *const *inputs, int num_inputs,
+                             qopt_tensor **outputs, int num_outputs,
+                             void *stream, bool graph) {
   using qopt::rt::fail;
   if (!model)
     return fail("qopt_cuda_model_run: null model");
@@ -196,12 +274,144 @@ qopt_status qopt_cuda_model_run(qopt_model *model,
   }
 
   std::vector<qopt_tensor *> results(size_t(num_outputs), nullptr);
-  activeRun = &run;
+
+  // CUDA graph: the entry of this key, or why none is used.
+  std::shared_ptr<GraphEntry> entry;
+  if (graph) {
+    const Driver &d = driver();
+    GraphKey key;
+    bool given = true;
+    for (int i = 0; i < num_inputs; ++i) {
+      const qopt_tensor *t = inputs[i];
+      key.push_back(t ? reinterpret_cast<int64_t>(t->data) : 0);
+      key.push_back(t ? int64_t(t->dtype) : -1);
+      key.push_back(t ? int64_t(t->dims.size()) : -1);
+      if (t)
+        key.insert(key.end(), t->dims.begin(), t->dims.end());
+    }
+    for (int o = 0; o < num_outputs; ++o) {
+      const qopt_tensor *t = outputs[o];
+      given &= t != nullptr;
+      key.push_back(t ? reinterpret_cast<int64_t>(t->data) : 0);
+      key.push_back(t ? int64_t(t->dims.size()) : -1);
+      if (t)
+        key.insert(key.end(), t->dims.begin(), t->dims.end());
+    }
+    if (!d.cuStreamBeginCapture || !d.cuStreamEndCapture ||
+        !d.cuGraphInstantiateWithFlags || !d.cuGraphLaunch ||
+        !d.cuGraphExecDestroy || !d.cuGraphDestroy)
+      graphNote = "not captured: the CUDA driver lacks the graph functions "
+                  "(cuGraphInstantiateWithFlags needs CUDA 11.4)";
+    else if (!given)
+      graphNote = "not captured: every output buffer must be given (a graph "
+                  "writes into the buffers of its capture)";
+    else if (profilingKernels() || syncEachLaunch())
+      graphNote = "not captured: QOPT_CUDA_PROFILE / QOPT_CUDA_SYNC time or "
+                  "synchronize every launch";
+    else {
+      GraphCache &c = graphCache();
+      std::lock_guard<std::mutex> lock(c.mutex);
+      auto &list = c.byModel[model];
+      for (auto &e : list)
+        if (e->key == key)
+          entry = e;
+      if (!entry) {
+        entry = std::make_shared<GraphEntry>();
+        entry->key = std::move(key);
+        if (list.size() >= kGraphsPerModel)
+          list.erase(list.begin());
+        list.push_back(entry);
+      }
+    }
+  }
+
+  // One call of a key at a time: its warm-up, capture or replay.
+  std::unique_lock<std::mutex> entryLock;
+  if (entry)
+    entryLock = std::unique_lock<std::mutex>(entry->replay);
+  // A replay: the captured work on the caller's stream.
+  if (entry && entry->exec) {
+    ScopedContext ctx("qopt_cuda_model_run_graph", false);
+    if (!ctx)
+      return fail(std::string("qopt_cuda_model_run_graph: ") + cudaError);
+    const Driver &d = driver();
+    CUresult r = d.cuGraphLaunch(entry->exec, run.callerStream);
+    if (r == CUDA_SUCCESS)
+      r = d.cuStreamSynchronize(run.callerStream);
+    if (r != CUDA_SUCCESS)
+      return fail("qopt_cuda_model_run_graph: the replayed graph failed: " +
+                  describe(r));
+    graphNote = "replayed";
+    return QOPT_OK;
+  }
+
+  GraphCapture capture;
+  capture.callerStream = run.callerStream;
+  if (entry) {
+    if (!entry->unsupported.empty())
+      graphNote = "not captured: " + entry->unsupported;
+    else
+      capture.capture = entry->probed;
+  }
+  auto runOnce = [&](GraphCapture *g) {
+    activeRun = &run;
+    graphCapture = g;
+    qopt_status s =
+        qopt_model_run(model, inputs, num_inputs, results.data(), num_outputs);
+    graphCapture = nullptr;
+    activeRun = nullptr;
+    if (run.joined)
+      driver().cuEventDestroy(run.joined);
+    run.joined = nullptr;
+    return s;
+  };
   qopt_status status =
-      qopt_model_run(model, inputs, num_inputs, results.data(), num_outputs);
-  activeRun = nullptr;
-  if (run.joined)
-    driver().cuEventDestroy(run.joined);
+      runOnce(entry && entry->unsupported.empty() ? &capture : nullptr);
+  if (entry && entry->unsupported.empty()) {
+    if (status != QOPT_OK && capture.unsupported.empty())
+      capture.note(std::string("the call failed: ") + qopt_last_error());
+    if (capture.stream && capture.capture && !capture.synced &&
+        driver().cuStreamEndCapture) {
+      CUgraph g = nullptr; // the call stopped mid-capture
+      driver().cuStreamEndCapture(capture.stream, &g);
+      if (g)
+        driver().cuGraphDestroy(g);
+    }
+    if (!capture.capture && status != QOPT_OK) {
+      graphNote.clear(); // failed: the next call warms up again
+    } else if (!capture.capture) {
+      // The warm-up call: it ran normally and told what a graph would miss.
+      entry->probed = true;
+      entry->unsupported = capture.unsupported;
+      graphNote = capture.unsupported.empty()
+                      ? "warm-up (the next call with these buffers captures)"
+                      : "not captured: " + capture.unsupported;
+    } else if (capture.unsupported.empty() && capture.exec) {
+      entry->exec = capture.exec;
+      entry->stream = capture.stream;
+      entry->owned = std::move(capture.owned);
+      graphNote = "captured";
+    } else {
+      // Not capturable after all: dropped, and the call runs again as
+      // usual (the captured work never ran, or ran and is redone).
+      entry->unsupported = capture.unsupported.empty()
+                               ? std::string("the capture produced no graph")
+                               : capture.unsupported;
+      graphNote = "not captured: " + entry->unsupported;
+      releaseCapture(capture.exec, capture.stream, capture.owned);
+      for (int o = 0; o < num_outputs; ++o)
+        if (qopt_tensor *r = results[o]) {
+          if (run.hooked[o] && r->base == run.results[o])
+            r->base = nullptr; // the caller's buffer
+          qopt_tensor_free(r);
+          results[o] = nullptr;
+        }
+      std::fill(run.results.begin(), run.results.end(), nullptr);
+      std::fill(run.hooked.begin(), run.hooked.end(), false);
+      qopt_cuda_clear_error(); // what the capture attempt reported
+      status = runOnce(nullptr);
+    }
+  }
   std::string error = status == QOPT_OK ? "" : qopt_last_error();
 
   auto shape = [](const std::vector<int64_t> &dims) {
@@ -274,5 +484,24 @@ qopt_status qopt_cuda_model_run(qopt_model *model,
   }
   return QOPT_OK;
 }
+
+qopt_status qopt_cuda_model_run(qopt_model *model,
+                                const qopt_tensor *const *inputs,
+                                int num_inputs, qopt_tensor **outputs,
+                                int num_outputs, void *stream) {
+  return deviceRun(model, inputs, num_inputs, outputs, num_outputs, stream,
+                   false);
+}
+
+qopt_status qopt_cuda_model_run_graph(qopt_model *model,
+                                      const qopt_tensor *const *inputs,
+                                      int num_inputs, qopt_tensor **outputs,
+                                      int num_outputs, void *stream) {
+  graphNote.clear();
+  return deviceRun(model, inputs, num_inputs, outputs, num_outputs, stream,
+                   true);
+}
+
+const char *qopt_cuda_graph_note(void) { return graphNote.c_str(); }
 
 } // extern "C"

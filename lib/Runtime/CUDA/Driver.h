@@ -18,6 +18,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace qopt::rt::cuda {
 
@@ -33,6 +34,8 @@ using CUmodule = struct CUmod_st *;
 using CUfunction = struct CUfunc_st *;
 using CUstream = struct CUstream_st *;
 using CUevent = struct CUevent_st *;
+using CUgraph = struct CUgraph_st *;
+using CUgraphExec = struct CUgraphExec_st *;
 
 constexpr CUresult CUDA_SUCCESS = 0;
 constexpr CUresult CUDA_ERROR_DEINITIALIZED = 4;
@@ -53,6 +56,7 @@ constexpr unsigned CU_STREAM_NON_BLOCKING = 1;
 constexpr unsigned CU_EVENT_DISABLE_TIMING = 2;
 constexpr int CU_POINTER_ATTRIBUTE_MEMORY_TYPE = 2;
 constexpr int CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION = 4;
+constexpr int CU_STREAM_CAPTURE_MODE_RELAXED = 2;
 
 struct CUlaunchAttribute {
   int id;
@@ -136,7 +140,14 @@ static_assert(sizeof(CUlaunchAttribute) == 72, "cuda.h's CUlaunchAttribute");
     (int *, CUfunction, int, size_t))                                          \
   X(cuTensorMapEncodeTiled, "cuTensorMapEncodeTiled",                          \
     (void *, int, unsigned, void *, const uint64_t *, const uint64_t *,        \
-     const unsigned *, const unsigned *, int, int, int, int))
+     const unsigned *, const unsigned *, int, int, int, int))                  \
+  X(cuStreamBeginCapture, "cuStreamBeginCapture_v2", (CUstream, int))          \
+  X(cuStreamEndCapture, "cuStreamEndCapture", (CUstream, CUgraph *))           \
+  X(cuGraphInstantiateWithFlags, "cuGraphInstantiateWithFlags",                \
+    (CUgraphExec *, CUgraph, unsigned long long))                              \
+  X(cuGraphLaunch, "cuGraphLaunch", (CUgraphExec, CUstream))                   \
+  X(cuGraphExecDestroy, "cuGraphExecDestroy", (CUgraphExec))                   \
+  X(cuGraphDestroy, "cuGraphDestroy", (CUgraph))
 
 struct Driver {
 #define QOPT_DECLARE(name, symbol, params) CUresult(*name) params = nullptr;
@@ -241,6 +252,28 @@ void profileCollect(CUstream stream);
 /// In qopt_cuda_model_run: makes `stream` (the artifact's) wait for the
 /// work queued so far on the caller's stream. Nothing otherwise.
 void joinCallerStream(CUstream stream);
+
+/// qopt_cuda_model_run_graph (Graph.cpp): the state of a call whose work is
+/// probed for CUDA-graph capture (`capture` false: the warm-up call) or
+/// captured (`capture` true). The mgpu* functions report here what a graph
+/// could not replay (`unsupported`, the first reason) and, when capturing,
+/// capture the call's stream, keep what it allocates (`owned`) and, at its
+/// synchronize, instantiate the graph and launch it on `callerStream`.
+struct GraphCapture {
+  bool capture = false;
+  CUstream callerStream = nullptr;
+  CUstream stream = nullptr; ///< the call's stream (its first)
+  bool synced = false;       ///< the call's stream was synchronized
+  bool keepStream = false;   ///< the stream belongs to the graph now
+  std::string unsupported;
+  CUgraphExec exec = nullptr;
+  std::vector<void *> owned; ///< blocks allocated while capturing
+  void note(const std::string &why) {
+    if (unsupported.empty())
+      unsupported = why;
+  }
+};
+extern thread_local GraphCapture *graphCapture;
 
 /// Loads PTX or a cubin/fatbin, with the JIT's error log in the message.
 CUmodule loadModule(const void *data, int optLevel, const char *where,

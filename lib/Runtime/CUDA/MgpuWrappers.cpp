@@ -153,7 +153,36 @@ bool hasPendingWork(CUstream stream) {
          (st != p.staged.end() && !st->second.empty());
 }
 
+/// In a call probed or captured for a CUDA graph (qopt_cuda_model_run_graph):
+/// `what`, queued on `stream`, must be on the call's stream and before its
+/// synchronize, or a graph would miss it.
+void graphOp(CUstream stream, const char *what) {
+  GraphCapture *g = graphCapture;
+  if (!g)
+    return;
+  if (stream != g->stream)
+    g->note(std::string("the call queues ") + what + " outside its stream");
+  else if (g->synced)
+    g->note(std::string("the call queues ") + what +
+            " after its synchronize (the host reads results mid-call)");
+}
+
+/// The stream's work is done: staged copies finished, blocks released.
+void synchronizeStream(CUstream stream) {
+  CUresult r = driver().cuStreamSynchronize(stream);
+  if (r != CUDA_SUCCESS) {
+    report("mgpuStreamSynchronize: the GPU work of the call failed: " +
+               streamFailure(stream, r),
+           true);
+    return;
+  }
+  releaseStream(stream);
+  profileCollect(stream);
+}
+
 } // namespace
+
+thread_local GraphCapture *qopt::rt::cuda::graphCapture = nullptr;
 
 //===----------------------------------------------------------------------===//
 // The host functions of MLIR's gpu-to-llvm lowering (MLIR 22 signatures)
@@ -265,6 +294,7 @@ void mgpuLaunchKernel(CUfunction function, intptr_t gridX, intptr_t gridY,
   }
   if (!prepareSharedMemory(function, smem, "mgpuLaunchKernel"))
     return;
+  graphOp(stream, "a kernel");
   CUevent start = profileStart(stream);
   QOPT_CHECK("mgpuLaunchKernel", true,
              driver().cuLaunchKernel(function, gridX, gridY, gridZ, blockX,
@@ -303,6 +333,7 @@ void mgpuLaunchClusterKernel(CUfunction function, intptr_t clusterX,
   }
   if (!prepareSharedMemory(function, smem, "mgpuLaunchClusterKernel"))
     return;
+  graphOp(stream, "a kernel");
   if (clusterX * clusterY * clusterZ > 8 &&
       !QOPT_CHECK("mgpuLaunchClusterKernel", true,
                   d.cuFuncSetAttribute(
@@ -348,6 +379,22 @@ CUstream mgpuStreamCreate() {
       !QOPT_CHECK("mgpuStreamCreate", true,
                   driver().cuStreamCreate(&stream, CU_STREAM_NON_BLOCKING)))
     return nullptr;
+  if (GraphCapture *g = graphCapture) {
+    if (g->stream) {
+      g->note("the call uses more than one stream");
+    } else {
+      g->stream = stream;
+      // Captured: the graph is launched on the caller's stream, ordered
+      // after its work, so no join here.
+      if (g->capture) {
+        if (!QOPT_CHECK("mgpuStreamCreate", false,
+                        driver().cuStreamBeginCapture(
+                            stream, CU_STREAM_CAPTURE_MODE_RELAXED)))
+          g->note("cuStreamBeginCapture failed: " + cudaError);
+        return stream;
+      }
+    }
+  }
   // In qopt_cuda_model_run: after the work the caller queued on its stream.
   joinCallerStream(stream);
   return stream;
@@ -356,9 +403,17 @@ CUstream mgpuStreamCreate() {
 void mgpuStreamDestroy(CUstream stream) {
   if (!stream || !ready("mgpuStreamDestroy", true))
     return;
+  if (GraphCapture *g = graphCapture; g && g->capture && stream == g->stream) {
+    // Kept with the graph: the runtime's per-stream scratch buffers the
+    // graph's kernels use stay its own.
+    if (!g->synced)
+      g->note("the call ends without synchronizing its stream");
+    g->keepStream = true;
+    return;
+  }
   // Work that still holds pooled blocks or staging buffers finishes first.
   if (hasPendingWork(stream))
-    mgpuStreamSynchronize(stream);
+    synchronizeStream(stream);
   // Kept for the next mgpuStreamCreate (work still queued on it stays
   // ordered before whatever comes next).
   if (pools().limitBytes() > 0) {
@@ -376,15 +431,47 @@ void mgpuStreamSynchronize(CUstream stream) {
   ScopedContext ctx("mgpuStreamSynchronize", true);
   if (!ctx)
     return;
-  CUresult r = driver().cuStreamSynchronize(stream);
-  if (r != CUDA_SUCCESS) {
-    report("mgpuStreamSynchronize: the GPU work of the call failed: " +
-               streamFailure(stream, r),
-           true);
-    return;
+  GraphCapture *g = graphCapture;
+  if (g && stream != g->stream)
+    g->note("the call synchronizes a stream not its own");
+  if (g && stream == g->stream) {
+    if (g->synced)
+      g->note("the call synchronizes its stream more than once (the host "
+              "reads results mid-call)");
+    bool first = !g->synced;
+    g->synced = true;
+    if (first && g->capture) {
+      // The end of the captured work: instantiate it and run it once.
+      const Driver &d = driver();
+      CUgraph graph = nullptr;
+      if (!QOPT_CHECK("mgpuStreamSynchronize", false,
+                      d.cuStreamEndCapture(stream, &graph))) {
+        g->note("cuStreamEndCapture failed: " + cudaError);
+      } else if (!QOPT_CHECK(
+                     "mgpuStreamSynchronize", false,
+                     d.cuGraphInstantiateWithFlags(&g->exec, graph, 0))) {
+        g->note("cuGraphInstantiate failed: " + cudaError);
+        g->exec = nullptr;
+      }
+      if (graph)
+        d.cuGraphDestroy(graph);
+      releaseStream(stream);
+      if (!g->exec)
+        return; // the call runs again without a graph
+      CUresult r = d.cuGraphLaunch(g->exec, g->callerStream);
+      if (r == CUDA_SUCCESS)
+        r = d.cuStreamSynchronize(g->callerStream);
+      if (r != CUDA_SUCCESS) {
+        report("mgpuStreamSynchronize: the captured graph of the call "
+               "failed: " +
+                   describe(r),
+               true);
+        g->note("the captured graph failed: " + describe(r));
+      }
+      return;
+    }
   }
-  releaseStream(stream);
-  profileCollect(stream);
+  synchronizeStream(stream);
 }
 
 void mgpuStreamWaitEvent(CUstream stream, CUevent event) {
@@ -394,6 +481,8 @@ void mgpuStreamWaitEvent(CUstream stream, CUevent event) {
     report("mgpuStreamWaitEvent: no event (its creation failed)", true);
     return;
   }
+  if (graphCapture)
+    graphCapture->note("the call waits for events");
   QOPT_CHECK("mgpuStreamWaitEvent", true,
              driver().cuStreamWaitEvent(stream, event, 0));
 }
@@ -422,6 +511,8 @@ void mgpuEventSynchronize(CUevent event) {
     report("mgpuEventSynchronize: no event (its creation failed)", true);
     return;
   }
+  if (graphCapture)
+    graphCapture->note("the host waits for an event of the call");
   QOPT_CHECK("mgpuEventSynchronize", true, driver().cuEventSynchronize(event));
 }
 
@@ -432,11 +523,23 @@ void mgpuEventRecord(CUevent event, CUstream stream) {
     report("mgpuEventRecord: no event (its creation failed)", true);
     return;
   }
+  if (graphCapture)
+    graphCapture->note("the call records events");
   QOPT_CHECK("mgpuEventRecord", true, driver().cuEventRecord(event, stream));
 }
 
 /// `isHostShared`: managed memory, reachable from host and device.
+static void *memAlloc(uint64_t sizeBytes, CUstream stream, bool isHostShared);
+
 void *mgpuMemAlloc(uint64_t sizeBytes, CUstream stream, bool isHostShared) {
+  void *p = memAlloc(sizeBytes, stream, isHostShared);
+  // While capturing, a buffer the graph uses stays the graph's.
+  if (p && graphCapture && graphCapture->capture)
+    graphCapture->owned.push_back(p);
+  return p;
+}
+
+static void *memAlloc(uint64_t sizeBytes, CUstream stream, bool isHostShared) {
   ScopedContext ctx("mgpuMemAlloc", true);
   if (!ctx || sizeBytes == 0)
     return nullptr;
@@ -484,6 +587,10 @@ void *mgpuMemAlloc(uint64_t sizeBytes, CUstream stream, bool isHostShared) {
 void mgpuMemFree(void *ptr, CUstream stream) {
   if (!ptr)
     return;
+  if (GraphCapture *g = graphCapture;
+      g && g->capture &&
+      std::find(g->owned.begin(), g->owned.end(), ptr) != g->owned.end())
+    return; // the graph's: freed with it
   ScopedContext ctx("mgpuMemFree", true);
   if (!ctx)
     return;
@@ -517,6 +624,19 @@ void mgpuMemcpy(void *dst, void *src, size_t sizeBytes, CUstream stream) {
   ScopedContext ctx("mgpuMemcpy", true);
   if (!ctx)
     return;
+  if (GraphCapture *g = graphCapture) {
+    graphOp(stream, "a copy");
+    // A graph would read or write the host memory of this call again at
+    // every replay.
+    unsigned srcType = 0, dstType = 0;
+    driver().cuPointerGetAttribute(&srcType, CU_POINTER_ATTRIBUTE_MEMORY_TYPE,
+                                   dptr(src));
+    driver().cuPointerGetAttribute(&dstType, CU_POINTER_ATTRIBUTE_MEMORY_TYPE,
+                                   dptr(dst));
+    constexpr unsigned kHost = 1;
+    if (srcType == 0 || dstType == 0 || srcType == kHost || dstType == kHost)
+      g->note("the call copies between host and device memory");
+  }
   // On a stream of its own, a copy from or to pageable host memory goes
   // through a pinned staging buffer, so that it queues instead of blocking.
   if (stream && stagingEnabled()) {
@@ -550,6 +670,7 @@ void mgpuMemset32(void *dst, unsigned int value, size_t count,
   ScopedContext ctx("mgpuMemset32", true);
   if (!ctx)
     return;
+  graphOp(stream, "a memset");
   QOPT_CHECK("mgpuMemset32", true,
              driver().cuMemsetD32Async(dptr(dst), value, count, stream));
 }
@@ -561,11 +682,14 @@ void mgpuMemset16(void *dst, unsigned short value, size_t count,
   ScopedContext ctx("mgpuMemset16", true);
   if (!ctx)
     return;
+  graphOp(stream, "a memset");
   QOPT_CHECK("mgpuMemset16", true,
              driver().cuMemsetD16Async(dptr(dst), value, count, stream));
 }
 
 void mgpuMemHostRegister(void *ptr, uint64_t sizeBytes) {
+  if (graphCapture)
+    graphCapture->note("the call registers host memory");
   ScopedContext ctx("mgpuMemHostRegister", true);
   if (!ctx || !ptr || sizeBytes == 0)
     return;
