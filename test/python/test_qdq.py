@@ -23,6 +23,17 @@ import make_examples
 INPUTS = {"mlp": "input", "cnn": "image"}
 
 
+class Samples(CalibrationDataReader):
+    """quantize_static's calibration reader over a list of feeds (shared
+    by the QDQ tests)."""
+
+    def __init__(self, samples):
+        self.samples = list(samples)
+
+    def get_next(self):
+        return self.samples.pop(0) if self.samples else None
+
+
 class _Reader(CalibrationDataReader):
     def __init__(self, folder, name):
         self.samples = [

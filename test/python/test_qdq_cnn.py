@@ -14,22 +14,14 @@ import onnx
 import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper, numpy_helper
-from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod,
-                                      QuantFormat, QuantType, quantize_static)
+from onnxruntime.quantization import (CalibrationMethod, QuantFormat,
+                                      QuantType, quantize_static)
 
 import qdq_cnns
-from test_qdq import (assert_within_lsb, compile_model, output_scale,
-                      run_artifact)
+from test_qdq import (Samples, assert_within_lsb, compile_model,
+                      output_scale, run_artifact)
 
 KERNEL = "qopt_kernel_conv2d_nchw_s8_dequant"
-
-
-class _Samples(CalibrationDataReader):
-    def __init__(self, samples):
-        self.samples = list(samples)
-
-    def get_next(self):
-        return self.samples.pop(0) if self.samples else None
 
 
 def _kernel_calls(build_dir, model, tmp_path, *extra):
@@ -67,7 +59,7 @@ def test_yolo_quantize_static(build_dir, tmp_path, activation):
     fpath = tmp_path / "yolo.onnx"
     onnx.save(model, str(fpath))
     qdq = tmp_path / "yolo_qdq.onnx"
-    quantize_static(str(fpath), str(qdq), _Samples(samples[:6]),
+    quantize_static(str(fpath), str(qdq), Samples(samples[:6]),
                     quant_format=QuantFormat.QDQ, per_channel=True,
                     activation_type=qt, weight_type=QuantType.QInt8,
                     calibrate_method=CalibrationMethod.MinMax)

@@ -14,25 +14,17 @@ import onnx
 import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper, numpy_helper
-from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod,
-                                      QuantFormat, QuantType, quantize_static)
+from onnxruntime.quantization import (CalibrationMethod, QuantFormat,
+                                      QuantType, quantize_static)
 
 import make_examples
 import qdq_cnns
-from test_qdq import (assert_within_lsb, compile_model, output_scale,
-                      run_artifact)
-
-
-class _Samples(CalibrationDataReader):
-    def __init__(self, samples):
-        self.samples = list(samples)
-
-    def get_next(self):
-        return self.samples.pop(0) if self.samples else None
+from test_qdq import (Samples, assert_within_lsb, compile_model,
+                      output_scale, run_artifact)
 
 
 def _quantize(model_path, out, samples, activation=QuantType.QUInt8):
-    quantize_static(str(model_path), str(out), _Samples(samples),
+    quantize_static(str(model_path), str(out), Samples(samples),
                     quant_format=QuantFormat.QDQ, per_channel=True,
                     activation_type=activation, weight_type=QuantType.QInt8,
                     calibrate_method=CalibrationMethod.MinMax)
