@@ -19,8 +19,8 @@ from onnxruntime.quantization import (CalibrationMethod, QuantFormat,
 
 import make_examples
 import qdq_cnns
-from test_qdq import (Samples, assert_within_lsb, compile_model,
-                      output_scale, run_artifact)
+from test_qdq import (Samples, assert_within_lsb, check_vs_ort,
+                      compile_model, run_artifact)
 
 
 def _quantize(model_path, out, samples, activation=QuantType.QUInt8):
@@ -29,23 +29,6 @@ def _quantize(model_path, out, samples, activation=QuantType.QUInt8):
                     activation_type=activation, weight_type=QuantType.QInt8,
                     calibrate_method=CalibrationMethod.MinMax)
     return out
-
-
-def _check_vs_ort(build_dir, qdq, feeds_list, tmp_path, extra=()):
-    model = onnx.load(str(qdq))
-    sess = ort.InferenceSession(str(qdq), providers=["CPUExecutionProvider"])
-    out = sess.get_outputs()[0].name
-    scale = output_scale(model, out)
-    report = tmp_path / "report.json"
-    so = tmp_path / "qdq.so"
-    compile_model(build_dir, qdq, so, f"--report={report}", *extra)
-    worst = 0.0
-    for i, feeds in enumerate(feeds_list):
-        ref = sess.run(None, feeds)[0]
-        ours = run_artifact(build_dir, so, feeds, tmp_path / f"run{i}")[out]
-        worst = max(worst, assert_within_lsb(ours, ref, scale))
-    with open(report) as f:
-        return json.load(f)["qdq"], worst
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +50,7 @@ def test_transformer_quantize_static(build_dir, transformer, tmp_path,
     qdq = _quantize(transformer / "model.onnx", tmp_path / "qdq.onnx",
                     _samples(transformer / "calibration", "hidden_states"),
                     activation=qt)
-    rep, worst = _check_vs_ort(
+    rep, worst = check_vs_ort(
         build_dir, qdq, _samples(transformer / "eval", "hidden_states"),
         tmp_path)
     assert worst <= 1.0
@@ -184,7 +167,7 @@ def test_residual_cnn_quantize_static(build_dir, tmp_path, activation):
                     activation=qt)
     ops = {nd.op_type for nd in onnx.load(str(qdq)).graph.node}
     assert {"AveragePool", "Concat", "Add"} <= ops
-    rep, worst = _check_vs_ort(build_dir, qdq, samples[6:], tmp_path)
+    rep, worst = check_vs_ort(build_dir, qdq, samples[6:], tmp_path)
     assert worst <= 1.0
     # Three convolutions and the Gemm fold to integer layers.
     assert len(rep["folded"]) == 4, rep["folded"]
