@@ -10,6 +10,23 @@
 
 using namespace mlir;
 
+linalg::GenericOp mlir::qopt::createDequantEpilogue(OpBuilder &b, Location loc,
+                                                    Type resultType,
+                                                    ValueRange ins, Value out,
+                                                    ArrayRef<AffineMap> maps) {
+  return linalg::GenericOp::create(
+      b, loc, resultType, ins, ValueRange{out}, maps,
+      SmallVector<utils::IteratorType>(maps.back().getNumDims(),
+                                       utils::IteratorType::parallel),
+      [](OpBuilder &nb, Location l, ValueRange args) {
+        Value a = arith::SubIOp::create(nb, l, args[0], args[2]);
+        Value v = arith::MulFOp::create(
+            nb, l, arith::SIToFPOp::create(nb, l, nb.getF32Type(), a), args[3]);
+        linalg::YieldOp::create(
+            nb, l, arith::AddFOp::create(nb, l, args[1], v).getResult());
+      });
+}
+
 std::vector<int32_t> mlir::qopt::zeroPointCorrections(ArrayRef<int8_t> w,
                                                       int64_t channels,
                                                       int64_t zx) {
@@ -78,17 +95,9 @@ void mlir::qopt::replaceWithIntegerConv(OpBuilder &b,
       init = bc.getInput();
       initMap = perF;
     }
-  auto epilogue = linalg::GenericOp::create(
-      b, loc, outTy, ValueRange{intConv.getResult(0), init, corrV, scaleV},
-      ValueRange{out}, ArrayRef<AffineMap>{id, initMap, perF, perF, id},
-      SmallVector<utils::IteratorType>(4, utils::IteratorType::parallel),
-      [](OpBuilder &nb, Location l, ValueRange args) {
-        Value a = arith::SubIOp::create(nb, l, args[0], args[2]);
-        Value v = arith::MulFOp::create(
-            nb, l, arith::SIToFPOp::create(nb, l, nb.getF32Type(), a), args[3]);
-        linalg::YieldOp::create(
-            nb, l, arith::AddFOp::create(nb, l, args[1], v).getResult());
-      });
+  linalg::GenericOp epilogue = createDequantEpilogue(
+      b, loc, outTy, ValueRange{intConv.getResult(0), init, corrV, scaleV}, out,
+      {id, initMap, perF, perF, id});
   // Discardable attributes (report ids, user tags) go to the op that
   // produces the layer's float result; the sparsity pattern describes the
   // filter, so it stays on the (integer) convolution.

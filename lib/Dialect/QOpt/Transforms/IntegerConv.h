@@ -32,6 +32,14 @@ Value makeBlobConstant(OpBuilder &b, Location loc, RankedTensorType type,
 std::vector<int32_t> zeroPointCorrections(ArrayRef<int8_t> w, int64_t channels,
                                           int64_t zx);
 
+/// The float epilogue `init + float(acc - corr) * scale` of an integer
+/// convolution: a linalg.generic over parallel loops reading `ins` (acc,
+/// init, corr, scale) and writing `out`, with `maps` (the four inputs',
+/// then out's).
+linalg::GenericOp createDequantEpilogue(OpBuilder &b, Location loc,
+                                        Type resultType, ValueRange ins,
+                                        Value out, ArrayRef<AffineMap> maps);
+
 /// Replaces the f32 `conv` by: its input `x` (conv's own input, or a value
 /// of the same type holding the same values) quantized per tensor with
 /// scale `sx` and zero point `zx` (`xSigned`: int8, else uint8, shifted by

@@ -236,17 +236,9 @@ LogicalResult rewrite(linalg::GenericOp op, DepthwiseMatch &match,
     initMap = perF;
   }
   Value out = tensor::EmptyOp::create(b, loc, resTy.getShape(), f32);
-  auto epilogue = linalg::GenericOp::create(
-      b, loc, resTy, ValueRange{acc, init4, corrE, scaleE}, ValueRange{out},
-      ArrayRef<AffineMap>{id, initMap, perF, perF, id},
-      SmallVector<utils::IteratorType>(rank, utils::IteratorType::parallel),
-      [](OpBuilder &nb, Location l, ValueRange args) {
-        Value a = arith::SubIOp::create(nb, l, args[0], args[2]);
-        Value v = arith::MulFOp::create(
-            nb, l, arith::SIToFPOp::create(nb, l, nb.getF32Type(), a), args[3]);
-        linalg::YieldOp::create(
-            nb, l, arith::AddFOp::create(nb, l, args[1], v).getResult());
-      });
+  linalg::GenericOp epilogue = createDequantEpilogue(
+      b, loc, resTy, ValueRange{acc, init4, corrE, scaleE}, out,
+      {id, initMap, perF, perF, id});
   Value result = epilogue.getResult(0);
   if (flat)
     result = tensor::ExpandShapeOp::create(b, loc, outTy, result, groups);
