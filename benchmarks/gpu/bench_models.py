@@ -175,7 +175,7 @@ def main():
                 gms, r4 = run_artifact(args.quant_run, art, c["input_name"], inp,
                                        args.bench, extra=gx)
                 row["ours_graph_ms"] = gms
-                notes = [line.split(": ", 2)[2] for line in r4.stderr.splitlines()
+                notes = [line.split(": ", 3)[3] for line in r4.stderr.splitlines()
                          if line.startswith("quant-run: cuda graph: bench")]
                 row["graph_note"] = notes[-1] if notes else (r4.stdout + r4.stderr)[-600:]
                 with tempfile.TemporaryDirectory() as tmp:

@@ -230,3 +230,38 @@ void dwBand(const DepthwiseF32 &p, const ConvEpilogue &e, int64_t b,
                     res ? res + oy * e.resH : nullptr, e.resW);
   }
 }
+
+/// The int8 kernel's dequantizing epilogue of one output row of channel f
+/// (DepthwiseKernels.cpp, qopt_kernel_conv2d_depthwise_s8_dequant): `sums`
+/// holds f32(sum - corr[f]) (exact integers), out[x] = act(bias + sums[x] *
+/// scale) (a product, then a sum, each rounded, as the loop computes), f32,
+/// or requantized to int8 as qopt.quantize's lowering does.
+void dwS8RowDequant(const DwS8Row &e, const float *sums, int64_t ow, void *out,
+                    int64_t outW) {
+  alignas(64) float tv[V::L], tr[V::L];
+  const int act = int(e.act);
+  for (int64_t x = 0; x < ow; x += V::L) {
+    const int n = int(ow - x < V::L ? ow - x : V::L);
+    V::T v = V::add(V::set1(e.bias),
+                    V::mul(V::loadN(sums + x, n), V::set1(e.scale)));
+    v = vact(act, e.alpha, e.beta, v);
+    if (!e.toInt8) {
+      float *o = static_cast<float *>(out) + x * outW;
+      if (outW == 1) {
+        V::storeN(o, v, n);
+      } else {
+        V::store(tv, v);
+        for (int i = 0; i < n; ++i)
+          o[i * outW] = tv[i];
+      }
+      continue;
+    }
+    V::T r = V::round(V::div(v, V::set1(e.qScale)));
+    r = V::min(V::max(r, V::set1(e.qLo)), V::set1(e.qHi));
+    V::store(tv, v);
+    V::store(tr, r);
+    int8_t *o = static_cast<int8_t *>(out) + x * outW;
+    for (int i = 0; i < n; ++i)
+      o[i * outW] = tv[i] != tv[i] ? int8_t(e.qZp) : int8_t(int(tr[i] + e.qZp));
+  }
+}

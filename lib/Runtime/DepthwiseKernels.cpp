@@ -31,6 +31,18 @@ using qopt::rt::ConvAct;
 using qopt::rt::ConvEpilogue;
 using qopt::rt::DepthwiseF32;
 
+namespace {
+/// One output channel's dequantizing epilogue (the int8 kernel's): scale,
+/// bias, activation, and the requantization to int8 when toInt8.
+struct DwS8Row {
+  float scale, bias;
+  ConvAct act;
+  float alpha, beta;
+  bool toInt8;
+  float qScale, qLo, qHi, qZp;
+};
+} // namespace
+
 namespace qopt::rt::simdgen {
 namespace {
 #include "DepthwiseKernelBody.h"
@@ -71,6 +83,23 @@ BandFn bandFn() {
       return BandFn(qopt::rt::simd256::dwBand);
 #endif
     return BandFn(qopt::rt::simdgen::dwBand);
+  }();
+  return fn;
+}
+
+using RowDequantFn = void (*)(const DwS8Row &, const float *, int64_t, void *,
+                              int64_t);
+
+RowDequantFn rowDequantFn() {
+  static const RowDequantFn fn = [] {
+    std::string isa = qopt_kernel_isa();
+#if defined(__x86_64__)
+    if (isa == "avx512")
+      return RowDequantFn(qopt::rt::simd512::dwS8RowDequant);
+    if (isa == "avx2")
+      return RowDequantFn(qopt::rt::simd256::dwS8RowDequant);
+#endif
+    return RowDequantFn(qopt::rt::simdgen::dwS8RowDequant);
   }();
   return fn;
 }
@@ -193,15 +222,45 @@ struct DepthwiseS8 {
   int64_t fG, fM, fH, fW;
   int32_t *out;
   int64_t outN, outG, outM, outH, outW;
+  /// With `dequant` (qopt_kernel_conv2d_depthwise_s8_dequant), out is not
+  /// touched: each sum goes through the epilogue (corr, scale, bias,
+  /// activation, requantization) into dequant->out, [N, F, OH, OW] f32 or
+  /// int8 (toInt8), F = G * mult.
+  const qopt::rt::ConvS8Dequant *dequant = nullptr;
+  ConvAct act = ConvAct::None;
+  float alpha = 0, beta = 0;
 };
+
+/// The epilogue of output row (b, channel f, oy) from `centered`: f32(sum -
+/// corr[f]) for each column.
+void dequantRow(const DepthwiseS8 &p, int64_t f, const float *centered,
+                int64_t b, int64_t oy) {
+  const qopt::rt::ConvS8Dequant &dq = *p.dequant;
+  const DwS8Row row{dq.scale[f * dq.scaleStride],
+                    dq.biasOf(f),
+                    p.act,
+                    p.alpha,
+                    p.beta,
+                    dq.toInt8,
+                    dq.qScale,
+                    dq.qLo,
+                    dq.qHi,
+                    dq.qZp};
+  const int64_t bytes = dq.toInt8 ? 1 : 4;
+  char *o = static_cast<char *>(dq.out) +
+            (b * dq.outN + f * dq.outF + oy * dq.outH) * bytes;
+  rowDequantFn()(row, centered, p.ow, o, dq.outW);
+}
 
 /// The exact integer reference (and the path for windows over 512 taps).
 void depthwiseS8Scalar(const DepthwiseS8 &p, int64_t b, int64_t gi) {
   const int8_t *x = p.in + b * p.inN + gi * p.inG;
+  thread_local std::vector<float> row;
+  row.resize(size_t(p.ow));
   for (int64_t m = 0; m < p.mult; ++m) {
     const int8_t *f = p.filter + gi * p.fG + m * p.fM;
     int32_t *o = p.out + b * p.outN + gi * p.outG + m * p.outM;
-    for (int64_t oy = 0; oy < p.oh; ++oy)
+    for (int64_t oy = 0; oy < p.oh; ++oy) {
       for (int64_t ox = 0; ox < p.ow; ++ox) {
         int32_t sum = 0;
         for (int64_t ky = 0; ky < p.kh; ++ky)
@@ -213,8 +272,16 @@ void depthwiseS8Scalar(const DepthwiseS8 &p, int64_t b, int64_t gi) {
                                   : int32_t(p.padValue);
             sum += v * int32_t(f[ky * p.fH + kx * p.fW]);
           }
-        o[oy * p.outH + ox * p.outW] += sum;
+        if (const qopt::rt::ConvS8Dequant *dq = p.dequant)
+          row[size_t(ox)] = float(
+              int32_t(uint32_t(sum) -
+                      uint32_t(dq->corr[(gi * p.mult + m) * dq->corrStride])));
+        else
+          o[oy * p.outH + ox * p.outW] += sum;
       }
+      if (p.dequant)
+        dequantRow(p, gi * p.mult + m, row.data(), b, oy);
+    }
   }
 }
 
@@ -312,6 +379,23 @@ void depthwiseS8(const DepthwiseS8 &p) {
     none.accumulate = false;
     for (int64_t oy0 = 0; oy0 < p.oh; oy0 += rows)
       band(q, none, 0, 0, oy0, std::min(p.oh, oy0 + rows), local, flat);
+    if (const qopt::rt::ConvS8Dequant *dq = p.dequant) {
+      for (int64_t m = 0; m < p.mult; ++m) {
+        const int64_t f = gi * p.mult + m;
+        float *s = sums.data() + m * p.oh * p.ow;
+        // sum - corr[f] = s + (padValue * Σ w - corr[f]): nothing to add
+        // when the correction is the padding's (the input's zero point),
+        // else in i32 as the loop computes it (wrapping), then to f32.
+        const uint32_t k = uint32_t(padSum[size_t(f)]) -
+                           uint32_t(dq->corr[f * dq->corrStride]);
+        if (k != 0)
+          for (int64_t i = 0; i < p.oh * p.ow; ++i)
+            s[i] = float(int32_t(uint32_t(int32_t(s[i])) + k));
+        for (int64_t oy = 0; oy < p.oh; ++oy)
+          dequantRow(p, f, s + oy * p.ow, b, oy);
+      }
+      return;
+    }
     for (int64_t m = 0; m < p.mult; ++m) {
       int32_t *o = p.out + b * p.outN + gi * p.outG + m * p.outM;
       const float *s = sums.data() + m * p.oh * p.ow;
@@ -375,4 +459,84 @@ extern "C" void qopt_kernel_conv2d_depthwise_s8(
                           outM,
                           outH,
                           outW});
+}
+
+// qopt_kernel_conv2d_depthwise_s8's arguments up to the filter's strides,
+// then the output [N, F, OH, OW] (F = G * mult; f32, or int8 with toInt8)
+// and its strides, and the dequantizing epilogue of
+// qopt_kernel_conv2d_nchw_s8_dequant (lib/Conversion/KernelCalls/
+// DepthwiseConvS8.cpp): corr, scale and bias [F] (address and stride each;
+// bias 0 when a constant), the constant bias's f32 bits, the activation
+// (ConvAct code and parameters' bits), then the requantization (flag,
+// scale, clamp bounds, zero point as f32 bits). out = act(bias[f] + f32(Σ x
+// · w - corr[f]) * scale[f]), or its int8 quantization.
+extern "C" void qopt_kernel_conv2d_depthwise_s8_dequant(
+    int64_t n, int64_t g, int64_t mult, int64_t h, int64_t w, int64_t padT,
+    int64_t padL, int64_t padValue, int64_t kh, int64_t kw, int64_t oh,
+    int64_t ow, int64_t sh, int64_t sw, int64_t dh, int64_t dw, int64_t inPtr,
+    int64_t inN, int64_t inG, int64_t inH, int64_t inW, int64_t fPtr,
+    int64_t fG, int64_t fM, int64_t fH, int64_t fW, int64_t outPtr,
+    int64_t outN, int64_t outF, int64_t outH, int64_t outW, int64_t corrPtr,
+    int64_t corrStride, int64_t scalePtr, int64_t scaleStride, int64_t biasPtr,
+    int64_t biasStride, int64_t biasBits, int64_t act, int64_t alphaBits,
+    int64_t betaBits, int64_t toInt8, int64_t qScaleBits, int64_t qLoBits,
+    int64_t qHiBits, int64_t qZpBits) {
+  using qopt::rt::floatFromBits;
+  qopt::rt::ConvS8Dequant dq{};
+  dq.corr = reinterpret_cast<const int32_t *>(corrPtr);
+  dq.corrStride = corrStride;
+  dq.scale = reinterpret_cast<const float *>(scalePtr);
+  dq.scaleStride = scaleStride;
+  dq.bias = reinterpret_cast<const float *>(biasPtr);
+  dq.biasStride = biasStride;
+  dq.biasValue = floatFromBits(biasBits);
+  dq.out = reinterpret_cast<void *>(outPtr);
+  dq.outN = outN;
+  dq.outF = outF;
+  dq.outH = outH;
+  dq.outW = outW;
+  dq.toInt8 = toInt8 != 0;
+  if (dq.toInt8) {
+    dq.qScale = floatFromBits(qScaleBits);
+    dq.qLo = floatFromBits(qLoBits);
+    dq.qHi = floatFromBits(qHiBits);
+    dq.qZp = floatFromBits(qZpBits);
+  }
+  DepthwiseS8 p{n,
+                g,
+                mult,
+                h,
+                w,
+                padT,
+                padL,
+                padValue,
+                kh,
+                kw,
+                oh,
+                ow,
+                sh,
+                sw,
+                dh,
+                dw,
+                reinterpret_cast<const int8_t *>(inPtr),
+                inN,
+                inG,
+                inH,
+                inW,
+                reinterpret_cast<const int8_t *>(fPtr),
+                fG,
+                fM,
+                fH,
+                fW,
+                nullptr,
+                0,
+                0,
+                0,
+                0,
+                0};
+  p.dequant = &dq;
+  p.act = qopt::rt::convActFromCode(act);
+  p.alpha = floatFromBits(alphaBits);
+  p.beta = floatFromBits(betaBits);
+  depthwiseS8(p);
 }

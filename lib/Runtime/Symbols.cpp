@@ -68,10 +68,12 @@ extern "C" {
   X(qopt_kernel_attention_f32)                                                 \
   X(qopt_kernel_norm_f32)                                                      \
   X(qopt_kernel_conv2d_depthwise_f32)                                          \
+  X(qopt_kernel_pool2d_f32)                                                    \
   X(qopt_kernel_matmul_f32_fused)                                              \
   X(qopt_kernel_matmul_sparse24_w8)                                            \
   X(qopt_kernel_conv2d_depthwise_s8)                                           \
-  X(qopt_kernel_conv2d_nchw_s8_dequant)
+  X(qopt_kernel_conv2d_nchw_s8_dequant)                                       \
+  X(qopt_kernel_conv2d_depthwise_s8_dequant)
 
 #define QOPT_DECLARE(name) void name();
 QOPT_CODEGEN_SYMBOLS(QOPT_DECLARE)

@@ -256,6 +256,9 @@ public:
     return results;
   }
 
+  /// qopt_cuda_graph_note() after the last run_device(graph=True).
+  std::string graphNote() const { return lastGraphNote; }
+
   /// Runs a CUDA artifact on CUDA tensors (DLPack, signature order) with
   /// qopt_cuda_model_run after the work queued on `stream`; the results are
   /// DLPack tensors over new device buffers (freed with the tensors).
@@ -492,10 +495,9 @@ NB_MODULE(_runtime, m) {
            "tensors over device buffers come back, or with `out` (CUDA "
            "tensors, one per output) the results are written there; `graph` "
            "(with `out`): through a CUDA graph (qopt_cuda_model_run_graph).")
-      .def_prop_ro(
-          "graph_note", [](const Model &m) { return m.lastGraphNote; },
-          "What the last run_device(graph=True) did (warm-up, "
-          "captured, replayed, not captured: why).")
+      .def_prop_ro("graph_note", &Model::graphNote,
+                   "What the last run_device(graph=True) did (warm-up, "
+                   "captured, replayed, not captured: why).")
       .def("benchmark", &Model::benchmark, "inputs"_a, "runs"_a, "warmup"_a,
            "Seconds of each timed run.");
 

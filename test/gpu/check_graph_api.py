@@ -60,7 +60,10 @@ def main():
                                            ctypes.byref(t)) == 0, lib.qopt_last_error()
         return t
 
+    ap_only = os.environ.get("CHECK_GRAPH_ONLY")  # one artifact (subprocess mode)
     cases = json.load(open(os.path.join(args.dir, "cases.json")))
+    if ap_only:
+        cases = [c for c in cases if c["artifact"] == ap_only]
     seen, rows = set(), []
     for c in cases:
         if c["artifact"] in seen:
@@ -75,6 +78,7 @@ def main():
             row.update(ok=False, error=lib.qopt_last_error().decode())
             rows.append(row)
             continue
+        print("  loaded", c["artifact"], file=sys.stderr, flush=True)
         rng = np.random.default_rng(0)
         xs = [x0] + [(x0 + 0.5 * rng.standard_normal(x0.shape)).astype(np.float32)
                      for _ in range(3)]
@@ -91,6 +95,7 @@ def main():
                 shape=shape).copy())
             lib.qopt_tensor_free(out[0])
             lib.qopt_tensor_free(t)
+        print("  host references", file=sys.stderr, flush=True)
         dx, dy = vp(), vp()
         assert lib.qopt_cuda_malloc(x0.nbytes, ctypes.byref(dx)) == 0
         assert lib.qopt_cuda_malloc(refs[0].nbytes, ctypes.byref(dy)) == 0
@@ -107,6 +112,7 @@ def main():
                 ok = False
                 break
             notes.append(lib.qopt_cuda_graph_note().decode())
+            print("  graph call:", notes[-1], file=sys.stderr, flush=True)
             lib.qopt_cuda_copy_to_host(got.ctypes.data, dy, got.nbytes)
             scale = max(1.0, float(np.abs(ref).max()))
             d = float(np.abs(got.astype(np.float64) - ref).max()) / scale
@@ -115,13 +121,14 @@ def main():
         row["replayed"] = notes[2:] == ["replayed", "replayed"]
         row["ok"] = ok and all(d <= 1e-5 for d in diffs)
         rows.append(row)
+        print(row["model"], row["scheme"], row["ok"], notes[-1] if notes else "",
+              max(diffs) if diffs else None, flush=True)
         for t in (ins[0], outs[0]):
             lib.qopt_tensor_free(t)
         lib.qopt_model_free(model)
         lib.qopt_cuda_free(dx)
         lib.qopt_cuda_free(dy)
-        print(row["model"], row["scheme"], row["ok"], notes[-1] if notes else "",
-              max(diffs) if diffs else None, flush=True)
+        print("  freed", flush=True)
     failed = sum(not r["ok"] for r in rows)
     replayed = sum(r.get("replayed", False) for r in rows)
     json.dump({"artifacts": len(rows), "failed": failed, "replayed": replayed,

@@ -55,7 +55,7 @@ def main():
         row = dict(c, seconds=time.perf_counter() - t, returncode=r.returncode,
                    out_dir=out)
         if c.get("cuda_graph"):  # quant-run: "cuda graph: call N: <note>"
-            row["graph_notes"] = [line.split(": ", 2)[2] for line in r.stderr.splitlines()
+            row["graph_notes"] = [line.split(": ", 3)[3] for line in r.stderr.splitlines()
                                   if line.startswith("quant-run: cuda graph: call")]
         if r.returncode != 0:
             row["error"] = r.stderr[-2000:]

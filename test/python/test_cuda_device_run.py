@@ -361,3 +361,17 @@ def test_graph_c_api_replays_new_input_values(grt, example):
     grt.qopt_model_free(model)  # drops the graphs
     for p in (dx, dy, dy2):
         grt.qopt_cuda_free(p)
+
+
+def test_python_run_device_graph_needs_out(example):
+    quant_opt = pytest.importorskip("quant_opt")
+    m, xpath = example
+    art = quant_opt.load(str(m / "gpu.so"))
+    run_device = getattr(art, "run_device", None)
+    if run_device is None or "graph" not in run_device.__code__.co_varnames:
+        pytest.skip("the installed quant_opt predates run_device(graph=...)")
+    x = np.load(xpath).astype(np.float32)
+    # Refused before any device is touched: a graph needs the output buffers.
+    with pytest.raises(quant_opt.InputError, match="graph=True needs out="):
+        art.run_device({"input": x}, graph=True)
+    assert art.graph_note == ""

@@ -4,7 +4,8 @@ Runtime/DepthwiseKernels.cpp): a MobileNetV3-style block stack compiled with
 --quantize=w8a8 against onnxruntime's float model, beside onnxruntime's
 quantize_static QDQ model of the same float model and calibration samples,
 and our own W8A8 with the depthwise convolutions left float (--exclude);
-the artifact calls the int8 kernel for every depthwise conv."""
+the artifact calls the int8 kernel for every depthwise conv, with the
+dequantizing epilogue fused."""
 
 import os
 import subprocess
@@ -20,6 +21,9 @@ from test_conv_epilogue import Graph
 
 S8 = "llvm.call @qopt_kernel_conv2d_depthwise_s8"
 F32 = "llvm.call @qopt_kernel_conv2d_depthwise_f32"
+# The variant with the dequantizing epilogue (+ HardSwish + the next
+# layer's requantization) in the kernel.
+S8_DEQUANT = "llvm.call @qopt_kernel_conv2d_depthwise_s8_dequant"
 
 
 def sqnr(ref, got):
@@ -110,6 +114,9 @@ def test_mobilenet_blocks_w8a8_depthwise(build_dir, tmp_path, activation):
         # Every depthwise conv runs on the int8 kernel (none in float),
         # and excluding them by name keeps them float.
         assert mlir.count(S8) == 3 and F32 not in mlir
+        # Each with its epilogue (BatchNorm bias, HardSwish, requantized
+        # for the 1x1 projection) in the kernel.
+        assert mlir.count(S8_DEQUANT) == 3
         assert kept_mlir.count(F32) == 3 and S8 not in kept_mlir
         s_ours, s_ort, s_kept = (sqnr(ref, ours), sqnr(ref, ort_q),
                                  sqnr(ref, kept))

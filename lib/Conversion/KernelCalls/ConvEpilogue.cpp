@@ -446,6 +446,11 @@ bool mlir::qopt::matchConvConsumer(linalg::GenericOp g, Value out,
   return matchConsumer(g, out, m);
 }
 
+mlir::qopt::ConvActivationMatch mlir::qopt::convMatchActivation(Value y) {
+  Act a = matchActivation(y);
+  return {a.act, a.alpha, a.beta, a.x};
+}
+
 Value mlir::qopt::convBaseBuffer(Value v) { return baseBuffer(v); }
 
 bool mlir::qopt::convDistinctBuffers(Value a, Value b) {
@@ -538,9 +543,10 @@ std::optional<int64_t> intConstant(Value v) {
   return std::nullopt;
 }
 
-/// The integer a fill of `buf` writes (linalg.fill of a constant, or an
-/// input-less linalg.map yielding one).
-std::optional<int64_t> intFillValueOf(Operation *op, Value buf) {
+} // namespace
+
+std::optional<int64_t> mlir::qopt::convIntFillValueOf(Operation *op,
+                                                      Value buf) {
   if (auto f = dyn_cast<linalg::FillOp>(op))
     return f.getOutputs().front() == buf ? intConstant(f.getInputs().front())
                                          : std::nullopt;
@@ -552,8 +558,6 @@ std::optional<int64_t> intFillValueOf(Operation *op, Value buf) {
   }
   return std::nullopt;
 }
-
-} // namespace
 
 std::optional<ConvPadMatch>
 mlir::qopt::matchConvPadding(Value view, Operation *conv, bool int8) {
@@ -579,7 +583,7 @@ mlir::qopt::matchConvPadding(Value view, Operation *conv, bool int8) {
     }
     if (!m.fill) {
       if (int8) {
-        if (std::optional<int64_t> v = intFillValueOf(user, p)) {
+        if (std::optional<int64_t> v = convIntFillValueOf(user, p)) {
           m.fill = user;
           m.value = *v;
           continue;

@@ -63,6 +63,15 @@ matchConvEpilogue(linalg::Conv2DNchwFchwOp conv);
 /// residual, dst, activation) from `g`, an element-wise generic reading the
 /// conv's output `out`; false if `g` is not an epilogue the kernels apply.
 bool matchConvConsumer(linalg::GenericOp g, Value out, ConvEpilogueMatch &m);
+/// The activation `y` (an f32 value in a generic's body) applies to its
+/// pre-activation value `x`, in one of the forms the kernels' epilogues
+/// take (act None, x = y: none).
+struct ConvActivationMatch {
+  ConvEpilogueAct act = ConvEpilogueAct::None;
+  float alpha = 0, beta = 0;
+  Value x;
+};
+ConvActivationMatch convMatchActivation(Value y);
 /// The buffer a memref is a view of.
 Value convBaseBuffer(Value v);
 /// Whether two base buffers are known to be different memory.
@@ -104,6 +113,9 @@ struct ConvPadMatch {
   memref::CopyOp copy;
   memref::SubViewOp interior;
 };
+/// The integer a fill of `buf` writes (linalg.fill of a constant, or an
+/// input-less linalg.map yielding one), if `op` is one.
+std::optional<int64_t> convIntFillValueOf(Operation *op, Value buf);
 /// `int8`: %x is i8 and the fill any integer constant; otherwise %x is f32
 /// and the fill zeros.
 std::optional<ConvPadMatch> matchConvPadding(Value view, Operation *conv,
@@ -170,6 +182,11 @@ void populateDepthwiseConvKernelCallPatterns(RewritePatternSet &patterns);
 /// padded input) as qopt_kernel_conv2d_depthwise_s8 calls
 /// (DepthwiseConvS8.cpp).
 void populateDepthwiseConvS8KernelCallPatterns(RewritePatternSet &patterns);
+
+/// 2-D max / sum pools over NCHW f32 (the importer's MaxPool and
+/// AveragePool generics) as qopt_kernel_pool2d_f32 calls
+/// (PoolKernelCalls.cpp).
+void populatePoolKernelCallPatterns(RewritePatternSet &patterns);
 
 } // namespace mlir::qopt
 

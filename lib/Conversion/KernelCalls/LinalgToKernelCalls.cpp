@@ -987,6 +987,7 @@ void mlir::qopt::populateLinalgToKernelCallsPatterns(
   qopt::populateDepthwiseConvKernelCallPatterns(patterns);
   qopt::populateDepthwiseConvS8KernelCallPatterns(patterns);
   qopt::populateIntegerConvEpiloguePatterns(patterns);
+  qopt::populatePoolKernelCallPatterns(patterns);
 }
 
 void mlir::qopt::populateQuantKernelCallsPatterns(RewritePatternSet &patterns) {
