@@ -97,6 +97,19 @@ def load(path=None):
 
 # --- weight formats (docs/Runtime/CUDA.md) ----------------------------------
 
+def load_device_or_skip():
+    """The runtime, for tests that need a CUDA device: fails the test when
+    the runtime is not built, skips it when no device answers (CI)."""
+    import pytest
+    path = runtime_path()
+    if not os.path.exists(path):
+        pytest.fail(f"the runtime is not built at {path}")
+    lib = load(path)
+    if not lib.qopt_cuda_available():
+        pytest.skip("no CUDA device: " + lib.qopt_cuda_last_error().decode())
+    return lib
+
+
 def pack_int4(q):
     """[N, K] integers (-8..7 or 0..15) -> [N, K/2] bytes, even k low."""
     q = np.asarray(q).astype(np.int64) & 0xF

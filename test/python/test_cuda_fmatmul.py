@@ -9,7 +9,6 @@ unaligned rows, K % 4 != 0). C starts as a random bias. Skipped without a
 GPU (CI)."""
 
 import ctypes
-import os
 
 import numpy as np
 import pytest
@@ -25,12 +24,7 @@ TOL = {0: 1e-5, 1: 2e-3, 2: 1e-5}
 
 @pytest.fixture(scope="module")
 def rt():
-    path = cr.runtime_path()
-    if not os.path.exists(path):
-        pytest.fail(f"the runtime is not built at {path}")
-    lib = cr.load(path)
-    if not lib.qopt_cuda_available():
-        pytest.skip("no CUDA device: " + lib.qopt_cuda_last_error().decode())
+    lib = cr.load_device_or_skip()
     lib.qopt_cuda_matmul_f32.argtypes = [I64] * 23
     lib.qopt_cuda_matmul_f32.restype = None
     return lib

@@ -11,7 +11,6 @@ case again with QOPT_CUDA_WGMMA=0). Also qopt_cuda_matmul_f32's tf32
 precision on the wgmma kernels. Skipped without a GPU (CI)."""
 
 import ctypes
-import os
 
 import numpy as np
 import pytest
@@ -24,12 +23,7 @@ I64 = ctypes.c_int64
 
 @pytest.fixture(scope="module")
 def rt():
-    path = cr.runtime_path()
-    if not os.path.exists(path):
-        pytest.fail(f"the runtime is not built at {path}")
-    lib = cr.load(path)
-    if not lib.qopt_cuda_available():
-        pytest.skip("no CUDA device: " + lib.qopt_cuda_last_error().decode())
+    lib = cr.load_device_or_skip()
     lib.qopt_cuda_matmul_h16.argtypes = [I64] * 25
     lib.qopt_cuda_matmul_h16.restype = None
     lib.qopt_cuda_matmul_f32.argtypes = [I64] * 23

@@ -7,7 +7,6 @@ unaligned (scalar) operands and every int4 format. C is accumulated into
 (it starts as a random bias). Skipped without a GPU (CI)."""
 
 import ctypes
-import os
 
 import numpy as np
 import pytest
@@ -19,12 +18,7 @@ I64 = ctypes.c_int64
 
 @pytest.fixture(scope="module")
 def rt():
-    path = cr.runtime_path()
-    if not os.path.exists(path):
-        pytest.fail(f"the runtime is not built at {path}")
-    lib = cr.load(path)
-    if not lib.qopt_cuda_available():
-        pytest.skip("no CUDA device: " + lib.qopt_cuda_last_error().decode())
+    lib = cr.load_device_or_skip()
     for name, n in (("w8", 15), ("w4", 21), ("s8s8", 14), ("u8s8", 14),
                     ("s8t2", 15), ("f32t2", 13)):
         f = getattr(lib, f"qopt_cuda_matmul_{name}")

@@ -23,12 +23,7 @@ I64 = ctypes.c_int64
 
 @pytest.fixture(scope="module")
 def rt():
-    path = cr.runtime_path()
-    if not os.path.exists(path):
-        pytest.fail(f"the runtime is not built at {path}")
-    lib = cr.load(path)
-    if not lib.qopt_cuda_available():
-        pytest.skip("no CUDA device: " + lib.qopt_cuda_last_error().decode())
+    lib = cr.load_device_or_skip()
     lib.qopt_cuda_matmul_sparse24_f32.argtypes = [I64] * 13
     lib.qopt_cuda_matmul_sparse24_f32.restype = None
     lib.qopt_cuda_matmul_sparse24_f16.argtypes = [I64] * 10

@@ -23,6 +23,17 @@ import make_examples
 INPUTS = {"mlp": "input", "cnn": "image"}
 
 
+class Samples(CalibrationDataReader):
+    """quantize_static's calibration reader over a list of feeds (shared
+    by the QDQ tests)."""
+
+    def __init__(self, samples):
+        self.samples = list(samples)
+
+    def get_next(self):
+        return self.samples.pop(0) if self.samples else None
+
+
 class _Reader(CalibrationDataReader):
     def __init__(self, folder, name):
         self.samples = [
@@ -90,6 +101,27 @@ def assert_within_lsb(ours, ref, scale, lsb=1.0):
     # One step of the output grid, plus float rounding of its values.
     assert diff.max() <= lsb * scale * (1 + 1e-5) + 1e-6, (diff.max(), scale)
     return float(diff.max() / scale)
+
+
+def check_vs_ort(build_dir, qdq, feeds_list, tmp_path, extra=()):
+    """`qdq` compiled (with `extra` flags) and run on `feeds_list`: its
+    report's "qdq" section and the worst distance from onnxruntime's outputs
+    in output-scale steps (each asserted within one)."""
+    model = onnx.load(str(qdq))
+    sess = ort.InferenceSession(str(qdq), providers=["CPUExecutionProvider"])
+    out = sess.get_outputs()[0].name
+    scale = output_scale(model, out)
+    report = tmp_path / "report.json"
+    so = tmp_path / "qdq.so"
+    compile_model(build_dir, qdq, so, f"--report={report}", *extra)
+    worst = 0.0
+    for i, feeds in enumerate(feeds_list):
+        ref = sess.run(None, feeds)[0]
+        ours = run_artifact(build_dir, so, feeds, tmp_path / f"run{i}")[out]
+        assert ours.shape == ref.shape
+        worst = max(worst, assert_within_lsb(ours, ref, scale))
+    with open(report) as f:
+        return json.load(f)["qdq"], worst
 
 
 def eval_feeds(examples, name):

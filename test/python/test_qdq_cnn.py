@@ -14,22 +14,14 @@ import onnx
 import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper, numpy_helper
-from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod,
-                                      QuantFormat, QuantType, quantize_static)
+from onnxruntime.quantization import (CalibrationMethod, QuantFormat,
+                                      QuantType, quantize_static)
 
 import qdq_cnns
-from test_qdq import (assert_within_lsb, compile_model, output_scale,
-                      run_artifact)
+from test_qdq import (Samples, assert_within_lsb, check_vs_ort,
+                      compile_model, run_artifact)
 
 KERNEL = "qopt_kernel_conv2d_nchw_s8_dequant"
-
-
-class _Samples(CalibrationDataReader):
-    def __init__(self, samples):
-        self.samples = list(samples)
-
-    def get_next(self):
-        return self.samples.pop(0) if self.samples else None
 
 
 def _kernel_calls(build_dir, model, tmp_path, *extra):
@@ -39,22 +31,6 @@ def _kernel_calls(build_dir, model, tmp_path, *extra):
     text = ll.read_text()
     return (text.count(f"call void @{KERNEL}("),
             text.count("call void @qopt_kernel_conv2d_nchw_s8("))
-
-
-def _check(build_dir, qdq, feeds_list, tmp_path):
-    model = onnx.load(str(qdq))
-    sess = ort.InferenceSession(str(qdq), providers=["CPUExecutionProvider"])
-    out = sess.get_outputs()[0].name
-    scale = output_scale(model, out)
-    so = tmp_path / "qdq.so"
-    compile_model(build_dir, qdq, so)
-    worst = 0.0
-    for i, feeds in enumerate(feeds_list):
-        ref = sess.run(None, feeds)[0]
-        ours = run_artifact(build_dir, so, feeds, tmp_path / f"run{i}")[out]
-        assert ours.shape == ref.shape
-        worst = max(worst, assert_within_lsb(ours, ref, scale))
-    return worst
 
 
 @pytest.mark.parametrize("activation", ["uint8", "int8"])
@@ -67,13 +43,13 @@ def test_yolo_quantize_static(build_dir, tmp_path, activation):
     fpath = tmp_path / "yolo.onnx"
     onnx.save(model, str(fpath))
     qdq = tmp_path / "yolo_qdq.onnx"
-    quantize_static(str(fpath), str(qdq), _Samples(samples[:6]),
+    quantize_static(str(fpath), str(qdq), Samples(samples[:6]),
                     quant_format=QuantFormat.QDQ, per_channel=True,
                     activation_type=qt, weight_type=QuantType.QInt8,
                     calibrate_method=CalibrationMethod.MinMax)
     ops = {n.op_type for n in onnx.load(str(qdq)).graph.node}
     assert {"Resize", "Concat", "MaxPool"} <= ops
-    assert _check(build_dir, qdq, samples[6:], tmp_path) <= 1.0
+    assert check_vs_ort(build_dir, qdq, samples[6:], tmp_path)[1] <= 1.0
     # All six convolutions call the fused kernel; none the plain one.
     assert _kernel_calls(build_dir, qdq, tmp_path) == (6, 0)
 
@@ -171,7 +147,7 @@ def test_hand_written_qdq(build_dir, tmp_path, opset, signed):
              for _ in range(3)]
     # Within one step (assert_within_lsb): onnxruntime sums the dequantized
     # values in float, the integer convolutions exactly.
-    _check(build_dir, path, feeds, tmp_path)
+    check_vs_ort(build_dir, path, feeds, tmp_path)
     # conv1 (int32 bias) and conv2 (no bias: a constant 0 for every
     # channel) both call the fused kernel.
     assert _kernel_calls(build_dir, path, tmp_path) == (2, 0)

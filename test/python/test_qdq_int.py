@@ -14,45 +14,21 @@ import onnx
 import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper, numpy_helper
-from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod,
-                                      QuantFormat, QuantType, quantize_static)
+from onnxruntime.quantization import (CalibrationMethod, QuantFormat,
+                                      QuantType, quantize_static)
 
 import make_examples
-from test_qdq import (assert_within_lsb, compile_model, output_scale,
-                      run_artifact)
-
-
-class _Samples(CalibrationDataReader):
-    def __init__(self, samples):
-        self.samples = list(samples)
-
-    def get_next(self):
-        return self.samples.pop(0) if self.samples else None
+import qdq_cnns
+from test_qdq import (Samples, assert_within_lsb, check_vs_ort,
+                      compile_model, run_artifact)
 
 
 def _quantize(model_path, out, samples, activation=QuantType.QUInt8):
-    quantize_static(str(model_path), str(out), _Samples(samples),
+    quantize_static(str(model_path), str(out), Samples(samples),
                     quant_format=QuantFormat.QDQ, per_channel=True,
                     activation_type=activation, weight_type=QuantType.QInt8,
                     calibrate_method=CalibrationMethod.MinMax)
     return out
-
-
-def _check_vs_ort(build_dir, qdq, feeds_list, tmp_path, extra=()):
-    model = onnx.load(str(qdq))
-    sess = ort.InferenceSession(str(qdq), providers=["CPUExecutionProvider"])
-    out = sess.get_outputs()[0].name
-    scale = output_scale(model, out)
-    report = tmp_path / "report.json"
-    so = tmp_path / "qdq.so"
-    compile_model(build_dir, qdq, so, f"--report={report}", *extra)
-    worst = 0.0
-    for i, feeds in enumerate(feeds_list):
-        ref = sess.run(None, feeds)[0]
-        ours = run_artifact(build_dir, so, feeds, tmp_path / f"run{i}")[out]
-        worst = max(worst, assert_within_lsb(ours, ref, scale))
-    with open(report) as f:
-        return json.load(f)["qdq"], worst
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +50,7 @@ def test_transformer_quantize_static(build_dir, transformer, tmp_path,
     qdq = _quantize(transformer / "model.onnx", tmp_path / "qdq.onnx",
                     _samples(transformer / "calibration", "hidden_states"),
                     activation=qt)
-    rep, worst = _check_vs_ort(
+    rep, worst = check_vs_ort(
         build_dir, qdq, _samples(transformer / "eval", "hidden_states"),
         tmp_path)
     assert worst <= 1.0
@@ -172,44 +148,10 @@ def test_gelu_table_bit_exact(build_dir, tmp_path):
 
 
 def _residual_cnn(path, seed=0):
-    """Conv -> ReLU, then a 1x1 conv branch and an AveragePool branch
-    concatenated (two activations of different scales into one), a 1x1
-    conv back to 8 channels, a residual Add with the ReLU output, a
-    global average pool and a Gemm."""
-    rng = np.random.default_rng(seed)
-
-    def w(name, shape, std):
-        return numpy_helper.from_array(
-            rng.normal(0, std, shape).astype(np.float32), name)
-
-    inits = [w("c1.w", (8, 3, 3, 3), 0.3), w("c1.b", (8,), 0.1),
-             w("c2.w", (8, 8, 1, 1), 0.3), w("c2.b", (8,), 0.1),
-             w("c3.w", (8, 16, 1, 1), 0.25), w("c3.b", (8,), 0.1),
-             w("fc.w", (10, 8), 0.3), w("fc.b", (10,), 0.1)]
-    n = helper.make_node
-    nodes = [
-        n("Conv", ["image", "c1.w", "c1.b"], ["c1"], pads=[1, 1, 1, 1],
-          name="conv1"),
-        n("Relu", ["c1"], ["r1"], name="relu1"),
-        n("Conv", ["r1", "c2.w", "c2.b"], ["c2"], name="conv2"),
-        n("AveragePool", ["r1"], ["ap"], kernel_shape=[3, 3],
-          pads=[1, 1, 1, 1], strides=[1, 1], count_include_pad=0,
-          name="avgpool"),
-        n("Concat", ["c2", "ap"], ["cat"], axis=1, name="concat"),
-        n("Conv", ["cat", "c3.w", "c3.b"], ["c3"], name="conv3"),
-        n("Add", ["c3", "r1"], ["res"], name="residual"),
-        n("GlobalAveragePool", ["res"], ["gap"], name="gap"),
-        n("Flatten", ["gap"], ["flat"], name="flatten"),
-        n("Gemm", ["flat", "fc.w", "fc.b"], ["logits"], transB=1, name="fc"),
-    ]
-    graph = helper.make_graph(
-        nodes, "residual_cnn",
-        [helper.make_tensor_value_info("image", TensorProto.FLOAT,
-                                       [1, 3, 16, 16])],
-        [helper.make_tensor_value_info("logits", TensorProto.FLOAT,
-                                       [1, 10])], inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("",
-                                                                        13)])
+    """examples/qdq_cnns.py's residual CNN (conv -> ReLU, a 1x1 conv branch
+    and an AveragePool branch concatenated, a 1x1 conv, a residual Add, a
+    global average pool and a Gemm), saved to `path`."""
+    model, _ = qdq_cnns.residual_cnn(seed)
     onnx.save(model, str(path))
     return path
 
@@ -225,7 +167,7 @@ def test_residual_cnn_quantize_static(build_dir, tmp_path, activation):
                     activation=qt)
     ops = {nd.op_type for nd in onnx.load(str(qdq)).graph.node}
     assert {"AveragePool", "Concat", "Add"} <= ops
-    rep, worst = _check_vs_ort(build_dir, qdq, samples[6:], tmp_path)
+    rep, worst = check_vs_ort(build_dir, qdq, samples[6:], tmp_path)
     assert worst <= 1.0
     # Three convolutions and the Gemm fold to integer layers.
     assert len(rep["folded"]) == 4, rep["folded"]

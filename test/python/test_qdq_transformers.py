@@ -21,11 +21,12 @@ import onnx
 import onnxruntime as ort
 import pytest
 from onnx import numpy_helper
-from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod,
-                                      QuantFormat, QuantType, quantize_dynamic,
+from onnxruntime.quantization import (CalibrationMethod, QuantFormat,
+                                      QuantType, quantize_dynamic,
                                       quantize_static)
 
-from test_qdq import assert_within_lsb, compile_model, run_artifact
+from test_qdq import (Samples, assert_within_lsb, compile_model,
+                      run_artifact)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "benchmarks", "ptq"))
@@ -33,14 +34,6 @@ import bench_w4  # noqa: E402
 
 SEQ = 32
 NAME = "hidden_states"
-
-
-class _Samples(CalibrationDataReader):
-    def __init__(self, samples):
-        self.samples = list(samples)
-
-    def get_next(self):
-        return self.samples.pop(0) if self.samples else None
 
 
 def _inputs(seed, count):
@@ -82,7 +75,7 @@ def _session(path, optimized):
 def test_quantize_static(build_dir, block, tmp_path, activation):
     arch, src = block
     qdq = tmp_path / "qdq.onnx"
-    quantize_static(str(src), str(qdq), _Samples(_inputs(1, 8)),
+    quantize_static(str(src), str(qdq), Samples(_inputs(1, 8)),
                     quant_format=QuantFormat.QDQ, per_channel=True,
                     activation_type=QuantType.QUInt8 if activation == "uint8"
                     else QuantType.QInt8, weight_type=QuantType.QInt8,

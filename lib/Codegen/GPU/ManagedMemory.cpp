@@ -110,11 +110,11 @@ void declareAddressHook(ModuleOp module, Location loc, StringRef name,
       .setPrivate();
 }
 
-/// A memref of type `ty` (identity layout) over the i64 address `addr`:
-/// its descriptor built in the LLVM dialect and cast to the memref type,
-/// the form memref-to-LLVM lowering reconciles. `sizes`: one i64 per dim.
-Value memrefAt(OpBuilder &b, Location loc, Value addr, MemRefType ty,
-               ArrayRef<Value> sizes) {
+/// A memref of type `ty` over the i64 address `addr` with the given i64
+/// sizes and element strides: its descriptor built in the LLVM dialect and
+/// cast to the memref type, the form memref-to-LLVM lowering reconciles.
+Value memrefDescriptorAt(OpBuilder &b, Location loc, Value addr, MemRefType ty,
+                         ArrayRef<Value> sizes, ArrayRef<Value> strides) {
   MLIRContext *ctx = b.getContext();
   Type i64 = b.getI64Type();
   auto ptrTy = LLVM::LLVMPointerType::get(ctx);
@@ -127,25 +127,36 @@ Value memrefAt(OpBuilder &b, Location loc, Value addr, MemRefType ty,
   }
   auto descTy = LLVM::LLVMStructType::getLiteral(ctx, fields);
   Value desc = LLVM::PoisonOp::create(b, loc, descTy);
-  auto c64 = [&](int64_t v) -> Value {
-    return LLVM::ConstantOp::create(b, loc, i64, b.getI64IntegerAttr(v));
-  };
+  Value zero = LLVM::ConstantOp::create(b, loc, i64, b.getI64IntegerAttr(0));
   desc = LLVM::InsertValueOp::create(b, loc, desc, ptr, ArrayRef<int64_t>{0});
   desc = LLVM::InsertValueOp::create(b, loc, desc, ptr, ArrayRef<int64_t>{1});
-  desc =
-      LLVM::InsertValueOp::create(b, loc, desc, c64(0), ArrayRef<int64_t>{2});
-  Value stride = c64(1);
-  for (int64_t d = rank; d-- > 0;) {
+  desc = LLVM::InsertValueOp::create(b, loc, desc, zero, ArrayRef<int64_t>{2});
+  for (int64_t d = 0; d < rank; ++d) {
     desc = LLVM::InsertValueOp::create(b, loc, desc, sizes[d],
                                        ArrayRef<int64_t>{3, d});
-    desc = LLVM::InsertValueOp::create(b, loc, desc, stride,
+    desc = LLVM::InsertValueOp::create(b, loc, desc, strides[d],
                                        ArrayRef<int64_t>{4, d});
-    if (d > 0)
-      stride = LLVM::MulOp::create(b, loc, stride, sizes[d]);
   }
   return UnrealizedConversionCastOp::create(b, loc, TypeRange{ty},
                                             ValueRange{desc})
       .getResult(0);
+}
+
+/// A memref of type `ty` (identity layout) over the i64 address `addr`
+/// (memrefDescriptorAt), its row-major strides computed from `sizes` (one
+/// i64 per dim).
+Value memrefAt(OpBuilder &b, Location loc, Value addr, MemRefType ty,
+               ArrayRef<Value> sizes) {
+  int64_t rank = ty.getRank();
+  SmallVector<Value> strides(rank);
+  Value stride =
+      LLVM::ConstantOp::create(b, loc, b.getI64Type(), b.getI64IntegerAttr(1));
+  for (int64_t d = rank; d-- > 0;) {
+    strides[d] = stride;
+    if (d > 0)
+      stride = LLVM::MulOp::create(b, loc, stride, sizes[d]);
+  }
+  return memrefDescriptorAt(b, loc, addr, ty, sizes, strides);
 }
 
 /// Result `index` of a public function, `v`, in the buffer the runtime's
@@ -218,7 +229,6 @@ Value cachedConstant(OpBuilder &b, memref::GetGlobalOp g) {
   if (bytes == 0)
     return Value();
   Location loc = g.getLoc();
-  MLIRContext *ctx = b.getContext();
   auto module = g->getParentOfType<ModuleOp>();
   Type i64 = b.getI64Type();
   auto fnType = b.getFunctionType({i64, i64}, {i64});
@@ -233,33 +243,15 @@ Value cachedConstant(OpBuilder &b, memref::GetGlobalOp g) {
   Value devAddr = func::CallOp::create(b, loc, "qopt_cuda_constant",
                                        TypeRange{i64}, ValueRange{host, size})
                       .getResult(0);
-  auto ptrTy = LLVM::LLVMPointerType::get(ctx);
-  Value ptr = LLVM::IntToPtrOp::create(b, loc, ptrTy, devAddr);
-  int64_t rank = ty.getRank();
-  SmallVector<Type> fields = {ptrTy, ptrTy, i64};
-  if (rank > 0) {
-    fields.push_back(LLVM::LLVMArrayType::get(i64, rank));
-    fields.push_back(LLVM::LLVMArrayType::get(i64, rank));
-  }
-  auto descTy = LLVM::LLVMStructType::getLiteral(ctx, fields);
-  Value desc = LLVM::PoisonOp::create(b, loc, descTy);
   auto c64 = [&](int64_t v) -> Value {
     return LLVM::ConstantOp::create(b, loc, i64, b.getI64IntegerAttr(v));
   };
-  desc = LLVM::InsertValueOp::create(b, loc, desc, ptr, ArrayRef<int64_t>{0});
-  desc = LLVM::InsertValueOp::create(b, loc, desc, ptr, ArrayRef<int64_t>{1});
-  desc =
-      LLVM::InsertValueOp::create(b, loc, desc, c64(0), ArrayRef<int64_t>{2});
-  SmallVector<int64_t> strides = computeSuffixProduct(ty.getShape());
-  for (int64_t d = 0; d < rank; ++d) {
-    desc = LLVM::InsertValueOp::create(b, loc, desc, c64(ty.getDimSize(d)),
-                                       ArrayRef<int64_t>{3, d});
-    desc = LLVM::InsertValueOp::create(b, loc, desc, c64(strides[d]),
-                                       ArrayRef<int64_t>{4, d});
-  }
-  return UnrealizedConversionCastOp::create(b, loc, TypeRange{ty},
-                                            ValueRange{desc})
-      .getResult(0);
+  SmallVector<Value> sizes, strides;
+  for (int64_t st : computeSuffixProduct(ty.getShape()))
+    strides.push_back(c64(st));
+  for (int64_t d = 0; d < ty.getRank(); ++d)
+    sizes.push_back(c64(ty.getDimSize(d)));
+  return memrefDescriptorAt(b, loc, devAddr, ty, sizes, strides);
 }
 
 struct GPUManagedMemoryPass

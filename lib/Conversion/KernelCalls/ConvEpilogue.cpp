@@ -499,3 +499,224 @@ mlir::qopt::convWindowIndex(AffineExpr e, unsigned numDims, unsigned o,
     return std::nullopt;
   return std::make_pair(*a, *b);
 }
+
+std::optional<GroupedConvWindow>
+mlir::qopt::matchGroupedConvGeneric(linalg::GenericOp op) {
+  if (!op.hasPureBufferSemantics() || op.getLibraryCall() ||
+      op.getNumDpsInputs() != 2 || op.getNumDpsInits() != 1 ||
+      op.getNumLoops() != 8)
+    return std::nullopt;
+  auto iters = op.getIteratorTypesArray();
+  for (unsigned i = 0; i < 8; ++i)
+    if (iters[i] != (i < 5 ? utils::IteratorType::parallel
+                           : utils::IteratorType::reduction))
+      return std::nullopt;
+  SmallVector<AffineMap> maps = op.getIndexingMapsArray();
+  auto dimsAre = [](AffineMap m, ArrayRef<unsigned> want) {
+    if (m.getNumResults() != want.size())
+      return false;
+    for (auto [e, d] : llvm::zip(m.getResults(), want)) {
+      auto de = dyn_cast<AffineDimExpr>(e);
+      if (!de || de.getPosition() != d)
+        return false;
+    }
+    return true;
+  };
+  if (!dimsAre(maps[2], {0, 1, 2, 3, 4}) ||
+      !dimsAre(maps[1], {1, 2, 5, 6, 7}) || maps[0].getNumResults() != 5 ||
+      !dimsAre(maps[0].getSliceMap(0, 3), {0, 1, 5}))
+    return std::nullopt;
+  auto rows = convWindowIndex(maps[0].getResult(3), 8, 3, 6);
+  auto cols = convWindowIndex(maps[0].getResult(4), 8, 4, 7);
+  if (!rows || !cols)
+    return std::nullopt;
+  return GroupedConvWindow{*rows, *cols};
+}
+
+namespace {
+
+/// The integer constant `v` holds, if it is one.
+std::optional<int64_t> intConstant(Value v) {
+  IntegerAttr attr;
+  if (v && matchPattern(v, m_Constant(&attr)))
+    return attr.getInt();
+  return std::nullopt;
+}
+
+} // namespace
+
+std::optional<int64_t> mlir::qopt::convIntFillValueOf(Operation *op,
+                                                      Value buf) {
+  if (auto f = dyn_cast<linalg::FillOp>(op))
+    return f.getOutputs().front() == buf ? intConstant(f.getInputs().front())
+                                         : std::nullopt;
+  if (auto map = dyn_cast<linalg::MapOp>(op)) {
+    if (!map.getInputs().empty() || map.getInit() != buf)
+      return std::nullopt;
+    auto yield = cast<linalg::YieldOp>(map.getMapper().front().getTerminator());
+    return intConstant(yield.getOperand(0));
+  }
+  return std::nullopt;
+}
+
+std::optional<ConvPadMatch>
+mlir::qopt::matchConvPadding(Value view, Operation *conv, bool int8) {
+  auto expand = view.getDefiningOp<memref::ExpandShapeOp>();
+  if (!expand || !expand->hasOneUse())
+    return std::nullopt;
+  Value p = expand.getSrc();
+  if (!p.getDefiningOp<memref::AllocOp>() ||
+      cast<MemRefType>(p.getType()).getRank() != 4)
+    return std::nullopt;
+  ConvPadMatch m;
+  m.padded = p;
+  for (Operation *user : p.getUsers()) {
+    if (user == expand.getOperation() || isa<memref::DeallocOp>(user))
+      continue;
+    if (user->getBlock() != conv->getBlock())
+      return std::nullopt;
+    if (auto sub = dyn_cast<memref::SubViewOp>(user)) {
+      if (m.interior || !sub->hasOneUse())
+        return std::nullopt;
+      m.interior = sub;
+      continue;
+    }
+    if (!m.fill) {
+      if (int8) {
+        if (std::optional<int64_t> v = convIntFillValueOf(user, p)) {
+          m.fill = user;
+          m.value = *v;
+          continue;
+        }
+      } else if (convZeroInitOf(user, p)) {
+        m.fill = user;
+        continue;
+      }
+    }
+    return std::nullopt;
+  }
+  if (!m.fill || !m.interior)
+    return std::nullopt;
+  m.copy = dyn_cast<memref::CopyOp>(*m.interior->getUsers().begin());
+  if (!m.copy || m.copy.getTarget() != m.interior.getResult() ||
+      m.copy->getBlock() != conv->getBlock() ||
+      !m.fill->isBeforeInBlock(m.copy) || !m.copy->isBeforeInBlock(conv))
+    return std::nullopt;
+  // The interior: offsets [0, 0, top, left], the source's sizes, unit
+  // strides.
+  Value src = m.copy.getSource();
+  auto srcTy = cast<MemRefType>(src.getType());
+  Type elem = srcTy.getElementType();
+  if (srcTy.getRank() != 4 || !(int8 ? elem.isInteger(8) : elem.isF32()))
+    return std::nullopt;
+  ArrayRef<int64_t> offsets = m.interior.getStaticOffsets();
+  ArrayRef<int64_t> strides = m.interior.getStaticStrides();
+  if (offsets.size() != 4 || offsets[0] != 0 || offsets[1] != 0 ||
+      ShapedType::isDynamic(offsets[2]) || ShapedType::isDynamic(offsets[3]) ||
+      llvm::any_of(strides, [](int64_t s) { return s != 1; }))
+    return std::nullopt;
+  auto pTy = cast<MemRefType>(p.getType());
+  auto subTy = m.interior.getType();
+  for (int64_t d = 0; d < 4; ++d)
+    if (subTy.getDimSize(d) != srcTy.getDimSize(d) ||
+        (d < 2 && subTy.getDimSize(d) != pTy.getDimSize(d)))
+      return std::nullopt;
+  m.top = offsets[2];
+  m.left = offsets[3];
+  m.x = src;
+  return m;
+}
+
+void mlir::qopt::convEraseIfDead(PatternRewriter &rewriter, Value buffer) {
+  if (!buffer)
+    return;
+  for (Operation *u : buffer.getUsers()) {
+    if (isa<memref::DeallocOp>(u))
+      continue;
+    auto e = dyn_cast<memref::ExpandShapeOp>(u);
+    if (!e || !e->use_empty())
+      return;
+  }
+  for (Operation *u : llvm::make_early_inc_range(buffer.getUsers()))
+    rewriter.eraseOp(u);
+  rewriter.eraseOp(buffer.getDefiningOp());
+}
+
+void mlir::qopt::eraseConvPadding(PatternRewriter &rewriter,
+                                  const ConvPadMatch &pad) {
+  rewriter.eraseOp(pad.copy);
+  rewriter.eraseOp(pad.interior);
+  rewriter.eraseOp(pad.fill);
+  convEraseIfDead(rewriter, pad.padded);
+}
+
+func::FuncOp mlir::qopt::declareKernelFunc(PatternRewriter &rewriter,
+                                           Operation *from, StringRef name,
+                                           unsigned numArgs) {
+  auto module = from->getParentOfType<ModuleOp>();
+  if (auto f = module.lookupSymbol<func::FuncOp>(name))
+    return f;
+  OpBuilder::InsertionGuard guard(rewriter);
+  rewriter.setInsertionPointToStart(module.getBody());
+  SmallVector<Type> args(numArgs, rewriter.getI64Type());
+  auto f = func::FuncOp::create(rewriter, module.getLoc(), name,
+                                rewriter.getFunctionType(args, {}));
+  f.setPrivate();
+  return f;
+}
+
+KernelBuffer mlir::qopt::describeKernelBuffer(PatternRewriter &rewriter,
+                                              Location loc, Value memref) {
+  auto meta = memref::ExtractStridedMetadataOp::create(rewriter, loc, memref);
+  Value base =
+      memref::ExtractAlignedPointerAsIndexOp::create(rewriter, loc, memref);
+  unsigned bytes =
+      cast<MemRefType>(memref.getType()).getElementTypeBitWidth() / 8;
+  Value elem = arith::ConstantIndexOp::create(rewriter, loc, bytes);
+  Value offsetBytes =
+      arith::MulIOp::create(rewriter, loc, meta.getOffset(), elem);
+  Value addr = arith::AddIOp::create(rewriter, loc, base, offsetBytes);
+  KernelBuffer b;
+  b.address =
+      arith::IndexCastOp::create(rewriter, loc, rewriter.getI64Type(), addr);
+  for (Value s : meta.getStrides())
+    b.strides.push_back(s);
+  return b;
+}
+
+SmallVector<Value> mlir::qopt::kernelBufferArgs(PatternRewriter &rewriter,
+                                                Location loc, Value memref) {
+  KernelBuffer b = describeKernelBuffer(rewriter, loc, memref);
+  SmallVector<Value> out{b.address};
+  for (Value s : b.strides)
+    out.push_back(
+        arith::IndexCastOp::create(rewriter, loc, rewriter.getI64Type(), s));
+  return out;
+}
+
+bool mlir::qopt::isConvMulAccBody(Block &body, bool int8) {
+  auto yield = cast<linalg::YieldOp>(body.getTerminator());
+  Value sum = yield.getOperand(0);
+  Operation *add = int8 ? sum.getDefiningOp<arith::AddIOp>()
+                        : sum.getDefiningOp<arith::AddFOp>();
+  if (!add || body.getOperations().size() != (int8 ? 5u : 3u))
+    return false;
+  Value acc = body.getArgument(2);
+  Value lhs = add->getOperand(0), rhs = add->getOperand(1);
+  Value prod = lhs == acc ? rhs : rhs == acc ? lhs : Value();
+  Operation *mul = !prod  ? nullptr
+                   : int8 ? prod.getDefiningOp<arith::MulIOp>()
+                          : prod.getDefiningOp<arith::MulFOp>();
+  if (!mul)
+    return false;
+  // The argument a factor reads (through a sign extension for int8).
+  auto source = [&](Value v) -> Value {
+    if (!int8)
+      return v;
+    auto ext = v.getDefiningOp<arith::ExtSIOp>();
+    return ext ? ext.getIn() : Value();
+  };
+  Value a = source(mul->getOperand(0)), b = source(mul->getOperand(1));
+  Value x = body.getArgument(0), w = body.getArgument(1);
+  return a && b && ((a == x && b == w) || (a == w && b == x));
+}

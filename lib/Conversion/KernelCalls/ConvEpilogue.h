@@ -10,7 +10,9 @@
 #ifndef QOPT_LIB_CONVERSION_KERNELCALLS_CONVEPILOGUE_H
 #define QOPT_LIB_CONVERSION_KERNELCALLS_CONVEPILOGUE_H
 
+#include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/IR/PatternMatch.h"
 
 #include <optional>
@@ -82,6 +84,64 @@ bool convZeroInitOf(Operation *op, Value buf);
 /// o * a + k * b with a, b >= 1 (a grouped or depthwise conv's input index).
 std::optional<std::pair<int64_t, int64_t>>
 convWindowIndex(AffineExpr e, unsigned numDims, unsigned o, unsigned k);
+
+/// The window of the importer's grouped 2-D convolution generic on buffers
+/// (lib/Import/ONNX/Ops/Conv.cpp, groupedConv): loops (n, g, m, oh, ow, c,
+/// kh, kw), the first five parallel, x [N, G, C, H, W] read at (n, g, c,
+/// oh * sh + kh * dh, ow * sw + kw * dw), w [G, M, C, KH, KW] at (g, m, c,
+/// kh, kw), out [N, G, M, OH, OW] at (n, g, m, oh, ow). `rows` is (sh, dh),
+/// `cols` (sw, dw). Checks the op's structure only (not its body or types).
+struct GroupedConvWindow {
+  std::pair<int64_t, int64_t> rows, cols;
+};
+std::optional<GroupedConvWindow> matchGroupedConvGeneric(linalg::GenericOp op);
+
+/// Whether `body`, a conv generic's (inputs x, w, then the accumulator),
+/// is acc + x * w: addf/mulf of the arguments (f32), or, `int8`,
+/// addi/muli of their sign extensions (i8 x i8 -> i32).
+bool isConvMulAccBody(Block &body, bool int8);
+
+/// A depthwise conv's padded input (`view`, an expand_shape of %p): %p
+/// [N, G, H + pads, W + pads] allocated, filled, %x copied into its interior
+/// (offsets [0, 0, top, left]) before `conv`, and read only by it.
+struct ConvPadMatch {
+  Value x, padded;
+  int64_t top = 0, left = 0;
+  /// The fill's value (0 for f32; the zero point for int8).
+  int64_t value = 0;
+  Operation *fill = nullptr;
+  memref::CopyOp copy;
+  memref::SubViewOp interior;
+};
+/// The integer a fill of `buf` writes (linalg.fill of a constant, or an
+/// input-less linalg.map yielding one), if `op` is one.
+std::optional<int64_t> convIntFillValueOf(Operation *op, Value buf);
+/// `int8`: %x is i8 and the fill any integer constant; otherwise %x is f32
+/// and the fill zeros.
+std::optional<ConvPadMatch> matchConvPadding(Value view, Operation *conv,
+                                             bool int8);
+/// Erases the padding's fill, copy and interior view (the kernel reads %x
+/// with the padding implicit), and %p when nothing else uses it.
+void eraseConvPadding(PatternRewriter &rewriter, const ConvPadMatch &pad);
+/// Erases `buffer`'s allocation, views and deallocations when those are its
+/// only users (the views unused).
+void convEraseIfDead(PatternRewriter &rewriter, Value buffer);
+
+/// A memref's first-element address (i64, in bytes) and element strides
+/// (index).
+struct KernelBuffer {
+  Value address;
+  SmallVector<Value> strides;
+};
+KernelBuffer describeKernelBuffer(PatternRewriter &rewriter, Location loc,
+                                  Value memref);
+/// Declares `void name(i64 x numArgs)` in `from`'s module once.
+func::FuncOp declareKernelFunc(PatternRewriter &rewriter, Operation *from,
+                               StringRef name, unsigned numArgs);
+/// A buffer as a kernel's i64 arguments: its first element's address (in
+/// bytes), then its element strides.
+SmallVector<Value> kernelBufferArgs(PatternRewriter &rewriter, Location loc,
+                                    Value memref);
 
 /// The arguments of every qopt_kernel_conv2d_nchw_* call (Gemm.h,
 /// QOPT_CONV2D_NCHW_PARAMS) for a 2-D (or, rank 3, 1-D) convolution on

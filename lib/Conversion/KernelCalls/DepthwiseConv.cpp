@@ -39,137 +39,31 @@ namespace {
 
 constexpr StringLiteral kDepthwiseKernel = "qopt_kernel_conv2d_depthwise_f32";
 
-/// The padded input's producer: %p filled with zeros, %x copied into its
-/// interior, %p read only by the conv (through `view`).
-struct PadMatch {
-  Value x;
-  int64_t top = 0, left = 0;
-  Operation *fill = nullptr;
-  memref::CopyOp copy;
-  memref::SubViewOp interior;
-  Value padded;
-};
-
-std::optional<PadMatch> matchPadding(Value view, Operation *conv) {
-  auto expand = view.getDefiningOp<memref::ExpandShapeOp>();
-  if (!expand || !expand->hasOneUse())
-    return std::nullopt;
-  Value p = expand.getSrc();
-  if (!p.getDefiningOp<memref::AllocOp>() ||
-      cast<MemRefType>(p.getType()).getRank() != 4)
-    return std::nullopt;
-  PadMatch m;
-  m.padded = p;
-  for (Operation *user : p.getUsers()) {
-    if (user == expand.getOperation() || isa<memref::DeallocOp>(user))
-      continue;
-    if (user->getBlock() != conv->getBlock())
-      return std::nullopt;
-    if (auto sub = dyn_cast<memref::SubViewOp>(user)) {
-      if (m.interior || !sub->hasOneUse())
-        return std::nullopt;
-      m.interior = sub;
-      continue;
-    }
-    if (!m.fill && convZeroInitOf(user, p)) {
-      m.fill = user;
-      continue;
-    }
-    return std::nullopt;
-  }
-  if (!m.fill || !m.interior)
-    return std::nullopt;
-  m.copy = dyn_cast<memref::CopyOp>(*m.interior->getUsers().begin());
-  if (!m.copy || m.copy.getTarget() != m.interior.getResult() ||
-      m.copy->getBlock() != conv->getBlock() ||
-      !m.fill->isBeforeInBlock(m.copy) || !m.copy->isBeforeInBlock(conv))
-    return std::nullopt;
-  // The interior: offsets [0, 0, top, left], the source's sizes, unit
-  // strides.
-  auto src = m.copy.getSource();
-  auto srcTy = cast<MemRefType>(src.getType());
-  if (srcTy.getRank() != 4 || !srcTy.getElementType().isF32())
-    return std::nullopt;
-  ArrayRef<int64_t> offsets = m.interior.getStaticOffsets();
-  ArrayRef<int64_t> strides = m.interior.getStaticStrides();
-  if (offsets.size() != 4 || offsets[0] != 0 || offsets[1] != 0 ||
-      ShapedType::isDynamic(offsets[2]) || ShapedType::isDynamic(offsets[3]) ||
-      llvm::any_of(strides, [](int64_t s) { return s != 1; }))
-    return std::nullopt;
-  auto pTy = cast<MemRefType>(p.getType());
-  auto subTy = m.interior.getType();
-  for (int64_t d = 0; d < 4; ++d)
-    if (subTy.getDimSize(d) != srcTy.getDimSize(d) ||
-        (d < 2 && subTy.getDimSize(d) != pTy.getDimSize(d)))
-      return std::nullopt;
-  m.top = offsets[2];
-  m.left = offsets[3];
-  m.x = src;
-  return m;
-}
-
 struct DepthwiseConvToKernelCall : OpRewritePattern<linalg::GenericOp> {
   using OpRewritePattern::OpRewritePattern;
 
   LogicalResult matchAndRewrite(linalg::GenericOp op,
                                 PatternRewriter &rewriter) const override {
-    if (!op.hasPureBufferSemantics() || op.getLibraryCall() ||
-        op.getNumDpsInputs() != 2 || op.getNumDpsInits() != 1 ||
-        op.getNumLoops() != 8)
+    std::optional<GroupedConvWindow> window = matchGroupedConvGeneric(op);
+    if (!window)
       return failure();
     for (Value v : op->getOperands()) {
       auto t = dyn_cast<MemRefType>(v.getType());
       if (!t || !t.getElementType().isF32())
         return failure();
     }
-    auto iters = op.getIteratorTypesArray();
-    for (unsigned i = 0; i < 8; ++i)
-      if (iters[i] != (i < 5 ? utils::IteratorType::parallel
-                             : utils::IteratorType::reduction))
-        return failure();
-    SmallVector<AffineMap> maps = op.getIndexingMapsArray();
-    auto dimsAre = [](AffineMap m, ArrayRef<unsigned> want) {
-      if (m.getNumResults() != want.size())
-        return false;
-      for (auto [e, d] : llvm::zip(m.getResults(), want)) {
-        auto de = dyn_cast<AffineDimExpr>(e);
-        if (!de || de.getPosition() != d)
-          return false;
-      }
-      return true;
-    };
-    if (!dimsAre(maps[2], {0, 1, 2, 3, 4}) ||
-        !dimsAre(maps[1], {1, 2, 5, 6, 7}) || maps[0].getNumResults() != 5 ||
-        !dimsAre(maps[0].getSliceMap(0, 3), {0, 1, 5}))
-      return failure();
     Value x5 = op.getDpsInputOperand(0)->get();
     Value w5 = op.getDpsInputOperand(1)->get();
     Value o5 = op.getDpsInitOperand(0)->get();
     if (cast<MemRefType>(x5.getType()).getDimSize(2) != 1)
       return rewriter.notifyMatchFailure(op, "not depthwise");
-    auto rows = qopt::convWindowIndex(maps[0].getResult(3), 8, 3, 6);
-    auto cols = qopt::convWindowIndex(maps[0].getResult(4), 8, 4, 7);
-    if (!rows || !cols)
-      return failure();
+    auto [rows, cols] = *window;
     // Body: out + x * w.
-    Block &body = op.getRegion().front();
-    auto yield = cast<linalg::YieldOp>(body.getTerminator());
-    auto add = yield.getOperand(0).getDefiningOp<arith::AddFOp>();
-    if (!add || body.getOperations().size() != 3)
-      return failure();
-    Value acc = body.getArgument(2);
-    Value prod = add.getLhs() == acc   ? add.getRhs()
-                 : add.getRhs() == acc ? add.getLhs()
-                                       : Value();
-    auto mul = prod ? prod.getDefiningOp<arith::MulFOp>() : nullptr;
-    if (!mul || !((mul.getLhs() == body.getArgument(0) &&
-                   mul.getRhs() == body.getArgument(1)) ||
-                  (mul.getLhs() == body.getArgument(1) &&
-                   mul.getRhs() == body.getArgument(0))))
+    if (!isConvMulAccBody(op.getRegion().front(), /*int8=*/false))
       return failure();
 
     // The padding.
-    std::optional<PadMatch> pad = matchPadding(x5, op);
+    std::optional<ConvPadMatch> pad = matchConvPadding(x5, op, /*int8=*/false);
     // (%p's other users were checked: the views between are its own.)
     if (pad && convTouchedBetween(pad->copy, op, {convBaseBuffer(pad->x)}))
       pad.reset();
@@ -278,18 +172,8 @@ struct DepthwiseConvToKernelCall : OpRewritePattern<linalg::GenericOp> {
       SmallVector<Value> strides;
     };
     auto describe = [&](Value memref) {
-      auto meta =
-          memref::ExtractStridedMetadataOp::create(rewriter, loc, memref);
-      Value base =
-          memref::ExtractAlignedPointerAsIndexOp::create(rewriter, loc, memref);
-      Value elem = arith::ConstantIndexOp::create(rewriter, loc, 4);
-      Value offBytes =
-          arith::MulIOp::create(rewriter, loc, meta.getOffset(), elem);
-      Buf b;
-      b.address = i64(arith::AddIOp::create(rewriter, loc, base, offBytes));
-      for (Value s : meta.getStrides())
-        b.strides.push_back(i64(s));
-      return b;
+      SmallVector<Value> a = kernelBufferArgs(rewriter, loc, memref);
+      return Buf{a.front(), SmallVector<Value>(llvm::drop_begin(a))};
     };
     Value mult = dim(o5, 2);
     SmallVector<Value> args{dim(o5, 0), dim(o5, 1), mult};
@@ -305,8 +189,8 @@ struct DepthwiseConvToKernelCall : OpRewritePattern<linalg::GenericOp> {
             {b.strides[0], b.strides[1], b.strides[3], b.strides[4]}};
     }
     args.append({dim(w5, 3), dim(w5, 4), dim(o5, 3), dim(o5, 4),
-                 constant(rows->first), constant(cols->first),
-                 constant(rows->second), constant(cols->second)});
+                 constant(rows.first), constant(cols.first),
+                 constant(rows.second), constant(cols.second)});
     args.push_back(in.address);
     args.append(in.strides);
     Buf w = describe(w5);
@@ -342,16 +226,8 @@ struct DepthwiseConvToKernelCall : OpRewritePattern<linalg::GenericOp> {
     }
     args.push_back(constant(initOk ? 0 : 1));
 
-    auto module = op->getParentOfType<ModuleOp>();
-    auto kernel = module.lookupSymbol<func::FuncOp>(kDepthwiseKernel);
-    if (!kernel) {
-      OpBuilder::InsertionGuard g2(rewriter);
-      rewriter.setInsertionPointToStart(module.getBody());
-      SmallVector<Type> types(args.size(), rewriter.getI64Type());
-      kernel = func::FuncOp::create(rewriter, module.getLoc(), kDepthwiseKernel,
-                                    rewriter.getFunctionType(types, {}));
-      kernel.setPrivate();
-    }
+    func::FuncOp kernel =
+        declareKernelFunc(rewriter, op, kDepthwiseKernel, args.size());
     func::CallOp::create(rewriter, loc, kernel, args);
 
     // What the call took over.
@@ -360,30 +236,10 @@ struct DepthwiseConvToKernelCall : OpRewritePattern<linalg::GenericOp> {
     if (initOk)
       rewriter.eraseOp(init);
     rewriter.eraseOp(op);
-    auto eraseIfDead = [&](Value buffer) {
-      if (!buffer)
-        return;
-      SmallVector<Operation *> views;
-      for (Operation *u : buffer.getUsers()) {
-        if (isa<memref::DeallocOp>(u))
-          continue;
-        auto e = dyn_cast<memref::ExpandShapeOp>(u);
-        if (!e || !e->use_empty())
-          return;
-        views.push_back(u);
-      }
-      for (Operation *u : llvm::make_early_inc_range(buffer.getUsers()))
-        rewriter.eraseOp(u);
-      rewriter.eraseOp(buffer.getDefiningOp());
-    };
-    if (pad) {
-      rewriter.eraseOp(pad->copy);
-      rewriter.eraseOp(pad->interior);
-      rewriter.eraseOp(pad->fill);
-      eraseIfDead(pad->padded);
-    }
+    if (pad)
+      eraseConvPadding(rewriter, *pad);
     if (m.consumer)
-      eraseIfDead(out4);
+      convEraseIfDead(rewriter, out4);
     return success();
   }
 };

@@ -47,105 +47,6 @@ constexpr StringLiteral kKernel = "qopt_kernel_conv2d_depthwise_s8";
 constexpr StringLiteral kDequantKernel =
     "qopt_kernel_conv2d_depthwise_s8_dequant";
 
-/// Whether `v` is ext(arg) of block argument `arg` (signed).
-bool isSignExtOf(Value v, Value arg) {
-  auto ext = v.getDefiningOp<arith::ExtSIOp>();
-  return ext && ext.getIn() == arg;
-}
-
-/// The integer constant `v` holds, if it is one.
-std::optional<int64_t> intConstant(Value v) {
-  IntegerAttr attr;
-  if (v && matchPattern(v, m_Constant(&attr)))
-    return attr.getInt();
-  return std::nullopt;
-}
-
-/// The value a fill of `buf` writes (linalg.fill of a constant, or an
-/// input-less linalg.map yielding one).
-std::optional<int64_t> fillValueOf(Operation *op, Value buf) {
-  if (auto f = dyn_cast<linalg::FillOp>(op))
-    return f.getOutputs().front() == buf ? intConstant(f.getInputs().front())
-                                         : std::nullopt;
-  if (auto map = dyn_cast<linalg::MapOp>(op)) {
-    if (!map.getInputs().empty() || map.getInit() != buf)
-      return std::nullopt;
-    auto yield = cast<linalg::YieldOp>(map.getMapper().front().getTerminator());
-    return intConstant(yield.getOperand(0));
-  }
-  return std::nullopt;
-}
-
-/// The int8 padded input: %p [N, G, H + pads, W + pads] filled with the
-/// zero point, %x copied into its interior, %p read only by the conv
-/// (through `view`).
-struct PadS8 {
-  Value x, padded;
-  int64_t top = 0, left = 0, value = 0;
-  Operation *fill = nullptr;
-  memref::CopyOp copy;
-  memref::SubViewOp interior;
-};
-
-std::optional<PadS8> matchPaddingS8(Value view, Operation *conv) {
-  auto expand = view.getDefiningOp<memref::ExpandShapeOp>();
-  if (!expand || !expand->hasOneUse())
-    return std::nullopt;
-  Value p = expand.getSrc();
-  if (!p.getDefiningOp<memref::AllocOp>() ||
-      cast<MemRefType>(p.getType()).getRank() != 4)
-    return std::nullopt;
-  PadS8 m;
-  m.padded = p;
-  for (Operation *user : p.getUsers()) {
-    if (user == expand.getOperation() || isa<memref::DeallocOp>(user))
-      continue;
-    if (user->getBlock() != conv->getBlock())
-      return std::nullopt;
-    if (auto sub = dyn_cast<memref::SubViewOp>(user)) {
-      if (m.interior || !sub->hasOneUse())
-        return std::nullopt;
-      m.interior = sub;
-      continue;
-    }
-    if (std::optional<int64_t> v = fillValueOf(user, p); v && !m.fill) {
-      m.fill = user;
-      m.value = *v;
-      continue;
-    }
-    return std::nullopt;
-  }
-  if (!m.fill || !m.interior)
-    return std::nullopt;
-  m.copy = dyn_cast<memref::CopyOp>(*m.interior->getUsers().begin());
-  if (!m.copy || m.copy.getTarget() != m.interior.getResult() ||
-      m.copy->getBlock() != conv->getBlock() ||
-      !m.fill->isBeforeInBlock(m.copy) || !m.copy->isBeforeInBlock(conv))
-    return std::nullopt;
-  // The interior: offsets [0, 0, top, left], the source's sizes, unit
-  // strides.
-  Value src = m.copy.getSource();
-  auto srcTy = cast<MemRefType>(src.getType());
-  if (srcTy.getRank() != 4 || !srcTy.getElementType().isInteger(8))
-    return std::nullopt;
-  ArrayRef<int64_t> offsets = m.interior.getStaticOffsets();
-  ArrayRef<int64_t> strides = m.interior.getStaticStrides();
-  if (offsets.size() != 4 || offsets[0] != 0 || offsets[1] != 0 ||
-      ShapedType::isDynamic(offsets[2]) || ShapedType::isDynamic(offsets[3]) ||
-      llvm::any_of(strides, [](int64_t s) { return s != 1; }))
-    return std::nullopt;
-  auto pTy = cast<MemRefType>(p.getType());
-  auto subTy = m.interior.getType();
-  for (int64_t d = 0; d < 4; ++d)
-    if (subTy.getDimSize(d) != srcTy.getDimSize(d) ||
-        (d < 2 && subTy.getDimSize(d) != pTy.getDimSize(d)))
-      return std::nullopt;
-  m.top = offsets[2];
-  m.left = offsets[3];
-  m.x = src;
-  return m;
-}
-
 /// Whether an op strictly between `from` and `to` (same block) that may
 /// read or write memory uses a view of one of `buffers` (views themselves,
 /// such as the collapse of the per-channel constants to [F], do not).
@@ -202,7 +103,7 @@ std::optional<DwEpilogue> matchDwEpilogue(linalg::GenericOp conv, Value o5) {
       continue;
     }
     if (!e.fill && user->isBeforeInBlock(conv) &&
-        fillValueOf(user, o5) == std::optional<int64_t>(0)) {
+        convIntFillValueOf(user, o5) == std::optional<int64_t>(0)) {
       e.fill = user;
       continue;
     }
@@ -255,9 +156,8 @@ struct DepthwiseConvS8ToKernelCall : OpRewritePattern<linalg::GenericOp> {
 
   LogicalResult matchAndRewrite(linalg::GenericOp op,
                                 PatternRewriter &rewriter) const override {
-    if (!op.hasPureBufferSemantics() || op.getLibraryCall() ||
-        op.getNumDpsInputs() != 2 || op.getNumDpsInits() != 1 ||
-        op.getNumLoops() != 8)
+    std::optional<GroupedConvWindow> window = matchGroupedConvGeneric(op);
+    if (!window)
       return failure();
     Value x5 = op.getDpsInputOperand(0)->get();
     Value w5 = op.getDpsInputOperand(1)->get();
@@ -270,45 +170,9 @@ struct DepthwiseConvS8ToKernelCall : OpRewritePattern<linalg::GenericOp> {
         !oTy.getElementType().isInteger(32) || xTy.getRank() != 5 ||
         wTy.getRank() != 5 || oTy.getRank() != 5 || xTy.getDimSize(2) != 1)
       return failure();
-    auto iters = op.getIteratorTypesArray();
-    for (unsigned i = 0; i < 8; ++i)
-      if (iters[i] != (i < 5 ? utils::IteratorType::parallel
-                             : utils::IteratorType::reduction))
-        return failure();
-    SmallVector<AffineMap> maps = op.getIndexingMapsArray();
-    auto dimsAre = [](AffineMap m, ArrayRef<unsigned> want) {
-      if (m.getNumResults() != want.size())
-        return false;
-      for (auto [e, d] : llvm::zip(m.getResults(), want)) {
-        auto de = dyn_cast<AffineDimExpr>(e);
-        if (!de || de.getPosition() != d)
-          return false;
-      }
-      return true;
-    };
-    if (!dimsAre(maps[2], {0, 1, 2, 3, 4}) ||
-        !dimsAre(maps[1], {1, 2, 5, 6, 7}) || maps[0].getNumResults() != 5 ||
-        !dimsAre(maps[0].getSliceMap(0, 3), {0, 1, 5}))
-      return failure();
-    auto rows = qopt::convWindowIndex(maps[0].getResult(3), 8, 3, 6);
-    auto cols = qopt::convWindowIndex(maps[0].getResult(4), 8, 4, 7);
-    if (!rows || !cols)
-      return failure();
+    auto [rows, cols] = *window;
     // Body: acc + extsi(x) * extsi(w), in i32.
-    Block &body = op.getRegion().front();
-    auto yield = cast<linalg::YieldOp>(body.getTerminator());
-    auto add = yield.getOperand(0).getDefiningOp<arith::AddIOp>();
-    if (!add || body.getOperations().size() != 5)
-      return failure();
-    Value acc = body.getArgument(2);
-    Value prod = add.getLhs() == acc   ? add.getRhs()
-                 : add.getRhs() == acc ? add.getLhs()
-                                       : Value();
-    auto mul = prod ? prod.getDefiningOp<arith::MulIOp>() : nullptr;
-    Value a0 = body.getArgument(0), a1 = body.getArgument(1);
-    if (!mul ||
-        !((isSignExtOf(mul.getLhs(), a0) && isSignExtOf(mul.getRhs(), a1)) ||
-          (isSignExtOf(mul.getLhs(), a1) && isSignExtOf(mul.getRhs(), a0))))
+    if (!isConvMulAccBody(op.getRegion().front(), /*int8=*/true))
       return failure();
 
     Location loc = op.getLoc();
@@ -323,24 +187,11 @@ struct DepthwiseConvS8ToKernelCall : OpRewritePattern<linalg::GenericOp> {
       return i64(getValueOrCreateConstantIndexOp(
           rewriter, loc, memref::getMixedSize(rewriter, loc, v, d)));
     };
-    // Address (bytes) and element strides of a buffer of `bytes`-wide
-    // elements.
-    auto describe = [&](Value memref, int64_t bytes) {
-      auto meta =
-          memref::ExtractStridedMetadataOp::create(rewriter, loc, memref);
-      Value base =
-          memref::ExtractAlignedPointerAsIndexOp::create(rewriter, loc, memref);
-      Value size = arith::ConstantIndexOp::create(rewriter, loc, bytes);
-      Value offBytes =
-          arith::MulIOp::create(rewriter, loc, meta.getOffset(), size);
-      SmallVector<Value> out{
-          i64(arith::AddIOp::create(rewriter, loc, base, offBytes))};
-      for (Value s : meta.getStrides())
-        out.push_back(i64(s));
-      return out;
+    auto describe = [&](Value memref) {
+      return kernelBufferArgs(rewriter, loc, memref);
     };
     // The padding, read from the unpadded input when it matches.
-    std::optional<PadS8> pad = matchPaddingS8(x5, op);
+    std::optional<ConvPadMatch> pad = matchConvPadding(x5, op, /*int8=*/true);
     if (pad && convTouchedBetween(pad->copy, op, {convBaseBuffer(pad->x)}))
       pad.reset();
     // The dequantizing epilogue. The call then runs where the epilogue
@@ -376,23 +227,24 @@ struct DepthwiseConvS8ToKernelCall : OpRewritePattern<linalg::GenericOp> {
       args.append(
           {dim(x5, 3), dim(x5, 4), constant(0), constant(0), constant(0)});
     args.append({dim(w5, 3), dim(w5, 4), dim(o5, 3), dim(o5, 4),
-                 constant(rows->first), constant(cols->first),
-                 constant(rows->second), constant(cols->second)});
+                 constant(rows.first), constant(cols.first),
+                 constant(rows.second), constant(cols.second)});
     if (pad) {
-      SmallVector<Value> in = describe(pad->x, 1);
+      SmallVector<Value> in = describe(pad->x);
       args.append(in);
     } else {
-      SmallVector<Value> in = describe(x5, 1);
+      SmallVector<Value> in = describe(x5);
       args.append({in[0], in[1], in[2], in[4], in[5]});
     }
-    SmallVector<Value> w = describe(w5, 1);
+    SmallVector<Value> w = describe(w5);
     args.append({w[0], w[1], w[2], w[4], w[5]});
     if (!epi) {
-      SmallVector<Value> o = describe(o5, 4);
+      SmallVector<Value> o = describe(o5);
       args.append(o);
     } else {
       const int8epi::Dequant &d = epi->d;
-      SmallVector<Value> o = describe(epi->dst, d.toInt8 ? 1 : 4);
+      // f32 or, requantized (toInt8), int8: the width from its type.
+      SmallVector<Value> o = describe(epi->dst);
       args.append(o);
       for (Value v : {d.corr, d.scale, d.bias}) {
         if (!v) {
@@ -412,17 +264,8 @@ struct DepthwiseConvS8ToKernelCall : OpRewritePattern<linalg::GenericOp> {
       args.append({qBits(d.qScale), qBits(d.qLo), qBits(d.qHi), qBits(d.qZp)});
     }
 
-    StringLiteral name = epi ? kDequantKernel : kKernel;
-    auto module = op->getParentOfType<ModuleOp>();
-    auto kernel = module.lookupSymbol<func::FuncOp>(name);
-    if (!kernel) {
-      OpBuilder::InsertionGuard g(rewriter);
-      rewriter.setInsertionPointToStart(module.getBody());
-      SmallVector<Type> types(args.size(), rewriter.getI64Type());
-      kernel = func::FuncOp::create(rewriter, module.getLoc(), name,
-                                    rewriter.getFunctionType(types, {}));
-      kernel.setPrivate();
-    }
+    func::FuncOp kernel = declareKernelFunc(
+        rewriter, op, epi ? kDequantKernel : kKernel, args.size());
     func::CallOp::create(rewriter, loc, kernel, args);
     rewriter.eraseOp(op);
     if (epi) {
@@ -433,23 +276,8 @@ struct DepthwiseConvS8ToKernelCall : OpRewritePattern<linalg::GenericOp> {
         rewriter.eraseOp(dealloc);
       rewriter.eraseOp(epi->alloc);
     }
-    if (pad) {
-      rewriter.eraseOp(pad->copy);
-      rewriter.eraseOp(pad->interior);
-      rewriter.eraseOp(pad->fill);
-      // The padded buffer, when nothing but its view and deallocation
-      // is left.
-      Value p = pad->padded;
-      bool dead = llvm::all_of(p.getUsers(), [](Operation *u) {
-        return isa<memref::DeallocOp>(u) ||
-               (isa<memref::ExpandShapeOp>(u) && u->use_empty());
-      });
-      if (dead) {
-        for (Operation *u : llvm::make_early_inc_range(p.getUsers()))
-          rewriter.eraseOp(u);
-        rewriter.eraseOp(p.getDefiningOp());
-      }
-    }
+    if (pad)
+      eraseConvPadding(rewriter, *pad);
     return success();
   }
 };

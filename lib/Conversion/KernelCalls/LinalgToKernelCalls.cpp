@@ -38,42 +38,15 @@ constexpr StringLiteral kConvKernelFused = "qopt_kernel_conv2d_nchw_f32_fused";
 /// Declares `void name(i64 x numArgs)` in the module once.
 func::FuncOp declareKernel(PatternRewriter &rewriter, Operation *from,
                            StringRef name, unsigned numArgs) {
-  auto module = from->getParentOfType<ModuleOp>();
-  if (auto f = module.lookupSymbol<func::FuncOp>(name))
-    return f;
-  OpBuilder::InsertionGuard guard(rewriter);
-  rewriter.setInsertionPointToStart(module.getBody());
-  SmallVector<Type> args(numArgs, rewriter.getI64Type());
-  auto f = func::FuncOp::create(rewriter, module.getLoc(), name,
-                                rewriter.getFunctionType(args, {}));
-  f.setPrivate();
-  return f;
+  return qopt::declareKernelFunc(rewriter, from, name, numArgs);
 }
 
 /// A memref's first-element address and element strides, as values.
-struct Buffer {
-  Value address;              // i64
-  SmallVector<Value> strides; // index
-};
+using Buffer = qopt::KernelBuffer;
 
 Buffer describeBuffer(PatternRewriter &rewriter, Location loc, Value memref) {
-  auto meta = memref::ExtractStridedMetadataOp::create(rewriter, loc, memref);
-  Value base =
-      memref::ExtractAlignedPointerAsIndexOp::create(rewriter, loc, memref);
-  unsigned bytes =
-      cast<MemRefType>(memref.getType()).getElementTypeBitWidth() / 8;
-  Value elem = arith::ConstantIndexOp::create(rewriter, loc, bytes);
-  Value offsetBytes =
-      arith::MulIOp::create(rewriter, loc, meta.getOffset(), elem);
-  Value addr = arith::AddIOp::create(rewriter, loc, base, offsetBytes);
-  Buffer b;
-  b.address =
-      arith::IndexCastOp::create(rewriter, loc, rewriter.getI64Type(), addr);
-  for (Value s : meta.getStrides())
-    b.strides.push_back(s);
-  return b;
+  return qopt::describeKernelBuffer(rewriter, loc, memref);
 }
-
 Value toI64(PatternRewriter &rewriter, Location loc, OpFoldResult v) {
   Value idx = getValueOrCreateConstantIndexOp(rewriter, loc, v);
   return arith::IndexCastOp::create(rewriter, loc, rewriter.getI64Type(), idx);
@@ -112,6 +85,20 @@ bool allF32(linalg::LinalgOp op) {
   });
 }
 
+/// The multiplication `mul` of a body yielding `acc + mul` (addf, `acc`
+/// the last argument), or null.
+arith::MulFOp accumulatedMulF(Block *body) {
+  auto yield = cast<linalg::YieldOp>(body->getTerminator());
+  auto add = yield.getOperand(0).getDefiningOp<arith::AddFOp>();
+  if (!add)
+    return {};
+  BlockArgument acc = body->getArguments().back();
+  Value other = add.getLhs() == acc   ? add.getRhs()
+                : add.getRhs() == acc ? add.getLhs()
+                                      : Value();
+  return other ? other.getDefiningOp<arith::MulFOp>() : arith::MulFOp();
+}
+
 /// The body is exactly `acc + a * b` of the two inputs (in any order):
 /// isaContractionOpInterface also accepts bodies with more ops between the
 /// multiplication and the addition (e.g. a fused exp), which the kernels
@@ -120,15 +107,7 @@ bool isPlainMulAdd(linalg::LinalgOp op) {
   Block *body = op.getBlock();
   if (body->getOperations().size() != 3)
     return false;
-  auto yield = cast<linalg::YieldOp>(body->getTerminator());
-  auto add = yield.getOperand(0).getDefiningOp<arith::AddFOp>();
-  if (!add)
-    return false;
-  BlockArgument acc = body->getArguments().back();
-  Value other = add.getLhs() == acc   ? add.getRhs()
-                : add.getRhs() == acc ? add.getLhs()
-                                      : Value();
-  auto mul = other ? other.getDefiningOp<arith::MulFOp>() : nullptr;
+  arith::MulFOp mul = accumulatedMulF(body);
   if (!mul)
     return false;
   auto isInput = [&](Value v, unsigned i) { return v == body->getArgument(i); };
@@ -150,15 +129,7 @@ std::optional<std::pair<int, bool>> halfContraction(linalg::LinalgOp op) {
       !(elem(2) == a || (elem(2) && elem(2).isF32())))
     return std::nullopt;
   Block *body = op.getBlock();
-  auto yield = cast<linalg::YieldOp>(body->getTerminator());
-  auto add = yield.getOperand(0).getDefiningOp<arith::AddFOp>();
-  if (!add)
-    return std::nullopt;
-  BlockArgument acc = body->getArguments().back();
-  Value other = add.getLhs() == acc   ? add.getRhs()
-                : add.getRhs() == acc ? add.getLhs()
-                                      : Value();
-  auto mul = other ? other.getDefiningOp<arith::MulFOp>() : nullptr;
+  arith::MulFOp mul = accumulatedMulF(body);
   if (!mul)
     return std::nullopt;
   unsigned ops = 3;
@@ -494,29 +465,11 @@ struct GroupedConvToKernelCall : OpRewritePattern<linalg::GenericOp> {
 
   LogicalResult matchAndRewrite(linalg::GenericOp op,
                                 PatternRewriter &rewriter) const override {
-    if (!op.hasPureBufferSemantics() || op.getLibraryCall() ||
-        op.getNumDpsInputs() != 2 || op.getNumDpsInits() != 1 ||
-        op.getNumLoops() != 8 || !allF32(op))
+    if (!allF32(op))
       return failure();
-    auto iters = op.getIteratorTypesArray();
-    for (unsigned i = 0; i < 8; ++i)
-      if (iters[i] != (i < 5 ? utils::IteratorType::parallel
-                             : utils::IteratorType::reduction))
-        return failure();
-    SmallVector<AffineMap> maps = op.getIndexingMapsArray();
-    auto dimsAre = [](AffineMap m, ArrayRef<unsigned> want) {
-      if (m.getNumResults() != want.size())
-        return false;
-      for (auto [e, d] : llvm::zip(m.getResults(), want)) {
-        auto de = dyn_cast<AffineDimExpr>(e);
-        if (!de || de.getPosition() != d)
-          return false;
-      }
-      return true;
-    };
-    if (!dimsAre(maps[2], {0, 1, 2, 3, 4}) ||
-        !dimsAre(maps[1], {1, 2, 5, 6, 7}) || maps[0].getNumResults() != 5 ||
-        !dimsAre(maps[0].getSliceMap(0, 3), {0, 1, 5}))
+    std::optional<qopt::GroupedConvWindow> window =
+        qopt::matchGroupedConvGeneric(op);
+    if (!window)
       return failure();
     // Depthwise convs (one input channel per group) have their own kernel
     // (DepthwiseConv.cpp): the per-group direct kernel (one channel per
@@ -524,25 +477,9 @@ struct GroupedConvToKernelCall : OpRewritePattern<linalg::GenericOp> {
     if (cast<MemRefType>(op.getDpsInputOperand(0)->get().getType())
             .getDimSize(2) == 1)
       return rewriter.notifyMatchFailure(op, "depthwise");
-    auto rows = qopt::convWindowIndex(maps[0].getResult(3), 8, 3, 6);
-    auto cols = qopt::convWindowIndex(maps[0].getResult(4), 8, 4, 7);
-    if (!rows || !cols)
-      return failure();
+    auto [rows, cols] = *window;
     // Body: out + x * w.
-    Block &body = op.getRegion().front();
-    auto yield = cast<linalg::YieldOp>(body.getTerminator());
-    auto add = yield.getOperand(0).getDefiningOp<arith::AddFOp>();
-    if (!add || body.getOperations().size() != 3)
-      return failure();
-    Value acc = body.getArgument(2), prod = add.getRhs();
-    if (add.getLhs() != acc)
-      std::swap(acc, prod), prod = add.getLhs(), acc = add.getRhs();
-    auto mul = prod.getDefiningOp<arith::MulFOp>();
-    if (acc != body.getArgument(2) || !mul ||
-        !((mul.getLhs() == body.getArgument(0) &&
-           mul.getRhs() == body.getArgument(1)) ||
-          (mul.getLhs() == body.getArgument(1) &&
-           mul.getRhs() == body.getArgument(0))))
+    if (!qopt::isConvMulAccBody(op.getRegion().front(), /*int8=*/false))
       return failure();
     Location loc = op.getLoc();
     SmallVector<Value> operands(op->getOperands());
@@ -552,10 +489,10 @@ struct GroupedConvToKernelCall : OpRewritePattern<linalg::GenericOp> {
     };
     // n, g, c, f, kh, kw, oh, ow, sh, sw, dh, dw, then each buffer.
     SmallVector<Value> args{
-        ko.dim(0, 0),          ko.dim(0, 1),           ko.dim(0, 2),
-        ko.dim(1, 1),          ko.dim(1, 3),           ko.dim(1, 4),
-        ko.dim(2, 3),          ko.dim(2, 4),           constant(rows->first),
-        constant(cols->first), constant(rows->second), constant(cols->second)};
+        ko.dim(0, 0),         ko.dim(0, 1),          ko.dim(0, 2),
+        ko.dim(1, 1),         ko.dim(1, 3),          ko.dim(1, 4),
+        ko.dim(2, 3),         ko.dim(2, 4),          constant(rows.first),
+        constant(cols.first), constant(rows.second), constant(cols.second)};
     for (unsigned o = 0; o < 3; ++o) {
       args.push_back(ko.bufs[o].address);
       for (unsigned d = 0; d < 5; ++d)

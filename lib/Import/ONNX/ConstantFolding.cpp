@@ -175,6 +175,17 @@ SmallVector<int64_t> unflatten(int64_t flat, ArrayRef<int64_t> shape) {
   return idx;
 }
 
+/// The flat index, in a source of shape `srcShape`, of element `e`
+/// (row-major over `sizes`) of the source's static slice.
+int64_t sliceSourceIndex(int64_t e, ArrayRef<int64_t> offsets,
+                         ArrayRef<int64_t> sizes, ArrayRef<int64_t> strides,
+                         ArrayRef<int64_t> srcShape) {
+  SmallVector<int64_t> idx = unflatten(e, sizes);
+  for (size_t d = 0; d < idx.size(); ++d)
+    idx[d] = offsets[d] + idx[d] * strides[d];
+  return flatten(idx, srcShape);
+}
+
 /// Reshapes, casts, static slices and concatenations of small constants
 /// (Shape -> Gather -> Unsqueeze -> Concat, as PyTorch exports reshapes).
 DenseElementsAttr evaluateTensorOp(Operation *op) {
@@ -196,15 +207,8 @@ DenseElementsAttr evaluateTensorOp(Operation *op) {
                       strides = slice.getStaticStrides();
     ArrayRef<int64_t> srcShape = slice.getSourceType().getShape();
     SmallVector<Attribute> in = elementsOf(src), out;
-    int64_t count = 1;
-    for (int64_t s : sizes)
-      count *= s;
-    for (int64_t e = 0; e < count; ++e) {
-      SmallVector<int64_t> idx = unflatten(e, sizes);
-      for (size_t d = 0; d < idx.size(); ++d)
-        idx[d] = offsets[d] + idx[d] * strides[d];
-      out.push_back(in[flatten(idx, srcShape)]);
-    }
+    for (int64_t e = 0, n = ShapedType::getNumElements(sizes); e < n; ++e)
+      out.push_back(in[sliceSourceIndex(e, offsets, sizes, strides, srcShape)]);
     return DenseElementsAttr::get(resTy, out);
   }
   if (auto concat = dyn_cast<tensor::ConcatOp>(op)) {
@@ -315,16 +319,10 @@ DenseElementsAttr moveLargeConstant(Operation *op) {
         ShapedType::isDynamicShape(strides))
       return {};
     ArrayRef<int64_t> srcShape = slice.getSourceType().getShape();
-    int64_t count = 1;
-    for (int64_t sz : sizes)
-      count *= sz;
-    for (int64_t e = 0; e < count; ++e) {
-      SmallVector<int64_t> idx = unflatten(e, sizes);
-      for (size_t d = 0; d < idx.size(); ++d)
-        idx[d] = offsets[d] + idx[d] * strides[d];
-      std::memcpy(out.data() + e * bytes, at(0, flatten(idx, srcShape)),
+    for (int64_t e = 0, n = ShapedType::getNumElements(sizes); e < n; ++e)
+      std::memcpy(out.data() + e * bytes,
+                  at(0, sliceSourceIndex(e, offsets, sizes, strides, srcShape)),
                   size_t(bytes));
-    }
     return DenseElementsAttr::getFromRawBuffer(resTy, out);
   }
   auto concat = cast<tensor::ConcatOp>(op);

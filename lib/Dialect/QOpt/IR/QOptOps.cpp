@@ -1,6 +1,7 @@
 //===- QOptOps.cpp - qopt operations: verifiers and folders ---------------===//
 
 #include "qopt/Dialect/QOpt/IR/QOptOps.h"
+#include "qopt/Dialect/QOpt/IR/NodeName.h"
 
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/IR/BuiltinAttributes.h"
@@ -630,7 +631,10 @@ LogicalResult LoRAOp::verify() {
 std::string QuantizableLayerOpInterface::getLayerName() {
   if (StringRef name = getLayerWeightName(); !name.empty())
     return name.str();
-  Location loc = (*this)->getLoc();
+  return onnxNodeName((*this)->getLoc());
+}
+
+std::string mlir::qopt::onnxNodeName(Location loc) {
   if (auto fused = dyn_cast<FusedLoc>(loc)) {
     for (Location l : fused.getLocations())
       if (auto n = dyn_cast<NameLoc>(l))

@@ -10,6 +10,37 @@
 
 using namespace mlir;
 
+linalg::GenericOp mlir::qopt::createDequantEpilogue(OpBuilder &b, Location loc,
+                                                    Type resultType,
+                                                    ValueRange ins, Value out,
+                                                    ArrayRef<AffineMap> maps) {
+  return linalg::GenericOp::create(
+      b, loc, resultType, ins, ValueRange{out}, maps,
+      SmallVector<utils::IteratorType>(maps.back().getNumDims(),
+                                       utils::IteratorType::parallel),
+      [](OpBuilder &nb, Location l, ValueRange args) {
+        Value a = arith::SubIOp::create(nb, l, args[0], args[2]);
+        Value v = arith::MulFOp::create(
+            nb, l, arith::SIToFPOp::create(nb, l, nb.getF32Type(), a), args[3]);
+        linalg::YieldOp::create(
+            nb, l, arith::AddFOp::create(nb, l, args[1], v).getResult());
+      });
+}
+
+std::vector<int32_t> mlir::qopt::zeroPointCorrections(ArrayRef<int8_t> w,
+                                                      int64_t channels,
+                                                      int64_t zx) {
+  int64_t perChannel = int64_t(w.size()) / channels;
+  std::vector<int32_t> corr(static_cast<size_t>(channels));
+  for (int64_t i = 0; i < channels; ++i) {
+    int64_t sum = 0;
+    for (int64_t j = 0; j < perChannel; ++j)
+      sum += w[size_t(i * perChannel + j)];
+    corr[size_t(i)] = int32_t(zx * sum);
+  }
+  return corr;
+}
+
 void mlir::qopt::replaceWithIntegerConv(OpBuilder &b,
                                         linalg::Conv2DNchwFchwOp conv, Value x,
                                         double sx, int64_t zx, bool xSigned,
@@ -29,16 +60,11 @@ void mlir::qopt::replaceWithIntegerConv(OpBuilder &b,
   Value xi = quant::StorageCastOp::create(b, loc, xTy.clone(i8), qx);
   Value wi = makeBlobConstant<int8_t>(b, loc, filterTy.clone(i8),
                                       (name + ".int8").str(), w);
-  int64_t f = filterTy.getDimSize(0), perFilter = filterTy.getNumElements() / f;
+  int64_t f = filterTy.getDimSize(0);
   std::vector<float> scale(static_cast<size_t>(f));
-  std::vector<int32_t> corr(static_cast<size_t>(f));
-  for (int64_t i = 0; i < f; ++i) {
-    int64_t sum = 0;
-    for (int64_t j = 0; j < perFilter; ++j)
-      sum += w[size_t(i * perFilter + j)];
-    corr[size_t(i)] = int32_t(zx8 * sum);
+  for (int64_t i = 0; i < f; ++i)
     scale[size_t(i)] = float(sx * ws[size_t(i)]);
-  }
+  std::vector<int32_t> corr = zeroPointCorrections(w, f, zx8);
   auto vecTy = RankedTensorType::get({f}, f32);
   Value scaleV =
       makeBlobConstant<float>(b, loc, vecTy, (name + ".scale").str(), scale);
@@ -69,17 +95,9 @@ void mlir::qopt::replaceWithIntegerConv(OpBuilder &b,
       init = bc.getInput();
       initMap = perF;
     }
-  auto epilogue = linalg::GenericOp::create(
-      b, loc, outTy, ValueRange{intConv.getResult(0), init, corrV, scaleV},
-      ValueRange{out}, ArrayRef<AffineMap>{id, initMap, perF, perF, id},
-      SmallVector<utils::IteratorType>(4, utils::IteratorType::parallel),
-      [](OpBuilder &nb, Location l, ValueRange args) {
-        Value a = arith::SubIOp::create(nb, l, args[0], args[2]);
-        Value v = arith::MulFOp::create(
-            nb, l, arith::SIToFPOp::create(nb, l, nb.getF32Type(), a), args[3]);
-        linalg::YieldOp::create(
-            nb, l, arith::AddFOp::create(nb, l, args[1], v).getResult());
-      });
+  linalg::GenericOp epilogue = createDequantEpilogue(
+      b, loc, outTy, ValueRange{intConv.getResult(0), init, corrV, scaleV}, out,
+      {id, initMap, perF, perF, id});
   // Discardable attributes (report ids, user tags) go to the op that
   // produces the layer's float result; the sparsity pattern describes the
   // filter, so it stays on the (integer) convolution.

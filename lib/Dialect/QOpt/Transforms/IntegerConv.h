@@ -13,6 +13,8 @@
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/DialectResourceBlobManager.h"
 
+#include <vector>
+
 namespace mlir::qopt {
 
 /// A constant holding `values` as a dense_resource blob named `name`.
@@ -23,6 +25,20 @@ Value makeBlobConstant(OpBuilder &b, Location loc, RankedTensorType type,
   return arith::ConstantOp::create(
       b, loc, DenseResourceElementsAttr::get(type, name, std::move(blob)));
 }
+
+/// Per output channel of the int8 filter `w` (row-major, `channels` rows):
+/// zx * sum(w[channel]), what the epilogue subtracts from the integer sums
+/// for an input zero point `zx`.
+std::vector<int32_t> zeroPointCorrections(ArrayRef<int8_t> w, int64_t channels,
+                                          int64_t zx);
+
+/// The float epilogue `init + float(acc - corr) * scale` of an integer
+/// convolution: a linalg.generic over parallel loops reading `ins` (acc,
+/// init, corr, scale) and writing `out`, with `maps` (the four inputs',
+/// then out's).
+linalg::GenericOp createDequantEpilogue(OpBuilder &b, Location loc,
+                                        Type resultType, ValueRange ins,
+                                        Value out, ArrayRef<AffineMap> maps);
 
 /// Replaces the f32 `conv` by: its input `x` (conv's own input, or a value
 /// of the same type holding the same values) quantized per tensor with

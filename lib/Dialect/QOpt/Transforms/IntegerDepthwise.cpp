@@ -20,6 +20,7 @@
 
 #include "IntegerConv.h"
 #include "WeightValues.h"
+#include "qopt/Dialect/QOpt/IR/NodeName.h"
 #include "qopt/Dialect/QOpt/IR/QOptOps.h"
 #include "qopt/Support/QuantMath.h"
 
@@ -119,18 +120,6 @@ std::optional<DepthwiseMatch> matchDepthwise(linalg::GenericOp op) {
   return m;
 }
 
-/// The ONNX node name in `loc`, or "".
-std::string nodeName(Location loc) {
-  if (auto fused = dyn_cast<FusedLoc>(loc)) {
-    for (Location l : fused.getLocations())
-      if (auto n = dyn_cast<NameLoc>(l))
-        return n.getName().str();
-  } else if (auto n = dyn_cast<NameLoc>(loc)) {
-    return n.getName().str();
-  }
-  return "";
-}
-
 LogicalResult rewrite(linalg::GenericOp op, DepthwiseMatch &match,
                       const std::string &name) {
   OpBuilder b(op);
@@ -187,15 +176,10 @@ LogicalResult rewrite(linalg::GenericOp op, DepthwiseMatch &match,
   Value wi =
       makeBlobConstant<int8_t>(b, loc, wTy.clone(i8), name + ".int8", wq);
   // Per output channel [G, M]: zero-point correction and combined scale.
-  std::vector<int32_t> corr(static_cast<size_t>(f));
+  std::vector<int32_t> corr = zeroPointCorrections(wq, f, zx);
   std::vector<float> scale(static_cast<size_t>(f));
-  for (int64_t o = 0; o < f; ++o) {
-    int64_t sum = 0;
-    for (int64_t t = 0; t < taps; ++t)
-      sum += wq[size_t(o * taps + t)];
-    corr[size_t(o)] = int32_t(zx * sum);
+  for (int64_t o = 0; o < f; ++o)
     scale[size_t(o)] = float(sx * double((*params)[size_t(o)].scale));
-  }
   auto gmTy = RankedTensorType::get({g, mult}, f32);
   Value scaleV = makeBlobConstant<float>(b, loc, gmTy, name + ".scale", scale);
   Value corrV = makeBlobConstant<int32_t>(
@@ -252,17 +236,9 @@ LogicalResult rewrite(linalg::GenericOp op, DepthwiseMatch &match,
     initMap = perF;
   }
   Value out = tensor::EmptyOp::create(b, loc, resTy.getShape(), f32);
-  auto epilogue = linalg::GenericOp::create(
-      b, loc, resTy, ValueRange{acc, init4, corrE, scaleE}, ValueRange{out},
-      ArrayRef<AffineMap>{id, initMap, perF, perF, id},
-      SmallVector<utils::IteratorType>(rank, utils::IteratorType::parallel),
-      [](OpBuilder &nb, Location l, ValueRange args) {
-        Value a = arith::SubIOp::create(nb, l, args[0], args[2]);
-        Value v = arith::MulFOp::create(
-            nb, l, arith::SIToFPOp::create(nb, l, nb.getF32Type(), a), args[3]);
-        linalg::YieldOp::create(
-            nb, l, arith::AddFOp::create(nb, l, args[1], v).getResult());
-      });
+  linalg::GenericOp epilogue = createDequantEpilogue(
+      b, loc, resTy, ValueRange{acc, init4, corrE, scaleE}, out,
+      {id, initMap, perF, perF, id});
   Value result = epilogue.getResult(0);
   if (flat)
     result = tensor::ExpandShapeOp::create(b, loc, outTy, result, groups);
@@ -291,12 +267,12 @@ FailureOr<int64_t> mlir::qopt::quantizeDepthwiseConvs(
   SmallVector<std::pair<linalg::GenericOp, DepthwiseMatch>> found;
   module.walk([&](linalg::GenericOp op) {
     if (std::optional<DepthwiseMatch> m = matchDepthwise(op))
-      if (selected(nodeName(op.getLoc())))
+      if (selected(onnxNodeName(op.getLoc())))
         found.push_back({op, std::move(*m)});
   });
   int64_t count = 0;
   for (auto &[op, m] : found) {
-    std::string name = nodeName(op.getLoc());
+    std::string name = onnxNodeName(op.getLoc());
     if (failed(rewrite(op, m, name.empty() ? "depthwise" : name)))
       return failure();
     ++count;
