@@ -22,8 +22,8 @@
 /// activation applied when `act` >= 0 (the epilogue has nothing else).
 template <int NT, int NV>
 inline void dwBlock(const float *local, const int64_t *off, int64_t nt,
-                    const float *w, int64_t v0, V::T init, int act,
-                    float alpha, float beta, float *flat) {
+                    const float *w, int64_t v0, V::T init, int act, float alpha,
+                    float beta, float *flat) {
   V::T acc[NV];
   for (auto &a : acc)
     a = init;
@@ -109,8 +109,8 @@ void dwRowEpilogue(const ConvEpilogue &e, bool activated, const float *sums,
 }
 
 /// One task: output rows [oy0, oy1) of every channel of input channel gi.
-void dwBand(const DepthwiseF32 &p, const ConvEpilogue &e, int64_t b,
-            int64_t gi, int64_t oy0, int64_t oy1, std::vector<float> &local,
+void dwBand(const DepthwiseF32 &p, const ConvEpilogue &e, int64_t b, int64_t gi,
+            int64_t oy0, int64_t oy1, std::vector<float> &local,
             std::vector<float> &flat) {
   const int64_t sh = p.sh, sw = p.sw;
   const int64_t rowsOut = oy1 - oy0;
@@ -156,8 +156,8 @@ void dwBand(const DepthwiseF32 &p, const ConvEpilogue &e, int64_t b,
       for (int64_t q = 0; q < rowLen; q += V::L) {
         const int from = int(std::clamp<int64_t>(lo - q, 0, V::L));
         const int to = int(std::clamp<int64_t>(hi - q, 0, V::L));
-        V::T v = from < to ? V::loadRange(src + (q - p.padL), from, to)
-                           : V::zero();
+        V::T v =
+            from < to ? V::loadRange(src + (q - p.padL), from, to) : V::zero();
         V::storeN(row + q, v, int(std::min<int64_t>(V::L, rowLen - q)));
       }
     } else {
@@ -237,8 +237,8 @@ void dwBand(const DepthwiseF32 &p, const ConvEpilogue &e, int64_t b,
 /// scale) (a product, then a sum, each rounded, as the loop computes), f32,
 /// or requantized to int8 as qopt.quantize's lowering does (through a
 /// chunk of f32 values the conversion loop then reads contiguously).
-void dwS8RowDequant(const DwS8Row &e, const float *sums, int64_t ow,
-                    void *out, int64_t outW) {
+void dwS8RowDequant(const DwS8Row &e, const float *sums, int64_t ow, void *out,
+                    int64_t outW) {
   constexpr int64_t kChunk = 256;
   alignas(64) float tv[kChunk], tr[kChunk];
   const int act = int(e.act);

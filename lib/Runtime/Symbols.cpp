@@ -72,7 +72,7 @@ extern "C" {
   X(qopt_kernel_matmul_f32_fused)                                              \
   X(qopt_kernel_matmul_sparse24_w8)                                            \
   X(qopt_kernel_conv2d_depthwise_s8)                                           \
-  X(qopt_kernel_conv2d_nchw_s8_dequant)                                       \
+  X(qopt_kernel_conv2d_nchw_s8_dequant)                                        \
   X(qopt_kernel_conv2d_depthwise_s8_dequant)
 
 #define QOPT_DECLARE(name) void name();
