@@ -141,6 +141,37 @@ struct ConvS8Dequant {
   }
 };
 
+/// A dequantizing epilogue from a kernel call's arguments (addresses, f32
+/// bit patterns), as the int8 conv and depthwise kernels take them; the
+/// requantization fields only with `toInt8`.
+inline ConvS8Dequant convS8DequantFromArgs(
+    int64_t corrPtr, int64_t corrStride, int64_t scalePtr, int64_t scaleStride,
+    int64_t biasPtr, int64_t biasStride, int64_t biasBits, int64_t outPtr,
+    int64_t outN, int64_t outF, int64_t outH, int64_t outW, int64_t toInt8,
+    int64_t qScaleBits, int64_t qLoBits, int64_t qHiBits, int64_t qZpBits) {
+  ConvS8Dequant dq{};
+  dq.corr = reinterpret_cast<const int32_t *>(corrPtr);
+  dq.corrStride = corrStride;
+  dq.scale = reinterpret_cast<const float *>(scalePtr);
+  dq.scaleStride = scaleStride;
+  dq.bias = reinterpret_cast<const float *>(biasPtr);
+  dq.biasStride = biasStride;
+  dq.biasValue = floatFromBits(biasBits);
+  dq.out = reinterpret_cast<void *>(outPtr);
+  dq.outN = outN;
+  dq.outF = outF;
+  dq.outH = outH;
+  dq.outW = outW;
+  dq.toInt8 = toInt8 != 0;
+  if (dq.toInt8) {
+    dq.qScale = floatFromBits(qScaleBits);
+    dq.qLo = floatFromBits(qLoBits);
+    dq.qHi = floatFromBits(qHiBits);
+    dq.qZp = floatFromBits(qZpBits);
+  }
+  return dq;
+}
+
 /// An int8 x int8 -> i32 NCHW convolution (out += sum), input already
 /// padded (to h x w) with its zero point. With `dequant`, the direct kernel
 /// writes dequant->out instead (out is not touched).

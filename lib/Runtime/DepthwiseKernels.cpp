@@ -481,27 +481,10 @@ extern "C" void qopt_kernel_conv2d_depthwise_s8_dequant(
     int64_t biasStride, int64_t biasBits, int64_t act, int64_t alphaBits,
     int64_t betaBits, int64_t toInt8, int64_t qScaleBits, int64_t qLoBits,
     int64_t qHiBits, int64_t qZpBits) {
-  using qopt::rt::floatFromBits;
-  qopt::rt::ConvS8Dequant dq{};
-  dq.corr = reinterpret_cast<const int32_t *>(corrPtr);
-  dq.corrStride = corrStride;
-  dq.scale = reinterpret_cast<const float *>(scalePtr);
-  dq.scaleStride = scaleStride;
-  dq.bias = reinterpret_cast<const float *>(biasPtr);
-  dq.biasStride = biasStride;
-  dq.biasValue = floatFromBits(biasBits);
-  dq.out = reinterpret_cast<void *>(outPtr);
-  dq.outN = outN;
-  dq.outF = outF;
-  dq.outH = outH;
-  dq.outW = outW;
-  dq.toInt8 = toInt8 != 0;
-  if (dq.toInt8) {
-    dq.qScale = floatFromBits(qScaleBits);
-    dq.qLo = floatFromBits(qLoBits);
-    dq.qHi = floatFromBits(qHiBits);
-    dq.qZp = floatFromBits(qZpBits);
-  }
+  qopt::rt::ConvS8Dequant dq = qopt::rt::convS8DequantFromArgs(
+      corrPtr, corrStride, scalePtr, scaleStride, biasPtr, biasStride, biasBits,
+      outPtr, outN, outF, outH, outW, toInt8, qScaleBits, qLoBits, qHiBits,
+      qZpBits);
   DepthwiseS8 p{n,
                 g,
                 mult,
@@ -536,7 +519,7 @@ extern "C" void qopt_kernel_conv2d_depthwise_s8_dequant(
                 0};
   p.dequant = &dq;
   p.act = qopt::rt::convActFromCode(act);
-  p.alpha = floatFromBits(alphaBits);
-  p.beta = floatFromBits(betaBits);
+  p.alpha = qopt::rt::floatFromBits(alphaBits);
+  p.beta = qopt::rt::floatFromBits(betaBits);
   depthwiseS8(p);
 }

@@ -1146,23 +1146,10 @@ extern "C" void qopt_kernel_conv2d_nchw_s8_dequant(
     int64_t qScaleBits, int64_t qLoBits, int64_t qHiBits, int64_t qZpBits) {
   const auto *in = reinterpret_cast<const int8_t *>(inPtr);
   const auto *filter = reinterpret_cast<const int8_t *>(fPtr);
-  qopt::rt::ConvS8Dequant dq{reinterpret_cast<const int32_t *>(corrPtr),
-                             corrStride,
-                             reinterpret_cast<const float *>(scalePtr),
-                             scaleStride,
-                             reinterpret_cast<const float *>(biasPtr),
-                             biasStride,
-                             qopt::rt::floatFromBits(biasBits),
-                             reinterpret_cast<void *>(outPtr),
-                             outN,
-                             outF,
-                             outH,
-                             outW,
-                             toInt8 != 0,
-                             qopt::rt::floatFromBits(qScaleBits),
-                             qopt::rt::floatFromBits(qLoBits),
-                             qopt::rt::floatFromBits(qHiBits),
-                             qopt::rt::floatFromBits(qZpBits)};
+  qopt::rt::ConvS8Dequant dq = qopt::rt::convS8DequantFromArgs(
+      corrPtr, corrStride, scalePtr, scaleStride, biasPtr, biasStride, biasBits,
+      outPtr, outN, outF, outH, outW, toInt8, qScaleBits, qLoBits, qHiBits,
+      qZpBits);
   qopt::rt::ConvS8 conv{
       n,  c,  h,  w,       f,   kh,  kw,  oh,  ow,     sh,
       sw, dh, dw, in,      inN, inC, inH, inW, filter, fF,
