@@ -1058,16 +1058,15 @@ std::shared_ptr<const S8Filter> cachedS8Filter(const qopt::rt::ConvS8 &p) {
 } // namespace
 
 bool qopt::rt::convS8Direct(const ConvS8 &p) {
-  const char *want = std::getenv("QOPT_CONV");
-  if (p.oh == 1 && p.ow == 1 && p.n > 0 && p.f > 0 &&
-      !(want &&
-        (std::string(want) == "gemm" || std::string(want) == "direct"))) {
+  const char *force = std::getenv("QOPT_CONV");
+  const std::string want = force ? force : "";
+  if (p.oh == 1 && p.ow == 1 && p.n > 0 && p.f > 0 && want != "gemm" &&
+      want != "direct") {
     convS8Gemv(p);
     return true;
   }
 #if defined(__x86_64__)
-  const char *force = std::getenv("QOPT_CONV");
-  if ((force && std::string(force) == "gemm") || p.inW != 1 || p.inH < p.w ||
+  if (want == "gemm" || p.inW != 1 || p.inH < p.w ||
       std::string(qopt_kernel_isa_int8()) != "avx512vnni")
     return false;
   if (p.n <= 0 || p.f <= 0 || p.oh <= 0 || p.ow <= 0 || p.c <= 0 || p.kh <= 0 ||
